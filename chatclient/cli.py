@@ -1,0 +1,128 @@
+"""``chatclient`` command line: pick a front end, connect, register, run."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+
+from common import __version__
+from common.messages import Users
+from common.nicks import nick_problem
+from common.plain import render_plain
+
+from .connection import ChatConnection, ClientError, NickRejected
+
+DEFAULT_PORT = 5050
+
+
+def parse_address(text: str | None, port: int | None) -> tuple[str, int]:
+    """``HOST``, ``HOST:PORT``, ``[V6]:PORT`` or a bare IPv6 address."""
+    host, found_port = text or "127.0.0.1", None
+    if host.startswith("["):
+        inner, sep, rest = host[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValueError(f"bad address {text!r}: expected [IPv6]:PORT")
+        host, found_port = inner, rest[1:] or None
+    elif host.count(":") == 1:
+        host, found_port = host.split(":")
+    if not host:
+        raise ValueError(f"bad address {text!r}: no host")
+    if found_port is not None:
+        if not found_port.isdigit() or not 0 < int(found_port) < 65536:
+            raise ValueError(f"bad port {found_port!r} in {text!r}")
+        if port is not None and port != int(found_port):
+            raise ValueError(f"{text!r} and --port {port} disagree")
+        return host, int(found_port)
+    return host, port or DEFAULT_PORT
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="chatclient",
+        description="Terminal chat client. Without a terminal on stdin it runs in line mode.",
+    )
+    p.add_argument("address", nargs="?", metavar="HOST[:PORT]", help="server (default 127.0.0.1:5050)")
+    p.add_argument("--port", type=int, help=f"server port (default {DEFAULT_PORT})")
+    p.add_argument("--name", help="your nickname (asked for on a terminal if not given)")
+    p.add_argument("--no-timestamps", action="store_true", help="hide HH:MM before messages")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    return p
+
+
+def _ask_name(default: str) -> str:
+    from prompt_toolkit import prompt
+
+    while True:
+        name = prompt("Your nickname: ", default=default).strip()
+        problem = nick_problem(name)
+        if not problem:
+            return name
+        print(f"  {problem}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        host, port = parse_address(args.address, args.port)
+    except ValueError as exc:
+        parser.error(str(exc))
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    try:
+        return _run(args, host, port, interactive)
+    except ClientError as exc:
+        print(f"chatclient: {exc}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, EOFError):
+        print(file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> int:
+    default_name = _login_name()
+    nick = args.name or (_ask_name(default_name) if interactive else default_name)
+    conn = ChatConnection.connect(host, port)
+    try:
+        while True:
+            try:
+                welcome = conn.hello(nick)
+                break
+            except NickRejected as exc:
+                hint = f" (try {exc.suggestion!r})" if exc.suggestion else ""
+                if not interactive:
+                    raise ClientError(f"{exc}{hint}") from None
+                print(f"{exc}{hint}")
+                nick = _ask_name(exc.suggestion or nick)
+    except BaseException:
+        conn.close()
+        raise
+    from .session import ChatSession
+
+    session = ChatSession(conn, welcome)
+    print("Connected to the server.", flush=True)
+    if interactive:
+        from .render import Renderer
+        from .ui import run_tty
+
+        color = "NO_COLOR" not in os.environ
+        return run_tty(session, Renderer(color=color, timestamps=not args.no_timestamps))
+    from .linemode import LinePrinter, run_line_mode, show_line
+
+    printer = LinePrinter(sys.stdout)
+    session.show = show_line(printer)
+    printer(render_plain(Users(welcome.room, welcome.users)))
+    return run_line_mode(session, sys.stdin, printer)
+
+
+def _login_name() -> str:
+    try:
+        name = getpass.getuser()
+    except Exception:  # no login name in this environment
+        name = "guest"
+    return name if not nick_problem(name) else "guest"
+
+
+def run() -> None:
+    sys.exit(main())

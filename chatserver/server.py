@@ -1,0 +1,134 @@
+"""The listening socket, a thread per connection, and a shutdown that stops.
+
+Built on ``socketserver.ThreadingTCPServer``; what it adds is chat-specific:
+dual-stack IPv6, the set of live sessions, and a shutdown that tells every
+peer why before closing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import socket
+import socketserver
+import threading
+import time
+
+from common.framing import DEFAULT_MAX_FRAME
+
+from .hub import Hub, LocalHub
+from .outbound import DEFAULT_MAX_BACKLOG
+from .session import Session
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class ServerConfig:
+    host: str = "0.0.0.0"
+    port: int = 5050
+    name: str = "chatserver"
+    max_frame: int = DEFAULT_MAX_FRAME
+    max_backlog: int = DEFAULT_MAX_BACKLOG
+    #: How long a silent new connection waits before it is asked for a nickname.
+    plain_prompt_delay: float = 0.3
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    server: _Listener
+
+    def handle(self) -> None:
+        self.server.chat.serve_connection(self.request, self.client_address)
+
+
+class _Listener(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+    block_on_close = False
+    chat: ChatServer
+
+    def __init__(self, chat: ChatServer, family: int, address: tuple) -> None:
+        self.address_family = family
+        self.chat = chat
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        if self.address_family == socket.AF_INET6:
+            # "::" serves IPv4 too, where the OS allows dual-stack sockets.
+            try:
+                self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            except OSError:  # pragma: no cover - OS without dual-stack
+                pass
+        super().server_bind()
+
+    def handle_error(self, request, client_address) -> None:  # noqa: ANN001
+        log.exception("unexpected error serving %s", client_address)
+
+
+class ChatServer:
+    """A chat server on one port. ``start`` binds; ``shutdown`` really stops."""
+
+    def __init__(self, config: ServerConfig, hub: Hub | None = None) -> None:
+        self.config = config
+        self.hub: Hub = hub or LocalHub()
+        self.stopping = False
+        self._sessions: set[Session] = set()
+        self._lock = threading.Lock()
+        self._listener: _Listener | None = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> tuple[str, int]:
+        """Bind and start accepting in a background thread; returns the bound address."""
+        host = self.config.host
+        infos = socket.getaddrinfo(host or None, self.config.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, _, _, _, sockaddr = infos[0]
+        self._listener = _Listener(self, family, sockaddr[:2] if family == socket.AF_INET else sockaddr)
+        self._thread = threading.Thread(
+            target=self._listener.serve_forever, kwargs={"poll_interval": 0.1}, name="accept", daemon=True
+        )
+        self._thread.start()
+        return self.address
+
+    @property
+    def address(self) -> tuple[str, int]:
+        assert self._listener is not None
+        host, port = self._listener.server_address[:2]
+        return host, port
+
+    def serve_connection(self, sock: socket.socket, addr: tuple) -> None:
+        """Run one connection to its end (called in that connection's thread)."""
+        if self.stopping:
+            sock.close()
+            return
+        session = Session(self, sock, addr)
+        with self._lock:
+            self._sessions.add(session)
+        try:
+            session.run()
+        finally:
+            with self._lock:
+                self._sessions.discard(session)
+
+    def session_count(self) -> int:
+        with self._lock:
+            return len(self._sessions)
+
+    def shutdown(self, reason: str = "server shutting down", timeout: float = 1.5) -> None:
+        """Stop accepting, tell every peer why, flush for up to ``timeout`` s, close."""
+        self.stopping = True
+        if self._listener is not None:
+            self._listener.shutdown()
+            self._listener.server_close()
+        with self._lock:
+            sessions = list(self._sessions)
+        for session in sessions:
+            session.notice(f"{reason}", event="shutdown")
+            session.end(reason)
+        deadline = time.monotonic() + timeout
+        for session in sessions:
+            session.outbox.close(timeout=max(0.0, deadline - time.monotonic()))
+            try:
+                session.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        log.info("stopped; %d session(s) closed", len(sessions))

@@ -1,0 +1,67 @@
+"""Slash commands typed by a user, parsed into protocol messages.
+
+The native client parses its input with ``parse_input`` and sends typed
+frames; the server uses the same function for plain-line (nc/telnet) clients,
+so both kinds of user have the very same commands.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from .messages import Action, Message, PrivateSay, Quit, Say, SetNick, Who
+
+HELP_LINES = (
+    "Commands:",
+    "  /who               who is here",
+    "  /nick NEW          change your nickname",
+    "  /me ACTION         say what you are doing (* alice waves)",
+    "  /msg NICK TEXT     private message to NICK",
+    "  /quit [TEXT]       leave (so does a message that is just 'bye')",
+    "  /help              this list",
+    "  //TEXT             send a message that starts with '/'",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ShowHelp:
+    """``/help``: handled where the user is (client or plain session)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class CommandError:
+    """The input looked like a command but was not a valid one."""
+
+    message: str
+
+
+Parsed = Message | ShowHelp | CommandError | None
+
+
+def parse_input(line: str) -> Parsed:
+    """Turn one line of user input into a message, ``ShowHelp``, an error, or None (blank)."""
+    if not line.strip():
+        return None
+    if not line.startswith("/"):
+        return Say(line)
+    if line.startswith("//"):
+        return Say(line[1:])
+    name, _, rest = line[1:].partition(" ")
+    name = name.lower()
+    rest = rest.strip()
+    if name == "me":
+        return Action(rest) if rest else CommandError("usage: /me ACTION")
+    if name == "msg":
+        to, _, text = rest.partition(" ")
+        if not to or not text.strip():
+            return CommandError("usage: /msg NICK TEXT")
+        return PrivateSay(to=to, text=text.strip())
+    if name == "nick":
+        return SetNick(rest) if rest and " " not in rest else CommandError("usage: /nick NEW")
+    if name in ("who", "names"):
+        return Who()
+    if name in ("quit", "exit"):
+        return Quit(rest)
+    if name in ("help", "?"):
+        return ShowHelp()
+    return CommandError(f"unknown command /{name[:32]}; try /help")

@@ -1,0 +1,363 @@
+"""Message types of the native protocol: one small dataclass per ``type``.
+
+Every frame is a JSON object with a ``type`` key. ``decode`` validates the
+object against the dataclass it names and raises ``InvalidFrame`` (never any
+other exception) for anything else; ``encode`` produces the frame bytes,
+newline included, so a broadcast is encoded exactly once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+import types
+import typing
+from typing import Any, ClassVar, Union
+
+from .errors import InvalidFrame
+
+PROTOCOL_VERSION = 1
+MAX_TEXT = 8000  # characters in one chat message
+MAX_FIELD = 256  # characters in any other string field
+
+
+@dataclasses.dataclass(frozen=True)
+class Message:
+    """Base of all frames; ``TYPE`` is the wire name."""
+
+    TYPE: ClassVar[str] = ""
+
+
+_REGISTRY: dict[str, type[Message]] = {}
+
+
+def _register(cls: type[Message]) -> type[Message]:
+    _REGISTRY[cls.TYPE] = cls
+    return cls
+
+
+# --- client to server -----------------------------------------------------
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class Hello(Message):
+    """First frame from a native client: who it is and what it speaks."""
+
+    TYPE: ClassVar[str] = "hello"
+    version: int
+    nick: str
+    client: str = ""
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class Say(Message):
+    """A chat message to the current room."""
+
+    TYPE: ClassVar[str] = "say"
+    text: str
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class Action(Message):
+    """``/me text``: an action in the current room."""
+
+    TYPE: ClassVar[str] = "action"
+    text: str
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class PrivateSay(Message):
+    """``/msg NICK text``: a private message to one user."""
+
+    TYPE: ClassVar[str] = "privmsg"
+    to: str
+    text: str
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class SetNick(Message):
+    """``/nick NEW``."""
+
+    TYPE: ClassVar[str] = "nick"
+    nick: str
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class Who(Message):
+    """``/who``: ask for the users in the room."""
+
+    TYPE: ClassVar[str] = "who"
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class Quit(Message):
+    """The client leaves; the server answers with ``Bye`` and closes."""
+
+    TYPE: ClassVar[str] = "quit"
+    text: str = ""
+
+
+# --- server to client -----------------------------------------------------
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class Welcome(Message):
+    """Handshake accepted: the nick the server registered and where we are."""
+
+    TYPE: ClassVar[str] = "welcome"
+    version: int
+    server: str
+    nick: str
+    room: str
+    users: list[str]
+    mode: str = "chat"
+    exit_words: list[str] = dataclasses.field(default_factory=lambda: ["bye"])
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class ChatMessage(Message):
+    """A room message, stamped by the server with order, time and sender."""
+
+    TYPE: ClassVar[str] = "message"
+    seq: int
+    ts: float
+    room: str
+    nick: str
+    text: str
+    action: bool = False
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class Private(Message):
+    """A private message; ``nick`` is the sender, stamped by the server."""
+
+    TYPE: ClassVar[str] = "private"
+    ts: float
+    nick: str
+    to: str
+    text: str
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class Notice(Message):
+    """Server information: joins, leaves, renames, replies to commands."""
+
+    TYPE: ClassVar[str] = "notice"
+    text: str
+    ts: float
+    event: str = "info"  # join, leave, nick, shutdown, info, help
+    seq: int | None = None
+    nick: str | None = None  # whom the notice is about (the new name, for "nick")
+    previous: str | None = None  # the old name, for "nick"
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class Users(Message):
+    """Reply to ``Who``."""
+
+    TYPE: ClassVar[str] = "users"
+    room: str
+    nicks: list[str]
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class Accepted(Message):
+    """Tells the sender its room message was broadcast, and as which ``seq``."""
+
+    TYPE: ClassVar[str] = "accepted"
+    seq: int
+    ts: float
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class Bye(Message):
+    """The server ends this session; the connection closes after it."""
+
+    TYPE: ClassVar[str] = "bye"
+    reason: str = ""
+
+
+# --- both directions ------------------------------------------------------
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class Error(Message):
+    """Something the receiver sent was refused; ``code`` is machine-readable."""
+
+    TYPE: ClassVar[str] = "error"
+    code: str
+    message: str
+    suggestion: str | None = None
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class Ping(Message):
+    TYPE: ClassVar[str] = "ping"
+    token: str = ""
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class Pong(Message):
+    TYPE: ClassVar[str] = "pong"
+    token: str = ""
+
+
+CLIENT_TYPES: frozenset[type[Message]] = frozenset(
+    {Hello, Say, Action, PrivateSay, SetNick, Who, Quit, Error, Ping, Pong}
+)
+SERVER_TYPES: frozenset[type[Message]] = frozenset(
+    {Welcome, ChatMessage, Private, Notice, Users, Accepted, Bye, Error, Ping, Pong}
+)
+
+# --- validation -----------------------------------------------------------
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_Check = typing.Callable[[str, Any], Any]
+
+
+def _check_for(tp: Any) -> _Check:
+    """Build a checker for one annotated field type."""
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        inner = _check_for(args[0])
+
+        def check_optional(name: str, value: Any) -> Any:
+            return None if value is None else inner(name, value)
+
+        return check_optional
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        inner = _check_for(item)
+
+        def check_list(name: str, value: Any) -> Any:
+            if not isinstance(value, list) or len(value) > 10_000:
+                raise InvalidFrame(f"field {name!r} must be a list")
+            return [inner(name, v) for v in value]
+
+        return check_list
+    if tp is bool:
+
+        def check_bool(name: str, value: Any) -> Any:
+            if not isinstance(value, bool):
+                raise InvalidFrame(f"field {name!r} must be a boolean")
+            return value
+
+        return check_bool
+    if tp is int:
+
+        def check_int(name: str, value: Any) -> Any:
+            if isinstance(value, bool) or not isinstance(value, int) or abs(value) > 2**63:
+                raise InvalidFrame(f"field {name!r} must be an integer")
+            return value
+
+        return check_int
+    if tp is float:
+
+        def check_float(name: str, value: Any) -> Any:
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, float))
+                or (isinstance(value, int) and abs(value) > 2**63)
+                or not math.isfinite(value)
+            ):
+                raise InvalidFrame(f"field {name!r} must be a finite number")
+            return float(value)
+
+        return check_float
+    if tp is str:
+
+        def check_str(name: str, value: Any) -> Any:
+            if not isinstance(value, str):
+                raise InvalidFrame(f"field {name!r} must be a string")
+            limit = MAX_TEXT if name in ("text", "message") else MAX_FIELD
+            if len(value) > limit:
+                raise InvalidFrame(f"field {name!r} is longer than {limit} characters")
+            if _SURROGATE.search(value):
+                raise InvalidFrame(f"field {name!r} holds an unpaired surrogate")
+            return value
+
+        return check_str
+    raise TypeError(f"unsupported field type {tp!r}")  # pragma: no cover
+
+
+_SCHEMAS: dict[str, tuple[type[Message], dict[str, tuple[_Check, bool]]]] = {}
+for _name, _cls in _REGISTRY.items():
+    _hints = typing.get_type_hints(_cls)
+    _SCHEMAS[_name] = (
+        _cls,
+        {
+            f.name: (
+                _check_for(_hints[f.name]),
+                f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+            )
+            for f in dataclasses.fields(_cls)
+        },
+    )
+
+
+def from_dict(obj: Any) -> Message:
+    """Validate a decoded JSON value and build the message it describes."""
+    if not isinstance(obj, dict):
+        raise InvalidFrame("frame must be a JSON object")
+    kind = obj.get("type")
+    if not isinstance(kind, str):
+        raise InvalidFrame("frame has no string 'type'")
+    schema = _SCHEMAS.get(kind)
+    if schema is None:
+        raise InvalidFrame(f"unknown message type {kind[:40]!r}", code="unknown_type")
+    cls, fields = schema
+    kwargs: dict[str, Any] = {}
+    for name, (check, required) in fields.items():
+        if name in obj:
+            kwargs[name] = check(name, obj[name])
+        elif required:
+            raise InvalidFrame(f"{kind!r} frame is missing field {name!r}")
+    return cls(**kwargs)
+
+
+def decode(line: bytes) -> Message:
+    """Decode one frame (without its newline). Raises only ``InvalidFrame``."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidFrame(f"frame is not valid UTF-8 (byte {exc.start})") from None
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidFrame(f"frame is not valid JSON: {str(exc)[:80]}") from None
+    return from_dict(obj)
+
+
+def to_dict(msg: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": msg.TYPE}
+    for f in dataclasses.fields(msg):
+        value = getattr(msg, f.name)
+        if value is None:
+            continue
+        out[f.name] = value
+    return out
+
+
+def encode(msg: Message) -> bytes:
+    """The frame for ``msg``: compact JSON plus newline (JSON escapes any newline)."""
+    return json.dumps(to_dict(msg), ensure_ascii=False, separators=(",", ":")).encode() + b"\n"

@@ -1,0 +1,57 @@
+"""Nickname rules and the exit-word rule, shared by server and client."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from .errors import RemoteProtocolError
+
+MAX_NICK = 32
+# A nickname may not start with these: '{' is how the server recognises the
+# native client's first frame, '/' starts a command, '#' a room, '*' a notice.
+_BAD_START = "{/#*@"
+# ':' would make the plain-line form "NICK: text" ambiguous.
+_BAD_CHARS = ":,"
+
+
+class InvalidNick(RemoteProtocolError):
+    code = "invalid_nick"
+
+
+def nick_problem(nick: str) -> str | None:
+    """Why ``nick`` is not acceptable, or ``None`` if it is."""
+    if not nick:
+        return "a nickname cannot be empty"
+    if len(nick) > MAX_NICK:
+        return f"a nickname has at most {MAX_NICK} characters"
+    for ch in nick:
+        cat = unicodedata.category(ch)
+        if ch.isspace() or cat[0] in "CZ":
+            return "a nickname cannot contain spaces, control or invisible characters"
+        if ch in _BAD_CHARS:
+            return f"a nickname cannot contain {ch!r}"
+    if nick[0] in _BAD_START:
+        return f"a nickname cannot start with {nick[0]!r}"
+    return None
+
+
+def validate_nick(nick: str) -> str:
+    """Return the nickname in NFC form, or raise ``InvalidNick`` saying why."""
+    nick = unicodedata.normalize("NFC", nick)
+    problem = nick_problem(nick)
+    if problem:
+        raise InvalidNick(problem)
+    return nick
+
+
+def nick_key(nick: str) -> str:
+    """Identity of a nickname: names that differ by case or normalisation clash."""
+    return unicodedata.normalize("NFKC", nick).casefold()
+
+
+def is_exit_word(text: str, words: tuple[str, ...] | list[str] = ("bye",)) -> bool:
+    """True for "bye", " Bye! ", "BYE..." — trimmed, lower-cased, trailing punctuation off."""
+    word = text.strip().lower()
+    while word and unicodedata.category(word[-1]).startswith("P"):
+        word = word[:-1]
+    return word in words
