@@ -33,7 +33,8 @@ def run_tty(session: ChatSession, renderer: Renderer) -> int:
 
 
 async def _run(session: ChatSession, renderer: Renderer) -> int:
-    prompt: PromptSession[str] = PromptSession(history=InMemoryHistory())
+    # erase_when_done: the sent line is shown once, as "You: ...", not also as the old prompt.
+    prompt: PromptSession[str] = PromptSession(history=InMemoryHistory(), erase_when_done=True)
     loop = asyncio.get_running_loop()
 
     def end_prompt() -> None:  # runs on the event loop

@@ -17,6 +17,9 @@ import threading
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BACKLOG = 1024 * 1024
+#: How long a publisher waits for the writer to take a full backlog before
+#: deciding the peer is not reading. Paid at most once per dropped peer.
+DRAIN_GRACE = 0.1
 
 
 class Outbox:
@@ -34,10 +37,17 @@ class Outbox:
 
     def put(self, data: bytes) -> bool:
         """Queue ``data``; False if the outbox is closed or just overflowed."""
+        overflow = False
         with self._cond:
             if self._closing or self.failure:
                 return False
-            if self._queued + len(data) > self.max_backlog:
+            if self._queued and self._queued + len(data) > self.max_backlog:
+                # A burst can outrun a writer that merely has not been scheduled
+                # yet (the GIL); a peer that is not reading leaves it blocked.
+                self._cond.wait_for(lambda: self._fits(len(data)), timeout=DRAIN_GRACE)
+                if self._closing or self.failure:
+                    return False
+            if self._queued and self._queued + len(data) > self.max_backlog:
                 self.failure = f"outbound backlog over {self.max_backlog} bytes (peer not reading)"
                 self._chunks.clear()
                 self._queued = 0
@@ -52,6 +62,9 @@ class Outbox:
         if overflow:
             self._kill_socket()
         return False
+
+    def _fits(self, size: int) -> bool:
+        return self._queued + size <= self.max_backlog or self._closing or self.failure is not None
 
     @property
     def backlog(self) -> int:
@@ -84,6 +97,7 @@ class Outbox:
                 data = b"".join(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
                 self._chunks.clear()
                 self._queued = 0
+                self._cond.notify_all()  # publishers waiting for room
             try:
                 self._sock.sendall(data)
             except OSError as exc:

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from helpers import ServerProcess  # noqa: E402
+
+
+@pytest.fixture
+def server():
+    srv = ServerProcess()
+    yield srv
+    if srv.proc.poll() is None:
+        srv.stop()

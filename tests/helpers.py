@@ -1,0 +1,212 @@
+"""Real processes and real sockets on loopback, with deadlines instead of sleeps."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+READY = re.compile(r"listening on (\S+):(\d+)")
+TIMEOUT = 10.0
+
+
+def python_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONUNBUFFERED"] = "1"
+    env.pop("NO_COLOR", None)
+    return env
+
+
+def program(name: str) -> list[str]:
+    """Command for ``chatserver``/``chatclient`` run from this checkout."""
+    return [sys.executable, "-m", name]
+
+
+class ServerProcess:
+    """A ``chatserver`` subprocess on an ephemeral loopback port."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [*program("chatserver"), "--host", "127.0.0.1", "--port", "0", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=python_env(),
+        )
+        line = self._readline(TIMEOUT)
+        match = READY.search(line)
+        if not match:
+            self.proc.kill()
+            raise RuntimeError(f"server did not start: {line!r} {self.proc.stderr.read()}")
+        self.host, self.port = "127.0.0.1", int(match.group(2))
+        self.ready_line = line
+
+    def _readline(self, timeout: float) -> str:
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        return self.proc.stdout.readline() if ready else ""
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = TIMEOUT) -> tuple[int, str]:
+        """Signal the server and return (exit code, stderr)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            _, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+            raise
+        return self.proc.returncode, err
+
+
+class LineSocket:
+    """A raw TCP client reading newline-terminated lines with deadlines."""
+
+    def __init__(self, port: int, host: str = "127.0.0.1", rcvbuf: int | None = None) -> None:
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        if rcvbuf:  # before connect, so the advertised window stays small
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.settimeout(TIMEOUT)
+        self.sock.connect((host, port))
+        self.buf = b""
+        self.lines: list[bytes] = []
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def _fill(self, deadline: float) -> bool:
+        """Read once; False at EOF."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("no data before the deadline")
+        self.sock.settimeout(remaining)
+        try:
+            data = self.sock.recv(65536)
+        except TimeoutError:
+            raise TimeoutError("no data before the deadline") from None
+        except ConnectionResetError:
+            data = b""
+        if not data:
+            return False
+        self.buf += data
+        *done, self.buf = self.buf.split(b"\n")
+        self.lines.extend(line.rstrip(b"\r") for line in done)
+        return True
+
+    def read_line(self, timeout: float = TIMEOUT) -> bytes:
+        deadline = time.monotonic() + timeout
+        while not self.lines:
+            if not self._fill(deadline):
+                raise EOFError("connection closed")
+        return self.lines.pop(0)
+
+    def expect_line(self, pred: Callable[[bytes], bool], timeout: float = TIMEOUT) -> list[bytes]:
+        """Read until a line matches; returns every line read, the match last."""
+        seen = []
+        deadline = time.monotonic() + timeout
+        while True:
+            line = self.read_line(max(0.01, deadline - time.monotonic()))
+            seen.append(line)
+            if pred(line):
+                return seen
+
+    def read_until_closed(self, timeout: float = TIMEOUT) -> list[bytes]:
+        deadline = time.monotonic() + timeout
+        while self._fill(deadline):
+            pass
+        out, self.lines = self.lines, []
+        return out
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class NativeClient(LineSocket):
+    """Speaks the JSON protocol directly, to test the server without our client."""
+
+    def __init__(self, port: int, nick: str | None = None, **kw) -> None:
+        super().__init__(port, **kw)
+        self.welcome: dict | None = None
+        if nick is not None:
+            self.send_json({"type": "hello", "version": 1, "nick": nick})
+            self.welcome = self.expect(lambda f: f["type"] in ("welcome", "error"))
+            if self.welcome["type"] == "error":
+                raise RuntimeError(self.welcome)
+
+    def send_json(self, obj: dict) -> None:
+        self.send(json.dumps(obj).encode() + b"\n")
+
+    def say(self, text: str) -> None:
+        self.send_json({"type": "say", "text": text})
+
+    def frame(self, timeout: float = TIMEOUT) -> dict:
+        return json.loads(self.read_line(timeout))
+
+    def expect(self, pred: Callable[[dict], bool], timeout: float = TIMEOUT) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            f = self.frame(max(0.01, deadline - time.monotonic()))
+            if pred(f):
+                return f
+
+    def messages(self, count: int, timeout: float = TIMEOUT) -> list[dict]:
+        """The next ``count`` chat messages (other frames skipped)."""
+        out: list[dict] = []
+        deadline = time.monotonic() + timeout
+        while len(out) < count:
+            f = self.frame(max(0.01, deadline - time.monotonic()))
+            if f["type"] == "message":
+                out.append(f)
+        return out
+
+
+class PlainClient(LineSocket):
+    """An nc-style client: first line is the nickname."""
+
+    def __init__(self, port: int, nick: str, **kw) -> None:
+        super().__init__(port, **kw)
+        self.send(nick.encode() + b"\n")
+        self.welcome = self.expect_line(lambda line: line.startswith((b"* welcome", b"* error")))[-1]
+
+    def text(self, timeout: float = TIMEOUT) -> str:
+        return self.read_line(timeout).decode()
+
+
+def wait_for(pred: Callable[[], bool], timeout: float = TIMEOUT, interval: float = 0.02) -> bool:
+    """Poll ``pred`` until true or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(interval)
+    return pred()
+
+
+def client_process(address: str, *args: str, stdin=subprocess.PIPE) -> subprocess.Popen:
+    return subprocess.Popen(
+        [*program("chatclient"), address, *args],
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=python_env(),
+    )
+
+
+def kill_quietly(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()

@@ -1,0 +1,166 @@
+"""The real chatclient: line mode through pipes, the UI in a pseudo-terminal."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+
+import pytest
+from helpers import NativeClient, client_process, kill_quietly, program, python_env
+from terminal import Terminal
+
+
+def test_line_mode_between_two_client_processes(server):
+    bob = client_process(server.address, "--name", "bob")
+    assert bob.stdout.readline() == "Connected to the server.\n"
+    assert bob.stdout.readline() == "* 1 in #lobby: bob\n"
+    alice = client_process(server.address, "--name", "alice")
+    assert alice.stdout.readline() == "Connected to the server.\n"
+    assert bob.stdout.readline() == "* alice joined #lobby\n"
+    alice.stdin.write("hello bob\n")
+    alice.stdin.flush()
+    assert bob.stdout.readline() == "alice: hello bob\n"
+    bob.stdin.write("hi alice\nbye\n")
+    bob.stdin.flush()
+    out, err = bob.communicate(timeout=10)
+    assert bob.returncode == 0, err
+    assert out.splitlines()[-1] == "Chat ended."
+    alice_out, alice_err = alice.communicate(timeout=10)  # stdin EOF: finish and leave
+    assert alice.returncode == 0, alice_err
+    lines = alice_out.splitlines()
+    assert "bob: hi alice" in lines and "bob: bye" in lines and "* bob left" in lines
+    assert "hello bob" not in "\n".join(lines), "own messages are not echoed in line mode"
+    assert lines[-1] == "Chat ended."
+
+
+def test_line_mode_sends_everything_before_exiting_at_eof(server):
+    watcher = NativeClient(server.port, "watcher")
+    proc = client_process(server.address, "--name", "burst")
+    lines = [f"line {i}" for i in range(200)]
+    out, err = proc.communicate("\n".join(lines), timeout=20)  # last line has no newline
+    assert proc.returncode == 0, err
+    assert [f["text"] for f in watcher.messages(200)] == lines
+
+
+def test_unreachable_server_is_one_clear_line():
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nothing listens there now
+    proc = client_process(f"127.0.0.1:{port}", "--name", "x")
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 1
+    assert err.strip() == f"chatclient: could not connect to 127.0.0.1:{port}: connection refused"
+
+
+def test_server_going_away_is_reported(server):
+    proc = client_process(server.address, "--name", "loner")
+    assert proc.stdout.readline() == "Connected to the server.\n"
+    server.proc.kill()
+    server.proc.wait()
+    proc.stdin.write("anyone?\n")
+    proc.stdin.flush()
+    try:
+        out, err = proc.communicate(timeout=10)
+    finally:
+        kill_quietly(proc)
+    assert proc.returncode == 1
+    assert "connection lost" in err and "Traceback" not in err
+
+
+def test_taken_name_in_line_mode_is_an_error(server):
+    holder = NativeClient(server.port, "alice")  # noqa: F841
+    proc = client_process(server.address, "--name", "alice")
+    out, err = proc.communicate("", timeout=10)
+    assert proc.returncode == 1
+    assert "taken" in err and "'alice2'" in err
+
+
+@pytest.mark.parametrize("bad", ["host:notaport", "[::1", "h:70000"])
+def test_bad_address_is_a_usage_error(bad):
+    proc = subprocess.run([*program("chatclient"), bad], capture_output=True, text=True, env=python_env(), timeout=10)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+# --- the terminal UI --------------------------------------------------------
+
+
+def _tty_client(server, name: str = "alice", *extra: str) -> Terminal:
+    env = python_env()
+    env["TERM"] = "xterm"
+    term = Terminal([*program("chatclient"), server.address, "--name", name, *extra], env=env)
+    term.wait_text(f"{name}>")
+    return term
+
+
+def test_incoming_message_keeps_half_typed_line_intact(server):
+    term = _tty_client(server)
+    term.wait_text("Connected to the server.")
+    bob = NativeClient(server.port, "bob")
+    term.wait_text("bob joined")
+    term.send("hello wor")
+    term.wait_for(lambda t: t.cursor_line() == "alice> hello wor", what="the half line")
+    bob.say("a message while you type")
+    term.wait_text("bob: a message while you type")
+    # The message printed above the prompt; the half line and cursor are where they were.
+    msg_row = next(i for i, line in enumerate(term.lines) if "bob: a message while you type" in line)
+    assert term.screen.cursor.y > msg_row
+    assert term.cursor_line() == "alice> hello wor"
+    assert term.screen.cursor.x == len("alice> hello wor")
+    term.send("ld\r")
+    got = bob.messages(1)[0]
+    assert (got["nick"], got["text"]) == ("alice", "hello world"), "the line is sent intact"
+    term.wait_text("You: hello world")
+    term.send("bye\r")
+    assert term.wait_exit() == 0
+    assert "Chat ended." in term.text
+    assert "Traceback" not in term.raw.decode(errors="replace")
+
+
+def test_escape_sequences_from_peers_are_shown_inert(server):
+    term = _tty_client(server)
+    bob = NativeClient(server.port, "bob")
+    bob.say("title\x1b]0;pwned\x07 clip\x1b]52;c;ZXZpbA==\x07 \x1b[2Jrtl\u202eexe")
+    term.wait_text("bob: title^[]0;pwned^G clip^[]52;c;ZXZpbA==^G ^[[2Jrtl<U+202E>exe")
+    assert b"\x1b]52" not in term.raw and b"\x1b]0;pwned" not in term.raw
+    term.send("\x04")  # Ctrl-D on an empty line
+    assert term.wait_exit() == 0
+
+
+def test_ctrl_c_quits_cleanly_with_130(server):
+    term = _tty_client(server)
+    watcher = NativeClient(server.port, "watcher")
+    term.send("half")
+    term.send("\x03")
+    assert term.wait_exit() == 130
+    assert "Traceback" not in term.raw.decode(errors="replace")
+    leave = watcher.expect(lambda f: f.get("event") == "leave")
+    assert leave["nick"] == "alice"
+
+
+def test_no_color_is_honoured(server):
+    env = python_env()
+    env.update(TERM="xterm", NO_COLOR="1")
+    term = Terminal([*program("chatclient"), server.address, "--name", "plain"], env=env)
+    term.wait_text("plain>")
+    bob = NativeClient(server.port, "bob")
+    bob.say("colourless")
+    term.wait_text("bob: colourless")
+    line = next(raw for raw in term.raw.split(b"\n") if b"colourless" in raw)
+    assert b"\x1b[3" not in line and b"\x1b[9" not in line
+    term.send("/quit\r")
+    assert term.wait_exit() == 0
+
+
+def test_name_is_asked_for_on_a_terminal(server):
+    env = python_env()
+    env["TERM"] = "xterm"
+    term = Terminal([*program("chatclient"), server.address], env=env)
+    term.wait_text("Your nickname:")
+    term.send("\x15carol\r")  # Ctrl-U clears the suggested default first
+    term.wait_text("carol>")
+    watcher = NativeClient(server.port, "watcher")
+    watcher.send_json({"type": "who"})
+    assert "carol" in watcher.expect(lambda f: f["type"] == "users")["nicks"]
+    term.send("/quit\r")
+    assert term.wait_exit() == 0

@@ -1,0 +1,275 @@
+"""The sans-IO protocol: framing, messages, state machine, shared rules."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from common import messages as m
+from common.commands import CommandError, ShowHelp, parse_input
+from common.connection import CLOSED, NEED_DATA, Connection, Role, State
+from common.errors import FrameTooLarge, InvalidFrame, LocalProtocolError, RemoteProtocolError
+from common.framing import LineFramer
+from common.nicks import InvalidNick, is_exit_word, nick_key, nick_problem, validate_nick
+from common.plain import render_plain
+from common.safetext import neutralise
+
+SAMPLES: list[m.Message] = [
+    m.Hello(version=1, nick="alice", client="chatclient"),
+    m.Say("hello, world"),
+    m.Action("waves"),
+    m.PrivateSay(to="bob", text="psst"),
+    m.SetNick("alicia"),
+    m.Who(),
+    m.Quit("see you"),
+    m.Welcome(version=1, server="lan", nick="alice", room="#lobby", users=["alice", "bob"]),
+    m.ChatMessage(seq=7, ts=1700000000.5, room="#lobby", nick="bob", text="héllo 👋\nline two"),
+    m.ChatMessage(seq=8, ts=1.0, room="#lobby", nick="bob", text="dances", action=True),
+    m.Private(ts=2.0, nick="bob", to="alice", text="secret"),
+    m.Notice(text="bob joined #lobby", ts=3.0, event="join", seq=9, nick="bob"),
+    m.Notice(text="a is now known as b", ts=3.0, event="nick", seq=10, nick="b", previous="a"),
+    m.Users(room="#lobby", nicks=["alice"]),
+    m.Accepted(seq=11, ts=4.0),
+    m.Bye("goodbye"),
+    m.Error(code="nick_taken", message="taken", suggestion="alice2"),
+    m.Ping("t1"),
+    m.Pong("t1"),
+]
+
+
+def test_every_message_type_has_a_sample():
+    assert {type(s) for s in SAMPLES} == set(m._REGISTRY.values())
+
+
+@pytest.mark.parametrize("msg", SAMPLES, ids=lambda s: s.TYPE)
+def test_round_trip(msg):
+    data = m.encode(msg)
+    assert data.endswith(b"\n") and data.count(b"\n") == 1, "one frame is one line"
+    assert m.decode(data[:-1]) == msg
+
+
+@pytest.mark.parametrize(
+    "line, code, words",
+    [
+        (b"\xff\xfe", "invalid_frame", "UTF-8"),
+        (b"{nope", "invalid_frame", "JSON"),
+        (b"[1,2]", "invalid_frame", "object"),
+        (b'{"type": 5}', "invalid_frame", "type"),
+        (b'{"type": "launch"}', "unknown_type", "launch"),
+        (b'{"type": "say"}', "invalid_frame", "missing field 'text'"),
+        (b'{"type": "say", "text": 5}', "invalid_frame", "string"),
+        (
+            b'{"type": "message", "seq": true, "ts": 1, "room": "r", "nick": "n", "text": "t"}',
+            "invalid_frame",
+            "integer",
+        ),
+        (b'{"type": "accepted", "seq": 1, "ts": NaN}', "invalid_frame", "finite"),
+        (b'{"type": "say", "text": "\\ud800"}', "invalid_frame", "surrogate"),
+        (b'{"type": "nick", "nick": "' + b"x" * 300 + b'"}', "invalid_frame", "longer"),
+        (b"[" * 100000, "invalid_frame", "JSON"),
+    ],
+)
+def test_garbage_gives_typed_error(line, code, words):
+    with pytest.raises(InvalidFrame) as info:
+        m.decode(line)
+    assert info.value.code == code
+    assert words in str(info.value)
+    assert isinstance(info.value, RemoteProtocolError)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=512))
+def test_arbitrary_bytes_decode_or_raise_typed_error(data):
+    for line in data.split(b"\n"):
+        try:
+            msg = m.decode(line)
+        except InvalidFrame:
+            continue
+        assert isinstance(msg, m.Message)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(sorted(m._REGISTRY)),
+    st.dictionaries(st.sampled_from(["text", "nick", "seq", "ts", "room", "to", "users", "version"]), json_values),
+)
+def test_arbitrary_json_objects_decode_or_raise_typed_error(kind, fields):
+    line = json.dumps({**fields, "type": kind}).encode()
+    try:
+        msg = m.decode(line)
+    except InvalidFrame:
+        return
+    assert msg.TYPE == kind
+    assert m.decode(m.encode(msg)[:-1]) == msg
+
+
+def test_framer_splits_lines_across_chunks():
+    f = LineFramer(max_frame=100)
+    f.receive_data(b"ab\r\ncd\nef")
+    assert f.next_line() == b"ab"
+    assert f.next_line() == b"cd"
+    assert f.next_line() is None
+    f.receive_data(b"g\n")
+    assert f.next_line() == b"efg"
+
+
+def test_framer_final_line_without_newline_counts_at_eof():
+    f = LineFramer()
+    f.receive_data(b"last words")
+    assert f.next_line() is None
+    f.receive_data(b"")
+    assert f.next_line() == b"last words"
+    assert f.at_eof
+
+
+def test_oversized_frame_rejected_before_buffered_whole():
+    f = LineFramer(max_frame=1000)
+    f.receive_data(b"x" * 600)
+    assert f.next_line() is None
+    f.receive_data(b"x" * 600)  # no newline yet: 1200 > 1000
+    with pytest.raises(FrameTooLarge) as info:
+        f.next_line()
+    assert info.value.fatal
+    assert f.buffered == 0, "the partial line is dropped, not kept"
+
+
+def test_oversized_frame_with_newline_in_same_chunk():
+    f = LineFramer(max_frame=10)
+    f.receive_data(b"y" * 50 + b"\nok\n")
+    with pytest.raises(FrameTooLarge):
+        f.next_line()
+
+
+def test_frame_at_exact_limit_accepted():
+    f = LineFramer(max_frame=10)
+    f.receive_data(b"z" * 10 + b"\n")
+    assert f.next_line() == b"z" * 10
+
+
+def _handshake() -> tuple[Connection, Connection]:
+    client, server = Connection(Role.CLIENT), Connection(Role.SERVER)
+    server.receive_data(client.send(m.Hello(version=1, nick="a")))
+    assert isinstance(server.next_event(), m.Hello)
+    client.receive_data(server.send(m.Welcome(version=1, server="s", nick="a", room="#lobby", users=["a"])))
+    assert isinstance(client.next_event(), m.Welcome)
+    return client, server
+
+
+def test_state_machine_happy_path():
+    client, server = _handshake()
+    assert client.state is server.state is State.OPEN
+    server.receive_data(client.send(m.Say("hi")))
+    assert server.next_event() == m.Say("hi")
+    assert server.next_event() is NEED_DATA
+    client.receive_data(server.send(m.Bye("done")))
+    assert client.next_event() == m.Bye("done")
+    assert client.state is State.CLOSED
+    assert client.next_event() is CLOSED
+
+
+def test_server_rejects_chat_before_hello():
+    server = Connection(Role.SERVER)
+    server.receive_data(m.encode(m.Say("sneaky")))
+    with pytest.raises(RemoteProtocolError) as info:
+        server.next_event()
+    assert info.value.code == "not_registered"
+
+
+def test_client_cannot_send_server_frames():
+    client, server = _handshake()
+    forged = m.ChatMessage(seq=1, ts=1.0, room="#lobby", nick="bob", text="I am bob")
+    with pytest.raises(LocalProtocolError):
+        client.send(forged)
+    server.receive_data(m.encode(forged))
+    with pytest.raises(RemoteProtocolError) as info:
+        server.next_event()
+    assert info.value.code == "unexpected_type"
+    server.receive_data(m.encode(m.Say("still fine")))
+    assert server.next_event() == m.Say("still fine"), "a bad frame does not break the stream"
+
+
+def test_end_of_stream_closes():
+    server = Connection(Role.SERVER)
+    server.receive_data(b"")
+    assert server.next_event() is CLOSED
+    with pytest.raises(LocalProtocolError):
+        server.send(m.Bye())
+
+
+@pytest.mark.parametrize("nick", ["alice", "Bob_2", "élodie", "李", "x" * 32])
+def test_valid_nicks(nick):
+    assert validate_nick(nick) == nick
+
+
+@pytest.mark.parametrize(
+    "nick", ["", "a b", "tab\t", "x" * 33, "{json", "/cmd", "#room", "esc\x1b", "rtl\u202e", "a:b"]
+)
+def test_invalid_nicks(nick):
+    with pytest.raises(InvalidNick):
+        validate_nick(nick)
+    assert nick_problem(nick)
+
+
+def test_lookalike_nicks_share_a_key():
+    assert nick_key("Alice") == nick_key("alice")
+    assert nick_key("e\u0301") == nick_key("\u00e9")
+    assert nick_key("alice") != nick_key("alicia")
+
+
+@pytest.mark.parametrize("text", ["bye", "Bye", " BYE ", "bye!", "bye...", "Bye?!"])
+def test_exit_word(text):
+    assert is_exit_word(text)
+
+
+@pytest.mark.parametrize("text", ["goodbye", "bye bye", "by", "bye now", ""])
+def test_not_exit_word(text):
+    assert not is_exit_word(text)
+
+
+def test_parse_input():
+    assert parse_input("hi") == m.Say("hi")
+    assert parse_input("   ") is None
+    assert parse_input("/me waves") == m.Action("waves")
+    assert parse_input("/msg bob hello there") == m.PrivateSay(to="bob", text="hello there")
+    assert parse_input("/nick alicia") == m.SetNick("alicia")
+    assert parse_input("/who") == m.Who()
+    assert parse_input("/quit later") == m.Quit("later")
+    assert parse_input("//etc/passwd") == m.Say("/etc/passwd")
+    assert parse_input("/help") == ShowHelp()
+    assert isinstance(parse_input("/msg bob"), CommandError)
+    assert "unknown command /frob" in parse_input("/frob").message
+
+
+def test_neutralise_escapes_every_control():
+    hostile = "a\x1b[2Jb\x1b]52;c;ZXZpbA==\x07c\x08\rd\x9b31me\u202egnp.exe\u2066x\x00"
+    safe = neutralise(hostile)
+    assert not any(ord(ch) < 0x20 or 0x7F <= ord(ch) <= 0x9F for ch in safe)
+    assert "\u202e" not in safe and "\u2066" not in safe
+    assert "^[" in safe and "<U+202E>" in safe and "^G" in safe
+    assert neutralise("two\nlines", keep_newlines=True) == "two\nlines"
+    assert neutralise("two\nlines") == "two^Jlines"
+
+
+def test_plain_rendering_is_one_safe_line():
+    msg = m.ChatMessage(seq=1, ts=1.0, room="#lobby", nick="bob", text="hi\nalice: fake\x1b[31m")
+    line = render_plain(msg)
+    assert line.startswith("bob: hi")
+    assert "\n" not in line and "\x1b" not in line
+    assert render_plain(m.Notice(text="x joined", ts=1.0)) == "* x joined"
+    assert render_plain(m.Welcome(version=1, server="s", nick="n", room="r", users=[])).startswith("* welcome")
+
+
+def test_messages_are_immutable_dataclasses():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        m.Say("x").text = "y"  # type: ignore[misc]

@@ -1,0 +1,294 @@
+"""The real chatserver process, through real sockets on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import threading
+import time
+
+import pytest
+from helpers import LineSocket, NativeClient, PlainClient, ServerProcess
+
+
+def test_ready_line_names_the_real_port(server):
+    assert f"listening on 127.0.0.1:{server.port}" in server.ready_line
+    assert server.port != 0
+
+
+def test_two_party_chat(server):
+    alice = NativeClient(server.port, "alice")
+    bob = NativeClient(server.port, "bob")
+    assert alice.expect(lambda f: f["type"] == "notice")["text"] == "bob joined #lobby"
+    alice.say("hi bob")
+    msg = bob.messages(1)[0]
+    assert (msg["nick"], msg["text"], msg["room"]) == ("alice", "hi bob", "#lobby")
+    assert isinstance(msg["seq"], int) and abs(msg["ts"] - time.time()) < 60
+    ack = alice.expect(lambda f: f["type"] in ("accepted", "message"))
+    assert ack == {"type": "accepted", "seq": msg["seq"], "ts": msg["ts"]}, "sender gets an ack, not an echo"
+
+
+def test_ten_clients_everyone_sees_everything_once_in_one_order(server):
+    n, per = 10, 100
+    clients = [NativeClient(server.port, f"user{i}") for i in range(n)]
+    # Wait until the last one's join reached the first, so all are in the room.
+    clients[0].expect(lambda f: f.get("event") == "join" and f.get("nick") == f"user{n - 1}")
+    received: dict[int, list[dict]] = {}
+
+    def reader(i: int) -> None:
+        received[i] = clients[i].messages((n - 1) * per, timeout=30)
+
+    threads = [threading.Thread(target=reader, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for k in range(per):
+        for i, c in enumerate(clients):
+            c.say(f"m{k} from {i}")
+    for t in threads:
+        t.join(40)
+    assert all(len(received.get(i, [])) == (n - 1) * per for i in range(n))
+    # Every client got every *other* client's messages exactly once ...
+    for i in range(n):
+        texts = [f["text"] for f in received[i]]
+        expected = {f"m{k} from {j}" for k in range(per) for j in range(n) if j != i}
+        assert len(texts) == len(set(texts)) and set(texts) == expected
+        assert all(f["nick"] != f"user{i}" for f in received[i]), "no echo of own messages"
+        # ... each sender's messages in the order sent ...
+        for j in range(n):
+            mine = [int(f["text"].split()[0][1:]) for f in received[i] if f["nick"] == f"user{j}"]
+            assert mine == sorted(mine)
+    # ... and all clients agree on one global order (seq increases the same way for all).
+    order = {}
+    for i in range(n):
+        seqs = [f["seq"] for f in received[i]]
+        assert seqs == sorted(seqs)
+        for f in received[i]:
+            assert order.setdefault(f["seq"], f["text"]) == f["text"]
+
+
+def test_nick_collision_gets_error_and_suggestion(server):
+    alice = NativeClient(server.port, "alice")  # noqa: F841 - holds the name
+    dup = NativeClient(server.port)
+    dup.send_json({"type": "hello", "version": 1, "nick": "ALICE"})
+    err = dup.frame()
+    assert err["type"] == "error" and err["code"] == "nick_taken"
+    assert err["suggestion"] == "ALICE2"
+    dup.send_json({"type": "hello", "version": 1, "nick": err["suggestion"]})
+    assert dup.frame()["type"] == "welcome", "the connection may retry after a rejected name"
+
+
+def test_invalid_nick_rejected(server):
+    c = NativeClient(server.port)
+    c.send_json({"type": "hello", "version": 1, "nick": "bad name\x1b"})
+    err = c.frame()
+    assert err["code"] == "invalid_nick" and "spaces" in err["message"]
+
+
+def test_wrong_protocol_version_is_refused_clearly(server):
+    c = NativeClient(server.port)
+    c.send_json({"type": "hello", "version": 99, "nick": "future"})
+    err = c.frame()
+    assert err["code"] == "unsupported_version" and "version 1" in err["message"]
+    assert c.frame()["type"] == "bye"
+    assert c.read_until_closed() == []
+
+
+def test_spoofing_is_impossible(server):
+    alice = NativeClient(server.port, "alice")
+    mallory = NativeClient(server.port, "mallory")
+    alice.expect(lambda f: f.get("nick") == "mallory")
+    mallory.send_json({"type": "message", "seq": 1, "ts": 1, "room": "#lobby", "nick": "alice", "text": "forged"})
+    err = mallory.frame()
+    assert err["type"] == "error" and err["code"] == "unexpected_type"
+    mallory.send_json({"type": "say", "text": "hello", "nick": "alice"})  # extra field ignored
+    msg = alice.messages(1)[0]
+    assert msg["nick"] == "mallory" and msg["text"] == "hello"
+
+
+def test_private_message_reaches_only_its_target(server):
+    alice, bob, carol = (NativeClient(server.port, n) for n in ("alice", "bob", "carol"))
+    alice.send_json({"type": "privmsg", "to": "BOB", "text": "just for you"})
+    alice.say("public")
+    got = bob.expect(lambda f: f["type"] == "private")
+    assert (got["nick"], got["to"], got["text"]) == ("alice", "bob", "just for you")
+    # carol gets the public message, and no private frame before it.
+    frames = [carol.frame()]
+    while frames[-1]["type"] != "message":
+        frames.append(carol.frame())
+    assert frames[-1]["text"] == "public"
+    assert all(f["type"] != "private" for f in frames)
+    alice.send_json({"type": "privmsg", "to": "nobody", "text": "?"})
+    assert alice.expect(lambda f: f["type"] == "error")["code"] == "no_such_nick"
+
+
+def test_bye_is_delivered_then_sender_leaves(server):
+    alice, bob = NativeClient(server.port, "alice"), NativeClient(server.port, "bob")
+    bob.say("Bye!")
+    assert alice.messages(1)[0]["text"] == "Bye!"
+    leave = alice.expect(lambda f: f["type"] == "notice")
+    assert leave["event"] == "leave" and leave["text"] == "bob left"
+    rest = [json.loads(line) for line in bob.read_until_closed()]
+    assert [f["type"] for f in rest][-1] == "bye"
+
+
+def test_nick_change_who_me_and_help(server):
+    alice, bob = NativeClient(server.port, "alice"), PlainClient(server.port, "bob")
+    alice.expect(lambda f: f.get("nick") == "bob")
+    alice.send_json({"type": "nick", "nick": "alicia"})
+    assert alice.expect(lambda f: f["type"] == "notice")["previous"] == "alice"
+    bob.expect_line(lambda line: line == b"* alice is now known as alicia")
+    alice.send_json({"type": "action", "text": "waves"})
+    bob.expect_line(lambda line: line == b"* alicia waves")
+    bob.send(b"/who\n")
+    bob.expect_line(lambda line: line == b"* 2 in #lobby: alicia, bob")
+    bob.send(b"/help\n")
+    assert b"/msg NICK TEXT" in b"\n".join(bob.expect_line(lambda line: b"/msg" in line))
+    bob.send(b"/frob\n")
+    bob.expect_line(lambda line: line.startswith(b"* error: unknown command /frob"))
+
+
+def test_plain_client_chats_with_native_client(server):
+    native = NativeClient(server.port, "alice")
+    plain = LineSocket(server.port)
+    prompt = plain.read_line()
+    assert b"nickname" in prompt, "a silent connection is asked for a name"
+    plain.send(b"alice\r\n")  # taken: says why, asks again
+    assert b"taken" in plain.read_line()
+    plain.send(b"\xff\xfb\x18bob\r\n")  # telnet negotiation bytes are ignored
+    plain.expect_line(lambda line: line.startswith(b"* welcome"))
+    native.expect(lambda f: f.get("event") == "join" and f["nick"] == "bob")
+    plain.send("héllo from nc\r\n".encode())
+    msg = native.messages(1)[0]
+    assert (msg["nick"], msg["text"]) == ("bob", "héllo from nc")
+    native.say("hi bob \x1b]0;pwned\x07")
+    assert plain.expect_line(lambda line: line.startswith(b"alice:"))[-1] == b"alice: hi bob ^[]0;pwned^G"
+
+
+def test_plain_client_name_sent_before_prompt_and_final_line_without_newline(server):
+    native = NativeClient(server.port, "alice")
+    raw = socket.create_connection(("127.0.0.1", server.port))
+    raw.sendall(b"carol\nlast words")  # name at once, final line with no newline
+    raw.shutdown(socket.SHUT_WR)
+    msg = native.messages(1)[0]
+    assert (msg["nick"], msg["text"]) == ("carol", "last words")
+    assert native.expect(lambda f: f.get("event") == "leave")["nick"] == "carol"
+    raw.close()
+
+
+def test_garbage_gets_error_and_session_survives(server):
+    alice, bob = NativeClient(server.port, "alice"), NativeClient(server.port, "bob")
+    bob.send(b"{not json\n\xff\xfe\n")
+    assert bob.frame()["code"] == "invalid_frame"
+    assert bob.frame()["code"] == "invalid_frame"
+    bob.say("still here")
+    assert alice.messages(1)[0]["text"] == "still here"
+
+
+def test_oversized_frame_closes_only_that_connection():
+    srv = ServerProcess("--max-frame", "1024")
+    try:
+        alice, bob = NativeClient(srv.port, "alice"), NativeClient(srv.port, "bob")
+        bob.send(b'{"type":"say","text":"' + b"x" * 5000)
+        frames = [json.loads(line) for line in bob.read_until_closed()]
+        assert any(f.get("code") == "frame_too_large" for f in frames)
+        alice.expect(lambda f: f.get("event") == "leave" and f["nick"] == "bob")
+        alice.send_json({"type": "who"})
+        assert alice.expect(lambda f: f["type"] == "users")["nicks"] == ["alice"]
+    finally:
+        srv.stop()
+
+
+def test_peer_that_never_reads_is_dropped_and_others_keep_going():
+    srv = ServerProcess("--max-backlog", "65536")
+    try:
+        stuck = NativeClient(srv.port, "stuck", rcvbuf=4096)
+        alice, bob = NativeClient(srv.port, "alice"), NativeClient(srv.port, "bob")
+        payload = "x" * 1000
+        total = 6000  # 6 MB: more than the kernel's send buffer (4 MB at most) + 64 KiB backlog
+        got: list[dict] = []
+        reader = threading.Thread(target=lambda: got.extend(bob.messages(total, timeout=30)))
+        reader.start()
+        for i in range(total):
+            alice.say(f"{i} {payload}")
+        reader.join(35)
+        assert [int(f["text"].split()[0]) for f in got] == list(range(total)), "bob got all, in order"
+        drop = alice.expect(lambda f: f.get("event") == "leave" and f.get("nick") == "stuck", timeout=10)
+        assert "backlog" in drop["text"]
+        stuck.close()
+    finally:
+        _, err = srv.stop()
+    assert "backlog" in err and "stuck" in err, "the drop is logged with its reason"
+
+
+def test_sigterm_tells_clients_and_exits_zero_quickly():
+    srv = ServerProcess()
+    alice = NativeClient(srv.port, "alice")
+    plain = PlainClient(srv.port, "bob")
+    alice.expect(lambda f: f.get("nick") == "bob")
+    start = time.monotonic()
+    code, err = srv.stop(signal.SIGTERM)
+    elapsed = time.monotonic() - start
+    assert code == 0
+    assert elapsed < 2.0
+    assert "Traceback" not in err
+    frames = [json.loads(line) for line in alice.read_until_closed()]
+    assert any(f["type"] == "notice" and f["event"] == "shutdown" for f in frames)
+    assert frames[-1]["type"] == "bye"
+    assert b"* server shutting down" in plain.read_until_closed()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT])
+def test_sigint_also_stops_cleanly(sig):
+    srv = ServerProcess()
+    alice = NativeClient(srv.port, "alice")
+    code, err = srv.stop(sig)
+    assert code == 0 and "Traceback" not in err
+    assert alice.read_until_closed()[-1] == b'{"type":"bye","reason":"server shutting down"}'
+
+
+def test_port_in_use_is_a_clear_error(server):
+    import subprocess
+
+    from helpers import program, python_env
+
+    proc = subprocess.run(
+        [*program("chatserver"), "--host", "127.0.0.1", "--port", str(server.port)],
+        capture_output=True,
+        text=True,
+        env=python_env(),
+        timeout=10,
+    )
+    assert proc.returncode == 1
+    assert "cannot listen on 127.0.0.1" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_ipv6_dual_stack():
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    try:
+        probe = socket.socket(socket.AF_INET6)
+        probe.bind(("::1", 0))
+        probe.close()
+    except OSError:
+        pytest.skip("IPv6 loopback unavailable")
+    import subprocess
+
+    from helpers import READY, program, python_env
+
+    proc = subprocess.Popen(
+        [*program("chatserver"), "--host", "::", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=python_env(),
+    )
+    try:
+        port = int(READY.search(proc.stdout.readline()).group(2))
+        six = NativeClient(port, "six", host="::1")
+        four = NativeClient(port, "four", host="127.0.0.1")
+        six.say("over v6")
+        assert four.messages(1)[0]["text"] == "over v6"
+    finally:
+        proc.terminate()
+        assert proc.wait(5) == 0
