@@ -8,11 +8,12 @@ import os
 import sys
 
 from common import __version__
-from common.messages import Users
+from common.messages import Accepted, Bye, Error, Quit, Reply, Say, Users
 from common.nicks import nick_problem
 from common.plain import render_plain
+from common.safetext import neutralise
 
-from .connection import ChatConnection, ClientError, NickRejected
+from .connection import ChatConnection, ClientError, NickRejected, format_address
 
 DEFAULT_PORT = 5050
 
@@ -47,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help=f"server port (default {DEFAULT_PORT})")
     p.add_argument("--name", help="your nickname (asked for on a terminal if not given)")
     p.add_argument("--no-timestamps", action="store_true", help="hide HH:MM before messages")
+    p.add_argument(
+        "--send",
+        metavar="TEXT",
+        help="send one message, print the server's reply (or a delivery confirmation), and exit",
+    )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
 
@@ -82,7 +88,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> int:
     default_name = _login_name()
-    nick = args.name or (_ask_name(default_name) if interactive else default_name)
+    one_shot = args.send is not None
+    if one_shot and not args.send.strip():
+        raise ClientError("--send needs a non-empty message")
+    nick = args.name or (_ask_name(default_name) if interactive and not one_shot else default_name)
+    if interactive and not one_shot:
+        print(f"Connecting to {format_address(host, port)}...", flush=True)
     conn = ChatConnection.connect(host, port)
     try:
         while True:
@@ -91,17 +102,25 @@ def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> i
                 break
             except NickRejected as exc:
                 hint = f" (try {exc.suggestion!r})" if exc.suggestion else ""
-                if not interactive:
+                if one_shot and exc.suggestion:
+                    nick = exc.suggestion  # nobody sees a one-shot sender's name for long
+                    continue
+                if not interactive or one_shot:
                     raise ClientError(f"{exc}{hint}") from None
                 print(f"{exc}{hint}")
                 nick = _ask_name(exc.suggestion or nick)
     except BaseException:
         conn.close()
         raise
+    if one_shot:
+        return send_once(conn, args.send)
     from .session import ChatSession
 
     session = ChatSession(conn, welcome)
     print("Connected to the server.", flush=True)
+    if welcome.mode != "chat":
+        words = " or ".join(repr(w) for w in welcome.exit_words)
+        print(f"* This server is in {welcome.mode} mode: it answers you alone. Say {words} to finish.", flush=True)
     if interactive:
         from .render import Renderer
         from .ui import run_tty
@@ -112,8 +131,36 @@ def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> i
 
     printer = LinePrinter(sys.stdout)
     session.show = show_line(printer)
-    printer(render_plain(Users(welcome.room, welcome.users)))
+    if welcome.mode == "chat":
+        printer(render_plain(Users(welcome.room, welcome.users)))
     return run_line_mode(session, sys.stdin, printer)
+
+
+def send_once(conn: ChatConnection, text: str) -> int:
+    """``--send``: one message, the server's answer on stdout, then leave."""
+    try:
+        conn.send(Say(text))
+        while True:
+            msg = conn.next_message()
+            if msg is None or isinstance(msg, Bye):
+                raise ClientError("the server closed the connection before answering")
+            if isinstance(msg, Reply):
+                print(neutralise(msg.text))
+                break
+            if isinstance(msg, Accepted):
+                print(f"Message delivered (#{msg.seq}).")
+                break
+            if isinstance(msg, Error):
+                raise ClientError(f"the server refused the message: {neutralise(msg.message)}")
+        try:
+            conn.send(Quit())
+            while conn.next_message() is not None:  # until the server's bye closes it
+                pass
+        except ClientError:
+            pass  # already answered; a goodbye that goes missing changes nothing
+        return 0
+    finally:
+        conn.close()
 
 
 def _login_name() -> str:

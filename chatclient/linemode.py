@@ -16,7 +16,7 @@ from common.commands import HELP_LINES, CommandError, ShowHelp
 from common.plain import render_plain
 
 from .connection import ClientError
-from .session import ChatSession
+from .session import FrontEndSession
 
 
 class LinePrinter:
@@ -32,7 +32,7 @@ class LinePrinter:
             self._out.flush()
 
 
-def run_line_mode(session: ChatSession, stdin: TextIO, printer: LinePrinter) -> int:
+def run_line_mode(session: FrontEndSession, stdin: TextIO, printer: LinePrinter) -> int:
     """Pump stdin into the session until EOF, bye, or a lost connection."""
     session.start()
     try:

@@ -43,6 +43,8 @@ class Renderer:
             return f"{self._stamp(msg.ts)}{self.nick(msg.nick)}: {text}"
         if isinstance(msg, m.Private):
             return f"{self._stamp(msg.ts)}{self._sgr(_BOLD, '(private)')} {self.nick(msg.nick)}: {neutralise(msg.text)}"
+        if isinstance(msg, m.Reply):
+            return f"{self._stamp(msg.ts)}{neutralise(msg.text)}"
         ts = getattr(msg, "ts", time.time())
         return self._stamp(ts) + self._sgr(_DIM, render_plain(msg))
 

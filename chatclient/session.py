@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import Protocol
 
 from common import messages as m
 from common.commands import CommandError, ShowHelp, parse_input
@@ -18,6 +19,21 @@ from common.nicks import is_exit_word
 from .connection import ChatConnection, ClientError
 
 log = logging.getLogger(__name__)
+
+
+class FrontEndSession(Protocol):
+    """What the UI and line mode need of a session (``ChatSession`` or the server's host)."""
+
+    nick: str
+    show: Callable[[m.Message], None]
+    on_end: Callable[[], None]
+    ended: threading.Event
+    lost: str | None
+    leaving: bool
+
+    def start(self) -> None: ...
+    def submit(self, line: str) -> m.Message | ShowHelp | CommandError | None: ...
+    def leave(self, timeout: float = 5.0) -> None: ...
 
 
 class ChatSession:

@@ -21,18 +21,18 @@ from common.safetext import neutralise
 
 from .connection import ClientError
 from .render import Renderer
-from .session import ChatSession
+from .session import FrontEndSession
 
 
 class _SessionEnded(Exception):
     """Raised into the prompt when the receiver thread sees the session end."""
 
 
-def run_tty(session: ChatSession, renderer: Renderer) -> int:
+def run_tty(session: FrontEndSession, renderer: Renderer) -> int:
     return asyncio.run(_run(session, renderer))
 
 
-async def _run(session: ChatSession, renderer: Renderer) -> int:
+async def _run(session: FrontEndSession, renderer: Renderer) -> int:
     # erase_when_done: the sent line is shown once, as "You: ...", not also as the old prompt.
     prompt: PromptSession[str] = PromptSession(history=InMemoryHistory(), erase_when_done=True)
     loop = asyncio.get_running_loop()

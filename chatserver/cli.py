@@ -9,7 +9,9 @@ import sys
 import threading
 
 from common import __version__
+from common.nicks import nick_problem
 
+from .modes import Mode
 from .netinfo import lan_addresses
 from .server import ChatServer, ServerConfig
 
@@ -36,11 +38,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=_port, default=5050, help="TCP port; 0 picks a free one (default 5050)")
     p.add_argument("--name", default="chatserver", help="server name shown to users")
     p.add_argument(
+        "--mode",
+        choices=[mode.value for mode in Mode],
+        default="chat",
+        help="chat: broadcast (default); reverse: answer each message reversed; ack: acknowledge each message",
+    )
+    p.add_argument(
+        "--interactive",
+        action="store_true",
+        help="take part in the chat from this terminal, as --name (chat mode only)",
+    )
+    p.add_argument(
         "--log-level",
-        default="INFO",
+        default=None,
         type=str.upper,
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="diagnostics on stderr (default INFO)",
+        help="diagnostics on stderr (default INFO; WARNING with --interactive)",
     )
     p.add_argument("--max-frame", type=_positive_int, default=64 * 1024, metavar="BYTES", help="longest line accepted")
     p.add_argument(
@@ -58,11 +71,39 @@ def _format_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is now, so logs go above the prompt in the UI."""
+
+    @property
+    def stream(self):  # noqa: ANN201
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:  # noqa: ANN001
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    mode = Mode(args.mode)
+    if args.interactive:
+        if mode is not Mode.CHAT:
+            parser.error("--interactive works in chat mode only")
+        problem = nick_problem(args.name)
+        if problem:
+            parser.error(f"--name {args.name!r} cannot be the host's nickname: {problem}")
+    level = args.log_level or ("WARNING" if args.interactive else "INFO")
+    handler = _CurrentStderr()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     config = ServerConfig(
-        host=args.host, port=args.port, name=args.name, max_frame=args.max_frame, max_backlog=args.max_backlog
+        host=args.host,
+        port=args.port,
+        name=args.name,
+        mode=mode,
+        max_frame=args.max_frame,
+        max_backlog=args.max_backlog,
     )
     server = ChatServer(config)
     try:
@@ -78,7 +119,11 @@ def main(argv: list[str] | None = None) -> int:
         lan = lan_addresses(ipv6=host == "::")
         if lan:
             line += " — on the LAN: " + ", ".join(f"{a}:{port}" for a in lan)
+    if mode is not Mode.CHAT:
+        line += f" ({mode.description})"
     print(line, flush=True)
+    if args.interactive:
+        return _host_chat(server, args.name)
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -87,6 +132,46 @@ def main(argv: list[str] | None = None) -> int:
     log.info("signal received, shutting down")
     server.shutdown()
     return 0
+
+
+class _Stop(Exception):
+    pass
+
+
+def _host_chat(server: ChatServer, nick: str) -> int:
+    """Run the server's own terminal as a participant until the chat ends."""
+    from chatclient.linemode import LinePrinter, run_line_mode, show_line
+    from chatclient.render import Renderer
+    from chatclient.ui import run_tty
+
+    from .host import HostParticipant
+
+    host = HostParticipant(server, nick)
+    server.host = host
+    tty = sys.stdin.isatty() and sys.stdout.isatty()
+
+    def on_signal(*_: object) -> None:
+        host.finish()
+        if not tty:
+            raise _Stop
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    try:
+        if tty:
+            import os
+
+            renderer = Renderer(color="NO_COLOR" not in os.environ)
+            status = run_tty(host, renderer)
+        else:
+            printer = LinePrinter(sys.stdout)
+            host.show = show_line(printer)
+            status = run_line_mode(host, sys.stdin, printer)
+    except (_Stop, KeyboardInterrupt):
+        status = 0
+    finally:
+        server.shutdown(f"{nick} ended the chat")
+    return 0 if status == 130 else status
 
 
 def run() -> None:

@@ -8,17 +8,24 @@ peer why before closing.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import socket
 import socketserver
 import threading
 import time
+from typing import TYPE_CHECKING
 
 from common.framing import DEFAULT_MAX_FRAME
 
 from .hub import Hub, LocalHub
+from .modes import Mode
 from .outbound import DEFAULT_MAX_BACKLOG
+from .participant import Participant
 from .session import Session
+
+if TYPE_CHECKING:
+    from .host import HostParticipant
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +35,7 @@ class ServerConfig:
     host: str = "0.0.0.0"
     port: int = 5050
     name: str = "chatserver"
+    mode: Mode = Mode.CHAT
     max_frame: int = DEFAULT_MAX_FRAME
     max_backlog: int = DEFAULT_MAX_BACKLOG
     #: How long a silent new connection waits before it is asked for a nickname.
@@ -76,6 +84,9 @@ class ChatServer:
         self._lock = threading.Lock()
         self._listener: _Listener | None = None
         self._thread: threading.Thread | None = None
+        self._seq = itertools.count(1)
+        #: The server's own terminal, when it takes part (``--interactive``).
+        self.host: HostParticipant | None = None
 
     def start(self) -> tuple[str, int]:
         """Bind and start accepting in a background thread; returns the bound address."""
@@ -100,6 +111,8 @@ class ChatServer:
         if self.stopping:
             sock.close()
             return
+        if self.host is not None:
+            self.host.connection_from(addr)
         session = Session(self, sock, addr)
         with self._lock:
             self._sessions.add(session)
@@ -108,6 +121,17 @@ class ChatServer:
         finally:
             with self._lock:
                 self._sessions.discard(session)
+
+    def next_seq(self) -> int:
+        """Server-wide sequence for replies (reverse/ack modes) and guest names."""
+        return next(self._seq)
+
+    def participant_joined(self, who: Participant) -> None:
+        pass
+
+    def participant_left(self, who: Participant, reason: str) -> None:
+        if self.host is not None and who is not self.host:
+            self.host.peer_left(who, reason)
 
     def session_count(self) -> int:
         with self._lock:

@@ -2,7 +2,8 @@
 
 A connection is native when its first byte is ``{`` (the JSON ``hello``
 frame); anything else is a plain line client (nc, telnet) whose first line is
-its nickname. Both kinds end up in ``handle``, so they share every command.
+its nickname. Both kinds end up in ``Participant.handle``, so they share
+every command.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from common.commands import HELP_LINES, CommandError, ShowHelp, parse_input
 from common.connection import CLOSED, NEED_DATA, Connection, Role, State
 from common.errors import FrameTooLarge, RemoteProtocolError
 from common.framing import LineFramer
-from common.nicks import InvalidNick, is_exit_word, validate_nick
 
-from .hub import LOBBY, Frame, NickTaken
+from .hub import Frame
+from .modes import Mode
 from .outbound import Outbox
+from .participant import Participant, SessionEnd
 
 if TYPE_CHECKING:
     from .server import ChatServer
@@ -35,21 +37,12 @@ RECV_SIZE = 65536
 _TELNET = re.compile(rb"\xff[\xfb-\xfe].|\xff\xfa.*?\xff\xf0|\xff[\xf0-\xf9]", re.DOTALL)
 
 
-class SessionEnd(Exception):
-    """Raised inside the reader loop to end the session with a reason."""
-
-
-class Session:
+class Session(Participant):
     def __init__(self, server: ChatServer, sock: socket.socket, addr: tuple) -> None:
-        self.server = server
-        self.hub = server.hub
+        super().__init__(server)
         self.sock = sock
         self.addr = addr
         self.peer = f"{addr[0]}:{addr[1]}"
-        self.nick = ""
-        self.room = LOBBY
-        self.plain = False
-        self.registered = False
         self.end_reason = "connection closed"
         self._send_lock = threading.Lock()
         self.conn = Connection(Role.SERVER, max_frame=server.config.max_frame)
@@ -58,11 +51,9 @@ class Session:
 
     # -- output ---------------------------------------------------------
     def deliver(self, frame: Frame) -> None:
-        """Hub entry point: queue an already-encoded frame (never blocks)."""
         self.outbox.put(frame.plain if self.plain else frame.native)
 
     def send(self, msg: m.Message) -> None:
-        """Send a message to this peer only, through the protocol state machine."""
         with self._send_lock:
             if self.plain:
                 data = Frame(msg).plain
@@ -71,9 +62,6 @@ class Session:
             else:
                 data = self.conn.send(msg)
         self.outbox.put(data)
-
-    def notice(self, text: str, event: str = "info") -> None:
-        self.send(m.Notice(text=text, ts=time.time(), event=event))
 
     # -- lifecycle ------------------------------------------------------
     def run(self) -> None:
@@ -100,30 +88,26 @@ class Session:
             return b""
 
     def _first_data(self) -> bytes:
-        """First bytes from the peer; prompt for a nickname if none come soon.
+        """First bytes from the peer; greet it in plain text if none come soon.
 
         A native client sends ``hello`` at once. A silent peer is probably a
         person at nc/telnet, who needs to be asked for a name.
         """
         ready, _, _ = select.select([self.sock], [], [], self.server.config.plain_prompt_delay)
         if not ready:  # plain text: a native client skips lines before its welcome
-            prompt = m.Notice(text=f"Welcome to {self.server.config.name}. Choose a nickname:", ts=time.time())
-            self.outbox.put(Frame(prompt).plain)
+            name = self.server.config.name
+            if self.mode is Mode.CHAT:
+                text = f"Welcome to {name}. Choose a nickname:"
+            else:
+                text = f"Welcome to {name} ({self.mode.description})."
+            self.outbox.put(Frame(m.Notice(text=text, ts=time.time())).plain)
         return self._recv()
 
     def _finish(self) -> None:
-        if self.failure:
-            self.end_reason = self.failure
-        if self.registered:
-            self.hub.unregister(self)
-            if not self.server.stopping:
-                nick = self.nick
-                text = f"{nick} left" + ("" if self.end_reason == "bye" else f" ({self.end_reason})")
-                self.hub.publish(
-                    self.room,
-                    lambda seq, ts: m.Notice(text=text, ts=ts, event="leave", seq=seq, nick=nick),
-                )
-        level = logging.WARNING if self.failure else logging.INFO
+        if self.outbox.failure:
+            self.end_reason = self.outbox.failure
+        self.unregister(self.end_reason)
+        level = logging.WARNING if self.outbox.failure else logging.INFO
         log.log(level, "%s (%s) disconnected: %s", self.peer, self.nick or "-", self.end_reason)
         self.outbox.close(timeout=0.5)
         try:
@@ -131,14 +115,10 @@ class Session:
         except OSError:  # pragma: no cover
             pass
 
-    @property
-    def failure(self) -> str | None:
-        return self.outbox.failure
-
-    def end(self, reason: str, bye: str | None = None) -> None:
-        """Called from another thread (shutdown): say goodbye and unblock the reader."""
+    def end(self, reason: str) -> None:
+        """Called from another thread (shutdown): say goodbye and stop sending."""
         self.end_reason = reason
-        self.send(m.Bye(bye or reason))
+        self.send(m.Bye(reason))
 
     # -- native ---------------------------------------------------------
     def _run_native(self, first: bytes) -> None:
@@ -173,13 +153,15 @@ class Session:
             )
             self.send(m.Bye("unsupported protocol version"))
             raise SessionEnd("unsupported protocol version")
-        if self._register(hello.nick):
-            self.send(self._welcome())
+        if self.register(hello.nick):
+            self.send(self.welcome())
 
     # -- plain ----------------------------------------------------------
     def _run_plain(self, first: bytes) -> None:
         framer = LineFramer(self.server.config.max_frame)
         framer.receive_data(first)
+        if self.mode is not Mode.CHAT:  # nobody to talk to: no name needed
+            self.register(f"guest{self.server.next_seq()}")
         while True:
             try:
                 raw = framer.next_line()
@@ -191,116 +173,24 @@ class Session:
                     return
                 framer.receive_data(self._recv())
                 continue
-            raw = _TELNET.sub(b"", raw)
             try:
-                line = raw.decode("utf-8")
+                line = _TELNET.sub(b"", raw).decode("utf-8")
             except UnicodeDecodeError:
                 self.send(m.Error("invalid_utf8", "that line was not valid UTF-8 and was not sent"))
                 continue
-            if not self.registered:
-                name = line.strip()
-                if name and self._register(name):
-                    self.send(self._welcome())
-                    self.send(m.Users(self.room, self.hub.members(self.room)))
-                elif not self.registered:
-                    self.notice("Choose a nickname:")
-                continue
-            parsed = parse_input(line)
-            if parsed is None:
-                continue
-            if isinstance(parsed, ShowHelp):
-                self.send(m.Notice(text="\n".join(HELP_LINES), ts=time.time(), event="help"))
-            elif isinstance(parsed, CommandError):
-                self.send(m.Error("bad_command", parsed.message))
+            if self.registered:
+                self._plain_input(line)
+            elif line.strip() and self.register(line.strip()):
+                self.send(self.welcome())
+                self.send(m.Users(self.room, self.hub.members(self.room)))
             else:
-                self.handle(parsed)
+                self.notice("Choose a nickname:")
 
-    # -- shared ---------------------------------------------------------
-    def _register(self, nick: str) -> bool:
-        try:
-            nick = validate_nick(nick)
-            self.hub.register(self, nick)
-        except InvalidNick as exc:
-            self.send(m.Error(exc.code, f"nickname {nick[:40]!r} is not allowed: {exc}"))
-            return False
-        except NickTaken as exc:
-            self.send(m.Error("nick_taken", str(exc), suggestion=exc.suggestion))
-            return False
-        self.registered = True
-        self.hub.join(self.room, self)
-        log.info("%s registered as %s (%s client)", self.peer, nick, "plain" if self.plain else "native")
-        self.hub.publish(
-            self.room,
-            lambda seq, ts: m.Notice(text=f"{nick} joined {self.room}", ts=ts, event="join", seq=seq, nick=nick),
-            exclude=self,
-        )
-        return True
-
-    def _welcome(self) -> m.Welcome:
-        return m.Welcome(
-            version=m.PROTOCOL_VERSION,
-            server=self.server.config.name,
-            nick=self.nick,
-            room=self.room,
-            users=self.hub.members(self.room),
-        )
-
-    def handle(self, msg: m.Message) -> None:
-        """Act on one message from a registered peer (native or parsed plain line)."""
-        if isinstance(msg, (m.Say, m.Action)):
-            self._say(msg.text, action=isinstance(msg, m.Action))
-        elif isinstance(msg, m.PrivateSay):
-            self._private(msg)
-        elif isinstance(msg, m.SetNick):
-            self._rename(msg.nick)
-        elif isinstance(msg, m.Who):
-            self.send(m.Users(self.room, self.hub.members(self.room)))
-        elif isinstance(msg, m.Quit):
-            self.send(m.Bye("goodbye"))
-            raise SessionEnd("bye")
-        elif isinstance(msg, m.Ping):
-            self.send(m.Pong(msg.token))
-        elif isinstance(msg, m.Error):
-            log.info("%s reports an error: %s %s", self.peer, msg.code, msg.message)
-
-    def _say(self, text: str, *, action: bool) -> None:
-        if not text.strip():
-            self.send(m.Error("empty_message", "empty messages are not sent"))
-            return
-        nick, room = self.nick, self.room
-        frame = self.hub.publish(
-            room,
-            lambda seq, ts: m.ChatMessage(seq=seq, ts=ts, room=room, nick=nick, text=text, action=action),
-            exclude=self,
-        )
-        if not self.plain:
-            stamped = frame.msg
-            assert isinstance(stamped, m.ChatMessage)
-            self.send(m.Accepted(seq=stamped.seq, ts=stamped.ts))
-        if not action and is_exit_word(text):
-            self.send(m.Bye("goodbye"))
-            raise SessionEnd("bye")
-
-    def _private(self, msg: m.PrivateSay) -> None:
-        target = self.hub.find(msg.to)
-        if target is None:
-            self.send(m.Error("no_such_nick", f"nobody called {msg.to[:40]!r} is here"))
-            return
-        target.deliver(Frame(m.Private(ts=time.time(), nick=self.nick, to=target.nick, text=msg.text)))
-
-    def _rename(self, new: str) -> None:
-        try:
-            new = validate_nick(new)
-            old = self.hub.rename(self, new)
-        except InvalidNick as exc:
-            self.send(m.Error(exc.code, f"nickname {new[:40]!r} is not allowed: {exc}"))
-            return
-        except NickTaken as exc:
-            self.send(m.Error("nick_taken", str(exc), suggestion=exc.suggestion))
-            return
-        self.hub.publish(
-            self.room,
-            lambda seq, ts: m.Notice(
-                text=f"{old} is now known as {new}", ts=ts, event="nick", seq=seq, nick=new, previous=old
-            ),
-        )
+    def _plain_input(self, line: str) -> None:
+        parsed = parse_input(line)
+        if isinstance(parsed, ShowHelp):
+            self.send(m.Notice(text="\n".join(HELP_LINES), ts=time.time(), event="help"))
+        elif isinstance(parsed, CommandError):
+            self.send(m.Error("bad_command", parsed.message))
+        elif parsed is not None:
+            self.handle(parsed)

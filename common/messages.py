@@ -186,6 +186,17 @@ class Accepted(Message):
 
 @_register
 @dataclasses.dataclass(frozen=True)
+class Reply(Message):
+    """The server's answer to the sender alone (reverse and ack modes)."""
+
+    TYPE: ClassVar[str] = "reply"
+    seq: int
+    ts: float
+    text: str
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
 class Bye(Message):
     """The server ends this session; the connection closes after it."""
 
@@ -225,7 +236,7 @@ CLIENT_TYPES: frozenset[type[Message]] = frozenset(
     {Hello, Say, Action, PrivateSay, SetNick, Who, Quit, Error, Ping, Pong}
 )
 SERVER_TYPES: frozenset[type[Message]] = frozenset(
-    {Welcome, ChatMessage, Private, Notice, Users, Accepted, Bye, Error, Ping, Pong}
+    {Welcome, ChatMessage, Private, Notice, Users, Accepted, Reply, Bye, Error, Ping, Pong}
 )
 
 # --- validation -----------------------------------------------------------

@@ -29,6 +29,8 @@ def render_plain(msg: m.Message) -> str:
         return f"* error: {neutralise(msg.message)}{hint}"
     if isinstance(msg, m.Bye):
         return f"* bye: {neutralise(msg.reason)}" if msg.reason else "* bye"
+    if isinstance(msg, m.Reply):
+        return neutralise(msg.text)
     if isinstance(msg, m.Accepted):
         return f"* delivered as #{msg.seq}"
     return f"* {msg.TYPE}"

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 
 # C0 controls, DEL, C1 controls, bidi embeddings/overrides/isolates, and
-# zero-width/invisible format characters that can disguise text.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+# zero-width/invisible format characters that can disguise text. The zero-width
+# (non-)joiners U+200C/U+200D stay: emoji sequences and Indic scripts need them.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
 
 
 def _visible(match: re.Match[str]) -> str:

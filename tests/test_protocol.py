@@ -34,6 +34,7 @@ SAMPLES: list[m.Message] = [
     m.Notice(text="a is now known as b", ts=3.0, event="nick", seq=10, nick="b", previous="a"),
     m.Users(room="#lobby", nicks=["alice"]),
     m.Accepted(seq=11, ts=4.0),
+    m.Reply(seq=12, ts=5.0, text='ACK 12: "hi"'),
     m.Bye("goodbye"),
     m.Error(code="nick_taken", message="taken", suggestion="alice2"),
     m.Ping("t1"),

@@ -1,0 +1,91 @@
+"""``chatserver --interactive``: the server's own terminal joins the chat.
+
+The host is a ``Participant`` like any connected peer, but its output goes to
+the same UI the client uses (``chatclient.ui`` / ``chatclient.linemode``),
+through the interface those front ends expect of a session.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from common import messages as m
+from common.commands import parse_input
+
+from .hub import Frame
+from .participant import Participant, SessionEnd
+
+if TYPE_CHECKING:
+    from .server import ChatServer
+
+WAITING = "Server is waiting for a connection..."
+
+
+class HostParticipant(Participant):
+    def __init__(self, server: ChatServer, nick: str) -> None:
+        super().__init__(server)
+        self._wanted = nick
+        self.exit_words = self.mode.exit_words
+        #: Set by the front end: shows a message (any thread).
+        self.show: Callable[[m.Message], None] = lambda msg: None
+        #: Set by the front end: called once the session has ended (any thread).
+        self.on_end: Callable[[], None] = lambda: None
+        self.ended = threading.Event()
+        self.lost: str | None = None
+        self.leaving = False
+        self._end_lock = threading.Lock()
+
+    # -- what the front ends call ----------------------------------------
+    def start(self) -> None:
+        if not self.register(self._wanted):
+            raise ValueError(f"cannot use {self._wanted!r} as the host's name")
+        self._info(WAITING)
+
+    def submit(self, line: str):
+        parsed = parse_input(line)
+        if isinstance(parsed, m.Message):
+            try:
+                self.handle(parsed)
+            except SessionEnd:
+                self.leaving = True
+                self.finish()
+        return parsed
+
+    def leave(self, timeout: float = 0.0) -> None:
+        self.leaving = True
+        self.unregister("bye")
+        self.finish()
+
+    def finish(self) -> None:
+        """End the host's session (thread-safe, once)."""
+        with self._end_lock:
+            if self.ended.is_set():
+                return
+            self.ended.set()
+        self.on_end()
+
+    # -- what the server and hub call -----------------------------------
+    def deliver(self, frame: Frame) -> None:
+        self.show(frame.msg)
+
+    def send(self, msg: m.Message) -> None:
+        if not isinstance(msg, (m.Bye, m.Accepted)):
+            self.show(msg)
+
+    def connection_from(self, addr: tuple) -> None:
+        self._info(f"Got a connection from {addr[:2]!r}")
+
+    def peer_left(self, who: Participant, reason: str) -> None:
+        others = [p for p in self.hub.sessions() if p is not self]
+        if others:
+            return
+        if reason == "bye":  # the last peer said bye: the chat is over
+            self.finish()
+        else:
+            self._info(WAITING)
+
+    def _info(self, text: str) -> None:
+        self.show(m.Notice(text=text, ts=time.time()))
