@@ -25,6 +25,20 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    return value
+
+
+def _nonneg_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
@@ -62,6 +76,55 @@ def build_parser() -> argparse.ArgumentParser:
         default=1024 * 1024,
         metavar="BYTES",
         help="unsent bytes allowed per peer before it is dropped",
+    )
+    limits = p.add_argument_group("limits (see README: Limits and failure behaviour)")
+    limits.add_argument(
+        "--login-timeout",
+        type=_positive_float,
+        default=10.0,
+        metavar="SECONDS",
+        help="time to finish the handshake (default 10)",
+    )
+    limits.add_argument(
+        "--ping-interval",
+        type=_nonneg_float,
+        default=30.0,
+        metavar="SECONDS",
+        help="ping a silent native client after this long; 0 = never (default 30)",
+    )
+    limits.add_argument(
+        "--idle-timeout",
+        type=_positive_float,
+        default=90.0,
+        metavar="SECONDS",
+        help="drop a native client silent this long (default 90)",
+    )
+    limits.add_argument(
+        "--rate-limit",
+        type=_nonneg_float,
+        default=5.0,
+        metavar="MSGS_PER_S",
+        help="messages per second per connection; 0 turns it off (default 5)",
+    )
+    limits.add_argument(
+        "--rate-burst", type=_positive_int, default=20, metavar="N", help="messages allowed in a burst (default 20)"
+    )
+    limits.add_argument(
+        "--max-clients", type=_positive_int, default=1000, metavar="N", help="connections at once (default 1000)"
+    )
+    limits.add_argument(
+        "--max-per-ip",
+        type=_positive_int,
+        default=20,
+        metavar="N",
+        help="connections at once from one address (default 20)",
+    )
+    limits.add_argument(
+        "--history",
+        type=_positive_int,
+        default=1000,
+        metavar="N",
+        help="messages kept per room for reconnecting clients (default 1000)",
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
@@ -104,6 +167,14 @@ def main(argv: list[str] | None = None) -> int:
         mode=mode,
         max_frame=args.max_frame,
         max_backlog=args.max_backlog,
+        login_timeout=args.login_timeout,
+        ping_interval=args.ping_interval,
+        idle_timeout=args.idle_timeout,
+        rate_limit=args.rate_limit,
+        rate_burst=args.rate_burst,
+        max_clients=args.max_clients,
+        max_per_ip=args.max_per_ip,
+        history=args.history,
     )
     server = ChatServer(config)
     try:

@@ -25,6 +25,8 @@ WAITING = "Server is waiting for a connection..."
 
 
 class HostParticipant(Participant):
+    rate_limited = False
+
     def __init__(self, server: ChatServer, nick: str) -> None:
         super().__init__(server)
         self._wanted = nick
@@ -74,6 +76,12 @@ class HostParticipant(Participant):
     def send(self, msg: m.Message) -> None:
         if not isinstance(msg, (m.Bye, m.Accepted)):
             self.show(msg)
+
+    def greet(self, missed: list[m.Message], lost: int) -> None:
+        pass  # the terminal shows "waiting for a connection" instead
+
+    def kick(self, reason: str) -> None:
+        self.finish()
 
     def connection_from(self, addr: tuple) -> None:
         self._info(f"Got a connection from {addr[:2]!r}")

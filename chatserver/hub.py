@@ -9,6 +9,7 @@ second backend (say, rooms shared between servers through Redis) implements
 
 from __future__ import annotations
 
+import collections
 import functools
 import threading
 import time
@@ -20,6 +21,7 @@ from common.nicks import nick_key
 from common.plain import render_plain
 
 LOBBY = "#lobby"
+DEFAULT_HISTORY = 1000  # messages kept per room, for reconnecting clients
 
 
 class Frame:
@@ -55,38 +57,52 @@ class NickTaken(Exception):
 
 
 class Hub(Protocol):
-    def register(self, sub: Subscriber, nick: str) -> None: ...
+    def register(self, sub: Subscriber, nick: str, replacing: Subscriber | None = None) -> None: ...
     def rename(self, sub: Subscriber, new: str) -> str: ...
     def unregister(self, sub: Subscriber) -> None: ...
     def find(self, nick: str) -> Subscriber | None: ...
-    def join(self, room: str, sub: Subscriber) -> None: ...
+    def join(
+        self,
+        room: str,
+        sub: Subscriber,
+        greet: Callable[[list[m.Message], int], None] | None = None,
+        after: int | None = None,
+    ) -> None: ...
     def leave(self, room: str, sub: Subscriber) -> None: ...
     def members(self, room: str) -> list[str]: ...
     def publish(
         self, room: str, build: Callable[[int, float], m.Message], exclude: Subscriber | None = None
     ) -> Frame: ...
+    def announce(self, room: str, build: Callable[[float], m.Message], exclude: Subscriber | None = None) -> None: ...
+    def history(self, room: str, after: int) -> tuple[list[m.Message], int]: ...
     def sessions(self) -> list[Subscriber]: ...
 
 
 class LocalHub:
     """The in-process hub: one lock orders every room's messages."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
+    def __init__(self, history: int = DEFAULT_HISTORY) -> None:
+        self._lock = threading.RLock()  # greet() may ask for members while joining
         self._nicks: dict[str, Subscriber] = {}  # nick_key -> session
         self._rooms: dict[str, dict[Subscriber, None]] = {}  # insertion-ordered sets
         self._seq: dict[str, int] = {}
+        self._history_size = history
+        self._history: dict[str, collections.deque[m.Message]] = {}
 
     # -- nicknames --
-    def register(self, sub: Subscriber, nick: str) -> None:
-        """Claim ``nick`` for ``sub``; raises ``NickTaken`` with a free alternative."""
-        self.rename(sub, nick)
+    def register(self, sub: Subscriber, nick: str, replacing: Subscriber | None = None) -> None:
+        """Claim ``nick`` for ``sub``; raises ``NickTaken`` with a free alternative.
 
-    def rename(self, sub: Subscriber, new: str) -> str:
+        ``replacing`` may hold the name already: a reconnecting client taking
+        over from its own stale session.
+        """
+        self.rename(sub, nick, replacing)
+
+    def rename(self, sub: Subscriber, new: str, replacing: Subscriber | None = None) -> str:
         """Give ``sub`` the nickname ``new``; returns the old one."""
         with self._lock:
             holder = self._nicks.get(nick_key(new))
-            if holder is not None and holder is not sub:
+            if holder is not None and holder is not sub and holder is not replacing:
                 raise NickTaken(new, self._suggest(new))
             old = getattr(sub, "nick", "")
             if self._nicks.get(nick_key(old)) is sub:
@@ -116,9 +132,20 @@ class LocalHub:
             return self._nicks.get(nick_key(nick))
 
     # -- rooms --
-    def join(self, room: str, sub: Subscriber) -> None:
+    def join(
+        self,
+        room: str,
+        sub: Subscriber,
+        greet: Callable[[list[m.Message], int], None] | None = None,
+        after: int | None = None,
+    ) -> None:
+        """Add ``sub`` to ``room``. ``greet`` is called with the messages after
+        ``after`` (and how many of those are lost) before any live message can
+        reach ``sub``."""
         with self._lock:
             self._rooms.setdefault(room, {})[sub] = None
+            if greet is not None:
+                greet(*self._history_after(room, after) if after is not None else ([], 0))
 
     def leave(self, room: str, sub: Subscriber) -> None:
         with self._lock:
@@ -133,12 +160,40 @@ class LocalHub:
             return list(self._nicks.values())
 
     def publish(self, room: str, build: Callable[[int, float], m.Message], exclude: Subscriber | None = None) -> Frame:
-        """Stamp, encode once, and queue to every member but ``exclude``, in room order."""
+        """Stamp with the room's next sequence number, keep in the room's history,
+        encode once, and queue to every member but ``exclude``, in room order."""
         with self._lock:
             seq = self._seq.get(room, 0) + 1
             self._seq[room] = seq
             frame = Frame(build(seq, time.time()))
-            for sub in self._rooms.get(room, ()):
-                if sub is not exclude:
-                    sub.deliver(frame)
+            history = self._history.get(room)
+            if history is None:
+                history = self._history[room] = collections.deque(maxlen=self._history_size)
+            history.append(frame.msg)
+            self._fan_out(room, frame, exclude)
         return frame
+
+    def announce(self, room: str, build: Callable[[float], m.Message], exclude: Subscriber | None = None) -> None:
+        """A notice to the room: in order with messages, but not sequenced or kept."""
+        with self._lock:
+            self._fan_out(room, Frame(build(time.time())), exclude)
+
+    def _fan_out(self, room: str, frame: Frame, exclude: Subscriber | None) -> None:
+        for sub in self._rooms.get(room, ()):
+            if sub is not exclude:
+                sub.deliver(frame)
+
+    def history(self, room: str, after: int) -> tuple[list[m.Message], int]:
+        """Messages of ``room`` numbered above ``after``, and how many of those
+        are no longer kept (more were missed than the history holds)."""
+        with self._lock:
+            return self._history_after(room, after)
+
+    def _history_after(self, room: str, after: int) -> tuple[list[m.Message], int]:
+        kept = self._history.get(room, ())
+        last = self._seq.get(room, 0)
+        if after >= last:
+            return [], 0
+        missed = [msg for msg in kept if getattr(msg, "seq", 0) > after]
+        first = getattr(missed[0], "seq", last + 1) if missed else last + 1
+        return missed, max(0, first - after - 1)

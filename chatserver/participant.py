@@ -8,7 +8,10 @@ how to ``send`` a message to the participant and how to ``deliver`` a frame.
 
 from __future__ import annotations
 
+import dataclasses
+import hmac
 import logging
+import secrets
 import time
 from typing import TYPE_CHECKING
 
@@ -17,6 +20,7 @@ from common.nicks import InvalidNick, is_exit_word, validate_nick
 
 from .hub import LOBBY, Frame, NickTaken
 from .modes import Mode, ack_text, reverse_text
+from .ratelimit import TokenBucket
 
 if TYPE_CHECKING:
     from .server import ChatServer
@@ -30,6 +34,7 @@ class SessionEnd(Exception):
 
 class Participant:
     plain = False  # does this participant see plain-line text?
+    rate_limited = True
 
     def __init__(self, server: ChatServer) -> None:
         self.server = server
@@ -38,6 +43,13 @@ class Participant:
         self.nick = ""
         self.room = LOBBY
         self.registered = False
+        #: Lets a reconnecting client take its name back (``Hello.resume``).
+        self.token = secrets.token_urlsafe(18)
+        #: Set when a reconnected session took over: leave silently.
+        self.replaced = False
+        cfg = server.config
+        self._bucket = TokenBucket(cfg.rate_limit, cfg.rate_burst) if cfg.rate_limit > 0 and self.rate_limited else None
+        self._over_limit = 0  # consecutive messages that had to be slowed
 
     # -- subclasses ------------------------------------------------------
     def send(self, msg: m.Message) -> None:
@@ -48,16 +60,33 @@ class Participant:
         """Hub entry point: a frame for this participant (must not block)."""
         raise NotImplementedError
 
+    def kick(self, reason: str) -> None:
+        """End this participant's session from another thread."""
+        raise NotImplementedError
+
+    def greet(self, missed: list[m.Message], lost: int) -> None:
+        """Registered: send the welcome and what was missed (runs under the hub lock,
+        so no live message can come between them)."""
+        self.send(self.welcome())
+        for msg in missed:
+            self.send(dataclasses.replace(msg, replay="missed") if isinstance(msg, m.ChatMessage) else msg)
+        if lost:
+            self.notice(f"{lost} earlier message(s) were missed and are no longer available", event="missed")
+
     # -- shared ----------------------------------------------------------
     def notice(self, text: str, event: str = "info") -> None:
         self.send(m.Notice(text=text, ts=time.time(), event=event))
 
-    def register(self, nick: str) -> bool:
-        """Claim ``nick`` and join the room; on refusal tell the peer why."""
+    def register(self, nick: str, *, resume: str | None = None, last_seq: int | None = None) -> bool:
+        """Claim ``nick``, join the room and greet; on refusal tell the peer why."""
+        replacing: Participant | None = None
         try:
             nick = validate_nick(nick)
             if self.mode is Mode.CHAT:
-                self.hub.register(self, nick)
+                holder = self.hub.find(nick) if resume else None
+                if isinstance(holder, Participant) and hmac.compare_digest(holder.token, resume or ""):
+                    replacing = holder
+                self.hub.register(self, nick, replacing)
             else:  # nobody else sees you: names need not be unique
                 self.nick = nick
         except InvalidNick as exc:
@@ -67,13 +96,19 @@ class Participant:
             self.send(m.Error("nick_taken", str(exc), suggestion=exc.suggestion))
             return False
         self.registered = True
-        if self.mode is Mode.CHAT:
-            self.hub.join(self.room, self)
-            self.hub.publish(
-                self.room,
-                lambda seq, ts: m.Notice(text=f"{nick} joined {self.room}", ts=ts, event="join", seq=seq, nick=nick),
-                exclude=self,
-            )
+        if self.mode is not Mode.CHAT:
+            self.greet([], 0)
+        else:
+            self.hub.join(self.room, self, greet=self.greet, after=last_seq)
+            if replacing is not None:
+                replacing.replaced = True
+                replacing.kick("replaced by a new connection")
+            elif last_seq is None:
+                self.hub.announce(
+                    self.room,
+                    lambda ts: m.Notice(text=f"{nick} joined {self.room}", ts=ts, event="join", nick=nick),
+                    exclude=self,
+                )
         self.server.participant_joined(self)
         return True
 
@@ -84,12 +119,10 @@ class Participant:
         self.registered = False
         if self.mode is Mode.CHAT:
             self.hub.unregister(self)
-            if not self.server.stopping:
+            if not self.server.stopping and not self.replaced:
                 nick = self.nick
                 text = f"{nick} left" + ("" if reason == "bye" else f" ({reason})")
-                self.hub.publish(
-                    self.room, lambda seq, ts: m.Notice(text=text, ts=ts, event="leave", seq=seq, nick=nick)
-                )
+                self.hub.announce(self.room, lambda ts: m.Notice(text=text, ts=ts, event="leave", nick=nick))
         self.server.participant_left(self, reason)
 
     def welcome(self) -> m.Welcome:
@@ -105,6 +138,8 @@ class Participant:
 
     def handle(self, msg: m.Message) -> None:
         """Act on one message from this registered participant."""
+        if self._bucket is not None and not isinstance(msg, (m.Ping, m.Pong, m.Error)):
+            self._throttle(self._bucket)
         if isinstance(msg, (m.Say, m.Action)):
             self._say(msg.text, action=isinstance(msg, m.Action))
         elif isinstance(msg, m.PrivateSay):
@@ -120,6 +155,22 @@ class Participant:
             self.send(m.Pong(msg.token))
         elif isinstance(msg, m.Error):
             log.info("%s reports an error: %s %s", self.nick, msg.code, msg.message)
+
+    def _throttle(self, bucket: TokenBucket) -> None:
+        """Slow a sender over the rate limit; disconnect one that keeps flooding."""
+        wait = bucket.delay()
+        if wait <= 0:
+            self._over_limit = 0
+            return
+        self._over_limit += 1
+        if self._over_limit > 3 * bucket.burst:
+            reason = f"flooding (over {bucket.rate:g} messages/s for {self._over_limit} messages)"
+            self.send(m.Error("flooding", f"disconnected for {reason}"))
+            self.send(m.Bye(reason))
+            raise SessionEnd(reason)
+        if self._over_limit == 1:
+            self.notice(f"slow down: at most {bucket.rate:g} messages/s; your messages are being delayed")
+        self.server.pause(wait)
 
     def _say(self, text: str, *, action: bool) -> None:
         if not text.strip():
@@ -162,11 +213,11 @@ class Participant:
         except NickTaken as exc:
             self.send(m.Error("nick_taken", str(exc), suggestion=exc.suggestion))
             return
-        notice = lambda seq, ts: m.Notice(  # noqa: E731
-            text=f"{old} is now known as {new}", ts=ts, event="nick", seq=seq, nick=new, previous=old
+        notice = lambda ts: m.Notice(  # noqa: E731
+            text=f"{old} is now known as {new}", ts=ts, event="nick", nick=new, previous=old
         )
         if self.mode is Mode.CHAT:
-            self.hub.publish(self.room, notice)
+            self.hub.announce(self.room, notice)
         else:
             self.nick = new
-            self.send(notice(None, time.time()))
+            self.send(notice(time.time()))

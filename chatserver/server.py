@@ -16,9 +16,10 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
+from common import messages as m
 from common.framing import DEFAULT_MAX_FRAME
 
-from .hub import Hub, LocalHub
+from .hub import DEFAULT_HISTORY, Hub, LocalHub
 from .modes import Mode
 from .outbound import DEFAULT_MAX_BACKLOG
 from .participant import Participant
@@ -38,6 +39,14 @@ class ServerConfig:
     mode: Mode = Mode.CHAT
     max_frame: int = DEFAULT_MAX_FRAME
     max_backlog: int = DEFAULT_MAX_BACKLOG
+    login_timeout: float = 10.0  # seconds to finish the handshake
+    ping_interval: float = 30.0  # ping a silent native client after this long
+    idle_timeout: float = 90.0  # drop a native client silent this long
+    rate_limit: float = 5.0  # messages per second per connection; 0 = off
+    rate_burst: int = 20
+    max_clients: int = 1000
+    max_per_ip: int = 20
+    history: int = DEFAULT_HISTORY  # messages kept per room for reconnects
     #: How long a silent new connection waits before it is asked for a nickname.
     plain_prompt_delay: float = 0.3
 
@@ -78,8 +87,10 @@ class ChatServer:
 
     def __init__(self, config: ServerConfig, hub: Hub | None = None) -> None:
         self.config = config
-        self.hub: Hub = hub or LocalHub()
+        self.hub: Hub = hub or LocalHub(history=config.history)
         self.stopping = False
+        self._stopped = threading.Event()
+        self._per_ip: dict[str, int] = {}
         self._sessions: set[Session] = set()
         self._lock = threading.Lock()
         self._listener: _Listener | None = None
@@ -111,16 +122,58 @@ class ChatServer:
         if self.stopping:
             sock.close()
             return
+        ip = addr[0]
+        with self._lock:
+            refusal = self._refusal(ip)
+            if refusal is None:
+                self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
+        if refusal is not None:
+            self._refuse(sock, addr, refusal)
+            return
         if self.host is not None:
             self.host.connection_from(addr)
-        session = Session(self, sock, addr)
-        with self._lock:
-            self._sessions.add(session)
         try:
-            session.run()
+            session = Session(self, sock, addr)
+            with self._lock:
+                self._sessions.add(session)
+            try:
+                session.run()
+            finally:
+                with self._lock:
+                    self._sessions.discard(session)
         finally:
             with self._lock:
-                self._sessions.discard(session)
+                left = self._per_ip[ip] - 1
+                if left:
+                    self._per_ip[ip] = left
+                else:
+                    del self._per_ip[ip]
+
+    def _refusal(self, ip: str) -> tuple[str, str] | None:
+        """Why a new connection from ``ip`` must be refused (call with the lock held)."""
+        if len(self._sessions) >= self.config.max_clients:
+            return "server_full", f"the server is full ({self.config.max_clients} connections); try again later"
+        if self._per_ip.get(ip, 0) >= self.config.max_per_ip:
+            return "too_many_connections", f"too many connections from {ip} (at most {self.config.max_per_ip})"
+        return None
+
+    @staticmethod
+    def _refuse(sock: socket.socket, addr: tuple, refusal: tuple[str, str]) -> None:
+        """Say why in both dialects (a native client skips the plain line), then close."""
+        code, text = refusal
+        log.warning("refused %s:%s: %s", addr[0], addr[1], text)
+        try:
+            sock.settimeout(1.0)
+            sock.sendall(f"* error: {text}\r\n".encode() + m.encode(m.Error(code, text)) + m.encode(m.Bye(text)))
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        finally:
+            sock.close()
+
+    def pause(self, seconds: float) -> None:
+        """Sleep in a connection's thread, cut short by shutdown."""
+        self._stopped.wait(seconds)
 
     def next_seq(self) -> int:
         """Server-wide sequence for replies (reverse/ack modes) and guest names."""
@@ -140,6 +193,7 @@ class ChatServer:
     def shutdown(self, reason: str = "server shutting down", timeout: float = 1.5) -> None:
         """Stop accepting, tell every peer why, flush for up to ``timeout`` s, close."""
         self.stopping = True
+        self._stopped.set()
         if self._listener is not None:
             self._listener.shutdown()
             self._listener.server_close()

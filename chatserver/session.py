@@ -46,12 +46,36 @@ class Session(Participant):
         self.end_reason = "connection closed"
         self._send_lock = threading.Lock()
         self.conn = Connection(Role.SERVER, max_frame=server.config.max_frame)
+        cfg = server.config
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.outbox = Outbox(sock, max_backlog=server.config.max_backlog, name=self.peer)
+        _keepalive(sock, cfg.ping_interval, cfg.idle_timeout)
+        self.outbox = Outbox(sock, max_backlog=cfg.max_backlog, name=self.peer)
+        self._poll = select.poll()  # not select(): works above fd 1024
+        self._poll.register(sock, select.POLLIN)
+        now = time.monotonic()
+        self._login_deadline = now + cfg.login_timeout
+        self._last_heard = now
+        self._pinged = False
 
     # -- output ---------------------------------------------------------
     def deliver(self, frame: Frame) -> None:
         self.outbox.put(frame.plain if self.plain else frame.native)
+
+    def greet(self, missed: list[m.Message], lost: int) -> None:
+        if self.plain and self.mode is not Mode.CHAT:
+            return  # a plain client there sees only the answers to its lines
+        super().greet(missed, lost)
+        if self.plain:
+            self.send(m.Users(self.room, self.hub.members(self.room)))
+
+    def kick(self, reason: str) -> None:
+        self.end_reason = reason
+        self.send(m.Bye(reason))
+        self.outbox.close(timeout=0.2)
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def send(self, msg: m.Message) -> None:
         with self._send_lock:
@@ -81,11 +105,40 @@ class Session(Participant):
             self._finish()
 
     def _recv(self) -> bytes:
+        """Wait for data, meanwhile enforcing the login deadline and keepalive."""
+        while True:
+            timeout = self._next_timer()
+            if timeout is None or self._poll.poll(max(0, timeout) * 1000):
+                break
         try:
-            return self.sock.recv(RECV_SIZE)
+            data = self.sock.recv(RECV_SIZE)
         except ConnectionResetError:
             self.end_reason = "connection reset by peer"
             return b""
+        self._last_heard = time.monotonic()
+        self._pinged = False
+        return data
+
+    def _next_timer(self) -> float | None:
+        """Seconds until something is due; raises ``SessionEnd`` when a deadline passed."""
+        cfg = self.server.config
+        now = time.monotonic()
+        if not self.registered:
+            if now >= self._login_deadline:
+                self.send(m.Error("login_timeout", f"no nickname within {cfg.login_timeout:g} s"))
+                raise SessionEnd("login timeout")
+            return self._login_deadline - now
+        if self.plain or cfg.ping_interval <= 0:
+            return None  # plain clients cannot answer pings: TCP keepalive covers them
+        silent = now - self._last_heard
+        if silent >= cfg.idle_timeout:
+            self.send(m.Bye(f"no answer for {cfg.idle_timeout:g} s"))
+            raise SessionEnd(f"idle timeout ({cfg.idle_timeout:g} s without a word)")
+        if silent >= cfg.ping_interval and not self._pinged:
+            self.send(m.Ping(str(int(now))))
+            self._pinged = True
+        due = cfg.idle_timeout if self._pinged else cfg.ping_interval
+        return due - silent
 
     def _first_data(self) -> bytes:
         """First bytes from the peer; greet it in plain text if none come soon.
@@ -93,8 +146,9 @@ class Session(Participant):
         A native client sends ``hello`` at once. A silent peer is probably a
         person at nc/telnet, who needs to be asked for a name.
         """
-        ready, _, _ = select.select([self.sock], [], [], self.server.config.plain_prompt_delay)
-        if not ready:  # plain text: a native client skips lines before its welcome
+        if not self._poll.poll(
+            self.server.config.plain_prompt_delay * 1000
+        ):  # plain text: a native client skips lines before its welcome
             name = self.server.config.name
             if self.mode is Mode.CHAT:
                 text = f"Welcome to {name}. Choose a nickname:"
@@ -153,8 +207,7 @@ class Session(Participant):
             )
             self.send(m.Bye("unsupported protocol version"))
             raise SessionEnd("unsupported protocol version")
-        if self.register(hello.nick):
-            self.send(self.welcome())
+        self.register(hello.nick, resume=hello.resume, last_seq=hello.last_seq)
 
     # -- plain ----------------------------------------------------------
     def _run_plain(self, first: bytes) -> None:
@@ -180,10 +233,7 @@ class Session(Participant):
                 continue
             if self.registered:
                 self._plain_input(line)
-            elif line.strip() and self.register(line.strip()):
-                self.send(self.welcome())
-                self.send(m.Users(self.room, self.hub.members(self.room)))
-            else:
+            elif not (line.strip() and self.register(line.strip())):
                 self.notice("Choose a nickname:")
 
     def _plain_input(self, line: str) -> None:
@@ -194,3 +244,16 @@ class Session(Participant):
             self.send(m.Error("bad_command", parsed.message))
         elif parsed is not None:
             self.handle(parsed)
+
+
+def _keepalive(sock: socket.socket, idle: float, window: float) -> None:
+    """TCP keepalive: probe after ``idle`` s of silence, give up by about ``window`` s."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        if idle > 0 and hasattr(socket, "TCP_KEEPIDLE"):
+            interval = max(1, int((window - idle) / 4) if window > idle else int(idle))
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, max(1, int(idle)))
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 4)
+    except OSError:  # pragma: no cover - platform without these options
+        pass

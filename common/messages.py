@@ -50,6 +50,11 @@ class Hello(Message):
     version: int
     nick: str
     client: str = ""
+    #: Reconnecting: the ``token`` of the earlier welcome, to take the name back
+    #: from a session the server has not yet noticed is dead.
+    resume: str | None = None
+    #: Reconnecting: the last room ``seq`` seen; missed messages are replayed.
+    last_seq: int | None = None
 
 
 @_register
@@ -122,6 +127,7 @@ class Welcome(Message):
     users: list[str]
     mode: str = "chat"
     exit_words: list[str] = dataclasses.field(default_factory=lambda: ["bye"])
+    token: str = ""  # secret for ``Hello.resume``
 
 
 @_register
@@ -136,6 +142,7 @@ class ChatMessage(Message):
     nick: str
     text: str
     action: bool = False
+    replay: str | None = None  # "missed": sent again after a reconnect
 
 
 @_register

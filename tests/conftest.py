@@ -12,7 +12,8 @@ from helpers import ServerProcess  # noqa: E402
 
 @pytest.fixture
 def server():
-    srv = ServerProcess()
+    """A chat server with rate limiting off, so tests can send quickly."""
+    srv = ServerProcess("--rate-limit", "0")
     yield srv
     if srv.proc.poll() is None:
         srv.stop()

@@ -200,7 +200,7 @@ def test_oversized_frame_closes_only_that_connection():
 
 
 def test_peer_that_never_reads_is_dropped_and_others_keep_going():
-    srv = ServerProcess("--max-backlog", "65536")
+    srv = ServerProcess("--max-backlog", "65536", "--rate-limit", "0")
     try:
         stuck = NativeClient(srv.port, "stuck", rcvbuf=4096)
         alice, bob = NativeClient(srv.port, "alice"), NativeClient(srv.port, "bob")

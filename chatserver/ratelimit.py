@@ -1,0 +1,27 @@
+"""Per-connection rate limiting: a token bucket that slows a sender down."""
+
+from __future__ import annotations
+
+import time
+
+
+class TokenBucket:
+    """``rate`` messages per second on average, bursts of up to ``burst``.
+
+    ``delay`` takes one token and says how long to wait before acting on the
+    message: the sender is slowed (its unread input backs up in TCP), not
+    refused, so nothing it sent is lost.
+    """
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = max(1, burst)
+        self._tokens = float(self.burst)
+        self._last = time.monotonic()
+
+    def delay(self) -> float:
+        now = time.monotonic()
+        self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
+        self._last = now
+        self._tokens -= 1
+        return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
