@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import signal
 import sys
 
 from common import __version__
@@ -48,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help=f"server port (default {DEFAULT_PORT})")
     p.add_argument("--name", help="your nickname (asked for on a terminal if not given)")
     p.add_argument("--no-timestamps", action="store_true", help="hide HH:MM before messages")
+    p.add_argument(
+        "--no-reconnect",
+        action="store_true",
+        help="exit when the connection is lost instead of reconnecting",
+    )
     p.add_argument(
         "--send",
         metavar="TEXT",
@@ -116,7 +122,7 @@ def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> i
         return send_once(conn, args.send)
     from .session import ChatSession
 
-    session = ChatSession(conn, welcome)
+    session = ChatSession(conn, welcome, reconnect=not args.no_reconnect)
     print("Connected to the server.", flush=True)
     if welcome.mode != "chat":
         words = " or ".join(repr(w) for w in welcome.exit_words)
@@ -127,7 +133,13 @@ def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> i
 
         color = "NO_COLOR" not in os.environ
         return run_tty(session, Renderer(color=color, timestamps=not args.no_timestamps))
-    from .linemode import LinePrinter, run_line_mode, show_line
+    from .linemode import Interrupted, LinePrinter, run_line_mode, show_line
+
+    def on_signal(signum: int, _frame: object) -> None:
+        raise Interrupted(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
 
     printer = LinePrinter(sys.stdout)
     session.show = show_line(printer)

@@ -64,11 +64,16 @@ class ChatConnection:
     def address(self) -> str:
         return format_address(self.host, self.port)
 
-    def hello(self, nick: str) -> m.Welcome:
-        """Send ``hello`` and wait for the verdict; raises ``NickRejected`` or ``ClientError``."""
+    def hello(self, nick: str, *, resume: str | None = None, last_seq: int | None = None) -> m.Welcome:
+        """Send ``hello`` and wait for the verdict; raises ``NickRejected`` or ``ClientError``.
+
+        ``resume``/``last_seq`` come from the previous connection when reconnecting.
+        """
         self.sock.settimeout(HANDSHAKE_TIMEOUT)
         try:
-            self.send(m.Hello(version=m.PROTOCOL_VERSION, nick=nick, client="chatclient"))
+            self.send(
+                m.Hello(version=m.PROTOCOL_VERSION, nick=nick, client="chatclient", resume=resume, last_seq=last_seq)
+            )
             while True:
                 msg = self.next_message(skip_garbage=True)
                 if isinstance(msg, m.Welcome):

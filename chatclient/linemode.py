@@ -32,9 +32,22 @@ class LinePrinter:
             self._out.flush()
 
 
+class Interrupted(Exception):
+    """Raised by a signal handler to leave the input loop; ``status`` is the exit code."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+#: At end of input, how long to wait for queued messages to get through a reconnect.
+EOF_GRACE = 30.0
+
+
 def run_line_mode(session: FrontEndSession, stdin: TextIO, printer: LinePrinter) -> int:
     """Pump stdin into the session until EOF, bye, or a lost connection."""
     session.start()
+    status = 0
     try:
         for raw in stdin:
             if session.ended.is_set():
@@ -47,14 +60,18 @@ def run_line_mode(session: FrontEndSession, stdin: TextIO, printer: LinePrinter)
                 printer(f"* error: {parsed.message}")
             if session.leaving:
                 break
+        else:
+            wait_sent = getattr(session, "wait_sent", None)
+            if wait_sent is not None:  # deliver what is queued before leaving
+                wait_sent(EOF_GRACE)
     except ClientError as exc:
         session.lost = str(exc)
+    except (Interrupted, KeyboardInterrupt) as exc:
+        status = exc.status if isinstance(exc, Interrupted) else 130
+    lost_first = session.ended.is_set() and not session.leaving and session.lost
     session.leave()
-    if session.lost and not session.leaving:
-        print(f"chatclient: {session.lost}", file=sys.stderr)
-        return 1
-    printer("Chat ended.")
-    return 0
+    unsent = session.unsent()  # after leave: the server's bye confirms what arrived
+    return finish(session.lost if lost_first else None, unsent, status)
 
 
 def show_line(printer: LinePrinter):
@@ -62,3 +79,17 @@ def show_line(printer: LinePrinter):
         printer(render_plain(msg))
 
     return show
+
+
+def finish(lost: str | None, unsent: int, status: int) -> int:
+    """The last words of a session, on a terminal that may already be gone."""
+    try:
+        if unsent:
+            print(f"chatclient: {unsent} message(s) were not sent", file=sys.stderr)
+        if lost:
+            print(f"chatclient: {lost}", file=sys.stderr)
+            return 1
+        print("Chat ended.", flush=True)
+    except OSError:  # the terminal closed (SIGHUP)
+        pass
+    return status or (1 if unsent else 0)

@@ -1,14 +1,23 @@
-"""What both client front ends share: the receiver thread and user input rules.
+"""What both client front ends share: the receiver thread, reconnects, input rules.
 
 The line mode and the terminal UI differ only in how they show things; both
 hand user lines to ``ChatSession.submit`` and receive server messages through
 a ``show`` callback called from the receiver thread.
+
+When the connection drops, the receiver thread reconnects with exponential
+backoff and jitter, takes the nickname back with the server's resume token,
+and asks for the messages after the last sequence number it saw. Chat lines
+typed meanwhile are queued and sent after the reconnect; lines that were sent
+but never acknowledged are sent again unless the replay shows they arrived.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
+import random
 import threading
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -16,17 +25,22 @@ from common import messages as m
 from common.commands import CommandError, ShowHelp, parse_input
 from common.nicks import is_exit_word
 
-from .connection import ChatConnection, ClientError
+from .connection import ChatConnection, ClientError, NickRejected
 
 log = logging.getLogger(__name__)
+
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 30.0
 
 
 class FrontEndSession(Protocol):
     """What the UI and line mode need of a session (``ChatSession`` or the server's host)."""
 
     nick: str
+    status: str
     show: Callable[[m.Message], None]
     on_end: Callable[[], None]
+    on_status: Callable[[], None]
     ended: threading.Event
     lost: str | None
     leaving: bool
@@ -34,54 +48,69 @@ class FrontEndSession(Protocol):
     def start(self) -> None: ...
     def submit(self, line: str) -> m.Message | ShowHelp | CommandError | None: ...
     def leave(self, timeout: float = 5.0) -> None: ...
+    def unsent(self) -> int: ...
+
+
+def backoff_delays(first: float = BACKOFF_FIRST, cap: float = BACKOFF_MAX):
+    """Endless reconnect delays: doubling from ``first`` up to ``cap``, each jittered
+    down by up to half so that many clients do not return in lock-step."""
+    delay = first
+    while True:
+        yield random.uniform(delay / 2, delay)
+        delay = min(cap, delay * 2)
 
 
 class ChatSession:
-    """A registered connection and the thread that reads from it."""
+    """A registered connection, the thread that reads from it, and its reconnects."""
 
     def __init__(
         self,
         conn: ChatConnection,
         welcome: m.Welcome,
         show: Callable[[m.Message], None] = lambda msg: None,
+        *,
+        reconnect: bool = True,
     ) -> None:
         self.conn = conn
         self.welcome = welcome
         self.nick = welcome.nick
         self.exit_words = tuple(w.lower() for w in welcome.exit_words) or ("bye",)
+        self.reconnect = reconnect
         #: Called from the receiver thread with each message to display.
         self.show = show
         #: Called from the receiver thread once the session has ended.
         self.on_end: Callable[[], None] = lambda: None
+        #: Called (any thread) when ``status`` changes.
+        self.on_status: Callable[[], None] = lambda: None
+        self.status = f"connected to {conn.address}"
         self.ended = threading.Event()
         #: Set when the session ended without the server's ``bye``.
         self.lost: str | None = None
         self.leaving = False
+        self.connected = True
+        self._token = welcome.token
+        self._last_seq: int | None = None
+        self._lock = threading.Lock()  # conn swaps, queues
+        self._unacked: collections.deque[m.Say | m.Action] = collections.deque()
+        self._pending: list[m.Message] = []  # typed while disconnected
+        self._stop = threading.Event()
         self._thread = threading.Thread(target=self._receive, name="receiver", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
+    # -- receiving --------------------------------------------------------
     def _receive(self) -> None:
         try:
             while True:
-                msg = self.conn.next_message()
-                if msg is None:
-                    self.lost = "connection lost: the server closed the connection"
+                reason = self._pump(self.conn)
+                if reason is None or self.leaving or not self.reconnect:
+                    self.lost = reason
                     break
-                if isinstance(msg, m.Bye):
-                    if not self.leaving:
-                        self.show(msg)
+                self._set_connected(False, f"disconnected: {reason}")
+                self._info(f"{reason}; reconnecting...")
+                if not self._reconnect():
                     break
-                if isinstance(msg, m.Notice) and msg.event == "nick" and msg.previous == self.nick and msg.nick:
-                    self.nick = msg.nick
-                if isinstance(msg, m.Ping):
-                    self.conn.send(m.Pong(msg.token))
-                    continue
-                if not isinstance(msg, (m.Accepted, m.Pong)):
-                    self.show(msg)
-        except ClientError as exc:
-            self.lost = str(exc)
         except Exception:  # never let the receiver die silently
             log.exception("receiver failed")
             self.lost = "connection lost: internal error"
@@ -89,6 +118,98 @@ class ChatSession:
             self.ended.set()
             self.on_end()
 
+    def _pump(self, conn: ChatConnection) -> str | None:
+        """Handle messages until the server says bye (None) or the link fails (why)."""
+        try:
+            while True:
+                msg = conn.next_message()
+                if msg is None:
+                    return "connection lost: the server closed the connection"
+                if isinstance(msg, m.Bye):
+                    if self.leaving:  # the answer to our quit: all we sent before it arrived
+                        with self._lock:
+                            self._unacked.clear()
+                    else:
+                        self.show(msg)
+                    return None
+                self._on_message(msg)
+        except ClientError as exc:
+            return str(exc)
+
+    def _on_message(self, msg: m.Message) -> None:
+        if isinstance(msg, m.Ping):
+            self._send_now(m.Pong(msg.token))
+            return
+        if isinstance(msg, (m.Accepted, m.Reply)):
+            with self._lock:
+                if self._unacked:
+                    self._unacked.popleft()
+            if isinstance(msg, m.Accepted):
+                self._last_seq = msg.seq
+                return
+        if isinstance(msg, m.ChatMessage):
+            self._last_seq = msg.seq
+            if msg.replay == "missed" and msg.nick == self.nick:
+                self._drop_unacked(msg.text)  # it did arrive before the link broke
+        if isinstance(msg, m.Notice) and msg.event == "nick" and msg.previous == self.nick and msg.nick:
+            self.nick = msg.nick
+        if not isinstance(msg, m.Pong):
+            self.show(msg)
+
+    def _drop_unacked(self, text: str) -> None:
+        with self._lock:
+            for item in self._unacked:
+                if item.text == text:
+                    self._unacked.remove(item)
+                    return
+
+    def _reconnect(self) -> bool:
+        """Reconnect until it works (True) or the user leaves (False)."""
+        host, port = self.conn.host, self.conn.port
+        for attempt, delay in enumerate(backoff_delays(), start=1):
+            self._set_status(f"reconnecting to {self.conn.address} (attempt {attempt}, in {delay:.1f} s)")
+            if self._stop.wait(delay):
+                return False
+            try:
+                conn = ChatConnection.connect(host, port)
+            except ClientError:
+                continue
+            try:
+                welcome = self._rejoin(conn)
+            except ClientError as exc:
+                conn.close()
+                self._info(f"reconnect failed: {exc}")
+                continue
+            with self._lock:
+                self.conn = conn
+                self._token = welcome.token
+                resend = list(self._unacked) + self._pending
+                self._unacked.clear()
+                self._pending.clear()
+            self._set_connected(True, f"connected to {conn.address}")
+            note = f"; sending {len(resend)} queued message(s)" if resend else ""
+            self._info(f"reconnected as {self.nick}{note}")
+            for msg in resend:
+                self._send_chat(msg)
+            return True
+        return False  # pragma: no cover - the generator never ends
+
+    def _rejoin(self, conn: ChatConnection) -> m.Welcome:
+        nick = self.nick
+        while True:
+            try:
+                welcome = conn.hello(nick, resume=self._token, last_seq=self._last_seq)
+                break
+            except NickRejected as exc:
+                if not exc.suggestion:
+                    raise
+                nick = exc.suggestion
+        if welcome.nick != self.nick:
+            self._info(f"your nickname was taken meanwhile; you are now {welcome.nick}")
+            self.nick = welcome.nick
+        return welcome
+
+    # -- sending ----------------------------------------------------------
     def submit(self, line: str) -> m.Message | ShowHelp | CommandError | None:
         """Send one line of user input; returns what it was parsed as.
 
@@ -98,17 +219,78 @@ class ChatSession:
         parsed = parse_input(line)
         if isinstance(parsed, m.Message):
             if isinstance(parsed, m.Quit) or (isinstance(parsed, m.Say) and is_exit_word(parsed.text, self.exit_words)):
+                if not self.connected:
+                    self.leaving = True
+                    self._stop.set()
+                    return parsed
                 self.leaving = True
-            self.conn.send(parsed)
+            self._send_chat(parsed)
         return parsed
+
+    def _send_chat(self, msg: m.Message) -> None:
+        """Send, or queue while disconnected; chat lines are kept until acknowledged."""
+        with self._lock:
+            if not self.connected:
+                self._pending.append(msg)
+                queued = True
+            else:
+                queued = False
+                if isinstance(msg, (m.Say, m.Action)):
+                    self._unacked.append(msg)
+        if queued:
+            self._info("not connected: the message will be sent after reconnecting")
+            return
+        try:
+            self.conn.send(msg)
+        except ClientError:
+            if not self.reconnect:
+                raise
+            # The receiver thread notices the broken link and reconnects; the
+            # message stays in _unacked and is sent again then.
+            if not isinstance(msg, (m.Say, m.Action)):
+                with self._lock:
+                    self._pending.append(msg)
+
+    def _send_now(self, msg: m.Message) -> None:
+        try:
+            self.conn.send(msg)
+        except ClientError:
+            pass  # the receiver will notice
+
+    def unsent(self) -> int:
+        """Messages accepted from the user that the server has not confirmed."""
+        with self._lock:
+            return len(self._pending) + len(self._unacked)
 
     def leave(self, timeout: float = 5.0) -> None:
         """End the session politely: ``quit`` and wait for the server's ``bye``."""
         if not self.ended.is_set() and not self.leaving:
             self.leaving = True
-            try:
-                self.conn.send(m.Quit())
-            except ClientError:
-                pass
-        self.ended.wait(timeout)
+            if self.connected:
+                self._send_now(m.Quit())
+        self._stop.set()
+        if self.connected:
+            self.ended.wait(timeout)
         self.conn.close()
+
+    def wait_sent(self, timeout: float) -> bool:
+        """Wait until every queued message is confirmed (or the session ended)."""
+        deadline = time.monotonic() + timeout
+        while self.unsent() and not self.ended.is_set():
+            if time.monotonic() > deadline:
+                return False
+            self.ended.wait(0.05)
+        return not self.unsent()
+
+    # -- state ------------------------------------------------------------
+    def _set_connected(self, connected: bool, status: str) -> None:
+        with self._lock:
+            self.connected = connected
+        self._set_status(status)
+
+    def _set_status(self, status: str) -> None:
+        self.status = status
+        self.on_status()
+
+    def _info(self, text: str) -> None:
+        self.show(m.Notice(text=text, ts=time.time(), event="connection"))

@@ -9,6 +9,7 @@ thread is marshalled onto the application's event loop.
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 
 from prompt_toolkit import PromptSession
@@ -20,6 +21,7 @@ from common.commands import HELP_LINES, CommandError, ShowHelp
 from common.safetext import neutralise
 
 from .connection import ClientError
+from .linemode import finish
 from .render import Renderer
 from .session import FrontEndSession
 
@@ -34,15 +36,26 @@ def run_tty(session: FrontEndSession, renderer: Renderer) -> int:
 
 async def _run(session: FrontEndSession, renderer: Renderer) -> int:
     # erase_when_done: the sent line is shown once, as "You: ...", not also as the old prompt.
-    prompt: PromptSession[str] = PromptSession(history=InMemoryHistory(), erase_when_done=True)
+    prompt: PromptSession[str] = PromptSession(
+        history=InMemoryHistory(),
+        erase_when_done=True,
+        bottom_toolbar=lambda: f" {neutralise(session.status)} ",
+    )
     loop = asyncio.get_running_loop()
+    status = 0
 
     def end_prompt() -> None:  # runs on the event loop
         app = prompt.app
         if app.is_running and not app.future.done():
             app.exit(exception=_SessionEnded())
 
-    status = 0
+    def on_signal(code: int) -> None:  # SIGTERM, SIGHUP: leave as if by /quit
+        nonlocal status
+        status = code
+        end_prompt()
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        loop.add_signal_handler(sig, on_signal, 128 + sig)
     with patch_stdout(raw=True):
         out = sys.stdout
 
@@ -51,8 +64,9 @@ async def _run(session: FrontEndSession, renderer: Renderer) -> int:
 
         session.show = lambda msg: say(renderer.message(msg))
         session.on_end = lambda: loop.call_soon_threadsafe(end_prompt)
+        session.on_status = prompt.app.invalidate  # thread-safe: redraws the toolbar
         session.start()
-        while not session.ended.is_set():
+        while not session.ended.is_set() and not status:
             try:
                 line = await prompt.prompt_async(lambda: f"{neutralise(session.nick)}> ")
             except _SessionEnded:
@@ -80,8 +94,7 @@ async def _run(session: FrontEndSession, renderer: Renderer) -> int:
                 break
         lost_first = session.ended.is_set() and not session.leaving and session.lost
         await loop.run_in_executor(None, session.leave)
-    if lost_first:
-        print(f"chatclient: {session.lost}", file=sys.stderr)
-        return 1
-    print("Chat ended.")
-    return status
+        unsent = session.unsent()  # after leave: the server's bye confirms what arrived
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        loop.remove_signal_handler(sig)
+    return finish(session.lost if lost_first else None, unsent, status)

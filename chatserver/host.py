@@ -35,6 +35,10 @@ class HostParticipant(Participant):
         self.show: Callable[[m.Message], None] = lambda msg: None
         #: Set by the front end: called once the session has ended (any thread).
         self.on_end: Callable[[], None] = lambda: None
+        #: Called (any thread) when ``status`` changes; the toolbar shows ``status``.
+        self.on_status: Callable[[], None] = lambda: None
+        addr = server.address if server.address else ("", 0)
+        self.status = f"hosting {server.config.name} on port {addr[1]}"
         self.ended = threading.Event()
         self.lost: str | None = None
         self.leaving = False
@@ -60,6 +64,9 @@ class HostParticipant(Participant):
         self.leaving = True
         self.unregister("bye")
         self.finish()
+
+    def unsent(self) -> int:
+        return 0  # the host is inside the server: nothing is ever in transit
 
     def finish(self) -> None:
         """End the host's session (thread-safe, once)."""

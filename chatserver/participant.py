@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import hmac
 import logging
-import secrets
 import time
 from typing import TYPE_CHECKING
 
@@ -44,7 +43,7 @@ class Participant:
         self.room = LOBBY
         self.registered = False
         #: Lets a reconnecting client take its name back (``Hello.resume``).
-        self.token = secrets.token_urlsafe(18)
+        self.token = server.issue_token()
         #: Set when a reconnected session took over: leave silently.
         self.replaced = False
         cfg = server.config
@@ -80,6 +79,10 @@ class Participant:
     def register(self, nick: str, *, resume: str | None = None, last_seq: int | None = None) -> bool:
         """Claim ``nick``, join the room and greet; on refusal tell the peer why."""
         replacing: Participant | None = None
+        if not self.server.token_is_ours(resume):
+            # A token from an earlier run of the server: its sequence numbers
+            # mean nothing here, so there is nothing to resume.
+            resume = last_seq = None
         try:
             nick = validate_nick(nick)
             if self.mode is Mode.CHAT:

@@ -8,8 +8,10 @@ peer why before closing.
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import itertools
 import logging
+import secrets
 import socket
 import socketserver
 import threading
@@ -90,6 +92,7 @@ class ChatServer:
         self.hub: Hub = hub or LocalHub(history=config.history)
         self.stopping = False
         self._stopped = threading.Event()
+        self._secret = secrets.token_bytes(32)  # signs resume tokens of this run
         self._per_ip: dict[str, int] = {}
         self._sessions: set[Session] = set()
         self._lock = threading.Lock()
@@ -174,6 +177,17 @@ class ChatServer:
     def pause(self, seconds: float) -> None:
         """Sleep in a connection's thread, cut short by shutdown."""
         self._stopped.wait(seconds)
+
+    def issue_token(self) -> str:
+        """A resume token this server run can later recognise as its own."""
+        nonce = secrets.token_hex(12)
+        return nonce + "." + hmac.new(self._secret, nonce.encode(), "sha256").hexdigest()[:32]
+
+    def token_is_ours(self, token: str | None) -> bool:
+        """True for a token from ``issue_token`` of this very run (not an earlier one)."""
+        nonce, _, mac = (token or "").partition(".")
+        good = hmac.new(self._secret, nonce.encode(), "sha256").hexdigest()[:32]
+        return bool(nonce) and hmac.compare_digest(mac, good)
 
     def next_seq(self) -> int:
         """Server-wide sequence for replies (reverse/ack modes) and guest names."""

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RECV_SIZE = 65536
+SNDBUF = 256 * 1024
 # Telnet option negotiation (IAC WILL/WONT/DO/DONT x, IAC SB ... SE, IAC cmd).
 _TELNET = re.compile(rb"\xff[\xfb-\xfe].|\xff\xfa.*?\xff\xf0|\xff[\xf0-\xf9]", re.DOTALL)
 
@@ -48,6 +49,9 @@ class Session(Participant):
         self.conn = Connection(Role.SERVER, max_frame=server.config.max_frame)
         cfg = server.config
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # A fixed kernel send buffer (no autotuning to megabytes) keeps what a
+        # stuck peer can hold close to --max-backlog.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, min(cfg.max_backlog, SNDBUF))
         _keepalive(sock, cfg.ping_interval, cfg.idle_timeout)
         self.outbox = Outbox(sock, max_backlog=cfg.max_backlog, name=self.peer)
         self._poll = select.poll()  # not select(): works above fd 1024

@@ -53,8 +53,8 @@ def test_unreachable_server_is_one_clear_line():
     assert err.strip() == f"chatclient: could not connect to 127.0.0.1:{port}: connection refused"
 
 
-def test_server_going_away_is_reported(server):
-    proc = client_process(server.address, "--name", "loner")
+def test_server_going_away_is_reported_with_no_reconnect(server):
+    proc = client_process(server.address, "--name", "loner", "--no-reconnect")
     assert proc.stdout.readline() == "Connected to the server.\n"
     server.proc.kill()
     server.proc.wait()
