@@ -15,6 +15,7 @@ from common.plain import render_plain
 from common.safetext import neutralise
 
 from .connection import ChatConnection, ClientError, NickRejected, format_address
+from .linemode import Interrupted, LinePrinter, finish, run_line_mode, show_line
 
 DEFAULT_PORT = 5050
 
@@ -82,8 +83,18 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        raise Interrupted(128 + signum)
+
+    # From the start, so a signal during connect ends as cleanly as one later
+    # (the terminal UI installs its own handlers on its event loop).
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
     try:
         return _run(args, host, port, interactive)
+    except Interrupted as exc:
+        return exc.status
     except ClientError as exc:
         print(f"chatclient: {exc}", file=sys.stderr)
         return 1
@@ -123,29 +134,25 @@ def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> i
     from .session import ChatSession
 
     session = ChatSession(conn, welcome, reconnect=not args.no_reconnect)
-    print("Connected to the server.", flush=True)
-    if welcome.mode != "chat":
-        words = " or ".join(repr(w) for w in welcome.exit_words)
-        print(f"* This server is in {welcome.mode} mode: it answers you alone. Say {words} to finish.", flush=True)
-    if interactive:
-        from .render import Renderer
-        from .ui import run_tty
+    try:
+        print("Connected to the server.", flush=True)
+        if welcome.mode != "chat":
+            words = " or ".join(repr(w) for w in welcome.exit_words)
+            print(f"* This server is in {welcome.mode} mode: it answers you alone. Say {words} to finish.", flush=True)
+        if interactive:
+            from .render import Renderer
+            from .ui import run_tty
 
-        color = "NO_COLOR" not in os.environ
-        return run_tty(session, Renderer(color=color, timestamps=not args.no_timestamps))
-    from .linemode import Interrupted, LinePrinter, run_line_mode, show_line
-
-    def on_signal(signum: int, _frame: object) -> None:
-        raise Interrupted(128 + signum)
-
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
-
-    printer = LinePrinter(sys.stdout)
-    session.show = show_line(printer)
-    if welcome.mode == "chat":
-        printer(render_plain(Users(welcome.room, welcome.users)))
-    return run_line_mode(session, sys.stdin, printer)
+            color = "NO_COLOR" not in os.environ
+            return run_tty(session, Renderer(color=color, timestamps=not args.no_timestamps))
+        printer = LinePrinter(sys.stdout)
+        session.show = show_line(printer)
+        if welcome.mode == "chat":
+            printer(render_plain(Users(welcome.room, welcome.users)))
+        return run_line_mode(session, sys.stdin, printer)
+    except Interrupted as exc:  # a signal before the front end took over
+        session.leave()
+        return finish(None, session.unsent(), exc.status)
 
 
 def send_once(conn: ChatConnection, text: str) -> int:

@@ -38,9 +38,10 @@ class Renderer:
         """One (possibly multi-line) display string for a server message."""
         if isinstance(msg, m.ChatMessage):
             text = neutralise(msg.text)
+            mark = self._sgr(_DIM, f"({msg.replay}) ") if msg.replay else ""
             if msg.action:
-                return f"{self._stamp(msg.ts)}* {self.nick(msg.nick)} {text}"
-            return f"{self._stamp(msg.ts)}{self.nick(msg.nick)}: {text}"
+                return f"{self._stamp(msg.ts)}{mark}* {self.nick(msg.nick)} {text}"
+            return f"{self._stamp(msg.ts)}{mark}{self.nick(msg.nick)}: {text}"
         if isinstance(msg, m.Private):
             return f"{self._stamp(msg.ts)}{self._sgr(_BOLD, '(private)')} {self.nick(msg.nick)}: {neutralise(msg.text)}"
         if isinstance(msg, m.Reply):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import collections
 import logging
 import random
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -97,7 +98,12 @@ class ChatSession:
         self._thread = threading.Thread(target=self._receive, name="receiver", daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
+        # Signals go to the main thread, which is the one that must react.
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+        try:
+            self._thread.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
     # -- receiving --------------------------------------------------------
     def _receive(self) -> None:
@@ -151,6 +157,7 @@ class ChatSession:
             self._last_seq = msg.seq
             if msg.replay == "missed" and msg.nick == self.nick:
                 self._drop_unacked(msg.text)  # it did arrive before the link broke
+                return  # our own line: a confirmation, not news
         if isinstance(msg, m.Notice) and msg.event == "nick" and msg.previous == self.nick and msg.nick:
             self.nick = msg.nick
         if not isinstance(msg, m.Pong):
@@ -176,6 +183,15 @@ class ChatSession:
                 continue
             try:
                 welcome = self._rejoin(conn)
+                missed = f"; {welcome.missed} missed message(s) follow" if welcome.missed else ""
+                self._info(f"reconnected as {self.nick}{missed}")
+                # The replay comes first: it shows which unacknowledged lines
+                # arrived after all, so only the others are sent again.
+                for _ in range(welcome.missed):
+                    msg = conn.next_message()
+                    if msg is None or isinstance(msg, m.Bye):
+                        raise ClientError("the server closed the connection")
+                    self._on_message(msg)
             except ClientError as exc:
                 conn.close()
                 self._info(f"reconnect failed: {exc}")
@@ -187,8 +203,8 @@ class ChatSession:
                 self._unacked.clear()
                 self._pending.clear()
             self._set_connected(True, f"connected to {conn.address}")
-            note = f"; sending {len(resend)} queued message(s)" if resend else ""
-            self._info(f"reconnected as {self.nick}{note}")
+            if resend:
+                self._info(f"sending {len(resend)} message(s) typed or unconfirmed while away")
             for msg in resend:
                 self._send_chat(msg)
             return True
@@ -269,7 +285,7 @@ class ChatSession:
             if self.connected:
                 self._send_now(m.Quit())
         self._stop.set()
-        if self.connected:
+        if self.connected and self._thread.is_alive():
             self.ended.wait(timeout)
         self.conn.close()
 

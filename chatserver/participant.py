@@ -66,7 +66,7 @@ class Participant:
     def greet(self, missed: list[m.Message], lost: int) -> None:
         """Registered: send the welcome and what was missed (runs under the hub lock,
         so no live message can come between them)."""
-        self.send(self.welcome())
+        self.send(dataclasses.replace(self.welcome(), missed=len(missed)))
         for msg in missed:
             self.send(dataclasses.replace(msg, replay="missed") if isinstance(msg, m.ChatMessage) else msg)
         if lost:
@@ -99,6 +99,7 @@ class Participant:
             self.send(m.Error("nick_taken", str(exc), suggestion=exc.suggestion))
             return False
         self.registered = True
+        log.info("%s registered%s", nick, "" if last_seq is None else f" (resuming after #{last_seq})")
         if self.mode is not Mode.CHAT:
             self.greet([], 0)
         else:
@@ -137,6 +138,7 @@ class Participant:
             users=self.hub.members(self.room) if self.mode is Mode.CHAT else [self.nick],
             mode=self.mode.value,
             exit_words=list(self.mode.exit_words),
+            token=self.token,
         )
 
     def handle(self, msg: m.Message) -> None:

@@ -12,6 +12,7 @@ import hmac
 import itertools
 import logging
 import secrets
+import signal
 import socket
 import socketserver
 import threading
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from .host import HostParticipant
 
 log = logging.getLogger(__name__)
+
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 
 @dataclasses.dataclass
@@ -62,6 +65,7 @@ class _Handler(socketserver.BaseRequestHandler):
 
 class _Listener(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
+    request_queue_size = socket.SOMAXCONN  # not 5: a burst of connects must not be refused
     daemon_threads = True
     block_on_close = False
     chat: ChatServer
@@ -111,7 +115,14 @@ class ChatServer:
         self._thread = threading.Thread(
             target=self._listener.serve_forever, kwargs={"poll_interval": 0.1}, name="accept", daemon=True
         )
-        self._thread.start()
+        # Every connection thread descends from this one: with SIGINT/SIGTERM
+        # blocked there, the kernel delivers them to the main thread, whose
+        # wait they must interrupt.
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            self._thread.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         return self.address
 
     @property
@@ -214,7 +225,6 @@ class ChatServer:
         with self._lock:
             sessions = list(self._sessions)
         for session in sessions:
-            session.notice(f"{reason}", event="shutdown")
             session.end(reason)
         deadline = time.monotonic() + timeout
         for session in sessions:

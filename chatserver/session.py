@@ -174,8 +174,10 @@ class Session(Participant):
             pass
 
     def end(self, reason: str) -> None:
-        """Called from another thread (shutdown): say goodbye and stop sending."""
+        """Called from another thread (shutdown): say why and goodbye."""
         self.end_reason = reason
+        if self.registered or self.plain:  # a notice is not allowed before the handshake
+            self.notice(reason, event="shutdown")
         self.send(m.Bye(reason))
 
     # -- native ---------------------------------------------------------

@@ -128,6 +128,7 @@ class Welcome(Message):
     mode: str = "chat"
     exit_words: list[str] = dataclasses.field(default_factory=lambda: ["bye"])
     token: str = ""  # secret for ``Hello.resume``
+    missed: int = 0  # how many replayed messages (``replay: "missed"``) follow at once
 
 
 @_register

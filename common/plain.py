@@ -14,7 +14,8 @@ def render_plain(msg: m.Message) -> str:
     """One display line (no newline) for a server-to-client message."""
     if isinstance(msg, m.ChatMessage):
         nick, text = neutralise(msg.nick), neutralise(msg.text)
-        return f"* {nick} {text}" if msg.action else f"{nick}: {text}"
+        line = f"* {nick} {text}" if msg.action else f"{nick}: {text}"
+        return f"({msg.replay}) {line}" if msg.replay else line
     if isinstance(msg, m.Private):
         return f"(private) {neutralise(msg.nick)}: {neutralise(msg.text)}"
     if isinstance(msg, m.Notice):

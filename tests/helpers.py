@@ -8,8 +8,10 @@ import re
 import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -210,3 +212,75 @@ def kill_quietly(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+
+
+class Proxy:
+    """A TCP relay on 127.0.0.1 that a test can cut, to break a client's link
+    without touching the server (as flaky Wi-Fi or a sleeping laptop would)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.pairs: list[tuple[socket.socket, socket.socket]] = []
+        self.accepted = 0
+        self._lock = threading.Lock()
+        self._holding = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self._holding.is_set():  # "the network is down": refuse at once
+                client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                client.close()
+                continue
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            with self._lock:
+                self.pairs.append((client, upstream))
+                self.accepted += 1
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+
+    def cut_client_side(self, hold: bool = True) -> None:
+        """Reset the client side of every link; the server side stays open and
+        silent (half-open, as after a dropped Wi-Fi). With ``hold``, refuse new
+        links until ``release``."""
+        if hold:
+            self._holding.set()
+        with self._lock:
+            pairs, self.pairs = self.pairs, []
+        for client, _ in pairs:
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            client.shutdown(socket.SHUT_RD)  # wakes the relay thread blocked in recv
+            client.close()
+        self._stale = [upstream for _, upstream in pairs]
+
+    def release(self) -> None:
+        self._holding.clear()
+
+    def close(self) -> None:
+        self.listener.close()
+        with self._lock:
+            for a, b in self.pairs:
+                a.close()
+                b.close()
+
+
+def proc_counts(pid: int) -> tuple[int, int]:
+    """(threads, open fds) of a process, from /proc."""
+    with open(f"/proc/{pid}/status") as f:
+        threads = next(int(line.split()[1]) for line in f if line.startswith("Threads:"))
+    return threads, len(os.listdir(f"/proc/{pid}/fd"))

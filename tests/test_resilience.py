@@ -1,0 +1,491 @@
+"""Load, faults and bad input: the server keeps serving and loses nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import termios
+import threading
+
+from helpers import (
+    NativeClient,
+    PlainClient,
+    Proxy,
+    ServerProcess,
+    client_process,
+    kill_quietly,
+    proc_counts,
+    program,
+    python_env,
+    wait_for,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from terminal import Terminal
+
+
+def read_until(proc: subprocess.Popen, needle: str) -> list[str]:
+    """Lines of a client's stdout up to and including the first containing ``needle``."""
+    lines = []
+    while True:
+        line = proc.stdout.readline()
+        assert line, f"output ended before {needle!r}: {lines}"
+        lines.append(line.rstrip("\n"))
+        if needle in line:
+            return lines
+
+
+# --- slow and stuck peers ---------------------------------------------------------
+
+
+def test_stuck_reader_among_twenty_is_dropped_and_the_others_get_everything():
+    srv = ServerProcess("--rate-limit", "0", "--max-backlog", "262144", "--max-per-ip", "100")
+    try:
+        stuck = NativeClient(srv.port, "stuck", rcvbuf=4096)
+        clients = [NativeClient(srv.port, f"c{i}") for i in range(20)]
+        per = 40
+        payload = "x" * 1500  # 20 x 40 x 1.5 KB = 1.2 MB into the stuck one
+        got: dict[int, list[dict]] = {}
+
+        def reader(i: int) -> None:
+            got[i] = clients[i].messages(19 * per, timeout=60)
+
+        threads = [threading.Thread(target=reader, args=(i,)) for i in range(20)]
+        for t in threads:
+            t.start()
+        for k in range(per):
+            for i, c in enumerate(clients):
+                c.say(f"{i}:{k}:{payload}")
+        for t in threads:
+            t.join(70)
+        for i in range(20):
+            texts = [f["text"].rsplit(":", 1)[0] for f in got.get(i, [])]
+            assert sorted(texts) == sorted(f"{j}:{k}" for j in range(20) if j != i for k in range(per))
+        _, err = srv.stop()
+        assert "(stuck) disconnected: outbound backlog over 262144 bytes" in err
+        stuck.close()
+    finally:
+        if srv.proc.poll() is None:
+            srv.stop()
+
+
+def test_ten_by_five_hundred_with_a_slow_reader_no_loss_no_dup_same_order(server):
+    clients = [NativeClient(server.port, f"u{i}") for i in range(10)]
+    slow = NativeClient(server.port, "slow")
+    total = 10 * 500
+    results: dict[str, list[dict]] = {}
+
+    def read(name: str, client: NativeClient, count: int, pace: bool) -> None:
+        out: list[dict] = []
+        while len(out) < count:
+            if pace and len(out) % 50 == 0:
+                threading.Event().wait(0.005)  # a slow reader: 5 ms pause every 50 messages
+            out.extend(client.messages(1, timeout=60))
+        results[name] = out
+
+    threads = [threading.Thread(target=read, args=(f"u{i}", c, total - 500, False)) for i, c in enumerate(clients)]
+    threads.append(threading.Thread(target=read, args=("slow", slow, total, True)))
+    for t in threads:
+        t.start()
+    for k in range(500):
+        for i, c in enumerate(clients):
+            c.say(f"{i} {k}")
+    for t in threads:
+        t.join(90)
+    order = [f["seq"] for f in results["slow"]]
+    assert len(order) == total and order == sorted(order) and len(set(order)) == total
+    by_seq = {f["seq"]: f["text"] for f in results["slow"]}
+    for i in range(10):
+        frames = results[f"u{i}"]
+        assert len(frames) == total - 500 and len({f["seq"] for f in frames}) == len(frames)
+        assert all(by_seq[f["seq"]] == f["text"] for f in frames), "one order for everybody"
+        assert [f["seq"] for f in frames] == sorted(f["seq"] for f in frames)
+
+
+# --- rate limit, connection limits, deadlines ----------------------------------------
+
+
+def test_flooder_is_slowed_then_disconnected_and_others_unaffected():
+    srv = ServerProcess("--rate-limit", "50", "--rate-burst", "5")
+    try:
+        calm = NativeClient(srv.port, "calm")
+        flood = NativeClient(srv.port, "flood")
+        flood.send(b"".join(json.dumps({"type": "say", "text": f"spam {i}"}).encode() + b"\n" for i in range(300)))
+        frames = [json.loads(line) for line in flood.read_until_closed(timeout=20)]
+        notices = [f["text"] for f in frames if f["type"] == "notice"]
+        assert any(t.startswith("slow down: at most 50 messages/s") for t in notices)
+        assert any(f["type"] == "error" and f["code"] == "flooding" for f in frames)
+        accepted = [f for f in frames if f["type"] == "accepted"]
+        assert 5 < len(accepted) < 300, "some got through (slowed), the rest was refused by disconnecting"
+        received = calm.messages(len(accepted))
+        assert [m["text"] for m in received] == [f"spam {i}" for i in range(len(accepted))]
+        leave = calm.expect(lambda f: f.get("event") == "leave")
+        assert "flooding" in leave["text"]
+        calm.send_json({"type": "who"})
+        assert calm.expect(lambda f: f["type"] == "users")["nicks"] == ["calm"]
+    finally:
+        srv.stop()
+
+
+def test_a_short_paste_over_the_burst_is_slowed_not_lost():
+    srv = ServerProcess("--rate-limit", "20", "--rate-burst", "5")
+    try:
+        watcher = NativeClient(srv.port, "watcher")
+        proc = client_process(f"127.0.0.1:{srv.port}", "--name", "paster")
+        lines = [f"pasted line {i}" for i in range(15)]
+        out, err = proc.communicate("\n".join(lines) + "\n", timeout=30)
+        assert proc.returncode == 0, err
+        assert [f["text"] for f in watcher.messages(15)] == lines
+    finally:
+        srv.stop()
+
+
+def test_connection_limits_refuse_clearly_and_keep_existing_sessions():
+    srv = ServerProcess("--max-clients", "3", "--max-per-ip", "2")
+    try:
+        a, b = NativeClient(srv.port, "a"), NativeClient(srv.port, "b")
+        proc = subprocess.run(
+            [*program("chatclient"), f"127.0.0.1:{srv.port}", "--name", "c"],
+            input="",
+            capture_output=True,
+            text=True,
+            env=python_env(),
+            timeout=10,
+        )
+        assert proc.returncode == 1
+        assert "too many connections from 127.0.0.1 (at most 2)" in proc.stderr
+        raw = socket.create_connection(("127.0.0.1", srv.port))
+        data = b""
+        while chunk := raw.recv(4096):
+            data += chunk
+        assert data.startswith(b"* error: too many connections"), "nc users read why too"
+        a.say("still fine")
+        assert b.messages(1)[0]["text"] == "still fine"
+    finally:
+        srv.stop()
+
+
+def test_server_full():
+    srv = ServerProcess("--max-clients", "2")
+    try:
+        a, b = NativeClient(srv.port, "a"), NativeClient(srv.port, "b")  # noqa: F841
+        raw = socket.create_connection(("127.0.0.1", srv.port))
+        first = raw.makefile("rb").readline()
+        assert first == b"* error: the server is full (2 connections); try again later\r\n"
+    finally:
+        srv.stop()
+
+
+def test_login_deadline():
+    srv = ServerProcess("--login-timeout", "0.5")
+    try:
+        silent = socket.create_connection(("127.0.0.1", srv.port))
+        silent.settimeout(10)
+        data = b""
+        while chunk := silent.recv(4096):
+            data += chunk
+        assert b"Choose a nickname" in data and b"no nickname within 0.5 s" in data
+    finally:
+        srv.stop()
+
+
+def test_unanswered_pings_drop_a_half_open_client_but_not_a_live_one():
+    srv = ServerProcess("--ping-interval", "0.3", "--idle-timeout", "1")
+    live = client_process(f"127.0.0.1:{srv.port}", "--name", "live")
+    try:
+        assert live.stdout.readline() == "Connected to the server.\n"
+        dead = NativeClient(srv.port, "dead")  # registered, then never answers
+        assert dead.expect(lambda f: f["type"] == "ping")["token"]
+        frames = [json.loads(line) for line in dead.read_until_closed(timeout=10)]
+        assert frames[-1] == {"type": "bye", "reason": "no answer for 1 s"}
+        watcher = NativeClient(srv.port, "watcher")
+        watcher.send_json({"type": "who"})
+        nicks = watcher.expect(lambda f: f["type"] == "users")["nicks"]
+        assert "live" in nicks and "dead" not in nicks, "the real client answered its pings"
+    finally:
+        kill_quietly(live)
+        srv.stop()
+
+
+# --- faults -----------------------------------------------------------------------
+
+
+def test_client_reconnects_after_server_is_killed_and_restarted():
+    srv = ServerProcess()
+    port = srv.port
+    client = client_process(f"127.0.0.1:{port}", "--name", "phoenix")
+    try:
+        assert client.stdout.readline() == "Connected to the server.\n"
+        srv.proc.kill()
+        srv.proc.wait()
+        read_until(client, "reconnecting")
+        srv = ServerProcess("--port", str(port))
+        read_until(client, "reconnected as phoenix")
+        watcher = NativeClient(port, "watcher")
+        client.stdin.write("I am back\n")
+        client.stdin.flush()
+        msg = watcher.messages(1)[0]
+        assert (msg["nick"], msg["text"]) == ("phoenix", "I am back")
+    finally:
+        kill_quietly(client)
+        srv.stop()
+
+
+def test_dropped_link_resumes_with_exactly_the_missed_messages(server):
+    proxy = Proxy(server.port)
+    talker = NativeClient(server.port, "talker")
+    client = client_process(f"127.0.0.1:{proxy.port}", "--name", "roamer")
+    try:
+        assert client.stdout.readline() == "Connected to the server.\n"
+        talker.expect(lambda f: f.get("event") == "join")
+        talker.say("before")
+        read_until(client, "talker: before")
+        proxy.cut_client_side(hold=True)  # the server does not notice: half-open
+        read_until(client, "reconnecting")
+        for i in range(5):
+            talker.say(f"missed {i}")
+        client.stdin.write("typed while away\n")
+        client.stdin.flush()
+        read_until(client, "will be sent after reconnecting")
+        proxy.release()
+        lines = read_until(client, "reconnected as roamer; 5 missed message(s) follow")
+        lines += read_until(client, "missed 4")
+        replay = [line for line in lines if line.startswith("(missed) ")]
+        assert replay == [f"(missed) talker: missed {i}" for i in range(5)], lines
+        assert not any("joined" in line or "left" in line for line in lines)
+        msg = talker.messages(1)[0]
+        assert (msg["nick"], msg["text"]) == ("roamer", "typed while away")
+        talker.say("after")
+        assert read_until(client, "talker: after")[-1] == "talker: after"
+        # The others saw no leave/join noise: the stale session was replaced silently.
+        talker.send_json({"type": "who"})
+        frames = []
+        while not frames or frames[-1]["type"] != "users":
+            frames.append(talker.frame())
+        assert frames[-1]["nicks"] == ["talker", "roamer"]
+        assert not any(f["type"] == "notice" and f["event"] in ("join", "leave") for f in frames)
+    finally:
+        kill_quietly(client)
+        proxy.close()
+
+
+def test_rst_and_mid_frame_closes_leave_the_server_healthy(server):
+    alice, bob = NativeClient(server.port, "alice"), NativeClient(server.port, "bob")
+    for i in range(20):
+        s = socket.create_connection(("127.0.0.1", server.port))
+        if i % 2:
+            s.sendall(b'{"type":"hello","version":1,"nick":"half' + str(i).encode())  # mid-frame
+        else:
+            s.sendall(b'{"type":"hello","version":1,"nick":"r%d"}\n{"type":"say","text":"par' % i)
+        if i % 4 < 2:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # RST
+        s.close()
+    # A client process killed mid-message:
+    victim = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, socket, sys; s = socket.create_connection(('127.0.0.1', int(sys.argv[1])));"
+            's.sendall(b\'{"type":"hello","version":1,"nick":"victim"}\\n\');'
+            's.recv(4096); s.sendall(b\'{"type":"say","te\'); os.kill(os.getpid(), 9)',
+            str(server.port),
+        ]
+    )
+    assert victim.wait(10) == -signal.SIGKILL
+    alice.say("still talking")
+    assert bob.messages(1)[0]["text"] == "still talking", "no partial message was ever delivered"
+    code, err = server.stop()
+    assert code == 0 and "Traceback" not in err and "unexpected error" not in err
+
+
+# --- fuzzing ----------------------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    prefix=st.sampled_from([b"", b'{"type":"hello","version":1,"nick":"fz"}\n', b"fuzzer\n"]),
+    junk=st.binary(max_size=2048),
+)
+def test_fuzzed_streams_never_hurt_the_server(server_for_fuzz, prefix, junk):
+    s = socket.create_connection(("127.0.0.1", server_for_fuzz.port))
+    try:
+        s.sendall(prefix + junk)
+        s.shutdown(socket.SHUT_WR)
+        s.settimeout(5)
+        while s.recv(65536):
+            pass
+    except OSError:
+        pass  # the server may close on us: fine
+    finally:
+        s.close()
+
+
+def test_urandom_and_json_garbage_against_live_sessions(server):
+    alice, bob = NativeClient(server.port, "alice"), NativeClient(server.port, "bob")
+    rng = random.Random(1234)
+    garbage = [
+        os.urandom(200_000),
+        b'{"type":"say","text":' + b"9" * 5000 + b"}\n",
+        b'{"type":"say","text":"\\ud800"}\n{"type":"nick","nick":' + b"[" * 5000 + b"\n",
+        b'{"type":"frobnicate"}\n{"type":"say","text":"' + "é".encode() * 9000 + b'"}\n',
+        bytes(rng.randrange(256) for _ in range(100_000)),
+    ]
+    for blob in garbage:
+        for first in (b"", b"nick\n", b'{"type":"hello","version":1,"nick":"g"}\n'):
+            s = socket.create_connection(("127.0.0.1", server.port))
+            try:
+                s.sendall(first + blob)
+            except OSError:
+                pass
+            s.close()
+    alice.say("survived")  # (the garbage may have registered and chatted too: that is allowed)
+    assert bob.expect(lambda f: f["type"] == "message" and f["nick"] == "alice")["text"] == "survived"
+    code, err = server.stop()
+    assert code == 0, err[-3000:]
+    assert "Traceback" not in err and "unexpected error" not in err
+
+
+# --- leaks ------------------------------------------------------------------------
+
+
+def test_ten_thousand_connect_disconnect_cycles_leak_nothing():
+    srv = ServerProcess("--rate-limit", "0", "--max-per-ip", "100", "--log-level", "WARNING")
+    try:
+        pid = srv.proc.pid
+        keeper = NativeClient(srv.port, "keeper")
+        baseline = proc_counts(pid)
+
+        def cycle(i: int) -> None:
+            s = socket.create_connection(("127.0.0.1", srv.port))
+            kind = i % 4
+            try:
+                if kind == 0:  # clean bye
+                    s.sendall(b'{"type":"hello","version":1,"nick":"n%d"}\n{"type":"quit"}\n' % i)
+                    while s.recv(4096):
+                        pass
+                elif kind == 1:  # abrupt close
+                    s.sendall(b"plain%d\nhello\n" % i)
+                elif kind == 2:  # RST
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                else:  # mid-frame close
+                    s.sendall(b'{"type":"hello","vers')
+            except OSError:
+                pass
+            finally:
+                s.close()
+
+        def worker(start: int) -> None:
+            for i in range(start, 10_000, 8):
+                cycle(i)
+
+        workers = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(120)
+        assert not any(w.is_alive() for w in workers)
+        assert wait_for(lambda: proc_counts(pid) <= baseline, timeout=20), (proc_counts(pid), baseline)
+        keeper.send_json({"type": "who"})
+        assert keeper.expect(lambda f: f["type"] == "users")["nicks"] == ["keeper"]
+    finally:
+        _, err = srv.stop()
+    assert "Traceback" not in err
+
+
+# --- the terminal client under faults ------------------------------------------------
+
+
+def _terminal_modes_sane(term: Terminal) -> bool:
+    attrs = termios.tcgetattr(term.child.child_fd)
+    lflag = attrs[3]
+    return bool(lflag & termios.ICANON) and bool(lflag & termios.ECHO)
+
+
+def test_tty_client_keeps_typing_through_a_reconnect():
+    srv = ServerProcess()
+    port = srv.port
+    env = python_env()
+    env["TERM"] = "xterm"
+    term = Terminal([*program("chatclient"), f"127.0.0.1:{port}", "--name", "typist"], env=env)
+    try:
+        term.wait_text("typist>")
+        term.send("half a th")
+        term.wait_for(lambda t: t.cursor_line() == "typist> half a th", what="half line")
+        srv.proc.kill()
+        srv.proc.wait()
+        term.wait_text("reconnecting to 127.0.0.1")  # the toolbar shows the state
+        assert "typist> half a th" in term.text, "the half line survives the disconnect"
+        srv = ServerProcess("--port", str(port))
+        term.wait_text("reconnected as typist")
+        watcher = NativeClient(port, "watcher")
+        term.send("ought\r")
+        msg = watcher.messages(1)[0]
+        assert (msg["nick"], msg["text"]) == ("typist", "half a thought")
+        term.send("/quit\r")
+        assert term.wait_exit() == 0
+    finally:
+        if term.child.isalive():
+            term.child.kill(signal.SIGKILL)
+        srv.stop()
+
+
+def test_sigterm_and_sighup_leave_the_terminal_usable(server):
+    env = python_env()
+    env["TERM"] = "xterm"
+    for sig, code in ((signal.SIGTERM, 143), (signal.SIGHUP, 129)):
+        term = Terminal([*program("chatclient"), server.address, "--name", f"s{sig}"], env=env)
+        term.wait_text(f"s{sig}>")
+        term.send("unfinished")
+        term.wait_text("unfinished")
+        term.child.kill(sig)
+        assert term.wait_exit() == code
+        raw = term.raw.decode(errors="replace")
+        assert "Traceback" not in raw
+        if sig == signal.SIGTERM:
+            assert "Chat ended." in term.text
+
+
+def test_ctrl_c_and_ctrl_d_restore_the_terminal(server):
+    env = python_env()
+    env["TERM"] = "xterm"
+    for key, code in (("\x03", 130), ("\x04", 0)):
+        term = Terminal(
+            [
+                "/bin/sh",
+                "-c",
+                f"{' '.join(program('chatclient'))} {server.address} --name k{code}; stty -a; sleep 30",
+            ],
+            env=env,
+        )
+        term.wait_text(f"k{code}>")
+        term.send(key)
+        term.wait_text("Chat ended.")
+        term.wait_text("icanon")  # stty ran after the client exited
+        assert "-icanon" not in term.text and "-echo " not in term.text, "cooked mode and echo are back"
+        assert "Traceback" not in term.raw.decode(errors="replace")
+        term.child.kill(signal.SIGKILL)
+
+
+def test_client_line_mode_signals_end_cleanly(server):
+    proc = client_process(server.address, "--name", "sig")
+    assert proc.stdout.readline() == "Connected to the server.\n"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 143 and "Traceback" not in err, err
+    assert out.splitlines()[-1] == "Chat ended.", (out, err)
+
+
+def test_plain_client_survives_other_peoples_faults(server):
+    plain = PlainClient(server.port, "nc-user")
+    s = socket.create_connection(("127.0.0.1", server.port))
+    s.sendall(b"\xff\xfe\xfd garbage without a name\n")
+    s.close()
+    native = NativeClient(server.port, "native")
+    native.say("hello nc")
+    plain.expect_line(lambda line: line == b"native: hello nc")
