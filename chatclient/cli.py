@@ -7,6 +7,7 @@ import getpass
 import os
 import signal
 import sys
+from pathlib import Path
 
 from common import __version__
 from common.messages import Accepted, Bye, Error, Quit, Reply, Say, Users
@@ -14,7 +15,7 @@ from common.nicks import nick_problem
 from common.plain import render_plain
 from common.safetext import neutralise
 
-from .connection import ChatConnection, ClientError, NickRejected, format_address
+from .connection import ChatConnection, ClientError, NickRejected, PasswordRequired, TlsOptions, format_address
 from .linemode import Interrupted, LinePrinter, finish, run_line_mode, show_line
 
 DEFAULT_PORT = 5050
@@ -50,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help=f"server port (default {DEFAULT_PORT})")
     p.add_argument("--name", help="your nickname (asked for on a terminal if not given)")
     p.add_argument("--no-timestamps", action="store_true", help="hide HH:MM before messages")
+    p.add_argument("--tls", action="store_true", help="encrypt; trust the server's certificate on first use")
+    p.add_argument("--cafile", metavar="PEM", help="verify the server against this CA certificate (implies --tls)")
+    p.add_argument("--password-file", metavar="PATH", help="the server's password (asked for on a terminal otherwise)")
     p.add_argument(
         "--no-reconnect",
         action="store_true",
@@ -62,6 +66,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
+
+
+def _read_password(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as exc:
+        raise ClientError(f"cannot read the password file {path}: {exc.strerror or exc}") from None
+
+
+def _ask_password() -> str:
+    from prompt_toolkit import prompt
+
+    return prompt("Password: ", is_password=True)
 
 
 def _ask_name(default: str) -> str:
@@ -111,12 +128,24 @@ def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> i
     nick = args.name or (_ask_name(default_name) if interactive and not one_shot else default_name)
     if interactive and not one_shot:
         print(f"Connecting to {format_address(host, port)}...", flush=True)
-    conn = ChatConnection.connect(host, port)
+    tls = TlsOptions(cafile=args.cafile) if (args.tls or args.cafile) else None
+    password = _read_password(args.password_file) if args.password_file else None
+    conn = ChatConnection.connect(host, port, tls)
+    if conn.new_fingerprint:
+        print(
+            f"First connection to {conn.address}: its TLS certificate is SHA256 {conn.new_fingerprint}\n"
+            "Check it against the fingerprint the server printed; it is remembered from now on.",
+            file=sys.stderr,
+        )
     try:
         while True:
             try:
-                welcome = conn.hello(nick)
+                welcome = conn.hello(nick, password=password)
                 break
+            except PasswordRequired as exc:
+                if password is not None or not interactive:
+                    raise ClientError(f"{exc}: give it with --password-file") from None
+                password = _ask_password()
             except NickRejected as exc:
                 hint = f" (try {exc.suggestion!r})" if exc.suggestion else ""
                 if one_shot and exc.suggestion:
@@ -133,7 +162,7 @@ def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> i
         return send_once(conn, args.send)
     from .session import ChatSession
 
-    session = ChatSession(conn, welcome, reconnect=not args.no_reconnect)
+    session = ChatSession(conn, welcome, reconnect=not args.no_reconnect, password=password)
     try:
         print("Connected to the server.", flush=True)
         if welcome.mode != "chat":

@@ -7,13 +7,18 @@ Failures surface as ``ClientError`` with a one-line, user-facing message.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import socket
+import ssl
 import threading
 
 from common import messages as m
 from common.connection import CLOSED, NEED_DATA, Connection, Role
 from common.errors import RemoteProtocolError
+from common.tls import TlsError, TlsStream, fingerprint
+
+from .trust import CertificateChanged, KnownServers
 
 CONNECT_TIMEOUT = 10.0
 HANDSHAKE_TIMEOUT = 15.0
@@ -21,6 +26,32 @@ HANDSHAKE_TIMEOUT = 15.0
 
 class ClientError(Exception):
     """A failure to report to the user in one line (exit status 1)."""
+
+
+class CertificateMismatch(ClientError):
+    """A remembered server presented a different certificate: never connect."""
+
+
+class PasswordRequired(ClientError):
+    """The server wants a password (send ``hello`` again with one)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class TlsOptions:
+    """How to check the server: a CA file, or trust on first use."""
+
+    cafile: str | None = None
+    known_servers: KnownServers = dataclasses.field(default_factory=KnownServers)
+
+    def context(self) -> ssl.SSLContext:
+        if self.cafile:
+            ctx = ssl.create_default_context(cafile=self.cafile)
+        else:  # checked by fingerprint after the handshake instead
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        return ctx
 
 
 class NickRejected(ClientError):
@@ -45,26 +76,72 @@ def format_address(host: str, port: int) -> str:
 
 
 class ChatConnection:
-    def __init__(self, sock: socket.socket, host: str, port: int) -> None:
+    def __init__(self, sock: socket.socket, host: str, port: int, tls: TlsOptions | None = None) -> None:
         self.sock = sock
         self.host, self.port = host, port
+        self.tls = tls
         self.proto = Connection(Role.CLIENT)
         self._send_lock = threading.Lock()
+        self._recv = sock.recv
+        self._sendall = sock.sendall
+        #: Set on a first TLS connection: the fingerprint that is now remembered.
+        self.new_fingerprint: str | None = None
 
     @classmethod
-    def connect(cls, host: str, port: int) -> ChatConnection:
+    def connect(cls, host: str, port: int, tls: TlsOptions | None = None) -> ChatConnection:
         try:
             sock = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT)
         except OSError as exc:
             raise ClientError(f"could not connect to {format_address(host, port)}: {_reason(exc)}") from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return cls(sock, host, port)
+        conn = cls(sock, host, port, tls)
+        if tls is not None:
+            try:
+                conn._start_tls(tls)
+            except BaseException:
+                conn.close()
+                raise
+        return conn
+
+    def _start_tls(self, tls: TlsOptions) -> None:
+        stream = TlsStream(
+            tls.context(), self.sock.recv, self.sock.sendall, server_side=False, server_hostname=self.host
+        )
+        hint = " (is the server started with --tls?)"
+        try:
+            stream.handshake()
+        except TlsError as exc:
+            why = str(exc).removeprefix("TLS handshake failed: ")
+            raise ClientError(
+                f"TLS with {self.address} failed: {why}{'' if exc.code == 'tls_verify' else hint}"
+            ) from None
+        except OSError as exc:
+            raise ClientError(f"TLS with {self.address} failed: {_reason(exc)}{hint}") from None
+        if tls.cafile is None:
+            der = stream.peer_certificate()
+            if der is None:  # pragma: no cover - a TLS server always has one
+                raise ClientError(f"{self.address} presented no certificate")
+            seen = fingerprint(der)
+            try:
+                if tls.known_servers.check(self.address, seen):
+                    self.new_fingerprint = seen
+            except CertificateChanged as exc:
+                raise CertificateMismatch(str(exc)) from None
+        self._recv = stream.recv
+        self._sendall = stream.sendall
 
     @property
     def address(self) -> str:
         return format_address(self.host, self.port)
 
-    def hello(self, nick: str, *, resume: str | None = None, last_seq: int | None = None) -> m.Welcome:
+    def hello(
+        self,
+        nick: str,
+        *,
+        resume: str | None = None,
+        last_seq: int | None = None,
+        password: str | None = None,
+    ) -> m.Welcome:
         """Send ``hello`` and wait for the verdict; raises ``NickRejected`` or ``ClientError``.
 
         ``resume``/``last_seq`` come from the previous connection when reconnecting.
@@ -72,7 +149,14 @@ class ChatConnection:
         self.sock.settimeout(HANDSHAKE_TIMEOUT)
         try:
             self.send(
-                m.Hello(version=m.PROTOCOL_VERSION, nick=nick, client="chatclient", resume=resume, last_seq=last_seq)
+                m.Hello(
+                    version=m.PROTOCOL_VERSION,
+                    nick=nick,
+                    client="chatclient",
+                    resume=resume,
+                    last_seq=last_seq,
+                    password=password,
+                )
             )
             while True:
                 msg = self.next_message(skip_garbage=True)
@@ -82,6 +166,10 @@ class ChatConnection:
                 if isinstance(msg, m.Error):
                     if msg.code in ("nick_taken", "invalid_nick"):
                         raise NickRejected(msg.message, msg.suggestion)
+                    if msg.code == "password_required":
+                        raise PasswordRequired(msg.message)
+                    if msg.code == "tls_required":
+                        raise ClientError(f"{self.address} requires TLS: connect with --tls")
                     raise ClientError(f"the server refused us: {msg.message}")
                 if isinstance(msg, m.Bye) or msg is None:
                     raise ClientError(f"the server at {self.address} closed the connection")
@@ -92,7 +180,9 @@ class ChatConnection:
         with self._send_lock:
             data = self.proto.send(msg)
             try:
-                self.sock.sendall(data)
+                self._sendall(data)
+            except TlsError as exc:
+                raise ClientError(f"connection lost: {exc}") from None
             except OSError as exc:
                 raise ClientError(f"connection lost: {_reason(exc)}") from None
 
@@ -111,7 +201,9 @@ class ChatConnection:
                 raise ClientError(f"the server sent something invalid: {exc}") from None
             if event is NEED_DATA:
                 try:
-                    data = self.sock.recv(65536)
+                    data = self._recv(65536)
+                except TlsError as exc:
+                    raise ClientError(f"connection lost: {exc}") from None
                 except OSError as exc:
                     if isinstance(exc, socket.timeout):
                         raise

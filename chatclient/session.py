@@ -26,7 +26,7 @@ from common import messages as m
 from common.commands import CommandError, ShowHelp, parse_input
 from common.nicks import is_exit_word
 
-from .connection import ChatConnection, ClientError, NickRejected
+from .connection import CertificateMismatch, ChatConnection, ClientError, NickRejected
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +71,10 @@ class ChatSession:
         show: Callable[[m.Message], None] = lambda msg: None,
         *,
         reconnect: bool = True,
+        password: str | None = None,
     ) -> None:
         self.conn = conn
+        self._password = password
         self.welcome = welcome
         self.nick = welcome.nick
         self.exit_words = tuple(w.lower() for w in welcome.exit_words) or ("bye",)
@@ -178,7 +180,10 @@ class ChatSession:
             if self._stop.wait(delay):
                 return False
             try:
-                conn = ChatConnection.connect(host, port)
+                conn = ChatConnection.connect(host, port, self.conn.tls)
+            except CertificateMismatch as exc:  # never retry into that
+                self.lost = str(exc)
+                return False
             except ClientError:
                 continue
             try:
@@ -214,7 +219,7 @@ class ChatSession:
         nick = self.nick
         while True:
             try:
-                welcome = conn.hello(nick, resume=self._token, last_seq=self._last_seq)
+                welcome = conn.hello(nick, resume=self._token, last_seq=self._last_seq, password=self._password)
                 break
             except NickRejected as exc:
                 if not exc.suggestion:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
+import ssl
 import sys
 import threading
+from pathlib import Path
 
 from common import __version__
-from common.nicks import nick_problem
+from common.nicks import nick_key, nick_problem
+from common.tls import fingerprint
 
+from .certs import cert_der, ensure_self_signed, server_context
 from .modes import Mode
 from .netinfo import lan_addresses
 from .server import ChatServer, ServerConfig
@@ -77,6 +82,23 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="BYTES",
         help="unsent bytes allowed per peer before it is dropped",
     )
+    sec = p.add_argument_group("security (see README: Security)")
+    sec.add_argument(
+        "--tls", action="store_true", help="encrypt with TLS (a self-signed certificate is made if none given)"
+    )
+    sec.add_argument("--tls-cert", metavar="PEM", help="certificate chain for --tls")
+    sec.add_argument("--tls-key", metavar="PEM", help="private key for --tls-cert")
+    sec.add_argument(
+        "--password-file",
+        metavar="PATH",
+        help="everyone needs the password in this file (or in $CHATSERVER_PASSWORD)",
+    )
+    sec.add_argument("--op", action="append", default=[], metavar="NICK", help="an operator, who may /kick (repeat)")
+    sec.add_argument(
+        "--op-password-file",
+        metavar="PATH",
+        help="password operators log in with (default: the server password)",
+    )
     limits = p.add_argument_group("limits (see README: Limits and failure behaviour)")
     limits.add_argument(
         "--login-timeout",
@@ -130,6 +152,58 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _read_secret(path: str, what: str) -> str:
+    try:
+        secret = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as exc:
+        raise ValueError(f"cannot read the {what} file {path}: {exc.strerror or exc}") from None
+    if not secret:
+        raise ValueError(f"the {what} file {path} is empty")
+    return secret
+
+
+def _security(args: argparse.Namespace) -> dict:
+    """TLS context, passwords and operators from the flags (raises ValueError/OSError)."""
+    out: dict = {}
+    if args.tls_cert or args.tls_key:
+        if not (args.tls_cert and args.tls_key):
+            raise ValueError("--tls-cert and --tls-key go together")
+        args.tls = True
+    if args.tls:
+        if args.tls_cert:
+            cert, key = Path(args.tls_cert), Path(args.tls_key)
+        else:
+            cert, key, created = ensure_self_signed()
+            args.tls_created = created
+        args.tls_cert_path = cert
+        out["tls_context"] = server_context(cert, key)
+    if args.password_file:
+        out["password"] = _read_secret(args.password_file, "password")
+    elif os.environ.get("CHATSERVER_PASSWORD"):
+        out["password"] = os.environ["CHATSERVER_PASSWORD"]
+    if args.op_password_file:
+        out["op_password"] = _read_secret(args.op_password_file, "operator password")
+    if args.op:
+        for nick in args.op:
+            problem = nick_problem(nick)
+            if problem:
+                raise ValueError(f"--op {nick!r}: {problem}")
+        if "password" not in out and "op_password" not in out:
+            raise ValueError("--op needs a password to authenticate operators: --password-file or --op-password-file")
+        out["ops"] = frozenset(nick_key(n) for n in args.op)
+    return out
+
+
+def security_notes(args: argparse.Namespace, config: ServerConfig) -> list[str]:
+    notes = []
+    if config.tls_context is not None:
+        made = " (new self-signed certificate)" if getattr(args, "tls_created", False) else ""
+        notes.append(f"TLS certificate SHA-256 fingerprint{made}: {fingerprint(cert_der(args.tls_cert_path))}")
+    if config.password is not None:
+        notes.append("a password is required to join")
+    return notes
+
+
 def _format_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
@@ -156,6 +230,11 @@ def main(argv: list[str] | None = None) -> int:
         problem = nick_problem(args.name)
         if problem:
             parser.error(f"--name {args.name!r} cannot be the host's nickname: {problem}")
+    try:
+        security = _security(args)
+    except (OSError, ValueError, ssl.SSLError) as exc:
+        print(f"chatserver: {exc}", file=sys.stderr)
+        return 1
     level = args.log_level or ("WARNING" if args.interactive else "INFO")
     handler = _CurrentStderr()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -175,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         max_clients=args.max_clients,
         max_per_ip=args.max_per_ip,
         history=args.history,
+        **security,
     )
     server = ChatServer(config)
     try:
@@ -193,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     if mode is not Mode.CHAT:
         line += f" ({mode.description})"
     print(line, flush=True)
+    for note in security_notes(args, config):
+        print(note, flush=True)
     if args.interactive:
         return _host_chat(server, args.name)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +24,16 @@ DRAIN_GRACE = 0.1
 
 
 class Outbox:
-    def __init__(self, sock: socket.socket, *, max_backlog: int = DEFAULT_MAX_BACKLOG, name: str = "") -> None:
-        self._sock = sock
+    def __init__(
+        self,
+        sock: socket.socket,
+        *,
+        send: Callable[[bytes], None] | None = None,
+        max_backlog: int = DEFAULT_MAX_BACKLOG,
+        name: str = "",
+    ) -> None:
+        self._sock = sock  # shut down to unblock a stuck send
+        self.send = send or sock.sendall  # the socket, or TLS over it
         self.max_backlog = max_backlog
         self._cond = threading.Condition(threading.Lock())
         self._chunks: list[bytes] = []
@@ -99,7 +108,7 @@ class Outbox:
                 self._queued = 0
                 self._cond.notify_all()  # publishers waiting for room
             try:
-                self._sock.sendall(data)
+                self.send(data)
             except OSError as exc:
                 with self._cond:
                     if not self.failure:

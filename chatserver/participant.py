@@ -15,7 +15,7 @@ import time
 from typing import TYPE_CHECKING
 
 from common import messages as m
-from common.nicks import InvalidNick, is_exit_word, validate_nick
+from common.nicks import InvalidNick, is_exit_word, nick_key, validate_nick
 
 from .hub import LOBBY, Frame, NickTaken
 from .modes import Mode, ack_text, reverse_text
@@ -46,6 +46,8 @@ class Participant:
         self.token = server.issue_token()
         #: Set when a reconnected session took over: leave silently.
         self.replaced = False
+        #: An operator (``--op``), authenticated by password: may ``/kick``.
+        self.op = False
         cfg = server.config
         self._bucket = TokenBucket(cfg.rate_limit, cfg.rate_burst) if cfg.rate_limit > 0 and self.rate_limited else None
         self._over_limit = 0  # consecutive messages that had to be slowed
@@ -76,7 +78,44 @@ class Participant:
     def notice(self, text: str, event: str = "info") -> None:
         self.send(m.Notice(text=text, ts=time.time(), event=event))
 
-    def register(self, nick: str, *, resume: str | None = None, last_seq: int | None = None) -> bool:
+    def authenticate(self, nick: str, password: str | None) -> bool | None:
+        """Check the password ``nick`` needs: True ok, None none given yet.
+
+        A wrong one is answered (after a delay that grows with each failure
+        from the same address) and ends the session.
+        """
+        cfg = self.server.config
+        is_op = nick_key(nick) in cfg.ops
+        expected = (cfg.op_password or cfg.password) if is_op else cfg.password
+        if expected is None:
+            return True
+        if password is None:
+            who = "an operator's" if is_op else "a"
+            self.send(m.Error("password_required", f"{nick!r} needs {who} password on this server"))
+            return None
+        if hmac.compare_digest(password.encode(), expected.encode()):
+            self.server.auth_succeeded(self.address)
+            self.op = is_op
+            return True
+        delay = self.server.auth_failed(self.address)
+        log.warning("wrong password for %s from %s; next answer waits %g s", nick, self.address, delay)
+        self.server.pause(delay)
+        self.send(m.Error("bad_password", "wrong password"))
+        self.send(m.Bye("wrong password"))
+        raise SessionEnd("wrong password")
+
+    @property
+    def address(self) -> str:
+        return "local"
+
+    def register(
+        self,
+        nick: str,
+        *,
+        resume: str | None = None,
+        last_seq: int | None = None,
+        password: str | None = None,
+    ) -> bool:
         """Claim ``nick``, join the room and greet; on refusal tell the peer why."""
         replacing: Participant | None = None
         if not self.server.token_is_ours(resume):
@@ -85,6 +124,8 @@ class Participant:
             resume = last_seq = None
         try:
             nick = validate_nick(nick)
+            if not self.authenticate(nick, password):
+                return False
             if self.mode is Mode.CHAT:
                 holder = self.hub.find(nick) if resume else None
                 if isinstance(holder, Participant) and hmac.compare_digest(holder.token, resume or ""):
@@ -153,6 +194,8 @@ class Participant:
             self._rename(msg.nick)
         elif isinstance(msg, m.Who):
             self.send(m.Users(self.room, self.hub.members(self.room) if self.mode is Mode.CHAT else [self.nick]))
+        elif isinstance(msg, m.Kick):
+            self._kick(msg)
         elif isinstance(msg, m.Quit):
             self.send(m.Bye("goodbye"))
             raise SessionEnd("bye")
@@ -200,6 +243,19 @@ class Participant:
         if leaving:
             self.send(m.Bye("goodbye"))
             raise SessionEnd("bye")
+
+    def _kick(self, msg: m.Kick) -> None:
+        if not self.op:
+            self.send(m.Error("not_operator", "only operators can /kick"))
+            return
+        target = self.hub.find(msg.nick) if self.mode is Mode.CHAT else None
+        if not isinstance(target, Participant) or target is self:
+            self.send(m.Error("no_such_nick", f"nobody else called {msg.nick[:40]!r} is here"))
+            return
+        why = f"kicked by {self.nick}" + (f": {msg.reason}" if msg.reason else "")
+        log.warning("%s %s", target.nick, why)
+        target.notice(f"you were {why}", event="kick")
+        target.kick(why)
 
     def _private(self, msg: m.PrivateSay) -> None:
         target = self.hub.find(msg.to) if self.mode is Mode.CHAT else None

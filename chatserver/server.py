@@ -15,6 +15,7 @@ import secrets
 import signal
 import socket
 import socketserver
+import ssl
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+AUTH_DELAY_FIRST = 0.25  # seconds before answering a wrong password; doubles per failure
+AUTH_DELAY_MAX = 8.0
 
 
 @dataclasses.dataclass
@@ -52,6 +55,10 @@ class ServerConfig:
     max_clients: int = 1000
     max_per_ip: int = 20
     history: int = DEFAULT_HISTORY  # messages kept per room for reconnects
+    tls_context: ssl.SSLContext | None = None
+    password: str | None = None  # needed by everyone, when set
+    op_password: str | None = None  # needed by operators, when set (else ``password``)
+    ops: frozenset[str] = frozenset()  # nick_key() of operator nicknames
     #: How long a silent new connection waits before it is asked for a nickname.
     plain_prompt_delay: float = 0.3
 
@@ -98,6 +105,7 @@ class ChatServer:
         self._stopped = threading.Event()
         self._secret = secrets.token_bytes(32)  # signs resume tokens of this run
         self._per_ip: dict[str, int] = {}
+        self._auth_failures: dict[str, int] = {}
         self._sessions: set[Session] = set()
         self._lock = threading.Lock()
         self._listener: _Listener | None = None
@@ -184,6 +192,19 @@ class ChatServer:
             pass
         finally:
             sock.close()
+
+    def auth_failed(self, ip: str) -> float:
+        """Count a wrong password from ``ip``; returns how long to make it wait."""
+        with self._lock:
+            failures = self._auth_failures.get(ip, 0) + 1
+            if len(self._auth_failures) > 10_000:  # bounded: forget the oldest
+                self._auth_failures.pop(next(iter(self._auth_failures)))
+            self._auth_failures[ip] = failures
+        return min(AUTH_DELAY_MAX, AUTH_DELAY_FIRST * 2 ** (failures - 1))
+
+    def auth_succeeded(self, ip: str) -> None:
+        with self._lock:
+            self._auth_failures.pop(ip, None)
 
     def pause(self, seconds: float) -> None:
         """Sleep in a connection's thread, cut short by shutdown."""

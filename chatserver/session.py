@@ -14,6 +14,7 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from common import messages as m
@@ -21,6 +22,8 @@ from common.commands import HELP_LINES, CommandError, ShowHelp, parse_input
 from common.connection import CLOSED, NEED_DATA, Connection, Role, State
 from common.errors import FrameTooLarge, RemoteProtocolError
 from common.framing import LineFramer
+from common.nicks import nick_key
+from common.tls import TLS_RECORD_HANDSHAKE, TlsError, TlsStream
 
 from .hub import Frame
 from .modes import Mode
@@ -53,7 +56,14 @@ class Session(Participant):
         # stuck peer can hold close to --max-backlog.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, min(cfg.max_backlog, SNDBUF))
         _keepalive(sock, cfg.ping_interval, cfg.idle_timeout)
-        self.outbox = Outbox(sock, max_backlog=cfg.max_backlog, name=self.peer)
+        #: Reads plaintext: the socket itself, or TLS over it (set up in ``run``).
+        self._read: Callable[[int], bytes] = self._raw_recv
+        self.tls: TlsStream | None = None
+        self._outbox_send = sock.sendall
+        self.outbox = Outbox(
+            sock, send=lambda data: self._outbox_send(data), max_backlog=cfg.max_backlog, name=self.peer
+        )
+        self._pending_nick: str | None = None  # plain client: name given, password next
         self._poll = select.poll()  # not select(): works above fd 1024
         self._poll.register(sock, select.POLLIN)
         now = time.monotonic()
@@ -95,7 +105,10 @@ class Session(Participant):
     def run(self) -> None:
         log.info("connection from %s", self.peer)
         try:
+            self._start_transport()
             first = self._first_data()
+            if first[:1] == bytes([TLS_RECORD_HANDSHAKE]) and self.server.config.tls_context is None:
+                raise SessionEnd("a TLS client on a plain port (connect without --tls)")
             if first.lstrip()[:1] == b"{":
                 self._run_native(first)
             else:
@@ -105,17 +118,53 @@ class Session(Participant):
             self.end_reason = str(exc)
         except OSError as exc:
             self.end_reason = f"connection error: {exc.strerror or exc}"
+        except TlsError as exc:
+            self.end_reason = str(exc)
         finally:
             self._finish()
 
+    @property
+    def address(self) -> str:
+        return self.addr[0]
+
+    def _start_transport(self) -> None:
+        """TLS when the server has it; a client speaking the wrong one is told at once."""
+        ctx = self.server.config.tls_context
+        if ctx is None:
+            return
+        # A TLS client speaks first, at once; silence means a person at nc.
+        first = self._peek_first_byte() if self._data_within(self.server.config.plain_prompt_delay) else -1
+        if first is None:
+            return  # closed before a word: the reader sees EOF
+        if first != TLS_RECORD_HANDSHAKE:
+            text = "this server requires TLS: use chatclient --tls, or openssl s_client -connect HOST:PORT"
+            self.outbox.put(f"* error: {text}\r\n".encode() + m.encode(m.Error("tls_required", text)))
+            raise SessionEnd("a plain client on the TLS port")
+        tls = TlsStream(ctx, self._raw_recv, self.sock.sendall, server_side=True)
+        tls.handshake()
+        self.tls = tls
+        self._read = tls.recv
+        self._outbox_send = tls.sendall
+        log.info("%s: %s established", self.peer, tls.version())
+
+    def _peek_first_byte(self) -> int | None:
+        try:
+            data = self.sock.recv(1, socket.MSG_PEEK)
+        except OSError:
+            return None
+        return data[0] if data else None
+
     def _recv(self) -> bytes:
+        return self._read(RECV_SIZE)
+
+    def _raw_recv(self, size: int = RECV_SIZE) -> bytes:
         """Wait for data, meanwhile enforcing the login deadline and keepalive."""
         while True:
             timeout = self._next_timer()
             if timeout is None or self._poll.poll(max(0, timeout) * 1000):
                 break
         try:
-            data = self.sock.recv(RECV_SIZE)
+            data = self.sock.recv(size)
         except ConnectionResetError:
             self.end_reason = "connection reset by peer"
             return b""
@@ -150,9 +199,8 @@ class Session(Participant):
         A native client sends ``hello`` at once. A silent peer is probably a
         person at nc/telnet, who needs to be asked for a name.
         """
-        if not self._poll.poll(
-            self.server.config.plain_prompt_delay * 1000
-        ):  # plain text: a native client skips lines before its welcome
+        if not self._data_within(self.server.config.plain_prompt_delay):
+            # plain text: a native client skips lines before its welcome
             name = self.server.config.name
             if self.mode is Mode.CHAT:
                 text = f"Welcome to {name}. Choose a nickname:"
@@ -160,6 +208,9 @@ class Session(Participant):
                 text = f"Welcome to {name} ({self.mode.description})."
             self.outbox.put(Frame(m.Notice(text=text, ts=time.time())).plain)
         return self._recv()
+
+    def _data_within(self, seconds: float) -> bool:
+        return (self.tls is not None and self.tls.pending() > 0) or bool(self._poll.poll(seconds * 1000))
 
     def _finish(self) -> None:
         if self.outbox.failure:
@@ -213,7 +264,7 @@ class Session(Participant):
             )
             self.send(m.Bye("unsupported protocol version"))
             raise SessionEnd("unsupported protocol version")
-        self.register(hello.nick, resume=hello.resume, last_seq=hello.last_seq)
+        self.register(hello.nick, resume=hello.resume, last_seq=hello.last_seq, password=hello.password)
 
     # -- plain ----------------------------------------------------------
     def _run_plain(self, first: bytes) -> None:
@@ -239,8 +290,19 @@ class Session(Participant):
                 continue
             if self.registered:
                 self._plain_input(line)
+            elif self._pending_nick is not None:  # this line is the password
+                nick, self._pending_nick = self._pending_nick, None
+                if not self.register(nick, password=line.strip()):
+                    self.notice("Choose a nickname:")
+            elif line.strip() and self._needs_password(line.strip()):
+                self._pending_nick = line.strip()
+                self.notice("Password:")
             elif not (line.strip() and self.register(line.strip())):
                 self.notice("Choose a nickname:")
+
+    def _needs_password(self, nick: str) -> bool:
+        cfg = self.server.config
+        return cfg.password is not None or (nick_key(nick) in cfg.ops and cfg.op_password is not None)
 
     def _plain_input(self, line: str) -> None:
         parsed = parse_input(line)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from .messages import Action, Message, PrivateSay, Quit, Say, SetNick, Who
+from .messages import Action, Kick, Message, PrivateSay, Quit, Say, SetNick, Who
 
 HELP_LINES = (
     "Commands:",
@@ -18,6 +18,7 @@ HELP_LINES = (
     "  /me ACTION         say what you are doing (* alice waves)",
     "  /msg NICK TEXT     private message to NICK",
     "  /quit [TEXT]       leave (so does a message that is just 'bye')",
+    "  /kick NICK [WHY]   remove someone (operators only)",
     "  /help              this list",
     "  //TEXT             send a message that starts with '/'",
 )
@@ -58,6 +59,9 @@ def parse_input(line: str) -> Parsed:
         return PrivateSay(to=to, text=text.strip())
     if name == "nick":
         return SetNick(rest) if rest and " " not in rest else CommandError("usage: /nick NEW")
+    if name == "kick":
+        who, _, why = rest.partition(" ")
+        return Kick(nick=who, reason=why.strip()) if who else CommandError("usage: /kick NICK [REASON]")
     if name in ("who", "names"):
         return Who()
     if name in ("quit", "exit"):

@@ -55,6 +55,8 @@ class Hello(Message):
     resume: str | None = None
     #: Reconnecting: the last room ``seq`` seen; missed messages are replayed.
     last_seq: int | None = None
+    #: For a server started with a password (or an operator's password).
+    password: str | None = None
 
 
 @_register
@@ -100,6 +102,16 @@ class Who(Message):
     """``/who``: ask for the users in the room."""
 
     TYPE: ClassVar[str] = "who"
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class Kick(Message):
+    """``/kick NICK [reason]``: an operator removes a user."""
+
+    TYPE: ClassVar[str] = "kick"
+    nick: str
+    reason: str = ""
 
 
 @_register
@@ -241,7 +253,7 @@ class Pong(Message):
 
 
 CLIENT_TYPES: frozenset[type[Message]] = frozenset(
-    {Hello, Say, Action, PrivateSay, SetNick, Who, Quit, Error, Ping, Pong}
+    {Hello, Say, Action, PrivateSay, SetNick, Who, Kick, Quit, Error, Ping, Pong}
 )
 SERVER_TYPES: frozenset[type[Message]] = frozenset(
     {Welcome, ChatMessage, Private, Notice, Users, Accepted, Reply, Bye, Error, Ping, Pong}

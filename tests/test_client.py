@@ -102,10 +102,11 @@ def test_incoming_message_keeps_half_typed_line_intact(server):
     term.wait_for(lambda t: t.cursor_line() == "alice> hello wor", what="the half line")
     bob.say("a message while you type")
     term.wait_text("bob: a message while you type")
-    # The message printed above the prompt; the half line and cursor are where they were.
+    # Once the redraw settles: the message sits above the prompt, and the half
+    # line and cursor are where they were.
+    term.wait_for(lambda t: t.cursor_line() == "alice> hello wor", what="the half line after the message")
     msg_row = next(i for i, line in enumerate(term.lines) if "bob: a message while you type" in line)
     assert term.screen.cursor.y > msg_row
-    assert term.cursor_line() == "alice> hello wor"
     assert term.screen.cursor.x == len("alice> hello wor")
     term.send("ld\r")
     got = bob.messages(1)[0]
@@ -138,16 +139,24 @@ def test_ctrl_c_quits_cleanly_with_130(server):
     assert leave["nick"] == "alice"
 
 
-def test_no_color_is_honoured(server):
+@pytest.mark.parametrize("no_color", [False, True])
+def test_nick_colour_and_no_color(server, no_color):
     env = python_env()
-    env.update(TERM="xterm", NO_COLOR="1")
-    term = Terminal([*program("chatclient"), server.address, "--name", "plain"], env=env)
-    term.wait_text("plain>")
+    env["TERM"] = "xterm"
+    if no_color:
+        env["NO_COLOR"] = "1"
+    term = Terminal([*program("chatclient"), server.address, "--name", "viewer"], env=env)
+    term.wait_text("viewer>")
     bob = NativeClient(server.port, "bob")
-    bob.say("colourless")
-    term.wait_text("bob: colourless")
-    line = next(raw for raw in term.raw.split(b"\n") if b"colourless" in raw)
-    assert b"\x1b[3" not in line and b"\x1b[9" not in line
+    bob.say("colourless?")
+    term.wait_text("bob: colourless?")
+    row = next(i for i, line in enumerate(term.lines) if "bob: colourless?" in line)
+    col = term.lines[row].index("bob:")
+    nick_colours = {term.screen.buffer[row][col + k].fg for k in range(3)}
+    if no_color:
+        assert nick_colours == {"default"}
+    else:
+        assert nick_colours != {"default"}, "a colour per nickname"
     term.send("/quit\r")
     assert term.wait_exit() == 0
 

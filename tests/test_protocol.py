@@ -25,6 +25,7 @@ SAMPLES: list[m.Message] = [
     m.PrivateSay(to="bob", text="psst"),
     m.SetNick("alicia"),
     m.Who(),
+    m.Kick(nick="mallory", reason="spam"),
     m.Quit("see you"),
     m.Welcome(version=1, server="lan", nick="alice", room="#lobby", users=["alice", "bob"]),
     m.ChatMessage(seq=7, ts=1700000000.5, room="#lobby", nick="bob", text="héllo 👋\nline two"),
@@ -248,6 +249,7 @@ def test_parse_input():
     assert parse_input("/quit later") == m.Quit("later")
     assert parse_input("//etc/passwd") == m.Say("/etc/passwd")
     assert parse_input("/help") == ShowHelp()
+    assert parse_input("/kick bob too loud") == m.Kick(nick="bob", reason="too loud")
     assert isinstance(parse_input("/msg bob"), CommandError)
     assert "unknown command /frob" in parse_input("/frob").message
 

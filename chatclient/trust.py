@@ -1,0 +1,60 @@
+"""Trust on first use for TLS servers, as ssh does with known_hosts.
+
+The first time we meet a server we remember its certificate's SHA-256
+fingerprint for its ``host:port``; if it ever presents another one we refuse
+loudly with both fingerprints instead of connecting.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def config_dir() -> Path:
+    """``$XDG_CONFIG_HOME/chatclient`` (``~/.config/chatclient``)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "chatclient"
+
+
+class CertificateChanged(Exception):
+    pass
+
+
+class KnownServers:
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or config_dir() / "known_servers"
+
+    def _load(self) -> dict[str, str]:
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            return {}
+        known = {}
+        for line in lines:
+            parts = line.split()
+            if len(parts) == 2 and not line.startswith("#"):
+                known[parts[0]] = parts[1]
+        return known
+
+    def check(self, address: str, fingerprint: str) -> bool:
+        """True if ``address`` is new (now remembered), False if known and matching.
+
+        Raises ``CertificateChanged`` with a full explanation on a mismatch.
+        """
+        known = self._load().get(address)
+        if known is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as f:
+                f.write(f"{address} {fingerprint}\n")
+            return True
+        if known != fingerprint:
+            raise CertificateChanged(
+                f"the TLS certificate of {address} has CHANGED.\n"
+                f"  remembered: SHA256 {known}\n"
+                f"  presented:  SHA256 {fingerprint}\n"
+                "Someone may be intercepting the connection, or the server has a new certificate. "
+                "Not connecting.\n"
+                f"If the change is expected, delete the line for {address} from {self.path}."
+            )
+        return False

@@ -1,0 +1,359 @@
+"""Encryption, access control and safe display."""
+
+from __future__ import annotations
+
+import re
+import socket
+import subprocess
+import time
+
+import pytest
+import trustme
+from helpers import TIMEOUT, NativeClient, ServerProcess, client_process, program, python_env
+from terminal import Terminal
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """Private XDG directories for the processes this test starts."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    return tmp_path
+
+
+@pytest.fixture
+def ca(tmp_path):
+    authority = trustme.CA()
+    cert = authority.issue_cert("127.0.0.1", "localhost")
+    paths = {"ca": tmp_path / "ca.pem", "cert": tmp_path / "cert.pem", "key": tmp_path / "key.pem"}
+    authority.cert_pem.write_to_path(str(paths["ca"]))
+    cert.private_key_pem.write_to_path(str(paths["key"]))
+    cert.cert_chain_pems[0].write_to_path(str(paths["cert"]))
+    return paths
+
+
+def run_client(address: str, *args: str, stdin: str = "", env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*program("chatclient"), address, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env or python_env(),
+        timeout=20,
+    )
+
+
+def fingerprint_of(server: ServerProcess) -> str:
+    line = server.proc.stdout.readline()
+    match = re.search(r"fingerprint.*: ([0-9A-F:]{95})$", line.strip())
+    assert match, line
+    return match.group(1)
+
+
+# --- TLS ------------------------------------------------------------------------
+
+
+def test_tls_with_a_ca_verified_certificate(home, ca):
+    srv = ServerProcess("--tls-cert", str(ca["cert"]), "--tls-key", str(ca["key"]), "--rate-limit", "0")
+    try:
+        fingerprint_of(srv)
+        watcher = client_process(srv.address, "--cafile", str(ca["ca"]), "--name", "watcher")
+        assert watcher.stdout.readline() == "Connected to the server.\n"
+        result = run_client(srv.address, "--cafile", str(ca["ca"]), "--name", "sender", stdin="secret words\n")
+        assert result.returncode == 0, result.stderr
+        line = ""
+        while "sender:" not in line:
+            line = watcher.stdout.readline()
+        assert line == "sender: secret words\n"
+        watcher.stdin.close()
+        assert watcher.wait(TIMEOUT) == 0
+        # The bytes on the wire are not the text: sniff a raw TCP connection's view.
+        raw = socket.create_connection(("127.0.0.1", srv.port))
+        raw.sendall(b"bob\n")
+        assert b"requires TLS" in raw.recv(4096)
+    finally:
+        srv.stop()
+
+
+def test_tls_ca_mismatch_is_refused(home, ca, tmp_path):
+    other = trustme.CA()
+    other.cert_pem.write_to_path(str(tmp_path / "other.pem"))
+    srv = ServerProcess("--tls-cert", str(ca["cert"]), "--tls-key", str(ca["key"]))
+    try:
+        result = run_client(srv.address, "--cafile", str(tmp_path / "other.pem"), "--name", "x")
+        assert result.returncode == 1
+        assert "TLS with 127.0.0.1" in result.stderr and "certificate verify failed" in result.stderr
+        assert "Traceback" not in result.stderr
+    finally:
+        srv.stop()
+
+
+def test_self_signed_certificate_is_made_once_and_trusted_on_first_use(home):
+    srv = ServerProcess("--tls")
+    try:
+        first_fp = fingerprint_of(srv)
+        assert (home / "data" / "chatserver" / "tls-cert.pem").exists()
+        key_mode = (home / "data" / "chatserver" / "tls-key.pem").stat().st_mode & 0o777
+        assert key_mode == 0o600
+        result = run_client(srv.address, "--tls", "--name", "tofu", stdin="hello\n")
+        assert result.returncode == 0, result.stderr
+        assert f"its TLS certificate is SHA256 {first_fp}" in result.stderr
+        known = (home / "config" / "chatclient" / "known_servers").read_text()
+        assert known == f"{srv.address} {first_fp}\n"
+        again = run_client(srv.address, "--tls", "--name", "tofu", stdin="hello\n")
+        assert again.returncode == 0 and "SHA256" not in again.stderr, "known: no more notice"
+    finally:
+        srv.stop()
+    # The same server started again keeps its certificate.
+    srv2 = ServerProcess("--tls", "--port", str(srv.port))
+    try:
+        assert fingerprint_of(srv2) == first_fp
+    finally:
+        srv2.stop()
+
+
+def test_changed_certificate_is_refused_loudly(home, ca):
+    srv = ServerProcess("--tls")
+    port = srv.port
+    try:
+        old_fp = fingerprint_of(srv)
+        assert run_client(srv.address, "--tls", "--name", "a").returncode == 0
+    finally:
+        srv.stop()
+    srv = ServerProcess("--tls-cert", str(ca["cert"]), "--tls-key", str(ca["key"]), "--port", str(port))
+    try:
+        new_fp = fingerprint_of(srv)
+        result = run_client(srv.address, "--tls", "--name", "a", stdin="do not send\n")
+        assert result.returncode == 1
+        assert "has CHANGED" in result.stderr
+        assert f"remembered: SHA256 {old_fp}" in result.stderr and f"presented:  SHA256 {new_fp}" in result.stderr
+        assert "Traceback" not in result.stderr
+    finally:
+        srv.stop()
+
+
+def test_tls_client_on_a_plain_port_fails_fast_and_clearly(server, home):
+    start = time.monotonic()
+    result = run_client(server.address, "--tls", "--name", "x")
+    assert result.returncode == 1
+    assert "is the server started with --tls?" in result.stderr and "Traceback" not in result.stderr
+    assert time.monotonic() - start < TIMEOUT
+    code, err = server.stop()
+    assert "a TLS client on a plain port" in err
+
+
+def test_plain_client_on_a_tls_port_fails_fast_and_clearly(home):
+    srv = ServerProcess("--tls")
+    try:
+        result = run_client(srv.address, "--name", "x")
+        assert result.returncode == 1
+        assert result.stderr.strip() == f"chatclient: {srv.address} requires TLS: connect with --tls"
+    finally:
+        _, err = srv.stop()
+    assert "a plain client on the TLS port" in err
+
+
+def test_openssl_s_client_joins_as_a_plain_line_client(home):
+    srv = ServerProcess("--tls")
+    try:
+        watcher = client_process(srv.address, "--tls", "--name", "watcher")
+        assert watcher.stdout.readline() == "Connected to the server.\n"
+        s_client = subprocess.Popen(
+            ["openssl", "s_client", "-quiet", "-connect", srv.address],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            s_client.stdin.write("ossl\n")
+            s_client.stdin.flush()
+            line = ""
+            while not line.startswith("* welcome"):
+                line = s_client.stdout.readline()
+                assert line, "s_client got no welcome"
+            s_client.stdin.write("hello over openssl\n")
+            s_client.stdin.flush()
+            got = ""
+            while "ossl:" not in got:
+                got = watcher.stdout.readline()
+            assert got == "ossl: hello over openssl\n"
+            watcher.stdin.write("hi ossl\n")
+            watcher.stdin.flush()
+            while "watcher:" not in line:
+                line = s_client.stdout.readline()
+            assert line.strip() == "watcher: hi ossl"
+        finally:
+            s_client.kill()
+            s_client.wait()
+            watcher.kill()
+            watcher.wait()
+    finally:
+        srv.stop()
+
+
+# --- passwords and operators ------------------------------------------------------
+
+
+@pytest.fixture
+def secret_server(tmp_path):
+    (tmp_path / "pw").write_text("open sesame\n")
+    (tmp_path / "wrong").write_text("open sesam\n")
+    (tmp_path / "oppw").write_text("op secret\n")
+    srv = ServerProcess(
+        "--password-file", str(tmp_path / "pw"), "--op", "alice", "--op-password-file", str(tmp_path / "oppw")
+    )
+    srv.files = tmp_path
+    fingerprint_line = srv.proc.stdout.readline()
+    assert "password is required" in fingerprint_line
+    yield srv
+    if srv.proc.poll() is None:
+        srv.stop()
+
+
+def test_right_and_wrong_password(secret_server):
+    files = secret_server.files
+    ok = run_client(secret_server.address, "--password-file", str(files / "pw"), "--name", "bob", stdin="hi\n")
+    assert ok.returncode == 0 and ok.stdout.startswith("Connected to the server."), ok.stderr
+    bad = run_client(secret_server.address, "--password-file", str(files / "wrong"), "--name", "bob")
+    assert bad.returncode == 1 and "wrong password" in bad.stderr
+    none = run_client(secret_server.address, "--name", "bob")
+    assert none.returncode == 1 and "needs a password" in none.stderr and "--password-file" in none.stderr
+    for out in (ok, bad, none):
+        assert "Traceback" not in out.stderr
+
+
+def test_repeated_wrong_passwords_are_slowed_down(secret_server):
+    for _ in range(3):
+        c = NativeClient(secret_server.port)
+        c.send_json({"type": "hello", "version": 1, "nick": "guess", "password": "nope"})
+        assert c.expect(lambda f: f["type"] == "error")["code"] == "bad_password"
+        assert c.read_until_closed()[-1].startswith(b'{"type":"bye"')
+    _, err = secret_server.stop()
+    waits = [
+        float(w) for w in re.findall(r"wrong password for guess from 127.0.0.1; next answer waits ([\d.]+) s", err)
+    ]
+    assert len(waits) == 3 and waits == sorted(waits) and waits[2] > waits[0]
+
+
+def test_plain_client_gives_the_password_after_its_name(secret_server):
+    nc = socket.create_connection(("127.0.0.1", secret_server.port), timeout=TIMEOUT)
+    reader = nc.makefile("rb")
+    nc.sendall(b"carol\n")
+    assert reader.readline() == b"* Password:\r\n"
+    nc.sendall(b"open sesame\n")
+    assert reader.readline().startswith(b"* welcome")
+
+
+def test_password_is_asked_for_hidden_on_a_terminal(secret_server):
+    env = python_env()
+    env["TERM"] = "xterm"
+    term = Terminal([*program("chatclient"), secret_server.address, "--name", "dave"], env=env)
+    term.wait_text("Password:")
+    term.send("open sesame")
+    term.wait_for(lambda t: "*" in t.cursor_line(), what="masked input")
+    assert "open sesame" not in term.text, "the password is not shown"
+    term.send("\r")
+    term.wait_text("dave>")
+    term.send("/quit\r")
+    assert term.wait_exit() == 0
+
+
+def test_operator_kicks_and_the_kicked_user_sees_why(secret_server):
+    files = secret_server.files
+    alice = NativeClient(secret_server.port)
+    alice.send_json({"type": "hello", "version": 1, "nick": "alice", "password": "op secret"})
+    assert alice.expect(lambda f: f["type"] in ("welcome", "error"))["type"] == "welcome"
+    bob = client_process(secret_server.address, "--password-file", str(files / "pw"), "--name", "bob")
+    assert bob.stdout.readline() == "Connected to the server.\n"
+    carol = NativeClient(secret_server.port)
+    carol.send_json({"type": "hello", "version": 1, "nick": "carol", "password": "open sesame"})
+    carol.expect(lambda f: f["type"] == "welcome")
+    # Not an operator: refused.
+    carol.send_json({"type": "kick", "nick": "bob", "reason": "mutiny"})
+    assert carol.expect(lambda f: f["type"] == "error")["code"] == "not_operator"
+    alice.send_json({"type": "kick", "nick": "bob", "reason": "spamming"})
+    out, err = bob.communicate(timeout=TIMEOUT)
+    assert "* you were kicked by alice: spamming" in out
+    assert bob.returncode == 0 and "Traceback" not in err
+    leave = carol.expect(lambda f: f.get("event") == "leave")
+    assert leave["text"] == "bob left (kicked by alice: spamming)"
+
+
+def test_operator_name_is_reserved(secret_server):
+    imposter = NativeClient(secret_server.port)
+    imposter.send_json({"type": "hello", "version": 1, "nick": "Alice", "password": "open sesame"})
+    assert imposter.expect(lambda f: f["type"] == "error")["code"] == "bad_password"
+
+
+def test_op_needs_a_password_to_start():
+    proc = subprocess.run(
+        [*program("chatserver"), "--port", "0", "--op", "alice"], capture_output=True, text=True, env=python_env()
+    )
+    assert proc.returncode == 1 and "--op needs a password" in proc.stderr
+
+
+# --- safe display ----------------------------------------------------------------
+
+CORPUS = [
+    "title \x1b]0;owned\x07 done",
+    "clipboard \x1b]52;c;cm0gLXJmIH4=\x07 done",
+    "clear \x1b[2J\x1b[H done",
+    "cursor \x1b[10A\x1b[5C up",
+    "bell \x07\x07 done",
+    "fake \rbob: line",
+    "back\x08\x08\x08space",
+    "c1 \x9b31m red \x9d0;x\x9c",
+    "bidi \u202egnp.exe\u202c and \u2066iso\u2069",
+]
+
+
+def test_escape_corpus_is_neutralised_in_line_mode(server):
+    reader = client_process(server.address, "--name", "reader")
+    assert reader.stdout.readline() == "Connected to the server.\n"
+    raw = NativeClient(server.port, "mallory")
+    for text in CORPUS:
+        raw.say(text)
+    raw.say("end of corpus")
+    lines = []
+    while "end of corpus" not in (lines[-1] if lines else ""):
+        lines.append(reader.stdout.readline())
+    reader.kill()
+    reader.wait()
+    shown = "".join(lines)
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", shown)
+    assert "mallory: title ^[]0;owned^G done\n" in shown
+    assert "mallory: fake ^Mbob: line\n" in shown
+    assert "mallory: bidi <U+202E>gnp.exe<U+202C> and <U+2066>iso<U+2069>\n" in shown
+
+
+def test_escape_corpus_is_neutralised_in_the_terminal(server):
+    env = python_env()
+    env["TERM"] = "xterm"
+    term = Terminal([*program("chatclient"), server.address, "--name", "viewer"], env=env, rows=40)
+    term.wait_text("viewer>")
+    raw = NativeClient(server.port, "mallory")
+    for text in CORPUS:
+        raw.say(text)
+    raw.say("end of corpus")
+    term.wait_text("end of corpus")
+    assert b"\x1b]52" not in term.raw and b"\x1b]0;owned" not in term.raw and b"\x07" not in term.raw
+    assert "\u202e" not in term.raw.decode(errors="replace")
+    assert "mallory: clipboard ^[]52;c;cm0gLXJmIH4=^G done" in term.text
+    assert "mallory: cursor ^[[10A^[[5C up" in term.text
+    assert term.screen.title in ("", None) or "owned" not in term.screen.title
+    term.send("/quit\r")
+    assert term.wait_exit() == 0
+
+
+def test_hostile_nicknames_are_rejected_and_lookalikes_clash(server):
+    holder = NativeClient(server.port, "bob")  # noqa: F841
+    for nick, code in (
+        ("evil\x1b[2J", "invalid_nick"),
+        ("\u202ebob", "invalid_nick"),
+        ("BOB", "nick_taken"),
+        ("\uff42\uff4f\uff42", "nick_taken"),  # fullwidth b o b
+    ):
+        c = NativeClient(server.port)
+        c.send_json({"type": "hello", "version": 1, "nick": nick})
+        assert c.frame()["code"] == code, nick
