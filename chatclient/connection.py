@@ -141,6 +141,7 @@ class ChatConnection:
         resume: str | None = None,
         last_seq: int | None = None,
         password: str | None = None,
+        room: str | None = None,
     ) -> m.Welcome:
         """Send ``hello`` and wait for the verdict; raises ``NickRejected`` or ``ClientError``.
 
@@ -156,6 +157,7 @@ class ChatConnection:
                     resume=resume,
                     last_seq=last_seq,
                     password=password,
+                    room=room,
                 )
             )
             while True:

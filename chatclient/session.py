@@ -93,6 +93,11 @@ class ChatSession:
         self.connected = True
         self._token = welcome.token
         self._last_seq: int | None = None
+        #: Where we are, for the toolbar and completion (updated by the receiver thread).
+        self.room = welcome.room
+        self.users: list[str] = list(welcome.users)
+        self.topic = welcome.topic
+        self.rooms: set[str] = {welcome.room}
         self._lock = threading.Lock()  # conn swaps, queues
         self._unacked: collections.deque[m.Say | m.Action] = collections.deque()
         self._pending: list[m.Message] = []  # typed while disconnected
@@ -156,14 +161,44 @@ class ChatSession:
                 self._last_seq = msg.seq
                 return
         if isinstance(msg, m.ChatMessage):
-            self._last_seq = msg.seq
+            if msg.room == self.room:
+                self._last_seq = msg.seq
             if msg.replay == "missed" and msg.nick == self.nick:
                 self._drop_unacked(msg.text)  # it did arrive before the link broke
                 return  # our own line: a confirmation, not news
-        if isinstance(msg, m.Notice) and msg.event == "nick" and msg.previous == self.nick and msg.nick:
-            self.nick = msg.nick
+        self._track(msg)
         if not isinstance(msg, m.Pong):
             self.show(msg)
+
+    def _track(self, msg: m.Message) -> None:
+        """Keep ``room``, ``users``, ``topic`` and ``rooms`` up to date."""
+        changed = True
+        if isinstance(msg, (m.Welcome, m.Joined)):
+            if msg.room != self.room:
+                self._last_seq = None  # sequence numbers are per room
+            self.room, self.users, self.topic = msg.room, list(msg.users), msg.topic
+            self.rooms.add(msg.room)
+        elif isinstance(msg, m.Users) and msg.room == self.room:
+            self.users = list(msg.nicks)
+        elif isinstance(msg, m.RoomList):
+            self.rooms = set(msg.names)
+        elif isinstance(msg, m.Notice) and msg.nick:
+            if msg.event == "join" and msg.nick not in self.users:
+                self.users.append(msg.nick)
+            elif msg.event == "leave" and msg.nick in self.users:
+                self.users.remove(msg.nick)
+            elif msg.event == "nick" and msg.previous:
+                if msg.previous == self.nick:
+                    self.nick = msg.nick
+                self.users = [msg.nick if u == msg.previous else u for u in self.users]
+            elif msg.event == "topic" and msg.topic is not None:
+                self.topic = msg.topic
+            else:
+                changed = False
+        else:
+            changed = False
+        if changed:
+            self.on_status()
 
     def _drop_unacked(self, text: str) -> None:
         with self._lock:
@@ -188,11 +223,12 @@ class ChatSession:
                 continue
             try:
                 welcome = self._rejoin(conn)
-                missed = f"; {welcome.missed} missed message(s) follow" if welcome.missed else ""
+                missed = f"; {welcome.replay} missed message(s) follow" if welcome.replay else ""
                 self._info(f"reconnected as {self.nick}{missed}")
                 # The replay comes first: it shows which unacknowledged lines
                 # arrived after all, so only the others are sent again.
-                for _ in range(welcome.missed):
+                self._track(welcome)
+                for _ in range(welcome.replay):
                     msg = conn.next_message()
                     if msg is None or isinstance(msg, m.Bye):
                         raise ClientError("the server closed the connection")
@@ -219,7 +255,9 @@ class ChatSession:
         nick = self.nick
         while True:
             try:
-                welcome = conn.hello(nick, resume=self._token, last_seq=self._last_seq, password=self._password)
+                welcome = conn.hello(
+                    nick, resume=self._token, last_seq=self._last_seq, password=self._password, room=self.room
+                )
                 break
             except NickRejected as exc:
                 if not exc.suggestion:

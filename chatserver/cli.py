@@ -44,6 +44,13 @@ def _nonneg_float(text: str) -> float:
     return value
 
 
+def _nonneg_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
@@ -142,11 +149,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="connections at once from one address (default 20)",
     )
     limits.add_argument(
-        "--history",
+        "--keep",
         type=_positive_int,
         default=1000,
         metavar="N",
         help="messages kept per room for reconnecting clients (default 1000)",
+    )
+    p.add_argument(
+        "--history",
+        type=_nonneg_int,
+        default=50,
+        metavar="N",
+        help="recent messages shown on joining a room (default 50)",
     )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
@@ -253,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         rate_burst=args.rate_burst,
         max_clients=args.max_clients,
         max_per_ip=args.max_per_ip,
-        history=args.history,
+        keep=args.keep,
+        history=min(args.history, args.keep),
         **security,
     )
     server = ChatServer(config)

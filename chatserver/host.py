@@ -88,8 +88,8 @@ class HostParticipant(Participant):
         if not isinstance(msg, (m.Bye, m.Accepted)):
             self.show(msg)
 
-    def greet(self, missed: list[m.Message], lost: int) -> None:
-        pass  # the terminal shows "waiting for a connection" instead
+    def greet(self, room: str, replay: list[m.Message], lost: int, kind: str) -> None:
+        self.room = room  # the terminal shows "waiting for a connection" instead
 
     def kick(self, reason: str) -> None:
         self.finish()

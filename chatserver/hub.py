@@ -10,6 +10,7 @@ second backend (say, rooms shared between servers through Redis) implements
 from __future__ import annotations
 
 import collections
+import dataclasses
 import functools
 import threading
 import time
@@ -19,9 +20,27 @@ from typing import Protocol
 from common import messages as m
 from common.nicks import nick_key
 from common.plain import render_plain
+from common.rooms import room_key
 
 LOBBY = "#lobby"
-DEFAULT_HISTORY = 1000  # messages kept per room, for reconnecting clients
+DEFAULT_KEEP = 1000  # messages kept per room, for reconnecting clients
+MAX_ROOMS = 1000  # rooms at once; an empty one is forgotten to make space
+
+
+class TooManyRooms(Exception):
+    pass
+
+
+Greet = Callable[[str, list[m.Message], int, str], None]
+"""Called as ``greet(room_name, messages, lost, kind)`` when joining: ``kind``
+is ``"missed"`` (a reconnect's replay) or ``"history"`` (recent messages)."""
+
+
+@dataclasses.dataclass
+class RoomInfo:
+    name: str
+    members: int
+    topic: str
 
 
 class Frame:
@@ -62,32 +81,40 @@ class Hub(Protocol):
     def unregister(self, sub: Subscriber) -> None: ...
     def find(self, nick: str) -> Subscriber | None: ...
     def join(
-        self,
-        room: str,
-        sub: Subscriber,
-        greet: Callable[[list[m.Message], int], None] | None = None,
-        after: int | None = None,
-    ) -> None: ...
+        self, room: str, sub: Subscriber, greet: Greet | None = None, after: int | None = None, recent: int = 0
+    ) -> str: ...
     def leave(self, room: str, sub: Subscriber) -> None: ...
-    def members(self, room: str) -> list[str]: ...
+    def members(self, room: str) -> list[Subscriber]: ...
+    def set_topic(self, room: str, topic: str) -> None: ...
+    def topic(self, room: str) -> str: ...
+    def rooms(self) -> list[RoomInfo]: ...
     def publish(
         self, room: str, build: Callable[[int, float], m.Message], exclude: Subscriber | None = None
     ) -> Frame: ...
     def announce(self, room: str, build: Callable[[float], m.Message], exclude: Subscriber | None = None) -> None: ...
-    def history(self, room: str, after: int) -> tuple[list[m.Message], int]: ...
     def sessions(self) -> list[Subscriber]: ...
+
+
+class _Room:
+    __slots__ = ("name", "members", "seq", "history", "topic")
+
+    def __init__(self, name: str, keep: int) -> None:
+        self.name = name
+        self.members: dict[Subscriber, None] = {}  # an insertion-ordered set
+        self.seq = 0
+        self.history: collections.deque[m.Message] = collections.deque(maxlen=keep)
+        self.topic = ""
 
 
 class LocalHub:
     """The in-process hub: one lock orders every room's messages."""
 
-    def __init__(self, history: int = DEFAULT_HISTORY) -> None:
+    def __init__(self, keep: int = DEFAULT_KEEP, max_rooms: int = MAX_ROOMS) -> None:
         self._lock = threading.RLock()  # greet() may ask for members while joining
         self._nicks: dict[str, Subscriber] = {}  # nick_key -> session
-        self._rooms: dict[str, dict[Subscriber, None]] = {}  # insertion-ordered sets
-        self._seq: dict[str, int] = {}
-        self._history_size = history
-        self._history: dict[str, collections.deque[m.Message]] = {}
+        self._rooms: dict[str, _Room] = {}  # room_key -> room
+        self._keep = keep
+        self._max_rooms = max_rooms
 
     # -- nicknames --
     def register(self, sub: Subscriber, nick: str, replacing: Subscriber | None = None) -> None:
@@ -124,76 +151,118 @@ class LocalHub:
             key = nick_key(sub.nick)
             if self._nicks.get(key) is sub:
                 del self._nicks[key]
-            for members in self._rooms.values():
-                members.pop(sub, None)
+            for room in self._rooms.values():
+                room.members.pop(sub, None)
 
     def find(self, nick: str) -> Subscriber | None:
         with self._lock:
             return self._nicks.get(nick_key(nick))
 
-    # -- rooms --
-    def join(
-        self,
-        room: str,
-        sub: Subscriber,
-        greet: Callable[[list[m.Message], int], None] | None = None,
-        after: int | None = None,
-    ) -> None:
-        """Add ``sub`` to ``room``. ``greet`` is called with the messages after
-        ``after`` (and how many of those are lost) before any live message can
-        reach ``sub``."""
-        with self._lock:
-            self._rooms.setdefault(room, {})[sub] = None
-            if greet is not None:
-                greet(*self._history_after(room, after) if after is not None else ([], 0))
-
-    def leave(self, room: str, sub: Subscriber) -> None:
-        with self._lock:
-            self._rooms.get(room, {}).pop(sub, None)
-
-    def members(self, room: str) -> list[str]:
-        with self._lock:
-            return [s.nick for s in self._rooms.get(room, {})]
-
     def sessions(self) -> list[Subscriber]:
         with self._lock:
             return list(self._nicks.values())
 
+    # -- rooms --
+    def _room(self, name: str, create: bool = False) -> _Room | None:
+        key = room_key(name)
+        room = self._rooms.get(key)
+        if room is None and create:
+            if len(self._rooms) >= self._max_rooms:
+                empty = next((k for k, r in self._rooms.items() if not r.members and k != room_key(LOBBY)), None)
+                if empty is None:
+                    raise TooManyRooms(f"there are {self._max_rooms} rooms already")
+                del self._rooms[empty]
+            room = self._rooms[key] = _Room(name, self._keep)
+        return room
+
+    def join(
+        self, room: str, sub: Subscriber, greet: Greet | None = None, after: int | None = None, recent: int = 0
+    ) -> str:
+        """Add ``sub`` to ``room`` (made on first join); returns the room's name.
+
+        ``greet`` gets the messages after ``after`` (a reconnect) or the last
+        ``recent`` ones, before any live message can reach ``sub``.
+        """
+        with self._lock:
+            r = self._room(room, create=True)
+            assert r is not None
+            r.members[sub] = None
+            if greet is not None:
+                if after is not None:
+                    greet(r.name, *self._after(r, after), "missed")
+                else:
+                    greet(r.name, list(r.history)[-recent:] if recent > 0 else [], 0, "history")
+            return r.name
+
+    def leave(self, room: str, sub: Subscriber) -> None:
+        with self._lock:
+            r = self._room(room)
+            if r is not None:
+                r.members.pop(sub, None)
+
+    def members(self, room: str) -> list[Subscriber]:
+        with self._lock:
+            r = self._room(room)
+            return list(r.members) if r else []
+
+    def set_topic(self, room: str, topic: str) -> None:
+        with self._lock:
+            r = self._room(room, create=True)
+            assert r is not None
+            r.topic = topic
+
+    def topic(self, room: str) -> str:
+        with self._lock:
+            r = self._room(room)
+            return r.topic if r else ""
+
+    def rooms(self) -> list[RoomInfo]:
+        """Rooms with people in them (and the lobby), by name."""
+        with self._lock:
+            found = [
+                RoomInfo(r.name, len(r.members), r.topic)
+                for k, r in self._rooms.items()
+                if r.members or k == room_key(LOBBY)
+            ]
+        return sorted(found, key=lambda info: room_key(info.name))
+
+    # -- messages --
     def publish(self, room: str, build: Callable[[int, float], m.Message], exclude: Subscriber | None = None) -> Frame:
         """Stamp with the room's next sequence number, keep in the room's history,
         encode once, and queue to every member but ``exclude``, in room order."""
         with self._lock:
-            seq = self._seq.get(room, 0) + 1
-            self._seq[room] = seq
-            frame = Frame(build(seq, time.time()))
-            history = self._history.get(room)
-            if history is None:
-                history = self._history[room] = collections.deque(maxlen=self._history_size)
-            history.append(frame.msg)
-            self._fan_out(room, frame, exclude)
+            r = self._room(room, create=True)
+            assert r is not None
+            r.seq += 1
+            frame = Frame(build(r.seq, time.time()))
+            r.history.append(frame.msg)
+            for sub in r.members:
+                if sub is not exclude:
+                    sub.deliver(frame)
         return frame
 
     def announce(self, room: str, build: Callable[[float], m.Message], exclude: Subscriber | None = None) -> None:
         """A notice to the room: in order with messages, but not sequenced or kept."""
         with self._lock:
-            self._fan_out(room, Frame(build(time.time())), exclude)
-
-    def _fan_out(self, room: str, frame: Frame, exclude: Subscriber | None) -> None:
-        for sub in self._rooms.get(room, ()):
-            if sub is not exclude:
-                sub.deliver(frame)
+            r = self._room(room)
+            if r is None:
+                return
+            frame = Frame(build(time.time()))
+            for sub in r.members:
+                if sub is not exclude:
+                    sub.deliver(frame)
 
     def history(self, room: str, after: int) -> tuple[list[m.Message], int]:
         """Messages of ``room`` numbered above ``after``, and how many of those
         are no longer kept (more were missed than the history holds)."""
         with self._lock:
-            return self._history_after(room, after)
+            r = self._room(room)
+            return self._after(r, after) if r else ([], 0)
 
-    def _history_after(self, room: str, after: int) -> tuple[list[m.Message], int]:
-        kept = self._history.get(room, ())
-        last = self._seq.get(room, 0)
-        if after >= last:
+    @staticmethod
+    def _after(r: _Room, after: int) -> tuple[list[m.Message], int]:
+        if after >= r.seq:
             return [], 0
-        missed = [msg for msg in kept if getattr(msg, "seq", 0) > after]
-        first = getattr(missed[0], "seq", last + 1) if missed else last + 1
+        missed = [msg for msg in r.history if getattr(msg, "seq", 0) > after]
+        first = getattr(missed[0], "seq", r.seq + 1) if missed else r.seq + 1
         return missed, max(0, first - after - 1)

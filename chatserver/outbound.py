@@ -41,6 +41,8 @@ class Outbox:
         self._closing = False
         #: Why the peer was given up on (backlog overflow or a send error), if it was.
         self.failure: str | None = None
+        #: True when that was a full backlog: the peer stopped reading.
+        self.overflowed = False
         self._thread = threading.Thread(target=self._run, name=f"writer-{name}", daemon=True)
         self._thread.start()
 
@@ -58,6 +60,7 @@ class Outbox:
                     return False
             if self._queued and self._queued + len(data) > self.max_backlog:
                 self.failure = f"outbound backlog over {self.max_backlog} bytes (peer not reading)"
+                self.overflowed = True
                 self._chunks.clear()
                 self._queued = 0
                 self._cond.notify()

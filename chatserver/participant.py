@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING
 
 from common import messages as m
 from common.nicks import InvalidNick, is_exit_word, nick_key, validate_nick
+from common.rooms import MAX_TOPIC, InvalidRoom, room_key, validate_room
 
-from .hub import LOBBY, Frame, NickTaken
+from .hub import LOBBY, Frame, NickTaken, TooManyRooms
 from .modes import Mode, ack_text, reverse_text
 from .ratelimit import TokenBucket
 
@@ -48,6 +49,8 @@ class Participant:
         self.replaced = False
         #: An operator (``--op``), authenticated by password: may ``/kick``.
         self.op = False
+        #: ``/away`` reason; empty when here.
+        self.away = ""
         cfg = server.config
         self._bucket = TokenBucket(cfg.rate_limit, cfg.rate_burst) if cfg.rate_limit > 0 and self.rate_limited else None
         self._over_limit = 0  # consecutive messages that had to be slowed
@@ -65,12 +68,16 @@ class Participant:
         """End this participant's session from another thread."""
         raise NotImplementedError
 
-    def greet(self, missed: list[m.Message], lost: int) -> None:
-        """Registered: send the welcome and what was missed (runs under the hub lock,
-        so no live message can come between them)."""
-        self.send(dataclasses.replace(self.welcome(), missed=len(missed)))
-        for msg in missed:
-            self.send(dataclasses.replace(msg, replay="missed") if isinstance(msg, m.ChatMessage) else msg)
+    def greet(self, room: str, replay: list[m.Message], lost: int, kind: str) -> None:
+        """Registered: send the welcome, then recent or missed messages (runs under
+        the hub lock, so no live message can come between them)."""
+        self.room = room
+        self.send(dataclasses.replace(self.welcome(), replay=len(replay)))
+        self._replay(replay, lost, kind)
+
+    def _replay(self, replay: list[m.Message], lost: int, kind: str) -> None:
+        for msg in replay:
+            self.send(dataclasses.replace(msg, replay=kind) if isinstance(msg, m.ChatMessage) else msg)
         if lost:
             self.notice(f"{lost} earlier message(s) were missed and are no longer available", event="missed")
 
@@ -115,13 +122,19 @@ class Participant:
         resume: str | None = None,
         last_seq: int | None = None,
         password: str | None = None,
+        room: str | None = None,
     ) -> bool:
         """Claim ``nick``, join the room and greet; on refusal tell the peer why."""
         replacing: Participant | None = None
         if not self.server.token_is_ours(resume):
             # A token from an earlier run of the server: its sequence numbers
             # mean nothing here, so there is nothing to resume.
-            resume = last_seq = None
+            resume = last_seq = room = None
+        if room is not None:
+            try:
+                self.room = validate_room(room)
+            except InvalidRoom:
+                last_seq = None  # not a room: start in the lobby
         try:
             nick = validate_nick(nick)
             if not self.authenticate(nick, password):
@@ -142,9 +155,12 @@ class Participant:
         self.registered = True
         log.info("%s registered%s", nick, "" if last_seq is None else f" (resuming after #{last_seq})")
         if self.mode is not Mode.CHAT:
-            self.greet([], 0)
+            self.greet(self.room, [], 0, "history")
         else:
-            self.hub.join(self.room, self, greet=self.greet, after=last_seq)
+            try:
+                self.hub.join(self.room, self, greet=self.greet, after=last_seq, recent=self.server.config.history)
+            except TooManyRooms:
+                self.hub.join(LOBBY, self, greet=self.greet, recent=self.server.config.history)
             if replacing is not None:
                 replacing.replaced = True
                 replacing.kick("replaced by a new connection")
@@ -176,11 +192,19 @@ class Participant:
             server=self.server.config.name,
             nick=self.nick,
             room=self.room,
-            users=self.hub.members(self.room) if self.mode is Mode.CHAT else [self.nick],
+            users=self._nicks_here(),
             mode=self.mode.value,
             exit_words=list(self.mode.exit_words),
             token=self.token,
+            topic=self.hub.topic(self.room) if self.mode is Mode.CHAT else "",
         )
+
+    def _nicks_here(self) -> list[str]:
+        return [p.nick for p in self.hub.members(self.room)] if self.mode is Mode.CHAT else [self.nick]
+
+    def users(self) -> m.Users:
+        here = self.hub.members(self.room) if self.mode is Mode.CHAT else [self]
+        return m.Users(self.room, [p.nick for p in here], away=[p.nick for p in here if getattr(p, "away", "")])
 
     def handle(self, msg: m.Message) -> None:
         """Act on one message from this registered participant."""
@@ -193,7 +217,21 @@ class Participant:
         elif isinstance(msg, m.SetNick):
             self._rename(msg.nick)
         elif isinstance(msg, m.Who):
-            self.send(m.Users(self.room, self.hub.members(self.room) if self.mode is Mode.CHAT else [self.nick]))
+            self.send(self.users())
+        elif isinstance(msg, m.Join):
+            self._join(msg.room)
+        elif isinstance(msg, m.Part):
+            if room_key(self.room) == room_key(LOBBY):
+                self.send(m.Error("bad_command", f"you are in {LOBBY}: /join another room first"))
+            else:
+                self._join(LOBBY)
+        elif isinstance(msg, m.ListRooms):
+            rooms = self.hub.rooms()
+            self.send(m.RoomList([r.name for r in rooms], [r.members for r in rooms], [r.topic for r in rooms]))
+        elif isinstance(msg, m.SetTopic):
+            self._set_topic(msg.text)
+        elif isinstance(msg, m.Away):
+            self._set_away(msg.reason.strip())
         elif isinstance(msg, m.Kick):
             self._kick(msg)
         elif isinstance(msg, m.Quit):
@@ -263,6 +301,63 @@ class Participant:
             self.send(m.Error("no_such_nick", f"nobody called {msg.to[:40]!r} is here"))
             return
         target.deliver(Frame(m.Private(ts=time.time(), nick=self.nick, to=target.nick, text=msg.text)))
+        if getattr(target, "away", ""):
+            self.notice(f"{target.nick} is away: {target.away}", event="away")
+
+    def _join(self, wanted: str) -> None:
+        if self.mode is not Mode.CHAT:
+            self.send(m.Error("bad_command", "this server has no rooms"))
+            return
+        try:
+            wanted = validate_room(wanted)
+        except InvalidRoom as exc:
+            self.send(m.Error(exc.code, str(exc)))
+            return
+        if room_key(wanted) == room_key(self.room):
+            self.notice(f"you are in {self.room} already")
+            return
+        old, nick = self.room, self.nick
+
+        def greet(room: str, replay: list[m.Message], lost: int, kind: str) -> None:
+            self.room = room
+            users = [p.nick for p in self.hub.members(room)]
+            self.send(m.Joined(room=room, topic=self.hub.topic(room), users=users, replay=len(replay)))
+            self._replay(replay, lost, kind)
+
+        try:
+            self.hub.join(wanted, self, greet=greet, recent=self.server.config.history)
+        except TooManyRooms as exc:
+            self.send(m.Error("too_many_rooms", f"{exc}; join one of /rooms"))
+            return
+        self.hub.leave(old, self)
+        new = self.room
+        self.hub.announce(old, lambda ts: m.Notice(text=f"{nick} left for {new}", ts=ts, event="leave", nick=nick))
+        self.hub.announce(
+            new, lambda ts: m.Notice(text=f"{nick} joined {new}", ts=ts, event="join", nick=nick), exclude=self
+        )
+
+    def _set_topic(self, text: str) -> None:
+        if self.mode is not Mode.CHAT:
+            self.send(m.Error("bad_command", "this server has no rooms"))
+            return
+        topic = " ".join(text.split())[:MAX_TOPIC]
+        self.hub.set_topic(self.room, topic)
+        room, nick = self.room, self.nick
+        self.hub.announce(
+            room,
+            lambda ts: m.Notice(
+                text=f"{nick} set the topic of {room}: {topic}", ts=ts, event="topic", nick=nick, topic=topic
+            ),
+        )
+
+    def _set_away(self, reason: str) -> None:
+        self.away = reason[:MAX_TOPIC]
+        nick = self.nick
+        text = f"{nick} is away: {self.away}" if self.away else f"{nick} is back"
+        if self.mode is Mode.CHAT:
+            self.hub.announce(self.room, lambda ts: m.Notice(text=text, ts=ts, event="away", nick=nick))
+        else:
+            self.notice(text, event="away")
 
     def _rename(self, new: str) -> None:
         try:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from common import messages as m
 from common.framing import DEFAULT_MAX_FRAME
 
-from .hub import DEFAULT_HISTORY, Hub, LocalHub
+from .hub import DEFAULT_KEEP, Hub, LocalHub
 from .modes import Mode
 from .outbound import DEFAULT_MAX_BACKLOG
 from .participant import Participant
@@ -54,7 +54,8 @@ class ServerConfig:
     rate_burst: int = 20
     max_clients: int = 1000
     max_per_ip: int = 20
-    history: int = DEFAULT_HISTORY  # messages kept per room for reconnects
+    keep: int = DEFAULT_KEEP  # messages kept per room, for reconnects
+    history: int = 50  # recent messages shown on joining a room
     tls_context: ssl.SSLContext | None = None
     password: str | None = None  # needed by everyone, when set
     op_password: str | None = None  # needed by operators, when set (else ``password``)
@@ -100,7 +101,7 @@ class ChatServer:
 
     def __init__(self, config: ServerConfig, hub: Hub | None = None) -> None:
         self.config = config
-        self.hub: Hub = hub or LocalHub(history=config.history)
+        self.hub: Hub = hub or LocalHub(keep=config.keep)
         self.stopping = False
         self._stopped = threading.Event()
         self._secret = secrets.token_bytes(32)  # signs resume tokens of this run

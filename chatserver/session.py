@@ -75,12 +75,16 @@ class Session(Participant):
     def deliver(self, frame: Frame) -> None:
         self.outbox.put(frame.plain if self.plain else frame.native)
 
-    def greet(self, missed: list[m.Message], lost: int) -> None:
+    def greet(self, room: str, replay: list[m.Message], lost: int, kind: str) -> None:
         if self.plain and self.mode is not Mode.CHAT:
             return  # a plain client there sees only the answers to its lines
-        super().greet(missed, lost)
-        if self.plain:
-            self.send(m.Users(self.room, self.hub.members(self.room)))
+        self.room = room
+        if self.plain:  # the welcome line, who is here, then the recent messages
+            self.send(self.welcome())
+            self.send(self.users())
+            self._replay(replay, lost, kind)
+        else:
+            super().greet(room, replay, lost, kind)
 
     def kick(self, reason: str) -> None:
         self.end_reason = reason
@@ -216,7 +220,8 @@ class Session(Participant):
         if self.outbox.failure:
             self.end_reason = self.outbox.failure
         self.unregister(self.end_reason)
-        level = logging.WARNING if self.outbox.failure else logging.INFO
+        # A stuck reader is worth a warning; a peer that hung up is not.
+        level = logging.WARNING if self.outbox.overflowed else logging.INFO
         log.log(level, "%s (%s) disconnected: %s", self.peer, self.nick or "-", self.end_reason)
         self.outbox.close(timeout=0.5)
         try:
@@ -264,7 +269,9 @@ class Session(Participant):
             )
             self.send(m.Bye("unsupported protocol version"))
             raise SessionEnd("unsupported protocol version")
-        self.register(hello.nick, resume=hello.resume, last_seq=hello.last_seq, password=hello.password)
+        self.register(
+            hello.nick, resume=hello.resume, last_seq=hello.last_seq, password=hello.password, room=hello.room
+        )
 
     # -- plain ----------------------------------------------------------
     def _run_plain(self, first: bytes) -> None:

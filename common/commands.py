@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 
-from .messages import Action, Kick, Message, PrivateSay, Quit, Say, SetNick, Who
+from .messages import Action, Away, Join, Kick, ListRooms, Message, Part, PrivateSay, Quit, Say, SetNick, SetTopic, Who
 
 HELP_LINES = (
     "Commands:",
     "  /who               who is here",
+    "  /join #ROOM        go to a room (made if new); /part goes back to #lobby",
+    "  /rooms             rooms, how many are in each, and their topics",
+    "  /topic TEXT        set this room's topic",
+    "  /away [REASON]     mark yourself away; /away alone when back",
     "  /nick NEW          change your nickname",
     "  /me ACTION         say what you are doing (* alice waves)",
     "  /msg NICK TEXT     private message to NICK",
@@ -59,6 +63,16 @@ def parse_input(line: str) -> Parsed:
         return PrivateSay(to=to, text=text.strip())
     if name == "nick":
         return SetNick(rest) if rest and " " not in rest else CommandError("usage: /nick NEW")
+    if name in ("join", "j"):
+        return Join(rest) if rest and " " not in rest else CommandError("usage: /join #ROOM")
+    if name in ("part", "leave"):
+        return Part()
+    if name in ("rooms", "list"):
+        return ListRooms()
+    if name == "topic":
+        return SetTopic(rest) if rest else CommandError("usage: /topic TEXT")
+    if name == "away":
+        return Away(rest)
     if name == "kick":
         who, _, why = rest.partition(" ")
         return Kick(nick=who, reason=why.strip()) if who else CommandError("usage: /kick NICK [REASON]")

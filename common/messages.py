@@ -57,6 +57,8 @@ class Hello(Message):
     last_seq: int | None = None
     #: For a server started with a password (or an operator's password).
     password: str | None = None
+    #: Reconnecting: the room we were in (``last_seq`` counts its messages).
+    room: str | None = None
 
 
 @_register
@@ -106,6 +108,49 @@ class Who(Message):
 
 @_register
 @dataclasses.dataclass(frozen=True)
+class Join(Message):
+    """``/join #room``: move to a room (made on first join)."""
+
+    TYPE: ClassVar[str] = "join"
+    room: str
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class Part(Message):
+    """``/part``: leave the room, back to the lobby."""
+
+    TYPE: ClassVar[str] = "part"
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class ListRooms(Message):
+    """``/rooms``: answered with ``RoomList``."""
+
+    TYPE: ClassVar[str] = "list"
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class SetTopic(Message):
+    """``/topic text``: the current room's topic."""
+
+    TYPE: ClassVar[str] = "topic"
+    text: str
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class Away(Message):
+    """``/away [reason]``: away with a reason, or back without one."""
+
+    TYPE: ClassVar[str] = "away"
+    reason: str = ""
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
 class Kick(Message):
     """``/kick NICK [reason]``: an operator removes a user."""
 
@@ -140,7 +185,9 @@ class Welcome(Message):
     mode: str = "chat"
     exit_words: list[str] = dataclasses.field(default_factory=lambda: ["bye"])
     token: str = ""  # secret for ``Hello.resume``
-    missed: int = 0  # how many replayed messages (``replay: "missed"``) follow at once
+    topic: str = ""
+    #: How many replayed messages follow at once (``replay`` "history" or "missed").
+    replay: int = 0
 
 
 @_register
@@ -155,7 +202,8 @@ class ChatMessage(Message):
     nick: str
     text: str
     action: bool = False
-    replay: str | None = None  # "missed": sent again after a reconnect
+    #: Sent again: "history" (recent messages on joining), "missed" (after a reconnect).
+    replay: str | None = None
 
 
 @_register
@@ -182,6 +230,7 @@ class Notice(Message):
     seq: int | None = None
     nick: str | None = None  # whom the notice is about (the new name, for "nick")
     previous: str | None = None  # the old name, for "nick"
+    topic: str | None = None  # the new topic, for "topic"
 
 
 @_register
@@ -192,6 +241,30 @@ class Users(Message):
     TYPE: ClassVar[str] = "users"
     room: str
     nicks: list[str]
+    away: list[str] = dataclasses.field(default_factory=list)
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class Joined(Message):
+    """You are now in ``room``; ``replay`` recent messages follow at once."""
+
+    TYPE: ClassVar[str] = "joined"
+    room: str
+    topic: str
+    users: list[str]
+    replay: int = 0
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class RoomList(Message):
+    """Reply to ``ListRooms``: parallel lists, one entry per room."""
+
+    TYPE: ClassVar[str] = "rooms"
+    names: list[str]
+    counts: list[int]
+    topics: list[str]
 
 
 @_register
@@ -253,10 +326,10 @@ class Pong(Message):
 
 
 CLIENT_TYPES: frozenset[type[Message]] = frozenset(
-    {Hello, Say, Action, PrivateSay, SetNick, Who, Kick, Quit, Error, Ping, Pong}
+    {Hello, Say, Action, PrivateSay, SetNick, Who, Join, Part, ListRooms, SetTopic, Away, Kick, Quit, Error, Ping, Pong}
 )
 SERVER_TYPES: frozenset[type[Message]] = frozenset(
-    {Welcome, ChatMessage, Private, Notice, Users, Accepted, Reply, Bye, Error, Ping, Pong}
+    {Welcome, ChatMessage, Private, Notice, Users, Joined, RoomList, Accepted, Reply, Bye, Error, Ping, Pong}
 )
 
 # --- validation -----------------------------------------------------------

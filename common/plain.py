@@ -13,7 +13,10 @@ from .safetext import neutralise
 def render_plain(msg: m.Message) -> str:
     """One display line (no newline) for a server-to-client message."""
     if isinstance(msg, m.ChatMessage):
-        nick, text = neutralise(msg.nick), neutralise(msg.text)
+        nick = neutralise(msg.nick)
+        # A multi-line message: continuation lines are indented, so none of
+        # them can pass for another user's line.
+        text = neutralise(msg.text, keep_newlines=True).replace("\n", "\n    ")
         line = f"* {nick} {text}" if msg.action else f"{nick}: {text}"
         return f"({msg.replay}) {line}" if msg.replay else line
     if isinstance(msg, m.Private):
@@ -21,8 +24,19 @@ def render_plain(msg: m.Message) -> str:
     if isinstance(msg, m.Notice):
         return "* " + neutralise(msg.text, keep_newlines=True).replace("\n", "\n* ")
     if isinstance(msg, m.Users):
-        names = ", ".join(neutralise(n) for n in msg.nicks)
+        away = set(msg.away)
+        names = ", ".join(neutralise(n) + (" (away)" if n in away else "") for n in msg.nicks)
         return f"* {len(msg.nicks)} in {neutralise(msg.room)}: {names}"
+    if isinstance(msg, m.Joined):
+        topic = f" — topic: {neutralise(msg.topic)}" if msg.topic else ""
+        names = ", ".join(neutralise(n) for n in msg.users)
+        return f"* you are in {neutralise(msg.room)} ({len(msg.users)} here: {names}){topic}"
+    if isinstance(msg, m.RoomList):
+        rooms = [
+            f"{neutralise(name)} ({count})" + (f" {neutralise(topic)}" if topic else "")
+            for name, count, topic in zip(msg.names, msg.counts, msg.topics, strict=False)
+        ]
+        return "* rooms: " + "; ".join(rooms)
     if isinstance(msg, m.Welcome):
         return f"* welcome to {neutralise(msg.server)}, {neutralise(msg.nick)}!"
     if isinstance(msg, m.Error):

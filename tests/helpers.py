@@ -52,6 +52,10 @@ class ServerProcess:
             raise RuntimeError(f"server did not start: {line!r} {self.proc.stderr.read()}")
         self.host, self.port = "127.0.0.1", int(match.group(2))
         self.ready_line = line
+        # Read stderr all along: a full pipe would block the server's logging.
+        self._stderr: list[str] = []
+        self._drain = threading.Thread(target=lambda: self._stderr.extend(self.proc.stderr), daemon=True)
+        self._drain.start()
 
     def _readline(self, timeout: float) -> str:
         ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
@@ -66,12 +70,13 @@ class ServerProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
-            _, err = self.proc.communicate(timeout=timeout)
+            self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            _, err = self.proc.communicate()
+            self.proc.wait()
             raise
-        return self.proc.returncode, err
+        self._drain.join(timeout)
+        return self.proc.returncode, "".join(self._stderr)
 
 
 class LineSocket:
@@ -164,13 +169,14 @@ class NativeClient(LineSocket):
             if pred(f):
                 return f
 
-    def messages(self, count: int, timeout: float = TIMEOUT) -> list[dict]:
-        """The next ``count`` chat messages (other frames skipped)."""
+    def messages(self, count: int, timeout: float = TIMEOUT, replayed: bool = False) -> list[dict]:
+        """The next ``count`` live chat messages (other frames, and history
+        replayed on joining unless ``replayed``, skipped)."""
         out: list[dict] = []
         deadline = time.monotonic() + timeout
         while len(out) < count:
             f = self.frame(max(0.01, deadline - time.monotonic()))
-            if f["type"] == "message":
+            if f["type"] == "message" and (replayed or "replay" not in f):
                 out.append(f)
         return out
 

@@ -26,6 +26,13 @@ SAMPLES: list[m.Message] = [
     m.SetNick("alicia"),
     m.Who(),
     m.Kick(nick="mallory", reason="spam"),
+    m.Join("#dev"),
+    m.Part(),
+    m.ListRooms(),
+    m.SetTopic("release on friday"),
+    m.Away("lunch"),
+    m.Joined(room="#dev", topic="builds", users=["a", "b"], replay=2),
+    m.RoomList(names=["#dev", "#lobby"], counts=[2, 5], topics=["builds", ""]),
     m.Quit("see you"),
     m.Welcome(version=1, server="lan", nick="alice", room="#lobby", users=["alice", "bob"]),
     m.ChatMessage(seq=7, ts=1700000000.5, room="#lobby", nick="bob", text="héllo 👋\nline two"),
@@ -33,7 +40,7 @@ SAMPLES: list[m.Message] = [
     m.Private(ts=2.0, nick="bob", to="alice", text="secret"),
     m.Notice(text="bob joined #lobby", ts=3.0, event="join", seq=9, nick="bob"),
     m.Notice(text="a is now known as b", ts=3.0, event="nick", seq=10, nick="b", previous="a"),
-    m.Users(room="#lobby", nicks=["alice"]),
+    m.Users(room="#lobby", nicks=["alice", "bob"], away=["bob"]),
     m.Accepted(seq=11, ts=4.0),
     m.Reply(seq=12, ts=5.0, text='ACK 12: "hi"'),
     m.Bye("goodbye"),
@@ -250,6 +257,11 @@ def test_parse_input():
     assert parse_input("//etc/passwd") == m.Say("/etc/passwd")
     assert parse_input("/help") == ShowHelp()
     assert parse_input("/kick bob too loud") == m.Kick(nick="bob", reason="too loud")
+    assert parse_input("/join #dev") == m.Join("#dev")
+    assert parse_input("/part") == m.Part()
+    assert parse_input("/rooms") == m.ListRooms()
+    assert parse_input("/topic ship it") == m.SetTopic("ship it")
+    assert parse_input("/away") == m.Away("")
     assert isinstance(parse_input("/msg bob"), CommandError)
     assert "unknown command /frob" in parse_input("/frob").message
 
@@ -264,11 +276,11 @@ def test_neutralise_escapes_every_control():
     assert neutralise("two\nlines") == "two^Jlines"
 
 
-def test_plain_rendering_is_one_safe_line():
+def test_plain_rendering_is_safe_and_multiline_is_indented():
     msg = m.ChatMessage(seq=1, ts=1.0, room="#lobby", nick="bob", text="hi\nalice: fake\x1b[31m")
     line = render_plain(msg)
-    assert line.startswith("bob: hi")
-    assert "\n" not in line and "\x1b" not in line
+    assert line == "bob: hi\n    alice: fake^[[31m", "a continuation line cannot pass for alice's"
+    assert "\x1b" not in line
     assert render_plain(m.Notice(text="x joined", ts=1.0)) == "* x joined"
     assert render_plain(m.Welcome(version=1, server="s", nick="n", room="r", users=[])).startswith("* welcome")
 

@@ -1,0 +1,489 @@
+"""Discovery end to end: real mDNS between two network namespaces joined by a veth pair.
+
+The namespaces, the veth pair and the 10.200.7.0/24 addresses exist only for
+the duration of this module; every packet stays inside them. Where the
+machine cannot make them (not root, no ``ip``, no netns or veth support) or
+multicast does not cross the pair, the namespace tests skip and say why.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from chatclient.discovery import Found, choose, format_found
+from chatserver.advertise import Advertiser, advertised_addresses, should_advertise
+from common.messages import PROTOCOL_VERSION
+
+pytest.importorskip("zeroconf", reason="discovery needs the zeroconf package")
+
+from helpers import READY, python_env, program  # noqa: E402
+
+_TAG = f"{os.getpid() % 100000}"
+NS_SERVER, NS_CLIENT = f"chatdisc{_TAG}s", f"chatdisc{_TAG}c"
+VETH_SERVER, VETH_CLIENT = f"cdv{_TAG}s", f"cdv{_TAG}c"  # interface names: at most 15 characters
+ADDR_SERVER, ADDR_CLIENT = "10.200.7.1", "10.200.7.2"
+ADVERTISED = r"advertised on the LAN as '([^']*)'"
+DEADLINE = 10.0
+
+# ---------------------------------------------------------------- unit tests
+
+
+@pytest.mark.parametrize(
+    "host, expected",
+    [
+        ("0.0.0.0", True),
+        ("::", True),
+        ("", True),
+        ("192.168.1.5", True),
+        ("fd00::5", True),
+        ("127.0.0.1", False),
+        ("127.1.2.3", False),
+        ("::1", False),
+        ("[::1]", False),
+        ("::ffff:127.0.0.1", False),
+        ("localhost", False),
+        ("LocalHost", False),
+    ],
+)
+def test_should_advertise(host: str, expected: bool) -> None:
+    assert should_advertise(host) is expected
+
+
+def test_a_specific_address_is_advertised_alone() -> None:
+    assert advertised_addresses("192.168.1.5") == ["192.168.1.5"]
+    assert advertised_addresses("fd00::5") == ["fd00::5"]
+    assert advertised_addresses("127.0.0.1") == []
+    assert all(a != "127.0.0.1" for a in advertised_addresses("0.0.0.0"))
+
+
+def _found(name: str, host: str, port: int, tls: bool = False, password: bool = False) -> Found:
+    return Found(name=name, host=host, port=port, tls=tls, password=password, version=1, addresses=(host,))
+
+
+def test_format_found_aligns_and_neutralises() -> None:
+    lines = format_found(
+        [
+            _found("Testhaus", "10.0.0.1", 5050),
+            _found("Geheim\x1b[31m", "fd00::7", 40000, tls=True, password=True),
+        ]
+    )
+    assert lines == [
+        "Testhaus         10.0.0.1:5050       TLS no   password no",
+        "Geheim^[[31m     [fd00::7]:40000     TLS yes  password yes",
+    ]
+    assert format_found([]) == []
+
+
+def _choose_with_keys(keys: str, found: list[Found]) -> tuple[Found | None, str]:
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output.plain_text import PlainTextOutput
+
+    class _Sink:
+        def __init__(self) -> None:
+            self.parts: list[str] = []
+
+        def write(self, text: str) -> None:
+            self.parts.append(text)
+
+        def flush(self) -> None:
+            pass
+
+        def isatty(self) -> bool:
+            return False
+
+        def fileno(self) -> int:
+            raise OSError
+
+    sink = _Sink()
+    with create_pipe_input() as pipe:
+        pipe.send_text(keys)
+        result = choose(found, input=pipe, output=PlainTextOutput(sink))
+    return result, "".join(sink.parts)
+
+
+@pytest.mark.parametrize(
+    "keys, expected",
+    [("2\r", 1), ("\r", 0), ("7\r3\r", 2), ("abc\r1\r", 0), ("q\r", None), ("\x04", None), ("\x03", None)],
+)
+def test_choose_validates_and_can_be_cancelled(keys: str, expected: int | None) -> None:
+    found = [_found("Alpha", "10.0.0.1", 1), _found("Beta", "10.0.0.2", 2), _found("Gamma", "10.0.0.3", 3)]
+    result, shown = _choose_with_keys(keys, found)
+    assert result is (None if expected is None else found[expected])
+    assert "3 chat servers found" in shown and "2) Beta" in shown
+
+
+def test_choose_with_one_or_none_asks_nothing() -> None:
+    only = _found("Alpha", "10.0.0.1", 1)
+    assert choose([only]) is only
+    assert choose([]) is None
+
+
+def test_advertiser_failures_only_warn(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import zeroconf
+
+    def no_multicast(*args: object, **kwargs: object) -> None:
+        raise OSError(19, "No such device")
+
+    monkeypatch.setattr(zeroconf, "Zeroconf", no_multicast)
+    adv = Advertiser("Testhaus", "192.0.2.1", 5050)  # TEST-NET: nothing is sent anywhere
+    adv.start()
+    assert adv.wait(DEADLINE) is False
+    adv.close()
+    adv.close()
+    nowhere = Advertiser("Testhaus", "127.0.0.1", 5050)  # loopback: no address to advertise
+    nowhere.start()
+    assert nowhere.wait(DEADLINE) is False
+    nowhere.close()
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("No such device" in w for w in warnings), warnings
+    assert any("no LAN address" in w for w in warnings), warnings
+    Advertiser("never started", "192.0.2.1", 5050).close()  # closing before start is fine
+
+
+# ---------------------------------------------------------------- namespaces
+
+
+def _ip(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["ip", *args], capture_output=True, text=True, timeout=DEADLINE)
+
+
+def _delete_namespaces() -> None:
+    for ns in (NS_SERVER, NS_CLIENT):
+        _ip("netns", "del", ns)  # also removes the veth pair
+
+
+class NsProcess:
+    """A process inside a namespace, its output collected line by line for polling."""
+
+    def __init__(self, ns: str, args: list[str], env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", ns, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env or python_env(),
+        )
+        self.out: list[str] = []
+        self.err: list[str] = []
+        self._open = 2
+        self._cond = threading.Condition()
+        for stream, lines in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
+            threading.Thread(target=self._pump, args=(stream, lines), daemon=True).start()
+
+    def _pump(self, stream, lines: list[str]) -> None:  # noqa: ANN001
+        for line in stream:
+            with self._cond:
+                lines.append(line.rstrip("\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self._open -= 1
+            self._cond.notify_all()
+
+    def wait_for(self, pattern: str, stream: str = "out", timeout: float = DEADLINE) -> re.Match:
+        rx = re.compile(pattern)
+        lines = self.out if stream == "out" else self.err
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for line in lines:
+                    match = rx.search(line)
+                    if match:
+                        return match
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._open == 0:
+                    raise AssertionError(f"no {pattern!r} on std{stream}; stdout={self.out} stderr={self.err}")
+                self._cond.wait(remaining)
+
+    def stop(self, timeout: float = DEADLINE) -> tuple[int, float]:
+        """SIGTERM; returns (exit status, seconds it took)."""
+        start = time.monotonic()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout)
+        return code, time.monotonic() - start
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(DEADLINE)
+
+
+@pytest.fixture(scope="module")
+def lan():
+    """Two namespaces joined by a veth pair with multicast on; skips where impossible."""
+    if not sys.platform.startswith("linux"):
+        pytest.skip("network namespaces are Linux only")
+    if os.geteuid() != 0:
+        pytest.skip("making network namespaces needs root")
+    if shutil.which("ip") is None:
+        pytest.skip("the `ip` command (iproute2) is not installed")
+    made = _ip("netns", "add", NS_SERVER)
+    if made.returncode != 0:
+        pytest.skip(f"cannot create a network namespace: {made.stderr.strip()}")
+    try:
+        steps = [
+            ("netns", "add", NS_CLIENT),
+            ("link", "add", VETH_SERVER, "type", "veth", "peer", "name", VETH_CLIENT),
+            ("link", "set", VETH_SERVER, "netns", NS_SERVER),
+            ("link", "set", VETH_CLIENT, "netns", NS_CLIENT),
+            ("-n", NS_SERVER, "addr", "add", f"{ADDR_SERVER}/24", "dev", VETH_SERVER),
+            ("-n", NS_CLIENT, "addr", "add", f"{ADDR_CLIENT}/24", "dev", VETH_CLIENT),
+            ("-n", NS_SERVER, "link", "set", VETH_SERVER, "up", "multicast", "on"),
+            ("-n", NS_CLIENT, "link", "set", VETH_CLIENT, "up", "multicast", "on"),
+            ("-n", NS_SERVER, "link", "set", "lo", "up"),
+            ("-n", NS_CLIENT, "link", "set", "lo", "up"),
+        ]
+        for step in steps:
+            done = _ip(*step)
+            if done.returncode != 0:
+                pytest.skip(f"cannot set up the test network (ip {' '.join(step)}): {done.stderr.strip()}")
+        problem = _multicast_problem()
+        if problem:
+            pytest.skip(f"multicast does not cross a veth pair on this machine: {problem}")
+        yield
+    finally:
+        _delete_namespaces()
+
+
+_RECEIVER = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", 49777))
+s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton("239.255.42.42") + socket.inet_aton(sys.argv[1]))
+s.settimeout(5)
+print("ready", flush=True)
+print(s.recv(100).decode(), flush=True)
+"""
+
+_SENDER = """
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(sys.argv[1]))
+for _ in range(20):  # until the receiver has it (it exits) or 1 s has passed
+    s.sendto(b"hello over multicast", ("239.255.42.42", 49777))
+    time.sleep(0.05)
+"""
+
+
+def _multicast_problem() -> str | None:
+    """None if a multicast datagram gets from the server namespace to the client one."""
+    receiver = NsProcess(NS_CLIENT, [sys.executable, "-c", _RECEIVER, ADDR_CLIENT])
+    try:
+        receiver.wait_for("ready")
+        sent = subprocess.run(
+            ["ip", "netns", "exec", NS_SERVER, sys.executable, "-c", _SENDER, ADDR_SERVER],
+            capture_output=True,
+            text=True,
+            timeout=DEADLINE,
+        )
+        if sent.returncode != 0:
+            return sent.stderr.strip().splitlines()[-1]
+        receiver.wait_for("hello over multicast", timeout=3)
+        return None
+    except AssertionError:
+        return "a test datagram to 239.255.42.42 was not received: " + " ".join(receiver.err[-1:])
+    finally:
+        receiver.kill()
+
+
+@pytest.fixture(scope="module")
+def cli_wired() -> bool:
+    """Whether ``chatserver`` itself has the advertising wired in (``--no-advertise``)."""
+    done = subprocess.run([*program("chatserver"), "--help"], capture_output=True, text=True, env=python_env())
+    return "--no-advertise" in done.stdout
+
+
+# Until the CLI is wired, the real ``chatserver`` CLI with the advertiser added the
+# documented way: after it starts listening (if should_advertise), closed before shutdown.
+_STAND_IN = """
+import sys
+import chatserver.cli as cli
+from chatserver.advertise import Advertiser, should_advertise
+
+plain_start, plain_shutdown = cli.ChatServer.start, cli.ChatServer.shutdown
+
+def start(self):
+    address = plain_start(self)
+    self.advertiser = None
+    if should_advertise(address[0]):
+        self.advertiser = Advertiser.for_server(self)
+        self.advertiser.start()
+    return address
+
+def shutdown(self, *args, **kwargs):
+    if self.advertiser is not None:
+        self.advertiser.close()
+    plain_shutdown(self, *args, **kwargs)
+
+cli.ChatServer.start, cli.ChatServer.shutdown = start, shutdown
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def start_server(ns: str, wired: bool, *args: str, env: dict[str, str] | None = None) -> NsProcess:
+    command = program("chatserver") if wired else [sys.executable, "-c", _STAND_IN]
+    return NsProcess(ns, [*command, "--port", "0", *args], env=env)
+
+
+def server_port(server: NsProcess) -> int:
+    return int(server.wait_for(READY.pattern).group(2))
+
+
+_BROWSE = """
+import dataclasses, json, socket, sys
+from chatclient.discovery import browse, format_found
+found = browse(float(sys.argv[1]))
+rows = []
+for f in found:
+    row = dataclasses.asdict(f)
+    try:
+        socket.create_connection((f.host, f.port), timeout=3).close()
+        row["reachable"] = True
+    except OSError:
+        row["reachable"] = False
+    rows.append(row)
+print(json.dumps({"found": rows, "lines": format_found(found)}))
+"""
+
+
+def browse_from(ns: str, timeout: float = 2.0) -> dict:
+    done = subprocess.run(
+        ["ip", "netns", "exec", ns, sys.executable, "-c", _BROWSE, str(timeout)],
+        capture_output=True,
+        text=True,
+        env=python_env(),
+        timeout=DEADLINE + timeout,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.fixture(scope="module")
+def testhaus(lan, cli_wired):
+    """A plain chat server named Testhaus on 0.0.0.0 in the server namespace, advertised."""
+    server = start_server(NS_SERVER, cli_wired, "--host", "0.0.0.0", "--name", "Testhaus")
+    try:
+        server.port = server_port(server)
+        assert server.wait_for(ADVERTISED, "err").group(1) == "Testhaus"
+        yield server
+    finally:
+        server.kill()
+
+
+def test_servers_are_found_with_address_port_and_properties(testhaus, cli_wired, tmp_path: Path) -> None:
+    (tmp_path / "pw").write_text("our secret\n")
+    env = {**python_env(), "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data")}
+    secret = start_server(
+        NS_SERVER,
+        cli_wired,
+        *("--host", "0.0.0.0", "--name", "Geheim", "--tls", "--password-file", str(tmp_path / "pw")),
+        env=env,
+    )
+    hidden = start_server(NS_SERVER, cli_wired, "--host", "127.0.0.1", "--name", "Versteckt")
+    quiet = (
+        start_server(NS_SERVER, cli_wired, "--host", "0.0.0.0", "--name", "Stumm", "--no-advertise")
+        if (cli_wired)
+        else None
+    )
+    try:
+        secret_port = server_port(secret)
+        assert secret.wait_for(ADVERTISED, "err").group(1) == "Geheim"
+        server_port(hidden)  # listening, so it would be advertising by the time the browse ends
+        if quiet:
+            server_port(quiet)
+
+        seen = browse_from(NS_CLIENT)
+
+        by_name = {f["name"]: f for f in seen["found"]}
+        assert sorted(by_name) == ["Geheim", "Testhaus"], seen
+        assert [f["name"] for f in seen["found"]] == ["Geheim", "Testhaus"]  # sorted by name
+        assert by_name["Testhaus"] == {
+            "name": "Testhaus",
+            "host": ADDR_SERVER,
+            "port": testhaus.port,
+            "tls": False,
+            "password": False,
+            "version": PROTOCOL_VERSION,
+            "addresses": [ADDR_SERVER],
+            "reachable": True,
+        }
+        assert by_name["Geheim"]["port"] == secret_port
+        assert (by_name["Geheim"]["tls"], by_name["Geheim"]["password"]) == (True, True)
+        assert by_name["Geheim"]["reachable"]
+        geheim, haus = seen["lines"]  # what `chatclient --list` prints
+        assert geheim.split() == ["Geheim", f"{ADDR_SERVER}:{secret_port}", "TLS", "yes", "password", "yes"]
+        assert haus.split() == ["Testhaus", f"{ADDR_SERVER}:{testhaus.port}", "TLS", "no", "password", "no"]
+        assert geheim.index("TLS") == haus.index("TLS") and geheim.index(ADDR_SERVER) == haus.index(ADDR_SERVER)
+        assert not any(re.search(ADVERTISED, line) for line in hidden.err), hidden.err
+    finally:
+        for proc in (secret, hidden, quiet):
+            if proc:
+                proc.kill()
+
+
+def test_a_taken_name_is_made_unique(testhaus, cli_wired) -> None:
+    # A second "Testhaus", bound to one specific address, in the other namespace.
+    twin = start_server(NS_CLIENT, cli_wired, "--host", ADDR_CLIENT, "--name", "Testhaus")
+    try:
+        twin_port = server_port(twin)
+        instance = twin.wait_for(ADVERTISED, "err").group(1)
+        assert instance.startswith("Testhaus (") and instance.endswith(")"), instance
+
+        seen = browse_from(NS_SERVER)
+
+        found = {(f["name"], f["host"], f["port"], tuple(f["addresses"])) for f in seen["found"]}
+        assert found == {
+            ("Testhaus", ADDR_SERVER, testhaus.port, (ADDR_SERVER,)),
+            (instance, ADDR_CLIENT, twin_port, (ADDR_CLIENT,)),
+        }
+    finally:
+        twin.kill()
+
+
+_WATCH = """
+import sys
+from zeroconf import IPVersion, ServiceBrowser, Zeroconf
+zc = Zeroconf(ip_version=IPVersion.V4Only)
+def changed(zeroconf, service_type, name, state_change):
+    print(state_change.name, name, flush=True)
+ServiceBrowser(zc, "_chatserver._tcp.local.", handlers=[changed])
+print("watching", flush=True)
+sys.stdin.read()
+zc.close()
+"""
+
+
+def test_goodbye_when_the_server_stops(lan, cli_wired) -> None:
+    watcher = NsProcess(NS_CLIENT, [sys.executable, "-c", _WATCH])
+    server = start_server(NS_SERVER, cli_wired, "--host", "0.0.0.0", "--name", "Abschied")
+    try:
+        watcher.wait_for("watching")
+        server_port(server)
+        watcher.wait_for(r"^Added Abschied\._chatserver\._tcp\.local\.$")
+
+        code, took = server.stop()
+        assert code == 0 and took < 2.0, (code, took, server.err)
+        # The goodbye (TTL 0) removes it within about a second; without one it would stay for minutes.
+        watcher.wait_for(r"^Removed Abschied\._chatserver\._tcp\.local\.$", timeout=5)
+    finally:
+        server.kill()
+        watcher.proc.stdin.close()
+        watcher.kill()
+
+
+def test_the_chatserver_cli_has_advertising_wired_in(cli_wired) -> None:
+    if not cli_wired:
+        pytest.skip("chatserver has no --no-advertise yet: these tests ran the CLI with the Advertiser added")
