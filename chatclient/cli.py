@@ -11,12 +11,16 @@ from pathlib import Path
 
 from common import __version__
 from common.messages import Accepted, Bye, Error, Quit, Reply, Say, Users
-from common.nicks import nick_problem
+from common.nicks import nick_key, nick_problem
 from common.plain import render_plain
 from common.safetext import neutralise
 
+from .config import Config, ConfigError
+from .config import load as load_config
 from .connection import ChatConnection, ClientError, NickRejected, PasswordRequired, TlsOptions, format_address
+from .discovery import DiscoveryError, browse, choose, format_found
 from .linemode import Interrupted, LinePrinter, finish, run_line_mode, show_line
+from .local import Preferences
 
 DEFAULT_PORT = 5050
 
@@ -47,7 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="chatclient",
         description="Terminal chat client. Without a terminal on stdin it runs in line mode.",
     )
-    p.add_argument("address", nargs="?", metavar="HOST[:PORT]", help="server (default 127.0.0.1:5050)")
+    p.add_argument(
+        "address",
+        nargs="?",
+        metavar="HOST[:PORT]",
+        help="server; without it, servers on the LAN are looked for (then 127.0.0.1:5050)",
+    )
     p.add_argument("--port", type=int, help=f"server port (default {DEFAULT_PORT})")
     p.add_argument("--name", help="your nickname (asked for on a terminal if not given)")
     p.add_argument("--no-timestamps", action="store_true", help="hide HH:MM before messages")
@@ -64,8 +73,49 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TEXT",
         help="send one message, print the server's reply (or a delivery confirmation), and exit",
     )
+    p.add_argument("--list", action="store_true", help="list the chat servers on the LAN and exit")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
+
+
+def list_servers() -> int:
+    """``--list``: what the LAN announces."""
+    try:
+        found = browse()
+    except DiscoveryError as exc:
+        print(f"chatclient: cannot look for servers: {exc}", file=sys.stderr)
+        return 1
+    if not found:
+        print("No chat servers found on the LAN.")
+    for line in format_found(found):
+        print(line)
+    return 0
+
+
+def discover(interactive: bool) -> tuple[str, int, bool]:
+    """A server to connect to when no address was given: (host, port, uses TLS)."""
+    try:
+        found = browse()
+    except DiscoveryError:
+        found = []
+    if len(found) > 1:
+        if not interactive:
+            listed = "; ".join(f"{f.name} at {f.address}" for f in found)
+            raise ClientError(f"several chat servers on the LAN ({listed}): give one as HOST[:PORT]")
+        chosen = choose(found)
+        if chosen is None:
+            raise ClientError("no server chosen")
+        found = [chosen]
+    if found:
+        f = found[0]
+        print(f"Found {f.name} at {f.address}.", file=sys.stderr)
+        return f.host, f.port, f.tls
+    print(
+        f"No chat server found on the LAN; trying this machine (127.0.0.1:{DEFAULT_PORT}). "
+        "To reach another: chatclient HOST[:PORT]",
+        file=sys.stderr,
+    )
+    return "127.0.0.1", DEFAULT_PORT, False
 
 
 def _read_password(path: str) -> str:
@@ -96,10 +146,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        host, port = parse_address(args.address, args.port)
+        args.config = load_config()
+    except ConfigError as exc:
+        parser.error(f"config: {exc}")
+    if args.list:
+        return list_servers()
+    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    target = args.address or args.config.server
+    try:
+        host, port = parse_address(target, args.port)
     except ValueError as exc:
         parser.error(str(exc))
-    interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if target is None and args.port is None:
+        try:
+            host, port, args.found_tls = discover(interactive)
+        except ClientError as exc:
+            print(f"chatclient: {exc}", file=sys.stderr)
+            return 1
 
     def on_signal(signum: int, _frame: object) -> None:
         raise Interrupted(128 + signum)
@@ -125,10 +188,12 @@ def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> i
     one_shot = args.send is not None
     if one_shot and not args.send.strip():
         raise ClientError("--send needs a non-empty message")
-    nick = args.name or (_ask_name(default_name) if interactive and not one_shot else default_name)
+    config: Config = args.config
+    nick = args.name or config.name or (_ask_name(default_name) if interactive and not one_shot else default_name)
     if interactive and not one_shot:
         print(f"Connecting to {format_address(host, port)}...", flush=True)
-    tls = TlsOptions(cafile=args.cafile) if (args.tls or args.cafile) else None
+    wants_tls = args.tls or args.cafile or config.tls or getattr(args, "found_tls", False)
+    tls = TlsOptions(cafile=args.cafile) if wants_tls else None
     password = _read_password(args.password_file) if args.password_file else None
     conn = ChatConnection.connect(host, port, tls)
     if conn.new_fingerprint:
@@ -163,6 +228,7 @@ def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> i
     from .session import ChatSession
 
     session = ChatSession(conn, welcome, reconnect=not args.no_reconnect, password=password)
+    prefs = Preferences(bell=config.bell, ignored={nick_key(n) for n in config.ignore})
     try:
         print("Connected to the server.", flush=True)
         if welcome.mode != "chat":
@@ -172,10 +238,12 @@ def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> i
             from .render import Renderer
             from .ui import run_tty
 
-            color = "NO_COLOR" not in os.environ
-            return run_tty(session, Renderer(color=color, timestamps=not args.no_timestamps))
+            color = config.color and "NO_COLOR" not in os.environ
+            renderer = Renderer(color=color, timestamps=config.timestamps and not args.no_timestamps)
+            return run_tty(session, renderer, prefs, config.paste_confirm)
         printer = LinePrinter(sys.stdout)
-        session.show = show_line(printer)
+        show = show_line(printer)
+        session.show = lambda msg: None if prefs.hides(msg) else show(msg)
         if welcome.mode == "chat":
             printer(render_plain(Users(welcome.room, welcome.users)))
         return run_line_mode(session, sys.stdin, printer)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import logging
+import signal
 import threading
 import time
 
@@ -18,6 +19,7 @@ from common.safetext import neutralise
 log = logging.getLogger(__name__)
 
 SERVICE_TYPE = "_chatserver._tcp.local."
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 #: Extra time after the deadline to resolve a service seen late.
 _RESOLVE_GRACE = 0.3
 
@@ -117,7 +119,12 @@ def browse(timeout: float = 2.0) -> list[Found]:
     Raises ``DiscoveryError`` if mDNS cannot be used at all on this machine.
     A server that says goodbye before the deadline is not returned.
     """
-    zc = _open_zeroconf()
+    # zeroconf's threads block the stop signals, so Ctrl-C reaches this (main) thread at once.
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    try:
+        zc = _open_zeroconf()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
     from zeroconf import ServiceBrowser, ServiceInfo, ServiceStateChange
 
     networks = _local_networks()
@@ -144,7 +151,11 @@ def browse(timeout: float = 2.0) -> list[Found]:
         resolve(zeroconf, name, max(0.0, deadline - time.monotonic()))
 
     try:
-        browser = ServiceBrowser(zc, SERVICE_TYPE, handlers=[on_change])
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            browser = ServiceBrowser(zc, SERVICE_TYPE, handlers=[on_change])
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         try:
             time.sleep(max(0.0, deadline - time.monotonic()))  # the browse window itself
         finally:
@@ -200,7 +211,7 @@ def choose(found: list[Found], *, input=None, output=None) -> Found | None:  # n
             if text in ("", "q", "quit"):
                 return
             if not (text.isdigit() and 1 <= int(text) <= count):
-                raise ValidationError(message=f"a number from 1 to {count}, or q to cancel")
+                raise ValidationError(len(document.text), f"a number from 1 to {count}, or q to cancel")
 
     print_formatted_text(f"{count} chat servers found:", output=output)
     for number, line in enumerate(format_found(found), 1):

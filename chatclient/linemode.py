@@ -7,6 +7,8 @@ At end of input the client leaves politely, so everything sent is delivered.
 
 from __future__ import annotations
 
+import queue
+import signal
 import sys
 import threading
 from typing import TextIO
@@ -44,13 +46,41 @@ class Interrupted(Exception):
 EOF_GRACE = 30.0
 
 
+_ENDED = object()  # the session ended on the server's side
+_EOF = object()  # end of standard input
+
+
+def _read_lines(stdin: TextIO, inbox: queue.Queue) -> None:
+    for raw in stdin:
+        inbox.put(raw)
+    inbox.put(_EOF)
+
+
 def run_line_mode(session: FrontEndSession, stdin: TextIO, printer: LinePrinter) -> int:
-    """Pump stdin into the session until EOF, bye, or a lost connection."""
+    """Pump stdin into the session until EOF, bye, or a lost connection.
+
+    Standard input is read in its own thread, so that a session the server
+    ends (a kick, a shutdown) ends the program at once, not at the next line.
+    """
+    inbox: queue.Queue = queue.Queue()
+    session.on_end = lambda: inbox.put(_ENDED)
     session.start()
+    # Signals must reach the main thread (waiting on the queue), not the reader.
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+    try:
+        threading.Thread(target=_read_lines, args=(stdin, inbox), name="stdin", daemon=True).start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
     status = 0
     try:
-        for raw in stdin:
-            if session.ended.is_set():
+        while True:
+            raw = inbox.get()
+            if raw is _ENDED:
+                break
+            if raw is _EOF:
+                wait_sent = getattr(session, "wait_sent", None)
+                if wait_sent is not None:  # deliver what is queued before leaving
+                    wait_sent(EOF_GRACE)
                 break
             parsed = session.submit(raw.rstrip("\r\n"))
             if isinstance(parsed, ShowHelp):
@@ -60,10 +90,6 @@ def run_line_mode(session: FrontEndSession, stdin: TextIO, printer: LinePrinter)
                 printer(f"* error: {parsed.message}")
             if session.leaving:
                 break
-        else:
-            wait_sent = getattr(session, "wait_sent", None)
-            if wait_sent is not None:  # deliver what is queued before leaving
-                wait_sent(EOF_GRACE)
     except ClientError as exc:
         session.lost = str(exc)
     except (Interrupted, KeyboardInterrupt) as exc:

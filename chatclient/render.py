@@ -6,8 +6,11 @@ only escape sequences we ever write are our own colour codes.
 
 from __future__ import annotations
 
+import functools
+import re
 import time
 import zlib
+from collections.abc import Callable
 
 from common import messages as m
 from common.plain import render_plain
@@ -16,12 +19,34 @@ from common.safetext import neutralise
 _PALETTE = (31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96)
 _DIM = "2"
 _BOLD = "1"
+_MENTION = "1;7"  # bold, reverse: our own name in someone's message
 
 
 class Renderer:
-    def __init__(self, *, color: bool = True, timestamps: bool = True) -> None:
+    def __init__(self, *, color: bool = True, timestamps: bool = True, me: Callable[[], str] = lambda: "") -> None:
         self.color = color
         self.timestamps = timestamps
+        self.me = me  # our current nickname, for mentions
+
+    def mentions_me(self, msg: m.Message) -> bool:
+        """A message from someone else that names us as a word."""
+        me = self.me()
+        if not me or not isinstance(msg, (m.ChatMessage, m.Private)) or msg.nick == me:
+            return False
+        return self._me_pattern(me).search(msg.text) is not None
+
+    @staticmethod
+    @functools.lru_cache(maxsize=8)
+    def _me_pattern(me: str) -> re.Pattern[str]:
+        return re.compile(rf"(?<![\w]){re.escape(me)}(?![\w])", re.IGNORECASE)
+
+    def _body(self, text: str, indent: int) -> str:
+        """Peer text made safe; our name stands out; later lines of a block are indented."""
+        safe = neutralise(text, keep_newlines=True)
+        me = self.me()
+        if me and self.color:
+            safe = self._me_pattern(me).sub(lambda found: self._sgr(_MENTION, found.group()), safe)
+        return safe.replace("\n", "\n" + " " * indent)
 
     def _sgr(self, code: str | int, text: str) -> str:
         return f"\x1b[{code}m{text}\x1b[0m" if self.color else text
@@ -37,13 +62,17 @@ class Renderer:
     def message(self, msg: m.Message) -> str:
         """One (possibly multi-line) display string for a server message."""
         if isinstance(msg, m.ChatMessage):
-            text = neutralise(msg.text)
+            indent = 6 if self.timestamps else 0
             mark = self._sgr(_DIM, f"({msg.replay}) ") if msg.replay else ""
+            text = self._body(msg.text, indent + 4)
             if msg.action:
-                return f"{self._stamp(msg.ts)}{mark}* {self.nick(msg.nick)} {text}"
-            return f"{self._stamp(msg.ts)}{mark}{self.nick(msg.nick)}: {text}"
+                line = f"{self._stamp(msg.ts)}{mark}* {self.nick(msg.nick)} {text}"
+            else:
+                line = f"{self._stamp(msg.ts)}{mark}{self.nick(msg.nick)}: {text}"
+            return self._sgr(_BOLD, line) if self.mentions_me(msg) and not msg.replay else line
         if isinstance(msg, m.Private):
-            return f"{self._stamp(msg.ts)}{self._sgr(_BOLD, '(private)')} {self.nick(msg.nick)}: {neutralise(msg.text)}"
+            text = self._body(msg.text, 4)
+            return f"{self._stamp(msg.ts)}{self._sgr(_BOLD, '(private)')} {self.nick(msg.nick)}: {text}"
         if isinstance(msg, m.Reply):
             return f"{self._stamp(msg.ts)}{neutralise(msg.text)}"
         ts = getattr(msg, "ts", time.time())
@@ -52,7 +81,8 @@ class Renderer:
     def own(self, text: str, *, action: bool = False, nick: str = "") -> str:
         """Our own message, shown as ``You: text`` (never as if from a peer)."""
         you = self._sgr(_BOLD, "You")
-        body = f"* {neutralise(nick)} ({you}) {neutralise(text)}" if action else f"{you}: {neutralise(text)}"
+        safe = neutralise(text, keep_newlines=True).replace("\n", "\n" + " " * (10 if self.timestamps else 4))
+        body = f"* {neutralise(nick)} ({you}) {safe}" if action else f"{you}: {safe}"
         return self._stamp(time.time()) + body
 
     def info(self, text: str) -> str:

@@ -275,7 +275,8 @@ class ChatSession:
         A chat message that is an exit word ("bye") or ``/quit`` marks the
         session as leaving: wait on ``ended`` for the server's goodbye.
         """
-        parsed = parse_input(line)
+        # A pasted block is one message, whatever its first line looks like.
+        parsed = m.Say(line) if "\n" in line.strip("\n") else parse_input(line)
         if isinstance(parsed, m.Message):
             if isinstance(parsed, m.Quit) or (isinstance(parsed, m.Say) and is_exit_word(parsed.text, self.exit_words)):
                 if not self.connected:

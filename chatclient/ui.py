@@ -9,19 +9,24 @@ thread is marshalled onto the application's event loop.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
+from pathlib import Path
 
 from prompt_toolkit import PromptSession
-from prompt_toolkit.history import InMemoryHistory
+from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from common import messages as m
 from common.commands import HELP_LINES, CommandError, ShowHelp
 from common.safetext import neutralise
 
+from .completion import ChatCompleter
 from .connection import ClientError
 from .linemode import finish
+from .local import HELP_LINES as LOCAL_HELP
+from .local import Preferences, handle_local
 from .render import Renderer
 from .session import FrontEndSession
 
@@ -30,16 +35,53 @@ class _SessionEnded(Exception):
     """Raised into the prompt when the receiver thread sees the session end."""
 
 
-def run_tty(session: FrontEndSession, renderer: Renderer) -> int:
-    return asyncio.run(_run(session, renderer))
+def state_dir() -> Path:
+    """``$XDG_STATE_HOME/chatclient`` (``~/.local/state/chatclient``): input history."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "chatclient"
 
 
-async def _run(session: FrontEndSession, renderer: Renderer) -> int:
+def _history() -> History:
+    """Input history kept across runs (Ctrl-R searches it); in memory if it cannot be stored."""
+    try:
+        state_dir().mkdir(parents=True, exist_ok=True)
+        return FileHistory(str(state_dir() / "history"))
+    except OSError:
+        return InMemoryHistory()
+
+
+def toolbar(session: FrontEndSession) -> str:
+    """Server, room and head count, connection state, and a lock when encrypted."""
+    users = getattr(session, "users", None)
+    room = getattr(session, "room", "")
+    parts = [
+        getattr(getattr(session, "welcome", None), "server", "") or "",
+        f"{room} ({len(users)})" if users else room,
+    ]
+    parts.append(session.status)
+    conn = getattr(session, "conn", None)
+    if conn is not None and getattr(conn, "tls", None) is not None:
+        parts.append("🔒 TLS")
+    return " " + " │ ".join(neutralise(p) for p in parts if p) + " "
+
+
+def run_tty(
+    session: FrontEndSession, renderer: Renderer, prefs: Preferences | None = None, paste_confirm: int = 5
+) -> int:
+    return asyncio.run(_run(session, renderer, prefs or Preferences(), paste_confirm))
+
+
+async def _run(session: FrontEndSession, renderer: Renderer, prefs: Preferences, paste_confirm: int) -> int:
+    renderer.me = lambda: session.nick
     # erase_when_done: the sent line is shown once, as "You: ...", not also as the old prompt.
     prompt: PromptSession[str] = PromptSession(
-        history=InMemoryHistory(),
+        history=_history(),
         erase_when_done=True,
-        bottom_toolbar=lambda: f" {neutralise(session.status)} ",
+        completer=ChatCompleter(
+            nicks=lambda: getattr(session, "users", []), rooms=lambda: getattr(session, "rooms", set())
+        ),
+        complete_while_typing=False,
+        bottom_toolbar=lambda: toolbar(session),
     )
     loop = asyncio.get_running_loop()
     status = 0
@@ -62,7 +104,13 @@ async def _run(session: FrontEndSession, renderer: Renderer) -> int:
         def say(text: str) -> None:
             out.write(text + "\n")
 
-        session.show = lambda msg: say(renderer.message(msg))
+        def show(msg: m.Message) -> None:  # receiver thread
+            if prefs.hides(msg):
+                return
+            ring = prefs.rings_for(msg, renderer.mentions_me(msg))
+            say(renderer.message(msg) + ("\a" if ring else ""))
+
+        session.show = show
         session.on_end = lambda: loop.call_soon_threadsafe(end_prompt)
         session.on_status = prompt.app.invalidate  # thread-safe: redraws the toolbar
         session.start()
@@ -76,6 +124,14 @@ async def _run(session: FrontEndSession, renderer: Renderer) -> int:
             except KeyboardInterrupt:  # Ctrl-C
                 status = 130
                 break
+            local = handle_local(line, prefs)
+            if local is not None:
+                say(renderer.info(local))
+                continue
+            lines = line.count("\n") + 1
+            if lines > paste_confirm and not await _confirm(prompt, f"Send {lines} pasted lines as one message?"):
+                say(renderer.info(f"not sent ({lines} lines)"))
+                continue
             try:
                 parsed = session.submit(line)
             except ClientError as exc:
@@ -86,7 +142,7 @@ async def _run(session: FrontEndSession, renderer: Renderer) -> int:
             elif isinstance(parsed, m.PrivateSay):
                 say(renderer.info(f"to {parsed.to}: {parsed.text}"))
             elif isinstance(parsed, ShowHelp):
-                say("\n".join(renderer.info(h) for h in HELP_LINES))
+                say("\n".join(renderer.info(h) for h in (*HELP_LINES, *LOCAL_HELP)))
             elif isinstance(parsed, CommandError):
                 say(renderer.info(f"error: {parsed.message}"))
             if session.leaving:
@@ -98,3 +154,11 @@ async def _run(session: FrontEndSession, renderer: Renderer) -> int:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         loop.remove_signal_handler(sig)
     return finish(session.lost if lost_first else None, unsent, status)
+
+
+async def _confirm(prompt: PromptSession[str], question: str) -> bool:
+    try:
+        answer = await PromptSession[str]().prompt_async(f"{question} [y/N] ")
+    except (EOFError, KeyboardInterrupt):
+        return False
+    return answer.strip().lower() in ("y", "yes")

@@ -15,6 +15,7 @@ from common import __version__
 from common.nicks import nick_key, nick_problem
 from common.tls import fingerprint
 
+from .advertise import Advertiser, should_advertise
 from .certs import cert_der, ensure_self_signed, server_context
 from .modes import Mode
 from .netinfo import lan_addresses
@@ -162,6 +163,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="recent messages shown on joining a room (default 50)",
     )
+    p.add_argument(
+        "--no-advertise",
+        action="store_true",
+        help="do not announce the server on the LAN (mDNS); a loopback-only server never does",
+    )
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
 
@@ -271,6 +277,10 @@ def main(argv: list[str] | None = None) -> int:
         history=min(args.history, args.keep),
         **security,
     )
+    # Handlers first: a signal right after the ready line must stop us cleanly.
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
     server = ChatServer(config)
     try:
         host, port = server.start()
@@ -290,16 +300,22 @@ def main(argv: list[str] | None = None) -> int:
     print(line, flush=True)
     for note in security_notes(args, config):
         print(note, flush=True)
-    if args.interactive:
-        return _host_chat(server, args.name)
-
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
-    log.info("signal received, shutting down")
-    server.shutdown()
-    return 0
+    advertiser = None
+    if not args.no_advertise and should_advertise(host):
+        advertiser = Advertiser.for_server(server)
+        advertiser.start()
+    status = 0
+    try:
+        if args.interactive:
+            status = _host_chat(server, args.name)
+        else:
+            stop.wait()
+            log.info("signal received, shutting down")
+    finally:
+        if advertiser is not None:
+            advertiser.close()
+        server.shutdown(f"{args.name} ended the chat" if args.interactive else "server shutting down")
+    return status
 
 
 class _Stop(Exception):
@@ -327,8 +343,6 @@ def _host_chat(server: ChatServer, nick: str) -> int:
         signal.signal(sig, on_signal)
     try:
         if tty:
-            import os
-
             renderer = Renderer(color="NO_COLOR" not in os.environ)
             status = run_tty(host, renderer)
         else:
@@ -337,8 +351,6 @@ def _host_chat(server: ChatServer, nick: str) -> int:
             status = run_line_mode(host, sys.stdin, printer)
     except (_Stop, KeyboardInterrupt):
         status = 0
-    finally:
-        server.shutdown(f"{nick} ended the chat")
     return 0 if status == 130 else status
 
 

@@ -69,6 +69,15 @@ class HostParticipant(Participant):
         self.unregister("bye")
         self.finish()
 
+    @property
+    def users(self) -> list[str]:
+        """Who is in the host's room (for the toolbar and completion)."""
+        return [p.nick for p in self.hub.members(self.room)]
+
+    @property
+    def rooms(self) -> set[str]:
+        return {r.name for r in self.hub.rooms()}
+
     def unsent(self) -> int:
         return 0  # the host is inside the server: nothing is ever in transit
 

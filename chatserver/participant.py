@@ -202,7 +202,7 @@ class Participant:
     def _nicks_here(self) -> list[str]:
         return [p.nick for p in self.hub.members(self.room)] if self.mode is Mode.CHAT else [self.nick]
 
-    def users(self) -> m.Users:
+    def users_reply(self) -> m.Users:
         here = self.hub.members(self.room) if self.mode is Mode.CHAT else [self]
         return m.Users(self.room, [p.nick for p in here], away=[p.nick for p in here if getattr(p, "away", "")])
 
@@ -217,7 +217,7 @@ class Participant:
         elif isinstance(msg, m.SetNick):
             self._rename(msg.nick)
         elif isinstance(msg, m.Who):
-            self.send(self.users())
+            self.send(self.users_reply())
         elif isinstance(msg, m.Join):
             self._join(msg.room)
         elif isinstance(msg, m.Part):

@@ -81,7 +81,7 @@ class Session(Participant):
         self.room = room
         if self.plain:  # the welcome line, who is here, then the recent messages
             self.send(self.welcome())
-            self.send(self.users())
+            self.send(self.users_reply())
             self._replay(replay, lost, kind)
         else:
             super().greet(room, replay, lost, kind)

@@ -27,7 +27,7 @@ from common.messages import PROTOCOL_VERSION
 
 pytest.importorskip("zeroconf", reason="discovery needs the zeroconf package")
 
-from helpers import READY, python_env, program  # noqa: E402
+from helpers import READY, program, python_env  # noqa: E402
 
 _TAG = f"{os.getpid() % 100000}"
 NS_SERVER, NS_CLIENT = f"chatdisc{_TAG}s", f"chatdisc{_TAG}c"
@@ -79,8 +79,8 @@ def test_format_found_aligns_and_neutralises() -> None:
         ]
     )
     assert lines == [
-        "Testhaus         10.0.0.1:5050       TLS no   password no",
-        "Geheim^[[31m     [fd00::7]:40000     TLS yes  password yes",
+        "Testhaus      10.0.0.1:5050    TLS no   password no",
+        "Geheim^[[31m  [fd00::7]:40000  TLS yes  password yes",
     ]
     assert format_found([]) == []
 
@@ -108,13 +108,23 @@ def _choose_with_keys(keys: str, found: list[Found]) -> tuple[Found | None, str]
     sink = _Sink()
     with create_pipe_input() as pipe:
         pipe.send_text(keys)
+        pipe.close()  # end of input after the keys: choose() cannot hang
         result = choose(found, input=pipe, output=PlainTextOutput(sink))
     return result, "".join(sink.parts)
 
 
 @pytest.mark.parametrize(
     "keys, expected",
-    [("2\r", 1), ("\r", 0), ("7\r3\r", 2), ("abc\r1\r", 0), ("q\r", None), ("\x04", None), ("\x03", None)],
+    [
+        ("2\r", 1),
+        ("\r", 0),
+        ("7\r\x7f3\r", 2),  # refused, then corrected with Backspace
+        ("abc\r\x7f\x7f\x7f1\r", 0),
+        ("q\r", None),
+        ("\x04", None),  # Ctrl-D
+        ("\x03", None),  # Ctrl-C
+        ("9\r", None),  # refused, then the input ends
+    ],
 )
 def test_choose_validates_and_can_be_cancelled(keys: str, expected: int | None) -> None:
     found = [_found("Alpha", "10.0.0.1", 1), _found("Beta", "10.0.0.2", 2), _found("Gamma", "10.0.0.3", 3)]
@@ -262,7 +272,8 @@ import socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("0.0.0.0", 49777))
-s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton("239.255.42.42") + socket.inet_aton(sys.argv[1]))
+group = socket.inet_aton("239.255.42.42") + socket.inet_aton(sys.argv[1])
+s.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, group)
 s.settimeout(5)
 print("ready", flush=True)
 print(s.recv(100).decode(), flush=True)
@@ -442,7 +453,7 @@ def test_a_taken_name_is_made_unique(testhaus, cli_wired) -> None:
         instance = twin.wait_for(ADVERTISED, "err").group(1)
         assert instance.startswith("Testhaus (") and instance.endswith(")"), instance
 
-        seen = browse_from(NS_SERVER)
+        seen = browse_from(NS_SERVER, timeout=1.5)  # both are registered already
 
         found = {(f["name"], f["host"], f["port"], tuple(f["addresses"])) for f in seen["found"]}
         assert found == {

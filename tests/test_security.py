@@ -273,9 +273,12 @@ def test_operator_kicks_and_the_kicked_user_sees_why(secret_server):
     carol.send_json({"type": "kick", "nick": "bob", "reason": "mutiny"})
     assert carol.expect(lambda f: f["type"] == "error")["code"] == "not_operator"
     alice.send_json({"type": "kick", "nick": "bob", "reason": "spamming"})
-    out, err = bob.communicate(timeout=TIMEOUT)
-    assert "* you were kicked by alice: spamming" in out
-    assert bob.returncode == 0 and "Traceback" not in err
+    seen = []
+    while not seen or seen[-1] != "Chat ended.\n":
+        seen.append(bob.stdout.readline())
+        assert seen[-1], f"bob's output ended early: {seen}"
+    assert "* you were kicked by alice: spamming\n" in seen and "* bye: kicked by alice: spamming\n" in seen
+    assert bob.wait(TIMEOUT) == 0 and "Traceback" not in bob.stderr.read()
     leave = carol.expect(lambda f: f.get("event") == "leave")
     assert leave["text"] == "bob left (kicked by alice: spamming)"
 

@@ -1,0 +1,46 @@
+"""Tab completion for the prompt: commands, nicknames and room names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.document import Document
+
+COMMANDS = (
+    "/who", "/join", "/part", "/rooms", "/topic", "/away", "/msg", "/me", "/nick",
+    "/kick", "/ignore", "/unignore", "/bell", "/help", "/quit",
+)  # fmt: skip
+_TAKES_NICK = {"/msg", "/kick", "/ignore", "/unignore"}
+_TAKES_ROOM = {"/join"}
+
+
+class ChatCompleter(Completer):
+    """Completes from live state: ``nicks()`` and ``rooms()`` are asked on every key."""
+
+    def __init__(self, nicks: Callable[[], Iterable[str]], rooms: Callable[[], Iterable[str]]) -> None:
+        self.nicks = nicks
+        self.rooms = rooms
+
+    def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
+        before = document.text_before_cursor
+        word = document.get_word_before_cursor(WORD=True)
+        words = before.split()
+        if before.startswith("/") and len(words) <= 1 and not before.endswith(" "):
+            yield from self._matching(COMMANDS, word)
+            return
+        command = words[0].lower() if words and before.startswith("/") else ""
+        if command in _TAKES_ROOM:
+            yield from self._matching(sorted(self.rooms()), word)
+        elif command in _TAKES_NICK or not command:
+            at_start = not command and len(words) <= 1 and not before.endswith(" ")
+            for c in self._matching(sorted(self.nicks(), key=str.casefold), word):
+                # "ali<Tab>" at the start of a line addresses alice, IRC-style.
+                yield Completion(c.text + ": ", -len(word), display=c.text) if at_start else c
+
+    @staticmethod
+    def _matching(options: Iterable[str], word: str) -> Iterable[Completion]:
+        low = word.casefold()
+        for option in options:
+            if option.casefold().startswith(low) and option != word:
+                yield Completion(option, -len(word))

@@ -1,0 +1,71 @@
+"""``~/.config/chatclient/config.toml``: defaults that command-line flags override.
+
+name = "alice"
+server = "192.168.1.5:5050"
+tls = true
+timestamps = true
+color = true              # false, or NO_COLOR in the environment, for none
+bell = "mentions"         # "on" (every message), "mentions" (and private), "off"
+paste_confirm = 5         # ask before sending a paste of more lines than this
+ignore = ["spammer"]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+from .trust import config_dir
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+BELL_MODES = ("on", "mentions", "off")
+
+
+@dataclasses.dataclass
+class Config:
+    name: str | None = None
+    server: str | None = None
+    tls: bool = False
+    timestamps: bool = True
+    color: bool = True
+    bell: str = "mentions"
+    paste_confirm: int = 5
+    ignore: list[str] = dataclasses.field(default_factory=list)
+
+
+class ConfigError(Exception):
+    pass
+
+
+def config_path() -> Path:
+    return config_dir() / "config.toml"
+
+
+def load(path: Path | None = None) -> Config:
+    """The config file's settings (defaults if there is none); ``ConfigError`` says what is wrong."""
+    path = path or config_path()
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return Config()
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    config = Config()
+    types = {f.name: f.type for f in dataclasses.fields(Config)}
+    for key, value in raw.items():
+        if key not in types:
+            raise ConfigError(f"{path}: unknown setting {key!r} (known: {', '.join(types)})")
+        expected = {"str | None": str, "bool": bool, "int": int, "str": str, "list[str]": list}[types[key]]
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ConfigError(f"{path}: {key} must be a {expected.__name__}")
+        setattr(config, key, value)
+    if config.bell not in BELL_MODES:
+        raise ConfigError(f"{path}: bell must be one of {', '.join(BELL_MODES)}")
+    if not all(isinstance(n, str) for n in config.ignore):
+        raise ConfigError(f"{path}: ignore must be a list of nicknames")
+    return config
