@@ -65,10 +65,12 @@ class Renderer:
             indent = 6 if self.timestamps else 0
             mark = self._sgr(_DIM, f"({msg.replay}) ") if msg.replay else ""
             text = self._body(msg.text, indent + 4)
+            # Our own lines (in history) say "You", never pass for a peer's.
+            who = self._sgr(_BOLD, "You") if msg.nick == self.me() else self.nick(msg.nick)
             if msg.action:
-                line = f"{self._stamp(msg.ts)}{mark}* {self.nick(msg.nick)} {text}"
+                line = f"{self._stamp(msg.ts)}{mark}* {who} {text}"
             else:
-                line = f"{self._stamp(msg.ts)}{mark}{self.nick(msg.nick)}: {text}"
+                line = f"{self._stamp(msg.ts)}{mark}{who}: {text}"
             return self._sgr(_BOLD, line) if self.mentions_me(msg) and not msg.replay else line
         if isinstance(msg, m.Private):
             text = self._body(msg.text, 4)

@@ -1,0 +1,123 @@
+"""Rooms, topics, away and history, through real sockets."""
+
+from __future__ import annotations
+
+from helpers import NativeClient, PlainClient, ServerProcess
+
+
+def frames_until(client: NativeClient, kind: str) -> list[dict]:
+    out = [client.frame()]
+    while out[-1]["type"] != kind:
+        out.append(client.frame())
+    return out
+
+
+def test_join_part_rooms_topic_and_per_room_delivery(server):
+    alice, bob, carol = (NativeClient(server.port, n) for n in ("alice", "bob", "carol"))
+    alice.send_json({"type": "join", "room": "#dev"})
+    joined = frames_until(alice, "joined")[-1]
+    assert joined == {"type": "joined", "room": "#dev", "topic": "", "users": ["alice"], "replay": 0}
+    assert bob.expect(lambda f: f.get("event") == "leave")["text"] == "alice left for #dev"
+    bob.send_json({"type": "join", "room": "DEV"})  # '#' optional, case-insensitive
+    assert frames_until(bob, "joined")[-1]["users"] == ["alice", "bob"]
+    assert alice.expect(lambda f: f.get("event") == "join")["text"] == "bob joined #dev"
+    alice.send_json({"type": "topic", "text": "release   friday"})
+    topic = bob.expect(lambda f: f.get("event") == "topic")
+    assert topic["topic"] == "release friday" and topic["text"] == "alice set the topic of #dev: release friday"
+    # Messages go to the sender's room only; private messages cross rooms.
+    carol.say("in lobby")
+    carol.send_json({"type": "privmsg", "to": "alice", "text": "psst"})
+    assert alice.expect(lambda f: f["type"] == "private")["text"] == "psst"
+    carol.say("lobby done")
+    bob.say("in dev")
+    seen_by_alice = []
+    while not seen_by_alice or seen_by_alice[-1]["text"] != "in dev":
+        seen_by_alice += alice.messages(1)
+    assert [f["text"] for f in seen_by_alice] == ["in dev"], "nothing from the lobby"
+    carol.send_json({"type": "list"})
+    rooms = carol.expect(lambda f: f["type"] == "rooms")
+    assert dict(zip(rooms["names"], rooms["counts"], strict=True)) == {"#dev": 2, "#lobby": 1}
+    assert rooms["topics"][rooms["names"].index("#dev")] == "release friday"
+    bob.send_json({"type": "part"})
+    assert frames_until(bob, "joined")[-1]["room"] == "#lobby"
+    bob.send_json({"type": "part"})
+    assert bob.expect(lambda f: f["type"] == "error")["message"].startswith("you are in #lobby")
+
+
+def test_joining_a_room_shows_its_recent_messages_as_history():
+    srv = ServerProcess("--rate-limit", "0", "--history", "3")
+    try:
+        talker = NativeClient(srv.port, "talker")
+        for i in range(5):
+            talker.say(f"old {i}")
+        talker.expect(lambda f: f["type"] == "accepted" and f["seq"] == 5)
+        late = NativeClient(srv.port)
+        late.send_json({"type": "hello", "version": 1, "nick": "late"})
+        welcome = late.frame()
+        assert welcome["type"] == "welcome" and welcome["replay"] == 3
+        history = [late.frame() for _ in range(3)]
+        assert [(f["text"], f["replay"]) for f in history] == [
+            ("old 2", "history"),
+            ("old 3", "history"),
+            ("old 4", "history"),
+        ]
+        talker.say("new")
+        live = late.messages(1)[0]
+        assert live["text"] == "new" and "replay" not in live
+    finally:
+        srv.stop()
+
+
+def test_plain_clients_use_rooms_too(server):
+    nc = PlainClient(server.port, "nc")
+    native = NativeClient(server.port, "native")
+    nc.send(b"/join #ops\r\n")
+    nc.expect_line(lambda line: line.startswith(b"* you are in #ops (1 here: nc)"))
+    native.send_json({"type": "join", "room": "#ops"})
+    nc.expect_line(lambda line: line == b"* native joined #ops")
+    nc.send(b"/topic on call\r\n/rooms\r\n")
+    assert nc.expect_line(lambda line: line.startswith(b"* rooms:"))[-1] == b"* rooms: #lobby (0); #ops (2) on call"
+    native.say("line one\nline two")
+    assert nc.expect_line(lambda line: line.startswith(b"native:"))[-1] == b"native: line one"
+    assert nc.read_line() == b"    line two"
+
+
+def test_away_is_shown_to_others(server):
+    alice, bob = NativeClient(server.port, "alice"), NativeClient(server.port, "bob")
+    bob.send_json({"type": "away", "reason": "lunch"})
+    assert alice.expect(lambda f: f.get("event") == "away")["text"] == "bob is away: lunch"
+    alice.send_json({"type": "who"})
+    assert alice.expect(lambda f: f["type"] == "users")["away"] == ["bob"]
+    alice.send_json({"type": "privmsg", "to": "bob", "text": "lunch?"})
+    assert alice.expect(lambda f: f.get("event") == "away")["text"] == "bob is away: lunch"
+    bob.send_json({"type": "away"})
+    assert alice.expect(lambda f: f.get("event") == "away")["text"] == "bob is back"
+
+
+def test_bad_room_names_are_refused(server):
+    c = NativeClient(server.port, "c")
+    for bad in ("#", "#" + "x" * 40, "#with space", "#\x1b[2J"):
+        c.send_json({"type": "join", "room": bad})
+        assert c.expect(lambda f: f["type"] == "error")["code"] == "invalid_room", bad
+
+
+def test_reconnect_resumes_in_the_same_room(server):
+    first = NativeClient(server.port, "roamer")
+    token = first.welcome["token"]
+    first.send_json({"type": "join", "room": "#dev"})
+    frames_until(first, "joined")
+    talker = NativeClient(server.port, "talker")
+    talker.send_json({"type": "join", "room": "#dev"})
+    frames_until(talker, "joined")
+    talker.say("seen")
+    seen = first.messages(1)[0]
+    first.sock.close()  # the server may not notice yet: a half-open session
+    talker.say("missed")
+    again = NativeClient(server.port)
+    again.send_json(
+        {"type": "hello", "version": 1, "nick": "roamer", "resume": token, "last_seq": seen["seq"], "room": "#dev"}
+    )
+    welcome = again.frame()
+    assert (welcome["type"], welcome["room"], welcome["replay"]) == ("welcome", "#dev", 1)
+    replay = again.frame()
+    assert (replay["text"], replay["replay"]) == ("missed", "missed")

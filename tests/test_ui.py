@@ -1,0 +1,194 @@
+"""The terminal client's pieces: completion, local commands, config, and the
+whole UI in a pseudo-terminal (toolbar, mentions, paste, history)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from helpers import NativeClient, program, python_env
+from prompt_toolkit import PromptSession
+from prompt_toolkit.completion import CompleteEvent
+from prompt_toolkit.document import Document
+from prompt_toolkit.input import create_pipe_input
+from prompt_toolkit.output import DummyOutput
+from terminal import Terminal
+
+from chatclient.completion import ChatCompleter
+from chatclient.config import ConfigError, load
+from chatclient.local import Preferences, handle_local
+from common import messages as m
+
+
+def complete(text: str, nicks=("alice", "Albert", "bob"), rooms=("#dev", "#lobby")) -> str:
+    """Type ``text`` and press Tab in a real prompt (pipe input, dummy output);
+    returns the line once the completion settled and Enter was pressed."""
+
+    async def run() -> str:
+        with create_pipe_input() as pipe:
+            session: PromptSession[str] = PromptSession(
+                completer=ChatCompleter(lambda: nicks, lambda: rooms),
+                complete_while_typing=False,
+                input=pipe,
+                output=DummyOutput(),
+            )
+            task = asyncio.ensure_future(session.prompt_async())
+            pipe.send_text(text + "\t")
+            deadline = time.monotonic() + 5
+            # Completion runs in the background: wait until the buffer stops changing.
+            last, stable = None, 0
+            while stable < 5 and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+                now = session.default_buffer.text
+                stable = stable + 1 if now == last else 0
+                last = now
+            pipe.send_text("\r")
+            return await asyncio.wait_for(task, 5)
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    "typed, result",
+    [
+        ("/jo", "/join"),
+        ("/join #d", "/join #dev"),
+        ("/msg b", "/msg bob"),
+        ("/kick ali", "/kick alice"),
+        ("/kick al", "/kick al"),  # alice or Albert: a menu, nothing inserted
+        ("bo", "bob: "),  # addressing someone at the start of a line
+        ("hello b", "hello bob"),
+        ("/qu", "/quit"),
+        ("zz", "zz"),
+    ],
+)
+def test_tab_completion(typed, result):
+    assert complete(typed) == result
+
+
+def test_completion_follows_live_state():
+    users = ["carol"]
+    completer = ChatCompleter(lambda: users, lambda: [])
+    users.append("dave")  # someone joined after the completer was made
+    found = list(completer.get_completions(Document("da"), CompleteEvent(completion_requested=True)))
+    assert [c.text for c in found] == ["dave: "]
+
+
+def test_local_commands_ignore_and_bell():
+    prefs = Preferences()
+    msg = m.ChatMessage(seq=1, ts=1.0, room="#lobby", nick="Spammer", text="buy now")
+    assert handle_local("/ignore spammer", prefs).startswith("ignoring spammer")
+    assert prefs.hides(msg) and not prefs.hides(m.Notice(text="x", ts=1.0))
+    assert handle_local("/unignore SPAMMER", prefs) == "no longer ignoring SPAMMER"
+    assert not prefs.hides(msg)
+    assert prefs.rings_for(msg, mentioned=True) and not prefs.rings_for(msg, mentioned=False)
+    assert handle_local("/bell off", prefs) == "bell: off" and not prefs.rings_for(msg, mentioned=True)
+    assert handle_local("/bell loud", prefs).startswith("usage: /bell on|mentions|off")
+    assert handle_local("/who", prefs) is None, "server commands are not local"
+    history = m.ChatMessage(seq=1, ts=1.0, room="#lobby", nick="x", text="old", replay="history")
+    prefs.bell = "on"
+    assert not prefs.rings_for(history, mentioned=True), "history is not news"
+
+
+def test_config_file(tmp_path):
+    path = tmp_path / "config.toml"
+    assert load(path).bell == "mentions", "defaults without a file"
+    path.write_text('name = "zoe"\nserver = "10.0.0.5:6000"\nbell = "off"\ntimestamps = false\nignore = ["troll"]\n')
+    cfg = load(path)
+    assert (cfg.name, cfg.server, cfg.bell, cfg.timestamps, cfg.ignore) == (
+        "zoe",
+        "10.0.0.5:6000",
+        "off",
+        False,
+        ["troll"],
+    )
+    for bad, why in (
+        ("colour = true\n", "unknown setting 'colour'"),
+        ('bell = "sometimes"\n', "bell must be one of"),
+        ("paste_confirm = true\n", "paste_confirm must be a int"),
+        ("name = \n", "config.toml"),
+    ):
+        path.write_text(bad)
+        with pytest.raises(ConfigError, match=why):
+            load(path)
+
+
+# --- in a pseudo-terminal ---------------------------------------------------------
+
+
+def _env(tmp_path) -> dict[str, str]:
+    env = python_env()
+    env.update(TERM="xterm", XDG_STATE_HOME=str(tmp_path / "state"), XDG_CONFIG_HOME=str(tmp_path / "config"))
+    return env
+
+
+def test_toolbar_and_mention_highlight_and_bell(server, tmp_path):
+    term = Terminal([*program("chatclient"), server.address, "--name", "viewer"], env=_env(tmp_path))
+    term.wait_text("viewer>")
+    term.wait_for(lambda t: "#lobby (1)" in t.lines[-1] and "connected to" in t.lines[-1], what="toolbar")
+    bob = NativeClient(server.port, "bob")
+    term.wait_for(lambda t: "#lobby (2)" in t.lines[-1], what="toolbar head count")
+    before = len(term.raw)
+    bob.say("hey viewer, look")
+    term.wait_text("bob: hey viewer, look")
+    assert b"\x07" in term.raw[before:], "a mention rings the bell"
+    row = next(i for i, line in enumerate(term.lines) if "hey viewer" in line)
+    col = term.lines[row].index("viewer")
+    cell = term.screen.buffer[row][col]
+    assert cell.reverse or cell.bold, "our name stands out"
+    before = len(term.raw)
+    bob.say("no mention here")
+    term.wait_text("bob: no mention here")
+    assert b"\x07" not in term.raw[before:]
+    term.send("/quit\r")
+    assert term.wait_exit() == 0
+
+
+def test_pasted_lines_go_as_one_message_after_confirmation(server, tmp_path):
+    term = Terminal([*program("chatclient"), server.address, "--name", "paster"], env=_env(tmp_path))
+    term.wait_text("paster>")
+    bob = NativeClient(server.port, "bob")
+    lines = [f"row {i}" for i in range(7)]
+    term.send("\x1b[200~" + "\n".join(lines) + "\x1b[201~")
+    term.send("\r")
+    term.wait_text("Send 7 pasted lines as one message? [y/N]")
+    term.send("y\r")
+    msg = bob.messages(1)[0]
+    assert msg["text"] == "\n".join(lines)
+    short = ["one", "two"]
+    term.send("\x1b[200~" + "\n".join(short) + "\x1b[201~\r")  # at or under the threshold: no question
+    assert bob.messages(1)[0]["text"] == "one\ntwo"
+    term.send("/quit\r")
+    assert term.wait_exit() == 0
+
+
+def test_input_history_survives_a_restart(server, tmp_path):
+    env = _env(tmp_path)
+    term = Terminal([*program("chatclient"), server.address, "--name", "rememberer"], env=env)
+    term.wait_text("rememberer>")
+    term.send("a line worth keeping\r")
+    term.wait_text("You: a line worth keeping")
+    term.send("/quit\r")
+    assert term.wait_exit() == 0
+    assert (tmp_path / "state" / "chatclient" / "history").exists()
+    again = Terminal([*program("chatclient"), server.address, "--name", "rememberer"], env=env)
+    again.wait_text("rememberer>")
+    again.send("\x1b[A\x1b[A")  # Up, Up: past "/quit" to the line before it
+    again.wait_for(lambda t: t.cursor_line() == "rememberer> a line worth keeping", what="recalled line")
+    again.send("\x15/quit\r")
+    assert again.wait_exit() == 0
+
+
+def test_ignore_hides_a_nick_in_the_terminal(server, tmp_path):
+    term = Terminal([*program("chatclient"), server.address, "--name", "calm"], env=_env(tmp_path))
+    term.wait_text("calm>")
+    troll, friend = NativeClient(server.port, "troll"), NativeClient(server.port, "friend")
+    term.send("/ignore troll\r")
+    term.wait_text("ignoring troll")
+    troll.say("noise")
+    friend.say("signal")
+    term.wait_text("friend: signal")
+    assert "noise" not in term.text
+    term.send("/quit\r")
+    assert term.wait_exit() == 0
