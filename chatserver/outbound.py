@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,13 @@ DRAIN_GRACE = 0.1
 
 
 class Outbox:
+    """Bytes queued for one peer, sent by the peer's own writer thread.
+
+    ``put`` is on the fan-out hot path (once per recipient per message), so it
+    takes one plain lock and wakes the writer only when the writer sleeps,
+    through a second lock used as a binary semaphore; no Condition objects.
+    """
+
     def __init__(
         self,
         sock: socket.socket,
@@ -35,10 +43,13 @@ class Outbox:
         self._sock = sock  # shut down to unblock a stuck send
         self.send = send or sock.sendall  # the socket, or TLS over it
         self.max_backlog = max_backlog
-        self._cond = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()  # guards everything below
         self._chunks: list[bytes] = []
         self._queued = 0
         self._closing = False
+        self._sleeping = False  # the writer waits on _wake
+        self._wake = threading.Lock()  # held while nobody woke the writer
+        self._wake.acquire()
         #: Why the peer was given up on (backlog overflow or a send error), if it was.
         self.failure: str | None = None
         #: True when that was a full backlog: the peer stopped reading.
@@ -48,35 +59,44 @@ class Outbox:
 
     def put(self, data: bytes) -> bool:
         """Queue ``data``; False if the outbox is closed or just overflowed."""
-        overflow = False
-        with self._cond:
+        with self._lock:
             if self._closing or self.failure:
                 return False
-            if self._queued and self._queued + len(data) > self.max_backlog:
-                # A burst can outrun a writer that merely has not been scheduled
-                # yet (the GIL); a peer that is not reading leaves it blocked.
-                self._cond.wait_for(lambda: self._fits(len(data)), timeout=DRAIN_GRACE)
-                if self._closing or self.failure:
-                    return False
-            if self._queued and self._queued + len(data) > self.max_backlog:
-                self.failure = f"outbound backlog over {self.max_backlog} bytes (peer not reading)"
-                self.overflowed = True
-                self._chunks.clear()
-                self._queued = 0
-                self._cond.notify()
-                overflow = True
-            else:
+            if not self._queued or self._queued + len(data) <= self.max_backlog:
                 self._chunks.append(data)
                 self._queued += len(data)
-                if len(self._chunks) == 1:
-                    self._cond.notify()
+                wake, self._sleeping = self._sleeping, False
+                if wake:
+                    self._wake.release()
                 return True
-        if overflow:
-            self._kill_socket()
+        # Over the limit. A burst can outrun a writer that merely has not been
+        # scheduled yet (the GIL); a peer that is not reading leaves it blocked
+        # in send. Give the writer a moment (rare: at most once per dropped peer).
+        deadline = time.monotonic() + DRAIN_GRACE
+        while time.monotonic() < deadline:
+            time.sleep(0.002)
+            with self._lock:
+                if self._closing or self.failure:
+                    return False
+                if self._queued + len(data) <= self.max_backlog:
+                    self._chunks.append(data)
+                    self._queued += len(data)
+                    return True
+        self._fail(f"outbound backlog over {self.max_backlog} bytes (peer not reading)", overflow=True)
         return False
 
-    def _fits(self, size: int) -> bool:
-        return self._queued + size <= self.max_backlog or self._closing or self.failure is not None
+    def _fail(self, why: str, *, overflow: bool = False) -> None:
+        with self._lock:
+            if self.failure:
+                return
+            self.failure = why
+            self.overflowed = overflow
+            self._chunks.clear()
+            self._queued = 0
+            wake, self._sleeping = self._sleeping, False
+            if wake:
+                self._wake.release()
+        self._kill_socket()
 
     @property
     def backlog(self) -> int:
@@ -84,9 +104,11 @@ class Outbox:
 
     def close(self, timeout: float = 1.0) -> None:
         """Send what is queued (for at most ``timeout`` seconds), then stop the writer."""
-        with self._cond:
+        with self._lock:
             self._closing = True
-            self._cond.notify()
+            wake, self._sleeping = self._sleeping, False
+            if wake:
+                self._wake.release()
         self._thread.join(timeout)
         if self._thread.is_alive():
             # The peer is not reading: break the blocked send.
@@ -101,20 +123,22 @@ class Outbox:
 
     def _run(self) -> None:
         while True:
-            with self._cond:
-                while not self._chunks and not self._closing and not self.failure:
-                    self._cond.wait()
+            with self._lock:
                 if self.failure or (not self._chunks and self._closing):
                     return
-                data = b"".join(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
-                self._chunks.clear()
-                self._queued = 0
-                self._cond.notify_all()  # publishers waiting for room
+                if not self._chunks:
+                    self._sleeping = True
+                    data = None
+                else:
+                    # Everything queued goes out in one send (coalescing bursts).
+                    data = b"".join(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
+                    self._chunks.clear()
+                    self._queued = 0
+            if data is None:
+                self._wake.acquire()  # until put/close/_fail releases it
+                continue
             try:
                 self.send(data)
             except OSError as exc:
-                with self._cond:
-                    if not self.failure:
-                        self.failure = f"send failed: {exc.strerror or exc}"
-                self._kill_socket()
+                self._fail(f"send failed: {exc.strerror or exc}")
                 return
