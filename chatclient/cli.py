@@ -100,7 +100,7 @@ def discover(interactive: bool) -> tuple[str, int, bool]:
         found = []
     if len(found) > 1:
         if not interactive:
-            listed = "; ".join(f"{f.name} at {f.address}" for f in found)
+            listed = "; ".join(f"{neutralise(f.name)} at {f.address}" for f in found)
             raise ClientError(f"several chat servers on the LAN ({listed}): give one as HOST[:PORT]")
         chosen = choose(found)
         if chosen is None:
@@ -108,7 +108,7 @@ def discover(interactive: bool) -> tuple[str, int, bool]:
         found = [chosen]
     if found:
         f = found[0]
-        print(f"Found {f.name} at {f.address}.", file=sys.stderr)
+        print(f"Found {neutralise(f.name)} at {f.address}.", file=sys.stderr)
         return f.host, f.port, f.tls
     print(
         f"No chat server found on the LAN; trying this machine (127.0.0.1:{DEFAULT_PORT}). "

@@ -276,7 +276,10 @@ class ChatSession:
         session as leaving: wait on ``ended`` for the server's goodbye.
         """
         # A pasted block is one message, whatever its first line looks like.
-        parsed = m.Say(line) if "\n" in line.strip("\n") else parse_input(line)
+        if "\n" in line.strip("\n") and len(line) <= m.MAX_TEXT:
+            parsed: m.Message | ShowHelp | CommandError | None = m.Say(line)
+        else:
+            parsed = parse_input(line)
         if isinstance(parsed, m.Message):
             if isinstance(parsed, m.Quit) or (isinstance(parsed, m.Say) and is_exit_word(parsed.text, self.exit_words)):
                 if not self.connected:

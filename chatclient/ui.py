@@ -44,8 +44,10 @@ def state_dir() -> Path:
 def _history() -> History:
     """Input history kept across runs (Ctrl-R searches it); in memory if it cannot be stored."""
     try:
-        state_dir().mkdir(parents=True, exist_ok=True)
-        return FileHistory(str(state_dir() / "history"))
+        state_dir().mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = state_dir() / "history"
+        os.close(os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600))  # private messages live here
+        return FileHistory(str(path))
     except OSError:
         return InMemoryHistory()
 

@@ -26,6 +26,7 @@ WAITING = "Server is waiting for a connection..."
 
 class HostParticipant(Participant):
     rate_limited = False
+    kickable = False
 
     def __init__(self, server: ChatServer, nick: str) -> None:
         super().__init__(server)

@@ -139,6 +139,6 @@ class Outbox:
                 continue
             try:
                 self.send(data)
-            except OSError as exc:
-                self._fail(f"send failed: {exc.strerror or exc}")
+            except Exception as exc:  # OSError, or a TLS error: either way the peer is gone
+                self._fail(f"send failed: {getattr(exc, 'strerror', None) or exc}")
                 return

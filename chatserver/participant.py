@@ -35,6 +35,7 @@ class SessionEnd(Exception):
 class Participant:
     plain = False  # does this participant see plain-line text?
     rate_limited = True
+    kickable = True
 
     def __init__(self, server: ChatServer) -> None:
         self.server = server
@@ -44,7 +45,7 @@ class Participant:
         self.room = LOBBY
         self.registered = False
         #: Lets a reconnecting client take its name back (``Hello.resume``).
-        self.token = server.issue_token()
+        self.token = ""  # issued on registration, for that name
         #: Set when a reconnected session took over: leave silently.
         self.replaced = False
         #: An operator (``--op``), authenticated by password: may ``/kick``.
@@ -126,7 +127,7 @@ class Participant:
     ) -> bool:
         """Claim ``nick``, join the room and greet; on refusal tell the peer why."""
         replacing: Participant | None = None
-        if not self.server.token_is_ours(resume):
+        if not self.server.token_is_ours(resume, nick):
             # A token from an earlier run of the server: its sequence numbers
             # mean nothing here, so there is nothing to resume.
             resume = last_seq = room = None
@@ -153,6 +154,7 @@ class Participant:
             self.send(m.Error("nick_taken", str(exc), suggestion=exc.suggestion))
             return False
         self.registered = True
+        self.token = self.server.issue_token(nick)
         log.info("%s registered%s", nick, "" if last_seq is None else f" (resuming after #{last_seq})")
         if self.mode is not Mode.CHAT:
             self.greet(self.room, [], 0, "history")
@@ -164,7 +166,7 @@ class Participant:
             if replacing is not None:
                 replacing.replaced = True
                 replacing.kick("replaced by a new connection")
-            elif last_seq is None:
+            else:  # a new arrival, or one whose old session is already gone
                 self.hub.announce(
                     self.room,
                     lambda ts: m.Notice(text=f"{nick} joined {self.room}", ts=ts, event="join", nick=nick),
@@ -290,7 +292,11 @@ class Participant:
         if not isinstance(target, Participant) or target is self:
             self.send(m.Error("no_such_nick", f"nobody else called {msg.nick[:40]!r} is here"))
             return
-        why = f"kicked by {self.nick}" + (f": {msg.reason}" if msg.reason else "")
+        if not target.kickable:
+            self.send(m.Error("not_kickable", f"{target.nick} runs this server"))
+            return
+        reason = " ".join(msg.reason.split())[:MAX_TOPIC]  # one line: no forged notices
+        why = f"kicked by {self.nick}" + (f": {reason}" if reason else "")
         log.warning("%s %s", target.nick, why)
         target.notice(f"you were {why}", event="kick")
         target.kick(why)
@@ -351,7 +357,7 @@ class Participant:
         )
 
     def _set_away(self, reason: str) -> None:
-        self.away = reason[:MAX_TOPIC]
+        self.away = " ".join(reason.split())[:MAX_TOPIC]  # one line: no forged notices
         nick = self.nick
         text = f"{nick} is away: {self.away}" if self.away else f"{nick} is back"
         if self.mode is Mode.CHAT:
@@ -360,6 +366,9 @@ class Participant:
             self.notice(text, event="away")
 
     def _rename(self, new: str) -> None:
+        if nick_key(new) in self.server.config.ops and not self.op and nick_key(new) != nick_key(self.nick):
+            self.send(m.Error("nick_reserved", f"{new[:40]!r} is an operator's name"))
+            return
         try:
             new = validate_nick(new)
             old = self.hub.rename(self, new) if self.mode is Mode.CHAT else self.nick

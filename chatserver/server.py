@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from common import messages as m
 from common.framing import DEFAULT_MAX_FRAME
+from common.nicks import nick_key
 
 from .hub import DEFAULT_KEEP, Hub, LocalHub
 from .modes import Mode
@@ -211,16 +212,18 @@ class ChatServer:
         """Sleep in a connection's thread, cut short by shutdown."""
         self._stopped.wait(seconds)
 
-    def issue_token(self) -> str:
-        """A resume token this server run can later recognise as its own."""
+    def issue_token(self, nick: str) -> str:
+        """A resume token for ``nick`` that this server run can later recognise."""
         nonce = secrets.token_hex(12)
-        return nonce + "." + hmac.new(self._secret, nonce.encode(), "sha256").hexdigest()[:32]
+        return nonce + "." + self._mac(nonce, nick)
 
-    def token_is_ours(self, token: str | None) -> bool:
-        """True for a token from ``issue_token`` of this very run (not an earlier one)."""
+    def token_is_ours(self, token: str | None, nick: str) -> bool:
+        """True for a token ``issue_token`` gave ``nick`` in this very run."""
         nonce, _, mac = (token or "").partition(".")
-        good = hmac.new(self._secret, nonce.encode(), "sha256").hexdigest()[:32]
-        return bool(nonce) and hmac.compare_digest(mac, good)
+        return bool(nonce) and hmac.compare_digest(mac, self._mac(nonce, nick))
+
+    def _mac(self, nonce: str, nick: str) -> str:
+        return hmac.new(self._secret, f"{nonce}/{nick_key(nick)}".encode(), "sha256").hexdigest()[:32]
 
     def next_seq(self) -> int:
         """Server-wide sequence for replies (reverse/ack modes) and guest names."""

@@ -9,7 +9,22 @@ from __future__ import annotations
 
 import dataclasses
 
-from .messages import Action, Away, Join, Kick, ListRooms, Message, Part, PrivateSay, Quit, Say, SetNick, SetTopic, Who
+from .messages import (
+    MAX_TEXT,
+    Action,
+    Away,
+    Join,
+    Kick,
+    ListRooms,
+    Message,
+    Part,
+    PrivateSay,
+    Quit,
+    Say,
+    SetNick,
+    SetTopic,
+    Who,
+)
 
 HELP_LINES = (
     "Commands:",
@@ -47,6 +62,8 @@ def parse_input(line: str) -> Parsed:
     """Turn one line of user input into a message, ``ShowHelp``, an error, or None (blank)."""
     if not line.strip():
         return None
+    if len(line) > MAX_TEXT:
+        return CommandError(f"message too long ({len(line)} characters, at most {MAX_TEXT}): not sent")
     if not line.startswith("/"):
         return Say(line)
     if line.startswith("//"):

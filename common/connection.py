@@ -74,14 +74,15 @@ class Connection:
         """
         if self.state is State.CLOSED:
             return CLOSED
-        line = self._framer.next_line()
-        if line is None:
-            if self._framer.at_eof:
-                self.state = State.CLOSED
-                return CLOSED
-            return NEED_DATA
-        if not line.strip():
-            return self.next_event()
+        while True:  # blank lines are skipped (a loop: a flood of them must not recurse)
+            line = self._framer.next_line()
+            if line is None:
+                if self._framer.at_eof:
+                    self.state = State.CLOSED
+                    return CLOSED
+                return NEED_DATA
+            if line.strip():
+                break
         msg = m.decode(line)
         kind = type(msg)
         if kind not in _INCOMING[self.our_role]:
@@ -89,6 +90,8 @@ class Connection:
                 f"a {self.their_role.value} may not send {msg.TYPE!r} frames",
                 code="unexpected_type",
             )
+        if self.state is State.OPEN and kind is m.Hello:
+            raise RemoteProtocolError("already registered: 'hello' is sent once", code="already_registered")
         if self.state is State.HANDSHAKE and kind not in _HANDSHAKE_OK[self.their_role]:
             raise RemoteProtocolError(f"{msg.TYPE!r} before the handshake finished", code="not_registered")
         self._advance(msg)

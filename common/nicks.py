@@ -12,6 +12,9 @@ MAX_NICK = 32
 _BAD_START = "{/#*@"
 # ':' would make the plain-line form "NICK: text" ambiguous.
 _BAD_CHARS = ":,"
+# Marks that change nothing visible: grapheme joiner, variation selectors.
+_INVISIBLE_MARKS = frozenset("\u034f\u180b\u180c\u180d\u180f" + "".join(chr(c) for c in range(0xFE00, 0xFE10)))
+_CONFUSABLE_SCRIPTS = frozenset({"LATIN", "GREEK", "CYRILLIC"})
 
 
 class InvalidNick(RemoteProtocolError):
@@ -24,12 +27,19 @@ def nick_problem(nick: str) -> str | None:
         return "a nickname cannot be empty"
     if len(nick) > MAX_NICK:
         return f"a nickname has at most {MAX_NICK} characters"
+    scripts = set()
     for ch in nick:
         cat = unicodedata.category(ch)
-        if ch.isspace() or cat[0] in "CZ":
+        if ch.isspace() or cat[0] in "CZ" or ch in _INVISIBLE_MARKS:
             return "a nickname cannot contain spaces, control or invisible characters"
         if ch in _BAD_CHARS:
             return f"a nickname cannot contain {ch!r}"
+        if cat[0] == "L":
+            script = unicodedata.name(ch, "?").split()[0]
+            if script in _CONFUSABLE_SCRIPTS:
+                scripts.add(script)
+    if len(scripts) > 1:  # "аlice" with a Cyrillic а looks exactly like "alice"
+        return "a nickname cannot mix Latin, Greek and Cyrillic letters"
     if nick[0] in _BAD_START:
         return f"a nickname cannot start with {nick[0]!r}"
     return None

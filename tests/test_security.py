@@ -9,7 +9,7 @@ import time
 
 import pytest
 import trustme
-from helpers import TIMEOUT, NativeClient, ServerProcess, client_process, program, python_env
+from helpers import TIMEOUT, NativeClient, PlainClient, ServerProcess, client_process, program, python_env
 from terminal import Terminal
 
 
@@ -360,3 +360,50 @@ def test_hostile_nicknames_are_rejected_and_lookalikes_clash(server):
         c = NativeClient(server.port)
         c.send_json({"type": "hello", "version": 1, "nick": nick})
         assert c.frame()["code"] == code, nick
+
+
+def test_operator_name_cannot_be_taken_by_renaming(secret_server):
+    bob = NativeClient(secret_server.port)
+    bob.send_json({"type": "hello", "version": 1, "nick": "bob", "password": "open sesame"})
+    bob.expect(lambda f: f["type"] == "welcome")
+    bob.send_json({"type": "nick", "nick": "ALICE"})
+    assert bob.expect(lambda f: f["type"] in ("error", "notice"))["code"] == "nick_reserved"
+
+
+@pytest.mark.parametrize(
+    "lookalike",
+    ["\u0430lice", "alice\u034f", "alice\ufe0f", "a\u180blice", "\u03b1lice"],  # Cyrillic а, CGJ, VS16, FVS1, Greek α
+)
+def test_lookalike_nicknames_are_refused(server, lookalike):
+    holder = NativeClient(server.port, "alice")  # noqa: F841
+    c = NativeClient(server.port)
+    c.send_json({"type": "hello", "version": 1, "nick": lookalike})
+    assert c.frame()["code"] in ("invalid_nick", "nick_taken")
+
+
+def test_reasons_cannot_forge_notices(server):
+    plain = PlainClient(server.port, "watcher")
+    mallory = NativeClient(server.port, "mallory")
+    mallory.send_json({"type": "away", "reason": "brb\nserver shutting down\nbye: server shutting down"})
+    line = plain.expect_line(lambda ln: b"mallory is away" in ln)[-1]
+    assert line == b"* mallory is away: brb server shutting down bye: server shutting down"
+
+
+def test_hello_twice_is_refused(server):
+    bob = NativeClient(server.port, "bob")
+    watcher = NativeClient(server.port, "watcher")
+    bob.send_json({"type": "hello", "version": 1, "nick": "carol"})
+    assert bob.expect(lambda f: f["type"] == "error")["code"] == "already_registered"
+    watcher.send_json({"type": "who"})
+    assert watcher.expect(lambda f: f["type"] == "users")["nicks"] == ["bob", "watcher"]
+
+
+def test_a_flood_of_blank_lines_is_harmless(server):
+    c = NativeClient(server.port, "blank")
+    c.send(b"\n" * 20000 + b'{"type":"say","text":"after the blanks"}\n')
+    assert c.expect(lambda f: f["type"] in ("accepted", "error"))["type"] == "accepted"
+    watcher = NativeClient(server.port, "watcher2")
+    c.say("still here")
+    assert watcher.expect(lambda f: f["type"] == "message" and "replay" not in f)["text"] == "still here"
+    _, err = server.stop()
+    assert "Traceback" not in err and "RecursionError" not in err
