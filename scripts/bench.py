@@ -1,0 +1,1856 @@
+#!/usr/bin/env python3
+"""Benchmark chatserver against two reference servers, on 127.0.0.1 only.
+
+    python scripts/bench.py                 # the full run (about 15 minutes on 2 cores), prints one table
+    python scripts/bench.py --json out.json # the same, plus every number as JSON
+    python scripts/bench.py --quick         # a small smoke run (< 30 s); exit 1 on any loss
+
+Servers: ours (``python -m chatserver``) measured in both its native JSON
+protocol and its plain-line mode, and two baselines under scripts/baselines/
+that speak the plain-line protocol: a naive thread-per-connection server and
+an asyncio server. Each run starts the server as a subprocess, pinned to its
+own core where there are two or more, and stops it afterwards.
+
+Workloads (see docs/performance.md for what the numbers mean):
+
+* fanout  -- N clients in one room each send M messages as fast as TCP allows
+             (``--batch`` lines per send); deliveries/s, latency, loss, dups,
+             out-of-order. M is chosen so a run is about ``--deliveries``
+             deliveries, unless ``--messages`` is given.
+* latency -- N=50, 500 messages/s in total for 5 s: p50/p99/max.
+* idle    -- 1,000 and 5,000 registered idle connections: held, RSS each, threads.
+* slow    -- N=20 at 1,000 messages/s, without and with one client that never
+             reads: the others' deliveries/s and p99, when the stuck one is dropped.
+* pty     -- a real chatclient in a pseudo-terminal receiving 2,000 messages/s
+             for 5 s: all shown? typed-key echo time.
+
+Every message's text is ``m SEQ T_NS`` (plus padding in the slow workload):
+receivers count deliveries in bulk (occurrences of a marker per recv chunk)
+and a few "auditor" receivers parse every line for per-sender loss,
+duplicates, order and latency. Timestamps are CLOCK_MONOTONIC, shared by all
+processes. The load generator runs in ``--workers`` processes. Fan-out,
+latency and slow-consumer cases run ``--repeat`` times (interleaved across
+servers) and the median is reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import array
+import contextlib
+import errno
+import json
+import math
+import multiprocessing
+import os
+import platform
+import re
+import resource
+import selectors
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINES = Path(__file__).resolve().parent / "baselines"
+HOST = "127.0.0.1"
+NS = 1_000_000_000
+
+PLAIN_MARK = b": m "
+NATIVE_MARK = b'"text":"m '
+PLAIN_RE = re.compile(rb"^([^\s:]+): m (\d+) (\d+)", re.M)
+# Either field order: groups 1-3 when "nick" comes first, 4-6 when "text" does.
+NATIVE_RE = re.compile(rb'"nick":"([^"]+)"[^\n]*?"text":"m (\d+) (\d+)|"text":"m (\d+) (\d+)[^\n]*?"nick":"([^"]+)"')
+
+READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
+
+# Peer states in the generator.
+CONNECTING, REGISTERING, READY, CLOSED, FAILED = range(5)
+
+
+# ----------------------------------------------------------------------------
+# Load generator (runs in worker processes)
+# ----------------------------------------------------------------------------
+
+
+class Peer:
+    __slots__ = (
+        "nick",
+        "nickb",
+        "sends",
+        "gidx",
+        "audit",
+        "reads",
+        "sock",
+        "state",
+        "rbuf",
+        "count",
+        "carry",
+        "out",
+        "sent",
+        "expected",
+        "complete",
+        "t_last",
+        "closed_at",
+        "error",
+        "tracks",
+        "dup",
+        "ooo",
+        "unknown",
+        "watch_at",
+    )
+
+    def __init__(self, spec: dict) -> None:
+        self.nick = spec["nick"]
+        self.nickb = self.nick.encode()
+        self.sends = spec.get("sends", 0)  # messages this peer sends
+        self.gidx = spec.get("gidx", -1)  # its index among all senders (rate schedule)
+        self.audit = spec.get("audit", False)
+        self.reads = spec.get("reads", True)
+        self.expected = spec.get("expected", 0)
+        self.sock: socket.socket | None = None
+        self.state = CONNECTING
+        self.rbuf = b""
+        self.count = 0
+        self.carry = b""
+        self.out = b""
+        self.sent = 0
+        self.complete = self.expected == 0 or not self.reads
+        self.t_last = 0
+        self.closed_at = 0
+        self.error = ""
+        self.tracks: dict[bytes, list] | None = None
+        self.dup = self.ooo = self.unknown = 0
+        self.watch_at = 0
+
+
+class Worker:
+    """One generator process: a selector loop over its share of the clients."""
+
+    def __init__(self, ctrl, cfg: dict) -> None:  # noqa: ANN001
+        self.ctrl = ctrl
+        self.cfg = cfg
+        self.port = cfg["port"]
+        self.native = cfg["proto"] == "native"
+        self.mark = NATIVE_MARK if self.native else PLAIN_MARK
+        self.marklen = len(self.mark) - 1
+        self.line_re = NATIVE_RE if self.native else PLAIN_RE
+        pad = b"x" * cfg.get("pad", 0)
+        if self.native:
+            self.fmt = b'{"type":"say","text":"m %d %d' + pad + b'"}\n'
+        else:
+            self.fmt = b"m %d %d" + pad + b"\n"
+        self.batch = cfg.get("batch", 16)
+        self.peers = [Peer(spec) for spec in cfg["peers"]]
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(ctrl.fileno(), READ, None)
+        self.ctrl_msgs: list[dict] = []
+        self.lat = array.array("q")
+        self.incomplete = sum(1 for p in self.peers if not p.complete)
+        self.senders_left = 0
+        self.bursting = False
+        self.last_progress = 0
+        self.cut_off = False
+        # Idle clients are not watched by epoll once registered (thousands of them would each wake
+        # the generator for every join notice); they are read in a sweep every ``sweep_every`` s.
+        self.sweep_every = cfg.get("sweep_every", 0.0)
+        self.next_sweep = 0.0
+        watch = cfg.get("watch")
+        self.watch = None
+        if watch:
+            self.watch = (b'"text":"' if self.native else b"* ") + watch.encode() + b" left"
+        senders = cfg.get("senders", {})
+        for p in self.peers:
+            if p.audit:
+                p.tracks = {
+                    n.encode(): [bytearray(c), -1] for n, c in senders.items() if n != p.nick
+                }  # nick -> [seen bitmap, highest seq]
+
+    # -- plumbing --
+    def hello(self, p: Peer) -> bytes:
+        if self.native:
+            return b'{"type":"hello","version":1,"nick":"%s","client":"bench"}\n' % p.nickb
+        return p.nickb + b"\n"
+
+    def poll(self, timeout: float) -> int:
+        if self.sweep_every:
+            now = time.monotonic()
+            if now >= self.next_sweep:
+                self.next_sweep = now + self.sweep_every
+                self.sweep()
+            timeout = min(timeout, max(0.0, self.next_sweep - now))
+        events = self.sel.select(timeout)
+        for key, ev in events:
+            p = key.data
+            if p is None:
+                self.ctrl_msgs.append(self.ctrl.recv())
+                continue
+            if ev & READ:
+                self.on_read(p)
+            if ev & WRITE and p.state != CLOSED and p.state != FAILED:
+                self.on_write(p)
+        return len(events)
+
+    def sweep(self) -> None:
+        """Read what sits below SO_RCVLOWAT (epoll does not report it)."""
+        for p in self.peers:
+            if p.reads and p.state == READY:
+                self.on_read(p)
+
+    def interest(self, p: Peer) -> None:
+        want = READ if p.reads else 0
+        if p.out or (self.bursting and p.sent < p.sends):
+            want |= WRITE
+        try:
+            if want:
+                self.sel.modify(p.sock, want, p)
+            else:
+                self.sel.unregister(p.sock)
+        except (KeyError, ValueError):
+            if want:
+                self.sel.register(p.sock, want, p)
+
+    def lose(self, p: Peer, now: int, error: str = "") -> None:
+        with contextlib.suppress(KeyError, ValueError):
+            self.sel.unregister(p.sock)
+        if p.state in (CONNECTING, REGISTERING):
+            p.state = FAILED
+            p.error = error or "closed during registration"
+        else:
+            p.state = CLOSED
+            p.error = error or "closed by server"
+        p.closed_at = now
+
+    def push(self, p: Peer, data: bytes) -> None:
+        if p.out:
+            p.out += data
+            return
+        try:
+            n = p.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        except OSError as exc:
+            self.lose(p, time.monotonic_ns(), f"send: {exc}")
+            return
+        if n < len(data):
+            p.out = data[n:]
+            self.interest(p)
+
+    # -- events --
+    def on_write(self, p: Peer) -> None:
+        if p.state == CONNECTING:
+            err = p.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                self.lose(p, time.monotonic_ns(), f"connect: {os.strerror(err)}")
+                return
+            p.state = REGISTERING
+            self.sel.modify(p.sock, READ, p)
+            self.push(p, self.hello(p))
+            return
+        if p.out:
+            try:
+                n = p.sock.send(p.out)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self.lose(p, time.monotonic_ns(), f"send: {exc}")
+                return
+            p.out = p.out[n:]
+            if p.out:
+                return
+        if self.bursting and p.sent < p.sends:
+            k = min(self.batch, p.sends - p.sent)
+            t = time.monotonic_ns()
+            fmt = self.fmt
+            data = b"".join([fmt % (s, t) for s in range(p.sent, p.sent + k)])
+            p.sent += k
+            if p.sent >= p.sends:
+                self.senders_left -= 1
+            try:
+                n = p.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                n = 0
+            except OSError as exc:
+                self.lose(p, time.monotonic_ns(), f"send: {exc}")
+                return
+            if n < len(data):
+                p.out = data[n:]
+                return
+        if not p.out and not (self.bursting and p.sent < p.sends):
+            self.interest(p)
+
+    def on_read(self, p: Peer) -> None:
+        try:
+            data = p.sock.recv(262144)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self.lose(p, time.monotonic_ns(), f"recv: {exc}")
+            return
+        now = time.monotonic_ns()
+        if not data:
+            self.lose(p, now)
+            return
+        if p.state == REGISTERING:
+            buf = p.rbuf + data
+            while True:
+                nl = buf.find(b"\n")
+                if nl < 0:
+                    p.rbuf = buf[-65536:]
+                    return
+                line, buf = buf[:nl], buf[nl + 1 :]
+                if self.native:
+                    if b'"type":"welcome"' in line:
+                        break
+                    if b'"type":"error"' in line:
+                        self.lose(p, now, "refused: " + line.decode(errors="replace")[:200])
+                        return
+                else:
+                    if line.startswith(b"* welcome"):
+                        break
+                    if line.startswith(b"* error"):
+                        self.lose(p, now, "refused: " + line.decode(errors="replace")[:200])
+                        return
+            p.state = READY
+            p.rbuf = b""
+            if not p.reads or self.sweep_every:
+                with contextlib.suppress(KeyError, ValueError):
+                    self.sel.unregister(p.sock)
+            if not buf:
+                return
+            data = buf
+        if self.native and b'"type":"ping"' in data:
+            self.pong(p, data)
+        if p.audit:
+            self.audit(p, data, now)
+            return
+        n = data.count(self.mark)
+        if p.carry:
+            n += (p.carry + data[: self.marklen]).count(self.mark)
+        p.carry = data[-self.marklen :]
+        if n:
+            p.count += n
+            p.t_last = now
+            self.last_progress = now
+            if not p.complete and p.count >= p.expected:
+                p.complete = True
+                self.incomplete -= 1
+
+    def pong(self, p: Peer, data: bytes) -> None:
+        """Answer the server's keepalive pings, as a real client would (native protocol only)."""
+        for token in re.findall(rb'"type":"ping","token":("(?:[^"\\]|\\.)*"|[^,}]*)', data):
+            self.push(p, b'{"type":"pong","token":%s}\n' % token)
+
+    def audit(self, p: Peer, data: bytes, now: int) -> None:
+        buf = p.rbuf + data if p.rbuf else data
+        end = buf.rfind(b"\n") + 1
+        p.rbuf = buf[end:]
+        if not end:
+            return
+        tracks = p.tracks
+        lat = self.lat
+        got = 0
+        found = self.line_re.findall(buf, 0, end)
+        if self.native:
+            found = [(a or f, b or d, c or e) for a, b, c, d, e, f in found]
+        for nick, seq, ts in found:
+            track = tracks.get(nick)
+            s = int(seq)
+            if track is None or s >= len(track[0]):
+                p.unknown += 1
+                continue
+            seen = track[0]
+            if seen[s]:
+                p.dup += 1
+                continue
+            seen[s] = 1
+            if s < track[1]:
+                p.ooo += 1
+            else:
+                track[1] = s
+            got += 1
+            lat.append(now - int(ts))
+        if self.watch and not p.watch_at and self.watch in buf:
+            p.watch_at = now
+        if got:
+            p.count += got
+            p.t_last = now
+            self.last_progress = now
+            if not p.complete and p.count >= p.expected:
+                p.complete = True
+                self.incomplete -= 1
+
+    # -- phases --
+    def setup(self, deadline: float) -> None:
+        """Connect and register every peer (at most ``concurrency`` at a time)."""
+        todo = list(reversed(self.peers))
+        concurrency = self.cfg.get("concurrency", 64)
+        inflight = 0
+        while time.monotonic() < deadline:
+            inflight = sum(1 for p in self.peers if p.state in (CONNECTING, REGISTERING) and p.sock is not None)
+            while todo and inflight < concurrency:
+                p = todo.pop()
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.setblocking(False)
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                p.sock = s
+                err = s.connect_ex((HOST, self.port))
+                if err not in (0, errno.EINPROGRESS):
+                    p.state = FAILED
+                    p.error = f"connect: {os.strerror(err)}"
+                    continue
+                self.sel.register(s, WRITE, p)
+                inflight += 1
+            if not todo and not inflight:
+                return
+            self.poll(0.05)
+        for p in self.peers:
+            if p.state in (CONNECTING, REGISTERING):
+                self.lose(p, time.monotonic_ns(), "registration timed out")
+
+    def run(self, t_go: int, deadline_ns: int) -> None:
+        """Send (burst or on a schedule) and receive until everything arrived or nothing moves."""
+        cfg = self.cfg
+        idle_ns = int(cfg.get("idle_timeout", 3.0) * NS)
+        while time.monotonic_ns() < t_go:
+            self.poll(max(0.0, (t_go - time.monotonic_ns()) / NS))
+        self.last_progress = time.monotonic_ns()
+        schedule: list[tuple[int, Peer]] = []
+        lowat = cfg.get("lowat", 0)
+        if cfg["mode"] == "burst":
+            self.bursting = True
+            for p in self.peers:
+                if lowat and p.reads and p.state == READY:
+                    # Wake for a few KiB at a time, not for every line: the generator must not be the bottleneck.
+                    p.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, lowat)
+                if p.sends and p.state == READY:
+                    self.senders_left += 1
+                    self.interest(p)
+        else:
+            period = NS / cfg["rate"]
+            nsend = cfg["nsenders"]
+            for p in self.peers:
+                if p.sends and p.state == READY:
+                    schedule.extend((t_go + int((p.gidx + i * nsend) * period), p) for i in range(p.sends))
+            schedule.sort(key=lambda e: e[0])
+        si = 0
+        fmt = self.fmt
+        while True:
+            now = time.monotonic_ns()
+            while si < len(schedule) and schedule[si][0] <= now:
+                p = schedule[si][1]
+                si += 1
+                if p.state == READY:
+                    self.push(p, fmt % (p.sent, time.monotonic_ns()))
+                    p.sent += 1
+            sending = self.senders_left > 0 or si < len(schedule) or any(p.out for p in self.peers if p.sends)
+            if not sending:
+                if self.incomplete <= 0:
+                    break
+                if now - self.last_progress > idle_ns:
+                    break
+            if now > deadline_ns:
+                self.cut_off = True
+                break
+            timeout = 0.05
+            if si < len(schedule):
+                timeout = min(timeout, max(0.0, (schedule[si][0] - now) / NS))
+            if not self.poll(timeout) and lowat:
+                self.sweep()
+        self.bursting = False
+
+    def results(self, t_go: int) -> dict:
+        checked = [p for p in self.peers if p.reads and p.state != FAILED]
+        loss = dup = ooo = unknown = 0
+        for p in checked:
+            if p.audit:
+                for seen, _ in p.tracks.values():
+                    loss += seen.count(0)
+                dup += p.dup
+                ooo += p.ooo
+                unknown += p.unknown
+            else:
+                loss += max(0, p.expected - p.count)
+                dup += max(0, p.count - p.expected)  # more than expected: duplicates (or strays)
+        return {
+            "delivered": sum(p.count for p in checked),
+            "expected": sum(p.expected for p in checked),
+            "loss": loss,
+            "dup": dup,
+            "ooo": ooo,
+            "unknown": unknown,
+            "sent": sum(p.sent for p in self.peers),
+            "t_last": max((p.t_last for p in checked), default=0),
+            "closed": [(p.nick, (p.closed_at - t_go) / NS, p.error) for p in self.peers if p.state == CLOSED],
+            "watch_at": min(((p.watch_at - t_go) / NS for p in self.peers if p.watch_at), default=None),
+            "lat": self.lat.tobytes(),
+            "auditors": sum(1 for p in checked if p.audit),
+            "cut_off": self.cut_off,
+            "receivers": len(checked),
+        }
+
+    def drain(self, timeout: float) -> None:
+        """Keep reading (the server may be shutting down) until told to close."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if any(m.get("cmd") == "close" for m in self.ctrl_msgs):
+                return
+            self.poll(0.05)
+
+    def close(self) -> None:
+        linger = socket.SO_LINGER
+        for p in self.peers:
+            if p.sock is not None:
+                with contextlib.suppress(OSError):
+                    p.sock.setsockopt(socket.SOL_SOCKET, linger, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                p.sock.close()
+
+
+def _pin(cpus: list[int] | None) -> None:
+    if cpus and hasattr(os, "sched_setaffinity"):
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, cpus)
+
+
+def _cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+def worker_main(ctrl, cfg: dict) -> None:  # noqa: ANN001
+    """Entry point of one load-generator process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the driver decides when we stop
+    _pin(cfg.get("cpus"))
+    w = Worker(ctrl, cfg)
+    try:
+        t0 = time.monotonic()
+        w.setup(t0 + cfg.get("setup_timeout", 30.0))
+        failed = [(p.nick, p.error) for p in w.peers if p.state == FAILED]
+        ctrl.send({"ready": sum(1 for p in w.peers if p.state == READY), "failed": failed[:5], "nfailed": len(failed)})
+        while True:
+            while not w.ctrl_msgs:
+                w.poll(0.1)
+            msg = w.ctrl_msgs.pop(0)
+            cmd = msg["cmd"]
+            if cmd == "go":
+                cpu0 = _cpu_seconds()
+                w.run(msg["t_go"], msg["deadline"])
+                res = w.results(msg["t_go"])
+                res["cpu"] = _cpu_seconds() - cpu0
+                ctrl.send(res)
+            elif cmd == "check":
+                ctrl.send({"alive": sum(1 for p in w.peers if p.state == READY)})
+            elif cmd == "drain":
+                w.drain(msg.get("timeout", 5.0))
+            elif cmd == "close":
+                return
+    finally:
+        w.close()
+
+
+# ----------------------------------------------------------------------------
+# Servers
+# ----------------------------------------------------------------------------
+
+
+class ServerSpec:
+    def __init__(self, kind: str, proto: str, extra: tuple[str, ...] = (), key: str = "") -> None:
+        self.kind = kind  # ours | asyncio | naive
+        self.proto = proto  # native | plain
+        self.extra = extra  # more command-line arguments
+        self.key = key or (f"{kind}-{proto}" if kind == "ours" else kind)
+
+    @property
+    def label(self) -> str:
+        return f"{self.key if self.kind != 'ours' else self.kind} ({self.proto})"
+
+    def command(self, rate_off: bool, conns: int) -> list[str]:
+        if self.kind == "ours":
+            cmd = [sys.executable, "-m", "chatserver", "--host", HOST, "--port", "0"]
+            flags = our_flags()
+            if "--no-advertise" in flags:  # loopback only: no mDNS on the LAN (it skips 127.0.0.1 anyway)
+                cmd.append("--no-advertise")
+            if rate_off and "--rate-limit" in flags:
+                cmd += ["--rate-limit", "0"]
+            # Connection caps are not what is measured: make room for the workload's clients.
+            for flag in ("--max-clients", "--max-per-ip"):
+                if flag in flags:
+                    cmd += [flag, str(conns + 64)]
+            return cmd
+        script = BASELINES / ("naive_server.py" if self.kind == "naive" else "asyncio_server.py")
+        return [sys.executable, str(script), "--host", HOST, "--port", "0", *self.extra]
+
+    def rate_limit(self, rate_off: bool) -> str:
+        if self.kind != "ours":
+            return "none"
+        return "off" if rate_off else "default"
+
+
+_FLAGS: list[set[str]] = []
+
+
+def our_flags() -> set[str]:
+    """The options this chatserver's ``--help`` lists (``--rate-limit`` etc. are used only if present)."""
+    if not _FLAGS:
+        out = subprocess.run(
+            [sys.executable, "-m", "chatserver", "--help"], capture_output=True, text=True, cwd=OURS_ROOT[0], env=_env()
+        ).stdout
+        _FLAGS.append(set(re.findall(r"--[a-z][a-z-]+", out)))
+    return _FLAGS[0]
+
+
+#: Where chatserver/chatclient are imported from (``--ours-root``; default: this checkout).
+OURS_ROOT = [ROOT]
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    root = str(OURS_ROOT[0])
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.pop("PYTHONASYNCIODEBUG", None)
+    return env
+
+
+LIVE: set[subprocess.Popen] = set()
+LIVE_WORKERS: set = set()
+
+
+def machine_busy() -> float:
+    """CPU seconds the whole machine has been busy (all cores), from /proc/stat."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(x) for x in f.readline().split()[1:]]
+    except OSError:
+        return 0.0
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_sample(pid: int) -> dict:
+    """CPU seconds, RSS (KiB) and thread count of ``pid`` from /proc."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+        with open(f"/proc/{pid}/status") as f:
+            status = f.read()
+    except OSError:
+        return {"cpu": 0.0, "sys": 0.0, "rss_kib": 0, "threads": 0}
+    tick = os.sysconf("SC_CLK_TCK")
+    rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) if "VmRSS" in status else 0
+    threads = int(re.search(r"Threads:\s+(\d+)", status).group(1))
+    return {
+        "cpu": (int(fields[11]) + int(fields[12])) / tick,
+        "sys": int(fields[12]) / tick,
+        "rss_kib": rss,
+        "threads": threads,
+    }
+
+
+def context_switches(pid: int) -> int:
+    """Context switches of every thread of ``pid`` so far (live threads only)."""
+    total = 0
+    with contextlib.suppress(OSError):
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with contextlib.suppress(OSError), open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if "ctxt_switches" in line:  # voluntary_ and nonvoluntary_
+                        total += int(line.split()[-1])
+    return total
+
+
+class ServerProc:
+    def __init__(self, spec: ServerSpec, cpus: list[int] | None, *, rate_off: bool, conns: int) -> None:
+        self.spec = spec
+        self.cpus = cpus
+        self.cmd = spec.command(rate_off, conns)
+        self.proc: subprocess.Popen | None = None
+        self.port = 0
+        self.stderr = tempfile.TemporaryFile()
+        self.peak_rss = 0
+        self.peak_threads = 0
+        self._sampling = threading.Event()
+        self._sampler: threading.Thread | None = None
+        self.exit_code: int | None = None
+        self.stop_seconds: float | None = None
+
+    def start(self, timeout: float = 15.0) -> None:
+        cpus = self.cpus
+        self.proc = subprocess.Popen(
+            self.cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            cwd=OURS_ROOT[0],  # python -m imports from the working directory first
+            env=_env(),
+            preexec_fn=(lambda: _pin(cpus)) if cpus else None,
+            start_new_session=True,
+        )
+        LIVE.add(self.proc)
+        sel = selectors.DefaultSelector()
+        sel.register(self.proc.stdout, READ)
+        buf = b""
+        end = time.monotonic() + timeout
+        while b"\n" not in buf:
+            if time.monotonic() > end or not sel.select(max(0.0, end - time.monotonic())):
+                raise RuntimeError(f"{self.spec.label}: no 'listening on' line within {timeout} s: {self.errors()}")
+            chunk = os.read(self.proc.stdout.fileno(), 4096)
+            if not chunk:
+                raise RuntimeError(f"{self.spec.label} exited at start: {self.errors()}")
+            buf += chunk
+        sel.close()
+        match = re.search(rb"listening on \[?([^\s\]]+)\]?:(\d+)", buf)
+        if not match:
+            raise RuntimeError(f"{self.spec.label}: unexpected first line {buf!r}")
+        self.port = int(match.group(2))
+        threading.Thread(target=self._drain_stdout, daemon=True).start()
+
+    def _drain_stdout(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            while self.proc.stdout.read(65536):
+                pass
+
+    def sample(self) -> dict:
+        return proc_sample(self.proc.pid)
+
+    def start_sampling(self, interval: float = 0.1) -> None:
+        self._sampling.clear()
+
+        def loop() -> None:
+            while not self._sampling.wait(interval):
+                s = self.sample()
+                self.peak_rss = max(self.peak_rss, s["rss_kib"])
+                self.peak_threads = max(self.peak_threads, s["threads"])
+
+        self._sampler = threading.Thread(target=loop, daemon=True)
+        self._sampler.start()
+
+    def stop_sampling(self) -> None:
+        self._sampling.set()
+        if self._sampler:
+            self._sampler.join()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self.proc is None or self.exit_code is not None:
+            return
+        t0 = time.monotonic()
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.exit_code = self.proc.wait(timeout)
+            self.stop_seconds = time.monotonic() - t0
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.exit_code = self.proc.wait()
+            self.stop_seconds = None  # did not stop by itself
+        LIVE.discard(self.proc)
+
+    def errors(self) -> str:
+        self.stderr.seek(0)
+        return self.stderr.read().decode(errors="replace")[-2000:]
+
+    def stderr_summary(self) -> dict:
+        self.stderr.seek(0)
+        text = self.stderr.read().decode(errors="replace")
+        lines = text.splitlines()
+        notable = [ln for ln in lines if re.search(r"WARNING|ERROR|CRITICAL|Traceback|Exception|dropping", ln)]
+        kinds: dict[str, int] = {}
+        for ln in notable:
+            key = re.sub(r"^\S+ \S+ ", "", ln)  # drop the timestamp
+            key = re.sub(r"\d+\.\d+\.\d+\.\d+:\d+", "ADDR", key)
+            key = re.sub(r"\(\w+\)", "(NICK)", key)
+            key = re.sub(r"\b(c|stuck|s)\d*\b", "NICK", key)
+            kinds[key[:160]] = kinds.get(key[:160], 0) + 1
+        return {
+            "lines": len(lines),
+            "tracebacks": sum(1 for ln in lines if ln.startswith("Traceback")),
+            "errors": sum(1 for ln in lines if " ERROR " in ln or "CRITICAL" in ln),
+            "warnings": sum(1 for ln in lines if " WARNING " in ln),
+            "kinds": kinds,
+        }
+
+
+# ----------------------------------------------------------------------------
+# Driver
+# ----------------------------------------------------------------------------
+
+
+class Ctx:
+    """Options shared by every workload."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.workers = args.workers
+        self.server_cpus, self.gen_cpus = plan_cpus(args)
+        self.all_cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        self.mp = multiprocessing.get_context("spawn")
+
+
+def plan_cpus(args: argparse.Namespace) -> tuple[list[int] | None, list[int] | None]:
+    if args.no_pin or not hasattr(os, "sched_getaffinity"):
+        return None, None
+    avail = sorted(os.sched_getaffinity(0))
+    if args.server_cpus or args.gen_cpus:
+        parse = lambda s: [int(x) for x in s.split(",")] if s else None  # noqa: E731
+        return parse(args.server_cpus), parse(args.gen_cpus)
+    if len(avail) < 2:
+        return None, None
+    return avail[:1], avail[1:]
+
+
+def percentiles(lat: array.array) -> dict:
+    if not lat:
+        return {"p50": None, "p99": None, "max": None, "samples": 0}
+    s = sorted(lat)
+    n = len(s)
+    pick = lambda q: s[min(n - 1, math.ceil(q * n) - 1)] / 1e6  # noqa: E731  nearest rank, in ms
+    return {"p50": pick(0.50), "p99": pick(0.99), "max": s[-1] / 1e6, "samples": n}
+
+
+def start_workers(ctx: Ctx, cfgs: list[dict]) -> list[tuple]:
+    workers = []
+    for cfg in cfgs:
+        cfg["cpus"] = ctx.gen_cpus
+        parent, child = ctx.mp.Pipe()
+        proc = ctx.mp.Process(target=worker_main, args=(child, cfg), daemon=True)
+        proc.start()
+        LIVE_WORKERS.add(proc)
+        child.close()
+        workers.append((proc, parent))
+    return workers
+
+
+def recv_all(workers: list[tuple], timeout: float) -> list[dict]:
+    out: list[dict | None] = [None] * len(workers)
+    end = time.monotonic() + timeout
+    while any(o is None for o in out):
+        left = end - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("a load-generator process did not answer in time")
+        for i, (proc, conn) in enumerate(workers):
+            if out[i] is None and conn.poll(min(0.05, left)):
+                out[i] = conn.recv()
+            elif out[i] is None and not proc.is_alive():
+                raise RuntimeError(f"load-generator process exited with {proc.exitcode}")
+    return out  # type: ignore[return-value]
+
+
+def finish_workers(workers: list[tuple]) -> None:
+    for _, conn in workers:
+        with contextlib.suppress(OSError, BrokenPipeError):
+            conn.send({"cmd": "close"})
+    for proc, conn in workers:
+        proc.join(3)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(1)
+        LIVE_WORKERS.discard(proc)
+        conn.close()
+
+
+def run_load(
+    ctx: Ctx,
+    spec: ServerSpec,
+    n: int,
+    *,
+    mode: str,
+    messages: int = 0,
+    rate: float = 0,
+    duration: float = 0,
+    pad: int = 0,
+    stuck: bool = False,
+    audit_all: bool = False,
+    auditors_per_worker: int = 2,
+    rate_off: bool = True,
+    hard_timeout: float = 55.0,
+    before=None,  # noqa: ANN001  called (server) once it listens, before the generator connects
+    during=None,  # noqa: ANN001  called (server, t_go) in the driver while the load runs
+) -> dict:
+    """Start the server, run one load with N clients in the room, stop everything."""
+    nicks = [f"c{i}" for i in range(n)]
+    if mode == "burst":
+        sends = dict.fromkeys(nicks, messages)
+    else:
+        total = int(rate * duration)
+        sends = {nick: len(range(i, total, n)) for i, nick in enumerate(nicks)}
+    total_sent = sum(sends.values())
+    nworkers = max(1, min(ctx.workers, n))
+    cfgs = [
+        {
+            "port": 0,
+            "proto": spec.proto,
+            "mode": mode,
+            "rate": rate,
+            "nsenders": n,
+            "pad": pad,
+            "batch": ctx.args.batch,
+            "lowat": ctx.args.lowat if mode == "burst" else 0,
+            "peers": [],
+            "senders": sends,
+            "watch": "stuck" if stuck else None,
+            "idle_timeout": 3.0,
+        }
+        for _ in range(nworkers)
+    ]
+    for i, nick in enumerate(nicks):
+        cfg = cfgs[i % nworkers]
+        audit = audit_all or len(cfg["peers"]) < auditors_per_worker
+        cfg["peers"].append(
+            {"nick": nick, "sends": sends[nick], "gidx": i, "audit": audit, "expected": total_sent - sends[nick]}
+        )
+    if stuck:
+        cfgs[0]["peers"].append({"nick": "stuck", "reads": False})
+
+    server = ServerProc(spec, ctx.server_cpus, rate_off=rate_off, conns=n + 1)
+    workers: list[tuple] = []
+    result: dict = {"server": spec.label, "n": n, "mode": mode, "rate_limit": spec.rate_limit(rate_off)}
+    try:
+        server.start()
+        if before:
+            before(server)
+        spy = start_profiler(ctx, server, f"{mode}-n{n}-{spec.key}") if spec.kind == "ours" else None
+        for cfg in cfgs:
+            cfg["port"] = server.port
+        workers = start_workers(ctx, cfgs)
+        ready = recv_all(workers, 40)
+        nfailed = sum(r["nfailed"] for r in ready)
+        if nfailed:
+            raise RuntimeError(f"{nfailed} client(s) could not register: {ready[0]['failed'] or ready[-1]['failed']}")
+        before = server.sample()
+        cs0 = context_switches(server.proc.pid)
+        busy0, self0, t0 = machine_busy(), _cpu_seconds(), time.monotonic_ns()
+        server.start_sampling()
+        t_go = time.monotonic_ns() + NS // 5
+        deadline = t_go + int(hard_timeout * NS)
+        for _, conn in workers:
+            conn.send({"cmd": "go", "t_go": t_go, "deadline": deadline})
+        extra = during(server, t_go) if during else None
+        results = recv_all(workers, hard_timeout + 10)
+        t_end = time.monotonic_ns()
+        after = server.sample()
+        busy1, self1 = machine_busy(), _cpu_seconds()
+        cs1 = context_switches(server.proc.pid)
+        profile = stop_profiler(spy)
+        server.stop_sampling()
+        for _, conn in workers:
+            conn.send({"cmd": "drain", "timeout": 6.0})
+        server.stop()
+    finally:
+        if workers:
+            finish_workers(workers)
+        server.stop()
+    lat = array.array("q")
+    for r in results:
+        lat.frombytes(r["lat"])
+    wall = (t_end - t_go) / NS
+    t_last = max(r["t_last"] for r in results)
+    span = (t_last - t_go) / NS if t_last > t_go else wall
+    delivered = sum(r["delivered"] for r in results)
+    closed = [c for r in results for c in r["closed"]]
+    watch = [r["watch_at"] for r in results if r["watch_at"] is not None]
+    result.update(
+        {
+            "delivered": delivered,
+            "expected": sum(r["expected"] for r in results),
+            # A fixed-rate run is judged over at least its schedule, so a stalled room shows.
+            "deliveries_per_s": delivered / max(span, duration) if max(span, duration) > 0 else 0.0,
+            "span_s": span,
+            "loss": sum(r["loss"] for r in results),
+            "dup": sum(r["dup"] for r in results),
+            "ooo": sum(r["ooo"] for r in results),
+            "unknown": sum(r["unknown"] for r in results),
+            "sent": sum(r["sent"] for r in results),
+            "messages_per_sender": messages if mode == "burst" else None,
+            "latency_ms": percentiles(lat),
+            "server_cpu": (after["cpu"] - before["cpu"]) / wall,
+            "server_sys_cpu": (after["sys"] - before["sys"]) / wall,
+            "server_ctx_switches_per_delivery": (cs1 - cs0) / delivered if delivered else None,
+            "gen_cpu": sum(r["cpu"] for r in results) / wall,
+            # CPU used on this machine by anything but the server and the generator (other users, the pty client).
+            "other_cpu": max(
+                0.0,
+                (busy1 - busy0 - (after["cpu"] - before["cpu"]) - sum(r["cpu"] for r in results) - (self1 - self0))
+                / ((t_end - t0) / NS),
+            ),
+            "rss_mib": server.peak_rss / 1024,
+            "threads": server.peak_threads,
+            "dropped_peers": [c for c in closed if c[0] != "stuck"],
+            "stuck_dropped_at": min(watch) if watch else None,
+            "cut_off": any(r["cut_off"] for r in results),
+            "receivers": sum(r["receivers"] for r in results),
+            "auditors": sum(r["auditors"] for r in results),
+            "server_exit": server.exit_code,
+            "server_stop_s": server.stop_seconds,
+            "stderr": server.stderr_summary(),
+            "extra": extra,
+            "hard_timeout": hard_timeout,
+            "profile": profile,
+        }
+    )
+    return result
+
+
+def start_profiler(ctx: Ctx, server: ServerProc, name: str) -> tuple | None:
+    """With ``--profile DIR``: py-spy records the server while the load runs (collapsed stacks)."""
+    if not ctx.args.profile:
+        return None
+    out = Path(ctx.args.profile)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}-{time.strftime('%H%M%S')}.txt"
+    spy = Path(sys.executable).with_name("py-spy")
+    cmd = [str(spy) if spy.exists() else "py-spy", "record", "-p", str(server.proc.pid), "-o", str(path)]
+    # --gil: sample only the thread holding the GIL, i.e. where the Python work goes.
+    cmd += ["-f", "raw", "-r", "100", "--nonblocking", "--threads", "--gil"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    LIVE.add(proc)
+    time.sleep(0.5)  # let it attach
+    return proc, path
+
+
+def stop_profiler(spy: tuple | None) -> dict | None:
+    if spy is None:
+        return None
+    proc, path = spy
+    with contextlib.suppress(ProcessLookupError):
+        proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    LIVE.discard(proc)
+    return summarise_profile(path)
+
+
+def summarise_profile(path: Path, top: int = 15) -> dict | None:
+    """Self and inclusive sample shares per function from py-spy's collapsed stacks."""
+    try:
+        text = path.read_text()
+    except OSError:
+        return None
+    own: dict[str, int] = {}
+    incl: dict[str, int] = {}
+    total = 0
+    for line in text.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        frames = [f for f in stack.split(";") if not f.startswith(("thread (", "process "))]
+        if not frames:
+            continue
+        total += n
+        fn = lambda f: re.sub(r" \((?:[^()]*/)?([^/()]+\.py):\d+\)$", r" (\1)", f)  # noqa: E731  drop line numbers
+        own[fn(frames[-1])] = own.get(fn(frames[-1]), 0) + n
+        for f in {fn(f) for f in frames}:
+            incl[f] = incl.get(f, 0) + n
+    if not total:
+        return None
+    pick = lambda d: [(k, round(100 * v / total, 1)) for k, v in sorted(d.items(), key=lambda kv: -kv[1])[:top]]  # noqa: E731
+    return {"file": str(path), "samples": total, "self_pct": pick(own), "inclusive_pct": pick(incl)}
+
+
+def run_idle(ctx: Ctx, spec: ServerSpec, count: int, setup_timeout: float = 45.0) -> dict:
+    """Hold ``count`` registered idle connections; RSS per connection, threads."""
+    nworkers = max(1, min(ctx.workers, count))
+    cfgs = [
+        {
+            "port": 0,
+            "proto": spec.proto,
+            "mode": "idle",
+            "peers": [],
+            "senders": {},
+            "concurrency": 32,
+            "sweep_every": 0.25,
+        }
+        for _ in range(nworkers)
+    ]
+    for i in range(count):
+        cfgs[i % nworkers]["peers"].append({"nick": f"c{i}"})
+    for cfg in cfgs:
+        cfg["setup_timeout"] = setup_timeout
+    server = ServerProc(spec, ctx.server_cpus, rate_off=False, conns=count)
+    workers: list[tuple] = []
+    result: dict = {"server": spec.label, "n": count, "mode": "idle", "rate_limit": spec.rate_limit(False)}
+    try:
+        server.start()
+        time.sleep(0.3)
+        base = server.sample()
+        for cfg in cfgs:
+            cfg["port"] = server.port
+        server.start_sampling()
+        t0 = time.monotonic()
+        workers = start_workers(ctx, cfgs)
+        ready = recv_all(workers, setup_timeout + 15)
+        t_reg = time.monotonic() - t0
+        # Let join notices drain: wait until the server's CPU goes quiet (at most 15 s).
+        prev = server.sample()
+        quiet_end = time.monotonic() + 15
+        while time.monotonic() < quiet_end:
+            time.sleep(0.5)
+            cur = server.sample()
+            if cur["cpu"] - prev["cpu"] < 0.02:
+                break
+            prev = cur
+        time.sleep(0.5)
+        held_sample = server.sample()
+        for _, conn in workers:
+            conn.send({"cmd": "check"})
+        alive = sum(r["alive"] for r in recv_all(workers, 15))
+        server.stop_sampling()
+        for _, conn in workers:
+            conn.send({"cmd": "drain", "timeout": 6.0})
+        server.stop()
+    finally:
+        if workers:
+            finish_workers(workers)
+        server.stop()
+    registered = sum(r["ready"] for r in ready)
+    failed = [f for r in ready for f in r["failed"]]
+    grown = held_sample["rss_kib"] - base["rss_kib"]
+    result.update(
+        {
+            "registered": registered,
+            "held": alive,
+            "register_s": t_reg,
+            "rss_base_mib": base["rss_kib"] / 1024,
+            "rss_mib": held_sample["rss_kib"] / 1024,
+            "rss_per_conn_kib": grown / alive if alive else None,
+            "threads": held_sample["threads"],
+            "threads_base": base["threads"],
+            "peak_rss_mib": server.peak_rss / 1024,
+            "failed_sample": failed[:3],
+            "nfailed": sum(r["nfailed"] for r in ready),
+            "server_exit": server.exit_code,
+            "server_stop_s": server.stop_seconds,
+            "stderr": server.stderr_summary(),
+        }
+    )
+    return result
+
+
+class Terminal:
+    """The pty's far end. It answers cursor-position requests at once, as a real terminal does
+    (prompt_toolkit asks for one and otherwise waits, then warns); pyte renders the screen afterwards
+    (it is too slow to keep up live)."""
+
+    def __init__(self, child, rows: int, cols: int) -> None:  # noqa: ANN001
+        self.child = child
+        self.rows, self.cols = rows, cols
+        self.out = bytearray()
+
+    def read(self, timeout: float) -> bytes:
+        import pexpect
+
+        try:
+            chunk = self.child.read_nonblocking(65536, timeout=timeout)
+        except pexpect.TIMEOUT:
+            return b""
+        tail = bytes(self.out[-3:])
+        self.out += chunk
+        for _ in range((tail + chunk).count(b"\x1b[6n")):
+            self.child.send(b"\x1b[%d;1R" % self.rows)  # the prompt sits on the bottom line
+        return chunk
+
+    def lines(self) -> list[str]:
+        import pyte
+
+        screen = pyte.Screen(self.cols, self.rows)
+        pyte.ByteStream(screen).feed(bytes(self.out))
+        return [line.rstrip() for line in screen.display]
+
+
+PTY_MESSAGE = re.compile(rb"(c\d+): m (\d+)")
+
+
+def run_pty(ctx: Ctx, rate: float, duration: float, senders: int = 4, probe_every: float = 0.25) -> dict:
+    """A real chatclient in a pty receives ``rate`` messages/s: all shown? how fast is a typed key echoed?"""
+    import pexpect
+
+    rows, cols = 40, 120
+    holder: dict = {}
+
+    def before(server: ServerProc) -> None:  # the viewer joins before the senders
+        env = _env()
+        env.update({"NO_COLOR": "1", "TERM": "xterm"})
+        child = pexpect.spawn(
+            sys.executable,
+            ["-m", "chatclient", f"{HOST}:{server.port}", "--name", "viewer"],
+            env=env,
+            cwd=str(OURS_ROOT[0]),
+            dimensions=(rows, cols),
+        )
+        holder["child"] = child
+        term = holder["term"] = Terminal(child, rows, cols)
+        end = time.monotonic() + 15
+        while b"viewer>" not in term.out:
+            if time.monotonic() > end:
+                raise RuntimeError(f"chatclient showed no prompt: {bytes(term.out[-300:])!r}")
+            term.read(0.1)
+        if ctx.all_cpus:  # the client under test may use every core
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(child.pid, ctx.all_cpus)
+
+    def during(server: ServerProc, t_go: int) -> dict:
+        child, term = holder["child"], holder["term"]
+        start = len(term.out)
+        probes: list[float | None] = []
+        # Probe keys: capitals that neither the messages nor prompt_toolkit's usual escape sequences contain.
+        letters = [c.encode() for c in "QZXVWYUO"]
+        sent_letters: list[bytes] = []
+        probe: tuple[bytes, int, int] | None = None  # letter, sent at, output offset
+        next_probe = t_go + NS // 2
+        end_sched = t_go + int(duration * NS)
+        expected = int(rate * duration)
+        last_growth = time.monotonic_ns()
+        cpu0 = proc_sample(child.pid)["cpu"]
+        while True:
+            now = time.monotonic_ns()
+            if probe is None and next_probe <= now < end_sched:
+                if not letters:
+                    letters, sent_letters = sent_letters, []
+                letter = letters.pop(0)
+                sent_letters.append(letter)
+                child.send(letter)
+                probe = (letter, time.monotonic_ns(), len(term.out))
+            try:
+                chunk = term.read(0.002)
+            except pexpect.EOF:
+                break
+            now = time.monotonic_ns()
+            if chunk:
+                last_growth = now
+            if probe is not None:
+                letter, t_sent, offset = probe
+                found = term.out.find(letter, offset) >= 0
+                if found or now - t_sent > 2 * NS:
+                    probes.append((now - t_sent) / 1e6 if found else None)
+                    child.send(b"\x7f")  # erase it again
+                    probe = None
+                    next_probe = now + int(probe_every * NS)
+            if now > end_sched and not chunk:
+                if now - last_growth > 3 * NS or now > end_sched + 20 * NS:
+                    break
+                if now - last_growth > NS // 10 and len(set(PTY_MESSAGE.findall(term.out, start))) >= expected:
+                    break
+        wall = (time.monotonic_ns() - t_go) / NS
+        cpu = proc_sample(child.pid)["cpu"] - cpu0
+        out = bytes(term.out[start:])
+        found = PTY_MESSAGE.findall(out)
+        unique = set(found)
+        # A key typed while prompt_toolkit prints (the tty briefly in cooked mode) is echoed by the kernel,
+        # into the middle of a message line.
+        garbled = re.findall(rb"c\d+: m [^\r\n]*?[QZXVWYUO][^\r\n]*", out)
+        display = term.lines()
+        prompt = next((line for line in reversed(display) if line.startswith("viewer>")), None)
+        done = [p for p in probes if p is not None]
+        missing = []
+        if len(unique) < expected:
+            have = {(n.decode(), int(q)) for n, q in unique}
+            sends = {f"c{i}": len(range(i, expected, senders)) for i in range(senders)}
+            missing = sorted((n, q) for n, c in sends.items() for q in range(c) if (n, q) not in have)[:20]
+        transcript = None
+        odd = not (prompt is not None and prompt.strip() == "viewer>") or any(p < 1.0 for p in done)
+        if missing or garbled or odd or os.environ.get("BENCH_PTY_TRANSCRIPT"):
+            fd, transcript = tempfile.mkstemp(prefix="bench-pty-", suffix=".log")
+            os.write(fd, out)
+            os.close(fd)
+        return {
+            "expected": expected,
+            "shown": len(unique),
+            "shown_twice": len(found) - len(unique),
+            "missing_sample": missing,
+            "garbled_lines": [g.decode(errors="replace") for g in garbled[:5]],
+            "garbled": len(garbled),
+            "echo_ms": [round(p, 2) for p in done],
+            "echo_p50": statistics.median(done) if done else None,
+            "echo_max": max(done) if done else None,
+            "echo_timeouts": probes.count(None),
+            "client_cpu": cpu / wall,
+            "output_bytes": len(out),
+            "prompt_line": prompt,
+            "prompt_clean": prompt is not None and prompt.strip() == "viewer>",
+            "screen_tail": display[-3:],
+            "transcript": transcript,
+        }
+
+    try:
+        return run_load(
+            ctx,
+            ServerSpec("ours", "native"),
+            senders,
+            mode="rate",
+            rate=rate,
+            duration=duration,
+            audit_all=True,
+            before=before,
+            during=during,
+        )
+    finally:
+        child = holder.get("child")
+        if child is not None:
+            with contextlib.suppress(Exception):
+                child.terminate(force=True)
+
+
+# ----------------------------------------------------------------------------
+# Workloads -> table rows
+# ----------------------------------------------------------------------------
+
+SERVERS = {
+    "ours-native": ServerSpec("ours", "native"),
+    "ours-plain": ServerSpec("ours", "plain"),
+    "asyncio": ServerSpec("asyncio", "plain"),
+    "naive": ServerSpec("naive", "plain"),
+    # Not in the default run: the asyncio baseline writing each received chunk's lines at once.
+    "asyncio-coalesce": ServerSpec("asyncio", "plain", ("--coalesce",), key="asyncio-coalesce"),
+}
+
+
+def log(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def _fmt_drops(res: dict) -> str:
+    drops = res.get("dropped_peers") or []
+    if not drops:
+        return ""
+    first = drops[0]
+    return f"{len(drops)} reading peer(s) disconnected (first {first[0]} at {first[1]:.2f} s: {first[2]})"
+
+
+def _stderr_note(res: dict) -> str:
+    st = res.get("stderr") or {}
+    bits = []
+    if st.get("tracebacks"):
+        bits.append(f"{st['tracebacks']} traceback(s)")
+    if st.get("errors"):
+        bits.append(f"{st['errors']} ERROR")
+    if st.get("warnings"):
+        bits.append(f"{st['warnings']} WARNING")
+    if res.get("server_stop_s") is None and res.get("server_exit") is not None:
+        bits.append("did not stop on SIGTERM (killed)")
+    return "stderr: " + ", ".join(bits) if bits else ""
+
+
+def load_row(workload: str, spec: ServerSpec, res: dict, *, check: bool = True, notes: list[str] = ()) -> dict:  # type: ignore[assignment]
+    lat = res["latency_ms"]
+    other = res.get("other_cpu") or 0
+    busy = f"other CPU load {other:.0%}" if other >= 0.2 and not res.get("extra") else ""
+    cut = (
+        f"CUT OFF at the {res.get('hard_timeout', 0):g} s limit (undelivered counted as loss)"
+        if res.get("cut_off")
+        else ""
+    )
+    extra = [n for n in [*notes, cut, _fmt_drops(res), _stderr_note(res), busy] if n]
+    return {
+        "workload": workload,
+        "server": spec.label,
+        "key": spec.key,
+        "rate_limit": res["rate_limit"],
+        "deliv_s": res["deliveries_per_s"],
+        "p50": lat["p50"],
+        "p99": lat["p99"],
+        "max": lat["max"],
+        "loss": res["loss"],
+        "dup": res["dup"],
+        "ooo": res["ooo"],
+        "srv_cpu": res["server_cpu"],
+        "gen_cpu": res["gen_cpu"],
+        "rss_mib": res["rss_mib"],
+        "threads": res["threads"],
+        "notes": "; ".join(extra),
+        "check": check,
+        "data": res,
+    }
+
+
+def error_row(workload: str, spec: ServerSpec, exc: BaseException) -> dict:
+    log(f"  {workload} {spec.label}: FAILED: {exc}")
+    return {
+        "workload": workload,
+        "server": spec.label,
+        "key": spec.key,
+        "notes": f"FAILED: {exc}"[:300],
+        "check": True,
+        "failed": True,
+    }
+
+
+def run_interleaved(ctx: Ctx, jobs: list[tuple[str, ServerSpec, dict]], repeat: int) -> list[list[dict] | Exception]:
+    """Run every job ``repeat`` times, round-robin (job 1, job 2, ..., job 1, ...), so that a slow drift
+    of a shared machine hits every server alike. A job that fails once is not run again."""
+    out: list[list[dict] | Exception] = [[] for _ in jobs]
+    for i in range(repeat):
+        for j, (name, spec, kwargs) in enumerate(jobs):
+            if isinstance(out[j], Exception):
+                continue
+            log(f"{name} {spec.label} run {i + 1}/{repeat}")
+            try:
+                res = run_load(ctx, spec, **kwargs)
+            except Exception as exc:  # noqa: BLE001
+                log(f"  FAILED: {exc}")
+                out[j] = exc
+                continue
+            lat = res["latency_ms"]
+            ms = "/".join(f"{lat[k] or 0:.2f}" for k in ("p50", "p99", "max"))
+            log(
+                f"  {res['deliveries_per_s']:,.0f} deliveries/s, p50/p99/max {ms} ms, "
+                f"loss {res['loss']}, dup {res['dup']}, ooo {res['ooo']}, srv CPU {res['server_cpu']:.0%}, "
+                f"gen CPU {res['gen_cpu']:.0%}, other {res['other_cpu']:.0%}"
+            )
+            out[j].append(res)
+    return out
+
+
+def _p99(res: dict) -> float:
+    return res["latency_ms"]["p99"] or 0.0
+
+
+def _rate(res: dict) -> float:
+    return res["deliveries_per_s"]
+
+
+def median_row(name: str, spec: ServerSpec, runs: list[dict], key, notes: list[str] = (), check: bool = True) -> dict:  # noqa: ANN001, B006
+    """The row of the median run by ``key``; loss/dup/ooo summed over every run."""
+    med = sorted(runs, key=key)[len(runs) // 2]
+    notes = list(notes)
+    if len(runs) > 1:
+        shown = [f"{key(r) / 1e3:.0f}k" if key is _rate else f"{key(r):.1f}" for r in runs]
+        notes.insert(0, f"median of {len(runs)} by {'deliveries/s' if key is _rate else 'p99 ms'}: {'/'.join(shown)}")
+    row = load_row(name, spec, med, check=check, notes=notes)
+    row["loss"] = sum(r["loss"] for r in runs)
+    row["dup"] = sum(r["dup"] for r in runs)
+    row["ooo"] = sum(r["ooo"] for r in runs)
+    row["data"] = {"median": med, "runs": runs}
+    drops = [d for r in runs for d in r["dropped_peers"]]
+    if drops and not med["dropped_peers"]:
+        row["notes"] = "; ".join(filter(None, [row["notes"], f"{len(drops)} reading peer(s) disconnected in repeats"]))
+    return row
+
+
+def fanout(ctx: Ctx, specs: list[ServerSpec], sizes: list[int]) -> list[dict]:
+    args = ctx.args
+    rows = []
+    for n in sizes:
+        m = args.messages or max(1, round(args.deliveries / (n * (n - 1))))
+        name = f"fan-out N={n} M={m}"
+        kwargs = {"n": n, "mode": "burst", "messages": m, "audit_all": args.quick, "hard_timeout": args.run_timeout}
+        results = run_interleaved(ctx, [(name, spec, kwargs) for spec in specs], args.repeat)
+        group = []
+        for spec, runs in zip(specs, results, strict=True):
+            if isinstance(runs, Exception):
+                group.append(error_row(name, spec, runs))
+            else:
+                group.append(median_row(name, spec, runs, _rate))
+        by_key = {r["key"]: r for r in group}
+        for r in group:
+            if r["key"].startswith("ours") and not r.get("failed"):
+                for base in ("asyncio", "naive"):
+                    b = by_key.get(base)
+                    if b and not b.get("failed") and b["deliv_s"]:
+                        r[f"vs_{base}"] = r["deliv_s"] / b["deliv_s"]
+        rows += group
+    return rows
+
+
+def latency(ctx: Ctx, specs: list[ServerSpec], n: int, rate: float, duration: float) -> list[dict]:
+    name = f"latency N={n} {rate:g} msg/s {duration:g} s"
+    kwargs = {"n": n, "mode": "rate", "rate": rate, "duration": duration, "audit_all": True}
+    results = run_interleaved(ctx, [(name, spec, kwargs) for spec in specs], ctx.args.repeat)
+    return [
+        error_row(name, spec, runs) if isinstance(runs, Exception) else median_row(name, spec, runs, _p99)
+        for spec, runs in zip(specs, results, strict=True)
+    ]
+
+
+def idle(ctx: Ctx, specs: list[ServerSpec], counts: list[int]) -> list[dict]:
+    rows = []
+    for count in counts:
+        name = f"idle {count} conns"
+        for spec in specs:
+            log(f"{name} {spec.label}")
+            try:
+                res = run_idle(ctx, spec, count, setup_timeout=ctx.args.idle_timeout)
+            except Exception as exc:  # noqa: BLE001
+                rows.append(error_row(name, spec, exc))
+                continue
+            per = res["rss_per_conn_kib"]
+            notes = [
+                f"held {res['held']}/{count}",
+                f"{per:.1f} KiB RSS/conn" if per is not None else "",
+                f"registered in {res['register_s']:.1f} s",
+            ]
+            if res["nfailed"]:
+                notes.append(f"{res['nfailed']} failed ({res['failed_sample'][0][1]})")
+            note = _stderr_note(res)
+            if note:
+                notes.append(note)
+            log("  " + "; ".join(filter(None, notes)) + f"; {res['threads']} threads")
+            rows.append(
+                {
+                    "workload": name,
+                    "server": spec.label,
+                    "key": spec.key,
+                    "rate_limit": res["rate_limit"],
+                    "rss_mib": res["rss_mib"],
+                    "threads": res["threads"],
+                    "held": res["held"],
+                    "rss_per_conn_kib": per,
+                    "notes": "; ".join(filter(None, notes)),
+                    "check": True,
+                    "held_all": res["held"] == count,
+                    "data": res,
+                }
+            )
+    return rows
+
+
+def slow(ctx: Ctx, specs: list[ServerSpec], n: int, rate: float, duration: float, pad: int) -> list[dict]:
+    variants = (True,) if ctx.args.quick else (False, True)
+    jobs = []
+    for spec in specs:
+        for stuck in variants:
+            name = f"slow consumer N={n} {rate:g} msg/s {'+ 1 stuck' if stuck else 'no stuck'}"
+            kwargs = {"n": n, "mode": "rate", "rate": rate, "duration": duration, "pad": pad, "stuck": stuck}
+            jobs.append((name, spec, kwargs | {"audit_all": True}))
+    results = run_interleaved(ctx, jobs, ctx.args.repeat)
+    rows = []
+    base: dict | None = None
+    for (name, spec, kwargs), runs in zip(jobs, results, strict=True):
+        stuck = kwargs["stuck"]
+        if isinstance(runs, Exception):
+            rows.append(error_row(name, spec, runs))
+            base = None
+            continue
+        med = sorted(runs, key=_p99)[len(runs) // 2]
+        notes = []
+        # The naive server is *expected* to stall the room: no integrity assertion for it.
+        check = not (stuck and spec.kind == "naive")
+        if not stuck:
+            base = med
+        else:
+            drops = [r["stuck_dropped_at"] for r in runs]
+            if all(d is not None for d in drops):
+                notes.append("stuck dropped at " + "/".join(f"{d:.2f}" for d in drops) + " s")
+            else:
+                notes.append(
+                    "stuck NOT dropped within the run"
+                    + (f" ({drops.count(None)} of {len(drops)})" if len(drops) > 1 else "")
+                )
+            if base is not None and base["deliveries_per_s"] and _p99(base):
+                notes.append(
+                    f"others vs no-stuck: deliv/s x{med['deliveries_per_s'] / base['deliveries_per_s']:.2f}, "
+                    f"p99 x{_p99(med) / _p99(base):.2f}"
+                )
+            if med["loss"]:
+                notes.append(f"others' last delivery at {med['span_s']:.2f} s of {duration:g} s")
+            if not check:
+                notes.append("room stall expected (naive)")
+            base = None
+        rows.append(median_row(name, spec, runs, _p99, notes=notes, check=check))
+    return rows
+
+
+def pty(ctx: Ctx, rate: float, duration: float) -> list[dict]:
+    name = f"terminal client {rate:g} msg/s {duration:g} s"
+    spec = ServerSpec("ours", "native")
+    log(name)
+    try:
+        res = run_pty(ctx, rate, duration)
+    except Exception as exc:  # noqa: BLE001
+        return [error_row(name, spec, exc)]
+    x = res["extra"] or {}
+    lost = x.get("expected", 0) - x.get("shown", 0)
+    echo = x.get("echo_p50")
+    notes = [
+        f"shown {x.get('shown')}/{x.get('expected')}",
+        f"key echo p50 {echo:.1f} ms, max {x['echo_max']:.1f} ms ({len(x['echo_ms'])} keys)" if echo else "no echo",
+        f"{x['echo_timeouts']} keys not echoed within 2 s" if x.get("echo_timeouts") else "",
+        f"{x['garbled']} message line(s) with a typed key echoed into them" if x.get("garbled") else "",
+        f"{sum(1 for e in x['echo_ms'] if e < 1)} key(s) echoed in < 1 ms (by the tty, not the client?)"
+        if any(e < 1 for e in x.get("echo_ms", []))
+        else "",
+        f"transcript {x['transcript']}" if x.get("transcript") else "",
+        ""
+        if x.get("prompt_clean")
+        else f"input line left as {x.get('prompt_line')!r} (a typed key or erase went astray)",
+        f"client CPU {x.get('client_cpu', 0):.0%}",
+    ]
+    log("  " + "; ".join(filter(None, notes)))
+    row = load_row(name, spec, res, notes=[n for n in notes if n])
+    row["server"] = "ours (native) + chatclient"
+    row["loss"] = row["loss"] + max(0, lost)  # a message not shown in the terminal is lost too
+    row["dup"] = row["dup"] + x.get("shown_twice", 0)
+    return [row]
+
+
+# ----------------------------------------------------------------------------
+# Output
+# ----------------------------------------------------------------------------
+
+COLUMNS = [
+    ("workload", "workload"),
+    ("server", "server"),
+    ("rate_limit", "rate limit"),
+    ("deliv_s", "deliveries/s"),
+    ("vs_asyncio", "x asyncio"),
+    ("vs_naive", "x naive"),
+    ("p50", "p50 ms"),
+    ("p99", "p99 ms"),
+    ("max", "max ms"),
+    ("loss", "loss"),
+    ("dup", "dup"),
+    ("ooo", "ooo"),
+    ("srv_cpu", "srv CPU"),
+    ("gen_cpu", "gen CPU"),
+    ("rss_mib", "srv RSS MiB"),
+    ("threads", "threads"),
+    ("notes", "notes"),
+]
+
+
+def cell(key: str, value) -> str:  # noqa: ANN001
+    if value is None or value == "":
+        return ""
+    if key == "deliv_s":
+        return f"{value:,.0f}"
+    if key in ("vs_asyncio", "vs_naive"):
+        return f"{value:.2f}x"
+    if key in ("p50", "p99", "max"):
+        return f"{value:.2f}" if value < 100 else f"{value:.0f}"
+    if key in ("srv_cpu", "gen_cpu"):
+        return f"{value:.0%}"
+    if key == "rss_mib":
+        return f"{value:.1f}"
+    return str(value)
+
+
+def table(rows: list[dict]) -> str:
+    lines = ["| " + " | ".join(h for _, h in COLUMNS) + " |", "|" + "|".join("---" for _ in COLUMNS) + "|"]
+    for r in rows:
+        lines.append("| " + " | ".join(cell(k, r.get(k)).replace("|", "/") for k, _ in COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def stderr_notes(rows: list[dict]) -> list[str]:
+    out = []
+    for r in rows:
+        data = r.get("data") or {}
+        runs = data.get("runs") or [data]
+        kinds: dict[str, int] = {}
+        for run in runs:
+            for k, v in ((run.get("stderr") or {}).get("kinds") or {}).items():
+                kinds[k] = kinds.get(k, 0) + v
+        for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])[:4]:
+            out.append(f"{r['workload']} / {r['server']}: {v} x {k}")
+    return out
+
+
+def check_failures(rows: list[dict]) -> dict[str, list[str]]:
+    """Rows that failed to run, lost/duplicated/reordered a message, or did not hold every idle client."""
+    bad: dict[str, list[str]] = {"failed": [], "integrity": [], "capacity": []}
+    for r in rows:
+        if not r.get("check"):
+            continue
+        where = f"{r['workload']} / {r['server']}"
+        if r.get("failed"):
+            bad["failed"].append(f"{where}: {r['notes']}")
+        elif r.get("loss") or r.get("dup") or r.get("ooo"):
+            bad["integrity"].append(f"{where}: loss {r['loss']}, dup {r['dup']}, ooo {r['ooo']}")
+        elif "held_all" in r and not r["held_all"]:
+            bad["capacity"].append(f"{where}: {r['notes']}")
+    return bad
+
+
+def machine() -> dict:
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=OURS_ROOT[0])
+    return {
+        "ours_root": str(OURS_ROOT[0]),
+        "ours_commit": commit.stdout.strip() or None,
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "nofile": resource.getrlimit(resource.RLIMIT_NOFILE),
+    }
+
+
+def raise_nofile(need: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else max(soft, need)
+    if soft < want:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft < need:
+        log(f"warning: RLIMIT_NOFILE is {soft}; idle runs need about {need}")
+
+
+def cleanup() -> None:
+    for proc in list(LIVE_WORKERS):
+        with contextlib.suppress(Exception):
+            proc.kill()
+    for proc in list(LIVE):
+        with contextlib.suppress(Exception):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            proc.wait(2)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="Benchmark chatserver against two baselines (127.0.0.1 only).")
+    p.add_argument("--quick", action="store_true", help="small smoke run (< 30 s); exit 1 on any loss/dup/reorder")
+    p.add_argument("--json", metavar="PATH", help="also write every number to PATH as JSON")
+    p.add_argument("--servers", default="ours-native,ours-plain,asyncio,naive", help="comma list of %(default)s")
+    p.add_argument("--workloads", default="fanout,latency,idle,slow,pty", help="comma list of %(default)s")
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=None,
+        help="runs of each fan-out, latency and slow-consumer case, interleaved across servers; "
+        "the median is reported (default 3; quick 1)",
+    )
+    p.add_argument("--workers", type=int, default=2, help="load-generator processes (default 2)")
+    p.add_argument("--batch", type=int, default=16, help="lines per send in fan-out (default 16)")
+    p.add_argument("--deliveries", type=int, default=None, help="fan-out size per run in deliveries (default 600k)")
+    p.add_argument(
+        "--lowat", type=int, default=2048, help="SO_RCVLOWAT of fan-out receivers, bytes (default 2048; 0 = off)"
+    )
+    p.add_argument("--messages", type=int, default=0, help="fan-out messages per sender (overrides --deliveries)")
+    p.add_argument("--fanout-sizes", default=None, help="comma list of N (default 10,50,200; quick 10)")
+    p.add_argument("--idle-counts", default=None, help="comma list (default 1000,5000; quick 200)")
+    p.add_argument("--idle-timeout", type=float, default=45.0, help="seconds allowed to register idle clients")
+    p.add_argument("--slow-duration", type=float, default=None, help="slow-consumer run length (default 10 s)")
+    p.add_argument("--slow-pad", type=int, default=1000, help="padding bytes per slow-consumer message (default 1000)")
+    p.add_argument("--run-timeout", type=float, default=50.0, help="hard limit per fan-out run, seconds")
+    p.add_argument(
+        "--ours-root", type=Path, default=ROOT, help="run chatserver/chatclient from this tree (default: this checkout)"
+    )
+    p.add_argument("--profile", metavar="DIR", help="py-spy record chatserver during load runs into DIR (slows it)")
+    p.add_argument("--no-pin", action="store_true", help="do not pin server and generator to different cores")
+    p.add_argument("--server-cpus", help="comma list of CPUs for the server (default: the first)")
+    p.add_argument("--gen-cpus", help="comma list of CPUs for the load generator (default: the rest)")
+    args = p.parse_args(argv)
+    q = args.quick
+    args.repeat = args.repeat or (1 if q else 3)
+    args.deliveries = args.deliveries or (20_000 if q else 600_000)
+    args.fanout_sizes = [int(x) for x in (args.fanout_sizes or ("10" if q else "10,50,200")).split(",")]
+    args.idle_counts = [int(x) for x in (args.idle_counts or ("200" if q else "1000,5000")).split(",")]
+    args.slow_duration = args.slow_duration or (1.0 if q else 10.0)
+    args.servers = [s for s in args.servers.split(",") if s]
+    args.workloads = [w for w in args.workloads.split(",") if w]
+    for s in args.servers:
+        if s not in SERVERS:
+            p.error(f"unknown server {s!r}; choose from {', '.join(SERVERS)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    OURS_ROOT[0] = args.ours_root.resolve()
+    raise_nofile(2 * max(args.idle_counts) + 1000)
+    ctx = Ctx(args)
+    if ctx.gen_cpus:
+        _pin(ctx.gen_cpus)  # the driver is part of the generator
+    specs = [SERVERS[s] for s in args.servers]
+    ours = [s for s in specs if s.kind == "ours"]
+    q = args.quick
+    started = time.monotonic()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    rows: list[dict] = []
+    try:
+        if "fanout" in args.workloads:
+            rows += fanout(ctx, specs, args.fanout_sizes)
+        if "latency" in args.workloads:
+            rows += latency(ctx, ours if q else specs, 20 if q else 50, 200 if q else 500, 1.0 if q else 5.0)
+        if "idle" in args.workloads:
+            rows += idle(ctx, ours if q else specs, args.idle_counts)
+        if "slow" in args.workloads:
+            rows += slow(
+                ctx, ours if q else specs, 10 if q else 20, 500 if q else 1000, args.slow_duration, args.slow_pad
+            )
+        if "pty" in args.workloads and any(s.kind == "ours" and s.proto == "native" for s in specs):
+            rows += pty(ctx, 500 if q else 2000, 1.0 if q else 5.0)
+    finally:
+        cleanup()
+    elapsed = time.monotonic() - started
+    info = machine()
+    print(table(rows))
+    print()
+    print(
+        f"machine: {info['nproc']} CPUs ({info['cpu']}), Python {info['python']}, {info['platform']}; "
+        f"server CPUs {ctx.server_cpus or 'any'}, generator CPUs {ctx.gen_cpus or 'any'} "
+        f"({args.workers} processes); took {elapsed:.0f} s"
+    )
+    where = info["ours_root"] + (f" (git HEAD {info['ours_commit']})" if info["ours_commit"] else "")
+    print(f"chatserver and chatclient from {where}")
+    flags = our_flags()
+    print(
+        "rate limit: 'off' = chatserver run with --rate-limit 0 (every workload that sends messages exceeds its "
+        "default per-connection rate); 'default' = its defaults; baselines have none. "
+        if "--rate-limit" in flags
+        else "rate limit: chatserver has no --rate-limit option, so every run has none ('off'/'default' alike). "
+    )
+    if "--max-clients" in flags:
+        print("chatserver runs get --max-clients/--max-per-ip raised to the workload's client count (127.0.0.1 only).")
+    print(
+        "CPU = share of one core (server; the generator's processes summed); RSS/threads = server peak; "
+        "loss/dup/ooo = missing, duplicated, out-of-order deliveries summed over all repeats."
+    )
+    notes = stderr_notes(rows)
+    if notes:
+        print("server stderr (distinct WARNING/ERROR lines, with counts):")
+        for line in notes:
+            print("  " + line)
+    for r in rows:
+        data = r.get("data") or {}
+        prof = (data.get("median") or data).get("profile")
+        if prof:
+            print(f"profile of {r['server']} in {r['workload']} ({prof['samples']} samples, {prof['file']}):")
+            print("  self:      " + "; ".join(f"{k} {v}%" for k, v in prof["self_pct"][:8]))
+            print("  inclusive: " + "; ".join(f"{k} {v}%" for k, v in prof["inclusive_pct"][:10]))
+    bad = check_failures(rows)
+    if bad["integrity"]:
+        print("integrity: FAILED (loss/dup/out-of-order where every message should arrive)")
+        for b in bad["integrity"]:
+            print("  " + b)
+    else:
+        print("integrity: every checked peer got every message once, in order")
+    if bad["capacity"]:
+        print("capacity: not every idle client was registered and held")
+        for b in bad["capacity"]:
+            print("  " + b)
+    if bad["failed"]:
+        print("failed runs:")
+        for b in bad["failed"]:
+            print("  " + b)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(
+                {"machine": info, "args": vars(args), "elapsed_s": elapsed, "rows": rows},
+                f,
+                indent=1,
+                default=lambda o: o.hex() if isinstance(o, bytes) else str(o),
+            )
+    return 1 if (q and any(bad.values())) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
