@@ -25,6 +25,7 @@ from common.rooms import room_key
 LOBBY = "#lobby"
 DEFAULT_KEEP = 1000  # messages kept per room, for reconnecting clients
 MAX_ROOMS = 1000  # rooms at once; an empty one is forgotten to make space
+HISTORY_BYTES = 64 * 1024 * 1024  # all rooms' kept messages together, at most
 
 
 class TooManyRooms(Exception):
@@ -96,25 +97,31 @@ class Hub(Protocol):
 
 
 class _Room:
-    __slots__ = ("name", "members", "seq", "history", "topic")
+    __slots__ = ("name", "members", "seq", "history", "sizes", "kept_bytes", "topic")
 
     def __init__(self, name: str, keep: int) -> None:
         self.name = name
         self.members: dict[Subscriber, None] = {}  # an insertion-ordered set
         self.seq = 0
-        self.history: collections.deque[m.Message] = collections.deque(maxlen=keep)
+        self.history: collections.deque[m.Message] = collections.deque()
+        self.sizes: collections.deque[int] = collections.deque()  # bytes of each kept message
+        self.kept_bytes = 0
         self.topic = ""
 
 
 class LocalHub:
     """The in-process hub: one lock orders every room's messages."""
 
-    def __init__(self, keep: int = DEFAULT_KEEP, max_rooms: int = MAX_ROOMS) -> None:
+    def __init__(
+        self, keep: int = DEFAULT_KEEP, max_rooms: int = MAX_ROOMS, history_bytes: int = HISTORY_BYTES
+    ) -> None:
         self._lock = threading.RLock()  # greet() may ask for members while joining
         self._nicks: dict[str, Subscriber] = {}  # nick_key -> session
         self._rooms: dict[str, _Room] = {}  # room_key -> room
         self._keep = keep
         self._max_rooms = max_rooms
+        self._history_bytes = history_bytes
+        self._history_total = 0
 
     # -- nicknames --
     def register(self, sub: Subscriber, nick: str, replacing: Subscriber | None = None) -> None:
@@ -171,7 +178,7 @@ class LocalHub:
                 empty = next((k for k, r in self._rooms.items() if not r.members and k != room_key(LOBBY)), None)
                 if empty is None:
                     raise TooManyRooms(f"there are {self._max_rooms} rooms already")
-                del self._rooms[empty]
+                self._history_total -= self._rooms.pop(empty).kept_bytes
             room = self._rooms[key] = _Room(name, self._keep)
         return room
 
@@ -235,11 +242,34 @@ class LocalHub:
             assert r is not None
             r.seq += 1
             frame = Frame(build(r.seq, time.time()))
-            r.history.append(frame.msg)
+            self._keep_message(r, frame.msg)
             for sub in r.members:
                 if sub is not exclude:
                     sub.deliver(frame)
         return frame
+
+    def _keep_message(self, r: _Room, msg: m.Message) -> None:
+        """Keep ``msg`` in the room's history, within ``keep`` messages per room
+        and ``history_bytes`` for all rooms together (oldest go first)."""
+        size = 4 * len(getattr(msg, "text", "")) + 200  # a bound on its size in memory
+        r.history.append(msg)
+        r.sizes.append(size)
+        r.kept_bytes += size
+        self._history_total += size
+        if len(r.history) > self._keep:
+            r.history.popleft()
+            dropped = r.sizes.popleft()
+            r.kept_bytes -= dropped
+            self._history_total -= dropped
+        while self._history_total > self._history_bytes:
+            # The room keeping the most gives up its oldest (only over budget: rare).
+            victim = max(self._rooms.values(), key=lambda room: room.kept_bytes)
+            if victim is r and len(r.history) == 1:
+                break  # never the message just sent
+            victim.history.popleft()
+            size = victim.sizes.popleft()
+            victim.kept_bytes -= size
+            self._history_total -= size
 
     def announce(self, room: str, build: Callable[[float], m.Message], exclude: Subscriber | None = None) -> None:
         """A notice to the room: in order with messages, but not sequenced or kept."""

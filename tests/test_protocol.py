@@ -288,3 +288,19 @@ def test_plain_rendering_is_safe_and_multiline_is_indented():
 def test_messages_are_immutable_dataclasses():
     with pytest.raises(dataclasses.FrozenInstanceError):
         m.Say("x").text = "y"  # type: ignore[misc]
+
+
+def test_hub_history_is_bounded_in_messages_and_bytes():
+    from chatserver.hub import LocalHub
+
+    hub = LocalHub(keep=5, history_bytes=20_000)
+    for i in range(10):
+        hub.publish("#a", lambda seq, ts, i=i: m.ChatMessage(seq=seq, ts=ts, room="#a", nick="x", text=f"{i}"))
+    kept, lost = hub.history("#a", 0)
+    assert [msg.text for msg in kept] == ["5", "6", "7", "8", "9"] and lost == 5
+    big = "y" * 4000  # about 16 KB each by the hub's reckoning: only one fits in 20 KB
+    for room in ("#b", "#c"):
+        hub.publish(room, lambda seq, ts, room=room: m.ChatMessage(seq=seq, ts=ts, room=room, nick="x", text=big))
+    assert len(hub.history("#c", 0)[0]) == 1, "the newest big message is kept"
+    assert hub.history("#b", 0) == ([], 1), "the room keeping the most gave way, and says how many are gone"
+    assert len(hub.history("#a", 0)[0]) == 5, "small histories that fit stay"
