@@ -27,7 +27,8 @@ class ChatCompleter(Completer):
         word = document.get_word_before_cursor(WORD=True)
         words = before.split()
         if before.startswith("/") and len(words) <= 1 and not before.endswith(" "):
-            yield from self._matching(COMMANDS, word)
+            for c in self._matching(COMMANDS, word):  # a space after it: the argument comes next
+                yield Completion(c.text + " ", c.start_position, display=c.text)
             return
         command = words[0].lower() if words and before.startswith("/") else ""
         if command in _TAKES_ROOM:

@@ -52,14 +52,14 @@ def complete(text: str, nicks=("alice", "Albert", "bob"), rooms=("#dev", "#lobby
 @pytest.mark.parametrize(
     "typed, result",
     [
-        ("/jo", "/join"),
+        ("/jo", "/join "),
         ("/join #d", "/join #dev"),
         ("/msg b", "/msg bob"),
         ("/kick ali", "/kick alice"),
         ("/kick al", "/kick al"),  # alice or Albert: a menu, nothing inserted
         ("bo", "bob: "),  # addressing someone at the start of a line
         ("hello b", "hello bob"),
-        ("/qu", "/quit"),
+        ("/qu", "/quit "),
         ("zz", "zz"),
     ],
 )
