@@ -7,6 +7,8 @@ through the interface those front ends expect of a session.
 
 from __future__ import annotations
 
+import queue
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
     from .server import ChatServer
 
 WAITING = "Server is waiting for a connection..."
+_FINISH = object()  # queued after the last message to show: then end the session
 
 
 class HostParticipant(Participant):
@@ -41,6 +44,8 @@ class HostParticipant(Participant):
         addr = server.address if server.address else ("", 0)
         self.status = f"hosting {server.config.name} on port {addr[1]}"
         self.ended = threading.Event()
+        self._outq: queue.Queue = queue.Queue(maxsize=10_000)
+        self._printer = threading.Thread(target=self._print_loop, name="host-printer", daemon=True)
         self.lost: str | None = None
         self.leaving = False
         self._end_lock = threading.Lock()
@@ -50,7 +55,28 @@ class HostParticipant(Participant):
         self.op = True  # the host runs the server
         return True
 
+    def _emit(self, msg: m.Message) -> None:
+        """Hand a message to the printer thread. Hub fan-out runs under the hub
+        lock, and the host's terminal (or a pipe) may block: never write from here."""
+        try:
+            self._outq.put_nowait(msg)
+        except queue.Full:  # the terminal is stuck: drop rather than stall the server
+            pass
+
+    def _print_loop(self) -> None:
+        while True:
+            msg = self._outq.get()
+            if msg is _FINISH:
+                self._finish_now()
+            else:
+                self.show(msg)
+
     def start(self) -> None:
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+        try:
+            self._printer.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         if not self.register(self._wanted):
             raise ValueError(f"cannot use {self._wanted!r} as the host's name")
         self._info(WAITING)
@@ -83,7 +109,16 @@ class HostParticipant(Participant):
         return 0  # the host is inside the server: nothing is ever in transit
 
     def finish(self) -> None:
-        """End the host's session (thread-safe, once)."""
+        """End the host's session (thread-safe, once), after what is already queued is shown."""
+        if self._printer.is_alive():
+            try:
+                self._outq.put(_FINISH, timeout=1.0)
+                return
+            except queue.Full:
+                pass
+        self._finish_now()
+
+    def _finish_now(self) -> None:
         with self._end_lock:
             if self.ended.is_set():
                 return
@@ -92,11 +127,11 @@ class HostParticipant(Participant):
 
     # -- what the server and hub call -----------------------------------
     def deliver(self, frame: Frame) -> None:
-        self.show(frame.msg)
+        self._emit(frame.msg)
 
     def send(self, msg: m.Message) -> None:
         if not isinstance(msg, (m.Bye, m.Accepted)):
-            self.show(msg)
+            self._emit(msg)
 
     def greet(self, room: str, replay: list[m.Message], lost: int, kind: str) -> None:
         self.room = room  # the terminal shows "waiting for a connection" instead
@@ -117,4 +152,4 @@ class HostParticipant(Participant):
             self._info(WAITING)
 
     def _info(self, text: str) -> None:
-        self.show(m.Notice(text=text, ts=time.time()))
+        self._emit(m.Notice(text=text, ts=time.time()))

@@ -249,3 +249,42 @@ def test_interactive_needs_chat_mode_and_a_valid_name():
             timeout=10,
         )
         assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_host_in_line_mode_never_blocks_the_server_on_its_output():
+    """The host's stdout is a pipe nobody reads for a while: others keep chatting."""
+    host = subprocess.Popen(
+        [
+            *program("chatserver"),
+            "--interactive",
+            "--name",
+            "Host",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--rate-limit",
+            "0",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=python_env(),
+    )
+    try:
+        port = int(READY.search(host.stdout.readline().decode()).group(2))
+        a, b = NativeClient(port, "a"), NativeClient(port, "b")
+        for i in range(3000):  # ~300 KB for the host's unread pipe (64 KB)
+            a.say(f"{i} " + "x" * 90)
+        assert [f["text"].split()[0] for f in b.messages(3000, timeout=30)] == [str(i) for i in range(3000)]
+        late = NativeClient(port, "late")  # registration still works
+        assert late.welcome["type"] == "welcome"
+        host.stdin.write(b"bye\n")
+        host.stdin.flush()
+        out = host.stdout.read().decode()  # drains the pipe; the host then ends the chat
+        assert host.wait(10) == 0
+        assert "Chat ended." in out
+    finally:
+        if host.poll() is None:
+            host.kill()
+            host.wait()
