@@ -250,7 +250,10 @@ class ChatServer:
         with self._lock:
             sessions = list(self._sessions)
         for session in sessions:
-            session.end(reason)
+            try:
+                session.end(reason)
+            except Exception:  # one broken session must not keep the others open
+                log.exception("while ending %s", getattr(session, "peer", session))
         deadline = time.monotonic() + timeout
         for session in sessions:
             session.outbox.close(timeout=max(0.0, deadline - time.monotonic()))

@@ -232,7 +232,10 @@ class Session(Participant):
     def end(self, reason: str) -> None:
         """Called from another thread (shutdown): say why and goodbye."""
         self.end_reason = reason
-        if self.registered or self.plain:  # a notice is not allowed before the handshake
+        # A notice is not allowed before the Welcome went out. ``registered``
+        # is set a moment before that, so ask the protocol state itself (it
+        # only moves forward: HANDSHAKE -> OPEN -> CLOSED).
+        if self.plain or self.conn.state is State.OPEN:
             self.notice(reason, event="shutdown")
         self.send(m.Bye(reason))
 

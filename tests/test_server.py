@@ -292,3 +292,33 @@ def test_ipv6_dual_stack():
     finally:
         proc.terminate()
         assert proc.wait(5) == 0
+
+
+def test_shutdown_between_registration_and_welcome_sends_only_bye():
+    """Regression: ``end`` during the instant after a nick is registered but
+    before the Welcome went out raised LocalProtocolError in the shutdown path
+    (seen once in CI as a traceback)."""
+    from chatserver.server import ChatServer, ServerConfig
+    from chatserver.session import Session
+
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        theirs = socket.create_connection(listener.getsockname())
+        ours, _ = listener.accept()
+    server = ChatServer(ServerConfig(host="127.0.0.1", port=0))
+    try:
+        session = Session(server, ours, ("127.0.0.1", 1))
+        session.registered = True  # the window: registered, Welcome not yet sent
+        session.end("server shutting down")
+        session.outbox.close(timeout=2)
+        theirs.settimeout(5)
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = theirs.recv(4096)
+            assert chunk, "closed before the bye arrived"
+            data += chunk
+        frames = [json.loads(line) for line in data.splitlines()]
+        assert [f["type"] for f in frames] == ["bye"]
+        assert frames[0]["reason"] == "server shutting down"
+    finally:
+        ours.close()
+        theirs.close()
