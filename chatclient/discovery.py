@@ -10,16 +10,15 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import logging
-import signal
 import threading
 import time
 
 from common.safetext import neutralise
+from common.threads import stop_signals_blocked
 
 log = logging.getLogger(__name__)
 
 SERVICE_TYPE = "_chatserver._tcp.local."
-_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 #: Extra time after the deadline to resolve a service seen late.
 _RESOLVE_GRACE = 0.3
 
@@ -120,11 +119,8 @@ def browse(timeout: float = 2.0) -> list[Found]:
     A server that says goodbye before the deadline is not returned.
     """
     # zeroconf's threads block the stop signals, so Ctrl-C reaches this (main) thread at once.
-    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    try:
+    with stop_signals_blocked():
         zc = _open_zeroconf()
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
     from zeroconf import ServiceBrowser, ServiceInfo, ServiceStateChange
 
     networks = _local_networks()
@@ -151,11 +147,8 @@ def browse(timeout: float = 2.0) -> list[Found]:
         resolve(zeroconf, name, max(0.0, deadline - time.monotonic()))
 
     try:
-        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-        try:
+        with stop_signals_blocked():
             browser = ServiceBrowser(zc, SERVICE_TYPE, handlers=[on_change])
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         try:
             time.sleep(max(0.0, deadline - time.monotonic()))  # the browse window itself
         finally:

@@ -8,7 +8,6 @@ At end of input the client leaves politely, so everything sent is delivered.
 from __future__ import annotations
 
 import queue
-import signal
 import sys
 import threading
 from typing import TextIO
@@ -16,6 +15,7 @@ from typing import TextIO
 from common import messages as m
 from common.commands import HELP_LINES, CommandError, ShowHelp
 from common.plain import render_plain
+from common.threads import stop_signals_blocked
 
 from .connection import ClientError
 from .session import FrontEndSession
@@ -66,11 +66,8 @@ def run_line_mode(session: FrontEndSession, stdin: TextIO, printer: LinePrinter)
     session.on_end = lambda: inbox.put(_ENDED)
     session.start()
     # Signals must reach the main thread (waiting on the queue), not the reader.
-    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
-    try:
+    with stop_signals_blocked():
         threading.Thread(target=_read_lines, args=(stdin, inbox), name="stdin", daemon=True).start()
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
     status = 0
     try:
         while True:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import collections
 import logging
 import random
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from typing import Protocol
 from common import messages as m
 from common.commands import CommandError, ShowHelp, parse_input
 from common.nicks import is_exit_word
+from common.threads import stop_signals_blocked
 
 from .connection import CertificateMismatch, ChatConnection, ClientError, NickRejected
 
@@ -106,11 +106,8 @@ class ChatSession:
 
     def start(self) -> None:
         # Signals go to the main thread, which is the one that must react.
-        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
-        try:
+        with stop_signals_blocked():
             self._thread.start()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
     # -- receiving --------------------------------------------------------
     def _receive(self) -> None:

@@ -18,12 +18,12 @@ import concurrent.futures
 import ipaddress
 import logging
 import re
-import signal
 import socket
 import threading
 from typing import TYPE_CHECKING
 
 from common.messages import PROTOCOL_VERSION
+from common.threads import stop_signals_blocked
 
 from .netinfo import lan_addresses
 
@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 SERVICE_TYPE = "_chatserver._tcp.local."
 _MAX_LABEL = 63  # bytes in one DNS label (the instance name)
-_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 _REGISTER_DEADLINE = 20.0  # seconds; probing and announcing take about 1.5 s (3 s if the name is taken)
 
 
@@ -150,11 +149,8 @@ class Advertiser:
         # This thread and zeroconf's (started from it) inherit a mask blocking the
         # stop signals, so the kernel delivers SIGINT/SIGTERM to the main thread,
         # whose wait they must interrupt (as ChatServer.start does for its threads).
-        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-        try:
+        with stop_signals_blocked():
             self._thread.start()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for registration to finish; True if the service is registered."""

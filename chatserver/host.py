@@ -8,7 +8,6 @@ through the interface those front ends expect of a session.
 from __future__ import annotations
 
 import queue
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from common import messages as m
 from common.commands import parse_input
+from common.threads import stop_signals_blocked
 
 from .hub import Frame
 from .participant import Participant, SessionEnd
@@ -72,11 +72,8 @@ class HostParticipant(Participant):
                 self.show(msg)
 
     def start(self) -> None:
-        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
-        try:
+        with stop_signals_blocked():
             self._printer.start()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         if not self.register(self._wanted):
             raise ValueError(f"cannot use {self._wanted!r} as the host's name")
         self._info(WAITING)

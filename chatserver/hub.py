@@ -2,9 +2,12 @@
 
 Sessions never talk to each other directly: they register a nickname, join a
 room and publish to it; the hub stamps each message with the room's sequence
-number and time and hands the *same* encoded ``Frame`` to every member. A
-second backend (say, rooms shared between servers through Redis) implements
-``Hub`` and leaves session code untouched.
+number and time and encodes it once. Publishing only queues: one dispatcher
+thread takes everything queued since its last round and gives each member
+the whole batch as *one* byte string (the same object for every member who
+sent none of it), so the work per recipient does not grow with the number
+of messages. A second backend (say, rooms shared between servers through
+Redis) implements ``Hub`` and leaves session code untouched.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -21,11 +25,17 @@ from common import messages as m
 from common.nicks import nick_key
 from common.plain import render_plain
 from common.rooms import room_key
+from common.threads import stop_signals_blocked
+
+log = logging.getLogger(__name__)
 
 LOBBY = "#lobby"
 DEFAULT_KEEP = 1000  # messages kept per room, for reconnecting clients
 MAX_ROOMS = 1000  # rooms at once; an empty one is forgotten to make space
 HISTORY_BYTES = 64 * 1024 * 1024  # all rooms' kept messages together, at most
+PUBLISH_WAIT = 5.0  # at most this long a publisher waits for a member that is behind
+#: Published but not yet dispatched, at most (about): publishers wait beyond it.
+MAX_QUEUED_BYTES = 256 * 1024
 
 
 class TooManyRooms(Exception):
@@ -65,9 +75,22 @@ class Subscriber(Protocol):
     """What the hub needs of a session."""
 
     nick: str
+    #: ``"native"`` or ``"plain"``: takes batches as bytes in that wire format
+    #: through ``deliver_bytes``; ``None``: takes ``Frame`` objects one by one.
+    wire: str | None
 
     def deliver(self, frame: Frame) -> None:
         """Queue ``frame`` for the peer; must not block."""
+
+    def deliver_bytes(self, data: bytes) -> None:
+        """Queue encoded frames for the peer; must not block."""
+
+    @property
+    def full(self) -> bool:
+        """Behind by more than its peer may be: publishers to its room wait."""
+
+    def wait_room(self, timeout: float) -> None:
+        """Wait until not ``full`` (or the peer is dropped), at most ``timeout`` s."""
 
 
 class NickTaken(Exception):
@@ -90,27 +113,48 @@ class Hub(Protocol):
     def topic(self, room: str) -> str: ...
     def rooms(self) -> list[RoomInfo]: ...
     def publish(
-        self, room: str, build: Callable[[int, float], m.Message], exclude: Subscriber | None = None
+        self,
+        room: str,
+        build: Callable[[int, float], m.Message],
+        exclude: Subscriber | None = None,
+        receipt: Callable[[m.Message], m.Message] | None = None,
     ) -> Frame: ...
     def announce(self, room: str, build: Callable[[float], m.Message], exclude: Subscriber | None = None) -> None: ...
     def sessions(self) -> list[Subscriber]: ...
+    def flush(self, timeout: float | None = None) -> bool: ...
 
 
 class _Room:
-    __slots__ = ("name", "members", "seq", "history", "sizes", "kept_bytes", "topic")
+    __slots__ = ("name", "members", "seq", "posted", "history", "sizes", "kept_bytes", "topic", "full")
 
     def __init__(self, name: str, keep: int) -> None:
         self.name = name
-        self.members: dict[Subscriber, None] = {}  # an insertion-ordered set
+        #: member -> ``posted`` when it joined: it gets what was posted after.
+        self.members: dict[Subscriber, int] = {}
         self.seq = 0
+        self.posted = 0  # frames queued to the room so far (messages and notices)
         self.history: collections.deque[m.Message] = collections.deque()
         self.sizes: collections.deque[int] = collections.deque()  # bytes of each kept message
         self.kept_bytes = 0
         self.topic = ""
+        #: Members found ``full`` by the last dispatch (replaced, never mutated).
+        self.full: list[Subscriber] = []
+
+
+@dataclasses.dataclass(slots=True)
+class _Post:
+    """A frame queued to a room, for the dispatcher."""
+
+    room: _Room
+    index: int  # the room's ``posted`` count for it: who joined later does not get it
+    frame: Frame
+    exclude: Subscriber | None
+    receipt: Frame | None  # what ``exclude`` gets in its place (its own message's ack)
 
 
 class LocalHub:
-    """The in-process hub: one lock orders every room's messages."""
+    """The in-process hub: one lock orders every room's messages; one
+    dispatcher thread delivers them."""
 
     def __init__(
         self, keep: int = DEFAULT_KEEP, max_rooms: int = MAX_ROOMS, history_bytes: int = HISTORY_BYTES
@@ -122,6 +166,15 @@ class LocalHub:
         self._max_rooms = max_rooms
         self._history_bytes = history_bytes
         self._history_total = 0
+        self._posts: list[_Post] = []  # queued, not yet dispatched
+        self._posts_bytes = 0  # their size, roughly
+        self._dispatching = False  # the dispatcher holds a batch it has not finished
+        self._wake = threading.Lock()  # held while the dispatcher has nothing to do
+        self._wake.acquire()
+        self._idle = threading.Condition(self._lock)  # for flush(): nothing queued or in hand
+        with stop_signals_blocked():
+            self._dispatcher = threading.Thread(target=self._dispatch_forever, name="dispatcher", daemon=True)
+            self._dispatcher.start()
 
     # -- nicknames --
     def register(self, sub: Subscriber, nick: str, replacing: Subscriber | None = None) -> None:
@@ -193,7 +246,7 @@ class LocalHub:
         with self._lock:
             r = self._room(room, create=True)
             assert r is not None
-            r.members[sub] = None
+            r.members[sub] = r.posted  # what is queued now is in the history below
             if greet is not None:
                 if after is not None:
                     greet(r.name, *self._after(r, after), "missed")
@@ -234,18 +287,31 @@ class LocalHub:
         return sorted(found, key=lambda info: room_key(info.name))
 
     # -- messages --
-    def publish(self, room: str, build: Callable[[int, float], m.Message], exclude: Subscriber | None = None) -> Frame:
+    def publish(
+        self,
+        room: str,
+        build: Callable[[int, float], m.Message],
+        exclude: Subscriber | None = None,
+        receipt: Callable[[m.Message], m.Message] | None = None,
+    ) -> Frame:
         """Stamp with the room's next sequence number, keep in the room's history,
-        encode once, and queue to every member but ``exclude``, in room order."""
+        and queue to every member but ``exclude`` (who gets ``receipt(message)``
+        instead, in the same place in the room's order)."""
         with self._lock:
             r = self._room(room, create=True)
             assert r is not None
             r.seq += 1
             frame = Frame(build(r.seq, time.time()))
             self._keep_message(r, frame.msg)
-            for sub in r.members:
-                if sub is not exclude:
-                    sub.deliver(frame)
+            self._post(r, frame, exclude, Frame(receipt(frame.msg)) if receipt is not None else None)
+            if self._posts_bytes > MAX_QUEUED_BYTES:  # the dispatcher is behind
+                self._idle.wait_for(lambda: self._posts_bytes <= MAX_QUEUED_BYTES, PUBLISH_WAIT)
+        # A member that reads but is behind holds the publisher back here,
+        # after its message is accepted and before it reads the next: TCP
+        # then slows the sender, instead of the server buffering without end.
+        for sub in r.full:
+            if sub.full:
+                sub.wait_room(PUBLISH_WAIT)
         return frame
 
     def _keep_message(self, r: _Room, msg: m.Message) -> None:
@@ -277,10 +343,46 @@ class LocalHub:
             r = self._room(room)
             if r is None:
                 return
-            frame = Frame(build(time.time()))
-            for sub in r.members:
-                if sub is not exclude:
-                    sub.deliver(frame)
+            self._post(r, Frame(build(time.time())), exclude, None)
+
+    def _post(self, r: _Room, frame: Frame, exclude: Subscriber | None, receipt: Frame | None) -> None:
+        """Queue for the dispatcher (called with the lock held)."""
+        r.posted += 1
+        if not r.members or (exclude is not None and len(r.members) == 1 and exclude in r.members and not receipt):
+            return  # nobody to tell
+        self._posts.append(_Post(r, r.posted, frame, exclude, receipt))
+        self._posts_bytes += 4 * len(getattr(frame.msg, "text", "")) + 200
+        if len(self._posts) == 1 and not self._dispatching:
+            self._wake.release()  # it sleeps, or is about to: this batch is its next
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything published so far has been handed to its
+        recipients' outboxes; False if that took longer than ``timeout``."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._posts and not self._dispatching, timeout)
+
+    def _dispatch_forever(self) -> None:
+        while True:
+            self._wake.acquire()
+            while True:
+                with self._lock:
+                    if not self._posts:
+                        self._dispatching = False
+                        self._idle.notify_all()
+                        break
+                    posts, self._posts = self._posts, []
+                    if self._posts_bytes > MAX_QUEUED_BYTES:
+                        self._idle.notify_all()  # publishers waiting for this
+                    self._posts_bytes = 0
+                    self._dispatching = True
+                    # Members as of now: who left since gets nothing more,
+                    # who joined since gets only what came after it.
+                    rooms: dict[_Room, list[tuple[Subscriber, int]]] = {}
+                    for post in posts:
+                        if post.room not in rooms:
+                            rooms[post.room] = list(post.room.members.items())
+                for r, members in rooms.items():
+                    r.full = _dispatch([p for p in posts if p.room is r] if len(rooms) > 1 else posts, members)
 
     def history(self, room: str, after: int) -> tuple[list[m.Message], int]:
         """Messages of ``room`` numbered above ``after``, and how many of those
@@ -296,3 +398,42 @@ class LocalHub:
         missed = [msg for msg in r.history if getattr(msg, "seq", 0) > after]
         first = getattr(missed[0], "seq", r.seq + 1) if missed else r.seq + 1
         return missed, max(0, first - after - 1)
+
+
+def _dispatch(posts: list[_Post], members: list[tuple[Subscriber, int]]) -> list[Subscriber]:
+    """Give each member, in one call, the posts it should see (in room order);
+    returns the members left ``full``."""
+    full = []
+    first = posts[0].index
+    senders = {p.exclude for p in posts if p.exclude is not None}
+    shared: dict[str, bytes] = {}  # wire -> the whole batch, for members who sent none of it
+    for sub, since in members:
+        try:
+            wire = sub.wire
+            if wire is None:
+                for p in posts:
+                    if p.index > since:
+                        frame = p.frame if p.exclude is not sub else p.receipt
+                        if frame is not None:
+                            sub.deliver(frame)
+                continue
+            if since < first and sub not in senders:
+                data = shared.get(wire)
+                if data is None:
+                    data = shared[wire] = b"".join([getattr(p.frame, wire) for p in posts])
+            else:
+                parts = []
+                for p in posts:
+                    if p.index <= since:
+                        continue
+                    frame = p.frame if p.exclude is not sub else p.receipt
+                    if frame is not None:
+                        parts.append(getattr(frame, wire))
+                data = b"".join(parts)
+            if data:
+                sub.deliver_bytes(data)
+                if sub.full:
+                    full.append(sub)
+        except Exception:  # one broken member must not cost the others their messages
+            log.exception("delivering to %s", getattr(sub, "nick", sub))
+    return full

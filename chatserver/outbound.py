@@ -1,119 +1,176 @@
-"""The outbound path of one connection: a bounded byte queue and its writer.
+"""The outbound path of one connection: a bounded byte queue, sent without waiting.
 
-Publishers only append bytes (no socket call, no encoding), so a peer that
-reads slowly or never can delay nobody but itself. The writer thread takes
-everything queued at once and sends it in one ``sendall`` (coalescing bursts).
-When the backlog passes ``max_backlog`` the outbox gives up on the peer: it
-stops accepting data and shuts the socket down, which wakes the connection's
-reader thread to clean up.
+``Outbox.put`` tries the socket at once with a non-blocking send, in the
+caller's thread (the hub's dispatcher, or the session's reader); whatever the
+kernel does not take is queued, and one ``Flusher`` thread for the whole
+server sends it when the socket becomes writable. So a peer that reads
+slowly or never can delay nobody but itself, no thread ever blocks in a send,
+and a connection needs no writer thread of its own. When the backlog passes
+``max_backlog`` the outbox gives up on the peer: it drops what is queued and
+shuts the socket down, which wakes the connection's reader thread to clean up.
+
+Slow is not stuck. An outbox over the limit is *full*; a full outbox whose
+peer has taken nothing for ``STUCK_AFTER`` seconds is dropped, but one whose
+peer keeps reading is waited for: the hub makes the publishers to its room
+wait (``wait_room``) before they read their next line, which pushes back on
+the senders through TCP instead of buffering without end or dropping a peer
+that reads. Every other peer's delivery goes on meanwhile.
 """
 
 from __future__ import annotations
 
 import logging
+import select
 import socket
 import threading
 import time
-from collections.abc import Callable
+
+from common.threads import stop_signals_blocked
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BACKLOG = 1024 * 1024
-#: How long a publisher waits for the writer to take a full backlog before
-#: deciding the peer is not reading. Paid at most once per dropped peer.
-DRAIN_GRACE = 0.1
+#: A full outbox whose peer took no byte for this long is given up on.
+STUCK_AFTER = 0.25
+_NOWAIT = socket.MSG_DONTWAIT  # one send that never blocks, whatever the socket's mode
+_WAKE_EVENTS = select.POLLIN
+_SEND_EVENTS = select.POLLOUT
+_DONE_EVENTS = select.POLLERR | select.POLLHUP | select.POLLNVAL
 
 
 class Outbox:
-    """Bytes queued for one peer, sent by the peer's own writer thread.
+    """Bytes for one peer: sent at once when the kernel takes them, else queued.
 
-    ``put`` is on the fan-out hot path (once per recipient per message), so it
-    takes one plain lock and wakes the writer only when the writer sleeps,
-    through a second lock used as a binary semaphore; no Condition objects.
+    ``put`` is on the fan-out hot path (once per recipient per batch of
+    messages): one lock, one non-blocking ``send``, no thread hand-off.
     """
 
-    def __init__(
-        self,
-        sock: socket.socket,
-        *,
-        send: Callable[[bytes], None] | None = None,
-        max_backlog: int = DEFAULT_MAX_BACKLOG,
-        name: str = "",
-    ) -> None:
-        self._sock = sock  # shut down to unblock a stuck send
-        self.send = send or sock.sendall  # the socket, or TLS over it
+    def __init__(self, sock: socket.socket, *, max_backlog: int = DEFAULT_MAX_BACKLOG, name: str = "") -> None:
+        self._sock = sock
+        self.name = name
         self.max_backlog = max_backlog
-        self._lock = threading.Lock()  # guards everything below
+        self._lock = threading.Lock()  # guards everything below, and orders sends
         self._chunks: list[bytes] = []
         self._queued = 0
         self._closing = False
-        self._sleeping = False  # the writer waits on _wake
-        self._wake = threading.Lock()  # held while nobody woke the writer
-        self._wake.acquire()
+        self._drained = threading.Event()  # set while nothing is queued
+        self._drained.set()
+        self._room = threading.Event()  # set while not full
+        self._room.set()
+        self._progress = time.monotonic()  # when the kernel last took bytes
         #: Why the peer was given up on (backlog overflow or a send error), if it was.
         self.failure: str | None = None
         #: True when that was a full backlog: the peer stopped reading.
         self.overflowed = False
-        self._thread = threading.Thread(target=self._run, name=f"writer-{name}", daemon=True)
-        self._thread.start()
 
     def put(self, data: bytes) -> bool:
-        """Queue ``data``; False if the outbox is closed or just overflowed."""
+        """Send or queue ``data``; False if the outbox is closed or has failed."""
         with self._lock:
             if self._closing or self.failure:
                 return False
-            if not self._queued or self._queued + len(data) <= self.max_backlog:
-                self._chunks.append(data)
-                self._queued += len(data)
-                wake, self._sleeping = self._sleeping, False
-                if wake:
-                    self._wake.release()
+            waiting = bool(self._chunks)
+            self._chunks.append(data)
+            self._queued += len(data)
+            # Behind a queue, append only (order), unless the limit is reached:
+            # then see first whether the kernel takes some (the flusher may
+            # simply not have run yet) before calling the outbox full.
+            if waiting and self._queued <= self.max_backlog:
                 return True
-        # Over the limit. A burst can outrun a writer that merely has not been
-        # scheduled yet (the GIL); a peer that is not reading leaves it blocked
-        # in send. Give the writer a moment (rare: at most once per dropped peer).
-        deadline = time.monotonic() + DRAIN_GRACE
-        while time.monotonic() < deadline:
-            time.sleep(0.002)
-            with self._lock:
-                if self._closing or self.failure:
-                    return False
-                if self._queued + len(data) <= self.max_backlog:
-                    self._chunks.append(data)
-                    self._queued += len(data)
-                    return True
-        self._fail(f"outbound backlog over {self.max_backlog} bytes (peer not reading)", overflow=True)
-        return False
+            if not self._send_locked():
+                return self.failure is None
+            if self._queued > self.max_backlog and not self._full_locked():
+                return False
+            if not waiting:
+                self._drained.clear()
+                flusher().watch(self)
+            return True
 
-    def _fail(self, why: str, *, overflow: bool = False) -> None:
-        with self._lock:
-            if self.failure:
+    @property
+    def full(self) -> bool:
+        """Over ``max_backlog``: publishers should wait (``wait_room``)."""
+        return not self._room.is_set()
+
+    def wait_room(self, timeout: float) -> None:
+        """Wait until the backlog is under the limit again, or the peer is
+        dropped for taking nothing for ``STUCK_AFTER`` s, or ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while not self._room.wait(min(STUCK_AFTER, max(0.0, deadline - time.monotonic()))):
+            with self._lock:
+                if self._queued <= self.max_backlog or not self._full_locked():
+                    return
+            if time.monotonic() >= deadline:
                 return
-            self.failure = why
-            self.overflowed = overflow
-            self._chunks.clear()
-            self._queued = 0
-            wake, self._sleeping = self._sleeping, False
-            if wake:
-                self._wake.release()
+
+    def _full_locked(self) -> bool:
+        """Over the limit: drop a stuck peer (False), else mark full (True)."""
+        if time.monotonic() - self._progress > STUCK_AFTER:
+            self._fail_locked(f"outbound backlog over {self.max_backlog} bytes (peer not reading)", overflow=True)
+            return False
+        self._room.clear()
+        return True
+
+    def flush(self) -> bool:
+        """Send what the kernel takes now (the flusher calls this); True while more waits."""
+        with self._lock:
+            return self._send_locked()
+
+    def _send_locked(self) -> bool:
+        """One non-blocking send of everything queued; True while some is left."""
+        if not self._chunks or self.failure:
+            return False
+        data = b"".join(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
+        try:
+            sent = self._sock.send(data, _NOWAIT)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            self._fail_locked(f"send failed: {exc.strerror or exc}")
+            return False
+        if not sent:
+            self._chunks = [data]  # joined once, not again on every try
+            return True
+        self._progress = time.monotonic()
+        rest = data[sent:]
+        self._chunks = [rest] if rest else []
+        self._queued = len(rest)
+        if self._queued <= self.max_backlog:
+            self._room.set()
+        if not rest:
+            self._drained.set()
+        return bool(rest)
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def _fail_locked(self, why: str, *, overflow: bool = False) -> None:
+        if self.failure:
+            return
+        self.failure = why
+        self.overflowed = overflow
+        self._chunks = []
+        self._queued = 0
+        self._drained.set()
+        self._room.set()
         self._kill_socket()
+
+    def fail(self, why: str) -> None:
+        with self._lock:
+            self._fail_locked(why)
 
     @property
     def backlog(self) -> int:
         return self._queued
 
     def close(self, timeout: float = 1.0) -> None:
-        """Send what is queued (for at most ``timeout`` seconds), then stop the writer."""
+        """Stop taking data; wait up to ``timeout`` s for the queue to go out, else cut the peer off."""
         with self._lock:
             self._closing = True
-            wake, self._sleeping = self._sleeping, False
-            if wake:
-                self._wake.release()
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            # The peer is not reading: break the blocked send.
+        if not self._drained.wait(timeout):
+            with self._lock:
+                self._chunks = []
+                self._queued = 0
+                self._drained.set()
             self._kill_socket()
-            self._thread.join(timeout)
 
     def _kill_socket(self) -> None:
         try:
@@ -121,24 +178,91 @@ class Outbox:
         except OSError:
             pass
 
-    def _run(self) -> None:
-        while True:
-            with self._lock:
-                if self.failure or (not self._chunks and self._closing):
-                    return
-                if not self._chunks:
-                    self._sleeping = True
-                    data = None
-                else:
-                    # Everything queued goes out in one send (coalescing bursts).
-                    data = b"".join(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
-                    self._chunks.clear()
-                    self._queued = 0
-            if data is None:
-                self._wake.acquire()  # until put/close/_fail releases it
-                continue
+
+class Flusher:
+    """One thread that sends the queued bytes of every outbox whose peer lags.
+
+    It polls only the sockets with something queued; other threads hand it
+    an outbox through ``watch`` and a wake-up byte.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._new: list[Outbox] = []
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._woken = False
+        with stop_signals_blocked():  # SIGINT/SIGTERM go to the main thread
+            self._thread = threading.Thread(target=self._run, name="flusher", daemon=True)
+            self._thread.start()
+
+    def watch(self, outbox: Outbox) -> None:
+        with self._lock:
+            self._new.append(outbox)
+            wake, self._woken = not self._woken, True
+        if wake:
             try:
-                self.send(data)
-            except Exception as exc:  # OSError, or a TLS error: either way the peer is gone
-                self._fail(f"send failed: {getattr(exc, 'strerror', None) or exc}")
-                return
+                self._wake_w.send(b"x")
+            except OSError:  # pragma: no cover - the pipe is full: it is awake anyway
+                pass
+
+    def _run(self) -> None:
+        poller = select.poll()
+        poller.register(self._wake_r, _WAKE_EVENTS)
+        watched: dict[int, Outbox] = {}
+        while True:
+            try:
+                events = poller.poll()
+            except InterruptedError:  # pragma: no cover
+                continue
+            for fd, mask in events:
+                if fd == self._wake_r.fileno():
+                    self._take_new(poller, watched)
+                    continue
+                outbox = watched.get(fd)
+                more = False
+                if outbox is not None and outbox.fileno() == fd:
+                    try:
+                        more = outbox.flush()
+                    except Exception:  # pragma: no cover - never let one peer stop the rest
+                        log.exception("flushing %s", outbox.name)
+                    if mask & _DONE_EVENTS and more:
+                        outbox.fail("connection lost")
+                        more = False
+                if not more:
+                    watched.pop(fd, None)
+                    poller.unregister(fd)
+
+    def _take_new(self, poller: select.poll, watched: dict[int, Outbox]) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+        with self._lock:
+            new, self._new = self._new, []
+            self._woken = False
+        for outbox in new:
+            fd = outbox.fileno()
+            if fd < 0:
+                continue
+            if fd in watched:
+                poller.modify(fd, _SEND_EVENTS)
+            else:
+                poller.register(fd, _SEND_EVENTS)
+            watched[fd] = outbox
+
+
+_flusher: Flusher | None = None
+_flusher_lock = threading.Lock()
+
+
+def flusher() -> Flusher:
+    """The process's flusher, started on first use."""
+    global _flusher
+    if _flusher is None:
+        with _flusher_lock:
+            if _flusher is None:
+                _flusher = Flusher()
+    return _flusher

@@ -28,6 +28,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def _receipt(msg: m.Message) -> m.Message:
+    assert isinstance(msg, m.ChatMessage)
+    return m.Accepted(seq=msg.seq, ts=msg.ts)
+
+
 class SessionEnd(Exception):
     """Ends the participant's session; the message is the reason."""
 
@@ -61,9 +66,24 @@ class Participant:
         """Send a message to this participant only."""
         raise NotImplementedError
 
+    #: How the hub hands over batches: see ``hub.Subscriber.wire``.
+    wire: str | None = None
+
     def deliver(self, frame: Frame) -> None:
         """Hub entry point: a frame for this participant (must not block)."""
         raise NotImplementedError
+
+    def deliver_bytes(self, data: bytes) -> None:
+        """Hub entry point: encoded frames in the ``wire`` format (must not block)."""
+        raise NotImplementedError
+
+    @property
+    def full(self) -> bool:
+        """Is this participant's peer behind, so publishers should wait?"""
+        return False
+
+    def wait_room(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` s) until it is not ``full``."""
 
     def kick(self, reason: str) -> None:
         """End this participant's session from another thread."""
@@ -267,15 +287,15 @@ class Participant:
         leaving = not action and is_exit_word(text, self.mode.exit_words)
         if self.mode is Mode.CHAT:
             nick, room = self.nick, self.room
-            frame = self.hub.publish(
+            self.hub.publish(
                 room,
                 lambda seq, ts: m.ChatMessage(seq=seq, ts=ts, room=room, nick=nick, text=text, action=action),
                 exclude=self,
+                # the sender's ack takes the message's place in the room's order
+                receipt=None if self.plain else _receipt,
             )
-            if not self.plain:
-                stamped = frame.msg
-                assert isinstance(stamped, m.ChatMessage)
-                self.send(m.Accepted(seq=stamped.seq, ts=stamped.ts))
+            if leaving:
+                self.hub.flush(timeout=1.0)  # the ack and the others' copies go before the Bye
         elif not leaving:
             seq = self.server.next_seq()
             reply = reverse_text(text) if self.mode is Mode.REVERSE else ack_text(seq, text)

@@ -12,7 +12,6 @@ import hmac
 import itertools
 import logging
 import secrets
-import signal
 import socket
 import socketserver
 import ssl
@@ -23,10 +22,11 @@ from typing import TYPE_CHECKING
 from common import messages as m
 from common.framing import DEFAULT_MAX_FRAME
 from common.nicks import nick_key
+from common.threads import stop_signals_blocked
 
 from .hub import DEFAULT_KEEP, Hub, LocalHub
 from .modes import Mode
-from .outbound import DEFAULT_MAX_BACKLOG
+from .outbound import DEFAULT_MAX_BACKLOG, flusher
 from .participant import Participant
 from .session import Session
 
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 AUTH_DELAY_FIRST = 0.25  # seconds before answering a wrong password; doubles per failure
 AUTH_DELAY_MAX = 8.0
 
@@ -128,11 +127,9 @@ class ChatServer:
         # Every connection thread descends from this one: with SIGINT/SIGTERM
         # blocked there, the kernel delivers them to the main thread, whose
         # wait they must interrupt.
-        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-        try:
+        with stop_signals_blocked():
             self._thread.start()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        flusher()  # started now, not on the first slow peer: a steady thread count
         return self.address
 
     @property
@@ -249,6 +246,7 @@ class ChatServer:
             self._listener.server_close()
         with self._lock:
             sessions = list(self._sessions)
+        self.hub.flush(timeout=timeout / 3)  # what was accepted goes out before the goodbyes
         for session in sessions:
             try:
                 session.end(reason)

@@ -1,4 +1,4 @@
-"""One connected peer: its reader loop (this thread) and its outbox (writer).
+"""One connected peer: its reader loop (this thread) and its outbox.
 
 A connection is native when its first byte is ``{`` (the JSON ``hello``
 frame); anything else is a plain line client (nc, telnet) whose first line is
@@ -49,6 +49,7 @@ class Session(Participant):
         self.peer = f"{addr[0]}:{addr[1]}"
         self.end_reason = "connection closed"
         self._send_lock = threading.Lock()
+        self._said_bye = False
         self.conn = Connection(Role.SERVER, max_frame=server.config.max_frame)
         cfg = server.config
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -59,10 +60,9 @@ class Session(Participant):
         #: Reads plaintext: the socket itself, or TLS over it (set up in ``run``).
         self._read: Callable[[int], bytes] = self._raw_recv
         self.tls: TlsStream | None = None
-        self._outbox_send = sock.sendall
-        self.outbox = Outbox(
-            sock, send=lambda data: self._outbox_send(data), max_backlog=cfg.max_backlog, name=self.peer
-        )
+        self.outbox = Outbox(sock, max_backlog=cfg.max_backlog, name=self.peer)
+        #: Writes plaintext: to the outbox, or through TLS into it (set up in ``run``).
+        self._write: Callable[[bytes], object] = self.outbox.put
         self._pending_nick: str | None = None  # plain client: name given, password next
         self._poll = select.poll()  # not select(): works above fd 1024
         self._poll.register(sock, select.POLLIN)
@@ -72,8 +72,24 @@ class Session(Participant):
         self._pinged = False
 
     # -- output ---------------------------------------------------------
+    @property
+    def wire(self) -> str:
+        return "plain" if self.plain else "native"
+
     def deliver(self, frame: Frame) -> None:
-        self.outbox.put(frame.plain if self.plain else frame.native)
+        self.deliver_bytes(frame.plain if self.plain else frame.native)
+
+    @property
+    def full(self) -> bool:
+        return self.outbox.full
+
+    def wait_room(self, timeout: float) -> None:
+        self.outbox.wait_room(timeout)
+
+    def deliver_bytes(self, data: bytes) -> None:
+        with self._send_lock:
+            if not self._said_bye:
+                self._write(data)
 
     def greet(self, room: str, replay: list[m.Message], lost: int, kind: str) -> None:
         if self.plain and self.mode is not Mode.CHAT:
@@ -103,7 +119,9 @@ class Session(Participant):
                 return  # after Bye nothing more may be sent
             else:
                 data = self.conn.send(msg)
-        self.outbox.put(data)
+            if isinstance(msg, m.Bye):
+                self._said_bye = True  # nothing may follow it
+            self._write(data)  # never blocks: under the lock, so Bye stays last
 
     # -- lifecycle ------------------------------------------------------
     def run(self) -> None:
@@ -144,11 +162,11 @@ class Session(Participant):
             text = "this server requires TLS: use chatclient --tls, or openssl s_client -connect HOST:PORT"
             self.outbox.put(f"* error: {text}\r\n".encode() + m.encode(m.Error("tls_required", text)))
             raise SessionEnd("a plain client on the TLS port")
-        tls = TlsStream(ctx, self._raw_recv, self.sock.sendall, server_side=True)
+        tls = TlsStream(ctx, self._raw_recv, self.outbox.put, server_side=True)
         tls.handshake()
         self.tls = tls
         self._read = tls.recv
-        self._outbox_send = tls.sendall
+        self._write = tls.sendall
         log.info("%s: %s established", self.peer, tls.version())
 
     def _peek_first_byte(self) -> int | None:
@@ -210,7 +228,7 @@ class Session(Participant):
                 text = f"Welcome to {name}. Choose a nickname:"
             else:
                 text = f"Welcome to {name} ({self.mode.description})."
-            self.outbox.put(Frame(m.Notice(text=text, ts=time.time())).plain)
+            self._write(Frame(m.Notice(text=text, ts=time.time())).plain)
         return self._recv()
 
     def _data_within(self, seconds: float) -> bool:

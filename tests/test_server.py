@@ -209,12 +209,20 @@ def test_peer_that_never_reads_is_dropped_and_others_keep_going():
         got: list[dict] = []
         reader = threading.Thread(target=lambda: got.extend(bob.messages(total, timeout=30)))
         reader.start()
+        # alice reads too (her acks), as every client does while it types
+        drop: list[dict] = []
+        alice_reader = threading.Thread(
+            target=lambda: drop.append(
+                alice.expect(lambda f: f.get("event") == "leave" and f.get("nick") == "stuck", timeout=30)
+            )
+        )
+        alice_reader.start()
         for i in range(total):
             alice.say(f"{i} {payload}")
         reader.join(35)
+        alice_reader.join(35)
         assert [int(f["text"].split()[0]) for f in got] == list(range(total)), "bob got all, in order"
-        drop = alice.expect(lambda f: f.get("event") == "leave" and f.get("nick") == "stuck", timeout=10)
-        assert "backlog" in drop["text"]
+        assert drop and "backlog" in drop[0]["text"]
         stuck.close()
     finally:
         _, err = srv.stop()
