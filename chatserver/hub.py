@@ -15,6 +15,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import functools
+import itertools
 import logging
 import threading
 import time
@@ -400,13 +401,41 @@ class LocalHub:
         return missed, max(0, first - after - 1)
 
 
+class _Encoded:
+    """A batch of posts in one wire format: the whole as one byte string, and
+    where each post starts in it, so a member's own copy (its messages
+    replaced by their receipts) is cut out of it with a few slices."""
+
+    def __init__(self, posts: list[_Post], wire: str) -> None:
+        chunks = [getattr(p.frame, wire) for p in posts]
+        self.blob = b"".join(chunks)
+        self.starts = [0, *itertools.accumulate(len(c) for c in chunks)]
+        self.wire = wire
+
+    def without(self, posts: list[_Post], own: list[int]) -> bytes:
+        view = memoryview(self.blob)
+        pieces: list[bytes | memoryview] = []
+        pos = 0
+        for i in own:
+            pieces.append(view[pos : self.starts[i]])
+            receipt = posts[i].receipt
+            if receipt is not None:
+                pieces.append(getattr(receipt, self.wire))
+            pos = self.starts[i + 1]
+        pieces.append(view[pos:])
+        return b"".join(pieces)
+
+
 def _dispatch(posts: list[_Post], members: list[tuple[Subscriber, int]]) -> list[Subscriber]:
     """Give each member, in one call, the posts it should see (in room order);
     returns the members left ``full``."""
     full = []
     first = posts[0].index
-    senders = {p.exclude for p in posts if p.exclude is not None}
-    shared: dict[str, bytes] = {}  # wire -> the whole batch, for members who sent none of it
+    own: dict[Subscriber, list[int]] = {}  # sender -> where its posts are in the batch
+    for i, p in enumerate(posts):
+        if p.exclude is not None:
+            own.setdefault(p.exclude, []).append(i)
+    encoded: dict[str, _Encoded] = {}
     for sub, since in members:
         try:
             wire = sub.wire
@@ -417,18 +446,19 @@ def _dispatch(posts: list[_Post], members: list[tuple[Subscriber, int]]) -> list
                         if frame is not None:
                             sub.deliver(frame)
                 continue
-            if since < first and sub not in senders:
-                data = shared.get(wire)
-                if data is None:
-                    data = shared[wire] = b"".join([getattr(p.frame, wire) for p in posts])
-            else:
+            if since < first:  # the usual case: a member since before this batch
+                enc = encoded.get(wire)
+                if enc is None:
+                    enc = encoded[wire] = _Encoded(posts, wire)
+                mine = own.get(sub)
+                data = enc.blob if mine is None else enc.without(posts, mine)
+            else:  # joined while this batch was being queued
                 parts = []
                 for p in posts:
-                    if p.index <= since:
-                        continue
-                    frame = p.frame if p.exclude is not sub else p.receipt
-                    if frame is not None:
-                        parts.append(getattr(frame, wire))
+                    if p.index > since:
+                        frame = p.frame if p.exclude is not sub else p.receipt
+                        if frame is not None:
+                            parts.append(getattr(frame, wire))
                 data = b"".join(parts)
             if data:
                 sub.deliver_bytes(data)

@@ -292,7 +292,7 @@ class Participant:
                 lambda seq, ts: m.ChatMessage(seq=seq, ts=ts, room=room, nick=nick, text=text, action=action),
                 exclude=self,
                 # the sender's ack takes the message's place in the room's order
-                receipt=None if self.plain else _receipt,
+                receipt=_receipt if self.wire == "native" else None,
             )
             if leaving:
                 self.hub.flush(timeout=1.0)  # the ack and the others' copies go before the Bye

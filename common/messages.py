@@ -9,6 +9,7 @@ newline included, so a broadcast is encoded exactly once.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import re
@@ -452,16 +453,24 @@ def decode(line: bytes) -> Message:
     return from_dict(obj)
 
 
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
 def to_dict(msg: Message) -> dict[str, Any]:
     out: dict[str, Any] = {"type": msg.TYPE}
-    for f in dataclasses.fields(msg):
-        value = getattr(msg, f.name)
-        if value is None:
-            continue
-        out[f.name] = value
+    for name in _field_names(type(msg)):
+        value = getattr(msg, name)
+        if value is not None:
+            out[name] = value
     return out
+
+
+#: One encoder for every frame (``json.dumps`` with options builds a new one per call).
+_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def encode(msg: Message) -> bytes:
     """The frame for ``msg``: compact JSON plus newline (JSON escapes any newline)."""
-    return json.dumps(to_dict(msg), ensure_ascii=False, separators=(",", ":")).encode() + b"\n"
+    return _encode_json(to_dict(msg)).encode() + b"\n"

@@ -304,3 +304,69 @@ def test_hub_history_is_bounded_in_messages_and_bytes():
     assert len(hub.history("#c", 0)[0]) == 1, "the newest big message is kept"
     assert hub.history("#b", 0) == ([], 1), "the room keeping the most gave way, and says how many are gone"
     assert len(hub.history("#a", 0)[0]) == 5, "small histories that fit stay"
+
+
+class _Member:
+    """A hub subscriber that records what it is given."""
+
+    def __init__(self, nick: str, wire: str | None = "native") -> None:
+        self.nick, self.wire = nick, wire
+        self.data = b""
+        self.frames: list = []
+        self.full = False
+
+    def deliver(self, frame) -> None:
+        self.frames.append(frame.msg)
+
+    def deliver_bytes(self, data: bytes) -> None:
+        self.data += data
+
+    def wait_room(self, timeout: float) -> None:
+        pass
+
+
+def test_hub_batch_gives_each_member_the_room_order_with_its_own_lines_as_receipts():
+    from chatserver.hub import LocalHub
+
+    hub = LocalHub()
+    a, b, c = _Member("a"), _Member("b", "plain"), _Member("c", None)
+    for sub in (a, b, c):
+        hub.register(sub, sub.nick)
+        hub.join("#r", sub)
+
+    def say(who, text):
+        hub.publish(
+            "#r",
+            lambda seq, ts: m.ChatMessage(seq=seq, ts=ts, room="#r", nick=who.nick, text=text),
+            exclude=who,
+            receipt=(lambda msg: m.Accepted(seq=msg.seq, ts=msg.ts)) if who.wire == "native" else None,
+        )
+
+    for i in range(30):  # interleaved senders, so batches mix own and others' lines
+        say((a, b, c)[i % 3], f"t{i}")
+    hub.announce("#r", lambda ts: m.Notice(text="n", ts=ts))
+    assert hub.flush(timeout=5)
+    frames = [m.decode(line) for line in a.data.splitlines()]
+    assert [f.seq for f in frames if isinstance(f, (m.ChatMessage, m.Accepted))] == list(range(1, 31))
+    assert [isinstance(f, m.Accepted) for f in frames[:30]] == [i % 3 == 0 for i in range(30)]
+    assert isinstance(frames[-1], m.Notice)
+    plain = b.data.decode().splitlines()
+    assert plain == [f"{'a' if i % 3 == 0 else 'c'}: t{i}" for i in range(30) if i % 3 != 1] + ["* n"]
+    assert [getattr(f, "text", None) for f in c.frames] == [f"t{i}" for i in range(30) if i % 3 != 2] + ["n"]
+
+
+def test_hub_member_joining_later_gets_only_what_came_after():
+    from chatserver.hub import LocalHub
+
+    hub = LocalHub()
+    a, late = _Member("a"), _Member("late")
+    hub.register(a, "a")
+    hub.join("#r", a)
+    for i in range(5):
+        hub.announce("#r", lambda ts, i=i: m.Notice(text=f"before{i}", ts=ts))
+    hub.register(late, "late")
+    hub.join("#r", late)
+    hub.announce("#r", lambda ts: m.Notice(text="after", ts=ts))
+    assert hub.flush(timeout=5)
+    assert [m.decode(x).text for x in late.data.splitlines()] == ["after"]
+    assert len(a.data.splitlines()) == 6
