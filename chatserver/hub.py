@@ -173,6 +173,7 @@ class LocalHub:
         self._wake = threading.Lock()  # held while the dispatcher has nothing to do
         self._wake.acquire()
         self._idle = threading.Condition(self._lock)  # for flush(): nothing queued or in hand
+        self._waiters = 0  # threads waiting on _idle
         with stop_signals_blocked():
             self._dispatcher = threading.Thread(target=self._dispatch_forever, name="dispatcher", daemon=True)
             self._dispatcher.start()
@@ -306,7 +307,11 @@ class LocalHub:
             self._keep_message(r, frame.msg)
             self._post(r, frame, exclude, Frame(receipt(frame.msg)) if receipt is not None else None)
             if self._posts_bytes > MAX_QUEUED_BYTES:  # the dispatcher is behind
-                self._idle.wait_for(lambda: self._posts_bytes <= MAX_QUEUED_BYTES, PUBLISH_WAIT)
+                self._waiters += 1
+                try:
+                    self._idle.wait_for(lambda: self._posts_bytes <= MAX_QUEUED_BYTES, PUBLISH_WAIT)
+                finally:
+                    self._waiters -= 1
         # A member that reads but is behind holds the publisher back here,
         # after its message is accepted and before it reads the next: TCP
         # then slows the sender, instead of the server buffering without end.
@@ -360,7 +365,11 @@ class LocalHub:
         """Wait until everything published so far has been handed to its
         recipients' outboxes; False if that took longer than ``timeout``."""
         with self._idle:
-            return self._idle.wait_for(lambda: not self._posts and not self._dispatching, timeout)
+            self._waiters += 1
+            try:
+                return self._idle.wait_for(lambda: not self._posts and not self._dispatching, timeout)
+            finally:
+                self._waiters -= 1
 
     def _dispatch_forever(self) -> None:
         while True:
@@ -369,11 +378,12 @@ class LocalHub:
                 with self._lock:
                     if not self._posts:
                         self._dispatching = False
-                        self._idle.notify_all()
+                        if self._waiters:
+                            self._idle.notify_all()
                         break
                     posts, self._posts = self._posts, []
-                    if self._posts_bytes > MAX_QUEUED_BYTES:
-                        self._idle.notify_all()  # publishers waiting for this
+                    if self._waiters:
+                        self._idle.notify_all()  # publishers waiting for this, or flush()
                     self._posts_bytes = 0
                     self._dispatching = True
                     # Members as of now: who left since gets nothing more,

@@ -68,22 +68,32 @@ class Outbox:
         with self._lock:
             if self._closing or self.failure:
                 return False
-            waiting = bool(self._chunks)
-            self._chunks.append(data)
-            self._queued += len(data)
+            if not self._chunks:  # the usual case: straight to the kernel
+                try:
+                    sent = self._sock.send(data, _NOWAIT)
+                except BlockingIOError:
+                    sent = 0
+                except OSError as exc:
+                    self._fail_locked(f"send failed: {exc.strerror or exc}")
+                    return False
+                if sent == len(data):
+                    return True
+                self._chunks.append(data[sent:] if sent else data)
+                self._queued = len(data) - sent
+                self._progress = time.monotonic()  # it took bytes until now
+                self._drained.clear()
+                if self._queued > self.max_backlog:
+                    self._full_locked()
+                flusher().watch(self)
+                return True
             # Behind a queue, append only (order), unless the limit is reached:
             # then see first whether the kernel takes some (the flusher may
             # simply not have run yet) before calling the outbox full.
-            if waiting and self._queued <= self.max_backlog:
+            self._chunks.append(data)
+            self._queued += len(data)
+            if self._queued <= self.max_backlog or not self._send_locked():
                 return True
-            if not self._send_locked():
-                return self.failure is None
-            if self._queued > self.max_backlog and not self._full_locked():
-                return False
-            if not waiting:
-                self._drained.clear()
-                flusher().watch(self)
-            return True
+            return self._queued <= self.max_backlog or self._full_locked()
 
     @property
     def full(self) -> bool:
@@ -133,7 +143,7 @@ class Outbox:
         rest = data[sent:]
         self._chunks = [rest] if rest else []
         self._queued = len(rest)
-        if self._queued <= self.max_backlog:
+        if self._queued <= self.max_backlog and not self._room.is_set():
             self._room.set()
         if not rest:
             self._drained.set()
@@ -150,7 +160,8 @@ class Outbox:
         self._chunks = []
         self._queued = 0
         self._drained.set()
-        self._room.set()
+        if not self._room.is_set():
+            self._room.set()
         self._kill_socket()
 
     def fail(self, why: str) -> None:
