@@ -181,9 +181,11 @@ class Session(Participant):
 
     def _raw_recv(self, size: int = RECV_SIZE) -> bytes:
         """Wait for data, meanwhile enforcing the login deadline and keepalive."""
+        # Wait in poll, not in recv: a thread blocked in recv holds a
+        # RECV_SIZE buffer all along (tens of KiB per idle connection).
         while True:
             timeout = self._next_timer()
-            if timeout is None or self._poll.poll(max(0, timeout) * 1000):
+            if self._poll.poll(None if timeout is None else max(0, timeout) * 1000):
                 break
         try:
             data = self.sock.recv(size)
