@@ -9,6 +9,7 @@ thread is marshalled onto the application's event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
@@ -16,6 +17,8 @@ from pathlib import Path
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.input import Input, create_input
+from prompt_toolkit.input.vt100 import Vt100Input
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from common import messages as m
@@ -33,6 +36,24 @@ from .session import FrontEndSession
 
 class _SessionEnded(Exception):
     """Raised into the prompt when the receiver thread sees the session end."""
+
+
+class _StayRawInput(Vt100Input):
+    """Terminal input that stays raw while text is printed above the prompt.
+
+    ``patch_stdout`` prints through ``run_in_terminal``, which puts the tty in
+    cooked mode meanwhile: a key typed in that moment is echoed by the kernel
+    into the messages, and an erase is eaten by the kernel's line editing, so
+    the input line no longer holds what was typed. Printing text needs no
+    cooked mode (output processing, \n -> \r\n, is on in raw mode too).
+    """
+
+    def cooked_mode(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
+
+
+def _terminal_input() -> Input:
+    return create_input() if sys.platform == "win32" else _StayRawInput(sys.stdin)
 
 
 def state_dir() -> Path:
@@ -76,7 +97,9 @@ def run_tty(
 async def _run(session: FrontEndSession, renderer: Renderer, prefs: Preferences, paste_confirm: int) -> int:
     renderer.me = lambda: session.nick
     # erase_when_done: the sent line is shown once, as "You: ...", not also as the old prompt.
+    keyboard = _terminal_input()
     prompt: PromptSession[str] = PromptSession(
+        input=keyboard,
         history=_history(),
         erase_when_done=True,
         completer=ChatCompleter(
@@ -160,7 +183,7 @@ async def _run(session: FrontEndSession, renderer: Renderer, prefs: Preferences,
 
 async def _confirm(prompt: PromptSession[str], question: str) -> bool:
     try:
-        answer = await PromptSession[str]().prompt_async(f"{question} [y/N] ")
+        answer = await PromptSession[str](input=prompt.input).prompt_async(f"{question} [y/N] ")
     except (EOFError, KeyboardInterrupt):
         return False
     return answer.strip().lower() in ("y", "yes")

@@ -26,13 +26,22 @@ class Terminal:
         self.screen = _Screen(cols, rows, lambda data: self.child.send(data.encode()))
         self.stream = pyte.ByteStream(self.screen)
         self.raw = b""
+        self._unfed: list[bytes] = []
 
     def pump(self, timeout: float = 0.05) -> None:
+        self.collect(timeout)
+        if self._unfed:
+            self.stream.feed(b"".join(self._unfed))
+            self._unfed.clear()
+
+    def collect(self, timeout: float = 0.0) -> None:
+        """Read what the program wrote, without updating the screen yet (cheap:
+        keeps a fast writer from blocking while a test does something else)."""
         try:
             while True:
                 data = self.child.read_nonblocking(65536, timeout=timeout)
                 self.raw += data
-                self.stream.feed(data)
+                self._unfed.append(data)
                 timeout = 0
         except pexpect.TIMEOUT:
             pass

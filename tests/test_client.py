@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import threading
+import time
 
+import pyte
 import pytest
-from helpers import NativeClient, client_process, kill_quietly, program, python_env
+from helpers import NativeClient, PlainClient, client_process, kill_quietly, program, python_env
 from terminal import Terminal
 
 
@@ -173,3 +176,56 @@ def test_name_is_asked_for_on_a_terminal(server):
     assert "carol" in watcher.expect(lambda f: f["type"] == "users")["nicks"]
     term.send("/quit\r")
     assert term.wait_exit() == 0
+
+
+def test_keys_typed_while_messages_stream_in_all_reach_the_line(server):
+    """Keys and erases typed while the client prints a stream of messages must
+    all go to the input line: none echoed into the output by the tty, no
+    erase swallowed by it (prompt_toolkit prints in cooked mode by default)."""
+    term = _tty_client(server)
+    bob = PlainClient(server.port, "bob")  # a plain sender gets no acks: it need not read
+    term.wait_text("bob joined")
+    stop = threading.Event()
+
+    def stream() -> None:
+        i = 0
+        while not stop.is_set() and i < 20_000:  # bounded: about 20 s at most
+            bob.send(f"m {i} {'.' * 60}\n".encode())
+            i += 1
+            time.sleep(0.001)  # pacing the stream, not synchronising
+
+    sender = threading.Thread(target=stream, daemon=True)
+    sender.start()
+    term.wait_for(lambda t: b"m 20 ...." in t.raw, what="the stream")
+    typed = "QZXVW" * 8
+    for ch in typed:  # a key, a wrong key and its erase, as people type
+        for key in (ch, "Y", "\x7f"):
+            term.send(key)
+            time.sleep(0.02)  # typing speed
+            term.collect()
+    stop.set()
+    sender.join(10)
+    term.wait_for(lambda t: t.cursor_line() == f"alice> {typed}", timeout=15, what="every key on the line")
+    term.send("\r")
+    sent: list[bytes] = []
+
+    def bob_got_it(t: Terminal) -> bool:  # (the terminal keeps being read meanwhile)
+        try:
+            sent.append(bob.expect_line(lambda line: b"QZ" in line, timeout=0.05)[-1])
+        except TimeoutError:
+            return False
+        return True
+
+    term.wait_for(bob_got_it, timeout=20, what="alice's line reaching bob")
+    assert sent[0].endswith(f"alice: {typed}".encode()), sent
+    term.send("\x04")
+    assert term.wait_exit() == 0
+    # Replay the whole output on a screen that keeps what scrolled away: the
+    # prompt's own redraws are erased there, a key the tty echoed is not.
+    screen = pyte.HistoryScreen(100, 24, history=100_000)
+    pyte.ByteStream(screen).feed(term.raw)
+    rows = [*screen.history.top, *(screen.buffer[y] for y in range(screen.lines))]
+    shown = [text for text in ("".join(row[x].data for x in range(100)) for row in rows) if "bob: m " in text]
+    assert len(shown) > 100
+    garbled = [line for line in shown if any(c in line for c in "QZXVWY")]
+    assert not garbled, garbled[:3]
