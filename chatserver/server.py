@@ -106,6 +106,7 @@ class ChatServer:
         self._stopped = threading.Event()
         self._secret = secrets.token_bytes(32)  # signs resume tokens of this run
         self._per_ip: dict[str, int] = {}
+        self._connections = 0  # accepted and not yet closed (sessions, and those about to be)
         self._auth_failures: dict[str, int] = {}
         self._sessions: set[Session] = set()
         self._lock = threading.Lock()
@@ -146,8 +147,9 @@ class ChatServer:
         ip = addr[0]
         with self._lock:
             refusal = self._refusal(ip)
-            if refusal is None:
+            if refusal is None:  # counted in the same step as checked: a burst cannot overshoot
                 self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
+                self._connections += 1
         if refusal is not None:
             self._refuse(sock, addr, refusal)
             return
@@ -164,6 +166,7 @@ class ChatServer:
                     self._sessions.discard(session)
         finally:
             with self._lock:
+                self._connections -= 1
                 left = self._per_ip[ip] - 1
                 if left:
                     self._per_ip[ip] = left
@@ -172,7 +175,7 @@ class ChatServer:
 
     def _refusal(self, ip: str) -> tuple[str, str] | None:
         """Why a new connection from ``ip`` must be refused (call with the lock held)."""
-        if len(self._sessions) >= self.config.max_clients:
+        if self._connections >= self.config.max_clients:
             return "server_full", f"the server is full ({self.config.max_clients} connections); try again later"
         if self._per_ip.get(ip, 0) >= self.config.max_per_ip:
             return "too_many_connections", f"too many connections from {ip} (at most {self.config.max_per_ip})"

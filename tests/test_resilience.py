@@ -194,6 +194,35 @@ def test_server_full():
         srv.stop()
 
 
+def test_a_burst_of_connections_never_overshoots_max_clients():
+    srv = ServerProcess("--max-clients", "5", "--max-per-ip", "100")
+    try:
+        start = threading.Barrier(30)
+        first_lines: list[bytes] = []
+        socks: list[socket.socket] = []
+
+        def connect() -> None:
+            start.wait(10)
+            s = socket.create_connection(("127.0.0.1", srv.port))
+            socks.append(s)
+            s.settimeout(10)
+            first_lines.append(s.makefile("rb").readline())
+
+        threads = [threading.Thread(target=connect) for _ in range(30)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        assert len(first_lines) == 30
+        full = [line for line in first_lines if line.startswith(b"* error: the server is full")]
+        assert len(full) == 25, first_lines
+        assert sum(b"Welcome to" in line for line in first_lines) == 5
+        for s in socks:
+            s.close()
+    finally:
+        srv.stop()
+
+
 def test_login_deadline():
     srv = ServerProcess("--login-timeout", "0.5")
     try:
