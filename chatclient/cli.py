@@ -21,6 +21,7 @@ from .connection import ChatConnection, ClientError, NickRejected, PasswordRequi
 from .discovery import DiscoveryError, browse, choose, format_found
 from .linemode import Interrupted, LinePrinter, finish, run_line_mode, show_line
 from .local import Preferences
+from .trust import KnownServers
 
 DEFAULT_PORT = 5050
 
@@ -126,9 +127,8 @@ def _read_password(path: str) -> str:
 
 
 def _ask_password() -> str:
-    from prompt_toolkit import prompt
-
-    return prompt("Password: ", is_password=True)
+    """Nothing echoed, not even its length (as ssh and sudo do)."""
+    return getpass.getpass("Password: ")
 
 
 def _ask_name(default: str) -> str:
@@ -192,7 +192,13 @@ def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> i
     nick = args.name or config.name or (_ask_name(default_name) if interactive and not one_shot else default_name)
     if interactive and not one_shot:
         print(f"Connecting to {format_address(host, port)}...", flush=True)
-    wants_tls = args.tls or args.cafile or config.tls or getattr(args, "found_tls", False)
+    wants_tls = (
+        args.tls
+        or args.cafile
+        or config.tls
+        or getattr(args, "found_tls", False)
+        or KnownServers().knows(format_address(host, port))
+    )
     tls = TlsOptions(cafile=args.cafile) if wants_tls else None
     password = _read_password(args.password_file) if args.password_file else None
     conn = ChatConnection.connect(host, port, tls)

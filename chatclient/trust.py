@@ -37,6 +37,11 @@ class KnownServers:
                 known[parts[0]] = parts[1]
         return known
 
+    def knows(self, address: str) -> bool:
+        """Was ``address`` reached over TLS before? Then it is never reached
+        without (a spoofed LAN announcement saying "no TLS" cannot downgrade it)."""
+        return address in self._load()
+
     def check(self, address: str, fingerprint: str) -> bool:
         """True if ``address`` is new (now remembered), False if known and matching.
 
