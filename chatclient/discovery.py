@@ -13,12 +13,12 @@ import logging
 import threading
 import time
 
+from common.discovery import SERVICE_TYPE
 from common.safetext import neutralise
 from common.threads import stop_signals_blocked
 
 log = logging.getLogger(__name__)
 
-SERVICE_TYPE = "_chatserver._tcp.local."
 #: Extra time after the deadline to resolve a service seen late.
 _RESOLVE_GRACE = 0.3
 

@@ -22,6 +22,7 @@ import socket
 import threading
 from typing import TYPE_CHECKING
 
+from common.discovery import SERVICE_TYPE
 from common.messages import PROTOCOL_VERSION
 from common.threads import stop_signals_blocked
 
@@ -32,7 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SERVICE_TYPE = "_chatserver._tcp.local."
 _MAX_LABEL = 63  # bytes in one DNS label (the instance name)
 _REGISTER_DEADLINE = 20.0  # seconds; probing and announcing take about 1.5 s (3 s if the name is taken)
 

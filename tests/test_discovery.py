@@ -310,43 +310,8 @@ def _multicast_problem() -> str | None:
         receiver.kill()
 
 
-@pytest.fixture(scope="module")
-def cli_wired() -> bool:
-    """Whether ``chatserver`` itself has the advertising wired in (``--no-advertise``)."""
-    done = subprocess.run([*program("chatserver"), "--help"], capture_output=True, text=True, env=python_env())
-    return "--no-advertise" in done.stdout
-
-
-# Until the CLI is wired, the real ``chatserver`` CLI with the advertiser added the
-# documented way: after it starts listening (if should_advertise), closed before shutdown.
-_STAND_IN = """
-import sys
-import chatserver.cli as cli
-from chatserver.advertise import Advertiser, should_advertise
-
-plain_start, plain_shutdown = cli.ChatServer.start, cli.ChatServer.shutdown
-
-def start(self):
-    address = plain_start(self)
-    self.advertiser = None
-    if should_advertise(address[0]):
-        self.advertiser = Advertiser.for_server(self)
-        self.advertiser.start()
-    return address
-
-def shutdown(self, *args, **kwargs):
-    if self.advertiser is not None:
-        self.advertiser.close()
-    plain_shutdown(self, *args, **kwargs)
-
-cli.ChatServer.start, cli.ChatServer.shutdown = start, shutdown
-sys.exit(cli.main(sys.argv[1:]))
-"""
-
-
-def start_server(ns: str, wired: bool, *args: str, env: dict[str, str] | None = None) -> NsProcess:
-    command = program("chatserver") if wired else [sys.executable, "-c", _STAND_IN]
-    return NsProcess(ns, [*command, "--port", "0", *args], env=env)
+def start_server(ns: str, *args: str, env: dict[str, str] | None = None) -> NsProcess:
+    return NsProcess(ns, [*program("chatserver"), "--port", "0", *args], env=env)
 
 
 def server_port(server: NsProcess) -> int:
@@ -383,9 +348,9 @@ def browse_from(ns: str, timeout: float = 2.0) -> dict:
 
 
 @pytest.fixture(scope="module")
-def testhaus(lan, cli_wired):
+def testhaus(lan):
     """A plain chat server named Testhaus on 0.0.0.0 in the server namespace, advertised."""
-    server = start_server(NS_SERVER, cli_wired, "--host", "0.0.0.0", "--name", "Testhaus")
+    server = start_server(NS_SERVER, "--host", "0.0.0.0", "--name", "Testhaus")
     try:
         server.port = server_port(server)
         assert server.wait_for(ADVERTISED, "err").group(1) == "Testhaus"
@@ -394,27 +359,21 @@ def testhaus(lan, cli_wired):
         server.kill()
 
 
-def test_servers_are_found_with_address_port_and_properties(testhaus, cli_wired, tmp_path: Path) -> None:
+def test_servers_are_found_with_address_port_and_properties(testhaus, tmp_path: Path) -> None:
     (tmp_path / "pw").write_text("our secret\n")
     env = {**python_env(), "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "data")}
     secret = start_server(
         NS_SERVER,
-        cli_wired,
         *("--host", "0.0.0.0", "--name", "Geheim", "--tls", "--password-file", str(tmp_path / "pw")),
         env=env,
     )
-    hidden = start_server(NS_SERVER, cli_wired, "--host", "127.0.0.1", "--name", "Versteckt")
-    quiet = (
-        start_server(NS_SERVER, cli_wired, "--host", "0.0.0.0", "--name", "Stumm", "--no-advertise")
-        if (cli_wired)
-        else None
-    )
+    hidden = start_server(NS_SERVER, "--host", "127.0.0.1", "--name", "Versteckt")
+    quiet = start_server(NS_SERVER, "--host", "0.0.0.0", "--name", "Stumm", "--no-advertise")
     try:
         secret_port = server_port(secret)
         assert secret.wait_for(ADVERTISED, "err").group(1) == "Geheim"
         server_port(hidden)  # listening, so it would be advertising by the time the browse ends
-        if quiet:
-            server_port(quiet)
+        server_port(quiet)
 
         seen = browse_from(NS_CLIENT)
 
@@ -445,9 +404,9 @@ def test_servers_are_found_with_address_port_and_properties(testhaus, cli_wired,
                 proc.kill()
 
 
-def test_a_taken_name_is_made_unique(testhaus, cli_wired) -> None:
+def test_a_taken_name_is_made_unique(testhaus) -> None:
     # A second "Testhaus", bound to one specific address, in the other namespace.
-    twin = start_server(NS_CLIENT, cli_wired, "--host", ADDR_CLIENT, "--name", "Testhaus")
+    twin = start_server(NS_CLIENT, "--host", ADDR_CLIENT, "--name", "Testhaus")
     try:
         twin_port = server_port(twin)
         instance = twin.wait_for(ADVERTISED, "err").group(1)
@@ -477,9 +436,9 @@ zc.close()
 """
 
 
-def test_goodbye_when_the_server_stops(lan, cli_wired) -> None:
+def test_goodbye_when_the_server_stops(lan) -> None:
     watcher = NsProcess(NS_CLIENT, [sys.executable, "-c", _WATCH])
-    server = start_server(NS_SERVER, cli_wired, "--host", "0.0.0.0", "--name", "Abschied")
+    server = start_server(NS_SERVER, "--host", "0.0.0.0", "--name", "Abschied")
     try:
         watcher.wait_for("watching")
         server_port(server)
@@ -493,8 +452,3 @@ def test_goodbye_when_the_server_stops(lan, cli_wired) -> None:
         server.kill()
         watcher.proc.stdin.close()
         watcher.kill()
-
-
-def test_the_chatserver_cli_has_advertising_wired_in(cli_wired) -> None:
-    if not cli_wired:
-        pytest.skip("chatserver has no --no-advertise yet: these tests ran the CLI with the Advertiser added")
