@@ -393,7 +393,10 @@ class LocalHub:
                         if post.room not in rooms:
                             rooms[post.room] = list(post.room.members.items())
                 for r, members in rooms.items():
-                    r.full = _dispatch([p for p in posts if p.room is r] if len(rooms) > 1 else posts, members)
+                    try:
+                        r.full = _dispatch([p for p in posts if p.room is r] if len(rooms) > 1 else posts, members)
+                    except Exception:  # the dispatcher must outlive any one bad batch
+                        log.exception("dispatching to %s", r.name)
 
     def history(self, room: str, after: int) -> tuple[list[m.Message], int]:
         """Messages of ``room`` numbered above ``after``, and how many of those
