@@ -75,7 +75,8 @@ def _history() -> History:
 
 def toolbar(session: FrontEndSession) -> str:
     """Server, room and head count, connection state, and a lock when encrypted."""
-    users = getattr(session, "users", None)
+    # Who is here is known only while connected: no stale head count while reconnecting.
+    users = getattr(session, "users", None) if getattr(session, "connected", True) else None
     room = getattr(session, "room", "")
     parts = [
         getattr(getattr(session, "welcome", None), "server", "") or "",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from types import SimpleNamespace
 
 import pytest
 from helpers import NativeClient, program, python_env
@@ -18,6 +19,7 @@ from terminal import Terminal
 from chatclient.completion import ChatCompleter
 from chatclient.config import ConfigError, load
 from chatclient.local import Preferences, handle_local
+from chatclient.ui import toolbar
 from common import messages as m
 
 
@@ -192,3 +194,13 @@ def test_ignore_hides_a_nick_in_the_terminal(server, tmp_path):
     assert "noise" not in term.text
     term.send("/quit\r")
     assert term.wait_exit() == 0
+
+
+def test_toolbar_shows_no_stale_head_count_while_reconnecting():
+    session = SimpleNamespace(
+        users=["a", "b", "c"], room="#lobby", status="connected to h:1", connected=True, welcome=None, conn=None
+    )
+    assert "#lobby (3)" in toolbar(session)
+    session.connected, session.status = False, "disconnected: connection lost"
+    bar = toolbar(session)
+    assert "#lobby" in bar and "(3)" not in bar and "disconnected" in bar
