@@ -89,6 +89,7 @@ class ChatSession:
         self.ended = threading.Event()
         #: Set when the session ended without the server's ``bye``.
         self.lost: str | None = None
+        self._kicked = False  # an operator's /kick: the Bye that follows is not a normal end
         self.leaving = False
         self.connected = True
         self._token = welcome.token
@@ -115,7 +116,7 @@ class ChatSession:
             while True:
                 reason = self._pump(self.conn)
                 if reason is None or self.leaving or not self.reconnect:
-                    self.lost = reason
+                    self.lost = reason or self.lost
                     break
                 self._set_connected(False, f"disconnected: {reason}")
                 self._info(f"{reason}; reconnecting...")
@@ -141,12 +142,16 @@ class ChatSession:
                             self._unacked.clear()
                     else:
                         self.show(msg)
+                        if self._kicked:  # not the end we chose: exit 1, and never reconnect
+                            self.lost = msg.reason
                     return None
                 self._on_message(msg)
         except ClientError as exc:
             return str(exc)
 
     def _on_message(self, msg: m.Message) -> None:
+        if isinstance(msg, m.Notice) and msg.event == "kick":
+            self._kicked = True
         if isinstance(msg, m.Ping):
             self._send_now(m.Pong(msg.token))
             return
