@@ -34,7 +34,8 @@ LOBBY = "#lobby"
 DEFAULT_KEEP = 1000  # messages kept per room, for reconnecting clients
 MAX_ROOMS = 1000  # rooms at once; an empty one is forgotten to make space
 HISTORY_BYTES = 64 * 1024 * 1024  # all rooms' kept messages together, at most
-PUBLISH_WAIT = 5.0  # at most this long a publisher waits for a member that is behind
+PUBLISH_WAIT = 5.0  # at most this long a publisher waits for members that are behind
+SWITCH_WAIT = 1.0  # at most this long a room switch waits for the queue to empty
 #: Published but not yet dispatched, at most (about): publishers wait beyond it.
 MAX_QUEUED_BYTES = 256 * 1024
 
@@ -106,9 +107,14 @@ class Hub(Protocol):
     def unregister(self, sub: Subscriber) -> None: ...
     def find(self, nick: str) -> Subscriber | None: ...
     def join(
-        self, room: str, sub: Subscriber, greet: Greet | None = None, after: int | None = None, recent: int = 0
+        self,
+        room: str,
+        sub: Subscriber,
+        greet: Greet | None = None,
+        after: int | None = None,
+        recent: int = 0,
+        leaving: str | None = None,
     ) -> str: ...
-    def leave(self, room: str, sub: Subscriber) -> None: ...
     def members(self, room: str) -> list[Subscriber]: ...
     def set_topic(self, room: str, topic: str) -> None: ...
     def topic(self, room: str) -> str: ...
@@ -238,16 +244,34 @@ class LocalHub:
         return room
 
     def join(
-        self, room: str, sub: Subscriber, greet: Greet | None = None, after: int | None = None, recent: int = 0
+        self,
+        room: str,
+        sub: Subscriber,
+        greet: Greet | None = None,
+        after: int | None = None,
+        recent: int = 0,
+        leaving: str | None = None,
     ) -> str:
         """Add ``sub`` to ``room`` (made on first join); returns the room's name.
 
         ``greet`` gets the messages after ``after`` (a reconnect) or the last
-        ``recent`` ones, before any live message can reach ``sub``.
+        ``recent`` ones, before any live message can reach ``sub``. With
+        ``leaving``, ``sub`` moves from that room in the same step, once
+        everything already published has been delivered: nothing of the old
+        room (its own acks included) can arrive after the greeting.
         """
         with self._lock:
-            r = self._room(room, create=True)
+            if leaving is not None:
+                self._waiters += 1
+                try:  # (bounded: under a flood the queue may never be empty)
+                    self._idle.wait_for(lambda: not self._posts and not self._dispatching, SWITCH_WAIT)
+                finally:
+                    self._waiters -= 1
+            r = self._room(room, create=True)  # may raise TooManyRooms: nothing has changed yet
             assert r is not None
+            old = self._room(leaving) if leaving is not None else None
+            if old is not None and old is not r:
+                old.members.pop(sub, None)
             r.members[sub] = r.posted  # what is queued now is in the history below
             if greet is not None:
                 if after is not None:
@@ -255,12 +279,6 @@ class LocalHub:
                 else:
                     greet(r.name, list(r.history)[-recent:] if recent > 0 else [], 0, "history")
             return r.name
-
-    def leave(self, room: str, sub: Subscriber) -> None:
-        with self._lock:
-            r = self._room(room)
-            if r is not None:
-                r.members.pop(sub, None)
 
     def members(self, room: str) -> list[Subscriber]:
         with self._lock:
@@ -315,9 +333,13 @@ class LocalHub:
         # A member that reads but is behind holds the publisher back here,
         # after its message is accepted and before it reads the next: TCP
         # then slows the sender, instead of the server buffering without end.
+        deadline = time.monotonic() + PUBLISH_WAIT  # one deadline for all of them
         for sub in r.full:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
             if sub.full:
-                sub.wait_room(PUBLISH_WAIT)
+                sub.wait_room(left)
         return frame
 
     def _keep_message(self, r: _Room, msg: m.Message) -> None:
@@ -388,13 +410,14 @@ class LocalHub:
                     self._dispatching = True
                     # Members as of now: who left since gets nothing more,
                     # who joined since gets only what came after it.
-                    rooms: dict[_Room, list[tuple[Subscriber, int]]] = {}
+                    rooms: dict[_Room, tuple[list[_Post], list[tuple[Subscriber, int]]]] = {}
                     for post in posts:
                         if post.room not in rooms:
-                            rooms[post.room] = list(post.room.members.items())
-                for r, members in rooms.items():
+                            rooms[post.room] = ([], list(post.room.members.items()))
+                        rooms[post.room][0].append(post)
+                for r, (room_posts, members) in rooms.items():
                     try:
-                        r.full = _dispatch([p for p in posts if p.room is r] if len(rooms) > 1 else posts, members)
+                        r.full = _dispatch(room_posts, members)
                     except Exception:  # the dispatcher must outlive any one bad batch
                         log.exception("dispatching to %s", r.name)
 
@@ -479,4 +502,16 @@ def _dispatch(posts: list[_Post], members: list[tuple[Subscriber, int]]) -> list
                     full.append(sub)
         except Exception:  # one broken member must not cost the others their messages
             log.exception("delivering to %s", getattr(sub, "nick", sub))
+    if own:  # a sender that left the room since still gets its acks
+        present = {sub for sub, _ in members}
+        for sender, mine in own.items():
+            wire = sender.wire
+            if sender in present or wire is None:
+                continue
+            receipts = [getattr(posts[i].receipt, wire) for i in mine if posts[i].receipt is not None]
+            try:
+                if receipts:
+                    sender.deliver_bytes(b"".join(receipts))
+            except Exception:
+                log.exception("delivering to %s", getattr(sender, "nick", sender))
     return full

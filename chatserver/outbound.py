@@ -19,6 +19,7 @@ that reads. Every other peer's delivery goes on meanwhile.
 
 from __future__ import annotations
 
+import collections
 import logging
 import select
 import socket
@@ -30,8 +31,16 @@ from common.threads import stop_signals_blocked
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BACKLOG = 1024 * 1024
-#: A full outbox whose peer took no byte for this long is given up on.
-STUCK_AFTER = 0.25
+#: A full outbox whose peer took no byte for this long is given up on (longer
+#: than a TCP retransmission timeout on a LAN, so a lost packet is not "stuck").
+STUCK_AFTER = 0.5
+#: How often a publisher waiting for a full outbox checks on its peer.
+CHECK_EVERY = 0.05
+#: Memory bound whatever happens: a backlog this many times ``max_backlog``
+#: is dropped even if the peer still reads (publishers stopped waiting for it).
+HARD_FACTOR = 4
+#: Largest piece a send is joined into from queued chunks.
+SEND_PIECE = 256 * 1024
 _NOWAIT = socket.MSG_DONTWAIT  # one send that never blocks, whatever the socket's mode
 _WAKE_EVENTS = select.POLLIN
 _SEND_EVENTS = select.POLLOUT
@@ -50,7 +59,7 @@ class Outbox:
         self.name = name
         self.max_backlog = max_backlog
         self._lock = threading.Lock()  # guards everything below, and orders sends
-        self._chunks: list[bytes] = []
+        self._chunks: collections.deque[bytes | memoryview] = collections.deque()
         self._queued = 0
         self._closing = False
         self._drained = threading.Event()  # set while nothing is queued
@@ -78,12 +87,12 @@ class Outbox:
                     return False
                 if sent == len(data):
                     return True
-                self._chunks.append(data[sent:] if sent else data)
+                self._chunks.append(memoryview(data)[sent:] if sent else data)
                 self._queued = len(data) - sent
                 self._progress = time.monotonic()  # it took bytes until now
                 self._drained.clear()
                 if self._queued > self.max_backlog:
-                    self._full_locked()
+                    self._room.clear()
                 flusher().watch(self)
                 return True
             # Behind a queue, append only (order), unless the limit is reached:
@@ -104,8 +113,11 @@ class Outbox:
         """Wait until the backlog is under the limit again, or the peer is
         dropped for taking nothing for ``STUCK_AFTER`` s, or ``timeout``."""
         deadline = time.monotonic() + timeout
-        while not self._room.wait(min(STUCK_AFTER, max(0.0, deadline - time.monotonic()))):
+        while not self._room.wait(min(CHECK_EVERY, max(0.0, deadline - time.monotonic()))):
             with self._lock:
+                # The flusher hears of room only once a third of the kernel's
+                # buffer is free: try a send before judging the peer.
+                self._send_locked()
                 if self._queued <= self.max_backlog or not self._full_locked():
                     return
             if time.monotonic() >= deadline:
@@ -113,7 +125,10 @@ class Outbox:
 
     def _full_locked(self) -> bool:
         """Over the limit: drop a stuck peer (False), else mark full (True)."""
-        if time.monotonic() - self._progress > STUCK_AFTER:
+        if self.failure:
+            return False
+        stuck = time.monotonic() - self._progress > STUCK_AFTER
+        if stuck or self._queued > HARD_FACTOR * self.max_backlog:
             self._fail_locked(f"outbound backlog over {self.max_backlog} bytes (peer not reading)", overflow=True)
             return False
         self._room.clear()
@@ -125,29 +140,41 @@ class Outbox:
             return self._send_locked()
 
     def _send_locked(self) -> bool:
-        """One non-blocking send of everything queued; True while some is left."""
-        if not self._chunks or self.failure:
-            return False
-        data = b"".join(self._chunks) if len(self._chunks) > 1 else self._chunks[0]
-        try:
-            sent = self._sock.send(data, _NOWAIT)
-        except BlockingIOError:
-            sent = 0
-        except OSError as exc:
-            self._fail_locked(f"send failed: {exc.strerror or exc}")
-            return False
-        if not sent:
-            self._chunks = [data]  # joined once, not again on every try
-            return True
-        self._progress = time.monotonic()
-        rest = data[sent:]
-        self._chunks = [rest] if rest else []
-        self._queued = len(rest)
-        if self._queued <= self.max_backlog and not self._room.is_set():
-            self._room.set()
-        if not rest:
+        """Send queued bytes until the kernel takes no more; True while some is left.
+
+        The head is sent in pieces of at most ``SEND_PIECE`` bytes, joined
+        from small chunks, so a long backlog is not copied again on each try.
+        """
+        chunks = self._chunks
+        while chunks and not self.failure:
+            if len(chunks) > 1 and len(chunks[0]) < SEND_PIECE:
+                parts, size = [], 0
+                while chunks and size < SEND_PIECE:
+                    part = chunks.popleft()
+                    parts.append(part)
+                    size += len(part)
+                chunks.appendleft(b"".join(parts))
+            head = chunks[0]
+            try:
+                sent = self._sock.send(head, _NOWAIT)
+            except BlockingIOError:
+                return True
+            except OSError as exc:
+                self._fail_locked(f"send failed: {exc.strerror or exc}")
+                return False
+            if not sent:  # pragma: no cover - a non-blocking send says EAGAIN instead
+                return True
+            self._progress = time.monotonic()
+            self._queued -= sent
+            if sent == len(head):
+                chunks.popleft()
+            else:
+                chunks[0] = memoryview(head)[sent:]
+            if self._queued <= self.max_backlog and not self._room.is_set():
+                self._room.set()
+        if not chunks:
             self._drained.set()
-        return bool(rest)
+        return bool(chunks)
 
     def fileno(self) -> int:
         return self._sock.fileno()
@@ -157,12 +184,15 @@ class Outbox:
             return
         self.failure = why
         self.overflowed = overflow
-        self._chunks = []
+        self._drop_queue_locked()
+        self._kill_socket()
+
+    def _drop_queue_locked(self) -> None:
+        self._chunks.clear()
         self._queued = 0
         self._drained.set()
         if not self._room.is_set():
             self._room.set()
-        self._kill_socket()
 
     def fail(self, why: str) -> None:
         with self._lock:
@@ -178,9 +208,7 @@ class Outbox:
             self._closing = True
         if not self._drained.wait(timeout):
             with self._lock:
-                self._chunks = []
-                self._queued = 0
-                self._drained.set()
+                self._drop_queue_locked()
             self._kill_socket()
 
     def _kill_socket(self) -> None:
@@ -227,9 +255,12 @@ class Flusher:
                 events = poller.poll()
             except InterruptedError:  # pragma: no cover
                 continue
+            wake = self._wake_r.fileno()
+            # New outboxes first; this round's events for their fds may be
+            # about a closed socket whose number they reuse: skip those.
+            fresh = self._take_new(poller, watched) if any(fd == wake for fd, _ in events) else set()
             for fd, mask in events:
-                if fd == self._wake_r.fileno():
-                    self._take_new(poller, watched)
+                if fd == wake or fd in fresh:
                     continue
                 outbox = watched.get(fd)
                 more = False
@@ -245,7 +276,7 @@ class Flusher:
                     watched.pop(fd, None)
                     poller.unregister(fd)
 
-    def _take_new(self, poller: select.poll, watched: dict[int, Outbox]) -> None:
+    def _take_new(self, poller: select.poll, watched: dict[int, Outbox]) -> set[int]:
         try:
             while self._wake_r.recv(4096):
                 pass
@@ -254,6 +285,7 @@ class Flusher:
         with self._lock:
             new, self._new = self._new, []
             self._woken = False
+        fresh = set()
         for outbox in new:
             fd = outbox.fileno()
             if fd < 0:
@@ -263,6 +295,8 @@ class Flusher:
             else:
                 poller.register(fd, _SEND_EVENTS)
             watched[fd] = outbox
+            fresh.add(fd)
+        return fresh
 
 
 _flusher: Flusher | None = None

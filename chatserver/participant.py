@@ -351,11 +351,10 @@ class Participant:
             self._replay(replay, lost, kind)
 
         try:
-            self.hub.join(wanted, self, greet=greet, recent=self.server.config.history)
+            self.hub.join(wanted, self, greet=greet, recent=self.server.config.history, leaving=old)
         except TooManyRooms as exc:
             self.send(m.Error("too_many_rooms", f"{exc}; join one of /rooms"))
             return
-        self.hub.leave(old, self)
         new = self.room
         self.hub.announce(old, lambda ts: m.Notice(text=f"{nick} left for {new}", ts=ts, event="leave", nick=nick))
         self.hub.announce(

@@ -89,7 +89,15 @@ class Session(Participant):
     def deliver_bytes(self, data: bytes) -> None:
         with self._send_lock:
             if not self._said_bye:
-                self._write(data)
+                self._write_out(data)
+
+    def _write_out(self, data: bytes) -> None:
+        """Write (called with ``_send_lock`` held), often from another session's
+        thread or the dispatcher: a failure here ends this peer, not the caller."""
+        try:
+            self._write(data)
+        except TlsError as exc:  # this peer's TLS state is broken (it sent a bad record)
+            self.outbox.fail(str(exc))
 
     def greet(self, room: str, replay: list[m.Message], lost: int, kind: str) -> None:
         if self.plain and self.mode is not Mode.CHAT:
@@ -113,6 +121,8 @@ class Session(Participant):
 
     def send(self, msg: m.Message) -> None:
         with self._send_lock:
+            if self._said_bye:
+                return  # after Bye nothing more may be sent
             if self.plain:
                 data = Frame(msg).plain
             elif self.conn.state is State.CLOSED:
@@ -121,7 +131,7 @@ class Session(Participant):
                 data = self.conn.send(msg)
             if isinstance(msg, m.Bye):
                 self._said_bye = True  # nothing may follow it
-            self._write(data)  # never blocks: under the lock, so Bye stays last
+            self._write_out(data)  # never blocks: under the lock, so Bye stays last
 
     # -- lifecycle ------------------------------------------------------
     def run(self) -> None:

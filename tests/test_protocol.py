@@ -370,3 +370,54 @@ def test_hub_member_joining_later_gets_only_what_came_after():
     assert hub.flush(timeout=5)
     assert [m.decode(x).text for x in late.data.splitlines()] == ["after"]
     assert len(a.data.splitlines()) == 6
+
+
+def test_hub_room_switch_delivers_the_old_rooms_queue_and_acks_first():
+    from chatserver.hub import LocalHub
+
+    hub = LocalHub()
+    a, b = _Member("a"), _Member("b")
+    for sub in (a, b):
+        hub.register(sub, sub.nick)
+        hub.join("#x", sub)
+
+    def greet(room, replay, lost, kind):
+        a.data += b"JOINED " + room.encode() + b"\n"
+
+    ack = lambda msg: m.Accepted(seq=msg.seq, ts=msg.ts)  # noqa: E731
+    with hub._lock:  # nothing is dispatched until the switch has begun
+        for i in range(20):
+            hub.publish(
+                "#x", lambda seq, ts, i=i: m.ChatMessage(seq=seq, ts=ts, room="#x", nick="a", text=f"{i}"), a, ack
+            )
+            hub.announce("#x", lambda ts: m.Notice(text="b says", ts=ts), exclude=b)
+    hub.join("#y", a, greet=greet, leaving="#x")
+    hub.announce("#x", lambda ts: m.Notice(text="after", ts=ts))
+    assert hub.flush(timeout=5)
+    lines = a.data.splitlines()
+    assert lines[-1] == b"JOINED #y", "nothing of #x after the greeting"
+    frames = [m.decode(line) for line in lines[:-1]]
+    assert [f.seq for f in frames if isinstance(f, m.Accepted)] == list(range(1, 21)), "every ack, in order"
+    assert sum(isinstance(f, m.Notice) for f in frames) == 20
+    assert [msg.nick for msg in hub.members("#x")] == ["b"]
+
+
+def test_hub_sender_that_leaves_before_dispatch_still_gets_its_acks():
+    from chatserver.hub import LocalHub
+
+    hub = LocalHub()
+    a, b = _Member("a"), _Member("b")
+    for sub in (a, b):
+        hub.register(sub, sub.nick)
+        hub.join("#x", sub)
+    with hub._lock:  # queued, then a is gone before the dispatcher takes it
+        hub.publish(
+            "#x",
+            lambda seq, ts: m.ChatMessage(seq=seq, ts=ts, room="#x", nick="a", text="last words"),
+            a,
+            lambda msg: m.Accepted(seq=msg.seq, ts=msg.ts),
+        )
+        hub.unregister(a)
+    assert hub.flush(timeout=5)
+    assert [type(m.decode(line)) for line in a.data.splitlines()] == [m.Accepted]
+    assert m.decode(b.data.splitlines()[0]).text == "last words"

@@ -330,3 +330,56 @@ def test_shutdown_between_registration_and_welcome_sends_only_bye():
     finally:
         ours.close()
         theirs.close()
+
+
+def _socket_pair(rcvbuf: int) -> tuple[socket.socket, socket.socket]:
+    """A connected TCP pair on 127.0.0.1: (server side, client side with a small receive buffer)."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.socket()
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        client.connect(listener.getsockname())
+        server_side, _ = listener.accept()
+    server_side.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
+    return server_side, client
+
+
+def test_outbox_waits_for_a_reader_that_is_slow_and_drops_one_that_is_stuck():
+    from chatserver.outbound import Outbox
+
+    blob = b"x" * 8000 + b"\n"
+    # Slow: takes 8 KiB every 40 ms, far slower than the burst arrives.
+    ours, theirs = _socket_pair(8 * 1024)
+    got = bytearray()
+
+    def slow_reader() -> None:
+        while len(got) < 100 * len(blob):
+            data = theirs.recv(8 * 1024)
+            if not data:
+                return
+            got.extend(data)
+            time.sleep(0.04)  # the pace of a slow reader, not synchronisation
+
+    reader = threading.Thread(target=slow_reader, daemon=True)
+    reader.start()
+    slow = Outbox(ours, max_backlog=256 * 1024, name="slow")
+    for _ in range(100):  # 800 KB, three times the limit
+        assert slow.put(blob), slow.failure
+        while slow.full and slow.failure is None:
+            slow.wait_room(5.0)  # what each publisher to its room does
+    reader.join(30)
+    assert slow.failure is None, "a peer that keeps reading is never 'not reading'"
+    assert bytes(got) == blob * 100, "and it gets everything, in order"
+    ours.close()
+    theirs.close()
+
+    # Stuck: never reads.
+    ours, theirs = _socket_pair(4096)
+    stuck = Outbox(ours, max_backlog=256 * 1024, name="stuck")
+    deadline = time.monotonic() + 20
+    while stuck.failure is None and time.monotonic() < deadline:
+        if stuck.put(blob) and stuck.full:
+            stuck.wait_room(5.0)
+    assert stuck.failure == "outbound backlog over 262144 bytes (peer not reading)"
+    assert stuck.overflowed and not stuck.full and stuck.backlog == 0, "given up on, its queue freed"
+    ours.close()
+    theirs.close()
