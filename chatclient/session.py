@@ -90,6 +90,7 @@ class ChatSession:
         #: Set when the session ended without the server's ``bye``.
         self.lost: str | None = None
         self._kicked = False  # an operator's /kick: the Bye that follows is not a normal end
+        self._server_stopping = False  # the server said it stops: the Bye that follows is not the end
         self.leaving = False
         self.connected = True
         self._token = welcome.token
@@ -144,6 +145,9 @@ class ChatSession:
                         self.show(msg)
                         if self._kicked:  # not the end we chose: exit 1, and never reconnect
                             self.lost = msg.reason
+                        elif self._server_stopping:  # it will probably be back: as if the link broke
+                            self._server_stopping = False
+                            return f"the server stopped ({msg.reason})"
                     return None
                 self._on_message(msg)
         except ClientError as exc:
@@ -152,6 +156,8 @@ class ChatSession:
     def _on_message(self, msg: m.Message) -> None:
         if isinstance(msg, m.Notice) and msg.event == "kick":
             self._kicked = True
+        elif isinstance(msg, m.Notice) and msg.event == "shutdown":
+            self._server_stopping = True  # a restart, not the end of the chat
         if isinstance(msg, m.Ping):
             self._send_now(m.Pong(msg.token))
             return

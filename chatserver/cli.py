@@ -314,7 +314,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if advertiser is not None:
             advertiser.close()
-        server.shutdown(f"{args.name} ended the chat" if args.interactive else "server shutting down")
+        if args.interactive:  # the host's terminal is the chat: it is over
+            server.shutdown(f"{args.name} ended the chat", final=True)
+        else:  # clients will reconnect when it is back
+            server.shutdown("server shutting down")
     return status
 
 

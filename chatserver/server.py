@@ -240,8 +240,12 @@ class ChatServer:
         with self._lock:
             return len(self._sessions)
 
-    def shutdown(self, reason: str = "server shutting down", timeout: float = 1.5) -> None:
-        """Stop accepting, tell every peer why, flush for up to ``timeout`` s, close."""
+    def shutdown(self, reason: str = "server shutting down", timeout: float = 1.5, *, final: bool = False) -> None:
+        """Stop accepting, tell every peer why, flush for up to ``timeout`` s, close.
+
+        ``final``: the chat is over (the interactive host ended it), so clients
+        should not come back; otherwise they reconnect, as after a restart.
+        """
         self.stopping = True
         self._stopped.set()
         if self._listener is not None:
@@ -252,7 +256,7 @@ class ChatServer:
         self.hub.flush(timeout=timeout / 3)  # what was accepted goes out before the goodbyes
         for session in sessions:
             try:
-                session.end(reason)
+                session.end(reason, final=final)
             except Exception:  # one broken session must not keep the others open
                 log.exception("while ending %s", getattr(session, "peer", session))
         deadline = time.monotonic() + timeout

@@ -259,14 +259,16 @@ class Session(Participant):
         except OSError:  # pragma: no cover
             pass
 
-    def end(self, reason: str) -> None:
-        """Called from another thread (shutdown): say why and goodbye."""
+    def end(self, reason: str, *, final: bool = False) -> None:
+        """Called from another thread (shutdown): say why and goodbye. The
+        notice's event tells a client whether to come back: ``shutdown`` (the
+        server stops, probably to restart) or ``ended`` (the chat is over)."""
         self.end_reason = reason
         # A notice is not allowed before the Welcome went out. ``registered``
         # is set a moment before that, so ask the protocol state itself (it
         # only moves forward: HANDSHAKE -> OPEN -> CLOSED).
         if self.plain or self.conn.state is State.OPEN:
-            self.notice(reason, event="shutdown")
+            self.notice(reason, event="ended" if final else "shutdown")
         self.send(m.Bye(reason))
 
     # -- native ---------------------------------------------------------

@@ -227,7 +227,7 @@ class Notice(Message):
     TYPE: ClassVar[str] = "notice"
     text: str
     ts: float
-    event: str = "info"  # join, leave, nick, shutdown, info, help
+    event: str = "info"  # join, leave, nick, shutdown, ended, info, help, ...
     seq: int | None = None
     nick: str | None = None  # whom the notice is about (the new name, for "nick")
     previous: str | None = None  # the old name, for "nick"

@@ -530,3 +530,28 @@ def test_plain_client_survives_other_peoples_faults(server):
     native = NativeClient(server.port, "native")
     native.say("hello nc")
     plain.expect_line(lambda line: line == b"native: hello nc")
+
+
+def test_client_comes_back_after_the_server_is_stopped_and_started_again():
+    """A graceful stop (SIGTERM, Ctrl-C) is a restart to the client, not the
+    end of the chat: it reconnects, as after a crash."""
+    srv = ServerProcess()
+    port = srv.port
+    client = client_process(f"127.0.0.1:{port}", "--name", "phoenix")
+    try:
+        assert client.stdout.readline() == "Connected to the server.\n"
+        code, _ = srv.stop(signal.SIGTERM)
+        assert code == 0
+        lines = read_until(client, "reconnecting")
+        assert "* server shutting down" in lines and "Chat ended." not in lines
+        assert client.poll() is None, "still running"
+        srv = ServerProcess("--port", str(port))
+        read_until(client, "reconnected as phoenix")
+        watcher = NativeClient(port, "watcher")
+        client.stdin.write("I am back\n")
+        client.stdin.flush()
+        msg = watcher.messages(1)[0]
+        assert (msg["nick"], msg["text"]) == ("phoenix", "I am back")
+    finally:
+        kill_quietly(client)
+        srv.stop()
