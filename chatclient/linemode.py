@@ -10,6 +10,7 @@ from __future__ import annotations
 import queue
 import sys
 import threading
+import time
 from typing import TextIO
 
 from common import messages as m
@@ -79,7 +80,10 @@ def run_line_mode(session: FrontEndSession, stdin: TextIO, printer: LinePrinter)
                 if wait_sent is not None:  # deliver what is queued before leaving
                     wait_sent(EOF_GRACE)
                 break
-            parsed = session.submit(raw.rstrip("\r\n"))
+            line = raw.rstrip("\r\n")
+            if line.strip():
+                time.sleep(session.pace())  # a script's lines are slowed to the server's limit, never cut off
+            parsed = session.submit(line)
             if isinstance(parsed, ShowHelp):
                 for line in HELP_LINES:
                     printer("* " + line)

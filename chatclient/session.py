@@ -24,6 +24,7 @@ from typing import Protocol
 from common import messages as m
 from common.commands import CommandError, ShowHelp, parse_input
 from common.nicks import is_exit_word
+from common.ratelimit import TokenBucket
 from common.threads import stop_signals_blocked
 
 from .connection import CertificateMismatch, ChatConnection, ClientError, NickRejected
@@ -32,6 +33,10 @@ log = logging.getLogger(__name__)
 
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
+
+
+#: Line mode paces itself at this share of the server's announced rate.
+PACE_MARGIN = 0.9
 
 
 class FrontEndSession(Protocol):
@@ -50,6 +55,7 @@ class FrontEndSession(Protocol):
     def submit(self, line: str) -> m.Message | ShowHelp | CommandError | None: ...
     def leave(self, timeout: float = 5.0) -> None: ...
     def unsent(self) -> int: ...
+    def pace(self) -> float: ...
 
 
 def backoff_delays(first: float = BACKOFF_FIRST, cap: float = BACKOFF_MAX):
@@ -78,6 +84,8 @@ class ChatSession:
         self.welcome = welcome
         self.nick = welcome.nick
         self.exit_words = tuple(w.lower() for w in welcome.exit_words) or ("bye",)
+        # Keep a little under the server's limit (clocks and the network blur it).
+        self._bucket = TokenBucket(welcome.rate * PACE_MARGIN, max(1, welcome.burst - 1)) if welcome.rate > 0 else None
         self.reconnect = reconnect
         #: Called from the receiver thread with each message to display.
         self.show = show
@@ -277,6 +285,11 @@ class ChatSession:
         return welcome
 
     # -- sending ----------------------------------------------------------
+    def pace(self) -> float:
+        """Seconds to wait before sending the next line, to keep under the
+        server's rate limit (line mode waits them; a person never needs to)."""
+        return self._bucket.delay() if self._bucket is not None else 0.0
+
     def submit(self, line: str) -> m.Message | ShowHelp | CommandError | None:
         """Send one line of user input; returns what it was parsed as.
 

@@ -102,6 +102,9 @@ class HostParticipant(Participant):
     def rooms(self) -> set[str]:
         return {r.name for r in self.hub.rooms()}
 
+    def pace(self) -> float:
+        return 0.0  # the host is not rate limited
+
     def unsent(self) -> int:
         return 0  # the host is inside the server: nothing is ever in transit
 

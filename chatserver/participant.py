@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 
 from common import messages as m
 from common.nicks import InvalidNick, is_exit_word, nick_key, validate_nick
+from common.ratelimit import TokenBucket
 from common.rooms import MAX_TOPIC, InvalidRoom, room_key, validate_room
 
 from .hub import LOBBY, Frame, NickTaken, TooManyRooms
 from .modes import Mode, ack_text, reverse_text
-from .ratelimit import TokenBucket
 
 if TYPE_CHECKING:
     from .server import ChatServer
@@ -219,6 +219,8 @@ class Participant:
             exit_words=list(self.mode.exit_words),
             token=self.token,
             topic=self.hub.topic(self.room) if self.mode is Mode.CHAT else "",
+            rate=self._bucket.rate if self._bucket else 0.0,
+            burst=self._bucket.burst if self._bucket else 0,
         )
 
     def _nicks_here(self) -> list[str]:
@@ -294,8 +296,6 @@ class Participant:
                 # the sender's ack takes the message's place in the room's order
                 receipt=_receipt if self.wire == "native" else None,
             )
-            if leaving:
-                self.hub.flush(timeout=1.0)  # the ack and the others' copies go before the Bye
         elif not leaving:
             seq = self.server.next_seq()
             reply = reverse_text(text) if self.mode is Mode.REVERSE else ack_text(seq, text)

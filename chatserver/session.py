@@ -120,6 +120,10 @@ class Session(Participant):
             pass
 
     def send(self, msg: m.Message) -> None:
+        if isinstance(msg, m.Bye) and self.registered:
+            # Acks for this peer's last lines may still be queued in the hub:
+            # they go out first (a client counts unacknowledged lines as unsent).
+            self.hub.flush(timeout=1.0)
         with self._send_lock:
             if self._said_bye:
                 return  # after Bye nothing more may be sent

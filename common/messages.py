@@ -189,6 +189,10 @@ class Welcome(Message):
     topic: str = ""
     #: How many replayed messages follow at once (``replay`` "history" or "missed").
     replay: int = 0
+    #: The server's limit on this connection: ``rate`` lines/s, bursts of
+    #: ``burst`` (0: none). A client that keeps to it is never cut off.
+    rate: float = 0.0
+    burst: int = 0
 
 
 @_register

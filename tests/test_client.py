@@ -9,7 +9,7 @@ import time
 
 import pyte
 import pytest
-from helpers import NativeClient, PlainClient, client_process, kill_quietly, program, python_env
+from helpers import NativeClient, PlainClient, ServerProcess, client_process, kill_quietly, program, python_env
 from terminal import Terminal
 
 
@@ -229,3 +229,20 @@ def test_keys_typed_while_messages_stream_in_all_reach_the_line(server):
     assert len(shown) > 100
     garbled = [line for line in shown if any(c in line for c in "QZXVWY")]
     assert not garbled, garbled[:3]
+
+
+def test_a_script_piping_many_lines_is_paced_not_cut_off_for_flooding():
+    """The server cuts off a client that stays over its limit for three bursts
+    (here 20/s, bursts of 5: 20 lines at once would do). Line mode keeps to
+    the limit the server announces instead, so all 40 lines arrive."""
+    srv = ServerProcess("--rate-limit", "20", "--rate-burst", "5")
+    try:
+        watcher = NativeClient(srv.port, "watcher")
+        lines = [f"line {i}" for i in range(40)]
+        proc = client_process(srv.address, "--name", "script")
+        out, err = proc.communicate("\n".join(lines) + "\n", timeout=60)
+        assert proc.returncode == 0, err
+        assert "flooding" not in out + err and "not sent" not in err
+        assert [f["text"] for f in watcher.messages(40, timeout=30)] == lines
+    finally:
+        srv.stop()

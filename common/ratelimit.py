@@ -1,4 +1,9 @@
-"""Per-connection rate limiting: a token bucket that slows a sender down."""
+"""Rate limiting: a token bucket that slows a sender down.
+
+The server limits each connection with one; the client paces its own lines
+with one set a little below the limit the server announces in ``welcome``,
+so that a script piping many lines is slowed, never cut off for flooding.
+"""
 
 from __future__ import annotations
 
