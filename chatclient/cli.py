@@ -131,6 +131,19 @@ def _ask_password() -> str:
     return getpass.getpass("Password: ")
 
 
+def _confirm_certificate(address: str, fingerprint: str) -> bool:
+    """First connection to a TLS server from a terminal: ask, as ssh does."""
+    print(
+        f"First connection to {address}: its TLS certificate is SHA256 {fingerprint}\n"
+        "Check it against the fingerprint the server printed when it started.",
+        file=sys.stderr,
+    )
+    from prompt_toolkit import prompt
+
+    answer = prompt("Trust it and remember it for this address? [y/N] ")
+    return answer.strip().lower() in ("y", "yes")
+
+
 def _ask_name(default: str) -> str:
     from prompt_toolkit import prompt
 
@@ -199,10 +212,11 @@ def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> i
         or getattr(args, "found_tls", False)
         or KnownServers().knows(format_address(host, port))
     )
-    tls = TlsOptions(cafile=args.cafile) if wants_tls else None
+    confirm = _confirm_certificate if interactive and not one_shot else None
+    tls = TlsOptions(cafile=args.cafile, confirm=confirm) if wants_tls else None
     password = _read_password(args.password_file) if args.password_file else None
     conn = ChatConnection.connect(host, port, tls)
-    if conn.new_fingerprint:
+    if conn.new_fingerprint and confirm is None:
         print(
             f"First connection to {conn.address}: its TLS certificate is SHA256 {conn.new_fingerprint}\n"
             "Check it against the fingerprint the server printed; it is remembered from now on.",

@@ -12,6 +12,7 @@ import errno
 import socket
 import ssl
 import threading
+from collections.abc import Callable
 
 from common import messages as m
 from common.connection import CLOSED, NEED_DATA, Connection, Role
@@ -42,6 +43,9 @@ class TlsOptions:
 
     cafile: str | None = None
     known_servers: KnownServers = dataclasses.field(default_factory=KnownServers)
+    #: Asked ``(address, fingerprint)`` before a new server is trusted (a
+    #: person at a terminal, as ssh asks); ``None`` trusts it (scripts).
+    confirm: Callable[[str, str], bool] | None = None
 
     def context(self) -> ssl.SSLContext:
         if self.cafile:
@@ -123,6 +127,9 @@ class ChatConnection:
                 raise ClientError(f"{self.address} presented no certificate")
             seen = fingerprint(der)
             try:
+                if not tls.known_servers.knows(self.address) and tls.confirm is not None:
+                    if not tls.confirm(self.address, seen):
+                        raise ClientError(f"the certificate of {self.address} was not trusted; not connecting")
                 if tls.known_servers.check(self.address, seen):
                     self.new_fingerprint = seen
             except CertificateChanged as exc:

@@ -116,6 +116,35 @@ def test_self_signed_certificate_is_made_once_and_trusted_on_first_use(home):
         srv2.stop()
 
 
+def test_a_person_at_a_terminal_is_asked_before_a_new_certificate_is_trusted(home):
+    srv = ServerProcess("--tls")
+    known = home / "config" / "chatclient" / "known_servers"
+    env = {**python_env(), "TERM": "xterm"}
+    try:
+        fp = fingerprint_of(srv)
+        for answer, trusted in (("n", False), ("y", True)):
+            term = Terminal([*program("chatclient"), srv.address, "--tls", "--name", "eve"], env=env)
+            term.wait_text("Trust it and remember it for this address? [y/N]")
+            assert f"SHA256 {fp[:47]}" in term.text.replace("\n", "")
+            term.send(answer + "\r")
+            if trusted:
+                term.wait_text("eve>")
+                assert known.read_text() == f"{srv.address} {fp}\n"
+                term.send("/quit\r")
+                assert term.wait_exit() == 0
+            else:
+                assert term.wait_exit() == 1
+                assert "was not trusted; not connecting" in term.text
+                assert not known.exists(), "nothing remembered without a yes"
+        again = Terminal([*program("chatclient"), srv.address, "--tls", "--name", "eve"], env=env)
+        again.wait_text("eve>")
+        assert "Trust it" not in again.text, "known now: not asked again"
+        again.send("/quit\r")
+        assert again.wait_exit() == 0
+    finally:
+        srv.stop()
+
+
 def test_changed_certificate_is_refused_loudly(home, ca):
     srv = ServerProcess("--tls")
     port = srv.port
