@@ -24,9 +24,11 @@ class Preferences:
         nick = getattr(msg, "nick", None)
         return isinstance(msg, (m.ChatMessage, m.Private)) and nick is not None and nick_key(nick) in self.ignored
 
-    def rings_for(self, msg: m.Message, mentioned: bool) -> bool:
+    def rings_for(self, msg: m.Message, mentioned: bool, me: str = "") -> bool:
         if self.bell == "off" or not isinstance(msg, (m.ChatMessage, m.Private)) or getattr(msg, "replay", None):
             return False  # history and missed messages are not news
+        if isinstance(msg, m.Private) and me and msg.nick == me:
+            return False  # our own, sent back as confirmation
         return self.bell == "on" or mentioned or isinstance(msg, m.Private)
 
 

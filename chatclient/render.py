@@ -74,7 +74,9 @@ class Renderer:
             return self._sgr(_BOLD, line) if self.mentions_me(msg) and not msg.replay else line
         if isinstance(msg, m.Private):
             text = self._body(msg.text, 4)
-            return f"{self._stamp(msg.ts)}{self._sgr(_BOLD, '(private)')} {self.nick(msg.nick)}: {text}"
+            me = self.me()
+            who = f"to {self.nick(msg.to)}" if me and msg.nick == me else self.nick(msg.nick)
+            return f"{self._stamp(msg.ts)}{self._sgr(_BOLD, '(private)')} {who}: {text}"
         if isinstance(msg, m.Reply):
             return f"{self._stamp(msg.ts)}{neutralise(msg.text)}"
         ts = getattr(msg, "ts", time.time())

@@ -133,7 +133,7 @@ async def _run(session: FrontEndSession, renderer: Renderer, prefs: Preferences,
         def show(msg: m.Message) -> None:  # receiver thread
             if prefs.hides(msg):
                 return
-            ring = prefs.rings_for(msg, renderer.mentions_me(msg))
+            ring = prefs.rings_for(msg, renderer.mentions_me(msg), session.nick)
             say(renderer.message(msg) + ("\a" if ring else ""))
 
         session.show = show
@@ -165,8 +165,6 @@ async def _run(session: FrontEndSession, renderer: Renderer, prefs: Preferences,
                 break
             if isinstance(parsed, (m.Say, m.Action)):
                 say(renderer.own(parsed.text, action=isinstance(parsed, m.Action), nick=session.nick))
-            elif isinstance(parsed, m.PrivateSay):
-                say(renderer.info(f"to {parsed.to}: {parsed.text}"))
             elif isinstance(parsed, ShowHelp):
                 say("\n".join(renderer.info(h) for h in (*HELP_LINES, *LOCAL_HELP)))
             elif isinstance(parsed, CommandError):

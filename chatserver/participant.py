@@ -326,7 +326,10 @@ class Participant:
         if target is None:
             self.send(m.Error("no_such_nick", f"nobody called {msg.to[:40]!r} is here"))
             return
-        target.deliver(Frame(m.Private(ts=time.time(), nick=self.nick, to=target.nick, text=msg.text)))
+        frame = Frame(m.Private(ts=time.time(), nick=self.nick, to=target.nick, text=msg.text))
+        target.deliver(frame)
+        if target is not self:
+            self.deliver(frame)  # the sender's copy: it arrived (the client shows it as "to NICK")
         if getattr(target, "away", ""):
             self.notice(f"{target.nick} is away: {target.away}", event="away")
 

@@ -20,7 +20,7 @@ def render_plain(msg: m.Message) -> str:
         line = f"* {nick} {text}" if msg.action else f"{nick}: {text}"
         return f"({msg.replay}) {line}" if msg.replay else line
     if isinstance(msg, m.Private):
-        return f"(private) {neutralise(msg.nick)}: {neutralise(msg.text)}"
+        return f"(private) {neutralise(msg.nick)} -> {neutralise(msg.to)}: {neutralise(msg.text)}"
     if isinstance(msg, m.Notice):
         return "* " + neutralise(msg.text, keep_newlines=True).replace("\n", "\n* ")
     if isinstance(msg, m.Users):

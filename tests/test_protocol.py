@@ -283,6 +283,20 @@ def test_plain_rendering_is_safe_and_multiline_is_indented():
     assert "\x1b" not in line
     assert render_plain(m.Notice(text="x joined", ts=1.0)) == "* x joined"
     assert render_plain(m.Welcome(version=1, server="s", nick="n", room="r", users=[])).startswith("* welcome")
+    assert render_plain(m.Private(ts=1.0, nick="alice", to="bob", text="psst")) == "(private) alice -> bob: psst"
+
+
+def test_a_private_message_reads_from_its_sender_and_to_its_target():
+    from chatclient.local import Preferences
+    from chatclient.render import Renderer
+
+    msg = m.Private(ts=1.0, nick="alice", to="bob", text="psst")
+    as_bob = Renderer(color=False, timestamps=False, me=lambda: "bob")
+    as_alice = Renderer(color=False, timestamps=False, me=lambda: "alice")
+    assert as_bob.message(msg) == "(private) alice: psst"
+    assert as_alice.message(msg) == "(private) to bob: psst", "our own, sent back as confirmation"
+    prefs = Preferences()
+    assert prefs.rings_for(msg, False, "bob") and not prefs.rings_for(msg, False, "alice")
 
 
 def test_messages_are_immutable_dataclasses():

@@ -112,6 +112,8 @@ def test_private_message_reaches_only_its_target(server):
     alice.say("public")
     got = bob.expect(lambda f: f["type"] == "private")
     assert (got["nick"], got["to"], got["text"]) == ("alice", "bob", "just for you")
+    echo = alice.expect(lambda f: f["type"] == "private")
+    assert echo == got, "the sender gets the same frame back: it arrived"
     # carol gets the public message, and no private frame before it.
     frames = [carol.frame()]
     while frames[-1]["type"] != "message":
