@@ -28,7 +28,7 @@ from .hub import DEFAULT_KEEP, Hub, LocalHub
 from .modes import Mode
 from .outbound import DEFAULT_MAX_BACKLOG, flusher
 from .participant import Participant
-from .session import Session
+from .session import Session, close_gently
 
 if TYPE_CHECKING:
     from .host import HostParticipant
@@ -189,11 +189,9 @@ class ChatServer:
         try:
             sock.settimeout(1.0)
             sock.sendall(f"* error: {text}\r\n".encode() + m.encode(m.Error(code, text)) + m.encode(m.Bye(text)))
-            sock.shutdown(socket.SHUT_WR)
         except OSError:
             pass
-        finally:
-            sock.close()
+        close_gently(sock)
 
     def auth_failed(self, ip: str) -> float:
         """Count a wrong password from ``ip``; returns how long to make it wait."""

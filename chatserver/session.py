@@ -174,7 +174,8 @@ class Session(Participant):
             return  # closed before a word: the reader sees EOF
         if first != TLS_RECORD_HANDSHAKE:
             text = "this server requires TLS: use chatclient --tls, or openssl s_client -connect HOST:PORT"
-            self.outbox.put(f"* error: {text}\r\n".encode() + m.encode(m.Error("tls_required", text)))
+            native = first == ord("{")  # answer in the dialect it spoke (silent: a person at nc)
+            self.outbox.put(m.encode(m.Error("tls_required", text)) if native else f"* error: {text}\r\n".encode())
             raise SessionEnd("a plain client on the TLS port")
         tls = TlsStream(ctx, self._raw_recv, self.outbox.put, server_side=True)
         tls.handshake()
@@ -258,10 +259,7 @@ class Session(Participant):
         level = logging.WARNING if self.outbox.overflowed else logging.INFO
         log.log(level, "%s (%s) disconnected: %s", self.peer, self.nick or "-", self.end_reason)
         self.outbox.close(timeout=0.5)
-        try:
-            self.sock.close()
-        except OSError:  # pragma: no cover
-            pass
+        close_gently(self.sock)
 
     def end(self, reason: str, *, final: bool = False) -> None:
         """Called from another thread (shutdown): say why and goodbye. The
@@ -358,6 +356,22 @@ class Session(Participant):
             self.send(m.Error("bad_command", parsed.message))
         elif parsed is not None:
             self.handle(parsed)
+
+
+def close_gently(sock: socket.socket, linger: float = 0.2) -> None:
+    """Close after the peer has had our last words: closing with its input
+    unread would send a reset, and a reset can discard what it has not read
+    yet (the error that says why). So: end our side, drain briefly, close."""
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(linger)
+        deadline = time.monotonic() + linger
+        while time.monotonic() < deadline and sock.recv(65536):
+            pass
+    except OSError:
+        pass
+    finally:
+        sock.close()
 
 
 def _keepalive(sock: socket.socket, idle: float, window: float) -> None:

@@ -1543,6 +1543,7 @@ def slow(ctx: Ctx, specs: list[ServerSpec], n: int, rate: float, duration: float
                 notes.append(
                     "stuck NOT dropped within the run"
                     + (f" ({drops.count(None)} of {len(drops)})" if len(drops) > 1 else "")
+                    + (" (expected: a quick run is too short to fill a 1 MiB backlog)" if ctx.args.quick else "")
                 )
             if base is not None and base["deliveries_per_s"] and _p99(base):
                 notes.append(
