@@ -216,7 +216,12 @@ def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> i
     tls = TlsOptions(cafile=args.cafile, confirm=confirm) if wants_tls else None
     password = _read_password(args.password_file) if args.password_file else None
     conn = ChatConnection.connect(host, port, tls)
-    if conn.new_fingerprint and confirm is None:
+    if conn.new_fingerprint and confirm is not None:
+        # Comparing fingerprints takes longer than the server waits for a
+        # hello: start afresh, now with a certificate we know.
+        conn.close()
+        conn = ChatConnection.connect(host, port, tls)
+    elif conn.new_fingerprint:
         print(
             f"First connection to {conn.address}: its TLS certificate is SHA256 {conn.new_fingerprint}\n"
             "Check it against the fingerprint the server printed; it is remembered from now on.",

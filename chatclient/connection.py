@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from common import messages as m
 from common.connection import CLOSED, NEED_DATA, Connection, Role
-from common.errors import RemoteProtocolError
+from common.errors import LocalProtocolError, RemoteProtocolError
 from common.tls import TlsError, TlsStream, fingerprint
 
 from .trust import CertificateChanged, KnownServers
@@ -187,7 +187,10 @@ class ChatConnection:
 
     def send(self, msg: m.Message) -> None:
         with self._send_lock:
-            data = self.proto.send(msg)
+            try:
+                data = self.proto.send(msg)
+            except LocalProtocolError:  # the server said bye (another thread saw it): the link is over
+                raise ClientError("connection closed by the server") from None
             try:
                 self._sendall(data)
             except TlsError as exc:

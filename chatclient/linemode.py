@@ -10,7 +10,6 @@ from __future__ import annotations
 import queue
 import sys
 import threading
-import time
 from typing import TextIO
 
 from common import messages as m
@@ -81,8 +80,10 @@ def run_line_mode(session: FrontEndSession, stdin: TextIO, printer: LinePrinter)
                     wait_sent(EOF_GRACE)
                 break
             line = raw.rstrip("\r\n")
-            if line.strip():
-                time.sleep(session.pace())  # a script's lines are slowed to the server's limit, never cut off
+            # A script's lines are slowed to the server's limit, never cut off;
+            # a session that ends meanwhile ends the program at once.
+            if session.ended.is_set() or (line.strip() and session.ended.wait(session.pace())):
+                break
             parsed = session.submit(line)
             if isinstance(parsed, ShowHelp):
                 for line in HELP_LINES:

@@ -14,6 +14,7 @@ but never acknowledged are sent again unless the replay shows they arrived.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import random
 import threading
@@ -58,6 +59,11 @@ class FrontEndSession(Protocol):
     def pace(self) -> float: ...
 
 
+def _pacer(welcome: m.Welcome) -> TokenBucket | None:
+    """A bucket a little under the server's limit (clocks and the network blur it)."""
+    return TokenBucket(welcome.rate * PACE_MARGIN, max(1, welcome.burst - 1)) if welcome.rate > 0 else None
+
+
 def backoff_delays(first: float = BACKOFF_FIRST, cap: float = BACKOFF_MAX):
     """Endless reconnect delays: doubling from ``first`` up to ``cap``, each jittered
     down by up to half so that many clients do not return in lock-step."""
@@ -84,8 +90,7 @@ class ChatSession:
         self.welcome = welcome
         self.nick = welcome.nick
         self.exit_words = tuple(w.lower() for w in welcome.exit_words) or ("bye",)
-        # Keep a little under the server's limit (clocks and the network blur it).
-        self._bucket = TokenBucket(welcome.rate * PACE_MARGIN, max(1, welcome.burst - 1)) if welcome.rate > 0 else None
+        self._bucket = _pacer(welcome)
         self.reconnect = reconnect
         #: Called from the receiver thread with each message to display.
         self.show = show
@@ -124,7 +129,7 @@ class ChatSession:
         try:
             while True:
                 reason = self._pump(self.conn)
-                if reason is None or self.leaving or not self.reconnect:
+                if reason is None or self.leaving or not self.reconnect or self._kicked:  # (a kick is final)
                     self.lost = reason or self.lost
                     break
                 self._set_connected(False, f"disconnected: {reason}")
@@ -226,12 +231,15 @@ class ChatSession:
     def _reconnect(self) -> bool:
         """Reconnect until it works (True) or the user leaves (False)."""
         host, port = self.conn.host, self.conn.port
+        # Nobody can be asked any more (a prompt from this thread would fight the
+        # UI): a certificate is trusted by now, or the reconnect is refused.
+        tls = dataclasses.replace(self.conn.tls, confirm=None) if self.conn.tls is not None else None
         for attempt, delay in enumerate(backoff_delays(), start=1):
             self._set_status(f"reconnecting to {self.conn.address} (attempt {attempt}, in {delay:.1f} s)")
             if self._stop.wait(delay):
                 return False
             try:
-                conn = ChatConnection.connect(host, port, self.conn.tls)
+                conn = ChatConnection.connect(host, port, tls)
             except CertificateMismatch as exc:  # never retry into that
                 self.lost = str(exc)
                 return False
@@ -259,10 +267,16 @@ class ChatSession:
                 resend = list(self._unacked) + self._pending
                 self._unacked.clear()
                 self._pending.clear()
+            self._server_stopping = False  # news of the old link, not of this one
+            self._bucket = _pacer(welcome)
             self._set_connected(True, f"connected to {conn.address}")
             if resend:
                 self._info(f"sending {len(resend)} message(s) typed or unconfirmed while away")
-            for msg in resend:
+            for msg in resend:  # at the server's pace: a backlog is not a flood
+                if self._stop.wait(self.pace()):
+                    with self._lock:
+                        self._pending.append(msg)
+                    continue
                 self._send_chat(msg)
             return True
         return False  # pragma: no cover - the generator never ends

@@ -7,6 +7,7 @@ loudly with both fingerprints instead of connecting.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -15,6 +16,20 @@ def config_dir() -> Path:
     """``$XDG_CONFIG_HOME/chatclient`` (``~/.config/chatclient``)."""
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
     return Path(base) / "chatclient"
+
+
+def _key(address: str) -> str:
+    """``HOST:PORT`` as remembered: one spelling per server (``Chat.LAN`` and
+    ``chat.lan``, ``::0001`` and ``::1`` are the same)."""
+    if address.startswith("["):
+        host, _, port = address[1:].partition("]:")
+    else:
+        host, _, port = address.rpartition(":")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return f"{host.lower().rstrip('.')}:{port}"
+    return f"[{ip.compressed}]:{port}" if ip.version == 6 else f"{ip.compressed}:{port}"
 
 
 class CertificateChanged(Exception):
@@ -34,20 +49,20 @@ class KnownServers:
         for line in lines:
             parts = line.split()
             if len(parts) == 2 and not line.startswith("#"):
-                known[parts[0]] = parts[1]
+                known[_key(parts[0])] = parts[1]
         return known
 
     def knows(self, address: str) -> bool:
         """Was ``address`` reached over TLS before? Then it is never reached
         without (a spoofed LAN announcement saying "no TLS" cannot downgrade it)."""
-        return address in self._load()
+        return _key(address) in self._load()
 
     def check(self, address: str, fingerprint: str) -> bool:
         """True if ``address`` is new (now remembered), False if known and matching.
 
         Raises ``CertificateChanged`` with a full explanation on a mismatch.
         """
-        known = self._load().get(address)
+        known = self._load().get(_key(address))
         if known is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as f:

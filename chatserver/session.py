@@ -120,7 +120,7 @@ class Session(Participant):
             pass
 
     def send(self, msg: m.Message) -> None:
-        if isinstance(msg, m.Bye) and self.registered:
+        if isinstance(msg, m.Bye) and self.registered and not self.server.stopping:  # (shutdown flushed once)
             # Acks for this peer's last lines may still be queued in the hub:
             # they go out first (a client counts unacknowledged lines as unsent).
             self.hub.flush(timeout=1.0)
@@ -364,10 +364,11 @@ def close_gently(sock: socket.socket, linger: float = 0.2) -> None:
     yet (the error that says why). So: end our side, drain briefly, close."""
     try:
         sock.shutdown(socket.SHUT_WR)
-        sock.settimeout(linger)
         deadline = time.monotonic() + linger
-        while time.monotonic() < deadline and sock.recv(65536):
-            pass
+        while (left := deadline - time.monotonic()) > 0:
+            sock.settimeout(left)
+            if not sock.recv(65536):
+                break
     except OSError:
         pass
     finally:

@@ -120,7 +120,7 @@ def test_self_signed_certificate_is_made_once_and_trusted_on_first_use(home):
 
 
 def test_a_person_at_a_terminal_is_asked_before_a_new_certificate_is_trusted(home):
-    srv = ServerProcess("--tls")
+    srv = ServerProcess("--tls", "--login-timeout", "1")
     known = home / "config" / "chatclient" / "known_servers"
     env = {**python_env(), "TERM": "xterm"}
     try:
@@ -129,6 +129,8 @@ def test_a_person_at_a_terminal_is_asked_before_a_new_certificate_is_trusted(hom
             term = Terminal([*program("chatclient"), srv.address, "--tls", "--name", "eve"], env=env)
             term.wait_text("Trust it and remember it for this address? [y/N]")
             assert f"SHA256 {fp[:47]}" in term.text.replace("\n", "")
+            if trusted:  # a person comparing fingerprints: longer than the server waits for a hello
+                time.sleep(1.5)
             term.send(answer + "\r")
             if trusted:
                 term.wait_text("eve>")
@@ -442,3 +444,30 @@ def test_a_flood_of_blank_lines_is_harmless(server):
     assert watcher.expect(lambda f: f["type"] == "message" and "replay" not in f)["text"] == "still here"
     _, err = server.stop()
     assert "Traceback" not in err and "RecursionError" not in err
+
+
+def test_a_kicked_script_stops_at_once_with_its_input_unsent(secret_server):
+    """A script paced to the rate limit that is kicked must not go on pacing
+    through the rest of its input (at 5 lines/s, 500 lines take 100 s)."""
+    files = secret_server.files
+    alice = NativeClient(secret_server.port)
+    alice.send_json({"type": "hello", "version": 1, "nick": "alice", "password": "op secret"})
+    alice.expect(lambda f: f["type"] == "welcome")
+    script = client_process(secret_server.address, "--password-file", str(files / "pw"), "--name", "bot")
+    assert script.stdout.readline() == "Connected to the server.\n"
+    script.stdin.write("".join(f"line {i}\n" for i in range(500)))
+    script.stdin.flush()
+    alice.expect(lambda f: f["type"] == "message" and f["text"] == "line 25")  # past its burst: paced now
+    alice.send_json({"type": "kick", "nick": "bot", "reason": "enough"})
+    code = script.wait(TIMEOUT)  # not the 94 s that pacing through the other 470 lines would take
+    assert code == 1 and "kicked by alice: enough" in script.stderr.read()
+
+
+def test_known_servers_match_one_server_however_its_address_is_spelled(tmp_path):
+    from chatclient.trust import KnownServers
+
+    known = KnownServers(tmp_path / "known_servers")
+    assert known.check("Chat.LAN:5050", "AA") and known.check("[::0001]:5050", "BB")
+    assert known.knows("chat.lan:5050") and known.knows("chat.lan.:5050") and known.knows("[::1]:5050")
+    assert not known.knows("chat.lan:5051") and not known.knows("[::2]:5050")
+    assert known.check("[0:0:0:0:0:0:0:1]:5050", "BB") is False, "known, and matching"
