@@ -37,7 +37,7 @@ HISTORY_BYTES = 64 * 1024 * 1024  # all rooms' kept messages together, at most
 PUBLISH_WAIT = 5.0  # at most this long a publisher waits for members that are behind
 SWITCH_WAIT = 1.0  # at most this long a room switch waits for the queue to empty
 #: Published but not yet dispatched, at most (about): publishers wait beyond it.
-MAX_QUEUED_BYTES = 256 * 1024
+MAX_QUEUED_BYTES = 1024 * 1024
 
 
 class TooManyRooms(Exception):
