@@ -13,6 +13,7 @@ import sys
 import termios
 import threading
 
+import pytest
 from helpers import (
     NativeClient,
     PlainClient,
@@ -257,15 +258,24 @@ def test_unanswered_pings_drop_a_half_open_client_but_not_a_live_one():
 # --- faults -----------------------------------------------------------------------
 
 
-def test_client_reconnects_after_server_is_killed_and_restarted():
+@pytest.mark.parametrize("how", ["killed", "stopped"])
+def test_client_reconnects_after_the_server_is_killed_or_stopped_and_restarted(how):
+    """A crash, and a graceful stop (SIGTERM, Ctrl-C: a restart to the client,
+    not the end of the chat), both end in a reconnect."""
     srv = ServerProcess()
     port = srv.port
     client = client_process(f"127.0.0.1:{port}", "--name", "phoenix")
     try:
         assert client.stdout.readline() == "Connected to the server.\n"
-        srv.proc.kill()
-        srv.proc.wait()
-        read_until(client, "reconnecting")
+        if how == "killed":
+            srv.proc.kill()
+            srv.proc.wait()
+            read_until(client, "reconnecting")
+        else:
+            assert srv.stop(signal.SIGTERM)[0] == 0
+            lines = read_until(client, "reconnecting")
+            assert "* server shutting down" in lines and "Chat ended." not in lines
+        assert client.poll() is None, "still running"
         srv = ServerProcess("--port", str(port))
         read_until(client, "reconnected as phoenix")
         watcher = NativeClient(port, "watcher")
@@ -530,28 +540,3 @@ def test_plain_client_survives_other_peoples_faults(server):
     native = NativeClient(server.port, "native")
     native.say("hello nc")
     plain.expect_line(lambda line: line == b"native: hello nc")
-
-
-def test_client_comes_back_after_the_server_is_stopped_and_started_again():
-    """A graceful stop (SIGTERM, Ctrl-C) is a restart to the client, not the
-    end of the chat: it reconnects, as after a crash."""
-    srv = ServerProcess()
-    port = srv.port
-    client = client_process(f"127.0.0.1:{port}", "--name", "phoenix")
-    try:
-        assert client.stdout.readline() == "Connected to the server.\n"
-        code, _ = srv.stop(signal.SIGTERM)
-        assert code == 0
-        lines = read_until(client, "reconnecting")
-        assert "* server shutting down" in lines and "Chat ended." not in lines
-        assert client.poll() is None, "still running"
-        srv = ServerProcess("--port", str(port))
-        read_until(client, "reconnected as phoenix")
-        watcher = NativeClient(port, "watcher")
-        client.stdin.write("I am back\n")
-        client.stdin.flush()
-        msg = watcher.messages(1)[0]
-        assert (msg["nick"], msg["text"]) == ("phoenix", "I am back")
-    finally:
-        kill_quietly(client)
-        srv.stop()
