@@ -154,13 +154,13 @@ class ChatSession:
                     if self.leaving:  # the answer to our quit: all we sent before it arrived
                         with self._lock:
                             self._unacked.clear()
+                    elif self._server_stopping:  # it will probably be back: as if the link broke
+                        self._server_stopping = False  # (its notice said why: no separate bye line)
+                        return f"the server stopped ({msg.reason})"
                     else:
                         self.show(msg)
                         if self._kicked:  # not the end we chose: exit 1, and never reconnect
                             self.lost = msg.reason
-                        elif self._server_stopping:  # it will probably be back: as if the link broke
-                            self._server_stopping = False
-                            return f"the server stopped ({msg.reason})"
                     return None
                 self._on_message(msg)
         except ClientError as exc:

@@ -19,7 +19,7 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from common import messages as m
@@ -38,6 +38,11 @@ PUBLISH_WAIT = 5.0  # at most this long a publisher waits for members that are b
 SWITCH_WAIT = 1.0  # at most this long a room switch waits for the queue to empty
 #: Published but not yet dispatched, at most (about): publishers wait beyond it.
 MAX_QUEUED_BYTES = 1024 * 1024
+
+
+def _size(msg: m.Message) -> int:
+    """A bound on a kept or queued message's size in memory (cheap: no encoding)."""
+    return 4 * len(getattr(msg, "text", "")) + 200
 
 
 class TooManyRooms(Exception):
@@ -345,7 +350,7 @@ class LocalHub:
     def _keep_message(self, r: _Room, msg: m.Message) -> None:
         """Keep ``msg`` in the room's history, within ``keep`` messages per room
         and ``history_bytes`` for all rooms together (oldest go first)."""
-        size = 4 * len(getattr(msg, "text", "")) + 200  # a bound on its size in memory
+        size = _size(msg)
         r.history.append(msg)
         r.sizes.append(size)
         r.kept_bytes += size
@@ -379,7 +384,7 @@ class LocalHub:
         if not r.members or (exclude is not None and len(r.members) == 1 and exclude in r.members and not receipt):
             return  # nobody to tell
         self._posts.append(_Post(r, r.posted, frame, exclude, receipt))
-        self._posts_bytes += 4 * len(getattr(frame.msg, "text", "")) + 200
+        self._posts_bytes += _size(frame.msg)
         if len(self._posts) == 1 and not self._dispatching:
             self._wake.release()  # it sleeps, or is about to: this batch is its next
 
@@ -462,6 +467,16 @@ class _Encoded:
         return b"".join(pieces)
 
 
+def _visible(posts: list[_Post], sub: Subscriber, since: int) -> Iterator[Frame]:
+    """What ``sub`` (a member since post ``since``) gets of ``posts``, in order:
+    a post, or for its own its receipt (if any)."""
+    for p in posts:
+        if p.index > since:
+            frame = p.frame if p.exclude is not sub else p.receipt
+            if frame is not None:
+                yield frame
+
+
 def _dispatch(posts: list[_Post], members: list[tuple[Subscriber, int]]) -> list[Subscriber]:
     """Give each member, in one call, the posts it should see (in room order);
     returns the members left ``full``."""
@@ -476,11 +491,8 @@ def _dispatch(posts: list[_Post], members: list[tuple[Subscriber, int]]) -> list
         try:
             wire = sub.wire
             if wire is None:
-                for p in posts:
-                    if p.index > since:
-                        frame = p.frame if p.exclude is not sub else p.receipt
-                        if frame is not None:
-                            sub.deliver(frame)
+                for frame in _visible(posts, sub, since):
+                    sub.deliver(frame)
                 continue
             if since < first:  # the usual case: a member since before this batch
                 enc = encoded.get(wire)
@@ -489,13 +501,7 @@ def _dispatch(posts: list[_Post], members: list[tuple[Subscriber, int]]) -> list
                 mine = own.get(sub)
                 data = enc.blob if mine is None else enc.without(posts, mine)
             else:  # joined while this batch was being queued
-                parts = []
-                for p in posts:
-                    if p.index > since:
-                        frame = p.frame if p.exclude is not sub else p.receipt
-                        if frame is not None:
-                            parts.append(getattr(frame, wire))
-                data = b"".join(parts)
+                data = b"".join([getattr(frame, wire) for frame in _visible(posts, sub, since)])
             if data:
                 sub.deliver_bytes(data)
                 if sub.full:

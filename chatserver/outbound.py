@@ -5,9 +5,9 @@ caller's thread (the hub's dispatcher, or the session's reader); whatever the
 kernel does not take is queued, and one ``Flusher`` thread for the whole
 server sends it when the socket becomes writable. So a peer that reads
 slowly or never can delay nobody but itself, no thread ever blocks in a send,
-and a connection needs no writer thread of its own. When the backlog passes
-``max_backlog`` the outbox gives up on the peer: it drops what is queued and
-shuts the socket down, which wakes the connection's reader thread to clean up.
+and a connection needs no writer thread of its own. An outbox that gives up
+on its peer drops what is queued and shuts the socket down, which wakes the
+connection's reader thread to clean up.
 
 Slow is not stuck. An outbox over the limit is *full*; a full outbox whose
 peer has taken nothing for ``STUCK_AFTER`` seconds is dropped, but one whose
