@@ -37,8 +37,11 @@ STUCK_AFTER = 0.5
 #: How often a publisher waiting for a full outbox checks on its peer.
 CHECK_EVERY = 0.05
 #: Memory bound whatever happens: a backlog this many times ``max_backlog``
-#: is dropped even if the peer still reads (publishers stopped waiting for it).
+#: is dropped even if the peer still reads (publishers stopped waiting for it),
+#: but never below HARD_MIN, so that one batch from the hub (its queue holds up
+#: to about 1 MiB) cannot trip it on a small ``--max-backlog``.
 HARD_FACTOR = 4
+HARD_MIN = 4 * 1024 * 1024
 #: Largest piece a send is joined into from queued chunks.
 SEND_PIECE = 256 * 1024
 _NOWAIT = socket.MSG_DONTWAIT  # one send that never blocks, whatever the socket's mode
@@ -128,7 +131,7 @@ class Outbox:
         if self.failure:
             return False
         stuck = time.monotonic() - self._progress > STUCK_AFTER
-        if stuck or self._queued > HARD_FACTOR * self.max_backlog:
+        if stuck or self._queued > max(HARD_FACTOR * self.max_backlog, HARD_MIN):
             self._fail_locked(f"outbound backlog over {self.max_backlog} bytes (peer not reading)", overflow=True)
             return False
         self._room.clear()
