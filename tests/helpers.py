@@ -65,6 +65,14 @@ class ServerProcess:
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
+    def stacks(self, timeout: float = TIMEOUT) -> str:
+        """Every thread's stack, as the server prints it on SIGUSR1 (for a failing test's message)."""
+        seen = len(self._stderr)
+        self.proc.send_signal(signal.SIGUSR1)
+        # The main thread ("Current thread") comes last, and its outermost frame is runpy's.
+        wait_for(lambda: "Current thread" in (dump := "".join(self._stderr[seen:])) and "run_module" in dump, timeout)
+        return "".join(self._stderr[seen:])
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = TIMEOUT) -> tuple[int, str]:
         """Signal the server and return (exit code, stderr)."""
         if self.proc.poll() is None:

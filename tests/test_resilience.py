@@ -443,7 +443,13 @@ def test_ten_thousand_connect_disconnect_cycles_leak_nothing():
         assert not any(w.is_alive() for w in workers)
         assert wait_for(lambda: proc_counts(pid) <= baseline, timeout=20), (proc_counts(pid), baseline)
         keeper.send_json({"type": "who"})
-        assert keeper.expect(lambda f: f["type"] == "users")["nicks"] == ["keeper"]
+        seen: list[dict] = []
+        try:
+            users = keeper.expect(lambda f: seen.append(f) or f["type"] == "users")
+        except (TimeoutError, EOFError) as exc:  # say where the server was, to find out why
+            tail = "".join(srv._stderr)[-3000:]
+            pytest.fail(f"no /who answer ({exc!r}) after {len(seen)} frames, last {seen[-3:]}\n{tail}\n{srv.stacks()}")
+        assert users["nicks"] == ["keeper"]
     finally:
         _, err = srv.stop()
     assert "Traceback" not in err
