@@ -411,6 +411,20 @@ def test_ten_thousand_connect_disconnect_cycles_leak_nothing():
         pid = srv.proc.pid
         keeper = NativeClient(srv.port, "keeper")
         baseline = proc_counts(pid)
+        # The keeper reads all along, as a client does (a peer that stops
+        # reading is the slow-consumer tests' subject, not this one's).
+        heard: list[dict] = []
+        done = threading.Event()
+
+        def listen() -> None:
+            while not done.is_set():
+                try:
+                    heard.append(keeper.frame(0.2))
+                except TimeoutError:
+                    pass
+
+        listener = threading.Thread(target=listen)
+        listener.start()
 
         def cycle(i: int) -> None:
             s = socket.create_connection(("127.0.0.1", srv.port))
@@ -442,6 +456,9 @@ def test_ten_thousand_connect_disconnect_cycles_leak_nothing():
             w.join(120)
         assert not any(w.is_alive() for w in workers)
         assert wait_for(lambda: proc_counts(pid) <= baseline, timeout=20), (proc_counts(pid), baseline)
+        done.set()
+        listener.join()
+        assert any(f["type"] == "notice" and f.get("event") == "leave" for f in heard)
         keeper.send_json({"type": "who"})
         seen: list[dict] = []
         try:
