@@ -16,11 +16,22 @@ _TAKES_ROOM = {"/join"}
 
 
 class ChatCompleter(Completer):
-    """Completes from live state: ``nicks()`` and ``rooms()`` are asked on every key."""
+    """Completes from live state: ``nicks()``, ``rooms()`` and
+    ``correspondents()`` are asked on every key.
 
-    def __init__(self, nicks: Callable[[], Iterable[str]], rooms: Callable[[], Iterable[str]]) -> None:
+    ``/msg`` also offers the people one has exchanged private messages with,
+    who may be in another room (a private message crosses rooms).
+    """
+
+    def __init__(
+        self,
+        nicks: Callable[[], Iterable[str]],
+        rooms: Callable[[], Iterable[str]],
+        correspondents: Callable[[], Iterable[str]] = tuple,
+    ) -> None:
         self.nicks = nicks
         self.rooms = rooms
+        self.correspondents = correspondents
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
         before = document.text_before_cursor
@@ -35,7 +46,8 @@ class ChatCompleter(Completer):
             yield from self._matching(sorted(self.rooms()), word)
         elif command in _TAKES_NICK or not command:
             at_start = not command and len(words) <= 1 and not before.endswith(" ")
-            for c in self._matching(sorted(self.nicks(), key=str.casefold), word):
+            nicks = {*self.nicks(), *self.correspondents()} if command == "/msg" else self.nicks()
+            for c in self._matching(sorted(nicks, key=str.casefold), word):
                 # "ali<Tab>" at the start of a line addresses alice, IRC-style.
                 yield Completion(c.text + ": ", -len(word), display=c.text) if at_start else c
 

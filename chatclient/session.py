@@ -113,6 +113,8 @@ class ChatSession:
         self.users: list[str] = list(welcome.users)
         self.topic = welcome.topic
         self.rooms: set[str] = {welcome.room}
+        #: Who we exchanged private messages with (any room), for ``/msg`` completion.
+        self.correspondents: set[str] = set()
         self._lock = threading.Lock()  # conn swaps, queues
         self._unacked: collections.deque[m.Say | m.Action] = collections.deque()
         self._pending: list[m.Message] = []  # typed while disconnected
@@ -203,6 +205,11 @@ class ChatSession:
             self.users = list(msg.nicks)
         elif isinstance(msg, m.RoomList):
             self.rooms = set(msg.names)
+        elif isinstance(msg, m.Private):
+            other = msg.to if msg.nick == self.nick else msg.nick
+            if other != self.nick:
+                self.correspondents = self.correspondents | {other}  # (replaced: read by the UI thread)
+            changed = False
         elif isinstance(msg, m.Notice) and msg.nick:
             if msg.event == "join" and msg.nick not in self.users:
                 self.users.append(msg.nick)
@@ -212,6 +219,8 @@ class ChatSession:
                 if msg.previous == self.nick:
                     self.nick = msg.nick
                 self.users = [msg.nick if u == msg.previous else u for u in self.users]
+                if msg.previous in self.correspondents:
+                    self.correspondents = (self.correspondents - {msg.previous}) | {msg.nick}
             elif msg.event == "topic" and msg.topic is not None:
                 self.topic = msg.topic
             else:

@@ -95,6 +95,15 @@ def run_tty(
     return asyncio.run(_run(session, renderer, prefs or Preferences(), paste_confirm))
 
 
+def completer_for(session: object) -> ChatCompleter:
+    """Tab completion from the session's live state (a host's session has only some of it)."""
+    return ChatCompleter(
+        nicks=lambda: getattr(session, "users", []),
+        rooms=lambda: getattr(session, "rooms", set()),
+        correspondents=lambda: getattr(session, "correspondents", set()),
+    )
+
+
 async def _run(session: FrontEndSession, renderer: Renderer, prefs: Preferences, paste_confirm: int) -> int:
     renderer.me = lambda: session.nick
     # erase_when_done: the sent line is shown once, as "You: ...", not also as the old prompt.
@@ -103,9 +112,7 @@ async def _run(session: FrontEndSession, renderer: Renderer, prefs: Preferences,
         input=keyboard,
         history=_history(),
         erase_when_done=True,
-        completer=ChatCompleter(
-            nicks=lambda: getattr(session, "users", []), rooms=lambda: getattr(session, "rooms", set())
-        ),
+        completer=completer_for(session),
         complete_while_typing=False,
         bottom_toolbar=lambda: toolbar(session),
     )

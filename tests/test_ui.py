@@ -8,7 +8,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from helpers import NativeClient, program, python_env
+from helpers import NativeClient, program, python_env, wait_for
 from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
@@ -18,8 +18,10 @@ from terminal import Terminal
 
 from chatclient.completion import ChatCompleter
 from chatclient.config import ConfigError, load
+from chatclient.connection import ChatConnection
 from chatclient.local import Preferences, handle_local
-from chatclient.ui import toolbar
+from chatclient.session import ChatSession
+from chatclient.ui import completer_for, toolbar
 from common import messages as m
 
 
@@ -75,6 +77,35 @@ def test_completion_follows_live_state():
     users.append("dave")  # someone joined after the completer was made
     found = list(completer.get_completions(Document("da"), CompleteEvent(completion_requested=True)))
     assert [c.text for c in found] == ["dave: "]
+
+
+def test_msg_completes_correspondents_in_other_rooms(server):
+    """A private message crosses rooms, so /msg also completes whoever wrote
+    to us privately, though they are not in our room."""
+    conn = ChatConnection.connect("127.0.0.1", server.port)
+    session = ChatSession(conn, conn.hello("alice"), reconnect=False)
+    session.start()
+    try:
+        bob = NativeClient(server.port, "bob")
+        bob.send_json({"type": "join", "room": "#elsewhere"})
+        bob.expect(lambda f: f["type"] == "joined")
+        bob.send_json({"type": "privmsg", "to": "alice", "text": "psst"})
+        assert wait_for(lambda: "bob" in session.correspondents)
+        assert "bob" not in session.users
+        completer = completer_for(session)
+
+        def tab(text: str) -> list[str]:
+            return [c.text for c in completer.get_completions(Document(text), CompleteEvent(completion_requested=True))]
+
+        assert tab("/msg b") == ["bob"]
+        assert tab("b") == [], "addressing at the start of a line is for people in the room"
+        bob.send_json({"type": "nick", "nick": "robert"})
+        bob.expect(lambda f: f["type"] == "notice" and f.get("event") == "nick")
+        bob.send_json({"type": "privmsg", "to": "alice", "text": "it is me"})
+        assert wait_for(lambda: "robert" in session.correspondents)
+        assert tab("/msg r") == ["robert"]
+    finally:
+        session.leave()
 
 
 def test_local_commands_ignore_and_bell():
