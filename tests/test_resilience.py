@@ -412,7 +412,12 @@ def test_ten_thousand_connect_disconnect_cycles_leak_nothing():
         keeper = NativeClient(srv.port, "keeper")
         baseline = proc_counts(pid)
         # The keeper reads all along, as a client does (a peer that stops
-        # reading is the slow-consumer tests' subject, not this one's).
+        # reading is the slow-consumer tests' subject, not this one's). A keeper
+        # that read nothing for the whole run once waited over 10 s for its
+        # answer in CI. Likeliest cause: its receive buffer overflowed and the
+        # server's side sat in zero-window probing with a long backoff; a
+        # reading of the server's threads found nothing that could hold the
+        # answer back. Not reproduced here.
         heard: list[dict] = []
         done = threading.Event()
 
