@@ -257,6 +257,18 @@ def test_sigint_also_stops_cleanly(sig):
     assert alice.read_until_closed()[-1] == b'{"type":"bye","reason":"server shutting down"}'
 
 
+def test_sigusr1_prints_thread_stacks_and_the_server_goes_on(server):
+    alice = NativeClient(server.port, "alice")
+    bob = NativeClient(server.port, "bob")
+    dump = server.stacks()
+    assert "Current thread" in dump
+    assert "_dispatch_forever" in dump and "in _raw_recv" in dump, "the hub and a session are named"
+    alice.say("still here")
+    assert bob.expect(lambda f: f["type"] == "message")["text"] == "still here"
+    code, err = server.stop()
+    assert code == 0 and "Traceback" not in err
+
+
 def test_port_in_use_is_a_clear_error(server):
     import subprocess
 
