@@ -102,6 +102,12 @@ class HostParticipant(Participant):
     def rooms(self) -> set[str]:
         return {r.name for r in self.hub.rooms()}
 
+    @property
+    def correspondents(self) -> set[str]:
+        """Everyone on the server, for ``/msg`` completion: the host sees them
+        all, and a private message reaches any room."""
+        return {p.nick for p in self.hub.sessions() if p is not self}
+
     def pace(self) -> float:
         return 0.0  # the host is not rate limited
 
