@@ -227,16 +227,22 @@ class Worker:
             p.error = error or "closed by server"
         p.closed_at = now
 
+    def send(self, p: Peer, data: bytes) -> int | None:
+        """Bytes the kernel took (0 while it is full); None if the peer is lost."""
+        try:
+            return p.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            return 0
+        except OSError as exc:
+            self.lose(p, time.monotonic_ns(), f"send: {exc}")
+            return None
+
     def push(self, p: Peer, data: bytes) -> None:
         if p.out:
             p.out += data
             return
-        try:
-            n = p.sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            n = 0
-        except OSError as exc:
-            self.lose(p, time.monotonic_ns(), f"send: {exc}")
+        n = self.send(p, data)
+        if n is None:
             return
         if n < len(data):
             p.out = data[n:]
@@ -254,12 +260,8 @@ class Worker:
             self.push(p, self.hello(p))
             return
         if p.out:
-            try:
-                n = p.sock.send(p.out)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:
-                self.lose(p, time.monotonic_ns(), f"send: {exc}")
+            n = self.send(p, p.out)
+            if n is None:
                 return
             p.out = p.out[n:]
             if p.out:
@@ -272,12 +274,8 @@ class Worker:
             p.sent += k
             if p.sent >= p.sends:
                 self.senders_left -= 1
-            try:
-                n = p.sock.send(data)
-            except (BlockingIOError, InterruptedError):
-                n = 0
-            except OSError as exc:
-                self.lose(p, time.monotonic_ns(), f"send: {exc}")
+            n = self.send(p, data)
+            if n is None:
                 return
             if n < len(data):
                 p.out = data[n:]

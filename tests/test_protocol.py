@@ -339,14 +339,20 @@ class _Member:
         pass
 
 
-def test_hub_batch_gives_each_member_the_room_order_with_its_own_lines_as_receipts():
+def _hub_with(room: str, *members: _Member):
+    """A fresh hub with ``members`` registered under their nicks and in ``room``."""
     from chatserver.hub import LocalHub
 
     hub = LocalHub()
-    a, b, c = _Member("a"), _Member("b", "plain"), _Member("c", None)
-    for sub in (a, b, c):
+    for sub in members:
         hub.register(sub, sub.nick)
-        hub.join("#r", sub)
+        hub.join(room, sub)
+    return hub
+
+
+def test_hub_batch_gives_each_member_the_room_order_with_its_own_lines_as_receipts():
+    a, b, c = _Member("a"), _Member("b", "plain"), _Member("c", None)
+    hub = _hub_with("#r", a, b, c)
 
     def say(who, text):
         hub.publish(
@@ -387,13 +393,8 @@ def test_hub_member_joining_later_gets_only_what_came_after():
 
 
 def test_hub_room_switch_delivers_the_old_rooms_queue_and_acks_first():
-    from chatserver.hub import LocalHub
-
-    hub = LocalHub()
     a, b = _Member("a"), _Member("b")
-    for sub in (a, b):
-        hub.register(sub, sub.nick)
-        hub.join("#x", sub)
+    hub = _hub_with("#x", a, b)
 
     def greet(room, replay, lost, kind):
         a.data += b"JOINED " + room.encode() + b"\n"
@@ -417,13 +418,8 @@ def test_hub_room_switch_delivers_the_old_rooms_queue_and_acks_first():
 
 
 def test_hub_sender_that_leaves_before_dispatch_still_gets_its_acks():
-    from chatserver.hub import LocalHub
-
-    hub = LocalHub()
     a, b = _Member("a"), _Member("b")
-    for sub in (a, b):
-        hub.register(sub, sub.nick)
-        hub.join("#x", sub)
+    hub = _hub_with("#x", a, b)
     with hub._lock:  # queued, then a is gone before the dispatcher takes it
         hub.publish(
             "#x",
