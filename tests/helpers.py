@@ -80,9 +80,10 @@ class ServerProcess:
         try:
             self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            stacks = self.stacks(timeout=3)  # where it hangs, before it is killed
             self.proc.kill()
             self.proc.wait()
-            raise
+            raise AssertionError(f"the server did not stop within {timeout:g} s; its threads:\n{stacks}") from None
         self._drain.join(timeout)
         return self.proc.returncode, "".join(self._stderr)
 
