@@ -6,10 +6,10 @@ import argparse
 import faulthandler
 import logging
 import os
+import queue
 import signal
 import ssl
 import sys
-import threading
 from pathlib import Path
 
 from common import __version__
@@ -279,9 +279,11 @@ def main(argv: list[str] | None = None) -> int:
         **security,
     )
     # Handlers first: a signal right after the ready line must stop us cleanly.
-    stop = threading.Event()
+    # Not an Event: a handler's set() that interrupts the main thread inside
+    # wait() deadlocks on the Event's own lock. SimpleQueue.put is reentrant.
+    stop: queue.SimpleQueue[int] = queue.SimpleQueue()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, lambda signum, _frame: stop.put(signum))
     if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID`: every thread's stack to stderr, to see what hangs
         faulthandler.register(signal.SIGUSR1, all_threads=True)
     server = ChatServer(config)
@@ -312,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.interactive:
             status = _host_chat(server, args.name)
         else:
-            stop.wait()
+            stop.get()
             log.info("signal received, shutting down")
     finally:
         if advertiser is not None:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from .server import ChatServer
 
 WAITING = "Server is waiting for a connection..."
+OUTQ_MAX = 10_000  # messages waiting for the host's terminal, at most
 _FINISH = object()  # queued after the last message to show: then end the session
 
 
@@ -44,7 +45,9 @@ class HostParticipant(Participant):
         addr = server.address if server.address else ("", 0)
         self.status = f"hosting {server.config.name} on port {addr[1]}"
         self.ended = threading.Event()
-        self._outq: queue.Queue = queue.Queue(maxsize=10_000)
+        # A SimpleQueue: its put() is reentrant, so ``finish`` may run in a
+        # signal handler that interrupted a put in the same thread.
+        self._outq: queue.SimpleQueue = queue.SimpleQueue()
         self._printer = threading.Thread(target=self._print_loop, name="host-printer", daemon=True)
         self.lost: str | None = None
         self.leaving = False
@@ -58,10 +61,8 @@ class HostParticipant(Participant):
     def _emit(self, msg: m.Message) -> None:
         """Hand a message to the printer thread. Hub fan-out runs under the hub
         lock, and the host's terminal (or a pipe) may block: never write from here."""
-        try:
-            self._outq.put_nowait(msg)
-        except queue.Full:  # the terminal is stuck: drop rather than stall the server
-            pass
+        if self._outq.qsize() < OUTQ_MAX:  # else the terminal is stuck: drop rather than stall the server
+            self._outq.put(msg)
 
     def _print_loop(self) -> None:
         while True:
@@ -116,13 +117,10 @@ class HostParticipant(Participant):
 
     def finish(self) -> None:
         """End the host's session (thread-safe, once), after what is already queued is shown."""
-        if self._printer.is_alive():
-            try:
-                self._outq.put(_FINISH, timeout=1.0)
-                return
-            except queue.Full:
-                pass
-        self._finish_now()
+        if self._printer.is_alive() and self._outq.qsize() < OUTQ_MAX:
+            self._outq.put(_FINISH)
+        else:
+            self._finish_now()
 
     def _finish_now(self) -> None:
         with self._end_lock:
