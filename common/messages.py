@@ -59,7 +59,12 @@ class Hello(Message):
     #: For a server started with a password (or an operator's password).
     password: str | None = None
     #: Reconnecting: the room we were in (``last_seq`` counts its messages).
+    #: The server puts us back there even if it no longer knows ``resume``.
     room: str | None = None
+    #: Reconnecting: the ``epoch`` of ``room`` that ``last_seq`` counts in.
+    #: When the room's numbering has changed since, there is no resuming:
+    #: the server says so (notice ``renumbered``) and sends recent history.
+    epoch: str | None = None
 
 
 @_register
@@ -193,6 +198,8 @@ class Welcome(Message):
     #: ``burst`` (0: none). A client that keeps to it is never cut off.
     rate: float = 0.0
     burst: int = 0
+    #: The numbering of ``room``: ``seq`` values mean something only within one epoch.
+    epoch: str = ""
 
 
 @_register
@@ -259,6 +266,8 @@ class Joined(Message):
     topic: str
     users: list[str]
     replay: int = 0
+    #: The numbering of ``room`` (see ``Welcome.epoch``).
+    epoch: str = ""
 
 
 @_register
@@ -275,11 +284,21 @@ class RoomList(Message):
 @_register
 @dataclasses.dataclass(frozen=True)
 class Accepted(Message):
-    """Tells the sender its room message was broadcast, and as which ``seq``."""
+    """Tells the sender its room message was broadcast, and as which ``seq`` of which room."""
 
     TYPE: ClassVar[str] = "accepted"
     seq: int
     ts: float
+    room: str | None = None
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class Token(Message):
+    """A new resume token for this session (after ``/nick``: tokens name their nick)."""
+
+    TYPE: ClassVar[str] = "token"
+    token: str
 
 
 @_register
@@ -334,7 +353,7 @@ CLIENT_TYPES: frozenset[type[Message]] = frozenset(
     {Hello, Say, Action, PrivateSay, SetNick, Who, Join, Part, ListRooms, SetTopic, Away, Kick, Quit, Error, Ping, Pong}
 )
 SERVER_TYPES: frozenset[type[Message]] = frozenset(
-    {Welcome, ChatMessage, Private, Notice, Users, Joined, RoomList, Accepted, Reply, Bye, Error, Ping, Pong}
+    {Welcome, ChatMessage, Private, Notice, Users, Joined, RoomList, Accepted, Token, Reply, Bye, Error, Ping, Pong}
 )
 
 # --- validation -----------------------------------------------------------

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -7,7 +8,13 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from helpers import ServerProcess  # noqa: E402
+from helpers import ServerProcess, private_home  # noqa: E402
+
+
+def pytest_configure(config) -> None:
+    """Never the real home: this process and every process a test starts get
+    a temporary HOME and XDG directories (a test may point them elsewhere)."""
+    os.environ.update(private_home())
 
 
 @pytest.fixture

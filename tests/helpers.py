@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import re
 import select
 import signal
@@ -11,6 +12,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -21,8 +23,24 @@ READY = re.compile(r"listening on (\S+):(\d+)")
 TIMEOUT = 10.0
 
 
+REAL_HOME = pwd.getpwuid(os.getuid()).pw_dir
+_HOME: Path | None = None
+
+
+def private_home() -> dict[str, str]:
+    """HOME and the XDG directories, all inside one temporary directory for the test run."""
+    global _HOME
+    if _HOME is None:
+        _HOME = Path(tempfile.mkdtemp(prefix="lanchat-test-home-"))
+    dirs = {"XDG_CONFIG_HOME": "config", "XDG_STATE_HOME": "state", "XDG_DATA_HOME": "data", "XDG_CACHE_HOME": "cache"}
+    return {"HOME": str(_HOME), **{name: str(_HOME / sub) for name, sub in dirs.items()}}
+
+
 def python_env() -> dict[str, str]:
+    """The environment for a program a test starts: this checkout first, a private home."""
     env = dict(os.environ)
+    if env.get("HOME") in (None, REAL_HOME):  # (conftest set a private one; a test may set its own)
+        env.update(private_home())
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env["PYTHONUNBUFFERED"] = "1"
     env.pop("NO_COLOR", None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import threading
@@ -246,3 +247,13 @@ def test_a_script_piping_many_lines_is_paced_not_cut_off_for_flooding():
         assert [f["text"] for f in watcher.messages(40, timeout=30)] == lines
     finally:
         srv.stop()
+
+
+def test_tests_run_with_a_private_home():
+    """Nothing a test starts may write into the real home directory."""
+    from helpers import REAL_HOME
+
+    env = python_env()
+    for name in ("HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME"):
+        assert not env[name].startswith(REAL_HOME + os.sep) and env[name] != REAL_HOME, name
+        assert os.environ[name] == env[name]
