@@ -137,7 +137,7 @@ class HostParticipant(Participant):
         if not isinstance(msg, (m.Bye, m.Accepted)):
             self._emit(msg)
 
-    def greet(self, room: str, replay: list[m.Message], lost: int, kind: str) -> None:
+    def greet(self, room: str, epoch: str, replay: list[m.Message], lost: int, kind: str) -> None:
         self.room = room  # the terminal shows "waiting for a connection" instead
 
     def kick(self, reason: str) -> None:

@@ -6,27 +6,30 @@ number and time and encodes it once. Publishing only queues: one dispatcher
 thread takes everything queued since its last round and gives each member
 the whole batch as *one* byte string (the same object for every member who
 sent none of it), so the work per recipient does not grow with the number
-of messages. A second backend (say, rooms shared between servers through
-Redis) implements ``Hub`` and leaves session code untouched.
+of messages (``fanout.py``). Frames for one session alone (replies, private
+messages) go through the same queue (``send_to``), so each session gets
+everything in the order the server decided it. A second backend (say, rooms
+shared between servers through Redis) implements ``Hub`` and leaves session
+code untouched.
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
-import functools
-import itertools
 import logging
+import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Protocol
 
 from common import messages as m
 from common.nicks import nick_key
-from common.plain import render_plain
 from common.rooms import room_key
 from common.threads import stop_signals_blocked
+
+from .fanout import Frame, Member, Post, Subscriber, deliver_direct, dispatch, runs
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +38,6 @@ DEFAULT_KEEP = 1000  # messages kept per room, for reconnecting clients
 MAX_ROOMS = 1000  # rooms at once; an empty one is forgotten to make space
 HISTORY_BYTES = 64 * 1024 * 1024  # all rooms' kept messages together, at most
 PUBLISH_WAIT = 5.0  # at most this long a publisher waits for members that are behind
-SWITCH_WAIT = 1.0  # at most this long a room switch waits for the queue to empty
 #: Published but not yet dispatched, at most (about): publishers wait beyond it.
 MAX_QUEUED_BYTES = 1024 * 1024
 
@@ -49,9 +51,12 @@ class TooManyRooms(Exception):
     pass
 
 
-Greet = Callable[[str, list[m.Message], int, str], None]
-"""Called as ``greet(room_name, messages, lost, kind)`` when joining: ``kind``
-is ``"missed"`` (a reconnect's replay) or ``"history"`` (recent messages)."""
+Greet = Callable[[str, str, list[m.Message], int, str], None]
+"""Called as ``greet(room_name, epoch, messages, lost, kind)`` when joining,
+before any live message of the room can reach the joiner: ``kind`` is
+``"missed"`` (a reconnect's replay: the messages after the one it saw),
+``"history"`` (recent messages) or ``"renumbered"`` (a reconnect whose
+numbering is not the room's: recent messages, and the joiner must be told)."""
 
 
 @dataclasses.dataclass
@@ -59,45 +64,6 @@ class RoomInfo:
     name: str
     members: int
     topic: str
-
-
-class Frame:
-    """A message encoded at most once per wire format, however many receive it."""
-
-    __slots__ = ("msg", "__dict__")
-
-    def __init__(self, msg: m.Message) -> None:
-        self.msg = msg
-
-    @functools.cached_property
-    def native(self) -> bytes:
-        return m.encode(self.msg)
-
-    @functools.cached_property
-    def plain(self) -> bytes:
-        return (render_plain(self.msg) + "\r\n").encode("utf-8")
-
-
-class Subscriber(Protocol):
-    """What the hub needs of a session."""
-
-    nick: str
-    #: ``"native"`` or ``"plain"``: takes batches as bytes in that wire format
-    #: through ``deliver_bytes``; ``None``: takes ``Frame`` objects one by one.
-    wire: str | None
-
-    def deliver(self, frame: Frame) -> None:
-        """Queue ``frame`` for the peer; must not block."""
-
-    def deliver_bytes(self, data: bytes) -> None:
-        """Queue encoded frames for the peer; must not block."""
-
-    @property
-    def full(self) -> bool:
-        """Behind by more than its peer may be: publishers to its room wait."""
-
-    def wait_room(self, timeout: float) -> None:
-        """Wait until not ``full`` (or the peer is dropped), at most ``timeout`` s."""
 
 
 class NickTaken(Exception):
@@ -108,6 +74,18 @@ class NickTaken(Exception):
 
 class Hub(Protocol):
     def register(self, sub: Subscriber, nick: str, replacing: Subscriber | None = None) -> None: ...
+    def enter(
+        self,
+        sub: Subscriber,
+        nick: str,
+        room: str,
+        greet: Greet,
+        *,
+        replacing: Subscriber | None = None,
+        after: int | None = None,
+        epoch: str | None = None,
+        recent: int = 0,
+    ) -> str: ...
     def rename(self, sub: Subscriber, new: str) -> str: ...
     def unregister(self, sub: Subscriber) -> None: ...
     def find(self, nick: str) -> Subscriber | None: ...
@@ -119,6 +97,7 @@ class Hub(Protocol):
         after: int | None = None,
         recent: int = 0,
         leaving: str | None = None,
+        epoch: str | None = None,
     ) -> str: ...
     def members(self, room: str) -> list[Subscriber]: ...
     def set_topic(self, room: str, topic: str) -> None: ...
@@ -132,15 +111,18 @@ class Hub(Protocol):
         receipt: Callable[[m.Message], m.Message] | None = None,
     ) -> Frame: ...
     def announce(self, room: str, build: Callable[[float], m.Message], exclude: Subscriber | None = None) -> None: ...
+    def send_to(self, sub: Subscriber, frame: Frame) -> None: ...
     def sessions(self) -> list[Subscriber]: ...
     def flush(self, timeout: float | None = None) -> bool: ...
 
 
 class _Room:
-    __slots__ = ("name", "members", "seq", "posted", "history", "sizes", "kept_bytes", "topic", "full")
+    __slots__ = ("name", "epoch", "members", "seq", "posted", "history", "sizes", "kept_bytes", "topic", "full")
 
     def __init__(self, name: str, keep: int) -> None:
         self.name = name
+        #: This room's numbering: a room made anew (its old self forgotten) counts afresh.
+        self.epoch = secrets.token_hex(6)
         #: member -> ``posted`` when it joined: it gets what was posted after.
         self.members: dict[Subscriber, int] = {}
         self.seq = 0
@@ -151,17 +133,6 @@ class _Room:
         self.topic = ""
         #: Members found ``full`` by the last dispatch (replaced, never mutated).
         self.full: list[Subscriber] = []
-
-
-@dataclasses.dataclass(slots=True)
-class _Post:
-    """A frame queued to a room, for the dispatcher."""
-
-    room: _Room
-    index: int  # the room's ``posted`` count for it: who joined later does not get it
-    frame: Frame
-    exclude: Subscriber | None
-    receipt: Frame | None  # what ``exclude`` gets in its place (its own message's ack)
 
 
 class LocalHub:
@@ -178,7 +149,9 @@ class LocalHub:
         self._max_rooms = max_rooms
         self._history_bytes = history_bytes
         self._history_total = 0
-        self._posts: list[_Post] = []  # queued, not yet dispatched
+        self._posts: list[Post] = []  # queued, not yet dispatched
+        #: Who left a room while posts to it were queued, and the last of them it gets.
+        self._leavers: dict[_Room, list[Member]] = {}
         self._posts_bytes = 0  # their size, roughly
         self._dispatching = False  # the dispatcher holds a batch it has not finished
         self._wake = threading.Lock()  # held while the dispatcher has nothing to do
@@ -225,7 +198,7 @@ class LocalHub:
             if self._nicks.get(key) is sub:
                 del self._nicks[key]
             for room in self._rooms.values():
-                room.members.pop(sub, None)
+                room.members.pop(sub, None)  # (gone: what is queued for it no longer matters)
 
     def find(self, nick: str) -> Subscriber | None:
         with self._lock:
@@ -248,6 +221,28 @@ class LocalHub:
             room = self._rooms[key] = _Room(name, self._keep)
         return room
 
+    def enter(
+        self,
+        sub: Subscriber,
+        nick: str,
+        room: str,
+        greet: Greet,
+        *,
+        replacing: Subscriber | None = None,
+        after: int | None = None,
+        epoch: str | None = None,
+        recent: int = 0,
+    ) -> str:
+        """Claim ``nick`` and join ``room`` in one step (``NickTaken`` if the
+        name is not free), so that nobody can find ``sub`` before it is
+        greeted; with too many rooms it joins the lobby. Returns the room."""
+        with self._lock:
+            self.register(sub, nick, replacing)
+            try:
+                return self.join(room, sub, greet, after=after, recent=recent, epoch=epoch)
+            except TooManyRooms:
+                return self.join(LOBBY, sub, greet, recent=recent)
+
     def join(
         self,
         room: str,
@@ -256,34 +251,51 @@ class LocalHub:
         after: int | None = None,
         recent: int = 0,
         leaving: str | None = None,
+        epoch: str | None = None,
     ) -> str:
         """Add ``sub`` to ``room`` (made on first join); returns the room's name.
 
-        ``greet`` gets the messages after ``after`` (a reconnect) or the last
-        ``recent`` ones, before any live message can reach ``sub``. With
-        ``leaving``, ``sub`` moves from that room in the same step, once
-        everything already published has been delivered: nothing of the old
-        room (its own acks included) can arrive after the greeting.
+        ``greet`` gets the messages after ``after`` (a reconnect, when
+        ``epoch`` is the room's) or the last ``recent`` ones, before any live
+        message can reach ``sub``. With ``leaving``, ``sub`` moves from that
+        room in the same step; what was queued to the old room while it was
+        there still reaches it, before the greeting (``greet`` sends through
+        ``send_to``, which keeps that order).
         """
         with self._lock:
-            if leaving is not None:
-                self._waiters += 1
-                try:  # (bounded: under a flood the queue may never be empty)
-                    self._idle.wait_for(lambda: not self._posts and not self._dispatching, SWITCH_WAIT)
-                finally:
-                    self._waiters -= 1
             r = self._room(room, create=True)  # may raise TooManyRooms: nothing has changed yet
             assert r is not None
             old = self._room(leaving) if leaving is not None else None
             if old is not None and old is not r:
-                old.members.pop(sub, None)
+                self._leave(old, sub)
             r.members[sub] = r.posted  # what is queued now is in the history below
             if greet is not None:
-                if after is not None:
-                    greet(r.name, *self._after(r, after), "missed")
+                if after is not None and epoch == r.epoch and 0 <= after <= r.seq:
+                    greet(r.name, r.epoch, *self._after(r, after), "missed")
                 else:
-                    greet(r.name, list(r.history)[-recent:] if recent > 0 else [], 0, "history")
+                    kind = "history" if after is None else "renumbered"
+                    greet(r.name, r.epoch, list(r.history)[-recent:] if recent > 0 else [], 0, kind)
             return r.name
+
+    def _leave(self, r: _Room, sub: Subscriber) -> None:
+        """``sub`` leaves ``r``; posts already queued to the room still reach it (lock held)."""
+        since = r.members.pop(sub, None)
+        if since is not None and self._posts and r.posted > since:
+            self._leavers.setdefault(r, []).append(Member(sub, since, r.posted))
+
+    def send_to(self, sub: Subscriber, frame: Frame) -> None:
+        """A frame for ``sub`` alone, after everything queued for it so far."""
+        with self._lock:
+            if not self._posts and not self._dispatching:
+                deliver_direct(Post(None, 0, frame, to=sub))  # nothing can be ahead of it
+                return
+            self._queue(Post(None, 0, frame, to=sub))
+
+    def epoch(self, room: str) -> str:
+        """The numbering of ``room`` ("" for a room that does not exist)."""
+        with self._lock:
+            r = self._room(room)
+            return r.epoch if r else ""
 
     def members(self, room: str) -> list[Subscriber]:
         with self._lock:
@@ -383,8 +395,12 @@ class LocalHub:
         r.posted += 1
         if not r.members or (exclude is not None and len(r.members) == 1 and exclude in r.members and not receipt):
             return  # nobody to tell
-        self._posts.append(_Post(r, r.posted, frame, exclude, receipt))
-        self._posts_bytes += _size(frame.msg)
+        self._queue(Post(r, r.posted, frame, exclude, receipt))
+
+    def _queue(self, post: Post) -> None:
+        """Hand ``post`` to the dispatcher (called with the lock held)."""
+        self._posts.append(post)
+        self._posts_bytes += _size(post.frame.msg)
         if len(self._posts) == 1 and not self._dispatching:
             self._wake.release()  # it sleeps, or is about to: this batch is its next
 
@@ -413,18 +429,31 @@ class LocalHub:
                         self._idle.notify_all()  # publishers waiting for this, or flush()
                     self._posts_bytes = 0
                     self._dispatching = True
-                    # Members as of now: who left since gets nothing more,
-                    # who joined since gets only what came after it.
-                    rooms: dict[_Room, tuple[list[_Post], list[tuple[Subscriber, int]]]] = {}
+                    # Members as of now, and who left since but was there when
+                    # some of these were queued: each gets what was queued while
+                    # it was a member. (Every post a leaver is owed is in this
+                    # batch or an earlier one: the record is done with.)
+                    members: dict[object, list[Member]] = {}
                     for post in posts:
-                        if post.room not in rooms:
-                            rooms[post.room] = ([], list(post.room.members.items()))
-                        rooms[post.room][0].append(post)
-                for r, (room_posts, members) in rooms.items():
-                    try:
-                        r.full = _dispatch(room_posts, members)
-                    except Exception:  # the dispatcher must outlive any one bad batch
-                        log.exception("dispatching to %s", r.name)
+                        r = post.room
+                        if r is not None and r not in members:
+                            assert isinstance(r, _Room)
+                            here = [Member(sub, since) for sub, since in r.members.items()]
+                            members[r] = self._leavers.get(r, []) + here  # (older first)
+                    self._leavers.clear()
+                for run in runs(posts):
+                    if run[0].to is not None:
+                        deliver_direct(run[0])
+                        continue
+                    by_room: dict[object, list[Post]] = {}
+                    for post in run:
+                        by_room.setdefault(post.room, []).append(post)
+                    for r, room_posts in by_room.items():
+                        assert isinstance(r, _Room)
+                        try:
+                            r.full = dispatch(room_posts, members[r])
+                        except Exception:  # the dispatcher must outlive any one bad batch
+                            log.exception("dispatching to %s", r.name)
 
     def history(self, room: str, after: int) -> tuple[list[m.Message], int]:
         """Messages of ``room`` numbered above ``after``, and how many of those
@@ -440,84 +469,3 @@ class LocalHub:
         missed = [msg for msg in r.history if getattr(msg, "seq", 0) > after]
         first = getattr(missed[0], "seq", r.seq + 1) if missed else r.seq + 1
         return missed, max(0, first - after - 1)
-
-
-class _Encoded:
-    """A batch of posts in one wire format: the whole as one byte string, and
-    where each post starts in it, so a member's own copy (its messages
-    replaced by their receipts) is cut out of it with a few slices."""
-
-    def __init__(self, posts: list[_Post], wire: str) -> None:
-        chunks = [getattr(p.frame, wire) for p in posts]
-        self.blob = b"".join(chunks)
-        self.starts = [0, *itertools.accumulate(len(c) for c in chunks)]
-        self.wire = wire
-
-    def without(self, posts: list[_Post], own: list[int]) -> bytes:
-        view = memoryview(self.blob)
-        pieces: list[bytes | memoryview] = []
-        pos = 0
-        for i in own:
-            pieces.append(view[pos : self.starts[i]])
-            receipt = posts[i].receipt
-            if receipt is not None:
-                pieces.append(getattr(receipt, self.wire))
-            pos = self.starts[i + 1]
-        pieces.append(view[pos:])
-        return b"".join(pieces)
-
-
-def _visible(posts: list[_Post], sub: Subscriber, since: int) -> Iterator[Frame]:
-    """What ``sub`` (a member since post ``since``) gets of ``posts``, in order:
-    a post, or for its own its receipt (if any)."""
-    for p in posts:
-        if p.index > since:
-            frame = p.frame if p.exclude is not sub else p.receipt
-            if frame is not None:
-                yield frame
-
-
-def _dispatch(posts: list[_Post], members: list[tuple[Subscriber, int]]) -> list[Subscriber]:
-    """Give each member, in one call, the posts it should see (in room order);
-    returns the members left ``full``."""
-    full = []
-    first = posts[0].index
-    own: dict[Subscriber, list[int]] = {}  # sender -> where its posts are in the batch
-    for i, p in enumerate(posts):
-        if p.exclude is not None:
-            own.setdefault(p.exclude, []).append(i)
-    encoded: dict[str, _Encoded] = {}
-    for sub, since in members:
-        try:
-            wire = sub.wire
-            if wire is None:
-                for frame in _visible(posts, sub, since):
-                    sub.deliver(frame)
-                continue
-            if since < first:  # the usual case: a member since before this batch
-                enc = encoded.get(wire)
-                if enc is None:
-                    enc = encoded[wire] = _Encoded(posts, wire)
-                mine = own.get(sub)
-                data = enc.blob if mine is None else enc.without(posts, mine)
-            else:  # joined while this batch was being queued
-                data = b"".join([getattr(frame, wire) for frame in _visible(posts, sub, since)])
-            if data:
-                sub.deliver_bytes(data)
-                if sub.full:
-                    full.append(sub)
-        except Exception:  # one broken member must not cost the others their messages
-            log.exception("delivering to %s", getattr(sub, "nick", sub))
-    if own:  # a sender that left the room since still gets its acks
-        present = {sub for sub, _ in members}
-        for sender, mine in own.items():
-            wire = sender.wire
-            if sender in present or wire is None:
-                continue
-            receipts = [getattr(posts[i].receipt, wire) for i in mine if posts[i].receipt is not None]
-            try:
-                if receipts:
-                    sender.deliver_bytes(b"".join(receipts))
-            except Exception:
-                log.exception("delivering to %s", getattr(sender, "nick", sender))
-    return full

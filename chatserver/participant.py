@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 def _receipt(msg: m.Message) -> m.Message:
     assert isinstance(msg, m.ChatMessage)
-    return m.Accepted(seq=msg.seq, ts=msg.ts)
+    return m.Accepted(seq=msg.seq, ts=msg.ts, room=msg.room)
 
 
 class SessionEnd(Exception):
@@ -48,6 +48,7 @@ class Participant:
         self.mode: Mode = server.config.mode
         self.nick = ""
         self.room = LOBBY
+        self.epoch = ""  # the numbering of ``room`` when we joined it
         self.registered = False
         #: Lets a reconnecting client take its name back (``Hello.resume``).
         self.token = ""  # issued on registration, for that name
@@ -89,14 +90,21 @@ class Participant:
         """End this participant's session from another thread."""
         raise NotImplementedError
 
-    def greet(self, room: str, replay: list[m.Message], lost: int, kind: str) -> None:
+    def greet(self, room: str, epoch: str, replay: list[m.Message], lost: int, kind: str) -> None:
         """Registered: send the welcome, then recent or missed messages (runs under
         the hub lock, so no live message can come between them)."""
-        self.room = room
+        self.room, self.epoch = room, epoch
         self.send(dataclasses.replace(self.welcome(), replay=len(replay)))
         self._replay(replay, lost, kind)
 
     def _replay(self, replay: list[m.Message], lost: int, kind: str) -> None:
+        if kind == "renumbered":  # a reconnect whose numbering this room no longer has
+            self.notice(
+                f"{self.room} was started afresh since you were last here (a server restart?), so what you "
+                f"missed cannot be told; here are its {len(replay)} most recent message(s)",
+                event="renumbered",
+            )
+            kind = "history"
         for msg in replay:
             self.send(dataclasses.replace(msg, replay=kind) if isinstance(msg, m.ChatMessage) else msg)
         if lost:
@@ -144,13 +152,18 @@ class Participant:
         last_seq: int | None = None,
         password: str | None = None,
         room: str | None = None,
+        epoch: str | None = None,
     ) -> bool:
-        """Claim ``nick``, join the room and greet; on refusal tell the peer why."""
+        """Claim ``nick``, join the room and greet; on refusal tell the peer why.
+
+        A reconnecting client names its ``room``, and is put back there even
+        when the server no longer knows its token (after a restart): what it
+        typed for that room must not land anywhere else. Whether it missed
+        messages there is the room's ``epoch``'s to say, not the token's.
+        """
         replacing: Participant | None = None
         if not self.server.token_is_ours(resume, nick):
-            # A token from an earlier run of the server: its sequence numbers
-            # mean nothing here, so there is nothing to resume.
-            resume = last_seq = room = None
+            resume = None  # from an earlier run of the server: no name to take over
         if room is not None:
             try:
                 self.room = validate_room(room)
@@ -160,29 +173,36 @@ class Participant:
             nick = validate_nick(nick)
             if not self.authenticate(nick, password):
                 return False
+            self.token = self.server.issue_token(nick)  # (the welcome carries it)
+            self.registered = True
             if self.mode is Mode.CHAT:
                 holder = self.hub.find(nick) if resume else None
                 if isinstance(holder, Participant) and hmac.compare_digest(holder.token, resume or ""):
                     replacing = holder
-                self.hub.register(self, nick, replacing)
+                # Name and room in one step: nobody finds us before our welcome.
+                self.hub.enter(
+                    self,
+                    nick,
+                    self.room,
+                    self.greet,
+                    replacing=replacing,
+                    after=last_seq,
+                    epoch=epoch,
+                    recent=self.server.config.history,
+                )
             else:  # nobody else sees you: names need not be unique
                 self.nick = nick
-        except InvalidNick as exc:
-            self.send(m.Error(exc.code, f"nickname {nick[:40]!r} is not allowed: {exc}"))
+        except (InvalidNick, NickTaken) as exc:
+            self.registered, self.token = False, ""
+            if isinstance(exc, NickTaken):
+                self.send(m.Error("nick_taken", str(exc), suggestion=exc.suggestion))
+            else:
+                self.send(m.Error(exc.code, f"nickname {nick[:40]!r} is not allowed: {exc}"))
             return False
-        except NickTaken as exc:
-            self.send(m.Error("nick_taken", str(exc), suggestion=exc.suggestion))
-            return False
-        self.registered = True
-        self.token = self.server.issue_token(nick)
         log.info("%s registered%s", nick, "" if last_seq is None else f" (resuming after #{last_seq})")
         if self.mode is not Mode.CHAT:
-            self.greet(self.room, [], 0, "history")
+            self.greet(self.room, "", [], 0, "history")
         else:
-            try:
-                self.hub.join(self.room, self, greet=self.greet, after=last_seq, recent=self.server.config.history)
-            except TooManyRooms:
-                self.hub.join(LOBBY, self, greet=self.greet, recent=self.server.config.history)
             if replacing is not None:
                 replacing.replaced = True
                 replacing.kick("replaced by a new connection")
@@ -219,6 +239,7 @@ class Participant:
             exit_words=list(self.mode.exit_words),
             token=self.token,
             topic=self.hub.topic(self.room) if self.mode is Mode.CHAT else "",
+            epoch=self.epoch,
             rate=self._bucket.rate if self._bucket else 0.0,
             burst=self._bucket.burst if self._bucket else 0,
         )
@@ -327,9 +348,9 @@ class Participant:
             self.send(m.Error("no_such_nick", f"nobody called {msg.to[:40]!r} is here"))
             return
         frame = Frame(m.Private(ts=time.time(), nick=self.nick, to=target.nick, text=msg.text))
-        target.deliver(frame)
+        self.hub.send_to(target, frame)  # after what is queued for it: in the order decided
         if target is not self:
-            self.deliver(frame)  # the sender's copy: it arrived (the client shows it as "to NICK")
+            self.hub.send_to(self, frame)  # the sender's copy: it arrived (the client shows it as "to NICK")
         if getattr(target, "away", ""):
             self.notice(f"{target.nick} is away: {target.away}", event="away")
 
@@ -347,10 +368,10 @@ class Participant:
             return
         old, nick = self.room, self.nick
 
-        def greet(room: str, replay: list[m.Message], lost: int, kind: str) -> None:
-            self.room = room
+        def greet(room: str, epoch: str, replay: list[m.Message], lost: int, kind: str) -> None:
+            self.room, self.epoch = room, epoch
             users = [p.nick for p in self.hub.members(room)]
-            self.send(m.Joined(room=room, topic=self.hub.topic(room), users=users, replay=len(replay)))
+            self.send(m.Joined(room=room, topic=self.hub.topic(room), users=users, replay=len(replay), epoch=epoch))
             self._replay(replay, lost, kind)
 
         try:
@@ -369,6 +390,10 @@ class Participant:
             self.send(m.Error("bad_command", "this server has no rooms"))
             return
         topic = " ".join(text.split())[:MAX_TOPIC]
+        if not topic:  # "/topic" alone asks for it
+            now = self.hub.topic(self.room)
+            self.notice(f"the topic of {self.room}: {now}" if now else f"{self.room} has no topic", event="topic")
+            return
         self.hub.set_topic(self.room, topic)
         room, nick = self.room, self.nick
         self.hub.announce(
@@ -404,6 +429,10 @@ class Participant:
             text=f"{old} is now known as {new}", ts=ts, event="nick", nick=new, previous=old
         )
         if self.mode is Mode.CHAT:
+            # A resume token names its nick: the new name needs a new one, before the news.
+            self.token = self.server.issue_token(new)
+            if self.wire == "native":
+                self.send(m.Token(self.token))
             self.hub.announce(self.room, notice)
         else:
             self.nick = new

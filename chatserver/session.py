@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from common import messages as m
 from common.commands import HELP_LINES, CommandError, ShowHelp, parse_input
 from common.connection import CLOSED, NEED_DATA, Connection, Role, State
-from common.errors import FrameTooLarge, RemoteProtocolError
+from common.errors import FrameTooLarge, LocalProtocolError, RemoteProtocolError
 from common.framing import LineFramer
 from common.nicks import nick_key
 from common.tls import TLS_RECORD_HANDSHAKE, TlsError, TlsStream
@@ -77,7 +77,24 @@ class Session(Participant):
         return "plain" if self.plain else "native"
 
     def deliver(self, frame: Frame) -> None:
-        self.deliver_bytes(frame.plain if self.plain else frame.native)
+        """A frame for this peer alone, in its turn: through the protocol machine."""
+        msg = frame.msg
+        with self._send_lock:
+            if self._said_bye:
+                return  # after Bye nothing more may be sent
+            if self.plain:
+                data = frame.plain
+            elif self.conn.state is State.CLOSED:
+                return
+            else:
+                try:
+                    data = self.conn.send(msg)
+                except LocalProtocolError as exc:  # a bug here, not the peer's fault: say so, go on
+                    log.error("%s: not sent: %s", self.peer, exc)
+                    return
+            if isinstance(msg, m.Bye):
+                self._said_bye = True  # nothing may follow it
+            self._write_out(data)  # never blocks: under the lock, so Bye stays last
 
     @property
     def full(self) -> bool:
@@ -99,16 +116,16 @@ class Session(Participant):
         except TlsError as exc:  # this peer's TLS state is broken (it sent a bad record)
             self.outbox.fail(str(exc))
 
-    def greet(self, room: str, replay: list[m.Message], lost: int, kind: str) -> None:
+    def greet(self, room: str, epoch: str, replay: list[m.Message], lost: int, kind: str) -> None:
         if self.plain and self.mode is not Mode.CHAT:
             return  # a plain client there sees only the answers to its lines
-        self.room = room
+        self.room, self.epoch = room, epoch
         if self.plain:  # the welcome line, who is here, then the recent messages
             self.send(self.welcome())
             self.send(self.users_reply())
             self._replay(replay, lost, kind)
         else:
-            super().greet(room, replay, lost, kind)
+            super().greet(room, epoch, replay, lost, kind)
 
     def kick(self, reason: str) -> None:
         self.end_reason = reason
@@ -120,22 +137,18 @@ class Session(Participant):
             pass
 
     def send(self, msg: m.Message) -> None:
-        if isinstance(msg, m.Bye) and self.registered and not self.server.stopping:  # (shutdown flushed once)
-            # Acks for this peer's last lines may still be queued in the hub:
-            # they go out first (a client counts unacknowledged lines as unsent).
+        """To this peer, after everything the hub has queued for it: one ordered channel."""
+        in_hub = self.registered and self.mode is Mode.CHAT
+        if in_hub and not isinstance(msg, m.Bye):
+            self.hub.send_to(self, Frame(msg))
+            return
+        if in_hub:
+            # What is queued for this peer (acks for its last lines, a notice
+            # saying why) goes out first: a client counts unacknowledged lines
+            # as unsent. The Bye itself goes now, or an outbox about to close
+            # would never see it.
             self.hub.flush(timeout=1.0)
-        with self._send_lock:
-            if self._said_bye:
-                return  # after Bye nothing more may be sent
-            if self.plain:
-                data = Frame(msg).plain
-            elif self.conn.state is State.CLOSED:
-                return  # after Bye nothing more may be sent
-            else:
-                data = self.conn.send(msg)
-            if isinstance(msg, m.Bye):
-                self._said_bye = True  # nothing may follow it
-            self._write_out(data)  # never blocks: under the lock, so Bye stays last
+        self.deliver(Frame(msg))
 
     # -- lifecycle ------------------------------------------------------
     def run(self) -> None:
@@ -254,6 +267,8 @@ class Session(Participant):
     def _finish(self) -> None:
         if self.outbox.failure:
             self.end_reason = self.outbox.failure
+        elif self.registered and self.mode is Mode.CHAT:
+            self.hub.flush(timeout=0.5)  # our last words (an error saying why) may still be queued
         self.unregister(self.end_reason)
         # A stuck reader is worth a warning; a peer that hung up is not.
         level = logging.WARNING if self.outbox.overflowed else logging.INFO
@@ -307,7 +322,12 @@ class Session(Participant):
             self.send(m.Bye("unsupported protocol version"))
             raise SessionEnd("unsupported protocol version")
         self.register(
-            hello.nick, resume=hello.resume, last_seq=hello.last_seq, password=hello.password, room=hello.room
+            hello.nick,
+            resume=hello.resume,
+            last_seq=hello.last_seq,
+            password=hello.password,
+            room=hello.room,
+            epoch=hello.epoch,
         )
 
     # -- plain ----------------------------------------------------------

@@ -394,11 +394,13 @@ def test_hub_member_joining_later_gets_only_what_came_after():
 
 
 def test_hub_room_switch_delivers_the_old_rooms_queue_and_acks_first():
+    from chatserver.fanout import Frame
+
     a, b = _Member("a"), _Member("b")
     hub = _hub_with("#x", a, b)
 
-    def greet(room, replay, lost, kind):
-        a.data += b"JOINED " + room.encode() + b"\n"
+    def greet(room, epoch, replay, lost, kind):  # as a session greets: through its ordered channel
+        hub.send_to(a, Frame(m.Notice(text="JOINED " + room, ts=0)))
 
     ack = lambda msg: m.Accepted(seq=msg.seq, ts=msg.ts)  # noqa: E731
     with hub._lock:  # nothing is dispatched until the switch has begun
@@ -410,9 +412,9 @@ def test_hub_room_switch_delivers_the_old_rooms_queue_and_acks_first():
     hub.join("#y", a, greet=greet, leaving="#x")
     hub.announce("#x", lambda ts: m.Notice(text="after", ts=ts))
     assert hub.flush(timeout=5)
-    lines = a.data.splitlines()
-    assert lines[-1] == b"JOINED #y", "nothing of #x after the greeting"
-    frames = [m.decode(line) for line in lines[:-1]]
+    frames = [m.decode(line) for line in a.data.splitlines()] + a.frames
+    assert frames[-1].text == "JOINED #y", "nothing of #x after the greeting"
+    frames = frames[:-1]
     assert [f.seq for f in frames if isinstance(f, m.Accepted)] == list(range(1, 21)), "every ack, in order"
     assert sum(isinstance(f, m.Notice) for f in frames) == 20
     assert [msg.nick for msg in hub.members("#x")] == ["b"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from unittest.mock import ANY
+
 from helpers import NativeClient, PlainClient, ServerProcess
 
 
@@ -16,7 +18,7 @@ def test_join_part_rooms_topic_and_per_room_delivery(server):
     alice, bob, carol = (NativeClient(server.port, n) for n in ("alice", "bob", "carol"))
     alice.send_json({"type": "join", "room": "#dev"})
     joined = frames_until(alice, "joined")[-1]
-    assert joined == {"type": "joined", "room": "#dev", "topic": "", "users": ["alice"], "replay": 0}
+    assert joined == {"type": "joined", "room": "#dev", "topic": "", "users": ["alice"], "replay": 0, "epoch": ANY}
     assert bob.expect(lambda f: f.get("event") == "leave")["text"] == "alice left for #dev"
     bob.send_json({"type": "join", "room": "DEV"})  # '#' optional, case-insensitive
     assert frames_until(bob, "joined")[-1]["users"] == ["alice", "bob"]
@@ -105,7 +107,7 @@ def test_reconnect_resumes_in_the_same_room(server):
     first = NativeClient(server.port, "roamer")
     token = first.welcome["token"]
     first.send_json({"type": "join", "room": "#dev"})
-    frames_until(first, "joined")
+    epoch = frames_until(first, "joined")[-1]["epoch"]
     talker = NativeClient(server.port, "talker")
     talker.send_json({"type": "join", "room": "#dev"})
     frames_until(talker, "joined")
@@ -116,6 +118,7 @@ def test_reconnect_resumes_in_the_same_room(server):
     again = NativeClient(server.port)
     again.send_json(
         {"type": "hello", "version": 1, "nick": "roamer", "resume": token, "last_seq": seen["seq"], "room": "#dev"}
+        | {"epoch": epoch}
     )
     welcome = again.frame()
     assert (welcome["type"], welcome["room"], welcome["replay"]) == ("welcome", "#dev", 1)

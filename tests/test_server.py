@@ -26,7 +26,7 @@ def test_two_party_chat(server):
     assert (msg["nick"], msg["text"], msg["room"]) == ("alice", "hi bob", "#lobby")
     assert isinstance(msg["seq"], int) and abs(msg["ts"] - time.time()) < 60
     ack = alice.expect(lambda f: f["type"] in ("accepted", "message"))
-    assert ack == {"type": "accepted", "seq": msg["seq"], "ts": msg["ts"]}, "sender gets an ack, not an echo"
+    assert ack == {"type": "accepted", "seq": msg["seq"], "ts": msg["ts"], "room": "#lobby"}, "an ack, not an echo"
 
 
 def test_ten_clients_everyone_sees_everything_once_in_one_order(server):
