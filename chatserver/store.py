@@ -1,0 +1,258 @@
+"""The durable room log: rooms, topics, room messages and the resume secret in one SQLite file.
+
+Standard library ``sqlite3`` in WAL mode with ``synchronous=NORMAL``: a
+committed message survives the server being killed; a power cut may lose the
+last commits. The server commits once per dispatcher batch, never once per
+message, and acknowledges only what is committed. The file says it is ours
+(``application_id``) and which schema it holds (``user_version``); a file
+that is not ours, or of a newer schema, is refused untouched.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from common import messages as m
+
+APPLICATION_ID = 0x6C616E63  # "lanc"
+SCHEMA_VERSION = 1
+
+_SCHEMA = (
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE rooms (key TEXT PRIMARY KEY, name TEXT NOT NULL, epoch TEXT NOT NULL,"
+    " seq INTEGER NOT NULL, topic TEXT NOT NULL DEFAULT '')",
+    "CREATE TABLE messages (id INTEGER PRIMARY KEY, room TEXT NOT NULL, seq INTEGER NOT NULL,"
+    " ts REAL NOT NULL, nick TEXT NOT NULL, text TEXT NOT NULL, action INTEGER NOT NULL DEFAULT 0)",
+    "CREATE UNIQUE INDEX messages_by_room ON messages (room, seq)",
+    "CREATE INDEX messages_by_time ON messages (ts)",
+    "CREATE VIRTUAL TABLE messages_fts USING fts5 (text, content='messages', content_rowid='id')",
+    "CREATE TRIGGER messages_ai AFTER INSERT ON messages BEGIN"
+    " INSERT INTO messages_fts (rowid, text) VALUES (new.id, new.text); END",
+    "CREATE TRIGGER messages_ad AFTER DELETE ON messages BEGIN"
+    " INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.id, old.text); END",
+)
+#: Migrations from each older schema version to the next, in order (none yet:
+#: version 1 is the first release's).
+_MIGRATIONS: dict[int, tuple[str, ...]] = {}
+
+
+class StoreError(Exception):
+    """The store cannot be used (not ours, newer, unreadable): one line naming the file."""
+
+
+class StoreWriteError(Exception):
+    """A commit failed (disk full, I/O error): nothing of that batch is kept."""
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredRoom:
+    name: str
+    epoch: str
+    seq: int
+    topic: str
+
+
+def default_path(server_name: str) -> Path:
+    """``$XDG_STATE_HOME/lanchat/NAME.sqlite3`` (default ``~/.local/state/lanchat/``)."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in server_name).strip(".") or "chatserver"
+    return Path(base) / "lanchat" / f"{safe}.sqlite3"
+
+
+def _row_message(row: tuple) -> m.ChatMessage:
+    room, seq, ts, nick, text, action = row
+    return m.ChatMessage(seq=seq, ts=ts, room=room, nick=nick, text=text, action=bool(action))
+
+
+class SqliteStore:
+    """One SQLite file; every method is safe to call from any thread (one lock, one connection)."""
+
+    def __init__(self, path: Path | str, *, room_key: Callable[[str], str]) -> None:
+        self.path = Path(path)
+        self._room_key = room_key
+        self._lock = threading.Lock()
+        self._db = self._open()
+
+    # -- opening ------------------------------------------------------------
+    def _open(self) -> sqlite3.Connection:
+        where = str(self.path)
+        existed = self.path.exists() and self.path.stat().st_size > 0
+        if not existed:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            except OSError as exc:
+                why = exc.strerror or exc
+                raise StoreError(f"cannot create the store's folder {self.path.parent}: {why}") from None
+        try:
+            # Read-only first: a file that is not ours must be left exactly as it was.
+            if existed:
+                probe = sqlite3.connect(f"file:{where}?mode=ro", uri=True)
+                try:
+                    app_id = probe.execute("PRAGMA application_id").fetchone()[0]
+                    version = probe.execute("PRAGMA user_version").fetchone()[0]
+                    tables = probe.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+                finally:
+                    probe.close()
+                if app_id != APPLICATION_ID and (tables or app_id):
+                    raise StoreError(f"{where} is not a lanchat store (another program's database?); not touching it")
+                if version > SCHEMA_VERSION:
+                    raise StoreError(
+                        f"{where} holds schema version {version}, newer than this server's {SCHEMA_VERSION}: "
+                        "upgrade chatserver, or start with another --store"
+                    )
+            db = sqlite3.connect(where, check_same_thread=False, isolation_level=None)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{where} is not a usable SQLite store: {exc}") from None
+        except OSError as exc:
+            raise StoreError(f"cannot open the store {where}: {exc.strerror or exc}") from None
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("PRAGMA foreign_keys=ON")
+            self._migrate(db)
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            raise StoreError(f"{where} is not a usable SQLite store: {exc}") from None
+        return db
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version == SCHEMA_VERSION:
+            return
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if version == 0:
+                for statement in _SCHEMA:
+                    db.execute(statement)
+                db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            else:
+                for step in range(version, SCHEMA_VERSION):
+                    for statement in _MIGRATIONS[step]:
+                        db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- what the server keeps ------------------------------------------------
+    def secret(self) -> bytes:
+        """The server's resume secret: made once, so tokens outlive a restart."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'secret'").fetchone()
+            if row is not None:
+                return bytes.fromhex(row[0])
+            value = secrets.token_bytes(32)
+            self._db.execute("INSERT INTO meta (key, value) VALUES ('secret', ?)", (value.hex(),))
+            return value
+
+    def rooms(self) -> list[StoredRoom]:
+        with self._lock:
+            rows = self._db.execute("SELECT name, epoch, seq, topic FROM rooms").fetchall()
+        return [StoredRoom(*row) for row in rows]
+
+    def save_room(self, room: StoredRoom) -> None:
+        """A new room, or its topic changed (its ``seq`` moves with ``append``)."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO rooms (key, name, epoch, seq, topic) VALUES (?, ?, ?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET name = excluded.name, epoch = excluded.epoch, topic = excluded.topic",
+                (self._room_key(room.name), room.name, room.epoch, room.seq, room.topic),
+            )
+
+    def append(self, messages: Iterable[m.ChatMessage]) -> None:
+        """Keep ``messages`` in one transaction (raises ``StoreWriteError``: then none is kept)."""
+        rows = [(self._room_key(x.room), x.seq, x.ts, x.nick, x.text, int(x.action)) for x in messages]
+        if not rows:
+            return
+        last: dict[str, int] = {}
+        for key, seq, *_ in rows:
+            last[key] = max(seq, last.get(key, 0))
+        with self._lock:
+            try:
+                self._db.execute("BEGIN")
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO messages (room, seq, ts, nick, text, action) VALUES (?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+                self._db.executemany(
+                    "UPDATE rooms SET seq = max(seq, ?) WHERE key = ?", [(seq, key) for key, seq in last.items()]
+                )
+                self._db.execute("COMMIT")
+            except (sqlite3.Error, OSError) as exc:
+                try:
+                    self._db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+                raise StoreWriteError(str(exc)) from None
+
+    def _select(self, sql: str, args: tuple) -> list[m.ChatMessage]:
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [_row_message(row) for row in rows]
+
+    def after(self, room: str, seq: int, limit: int) -> list[m.ChatMessage]:
+        """Up to ``limit`` messages of ``room`` numbered above ``seq``, oldest first."""
+        return self._select(
+            "SELECT r.name, m.seq, m.ts, m.nick, m.text, m.action FROM messages m JOIN rooms r ON r.key = m.room"
+            " WHERE m.room = ? AND m.seq > ? ORDER BY m.seq LIMIT ?",
+            (self._room_key(room), seq, limit),
+        )
+
+    def recent(self, room: str, count: int, before: int | None = None) -> list[m.ChatMessage]:
+        """The last ``count`` messages of ``room`` (numbered below ``before``), oldest first."""
+        rows = self._select(
+            "SELECT r.name, m.seq, m.ts, m.nick, m.text, m.action FROM messages m JOIN rooms r ON r.key = m.room"
+            " WHERE m.room = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?",
+            (self._room_key(room), before if before is not None else 2**62, count),
+        )
+        return rows[::-1]
+
+    def search(self, room: str, words: str, limit: int) -> list[m.ChatMessage]:
+        """Messages of ``room`` holding every word of ``words``, newest first (FTS5)."""
+        terms = [w for w in words.split() if w]
+        if not terms:
+            return []
+        query = " ".join('"' + w.replace('"', '""') + '"' for w in terms[:16])  # plain words, no FTS syntax
+        return self._select(
+            "SELECT r.name, m.seq, m.ts, m.nick, m.text, m.action FROM messages_fts f"
+            " JOIN messages m ON m.id = f.rowid JOIN rooms r ON r.key = m.room"
+            " WHERE messages_fts MATCH ? AND m.room = ? ORDER BY m.seq DESC LIMIT ?",
+            (query, self._room_key(room), limit),
+        )
+
+    def prune(self, *, older_than: float | None, keep_per_room: int | None, batch: int = 500) -> int:
+        """Delete at most ``batch`` messages past the retention limits; returns how many."""
+        deleted = 0
+        with self._lock:
+            try:
+                if older_than is not None:
+                    cur = self._db.execute(
+                        "DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE ts < ? LIMIT ?)",
+                        (older_than, batch),
+                    )
+                    deleted += cur.rowcount
+                if keep_per_room is not None and deleted < batch:
+                    for key, seq in self._db.execute("SELECT key, seq FROM rooms").fetchall():
+                        cur = self._db.execute(
+                            "DELETE FROM messages WHERE id IN"
+                            " (SELECT id FROM messages WHERE room = ? AND seq <= ? LIMIT ?)",
+                            (key, seq - keep_per_room, batch - deleted),
+                        )
+                        deleted += cur.rowcount
+                        if deleted >= batch:
+                            break
+            except (sqlite3.Error, OSError) as exc:
+                raise StoreWriteError(str(exc)) from None
+        return deleted

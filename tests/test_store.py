@@ -1,0 +1,94 @@
+"""The SQLite room log on real files: what is kept, what is refused, what is pruned."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from chatserver.store import SCHEMA_VERSION, SqliteStore, StoredRoom, StoreError
+from common import messages as m
+from common.rooms import room_key
+
+
+def _store(path) -> SqliteStore:
+    return SqliteStore(path, room_key=room_key)
+
+
+def _msg(room: str, seq: int, text: str, ts: float = 1000.0) -> m.ChatMessage:
+    return m.ChatMessage(seq=seq, ts=ts + seq, room=room, nick="alice", text=text)
+
+
+def test_rooms_messages_and_secret_survive_reopening(tmp_path):
+    path = tmp_path / "chat.sqlite3"
+    store = _store(path)
+    secret = store.secret()
+    store.save_room(StoredRoom("#Dev", "e1", 0, "release friday"))
+    store.append([_msg("#Dev", i, f"line {i}") for i in range(1, 6)])
+    store.close()
+    again = _store(path)
+    assert again.secret() == secret
+    assert again.rooms() == [StoredRoom("#Dev", "e1", 5, "release friday")]
+    assert [x.text for x in again.after("#dev", 3, 10)] == ["line 4", "line 5"]
+    assert [x.seq for x in again.recent("#dev", 2)] == [4, 5]
+    assert [x.seq for x in again.recent("#dev", 2, before=4)] == [2, 3]
+    assert again.after("#dev", 0, 1)[0] == _msg("#Dev", 1, "line 1")
+
+
+def test_search_finds_words_in_one_room_newest_first(tmp_path):
+    store = _store(tmp_path / "s.sqlite3")
+    for room in ("#a", "#b"):
+        store.save_room(StoredRoom(room, "e", 0, ""))
+    store.append([_msg("#a", 1, "the build is red"), _msg("#a", 2, "build green again"), _msg("#b", 1, "build")])
+    assert [x.seq for x in store.search("#a", "build", 10)] == [2, 1]
+    assert [x.seq for x in store.search("#a", "red build", 10)] == [1]
+    assert store.search("#a", 'NEAR( "x" OR', 10) == [], "FTS syntax in the words is taken as plain words"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"\x00random bytes that are not a database" * 100, b"SQLite format 3\x00" + b"\xff" * 4000],
+    ids=["random", "torn-header"],
+)
+def test_a_file_that_is_not_a_database_is_refused_untouched(tmp_path, content):
+    path = tmp_path / "x.sqlite3"
+    path.write_bytes(content)
+    with pytest.raises(StoreError, match=str(path)):
+        _store(path)
+    assert path.read_bytes() == content
+
+
+def test_another_programs_database_and_a_newer_schema_are_refused_untouched(tmp_path):
+    other = tmp_path / "other.db"
+    db = sqlite3.connect(other)
+    db.execute("CREATE TABLE invoices (id INTEGER)")
+    db.commit()
+    db.close()
+    before = other.read_bytes()
+    with pytest.raises(StoreError, match="not a lanchat store"):
+        _store(other)
+    assert other.read_bytes() == before
+    newer = tmp_path / "newer.sqlite3"
+    _store(newer).close()
+    db = sqlite3.connect(newer)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.commit()
+    db.close()
+    before = newer.read_bytes()
+    with pytest.raises(StoreError, match="newer"):
+        _store(newer)
+    assert newer.read_bytes() == before
+
+
+def test_prune_by_age_and_by_count_in_batches(tmp_path):
+    store = _store(tmp_path / "p.sqlite3")
+    store.save_room(StoredRoom("#a", "e", 0, ""))
+    store.append([_msg("#a", i, f"{i}", ts=0) for i in range(1, 101)])  # ts = seq
+    assert store.prune(older_than=51, keep_per_room=None, batch=20) == 20
+    while store.prune(older_than=51, keep_per_room=None, batch=20):
+        pass
+    assert [x.seq for x in store.after("#a", 0, 1000)] == list(range(51, 101))
+    while store.prune(older_than=None, keep_per_room=10, batch=7):
+        pass
+    assert [x.seq for x in store.after("#a", 0, 1000)] == list(range(91, 101))
+    assert [x.seq for x in store.search("#a", "55", 10)] == [], "pruned messages leave the search index too"
