@@ -15,7 +15,6 @@ code untouched.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import logging
 import secrets
@@ -30,20 +29,22 @@ from common.rooms import room_key
 from common.threads import stop_signals_blocked
 
 from .fanout import Frame, Member, Post, Subscriber, deliver_direct, dispatch, runs
+from .roomlog import DEFAULT_KEEP, HISTORY_BYTES, MemoryLog, RoomLog, StoredRoom
 
 log = logging.getLogger(__name__)
 
 LOBBY = "#lobby"
-DEFAULT_KEEP = 1000  # messages kept per room, for reconnecting clients
-MAX_ROOMS = 1000  # rooms at once; an empty one is forgotten to make space
-HISTORY_BYTES = 64 * 1024 * 1024  # all rooms' kept messages together, at most
+MAX_ROOMS = 1000  # rooms in memory at once; an empty one is forgotten to make space
 PUBLISH_WAIT = 5.0  # at most this long a publisher waits for members that are behind
 #: Published but not yet dispatched, at most (about): publishers wait beyond it.
 MAX_QUEUED_BYTES = 1024 * 1024
 
 
+NOT_KEPT = "your message was delivered but not kept: the server cannot write its store (disk full?)"
+
+
 def _size(msg: m.Message) -> int:
-    """A bound on a kept or queued message's size in memory (cheap: no encoding)."""
+    """A bound on a queued message's size in memory (cheap: no encoding)."""
     return 4 * len(getattr(msg, "text", "")) + 200
 
 
@@ -117,20 +118,17 @@ class Hub(Protocol):
 
 
 class _Room:
-    __slots__ = ("name", "epoch", "members", "seq", "posted", "history", "sizes", "kept_bytes", "topic", "full")
+    __slots__ = ("name", "epoch", "members", "seq", "posted", "topic", "full")
 
-    def __init__(self, name: str, keep: int) -> None:
-        self.name = name
+    def __init__(self, stored: StoredRoom) -> None:
+        self.name = stored.name
         #: This room's numbering: a room made anew (its old self forgotten) counts afresh.
-        self.epoch = secrets.token_hex(6)
+        self.epoch = stored.epoch
         #: member -> ``posted`` when it joined: it gets what was posted after.
         self.members: dict[Subscriber, int] = {}
-        self.seq = 0
+        self.seq = stored.seq
         self.posted = 0  # frames queued to the room so far (messages and notices)
-        self.history: collections.deque[m.Message] = collections.deque()
-        self.sizes: collections.deque[int] = collections.deque()  # bytes of each kept message
-        self.kept_bytes = 0
-        self.topic = ""
+        self.topic = stored.topic
         #: Members found ``full`` by the last dispatch (replaced, never mutated).
         self.full: list[Subscriber] = []
 
@@ -140,15 +138,20 @@ class LocalHub:
     dispatcher thread delivers them."""
 
     def __init__(
-        self, keep: int = DEFAULT_KEEP, max_rooms: int = MAX_ROOMS, history_bytes: int = HISTORY_BYTES
+        self,
+        keep: int = DEFAULT_KEEP,
+        max_rooms: int = MAX_ROOMS,
+        history_bytes: int = HISTORY_BYTES,
+        log: RoomLog | None = None,
     ) -> None:
         self._lock = threading.RLock()  # greet() may ask for members while joining
         self._nicks: dict[str, Subscriber] = {}  # nick_key -> session
         self._rooms: dict[str, _Room] = {}  # room_key -> room
-        self._keep = keep
+        self._keep = keep  # messages replayed to a reconnecting client, at most
         self._max_rooms = max_rooms
-        self._history_bytes = history_bytes
-        self._history_total = 0
+        self._log: RoomLog = log if log is not None else MemoryLog(keep, history_bytes)
+        #: (room key, seq) of published messages the log could not keep, not yet dispatched.
+        self._not_kept: set[tuple[str, int]] = set()
         self._posts: list[Post] = []  # queued, not yet dispatched
         #: Who left a room while posts to it were queued, and the last of them it gets.
         self._leavers: dict[_Room, list[Member]] = {}
@@ -210,15 +213,23 @@ class LocalHub:
 
     # -- rooms --
     def _room(self, name: str, create: bool = False) -> _Room | None:
+        """The room in memory; one the log knows is brought back as it was kept."""
         key = room_key(name)
         room = self._rooms.get(key)
-        if room is None and create:
-            if len(self._rooms) >= self._max_rooms:
-                empty = next((k for k, r in self._rooms.items() if not r.members and k != room_key(LOBBY)), None)
-                if empty is None:
-                    raise TooManyRooms(f"there are {self._max_rooms} rooms already")
-                self._history_total -= self._rooms.pop(empty).kept_bytes
-            room = self._rooms[key] = _Room(name, self._keep)
+        if room is not None:
+            return room
+        stored = self._log.room(name)
+        if stored is None and not create:
+            return None
+        if len(self._rooms) >= self._max_rooms:
+            empty = next((k for k, r in self._rooms.items() if not r.members and k != room_key(LOBBY)), None)
+            if empty is None:
+                raise TooManyRooms(f"there are {self._max_rooms} rooms already")
+            self._log.forget(self._rooms.pop(empty).name)
+        if stored is None:
+            stored = StoredRoom(name, secrets.token_hex(6), 0, "")
+            self._log.save_room(stored)
+        room = self._rooms[key] = _Room(stored)
         return room
 
     def enter(
@@ -274,7 +285,7 @@ class LocalHub:
                     greet(r.name, r.epoch, *self._after(r, after), "missed")
                 else:
                     kind = "history" if after is None else "renumbered"
-                    greet(r.name, r.epoch, list(r.history)[-recent:] if recent > 0 else [], 0, kind)
+                    greet(r.name, r.epoch, self._log.recent(r.name, recent), 0, kind)
             return r.name
 
     def _leave(self, r: _Room, sub: Subscriber) -> None:
@@ -307,6 +318,7 @@ class LocalHub:
             r = self._room(room, create=True)
             assert r is not None
             r.topic = topic
+            self._log.save_room(StoredRoom(r.name, r.epoch, r.seq, topic))
 
     def topic(self, room: str) -> str:
         with self._lock:
@@ -339,7 +351,8 @@ class LocalHub:
             assert r is not None
             r.seq += 1
             frame = Frame(build(r.seq, time.time()))
-            self._keep_message(r, frame.msg)
+            if isinstance(frame.msg, m.ChatMessage) and not self._log.stage(frame.msg):
+                self._not_kept.add((room_key(r.name), r.seq))
             self._post(r, frame, exclude, Frame(receipt(frame.msg)) if receipt is not None else None)
             if self._posts_bytes > MAX_QUEUED_BYTES:  # the dispatcher is behind
                 self._waiters += 1
@@ -441,6 +454,7 @@ class LocalHub:
                             here = [Member(sub, since) for sub, since in r.members.items()]
                             members[r] = self._leavers.get(r, []) + here  # (older first)
                     self._leavers.clear()
+                self._commit(posts)
                 for run in runs(posts):
                     if run[0].to is not None:
                         deliver_direct(run[0])
@@ -462,10 +476,37 @@ class LocalHub:
             r = self._room(room)
             return self._after(r, after) if r else ([], 0)
 
-    @staticmethod
-    def _after(r: _Room, after: int) -> tuple[list[m.Message], int]:
+    def _after(self, r: _Room, after: int) -> tuple[list[m.Message], int]:
+        """What came after ``after`` (the last ``keep`` of it), and how many more there were."""
         if after >= r.seq:
             return [], 0
-        missed = [msg for msg in r.history if getattr(msg, "seq", 0) > after]
-        first = getattr(missed[0], "seq", r.seq + 1) if missed else r.seq + 1
-        return missed, max(0, first - after - 1)
+        missed = [msg for msg in self._log.recent(r.name, self._keep) if msg.seq > after]
+        first = missed[0].seq if missed else r.seq + 1
+        return list(missed), max(0, first - after - 1)
+
+    def recent(self, room: str, count: int, before: int | None = None) -> list[m.ChatMessage]:
+        """The last ``count`` messages of ``room`` (numbered below ``before``), oldest first."""
+        return self._log.recent(room, count, before)
+
+    def search(self, room: str, words: str, limit: int) -> list[m.ChatMessage]:
+        """Messages of ``room`` holding all of ``words``, newest first."""
+        return self._log.search(room, words, limit)
+
+    def _commit(self, posts: list[Post]) -> None:
+        """Make the batch's messages durable before anyone hears of them; a sender
+        whose message could not be kept is told so instead of acknowledged."""
+        lost = self._log.commit()
+        if lost or self._not_kept:
+            with self._lock:
+                lost |= self._not_kept
+                self._not_kept = set()
+            for post in posts:
+                msg = post.frame.msg
+                if post.receipt is not None and isinstance(msg, m.ChatMessage):
+                    key = (room_key(msg.room), msg.seq)
+                    if key in lost:
+                        lost.discard(key)
+                        post.receipt = Frame(m.Error("not_kept", NOT_KEPT))
+            if lost:  # staged after this batch was taken: their batch is next
+                with self._lock:
+                    self._not_kept |= lost

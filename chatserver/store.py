@@ -10,15 +10,18 @@ that is not ours, or of a newer schema, is refused untouched.
 
 from __future__ import annotations
 
-import dataclasses
+import logging
 import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from common import messages as m
+
+from .roomlog import StoredRoom
 
 APPLICATION_ID = 0x6C616E63  # "lanc"
 SCHEMA_VERSION = 1
@@ -42,20 +45,14 @@ _SCHEMA = (
 _MIGRATIONS: dict[int, tuple[str, ...]] = {}
 
 
+#: How often a store that cannot write says so in the log, at most (seconds).
+COMPLAIN_EVERY = 60.0
+
+log = logging.getLogger(__name__)
+
+
 class StoreError(Exception):
     """The store cannot be used (not ours, newer, unreadable): one line naming the file."""
-
-
-class StoreWriteError(Exception):
-    """A commit failed (disk full, I/O error): nothing of that batch is kept."""
-
-
-@dataclasses.dataclass(frozen=True)
-class StoredRoom:
-    name: str
-    epoch: str
-    seq: int
-    topic: str
 
 
 def default_path(server_name: str) -> Path:
@@ -71,13 +68,22 @@ def _row_message(row: tuple) -> m.ChatMessage:
 
 
 class SqliteStore:
-    """One SQLite file; every method is safe to call from any thread (one lock, one connection)."""
+    """One SQLite file, a ``roomlog.RoomLog``; every method is safe to call
+    from any thread (one lock, one connection). Staged messages are written
+    inside an open transaction, so reads on the same connection see them."""
 
-    def __init__(self, path: Path | str, *, room_key: Callable[[str], str]) -> None:
+    def __init__(
+        self, path: Path | str, *, room_key: Callable[[str], str], clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.path = Path(path)
         self._room_key = room_key
+        self._clock = clock
         self._lock = threading.Lock()
         self._db = self._open()
+        self._staged: list[tuple[str, int]] = []  # (room key, seq) in the open transaction
+        self._not_kept: set[tuple[str, int]] = set()  # staged, but the write failed
+        self._failing_since: float | None = None
+        self._complained = float("-inf")
 
     # -- opening ------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
@@ -157,61 +163,84 @@ class SqliteStore:
             self._db.execute("INSERT INTO meta (key, value) VALUES ('secret', ?)", (value.hex(),))
             return value
 
-    def rooms(self) -> list[StoredRoom]:
+    def room(self, name: str) -> StoredRoom | None:
         with self._lock:
-            rows = self._db.execute("SELECT name, epoch, seq, topic FROM rooms").fetchall()
-        return [StoredRoom(*row) for row in rows]
+            row = self._db.execute(
+                "SELECT name, epoch, seq, topic FROM rooms WHERE key = ?", (self._room_key(name),)
+            ).fetchone()
+        return StoredRoom(*row) if row else None
 
     def save_room(self, room: StoredRoom) -> None:
-        """A new room, or its topic changed (its ``seq`` moves with ``append``)."""
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO rooms (key, name, epoch, seq, topic) VALUES (?, ?, ?, ?, ?)"
-                " ON CONFLICT (key) DO UPDATE SET name = excluded.name, epoch = excluded.epoch, topic = excluded.topic",
-                (self._room_key(room.name), room.name, room.epoch, room.seq, room.topic),
-            )
-
-    def append(self, messages: Iterable[m.ChatMessage]) -> None:
-        """Keep ``messages`` in one transaction (raises ``StoreWriteError``: then none is kept)."""
-        rows = [(self._room_key(x.room), x.seq, x.ts, x.nick, x.text, int(x.action)) for x in messages]
-        if not rows:
-            return
-        last: dict[str, int] = {}
-        for key, seq, *_ in rows:
-            last[key] = max(seq, last.get(key, 0))
+        """A new room, or its topic changed (its ``seq`` moves with ``stage``)."""
         with self._lock:
             try:
-                self._db.execute("BEGIN")
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO messages (room, seq, ts, nick, text, action) VALUES (?, ?, ?, ?, ?, ?)",
-                    rows,
+                self._db.execute(
+                    "INSERT INTO rooms (key, name, epoch, seq, topic) VALUES (?, ?, ?, ?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET name = excluded.name, epoch = excluded.epoch,"
+                    " topic = excluded.topic",
+                    (self._room_key(room.name), room.name, room.epoch, room.seq, room.topic),
                 )
-                self._db.executemany(
-                    "UPDATE rooms SET seq = max(seq, ?) WHERE key = ?", [(seq, key) for key, seq in last.items()]
-                )
-                self._db.execute("COMMIT")
             except (sqlite3.Error, OSError) as exc:
+                self._failed(f"cannot save room {room.name}: {exc}")
+
+    def forget(self, name: str) -> bool:
+        return False  # kept in the file: a room made again is the same room
+
+    def stage(self, msg: m.ChatMessage) -> bool:
+        key = self._room_key(msg.room)
+        with self._lock:
+            try:
+                if not self._db.in_transaction:
+                    self._db.execute("BEGIN")
+                self._db.execute(
+                    "INSERT OR REPLACE INTO messages (room, seq, ts, nick, text, action) VALUES (?, ?, ?, ?, ?, ?)",
+                    (key, msg.seq, msg.ts, msg.nick, msg.text, int(msg.action)),
+                )
+                self._db.execute("UPDATE rooms SET seq = max(seq, ?) WHERE key = ?", (msg.seq, key))
+            except (sqlite3.Error, OSError) as exc:
+                self._not_kept.add((key, msg.seq))
+                self._failed(str(exc))
+                return False
+            self._staged.append((key, msg.seq))
+            return True
+
+    def commit(self) -> set[tuple[str, int]]:
+        with self._lock:
+            lost, self._not_kept = self._not_kept, set()
+            if self._db.in_transaction:
                 try:
-                    self._db.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-                raise StoreWriteError(str(exc)) from None
+                    self._db.execute("COMMIT")
+                except (sqlite3.Error, OSError) as exc:
+                    self._failed(str(exc))
+                    try:
+                        self._db.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                    lost.update(self._staged)
+            self._staged = []
+            if not lost and self._failing_since is not None:
+                log.warning("the store %s is kept again", self.path)
+                self._failing_since = None
+            return lost
+
+    def _failed(self, why: str) -> None:
+        """Log a failing store at most once per ``COMPLAIN_EVERY`` seconds (lock held)."""
+        now = self._clock()
+        if self._failing_since is None:
+            self._failing_since = now
+        if now - self._complained >= COMPLAIN_EVERY:
+            self._complained = now
+            log.error("cannot write the store %s: %s; messages are delivered but not kept", self.path, why)
 
     def _select(self, sql: str, args: tuple) -> list[m.ChatMessage]:
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
         return [_row_message(row) for row in rows]
 
-    def after(self, room: str, seq: int, limit: int) -> list[m.ChatMessage]:
-        """Up to ``limit`` messages of ``room`` numbered above ``seq``, oldest first."""
-        return self._select(
-            "SELECT r.name, m.seq, m.ts, m.nick, m.text, m.action FROM messages m JOIN rooms r ON r.key = m.room"
-            " WHERE m.room = ? AND m.seq > ? ORDER BY m.seq LIMIT ?",
-            (self._room_key(room), seq, limit),
-        )
-
     def recent(self, room: str, count: int, before: int | None = None) -> list[m.ChatMessage]:
         """The last ``count`` messages of ``room`` (numbered below ``before``), oldest first."""
+        if count <= 0:
+            return []
         rows = self._select(
             "SELECT r.name, m.seq, m.ts, m.nick, m.text, m.action FROM messages m JOIN rooms r ON r.key = m.room"
             " WHERE m.room = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?",
@@ -233,7 +262,8 @@ class SqliteStore:
         )
 
     def prune(self, *, older_than: float | None, keep_per_room: int | None, batch: int = 500) -> int:
-        """Delete at most ``batch`` messages past the retention limits; returns how many."""
+        """Delete at most ``batch`` messages past the retention limits; returns how many.
+        (Inside an open transaction the deletes go with the next commit.)"""
         deleted = 0
         with self._lock:
             try:
@@ -254,5 +284,5 @@ class SqliteStore:
                         if deleted >= batch:
                             break
             except (sqlite3.Error, OSError) as exc:
-                raise StoreWriteError(str(exc)) from None
+                self._failed(f"pruning: {exc}")
         return deleted

@@ -138,6 +138,7 @@ def test_a_rename_carries_the_resume_right_to_the_new_name(server):
     seq = frank.messages(1)[0]["seq"]
     frank.sock.close()  # half-open: the server still holds frankie
     ops.say("ops said this while frank was away")
+    ops.expect(lambda f: f["type"] == "accepted" and f["seq"] == seq + 1)  # published before we come back
     again = hello(server.port, nick="frankie", resume=token[0]["token"], room="#ops", epoch=epoch, last_seq=seq)
     welcome = until(again, "welcome")[-1]
     assert (welcome["nick"], welcome["room"], welcome["replay"]) == ("frankie", "#ops", 1)

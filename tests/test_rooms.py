@@ -115,6 +115,7 @@ def test_reconnect_resumes_in_the_same_room(server):
     seen = first.messages(1)[0]
     first.sock.close()  # the server may not notice yet: a half-open session
     talker.say("missed")
+    talker.expect(lambda f: f["type"] == "accepted" and f["seq"] == seen["seq"] + 1)  # published, before we return
     again = NativeClient(server.port)
     again.send_json(
         {"type": "hello", "version": 1, "nick": "roamer", "resume": token, "last_seq": seen["seq"], "room": "#dev"}

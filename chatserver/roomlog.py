@@ -1,0 +1,156 @@
+"""The room log: what a room was told, its numbering and topic, behind one interface.
+
+The hub stamps a room message with its sequence number and ``stage``s it in
+the log under the hub's lock (so a joiner's history never misses a message
+that is on its way); the dispatcher ``commit``s once per batch before it
+delivers, and a sender is acknowledged only for what was committed.
+``MemoryLog`` keeps recent messages in this process (``--store memory``);
+``store.SqliteStore`` keeps everything in a file. The hub cannot tell them
+apart, and a Redis log (the cluster issue) is a third implementation.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import re
+from typing import Protocol
+
+from common import messages as m
+from common.rooms import room_key
+
+DEFAULT_KEEP = 1000  # messages kept per room in memory
+HISTORY_BYTES = 64 * 1024 * 1024  # all rooms' kept messages together, at most, in memory
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredRoom:
+    """A room as the log knows it: ``seq`` is the last number it kept."""
+
+    name: str
+    epoch: str
+    seq: int
+    topic: str
+
+
+class RoomLog(Protocol):
+    def room(self, name: str) -> StoredRoom | None:
+        """The room as last saved, or None if the log does not know it."""
+
+    def save_room(self, room: StoredRoom) -> None:
+        """A new room, or its topic changed."""
+
+    def forget(self, name: str) -> bool:
+        """The hub drops an empty room from memory; True if its messages and
+        numbering go with it (so a room of that name made later is new)."""
+
+    def stage(self, msg: m.ChatMessage) -> bool:
+        """Keep ``msg`` at the next ``commit``; False if it cannot be kept."""
+
+    def commit(self) -> set[tuple[str, int]]:
+        """Make what was staged durable; returns the ``(room_key, seq)`` of
+        staged messages that were *not* kept (a full disk, an I/O error)."""
+
+    def recent(self, room: str, count: int, before: int | None = None) -> list[m.ChatMessage]:
+        """The last ``count`` messages of ``room`` (numbered below ``before``), oldest first."""
+
+    def search(self, room: str, words: str, limit: int) -> list[m.ChatMessage]:
+        """Messages of ``room`` holding every one of ``words``, newest first."""
+
+    def secret(self) -> bytes | None:
+        """The server's kept resume secret, or None if nothing outlives the process."""
+
+    def close(self) -> None: ...
+
+
+def _size(msg: m.ChatMessage) -> int:
+    """A bound on a kept message's size in memory (cheap: no encoding)."""
+    return 4 * len(msg.text) + 200
+
+
+class _Kept:
+    __slots__ = ("room", "messages", "sizes", "bytes")
+
+    def __init__(self, room: StoredRoom) -> None:
+        self.room = room
+        self.messages: collections.deque[m.ChatMessage] = collections.deque()
+        self.sizes: collections.deque[int] = collections.deque()
+        self.bytes = 0
+
+
+class MemoryLog:
+    """Recent messages in memory, within ``keep`` per room and ``history_bytes``
+    for all rooms together (the room keeping the most gives up its oldest).
+    Nothing outlives the process. Called under the hub's lock."""
+
+    def __init__(self, keep: int = DEFAULT_KEEP, history_bytes: int = HISTORY_BYTES) -> None:
+        self._keep = keep
+        self._history_bytes = history_bytes
+        self._total = 0
+        self._rooms: dict[str, _Kept] = {}
+
+    def room(self, name: str) -> StoredRoom | None:
+        kept = self._rooms.get(room_key(name))
+        return kept.room if kept else None
+
+    def save_room(self, room: StoredRoom) -> None:
+        kept = self._rooms.get(room_key(room.name))
+        if kept is None:
+            self._rooms[room_key(room.name)] = _Kept(room)
+        else:
+            kept.room = dataclasses.replace(room, seq=kept.room.seq)
+
+    def forget(self, name: str) -> bool:
+        kept = self._rooms.pop(room_key(name), None)
+        if kept is not None:
+            self._total -= kept.bytes
+        return True
+
+    def stage(self, msg: m.ChatMessage) -> bool:
+        kept = self._rooms.get(room_key(msg.room))
+        if kept is None:
+            kept = self._rooms[room_key(msg.room)] = _Kept(StoredRoom(msg.room, "", 0, ""))
+        kept.room = dataclasses.replace(kept.room, seq=msg.seq)
+        size = _size(msg)
+        kept.messages.append(msg)
+        kept.sizes.append(size)
+        kept.bytes += size
+        self._total += size
+        if len(kept.messages) > self._keep:
+            self._drop_oldest(kept)
+        while self._total > self._history_bytes:
+            victim = max(self._rooms.values(), key=lambda k: k.bytes)
+            if victim is kept and len(kept.messages) == 1:
+                break  # never the message just sent
+            self._drop_oldest(victim)
+        return True
+
+    def _drop_oldest(self, kept: _Kept) -> None:
+        kept.messages.popleft()
+        size = kept.sizes.popleft()
+        kept.bytes -= size
+        self._total -= size
+
+    def commit(self) -> set[tuple[str, int]]:
+        return set()
+
+    def recent(self, room: str, count: int, before: int | None = None) -> list[m.ChatMessage]:
+        kept = self._rooms.get(room_key(room))
+        if kept is None or count <= 0:
+            return []
+        found = [x for x in kept.messages if before is None or x.seq < before]
+        return found[-count:]
+
+    def search(self, room: str, words: str, limit: int) -> list[m.ChatMessage]:
+        kept = self._rooms.get(room_key(room))
+        terms = [re.compile(rf"(?<!\w){re.escape(w)}(?!\w)", re.IGNORECASE) for w in words.split()]
+        if kept is None or not terms:
+            return []
+        found = [x for x in reversed(kept.messages) if all(t.search(x.text) for t in terms)]
+        return found[:limit]
+
+    def secret(self) -> bytes | None:
+        return None
+
+    def close(self) -> None:
+        pass
