@@ -115,6 +115,7 @@ class Hub(Protocol):
     def send_to(self, sub: Subscriber, frame: Frame) -> None: ...
     def sessions(self) -> list[Subscriber]: ...
     def flush(self, timeout: float | None = None) -> bool: ...
+    def close(self) -> None: ...
 
 
 class _Room:
@@ -426,6 +427,13 @@ class LocalHub:
                 return self._idle.wait_for(lambda: not self._posts and not self._dispatching, timeout)
             finally:
                 self._waiters -= 1
+
+    def close(self) -> None:
+        """At shutdown: deliver what is queued, keep what was staged, close the log."""
+        self.flush(timeout=1.0)
+        with self._lock:
+            self._log.commit()
+            self._log.close()
 
     def _dispatch_forever(self) -> None:
         while True:

@@ -28,6 +28,7 @@ from .hub import DEFAULT_KEEP, Hub, LocalHub
 from .modes import Mode
 from .outbound import DEFAULT_MAX_BACKLOG, flusher
 from .participant import Participant
+from .roomlog import RoomLog
 from .session import Session, close_gently
 
 if TYPE_CHECKING:
@@ -99,12 +100,13 @@ class _Listener(socketserver.ThreadingTCPServer):
 class ChatServer:
     """A chat server on one port. ``start`` binds; ``shutdown`` really stops."""
 
-    def __init__(self, config: ServerConfig, hub: Hub | None = None) -> None:
+    def __init__(self, config: ServerConfig, hub: Hub | None = None, room_log: RoomLog | None = None) -> None:
         self.config = config
-        self.hub: Hub = hub or LocalHub(keep=config.keep)
+        self.hub: Hub = hub or LocalHub(keep=config.keep, log=room_log)
         self.stopping = False
         self._stopped = threading.Event()
-        self._secret = secrets.token_bytes(32)  # signs resume tokens of this run
+        # Signs resume tokens: kept in the store, so tokens outlive a restart.
+        self._secret = (room_log.secret() if room_log is not None else None) or secrets.token_bytes(32)
         self._per_ip: dict[str, int] = {}
         self._connections = 0  # accepted and not yet closed (sessions, and those about to be)
         self._auth_failures: dict[str, int] = {}
@@ -264,4 +266,5 @@ class ChatServer:
                 session.sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
+        self.hub.close()  # what was accepted is kept before the store closes
         log.info("stopped; %d session(s) closed", len(sessions))

@@ -84,6 +84,7 @@ class SqliteStore:
         self._not_kept: set[tuple[str, int]] = set()  # staged, but the write failed
         self._failing_since: float | None = None
         self._complained = float("-inf")
+        self._closed = False
 
     # -- opening ------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
@@ -149,7 +150,9 @@ class SqliteStore:
             raise
 
     def close(self) -> None:
+        """Close the file; what is staged and not committed is dropped (commit first)."""
         with self._lock:
+            self._closed = True
             self._db.close()
 
     # -- what the server keeps ------------------------------------------------
@@ -189,6 +192,8 @@ class SqliteStore:
     def stage(self, msg: m.ChatMessage) -> bool:
         key = self._room_key(msg.room)
         with self._lock:
+            if self._closed:
+                return False
             try:
                 if not self._db.in_transaction:
                     self._db.execute("BEGIN")
@@ -207,7 +212,7 @@ class SqliteStore:
     def commit(self) -> set[tuple[str, int]]:
         with self._lock:
             lost, self._not_kept = self._not_kept, set()
-            if self._db.in_transaction:
+            if not self._closed and self._db.in_transaction:
                 try:
                     self._db.execute("COMMIT")
                 except (sqlite3.Error, OSError) as exc:
@@ -234,6 +239,8 @@ class SqliteStore:
 
     def _select(self, sql: str, args: tuple) -> list[m.ChatMessage]:
         with self._lock:
+            if self._closed:
+                return []
             rows = self._db.execute(sql, args).fetchall()
         return [_row_message(row) for row in rows]
 
