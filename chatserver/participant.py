@@ -33,6 +33,11 @@ def _receipt(msg: m.Message) -> m.Message:
     return m.Accepted(seq=msg.seq, ts=msg.ts, room=msg.room)
 
 
+#: ``/history N`` shows at most this many; ``/search`` this many results.
+MAX_LOOK_BACK = 1000
+MAX_FOUND = 100
+
+
 class SessionEnd(Exception):
     """Ends the participant's session; the message is the reason."""
 
@@ -279,6 +284,8 @@ class Participant:
             self._set_away(msg.reason.strip())
         elif isinstance(msg, m.Kick):
             self._kick(msg)
+        elif isinstance(msg, (m.History, m.Search)):
+            self._look_back(msg)
         elif isinstance(msg, m.Quit):
             self.send(m.Bye("goodbye"))
             raise SessionEnd("bye")
@@ -384,6 +391,34 @@ class Participant:
         self.hub.announce(
             new, lambda ts: m.Notice(text=f"{nick} joined {new}", ts=ts, event="join", nick=nick), exclude=self
         )
+
+    def _look_back(self, msg: m.History | m.Search) -> None:
+        """``/history`` and ``/search``: earlier messages of this room, to this participant alone."""
+        if self.mode is not Mode.CHAT:
+            self.send(m.Error("bad_command", "this server has no rooms"))
+            return
+        if isinstance(msg, m.History):
+            count = max(1, min(msg.count, MAX_LOOK_BACK))
+            found = self.hub.recent(self.room, count, msg.before)
+            kind = "history"
+            if msg.before is None:
+                head = f"the last {len(found)} message(s) of {self.room}"
+            else:
+                head = f"{len(found)} earlier message(s) of {self.room}, before #{msg.before}"
+        else:
+            words = " ".join(msg.words.split())
+            if not words:
+                self.send(m.Error("bad_command", "usage: /search WORDS"))
+                return
+            found = self.hub.search(self.room, words, MAX_FOUND)[::-1]  # oldest first, like a scrollback
+            kind = "search"
+            more = " (the newest shown)" if len(found) == MAX_FOUND else ""
+            head = f"search results for {words[:80]!r} in {self.room}: {len(found)} message(s){more}"
+        self.notice(head + ("" if found else "; nothing"), event=kind)
+        for x in found:
+            self.send(dataclasses.replace(x, replay=kind))
+        if found:
+            self.notice(f"end of {kind} for {self.room}", event=kind)
 
     def _set_topic(self, text: str) -> None:
         if self.mode is not Mode.CHAT:

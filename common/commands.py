@@ -13,6 +13,7 @@ from .messages import (
     MAX_TEXT,
     Action,
     Away,
+    History,
     Join,
     Kick,
     ListRooms,
@@ -21,6 +22,7 @@ from .messages import (
     PrivateSay,
     Quit,
     Say,
+    Search,
     SetNick,
     SetTopic,
     Who,
@@ -34,6 +36,8 @@ HELP_LINES = (
     "  /topic TEXT        set this room's topic",
     "  /away [REASON]     mark yourself away; /away alone when back",
     "  /nick NEW          change your nickname",
+    "  /history [N]       this room's last N messages (100), from the server",
+    "  /search WORDS      earlier messages of this room holding all the words",
     "  /me ACTION         say what you are doing (* alice waves)",
     "  /msg NICK TEXT     private message to NICK",
     "  /quit [TEXT]       leave (so does a message that is just 'bye')",
@@ -93,6 +97,14 @@ def parse_input(line: str) -> Parsed:
     if name == "kick":
         who, _, why = rest.partition(" ")
         return Kick(nick=who, reason=why.strip()) if who else CommandError("usage: /kick NICK [REASON]")
+    if name == "history":
+        if not rest:
+            return History()
+        if not rest.isdigit() or not 0 < int(rest) <= 100_000:
+            return CommandError("usage: /history [N] (a number of messages)")
+        return History(count=int(rest))
+    if name == "search":
+        return Search(rest) if rest else CommandError("usage: /search WORDS")
     if name in ("who", "names"):
         return Who()
     if name in ("quit", "exit"):

@@ -167,6 +167,25 @@ class Kick(Message):
 
 @_register
 @dataclasses.dataclass(frozen=True)
+class History(Message):
+    """``/history [N]``: the room's last ``count`` messages (numbered below ``before``)."""
+
+    TYPE: ClassVar[str] = "history"
+    count: int = 100
+    before: int | None = None
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class Search(Message):
+    """``/search WORDS``: earlier messages of the room holding all of ``words``."""
+
+    TYPE: ClassVar[str] = "search"
+    words: str
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
 class Quit(Message):
     """The client leaves; the server answers with ``Bye`` and closes."""
 
@@ -214,7 +233,8 @@ class ChatMessage(Message):
     nick: str
     text: str
     action: bool = False
-    #: Sent again: "history" (recent messages on joining), "missed" (after a reconnect).
+    #: Sent again: "history" (recent messages on joining, or asked for), "missed"
+    #: (after a reconnect), "search" (found by ``/search``).
     replay: str | None = None
 
 
@@ -350,7 +370,8 @@ class Pong(Message):
 
 
 CLIENT_TYPES: frozenset[type[Message]] = frozenset(
-    {Hello, Say, Action, PrivateSay, SetNick, Who, Join, Part, ListRooms, SetTopic, Away, Kick, Quit, Error, Ping, Pong}
+    {Hello, Say, Action, PrivateSay, SetNick, Who, Join, Part, ListRooms, SetTopic, Away, Kick, History, Search, Quit}
+    | {Error, Ping, Pong}
 )
 SERVER_TYPES: frozenset[type[Message]] = frozenset(
     {Welcome, ChatMessage, Private, Notice, Users, Joined, RoomList, Accepted, Token, Reply, Bye, Error, Ping, Pong}

@@ -31,6 +31,8 @@ SAMPLES: list[m.Message] = [
     m.ListRooms(),
     m.SetTopic("release on friday"),
     m.Away("lunch"),
+    m.History(count=20, before=400),
+    m.Search("build red"),
     m.Joined(room="#dev", topic="builds", users=["a", "b"], replay=2),
     m.RoomList(names=["#dev", "#lobby"], counts=[2, 5], topics=["builds", ""]),
     m.Quit("see you"),

@@ -183,3 +183,35 @@ def test_topic_alone_shows_the_topic(server):
     plain = PlainClient(server.port, "bob")
     plain.send(b"/topic\n")
     assert plain.expect_line(lambda line: b"topic of" in line)[-1] == b"* the topic of #lobby: release friday"
+
+
+def test_history_and_search_for_native_and_plain_clients(server):
+    alice = NativeClient(server.port, "alice")
+    for text in ("the build is red", "lunch?", "build green again", "ship it"):
+        alice.say(text)
+        alice.expect(lambda f: f["type"] == "accepted")
+
+    def look_back(request: dict) -> tuple[str, list[dict]]:
+        """The heading notice and the messages of one /history or /search answer."""
+        alice.send_json(request)
+        head = alice.expect(lambda f: f["type"] == "notice" and f["event"] == request["type"])
+        found = []
+        while True:
+            f = alice.frame()
+            if f["type"] == "notice" and f["text"].startswith("end of"):
+                return head["text"], found
+            found.append(f)
+
+    head, got = look_back({"type": "history", "count": 2})
+    assert head == "the last 2 message(s) of #lobby"
+    assert [(f["text"], f["replay"]) for f in got] == [("build green again", "history"), ("ship it", "history")]
+    head, older = look_back({"type": "history", "count": 10, "before": got[0]["seq"]})
+    assert [f["text"] for f in older] == ["the build is red", "lunch?"] and "before #" in head
+    plain = PlainClient(server.port, "bob")
+    plain.send(b"/search build\n")
+    lines = plain.expect_line(lambda line: line.startswith(b"* end of search"))
+    results = [line.decode() for line in lines if line.startswith(b"(search)")]
+    assert len(results) == 2, lines
+    assert results[0].endswith("alice: the build is red") and results[1].endswith("alice: build green again")
+    plain.send(b"/search nothing-like-this\n")
+    assert plain.expect_line(lambda line: b"search results" in line)[-1].endswith(b"0 message(s); nothing")
