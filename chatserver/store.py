@@ -10,6 +10,7 @@ that is not ours, or of a newer schema, is refused untouched.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import secrets
@@ -113,6 +114,7 @@ class SqliteStore:
                         f"{where} holds schema version {version}, newer than this server's {SCHEMA_VERSION}: "
                         "upgrade chatserver, or start with another --store"
                     )
+            self._hold_lock(where)  # (after the probe: nothing is written beside a file not ours)
             db = sqlite3.connect(where, check_same_thread=False, isolation_level=None)
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{where} is not a usable SQLite store: {exc}") from None
@@ -127,6 +129,18 @@ class SqliteStore:
             db.close()
             raise StoreError(f"{where} is not a usable SQLite store: {exc}") from None
         return db
+
+    def _hold_lock(self, where: str) -> None:
+        """One server per store: two would number the same rooms twice."""
+        try:
+            self._lock_file = open(where + ".lock", "a+")  # noqa: SIM115 - held for the store's life
+        except OSError as exc:
+            raise StoreError(f"cannot open {where}.lock: {exc.strerror or exc}") from None
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._lock_file.close()
+            raise StoreError(f"the store {where} is in use by another chatserver") from None
 
     @staticmethod
     def _migrate(db: sqlite3.Connection) -> None:
@@ -154,6 +168,7 @@ class SqliteStore:
         with self._lock:
             self._closed = True
             self._db.close()
+            self._lock_file.close()
 
     # -- what the server keeps ------------------------------------------------
     def secret(self) -> bytes:

@@ -56,8 +56,10 @@ class ServerProcess:
     """A ``chatserver`` subprocess on an ephemeral loopback port."""
 
     def __init__(self, *args: str) -> None:
+        # Nothing kept between tests unless a test names its store.
+        store = () if any(a == "--store" or a.startswith("--store=") for a in args) else ("--store", "memory")
         self.proc = subprocess.Popen(
-            [*program("chatserver"), "--host", "127.0.0.1", "--port", "0", *args],
+            [*program("chatserver"), "--host", "127.0.0.1", "--port", "0", *store, *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

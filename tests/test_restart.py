@@ -1,0 +1,173 @@
+"""A server restarted on the same store loses nothing: real processes, a real SQLite file."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+
+import pytest
+from helpers import NativeClient, PlainClient, ServerProcess, program, python_env, wait_for
+
+
+def store_server(path, *args: str) -> ServerProcess:
+    return ServerProcess("--rate-limit", "0", "--store", str(path), *args)
+
+
+def hello(port: int, **fields) -> NativeClient:
+    client = NativeClient(port)
+    client.send_json({"type": "hello", "version": 1, **fields})
+    return client
+
+
+def until(client: NativeClient, kind: str) -> list[dict]:
+    out = [client.frame()]
+    while out[-1]["type"] != kind:
+        out.append(client.frame())
+    return out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "kill-9"])
+def test_rooms_history_topic_numbering_and_resume_survive_a_restart(tmp_path, sig):
+    path = tmp_path / "chat.sqlite3"
+    srv = store_server(path)
+    alice = NativeClient(srv.port, "alice")
+    alice.send_json({"type": "join", "room": "#dev"})
+    epoch = until(alice, "joined")[-1]["epoch"]
+    alice.send_json({"type": "topic", "text": "release friday"})
+    acks = []
+    for i in range(5):
+        alice.say(f"before {i}")
+        acks.append(alice.expect(lambda f: f["type"] == "accepted"))
+    token = alice.welcome["token"]
+    srv.stop(sig)  # the last message was acknowledged: it must be there, even after kill -9
+    srv = store_server(path)
+    try:
+        back = hello(srv.port, nick="alice", resume=token, room="#dev", epoch=epoch, last_seq=acks[2]["seq"])
+        welcome = until(back, "welcome")[-1]
+        assert (welcome["room"], welcome["epoch"], welcome["topic"]) == ("#dev", epoch, "release friday")
+        missed = [back.frame() for _ in range(welcome["replay"])]
+        assert [(f["text"], f["replay"]) for f in missed] == [("before 3", "missed"), ("before 4", "missed")]
+        back.say("after")
+        ack = back.expect(lambda f: f["type"] == "accepted")
+        assert ack["seq"] == acks[-1]["seq"] + 1, "numbering continues"
+        newcomer = NativeClient(srv.port, "newcomer")
+        newcomer.send_json({"type": "join", "room": "#dev"})
+        frames = until(newcomer, "joined")
+        joined = frames[-1]
+        history = [newcomer.frame() for _ in range(joined["replay"])]
+        assert [f["text"] for f in history] == [f"before {i}" for i in range(5)] + ["after"]
+        assert joined["topic"] == "release friday"
+    finally:
+        srv.stop()
+
+
+def test_a_token_from_before_the_restart_takes_the_name_back(tmp_path):
+    path = tmp_path / "chat.sqlite3"
+    srv = store_server(path)
+    token = NativeClient(srv.port, "roamer").welcome["token"]
+    srv.stop()
+    srv = store_server(path)
+    try:
+        squatter = NativeClient(srv.port, "roamer")  # say, its own half-open session
+        back = hello(srv.port, nick="roamer", resume=token, room="#lobby")
+        assert until(back, "welcome")[-1]["nick"] == "roamer", "the token outlived the restart"
+        assert squatter.read_until_closed()[-1].startswith(b'{"type":"bye"')
+    finally:
+        srv.stop()
+
+
+def test_a_replaced_store_is_a_new_numbering(tmp_path):
+    path = tmp_path / "chat.sqlite3"
+    srv = store_server(path)
+    alice = NativeClient(srv.port, "alice")
+    alice.say("one")
+    seq = alice.expect(lambda f: f["type"] == "accepted")["seq"]
+    epoch = alice.welcome["epoch"]
+    srv.stop()
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(f"{path}{suffix}"):
+            os.remove(f"{path}{suffix}")
+    srv = store_server(path)
+    try:
+        back = hello(srv.port, nick="alice", room="#lobby", epoch=epoch, last_seq=seq)
+        welcome = until(back, "welcome")[-1]
+        assert welcome["epoch"] != epoch
+        assert back.frame()["event"] == "renumbered"
+    finally:
+        srv.stop()
+
+
+def _start(args: list[str], env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*program("chatserver"), "--host", "127.0.0.1", "--port", "0", *args],
+        capture_output=True,
+        text=True,
+        env=env or python_env(),
+        timeout=20,
+    )
+
+
+@pytest.mark.parametrize("kind", ["random", "other-db"])
+def test_a_store_that_is_not_ours_is_refused_untouched(tmp_path, kind):
+    path = tmp_path / "x.sqlite3"
+    if kind == "random":
+        path.write_bytes(os.urandom(8192))
+    else:
+        db = sqlite3.connect(path)
+        db.execute("CREATE TABLE payroll (who TEXT, amount INTEGER)")
+        db.commit()
+        db.close()
+    before = path.read_bytes()
+    done = _start(["--store", str(path)])
+    assert done.returncode == 2
+    assert str(path) in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert path.read_bytes() == before
+
+
+def test_the_default_store_is_under_xdg_state_home_and_said_at_start(tmp_path):
+    env = {**python_env(), "XDG_STATE_HOME": str(tmp_path / "state")}
+    srv_env = dict(env)
+    proc = subprocess.Popen(
+        [*program("chatserver"), "--host", "127.0.0.1", "--port", "0", "--name", "office"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=srv_env,
+    )
+    try:
+        lines = [proc.stdout.readline() for _ in range(2)]
+        expected = tmp_path / "state" / "lanchat" / "office.sqlite3"
+        assert any(str(expected) in line for line in lines), lines
+        assert wait_for(expected.exists)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+
+
+def test_a_second_server_on_the_same_store_is_refused(tmp_path):
+    path = tmp_path / "chat.sqlite3"
+    srv = store_server(path)
+    try:
+        done = _start(["--store", str(path)])
+        assert done.returncode == 2 and "in use" in done.stderr and str(path) in done.stderr
+    finally:
+        srv.stop()
+
+
+def test_plain_clients_see_history_after_a_restart(tmp_path):
+    path = tmp_path / "chat.sqlite3"
+    srv = store_server(path)
+    alice = NativeClient(srv.port, "alice")
+    alice.say("kept across the restart")
+    alice.expect(lambda f: f["type"] == "accepted")
+    srv.stop(signal.SIGKILL)
+    srv = store_server(path)
+    try:
+        bob = PlainClient(srv.port, "bob")
+        line = bob.expect_line(lambda x: b"kept across" in x)[-1]
+        assert line == b"(history) alice: kept across the restart"
+    finally:
+        srv.stop()
