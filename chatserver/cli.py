@@ -14,13 +14,17 @@ from pathlib import Path
 
 from common import __version__
 from common.nicks import nick_key, nick_problem
+from common.rooms import room_key
 from common.tls import fingerprint
 
 from .advertise import Advertiser, should_advertise
 from .certs import cert_der, ensure_self_signed, server_context
 from .modes import Mode
 from .netinfo import lan_addresses
+from .retention import Retention
+from .roomlog import RoomLog
 from .server import ChatServer, ServerConfig
+from .store import SqliteStore, StoreError, default_path
 
 log = logging.getLogger("chatserver")
 
@@ -164,6 +168,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="recent messages shown on joining a room (default 50)",
     )
+    kept = p.add_argument_group("where chat is kept (see README: Where your chat is kept)")
+    kept.add_argument(
+        "--store",
+        metavar="PATH",
+        help="SQLite file keeping rooms, topics and messages across restarts, or 'memory' to keep nothing "
+        "(default: $XDG_STATE_HOME/lanchat/NAME.sqlite3)",
+    )
+    kept.add_argument(
+        "--retain-days", type=_positive_float, metavar="DAYS", help="delete kept messages older than this"
+    )
+    kept.add_argument(
+        "--retain-messages", type=_positive_int, metavar="N", help="keep at most the last N messages of each room"
+    )
     p.add_argument(
         "--no-advertise",
         action="store_true",
@@ -223,6 +240,14 @@ def security_notes(args: argparse.Namespace, config: ServerConfig) -> list[str]:
     if config.password is not None:
         notes.append("a password is required to join")
     return notes
+
+
+def open_store(args: argparse.Namespace) -> tuple[RoomLog | None, str]:
+    """The room log the flags ask for, and the line that says where chat is kept."""
+    if args.store == "memory":
+        return None, "chat is kept in memory only (--store memory): a restart forgets it"
+    path = Path(args.store).expanduser() if args.store else default_path(args.name)
+    return SqliteStore(path, room_key=room_key), f"chat is kept in {path}"
 
 
 def _format_host(host: str) -> str:
@@ -286,7 +311,12 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda signum, _frame: stop.put(signum))
     if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID`: every thread's stack to stderr, to see what hangs
         faulthandler.register(signal.SIGUSR1, all_threads=True)
-    server = ChatServer(config)
+    try:
+        room_log, kept_line = open_store(args)
+    except StoreError as exc:
+        print(f"chatserver: {exc}", file=sys.stderr)
+        return 2
+    server = ChatServer(config, room_log=room_log)
     try:
         host, port = server.start()
     except OSError as exc:
@@ -305,6 +335,11 @@ def main(argv: list[str] | None = None) -> int:
     print(line, flush=True)
     for note in security_notes(args, config):
         print(note, flush=True)
+    print(kept_line, flush=True)
+    retention = None
+    if isinstance(room_log, SqliteStore):
+        retention = Retention(room_log, days=args.retain_days, messages=args.retain_messages)
+        retention.start()
     advertiser = None
     if not args.no_advertise and should_advertise(host):
         advertiser = Advertiser.for_server(server)
@@ -319,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if advertiser is not None:
             advertiser.close()
+        if retention is not None:
+            retention.stop()
         if args.interactive:  # the host's terminal is the chat: it is over
             server.shutdown(f"{args.name} ended the chat", final=True)
         else:  # clients will reconnect when it is back

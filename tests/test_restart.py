@@ -63,21 +63,6 @@ def test_rooms_history_topic_numbering_and_resume_survive_a_restart(tmp_path, si
         srv.stop()
 
 
-def test_a_token_from_before_the_restart_takes_the_name_back(tmp_path):
-    path = tmp_path / "chat.sqlite3"
-    srv = store_server(path)
-    token = NativeClient(srv.port, "roamer").welcome["token"]
-    srv.stop()
-    srv = store_server(path)
-    try:
-        squatter = NativeClient(srv.port, "roamer")  # say, its own half-open session
-        back = hello(srv.port, nick="roamer", resume=token, room="#lobby")
-        assert until(back, "welcome")[-1]["nick"] == "roamer", "the token outlived the restart"
-        assert squatter.read_until_closed()[-1].startswith(b'{"type":"bye"')
-    finally:
-        srv.stop()
-
-
 def test_a_replaced_store_is_a_new_numbering(tmp_path):
     path = tmp_path / "chat.sqlite3"
     srv = store_server(path)
