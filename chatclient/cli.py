@@ -270,7 +270,7 @@ def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> i
         show = show_line(printer)
         session.show = lambda msg: None if prefs.hides(msg) else show(msg)
         if welcome.mode == "chat":
-            printer(render_plain(Users(welcome.room, welcome.users)))
+            printer(render_plain(Users(welcome.room, welcome.users, more=welcome.more)))
         return run_line_mode(session, sys.stdin, printer)
     except Interrupted as exc:  # a signal before the front end took over
         session.leave()

@@ -7,6 +7,8 @@ import json
 
 import regex
 
+from common.messages import MAX_TEXT
+
 
 class Mode(enum.Enum):
     CHAT = "chat"  # broadcast to the room
@@ -34,6 +36,30 @@ def reverse_text(text: str) -> str:
     return "".join(reversed(_GRAPHEME.findall(text)))
 
 
-def ack_text(seq: int, text: str) -> str:
-    """``ACK 42: "hello"`` — the text quoted as JSON, so any content is unambiguous."""
-    return f"ACK {seq}: {json.dumps(text, ensure_ascii=False)}"
+def _quoted(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)
+
+
+def ack_text(seq: int, text: str, limit: int = MAX_TEXT) -> str:
+    """``ACK 42: "hello"`` — the text quoted as JSON, so any content is unambiguous.
+
+    The reply is a message like any other and has at most ``limit`` characters;
+    quoting lengthens the text (``"`` becomes ``\\"``, a control character
+    ``\\u001b``), so a long one is quoted only in part, cut between grapheme
+    clusters, and the reply says how much of it is shown.
+    """
+    head = f"ACK {seq}: "
+    whole = head + _quoted(text)
+    if len(whole) <= limit:
+        return whole
+    tail = f" … (the first {{}} of {len(text)} characters)"
+    # Room for the quotes and the tail (its count has at most as many digits as the length).
+    budget = limit - len(head) - 2 - len(tail.format(len(text)))
+    shown, used = 0, 0
+    for cluster in _GRAPHEME.findall(text):
+        cost = len(_quoted(cluster)) - 2  # JSON escapes each character on its own
+        if used + cost > budget:
+            break
+        shown += len(cluster)
+        used += cost
+    return head + _quoted(text[:shown]) + tail.format(shown)

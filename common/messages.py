@@ -4,6 +4,11 @@ Every frame is a JSON object with a ``type`` key. ``decode`` validates the
 object against the dataclass it names and raises ``InvalidFrame`` (never any
 other exception) for anything else; ``encode`` produces the frame bytes,
 newline included, so a broadcast is encoded exactly once.
+
+A server-to-client message keeps itself within the limits every receiver
+enforces (``common/limits.py``) however it is built: a string over its field's
+limit is cut (ending "…"), and a list too long for one frame is cut to what
+fits, the message's ``more`` counting the entries left out.
 """
 
 from __future__ import annotations
@@ -18,10 +23,11 @@ import typing
 from typing import Any, ClassVar, Union
 
 from .errors import InvalidFrame
+from .limits import MAX_FIELD as MAX_FIELD
+from .limits import MAX_TEXT as MAX_TEXT
+from .limits import Fitter, field_limit
 
 PROTOCOL_VERSION = 1
-MAX_TEXT = 8000  # characters in one chat message
-MAX_FIELD = 256  # characters in any other string field
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +35,18 @@ class Message:
     """Base of all frames; ``TYPE`` is the wire name."""
 
     TYPE: ClassVar[str] = ""
+    #: List fields cut together (entry ``i`` of each is about one thing) when the
+    #: frame would be too big; the field ``more`` then counts the entries cut.
+    PAGED: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        fit = _FITTERS.get(type(self))
+        if fit is not None:
+            fit(self)
+
+    def _cut(self, lists: dict[str, list[Any]], keep: int) -> dict[str, list[Any]]:
+        """The ``PAGED`` lists with their first ``keep`` entries."""
+        return {name: value[:keep] for name, value in lists.items()}
 
 
 _REGISTRY: dict[str, type[Message]] = {}
@@ -202,6 +220,7 @@ class Welcome(Message):
     """Handshake accepted: the nick the server registered and where we are."""
 
     TYPE: ClassVar[str] = "welcome"
+    PAGED: ClassVar[tuple[str, ...]] = ("users",)
     version: int
     server: str
     nick: str
@@ -219,6 +238,8 @@ class Welcome(Message):
     burst: int = 0
     #: The numbering of ``room``: ``seq`` values mean something only within one epoch.
     epoch: str = ""
+    #: Users in the room not in ``users`` (the list was cut to fit one frame).
+    more: int = 0
 
 
 @_register
@@ -271,9 +292,17 @@ class Users(Message):
     """Reply to ``Who``."""
 
     TYPE: ClassVar[str] = "users"
+    PAGED: ClassVar[tuple[str, ...]] = ("nicks", "away")
     room: str
     nicks: list[str]
-    away: list[str] = dataclasses.field(default_factory=list)
+    away: list[str] = dataclasses.field(default_factory=list)  # those of ``nicks`` who are away
+    #: Users in the room not in ``nicks`` (the list was cut to fit one frame).
+    more: int = 0
+
+    def _cut(self, lists: dict[str, list[Any]], keep: int) -> dict[str, list[Any]]:
+        nicks = lists["nicks"][:keep]
+        away = set(lists["away"])
+        return {"nicks": nicks, "away": [n for n in nicks if n in away]}
 
 
 @_register
@@ -282,12 +311,15 @@ class Joined(Message):
     """You are now in ``room``; ``replay`` recent messages follow at once."""
 
     TYPE: ClassVar[str] = "joined"
+    PAGED: ClassVar[tuple[str, ...]] = ("users",)
     room: str
     topic: str
     users: list[str]
     replay: int = 0
     #: The numbering of ``room`` (see ``Welcome.epoch``).
     epoch: str = ""
+    #: Users in the room not in ``users`` (the list was cut to fit one frame).
+    more: int = 0
 
 
 @_register
@@ -296,9 +328,12 @@ class RoomList(Message):
     """Reply to ``ListRooms``: parallel lists, one entry per room."""
 
     TYPE: ClassVar[str] = "rooms"
+    PAGED: ClassVar[tuple[str, ...]] = ("names", "counts", "topics")
     names: list[str]
     counts: list[int]
     topics: list[str]
+    #: Rooms not listed (the lists were cut to fit one frame).
+    more: int = 0
 
 
 @_register
@@ -438,7 +473,7 @@ def _check_for(tp: Any) -> _Check:
         def check_str(name: str, value: Any) -> Any:
             if not isinstance(value, str):
                 raise InvalidFrame(f"field {name!r} must be a string")
-            limit = MAX_TEXT if name in ("text", "message") else MAX_FIELD
+            limit = field_limit(name)
             if len(value) > limit:
                 raise InvalidFrame(f"field {name!r} is longer than {limit} characters")
             if _SURROGATE.search(value):
@@ -518,3 +553,7 @@ _encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encod
 def encode(msg: Message) -> bytes:
     """The frame for ``msg``: compact JSON plus newline (JSON escapes any newline)."""
     return _encode_json(to_dict(msg)).encode() + b"\n"
+
+
+#: Every server-to-client message keeps itself within the limits, however it is built.
+_FITTERS: dict[type[Message], Fitter] = {cls: Fitter(cls, encode) for cls in SERVER_TYPES}

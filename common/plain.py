@@ -26,17 +26,17 @@ def render_plain(msg: m.Message) -> str:
     if isinstance(msg, m.Users):
         away = set(msg.away)
         names = ", ".join(neutralise(n) + (" (away)" if n in away else "") for n in msg.nicks)
-        return f"* {len(msg.nicks)} in {neutralise(msg.room)}: {names}"
+        return f"* {len(msg.nicks) + msg.more} in {neutralise(msg.room)}: {names}{_and_more(msg.more)}"
     if isinstance(msg, m.Joined):
         topic = f" — topic: {neutralise(msg.topic)}" if msg.topic else ""
-        names = ", ".join(neutralise(n) for n in msg.users)
-        return f"* you are in {neutralise(msg.room)} ({len(msg.users)} here: {names}){topic}"
+        names = ", ".join(neutralise(n) for n in msg.users) + _and_more(msg.more)
+        return f"* you are in {neutralise(msg.room)} ({len(msg.users) + msg.more} here: {names}){topic}"
     if isinstance(msg, m.RoomList):
         rooms = [
             f"{neutralise(name)} ({count})" + (f" {neutralise(topic)}" if topic else "")
             for name, count, topic in zip(msg.names, msg.counts, msg.topics, strict=False)
         ]
-        return "* rooms: " + "; ".join(rooms)
+        return "* rooms: " + "; ".join(rooms + ([f"and {msg.more} more"] if msg.more else []))
     if isinstance(msg, m.Welcome):
         return f"* welcome to {neutralise(msg.server)}, {neutralise(msg.nick)}!"
     if isinstance(msg, m.Error):
@@ -49,3 +49,8 @@ def render_plain(msg: m.Message) -> str:
     if isinstance(msg, m.Accepted):
         return f"* delivered as #{msg.seq}"
     return f"* {msg.TYPE}"
+
+
+def _and_more(more: int) -> str:
+    """How a list cut to fit one frame says what it left out."""
+    return f" and {more} more" if more else ""
