@@ -93,6 +93,14 @@ def skeleton(text: str) -> str:
     return unicodedata.normalize("NFD", "".join(table.get(ch, ch) for ch in decomposed))
 
 
+def looks_like(name: str, other: str) -> bool:
+    """True when ``name`` is ``other`` by ``identity``, or draws like it as
+    written (an all-capitals look-alike, ``Υου`` for ``You``, which case
+    folding first would miss)."""
+    key = identity(other)
+    return identity(name) == key or identity(skeleton(unicodedata.normalize("NFKC", name))) == key
+
+
 @functools.lru_cache(maxsize=4096)
 def identity(name: str) -> str:
     """What a name is compared by: case-folded, then skeleton, repeated until

@@ -5,12 +5,16 @@ from __future__ import annotations
 import unicodedata
 
 from .errors import RemoteProtocolError
-from .lookalike import describe, hidden_character, identity, mixes_scripts
+from .lookalike import describe, hidden_character, identity, looks_like, mixes_scripts
 
 MAX_NICK = 32
 # A nickname may not start with these: '{' is how the server recognises the
-# native client's first frame, '/' starts a command, '#' a room, '*' a notice.
-_BAD_START = "{/#*@"
+# native client's first frame, '/' starts a command, '#' a room, '*' a notice,
+# '(' the marks "(private)", "(history)" and the client's own "(you)".
+_BAD_START = "{/#*@("
+#: Names the client shows for you yourself ("You: ..."): nobody may be called
+#: that, in any case or look-alike.
+RESERVED_NICKS = ("You",)
 # ':' would make the plain-line form "NICK: text" ambiguous.
 _BAD_CHARS = ":,"
 
@@ -37,6 +41,9 @@ def nick_problem(nick: str) -> str | None:
         return f"a nickname cannot start with {nick[0]!r}"
     if unicodedata.category(nick[0]).startswith("M"):
         return "a nickname cannot start with a combining mark"
+    for reserved in RESERVED_NICKS:
+        if looks_like(nick, reserved):
+            return f"{reserved!r} is reserved: the client shows your own lines under that name"
     return None
 
 
