@@ -74,11 +74,9 @@ class Renderer:
                 return self._stamp(msg.ts) + mark + self._own_body(msg.text, msg.action, msg.nick)
             text = self._body(msg.text, indent + 4)
             who = self.nick(msg.nick)
-            line = (
-                f"{self._stamp(msg.ts)}{mark}* {who} {text}"
-                if msg.action
-                else f"{self._stamp(msg.ts)}{mark}{who}: {text}"
-            )
+            # An action reads "bob waves", as for plain clients: a line starting
+            # "* " is the server's, so "/me joined #lobby" cannot pass for a notice.
+            line = f"{self._stamp(msg.ts)}{mark}{who}{'' if msg.action else ':'} {text}"
             return self._sgr(_BOLD, line) if self.mentions_me(msg) and not msg.replay else line
         if isinstance(msg, m.Private):
             text = self._body(msg.text, 4)

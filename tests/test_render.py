@@ -115,3 +115,12 @@ def test_own_me_and_nick_read_as_yours_in_the_terminal(server):
     assert "alice is now known as alicia" not in term.text
     term.send("/quit\r")
     assert term.wait_exit() == 0
+
+
+@pytest.mark.parametrize("color", [True, False])
+def test_a_peer_action_never_reads_as_a_server_notice(color):
+    """Server lines start "* "; "/me joined #lobby" must not look like one (issue 11 #12)."""
+    r = renderer(color)
+    assert shown(r.message(said("mallory", "joined #lobby", action=True))) == "mallory joined #lobby"
+    notice = m.Notice(text="mallory joined #lobby", ts=0.0, event="join", nick="mallory")
+    assert shown(r.message(notice)) == "* mallory joined #lobby"
