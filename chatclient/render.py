@@ -13,6 +13,7 @@ import zlib
 from collections.abc import Callable
 
 from common import messages as m
+from common.nicks import nick_problem
 from common.plain import render_plain
 from common.safetext import neutralise
 
@@ -52,7 +53,12 @@ class Renderer:
         return f"\x1b[{code}m{text}\x1b[0m" if self.color else text
 
     def nick(self, nick: str) -> str:
-        return self._sgr(_PALETTE[zlib.crc32(nick.encode()) % len(_PALETTE)], neutralise(nick))
+        """A peer's name in its colour. A name our rules refuse (a server that
+        let ``You`` through) is shown with a ``?`` so it cannot pass for us."""
+        shown = neutralise(nick)
+        if nick_problem(nick):
+            shown = "?" + shown
+        return self._sgr(_PALETTE[zlib.crc32(nick.encode()) % len(_PALETTE)], shown)
 
     def _stamp(self, ts: float | None) -> str:
         if not self.timestamps:
@@ -64,13 +70,13 @@ class Renderer:
         if isinstance(msg, m.ChatMessage):
             indent = 6 if self.timestamps else 0
             mark = self._sgr(_DIM, f"({msg.replay}) ") if msg.replay else ""
+            if msg.nick == self.me():  # ours (history, or a reconnect's missed lines)
+                return self._stamp(msg.ts) + mark + self._own_body(msg.text, msg.action, msg.nick)
             text = self._body(msg.text, indent + 4)
-            # Our own lines (in history) say "You", never pass for a peer's.
-            who = self._sgr(_BOLD, "You") if msg.nick == self.me() else self.nick(msg.nick)
-            if msg.action:
-                line = f"{self._stamp(msg.ts)}{mark}* {who} {text}"
-            else:
-                line = f"{self._stamp(msg.ts)}{mark}{who}: {text}"
+            who = self.nick(msg.nick)
+            # An action reads "bob waves", as for plain clients: a line starting
+            # "* " is the server's, so "/me joined #lobby" cannot pass for a notice.
+            line = f"{self._stamp(msg.ts)}{mark}{who}{'' if msg.action else ':'} {text}"
             return self._sgr(_BOLD, line) if self.mentions_me(msg) and not msg.replay else line
         if isinstance(msg, m.Private):
             text = self._body(msg.text, 4)
@@ -79,15 +85,24 @@ class Renderer:
             return f"{self._stamp(msg.ts)}{self._sgr(_BOLD, '(private)')} {who}: {text}"
         if isinstance(msg, m.Reply):
             return f"{self._stamp(msg.ts)}{neutralise(msg.text)}"
+        if isinstance(msg, m.Notice) and msg.event == "nick" and msg.nick and msg.previous and msg.nick == self.me():
+            # Our own rename (the session already took the new name).
+            return self._stamp(msg.ts) + self._sgr(_DIM, f"* you are now known as {neutralise(msg.nick)}")
         ts = getattr(msg, "ts", time.time())
         return self._stamp(ts) + self._sgr(_DIM, render_plain(msg))
 
     def own(self, text: str, *, action: bool = False, nick: str = "") -> str:
-        """Our own message, shown as ``You: text`` (never as if from a peer)."""
-        you = self._sgr(_BOLD, "You")
+        """A line we just sent, as it will read in our history too."""
+        return self._stamp(time.time()) + self._own_body(text, action, nick)
+
+    def _own_body(self, text: str, action: bool, nick: str) -> str:
+        """``You: text``, or for ``/me``: ``(you) NICK text``. No peer line can
+        start either way: ``You`` in any look-alike is a reserved name, and no
+        name may start with ``(``."""
         safe = neutralise(text, keep_newlines=True).replace("\n", "\n" + " " * (10 if self.timestamps else 4))
-        body = f"* {neutralise(nick)} ({you}) {safe}" if action else f"{you}: {safe}"
-        return self._stamp(time.time()) + body
+        if action:
+            return f"{self._sgr(_BOLD, '(you)')} {self._sgr(_BOLD, neutralise(nick))} {safe}"
+        return f"{self._sgr(_BOLD, 'You')}: {safe}"
 
     def info(self, text: str) -> str:
         return self._sgr(_DIM, "* " + neutralise(text))

@@ -9,7 +9,6 @@ every command.
 from __future__ import annotations
 
 import logging
-import re
 import select
 import socket
 import threading
@@ -23,6 +22,7 @@ from common.connection import CLOSED, NEED_DATA, Connection, Role, State
 from common.errors import FrameTooLarge, LocalProtocolError, RemoteProtocolError
 from common.framing import LineFramer
 from common.nicks import nick_key
+from common.telnet import TelnetError, TelnetScanner
 from common.tls import TLS_RECORD_HANDSHAKE, TlsError, TlsStream
 
 from .hub import Frame
@@ -37,8 +37,6 @@ log = logging.getLogger(__name__)
 
 RECV_SIZE = 65536
 SNDBUF = 256 * 1024
-# Telnet option negotiation (IAC WILL/WONT/DO/DONT x, IAC SB ... SE, IAC cmd).
-_TELNET = re.compile(rb"\xff[\xfb-\xfe].|\xff\xfa.*?\xff\xf0|\xff[\xf0-\xf9]", re.DOTALL)
 
 
 class Session(Participant):
@@ -333,7 +331,18 @@ class Session(Participant):
     # -- plain ----------------------------------------------------------
     def _run_plain(self, first: bytes) -> None:
         framer = LineFramer(self.server.config.max_frame)
-        framer.receive_data(first)
+        telnet = TelnetScanner()  # strips telnet commands before framing: they may span reads
+
+        def receive(data: bytes) -> None:
+            try:
+                text = telnet.feed(data)
+            except TelnetError as exc:
+                self.send(m.Error(exc.code, str(exc)))
+                raise SessionEnd(str(exc)) from None
+            if text or not data:  # b"" is the end of the stream; a read of only telnet commands is not
+                framer.receive_data(text)
+
+        receive(first)
         if self.mode is not Mode.CHAT:  # nobody to talk to: no name needed
             self.register(f"guest{self.server.next_seq()}")
         while True:
@@ -345,10 +354,10 @@ class Session(Participant):
             if raw is None:
                 if framer.at_eof:
                     return
-                framer.receive_data(self._recv())
+                receive(self._recv())
                 continue
             try:
-                line = _TELNET.sub(b"", raw).decode("utf-8")
+                line = raw.decode("utf-8")
             except UnicodeDecodeError:
                 self.send(m.Error("invalid_utf8", "that line was not valid UTF-8 and was not sent"))
                 continue

@@ -5,16 +5,18 @@ from __future__ import annotations
 import unicodedata
 
 from .errors import RemoteProtocolError
+from .lookalike import describe, hidden_character, identity, looks_like, mixes_scripts
 
 MAX_NICK = 32
 # A nickname may not start with these: '{' is how the server recognises the
-# native client's first frame, '/' starts a command, '#' a room, '*' a notice.
-_BAD_START = "{/#*@"
+# native client's first frame, '/' starts a command, '#' a room, '*' a notice,
+# '(' the marks "(private)", "(history)" and the client's own "(you)".
+_BAD_START = "{/#*@("
+#: Names the client shows for you yourself ("You: ..."): nobody may be called
+#: that, in any case or look-alike.
+RESERVED_NICKS = ("You",)
 # ':' would make the plain-line form "NICK: text" ambiguous.
 _BAD_CHARS = ":,"
-# Marks that change nothing visible: grapheme joiner, variation selectors.
-_INVISIBLE_MARKS = frozenset("\u034f\u180b\u180c\u180d\u180f" + "".join(chr(c) for c in range(0xFE00, 0xFE10)))
-_CONFUSABLE_SCRIPTS = frozenset({"LATIN", "GREEK", "CYRILLIC"})
 
 
 class InvalidNick(RemoteProtocolError):
@@ -27,21 +29,21 @@ def nick_problem(nick: str) -> str | None:
         return "a nickname cannot be empty"
     if len(nick) > MAX_NICK:
         return f"a nickname has at most {MAX_NICK} characters"
-    scripts = set()
-    for ch in nick:
-        cat = unicodedata.category(ch)
-        if ch.isspace() or cat[0] in "CZ" or ch in _INVISIBLE_MARKS:
-            return "a nickname cannot contain spaces, control or invisible characters"
-        if ch in _BAD_CHARS:
+    hidden = hidden_character(nick)
+    if hidden is not None:
+        return f"a nickname cannot contain spaces, control or invisible characters ({describe(hidden)})"
+    for ch in _BAD_CHARS:
+        if ch in nick:
             return f"a nickname cannot contain {ch!r}"
-        if cat[0] == "L":
-            script = unicodedata.name(ch, "?").split()[0]
-            if script in _CONFUSABLE_SCRIPTS:
-                scripts.add(script)
-    if len(scripts) > 1:  # "аlice" with a Cyrillic а looks exactly like "alice"
+    if mixes_scripts(nick):  # "аlice" with a Cyrillic а looks exactly like "alice"
         return "a nickname cannot mix Latin, Greek and Cyrillic letters"
     if nick[0] in _BAD_START:
         return f"a nickname cannot start with {nick[0]!r}"
+    if unicodedata.category(nick[0]).startswith("M"):
+        return "a nickname cannot start with a combining mark"
+    for reserved in RESERVED_NICKS:
+        if looks_like(nick, reserved):
+            return f"{reserved!r} is reserved: the client shows your own lines under that name"
     return None
 
 
@@ -55,8 +57,9 @@ def validate_nick(nick: str) -> str:
 
 
 def nick_key(nick: str) -> str:
-    """Identity of a nickname: names that differ by case or normalisation clash."""
-    return unicodedata.normalize("NFKC", nick).casefold()
+    """Identity of a nickname: names that differ by case, normalisation or a
+    whole-script look-alike (``аӏісе`` for ``alice``) are one name."""
+    return identity(nick)
 
 
 def is_exit_word(text: str, words: tuple[str, ...] | list[str] = ("bye",)) -> bool:

@@ -1,7 +1,12 @@
 """The plain-line form of server messages, for nc/telnet users and line mode.
 
-Messages become ``NICK: text`` lines, everything else a line starting ``* ``.
-Peer-controlled text is neutralised here, so a raw terminal is safe.
+A line from the server itself (notice, error, list, welcome) starts ``* ``.
+A line a person wrote never does: ``NICK: text``, an action ``NICK text``,
+``(private) NICK -> TO: text``, a replayed one ``(history) NICK: text``, and
+the later lines of a multi-line message are indented. A nickname cannot start
+with ``*``, ``(`` or a space, so nobody can forge a notice (``/me joined
+#lobby``) or a private message. Peer-controlled text is neutralised here, so
+a raw terminal is safe.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ def render_plain(msg: m.Message) -> str:
         # A multi-line message: continuation lines are indented, so none of
         # them can pass for another user's line.
         text = neutralise(msg.text, keep_newlines=True).replace("\n", "\n    ")
-        line = f"* {nick} {text}" if msg.action else f"{nick}: {text}"
+        line = f"{nick} {text}" if msg.action else f"{nick}: {text}"
         return f"({msg.replay}) {line}" if msg.replay else line
     if isinstance(msg, m.Private):
         return f"(private) {neutralise(msg.nick)} -> {neutralise(msg.to)}: {neutralise(msg.text)}"

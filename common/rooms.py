@@ -6,6 +6,7 @@ import re
 import unicodedata
 
 from .errors import RemoteProtocolError
+from .lookalike import describe, hidden_character, identity, mixes_scripts
 
 MAX_ROOM = 32
 MAX_TOPIC = 200
@@ -21,11 +22,17 @@ def validate_room(name: str) -> str:
     name = unicodedata.normalize("NFC", name.strip())
     if name and not name.startswith("#"):
         name = "#" + name
+    hidden = hidden_character(name)
+    if hidden is not None:  # (a Hangul filler is even a "letter" to \w)
+        raise InvalidRoom(f"a room name cannot contain invisible characters ({describe(hidden)})")
     if not _ROOM.fullmatch(name):
         raise InvalidRoom(f"a room name is '#' and 1-{MAX_ROOM} letters, digits, '-', '_' or '.'")
+    if mixes_scripts(name):
+        raise InvalidRoom("a room name cannot mix Latin, Greek and Cyrillic letters")
     return name
 
 
 def room_key(name: str) -> str:
-    """Identity of a room: names differing by case or normalisation are one room."""
-    return unicodedata.normalize("NFKC", name).casefold()
+    """Identity of a room: names differing by case, normalisation or a
+    whole-script look-alike are one room."""
+    return identity(name)

@@ -141,7 +141,7 @@ def test_nick_change_who_me_and_help(server):
     assert alice.expect(lambda f: f["type"] == "notice")["previous"] == "alice"
     bob.expect_line(lambda line: line == b"* alice is now known as alicia")
     alice.send_json({"type": "action", "text": "waves"})
-    bob.expect_line(lambda line: line == b"* alicia waves")
+    bob.expect_line(lambda line: line == b"alicia waves")
     bob.send(b"/who\n")
     bob.expect_line(lambda line: line == b"* 2 in #lobby: alicia, bob")
     bob.send(b"/help\n")
