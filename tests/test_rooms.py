@@ -18,7 +18,15 @@ def test_join_part_rooms_topic_and_per_room_delivery(server):
     alice, bob, carol = (NativeClient(server.port, n) for n in ("alice", "bob", "carol"))
     alice.send_json({"type": "join", "room": "#dev"})
     joined = frames_until(alice, "joined")[-1]
-    assert joined == {"type": "joined", "room": "#dev", "topic": "", "users": ["alice"], "replay": 0, "epoch": ANY}
+    assert joined == {
+        "type": "joined",
+        "room": "#dev",
+        "topic": "",
+        "users": ["alice"],
+        "replay": 0,
+        "epoch": ANY,
+        "more": 0,
+    }
     assert bob.expect(lambda f: f.get("event") == "leave")["text"] == "alice left for #dev"
     bob.send_json({"type": "join", "room": "DEV"})  # '#' optional, case-insensitive
     assert frames_until(bob, "joined")[-1]["users"] == ["alice", "bob"]
