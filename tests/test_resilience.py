@@ -30,6 +30,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from terminal import Terminal
 
+from common import messages as m
+from common.safetext import neutralise
+
 
 def read_until(proc: subprocess.Popen, needle: str) -> list[str]:
     """Lines of a client's stdout up to and including the first containing ``needle``."""
@@ -358,23 +361,94 @@ def test_rst_and_mid_frame_closes_leave_the_server_healthy(server):
 # --- fuzzing ----------------------------------------------------------------------
 
 
+def _heard(client: NativeClient, pred, timeout: float = 5.0) -> dict:
+    """The first frame matching ``pred``; pings on the way are answered, as a client does."""
+
+    def match(frame: dict) -> bool:
+        if frame["type"] == "ping":
+            client.send_json({"type": "pong", "token": frame["token"]})
+        return pred(frame)
+
+    return client.expect(match, timeout)
+
+
+class Pulse:
+    """Two clients of the fuzzed server: after each example one speaks, the
+    other must hear it and the speaker get its receipt."""
+
+    def __init__(self, port: int) -> None:
+        self.alice, self.bob = NativeClient(port, "alice"), NativeClient(port, "bob")
+        self.beats = 0
+
+    def check(self) -> None:
+        self.beats += 1
+        text = f"pulse {self.beats}"
+        self.alice.say(text)
+        heard = _heard(self.bob, lambda f: f["type"] == "message" and f["nick"] == "alice" and f["text"] == text)
+        receipt = _heard(self.alice, lambda f: f["type"] == "accepted")
+        assert receipt["seq"] == heard["seq"], (receipt, heard)
+
+    def log_mark(self, server: ServerProcess) -> None:
+        """Have the server log a line now, and wait until it is read: every
+        line the server logged before it has been read too."""
+        self.alice.send_json({"type": "error", "code": "test", "message": f"mark {self.beats}"})
+        mark = f"alice reports an error: test mark {self.beats}\n"
+        assert wait_for(lambda: any(line.endswith(mark) for line in server._stderr)), "the server logged the mark"
+
+
+@pytest.fixture(scope="module")
+def pulse(server_for_fuzz):
+    probe = Pulse(server_for_fuzz.port)
+    yield probe
+    probe.alice.close()
+    probe.bob.close()
+
+
+def _check_reply(reply: bytes, native: bool) -> None:
+    """What the server said to a fuzzed connection: whole lines, each a frame a
+    server may send (native) or a CRLF line safe for a raw terminal (plain)."""
+    *lines, rest = reply.split(b"\n")
+    assert rest == b"", f"the reply ends mid-line: {rest[-200:]!r}"
+    for line in lines:
+        if native:
+            assert type(m.decode(line)) in m.SERVER_TYPES, line
+        else:
+            assert line.endswith(b"\r"), line
+            text = line[:-1].decode("utf-8")
+            assert neutralise(text) == text, f"a control character reached a plain client: {line!r}"
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     prefix=st.sampled_from([b"", b'{"type":"hello","version":1,"nick":"fz"}\n', b"fuzzer\n"]),
     junk=st.binary(max_size=2048),
 )
-def test_fuzzed_streams_never_hurt_the_server(server_for_fuzz, prefix, junk):
-    s = socket.create_connection(("127.0.0.1", server_for_fuzz.port))
+def test_fuzzed_streams_never_hurt_the_server(server_for_fuzz, pulse, prefix, junk):
+    """Each example: the fuzzed connection gets well-formed lines, then a clean
+    close (no reset, no hang); the server logs no error; and two other clients
+    still chat through it. So a failure is this example's, and Hypothesis can
+    shrink it."""
+    srv = server_for_fuzz
+    logged = len(srv._stderr)
+    threads = proc_counts(srv.proc.pid)[0]
+    data = prefix + junk
+    s = socket.create_connection(("127.0.0.1", srv.port))
+    reply = b""
     try:
-        s.sendall(prefix + junk)
+        s.sendall(data)
         s.shutdown(socket.SHUT_WR)
-        s.settimeout(5)
-        while s.recv(65536):
-            pass
-    except OSError:
-        pass  # the server may close on us: fine
+        s.settimeout(10)
+        while chunk := s.recv(65536):  # a reset or a timeout fails the example
+            reply += chunk
     finally:
         s.close()
+    _check_reply(reply, native=data.lstrip()[:1] == b"{")  # (how the server tells them apart)
+    # Its thread ends after logging any error it met; then the mark orders the log.
+    assert wait_for(lambda: proc_counts(srv.proc.pid)[0] <= threads), "the session's thread ended"
+    pulse.check()
+    pulse.log_mark(srv)
+    log = "".join(srv._stderr[logged:])
+    assert "Traceback" not in log and "unexpected error" not in log, log
 
 
 def test_urandom_and_json_garbage_against_live_sessions(server):
