@@ -554,10 +554,13 @@ def test_ten_thousand_connect_disconnect_cycles_leak_nothing():
 # --- the terminal client under faults ------------------------------------------------
 
 
-def _terminal_modes_sane(term: Terminal) -> bool:
-    attrs = termios.tcgetattr(term.child.child_fd)
-    lflag = attrs[3]
-    return bool(lflag & termios.ICANON) and bool(lflag & termios.ECHO)
+#: Run as ``python -c RECORD_MODES FILE ARGS...``: writes the terminal's modes
+#: (iflag, oflag, cflag, lflag) to FILE, then becomes ``python ARGS...`` in
+#: the same process, so a signal to the child reaches the program itself.
+RECORD_MODES = (
+    "import json, os, sys, termios; json.dump(termios.tcgetattr(0)[:4], open(sys.argv[1], 'w'));"
+    "os.execv(sys.executable, [sys.executable, *sys.argv[2:]])"
+)
 
 
 def test_tty_client_keeps_typing_through_a_reconnect():
@@ -588,16 +591,26 @@ def test_tty_client_keeps_typing_through_a_reconnect():
         srv.stop()
 
 
-def test_sigterm_and_sighup_leave_the_terminal_usable(server):
+def test_sigterm_and_sighup_leave_the_terminal_usable(server, tmp_path):
+    """After SIGTERM or SIGHUP the terminal has the modes it had before the
+    client started (echo, line editing), though the client ran it raw."""
     env = python_env()
     env["TERM"] = "xterm"
     for sig, code in ((signal.SIGTERM, 143), (signal.SIGHUP, 129)):
-        term = Terminal([*program("chatclient"), server.address, "--name", f"s{sig}"], env=env)
+        before = tmp_path / f"modes-{sig}.json"
+        client = ["-m", "chatclient", server.address, "--name", f"s{sig}"]
+        term = Terminal([sys.executable, "-c", RECORD_MODES, str(before), *client], env=env)
         term.wait_text(f"s{sig}>")
         term.send("unfinished")
         term.wait_text("unfinished")
+        running = termios.tcgetattr(term.child.child_fd)  # (the pty's master reads the terminal's modes)
+        assert not running[3] & (termios.ICANON | termios.ECHO), "the client reads keys raw"
         term.child.kill(sig)
+        term.wait_for(lambda t: not t.child.isalive(), what="the client's exit")
+        after = termios.tcgetattr(term.child.child_fd)[:4]
         assert term.wait_exit() == code
+        assert after[3] & termios.ICANON and after[3] & termios.ECHO, "line editing and echo are back"
+        assert after == json.loads(before.read_text()), "every mode as it was before the client started"
         raw = term.raw.decode(errors="replace")
         assert "Traceback" not in raw
         if sig == signal.SIGTERM:
