@@ -25,6 +25,7 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 from common.threads import stop_signals_blocked
 
@@ -55,10 +56,20 @@ class Outbox:
 
     ``put`` is on the fan-out hot path (once per recipient per batch of
     messages): one lock, one non-blocking ``send``, no thread hand-off.
+    ``clock`` (seconds) times the peer's progress and ``wait_room``'s
+    deadline; a test passes a fake one to decide when a peer is stuck.
     """
 
-    def __init__(self, sock: socket.socket, *, max_backlog: int = DEFAULT_MAX_BACKLOG, name: str = "") -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        *,
+        max_backlog: int = DEFAULT_MAX_BACKLOG,
+        name: str = "",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._sock = sock
+        self._clock = clock
         self.name = name
         self.max_backlog = max_backlog
         self._lock = threading.Lock()  # guards everything below, and orders sends
@@ -69,7 +80,7 @@ class Outbox:
         self._drained.set()
         self._room = threading.Event()  # set while not full
         self._room.set()
-        self._progress = time.monotonic()  # when the kernel last took bytes
+        self._progress = clock()  # when the kernel last took bytes
         #: Why the peer was given up on (backlog overflow or a send error), if it was.
         self.failure: str | None = None
         #: True when that was a full backlog: the peer stopped reading.
@@ -92,7 +103,7 @@ class Outbox:
                     return True
                 self._chunks.append(memoryview(data)[sent:] if sent else data)
                 self._queued = len(data) - sent
-                self._progress = time.monotonic()  # it took bytes until now
+                self._progress = self._clock()  # it took bytes until now
                 self._drained.clear()
                 if self._queued > self.max_backlog:
                     self._room.clear()
@@ -115,22 +126,23 @@ class Outbox:
     def wait_room(self, timeout: float) -> None:
         """Wait until the backlog is under the limit again, or the peer is
         dropped for taking nothing for ``STUCK_AFTER`` s, or ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while not self._room.wait(min(CHECK_EVERY, max(0.0, deadline - time.monotonic()))):
+        clock = self._clock
+        deadline = clock() + timeout
+        while not self._room.wait(min(CHECK_EVERY, max(0.0, deadline - clock()))):
             with self._lock:
                 # The flusher hears of room only once a third of the kernel's
                 # buffer is free: try a send before judging the peer.
                 self._send_locked()
                 if self._queued <= self.max_backlog or not self._full_locked():
                     return
-            if time.monotonic() >= deadline:
+            if clock() >= deadline:
                 return
 
     def _full_locked(self) -> bool:
         """Over the limit: drop a stuck peer (False), else mark full (True)."""
         if self.failure:
             return False
-        stuck = time.monotonic() - self._progress > STUCK_AFTER
+        stuck = self._clock() - self._progress > STUCK_AFTER
         if stuck or self._queued > max(HARD_FACTOR * self.max_backlog, HARD_MIN):
             self._fail_locked(f"outbound backlog over {self.max_backlog} bytes (peer not reading)", overflow=True)
             return False
@@ -167,7 +179,7 @@ class Outbox:
                 return False
             if not sent:  # pragma: no cover - a non-blocking send says EAGAIN instead
                 return True
-            self._progress = time.monotonic()
+            self._progress = self._clock()
             self._queued -= sent
             if sent == len(head):
                 chunks.popleft()

@@ -8,6 +8,7 @@ so that a script piping many lines is slowed, never cut off for flooding.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 
 class TokenBucket:
@@ -15,17 +16,19 @@ class TokenBucket:
 
     ``delay`` takes one token and says how long to wait before acting on the
     message: the sender is slowed (its unread input backs up in TCP), not
-    refused, so nothing it sent is lost.
+    refused, so nothing it sent is lost. ``clock`` gives the time in seconds
+    (a test passes a fake one).
     """
 
-    def __init__(self, rate: float, burst: int) -> None:
+    def __init__(self, rate: float, burst: int, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.rate = rate
         self.burst = max(1, burst)
+        self._clock = clock
         self._tokens = float(self.burst)
-        self._last = time.monotonic()
+        self._last = clock()
 
     def delay(self) -> float:
-        now = time.monotonic()
+        now = self._clock()
         self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
         self._last = now
         self._tokens -= 1

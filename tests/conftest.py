@@ -28,13 +28,9 @@ def server():
 
 @pytest.fixture(scope="module")
 def server_for_fuzz():
-    """One server for every fuzz example; afterwards it must still chat, with no traceback."""
-    from helpers import NativeClient
-
+    """One server for every fuzz example (each example checks it still serves);
+    afterwards it must stop cleanly."""
     srv = ServerProcess("--rate-limit", "0", "--max-per-ip", "1000", "--login-timeout", "2")
     yield srv
-    alice, bob = NativeClient(srv.port, "alice"), NativeClient(srv.port, "bob")
-    alice.say("after the fuzz")
-    assert bob.messages(1)[0]["text"] == "after the fuzz"
     code, err = srv.stop()
     assert code == 0 and "Traceback" not in err and "unexpected error" not in err

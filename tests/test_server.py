@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import socket
-import threading
 import time
 
 import pytest
@@ -27,44 +26,6 @@ def test_two_party_chat(server):
     assert isinstance(msg["seq"], int) and abs(msg["ts"] - time.time()) < 60
     ack = alice.expect(lambda f: f["type"] in ("accepted", "message"))
     assert ack == {"type": "accepted", "seq": msg["seq"], "ts": msg["ts"], "room": "#lobby"}, "an ack, not an echo"
-
-
-def test_ten_clients_everyone_sees_everything_once_in_one_order(server):
-    n, per = 10, 100
-    clients = [NativeClient(server.port, f"user{i}") for i in range(n)]
-    # Wait until the last one's join reached the first, so all are in the room.
-    clients[0].expect(lambda f: f.get("event") == "join" and f.get("nick") == f"user{n - 1}")
-    received: dict[int, list[dict]] = {}
-
-    def reader(i: int) -> None:
-        received[i] = clients[i].messages((n - 1) * per, timeout=30)
-
-    threads = [threading.Thread(target=reader, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for k in range(per):
-        for i, c in enumerate(clients):
-            c.say(f"m{k} from {i}")
-    for t in threads:
-        t.join(40)
-    assert all(len(received.get(i, [])) == (n - 1) * per for i in range(n))
-    # Every client got every *other* client's messages exactly once ...
-    for i in range(n):
-        texts = [f["text"] for f in received[i]]
-        expected = {f"m{k} from {j}" for k in range(per) for j in range(n) if j != i}
-        assert len(texts) == len(set(texts)) and set(texts) == expected
-        assert all(f["nick"] != f"user{i}" for f in received[i]), "no echo of own messages"
-        # ... each sender's messages in the order sent ...
-        for j in range(n):
-            mine = [int(f["text"].split()[0][1:]) for f in received[i] if f["nick"] == f"user{j}"]
-            assert mine == sorted(mine)
-    # ... and all clients agree on one global order (seq increases the same way for all).
-    order = {}
-    for i in range(n):
-        seqs = [f["seq"] for f in received[i]]
-        assert seqs == sorted(seqs)
-        for f in received[i]:
-            assert order.setdefault(f["seq"], f["text"]) == f["text"]
 
 
 def test_nick_collision_gets_error_and_suggestion(server):
@@ -201,60 +162,22 @@ def test_oversized_frame_closes_only_that_connection():
         srv.stop()
 
 
-def test_peer_that_never_reads_is_dropped_and_others_keep_going():
-    srv = ServerProcess("--max-backlog", "65536", "--rate-limit", "0")
-    try:
-        stuck = NativeClient(srv.port, "stuck", rcvbuf=4096)
-        alice, bob = NativeClient(srv.port, "alice"), NativeClient(srv.port, "bob")
-        payload = "x" * 1000
-        total = 6000  # 6 MB: more than the kernel's send buffer (4 MB at most) + 64 KiB backlog
-        got: list[dict] = []
-        reader = threading.Thread(target=lambda: got.extend(bob.messages(total, timeout=30)))
-        reader.start()
-        # alice reads too (her acks), as every client does while it types
-        drop: list[dict] = []
-        alice_reader = threading.Thread(
-            target=lambda: drop.append(
-                alice.expect(lambda f: f.get("event") == "leave" and f.get("nick") == "stuck", timeout=30)
-            )
-        )
-        alice_reader.start()
-        for i in range(total):
-            alice.say(f"{i} {payload}")
-        reader.join(35)
-        alice_reader.join(35)
-        assert [int(f["text"].split()[0]) for f in got] == list(range(total)), "bob got all, in order"
-        assert drop and "backlog" in drop[0]["text"]
-        stuck.close()
-    finally:
-        _, err = srv.stop()
-    assert "backlog" in err and "stuck" in err, "the drop is logged with its reason"
-
-
-def test_sigterm_tells_clients_and_exits_zero_quickly():
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_sigterm_or_sigint_tells_clients_and_exits_zero_quickly(sig):
     srv = ServerProcess()
     alice = NativeClient(srv.port, "alice")
     plain = PlainClient(srv.port, "bob")
     alice.expect(lambda f: f.get("nick") == "bob")
     start = time.monotonic()
-    code, err = srv.stop(signal.SIGTERM)
+    code, err = srv.stop(sig)
     elapsed = time.monotonic() - start
     assert code == 0
     assert elapsed < 2.0
     assert "Traceback" not in err
     frames = [json.loads(line) for line in alice.read_until_closed()]
     assert any(f["type"] == "notice" and f["event"] == "shutdown" for f in frames)
-    assert frames[-1]["type"] == "bye"
+    assert frames[-1] == {"type": "bye", "reason": "server shutting down"}
     assert b"* server shutting down" in plain.read_until_closed()
-
-
-@pytest.mark.parametrize("sig", [signal.SIGINT])
-def test_sigint_also_stops_cleanly(sig):
-    srv = ServerProcess()
-    alice = NativeClient(srv.port, "alice")
-    code, err = srv.stop(sig)
-    assert code == 0 and "Traceback" not in err
-    assert alice.read_until_closed()[-1] == b'{"type":"bye","reason":"server shutting down"}'
 
 
 def test_sigusr1_prints_thread_stacks_and_the_server_goes_on(server):
@@ -344,56 +267,3 @@ def test_shutdown_between_registration_and_welcome_sends_only_bye():
     finally:
         ours.close()
         theirs.close()
-
-
-def _socket_pair(rcvbuf: int) -> tuple[socket.socket, socket.socket]:
-    """A connected TCP pair on 127.0.0.1: (server side, client side with a small receive buffer)."""
-    with socket.create_server(("127.0.0.1", 0)) as listener:
-        client = socket.socket()
-        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        client.connect(listener.getsockname())
-        server_side, _ = listener.accept()
-    server_side.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
-    return server_side, client
-
-
-def test_outbox_waits_for_a_reader_that_is_slow_and_drops_one_that_is_stuck():
-    from chatserver.outbound import Outbox
-
-    blob = b"x" * 8000 + b"\n"
-    # Slow: takes 8 KiB every 40 ms, far slower than the burst arrives.
-    ours, theirs = _socket_pair(8 * 1024)
-    got = bytearray()
-
-    def slow_reader() -> None:
-        while len(got) < 100 * len(blob):
-            data = theirs.recv(8 * 1024)
-            if not data:
-                return
-            got.extend(data)
-            time.sleep(0.04)  # the pace of a slow reader, not synchronisation
-
-    reader = threading.Thread(target=slow_reader, daemon=True)
-    reader.start()
-    slow = Outbox(ours, max_backlog=256 * 1024, name="slow")
-    for _ in range(100):  # 800 KB, three times the limit
-        assert slow.put(blob), slow.failure
-        while slow.full and slow.failure is None:
-            slow.wait_room(5.0)  # what each publisher to its room does
-    reader.join(30)
-    assert slow.failure is None, "a peer that keeps reading is never 'not reading'"
-    assert bytes(got) == blob * 100, "and it gets everything, in order"
-    ours.close()
-    theirs.close()
-
-    # Stuck: never reads.
-    ours, theirs = _socket_pair(4096)
-    stuck = Outbox(ours, max_backlog=256 * 1024, name="stuck")
-    deadline = time.monotonic() + 20
-    while stuck.failure is None and time.monotonic() < deadline:
-        if stuck.put(blob) and stuck.full:
-            stuck.wait_room(5.0)
-    assert stuck.failure == "outbound backlog over 262144 bytes (peer not reading)"
-    assert stuck.overflowed and not stuck.full and stuck.backlog == 0, "given up on, its queue freed"
-    ours.close()
-    theirs.close()
