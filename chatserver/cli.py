@@ -18,6 +18,7 @@ from common.tls import fingerprint
 
 from .advertise import Advertiser, should_advertise
 from .certs import cert_der, ensure_self_signed, server_context
+from .host import HostSeat
 from .modes import Mode
 from .netinfo import lan_addresses
 from .server import ChatServer, ServerConfig
@@ -229,18 +230,6 @@ def _format_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-class _CurrentStderr(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is now, so logs go above the prompt in the UI."""
-
-    @property
-    def stream(self):  # noqa: ANN201
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value) -> None:  # noqa: ANN001
-        pass
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -257,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"chatserver: {exc}", file=sys.stderr)
         return 1
     level = args.log_level or ("WARNING" if args.interactive else "INFO")
-    handler = _CurrentStderr()
+    handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler])
     config = ServerConfig(
@@ -282,11 +271,15 @@ def main(argv: list[str] | None = None) -> int:
     # Not an Event: a handler's set() that interrupts the main thread inside
     # wait() deadlocks on the Event's own lock. SimpleQueue.put is reentrant.
     stop: queue.SimpleQueue[int] = queue.SimpleQueue()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda signum, _frame: stop.put(signum))
+    server = ChatServer(config)
+    seat = HostSeat(server, args.name) if args.interactive else None
+    server.host_seat = seat
+    on_stop = seat.stop_signal if seat is not None else stop.put
+    # The host's terminal closing (SIGHUP) ends its chat; a plain server keeps SIGHUP's default.
+    for sig in (signal.SIGINT, signal.SIGTERM, *((signal.SIGHUP,) if seat is not None else ())):
+        signal.signal(sig, lambda signum, _frame: on_stop(signum))
     if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID`: every thread's stack to stderr, to see what hangs
         faulthandler.register(signal.SIGUSR1, all_threads=True)
-    server = ChatServer(config)
     try:
         host, port = server.start()
     except OSError as exc:
@@ -309,57 +302,24 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_advertise and should_advertise(host):
         advertiser = Advertiser.for_server(server)
         advertiser.start()
-    status = 0
+    # Without a host, clients will reconnect when the server is back; with one,
+    # its terminal is the chat: when that is over, it is over for everyone.
+    reason = "server shutting down" if seat is None else f"{args.name} ended the chat"
     try:
-        if args.interactive:
-            status = _host_chat(server, args.name)
-        else:
+        if seat is None:
             stop.get()
             log.info("signal received, shutting down")
+        else:
+            seat.start()
+            reason = seat.wait_over()
+    except OSError as exc:
+        print(f"chatserver: cannot start the host's chat client: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     finally:
         if advertiser is not None:
             advertiser.close()
-        if args.interactive:  # the host's terminal is the chat: it is over
-            server.shutdown(f"{args.name} ended the chat", final=True)
-        else:  # clients will reconnect when it is back
-            server.shutdown("server shutting down")
-    return status
-
-
-class _Stop(Exception):
-    pass
-
-
-def _host_chat(server: ChatServer, nick: str) -> int:
-    """Run the server's own terminal as a participant until the chat ends."""
-    from chatclient.linemode import LinePrinter, run_line_mode, show_line
-    from chatclient.render import Renderer
-    from chatclient.ui import run_tty
-
-    from .host import HostParticipant
-
-    host = HostParticipant(server, nick)
-    server.host = host
-    tty = sys.stdin.isatty() and sys.stdout.isatty()
-
-    def on_signal(*_: object) -> None:
-        host.finish()
-        if not tty:
-            raise _Stop
-
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
-    try:
-        if tty:
-            renderer = Renderer(color="NO_COLOR" not in os.environ)
-            status = run_tty(host, renderer)
-        else:
-            printer = LinePrinter(sys.stdout)
-            host.show = show_line(printer)
-            status = run_line_mode(host, sys.stdin, printer)
-    except (_Stop, KeyboardInterrupt):
-        status = 0
-    return 0 if status == 130 else status
+        server.shutdown(reason, final=seat is not None)
+    return seat.finish() if seat is not None else 0
 
 
 def run() -> None:

@@ -2,8 +2,9 @@
 
 ``Participant`` holds the chat rules (registration, commands, modes, leave
 notices). A ``Session`` is a participant behind a socket; the interactive
-host (``host.py``) is one behind the server's own terminal. Subclasses say
-how to ``send`` a message to the participant and how to ``deliver`` a frame.
+host (``host.py``) is a session too, on a socket only its client holds.
+Subclasses say how to ``send`` a message to the participant and how to
+``deliver`` a frame.
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ class Participant:
     plain = False  # does this participant see plain-line text?
     rate_limited = True
     kickable = True
+    #: The server's own terminal (``--interactive``): see ``seat_host``.
+    is_host = False
 
     def __init__(self, server: ChatServer) -> None:
         self.server = server
@@ -102,6 +105,14 @@ class Participant:
         if lost:
             self.notice(f"{lost} earlier message(s) were missed and are no longer available", event="missed")
 
+    def seat_host(self) -> None:
+        """This participant is the interactive host: an operator by right (no
+        password: its private socket is its credential), never kicked or slowed."""
+        self.is_host = True
+        self.op = True
+        self.kickable = False
+        self._bucket = None
+
     # -- shared ----------------------------------------------------------
     def notice(self, text: str, event: str = "info") -> None:
         self.send(m.Notice(text=text, ts=time.time(), event=event))
@@ -112,6 +123,8 @@ class Participant:
         A wrong one is answered (after a delay that grows with each failure
         from the same address) and ends the session.
         """
+        if self.is_host:
+            return True
         cfg = self.server.config
         is_op = nick_key(nick) in cfg.ops
         expected = (cfg.op_password or cfg.password) if is_op else cfg.password
@@ -158,6 +171,9 @@ class Participant:
                 last_seq = None  # not a room: start in the lobby
         try:
             nick = validate_nick(nick)
+            if self.server.reserved_for_host(nick, self):
+                self.send(m.Error("nick_taken", f"{nick!r} is the name of this server's host"))
+                return False
             if not self.authenticate(nick, password):
                 return False
             if self.mode is Mode.CHAT:
@@ -393,6 +409,9 @@ class Participant:
             return
         try:
             new = validate_nick(new)
+            if self.server.reserved_for_host(new, self):
+                self.send(m.Error("nick_taken", f"{new!r} is the name of this server's host"))
+                return
             old = self.hub.rename(self, new) if self.mode is Mode.CHAT else self.nick
         except InvalidNick as exc:
             self.send(m.Error(exc.code, f"nickname {new[:40]!r} is not allowed: {exc}"))

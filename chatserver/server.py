@@ -31,7 +31,7 @@ from .participant import Participant
 from .session import Session, close_gently
 
 if TYPE_CHECKING:
-    from .host import HostParticipant
+    from .host import HostSeat
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +113,8 @@ class ChatServer:
         self._listener: _Listener | None = None
         self._thread: threading.Thread | None = None
         self._seq = itertools.count(1)
-        #: The server's own terminal, when it takes part (``--interactive``).
-        self.host: HostParticipant | None = None
+        #: The host's seat, when the server's own terminal takes part (``--interactive``).
+        self.host_seat: HostSeat | None = None
 
     def start(self) -> tuple[str, int]:
         """Bind and start accepting in a background thread; returns the bound address."""
@@ -153,8 +153,8 @@ class ChatServer:
         if refusal is not None:
             self._refuse(sock, addr, refusal)
             return
-        if self.host is not None:
-            self.host.connection_from(addr)
+        if self.host_seat is not None:
+            self.host_seat.connection_from(addr)
         try:
             session = Session(self, sock, addr)
             with self._lock:
@@ -172,6 +172,23 @@ class ChatServer:
                     self._per_ip[ip] = left
                 else:
                     del self._per_ip[ip]
+
+    def serve_host(self, sock: socket.socket) -> None:
+        """Run the interactive host's connection: its private socket (see ``host.py``)
+        is its credential, so it needs no TLS and counts against no limit."""
+        session = Session(self, sock, sock.getpeername())
+        session.seat_host()
+        with self._lock:
+            self._sessions.add(session)
+        try:
+            session.run()
+        finally:
+            with self._lock:
+                self._sessions.discard(session)
+
+    def reserved_for_host(self, nick: str, who: Participant) -> bool:
+        """Is ``nick`` the host's name, which ``who`` may not take?"""
+        return self.host_seat is not None and not who.is_host and self.host_seat.reserved(nick)
 
     def _refusal(self, ip: str) -> tuple[str, str] | None:
         """Why a new connection from ``ip`` must be refused (call with the lock held)."""
@@ -228,11 +245,12 @@ class ChatServer:
         return next(self._seq)
 
     def participant_joined(self, who: Participant) -> None:
-        pass
+        if self.host_seat is not None:
+            self.host_seat.joined(who)
 
     def participant_left(self, who: Participant, reason: str) -> None:
-        if self.host is not None and who is not self.host:
-            self.host.peer_left(who, reason)
+        if self.host_seat is not None:
+            self.host_seat.left(who, reason)
 
     def session_count(self) -> int:
         with self._lock:
