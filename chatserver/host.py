@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 from common.nicks import nick_key
 from common.threads import stop_signals_blocked
 
+from .participant import SAID_EXIT_WORD
+
 if TYPE_CHECKING:
     from .participant import Participant
     from .server import ChatServer
@@ -153,7 +155,7 @@ class HostSeat:
             return
         if self.session is None or self._peers():
             return
-        if reason == "bye":  # the last peer said the exit word: the chat is over
+        if reason == SAID_EXIT_WORD:  # the last peer said "bye": the chat is over (not /quit)
             self.events.put((f"{who.nick} ended the chat", None))
         else:
             self.server.hub.flush(timeout=1.0)  # after the "left" notice, not before it

@@ -38,6 +38,13 @@ class SessionEnd(Exception):
     """Ends the participant's session; the message is the reason."""
 
 
+#: Reasons for ending a session by choice. The exit word is a statement to
+#: the others (it ends an interactive host's two-person chat); ``/quit``
+#: (also sent by Ctrl-C, a script's end of input, ``--send``) only leaves.
+SAID_EXIT_WORD = "bye"
+QUIT = "quit"
+
+
 class Participant:
     plain = False  # does this participant see plain-line text?
     rate_limited = True
@@ -220,7 +227,7 @@ class Participant:
             self.hub.unregister(self)
             if not self.server.stopping and not self.replaced:
                 nick = self.nick
-                text = f"{nick} left" + ("" if reason == "bye" else f" ({reason})")
+                text = f"{nick} left" + ("" if reason in (SAID_EXIT_WORD, QUIT) else f" ({reason})")
                 self.hub.announce(self.room, lambda ts: m.Notice(text=text, ts=ts, event="leave", nick=nick))
         self.server.participant_left(self, reason)
 
@@ -276,7 +283,7 @@ class Participant:
             self._kick(msg)
         elif isinstance(msg, m.Quit):
             self.send(m.Bye("goodbye"))
-            raise SessionEnd("bye")
+            raise SessionEnd(QUIT)
         elif isinstance(msg, m.Ping):
             self.send(m.Pong(msg.token))
         elif isinstance(msg, m.Error):
@@ -318,7 +325,7 @@ class Participant:
             self.send(m.Reply(seq=seq, ts=time.time(), text=reply))
         if leaving:
             self.send(m.Bye("goodbye"))
-            raise SessionEnd("bye")
+            raise SessionEnd(SAID_EXIT_WORD)
 
     def _kick(self, msg: m.Kick) -> None:
         if not self.op:

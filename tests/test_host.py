@@ -238,3 +238,39 @@ def test_host_in_line_mode_never_blocks_the_server_on_its_output():
         if host.poll() is None:
             host.kill()
             host.wait()
+
+
+def test_only_the_exit_word_of_the_last_peer_ends_the_hosts_chat():
+    """--send, a bot at the end of its input, /quit and Ctrl-C leave; only "bye" ends the chat."""
+    host = HostServer()
+    waiting = b"Server is waiting for a connection..."
+    seen = 1
+
+    def waiting_again(after: str) -> None:
+        nonlocal seen
+        seen += 1
+        host.term.wait_for(lambda t: t.raw.count(waiting) >= seen, what=f"waiting again after {after}")
+        assert host.term.child.isalive() and "Chat ended." not in host.term.text
+
+    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
+        argv = [*program("chatclient"), host.address, *args]
+        return subprocess.run(argv, input=stdin, capture_output=True, text=True, env=python_env(), timeout=20)
+
+    assert run("--name", "oneshot", "--send", "hello host").returncode == 0
+    host.term.wait_text("oneshot: hello host")
+    waiting_again("a one-shot --send")
+    assert run("--name", "bot", stdin="beep\n").returncode == 0
+    host.term.wait_text("bot: beep")
+    waiting_again("a bot's end of input")
+    assert run("--name", "quitter", stdin="/quit\n").returncode == 0
+    waiting_again("/quit")
+    peer = _tty_client(host.address, "ctrlc")
+    host.term.wait_text("ctrlc joined")
+    peer.send("\x03")
+    peer.wait_exit()
+    waiting_again("Ctrl-C")
+    last = _tty_client(host.address, "last")
+    host.term.wait_text("last joined")
+    last.send("bye\r")
+    assert last.wait_exit() == 0
+    assert host.term.wait_exit() == 0 and "Chat ended." in host.term.text
