@@ -79,10 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--log-level",
-        default=None,
+        default="INFO",
         type=str.upper,
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="diagnostics on stderr (default INFO; WARNING with --interactive)",
+        help="diagnostics on stderr (default INFO); with --interactive, in a log file instead (named at start)",
     )
     p.add_argument("--max-frame", type=_positive_int, default=64 * 1024, metavar="BYTES", help="longest line accepted")
     p.add_argument(
@@ -226,6 +226,32 @@ def security_notes(args: argparse.Namespace, config: ServerConfig) -> list[str]:
     return notes
 
 
+def state_dir() -> Path:
+    """``$XDG_STATE_HOME/chatserver`` (``~/.local/state/chatserver``)."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "chatserver"
+
+
+def _log_handler(interactive: bool) -> tuple[logging.StreamHandler, str | None]:
+    """Where diagnostics go, and a line saying so when it is not stderr.
+
+    With ``--interactive`` the terminal belongs to the host's chat client: a
+    log line there would land in the middle of its screen, so the log goes
+    to a file (appended, readable by its owner only).
+    """
+    if not interactive:
+        return logging.StreamHandler(sys.stderr), None
+    path = state_dir() / "interactive.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        stream = os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a", encoding="utf-8")
+    except OSError as exc:
+        quiet = logging.StreamHandler(sys.stderr)
+        quiet.setLevel(logging.ERROR)
+        return quiet, f"Server log: cannot write {path} ({exc.strerror or exc}); only errors are shown, here"
+    return logging.StreamHandler(stream), f"Server log: {path}"
+
+
 def _format_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
@@ -245,10 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, ssl.SSLError) as exc:
         print(f"chatserver: {exc}", file=sys.stderr)
         return 1
-    level = args.log_level or ("WARNING" if args.interactive else "INFO")
-    handler = logging.StreamHandler(sys.stderr)
+    handler, log_note = _log_handler(args.interactive)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=level, handlers=[handler])
+    logging.basicConfig(level=args.log_level, handlers=[handler])
     config = ServerConfig(
         host=args.host,
         port=args.port,
@@ -278,8 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     # The host's terminal closing (SIGHUP) ends its chat; a plain server keeps SIGHUP's default.
     for sig in (signal.SIGINT, signal.SIGTERM, *((signal.SIGHUP,) if seat is not None else ())):
         signal.signal(sig, lambda signum, _frame: on_stop(signum))
-    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID`: every thread's stack to stderr, to see what hangs
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
+    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID`: every thread's stack to the log, to see what hangs
+        faulthandler.register(signal.SIGUSR1, file=getattr(handler, "stream", sys.stderr), all_threads=True)
     try:
         host, port = server.start()
     except OSError as exc:
@@ -296,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     if mode is not Mode.CHAT:
         line += f" ({mode.description})"
     print(line, flush=True)
-    for note in security_notes(args, config):
+    for note in [*security_notes(args, config), *([log_note] if log_note else [])]:
         print(note, flush=True)
     advertiser = None
     if not args.no_advertise and should_advertise(host):

@@ -16,8 +16,8 @@ from terminal import Terminal
 class HostServer:
     """``chatserver --interactive`` in a pseudo-terminal."""
 
-    def __init__(self, *args: str) -> None:
-        env = python_env()
+    def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
+        env = {**python_env(), **(env or {})}
         env["TERM"] = "xterm"
         argv = [*program("chatserver"), "--interactive", "--name", "Server", "--host", "127.0.0.1", "--port", "0"]
         self.term = Terminal([*argv, *args], env=env)
@@ -274,3 +274,19 @@ def test_only_the_exit_word_of_the_last_peer_ends_the_hosts_chat():
     last.send("bye\r")
     assert last.wait_exit() == 0
     assert host.term.wait_exit() == 0 and "Chat ended." in host.term.text
+
+
+def test_the_server_log_never_writes_into_the_hosts_chat_screen(tmp_path):
+    host = HostServer(env={"XDG_STATE_HOME": str(tmp_path)})
+    _, welcome = _hello(host.port, "bob")
+    assert welcome["type"] == "welcome"
+    host.term.wait_text("bob joined")
+    host.term.send("/kick bob spamming\r")  # the server logs a kick as a warning
+    host.term.wait_text("bob left (kicked by Server: spamming)")
+    host.term.send("bye\r")
+    assert host.term.wait_exit() == 0
+    screen = host.term.raw.decode(errors="replace")
+    assert "WARNING" not in screen and "kicked by Server: spamming\r" not in screen, screen
+    log = tmp_path / "chatserver" / "interactive.log"
+    assert f"Server log: {log}" in screen, "the host is told where the log goes"
+    assert "WARNING chatserver.participant: bob kicked by Server: spamming" in log.read_text()
