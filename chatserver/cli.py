@@ -323,6 +323,13 @@ def main(argv: list[str] | None = None) -> int:
     print(line, flush=True)
     for note in [*security_notes(args, config), *([log_note] if log_note else [])]:
         print(note, flush=True)
+    if config.tls_context is None and (config.password is not None or config.op_password is not None):
+        print(
+            "chatserver: warning: the password travels in clear text; anyone on the network path can read it "
+            "(start with --tls to encrypt it)",
+            file=sys.stderr,
+            flush=True,
+        )
     advertiser = None
     if not args.no_advertise and should_advertise(host):
         advertiser = Advertiser.for_server(server)

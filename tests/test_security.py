@@ -333,6 +333,19 @@ def test_op_needs_a_password_to_start():
     assert proc.returncode == 1 and "--op needs a password" in proc.stderr
 
 
+def test_a_password_without_tls_is_said_to_travel_in_clear(tmp_path, home):
+    (tmp_path / "pw").write_text("open sesame\n")
+    clear = ServerProcess("--password-file", str(tmp_path / "pw"))
+    _, err = clear.stop()
+    assert "warning: the password travels in clear text" in err and "--tls" in err
+    sealed = ServerProcess("--password-file", str(tmp_path / "pw"), "--tls")
+    _, err = sealed.stop()
+    assert "in clear" not in err
+    plain = ServerProcess()
+    _, err = plain.stop()
+    assert "in clear" not in err
+
+
 # --- safe display ----------------------------------------------------------------
 
 CORPUS = [
