@@ -57,11 +57,7 @@ def _security(args: argparse.Namespace) -> dict:
         out["password"] = os.environ["CHATSERVER_PASSWORD"]
     if args.op_password_file:
         out["op_password"] = _read_secret(args.op_password_file, "operator password")
-    if args.op:
-        for nick in args.op:
-            problem = nick_problem(nick)
-            if problem:
-                raise ValueError(f"--op {nick!r}: {problem}")
+    if args.op:  # (each a valid nickname: see options.py)
         if "password" not in out and "op_password" not in out:
             raise ValueError("--op needs a password to authenticate operators: --password-file or --op-password-file")
         out["ops"] = frozenset(nick_key(n) for n in args.op)

@@ -3,52 +3,104 @@
 from __future__ import annotations
 
 import argparse
+import math
+import unicodedata
 
 from common import __version__
+from common.nicks import nick_problem
 
 from .modes import Mode
 
+#: Longest wait a flag may set: poll() takes milliseconds in a C int.
+MAX_SECONDS = 1_000_000
+MAX_SERVER_NAME = 64  # characters; the LAN announcement keeps 63 bytes of it
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+
+
+def _float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
+
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    value = _int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
     return value
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
-    return value
-
-
-def _nonneg_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
-    return value
-
-
 def _nonneg_int(text: str) -> int:
-    value = int(text)
+    value = _int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
     return value
 
 
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be 0-65535, not {text}")
+def _rate(text: str) -> float:
+    value = _float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
     return value
+
+
+def _seconds(text: str) -> float:
+    value = _float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
+    if value > MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_SECONDS} seconds, not {text}")
+    return value
+
+
+def _seconds_or_zero(text: str) -> float:
+    return 0.0 if _rate(text) == 0 else _seconds(text)
+
+
+def _port(text: str) -> int:
+    value = _int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0-65535, not {text}")
+    return value
+
+
+def _server_name(text: str) -> str:
+    """The name users see: one line of visible text."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a server name cannot be empty")
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text):
+        raise argparse.ArgumentTypeError(f"a server name cannot contain control characters: {text!r}")
+    if len(text) > MAX_SERVER_NAME:
+        raise argparse.ArgumentTypeError(f"a server name has at most {MAX_SERVER_NAME} characters")
+    return text.strip()
+
+
+def _nick(text: str) -> str:
+    problem = nick_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{problem}: {text!r}")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chatserver", description="Multi-user LAN chat server.")
     p.add_argument("--host", default="0.0.0.0", help="address to bind; '::' for IPv6 and IPv4 (default 0.0.0.0)")
     p.add_argument("--port", type=_port, default=5050, help="TCP port; 0 picks a free one (default 5050)")
-    p.add_argument("--name", default="chatserver", help="server name shown to users")
+    p.add_argument("--name", type=_server_name, default="chatserver", help="server name shown to users")
     p.add_argument(
         "--mode",
         choices=[mode.value for mode in Mode],
@@ -86,7 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="everyone needs the password in this file (or in $CHATSERVER_PASSWORD)",
     )
-    sec.add_argument("--op", action="append", default=[], metavar="NICK", help="an operator, who may /kick (repeat)")
+    sec.add_argument(
+        "--op", type=_nick, action="append", default=[], metavar="NICK", help="an operator, who may /kick (repeat)"
+    )
     sec.add_argument(
         "--op-password-file",
         metavar="PATH",
@@ -95,28 +149,28 @@ def build_parser() -> argparse.ArgumentParser:
     limits = p.add_argument_group("limits (see README: Limits and failure behaviour)")
     limits.add_argument(
         "--login-timeout",
-        type=_positive_float,
+        type=_seconds,
         default=10.0,
         metavar="SECONDS",
         help="time to finish the handshake (default 10)",
     )
     limits.add_argument(
         "--ping-interval",
-        type=_nonneg_float,
+        type=_seconds_or_zero,
         default=30.0,
         metavar="SECONDS",
         help="ping a silent native client after this long; 0 = never (default 30)",
     )
     limits.add_argument(
         "--idle-timeout",
-        type=_positive_float,
+        type=_seconds,
         default=90.0,
         metavar="SECONDS",
         help="drop a native client silent this long (default 90)",
     )
     limits.add_argument(
         "--rate-limit",
-        type=_nonneg_float,
+        type=_rate,
         default=5.0,
         metavar="MSGS_PER_S",
         help="messages per second per connection; 0 turns it off (default 5)",

@@ -6,6 +6,7 @@ import re
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import trustme
@@ -228,6 +229,74 @@ def test_openssl_s_client_joins_as_a_plain_line_client(home):
             watcher.wait()
     finally:
         srv.stop()
+
+
+def _server_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """``chatserver ARGS`` that is expected to refuse to start."""
+    argv = [*program("chatserver"), "--host", "127.0.0.1", "--port", "0", "--no-advertise", *args]
+    return subprocess.run(argv, capture_output=True, text=True, env=python_env(), timeout=20, cwd=cwd)
+
+
+@pytest.mark.parametrize(
+    "cert, key, named, why",
+    [
+        ("missing.pem", "key.pem", "missing.pem", "cannot read the TLS certificate"),
+        ("cert.pem", "missing.pem", "missing.pem", "cannot read the TLS key"),
+        ("garbage.pem", "key.pem", "garbage.pem", "no PEM certificate"),
+        ("cert.pem", "garbage.pem", "garbage.pem", "no usable PEM private key"),
+        ("key.pem", "cert.pem", "key.pem", "no PEM certificate"),  # swapped
+        ("cert.pem", "other-key.pem", "other-key.pem", "does not belong to the certificate"),
+        ("cert.pem", "encrypted-key.pem", "encrypted-key.pem", "is encrypted"),
+    ],
+)
+def test_an_unusable_certificate_or_key_is_one_line_naming_the_file(ca, tmp_path, cert, key, named, why):
+    other = trustme.CA().issue_cert("127.0.0.1")
+    other.private_key_pem.write_to_path(str(tmp_path / "other-key.pem"))
+    (tmp_path / "garbage.pem").write_text("this is not PEM\n")
+    from cryptography.hazmat.primitives import serialization
+
+    loaded = serialization.load_pem_private_key(ca["key"].read_bytes(), password=None)
+    encrypted = serialization.BestAvailableEncryption(b"secret")
+    (tmp_path / "encrypted-key.pem").write_bytes(
+        loaded.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encrypted)
+    )
+    result = _server_cli("--tls-cert", cert, "--tls-key", key, cwd=tmp_path)
+    assert result.returncode in (1, 2)
+    assert result.stderr.count("\n") == 1 and named in result.stderr and why in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "_ssl.c" not in result.stderr and "Errno" not in result.stderr
+
+
+def test_a_combined_pem_file_serves_as_certificate_and_key(ca, tmp_path, home):
+    both = tmp_path / "both.pem"
+    both.write_bytes(ca["key"].read_bytes() + ca["cert"].read_bytes())
+    srv = ServerProcess("--tls-cert", str(both), "--tls-key", str(both))
+    try:
+        assert re.search(r"fingerprint.*: [0-9A-F:]{95}$", srv.proc.stdout.readline().strip())
+        result = run_client(srv.address, "--cafile", str(ca["ca"]), "--name", "c", "--send", "hi")
+        assert result.returncode == 0, result.stderr
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--port", "abc"], "--port: not a number: 'abc'"),
+        (["--port", "70000"], "--port: a port is 0-65535, not 70000"),
+        (["--max-clients", "1e3"], "--max-clients: not a whole number: '1e3'"),
+        (["--login-timeout", "inf"], "--login-timeout: not a finite number: 'inf'"),
+        (["--idle-timeout", "1e12"], "--idle-timeout: at most 1000000 seconds"),
+        (["--rate-limit", "nan"], "--rate-limit: not a finite number: 'nan'"),
+        (["--name", ""], "--name: a server name cannot be empty"),
+        (["--name", "  "], "--name: a server name cannot be empty"),
+        (["--name", "bad\x1bname"], "--name: a server name cannot contain control characters"),
+        (["--op", "bad nick", "--password-file", "/dev/null"], "--op: a nickname cannot contain spaces"),
+    ],
+)
+def test_bad_command_line_values_are_human_usage_errors(args, expected):
+    result = _server_cli(*args)
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr and "invalid" not in result.stderr and "Traceback" not in result.stderr
 
 
 # --- passwords and operators ------------------------------------------------------
