@@ -23,6 +23,7 @@ from common import messages as m
 from common.framing import DEFAULT_MAX_FRAME
 from common.nicks import nick_key
 from common.threads import stop_signals_blocked
+from common.tls import TLS_RECORD_HANDSHAKE, TlsError, TlsStream
 
 from .hub import DEFAULT_KEEP, Hub, LocalHub
 from .modes import Mode
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: At most this long (or --login-timeout, if shorter) to refuse a connection, TLS handshake included.
+REFUSAL_DEADLINE = 3.0
 AUTH_DELAY_FIRST = 0.25  # seconds before answering a wrong password; doubles per failure
 AUTH_DELAY_MAX = 8.0
 
@@ -198,16 +201,39 @@ class ChatServer:
             return "too_many_connections", f"too many connections from {ip} (at most {self.config.max_per_ip})"
         return None
 
-    @staticmethod
-    def _refuse(sock: socket.socket, addr: tuple, refusal: tuple[str, str]) -> None:
-        """Say why in both dialects (a native client skips the plain line), then close."""
+    def _refuse(self, sock: socket.socket, addr: tuple, refusal: tuple[str, str]) -> None:
+        """Say why in both dialects (a native client skips the plain line), then close.
+
+        On a TLS server a TLS client is answered inside TLS (plaintext would
+        read as a broken record), after a handshake held to a short deadline,
+        so a silent or slow peer cannot keep its refusal, and its thread, open.
+        """
         code, text = refusal
         log.warning("refused %s:%s: %s", addr[0], addr[1], text)
+        words = f"* error: {text}\r\n".encode() + m.encode(m.Error(code, text)) + m.encode(m.Bye(text))
+        deadline = time.monotonic() + min(REFUSAL_DEADLINE, self.config.login_timeout)
+
+        def recv(size: int) -> bytes:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no TLS handshake in time")
+            sock.settimeout(left)
+            return sock.recv(size)
+
+        def sendall(data: bytes) -> None:
+            sock.settimeout(max(0.05, deadline - time.monotonic()))
+            sock.sendall(data)
+
         try:
-            sock.settimeout(1.0)
-            sock.sendall(f"* error: {text}\r\n".encode() + m.encode(m.Error(code, text)) + m.encode(m.Bye(text)))
-        except OSError:
-            pass
+            ctx = self.config.tls_context
+            if ctx is not None and _first_byte(sock, self.config.plain_prompt_delay) == TLS_RECORD_HANDSHAKE:
+                tls = TlsStream(ctx, recv, sendall, server_side=True)
+                tls.handshake()
+                tls.sendall(words)
+            else:
+                sendall(words)
+        except (OSError, TlsError) as exc:
+            log.debug("refusing %s:%s: %s", addr[0], addr[1], exc)
         close_gently(sock)
 
     def auth_failed(self, ip: str) -> float:
@@ -283,3 +309,13 @@ class ChatServer:
             except OSError:
                 pass
         log.info("stopped; %d session(s) closed", len(sessions))
+
+
+def _first_byte(sock: socket.socket, within: float) -> int | None:
+    """The first byte the peer sends, left unread (None if it says nothing ``within`` s)."""
+    sock.settimeout(within)
+    try:
+        data = sock.recv(1, socket.MSG_PEEK)
+    except OSError:
+        return None
+    return data[0] if data else None

@@ -219,7 +219,8 @@ class Session(Participant):
             if self.is_host:
                 return None  # our own client, starting up: it ends by closing its socket
             if now >= self._login_deadline:
-                self.send(m.Error("login_timeout", f"no nickname within {cfg.login_timeout:g} s"))
+                if cfg.tls_context is None or self.tls is not None:  # never plaintext before or inside TLS
+                    self.send(m.Error("login_timeout", f"no nickname within {cfg.login_timeout:g} s"))
                 raise SessionEnd("login timeout")
             return self._login_deadline - now
         if self.plain or cfg.ping_interval <= 0:

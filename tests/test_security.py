@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import socket
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -227,6 +228,60 @@ def test_openssl_s_client_joins_as_a_plain_line_client(home):
             s_client.wait()
             watcher.kill()
             watcher.wait()
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize("limit", ["--max-clients", "--max-per-ip"])
+def test_a_tls_server_refuses_over_tls(home, ca, limit):
+    """'server full' and 'too many connections' reach a TLS client as words, not as a TLS error."""
+    srv = ServerProcess("--tls-cert", str(ca["cert"]), "--tls-key", str(ca["key"]), limit, "1")
+    holder = client_process(srv.address, "--cafile", str(ca["ca"]), "--name", "holder")
+    try:
+        assert holder.stdout.readline() == "Connected to the server.\n"
+        late = run_client(srv.address, "--cafile", str(ca["ca"]), "--name", "late", "--send", "hi")
+        assert late.returncode == 1
+        expected = "the server is full" if limit == "--max-clients" else "too many connections from 127.0.0.1"
+        assert expected in late.stderr and "WRONG_VERSION_NUMBER" not in late.stderr, late.stderr
+        # A peer that starts a handshake and goes silent cannot hold its refusal open.
+        stalled = socket.create_connection(("127.0.0.1", srv.port))
+        stalled.sendall(b"\x16")
+        stalled.settimeout(TIMEOUT)
+        while stalled.recv(4096):
+            pass
+        stalled.close()
+    finally:
+        holder.kill()
+        holder.wait()
+        srv.stop()
+
+
+def _tls_records(data: bytes) -> list[int]:
+    """The content types of the TLS records in ``data``; fails on anything that is not TLS."""
+    types = []
+    while data:
+        assert len(data) >= 5 and data[0] in (20, 21, 22, 23) and data[1] == 3, f"not a TLS record: {data[:40]!r}"
+        length = int.from_bytes(data[3:5], "big")
+        types.append(data[0])
+        data = data[5 + length :]
+    return types
+
+
+def test_a_login_timeout_during_the_tls_handshake_writes_no_plaintext(home, ca):
+    srv = ServerProcess("--tls-cert", str(ca["cert"]), "--tls-key", str(ca["key"]), "--login-timeout", "1")
+    try:
+        hello = ssl.create_default_context(cafile=str(ca["ca"]))
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = hello.wrap_bio(incoming, outgoing, server_hostname="127.0.0.1")
+        with pytest.raises(ssl.SSLWantReadError):
+            tls.do_handshake()
+        sock = socket.create_connection(("127.0.0.1", srv.port))
+        sock.sendall(outgoing.read())  # the ClientHello, and then nothing: the handshake stalls
+        sock.settimeout(TIMEOUT)
+        got = b""
+        while chunk := sock.recv(65536):
+            got += chunk
+        assert _tls_records(got)[0] == 22  # the server's handshake flight, and only TLS after it
     finally:
         srv.stop()
 
