@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import trustme
 from helpers import READY, ROOT, NativeClient, client_process, program, python_env, wait_for
 from terminal import Terminal
 
@@ -151,20 +152,45 @@ def test_host_chat_both_type_while_receiving_and_client_bye_ends_both():
     assert "Traceback" not in host.term.raw.decode(errors="replace")
 
 
-def test_host_bye_ends_the_chat_for_everyone():
+@pytest.mark.parametrize("keys", ["bye\r", "/quit\r", "\x03"], ids=["bye", "quit", "ctrl-c"])
+def test_the_host_leaving_ends_the_chat_for_everyone(keys):
     host = HostServer()
     a = client_process(host.address, "--name", "a")
     b = client_process(host.address, "--name", "b")
     assert a.stdout.readline() == "Connected to the server.\n"
     assert b.stdout.readline() == "Connected to the server.\n"
     host.term.wait_text("b joined")
-    host.term.send("bye\r")
+    host.term.send(keys)
     assert host.term.wait_exit() == 0
     assert "Chat ended." in host.term.text
     for proc in (a, b):
         out, err = proc.communicate(timeout=10)
         assert proc.returncode == 0, err
-        assert "Server: bye" in out and out.splitlines()[-1] == "Chat ended."
+        assert "Server ended the chat" in out and out.splitlines()[-1] == "Chat ended."
+        assert ("Server: bye" in out) == (keys == "bye\r")
+
+
+def test_the_host_of_a_tls_server_with_a_password_chats_over_its_private_socket(tmp_path):
+    authority = trustme.CA()
+    issued = authority.issue_cert("127.0.0.1")
+    for name, pem in (("ca", authority.cert_pem), ("cert", issued.cert_chain_pems[0]), ("key", issued.private_key_pem)):
+        pem.write_to_path(str(tmp_path / f"{name}.pem"))
+    (tmp_path / "pw").write_text("sesame\n")
+    files = {name: str(tmp_path / name) for name in ("ca.pem", "cert.pem", "key.pem", "pw")}
+    host = HostServer("--tls-cert", files["cert.pem"], "--tls-key", files["key.pem"], "--password-file", files["pw"])
+    bob = client_process(host.address, "--cafile", files["ca.pem"], "--password-file", files["pw"], "--name", "bob")
+    assert bob.stdout.readline() == "Connected to the server.\n"
+    host.term.wait_text("bob joined")
+    host.term.send("hello over tls\r")
+    got = ""
+    while "Server:" not in got:
+        got = bob.stdout.readline()
+        assert got, "bob's output ended early"
+    assert got == "Server: hello over tls\n"
+    bob.stdin.write("bye\n")
+    bob.stdin.flush()
+    assert bob.wait(10) == 0
+    assert host.term.wait_exit() == 0
 
 
 def test_with_several_peers_a_client_bye_ends_only_its_session():
