@@ -65,13 +65,14 @@ class HostSeat:
     def __init__(self, server: ChatServer, nick: str) -> None:
         self.server = server
         self.nick = nick
-        #: What ended the chat: ``(reason for everyone, exit status or None)``.
-        self.events: queue.SimpleQueue[tuple[str, int | None]] = queue.SimpleQueue()
+        #: Why the chat is over (the reason to tell everyone), once it is. A
+        #: SimpleQueue: its put() is safe in a signal handler.
+        self.events: queue.SimpleQueue[str] = queue.SimpleQueue()
         self.session: Participant | None = None  # once the host's client is registered
         self.child: subprocess.Popen | None = None
 
     # -- the child --------------------------------------------------------
-    def start(self, argv_extra: list[str] | None = None) -> None:
+    def start(self) -> None:
         """Serve our end of a private socket; start the client on the other, on this terminal."""
         server_end, client_end = loopback_pair()
         with stop_signals_blocked():
@@ -88,7 +89,6 @@ class HostSeat:
             "--name",
             self.nick,
             "--no-reconnect",
-            *(argv_extra or []),
         ]
         try:
             self.child = subprocess.Popen(argv, pass_fds=(fd,))
@@ -99,17 +99,16 @@ class HostSeat:
 
     def _watch_child(self) -> None:
         assert self.child is not None
-        status = self.child.wait()
-        self.events.put((f"{self.nick} ended the chat", status))
+        self.child.wait()
+        self.events.put(f"{self.nick} ended the chat")
 
     def wait_over(self) -> str:
         """Block until the chat is over; returns the reason to tell everyone."""
-        reason, _ = self.events.get()
-        return reason
+        return self.events.get()
 
     def stop_signal(self, signum: int) -> None:
         """A stop signal to the server (safe in a signal handler): the chat is over."""
-        self.events.put((f"{self.nick} ended the chat", None))
+        self.events.put(f"{self.nick} ended the chat")
 
     def finish(self) -> int:
         """After the shutdown: let the client show its last words, then make sure it ends.
@@ -119,17 +118,16 @@ class HostSeat:
         child = self.child
         if child is None:
             return 1
-        for step in (None, child.terminate, child.kill):
-            if step is not None:
-                log.warning("the host's client did not exit; %s", step.__name__)
-                step()
+        try:
+            status = child.wait(CHILD_GRACE)
+        except subprocess.TimeoutExpired:
+            log.warning("the host's client did not exit after the chat ended; stopping it")
+            child.terminate()
             try:
                 status = child.wait(CHILD_GRACE)
-                break
             except subprocess.TimeoutExpired:
-                continue
-        else:  # pragma: no cover - SIGKILL always ends it
-            return 1
+                child.kill()
+                status = child.wait()
         return 0 if status in _ORDINARY else 1
 
     # -- what the server calls ---------------------------------------------
@@ -151,12 +149,12 @@ class HostSeat:
         if self.server.stopping:
             return
         if who.is_host:
-            self.events.put((f"{self.nick} ended the chat", None))
+            self.events.put(f"{self.nick} ended the chat")
             return
         if self.session is None or self._peers():
             return
         if reason == SAID_EXIT_WORD:  # the last peer said "bye": the chat is over (not /quit)
-            self.events.put((f"{who.nick} ended the chat", None))
+            self.events.put(f"{who.nick} ended the chat")
         else:
             self.server.hub.flush(timeout=1.0)  # after the "left" notice, not before it
             self.session.notice(WAITING, event="connection")
