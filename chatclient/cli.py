@@ -6,6 +6,7 @@ import argparse
 import getpass
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -75,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="send one message, print the server's reply (or a delivery confirmation), and exit",
     )
     p.add_argument("--list", action="store_true", help="list the chat servers on the LAN and exit")
+    # chatserver --interactive: a socket already connected to it, inherited as this descriptor.
+    p.add_argument("--fd", type=int, help=argparse.SUPPRESS)
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
 
@@ -170,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         host, port = parse_address(target, args.port)
     except ValueError as exc:
         parser.error(str(exc))
-    if target is None and args.port is None:
+    if target is None and args.port is None and args.fd is None:
         try:
             host, port, args.found_tls = discover(interactive)
         except ClientError as exc:
@@ -203,7 +206,7 @@ def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> i
         raise ClientError("--send needs a non-empty message")
     config: Config = args.config
     nick = args.name or config.name or (_ask_name(default_name) if interactive and not one_shot else default_name)
-    if interactive and not one_shot:
+    if interactive and not one_shot and args.fd is None:
         print(f"Connecting to {format_address(host, port)}...", flush=True)
     wants_tls = (
         args.tls
@@ -215,7 +218,7 @@ def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> i
     confirm = _confirm_certificate if interactive and not one_shot else None
     tls = TlsOptions(cafile=args.cafile, confirm=confirm) if wants_tls else None
     password = _read_password(args.password_file) if args.password_file else None
-    conn = ChatConnection.connect(host, port, tls)
+    conn = ChatConnection.connect(host, port, tls) if args.fd is None else _inherited(args.fd, host, port)
     if conn.new_fingerprint and confirm is not None:
         # Comparing fingerprints takes longer than the server waits for a
         # hello: start afresh, now with a certificate we know.
@@ -275,6 +278,14 @@ def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> i
     except Interrupted as exc:  # a signal before the front end took over
         session.leave()
         return finish(None, session.unsent(), exc.status)
+
+
+def _inherited(fd: int, host: str, port: int) -> ChatConnection:
+    """The connection ``chatserver --interactive`` made for us (no TLS: it never leaves this machine)."""
+    try:
+        return ChatConnection(socket.socket(fileno=fd), host, port)
+    except OSError as exc:
+        raise ClientError(f"--fd {fd}: {exc.strerror or exc}") from None
 
 
 def send_once(conn: ChatConnection, text: str) -> int:

@@ -67,13 +67,56 @@ def ensure_self_signed(directory: Path | None = None) -> tuple[Path, Path, bool]
     return cert_path, key_path, True
 
 
+class CertificateError(ValueError):
+    """A certificate or key the server cannot use; the message names the file."""
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CertificateError(f"cannot read the TLS {what} {path}: {exc.strerror or exc}") from None
+
+
+def _certificates(path: Path) -> list:
+    from cryptography import x509
+
+    data = _read(path, "certificate")
+    try:
+        return x509.load_pem_x509_certificates(data)
+    except ValueError:
+        raise CertificateError(f"{path} holds no PEM certificate (--tls-cert)") from None
+
+
 def server_context(cert: Path, key: Path) -> ssl.SSLContext:
-    """TLS 1.2+ server context for ``cert``/``key``."""
+    """TLS 1.2+ server context for ``cert``/``key``; ``CertificateError`` says
+    which file is unusable and why (OpenSSL alone says "PEM lib")."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
+    _certificates(cert)
+    key_pem = _read(key, "key")
+    try:
+        serialization.load_pem_private_key(key_pem, password=None)
+    except TypeError:  # "password was not given but private key is encrypted"
+        raise CertificateError(f"the key {key} is encrypted; give an unencrypted one (readable by you only)") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise CertificateError(f"{key} holds no usable PEM private key (--tls-key)") from None
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(cert, key)
+    try:
+        ctx.load_cert_chain(cert, key)
+    except ssl.SSLError as exc:
+        if "KEY_VALUES_MISMATCH" in str(exc):
+            raise CertificateError(f"the key {key} does not belong to the certificate {cert}") from None
+        raise CertificateError(f"cannot use {cert} with {key}: {exc.reason or exc}") from None
+    except OSError as exc:  # (changed since we read it)
+        raise CertificateError(f"cannot read {cert} or {key}: {exc.strerror or exc}") from None
     return ctx
 
 
 def cert_der(cert: Path) -> bytes:
-    return ssl.PEM_cert_to_DER_cert(cert.read_text())
+    """The server's own certificate (the first in ``cert``), DER-encoded, for its fingerprint."""
+    from cryptography.hazmat.primitives import serialization
+
+    return _certificates(cert)[0].public_bytes(serialization.Encoding.DER)

@@ -12,182 +12,22 @@ import ssl
 import sys
 from pathlib import Path
 
-from common import __version__
 from common.nicks import nick_key, nick_problem
 from common.rooms import room_key
 from common.tls import fingerprint
 
 from .advertise import Advertiser, should_advertise
 from .certs import cert_der, ensure_self_signed, server_context
+from .host import HostSeat
 from .modes import Mode
 from .netinfo import lan_addresses
+from .options import build_parser
 from .retention import Retention
 from .roomlog import RoomLog
 from .server import ChatServer, ServerConfig
 from .store import SqliteStore, StoreError, default_path
 
 log = logging.getLogger("chatserver")
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
-    return value
-
-
-def _nonneg_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
-    return value
-
-
-def _nonneg_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
-    return value
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"port must be 0-65535, not {text}")
-    return value
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="chatserver", description="Multi-user LAN chat server.")
-    p.add_argument("--host", default="0.0.0.0", help="address to bind; '::' for IPv6 and IPv4 (default 0.0.0.0)")
-    p.add_argument("--port", type=_port, default=5050, help="TCP port; 0 picks a free one (default 5050)")
-    p.add_argument("--name", default="chatserver", help="server name shown to users")
-    p.add_argument(
-        "--mode",
-        choices=[mode.value for mode in Mode],
-        default="chat",
-        help="chat: broadcast (default); reverse: answer each message reversed; ack: acknowledge each message",
-    )
-    p.add_argument(
-        "--interactive",
-        action="store_true",
-        help="take part in the chat from this terminal, as --name (chat mode only)",
-    )
-    p.add_argument(
-        "--log-level",
-        default=None,
-        type=str.upper,
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
-        help="diagnostics on stderr (default INFO; WARNING with --interactive)",
-    )
-    p.add_argument("--max-frame", type=_positive_int, default=64 * 1024, metavar="BYTES", help="longest line accepted")
-    p.add_argument(
-        "--max-backlog",
-        type=_positive_int,
-        default=1024 * 1024,
-        metavar="BYTES",
-        help="unsent bytes allowed per peer before it is dropped",
-    )
-    sec = p.add_argument_group("security (see README: Security)")
-    sec.add_argument(
-        "--tls", action="store_true", help="encrypt with TLS (a self-signed certificate is made if none given)"
-    )
-    sec.add_argument("--tls-cert", metavar="PEM", help="certificate chain for --tls")
-    sec.add_argument("--tls-key", metavar="PEM", help="private key for --tls-cert")
-    sec.add_argument(
-        "--password-file",
-        metavar="PATH",
-        help="everyone needs the password in this file (or in $CHATSERVER_PASSWORD)",
-    )
-    sec.add_argument("--op", action="append", default=[], metavar="NICK", help="an operator, who may /kick (repeat)")
-    sec.add_argument(
-        "--op-password-file",
-        metavar="PATH",
-        help="password operators log in with (default: the server password)",
-    )
-    limits = p.add_argument_group("limits (see README: Limits and failure behaviour)")
-    limits.add_argument(
-        "--login-timeout",
-        type=_positive_float,
-        default=10.0,
-        metavar="SECONDS",
-        help="time to finish the handshake (default 10)",
-    )
-    limits.add_argument(
-        "--ping-interval",
-        type=_nonneg_float,
-        default=30.0,
-        metavar="SECONDS",
-        help="ping a silent native client after this long; 0 = never (default 30)",
-    )
-    limits.add_argument(
-        "--idle-timeout",
-        type=_positive_float,
-        default=90.0,
-        metavar="SECONDS",
-        help="drop a native client silent this long (default 90)",
-    )
-    limits.add_argument(
-        "--rate-limit",
-        type=_nonneg_float,
-        default=5.0,
-        metavar="MSGS_PER_S",
-        help="messages per second per connection; 0 turns it off (default 5)",
-    )
-    limits.add_argument(
-        "--rate-burst", type=_positive_int, default=20, metavar="N", help="messages allowed in a burst (default 20)"
-    )
-    limits.add_argument(
-        "--max-clients", type=_positive_int, default=1000, metavar="N", help="connections at once (default 1000)"
-    )
-    limits.add_argument(
-        "--max-per-ip",
-        type=_positive_int,
-        default=20,
-        metavar="N",
-        help="connections at once from one address (default 20)",
-    )
-    limits.add_argument(
-        "--keep",
-        type=_positive_int,
-        default=1000,
-        metavar="N",
-        help="messages kept per room for reconnecting clients (default 1000)",
-    )
-    p.add_argument(
-        "--history",
-        type=_nonneg_int,
-        default=50,
-        metavar="N",
-        help="recent messages shown on joining a room (default 50)",
-    )
-    kept = p.add_argument_group("where chat is kept (see README: Where your chat is kept)")
-    kept.add_argument(
-        "--store",
-        metavar="PATH",
-        help="SQLite file keeping rooms, topics and messages across restarts, or 'memory' to keep nothing "
-        "(default: $XDG_STATE_HOME/lanchat/NAME.sqlite3)",
-    )
-    kept.add_argument(
-        "--retain-days", type=_positive_float, metavar="DAYS", help="delete kept messages older than this"
-    )
-    kept.add_argument(
-        "--retain-messages", type=_positive_int, metavar="N", help="keep at most the last N messages of each room"
-    )
-    p.add_argument(
-        "--no-advertise",
-        action="store_true",
-        help="do not announce the server on the LAN (mDNS); a loopback-only server never does",
-    )
-    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    return p
 
 
 def _read_secret(path: str, what: str) -> str:
@@ -221,11 +61,7 @@ def _security(args: argparse.Namespace) -> dict:
         out["password"] = os.environ["CHATSERVER_PASSWORD"]
     if args.op_password_file:
         out["op_password"] = _read_secret(args.op_password_file, "operator password")
-    if args.op:
-        for nick in args.op:
-            problem = nick_problem(nick)
-            if problem:
-                raise ValueError(f"--op {nick!r}: {problem}")
+    if args.op:  # (each a valid nickname: see options.py)
         if "password" not in out and "op_password" not in out:
             raise ValueError("--op needs a password to authenticate operators: --password-file or --op-password-file")
         out["ops"] = frozenset(nick_key(n) for n in args.op)
@@ -242,6 +78,32 @@ def security_notes(args: argparse.Namespace, config: ServerConfig) -> list[str]:
     return notes
 
 
+def state_dir() -> Path:
+    """``$XDG_STATE_HOME/chatserver`` (``~/.local/state/chatserver``)."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "chatserver"
+
+
+def _log_handler(interactive: bool) -> tuple[logging.StreamHandler, str | None]:
+    """Where diagnostics go, and a line saying so when it is not stderr.
+
+    With ``--interactive`` the terminal belongs to the host's chat client: a
+    log line there would land in the middle of its screen, so the log goes
+    to a file (appended, readable by its owner only).
+    """
+    if not interactive:
+        return logging.StreamHandler(sys.stderr), None
+    path = state_dir() / "interactive.log"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        stream = os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a", encoding="utf-8")
+    except OSError as exc:
+        quiet = logging.StreamHandler(sys.stderr)
+        quiet.setLevel(logging.ERROR)
+        return quiet, f"Server log: cannot write {path} ({exc.strerror or exc}); only errors are shown, here"
+    return logging.StreamHandler(stream), f"Server log: {path}"
+
+
 def open_store(args: argparse.Namespace) -> tuple[RoomLog | None, str]:
     """The room log the flags ask for, and the line that says where chat is kept."""
     if args.store == "memory":
@@ -252,18 +114,6 @@ def open_store(args: argparse.Namespace) -> tuple[RoomLog | None, str]:
 
 def _format_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
-
-
-class _CurrentStderr(logging.StreamHandler):
-    """Writes to whatever ``sys.stderr`` is now, so logs go above the prompt in the UI."""
-
-    @property
-    def stream(self):  # noqa: ANN201
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value) -> None:  # noqa: ANN001
-        pass
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -281,10 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, ssl.SSLError) as exc:
         print(f"chatserver: {exc}", file=sys.stderr)
         return 1
-    level = args.log_level or ("WARNING" if args.interactive else "INFO")
-    handler = _CurrentStderr()
+    handler, log_note = _log_handler(args.interactive)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=level, handlers=[handler])
+    logging.basicConfig(level=args.log_level, handlers=[handler])
     config = ServerConfig(
         host=args.host,
         port=args.port,
@@ -307,16 +156,20 @@ def main(argv: list[str] | None = None) -> int:
     # Not an Event: a handler's set() that interrupts the main thread inside
     # wait() deadlocks on the Event's own lock. SimpleQueue.put is reentrant.
     stop: queue.SimpleQueue[int] = queue.SimpleQueue()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda signum, _frame: stop.put(signum))
-    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID`: every thread's stack to stderr, to see what hangs
-        faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         room_log, kept_line = open_store(args)
     except StoreError as exc:
         print(f"chatserver: {exc}", file=sys.stderr)
         return 2
     server = ChatServer(config, room_log=room_log)
+    seat = HostSeat(server, args.name) if args.interactive else None
+    server.host_seat = seat
+    on_stop = seat.stop_signal if seat is not None else stop.put
+    # The host's terminal closing (SIGHUP) ends its chat; a plain server keeps SIGHUP's default.
+    for sig in (signal.SIGINT, signal.SIGTERM, *((signal.SIGHUP,) if seat is not None else ())):
+        signal.signal(sig, lambda signum, _frame: on_stop(signum))
+    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID`: every thread's stack to the log, to see what hangs
+        faulthandler.register(signal.SIGUSR1, file=getattr(handler, "stream", sys.stderr), all_threads=True)
     try:
         host, port = server.start()
     except OSError as exc:
@@ -333,70 +186,43 @@ def main(argv: list[str] | None = None) -> int:
     if mode is not Mode.CHAT:
         line += f" ({mode.description})"
     print(line, flush=True)
-    for note in security_notes(args, config):
+    for note in [*security_notes(args, config), kept_line, *([log_note] if log_note else [])]:
         print(note, flush=True)
-    print(kept_line, flush=True)
     retention = None
     if isinstance(room_log, SqliteStore):
         retention = Retention(room_log, days=args.retain_days, messages=args.retain_messages)
         retention.start()
+    if config.tls_context is None and (config.password is not None or config.op_password is not None):
+        print(
+            "chatserver: warning: the password travels in clear text; anyone on the network path can read it "
+            "(start with --tls to encrypt it)",
+            file=sys.stderr,
+            flush=True,
+        )
     advertiser = None
     if not args.no_advertise and should_advertise(host):
         advertiser = Advertiser.for_server(server)
         advertiser.start()
-    status = 0
+    # Without a host, clients will reconnect when the server is back; with one,
+    # its terminal is the chat: when that is over, it is over for everyone.
+    reason = "server shutting down" if seat is None else f"{args.name} ended the chat"
     try:
-        if args.interactive:
-            status = _host_chat(server, args.name)
-        else:
+        if seat is None:
             stop.get()
             log.info("signal received, shutting down")
+        else:
+            seat.start()
+            reason = seat.wait_over()
+    except OSError as exc:
+        print(f"chatserver: cannot start the host's chat client: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     finally:
         if advertiser is not None:
             advertiser.close()
         if retention is not None:
             retention.stop()
-        if args.interactive:  # the host's terminal is the chat: it is over
-            server.shutdown(f"{args.name} ended the chat", final=True)
-        else:  # clients will reconnect when it is back
-            server.shutdown("server shutting down")
-    return status
-
-
-class _Stop(Exception):
-    pass
-
-
-def _host_chat(server: ChatServer, nick: str) -> int:
-    """Run the server's own terminal as a participant until the chat ends."""
-    from chatclient.linemode import LinePrinter, run_line_mode, show_line
-    from chatclient.render import Renderer
-    from chatclient.ui import run_tty
-
-    from .host import HostParticipant
-
-    host = HostParticipant(server, nick)
-    server.host = host
-    tty = sys.stdin.isatty() and sys.stdout.isatty()
-
-    def on_signal(*_: object) -> None:
-        host.finish()
-        if not tty:
-            raise _Stop
-
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, on_signal)
-    try:
-        if tty:
-            renderer = Renderer(color="NO_COLOR" not in os.environ)
-            status = run_tty(host, renderer)
-        else:
-            printer = LinePrinter(sys.stdout)
-            host.show = show_line(printer)
-            status = run_line_mode(host, sys.stdin, printer)
-    except (_Stop, KeyboardInterrupt):
-        status = 0
-    return 0 if status == 130 else status
+        server.shutdown(reason, final=seat is not None)
+    return seat.finish() if seat is not None else 0
 
 
 def run() -> None:

@@ -1,159 +1,163 @@
-"""``chatserver --interactive``: the server's own terminal joins the chat.
+"""``chatserver --interactive``: the host takes part through the real client.
 
-The host is a ``Participant`` like any connected peer, but its output goes to
-the same UI the client uses (``chatclient.ui`` / ``chatclient.linemode``),
-through the interface those front ends expect of a session.
+The server starts ``chatclient`` as a child process on the server's own
+terminal and hands it one end of a connected loopback socket pair; the other
+end is served like any connection, marked as the host's. Holding that socket
+is the host's credential: nothing travels over the listening port, no secret
+is written anywhere, the link needs no TLS and counts against no limit.
+
+This module owns the host's seat: the child, the notices only the host gets
+("Got a connection from ..."), and when the chat is over (the host left, or
+the last peer said the exit word), which it reports to the main thread.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
+import signal
+import socket
+import subprocess
+import sys
 import threading
-import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from common import messages as m
-from common.commands import parse_input
+from common.nicks import nick_key
 from common.threads import stop_signals_blocked
 
-from .hub import Frame
-from .participant import Participant, SessionEnd
+from .participant import SAID_EXIT_WORD
 
 if TYPE_CHECKING:
+    from .participant import Participant
     from .server import ChatServer
 
+log = logging.getLogger(__name__)
+
 WAITING = "Server is waiting for a connection..."
-OUTQ_MAX = 10_000  # messages waiting for the host's terminal, at most
-_FINISH = object()  # queued after the last message to show: then end the session
+#: After the chat is over, how long the host's client has to show the last
+#: words and exit before it is asked (SIGTERM), then made (SIGKILL), to.
+CHILD_GRACE = 5.0
+#: Exit statuses of the host's client that are an ordinary end (Ctrl-C, a signal).
+_ORDINARY = {0, 130, 128 + signal.SIGTERM, 128 + signal.SIGHUP, -signal.SIGTERM, -signal.SIGHUP}
 
 
-class HostParticipant(Participant):
-    rate_limited = False
-    kickable = False
+def loopback_pair() -> tuple[socket.socket, socket.socket]:
+    """A connected TCP pair on 127.0.0.1: (server end, client end).
+
+    A throwaway listener accepts exactly our own connect; a stranger's that
+    races in first is recognised by its address and closed.
+    """
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname()[:2], timeout=5.0)
+        client.settimeout(None)
+        ours = client.getsockname()
+        listener.settimeout(5.0)
+        while True:
+            server_end, peer = listener.accept()
+            if peer[:2] == ours[:2]:
+                return server_end, client
+            server_end.close()
+
+
+class HostSeat:
+    """The host's seat in a running ``ChatServer`` (attach before the child connects)."""
 
     def __init__(self, server: ChatServer, nick: str) -> None:
-        super().__init__(server)
-        self._wanted = nick
-        self.exit_words = self.mode.exit_words
-        #: Set by the front end: shows a message (any thread).
-        self.show: Callable[[m.Message], None] = lambda msg: None
-        #: Set by the front end: called once the session has ended (any thread).
-        self.on_end: Callable[[], None] = lambda: None
-        #: Called (any thread) when ``status`` changes; the toolbar shows ``status``.
-        self.on_status: Callable[[], None] = lambda: None
-        addr = server.address if server.address else ("", 0)
-        self.status = f"hosting {server.config.name} on port {addr[1]}"
-        self.ended = threading.Event()
-        # A SimpleQueue: its put() is reentrant, so ``finish`` may run in a
-        # signal handler that interrupted a put in the same thread.
-        self._outq: queue.SimpleQueue = queue.SimpleQueue()
-        self._printer = threading.Thread(target=self._print_loop, name="host-printer", daemon=True)
-        self.lost: str | None = None
-        self.leaving = False
-        self._end_lock = threading.Lock()
+        self.server = server
+        self.nick = nick
+        #: Why the chat is over (the reason to tell everyone), once it is. A
+        #: SimpleQueue: its put() is safe in a signal handler.
+        self.events: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self.session: Participant | None = None  # once the host's client is registered
+        self.child: subprocess.Popen | None = None
 
-    # -- what the front ends call ----------------------------------------
-    def authenticate(self, nick: str, password: str | None) -> bool:
-        self.op = True  # the host runs the server
-        return True
-
-    def _emit(self, msg: m.Message) -> None:
-        """Hand a message to the printer thread. Hub fan-out runs under the hub
-        lock, and the host's terminal (or a pipe) may block: never write from here."""
-        if self._outq.qsize() < OUTQ_MAX:  # else the terminal is stuck: drop rather than stall the server
-            self._outq.put(msg)
-
-    def _print_loop(self) -> None:
-        while True:
-            msg = self._outq.get()
-            if msg is _FINISH:
-                self._finish_now()
-            else:
-                self.show(msg)
-
+    # -- the child --------------------------------------------------------
     def start(self) -> None:
+        """Serve our end of a private socket; start the client on the other, on this terminal."""
+        server_end, client_end = loopback_pair()
         with stop_signals_blocked():
-            self._printer.start()
-        if not self.register(self._wanted):
-            raise ValueError(f"cannot use {self._wanted!r} as the host's name")
-        self._info(WAITING)
+            threading.Thread(target=self.server.serve_host, args=(server_end,), name="host", daemon=True).start()
+        fd = client_end.fileno()
+        _, port = self.server.address
+        argv = [
+            sys.executable,
+            "-m",
+            "chatclient",
+            f"127.0.0.1:{port}",  # names the server in the client's toolbar; the link is --fd
+            "--fd",
+            str(fd),
+            "--name",
+            self.nick,
+            "--no-reconnect",
+        ]
+        try:
+            self.child = subprocess.Popen(argv, pass_fds=(fd,))
+        finally:
+            client_end.close()  # the child has its own copy
+        with stop_signals_blocked():
+            threading.Thread(target=self._watch_child, name="host-child", daemon=True).start()
 
-    def submit(self, line: str):
-        parsed = parse_input(line)
-        if isinstance(parsed, m.Message):
+    def _watch_child(self) -> None:
+        assert self.child is not None
+        self.child.wait()
+        self.events.put(f"{self.nick} ended the chat")
+
+    def wait_over(self) -> str:
+        """Block until the chat is over; returns the reason to tell everyone."""
+        return self.events.get()
+
+    def stop_signal(self, signum: int) -> None:
+        """A stop signal to the server (safe in a signal handler): the chat is over."""
+        self.events.put(f"{self.nick} ended the chat")
+
+    def finish(self) -> int:
+        """After the shutdown: let the client show its last words, then make sure it ends.
+
+        Returns the server's exit status: 0 for an ordinary end.
+        """
+        child = self.child
+        if child is None:
+            return 1
+        try:
+            status = child.wait(CHILD_GRACE)
+        except subprocess.TimeoutExpired:
+            log.warning("the host's client did not exit after the chat ended; stopping it")
+            child.terminate()
             try:
-                self.handle(parsed)
-            except SessionEnd:
-                self.leaving = True
-                self.finish()
-        return parsed
+                status = child.wait(CHILD_GRACE)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                status = child.wait()
+        return 0 if status in _ORDINARY else 1
 
-    def leave(self, timeout: float = 0.0) -> None:
-        self.leaving = True
-        self.unregister("bye")
-        self.finish()
-
-    @property
-    def users(self) -> list[str]:
-        """Who is in the host's room (for the toolbar and completion)."""
-        return [p.nick for p in self.hub.members(self.room)]
-
-    @property
-    def rooms(self) -> set[str]:
-        return {r.name for r in self.hub.rooms()}
-
-    @property
-    def correspondents(self) -> set[str]:
-        """Everyone on the server, for ``/msg`` completion: the host sees them
-        all, and a private message reaches any room."""
-        return {p.nick for p in self.hub.sessions() if p is not self}
-
-    def pace(self) -> float:
-        return 0.0  # the host is not rate limited
-
-    def unsent(self) -> int:
-        return 0  # the host is inside the server: nothing is ever in transit
-
-    def finish(self) -> None:
-        """End the host's session (thread-safe, once), after what is already queued is shown."""
-        if self._printer.is_alive() and self._outq.qsize() < OUTQ_MAX:
-            self._outq.put(_FINISH)
-        else:
-            self._finish_now()
-
-    def _finish_now(self) -> None:
-        with self._end_lock:
-            if self.ended.is_set():
-                return
-            self.ended.set()
-        self.on_end()
-
-    # -- what the server and hub call -----------------------------------
-    def deliver(self, frame: Frame) -> None:
-        self._emit(frame.msg)
-
-    def send(self, msg: m.Message) -> None:
-        if not isinstance(msg, (m.Bye, m.Accepted)):
-            self._emit(msg)
-
-    def greet(self, room: str, epoch: str, replay: list[m.Message], lost: int, kind: str) -> None:
-        self.room = room  # the terminal shows "waiting for a connection" instead
-
-    def kick(self, reason: str) -> None:
-        self.finish()
+    # -- what the server calls ---------------------------------------------
+    def reserved(self, nick: str) -> bool:
+        """Is ``nick`` the host's name (which nobody else may use)?"""
+        return nick_key(nick) == nick_key(self.nick)
 
     def connection_from(self, addr: tuple) -> None:
-        self._info(f"Got a connection from {addr[:2]!r}")
+        if self.session is not None:
+            self.session.notice(f"Got a connection from {addr[:2]!r}", event="connection")
 
-    def peer_left(self, who: Participant, reason: str) -> None:
-        others = [p for p in self.hub.sessions() if p is not self]
-        if others:
+    def joined(self, who: Participant) -> None:
+        if who.is_host:
+            self.session = who
+            if not self._peers():
+                who.notice(WAITING, event="connection")
+
+    def left(self, who: Participant, reason: str) -> None:
+        if self.server.stopping:
             return
-        if reason == "bye":  # the last peer said bye: the chat is over
-            self.finish()
+        if who.is_host:
+            self.events.put(f"{self.nick} ended the chat")
+            return
+        if self.session is None or self._peers():
+            return
+        if reason == SAID_EXIT_WORD:  # the last peer said "bye": the chat is over (not /quit)
+            self.events.put(f"{who.nick} ended the chat")
         else:
-            self._info(WAITING)
+            self.server.hub.flush(timeout=1.0)  # after the "left" notice, not before it
+            self.session.notice(WAITING, event="connection")
 
-    def _info(self, text: str) -> None:
-        self._emit(m.Notice(text=text, ts=time.time()))
+    def _peers(self) -> list:
+        return [p for p in self.server.hub.sessions() if not getattr(p, "is_host", False)]

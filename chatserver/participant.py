@@ -2,8 +2,9 @@
 
 ``Participant`` holds the chat rules (registration, commands, modes, leave
 notices). A ``Session`` is a participant behind a socket; the interactive
-host (``host.py``) is one behind the server's own terminal. Subclasses say
-how to ``send`` a message to the participant and how to ``deliver`` a frame.
+host (``host.py``) is a session too, on a socket only its client holds.
+Subclasses say how to ``send`` a message to the participant and how to
+``deliver`` a frame.
 """
 
 from __future__ import annotations
@@ -42,10 +43,19 @@ class SessionEnd(Exception):
     """Ends the participant's session; the message is the reason."""
 
 
+#: Reasons for ending a session by choice. The exit word is a statement to
+#: the others (it ends an interactive host's two-person chat); ``/quit``
+#: (also sent by Ctrl-C, a script's end of input, ``--send``) only leaves.
+SAID_EXIT_WORD = "bye"
+QUIT = "quit"
+
+
 class Participant:
     plain = False  # does this participant see plain-line text?
     rate_limited = True
     kickable = True
+    #: The server's own terminal (``--interactive``): see ``seat_host``.
+    is_host = False
 
     def __init__(self, server: ChatServer) -> None:
         self.server = server
@@ -115,6 +125,14 @@ class Participant:
         if lost:
             self.notice(f"{lost} earlier message(s) were missed and are no longer available", event="missed")
 
+    def seat_host(self) -> None:
+        """This participant is the interactive host: an operator by right (no
+        password: its private socket is its credential), never kicked or slowed."""
+        self.is_host = True
+        self.op = True
+        self.kickable = False
+        self._bucket = None
+
     # -- shared ----------------------------------------------------------
     def notice(self, text: str, event: str = "info") -> None:
         self.send(m.Notice(text=text, ts=time.time(), event=event))
@@ -125,6 +143,8 @@ class Participant:
         A wrong one is answered (after a delay that grows with each failure
         from the same address) and ends the session.
         """
+        if self.is_host:
+            return True
         cfg = self.server.config
         is_op = nick_key(nick) in cfg.ops
         expected = (cfg.op_password or cfg.password) if is_op else cfg.password
@@ -176,6 +196,9 @@ class Participant:
                 last_seq = None  # not a room: start in the lobby
         try:
             nick = validate_nick(nick)
+            if self.server.reserved_for_host(nick, self):
+                self.send(m.Error("nick_taken", f"{nick!r} is the name of this server's host"))
+                return False
             if not self.authenticate(nick, password):
                 return False
             self.token = self.server.issue_token(nick)  # (the welcome carries it)
@@ -229,7 +252,7 @@ class Participant:
             self.hub.unregister(self)
             if not self.server.stopping and not self.replaced:
                 nick = self.nick
-                text = f"{nick} left" + ("" if reason == "bye" else f" ({reason})")
+                text = f"{nick} left" + ("" if reason in (SAID_EXIT_WORD, QUIT) else f" ({reason})")
                 self.hub.announce(self.room, lambda ts: m.Notice(text=text, ts=ts, event="leave", nick=nick))
         self.server.participant_left(self, reason)
 
@@ -288,7 +311,7 @@ class Participant:
             self._look_back(msg)
         elif isinstance(msg, m.Quit):
             self.send(m.Bye("goodbye"))
-            raise SessionEnd("bye")
+            raise SessionEnd(QUIT)
         elif isinstance(msg, m.Ping):
             self.send(m.Pong(msg.token))
         elif isinstance(msg, m.Error):
@@ -330,7 +353,7 @@ class Participant:
             self.send(m.Reply(seq=seq, ts=time.time(), text=reply))
         if leaving:
             self.send(m.Bye("goodbye"))
-            raise SessionEnd("bye")
+            raise SessionEnd(SAID_EXIT_WORD)
 
     def _kick(self, msg: m.Kick) -> None:
         if not self.op:
@@ -453,6 +476,9 @@ class Participant:
             return
         try:
             new = validate_nick(new)
+            if self.server.reserved_for_host(new, self):
+                self.send(m.Error("nick_taken", f"{new!r} is the name of this server's host"))
+                return
             old = self.hub.rename(self, new) if self.mode is Mode.CHAT else self.nick
         except InvalidNick as exc:
             self.send(m.Error(exc.code, f"nickname {new[:40]!r} is not allowed: {exc}"))

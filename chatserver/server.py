@@ -23,6 +23,7 @@ from common import messages as m
 from common.framing import DEFAULT_MAX_FRAME
 from common.nicks import nick_key
 from common.threads import stop_signals_blocked
+from common.tls import TLS_RECORD_HANDSHAKE, TlsError, TlsStream
 
 from .hub import DEFAULT_KEEP, Hub, LocalHub
 from .modes import Mode
@@ -32,10 +33,12 @@ from .roomlog import RoomLog
 from .session import Session, close_gently
 
 if TYPE_CHECKING:
-    from .host import HostParticipant
+    from .host import HostSeat
 
 log = logging.getLogger(__name__)
 
+#: At most this long (or --login-timeout, if shorter) to refuse a connection, TLS handshake included.
+REFUSAL_DEADLINE = 3.0
 AUTH_DELAY_FIRST = 0.25  # seconds before answering a wrong password; doubles per failure
 AUTH_DELAY_MAX = 8.0
 
@@ -115,8 +118,8 @@ class ChatServer:
         self._listener: _Listener | None = None
         self._thread: threading.Thread | None = None
         self._seq = itertools.count(1)
-        #: The server's own terminal, when it takes part (``--interactive``).
-        self.host: HostParticipant | None = None
+        #: The host's seat, when the server's own terminal takes part (``--interactive``).
+        self.host_seat: HostSeat | None = None
 
     def start(self) -> tuple[str, int]:
         """Bind and start accepting in a background thread; returns the bound address."""
@@ -155,8 +158,8 @@ class ChatServer:
         if refusal is not None:
             self._refuse(sock, addr, refusal)
             return
-        if self.host is not None:
-            self.host.connection_from(addr)
+        if self.host_seat is not None:
+            self.host_seat.connection_from(addr)
         try:
             session = Session(self, sock, addr)
             with self._lock:
@@ -175,6 +178,23 @@ class ChatServer:
                 else:
                     del self._per_ip[ip]
 
+    def serve_host(self, sock: socket.socket) -> None:
+        """Run the interactive host's connection: its private socket (see ``host.py``)
+        is its credential, so it needs no TLS and counts against no limit."""
+        session = Session(self, sock, sock.getpeername())
+        session.seat_host()
+        with self._lock:
+            self._sessions.add(session)
+        try:
+            session.run()
+        finally:
+            with self._lock:
+                self._sessions.discard(session)
+
+    def reserved_for_host(self, nick: str, who: Participant) -> bool:
+        """Is ``nick`` the host's name, which ``who`` may not take?"""
+        return self.host_seat is not None and not who.is_host and self.host_seat.reserved(nick)
+
     def _refusal(self, ip: str) -> tuple[str, str] | None:
         """Why a new connection from ``ip`` must be refused (call with the lock held)."""
         if self._connections >= self.config.max_clients:
@@ -183,16 +203,39 @@ class ChatServer:
             return "too_many_connections", f"too many connections from {ip} (at most {self.config.max_per_ip})"
         return None
 
-    @staticmethod
-    def _refuse(sock: socket.socket, addr: tuple, refusal: tuple[str, str]) -> None:
-        """Say why in both dialects (a native client skips the plain line), then close."""
+    def _refuse(self, sock: socket.socket, addr: tuple, refusal: tuple[str, str]) -> None:
+        """Say why in both dialects (a native client skips the plain line), then close.
+
+        On a TLS server a TLS client is answered inside TLS (plaintext would
+        read as a broken record), after a handshake held to a short deadline,
+        so a silent or slow peer cannot keep its refusal, and its thread, open.
+        """
         code, text = refusal
         log.warning("refused %s:%s: %s", addr[0], addr[1], text)
+        words = f"* error: {text}\r\n".encode() + m.encode(m.Error(code, text)) + m.encode(m.Bye(text))
+        deadline = time.monotonic() + min(REFUSAL_DEADLINE, self.config.login_timeout)
+
+        def recv(size: int) -> bytes:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("no TLS handshake in time")
+            sock.settimeout(left)
+            return sock.recv(size)
+
+        def sendall(data: bytes) -> None:
+            sock.settimeout(max(0.05, deadline - time.monotonic()))
+            sock.sendall(data)
+
         try:
-            sock.settimeout(1.0)
-            sock.sendall(f"* error: {text}\r\n".encode() + m.encode(m.Error(code, text)) + m.encode(m.Bye(text)))
-        except OSError:
-            pass
+            ctx = self.config.tls_context
+            if ctx is not None and _first_byte(sock, self.config.plain_prompt_delay) == TLS_RECORD_HANDSHAKE:
+                tls = TlsStream(ctx, recv, sendall, server_side=True)
+                tls.handshake()
+                tls.sendall(words)
+            else:
+                sendall(words)
+        except (OSError, TlsError) as exc:
+            log.debug("refusing %s:%s: %s", addr[0], addr[1], exc)
         close_gently(sock)
 
     def auth_failed(self, ip: str) -> float:
@@ -230,11 +273,12 @@ class ChatServer:
         return next(self._seq)
 
     def participant_joined(self, who: Participant) -> None:
-        pass
+        if self.host_seat is not None:
+            self.host_seat.joined(who)
 
     def participant_left(self, who: Participant, reason: str) -> None:
-        if self.host is not None and who is not self.host:
-            self.host.peer_left(who, reason)
+        if self.host_seat is not None:
+            self.host_seat.left(who, reason)
 
     def session_count(self) -> int:
         with self._lock:
@@ -268,3 +312,13 @@ class ChatServer:
                 pass
         self.hub.close()  # what was accepted is kept before the store closes
         log.info("stopped; %d session(s) closed", len(sessions))
+
+
+def _first_byte(sock: socket.socket, within: float) -> int | None:
+    """The first byte the peer sends, left unread (None if it says nothing ``within`` s)."""
+    sock.settimeout(within)
+    try:
+        data = sock.recv(1, socket.MSG_PEEK)
+    except OSError:
+        return None
+    return data[0] if data else None

@@ -177,7 +177,7 @@ class Session(Participant):
     def _start_transport(self) -> None:
         """TLS when the server has it; a client speaking the wrong one is told at once."""
         ctx = self.server.config.tls_context
-        if ctx is None:
+        if ctx is None or self.is_host:  # (the host's socket never leaves this machine's two processes)
             return
         # A TLS client speaks first, at once; silence means a person at nc.
         first = self._peek_first_byte() if self._data_within(self.server.config.plain_prompt_delay) else -1
@@ -227,8 +227,11 @@ class Session(Participant):
         cfg = self.server.config
         now = time.monotonic()
         if not self.registered:
+            if self.is_host:
+                return None  # our own client, starting up: it ends by closing its socket
             if now >= self._login_deadline:
-                self.send(m.Error("login_timeout", f"no nickname within {cfg.login_timeout:g} s"))
+                if cfg.tls_context is None or self.tls is not None:  # never plaintext before or inside TLS
+                    self.send(m.Error("login_timeout", f"no nickname within {cfg.login_timeout:g} s"))
                 raise SessionEnd("login timeout")
             return self._login_deadline - now
         if self.plain or cfg.ping_interval <= 0:

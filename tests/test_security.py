@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 import socket
+import ssl
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 import trustme
@@ -230,6 +232,128 @@ def test_openssl_s_client_joins_as_a_plain_line_client(home):
         srv.stop()
 
 
+@pytest.mark.parametrize("limit", ["--max-clients", "--max-per-ip"])
+def test_a_tls_server_refuses_over_tls(home, ca, limit):
+    """'server full' and 'too many connections' reach a TLS client as words, not as a TLS error."""
+    srv = ServerProcess("--tls-cert", str(ca["cert"]), "--tls-key", str(ca["key"]), limit, "1")
+    holder = client_process(srv.address, "--cafile", str(ca["ca"]), "--name", "holder")
+    try:
+        assert holder.stdout.readline() == "Connected to the server.\n"
+        late = run_client(srv.address, "--cafile", str(ca["ca"]), "--name", "late", "--send", "hi")
+        assert late.returncode == 1
+        expected = "the server is full" if limit == "--max-clients" else "too many connections from 127.0.0.1"
+        assert expected in late.stderr and "WRONG_VERSION_NUMBER" not in late.stderr, late.stderr
+        # A peer that starts a handshake and goes silent cannot hold its refusal open.
+        stalled = socket.create_connection(("127.0.0.1", srv.port))
+        stalled.sendall(b"\x16")
+        stalled.settimeout(TIMEOUT)
+        while stalled.recv(4096):
+            pass
+        stalled.close()
+    finally:
+        holder.kill()
+        holder.wait()
+        srv.stop()
+
+
+def _tls_records(data: bytes) -> list[int]:
+    """The content types of the TLS records in ``data``; fails on anything that is not TLS."""
+    types = []
+    while data:
+        assert len(data) >= 5 and data[0] in (20, 21, 22, 23) and data[1] == 3, f"not a TLS record: {data[:40]!r}"
+        length = int.from_bytes(data[3:5], "big")
+        types.append(data[0])
+        data = data[5 + length :]
+    return types
+
+
+def test_a_login_timeout_during_the_tls_handshake_writes_no_plaintext(home, ca):
+    srv = ServerProcess("--tls-cert", str(ca["cert"]), "--tls-key", str(ca["key"]), "--login-timeout", "1")
+    try:
+        hello = ssl.create_default_context(cafile=str(ca["ca"]))
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = hello.wrap_bio(incoming, outgoing, server_hostname="127.0.0.1")
+        with pytest.raises(ssl.SSLWantReadError):
+            tls.do_handshake()
+        sock = socket.create_connection(("127.0.0.1", srv.port))
+        sock.sendall(outgoing.read())  # the ClientHello, and then nothing: the handshake stalls
+        sock.settimeout(TIMEOUT)
+        got = b""
+        while chunk := sock.recv(65536):
+            got += chunk
+        assert _tls_records(got)[0] == 22  # the server's handshake flight, and only TLS after it
+    finally:
+        srv.stop()
+
+
+def _server_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """``chatserver ARGS`` that is expected to refuse to start."""
+    argv = [*program("chatserver"), "--host", "127.0.0.1", "--port", "0", "--no-advertise", *args]
+    return subprocess.run(argv, capture_output=True, text=True, env=python_env(), timeout=20, cwd=cwd)
+
+
+@pytest.mark.parametrize(
+    "cert, key, named, why",
+    [
+        ("missing.pem", "key.pem", "missing.pem", "cannot read the TLS certificate"),
+        ("cert.pem", "missing.pem", "missing.pem", "cannot read the TLS key"),
+        ("garbage.pem", "key.pem", "garbage.pem", "no PEM certificate"),
+        ("cert.pem", "garbage.pem", "garbage.pem", "no usable PEM private key"),
+        ("key.pem", "cert.pem", "key.pem", "no PEM certificate"),  # swapped
+        ("cert.pem", "other-key.pem", "other-key.pem", "does not belong to the certificate"),
+        ("cert.pem", "encrypted-key.pem", "encrypted-key.pem", "is encrypted"),
+    ],
+)
+def test_an_unusable_certificate_or_key_is_one_line_naming_the_file(ca, tmp_path, cert, key, named, why):
+    other = trustme.CA().issue_cert("127.0.0.1")
+    other.private_key_pem.write_to_path(str(tmp_path / "other-key.pem"))
+    (tmp_path / "garbage.pem").write_text("this is not PEM\n")
+    from cryptography.hazmat.primitives import serialization
+
+    loaded = serialization.load_pem_private_key(ca["key"].read_bytes(), password=None)
+    encrypted = serialization.BestAvailableEncryption(b"secret")
+    (tmp_path / "encrypted-key.pem").write_bytes(
+        loaded.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encrypted)
+    )
+    result = _server_cli("--tls-cert", cert, "--tls-key", key, cwd=tmp_path)
+    assert result.returncode in (1, 2)
+    assert result.stderr.count("\n") == 1 and named in result.stderr and why in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and "_ssl.c" not in result.stderr and "Errno" not in result.stderr
+
+
+def test_a_combined_pem_file_serves_as_certificate_and_key(ca, tmp_path, home):
+    both = tmp_path / "both.pem"
+    both.write_bytes(ca["key"].read_bytes() + ca["cert"].read_bytes())
+    srv = ServerProcess("--tls-cert", str(both), "--tls-key", str(both))
+    try:
+        assert re.search(r"fingerprint.*: [0-9A-F:]{95}$", srv.proc.stdout.readline().strip())
+        result = run_client(srv.address, "--cafile", str(ca["ca"]), "--name", "c", "--send", "hi")
+        assert result.returncode == 0, result.stderr
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--port", "abc"], "--port: not a number: 'abc'"),
+        (["--port", "70000"], "--port: a port is 0-65535, not 70000"),
+        (["--max-clients", "1e3"], "--max-clients: not a whole number: '1e3'"),
+        (["--login-timeout", "inf"], "--login-timeout: not a finite number: 'inf'"),
+        (["--idle-timeout", "1e12"], "--idle-timeout: at most 1000000 seconds"),
+        (["--rate-limit", "nan"], "--rate-limit: not a finite number: 'nan'"),
+        (["--name", ""], "--name: a server name cannot be empty"),
+        (["--name", "  "], "--name: a server name cannot be empty"),
+        (["--name", "bad\x1bname"], "--name: a server name cannot contain control characters"),
+        (["--op", "bad nick", "--password-file", "/dev/null"], "--op: a nickname cannot contain spaces"),
+    ],
+)
+def test_bad_command_line_values_are_human_usage_errors(args, expected):
+    result = _server_cli(*args)
+    assert result.returncode == 2, result.stderr
+    assert expected in result.stderr and "invalid" not in result.stderr and "Traceback" not in result.stderr
+
+
 # --- passwords and operators ------------------------------------------------------
 
 
@@ -331,6 +455,19 @@ def test_op_needs_a_password_to_start():
         [*program("chatserver"), "--port", "0", "--op", "alice"], capture_output=True, text=True, env=python_env()
     )
     assert proc.returncode == 1 and "--op needs a password" in proc.stderr
+
+
+def test_a_password_without_tls_is_said_to_travel_in_clear(tmp_path, home):
+    (tmp_path / "pw").write_text("open sesame\n")
+    clear = ServerProcess("--password-file", str(tmp_path / "pw"))
+    _, err = clear.stop()
+    assert "warning: the password travels in clear text" in err and "--tls" in err
+    sealed = ServerProcess("--password-file", str(tmp_path / "pw"), "--tls")
+    _, err = sealed.stop()
+    assert "in clear" not in err
+    plain = ServerProcess()
+    _, err = plain.stop()
+    assert "in clear" not in err
 
 
 # --- safe display ----------------------------------------------------------------

@@ -108,27 +108,6 @@ def test_msg_completes_correspondents_in_other_rooms(server):
         session.leave()
 
 
-def test_host_msg_completes_everyone_on_the_server():
-    from chatserver.host import HostParticipant
-    from chatserver.server import ChatServer, ServerConfig
-
-    server = ChatServer(ServerConfig(host="127.0.0.1", port=0))
-    _, port = server.start()
-    try:
-        host = HostParticipant(server, "Server")
-        server.host = host
-        host.start()
-        bob = NativeClient(port, "bob")
-        bob.send_json({"type": "join", "room": "#elsewhere"})
-        bob.expect(lambda f: f["type"] == "joined")
-        completer = completer_for(host)
-        event = CompleteEvent(completion_requested=True)
-        assert [c.text for c in completer.get_completions(Document("/msg b"), event)] == ["bob"]
-        assert [c.text for c in completer.get_completions(Document("b"), event)] == [], "bob is not in the room"
-    finally:
-        server.shutdown()
-
-
 def test_local_commands_ignore_and_bell():
     prefs = Preferences()
     msg = m.ChatMessage(seq=1, ts=1.0, room="#lobby", nick="Spammer", text="buy now")
