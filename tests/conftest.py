@@ -17,6 +17,13 @@ def pytest_configure(config) -> None:
     os.environ.update(private_home())
 
 
+@pytest.fixture(autouse=True)
+def _state_per_test(tmp_path, monkeypatch):
+    """Each test's programs keep their state (a server's default store, input
+    history) apart from every other test's."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+
 @pytest.fixture
 def server():
     """A chat server with rate limiting off, so tests can send quickly."""

@@ -156,3 +156,44 @@ def test_plain_clients_see_history_after_a_restart(tmp_path):
         assert line == b"(history) alice: kept across the restart"
     finally:
         srv.stop()
+
+
+def test_a_full_disk_keeps_chat_going_and_tells_the_senders(tmp_path):
+    """A file-size limit on the server process makes its store's writes fail (EFBIG) as a full disk would."""
+    import resource
+
+    path = tmp_path / "small.sqlite3"
+    limit = 256 * 1024
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    proc = subprocess.Popen(
+        [*program("chatserver"), "--host", "127.0.0.1", "--port", "0", "--rate-limit", "0", "--store", str(path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=python_env(),
+        preexec_fn=small_files,
+    )
+    try:
+        port = int(proc.stdout.readline().split(":")[-1])
+        alice, bob = NativeClient(port, "alice"), NativeClient(port, "bob")
+        big = "y" * 7000
+        answers = []
+        for i in range(200):  # 1.4 MB: far past the limit
+            alice.say(f"{i} {big}")
+            answers.append(alice.expect(lambda f: f["type"] in ("accepted", "error")))
+            if answers[-1]["type"] == "error":
+                break
+        assert answers[-1]["code"] == "not_kept", answers[-1]
+        assert "not kept" in answers[-1]["message"]
+        got = bob.messages(len(answers))
+        assert [int(f["text"].split()[0]) for f in got] == list(range(len(answers))), "delivered all the same"
+        alice.say("still chatting")
+        assert bob.messages(1)[0]["text"] == "still chatting"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0 and "Traceback" not in err
+    assert err.count("cannot write the store") == 1, err

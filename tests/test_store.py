@@ -104,3 +104,32 @@ def test_prune_by_age_and_by_count_in_batches(tmp_path):
         pass
     assert _all(store, "#a") == list(range(91, 101))
     assert [x.seq for x in store.search("#a", "55", 10)] == [], "pruned messages leave the search index too"
+
+
+def test_a_full_store_says_what_was_not_kept_and_keeps_again_when_it_can(tmp_path, caplog):
+    """SQLite's own page limit stands in for a full disk: the same error (SQLITE_FULL)."""
+    now = [0.0]
+    store = SqliteStore(tmp_path / "full.sqlite3", room_key=room_key, clock=lambda: now[0])
+    store.save_room(StoredRoom("#a", "e", 0, ""))
+    pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+    store._db.execute(f"PRAGMA max_page_count = {pages + 2}")
+    big = "x" * 4000
+    staged, seq = True, 0
+    while staged and seq < 100:
+        seq += 1
+        staged = store.stage(_msg("#a", seq, big))
+    assert not staged, "the store filled up"
+    lost = store.commit()
+    assert ("#a", seq) in lost and len(lost) >= 1
+    for _ in range(3):  # still failing, but said once a minute at most
+        store.stage(_msg("#a", seq + 1, big))
+        store.commit()
+    assert sum("cannot write the store" in r.message for r in caplog.records) == 1
+    now[0] += 61
+    store.stage(_msg("#a", seq + 1, big))
+    store.commit()
+    assert sum("cannot write the store" in r.message for r in caplog.records) == 2
+    store._db.execute("PRAGMA max_page_count = 1000000")  # room again
+    assert store.stage(_msg("#a", seq + 2, "kept again")) and store.commit() == set()
+    assert store.recent("#a", 1)[0].text == "kept again"
+    assert any("kept again" in r.message for r in caplog.records)
