@@ -2,7 +2,8 @@
 
 A line from the server itself (notice, error, list, welcome) starts ``* ``.
 A line a person wrote never does: ``NICK: text``, an action ``NICK text``,
-``(private) NICK -> TO: text``, a replayed one ``(history) NICK: text``, and
+``(private) NICK -> TO: text``, a replayed one ``(history) NICK: text`` (a
+``/search`` result ``(search DATE TIME) NICK: text``), and
 the later lines of a multi-line message are indented. A nickname cannot start
 with ``*``, ``(`` or a space, so nobody can forge a notice (``/me joined
 #lobby``) or a private message. Peer-controlled text is neutralised here, so
@@ -10,6 +11,8 @@ a raw terminal is safe.
 """
 
 from __future__ import annotations
+
+import time
 
 from . import messages as m
 from .safetext import neutralise
@@ -23,6 +26,8 @@ def render_plain(msg: m.Message) -> str:
         # them can pass for another user's line.
         text = neutralise(msg.text, keep_newlines=True).replace("\n", "\n    ")
         line = f"{nick} {text}" if msg.action else f"{nick}: {text}"
+        if msg.replay == "search":  # found among older messages: when matters
+            return f"(search {time.strftime('%Y-%m-%d %H:%M', time.localtime(msg.ts))}) {line}"
         return f"({msg.replay}) {line}" if msg.replay else line
     if isinstance(msg, m.Private):
         return f"(private) {neutralise(msg.nick)} -> {neutralise(msg.to)}: {neutralise(msg.text)}"

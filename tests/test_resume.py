@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from helpers import NativeClient, PlainClient, ServerProcess
 
 from common import messages as m
@@ -210,8 +212,9 @@ def test_history_and_search_for_native_and_plain_clients(server):
     plain = PlainClient(server.port, "bob")
     plain.send(b"/search build\n")
     lines = plain.expect_line(lambda line: line.startswith(b"* end of search"))
-    results = [line.decode() for line in lines if line.startswith(b"(search)")]
+    results = [line.decode() for line in lines if line.startswith(b"(search ")]
     assert len(results) == 2, lines
     assert results[0].endswith("alice: the build is red") and results[1].endswith("alice: build green again")
+    assert re.match(r"\(search \d{4}-\d\d-\d\d \d\d:\d\d\) alice: ", results[0]), "with the time it was said"
     plain.send(b"/search nothing-like-this\n")
     assert plain.expect_line(lambda line: b"search results" in line)[-1].endswith(b"0 message(s); nothing")
