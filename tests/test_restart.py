@@ -197,3 +197,29 @@ def test_a_full_disk_keeps_chat_going_and_tells_the_senders(tmp_path):
         _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0 and "Traceback" not in err
     assert err.count("cannot write the store") == 1, err
+
+
+def test_retention_prunes_the_store_in_the_background(tmp_path):
+    path = tmp_path / "chat.sqlite3"
+    srv = store_server(path)
+    alice = NativeClient(srv.port, "alice")
+    for i in range(10):
+        alice.say(f"m{i}")
+        alice.expect(lambda f: f["type"] == "accepted")
+    srv.stop()
+    srv = store_server(path, "--retain-messages", "3")  # a round runs at start, then every 10 minutes
+    try:
+        bob = NativeClient(srv.port, "bob")
+
+        def kept() -> list[str]:
+            bob.send_json({"type": "history", "count": 100})
+            head = bob.expect(lambda f: f["type"] == "notice" and f["event"] == "history")
+            count = int(head["text"].split()[2])
+            found = [bob.frame()["text"] for _ in range(count)]
+            if count:
+                bob.expect(lambda f: f["type"] == "notice" and f["text"].startswith("end of"))
+            return found
+
+        assert wait_for(lambda: kept() == ["m7", "m8", "m9"], timeout=10)
+    finally:
+        srv.stop()
