@@ -373,29 +373,6 @@ class LocalHub:
                 sub.wait_room(left)
         return frame
 
-    def _keep_message(self, r: _Room, msg: m.Message) -> None:
-        """Keep ``msg`` in the room's history, within ``keep`` messages per room
-        and ``history_bytes`` for all rooms together (oldest go first)."""
-        size = _size(msg)
-        r.history.append(msg)
-        r.sizes.append(size)
-        r.kept_bytes += size
-        self._history_total += size
-        if len(r.history) > self._keep:
-            r.history.popleft()
-            dropped = r.sizes.popleft()
-            r.kept_bytes -= dropped
-            self._history_total -= dropped
-        while self._history_total > self._history_bytes:
-            # The room keeping the most gives up its oldest (only over budget: rare).
-            victim = max(self._rooms.values(), key=lambda room: room.kept_bytes)
-            if victim is r and len(r.history) == 1:
-                break  # never the message just sent
-            victim.history.popleft()
-            size = victim.sizes.popleft()
-            victim.kept_bytes -= size
-            self._history_total -= size
-
     def announce(self, room: str, build: Callable[[float], m.Message], exclude: Subscriber | None = None) -> None:
         """A notice to the room: in order with messages, but not sequenced or kept."""
         with self._lock:

@@ -161,14 +161,7 @@ class ChatServer:
         if self.host_seat is not None:
             self.host_seat.connection_from(addr)
         try:
-            session = Session(self, sock, addr)
-            with self._lock:
-                self._sessions.add(session)
-            try:
-                session.run()
-            finally:
-                with self._lock:
-                    self._sessions.discard(session)
+            self._run_session(Session(self, sock, addr))
         finally:
             with self._lock:
                 self._connections -= 1
@@ -183,6 +176,10 @@ class ChatServer:
         is its credential, so it needs no TLS and counts against no limit."""
         session = Session(self, sock, sock.getpeername())
         session.seat_host()
+        self._run_session(session)
+
+    def _run_session(self, session: Session) -> None:
+        """Run ``session`` to its end, known to ``shutdown`` meanwhile."""
         with self._lock:
             self._sessions.add(session)
         try:
