@@ -44,9 +44,16 @@ class Frame:
 
 
 class Subscriber(Protocol):
-    """What the hub needs of a session."""
+    """What the hub needs of a session (it hands out ``registry.Person`` views, never this)."""
 
     nick: str
+    away: str
+    op: bool
+    is_host: bool
+    #: Its resume token: a reconnecting client presenting it takes the name over.
+    token: str
+    #: Set when a reconnected session took over: it leaves silently.
+    replaced: bool
     #: ``"native"`` or ``"plain"``: takes room batches as bytes in that wire
     #: format through ``deliver_bytes``; ``None``: takes ``Frame`` objects one by one.
     wire: str | None
@@ -63,6 +70,12 @@ class Subscriber(Protocol):
 
     def wait_room(self, timeout: float) -> None:
         """Wait until not ``full`` (or the peer is dropped), at most ``timeout`` s."""
+
+    def notice(self, text: str, event: str = "info") -> None:
+        """Tell the peer something, in its turn."""
+
+    def kick(self, reason: str) -> None:
+        """End the session from another thread."""
 
 
 @dataclasses.dataclass(slots=True)

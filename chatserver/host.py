@@ -160,4 +160,4 @@ class HostSeat:
             self.session.notice(WAITING, event="connection")
 
     def _peers(self) -> list:
-        return [p for p in self.server.hub.sessions() if not getattr(p, "is_host", False)]
+        return [p for p in self.server.hub.sessions() if not p.host]

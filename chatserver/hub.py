@@ -24,11 +24,11 @@ from collections.abc import Callable
 from typing import Protocol
 
 from common import messages as m
-from common.nicks import nick_key
 from common.rooms import room_key
 from common.threads import stop_signals_blocked
 
 from .fanout import Frame, Member, Post, Subscriber, deliver_direct, dispatch, runs
+from .registry import Person, Registry, person
 from .roomlog import DEFAULT_KEEP, HISTORY_BYTES, MemoryLog, RoomLog, StoredRoom
 
 log = logging.getLogger(__name__)
@@ -67,14 +67,7 @@ class RoomInfo:
     topic: str
 
 
-class NickTaken(Exception):
-    def __init__(self, nick: str, suggestion: str) -> None:
-        super().__init__(f"the nickname {nick!r} is taken")
-        self.suggestion = suggestion
-
-
 class Hub(Protocol):
-    def register(self, sub: Subscriber, nick: str, replacing: Subscriber | None = None) -> None: ...
     def enter(
         self,
         sub: Subscriber,
@@ -82,14 +75,16 @@ class Hub(Protocol):
         room: str,
         greet: Greet,
         *,
-        replacing: Subscriber | None = None,
+        resume: str | None = None,
         after: int | None = None,
         epoch: str | None = None,
         recent: int = 0,
-    ) -> str: ...
+    ) -> tuple[str, bool]: ...
     def rename(self, sub: Subscriber, new: str) -> str: ...
     def unregister(self, sub: Subscriber) -> None: ...
-    def find(self, nick: str) -> Subscriber | None: ...
+    def find(self, nick: str) -> Person | None: ...
+    def tell(self, nick: str, frame: Frame) -> Person | None: ...
+    def kick(self, nick: str, why: str) -> Person | None: ...
     def join(
         self,
         room: str,
@@ -100,7 +95,7 @@ class Hub(Protocol):
         leaving: str | None = None,
         epoch: str | None = None,
     ) -> str: ...
-    def members(self, room: str) -> list[Subscriber]: ...
+    def members(self, room: str) -> list[Person]: ...
     def set_topic(self, room: str, topic: str) -> None: ...
     def topic(self, room: str) -> str: ...
     def rooms(self) -> list[RoomInfo]: ...
@@ -113,7 +108,7 @@ class Hub(Protocol):
     ) -> Frame: ...
     def announce(self, room: str, build: Callable[[float], m.Message], exclude: Subscriber | None = None) -> None: ...
     def send_to(self, sub: Subscriber, frame: Frame) -> None: ...
-    def sessions(self) -> list[Subscriber]: ...
+    def sessions(self) -> list[Person]: ...
     def flush(self, timeout: float | None = None) -> bool: ...
     def close(self) -> None: ...
 
@@ -146,7 +141,7 @@ class LocalHub:
         log: RoomLog | None = None,
     ) -> None:
         self._lock = threading.RLock()  # greet() may ask for members while joining
-        self._nicks: dict[str, Subscriber] = {}  # nick_key -> session
+        self._people = Registry()
         self._rooms: dict[str, _Room] = {}  # room_key -> room
         self._keep = keep  # messages replayed to a reconnecting client, at most
         self._max_rooms = max_rooms
@@ -166,51 +161,45 @@ class LocalHub:
             self._dispatcher = threading.Thread(target=self._dispatch_forever, name="dispatcher", daemon=True)
             self._dispatcher.start()
 
-    # -- nicknames --
-    def register(self, sub: Subscriber, nick: str, replacing: Subscriber | None = None) -> None:
-        """Claim ``nick`` for ``sub``; raises ``NickTaken`` with a free alternative.
-
-        ``replacing`` may hold the name already: a reconnecting client taking
-        over from its own stale session.
-        """
-        self.rename(sub, nick, replacing)
-
-    def rename(self, sub: Subscriber, new: str, replacing: Subscriber | None = None) -> str:
-        """Give ``sub`` the nickname ``new``; returns the old one."""
+    # -- people --
+    def rename(self, sub: Subscriber, new: str) -> str:
+        """Give ``sub`` the nickname ``new`` (``NickTaken`` if not free); returns the old one."""
         with self._lock:
-            holder = self._nicks.get(nick_key(new))
-            if holder is not None and holder is not sub and holder is not replacing:
-                raise NickTaken(new, self._suggest(new))
-            old = getattr(sub, "nick", "")
-            if self._nicks.get(nick_key(old)) is sub:
-                del self._nicks[nick_key(old)]
-            self._nicks[nick_key(new)] = sub
-            sub.nick = new
-            return old
-
-    def _suggest(self, nick: str) -> str:
-        base = nick[:29]
-        for n in range(2, 1000):
-            candidate = f"{base}{n}"
-            if nick_key(candidate) not in self._nicks:
-                return candidate
-        return base + "_"  # pragma: no cover
+            return self._people.claim(sub, new)
 
     def unregister(self, sub: Subscriber) -> None:
         with self._lock:
-            key = nick_key(sub.nick)
-            if self._nicks.get(key) is sub:
-                del self._nicks[key]
+            self._people.release(sub)
             for room in self._rooms.values():
                 room.members.pop(sub, None)  # (gone: what is queued for it no longer matters)
 
-    def find(self, nick: str) -> Subscriber | None:
+    def find(self, nick: str) -> Person | None:
         with self._lock:
-            return self._nicks.get(nick_key(nick))
+            sub = self._people.holder(nick)
+            return person(sub) if sub is not None else None
 
-    def sessions(self) -> list[Subscriber]:
+    def sessions(self) -> list[Person]:
         with self._lock:
-            return list(self._nicks.values())
+            return [person(sub) for sub in self._people.everyone()]
+
+    def tell(self, nick: str, frame: Frame) -> Person | None:
+        """``frame`` for ``nick`` alone, in its turn; who got it, or None if nobody has that name."""
+        with self._lock:
+            sub = self._people.holder(nick)
+            if sub is None:
+                return None
+            self.send_to(sub, frame)
+            return person(sub)
+
+    def kick(self, nick: str, why: str) -> Person | None:
+        """End ``nick``'s session, telling it ``why`` first; who, or None if nobody has that name."""
+        with self._lock:
+            sub = self._people.holder(nick)
+        if sub is None:
+            return None
+        sub.notice(f"you were {why}", event="kick")
+        sub.kick(why)
+        return person(sub)
 
     # -- rooms --
     def _room(self, name: str, create: bool = False) -> _Room | None:
@@ -240,20 +229,28 @@ class LocalHub:
         room: str,
         greet: Greet,
         *,
-        replacing: Subscriber | None = None,
+        resume: str | None = None,
         after: int | None = None,
         epoch: str | None = None,
         recent: int = 0,
-    ) -> str:
+    ) -> tuple[str, bool]:
         """Claim ``nick`` and join ``room`` in one step (``NickTaken`` if the
         name is not free), so that nobody can find ``sub`` before it is
-        greeted; with too many rooms it joins the lobby. Returns the room."""
+        greeted; with too many rooms it joins the lobby. ``resume``, the
+        token of the session holding ``nick``, takes the name over from it
+        (a client back from a link the server has not yet seen die); that
+        session ends silently. Returns the room, and whether one was replaced."""
         with self._lock:
-            self.register(sub, nick, replacing)
+            stale = self._people.stale_session(nick, resume)
+            self._people.claim(sub, nick, stale)
             try:
-                return self.join(room, sub, greet, after=after, recent=recent, epoch=epoch)
+                joined = self.join(room, sub, greet, after=after, recent=recent, epoch=epoch)
             except TooManyRooms:
-                return self.join(LOBBY, sub, greet, recent=recent)
+                joined = self.join(LOBBY, sub, greet, recent=recent)
+        if stale is not None:
+            stale.replaced = True
+            stale.kick("replaced by a new connection")
+        return joined, stale is not None
 
     def join(
         self,
@@ -309,10 +306,10 @@ class LocalHub:
             r = self._room(room)
             return r.epoch if r else ""
 
-    def members(self, room: str) -> list[Subscriber]:
+    def members(self, room: str) -> list[Person]:
         with self._lock:
             r = self._room(room)
-            return list(r.members) if r else []
+            return [person(sub) for sub in r.members] if r else []
 
     def set_topic(self, room: str, topic: str) -> None:
         with self._lock:

@@ -20,8 +20,9 @@ from common.nicks import InvalidNick, is_exit_word, nick_key, validate_nick
 from common.ratelimit import TokenBucket
 from common.rooms import MAX_TOPIC, InvalidRoom, room_key, validate_room
 
-from .hub import LOBBY, Frame, NickTaken, TooManyRooms
+from .hub import LOBBY, Frame, TooManyRooms
 from .modes import Mode, ack_text, reverse_text
+from .registry import NickTaken
 
 if TYPE_CHECKING:
     from .server import ChatServer
@@ -53,7 +54,6 @@ QUIT = "quit"
 class Participant:
     plain = False  # does this participant see plain-line text?
     rate_limited = True
-    kickable = True
     #: The server's own terminal (``--interactive``): see ``seat_host``.
     is_host = False
 
@@ -130,7 +130,6 @@ class Participant:
         password: its private socket is its credential), never kicked or slowed."""
         self.is_host = True
         self.op = True
-        self.kickable = False
         self._bucket = None
 
     # -- shared ----------------------------------------------------------
@@ -186,7 +185,7 @@ class Participant:
         typed for that room must not land anywhere else. Whether it missed
         messages there is the room's ``epoch``'s to say, not the token's.
         """
-        replacing: Participant | None = None
+        replaced = False
         if not self.server.token_is_ours(resume, nick):
             resume = None  # from an earlier run of the server: no name to take over
         if room is not None:
@@ -204,16 +203,13 @@ class Participant:
             self.token = self.server.issue_token(nick)  # (the welcome carries it)
             self.registered = True
             if self.mode is Mode.CHAT:
-                holder = self.hub.find(nick) if resume else None
-                if isinstance(holder, Participant) and hmac.compare_digest(holder.token, resume or ""):
-                    replacing = holder
                 # Name and room in one step: nobody finds us before our welcome.
-                self.hub.enter(
+                _, replaced = self.hub.enter(
                     self,
                     nick,
                     self.room,
                     self.greet,
-                    replacing=replacing,
+                    resume=resume,
                     after=last_seq,
                     epoch=epoch,
                     recent=self.server.config.history,
@@ -231,10 +227,7 @@ class Participant:
         if self.mode is not Mode.CHAT:
             self.greet(self.room, "", [], 0, "history")
         else:
-            if replacing is not None:
-                replacing.replaced = True
-                replacing.kick("replaced by a new connection")
-            else:  # a new arrival, or one whose old session is already gone
+            if not replaced:  # a new arrival, or one whose old session is already gone
                 self.hub.announce(
                     self.room,
                     lambda ts: m.Notice(text=f"{nick} joined {self.room}", ts=ts, event="join", nick=nick),
@@ -277,7 +270,7 @@ class Participant:
 
     def users_reply(self) -> m.Users:
         here = self.hub.members(self.room) if self.mode is Mode.CHAT else [self]
-        return m.Users(self.room, [p.nick for p in here], away=[p.nick for p in here if getattr(p, "away", "")])
+        return m.Users(self.room, [p.nick for p in here], away=[p.nick for p in here if p.away])
 
     def handle(self, msg: m.Message) -> None:
         """Act on one message from this registered participant."""
@@ -360,28 +353,27 @@ class Participant:
             self.send(m.Error("not_operator", "only operators can /kick"))
             return
         target = self.hub.find(msg.nick) if self.mode is Mode.CHAT else None
-        if not isinstance(target, Participant) or target is self:
+        if target is None or nick_key(target.nick) == nick_key(self.nick):
             self.send(m.Error("no_such_nick", f"nobody else called {msg.nick[:40]!r} is here"))
             return
-        if not target.kickable:
+        if target.host:
             self.send(m.Error("not_kickable", f"{target.nick} runs this server"))
             return
         reason = " ".join(msg.reason.split())[:MAX_TOPIC]  # one line: no forged notices
         why = f"kicked by {self.nick}" + (f": {reason}" if reason else "")
         log.warning("%s %s", target.nick, why)
-        target.notice(f"you were {why}", event="kick")
-        target.kick(why)
+        self.hub.kick(target.nick, why)
 
     def _private(self, msg: m.PrivateSay) -> None:
         target = self.hub.find(msg.to) if self.mode is Mode.CHAT else None
-        if target is None:
+        frame = Frame(m.Private(ts=time.time(), nick=self.nick, to=target.nick, text=msg.text)) if target else None
+        # (after what is queued for the target: in the order decided)
+        if target is None or frame is None or self.hub.tell(target.nick, frame) is None:
             self.send(m.Error("no_such_nick", f"nobody called {msg.to[:40]!r} is here"))
             return
-        frame = Frame(m.Private(ts=time.time(), nick=self.nick, to=target.nick, text=msg.text))
-        self.hub.send_to(target, frame)  # after what is queued for it: in the order decided
-        if target is not self:
+        if nick_key(target.nick) != nick_key(self.nick):
             self.hub.send_to(self, frame)  # the sender's copy: it arrived (the client shows it as "to NICK")
-        if getattr(target, "away", ""):
+        if target.away:
             self.notice(f"{target.nick} is away: {target.away}", event="away")
 
     def _join(self, wanted: str) -> None:

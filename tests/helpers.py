@@ -319,3 +319,30 @@ def proc_counts(pid: int) -> tuple[int, int]:
     with open(f"/proc/{pid}/status") as f:
         threads = next(int(line.split()[1]) for line in f if line.startswith("Threads:"))
     return threads, len(os.listdir(f"/proc/{pid}/fd"))
+
+
+class Member:
+    """A hub subscriber in the test's own process that records what it is given."""
+
+    def __init__(self, nick: str, wire: str | None = "native") -> None:
+        self.nick, self.wire = nick, wire
+        self.away, self.op, self.is_host, self.token, self.replaced = "", False, False, "", False
+        self.data = b""
+        self.frames: list = []
+        self.full = False
+        self.kicked: str | None = None
+
+    def deliver(self, frame) -> None:  # noqa: ANN001
+        self.frames.append(frame.msg)
+
+    def deliver_bytes(self, data: bytes) -> None:
+        self.data += data
+
+    def wait_room(self, timeout: float) -> None:
+        pass
+
+    def notice(self, text: str, event: str = "info") -> None:
+        self.frames.append(("notice", event, text))
+
+    def kick(self, reason: str) -> None:
+        self.kicked = reason

@@ -6,6 +6,7 @@ import dataclasses
 import json
 
 import pytest
+from helpers import Member
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -323,38 +324,18 @@ def test_hub_history_is_bounded_in_messages_and_bytes():
     assert len(hub.history("#a", 0)[0]) == 5, "small histories that fit stay"
 
 
-class _Member:
-    """A hub subscriber that records what it is given."""
-
-    def __init__(self, nick: str, wire: str | None = "native") -> None:
-        self.nick, self.wire = nick, wire
-        self.data = b""
-        self.frames: list = []
-        self.full = False
-
-    def deliver(self, frame) -> None:
-        self.frames.append(frame.msg)
-
-    def deliver_bytes(self, data: bytes) -> None:
-        self.data += data
-
-    def wait_room(self, timeout: float) -> None:
-        pass
-
-
-def _hub_with(room: str, *members: _Member):
+def _hub_with(room: str, *members: Member):
     """A fresh hub with ``members`` registered under their nicks and in ``room``."""
     from chatserver.hub import LocalHub
 
     hub = LocalHub()
     for sub in members:
-        hub.register(sub, sub.nick)
-        hub.join(room, sub)
+        hub.enter(sub, sub.nick, room, lambda *greeting: None)
     return hub
 
 
 def test_hub_batch_gives_each_member_the_room_order_with_its_own_lines_as_receipts():
-    a, b, c = _Member("a"), _Member("b", "plain"), _Member("c", None)
+    a, b, c = Member("a"), Member("b", "plain"), Member("c", None)
     hub = _hub_with("#r", a, b, c)
 
     def say(who, text):
@@ -382,13 +363,11 @@ def test_hub_member_joining_later_gets_only_what_came_after():
     from chatserver.hub import LocalHub
 
     hub = LocalHub()
-    a, late = _Member("a"), _Member("late")
-    hub.register(a, "a")
-    hub.join("#r", a)
+    a, late = Member("a"), Member("late")
+    hub.enter(a, "a", "#r", lambda *greeting: None)
     for i in range(5):
         hub.announce("#r", lambda ts, i=i: m.Notice(text=f"before{i}", ts=ts))
-    hub.register(late, "late")
-    hub.join("#r", late)
+    hub.enter(late, "late", "#r", lambda *greeting: None)
     hub.announce("#r", lambda ts: m.Notice(text="after", ts=ts))
     assert hub.flush(timeout=5)
     assert [m.decode(x).text for x in late.data.splitlines()] == ["after"]
@@ -398,7 +377,7 @@ def test_hub_member_joining_later_gets_only_what_came_after():
 def test_hub_room_switch_delivers_the_old_rooms_queue_and_acks_first():
     from chatserver.fanout import Frame
 
-    a, b = _Member("a"), _Member("b")
+    a, b = Member("a"), Member("b")
     hub = _hub_with("#x", a, b)
 
     def greet(room, epoch, replay, lost, kind):  # as a session greets: through its ordered channel
@@ -423,7 +402,7 @@ def test_hub_room_switch_delivers_the_old_rooms_queue_and_acks_first():
 
 
 def test_hub_sender_that_leaves_before_dispatch_still_gets_its_acks():
-    a, b = _Member("a"), _Member("b")
+    a, b = Member("a"), Member("b")
     hub = _hub_with("#x", a, b)
     with hub._lock:  # queued, then a is gone before the dispatcher takes it
         hub.publish(

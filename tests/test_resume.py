@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from helpers import NativeClient, PlainClient, ServerProcess
+from helpers import Member, NativeClient, PlainClient, ServerProcess
 
 from common import messages as m
 
@@ -87,21 +87,6 @@ def test_a_room_made_anew_has_a_new_epoch():
     from chatserver.hub import LocalHub
 
     greeted: list[tuple] = []
-
-    class Member:
-        wire, full = "native", False
-
-        def __init__(self, nick: str) -> None:
-            self.nick = nick
-
-        def deliver(self, frame) -> None:
-            pass
-
-        def deliver_bytes(self, data: bytes) -> None:
-            pass
-
-        def wait_room(self, timeout: float) -> None:
-            pass
 
     hub = LocalHub(max_rooms=2)  # the lobby and one more
     a = Member("a")
