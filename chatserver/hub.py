@@ -25,9 +25,9 @@ from typing import Protocol
 
 from common import messages as m
 from common.rooms import room_key
-from common.threads import stop_signals_blocked
 
-from .fanout import Frame, Member, Post, Subscriber, deliver_direct, dispatch, runs
+from .dispatcher import Dispatcher
+from .fanout import Frame, Member, Post, Subscriber, deliver_direct
 from .registry import Person, Registry, person
 from .roomlog import DEFAULT_KEEP, HISTORY_BYTES, MemoryLog, RoomLog, StoredRoom
 
@@ -36,16 +36,9 @@ log = logging.getLogger(__name__)
 LOBBY = "#lobby"
 MAX_ROOMS = 1000  # rooms in memory at once; an empty one is forgotten to make space
 PUBLISH_WAIT = 5.0  # at most this long a publisher waits for members that are behind
-#: Published but not yet dispatched, at most (about): publishers wait beyond it.
-MAX_QUEUED_BYTES = 1024 * 1024
 
 
 NOT_KEPT = "your message was delivered but not kept: the server cannot write its store (disk full?)"
-
-
-def _size(msg: m.Message) -> int:
-    """A bound on a queued message's size in memory (cheap: no encoding)."""
-    return 4 * len(getattr(msg, "text", "")) + 200
 
 
 class TooManyRooms(Exception):
@@ -151,18 +144,9 @@ class LocalHub:
         self._log: RoomLog = log if log is not None else MemoryLog(keep, history_bytes)
         #: (room key, seq) of published messages the log could not keep, not yet dispatched.
         self._not_kept: set[tuple[str, int]] = set()
-        self._posts: list[Post] = []  # queued, not yet dispatched
         #: Who left a room while posts to it were queued, and the last of them it gets.
         self._leavers: dict[_Room, list[Member]] = {}
-        self._posts_bytes = 0  # their size, roughly
-        self._dispatching = False  # the dispatcher holds a batch it has not finished
-        self._wake = threading.Lock()  # held while the dispatcher has nothing to do
-        self._wake.acquire()
-        self._idle = threading.Condition(self._lock)  # for flush(): nothing queued or in hand
-        self._waiters = 0  # threads waiting on _idle
-        with stop_signals_blocked():
-            self._dispatcher = threading.Thread(target=self._dispatch_forever, name="dispatcher", daemon=True)
-            self._dispatcher.start()
+        self._dispatcher = Dispatcher(self._lock, self._recipients, self._commit)
 
     # -- people --
     def rename(self, sub: Subscriber, new: str) -> str:
@@ -292,13 +276,13 @@ class LocalHub:
     def _leave(self, r: _Room, sub: Subscriber) -> None:
         """``sub`` leaves ``r``; posts already queued to the room still reach it (lock held)."""
         since = r.members.pop(sub, None)
-        if since is not None and self._posts and r.posted > since:
+        if since is not None and self._dispatcher.pending and r.posted > since:
             self._leavers.setdefault(r, []).append(Member(sub, since, r.posted))
 
     def send_to(self, sub: Subscriber, frame: Frame) -> None:
         """A frame for ``sub`` alone, after everything queued for it so far."""
         with self._lock:
-            if not self._posts and not self._dispatching:
+            if self._dispatcher.idle:
                 deliver_direct(Post(None, 0, frame, to=sub))  # nothing can be ahead of it
                 return
             self._queue(Post(None, 0, frame, to=sub))
@@ -355,12 +339,7 @@ class LocalHub:
             if isinstance(frame.msg, m.ChatMessage) and not self._log.stage(frame.msg):
                 self._not_kept.add((room_key(r.name), r.seq))
             self._post(r, frame, exclude, Frame(receipt(frame.msg)) if receipt is not None else None)
-            if self._posts_bytes > MAX_QUEUED_BYTES:  # the dispatcher is behind
-                self._waiters += 1
-                try:
-                    self._idle.wait_for(lambda: self._posts_bytes <= MAX_QUEUED_BYTES, PUBLISH_WAIT)
-                finally:
-                    self._waiters -= 1
+            self._dispatcher.wait_if_behind(PUBLISH_WAIT)
         # A member that reads but is behind holds the publisher back here,
         # after its message is accepted and before it reads the next: TCP
         # then slows the sender, instead of the server buffering without end.
@@ -390,20 +369,12 @@ class LocalHub:
 
     def _queue(self, post: Post) -> None:
         """Hand ``post`` to the dispatcher (called with the lock held)."""
-        self._posts.append(post)
-        self._posts_bytes += _size(post.frame.msg)
-        if len(self._posts) == 1 and not self._dispatching:
-            self._wake.release()  # it sleeps, or is about to: this batch is its next
+        self._dispatcher.queue(post)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything published so far has been handed to its
         recipients' outboxes; False if that took longer than ``timeout``."""
-        with self._idle:
-            self._waiters += 1
-            try:
-                return self._idle.wait_for(lambda: not self._posts and not self._dispatching, timeout)
-            finally:
-                self._waiters -= 1
+        return self._dispatcher.flush(timeout)
 
     def close(self) -> None:
         """At shutdown: deliver what is queued, keep what was staged, close the log."""
@@ -412,47 +383,21 @@ class LocalHub:
             self._log.commit()
             self._log.close()
 
-    def _dispatch_forever(self) -> None:
-        while True:
-            self._wake.acquire()
-            while True:
-                with self._lock:
-                    if not self._posts:
-                        self._dispatching = False
-                        if self._waiters:
-                            self._idle.notify_all()
-                        break
-                    posts, self._posts = self._posts, []
-                    if self._waiters:
-                        self._idle.notify_all()  # publishers waiting for this, or flush()
-                    self._posts_bytes = 0
-                    self._dispatching = True
-                    # Members as of now, and who left since but was there when
-                    # some of these were queued: each gets what was queued while
-                    # it was a member. (Every post a leaver is owed is in this
-                    # batch or an earlier one: the record is done with.)
-                    members: dict[object, list[Member]] = {}
-                    for post in posts:
-                        r = post.room
-                        if r is not None and r not in members:
-                            assert isinstance(r, _Room)
-                            here = [Member(sub, since) for sub, since in r.members.items()]
-                            members[r] = self._leavers.get(r, []) + here  # (older first)
-                    self._leavers.clear()
-                self._commit(posts)
-                for run in runs(posts):
-                    if run[0].to is not None:
-                        deliver_direct(run[0])
-                        continue
-                    by_room: dict[object, list[Post]] = {}
-                    for post in run:
-                        by_room.setdefault(post.room, []).append(post)
-                    for r, room_posts in by_room.items():
-                        assert isinstance(r, _Room)
-                        try:
-                            r.full = dispatch(room_posts, members[r])
-                        except Exception:  # the dispatcher must outlive any one bad batch
-                            log.exception("dispatching to %s", r.name)
+    def _recipients(self, posts: list[Post]) -> dict[object, list[Member]]:
+        """For each room in a batch taken by the dispatcher (lock held): its
+        members as of now, and who left since but was there when some of
+        these were queued; each gets what was queued while it was a member.
+        (Every post a leaver is owed is in this batch or an earlier one: the
+        record is done with.)"""
+        members: dict[object, list[Member]] = {}
+        for post in posts:
+            r = post.room
+            if r is not None and r not in members:
+                assert isinstance(r, _Room)
+                here = [Member(sub, since) for sub, since in r.members.items()]
+                members[r] = self._leavers.get(r, []) + here  # (older first)
+        self._leavers.clear()
+        return members
 
     def history(self, room: str, after: int) -> tuple[list[m.Message], int]:
         """Messages of ``room`` numbered above ``after``, and how many of those

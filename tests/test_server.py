@@ -185,10 +185,10 @@ def test_sigusr1_prints_thread_stacks_and_the_server_goes_on(server):
     bob = NativeClient(server.port, "bob")
     # A session's thread is back in its read loop a moment after the welcome: ask until it is.
     dumps = [server.stacks()]
-    while not ("_dispatch_forever" in dumps[-1] and "in _raw_recv" in dumps[-1]) and len(dumps) < 5:
+    while not ("dispatcher.py" in dumps[-1] and "in _raw_recv" in dumps[-1]) and len(dumps) < 5:
         dumps.append(server.stacks())
     assert "Current thread" in dumps[-1]
-    assert "_dispatch_forever" in dumps[-1] and "in _raw_recv" in dumps[-1], "the hub and a session are named"
+    assert "dispatcher.py" in dumps[-1] and "in _raw_recv" in dumps[-1], "the hub and a session are named"
     alice.say("still here")
     assert bob.expect(lambda f: f["type"] == "message")["text"] == "still here"
     code, err = server.stop()

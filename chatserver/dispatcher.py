@@ -1,0 +1,127 @@
+"""The dispatcher: one thread that takes everything queued, has it kept, and fans it out.
+
+Publishing only queues (under the hub's lock, which the dispatcher shares).
+Each round the thread takes the whole queue, asks the hub who gets what
+(``snapshot``), has the room log commit it (``commit``: nobody hears of a
+message before it is kept), and hands each recipient its share in queue
+order (``fanout.py``). Publishers wait while the queue is over
+``MAX_QUEUED_BYTES``: the backpressure that keeps a flood from buffering
+without end.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from common import messages as m
+from common.threads import stop_signals_blocked
+
+from .fanout import Member, Post, deliver_direct, dispatch, runs
+
+log = logging.getLogger(__name__)
+
+#: Published but not yet dispatched, at most (about): publishers wait beyond it.
+MAX_QUEUED_BYTES = 1024 * 1024
+
+
+def queued_size(msg: m.Message) -> int:
+    """A bound on a queued message's size in memory (cheap: no encoding)."""
+    return 4 * len(getattr(msg, "text", "")) + 200
+
+
+Snapshot = Callable[[list[Post]], dict[object, list[Member]]]
+"""Called with the lock held: for each room in the batch, who gets its posts."""
+
+
+class Dispatcher:
+    def __init__(self, lock: threading.RLock, snapshot: Snapshot, commit: Callable[[list[Post]], None]) -> None:
+        self._lock = lock
+        self._snapshot = snapshot
+        self._commit = commit
+        self._posts: list[Post] = []  # queued, not yet taken
+        self._bytes = 0  # their size, roughly
+        self._busy = False  # the thread holds a batch it has not finished
+        self._wake = threading.Lock()  # held while the thread has nothing to do
+        self._wake.acquire()
+        self._idle = threading.Condition(lock)  # for flush(): nothing queued or in hand
+        self._waiters = 0  # threads waiting on _idle
+        with stop_signals_blocked():
+            self._thread = threading.Thread(target=self._run, name="dispatcher", daemon=True)
+            self._thread.start()
+
+    # -- called with the lock held --
+    @property
+    def pending(self) -> bool:
+        """Something is queued and not yet taken."""
+        return bool(self._posts)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued, nothing in hand: a frame sent now cannot overtake anything."""
+        return not self._posts and not self._busy
+
+    def queue(self, post: Post) -> None:
+        self._posts.append(post)
+        self._bytes += queued_size(post.frame.msg)
+        if len(self._posts) == 1 and not self._busy:
+            self._wake.release()  # it sleeps, or is about to: this batch is its next
+
+    def wait_if_behind(self, timeout: float) -> None:
+        """A publisher waits (at most ``timeout`` s) while the queue is over its bound."""
+        if self._bytes <= MAX_QUEUED_BYTES:
+            return
+        self._waiters += 1
+        try:
+            self._idle.wait_for(lambda: self._bytes <= MAX_QUEUED_BYTES, timeout)
+        finally:
+            self._waiters -= 1
+
+    # -- any thread --
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything queued so far has been handed to its recipients'
+        outboxes; False if that took longer than ``timeout``."""
+        with self._idle:
+            self._waiters += 1
+            try:
+                return self._idle.wait_for(lambda: self.idle, timeout)
+            finally:
+                self._waiters -= 1
+
+    def _run(self) -> None:
+        while True:
+            self._wake.acquire()
+            while True:
+                with self._lock:
+                    if not self._posts:
+                        self._busy = False
+                        if self._waiters:
+                            self._idle.notify_all()
+                        break
+                    posts, self._posts = self._posts, []
+                    if self._waiters:
+                        self._idle.notify_all()  # publishers waiting for this, or flush()
+                    self._bytes = 0
+                    self._busy = True
+                    members = self._snapshot(posts)
+                try:
+                    self._commit(posts)
+                except Exception:  # deliver all the same: a log that fails must not silence the chat
+                    log.exception("committing a batch")
+                self._deliver(posts, members)
+
+    @staticmethod
+    def _deliver(posts: list[Post], members: dict[object, list[Member]]) -> None:
+        for run in runs(posts):
+            if run[0].to is not None:
+                deliver_direct(run[0])
+                continue
+            by_room: dict[object, list[Post]] = {}
+            for post in run:
+                by_room.setdefault(post.room, []).append(post)
+            for room, room_posts in by_room.items():
+                try:
+                    room.full = dispatch(room_posts, members[room])  # type: ignore[attr-defined]
+                except Exception:  # the dispatcher must outlive any one bad batch
+                    log.exception("dispatching to %s", getattr(room, "name", room))
