@@ -97,6 +97,10 @@ class SqliteStore:
             except OSError as exc:
                 why = exc.strerror or exc
                 raise StoreError(f"cannot create the store's folder {self.path.parent}: {why}") from None
+            try:  # chat logs are private: only this user may read them (SQLite keeps the mode)
+                os.close(os.open(where, os.O_CREAT | os.O_WRONLY, 0o600))
+            except OSError as exc:
+                raise StoreError(f"cannot create the store {where}: {exc.strerror or exc}") from None
         try:
             # Read-only first: a file that is not ours must be left exactly as it was.
             if existed:

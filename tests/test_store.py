@@ -32,6 +32,7 @@ def _all(store: SqliteStore, room: str) -> list[int]:
 def test_rooms_messages_and_secret_survive_reopening(tmp_path):
     path = tmp_path / "chat.sqlite3"
     store = _store(path)
+    assert path.stat().st_mode & 0o077 == 0, "chat logs are private to the server's user"
     secret = store.secret()
     store.save_room(StoredRoom("#Dev", "e1", 0, "release friday"))
     _keep(store, [_msg("#Dev", i, f"line {i}") for i in range(1, 6)])
