@@ -6,6 +6,7 @@ import argparse
 import getpass
 import os
 import signal
+import ssl
 import sys
 from pathlib import Path
 
@@ -47,6 +48,30 @@ def parse_address(text: str | None, port: int | None) -> tuple[str, int]:
     return host, port or DEFAULT_PORT
 
 
+def port_number(text: str) -> int:
+    """``--port``: a TCP port a server can listen on (argparse names the flag)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1-65535)") from None
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"{text} is not a port (1-65535)")
+    return port
+
+
+def cafile_problem(path: str) -> str | None:
+    """Why ``--cafile`` cannot be used (checked before connecting), or None."""
+    try:
+        ssl.create_default_context(cafile=path)
+    except OSError as exc:
+        if isinstance(exc, ssl.SSLError):
+            return "no PEM certificate in it"
+        return (exc.strerror or str(exc)).lower()
+    except ValueError as exc:  # e.g. a path with a NUL
+        return str(exc)
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="chatclient",
@@ -58,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST[:PORT]",
         help="server; without it, servers on the LAN are looked for (then 127.0.0.1:5050)",
     )
-    p.add_argument("--port", type=int, help=f"server port (default {DEFAULT_PORT})")
+    p.add_argument("--port", type=port_number, help=f"server port (default {DEFAULT_PORT})")
     p.add_argument("--name", help="your nickname (asked for on a terminal if not given)")
     p.add_argument("--no-timestamps", action="store_true", help="hide HH:MM before messages")
     p.add_argument("--tls", action="store_true", help="encrypt; trust the server's certificate on first use")
@@ -158,6 +183,12 @@ def _ask_name(default: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.send is not None and not args.send.strip():
+        parser.error("--send needs a non-empty message")
+    if args.name is not None and (problem := nick_problem(args.name)):
+        parser.error(f"--name: {problem}")
+    if args.cafile is not None and (problem := cafile_problem(args.cafile)):
+        parser.error(f"--cafile {args.cafile}: {problem}")
     try:
         args.config = load_config()
     except ConfigError as exc:
@@ -199,8 +230,6 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> int:
     default_name = _login_name()
     one_shot = args.send is not None
-    if one_shot and not args.send.strip():
-        raise ClientError("--send needs a non-empty message")
     config: Config = args.config
     nick = args.name or config.name or (_ask_name(default_name) if interactive and not one_shot else default_name)
     if interactive and not one_shot:

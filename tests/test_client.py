@@ -257,3 +257,39 @@ def test_tests_run_with_a_private_home():
     for name in ("HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME"):
         assert not env[name].startswith(REAL_HOME + os.sep) and env[name] != REAL_HOME, name
         assert os.environ[name] == env[name]
+
+
+# --- clear errors, not tracebacks (issue 11, item 17) ------------------------------
+
+
+def _usage(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*program("chatclient"), *args], capture_output=True, text=True, env=python_env(), timeout=10)
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["127.0.0.1", "--port", "70000"], "--port: 70000 is not a port (1-65535)"),
+        (["127.0.0.1", "--port", "-1"], "--port: -1 is not a port (1-65535)"),
+        (["127.0.0.1", "--port", "0"], "--port: 0 is not a port (1-65535)"),
+        (["127.0.0.1", "--port", "abc"], "--port: 'abc' is not a port (1-65535)"),
+        (["127.0.0.1:5050", "--send", ""], "--send needs a non-empty message"),
+        (["127.0.0.1:5050", "--send", " \n "], "--send needs a non-empty message"),
+        (["127.0.0.1:5050", "--name", ""], "--name: a nickname cannot be empty"),
+    ],
+)
+def test_bad_flags_are_usage_errors_before_connecting(args, says):
+    proc = _usage(*args)
+    assert proc.returncode == 2, proc.stderr
+    assert says in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines()[-1].startswith("chatclient: error: ")
+
+
+def test_a_missing_or_garbage_cafile_is_one_clear_line(tmp_path):
+    garbage = tmp_path / "ca.pem"
+    garbage.write_text("this is not a certificate\n")
+    for path, why in ((tmp_path / "absent.pem", "no such file or directory"), (garbage, "no PEM certificate in it")):
+        proc = _usage("127.0.0.1:5050", "--name", "x", "--cafile", str(path))
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.splitlines()[-1] == f"chatclient: error: --cafile {path}: {why}"
+        assert "Traceback" not in proc.stderr

@@ -160,7 +160,9 @@ def test_config_file(tmp_path):
     for bad, why in (
         ("colour = true\n", "unknown setting 'colour'"),
         ('bell = "sometimes"\n', "bell must be one of"),
-        ("paste_confirm = true\n", "paste_confirm must be a int"),
+        ("paste_confirm = true\n", "paste_confirm must be a whole number, not true"),
+        ("name = 5\n", "name must be a string, not 5"),
+        ('tls = "yes"\n', "tls must be true or false, not 'yes'"),
         ("name = \n", "config.toml"),
     ):
         path.write_text(bad)
