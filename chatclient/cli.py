@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from common import __version__
-from common.messages import Accepted, Bye, Error, Quit, Reply, Say, Users
+from common.commands import CommandError
+from common.messages import Accepted, Action, Bye, Error, Private, PrivateSay, Quit, Reply, Say, Users
 from common.nicks import nick_key, nick_problem
 from common.plain import render_plain
 from common.safetext import neutralise
@@ -22,6 +23,7 @@ from .connection import ChatConnection, ClientError, NickRejected, PasswordRequi
 from .discovery import DiscoveryError, browse, choose, format_found
 from .linemode import Interrupted, LinePrinter, finish, run_line_mode, show_line
 from .local import Preferences
+from .session import parse_line
 from .trust import KnownServers
 
 DEFAULT_PORT = 5050
@@ -104,6 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def one_shot_message(text: str) -> Say | Action | PrivateSay | str:
+    """What ``--send TEXT`` sends, read exactly as line mode reads a line; a
+    command that means nothing for a sender who leaves at once is refused
+    (the reason, as a string)."""
+    parsed = parse_line(text)
+    if isinstance(parsed, (Say, Action, PrivateSay)):
+        return parsed
+    if isinstance(parsed, CommandError):
+        return parsed.message
+    command = text.split(maxsplit=1)[0]
+    return f"{command} means nothing for one message; send text, /me ACTION or /msg NICK TEXT"
+
+
 def list_servers() -> int:
     """``--list``: what the LAN announces."""
     try:
@@ -183,8 +198,12 @@ def _ask_name(default: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.send is not None and not args.send.strip():
-        parser.error("--send needs a non-empty message")
+    if args.send is not None:
+        if not args.send.strip():
+            parser.error("--send needs a non-empty message")
+        args.send_msg = one_shot_message(args.send)
+        if isinstance(args.send_msg, str):
+            parser.error(f"--send: {args.send_msg}")
     if args.name is not None and (problem := nick_problem(args.name)):
         parser.error(f"--name: {problem}")
     if args.cafile is not None and (problem := cafile_problem(args.cafile)):
@@ -267,10 +286,7 @@ def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> i
                 password = _ask_password()
             except NickRejected as exc:
                 hint = f" (try {exc.suggestion!r})" if exc.suggestion else ""
-                if one_shot and exc.suggestion:
-                    nick = exc.suggestion  # nobody sees a one-shot sender's name for long
-                    continue
-                if not interactive or one_shot:
+                if not interactive or one_shot:  # never post under a name nobody asked for
                     raise ClientError(f"{exc}{hint}") from None
                 print(f"{exc}{hint}")
                 nick = _ask_name(exc.suggestion or nick)
@@ -278,7 +294,7 @@ def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> i
         conn.close()
         raise
     if one_shot:
-        return send_once(conn, args.send)
+        return send_once(conn, args.send_msg, welcome.nick)
     from .session import ChatSession
 
     session = ChatSession(conn, welcome, reconnect=not args.no_reconnect, password=password)
@@ -306,10 +322,10 @@ def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> i
         return finish(None, session.unsent(), exc.status)
 
 
-def send_once(conn: ChatConnection, text: str) -> int:
+def send_once(conn: ChatConnection, message: Say | Action | PrivateSay, nick: str) -> int:
     """``--send``: one message, the server's answer on stdout, then leave."""
     try:
-        conn.send(Say(text))
+        conn.send(message)
         while True:
             msg = conn.next_message()
             if msg is None or isinstance(msg, Bye):
@@ -319,6 +335,9 @@ def send_once(conn: ChatConnection, text: str) -> int:
                 break
             if isinstance(msg, Accepted):
                 print(f"Message delivered (#{msg.seq}).")
+                break
+            if isinstance(msg, Private) and isinstance(message, PrivateSay) and msg.nick == nick:
+                print(f"Private message delivered to {neutralise(msg.to)}.")  # the server's copy to the sender
                 break
             if isinstance(msg, Error):
                 raise ClientError(f"the server refused the message: {neutralise(msg.message)}")

@@ -73,6 +73,14 @@ def backoff_delays(first: float = BACKOFF_FIRST, cap: float = BACKOFF_MAX):
         delay = min(cap, delay * 2)
 
 
+def parse_line(line: str) -> m.Message | ShowHelp | CommandError | None:
+    """What a line of user input means (the terminal, line mode and ``--send`` alike)."""
+    # A pasted block is one message, whatever its first line looks like.
+    if "\n" in line.strip("\n") and len(line) <= m.MAX_TEXT:
+        return m.Say(line)
+    return parse_input(line)
+
+
 class ChatSession:
     """A registered connection, the thread that reads from it, and its reconnects."""
 
@@ -319,11 +327,7 @@ class ChatSession:
         A chat message that is an exit word ("bye") or ``/quit`` marks the
         session as leaving: wait on ``ended`` for the server's goodbye.
         """
-        # A pasted block is one message, whatever its first line looks like.
-        if "\n" in line.strip("\n") and len(line) <= m.MAX_TEXT:
-            parsed: m.Message | ShowHelp | CommandError | None = m.Say(line)
-        else:
-            parsed = parse_input(line)
+        parsed = parse_line(line)
         if isinstance(parsed, m.Message):
             if isinstance(parsed, m.Quit) or (isinstance(parsed, m.Say) and is_exit_word(parsed.text, self.exit_words)):
                 if not self.connected:
