@@ -69,6 +69,7 @@ def run_line_mode(session: FrontEndSession, stdin: TextIO, printer: LinePrinter)
     with stop_signals_blocked():
         threading.Thread(target=_read_lines, args=(stdin, inbox), name="stdin", daemon=True).start()
     status = 0
+    writable = getattr(session, "wait_writable", None)  # (the server's host has no socket)
     try:
         while True:
             raw = inbox.get()
@@ -84,6 +85,8 @@ def run_line_mode(session: FrontEndSession, stdin: TextIO, printer: LinePrinter)
             # a session that ends meanwhile ends the program at once.
             if session.ended.is_set() or (line.strip() and session.ended.wait(session.pace())):
                 break
+            if writable is not None:
+                writable()
             parsed = session.submit(line)
             if isinstance(parsed, ShowHelp):
                 for line in HELP_LINES:

@@ -38,6 +38,8 @@ BACKOFF_MAX = 30.0
 
 #: Line mode paces itself at this share of the server's announced rate.
 PACE_MARGIN = 0.9
+#: Line mode reads no more input while this much waits for the socket.
+UNWRITTEN_LIMIT = 256 * 1024
 
 
 class FrontEndSession(Protocol):
@@ -55,6 +57,12 @@ class FrontEndSession(Protocol):
     def start(self) -> None: ...
     def submit(self, line: str) -> m.Message | ShowHelp | CommandError | None: ...
     def leave(self, timeout: float = 5.0) -> None: ...
+    def wait_writable(self) -> None:
+        """Wait while the server takes nothing of what we sent (line mode: a
+        script's input then backs up in its pipe, not in our memory)."""
+        while not self.ended.is_set() and not self.conn.wait_unwritten_below(UNWRITTEN_LIMIT, 0.5):
+            pass
+
     def unsent(self) -> int: ...
     def pace(self) -> float: ...
 

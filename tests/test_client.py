@@ -4,14 +4,31 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import threading
 import time
 
 import pyte
 import pytest
-from helpers import NativeClient, PlainClient, ServerProcess, client_process, kill_quietly, program, python_env
+import trustme
+from fake_server import FakePeer, FakeServer
+from helpers import (
+    TIMEOUT,
+    NativeClient,
+    PlainClient,
+    ServerProcess,
+    client_process,
+    kill_quietly,
+    program,
+    python_env,
+    wait_for,
+)
 from terminal import Terminal
+
+from chatclient.connection import ChatConnection, TlsOptions
+from chatclient.session import ChatSession
+from common import messages as m
 
 
 def test_line_mode_between_two_client_processes(server):
@@ -367,3 +384,58 @@ def test_send_with_a_taken_name_is_refused_like_line_mode(server):
     assert proc.returncode == 1
     assert "taken" in proc.stderr and "'ci2'" in proc.stderr
     assert _room_lines_before(holder, "end of test") == [], "not posted under another name"
+
+
+# --- one writer: neither the receiver nor the UI waits on the socket (issue 11, item 15)
+
+
+def _session_on(
+    fake: FakeServer, nick: str = "typist", tls: TlsOptions | None = None, **welcome
+) -> tuple[ChatSession, FakePeer, list[m.Message]]:
+    """A ChatSession of this checkout, registered with a fake server; returns what it shows."""
+    conns: list[ChatConnection] = []
+    connect = threading.Thread(target=lambda: conns.append(ChatConnection.connect("127.0.0.1", fake.port, tls)))
+    connect.start()  # (a TLS handshake needs both sides at once)
+    peer = fake.accept()
+    connect.join(TIMEOUT)
+    conn = conns[0]
+    answer: list[m.Welcome] = []
+    hello = threading.Thread(target=lambda: answer.append(conn.hello(nick)), daemon=True)
+    hello.start()
+    peer.greet(**welcome)
+    hello.join(TIMEOUT)
+    shown: list[m.Message] = []
+    session = ChatSession(conn, answer[0], show=shown.append, reconnect=False)
+    session.start()
+    return session, peer, shown
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "tls"])
+def test_a_server_that_takes_nothing_freezes_neither_the_receiver_nor_the_typing(encrypted, tmp_path):
+    """The server stops reading (backpressure) while the user keeps typing: the
+    typing must not wait for the socket, and the receiver must go on reading
+    and answering pings, not queue behind a blocked send (nor, with TLS,
+    behind the TLS state a blocked send holds)."""
+    tls = server_tls = None
+    if encrypted:
+        authority = trustme.CA()
+        server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        authority.issue_cert("127.0.0.1").configure_cert(server_tls)
+        authority.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+        tls = TlsOptions(cafile=str(tmp_path / "ca.pem"))
+    fake = FakeServer(rcvbuf=4096, tls=server_tls)
+    session, peer, shown = _session_on(fake, tls=tls)
+    try:
+        typer = threading.Thread(target=lambda: [session.submit(f"{i} " + "x" * 7000) for i in range(1500)])
+        typer.start()  # 10 MB: more than the socket buffers on both sides hold
+        typer.join(TIMEOUT)
+        typing_returned = not typer.is_alive()
+        peer.send_msg(m.Ping("are you there"))
+        for seq in range(1, 201):
+            peer.send_msg(m.ChatMessage(seq=seq, ts=1.0, room="#lobby", nick="talker", text=f"news {seq}"))
+        news = lambda: [msg.text for msg in shown if isinstance(msg, m.ChatMessage)]  # noqa: E731
+        assert wait_for(lambda: len(news()) == 200), f"the receiver stopped after {len(news())} messages"
+        assert typing_returned, "typing waited on a server that does not read"
+    finally:
+        session.leave(timeout=0)
+        fake.close()
