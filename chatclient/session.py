@@ -28,13 +28,10 @@ from common.nicks import is_exit_word
 from common.ratelimit import TokenBucket
 from common.threads import stop_signals_blocked
 
+from .backoff import Clock, backoff_delays
 from .connection import CertificateMismatch, ChatConnection, ClientError, NickRejected
 
 log = logging.getLogger(__name__)
-
-BACKOFF_FIRST = 0.5
-BACKOFF_MAX = 30.0
-
 
 #: Line mode paces itself at this share of the server's announced rate.
 PACE_MARGIN = 0.9
@@ -72,15 +69,6 @@ def _pacer(welcome: m.Welcome) -> TokenBucket | None:
     return TokenBucket(welcome.rate * PACE_MARGIN, max(1, welcome.burst - 1)) if welcome.rate > 0 else None
 
 
-def backoff_delays(first: float = BACKOFF_FIRST, cap: float = BACKOFF_MAX):
-    """Endless reconnect delays: doubling from ``first`` up to ``cap``, each jittered
-    down by up to half so that many clients do not return in lock-step."""
-    delay = first
-    while True:
-        yield random.uniform(delay / 2, delay)
-        delay = min(cap, delay * 2)
-
-
 def parse_line(line: str) -> m.Message | ShowHelp | CommandError | None:
     """What a line of user input means (the terminal, line mode and ``--send`` alike)."""
     # A pasted block is one message, whatever its first line looks like.
@@ -100,8 +88,12 @@ class ChatSession:
         *,
         reconnect: bool = True,
         password: str | None = None,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.conn = conn
+        self._clock = clock or Clock()
+        self._rng = rng  # the reconnect delays' jitter
         self._password = password
         self.welcome = welcome
         self.nick = welcome.nick
@@ -259,9 +251,9 @@ class ChatSession:
         # Nobody can be asked any more (a prompt from this thread would fight the
         # UI): a certificate is trusted by now, or the reconnect is refused.
         tls = dataclasses.replace(self.conn.tls, confirm=None) if self.conn.tls is not None else None
-        for attempt, delay in enumerate(backoff_delays(), start=1):
+        for attempt, delay in enumerate(backoff_delays(rng=self._rng), start=1):
             self._set_status(f"reconnecting to {self.conn.address} (attempt {attempt}, in {delay:.1f} s)")
-            if self._stop.wait(delay):
+            if self._clock.wait(self._stop, delay):
                 return False
             try:
                 conn = ChatConnection.connect(host, port, tls)

@@ -1,0 +1,101 @@
+"""The client across lost links and server restarts: what it resends, where,
+in which order, and how long it waits between attempts."""
+
+from __future__ import annotations
+
+import random
+import threading
+
+from helpers import TIMEOUT, NativeClient, ServerProcess, wait_for
+
+from chatclient.backoff import backoff_delays
+from chatclient.connection import ChatConnection
+from chatclient.session import ChatSession
+from common import messages as m
+
+
+def start_session(port: int, nick: str, **kw) -> tuple[ChatSession, list[m.Message]]:
+    """A ChatSession of this checkout on 127.0.0.1:port; returns it and what it shows."""
+    conn = ChatConnection.connect("127.0.0.1", port)
+    shown: list[m.Message] = []
+    session = ChatSession(conn, conn.hello(nick), show=shown.append, **kw)
+    session.start()
+    return session, shown
+
+
+def texts(shown: list[m.Message]) -> list[str]:
+    return [msg.text for msg in shown if isinstance(msg, (m.ChatMessage, m.Notice))]
+
+
+# --- how long between attempts ------------------------------------------------------
+
+
+class Extremes(random.Random):
+    """A random source that always draws the top (or the bottom) of the range."""
+
+    def __init__(self, top: bool) -> None:
+        super().__init__(0)
+        self.top = top
+
+    def uniform(self, a: float, b: float) -> float:
+        return b if self.top else a
+
+
+class FakeClock:
+    """Waits take no real time: each is recorded, and ``on_wait`` may act in it."""
+
+    def __init__(self, on_wait=lambda waits: None) -> None:
+        self.now = 0.0
+        self.waits: list[float] = []
+        self.on_wait = on_wait
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def wait(self, stop: threading.Event, seconds: float) -> bool:
+        self.waits.append(seconds)
+        self.now += seconds
+        self.on_wait(self.waits)
+        return stop.is_set()
+
+
+def test_backoff_doubles_up_to_its_cap_and_jitters_down_by_at_most_half():
+    top = backoff_delays(rng=Extremes(top=True))
+    assert [next(top) for _ in range(9)] == [0.5, 1, 2, 4, 8, 16, 30, 30, 30]
+    bottom = backoff_delays(rng=Extremes(top=False))
+    assert [next(bottom) for _ in range(8)] == [0.25, 0.5, 1, 2, 4, 8, 15, 15]
+    jittered = backoff_delays(rng=random.Random(7))
+    for nominal in (0.5, 1, 2, 4, 8, 16, 30, 30):
+        assert nominal / 2 <= next(jittered) <= nominal
+    a, b = backoff_delays(rng=random.Random(1)), backoff_delays(rng=random.Random(2))
+    assert [next(a) for _ in range(4)] != [next(b) for _ in range(4)], "clients do not return in lock-step"
+
+
+def test_the_session_reconnects_on_its_backoff_schedule_without_real_waiting():
+    """Five refused attempts, then the server is back: the session waited
+    0.5, 1, 2, 4 and 8 s by its clock (none of them in real time)."""
+    srv = ServerProcess()
+    port = srv.port
+    wanted, started = threading.Event(), threading.Event()
+
+    def on_wait(waits: list[float]) -> None:  # in the receiver thread, before each attempt
+        if len(waits) == 5:
+            wanted.set()  # (started by the test's thread: the receiver's blocks SIGTERM, which a child inherits)
+            started.wait(TIMEOUT)
+
+    clock = FakeClock(on_wait)
+    session, shown = start_session(port, "phoenix", clock=clock, rng=Extremes(top=True))
+    try:
+        srv.proc.kill()
+        srv.proc.wait()
+        assert wanted.wait(TIMEOUT), f"no fifth attempt: {clock.waits}"
+        srv = ServerProcess("--port", str(port))
+        started.set()
+        assert wait_for(lambda: "reconnected as phoenix" in texts(shown))
+        assert clock.waits == [0.5, 1, 2, 4, 8]
+        watcher = NativeClient(port, "watcher")
+        session.submit("back")
+        assert watcher.messages(1)[0]["text"] == "back"
+    finally:
+        session.leave()
+        srv.stop()
