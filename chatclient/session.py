@@ -54,12 +54,6 @@ class FrontEndSession(Protocol):
     def start(self) -> None: ...
     def submit(self, line: str) -> m.Message | ShowHelp | CommandError | None: ...
     def leave(self, timeout: float = 5.0) -> None: ...
-    def wait_writable(self) -> None:
-        """Wait while the server takes nothing of what we sent (line mode: a
-        script's input then backs up in its pipe, not in our memory)."""
-        while not self.ended.is_set() and not self.conn.wait_unwritten_below(UNWRITTEN_LIMIT, 0.5):
-            pass
-
     def unsent(self) -> int: ...
     def pace(self) -> float: ...
 
@@ -367,6 +361,12 @@ class ChatSession:
             self.conn.send(msg)
         except ClientError:
             pass  # the receiver will notice
+
+    def wait_writable(self) -> None:
+        """Wait while the server takes nothing of what we sent (line mode: a
+        script's input then backs up in its pipe, not in our memory)."""
+        while not self.ended.is_set() and not self.conn.wait_unwritten_below(UNWRITTEN_LIMIT, 0.5):
+            pass
 
     def unsent(self) -> int:
         """Messages accepted from the user that the server has not confirmed."""
