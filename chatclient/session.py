@@ -6,14 +6,15 @@ a ``show`` callback called from the receiver thread.
 
 When the connection drops, the receiver thread reconnects with exponential
 backoff and jitter, takes the nickname back with the server's resume token,
-and asks for the messages after the last sequence number it saw. Chat lines
-typed meanwhile are queued and sent after the reconnect; lines that were sent
-but never acknowledged are sent again unless the replay shows they arrived.
+and asks for the messages after the last sequence number it saw. What the
+user types goes through the ``Outbox`` (one queue, one sending thread): lines
+typed meanwhile wait there and go out after the reconnect, in order; lines
+that were sent but never acknowledged are sent again unless the replay shows
+they arrived.
 """
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import logging
 import random
@@ -30,13 +31,17 @@ from common.threads import stop_signals_blocked
 
 from .backoff import Clock, backoff_delays
 from .connection import CertificateMismatch, ChatConnection, ClientError, NickRejected
+from .outbox import Outbox
 
 log = logging.getLogger(__name__)
 
-#: Line mode paces itself at this share of the server's announced rate.
+#: The outbox paces itself at this share of the server's announced rate.
 PACE_MARGIN = 0.9
-#: Line mode reads no more input while this much waits for the socket.
+#: Line mode reads no more input while this much waits for the socket,
 UNWRITTEN_LIMIT = 256 * 1024
+#: or while this many lines wait in the outbox (a script is slowed to the
+#: server's pace with its input backing up in its pipe, not in our memory).
+QUEUED_LIMIT = 8
 
 
 class FrontEndSession(Protocol):
@@ -55,7 +60,6 @@ class FrontEndSession(Protocol):
     def submit(self, line: str) -> m.Message | ShowHelp | CommandError | None: ...
     def leave(self, timeout: float = 5.0) -> None: ...
     def unsent(self) -> int: ...
-    def pace(self) -> float: ...
 
 
 def _pacer(welcome: m.Welcome) -> TokenBucket | None:
@@ -117,13 +121,14 @@ class ChatSession:
         self.rooms: set[str] = {welcome.room}
         #: Who we exchanged private messages with (any room), for ``/msg`` completion.
         self.correspondents: set[str] = set()
-        self._lock = threading.Lock()  # conn swaps, queues
-        self._unacked: collections.deque[m.Say | m.Action] = collections.deque()
-        self._pending: list[m.Message] = []  # typed while disconnected
+        self._lock = threading.Lock()  # conn swaps
+        self._outbox = Outbox(self._pace, self._clock)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._receive, name="receiver", daemon=True)
 
     def start(self) -> None:
+        self._outbox.connected(self.conn.send)
+        self._outbox.start()
         # Signals go to the main thread, which is the one that must react.
         with stop_signals_blocked():
             self._thread.start()
@@ -136,6 +141,7 @@ class ChatSession:
                 if reason is None or self.leaving or not self.reconnect or self._kicked:  # (a kick is final)
                     self.lost = reason or self.lost
                     break
+                self._outbox.disconnected()
                 self._set_connected(False, f"disconnected: {reason}")
                 self._info(f"{reason}; reconnecting...")
                 if not self._reconnect():
@@ -144,6 +150,7 @@ class ChatSession:
             log.exception("receiver failed")
             self.lost = "connection lost: internal error"
         finally:
+            self._outbox.stop()
             self.ended.set()
             self.on_end()
 
@@ -156,8 +163,7 @@ class ChatSession:
                     return "connection lost: the server closed the connection"
                 if isinstance(msg, m.Bye):
                     if self.leaving:  # the answer to our quit: all we sent before it arrived
-                        with self._lock:
-                            self._unacked.clear()
+                        self._outbox.forget_unacked()
                     elif self._server_stopping:  # it will probably be back: as if the link broke
                         self._server_stopping = False  # (its notice said why: no separate bye line)
                         return f"the server stopped ({msg.reason})"
@@ -179,9 +185,7 @@ class ChatSession:
             self._send_now(m.Pong(msg.token))
             return
         if isinstance(msg, (m.Accepted, m.Reply)):
-            with self._lock:
-                if self._unacked:
-                    self._unacked.popleft()
+            self._outbox.acknowledged()
             if isinstance(msg, m.Accepted):
                 self._last_seq = msg.seq
                 return
@@ -189,7 +193,7 @@ class ChatSession:
             if msg.room == self.room:
                 self._last_seq = msg.seq
             if msg.replay == "missed" and msg.nick == self.nick:
-                self._drop_unacked(msg.text)  # it did arrive before the link broke
+                self._outbox.arrived(msg)  # it did arrive before the link broke
                 return  # our own line: a confirmation, not news
         self._track(msg)
         if not isinstance(msg, m.Pong):
@@ -232,13 +236,6 @@ class ChatSession:
         if changed:
             self.on_status()
 
-    def _drop_unacked(self, text: str) -> None:
-        with self._lock:
-            for item in self._unacked:
-                if item.text == text:
-                    self._unacked.remove(item)
-                    return
-
     def _reconnect(self) -> bool:
         """Reconnect until it works (True) or the user leaves (False)."""
         host, port = self.conn.host, self.conn.port
@@ -275,20 +272,13 @@ class ChatSession:
             with self._lock:
                 self.conn = conn
                 self._token = welcome.token
-                resend = list(self._unacked) + self._pending
-                self._unacked.clear()
-                self._pending.clear()
             self._server_stopping = False  # news of the old link, not of this one
-            self._bucket = _pacer(welcome)
+            self._bucket = _pacer(welcome)  # (only the outbox thread uses it)
             self._set_connected(True, f"connected to {conn.address}")
-            if resend:
-                self._info(f"sending {len(resend)} message(s) typed or unconfirmed while away")
-            for msg in resend:  # at the server's pace: a backlog is not a flood
-                if self._stop.wait(self.pace()):
-                    with self._lock:
-                        self._pending.append(msg)
-                    continue
-                self._send_chat(msg)
+            # What waits goes out now, in order, at the server's pace (a backlog is not a flood).
+            waiting = self._outbox.connected(conn.send)
+            if waiting:
+                self._info(f"sending {waiting} message(s) typed or unconfirmed while away")
             return True
         return False  # pragma: no cover - the generator never ends
 
@@ -310,10 +300,11 @@ class ChatSession:
         return welcome
 
     # -- sending ----------------------------------------------------------
-    def pace(self) -> float:
-        """Seconds to wait before sending the next line, to keep under the
-        server's rate limit (line mode waits them; a person never needs to)."""
-        return self._bucket.delay() if self._bucket is not None else 0.0
+    def _pace(self) -> float:
+        """Seconds the outbox waits before sending the next message, to keep
+        under the server's rate limit."""
+        bucket = self._bucket
+        return bucket.delay() if bucket is not None else 0.0
 
     def submit(self, line: str) -> m.Message | ShowHelp | CommandError | None:
         """Send one line of user input; returns what it was parsed as.
@@ -333,28 +324,9 @@ class ChatSession:
         return parsed
 
     def _send_chat(self, msg: m.Message) -> None:
-        """Send, or queue while disconnected; chat lines are kept until acknowledged."""
-        with self._lock:
-            if not self.connected:
-                self._pending.append(msg)
-                queued = True
-            else:
-                queued = False
-                if isinstance(msg, (m.Say, m.Action)):
-                    self._unacked.append(msg)
-        if queued:
+        """Queue for the outbox (sent at once when nothing waits before it)."""
+        if not self._outbox.put(msg):
             self._info("not connected: the message will be sent after reconnecting")
-            return
-        try:
-            self.conn.send(msg)
-        except ClientError:
-            if not self.reconnect:
-                raise
-            # The receiver thread notices the broken link and reconnects; the
-            # message stays in _unacked and is sent again then.
-            if not isinstance(msg, (m.Say, m.Action)):
-                with self._lock:
-                    self._pending.append(msg)
 
     def _send_now(self, msg: m.Message) -> None:
         try:
@@ -363,34 +335,35 @@ class ChatSession:
             pass  # the receiver will notice
 
     def wait_writable(self) -> None:
-        """Wait while the server takes nothing of what we sent (line mode: a
-        script's input then backs up in its pipe, not in our memory)."""
-        while not self.ended.is_set() and not self.conn.wait_unwritten_below(UNWRITTEN_LIMIT, 0.5):
+        """Line mode: wait while lines back up in the outbox (paced, or while
+        away) or the server takes nothing of what we sent."""
+        while not self.ended.is_set() and not (
+            self._outbox.wait_queue_below(QUEUED_LIMIT, 0.5) and self.conn.wait_unwritten_below(UNWRITTEN_LIMIT, 0.5)
+        ):
             pass
 
     def unsent(self) -> int:
         """Messages accepted from the user that the server has not confirmed."""
-        with self._lock:
-            return len(self._pending) + len(self._unacked)
+        return self._outbox.unsent()
 
     def leave(self, timeout: float = 5.0) -> None:
         """End the session politely: ``quit`` and wait for the server's ``bye``."""
         if not self.ended.is_set() and not self.leaving:
             self.leaving = True
             if self.connected:
-                self._send_now(m.Quit())
-        self._stop.set()
+                self._send_now(m.Quit())  # (not queued: it goes before what still waits)
         if self.connected and self._thread.is_alive():
+            # The outbox goes on meanwhile: a "bye" the user typed is queued there.
             self.ended.wait(timeout)
+        self._stop.set()
+        self._outbox.stop()
         self.conn.close()
 
     def wait_sent(self, timeout: float) -> bool:
         """Wait until every queued message is confirmed (or the session ended)."""
         deadline = time.monotonic() + timeout
-        while self.unsent() and not self.ended.is_set():
-            if time.monotonic() > deadline:
-                return False
-            self.ended.wait(0.05)
+        while self.unsent() and not self.ended.is_set() and time.monotonic() < deadline:
+            self._outbox.wait_empty(min(0.1, max(0.0, deadline - time.monotonic())))  # (ended ends it too)
         return not self.unsent()
 
     # -- state ------------------------------------------------------------

@@ -6,8 +6,9 @@ from __future__ import annotations
 import random
 import threading
 
-from helpers import TIMEOUT, NativeClient, ServerProcess, wait_for
+from helpers import TIMEOUT, NativeClient, Proxy, ServerProcess, wait_for
 
+import chatclient.session as session_module
 from chatclient.backoff import backoff_delays
 from chatclient.connection import ChatConnection
 from chatclient.session import ChatSession
@@ -98,4 +99,62 @@ def test_the_session_reconnects_on_its_backoff_schedule_without_real_waiting():
         assert watcher.messages(1)[0]["text"] == "back"
     finally:
         session.leave()
+        srv.stop()
+
+
+# --- the resend after a reconnect (issue 11, item 16) ----------------------------------
+
+
+def test_a_line_typed_while_the_reconnect_completes_is_sent_at_once(server, monkeypatch):
+    """A line typed in the moment the reconnect finishes (after the old code
+    took its snapshot of what to resend, before it counted as connected) was
+    kept until the next reconnect."""
+    proxy = Proxy(server.port)
+    watcher = NativeClient(server.port, "watcher")
+    session, shown = start_session(proxy.port, "roamer")
+    typed = threading.Event()
+    real_pacer = session_module._pacer
+
+    def pacer_with_a_line_typed_meanwhile(welcome):  # runs inside the reconnect, in the receiver thread
+        if not typed.is_set():
+            typed.set()
+            typist = threading.Thread(target=session.submit, args=("typed as the link came back",))
+            typist.start()
+            typist.join(1.0)  # (a typist that has to wait for the reconnect may finish later)
+        return real_pacer(welcome)
+
+    monkeypatch.setattr(session_module, "_pacer", pacer_with_a_line_typed_meanwhile)
+    try:
+        proxy.cut_client_side(hold=False)
+        assert wait_for(typed.is_set), "the reconnect never made its pacer"
+        got = watcher.messages(1)[0]
+        assert (got["nick"], got["text"]) == ("roamer", "typed as the link came back")
+        assert wait_for(lambda: session.unsent() == 0)
+    finally:
+        session.leave()
+        proxy.close()
+
+
+def test_lines_typed_during_the_paced_resend_wait_their_turn():
+    """Lines queued while away go out at the server's pace after the reconnect;
+    a line typed meanwhile must come after them, not overtake them."""
+    srv = ServerProcess("--rate-limit", "4", "--rate-burst", "1")
+    proxy = Proxy(srv.port)
+    try:
+        watcher = NativeClient(srv.port, "watcher")
+        session, shown = start_session(proxy.port, "roamer")
+        proxy.cut_client_side(hold=True)
+        assert wait_for(lambda: not session.connected)
+        queued = [f"queued {i}" for i in range(4)]
+        for line in queued:
+            session.submit(line)
+        proxy.release()
+        first = watcher.messages(1)[0]
+        assert first["text"] == "queued 0"
+        session.submit("typed during the resend")
+        rest = [f["text"] for f in watcher.messages(4, timeout=TIMEOUT)]
+        assert rest == [*queued[1:], "typed during the resend"]
+        session.leave()
+    finally:
+        proxy.close()
         srv.stop()
