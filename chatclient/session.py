@@ -142,6 +142,7 @@ class ChatSession:
                     self.lost = reason or self.lost
                     break
                 self._outbox.disconnected()
+                self.conn.close()  # the peer is gone or going: not left open in CLOSE-WAIT
                 self._set_connected(False, f"disconnected: {reason}")
                 self._info(f"{reason}; reconnecting...")
                 if not self._reconnect():

@@ -3,10 +3,12 @@ in which order, and how long it waits between attempts."""
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
 import threading
 
-from helpers import TIMEOUT, NativeClient, Proxy, ServerProcess, wait_for
+from helpers import TIMEOUT, NativeClient, Proxy, ServerProcess, client_process, kill_quietly, wait_for
 
 import chatclient.session as session_module
 from chatclient.backoff import backoff_delays
@@ -22,6 +24,17 @@ def start_session(port: int, nick: str, **kw) -> tuple[ChatSession, list[m.Messa
     session = ChatSession(conn, conn.hello(nick), show=shown.append, **kw)
     session.start()
     return session, shown
+
+
+def read_until(proc: subprocess.Popen, needle: str) -> list[str]:
+    """Lines of a client's stdout up to and including the first containing ``needle``."""
+    lines = []
+    while True:
+        line = proc.stdout.readline()
+        assert line, f"output ended before {needle!r}: {lines}"
+        lines.append(line.rstrip("\n"))
+        if needle in line:
+            return lines
 
 
 def texts(shown: list[m.Message]) -> list[str]:
@@ -157,4 +170,44 @@ def test_lines_typed_during_the_paced_resend_wait_their_turn():
         session.leave()
     finally:
         proxy.close()
+        srv.stop()
+
+
+# --- the old socket is closed (issue 11, item 18) ------------------------------------
+
+
+def close_wait_sockets(pid: int) -> list[str]:
+    """The process's TCP sockets in CLOSE-WAIT (the peer closed, we never did)."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for row in list(f)[1:]:
+                fields = row.split()
+                if fields[3] == "08" and fields[9] in inodes:
+                    found.append(f"{fields[1]} -> {fields[2]}")
+    return found
+
+
+def test_the_old_connection_is_closed_after_a_reconnect():
+    srv = ServerProcess()
+    port = srv.port
+    client = client_process(f"127.0.0.1:{port}", "--name", "phoenix")
+    try:
+        assert client.stdout.readline() == "Connected to the server.\n"
+        srv.proc.kill()
+        srv.proc.wait()
+        read_until(client, "reconnecting")
+        srv = ServerProcess("--port", str(port))
+        read_until(client, "reconnected as phoenix")
+        assert wait_for(lambda: not close_wait_sockets(client.pid)), close_wait_sockets(client.pid)
+    finally:
+        kill_quietly(client)
         srv.stop()
