@@ -154,10 +154,12 @@ class ChatConnection:
         last_seq: int | None = None,
         password: str | None = None,
         room: str | None = None,
+        epoch: str | None = None,
     ) -> m.Welcome:
         """Send ``hello`` and wait for the verdict; raises ``NickRejected`` or ``ClientError``.
 
-        ``resume``/``last_seq`` come from the previous connection when reconnecting.
+        When reconnecting: ``resume`` is the last token the server gave us, and
+        ``room``, ``epoch``, ``last_seq`` where we were (docs/protocol.md, Reconnecting).
         """
         self.sock.settimeout(HANDSHAKE_TIMEOUT)
         try:
@@ -170,6 +172,7 @@ class ChatConnection:
                     last_seq=last_seq,
                     password=password,
                     room=room,
+                    epoch=epoch,
                 )
             )
             while True:

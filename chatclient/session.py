@@ -6,7 +6,8 @@ a ``show`` callback called from the receiver thread.
 
 When the connection drops, the receiver thread reconnects with exponential
 backoff and jitter, takes the nickname back with the server's resume token,
-and asks for the messages after the last sequence number it saw. What the
+and asks for its room back and for the messages after the last sequence
+number it saw there (``Positions``). What the
 user types goes through the ``Outbox`` (one queue, one sending thread): lines
 typed meanwhile wait there and go out after the reconnect, in order; lines
 that were sent but never acknowledged are sent again unless the replay shows
@@ -32,6 +33,7 @@ from common.threads import stop_signals_blocked
 from .backoff import Clock, backoff_delays
 from .connection import CertificateMismatch, ChatConnection, ClientError, NickRejected
 from .outbox import Outbox
+from .positions import Positions
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +115,8 @@ class ChatSession:
         self.leaving = False
         self.connected = True
         self._token = welcome.token
-        self._last_seq: int | None = None
+        self._positions = Positions()
+        self._positions.entered(welcome.room, welcome.epoch)
         #: Where we are, for the toolbar and completion (updated by the receiver thread).
         self.room = welcome.room
         self.users: list[str] = list(welcome.users)
@@ -188,11 +191,10 @@ class ChatSession:
         if isinstance(msg, (m.Accepted, m.Reply)):
             self._outbox.acknowledged()
             if isinstance(msg, m.Accepted):
-                self._last_seq = msg.seq
+                self._positions.saw(msg.room or self.room, msg.seq)  # (a server before rooms in acks: ours)
                 return
         if isinstance(msg, m.ChatMessage):
-            if msg.room == self.room:
-                self._last_seq = msg.seq
+            self._positions.saw(msg.room, msg.seq)
             if msg.replay == "missed" and msg.nick == self.nick:
                 self._outbox.arrived(msg)  # it did arrive before the link broke
                 return  # our own line: a confirmation, not news
@@ -204,10 +206,9 @@ class ChatSession:
         """Keep ``room``, ``users``, ``topic`` and ``rooms`` up to date."""
         changed = True
         if isinstance(msg, (m.Welcome, m.Joined)):
-            if msg.room != self.room:
-                self._last_seq = None  # sequence numbers are per room
             self.room, self.users, self.topic = msg.room, list(msg.users), msg.topic
             self.rooms.add(msg.room)
+            self._positions.entered(msg.room, msg.epoch)
         elif isinstance(msg, m.Users) and msg.room == self.room:
             self.users = list(msg.nicks)
         elif isinstance(msg, m.RoomList):
@@ -254,6 +255,8 @@ class ChatSession:
                 return False
             except ClientError:
                 continue
+            with self._lock:
+                self.conn = conn  # (a ping during the replay is answered on it; leave() closes it)
             try:
                 welcome = self._rejoin(conn)
                 missed = f"; {welcome.replay} missed message(s) follow" if welcome.replay else ""
@@ -261,18 +264,18 @@ class ChatSession:
                 # The replay comes first: it shows which unacknowledged lines
                 # arrived after all, so only the others are sent again.
                 self._track(welcome)
-                for _ in range(welcome.replay):
+                replayed = 0
+                while replayed < welcome.replay:
                     msg = conn.next_message()
                     if msg is None or isinstance(msg, m.Bye):
                         raise ClientError("the server closed the connection")
+                    replayed += isinstance(msg, m.ChatMessage)  # (a notice may come among them)
                     self._on_message(msg)
             except ClientError as exc:
                 conn.close()
                 self._info(f"reconnect failed: {exc}")
                 continue
-            with self._lock:
-                self.conn = conn
-                self._token = welcome.token
+            self._token = welcome.token
             self._server_stopping = False  # news of the old link, not of this one
             self._bucket = _pacer(welcome)  # (only the outbox thread uses it)
             self._set_connected(True, f"connected to {conn.address}")
@@ -287,8 +290,14 @@ class ChatSession:
         nick = self.nick
         while True:
             try:
+                # Always our room back, and where we were in its numbering.
                 welcome = conn.hello(
-                    nick, resume=self._token, last_seq=self._last_seq, password=self._password, room=self.room
+                    nick,
+                    resume=self._token,
+                    room=self.room,
+                    epoch=self._positions.epoch(self.room),
+                    last_seq=self._positions.last_seq(self.room),
+                    password=self._password,
                 )
                 break
             except NickRejected as exc:

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import socket
 import ssl
+import threading
 
 from helpers import TIMEOUT, NativeClient
 
+from chatclient.connection import ChatConnection, TlsOptions
+from chatclient.session import ChatSession
 from common import messages as m
 
 
@@ -65,3 +68,55 @@ class FakeServer:
 
     def close(self) -> None:
         self.listener.close()
+
+
+class GateClock:
+    """A clock for the reconnect backoff: each wait takes no real time, but
+    only starts once the test opened the gate (what the user types before
+    that is typed while disconnected)."""
+
+    def __init__(self, open_: bool = True) -> None:
+        self.gate = threading.Event()
+        if open_:
+            self.gate.set()
+        self.waits: list[float] = []
+
+    def monotonic(self) -> float:
+        return sum(self.waits)
+
+    def wait(self, stop: threading.Event, seconds: float) -> bool:
+        self.waits.append(seconds)
+        while not self.gate.wait(0.05):
+            if stop.is_set():
+                return True
+        return stop.is_set()
+
+
+def session_on(
+    fake: FakeServer,
+    nick: str = "typist",
+    tls: TlsOptions | None = None,
+    welcome: dict | None = None,
+    **session_kw,
+) -> tuple[ChatSession, FakePeer, list[m.Message]]:
+    """A ChatSession of this checkout, registered with a fake server (``welcome``
+    overrides fields of its welcome); returns it, the server's end, and what it shows."""
+    conns: list[ChatConnection] = []
+    connect = threading.Thread(target=lambda: conns.append(ChatConnection.connect("127.0.0.1", fake.port, tls)))
+    connect.start()  # (a TLS handshake needs both sides at once)
+    peer = fake.accept()
+    connect.join(TIMEOUT)
+    conn = conns[0]
+    answer: list[m.Welcome] = []
+    hello = threading.Thread(target=lambda: answer.append(conn.hello(nick)), daemon=True)
+    hello.start()
+    peer.greet(**(welcome or {}))
+    hello.join(TIMEOUT)
+    shown: list[m.Message] = []
+    session = ChatSession(conn, answer[0], show=shown.append, **{"reconnect": False, **session_kw})
+    session.start()
+    return session, peer, shown
+
+
+def notices(shown: list[m.Message]) -> list[str]:
+    return [msg.text for msg in shown if isinstance(msg, m.Notice)]

@@ -12,7 +12,7 @@ import time
 import pyte
 import pytest
 import trustme
-from fake_server import FakePeer, FakeServer
+from fake_server import FakeServer, session_on
 from helpers import (
     TIMEOUT,
     NativeClient,
@@ -26,8 +26,7 @@ from helpers import (
 )
 from terminal import Terminal
 
-from chatclient.connection import ChatConnection, TlsOptions
-from chatclient.session import ChatSession
+from chatclient.connection import TlsOptions
 from common import messages as m
 
 
@@ -389,27 +388,6 @@ def test_send_with_a_taken_name_is_refused_like_line_mode(server):
 # --- one writer: neither the receiver nor the UI waits on the socket (issue 11, item 15)
 
 
-def _session_on(
-    fake: FakeServer, nick: str = "typist", tls: TlsOptions | None = None, **welcome
-) -> tuple[ChatSession, FakePeer, list[m.Message]]:
-    """A ChatSession of this checkout, registered with a fake server; returns what it shows."""
-    conns: list[ChatConnection] = []
-    connect = threading.Thread(target=lambda: conns.append(ChatConnection.connect("127.0.0.1", fake.port, tls)))
-    connect.start()  # (a TLS handshake needs both sides at once)
-    peer = fake.accept()
-    connect.join(TIMEOUT)
-    conn = conns[0]
-    answer: list[m.Welcome] = []
-    hello = threading.Thread(target=lambda: answer.append(conn.hello(nick)), daemon=True)
-    hello.start()
-    peer.greet(**welcome)
-    hello.join(TIMEOUT)
-    shown: list[m.Message] = []
-    session = ChatSession(conn, answer[0], show=shown.append, reconnect=False)
-    session.start()
-    return session, peer, shown
-
-
 @pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "tls"])
 def test_a_server_that_takes_nothing_freezes_neither_the_receiver_nor_the_typing(encrypted, tmp_path):
     """The server stops reading (backpressure) while the user keeps typing: the
@@ -424,7 +402,7 @@ def test_a_server_that_takes_nothing_freezes_neither_the_receiver_nor_the_typing
         authority.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
         tls = TlsOptions(cafile=str(tmp_path / "ca.pem"))
     fake = FakeServer(rcvbuf=4096, tls=server_tls)
-    session, peer, shown = _session_on(fake, tls=tls)
+    session, peer, shown = session_on(fake, tls=tls)
     try:
         typer = threading.Thread(target=lambda: [session.submit(f"{i} " + "x" * 7000) for i in range(1500)])
         typer.start()  # 10 MB: more than the socket buffers on both sides hold

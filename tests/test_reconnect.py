@@ -4,10 +4,14 @@ in which order, and how long it waits between attempts."""
 from __future__ import annotations
 
 import os
+import queue
 import random
 import subprocess
 import threading
+import time
+from collections.abc import Callable
 
+from fake_server import FakePeer, FakeServer, GateClock, notices, session_on
 from helpers import TIMEOUT, NativeClient, Proxy, ServerProcess, client_process, kill_quietly, wait_for
 
 import chatclient.session as session_module
@@ -26,15 +30,43 @@ def start_session(port: int, nick: str, **kw) -> tuple[ChatSession, list[m.Messa
     return session, shown
 
 
-def read_until(proc: subprocess.Popen, needle: str) -> list[str]:
+class Output:
+    """A client process's stdout, read by a thread, so that waiting for a line has a deadline."""
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, args=(proc,), daemon=True).start()
+
+    def _read(self, proc: subprocess.Popen) -> None:
+        for line in proc.stdout:
+            self._lines.put(line.rstrip("\n"))
+        self._lines.put(None)
+
+    def until(self, wanted: str | Callable[[str], bool], timeout: float = TIMEOUT) -> list[str]:
+        """Lines up to and including the first that contains ``wanted`` (or satisfies it)."""
+        match = wanted if callable(wanted) else lambda line: wanted in line
+        lines: list[str] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"no line with {wanted!r} in time; saw {lines}") from None
+            assert line is not None, f"output ended before {wanted!r}: {lines}"
+            lines.append(line)
+            if match(line):
+                return lines
+
+
+def read_until(proc: subprocess.Popen, needle: str | Callable[[str], bool]) -> list[str]:
     """Lines of a client's stdout up to and including the first containing ``needle``."""
-    lines = []
-    while True:
-        line = proc.stdout.readline()
-        assert line, f"output ended before {needle!r}: {lines}"
-        lines.append(line.rstrip("\n"))
-        if needle in line:
-            return lines
+    if not hasattr(proc, "output"):
+        proc.output = Output(proc)
+    return proc.output.until(needle)
+
+
+def reconnected_as(nick: str) -> Callable[[str], bool]:
+    return lambda line: line == f"* reconnected as {nick}" or line.startswith(f"* reconnected as {nick};")
 
 
 def texts(shown: list[m.Message]) -> list[str]:
@@ -201,13 +233,75 @@ def test_the_old_connection_is_closed_after_a_reconnect():
     port = srv.port
     client = client_process(f"127.0.0.1:{port}", "--name", "phoenix")
     try:
-        assert client.stdout.readline() == "Connected to the server.\n"
+        read_until(client, "Connected to the server.")
         srv.proc.kill()
         srv.proc.wait()
         read_until(client, "reconnecting")
         srv = ServerProcess("--port", str(port))
-        read_until(client, "reconnected as phoenix")
+        read_until(client, reconnected_as("phoenix"))
         assert wait_for(lambda: not close_wait_sockets(client.pid)), close_wait_sockets(client.pid)
     finally:
         kill_quietly(client)
         srv.stop()
+
+
+# --- back into the right room, in the right numbering (issue 11, items 2, 3, 9, 10) ----
+
+
+def _says(peer: FakePeer, count: int) -> list[str]:
+    """The next ``count`` room lines the fake server receives (other frames skipped)."""
+    return [peer.expect(lambda f: f["type"] == "say")["text"] for _ in range(count)]
+
+
+def test_a_reconnect_asks_for_its_room_its_epoch_and_its_last_seq_there():
+    """What the client saw, by room: a late receipt of the room it left and a
+    stray message of another room move nothing (issue 11, items 9 and 10)."""
+    fake = FakeServer()
+    session, peer, shown = session_on(
+        fake, "frank", welcome={"room": "#lobby", "epoch": "lobby-1"}, reconnect=True, clock=GateClock()
+    )
+    try:
+        peer.send_msg(m.ChatMessage(seq=40, ts=1.0, room="#lobby", nick="x", text="in the lobby"))
+        session.submit("/join #ops")
+        peer.expect(lambda f: f["type"] == "join")
+        peer.send_msg(m.Joined(room="#ops", topic="", users=["frank", "ops"], replay=1, epoch="ops-7"))
+        peer.send_msg(m.ChatMessage(seq=7, ts=1.0, room="#ops", nick="ops", text="plan", replay="history"))
+        peer.send_msg(m.Accepted(seq=41, ts=1.0, room="#lobby"))  # a receipt of the old room, arriving late
+        peer.send_msg(m.ChatMessage(seq=99, ts=1.0, room="#lobby", nick="x", text="stray"))  # another room's
+        assert wait_for(lambda: "stray" in [getattr(s, "text", "") for s in shown])
+        peer.close()  # the link breaks
+        again = fake.accept()
+        hello = again.expect(lambda f: f["type"] == "hello")
+        assert (hello["room"], hello["epoch"], hello["last_seq"]) == ("#ops", "ops-7", 7)
+    finally:
+        session.leave(timeout=0)
+        fake.close()
+
+
+def test_a_renumbered_room_resumes_in_its_new_epoch():
+    """The server says the room's numbering changed (it was made anew): the
+    client shows that and the recent history, even with seqs below what it
+    had seen in the old epoch, and next time asks in the new epoch."""
+    fake = FakeServer()
+    session, peer, shown = session_on(
+        fake, "dora", welcome={"room": "#dev", "epoch": "old"}, reconnect=True, clock=GateClock()
+    )
+    try:
+        peer.send_msg(m.ChatMessage(seq=10, ts=1.0, room="#dev", nick="x", text="ten"))
+        assert wait_for(lambda: "ten" in [getattr(s, "text", "") for s in shown])
+        peer.close()
+        again = fake.accept()
+        hello = again.greet(room="#dev", epoch="new", replay=2)
+        assert (hello["epoch"], hello["last_seq"]) == ("old", 10)
+        again.send_msg(m.Notice(text="#dev was renumbered: recent history follows", ts=1.0, event="renumbered"))
+        for seq in (1, 2):
+            again.send_msg(m.ChatMessage(seq=seq, ts=1.0, room="#dev", nick="x", text=f"new {seq}", replay="history"))
+        assert wait_for(lambda: [getattr(s, "text", "") for s in shown][-2:] == ["new 1", "new 2"])
+        assert "#dev was renumbered: recent history follows" in notices(shown)
+        again.close()
+        third = fake.accept()
+        hello = third.expect(lambda f: f["type"] == "hello")
+        assert (hello["epoch"], hello["last_seq"]) == ("new", 2)
+    finally:
+        session.leave(timeout=0)
+        fake.close()
