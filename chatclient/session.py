@@ -5,9 +5,9 @@ hand user lines to ``ChatSession.submit`` and receive server messages through
 a ``show`` callback called from the receiver thread.
 
 When the connection drops, the receiver thread reconnects with exponential
-backoff and jitter, takes the nickname back with the server's resume token,
-and asks for its room back and for the messages after the last sequence
-number it saw there (``Positions``). What the
+backoff and jitter, takes the nickname back with the server's resume token
+(a new one comes after each ``/nick``), and asks for its room back and for
+the messages after the last sequence number it saw there (``Positions``). What the
 user types goes through the ``Outbox`` (one queue, one sending thread): lines
 typed meanwhile wait there and go out after the reconnect, in order; lines
 that were sent but never acknowledged are sent again unless the replay shows
@@ -187,6 +187,9 @@ class ChatSession:
             self._server_stopping = True  # a restart, not the end of the chat
         if isinstance(msg, m.Ping):
             self._send_now(m.Pong(msg.token))
+            return
+        if isinstance(msg, m.Token):  # after /nick: the right to resume, under the new name
+            self._token = msg.token
             return
         if isinstance(msg, (m.Accepted, m.Reply)):
             self._outbox.acknowledged()

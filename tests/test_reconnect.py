@@ -19,6 +19,7 @@ from chatclient.backoff import backoff_delays
 from chatclient.connection import ChatConnection
 from chatclient.session import ChatSession
 from common import messages as m
+from common.plain import render_plain
 
 
 def start_session(port: int, nick: str, **kw) -> tuple[ChatSession, list[m.Message]]:
@@ -278,6 +279,28 @@ def test_a_reconnect_asks_for_its_room_its_epoch_and_its_last_seq_there():
         fake.close()
 
 
+def test_a_rename_brings_a_new_token_and_the_reconnect_uses_it():
+    """Issue 11, item 3: tokens name their nick; after /nick the server sends
+    a new one, and the reconnect must present that one, not the first."""
+    fake = FakeServer()
+    session, peer, shown = session_on(fake, "frank", welcome={"token": "t1"}, reconnect=True, clock=GateClock())
+    try:
+        session.submit("/nick frank2")
+        peer.expect(lambda f: f["type"] == "nick")
+        peer.send_msg(m.Token("t2"))
+        renamed = m.Notice(text="frank is now known as frank2", ts=1.0, event="nick", nick="frank2", previous="frank")
+        peer.send_msg(renamed)
+        assert wait_for(lambda: session.nick == "frank2")
+        peer.close()
+        again = fake.accept()
+        hello = again.expect(lambda f: f["type"] == "hello")
+        assert (hello["nick"], hello["resume"]) == ("frank2", "t2"), "the token issued for the new name"
+        assert "* token" not in [render_plain(msg) for msg in shown], "a token is not news for the user"
+    finally:
+        session.leave(timeout=0)
+        fake.close()
+
+
 def test_a_renumbered_room_resumes_in_its_new_epoch():
     """The server says the room's numbering changed (it was made anew): the
     client shows that and the recent history, even with seqs below what it
@@ -305,3 +328,37 @@ def test_a_renumbered_room_resumes_in_its_new_epoch():
     finally:
         session.leave(timeout=0)
         fake.close()
+
+
+# --- the same against the real server (docs/protocol.md, Reconnecting) -----------------
+
+
+def test_after_a_rename_a_reconnect_keeps_the_new_name_the_room_and_the_missed_messages(server):
+    """Issue 11, item 3: /nick brings a new resume token; with the old session
+    still half-open, the reconnect gets the new name back (not frank22), in
+    its room, with what was said meanwhile marked missed."""
+    proxy = Proxy(server.port)
+    ops = NativeClient(server.port, "ops")
+    ops.send_json({"type": "join", "room": "#ops"})
+    ops.expect(lambda f: f["type"] == "joined")
+    client = client_process(f"127.0.0.1:{proxy.port}", "--name", "frank")
+    try:
+        read_until(client, "Connected to the server.")
+        client.stdin.write("/join #ops\n/nick frank2\n")
+        client.stdin.flush()
+        read_until(client, "frank is now known as frank2")
+        proxy.cut_client_side(hold=True)  # half-open: the server still has frank2's session
+        read_until(client, "reconnecting")
+        ops.say("ops said this while frank was away")
+        client.stdin.write("private plan for ops only\n")
+        client.stdin.flush()
+        read_until(client, "will be sent after reconnecting")
+        proxy.release()
+        lines = read_until(client, reconnected_as("frank2"))
+        lines += read_until(client, "(missed) ops: ops said this while frank was away")
+        assert not any("#lobby" in line for line in lines), lines
+        got = ops.expect(lambda f: f["type"] == "message" and f["nick"] == "frank2")
+        assert (got["room"], got["text"]) == ("#ops", "private plan for ops only")
+    finally:
+        kill_quietly(client)
+        proxy.close()
