@@ -11,15 +11,23 @@ backlog after a reconnect is slowed to the limit, never cut off for it).
 Room messages sent and not yet confirmed (``accepted``/``reply``) are kept;
 after a reconnect they go back to the head of the queue, unless the replay
 of missed messages showed that they arrived.
+
+A room message carries the room it was typed for, and is sent only while we
+are in that room: if a reconnect lands elsewhere (the server did not take us
+back), it is held, the user is told, and it goes out only if we get back
+there (``/join``). After a ``/join`` or ``/part`` nothing more is sent until
+the server answered it, so that what was typed for the new room lands there.
 """
 
 from __future__ import annotations
 
 import collections
+import dataclasses
 import threading
 from collections.abc import Callable
 
 from common import messages as m
+from common.rooms import InvalidRoom, room_key, validate_room
 from common.threads import stop_signals_blocked
 
 from .backoff import Clock
@@ -28,13 +36,51 @@ from .connection import ClientError
 Send = Callable[[m.Message], None]
 
 
+#: The lobby, where ``/part`` leads.
+LOBBY = "#lobby"
+
+
+@dataclasses.dataclass(eq=False)
+class Outgoing:
+    msg: m.Message
+    #: The room it was typed for (a room message, a topic); None: it may go anywhere.
+    room: str | None
+
+
+def _destination(msg: m.Message) -> str | None:
+    """Where a ``/join`` or ``/part`` takes us (None: nowhere, or not a room change)."""
+    if isinstance(msg, m.Part):
+        return LOBBY
+    if isinstance(msg, m.Join):
+        try:
+            return validate_room(msg.room)
+        except InvalidRoom:
+            return None  # the server refuses it: we stay
+    return None
+
+
+def _same_room(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and room_key(a) == room_key(b)
+
+
 class Outbox:
-    def __init__(self, pace: Callable[[], float], clock: Clock | None = None) -> None:
-        self._pace = pace  # seconds to wait before the next paced message
+    def __init__(
+        self,
+        room: str,
+        pace: Callable[[], float],
+        clock: Clock | None = None,
+        on_held: Callable[[str, int, str], None] = lambda room, count, here: None,
+    ) -> None:
+        self._pace = pace  # seconds to wait before the next message
         self._clock = clock or Clock()
+        #: Told (outside the lock) when lines typed for ``room`` are held, as we are in ``here``.
+        self._on_held = on_held
         self._cond = threading.Condition()
-        self._queue: collections.deque[m.Message] = collections.deque()
-        self._unacked: collections.deque[m.Say | m.Action] = collections.deque()
+        self._room = room  # where the server last said we are
+        self._moving_to: str | None = None  # a /join or /part is sent and not yet answered
+        self._queue: collections.deque[Outgoing] = collections.deque()
+        self._unacked: collections.deque[Outgoing] = collections.deque()
+        self._held: dict[str, list[Outgoing]] = {}  # room key -> lines typed for a room we are not in
         self._send: Send | None = None  # the connection's send; None while disconnected
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
@@ -52,19 +98,48 @@ class Outbox:
     def put(self, msg: m.Message) -> bool:
         """Queue ``msg`` after everything typed before it; False if it waits for a reconnect."""
         with self._cond:
-            self._queue.append(msg)
+            bound = isinstance(msg, (m.Say, m.Action, m.SetTopic))
+            self._queue.append(Outgoing(msg, self._typing_room() if bound else None))
             self._cond.notify_all()
             return self._send is not None
 
+    def _typing_room(self) -> str:
+        """The room a line typed now is meant for: where the last ``/join`` or
+        ``/part`` still queued or unanswered leads, else where we are."""
+        for item in reversed(self._queue):
+            if isinstance(item.msg, (m.Join, m.Part)) and (target := _destination(item.msg)):
+                return target
+        return self._moving_to or self._room
+
+    def entered(self, room: str) -> int:
+        """The server says we are in ``room`` (welcome, joined): what was held
+        for it goes first. Returns how many lines that releases."""
+        with self._cond:
+            self._room = room
+            self._moving_to = None
+            released = self._held.pop(room_key(room), [])
+            self._queue.extendleft(reversed(released))
+            self._cond.notify_all()
+            return len(released)
+
+    def refused(self) -> None:
+        """The server refused something (maybe the ``/join`` we wait on): go on."""
+        with self._cond:
+            if self._moving_to is not None:
+                self._moving_to = None
+                self._cond.notify_all()
+
     def connected(self, send: Send) -> int:
         """A new link: what was sent and not confirmed goes first again, then
-        what was typed meanwhile, at the server's pace. Returns how many wait."""
+        what was typed meanwhile, at the server's pace. Returns how many of
+        them go out here (not those typed for another room)."""
         with self._cond:
             self._queue.extendleft(reversed(self._unacked))
             self._unacked.clear()
+            self._moving_to = None  # (the welcome says where we are)
             self._send = send
             self._cond.notify_all()
-            return len(self._queue)
+            return sum(item.room is None or _same_room(item.room, self._room) for item in self._queue)
 
     def disconnected(self) -> None:
         with self._cond:
@@ -81,7 +156,7 @@ class Outbox:
         """A replayed message of ours: it did arrive before the link broke."""
         with self._cond:
             for item in self._unacked:
-                if item.text == getattr(msg, "text", None):
+                if getattr(item.msg, "text", None) == getattr(msg, "text", None):
                     self._unacked.remove(item)
                     self._cond.notify_all()
                     return
@@ -93,9 +168,9 @@ class Outbox:
             self._cond.notify_all()
 
     def unsent(self) -> int:
-        """Messages taken from the user that the server has not confirmed."""
+        """Messages taken from the user that the server has not confirmed (held ones too)."""
         with self._cond:
-            return len(self._queue) + len(self._unacked)
+            return len(self._queue) + len(self._unacked) + sum(map(len, self._held.values()))
 
     def wait_queue_below(self, count: int, timeout: float) -> bool:
         """Wait until fewer than ``count`` messages wait to be sent."""
@@ -103,18 +178,35 @@ class Outbox:
             return self._cond.wait_for(lambda: len(self._queue) < count or self._stop.is_set(), timeout)
 
     def wait_empty(self, timeout: float) -> bool:
-        """Wait until everything is sent and confirmed."""
+        """Wait until everything is sent and confirmed (but what is held: that waits for a /join)."""
         with self._cond:
             return self._cond.wait_for(lambda: not self._queue and not self._unacked, timeout)
 
     # -- the thread that sends --------------------------------------------
+    def _ready(self) -> bool:
+        return self._send is not None and bool(self._queue) and self._moving_to is None
+
+    def _hold_misplaced(self) -> dict[str, int]:
+        """Set aside the lines at the head of the queue typed for another room."""
+        held: dict[str, int] = {}
+        while self._queue and self._queue[0].room is not None and not _same_room(self._queue[0].room, self._room):
+            item = self._queue.popleft()
+            self._held.setdefault(room_key(item.room), []).append(item)
+            held[item.room] = held.get(item.room, 0) + 1
+        return held
+
     def _run(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._stop.is_set() or (self._send is not None and self._queue))
+                self._cond.wait_for(lambda: self._stop.is_set() or self._ready())
                 if self._stop.is_set():
                     return
-                head = self._queue[0]
+                held, here = self._hold_misplaced(), self._room
+                head = self._queue[0] if self._queue else None
+            for room, count in held.items():
+                self._on_held(room, count, here)
+            if head is None:
+                continue
             delay = self._pace()
             if delay > 0 and self._clock.wait(self._stop, delay):
                 return
@@ -122,15 +214,20 @@ class Outbox:
                 if self._stop.is_set():
                     return
                 send = self._send
-                if send is None or not self._queue or self._queue[0] is not head:
-                    continue  # the link broke meanwhile: it waits for the next one
+                if not self._ready() or self._queue[0] is not head:
+                    continue  # the link broke, or the room changed, meanwhile: look again
+                if head.room is not None and not _same_room(head.room, self._room):
+                    continue
                 self._queue.popleft()
                 try:
-                    send(head)  # (only queues it for the connection's writer)
+                    send(head.msg)  # (only queues it for the connection's writer)
                 except ClientError:  # the link is over; the receiver reconnects
                     self._queue.appendleft(head)
                     self._send = None
                     continue
-                if isinstance(head, (m.Say, m.Action)):  # confirmed one by one (accepted or reply)
+                if isinstance(head.msg, (m.Say, m.Action)):  # confirmed one by one (accepted or reply)
                     self._unacked.append(head)
+                target = _destination(head.msg)
+                if target is not None and not _same_room(target, self._room):
+                    self._moving_to = target  # what follows was typed for there: wait for the answer
                 self._cond.notify_all()

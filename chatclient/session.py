@@ -7,7 +7,8 @@ a ``show`` callback called from the receiver thread.
 When the connection drops, the receiver thread reconnects with exponential
 backoff and jitter, takes the nickname back with the server's resume token
 (a new one comes after each ``/nick``), and asks for its room back and for
-the messages after the last sequence number it saw there (``Positions``). What the
+the messages after the last sequence number it saw there (``Positions``);
+if the server puts it elsewhere, the user is told. What the
 user types goes through the ``Outbox`` (one queue, one sending thread): lines
 typed meanwhile wait there and go out after the reconnect, in order; lines
 that were sent but never acknowledged are sent again unless the replay shows
@@ -28,6 +29,7 @@ from common import messages as m
 from common.commands import CommandError, ShowHelp, parse_input
 from common.nicks import is_exit_word
 from common.ratelimit import TokenBucket
+from common.rooms import room_key
 from common.threads import stop_signals_blocked
 
 from .backoff import Clock, backoff_delays
@@ -125,7 +127,7 @@ class ChatSession:
         #: Who we exchanged private messages with (any room), for ``/msg`` completion.
         self.correspondents: set[str] = set()
         self._lock = threading.Lock()  # conn swaps
-        self._outbox = Outbox(self._pace, self._clock)
+        self._outbox = Outbox(welcome.room, self._pace, self._clock, on_held=self._held)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._receive, name="receiver", daemon=True)
 
@@ -196,6 +198,8 @@ class ChatSession:
             if isinstance(msg, m.Accepted):
                 self._positions.saw(msg.room or self.room, msg.seq)  # (a server before rooms in acks: ours)
                 return
+        if isinstance(msg, m.Error):
+            self._outbox.refused()
         if isinstance(msg, m.ChatMessage):
             self._positions.saw(msg.room, msg.seq)
             if msg.replay == "missed" and msg.nick == self.nick:
@@ -212,6 +216,9 @@ class ChatSession:
             self.room, self.users, self.topic = msg.room, list(msg.users), msg.topic
             self.rooms.add(msg.room)
             self._positions.entered(msg.room, msg.epoch)
+            released = self._outbox.entered(msg.room)
+            if released:
+                self._info(f"sending {released} line(s) you typed for {msg.room} while elsewhere")
         elif isinstance(msg, m.Users) and msg.room == self.room:
             self.users = list(msg.nicks)
         elif isinstance(msg, m.RoomList):
@@ -260,10 +267,13 @@ class ChatSession:
                 continue
             with self._lock:
                 self.conn = conn  # (a ping during the replay is answered on it; leave() closes it)
+            asked = self.room
             try:
                 welcome = self._rejoin(conn)
                 missed = f"; {welcome.replay} missed message(s) follow" if welcome.replay else ""
                 self._info(f"reconnected as {self.nick}{missed}")
+                if room_key(welcome.room) != room_key(asked):
+                    self._info(f"you are in {welcome.room}, not {asked}: the server did not take you back there")
                 # The replay comes first: it shows which unacknowledged lines
                 # arrived after all, so only the others are sent again.
                 self._track(welcome)
@@ -384,6 +394,13 @@ class ChatSession:
         with self._lock:
             self.connected = connected
         self._set_status(status)
+
+    def _held(self, room: str, count: int, here: str) -> None:
+        """The outbox set aside lines typed for ``room`` (outbox thread)."""
+        self._info(
+            f"{count} line(s) you typed for {room} are held, not sent: you are in {here}. "
+            f"/join {room} to send them there."
+        )
 
     def _set_status(self, status: str) -> None:
         self.status = status

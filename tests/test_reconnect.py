@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import queue
 import random
+import signal
 import subprocess
 import threading
 import time
@@ -301,6 +302,44 @@ def test_a_rename_brings_a_new_token_and_the_reconnect_uses_it():
         fake.close()
 
 
+def test_lines_typed_for_a_room_are_never_posted_in_another_and_go_out_once_back_there():
+    """The reconnect lands in #lobby, not #private (say, a restarted server
+    that has forgotten the room): what was typed for #private is held and the
+    user told; a /join back to #private sends it there."""
+    fake = FakeServer()
+    clock = GateClock(open_=False)
+    session, peer, shown = session_on(
+        fake, "alice", welcome={"room": "#private", "epoch": "p1"}, reconnect=True, clock=clock
+    )
+    try:
+        peer.close()
+        assert wait_for(lambda: not session.connected)
+        session.submit("only for #private: the salary numbers")
+        clock.gate.set()
+        again = fake.accept()
+        hello = again.greet(room="#lobby", epoch="l1", users=["alice", "bob"])
+        assert hello["room"] == "#private"
+        assert wait_for(lambda: any("held" in text for text in notices(shown))), notices(shown)
+        told = notices(shown)
+        assert "you are in #lobby, not #private: the server did not take you back there" in told
+        assert (
+            "1 line(s) you typed for #private are held, not sent: you are in #lobby. "
+            "/join #private to send them there." in told
+        )
+        assert session.unsent() == 1, "held, and counted as not sent"
+        session.submit("hello lobby")
+        assert _says(again, 1) == ["hello lobby"], "the held line was not sent to #lobby before it"
+        again.send_msg(m.Accepted(seq=1, ts=1.0, room="#lobby"))
+        session.submit("/join #private")
+        session.submit("and one more for #private")  # typed before the server answered the /join
+        again.expect(lambda f: f["type"] == "join" and f["room"] == "#private")
+        again.send_msg(m.Joined(room="#private", topic="", users=["alice"], epoch="p2"))
+        assert _says(again, 2) == ["only for #private: the salary numbers", "and one more for #private"]
+    finally:
+        session.leave(timeout=0)
+        fake.close()
+
+
 def test_a_renumbered_room_resumes_in_its_new_epoch():
     """The server says the room's numbering changed (it was made anew): the
     client shows that and the recent history, even with seqs below what it
@@ -331,6 +370,47 @@ def test_a_renumbered_room_resumes_in_its_new_epoch():
 
 
 # --- the same against the real server (docs/protocol.md, Reconnecting) -----------------
+
+
+def _history_and_live(client: NativeClient, count: int) -> list[str]:
+    """The texts of the next ``count`` room messages, history or live."""
+    return [f["text"] for f in client.messages(count, replayed=True)]
+
+
+def test_after_a_server_restart_lines_typed_for_a_room_land_in_that_room():
+    """Issue 11, item 2: the client asks for #private back and the restarted
+    server honours it; what was typed during the outage is posted there, and
+    #lobby (its members, its history) never sees it."""
+    srv = ServerProcess()
+    port = srv.port
+    client = client_process(f"127.0.0.1:{port}", "--name", "alice")
+    try:
+        read_until(client, "Connected to the server.")
+        client.stdin.write("/join #private\n")
+        client.stdin.flush()
+        read_until(client, "you are in #private")
+        assert srv.stop(signal.SIGTERM)[0] == 0
+        read_until(client, "reconnecting")
+        client.stdin.write("only for #private: the salary numbers\n")
+        client.stdin.flush()
+        read_until(client, "will be sent after reconnecting")
+        srv = ServerProcess("--port", str(port))
+        lines = read_until(client, reconnected_as("alice"))
+        boss = NativeClient(port, "boss")
+        boss.send_json({"type": "join", "room": "#private"})
+        assert "only for #private: the salary numbers" in _history_and_live(boss, 1)
+        assert not any("not #private" in line for line in lines + read_until(client, "boss joined"))
+        newcomer = NativeClient(port, "newcomer")  # #lobby's history
+        assert all(f.get("text") != "only for #private: the salary numbers" for f in _replayed(newcomer))
+    finally:
+        kill_quietly(client)
+        srv.stop()
+
+
+def _replayed(client: NativeClient) -> list[dict]:
+    """The history a client was sent with its welcome or joined."""
+    greeting = client.welcome
+    return [client.frame() for _ in range(greeting.get("replay", 0))]
 
 
 def test_after_a_rename_a_reconnect_keeps_the_new_name_the_room_and_the_missed_messages(server):
