@@ -6,7 +6,9 @@ numbers from 1 again under a new epoch. So the client keeps, per room, the
 epoch it last knew there and the highest ``seq`` it saw in that epoch, from a
 ``message`` or from an ``accepted`` (both name their room): a message or a
 late acknowledgement of another room never moves this room's position. A
-reconnect asks to resume from exactly that position.
+reconnect asks to resume from exactly that position, and the history a room
+replays on joining is shown only from there on: what is already on the
+screen (coming back to #lobby after /part) is not shown again.
 """
 
 from __future__ import annotations
@@ -34,6 +36,15 @@ class Positions:
         epoch, last = known
         if last is None or seq > last:
             self._rooms[room_key(room)] = (epoch, seq)
+
+    def seen(self, room: str, seq: int) -> bool:
+        """Whether message ``seq`` of ``room``, in the epoch we know, already reached us."""
+        last = self.last_seq(room)
+        return last is not None and seq <= last
+
+    def forget(self) -> None:
+        """A server that gives no epochs: numbers from before a reconnect mean nothing."""
+        self._rooms.clear()
 
     def epoch(self, room: str) -> str | None:
         known = self._rooms.get(room_key(room))

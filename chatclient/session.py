@@ -201,6 +201,8 @@ class ChatSession:
         if isinstance(msg, m.Error):
             self._outbox.refused()
         if isinstance(msg, m.ChatMessage):
+            if msg.replay == "history" and self._positions.seen(msg.room, msg.seq):
+                return  # on the screen already (back in a room we were in)
             self._positions.saw(msg.room, msg.seq)
             if msg.replay == "missed" and msg.nick == self.nick:
                 self._outbox.arrived(msg)  # it did arrive before the link broke
@@ -274,6 +276,8 @@ class ChatSession:
                 self._info(f"reconnected as {self.nick}{missed}")
                 if room_key(welcome.room) != room_key(asked):
                     self._info(f"you are in {welcome.room}, not {asked}: the server did not take you back there")
+                if not welcome.epoch:  # (a server before epochs: its numbers may have restarted)
+                    self._positions.forget()
                 # The replay comes first: it shows which unacknowledged lines
                 # arrived after all, so only the others are sent again.
                 self._track(welcome)

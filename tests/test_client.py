@@ -417,3 +417,33 @@ def test_a_server_that_takes_nothing_freezes_neither_the_receiver_nor_the_typing
     finally:
         session.leave(timeout=0)
         fake.close()
+
+
+# --- history already on screen is not shown again (issue 11, item 19) ------------------
+
+
+def test_coming_back_to_a_room_shows_only_the_history_not_yet_seen(server):
+    talker = NativeClient(server.port, "talker")
+    proc = client_process(server.address, "--name", "walker")
+    try:
+        assert proc.stdout.readline() == "Connected to the server.\n"
+        talker.expect(lambda f: f.get("event") == "join")
+        for i in range(3):
+            talker.say(f"seen {i}")
+        assert [proc.stdout.readline() for _ in range(4)][1:] == [f"talker: seen {i}\n" for i in range(3)]
+        proc.stdin.write("/join #dev\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().startswith("* you are in #dev")
+        talker.say("said while you were in #dev")
+        talker.expect(lambda f: f["type"] == "accepted")
+        proc.stdin.write("/part\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().startswith("* you are in #lobby")
+        talker.say("after")
+        shown = []
+        while not shown or shown[-1] != "talker: after":
+            shown.append(proc.stdout.readline().rstrip("\n"))
+        assert shown == ["(history) talker: said while you were in #dev", "talker: after"]
+    finally:
+        proc.stdin.close()
+        proc.wait(TIMEOUT)
