@@ -73,6 +73,7 @@ def _pacer(welcome: m.Welcome) -> TokenBucket | None:
 
 def parse_line(line: str) -> m.Message | ShowHelp | CommandError | None:
     """What a line of user input means (the terminal, line mode and ``--send`` alike)."""
+    line = line.rstrip("\r\n")  # a paste that ends with its last line's newline: no blank line
     # A pasted block is one message, whatever its first line looks like.
     if "\n" in line.strip("\n") and len(line) <= m.MAX_TEXT:
         return m.Say(line)
