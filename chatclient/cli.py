@@ -166,6 +166,13 @@ def _read_password(path: str) -> str:
         raise ClientError(f"cannot read the password file {path}: {exc.strerror or exc}") from None
 
 
+def _warn_in_clear() -> None:
+    print(
+        "chatclient: warning: no --tls: the password goes to the server unencrypted, readable on the network",
+        file=sys.stderr,
+    )
+
+
 def _ask_password() -> str:
     """Nothing echoed, not even its length (as ssh and sudo do)."""
     return getpass.getpass("Password: ")
@@ -275,6 +282,8 @@ def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> i
             "Check it against the fingerprint the server printed; it is remembered from now on.",
             file=sys.stderr,
         )
+    if password is not None and tls is None:
+        _warn_in_clear()
     try:
         while True:
             try:
@@ -283,6 +292,8 @@ def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> i
             except PasswordRequired as exc:
                 if password is not None or not interactive:
                     raise ClientError(f"{exc}: give it with --password-file") from None
+                if tls is None:
+                    _warn_in_clear()
                 password = _ask_password()
             except NickRejected as exc:
                 hint = f" (try {exc.suggestion!r})" if exc.suggestion else ""

@@ -447,3 +447,69 @@ def test_coming_back_to_a_room_shows_only_the_history_not_yet_seen(server):
     finally:
         proc.stdin.close()
         proc.wait(TIMEOUT)
+
+
+# --- a password without TLS is said to travel in clear (issue 11, item 19) ------------
+
+
+@pytest.fixture
+def guarded_server(tmp_path):
+    """A server with a password (no TLS) and an operator, alice."""
+    (tmp_path / "pw").write_text("open sesame\n")
+    (tmp_path / "oppw").write_text("op secret\n")
+    srv = ServerProcess(
+        "--password-file", str(tmp_path / "pw"), "--op", "alice", "--op-password-file", str(tmp_path / "oppw")
+    )
+    srv.files = tmp_path
+    yield srv
+    if srv.proc.poll() is None:
+        srv.stop()
+
+
+def _operator(srv: ServerProcess) -> NativeClient:
+    alice = NativeClient(srv.port)
+    alice.send_json({"type": "hello", "version": 1, "nick": "alice", "password": "op secret"})
+    alice.expect(lambda f: f["type"] == "welcome")
+    return alice
+
+
+def test_a_password_without_tls_is_said_to_travel_in_clear(guarded_server, tmp_path):
+    pw = str(guarded_server.files / "pw")
+    sent = subprocess.run(
+        [*program("chatclient"), guarded_server.address, "--password-file", pw, "--name", "bob"],
+        input="",
+        capture_output=True,
+        text=True,
+        env=python_env(),
+        timeout=20,
+    )
+    assert sent.returncode == 0, sent.stderr
+    warning = "chatclient: warning: no --tls: the password goes to the server unencrypted, readable on the network"
+    assert warning in sent.stderr.splitlines()
+    env = python_env()
+    env["TERM"] = "xterm"
+    asked = Terminal([*program("chatclient"), guarded_server.address, "--name", "dave"], env=env)
+    asked.wait_text("Password:")
+    assert "the password goes to the server unencrypted" in asked.text, "said before the password is typed"
+    asked.send("open sesame\r")
+    asked.wait_text("dave>")
+    asked.send("/quit\r")
+    assert asked.wait_exit() == 0
+
+
+def test_a_password_over_tls_brings_no_warning(tmp_path):
+    (tmp_path / "pw").write_text("open sesame\n")
+    srv = ServerProcess("--tls", "--password-file", str(tmp_path / "pw"))
+    try:
+        sent = subprocess.run(
+            [*program("chatclient"), srv.address, "--tls", "--password-file", str(tmp_path / "pw"), "--name", "bob"],
+            input="",
+            capture_output=True,
+            text=True,
+            env=python_env(),
+            timeout=20,
+        )
+        assert sent.returncode == 0, sent.stderr
+        assert "unencrypted" not in sent.stderr
+    finally:
+        srv.stop()
