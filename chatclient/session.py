@@ -174,10 +174,8 @@ class ChatSession:
                     elif self._server_stopping:  # it will probably be back: as if the link broke
                         self._server_stopping = False  # (its notice said why: no separate bye line)
                         return f"the server stopped ({msg.reason})"
-                    else:
+                    elif not self._kicked:  # (a kick's notice said it all: it is the reason we end with)
                         self.show(msg)
-                        if self._kicked:  # not the end we chose: exit 1, and never reconnect
-                            self.lost = msg.reason
                     return None
                 self._on_message(msg)
         except ClientError as exc:
@@ -185,8 +183,11 @@ class ChatSession:
 
     def _on_message(self, msg: m.Message) -> None:
         if isinstance(msg, m.Notice) and msg.event == "kick":
+            # Not the end we chose: exit 1 saying why (once), and never reconnect.
             self._kicked = True
-        elif isinstance(msg, m.Notice) and msg.event == "shutdown":
+            self.lost = msg.text
+            return
+        if isinstance(msg, m.Notice) and msg.event == "shutdown":
             self._server_stopping = True  # a restart, not the end of the chat
         if isinstance(msg, m.Ping):
             self._send_now(m.Pong(msg.token))

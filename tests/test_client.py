@@ -449,7 +449,7 @@ def test_coming_back_to_a_room_shows_only_the_history_not_yet_seen(server):
         proc.wait(TIMEOUT)
 
 
-# --- a password without TLS is said to travel in clear (issue 11, item 19) ------------
+# --- a kick, a password: said once, and said plainly (issue 11, item 19) ------------
 
 
 @pytest.fixture
@@ -471,6 +471,19 @@ def _operator(srv: ServerProcess) -> NativeClient:
     alice.send_json({"type": "hello", "version": 1, "nick": "alice", "password": "op secret"})
     alice.expect(lambda f: f["type"] == "welcome")
     return alice
+
+
+def test_a_kick_says_its_reason_once(guarded_server):
+    alice = _operator(guarded_server)
+    bob = client_process(guarded_server.address, "--password-file", str(guarded_server.files / "pw"), "--name", "bob")
+    assert bob.stdout.readline() == "Connected to the server.\n"
+    alice.expect(lambda f: f.get("event") == "join")
+    alice.send_json({"type": "kick", "nick": "bob", "reason": "spamming"})
+    out, err = bob.communicate(timeout=TIMEOUT)
+    assert bob.returncode == 1
+    assert (out + err).count("spamming") == 1, (out, err)
+    assert err.splitlines()[-1] == "chatclient: you were kicked by alice: spamming"
+    assert "Chat ended." not in out
 
 
 def test_a_password_without_tls_is_said_to_travel_in_clear(guarded_server, tmp_path):
