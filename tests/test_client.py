@@ -526,3 +526,35 @@ def test_a_password_over_tls_brings_no_warning(tmp_path):
         assert "unencrypted" not in sent.stderr
     finally:
         srv.stop()
+
+
+# --- /topic alone shows the topic (issue 11, item 19) ---------------------------------
+
+
+def test_topic_without_text_asks_for_the_topic():
+    from common.commands import HELP_LINES, parse_input
+
+    assert parse_input("/topic") == m.SetTopic("")
+    assert parse_input("/topic   ") == m.SetTopic("")
+    assert parse_input("/topic ship it") == m.SetTopic("ship it")
+    assert any(line.split()[:2] == ["/topic", "[TEXT]"] for line in HELP_LINES)
+
+
+def test_topic_without_text_shows_the_topic_and_keeps_it(server):
+    """Against the server (its side: an empty topic frame is a question)."""
+    setter = NativeClient(server.port, "setter")
+    setter.send_json({"type": "topic", "text": "release friday"})
+    setter.expect(lambda f: f.get("event") == "topic")
+    proc = client_process(server.address, "--name", "asker")
+    try:
+        assert proc.stdout.readline() == "Connected to the server.\n"
+        proc.stdin.write("/topic\n")
+        proc.stdin.flush()
+        line = proc.stdout.readline()
+        while "topic" not in line:
+            line = proc.stdout.readline()
+        assert "release friday" in line, line
+        assert NativeClient(server.port, "late").welcome["topic"] == "release friday", "unchanged"
+    finally:
+        proc.stdin.close()
+        proc.wait(TIMEOUT)
