@@ -17,7 +17,6 @@ they arrived.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import random
 import threading
@@ -32,10 +31,11 @@ from common.ratelimit import TokenBucket
 from common.rooms import room_key
 from common.threads import stop_signals_blocked
 
-from .backoff import Clock, backoff_delays
+from .backoff import Clock
 from .connection import CertificateMismatch, ChatConnection, ClientError, NickRejected
 from .outbox import Outbox
 from .positions import Positions
+from .reconnect import reconnect
 
 log = logging.getLogger(__name__)
 
@@ -254,58 +254,58 @@ class ChatSession:
 
     def _reconnect(self) -> bool:
         """Reconnect until it works (True) or the user leaves (False)."""
-        host, port = self.conn.host, self.conn.port
-        # Nobody can be asked any more (a prompt from this thread would fight the
-        # UI): a certificate is trusted by now, or the reconnect is refused.
-        tls = dataclasses.replace(self.conn.tls, confirm=None) if self.conn.tls is not None else None
-        for attempt, delay in enumerate(backoff_delays(rng=self._rng), start=1):
-            self._set_status(f"reconnecting to {self.conn.address} (attempt {attempt}, in {delay:.1f} s)")
-            if self._clock.wait(self._stop, delay):
-                return False
-            try:
-                conn = ChatConnection.connect(host, port, tls)
-            except CertificateMismatch as exc:  # never retry into that
-                self.lost = str(exc)
-                return False
-            except ClientError:
-                continue
-            with self._lock:
-                self.conn = conn  # (a ping during the replay is answered on it; leave() closes it)
-            asked = self.room
-            try:
-                welcome = self._rejoin(conn)
-                missed = f"; {welcome.replay} missed message(s) follow" if welcome.replay else ""
-                self._info(f"reconnected as {self.nick}{missed}")
-                if room_key(welcome.room) != room_key(asked):
-                    self._info(f"you are in {welcome.room}, not {asked}: the server did not take you back there")
-                if not welcome.epoch:  # (a server before epochs: its numbers may have restarted)
-                    self._positions.forget()
-                # The replay comes first: it shows which unacknowledged lines
-                # arrived after all, so only the others are sent again.
-                self._track(welcome)
-                replayed = 0
-                while replayed < welcome.replay:
-                    msg = conn.next_message()
-                    if msg is None or isinstance(msg, m.Bye):
-                        raise ClientError("the server closed the connection")
-                    replayed += isinstance(msg, m.ChatMessage)  # (a notice may come among them)
-                    self._on_message(msg)
-            except ClientError as exc:
-                conn.close()
-                self._info(f"reconnect failed: {exc}")
-                continue
-            self._token = welcome.token
-            self._server_stopping = False  # news of the old link, not of this one
-            self._bucket = _pacer(welcome)  # (only the outbox thread uses it)
-            self._set_connected(True, f"connected to {conn.address}")
-            # What waits goes out now, in order, at the server's pace (a backlog is not a flood).
-            waiting = self._outbox.connected(conn.send)
-            if waiting:
-                self._info(f"sending {waiting} message(s) typed or unconfirmed while away")
-            return True
-        return False  # pragma: no cover - the generator never ends
+        try:
+            found = reconnect(
+                self.conn,
+                self._rejoin,
+                clock=self._clock,
+                rng=self._rng,
+                stop=self._stop,
+                status=self._set_status,
+                info=self._info,
+            )
+        except CertificateMismatch as exc:
+            self.lost = str(exc)
+            return False
+        if found is None:
+            return False
+        conn, welcome = found
+        self._token = welcome.token
+        self._server_stopping = False  # news of the old link, not of this one
+        self._bucket = _pacer(welcome)  # (only the outbox thread uses it)
+        self._set_connected(True, f"connected to {conn.address}")
+        # What waits goes out now, in order, at the server's pace (a backlog is not a flood).
+        waiting = self._outbox.connected(conn.send)
+        if waiting:
+            self._info(f"sending {waiting} message(s) typed or unconfirmed while away")
+        return True
 
     def _rejoin(self, conn: ChatConnection) -> m.Welcome:
+        """Register on a new connection: our name, our room, where we were in it;
+        then the replay of what we missed (raises ``ClientError``)."""
+        with self._lock:
+            self.conn = conn  # (a ping during the replay is answered on it; leave() closes it)
+        asked = self.room
+        welcome = self._hello_again(conn)
+        missed = f"; {welcome.replay} missed message(s) follow" if welcome.replay else ""
+        self._info(f"reconnected as {self.nick}{missed}")
+        if room_key(welcome.room) != room_key(asked):
+            self._info(f"you are in {welcome.room}, not {asked}: the server did not take you back there")
+        if not welcome.epoch:  # (a server before epochs: its numbers may have restarted)
+            self._positions.forget()
+        # The replay comes first: it shows which unacknowledged lines
+        # arrived after all, so only the others are sent again.
+        self._track(welcome)
+        replayed = 0
+        while replayed < welcome.replay:
+            msg = conn.next_message()
+            if msg is None or isinstance(msg, m.Bye):
+                raise ClientError("the server closed the connection")
+            replayed += isinstance(msg, m.ChatMessage)  # (a notice may come among them)
+            self._on_message(msg)
+        return welcome
+
+    def _hello_again(self, conn: ChatConnection) -> m.Welcome:
         nick = self.nick
         while True:
             try:
