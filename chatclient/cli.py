@@ -11,8 +11,7 @@ import sys
 from pathlib import Path
 
 from common import __version__
-from common.commands import CommandError
-from common.messages import Accepted, Action, Bye, Error, Private, PrivateSay, Quit, Reply, Say, Users
+from common.messages import Users
 from common.nicks import nick_key, nick_problem
 from common.plain import render_plain
 from common.safetext import neutralise
@@ -23,7 +22,7 @@ from .connection import ChatConnection, ClientError, NickRejected, PasswordRequi
 from .discovery import DiscoveryError, browse, choose, format_found
 from .linemode import Interrupted, LinePrinter, finish, run_line_mode, show_line
 from .local import Preferences
-from .session import parse_line
+from .oneshot import one_shot_message, send_once
 from .trust import KnownServers
 
 DEFAULT_PORT = 5050
@@ -104,19 +103,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="list the chat servers on the LAN and exit")
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return p
-
-
-def one_shot_message(text: str) -> Say | Action | PrivateSay | str:
-    """What ``--send TEXT`` sends, read exactly as line mode reads a line; a
-    command that means nothing for a sender who leaves at once is refused
-    (the reason, as a string)."""
-    parsed = parse_line(text)
-    if isinstance(parsed, (Say, Action, PrivateSay)):
-        return parsed
-    if isinstance(parsed, CommandError):
-        return parsed.message
-    command = text.split(maxsplit=1)[0]
-    return f"{command} means nothing for one message; send text, /me ACTION or /msg NICK TEXT"
 
 
 def list_servers() -> int:
@@ -331,36 +317,6 @@ def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> i
     except Interrupted as exc:  # a signal before the front end took over
         session.leave()
         return finish(None, session.unsent(), exc.status)
-
-
-def send_once(conn: ChatConnection, message: Say | Action | PrivateSay, nick: str) -> int:
-    """``--send``: one message, the server's answer on stdout, then leave."""
-    try:
-        conn.send(message)
-        while True:
-            msg = conn.next_message()
-            if msg is None or isinstance(msg, Bye):
-                raise ClientError("the server closed the connection before answering")
-            if isinstance(msg, Reply):
-                print(neutralise(msg.text))
-                break
-            if isinstance(msg, Accepted):
-                print(f"Message delivered (#{msg.seq}).")
-                break
-            if isinstance(msg, Private) and isinstance(message, PrivateSay) and msg.nick == nick:
-                print(f"Private message delivered to {neutralise(msg.to)}.")  # the server's copy to the sender
-                break
-            if isinstance(msg, Error):
-                raise ClientError(f"the server refused the message: {neutralise(msg.message)}")
-        try:
-            conn.send(Quit())
-            while conn.next_message() is not None:  # until the server's bye closes it
-                pass
-        except ClientError:
-            pass  # already answered; a goodbye that goes missing changes nothing
-        return 0
-    finally:
-        conn.close()
 
 
 def _login_name() -> str:
