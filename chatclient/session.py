@@ -389,10 +389,12 @@ class ChatSession:
         self.conn.close()
 
     def wait_sent(self, timeout: float) -> bool:
-        """Wait until every queued message is confirmed (or the session ended)."""
-        deadline = time.monotonic() + timeout
-        while self.unsent() and not self.ended.is_set() and time.monotonic() < deadline:
-            self._outbox.wait_empty(min(0.1, max(0.0, deadline - time.monotonic())))  # (ended ends it too)
+        """Wait until every queued message is confirmed (or the session ended);
+        lines held for another room wait for a /join, not for this."""
+        deadline = self._clock.monotonic() + timeout
+        while not self._outbox.wait_empty(0.1) and not self.ended.is_set():  # (ended ends it too)
+            if self._clock.monotonic() >= deadline:
+                break
         return not self.unsent()
 
     # -- state ------------------------------------------------------------

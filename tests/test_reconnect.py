@@ -327,6 +327,11 @@ def test_lines_typed_for_a_room_are_never_posted_in_another_and_go_out_once_back
             "/join #private to send them there." in told
         )
         assert session.unsent() == 1, "held, and counted as not sent"
+        waited: list[bool] = []  # at the end of line mode's input: held lines cannot go, nothing to wait for
+        waiter = threading.Thread(target=lambda: waited.append(session.wait_sent(60)))
+        waiter.start()
+        waiter.join(TIMEOUT)  # (the clock never reaches the 60 s: only a wait that ends by itself ends)
+        assert waited == [False]
         session.submit("hello lobby")
         assert _says(again, 1) == ["hello lobby"], "the held line was not sent to #lobby before it"
         again.send_msg(m.Accepted(seq=1, ts=1.0, room="#lobby"))
