@@ -7,11 +7,12 @@ import getpass
 import os
 import signal
 import socket
+import ssl
 import sys
 from pathlib import Path
 
 from common import __version__
-from common.messages import Accepted, Bye, Error, Quit, Reply, Say, Users
+from common.messages import Users
 from common.nicks import nick_key, nick_problem
 from common.plain import render_plain
 from common.safetext import neutralise
@@ -22,6 +23,7 @@ from .connection import ChatConnection, ClientError, NickRejected, PasswordRequi
 from .discovery import DiscoveryError, browse, choose, format_found
 from .linemode import Interrupted, LinePrinter, finish, run_line_mode, show_line
 from .local import Preferences
+from .oneshot import one_shot_message, send_once
 from .trust import KnownServers
 
 DEFAULT_PORT = 5050
@@ -48,6 +50,30 @@ def parse_address(text: str | None, port: int | None) -> tuple[str, int]:
     return host, port or DEFAULT_PORT
 
 
+def port_number(text: str) -> int:
+    """``--port``: a TCP port a server can listen on (argparse names the flag)."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (1-65535)") from None
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"{text} is not a port (1-65535)")
+    return port
+
+
+def cafile_problem(path: str) -> str | None:
+    """Why ``--cafile`` cannot be used (checked before connecting), or None."""
+    try:
+        ssl.create_default_context(cafile=path)
+    except OSError as exc:
+        if isinstance(exc, ssl.SSLError):
+            return "no PEM certificate in it"
+        return (exc.strerror or str(exc)).lower()
+    except ValueError as exc:  # e.g. a path with a NUL
+        return str(exc)
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="chatclient",
@@ -59,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HOST[:PORT]",
         help="server; without it, servers on the LAN are looked for (then 127.0.0.1:5050)",
     )
-    p.add_argument("--port", type=int, help=f"server port (default {DEFAULT_PORT})")
+    p.add_argument("--port", type=port_number, help=f"server port (default {DEFAULT_PORT})")
     p.add_argument("--name", help="your nickname (asked for on a terminal if not given)")
     p.add_argument("--no-timestamps", action="store_true", help="hide HH:MM before messages")
     p.add_argument("--tls", action="store_true", help="encrypt; trust the server's certificate on first use")
@@ -129,6 +155,13 @@ def _read_password(path: str) -> str:
         raise ClientError(f"cannot read the password file {path}: {exc.strerror or exc}") from None
 
 
+def _warn_in_clear() -> None:
+    print(
+        "chatclient: warning: no --tls: the password goes to the server unencrypted, readable on the network",
+        file=sys.stderr,
+    )
+
+
 def _ask_password() -> str:
     """Nothing echoed, not even its length (as ssh and sudo do)."""
     return getpass.getpass("Password: ")
@@ -161,6 +194,16 @@ def _ask_name(default: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.send is not None:
+        if not args.send.strip():
+            parser.error("--send needs a non-empty message")
+        args.send_msg = one_shot_message(args.send)
+        if isinstance(args.send_msg, str):
+            parser.error(f"--send: {args.send_msg}")
+    if args.name is not None and (problem := nick_problem(args.name)):
+        parser.error(f"--name: {problem}")
+    if args.cafile is not None and (problem := cafile_problem(args.cafile)):
+        parser.error(f"--cafile {args.cafile}: {problem}")
     try:
         args.config = load_config()
     except ConfigError as exc:
@@ -202,8 +245,6 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> int:
     default_name = _login_name()
     one_shot = args.send is not None
-    if one_shot and not args.send.strip():
-        raise ClientError("--send needs a non-empty message")
     config: Config = args.config
     nick = args.name or config.name or (_ask_name(default_name) if interactive and not one_shot else default_name)
     if interactive and not one_shot and args.fd is None:
@@ -230,6 +271,8 @@ def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> i
             "Check it against the fingerprint the server printed; it is remembered from now on.",
             file=sys.stderr,
         )
+    if password is not None and tls is None:
+        _warn_in_clear()
     try:
         while True:
             try:
@@ -238,13 +281,12 @@ def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> i
             except PasswordRequired as exc:
                 if password is not None or not interactive:
                     raise ClientError(f"{exc}: give it with --password-file") from None
+                if tls is None:
+                    _warn_in_clear()
                 password = _ask_password()
             except NickRejected as exc:
                 hint = f" (try {exc.suggestion!r})" if exc.suggestion else ""
-                if one_shot and exc.suggestion:
-                    nick = exc.suggestion  # nobody sees a one-shot sender's name for long
-                    continue
-                if not interactive or one_shot:
+                if not interactive or one_shot:  # never post under a name nobody asked for
                     raise ClientError(f"{exc}{hint}") from None
                 print(f"{exc}{hint}")
                 nick = _ask_name(exc.suggestion or nick)
@@ -252,7 +294,7 @@ def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> i
         conn.close()
         raise
     if one_shot:
-        return send_once(conn, args.send)
+        return send_once(conn, args.send_msg, welcome.nick)
     from .session import ChatSession
 
     session = ChatSession(conn, welcome, reconnect=not args.no_reconnect, password=password)
@@ -286,33 +328,6 @@ def _inherited(fd: int, host: str, port: int) -> ChatConnection:
         return ChatConnection(socket.socket(fileno=fd), host, port)
     except OSError as exc:
         raise ClientError(f"--fd {fd}: {exc.strerror or exc}") from None
-
-
-def send_once(conn: ChatConnection, text: str) -> int:
-    """``--send``: one message, the server's answer on stdout, then leave."""
-    try:
-        conn.send(Say(text))
-        while True:
-            msg = conn.next_message()
-            if msg is None or isinstance(msg, Bye):
-                raise ClientError("the server closed the connection before answering")
-            if isinstance(msg, Reply):
-                print(neutralise(msg.text))
-                break
-            if isinstance(msg, Accepted):
-                print(f"Message delivered (#{msg.seq}).")
-                break
-            if isinstance(msg, Error):
-                raise ClientError(f"the server refused the message: {neutralise(msg.message)}")
-        try:
-            conn.send(Quit())
-            while conn.next_message() is not None:  # until the server's bye closes it
-                pass
-        except ClientError:
-            pass  # already answered; a goodbye that goes missing changes nothing
-        return 0
-    finally:
-        conn.close()
 
 
 def _login_name() -> str:

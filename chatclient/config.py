@@ -42,6 +42,17 @@ class ConfigError(Exception):
     pass
 
 
+#: How a setting's type is named to a person editing the file.
+_KINDS = {str: "a string", bool: "true or false", int: "a whole number", list: "a list"}
+
+
+def _toml(value: object) -> str:
+    """A value as it is spelled in the file (``true``, ``'yes'``, ``5``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
 def config_path() -> Path:
     return config_dir() / "config.toml"
 
@@ -62,7 +73,7 @@ def load(path: Path | None = None) -> Config:
             raise ConfigError(f"{path}: unknown setting {key!r} (known: {', '.join(types)})")
         expected = {"str | None": str, "bool": bool, "int": int, "str": str, "list[str]": list}[types[key]]
         if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise ConfigError(f"{path}: {key} must be a {expected.__name__}")
+            raise ConfigError(f"{path}: {key} must be {_KINDS[expected]}, not {_toml(value)}")
         setattr(config, key, value)
     if config.bell not in BELL_MODES:
         raise ConfigError(f"{path}: bell must be one of {', '.join(BELL_MODES)}")

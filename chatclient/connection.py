@@ -1,7 +1,9 @@
 """The client's side of one connection: socket I/O around the protocol machine.
 
-``ChatConnection.open`` connects and completes the handshake; afterwards a
-single receiver thread calls ``next_message`` while any thread may ``send``.
+``ChatConnection.connect`` connects (and does the TLS handshake), ``hello``
+registers; afterwards a single receiver thread calls ``next_message`` while
+any thread may ``send``, which only queues the frame for the connection's one
+writer thread (``writer.Writer``): nobody waits on the socket to send.
 Failures surface as ``ClientError`` with a one-line, user-facing message.
 """
 
@@ -20,6 +22,7 @@ from common.errors import LocalProtocolError, RemoteProtocolError
 from common.tls import TlsError, TlsStream, fingerprint
 
 from .trust import CertificateChanged, KnownServers
+from .writer import Writer, WriterClosed
 
 CONNECT_TIMEOUT = 10.0
 HANDSHAKE_TIMEOUT = 15.0
@@ -85,9 +88,11 @@ class ChatConnection:
         self.host, self.port = host, port
         self.tls = tls
         self.proto = Connection(Role.CLIENT)
-        self._send_lock = threading.Lock()
+        self._send_lock = threading.Lock()  # frames are queued in the order the state machine saw them
         self._recv = sock.recv
         self._sendall = sock.sendall
+        self._write_error: str | None = None
+        self._writer = Writer(lambda data: self._sendall(data), self._write_failed, name=f"writer {host}:{port}")
         #: Set on a first TLS connection: the fingerprint that is now remembered.
         self.new_fingerprint: str | None = None
 
@@ -149,10 +154,12 @@ class ChatConnection:
         last_seq: int | None = None,
         password: str | None = None,
         room: str | None = None,
+        epoch: str | None = None,
     ) -> m.Welcome:
         """Send ``hello`` and wait for the verdict; raises ``NickRejected`` or ``ClientError``.
 
-        ``resume``/``last_seq`` come from the previous connection when reconnecting.
+        When reconnecting: ``resume`` is the last token the server gave us, and
+        ``room``, ``epoch``, ``last_seq`` where we were (docs/protocol.md, Reconnecting).
         """
         self.sock.settimeout(HANDSHAKE_TIMEOUT)
         try:
@@ -165,6 +172,7 @@ class ChatConnection:
                     last_seq=last_seq,
                     password=password,
                     room=room,
+                    epoch=epoch,
                 )
             )
             while True:
@@ -186,17 +194,35 @@ class ChatConnection:
             raise ClientError(f"connection to {self.address} failed: {_reason(exc)}") from None
 
     def send(self, msg: m.Message) -> None:
+        """Queue ``msg`` for the writer thread; never waits for the socket."""
         with self._send_lock:
             try:
                 data = self.proto.send(msg)
             except LocalProtocolError:  # the server said bye (another thread saw it): the link is over
                 raise ClientError("connection closed by the server") from None
             try:
-                self._sendall(data)
-            except TlsError as exc:
-                raise ClientError(f"connection lost: {exc}") from None
-            except OSError as exc:
-                raise ClientError(f"connection lost: {_reason(exc)}") from None
+                self._writer.put(data)
+            except WriterClosed as exc:
+                raise ClientError(self._write_error or exc.reason) from None
+
+    @property
+    def unwritten(self) -> int:
+        """Bytes queued and not yet written to the socket."""
+        return self._writer.queued
+
+    def wait_unwritten_below(self, limit: int, timeout: float | None = None) -> bool:
+        """Wait until at most ``limit`` bytes wait for the socket (or the link is over)."""
+        return self._writer.wait_below(limit, timeout)
+
+    def _write_failed(self, exc: BaseException) -> None:
+        """The writer thread could not write: break the link, so the receiver
+        stops waiting for data and reports this reason."""
+        why = str(exc) if isinstance(exc, TlsError) else _reason(exc) if isinstance(exc, OSError) else repr(exc)
+        self._write_error = f"connection lost: {why}"
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def next_message(self, *, skip_garbage: bool = False) -> m.Message | None:
         """The next message from the server, or None when it closed the stream.
@@ -215,19 +241,22 @@ class ChatConnection:
                 try:
                     data = self._recv(65536)
                 except TlsError as exc:
-                    raise ClientError(f"connection lost: {exc}") from None
+                    raise ClientError(self._write_error or f"connection lost: {exc}") from None
                 except OSError as exc:
                     if isinstance(exc, socket.timeout):
                         raise
-                    raise ClientError(f"connection lost: {_reason(exc)}") from None
+                    raise ClientError(self._write_error or f"connection lost: {_reason(exc)}") from None
                 self.proto.receive_data(data)
                 continue
             if event is CLOSED:
+                if self._write_error:  # we broke the link ourselves, for this reason
+                    raise ClientError(self._write_error)
                 return None
             assert isinstance(event, m.Message)
             return event
 
     def close(self) -> None:
+        self._writer.close()
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:

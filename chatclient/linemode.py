@@ -69,6 +69,7 @@ def run_line_mode(session: FrontEndSession, stdin: TextIO, printer: LinePrinter)
     with stop_signals_blocked():
         threading.Thread(target=_read_lines, args=(stdin, inbox), name="stdin", daemon=True).start()
     status = 0
+    writable = getattr(session, "wait_writable", None)  # (the server's host has no socket)
     try:
         while True:
             raw = inbox.get()
@@ -80,9 +81,12 @@ def run_line_mode(session: FrontEndSession, stdin: TextIO, printer: LinePrinter)
                     wait_sent(EOF_GRACE)
                 break
             line = raw.rstrip("\r\n")
-            # A script's lines are slowed to the server's limit, never cut off;
+            # A script's lines are slowed to the server's limit, never cut off
+            # (the session paces them: here, its backlog holds up our input);
             # a session that ends meanwhile ends the program at once.
-            if session.ended.is_set() or (line.strip() and session.ended.wait(session.pace())):
+            if writable is not None:
+                writable()
+            if session.ended.is_set():
                 break
             parsed = session.submit(line)
             if isinstance(parsed, ShowHelp):

@@ -5,16 +5,18 @@ hand user lines to ``ChatSession.submit`` and receive server messages through
 a ``show`` callback called from the receiver thread.
 
 When the connection drops, the receiver thread reconnects with exponential
-backoff and jitter, takes the nickname back with the server's resume token,
-and asks for the messages after the last sequence number it saw. Chat lines
-typed meanwhile are queued and sent after the reconnect; lines that were sent
-but never acknowledged are sent again unless the replay shows they arrived.
+backoff and jitter, takes the nickname back with the server's resume token
+(a new one comes after each ``/nick``), and asks for its room back and for
+the messages after the last sequence number it saw there (``Positions``);
+if the server puts it elsewhere, the user is told. What the
+user types goes through the ``Outbox`` (one queue, one sending thread): lines
+typed meanwhile wait there and go out after the reconnect, in order; lines
+that were sent but never acknowledged are sent again unless the replay shows
+they arrived.
 """
 
 from __future__ import annotations
 
-import collections
-import dataclasses
 import logging
 import random
 import threading
@@ -26,18 +28,24 @@ from common import messages as m
 from common.commands import CommandError, ShowHelp, parse_input
 from common.nicks import is_exit_word
 from common.ratelimit import TokenBucket
+from common.rooms import room_key
 from common.threads import stop_signals_blocked
 
+from .backoff import Clock
 from .connection import CertificateMismatch, ChatConnection, ClientError, NickRejected
+from .outbox import Outbox
+from .positions import Positions
+from .reconnect import reconnect
 
 log = logging.getLogger(__name__)
 
-BACKOFF_FIRST = 0.5
-BACKOFF_MAX = 30.0
-
-
-#: Line mode paces itself at this share of the server's announced rate.
+#: The outbox paces itself at this share of the server's announced rate.
 PACE_MARGIN = 0.9
+#: Line mode reads no more input while this much waits for the socket,
+UNWRITTEN_LIMIT = 256 * 1024
+#: or while this many lines wait in the outbox (a script is slowed to the
+#: server's pace with its input backing up in its pipe, not in our memory).
+QUEUED_LIMIT = 8
 
 
 class FrontEndSession(Protocol):
@@ -56,7 +64,6 @@ class FrontEndSession(Protocol):
     def submit(self, line: str) -> m.Message | ShowHelp | CommandError | None: ...
     def leave(self, timeout: float = 5.0) -> None: ...
     def unsent(self) -> int: ...
-    def pace(self) -> float: ...
 
 
 def _pacer(welcome: m.Welcome) -> TokenBucket | None:
@@ -64,13 +71,13 @@ def _pacer(welcome: m.Welcome) -> TokenBucket | None:
     return TokenBucket(welcome.rate * PACE_MARGIN, max(1, welcome.burst - 1)) if welcome.rate > 0 else None
 
 
-def backoff_delays(first: float = BACKOFF_FIRST, cap: float = BACKOFF_MAX):
-    """Endless reconnect delays: doubling from ``first`` up to ``cap``, each jittered
-    down by up to half so that many clients do not return in lock-step."""
-    delay = first
-    while True:
-        yield random.uniform(delay / 2, delay)
-        delay = min(cap, delay * 2)
+def parse_line(line: str) -> m.Message | ShowHelp | CommandError | None:
+    """What a line of user input means (the terminal, line mode and ``--send`` alike)."""
+    line = line.rstrip("\r\n")  # a paste that ends with its last line's newline: no blank line
+    # A pasted block is one message, whatever its first line looks like.
+    if "\n" in line.strip("\n") and len(line) <= m.MAX_TEXT:
+        return m.Say(line)
+    return parse_input(line)
 
 
 class ChatSession:
@@ -84,8 +91,12 @@ class ChatSession:
         *,
         reconnect: bool = True,
         password: str | None = None,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
     ) -> None:
         self.conn = conn
+        self._clock = clock or Clock()
+        self._rng = rng  # the reconnect delays' jitter
         self._password = password
         self.welcome = welcome
         self.nick = welcome.nick
@@ -107,7 +118,8 @@ class ChatSession:
         self.leaving = False
         self.connected = True
         self._token = welcome.token
-        self._last_seq: int | None = None
+        self._positions = Positions()
+        self._positions.entered(welcome.room, welcome.epoch)
         #: Where we are, for the toolbar and completion (updated by the receiver thread).
         self.room = welcome.room
         self.users: list[str] = list(welcome.users)
@@ -115,13 +127,14 @@ class ChatSession:
         self.rooms: set[str] = {welcome.room}
         #: Who we exchanged private messages with (any room), for ``/msg`` completion.
         self.correspondents: set[str] = set()
-        self._lock = threading.Lock()  # conn swaps, queues
-        self._unacked: collections.deque[m.Say | m.Action] = collections.deque()
-        self._pending: list[m.Message] = []  # typed while disconnected
+        self._lock = threading.Lock()  # conn swaps
+        self._outbox = Outbox(welcome.room, self._pace, self._clock, on_held=self._held)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._receive, name="receiver", daemon=True)
 
     def start(self) -> None:
+        self._outbox.connected(self.conn.send)
+        self._outbox.start()
         # Signals go to the main thread, which is the one that must react.
         with stop_signals_blocked():
             self._thread.start()
@@ -134,6 +147,8 @@ class ChatSession:
                 if reason is None or self.leaving or not self.reconnect or self._kicked:  # (a kick is final)
                     self.lost = reason or self.lost
                     break
+                self._outbox.disconnected()
+                self.conn.close()  # the peer is gone or going: not left open in CLOSE-WAIT
                 self._set_connected(False, f"disconnected: {reason}")
                 self._info(f"{reason}; reconnecting...")
                 if not self._reconnect():
@@ -142,6 +157,7 @@ class ChatSession:
             log.exception("receiver failed")
             self.lost = "connection lost: internal error"
         finally:
+            self._outbox.stop()
             self.ended.set()
             self.on_end()
 
@@ -154,15 +170,12 @@ class ChatSession:
                     return "connection lost: the server closed the connection"
                 if isinstance(msg, m.Bye):
                     if self.leaving:  # the answer to our quit: all we sent before it arrived
-                        with self._lock:
-                            self._unacked.clear()
+                        self._outbox.forget_unacked()
                     elif self._server_stopping:  # it will probably be back: as if the link broke
                         self._server_stopping = False  # (its notice said why: no separate bye line)
                         return f"the server stopped ({msg.reason})"
-                    else:
+                    elif not self._kicked:  # (a kick's notice said it all: it is the reason we end with)
                         self.show(msg)
-                        if self._kicked:  # not the end we chose: exit 1, and never reconnect
-                            self.lost = msg.reason
                     return None
                 self._on_message(msg)
         except ClientError as exc:
@@ -170,24 +183,31 @@ class ChatSession:
 
     def _on_message(self, msg: m.Message) -> None:
         if isinstance(msg, m.Notice) and msg.event == "kick":
+            # Not the end we chose: exit 1 saying why (once), and never reconnect.
             self._kicked = True
-        elif isinstance(msg, m.Notice) and msg.event == "shutdown":
+            self.lost = msg.text
+            return
+        if isinstance(msg, m.Notice) and msg.event == "shutdown":
             self._server_stopping = True  # a restart, not the end of the chat
         if isinstance(msg, m.Ping):
             self._send_now(m.Pong(msg.token))
             return
+        if isinstance(msg, m.Token):  # after /nick: the right to resume, under the new name
+            self._token = msg.token
+            return
         if isinstance(msg, (m.Accepted, m.Reply)):
-            with self._lock:
-                if self._unacked:
-                    self._unacked.popleft()
+            self._outbox.acknowledged()
             if isinstance(msg, m.Accepted):
-                self._last_seq = msg.seq
+                self._positions.saw(msg.room or self.room, msg.seq)  # (a server before rooms in acks: ours)
                 return
+        if isinstance(msg, m.Error):
+            self._outbox.refused()
         if isinstance(msg, m.ChatMessage):
-            if msg.room == self.room:
-                self._last_seq = msg.seq
+            if msg.replay == "history" and self._positions.seen(msg.room, msg.seq):
+                return  # on the screen already (back in a room we were in)
+            self._positions.saw(msg.room, msg.seq)
             if msg.replay == "missed" and msg.nick == self.nick:
-                self._drop_unacked(msg.text)  # it did arrive before the link broke
+                self._outbox.arrived(msg)  # it did arrive before the link broke
                 return  # our own line: a confirmation, not news
         self._track(msg)
         if not isinstance(msg, m.Pong):
@@ -197,10 +217,12 @@ class ChatSession:
         """Keep ``room``, ``users``, ``topic`` and ``rooms`` up to date."""
         changed = True
         if isinstance(msg, (m.Welcome, m.Joined)):
-            if msg.room != self.room:
-                self._last_seq = None  # sequence numbers are per room
             self.room, self.users, self.topic = msg.room, list(msg.users), msg.topic
             self.rooms.add(msg.room)
+            self._positions.entered(msg.room, msg.epoch)
+            released = self._outbox.entered(msg.room)
+            if released:
+                self._info(f"sending {released} line(s) you typed for {msg.room} while elsewhere")
         elif isinstance(msg, m.Users) and msg.room == self.room:
             self.users = list(msg.nicks)
         elif isinstance(msg, m.RoomList):
@@ -230,72 +252,71 @@ class ChatSession:
         if changed:
             self.on_status()
 
-    def _drop_unacked(self, text: str) -> None:
-        with self._lock:
-            for item in self._unacked:
-                if item.text == text:
-                    self._unacked.remove(item)
-                    return
-
     def _reconnect(self) -> bool:
         """Reconnect until it works (True) or the user leaves (False)."""
-        host, port = self.conn.host, self.conn.port
-        # Nobody can be asked any more (a prompt from this thread would fight the
-        # UI): a certificate is trusted by now, or the reconnect is refused.
-        tls = dataclasses.replace(self.conn.tls, confirm=None) if self.conn.tls is not None else None
-        for attempt, delay in enumerate(backoff_delays(), start=1):
-            self._set_status(f"reconnecting to {self.conn.address} (attempt {attempt}, in {delay:.1f} s)")
-            if self._stop.wait(delay):
-                return False
-            try:
-                conn = ChatConnection.connect(host, port, tls)
-            except CertificateMismatch as exc:  # never retry into that
-                self.lost = str(exc)
-                return False
-            except ClientError:
-                continue
-            try:
-                welcome = self._rejoin(conn)
-                missed = f"; {welcome.replay} missed message(s) follow" if welcome.replay else ""
-                self._info(f"reconnected as {self.nick}{missed}")
-                # The replay comes first: it shows which unacknowledged lines
-                # arrived after all, so only the others are sent again.
-                self._track(welcome)
-                for _ in range(welcome.replay):
-                    msg = conn.next_message()
-                    if msg is None or isinstance(msg, m.Bye):
-                        raise ClientError("the server closed the connection")
-                    self._on_message(msg)
-            except ClientError as exc:
-                conn.close()
-                self._info(f"reconnect failed: {exc}")
-                continue
-            with self._lock:
-                self.conn = conn
-                self._token = welcome.token
-                resend = list(self._unacked) + self._pending
-                self._unacked.clear()
-                self._pending.clear()
-            self._server_stopping = False  # news of the old link, not of this one
-            self._bucket = _pacer(welcome)
-            self._set_connected(True, f"connected to {conn.address}")
-            if resend:
-                self._info(f"sending {len(resend)} message(s) typed or unconfirmed while away")
-            for msg in resend:  # at the server's pace: a backlog is not a flood
-                if self._stop.wait(self.pace()):
-                    with self._lock:
-                        self._pending.append(msg)
-                    continue
-                self._send_chat(msg)
-            return True
-        return False  # pragma: no cover - the generator never ends
+        try:
+            found = reconnect(
+                self.conn,
+                self._rejoin,
+                clock=self._clock,
+                rng=self._rng,
+                stop=self._stop,
+                status=self._set_status,
+                info=self._info,
+            )
+        except CertificateMismatch as exc:
+            self.lost = str(exc)
+            return False
+        if found is None:
+            return False
+        conn, welcome = found
+        self._token = welcome.token
+        self._server_stopping = False  # news of the old link, not of this one
+        self._bucket = _pacer(welcome)  # (only the outbox thread uses it)
+        self._set_connected(True, f"connected to {conn.address}")
+        # What waits goes out now, in order, at the server's pace (a backlog is not a flood).
+        waiting = self._outbox.connected(conn.send)
+        if waiting:
+            self._info(f"sending {waiting} message(s) typed or unconfirmed while away")
+        return True
 
     def _rejoin(self, conn: ChatConnection) -> m.Welcome:
+        """Register on a new connection: our name, our room, where we were in it;
+        then the replay of what we missed (raises ``ClientError``)."""
+        with self._lock:
+            self.conn = conn  # (a ping during the replay is answered on it; leave() closes it)
+        asked = self.room
+        welcome = self._hello_again(conn)
+        missed = f"; {welcome.replay} missed message(s) follow" if welcome.replay else ""
+        self._info(f"reconnected as {self.nick}{missed}")
+        if room_key(welcome.room) != room_key(asked):
+            self._info(f"you are in {welcome.room}, not {asked}: the server did not take you back there")
+        if not welcome.epoch:  # (a server before epochs: its numbers may have restarted)
+            self._positions.forget()
+        # The replay comes first: it shows which unacknowledged lines
+        # arrived after all, so only the others are sent again.
+        self._track(welcome)
+        replayed = 0
+        while replayed < welcome.replay:
+            msg = conn.next_message()
+            if msg is None or isinstance(msg, m.Bye):
+                raise ClientError("the server closed the connection")
+            replayed += isinstance(msg, m.ChatMessage)  # (a notice may come among them)
+            self._on_message(msg)
+        return welcome
+
+    def _hello_again(self, conn: ChatConnection) -> m.Welcome:
         nick = self.nick
         while True:
             try:
+                # Always our room back, and where we were in its numbering.
                 welcome = conn.hello(
-                    nick, resume=self._token, last_seq=self._last_seq, password=self._password, room=self.room
+                    nick,
+                    resume=self._token,
+                    room=self.room,
+                    epoch=self._positions.epoch(self.room),
+                    last_seq=self._positions.last_seq(self.room),
+                    password=self._password,
                 )
                 break
             except NickRejected as exc:
@@ -308,10 +329,11 @@ class ChatSession:
         return welcome
 
     # -- sending ----------------------------------------------------------
-    def pace(self) -> float:
-        """Seconds to wait before sending the next line, to keep under the
-        server's rate limit (line mode waits them; a person never needs to)."""
-        return self._bucket.delay() if self._bucket is not None else 0.0
+    def _pace(self) -> float:
+        """Seconds the outbox waits before sending the next message, to keep
+        under the server's rate limit."""
+        bucket = self._bucket
+        return bucket.delay() if bucket is not None else 0.0
 
     def submit(self, line: str) -> m.Message | ShowHelp | CommandError | None:
         """Send one line of user input; returns what it was parsed as.
@@ -319,11 +341,7 @@ class ChatSession:
         A chat message that is an exit word ("bye") or ``/quit`` marks the
         session as leaving: wait on ``ended`` for the server's goodbye.
         """
-        # A pasted block is one message, whatever its first line looks like.
-        if "\n" in line.strip("\n") and len(line) <= m.MAX_TEXT:
-            parsed: m.Message | ShowHelp | CommandError | None = m.Say(line)
-        else:
-            parsed = parse_input(line)
+        parsed = parse_line(line)
         if isinstance(parsed, m.Message):
             if isinstance(parsed, m.Quit) or (isinstance(parsed, m.Say) and is_exit_word(parsed.text, self.exit_words)):
                 if not self.connected:
@@ -335,28 +353,9 @@ class ChatSession:
         return parsed
 
     def _send_chat(self, msg: m.Message) -> None:
-        """Send, or queue while disconnected; chat lines are kept until acknowledged."""
-        with self._lock:
-            if not self.connected:
-                self._pending.append(msg)
-                queued = True
-            else:
-                queued = False
-                if isinstance(msg, (m.Say, m.Action)):
-                    self._unacked.append(msg)
-        if queued:
+        """Queue for the outbox (sent at once when nothing waits before it)."""
+        if not self._outbox.put(msg):
             self._info("not connected: the message will be sent after reconnecting")
-            return
-        try:
-            self.conn.send(msg)
-        except ClientError:
-            if not self.reconnect:
-                raise
-            # The receiver thread notices the broken link and reconnects; the
-            # message stays in _unacked and is sent again then.
-            if not isinstance(msg, (m.Say, m.Action)):
-                with self._lock:
-                    self._pending.append(msg)
 
     def _send_now(self, msg: m.Message) -> None:
         try:
@@ -364,29 +363,38 @@ class ChatSession:
         except ClientError:
             pass  # the receiver will notice
 
+    def wait_writable(self) -> None:
+        """Line mode: wait while lines back up in the outbox (paced, or while
+        away) or the server takes nothing of what we sent."""
+        while not self.ended.is_set() and not (
+            self._outbox.wait_queue_below(QUEUED_LIMIT, 0.5) and self.conn.wait_unwritten_below(UNWRITTEN_LIMIT, 0.5)
+        ):
+            pass
+
     def unsent(self) -> int:
         """Messages accepted from the user that the server has not confirmed."""
-        with self._lock:
-            return len(self._pending) + len(self._unacked)
+        return self._outbox.unsent()
 
     def leave(self, timeout: float = 5.0) -> None:
         """End the session politely: ``quit`` and wait for the server's ``bye``."""
         if not self.ended.is_set() and not self.leaving:
             self.leaving = True
             if self.connected:
-                self._send_now(m.Quit())
-        self._stop.set()
+                self._send_now(m.Quit())  # (not queued: it goes before what still waits)
         if self.connected and self._thread.is_alive():
+            # The outbox goes on meanwhile: a "bye" the user typed is queued there.
             self.ended.wait(timeout)
+        self._stop.set()
+        self._outbox.stop()
         self.conn.close()
 
     def wait_sent(self, timeout: float) -> bool:
-        """Wait until every queued message is confirmed (or the session ended)."""
-        deadline = time.monotonic() + timeout
-        while self.unsent() and not self.ended.is_set():
-            if time.monotonic() > deadline:
-                return False
-            self.ended.wait(0.05)
+        """Wait until every queued message is confirmed (or the session ended);
+        lines held for another room wait for a /join, not for this."""
+        deadline = self._clock.monotonic() + timeout
+        while not self._outbox.wait_empty(0.1) and not self.ended.is_set():  # (ended ends it too)
+            if self._clock.monotonic() >= deadline:
+                break
         return not self.unsent()
 
     # -- state ------------------------------------------------------------
@@ -394,6 +402,13 @@ class ChatSession:
         with self._lock:
             self.connected = connected
         self._set_status(status)
+
+    def _held(self, room: str, count: int, here: str) -> None:
+        """The outbox set aside lines typed for ``room`` (outbox thread)."""
+        self._info(
+            f"{count} line(s) you typed for {room} are held, not sent: you are in {here}. "
+            f"/join {room} to send them there."
+        )
 
     def _set_status(self, status: str) -> None:
         self.status = status

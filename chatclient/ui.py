@@ -161,7 +161,7 @@ async def _run(session: FrontEndSession, renderer: Renderer, prefs: Preferences,
             if local is not None:
                 say(renderer.info(local))
                 continue
-            lines = line.count("\n") + 1
+            lines = line.rstrip("\r\n").count("\n") + 1  # (the newline after a paste's last line is none)
             if lines > paste_confirm and not await _confirm(prompt, f"Send {lines} pasted lines as one message?"):
                 say(renderer.info(f"not sent ({lines} lines)"))
                 continue

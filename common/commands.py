@@ -33,7 +33,7 @@ HELP_LINES = (
     "  /who               who is here",
     "  /join #ROOM        go to a room (made if new); /part goes back to #lobby",
     "  /rooms             rooms, how many are in each, and their topics",
-    "  /topic TEXT        set this room's topic",
+    "  /topic [TEXT]      show this room's topic, or set it",
     "  /away [REASON]     mark yourself away; /away alone when back",
     "  /nick NEW          change your nickname",
     "  /history [N]       this room's last N messages (100), from the server",
@@ -91,7 +91,7 @@ def parse_input(line: str) -> Parsed:
     if name in ("rooms", "list"):
         return ListRooms()
     if name == "topic":
-        return SetTopic(rest) if rest else CommandError("usage: /topic TEXT")
+        return SetTopic(rest)  # empty: a question, answered with the current topic
     if name == "away":
         return Away(rest)
     if name == "kick":

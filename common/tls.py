@@ -34,8 +34,9 @@ class TlsStream:
     """A TLS connection over injected raw I/O; ``recv``/``sendall`` carry plaintext.
 
     One thread may ``recv`` while others ``sendall``: every use of the TLS
-    state, and every write of TLS records, happens under ``_wire``, so
-    records go out in the order they were made.
+    state happens under ``_wire``; records are written under ``_order``,
+    taken before ``_wire`` is let go, so they go out in the order they were
+    made, while a write the peer is slow to take holds up no reader.
     """
 
     def __init__(
@@ -53,6 +54,7 @@ class TlsStream:
         self._recv_raw = recv_raw
         self._send_raw = send_raw
         self._wire = threading.Lock()
+        self._order = threading.Lock()  # taken (after _wire) by whoever writes records next
         self._handshaken = False
         self._eof = False
         self._early = b""  # plaintext that arrived with the end of the handshake
@@ -101,7 +103,16 @@ class TlsStream:
                 self._obj.write(data)
             except ssl.SSLError as exc:
                 raise TlsError(f"TLS error: {exc.reason or exc}") from None
-            self._send_raw(self._out.read())
+            records = self._out.read()
+            self._order.acquire()
+        self._write_records(records)
+
+    def _write_records(self, records: bytes) -> None:
+        """Write records made under ``_wire``; the caller took ``_order`` there."""
+        try:
+            self._send_raw(records)
+        finally:
+            self._order.release()
 
     def _pump(self, raw: bytes) -> bytes:
         """Feed raw bytes; return the plaintext they complete (maybe none)."""
@@ -129,10 +140,12 @@ class TlsStream:
                 chunks.append(chunk)
             if not raw:
                 self._eof = True
-            pending = self._out.read()
-            if pending:  # handshake, session tickets, key updates, alerts
-                self._send_raw(pending)
-            return b"".join(chunks)
+            pending = self._out.read()  # handshake, session tickets, key updates, alerts
+            if pending:
+                self._order.acquire()
+        if pending:
+            self._write_records(pending)
+        return b"".join(chunks)
 
     def _step_handshake(self) -> None:
         try:
@@ -146,10 +159,12 @@ class TlsStream:
             out = self._out.read()
             if out:  # the alert that tells the peer why
                 try:
-                    self._send_raw(out)
+                    with self._order:
+                        self._send_raw(out)
                 except OSError:
                     pass
             raise TlsError(f"TLS handshake failed: {exc.reason or exc}") from None
         out = self._out.read()
         if out:
-            self._send_raw(out)
+            with self._order:
+                self._send_raw(out)

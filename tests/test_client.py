@@ -4,14 +4,30 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import threading
 import time
 
 import pyte
 import pytest
-from helpers import NativeClient, PlainClient, ServerProcess, client_process, kill_quietly, program, python_env
+import trustme
+from fake_server import FakeServer, session_on
+from helpers import (
+    TIMEOUT,
+    NativeClient,
+    PlainClient,
+    ServerProcess,
+    client_process,
+    kill_quietly,
+    program,
+    python_env,
+    wait_for,
+)
 from terminal import Terminal
+
+from chatclient.connection import TlsOptions
+from common import messages as m
 
 
 def test_line_mode_between_two_client_processes(server):
@@ -257,3 +273,288 @@ def test_tests_run_with_a_private_home():
     for name in ("HOME", "XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME"):
         assert not env[name].startswith(REAL_HOME + os.sep) and env[name] != REAL_HOME, name
         assert os.environ[name] == env[name]
+
+
+# --- clear errors, not tracebacks (issue 11, item 17) ------------------------------
+
+
+def _usage(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*program("chatclient"), *args], capture_output=True, text=True, env=python_env(), timeout=10)
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["127.0.0.1", "--port", "70000"], "--port: 70000 is not a port (1-65535)"),
+        (["127.0.0.1", "--port", "-1"], "--port: -1 is not a port (1-65535)"),
+        (["127.0.0.1", "--port", "0"], "--port: 0 is not a port (1-65535)"),
+        (["127.0.0.1", "--port", "abc"], "--port: 'abc' is not a port (1-65535)"),
+        (["127.0.0.1:5050", "--send", ""], "--send needs a non-empty message"),
+        (["127.0.0.1:5050", "--send", " \n "], "--send needs a non-empty message"),
+        (["127.0.0.1:5050", "--name", ""], "--name: a nickname cannot be empty"),
+    ],
+)
+def test_bad_flags_are_usage_errors_before_connecting(args, says):
+    proc = _usage(*args)
+    assert proc.returncode == 2, proc.stderr
+    assert says in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines()[-1].startswith("chatclient: error: ")
+
+
+def test_a_missing_or_garbage_cafile_is_one_clear_line(tmp_path):
+    garbage = tmp_path / "ca.pem"
+    garbage.write_text("this is not a certificate\n")
+    for path, why in ((tmp_path / "absent.pem", "no such file or directory"), (garbage, "no PEM certificate in it")):
+        proc = _usage("127.0.0.1:5050", "--name", "x", "--cafile", str(path))
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.splitlines()[-1] == f"chatclient: error: --cafile {path}: {why}"
+        assert "Traceback" not in proc.stderr
+
+
+# --- --send interprets commands as line mode does (issue 11, item 4) ---------------
+
+
+def _send(address: str, text: str, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*program("chatclient"), address, "--send", text, *extra],
+        capture_output=True,
+        text=True,
+        env=python_env(),
+        timeout=20,
+    )
+
+
+def _room_lines_before(watcher: NativeClient, marker: str) -> list[dict]:
+    """Room messages the watcher gets up to a marker line (which a third party sends)."""
+    NativeClient(watcher.sock.getpeername()[1], "marker").say(marker)
+    seen = []
+    while True:
+        f = watcher.expect(lambda f: f["type"] == "message")
+        if f["text"] == marker:
+            return seen
+        seen.append(f)
+
+
+def test_send_msg_is_private_and_never_reaches_the_room(server):
+    alice, watcher = NativeClient(server.port, "alice"), NativeClient(server.port, "watcher")
+    proc = _send(server.address, "/msg alice psst", "--name", "ci")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "Private message delivered to alice.\n"
+    got = alice.expect(lambda f: f["type"] in ("private", "message"))
+    assert (got["type"], got["nick"], got["text"]) == ("private", "ci", "psst")
+    assert _room_lines_before(watcher, "end of test") == [], "nothing of it in the room (or its history)"
+
+
+def test_send_me_is_an_action_and_double_slash_sends_a_slash(server):
+    watcher = NativeClient(server.port, "watcher")
+    proc = _send(server.address, "/me deploys", "--name", "ci")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("Message delivered (#")
+    proc = _send(server.address, "//etc/motd is out of date", "--name", "ci")
+    assert proc.returncode == 0, proc.stderr
+    first, second = watcher.messages(2)
+    assert (first["text"], first["action"]) == ("deploys", True)
+    assert (second["text"], second["action"]) == ("/etc/motd is out of date", False)
+
+
+@pytest.mark.parametrize("command", ["/who", "/join #dev", "/rooms", "/nick other", "/part", "/quit", "/help", "/away"])
+def test_send_of_a_command_that_means_nothing_one_shot_is_a_usage_error(command):
+    """Refused before connecting: the address below has no server."""
+    proc = _send("127.0.0.1:9", command, "--name", "ci")
+    assert proc.returncode == 2, proc.stderr
+    assert "--send" in proc.stderr and "could not connect" not in proc.stderr
+
+
+def test_send_of_a_malformed_command_is_a_usage_error():
+    proc = _send("127.0.0.1:9", "/msg alice", "--name", "ci")
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines()[-1] == "chatclient: error: --send: usage: /msg NICK TEXT"
+
+
+def test_send_msg_to_nobody_fails_clearly(server):
+    proc = _send(server.address, "/msg nobody hello", "--name", "ci")
+    assert proc.returncode == 1
+    assert proc.stderr == "chatclient: the server refused the message: nobody called 'nobody' is here\n"
+
+
+def test_send_with_a_taken_name_is_refused_like_line_mode(server):
+    holder = NativeClient(server.port, "ci")
+    proc = _send(server.address, "second ci", "--name", "ci")
+    assert proc.returncode == 1
+    assert "taken" in proc.stderr and "'ci2'" in proc.stderr
+    assert _room_lines_before(holder, "end of test") == [], "not posted under another name"
+
+
+# --- one writer: neither the receiver nor the UI waits on the socket (issue 11, item 15)
+
+
+@pytest.mark.parametrize("encrypted", [False, True], ids=["plain", "tls"])
+def test_a_server_that_takes_nothing_freezes_neither_the_receiver_nor_the_typing(encrypted, tmp_path):
+    """The server stops reading (backpressure) while the user keeps typing: the
+    typing must not wait for the socket, and the receiver must go on reading
+    and answering pings, not queue behind a blocked send (nor, with TLS,
+    behind the TLS state a blocked send holds)."""
+    tls = server_tls = None
+    if encrypted:
+        authority = trustme.CA()
+        server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        authority.issue_cert("127.0.0.1").configure_cert(server_tls)
+        authority.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+        tls = TlsOptions(cafile=str(tmp_path / "ca.pem"))
+    fake = FakeServer(rcvbuf=4096, tls=server_tls)
+    session, peer, shown = session_on(fake, tls=tls)
+    try:
+        typer = threading.Thread(target=lambda: [session.submit(f"{i} " + "x" * 7000) for i in range(1500)])
+        typer.start()  # 10 MB: more than the socket buffers on both sides hold
+        typer.join(TIMEOUT)
+        typing_returned = not typer.is_alive()
+        peer.send_msg(m.Ping("are you there"))
+        for seq in range(1, 201):
+            peer.send_msg(m.ChatMessage(seq=seq, ts=1.0, room="#lobby", nick="talker", text=f"news {seq}"))
+        news = lambda: [msg.text for msg in shown if isinstance(msg, m.ChatMessage)]  # noqa: E731
+        assert wait_for(lambda: len(news()) == 200), f"the receiver stopped after {len(news())} messages"
+        assert typing_returned, "typing waited on a server that does not read"
+    finally:
+        session.leave(timeout=0)
+        fake.close()
+
+
+# --- history already on screen is not shown again (issue 11, item 19) ------------------
+
+
+def test_coming_back_to_a_room_shows_only_the_history_not_yet_seen(server):
+    talker = NativeClient(server.port, "talker")
+    proc = client_process(server.address, "--name", "walker")
+    try:
+        assert proc.stdout.readline() == "Connected to the server.\n"
+        talker.expect(lambda f: f.get("event") == "join")
+        for i in range(3):
+            talker.say(f"seen {i}")
+        assert [proc.stdout.readline() for _ in range(4)][1:] == [f"talker: seen {i}\n" for i in range(3)]
+        proc.stdin.write("/join #dev\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().startswith("* you are in #dev")
+        talker.say("said while you were in #dev")
+        talker.expect(lambda f: f["type"] == "accepted")
+        proc.stdin.write("/part\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().startswith("* you are in #lobby")
+        talker.say("after")
+        shown = []
+        while not shown or shown[-1] != "talker: after":
+            shown.append(proc.stdout.readline().rstrip("\n"))
+        assert shown == ["(history) talker: said while you were in #dev", "talker: after"]
+    finally:
+        proc.stdin.close()
+        proc.wait(TIMEOUT)
+
+
+# --- a kick, a password: said once, and said plainly (issue 11, item 19) ------------
+
+
+@pytest.fixture
+def guarded_server(tmp_path):
+    """A server with a password (no TLS) and an operator, alice."""
+    (tmp_path / "pw").write_text("open sesame\n")
+    (tmp_path / "oppw").write_text("op secret\n")
+    srv = ServerProcess(
+        "--password-file", str(tmp_path / "pw"), "--op", "alice", "--op-password-file", str(tmp_path / "oppw")
+    )
+    srv.files = tmp_path
+    yield srv
+    if srv.proc.poll() is None:
+        srv.stop()
+
+
+def _operator(srv: ServerProcess) -> NativeClient:
+    alice = NativeClient(srv.port)
+    alice.send_json({"type": "hello", "version": 1, "nick": "alice", "password": "op secret"})
+    alice.expect(lambda f: f["type"] == "welcome")
+    return alice
+
+
+def test_a_kick_says_its_reason_once(guarded_server):
+    alice = _operator(guarded_server)
+    bob = client_process(guarded_server.address, "--password-file", str(guarded_server.files / "pw"), "--name", "bob")
+    assert bob.stdout.readline() == "Connected to the server.\n"
+    alice.expect(lambda f: f.get("event") == "join")
+    alice.send_json({"type": "kick", "nick": "bob", "reason": "spamming"})
+    out, err = bob.stdout.read(), bob.stderr.read()  # to the end: bob's client exits (its input stays open)
+    assert bob.wait(TIMEOUT) == 1
+    assert (out + err).count("spamming") == 1, (out, err)
+    assert err.splitlines()[-1] == "chatclient: you were kicked by alice: spamming"
+    assert "Chat ended." not in out
+
+
+def test_a_password_without_tls_is_said_to_travel_in_clear(guarded_server, tmp_path):
+    pw = str(guarded_server.files / "pw")
+    sent = subprocess.run(
+        [*program("chatclient"), guarded_server.address, "--password-file", pw, "--name", "bob"],
+        input="",
+        capture_output=True,
+        text=True,
+        env=python_env(),
+        timeout=20,
+    )
+    assert sent.returncode == 0, sent.stderr
+    warning = "chatclient: warning: no --tls: the password goes to the server unencrypted, readable on the network"
+    assert warning in sent.stderr.splitlines()
+    env = python_env()
+    env["TERM"] = "xterm"
+    asked = Terminal([*program("chatclient"), guarded_server.address, "--name", "dave"], env=env)
+    asked.wait_text("Password:")
+    assert "the password goes to the server unencrypted" in asked.text, "said before the password is typed"
+    asked.send("open sesame\r")
+    asked.wait_text("dave>")
+    asked.send("/quit\r")
+    assert asked.wait_exit() == 0
+
+
+def test_a_password_over_tls_brings_no_warning(tmp_path):
+    (tmp_path / "pw").write_text("open sesame\n")
+    srv = ServerProcess("--tls", "--password-file", str(tmp_path / "pw"))
+    try:
+        sent = subprocess.run(
+            [*program("chatclient"), srv.address, "--tls", "--password-file", str(tmp_path / "pw"), "--name", "bob"],
+            input="",
+            capture_output=True,
+            text=True,
+            env=python_env(),
+            timeout=20,
+        )
+        assert sent.returncode == 0, sent.stderr
+        assert "unencrypted" not in sent.stderr
+    finally:
+        srv.stop()
+
+
+# --- /topic alone shows the topic (issue 11, item 19) ---------------------------------
+
+
+def test_topic_without_text_asks_for_the_topic():
+    from common.commands import HELP_LINES, parse_input
+
+    assert parse_input("/topic") == m.SetTopic("")
+    assert parse_input("/topic   ") == m.SetTopic("")
+    assert parse_input("/topic ship it") == m.SetTopic("ship it")
+    assert any(line.split()[:2] == ["/topic", "[TEXT]"] for line in HELP_LINES)
+
+
+def test_topic_without_text_shows_the_topic_and_keeps_it(server):
+    """Against the server (its side: an empty topic frame is a question)."""
+    setter = NativeClient(server.port, "setter")
+    setter.send_json({"type": "topic", "text": "release friday"})
+    setter.expect(lambda f: f.get("event") == "topic")
+    proc = client_process(server.address, "--name", "asker")
+    try:
+        assert proc.stdout.readline() == "Connected to the server.\n"
+        proc.stdin.write("/topic\n")
+        proc.stdin.flush()
+        line = proc.stdout.readline()
+        while "topic" not in line:
+            line = proc.stdout.readline()
+        assert "release friday" in line, line
+        assert NativeClient(server.port, "late").welcome["topic"] == "release friday", "unchanged"
+    finally:
+        proc.stdin.close()
+        proc.wait(TIMEOUT)

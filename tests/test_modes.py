@@ -110,13 +110,6 @@ def test_send_in_chat_mode_confirms_delivery(server):
     assert (msg["nick"], msg["text"]) == ("ci", "deploy done")
 
 
-def test_send_with_a_taken_name_still_delivers(server):
-    holder = NativeClient(server.port, "ci")
-    proc = send_once(server.address, "second ci", "--name", "ci")
-    assert proc.returncode == 0, proc.stderr
-    assert holder.messages(1)[0]["nick"] == "ci2"
-
-
 def test_send_to_nothing_fails_once_and_clearly():
     probe = socket.socket()
     probe.bind(("127.0.0.1", 0))

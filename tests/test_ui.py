@@ -139,7 +139,9 @@ def test_config_file(tmp_path):
     for bad, why in (
         ("colour = true\n", "unknown setting 'colour'"),
         ('bell = "sometimes"\n', "bell must be one of"),
-        ("paste_confirm = true\n", "paste_confirm must be a int"),
+        ("paste_confirm = true\n", "paste_confirm must be a whole number, not true"),
+        ("name = 5\n", "name must be a string, not 5"),
+        ('tls = "yes"\n', "tls must be true or false, not 'yes'"),
         ("name = \n", "config.toml"),
     ):
         path.write_text(bad)
@@ -235,3 +237,26 @@ def test_toolbar_shows_no_stale_head_count_while_reconnecting():
     session.connected, session.status = False, "disconnected: connection lost"
     bar = toolbar(session)
     assert "#lobby" in bar and "(3)" not in bar and "disconnected" in bar
+
+
+def test_a_paste_ending_in_a_newline_is_counted_and_sent_without_a_blank_last_line(server, tmp_path):
+    """Five lines and the newline after the last (as copied from an editor):
+    five lines, under the question's threshold, sent without a blank line."""
+    term = Terminal([*program("chatclient"), server.address, "--name", "paster"], env=_env(tmp_path))
+    term.wait_text("paster>")
+    bob = NativeClient(server.port, "bob")
+    lines = [f"row {i}" for i in range(5)]
+    term.send("\x1b[200~" + "\n".join(lines) + "\n\n\x1b[201~\r")
+    assert bob.messages(1)[0]["text"] == "\n".join(lines)
+    assert "pasted lines" not in term.text
+    term.send("/quit\r")
+    assert term.wait_exit() == 0
+
+
+def test_trailing_newlines_are_not_part_of_a_message():
+    from chatclient.session import parse_line
+
+    assert parse_line("one\ntwo\n\n") == m.Say("one\ntwo")
+    assert parse_line("just one\n") == m.Say("just one")
+    assert parse_line("/me waves\n") == m.Action("waves")
+    assert parse_line("\n\n") is None

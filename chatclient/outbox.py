@@ -1,0 +1,233 @@
+"""What the user typed, from the keyboard until the server confirms it: one queue, in order.
+
+Every line goes into one queue that one thread (the outbox's) empties onto
+the connection, so nothing typed later overtakes something typed earlier:
+not during the paced resend after a reconnect, not in the moment a reconnect
+completes (there is no snapshot of what to resend that a line could miss).
+While disconnected the queue simply waits. Everything goes out at the
+server's pace (within its burst, a person never notices; a script or a
+backlog after a reconnect is slowed to the limit, never cut off for it).
+
+Room messages sent and not yet confirmed (``accepted``/``reply``) are kept;
+after a reconnect they go back to the head of the queue, unless the replay
+of missed messages showed that they arrived.
+
+A room message carries the room it was typed for, and is sent only while we
+are in that room: if a reconnect lands elsewhere (the server did not take us
+back), it is held, the user is told, and it goes out only if we get back
+there (``/join``). After a ``/join`` or ``/part`` nothing more is sent until
+the server answered it, so that what was typed for the new room lands there.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import threading
+from collections.abc import Callable
+
+from common import messages as m
+from common.rooms import InvalidRoom, room_key, validate_room
+from common.threads import stop_signals_blocked
+
+from .backoff import Clock
+from .connection import ClientError
+
+Send = Callable[[m.Message], None]
+
+
+#: The lobby, where ``/part`` leads.
+LOBBY = "#lobby"
+
+
+@dataclasses.dataclass(eq=False)
+class Outgoing:
+    msg: m.Message
+    #: The room it was typed for (a room message, a topic); None: it may go anywhere.
+    room: str | None
+
+
+def _destination(msg: m.Message) -> str | None:
+    """Where a ``/join`` or ``/part`` takes us (None: nowhere, or not a room change)."""
+    if isinstance(msg, m.Part):
+        return LOBBY
+    if isinstance(msg, m.Join):
+        try:
+            return validate_room(msg.room)
+        except InvalidRoom:
+            return None  # the server refuses it: we stay
+    return None
+
+
+def _same_room(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and room_key(a) == room_key(b)
+
+
+class Outbox:
+    def __init__(
+        self,
+        room: str,
+        pace: Callable[[], float],
+        clock: Clock | None = None,
+        on_held: Callable[[str, int, str], None] = lambda room, count, here: None,
+    ) -> None:
+        self._pace = pace  # seconds to wait before the next message
+        self._clock = clock or Clock()
+        #: Told (outside the lock) when lines typed for ``room`` are held, as we are in ``here``.
+        self._on_held = on_held
+        self._cond = threading.Condition()
+        self._room = room  # where the server last said we are
+        self._moving_to: str | None = None  # a /join or /part is sent and not yet answered
+        self._queue: collections.deque[Outgoing] = collections.deque()
+        self._unacked: collections.deque[Outgoing] = collections.deque()
+        self._held: dict[str, list[Outgoing]] = {}  # room key -> lines typed for a room we are not in
+        self._send: Send | None = None  # the connection's send; None while disconnected
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
+
+    def start(self) -> None:
+        with stop_signals_blocked():
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+
+    # -- what the session tells it ----------------------------------------
+    def put(self, msg: m.Message) -> bool:
+        """Queue ``msg`` after everything typed before it; False if it waits for a reconnect."""
+        with self._cond:
+            bound = isinstance(msg, (m.Say, m.Action, m.SetTopic))
+            self._queue.append(Outgoing(msg, self._typing_room() if bound else None))
+            self._cond.notify_all()
+            return self._send is not None
+
+    def _typing_room(self) -> str:
+        """The room a line typed now is meant for: where the last ``/join`` or
+        ``/part`` still queued or unanswered leads, else where we are."""
+        for item in reversed(self._queue):
+            if isinstance(item.msg, (m.Join, m.Part)) and (target := _destination(item.msg)):
+                return target
+        return self._moving_to or self._room
+
+    def entered(self, room: str) -> int:
+        """The server says we are in ``room`` (welcome, joined): what was held
+        for it goes first. Returns how many lines that releases."""
+        with self._cond:
+            self._room = room
+            self._moving_to = None
+            released = self._held.pop(room_key(room), [])
+            self._queue.extendleft(reversed(released))
+            self._cond.notify_all()
+            return len(released)
+
+    def refused(self) -> None:
+        """The server refused something (maybe the ``/join`` we wait on): go on."""
+        with self._cond:
+            if self._moving_to is not None:
+                self._moving_to = None
+                self._cond.notify_all()
+
+    def connected(self, send: Send) -> int:
+        """A new link: what was sent and not confirmed goes first again, then
+        what was typed meanwhile, at the server's pace. Returns how many of
+        them go out here (not those typed for another room)."""
+        with self._cond:
+            self._queue.extendleft(reversed(self._unacked))
+            self._unacked.clear()
+            self._moving_to = None  # (the welcome says where we are)
+            self._send = send
+            self._cond.notify_all()
+            return sum(item.room is None or _same_room(item.room, self._room) for item in self._queue)
+
+    def disconnected(self) -> None:
+        with self._cond:
+            self._send = None
+
+    def acknowledged(self) -> None:
+        """The server confirmed the oldest unconfirmed message."""
+        with self._cond:
+            if self._unacked:
+                self._unacked.popleft()
+                self._cond.notify_all()
+
+    def arrived(self, msg: m.Message) -> None:
+        """A replayed message of ours: it did arrive before the link broke."""
+        with self._cond:
+            for item in self._unacked:
+                if getattr(item.msg, "text", None) == getattr(msg, "text", None):
+                    self._unacked.remove(item)
+                    self._cond.notify_all()
+                    return
+
+    def forget_unacked(self) -> None:
+        """The server's goodbye to our quit: everything sent before it arrived."""
+        with self._cond:
+            self._unacked.clear()
+            self._cond.notify_all()
+
+    def unsent(self) -> int:
+        """Messages taken from the user that the server has not confirmed (held ones too)."""
+        with self._cond:
+            return len(self._queue) + len(self._unacked) + sum(map(len, self._held.values()))
+
+    def wait_queue_below(self, count: int, timeout: float) -> bool:
+        """Wait until fewer than ``count`` messages wait to be sent."""
+        with self._cond:
+            return self._cond.wait_for(lambda: len(self._queue) < count or self._stop.is_set(), timeout)
+
+    def wait_empty(self, timeout: float) -> bool:
+        """Wait until everything is sent and confirmed (but what is held: that waits for a /join)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._queue and not self._unacked, timeout)
+
+    # -- the thread that sends --------------------------------------------
+    def _ready(self) -> bool:
+        return self._send is not None and bool(self._queue) and self._moving_to is None
+
+    def _hold_misplaced(self) -> dict[str, int]:
+        """Set aside the lines at the head of the queue typed for another room."""
+        held: dict[str, int] = {}
+        while self._queue and self._queue[0].room is not None and not _same_room(self._queue[0].room, self._room):
+            item = self._queue.popleft()
+            self._held.setdefault(room_key(item.room), []).append(item)
+            held[item.room] = held.get(item.room, 0) + 1
+        return held
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._stop.is_set() or self._ready())
+                if self._stop.is_set():
+                    return
+                held, here = self._hold_misplaced(), self._room
+                head = self._queue[0] if self._queue else None
+            for room, count in held.items():
+                self._on_held(room, count, here)
+            if head is None:
+                continue
+            delay = self._pace()
+            if delay > 0 and self._clock.wait(self._stop, delay):
+                return
+            with self._cond:
+                if self._stop.is_set():
+                    return
+                send = self._send
+                if not self._ready() or self._queue[0] is not head:
+                    continue  # the link broke, or the room changed, meanwhile: look again
+                if head.room is not None and not _same_room(head.room, self._room):
+                    continue
+                self._queue.popleft()
+                try:
+                    send(head.msg)  # (only queues it for the connection's writer)
+                except ClientError:  # the link is over; the receiver reconnects
+                    self._queue.appendleft(head)
+                    self._send = None
+                    continue
+                if isinstance(head.msg, (m.Say, m.Action)):  # confirmed one by one (accepted or reply)
+                    self._unacked.append(head)
+                target = _destination(head.msg)
+                if target is not None and not _same_room(target, self._room):
+                    self._moving_to = target  # what follows was typed for there: wait for the answer
+                self._cond.notify_all()

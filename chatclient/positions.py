@@ -1,0 +1,56 @@
+"""Where the client is in each room's numbering: the last ``seq`` seen, per room and epoch.
+
+Sequence numbers mean something only within one room and one epoch: a room
+made anew (after a server restart, or after an empty room was forgotten)
+numbers from 1 again under a new epoch. So the client keeps, per room, the
+epoch it last knew there and the highest ``seq`` it saw in that epoch, from a
+``message`` or from an ``accepted`` (both name their room): a message or a
+late acknowledgement of another room never moves this room's position. A
+reconnect asks to resume from exactly that position, and the history a room
+replays on joining is shown only from there on: what is already on the
+screen (coming back to #lobby after /part) is not shown again.
+"""
+
+from __future__ import annotations
+
+from common.rooms import room_key
+
+
+class Positions:
+    """Used by the receiver thread only."""
+
+    def __init__(self) -> None:
+        self._rooms: dict[str, tuple[str, int | None]] = {}  # room key -> (epoch, last seq seen)
+
+    def entered(self, room: str, epoch: str) -> None:
+        """We are in ``room`` (welcome, joined), whose numbering is ``epoch``."""
+        known = self._rooms.get(room_key(room))
+        if known is None or known[0] != epoch:  # new to us, or renumbered: nothing seen in it yet
+            self._rooms[room_key(room)] = (epoch, None)
+
+    def saw(self, room: str, seq: int) -> None:
+        """A message numbered ``seq`` in ``room`` (ours or another's) reached us."""
+        known = self._rooms.get(room_key(room))
+        if known is None:  # a room we were never told the numbering of
+            return
+        epoch, last = known
+        if last is None or seq > last:
+            self._rooms[room_key(room)] = (epoch, seq)
+
+    def seen(self, room: str, seq: int) -> bool:
+        """Whether message ``seq`` of ``room``, in the epoch we know, already reached us."""
+        last = self.last_seq(room)
+        return last is not None and seq <= last
+
+    def forget(self) -> None:
+        """A server that gives no epochs: numbers from before a reconnect mean nothing."""
+        self._rooms.clear()
+
+    def epoch(self, room: str) -> str | None:
+        known = self._rooms.get(room_key(room))
+        return known[0] if known else None
+
+    def last_seq(self, room: str) -> int | None:
+        """The highest ``seq`` seen in ``room``, in the epoch we know it by."""
+        known = self._rooms.get(room_key(room))
+        return known[1] if known else None
