@@ -200,7 +200,9 @@ class ChatSession:
             if isinstance(msg, m.Accepted):
                 self._positions.saw(msg.room or self.room, msg.seq)  # (a server before rooms in acks: ours)
                 return
-        if isinstance(msg, m.Error):
+        if isinstance(msg, m.Error) and msg.code == "not_kept":
+            self._outbox.acknowledged()  # delivered, but the server could not keep it: not sent again
+        elif isinstance(msg, m.Error):
             self._outbox.refused()
         if isinstance(msg, m.ChatMessage):
             if msg.replay == "history" and self._positions.seen(msg.room, msg.seq):

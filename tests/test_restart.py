@@ -158,23 +158,22 @@ def test_plain_clients_see_history_after_a_restart(tmp_path):
         srv.stop()
 
 
-def test_a_full_disk_keeps_chat_going_and_tells_the_senders(tmp_path):
-    """A file-size limit on the server process makes its store's writes fail (EFBIG) as a full disk would."""
+def _small_files() -> None:
+    """In the server's process: files of at most 256 KiB (writes past it fail with EFBIG, as on a full disk)."""
     import resource
 
+    resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
+
+
+def test_a_full_disk_keeps_chat_going_and_tells_the_senders(tmp_path):
     path = tmp_path / "small.sqlite3"
-    limit = 256 * 1024
-
-    def small_files() -> None:
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
     proc = subprocess.Popen(
         [*program("chatserver"), "--host", "127.0.0.1", "--port", "0", "--rate-limit", "0", "--store", str(path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env=python_env(),
-        preexec_fn=small_files,
+        preexec_fn=_small_files,
     )
     try:
         port = int(proc.stdout.readline().split(":")[-1])
@@ -223,3 +222,27 @@ def test_retention_prunes_the_store_in_the_background(tmp_path):
         assert wait_for(lambda: kept() == ["m7", "m8", "m9"], timeout=10)
     finally:
         srv.stop()
+
+
+def test_the_client_counts_a_message_not_kept_as_delivered(tmp_path):
+    path = tmp_path / "small.sqlite3"
+    argv = [*program("chatserver"), "--host", "127.0.0.1", "--port", "0", "--rate-limit", "0", "--store", str(path)]
+    server = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=python_env(), preexec_fn=_small_files
+    )
+    try:
+        port = int(server.stdout.readline().split(":")[-1])
+        lines = "".join(f"{i} {'z' * 7000}\n" for i in range(60))  # 420 KB: past the limit
+        done = subprocess.run(
+            [*program("chatclient"), f"127.0.0.1:{port}", "--name", "writer"],
+            input=lines,
+            capture_output=True,
+            text=True,
+            env=python_env(),
+            timeout=60,
+        )
+        assert "delivered but not kept" in done.stdout, done.stdout[-500:]
+        assert done.returncode == 0 and "not sent" not in done.stderr, done.stderr
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.communicate(timeout=10)
