@@ -20,27 +20,32 @@ class Positions:
     """Used by the receiver thread only."""
 
     def __init__(self) -> None:
-        self._rooms: dict[str, tuple[str, int | None]] = {}  # room key -> (epoch, last seq seen)
+        #: room key -> (epoch, last seq shown, the room's seq when we last joined it)
+        self._rooms: dict[str, tuple[str, int | None, int]] = {}
 
-    def entered(self, room: str, epoch: str) -> None:
-        """We are in ``room`` (welcome, joined), whose numbering is ``epoch``."""
+    def entered(self, room: str, epoch: str, seq: int = 0) -> None:
+        """We are in ``room`` (welcome, joined), whose numbering is ``epoch`` and
+        whose last message was ``seq``: what follows is news, what came before
+        is history (shown only where not shown yet)."""
         known = self._rooms.get(room_key(room))
         if known is None or known[0] != epoch:  # new to us, or renumbered: nothing seen in it yet
-            self._rooms[room_key(room)] = (epoch, None)
+            self._rooms[room_key(room)] = (epoch, None, seq)
+        else:
+            self._rooms[room_key(room)] = (epoch, known[1], max(seq, known[2]))
 
     def saw(self, room: str, seq: int) -> None:
         """A message numbered ``seq`` in ``room`` (ours or another's) reached us."""
         known = self._rooms.get(room_key(room))
         if known is None:  # a room we were never told the numbering of
             return
-        epoch, last = known
+        epoch, last, joined = known
         if last is None or seq > last:
-            self._rooms[room_key(room)] = (epoch, seq)
+            self._rooms[room_key(room)] = (epoch, seq, joined)
 
     def seen(self, room: str, seq: int) -> bool:
-        """Whether message ``seq`` of ``room``, in the epoch we know, already reached us."""
-        last = self.last_seq(room)
-        return last is not None and seq <= last
+        """Whether message ``seq`` of ``room``, in the epoch we know, is on the screen already."""
+        known = self._rooms.get(room_key(room))
+        return known is not None and known[1] is not None and seq <= known[1]
 
     def forget(self) -> None:
         """A server that gives no epochs: numbers from before a reconnect mean nothing."""
@@ -51,6 +56,10 @@ class Positions:
         return known[0] if known else None
 
     def last_seq(self, room: str) -> int | None:
-        """The highest ``seq`` seen in ``room``, in the epoch we know it by."""
+        """Where a reconnect resumes in ``room``: the highest ``seq`` seen, or the
+        room's when we joined if higher (a quiet room is no reason to miss its news)."""
         known = self._rooms.get(room_key(room))
-        return known[1] if known else None
+        if known is None:
+            return None
+        _, last, joined = known
+        return max(joined, last) if last is not None else joined

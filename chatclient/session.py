@@ -119,7 +119,7 @@ class ChatSession:
         self.connected = True
         self._token = welcome.token
         self._positions = Positions()
-        self._positions.entered(welcome.room, welcome.epoch)
+        self._positions.entered(welcome.room, welcome.epoch, welcome.seq)
         #: Where we are, for the toolbar and completion (updated by the receiver thread).
         self.room = welcome.room
         self.users: list[str] = list(welcome.users)
@@ -221,7 +221,7 @@ class ChatSession:
         if isinstance(msg, (m.Welcome, m.Joined)):
             self.room, self.users, self.topic = msg.room, list(msg.users), msg.topic
             self.rooms.add(msg.room)
-            self._positions.entered(msg.room, msg.epoch)
+            self._positions.entered(msg.room, msg.epoch, msg.seq)
             released = self._outbox.entered(msg.room)
             if released:
                 self._info(f"sending {released} line(s) you typed for {msg.room} while elsewhere")

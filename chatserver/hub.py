@@ -45,12 +45,22 @@ class TooManyRooms(Exception):
     pass
 
 
-Greet = Callable[[str, str, list[m.Message], int, str], None]
-"""Called as ``greet(room_name, epoch, messages, lost, kind)`` when joining,
-before any live message of the room can reach the joiner: ``kind`` is
-``"missed"`` (a reconnect's replay: the messages after the one it saw),
-``"history"`` (recent messages) or ``"renumbered"`` (a reconnect whose
-numbering is not the room's: recent messages, and the joiner must be told)."""
+@dataclasses.dataclass(frozen=True)
+class Greeting:
+    """What a joiner is told, before any live message of the room can reach it."""
+
+    room: str
+    epoch: str  # the room's numbering
+    seq: int  # the room's last seq now: what follows is news
+    messages: list[m.ChatMessage]
+    lost: int  # missed messages no longer kept
+    #: "missed" (a reconnect's replay: the messages after the one it saw),
+    #: "history" (recent messages) or "renumbered" (a reconnect whose
+    #: numbering is not the room's: recent messages, and it must be told).
+    kind: str
+
+
+Greet = Callable[[Greeting], None]
 
 
 @dataclasses.dataclass
@@ -267,10 +277,10 @@ class LocalHub:
             r.members[sub] = r.posted  # what is queued now is in the history below
             if greet is not None:
                 if after is not None and epoch == r.epoch and 0 <= after <= r.seq:
-                    greet(r.name, r.epoch, *self._after(r, after), "missed")
+                    greet(Greeting(r.name, r.epoch, r.seq, *self._after(r, after), "missed"))
                 else:
                     kind = "history" if after is None else "renumbered"
-                    greet(r.name, r.epoch, self._log.recent(r.name, recent), 0, kind)
+                    greet(Greeting(r.name, r.epoch, r.seq, self._log.recent(r.name, recent), 0, kind))
             return r.name
 
     def _leave(self, r: _Room, sub: Subscriber) -> None:
@@ -406,7 +416,7 @@ class LocalHub:
             r = self._room(room)
             return self._after(r, after) if r else ([], 0)
 
-    def _after(self, r: _Room, after: int) -> tuple[list[m.Message], int]:
+    def _after(self, r: _Room, after: int) -> tuple[list[m.ChatMessage], int]:
         """What came after ``after`` (the last ``keep`` of it), and how many more there were."""
         if after >= r.seq:
             return [], 0

@@ -20,7 +20,7 @@ from common.nicks import InvalidNick, is_exit_word, nick_key, validate_nick
 from common.ratelimit import TokenBucket
 from common.rooms import MAX_TOPIC, InvalidRoom, room_key, validate_room
 
-from .hub import LOBBY, Frame, TooManyRooms
+from .hub import LOBBY, Frame, Greeting, TooManyRooms
 from .modes import Mode, ack_text, reverse_text
 from .registry import NickTaken
 
@@ -105,25 +105,26 @@ class Participant:
         """End this participant's session from another thread."""
         raise NotImplementedError
 
-    def greet(self, room: str, epoch: str, replay: list[m.Message], lost: int, kind: str) -> None:
+    def greet(self, g: Greeting) -> None:
         """Registered: send the welcome, then recent or missed messages (runs under
         the hub lock, so no live message can come between them)."""
-        self.room, self.epoch = room, epoch
-        self.send(dataclasses.replace(self.welcome(), replay=len(replay)))
-        self._replay(replay, lost, kind)
+        self.room, self.epoch = g.room, g.epoch
+        self.send(dataclasses.replace(self.welcome(), replay=len(g.messages), seq=g.seq))
+        self._replay(g)
 
-    def _replay(self, replay: list[m.Message], lost: int, kind: str) -> None:
+    def _replay(self, g: Greeting) -> None:
+        kind = g.kind
         if kind == "renumbered":  # a reconnect whose numbering this room no longer has
             self.notice(
                 f"{self.room} was started afresh since you were last here (a server restart?), so what you "
-                f"missed cannot be told; here are its {len(replay)} most recent message(s)",
+                f"missed cannot be told; here are its {len(g.messages)} most recent message(s)",
                 event="renumbered",
             )
             kind = "history"
-        for msg in replay:
-            self.send(dataclasses.replace(msg, replay=kind) if isinstance(msg, m.ChatMessage) else msg)
-        if lost:
-            self.notice(f"{lost} earlier message(s) were missed and are no longer available", event="missed")
+        for msg in g.messages:
+            self.send(dataclasses.replace(msg, replay=kind))
+        if g.lost:
+            self.notice(f"{g.lost} earlier message(s) were missed and are no longer available", event="missed")
 
     def seat_host(self) -> None:
         """This participant is the interactive host: an operator by right (no
@@ -225,7 +226,7 @@ class Participant:
             return False
         log.info("%s registered%s", nick, "" if last_seq is None else f" (resuming after #{last_seq})")
         if self.mode is not Mode.CHAT:
-            self.greet(self.room, "", [], 0, "history")
+            self.greet(Greeting(self.room, "", 0, [], 0, "history"))
         else:
             if not replaced:  # a new arrival, or one whose old session is already gone
                 self.hub.announce(
@@ -390,11 +391,12 @@ class Participant:
             return
         old, nick = self.room, self.nick
 
-        def greet(room: str, epoch: str, replay: list[m.Message], lost: int, kind: str) -> None:
-            self.room, self.epoch = room, epoch
-            users = [p.nick for p in self.hub.members(room)]
-            self.send(m.Joined(room=room, topic=self.hub.topic(room), users=users, replay=len(replay), epoch=epoch))
-            self._replay(replay, lost, kind)
+        def greet(g: Greeting) -> None:
+            self.room, self.epoch = g.room, g.epoch
+            users = [p.nick for p in self.hub.members(g.room)]
+            topic = self.hub.topic(g.room)
+            self.send(m.Joined(room=g.room, topic=topic, users=users, replay=len(g.messages), epoch=g.epoch, seq=g.seq))
+            self._replay(g)
 
         try:
             self.hub.join(wanted, self, greet=greet, recent=self.server.config.history, leaving=old)

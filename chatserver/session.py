@@ -25,7 +25,7 @@ from common.nicks import nick_key
 from common.telnet import TelnetError, TelnetScanner
 from common.tls import TLS_RECORD_HANDSHAKE, TlsError, TlsStream
 
-from .hub import Frame
+from .hub import Frame, Greeting
 from .modes import Mode
 from .outbound import Outbox
 from .participant import Participant, SessionEnd
@@ -114,16 +114,16 @@ class Session(Participant):
         except TlsError as exc:  # this peer's TLS state is broken (it sent a bad record)
             self.outbox.fail(str(exc))
 
-    def greet(self, room: str, epoch: str, replay: list[m.Message], lost: int, kind: str) -> None:
+    def greet(self, g: Greeting) -> None:
         if self.plain and self.mode is not Mode.CHAT:
             return  # a plain client there sees only the answers to its lines
-        self.room, self.epoch = room, epoch
+        self.room, self.epoch = g.room, g.epoch
         if self.plain:  # the welcome line, who is here, then the recent messages
             self.send(self.welcome())
             self.send(self.users_reply())
-            self._replay(replay, lost, kind)
+            self._replay(g)
         else:
-            super().greet(room, epoch, replay, lost, kind)
+            super().greet(g)
 
     def kick(self, reason: str) -> None:
         self.end_reason = reason

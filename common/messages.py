@@ -238,6 +238,8 @@ class Welcome(Message):
     burst: int = 0
     #: The numbering of ``room``: ``seq`` values mean something only within one epoch.
     epoch: str = ""
+    #: The room's last ``seq`` as we joined: a reconnect resumes from at least here.
+    seq: int = 0
     #: Users in the room not in ``users`` (the list was cut to fit one frame).
     more: int = 0
 
@@ -318,6 +320,8 @@ class Joined(Message):
     replay: int = 0
     #: The numbering of ``room`` (see ``Welcome.epoch``).
     epoch: str = ""
+    #: The room's last ``seq`` as we joined (see ``Welcome.seq``).
+    seq: int = 0
     #: Users in the room not in ``users`` (the list was cut to fit one frame).
     more: int = 0
 

@@ -380,8 +380,8 @@ def test_hub_room_switch_delivers_the_old_rooms_queue_and_acks_first():
     a, b = Member("a"), Member("b")
     hub = _hub_with("#x", a, b)
 
-    def greet(room, epoch, replay, lost, kind):  # as a session greets: through its ordered channel
-        hub.send_to(a, Frame(m.Notice(text="JOINED " + room, ts=0)))
+    def greet(g):  # as a session greets: through its ordered channel
+        hub.send_to(a, Frame(m.Notice(text="JOINED " + g.room, ts=0)))
 
     ack = lambda msg: m.Accepted(seq=msg.seq, ts=msg.ts)  # noqa: E731
     with hub._lock:  # nothing is dispatched until the switch has begun

@@ -100,12 +100,14 @@ def test_a_room_made_anew_has_a_new_epoch():
     assert hub.epoch("#old") == ""
     hub.join("#lobby", a, leaving="#other")
     hub.join("#old", a, lambda *g: greeted.append(g), after=10, epoch=old_epoch, leaving="#lobby")
-    room, epoch, replay, lost, kind = greeted[-1]
-    assert (room, kind, lost) == ("#old", "renumbered", 0) and epoch != old_epoch
+    g = greeted[-1][0]
+    assert (g.room, g.kind, g.lost, g.seq) == ("#old", "renumbered", 0, 0) and g.epoch != old_epoch
+    epoch = g.epoch
     hub.publish("#old", lambda seq, ts: m.ChatMessage(seq=seq, ts=ts, room="#old", nick="a", text="new"))
     hub.join("#lobby", a, leaving="#old")
     hub.join("#old", a, lambda *g: greeted.append(g), after=0, epoch=epoch, leaving="#lobby")
-    assert greeted[-1][-1] == "missed" and [msg.text for msg in greeted[-1][2]] == ["new"], "same numbering"
+    g = greeted[-1][0]
+    assert g.kind == "missed" and [msg.text for msg in g.messages] == ["new"] and g.seq == 1, "same numbering"
 
 
 def test_a_rename_carries_the_resume_right_to_the_new_name(server):

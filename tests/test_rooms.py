@@ -25,6 +25,7 @@ def test_join_part_rooms_topic_and_per_room_delivery(server):
         "users": ["alice"],
         "replay": 0,
         "epoch": ANY,
+        "seq": 0,
         "more": 0,
     }
     assert bob.expect(lambda f: f.get("event") == "leave")["text"] == "alice left for #dev"
