@@ -12,7 +12,7 @@ import socket
 import sqlite3
 
 import pytest
-from helpers import TIMEOUT, NativeClient, ServerProcess, client_process, wait_for
+from helpers import TIMEOUT, NativeClient, PlainClient, ServerProcess, client_process, wait_for
 from test_host import HostServer
 
 from chatserver import store as store_module
@@ -392,3 +392,25 @@ def test_bans_mutes_and_grants_survive_a_restart(tmp_path, sig):
         assert notice(bob, "unmute")["text"] == "carol lifted the mute on bob: they can talk again"
     finally:
         srv.stop()
+
+
+def test_a_plain_client_has_the_same_commands(op_server):
+    bob = PlainClient(op_server.port, "bob")
+    bob.send(b"/ban carol 1h\n")
+    assert bob.expect_line(lambda line: line.startswith(b"* error"))[-1] == b"* error: only operators can /ban"
+    bob.send(b"/mute carol 10\n")  # a number without a unit is not a reason
+    assert b"usage: /mute NICK [DURATION] [REASON]" in bob.expect_line(lambda line: line.startswith(b"* error"))[-1]
+    bob.send(b"/help\n")
+    assert bob.expect_line(lambda line: b"/unban NICK|ADDRESS" in line)
+
+
+def test_chatclient_banned_while_connected_says_why_and_exits_1(op_server):
+    alice = join(op_server.port, "alice", password=OP_PASSWORD)
+    bob = client_process(op_server.address, "--name", "bob")
+    assert bob.stdout.readline() == "Connected to the server.\n"
+    notice(alice, "join")
+    alice.send_json({"type": "ban", "nick": "bob", "duration": 1800, "reason": "enough"})
+    out, err = bob.communicate(timeout=20)
+    assert bob.returncode == 1, (out, err)
+    assert "you were banned by alice until " in out and "(30 min from now): enough" in out
+    assert "Traceback" not in err
