@@ -410,7 +410,8 @@ def test_chatclient_banned_while_connected_says_why_and_exits_1(op_server):
     assert bob.stdout.readline() == "Connected to the server.\n"
     notice(alice, "join")
     alice.send_json({"type": "ban", "nick": "bob", "duration": 1800, "reason": "enough"})
-    out, err = bob.communicate(timeout=20)
+    bob.wait(timeout=20)  # (its input still open: it ends because of the ban, not of end of input)
+    out, err = bob.stdout.read(), bob.stderr.read()
     assert bob.returncode == 1, (out, err)
     assert "you were banned by alice until " in out and "(30 min from now): enough" in out
     assert "Traceback" not in err
