@@ -36,6 +36,10 @@ class CertificateMismatch(ClientError):
     """A remembered server presented a different certificate: never connect."""
 
 
+class Banned(ClientError):
+    """An operator banned this name or address; the message says until when (never retry)."""
+
+
 class PasswordRequired(ClientError):
     """The server wants a password (send ``hello`` again with one)."""
 
@@ -185,6 +189,8 @@ class ChatConnection:
                         raise NickRejected(msg.message, msg.suggestion)
                     if msg.code == "password_required":
                         raise PasswordRequired(msg.message)
+                    if msg.code == "banned":
+                        raise Banned(msg.message)
                     if msg.code == "tls_required":
                         raise ClientError(f"{self.address} requires TLS: connect with --tls")
                     raise ClientError(f"the server refused us: {msg.message}")

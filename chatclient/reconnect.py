@@ -18,7 +18,7 @@ from collections.abc import Callable
 from common import messages as m
 
 from .backoff import Clock, backoff_delays
-from .connection import CertificateMismatch, ChatConnection, ClientError
+from .connection import Banned, CertificateMismatch, ChatConnection, ClientError
 
 
 def reconnect(
@@ -33,7 +33,7 @@ def reconnect(
 ) -> tuple[ChatConnection, m.Welcome] | None:
     """A new, registered connection, or None once ``stop`` is set.
 
-    Raises ``CertificateMismatch`` (never retried into).
+    Raises ``CertificateMismatch`` and ``Banned`` (never retried into).
     """
     tls = dataclasses.replace(old.tls, confirm=None) if old.tls is not None else None
     for attempt, delay in enumerate(backoff_delays(rng=rng), start=1):
@@ -48,6 +48,9 @@ def reconnect(
             continue
         try:
             return conn, register(conn)
+        except Banned:
+            conn.close()
+            raise
         except ClientError as exc:
             conn.close()
             info(f"reconnect failed: {exc}")

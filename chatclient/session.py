@@ -32,7 +32,7 @@ from common.rooms import room_key
 from common.threads import stop_signals_blocked
 
 from .backoff import Clock
-from .connection import CertificateMismatch, ChatConnection, ClientError, NickRejected
+from .connection import Banned, CertificateMismatch, ChatConnection, ClientError, NickRejected
 from .outbox import Outbox
 from .positions import Positions
 from .reconnect import reconnect
@@ -200,8 +200,9 @@ class ChatSession:
             if isinstance(msg, m.Accepted):
                 self._positions.saw(msg.room or self.room, msg.seq)  # (a server before rooms in acks: ours)
                 return
-        if isinstance(msg, m.Error) and msg.code == "not_kept":
-            self._outbox.acknowledged()  # delivered, but the server could not keep it: not sent again
+        if isinstance(msg, m.Error) and msg.code in ("not_kept", "muted"):
+            # Delivered but not kept, or refused while muted: the line's fate is known, not sent again.
+            self._outbox.acknowledged()
         elif isinstance(msg, m.Error):
             self._outbox.refused()
         if isinstance(msg, m.ChatMessage):
@@ -266,7 +267,7 @@ class ChatSession:
                 status=self._set_status,
                 info=self._info,
             )
-        except CertificateMismatch as exc:
+        except (CertificateMismatch, Banned) as exc:  # never retried into
             self.lost = str(exc)
             return False
         if found is None:

@@ -50,6 +50,8 @@ class Subscriber(Protocol):
     away: str
     op: bool
     is_host: bool
+    room: str
+    address: str
     #: Its resume token: a reconnecting client presenting it takes the name over.
     token: str
     #: Set when a reconnected session took over: it leaves silently.

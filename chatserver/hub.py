@@ -88,6 +88,7 @@ class Hub(Protocol):
     def find(self, nick: str) -> Person | None: ...
     def tell(self, nick: str, frame: Frame) -> Person | None: ...
     def kick(self, nick: str, why: str) -> Person | None: ...
+    def set_op(self, nick: str, op: bool) -> Person | None: ...
     def join(
         self,
         room: str,
@@ -109,7 +110,14 @@ class Hub(Protocol):
         exclude: Subscriber | None = None,
         receipt: Callable[[m.Message], m.Message] | None = None,
     ) -> Frame: ...
-    def announce(self, room: str, build: Callable[[float], m.Message], exclude: Subscriber | None = None) -> None: ...
+    def announce(
+        self,
+        room: str,
+        build: Callable[[float], m.Message],
+        exclude: Subscriber | None = None,
+        *,
+        except_nick: str | None = None,
+    ) -> None: ...
     def send_to(self, sub: Subscriber, frame: Frame) -> None: ...
     def sessions(self) -> list[Person]: ...
     def epoch(self, room: str) -> str: ...
@@ -186,6 +194,15 @@ class LocalHub:
             if sub is None:
                 return None
             self.send_to(sub, frame)
+            return person(sub)
+
+    def set_op(self, nick: str, op: bool) -> Person | None:
+        """Make ``nick`` an operator, or no longer one; who, or None if nobody has that name."""
+        with self._lock:
+            sub = self._people.holder(nick)
+            if sub is None:
+                return None
+            sub.op = op
             return person(sub)
 
     def kick(self, nick: str, why: str) -> Person | None:
@@ -362,12 +379,22 @@ class LocalHub:
                 sub.wait_room(left)
         return frame
 
-    def announce(self, room: str, build: Callable[[float], m.Message], exclude: Subscriber | None = None) -> None:
-        """A notice to the room: in order with messages, but not sequenced or kept."""
+    def announce(
+        self,
+        room: str,
+        build: Callable[[float], m.Message],
+        exclude: Subscriber | None = None,
+        *,
+        except_nick: str | None = None,
+    ) -> None:
+        """A notice to the room, but not to ``exclude`` (or to whoever holds
+        ``except_nick``): in order with messages, but not sequenced or kept."""
         with self._lock:
             r = self._room(room)
             if r is None:
                 return
+            if except_nick is not None:
+                exclude = self._people.holder(except_nick)
             self._post(r, Frame(build(time.time())), exclude, None)
 
     def _post(self, r: _Room, frame: Frame, exclude: Subscriber | None, receipt: Frame | None) -> None:

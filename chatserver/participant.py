@@ -21,7 +21,10 @@ from common.ratelimit import TokenBucket
 from common.rooms import MAX_TOPIC, InvalidRoom, room_key, validate_room
 
 from .hub import LOBBY, Frame, Greeting, TooManyRooms
+from .moderation import until_text
 from .modes import Mode, ack_text, reverse_text
+from .operators import COMMANDS as OPERATOR_COMMANDS
+from .operators import moderate
 from .registry import NickTaken
 
 if TYPE_CHECKING:
@@ -69,7 +72,8 @@ class Participant:
         self.token = ""  # issued on registration, for that name
         #: Set when a reconnected session took over: leave silently.
         self.replaced = False
-        #: An operator (``--op``), authenticated by password: may ``/kick``.
+        #: An operator (``--op`` with its password, the host, or ``/op``): may
+        #: ``/kick`` and moderate (``operators.py``).
         self.op = False
         #: ``/away`` reason; empty when here.
         self.away = ""
@@ -201,6 +205,7 @@ class Participant:
                 return False
             if not self.authenticate(nick, password):
                 return False
+            self._refuse_if_banned(nick)
             self.token = self.server.issue_token(nick)  # (the welcome carries it)
             self.registered = True
             if self.mode is Mode.CHAT:
@@ -224,6 +229,8 @@ class Participant:
             else:
                 self.send(m.Error(exc.code, f"nickname {nick[:40]!r} is not allowed: {exc}"))
             return False
+        if resume and self.server.sanctions.reclaim(nick, resume, self.token):
+            self.op = True  # this client's session was made an operator with /op
         log.info("%s registered%s", nick, "" if last_seq is None else f" (resuming after #{last_seq})")
         if self.mode is not Mode.CHAT:
             self.greet(Greeting(self.room, "", 0, [], 0, "history"))
@@ -236,6 +243,34 @@ class Participant:
                 )
         self.server.participant_joined(self)
         return True
+
+    def _refuse_if_banned(self, nick: str) -> None:
+        """End the session of a banned name, or of anyone from a banned address
+        but an operator (a ban on a shared address must not lock them out)."""
+        ban = None if self.is_host else self.server.sanctions.banned(nick, "" if self.op else self.address)
+        if ban is None:
+            return
+        why = f": {ban.reason}" if ban.reason else ""
+        text = f"you are banned from {self.server.config.name} {until_text(ban, time.time())}, by {ban.by}{why}"
+        log.warning("refused %s from %s: banned (%s)", nick, self.address, ban.nick)
+        self.send(m.Error("banned", text))
+        self.send(m.Bye("banned"))
+        raise SessionEnd("banned")
+
+    def _silenced(self) -> bool:
+        """A muted participant may not say anything the room sees (messages, and
+        topic, away and nick changes): True, and told why."""
+        mute = self.server.sanctions.muted(self.nick) if self.mode is Mode.CHAT else None
+        if mute is not None:
+            why = f" ({mute.reason})" if mute.reason else ""
+            self.send(
+                m.Error(
+                    "muted",
+                    f"you are muted by {mute.by}{why} {until_text(mute, time.time())}: the room does not hear "
+                    "you, but you can still read and send private messages (/msg)",
+                )
+            )
+        return mute is not None
 
     def unregister(self, reason: str) -> None:
         """Leave the room, telling the others why (unless the server is stopping)."""
@@ -301,6 +336,11 @@ class Participant:
             self._set_away(msg.reason.strip())
         elif isinstance(msg, m.Kick):
             self._kick(msg)
+        elif isinstance(msg, OPERATOR_COMMANDS):
+            if self.mode is Mode.CHAT:
+                moderate(self, msg)
+            else:
+                self.send(m.Error("bad_command", "this server has no rooms to moderate"))
         elif isinstance(msg, (m.History, m.Search)):
             self._look_back(msg)
         elif isinstance(msg, m.Quit):
@@ -332,7 +372,11 @@ class Participant:
             self.send(m.Error("empty_message", "empty messages are not sent"))
             return
         leaving = not action and is_exit_word(text, self.mode.exit_words)
-        if self.mode is Mode.CHAT:
+        if leaving and self.mode is Mode.CHAT and self.server.sanctions.muted(self.nick):
+            pass  # a muted person may leave, unheard
+        elif self._silenced():
+            return
+        elif self.mode is Mode.CHAT:
             nick, room = self.nick, self.room
             self.hub.publish(
                 room,
@@ -446,6 +490,8 @@ class Participant:
             now = self.hub.topic(self.room)
             self.notice(f"the topic of {self.room}: {now}" if now else f"{self.room} has no topic", event="topic")
             return
+        if self._silenced():
+            return
         self.hub.set_topic(self.room, topic)
         room, nick = self.room, self.nick
         self.hub.announce(
@@ -456,6 +502,8 @@ class Participant:
         )
 
     def _set_away(self, reason: str) -> None:
+        if self._silenced():
+            return
         self.away = " ".join(reason.split())[:MAX_TOPIC]  # one line: no forged notices
         nick = self.nick
         text = f"{nick} is away: {self.away}" if self.away else f"{nick} is back"
@@ -467,6 +515,8 @@ class Participant:
     def _rename(self, new: str) -> None:
         if nick_key(new) in self.server.config.ops and not self.op and nick_key(new) != nick_key(self.nick):
             self.send(m.Error("nick_reserved", f"{new[:40]!r} is an operator's name"))
+            return
+        if self._silenced():
             return
         try:
             new = validate_nick(new)
@@ -486,6 +536,8 @@ class Participant:
         if self.mode is Mode.CHAT:
             # A resume token names its nick: the new name needs a new one, before the news.
             self.token = self.server.issue_token(new)
+            if self.op:
+                self.server.sanctions.renamed(old, new, self.token)
             if self.wire == "native":
                 self.send(m.Token(self.token))
             self.hub.announce(self.room, notice)

@@ -22,10 +22,13 @@ class Person:
     away: str = ""
     op: bool = False
     host: bool = False  # the interactive host: runs the server, cannot be kicked
+    room: str = ""
+    address: str = ""  # where the session comes from (for bans)
+    token: str = ""  # its resume token (an /op grant follows it across reconnects)
 
 
 def person(sub: Subscriber) -> Person:
-    return Person(sub.nick, sub.away, sub.op, sub.is_host)
+    return Person(sub.nick, sub.away, sub.op, sub.is_host, sub.room, sub.address, sub.token)
 
 
 class NickTaken(Exception):

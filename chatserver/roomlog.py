@@ -17,6 +17,7 @@ import re
 from typing import Protocol
 
 from common import messages as m
+from common.nicks import nick_key
 from common.rooms import room_key
 
 DEFAULT_KEEP = 1000  # messages kept per room in memory
@@ -31,6 +32,34 @@ class StoredRoom:
     epoch: str
     seq: int
     topic: str
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredSanction:
+    """A ban or a mute as kept (``moderation.py`` decides what they mean).
+
+    ``kind`` is "ban" or "mute"; a ban refuses ``nick`` and ``address`` (""
+    when the person was not connected); ``until`` is wall-clock time, 0 for
+    "until lifted"."""
+
+    kind: str
+    nick: str
+    address: str
+    by: str
+    reason: str
+    since: float
+    until: float
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredGrant:
+    """Operator rights given with ``/op``: a reconnect of ``nick`` presenting
+    the resume token whose SHA-256 is ``proof`` gets them back."""
+
+    nick: str
+    by: str
+    since: float
+    proof: str
 
 
 class RoomLog(Protocol):
@@ -60,6 +89,25 @@ class RoomLog(Protocol):
     def secret(self) -> bytes | None:
         """The server's kept resume secret, or None if nothing outlives the process."""
 
+    # Moderation (``moderation.Sanctions`` holds them in memory and writes through):
+    def sanctions(self) -> list[StoredSanction]:
+        """Every kept ban and mute (expired ones included: the caller drops them)."""
+
+    def save_sanction(self, sanction: StoredSanction) -> None:
+        """Keep a ban or mute, replacing one of the same kind on the same nick."""
+
+    def drop_sanction(self, kind: str, nick: str) -> None:
+        """Forget the ``kind`` sanction on ``nick`` (lifted or expired)."""
+
+    def grants(self) -> list[StoredGrant]:
+        """Every kept ``/op`` grant."""
+
+    def save_grant(self, grant: StoredGrant) -> None:
+        """Keep a grant, replacing any on the same nick."""
+
+    def drop_grant(self, nick: str) -> None:
+        """Forget the grant on ``nick`` (``/deop``, or it moved to a new name)."""
+
     def close(self) -> None: ...
 
 
@@ -81,13 +129,16 @@ class _Kept:
 class MemoryLog:
     """Recent messages in memory, within ``keep`` per room and ``history_bytes``
     for all rooms together (the room keeping the most gives up its oldest).
-    Nothing outlives the process. Called under the hub's lock."""
+    Nothing outlives the process. Called under the hub's lock (moderation,
+    under the ``Sanctions`` lock)."""
 
     def __init__(self, keep: int = DEFAULT_KEEP, history_bytes: int = HISTORY_BYTES) -> None:
         self._keep = keep
         self._history_bytes = history_bytes
         self._total = 0
         self._rooms: dict[str, _Kept] = {}
+        self._sanctions: dict[tuple[str, str], StoredSanction] = {}
+        self._grants: dict[str, StoredGrant] = {}
 
     def room(self, name: str) -> StoredRoom | None:
         kept = self._rooms.get(room_key(name))
@@ -151,6 +202,24 @@ class MemoryLog:
 
     def secret(self) -> bytes | None:
         return None
+
+    def sanctions(self) -> list[StoredSanction]:
+        return list(self._sanctions.values())
+
+    def save_sanction(self, sanction: StoredSanction) -> None:
+        self._sanctions[sanction.kind, nick_key(sanction.nick)] = sanction
+
+    def drop_sanction(self, kind: str, nick: str) -> None:
+        self._sanctions.pop((kind, nick_key(nick)), None)
+
+    def grants(self) -> list[StoredGrant]:
+        return list(self._grants.values())
+
+    def save_grant(self, grant: StoredGrant) -> None:
+        self._grants[nick_key(grant.nick)] = grant
+
+    def drop_grant(self, nick: str) -> None:
+        self._grants.pop(nick_key(nick), None)
 
     def close(self) -> None:
         pass

@@ -26,10 +26,11 @@ from common.threads import stop_signals_blocked
 from common.tls import TLS_RECORD_HANDSHAKE, TlsError, TlsStream
 
 from .hub import DEFAULT_KEEP, Hub, LocalHub
+from .moderation import Sanctions
 from .modes import Mode
 from .outbound import DEFAULT_MAX_BACKLOG, flusher
 from .participant import Participant
-from .roomlog import RoomLog
+from .roomlog import MemoryLog, RoomLog
 from .session import Session, close_gently
 
 if TYPE_CHECKING:
@@ -110,6 +111,8 @@ class ChatServer:
         self._stopped = threading.Event()
         # Signs resume tokens: kept in the store, so tokens outlive a restart.
         self._secret = (room_log.secret() if room_log is not None else None) or secrets.token_bytes(32)
+        #: Bans, mutes and /op grants, kept by the room log (``moderation.py``).
+        self.sanctions = Sanctions(room_log if room_log is not None else MemoryLog())
         self._per_ip: dict[str, int] = {}
         self._connections = 0  # accepted and not yet closed (sessions, and those about to be)
         self._auth_failures: dict[str, int] = {}

@@ -21,12 +21,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from common import messages as m
+from common.nicks import nick_key
 
-from .roomlog import StoredRoom
+from .roomlog import StoredGrant, StoredRoom, StoredSanction
 
 APPLICATION_ID = 0x6C616E63  # "lanc"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
+#: The first release's schema (version 1). A new file gets it and then every
+#: migration, exactly as an old file does: there is one way to each version.
 _SCHEMA = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE rooms (key TEXT PRIMARY KEY, name TEXT NOT NULL, epoch TEXT NOT NULL,"
@@ -41,9 +44,17 @@ _SCHEMA = (
     "CREATE TRIGGER messages_ad AFTER DELETE ON messages BEGIN"
     " INSERT INTO messages_fts (messages_fts, rowid, text) VALUES ('delete', old.id, old.text); END",
 )
-#: Migrations from each older schema version to the next, in order (none yet:
-#: version 1 is the first release's).
-_MIGRATIONS: dict[int, tuple[str, ...]] = {}
+#: Migrations from each schema version to the next: ``_MIGRATIONS[n]`` takes n to n+1.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # 2: moderation (bans, mutes, /op grants) is kept across restarts.
+    1: (
+        "CREATE TABLE sanctions (kind TEXT NOT NULL, key TEXT NOT NULL, nick TEXT NOT NULL,"
+        " address TEXT NOT NULL, by_nick TEXT NOT NULL, reason TEXT NOT NULL, since REAL NOT NULL,"
+        " until REAL NOT NULL, PRIMARY KEY (kind, key))",
+        "CREATE TABLE grants (key TEXT PRIMARY KEY, nick TEXT NOT NULL, by_nick TEXT NOT NULL,"
+        " since REAL NOT NULL, proof TEXT NOT NULL)",
+    ),
+}
 
 
 #: How often a store that cannot write says so in the log, at most (seconds).
@@ -157,10 +168,10 @@ class SqliteStore:
                 for statement in _SCHEMA:
                     db.execute(statement)
                 db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            else:
-                for step in range(version, SCHEMA_VERSION):
-                    for statement in _MIGRATIONS[step]:
-                        db.execute(statement)
+                version = 1
+            for step in range(version, SCHEMA_VERSION):
+                for statement in _MIGRATIONS[step]:
+                    db.execute(statement)
             db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             db.execute("COMMIT")
         except BaseException:
@@ -286,6 +297,52 @@ class SqliteStore:
             " WHERE messages_fts MATCH ? AND m.room = ? ORDER BY m.seq DESC LIMIT ?",
             (query, self._room_key(room), limit),
         )
+
+    # -- moderation ------------------------------------------------------------
+    # Written at once, or with the open batch of messages (committed by the
+    # dispatcher before the sanction's announcement goes out).
+    def _write(self, sql: str, args: tuple, what: str) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                self._db.execute(sql, args)
+            except (sqlite3.Error, OSError) as exc:
+                self._failed(f"{what}: {exc}")
+
+    def _rows(self, sql: str) -> list[tuple]:
+        with self._lock:
+            return [] if self._closed else self._db.execute(sql).fetchall()
+
+    def sanctions(self) -> list[StoredSanction]:
+        rows = self._rows("SELECT kind, nick, address, by_nick, reason, since, until FROM sanctions")
+        return [StoredSanction(*row) for row in rows]
+
+    def save_sanction(self, sanction: StoredSanction) -> None:
+        s = sanction
+        self._write(
+            "INSERT OR REPLACE INTO sanctions (kind, key, nick, address, by_nick, reason, since, until)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (s.kind, nick_key(s.nick), s.nick, s.address, s.by, s.reason, s.since, s.until),
+            f"cannot keep the {s.kind} on {s.nick}",
+        )
+
+    def drop_sanction(self, kind: str, nick: str) -> None:
+        self._write("DELETE FROM sanctions WHERE kind = ? AND key = ?", (kind, nick_key(nick)), f"cannot lift {kind}")
+
+    def grants(self) -> list[StoredGrant]:
+        return [StoredGrant(*row) for row in self._rows("SELECT nick, by_nick, since, proof FROM grants")]
+
+    def save_grant(self, grant: StoredGrant) -> None:
+        g = grant
+        self._write(
+            "INSERT OR REPLACE INTO grants (key, nick, by_nick, since, proof) VALUES (?, ?, ?, ?, ?)",
+            (nick_key(g.nick), g.nick, g.by, g.since, g.proof),
+            f"cannot keep the operator grant of {g.nick}",
+        )
+
+    def drop_grant(self, nick: str) -> None:
+        self._write("DELETE FROM grants WHERE key = ?", (nick_key(nick),), "cannot drop an operator grant")
 
     def prune(self, *, older_than: float | None, keep_per_room: int | None, batch: int = 500) -> int:
         """Delete at most ``batch`` messages past the retention limits; returns how many.

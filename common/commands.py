@@ -8,16 +8,23 @@ so both kinds of user have the very same commands.
 from __future__ import annotations
 
 import dataclasses
+import re
 
 from .messages import (
     MAX_TEXT,
     Action,
     Away,
+    Ban,
+    Deop,
     History,
     Join,
     Kick,
+    ListBans,
+    ListOps,
     ListRooms,
     Message,
+    Mute,
+    Op,
     Part,
     PrivateSay,
     Quit,
@@ -25,6 +32,8 @@ from .messages import (
     Search,
     SetNick,
     SetTopic,
+    Unban,
+    Unmute,
     Who,
 )
 
@@ -41,9 +50,15 @@ HELP_LINES = (
     "  /me ACTION         say what you are doing (* alice waves)",
     "  /msg NICK TEXT     private message to NICK",
     "  /quit [TEXT]       leave (so does a message that is just 'bye')",
-    "  /kick NICK [WHY]   remove someone (operators only)",
     "  /help              this list",
     "  //TEXT             send a message that starts with '/'",
+    "Operators only (TIME like 30m, 2h, 1d; 0 = until lifted; default 1h):",
+    "  /kick NICK [WHY]   remove someone",
+    "  /ban NICK [TIME] [WHY]   disconnect NICK, refuse the name and its address",
+    "  /unban NICK|ADDRESS      lift a ban; /bans lists bans and mutes",
+    "  /mute NICK [TIME] [WHY]  NICK may read and /msg, not talk in rooms",
+    "  /unmute NICK             let NICK talk again",
+    "  /op NICK, /deop NICK     give or take operator rights; /ops lists operators",
 )
 
 
@@ -60,6 +75,38 @@ class CommandError:
 
 
 Parsed = Message | ShowHelp | CommandError | None
+
+
+#: The longest a ban or mute may be given for (0, "until lifted", is longer).
+MAX_DURATION = 10 * 366 * 86400
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"(?:\d{1,9}[smhdw])+")
+
+
+def parse_duration(word: str) -> int | None:
+    """``30m``, ``2h``, ``1d``, ``1h30m`` (or ``0``: until lifted) in seconds; None if not one."""
+    word = word.lower()
+    if word == "0":
+        return 0
+    if not _DURATION.fullmatch(word):
+        return None
+    seconds = sum(int(n) * _UNITS[unit] for n, unit in re.findall(r"(\d+)([smhdw])", word))
+    return seconds if 0 < seconds <= MAX_DURATION else None
+
+
+def _sanction(name: str, rest: str) -> Message | CommandError:
+    """``/ban`` and ``/mute``: NICK [DURATION] [REASON]."""
+    usage = CommandError(f"usage: /{name} NICK [DURATION] [REASON] (DURATION like 30m, 2h, 1d; 0 = until lifted)")
+    nick, _, more = rest.partition(" ")
+    if not nick:
+        return usage
+    first, _, after = more.strip().partition(" ")
+    duration = parse_duration(first) if first else None
+    if duration is None and first and (first.isdigit() or _DURATION.fullmatch(first.lower())):
+        return usage  # a bare number, or too long: not a reason
+    reason = after.strip() if duration is not None else more.strip()
+    cls = Ban if name == "ban" else Mute
+    return cls(nick=nick, duration=duration, reason=reason)
 
 
 def parse_input(line: str) -> Parsed:
@@ -97,6 +144,16 @@ def parse_input(line: str) -> Parsed:
     if name == "kick":
         who, _, why = rest.partition(" ")
         return Kick(nick=who, reason=why.strip()) if who else CommandError("usage: /kick NICK [REASON]")
+    if name in ("ban", "mute"):
+        return _sanction(name, rest)
+    if name in ("unban", "unmute", "op", "deop"):
+        if not rest or " " in rest:
+            return CommandError(f"usage: /{name} {'NICK|ADDRESS' if name == 'unban' else 'NICK'}")
+        return {"unban": Unban, "unmute": Unmute, "op": Op, "deop": Deop}[name](rest)
+    if name == "bans":
+        return ListBans()
+    if name == "ops":
+        return ListOps()
     if name == "history":
         if not rest:
             return History()

@@ -204,6 +204,82 @@ class Search(Message):
 
 @_register
 @dataclasses.dataclass(frozen=True)
+class Op(Message):
+    """``/op NICK``: an operator makes a connected user an operator."""
+
+    TYPE: ClassVar[str] = "op"
+    nick: str
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class Deop(Message):
+    """``/deop NICK``: an operator takes operator rights away."""
+
+    TYPE: ClassVar[str] = "deop"
+    nick: str
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class ListOps(Message):
+    """``/ops``: who are operators (answered with notices, event "ops")."""
+
+    TYPE: ClassVar[str] = "ops"
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class Ban(Message):
+    """``/ban NICK [DURATION] [reason]``: disconnect, and refuse the name and its address.
+
+    ``duration`` in seconds: None for the server's default (an hour), 0 until lifted."""
+
+    TYPE: ClassVar[str] = "ban"
+    nick: str
+    duration: int | None = None
+    reason: str = ""
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class Unban(Message):
+    """``/unban MASK``: lift the bans on a nickname or an address."""
+
+    TYPE: ClassVar[str] = "unban"
+    mask: str
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class ListBans(Message):
+    """``/bans``: the bans and mutes in force (answered with notices, event "bans")."""
+
+    TYPE: ClassVar[str] = "bans"
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class Mute(Message):
+    """``/mute NICK [DURATION] [reason]``: refuse their room messages (``duration`` as in ``Ban``)."""
+
+    TYPE: ClassVar[str] = "mute"
+    nick: str
+    duration: int | None = None
+    reason: str = ""
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class Unmute(Message):
+    """``/unmute NICK``."""
+
+    TYPE: ClassVar[str] = "unmute"
+    nick: str
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
 class Quit(Message):
     """The client leaves; the server answers with ``Bye`` and closes."""
 
@@ -410,6 +486,7 @@ class Pong(Message):
 
 CLIENT_TYPES: frozenset[type[Message]] = frozenset(
     {Hello, Say, Action, PrivateSay, SetNick, Who, Join, Part, ListRooms, SetTopic, Away, Kick, History, Search, Quit}
+    | {Op, Deop, ListOps, Ban, Unban, ListBans, Mute, Unmute}
     | {Error, Ping, Pong}
 )
 SERVER_TYPES: frozenset[type[Message]] = frozenset(

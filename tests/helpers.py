@@ -327,6 +327,7 @@ class Member:
     def __init__(self, nick: str, wire: str | None = "native") -> None:
         self.nick, self.wire = nick, wire
         self.away, self.op, self.is_host, self.token, self.replaced = "", False, False, "", False
+        self.room, self.address = "", "test"
         self.data = b""
         self.frames: list = []
         self.full = False
