@@ -243,6 +243,8 @@ class _HttpConnection:
             raise _Refused(405, "only GET and HEAD", [(b"allow", b"GET, HEAD")])
         if _has_body(request):
             raise _Refused(400, "a GET has no body")
+        if not isinstance(self._next_event(), h11.EndOfMessage):  # (no body: it is there already)
+            raise _Refused(400, "a GET has no body")
         path = request.target.split(b"?", 1)[0].decode("latin-1")
         if path == "/ws":
             self._upgrade(request)

@@ -6,7 +6,6 @@ import json
 import os
 import pwd
 import re
-import select
 import signal
 import socket
 import struct
@@ -92,8 +91,13 @@ class ServerProcess:
         self._drain.start()
 
     def _readline(self, timeout: float) -> str:
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        return self.proc.stdout.readline() if ready else ""
+        """One line of stdout, or "" after ``timeout``. Not select() on the pipe:
+        the line may already sit in the reader's buffer, read with the one before."""
+        line: list[str] = []
+        reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(timeout)
+        return line[0] if line else ""
 
     @property
     def address(self) -> str:
