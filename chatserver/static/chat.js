@@ -336,7 +336,7 @@
       }
       case "private": {
         const mine = f.nick === s.nick;
-        addLine(["private"], [{ cls: "tag", text: mine ? `[private to ${f.to}]` : `[private from ${f.nick}]` },
+        addLine(["private"], [{ cls: "tag", text: mine ? `[private to ${f.to}]` : `[private from ${f.nick}]` }, " ",
           { cls: "text", text: f.text, mention: false }], f.ts);
         break;
       }
@@ -373,8 +373,10 @@
       case "reply": addLine([], [{ cls: "text", text: f.text, mention: false }], f.ts); break;
       case "ping": send({ type: "pong", token: f.token || "" }); break;
       case "bye":
-        if (f.reason) system(`disconnected: ${f.reason}`);
-        if (!s.shutdownSeen) stop(f.reason ? `disconnected: ${f.reason}` : "disconnected");
+        if (!s.shutdownSeen) {  // (after a shutdown notice: back soon, reconnecting)
+          if (f.reason) system(`disconnected: ${f.reason}`);
+          stop(f.reason ? `disconnected: ${f.reason}` : "disconnected");
+        }
         break;
       case "error": error(f); break;
       default: break;
@@ -453,8 +455,6 @@
         ? ["* ", { cls: "nick", text: s.nick }, " ", { cls: "text", text: frame.text }]
         : [{ cls: "nick", text: s.nick }, ": ", { cls: "text", text: frame.text }];
       s.pending.push(addLine(["mine", "pending", ...(frame.type === "action" ? ["action"] : [])], parts));
-    } else if (frame.type === "privmsg") {
-      addLine(["private"], [{ cls: "tag", text: `[private to ${frame.to}]` }, { cls: "text", text: frame.text }]);
     } else if (frame.type === "list") {
       s.listAsked = true;
     } else if (frame.type === "quit") {
