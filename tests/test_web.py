@@ -10,11 +10,19 @@ import json
 import socket
 import ssl
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 
 import pytest
 from helpers import TIMEOUT, NativeClient, ServerProcess, program, python_env, wait_for
+from test_discovery import (
+    ADVERTISED,
+    NS_CLIENT,
+    NS_SERVER,
+    lan,  # noqa: F401 - the namespaces fixture, for the announcement test
+    start_server,
+)
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
     AcceptConnection,
@@ -427,3 +435,39 @@ def test_web_port_flags():
         assert "Traceback" not in result.stderr
     finally:
         srv.stop()
+
+
+# -- announced on the LAN ----------------------------------------------------------
+
+_QUERY_WEB = """
+import json, sys, urllib.request
+from zeroconf import Zeroconf
+zc = Zeroconf()
+info = zc.get_service_info("_http._tcp.local.", sys.argv[1] + "._http._tcp.local.", timeout=int(sys.argv[2]) * 1000)
+out = None
+if info is not None:
+    address = info.parsed_addresses()[0]
+    page = urllib.request.urlopen(f"http://{address}:{info.port}/", timeout=5)
+    out = {"port": info.port, "path": info.properties.get(b"path", b"").decode(), "status": page.status}
+zc.close()
+print(json.dumps(out))
+"""
+
+
+def test_the_page_is_announced_as_an_http_service(lan):  # noqa: F811 - the fixture imported above
+    """In two network namespaces (see test_discovery.py; skips where they cannot be made)."""
+    server = start_server(NS_SERVER, "--host", "0.0.0.0", "--name", "Testweb", "--web-port", "0")
+    try:
+        web_port = int(server.wait_for(r"chat page for browsers: http://\S+:(\d+)/").group(1))
+        assert server.wait_for(ADVERTISED, "err").group(1) == "Testweb"
+        done = subprocess.run(
+            ["ip", "netns", "exec", NS_CLIENT, sys.executable, "-c", _QUERY_WEB, "Testweb", "5"],
+            capture_output=True,
+            text=True,
+            env=python_env(),
+            timeout=30,
+        )
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == {"port": web_port, "path": "/", "status": 200}
+    finally:
+        server.kill()
