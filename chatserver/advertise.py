@@ -4,6 +4,10 @@ The service type is ``_chatserver._tcp.local.``; the TXT record carries the
 server's ``name``, protocol ``version`` and whether it needs ``tls`` and a
 ``password`` ("1"/"0"). ``avahi-browse -rt _chatserver._tcp`` shows it.
 
+The chat page, when served, is published beside it under the same instance
+name as ``_http._tcp.local.`` (``_https._tcp.local.`` with ``--tls``) with
+``path=/``, so browsers and phones that browse Bonjour list it.
+
 Registration (mDNS probing and announcing, about 1.5 s) runs in a background
 thread so it never delays the server; ``close`` sends the goodbye and gives
 up after a short timeout so shutdown stays quick. Anything that goes wrong
@@ -34,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _MAX_LABEL = 63  # bytes in one DNS label (the instance name)
+WEB_SERVICE_TYPES = {False: "_http._tcp.local.", True: "_https._tcp.local."}  # by TLS
 _REGISTER_DEADLINE = 20.0  # seconds; probing and announcing take about 1.5 s (3 s if the name is taken)
 
 
@@ -105,8 +110,11 @@ class Advertiser:
         tls: bool = False,
         password: bool = False,
         version: int = PROTOCOL_VERSION,
+        web_port: int | None = None,
     ) -> None:
         self.name = name
+        #: The chat page's port, published as a web service too (None: not served).
+        self.web_port = web_port
         self.host = host
         self.port = port
         self.tls = tls
@@ -114,6 +122,8 @@ class Advertiser:
         self.version = version
         #: The instance name registered (may differ from ``name`` if that was taken).
         self.instance: str | None = None
+        #: The chat page's instance name, once registered.
+        self.web_instance: str | None = None
         #: Set once registration has finished, successfully or not.
         self.done = threading.Event()
         self._lock = threading.Lock()
@@ -123,7 +133,7 @@ class Advertiser:
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def for_server(cls, server: ChatServer) -> Advertiser:
+    def for_server(cls, server: ChatServer, web_port: int | None = None) -> Advertiser:
         """An advertiser for a started ``ChatServer`` (its name, bound address, TLS, password)."""
         host, port = server.address
         config = server.config
@@ -133,7 +143,12 @@ class Advertiser:
             port,
             tls=config.tls_context is not None,
             password=config.password is not None,
+            web_port=web_port,
         )
+
+    @property
+    def web_type(self) -> str:
+        return WEB_SERVICE_TYPES[self.tls]
 
     def properties(self) -> dict[str, str]:
         return {
@@ -174,7 +189,7 @@ class Advertiser:
         if closer.is_alive():
             log.warning("mDNS: goodbye not finished within %.1f s; leaving it", timeout)
 
-    async def _async_register(self, zc, info) -> None:  # noqa: ANN001
+    async def _async_register(self, zc, info, web) -> None:  # noqa: ANN001
         """Probe and announce: first as "name"; if taken, "name (host)"; then zeroconf's "-2", "-3"..."""
         from zeroconf import NonUniqueNameException
 
@@ -184,6 +199,10 @@ class Advertiser:
             alternative = _instance_label(f"{self.name} ({socket.gethostname().split('.')[0]})")
             info.name = f"{alternative}.{SERVICE_TYPE}"
             await (await zc.async_register_service(info, allow_name_change=True))
+        if web is not None:  # the page, under the name the chat service got
+            web.name = info.name[: -len(SERVICE_TYPE)] + self.web_type
+            await (await zc.async_register_service(web, allow_name_change=True))
+            self.web_instance = web.name[: -len(self.web_type) - 1]
 
     @staticmethod
     def _close_quietly(zc) -> None:  # noqa: ANN001
@@ -234,11 +253,21 @@ class Advertiser:
             server=_host_label(self.port),
             parsed_addresses=addresses,
         )
+        web = None
+        if self.web_port is not None:
+            web = ServiceInfo(
+                self.web_type,
+                f"{_instance_label(self.name)}.{self.web_type}",
+                port=self.web_port,
+                properties={"path": "/"},
+                server=_host_label(self.port),
+                parsed_addresses=addresses,
+            )
         with self._lock:
             if self._closed:
                 return
             # On zeroconf's event loop, so that close() can cancel it halfway.
-            self._future = asyncio.run_coroutine_threadsafe(self._async_register(zc, info), zc.loop)
+            self._future = asyncio.run_coroutine_threadsafe(self._async_register(zc, info, web), zc.loop)
         self._future.result(_REGISTER_DEADLINE)
         self.instance = info.name[: -len(SERVICE_TYPE) - 1]
         log.info(
@@ -247,3 +276,5 @@ class Advertiser:
             SERVICE_TYPE,
             ", ".join(addresses),
         )
+        if self.web_instance is not None:
+            log.info("chat page advertised as %r (mDNS %s)", self.web_instance, self.web_type)

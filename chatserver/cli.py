@@ -26,6 +26,7 @@ from .retention import Retention
 from .roomlog import RoomLog
 from .server import ChatServer, ServerConfig
 from .store import SqliteStore, StoreError, default_path
+from .web import DEFAULT_WEB_PORT, WebServer
 
 log = logging.getLogger("chatserver")
 
@@ -116,6 +117,37 @@ def _format_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def start_web(args: argparse.Namespace, server: ChatServer) -> WebServer | None:
+    """The chat page's port, and the line that gives its address (after the ready line).
+
+    Raises ``OSError`` if ``--web-port`` was asked for and cannot be had; the
+    default port taken (another server on this machine) is a warning only.
+    """
+    if args.no_web:
+        return None
+    web = WebServer(server, args.host, DEFAULT_WEB_PORT if args.web_port is None else args.web_port)
+    try:
+        host, port = web.start()
+    except OSError as exc:
+        if args.web_port is not None:
+            raise
+        print(
+            f"chatserver: warning: the chat page is not served: port {DEFAULT_WEB_PORT} is taken "
+            f"({exc.strerror or exc}); choose one with --web-port",
+            file=sys.stderr,
+            flush=True,
+        )
+        return None
+    scheme = web.scheme
+    line = f"chat page for browsers: {scheme}://{_format_host(host)}:{port}/"
+    if host in ("0.0.0.0", "::"):
+        lan = lan_addresses(ipv6=host == "::")
+        if lan:
+            line += " — on the LAN: " + ", ".join(f"{scheme}://{a}:{port}/" for a in lan)
+    print(line, flush=True)
+    return web
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -186,6 +218,16 @@ def main(argv: list[str] | None = None) -> int:
     if mode is not Mode.CHAT:
         line += f" ({mode.description})"
     print(line, flush=True)
+    try:
+        web = start_web(args, server)
+    except OSError as exc:
+        print(
+            f"chatserver: cannot serve the chat page on {_format_host(args.host)}:{args.web_port}: "
+            f"{exc.strerror or exc} (choose another with --web-port, or --no-web)",
+            file=sys.stderr,
+        )
+        server.shutdown()
+        return 1
     for note in [*security_notes(args, config), kept_line, *([log_note] if log_note else [])]:
         print(note, flush=True)
     retention = None
@@ -201,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     advertiser = None
     if not args.no_advertise and should_advertise(host):
-        advertiser = Advertiser.for_server(server)
+        advertiser = Advertiser.for_server(server, web_port=web.address[1] if web is not None else None)
         advertiser.start()
     # Without a host, clients will reconnect when the server is back; with one,
     # its terminal is the chat: when that is over, it is over for everyone.

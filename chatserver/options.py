@@ -107,6 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="chatserver", description="Multi-user LAN chat server.")
     p.add_argument("--host", default="0.0.0.0", help="address to bind; '::' for IPv6 and IPv4 (default 0.0.0.0)")
     p.add_argument("--port", type=_port, default=5050, help="TCP port; 0 picks a free one (default 5050)")
+    web = p.add_mutually_exclusive_group()
+    web.add_argument(
+        "--web-port",
+        type=_port,
+        metavar="PORT",
+        help="port of the chat page for browsers (http://HOST:PORT/); 0 picks a free one (default 5080)",
+    )
+    web.add_argument("--no-web", action="store_true", help="do not serve the chat page")
     p.add_argument("--name", type=_server_name, default="chatserver", help="server name shown to users")
     p.add_argument(
         "--mode",

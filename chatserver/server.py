@@ -17,6 +17,7 @@ import socketserver
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from common import messages as m
@@ -70,23 +71,44 @@ class ServerConfig:
 
 
 class _Handler(socketserver.BaseRequestHandler):
-    server: _Listener
+    server: Listener
 
     def handle(self) -> None:
-        self.server.chat.serve_connection(self.request, self.client_address)
+        self.server.serve(self.request, self.client_address)
 
 
-class _Listener(socketserver.ThreadingTCPServer):
+class Listener(socketserver.ThreadingTCPServer):
+    """One listening socket, a thread per connection running ``serve(sock, addr)``."""
+
     allow_reuse_address = True
     request_queue_size = socket.SOMAXCONN  # not 5: a burst of connects must not be refused
     daemon_threads = True
     block_on_close = False
-    chat: ChatServer
 
-    def __init__(self, chat: ChatServer, family: int, address: tuple) -> None:
+    def __init__(self, serve: Callable[[socket.socket, tuple], None], family: int, address: tuple) -> None:
         self.address_family = family
-        self.chat = chat
+        self.serve = serve
         super().__init__(address, _Handler)
+
+    @classmethod
+    def bind(cls, host: str, port: int, serve: Callable[[socket.socket, tuple], None]) -> Listener:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, _, _, _, sockaddr = infos[0]
+        return cls(serve, family, sockaddr[:2] if family == socket.AF_INET else sockaddr)
+
+    def start(self, name: str) -> None:
+        """Accept in a background thread."""
+        thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1}, name=name, daemon=True)
+        # Every connection thread descends from this one: with SIGINT/SIGTERM
+        # blocked there, the kernel delivers them to the main thread, whose
+        # wait they must interrupt.
+        with stop_signals_blocked():
+            thread.start()
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self.server_address[:2]
+        return host, port
 
     def server_bind(self) -> None:
         if self.address_family == socket.AF_INET6:
@@ -118,61 +140,67 @@ class ChatServer:
         self._auth_failures: dict[str, int] = {}
         self._sessions: set[Session] = set()
         self._lock = threading.Lock()
-        self._listener: _Listener | None = None
-        self._thread: threading.Thread | None = None
+        self._listener: Listener | None = None
+        #: More ways in (the web page's port): closed first on shutdown.
+        self._extra_listeners: list[Listener] = []
         self._seq = itertools.count(1)
         #: The host's seat, when the server's own terminal takes part (``--interactive``).
         self.host_seat: HostSeat | None = None
 
     def start(self) -> tuple[str, int]:
         """Bind and start accepting in a background thread; returns the bound address."""
-        host = self.config.host
-        infos = socket.getaddrinfo(host or None, self.config.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        family, _, _, _, sockaddr = infos[0]
-        self._listener = _Listener(self, family, sockaddr[:2] if family == socket.AF_INET else sockaddr)
-        self._thread = threading.Thread(
-            target=self._listener.serve_forever, kwargs={"poll_interval": 0.1}, name="accept", daemon=True
-        )
-        # Every connection thread descends from this one: with SIGINT/SIGTERM
-        # blocked there, the kernel delivers them to the main thread, whose
-        # wait they must interrupt.
-        with stop_signals_blocked():
-            self._thread.start()
+        self._listener = Listener.bind(self.config.host, self.config.port, self.serve_connection)
+        self._listener.start("accept")
         flusher()  # started now, not on the first slow peer: a steady thread count
         return self.address
 
     @property
     def address(self) -> tuple[str, int]:
         assert self._listener is not None
-        host, port = self._listener.server_address[:2]
-        return host, port
+        return self._listener.address
+
+    def add_listener(self, listener: Listener) -> None:
+        """Another port into this server (``web.py``); it stops with the server."""
+        self._extra_listeners.append(listener)
 
     def serve_connection(self, sock: socket.socket, addr: tuple) -> None:
         """Run one connection to its end (called in that connection's thread)."""
         if self.stopping:
             sock.close()
             return
-        ip = addr[0]
+        refusal = self.admit(addr[0])
+        if refusal is not None:
+            self._refuse(sock, addr, refusal)
+            return
+        try:
+            self.run_session(Session(self, sock, addr))
+        finally:
+            self.release(addr[0])
+
+    def admit(self, ip: str) -> tuple[str, str] | None:
+        """Count a new connection from ``ip``, or say why it must be refused (then
+        it is not counted). Every admitted connection is ``release``d once."""
         with self._lock:
             refusal = self._refusal(ip)
             if refusal is None:  # counted in the same step as checked: a burst cannot overshoot
                 self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
                 self._connections += 1
-        if refusal is not None:
-            self._refuse(sock, addr, refusal)
-            return
+        return refusal
+
+    def release(self, ip: str) -> None:
+        with self._lock:
+            self._connections -= 1
+            left = self._per_ip[ip] - 1
+            if left:
+                self._per_ip[ip] = left
+            else:
+                del self._per_ip[ip]
+
+    def run_session(self, session: Session) -> None:
+        """Run an admitted peer's session to its end, in its connection's thread."""
         if self.host_seat is not None:
-            self.host_seat.connection_from(addr)
-        try:
-            self._run_session(Session(self, sock, addr))
-        finally:
-            with self._lock:
-                self._connections -= 1
-                left = self._per_ip[ip] - 1
-                if left:
-                    self._per_ip[ip] = left
-                else:
-                    del self._per_ip[ip]
+            self.host_seat.connection_from(session.addr)
+        self._run_session(session)
 
     def serve_host(self, sock: socket.socket) -> None:
         """Run the interactive host's connection: its private socket (see ``host.py``)
@@ -292,6 +320,9 @@ class ChatServer:
         """
         self.stopping = True
         self._stopped.set()
+        for listener in self._extra_listeners:
+            listener.shutdown()
+            listener.server_close()
         if self._listener is not None:
             self._listener.shutdown()
             self._listener.server_close()

@@ -14,7 +14,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from common import messages as m
 from common.commands import HELP_LINES, CommandError, ShowHelp, parse_input
@@ -39,9 +39,28 @@ RECV_SIZE = 65536
 SNDBUF = 256 * 1024
 
 
+class Transport(Protocol):
+    """What a connection speaks the native frames through, other than bytes on
+    the socket (``websocket.py``): it turns the socket's raw reads and writes
+    into the plaintext stream of JSON lines the session reads and writes."""
+
+    tls: TlsStream | None
+
+    def attach(
+        self, session: Session, raw_recv: Callable[[int], bytes], raw_write: Callable[[bytes], object]
+    ) -> tuple[Callable[[int], bytes], Callable[[bytes], object]]: ...
+
+    def close(self) -> None:
+        """Say goodbye at this level (called with ``_send_lock`` held, after the last frame)."""
+
+
 class Session(Participant):
-    def __init__(self, server: ChatServer, sock: socket.socket, addr: tuple) -> None:
+    def __init__(
+        self, server: ChatServer, sock: socket.socket, addr: tuple, transport: Transport | None = None
+    ) -> None:
         super().__init__(server)
+        #: Set when the native frames travel inside something else (a WebSocket).
+        self.transport = transport
         self.sock = sock
         self.addr = addr
         self.peer = f"{addr[0]}:{addr[1]}"
@@ -153,6 +172,9 @@ class Session(Participant):
         log.info("connection from %s", self.peer)
         try:
             self._start_transport()
+            if self.transport is not None:  # native by construction: no dialect to guess
+                self._run_native(self._recv())
+                return
             first = self._first_data()
             if first[:1] == bytes([TLS_RECORD_HANDSHAKE]) and self.server.config.tls_context is None:
                 raise SessionEnd("a TLS client on a plain port (connect without --tls)")
@@ -176,6 +198,10 @@ class Session(Participant):
 
     def _start_transport(self) -> None:
         """TLS when the server has it; a client speaking the wrong one is told at once."""
+        if self.transport is not None:  # it has its own (TLS included, if any)
+            self._read, self._write = self.transport.attach(self, self._raw_recv, self.outbox.put)
+            self.tls = self.transport.tls
+            return
         ctx = self.server.config.tls_context
         if ctx is None or self.is_host:  # (the host's socket never leaves this machine's two processes)
             return
@@ -274,6 +300,12 @@ class Session(Participant):
         # A stuck reader is worth a warning; a peer that hung up is not.
         level = logging.WARNING if self.outbox.overflowed else logging.INFO
         log.log(level, "%s (%s) disconnected: %s", self.peer, self.nick or "-", self.end_reason)
+        if self.transport is not None:
+            with self._send_lock:
+                try:
+                    self.transport.close()
+                except (OSError, TlsError):
+                    pass
         self.outbox.close(timeout=0.5)
         close_gently(self.sock)
 

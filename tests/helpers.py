@@ -6,7 +6,6 @@ import json
 import os
 import pwd
 import re
-import select
 import signal
 import socket
 import struct
@@ -20,6 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 READY = re.compile(r"listening on (\S+):(\d+)")
+WEB_READY = re.compile(r"chat page for browsers: (https?)://(\S+):(\d+)/")
 TIMEOUT = 10.0
 
 
@@ -58,8 +58,11 @@ class ServerProcess:
     def __init__(self, *args: str) -> None:
         # Nothing kept between tests unless a test names its store.
         store = () if any(a == "--store" or a.startswith("--store=") for a in args) else ("--store", "memory")
+        # The chat page on a free port too (never the default 5080 two servers would share).
+        web_flag = any(a in ("--no-web", "--web-port") or a.startswith("--web-port=") for a in args)
+        web = () if web_flag else ("--web-port", "0")
         self.proc = subprocess.Popen(
-            [*program("chatserver"), "--host", "127.0.0.1", "--port", "0", *store, *args],
+            [*program("chatserver"), "--host", "127.0.0.1", "--port", "0", *store, *web, *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -72,18 +75,38 @@ class ServerProcess:
             raise RuntimeError(f"server did not start: {line!r} {self.proc.stderr.read()}")
         self.host, self.port = "127.0.0.1", int(match.group(2))
         self.ready_line = line
+        #: The chat page's port (the line after the ready line), or None with --no-web.
+        self.web_port: int | None = None
+        self.web_scheme = "http"
+        if "--no-web" not in args:
+            web_line = self._readline(TIMEOUT)
+            web_match = WEB_READY.search(web_line)
+            if not web_match:
+                self.proc.kill()
+                raise RuntimeError(f"no chat page address after the ready line: {web_line!r}")
+            self.web_scheme, self.web_port = web_match.group(1), int(web_match.group(3))
         # Read stderr all along: a full pipe would block the server's logging.
         self._stderr: list[str] = []
         self._drain = threading.Thread(target=lambda: self._stderr.extend(self.proc.stderr), daemon=True)
         self._drain.start()
 
     def _readline(self, timeout: float) -> str:
-        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
-        return self.proc.stdout.readline() if ready else ""
+        """One line of stdout, or "" after ``timeout``. Not select() on the pipe:
+        the line may already sit in the reader's buffer, read with the one before."""
+        line: list[str] = []
+        reader = threading.Thread(target=lambda: line.append(self.proc.stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(timeout)
+        return line[0] if line else ""
 
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def web_url(self) -> str:
+        """The chat page's address, as a browser opens it."""
+        return f"{self.web_scheme}://{self.host}:{self.web_port}/"
 
     def stacks(self, timeout: float = TIMEOUT) -> str:
         """Every thread's stack, as the server prints it on SIGUSR1 (for a failing test's message)."""

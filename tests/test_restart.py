@@ -116,7 +116,7 @@ def test_the_default_store_is_under_xdg_state_home_and_said_at_start(tmp_path):
     env = {**python_env(), "XDG_STATE_HOME": str(tmp_path / "state")}
     srv_env = dict(env)
     proc = subprocess.Popen(
-        [*program("chatserver"), "--host", "127.0.0.1", "--port", "0", "--name", "office"],
+        [*program("chatserver"), "--host", "127.0.0.1", "--port", "0", "--name", "office", "--no-web"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

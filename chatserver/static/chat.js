@@ -1,0 +1,511 @@
+// The chat page: a native lanchat client over a WebSocket (one JSON frame per message).
+// Everything from the network is text: the DOM is built with textContent only.
+"use strict";
+
+(() => {
+  const PROTOCOL_VERSION = 1;
+  const MAX_TEXT = 8000;
+  const HELP_LINES = [
+    "Commands:",
+    "  /who               who is here",
+    "  /join #ROOM        go to a room (made if new); /part goes back to #lobby",
+    "  /rooms             rooms, how many are in each, and their topics",
+    "  /topic TEXT        set this room's topic",
+    "  /away [REASON]     mark yourself away; /away alone when back",
+    "  /nick NEW          change your nickname",
+    "  /history [N]       this room's last N messages (100), from the server",
+    "  /search WORDS      earlier messages of this room holding all the words",
+    "  /me ACTION         say what you are doing (* alice waves)",
+    "  /msg NICK TEXT     private message to NICK",
+    "  /quit [TEXT]       leave (so does a message that is just 'bye')",
+    "  /kick NICK [WHY]   remove someone (operators only)",
+    "  /help              this list",
+    "  //TEXT             send a message that starts with '/'",
+  ];
+
+  const $ = (id) => document.getElementById(id);
+  const ui = {
+    server: $("server"), room: $("room"), topic: $("topic"), state: $("state"),
+    loginView: $("login-view"), login: $("login"), nick: $("nick"), passwordRow: $("password-row"),
+    password: $("password"), loginError: $("login-error"), tlsNote: $("tls-note"),
+    chatView: $("chat-view"), messages: $("messages"), side: $("side"), rooms: $("rooms"),
+    refreshRooms: $("refresh-rooms"), people: $("people"), compose: $("compose"), input: $("input"),
+  };
+
+  // What this client knows; kept across reconnects.
+  const s = {
+    ws: null, nick: "", password: null, token: null, room: null, epoch: null,
+    lastSeq: {}, // room -> last seq seen there (per room: an ack names its room)
+    users: [], away: new Set(), registered: false, wantOnline: false, ended: false,
+    shutdownSeen: false, retry: 0, retryTimer: null, held: [], pending: [], roomList: [],
+  };
+
+  // ---- the same /commands as the terminal (common/commands.py) ----
+  function parseInput(line) {
+    if (!line.trim()) return null;
+    if (line.length > MAX_TEXT) return { error: `message too long (${line.length} characters, at most ${MAX_TEXT}): not sent` };
+    if (!line.startsWith("/")) return { type: "say", text: line };
+    if (line.startsWith("//")) return { type: "say", text: line.slice(1) };
+    const space = line.indexOf(" ");
+    const name = (space < 0 ? line.slice(1) : line.slice(1, space)).toLowerCase();
+    const rest = (space < 0 ? "" : line.slice(space + 1)).trim();
+    const oneWord = rest && !/\s/.test(rest);
+    switch (name) {
+      case "me": return rest ? { type: "action", text: rest } : { error: "usage: /me ACTION" };
+      case "msg": {
+        const at = rest.search(/\s/);
+        const to = at < 0 ? rest : rest.slice(0, at);
+        const text = at < 0 ? "" : rest.slice(at + 1).trim();
+        return to && text ? { type: "privmsg", to, text } : { error: "usage: /msg NICK TEXT" };
+      }
+      case "nick": return oneWord ? { type: "nick", nick: rest } : { error: "usage: /nick NEW" };
+      case "join": case "j": return oneWord ? { type: "join", room: rest } : { error: "usage: /join #ROOM" };
+      case "part": case "leave": return { type: "part" };
+      case "rooms": case "list": return { type: "list" };
+      case "topic": return rest ? { type: "topic", text: rest } : { error: "usage: /topic TEXT" };
+      case "away": return { type: "away", reason: rest };
+      case "kick": {
+        const at = rest.search(/\s/);
+        const who = at < 0 ? rest : rest.slice(0, at);
+        return who ? { type: "kick", nick: who, reason: at < 0 ? "" : rest.slice(at + 1).trim() } : { error: "usage: /kick NICK [REASON]" };
+      }
+      case "history": {
+        if (!rest) return { type: "history" };
+        if (!/^[0-9]+$/.test(rest) || +rest <= 0 || +rest > 100000) return { error: "usage: /history [N] (a number of messages)" };
+        return { type: "history", count: +rest };
+      }
+      case "search": return rest ? { type: "search", words: rest } : { error: "usage: /search WORDS" };
+      case "who": case "names": return { type: "who" };
+      case "quit": case "exit": return { type: "quit", text: rest };
+      case "help": case "?": return { help: true };
+      default: return { error: `unknown command /${name.slice(0, 32)}; try /help` };
+    }
+  }
+
+  // ---- output: text only ----
+  function clock(ts) {
+    const d = ts ? new Date(ts * 1000) : new Date();
+    return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+
+  function mentionPattern() {
+    if (!s.nick) return null;
+    const escaped = s.nick.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    return new RegExp(`(?<![\\p{L}\\p{N}_])${escaped}(?![\\p{L}\\p{N}_])`, "giu");
+  }
+
+  // Text with the own name in <mark>: a list of text nodes and marks, never parsed as HTML.
+  function withMentions(text, line) {
+    const frag = document.createDocumentFragment();
+    const pattern = mentionPattern();
+    let at = 0;
+    if (pattern) {
+      for (const match of text.matchAll(pattern)) {
+        frag.append(document.createTextNode(text.slice(at, match.index)));
+        const mark = document.createElement("mark");
+        mark.textContent = match[0];
+        frag.append(mark);
+        at = match.index + match[0].length;
+        line.classList.add("mention");
+      }
+    }
+    frag.append(document.createTextNode(text.slice(at)));
+    return frag;
+  }
+
+  function addLine(classes, parts, ts) {
+    const stick = ui.messages.scrollHeight - ui.messages.scrollTop - ui.messages.clientHeight < 40;
+    const line = document.createElement("div");
+    line.className = ["line", ...classes].join(" ");
+    const time = document.createElement("time");
+    time.textContent = clock(ts);
+    line.append(time);
+    for (const part of parts) {
+      if (typeof part === "string") {
+        line.append(document.createTextNode(part));
+      } else if (part.cls === "text") {
+        const span = document.createElement("span");
+        span.className = "text";
+        span.append(part.mention ? withMentions(part.text, line) : document.createTextNode(part.text));
+        line.append(span);
+      } else {
+        const span = document.createElement("span");
+        span.className = part.cls;
+        span.textContent = part.text;
+        line.append(span);
+      }
+    }
+    ui.messages.append(line);
+    while (ui.messages.childElementCount > 2000) ui.messages.firstElementChild.remove();
+    if (stick) ui.messages.scrollTop = ui.messages.scrollHeight;
+    return line;
+  }
+
+  const system = (text, ts) => addLine(["system"], [text], ts);
+  const errorLine = (text) => addLine(["error"], [text]);
+
+  function showMessage(f) {
+    const classes = [];
+    if (f.replay) classes.push("replay");
+    if (f.nick === s.nick) classes.push("mine");
+    const mention = f.nick !== s.nick;
+    if (f.action) {
+      classes.push("action");
+      addLine(classes, ["* ", { cls: "nick", text: f.nick }, " ", { cls: "text", text: f.text, mention }], f.ts);
+    } else {
+      addLine(classes, [{ cls: "nick", text: f.nick }, ": ", { cls: "text", text: f.text, mention }], f.ts);
+    }
+  }
+
+  function setState(state, text) {
+    ui.state.dataset.state = state;
+    ui.state.textContent = text;
+  }
+
+  function showWhere(topic) {
+    ui.room.textContent = s.room || "";
+    if (topic !== undefined) ui.topic.textContent = topic ? `— ${topic}` : "";
+    document.title = s.room ? `${s.room} · LAN chat` : "LAN chat";
+    for (const button of ui.rooms.querySelectorAll("button")) {
+      button.setAttribute("aria-current", String(button.dataset.room === s.room));
+    }
+  }
+
+  function showPeople() {
+    ui.people.replaceChildren();
+    for (const nick of [...s.users].sort((a, b) => a.localeCompare(b))) {
+      const li = document.createElement("li");
+      li.textContent = nick + (s.away.has(nick) ? " (away)" : "");
+      if (nick === s.nick) li.className = "me-name";
+      else if (s.away.has(nick)) li.className = "away";
+      ui.people.append(li);
+    }
+  }
+
+  function showRooms() {
+    ui.rooms.replaceChildren();
+    const names = s.roomList.length ? s.roomList : (s.room ? [{ name: s.room, count: s.users.length }] : []);
+    for (const entry of names) {
+      const li = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.room = entry.name;
+      button.textContent = `${entry.name} (${entry.count})` + (entry.topic ? ` — ${entry.topic}` : "");
+      button.setAttribute("aria-current", String(entry.name === s.room));
+      button.addEventListener("click", () => { if (entry.name !== s.room) send({ type: "join", room: entry.name }); });
+      li.append(button);
+      ui.rooms.append(li);
+    }
+  }
+
+  // ---- the connection ----
+  function send(frame) {
+    if (!s.ws || s.ws.readyState !== WebSocket.OPEN) return false;
+    s.ws.send(JSON.stringify(frame));
+    return true;
+  }
+
+  function connect() {
+    clearTimeout(s.retryTimer);
+    const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
+    setState(s.registered || s.token ? "reconnecting" : "connecting", s.token ? "reconnecting…" : "connecting…");
+    let ws;
+    try {
+      ws = new WebSocket(url);
+    } catch (e) {
+      scheduleReconnect();
+      return;
+    }
+    s.ws = ws;
+    s.shutdownSeen = false;
+    ws.addEventListener("open", () => {
+      const hello = { type: "hello", version: PROTOCOL_VERSION, nick: s.nick, client: "lanchat-web" };
+      if (s.password !== null) hello.password = s.password;
+      if (s.token) hello.resume = s.token;
+      if (s.room) {
+        hello.room = s.room;
+        if (s.epoch) hello.epoch = s.epoch;
+        if (s.lastSeq[s.room] !== undefined) hello.last_seq = s.lastSeq[s.room];
+      }
+      ws.send(JSON.stringify(hello));
+    });
+    ws.addEventListener("message", (event) => {
+      if (typeof event.data !== "string") return;
+      let frame;
+      try { frame = JSON.parse(event.data); } catch (e) { return; }
+      if (frame && typeof frame.type === "string") receive(frame);
+    });
+    ws.addEventListener("close", () => {
+      if (s.ws !== ws) return;
+      s.ws = null;
+      const wasRegistered = s.registered;
+      s.registered = false;
+      if (s.ended || !s.wantOnline) {
+        if (!s.ended) setState("offline", "not connected");
+        return;
+      }
+      if (wasRegistered && !s.shutdownSeen) system("connection lost");
+      scheduleReconnect();
+    });
+  }
+
+  function scheduleReconnect() {
+    const delay = Math.min(10, 2 ** s.retry) * 1000 * (0.75 + Math.random() * 0.5);
+    s.retry = Math.min(s.retry + 1, 4);
+    setState("reconnecting", `reconnecting in ${Math.round(delay / 1000)} s…`);
+    s.retryTimer = setTimeout(connect, delay);
+  }
+
+  function stop(reason) {
+    s.ended = true;
+    s.wantOnline = false;
+    clearTimeout(s.retryTimer);
+    setState("ended", reason || "disconnected");
+  }
+
+  function showLogin(message, needPassword) {
+    ui.chatView.hidden = true;
+    ui.loginView.hidden = false;
+    ui.loginError.textContent = message || "";
+    if (needPassword) {
+      ui.passwordRow.hidden = false;
+      ui.password.focus();
+    } else {
+      ui.nick.focus();
+    }
+  }
+
+  function showChat() {
+    ui.loginView.hidden = true;
+    ui.chatView.hidden = false;
+    ui.input.focus();
+  }
+
+  function sendHeld() {
+    // Lines typed while away go out only in the room they were typed in.
+    const still = [];
+    for (const item of s.held) {
+      if (item.room === s.room) {
+        sendFrame(item.frame, true);
+      } else {
+        still.push(item);
+      }
+    }
+    if (still.length) {
+      system(`${still.length} line(s) typed for ${still[0].room} are held: you are in ${s.room}; /join ${still[0].room} to send them`);
+    }
+    s.held = still;
+  }
+
+  function receive(f) {
+    switch (f.type) {
+      case "welcome": {
+        const first = !s.registered && !s.token;
+        s.registered = true;
+        s.retry = 0;
+        s.nick = f.nick;
+        s.token = f.token || s.token;
+        if (s.room && f.room !== s.room) system(`you are in ${f.room}, not ${s.room}`);
+        if (f.room !== s.room || f.epoch !== s.epoch) s.lastSeq[f.room] = s.lastSeq[f.room] ?? 0;
+        s.room = f.room;
+        s.epoch = f.epoch;
+        s.users = f.users || [];
+        s.away = new Set();
+        ui.server.textContent = f.server || "LAN chat";
+        setState("online", `online as ${s.nick}`);
+        showChat();
+        showWhere(f.topic);
+        showPeople();
+        system(first ? `Welcome to ${f.server}, ${f.nick}. You are in ${f.room}. Type /help for commands.`
+                     : `back in ${f.room} as ${f.nick}`);
+        if (f.more) system(`and ${f.more} more here`);
+        send({ type: "list" });
+        sendHeld();
+        break;
+      }
+      case "message":
+        if (f.room === s.room) s.lastSeq[f.room] = Math.max(s.lastSeq[f.room] || 0, f.seq);
+        showMessage(f);
+        break;
+      case "accepted": {
+        const room = f.room || s.room;
+        s.lastSeq[room] = Math.max(s.lastSeq[room] || 0, f.seq);
+        const line = s.pending.shift();
+        if (line) line.classList.remove("pending");
+        break;
+      }
+      case "private": {
+        const mine = f.nick === s.nick;
+        addLine(["private"], [{ cls: "tag", text: mine ? `[private to ${f.to}]` : `[private from ${f.nick}]` }, " ",
+          { cls: "text", text: f.text, mention: false }], f.ts);
+        break;
+      }
+      case "notice": notice(f); break;
+      case "users":
+        if (f.room === s.room) {
+          s.users = f.nicks || [];
+          s.away = new Set(f.away || []);
+          showPeople();
+        }
+        system(`here in ${f.room}: ${(f.nicks || []).join(", ")}` + (f.more ? ` and ${f.more} more` : ""));
+        break;
+      case "joined":
+        s.room = f.room;
+        s.epoch = f.epoch;
+        s.lastSeq[f.room] = 0;
+        s.users = f.users || [];
+        s.away = new Set();
+        showWhere(f.topic);
+        showPeople();
+        system(`now in ${f.room}` + (f.topic ? ` — ${f.topic}` : ""));
+        send({ type: "list" });
+        sendHeld();
+        break;
+      case "rooms":
+        s.roomList = (f.names || []).map((name, i) => ({ name, count: (f.counts || [])[i] || 0, topic: (f.topics || [])[i] || "" }));
+        showRooms();
+        if (s.listAsked) {
+          s.listAsked = false;
+          system("rooms: " + s.roomList.map((r) => `${r.name} (${r.count})`).join(", ") + (f.more ? ` and ${f.more} more` : ""));
+        }
+        break;
+      case "token": s.token = f.token; break;
+      case "reply": addLine([], [{ cls: "text", text: f.text, mention: false }], f.ts); break;
+      case "ping": send({ type: "pong", token: f.token || "" }); break;
+      case "bye":
+        if (!s.shutdownSeen) {  // (after a shutdown notice: back soon, reconnecting)
+          if (f.reason) system(`disconnected: ${f.reason}`);
+          stop(f.reason ? `disconnected: ${f.reason}` : "disconnected");
+        }
+        break;
+      case "error": error(f); break;
+      default: break;
+    }
+  }
+
+  function notice(f) {
+    switch (f.event) {
+      case "join":
+        if (f.nick && !s.users.includes(f.nick)) s.users.push(f.nick);
+        showPeople();
+        break;
+      case "leave":
+        s.users = s.users.filter((n) => n !== f.nick);
+        s.away.delete(f.nick);
+        showPeople();
+        break;
+      case "nick":
+        s.users = s.users.map((n) => (n === f.previous ? f.nick : n));
+        if (f.previous === s.nick) {
+          s.nick = f.nick;
+          setState("online", `online as ${s.nick}`);
+        }
+        showPeople();
+        break;
+      case "topic":
+        if (f.topic !== undefined && f.topic !== null) showWhere(f.topic);
+        break;
+      case "shutdown":
+        s.shutdownSeen = true;
+        setState("reconnecting", "server restarting…");
+        break;
+      case "ended":
+        stop("the chat has ended");
+        break;
+      default: break;
+    }
+    const lines = String(f.text).split("\n");
+    for (const text of lines) system(text, f.ts);
+  }
+
+  function error(f) {
+    if (!s.registered) {
+      if (f.code === "password_required" || f.code === "bad_password") {
+        s.wantOnline = false;
+        s.password = null;
+        showLogin(f.code === "bad_password" ? "Wrong password." : f.message, true);
+        if (s.ws) s.ws.close();
+        setState("offline", "password needed");
+        return;
+      }
+      if (["nick_taken", "nick_reserved", "invalid_nick", "bad_nick"].includes(f.code) || f.code.startsWith("nick")) {
+        s.wantOnline = false;
+        s.token = null;
+        showLogin(f.message + (f.suggestion ? ` (try ${f.suggestion})` : ""), !ui.passwordRow.hidden);
+        if (s.ws) s.ws.close();
+        setState("offline", "choose another nickname");
+        return;
+      }
+      if (!ui.loginView.hidden) ui.loginError.textContent = f.message;
+    }
+    errorLine(`error: ${f.message}` + (f.suggestion ? ` (try ${f.suggestion})` : ""));
+  }
+
+  // ---- input ----
+  function sendFrame(frame, fromHeld) {
+    if (!s.registered || !send(frame)) {
+      if (!fromHeld) {
+        s.held.push({ room: s.room, frame });
+        system("not connected: this line is held and sent when you are back in " + s.room);
+      }
+      return;
+    }
+    if (frame.type === "say" || frame.type === "action") {
+      const parts = frame.type === "action"
+        ? ["* ", { cls: "nick", text: s.nick }, " ", { cls: "text", text: frame.text }]
+        : [{ cls: "nick", text: s.nick }, ": ", { cls: "text", text: frame.text }];
+      s.pending.push(addLine(["mine", "pending", ...(frame.type === "action" ? ["action"] : [])], parts));
+    } else if (frame.type === "list") {
+      s.listAsked = true;
+    } else if (frame.type === "quit") {
+      s.ended = true;
+      stop("you left the chat");
+    }
+  }
+
+  function submitInput() {
+    const line = ui.input.value;
+    const parsed = parseInput(line);
+    ui.input.value = "";
+    resizeInput();
+    if (parsed === null) return;
+    if (parsed.help) { for (const text of HELP_LINES) system(text); return; }
+    if (parsed.error) { errorLine(parsed.error); return; }
+    sendFrame(parsed, false);
+  }
+
+  function resizeInput() {
+    ui.input.rows = Math.min(6, Math.max(1, ui.input.value.split("\n").length));
+  }
+
+  ui.input.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      submitInput();
+    }
+  });
+  ui.input.addEventListener("input", resizeInput);
+  ui.compose.addEventListener("submit", (event) => { event.preventDefault(); submitInput(); ui.input.focus(); });
+  ui.refreshRooms.addEventListener("click", () => send({ type: "list" }));
+
+  ui.login.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const nick = ui.nick.value.trim();
+    if (!nick) { ui.loginError.textContent = "Choose a nickname."; return; }
+    if (!ui.passwordRow.hidden) s.password = ui.password.value;
+    if (nick !== s.nick) s.token = null;
+    s.nick = nick;
+    s.ended = false;
+    s.wantOnline = true;
+    s.retry = 0;
+    ui.loginError.textContent = "";
+    if (s.ws) s.ws.close();
+    connect();
+  });
+
+  if (location.protocol === "https:") ui.tlsNote.hidden = false;
+  const wide = window.matchMedia("(min-width: 48rem)");
+  ui.side.open = wide.matches;
+  wide.addEventListener("change", () => { ui.side.open = wide.matches; });
+  showLogin("", false);
+})();

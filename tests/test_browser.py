@@ -1,0 +1,316 @@
+"""The chat page in a real headless Chromium (Selenium), against a real server and ``chatclient``.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` (``apt-get install chromium
+chromium-driver``). Without them these tests skip and say so; with ``CI`` set
+in the environment they fail instead, so CI can never pass without them.
+Chromium runs with its default pre-connect behaviour. Screenshots go to each
+test's temporary directory (``pytest --basetemp DIR`` keeps them in DIR).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+from helpers import TIMEOUT, NativeClient, ServerProcess, client_process, kill_quietly, wait_for
+
+INSTALL = "apt-get install chromium chromium-driver"
+CHROMIUM = next((p for name in ("chromium", "chromium-browser") if (p := shutil.which(name))), None)
+CHROMEDRIVER = shutil.which("chromedriver")
+
+try:
+    from selenium import webdriver
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+except ImportError:  # pragma: no cover - the test extra installs it
+    webdriver = None
+
+
+def _missing() -> str | None:
+    if webdriver is None:
+        return "selenium is not installed (pip install -e '.[test]')"
+    if CHROMIUM is None or CHROMEDRIVER is None:
+        return f"Chromium and its driver are not installed: {INSTALL}"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    missing = _missing()
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(f"browser tests cannot run in CI: {missing}")
+        pytest.skip(f"browser tests skipped: {missing}")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
+    options.add_argument("--window-size=1280,800")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(TIMEOUT)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def page(browser, tmp_path):
+    """The browser, reset to a desktop window, with a screenshot helper."""
+    browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+    browser.execute_cdp_cmd("Emulation.setEmulatedMedia", {"features": []})
+    browser.get("about:blank")
+    browser.get_log("browser")  # what earlier tests logged is theirs
+    return Page(browser, tmp_path)
+
+
+class Page:
+    def __init__(self, driver, shots: Path) -> None:
+        self.driver = driver
+        self.shots = shots
+
+    def open(self, srv: ServerProcess) -> None:
+        self.driver.get(srv.web_url)
+
+    def el(self, css: str):
+        return self.driver.find_element(By.CSS_SELECTOR, css)
+
+    def shot(self, name: str) -> Path:
+        path = self.shots / f"{name}.png"
+        self.driver.save_screenshot(str(path))
+        return path
+
+    def login(self, nick: str) -> None:
+        self.el("#nick").send_keys(nick, Keys.ENTER)
+        self.wait(lambda: self.state() == "online")
+
+    def state(self) -> str:
+        return self.el("#state").get_attribute("data-state")
+
+    def say(self, text: str) -> None:
+        self.el("#input").send_keys(text, Keys.ENTER)
+
+    def messages_text(self) -> str:
+        return self.el("#messages").text
+
+    def wait(self, pred, timeout: float = TIMEOUT) -> None:
+        def check() -> bool:
+            try:
+                return bool(pred())
+            except WebDriverException:
+                return False
+
+        if not wait_for(check, timeout):
+            shown = self.driver.find_element(By.TAG_NAME, "body").text
+            raise AssertionError(f"the page never got there; it shows:\n{shown}")
+
+    def wait_text(self, text: str, timeout: float = TIMEOUT) -> None:
+        self.wait(lambda: text in self.messages_text(), timeout)
+
+    def csp_violations(self) -> list[str]:
+        return [e["message"] for e in self.driver.get_log("browser") if "Content Security Policy" in e["message"]]
+
+
+class LineClient:
+    """``chatclient`` in line mode (stdin a pipe), its stdout collected as it comes."""
+
+    def __init__(self, srv: ServerProcess, name: str) -> None:
+        self.proc = client_process(srv.address, "--name", name)
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True)
+        self._reader.start()
+
+    def type(self, line: str) -> None:
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def saw(self, text: str) -> bool:
+        return any(text in line for line in self.lines)
+
+    def close(self) -> None:
+        kill_quietly(self.proc)
+
+
+@pytest.fixture
+def srv():
+    server = ServerProcess("--rate-limit", "0", "--name", "Office")
+    yield server
+    if server.proc.poll() is None:
+        server.stop()
+
+
+def test_nickname_then_real_time_chat_with_a_terminal_client(page, srv):
+    term = LineClient(srv, "term")
+    try:
+        wait_for(lambda: term.saw("Connected"))
+        page.open(srv)
+        assert page.el("#nick").is_displayed() and not page.el("#input").is_displayed()
+        page.shot("1-nickname")
+        page.login("webuser")
+        assert page.el("#server").text == "Office" and page.el("#room").text == "#lobby"
+        page.wait(lambda: "term" in page.el("#people").text)
+        wait_for(lambda: term.saw("webuser joined"))
+        term.type("hello from the terminal")
+        page.wait_text("term: hello from the terminal")
+        page.say("hello from the browser")
+        assert wait_for(lambda: term.saw("webuser: hello from the browser")), term.lines
+        page.wait(lambda: not page.driver.find_elements(By.CSS_SELECTOR, "#messages .pending"))  # acknowledged
+        # Shift+Enter is a new line in the message, Enter sends it.
+        page.el("#input").send_keys("line one", Keys.SHIFT, Keys.ENTER, Keys.SHIFT, "line two", Keys.ENTER)
+        assert wait_for(lambda: term.saw("line two")), term.lines
+        assert page.el("#input").get_attribute("value") == ""
+        # A /command is parsed as the terminal parses it: /me is an action, /msg is private.
+        page.say("/me waves")
+        assert wait_for(lambda: term.saw("webuser waves")), term.lines
+        page.say("/msg term just for you")
+        assert wait_for(lambda: term.saw("just for you")), term.lines
+        page.wait_text("[private to term]")  # the server's copy: shown once
+        assert page.messages_text().count("[private to term] just for you") == 1
+        term.type("/msg webuser psst, webuser")
+        page.wait(lambda: "psst" in page.el("#messages .line.private:last-child").text)
+        assert "[private from term]" in page.el("#messages .line.private:last-child").text
+        page.say("/help")
+        page.wait_text("/join #ROOM")
+        page.say("/nosuchthing")
+        page.wait_text("unknown command /nosuchthing")
+        page.shot("2-chatting")
+        assert page.csp_violations() == []
+    finally:
+        term.close()
+
+
+def test_html_from_the_network_is_shown_as_text(page, srv):
+    page.open(srv)
+    page.login("viewer")
+    other = NativeClient(srv.port, "mallory")
+    evil = "<img src=x onerror=\"document.title='pwned'\"><b>bold</b><script>alert(1)</script>"
+    other.say(evil)
+    other.send_json({"type": "topic", "text": "<i>topic</i>"})
+    page.wait_text(evil)
+    page.wait(lambda: page.el("#topic").text == "— <i>topic</i>")
+    messages = page.el("#messages")
+    assert messages.find_elements(By.TAG_NAME, "img") == []
+    assert messages.find_elements(By.TAG_NAME, "b") == []
+    assert messages.find_elements(By.TAG_NAME, "script") == []
+    assert page.driver.title != "pwned"
+    page.shot("3-injection")
+
+
+def test_rooms_topics_history_mentions_and_who_is_here(page, srv):
+    dev = NativeClient(srv.port, "devlead")
+    dev.send_json({"type": "join", "room": "#dev"})
+    dev.expect(lambda f: f["type"] == "joined")
+    dev.send_json({"type": "topic", "text": "the build"})
+    for text in ("first in dev", "second in dev"):
+        dev.say(text)
+        dev.expect(lambda f: f["type"] == "accepted")
+    page.open(srv)
+    page.login("newcomer")
+    page.wait(lambda: "#dev" in page.el("#rooms").text)  # the room list
+    page.say("/join #dev")
+    page.wait(lambda: page.el("#room").text == "#dev")
+    assert page.el("#topic").text == "— the build"
+    page.wait_text("devlead: first in dev")  # history on joining
+    page.wait_text("devlead: second in dev")
+    replayed = page.driver.find_elements(By.CSS_SELECTOR, "#messages .line.replay")
+    assert len(replayed) >= 2
+    page.wait(lambda: "devlead" in page.el("#people").text and "newcomer" in page.el("#people").text)
+    dev.say("newcomer: the build is green")
+    page.wait(lambda: page.driver.find_elements(By.CSS_SELECTOR, "#messages .line.mention mark"))
+    assert page.el("#messages .line.mention mark").text == "newcomer"
+    page.shot("4-room-dev")
+    # Keyboard only: the room list's #lobby button, activated with Enter.
+    lobby = next(b for b in page.driver.find_elements(By.CSS_SELECTOR, "#rooms button") if "#lobby" in b.text)
+    lobby.send_keys(Keys.ENTER)
+    page.wait(lambda: page.el("#room").text == "#lobby")
+    page.say("/who")
+    page.wait_text("here in #lobby: newcomer")
+
+
+def test_password_prompt_when_the_server_wants_one(page, tmp_path):
+    secret = tmp_path / "password"
+    secret.write_text("open sesame\n")
+    srv = ServerProcess("--password-file", str(secret))
+    try:
+        page.open(srv)
+        page.el("#nick").send_keys("guest", Keys.ENTER)
+        page.wait(lambda: page.el("#password").is_displayed())
+        page.shot("5-password")
+        page.el("#password").send_keys("wrong", Keys.ENTER)
+        page.wait(lambda: "Wrong password" in page.el("#login-error").text, timeout=15)
+        page.el("#password").clear()
+        page.el("#password").send_keys("open sesame", Keys.ENTER)
+        page.wait(lambda: page.state() == "online", timeout=15)
+    finally:
+        srv.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_reconnect_and_resume_after_a_server_restart(page, tmp_path):
+    store, web_port = str(tmp_path / "chat.sqlite3"), str(_free_port())  # the page's address must stay the same
+    srv = ServerProcess("--store", store, "--web-port", web_port, "--rate-limit", "0")
+    try:
+        page.open(srv)
+        page.login("phoenix")
+        page.say("/join #private")
+        page.wait(lambda: page.el("#room").text == "#private")
+        page.say("before the restart")
+        page.wait(lambda: not page.driver.find_elements(By.CSS_SELECTOR, "#messages .pending"))
+        srv.stop(signal.SIGTERM)
+        page.wait(lambda: page.state() == "reconnecting")
+        page.wait_text("server shutting down")
+        page.shot("6-reconnecting")
+        srv = ServerProcess("--store", store, "--web-port", web_port, "--rate-limit", "0")
+        page.wait(lambda: page.state() == "online", timeout=30)
+        page.wait_text("back in #private as phoenix")
+        assert page.el("#room").text == "#private"
+        watcher = NativeClient(srv.port, "watcher")
+        watcher.send_json({"type": "join", "room": "#private"})
+        watcher.expect(lambda f: f["type"] == "joined")
+        page.say("after the restart")
+        got = watcher.expect(lambda f: f["type"] == "message" and f.get("replay") is None)
+        assert got["nick"] == "phoenix" and got["text"] == "after the restart" and got["room"] == "#private"
+        page.shot("7-back")
+    finally:
+        srv.stop()
+
+
+def test_a_phone_sized_screen_in_dark_mode(page, srv):
+    page.driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride", {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True}
+    )
+    page.driver.execute_cdp_cmd(
+        "Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": "dark"}]}
+    )
+    other = NativeClient(srv.port, "desk")
+    page.open(srv)
+    assert page.driver.execute_script("return window.innerWidth") == 390
+    page.shot("8-phone-nickname")
+    page.login("pocket")
+    other.say("a long line from the desk that has to wrap on a narrow phone screen without scrolling sideways " * 2)
+    page.wait_text("a long line from the desk")
+    page.say("from my phone")
+    other.expect(lambda f: f["type"] == "message" and f["text"] == "from my phone")
+    width = page.driver.execute_script("return document.documentElement.scrollWidth")
+    assert width <= 390, f"the page scrolls sideways: {width} px wide"
+    for css in ("#input", "#send", "#messages", "#room"):
+        rect = page.driver.execute_script(
+            "const r = arguments[0].getBoundingClientRect(); return [r.left, r.right, r.top, r.bottom]", page.el(css)
+        )
+        assert rect[0] >= 0 and rect[1] <= 390 and rect[2] >= 0 and rect[3] <= 844, (css, rect)
+    assert not page.el("#side").get_attribute("open")  # rooms and people fold away on a phone
+    background = page.driver.execute_script("return getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(21, 23, 26)"  # the dark palette
+    page.shot("9-phone-dark")
