@@ -119,6 +119,8 @@ class ChatSession:
         self.connected = True
         self._token = welcome.token
         self._positions = Positions()
+        #: Replayed messages still to come of the last welcome/joined (not of a /history).
+        self._greeting_left = welcome.replay
         self._positions.entered(welcome.room, welcome.epoch, welcome.seq)
         #: Where we are, for the toolbar and completion (updated by the receiver thread).
         self.room = welcome.room
@@ -206,8 +208,11 @@ class ChatSession:
         elif isinstance(msg, m.Error):
             self._outbox.refused()
         if isinstance(msg, m.ChatMessage):
-            if msg.replay == "history" and self._positions.seen(msg.room, msg.seq):
-                return  # on the screen already (back in a room we were in)
+            greeting = self._greeting_left > 0 and msg.replay is not None
+            if greeting:
+                self._greeting_left -= 1
+            if greeting and msg.replay == "history" and self._positions.seen(msg.room, msg.seq):
+                return  # on the screen already (back in a room we were in); /history asked shows all
             self._positions.saw(msg.room, msg.seq)
             if msg.replay == "missed" and msg.nick == self.nick:
                 self._outbox.arrived(msg)  # it did arrive before the link broke
@@ -220,6 +225,7 @@ class ChatSession:
         """Keep ``room``, ``users``, ``topic`` and ``rooms`` up to date."""
         changed = True
         if isinstance(msg, (m.Welcome, m.Joined)):
+            self._greeting_left = msg.replay  # the messages that follow at once are its replay
             self.room, self.users, self.topic = msg.room, list(msg.users), msg.topic
             self.rooms.add(msg.room)
             self._positions.entered(msg.room, msg.epoch, msg.seq)
