@@ -32,7 +32,15 @@ from common.rooms import room_key
 from common.threads import stop_signals_blocked
 
 from .backoff import Clock
-from .connection import Banned, CertificateMismatch, ChatConnection, ClientError, NickRejected
+from .connection import (
+    Banned,
+    CertificateMismatch,
+    ChatConnection,
+    ClientError,
+    NickRejected,
+    PasswordRequired,
+    WrongPassword,
+)
 from .outbox import Outbox
 from .positions import Positions
 from .reconnect import reconnect
@@ -273,8 +281,11 @@ class ChatSession:
                 status=self._set_status,
                 info=self._info,
             )
-        except (CertificateMismatch, Banned) as exc:  # never retried into
+        except (CertificateMismatch, Banned, WrongPassword) as exc:  # never retried into
             self.lost = str(exc)
+            return False
+        except PasswordRequired as exc:  # the server came back wanting one we do not have
+            self.lost = f"{exc}: start again with --password-file (or answer the prompt)"
             return False
         if found is None:
             return False
