@@ -1596,7 +1596,8 @@ def load_row(workload: str, spec: ServerSpec, res: dict, *, check: bool = True, 
         if res.get("cut_off")
         else ""
     )
-    extra = [n for n in [*notes, cut, _fmt_drops(res), _stderr_note(res), busy] if n]
+    kept = f"store {res['store_mib']:.1f} MiB at the end" if res.get("store_mib") is not None else ""
+    extra = [n for n in [*notes, kept, cut, _fmt_drops(res), _stderr_note(res), busy] if n]
     return {
         "workload": workload,
         "server": spec.label,
