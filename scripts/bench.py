@@ -596,6 +596,8 @@ class ServerSpec:
                 raise RuntimeError(f"{self.label}: this chatserver has no --store option")
             if "--no-advertise" in flags:  # loopback only: no mDNS on the LAN (it skips 127.0.0.1 anyway)
                 cmd.append("--no-advertise")
+            if "--no-web" in flags:  # the page is not measured here, and must not hold port 5080
+                cmd.append("--no-web")
             if rate_off and "--rate-limit" in flags:
                 cmd += ["--rate-limit", "0"]
             # Connection caps are not what is measured: make room for the workload's clients.
