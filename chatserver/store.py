@@ -157,7 +157,10 @@ class SqliteStore:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             self._lock_file.close()
-            raise StoreError(f"the store {where} is in use by another chatserver") from None
+            raise StoreError(
+                f"the store {where} is in use by another chatserver "
+                "(give this one another --name, or its own --store PATH)"
+            ) from None
 
     @staticmethod
     def _migrate(db: sqlite3.Connection) -> None:
