@@ -3,7 +3,7 @@
 
     python scripts/bench.py                 # the full run (about 15 minutes on 2 cores), prints one table
     python scripts/bench.py --json out.json # the same, plus every number as JSON
-    python scripts/bench.py --quick         # a small smoke run (about 20 s); exit 1 on any loss
+    python scripts/bench.py --quick         # a small smoke run (about 30 s); exit 1 on any loss
 
 Servers: ours (``python -m chatserver``) measured in both its native JSON
 protocol and its plain-line mode, and two baselines under scripts/baselines/
@@ -2114,7 +2114,7 @@ def cleanup() -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Benchmark chatserver against two baselines (127.0.0.1 only).")
-    p.add_argument("--quick", action="store_true", help="small smoke run (about 20 s); exit 1 on any loss/dup/reorder")
+    p.add_argument("--quick", action="store_true", help="small smoke run (about 30 s); exit 1 on any loss/dup/reorder")
     p.add_argument("--json", metavar="PATH", help="also write every number to PATH as JSON")
     p.add_argument("--servers", default="ours-native,ours-plain,asyncio,naive", help="comma list of %(default)s")
     p.add_argument("--workloads", default="fanout,latency,idle,slow,pty,store", help="comma list of %(default)s")
