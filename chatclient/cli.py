@@ -312,7 +312,7 @@ def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> i
             renderer = Renderer(color=color, timestamps=config.timestamps and not args.no_timestamps)
             return run_tty(session, renderer, prefs, config.paste_confirm)
         printer = LinePrinter(sys.stdout)
-        show = show_line(printer)
+        show = show_line(printer, session)
         session.show = lambda msg: None if prefs.hides(msg) else show(msg)
         if welcome.mode == "chat":
             printer(render_plain(Users(welcome.room, welcome.users, more=welcome.more)))

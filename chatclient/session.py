@@ -125,6 +125,8 @@ class ChatSession:
         self.users: list[str] = list(welcome.users)
         self.topic = welcome.topic
         self.rooms: set[str] = {welcome.room}
+        #: The rooms we are in (``room``, the focused one, among them): key -> name, in joining order.
+        self.joined: dict[str, str] = {room_key(welcome.room): welcome.room}
         #: Who we exchanged private messages with (any room), for ``/msg`` completion.
         self.correspondents: set[str] = set()
         self._lock = threading.Lock()  # conn swaps
@@ -222,10 +224,18 @@ class ChatSession:
         if isinstance(msg, (m.Welcome, m.Joined)):
             self.room, self.users, self.topic = msg.room, list(msg.users), msg.topic
             self.rooms.add(msg.room)
+            if isinstance(msg, m.Welcome):  # (a reconnect: the joined frames that follow say the rest)
+                self.joined = {}
+            self.joined = self.joined | {room_key(msg.room): msg.room}  # (replaced: read by other threads)
             self._positions.entered(msg.room, msg.epoch, msg.seq)
             released = self._outbox.entered(msg.room)
             if released:
                 self._info(f"sending {released} line(s) you typed for {msg.room} while elsewhere")
+        elif isinstance(msg, (m.Parted, m.Focused)):  # our focused room changed
+            if isinstance(msg, m.Parted):
+                self.joined = {k: v for k, v in self.joined.items() if k != room_key(msg.room)}
+            self.room = msg.focus if isinstance(msg, m.Parted) else msg.room
+            self._outbox.entered(self.room)
         elif isinstance(msg, m.Users) and msg.room == self.room:
             self.users = list(msg.nicks)
         elif isinstance(msg, m.RoomList):
