@@ -89,6 +89,8 @@ class Renderer:
             # Our own rename (the session already took the new name).
             return self._stamp(msg.ts) + self._sgr(_DIM, f"* you are now known as {neutralise(msg.nick)}")
         ts = getattr(msg, "ts", time.time())
+        if isinstance(msg, m.Notice) and msg.event == "unseen":  # our own marker: a switch of room
+            return self._sgr(_BOLD, neutralise(msg.text))
         return self._stamp(ts) + self._sgr(_DIM, render_plain(msg))
 
     def own(self, text: str, *, action: bool = False, nick: str = "") -> str:

@@ -13,12 +13,14 @@ import contextlib
 import os
 import signal
 import sys
+import typing
 from pathlib import Path
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.input import Input, create_input
 from prompt_toolkit.input.vt100 import Vt100Input
+from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from common import messages as m
@@ -32,6 +34,9 @@ from .local import HELP_LINES as LOCAL_HELP
 from .local import Preferences, handle_local
 from .render import Renderer
 from .session import FrontEndSession
+
+if typing.TYPE_CHECKING:
+    from .session import ChatSession
 
 
 class _SessionEnded(Exception):
@@ -86,6 +91,9 @@ def toolbar(session: FrontEndSession) -> str:
     conn = getattr(session, "conn", None)
     if conn is not None and getattr(conn, "tls", None) is not None:
         parts.append("🔒 TLS")
+    hotlist = getattr(session, "hotlist_text", None)
+    if hotlist is not None:
+        parts.append(hotlist())  # rooms with unseen messages: #dev(3) #ops(1!)
     return " " + " │ ".join(neutralise(p) for p in parts if p) + " "
 
 
@@ -109,6 +117,7 @@ async def _run(session: FrontEndSession, renderer: Renderer, prefs: Preferences,
     # erase_when_done: the sent line is shown once, as "You: ...", not also as the old prompt.
     keyboard = _terminal_input()
     prompt: PromptSession[str] = PromptSession(
+        key_bindings=_room_keys(session),
         input=keyboard,
         history=_history(),
         erase_when_done=True,
@@ -143,7 +152,15 @@ async def _run(session: FrontEndSession, renderer: Renderer, prefs: Preferences,
             ring = prefs.rings_for(msg, renderer.mentions_me(msg), session.nick)
             say(renderer.message(msg) + ("\a" if ring else ""))
 
+        def hidden(msg: m.Message, mentioned: bool) -> None:  # receiver thread: kept in the hotlist
+            if not prefs.hides(msg) and prefs.rings_for(msg, mentioned, session.nick):
+                out.write("\a")
+
         session.show = show
+        if hasattr(session, "hide_unfocused"):  # (the server's host has one room)
+            session.hide_unfocused = True
+            session.mentions = renderer.mentions_me
+            session.on_hidden = hidden
         session.on_end = lambda: loop.call_soon_threadsafe(end_prompt)
         session.on_status = prompt.app.invalidate  # thread-safe: redraws the toolbar
         session.start()
@@ -185,6 +202,21 @@ async def _run(session: FrontEndSession, renderer: Renderer, prefs: Preferences,
     for sig in (signal.SIGTERM, signal.SIGHUP):
         loop.remove_signal_handler(sig)
     return finish(session.lost if lost_first else None, unsent, status)
+
+
+def _room_keys(session: FrontEndSession) -> KeyBindings:
+    """Alt+1..9 (by position), Ctrl+N / Ctrl+P (next, previous), Alt+A (the next
+    with activity): which of our rooms we look at."""
+    keys = KeyBindings()
+    if not hasattr(session, "switch_to"):
+        return keys
+    chat = typing.cast("ChatSession", session)
+    for number in range(1, 10):
+        keys.add("escape", str(number))(lambda event, number=number: chat.window(number))
+    keys.add("c-n")(lambda event: chat.step(1))
+    keys.add("c-p")(lambda event: chat.step(-1))
+    keys.add("escape", "a")(lambda event: chat.next_active())
+    return keys
 
 
 async def _confirm(prompt: PromptSession[str], question: str) -> bool:

@@ -167,3 +167,159 @@ def test_plain_lines_name_their_room_only_while_in_several(server):
     nc.expect_line(lambda line: line == b"* you left #lobby; your messages go to #dev")
     native.say("back to one")
     assert nc.expect_line(lambda line: b"back to one" in line)[-1] == b"native: back to one"
+
+
+# --- the terminal client: one focused room, a hotlist for the others ---------------------------
+
+import pytest  # noqa: E402
+from helpers import Proxy, client_process, program, python_env  # noqa: E402
+from terminal import Terminal  # noqa: E402
+
+ALT_1, ALT_2, ALT_A, CTRL_N = "\x1b1", "\x1b2", "\x1ba", "\x0e"
+
+
+def _env(tmp_path) -> dict[str, str]:
+    env = python_env()
+    env.update(TERM="xterm", XDG_STATE_HOME=str(tmp_path / "state"), XDG_CONFIG_HOME=str(tmp_path / "config"))
+    return env
+
+
+def toolbar(term: Terminal) -> str:
+    return term.lines[-1]
+
+
+def shown(term: Terminal, text: str) -> int:
+    """How many times ``text`` is on the screen."""
+    return term.text.count(text)
+
+
+@pytest.fixture
+def two_rooms(server, tmp_path):
+    """viewer in the terminal, in #lobby and #dev (focused), and bob in both."""
+    term = Terminal([*program("chatclient"), server.address, "--name", "viewer"], env=_env(tmp_path), rows=40)
+    term.wait_text("viewer>")
+    bob = NativeClient(server.port, "bob")
+    join(bob, "#dev")
+    term.send("/join #dev\r")
+    term.wait_for(lambda t: "#dev (2)" in toolbar(t), what="focused on #dev")
+    yield term, bob
+    term.child.terminate(force=True)
+
+
+def test_other_rooms_are_counted_in_the_hotlist_and_shown_once_on_switching(two_rooms):
+    term, bob = two_rooms
+    bob.send_json({"type": "say", "room": "#lobby", "text": "lobby one"})
+    bob.send_json({"type": "say", "room": "#lobby", "text": "lobby two, viewer?"})  # a mention
+    bob.send_json({"type": "say", "room": "#dev", "text": "dev live"})
+    term.wait_text("bob: dev live")
+    term.wait_for(lambda t: "#lobby(2!)" in toolbar(t), what="hotlist with a mention mark")
+    assert shown(term, "lobby one") == 0, "another room's line is not printed"
+    before = len(term.raw)
+    term.send(ALT_1)  # our first room: the lobby
+    term.wait_text("--- #lobby: 2 new ---")
+    term.wait_text("bob: lobby two, viewer?")
+    assert shown(term, "bob: lobby one") == 1 and shown(term, "bob: lobby two, viewer?") == 1
+    assert term.text.index("--- #lobby: 2 new ---") < term.text.index("bob: lobby one")
+    term.wait_for(lambda t: "#lobby (2)" in toolbar(t) and "(2!)" not in toolbar(t), what="hotlist emptied")
+    assert b"\x07" in term.raw[:before], "the mention rang the bell though not shown"
+    # What we type goes to the room we look at.
+    term.send("hello lobby\r")
+    got = bob.messages(1)[0]
+    assert (got["room"], got["text"]) == ("#lobby", "hello lobby")
+    # Back to #dev (Ctrl+N, the next room): nothing new, and nothing of the lobby again.
+    bob.send_json({"type": "say", "room": "#dev", "text": "dev unseen"})
+    term.wait_for(lambda t: "#dev(1)" in toolbar(t), what="#dev counted")
+    term.send(CTRL_N)
+    term.wait_text("--- #dev: 1 new ---")
+    term.wait_text("bob: dev unseen")
+    assert shown(term, "bob: lobby one") == 1 and shown(term, "bob: dev unseen") == 1
+    # A private message is always printed, whatever the focus.
+    bob.send_json({"type": "privmsg", "to": "viewer", "text": "just you"})
+    term.wait_text("(private) bob: just you")
+    term.send("/quit\r")
+    assert term.wait_exit() == 0
+
+
+def test_alt_a_goes_to_the_room_with_activity_and_window_by_name(server, two_rooms):
+    term, bob = two_rooms
+    carol = NativeClient(server.port, "carol")
+    join(carol, "#ops")
+    join(bob, "#ops")
+    term.send("/join #ops\r")  # three rooms now: #lobby, #dev, #ops (focused)
+    term.wait_for(lambda t: "#ops (3)" in toolbar(t), what="focused on #ops")
+    bob.send_json({"type": "say", "room": "#dev", "text": "in dev"})
+    bob.send_json({"type": "say", "room": "#lobby", "text": "in lobby for viewer"})
+    term.wait_for(lambda t: "#lobby(1!) #dev(1)" in toolbar(t), what="hotlist in joining order")
+    term.send(ALT_A)  # the mention first
+    term.wait_text("--- #lobby: 1 new ---")
+    term.send(ALT_A)
+    term.wait_text("--- #dev: 1 new ---")
+    term.wait_for(lambda t: "(1" not in toolbar(t), what="no more activity")
+    term.send("/window #ops\r")
+    term.wait_text("--- #ops: 0 new ---")
+    term.send("/window #nowhere\r")
+    term.wait_text("usage: /window #ROOM|N, one of: #lobby, #dev, #ops")
+    assert shown(term, "bob: in dev") == 1 and shown(term, "bob: in lobby for viewer") == 1
+    term.send("/quit\r")
+    assert term.wait_exit() == 0
+
+
+def test_a_reconnect_keeps_both_rooms_and_counts_what_was_missed_elsewhere(server, tmp_path):
+    proxy = Proxy(server.port)
+    term = Terminal([*program("chatclient"), f"127.0.0.1:{proxy.port}", "--name", "viewer"], env=_env(tmp_path))
+    try:
+        term.wait_text("viewer>")
+        bob = NativeClient(server.port, "bob")
+        join(bob, "#dev")
+        term.send("/join #dev\r")
+        term.wait_for(lambda t: "#dev (2)" in toolbar(t), what="focused on #dev")
+        bob.send_json({"type": "say", "room": "#dev", "text": "before the cut"})
+        term.wait_text("bob: before the cut")
+        proxy.cut_client_side(hold=True)
+        term.wait_for(lambda t: "reconnecting" in t.text, what="the cut noticed")
+        bob.send_json({"type": "say", "room": "#lobby", "text": "missed in the lobby"})
+        bob.send_json({"type": "say", "room": "#dev", "text": "missed in dev"})
+        for _ in range(2):
+            until(bob, "accepted")
+        proxy.release()
+        term.wait_text("(missed) bob: missed in dev")  # the focused room's replay is shown
+        term.wait_for(lambda t: "#lobby(1)" in toolbar(t), what="the lobby's missed line counted")
+        assert shown(term, "missed in the lobby") == 0, "not dumped on the screen"
+        term.send("hello again\r")  # still focused on #dev
+        got = bob.messages(1)[0]
+        assert (got["room"], got["text"]) == ("#dev", "hello again")
+        term.send(ALT_1)
+        term.wait_text("--- #lobby: 1 new ---")
+        term.wait_text("(missed) bob: missed in the lobby")
+        term.send("/quit\r")
+        assert term.wait_exit() == 0
+    finally:
+        term.child.terminate(force=True)
+        proxy.close()
+
+
+def test_line_mode_names_the_room_of_each_line_while_in_several(server):
+    bob = NativeClient(server.port, "bob")
+    join(bob, "#dev")
+    proc = client_process(server.address, "--name", "liner")
+    try:
+        assert proc.stdout.readline() == "Connected to the server.\n"
+        proc.stdout.readline()  # who is here
+        bob.send_json({"type": "say", "room": "#lobby", "text": "one room"})
+        assert proc.stdout.readline() == "bob: one room\n"
+        proc.stdin.write("/join #dev\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline().startswith("* you are in #dev")
+        bob.send_json({"type": "say", "room": "#lobby", "text": "hall"})
+        bob.send_json({"type": "say", "room": "#dev", "text": "dev"})
+        bob.send_json({"type": "privmsg", "to": "liner", "text": "psst"})
+        lines = [proc.stdout.readline() for _ in range(3)]
+        assert lines == ["[#lobby] bob: hall\n", "[#dev] bob: dev\n", "(private) bob -> liner: psst\n"]
+        proc.stdin.write("/say #lobby from the side\n")
+        proc.stdin.flush()
+        got = bob.messages(1)[0]
+        assert (got["room"], got["text"]) == ("#lobby", "from the side")
+    finally:
+        proc.stdin.close()
+        proc.wait(10)
+    assert proc.returncode == 0
