@@ -32,6 +32,7 @@ from .connection import ClientError
 from .linemode import finish
 from .local import HELP_LINES as LOCAL_HELP
 from .local import Preferences, handle_local
+from .notify import Notifier
 from .render import Renderer
 from .session import FrontEndSession
 
@@ -98,9 +99,14 @@ def toolbar(session: FrontEndSession) -> str:
 
 
 def run_tty(
-    session: FrontEndSession, renderer: Renderer, prefs: Preferences | None = None, paste_confirm: int = 5
+    session: FrontEndSession,
+    renderer: Renderer,
+    prefs: Preferences | None = None,
+    paste_confirm: int = 5,
+    notify: tuple[str, float] = ("off", 10.0),
 ) -> int:
-    return asyncio.run(_run(session, renderer, prefs or Preferences(), paste_confirm))
+    """The terminal UI; ``notify``: the notification mode and interval (``notify.py``)."""
+    return asyncio.run(_run(session, renderer, prefs or Preferences(), paste_confirm, notify))
 
 
 def completer_for(session: object) -> ChatCompleter:
@@ -112,7 +118,9 @@ def completer_for(session: object) -> ChatCompleter:
     )
 
 
-async def _run(session: FrontEndSession, renderer: Renderer, prefs: Preferences, paste_confirm: int) -> int:
+async def _run(
+    session: FrontEndSession, renderer: Renderer, prefs: Preferences, paste_confirm: int, notify: tuple[str, float]
+) -> int:
     renderer.me = lambda: session.nick
     # erase_when_done: the sent line is shown once, as "You: ...", not also as the old prompt.
     keyboard = _terminal_input()
@@ -146,15 +154,30 @@ async def _run(session: FrontEndSession, renderer: Renderer, prefs: Preferences,
         def say(text: str) -> None:
             out.write(text + "\n")
 
+        def emit(text: str) -> None:  # no line of its own (the proxy holds text until a newline or flush)
+            out.write(text)
+            out.flush()
+
+        notifier = Notifier.for_terminal(notify[0], emit, notify[1])
+
+        def typing() -> bool:  # something half-typed at the prompt
+            return bool(prompt.app.current_buffer.text)
+
         def show(msg: m.Message) -> None:  # receiver thread
             if prefs.hides(msg):
                 return
-            ring = prefs.rings_for(msg, renderer.mentions_me(msg), session.nick)
+            mentioned = renderer.mentions_me(msg)
+            ring = prefs.rings_for(msg, mentioned, session.nick)
             say(renderer.message(msg) + ("\a" if ring else ""))
+            # Not for a room on screen while the user is typing (a private message has no room).
+            notifier.message(msg, mentioned, session.nick, watched=isinstance(msg, m.ChatMessage) and typing())
 
         def hidden(msg: m.Message, mentioned: bool) -> None:  # receiver thread: kept in the hotlist
-            if not prefs.hides(msg) and prefs.rings_for(msg, mentioned, session.nick):
-                out.write("\a")
+            if prefs.hides(msg):
+                return
+            if prefs.rings_for(msg, mentioned, session.nick):
+                emit("\a")
+            notifier.message(msg, mentioned, session.nick)
 
         session.show = show
         if hasattr(session, "hide_unfocused"):  # (the server's host has one room)
