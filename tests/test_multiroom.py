@@ -163,6 +163,9 @@ def test_plain_lines_name_their_room_only_while_in_several(server):
         "text": "hello hall",
         "action": False,
     }
+    nc.send(b"/help\r\n")
+    help_lines = nc.expect_line(lambda line: b"/say #ROOM TEXT" in line)
+    assert any(b"/part [#ROOM]" in line for line in help_lines)
     nc.send(b"/part #lobby\r\n")
     nc.expect_line(lambda line: line == b"* you left #lobby; your messages go to #dev")
     native.say("back to one")
@@ -257,6 +260,8 @@ def test_alt_a_goes_to_the_room_with_activity_and_window_by_name(server, two_roo
     term.wait_for(lambda t: "(1" not in toolbar(t), what="no more activity")
     term.send("/window #ops\r")
     term.wait_text("--- #ops: 0 new ---")
+    term.send("/help\r")
+    term.wait_text("/window #ROOM|N    look at another of your rooms")
     term.send("/window #nowhere\r")
     term.wait_text("usage: /window #ROOM|N, one of: #lobby, #dev, #ops")
     assert shown(term, "bob: in dev") == 1 and shown(term, "bob: in lobby for viewer") == 1
