@@ -28,15 +28,15 @@ from common import messages as m
 from common.commands import CommandError, ShowHelp, parse_input
 from common.nicks import is_exit_word
 from common.ratelimit import TokenBucket
-from common.rooms import InvalidRoom, room_key, validate_room
+from common.rooms import room_key
 from common.threads import stop_signals_blocked
 
 from .backoff import Clock
 from .connection import Banned, CertificateMismatch, ChatConnection, ClientError, NickRejected
-from .hotlist import Hotlist
 from .outbox import Outbox
 from .positions import Positions
 from .reconnect import reconnect
+from .windows import Windows, room_of
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +81,6 @@ def parse_line(line: str) -> m.Message | ShowHelp | CommandError | None:
     return parse_input(line)
 
 
-def _key(room: str) -> str:
-    """The key of a room as typed (``dev`` is ``#dev``)."""
-    try:
-        return room_key(validate_room(room))
-    except InvalidRoom:
-        return ""
-
-
 class ChatSession:
     """A registered connection, the thread that reads from it, and its reconnects."""
 
@@ -130,22 +122,9 @@ class ChatSession:
         self._positions = Positions()
         self._positions.entered(welcome.room, welcome.epoch, welcome.seq)
         #: Where we are, for the toolbar and completion (updated by the receiver thread).
-        self.room = welcome.room  # the focused room
-        self._users: dict[str, list[str]] = {room_key(welcome.room): list(welcome.users)}  # per room key
-        self._topics: dict[str, str] = {room_key(welcome.room): welcome.topic}
-        self.rooms: set[str] = {welcome.room}
-        #: The rooms we are in (``room``, the focused one, among them): key -> name, in joining order.
-        self.joined: dict[str, str] = {room_key(welcome.room): welcome.room}
-        #: The terminal UI shows the focused room only: the others' lines wait in the hotlist.
-        self.hide_unfocused = False
-        self.hotlist = Hotlist()
-        #: Does a message name us (set by the front end)?
-        self.mentions: Callable[[m.Message], bool] = lambda msg: False
-        #: Called (receiver thread) with a message kept for later, and whether it mentions us.
-        self.on_hidden: Callable[[m.Message, bool], None] = lambda msg, mentioned: None
-        self._focus_lock = threading.RLock()  # what is shown against what waits, and the focus
-        self._rejoining: set[str] = set()  # keys of rooms a reconnect asked back, not yet joined
-        self._rejoined: set[str] = set()  # the same, joined and not yet shown
+        #: Our rooms, the focused one, who is in each (the terminal UI shows one room).
+        self.windows = Windows(welcome)
+        self.rooms: set[str] = {welcome.room}  # every room we heard of, for completion
         #: Who we exchanged private messages with (any room), for ``/msg`` completion.
         self.correspondents: set[str] = set()
         self._lock = threading.Lock()  # conn swaps
@@ -238,112 +217,73 @@ class ChatSession:
             self._display(msg)
 
     @property
+    def room(self) -> str:
+        """The focused room."""
+        return self.windows.room
+
+    @property
+    def joined(self) -> dict[str, str]:
+        """The rooms we are in: key -> name, in joining order."""
+        return self.windows.joined
+
+    @property
     def users(self) -> list[str]:
         """Who is in the focused room."""
-        return self._users.get(room_key(self.room), [])
+        return self.windows.users
 
     @property
     def topic(self) -> str:
-        return self._topics.get(room_key(self.room), "")
+        return self.windows.topic
 
     def _display(self, msg: m.Message) -> None:
-        """Show ``msg``, or keep it in the hotlist: a line of a room we are in but not looking at."""
-        room = msg.room if isinstance(msg, (m.ChatMessage, m.Notice)) else None
-        if self.hide_unfocused and isinstance(msg, m.Focused):
-            return  # the answer to our switch, which printed its own marker
-        if isinstance(msg, m.Joined) and room_key(msg.room) in self._rejoined:
-            self._rejoined.discard(room_key(msg.room))
-            msg = m.Notice(text=f"back in {msg.room} too", ts=time.time(), event="connection")
-        with self._focus_lock:
-            hide = (
-                self.hide_unfocused
-                and room is not None
-                and room_key(room) != room_key(self.room)
-                and room_key(room) in self.joined
-            )
-            if not hide:
-                self.show(msg)
-                return
-            mentioned = isinstance(msg, m.ChatMessage) and not msg.replay and self.mentions(msg)
-            self.hotlist.add(room, msg, mentioned=mentioned)
-        self.on_hidden(msg, mentioned)
-        self.on_status()
+        if self.windows.route(msg, self.show)[0]:
+            self.on_status()  # (the hotlist changed)
 
     def switch_to(self, room: str, *, tell_server: bool = True) -> bool:
         """Focus ``room`` (one we are in): a marker line, then what came there unseen. False if not ours."""
-        name = self.joined.get(_key(room))
+        name = self.windows.focus(room, self.show)
         if name is None:
             return False
-        with self._focus_lock:
-            self.room = name
-            taken = self.hotlist.take(name)
-            older = f" ({taken.dropped} older not kept)" if taken.dropped else ""
-            self.show(m.Notice(text=f"--- {name}: {taken.count} new{older} ---", ts=time.time(), event="unseen"))
-            for line in taken.lines:
-                self.show(line)
         if tell_server:  # its focus follows ours: who, topic, /history are about this room
             self._send_chat(m.Join(name))
         self.on_status()
         return True
 
     def step(self, offset: int) -> bool:
-        """Focus the next (``offset`` 1) or previous (-1) of our rooms, in joining order."""
-        order = list(self.joined.values())
-        keys = [room_key(r) for r in order]
-        if len(order) < 2 or room_key(self.room) not in keys:
-            return False
-        return self.switch_to(order[(keys.index(room_key(self.room)) + offset) % len(order)])
+        """Focus the next (``offset`` 1) or previous (-1) of our rooms."""
+        room = self.windows.beside(offset)
+        return room is not None and self.switch_to(room)
 
     def window(self, number: int) -> bool:
-        """Focus our ``number``-th room (from 1, in joining order)."""
-        order = list(self.joined.values())
-        return 0 < number <= len(order) and self.switch_to(order[number - 1])
+        """Focus our ``number``-th room (Alt+1..9)."""
+        room = self.windows.numbered(number)
+        return room is not None and self.switch_to(room)
 
     def next_active(self) -> bool:
         """Focus the room with the most urgent unseen activity (Alt+A)."""
-        with self._focus_lock:
-            room = self.hotlist.next_active()
+        room = self.windows.most_active()
         return room is not None and self.switch_to(room)
 
     def hotlist_text(self) -> str:
-        with self._focus_lock:
-            return self.hotlist.text(list(self.joined.values()))
+        return self.windows.hotlist_text()
 
     def _track(self, msg: m.Message) -> None:
         """Keep ``room``, ``users``, ``topic`` and ``rooms`` up to date."""
         changed = True
         if isinstance(msg, (m.Welcome, m.Joined)):
-            key = room_key(msg.room)
-            rejoined = isinstance(msg, m.Joined) and key in self._rejoining
-            self._rejoining.discard(key)
-            if rejoined:
-                self._rejoined.add(key)  # (shown as such)
-            with self._focus_lock:
-                if isinstance(msg, m.Welcome):  # (a reconnect: the joined frames that follow say the rest)
-                    back = self._rejoining | {key}  # (in the order we had them)
-                    self.joined = {k: r for k, r in self.joined.items() if k in back}
-                if not rejoined:  # (a room a reconnect took back: the focus stays)
-                    self.room = msg.room
-                self.joined = self.joined | {key: msg.room}  # (replaced: read by other threads)
-            self._users[key], self._topics[key] = list(msg.users), msg.topic
+            rejoined = self.windows.entered(msg)
             self.rooms.add(msg.room)
             self._positions.entered(msg.room, msg.epoch, msg.seq)
-            released = 0 if rejoined else self._outbox.entered(msg.room)
+            released = 0 if rejoined else self._outbox.entered(msg.room)  # (a room taken back: not focused)
             if released:
                 self._info(f"sending {released} line(s) you typed for {msg.room} while elsewhere")
         elif isinstance(msg, m.Parted):
-            with self._focus_lock:
-                self.joined = {k: v for k, v in self.joined.items() if k != room_key(msg.room)}
-                self.hotlist.drop(msg.room)
-            moved = room_key(msg.focus) != room_key(self.room) and room_key(msg.focus) in self.joined
-            if moved and self.hide_unfocused:
-                self.switch_to(msg.focus, tell_server=False)  # (what waited there is shown)
-            self.room = msg.focus
+            self.windows.parted(msg, self.show)
             self._outbox.entered(msg.focus)
         elif isinstance(msg, m.Focused):  # the server's focus follows ours
             self._outbox.entered(msg.room)
         elif isinstance(msg, m.Users):
-            self._users[room_key(msg.room)] = list(msg.nicks)
+            self.windows.who(msg)
         elif isinstance(msg, m.RoomList):
             self.rooms = set(msg.names)
         elif isinstance(msg, m.Private):
@@ -352,22 +292,12 @@ class ChatSession:
                 self.correspondents = self.correspondents | {other}  # (replaced: read by the UI thread)
             changed = False
         elif isinstance(msg, m.Notice) and msg.nick:
-            key = room_key(msg.room or self.room)
-            here = self._users.setdefault(key, [])
-            if msg.event == "join" and msg.nick not in here:
-                self._users[key] = here + [msg.nick]
-            elif msg.event == "leave" and msg.nick in here:
-                self._users[key] = [u for u in here if u != msg.nick]
-            elif msg.event == "nick" and msg.previous:
+            if msg.event == "nick" and msg.previous:
                 if msg.previous == self.nick:
                     self.nick = msg.nick
-                self._users[key] = [msg.nick if u == msg.previous else u for u in here]
                 if msg.previous in self.correspondents:
                     self.correspondents = (self.correspondents - {msg.previous}) | {msg.nick}
-            elif msg.event == "topic" and msg.topic is not None:
-                self._topics[key] = msg.topic
-            else:
-                changed = False
+            changed = self.windows.notice(msg)
         else:
             changed = False
         if changed:
@@ -431,8 +361,7 @@ class ChatSession:
         while True:
             try:
                 # Always our room back, and where we were in its numbering.
-                others = [r for k, r in self.joined.items() if k != room_key(self.room)]
-                self._rejoining = {room_key(r) for r in others}
+                others = self.windows.asking_back()
                 welcome = conn.hello(
                     nick,
                     resume=self._token,
@@ -471,7 +400,7 @@ class ChatSession:
             found = self.window(int(rest)) if rest.isdigit() else bool(rest) and self.switch_to(rest)
             return None if found else CommandError(f"usage: /window #ROOM|N, one of: {', '.join(self.joined.values())}")
         parsed = parse_line(line)
-        if isinstance(parsed, m.Join) and _key(parsed.room) in self.joined:
+        if isinstance(parsed, m.Join) and room_of(parsed.room) in self.joined:
             self.switch_to(parsed.room)  # a room we are in: look at it (the server is told)
             return None
         if isinstance(parsed, m.Message):

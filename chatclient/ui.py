@@ -180,10 +180,11 @@ async def _run(
             notifier.message(msg, mentioned, session.nick)
 
         session.show = show
-        if hasattr(session, "hide_unfocused"):  # (the server's host has one room)
-            session.hide_unfocused = True
-            session.mentions = renderer.mentions_me
-            session.on_hidden = hidden
+        windows = getattr(session, "windows", None)
+        if windows is not None:  # (the server's host has one room)
+            windows.hide_unfocused = True
+            windows.mentions = renderer.mentions_me
+            windows.on_hidden = hidden
         session.on_end = lambda: loop.call_soon_threadsafe(end_prompt)
         session.on_status = prompt.app.invalidate  # thread-safe: redraws the toolbar
         session.start()
