@@ -36,6 +36,10 @@ class CertificateMismatch(ClientError):
     """A remembered server presented a different certificate: never connect."""
 
 
+class WrongPassword(ClientError):
+    """The password was refused (trying it again changes nothing)."""
+
+
 class Banned(ClientError):
     """An operator banned this name or address; the message says until when (never retry)."""
 
@@ -197,6 +201,8 @@ class ChatConnection:
                         raise PasswordRequired(msg.message)
                     if msg.code == "banned":
                         raise Banned(msg.message)
+                    if msg.code == "bad_password":
+                        raise WrongPassword(f"the server refused us: {msg.message}")
                     if msg.code == "tls_required":
                         raise ClientError(f"{self.address} requires TLS: connect with --tls")
                     raise ClientError(f"the server refused us: {msg.message}")

@@ -15,7 +15,7 @@ from typing import TextIO
 from common import messages as m
 from common.commands import HELP_LINES, CommandError, ShowHelp
 from common.plain import render_plain
-from common.threads import stop_signals_blocked
+from common.threads import stop_signals_blocked, wait_for_stop
 
 from .connection import ClientError
 from .session import FrontEndSession
@@ -72,7 +72,7 @@ def run_line_mode(session: FrontEndSession, stdin: TextIO, printer: LinePrinter)
     writable = getattr(session, "wait_writable", None)  # (the server's host has no socket)
     try:
         while True:
-            raw = inbox.get()
+            raw = wait_for_stop(inbox)  # (a signal's handler must not wait for the next line)
             if raw is _ENDED:
                 break
             if raw is _EOF:

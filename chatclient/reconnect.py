@@ -18,7 +18,7 @@ from collections.abc import Callable
 from common import messages as m
 
 from .backoff import Clock, backoff_delays
-from .connection import Banned, CertificateMismatch, ChatConnection, ClientError
+from .connection import Banned, CertificateMismatch, ChatConnection, ClientError, PasswordRequired, WrongPassword
 
 
 def reconnect(
@@ -33,7 +33,8 @@ def reconnect(
 ) -> tuple[ChatConnection, m.Welcome] | None:
     """A new, registered connection, or None once ``stop`` is set.
 
-    Raises ``CertificateMismatch`` and ``Banned`` (never retried into).
+    Raises ``CertificateMismatch``, ``Banned`` and ``PasswordRequired`` (never retried into:
+    trying again cannot change the answer).
     """
     tls = dataclasses.replace(old.tls, confirm=None) if old.tls is not None else None
     for attempt, delay in enumerate(backoff_delays(rng=rng), start=1):
@@ -48,7 +49,7 @@ def reconnect(
             continue
         try:
             return conn, register(conn)
-        except Banned:
+        except (Banned, PasswordRequired, WrongPassword):
             conn.close()
             raise
         except ClientError as exc:

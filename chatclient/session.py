@@ -32,7 +32,15 @@ from common.rooms import room_key
 from common.threads import stop_signals_blocked
 
 from .backoff import Clock
-from .connection import Banned, CertificateMismatch, ChatConnection, ClientError, NickRejected
+from .connection import (
+    Banned,
+    CertificateMismatch,
+    ChatConnection,
+    ClientError,
+    NickRejected,
+    PasswordRequired,
+    WrongPassword,
+)
 from .outbox import Outbox
 from .positions import Positions
 from .reconnect import reconnect
@@ -120,6 +128,8 @@ class ChatSession:
         self.connected = True
         self._token = welcome.token
         self._positions = Positions()
+        #: Replayed messages still to come of the last welcome/joined (not of a /history).
+        self._greeting_left = welcome.replay
         self._positions.entered(welcome.room, welcome.epoch, welcome.seq)
         #: Where we are, for the toolbar and completion (updated by the receiver thread).
         #: Our rooms, the focused one, who is in each (the terminal UI shows one room).
@@ -206,8 +216,11 @@ class ChatSession:
         elif isinstance(msg, m.Error):
             self._outbox.refused()
         if isinstance(msg, m.ChatMessage):
-            if msg.replay == "history" and self._positions.seen(msg.room, msg.seq):
-                return  # on the screen already (back in a room we were in)
+            greeting = self._greeting_left > 0 and msg.replay is not None
+            if greeting:
+                self._greeting_left -= 1
+            if greeting and msg.replay == "history" and self._positions.seen(msg.room, msg.seq):
+                return  # on the screen already (back in a room we were in); /history asked shows all
             self._positions.saw(msg.room, msg.seq)
             if msg.replay == "missed" and msg.nick == self.nick:
                 self._outbox.arrived(msg)  # it did arrive before the link broke
@@ -271,6 +284,7 @@ class ChatSession:
         """Keep ``room``, ``users``, ``topic`` and ``rooms`` up to date."""
         changed = True
         if isinstance(msg, (m.Welcome, m.Joined)):
+            self._greeting_left = msg.replay  # the messages that follow at once are its replay
             rejoined = self.windows.entered(msg)
             self.rooms.add(msg.room)
             self._positions.entered(msg.room, msg.epoch, msg.seq)
@@ -315,8 +329,11 @@ class ChatSession:
                 status=self._set_status,
                 info=self._info,
             )
-        except (CertificateMismatch, Banned) as exc:  # never retried into
+        except (CertificateMismatch, Banned, WrongPassword) as exc:  # never retried into
             self.lost = str(exc)
+            return False
+        except PasswordRequired as exc:  # the server came back wanting one we do not have
+            self.lost = f"{exc}: start again with --password-file (or answer the prompt)"
             return False
         if found is None:
             return False

@@ -214,7 +214,7 @@ async def _run(
             if isinstance(parsed, (m.Say, m.Action)):
                 say(renderer.own(parsed.text, action=isinstance(parsed, m.Action), nick=session.nick))
             elif isinstance(parsed, ShowHelp):
-                say("\n".join(renderer.info(h) for h in (*HELP_LINES, *LOCAL_HELP)))
+                say("\n".join(renderer.info(h) for h in (*HELP_LINES, "This terminal:", *LOCAL_HELP)))
             elif isinstance(parsed, CommandError):
                 say(renderer.info(f"error: {parsed.message}"))
             if session.leaving:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from common.nicks import nick_key, nick_problem
 from common.rooms import room_key
+from common.threads import wait_for_stop
 from common.tls import fingerprint
 
 from .advertise import Advertiser, should_advertise
@@ -250,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     reason = "server shutting down" if seat is None else f"{args.name} ended the chat"
     try:
         if seat is None:
-            stop.get()
+            wait_for_stop(stop)
             log.info("signal received, shutting down")
         else:
             seat.start()

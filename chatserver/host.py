@@ -23,7 +23,7 @@ import threading
 from typing import TYPE_CHECKING
 
 from common.nicks import nick_key
-from common.threads import stop_signals_blocked
+from common.threads import stop_signals_blocked, wait_for_stop
 
 from .participant import SAID_EXIT_WORD
 
@@ -104,7 +104,7 @@ class HostSeat:
 
     def wait_over(self) -> str:
         """Block until the chat is over; returns the reason to tell everyone."""
-        return self.events.get()
+        return wait_for_stop(self.events)
 
     def stop_signal(self, signum: int) -> None:
         """A stop signal to the server (safe in a signal handler): the chat is over."""

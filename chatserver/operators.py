@@ -84,19 +84,23 @@ def _target(who: Participant, nick: str) -> tuple[Person | None, str] | None:
         return None
 
 
+BY_OP_FLAG = "one whenever they log in with the operator password (restart without --op to change that)"
+
+
 def _protected(who: Participant, target: Person | None, nick: str, doing: str) -> bool:
     """Refuse (True, error sent) to ``doing`` the host or an operator."""
     if (target is not None and target.host) or (target is None and who.server.reserved_for_host(nick, who)):
         who.send(m.Error("protected", f"{nick} runs this server: nobody can {doing} it"))
+        return True
+    if target is None and nick_key(nick) in who.server.config.ops:  # an operator again at its next login
+        who.send(m.Error("protected", f"{nick} is an operator by --op: {BY_OP_FLAG}"))
         return True
     if doing == "deop":
         return False
     if target is not None and nick_key(target.nick) == nick_key(who.nick):
         who.send(m.Error("protected", f"you are an operator: you cannot {doing} yourself"))
         return True
-    if (target is not None and target.op) or (
-        target is None and (nick_key(nick) in who.server.config.ops or sanctions(who).granted(nick))
-    ):
+    if (target is not None and target.op) or (target is None and sanctions(who).granted(nick)):
         who.send(m.Error("protected", f"{nick} is an operator: /deop {nick} first"))
         return True
     return False
@@ -138,7 +142,7 @@ def _sanction(who: Participant, msg: m.Ban | m.Mute) -> None:
     else:
         _announce(who, room, f"{nick} was muted by {who.nick} {how_long}{why}", "mute", nick, target)
         if target is not None:
-            text = f"you were muted by {who.nick} {how_long}{why}: you can still read, and send private messages"
+            text = f"you were muted by {who.nick} {how_long}{why} (you can still read, and send private messages)"
             who.hub.tell(target.nick, Frame(m.Notice(text=text, ts=time.time(), event="mute")))
 
 
@@ -203,10 +207,12 @@ def _list_ops(who: Participant) -> None:
         else:
             how = "named by --op"
         lines.append(f"{p.nick} ({how})")
-    online = {nick_key(p.nick) for p in here}
+    online = {nick_key(p.nick) for p in who.hub.sessions()}
     for grant in sanctions(who).grants():
         if nick_key(grant.nick) not in online:
             lines.append(f"{grant.nick} (made operator by {grant.by}; not here: their client's reconnect gets it back)")
+    for key in sorted(who.server.config.ops - online):
+        lines.append(f"{key} (named by --op; not here: an operator again on logging in with the password)")
     _list(who, "ops", f"{len(lines)} operator(s)", lines)
 
 

@@ -154,7 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="everyone needs the password in this file (or in $CHATSERVER_PASSWORD)",
     )
     sec.add_argument(
-        "--op", type=_nick, action="append", default=[], metavar="NICK", help="an operator, who may /kick (repeat)"
+        "--op",
+        type=_nick,
+        action="append",
+        default=[],
+        metavar="NICK",
+        help="an operator, who may /kick, /ban, /mute and /op (repeat)",
     )
     sec.add_argument(
         "--op-password-file",

@@ -573,8 +573,9 @@ class Participant:
             found = self.hub.search(self.room, words, MAX_FOUND)[::-1]  # oldest first, like a scrollback
             kind = "search"
             more = " (the newest shown)" if len(found) == MAX_FOUND else ""
-            head = f"search results for {words[:80]!r} in {self.room}: {len(found)} message(s){more}"
-        self.notice(head + ("" if found else "; nothing"), event=kind)
+            count = f"{len(found)} message(s){more}" if found else "none found"
+            head = f"search results for {words[:80]!r} in {self.room}: {count}"
+        self.notice(head, event=kind)
         for x in found:
             self.send(dataclasses.replace(x, replay=kind))
         if found:

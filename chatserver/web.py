@@ -22,6 +22,7 @@ import base64
 import binascii
 import dataclasses
 import hashlib
+import http
 import importlib.resources
 import logging
 import socket
@@ -261,11 +262,11 @@ class _HttpConnection:
             *SECURITY_HEADERS,
         ]
         if _header(request, b"if-none-match") == file.etag:
-            self._respond(h11.Response(status_code=304, headers=headers), b"")
+            self._respond(h11.Response(status_code=304, headers=headers, reason=_reason(304)), b"")
             return
         headers.append((b"content-length", str(len(file.body)).encode()))
         body = b"" if request.method == b"HEAD" else file.body
-        self._respond(h11.Response(status_code=200, headers=headers), body)
+        self._respond(h11.Response(status_code=200, headers=headers, reason=_reason(200)), body)
 
     def _respond(self, response: h11.Response, body: bytes) -> None:
         out = self.http.send(response) or b""
@@ -289,7 +290,9 @@ class _HttpConnection:
         if refused.status >= 500 or refused.status in (403, 404):
             log.info("web %s: %d %s", self.peer, refused.status, refused.text)
         try:
-            self._respond(h11.Response(status_code=refused.status, headers=headers), body)
+            self._respond(
+                h11.Response(status_code=refused.status, headers=headers, reason=_reason(refused.status)), body
+            )
         except (OSError, TlsError, h11.LocalProtocolError) as exc:
             log.debug("web %s: %s", self.peer, exc)
 
@@ -348,3 +351,11 @@ def _tokens(request: h11.Request, name: bytes) -> list[bytes]:
 def _has_body(request: h11.Request) -> bool:
     length = _header(request, b"content-length")
     return bool(_header(request, b"transfer-encoding")) or (bool(length) and length.strip() != b"0")
+
+
+def _reason(status: int) -> bytes:
+    """The standard reason phrase (h11 sends none unless told)."""
+    try:
+        return http.HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b""

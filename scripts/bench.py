@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import array
+import atexit
 import contextlib
 import errno
 import json
@@ -47,7 +48,9 @@ import platform
 import re
 import resource
 import selectors
+import shutil
 import signal
+import site
 import socket
 import statistics
 import subprocess
@@ -558,20 +561,29 @@ def worker_main(ctrl, cfg: dict) -> None:  # noqa: ANN001
 
 
 class ServerSpec:
-    def __init__(self, kind: str, proto: str, extra: tuple[str, ...] = (), key: str = "") -> None:
+    def __init__(self, kind: str, proto: str, extra: tuple[str, ...] = (), key: str = "", store: str = "") -> None:
         self.kind = kind  # ours | asyncio | naive
         self.proto = proto  # native | plain
         self.extra = extra  # more command-line arguments
-        self.key = key or (f"{kind}-{proto}" if kind == "ours" else kind)
+        # Ours only: "memory" (--store memory) or "sqlite" (--store FILE, a new file per run).
+        self.store = (store or "memory") if kind == "ours" else ""
+        suffix = "-sqlite" if self.store == "sqlite" else ""
+        self.key = key or (f"{kind}-{proto}{suffix}" if kind == "ours" else kind)
 
     @property
     def label(self) -> str:
-        return f"{self.key if self.kind != 'ours' else self.kind} ({self.proto})"
+        if self.kind != "ours":
+            return f"{self.key} ({self.proto})"
+        return f"ours ({self.proto}{', sqlite' if self.store == 'sqlite' else ''})"
 
-    def command(self, rate_off: bool, conns: int) -> list[str]:
+    def command(self, rate_off: bool, conns: int, store_path: str | None = None) -> list[str]:
         if self.kind == "ours":
             cmd = [sys.executable, "-m", "chatserver", "--host", HOST, "--port", "0"]
             flags = our_flags()
+            if "--store" in flags:  # never the default store (a file under XDG_STATE_HOME)
+                cmd += ["--store", store_path if self.store == "sqlite" and store_path else "memory"]
+            elif self.store == "sqlite":
+                raise RuntimeError(f"{self.label}: this chatserver has no --store option")
             if "--no-advertise" in flags:  # loopback only: no mDNS on the LAN (it skips 127.0.0.1 anyway)
                 cmd.append("--no-advertise")
             if rate_off and "--rate-limit" in flags:
@@ -607,11 +619,29 @@ def our_flags() -> set[str]:
 OURS_ROOT = [ROOT]
 
 
+_HOME: list[Path] = []
+
+
+def bench_home() -> Path:
+    """HOME (and XDG directories) of every process the bench starts, never the real one: a
+    chatserver started without ``--store`` would keep its chat under ``$XDG_STATE_HOME``.
+    Made on first use, removed when the bench exits (store files of the runs live in it too)."""
+    if not _HOME:
+        _HOME.append(Path(tempfile.mkdtemp(prefix="lanchat-bench-home-")))
+        atexit.register(shutil.rmtree, _HOME[0], True)
+    return _HOME[0]
+
+
 def _env() -> dict:
     env = dict(os.environ)
     root = str(OURS_ROOT[0])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.pop("PYTHONASYNCIODEBUG", None)
+    env.setdefault("PYTHONUSERBASE", site.getuserbase())  # packages installed with --user stay importable
+    home = bench_home()
+    env["HOME"] = str(home)
+    for name in ("XDG_CONFIG_HOME", "XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME"):
+        env[name] = str(home / name.split("_")[1].lower())
     return env
 
 
@@ -663,10 +693,21 @@ def context_switches(pid: int) -> int:
 
 
 class ServerProc:
-    def __init__(self, spec: ServerSpec, cpus: list[int] | None, *, rate_off: bool, conns: int) -> None:
+    def __init__(
+        self, spec: ServerSpec, cpus: list[int] | None, *, rate_off: bool, conns: int, store_path: Path | None = None
+    ) -> None:
         self.spec = spec
         self.cpus = cpus
-        self.cmd = spec.command(rate_off, conns)
+        #: A store the bench made for this run alone (removed at stop); ``store_path`` is the caller's.
+        self.store_dir = (
+            Path(tempfile.mkdtemp(prefix="store-", dir=bench_home()))
+            if spec.store == "sqlite" and store_path is None
+            else None
+        )
+        self.store_path = store_path or (self.store_dir / "bench.sqlite3" if self.store_dir else None)
+        self.store_bytes: int | None = None  # the store's size (with its WAL) when the server stopped
+        self.cmd = spec.command(rate_off, conns, str(self.store_path) if self.store_path else None)
+        self.ready_s: float | None = None  # process start to the "listening on" line
         self.proc: subprocess.Popen | None = None
         self.port = 0
         self.stderr = tempfile.TemporaryFile()
@@ -679,6 +720,7 @@ class ServerProc:
 
     def start(self, timeout: float = 15.0) -> None:
         cpus = self.cpus
+        t0 = time.monotonic()
         self.proc = subprocess.Popen(
             self.cmd,
             stdin=subprocess.DEVNULL,
@@ -701,6 +743,7 @@ class ServerProc:
             if not chunk:
                 raise RuntimeError(f"{self.spec.label} exited at start: {self.errors()}")
             buf += chunk
+        self.ready_s = time.monotonic() - t0
         sel.close()
         match = re.search(rb"listening on \[?([^\s\]]+)\]?:(\d+)", buf)
         if not match:
@@ -734,6 +777,17 @@ class ServerProc:
             self._sampler.join()
 
     def stop(self, timeout: float = 5.0) -> None:
+        try:
+            self._stop(timeout)
+        finally:
+            if self.store_path is not None and self.store_bytes is None and self.exit_code is not None:
+                self.store_bytes = sum(
+                    os.path.getsize(f) for f in (self.store_path, Path(f"{self.store_path}-wal")) if f.exists()
+                )
+            if self.store_dir is not None and (self.proc is None or self.exit_code is not None):
+                shutil.rmtree(self.store_dir, ignore_errors=True)
+
+    def _stop(self, timeout: float) -> None:
         if self.proc is None or self.exit_code is not None:
             return
         t0 = time.monotonic()
@@ -985,6 +1039,8 @@ def run_load(
             "auditors": sum(r["auditors"] for r in results),
             "server_exit": server.exit_code,
             "server_stop_s": server.stop_seconds,
+            "server_ready_s": server.ready_s,
+            "store_mib": server.store_bytes / 2**20 if server.store_bytes is not None else None,
             "stderr": server.stderr_summary(),
             "extra": extra,
             "hard_timeout": hard_timeout,

@@ -219,6 +219,8 @@ def test_rooms_topics_history_mentions_and_who_is_here(page, srv):
     assert page.el("#topic").text == "— the build"
     page.wait_text("devlead: first in dev")  # history on joining
     page.wait_text("devlead: second in dev")
+    page.say("/topic")  # alone: a question, as in the terminal
+    page.wait_text("the topic of #dev: the build")
     replayed = page.driver.find_elements(By.CSS_SELECTOR, "#messages .line.replay")
     assert len(replayed) >= 2
     page.wait(lambda: "devlead" in page.el("#people").text and "newcomer" in page.el("#people").text)
@@ -248,6 +250,27 @@ def test_password_prompt_when_the_server_wants_one(page, tmp_path):
         page.el("#password").clear()
         page.el("#password").send_keys("open sesame", Keys.ENTER)
         page.wait(lambda: page.state() == "online", timeout=15)
+    finally:
+        srv.stop()
+
+
+def test_an_operator_moderates_from_the_page(page, tmp_path):
+    (tmp_path / "oppw").write_text("op secret\n")
+    srv = ServerProcess("--rate-limit", "0", "--op", "alice", "--op-password-file", str(tmp_path / "oppw"))
+    try:
+        victim = NativeClient(srv.port, "loud")
+        page.open(srv)
+        page.el("#nick").send_keys("alice", Keys.ENTER)
+        page.wait(lambda: page.el("#password").is_displayed())
+        page.el("#password").send_keys("op secret", Keys.ENTER)
+        page.wait(lambda: page.state() == "online", timeout=15)
+        page.say("/mute loud 30m calm down")
+        told = victim.expect(lambda f: f["type"] == "notice" and f.get("event") == "mute")
+        assert "muted by alice for 30 min" in told["text"] and "calm down" in told["text"]
+        page.say("/ops")
+        page.wait_text("alice (named by --op)")
+        page.say("/ban loud 1h")
+        page.wait_text("loud was banned by alice for 1 h")
     finally:
         srv.stop()
 

@@ -451,6 +451,10 @@ def test_coming_back_to_a_room_shows_only_the_history_not_yet_seen(server):
             "* you left #dev; your messages go to #lobby",
             "talker: after",
         ]
+        proc.stdin.write("/history 2\n")  # asked for: shown, seen or not
+        proc.stdin.flush()
+        asked = [proc.stdout.readline().rstrip("\n") for _ in range(4)]
+        assert asked[1:3] == ["(history) talker: said while you were in #dev", "(history) talker: after"], asked
     finally:
         proc.stdin.close()
         proc.wait(TIMEOUT)

@@ -278,7 +278,8 @@ def test_op_deop_and_ops(op_server):
     assert notice(carol, "op")["text"] == "bob was made an operator by alice"
     bob.send_json({"type": "ops"})
     ops = listing(bob, "ops")
-    assert ops[0] == "2 operator(s):" and "  alice (named by --op)" in ops and "  bob (made operator by alice)" in ops
+    assert ops[0] == "3 operator(s):" and "  alice (named by --op)" in ops and "  bob (made operator by alice)" in ops
+    assert any(line.startswith("  root (named by --op; not here") for line in ops), "an --op name not here is listed"
     alice.send_json({"type": "ban", "nick": "bob"})
     assert error(alice)["message"] == "bob is an operator: /deop bob first"
     alice.send_json({"type": "mute", "nick": "bob"})
@@ -311,7 +312,7 @@ def test_a_runtime_op_comes_back_with_its_resume_token_not_with_its_name(op_serv
     notice(alice, "leave")
     bob = join(op_server.port, "bob", resume=token)  # bob's own client reconnecting
     bob.send_json({"type": "ops"})
-    assert listing(bob, "ops")[0] == "2 operator(s):"
+    assert listing(bob, "ops")[0] == "3 operator(s):"  # (and root, by --op, not here)
 
 
 def test_a_ban_disconnects_and_refuses_the_name_and_the_address(op_server):
@@ -415,3 +416,14 @@ def test_chatclient_banned_while_connected_says_why_and_exits_1(op_server):
     assert bob.returncode == 1, (out, err)
     assert "you were banned by alice until " in err and "(30 min from now): enough" in err, "once, as why it ended"
     assert "Traceback" not in err
+
+
+def test_an_op_name_not_here_is_an_operator_for_every_command(op_server):
+    """root is named by --op and not connected: /ops, /deop, /ban and /mute all say the same."""
+    alice = join(op_server.port, "alice", password=OP_PASSWORD)
+    for frame in ({"type": "deop", "nick": "root"}, {"type": "ban", "nick": "root"}, {"type": "mute", "nick": "root"}):
+        alice.send_json(frame)
+        refused = error(alice)
+        assert refused["code"] == "protected" and "operator by --op" in refused["message"], (frame, refused)
+    alice.send_json({"type": "ops"})
+    assert any(line.startswith("  root (named by --op; not here") for line in listing(alice, "ops"))

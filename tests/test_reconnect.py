@@ -447,3 +447,24 @@ def test_after_a_rename_a_reconnect_keeps_the_new_name_the_room_and_the_missed_m
     finally:
         kill_quietly(client)
         proxy.close()
+
+
+def test_a_server_back_with_a_password_ends_the_reconnects_with_why(tmp_path):
+    """Asking again cannot change the answer: one clear line, exit 1, no endless retries."""
+    first = ServerProcess("--rate-limit", "0")
+    client = client_process(first.address, "--name", "roamer")
+    try:
+        read_until(client, "Connected to the server.")
+        port = first.port
+        first.stop()
+        read_until(client, "reconnecting")
+        (tmp_path / "pw").write_text("sesame\n")
+        second = ServerProcess("--port", str(port), "--password-file", str(tmp_path / "pw"))
+        try:
+            assert client.wait(timeout=60) == 1, "it gave up"
+            err = client.stderr.read()
+            assert "needs a password" in err and "--password-file" in err, err
+        finally:
+            second.stop()
+    finally:
+        kill_quietly(client)

@@ -204,4 +204,4 @@ def test_history_and_search_for_native_and_plain_clients(server):
     assert results[0].endswith("alice: the build is red") and results[1].endswith("alice: build green again")
     assert re.match(r"\(search \d{4}-\d\d-\d\d \d\d:\d\d\) alice: ", results[0]), "with the time it was said"
     plain.send(b"/search nothing-like-this\n")
-    assert plain.expect_line(lambda line: b"search results" in line)[-1].endswith(b"0 message(s); nothing")
+    assert plain.expect_line(lambda line: b"search results" in line)[-1].endswith(b": none found")

@@ -10,7 +10,7 @@
     "  /who               who is here",
     "  /join #ROOM        go to a room (made if new); /part goes back to #lobby",
     "  /rooms             rooms, how many are in each, and their topics",
-    "  /topic TEXT        set this room's topic",
+    "  /topic [TEXT]      set this room's topic; /topic alone shows it",
     "  /away [REASON]     mark yourself away; /away alone when back",
     "  /nick NEW          change your nickname",
     "  /history [N]       this room's last N messages (100), from the server",
@@ -18,7 +18,13 @@
     "  /me ACTION         say what you are doing (* alice waves)",
     "  /msg NICK TEXT     private message to NICK",
     "  /quit [TEXT]       leave (so does a message that is just 'bye')",
-    "  /kick NICK [WHY]   remove someone (operators only)",
+    "Operators only:",
+    "  /kick NICK [WHY]   remove someone",
+    "  /ban NICK [TIME] [WHY]   disconnect NICK and refuse the name and address (TIME like 30m, 2h, 1d; 0 = until lifted)",
+    "  /unban NICK|ADDRESS      lift a ban; /bans lists bans and mutes",
+    "  /mute NICK [TIME] [WHY]  NICK may read and /msg, not talk in rooms",
+    "  /unmute NICK             let NICK talk again",
+    "  /op NICK, /deop NICK     give or take operator rights; /ops lists operators",
     "  /help              this list",
     "  //TEXT             send a message that starts with '/'",
   ];
@@ -62,13 +68,19 @@
       case "join": case "j": return oneWord ? { type: "join", room: rest } : { error: "usage: /join #ROOM" };
       case "part": case "leave": return { type: "part" };
       case "rooms": case "list": return { type: "list" };
-      case "topic": return rest ? { type: "topic", text: rest } : { error: "usage: /topic TEXT" };
+      case "topic": return { type: "topic", text: rest }; // empty: a question, answered with the topic
       case "away": return { type: "away", reason: rest };
       case "kick": {
         const at = rest.search(/\s/);
         const who = at < 0 ? rest : rest.slice(0, at);
         return who ? { type: "kick", nick: who, reason: at < 0 ? "" : rest.slice(at + 1).trim() } : { error: "usage: /kick NICK [REASON]" };
       }
+      case "ban": case "mute": return sanction(name, rest);
+      case "unban": case "unmute": case "op": case "deop":
+        if (!oneWord) return { error: `usage: /${name} ${name === "unban" ? "NICK|ADDRESS" : "NICK"}` };
+        return name === "unban" ? { type: "unban", mask: rest } : { type: name, nick: rest };
+      case "bans": return { type: "bans" };
+      case "ops": return { type: "ops" };
       case "history": {
         if (!rest) return { type: "history" };
         if (!/^[0-9]+$/.test(rest) || +rest <= 0 || +rest > 100000) return { error: "usage: /history [N] (a number of messages)" };
@@ -80,6 +92,30 @@
       case "help": case "?": return { help: true };
       default: return { error: `unknown command /${name.slice(0, 32)}; try /help` };
     }
+  }
+
+  // /ban and /mute: NICK [DURATION] [REASON], as common/commands.py reads them.
+  const MAX_DURATION = 10 * 366 * 86400;
+  const UNITS = { s: 1, m: 60, h: 3600, d: 86400, w: 7 * 86400 };
+  function parseDuration(word) {
+    word = word.toLowerCase();
+    if (word === "0") return 0;
+    if (!/^(?:\d{1,9}[smhdw])+$/.test(word)) return null;
+    let seconds = 0;
+    for (const [, n, unit] of word.matchAll(/(\d+)([smhdw])/g)) seconds += Number(n) * UNITS[unit];
+    return seconds > 0 && seconds <= MAX_DURATION ? seconds : null;
+  }
+  function sanction(name, rest) {
+    const usage = { error: `usage: /${name} NICK [DURATION] [REASON] (DURATION like 30m, 2h, 1d; 0 = until lifted)` };
+    const [nick, ...words] = rest.split(/\s+/).filter(Boolean);
+    if (!nick) return usage;
+    const first = words[0] || "";
+    const duration = first ? parseDuration(first) : null;
+    if (duration === null && first && (/^\d+$/.test(first) || /^(?:\d{1,9}[smhdw])+$/i.test(first))) return usage;
+    const reason = (duration !== null ? words.slice(1) : words).join(" ");
+    const frame = { type: name, nick, reason };
+    if (duration !== null) frame.duration = duration;
+    return frame;
   }
 
   // ---- output: text only ----
