@@ -1,7 +1,7 @@
 """What every chat participant does, whatever it is connected through.
 
 ``Participant`` holds the chat rules (registration, commands, modes, leave
-notices). A ``Session`` is a participant behind a socket; the interactive
+notices); which rooms it is in is ``membership.py``'s. A ``Session`` is a participant behind a socket; the interactive
 host (``host.py``) is a session too, on a socket only its client holds.
 Subclasses say how to ``send`` a message to the participant and how to
 ``deliver`` a frame.
@@ -21,7 +21,8 @@ from common.nicks import InvalidNick, is_exit_word, nick_key, validate_nick
 from common.ratelimit import TokenBucket
 from common.rooms import MAX_TOPIC, InvalidRoom, room_key, validate_room
 
-from .hub import LOBBY, Frame, Greeting, TooManyRooms
+from .hub import LOBBY, Frame, Greeting
+from .membership import Membership
 from .moderation import until_text
 from .modes import Mode, ack_text, reverse_text
 from .operators import COMMANDS as OPERATOR_COMMANDS
@@ -42,8 +43,6 @@ def _receipt(msg: m.Message) -> m.Message:
 #: ``/history N`` shows at most this many; ``/search`` this many results.
 MAX_LOOK_BACK = 1000
 MAX_FOUND = 100
-#: Rooms one session may be in at once.
-MAX_MEMBERSHIPS = 50
 
 
 class SessionEnd(Exception):
@@ -57,7 +56,7 @@ SAID_EXIT_WORD = "bye"
 QUIT = "quit"
 
 
-class Participant:
+class Participant(Membership):
     plain = False  # does this participant see plain-line text?
     rate_limited = True
     #: The server's own terminal (``--interactive``): see ``seat_host``.
@@ -121,19 +120,6 @@ class Participant:
         the hub lock, so no live message can come between them)."""
         self._entered(g)
         self.send(dataclasses.replace(self.welcome(), replay=len(g.messages), seq=g.seq))
-        self._replay(g)
-
-    def _entered(self, g: Greeting) -> None:
-        """Now in ``g.room``, and focused on it (under the hub lock, before anything of the room)."""
-        self.room, self.epoch = g.room, g.epoch
-        self.rooms[room_key(g.room)] = g.room
-
-    def _greet_joined(self, g: Greeting) -> None:
-        """Joined another room: ``joined``, then its replay."""
-        self._entered(g)
-        users = [p.nick for p in self.hub.members(g.room)]
-        topic = self.hub.topic(g.room)
-        self.send(m.Joined(room=g.room, topic=topic, users=users, replay=len(g.messages), epoch=g.epoch, seq=g.seq))
         self._replay(g)
 
     def _replay(self, g: Greeting) -> None:
@@ -270,34 +256,6 @@ class Participant:
                     )
         self.server.participant_joined(self)
         return True
-
-    def _rejoin(self, others: Sequence[tuple[str, str | None, int | None]]) -> None:
-        """A reconnect back into the other rooms it was in, each with its ``joined`` and replay."""
-        skipped = 0
-        for name, epoch, last_seq in others:
-            try:
-                name = validate_room(name)
-            except InvalidRoom:
-                skipped += 1
-                continue
-            if room_key(name) in self.rooms:
-                continue
-            if len(self.rooms) >= MAX_MEMBERSHIPS:
-                skipped += 1
-                continue
-            try:
-                self.hub.join(
-                    name,
-                    self,
-                    greet=self._greet_joined,
-                    after=last_seq,
-                    epoch=epoch,
-                    recent=self.server.config.history,
-                )
-            except TooManyRooms:
-                skipped += 1
-        if skipped:
-            self.notice(f"{skipped} of the rooms you were in could not be joined again", event="info")
 
     def _refuse_if_banned(self, nick: str) -> None:
         """End the session of a banned name, or of anyone from a banned address
@@ -481,76 +439,6 @@ class Participant:
             self.hub.send_to(self, frame)  # the sender's copy: it arrived (the client shows it as "to NICK")
         if target.away:
             self.notice(f"{target.nick} is away: {target.away}", event="away")
-
-    def _member_of(self, name: str) -> str | None:
-        """The name of ``name``, a room this participant is in; else None, and told why."""
-        try:
-            key = room_key(validate_room(name))
-        except InvalidRoom as exc:
-            self.send(m.Error(exc.code, str(exc)))
-            return None
-        found = self.rooms.get(key)
-        if found is None:
-            self.send(m.Error("not_in_room", f"you are not in {name[:40]}: /join it first"))
-        return found
-
-    def _join(self, wanted: str) -> None:
-        """Join ``wanted`` and focus it; the other rooms are kept."""
-        if self.mode is not Mode.CHAT:
-            self.send(m.Error("bad_command", "this server has no rooms"))
-            return
-        try:
-            wanted = validate_room(wanted)
-        except InvalidRoom as exc:
-            self.send(m.Error(exc.code, str(exc)))
-            return
-        here = self.rooms.get(room_key(wanted))
-        if here is not None:  # a room we are in: focus it
-            self.room = here
-            self.send(m.Focused(room=here))
-            return
-        if len(self.rooms) >= MAX_MEMBERSHIPS:
-            self.send(
-                m.Error("too_many_rooms", f"you are in {len(self.rooms)} rooms, the most at once: /part one first")
-            )
-            return
-        nick = self.nick
-        try:
-            new = self.hub.join(wanted, self, greet=self._greet_joined, recent=self.server.config.history)
-        except TooManyRooms as exc:
-            self.send(m.Error("too_many_rooms", f"{exc}; join one of /rooms"))
-            return
-        self.hub.announce(
-            new, lambda ts: m.Notice(text=f"{nick} joined {new}", ts=ts, event="join", nick=nick), exclude=self
-        )
-
-    def _part(self, named: str | None) -> None:
-        """Leave ``named`` or the focused room; leaving the last one goes back to the lobby."""
-        if self.mode is not Mode.CHAT:
-            self.send(m.Error("bad_command", "this server has no rooms"))
-            return
-        room = self.room if named is None else self._member_of(named)
-        if room is None:
-            return
-        nick = self.nick
-        if len(self.rooms) == 1:
-            if room_key(room) == room_key(LOBBY):
-                self.send(m.Error("bad_command", f"you are in {LOBBY} only: /join another room first"))
-                return
-            self.hub.part(room, self)
-            del self.rooms[room_key(room)]
-            self.send(m.Parted(room=room, focus=LOBBY))
-            self.hub.join(LOBBY, self, greet=self._greet_joined, recent=self.server.config.history)
-            self.hub.announce(
-                LOBBY, lambda ts: m.Notice(text=f"{nick} joined {LOBBY}", ts=ts, event="join", nick=nick), exclude=self
-            )
-        else:
-            self.hub.part(room, self)
-            del self.rooms[room_key(room)]
-            if room_key(room) == room_key(self.room):
-                self.room = list(self.rooms.values())[-1]  # the room joined last
-            self.send(m.Parted(room=room, focus=self.room))
-        self.hub.announce(room, lambda ts: m.Notice(text=f"{nick} left {room}", ts=ts, event="leave", nick=nick))
 
     def _look_back(self, msg: m.History | m.Search) -> None:
         """``/history`` and ``/search``: earlier messages of this room, to this participant alone."""

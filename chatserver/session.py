@@ -26,9 +26,10 @@ from common.telnet import TelnetError, TelnetScanner
 from common.tls import TLS_RECORD_HANDSHAKE, TlsError, TlsStream
 
 from .hub import Frame, Greeting
+from .membership import MAX_MEMBERSHIPS
 from .modes import Mode
 from .outbound import Outbox
-from .participant import MAX_MEMBERSHIPS, Participant, SessionEnd
+from .participant import Participant, SessionEnd
 
 if TYPE_CHECKING:
     from .server import ChatServer
