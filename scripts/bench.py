@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark chatserver against two reference servers, on 127.0.0.1 only.
 
-    python scripts/bench.py                 # the full run (about 10 minutes on 2 cores), prints one table
+    python scripts/bench.py                 # the full run (about 15 minutes on 2 cores), prints one table
     python scripts/bench.py --json out.json # the same, plus every number as JSON
     python scripts/bench.py --quick         # a small smoke run (about 20 s); exit 1 on any loss
 
@@ -23,6 +23,14 @@ Workloads (see docs/performance.md for what the numbers mean):
              reads: the others' deliveries/s and p99, when the stuck one is dropped.
 * pty     -- a real chatclient in a pseudo-terminal receiving 2,000 messages/s
              for 5 s: all shown? typed-key echo time.
+* store   -- chatserver with its SQLite store (``--store FILE``, a new file per
+             run) against the same with ``--store memory``: fan-out N=50 and
+             latency at 500 msg/s into 50, ratios within the run; and the time
+             from process start to the ready line with a store of 1,000,000
+             messages (made by a real server, then filled with sqlite3).
+
+Every chatserver the bench starts gets ``--store memory`` unless it measures the
+store, and every process it starts a temporary HOME and XDG directories.
 
 Every message's text is ``m SEQ T_NS`` (plus padding in the slow workload):
 receivers count deliveries in bulk (occurrences of a marker per recv chunk)
@@ -45,6 +53,7 @@ import math
 import multiprocessing
 import os
 import platform
+import random
 import re
 import resource
 import selectors
@@ -52,6 +61,7 @@ import shutil
 import signal
 import site
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -586,6 +596,8 @@ class ServerSpec:
                 raise RuntimeError(f"{self.label}: this chatserver has no --store option")
             if "--no-advertise" in flags:  # loopback only: no mDNS on the LAN (it skips 127.0.0.1 anyway)
                 cmd.append("--no-advertise")
+            if "--no-web" in flags:  # the page is not measured here, and must not hold port 5080
+                cmd.append("--no-web")
             if rate_off and "--rate-limit" in flags:
                 cmd += ["--rate-limit", "0"]
             # Connection caps are not what is measured: make room for the workload's clients.
@@ -1353,6 +1365,187 @@ def run_pty(ctx: Ctx, rate: float, duration: float, senders: int = 4, probe_ever
                 child.terminate(force=True)
 
 
+class Probe:
+    """A blocking native client for the store workload: one frame out, read until the answer."""
+
+    def __init__(self, port: int, nick: str, timeout: float = 15.0) -> None:
+        self.sock = socket.create_connection((HOST, port), timeout=timeout)
+        self.buf = b""
+        self.send({"type": "hello", "version": 1, "nick": nick, "client": "bench"})
+        self.welcome, self.replay = self.until("welcome")
+        self.replay += self.replayed(self.welcome)
+
+    def __enter__(self) -> Probe:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(OSError):
+            self.send({"type": "quit"})
+        self.sock.close()
+
+    def send(self, frame: dict) -> None:
+        self.sock.sendall(json.dumps(frame).encode() + b"\n")
+
+    def frame(self) -> dict:
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise RuntimeError("the server closed the connection")
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\n")
+        return json.loads(line)
+
+    def until(self, *types: str) -> tuple[dict, list[dict]]:
+        """The next frame of one of ``types`` (an error frame raises), and the frames before it."""
+        before = []
+        while True:
+            frame = self.frame()
+            if frame.get("type") in types:
+                return frame, before
+            if frame.get("type") == "error":
+                raise RuntimeError(f"the server refused: {frame}")
+            before.append(frame)
+
+    def replayed(self, head: dict) -> list[dict]:
+        """The ``replay`` messages that follow a welcome or joined frame."""
+        return [self.until("message")[0] for _ in range(head.get("replay", 0))]
+
+    def join(self, room: str) -> tuple[dict, list[dict]]:
+        self.send({"type": "join", "room": room})
+        joined, _ = self.until("joined")
+        return joined, self.replayed(joined)
+
+    def say(self, text: str) -> dict:
+        self.send({"type": "say", "text": text})
+        return self.until("accepted")[0]
+
+
+#: Rooms of a built store, and each one's share of its messages.
+STORE_ROOMS = {"#lobby": 0.4, "#general": 0.3, "#random": 0.15, "#dev": 0.1, "#music": 0.05}
+STORE_WORDS = (
+    "the a to and of is it in that for you on with this we are not be was at have but so just do what "
+    "meeting lunch build test server client release deploy coffee today tomorrow later anyone seen "
+    "the printer again fixed broken works thanks please review merge branch main ticket bug patch "
+    "network wifi laptop disk backup restart update music playlist weekend holiday office room"
+).split()
+
+
+def build_store(ctx: Ctx, path: Path, count: int) -> dict:
+    """A store holding ``count`` room messages, made the way a server makes one: a real chatserver
+    creates the file (schema, resume secret, rooms, topics, a first message per room from a real client,
+    each acknowledged), then the rest are appended with sqlite3 into the same tables (their words put
+    in its FTS index as the store does it: by its trigger, or by one statement if it has none) and each
+    room's ``seq`` is moved on to its last message."""
+    t0 = time.monotonic()
+    spec = ServerSpec("ours", "native", store="sqlite")
+    server = ServerProc(spec, ctx.server_cpus, rate_off=True, conns=2, store_path=path)
+    try:
+        server.start(timeout=30)
+        with Probe(server.port, "builder") as client:
+            for room in STORE_ROOMS:
+                if room != client.welcome["room"]:
+                    client.join(room)
+                client.send({"type": "topic", "text": f"bench store: {room[1:]}"})
+                client.say(f"first words in {room}")  # acknowledged: committed by the server
+        server.stop()
+    finally:
+        server.stop()
+    if server.exit_code != 0:
+        raise RuntimeError(f"the server that made the store exited with {server.exit_code}: {server.errors()}")
+    made_by_server = time.monotonic() - t0
+    rng = random.Random(12)
+    db = sqlite3.connect(path, isolation_level=None)
+    try:
+        db.execute("PRAGMA synchronous=OFF")  # bench data: a crash while building just means building again
+        rooms = {name: [key, seq] for key, name, seq in db.execute("SELECT key, name, seq FROM rooms")}
+        have = db.execute("SELECT count(*) FROM messages").fetchone()[0]
+        missing = [r for r in STORE_ROOMS if r not in rooms]
+        if missing or have != len(STORE_ROOMS):
+            raise RuntimeError(f"the server's store is not as expected: rooms {sorted(rooms)}, {have} messages")
+        last_id = db.execute("SELECT max(id) FROM messages").fetchone()[0]
+        indexed_by_trigger = db.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'messages'"
+            " AND sql LIKE '%AFTER INSERT%messages_fts%'"
+        ).fetchone()[0]
+        names, weights = list(STORE_ROOMS), list(STORE_ROOMS.values())
+        nicks = [f"user{i}" for i in range(40)]
+        ts = time.time()
+        left = count - have
+        while left > 0:
+            rows = []
+            for _ in range(min(left, 50_000)):
+                room = rooms[rng.choices(names, weights)[0]]
+                room[1] += 1
+                ts += 0.0005
+                text = " ".join(rng.choices(STORE_WORDS, k=rng.randint(3, 14)))
+                rows.append((room[0], room[1], ts, rng.choice(nicks), text, 0))
+            db.execute("BEGIN")
+            db.executemany("INSERT INTO messages (room, seq, ts, nick, text, action) VALUES (?, ?, ?, ?, ?, ?)", rows)
+            db.execute("COMMIT")
+            left -= len(rows)
+        db.execute("BEGIN")
+        db.executemany("UPDATE rooms SET seq = ? WHERE key = ?", [(seq, key) for key, seq in rooms.values()])
+        if not indexed_by_trigger:  # a schema whose commits index the words themselves: do as they do
+            db.execute("INSERT INTO messages_fts (rowid, text) SELECT id, text FROM messages WHERE id > ?", (last_id,))
+        db.execute("COMMIT")
+        total = db.execute("SELECT count(*) FROM messages").fetchone()[0]
+    finally:
+        db.close()  # (checkpoints the WAL into the file)
+    return {
+        "messages": total,
+        "rooms": {name: seq for name, (_, seq) in rooms.items()},
+        "build_s": time.monotonic() - t0,
+        "server_part_s": made_by_server,
+        "mib": path.stat().st_size / 2**20,
+    }
+
+
+def run_start(ctx: Ctx, spec: ServerSpec, store_path: Path | None, rooms: dict[str, int]) -> dict:
+    """Start the server (on ``store_path``, or on a new store of its own, or in memory), time its ready
+    line, then check that it serves what the store holds: the lobby's history in the welcome and
+    another room's on joining end at their last messages (``rooms``: room -> last seq), and the next
+    message is numbered after (on ``store_path``, ``rooms`` is moved on to it)."""
+    server = ServerProc(spec, ctx.server_cpus, rate_off=True, conns=2, store_path=store_path)
+    room = "#general"
+    try:
+        server.start(timeout=30)
+        at_ready = server.sample()
+        t0 = time.monotonic()
+        with Probe(server.port, "probe") as client:
+            welcomed = time.monotonic()
+            lobby = client.replay
+            _, history = client.join(room)
+            joined = time.monotonic()
+            accepted = client.say("m 0 0")
+            said = time.monotonic()
+        server.stop()
+    finally:
+        server.stop()
+    checks = {
+        "lobby history ends at its last message": (lobby[-1]["seq"] if lobby else 0) == rooms.get("#lobby", 0),
+        f"{room} history ends at its last message": (history[-1]["seq"] if history else 0) == rooms.get(room, 0),
+        f"the next message in {room} is numbered after it": accepted["seq"] == rooms.get(room, 0) + 1,
+    }
+    if store_path is not None:
+        rooms[room] = accepted["seq"]  # acknowledged, so kept: the next start on this store must show it
+    return {
+        "server": spec.label,
+        "ready_s": server.ready_s,
+        "cpu_at_ready_s": at_ready["cpu"],
+        "rss_at_ready_mib": at_ready["rss_kib"] / 1024,
+        "threads": at_ready["threads"],
+        "welcome_ms": (welcomed - t0) * 1e3,
+        "join_ms": (joined - welcomed) * 1e3,
+        "first_ack_ms": (said - joined) * 1e3,
+        "history": {"#lobby": len(lobby), room: len(history)},
+        "accepted_seq": accepted["seq"],
+        "failed_checks": [what for what, ok in checks.items() if not ok],
+        "server_exit": server.exit_code,
+        "server_stop_s": server.stop_seconds,
+        "stderr": server.stderr_summary(),
+    }
+
+
 # ----------------------------------------------------------------------------
 # Workloads -> table rows
 # ----------------------------------------------------------------------------
@@ -1362,6 +1555,9 @@ SERVERS = {
     "ours-plain": ServerSpec("ours", "plain"),
     "asyncio": ServerSpec("asyncio", "plain"),
     "naive": ServerSpec("naive", "plain"),
+    # With the SQLite store (a new file per run); the store workload pairs each with its --store memory twin.
+    "ours-native-sqlite": ServerSpec("ours", "native", store="sqlite"),
+    "ours-plain-sqlite": ServerSpec("ours", "plain", store="sqlite"),
     # Not in the default run: the asyncio baseline writing each received chunk's lines at once.
     "asyncio-coalesce": ServerSpec("asyncio", "plain", ("--coalesce",), key="asyncio-coalesce"),
 }
@@ -1402,7 +1598,8 @@ def load_row(workload: str, spec: ServerSpec, res: dict, *, check: bool = True, 
         if res.get("cut_off")
         else ""
     )
-    extra = [n for n in [*notes, cut, _fmt_drops(res), _stderr_note(res), busy] if n]
+    kept = f"store {res['store_mib']:.1f} MiB at the end" if res.get("store_mib") is not None else ""
+    extra = [n for n in [*notes, kept, cut, _fmt_drops(res), _stderr_note(res), busy] if n]
     return {
         "workload": workload,
         "server": spec.label,
@@ -1489,6 +1686,25 @@ def median_row(name: str, spec: ServerSpec, runs: list[dict], key, notes: list[s
     return row
 
 
+def _vs_memory(group: list[dict], results: list, key) -> None:  # noqa: ANN001
+    """A sqlite-store row gets its median figure over the same server's with --store memory, from the same
+    interleaved runs, and the ratio of each pair of runs made one after the other."""
+    by_key = {r["key"]: (r, runs) for r, runs in zip(group, results, strict=True)}
+    for r, runs in zip(group, results, strict=True):
+        twin = by_key.get(r["key"].removesuffix("-sqlite")) if r["key"].endswith("-sqlite") else None
+        if twin is None or r.get("failed") or twin[0].get("failed"):
+            continue
+        mine, theirs = key(r["data"]["median"]), key(twin[0]["data"]["median"])
+        if not theirs:
+            continue
+        r["vs_memory"] = mine / theirs
+        paired = [key(a) / key(b) for a, b in zip(runs, twin[1], strict=False) if key(b)]
+        r["vs_memory_paired"] = paired
+        if len(paired) > 1:
+            note = "x memory run by run: " + "/".join(f"{x:.2f}" for x in paired)
+            r["notes"] = "; ".join(filter(None, [r["notes"], note]))
+
+
 def fanout(ctx: Ctx, specs: list[ServerSpec], sizes: list[int]) -> list[dict]:
     args = ctx.args
     rows = []
@@ -1510,6 +1726,7 @@ def fanout(ctx: Ctx, specs: list[ServerSpec], sizes: list[int]) -> list[dict]:
                     b = by_key.get(base)
                     if b and not b.get("failed") and b["deliv_s"]:
                         r[f"vs_{base}"] = r["deliv_s"] / b["deliv_s"]
+        _vs_memory(group, results, _rate)
         rows += group
     return rows
 
@@ -1518,10 +1735,12 @@ def latency(ctx: Ctx, specs: list[ServerSpec], n: int, rate: float, duration: fl
     name = f"latency N={n} {rate:g} msg/s {duration:g} s"
     kwargs = {"n": n, "mode": "rate", "rate": rate, "duration": duration, "audit_all": True}
     results = run_interleaved(ctx, [(name, spec, kwargs) for spec in specs], ctx.args.repeat)
-    return [
+    group = [
         error_row(name, spec, runs) if isinstance(runs, Exception) else median_row(name, spec, runs, _p99)
         for spec, runs in zip(specs, results, strict=True)
     ]
+    _vs_memory(group, results, _p99)
+    return group
 
 
 def idle(ctx: Ctx, specs: list[ServerSpec], counts: list[int]) -> list[dict]:
@@ -1646,6 +1865,130 @@ def pty(ctx: Ctx, rate: float, duration: float) -> list[dict]:
     return [row]
 
 
+def evict(path: Path) -> None:
+    """Drop ``path`` (and its WAL) from the page cache, so a start reads it from the disk
+    (posix_fadvise DONTNEED: needs no privileges, and works on clean pages, hence the fsync)."""
+    for f in (path, Path(f"{path}-wal")):
+        if f.exists():
+            fd = os.open(f, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            finally:
+                os.close(fd)
+
+
+def start(ctx: Ctx, count: int) -> list[dict]:
+    """Time from process start to the ready line, with a store of ``count`` messages (page cache warm,
+    and evicted), against a new empty store and --store memory; each run also checks that the server
+    serves the store's rooms (history ends at their last messages, numbering continues)."""
+    sqlite_spec = SERVERS["ours-native-sqlite"]
+    big = f"store of {count:,} messages"
+    with tempfile.TemporaryDirectory(prefix="big-store-", dir=bench_home()) as tmp:
+        path = Path(tmp) / "big.sqlite3"
+        log(f"building a {big}")
+        try:
+            info = build_store(ctx, path, count)
+        except Exception as exc:  # noqa: BLE001
+            return [error_row(f"start, {big}", sqlite_spec, exc)]
+        log(f"  {info['messages']:,} messages, {info['mib']:.0f} MiB, built in {info['build_s']:.1f} s")
+        variants = [
+            ("start, --store memory", SERVERS["ours-native"], None, {}, False),
+            ("start, new empty store", sqlite_spec, None, {}, False),
+            (f"start, {big} (in the page cache)", sqlite_spec, path, info["rooms"], False),
+            (f"start, {big} (evicted from the page cache)", sqlite_spec, path, info["rooms"], True),
+        ]
+        results: list[list[dict] | Exception] = [[] for _ in variants]
+        for i in range(ctx.args.repeat):
+            for j, (name, spec, store_path, rooms, cold) in enumerate(variants):
+                if isinstance(results[j], Exception):
+                    continue
+                log(f"{name} run {i + 1}/{ctx.args.repeat}")
+                try:
+                    if cold:
+                        evict(store_path)
+                    res = run_start(ctx, spec, store_path, rooms)
+                except Exception as exc:  # noqa: BLE001
+                    log(f"  FAILED: {exc}")
+                    results[j] = exc
+                    continue
+                log(
+                    f"  ready in {res['ready_s']:.3f} s; welcome {res['welcome_ms']:.1f} ms, join "
+                    f"{res['join_ms']:.1f} ms, first ack {res['first_ack_ms']:.1f} ms; "
+                    f"RSS {res['rss_at_ready_mib']:.1f} MiB"
+                    + (f"; FAILED: {', '.join(res['failed_checks'])}" if res["failed_checks"] else "")
+                )
+                results[j].append(res)
+    rows = []
+    for (name, spec, store_path, _, _), runs in zip(variants, results, strict=True):
+        if isinstance(runs, Exception):
+            rows.append(error_row(name, spec, runs))
+            continue
+        med = sorted(runs, key=lambda r: r["ready_s"])[len(runs) // 2]
+        failed = sorted({c for r in runs for c in r["failed_checks"]})
+        notes = [
+            f"median of {len(runs)}: " + "/".join(f"{r['ready_s']:.3f}" for r in runs) + " s" if len(runs) > 1 else "",
+            f"then: welcome {med['welcome_ms']:.1f} ms, join #general {med['join_ms']:.1f} ms "
+            f"(history {med['history']['#general']}), first ack {med['first_ack_ms']:.1f} ms "
+            f"(seq {med['accepted_seq']})",
+            f"store {info['mib']:.0f} MiB, made by a chatserver then {info['messages'] - len(STORE_ROOMS):,} messages "
+            f"appended with sqlite3 (built in {info['build_s']:.0f} s)"
+            if store_path
+            else "",
+            _stderr_note(med),
+            "FAILED: " + "; ".join(failed) if failed else "",
+        ]
+        rows.append(
+            {
+                "workload": name,
+                "server": spec.label,
+                "key": spec.key,
+                "rate_limit": "off",
+                "ready_s": med["ready_s"],
+                "rss_mib": med["rss_at_ready_mib"],
+                "threads": med["threads"],
+                "notes": "; ".join(filter(None, notes)),
+                "check": True,
+                "failed": bool(failed),
+                "data": {"median": med, "runs": runs, "store": info if store_path else None},
+            }
+        )
+    return rows
+
+
+def store(ctx: Ctx, specs: list[ServerSpec]) -> list[dict]:
+    """Issue 12: each of our servers with its SQLite store against the same with --store memory
+    (fan-out and latency, interleaved, ratios from one run), and the start on a big store."""
+    q = ctx.args.quick
+    pairs: list[ServerSpec] = []
+    for spec in specs:
+        base = spec.key.removesuffix("-sqlite")
+        if spec.kind == "ours" and SERVERS[base] not in pairs:
+            pairs += [SERVERS[base], SERVERS[base + "-sqlite"]]
+    pairs = (pairs or [SERVERS["ours-native"], SERVERS["ours-native-sqlite"]])[: 2 if q else None]
+    rows = fanout(ctx, pairs, [10 if q else 50])
+    rows += latency(ctx, pairs, 20 if q else 50, 200 if q else 500, 1.0 if q else 5.0)
+    for r in rows:
+        if "vs_memory" in r:
+            fan = r["workload"].startswith("fan-out")
+            met = r["vs_memory"] >= 0.8 if fan else r["vs_memory"] <= 1.3
+            what = "deliveries/s" if fan else "p99"
+            r["target"] = (
+                f"{r['workload']}: {r['server']} {what} {r['vs_memory']:.2f}x --store memory's "
+                f"(target {'>= 0.8x' if fan else '<= 1.3x'}): {'met' if met else 'NOT met'}"
+                + (" (quick: smaller than the issue's case)" if q else "")
+            )
+    if ctx.args.store_messages > 0:
+        rows += start(ctx, ctx.args.store_messages)
+    for r in rows:
+        if r["workload"].startswith("start, store of") and "ready_s" in r:
+            met = r["ready_s"] < 2.0
+            r["target"] = (
+                f"{r['workload']}: ready in {r['ready_s']:.2f} s (target < 2 s): {'met' if met else 'NOT met'}"
+            )
+    return rows
+
+
 # ----------------------------------------------------------------------------
 # Output
 # ----------------------------------------------------------------------------
@@ -1657,6 +2000,7 @@ COLUMNS = [
     ("deliv_s", "deliveries/s"),
     ("vs_asyncio", "x asyncio"),
     ("vs_naive", "x naive"),
+    ("vs_memory", "x memory"),
     ("p50", "p50 ms"),
     ("p99", "p99 ms"),
     ("max", "max ms"),
@@ -1667,6 +2011,7 @@ COLUMNS = [
     ("gen_cpu", "gen CPU"),
     ("rss_mib", "srv RSS MiB"),
     ("threads", "threads"),
+    ("ready_s", "ready s"),
     ("notes", "notes"),
 ]
 
@@ -1676,7 +2021,9 @@ def cell(key: str, value) -> str:  # noqa: ANN001
         return ""
     if key == "deliv_s":
         return f"{value:,.0f}"
-    if key in ("vs_asyncio", "vs_naive"):
+    if key == "ready_s":
+        return f"{value:.3f}"
+    if key in ("vs_asyncio", "vs_naive", "vs_memory"):
         return f"{value:.2f}x"
     if key in ("p50", "p99", "max"):
         return f"{value:.2f}" if value < 100 else f"{value:.0f}"
@@ -1770,7 +2117,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="small smoke run (about 20 s); exit 1 on any loss/dup/reorder")
     p.add_argument("--json", metavar="PATH", help="also write every number to PATH as JSON")
     p.add_argument("--servers", default="ours-native,ours-plain,asyncio,naive", help="comma list of %(default)s")
-    p.add_argument("--workloads", default="fanout,latency,idle,slow,pty", help="comma list of %(default)s")
+    p.add_argument("--workloads", default="fanout,latency,idle,slow,pty,store", help="comma list of %(default)s")
     p.add_argument(
         "--repeat",
         type=int,
@@ -1790,6 +2137,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--idle-timeout", type=float, default=45.0, help="seconds allowed to register idle clients")
     p.add_argument("--slow-duration", type=float, default=None, help="slow-consumer run length (default 10 s)")
     p.add_argument("--slow-pad", type=int, default=1000, help="padding bytes per slow-consumer message (default 1000)")
+    p.add_argument(
+        "--store-messages",
+        type=int,
+        default=None,
+        help="messages in the store the start is timed with (default 1,000,000; quick 20,000; -1: no start)",
+    )
     p.add_argument("--run-timeout", type=float, default=50.0, help="hard limit per fan-out run, seconds")
     p.add_argument(
         "--ours-root", type=Path, default=ROOT, help="run chatserver/chatclient from this tree (default: this checkout)"
@@ -1805,6 +2158,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.fanout_sizes = [int(x) for x in (args.fanout_sizes or ("10" if q else "10,50,200")).split(",")]
     args.idle_counts = [int(x) for x in (args.idle_counts or ("200" if q else "1000,5000")).split(",")]
     args.slow_duration = args.slow_duration or (1.0 if q else 10.0)
+    args.store_messages = args.store_messages or (20_000 if q else 1_000_000)  # (-1: no start)
     args.servers = [s for s in args.servers.split(",") if s]
     args.workloads = [w for w in args.workloads.split(",") if w]
     for s in args.servers:
@@ -1843,6 +2197,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         if "pty" in args.workloads and any(s.kind == "ours" and s.proto == "native" for s in specs):
             rows += pty(ctx, 500 if q else 2000, 1.0 if q else 5.0)
+        if "store" in args.workloads:
+            rows += store(ctx, specs)
     finally:
         cleanup()
     elapsed = time.monotonic() - started
@@ -1881,6 +2237,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"profile of {r['server']} in {r['workload']} ({prof['samples']} samples, {prof['file']}):")
             print("  self:      " + "; ".join(f"{k} {v}%" for k, v in prof["self_pct"][:8]))
             print("  inclusive: " + "; ".join(f"{k} {v}%" for k, v in prof["inclusive_pct"][:10]))
+    targets = [r["target"] for r in rows if r.get("target")]
+    if targets:
+        print("store (issue 12; ratios between runs of this bench, interleaved):")
+        for t in targets:
+            print("  " + t)
     bad = check_failures(rows)
     if bad["integrity"]:
         print("integrity: FAILED (loss/dup/out-of-order where every message should arrive)")

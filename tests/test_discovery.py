@@ -311,7 +311,8 @@ def _multicast_problem() -> str | None:
 
 
 def start_server(ns: str, *args: str, env: dict[str, str] | None = None) -> NsProcess:
-    return NsProcess(ns, [*program("chatserver"), "--port", "0", *args], env=env)
+    # Two servers of one --name would share the default store (the second refused): keep nothing.
+    return NsProcess(ns, [*program("chatserver"), "--port", "0", "--store", "memory", *args], env=env)
 
 
 def server_port(server: NsProcess) -> int:

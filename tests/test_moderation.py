@@ -143,7 +143,7 @@ def test_a_version_1_store_is_migrated_and_keeps_its_messages(tmp_path):
 
     again = SqliteStore(path, room_key=room_key)
     try:
-        assert again._db.execute("PRAGMA user_version").fetchone()[0] == store_module.SCHEMA_VERSION == 2
+        assert again._db.execute("PRAGMA user_version").fetchone()[0] == store_module.SCHEMA_VERSION == 3
         rules = Sanctions(again)
         assert rules.banned("someone", "10.0.0.5").reason == "spam"
         assert rules.reclaim("carol", "tok", "tok2") is not None

@@ -115,13 +115,13 @@ def test_a_full_store_says_what_was_not_kept_and_keeps_again_when_it_can(tmp_pat
     pages = store._db.execute("PRAGMA page_count").fetchone()[0]
     store._db.execute(f"PRAGMA max_page_count = {pages + 2}")
     big = "x" * 4000
-    staged, seq = True, 0
-    while staged and seq < 100:
+    lost, seq = set(), 0
+    while not lost and seq < 100:
         seq += 1
-        staged = store.stage(_msg("#a", seq, big))
-    assert not staged, "the store filled up"
-    lost = store.commit()
-    assert ("#a", seq) in lost and len(lost) >= 1
+        assert store.stage(_msg("#a", seq, big))
+        lost = store.commit()
+    assert lost == {("#a", seq)}, "the store filled up, and says which message it could not keep"
+    assert [x.seq for x in store.recent("#a", 1000)] == list(range(1, seq)), "what was kept before stays"
     for _ in range(3):  # still failing, but said once a minute at most
         store.stage(_msg("#a", seq + 1, big))
         store.commit()
