@@ -309,10 +309,15 @@ def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> i
             from .ui import run_tty
 
             color = config.color and "NO_COLOR" not in os.environ
-            renderer = Renderer(color=color, timestamps=config.timestamps and not args.no_timestamps)
-            return run_tty(session, renderer, prefs, config.paste_confirm)
+            renderer = Renderer(
+                color=color,
+                timestamps=config.timestamps and not args.no_timestamps,
+                highlight=tuple(config.highlight),
+            )
+            notify = (config.notify, float(config.notify_interval))
+            return run_tty(session, renderer, prefs, config.paste_confirm, notify)
         printer = LinePrinter(sys.stdout)
-        show = show_line(printer)
+        show = show_line(printer, session)
         session.show = lambda msg: None if prefs.hides(msg) else show(msg)
         if welcome.mode == "chat":
             printer(render_plain(Users(welcome.room, welcome.users, more=welcome.more)))

@@ -8,11 +8,11 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
 COMMANDS = (
-    "/who", "/join", "/part", "/rooms", "/topic", "/away", "/msg", "/me", "/nick",
+    "/who", "/join", "/part", "/say", "/window", "/rooms", "/topic", "/away", "/msg", "/me", "/nick",
     "/kick", "/ignore", "/unignore", "/bell", "/help", "/quit",
 )  # fmt: skip
 _TAKES_NICK = {"/msg", "/kick", "/ignore", "/unignore"}
-_TAKES_ROOM = {"/join"}
+_TAKES_ROOM = {"/join", "/part", "/say", "/window"}
 
 
 class ChatCompleter(Completer):

@@ -8,6 +8,9 @@ color = true              # false, or NO_COLOR in the environment, for none
 bell = "mentions"         # "on" (every message), "mentions" (and private), "off"
 paste_confirm = 5         # ask before sending a paste of more lines than this
 ignore = ["spammer"]
+highlight = ["deploy"]    # words that count as a mention, besides your name
+notify = "mentions"       # desktop notifications: "mentions" (and private), "all", "off"
+notify_interval = 10      # at most one notification per this many seconds (a burst: one saying how many)
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 BELL_MODES = ("on", "mentions", "off")
+NOTIFY_MODES = ("mentions", "all", "off")
 
 
 @dataclasses.dataclass
@@ -36,6 +40,9 @@ class Config:
     bell: str = "mentions"
     paste_confirm: int = 5
     ignore: list[str] = dataclasses.field(default_factory=list)
+    highlight: list[str] = dataclasses.field(default_factory=list)
+    notify: str = "mentions"
+    notify_interval: int = 10
 
 
 class ConfigError(Exception):
@@ -79,4 +86,10 @@ def load(path: Path | None = None) -> Config:
         raise ConfigError(f"{path}: bell must be one of {', '.join(BELL_MODES)}")
     if not all(isinstance(n, str) for n in config.ignore):
         raise ConfigError(f"{path}: ignore must be a list of nicknames")
+    if not all(isinstance(w, str) and w.strip() for w in config.highlight):
+        raise ConfigError(f"{path}: highlight must be a list of words")
+    if config.notify not in NOTIFY_MODES:
+        raise ConfigError(f"{path}: notify must be one of {', '.join(NOTIFY_MODES)}")
+    if config.notify_interval < 0:
+        raise ConfigError(f"{path}: notify_interval must be 0 or more seconds")
     return config

@@ -163,12 +163,15 @@ class ChatConnection:
         password: str | None = None,
         room: str | None = None,
         epoch: str | None = None,
+        others: list[tuple[str, str | None, int | None]] | None = None,
     ) -> m.Welcome:
         """Send ``hello`` and wait for the verdict; raises ``NickRejected`` or ``ClientError``.
 
         When reconnecting: ``resume`` is the last token the server gave us, and
-        ``room``, ``epoch``, ``last_seq`` where we were (docs/protocol.md, Reconnecting).
+        ``room``, ``epoch``, ``last_seq`` where we were (docs/protocol.md, Reconnecting),
+        and ``others`` the other rooms we were in: (room, epoch, last seq).
         """
+        others = others or []
         self.sock.settimeout(HANDSHAKE_TIMEOUT)
         try:
             self.send(
@@ -181,6 +184,9 @@ class ChatConnection:
                     password=password,
                     room=room,
                     epoch=epoch,
+                    rooms=[r for r, _, _ in others] or None,
+                    epochs=[e or "" for _, e, _ in others] or None,
+                    last_seqs=[-1 if s is None else s for _, _, s in others] or None,
                 )
             )
             while True:

@@ -106,9 +106,12 @@ def run_line_mode(session: FrontEndSession, stdin: TextIO, printer: LinePrinter)
     return finish(session.lost if lost_first else None, unsent, status)
 
 
-def show_line(printer: LinePrinter):
+def show_line(printer: LinePrinter, session: object = None):
+    """Each message as its plain line; while ``session`` is in several rooms,
+    a room's line starts with its room (``[#dev] alice: hi``)."""
+
     def show(msg: m.Message) -> None:
-        printer(render_plain(msg))
+        printer(render_plain(msg, with_room=len(getattr(session, "joined", ())) > 1))
 
     return show
 

@@ -12,6 +12,7 @@ from .config import BELL_MODES
 HELP_LINES = (
     "  /ignore NICK       hide NICK's messages (/unignore NICK to undo)",
     "  /bell on|off|mentions  when the terminal bell rings",
+    "  /window #ROOM|N    look at another of your rooms (Alt+1..9, Ctrl+N/P; Alt+A: activity)",
 )
 
 

@@ -24,29 +24,38 @@ _MENTION = "1;7"  # bold, reverse: our own name in someone's message
 
 
 class Renderer:
-    def __init__(self, *, color: bool = True, timestamps: bool = True, me: Callable[[], str] = lambda: "") -> None:
+    def __init__(
+        self,
+        *,
+        color: bool = True,
+        timestamps: bool = True,
+        me: Callable[[], str] = lambda: "",
+        highlight: tuple[str, ...] = (),
+    ) -> None:
         self.color = color
         self.timestamps = timestamps
         self.me = me  # our current nickname, for mentions
+        self.highlight = tuple(w.strip() for w in highlight if w.strip())  # more words that are mentions
 
     def mentions_me(self, msg: m.Message) -> bool:
-        """A message from someone else that names us as a word."""
+        """A message from someone else that names us (or a highlight word) as a word, in any case."""
         me = self.me()
         if not me or not isinstance(msg, (m.ChatMessage, m.Private)) or msg.nick == me:
             return False
-        return self._me_pattern(me).search(msg.text) is not None
+        return self._me_pattern((me, *self.highlight)).search(msg.text) is not None
 
     @staticmethod
     @functools.lru_cache(maxsize=8)
-    def _me_pattern(me: str) -> re.Pattern[str]:
-        return re.compile(rf"(?<![\w]){re.escape(me)}(?![\w])", re.IGNORECASE)
+    def _me_pattern(words: tuple[str, ...]) -> re.Pattern[str]:
+        alternatives = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+        return re.compile(rf"(?<![\w])(?:{alternatives})(?![\w])", re.IGNORECASE)
 
     def _body(self, text: str, indent: int) -> str:
         """Peer text made safe; our name stands out; later lines of a block are indented."""
         safe = neutralise(text, keep_newlines=True)
         me = self.me()
         if me and self.color:
-            safe = self._me_pattern(me).sub(lambda found: self._sgr(_MENTION, found.group()), safe)
+            safe = self._me_pattern((me, *self.highlight)).sub(lambda found: self._sgr(_MENTION, found.group()), safe)
         return safe.replace("\n", "\n" + " " * indent)
 
     def _sgr(self, code: str | int, text: str) -> str:
@@ -89,6 +98,8 @@ class Renderer:
             # Our own rename (the session already took the new name).
             return self._stamp(msg.ts) + self._sgr(_DIM, f"* you are now known as {neutralise(msg.nick)}")
         ts = getattr(msg, "ts", time.time())
+        if isinstance(msg, m.Notice) and msg.event == "unseen":  # our own marker: a switch of room
+            return self._sgr(_BOLD, neutralise(msg.text))
         return self._stamp(ts) + self._sgr(_DIM, render_plain(msg))
 
     def own(self, text: str, *, action: bool = False, nick: str = "") -> str:

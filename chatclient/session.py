@@ -44,6 +44,7 @@ from .connection import (
 from .outbox import Outbox
 from .positions import Positions
 from .reconnect import reconnect
+from .windows import Windows, room_of
 
 log = logging.getLogger(__name__)
 
@@ -131,10 +132,9 @@ class ChatSession:
         self._greeting_left = welcome.replay
         self._positions.entered(welcome.room, welcome.epoch, welcome.seq)
         #: Where we are, for the toolbar and completion (updated by the receiver thread).
-        self.room = welcome.room
-        self.users: list[str] = list(welcome.users)
-        self.topic = welcome.topic
-        self.rooms: set[str] = {welcome.room}
+        #: Our rooms, the focused one, who is in each (the terminal UI shows one room).
+        self.windows = Windows(welcome)
+        self.rooms: set[str] = {welcome.room}  # every room we heard of, for completion
         #: Who we exchanged private messages with (any room), for ``/msg`` completion.
         self.correspondents: set[str] = set()
         self._lock = threading.Lock()  # conn swaps
@@ -227,21 +227,77 @@ class ChatSession:
                 return  # our own line: a confirmation, not news
         self._track(msg)
         if not isinstance(msg, m.Pong):
-            self.show(msg)
+            self._display(msg)
+
+    @property
+    def room(self) -> str:
+        """The focused room."""
+        return self.windows.room
+
+    @property
+    def joined(self) -> dict[str, str]:
+        """The rooms we are in: key -> name, in joining order."""
+        return self.windows.joined
+
+    @property
+    def users(self) -> list[str]:
+        """Who is in the focused room."""
+        return self.windows.users
+
+    @property
+    def topic(self) -> str:
+        return self.windows.topic
+
+    def _display(self, msg: m.Message) -> None:
+        if self.windows.route(msg, self.show)[0]:
+            self.on_status()  # (the hotlist changed)
+
+    def switch_to(self, room: str, *, tell_server: bool = True) -> bool:
+        """Focus ``room`` (one we are in): a marker line, then what came there unseen. False if not ours."""
+        name = self.windows.focus(room, self.show)
+        if name is None:
+            return False
+        if tell_server:  # its focus follows ours: who, topic, /history are about this room
+            self._send_chat(m.Join(name))
+        self.on_status()
+        return True
+
+    def step(self, offset: int) -> bool:
+        """Focus the next (``offset`` 1) or previous (-1) of our rooms."""
+        room = self.windows.beside(offset)
+        return room is not None and self.switch_to(room)
+
+    def window(self, number: int) -> bool:
+        """Focus our ``number``-th room (Alt+1..9)."""
+        room = self.windows.numbered(number)
+        return room is not None and self.switch_to(room)
+
+    def next_active(self) -> bool:
+        """Focus the room with the most urgent unseen activity (Alt+A)."""
+        room = self.windows.most_active()
+        return room is not None and self.switch_to(room)
+
+    def hotlist_text(self) -> str:
+        return self.windows.hotlist_text()
 
     def _track(self, msg: m.Message) -> None:
         """Keep ``room``, ``users``, ``topic`` and ``rooms`` up to date."""
         changed = True
         if isinstance(msg, (m.Welcome, m.Joined)):
             self._greeting_left = msg.replay  # the messages that follow at once are its replay
-            self.room, self.users, self.topic = msg.room, list(msg.users), msg.topic
+            rejoined = self.windows.entered(msg)
             self.rooms.add(msg.room)
             self._positions.entered(msg.room, msg.epoch, msg.seq)
-            released = self._outbox.entered(msg.room)
+            released = 0 if rejoined else self._outbox.entered(msg.room)  # (a room taken back: not focused)
             if released:
                 self._info(f"sending {released} line(s) you typed for {msg.room} while elsewhere")
-        elif isinstance(msg, m.Users) and msg.room == self.room:
-            self.users = list(msg.nicks)
+        elif isinstance(msg, m.Parted):
+            self.windows.parted(msg, self.show)
+            self._outbox.entered(msg.focus)
+        elif isinstance(msg, m.Focused):  # the server's focus follows ours
+            self._outbox.entered(msg.room)
+        elif isinstance(msg, m.Users):
+            self.windows.who(msg)
         elif isinstance(msg, m.RoomList):
             self.rooms = set(msg.names)
         elif isinstance(msg, m.Private):
@@ -250,20 +306,12 @@ class ChatSession:
                 self.correspondents = self.correspondents | {other}  # (replaced: read by the UI thread)
             changed = False
         elif isinstance(msg, m.Notice) and msg.nick:
-            if msg.event == "join" and msg.nick not in self.users:
-                self.users.append(msg.nick)
-            elif msg.event == "leave" and msg.nick in self.users:
-                self.users.remove(msg.nick)
-            elif msg.event == "nick" and msg.previous:
+            if msg.event == "nick" and msg.previous:
                 if msg.previous == self.nick:
                     self.nick = msg.nick
-                self.users = [msg.nick if u == msg.previous else u for u in self.users]
                 if msg.previous in self.correspondents:
                     self.correspondents = (self.correspondents - {msg.previous}) | {msg.nick}
-            elif msg.event == "topic" and msg.topic is not None:
-                self.topic = msg.topic
-            else:
-                changed = False
+            changed = self.windows.notice(msg)
         else:
             changed = False
         if changed:
@@ -330,6 +378,7 @@ class ChatSession:
         while True:
             try:
                 # Always our room back, and where we were in its numbering.
+                others = self.windows.asking_back()
                 welcome = conn.hello(
                     nick,
                     resume=self._token,
@@ -337,6 +386,7 @@ class ChatSession:
                     epoch=self._positions.epoch(self.room),
                     last_seq=self._positions.last_seq(self.room),
                     password=self._password,
+                    others=[(r, self._positions.epoch(r), self._positions.last_seq(r)) for r in others],
                 )
                 break
             except NickRejected as exc:
@@ -361,7 +411,15 @@ class ChatSession:
         A chat message that is an exit word ("bye") or ``/quit`` marks the
         session as leaving: wait on ``ended`` for the server's goodbye.
         """
+        name, _, rest = line.strip().partition(" ")
+        if name.lower() in ("/window", "/w"):  # ours alone: which of our rooms we look at
+            rest = rest.strip()
+            found = self.window(int(rest)) if rest.isdigit() else bool(rest) and self.switch_to(rest)
+            return None if found else CommandError(f"usage: /window #ROOM|N, one of: {', '.join(self.joined.values())}")
         parsed = parse_line(line)
+        if isinstance(parsed, m.Join) and room_of(parsed.room) in self.joined:
+            self.switch_to(parsed.room)  # a room we are in: look at it (the server is told)
+            return None
         if isinstance(parsed, m.Message):
             if isinstance(parsed, m.Quit) or (isinstance(parsed, m.Say) and is_exit_word(parsed.text, self.exit_words)):
                 if not self.connected:

@@ -13,12 +13,14 @@ import contextlib
 import os
 import signal
 import sys
+import typing
 from pathlib import Path
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.input import Input, create_input
 from prompt_toolkit.input.vt100 import Vt100Input
+from prompt_toolkit.key_binding import KeyBindings
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from common import messages as m
@@ -30,8 +32,12 @@ from .connection import ClientError
 from .linemode import finish
 from .local import HELP_LINES as LOCAL_HELP
 from .local import Preferences, handle_local
+from .notify import Notifier
 from .render import Renderer
 from .session import FrontEndSession
+
+if typing.TYPE_CHECKING:
+    from .session import ChatSession
 
 
 class _SessionEnded(Exception):
@@ -86,13 +92,21 @@ def toolbar(session: FrontEndSession) -> str:
     conn = getattr(session, "conn", None)
     if conn is not None and getattr(conn, "tls", None) is not None:
         parts.append("🔒 TLS")
+    hotlist = getattr(session, "hotlist_text", None)
+    if hotlist is not None:
+        parts.append(hotlist())  # rooms with unseen messages: #dev(3) #ops(1!)
     return " " + " │ ".join(neutralise(p) for p in parts if p) + " "
 
 
 def run_tty(
-    session: FrontEndSession, renderer: Renderer, prefs: Preferences | None = None, paste_confirm: int = 5
+    session: FrontEndSession,
+    renderer: Renderer,
+    prefs: Preferences | None = None,
+    paste_confirm: int = 5,
+    notify: tuple[str, float] = ("off", 10.0),
 ) -> int:
-    return asyncio.run(_run(session, renderer, prefs or Preferences(), paste_confirm))
+    """The terminal UI; ``notify``: the notification mode and interval (``notify.py``)."""
+    return asyncio.run(_run(session, renderer, prefs or Preferences(), paste_confirm, notify))
 
 
 def completer_for(session: object) -> ChatCompleter:
@@ -104,11 +118,14 @@ def completer_for(session: object) -> ChatCompleter:
     )
 
 
-async def _run(session: FrontEndSession, renderer: Renderer, prefs: Preferences, paste_confirm: int) -> int:
+async def _run(
+    session: FrontEndSession, renderer: Renderer, prefs: Preferences, paste_confirm: int, notify: tuple[str, float]
+) -> int:
     renderer.me = lambda: session.nick
     # erase_when_done: the sent line is shown once, as "You: ...", not also as the old prompt.
     keyboard = _terminal_input()
     prompt: PromptSession[str] = PromptSession(
+        key_bindings=_room_keys(session),
         input=keyboard,
         history=_history(),
         erase_when_done=True,
@@ -137,13 +154,37 @@ async def _run(session: FrontEndSession, renderer: Renderer, prefs: Preferences,
         def say(text: str) -> None:
             out.write(text + "\n")
 
+        def emit(text: str) -> None:  # no line of its own (the proxy holds text until a newline or flush)
+            out.write(text)
+            out.flush()
+
+        notifier = Notifier.for_terminal(notify[0], emit, notify[1])
+
+        def typing() -> bool:  # something half-typed at the prompt
+            return bool(prompt.app.current_buffer.text)
+
         def show(msg: m.Message) -> None:  # receiver thread
             if prefs.hides(msg):
                 return
-            ring = prefs.rings_for(msg, renderer.mentions_me(msg), session.nick)
+            mentioned = renderer.mentions_me(msg)
+            ring = prefs.rings_for(msg, mentioned, session.nick)
             say(renderer.message(msg) + ("\a" if ring else ""))
+            # Not for a room on screen while the user is typing (a private message has no room).
+            notifier.message(msg, mentioned, session.nick, watched=isinstance(msg, m.ChatMessage) and typing())
+
+        def hidden(msg: m.Message, mentioned: bool) -> None:  # receiver thread: kept in the hotlist
+            if prefs.hides(msg):
+                return
+            if prefs.rings_for(msg, mentioned, session.nick):
+                emit("\a")
+            notifier.message(msg, mentioned, session.nick)
 
         session.show = show
+        windows = getattr(session, "windows", None)
+        if windows is not None:  # (the server's host has one room)
+            windows.hide_unfocused = True
+            windows.mentions = renderer.mentions_me
+            windows.on_hidden = hidden
         session.on_end = lambda: loop.call_soon_threadsafe(end_prompt)
         session.on_status = prompt.app.invalidate  # thread-safe: redraws the toolbar
         session.start()
@@ -185,6 +226,21 @@ async def _run(session: FrontEndSession, renderer: Renderer, prefs: Preferences,
     for sig in (signal.SIGTERM, signal.SIGHUP):
         loop.remove_signal_handler(sig)
     return finish(session.lost if lost_first else None, unsent, status)
+
+
+def _room_keys(session: FrontEndSession) -> KeyBindings:
+    """Alt+1..9 (by position), Ctrl+N / Ctrl+P (next, previous), Alt+A (the next
+    with activity): which of our rooms we look at."""
+    keys = KeyBindings()
+    if not hasattr(session, "switch_to"):
+        return keys
+    chat = typing.cast("ChatSession", session)
+    for number in range(1, 10):
+        keys.add("escape", str(number))(lambda event, number=number: chat.window(number))
+    keys.add("c-n")(lambda event: chat.step(1))
+    keys.add("c-p")(lambda event: chat.step(-1))
+    keys.add("escape", "a")(lambda event: chat.next_active())
+    return keys
 
 
 async def _confirm(prompt: PromptSession[str], question: str) -> bool:

@@ -42,6 +42,11 @@ class Frame:
     def plain(self) -> bytes:
         return (render_plain(self.msg) + "\r\n").encode("utf-8")
 
+    @functools.cached_property
+    def plain_rooms(self) -> bytes:
+        """The plain line for a session in several rooms: a room's line names it first."""
+        return (render_plain(self.msg, with_room=True) + "\r\n").encode("utf-8")
+
 
 class Subscriber(Protocol):
     """What the hub needs of a session (it hands out ``registry.Person`` views, never this)."""
@@ -56,8 +61,9 @@ class Subscriber(Protocol):
     token: str
     #: Set when a reconnected session took over: it leaves silently.
     replaced: bool
-    #: ``"native"`` or ``"plain"``: takes room batches as bytes in that wire
-    #: format through ``deliver_bytes``; ``None``: takes ``Frame`` objects one by one.
+    #: ``"native"``, ``"plain"`` or ``"plain_rooms"`` (plain lines that name their
+    #: room): takes room batches as bytes in that wire format through
+    #: ``deliver_bytes``; ``None``: takes ``Frame`` objects one by one.
     wire: str | None
 
     def deliver(self, frame: Frame) -> None:

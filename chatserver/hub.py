@@ -99,6 +99,7 @@ class Hub(Protocol):
         leaving: str | None = None,
         epoch: str | None = None,
     ) -> str: ...
+    def part(self, room: str, sub: Subscriber) -> None: ...
     def members(self, room: str) -> list[Person]: ...
     def set_topic(self, room: str, topic: str) -> None: ...
     def topic(self, room: str) -> str: ...
@@ -300,6 +301,15 @@ class LocalHub:
                     greet(Greeting(r.name, r.epoch, r.seq, self._log.recent(r.name, recent), 0, kind))
             return r.name
 
+    def part(self, room: str, sub: Subscriber) -> None:
+        """``sub`` leaves ``room`` (its other rooms are kept); what was queued
+        to the room while it was there still reaches it, before anything sent
+        to it alone after this."""
+        with self._lock:
+            r = self._room(room)
+            if r is not None:
+                self._leave(r, sub)
+
     def _leave(self, r: _Room, sub: Subscriber) -> None:
         """``sub`` leaves ``r``; posts already queued to the room still reach it (lock held)."""
         since = r.members.pop(sub, None)
@@ -395,7 +405,10 @@ class LocalHub:
                 return
             if except_nick is not None:
                 exclude = self._people.holder(except_nick)
-            self._post(r, Frame(build(time.time())), exclude, None)
+            msg = build(time.time())
+            if isinstance(msg, m.Notice) and msg.room is None:  # (a member of several rooms: which one)
+                msg = dataclasses.replace(msg, room=r.name)
+            self._post(r, Frame(msg), exclude, None)
 
     def _post(self, r: _Room, frame: Frame, exclude: Subscriber | None, receipt: Frame | None) -> None:
         """Queue for the dispatcher (called with the lock held)."""

@@ -1,7 +1,7 @@
 """What every chat participant does, whatever it is connected through.
 
 ``Participant`` holds the chat rules (registration, commands, modes, leave
-notices). A ``Session`` is a participant behind a socket; the interactive
+notices); which rooms it is in is ``membership.py``'s. A ``Session`` is a participant behind a socket; the interactive
 host (``host.py``) is a session too, on a socket only its client holds.
 Subclasses say how to ``send`` a message to the participant and how to
 ``deliver`` a frame.
@@ -13,6 +13,7 @@ import dataclasses
 import hmac
 import logging
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from common import messages as m
@@ -20,7 +21,8 @@ from common.nicks import InvalidNick, is_exit_word, nick_key, validate_nick
 from common.ratelimit import TokenBucket
 from common.rooms import MAX_TOPIC, InvalidRoom, room_key, validate_room
 
-from .hub import LOBBY, Frame, Greeting, TooManyRooms
+from .hub import LOBBY, Frame, Greeting
+from .membership import Membership
 from .moderation import until_text
 from .modes import Mode, ack_text, reverse_text
 from .operators import COMMANDS as OPERATOR_COMMANDS
@@ -54,7 +56,7 @@ SAID_EXIT_WORD = "bye"
 QUIT = "quit"
 
 
-class Participant:
+class Participant(Membership):
     plain = False  # does this participant see plain-line text?
     rate_limited = True
     #: The server's own terminal (``--interactive``): see ``seat_host``.
@@ -65,8 +67,12 @@ class Participant:
         self.hub = server.hub
         self.mode: Mode = server.config.mode
         self.nick = ""
+        #: The focused room: where ``say`` without a room goes, what ``topic``,
+        #: ``who``, ``/history`` and ``/search`` are about.
         self.room = LOBBY
         self.epoch = ""  # the numbering of ``room`` when we joined it
+        #: Every room this participant is in (``room`` among them): key -> name, in joining order.
+        self.rooms: dict[str, str] = {}
         self.registered = False
         #: Lets a reconnecting client take its name back (``Hello.resume``).
         self.token = ""  # issued on registration, for that name
@@ -112,7 +118,7 @@ class Participant:
     def greet(self, g: Greeting) -> None:
         """Registered: send the welcome, then recent or missed messages (runs under
         the hub lock, so no live message can come between them)."""
-        self.room, self.epoch = g.room, g.epoch
+        self._entered(g)
         self.send(dataclasses.replace(self.welcome(), replay=len(g.messages), seq=g.seq))
         self._replay(g)
 
@@ -120,7 +126,7 @@ class Participant:
         kind = g.kind
         if kind == "renumbered":  # a reconnect whose numbering this room no longer has
             self.notice(
-                f"{self.room} was started afresh since you were last here (a server restart?), so what you "
+                f"{g.room} was started afresh since you were last here (a server restart?), so what you "
                 f"missed cannot be told; here are its {len(g.messages)} most recent message(s)",
                 event="renumbered",
             )
@@ -182,6 +188,7 @@ class Participant:
         password: str | None = None,
         room: str | None = None,
         epoch: str | None = None,
+        others: Sequence[tuple[str, str | None, int | None]] = (),
     ) -> bool:
         """Claim ``nick``, join the room and greet; on refusal tell the peer why.
 
@@ -189,6 +196,8 @@ class Participant:
         when the server no longer knows its token (after a restart): what it
         typed for that room must not land anywhere else. Whether it missed
         messages there is the room's ``epoch``'s to say, not the token's.
+        ``others`` are the other rooms it was in, (room, epoch, last seq):
+        each is joined again after the welcome, focus staying on ``room``.
         """
         replaced = False
         if not self.server.token_is_ours(resume, nick):
@@ -235,12 +244,16 @@ class Participant:
         if self.mode is not Mode.CHAT:
             self.greet(Greeting(self.room, "", 0, [], 0, "history"))
         else:
+            focus = self.room
+            self._rejoin(others)
+            self.room = focus  # (rejoining moved the focus)
             if not replaced:  # a new arrival, or one whose old session is already gone
-                self.hub.announce(
-                    self.room,
-                    lambda ts: m.Notice(text=f"{nick} joined {self.room}", ts=ts, event="join", nick=nick),
-                    exclude=self,
-                )
+                for name in self.rooms.values():
+                    self.hub.announce(
+                        name,
+                        lambda ts, name=name: m.Notice(text=f"{nick} joined {name}", ts=ts, event="join", nick=nick),
+                        exclude=self,
+                    )
         self.server.participant_joined(self)
         return True
 
@@ -282,7 +295,8 @@ class Participant:
             if not self.server.stopping and not self.replaced:
                 nick = self.nick
                 text = f"{nick} left" + ("" if reason in (SAID_EXIT_WORD, QUIT) else f" ({reason})")
-                self.hub.announce(self.room, lambda ts: m.Notice(text=text, ts=ts, event="leave", nick=nick))
+                for name in list(self.rooms.values()):  # every room it was in hears it
+                    self.hub.announce(name, lambda ts: m.Notice(text=text, ts=ts, event="leave", nick=nick))
         self.server.participant_left(self, reason)
 
     def welcome(self) -> m.Welcome:
@@ -313,7 +327,7 @@ class Participant:
         if self._bucket is not None and not isinstance(msg, (m.Ping, m.Pong, m.Error)):
             self._throttle(self._bucket)
         if isinstance(msg, (m.Say, m.Action)):
-            self._say(msg.text, action=isinstance(msg, m.Action))
+            self._say(msg.text, action=isinstance(msg, m.Action), to=msg.room)
         elif isinstance(msg, m.PrivateSay):
             self._private(msg)
         elif isinstance(msg, m.SetNick):
@@ -323,13 +337,12 @@ class Participant:
         elif isinstance(msg, m.Join):
             self._join(msg.room)
         elif isinstance(msg, m.Part):
-            if room_key(self.room) == room_key(LOBBY):
-                self.send(m.Error("bad_command", f"you are in {LOBBY}: /join another room first"))
-            else:
-                self._join(LOBBY)
+            self._part(msg.room)
         elif isinstance(msg, m.ListRooms):
             rooms = self.hub.rooms()
-            self.send(m.RoomList([r.name for r in rooms], [r.members for r in rooms], [r.topic for r in rooms]))
+            mine = [room_key(r.name) in self.rooms for r in rooms]
+            names, counts, topics = [r.name for r in rooms], [r.members for r in rooms], [r.topic for r in rooms]
+            self.send(m.RoomList(names, counts, topics, mine=mine))
         elif isinstance(msg, m.SetTopic):
             self._set_topic(msg.text)
         elif isinstance(msg, m.Away):
@@ -367,17 +380,23 @@ class Participant:
             self.notice(f"slow down: at most {bucket.rate:g} messages/s; your messages are being delayed")
         self.server.pause(wait)
 
-    def _say(self, text: str, *, action: bool) -> None:
+    def _say(self, text: str, *, action: bool, to: str | None = None) -> None:
         if not text.strip():
             self.send(m.Error("empty_message", "empty messages are not sent"))
             return
+        room = self.room
+        if to is not None and self.mode is Mode.CHAT:
+            found = self._member_of(to)
+            if found is None:
+                return
+            room = found
         leaving = not action and is_exit_word(text, self.mode.exit_words)
         if leaving and self.mode is Mode.CHAT and self.server.sanctions.muted(self.nick):
             pass  # a muted person may leave, unheard
         elif self._silenced():
             return
         elif self.mode is Mode.CHAT:
-            nick, room = self.nick, self.room
+            nick = self.nick
             self.hub.publish(
                 room,
                 lambda seq, ts: m.ChatMessage(seq=seq, ts=ts, room=room, nick=nick, text=text, action=action),
@@ -420,38 +439,6 @@ class Participant:
             self.hub.send_to(self, frame)  # the sender's copy: it arrived (the client shows it as "to NICK")
         if target.away:
             self.notice(f"{target.nick} is away: {target.away}", event="away")
-
-    def _join(self, wanted: str) -> None:
-        if self.mode is not Mode.CHAT:
-            self.send(m.Error("bad_command", "this server has no rooms"))
-            return
-        try:
-            wanted = validate_room(wanted)
-        except InvalidRoom as exc:
-            self.send(m.Error(exc.code, str(exc)))
-            return
-        if room_key(wanted) == room_key(self.room):
-            self.notice(f"you are in {self.room} already")
-            return
-        old, nick = self.room, self.nick
-
-        def greet(g: Greeting) -> None:
-            self.room, self.epoch = g.room, g.epoch
-            users = [p.nick for p in self.hub.members(g.room)]
-            topic = self.hub.topic(g.room)
-            self.send(m.Joined(room=g.room, topic=topic, users=users, replay=len(g.messages), epoch=g.epoch, seq=g.seq))
-            self._replay(g)
-
-        try:
-            self.hub.join(wanted, self, greet=greet, recent=self.server.config.history, leaving=old)
-        except TooManyRooms as exc:
-            self.send(m.Error("too_many_rooms", f"{exc}; join one of /rooms"))
-            return
-        new = self.room
-        self.hub.announce(old, lambda ts: m.Notice(text=f"{nick} left for {new}", ts=ts, event="leave", nick=nick))
-        self.hub.announce(
-            new, lambda ts: m.Notice(text=f"{nick} joined {new}", ts=ts, event="join", nick=nick), exclude=self
-        )
 
     def _look_back(self, msg: m.History | m.Search) -> None:
         """``/history`` and ``/search``: earlier messages of this room, to this participant alone."""
@@ -509,7 +496,8 @@ class Participant:
         nick = self.nick
         text = f"{nick} is away: {self.away}" if self.away else f"{nick} is back"
         if self.mode is Mode.CHAT:
-            self.hub.announce(self.room, lambda ts: m.Notice(text=text, ts=ts, event="away", nick=nick))
+            for name in list(self.rooms.values()):
+                self.hub.announce(name, lambda ts: m.Notice(text=text, ts=ts, event="away", nick=nick))
         else:
             self.notice(text, event="away")
 
@@ -541,7 +529,8 @@ class Participant:
                 self.server.sanctions.renamed(old, new, self.token)
             if self.wire == "native":
                 self.send(m.Token(self.token))
-            self.hub.announce(self.room, notice)
+            for name in list(self.rooms.values()):
+                self.hub.announce(name, notice)
         else:
             self.nick = new
             self.send(notice(time.time()))

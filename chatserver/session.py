@@ -26,6 +26,7 @@ from common.telnet import TelnetError, TelnetScanner
 from common.tls import TLS_RECORD_HANDSHAKE, TlsError, TlsStream
 
 from .hub import Frame, Greeting
+from .membership import MAX_MEMBERSHIPS
 from .modes import Mode
 from .outbound import Outbox
 from .participant import Participant, SessionEnd
@@ -91,7 +92,10 @@ class Session(Participant):
     # -- output ---------------------------------------------------------
     @property
     def wire(self) -> str:
-        return "plain" if self.plain else "native"
+        """Native frames; or plain lines, naming their room while in several rooms."""
+        if not self.plain:
+            return "native"
+        return "plain_rooms" if len(self.rooms) > 1 else "plain"
 
     def deliver(self, frame: Frame) -> None:
         """A frame for this peer alone, in its turn: through the protocol machine."""
@@ -100,7 +104,7 @@ class Session(Participant):
             if self._said_bye:
                 return  # after Bye nothing more may be sent
             if self.plain:
-                data = frame.plain
+                data = getattr(frame, self.wire)
             elif self.conn.state is State.CLOSED:
                 return
             else:
@@ -136,7 +140,7 @@ class Session(Participant):
     def greet(self, g: Greeting) -> None:
         if self.plain and self.mode is not Mode.CHAT:
             return  # a plain client there sees only the answers to its lines
-        self.room, self.epoch = g.room, g.epoch
+        self._entered(g)
         if self.plain:  # the welcome line, who is here, then the recent messages
             self.send(self.welcome())
             self.send(self.users_reply())
@@ -361,6 +365,7 @@ class Session(Participant):
             password=hello.password,
             room=hello.room,
             epoch=hello.epoch,
+            others=_other_rooms(hello),
         )
 
     # -- plain ----------------------------------------------------------
@@ -420,6 +425,20 @@ class Session(Participant):
             self.send(m.Error("bad_command", parsed.message))
         elif parsed is not None:
             self.handle(parsed)
+
+
+def _other_rooms(hello: m.Hello) -> list[tuple[str, str | None, int | None]]:
+    """The other rooms a reconnecting client was in: (room, epoch, last seq or None)."""
+    rooms = hello.rooms or []
+    epochs, seqs = hello.epochs or [], hello.last_seqs or []
+    return [
+        (
+            room,
+            epochs[i] if i < len(epochs) else None,
+            seqs[i] if i < len(seqs) and seqs[i] >= 0 else None,
+        )
+        for i, room in enumerate(rooms[:MAX_MEMBERSHIPS])
+    ]
 
 
 def close_gently(sock: socket.socket, linger: float = 0.2) -> None:

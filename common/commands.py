@@ -40,8 +40,10 @@ from .messages import (
 HELP_LINES = (
     "Commands:",
     "  /who               who is here",
-    "  /join #ROOM        go to a room (made if new); /part goes back to #lobby",
-    "  /rooms             rooms, how many are in each, and their topics",
+    "  /join #ROOM        join a room (made if new) and talk there; your other rooms are kept",
+    "  /part [#ROOM]      leave this room, or #ROOM (leaving the last one: back to #lobby)",
+    "  /say #ROOM TEXT    say TEXT in #ROOM, another of your rooms",
+    "  /rooms             rooms, how many are in each, their topics, and which you are in",
     "  /topic [TEXT]      show this room's topic, or set it",
     "  /away [REASON]     mark yourself away; /away alone when back",
     "  /nick NEW          change your nickname",
@@ -134,7 +136,12 @@ def parse_input(line: str) -> Parsed:
     if name in ("join", "j"):
         return Join(rest) if rest and " " not in rest else CommandError("usage: /join #ROOM")
     if name in ("part", "leave"):
-        return Part()
+        return Part(rest or None) if " " not in rest else CommandError("usage: /part [#ROOM]")
+    if name == "say":
+        room, _, text = rest.partition(" ")
+        if not room.startswith("#") or not text.strip():
+            return CommandError("usage: /say #ROOM TEXT")
+        return Say(text.strip(), room=room)
     if name in ("rooms", "list"):
         return ListRooms()
     if name == "topic":

@@ -83,24 +83,32 @@ class Hello(Message):
     #: When the room's numbering has changed since, there is no resuming:
     #: the server says so (notice ``renumbered``) and sends recent history.
     epoch: str | None = None
+    #: Reconnecting: the other rooms we were in (``room`` is the focused one),
+    #: with parallel lists of each one's ``epoch`` and last ``seq`` seen (-1:
+    #: none). Each is joined again after the welcome, with its ``joined`` and replay.
+    rooms: list[str] | None = None
+    epochs: list[str] | None = None
+    last_seqs: list[int] | None = None
 
 
 @_register
 @dataclasses.dataclass(frozen=True)
 class Say(Message):
-    """A chat message to the current room."""
+    """A chat message to ``room`` (one we are in), or to the focused room."""
 
     TYPE: ClassVar[str] = "say"
     text: str
+    room: str | None = None
 
 
 @_register
 @dataclasses.dataclass(frozen=True)
 class Action(Message):
-    """``/me text``: an action in the current room."""
+    """``/me text``: an action in ``room``, or in the focused room."""
 
     TYPE: ClassVar[str] = "action"
     text: str
+    room: str | None = None
 
 
 @_register
@@ -133,7 +141,7 @@ class Who(Message):
 @_register
 @dataclasses.dataclass(frozen=True)
 class Join(Message):
-    """``/join #room``: move to a room (made on first join)."""
+    """``/join #room``: join a room (made on first join) and focus it; the other rooms are kept."""
 
     TYPE: ClassVar[str] = "join"
     room: str
@@ -142,9 +150,10 @@ class Join(Message):
 @_register
 @dataclasses.dataclass(frozen=True)
 class Part(Message):
-    """``/part``: leave the room, back to the lobby."""
+    """``/part [#room]``: leave ``room`` or the focused room (the last one: back to the lobby)."""
 
     TYPE: ClassVar[str] = "part"
+    room: str | None = None
 
 
 @_register
@@ -362,6 +371,8 @@ class Notice(Message):
     nick: str | None = None  # whom the notice is about (the new name, for "nick")
     previous: str | None = None  # the old name, for "nick"
     topic: str | None = None  # the new topic, for "topic"
+    #: The room it was announced to (absent: a word to you alone).
+    room: str | None = None
 
 
 @_register
@@ -408,12 +419,33 @@ class RoomList(Message):
     """Reply to ``ListRooms``: parallel lists, one entry per room."""
 
     TYPE: ClassVar[str] = "rooms"
-    PAGED: ClassVar[tuple[str, ...]] = ("names", "counts", "topics")
+    PAGED: ClassVar[tuple[str, ...]] = ("names", "counts", "topics", "mine")
     names: list[str]
     counts: list[int]
     topics: list[str]
     #: Rooms not listed (the lists were cut to fit one frame).
     more: int = 0
+    #: Whether the asker is in each room.
+    mine: list[bool] = dataclasses.field(default_factory=list)
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class Parted(Message):
+    """You left ``room``; ``focus`` is your focused room now."""
+
+    TYPE: ClassVar[str] = "parted"
+    room: str
+    focus: str
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
+class Focused(Message):
+    """``room``, one you are in, is your focused room now (``join`` of a room you are in)."""
+
+    TYPE: ClassVar[str] = "focused"
+    room: str
 
 
 @_register
@@ -490,7 +522,8 @@ CLIENT_TYPES: frozenset[type[Message]] = frozenset(
     | {Error, Ping, Pong}
 )
 SERVER_TYPES: frozenset[type[Message]] = frozenset(
-    {Welcome, ChatMessage, Private, Notice, Users, Joined, RoomList, Accepted, Token, Reply, Bye, Error, Ping, Pong}
+    {Welcome, ChatMessage, Private, Notice, Users, Joined, RoomList, Parted, Focused, Accepted, Token, Reply}
+    | {Bye, Error, Ping, Pong}
 )
 
 # --- validation -----------------------------------------------------------

@@ -7,7 +7,8 @@ A line a person wrote never does: ``NICK: text``, an action ``NICK text``,
 the later lines of a multi-line message are indented. A nickname cannot start
 with ``*``, ``(`` or a space, so nobody can forge a notice (``/me joined
 #lobby``) or a private message. Peer-controlled text is neutralised here, so
-a raw terminal is safe.
+a raw terminal is safe. Someone in several rooms sees each room's line
+start with its room: ``[#dev] NICK: text``.
 """
 
 from __future__ import annotations
@@ -18,8 +19,15 @@ from . import messages as m
 from .safetext import neutralise
 
 
-def render_plain(msg: m.Message) -> str:
-    """One display line (no newline) for a server-to-client message."""
+def render_plain(msg: m.Message, with_room: bool = False) -> str:
+    """One display line (no newline) for a server-to-client message; ``with_room``
+    (for someone in several rooms), a room's line starts ``[#room] ``."""
+    line = _render(msg)
+    room = getattr(msg, "room", None) if with_room and isinstance(msg, (m.ChatMessage, m.Notice)) else None
+    return f"[{neutralise(room)}] {line}" if room else line
+
+
+def _render(msg: m.Message) -> str:
     if isinstance(msg, m.ChatMessage):
         nick = neutralise(msg.nick)
         # A multi-line message: continuation lines are indented, so none of
@@ -42,11 +50,16 @@ def render_plain(msg: m.Message) -> str:
         names = ", ".join(neutralise(n) for n in msg.users) + _and_more(msg.more)
         return f"* you are in {neutralise(msg.room)} ({len(msg.users) + msg.more} here: {names}){topic}"
     if isinstance(msg, m.RoomList):
+        mine = msg.mine + [False] * (len(msg.names) - len(msg.mine))
         rooms = [
-            f"{neutralise(name)} ({count})" + (f" {neutralise(topic)}" if topic else "")
-            for name, count, topic in zip(msg.names, msg.counts, msg.topics, strict=False)
+            f"{neutralise(name)} ({count}{', joined' if joined else ''})" + (f" {neutralise(topic)}" if topic else "")
+            for name, count, topic, joined in zip(msg.names, msg.counts, msg.topics, mine, strict=False)
         ]
         return "* rooms: " + "; ".join(rooms + ([f"and {msg.more} more"] if msg.more else []))
+    if isinstance(msg, m.Parted):
+        return f"* you left {neutralise(msg.room)}; your messages go to {neutralise(msg.focus)}"
+    if isinstance(msg, m.Focused):
+        return f"* your messages go to {neutralise(msg.room)} (/say #ROOM TEXT for another of your rooms)"
     if isinstance(msg, m.Welcome):
         return f"* welcome to {neutralise(msg.server)}, {neutralise(msg.nick)}!"
     if isinstance(msg, m.Error):

@@ -233,7 +233,7 @@ def test_rooms_topics_history_mentions_and_who_is_here(page, srv):
     lobby.send_keys(Keys.ENTER)
     page.wait(lambda: page.el("#room").text == "#lobby")
     page.say("/who")
-    page.wait_text("here in #lobby: newcomer")
+    page.wait_text("here in #lobby: devlead, newcomer")  # (devlead kept the lobby when joining #dev)
 
 
 def test_password_prompt_when_the_server_wants_one(page, tmp_path):

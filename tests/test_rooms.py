@@ -28,31 +28,39 @@ def test_join_part_rooms_topic_and_per_room_delivery(server):
         "seq": 0,
         "more": 0,
     }
-    assert bob.expect(lambda f: f.get("event") == "leave")["text"] == "alice left for #dev"
     bob.send_json({"type": "join", "room": "DEV"})  # '#' optional, case-insensitive
     assert frames_until(bob, "joined")[-1]["users"] == ["alice", "bob"]
-    assert alice.expect(lambda f: f.get("event") == "join")["text"] == "bob joined #dev"
+    assert alice.expect(lambda f: f.get("event") == "join" and f["nick"] == "bob")["text"] == "bob joined #dev"
     alice.send_json({"type": "topic", "text": "release   friday"})
     topic = bob.expect(lambda f: f.get("event") == "topic")
     assert topic["topic"] == "release friday" and topic["text"] == "alice set the topic of #dev: release friday"
-    # Messages go to the sender's room only; private messages cross rooms.
+    # Messages go to the rooms of the sender's choice; joining #dev kept the lobby.
     carol.say("in lobby")
     carol.send_json({"type": "privmsg", "to": "alice", "text": "psst"})
-    assert alice.expect(lambda f: f["type"] == "private")["text"] == "psst"
     carol.say("lobby done")
-    bob.say("in dev")
+    carol.expect(lambda f: f["type"] == "accepted" and f["seq"] == 2)  # (then bob's comes after it)
+    bob.say("in dev")  # to bob's focused room
     seen_by_alice = []
-    while not seen_by_alice or seen_by_alice[-1]["text"] != "in dev":
-        seen_by_alice += alice.messages(1)
-    assert [f["text"] for f in seen_by_alice] == ["in dev"], "nothing from the lobby"
+    while not seen_by_alice or seen_by_alice[-1].get("text") != "in dev":
+        f = alice.frame()
+        if f["type"] in ("message", "private"):
+            seen_by_alice.append(f)
+    assert [(f.get("room"), f["text"]) for f in seen_by_alice] == [
+        ("#lobby", "in lobby"),
+        (None, "psst"),
+        ("#lobby", "lobby done"),
+        ("#dev", "in dev"),
+    ]
     carol.send_json({"type": "list"})
     rooms = carol.expect(lambda f: f["type"] == "rooms")
-    assert dict(zip(rooms["names"], rooms["counts"], strict=True)) == {"#dev": 2, "#lobby": 1}
+    assert dict(zip(rooms["names"], rooms["counts"], strict=True)) == {"#dev": 2, "#lobby": 3}
     assert rooms["topics"][rooms["names"].index("#dev")] == "release friday"
+    assert dict(zip(rooms["names"], rooms["mine"], strict=True)) == {"#dev": False, "#lobby": True}
     bob.send_json({"type": "part"})
-    assert frames_until(bob, "joined")[-1]["room"] == "#lobby"
+    assert bob.expect(lambda f: f["type"] == "parted") == {"type": "parted", "room": "#dev", "focus": "#lobby"}
+    assert alice.expect(lambda f: f.get("event") == "leave")["text"] == "bob left #dev"
     bob.send_json({"type": "part"})
-    assert bob.expect(lambda f: f["type"] == "error")["message"].startswith("you are in #lobby")
+    assert bob.expect(lambda f: f["type"] == "error")["message"].startswith("you are in #lobby only")
 
 
 def test_joining_a_room_shows_its_recent_messages_as_history():
@@ -85,11 +93,14 @@ def test_plain_clients_use_rooms_too(server):
     nc.send(b"/join #ops\r\n")
     nc.expect_line(lambda line: line.startswith(b"* you are in #ops (1 here: nc)"))
     native.send_json({"type": "join", "room": "#ops"})
-    nc.expect_line(lambda line: line == b"* native joined #ops")
+    # In two rooms now (#lobby kept): every room line says which room.
+    nc.expect_line(lambda line: line == b"[#ops] * native joined #ops")
     nc.send(b"/topic on call\r\n/rooms\r\n")
-    assert nc.expect_line(lambda line: line.startswith(b"* rooms:"))[-1] == b"* rooms: #lobby (0); #ops (2) on call"
-    native.say("line one\nline two")
-    assert nc.expect_line(lambda line: line.startswith(b"native:"))[-1] == b"native: line one"
+    assert nc.expect_line(lambda line: line.startswith(b"* rooms:"))[-1] == (
+        b"* rooms: #lobby (2, joined); #ops (2, joined) on call"
+    )
+    native.say("line one\nline two")  # (native is focused on #ops)
+    assert nc.expect_line(lambda line: b"native:" in line)[-1] == b"[#ops] native: line one"
     assert nc.read_line() == b"    line two"
 
 

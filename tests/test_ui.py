@@ -89,9 +89,11 @@ def test_msg_completes_correspondents_in_other_rooms(server):
         bob = NativeClient(server.port, "bob")
         bob.send_json({"type": "join", "room": "#elsewhere"})
         bob.expect(lambda f: f["type"] == "joined")
+        bob.send_json({"type": "part", "room": "#lobby"})
+        bob.expect(lambda f: f["type"] == "parted")
         bob.send_json({"type": "privmsg", "to": "alice", "text": "psst"})
         assert wait_for(lambda: "bob" in session.correspondents)
-        assert "bob" not in session.users
+        assert wait_for(lambda: "bob" not in session.users)
         completer = completer_for(session)
 
         def tab(text: str) -> list[str]:

@@ -360,7 +360,8 @@
         break;
       }
       case "message":
-        if (f.room === s.room) s.lastSeq[f.room] = Math.max(s.lastSeq[f.room] || 0, f.seq);
+        if (f.room !== s.room) break;  // (a room being left: the page shows one room at a time)
+        s.lastSeq[f.room] = Math.max(s.lastSeq[f.room] || 0, f.seq);
         showMessage(f);
         break;
       case "accepted": {
@@ -386,6 +387,8 @@
         system(`here in ${f.room}: ${(f.nicks || []).join(", ")}` + (f.more ? ` and ${f.more} more` : ""));
         break;
       case "joined":
+        // The server keeps every room joined; the page shows one: it leaves the one it was in.
+        if (s.room && s.room !== f.room) send({ type: "part", room: s.room });
         s.room = f.room;
         s.epoch = f.epoch;
         s.lastSeq[f.room] = 0;
@@ -405,6 +408,8 @@
           system("rooms: " + s.roomList.map((r) => `${r.name} (${r.count})`).join(", ") + (f.more ? ` and ${f.more} more` : ""));
         }
         break;
+      case "parted": s.room = f.focus; break;
+      case "focused": s.room = f.room; showWhere(); break;
       case "token": s.token = f.token; break;
       case "reply": addLine([], [{ cls: "text", text: f.text, mention: false }], f.ts); break;
       case "ping": send({ type: "pong", token: f.token || "" }); break;

@@ -1,0 +1,169 @@
+"""Which of our rooms the user looks at: membership, the focused room, each room's users and topic.
+
+The terminal shows one room, the focused one (``hide_unfocused``): a line of
+another room we are in waits in the ``Hotlist`` until we switch there. One
+lock orders "shown or kept" against "switch and show what was kept", so a
+line is shown exactly once. The receiver thread feeds it; the UI thread
+switches.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from common import messages as m
+from common.rooms import InvalidRoom, room_key, validate_room
+
+from .hotlist import Hotlist
+
+Show = Callable[[m.Message], None]
+
+
+def room_of(typed: str) -> str:
+    """The key of a room as typed (``dev`` is ``#dev``); "" for no room."""
+    try:
+        return room_key(validate_room(typed))
+    except InvalidRoom:
+        return ""
+
+
+class Windows:
+    def __init__(self, welcome: m.Welcome) -> None:
+        key = room_key(welcome.room)
+        self.room = welcome.room  # the focused room
+        #: The rooms we are in (``room`` among them): key -> name, in joining order (replaced, never mutated).
+        self.joined: dict[str, str] = {key: welcome.room}
+        self._users: dict[str, list[str]] = {key: list(welcome.users)}
+        self._topics: dict[str, str] = {key: welcome.topic}
+        self.hide_unfocused = False
+        self.hotlist = Hotlist()
+        #: Does a message name us (set by the front end)?
+        self.mentions: Callable[[m.Message], bool] = lambda msg: False
+        #: Called (receiver thread) with a message kept for later, and whether it mentions us.
+        self.on_hidden: Callable[[m.Message, bool], None] = lambda msg, mentioned: None
+        self.lock = threading.RLock()
+        self._rejoining: set[str] = set()  # keys of rooms a reconnect asked back, not yet joined
+        self._rejoined: set[str] = set()  # the same, joined and not yet shown
+
+    @property
+    def users(self) -> list[str]:
+        """Who is in the focused room."""
+        return self._users.get(room_key(self.room), [])
+
+    @property
+    def topic(self) -> str:
+        return self._topics.get(room_key(self.room), "")
+
+    # -- what the server says ----------------------------------------------
+    def asking_back(self) -> list[str]:
+        """A reconnect: the rooms besides the focused one to ask back."""
+        others = [r for k, r in self.joined.items() if k != room_key(self.room)]
+        self._rejoining = {room_key(r) for r in others}
+        return others
+
+    def entered(self, msg: m.Welcome | m.Joined) -> bool:
+        """In ``msg.room`` (focused on it, unless a reconnect took it back): True for such a one."""
+        key = room_key(msg.room)
+        rejoined = isinstance(msg, m.Joined) and key in self._rejoining
+        self._rejoining.discard(key)
+        if rejoined:
+            self._rejoined.add(key)  # (shown as such)
+        with self.lock:
+            if isinstance(msg, m.Welcome):  # (a reconnect: the joined frames that follow say the rest)
+                back = self._rejoining | {key}  # (in the order we had them)
+                self.joined = {k: r for k, r in self.joined.items() if k in back}
+            if not rejoined:
+                self.room = msg.room
+            self.joined = self.joined | {key: msg.room}
+        self._users[key], self._topics[key] = list(msg.users), msg.topic
+        return rejoined
+
+    def parted(self, msg: m.Parted, show: Show) -> None:
+        with self.lock:
+            self.joined = {k: v for k, v in self.joined.items() if k != room_key(msg.room)}
+            self.hotlist.drop(msg.room)
+            moved = room_key(msg.focus) != room_key(self.room) and room_key(msg.focus) in self.joined
+            if moved and self.hide_unfocused:
+                self.focus(msg.focus, show)  # (what waited there is shown)
+            self.room = msg.focus
+
+    def who(self, msg: m.Users) -> None:
+        self._users[room_key(msg.room)] = list(msg.nicks)
+
+    def notice(self, msg: m.Notice) -> bool:
+        """A room's join, leave, rename or topic (``msg.nick`` set); True if anything changed."""
+        key = room_key(msg.room or self.room)
+        here = self._users.setdefault(key, [])
+        if msg.event == "join" and msg.nick not in here:
+            self._users[key] = [*here, msg.nick or ""]
+        elif msg.event == "leave" and msg.nick in here:
+            self._users[key] = [u for u in here if u != msg.nick]
+        elif msg.event == "nick" and msg.previous and msg.nick:
+            self._users[key] = [msg.nick if u == msg.previous else u for u in here]
+        elif msg.event == "topic" and msg.topic is not None:
+            self._topics[key] = msg.topic
+        else:
+            return False
+        return True
+
+    # -- showing -------------------------------------------------------------
+    def route(self, msg: m.Message, show: Show) -> tuple[bool, bool]:
+        """Show ``msg``, or keep it: a line of a room we are in but not looking at.
+        Returns (kept, mentions us)."""
+        if self.hide_unfocused and isinstance(msg, m.Focused):
+            return False, False  # the answer to our switch, which printed its own marker
+        if isinstance(msg, m.Joined) and room_key(msg.room) in self._rejoined:
+            self._rejoined.discard(room_key(msg.room))
+            msg = m.Notice(text=f"back in {msg.room} too", ts=time.time(), event="connection")
+        room = msg.room if isinstance(msg, (m.ChatMessage, m.Notice)) else None
+        with self.lock:
+            if not (
+                self.hide_unfocused
+                and room is not None
+                and room_key(room) != room_key(self.room)
+                and room_key(room) in self.joined
+            ):
+                show(msg)
+                return False, False
+            mentioned = isinstance(msg, m.ChatMessage) and not msg.replay and self.mentions(msg)
+            self.hotlist.add(room, msg, mentioned=mentioned)
+        self.on_hidden(msg, mentioned)
+        return True, mentioned
+
+    def focus(self, typed: str, show: Show) -> str | None:
+        """Look at ``typed`` (one of our rooms): a marker line, then what came
+        there unseen. Its name, or None if not one of ours."""
+        name = self.joined.get(room_of(typed))
+        if name is None:
+            return None
+        with self.lock:
+            self.room = name
+            taken = self.hotlist.take(name)
+            older = f" ({taken.dropped} older not kept)" if taken.dropped else ""
+            show(m.Notice(text=f"--- {name}: {taken.count} new{older} ---", ts=time.time(), event="unseen"))
+            for line in taken.lines:
+                show(line)
+        return name
+
+    def beside(self, offset: int) -> str | None:
+        """The next (``offset`` 1) or previous (-1) of our rooms, in joining order."""
+        order = list(self.joined.values())
+        keys = [room_key(r) for r in order]
+        if len(order) < 2 or room_key(self.room) not in keys:
+            return None
+        return order[(keys.index(room_key(self.room)) + offset) % len(order)]
+
+    def numbered(self, number: int) -> str | None:
+        """Our ``number``-th room (from 1, in joining order)."""
+        order = list(self.joined.values())
+        return order[number - 1] if 0 < number <= len(order) else None
+
+    def most_active(self) -> str | None:
+        with self.lock:
+            return self.hotlist.next_active()
+
+    def hotlist_text(self) -> str:
+        with self.lock:
+            return self.hotlist.text(list(self.joined.values()))
