@@ -266,6 +266,23 @@ def client_process(address: str, *args: str, stdin=subprocess.PIPE) -> subproces
     )
 
 
+def run_client(address: str, *args: str, input: str | None = None, timeout: float = 20) -> subprocess.CompletedProcess:
+    """``chatclient ADDRESS ARGS`` to its end (line mode: no terminal), output captured."""
+    return subprocess.run(
+        [*program("chatclient"), address, *args],
+        input=input,
+        capture_output=True,
+        text=True,
+        env=python_env(),
+        timeout=timeout,
+    )
+
+
+def send_once(address: str, text: str, *extra: str) -> subprocess.CompletedProcess:
+    """``chatclient ADDRESS --send TEXT``."""
+    return run_client(address, "--send", text, *extra)
+
+
 def kill_quietly(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.send_signal(signal.SIGKILL)

@@ -22,6 +22,8 @@ from helpers import (
     kill_quietly,
     program,
     python_env,
+    run_client,
+    send_once,
     wait_for,
 )
 from terminal import Terminal
@@ -314,16 +316,6 @@ def test_a_missing_or_garbage_cafile_is_one_clear_line(tmp_path):
 # --- --send interprets commands as line mode does (issue 11, item 4) ---------------
 
 
-def _send(address: str, text: str, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*program("chatclient"), address, "--send", text, *extra],
-        capture_output=True,
-        text=True,
-        env=python_env(),
-        timeout=20,
-    )
-
-
 def _room_lines_before(watcher: NativeClient, marker: str) -> list[dict]:
     """Room messages the watcher gets up to a marker line (which a third party sends)."""
     NativeClient(watcher.sock.getpeername()[1], "marker").say(marker)
@@ -337,7 +329,7 @@ def _room_lines_before(watcher: NativeClient, marker: str) -> list[dict]:
 
 def test_send_msg_is_private_and_never_reaches_the_room(server):
     alice, watcher = NativeClient(server.port, "alice"), NativeClient(server.port, "watcher")
-    proc = _send(server.address, "/msg alice psst", "--name", "ci")
+    proc = send_once(server.address, "/msg alice psst", "--name", "ci")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == "Private message delivered to alice.\n"
     got = alice.expect(lambda f: f["type"] in ("private", "message"))
@@ -347,10 +339,10 @@ def test_send_msg_is_private_and_never_reaches_the_room(server):
 
 def test_send_me_is_an_action_and_double_slash_sends_a_slash(server):
     watcher = NativeClient(server.port, "watcher")
-    proc = _send(server.address, "/me deploys", "--name", "ci")
+    proc = send_once(server.address, "/me deploys", "--name", "ci")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("Message delivered (#")
-    proc = _send(server.address, "//etc/motd is out of date", "--name", "ci")
+    proc = send_once(server.address, "//etc/motd is out of date", "--name", "ci")
     assert proc.returncode == 0, proc.stderr
     first, second = watcher.messages(2)
     assert (first["text"], first["action"]) == ("deploys", True)
@@ -360,26 +352,26 @@ def test_send_me_is_an_action_and_double_slash_sends_a_slash(server):
 @pytest.mark.parametrize("command", ["/who", "/join #dev", "/rooms", "/nick other", "/part", "/quit", "/help", "/away"])
 def test_send_of_a_command_that_means_nothing_one_shot_is_a_usage_error(command):
     """Refused before connecting: the address below has no server."""
-    proc = _send("127.0.0.1:9", command, "--name", "ci")
+    proc = send_once("127.0.0.1:9", command, "--name", "ci")
     assert proc.returncode == 2, proc.stderr
     assert "--send" in proc.stderr and "could not connect" not in proc.stderr
 
 
 def test_send_of_a_malformed_command_is_a_usage_error():
-    proc = _send("127.0.0.1:9", "/msg alice", "--name", "ci")
+    proc = send_once("127.0.0.1:9", "/msg alice", "--name", "ci")
     assert proc.returncode == 2
     assert proc.stderr.splitlines()[-1] == "chatclient: error: --send: usage: /msg NICK TEXT"
 
 
 def test_send_msg_to_nobody_fails_clearly(server):
-    proc = _send(server.address, "/msg nobody hello", "--name", "ci")
+    proc = send_once(server.address, "/msg nobody hello", "--name", "ci")
     assert proc.returncode == 1
     assert proc.stderr == "chatclient: the server refused the message: nobody called 'nobody' is here\n"
 
 
 def test_send_with_a_taken_name_is_refused_like_line_mode(server):
     holder = NativeClient(server.port, "ci")
-    proc = _send(server.address, "second ci", "--name", "ci")
+    proc = send_once(server.address, "second ci", "--name", "ci")
     assert proc.returncode == 1
     assert "taken" in proc.stderr and "'ci2'" in proc.stderr
     assert _room_lines_before(holder, "end of test") == [], "not posted under another name"
@@ -499,14 +491,7 @@ def test_a_kick_says_its_reason_once(guarded_server):
 
 def test_a_password_without_tls_is_said_to_travel_in_clear(guarded_server, tmp_path):
     pw = str(guarded_server.files / "pw")
-    sent = subprocess.run(
-        [*program("chatclient"), guarded_server.address, "--password-file", pw, "--name", "bob"],
-        input="",
-        capture_output=True,
-        text=True,
-        env=python_env(),
-        timeout=20,
-    )
+    sent = run_client(guarded_server.address, "--password-file", pw, "--name", "bob", input="")
     assert sent.returncode == 0, sent.stderr
     warning = "chatclient: warning: no --tls: the password goes to the server unencrypted, readable on the network"
     assert warning in sent.stderr.splitlines()
@@ -525,14 +510,7 @@ def test_a_password_over_tls_brings_no_warning(tmp_path):
     (tmp_path / "pw").write_text("open sesame\n")
     srv = ServerProcess("--tls", "--password-file", str(tmp_path / "pw"))
     try:
-        sent = subprocess.run(
-            [*program("chatclient"), srv.address, "--tls", "--password-file", str(tmp_path / "pw"), "--name", "bob"],
-            input="",
-            capture_output=True,
-            text=True,
-            env=python_env(),
-            timeout=20,
-        )
+        sent = run_client(srv.address, "--tls", "--password-file", str(tmp_path / "pw"), "--name", "bob", input="")
         assert sent.returncode == 0, sent.stderr
         assert "unencrypted" not in sent.stderr
     finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import struct
-import subprocess
 import threading
 
 import pytest
@@ -12,19 +11,8 @@ from helpers import (
     NativeClient,
     ServerProcess,
     client_process,
-    program,
-    python_env,
+    send_once,
 )
-
-
-def send_once(address: str, text: str, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*program("chatclient"), address, "--send", text, *extra],
-        capture_output=True,
-        text=True,
-        env=python_env(),
-        timeout=20,
-    )
 
 
 @pytest.fixture
