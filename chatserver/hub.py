@@ -1,16 +1,14 @@
-"""Fan-out between sessions, behind one small interface.
+"""Rooms and who is in them, tying names, the room log and the dispatcher together.
 
-Sessions never talk to each other directly: they register a nickname, join a
-room and publish to it; the hub stamps each message with the room's sequence
-number and time and encodes it once. Publishing only queues: one dispatcher
-thread takes everything queued since its last round and gives each member
-the whole batch as *one* byte string (the same object for every member who
-sent none of it), so the work per recipient does not grow with the number
-of messages (``fanout.py``). Frames for one session alone (replies, private
-messages) go through the same queue (``send_to``), so each session gets
-everything in the order the server decided it. A second backend (say, rooms
-shared between servers through Redis) implements ``Hub`` and leaves session
-code untouched.
+Sessions never talk to each other directly: they claim a nickname
+(``registry.py``), join rooms and publish to them; the hub stamps each
+message with the room's sequence number and time, stages it in the room log
+(``roomlog.py``) and queues it. The dispatcher (``dispatcher.py``) commits a
+batch and hands each member the whole of it as one byte string
+(``fanout.py``). Frames for one session alone (replies, private messages) go
+through the same queue (``send_to``), so each session gets everything in the
+order the server decided it. A second backend (say, rooms shared between
+servers through Redis) implements ``Hub`` and leaves session code untouched.
 """
 
 from __future__ import annotations
@@ -96,7 +94,6 @@ class Hub(Protocol):
         greet: Greet | None = None,
         after: int | None = None,
         recent: int = 0,
-        leaving: str | None = None,
         epoch: str | None = None,
     ) -> str: ...
     def part(self, room: str, sub: Subscriber) -> None: ...
@@ -274,24 +271,18 @@ class LocalHub:
         greet: Greet | None = None,
         after: int | None = None,
         recent: int = 0,
-        leaving: str | None = None,
         epoch: str | None = None,
     ) -> str:
         """Add ``sub`` to ``room`` (made on first join); returns the room's name.
 
         ``greet`` gets the messages after ``after`` (a reconnect, when
         ``epoch`` is the room's) or the last ``recent`` ones, before any live
-        message can reach ``sub``. With ``leaving``, ``sub`` moves from that
-        room in the same step; what was queued to the old room while it was
-        there still reaches it, before the greeting (``greet`` sends through
-        ``send_to``, which keeps that order).
+        message can reach ``sub`` (it sends through ``send_to``, so after
+        anything still queued for ``sub``, a room it just left included).
         """
         with self._lock:
             r = self._room(room, create=True)  # may raise TooManyRooms: nothing has changed yet
             assert r is not None
-            old = self._room(leaving) if leaving is not None else None
-            if old is not None and old is not r:
-                self._leave(old, sub)
             r.members[sub] = r.posted  # what is queued now is in the history below
             if greet is not None:
                 if after is not None and epoch == r.epoch and 0 <= after <= r.seq:
@@ -322,7 +313,7 @@ class LocalHub:
             if self._dispatcher.idle:
                 deliver_direct(Post(None, 0, frame, to=sub))  # nothing can be ahead of it
                 return
-            self._queue(Post(None, 0, frame, to=sub))
+            self._dispatcher.queue(Post(None, 0, frame, to=sub))
 
     def epoch(self, room: str) -> str:
         """The numbering of ``room`` ("" for a room that does not exist)."""
@@ -415,11 +406,7 @@ class LocalHub:
         r.posted += 1
         if not r.members or (exclude is not None and len(r.members) == 1 and exclude in r.members and not receipt):
             return  # nobody to tell
-        self._queue(Post(r, r.posted, frame, exclude, receipt))
-
-    def _queue(self, post: Post) -> None:
-        """Hand ``post`` to the dispatcher (called with the lock held)."""
-        self._dispatcher.queue(post)
+        self._dispatcher.queue(Post(r, r.posted, frame, exclude, receipt))
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything published so far has been handed to its

@@ -400,7 +400,8 @@ def test_hub_room_switch_delivers_the_old_rooms_queue_and_acks_first():
                 "#x", lambda seq, ts, i=i: m.ChatMessage(seq=seq, ts=ts, room="#x", nick="a", text=f"{i}"), a, ack
             )
             hub.announce("#x", lambda ts: m.Notice(text="b says", ts=ts), exclude=b)
-    hub.join("#y", a, greet=greet, leaving="#x")
+    hub.part("#x", a)
+    hub.join("#y", a, greet=greet)
     hub.announce("#x", lambda ts: m.Notice(text="after", ts=ts))
     assert hub.flush(timeout=5)
     frames = [m.decode(line) for line in a.data.splitlines()] + a.frames

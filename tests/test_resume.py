@@ -91,21 +91,28 @@ def test_a_room_made_anew_has_a_new_epoch():
     hub = LocalHub(max_rooms=2)  # the lobby and one more
     a = Member("a")
     hub.enter(a, "a", "#lobby", lambda *g: greeted.append(g))
-    hub.join("#old", a, leaving="#lobby")
+    hub.part("#lobby", a)
+    hub.join("#old", a)
     for i in range(12):
         hub.publish("#old", lambda seq, ts, i=i: m.ChatMessage(seq=seq, ts=ts, room="#old", nick="a", text=f"{i}"))
     old_epoch = hub.epoch("#old")
-    hub.join("#lobby", a, leaving="#old")
-    hub.join("#other", a, leaving="#lobby")  # #old is empty: forgotten to make room
+    hub.part("#old", a)
+    hub.join("#lobby", a)
+    hub.part("#lobby", a)
+    hub.join("#other", a)  # #old is empty: forgotten to make room
     assert hub.epoch("#old") == ""
-    hub.join("#lobby", a, leaving="#other")
-    hub.join("#old", a, lambda *g: greeted.append(g), after=10, epoch=old_epoch, leaving="#lobby")
+    hub.part("#other", a)
+    hub.join("#lobby", a)
+    hub.part("#lobby", a)
+    hub.join("#old", a, lambda *g: greeted.append(g), after=10, epoch=old_epoch)
     g = greeted[-1][0]
     assert (g.room, g.kind, g.lost, g.seq) == ("#old", "renumbered", 0, 0) and g.epoch != old_epoch
     epoch = g.epoch
     hub.publish("#old", lambda seq, ts: m.ChatMessage(seq=seq, ts=ts, room="#old", nick="a", text="new"))
-    hub.join("#lobby", a, leaving="#old")
-    hub.join("#old", a, lambda *g: greeted.append(g), after=0, epoch=epoch, leaving="#lobby")
+    hub.part("#old", a)
+    hub.join("#lobby", a)
+    hub.part("#lobby", a)
+    hub.join("#old", a, lambda *g: greeted.append(g), after=0, epoch=epoch)
     g = greeted[-1][0]
     assert g.kind == "missed" and [msg.text for msg in g.messages] == ["new"] and g.seq == 1, "same numbering"
 
