@@ -107,6 +107,17 @@ class Sanctions:
                 log.info("the %s on %s (by %s) ran out", s.kind, s.nick, s.by)
         return list(table.values())
 
+    def _entry(self, table: dict[str, StoredSanction], key: str) -> StoredSanction | None:
+        """``table``'s entry for ``key`` if in force; one that ran out is dropped (lock held).
+        (Asked on every message and login: one lookup, not a sweep of the table.)"""
+        s = table.get(key)
+        if s is not None and s.until and s.until <= self.clock():
+            del table[key]
+            self._keeper.drop_sanction(s.kind, s.nick)
+            log.info("the %s on %s (by %s) ran out", s.kind, s.nick, s.by)
+            return None
+        return s
+
     def _impose(self, kind: str, nick: str, address: str, by: str, reason: str, duration: int) -> StoredSanction:
         now = self.clock()
         sanction = StoredSanction(
@@ -148,10 +159,10 @@ class Sanctions:
         """The ban refusing ``nick`` or ``address``, if one is in force."""
         address = address_key(address)
         with self._lock:
-            self._in_force(self._bans)
-            found = self._bans.get(nick_key(nick))
-            if found is None:
-                found = next((s for s in self._bans.values() if s.address and s.address == address), None)
+            found = self._entry(self._bans, nick_key(nick))
+            if found is None and address:
+                by_address = next((k for k, s in self._bans.items() if s.address == address), None)
+                found = self._entry(self._bans, by_address) if by_address is not None else None
             return found
 
     def bans(self) -> list[StoredSanction]:
@@ -172,8 +183,7 @@ class Sanctions:
 
     def muted(self, nick: str) -> StoredSanction | None:
         with self._lock:
-            self._in_force(self._mutes)
-            return self._mutes.get(nick_key(nick))
+            return self._entry(self._mutes, nick_key(nick))
 
     def mutes(self) -> list[StoredSanction]:
         with self._lock:
