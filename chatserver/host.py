@@ -159,5 +159,6 @@ class HostSeat:
             self.server.hub.flush(timeout=1.0)  # after the "left" notice, not before it
             self.session.notice(WAITING, event="connection")
 
-    def _peers(self) -> list:
-        return [p for p in self.server.hub.sessions() if not p.host]
+    def _peers(self) -> bool:
+        """Is anyone but the host here?"""
+        return any(not p.host for p in self.server.hub.sessions())

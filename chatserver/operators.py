@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from common import messages as m
 from common.commands import MAX_DURATION
 from common.nicks import InvalidNick, nick_key, validate_nick
-from common.rooms import MAX_TOPIC
+from common.rooms import one_line
 
 from .fanout import Frame
 from .moderation import DEFAULT_DURATION, Sanctions, TooMany, format_duration, until_text
@@ -56,10 +56,6 @@ def moderate(who: Participant, msg: m.Message) -> None:
 
 def sanctions(who: Participant) -> Sanctions:
     return who.server.sanctions
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:MAX_TOPIC]  # no forged notices on the next line
 
 
 def _announce(who: Participant, room: str, text: str, event: str, nick: str, exclude: Person | None = None) -> None:
@@ -118,7 +114,7 @@ def _sanction(who: Participant, msg: m.Ban | m.Mute) -> None:
     target, nick = found
     if _protected(who, target, nick, kind):
         return
-    reason = _one_line(msg.reason)
+    reason = one_line(msg.reason)
     try:
         if kind == "ban":
             address = target.address if target is not None else ""

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from common import messages as m
 from common.nicks import InvalidNick, is_exit_word, nick_key, validate_nick
 from common.ratelimit import TokenBucket
-from common.rooms import MAX_TOPIC, InvalidRoom, room_key, validate_room
+from common.rooms import InvalidRoom, one_line, room_key, validate_room
 
 from .hub import LOBBY, Frame, Greeting
 from .membership import Membership
@@ -58,7 +58,6 @@ QUIT = "quit"
 
 class Participant(Membership):
     plain = False  # does this participant see plain-line text?
-    rate_limited = True
     #: The server's own terminal (``--interactive``): see ``seat_host``.
     is_host = False
 
@@ -84,7 +83,7 @@ class Participant(Membership):
         #: ``/away`` reason; empty when here.
         self.away = ""
         cfg = server.config
-        self._bucket = TokenBucket(cfg.rate_limit, cfg.rate_burst) if cfg.rate_limit > 0 and self.rate_limited else None
+        self._bucket = TokenBucket(cfg.rate_limit, cfg.rate_burst) if cfg.rate_limit > 0 else None
         self._over_limit = 0  # consecutive messages that had to be slowed
 
     # -- subclasses ------------------------------------------------------
@@ -423,7 +422,7 @@ class Participant(Membership):
         if target.host:
             self.send(m.Error("not_kickable", f"{target.nick} runs this server"))
             return
-        reason = " ".join(msg.reason.split())[:MAX_TOPIC]  # one line: no forged notices
+        reason = one_line(msg.reason)
         why = f"kicked by {self.nick}" + (f": {reason}" if reason else "")
         log.warning("%s %s", target.nick, why)
         self.hub.kick(target.nick, why)
@@ -473,7 +472,7 @@ class Participant(Membership):
         if self.mode is not Mode.CHAT:
             self.send(m.Error("bad_command", "this server has no rooms"))
             return
-        topic = " ".join(text.split())[:MAX_TOPIC]
+        topic = one_line(text)
         if not topic:  # "/topic" alone asks for it
             now = self.hub.topic(self.room)
             self.notice(f"the topic of {self.room}: {now}" if now else f"{self.room} has no topic", event="topic")
@@ -492,7 +491,7 @@ class Participant(Membership):
     def _set_away(self, reason: str) -> None:
         if self._silenced():
             return
-        self.away = " ".join(reason.split())[:MAX_TOPIC]  # one line: no forged notices
+        self.away = one_line(reason)
         nick = self.nick
         text = f"{nick} is away: {self.away}" if self.away else f"{nick} is back"
         if self.mode is Mode.CHAT:

@@ -65,7 +65,6 @@ class WebSocketTransport:
         self._lock = threading.Lock()  # guards _ws: reader and writers use it
         self._session: Session | None = None
         self._partial = bytearray()  # the text message being received
-        self._binary = False  # the message being received is binary: refused when it ends
         self._closed = False
 
     # -- the Transport protocol (see session.py) -------------------------
@@ -84,16 +83,20 @@ class WebSocketTransport:
 
     # -- session side --------------------------------------------------------
     def write(self, data: bytes) -> None:
-        """Frames from the session (one or more JSON lines): a message each."""
+        """Frames from the session (one or more JSON lines): a message each,
+        written out together (a batch from the hub is one write, as on the chat port)."""
         with self._lock:
+            out = []
             for line in data.split(b"\n"):
                 line = line.rstrip(b"\r")
                 if not line:
                     continue
                 try:
-                    self._wire(self._ws.send(TextMessage(data=line.decode("utf-8"))))
+                    out.append(self._ws.send(TextMessage(data=line.decode("utf-8"))))
                 except LocalProtocolError:
-                    return  # closing: nothing more goes out
+                    break  # closing: nothing more goes out
+            if out:
+                self._wire(b"".join(out))
 
     def read(self, size: int = RECV_SIZE) -> bytes:
         """The next JSON lines from the peer's messages; ``b""`` at the end."""
@@ -132,9 +135,7 @@ class WebSocketTransport:
                     elif line is not None:
                         lines.append(line)  # type: ignore[arg-type]
                 elif isinstance(event, BytesMessage):
-                    self._binary = True
-                    if event.message_finished:
-                        self._binary = False
+                    if event.message_finished:  # (refused once, when it ends)
                         errors.append(m.Error("invalid_frame", "send each frame as a WebSocket text message"))
                 elif isinstance(event, Ping):
                     self._wire(self._ws.send(event.response()))

@@ -36,3 +36,9 @@ def room_key(name: str) -> str:
     """Identity of a room: names differing by case, normalisation or a
     whole-script look-alike are one room."""
     return identity(name)
+
+
+def one_line(text: str) -> str:
+    """A topic, reason or away text as one line of at most ``MAX_TOPIC``
+    characters: nothing in it can pass for a notice on a line of its own."""
+    return " ".join(text.split())[:MAX_TOPIC]
