@@ -221,6 +221,8 @@ def test_rooms_topics_history_mentions_and_who_is_here(page, srv):
     page.wait_text("devlead: second in dev")
     page.say("/topic")  # alone: a question, as in the terminal
     page.wait_text("the topic of #dev: the build")
+    page.say("/say #dev named its room")  # the terminal's /say, parsed by the page too
+    assert dev.expect(lambda f: f["type"] == "message")["text"] == "named its room"
     replayed = page.driver.find_elements(By.CSS_SELECTOR, "#messages .line.replay")
     assert len(replayed) >= 2
     page.wait(lambda: "devlead" in page.el("#people").text and "newcomer" in page.el("#people").text)

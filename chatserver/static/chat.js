@@ -8,7 +8,9 @@
   const HELP_LINES = [
     "Commands:",
     "  /who               who is here",
-    "  /join #ROOM        go to a room (made if new); /part goes back to #lobby",
+    "  /join #ROOM        go to a room (made if new)",
+    "  /part [#ROOM]      leave this room, or #ROOM (leaving the last one: back to #lobby)",
+    "  /say #ROOM TEXT    say TEXT in #ROOM",
     "  /rooms             rooms, how many are in each, and their topics",
     "  /topic [TEXT]      set this room's topic; /topic alone shows it",
     "  /away [REASON]     mark yourself away; /away alone when back",
@@ -66,7 +68,15 @@
       }
       case "nick": return oneWord ? { type: "nick", nick: rest } : { error: "usage: /nick NEW" };
       case "join": case "j": return oneWord ? { type: "join", room: rest } : { error: "usage: /join #ROOM" };
-      case "part": case "leave": return { type: "part" };
+      case "part": case "leave":
+        if (rest && !oneWord) return { error: "usage: /part [#ROOM]" };
+        return rest ? { type: "part", room: rest } : { type: "part" };
+      case "say": {
+        const at = rest.search(/\s/);
+        const room = at < 0 ? rest : rest.slice(0, at);
+        const text = at < 0 ? "" : rest.slice(at + 1).trim();
+        return room.startsWith("#") && text ? { type: "say", room, text } : { error: "usage: /say #ROOM TEXT" };
+      }
       case "rooms": case "list": return { type: "list" };
       case "topic": return { type: "topic", text: rest }; // empty: a question, answered with the topic
       case "away": return { type: "away", reason: rest };
