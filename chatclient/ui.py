@@ -185,6 +185,7 @@ async def _run(
             windows.hide_unfocused = True
             windows.mentions = renderer.mentions_me
             windows.on_hidden = hidden
+            windows.show_kept = lambda msg: None if prefs.hides(msg) else say(renderer.message(msg))
         session.on_end = lambda: loop.call_soon_threadsafe(end_prompt)
         session.on_status = prompt.app.invalidate  # thread-safe: redraws the toolbar
         session.start()

@@ -43,6 +43,9 @@ class Windows:
         self.mentions: Callable[[m.Message], bool] = lambda msg: False
         #: Called (receiver thread) with a message kept for later, and whether it mentions us.
         self.on_hidden: Callable[[m.Message, bool], None] = lambda msg, mentioned: None
+        #: Shows a kept line when its room is looked at (set by the front end): its bell
+        #: and notification were given when it came, through ``on_hidden``.
+        self.show_kept: Show | None = None
         self.lock = threading.RLock()
         self._rejoining: set[str] = set()  # keys of rooms a reconnect asked back, not yet joined
         self._rejoined: set[str] = set()  # the same, joined and not yet shown
@@ -144,13 +147,13 @@ class Windows:
             older = f" ({taken.dropped} older not kept)" if taken.dropped else ""
             show(m.Notice(text=f"--- {name}: {taken.count} new{older} ---", ts=time.time(), event="unseen"))
             for line in taken.lines:
-                show(line)
+                (self.show_kept or show)(line)
         return name
 
     def beside(self, offset: int) -> str | None:
         """The next (``offset`` 1) or previous (-1) of our rooms, in joining order."""
         order = list(self.joined.values())
-        keys = [room_key(r) for r in order]
+        keys = list(self.joined)
         if len(order) < 2 or room_key(self.room) not in keys:
             return None
         return order[(keys.index(room_key(self.room)) + offset) % len(order)]

@@ -213,3 +213,24 @@ def test_without_notify_send_the_terminal_escape_and_not_while_typing_in_that_ro
         assert term.wait_exit() == 0
     finally:
         term.child.terminate(force=True)
+
+
+def test_a_kept_line_rings_when_it_comes_not_again_when_its_room_is_looked_at():
+    """A mention in a room not on screen rings (and notifies) once, as it arrives."""
+    from chatclient.windows import Windows
+
+    welcome = m.Welcome(version=1, server="s", nick="alice", room="#lobby", users=["alice"])
+    windows = Windows(welcome)
+    windows.hide_unfocused = True
+    windows.mentions = lambda msg: "alice" in getattr(msg, "text", "")
+    windows.entered(m.Joined(room="#dev", topic="", users=["alice", "bob"]))
+    windows.focus("#lobby", lambda msg: None)
+    rang, shown, kept = [], [], []
+    windows.on_hidden = lambda msg, mentioned: rang.append(mentioned)
+    windows.show_kept = kept.append
+    mention = m.ChatMessage(seq=1, ts=1.0, room="#dev", nick="bob", text="alice: look")
+    assert windows.route(mention, shown.append)[0], "kept: #dev is not on screen"
+    assert rang == [True] and shown == []
+    windows.focus("#dev", shown.append)
+    assert kept == [mention], "shown once more, without its bell"
+    assert rang == [True] and [getattr(x, "event", None) for x in shown] == ["unseen"]
