@@ -223,11 +223,6 @@ class ChatConnection:
             except WriterClosed as exc:
                 raise ClientError(self._write_error or exc.reason) from None
 
-    @property
-    def unwritten(self) -> int:
-        """Bytes queued and not yet written to the socket."""
-        return self._writer.queued
-
     def wait_unwritten_below(self, limit: int, timeout: float | None = None) -> bool:
         """Wait until at most ``limit`` bytes wait for the socket (or the link is over)."""
         return self._writer.wait_below(limit, timeout)

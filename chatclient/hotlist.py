@@ -72,13 +72,6 @@ class Hotlist:
         """We left ``room``: its unseen lines no longer matter."""
         self._rooms.pop(room_key(room), None)
 
-    def clear(self) -> None:
-        self._rooms.clear()
-
-    def count(self, room: str) -> int:
-        unseen = self._rooms.get(room_key(room))
-        return unseen.count if unseen else 0
-
     def next_active(self) -> str | None:
         """Where Alt+A goes: a room with a mention first, then the one whose activity is oldest."""
         active = [u for u in self._rooms.values() if u.count]

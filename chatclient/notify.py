@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 
 from common import messages as m
+from common.limits import clip
 from common.safetext import neutralise
 
 APP = "chatclient"
@@ -37,7 +38,7 @@ def _clean(text: str, limit: int = BODY_CHARS) -> str:
     """One line of peer text, safe inside an escape sequence or an argument."""
     text = neutralise(" ".join(text.split()))
     text = re.sub(r"[\x00-\x1f\x7f;]", " ", text)  # (neutralise shows them; ';' ends an OSC 777 field)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clip(text, limit)
 
 
 def osc_flavour(env: dict[str, str] | os._Environ[str] = os.environ) -> str:

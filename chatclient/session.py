@@ -137,7 +137,6 @@ class ChatSession:
         self.rooms: set[str] = {welcome.room}  # every room we heard of, for completion
         #: Who we exchanged private messages with (any room), for ``/msg`` completion.
         self.correspondents: set[str] = set()
-        self._lock = threading.Lock()  # conn swaps
         self._outbox = Outbox(welcome.room, self._pace, self._clock, on_held=self._held)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._receive, name="receiver", daemon=True)
@@ -351,8 +350,7 @@ class ChatSession:
     def _rejoin(self, conn: ChatConnection) -> m.Welcome:
         """Register on a new connection: our name, our room, where we were in it;
         then the replay of what we missed (raises ``ClientError``)."""
-        with self._lock:
-            self.conn = conn  # (a ping during the replay is answered on it; leave() closes it)
+        self.conn = conn  # (a ping during the replay is answered on it; leave() closes it)
         asked = self.room
         welcome = self._hello_again(conn)
         missed = f"; {welcome.replay} missed message(s) follow" if welcome.replay else ""
@@ -477,8 +475,7 @@ class ChatSession:
 
     # -- state ------------------------------------------------------------
     def _set_connected(self, connected: bool, status: str) -> None:
-        with self._lock:
-            self.connected = connected
+        self.connected = connected
         self._set_status(status)
 
     def _held(self, room: str, count: int, here: str) -> None:

@@ -42,11 +42,6 @@ class Writer:
         with stop_signals_blocked():  # signals are for the main thread
             self._thread.start()
 
-    @property
-    def queued(self) -> int:
-        """Bytes waiting to be written."""
-        return self._queued
-
     def put(self, data: bytes) -> None:
         """Queue ``data`` after everything queued before; never waits."""
         with self._cond:
