@@ -58,6 +58,7 @@ class ServerProcess:
     def __init__(self, *args: str) -> None:
         # Nothing kept between tests unless a test names its store (or a Redis: --cluster).
         named = any(a in ("--store", "--cluster") or a.startswith(("--store=", "--cluster=")) for a in args)
+        named = named or bool(os.environ.get("CHATSERVER_CLUSTER"))
         store = () if named else ("--store", "memory")
         # The chat page on a free port too (never the default 5080 two servers would share).
         web_flag = any(a in ("--no-web", "--web-port") or a.startswith("--web-port=") for a in args)
@@ -286,6 +287,42 @@ class NativeClient(LineSocket):
             if f["type"] == "message" and (replayed or "replay" not in f):
                 out.append(f)
         return out
+
+
+def hello(port: int, **fields) -> NativeClient:
+    """A native client that has sent ``hello`` with ``fields`` (a resume, say) and read nothing yet."""
+    client = NativeClient(port)
+    client.send_json({"type": "hello", "version": 1, **fields})
+    return client
+
+
+def frames_until(client: NativeClient, pred: Callable[[dict], bool], timeout: float = TIMEOUT) -> list[dict]:
+    """Every frame read up to and including the first that matches ``pred``."""
+    deadline = time.monotonic() + timeout
+    out = [client.frame(timeout)]
+    while not pred(out[-1]):
+        out.append(client.frame(max(0.01, deadline - time.monotonic())))
+    return out
+
+
+def ask_who(client: NativeClient) -> dict:
+    """``/who``: the ``users`` frame (frames before it are skipped)."""
+    client.send_json({"type": "who"})
+    return client.expect(lambda f: f["type"] == "users")
+
+
+def ask_history(client: NativeClient, count: int = 1000) -> list[dict]:
+    """``/history COUNT`` of the focused room: its messages, oldest first."""
+    client.send_json({"type": "history", "count": count})
+    head = client.expect(lambda f: f["type"] == "notice" and f.get("event") == "history")
+    found = re.search(r"the last (\d+) message", head["text"])
+    assert found, head
+    out: list[dict] = []
+    while len(out) < int(found.group(1)):
+        f = client.frame()
+        if f["type"] == "message" and f.get("replay") == "history":
+            out.append(f)
+    return out
 
 
 class PlainClient(LineSocket):
