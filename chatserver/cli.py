@@ -11,6 +11,9 @@ import signal
 import ssl
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import redis
 
 from common.nicks import nick_key, nick_problem
 from common.rooms import room_key
@@ -28,6 +31,9 @@ from .roomlog import RoomLog
 from .server import ChatServer, ServerConfig
 from .store import SqliteStore, StoreError, default_path
 from .web import DEFAULT_WEB_PORT, WebServer
+
+if TYPE_CHECKING:
+    from .cluster.hub import ClusterHub
 
 log = logging.getLogger("chatserver")
 
@@ -106,6 +112,32 @@ def _log_handler(interactive: bool) -> tuple[logging.StreamHandler, str | None]:
     return logging.StreamHandler(stream), f"Server log: {path}"
 
 
+def open_cluster(args: argparse.Namespace, keep: int) -> tuple[ClusterHub, str]:
+    """The hub of a cluster node (``--cluster``), and the line that says where chat is kept.
+    Raises ``ClusterError`` with a one-line reason."""
+    from .cluster.hub import ClusterHub
+    from .cluster.link import BadClusterURL, ClusterUnavailable, Link, check_url, shown
+
+    try:
+        link = Link(check_url(args.cluster))
+    except BadClusterURL as exc:
+        raise ClusterError(str(exc)) from None
+    try:
+        hub = ClusterHub(link, keep=keep, heartbeat=args.cluster_heartbeat)
+    except ClusterUnavailable as exc:
+        link.close()
+        why = exc.__cause__ or exc
+        raise ClusterError(f"cannot reach the cluster's Redis at {shown(args.cluster)}: {why}") from None
+    except redis.RedisError as exc:  # answers, but refuses: a password, a read-only replica...
+        link.close()
+        raise ClusterError(f"the cluster's Redis at {shown(args.cluster)} refused: {exc}") from None
+    return hub, f"chat is kept in Redis at {shown(args.cluster)} (cluster {hub.cluster_id}, node {hub.node})"
+
+
+class ClusterError(Exception):
+    pass
+
+
 def open_store(args: argparse.Namespace) -> tuple[RoomLog | None, str]:
     """The room log the flags ask for, and the line that says where chat is kept."""
     if args.store == "memory":
@@ -159,6 +191,13 @@ def main(argv: list[str] | None = None) -> int:
         problem = nick_problem(args.name)
         if problem:
             parser.error(f"--name {args.name!r} cannot be the host's nickname: {problem}")
+    if args.cluster and args.store:
+        parser.error("--cluster keeps chat in Redis: leave out --store")
+    if args.cluster and (args.retain_days or args.retain_messages):
+        parser.error(
+            "--retain-days and --retain-messages are for the SQLite store; a cluster keeps "
+            "about the last 10000 entries of each room"
+        )
     try:
         security = _security(args)
     except (OSError, ValueError, ssl.SSLError) as exc:
@@ -189,12 +228,20 @@ def main(argv: list[str] | None = None) -> int:
     # Not an Event: a handler's set() that interrupts the main thread inside
     # wait() deadlocks on the Event's own lock. SimpleQueue.put is reentrant.
     stop: queue.SimpleQueue[int] = queue.SimpleQueue()
+    hub = None
     try:
-        room_log, kept_line = open_store(args)
-    except StoreError as exc:
+        if args.cluster:
+            hub, kept_line = open_cluster(args, config.keep)
+            room_log: RoomLog | None = hub.cluster_log
+        else:
+            room_log, kept_line = open_store(args)
+    except (StoreError, ClusterError) as exc:
         print(f"chatserver: {exc}", file=sys.stderr)
         return 2
-    server = ChatServer(config, room_log=room_log)
+    server = ChatServer(config, hub=hub, room_log=room_log)
+    if hub is not None:
+        hub.on_sanctions = server.sanctions.reload
+        server.cluster_id = hub.cluster_id
     seat = HostSeat(server, args.name) if args.interactive else None
     server.host_seat = seat
     on_stop = seat.stop_signal if seat is not None else stop.put

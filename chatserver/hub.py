@@ -43,6 +43,10 @@ class TooManyRooms(Exception):
     pass
 
 
+class Unavailable(Exception):
+    """What the hub keeps elsewhere cannot be reached now (a cluster's Redis): try again later."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Greeting:
     """What a joiner is told, before any live message of the room can reach it."""
@@ -82,6 +86,7 @@ class Hub(Protocol):
         recent: int = 0,
     ) -> tuple[str, bool]: ...
     def rename(self, sub: Subscriber, new: str) -> str: ...
+    def changed(self, sub: Subscriber) -> None: ...
     def unregister(self, sub: Subscriber) -> None: ...
     def find(self, nick: str) -> Person | None: ...
     def tell(self, nick: str, frame: Frame) -> Person | None: ...
@@ -169,6 +174,9 @@ class LocalHub:
         """Give ``sub`` the nickname ``new`` (``NickTaken`` if not free); returns the old one."""
         with self._lock:
             return self._people.claim(sub, new)
+
+    def changed(self, sub: Subscriber) -> None:
+        """``sub``'s away text or operator rights changed (what ``find`` tells is read from it here)."""
 
     def unregister(self, sub: Subscriber) -> None:
         with self._lock:

@@ -83,11 +83,7 @@ class Sanctions:
         self._bans: dict[str, StoredSanction] = {}  # nick_key -> ban
         self._mutes: dict[str, StoredSanction] = {}  # nick_key -> mute
         self._grants: dict[str, StoredGrant] = {}  # nick_key -> grant
-        for sanction in keeper.sanctions():
-            table = self._bans if sanction.kind == "ban" else self._mutes
-            table[nick_key(sanction.nick)] = sanction
-        for grant in keeper.grants():
-            self._grants[nick_key(grant.nick)] = grant
+        self.reload()
         if self._bans or self._mutes or self._grants:
             log.info(
                 "kept from before: %d ban(s), %d mute(s), %d operator grant(s)",
@@ -95,6 +91,16 @@ class Sanctions:
                 len(self._mutes),
                 len(self._grants),
             )
+
+    def reload(self) -> None:
+        """Read them all again from the keeper (another server of a cluster changed them)."""
+        bans: dict[str, StoredSanction] = {}
+        mutes: dict[str, StoredSanction] = {}
+        for sanction in self._keeper.sanctions():
+            (bans if sanction.kind == "ban" else mutes)[nick_key(sanction.nick)] = sanction
+        grants = {nick_key(grant.nick): grant for grant in self._keeper.grants()}
+        with self._lock:
+            self._bans, self._mutes, self._grants = bans, mutes, grants
 
     # -- bans and mutes ---------------------------------------------------------
     def _in_force(self, table: dict[str, StoredSanction]) -> list[StoredSanction]:

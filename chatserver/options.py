@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import unicodedata
 
 from common import __version__
@@ -48,6 +49,13 @@ def _nonneg_int(text: str) -> int:
     value = _int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = _float(text)
+    if not 0.1 <= value <= 60:
+        raise argparse.ArgumentTypeError(f"must be between 0.1 and 60 seconds, not {text}")
     return value
 
 
@@ -232,6 +240,22 @@ def build_parser() -> argparse.ArgumentParser:
     kept.add_argument("--retain-days", type=_days, metavar="DAYS", help="delete kept messages older than this")
     kept.add_argument(
         "--retain-messages", type=_positive_int, metavar="N", help="keep at most the last N messages of each room"
+    )
+    cluster = p.add_argument_group("several servers (see README: Several servers)")
+    cluster.add_argument(
+        "--cluster",
+        metavar="URL",
+        default=os.environ.get("CHATSERVER_CLUSTER") or None,
+        help="share rooms, names and history with every server using this Redis: redis://HOST:PORT[/DB] or "
+        "rediss://... (default: $CHATSERVER_CLUSTER; the password in the URL or $REDIS_PASSWORD)",
+    )
+    cluster.add_argument(
+        "--cluster-heartbeat",
+        type=_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="how often this server renews its lease in the cluster; one silent for 3 of these is "
+        "taken for dead (default 5)",
     )
     p.add_argument(
         "--no-advertise",

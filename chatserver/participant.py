@@ -21,7 +21,7 @@ from common.nicks import InvalidNick, is_exit_word, nick_key, validate_nick
 from common.ratelimit import TokenBucket
 from common.rooms import InvalidRoom, one_line, room_key, validate_room
 
-from .hub import LOBBY, Frame, Greeting
+from .hub import LOBBY, Frame, Greeting, Unavailable
 from .membership import Membership
 from .moderation import until_text
 from .modes import Mode, ack_text, reverse_text
@@ -230,6 +230,11 @@ class Participant(Membership):
                 )
             else:  # nobody else sees you: names need not be unique
                 self.nick = nick
+        except Unavailable as exc:
+            self.registered, self.token = False, ""
+            self.send(m.Error("cluster_unavailable", f"cannot join now: {exc}; try again in a moment"))
+            self.send(m.Bye("cluster unavailable"))
+            raise SessionEnd("cluster unavailable") from None
         except (InvalidNick, NickTaken) as exc:
             self.registered, self.token = False, ""
             if isinstance(exc, NickTaken):
@@ -239,6 +244,7 @@ class Participant(Membership):
             return False
         if resume and self.server.sanctions.reclaim(nick, resume, self.token):
             self.op = True  # this client's session was made an operator with /op
+            self.hub.changed(self)
         log.info("%s registered%s", nick, "" if last_seq is None else f" (resuming after #{last_seq})")
         if self.mode is not Mode.CHAT:
             self.greet(Greeting(self.room, "", 0, [], 0, "history"))
@@ -323,6 +329,12 @@ class Participant(Membership):
 
     def handle(self, msg: m.Message) -> None:
         """Act on one message from this registered participant."""
+        try:
+            self._handle(msg)
+        except Unavailable as exc:
+            self.send(m.Error("cluster_unavailable", f"not done: {exc}; try again when it is back"))
+
+    def _handle(self, msg: m.Message) -> None:
         if self._bucket is not None and not isinstance(msg, (m.Ping, m.Pong, m.Error)):
             self._throttle(self._bucket)
         if isinstance(msg, (m.Say, m.Action)):
@@ -492,6 +504,8 @@ class Participant(Membership):
         if self._silenced():
             return
         self.away = one_line(reason)
+        if self.mode is Mode.CHAT:
+            self.hub.changed(self)
         nick = self.nick
         text = f"{nick} is away: {self.away}" if self.away else f"{nick} is back"
         if self.mode is Mode.CHAT:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import re
+from collections.abc import Callable
 from typing import Protocol
 
 from common import messages as m
@@ -111,6 +112,14 @@ class RoomLog(Protocol):
     def close(self) -> None: ...
 
 
+def word_matcher(words: str) -> Callable[[str], bool] | None:
+    """A test that a text holds every one of ``words`` as a word (any case); None for no words."""
+    terms = [re.compile(rf"(?<!\w){re.escape(w)}(?!\w)", re.IGNORECASE) for w in words.split()]
+    if not terms:
+        return None
+    return lambda text: all(t.search(text) for t in terms)
+
+
 def _size(msg: m.ChatMessage) -> int:
     """A bound on a kept message's size in memory (cheap: no encoding)."""
     return 4 * len(msg.text) + 200
@@ -194,10 +203,10 @@ class MemoryLog:
 
     def search(self, room: str, words: str, limit: int) -> list[m.ChatMessage]:
         kept = self._rooms.get(room_key(room))
-        terms = [re.compile(rf"(?<!\w){re.escape(w)}(?!\w)", re.IGNORECASE) for w in words.split()]
-        if kept is None or not terms:
+        match = word_matcher(words)
+        if kept is None or match is None:
             return []
-        found = [x for x in reversed(kept.messages) if all(t.search(x.text) for t in terms)]
+        found = [x for x in reversed(kept.messages) if match(x.text)]
         return found[:limit]
 
     def secret(self) -> bytes | None:

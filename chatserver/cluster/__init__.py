@@ -1,0 +1,1 @@
+"""Several servers as one (``--cluster``): rooms, names and presence shared through Redis (docs/cluster.md)."""

@@ -1,0 +1,286 @@
+"""Who is where in the cluster: names held on leases, room membership, and dead nodes cleared away.
+
+A name is held by a session (``sid``) of a node. The hold is a lease: good
+while the node's own ``alive`` key lives, which its heartbeat renews (one
+key a node, not one a name). A claim of a name whose node is dead succeeds;
+a claim with the holder's resume token takes the name over from a live
+node (a client back on another node before its old one noticed). Room
+membership is a hash per room, nick key -> sid, so a session that was
+replaced never removes its successor. Every change is one Lua script or one
+pipeline: one round trip.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from common.nicks import nick_key
+from common.rooms import room_key
+
+from ..registry import Person
+from . import keys
+from .link import Link
+
+# KEYS: the nick hash. ARGV: node, sid, token, replacing sid, take-over token, nick, nick key, away, op, host,
+# address, room. Returns {1, previous node, previous sid} or {0}.
+_CLAIM = """
+local cur = redis.call('HMGET', KEYS[1], 'node', 'sid', 'token')
+if cur[1] then
+  local alive = redis.call('EXISTS', 'lanchat:alive:' .. cur[1]) == 1
+  local mine = cur[2] == ARGV[4]
+  local takeover = ARGV[5] ~= '' and cur[3] == ARGV[5]
+  if alive and not mine and not takeover then return {0} end
+  redis.call('SREM', 'lanchat:people:' .. cur[1], ARGV[7])
+else
+  cur = {'', '', ''}
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'nick', ARGV[6], 'node', ARGV[1], 'sid', ARGV[2], 'token', ARGV[3],
+  'away', ARGV[8], 'op', ARGV[9], 'host', ARGV[10], 'address', ARGV[11], 'room', ARGV[12], 'rooms', '[]')
+redis.call('SADD', 'lanchat:people:' .. ARGV[1], ARGV[7])
+return {1, cur[1], cur[2]}
+"""
+
+# KEYS: the nick hash. ARGV: sid, node, nick key. Drops the name if that session still holds it.
+_RELEASE = """
+if redis.call('HGET', KEYS[1], 'sid') == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  redis.call('SREM', 'lanchat:people:' .. ARGV[2], ARGV[3])
+  return 1
+end
+return 0
+"""
+
+# KEYS: the nick hash. ARGV: sid, then field, value pairs. Sets them if that session still holds the name.
+_UPDATE = """
+if redis.call('HGET', KEYS[1], 'sid') ~= ARGV[1] then return 0 end
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1
+"""
+
+# KEYS: a members hash. ARGV: nick key, sid. Drops the entry if it is that session's.
+_LEAVE = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Holder:
+    """Who holds a name: the person, and the node and session holding it."""
+
+    person: Person
+    node: str
+    sid: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Gone:
+    """A session of a dead node, cleared away: the rooms that must hear it left."""
+
+    nick: str
+    rooms: list[str]
+
+
+def _person(h: dict[str, str]) -> Person:
+    return Person(
+        h.get("nick", ""),
+        h.get("away", ""),
+        h.get("op") == "1",
+        h.get("host") == "1",
+        h.get("room", ""),
+        h.get("address", ""),
+        h.get("token", ""),
+    )
+
+
+class Presence:
+    def __init__(self, link: Link, node: str, lease: float) -> None:
+        self._link = link
+        self._node = node
+        self._lease_ms = int(lease * 1000)
+        r = link.redis
+        self._claim, self._release = r.register_script(_CLAIM), r.register_script(_RELEASE)
+        self._update, self._leave = r.register_script(_UPDATE), r.register_script(_LEAVE)
+
+    # -- this node's lease --
+    def heartbeat(self) -> None:
+        def beat(r) -> None:  # noqa: ANN001
+            p = r.pipeline(transaction=False)
+            p.set(keys.alive(self._node), "1", px=self._lease_ms)
+            p.sadd(keys.NODES, self._node)
+            p.execute()
+
+        self._link.call(beat)
+
+    def retire(self) -> None:
+        """This node stops: its lease and inbox go (its sessions released their names already)."""
+        self._link.call(
+            lambda r: (
+                r.pipeline(transaction=False)
+                .delete(keys.alive(self._node), keys.people(self._node), keys.inbox(self._node))
+                .srem(keys.NODES, self._node)
+                .execute()
+            )
+        )
+
+    # -- names --
+    def claim(
+        self, nick: str, sid: str, token: str, *, replacing: str = "", takeover: str = "", p: Person | None = None
+    ) -> tuple[str, str] | None:
+        """Hold ``nick`` for session ``sid``; None if a live session holds it (not
+        ``replacing``, and ``takeover`` is not its token); else the previous
+        holder's (node, sid), ("", "") if there was none."""
+        p = p or Person(nick)
+        args = [self._node, sid, token, replacing, takeover or "", nick, nick_key(nick)]
+        args += [p.away, "1" if p.op else "0", "1" if p.host else "0", p.address, p.room]
+        got = self._link.call(lambda r: self._claim(keys=[keys.nick(nick_key(nick))], args=args))
+        if not got[0]:  # type: ignore[index]
+            return None
+        return got[1], got[2]  # type: ignore[index]
+
+    def release(self, nick: str, sid: str) -> None:
+        key = nick_key(nick)
+        self._link.call(lambda r: self._release(keys=[keys.nick(key)], args=[sid, self._node, key]))
+
+    def update(self, nick: str, sid: str, **fields: str) -> None:
+        args: list[str] = [sid]
+        for name, value in fields.items():
+            args += [name, value]
+        self._link.call(lambda r: self._update(keys=[keys.nick(nick_key(nick))], args=args))
+
+    def suggest(self, nick: str) -> str:
+        base = nick[:29]
+        candidates = [f"{base}{n}" for n in range(2, 40)]
+
+        def taken(r) -> list[int]:  # noqa: ANN001
+            p = r.pipeline(transaction=False)
+            for c in candidates:
+                p.exists(keys.nick(nick_key(c)))
+            return p.execute()
+
+        found = self._link.call(taken)
+        return next((c for c, t in zip(candidates, found, strict=True) if not t), base + "_")  # type: ignore[arg-type]
+
+    def holder(self, nick: str) -> Holder | None:
+        """Who holds ``nick`` (None if nobody, or only a dead node's session)."""
+        h = self._link.call(lambda r: r.hgetall(keys.nick(nick_key(nick))))
+        if not h or not self._link.call(lambda r: r.exists(keys.alive(h["node"]))):  # type: ignore[index]
+            return None
+        return Holder(_person(h), h["node"], h["sid"])  # type: ignore[arg-type,index]
+
+    def _people(self, nick_keys: list[str]) -> list[Person]:
+        """The persons holding these nick keys on live nodes."""
+        if not nick_keys:
+            return []
+
+        def read(r) -> list[dict[str, str]]:  # noqa: ANN001
+            p = r.pipeline(transaction=False)
+            for k in nick_keys:
+                p.hgetall(keys.nick(k))
+            return p.execute()
+
+        found = [h for h in self._link.call(read) if h]  # type: ignore[union-attr]
+        alive = self._alive({h["node"] for h in found})
+        return [_person(h) for h in found if h["node"] in alive]
+
+    def _alive(self, nodes: set[str]) -> set[str]:
+        ordered = sorted(nodes)
+        if not ordered:
+            return set()
+        flags = self._link.call(lambda r: r.mget([keys.alive(n) for n in ordered]))
+        return {n for n, f in zip(ordered, flags, strict=True) if f}  # type: ignore[arg-type]
+
+    def everyone(self) -> list[Person]:
+        nodes = self._link.call(lambda r: r.smembers(keys.NODES))
+        alive = sorted(self._alive(set(nodes)))  # type: ignore[arg-type]
+
+        def read(r) -> list[set[str]]:  # noqa: ANN001
+            p = r.pipeline(transaction=False)
+            for n in alive:
+                p.smembers(keys.people(n))
+            return p.execute()
+
+        held = [k for found in self._link.call(read) for k in found]  # type: ignore[union-attr]
+        return self._people(held)
+
+    # -- rooms --
+    def joined(self, room: str, nick: str, sid: str, rooms: list[str]) -> None:
+        """``nick`` (session ``sid``) is in ``room`` now; ``rooms`` are all of its rooms."""
+        key = nick_key(nick)
+
+        def write(r) -> None:  # noqa: ANN001
+            p = r.pipeline(transaction=False)
+            p.hset(keys.members(room_key(room)), key, sid)
+            self._update(keys=[keys.nick(key)], args=[sid, "rooms", json.dumps(rooms), "room", room], client=p)
+            p.execute()
+
+        self._link.call(write)
+
+    def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> None:
+        """``nick`` left ``room``; ``rooms`` are those it is still in (None: it is leaving altogether)."""
+        key = nick_key(nick)
+
+        def write(r) -> None:  # noqa: ANN001
+            p = r.pipeline(transaction=False)
+            self._leave(keys=[keys.members(room_key(room))], args=[key, sid], client=p)
+            if rooms is not None:
+                self._update(keys=[keys.nick(key)], args=[sid, "rooms", json.dumps(rooms)], client=p)
+            p.execute()
+
+        self._link.call(write)
+
+    def members(self, room: str) -> list[Person]:
+        held = self._link.call(lambda r: r.hgetall(keys.members(room_key(room))))
+        people = self._people(list(held))  # type: ignore[arg-type]
+        return sorted(people, key=lambda p: nick_key(p.nick))
+
+    def counts(self, room_keys: list[str]) -> list[int]:
+        """How many are in each room (live nodes' sessions and, for a few seconds, a dead one's)."""
+
+        def read(r) -> list[int]:  # noqa: ANN001
+            p = r.pipeline(transaction=False)
+            for k in room_keys:
+                p.hlen(keys.members(k))
+            return p.execute()
+
+        return self._link.call(read)  # type: ignore[return-value]
+
+    # -- dead nodes --
+    def dead_nodes(self) -> list[str]:
+        nodes = sorted(self._link.call(lambda r: r.smembers(keys.NODES)))  # type: ignore[arg-type]
+        others = {n for n in nodes if n != self._node}
+        return sorted(others - self._alive(others))
+
+    def reap(self, node: str) -> list[Gone] | None:
+        """Clear away a dead node's sessions (None if another node is at it): their
+        names free, their memberships gone; returns them, for the leave notices."""
+        if not self._link.call(lambda r: r.set(keys.reaping(node), self._node, nx=True, px=30_000)):
+            return None
+        held = sorted(self._link.call(lambda r: r.smembers(keys.people(node))))  # type: ignore[arg-type]
+        gone = []
+        for k in held:
+            h: dict[str, str] = self._link.call(lambda r, k=k: r.hgetall(keys.nick(k)))  # type: ignore[assignment]
+            if not h or h.get("node") != node:
+                continue  # taken over by a live node meanwhile
+            rooms = json.loads(h.get("rooms") or "[]")
+
+            def clear(r, k: str = k, sid: str = h["sid"], rooms: list[str] = rooms) -> None:  # noqa: ANN001
+                p = r.pipeline(transaction=False)
+                for room in rooms:
+                    self._leave(keys=[keys.members(room_key(room))], args=[k, sid], client=p)
+                self._release(keys=[keys.nick(k)], args=[sid, node, k], client=p)
+                p.execute()
+
+            self._link.call(clear)
+            gone.append(Gone(h["nick"], rooms))
+        self._link.call(
+            lambda r: (
+                r.pipeline(transaction=False)
+                .delete(keys.people(node), keys.inbox(node))
+                .srem(keys.NODES, node)
+                .execute()
+            )
+        )
+        return gone

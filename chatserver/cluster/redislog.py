@@ -1,0 +1,235 @@
+"""The room log in Redis: a stream per room, numbered atomically, and the moderation records.
+
+A room's messages and notices are entries of its stream, in the room's one
+order. A message's id is ``SEQ-0``; a notice after it is ``SEQ-1``,
+``SEQ-2``... so notices take their place in the order without taking a
+number. ``append`` adds a whole batch (any rooms) in one Lua script: one
+round trip, each entry numbered atomically with its room (the room is made,
+with a fresh epoch, if Redis does not have it: after a Redis that lost its
+data, numbering starts anew and the epoch says so). Streams are capped at
+about ``KEPT`` entries (``XADD MAXLEN ~``): history, search and resume
+reach that far back. Sanctions and grants are hashes; a change is posted on
+the events stream so every node reloads them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import secrets
+from collections.abc import Iterator
+
+from common import messages as m
+from common.nicks import nick_key
+from common.rooms import room_key
+
+from ..roomlog import StoredGrant, StoredRoom, StoredSanction, word_matcher
+from . import keys
+from .link import Link
+
+KEPT = 10_000  # entries kept per room stream, about (messages and notices)
+PAGE = 500  # entries per read when walking back through a stream
+
+# ARGV: kept, node, then 7 per entry: room key, room name, epoch if new, kind ("m" or "n"), payload, ref, exclude.
+_APPEND = """
+local out = {}
+local i = 3
+while i <= #ARGV do
+  local rk = ARGV[i]
+  local meta = 'lanchat:room:' .. rk
+  if redis.call('EXISTS', meta) == 0 then
+    redis.call('HSET', meta, 'name', ARGV[i + 1], 'epoch', ARGV[i + 2], 'seq', 0, 'sub', 0, 'topic', '')
+    redis.call('SADD', 'lanchat:rooms', rk)
+  end
+  local id
+  if ARGV[i + 3] == 'm' then
+    id = redis.call('HINCRBY', meta, 'seq', 1) .. '-0'
+    redis.call('HSET', meta, 'sub', 0)
+  else
+    id = redis.call('HGET', meta, 'seq') .. '-' .. redis.call('HINCRBY', meta, 'sub', 1)
+  end
+  local added = redis.pcall('XADD', 'lanchat:log:' .. rk, 'MAXLEN', '~', ARGV[1], id,
+    'k', ARGV[i + 3], 'p', ARGV[i + 4], 'n', ARGV[2], 'r', ARGV[i + 5], 'x', ARGV[i + 6])
+  if type(added) == 'table' and added.err then out[#out + 1] = '' else out[#out + 1] = added end
+  i = i + 7
+end
+return out
+"""
+
+# KEYS: room meta, room log. ARGV: name, epoch if new. Returns epoch, seq, topic, name, the log's last id.
+_ENSURE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'name', ARGV[1], 'epoch', ARGV[2], 'seq', 0, 'sub', 0, 'topic', '')
+  redis.call('SADD', 'lanchat:rooms', ARGV[3])
+end
+local meta = redis.call('HMGET', KEYS[1], 'epoch', 'seq', 'topic', 'name')
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+local id = '0-0'
+if #last > 0 then id = last[1][1] end
+return {meta[1], meta[2], meta[3], meta[4], id}
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """One thing to append to a room's stream."""
+
+    room: str  # the room's name
+    kind: str  # "m": a message (numbered), "n": a notice
+    payload: str  # the frame as JSON (a message's seq is the stream's to give)
+    ref: str = ""  # the appending node's own reference (its sender's receipt waits on it)
+    exclude: str = ""  # the nick key of whoever must not get it ("" for nobody)
+
+
+def decode(entry_id: str, fields: dict[str, str]) -> m.Message:
+    """A stream entry back as the frame it carries, numbered by its id."""
+    msg = m.decode(fields["p"].encode())
+    if fields.get("k") == "m" and isinstance(msg, m.ChatMessage):
+        msg = dataclasses.replace(msg, seq=int(entry_id.partition("-")[0]))
+    return msg
+
+
+def seq_of(entry_id: str) -> int:
+    return int(entry_id.partition("-")[0])
+
+
+class RedisLog:
+    """``roomlog.RoomLog`` in Redis (plus what the cluster hub needs: ``append``, ``ensure``, ``between``)."""
+
+    def __init__(self, link: Link, node: str) -> None:
+        self._link = link
+        self._node = node
+        self._append = link.redis.register_script(_APPEND)
+        self._ensure = link.redis.register_script(_ENSURE)
+
+    # -- rooms --
+    def room(self, name: str) -> StoredRoom | None:
+        meta = self._link.call(lambda r: r.hmget(keys.room(room_key(name)), "name", "epoch", "seq", "topic"))
+        if meta[0] is None:  # type: ignore[index]
+            return None
+        return StoredRoom(meta[0], meta[1], int(meta[2]), meta[3] or "")  # type: ignore[index]
+
+    def ensure(self, name: str) -> tuple[StoredRoom, str]:
+        """The room (made now if Redis does not have it), and its stream's last id."""
+        key = room_key(name)
+        epoch, seq, topic, kept_name, last = self._link.call(
+            lambda r: self._ensure(keys=[keys.room(key), keys.log(key)], args=[name, secrets.token_hex(6), key])
+        )  # type: ignore[misc]
+        return StoredRoom(kept_name, epoch, int(seq), topic or ""), last
+
+    def save_room(self, room: StoredRoom) -> None:
+        """Only the topic changes once a room exists (its numbering is Redis's)."""
+        self.ensure(room.name)
+        self._link.call(lambda r: r.hset(keys.room(room_key(room.name)), "topic", room.topic))
+
+    def forget(self, name: str) -> bool:
+        return False  # a room lives on in Redis for the other nodes
+
+    def stage(self, msg: m.ChatMessage) -> bool:
+        raise NotImplementedError("the cluster hub appends through append(), numbered by Redis")
+
+    def commit(self) -> set[tuple[str, int]]:
+        return set()  # append() is the commit: a message is kept when Redis took it
+
+    def append(self, entries: list[Entry]) -> list[str]:
+        """Append ``entries`` in one round trip; returns each one's id ("" if not taken)."""
+        args: list[object] = [KEPT, self._node]
+        for e in entries:
+            args += [room_key(e.room), e.room, secrets.token_hex(6), e.kind, e.payload, e.ref, e.exclude]
+        return self._link.call(lambda r: self._append(keys=[], args=args))  # type: ignore[return-value]
+
+    # -- reading back --
+    def _walk_back(self, name: str, before: str) -> Iterator[tuple[str, dict[str, str]]]:
+        """The stream's entries from just below ``before`` down to the oldest kept, newest first."""
+        key = keys.log(room_key(name))
+        top = before
+        while True:
+            page = self._link.call(lambda r, top=top: r.xrevrange(key, top, "-", count=PAGE))
+            yield from page  # type: ignore[misc]
+            if len(page) < PAGE:  # type: ignore[arg-type]
+                return
+            top = "(" + page[-1][0]  # type: ignore[index]
+
+    def recent(self, room: str, count: int, before: int | None = None, upto: str = "+") -> list[m.ChatMessage]:
+        """The last ``count`` messages of ``room`` numbered below ``before``
+        (and no later than the stream id ``upto``), oldest first."""
+        if count <= 0:
+            return []
+        top = upto if before is None else min_id(upto, f"({before}-0")
+        found: list[m.ChatMessage] = []
+        for entry_id, fields in self._walk_back(room, top):
+            if fields.get("k") == "m":
+                found.append(decode(entry_id, fields))  # type: ignore[arg-type]
+                if len(found) >= count:
+                    break
+        return found[::-1]
+
+    def between(self, room: str, after: int, upto: str, count: int) -> list[m.ChatMessage]:
+        """The messages numbered above ``after`` up to the stream id ``upto``, the last ``count`` of them."""
+        key = keys.log(room_key(room))
+        page = self._link.call(lambda r: r.xrevrange(key, upto, f"{after + 1}-0", count=count * 2 + PAGE))
+        msgs = [decode(i, f) for i, f in page if f.get("k") == "m"]  # type: ignore[union-attr]
+        return msgs[:count][::-1]  # type: ignore[return-value]
+
+    def search(self, room: str, words: str, limit: int) -> list[m.ChatMessage]:
+        match = word_matcher(words)
+        if match is None:
+            return []
+        found: list[m.ChatMessage] = []
+        for entry_id, fields in self._walk_back(room, "+"):
+            if fields.get("k") == "m":
+                msg = decode(entry_id, fields)
+                if isinstance(msg, m.ChatMessage) and match(msg.text):
+                    found.append(msg)
+                    if len(found) >= limit:
+                        break
+        return found
+
+    def secret(self) -> bytes | None:
+        """The cluster's resume-token secret: the first node makes it, every node uses it."""
+        self._link.call(lambda r: r.set(keys.SECRET, secrets.token_hex(32), nx=True))
+        return bytes.fromhex(self._link.call(lambda r: r.get(keys.SECRET)))  # type: ignore[arg-type]
+
+    # -- moderation --
+    def _changed(self, r) -> None:  # noqa: ANN001
+        r.xadd(keys.EVENTS, {"t": "sanctions", "n": self._node}, maxlen=1000, approximate=True)
+
+    def sanctions(self) -> list[StoredSanction]:
+        kept = self._link.call(lambda r: r.hvals(keys.SANCTIONS))
+        return [StoredSanction(**json.loads(v)) for v in kept]  # type: ignore[union-attr]
+
+    def save_sanction(self, sanction: StoredSanction) -> None:
+        field = f"{sanction.kind}:{nick_key(sanction.nick)}"
+        value = json.dumps(dataclasses.asdict(sanction))
+        self._link.call(lambda r: (r.hset(keys.SANCTIONS, field, value), self._changed(r)))
+
+    def drop_sanction(self, kind: str, nick: str) -> None:
+        self._link.call(lambda r: (r.hdel(keys.SANCTIONS, f"{kind}:{nick_key(nick)}"), self._changed(r)))
+
+    def grants(self) -> list[StoredGrant]:
+        kept = self._link.call(lambda r: r.hvals(keys.GRANTS))
+        return [StoredGrant(**json.loads(v)) for v in kept]  # type: ignore[union-attr]
+
+    def save_grant(self, grant: StoredGrant) -> None:
+        value = json.dumps(dataclasses.asdict(grant))
+        self._link.call(lambda r: (r.hset(keys.GRANTS, nick_key(grant.nick), value), self._changed(r)))
+
+    def drop_grant(self, nick: str) -> None:
+        self._link.call(lambda r: (r.hdel(keys.GRANTS, nick_key(nick)), self._changed(r)))
+
+    def close(self) -> None:
+        pass  # the link is the hub's to close
+
+
+def min_id(a: str, b: str) -> str:
+    """The lower of two XREVRANGE upper bounds ("+" is the top; "(" marks an exclusive one)."""
+    if a == "+":
+        return b
+    if b == "+":
+        return a
+
+    def order(x: str) -> tuple[int, int, int]:
+        ms, _, sub = x.lstrip("(").partition("-")
+        return int(ms), int(sub or 0), 0 if x.startswith("(") else 1
+
+    return a if order(a) <= order(b) else b
