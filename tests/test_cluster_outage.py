@@ -129,17 +129,29 @@ def resume_until_welcomed(port: int, timeout: float = RECOVERY, **fields) -> tup
         time.sleep(0.2)  # (a client's backoff between attempts, not a wait for an event)
 
 
+def expect_renumbered(welcome: dict, client: NativeClient, old_epoch: str, lost: set[str]) -> None:
+    """The greeting of a resume into a room whose numbering is new: ``renumbered``, then recent history."""
+    assert welcome["epoch"] != old_epoch, "the room's numbering is new"
+    notice = client.frame()
+    assert (notice["type"], notice.get("event")) == ("notice", "renumbered"), notice
+    replay = [client.frame() for _ in range(welcome["replay"])]
+    assert all(f["replay"] == "history" for f in replay)
+    assert not lost & {f["text"] for f in replay}, "what Redis lost is not made up"
+
+
 @pytest.mark.parametrize("loss", ["flushall", "restart without persistence"])
 def test_a_redis_that_lost_its_data_is_a_new_numbering(make_nodes, redis_server, loss):
-    """docs/protocol.md "Reconnecting": a room made anew has a new epoch; a
-    client resuming with the old one is told ``renumbered``, and chat goes on."""
+    """Handled like a replaced store (docs/protocol.md "Reconnecting"): the
+    sessions of the lost numbering are told to reconnect (``bye``), and each
+    resume is greeted ``renumbered`` into one new epoch shared by every node."""
     a, b = make_nodes(2)
     alice = NativeClient(a.port, "alice")
     bob = NativeClient(b.port, "bob")
     alice.expect(is_notice("join", "bob"))
-    for text in ("one", "two", "three"):
+    said = ["one", "two", "three"]
+    for text in said:
         alice.say(text)
-    last_seq = [alice.expect(lambda f: f["type"] == "accepted")["seq"] for _ in range(3)][-1]
+    last_seq = [alice.expect(lambda f: f["type"] == "accepted")["seq"] for _ in said][-1]
     assert [f["seq"] for f in bob.messages(3)][-1] == last_seq
     token, epoch = alice.welcome["token"], alice.welcome["epoch"]
     alice.close()
@@ -151,21 +163,21 @@ def test_a_redis_that_lost_its_data_is_a_new_numbering(make_nodes, redis_server,
         redis_server.stop()
         redis_server.start()
 
+    ended = frames_until(bob, lambda f: f["type"] == "bye", timeout=RECOVERY)
+    assert not any(f["type"] == "message" for f in ended), ended
     back, welcome = resume_until_welcomed(
         b.port, nick="alice", resume=token, room="#lobby", epoch=epoch, last_seq=last_seq
     )
     assert (welcome["nick"], welcome["room"]) == ("alice", "#lobby")
-    assert welcome["epoch"] != epoch, "the room's numbering is new"
-    notice = back.frame()
-    assert (notice["type"], notice.get("event")) == ("notice", "renumbered"), notice
-    replay = [back.frame() for _ in range(welcome["replay"])]
-    assert all(f["replay"] == "history" for f in replay)
-    assert not {"one", "two", "three"} & {f["text"] for f in replay}, "what Redis lost is not made up"
+    expect_renumbered(welcome, back, epoch, set(said))
+    bob_again, bob_welcome = resume_until_welcomed(
+        a.port, nick="bob", resume=bob.welcome["token"], room="#lobby", epoch=epoch, last_seq=last_seq
+    )
+    expect_renumbered(bob_welcome, bob_again, epoch, set(said))
+    assert bob_welcome["epoch"] == welcome["epoch"], "one new numbering on every node"
 
     back.say("fresh start")
     seq = back.expect(lambda f: f["type"] in ("accepted", "error"))
     assert seq["type"] == "accepted", seq
-    got = bob.expect(lambda f: f["type"] == "message" and f["text"] == "fresh start")
-    assert got["seq"] == seq["seq"], "a member from before the loss still hears the room, in its new numbering"
-    carol = NativeClient(a.port, "carol")
-    assert carol.welcome["epoch"] == welcome["epoch"], "one new numbering on every node"
+    got = bob_again.expect(lambda f: f["type"] == "message")
+    assert (got["seq"], got["text"]) == (seq["seq"], "fresh start"), "chat goes on in the new numbering"
