@@ -575,8 +575,9 @@ class ClusterHub(LocalHub):
             self._rooms.clear()
             self._by_stream.clear()
             self._streams = {keys.inbox(self.node): "0-0", keys.EVENTS: "0-0"}
-        for sub in subs:
-            sub.kick("the cluster lost its data: reconnect")
+        for sub in subs:  # ("shutdown": the client reconnects, as after a server's restart)
+            sub.notice("* the cluster lost its data: reconnecting you to the new one", event="shutdown")
+            sub.kick("the cluster lost its data")
 
     def flush(self, timeout: float | None = None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
