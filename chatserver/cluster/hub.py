@@ -18,6 +18,7 @@ Sessions see the same ``Hub`` as on a single server. What differs:
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import itertools
 import logging
@@ -86,8 +87,10 @@ class ClusterHub(LocalHub):
         self._sids: dict[Subscriber, str] = {}
         self._sid_count = itertools.count(1)
         self._refs = itertools.count(1)
+        self._last_ref = 0
         self._pending: dict[int, _Pending] = {}  # ref -> appended, not yet read back (oldest first)
-        self._held: list[tuple[int, Subscriber, Frame]] = []  # frames for one session, waiting for refs
+        #: Frames for one session, each waiting until the refs up to its own are read back.
+        self._held: collections.deque[tuple[int, Subscriber, Frame]] = collections.deque()
         self._batch: list[Entry] = []
         self._batch_ready = threading.Condition(self._lock)
         self._streams = {keys.inbox(self.node): "0-0", keys.EVENTS: self._last_id(keys.EVENTS)}
@@ -363,7 +366,7 @@ class ClusterHub(LocalHub):
         skip: str = "",
     ) -> None:
         """Queue an entry for the writer (lock held)."""
-        ref = next(self._refs)
+        ref = self._last_ref = next(self._refs)
         self._pending[ref] = pending or _Pending(None, None)
         if exclude is not None:
             skip = exclude.nick
@@ -374,7 +377,7 @@ class ClusterHub(LocalHub):
     def send_to(self, sub: Subscriber, frame: Frame) -> None:
         with self._lock:
             if self._pending:
-                self._held.append((max(self._pending), sub, frame))
+                self._held.append((self._last_ref, sub, frame))
             else:
                 super().send_to(sub, frame)
 
@@ -382,7 +385,7 @@ class ClusterHub(LocalHub):
         """Frames for one session whose turn has come: nothing appended before them is unread (lock held)."""
         oldest = next(iter(self._pending), None)
         while self._held and (oldest is None or self._held[0][0] < oldest):
-            _, sub, frame = self._held.pop(0)
+            _, sub, frame = self._held.popleft()
             super().send_to(sub, frame)
         if oldest is None:
             self._batch_ready.notify_all()  # flush() waits for this
