@@ -300,11 +300,9 @@ class ClusterHub(LocalHub):
         names = sorted(self._link.call(lambda r: r.smembers(keys.ROOMS)))  # type: ignore[arg-type]
         counts = self._presence.counts(names)
         found = []
-        for key, count in zip(names, counts, strict=True):
-            if count or key == room_key(LOBBY):
-                stored = self.cluster_log.room(key)
-                if stored is not None:
-                    found.append(RoomInfo(stored.name, count, stored.topic))
+        for stored, count in zip(self.cluster_log.rooms(names), counts, strict=True):
+            if stored is not None and (count or room_key(stored.name) == room_key(LOBBY)):
+                found.append(RoomInfo(stored.name, count, stored.topic))
         return sorted(found, key=lambda info: room_key(info.name))
 
     def recent(self, room: str, count: int, before: int | None = None) -> list[m.ChatMessage]:
@@ -535,6 +533,7 @@ class ClusterHub(LocalHub):
             kept = self._link.call(lambda r: r.get(keys.CLUSTER)) == self.cluster_id
             if not kept:
                 self._link.call(lambda r: r.set(keys.CLUSTER, self.cluster_id, nx=True))
+                self.cluster_log.restore_secret()
             self._up_since = time.monotonic()
             self._presence.heartbeat()
             if kept:
