@@ -18,6 +18,7 @@ Sessions see the same ``Hub`` as on a single server. What differs:
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import itertools
 import logging
@@ -86,8 +87,10 @@ class ClusterHub(LocalHub):
         self._sids: dict[Subscriber, str] = {}
         self._sid_count = itertools.count(1)
         self._refs = itertools.count(1)
+        self._last_ref = 0
         self._pending: dict[int, _Pending] = {}  # ref -> appended, not yet read back (oldest first)
-        self._held: list[tuple[int, Subscriber, Frame]] = []  # frames for one session, waiting for refs
+        #: Frames for one session, each waiting until the refs up to its own are read back.
+        self._held: collections.deque[tuple[int, Subscriber, Frame]] = collections.deque()
         self._batch: list[Entry] = []
         self._batch_ready = threading.Condition(self._lock)
         self._streams = {keys.inbox(self.node): "0-0", keys.EVENTS: self._last_id(keys.EVENTS)}
@@ -297,11 +300,9 @@ class ClusterHub(LocalHub):
         names = sorted(self._link.call(lambda r: r.smembers(keys.ROOMS)))  # type: ignore[arg-type]
         counts = self._presence.counts(names)
         found = []
-        for key, count in zip(names, counts, strict=True):
-            if count or key == room_key(LOBBY):
-                stored = self.cluster_log.room(key)
-                if stored is not None:
-                    found.append(RoomInfo(stored.name, count, stored.topic))
+        for stored, count in zip(self.cluster_log.rooms(names), counts, strict=True):
+            if stored is not None and (count or room_key(stored.name) == room_key(LOBBY)):
+                found.append(RoomInfo(stored.name, count, stored.topic))
         return sorted(found, key=lambda info: room_key(info.name))
 
     def recent(self, room: str, count: int, before: int | None = None) -> list[m.ChatMessage]:
@@ -363,7 +364,7 @@ class ClusterHub(LocalHub):
         skip: str = "",
     ) -> None:
         """Queue an entry for the writer (lock held)."""
-        ref = next(self._refs)
+        ref = self._last_ref = next(self._refs)
         self._pending[ref] = pending or _Pending(None, None)
         if exclude is not None:
             skip = exclude.nick
@@ -374,7 +375,7 @@ class ClusterHub(LocalHub):
     def send_to(self, sub: Subscriber, frame: Frame) -> None:
         with self._lock:
             if self._pending:
-                self._held.append((max(self._pending), sub, frame))
+                self._held.append((self._last_ref, sub, frame))
             else:
                 super().send_to(sub, frame)
 
@@ -382,7 +383,7 @@ class ClusterHub(LocalHub):
         """Frames for one session whose turn has come: nothing appended before them is unread (lock held)."""
         oldest = next(iter(self._pending), None)
         while self._held and (oldest is None or self._held[0][0] < oldest):
-            _, sub, frame = self._held.pop(0)
+            _, sub, frame = self._held.popleft()
             super().send_to(sub, frame)
         if oldest is None:
             self._batch_ready.notify_all()  # flush() waits for this
@@ -532,6 +533,7 @@ class ClusterHub(LocalHub):
             kept = self._link.call(lambda r: r.get(keys.CLUSTER)) == self.cluster_id
             if not kept:
                 self._link.call(lambda r: r.set(keys.CLUSTER, self.cluster_id, nx=True))
+                self.cluster_log.restore_secret()
             self._up_since = time.monotonic()
             self._presence.heartbeat()
             if kept:
@@ -575,8 +577,9 @@ class ClusterHub(LocalHub):
             self._rooms.clear()
             self._by_stream.clear()
             self._streams = {keys.inbox(self.node): "0-0", keys.EVENTS: "0-0"}
-        for sub in subs:
-            sub.kick("the cluster lost its data: reconnect")
+        for sub in subs:  # ("shutdown": the client reconnects, as after a server's restart)
+            sub.notice("* the cluster lost its data: reconnecting you to the new one", event="shutdown")
+            sub.kick("the cluster lost its data")
 
     def flush(self, timeout: float | None = None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout

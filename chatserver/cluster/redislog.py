@@ -99,6 +99,7 @@ class RedisLog:
     def __init__(self, link: Link, node: str) -> None:
         self._link = link
         self._node = node
+        self._secret: object = None
         self._append = link.redis.register_script(_APPEND)
         self._ensure = link.redis.register_script(_ENSURE)
 
@@ -188,7 +189,25 @@ class RedisLog:
     def secret(self) -> bytes | None:
         """The cluster's resume-token secret: the first node makes it, every node uses it."""
         self._link.call(lambda r: r.set(keys.SECRET, secrets.token_hex(32), nx=True))
-        return bytes.fromhex(self._link.call(lambda r: r.get(keys.SECRET)))  # type: ignore[arg-type]
+        self._secret = self._link.call(lambda r: r.get(keys.SECRET))
+        return bytes.fromhex(self._secret)  # type: ignore[arg-type]
+
+    def restore_secret(self) -> None:
+        """After Redis lost its data: put back the secret every node still signs with."""
+        if self._secret:
+            self._link.call(lambda r: r.set(keys.SECRET, self._secret, nx=True))
+
+    def rooms(self, room_keys: list[str]) -> list[StoredRoom | None]:
+        """The rooms with these keys, in one round trip."""
+
+        def read(r) -> list[list[str | None]]:  # noqa: ANN001
+            p = r.pipeline(transaction=False)
+            for k in room_keys:
+                p.hmget(keys.room(k), "name", "epoch", "seq", "topic")
+            return p.execute()
+
+        found = self._link.call(read)
+        return [StoredRoom(x[0], x[1], int(x[2]), x[3] or "") if x[0] else None for x in found]  # type: ignore[union-attr,arg-type]
 
     # -- moderation --
     def _changed(self, r) -> None:  # noqa: ANN001
