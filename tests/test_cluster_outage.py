@@ -86,8 +86,11 @@ def test_redis_down_and_back_under_traffic_loses_nothing_acknowledged(make_redis
 
     assert {got for _, got, _ in traffic.answers} == {"accepted", "cluster_unavailable"}, "no other answer"
     assert traffic.events() == ["link_down", "link_up"], "told once that the cluster is lost, once that it is back"
-    down = next(f for f in traffic.frames if is_notice("link_down")(f))
-    assert "Redis" in down["text"]
+    down = next(i for i, f in enumerate(traffic.frames) if is_notice("link_down")(f))
+    up = next(i for i, f in enumerate(traffic.frames) if is_notice("link_up")(f))
+    assert "Redis" in traffic.frames[down]["text"]
+    between = [f for f in traffic.frames[down:up] if f["type"] in ("accepted", "error")]
+    assert between and all(f["type"] == "error" for f in between), "nothing acknowledged while Redis was away"
     bob_events = [f["event"] for f in bob_frames if f["type"] == "notice" and f["event"].startswith("link_")]
     assert bob_events == ["link_down", "link_up"], "the other node's users are told too"
 
