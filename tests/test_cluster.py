@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
 import threading
 
-import pytest
 from helpers import (
-    CLUSTER_LINE,
     TIMEOUT,
     NativeClient,
-    ServerProcess,
     ask_history,
     ask_who,
     hello,
-    program,
-    python_env,
 )
 
 
@@ -249,45 +243,3 @@ def test_an_operator_on_one_node_kicks_someone_on_another(make_nodes, tmp_path):
     bob.expect(lambda f: f["type"] == "bye")
     assert alice.expect(is_notice("leave", "bob"))["room"] == "#lobby"
     assert ask_who(alice)["nicks"] == ["alice"]
-
-
-def test_cluster_and_store_together_is_an_error(redis_server, tmp_path):
-    done = subprocess.run(
-        [*program("chatserver"), "--cluster", redis_server.url, "--store", str(tmp_path / "x.sqlite3"), "--no-web"],
-        capture_output=True,
-        text=True,
-        env=python_env(),
-        timeout=TIMEOUT,
-    )
-    assert done.returncode == 2 and "--store" in done.stderr and "Traceback" not in done.stderr
-    assert not (tmp_path / "x.sqlite3").exists()
-
-
-def test_the_cluster_address_from_the_environment_with_its_password(make_redis, monkeypatch):
-    secret = "pa55word"
-    redis = make_redis(password=secret)
-    monkeypatch.setenv("CHATSERVER_CLUSTER", f"redis://127.0.0.1:{redis.port}/0")
-    monkeypatch.setenv("REDIS_PASSWORD", secret)
-    node = ServerProcess("--no-web", "--cluster-heartbeat", "1")
-    try:
-        line = node.read_start_line(CLUSTER_LINE).group(0)
-        assert secret not in line, "the password is not printed"
-        assert redis.client().get("lanchat:cluster"), "the node is using this Redis"
-        alice = NativeClient(node.port, "alice")
-        alice.say("hi")
-        assert alice.expect(lambda f: f["type"] in ("accepted", "error"))["type"] == "accepted"
-    finally:
-        code, err = node.stop()
-    assert code == 0 and secret not in err
-
-
-@pytest.mark.parametrize("bad", ["redis://127.0.0.1:notaport/0", "http://127.0.0.1:6379/0"])
-def test_a_bad_cluster_address_is_a_clear_error(bad):
-    done = subprocess.run(
-        [*program("chatserver"), "--cluster", bad, "--no-web", "--port", "0"],
-        capture_output=True,
-        text=True,
-        env=python_env(),
-        timeout=TIMEOUT,
-    )
-    assert done.returncode != 0 and "Traceback" not in done.stderr and done.stderr.strip()
