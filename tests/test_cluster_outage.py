@@ -74,6 +74,8 @@ def test_redis_down_and_back_under_traffic_loses_nothing_acknowledged(make_redis
     redis.stop() if outage == "stop" else redis.kill()
     assert wait_for(lambda: traffic.count("cluster_unavailable") >= 3, RECOVERY), traffic.answers[-5:]
     bob_frames += frames_until(bob, is_notice("link_down"), timeout=RECOVERY)
+    where = f"127.0.0.1:{redis.port}"
+    assert wait_for(lambda: all(where in n.log() for n in (a, b)), TIMEOUT), "each node's log names the lost Redis"
     late = hello(a.port, nick="latecomer")
     refused = late.expect(lambda f: f["type"] in ("welcome", "error"))
     assert (refused["type"], refused.get("code")) == ("error", "cluster_unavailable"), "no login without Redis"
