@@ -131,9 +131,9 @@ class ServerProcess:
         wait_for(lambda: "Current thread" in (dump := "".join(self._stderr[seen:])) and "run_module" in dump, timeout)
         return "".join(self._stderr[seen:])
 
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = TIMEOUT) -> tuple[int, str]:
-        """Signal the server and return (exit code, stderr)."""
-        if self.proc.poll() is None:
+    def stop(self, sig: int | None = signal.SIGTERM, timeout: float = TIMEOUT) -> tuple[int, str]:
+        """Signal the server (``sig`` None: it was signalled already) and return (exit code, stderr)."""
+        if sig is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
             self.proc.wait(timeout=timeout)
