@@ -21,7 +21,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from common import messages as m
@@ -31,6 +31,7 @@ from common.ratelimit import TokenBucket
 from common.rooms import room_key
 from common.threads import stop_signals_blocked
 
+from .addresses import Address
 from .backoff import Clock
 from .connection import (
     Banned,
@@ -102,8 +103,11 @@ class ChatSession:
         password: str | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        addresses: Sequence[Address] = (),
     ) -> None:
         self.conn = conn
+        #: Every address of the server (a cluster's nodes), tried in turn after a lost link.
+        self.addresses = list(addresses) or [(conn.host, conn.port)]
         self._clock = clock or Clock()
         self._rng = rng  # the reconnect delays' jitter
         self._password = password
@@ -322,6 +326,7 @@ class ChatSession:
             found = reconnect(
                 self.conn,
                 self._rejoin,
+                addresses=self.addresses,
                 clock=self._clock,
                 rng=self._rng,
                 stop=self._stop,
