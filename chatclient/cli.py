@@ -21,7 +21,7 @@ from .addresses import DEFAULT_PORT, Address, format_address, format_addresses, 
 from .config import Config, ConfigError
 from .config import load as load_config
 from .connection import ChatConnection, ClientError, NickRejected, PasswordRequired, TlsOptions
-from .discovery import DiscoveryError, browse, choose, format_found
+from .discovery import DiscoveryError, browse, choose, format_found, servers
 from .linemode import Interrupted, LinePrinter, finish, run_line_mode, show_line
 from .local import Preferences
 from .oneshot import one_shot_message, send_once
@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 def list_servers() -> int:
     """``--list``: what the LAN announces."""
     try:
-        found = browse()
+        found = servers(browse())
     except DiscoveryError as exc:
         print(f"chatclient: cannot look for servers: {exc}", file=sys.stderr)
         return 1
@@ -103,9 +103,10 @@ def list_servers() -> int:
 
 
 def discover(interactive: bool) -> tuple[list[Address], bool]:
-    """A server to connect to when no address was given: (its address, uses TLS)."""
+    """A server to connect to when no address was given: (its addresses, uses TLS).
+    The nodes of one cluster are one server with several addresses."""
     try:
-        found = browse()
+        found = servers(browse())
     except DiscoveryError:
         found = []
     if len(found) > 1:
@@ -119,7 +120,7 @@ def discover(interactive: bool) -> tuple[list[Address], bool]:
     if found:
         f = found[0]
         print(f"Found {neutralise(f.name)} at {f.address}.", file=sys.stderr)
-        return [(f.host, f.port)], f.tls
+        return list(f.endpoints), f.tls
     print(
         f"No chat server found on the LAN; trying this machine (127.0.0.1:{DEFAULT_PORT}). "
         "To reach another: chatclient HOST[:PORT]",
