@@ -130,6 +130,8 @@ class ChatSession:
         self._server_stopping = False  # the server said it stops: the Bye that follows is not the end
         self.leaving = False
         self.connected = True
+        #: The server said it lost its cluster (Redis) link (``link_down``) and not yet that it is back.
+        self.cluster_down = False
         self._token = welcome.token
         self._positions = Positions()
         #: Replayed messages still to come of the last welcome/joined (not of a /history).
@@ -202,6 +204,8 @@ class ChatSession:
             return
         if isinstance(msg, m.Notice) and msg.event == "shutdown":
             self._server_stopping = True  # a restart, not the end of the chat
+        if isinstance(msg, m.Notice) and msg.event in ("link_down", "link_up"):
+            self._cluster_link(up=msg.event == "link_up")
         if isinstance(msg, m.Ping):
             self._send_now(m.Pong(msg.token))
             return
@@ -352,10 +356,16 @@ class ChatSession:
             self._info(f"sending {waiting} message(s) typed or unconfirmed while away")
         return True
 
+    def _cluster_link(self, *, up: bool) -> None:
+        """The server lost its cluster link (Redis) or has it back (``link_down``/``link_up``)."""
+        self.cluster_down = not up
+        self.on_status()
+
     def _rejoin(self, conn: ChatConnection) -> m.Welcome:
         """Register on a new connection: our name, our room, where we were in it;
         then the replay of what we missed (raises ``ClientError``)."""
         self.conn = conn  # (a ping during the replay is answered on it; leave() closes it)
+        self.cluster_down = False  # news of the old node: one without its link refuses logins, or tells us again
         asked = self.room
         welcome = self._hello_again(conn)
         missed = f"; {welcome.replay} missed message(s) follow" if welcome.replay else ""
