@@ -217,7 +217,13 @@ class ChatSession:
             if isinstance(msg, m.Accepted):
                 self._positions.saw(msg.room or self.room, msg.seq)  # (a server before rooms in acks: ours)
                 return
-        if isinstance(msg, m.Error) and msg.code in ("not_kept", "muted"):
+        if isinstance(msg, m.Error) and msg.code == "cluster_unavailable":
+            # Not taken, not lost: it waits in the outbox until the server's cluster is back.
+            self._cluster_link(up=False)
+            self._outbox.refused()
+            if self._outbox.unavailable():
+                self._info("the server could not take your message now: it is sent when its cluster is back")
+        elif isinstance(msg, m.Error) and msg.code in ("not_kept", "muted"):
             # Delivered but not kept, or refused while muted: the line's fate is known, not sent again.
             self._outbox.acknowledged()
         elif isinstance(msg, m.Error):
@@ -360,6 +366,8 @@ class ChatSession:
         """The server lost its cluster link (Redis) or has it back (``link_down``/``link_up``)."""
         self.cluster_down = not up
         self.on_status()
+        if up and (waiting := self._outbox.available()):
+            self._info(f"sending {waiting} message(s) the server could not take while its cluster was down")
 
     def _rejoin(self, conn: ChatConnection) -> m.Welcome:
         """Register on a new connection: our name, our room, where we were in it;
