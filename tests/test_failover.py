@@ -4,6 +4,7 @@ turn, the one after the lost node first, resuming as it always does."""
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 
@@ -309,5 +310,62 @@ def test_a_client_fails_over_when_its_node_is_killed():
     finally:
         kill_quietly(client)
         relay.close()
+        first.stop()
+        second.stop()
+
+
+# ---------------------------------------------------------------- TLS across nodes
+
+
+def _tls_nodes(tmp_path, monkeypatch) -> tuple[ServerProcess, ServerProcess, str]:
+    """Two TLS servers (one self-signed certificate, made by the first) and its fingerprint."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    first = ServerProcess("--tls", "--no-web")
+    second = ServerProcess("--tls", "--no-web")
+    match = re.search(r"fingerprint.*: ([0-9A-F:]{95})$", first.proc.stdout.readline().strip())
+    assert match
+    return first, second, match.group(1)
+
+
+def test_a_node_met_first_in_a_failover_is_trusted_and_its_fingerprint_shown(tmp_path, monkeypatch):
+    first, second, fp = _tls_nodes(tmp_path, monkeypatch)
+    client = client_process(f"{first.address},{second.address}", "--tls", "--name", "roamer")
+    try:
+        read_until(client, "Connected to the server.")
+        first.proc.kill()
+        first.proc.wait()
+        lines = read_until(client, reconnected_as("roamer"))
+        told = (
+            f"* first connection to {second.address}: its TLS certificate is SHA256 {fp}; it is remembered from now on"
+        )
+        assert told in lines, lines
+        known = (tmp_path / "config" / "chatclient" / "known_servers").read_text().splitlines()
+        assert known == [f"{first.address} {fp}", f"{second.address} {fp}"]
+    finally:
+        kill_quietly(client)
+        first.stop()
+        second.stop()
+
+
+def test_a_changed_certificate_on_another_node_ends_the_reconnecting(tmp_path, monkeypatch):
+    """Never retried, on any node: the client stops with both fingerprints."""
+    first, second, fp = _tls_nodes(tmp_path, monkeypatch)
+    known = tmp_path / "config" / "chatclient" / "known_servers"
+    known.parent.mkdir(parents=True)
+    other = ":".join(["AB"] * 32)
+    known.write_text(f"{second.address} {other}\n")
+    client = client_process(f"{first.address},{second.address}", "--tls", "--name", "roamer")
+    try:
+        read_until(client, "Connected to the server.")
+        first.proc.kill()
+        first.proc.wait()
+        assert client.wait(TIMEOUT) == 1
+        stderr = client.stderr.read()
+        assert f"the TLS certificate of {second.address} has CHANGED" in stderr, stderr
+        assert f"remembered: SHA256 {other}" in stderr and f"presented:  SHA256 {fp}" in stderr
+        assert "Traceback" not in stderr
+    finally:
+        kill_quietly(client)
         first.stop()
         second.stop()
