@@ -126,6 +126,8 @@ class Listener(socketserver.ThreadingTCPServer):
 class ChatServer:
     """A chat server on one port. ``start`` binds; ``shutdown`` really stops."""
 
+    cluster_id: str | None = None  # with --cluster: the id its nodes share (advertised over mDNS); None alone
+
     def __init__(self, config: ServerConfig, hub: Hub | None = None, room_log: RoomLog | None = None) -> None:
         self.config = config
         self.hub: Hub = hub or LocalHub(keep=config.keep, log=room_log)
