@@ -148,8 +148,6 @@ class ChatServer:
         self._seq = itertools.count(1)
         #: The host's seat, when the server's own terminal takes part (``--interactive``).
         self.host_seat: HostSeat | None = None
-        #: The cluster this server is a node of (``--cluster``), announced on the LAN; None alone.
-        self.cluster_id: str | None = None
 
     def start(self) -> tuple[str, int]:
         """Bind and start accepting in a background thread; returns the bound address."""
