@@ -12,42 +12,21 @@ import sys
 from pathlib import Path
 
 from common import __version__
-from common.messages import Users
+from common import messages as m
 from common.nicks import nick_key, nick_problem
 from common.plain import render_plain
 from common.safetext import neutralise
 
+from .addresses import DEFAULT_PORT, Address, format_address, format_addresses, parse_addresses
 from .config import Config, ConfigError
 from .config import load as load_config
-from .connection import ChatConnection, ClientError, NickRejected, PasswordRequired, TlsOptions, format_address
-from .discovery import DiscoveryError, browse, choose, format_found
+from .connection import ChatConnection, ClientError, NickRejected, PasswordRequired, TlsOptions
+from .discovery import DiscoveryError, browse, choose, format_found, servers
 from .linemode import Interrupted, LinePrinter, finish, run_line_mode, show_line
 from .local import Preferences
 from .oneshot import one_shot_message, send_once
+from .reconnect import first_answering
 from .trust import KnownServers
-
-DEFAULT_PORT = 5050
-
-
-def parse_address(text: str | None, port: int | None) -> tuple[str, int]:
-    """``HOST``, ``HOST:PORT``, ``[V6]:PORT`` or a bare IPv6 address."""
-    host, found_port = text or "127.0.0.1", None
-    if host.startswith("["):
-        inner, sep, rest = host[1:].partition("]")
-        if not sep or (rest and not rest.startswith(":")):
-            raise ValueError(f"bad address {text!r}: expected [IPv6]:PORT")
-        host, found_port = inner, rest[1:] or None
-    elif host.count(":") == 1:
-        host, found_port = host.split(":")
-    if not host:
-        raise ValueError(f"bad address {text!r}: no host")
-    if found_port is not None:
-        if not found_port.isdigit() or not 0 < int(found_port) < 65536:
-            raise ValueError(f"bad port {found_port!r} in {text!r}")
-        if port is not None and port != int(found_port):
-            raise ValueError(f"{text!r} and --port {port} disagree")
-        return host, int(found_port)
-    return host, port or DEFAULT_PORT
 
 
 def port_number(text: str) -> int:
@@ -82,8 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "address",
         nargs="?",
-        metavar="HOST[:PORT]",
-        help="server; without it, servers on the LAN are looked for (then 127.0.0.1:5050)",
+        metavar="HOST[:PORT][,HOST[:PORT]...]",
+        help="server; several, comma-separated, are one server's nodes: the first that answers is used, "
+        "the others after a lost link; without it, servers on the LAN are looked for (then 127.0.0.1:5050)",
     )
     p.add_argument("--port", type=port_number, help=f"server port (default {DEFAULT_PORT})")
     p.add_argument("--name", help="your nickname (asked for on a terminal if not given)")
@@ -111,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 def list_servers() -> int:
     """``--list``: what the LAN announces."""
     try:
-        found = browse()
+        found = servers(browse())
     except DiscoveryError as exc:
         print(f"chatclient: cannot look for servers: {exc}", file=sys.stderr)
         return 1
@@ -122,10 +102,11 @@ def list_servers() -> int:
     return 0
 
 
-def discover(interactive: bool) -> tuple[str, int, bool]:
-    """A server to connect to when no address was given: (host, port, uses TLS)."""
+def discover(interactive: bool) -> tuple[list[Address], bool]:
+    """A server to connect to when no address was given: (its addresses, uses TLS).
+    The nodes of one cluster are one server with several addresses."""
     try:
-        found = browse()
+        found = servers(browse())
     except DiscoveryError:
         found = []
     if len(found) > 1:
@@ -139,13 +120,13 @@ def discover(interactive: bool) -> tuple[str, int, bool]:
     if found:
         f = found[0]
         print(f"Found {neutralise(f.name)} at {f.address}.", file=sys.stderr)
-        return f.host, f.port, f.tls
+        return list(f.endpoints), f.tls
     print(
         f"No chat server found on the LAN; trying this machine (127.0.0.1:{DEFAULT_PORT}). "
         "To reach another: chatclient HOST[:PORT]",
         file=sys.stderr,
     )
-    return "127.0.0.1", DEFAULT_PORT, False
+    return [("127.0.0.1", DEFAULT_PORT)], False
 
 
 def _read_password(path: str) -> str:
@@ -213,12 +194,12 @@ def main(argv: list[str] | None = None) -> int:
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     target = args.address or args.config.server
     try:
-        host, port = parse_address(target, args.port)
+        addresses = parse_addresses(target, args.port)
     except ValueError as exc:
         parser.error(str(exc))
     if target is None and args.port is None and args.fd is None:
         try:
-            host, port, args.found_tls = discover(interactive)
+            addresses, args.found_tls = discover(interactive)
         except ClientError as exc:
             print(f"chatclient: {exc}", file=sys.stderr)
             return 1
@@ -231,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
     try:
-        return _run(args, host, port, interactive)
+        return _run(args, addresses, interactive)
     except Interrupted as exc:
         return exc.status
     except ClientError as exc:
@@ -242,62 +223,62 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> int:
+def _run(args: argparse.Namespace, addresses: list[Address], interactive: bool) -> int:
     default_name = _login_name()
     one_shot = args.send is not None
     config: Config = args.config
     nick = args.name or config.name or (_ask_name(default_name) if interactive and not one_shot else default_name)
     if interactive and not one_shot and args.fd is None:
-        print(f"Connecting to {format_address(host, port)}...", flush=True)
+        print(f"Connecting to {format_addresses(addresses)}...", flush=True)
+    known = KnownServers()
     wants_tls = (
         args.tls
         or args.cafile
         or config.tls
         or getattr(args, "found_tls", False)
-        or KnownServers().knows(format_address(host, port))
+        or any(known.knows(format_address(host, port)) for host, port in addresses)
     )
     confirm = _confirm_certificate if interactive and not one_shot else None
     tls = TlsOptions(cafile=args.cafile, confirm=confirm) if wants_tls else None
     password = _read_password(args.password_file) if args.password_file else None
-    conn = ChatConnection.connect(host, port, tls) if args.fd is None else _inherited(args.fd, host, port)
-    if conn.new_fingerprint and confirm is not None:
-        # Comparing fingerprints takes longer than the server waits for a
-        # hello: start afresh, now with a certificate we know.
-        conn.close()
-        conn = ChatConnection.connect(host, port, tls)
-    elif conn.new_fingerprint:
-        print(
-            f"First connection to {conn.address}: its TLS certificate is SHA256 {conn.new_fingerprint}\n"
-            "Check it against the fingerprint the server printed; it is remembered from now on.",
-            file=sys.stderr,
-        )
     if password is not None and tls is None:
         _warn_in_clear()
-    try:
+
+    def register(conn: ChatConnection) -> m.Welcome:
+        """Hello until welcomed, asking for a password or another name when a person is there."""
+        nonlocal nick, password
         while True:
             try:
-                welcome = conn.hello(nick, password=password)
-                break
+                return conn.hello(nick, password=password)
             except PasswordRequired as exc:
                 if password is not None or not interactive:
-                    raise ClientError(f"{exc}: give it with --password-file") from None
+                    raise PasswordRequired(f"{exc}: give it with --password-file") from None
                 if tls is None:
                     _warn_in_clear()
                 password = _ask_password()
             except NickRejected as exc:
                 hint = f" (try {exc.suggestion!r})" if exc.suggestion else ""
                 if not interactive or one_shot:  # never post under a name nobody asked for
-                    raise ClientError(f"{exc}{hint}") from None
+                    raise NickRejected(f"{exc}{hint}", exc.suggestion) from None
                 print(f"{exc}{hint}")
                 nick = _ask_name(exc.suggestion or nick)
-    except BaseException:
-        conn.close()
-        raise
+
+    def registered(conn: ChatConnection) -> tuple[ChatConnection, m.Welcome]:
+        try:
+            return conn, register(conn)
+        except BaseException:
+            conn.close()
+            raise
+
+    if args.fd is not None:
+        conn, welcome = registered(_inherited(args.fd, *addresses[0]))
+    else:  # the first of the server's addresses that answers and takes us
+        conn, welcome = first_answering(addresses, lambda host, port: registered(_connect(host, port, tls)))
     if one_shot:
         return send_once(conn, args.send_msg, welcome.nick)
     from .session import ChatSession
 
-    session = ChatSession(conn, welcome, reconnect=not args.no_reconnect, password=password)
+    session = ChatSession(conn, welcome, reconnect=not args.no_reconnect, password=password, addresses=addresses)
     prefs = Preferences(bell=config.bell, ignored={nick_key(n) for n in config.ignore})
     try:
         print("Connected to the server.", flush=True)
@@ -320,11 +301,28 @@ def _run(args: argparse.Namespace, host: str, port: int, interactive: bool) -> i
         show = show_line(printer, session)
         session.show = lambda msg: None if prefs.hides(msg) else show(msg)
         if welcome.mode == "chat":
-            printer(render_plain(Users(welcome.room, welcome.users, more=welcome.more)))
+            printer(render_plain(m.Users(welcome.room, welcome.users, more=welcome.more)))
         return run_line_mode(session, sys.stdin, printer)
     except Interrupted as exc:  # a signal before the front end took over
         session.leave()
         return finish(None, session.unsent(), exc.status)
+
+
+def _connect(host: str, port: int, tls: TlsOptions | None) -> ChatConnection:
+    """A connection (TLS done) to one address; a certificate seen for the first time is shown."""
+    conn = ChatConnection.connect(host, port, tls)
+    if conn.new_fingerprint and tls is not None and tls.confirm is not None:
+        # Comparing fingerprints takes longer than the server waits for a
+        # hello: start afresh, now with a certificate we know.
+        conn.close()
+        conn = ChatConnection.connect(host, port, tls)
+    elif conn.new_fingerprint:
+        print(
+            f"First connection to {conn.address}: its TLS certificate is SHA256 {conn.new_fingerprint}\n"
+            "Check it against the fingerprint the server printed; it is remembered from now on.",
+            file=sys.stderr,
+        )
+    return conn
 
 
 def _inherited(fd: int, host: str, port: int) -> ChatConnection:

@@ -19,8 +19,10 @@ from collections.abc import Callable
 from common import messages as m
 from common.connection import CLOSED, NEED_DATA, Connection, Role
 from common.errors import LocalProtocolError, RemoteProtocolError
+from common.safetext import neutralise
 from common.tls import TlsError, TlsStream, fingerprint
 
+from .addresses import format_address
 from .trust import CertificateChanged, KnownServers
 from .writer import Writer, WriterClosed
 
@@ -36,6 +38,10 @@ class CertificateMismatch(ClientError):
     """A remembered server presented a different certificate: never connect."""
 
 
+class NotTrusted(ClientError):
+    """The user did not trust the server's certificate: not connecting (nor to another node)."""
+
+
 class WrongPassword(ClientError):
     """The password was refused (trying it again changes nothing)."""
 
@@ -46,6 +52,10 @@ class Banned(ClientError):
 
 class PasswordRequired(ClientError):
     """The server wants a password (send ``hello`` again with one)."""
+
+
+class Unavailable(ClientError):
+    """The server cannot take anyone now (its cluster link is down): another node, or later, may."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,10 +94,6 @@ def _reason(exc: OSError) -> str:
         return "unknown host"
     names = {errno.ECONNREFUSED: "connection refused", errno.ECONNRESET: "connection reset"}
     return names.get(exc.errno or 0) or (exc.strerror or str(exc)).lower()
-
-
-def format_address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class ChatConnection:
@@ -142,7 +148,7 @@ class ChatConnection:
             try:
                 if not tls.known_servers.knows(self.address) and tls.confirm is not None:
                     if not tls.confirm(self.address, seen):
-                        raise ClientError(f"the certificate of {self.address} was not trusted; not connecting")
+                        raise NotTrusted(f"the certificate of {self.address} was not trusted; not connecting")
                 if tls.known_servers.check(self.address, seen):
                     self.new_fingerprint = seen
             except CertificateChanged as exc:
@@ -203,6 +209,8 @@ class ChatConnection:
                         raise Banned(msg.message)
                     if msg.code == "bad_password":
                         raise WrongPassword(f"the server refused us: {msg.message}")
+                    if msg.code == "cluster_unavailable":
+                        raise Unavailable(f"{self.address} cannot take us now: {neutralise(msg.message)}")
                     if msg.code == "tls_required":
                         raise ClientError(f"{self.address} requires TLS: connect with --tls")
                     raise ClientError(f"the server refused us: {msg.message}")

@@ -1,6 +1,8 @@
 """Find chat servers on the LAN (mDNS / DNS-SD, ``_chatserver._tcp``), list them, pick one.
 
-``browse`` listens for a couple of seconds and returns what answered;
+``browse`` listens for a couple of seconds and returns what answered, one
+``Found`` per advertised service; ``servers`` makes the nodes of one cluster
+(the same TXT ``cluster`` id) one ``Server`` with several addresses;
 ``format_found`` makes the lines ``chatclient --list`` prints; ``choose`` is
 the small menu shown when several servers answered.
 """
@@ -12,10 +14,14 @@ import ipaddress
 import logging
 import threading
 import time
+from collections.abc import Sequence
+from typing import TypeVar
 
 from common.discovery import SERVICE_TYPE
 from common.safetext import neutralise
 from common.threads import stop_signals_blocked
+
+from .addresses import Address, format_address, format_addresses
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +44,71 @@ class Found:
     password: bool
     version: int | None  # protocol version, None if not announced
     addresses: tuple[str, ...] = ()  # every address announced, ``host`` first
+    cluster: str | None = None  # the cluster id its nodes share (TXT ``cluster``), None: a server alone
 
     @property
     def address(self) -> str:
         """``host:port``, with IPv6 in brackets (what ``chatclient HOST:PORT`` takes)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
+        return format_address(self.host, self.port)
+
+
+@dataclasses.dataclass(frozen=True)
+class Server:
+    """One chat server as the user sees it: a server alone, or every node of a cluster."""
+
+    nodes: tuple[Found, ...]  # in the order to try them
+
+    @property
+    def name(self) -> str:
+        return self.nodes[0].name
+
+    @property
+    def cluster(self) -> str | None:
+        return self.nodes[0].cluster
+
+    @property
+    def endpoints(self) -> tuple[Address, ...]:
+        """Where to connect, first choice first: one (host, port) per node."""
+        return tuple((node.host, node.port) for node in self.nodes)
+
+    @property
+    def address(self) -> str:
+        """``HOST:PORT[,HOST:PORT...]``, what ``chatclient`` takes."""
+        return format_addresses(self.endpoints)
+
+    @property
+    def tls(self) -> bool:  # (the nodes of one cluster should agree; if not, TLS where any says so)
+        return any(node.tls for node in self.nodes)
+
+    @property
+    def password(self) -> bool:
+        return any(node.password for node in self.nodes)
+
+
+def servers(found: list[Found]) -> list[Server]:
+    """What ``browse`` found, as the user sees it: the services with the same
+    cluster id are one server (its nodes in ``found``'s order); sorted by name."""
+    clusters: dict[str, list[Found]] = {}
+    alone: list[Server] = []
+    for node in found:
+        if node.cluster is None:
+            alone.append(Server((node,)))
+        else:
+            clusters.setdefault(node.cluster, []).append(node)
+    grouped = alone + [Server(tuple(nodes)) for nodes in clusters.values()]
+    return sorted(grouped, key=lambda s: (s.name.casefold(), s.address))
+
+
+#: The longest cluster id taken from a TXT record (the servers make 32 hex digits or so).
+MAX_CLUSTER_ID = 64
+
+
+def _cluster_id(value: str | None) -> str | None:
+    """The TXT ``cluster`` value if it is a plausible id (printable, not too long), else None."""
+    value = (value or "").strip()
+    if not value or len(value) > MAX_CLUSTER_ID or not value.isprintable():
+        return None
+    return value
 
 
 def _local_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
@@ -95,6 +160,7 @@ def _found_from_info(info, networks: list) -> Found | None:  # noqa: ANN001 - ze
         password=_flag(props, "password"),
         version=version,
         addresses=tuple(addresses),
+        cluster=_cluster_id(props.get("cluster")),
     )
 
 
@@ -170,12 +236,15 @@ def browse(timeout: float = 2.0) -> list[Found]:
     return unique
 
 
+S = TypeVar("S", Found, Server)
+
+
 def _yes_no(flag: bool) -> str:
     return "yes" if flag else "no"
 
 
-def format_found(found: list[Found]) -> list[str]:
-    """One aligned line per server: name, address:port, TLS, password (safe to print)."""
+def format_found(found: Sequence[Found | Server]) -> list[str]:
+    """One aligned line per server: name, address:port (a cluster's, comma-separated), TLS, password (safe to print)."""
     rows = [(neutralise(f.name), f.address, _yes_no(f.tls), _yes_no(f.password)) for f in found]
     if not rows:
         return []
@@ -184,7 +253,7 @@ def format_found(found: list[Found]) -> list[str]:
     return [f"{n:<{name_w}}  {a:<{addr_w}}  TLS {t:<3}  password {p}" for n, a, t, p in rows]
 
 
-def choose(found: list[Found], *, input=None, output=None) -> Found | None:  # noqa: A002
+def choose(found: Sequence[S], *, input=None, output=None) -> S | None:  # noqa: A002
     """Ask which server to use; None if the user cancels (q, Ctrl-C, Ctrl-D).
 
     ``input``/``output`` are prompt_toolkit ones, for tests (default: the terminal).

@@ -10,7 +10,9 @@ backlog after a reconnect is slowed to the limit, never cut off for it).
 
 Room messages sent and not yet confirmed (``accepted``/``reply``) are kept;
 after a reconnect they go back to the head of the queue, unless the replay
-of missed messages showed that they arrived.
+of missed messages showed that they arrived. One the server could not take
+because its cluster link is down (``cluster_unavailable``) is kept too, and
+goes first again when the server says the link is back (or after a reconnect).
 
 A room message carries the room it was typed for, and is sent only while we
 are in that room: if a reconnect lands elsewhere (the server did not take us
@@ -80,6 +82,8 @@ class Outbox:
         self._moving_to: str | None = None  # a /join or /part is sent and not yet answered
         self._queue: collections.deque[Outgoing] = collections.deque()
         self._unacked: collections.deque[Outgoing] = collections.deque()
+        #: Sent, and refused for now (the server's cluster link is down): sent again when it is back.
+        self._waiting: list[Outgoing] = []
         self._held: dict[str, list[Outgoing]] = {}  # room key -> lines typed for a room we are not in
         self._send: Send | None = None  # the connection's send; None while disconnected
         self._stop = threading.Event()
@@ -134,7 +138,8 @@ class Outbox:
         what was typed meanwhile, at the server's pace. Returns how many of
         them go out here (not those typed for another room)."""
         with self._cond:
-            self._queue.extendleft(reversed(self._unacked))
+            self._queue.extendleft(reversed([*self._waiting, *self._unacked]))  # (in the order they were sent)
+            self._waiting.clear()
             self._unacked.clear()
             self._moving_to = None  # (the welcome says where we are)
             self._send = send
@@ -151,6 +156,25 @@ class Outbox:
             if self._unacked:
                 self._unacked.popleft()
                 self._cond.notify_all()
+
+    def unavailable(self) -> bool:
+        """The server could not take the oldest unconfirmed message now (its
+        cluster link is down): it waits for ``available``. False if none was unconfirmed."""
+        with self._cond:
+            if not self._unacked:
+                return False
+            self._waiting.append(self._unacked.popleft())
+            self._cond.notify_all()
+            return True
+
+    def available(self) -> int:
+        """The server can take messages again: those it could not take go
+        first, in the order they were typed. Returns how many."""
+        with self._cond:
+            waiting, self._waiting = self._waiting, []
+            self._queue.extendleft(reversed(waiting))
+            self._cond.notify_all()
+            return len(waiting)
 
     def arrived(self, msg: m.Message) -> None:
         """A replayed message of ours: it did arrive before the link broke."""
@@ -170,7 +194,8 @@ class Outbox:
     def unsent(self) -> int:
         """Messages taken from the user that the server has not confirmed (held ones too)."""
         with self._cond:
-            return len(self._queue) + len(self._unacked) + sum(map(len, self._held.values()))
+            held = sum(map(len, self._held.values()))
+            return len(self._queue) + len(self._unacked) + len(self._waiting) + held
 
     def wait_queue_below(self, count: int, timeout: float) -> bool:
         """Wait until fewer than ``count`` messages wait to be sent."""
@@ -180,7 +205,7 @@ class Outbox:
     def wait_empty(self, timeout: float) -> bool:
         """Wait until everything is sent and confirmed (but what is held: that waits for a /join)."""
         with self._cond:
-            return self._cond.wait_for(lambda: not self._queue and not self._unacked, timeout)
+            return self._cond.wait_for(lambda: not self._queue and not self._unacked and not self._waiting, timeout)
 
     # -- the thread that sends --------------------------------------------
     def _ready(self) -> bool:

@@ -21,7 +21,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from common import messages as m
@@ -31,6 +31,7 @@ from common.ratelimit import TokenBucket
 from common.rooms import room_key
 from common.threads import stop_signals_blocked
 
+from .addresses import Address
 from .backoff import Clock
 from .connection import (
     Banned,
@@ -102,8 +103,11 @@ class ChatSession:
         password: str | None = None,
         clock: Clock | None = None,
         rng: random.Random | None = None,
+        addresses: Sequence[Address] = (),
     ) -> None:
         self.conn = conn
+        #: Every address of the server (a cluster's nodes), tried in turn after a lost link.
+        self.addresses = list(addresses) or [(conn.host, conn.port)]
         self._clock = clock or Clock()
         self._rng = rng  # the reconnect delays' jitter
         self._password = password
@@ -126,6 +130,8 @@ class ChatSession:
         self._server_stopping = False  # the server said it stops: the Bye that follows is not the end
         self.leaving = False
         self.connected = True
+        #: The server said it lost its cluster (Redis) link (``link_down``) and not yet that it is back.
+        self.cluster_down = False
         self._token = welcome.token
         self._positions = Positions()
         #: Replayed messages still to come of the last welcome/joined (not of a /history).
@@ -198,6 +204,8 @@ class ChatSession:
             return
         if isinstance(msg, m.Notice) and msg.event == "shutdown":
             self._server_stopping = True  # a restart, not the end of the chat
+        if isinstance(msg, m.Notice) and msg.event in ("link_down", "link_up"):
+            self._cluster_link(up=msg.event == "link_up")
         if isinstance(msg, m.Ping):
             self._send_now(m.Pong(msg.token))
             return
@@ -209,7 +217,13 @@ class ChatSession:
             if isinstance(msg, m.Accepted):
                 self._positions.saw(msg.room or self.room, msg.seq)  # (a server before rooms in acks: ours)
                 return
-        if isinstance(msg, m.Error) and msg.code in ("not_kept", "muted"):
+        if isinstance(msg, m.Error) and msg.code == "cluster_unavailable":
+            # Not taken, not lost: it waits in the outbox until the server's cluster is back.
+            self._cluster_link(up=False)
+            self._outbox.refused()
+            if self._outbox.unavailable():
+                self._info("the server could not take your message now: it is sent when its cluster is back")
+        elif isinstance(msg, m.Error) and msg.code in ("not_kept", "muted"):
             # Delivered but not kept, or refused while muted: the line's fate is known, not sent again.
             self._outbox.acknowledged()
         elif isinstance(msg, m.Error):
@@ -322,6 +336,7 @@ class ChatSession:
             found = reconnect(
                 self.conn,
                 self._rejoin,
+                addresses=self.addresses,
                 clock=self._clock,
                 rng=self._rng,
                 stop=self._stop,
@@ -347,10 +362,18 @@ class ChatSession:
             self._info(f"sending {waiting} message(s) typed or unconfirmed while away")
         return True
 
+    def _cluster_link(self, *, up: bool) -> None:
+        """The server lost its cluster link (Redis) or has it back (``link_down``/``link_up``)."""
+        self.cluster_down = not up
+        self.on_status()
+        if up and (waiting := self._outbox.available()):
+            self._info(f"sending {waiting} message(s) the server could not take while its cluster was down")
+
     def _rejoin(self, conn: ChatConnection) -> m.Welcome:
         """Register on a new connection: our name, our room, where we were in it;
         then the replay of what we missed (raises ``ClientError``)."""
         self.conn = conn  # (a ping during the replay is answered on it; leave() closes it)
+        self.cluster_down = False  # news of the old node: one without its link refuses logins, or tells us again
         asked = self.room
         welcome = self._hello_again(conn)
         missed = f"; {welcome.replay} missed message(s) follow" if welcome.replay else ""

@@ -80,7 +80,7 @@ def _history() -> History:
 
 
 def toolbar(session: FrontEndSession) -> str:
-    """Server, room and head count, connection state, and a lock when encrypted."""
+    """Server, room and head count, connection state (and the server's cluster link's), a lock when encrypted."""
     # Who is here is known only while connected: no stale head count while reconnecting.
     users = getattr(session, "users", None) if getattr(session, "connected", True) else None
     room = getattr(session, "room", "")
@@ -89,6 +89,8 @@ def toolbar(session: FrontEndSession) -> str:
         f"{room} ({len(users)})" if users else room,
     ]
     parts.append(session.status)
+    if getattr(session, "cluster_down", False):  # between the server's link_down and link_up notices
+        parts.append("⚠ cluster link down: messages wait")
     conn = getattr(session, "conn", None)
     if conn is not None and getattr(conn, "tls", None) is not None:
         parts.append("🔒 TLS")

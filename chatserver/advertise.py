@@ -2,7 +2,9 @@
 
 The service type is ``_chatserver._tcp.local.``; the TXT record carries the
 server's ``name``, protocol ``version`` and whether it needs ``tls`` and a
-``password`` ("1"/"0"). ``avahi-browse -rt _chatserver._tcp`` shows it.
+``password`` ("1"/"0"), and for a node of a cluster (``--cluster``) the
+``cluster`` id its nodes share, so clients list them as one server with several
+addresses. ``avahi-browse -rt _chatserver._tcp`` shows it.
 
 The chat page, when served, is published beside it under the same instance
 name as ``_http._tcp.local.`` (``_https._tcp.local.`` with ``--tls``) with
@@ -111,8 +113,11 @@ class Advertiser:
         password: bool = False,
         version: int = PROTOCOL_VERSION,
         web_port: int | None = None,
+        cluster: str | None = None,
     ) -> None:
         self.name = name
+        #: The id of the cluster this server is a node of (TXT ``cluster``); None: a server alone.
+        self.cluster = cluster
         #: The chat page's port, published as a web service too (None: not served).
         self.web_port = web_port
         self.host = host
@@ -134,7 +139,7 @@ class Advertiser:
 
     @classmethod
     def for_server(cls, server: ChatServer, web_port: int | None = None) -> Advertiser:
-        """An advertiser for a started ``ChatServer`` (its name, bound address, TLS, password)."""
+        """An advertiser for a started ``ChatServer`` (its name, bound address, TLS, password, cluster)."""
         host, port = server.address
         config = server.config
         return cls(
@@ -144,6 +149,7 @@ class Advertiser:
             tls=config.tls_context is not None,
             password=config.password is not None,
             web_port=web_port,
+            cluster=server.cluster_id,
         )
 
     @property
@@ -151,12 +157,15 @@ class Advertiser:
         return WEB_SERVICE_TYPES[self.tls]
 
     def properties(self) -> dict[str, str]:
-        return {
+        props = {
             "name": self.name,
             "version": str(self.version),
             "tls": "1" if self.tls else "0",
             "password": "1" if self.password else "0",
         }
+        if self.cluster is not None:
+            props["cluster"] = self.cluster
+        return props
 
     def start(self) -> None:
         """Register in the background; returns at once."""

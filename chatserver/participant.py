@@ -331,8 +331,9 @@ class Participant(Membership):
         """Act on one message from this registered participant."""
         try:
             self._handle(msg)
-        except Unavailable as exc:
-            self.send(m.Error("cluster_unavailable", f"not done: {exc}; try again when it is back"))
+        except Unavailable as exc:  # ("cluster_unavailable" is a say's answer: the client pairs it with one)
+            code = "cluster_unavailable" if isinstance(msg, (m.Say, m.Action)) else "unavailable"
+            self.send(m.Error(code, f"not done: {exc}; try again when it is back"))
 
     def _handle(self, msg: m.Message) -> None:
         if self._bucket is not None and not isinstance(msg, (m.Ping, m.Pong, m.Error)):

@@ -126,6 +126,8 @@ class Listener(socketserver.ThreadingTCPServer):
 class ChatServer:
     """A chat server on one port. ``start`` binds; ``shutdown`` really stops."""
 
+    cluster_id: str | None = None  # with --cluster: the id its nodes share (advertised over mDNS); None alone
+
     def __init__(self, config: ServerConfig, hub: Hub | None = None, room_log: RoomLog | None = None) -> None:
         self.config = config
         self.hub: Hub = hub or LocalHub(keep=config.keep, log=room_log)
@@ -146,8 +148,6 @@ class ChatServer:
         self._seq = itertools.count(1)
         #: The host's seat, when the server's own terminal takes part (``--interactive``).
         self.host_seat: HostSeat | None = None
-        #: The cluster this server is a node of (``--cluster``), announced on the LAN; None alone.
-        self.cluster_id: str | None = None
 
     def start(self) -> tuple[str, int]:
         """Bind and start accepting in a background thread; returns the bound address."""

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from chatclient.discovery import Found, choose, format_found
+from chatclient.discovery import Found, choose, format_found, servers
 from chatserver.advertise import Advertiser, advertised_addresses, should_advertise
+from common.discovery import SERVICE_TYPE
 from common.messages import PROTOCOL_VERSION
 
 pytest.importorskip("zeroconf", reason="discovery needs the zeroconf package")
@@ -67,8 +68,12 @@ def test_a_specific_address_is_advertised_alone() -> None:
     assert all(a != "127.0.0.1" for a in advertised_addresses("0.0.0.0"))
 
 
-def _found(name: str, host: str, port: int, tls: bool = False, password: bool = False) -> Found:
-    return Found(name=name, host=host, port=port, tls=tls, password=password, version=1, addresses=(host,))
+def _found(
+    name: str, host: str, port: int, tls: bool = False, password: bool = False, cluster: str | None = None
+) -> Found:
+    return Found(
+        name=name, host=host, port=port, tls=tls, password=password, version=1, addresses=(host,), cluster=cluster
+    )
 
 
 def test_format_found_aligns_and_neutralises() -> None:
@@ -83,6 +88,71 @@ def test_format_found_aligns_and_neutralises() -> None:
         "Geheim^[[31m  [fd00::7]:40000  TLS yes  password yes",
     ]
     assert format_found([]) == []
+
+
+def test_the_nodes_of_a_cluster_are_one_server_with_their_addresses() -> None:
+    found = [  # as browse returns them: sorted by instance name
+        _found("Hausnetz", "10.0.0.1", 5050, cluster="c0ffee"),
+        _found("Hausnetz (b)", "fd00::2", 5051, cluster="c0ffee"),
+        _found("Hausnetz (c)", "10.0.0.3", 5052, cluster="c0ffee"),
+        _found("Nebenan", "10.0.0.8", 5050, tls=True, cluster="other"),
+        _found("Testhaus", "10.0.0.9", 5050),
+        _found("Zweithaus", "10.0.0.10", 5050),
+    ]
+    listed = servers(found)
+    assert [(s.name, s.endpoints) for s in listed] == [
+        ("Hausnetz", (("10.0.0.1", 5050), ("fd00::2", 5051), ("10.0.0.3", 5052))),
+        ("Nebenan", (("10.0.0.8", 5050),)),
+        ("Testhaus", (("10.0.0.9", 5050),)),
+        ("Zweithaus", (("10.0.0.10", 5050),)),
+    ]
+    assert format_found(listed) == [  # what `chatclient --list` prints: the address list chatclient takes
+        "Hausnetz   10.0.0.1:5050,[fd00::2]:5051,10.0.0.3:5052  TLS no   password no",
+        "Nebenan    10.0.0.8:5050                               TLS yes  password no",
+        "Testhaus   10.0.0.9:5050                               TLS no   password no",
+        "Zweithaus  10.0.0.10:5050                              TLS no   password no",
+    ]
+    mixed = servers([_found("A", "10.0.0.1", 1, cluster="x"), _found("B", "10.0.0.2", 2, tls=True, cluster="x")])
+    assert [(s.tls, s.cluster) for s in mixed] == [(True, "x")], "TLS where any node says so"
+
+
+def _service(properties: dict[str, str]):  # noqa: ANN202 - zeroconf.ServiceInfo
+    from zeroconf import ServiceInfo
+
+    return ServiceInfo(
+        SERVICE_TYPE, f"Hausnetz.{SERVICE_TYPE}", port=5050, properties=properties, parsed_addresses=["10.0.0.1"]
+    )
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("c0ffee42", "c0ffee42"),
+        (" c0ffee42 ", "c0ffee42"),
+        ("", None),
+        ("x" * 65, None),  # longer than any id a node makes
+        ("evil\x1b[31m", None),  # not printable
+    ],
+)
+def test_the_cluster_id_is_read_from_the_txt_record(value: str, expected: str | None) -> None:
+    from chatclient.discovery import _found_from_info
+
+    found = _found_from_info(_service({"name": "Hausnetz", "version": "1", "cluster": value}), [])
+    assert found is not None and found.cluster == expected
+    alone = _found_from_info(_service({"name": "Hausnetz", "version": "1"}), [])
+    assert alone is not None and alone.cluster is None
+
+
+def test_a_node_of_a_cluster_advertises_its_cluster_id() -> None:
+    assert "cluster" not in Advertiser("Alone", "192.0.2.1", 5050).properties()
+    props = Advertiser("Hausnetz", "192.0.2.1", 5050, cluster="c0ffee42").properties()
+    assert props == {
+        "name": "Hausnetz",
+        "version": str(PROTOCOL_VERSION),
+        "tls": "0",
+        "password": "0",
+        "cluster": "c0ffee42",
+    }
 
 
 def _choose_with_keys(keys: str, found: list[Found]) -> tuple[Found | None, str]:
@@ -348,6 +418,82 @@ def browse_from(ns: str, timeout: float = 2.0) -> dict:
     return json.loads(done.stdout)
 
 
+# A node of a cluster: the real chatserver, with the cluster id that --cluster
+# would have read from Redis (issue 13; this test is about what is advertised).
+_CLUSTER_NODE = """
+import sys
+from chatserver.server import ChatServer
+ChatServer.cluster_id = sys.argv[1]
+from chatserver.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+# A node that went down without its announcement going (still cached on the
+# LAN, as after a crash): advertised by the real Advertiser, nothing listening.
+_GHOST_NODE = """
+import sys
+from chatserver.advertise import Advertiser
+adv = Advertiser("Hausnetz A", "0.0.0.0", int(sys.argv[2]), cluster=sys.argv[1])
+adv.start()
+print("advertised" if adv.wait(20) else "not advertised", adv.instance, flush=True)
+sys.stdin.read()
+adv.close()
+"""
+
+DEAD_PORT = 47999  # nothing listens on it in the server namespace
+
+
+def _client_in(ns: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["ip", "netns", "exec", ns, *program("chatclient"), *args],
+        capture_output=True,
+        text=True,
+        env=python_env(),
+        timeout=DEADLINE + 20,
+    )
+
+
+def test_the_nodes_of_a_cluster_are_listed_and_used_as_one_server(lan) -> None:
+    """Two nodes with one cluster id (named as they like): ``--list`` shows
+    one line, under the first one's name, with both addresses; without an
+    address the client takes them as one server and, the first one being
+    down, gets through on the second.
+
+    (Before the ``testhaus`` tests: with a second server on the LAN the client
+    would ask which one.)"""
+    cluster = "c0ffee4200000000"
+    ghost = NsProcess(NS_SERVER, [sys.executable, "-c", _GHOST_NODE, cluster, str(DEAD_PORT)])
+    node = None
+    try:
+        assert ghost.wait_for(r"^advertised Hausnetz A$")
+        node = NsProcess(
+            NS_SERVER,
+            [sys.executable, "-c", _CLUSTER_NODE, cluster, "--port", "0", "--store", "memory"]
+            + ["--host", "0.0.0.0", "--name", "Hausnetz B", "--no-web"],
+        )
+        port = server_port(node)
+        assert node.wait_for(ADVERTISED, "err").group(1) == "Hausnetz B"
+
+        listed = _client_in(NS_CLIENT, "--list")
+
+        assert listed.returncode == 0, listed.stderr
+        hausnetz = [line for line in listed.stdout.splitlines() if "Hausnetz" in line]
+        assert [line.split() for line in hausnetz] == [
+            ["Hausnetz", "A", f"{ADDR_SERVER}:{DEAD_PORT},{ADDR_SERVER}:{port}", "TLS", "no", "password", "no"]
+        ], listed.stdout
+
+        sent = _client_in(NS_CLIENT, "--send", "found by its cluster", "--name", "finder")
+
+        assert sent.returncode == 0, sent.stderr
+        assert f"Found Hausnetz A at {ADDR_SERVER}:{DEAD_PORT},{ADDR_SERVER}:{port}." in sent.stderr
+        assert sent.stdout == "Message delivered (#1).\n"
+    finally:
+        ghost.proc.stdin.close()
+        ghost.kill()
+        if node is not None:
+            node.kill()
+
+
 @pytest.fixture(scope="module")
 def testhaus(lan):
     """A plain chat server named Testhaus on 0.0.0.0 in the server namespace, advertised."""
@@ -389,6 +535,7 @@ def test_servers_are_found_with_address_port_and_properties(testhaus, tmp_path: 
             "password": False,
             "version": PROTOCOL_VERSION,
             "addresses": [ADDR_SERVER],
+            "cluster": None,
             "reachable": True,
         }
         assert by_name["Geheim"]["port"] == secret_port

@@ -18,6 +18,7 @@ Sessions see the same ``Hub`` as on a single server. What differs:
 
 from __future__ import annotations
 
+import bisect
 import collections
 import dataclasses
 import itertools
@@ -45,8 +46,8 @@ from .redislog import Entry, RedisLog, decode, seq_of
 log = logging.getLogger(__name__)
 
 UNAVAILABLE = "the server has lost its cluster (Redis): your message was not sent; try again when it is back"
-LINK_DOWN = "* the server lost its cluster (Redis): messages are not sent until it is back"
-LINK_UP = "* the cluster is back: chat goes on"
+LINK_DOWN = "the server lost its cluster (Redis): messages are not sent until it is back"
+LINK_UP = "the cluster is back: chat goes on"
 READ_BLOCK_MS = 1000  # a blocking read returns at least this often (to see a stop)
 READ_COUNT = 1000  # entries per stream per read, at most
 MAX_BATCH = 5000  # entries waiting for the writer before publishers wait
@@ -321,8 +322,8 @@ class ClusterHub(LocalHub):
         with self._lock:
             frame = Frame(build(0, time.time()))
             if not self._link.up:
-                if exclude is not None:
-                    super().send_to(exclude, Frame(m.Error("cluster_unavailable", UNAVAILABLE)))
+                if exclude is not None:  # (after the answers to what it sent before: the client pairs them)
+                    self.send_to(exclude, Frame(m.Error("cluster_unavailable", UNAVAILABLE)))
                 return frame
             r = self._room(room, create=True)
             assert r is not None
@@ -415,7 +416,9 @@ class ClusterHub(LocalHub):
         """An entry Redis did not take: its sender is told so (lock held)."""
         pending = self._pending.pop(ref, None)
         if pending is not None and pending.sub is not None and pending.receipt is not None:
-            super().send_to(pending.sub, Frame(m.Error("cluster_unavailable", UNAVAILABLE)))
+            # In its message's place: after the answers to what was sent before it.
+            error = Frame(m.Error("cluster_unavailable", UNAVAILABLE))
+            bisect.insort(self._held, (ref, pending.sub, error), key=lambda held: held[0])
 
     def _read(self) -> None:
         while not self._stopping:
@@ -546,9 +549,9 @@ class ClusterHub(LocalHub):
         if not kept:
             self._data_lost()
             return
-        with self._lock:
+        with self._lock:  # after the answers to what was in flight: a client sends its refused lines again on it
             for sub in self._sids:
-                super().send_to(sub, Frame(m.Notice(text=LINK_UP, ts=time.time(), event="link_up")))
+                self.send_to(sub, Frame(m.Notice(text=LINK_UP, ts=time.time(), event="link_up")))
 
     def _restore(self) -> None:
         """After an outage: this node's sessions hold their names and rooms again
@@ -578,7 +581,7 @@ class ClusterHub(LocalHub):
             self._by_stream.clear()
             self._streams = {keys.inbox(self.node): "0-0", keys.EVENTS: "0-0"}
         for sub in subs:  # ("shutdown": the client reconnects, as after a server's restart)
-            sub.notice("* the cluster lost its data: reconnecting you to the new one", event="shutdown")
+            sub.notice("the cluster lost its data: reconnecting you to the new one", event="shutdown")
             sub.kick("the cluster lost its data")
 
     def flush(self, timeout: float | None = None) -> bool:
