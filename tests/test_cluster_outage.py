@@ -91,8 +91,11 @@ def test_redis_down_and_back_under_traffic_loses_nothing_acknowledged(make_redis
     down = next(i for i, f in enumerate(traffic.frames) if is_notice("link_down")(f))
     up = next(i for i, f in enumerate(traffic.frames) if is_notice("link_up")(f))
     assert "Redis" in traffic.frames[down]["text"]
-    between = [f for f in traffic.frames[down:up] if f["type"] in ("accepted", "error")]
-    assert between and all(f["type"] == "error" for f in between), "nothing acknowledged while Redis was away"
+    answers = [f["type"] for f in traffic.frames[down:up] if f["type"] in ("accepted", "error")]
+    # Refused while Redis was away; once it is back a line may be taken just
+    # before the link_up notice goes out, but never refused after one was taken.
+    taken = answers.index("accepted") if "accepted" in answers else len(answers)
+    assert taken > 0 and "error" not in answers[taken:], answers
     bob_events = [f["event"] for f in bob_frames if f["type"] == "notice" and f["event"].startswith("link_")]
     assert bob_events == ["link_down", "link_up"], "the other node's users are told too"
 
