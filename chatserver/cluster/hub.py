@@ -53,9 +53,10 @@ READ_COUNT = 1000  # entries per stream per read, at most
 MAX_BATCH = 5000  # entries waiting for the writer before publishers wait
 
 
-def _wait_for_cluster_id(link: Link) -> str:
-    link.call(lambda r: r.set(keys.CLUSTER, secrets.token_hex(4), nx=True))
-    return link.call(lambda r: r.get(keys.CLUSTER))  # type: ignore[return-value]
+def _kept(link: Link, key: str, value: str) -> str:
+    """The value of ``key``, made ``value`` if Redis has none."""
+    link.call(lambda r: r.set(key, value, nx=True))
+    return link.call(lambda r: r.get(key))  # type: ignore[return-value]
 
 
 @dataclasses.dataclass
@@ -82,7 +83,8 @@ class ClusterHub(LocalHub):
         super().__init__(keep=keep, max_rooms=max_rooms, log=self.cluster_log)
         self._presence = Presence(link, self.node, lease=3 * heartbeat)
         self._heartbeat = heartbeat
-        self.cluster_id = _wait_for_cluster_id(link)
+        self.cluster_id = _kept(link, keys.CLUSTER, secrets.token_hex(4))
+        self._generation = _kept(link, keys.GENERATION, secrets.token_hex(8))
         self._presence.heartbeat()
         self.on_sanctions: Callable[[], None] = lambda: None  # moderation changed on some node
         self._sids: dict[Subscriber, str] = {}
@@ -500,7 +502,9 @@ class ClusterHub(LocalHub):
             if self._stop.wait(self._heartbeat):
                 return
             try:
-                self._presence.heartbeat()
+                if self._presence.heartbeat() != self._generation:  # flushed, or restarted empty unseen
+                    self._renew_cluster()
+                    continue
                 if time.monotonic() - self._up_since > 3 * self._heartbeat:  # (not right after an outage)
                     for node in self._presence.dead_nodes():
                         self._clear_away(node)
@@ -533,22 +537,16 @@ class ClusterHub(LocalHub):
 
     def _link_up(self) -> None:
         try:
-            kept = self._link.call(lambda r: r.get(keys.CLUSTER)) == self.cluster_id
-            if not kept:
-                self._link.call(lambda r: r.set(keys.CLUSTER, self.cluster_id, nx=True))
-                self.cluster_log.restore_secret()
             self._up_since = time.monotonic()
-            self._presence.heartbeat()
-            if kept:
-                self._restore()
-                while self._departed:
-                    self._forget(*self._departed[0])
-                    self._departed.pop(0)
+            if self._presence.heartbeat() != self._generation:
+                self._renew_cluster()
+                return
+            self._restore()
+            while self._departed:
+                self._forget(*self._departed[0])
+                self._departed.pop(0)
         except ClusterUnavailable:
             return  # lost again: the link tries anew
-        if not kept:
-            self._data_lost()
-            return
         with self._lock:  # after the answers to what was in flight: a client sends its refused lines again on it
             for sub in self._sids:
                 self.send_to(sub, Frame(m.Notice(text=LINK_UP, ts=time.time(), event="link_up")))
@@ -568,10 +566,14 @@ class ClusterHub(LocalHub):
                 for name in self._rooms_of(sub):
                     self._presence.joined(name, sub.nick, sid, self._rooms_of(sub))
 
-    def _data_lost(self) -> None:
-        """Redis came back without its data: like a replaced store, every session
-        here reconnects (and resumes into the rooms' new numbering)."""
+    def _renew_cluster(self) -> None:
+        """Redis lost its data (flushed, or back without it): like a replaced store,
+        every session here reconnects, and resumes into the rooms' new numbering."""
         log.warning("the cluster's Redis lost its data: every session here must reconnect")
+        _kept(self._link, keys.CLUSTER, self.cluster_id)  # (the same id: the cluster goes on)
+        self._generation = _kept(self._link, keys.GENERATION, secrets.token_hex(8))
+        self.cluster_log.restore_secret()
+        self._departed.clear()  # (their names went with the data)
         with self._lock:
             for ref in list(self._pending):
                 self._refuse(ref)
