@@ -100,6 +100,8 @@ class ClusterHub(LocalHub):
         self._by_stream: dict[str, _ClusterRoom] = {}
         self._stopping = False
         self._stop = threading.Event()
+        #: Entries sent when the link broke, by ref: (room, its stream id read then).
+        self._doubtful: dict[int, tuple[str, str]] = {}
         #: Sessions that ended while Redis was away: (nick, sid, rooms) to release when it is back.
         self._departed: list[tuple[str, str, list[str]]] = []
         self._up_since = time.monotonic()
@@ -402,9 +404,13 @@ class ClusterHub(LocalHub):
                 self._batch_ready.notify_all()
             try:
                 ids = self.cluster_log.append(batch)
-            except Exception as exc:  # noqa: BLE001 - whatever it was, nothing of the batch is known kept
-                if not isinstance(exc, ClusterUnavailable):
-                    log.exception("appending %d entries", len(batch))
+            except ClusterUnavailable as exc:
+                if exc.__cause__ is not None:  # sent, and the link broke: Redis may have taken it
+                    self._in_doubt(batch)
+                    continue
+                ids = [""] * len(batch)  # never sent
+            except Exception:  # noqa: BLE001 - a refusal (a script error): nothing of it was taken
+                log.exception("appending %d entries", len(batch))
                 ids = [""] * len(batch)
             if all(ids):
                 continue
@@ -413,6 +419,35 @@ class ClusterHub(LocalHub):
                     if not entry_id:
                         self._refuse(int(entry.ref))
                 self._release_held()
+
+    def _in_doubt(self, batch: list[Entry]) -> None:
+        """The link broke with ``batch`` sent: it stays unanswered until Redis is
+        back and says whether it has it (``_settle``)."""
+        with self._lock:
+            for entry in batch:
+                r = self._rooms.get(room_key(entry.room))
+                self._doubtful[int(entry.ref)] = (entry.room, r.read if isinstance(r, _ClusterRoom) else "0-0")
+
+    def _settle(self) -> None:
+        """Redis is back with its data: an entry in doubt that it has will be read
+        back and answered as usual; one it has not is refused."""
+        with self._lock:
+            doubtful = dict(self._doubtful)  # (left in place until settled: Redis may go again)
+        by_room: dict[str, tuple[str, set[str]]] = {}
+        for ref, (room, since) in doubtful.items():
+            low, refs = by_room.get(room, (since, set()))
+            by_room[room] = (min(low, since, key=lambda i: tuple(map(int, i.split("-")))), refs | {str(ref)})
+        taken: set[str] = set()
+        for room, (since, refs) in by_room.items():
+            key = keys.log(room_key(room))
+            found = self._link.call(lambda r, key=key, since=since: r.xrange(key, since, "+"))
+            taken |= {f.get("r", "") for _, f in found if f.get("n") == self.node} & refs  # type: ignore[union-attr]
+        with self._lock:
+            for ref in doubtful:
+                self._doubtful.pop(ref, None)
+                if str(ref) not in taken:
+                    self._refuse(ref)
+            self._release_held()
 
     def _refuse(self, ref: int) -> None:
         """An entry Redis did not take: its sender is told so (lock held)."""
@@ -542,6 +577,7 @@ class ClusterHub(LocalHub):
                 self._renew_cluster()
                 return
             self._restore()
+            self._settle()
             while self._departed:
                 self._forget(*self._departed[0])
                 self._departed.pop(0)
@@ -574,6 +610,7 @@ class ClusterHub(LocalHub):
         self._generation = _kept(self._link, keys.GENERATION, secrets.token_hex(8))
         self.cluster_log.restore_secret()
         self._departed.clear()  # (their names went with the data)
+        self._doubtful.clear()  # (refused below, with everything unanswered)
         with self._lock:
             for ref in list(self._pending):
                 self._refuse(ref)
