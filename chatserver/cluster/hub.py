@@ -53,9 +53,10 @@ READ_COUNT = 1000  # entries per stream per read, at most
 MAX_BATCH = 5000  # entries waiting for the writer before publishers wait
 
 
-def _wait_for_cluster_id(link: Link) -> str:
-    link.call(lambda r: r.set(keys.CLUSTER, secrets.token_hex(4), nx=True))
-    return link.call(lambda r: r.get(keys.CLUSTER))  # type: ignore[return-value]
+def _kept(link: Link, key: str, value: str) -> str:
+    """The value of ``key``, made ``value`` if Redis has none."""
+    link.call(lambda r: r.set(key, value, nx=True))
+    return link.call(lambda r: r.get(key))  # type: ignore[return-value]
 
 
 @dataclasses.dataclass
@@ -82,7 +83,8 @@ class ClusterHub(LocalHub):
         super().__init__(keep=keep, max_rooms=max_rooms, log=self.cluster_log)
         self._presence = Presence(link, self.node, lease=3 * heartbeat)
         self._heartbeat = heartbeat
-        self.cluster_id = _wait_for_cluster_id(link)
+        self.cluster_id = _kept(link, keys.CLUSTER, secrets.token_hex(4))
+        self._generation = _kept(link, keys.GENERATION, secrets.token_hex(8))
         self._presence.heartbeat()
         self.on_sanctions: Callable[[], None] = lambda: None  # moderation changed on some node
         self._sids: dict[Subscriber, str] = {}
@@ -98,6 +100,8 @@ class ClusterHub(LocalHub):
         self._by_stream: dict[str, _ClusterRoom] = {}
         self._stopping = False
         self._stop = threading.Event()
+        #: Entries sent when the link broke, by ref: (room, its stream id read then).
+        self._doubtful: dict[int, tuple[str, str]] = {}
         #: Sessions that ended while Redis was away: (nick, sid, rooms) to release when it is back.
         self._departed: list[tuple[str, str, list[str]]] = []
         self._up_since = time.monotonic()
@@ -400,9 +404,13 @@ class ClusterHub(LocalHub):
                 self._batch_ready.notify_all()
             try:
                 ids = self.cluster_log.append(batch)
-            except Exception as exc:  # noqa: BLE001 - whatever it was, nothing of the batch is known kept
-                if not isinstance(exc, ClusterUnavailable):
-                    log.exception("appending %d entries", len(batch))
+            except ClusterUnavailable as exc:
+                if exc.__cause__ is not None:  # sent, and the link broke: Redis may have taken it
+                    self._in_doubt(batch)
+                    continue
+                ids = [""] * len(batch)  # never sent
+            except Exception:  # noqa: BLE001 - a refusal (a script error): nothing of it was taken
+                log.exception("appending %d entries", len(batch))
                 ids = [""] * len(batch)
             if all(ids):
                 continue
@@ -411,6 +419,35 @@ class ClusterHub(LocalHub):
                     if not entry_id:
                         self._refuse(int(entry.ref))
                 self._release_held()
+
+    def _in_doubt(self, batch: list[Entry]) -> None:
+        """The link broke with ``batch`` sent: it stays unanswered until Redis is
+        back and says whether it has it (``_settle``)."""
+        with self._lock:
+            for entry in batch:
+                r = self._rooms.get(room_key(entry.room))
+                self._doubtful[int(entry.ref)] = (entry.room, r.read if isinstance(r, _ClusterRoom) else "0-0")
+
+    def _settle(self) -> None:
+        """Redis is back with its data: an entry in doubt that it has will be read
+        back and answered as usual; one it has not is refused."""
+        with self._lock:
+            doubtful = dict(self._doubtful)  # (left in place until settled: Redis may go again)
+        by_room: dict[str, tuple[str, set[str]]] = {}
+        for ref, (room, since) in doubtful.items():
+            low, refs = by_room.get(room, (since, set()))
+            by_room[room] = (min(low, since, key=lambda i: tuple(map(int, i.split("-")))), refs | {str(ref)})
+        taken: set[str] = set()
+        for room, (since, refs) in by_room.items():
+            key = keys.log(room_key(room))
+            found = self._link.call(lambda r, key=key, since=since: r.xrange(key, since, "+"))
+            taken |= {f.get("r", "") for _, f in found if f.get("n") == self.node} & refs  # type: ignore[union-attr]
+        with self._lock:
+            for ref in doubtful:
+                self._doubtful.pop(ref, None)
+                if str(ref) not in taken:
+                    self._refuse(ref)
+            self._release_held()
 
     def _refuse(self, ref: int) -> None:
         """An entry Redis did not take: its sender is told so (lock held)."""
@@ -500,7 +537,9 @@ class ClusterHub(LocalHub):
             if self._stop.wait(self._heartbeat):
                 return
             try:
-                self._presence.heartbeat()
+                if self._presence.heartbeat() != self._generation:  # flushed, or restarted empty unseen
+                    self._renew_cluster()
+                    continue
                 if time.monotonic() - self._up_since > 3 * self._heartbeat:  # (not right after an outage)
                     for node in self._presence.dead_nodes():
                         self._clear_away(node)
@@ -533,22 +572,17 @@ class ClusterHub(LocalHub):
 
     def _link_up(self) -> None:
         try:
-            kept = self._link.call(lambda r: r.get(keys.CLUSTER)) == self.cluster_id
-            if not kept:
-                self._link.call(lambda r: r.set(keys.CLUSTER, self.cluster_id, nx=True))
-                self.cluster_log.restore_secret()
             self._up_since = time.monotonic()
-            self._presence.heartbeat()
-            if kept:
-                self._restore()
-                while self._departed:
-                    self._forget(*self._departed[0])
-                    self._departed.pop(0)
+            if self._presence.heartbeat() != self._generation:
+                self._renew_cluster()
+                return
+            self._restore()
+            self._settle()
+            while self._departed:
+                self._forget(*self._departed[0])
+                self._departed.pop(0)
         except ClusterUnavailable:
             return  # lost again: the link tries anew
-        if not kept:
-            self._data_lost()
-            return
         with self._lock:  # after the answers to what was in flight: a client sends its refused lines again on it
             for sub in self._sids:
                 self.send_to(sub, Frame(m.Notice(text=LINK_UP, ts=time.time(), event="link_up")))
@@ -568,10 +602,15 @@ class ClusterHub(LocalHub):
                 for name in self._rooms_of(sub):
                     self._presence.joined(name, sub.nick, sid, self._rooms_of(sub))
 
-    def _data_lost(self) -> None:
-        """Redis came back without its data: like a replaced store, every session
-        here reconnects (and resumes into the rooms' new numbering)."""
+    def _renew_cluster(self) -> None:
+        """Redis lost its data (flushed, or back without it): like a replaced store,
+        every session here reconnects, and resumes into the rooms' new numbering."""
         log.warning("the cluster's Redis lost its data: every session here must reconnect")
+        _kept(self._link, keys.CLUSTER, self.cluster_id)  # (the same id: the cluster goes on)
+        self._generation = _kept(self._link, keys.GENERATION, secrets.token_hex(8))
+        self.cluster_log.restore_secret()
+        self._departed.clear()  # (their names went with the data)
+        self._doubtful.clear()  # (refused below, with everything unanswered)
         with self._lock:
             for ref in list(self._pending):
                 self._refuse(ref)

@@ -5,6 +5,10 @@ from __future__ import annotations
 PREFIX = "lanchat:"
 
 CLUSTER = PREFIX + "cluster"  # string: the cluster's id, made by its first node
+#: string: a random value made anew whenever Redis is found empty: a node that
+#: sees another than the one it knew knows Redis lost its data (even if another
+#: node has put the cluster id back meanwhile).
+GENERATION = PREFIX + "generation"
 SECRET = PREFIX + "secret"  # string (hex): signs resume tokens, so any node takes any node's
 NODES = PREFIX + "nodes"  # set of node ids that have run and not been reaped
 ROOMS = PREFIX + "rooms"  # set of room keys

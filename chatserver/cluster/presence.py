@@ -105,14 +105,18 @@ class Presence:
         self._update, self._leave = r.register_script(_UPDATE), r.register_script(_LEAVE)
 
     # -- this node's lease --
-    def heartbeat(self) -> None:
-        def beat(r) -> None:  # noqa: ANN001
+    def heartbeat(self) -> str | None:
+        """Renew this node's lease; returns the generation Redis holds (another than
+        this node knew, or None: Redis lost its data)."""
+
+        def beat(r) -> str | None:  # noqa: ANN001
             p = r.pipeline(transaction=False)
             p.set(keys.alive(self._node), "1", px=self._lease_ms)
             p.sadd(keys.NODES, self._node)
-            p.execute()
+            p.get(keys.GENERATION)
+            return p.execute()[-1]
 
-        self._link.call(beat)
+        return self._link.call(beat)  # type: ignore[return-value]
 
     def retire(self) -> None:
         """This node stops: its lease and inbox go (its sessions released their names already)."""
