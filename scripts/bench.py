@@ -70,6 +70,9 @@ import threading
 import time
 from pathlib import Path
 
+if __name__ == "__main__":  # scripts/bench_cluster.py imports this script as ``bench``: one module, one state
+    sys.modules.setdefault("bench", sys.modules[__name__])
+
 ROOT = Path(__file__).resolve().parent.parent
 BASELINES = Path(__file__).resolve().parent / "baselines"
 HOST = "127.0.0.1"
@@ -1803,8 +1806,9 @@ def run_interleaved(ctx: Ctx, jobs: list[tuple[str, ServerSpec, dict]], repeat: 
             if isinstance(out[j], Exception):
                 continue
             log(f"{name} {spec.label} run {i + 1}/{repeat}")
+            runner = kwargs.get("runner", run_load)  # (the cluster workload's starts a Redis around run_load)
             try:
-                res = run_load(ctx, spec, **kwargs)
+                res = runner(ctx, spec, **{k: v for k, v in kwargs.items() if k != "runner"})
             except Exception as exc:  # noqa: BLE001
                 log(f"  FAILED: {exc}")
                 out[j] = exc
@@ -2161,6 +2165,8 @@ COLUMNS = [
     ("vs_asyncio", "x asyncio"),
     ("vs_naive", "x naive"),
     ("vs_memory", "x memory"),
+    ("vs_single", "x 1 server"),
+    ("vs_node", "x 1 node"),
     ("p50", "p50 ms"),
     ("p99", "p99 ms"),
     ("max", "max ms"),
@@ -2169,6 +2175,7 @@ COLUMNS = [
     ("ooo", "ooo"),
     ("srv_cpu", "srv CPU"),
     ("gen_cpu", "gen CPU"),
+    ("redis_cpu", "Redis CPU"),
     ("rss_mib", "srv RSS MiB"),
     ("threads", "threads"),
     ("ready_s", "ready s"),
@@ -2183,11 +2190,11 @@ def cell(key: str, value) -> str:  # noqa: ANN001
         return f"{value:,.0f}"
     if key == "ready_s":
         return f"{value:.3f}"
-    if key in ("vs_asyncio", "vs_naive", "vs_memory"):
+    if key in ("vs_asyncio", "vs_naive", "vs_memory", "vs_single", "vs_node"):
         return f"{value:.2f}x"
     if key in ("p50", "p99", "max"):
         return f"{value:.2f}" if value < 100 else f"{value:.0f}"
-    if key in ("srv_cpu", "gen_cpu"):
+    if key in ("srv_cpu", "gen_cpu", "redis_cpu"):
         return f"{value:.0%}"
     if key == "rss_mib":
         return f"{value:.1f}"
@@ -2224,8 +2231,9 @@ def check_failures(rows: list[dict]) -> dict[str, list[str]]:
         where = f"{r['workload']} / {r['server']}"
         if r.get("failed"):
             bad["failed"].append(f"{where}: {r['notes']}")
-        elif r.get("loss") or r.get("dup") or r.get("ooo"):
-            bad["integrity"].append(f"{where}: loss {r['loss']}, dup {r['dup']}, ooo {r['ooo']}")
+        elif r.get("loss") or r.get("dup") or r.get("ooo") or r.get("room_order_bad"):
+            order = f", room order: {r['room_order_bad']} wrong" if r.get("room_order_bad") else ""
+            bad["integrity"].append(f"{where}: loss {r['loss']}, dup {r['dup']}, ooo {r['ooo']}{order}")
         elif "held_all" in r and not r["held_all"]:
             bad["capacity"].append(f"{where}: {r['notes']}")
     return bad
@@ -2277,7 +2285,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="small smoke run (about 30 s); exit 1 on any loss/dup/reorder")
     p.add_argument("--json", metavar="PATH", help="also write every number to PATH as JSON")
     p.add_argument("--servers", default="ours-native,ours-plain,asyncio,naive", help="comma list of %(default)s")
-    p.add_argument("--workloads", default="fanout,latency,idle,slow,pty,store", help="comma list of %(default)s")
+    p.add_argument(
+        "--workloads", default="fanout,latency,idle,slow,pty,store,cluster", help="comma list of %(default)s"
+    )
     p.add_argument(
         "--repeat",
         type=int,
@@ -2359,6 +2369,10 @@ def main(argv: list[str] | None = None) -> int:
             rows += pty(ctx, 500 if q else 2000, 1.0 if q else 5.0)
         if "store" in args.workloads:
             rows += store(ctx, specs)
+        if "cluster" in args.workloads:
+            import bench_cluster
+
+            rows += bench_cluster.cluster(ctx)
     finally:
         cleanup()
     elapsed = time.monotonic() - started
@@ -2399,7 +2413,7 @@ def main(argv: list[str] | None = None) -> int:
             print("  inclusive: " + "; ".join(f"{k} {v}%" for k, v in prof["inclusive_pct"][:10]))
     targets = [r["target"] for r in rows if r.get("target")]
     if targets:
-        print("store (issue 12; ratios between runs of this bench, interleaved):")
+        print("targets (ratios between runs of this bench, interleaved):")
         for t in targets:
             print("  " + t)
     bad = check_failures(rows)
