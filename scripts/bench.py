@@ -28,6 +28,13 @@ Workloads (see docs/performance.md for what the numbers mean):
              latency at 500 msg/s into 50, ratios within the run; and the time
              from process start to the ready line with a store of 1,000,000
              messages (made by a real server, then filled with sqlite3).
+* cluster -- (scripts/bench_cluster.py) two ``chatserver --cluster`` nodes on a
+             real redis-server of the bench's own, the N=50 clients split
+             25/25, against the plain server and one node alone: fan-out
+             deliveries/s with ratios, cross-node latency at 500 msg/s, Redis's
+             CPU beside the nodes', the commands Redis ran per message, and an
+             audit of the room's numbering. Skipped (with a message) when no
+             redis-server can be found, unless the environment has CI set.
 
 Every chatserver the bench starts gets ``--store memory`` unless it measures the
 store, and every process it starts a temporary HOME and XDG directories.
