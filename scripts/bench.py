@@ -1141,6 +1141,9 @@ def run_load(
             "messages_per_sender": messages if mode == "burst" else None,
             "latency_ms": percentiles(lat),
             "server_cpu": sum(node_cpu),
+            # CPU seconds, not shares: a run that waited for lost messages has a long idle tail in ``wall_s``.
+            "wall_s": wall,
+            "server_cpu_s": sum(a["cpu"] - b["cpu"] for a, b in zip(after_samples, before, strict=True)),
             "server_sys_cpu": sum(a["sys"] - b["sys"] for a, b in zip(after_samples, before, strict=True)) / wall,
             "server_ctx_switches_per_delivery": (cs1 - cs0) / delivered if delivered else None,
             "gen_cpu": sum(r["cpu"] for r in results) / wall,
@@ -1189,6 +1192,7 @@ def run_load(
         )
     if side:
         result["side_cpu"] = side_cpu
+        result["side_cpu_s"] = {name: side1[name] - side0[name] for name in side}
     if room_order:
         result["room_order"] = audit_room_order(results, total_sent)
     return result

@@ -252,11 +252,17 @@ def order_note(res: dict) -> tuple[str, int]:
 
 
 def cpu_note(res: dict) -> str:
+    """The nodes' and Redis's CPU: shares of one core over the run, and CPU time per message sent (which
+    a run's idle tail, waiting for messages that were lost, does not dilute)."""
     bits = []
     if res.get("node_cpu"):
         bits.append("nodes' CPU " + "/".join(f"{c:.0%}" for c in res["node_cpu"]))
-    if "redis" in (res.get("side_cpu") or {}):
+    redis_s = (res.get("side_cpu_s") or {}).get("redis")
+    if redis_s is not None:
         bits.append(f"Redis CPU {res['side_cpu']['redis']:.0%} (redis-server {res.get('redis_version', '?')})")
+    if res.get("sent"):
+        per = f"CPU per message: servers {res['server_cpu_s'] / res['sent'] * 1e6:.0f} us"
+        bits.append(per + (f", Redis {redis_s / res['sent'] * 1e6:.1f} us" if redis_s is not None else ""))
     return ", ".join(bits)
 
 
