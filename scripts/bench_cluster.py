@@ -237,7 +237,7 @@ def order_note(res: dict) -> tuple[str, int]:
     ro = res.get("room_order")
     if not ro:
         return "", 0
-    bad = ro["conflicts"] + ro["ooo"] + ro["gaps"] + abs(ro["sent"] - ro["messages"])
+    bad = ro["conflicts"] + ro["ooo"] + max(ro["gaps"], abs(ro["sent"] - ro["messages"]))  # (a gap is one missing)
     if not bad:
         return (
             f"room order: {ro['messages']:,} messages numbered {ro['first']}-{ro['last']} without a gap, "
