@@ -28,6 +28,13 @@ Workloads (see docs/performance.md for what the numbers mean):
              latency at 500 msg/s into 50, ratios within the run; and the time
              from process start to the ready line with a store of 1,000,000
              messages (made by a real server, then filled with sqlite3).
+* cluster -- (scripts/bench_cluster.py) two ``chatserver --cluster`` nodes on a
+             real redis-server of the bench's own, the N=50 clients split
+             25/25, against the plain server and one node alone: fan-out
+             deliveries/s with ratios, cross-node latency at 500 msg/s, Redis's
+             CPU beside the nodes', the commands Redis ran per message, and an
+             audit of the room's numbering. Skipped (with a message) when no
+             redis-server can be found, unless the environment has CI set.
 
 Every chatserver the bench starts gets ``--store memory`` unless it measures the
 store, and every process it starts a temporary HOME and XDG directories.
@@ -70,6 +77,9 @@ import threading
 import time
 from pathlib import Path
 
+if __name__ == "__main__":  # scripts/bench_cluster.py imports this script as ``bench``: one module, one state
+    sys.modules.setdefault("bench", sys.modules[__name__])
+
 ROOT = Path(__file__).resolve().parent.parent
 BASELINES = Path(__file__).resolve().parent / "baselines"
 HOST = "127.0.0.1"
@@ -80,6 +90,8 @@ NATIVE_MARK = b'"text":"m '
 PLAIN_RE = re.compile(rb"^([^\s:]+): m (\d+) (\d+)", re.M)
 # Either field order: groups 1-3 when "nick" comes first, 4-6 when "text" does.
 NATIVE_RE = re.compile(rb'"nick":"([^"]+)"[^\n]*?"text":"m (\d+) (\d+)|"text":"m (\d+) (\d+)[^\n]*?"nick":"([^"]+)"')
+# With the room's own number (the room-order audit): a message frame's fields in the order the server writes them.
+NATIVE_SEQ_RE = re.compile(rb'"seq":(\d+),[^\n]*?"nick":"([^"]+)","text":"m (\d+) (\d+)')
 
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
@@ -117,6 +129,9 @@ class Peer:
         "ooo",
         "unknown",
         "watch_at",
+        "node",
+        "port",
+        "room_last",
     )
 
     def __init__(self, spec: dict) -> None:
@@ -141,6 +156,9 @@ class Peer:
         self.tracks: dict[bytes, list] | None = None
         self.dup = self.ooo = self.unknown = 0
         self.watch_at = 0
+        self.node = spec.get("node", 0)  # which server it is connected to (several: a cluster)
+        self.port = spec.get("port", 0)  # that server's port (0: the worker's)
+        self.room_last = 0  # the highest room seq this auditor has seen (room-order audit)
 
 
 class Worker:
@@ -165,6 +183,14 @@ class Worker:
         self.sel.register(ctrl.fileno(), READ, None)
         self.ctrl_msgs: list[dict] = []
         self.lat = array.array("q")
+        # Several servers (a cluster): latencies of messages from a sender on another server than the receiver's.
+        self.node_of = {n.encode(): k for n, k in cfg.get("node_of", {}).items()}
+        self.lat_cross = array.array("q")
+        # The room-order audit: every auditor must see the room's numbers rising, and the same number must mean
+        # the same message to everyone. room seq -> (nick, message seq), merged over this worker's auditors.
+        self.room_order = cfg.get("room_order", False)
+        self.room_seqs: dict[int, tuple[bytes, int]] = {}
+        self.room_conflicts = self.room_ooo = 0
         self.incomplete = sum(1 for p in self.peers if not p.complete)
         self.senders_left = 0
         self.bursting = False
@@ -367,12 +393,20 @@ class Worker:
         tracks = p.tracks
         lat = self.lat
         got = 0
-        found = self.line_re.findall(buf, 0, end)
-        if self.native:
-            found = [(a or f, b or d, c or e) for a, b, c, d, e, f in found]
-        for nick, seq, ts in found:
+        nodes = self.node_of
+        if self.room_order:
+            found = NATIVE_SEQ_RE.findall(buf, 0, end)
+        else:
+            found = self.line_re.findall(buf, 0, end)
+            if self.native:
+                found = [(b"", a or f, b or d, c or e) for a, b, c, d, e, f in found]
+            else:
+                found = [(b"", *f) for f in found]
+        for room_seq, nick, seq, ts in found:
             track = tracks.get(nick)
             s = int(seq)
+            if room_seq:
+                self.check_room_order(p, int(room_seq), nick, s)
             if track is None or s >= len(track[0]):
                 p.unknown += 1
                 continue
@@ -387,6 +421,8 @@ class Worker:
                 track[1] = s
             got += 1
             lat.append(now - int(ts))
+            if room_seq and nodes.get(nick, p.node) != p.node:
+                self.lat_cross.append(now - int(ts))
         if self.watch and not p.watch_at and self.watch in buf:
             p.watch_at = now
         if got:
@@ -396,6 +432,16 @@ class Worker:
             if not p.complete and p.count >= p.expected:
                 p.complete = True
                 self.incomplete -= 1
+
+    def check_room_order(self, p: Peer, room_seq: int, nick: bytes, s: int) -> None:
+        """One order per room: ``p`` sees the room's numbers rise, and a number means one message to all."""
+        if room_seq <= p.room_last:
+            self.room_ooo += 1
+        else:
+            p.room_last = room_seq
+        known = self.room_seqs.setdefault(room_seq, (nick, s))
+        if known != (nick, s):
+            self.room_conflicts += 1
 
     # -- phases --
     def setup(self, deadline: float) -> None:
@@ -411,7 +457,7 @@ class Worker:
                 s.setblocking(False)
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 p.sock = s
-                err = s.connect_ex((HOST, self.port))
+                err = s.connect_ex((HOST, p.port or self.port))
                 if err not in (0, errno.EINPROGRESS):
                     p.state = FAILED
                     p.error = f"connect: {os.strerror(err)}"
@@ -501,6 +547,10 @@ class Worker:
             "closed": [(p.nick, (p.closed_at - t_go) / NS, p.error) for p in self.peers if p.state == CLOSED],
             "watch_at": min(((p.watch_at - t_go) / NS for p in self.peers if p.watch_at), default=None),
             "lat": self.lat.tobytes(),
+            "lat_cross": self.lat_cross.tobytes(),
+            "room_seqs": {k: (n.decode(), s) for k, (n, s) in self.room_seqs.items()} if self.room_order else None,
+            "room_conflicts": self.room_conflicts,
+            "room_ooo": self.room_ooo,
             "auditors": sum(1 for p in checked if p.audit),
             "cut_off": self.cut_off,
             "receivers": len(checked),
@@ -575,22 +625,29 @@ class ServerSpec:
         self.kind = kind  # ours | asyncio | naive
         self.proto = proto  # native | plain
         self.extra = extra  # more command-line arguments
-        # Ours only: "memory" (--store memory) or "sqlite" (--store FILE, a new file per run).
+        # Ours only: "memory" (--store memory), "sqlite" (--store FILE, a new file per run) or
+        # "cluster" (--cluster URL: a node of a cluster, its Redis the run's).
         self.store = (store or "memory") if kind == "ours" else ""
-        suffix = "-sqlite" if self.store == "sqlite" else ""
+        suffix = f"-{self.store}" if self.store in ("sqlite", "cluster") else ""
         self.key = key or (f"{kind}-{proto}{suffix}" if kind == "ours" else kind)
 
     @property
     def label(self) -> str:
         if self.kind != "ours":
             return f"{self.key} ({self.proto})"
-        return f"ours ({self.proto}{', sqlite' if self.store == 'sqlite' else ''})"
+        return f"ours ({self.proto}{', ' + self.store if self.store != 'memory' else ''})"
 
-    def command(self, rate_off: bool, conns: int, store_path: str | None = None) -> list[str]:
+    def command(
+        self, rate_off: bool, conns: int, store_path: str | None = None, cluster: str | None = None
+    ) -> list[str]:
         if self.kind == "ours":
             cmd = [sys.executable, "-m", "chatserver", "--host", HOST, "--port", "0"]
             flags = our_flags()
-            if "--store" in flags:  # never the default store (a file under XDG_STATE_HOME)
+            if self.store == "cluster":
+                if "--cluster" not in flags or not cluster:
+                    raise RuntimeError(f"{self.label}: this chatserver has no --cluster option, or no Redis was given")
+                cmd += ["--cluster", cluster]
+            elif "--store" in flags:  # never the default store (a file under XDG_STATE_HOME)
                 cmd += ["--store", store_path if self.store == "sqlite" and store_path else "memory"]
             elif self.store == "sqlite":
                 raise RuntimeError(f"{self.label}: this chatserver has no --store option")
@@ -706,7 +763,14 @@ def context_switches(pid: int) -> int:
 
 class ServerProc:
     def __init__(
-        self, spec: ServerSpec, cpus: list[int] | None, *, rate_off: bool, conns: int, store_path: Path | None = None
+        self,
+        spec: ServerSpec,
+        cpus: list[int] | None,
+        *,
+        rate_off: bool,
+        conns: int,
+        store_path: Path | None = None,
+        cluster: str | None = None,
     ) -> None:
         self.spec = spec
         self.cpus = cpus
@@ -718,7 +782,7 @@ class ServerProc:
         )
         self.store_path = store_path or (self.store_dir / "bench.sqlite3" if self.store_dir else None)
         self.store_bytes: int | None = None  # the store's size (with its WAL) when the server stopped
-        self.cmd = spec.command(rate_off, conns, str(self.store_path) if self.store_path else None)
+        self.cmd = spec.command(rate_off, conns, str(self.store_path) if self.store_path else None, cluster)
         self.ready_s: float | None = None  # process start to the "listening on" line
         self.proc: subprocess.Popen | None = None
         self.port = 0
@@ -933,11 +997,22 @@ def run_load(
     auditors_per_worker: int = 2,
     rate_off: bool = True,
     hard_timeout: float = 55.0,
+    nodes: int = 1,
+    cluster: str | None = None,
+    side: dict[str, int] | None = None,
+    room_order: bool = False,
     before=None,  # noqa: ANN001  called (server) once it listens, before the generator connects
     during=None,  # noqa: ANN001  called (server, t_go) in the driver while the load runs
+    after=None,  # noqa: ANN001  called () in the driver once the load is over, before the servers stop
 ) -> dict:
-    """Start the server, run one load with N clients in the room, stop everything."""
+    """Start the server, run one load with N clients in the room, stop everything.
+
+    With ``nodes`` > 1, that many servers of ``spec`` (cluster nodes on the Redis at ``cluster``)
+    and the clients split between them in blocks (c0.. on the first); ``side`` names other processes
+    (pid) whose CPU is reported beside the servers' (Redis). ``room_order`` (native only) audits the
+    room's own numbering: rising for every auditor, one message per number for all of them."""
     nicks = [f"c{i}" for i in range(n)]
+    node_of = {nick: i * nodes // n for i, nick in enumerate(nicks)}
     if mode == "burst":
         sends = dict.fromkeys(nicks, messages)
     else:
@@ -959,37 +1034,60 @@ def run_load(
             "senders": sends,
             "watch": "stuck" if stuck else None,
             "idle_timeout": 3.0,
+            "node_of": node_of if nodes > 1 else {},
+            "room_order": room_order,
         }
         for _ in range(nworkers)
     ]
+    auditors: dict[tuple[int, int], int] = {}  # (worker, node) -> auditors so far
     for i, nick in enumerate(nicks):
         cfg = cfgs[i % nworkers]
-        audit = audit_all or len(cfg["peers"]) < auditors_per_worker
+        where = (i % nworkers, node_of[nick])
+        audit = audit_all or auditors.get(where, 0) < auditors_per_worker
+        auditors[where] = auditors.get(where, 0) + audit
         cfg["peers"].append(
-            {"nick": nick, "sends": sends[nick], "gidx": i, "audit": audit, "expected": total_sent - sends[nick]}
+            {
+                "nick": nick,
+                "sends": sends[nick],
+                "gidx": i,
+                "audit": audit,
+                "expected": total_sent - sends[nick],
+                "node": node_of[nick],
+            }
         )
     if stuck:
         cfgs[0]["peers"].append({"nick": "stuck", "reads": False})
 
-    server = ServerProc(spec, ctx.server_cpus, rate_off=rate_off, conns=n + 1)
+    servers = [ServerProc(spec, ctx.server_cpus, rate_off=rate_off, conns=n + 1, cluster=cluster) for _ in range(nodes)]
+    server = servers[0]
+    side = side or {}
     workers: list[tuple] = []
     result: dict = {"server": spec.label, "n": n, "mode": mode, "rate_limit": spec.rate_limit(rate_off)}
     try:
-        server.start()
+        for srv in servers:
+            srv.start()
         if before:
             before(server)
-        spy = start_profiler(ctx, server, f"{mode}-n{n}-{spec.key}") if spec.kind == "ours" else None
+        spies = [
+            start_profiler(ctx, srv, f"{mode}-n{n}-{spec.key}" + (f"-node{k + 1}" if nodes > 1 else ""))
+            for k, srv in enumerate(servers)
+            if spec.kind == "ours"
+        ]
         for cfg in cfgs:
             cfg["port"] = server.port
+            for peer in cfg["peers"]:
+                peer["port"] = servers[peer.get("node", 0)].port
         workers = start_workers(ctx, cfgs)
         ready = recv_all(workers, 40)
         nfailed = sum(r["nfailed"] for r in ready)
         if nfailed:
             raise RuntimeError(f"{nfailed} client(s) could not register: {ready[0]['failed'] or ready[-1]['failed']}")
-        before = server.sample()
-        cs0 = context_switches(server.proc.pid)
+        before = [srv.sample() for srv in servers]
+        side0 = {name: proc_sample(pid)["cpu"] for name, pid in side.items()}
+        cs0 = sum(context_switches(srv.proc.pid) for srv in servers)
         busy0, self0, t0 = machine_busy(), _cpu_seconds(), time.monotonic_ns()
-        server.start_sampling()
+        for srv in servers:
+            srv.start_sampling()
         t_go = time.monotonic_ns() + NS // 5
         deadline = t_go + int(hard_timeout * NS)
         for _, conn in workers:
@@ -997,27 +1095,37 @@ def run_load(
         extra = during(server, t_go) if during else None
         results = recv_all(workers, hard_timeout + 10)
         t_end = time.monotonic_ns()
-        after = server.sample()
+        after_samples = [srv.sample() for srv in servers]
+        side1 = {name: proc_sample(pid)["cpu"] for name, pid in side.items()}
         busy1, self1 = machine_busy(), _cpu_seconds()
-        cs1 = context_switches(server.proc.pid)
-        profile = stop_profiler(spy)
-        server.stop_sampling()
+        cs1 = sum(context_switches(srv.proc.pid) for srv in servers)
+        after_load = after() if after else None
+        profiles = [stop_profiler(spy) for spy in spies]
+        for srv in servers:
+            srv.stop_sampling()
         for _, conn in workers:
             conn.send({"cmd": "drain", "timeout": 6.0})
-        server.stop()
+        for srv in servers:
+            srv.stop()
     finally:
         if workers:
             finish_workers(workers)
-        server.stop()
+        for srv in servers:
+            srv.stop()
     lat = array.array("q")
+    lat_cross = array.array("q")
     for r in results:
         lat.frombytes(r["lat"])
+        lat_cross.frombytes(r["lat_cross"])
     wall = (t_end - t_go) / NS
     t_last = max(r["t_last"] for r in results)
     span = (t_last - t_go) / NS if t_last > t_go else wall
     delivered = sum(r["delivered"] for r in results)
     closed = [c for r in results for c in r["closed"]]
     watch = [r["watch_at"] for r in results if r["watch_at"] is not None]
+    node_cpu = [(a["cpu"] - b["cpu"]) / wall for a, b in zip(after_samples, before, strict=True)]
+    side_cpu = {name: (side1[name] - side0[name]) / wall for name in side}
+    stderr = [srv.stderr_summary() for srv in servers]
     result.update(
         {
             "delivered": delivered,
@@ -1032,18 +1140,29 @@ def run_load(
             "sent": sum(r["sent"] for r in results),
             "messages_per_sender": messages if mode == "burst" else None,
             "latency_ms": percentiles(lat),
-            "server_cpu": (after["cpu"] - before["cpu"]) / wall,
-            "server_sys_cpu": (after["sys"] - before["sys"]) / wall,
+            "server_cpu": sum(node_cpu),
+            # CPU seconds, not shares: a run that waited for lost messages has a long idle tail in ``wall_s``.
+            "wall_s": wall,
+            "server_cpu_s": sum(a["cpu"] - b["cpu"] for a, b in zip(after_samples, before, strict=True)),
+            "server_sys_cpu": sum(a["sys"] - b["sys"] for a, b in zip(after_samples, before, strict=True)) / wall,
             "server_ctx_switches_per_delivery": (cs1 - cs0) / delivered if delivered else None,
             "gen_cpu": sum(r["cpu"] for r in results) / wall,
-            # CPU used on this machine by anything but the server and the generator (other users, the pty client).
+            # CPU used on this machine by anything but the servers, the generator and ``side`` (other users,
+            # the pty client).
             "other_cpu": max(
                 0.0,
-                (busy1 - busy0 - (after["cpu"] - before["cpu"]) - sum(r["cpu"] for r in results) - (self1 - self0))
+                (
+                    busy1
+                    - busy0
+                    - sum(a["cpu"] - b["cpu"] for a, b in zip(after_samples, before, strict=True))
+                    - sum(side1[name] - side0[name] for name in side)
+                    - sum(r["cpu"] for r in results)
+                    - (self1 - self0)
+                )
                 / ((t_end - t0) / NS),
             ),
-            "rss_mib": server.peak_rss / 1024,
-            "threads": server.peak_threads,
+            "rss_mib": sum(srv.peak_rss for srv in servers) / 1024,
+            "threads": sum(srv.peak_threads for srv in servers),
             "dropped_peers": [c for c in closed if c[0] != "stuck"],
             "stuck_dropped_at": min(watch) if watch else None,
             "cut_off": any(r["cut_off"] for r in results),
@@ -1053,13 +1172,68 @@ def run_load(
             "server_stop_s": server.stop_seconds,
             "server_ready_s": server.ready_s,
             "store_mib": server.store_bytes / 2**20 if server.store_bytes is not None else None,
-            "stderr": server.stderr_summary(),
+            "stderr": merge_stderr(stderr),
             "extra": extra,
+            "after": after_load,
             "hard_timeout": hard_timeout,
-            "profile": profile,
+            "profile": profiles[0] if profiles else None,
         }
     )
+    if nodes > 1:
+        result.update(
+            {
+                "nodes": nodes,
+                "node_cpu": node_cpu,
+                "node_rss_mib": [srv.peak_rss / 1024 for srv in servers],
+                "node_exit": [srv.exit_code for srv in servers],
+                "latency_cross_ms": percentiles(lat_cross),
+                "profiles": profiles,
+            }
+        )
+    if side:
+        result["side_cpu"] = side_cpu
+        result["side_cpu_s"] = {name: side1[name] - side0[name] for name in side}
+    if room_order:
+        result["room_order"] = audit_room_order(results, total_sent)
     return result
+
+
+def merge_stderr(summaries: list[dict]) -> dict:
+    """Several servers' ``stderr_summary`` as one."""
+    if len(summaries) == 1:
+        return summaries[0]
+    kinds: dict[str, int] = {}
+    for st in summaries:
+        for k, v in st["kinds"].items():
+            kinds[k] = kinds.get(k, 0) + v
+    out = {key: sum(st[key] for st in summaries) for key in ("lines", "tracebacks", "errors", "warnings")}
+    return out | {"kinds": kinds}
+
+
+def audit_room_order(results: list[dict], sent: int) -> dict:
+    """The room-order audit over every worker's auditors: a room number means the same message to all
+    (``conflicts``), each auditor saw the numbers rise (``ooo``), and the messages seen are numbered
+    without gaps (``gaps``: numbers in the seen range that no auditor saw with a message)."""
+    seqs: dict[int, tuple[str, int]] = {}
+    by_message: dict[tuple[str, int], int] = {}
+    conflicts = sum(r["room_conflicts"] for r in results)
+    for r in results:
+        for k, msg in (r["room_seqs"] or {}).items():
+            msg = tuple(msg)
+            if seqs.setdefault(k, msg) != msg:
+                conflicts += 1
+            if by_message.setdefault(msg, k) != k:
+                conflicts += 1  # one message under two numbers
+    span = (max(seqs) - min(seqs) + 1) if seqs else 0
+    return {
+        "messages": len(seqs),
+        "sent": sent,
+        "first": min(seqs) if seqs else None,
+        "last": max(seqs) if seqs else None,
+        "gaps": span - len(seqs),
+        "conflicts": conflicts,
+        "ooo": sum(r["room_ooo"] for r in results),
+    }
 
 
 def start_profiler(ctx: Ctx, server: ServerProc, name: str) -> tuple | None:
@@ -1643,8 +1817,9 @@ def run_interleaved(ctx: Ctx, jobs: list[tuple[str, ServerSpec, dict]], repeat: 
             if isinstance(out[j], Exception):
                 continue
             log(f"{name} {spec.label} run {i + 1}/{repeat}")
+            runner = kwargs.get("runner", run_load)  # (the cluster workload's starts a Redis around run_load)
             try:
-                res = run_load(ctx, spec, **kwargs)
+                res = runner(ctx, spec, **{k: v for k, v in kwargs.items() if k != "runner"})
             except Exception as exc:  # noqa: BLE001
                 log(f"  FAILED: {exc}")
                 out[j] = exc
@@ -2001,6 +2176,8 @@ COLUMNS = [
     ("vs_asyncio", "x asyncio"),
     ("vs_naive", "x naive"),
     ("vs_memory", "x memory"),
+    ("vs_single", "x 1 server"),
+    ("vs_node", "x 1 node"),
     ("p50", "p50 ms"),
     ("p99", "p99 ms"),
     ("max", "max ms"),
@@ -2009,6 +2186,7 @@ COLUMNS = [
     ("ooo", "ooo"),
     ("srv_cpu", "srv CPU"),
     ("gen_cpu", "gen CPU"),
+    ("redis_cpu", "Redis CPU"),
     ("rss_mib", "srv RSS MiB"),
     ("threads", "threads"),
     ("ready_s", "ready s"),
@@ -2023,11 +2201,11 @@ def cell(key: str, value) -> str:  # noqa: ANN001
         return f"{value:,.0f}"
     if key == "ready_s":
         return f"{value:.3f}"
-    if key in ("vs_asyncio", "vs_naive", "vs_memory"):
+    if key in ("vs_asyncio", "vs_naive", "vs_memory", "vs_single", "vs_node"):
         return f"{value:.2f}x"
     if key in ("p50", "p99", "max"):
         return f"{value:.2f}" if value < 100 else f"{value:.0f}"
-    if key in ("srv_cpu", "gen_cpu"):
+    if key in ("srv_cpu", "gen_cpu", "redis_cpu"):
         return f"{value:.0%}"
     if key == "rss_mib":
         return f"{value:.1f}"
@@ -2064,8 +2242,9 @@ def check_failures(rows: list[dict]) -> dict[str, list[str]]:
         where = f"{r['workload']} / {r['server']}"
         if r.get("failed"):
             bad["failed"].append(f"{where}: {r['notes']}")
-        elif r.get("loss") or r.get("dup") or r.get("ooo"):
-            bad["integrity"].append(f"{where}: loss {r['loss']}, dup {r['dup']}, ooo {r['ooo']}")
+        elif r.get("loss") or r.get("dup") or r.get("ooo") or r.get("room_order_bad"):
+            order = f", room order: {r['room_order_bad']} wrong" if r.get("room_order_bad") else ""
+            bad["integrity"].append(f"{where}: loss {r['loss']}, dup {r['dup']}, ooo {r['ooo']}{order}")
         elif "held_all" in r and not r["held_all"]:
             bad["capacity"].append(f"{where}: {r['notes']}")
     return bad
@@ -2117,7 +2296,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="small smoke run (about 30 s); exit 1 on any loss/dup/reorder")
     p.add_argument("--json", metavar="PATH", help="also write every number to PATH as JSON")
     p.add_argument("--servers", default="ours-native,ours-plain,asyncio,naive", help="comma list of %(default)s")
-    p.add_argument("--workloads", default="fanout,latency,idle,slow,pty,store", help="comma list of %(default)s")
+    p.add_argument(
+        "--workloads", default="fanout,latency,idle,slow,pty,store,cluster", help="comma list of %(default)s"
+    )
     p.add_argument(
         "--repeat",
         type=int,
@@ -2199,6 +2380,10 @@ def main(argv: list[str] | None = None) -> int:
             rows += pty(ctx, 500 if q else 2000, 1.0 if q else 5.0)
         if "store" in args.workloads:
             rows += store(ctx, specs)
+        if "cluster" in args.workloads:
+            import bench_cluster
+
+            rows += bench_cluster.cluster(ctx)
     finally:
         cleanup()
     elapsed = time.monotonic() - started
@@ -2239,7 +2424,7 @@ def main(argv: list[str] | None = None) -> int:
             print("  inclusive: " + "; ".join(f"{k} {v}%" for k, v in prof["inclusive_pct"][:10]))
     targets = [r["target"] for r in rows if r.get("target")]
     if targets:
-        print("store (issue 12; ratios between runs of this bench, interleaved):")
+        print("targets (ratios between runs of this bench, interleaved):")
         for t in targets:
             print("  " + t)
     bad = check_failures(rows)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import bisect
 import collections
 import dataclasses
+import functools
 import itertools
 import logging
 import secrets
@@ -65,6 +66,26 @@ class _Pending:
 
     sub: Subscriber | None  # its sender, who gets ``receipt`` in its place
     receipt: Callable[[m.Message], m.Message] | None
+    room: _Room | None = None
+    msg: m.Message | None = None  # as published (numbered by Redis)
+    seq: int = 0  # its number, once Redis gave it
+
+
+class StoredFrame(Frame):
+    """A frame read from a room's stream: its native bytes are the stored JSON
+    with the number put in; the message itself is decoded only if someone needs
+    it (a plain-text peer, a receipt, a topic)."""
+
+    def __init__(self, entry_id: str, fields: dict[str, str]) -> None:
+        self._entry = (entry_id, fields)
+        payload = fields["p"]
+        if fields.get("k") == "m":  # ("type" comes first, then "seq": the first "seq":0, is it)
+            payload = payload.replace('"seq":0,', f'"seq":{seq_of(entry_id)},', 1)
+        self.__dict__["native"] = payload.encode()
+
+    @functools.cached_property
+    def msg(self) -> m.Message:  # type: ignore[override]
+        return decode(*self._entry)
 
 
 class _ClusterRoom(_Room):
@@ -331,7 +352,7 @@ class ClusterHub(LocalHub):
                 return frame
             r = self._room(room, create=True)
             assert r is not None
-            self._append(r.name, "m", frame.msg, _Pending(exclude, receipt), exclude=exclude)
+            self._append(r.name, "m", frame.msg, _Pending(exclude, receipt, r, frame.msg), exclude=exclude)
             self._batch_ready.wait_for(lambda: len(self._batch) < MAX_BATCH, PUBLISH_WAIT)
         return frame
 
@@ -412,6 +433,11 @@ class ClusterHub(LocalHub):
             except Exception:  # noqa: BLE001 - a refusal (a script error): nothing of it was taken
                 log.exception("appending %d entries", len(batch))
                 ids = [""] * len(batch)
+            with self._lock:
+                for entry, entry_id in zip(batch, ids, strict=True):
+                    pending = self._pending.get(int(entry.ref)) if entry_id else None
+                    if pending is not None:
+                        pending.seq = seq_of(entry_id)
             if all(ids):
                 continue
             with self._lock:
@@ -475,12 +501,15 @@ class ClusterHub(LocalHub):
                 continue
             if not got:
                 continue
+            read: dict[str, str] = {}
             with self._lock:
                 for stream, entries in got:
                     if stream not in self._streams:
                         continue  # (a room forgotten meanwhile)
                     self._streams[stream] = entries[-1][0]
                     room = self._by_stream.get(stream)
+                    if room is not None:
+                        read[room.name] = entries[-1][0]
                     for entry_id, fields in entries:
                         try:
                             if room is not None:
@@ -492,23 +521,48 @@ class ClusterHub(LocalHub):
                         except Exception:  # noqa: BLE001
                             log.exception("handling %s %s", stream, entry_id)
                 self._release_held()
+            if read:  # (one round trip a batch: what this node read may now be trimmed)
+                try:
+                    self.cluster_log.read_up_to(read)
+                except ClusterUnavailable:
+                    pass
 
     def _deliver(self, r: _ClusterRoom, entry_id: str, fields: dict[str, str]) -> None:
         """A room's entry read back: to this node's members, in the room's order (lock held)."""
         r.read = entry_id
-        msg = decode(entry_id, fields)
+        frame = StoredFrame(entry_id, fields)
         if fields.get("k") == "m":
-            r.seq = seq_of(entry_id)
-        if isinstance(msg, m.Notice) and msg.event == "topic" and msg.topic is not None:
-            r.topic = msg.topic
+            seq = seq_of(entry_id)
+            if r.seq and seq > r.seq + 1:
+                self._gap(r, seq)
+            r.seq = seq
+        elif '"event":"topic"' in fields["p"]:
+            msg = frame.msg
+            if isinstance(msg, m.Notice) and msg.event == "topic" and msg.topic is not None:
+                r.topic = msg.topic
         exclude, receipt = None, None
         pending = self._pending.pop(int(fields.get("r") or 0), None) if fields.get("n") == self.node else None
         if pending is not None and pending.sub is not None:
             exclude = pending.sub
-            receipt = Frame(pending.receipt(msg)) if pending.receipt is not None else None
+            receipt = Frame(pending.receipt(frame.msg)) if pending.receipt is not None else None
         elif fields.get("x"):
             exclude = self._people.holder(fields["x"])
-        self._post(r, Frame(msg), exclude, receipt)
+        self._post(r, frame, exclude, receipt)
+
+    def _gap(self, r: _ClusterRoom, seq: int) -> None:
+        """Messages before ``seq`` were trimmed before this node read them (it fell
+        more than the stream's hard cap behind): its members are told, and a
+        sender here whose message was among them is acknowledged (lock held)."""
+        lost = seq - r.seq - 1
+        log.warning("%s: %d message(s) trimmed before this node read them", r.name, lost)
+        text = f"{lost} message(s) of {r.name} were missed: this server fell behind"
+        self._post(r, Frame(m.Notice(text=text, ts=time.time(), event="missed", room=r.name)), None, None)
+        for ref, pending in list(self._pending.items()):
+            if pending.room is r and pending.seq and pending.seq < seq:
+                del self._pending[ref]
+                if pending.sub is not None and pending.receipt is not None and isinstance(pending.msg, m.ChatMessage):
+                    ack = Frame(pending.receipt(dataclasses.replace(pending.msg, seq=pending.seq)))
+                    bisect.insort(self._held, (ref, pending.sub, ack), key=lambda held: held[0])
 
     def _obey(self, fields: dict[str, str]) -> None:
         """What another node asks of a session here (lock held)."""

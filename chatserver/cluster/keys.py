@@ -55,3 +55,8 @@ def log(key: str) -> str:
 def members(key: str) -> str:
     """Hash nick_key -> nick: who is in a room, on any node."""
     return f"{PREFIX}members:{key}"
+
+
+def readpos(key: str) -> str:
+    """Hash node -> the stream id it has read a room up to: entries after it are not trimmed."""
+    return f"{PREFIX}readpos:{key}"

@@ -6,10 +6,12 @@ order. A message's id is ``SEQ-0``; a notice after it is ``SEQ-1``,
 number. ``append`` adds a whole batch (any rooms) in one Lua script: one
 round trip, each entry numbered atomically with its room (the room is made,
 with a fresh epoch, if Redis does not have it: after a Redis that lost its
-data, numbering starts anew and the epoch says so). Streams are capped at
-about ``KEPT`` entries (``XADD MAXLEN ~``): history, search and resume
-reach that far back. Sanctions and grants are hashes; a change is posted on
-the events stream so every node reloads them.
+data, numbering starts anew and the epoch says so). The script then trims
+each room it touched to about its last ``KEPT`` messages (history, search and
+resume reach that far back), but never past an entry some live node has not
+read yet (``read_up_to``), unless the stream is over ``HARD_CAP``.
+Sanctions and grants are hashes; a change is posted on the events stream so
+every node reloads them.
 """
 
 from __future__ import annotations
@@ -27,13 +29,19 @@ from ..roomlog import StoredGrant, StoredRoom, StoredSanction, word_matcher
 from . import keys
 from .link import Link
 
-KEPT = 10_000  # entries kept per room stream, about (messages and notices)
+KEPT = 10_000  # messages kept per room stream, at least (with the notices among them)
+#: Entries a room's stream holds at most, about, even for a live node that has
+#: not read them (one that falls this far behind tells its users what it missed).
+HARD_CAP = 100_000
 PAGE = 500  # entries per read when walking back through a stream
 
-# ARGV: kept, node, then 7 per entry: room key, room name, epoch if new, kind ("m" or "n"), payload, ref, exclude.
+# ARGV: kept, hard cap, node, then 7 per entry: room key, room name, epoch if new, kind ("m" or "n"), payload,
+# ref, exclude. Each room touched is then trimmed to its kept window, but never past what a live node has
+# not read yet (its position in lanchat:readpos:ROOM), unless the stream is over the hard cap.
 _APPEND = """
 local out = {}
-local i = 3
+local touched = {}
+local i = 4
 while i <= #ARGV do
   local rk = ARGV[i]
   local meta = 'lanchat:room:' .. rk
@@ -48,10 +56,25 @@ while i <= #ARGV do
   else
     id = redis.call('HGET', meta, 'seq') .. '-' .. redis.call('HINCRBY', meta, 'sub', 1)
   end
-  local added = redis.pcall('XADD', 'lanchat:log:' .. rk, 'MAXLEN', '~', ARGV[1], id,
-    'k', ARGV[i + 3], 'p', ARGV[i + 4], 'n', ARGV[2], 'r', ARGV[i + 5], 'x', ARGV[i + 6])
+  local added = redis.pcall('XADD', 'lanchat:log:' .. rk, id,
+    'k', ARGV[i + 3], 'p', ARGV[i + 4], 'n', ARGV[3], 'r', ARGV[i + 5], 'x', ARGV[i + 6])
   if type(added) == 'table' and added.err then out[#out + 1] = '' else out[#out + 1] = added end
+  touched[rk] = true
   i = i + 7
+end
+for rk in pairs(touched) do
+  local floor = tonumber(redis.call('HGET', 'lanchat:room:' .. rk, 'seq')) - tonumber(ARGV[1])
+  local readers = redis.call('HGETALL', 'lanchat:readpos:' .. rk)
+  for j = 1, #readers, 2 do
+    if redis.call('EXISTS', 'lanchat:alive:' .. readers[j]) == 1 then
+      local at = tonumber(string.match(readers[j + 1], '^(%d+)'))
+      if at < floor then floor = at end
+    else
+      redis.call('HDEL', 'lanchat:readpos:' .. rk, readers[j])
+    end
+  end
+  if floor > 0 then redis.call('XTRIM', 'lanchat:log:' .. rk, 'MINID', '~', floor .. '-0') end
+  redis.call('XTRIM', 'lanchat:log:' .. rk, 'MAXLEN', '~', ARGV[2])
 end
 return out
 """
@@ -134,10 +157,22 @@ class RedisLog:
 
     def append(self, entries: list[Entry]) -> list[str]:
         """Append ``entries`` in one round trip; returns each one's id ("" if not taken)."""
-        args: list[object] = [KEPT, self._node]
+        args: list[object] = [KEPT, HARD_CAP, self._node]
         for e in entries:
             args += [room_key(e.room), e.room, secrets.token_hex(6), e.kind, e.payload, e.ref, e.exclude]
         return self._link.call(lambda r: self._append(keys=[], args=args))  # type: ignore[return-value]
+
+    def read_up_to(self, positions: dict[str, str]) -> None:
+        """This node has read the rooms' streams up to these ids (by room name): nothing
+        after them is trimmed while it lives. One round trip."""
+
+        def write(r) -> None:  # noqa: ANN001
+            p = r.pipeline(transaction=False)
+            for room, entry_id in positions.items():
+                p.hset(keys.readpos(room_key(room)), self._node, entry_id)
+            p.execute()
+
+        self._link.call(write)
 
     # -- reading back --
     def _walk_back(self, name: str, before: str) -> Iterator[tuple[str, dict[str, str]]]:
