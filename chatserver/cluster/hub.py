@@ -544,7 +544,9 @@ class ClusterHub(LocalHub):
         pending = self._pending.pop(int(fields.get("r") or 0), None) if fields.get("n") == self.node else None
         if pending is not None and pending.sub is not None:
             exclude = pending.sub
-            receipt = Frame(pending.receipt(frame.msg)) if pending.receipt is not None else None
+            if pending.receipt is not None:  # (from the message as published: no decoding)
+                own = pending.msg if isinstance(pending.msg, m.ChatMessage) else frame.msg
+                receipt = Frame(pending.receipt(dataclasses.replace(own, seq=seq_of(entry_id))))
         elif fields.get("x"):
             exclude = self._people.holder(fields["x"])
         self._post(r, frame, exclude, receipt)
@@ -690,6 +692,10 @@ class ClusterHub(LocalHub):
             self._stopping = True
             self._stop.set()
             self._batch_ready.notify_all()
+        try:
+            self._to_node(self.node, {"t": "wake"})  # the reader's blocking read ends now, not in a second
+        except ClusterUnavailable:
+            pass
         for thread in self._threads:
             thread.join(timeout=3.0)
         try:

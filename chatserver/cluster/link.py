@@ -16,6 +16,8 @@ import urllib.parse
 from collections.abc import Callable
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from common.threads import stop_signals_blocked
 
@@ -67,7 +69,14 @@ def shown(url: str) -> str:
 class Link:
     def __init__(self, url: str, *, password: str | None = None) -> None:
         password = password if password is not None else os.environ.get("REDIS_PASSWORD") or None
-        common = {"socket_connect_timeout": CONNECT_TIMEOUT, "health_check_interval": 0, "decode_responses": True}
+        # One quick retry (a pooled connection to a Redis that restarted is stale), not
+        # redis-py's default ten with backoff: a lost Redis is the link's to wait for.
+        common = {
+            "socket_connect_timeout": CONNECT_TIMEOUT,
+            "health_check_interval": 0,
+            "decode_responses": True,
+            "retry": Retry(NoBackoff(), 1),
+        }
         extra = {} if urllib.parse.urlsplit(url).password or password is None else {"password": password}
         #: For every call but the blocking read (a pool: safe from any thread).
         self.redis = redis.Redis.from_url(url, socket_timeout=CALL_TIMEOUT, **common, **extra)
