@@ -1,0 +1,360 @@
+"""Room messages through Redis: what this node appends, what it reads back, and what must wait for it.
+
+``publish`` and ``announce`` do not deliver. The writer thread appends each
+batch to the rooms' streams in one round trip (``redislog.append``); the
+reader thread follows the streams of every room this node has members in
+(one blocking ``XREAD``) and posts what it reads to the local members
+through the local dispatcher. Every node delivers the same entries in the
+same order, and a sender's own message comes back as its receipt, so nobody
+is told "accepted" for what Redis did not take. A frame for one session
+(``send_to``) waits until everything this node appended before it has been
+read back, so it cannot overtake them; a refusal takes its message's place.
+The reader also follows this node's inbox and the events stream, and hands
+those to ``_obey`` and ``on_sanctions``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import collections
+import dataclasses
+import functools
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from common import messages as m
+from common.rooms import room_key
+from common.threads import stop_signals_blocked
+
+from ..fanout import Frame, Subscriber
+from ..hub import PUBLISH_WAIT, LocalHub, _Room
+from . import keys
+from .link import REDIS_DOWN, ClusterUnavailable, Link
+from .redislog import Entry, RedisLog, decode, seq_of
+
+log = logging.getLogger(__name__)
+
+UNAVAILABLE = "the server has lost its cluster (Redis): your message was not sent; try again when it is back"
+READ_BLOCK_MS = 1000  # a blocking read returns at least this often (to see a stop)
+READ_COUNT = 1000  # entries per stream per read, at most
+MAX_BATCH = 5000  # entries waiting for the writer before publishers wait
+
+
+@dataclasses.dataclass
+class _Pending:
+    """An entry this node appended and has not yet read back."""
+
+    sub: Subscriber | None  # its sender, who gets ``receipt`` in its place
+    receipt: Callable[[m.Message], m.Message] | None
+    room: _Room | None = None
+    msg: m.Message | None = None  # as published (numbered by Redis)
+    seq: int = 0  # its number, once Redis gave it
+
+
+class StoredFrame(Frame):
+    """A frame read from a room's stream: its native bytes are the stored JSON
+    with the number put in; the message itself is decoded only if someone needs
+    it (a plain-text peer, a receipt, a topic)."""
+
+    def __init__(self, entry_id: str, fields: dict[str, str]) -> None:
+        self._entry = (entry_id, fields)
+        payload = fields["p"]
+        if fields.get("k") == "m":  # ("type" comes first, then "seq": the first "seq":0, is it)
+            payload = payload.replace('"seq":0,', f'"seq":{seq_of(entry_id)},', 1)
+        self.__dict__["native"] = payload.encode()
+
+    @functools.cached_property
+    def msg(self) -> m.Message:  # type: ignore[override]
+        return decode(*self._entry)
+
+
+class FollowedRoom(_Room):
+    """A room whose stream this node reads (for its members here)."""
+
+    __slots__ = ("read",)
+
+    def __init__(self, stored, last_id: str) -> None:  # noqa: ANN001
+        super().__init__(stored)
+        self.read = last_id  # the stream id read up to: later entries come live
+
+
+class RelayHub(LocalHub):
+    """A ``LocalHub`` whose rooms' messages go through Redis (see the module's docstring)."""
+
+    def __init__(self, link: Link, node: str, *, keep: int, max_rooms: int) -> None:
+        self.node = node
+        self._link = link
+        self.cluster_log = RedisLog(link, node)
+        super().__init__(keep=keep, max_rooms=max_rooms, log=self.cluster_log)
+        self.on_sanctions: Callable[[], None] = lambda: None  # moderation changed on some node
+        self._refs = itertools.count(1)
+        self._last_ref = 0
+        self._pending: dict[int, _Pending] = {}  # ref -> appended, not yet read back (oldest first)
+        #: Frames for one session, each waiting until the refs up to its own are read back.
+        self._held: collections.deque[tuple[int, Subscriber, Frame]] = collections.deque()
+        self._batch: list[Entry] = []
+        self._batch_ready = threading.Condition(self._lock)
+        self._streams = {keys.inbox(node): "0-0", keys.EVENTS: self._last_id(keys.EVENTS)}
+        self._by_stream: dict[str, FollowedRoom] = {}
+        #: Entries sent when the link broke, by ref: (room, its stream id read then).
+        self._doubtful: dict[int, tuple[str, str]] = {}
+        self._stopping = False
+        self._threads: list[threading.Thread] = []
+
+    def _start(self, *more: tuple[str, Callable[[], None]]) -> None:
+        """Start the writer and the reader, and ``more`` threads (once the node is set up)."""
+        with stop_signals_blocked():
+            for name, target in (("writer", self._write), ("reader", self._read), *more):
+                thread = threading.Thread(target=target, name=f"cluster-{name}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+
+    def _last_id(self, stream: str) -> str:
+        last = self._link.call(lambda r: r.xrevrange(stream, "+", "-", count=1))
+        return last[0][0] if last else "0-0"  # type: ignore[index]
+
+    def _obey(self, fields: dict[str, str]) -> None:
+        """What another node asks of this one, read from its inbox (lock held)."""
+        raise NotImplementedError
+
+    # -- messages --
+    def publish(
+        self,
+        room: str,
+        build: Callable[[int, float], m.Message],
+        exclude: Subscriber | None = None,
+        receipt: Callable[[m.Message], m.Message] | None = None,
+    ) -> Frame:
+        """Queue for Redis, which numbers it; it reaches members (and the sender
+        its receipt) when read back from the room's stream."""
+        with self._lock:
+            frame = Frame(build(0, time.time()))
+            if not self._link.up:
+                if exclude is not None:  # (after the answers to what it sent before: the client pairs them)
+                    self.send_to(exclude, Frame(m.Error("cluster_unavailable", UNAVAILABLE)))
+                return frame
+            r = self._room(room, create=True)
+            assert r is not None
+            self._append(r.name, "m", frame.msg, _Pending(exclude, receipt, r, frame.msg), exclude=exclude)
+            self._batch_ready.wait_for(lambda: len(self._batch) < MAX_BATCH, PUBLISH_WAIT)
+        return frame
+
+    def announce(
+        self,
+        room: str,
+        build: Callable[[float], m.Message],
+        exclude: Subscriber | None = None,
+        *,
+        except_nick: str | None = None,
+    ) -> None:
+        with self._lock:
+            if not self._link.up:
+                return  # (nobody elsewhere would hear it; the users here were told the link is down)
+            try:
+                r = self._room(room)
+            except ClusterUnavailable:
+                return
+            if r is None:
+                return
+            msg = build(time.time())
+            if isinstance(msg, m.Notice) and msg.room is None:
+                msg = dataclasses.replace(msg, room=r.name)
+            skip = except_nick if except_nick is not None else (exclude.nick if exclude is not None else "")
+            self._append(r.name, "n", msg, None, skip=skip)
+
+    def _append(
+        self,
+        room: str,
+        kind: str,
+        msg: m.Message,
+        pending: _Pending | None,
+        *,
+        exclude: Subscriber | None = None,
+        skip: str = "",
+    ) -> None:
+        """Queue an entry for the writer (lock held)."""
+        ref = self._last_ref = next(self._refs)
+        self._pending[ref] = pending or _Pending(None, None)
+        if exclude is not None:
+            skip = exclude.nick
+        self._batch.append(Entry(room, kind, m.encode(msg).decode(), str(ref), skip))
+        if len(self._batch) == 1:
+            self._batch_ready.notify_all()
+
+    def send_to(self, sub: Subscriber, frame: Frame) -> None:
+        with self._lock:
+            if self._pending:
+                self._held.append((self._last_ref, sub, frame))
+            else:
+                super().send_to(sub, frame)
+
+    def _release_held(self) -> None:
+        """Frames for one session whose turn has come: nothing appended before them is unread (lock held)."""
+        oldest = next(iter(self._pending), None)
+        while self._held and (oldest is None or self._held[0][0] < oldest):
+            _, sub, frame = self._held.popleft()
+            super().send_to(sub, frame)
+        if oldest is None:
+            self._batch_ready.notify_all()  # flush() waits for this
+
+    # -- the threads --
+    def _write(self) -> None:
+        while True:
+            with self._lock:
+                self._batch_ready.wait_for(lambda: self._batch or self._stopping)
+                if not self._batch:
+                    return
+                batch, self._batch = self._batch, []
+                self._batch_ready.notify_all()
+            try:
+                ids = self.cluster_log.append(batch)
+            except ClusterUnavailable as exc:
+                if exc.__cause__ is not None:  # sent, and the link broke: Redis may have taken it
+                    self._in_doubt(batch)
+                    continue
+                ids = [""] * len(batch)  # never sent
+            except Exception:  # noqa: BLE001 - a refusal (a script error): nothing of it was taken
+                log.exception("appending %d entries", len(batch))
+                ids = [""] * len(batch)
+            with self._lock:
+                for entry, entry_id in zip(batch, ids, strict=True):
+                    pending = self._pending.get(int(entry.ref)) if entry_id else None
+                    if pending is not None:
+                        pending.seq = seq_of(entry_id)
+            if all(ids):
+                continue
+            with self._lock:
+                for entry, entry_id in zip(batch, ids, strict=True):
+                    if not entry_id:
+                        self._refuse(int(entry.ref))
+                self._release_held()
+
+    def _in_doubt(self, batch: list[Entry]) -> None:
+        """The link broke with ``batch`` sent: it stays unanswered until Redis is
+        back and says whether it has it (``_settle``)."""
+        with self._lock:
+            for entry in batch:
+                r = self._rooms.get(room_key(entry.room))
+                self._doubtful[int(entry.ref)] = (entry.room, r.read if isinstance(r, FollowedRoom) else "0-0")
+
+    def _settle(self) -> None:
+        """Redis is back with its data: an entry in doubt that it has will be read
+        back and answered as usual; one it has not is refused."""
+        with self._lock:
+            doubtful = dict(self._doubtful)  # (left in place until settled: Redis may go again)
+        by_room: dict[str, tuple[str, set[str]]] = {}
+        for ref, (room, since) in doubtful.items():
+            low, refs = by_room.get(room, (since, set()))
+            by_room[room] = (min(low, since, key=lambda i: tuple(map(int, i.split("-")))), refs | {str(ref)})
+        taken: set[str] = set()
+        for room, (since, refs) in by_room.items():
+            key = keys.log(room_key(room))
+            found = self._link.call(lambda r, key=key, since=since: r.xrange(key, since, "+"))
+            taken |= {f.get("r", "") for _, f in found if f.get("n") == self.node} & refs  # type: ignore[union-attr]
+        with self._lock:
+            for ref in doubtful:
+                self._doubtful.pop(ref, None)
+                if str(ref) not in taken:
+                    self._refuse(ref)
+            self._release_held()
+
+    def _refuse(self, ref: int) -> None:
+        """An entry Redis did not take: its sender is told so (lock held)."""
+        pending = self._pending.pop(ref, None)
+        if pending is not None and pending.sub is not None and pending.receipt is not None:
+            # In its message's place: after the answers to what was sent before it.
+            error = Frame(m.Error("cluster_unavailable", UNAVAILABLE))
+            bisect.insort(self._held, (ref, pending.sub, error), key=lambda held: held[0])
+
+    def _read(self) -> None:
+        while not self._stopping:
+            if not self._link.up:
+                self._link.wait_up(1.0)
+                continue
+            with self._lock:
+                streams = dict(self._streams)
+            try:
+                got = self._link.blocking.xread(streams, count=READ_COUNT, block=READ_BLOCK_MS)
+            except REDIS_DOWN as exc:
+                self._link.lost(exc)
+                continue
+            except Exception:  # noqa: BLE001 - the reader must outlive any one bad answer
+                log.exception("reading the cluster's streams")
+                time.sleep(0.5)
+                continue
+            if not got:
+                continue
+            read: dict[str, str] = {}
+            with self._lock:
+                for stream, entries in got:
+                    if stream not in self._streams:
+                        continue  # (a room forgotten meanwhile)
+                    self._streams[stream] = entries[-1][0]
+                    room = self._by_stream.get(stream)
+                    if room is not None:
+                        read[room.name] = entries[-1][0]
+                    for entry_id, fields in entries:
+                        try:
+                            if room is not None:
+                                self._deliver(room, entry_id, fields)
+                            elif stream == keys.EVENTS:
+                                self.on_sanctions()
+                            else:
+                                self._obey(fields)
+                        except Exception:  # noqa: BLE001
+                            log.exception("handling %s %s", stream, entry_id)
+                self._release_held()
+            if read:  # (one round trip a batch: what this node read may now be trimmed)
+                try:
+                    self.cluster_log.read_up_to(read)
+                except ClusterUnavailable:
+                    pass
+
+    def _deliver(self, r: FollowedRoom, entry_id: str, fields: dict[str, str]) -> None:
+        """A room's entry read back: to this node's members, in the room's order (lock held)."""
+        r.read = entry_id
+        frame = StoredFrame(entry_id, fields)
+        if fields.get("k") == "m":
+            seq = seq_of(entry_id)
+            if r.seq and seq > r.seq + 1:
+                self._gap(r, seq)
+            r.seq = seq
+        elif '"event":"topic"' in fields["p"]:
+            msg = frame.msg
+            if isinstance(msg, m.Notice) and msg.event == "topic" and msg.topic is not None:
+                r.topic = msg.topic
+        exclude, receipt = None, None
+        pending = self._pending.pop(int(fields.get("r") or 0), None) if fields.get("n") == self.node else None
+        if pending is not None and pending.sub is not None:
+            exclude = pending.sub
+            if pending.receipt is not None:  # (from the message as published: no decoding)
+                own = pending.msg if isinstance(pending.msg, m.ChatMessage) else frame.msg
+                receipt = Frame(pending.receipt(dataclasses.replace(own, seq=seq_of(entry_id))))
+        elif fields.get("x"):
+            exclude = self._people.holder(fields["x"])
+        self._post(r, frame, exclude, receipt)
+
+    def _gap(self, r: FollowedRoom, seq: int) -> None:
+        """Messages before ``seq`` were trimmed before this node read them (it fell
+        more than the stream's hard cap behind): its members are told, and a
+        sender here whose message was among them is acknowledged (lock held)."""
+        lost = seq - r.seq - 1
+        log.warning("%s: %d message(s) trimmed before this node read them", r.name, lost)
+        text = f"{lost} message(s) of {r.name} were missed: this server fell behind"
+        self._post(r, Frame(m.Notice(text=text, ts=time.time(), event="missed", room=r.name)), None, None)
+        for ref, pending in list(self._pending.items()):
+            if pending.room is r and pending.seq and pending.seq < seq:
+                del self._pending[ref]
+                if pending.sub is not None and pending.receipt is not None and isinstance(pending.msg, m.ChatMessage):
+                    ack = Frame(pending.receipt(dataclasses.replace(pending.msg, seq=pending.seq)))
+                    bisect.insort(self._held, (ref, pending.sub, ack), key=lambda held: held[0])
+
+    def flush(self, timeout: float | None = None) -> bool:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            if not self._batch_ready.wait_for(lambda: not self._pending or not self._link.up, timeout):
+                return False
+        return super().flush(None if deadline is None else max(0.0, deadline - time.monotonic()))
