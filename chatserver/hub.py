@@ -176,7 +176,7 @@ class LocalHub:
             return self._people.claim(sub, new)
 
     def changed(self, sub: Subscriber) -> None:
-        """``sub``'s away text or operator rights changed (what ``find`` tells is read from it here)."""
+        """``sub``'s away text, operator rights or resume token changed (here ``find`` reads them from it)."""
 
     def unregister(self, sub: Subscriber) -> None:
         with self._lock:

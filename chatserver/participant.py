@@ -539,6 +539,7 @@ class Participant(Membership):
         if self.mode is Mode.CHAT:
             # A resume token names its nick: the new name needs a new one, before the news.
             self.token = self.server.issue_token(new)
+            self.hub.changed(self)  # (a cluster keeps it: a resume on another node presents it)
             if self.op:
                 self.server.sanctions.renamed(old, new, self.token)
             if self.wire == "native":

@@ -92,9 +92,13 @@ class ClusterHub(RelayHub):
             stale = stale if stale is not sub else None
             self._people.claim(sub, nick, stale)
             try:
-                joined = self.join(room, sub, greet, after=after, recent=recent, epoch=epoch)
-            except TooManyRooms:
-                joined = self.join(LOBBY, sub, greet, recent=recent)
+                try:
+                    joined = self.join(room, sub, greet, after=after, recent=recent, epoch=epoch)
+                except TooManyRooms:
+                    joined = self.join(LOBBY, sub, greet, recent=recent)
+            except ClusterUnavailable:  # half in: undone here, and the name released when Redis is back
+                self.unregister(sub)
+                raise
         old_node, old_sid = was
         if stale is not None:
             stale.replaced = True
@@ -118,7 +122,7 @@ class ClusterHub(RelayHub):
 
     def changed(self, sub: Subscriber) -> None:
         with self._lock:
-            self._presence.update(sub.nick, self._sid(sub), away=sub.away, op="1" if sub.op else "0")
+            self._presence.update(sub.nick, self._sid(sub), away=sub.away, op="1" if sub.op else "0", token=sub.token)
 
     def unregister(self, sub: Subscriber) -> None:
         with self._lock:
@@ -214,6 +218,10 @@ class ClusterHub(RelayHub):
             r = self._room(room, create=True)
             assert isinstance(r, FollowedRoom)
             self._presence.joined(r.name, sub.nick, self._sid(sub), [*self._rooms_of(sub), r.name])
+            if after is not None and epoch == r.epoch and after > r.seq and not r.members:
+                # Seen further than Redis numbers it: Redis came back from older data.
+                self.cluster_log.behind({r.name: after})
+                r.epoch = self.cluster_log.ensure(r.name)[0].epoch
             r.members[sub] = r.posted
             if greet is not None:
                 if after is not None and epoch == r.epoch and 0 <= after <= r.seq:
@@ -321,6 +329,13 @@ class ClusterHub(RelayHub):
         try:
             self._up_since = time.monotonic()
             if self._presence.heartbeat() != self._generation:
+                self._renew_cluster()
+                return
+            with self._lock:
+                delivered = {r.name: r.seq for r in self._rooms.values()}
+            late = self.cluster_log.behind(delivered)
+            if late:  # came back from older data: numbers already given would be given again
+                log.warning("the cluster's Redis came back behind in %s", ", ".join(late[:5]))
                 self._renew_cluster()
                 return
             self._restore()

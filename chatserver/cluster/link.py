@@ -69,13 +69,13 @@ def shown(url: str) -> str:
 class Link:
     def __init__(self, url: str, *, password: str | None = None) -> None:
         password = password if password is not None else os.environ.get("REDIS_PASSWORD") or None
-        # One quick retry (a pooled connection to a Redis that restarted is stale), not
-        # redis-py's default ten with backoff: a lost Redis is the link's to wait for.
+        # No retries (redis-py's default is ten, with backoff): a lost Redis is the
+        # link's to wait for, and a retried append could be applied twice.
         common = {
             "socket_connect_timeout": CONNECT_TIMEOUT,
             "health_check_interval": 0,
             "decode_responses": True,
-            "retry": Retry(NoBackoff(), 1),
+            "retry": Retry(NoBackoff(), 0),
         }
         extra = {} if urllib.parse.urlsplit(url).password or password is None else {"password": password}
         #: For every call but the blocking read (a pool: safe from any thread).
@@ -100,6 +100,9 @@ class Link:
         except REDIS_DOWN as exc:
             self.lost(exc)
             raise ClusterUnavailable(f"the cluster's Redis cannot be reached: {exc}") from exc
+        except redis.ResponseError as exc:  # refused (out of memory, read-only, a bad id): not done, not lost
+            log.warning("the cluster's Redis refused: %s", exc)
+            raise ClusterUnavailable(f"the cluster's Redis refused: {exc}") from None
 
     def lost(self, exc: BaseException) -> None:
         """A call found Redis gone: tell the node once, and start trying to get it back."""
@@ -109,7 +112,6 @@ class Link:
             self.up = False
             self._changed.notify_all()
         log.warning("lost the cluster's Redis at %s: %s", shown(self.url), exc)
-        self.on_down()
         with stop_signals_blocked():
             self._thread = threading.Thread(target=self._reconnect, name="redis-reconnect", daemon=True)
             self._thread.start()
@@ -120,6 +122,7 @@ class Link:
             return self._changed.wait_for(lambda: self.up or self._stopping, timeout)
 
     def _reconnect(self) -> None:
+        self.on_down()  # (here, not in the thread that found it lost: that one may hold any lock)
         pause = BACKOFF_FIRST
         while True:
             with self._lock:

@@ -79,6 +79,16 @@ end
 return out
 """
 
+# KEYS: room meta. ARGV: the epoch seen, a new epoch, the seq seen. A new numbering for a room whose
+# seq went back, unless another node gave it one already.
+_RENUMBER = """
+local seq = tonumber(redis.call('HGET', KEYS[1], 'seq'))
+if redis.call('HGET', KEYS[1], 'epoch') == ARGV[1] and seq < tonumber(ARGV[3]) then
+  redis.call('HSET', KEYS[1], 'epoch', ARGV[2])
+end
+return 0
+"""
+
 # KEYS: room meta, room log. ARGV: name, epoch if new. Returns epoch, seq, topic, name, the log's last id.
 _ENSURE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -125,6 +135,7 @@ class RedisLog:
         self._secret: object = None
         self._append = link.redis.register_script(_APPEND)
         self._ensure = link.redis.register_script(_ENSURE)
+        self._renumber = link.redis.register_script(_RENUMBER)
 
     # -- rooms --
     def room(self, name: str) -> StoredRoom | None:
@@ -162,6 +173,31 @@ class RedisLog:
             args += [room_key(e.room), e.room, secrets.token_hex(6), e.kind, e.payload, e.ref, e.exclude]
         return self._link.call(lambda r: self._append(keys=[], args=args))  # type: ignore[return-value]
 
+    def behind(self, rooms: dict[str, int]) -> list[str]:
+        """Of these rooms (name -> the last seq this node delivered), those whose
+        numbering in Redis is behind it: Redis came back from older data (a
+        snapshot, or without its last second). Each gets a new epoch, once (the
+        first node to see it), so that no number means two messages."""
+        names = list(rooms)
+
+        def read(r) -> list[list[str | None]]:  # noqa: ANN001
+            p = r.pipeline(transaction=False)
+            for name in names:
+                p.hmget(keys.room(room_key(name)), "seq", "epoch")
+            return p.execute()
+
+        found = self._link.call(read)
+        late = []
+        for name, (seq, epoch) in zip(names, found, strict=True):  # type: ignore[arg-type]
+            if seq is not None and int(seq) < rooms[name]:
+                late.append(name)
+                self._link.call(
+                    lambda r, name=name, epoch=epoch: self._renumber(
+                        keys=[keys.room(room_key(name))], args=[epoch, secrets.token_hex(6), rooms[name]]
+                    )
+                )
+        return late
+
     def read_up_to(self, positions: dict[str, str]) -> None:
         """This node has read the rooms' streams up to these ids (by room name): nothing
         after them is trimmed while it lives. One round trip."""
@@ -189,8 +225,8 @@ class RedisLog:
     def recent(self, room: str, count: int, before: int | None = None, upto: str = "+") -> list[m.ChatMessage]:
         """The last ``count`` messages of ``room`` numbered below ``before``
         (and no later than the stream id ``upto``), oldest first."""
-        if count <= 0:
-            return []
+        if count <= 0 or (before is not None and before <= 1):
+            return []  # (nothing is numbered below 1)
         top = upto if before is None else min_id(upto, f"({before}-0")
         found: list[m.ChatMessage] = []
         for entry_id, fields in self._walk_back(room, top):
@@ -202,10 +238,15 @@ class RedisLog:
 
     def between(self, room: str, after: int, upto: str, count: int) -> list[m.ChatMessage]:
         """The messages numbered above ``after`` up to the stream id ``upto``, the last ``count`` of them."""
-        key = keys.log(room_key(room))
-        page = self._link.call(lambda r: r.xrevrange(key, upto, f"{after + 1}-0", count=count * 2 + PAGE))
-        msgs = [decode(i, f) for i, f in page if f.get("k") == "m"]  # type: ignore[union-attr]
-        return msgs[:count][::-1]  # type: ignore[return-value]
+        found: list[m.ChatMessage] = []
+        for entry_id, fields in self._walk_back(room, upto):
+            if seq_of(entry_id) <= after:
+                break
+            if fields.get("k") == "m":
+                found.append(decode(entry_id, fields))  # type: ignore[arg-type]
+                if len(found) >= count:
+                    break
+        return found[::-1]
 
     def search(self, room: str, words: str, limit: int) -> list[m.ChatMessage]:
         match = word_matcher(words)

@@ -175,9 +175,14 @@ class RelayHub(LocalHub):
         exclude: Subscriber | None = None,
         skip: str = "",
     ) -> None:
-        """Queue an entry for the writer (lock held)."""
-        ref = self._last_ref = next(self._refs)
-        self._pending[ref] = pending or _Pending(None, None)
+        """Queue an entry for the writer (lock held). Only an entry with a receipt
+        to give is waited for: a notice, or a plain peer's line, holds nobody's
+        frames back (and a notice to a room this node does not follow, read by
+        nobody here, would have held them for good)."""
+        ref = next(self._refs)
+        if pending is not None and pending.sub is not None and pending.receipt is not None:
+            self._pending[ref] = pending
+            self._last_ref = ref
         if exclude is not None:
             skip = exclude.nick
         self._batch.append(Entry(room, kind, m.encode(msg).decode(), str(ref), skip))
@@ -238,7 +243,13 @@ class RelayHub(LocalHub):
         with self._lock:
             for entry in batch:
                 r = self._rooms.get(room_key(entry.room))
-                self._doubtful[int(entry.ref)] = (entry.room, r.read if isinstance(r, FollowedRoom) else "0-0")
+                if int(entry.ref) in self._pending:
+                    self._doubtful[int(entry.ref)] = (entry.room, r.read if isinstance(r, FollowedRoom) else "0-0")
+        if self._link.up:  # back already, its own settling done: settle these now
+            try:
+                self._settle()
+            except ClusterUnavailable:
+                pass  # (lost again: settled when it is back)
 
     def _settle(self) -> None:
         """Redis is back with its data: an entry in doubt that it has will be read
@@ -288,6 +299,7 @@ class RelayHub(LocalHub):
             if not got:
                 continue
             read: dict[str, str] = {}
+            sanctions = False
             with self._lock:
                 for stream, entries in got:
                     if stream not in self._streams:
@@ -301,12 +313,17 @@ class RelayHub(LocalHub):
                             if room is not None:
                                 self._deliver(room, entry_id, fields)
                             elif stream == keys.EVENTS:
-                                self.on_sanctions()
+                                sanctions = True  # (reloaded below: not under the hub's lock)
                             else:
                                 self._obey(fields)
                         except Exception:  # noqa: BLE001
                             log.exception("handling %s %s", stream, entry_id)
                 self._release_held()
+            if sanctions:
+                try:
+                    self.on_sanctions()
+                except Exception:  # noqa: BLE001
+                    log.exception("reloading bans and mutes")
             if read:  # (one round trip a batch: what this node read may now be trimmed)
                 try:
                     self.cluster_log.read_up_to(read)
