@@ -45,6 +45,7 @@ class Found:
     version: int | None  # protocol version, None if not announced
     addresses: tuple[str, ...] = ()  # every address announced, ``host`` first
     cluster: str | None = None  # the cluster id its nodes share (TXT ``cluster``), None: a server alone
+    server_name: str = ""  # the server's --name (TXT ``name``): a cluster's nodes share it
 
     @property
     def address(self) -> str:
@@ -60,7 +61,9 @@ class Server:
 
     @property
     def name(self) -> str:
-        return self.nodes[0].name
+        """A server alone: its instance name; a cluster: the name its nodes share."""
+        first = self.nodes[0]
+        return first.server_name if first.cluster is not None and first.server_name else first.name
 
     @property
     def cluster(self) -> str | None:
@@ -161,6 +164,7 @@ def _found_from_info(info, networks: list) -> Found | None:  # noqa: ANN001 - ze
         version=version,
         addresses=tuple(addresses),
         cluster=_cluster_id(props.get("cluster")),
+        server_name=_cluster_id(props.get("name")) or "",  # (the same plausibility test)
     )
 
 

@@ -223,6 +223,7 @@ class ChatSession:
             self._outbox.refused()
             if self._outbox.unavailable():
                 self._info("the server could not take your message now: it is sent when its cluster is back")
+            return  # (the server's own words, "try again", are not for a line that goes by itself)
         elif isinstance(msg, m.Error) and msg.code in ("not_kept", "muted"):
             # Delivered but not kept, or refused while muted: the line's fate is known, not sent again.
             self._outbox.acknowledged()

@@ -90,7 +90,7 @@ def toolbar(session: FrontEndSession) -> str:
     ]
     parts.append(session.status)
     if getattr(session, "cluster_down", False):  # between the server's link_down and link_up notices
-        parts.append("⚠ cluster link down: messages wait")
+        parts.append("⚠ cluster link down: your lines wait, commands fail")
     conn = getattr(session, "conn", None)
     if conn is not None and getattr(conn, "tls", None) is not None:
         parts.append("🔒 TLS")

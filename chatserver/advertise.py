@@ -114,8 +114,12 @@ class Advertiser:
         version: int = PROTOCOL_VERSION,
         web_port: int | None = None,
         cluster: str | None = None,
+        instance: str | None = None,
     ) -> None:
         self.name = name
+        #: The instance name to ask for: ``name``, or for a cluster's node "NAME (NODE)"
+        #: (its nodes must not contend for one name; clients list them as one server).
+        self.wanted = instance or name
         #: The id of the cluster this server is a node of (TXT ``cluster``); None: a server alone.
         self.cluster = cluster
         #: The chat page's port, published as a web service too (None: not served).
@@ -150,6 +154,7 @@ class Advertiser:
             password=config.password is not None,
             web_port=web_port,
             cluster=server.cluster_id,
+            instance=f"{config.name} ({server.cluster_node})" if server.cluster_node else None,
         )
 
     @property
@@ -256,7 +261,7 @@ class Advertiser:
             zc = self._zc
         info = ServiceInfo(
             SERVICE_TYPE,
-            f"{_instance_label(self.name)}.{SERVICE_TYPE}",
+            f"{_instance_label(self.wanted)}.{SERVICE_TYPE}",
             port=self.port,
             properties=self.properties(),
             server=_host_label(self.port),
@@ -266,7 +271,7 @@ class Advertiser:
         if self.web_port is not None:
             web = ServiceInfo(
                 self.web_type,
-                f"{_instance_label(self.name)}.{self.web_type}",
+                f"{_instance_label(self.wanted)}.{self.web_type}",
                 port=self.web_port,
                 properties={"path": "/"},
                 server=_host_label(self.port),

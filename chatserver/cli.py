@@ -126,7 +126,9 @@ def open_cluster(args: argparse.Namespace, keep: int) -> tuple[ClusterHub, str]:
         hub = ClusterHub(link, keep=keep, heartbeat=args.cluster_heartbeat)
     except ClusterUnavailable as exc:
         link.close()
-        why = exc.__cause__ or exc
+        why = str(exc.__cause__ or exc)
+        if any(word in why.lower() for word in ("auth", "password", "hello")):
+            why += " (it wants a password: put it in the URL, redis://:PASSWORD@HOST:PORT/DB, or in REDIS_PASSWORD)"
         raise ClusterError(f"cannot reach the cluster's Redis at {shown(args.cluster)}: {why}") from None
     except redis.RedisError as exc:  # answers, but refuses: a password, a read-only replica...
         link.close()
@@ -241,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     server = ChatServer(config, hub=hub, room_log=room_log)
     if hub is not None:
         hub.on_sanctions = server.sanctions.reload
-        server.cluster_id = hub.cluster_id
+        server.cluster_id, server.cluster_node = hub.cluster_id, hub.node
     seat = HostSeat(server, args.name) if args.interactive else None
     server.host_seat = seat
     on_stop = seat.stop_signal if seat is not None else stop.put

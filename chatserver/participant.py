@@ -332,8 +332,11 @@ class Participant(Membership):
         try:
             self._handle(msg)
         except Unavailable as exc:  # ("cluster_unavailable" is a say's answer: the client pairs it with one)
-            code = "cluster_unavailable" if isinstance(msg, (m.Say, m.Action)) else "unavailable"
-            self.send(m.Error(code, f"not done: {exc}; try again when it is back"))
+            if isinstance(msg, (m.Say, m.Action)):
+                self.send(m.Error("cluster_unavailable", f"not sent: {exc}; try again when it is back"))
+            else:
+                what = "/msg" if isinstance(msg, m.PrivateSay) else f"/{msg.TYPE}"
+                self.send(m.Error("unavailable", f"{what} not done: {exc}; try again when it is back"))
 
     def _handle(self, msg: m.Message) -> None:
         if self._bucket is not None and not isinstance(msg, (m.Ping, m.Pong, m.Error)):

@@ -127,6 +127,7 @@ class ChatServer:
     """A chat server on one port. ``start`` binds; ``shutdown`` really stops."""
 
     cluster_id: str | None = None  # with --cluster: the id its nodes share (advertised over mDNS); None alone
+    cluster_node: str | None = None  # with --cluster: this node's id in the cluster
 
     def __init__(self, config: ServerConfig, hub: Hub | None = None, room_log: RoomLog | None = None) -> None:
         self.config = config

@@ -8,6 +8,7 @@ multicast does not cross the pair, the namespace tests skip and say why.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -153,6 +154,30 @@ def test_a_node_of_a_cluster_advertises_its_cluster_id() -> None:
         "password": "0",
         "cluster": "c0ffee42",
     }
+
+
+def test_cluster_nodes_ask_for_names_of_their_own_and_are_listed_by_the_one_they_share() -> None:
+    """Nodes started with one --name must not contend for one mDNS instance name
+    (a restarted node took the name of a live one, hiding it): each asks for
+    "NAME (NODE)", and the client lists the cluster by the name in their TXT."""
+    from types import SimpleNamespace
+
+    from chatclient.discovery import _found_from_info
+
+    config = SimpleNamespace(name="chatserver", tls_context=None, password=None)
+    node = SimpleNamespace(address=("0.0.0.0", 5050), config=config, cluster_id="c0ffee42", cluster_node="vm-ab12cd")
+    assert Advertiser.for_server(node).wanted == "chatserver (vm-ab12cd)"  # type: ignore[arg-type]
+    alone = SimpleNamespace(address=("0.0.0.0", 5050), config=config, cluster_id=None, cluster_node=None)
+    assert Advertiser.for_server(alone).wanted == "chatserver"  # type: ignore[arg-type]
+
+    props = {"name": "chatserver", "version": "1", "cluster": "c0ffee42"}
+    found = _found_from_info(_service(props), [])
+    assert found is not None and found.server_name == "chatserver"
+    a = dataclasses.replace(found, name="chatserver (vm-ab12cd)")
+    b = dataclasses.replace(found, name="chatserver (vm-ef34ab)", host="10.0.0.2", addresses=("10.0.0.2",))
+    (one,) = servers([a, b])
+    assert one.name == "chatserver"
+    assert servers([dataclasses.replace(a, cluster=None)])[0].name == "chatserver (vm-ab12cd)"
 
 
 def _choose_with_keys(keys: str, found: list[Found]) -> tuple[Found | None, str]:
@@ -536,6 +561,7 @@ def test_servers_are_found_with_address_port_and_properties(testhaus, tmp_path: 
             "version": PROTOCOL_VERSION,
             "addresses": [ADDR_SERVER],
             "cluster": None,
+            "server_name": "Testhaus",
             "reachable": True,
         }
         assert by_name["Geheim"]["port"] == secret_port

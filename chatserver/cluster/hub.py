@@ -308,12 +308,14 @@ class ClusterHub(RelayHub):
         if not gone:
             return
         log.warning("node %s is gone: %d session(s) cleared away", node, len(gone))
+        for g in gone:
+            self._say_left(g.nick, g.rooms, f"{g.nick} left (their server is gone)")
+
+    def _say_left(self, nick: str, rooms: list[str], text: str) -> None:
         now = time.time()
         with self._lock:
-            for g in gone:
-                text = f"{g.nick} left (their server is gone)"
-                for room in g.rooms:
-                    self._append(room, "n", m.Notice(text=text, ts=now, event="leave", nick=g.nick, room=room), None)
+            for room in rooms:
+                self._append(room, "n", m.Notice(text=text, ts=now, event="leave", nick=nick, room=room), None)
 
     # -- Redis lost and found --
     def _everyone_here(self) -> list[Subscriber]:
@@ -340,9 +342,11 @@ class ClusterHub(RelayHub):
                 return
             self._restore()
             self._settle()
-            while self._departed:
-                self._forget(*self._departed[0])
+            while self._departed:  # ended while Redis was away: nobody elsewhere heard they left
+                nick, sid, rooms = self._departed[0]
+                self._forget(nick, sid, rooms)
                 self._departed.pop(0)
+                self._say_left(nick, rooms, f"{nick} left")
         except ClusterUnavailable:
             return  # lost again: the link tries anew
         with self._lock:  # after the answers to what was in flight: a client sends its refused lines again on it

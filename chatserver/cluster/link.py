@@ -89,6 +89,7 @@ class Link:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._stopping = False
+        self._reached = False  # a call has succeeded
         self._thread: threading.Thread | None = None
 
     def call(self, fn: Callable[[redis.Redis], object]) -> object:
@@ -96,7 +97,9 @@ class Link:
         if not self.up:
             raise ClusterUnavailable("the cluster's Redis cannot be reached")
         try:
-            return fn(self.redis)
+            result = fn(self.redis)
+            self._reached = True
+            return result
         except REDIS_DOWN as exc:
             self.lost(exc)
             raise ClusterUnavailable(f"the cluster's Redis cannot be reached: {exc}") from exc
@@ -111,7 +114,8 @@ class Link:
                 return
             self.up = False
             self._changed.notify_all()
-        log.warning("lost the cluster's Redis at %s: %s", shown(self.url), exc)
+        if self._reached:  # (never reached at all: the caller says so)
+            log.warning("lost the cluster's Redis at %s: %s", shown(self.url), exc)
         with stop_signals_blocked():
             self._thread = threading.Thread(target=self._reconnect, name="redis-reconnect", daemon=True)
             self._thread.start()
