@@ -8,7 +8,9 @@ Readiness is a PING answered before a deadline, never a sleep.
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import shutil
 import signal
 import socket
@@ -57,6 +59,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@functools.cache
+def _major_version(binary: str) -> int:
+    """``redis-server --version``: "Redis server v=7.0.15 sha=..." -> 7."""
+    out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10).stdout
+    found = re.search(r"v=(\d+)\.", out)
+    return int(found.group(1)) if found else 0
+
+
 class RedisServer:
     """One redis-server process at a time on a fixed port, for as long as the test wants it.
 
@@ -65,8 +75,17 @@ class RedisServer:
     unless ``appendonly`` (AOF, fsync always, so what Redis acknowledged is on disk).
     """
 
-    def __init__(self, directory: Path, *, binary: str, appendonly: bool = False, password: str | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        binary: str,
+        appendonly: bool = False,
+        password: str | None = None,
+        debug: bool = False,
+    ) -> None:
         self.directory = Path(directory)
+        self.debug = debug  # DEBUG allowed (Redis 7 refuses it unless told; 6.2 always takes it)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.binary = binary
         self.appendonly = appendonly
@@ -96,6 +115,8 @@ class RedisServer:
             cmd += ["--appendfsync", "always"]
         if self.password:
             cmd += ["--requirepass", self.password]
+        if self.debug and _major_version(self.binary) >= 7:
+            cmd += ["--enable-debug-command", "yes"]
         return cmd
 
     def start(self, timeout: float = START_TIMEOUT) -> None:

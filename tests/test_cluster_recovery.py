@@ -5,6 +5,9 @@ Each test here failed against the first cluster server (found by review).
 
 from __future__ import annotations
 
+import socket
+import time
+
 import pytest
 from helpers import NativeClient, ask_who, frames_until, hello
 from test_cluster_outage import RECOVERY, expect_renumbered, resume_until_welcomed
@@ -59,17 +62,38 @@ def test_hostile_history_positions_are_answered_and_the_session_goes_on(make_nod
     assert "Traceback" not in a.log()
 
 
-def test_a_stalled_redis_neither_duplicates_nor_loses_a_line(make_nodes, redis_server):
-    """Redis stops answering for longer than a call may take: the append is
-    in doubt, never sent twice, and its sender's answer says what happened."""
-    (a,) = make_nodes(1)
+def stall(redis_server, seconds: int) -> socket.socket:
+    """Redis stops answering anyone for ``seconds`` (``DEBUG SLEEP``): returns once
+    a PING is seen to go unanswered, the connection to close afterwards."""
+    sleeper = socket.create_connection(("127.0.0.1", redis_server.port))
+    sleeper.sendall(f"*3\r\n$5\r\nDEBUG\r\n$5\r\nSLEEP\r\n${len(str(seconds))}\r\n{seconds}\r\n".encode())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        with socket.create_connection(("127.0.0.1", redis_server.port), timeout=5) as probe:
+            probe.sendall(b"PING\r\n")
+            probe.settimeout(0.3)
+            try:
+                probe.recv(16)
+            except TimeoutError:
+                return sleeper
+    raise AssertionError("Redis never stalled")
+
+
+def test_a_stalled_redis_neither_duplicates_nor_loses_a_line(make_nodes, make_redis):
+    """Redis stalls longer than a call may take: the append is in doubt, never
+    sent twice (redis-py's retry sent it again, and Redis ran both), and its
+    sender's answer says what happened."""
+    redis_server = make_redis(debug=True)
+    (a,) = make_nodes(1, redis=redis_server)
     alice = NativeClient(a.port, "alice")
     bob = NativeClient(a.port, "bob")
     assert said(alice, "first")["type"] == "accepted"
-    with redis_server.client() as r:
-        r.execute_command("CLIENT", "PAUSE", "7000", "ALL")  # (returns at once; every other client waits)
-    answer = said(alice, "slow", timeout=RECOVERY)
-    assert said(alice, "after", timeout=RECOVERY)["type"] == "accepted"
+    sleeper = stall(redis_server, 7)
+    try:
+        answer = said(alice, "slow", timeout=RECOVERY)
+        assert said(alice, "after", timeout=RECOVERY)["type"] == "accepted"
+    finally:
+        sleeper.close()
     seen = [
         f["text"] for f in frames_until(bob, lambda f: f.get("text") == "after", RECOVERY) if f["type"] == "message"
     ]
