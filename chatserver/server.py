@@ -322,6 +322,7 @@ class ChatServer:
         should not come back; otherwise they reconnect, as after a restart.
         """
         self.stopping = True
+        self.hub.closing()
         self._stopped.set()
         for listener in self._extra_listeners:
             listener.shutdown()

@@ -58,6 +58,7 @@ class ClusterHub(RelayHub):
         #: Sessions that ended while Redis was away: (nick, sid, rooms) to release when it is back.
         self._departed: list[tuple[str, str, list[str]]] = []
         self._up_since = time.monotonic()
+        self._closing = False
         link.on_down, link.on_up = self._link_down, self._link_up
         self._start(("heartbeat", self._beat))
 
@@ -129,7 +130,7 @@ class ClusterHub(RelayHub):
             sid = self._sids.pop(sub, None)
             rooms = self._rooms_of(sub)
             super().unregister(sub)
-            if sid is None:
+            if sid is None or self._closing:  # (a stopping node's names lapse with it: see closing)
                 return
             try:
                 self._forget(sub.nick, sid, rooms)
@@ -140,6 +141,13 @@ class ClusterHub(RelayHub):
         for name in rooms:
             self._presence.left(name, nick, sid, None)
         self._presence.release(nick, sid)
+
+    def closing(self) -> None:
+        """This node stops: its sessions keep their names and rooms, so that a
+        client resuming on another node takes its name over (no "joined" there)
+        and one that does not come back is cleared away with the node, as
+        having left, by the node that notices the lease is gone."""
+        self._closing = True
 
     def find(self, nick: str) -> Person | None:
         found = self._presence.holder(nick)

@@ -119,15 +119,9 @@ class Presence:
         return self._link.call(beat)  # type: ignore[return-value]
 
     def retire(self) -> None:
-        """This node stops: its lease and inbox go (its sessions released their names already)."""
-        self._link.call(
-            lambda r: (
-                r.pipeline(transaction=False)
-                .delete(keys.alive(self._node), keys.people(self._node), keys.inbox(self._node))
-                .srem(keys.NODES, self._node)
-                .execute()
-            )
-        )
+        """This node stops: its lease goes now, and another node clears its
+        sessions away (``reap``) as it would a dead node's."""
+        self._link.call(lambda r: r.delete(keys.alive(self._node)))
 
     # -- names --
     def claim(
