@@ -15,7 +15,6 @@ import logging
 import threading
 from collections.abc import Callable
 
-from common import messages as m
 from common.threads import stop_signals_blocked
 
 from .fanout import Member, Post, deliver_direct, dispatch, runs
@@ -24,11 +23,6 @@ log = logging.getLogger(__name__)
 
 #: Published but not yet dispatched, at most (about): publishers wait beyond it.
 MAX_QUEUED_BYTES = 1024 * 1024
-
-
-def queued_size(msg: m.Message) -> int:
-    """A bound on a queued message's size in memory (cheap: no encoding)."""
-    return 4 * len(getattr(msg, "text", "")) + 200
 
 
 Snapshot = Callable[[list[Post]], dict[object, list[Member]]]
@@ -64,7 +58,7 @@ class Dispatcher:
 
     def queue(self, post: Post) -> None:
         self._posts.append(post)
-        self._bytes += queued_size(post.frame.msg)
+        self._bytes += post.frame.size
         if len(self._posts) == 1 and not self._busy:
             self._wake.release()  # it sleeps, or is about to: this batch is its next
 

@@ -34,6 +34,11 @@ class Frame:
     def __init__(self, msg: m.Message) -> None:
         self.msg = msg
 
+    @property
+    def size(self) -> int:
+        """A bound on its size in memory while queued (cheap: no encoding)."""
+        return 4 * len(getattr(self.msg, "text", "")) + 200
+
     @functools.cached_property
     def native(self) -> bytes:
         return m.encode(self.msg)

@@ -70,6 +70,10 @@ class StoredFrame(Frame):
     def msg(self) -> m.Message:  # type: ignore[override]
         return decode(*self._entry)
 
+    @property
+    def size(self) -> int:
+        return len(self.__dict__["native"]) + 200  # (its message need not be decoded to be queued)
+
 
 class FollowedRoom(_Room):
     """A room whose stream this node reads (for its members here)."""
