@@ -96,6 +96,7 @@ def test_an_operator_made_on_one_node_moderates_someone_on_another(op_nodes):
     assert error(bob)["code"] == "not_operator"
     alice.send_json({"type": "op", "nick": "bob"})
     notice(dave, "op", "bob")
+    notice(bob, "op", "bob")  # (told on its own node: from then on it may act on it)
     bob.send_json({"type": "kick", "nick": "dave", "reason": "testing"})
     assert "bob" in notice(dave, "kick")["text"]
     notice(alice, "leave", "dave")

@@ -103,6 +103,7 @@ class RelayHub(LocalHub):
         self._batch_ready = threading.Condition(self._lock)
         self._streams = {keys.inbox(node): "0-0", keys.EVENTS: self._last_id(keys.EVENTS)}
         self._by_stream: dict[str, FollowedRoom] = {}
+        self._control = frozenset((keys.inbox(node), keys.EVENTS))  # streams that are not rooms
         #: Entries sent when the link broke, by ref: (room, its stream id read then).
         self._doubtful: dict[int, tuple[str, str]] = {}
         self._stopping = False
@@ -305,7 +306,9 @@ class RelayHub(LocalHub):
             read: dict[str, str] = {}
             sanctions = False
             with self._lock:
-                for stream, entries in got:
+                # What other nodes asked of this one first: an /op given before its
+                # notice was posted is in force before the notice is delivered.
+                for stream, entries in sorted(got, key=lambda item: item[0] not in self._control):
                     if stream not in self._streams:
                         continue  # (a room forgotten meanwhile)
                     self._streams[stream] = entries[-1][0]
