@@ -24,7 +24,7 @@ from common.nicks import nick_key
 from common.rooms import room_key
 
 from ..fanout import Frame, Subscriber
-from ..hub import LOBBY, Greet, Greeting, RoomInfo, TooManyRooms, _Room
+from ..hub import LOBBY, Greet, Greeting, LocalHub, RoomInfo, TooManyRooms, _Room
 from ..registry import NickTaken, Person, person
 from ..roomlog import StoredRoom
 from . import keys
@@ -333,7 +333,8 @@ class ClusterHub(RelayHub):
     def _link_down(self) -> None:
         with self._lock:
             for sub in self._sids:
-                super().send_to(sub, Frame(m.Notice(text=LINK_DOWN, ts=time.time(), event="link_down")))
+                # Now, not behind what is in flight (that waits for Redis): past the held frames.
+                LocalHub.send_to(self, sub, Frame(m.Notice(text=LINK_DOWN, ts=time.time(), event="link_down")))
 
     def _link_up(self) -> None:
         try:
