@@ -52,7 +52,7 @@ def _nonneg_int(text: str) -> int:
     return value
 
 
-def _seconds(text: str) -> float:
+def _heartbeat(text: str) -> float:
     value = _float(text)
     if not 0.1 <= value <= 60:
         raise argparse.ArgumentTypeError(f"must be between 0.1 and 60 seconds, not {text}")
@@ -251,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     cluster.add_argument(
         "--cluster-heartbeat",
-        type=_seconds,
+        type=_heartbeat,
         default=5.0,
         metavar="SECONDS",
         help="how often this server renews its lease in the cluster; one silent for 3 of these is "

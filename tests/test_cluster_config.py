@@ -8,6 +8,8 @@ import pytest
 from helpers import CLUSTER_LINE, TIMEOUT, NativeClient, ServerProcess, program, python_env
 from redis_server import free_port
 
+from chatserver.options import build_parser
+
 
 def run_server(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -72,3 +74,12 @@ def test_a_redis_not_there_at_start_is_a_clear_error():
 def test_a_bad_cluster_address_is_a_clear_error(bad):
     done = run_server("--cluster", bad)
     assert done.returncode != 0 and "Traceback" not in done.stderr and done.stderr.strip()
+
+
+@pytest.mark.parametrize("beat", ["0", "0.05", "61", "1000000"])
+def test_a_heartbeat_out_of_range_is_refused(beat):
+    """0.1 to 60 s: a second checker of the same name once shadowed this one, and any positive number passed."""
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["--cluster-heartbeat", beat])
+    assert exited.value.code == 2
+    assert build_parser().parse_args(["--cluster-heartbeat", "0.5"]).cluster_heartbeat == 0.5
