@@ -236,16 +236,24 @@ class LocalHub:
         stored = self._log.room(name)
         if stored is None and not create:
             return None
-        if len(self._rooms) >= self._max_rooms:
-            empty = next((k for k, r in self._rooms.items() if not r.members and k != room_key(LOBBY)), None)
-            if empty is None:
-                raise TooManyRooms(f"there are {self._max_rooms} rooms already")
-            self._log.forget(self._rooms.pop(empty).name)
+        self._make_space()
         if stored is None:
             stored = StoredRoom(name, secrets.token_hex(6), 0, "")
             self._log.save_room(stored)
         room = self._rooms[key] = _Room(stored)
         return room
+
+    def _make_space(self) -> None:
+        """With ``max_rooms`` in memory, forget an empty one (``TooManyRooms`` if none is)."""
+        if len(self._rooms) < self._max_rooms:
+            return
+        empty = next((k for k, r in self._rooms.items() if not r.members and k != room_key(LOBBY)), None)
+        if empty is None:
+            raise TooManyRooms(f"there are {self._max_rooms} rooms already")
+        self._forget_room(self._rooms.pop(empty))
+
+    def _forget_room(self, room: _Room) -> None:
+        self._log.forget(room.name)
 
     def enter(
         self,

@@ -38,21 +38,16 @@ LINK_DOWN = "the server lost its cluster (Redis): messages are not sent until it
 LINK_UP = "the cluster is back: chat goes on"
 
 
-def _kept(link: Link, key: str, value: str) -> str:
-    """The value of ``key``, made ``value`` if Redis has none."""
-    link.call(lambda r: r.set(key, value, nx=True))
-    return link.call(lambda r: r.get(key))  # type: ignore[return-value]
-
-
 class ClusterHub(RelayHub):
     def __init__(self, link: Link, *, keep: int, heartbeat: float = 5.0, max_rooms: int = 1000) -> None:
         super().__init__(link, f"{socket.gethostname()[:20]}-{secrets.token_hex(3)}", keep=keep, max_rooms=max_rooms)
         self._presence = Presence(link, self.node, lease=3 * heartbeat)
         self._heartbeat = heartbeat
-        self.cluster_id = _kept(link, keys.CLUSTER, secrets.token_hex(4))
-        self._generation = _kept(link, keys.GENERATION, secrets.token_hex(8))
+        self.cluster_id = link.kept(keys.CLUSTER, secrets.token_hex(4))
+        self._generation = link.kept(keys.GENERATION, secrets.token_hex(8))
         self._presence.heartbeat()
-        self._sids: dict[Subscriber, str] = {}
+        self._sids: dict[Subscriber, str] = {}  # this node's sessions -> their session ids
+        self._by_sid: dict[str, Subscriber] = {}  # and back (another node's inbox names a session by it)
         self._sid_count = itertools.count(1)
         self._stop = threading.Event()
         #: Sessions that ended while Redis was away: (nick, sid, rooms) to release when it is back.
@@ -66,6 +61,7 @@ class ClusterHub(RelayHub):
         sid = self._sids.get(sub)
         if sid is None:
             sid = self._sids[sub] = f"{self.node}/{next(self._sid_count)}"
+            self._by_sid[sid] = sub
         return sid
 
     def _rooms_of(self, sub: Subscriber) -> list[str]:
@@ -128,6 +124,7 @@ class ClusterHub(RelayHub):
     def unregister(self, sub: Subscriber) -> None:
         with self._lock:
             sid = self._sids.pop(sub, None)
+            self._by_sid.pop(sid or "", None)
             rooms = self._rooms_of(sub)
             super().unregister(sub)
             if sid is None or self._closing:  # (a stopping node's names lapse with it: see closing)
@@ -188,7 +185,7 @@ class ClusterHub(RelayHub):
         self._link.call(lambda r: r.xadd(keys.inbox(node), fields, maxlen=10_000, approximate=True))
 
     def _local(self, sid: str) -> Subscriber | None:
-        return next((sub for sub, s in self._sids.items() if s == sid), None)
+        return self._by_sid.get(sid)
 
     # -- rooms --
     def _room(self, name: str, create: bool = False) -> _Room | None:
@@ -198,20 +195,19 @@ class ClusterHub(RelayHub):
             return room
         if not create and self.cluster_log.room(name) is None:
             return None
-        if len(self._rooms) >= self._max_rooms:
-            empty = next((k for k, r in self._rooms.items() if not r.members and k != room_key(LOBBY)), None)
-            if empty is None:
-                raise TooManyRooms(f"there are {self._max_rooms} rooms already")
-            gone = self._rooms.pop(empty)
-            del self._by_stream[keys.log(empty)]
-            del self._streams[keys.log(empty)]
-            del gone
+        self._make_space()
         stored, last = self.cluster_log.ensure(name)
         room = self._rooms[key] = FollowedRoom(stored, last)
         self._by_stream[keys.log(key)] = room
         self._streams[keys.log(key)] = last
         self._to_node(self.node, {"t": "wake"})  # the reader's blocking read must take this room in
         return room
+
+    def _forget_room(self, room: _Room) -> None:
+        """No longer follow its stream (it lives on in Redis for the other nodes)."""
+        del self._by_stream[keys.log(room_key(room.name))]
+        del self._streams[keys.log(room_key(room.name))]
+        super()._forget_room(room)
 
     def join(
         self,
@@ -381,8 +377,8 @@ class ClusterHub(RelayHub):
         """Redis lost its data (flushed, or back without it): like a replaced store,
         every session here reconnects, and resumes into the rooms' new numbering."""
         log.warning("the cluster's Redis lost its data: every session here must reconnect")
-        _kept(self._link, keys.CLUSTER, self.cluster_id)  # (the same id: the cluster goes on)
-        self._generation = _kept(self._link, keys.GENERATION, secrets.token_hex(8))
+        self._link.kept(keys.CLUSTER, self.cluster_id)  # (the same id: the cluster goes on)
+        self._generation = self._link.kept(keys.GENERATION, secrets.token_hex(8))
         self.cluster_log.restore_secret()
         self._departed.clear()  # (their names went with the data)
         self._doubtful.clear()  # (refused below, with everything unanswered)

@@ -107,6 +107,11 @@ class Link:
             log.warning("the cluster's Redis refused: %s", exc)
             raise ClusterUnavailable(f"the cluster's Redis refused: {exc}") from None
 
+    def kept(self, key: str, value: str) -> str:
+        """The value of ``key``, made ``value`` first if Redis has none (the first node's wins)."""
+        self.call(lambda r: r.set(key, value, nx=True))
+        return self.call(lambda r: r.get(key))  # type: ignore[return-value]
+
     def lost(self, exc: BaseException) -> None:
         """A call found Redis gone: tell the node once, and start trying to get it back."""
         with self._lock:

@@ -132,7 +132,7 @@ class RedisLog:
     def __init__(self, link: Link, node: str) -> None:
         self._link = link
         self._node = node
-        self._secret: object = None
+        self._secret = ""
         self._append = link.redis.register_script(_APPEND)
         self._ensure = link.redis.register_script(_ENSURE)
         self._renumber = link.redis.register_script(_RENUMBER)
@@ -158,7 +158,10 @@ class RedisLog:
         self._link.call(lambda r: r.hset(keys.room(room_key(room.name)), "topic", room.topic))
 
     def forget(self, name: str) -> bool:
-        return False  # a room lives on in Redis for the other nodes
+        """This node no longer reads the room: its position no longer holds trimming back.
+        The room lives on in Redis for the other nodes."""
+        self._link.call(lambda r: r.hdel(keys.readpos(room_key(name)), self._node))
+        return False
 
     def stage(self, msg: m.ChatMessage) -> bool:
         raise NotImplementedError("the cluster hub appends through append(), numbered by Redis")
@@ -264,9 +267,8 @@ class RedisLog:
 
     def secret(self) -> bytes | None:
         """The cluster's resume-token secret: the first node makes it, every node uses it."""
-        self._link.call(lambda r: r.set(keys.SECRET, secrets.token_hex(32), nx=True))
-        self._secret = self._link.call(lambda r: r.get(keys.SECRET))
-        return bytes.fromhex(self._secret)  # type: ignore[arg-type]
+        self._secret = self._link.kept(keys.SECRET, secrets.token_hex(32))
+        return bytes.fromhex(self._secret)
 
     def restore_secret(self) -> None:
         """After Redis lost its data: put back the secret every node still signs with."""
