@@ -145,3 +145,25 @@ def test_a_node_that_stops_hands_its_users_over(make_nodes):
     about_alice = [f for f in heard if f["type"] == "notice" and f.get("nick") == "alice"]
     assert about_alice == [], "alice moved: nobody is told she left or joined"
     assert ask_who(bob)["nicks"] == ["alice", "bob"]
+
+
+def test_a_name_changed_only_in_case_keeps_its_rooms_in_the_cluster(make_nodes):
+    """The rename re-claims the same name: its rooms stay recorded, so a dead
+    node's user is still cleared away from them (and its rooms told it left)."""
+    a, b = make_nodes(2)
+    bob = NativeClient(b.port, "bob")
+    bob.send_json({"type": "join", "room": "#dev"})
+    bob.expect(lambda f: f["type"] == "joined")
+    alice = NativeClient(a.port, "alice")
+    alice.send_json({"type": "join", "room": "#dev"})
+    alice.expect(lambda f: f["type"] == "joined")
+    alice.send_json({"type": "nick", "nick": "Alice"})
+    alice.expect(lambda f: f["type"] == "token")
+    frames_until(bob, lambda f: f.get("event") == "nick" and f.get("nick") == "Alice")
+    a.kill()
+    left = frames_until(
+        bob, lambda f: f.get("event") == "leave" and f.get("nick") == "Alice" and f.get("room") == "#dev", RECOVERY
+    )
+    assert "(their server is gone)" in left[-1]["text"]
+    bob.send_json({"type": "who"})
+    assert bob.expect(lambda f: f["type"] == "users")["nicks"] == ["bob"]

@@ -25,19 +25,21 @@ from .link import Link
 # KEYS: the nick hash. ARGV: node, sid, token, replacing sid, take-over token, nick, nick key, away, op, host,
 # address, room. Returns {1, previous node, previous sid} or {0}.
 _CLAIM = """
-local cur = redis.call('HMGET', KEYS[1], 'node', 'sid', 'token')
+local cur = redis.call('HMGET', KEYS[1], 'node', 'sid', 'token', 'rooms')
+local rooms = '[]'
 if cur[1] then
   local alive = redis.call('EXISTS', 'lanchat:alive:' .. cur[1]) == 1
   local mine = cur[2] == ARGV[4]
   local takeover = ARGV[5] ~= '' and cur[3] == ARGV[5]
   if alive and not mine and not takeover then return {0} end
+  if mine and cur[4] then rooms = cur[4] end  -- (the same session, its name in another case: same rooms)
   redis.call('SREM', 'lanchat:people:' .. cur[1], ARGV[7])
 else
   cur = {'', '', ''}
 end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'nick', ARGV[6], 'node', ARGV[1], 'sid', ARGV[2], 'token', ARGV[3],
-  'away', ARGV[8], 'op', ARGV[9], 'host', ARGV[10], 'address', ARGV[11], 'room', ARGV[12], 'rooms', '[]')
+  'away', ARGV[8], 'op', ARGV[9], 'host', ARGV[10], 'address', ARGV[11], 'room', ARGV[12], 'rooms', rooms)
 redis.call('SADD', 'lanchat:people:' .. ARGV[1], ARGV[7])
 return {1, cur[1], cur[2]}
 """
