@@ -112,9 +112,10 @@ class ClusterHub(RelayHub):
             old = self._people.claim(sub, new)
             if nick_key(old) != nick_key(new):
                 self._presence.release(old, sid)
-                for name in self._rooms_of(sub):
+                rooms = self._rooms_of(sub)
+                for name in rooms:
                     self._presence.left(name, old, sid, None)
-                    self._presence.joined(name, new, sid, self._rooms_of(sub))
+                    self._presence.joined(name, new, sid, rooms)
             return old
 
     def changed(self, sub: Subscriber) -> None:

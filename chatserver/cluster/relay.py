@@ -231,16 +231,12 @@ class RelayHub(LocalHub):
                 ids = [""] * len(batch)
             with self._lock:
                 for entry, entry_id in zip(batch, ids, strict=True):
-                    pending = self._pending.get(int(entry.ref)) if entry_id else None
-                    if pending is not None:
-                        pending.seq = seq_of(entry_id)
-            if all(ids):
-                continue
-            with self._lock:
-                for entry, entry_id in zip(batch, ids, strict=True):
                     if not entry_id:
                         self._refuse(int(entry.ref))
-                self._release_held()
+                    elif (pending := self._pending.get(int(entry.ref))) is not None:
+                        pending.seq = seq_of(entry_id)  # (for _gap, should it be trimmed unread)
+                if not all(ids):
+                    self._release_held()
 
     def _in_doubt(self, batch: list[Entry]) -> None:
         """The link broke with ``batch`` sent: it stays unanswered until Redis is
