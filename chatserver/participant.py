@@ -125,7 +125,7 @@ class Participant(Membership):
         kind = g.kind
         if kind == "renumbered":  # a reconnect whose numbering this room no longer has
             self.notice(
-                f"{g.room} was started afresh since you were last here (a server restart?), so what you "
+                f"{g.room} was started afresh since you were last here (the server lost what it kept?), so what you "
                 f"missed cannot be told; here are its {len(g.messages)} most recent message(s)",
                 event="renumbered",
             )
