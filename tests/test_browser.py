@@ -203,6 +203,41 @@ def test_html_from_the_network_is_shown_as_text(page, srv):
     page.shot("3-injection")
 
 
+def test_bidi_controls_and_line_breaks_cannot_disguise_a_message(page, srv):
+    """A right-to-left override shows as what it is, and a message's second line is indented
+    under its text, never starting where a new message's time does."""
+    page.open(srv)
+    page.login("viewer")
+    other = NativeClient(srv.port, "mallory")
+    other.say("file \u202egnp.exe")
+    other.say("first\n12:00 admin: please send me your password")
+    page.wait_text("please send me")
+    page.wait_text("file <U+202E>gnp.exe")
+    assert "\u202e" not in page.messages_text()
+    # Each peer's name and text is its own bidi isolate.
+    texts = page.driver.find_elements(By.CSS_SELECTOR, "#messages .line bdi.text")
+    assert any("gnp.exe" in t.text for t in texts), [t.text for t in texts]
+    assert page.driver.find_elements(By.CSS_SELECTOR, "#messages .line bdi.nick")
+    # Where the second line of the two-line message starts, against where its line's time starts.
+    lefts = page.driver.execute_script(
+        """
+        const line = [...document.querySelectorAll('#messages .line')].find(l => l.textContent.includes('please send'));
+        const text = line.querySelector('.text').firstChild;
+        const range = document.createRange();
+        const at = text.data.indexOf('12:00');
+        range.setStart(text, at);
+        range.setEnd(text, at + 1);
+        return [range.getBoundingClientRect().left, line.querySelector('time').getBoundingClientRect().left,
+                line.querySelector('time').getBoundingClientRect().right];
+        """
+    )
+    second, time_left, time_right = lefts
+    assert second >= time_right, (
+        f"the message's second line starts at {second}px, the time spans {time_left}-{time_right}"
+    )
+    page.shot("3b-bidi-and-breaks")
+
+
 def test_rooms_topics_history_mentions_and_who_is_here(page, srv):
     dev = NativeClient(srv.port, "devlead")
     dev.send_json({"type": "join", "room": "#dev"})

@@ -129,6 +129,28 @@
   }
 
   // ---- output: text only ----
+  // As the terminal shows them (common/safetext.py): controls, bidi embeddings, overrides and
+  // isolates, and invisible format characters become a visible <U+XXXX>, so "file \u202egnp.exe"
+  // cannot pass for "file exe.png". Line breaks stay; their later lines are indented (chat.css).
+  const UNSAFE = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
+  function shown(text) {
+    return String(text).replace(UNSAFE, (ch) => {
+      const code = ch.charCodeAt(0);
+      if (code < 0x20) return "^" + String.fromCharCode(code + 0x40);
+      if (code === 0x7f) return "^?";
+      return `<U+${code.toString(16).toUpperCase().padStart(4, "0")}>`;
+    });
+  }
+
+  // Peer text in its own bidi isolate (<bdi>, direction from its own first strong character):
+  // right-to-left text reads right, and cannot reorder the time, the name or the next part.
+  function isolated(cls, text) {
+    const bdi = document.createElement("bdi");
+    bdi.className = cls;
+    bdi.textContent = shown(text);
+    return bdi;
+  }
+
   function clock(ts) {
     const d = ts ? new Date(ts * 1000) : new Date();
     return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
@@ -141,7 +163,8 @@
   }
 
   // Text with the own name in <mark>: a list of text nodes and marks, never parsed as HTML.
-  function withMentions(text, line) {
+  function withMentions(raw, line) {
+    const text = shown(raw);
     const frag = document.createDocumentFragment();
     const pattern = mentionPattern();
     let at = 0;
@@ -168,17 +191,13 @@
     line.append(time);
     for (const part of parts) {
       if (typeof part === "string") {
-        line.append(document.createTextNode(part));
-      } else if (part.cls === "text") {
-        const span = document.createElement("span");
-        span.className = "text";
-        span.append(part.mention ? withMentions(part.text, line) : document.createTextNode(part.text));
-        line.append(span);
+        line.append(document.createTextNode(shown(part)));
+      } else if (part.cls === "text" && part.mention) {
+        const bdi = isolated("text", "");
+        bdi.append(withMentions(part.text, line));
+        line.append(bdi);
       } else {
-        const span = document.createElement("span");
-        span.className = part.cls;
-        span.textContent = part.text;
-        line.append(span);
+        line.append(isolated(part.cls, part.text));
       }
     }
     ui.messages.append(line);
@@ -210,7 +229,7 @@
 
   function showWhere(topic) {
     ui.room.textContent = s.room || "";
-    if (topic !== undefined) ui.topic.textContent = topic ? `— ${topic}` : "";
+    if (topic !== undefined) ui.topic.replaceChildren(...(topic ? ["— ", isolated("", topic)] : []));
     document.title = s.room ? `${s.room} · LAN chat` : "LAN chat";
     for (const button of ui.rooms.querySelectorAll("button")) {
       button.setAttribute("aria-current", String(button.dataset.room === s.room));
@@ -221,7 +240,7 @@
     ui.people.replaceChildren();
     for (const nick of [...s.users].sort((a, b) => a.localeCompare(b))) {
       const li = document.createElement("li");
-      li.textContent = nick + (s.away.has(nick) ? " (away)" : "");
+      li.append(isolated("", nick), s.away.has(nick) ? " (away)" : "");
       if (nick === s.nick) li.className = "me-name";
       else if (s.away.has(nick)) li.className = "away";
       ui.people.append(li);
@@ -236,7 +255,7 @@
       const button = document.createElement("button");
       button.type = "button";
       button.dataset.room = entry.name;
-      button.textContent = `${entry.name} (${entry.count})` + (entry.topic ? ` — ${entry.topic}` : "");
+      button.append(isolated("", entry.name), ` (${entry.count})`, ...(entry.topic ? [" — ", isolated("", entry.topic)] : []));
       button.setAttribute("aria-current", String(entry.name === s.room));
       button.addEventListener("click", () => { if (entry.name !== s.room) send({ type: "join", room: entry.name }); });
       li.append(button);
