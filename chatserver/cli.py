@@ -233,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         rate_burst=args.rate_burst,
         max_clients=args.max_clients,
         max_per_ip=args.max_per_ip,
+        rooms_per_hour=args.rooms_per_hour,
         keep=args.keep,
         history=min(args.history, args.keep),
         **security,

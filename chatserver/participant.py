@@ -207,6 +207,7 @@ class Participant(Membership):
                 self.room = validate_room(room)
             except InvalidRoom:
                 last_seq = None  # not a room: start in the lobby
+        wanted, why = self.room, ""
         try:
             nick = validate_nick(nick)
             if self.server.reserved_for_host(nick, self):
@@ -219,7 +220,7 @@ class Participant(Membership):
             self.registered = True
             if self.mode is Mode.CHAT:
                 # Name and room in one step: nobody finds us before our welcome.
-                _, replaced = self.hub.enter(
+                _, replaced, why = self.hub.enter(
                     self,
                     nick,
                     self.room,
@@ -247,6 +248,8 @@ class Participant(Membership):
             self.op = True  # this client's session was made an operator with /op
             self.hub.changed(self)
         log.info("%s registered%s", nick, "" if last_seq is None else f" (resuming after #{last_seq})")
+        if why:  # (the hello's room could not be had: it is not left to look joined)
+            self.send(m.Error("too_many_rooms", f"{wanted} could not be joined: {why}; you are in {self.room}"))
         if self.mode is not Mode.CHAT:
             self.greet(Greeting(self.room, "", 0, [], 0, "history"))
         else:
