@@ -59,8 +59,9 @@ class RoomQuota:
             made = self._recent(address)
             if len(made) >= self.per_hour:
                 wait = format_duration(made[0] + WINDOW - self._clock())
+                rooms = f"{len(made)} room" + ("s" if len(made) != 1 else "")
                 return (
-                    f"{address} made {len(made)} rooms in the last hour, the most one address may; "
+                    f"{address} made {rooms} in the last hour, the most one address may; "
                     f"a new one can be made in {wait}"
                 )
         reserve = int(cap * RESERVE_SHARE)

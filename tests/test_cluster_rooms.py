@@ -111,5 +111,5 @@ def test_a_room_made_on_another_node_is_joined_not_made_and_a_hello_room_refused
     assert (welcome["type"], welcome["room"]) == ("welcome", "#lobby")
     told = carol.expect(lambda f: f["type"] == "error")
     assert told["code"] == "too_many_rooms" and told["message"].startswith(
-        "#new could not be joined: 127.0.0.1 made 1 rooms in the last hour"
+        "#new could not be joined: 127.0.0.1 made 1 room in the last hour, the most one address may"
     ), told
