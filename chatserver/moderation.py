@@ -13,9 +13,10 @@ connected, on the address they came from. A ban refuses a new connection,
 and a rename to the name; a mute silences whoever has the name or comes from
 the address (so a reconnect under another name does not shake it off).
 Every sanction on an address is looked at, not the first found (one that ran
-out must not hide another in force). An ``/op`` grant is on a nickname, but a name is not a credential:
-only a reconnect that presents the resume token of the session the grant was
-given to (or its successor's, after a reconnect or ``/nick``) gets it back.
+out must not hide another in force). An ``/op`` grant is on a nickname, but
+a name is not a credential: only a reconnect that presents the resume token
+of the session the grant was given to (or its successor's, after a reconnect
+or ``/nick``) gets it back.
 """
 
 from __future__ import annotations
