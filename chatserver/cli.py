@@ -158,7 +158,7 @@ def start_web(args: argparse.Namespace, server: ChatServer) -> WebServer | None:
     Raises ``OSError`` if ``--web-port`` was asked for and cannot be had; the
     default port taken (another server on this machine) is a warning only.
     """
-    if args.no_web:
+    if args.no_web or Mode(args.mode) is not Mode.CHAT:
         return None
     web = WebServer(server, args.host, DEFAULT_WEB_PORT if args.web_port is None else args.web_port)
     try:
@@ -193,6 +193,17 @@ def main(argv: list[str] | None = None) -> int:
         problem = nick_problem(args.name)
         if problem:
             parser.error(f"--name {args.name!r} cannot be the host's nickname: {problem}")
+    if mode is not Mode.CHAT:  # nothing to keep and no page: flags that ask for them are mistakes
+        from_env = os.environ.get("CHATSERVER_CLUSTER") or None
+        for flag, given in (
+            ("--store", args.store),
+            ("--cluster", args.cluster != from_env),
+            ("--web-port", args.web_port is not None),
+            ("--retain-days", args.retain_days),
+            ("--retain-messages", args.retain_messages),
+        ):
+            if given:
+                parser.error(f"--mode {mode.value} keeps nothing and serves no page: leave out {flag}")
     if args.cluster and args.store:
         parser.error("--cluster keeps chat in Redis: leave out --store")
     if args.cluster and (args.retain_days or args.retain_messages):
@@ -222,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         rate_burst=args.rate_burst,
         max_clients=args.max_clients,
         max_per_ip=args.max_per_ip,
+        rooms_per_hour=args.rooms_per_hour,
         keep=args.keep,
         history=min(args.history, args.keep),
         **security,
@@ -232,7 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     stop: queue.SimpleQueue[int] = queue.SimpleQueue()
     hub = None
     try:
-        if args.cluster:
+        if mode is not Mode.CHAT:
+            room_log, kept_line = None, f"nothing is kept ({mode.value} mode answers each message and keeps none)"
+        elif args.cluster:
             hub, kept_line = open_cluster(args, config.keep)
             room_log: RoomLog | None = hub.cluster_log
         else:

@@ -28,6 +28,7 @@ from .dispatcher import Dispatcher
 from .fanout import Frame, Member, Post, Subscriber, deliver_direct
 from .registry import Person, Registry, person
 from .roomlog import DEFAULT_KEEP, HISTORY_BYTES, MemoryLog, RoomLog, StoredRoom
+from .roomquota import RoomQuota
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,9 @@ class RoomInfo:
 
 
 class Hub(Protocol):
+    #: Who may make a room (the server sets its own).
+    quota: RoomQuota
+
     def enter(
         self,
         sub: Subscriber,
@@ -84,7 +88,7 @@ class Hub(Protocol):
         after: int | None = None,
         epoch: str | None = None,
         recent: int = 0,
-    ) -> tuple[str, bool]: ...
+    ) -> tuple[str, bool, str]: ...
     def rename(self, sub: Subscriber, new: str) -> str: ...
     def changed(self, sub: Subscriber) -> None: ...
     def closing(self) -> None: ...
@@ -132,7 +136,7 @@ class Hub(Protocol):
 
 
 class _Room:
-    __slots__ = ("name", "epoch", "members", "seq", "posted", "topic", "full")
+    __slots__ = ("name", "epoch", "members", "seq", "posted", "topic", "full", "maker")
 
     def __init__(self, stored: StoredRoom) -> None:
         self.name = stored.name
@@ -145,6 +149,8 @@ class _Room:
         self.topic = stored.topic
         #: Members found ``full`` by the last dispatch (replaced, never mutated).
         self.full: list[Subscriber] = []
+        #: The address that made it ("" for one the log knew): see ``roomquota.py``.
+        self.maker = ""
 
 
 class LocalHub:
@@ -163,6 +169,7 @@ class LocalHub:
         self._rooms: dict[str, _Room] = {}  # room_key -> room
         self._keep = keep  # messages replayed to a reconnecting client, at most
         self._max_rooms = max_rooms
+        self.quota = RoomQuota()
         self._log: RoomLog = log if log is not None else MemoryLog(keep, history_bytes)
         #: (room key, seq) of published messages the log could not keep, not yet dispatched.
         self._not_kept: set[tuple[str, int]] = set()
@@ -227,8 +234,9 @@ class LocalHub:
         return person(sub)
 
     # -- rooms --
-    def _room(self, name: str, create: bool = False) -> _Room | None:
-        """The room in memory; one the log knows is brought back as it was kept."""
+    def _room(self, name: str, create: bool = False, maker: Subscriber | None = None) -> _Room | None:
+        """The room in memory; one the log knows is brought back as it was kept.
+        A room made for ``maker`` is made only if its address may (``TooManyRooms`` else)."""
         key = room_key(name)
         room = self._rooms.get(key)
         if room is not None:
@@ -236,12 +244,32 @@ class LocalHub:
         stored = self._log.room(name)
         if stored is None and not create:
             return None
+        address = self._may_make(name, maker) if stored is None else ""
         self._make_space()
         if stored is None:
             stored = StoredRoom(name, secrets.token_hex(6), 0, "")
             self._log.save_room(stored)
         room = self._rooms[key] = _Room(stored)
+        self._made(room, address)
         return room
+
+    def _may_make(self, name: str, maker: Subscriber | None) -> str:
+        """The address making room ``name`` ("" for none to count: the lobby, the
+        host); ``TooManyRooms`` if its budget or the reserve refuses (lock held)."""
+        if maker is None or maker.is_host or room_key(name) == room_key(LOBBY):
+            return ""
+        busy = [r for r in self._rooms.values() if r.members]
+        mine = sum(1 for r in busy if r.maker == maker.address)
+        why = self.quota.refusal(maker.address, mine=mine, busy=len(busy), cap=self._max_rooms)
+        if why:
+            raise TooManyRooms(why)
+        return maker.address
+
+    def _made(self, room: _Room, address: str) -> None:
+        """``room`` was made for ``address`` ("" for nobody's): counted to it (lock held)."""
+        if address:
+            room.maker = address
+            self.quota.made(address)
 
     def _make_space(self) -> None:
         """With ``max_rooms`` in memory, forget an empty one (``TooManyRooms`` if none is)."""
@@ -266,24 +294,27 @@ class LocalHub:
         after: int | None = None,
         epoch: str | None = None,
         recent: int = 0,
-    ) -> tuple[str, bool]:
+    ) -> tuple[str, bool, str]:
         """Claim ``nick`` and join ``room`` in one step (``NickTaken`` if the
         name is not free), so that nobody can find ``sub`` before it is
-        greeted; with too many rooms it joins the lobby. ``resume``, the
-        token of the session holding ``nick``, takes the name over from it
-        (a client back from a link the server has not yet seen die); that
-        session ends silently. Returns the room, and whether one was replaced."""
+        greeted; when ``room`` cannot be had (``TooManyRooms``) it joins the
+        lobby. ``resume``, the token of the session holding ``nick``, takes
+        the name over from it (a client back from a link the server has not
+        yet seen die); that session ends silently. Returns the room, whether
+        a session was replaced, and why ``room`` was not joined ("" if it was)."""
+        why = ""
         with self._lock:
             stale = self._people.stale_session(nick, resume)
             self._people.claim(sub, nick, stale)
             try:
                 joined = self.join(room, sub, greet, after=after, recent=recent, epoch=epoch)
-            except TooManyRooms:
+            except TooManyRooms as exc:
+                why = str(exc)
                 joined = self.join(LOBBY, sub, greet, recent=recent)
         if stale is not None:
             stale.replaced = True
             stale.kick("replaced by a new connection")
-        return joined, stale is not None
+        return joined, stale is not None, why
 
     def join(
         self,
@@ -302,7 +333,7 @@ class LocalHub:
         anything still queued for ``sub``, a room it just left included).
         """
         with self._lock:
-            r = self._room(room, create=True)  # may raise TooManyRooms: nothing has changed yet
+            r = self._room(room, create=True, maker=sub)  # may raise TooManyRooms: nothing has changed yet
             assert r is not None
             r.members[sub] = r.posted  # what is queued now is in the history below
             if greet is not None:

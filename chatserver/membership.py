@@ -35,6 +35,12 @@ class Membership:
     #: Every room this participant is in (``room`` among them): key -> name, in joining order.
     rooms: dict[str, str]
 
+    @property
+    def address(self) -> str:
+        raise NotImplementedError
+
+    is_host: bool
+
     def send(self, msg: m.Message) -> None:
         raise NotImplementedError
 
@@ -57,8 +63,13 @@ class Membership:
         self.send(m.Joined(room=g.room, topic=topic, users=users, replay=len(g.messages), epoch=g.epoch, seq=g.seq))
         self._replay(g)
 
+    def _refused_join(self) -> str:
+        """Why this participant may not join a room now ("" if it may): its address joins too fast."""
+        return "" if self.is_host else self.hub.quota.join(self.address)
+
     def _rejoin(self, others: Sequence[tuple[str, str | None, int | None]]) -> None:
-        """A reconnect back into the other rooms it was in, each with its ``joined`` and replay."""
+        """A reconnect back into the other rooms it was in, each with its ``joined``
+        and replay; a room that cannot be had is named, with why."""
         skipped = 0
         for name, epoch, last_seq in others:
             try:
@@ -72,16 +83,20 @@ class Membership:
                 skipped += 1
                 continue
             try:
-                self.hub.join(
-                    name,
-                    self,
-                    greet=self._greet_joined,
-                    after=last_seq,
-                    epoch=epoch,
-                    recent=self.server.config.history,
-                )
-            except TooManyRooms:
-                skipped += 1
+                why = self._refused_join()
+                if not why:
+                    self.hub.join(
+                        name,
+                        self,
+                        greet=self._greet_joined,
+                        after=last_seq,
+                        epoch=epoch,
+                        recent=self.server.config.history,
+                    )
+            except TooManyRooms as exc:
+                why = str(exc)
+            if why:
+                self.send(m.Error("too_many_rooms", f"{name} could not be joined again: {why}"))
         if skipped:
             self.notice(f"{skipped} of the rooms you were in could not be joined again", event="info")
 
@@ -116,6 +131,10 @@ class Membership:
             self.send(
                 m.Error("too_many_rooms", f"you are in {len(self.rooms)} rooms, the most at once: /part one first")
             )
+            return
+        why = self._refused_join()
+        if why:
+            self.send(m.Error("too_many_joins", why))
             return
         nick = self.nick
         try:

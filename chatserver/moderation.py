@@ -8,11 +8,15 @@ restart, and comes from an injectable ``clock``; a sanction that has run out
 is dropped the first time anyone looks at it. The commands that change them
 are in ``operators.py``.
 
-The rules: a ban is on a nickname and, when the person was connected, on the
-address they came from; either refuses a new connection. A mute is on a
-nickname. An ``/op`` grant is on a nickname, but a name is not a credential:
-only a reconnect that presents the resume token of the session the grant was
-given to (or its successor's, after a reconnect or ``/nick``) gets it back.
+The rules: a ban or a mute is on a nickname and, when the person was
+connected, on the address they came from. A ban refuses a new connection,
+and a rename to the name; a mute silences whoever has the name or comes from
+the address (so a reconnect under another name does not shake it off).
+Every sanction on an address is looked at, not the first found (one that ran
+out must not hide another in force). An ``/op`` grant is on a nickname, but
+a name is not a credential: only a reconnect that presents the resume token
+of the session the grant was given to (or its successor's, after a reconnect
+or ``/nick``) gets it back.
 """
 
 from __future__ import annotations
@@ -161,23 +165,30 @@ class Sanctions:
                 self._keeper.drop_sanction("ban", s.nick)
         return lifted
 
+    def _found(self, table: dict[str, StoredSanction], nick: str, address: str) -> StoredSanction | None:
+        """``table``'s entry in force on ``nick``, else the first in force on
+        ``address`` ("" for none); run-out ones met on the way are dropped (lock held)."""
+        found = self._entry(table, nick_key(nick)) if nick else None
+        if found is None and address:
+            address = address_key(address)
+            for key in [k for k, s in table.items() if s.address == address]:
+                found = self._entry(table, key)
+                if found is not None:
+                    break
+        return found
+
     def banned(self, nick: str, address: str) -> StoredSanction | None:
-        """The ban refusing ``nick`` or ``address``, if one is in force."""
-        address = address_key(address)
+        """The ban refusing ``nick`` or ``address`` ("" for none), if one is in force."""
         with self._lock:
-            found = self._entry(self._bans, nick_key(nick))
-            if found is None and address:
-                by_address = next((k for k, s in self._bans.items() if s.address == address), None)
-                found = self._entry(self._bans, by_address) if by_address is not None else None
-            return found
+            return self._found(self._bans, nick, address)
 
     def bans(self) -> list[StoredSanction]:
         with self._lock:
             return sorted(self._in_force(self._bans), key=lambda s: s.since)
 
-    def mute(self, nick: str, by: str, reason: str, duration: int) -> StoredSanction:
-        """Refuse ``nick``'s room messages for ``duration`` s (0: until lifted)."""
-        return self._impose("mute", nick, "", by, reason, duration)
+    def mute(self, nick: str, address: str, by: str, reason: str, duration: int) -> StoredSanction:
+        """Refuse the room messages of ``nick`` and ``address`` ("" for none) for ``duration`` s (0: until lifted)."""
+        return self._impose("mute", nick, address, by, reason, duration)
 
     def unmute(self, nick: str) -> StoredSanction | None:
         with self._lock:
@@ -187,9 +198,10 @@ class Sanctions:
                 self._keeper.drop_sanction("mute", lifted.nick)
             return lifted
 
-    def muted(self, nick: str) -> StoredSanction | None:
+    def muted(self, nick: str, address: str = "") -> StoredSanction | None:
+        """The mute silencing ``nick`` or ``address`` ("" for none), if one is in force."""
         with self._lock:
-            return self._entry(self._mutes, nick_key(nick))
+            return self._found(self._mutes, nick, address)
 
     def mutes(self) -> list[StoredSanction]:
         with self._lock:

@@ -116,11 +116,11 @@ def _sanction(who: Participant, msg: m.Ban | m.Mute) -> None:
         return
     reason = one_line(msg.reason)
     try:
+        address = target.address if target is not None else ""
         if kind == "ban":
-            address = target.address if target is not None else ""
             record = sanctions(who).ban(nick, address, who.nick, reason, duration)
         else:
-            record = sanctions(who).mute(nick, who.nick, reason, duration)
+            record = sanctions(who).mute(nick, address, who.nick, reason, duration)
     except TooMany as exc:
         who.send(m.Error("too_many_sanctions", str(exc)))
         return

@@ -11,6 +11,7 @@ from common import __version__
 from common.nicks import nick_problem
 
 from .modes import Mode
+from .roomquota import ROOMS_PER_HOUR
 
 #: Longest wait a flag may set: poll() takes milliseconds in a C int.
 MAX_SECONDS = 1_000_000
@@ -215,6 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=20,
         metavar="N",
         help="connections at once from one address (default 20)",
+    )
+    limits.add_argument(
+        "--rooms-per-hour",
+        type=_positive_int,
+        default=ROOMS_PER_HOUR,
+        metavar="N",
+        help=f"rooms one address may make in an hour (default {ROOMS_PER_HOUR})",
     )
     limits.add_argument(
         "--keep",

@@ -28,6 +28,7 @@ from .modes import Mode, ack_text, reverse_text
 from .operators import COMMANDS as OPERATOR_COMMANDS
 from .operators import moderate
 from .registry import NickTaken
+from .roomlog import StoredSanction
 
 if TYPE_CHECKING:
     from .server import ChatServer
@@ -206,6 +207,7 @@ class Participant(Membership):
                 self.room = validate_room(room)
             except InvalidRoom:
                 last_seq = None  # not a room: start in the lobby
+        wanted, why = self.room, ""
         try:
             nick = validate_nick(nick)
             if self.server.reserved_for_host(nick, self):
@@ -218,7 +220,7 @@ class Participant(Membership):
             self.registered = True
             if self.mode is Mode.CHAT:
                 # Name and room in one step: nobody finds us before our welcome.
-                _, replaced = self.hub.enter(
+                _, replaced, why = self.hub.enter(
                     self,
                     nick,
                     self.room,
@@ -246,6 +248,8 @@ class Participant(Membership):
             self.op = True  # this client's session was made an operator with /op
             self.hub.changed(self)
         log.info("%s registered%s", nick, "" if last_seq is None else f" (resuming after #{last_seq})")
+        if why:  # (the hello's room could not be had: it is not left to look joined)
+            self.send(m.Error("too_many_rooms", f"{wanted} could not be joined: {why}; you are in {self.room}"))
         if self.mode is not Mode.CHAT:
             self.greet(Greeting(self.room, "", 0, [], 0, "history"))
         else:
@@ -260,34 +264,48 @@ class Participant(Membership):
                         exclude=self,
                     )
         self.server.participant_joined(self)
+        mute = self._mute()
+        if mute is not None:  # (back after a mute: told at once, not at the first line it types)
+            self.send(m.Notice(text=self._muted_text(mute), ts=time.time(), event="mute"))
         return True
 
     def _refuse_if_banned(self, nick: str) -> None:
         """End the session of a banned name, or of anyone from a banned address
-        but an operator (a ban on a shared address must not lock them out)."""
+        but an operator (a ban on a shared address must not lock them out).
+        Someone refused for the address alone is told it is the address's ban:
+        not the banned person's name, nor that they are that person."""
         ban = None if self.is_host else self.server.sanctions.banned(nick, "" if self.op else self.address)
         if ban is None:
             return
         why = f": {ban.reason}" if ban.reason else ""
-        text = f"you are banned from {self.server.config.name} {until_text(ban, time.time())}, by {ban.by}{why}"
+        who = "you are" if nick_key(ban.nick) == nick_key(nick) else f"your address ({self.address}) is"
+        text = f"{who} banned from {self.server.config.name} {until_text(ban, time.time())}, by {ban.by}{why}"
         log.warning("refused %s from %s: banned (%s)", nick, self.address, ban.nick)
         self.send(m.Error("banned", text))
         self.send(m.Bye("banned"))
         raise SessionEnd("banned")
 
+    def _mute(self) -> StoredSanction | None:
+        """The mute on this participant's name or address (an operator's is not looked at), if any."""
+        if self.mode is not Mode.CHAT or self.is_host:
+            return None
+        return self.server.sanctions.muted(self.nick, "" if self.op else self.address)
+
+    def _muted_text(self, mute: StoredSanction) -> str:
+        """``you are muted by alice (spam) until ...``: what a muted participant is told."""
+        why = f" ({mute.reason})" if mute.reason else ""
+        who = "you are" if nick_key(mute.nick) == nick_key(self.nick) else f"your address ({self.address}) is"
+        return (
+            f"{who} muted by {mute.by}{why} {until_text(mute, time.time())}: the room does not hear "
+            "you, but you can still read and send private messages (/msg)"
+        )
+
     def _silenced(self) -> bool:
         """A muted participant may not say anything the room sees (messages, and
         topic, away and nick changes): True, and told why."""
-        mute = self.server.sanctions.muted(self.nick) if self.mode is Mode.CHAT else None
+        mute = self._mute()
         if mute is not None:
-            why = f" ({mute.reason})" if mute.reason else ""
-            self.send(
-                m.Error(
-                    "muted",
-                    f"you are muted by {mute.by}{why} {until_text(mute, time.time())}: the room does not hear "
-                    "you, but you can still read and send private messages (/msg)",
-                )
-            )
+            self.send(m.Error("muted", self._muted_text(mute)))
         return mute is not None
 
     def unregister(self, reason: str) -> None:
@@ -406,7 +424,7 @@ class Participant(Membership):
                 return
             room = found
         leaving = not action and is_exit_word(text, self.mode.exit_words)
-        if leaving and self.mode is Mode.CHAT and self.server.sanctions.muted(self.nick):
+        if leaving and self._mute() is not None:
             pass  # a muted person may leave, unheard
         elif self._silenced():
             return
@@ -528,6 +546,10 @@ class Participant(Membership):
             new = validate_nick(new)
             if self.server.reserved_for_host(new, self):
                 self.send(m.Error("nick_taken", f"{new!r} is the name of this server's host"))
+                return
+            ban = None if self.is_host else self.server.sanctions.banned(new, "")
+            if ban is not None:  # (a banned name is not taken back by a rename either)
+                self.send(m.Error("nick_banned", f"the nickname {new!r} is banned {until_text(ban, time.time())}"))
                 return
             old = self.hub.rename(self, new) if self.mode is Mode.CHAT else self.nick
         except InvalidNick as exc:

@@ -39,7 +39,7 @@ class StoredRoom:
 class StoredSanction:
     """A ban or a mute as kept (``moderation.py`` decides what they mean).
 
-    ``kind`` is "ban" or "mute"; a ban refuses ``nick`` and ``address`` (""
+    ``kind`` is "ban" or "mute"; either is on ``nick`` and ``address`` (""
     when the person was not connected); ``until`` is wall-clock time, 0 for
     "until lifted"."""
 

@@ -32,6 +32,7 @@ from .modes import Mode
 from .outbound import DEFAULT_MAX_BACKLOG, flusher
 from .participant import Participant
 from .roomlog import MemoryLog, RoomLog
+from .roomquota import ROOMS_PER_HOUR, RoomQuota
 from .session import Session, close_gently
 
 if TYPE_CHECKING:
@@ -60,6 +61,7 @@ class ServerConfig:
     rate_burst: int = 20
     max_clients: int = 1000
     max_per_ip: int = 20
+    rooms_per_hour: int = ROOMS_PER_HOUR  # rooms one address may make in an hour
     keep: int = DEFAULT_KEEP  # messages kept per room, for reconnects
     history: int = 50  # recent messages shown on joining a room
     tls_context: ssl.SSLContext | None = None
@@ -132,6 +134,7 @@ class ChatServer:
     def __init__(self, config: ServerConfig, hub: Hub | None = None, room_log: RoomLog | None = None) -> None:
         self.config = config
         self.hub: Hub = hub or LocalHub(keep=config.keep, log=room_log)
+        self.hub.quota = RoomQuota(config.rooms_per_hour)
         self.stopping = False
         self._stopped = threading.Event()
         # Signs resume tokens: kept in the store, so tokens outlive a restart.

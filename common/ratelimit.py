@@ -27,9 +27,21 @@ class TokenBucket:
         self._tokens = float(self.burst)
         self._last = clock()
 
-    def delay(self) -> float:
+    def _refill(self) -> None:
         now = self._clock()
         self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
         self._last = now
+
+    def delay(self) -> float:
+        self._refill()
         self._tokens -= 1
         return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+    def take(self) -> bool:
+        """Take a token if there is one; with none left, False and nothing taken
+        (for what is refused rather than slowed)."""
+        self._refill()
+        if self._tokens < 1:
+            return False
+        self._tokens -= 1
+        return True

@@ -59,10 +59,12 @@ class ServerProcess:
         # Nothing kept between tests unless a test names its store (or a Redis: --cluster).
         named = any(a in ("--store", "--cluster") or a.startswith(("--store=", "--cluster=")) for a in args)
         named = named or bool(os.environ.get("CHATSERVER_CLUSTER"))
-        store = () if named else ("--store", "memory")
+        # Reverse and ack servers keep nothing and serve no page (and refuse flags asking for them).
+        chat = not any(f"{a} {b}" in ("--mode reverse", "--mode ack") for a, b in zip(args, args[1:], strict=False))
+        store = () if named or not chat else ("--store", "memory")
         # The chat page on a free port too (never the default 5080 two servers would share).
         web_flag = any(a in ("--no-web", "--web-port") or a.startswith("--web-port=") for a in args)
-        web = () if web_flag else ("--web-port", "0")
+        web = () if web_flag or not chat else ("--web-port", "0")
         self.proc = subprocess.Popen(
             [*program("chatserver"), "--host", "127.0.0.1", "--port", "0", *store, *web, *args],
             stdout=subprocess.PIPE,
@@ -80,7 +82,7 @@ class ServerProcess:
         #: The chat page's port (the line after the ready line), or None with --no-web.
         self.web_port: int | None = None
         self.web_scheme = "http"
-        if "--no-web" not in args:
+        if "--no-web" not in args and chat:
             web_line = self._readline(TIMEOUT)
             web_match = WEB_READY.search(web_line)
             if not web_match:

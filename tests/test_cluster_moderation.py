@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from helpers import TIMEOUT, NativeClient
+from helpers import TIMEOUT, NativeClient, wait_for
 
 OP_PASSWORD = "op-secret"
 
@@ -47,7 +47,7 @@ def error(client: NativeClient) -> dict:
 def test_a_mute_given_on_one_node_holds_on_the_other(op_nodes):
     a, b = op_nodes
     alice = join(a.port, "alice", password=OP_PASSWORD)
-    bob = join(b.port, "bob")
+    bob = join(b.port, "bob", source="127.0.0.2")  # bob's machine (a mute holds on the address too)
     carol = join(b.port, "carol")
     alice.send_json({"type": "mute", "nick": "bob", "duration": 600, "reason": "calm down"})
     assert notice(carol, "mute", "bob")["text"] == "bob was muted by alice for 10 min: calm down"
@@ -58,7 +58,7 @@ def test_a_mute_given_on_one_node_holds_on_the_other(op_nodes):
 
     bob.close()  # bob cannot shake it off by logging in on the other node
     notice(alice, "leave", "bob")
-    bob_on_a = join(a.port, "bob")
+    bob_on_a = join(a.port, "bob", source="127.0.0.2")
     bob_on_a.say("and now?")
     assert error(bob_on_a)["code"] == "muted", "the mute is on the name, on every node"
 
@@ -66,6 +66,34 @@ def test_a_mute_given_on_one_node_holds_on_the_other(op_nodes):
     notice(carol, "unmute", "bob")
     bob_on_a.say("back")
     assert carol.messages(1)[0]["text"] == "back"
+
+
+def test_a_mute_holds_on_the_address_on_every_node_and_a_banned_name_is_not_taken_by_a_rename(op_nodes):
+    a, b = op_nodes
+    alice = join(a.port, "alice", password=OP_PASSWORD)
+    bob = join(b.port, "bob", source="127.0.0.2")
+    alice.send_json({"type": "mute", "nick": "bob", "duration": 600, "reason": "calm down"})
+    notice(bob, "mute")
+    bob.close()
+    notice(alice, "leave", "bob")
+    robert = join(a.port, "robert", source="127.0.0.2")  # another name, the other node, the same machine
+    told = notice(robert, "mute")["text"]
+    assert told.startswith("your address (127.0.0.2) is muted by alice (calm down) until "), told
+    robert.say("it is me")
+    assert error(robert)["code"] == "muted"
+
+    alice.send_json({"type": "ban", "nick": "mallory", "duration": 600})  # not connected: the name
+    notice(alice, "ban", "mallory")
+
+    def b_knows() -> bool:  # (node B reloads bans when it reads the change: a login there is refused then)
+        probe, answer = login(b.port, "mallory", "127.0.0.3")
+        probe.close()
+        return answer.get("code") == "banned"
+
+    assert wait_for(b_knows)
+    carol = join(b.port, "carol")
+    carol.send_json({"type": "nick", "nick": "mallory"})
+    assert error(carol)["code"] == "nick_banned"
 
 
 def test_a_ban_on_one_node_disconnects_on_another_and_refuses_everywhere(op_nodes):

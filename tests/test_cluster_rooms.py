@@ -93,3 +93,23 @@ def test_a_plain_client_on_one_node_talks_with_a_native_one_on_another(make_node
     carol.expect_line(lambda line: line == b"alice: and back")
     carol.send(b"/msg alice psst\n")
     assert alice.expect(lambda f: f["type"] == "private")["text"] == "psst"
+
+
+def test_a_room_made_on_another_node_is_joined_not_made_and_a_hello_room_refused_is_named(make_nodes):
+    """Rooms one address makes are counted on each node; a room Redis has already is joined, not made."""
+    a, b = make_nodes(2, "--rooms-per-hour", "1")
+    alice = NativeClient(a.port, "alice")
+    alice.send_json({"type": "join", "room": "#dev"})  # alice's address made its one room of the hour, on A
+    alice.expect(lambda f: f["type"] == "joined")
+    bob = NativeClient(b.port, "bob")
+    bob.send_json({"type": "join", "room": "#dev"})  # there already (made on A): joined on B
+    assert bob.expect(lambda f: f["type"] in ("joined", "error"))["type"] == "joined"
+    bob.send_json({"type": "join", "room": "#ops"})  # B's one for the hour
+    assert bob.expect(lambda f: f["type"] in ("joined", "error"))["type"] == "joined"
+    carol = hello(b.port, nick="carol", room="#new")
+    welcome = carol.frame()
+    assert (welcome["type"], welcome["room"]) == ("welcome", "#lobby")
+    told = carol.expect(lambda f: f["type"] == "error")
+    assert told["code"] == "too_many_rooms" and told["message"].startswith(
+        "#new could not be joined: 127.0.0.1 made 1 room in the last hour, the most one address may"
+    ), told

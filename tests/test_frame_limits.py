@@ -106,7 +106,8 @@ def long_name(i: int, length: int = 32) -> str:
 
 @pytest.fixture
 def crowd_server():
-    srv = ServerProcess("--rate-limit", "0", "--max-clients", "700", "--max-per-ip", "700")
+    # (75 rooms made from one address: more than an address may make in an hour by default)
+    srv = ServerProcess("--rate-limit", "0", "--max-clients", "700", "--max-per-ip", "700", "--rooms-per-hour", "100")
     yield srv
     srv.stop()
 

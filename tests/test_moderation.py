@@ -12,7 +12,7 @@ import socket
 import sqlite3
 
 import pytest
-from helpers import TIMEOUT, NativeClient, PlainClient, ServerProcess, client_process, wait_for
+from helpers import TIMEOUT, NativeClient, PlainClient, ServerProcess, ask_who, client_process, wait_for
 from test_host import HostServer
 
 from chatserver import store as store_module
@@ -65,12 +65,38 @@ def test_a_mute_runs_out_and_is_kept_by_the_log():
     clock = FakeClock()
     log = MemoryLog()
     rules = Sanctions(log, clock=clock)
-    rules.mute("bob", by="alice", reason="calm down", duration=600)
+    rules.mute("bob", "", by="alice", reason="calm down", duration=600)
     assert Sanctions(log, clock=clock).muted("BOB").reason == "calm down"  # a new Sanctions reads it back
     clock.now += 600
     assert rules.muted("bob") is None and log.sanctions() == []  # run out: dropped from the log too
-    rules.mute("bob", by="alice", reason="", duration=60)
+    rules.mute("bob", "", by="alice", reason="", duration=60)
     assert rules.unmute("bob") is not None and rules.muted("bob") is None and log.sanctions() == []
+
+
+def test_a_mute_is_on_the_address_too():
+    clock = FakeClock()
+    rules = Sanctions(MemoryLog(), clock=clock)
+    rules.mute("bob", "::ffff:10.0.0.5", by="alice", reason="calm down", duration=600)
+    assert rules.muted("robert", "10.0.0.5").nick == "bob"  # another name, the same machine
+    assert rules.muted("robert", "10.0.0.9") is None and rules.muted("robert") is None
+    assert rules.muted("BOB", "10.0.0.9").reason == "calm down"
+    clock.now += 600
+    assert rules.muted("robert", "10.0.0.5") is None and rules.mutes() == []
+
+
+@pytest.mark.parametrize("kind", ["ban", "mute"])
+def test_every_sanction_on_an_address_is_looked_at_not_the_first_found(kind):
+    """One that ran out, met first, must not hide another one on the same address still in force."""
+    clock = FakeClock()
+    rules = Sanctions(MemoryLog(), clock=clock)
+    impose = rules.ban if kind == "ban" else rules.mute
+    impose("bob", "10.0.0.5", by="alice", reason="short", duration=60)
+    impose("carol", "10.0.0.5", by="alice", reason="long", duration=3600)
+    clock.now += 60
+    found = rules.banned("mallory", "10.0.0.5") if kind == "ban" else rules.muted("mallory", "10.0.0.5")
+    assert found is not None and (found.nick, found.reason) == ("carol", "long")
+    clock.now += 3600
+    assert (rules.banned if kind == "ban" else rules.muted)("mallory", "10.0.0.5") is None
 
 
 def test_an_op_grant_goes_only_to_the_token_it_was_given_to():
@@ -228,7 +254,7 @@ def test_only_operators_moderate(op_server):
 
 def test_mute_and_unmute_announced_private_messages_still_go(op_server):
     alice = join(op_server.port, "alice", password=OP_PASSWORD)
-    bob = join(op_server.port, "bob")
+    bob = join(op_server.port, "bob", source="127.0.0.2")  # bob's machine (a mute holds on the address too)
     carol = join(op_server.port, "carol")
     alice.send(b'{"type":"mute","nick":"bob","duration":600,"reason":"calm down"}\n')
     heard = notice(carol, "mute")
@@ -244,7 +270,7 @@ def test_mute_and_unmute_announced_private_messages_still_go(op_server):
     bob.send_json({"type": "privmsg", "to": "carol", "text": "psst"})
     assert carol.expect(lambda f: f["type"] in ("private", "message"))["text"] == "psst"
     alice.send_json({"type": "bans"})
-    assert any("mute bob by alice until" in line for line in listing(alice, "bans"))
+    assert any("mute bob (127.0.0.2) by alice until" in line for line in listing(alice, "bans"))  # and its address
     alice.send_json({"type": "unmute", "nick": "bob"})
     assert notice(carol, "unmute")["text"] == "alice lifted the mute on bob: they can talk again"
     bob.say("back")
@@ -325,11 +351,16 @@ def test_a_ban_disconnects_and_refuses_the_name_and_the_address(op_server):
     assert told.startswith("you were banned by alice until ") and told.endswith("(2 h from now): spam")
     assert bob.read_until_closed()[-1].startswith(b'{"type":"bye"')
 
-    for nick, source in (("bob", "127.0.0.1"), ("mallory", "127.0.0.2")):  # the name; the address
+    # The name; the address (someone else there is told it is the address's ban, not bob's name).
+    for nick, source, head in (
+        ("bob", "127.0.0.1", "you are banned from chatserver until "),
+        ("mallory", "127.0.0.2", "your address (127.0.0.2) is banned from chatserver until "),
+    ):
         client, refused = hello(op_server.port, nick, source)
         assert refused["code"] == "banned", (nick, source)
-        assert refused["message"].startswith("you are banned from chatserver until ")
-        assert "by alice: spam" in refused["message"]
+        assert refused["message"].startswith(head), refused
+        assert refused["message"].endswith("by alice: spam"), refused
+        assert nick != "mallory" or "bob" not in refused["message"], refused
         assert client.read_until_closed()[-1].startswith(b'{"type":"bye"')
     join(op_server.port, "dave")  # another machine is welcome
     root = join(op_server.port, "root", source="127.0.0.2", password=OP_PASSWORD)  # an operator gets in
@@ -347,6 +378,45 @@ def test_a_ban_disconnects_and_refuses_the_name_and_the_address(op_server):
     join(op_server.port, "bob", source="127.0.0.2")
     alice.send_json({"type": "unban", "mask": "bob"})
     assert error(alice)["code"] == "not_banned"
+
+
+def test_a_muted_person_back_under_another_name_is_still_muted_and_told_so_at_once(op_server):
+    alice = join(op_server.port, "alice", password=OP_PASSWORD)
+    carol = join(op_server.port, "carol")  # another machine
+    bob = join(op_server.port, "bob", source="127.0.0.2")
+    alice.send_json({"type": "mute", "nick": "bob", "duration": 600, "reason": "calm down"})
+    notice(bob, "mute")
+    bob.send_json({"type": "quit"})
+    bob.read_until_closed()
+
+    again = join(op_server.port, "bob", source="127.0.0.2")
+    told = notice(again, "mute")["text"]
+    assert told.startswith("you are muted by alice (calm down) until ") and "min from now)" in told, told
+    robert = join(op_server.port, "robert", source="127.0.0.2")  # another name, the same machine
+    told = notice(robert, "mute")["text"]
+    assert told.startswith("your address (127.0.0.2) is muted by alice (calm down) until "), told
+    robert.say("it is me again")
+    refused = error(robert)
+    assert refused["code"] == "muted" and refused["message"].startswith("your address (127.0.0.2) is muted")
+    carol.say("heard")
+    assert alice.messages(1)[0]["text"] == "heard", "another address talks"
+    root = join(op_server.port, "root", source="127.0.0.2", password=OP_PASSWORD)
+    root.say("an operator from there")
+    assert alice.messages(1)[0]["text"] == "an operator from there", "an operator is not muted by the address"
+
+
+def test_a_banned_name_cannot_be_taken_with_nick(op_server):
+    alice = join(op_server.port, "alice", password=OP_PASSWORD)
+    alice.send_json({"type": "ban", "nick": "mallory", "duration": 600, "reason": "spam"})  # not here: the name
+    notice(alice, "ban")
+    carol = join(op_server.port, "carol", source="127.0.0.2")
+    carol.send_json({"type": "nick", "nick": "MALLORY"})
+    refused = error(carol)
+    assert refused["code"] == "nick_banned" and refused["message"].startswith("the nickname 'MALLORY' is banned until ")
+    assert "spam" not in refused["message"]
+    assert "carol" in ask_who(carol)["nicks"], "still carol"
+    carol.send_json({"type": "nick", "nick": "caroline"})
+    assert carol.expect(lambda f: f["type"] == "notice" and f.get("event") == "nick")["nick"] == "caroline"
 
 
 def test_nobody_bans_mutes_or_deops_the_host(tmp_path):

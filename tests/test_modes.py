@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import struct
+import subprocess
 import threading
 
 import pytest
 from helpers import (
+    WEB_READY,
     NativeClient,
     ServerProcess,
     client_process,
+    program,
+    python_env,
     send_once,
 )
+
+from chatserver.store import default_path
 
 
 @pytest.fixture
@@ -129,3 +136,51 @@ def test_connection_reset_is_one_clear_line():
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and "connection reset" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+KEPT_LINE = re.compile(r"nothing is kept \((reverse|ack) mode")
+
+
+@pytest.mark.parametrize("mode", ["reverse", "ack"])
+def test_reverse_and_ack_keep_nothing_and_serve_no_page_beside_a_chat_server(mode):
+    """A chat server holds the default store; a reverse or ack server beside
+    it starts anyway, opens no store (with its own --name neither) and serves no page."""
+    chat = ServerProcess("--store", str(default_path("chatserver")))  # the default store, in use
+    state = default_path("chatserver").parent
+    kept_before = sorted(p.name for p in state.iterdir())
+    try:
+        for extra in ((), ("--name", "echoes")):
+            other = ServerProcess("--mode", mode, *extra)
+            try:
+                assert other.web_port is None
+                seen = []  # the start lines after the ready line, up to the one saying where chat is kept
+                match = None
+                while match is None:
+                    line = other._readline(5)
+                    assert line, f"no 'nothing is kept' line; saw {seen!r}"
+                    seen.append(line)
+                    match = KEPT_LINE.search(line)
+                assert not any(WEB_READY.search(line) for line in seen), seen
+                assert sorted(p.name for p in state.iterdir()) == kept_before, "no store opened"
+                client = NativeClient(other.port, "tester")
+                client.say("abc")
+                reply = client.expect(lambda f: f["type"] == "reply")["text"]
+                assert reply == ("cba" if mode == "reverse" else 'ACK 1: "abc"')
+            finally:
+                code, err = other.stop()
+            assert code == 0, err
+    finally:
+        chat.stop()
+
+
+@pytest.mark.parametrize("flag", [["--store", "memory"], ["--web-port", "0"], ["--retain-days", "3"]])
+def test_reverse_mode_refuses_flags_that_ask_to_keep_or_serve(flag):
+    proc = subprocess.run(
+        [*program("chatserver"), "--mode", "reverse", "--port", "0", *flag],
+        capture_output=True,
+        text=True,
+        env=python_env(),
+        timeout=20,
+    )
+    assert proc.returncode == 2
+    assert f"--mode reverse keeps nothing and serves no page: leave out {flag[0]}" in proc.stderr

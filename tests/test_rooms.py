@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import socket
 from unittest.mock import ANY
 
-from helpers import NativeClient, PlainClient, ServerProcess
+import pytest
+from helpers import TIMEOUT, NativeClient, PlainClient, ServerProcess
 
 
 def frames_until(client: NativeClient, kind: str) -> list[dict]:
@@ -145,3 +147,136 @@ def test_reconnect_resumes_in_the_same_room(server):
     assert (welcome["type"], welcome["room"], welcome["replay"]) == ("welcome", "#dev", 1)
     replay = again.frame()
     assert (replay["text"], replay["replay"]) == ("missed", "missed")
+
+
+# --- who may make a room, and how fast anyone joins (roomquota.py) ---------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_address_makes_so_many_rooms_an_hour_and_the_last_tenth_is_for_those_who_made_few():
+    from chatserver.roomquota import RoomQuota
+
+    clock = FakeClock()
+    quota = RoomQuota(3, clock=clock)
+    for _ in range(3):
+        assert quota.refusal("10.0.0.5", mine=0, busy=0, cap=1000) == ""
+        quota.made("10.0.0.5")
+        clock.now += 60
+    assert quota.refusal("10.0.0.5", mine=0, busy=0, cap=1000) == (
+        "10.0.0.5 made 3 rooms in the last hour, the most one address may; a new one can be made in 57 min"
+    )
+    assert quota.refusal("10.0.0.6", mine=0, busy=0, cap=1000) == "", "another address has its own"
+    clock.now += 57 * 60  # the first of the three is an hour old
+    assert quota.refusal("10.0.0.5", mine=0, busy=0, cap=1000) == ""
+    # The reserve: with 900 of 1000 rooms in use, only an address that made fewer than 3 of them.
+    assert quota.refusal("10.0.0.6", mine=3, busy=900, cap=1000).startswith("the last 100 rooms are kept for")
+    assert quota.refusal("10.0.0.6", mine=2, busy=900, cap=1000) == ""
+    assert quota.refusal("10.0.0.6", mine=3, busy=899, cap=1000) == ""
+
+
+def test_joins_from_an_address_are_rate_limited():
+    from chatserver.roomquota import RoomQuota
+
+    clock = FakeClock()
+    quota = RoomQuota(join_rate=2, join_burst=5, clock=clock)
+    assert [quota.join("10.0.0.5") for _ in range(5)] == [""] * 5
+    assert quota.join("10.0.0.5").startswith("joining rooms too fast from 10.0.0.5 (at most 2 a second)")
+    assert quota.join("10.0.0.6") == ""
+    clock.now += 0.5  # one more
+    assert quota.join("10.0.0.5") == "" and quota.join("10.0.0.5") != ""
+
+
+def test_the_hub_keeps_rooms_in_reserve_for_addresses_that_made_few():
+    from helpers import Member
+
+    from chatserver.hub import LocalHub, TooManyRooms
+    from chatserver.roomquota import RoomQuota
+
+    hub = LocalHub(max_rooms=20)  # the last 2 in reserve
+    hub.quota = RoomQuota(100)
+    greedy = Member("greedy")
+    greedy.address = "10.0.0.5"
+    hub.enter(greedy, "greedy", "#lobby", lambda *g: None)
+    made = 0
+    with pytest.raises(TooManyRooms, match="the last 2 rooms are kept for"):
+        while True:
+            hub.join(f"#r{made}", greedy)
+            made += 1
+    assert made == 17, "the lobby and 17 rooms in use: 18 of 20"
+    other = Member("other")
+    other.address = "10.0.0.6"
+    hub.enter(other, "other", "#mine", lambda *g: None)
+    assert "#mine" in {r.name for r in hub.rooms()}
+    with pytest.raises(TooManyRooms, match="the last 2 rooms are kept for"):
+        hub.join("#more", greedy)
+
+
+def connect_from(port: int, source: str) -> NativeClient:
+    """A native client whose connection comes from ``source`` (another loopback address: another machine)."""
+    client = NativeClient.__new__(NativeClient)
+    client.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT, source_address=(source, 0))
+    client.buf, client.lines, client.welcome = b"", [], None
+    return client
+
+
+def test_one_address_cannot_take_every_room_and_is_told_which_it_did_not_get(server):
+    """50 rooms an hour from one address (the default): a hello's rooms beyond are named, with why,
+    its own room is not the lobby in silence, and another machine still makes rooms."""
+    greedy = connect_from(server.port, "127.0.0.2")
+    rooms = [f"#r{i}" for i in range(1, 50)]
+    greedy.send_json({"type": "hello", "version": 1, "nick": "greedy", "room": "#r0", "rooms": rooms})
+    frames = frames_until(greedy, "joined")
+    while len([f for f in frames if f["type"] == "joined"]) < 49:
+        frames += frames_until(greedy, "joined")
+    assert (frames[0]["type"], frames[0]["room"]) == ("welcome", "#r0")
+
+    again = connect_from(server.port, "127.0.0.2")
+    again.send_json({"type": "hello", "version": 1, "nick": "greedy2", "room": "#f", "rooms": ["#g"]})
+    welcome = again.frame()
+    assert (welcome["type"], welcome["room"]) == ("welcome", "#lobby")
+    errors = [again.expect(lambda f: f["type"] == "error") for _ in range(2)]
+    assert [e["code"] for e in errors] == ["too_many_rooms"] * 2
+    head = "127.0.0.2 made 50 rooms in the last hour, the most one address may; a new one can be made in "
+    assert errors[0]["message"].startswith(f"#f could not be joined: {head}"), errors
+    assert errors[0]["message"].endswith("; you are in #lobby"), errors
+    assert errors[1]["message"].startswith(f"#g could not be joined again: {head}"), errors
+    again.send_json({"type": "join", "room": "#h"})
+    refused = again.expect(lambda f: f["type"] in ("joined", "error"))
+    assert refused["code"] == "too_many_rooms" and refused["message"].startswith(head)
+    again.send_json({"type": "join", "room": "#r7"})  # a room that is there is joined
+    assert again.expect(lambda f: f["type"] in ("joined", "error"))["type"] == "joined"
+
+    plain = PlainClient.__new__(PlainClient)  # nc from that machine
+    plain.sock = connect_from(server.port, "127.0.0.2").sock
+    plain.buf, plain.lines = b"", []
+    plain.send(b"nc\n")
+    plain.expect_line(lambda line: line.startswith(b"* welcome"))
+    plain.send(b"/join #i\r\n")
+    line = plain.expect_line(lambda line: line.startswith(b"* error"))[-1]
+    assert line.startswith(b"* error: " + head.encode()), line
+
+    other = NativeClient(server.port, "other")  # another machine makes its rooms
+    other.send_json({"type": "join", "room": "#f"})
+    assert frames_until(other, "joined")[-1]["room"] == "#f"
+
+
+def test_joining_too_fast_from_one_address_is_refused_with_why(server):
+    hopper = NativeClient(server.port, "hopper")
+    for _ in range(300):  # (100 at once, then 2 a second: refused well before 300)
+        hopper.send_json({"type": "join", "room": "#hop"})
+        got = hopper.expect(lambda f: f["type"] in ("joined", "error"))
+        if got["type"] == "error":
+            break
+        hopper.send_json({"type": "part", "room": "#hop"})
+        hopper.expect(lambda f: f["type"] == "parted")
+    assert (got["type"], got.get("code")) == ("error", "too_many_joins"), got
+    assert got["message"].startswith("joining rooms too fast from 127.0.0.1 (at most 2 a second)")
+    hopper.say("still here")  # refused, not ended
+    assert hopper.expect(lambda f: f["type"] == "accepted")["room"] == "#lobby"

@@ -79,7 +79,8 @@ class ClusterHub(RelayHub):
         after: int | None = None,
         epoch: str | None = None,
         recent: int = 0,
-    ) -> tuple[str, bool]:
+    ) -> tuple[str, bool, str]:
+        why = ""
         with self._lock:
             sid = self._sid(sub)
             was = self._presence.claim(nick, sid, sub.token, takeover=resume or "", p=person(sub))
@@ -91,7 +92,8 @@ class ClusterHub(RelayHub):
             try:
                 try:
                     joined = self.join(room, sub, greet, after=after, recent=recent, epoch=epoch)
-                except TooManyRooms:
+                except TooManyRooms as exc:
+                    why = str(exc)
                     joined = self.join(LOBBY, sub, greet, recent=recent)
             except ClusterUnavailable:  # half in: undone here, and the name released when Redis is back
                 self.unregister(sub)
@@ -102,7 +104,7 @@ class ClusterHub(RelayHub):
             stale.kick("replaced by a new connection")
         elif old_node and old_node != self.node:  # its old node may not have noticed yet
             self._to_node(old_node, {"t": "replace", "sid": old_sid})
-        return joined, stale is not None or bool(old_node)
+        return joined, stale is not None or bool(old_node), why
 
     def rename(self, sub: Subscriber, new: str) -> str:
         with self._lock:
@@ -189,16 +191,19 @@ class ClusterHub(RelayHub):
         return self._by_sid.get(sid)
 
     # -- rooms --
-    def _room(self, name: str, create: bool = False) -> _Room | None:
+    def _room(self, name: str, create: bool = False, maker: Subscriber | None = None) -> _Room | None:
         key = room_key(name)
         room = self._rooms.get(key)
         if room is not None:
             return room
-        if not create and self.cluster_log.room(name) is None:
+        known = None if create and maker is None else self.cluster_log.room(name)
+        if not create and known is None:
             return None
+        address = self._may_make(name, maker) if maker is not None and known is None else ""
         self._make_space()
         stored, last = self.cluster_log.ensure(name)
         room = self._rooms[key] = FollowedRoom(stored, last)
+        self._made(room, address)
         self._by_stream[keys.log(key)] = room
         self._streams[keys.log(key)] = last
         self._to_node(self.node, {"t": "wake"})  # the reader's blocking read must take this room in
@@ -220,7 +225,7 @@ class ClusterHub(RelayHub):
         epoch: str | None = None,
     ) -> str:
         with self._lock:
-            r = self._room(room, create=True)
+            r = self._room(room, create=True, maker=sub)
             assert isinstance(r, FollowedRoom)
             self._presence.joined(r.name, sub.nick, self._sid(sub), [*self._rooms_of(sub), r.name])
             if after is not None and epoch == r.epoch and after > r.seq and not r.members:
