@@ -4,17 +4,20 @@ The hub queues *posts*: a frame for a room (every member gets it, its sender
 its receipt instead) or a frame for one subscriber (a reply, a private
 message). Everything queued for one subscriber reaches it in queue order,
 which is the order the server decided: a reply or a private message never
-overtakes a room message queued before it, and a member that left a room
-still gets what the room was sent while it was there.
+overtakes a room message queued before it, a member of several rooms gets
+their posts in the order they were stamped (not room by room), and a member
+that left a room still gets what the room was sent while it was there.
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import functools
 import itertools
 import logging
-from collections.abc import Iterator
+import operator
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from common import messages as m
@@ -130,9 +133,10 @@ def runs(posts: list[Post]) -> Iterator[list[Post]]:
 
 
 class _Encoded:
-    """A batch of posts in one wire format: the whole as one byte string, and
-    where each post starts in it, so a member's own copy (its messages
-    replaced by their receipts) is cut out of it with a few slices."""
+    """A room's posts of a batch in one wire format: the whole as one byte
+    string, and where each post starts in it, so a member's own copy (its
+    messages replaced by their receipts), or a stretch of it, is cut out of it
+    with a few slices."""
 
     def __init__(self, posts: list[Post], wire: str) -> None:
         chunks = [getattr(p.frame, wire) for p in posts]
@@ -140,27 +144,20 @@ class _Encoded:
         self.starts = [0, *itertools.accumulate(len(c) for c in chunks)]
         self.wire = wire
 
-    def without(self, posts: list[Post], own: list[int]) -> bytes:
+    def cut(self, posts: list[Post], lo: int, hi: int, own: Sequence[int]) -> list[bytes | memoryview]:
+        """``posts[lo:hi]`` as one member sees them: those at ``own`` (sorted) replaced by their receipts."""
         view = memoryview(self.blob)
+        starts = self.starts
         pieces: list[bytes | memoryview] = []
-        pos = 0
-        for i in own:
-            pieces.append(view[pos : self.starts[i]])
+        pos = starts[lo]
+        for i in own[bisect.bisect_left(own, lo) : bisect.bisect_left(own, hi)]:
+            pieces.append(view[pos : starts[i]])
             receipt = posts[i].receipt
             if receipt is not None:
                 pieces.append(getattr(receipt, self.wire))
-            pos = self.starts[i + 1]
-        pieces.append(view[pos:])
-        return b"".join(pieces)
-
-
-def _visible(posts: list[Post], member: Member) -> Iterator[Frame]:
-    """What ``member`` gets of ``posts``, in order: a post, or for its own its receipt (if any)."""
-    for p in posts:
-        if member.since < p.index <= member.until:
-            frame = p.frame if p.exclude is not member.sub else p.receipt
-            if frame is not None:
-                yield frame
+            pos = starts[i + 1]
+        pieces.append(view[pos : starts[hi]])
+        return pieces
 
 
 def deliver_direct(post: Post) -> None:
@@ -172,48 +169,174 @@ def deliver_direct(post: Post) -> None:
         log.exception("delivering to %s", getattr(post.to, "nick", post.to))
 
 
-def dispatch(posts: list[Post], members: list[Member]) -> list[Subscriber]:
-    """Give each member, in one call, the posts of one room it should see (in
-    room order); returns the members left ``full``."""
-    full = []
-    first, last = posts[0].index, posts[-1].index
-    own: dict[Subscriber, list[int]] = {}  # sender -> where its posts are in the batch
-    for i, p in enumerate(posts):
-        if p.exclude is not None:
-            own.setdefault(p.exclude, []).append(i)
-    encoded: dict[str, _Encoded] = {}
-    for member in members:
-        sub = member.sub
+#: For each subscriber in several rooms of a run: its windows in each such room
+#: (an empty list for a room where it is only an absent sender, owed its receipts).
+_Held = dict[Subscriber, dict["_RoomShare", list[Member]]]
+_SUB = operator.attrgetter("sub")
+_NOBODY: frozenset[Subscriber] = frozenset()
+
+
+class _RoomShare:
+    """One room's posts in a run, and its members' shares of them."""
+
+    __slots__ = ("room", "posts", "members", "own", "first", "last", "_encoded")
+
+    def __init__(self, room: object, posts: list[Post], members: list[Member]) -> None:
+        self.room, self.posts, self.members = room, posts, members
+        self.first, self.last = posts[0].index, posts[-1].index
+        #: sender -> where its posts are among ``posts``
+        self.own: dict[Subscriber, list[int]] = {}
+        for i, p in enumerate(posts):
+            if p.exclude is not None:
+                self.own.setdefault(p.exclude, []).append(i)
+        self._encoded: dict[str, _Encoded] = {}
+
+    def encoded(self, wire: str) -> _Encoded:
+        enc = self._encoded.get(wire)
+        if enc is None:
+            enc = self._encoded[wire] = _Encoded(self.posts, wire)
+        return enc
+
+    def always(self, member: Member) -> bool:
+        """Here for the whole of this run (the usual case)."""
+        return member.since < self.first and member.until >= self.last
+
+    def visible(self, sub: Subscriber, windows: list[Member], lo: int = 0, hi: int | None = None) -> Iterator[Frame]:
+        """What ``sub`` gets of ``posts[lo:hi]``, in order: the posts within its
+        ``windows``, its own as their receipts (all of them if it has no window:
+        a sender that is gone since still gets its acks)."""
+        for p in self.posts[lo:hi]:
+            seen = any(w.since < p.index <= w.until for w in windows)
+            if p.exclude is sub:
+                frame = p.receipt if seen or not windows else None
+            else:
+                frame = p.frame if seen else None
+            if frame is not None:
+                yield frame
+
+    def pieces(self, sub: Subscriber, windows: list[Member], lo: int, hi: int, wire: str) -> list[bytes | memoryview]:
+        """``visible`` as bytes in ``wire``, cut from the room's encoding when ``sub`` was here all along."""
+        if len(windows) == 1 and self.always(windows[0]):
+            return self.encoded(wire).cut(self.posts, lo, hi, self.own.get(sub, ()))
+        return [getattr(frame, wire) for frame in self.visible(sub, windows, lo, hi)]
+
+    def deliver(self, skip: frozenset[Subscriber] | set[Subscriber], held: _Held) -> list[Subscriber]:
+        """Give each member, in one call, the room's posts it should see, but
+        those in ``skip`` (in other rooms of the run too), whose windows go to
+        ``held``; returns the members left ``full``."""
+        full = []
+        posts, own = self.posts, self.own
+        for member in self.members:
+            sub = member.sub
+            if skip and sub in skip:
+                held.setdefault(sub, {}).setdefault(self, []).append(member)
+                continue
+            try:
+                wire = sub.wire
+                if wire is None:
+                    for frame in self.visible(sub, [member]):
+                        sub.deliver(frame)
+                    continue
+                if self.always(member):
+                    mine = own.get(sub)
+                    enc = self.encoded(wire)
+                    data = enc.blob if mine is None else b"".join(enc.cut(posts, 0, len(posts), mine))
+                else:  # joined or left while this batch was being queued
+                    data = b"".join([getattr(frame, wire) for frame in self.visible(sub, [member])])
+                if data:
+                    sub.deliver_bytes(data)
+                    if sub.full:
+                        full.append(sub)
+            except Exception:  # one broken member must not cost the others their messages
+                log.exception("delivering to %s", getattr(sub, "nick", sub))
+        if own:  # a sender that is gone since (disconnected) still gets its acks
+            present = set(map(_SUB, self.members))
+            for sender in own:
+                if sender in present:
+                    continue
+                if skip and sender in skip:
+                    held.setdefault(sender, {})[self] = []
+                    continue
+                try:
+                    wire = sender.wire
+                    if wire is not None:
+                        data = b"".join([getattr(frame, wire) for frame in self.visible(sender, [])])
+                        if data:
+                            sender.deliver_bytes(data)
+                except Exception:
+                    log.exception("delivering to %s", getattr(sender, "nick", sender))
+        return full
+
+
+def _in_several(shares: list[_RoomShare]) -> set[Subscriber]:
+    """Who is in more than one of these rooms (a member, or a sender of posts to it)."""
+    seen: set[Subscriber] = set()
+    several: set[Subscriber] = set()
+    for share in shares:
+        subs = set(map(_SUB, share.members))
+        subs.update(share.own)
+        several |= subs & seen
+        seen |= subs
+    return several
+
+
+def _deliver_merged(
+    run: list[Post], shares: list[_RoomShare], held: _Held, full: dict[object, list[Subscriber]]
+) -> None:
+    """Each subscriber in several rooms of ``run`` gets its shares of them
+    merged in queue order, in one call: cut a stretch of consecutive posts to
+    one room at a time."""
+    by_room = {share.room: share for share in shares}
+    stretches: list[list] = []  # [share, lo, hi]: posts[lo:hi] of share, consecutive in the run
+    counts = dict.fromkeys(by_room, 0)
+    for post in run:
+        share = by_room[post.room]
+        i = counts[post.room]
+        counts[post.room] = i + 1
+        if stretches and stretches[-1][0] is share:
+            stretches[-1][2] = i + 1
+        else:
+            stretches.append([share, i, i + 1])
+    for sub, mine in held.items():
         try:
             wire = sub.wire
             if wire is None:
-                for frame in _visible(posts, member):
-                    sub.deliver(frame)
+                for share, lo, hi in stretches:
+                    if share in mine:
+                        for frame in share.visible(sub, mine[share], lo, hi):
+                            sub.deliver(frame)
                 continue
-            if member.since < first and member.until >= last:  # the usual case: here all along
-                enc = encoded.get(wire)
-                if enc is None:
-                    enc = encoded[wire] = _Encoded(posts, wire)
-                mine = own.get(sub)
-                data = enc.blob if mine is None else enc.without(posts, mine)
-            else:  # joined or left while this batch was being queued
-                data = b"".join([getattr(frame, wire) for frame in _visible(posts, member)])
+            pieces: list[bytes | memoryview] = []
+            for share, lo, hi in stretches:
+                if share in mine:
+                    pieces.extend(share.pieces(sub, mine[share], lo, hi, wire))
+            data = b"".join(pieces)
             if data:
                 sub.deliver_bytes(data)
                 if sub.full:
-                    full.append(sub)
+                    for share, windows in mine.items():
+                        if windows:
+                            full[share.room].append(sub)
         except Exception:  # one broken member must not cost the others their messages
             log.exception("delivering to %s", getattr(sub, "nick", sub))
-    if own:  # a sender that is gone since (disconnected) still gets its acks
-        present = {member.sub for member in members}
-        for sender, mine in own.items():
-            wire = sender.wire
-            if sender in present or wire is None:
-                continue
-            receipts = [getattr(posts[i].receipt, wire) for i in mine if posts[i].receipt is not None]
-            try:
-                if receipts:
-                    sender.deliver_bytes(b"".join(receipts))
-            except Exception:
-                log.exception("delivering to %s", getattr(sender, "nick", sender))
+
+
+def dispatch(run: list[Post], members: dict[object, list[Member]]) -> dict[object, list[Subscriber]]:
+    """Give each member of the rooms of ``run`` (room posts, in queue order),
+    in one call, what it should see of them, in queue order; returns each
+    room's members left ``full``.
+
+    A room's posts are encoded once per wire format; a member of one room of
+    the run (the usual case) gets that room's encoding whole, or cut around
+    its own posts. Only a subscriber in several rooms of the run has its
+    shares merged, so that it too gets everything in the order stamped."""
+    by_room: dict[object, list[Post]] = {}
+    for post in run:
+        by_room.setdefault(post.room, []).append(post)
+    shares = [_RoomShare(room, posts, members[room]) for room, posts in by_room.items()]
+    several = _in_several(shares) if len(shares) > 1 else _NOBODY
+    held: _Held = {}
+    full = {share.room: share.deliver(several, held) for share in shares}
+    if held:
+        _deliver_merged(run, shares, held, full)
     return full
