@@ -61,6 +61,11 @@ def _destination(msg: m.Message) -> str | None:
     return None
 
 
+def _sent_to(item: Outgoing) -> str | None:
+    """The room a message went to: the one it names (``/say #ROOM``), else the one it was typed for."""
+    return getattr(item.msg, "room", None) or item.room
+
+
 def _same_room(a: str | None, b: str | None) -> bool:
     return a is not None and b is not None and room_key(a) == room_key(b)
 
@@ -150,12 +155,20 @@ class Outbox:
         with self._cond:
             self._send = None
 
-    def acknowledged(self) -> None:
-        """The server confirmed the oldest unconfirmed message."""
+    def acknowledged(self, room: str | None = None) -> None:
+        """The server confirmed a message: the oldest unconfirmed one sent to
+        ``room`` (an ``accepted`` names it), else the oldest of all. Acks come
+        in the order the server stamped the messages, which across rooms need
+        not be the order they were sent in (another room's may be stamped later)."""
         with self._cond:
-            if self._unacked:
+            if not self._unacked:
+                return
+            item = next((x for x in self._unacked if _same_room(_sent_to(x), room)), None)
+            if item is None:
                 self._unacked.popleft()
-                self._cond.notify_all()
+            else:
+                self._unacked.remove(item)
+            self._cond.notify_all()
 
     def unavailable(self) -> bool:
         """The server could not take the oldest unconfirmed message now (its

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-from helpers import Member, NativeClient, PlainClient
+from fake_server import FakeServer, GateClock, session_on
+from helpers import Member, NativeClient, PlainClient, wait_for
 
 from chatserver.fanout import Frame
 from chatserver.hub import LocalHub
@@ -133,3 +134,31 @@ def test_a_batch_over_several_rooms_reaches_each_member_in_queue_order():
     assert texts(only_a.data) == [text for room, _, text in said if room == "#a"]
     assert only_b.data.decode().splitlines() == [plain_line(*x, with_room=False) for x in said if x[0] == "#b"]
     assert texts(leaver.data) == [text for i, (room, _, text) in enumerate(said) if room == "#b" or i < 8]
+
+
+def test_the_client_pairs_an_accepted_with_the_line_sent_to_its_room():
+    """Acks follow the order the server stamped, which across rooms need not be
+    the order sent: an ``accepted`` for #dev confirms the line sent to #dev even
+    when a line to the lobby went before it, and that one is sent again after a
+    reconnect (not the confirmed one a second time)."""
+    fake = FakeServer()
+    clock = GateClock(open_=False)
+    session, peer, _ = session_on(fake, "typist", reconnect=True, clock=clock)
+    try:
+        peer.send_msg(m.Joined(room="#dev", topic="", users=["typist"], replay=0, epoch="e", seq=0))
+        assert wait_for(lambda: session.room == "#dev")
+        session.submit("/say #lobby to the lobby")
+        session.submit("to dev")
+        assert [peer.expect(lambda f: f["type"] == "say")["text"] for _ in range(2)] == ["to the lobby", "to dev"]
+        peer.send_msg(m.Accepted(seq=1, ts=1.0, room="#dev"))
+        assert wait_for(lambda: session.unsent() == 1)
+        peer.close()
+        assert wait_for(lambda: not session.connected)
+        clock.gate.set()  # the reconnect may begin
+        again = fake.accept()
+        again.greet(room="#dev")
+        resent = again.expect(lambda f: f["type"] == "say")
+        assert (resent["text"], resent.get("room")) == ("to the lobby", "#lobby")
+    finally:
+        session.leave(timeout=0)
+        fake.close()
