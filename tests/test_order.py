@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from fake_server import FakeServer, GateClock, session_on
-from helpers import Member, NativeClient, PlainClient, wait_for
+from helpers import Member, NativeClient, PlainClient, run_client, wait_for
 
 from chatserver.fanout import Frame
 from chatserver.hub import LocalHub
@@ -162,3 +162,18 @@ def test_the_client_pairs_an_accepted_with_the_line_sent_to_its_room():
     finally:
         session.leave(timeout=0)
         fake.close()
+
+
+# --- a line typed after /join or /part goes where they lead (issue 27.2) -----------------------
+
+
+def test_a_piped_line_after_parting_another_room_goes_to_the_focused_one(server):
+    """``/part #lobby`` while focused on #dev keeps the focus on #dev: the line
+    typed next is for #dev, not held as one typed for the lobby."""
+    watcher = NativeClient(server.port, "watcher")
+    _join(watcher, "#dev")
+    done = run_client(server.address, "--name", "bot1", input="/join #dev\n/part #lobby\nhello\n")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "held" not in done.stdout + done.stderr
+    said = watcher.messages(1)[0]
+    assert (said["room"], said["nick"], said["text"]) == ("#dev", "bot1", "hello")
