@@ -11,13 +11,12 @@ that left a room still gets what the room was sent while it was there.
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
 import functools
 import itertools
 import logging
 import operator
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Protocol
 
 from common import messages as m
@@ -133,10 +132,9 @@ def runs(posts: list[Post]) -> Iterator[list[Post]]:
 
 
 class _Encoded:
-    """A room's posts of a batch in one wire format: the whole as one byte
-    string, and where each post starts in it, so a member's own copy (its
-    messages replaced by their receipts), or a stretch of it, is cut out of it
-    with a few slices."""
+    """Posts in one wire format: the whole as one byte string, and where each
+    post starts in it, so a member's own copy (its messages replaced by their
+    receipts) is cut out of it with a few slices."""
 
     def __init__(self, posts: list[Post], wire: str) -> None:
         chunks = [getattr(p.frame, wire) for p in posts]
@@ -144,20 +142,18 @@ class _Encoded:
         self.starts = [0, *itertools.accumulate(len(c) for c in chunks)]
         self.wire = wire
 
-    def cut(self, posts: list[Post], lo: int, hi: int, own: Sequence[int]) -> list[bytes | memoryview]:
-        """``posts[lo:hi]`` as one member sees them: those at ``own`` (sorted) replaced by their receipts."""
+    def without(self, posts: list[Post], own: list[int]) -> bytes:
         view = memoryview(self.blob)
-        starts = self.starts
         pieces: list[bytes | memoryview] = []
-        pos = starts[lo]
-        for i in own[bisect.bisect_left(own, lo) : bisect.bisect_left(own, hi)]:
-            pieces.append(view[pos : starts[i]])
+        pos = 0
+        for i in own:
+            pieces.append(view[pos : self.starts[i]])
             receipt = posts[i].receipt
             if receipt is not None:
                 pieces.append(getattr(receipt, self.wire))
-            pos = starts[i + 1]
-        pieces.append(view[pos : starts[hi]])
-        return pieces
+            pos = self.starts[i + 1]
+        pieces.append(view[pos:])
+        return b"".join(pieces)
 
 
 def deliver_direct(post: Post) -> None:
@@ -169,15 +165,26 @@ def deliver_direct(post: Post) -> None:
         log.exception("delivering to %s", getattr(post.to, "nick", post.to))
 
 
-#: For each subscriber in several rooms of a run: its windows in each such room
-#: (an empty list for a room where it is only an absent sender, owed its receipts).
-_Held = dict[Subscriber, dict["_RoomShare", list[Member]]]
+class _Held:
+    """The subscribers in several rooms of a run, set aside to get their shares merged."""
+
+    __slots__ = ("windows", "uneven")
+
+    def __init__(self) -> None:
+        #: sub -> its windows in each such room (none in a room where it is only
+        #: an absent sender, owed its receipts)
+        self.windows: dict[Subscriber, dict[_Share, list[Member]]] = {}
+        #: those not in each of their rooms for the whole run, as one member
+        self.uneven: set[Subscriber] = set()
+
+
 _SUB = operator.attrgetter("sub")
 _NOBODY: frozenset[Subscriber] = frozenset()
 
 
-class _RoomShare:
-    """One room's posts in a run, and its members' shares of them."""
+class _Share:
+    """A run's posts to one room (or, ``room`` None, to several: those a member
+    of them all gets, in queue order), and what each member gets of them."""
 
     __slots__ = ("room", "posts", "members", "own", "first", "last", "_encoded")
 
@@ -197,10 +204,6 @@ class _RoomShare:
             enc = self._encoded[wire] = _Encoded(self.posts, wire)
         return enc
 
-    def always(self, member: Member) -> bool:
-        """Here for the whole of this run (the usual case)."""
-        return member.since < self.first and member.until >= self.last
-
     def visible(self, sub: Subscriber, windows: list[Member], lo: int = 0, hi: int | None = None) -> Iterator[Frame]:
         """What ``sub`` gets of ``posts[lo:hi]``, in order: the posts within its
         ``windows``, its own as their receipts (all of them if it has no window:
@@ -214,33 +217,42 @@ class _RoomShare:
             if frame is not None:
                 yield frame
 
-    def pieces(self, sub: Subscriber, windows: list[Member], lo: int, hi: int, wire: str) -> list[bytes | memoryview]:
-        """``visible`` as bytes in ``wire``, cut from the room's encoding when ``sub`` was here all along."""
-        if len(windows) == 1 and self.always(windows[0]):
-            return self.encoded(wire).cut(self.posts, lo, hi, self.own.get(sub, ()))
-        return [getattr(frame, wire) for frame in self.visible(sub, windows, lo, hi)]
-
     def deliver(self, skip: frozenset[Subscriber] | set[Subscriber], held: _Held) -> list[Subscriber]:
         """Give each member, in one call, the room's posts it should see, but
         those in ``skip`` (in other rooms of the run too), whose windows go to
         ``held``; returns the members left ``full``."""
         full = []
-        posts, own = self.posts, self.own
-        for member in self.members:
+        posts, own, encoded = self.posts, self.own, self._encoded
+        first, last = self.first, self.last
+        members = self.members
+        if skip:  # (a run to several rooms: who is in more than one gets its shares merged)
+            members = []
+            windows, uneven = held.windows, held.uneven
+            for member in self.members:
+                sub = member.sub
+                if sub not in skip:
+                    members.append(member)
+                    continue
+                mine = windows.get(sub)
+                if mine is None:
+                    mine = windows[sub] = {}
+                if self in mine or not (member.since < first and member.until >= last):
+                    uneven.add(sub)  # (twice here: it left and came back)
+                mine.setdefault(self, []).append(member)
+        for member in members:  # (the hot path: as little as can be per member)
             sub = member.sub
-            if skip and sub in skip:
-                held.setdefault(sub, {}).setdefault(self, []).append(member)
-                continue
             try:
                 wire = sub.wire
                 if wire is None:
                     for frame in self.visible(sub, [member]):
                         sub.deliver(frame)
                     continue
-                if self.always(member):
+                if member.since < first and member.until >= last:  # here all along: the usual case
+                    enc = encoded.get(wire)
+                    if enc is None:
+                        enc = self.encoded(wire)
                     mine = own.get(sub)
-                    enc = self.encoded(wire)
-                    data = enc.blob if mine is None else b"".join(enc.cut(posts, 0, len(posts), mine))
+                    data = enc.blob if mine is None else enc.without(posts, mine)
                 else:  # joined or left while this batch was being queued
                     data = b"".join([getattr(frame, wire) for frame in self.visible(sub, [member])])
                 if data:
@@ -255,7 +267,8 @@ class _RoomShare:
                 if sender in present:
                     continue
                 if skip and sender in skip:
-                    held.setdefault(sender, {})[self] = []
+                    held.windows.setdefault(sender, {})[self] = []  # (no window: owed its receipts only)
+                    held.uneven.add(sender)
                     continue
                 try:
                     wire = sender.wire
@@ -268,7 +281,7 @@ class _RoomShare:
         return full
 
 
-def _in_several(shares: list[_RoomShare]) -> set[Subscriber]:
+def _in_several(shares: list[_Share]) -> set[Subscriber]:
     """Who is in more than one of these rooms (a member, or a sender of posts to it)."""
     seen: set[Subscriber] = set()
     several: set[Subscriber] = set()
@@ -280,37 +293,38 @@ def _in_several(shares: list[_RoomShare]) -> set[Subscriber]:
     return several
 
 
-def _deliver_merged(
-    run: list[Post], shares: list[_RoomShare], held: _Held, full: dict[object, list[Subscriber]]
-) -> None:
+def _deliver_merged(run: list[Post], shares: list[_Share], held: _Held, full: dict[object, list[Subscriber]]) -> None:
     """Each subscriber in several rooms of ``run`` gets its shares of them
-    merged in queue order, in one call: cut a stretch of consecutive posts to
-    one room at a time."""
-    by_room = {share.room: share for share in shares}
+    merged in queue order, in one call. One here all along in each (the usual
+    case) gets the posts to its rooms encoded once for every such member of
+    the same rooms, cut around its own; others, a stretch of consecutive posts
+    to one room at a time."""
+    merged: dict[tuple[_Share, ...], _Share] = {}
     stretches: list[list] = []  # [share, lo, hi]: posts[lo:hi] of share, consecutive in the run
-    counts = dict.fromkeys(by_room, 0)
-    for post in run:
-        share = by_room[post.room]
-        i = counts[post.room]
-        counts[post.room] = i + 1
-        if stretches and stretches[-1][0] is share:
-            stretches[-1][2] = i + 1
-        else:
-            stretches.append([share, i, i + 1])
-    for sub, mine in held.items():
+    for sub, mine in held.windows.items():
         try:
             wire = sub.wire
-            if wire is None:
-                for share, lo, hi in stretches:
-                    if share in mine:
-                        for frame in share.visible(sub, mine[share], lo, hi):
-                            sub.deliver(frame)
-                continue
-            pieces: list[bytes | memoryview] = []
-            for share, lo, hi in stretches:
-                if share in mine:
-                    pieces.extend(share.pieces(sub, mine[share], lo, hi, wire))
-            data = b"".join(pieces)
+            if wire is not None and sub not in held.uneven:
+                rooms = tuple(mine)  # (in the order of ``shares``)
+                share = merged.get(rooms)
+                if share is None:
+                    wanted = {share.room for share in rooms}
+                    share = merged[rooms] = _Share(None, [p for p in run if p.room in wanted], [])
+                enc = share.encoded(wire)
+                own = share.own.get(sub)
+                data = enc.blob if own is None else enc.without(share.posts, own)
+            else:  # joined or left one of them while the run was queued, or gone: post by post
+                if not stretches:
+                    stretches = _stretches(run, shares)
+                if wire is None:
+                    for share, lo, hi in stretches:
+                        if share in mine:
+                            for frame in share.visible(sub, mine[share], lo, hi):
+                                sub.deliver(frame)
+                    continue
+                data = b"".join(
+                    [getattr(f, wire) for s, lo, hi in stretches if s in mine for f in s.visible(sub, mine[s], lo, hi)]
+                )
             if data:
                 sub.deliver_bytes(data)
                 if sub.full:
@@ -319,6 +333,22 @@ def _deliver_merged(
                             full[share.room].append(sub)
         except Exception:  # one broken member must not cost the others their messages
             log.exception("delivering to %s", getattr(sub, "nick", sub))
+
+
+def _stretches(run: list[Post], shares: list[_Share]) -> list[list]:
+    """The run as [share, lo, hi]: ``share.posts[lo:hi]``, consecutive in the run."""
+    by_room = {share.room: share for share in shares}
+    counts = dict.fromkeys(by_room, 0)
+    stretches: list[list] = []
+    for post in run:
+        share = by_room[post.room]
+        i = counts[post.room]
+        counts[post.room] = i + 1
+        if stretches and stretches[-1][0] is share:
+            stretches[-1][2] = i + 1
+        else:
+            stretches.append([share, i, i + 1])
+    return stretches
 
 
 def dispatch(run: list[Post], members: dict[object, list[Member]]) -> dict[object, list[Subscriber]]:
@@ -333,10 +363,10 @@ def dispatch(run: list[Post], members: dict[object, list[Member]]) -> dict[objec
     by_room: dict[object, list[Post]] = {}
     for post in run:
         by_room.setdefault(post.room, []).append(post)
-    shares = [_RoomShare(room, posts, members[room]) for room, posts in by_room.items()]
+    shares = [_Share(room, posts, members[room]) for room, posts in by_room.items()]
     several = _in_several(shares) if len(shares) > 1 else _NOBODY
-    held: _Held = {}
+    held = _Held()
     full = {share.room: share.deliver(several, held) for share in shares}
-    if held:
+    if held.windows:
         _deliver_merged(run, shares, held, full)
     return full

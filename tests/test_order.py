@@ -83,18 +83,19 @@ def test_a_batch_over_several_rooms_reaches_each_member_in_queue_order():
     everything queued while the hub's lock was held. Members of one room, of
     both, a sender in both, one that left a room midway, on every wire."""
     hub = LocalHub()
-    both, plain, objects, only_a, only_b, leaver = (
+    both, plain, objects, only_a, only_b, leaver, gone = (
         _Recorder("both"),
         Member("plain", "plain_rooms"),
         Member("objects", None),
         Member("only_a"),
         Member("only_b", "plain"),
         Member("leaver"),
+        Member("gone"),
     )
-    for sub in (both, plain, objects, only_a, leaver):
+    for sub in (both, plain, objects, only_a, leaver, gone):
         hub.enter(sub, sub.nick, "#a", lambda g: None)
     hub.enter(only_b, only_b.nick, "#b", lambda g: None)
-    for sub in (both, plain, objects, leaver):
+    for sub in (both, plain, objects, leaver, gone):
         hub.join("#b", sub)
     ack = lambda msg: m.Accepted(seq=msg.seq, ts=msg.ts, room=msg.room)  # noqa: E731
 
@@ -106,7 +107,7 @@ def test_a_batch_over_several_rooms_reaches_each_member_in_queue_order():
             receipt=ack if sender is not None else None,
         )
 
-    said = [(ROOMS[i % 2], both if i % 3 == 0 else None, str(i)) for i in range(12)]
+    said = [(ROOMS[i % 2], both if i % 3 == 0 else gone if i in (4, 5) else None, str(i)) for i in range(12)]
     with hub._lock:  # one batch
         for i, (room, sender, text) in enumerate(said):
             say(room, text, sender)
@@ -114,6 +115,7 @@ def test_a_batch_over_several_rooms_reaches_each_member_in_queue_order():
                 hub.part("#a", leaver)  # it still gets what #a was sent while it was there
         hub.send_to(both, Frame(m.Notice(text="direct", ts=0)))  # after all of it
         say("#b", "12")
+        hub.unregister(gone)  # disconnected before its lines were dispatched: it still gets its acks
     said.append(("#b", None, "12"))
     assert hub.flush(timeout=5)
 
@@ -134,6 +136,7 @@ def test_a_batch_over_several_rooms_reaches_each_member_in_queue_order():
     assert texts(only_a.data) == [text for room, _, text in said if room == "#a"]
     assert only_b.data.decode().splitlines() == [plain_line(*x, with_room=False) for x in said if x[0] == "#b"]
     assert texts(leaver.data) == [text for i, (room, _, text) in enumerate(said) if room == "#b" or i < 8]
+    assert texts(gone.data) == ["ack #a 3", "ack #b 3"]
 
 
 def test_the_client_pairs_an_accepted_with_the_line_sent_to_its_room():
