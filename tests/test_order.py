@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from fake_server import FakeServer, GateClock, session_on
 from helpers import Member, NativeClient, PlainClient, run_client, wait_for
 
@@ -170,13 +171,22 @@ def test_the_client_pairs_an_accepted_with_the_line_sent_to_its_room():
 # --- a line typed after /join or /part goes where they lead (issue 27.2) -----------------------
 
 
-def test_a_piped_line_after_parting_another_room_goes_to_the_focused_one(server):
-    """``/part #lobby`` while focused on #dev keeps the focus on #dev: the line
-    typed next is for #dev, not held as one typed for the lobby."""
+@pytest.mark.parametrize(
+    ("typed", "room"),
+    [
+        ("/join #dev\n/part #lobby\nhello\n", "#dev"),  # another room: the focus stays
+        ("/join #ops\n/join #dev\n/part\nhello\n", "#ops"),  # the focused one: where the server says
+    ],
+    ids=["part-another", "part-focused"],
+)
+def test_a_piped_line_after_part_goes_where_the_part_leads(server, typed, room):
+    """``/part #lobby`` while focused on #dev keeps the focus on #dev, and
+    leaving the focused #dev focuses #ops (the room joined last): the line
+    typed next is for that room, not held as one typed for the lobby."""
     watcher = NativeClient(server.port, "watcher")
-    _join(watcher, "#dev")
-    done = run_client(server.address, "--name", "bot1", input="/join #dev\n/part #lobby\nhello\n")
+    _join(watcher, room)
+    done = run_client(server.address, "--name", "bot1", input=typed)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "held" not in done.stdout + done.stderr
     said = watcher.messages(1)[0]
-    assert (said["room"], said["nick"], said["text"]) == ("#dev", "bot1", "hello")
+    assert (said["room"], said["nick"], said["text"]) == (room, "bot1", "hello")
