@@ -17,8 +17,9 @@ goes first again when the server says the link is back (or after a reconnect).
 A room message carries the room it was typed for, and is sent only while we
 are in that room: if a reconnect lands elsewhere (the server did not take us
 back), it is held, the user is told, and it goes out only if we get back
-there (``/join``). After a ``/join`` or ``/part`` nothing more is sent until
-the server answered it, so that what was typed for the new room lands there.
+there (``/join``). After a ``/join``, or a ``/part`` of the focused room,
+nothing more is sent until the server answered it, so that what was typed
+for the room it leads to lands there.
 """
 
 from __future__ import annotations
@@ -38,10 +39,6 @@ from .connection import ClientError
 Send = Callable[[m.Message], None]
 
 
-#: The lobby, where ``/part`` leads.
-LOBBY = "#lobby"
-
-
 @dataclasses.dataclass(eq=False)
 class Outgoing:
     msg: m.Message
@@ -49,16 +46,25 @@ class Outgoing:
     room: str | None
 
 
-def _destination(msg: m.Message) -> str | None:
-    """Where a ``/join`` or ``/part`` takes us (None: nowhere, or not a room change)."""
+def _destination(msg: m.Message, here: str | None) -> str | None:
+    """The room we are in after ``msg`` (a ``/join`` or ``/part``), from
+    ``here``; None: not known until the server answers (leaving the focused
+    room, the server chooses the room we go to)."""
     if isinstance(msg, m.Part):
-        return LOBBY
+        if msg.room is not None and here is not None and not _same_room(msg.room, here):
+            return here  # another of our rooms (or none of them: refused): the focus stays
+        return None
     if isinstance(msg, m.Join):
         try:
             return validate_room(msg.room)
         except InvalidRoom:
-            return None  # the server refuses it: we stay
-    return None
+            return here  # the server refuses it: we stay
+    return here
+
+
+def _sent_to(item: Outgoing) -> str | None:
+    """The room a message went to: the one it names (``/say #ROOM``), else the one it was typed for."""
+    return getattr(item.msg, "room", None) or item.room
 
 
 def _same_room(a: str | None, b: str | None) -> bool:
@@ -79,7 +85,9 @@ class Outbox:
         self._on_held = on_held
         self._cond = threading.Condition()
         self._room = room  # where the server last said we are
-        self._moving_to: str | None = None  # a /join or /part is sent and not yet answered
+        #: A /join or /part is sent and not yet answered; where it leads (None: we will be told).
+        self._answer_due = False
+        self._moving_to: str | None = None
         self._queue: collections.deque[Outgoing] = collections.deque()
         self._unacked: collections.deque[Outgoing] = collections.deque()
         #: Sent, and refused for now (the server's cluster link is down): sent again when it is back.
@@ -107,20 +115,23 @@ class Outbox:
             self._cond.notify_all()
             return self._send is not None
 
-    def _typing_room(self) -> str:
-        """The room a line typed now is meant for: where the last ``/join`` or
-        ``/part`` still queued or unanswered leads, else where we are."""
-        for item in reversed(self._queue):
-            if isinstance(item.msg, (m.Join, m.Part)) and (target := _destination(item.msg)):
-                return target
-        return self._moving_to or self._room
+    def _typing_room(self) -> str | None:
+        """The room a line typed now is meant for: where the ``/join`` and
+        ``/part`` still queued or unanswered lead, else where we are. None
+        after leaving the focused room: the line goes where the server put us
+        (nothing is sent after a /part until the server answered it)."""
+        room = self._moving_to if self._answer_due else self._room
+        for item in self._queue:
+            if isinstance(item.msg, (m.Join, m.Part)):
+                room = _destination(item.msg, room)
+        return room
 
     def entered(self, room: str) -> int:
         """The server says we are in ``room`` (welcome, joined): what was held
         for it goes first. Returns how many lines that releases."""
         with self._cond:
             self._room = room
-            self._moving_to = None
+            self._answer_due, self._moving_to = False, None
             released = self._held.pop(room_key(room), [])
             self._queue.extendleft(reversed(released))
             self._cond.notify_all()
@@ -129,8 +140,8 @@ class Outbox:
     def refused(self) -> None:
         """The server refused something (maybe the ``/join`` we wait on): go on."""
         with self._cond:
-            if self._moving_to is not None:
-                self._moving_to = None
+            if self._answer_due:
+                self._answer_due, self._moving_to = False, None
                 self._cond.notify_all()
 
     def connected(self, send: Send) -> int:
@@ -141,7 +152,7 @@ class Outbox:
             self._queue.extendleft(reversed([*self._waiting, *self._unacked]))  # (in the order they were sent)
             self._waiting.clear()
             self._unacked.clear()
-            self._moving_to = None  # (the welcome says where we are)
+            self._answer_due, self._moving_to = False, None  # (the welcome says where we are)
             self._send = send
             self._cond.notify_all()
             return sum(item.room is None or _same_room(item.room, self._room) for item in self._queue)
@@ -150,12 +161,20 @@ class Outbox:
         with self._cond:
             self._send = None
 
-    def acknowledged(self) -> None:
-        """The server confirmed the oldest unconfirmed message."""
+    def acknowledged(self, room: str | None = None) -> None:
+        """The server confirmed a message: the oldest unconfirmed one sent to
+        ``room`` (an ``accepted`` names it), else the oldest of all. Acks come
+        in the order the server stamped the messages, which across rooms need
+        not be the order they were sent in (another room's may be stamped later)."""
         with self._cond:
-            if self._unacked:
+            if not self._unacked:
+                return
+            item = next((x for x in self._unacked if _same_room(_sent_to(x), room)), None)
+            if item is None:
                 self._unacked.popleft()
-                self._cond.notify_all()
+            else:
+                self._unacked.remove(item)
+            self._cond.notify_all()
 
     def unavailable(self) -> bool:
         """The server could not take the oldest unconfirmed message now (its
@@ -209,7 +228,7 @@ class Outbox:
 
     # -- the thread that sends --------------------------------------------
     def _ready(self) -> bool:
-        return self._send is not None and bool(self._queue) and self._moving_to is None
+        return self._send is not None and bool(self._queue) and not self._answer_due
 
     def _hold_misplaced(self) -> dict[str, int]:
         """Set aside the lines at the head of the queue typed for another room."""
@@ -252,7 +271,8 @@ class Outbox:
                     continue
                 if isinstance(head.msg, (m.Say, m.Action)):  # confirmed one by one (accepted or reply)
                     self._unacked.append(head)
-                target = _destination(head.msg)
-                if target is not None and not _same_room(target, self._room):
-                    self._moving_to = target  # what follows was typed for there: wait for the answer
+                if isinstance(head.msg, (m.Join, m.Part)):
+                    target = _destination(head.msg, self._room)
+                    if not _same_room(target, self._room):  # what follows was typed for there: wait for the answer
+                        self._answer_due, self._moving_to = True, target
                 self._cond.notify_all()

@@ -213,7 +213,7 @@ class ChatSession:
             self._token = msg.token
             return
         if isinstance(msg, (m.Accepted, m.Reply)):
-            self._outbox.acknowledged()
+            self._outbox.acknowledged(msg.room if isinstance(msg, m.Accepted) else None)
             if isinstance(msg, m.Accepted):
                 self._positions.saw(msg.room or self.room, msg.seq)  # (a server before rooms in acks: ours)
                 return

@@ -111,11 +111,8 @@ class Dispatcher:
             if run[0].to is not None:
                 deliver_direct(run[0])
                 continue
-            by_room: dict[object, list[Post]] = {}
-            for post in run:
-                by_room.setdefault(post.room, []).append(post)
-            for room, room_posts in by_room.items():
-                try:
-                    room.full = dispatch(room_posts, members[room])  # type: ignore[attr-defined]
-                except Exception:  # the dispatcher must outlive any one bad batch
-                    log.exception("dispatching to %s", getattr(room, "name", room))
+            try:
+                for room, full in dispatch(run, members).items():
+                    room.full = full  # type: ignore[attr-defined]
+            except Exception:  # the dispatcher must outlive any one bad batch
+                log.exception("dispatching a batch")

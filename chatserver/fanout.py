@@ -4,8 +4,9 @@ The hub queues *posts*: a frame for a room (every member gets it, its sender
 its receipt instead) or a frame for one subscriber (a reply, a private
 message). Everything queued for one subscriber reaches it in queue order,
 which is the order the server decided: a reply or a private message never
-overtakes a room message queued before it, and a member that left a room
-still gets what the room was sent while it was there.
+overtakes a room message queued before it, a member of several rooms gets
+their posts in the order they were stamped (not room by room), and a member
+that left a room still gets what the room was sent while it was there.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import dataclasses
 import functools
 import itertools
 import logging
+import operator
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -130,9 +132,9 @@ def runs(posts: list[Post]) -> Iterator[list[Post]]:
 
 
 class _Encoded:
-    """A batch of posts in one wire format: the whole as one byte string, and
-    where each post starts in it, so a member's own copy (its messages
-    replaced by their receipts) is cut out of it with a few slices."""
+    """Posts in one wire format: the whole as one byte string, and where each
+    post starts in it, so a member's own copy (its messages replaced by their
+    receipts) is cut out of it with a few slices."""
 
     def __init__(self, posts: list[Post], wire: str) -> None:
         chunks = [getattr(p.frame, wire) for p in posts]
@@ -154,15 +156,6 @@ class _Encoded:
         return b"".join(pieces)
 
 
-def _visible(posts: list[Post], member: Member) -> Iterator[Frame]:
-    """What ``member`` gets of ``posts``, in order: a post, or for its own its receipt (if any)."""
-    for p in posts:
-        if member.since < p.index <= member.until:
-            frame = p.frame if p.exclude is not member.sub else p.receipt
-            if frame is not None:
-                yield frame
-
-
 def deliver_direct(post: Post) -> None:
     """A frame for one subscriber."""
     assert post.to is not None
@@ -172,48 +165,208 @@ def deliver_direct(post: Post) -> None:
         log.exception("delivering to %s", getattr(post.to, "nick", post.to))
 
 
-def dispatch(posts: list[Post], members: list[Member]) -> list[Subscriber]:
-    """Give each member, in one call, the posts of one room it should see (in
-    room order); returns the members left ``full``."""
-    full = []
-    first, last = posts[0].index, posts[-1].index
-    own: dict[Subscriber, list[int]] = {}  # sender -> where its posts are in the batch
-    for i, p in enumerate(posts):
-        if p.exclude is not None:
-            own.setdefault(p.exclude, []).append(i)
-    encoded: dict[str, _Encoded] = {}
-    for member in members:
-        sub = member.sub
+class _Held:
+    """The subscribers in several rooms of a run, set aside to get their shares merged."""
+
+    __slots__ = ("windows", "uneven")
+
+    def __init__(self) -> None:
+        #: sub -> its windows in each such room (none in a room where it is only
+        #: an absent sender, owed its receipts)
+        self.windows: dict[Subscriber, dict[_Share, list[Member]]] = {}
+        #: those not in each of their rooms for the whole run, as one member
+        self.uneven: set[Subscriber] = set()
+
+
+_SUB = operator.attrgetter("sub")
+_NOBODY: frozenset[Subscriber] = frozenset()
+
+
+class _Share:
+    """A run's posts to one room (or, ``room`` None, to several: those a member
+    of them all gets, in queue order), and what each member gets of them."""
+
+    __slots__ = ("room", "posts", "members", "own", "first", "last", "_encoded")
+
+    def __init__(self, room: object, posts: list[Post], members: list[Member]) -> None:
+        self.room, self.posts, self.members = room, posts, members
+        self.first, self.last = posts[0].index, posts[-1].index
+        #: sender -> where its posts are among ``posts``
+        self.own: dict[Subscriber, list[int]] = {}
+        for i, p in enumerate(posts):
+            if p.exclude is not None:
+                self.own.setdefault(p.exclude, []).append(i)
+        self._encoded: dict[str, _Encoded] = {}
+
+    def encoded(self, wire: str) -> _Encoded:
+        enc = self._encoded.get(wire)
+        if enc is None:
+            enc = self._encoded[wire] = _Encoded(self.posts, wire)
+        return enc
+
+    def visible(self, sub: Subscriber, windows: list[Member], lo: int = 0, hi: int | None = None) -> Iterator[Frame]:
+        """What ``sub`` gets of ``posts[lo:hi]``, in order: the posts within its
+        ``windows``, its own as their receipts (all of them if it has no window:
+        a sender that is gone since still gets its acks)."""
+        for p in self.posts[lo:hi]:
+            seen = any(w.since < p.index <= w.until for w in windows)
+            if p.exclude is sub:
+                frame = p.receipt if seen or not windows else None
+            else:
+                frame = p.frame if seen else None
+            if frame is not None:
+                yield frame
+
+    def deliver(self, skip: frozenset[Subscriber] | set[Subscriber], held: _Held) -> list[Subscriber]:
+        """Give each member, in one call, the room's posts it should see, but
+        those in ``skip`` (in other rooms of the run too), whose windows go to
+        ``held``; returns the members left ``full``."""
+        full = []
+        posts, own, encoded = self.posts, self.own, self._encoded
+        first, last = self.first, self.last
+        members = self.members
+        if skip:  # (a run to several rooms: who is in more than one gets its shares merged)
+            members = []
+            windows, uneven = held.windows, held.uneven
+            for member in self.members:
+                sub = member.sub
+                if sub not in skip:
+                    members.append(member)
+                    continue
+                mine = windows.get(sub)
+                if mine is None:
+                    mine = windows[sub] = {}
+                if self in mine or not (member.since < first and member.until >= last):
+                    uneven.add(sub)  # (twice here: it left and came back)
+                mine.setdefault(self, []).append(member)
+        for member in members:  # (the hot path: as little as can be per member)
+            sub = member.sub
+            try:
+                wire = sub.wire
+                if wire is None:
+                    for frame in self.visible(sub, [member]):
+                        sub.deliver(frame)
+                    continue
+                if member.since < first and member.until >= last:  # here all along: the usual case
+                    enc = encoded.get(wire)
+                    if enc is None:
+                        enc = self.encoded(wire)
+                    mine = own.get(sub)
+                    data = enc.blob if mine is None else enc.without(posts, mine)
+                else:  # joined or left while this batch was being queued
+                    data = b"".join([getattr(frame, wire) for frame in self.visible(sub, [member])])
+                if data:
+                    sub.deliver_bytes(data)
+                    if sub.full:
+                        full.append(sub)
+            except Exception:  # one broken member must not cost the others their messages
+                log.exception("delivering to %s", getattr(sub, "nick", sub))
+        if own:  # a sender that is gone since (disconnected) still gets its acks
+            present = set(map(_SUB, self.members))
+            for sender in own:
+                if sender in present:
+                    continue
+                if skip and sender in skip:
+                    held.windows.setdefault(sender, {})[self] = []  # (no window: owed its receipts only)
+                    held.uneven.add(sender)
+                    continue
+                try:
+                    wire = sender.wire
+                    if wire is not None:
+                        data = b"".join([getattr(frame, wire) for frame in self.visible(sender, [])])
+                        if data:
+                            sender.deliver_bytes(data)
+                except Exception:
+                    log.exception("delivering to %s", getattr(sender, "nick", sender))
+        return full
+
+
+def _in_several(shares: list[_Share]) -> set[Subscriber]:
+    """Who is in more than one of these rooms (a member, or a sender of posts to it)."""
+    seen: set[Subscriber] = set()
+    several: set[Subscriber] = set()
+    for share in shares:
+        subs = set(map(_SUB, share.members))
+        subs.update(share.own)
+        several |= subs & seen
+        seen |= subs
+    return several
+
+
+def _deliver_merged(run: list[Post], shares: list[_Share], held: _Held, full: dict[object, list[Subscriber]]) -> None:
+    """Each subscriber in several rooms of ``run`` gets its shares of them
+    merged in queue order, in one call. One here all along in each (the usual
+    case) gets the posts to its rooms encoded once for every such member of
+    the same rooms, cut around its own; others, a stretch of consecutive posts
+    to one room at a time."""
+    merged: dict[tuple[_Share, ...], _Share] = {}
+    stretches: list[list] = []  # [share, lo, hi]: posts[lo:hi] of share, consecutive in the run
+    for sub, mine in held.windows.items():
         try:
             wire = sub.wire
-            if wire is None:
-                for frame in _visible(posts, member):
-                    sub.deliver(frame)
-                continue
-            if member.since < first and member.until >= last:  # the usual case: here all along
-                enc = encoded.get(wire)
-                if enc is None:
-                    enc = encoded[wire] = _Encoded(posts, wire)
-                mine = own.get(sub)
-                data = enc.blob if mine is None else enc.without(posts, mine)
-            else:  # joined or left while this batch was being queued
-                data = b"".join([getattr(frame, wire) for frame in _visible(posts, member)])
+            if wire is not None and sub not in held.uneven:
+                rooms = tuple(mine)  # (in the order of ``shares``)
+                share = merged.get(rooms)
+                if share is None:
+                    wanted = {share.room for share in rooms}
+                    share = merged[rooms] = _Share(None, [p for p in run if p.room in wanted], [])
+                enc = share.encoded(wire)
+                own = share.own.get(sub)
+                data = enc.blob if own is None else enc.without(share.posts, own)
+            else:  # joined or left one of them while the run was queued, or gone: post by post
+                if not stretches:
+                    stretches = _stretches(run, shares)
+                if wire is None:
+                    for share, lo, hi in stretches:
+                        if share in mine:
+                            for frame in share.visible(sub, mine[share], lo, hi):
+                                sub.deliver(frame)
+                    continue
+                data = b"".join(
+                    [getattr(f, wire) for s, lo, hi in stretches if s in mine for f in s.visible(sub, mine[s], lo, hi)]
+                )
             if data:
                 sub.deliver_bytes(data)
                 if sub.full:
-                    full.append(sub)
+                    for share, windows in mine.items():
+                        if windows:
+                            full[share.room].append(sub)
         except Exception:  # one broken member must not cost the others their messages
             log.exception("delivering to %s", getattr(sub, "nick", sub))
-    if own:  # a sender that is gone since (disconnected) still gets its acks
-        present = {member.sub for member in members}
-        for sender, mine in own.items():
-            wire = sender.wire
-            if sender in present or wire is None:
-                continue
-            receipts = [getattr(posts[i].receipt, wire) for i in mine if posts[i].receipt is not None]
-            try:
-                if receipts:
-                    sender.deliver_bytes(b"".join(receipts))
-            except Exception:
-                log.exception("delivering to %s", getattr(sender, "nick", sender))
+
+
+def _stretches(run: list[Post], shares: list[_Share]) -> list[list]:
+    """The run as [share, lo, hi]: ``share.posts[lo:hi]``, consecutive in the run."""
+    by_room = {share.room: share for share in shares}
+    counts = dict.fromkeys(by_room, 0)
+    stretches: list[list] = []
+    for post in run:
+        share = by_room[post.room]
+        i = counts[post.room]
+        counts[post.room] = i + 1
+        if stretches and stretches[-1][0] is share:
+            stretches[-1][2] = i + 1
+        else:
+            stretches.append([share, i, i + 1])
+    return stretches
+
+
+def dispatch(run: list[Post], members: dict[object, list[Member]]) -> dict[object, list[Subscriber]]:
+    """Give each member of the rooms of ``run`` (room posts, in queue order),
+    in one call, what it should see of them, in queue order; returns each
+    room's members left ``full``.
+
+    A room's posts are encoded once per wire format; a member of one room of
+    the run (the usual case) gets that room's encoding whole, or cut around
+    its own posts. Only a subscriber in several rooms of the run has its
+    shares merged, so that it too gets everything in the order stamped."""
+    by_room: dict[object, list[Post]] = {}
+    for post in run:
+        by_room.setdefault(post.room, []).append(post)
+    shares = [_Share(room, posts, members[room]) for room, posts in by_room.items()]
+    several = _in_several(shares) if len(shares) > 1 else _NOBODY
+    held = _Held()
+    full = {share.room: share.deliver(several, held) for share in shares}
+    if held.windows:
+        _deliver_merged(run, shares, held, full)
     return full

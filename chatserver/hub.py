@@ -416,9 +416,10 @@ class LocalHub:
             assert r is not None
             r.seq += 1
             frame = Frame(build(r.seq, time.time()))
-            if isinstance(frame.msg, m.ChatMessage) and not self._log.stage(frame.msg):
+            staged = isinstance(frame.msg, m.ChatMessage)
+            if staged and not self._log.stage(frame.msg):
                 self._not_kept.add((room_key(r.name), r.seq))
-            self._post(r, frame, exclude, Frame(receipt(frame.msg)) if receipt is not None else None)
+            self._post(r, frame, exclude, Frame(receipt(frame.msg)) if receipt is not None else None, staged)
             self._dispatcher.wait_if_behind(PUBLISH_WAIT)
         # A member that reads but is behind holds the publisher back here,
         # after its message is accepted and before it reads the next: TCP
@@ -453,11 +454,17 @@ class LocalHub:
                 msg = dataclasses.replace(msg, room=r.name)
             self._post(r, Frame(msg), exclude, None)
 
-    def _post(self, r: _Room, frame: Frame, exclude: Subscriber | None, receipt: Frame | None) -> None:
-        """Queue for the dispatcher (called with the lock held)."""
+    def _post(
+        self, r: _Room, frame: Frame, exclude: Subscriber | None, receipt: Frame | None, staged: bool = False
+    ) -> None:
+        """Queue for the dispatcher (called with the lock held). A message
+        ``staged`` in the log is queued even when nobody is to hear of it: the
+        dispatcher commits it in its turn, before anything queued after it
+        (a reply showing it in /history) goes out."""
         r.posted += 1
-        if not r.members or (exclude is not None and len(r.members) == 1 and exclude in r.members and not receipt):
-            return  # nobody to tell
+        alone = exclude is not None and len(r.members) == 1 and exclude in r.members and not receipt
+        if not staged and (not r.members or alone):
+            return  # a notice nobody hears
         self._dispatcher.queue(Post(r, r.posted, frame, exclude, receipt))
 
     def flush(self, timeout: float | None = None) -> bool:

@@ -27,6 +27,7 @@ from helpers import (
     wait_for,
 )
 from terminal import Terminal
+from test_reconnect import read_until
 
 from chatclient.connection import TlsOptions
 from common import messages as m
@@ -417,36 +418,46 @@ def test_a_server_that_takes_nothing_freezes_neither_the_receiver_nor_the_typing
 def test_coming_back_to_a_room_shows_only_the_history_not_yet_seen(server):
     talker = NativeClient(server.port, "talker")
     proc = client_process(server.address, "--name", "walker")
+    shown: list[str] = []  # everything the client printed, for the failure's message
+
+    def until(wanted: str) -> list[str]:
+        lines = read_until(proc, lambda line: line.startswith(wanted))
+        shown.extend(lines)
+        return lines
+
+    def said(text: str) -> dict:
+        """``text`` said by the talker, and its own ack (not an earlier one still unread)."""
+        talker.say(text)
+        return talker.expect(lambda f: f["type"] == "accepted")
+
     try:
-        assert proc.stdout.readline() == "Connected to the server.\n"
+        until("Connected to the server.")
         talker.expect(lambda f: f.get("event") == "join")
-        for i in range(3):
-            talker.say(f"seen {i}")
-        assert [proc.stdout.readline() for _ in range(4)][1:] == [f"talker: seen {i}\n" for i in range(3)]
+        acks = [said(f"seen {i}") for i in range(3)]
+        assert until("talker: seen 2")[-3:] == [f"talker: seen {i}" for i in range(3)], shown
         proc.stdin.write("/join #dev\n")
         proc.stdin.flush()
-        assert proc.stdout.readline().startswith("* you are in #dev")
-        talker.say("said while you were in #dev")
-        talker.expect(lambda f: f["type"] == "accepted")
+        until("* you are in #dev")
+        ack = said("said while you were in #dev")
+        assert ack["seq"] == acks[-1]["seq"] + 1, (ack, acks)
+        # Accepted, so it is in the walker's outbox, or queued before anything the /part is answered with.
         proc.stdin.write("/part\n")
         proc.stdin.flush()
-        shown = []
-        while not shown or not shown[-1].startswith("* you left"):
-            shown.append(proc.stdout.readline().rstrip("\n"))
-        talker.say("after")
-        while shown[-1] != "talker: after":
-            shown.append(proc.stdout.readline().rstrip("\n"))
+        mark = len(shown)
+        until("* you left")
+        said("after")
+        until("talker: after")
         # In two rooms, the lobby's line was shown as it came, naming its room;
         # leaving #dev (the lobby was kept) replays nothing.
-        assert shown == [
+        assert shown[mark:] == [
             "[#lobby] talker: said while you were in #dev",
             "* you left #dev; your messages go to #lobby",
             "talker: after",
-        ]
+        ], shown
         proc.stdin.write("/history 2\n")  # asked for: shown, seen or not
         proc.stdin.flush()
-        asked = [proc.stdout.readline().rstrip("\n") for _ in range(4)]
-        assert asked[1:3] == ["(history) talker: said while you were in #dev", "(history) talker: after"], asked
+        asked = until("* end of history")
+        assert asked[-3:-1] == ["(history) talker: said while you were in #dev", "(history) talker: after"], shown
     finally:
         proc.stdin.close()
         proc.wait(TIMEOUT)

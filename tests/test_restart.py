@@ -8,7 +8,8 @@ import sqlite3
 import subprocess
 
 import pytest
-from helpers import NativeClient, PlainClient, ServerProcess, program, python_env, wait_for
+from helpers import NativeClient, PlainClient, ServerProcess, ask_history, program, python_env, wait_for
+from test_web import WsClient
 
 
 def store_server(path, *args: str) -> ServerProcess:
@@ -246,3 +247,50 @@ def test_the_client_counts_a_message_not_kept_as_delivered(tmp_path):
     finally:
         server.send_signal(signal.SIGTERM)
         server.communicate(timeout=10)
+
+
+# --- a line is committed before it is shown, whoever sent it, whoever listens (issue 25) -----
+
+
+def _kept_after_kill_9(srv: ServerProcess, path, room: str = "#lobby") -> list[str]:
+    """Kill the server with SIGKILL, start it again on the same store: the texts ``room`` keeps."""
+    srv.stop(signal.SIGKILL)
+    srv = store_server(path)
+    try:
+        reader = NativeClient(srv.port, "reader")
+        if room != "#lobby":
+            reader.send_json({"type": "join", "room": room})
+            until(reader, "joined")
+        return [f["text"] for f in ask_history(reader)]
+    finally:
+        srv.stop()
+
+
+def test_a_plain_users_lines_alone_in_a_room_are_kept_at_once(tmp_path):
+    """Nobody else is in the room, so nobody is told; the lines must be committed
+    all the same before the server answers the next command (here /history,
+    which shows them): a kill -9 then loses none of them."""
+    path = tmp_path / "chat.sqlite3"
+    srv = store_server(path)
+    nc = PlainClient(srv.port, "loner")
+    for i in range(5):
+        nc.send(f"alone {i}\r\n".encode())
+    nc.send(b"/history 5\r\n")
+    shown = nc.expect_line(lambda line: line.startswith(b"* end of history"))
+    assert [line for line in shown if line.startswith(b"(history)")] == [
+        f"(history) loner: alone {i}".encode() for i in range(5)
+    ]
+    assert _kept_after_kill_9(srv, path) == [f"alone {i}" for i in range(5)]
+
+
+def test_a_page_users_lines_alone_in_a_room_are_kept_at_once(tmp_path):
+    path = tmp_path / "chat.sqlite3"
+    srv = store_server(path)
+    page = WsClient(srv)
+    assert page.hello("pager")["type"] == "welcome"
+    page.send_json({"type": "join", "room": "#quiet"})
+    page.expect(lambda f: f["type"] == "joined")
+    for i in range(3):
+        page.send_json({"type": "say", "text": f"page {i}"})
+        page.expect(lambda f: f["type"] == "accepted")
+    assert _kept_after_kill_9(srv, path, "#quiet") == [f"page {i}" for i in range(3)]
