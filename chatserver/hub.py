@@ -14,6 +14,7 @@ servers through Redis) implements ``Hub`` and leaves session code untouched.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import secrets
 import threading
@@ -64,6 +65,10 @@ class Greeting:
 
 
 Greet = Callable[[Greeting], None]
+Arrival = Callable[[str, float], m.Message]
+"""The notice that someone came into a room, given the room's name and the time:
+posted in the same step as the joining, so whoever joins after it gets neither
+it nor a welcome without its sender."""
 
 
 @dataclasses.dataclass
@@ -88,6 +93,7 @@ class Hub(Protocol):
         after: int | None = None,
         epoch: str | None = None,
         recent: int = 0,
+        arrival: Arrival | None = None,
     ) -> tuple[str, bool, str]: ...
     def rename(self, sub: Subscriber, new: str) -> str: ...
     def changed(self, sub: Subscriber) -> None: ...
@@ -105,6 +111,7 @@ class Hub(Protocol):
         after: int | None = None,
         recent: int = 0,
         epoch: str | None = None,
+        arrival: Arrival | None = None,
     ) -> str: ...
     def part(self, room: str, sub: Subscriber) -> None: ...
     def members(self, room: str) -> list[Person]: ...
@@ -294,23 +301,26 @@ class LocalHub:
         after: int | None = None,
         epoch: str | None = None,
         recent: int = 0,
+        arrival: Arrival | None = None,
     ) -> tuple[str, bool, str]:
         """Claim ``nick`` and join ``room`` in one step (``NickTaken`` if the
         name is not free), so that nobody can find ``sub`` before it is
         greeted; when ``room`` cannot be had (``TooManyRooms``) it joins the
         lobby. ``resume``, the token of the session holding ``nick``, takes
         the name over from it (a client back from a link the server has not
-        yet seen die); that session ends silently. Returns the room, whether
-        a session was replaced, and why ``room`` was not joined ("" if it was)."""
+        yet seen die); that session ends silently, and ``arrival`` is not
+        posted (nobody left). Returns the room, whether a session was
+        replaced, and why ``room`` was not joined ("" if it was)."""
         why = ""
         with self._lock:
             stale = self._people.stale_session(nick, resume)
             self._people.claim(sub, nick, stale)
+            arrival = arrival if stale is None else None
             try:
-                joined = self.join(room, sub, greet, after=after, recent=recent, epoch=epoch)
+                joined = self.join(room, sub, greet, after=after, recent=recent, epoch=epoch, arrival=arrival)
             except TooManyRooms as exc:
                 why = str(exc)
-                joined = self.join(LOBBY, sub, greet, recent=recent)
+                joined = self.join(LOBBY, sub, greet, recent=recent, arrival=arrival)
         if stale is not None:
             stale.replaced = True
             stale.kick("replaced by a new connection")
@@ -324,13 +334,15 @@ class LocalHub:
         after: int | None = None,
         recent: int = 0,
         epoch: str | None = None,
+        arrival: Arrival | None = None,
     ) -> str:
         """Add ``sub`` to ``room`` (made on first join); returns the room's name.
 
         ``greet`` gets the messages after ``after`` (a reconnect, when
         ``epoch`` is the room's) or the last ``recent`` ones, before any live
         message can reach ``sub`` (it sends through ``send_to``, so after
-        anything still queued for ``sub``, a room it just left included).
+        anything still queued for ``sub``, a room it just left included);
+        then ``arrival`` goes to the others, in the same step.
         """
         with self._lock:
             r = self._room(room, create=True, maker=sub)  # may raise TooManyRooms: nothing has changed yet
@@ -342,6 +354,8 @@ class LocalHub:
                 else:
                     kind = "history" if after is None else "renumbered"
                     greet(Greeting(r.name, r.epoch, r.seq, self._log.recent(r.name, recent), 0, kind))
+            if arrival is not None:
+                self.announce(r.name, functools.partial(arrival, r.name), exclude=sub)
             return r.name
 
     def part(self, room: str, sub: Subscriber) -> None:

@@ -63,13 +63,18 @@ class Membership:
         self.send(m.Joined(room=g.room, topic=topic, users=users, replay=len(g.messages), epoch=g.epoch, seq=g.seq))
         self._replay(g)
 
+    def _arrival(self, room: str, ts: float) -> m.Notice:
+        """What the others in ``room`` are told when this participant comes in (see ``hub.Arrival``)."""
+        return m.Notice(text=f"{self.nick} joined {room}", ts=ts, event="join", nick=self.nick)
+
     def _refused_join(self) -> str:
         """Why this participant may not join a room now ("" if it may): its address joins too fast."""
         return "" if self.is_host else self.hub.quota.join(self.address)
 
-    def _rejoin(self, others: Sequence[tuple[str, str | None, int | None]]) -> None:
+    def _rejoin(self, others: Sequence[tuple[str, str | None, int | None]], *, announced: bool) -> None:
         """A reconnect back into the other rooms it was in, each with its ``joined``
-        and replay; a room that cannot be had is named, with why."""
+        and replay (and, if ``announced``, the others told it came in); a room that
+        cannot be had is named, with why."""
         skipped = 0
         for name, epoch, last_seq in others:
             try:
@@ -92,6 +97,7 @@ class Membership:
                         after=last_seq,
                         epoch=epoch,
                         recent=self.server.config.history,
+                        arrival=self._arrival if announced else None,
                     )
             except TooManyRooms as exc:
                 why = str(exc)
@@ -136,15 +142,12 @@ class Membership:
         if why:
             self.send(m.Error("too_many_joins", why))
             return
-        nick = self.nick
         try:
-            new = self.hub.join(wanted, self, greet=self._greet_joined, recent=self.server.config.history)
+            self.hub.join(
+                wanted, self, greet=self._greet_joined, recent=self.server.config.history, arrival=self._arrival
+            )
         except TooManyRooms as exc:
             self.send(m.Error("too_many_rooms", f"{exc}; join one of /rooms"))
-            return
-        self.hub.announce(
-            new, lambda ts: m.Notice(text=f"{nick} joined {new}", ts=ts, event="join", nick=nick), exclude=self
-        )
 
     def _part(self, named: str | None) -> None:
         """Leave ``named`` or the focused room; leaving the last one goes back to the lobby."""
@@ -162,9 +165,8 @@ class Membership:
             self.hub.part(room, self)
             del self.rooms[room_key(room)]
             self.send(m.Parted(room=room, focus=LOBBY))
-            self.hub.join(LOBBY, self, greet=self._greet_joined, recent=self.server.config.history)
-            self.hub.announce(
-                LOBBY, lambda ts: m.Notice(text=f"{nick} joined {LOBBY}", ts=ts, event="join", nick=nick), exclude=self
+            self.hub.join(
+                LOBBY, self, greet=self._greet_joined, recent=self.server.config.history, arrival=self._arrival
             )
         else:
             self.hub.part(room, self)

@@ -229,6 +229,7 @@ class Participant(Membership):
                     after=last_seq,
                     epoch=epoch,
                     recent=self.server.config.history,
+                    arrival=self._arrival,
                 )
             else:  # nobody else sees you: names need not be unique
                 self.nick = nick
@@ -254,15 +255,9 @@ class Participant(Membership):
             self.greet(Greeting(self.room, "", 0, [], 0, "history"))
         else:
             focus = self.room
-            self._rejoin(others)
+            # Announced, as the first room was, unless an old session of ours is still there.
+            self._rejoin(others, announced=not replaced)
             self.room = focus  # (rejoining moved the focus)
-            if not replaced:  # a new arrival, or one whose old session is already gone
-                for name in self.rooms.values():
-                    self.hub.announce(
-                        name,
-                        lambda ts, name=name: m.Notice(text=f"{nick} joined {name}", ts=ts, event="join", nick=nick),
-                        exclude=self,
-                    )
         self.server.participant_joined(self)
         mute = self._mute()
         if mute is not None:  # (back after a mute: told at once, not at the first line it types)

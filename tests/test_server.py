@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import signal
 import socket
+import threading
 import time
 
 import pytest
-from helpers import LineSocket, NativeClient, PlainClient, ServerProcess
+from helpers import TIMEOUT, LineSocket, NativeClient, PlainClient, ServerProcess, frames_until
 
 
 def test_ready_line_names_the_real_port(server):
@@ -150,6 +151,36 @@ def test_garbage_gets_error_and_session_survives(server):
     assert bob.frame()["code"] == "invalid_frame"
     bob.say("still here")
     assert alice.messages(1)[0]["text"] == "still here"
+
+
+def test_nobody_is_told_of_an_arrival_their_welcome_already_listed(server):
+    """Joining and telling the room are one step: someone who comes in at the
+    same moment either is listed in the other's welcome or hears that they
+    joined, never both (the notice was posted after the joining, so a welcome
+    in between listed the person, then told of them again)."""
+    clients: dict[str, NativeClient] = {}
+    errors: list[BaseException] = []
+
+    def come_in(nick: str) -> None:
+        try:
+            clients[nick] = NativeClient(server.port, nick)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=come_in, args=(f"p{i}",)) for i in range(18)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(TIMEOUT)
+    assert not errors and len(clients) == 18, errors
+    last = NativeClient(server.port, "last")
+    last.say("all here")
+    for nick, client in clients.items():
+        frames = frames_until(client, lambda f: f.get("text") == "all here")
+        listed = set(client.welcome["users"])
+        told = [f["nick"] for f in frames if f.get("event") == "join"]
+        assert not listed & set(told), f"{nick}: welcome listed {sorted(listed)}, then told of {told}"
+        assert listed | set(told) >= set(clients) | {"last"}, f"{nick} never learned of some: {listed}, {told}"
 
 
 def test_oversized_frame_closes_only_that_connection():

@@ -12,6 +12,7 @@ comes back.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import logging
 import secrets
@@ -24,7 +25,7 @@ from common.nicks import nick_key
 from common.rooms import room_key
 
 from ..fanout import Frame, Subscriber
-from ..hub import LOBBY, Greet, Greeting, LocalHub, RoomInfo, TooManyRooms, _Room
+from ..hub import LOBBY, Arrival, Greet, Greeting, LocalHub, RoomInfo, TooManyRooms, _Room
 from ..registry import NickTaken, Person, person
 from ..roomlog import StoredRoom
 from . import keys
@@ -79,6 +80,7 @@ class ClusterHub(RelayHub):
         after: int | None = None,
         epoch: str | None = None,
         recent: int = 0,
+        arrival: Arrival | None = None,
     ) -> tuple[str, bool, str]:
         why = ""
         with self._lock:
@@ -89,12 +91,13 @@ class ClusterHub(RelayHub):
             stale = self._people.holder(nick)
             stale = stale if stale is not sub else None
             self._people.claim(sub, nick, stale)
+            arrival = arrival if stale is None and not was[0] else None  # (a session taken over: nobody left)
             try:
                 try:
-                    joined = self.join(room, sub, greet, after=after, recent=recent, epoch=epoch)
+                    joined = self.join(room, sub, greet, after=after, recent=recent, epoch=epoch, arrival=arrival)
                 except TooManyRooms as exc:
                     why = str(exc)
-                    joined = self.join(LOBBY, sub, greet, recent=recent)
+                    joined = self.join(LOBBY, sub, greet, recent=recent, arrival=arrival)
             except ClusterUnavailable:  # half in: undone here, and the name released when Redis is back
                 self.unregister(sub)
                 raise
@@ -223,6 +226,7 @@ class ClusterHub(RelayHub):
         after: int | None = None,
         recent: int = 0,
         epoch: str | None = None,
+        arrival: Arrival | None = None,
     ) -> str:
         with self._lock:
             r = self._room(room, create=True, maker=sub)
@@ -242,6 +246,8 @@ class ClusterHub(RelayHub):
                     kind = "history" if after is None else "renumbered"
                     found = self.cluster_log.recent(r.name, recent, upto=r.read)
                     greet(Greeting(r.name, r.epoch, r.seq, found, 0, kind))
+            if arrival is not None:
+                self.announce(r.name, functools.partial(arrival, r.name), exclude=sub)
             return r.name
 
     def part(self, room: str, sub: Subscriber) -> None:
