@@ -35,6 +35,7 @@ from .local import Preferences, handle_local
 from .notify import Notifier
 from .render import Renderer
 from .session import FrontEndSession
+from .windows import room_of
 
 if typing.TYPE_CHECKING:
     from .session import ChatSession
@@ -215,7 +216,8 @@ async def _run(
                 session.lost = str(exc)
                 break
             if isinstance(parsed, (m.Say, m.Action)):
-                say(renderer.own(parsed.text, action=isinstance(parsed, m.Action), nick=session.nick))
+                elsewhere = parsed.room if _elsewhere(parsed.room, getattr(session, "room", "")) else None
+                say(renderer.own(parsed.text, action=isinstance(parsed, m.Action), nick=session.nick, room=elsewhere))
             elif isinstance(parsed, ShowHelp):
                 say("\n".join(renderer.info(h) for h in (*HELP_LINES, "This terminal:", *LOCAL_HELP)))
             elif isinstance(parsed, CommandError):
@@ -229,6 +231,11 @@ async def _run(
     for sig in (signal.SIGTERM, signal.SIGHUP):
         loop.remove_signal_handler(sig)
     return finish(session.lost if lost_first else None, unsent, status)
+
+
+def _elsewhere(room: str | None, focused: str) -> bool:
+    """Is ``room`` (a ``/say #ROOM``'s) another than the one on screen?"""
+    return bool(room) and room_of(room) != room_of(focused)
 
 
 def _room_keys(session: FrontEndSession) -> KeyBindings:

@@ -262,3 +262,28 @@ def test_trailing_newlines_are_not_part_of_a_message():
     assert parse_line("just one\n") == m.Say("just one")
     assert parse_line("/me waves\n") == m.Action("waves")
     assert parse_line("\n\n") is None
+
+
+# --- what the new-user trial found (issue 19, items 12-17) ------------------------------
+
+
+def _tty(server, tmp_path, name: str = "viewer", *extra: str) -> Terminal:
+    term = Terminal([*program("chatclient"), server.address, "--name", name, *extra], env=_env(tmp_path), rows=30)
+    term.wait_text(f"{name}>")
+    return term
+
+
+def test_a_line_said_to_another_room_names_that_room(server, tmp_path):
+    term = _tty(server, tmp_path)
+    bob = NativeClient(server.port, "bob")
+    term.send("/join #dev\r")
+    term.wait_for(lambda t: "#dev (1)" in t.lines[-1], what="focused on #dev")
+    term.send("/say #lobby over there\r")
+    got = bob.messages(1)[0]
+    assert (got["room"], got["text"]) == ("#lobby", "over there")
+    term.wait_text("[#lobby] You: over there")
+    term.send("/say #dev right here\r")
+    term.wait_text("You: right here")
+    assert "[#dev] You" not in term.text, "the room on screen needs no name"
+    term.send("/quit\r")
+    assert term.wait_exit() == 0
