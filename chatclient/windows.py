@@ -137,7 +137,8 @@ class Windows:
 
     def focus(self, typed: str, show: Show) -> str | None:
         """Look at ``typed`` (one of our rooms): a marker line, then what came
-        there unseen. Its name, or None if not one of ours."""
+        there unseen (nothing at all if nothing did: the toolbar names the room).
+        Its name, or None if not one of ours."""
         name = self.joined.get(room_of(typed))
         if name is None:
             return None
@@ -145,7 +146,8 @@ class Windows:
             self.room = name
             taken = self.hotlist.take(name)
             older = f" ({taken.dropped} older not kept)" if taken.dropped else ""
-            show(m.Notice(text=f"--- {name}: {taken.count} new{older} ---", ts=time.time(), event="unseen"))
+            if taken.count or taken.dropped:
+                show(m.Notice(text=f"--- {name}: {taken.count} new{older} ---", ts=time.time(), event="unseen"))
             for line in taken.lines:
                 (self.show_kept or show)(line)
         return name
