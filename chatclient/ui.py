@@ -20,7 +20,7 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.input import Input, create_input
 from prompt_toolkit.input.vt100 import Vt100Input
-from prompt_toolkit.key_binding import KeyBindings
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent, merge_key_bindings
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from common import messages as m
@@ -128,7 +128,7 @@ async def _run(
     # erase_when_done: the sent line is shown once, as "You: ...", not also as the old prompt.
     keyboard = _terminal_input()
     prompt: PromptSession[str] = PromptSession(
-        key_bindings=_room_keys(session),
+        key_bindings=merge_key_bindings([_room_keys(session), _interrupt_keys()]),
         input=keyboard,
         history=_history(),
         erase_when_done=True,
@@ -199,7 +199,7 @@ async def _run(
                 break
             except EOFError:  # Ctrl-D
                 break
-            except KeyboardInterrupt:  # Ctrl-C
+            except KeyboardInterrupt:  # Ctrl-C on an empty line
                 status = 130
                 break
             local = handle_local(line, prefs)
@@ -236,6 +236,23 @@ async def _run(
 def _elsewhere(room: str | None, focused: str) -> bool:
     """Is ``room`` (a ``/say #ROOM``'s) another than the one on screen?"""
     return bool(room) and room_of(room) != room_of(focused)
+
+
+def _interrupt_keys() -> KeyBindings:
+    """Ctrl-C, as shells have it: a half-typed line is cleared (kept in the history:
+    Up brings it back), not lost with the program; on an empty line it quits."""
+    keys = KeyBindings()
+
+    @keys.add("c-c")
+    def _interrupt(event: KeyPressEvent) -> None:
+        buffer = event.current_buffer
+        if buffer.text:
+            buffer.append_to_history()
+            buffer.reset()
+        else:
+            event.app.exit(exception=KeyboardInterrupt)
+
+    return keys
 
 
 def _room_keys(session: FrontEndSession) -> KeyBindings:

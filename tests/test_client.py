@@ -150,11 +150,18 @@ def test_escape_sequences_from_peers_are_shown_inert(server):
     assert term.wait_exit() == 0
 
 
-def test_ctrl_c_quits_cleanly_with_130(server):
+def test_ctrl_c_clears_a_half_typed_line_then_quits_cleanly_with_130(server):
+    """As shells do: the first Ctrl-C clears what is typed (Up brings it back), one on an empty line quits."""
     term = _tty_client(server)
     watcher = NativeClient(server.port, "watcher")
     term.send("half")
+    term.wait_for(lambda t: t.cursor_line() == "alice> half", what="the half line")
     term.send("\x03")
+    term.wait_for(lambda t: t.cursor_line() == "alice>", what="the line cleared")
+    term.send("\x1b[A")  # Up: the cleared line is in the history
+    term.wait_for(lambda t: t.cursor_line() == "alice> half", what="the cleared line recalled")
+    assert term.child.isalive(), "the first Ctrl-C does not quit"
+    term.send("\x15\x03")  # Ctrl-U empties the line; Ctrl-C on an empty line quits
     assert term.wait_exit() == 130
     assert "Traceback" not in term.raw.decode(errors="replace")
     leave = watcher.expect(lambda f: f.get("event") == "leave")
