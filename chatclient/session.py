@@ -130,6 +130,7 @@ class ChatSession:
         self._server_stopping = False  # the server said it stops: the Bye that follows is not the end
         self.leaving = False
         self.connected = True
+        self._told_offline = False  # "not connected" was said in this outage
         #: The server said it lost its cluster (Redis) link (``link_down``) and not yet that it is back.
         self.cluster_down = False
         self._token = welcome.token
@@ -454,8 +455,9 @@ class ChatSession:
 
     def _send_chat(self, msg: m.Message) -> None:
         """Queue for the outbox (sent at once when nothing waits before it)."""
-        if not self._outbox.put(msg):
-            self._info("not connected: the message will be sent after reconnecting")
+        if not self._outbox.put(msg) and not self._told_offline:
+            self._told_offline = True  # (once per outage, not for every line typed meanwhile)
+            self._info("not connected: your messages will be sent after reconnecting")
 
     def _send_now(self, msg: m.Message) -> None:
         try:
@@ -500,6 +502,8 @@ class ChatSession:
     # -- state ------------------------------------------------------------
     def _set_connected(self, connected: bool, status: str) -> None:
         self.connected = connected
+        if connected:
+            self._told_offline = False
         self._set_status(status)
 
     def _held(self, room: str, count: int, here: str) -> None:
