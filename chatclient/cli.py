@@ -298,6 +298,8 @@ def _run(args: argparse.Namespace, addresses: list[Address], interactive: bool) 
             notify = (config.notify, float(config.notify_interval))
             return run_tty(session, renderer, prefs, config.paste_confirm, notify)
         printer = LinePrinter(sys.stdout)
+        # Piped input is a script or a bot: what was said before it came is not its business.
+        session.history_on_join = sys.stdin.isatty()
         show = show_line(printer, session)
         session.show = lambda msg: None if prefs.hides(msg) else show(msg)
         if welcome.mode == "chat":

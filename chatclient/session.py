@@ -137,6 +137,8 @@ class ChatSession:
         self._positions = Positions()
         #: Replayed messages still to come of the last welcome/joined (not of a /history).
         self._greeting_left = welcome.replay
+        #: Show the history a room replays on joining (a piped bot wants only what follows).
+        self.history_on_join = True
         self._positions.entered(welcome.room, welcome.epoch, welcome.seq)
         #: Where we are, for the toolbar and completion (updated by the receiver thread).
         #: Our rooms, the focused one, who is in each (the terminal UI shows one room).
@@ -234,6 +236,9 @@ class ChatSession:
             greeting = self._greeting_left > 0 and msg.replay is not None
             if greeting:
                 self._greeting_left -= 1
+            if greeting and msg.replay == "history" and not self.history_on_join:
+                self._positions.saw(msg.room, msg.seq)  # (as good as seen: not shown on coming back either)
+                return
             if greeting and msg.replay == "history" and self._positions.seen(msg.room, msg.seq):
                 return  # on the screen already (back in a room we were in); /history asked shows all
             self._positions.saw(msg.room, msg.seq)

@@ -64,6 +64,30 @@ def test_line_mode_sends_everything_before_exiting_at_eof(server):
     assert [f["text"] for f in watcher.messages(200)] == lines
 
 
+def test_a_piped_bot_prints_only_what_happens_after_it_joined(server):
+    """Issue 19, item 18: no replay of the room's history before the bot's own lines."""
+    talker = NativeClient(server.port, "talker")
+    talker.say("said before the bot came")
+    talker.expect(lambda f: f["type"] == "accepted")
+    bot = client_process(server.address, "--name", "bot")
+    try:
+        assert bot.stdout.readline() == "Connected to the server.\n"
+        assert bot.stdout.readline() == "* 2 in #lobby: talker, bot\n"
+        talker.expect(lambda f: f.get("event") == "join")
+        talker.say("said after the bot came")
+        assert bot.stdout.readline() == "talker: said after the bot came\n", "the first line it prints"
+        bot.stdin.write("x\n/history 5\n")  # asked for, the history is shown
+        bot.stdin.flush()
+        assert talker.messages(1)[0]["text"] == "x"
+        line = bot.stdout.readline()
+        while not line.startswith("(history)"):
+            line = bot.stdout.readline()
+        assert line == "(history) talker: said before the bot came\n"
+    finally:
+        bot.stdin.close()
+        bot.wait(TIMEOUT)
+
+
 def test_unreachable_server_is_one_clear_line():
     probe = socket.socket()
     probe.bind(("127.0.0.1", 0))
