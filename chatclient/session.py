@@ -26,6 +26,7 @@ from typing import Protocol
 
 from common import messages as m
 from common.commands import CommandError, ShowHelp, parse_input
+from common.limits import clip
 from common.nicks import is_exit_word
 from common.ratelimit import TokenBucket
 from common.rooms import room_key
@@ -51,6 +52,8 @@ log = logging.getLogger(__name__)
 
 #: The outbox paces itself at this share of the server's announced rate.
 PACE_MARGIN = 0.9
+#: Characters of a refused line quoted when saying it was not sent.
+NOT_SENT_CHARS = 60
 #: Line mode reads no more input while this much waits for the socket,
 UNWRITTEN_LIMIT = 256 * 1024
 #: or while this many lines wait in the outbox (a script is slowed to the
@@ -88,6 +91,16 @@ def parse_line(line: str) -> m.Message | ShowHelp | CommandError | None:
     if "\n" in line.strip("\n") and len(line) <= m.MAX_TEXT:
         return m.Say(line)
     return parse_input(line)
+
+
+def _not_sent(line: m.Say | m.Action, why: m.Error) -> m.Notice:
+    """The line a refusal answers, marked as not sent, and why: ``* not sent: "more spam" (you are muted ...)``."""
+    text = clip(" ".join(line.text.split()), NOT_SENT_CHARS)
+    return m.Notice(
+        text=f'not sent: {"/me " if isinstance(line, m.Action) else ""}"{text}" ({why.message})',
+        ts=time.time(),
+        event="unsent",
+    )
 
 
 class ChatSession:
@@ -229,7 +242,10 @@ class ChatSession:
             return  # (the server's own words, "try again", are not for a line that goes by itself)
         elif isinstance(msg, m.Error) and msg.code in ("not_kept", "muted"):
             # Delivered but not kept, or refused while muted: the line's fate is known, not sent again.
+            line = self._outbox.oldest_unconfirmed()
             self._outbox.acknowledged()
+            if msg.code == "muted" and isinstance(line, (m.Say, m.Action)):
+                msg = _not_sent(line, msg)  # the screen showed it as sent ("You: ..."): say it was not
         elif isinstance(msg, m.Error):
             self._outbox.refused()
         if isinstance(msg, m.ChatMessage):

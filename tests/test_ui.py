@@ -8,7 +8,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from helpers import NativeClient, program, python_env, wait_for
+from helpers import NativeClient, ServerProcess, program, python_env, wait_for
 from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
@@ -287,3 +287,23 @@ def test_a_line_said_to_another_room_names_that_room(server, tmp_path):
     assert "[#dev] You" not in term.text, "the room on screen needs no name"
     term.send("/quit\r")
     assert term.wait_exit() == 0
+
+
+def test_a_line_refused_while_muted_is_marked_not_sent(tmp_path):
+    (tmp_path / "oppw").write_text("op secret\n")
+    srv = ServerProcess("--op", "alice", "--op-password-file", str(tmp_path / "oppw"))
+    try:
+        alice = NativeClient(srv.port)
+        alice.send_json({"type": "hello", "version": 1, "nick": "alice", "password": "op secret"})
+        alice.expect(lambda f: f["type"] == "welcome")
+        term = _tty(srv, tmp_path, "spammer")
+        alice.send_json({"type": "mute", "nick": "spammer", "duration": 3600, "reason": "flooding"})
+        term.wait_text("you were muted by alice")
+        term.send("more spam\r")
+        term.wait_text('not sent: "more spam" (you are muted by alice (flooding)')
+        assert term.text.index("You: more spam") < term.text.index('not sent: "more spam"')
+        assert "error: you are muted" not in term.text, "one line says it all"
+        term.send("/quit\r")
+        assert term.wait_exit() == 0, "its fate was told: not counted again as left unsent"
+    finally:
+        srv.stop()
