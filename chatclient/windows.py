@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 from common import messages as m
+from common.nicks import nick_key
 from common.rooms import InvalidRoom, room_key, validate_room
 
 from .hotlist import Hotlist
@@ -54,6 +55,11 @@ class Windows:
     def users(self) -> list[str]:
         """Who is in the focused room."""
         return self._users.get(room_key(self.room), [])
+
+    def present(self, nick: str) -> bool:
+        """Is someone called ``nick`` in any of our rooms?"""
+        key = nick_key(nick)
+        return any(key == nick_key(user) for users in list(self._users.values()) for user in users)
 
     @property
     def topic(self) -> str:

@@ -88,6 +88,27 @@ def test_a_piped_bot_prints_only_what_happens_after_it_joined(server):
         bot.wait(TIMEOUT)
 
 
+def test_msg_to_a_name_someone_left_by_renaming_hints_the_new_name(server):
+    """Issue 19, item 17."""
+    bob = NativeClient(server.port, "bob")
+    proc = client_process(server.address, "--name", "alice")
+    try:
+        assert proc.stdout.readline() == "Connected to the server.\n"
+        bob.expect(lambda f: f.get("event") == "join")
+        bob.send_json({"type": "nick", "nick": "robert"})
+        line = proc.stdout.readline()
+        while "bob is now known as robert" not in line:
+            line = proc.stdout.readline()
+        proc.stdin.write("/msg bob are you there?\n")
+        proc.stdin.flush()
+        lines = [proc.stdout.readline(), proc.stdout.readline()]
+        assert "* bob is now robert; /msg robert ...\n" in lines, lines
+        assert any(line.startswith("* error: nobody called 'bob'") for line in lines), "the server's answer too"
+    finally:
+        proc.stdin.close()
+        proc.wait(TIMEOUT)
+
+
 def test_unreachable_server_is_one_clear_line():
     probe = socket.socket()
     probe.bind(("127.0.0.1", 0))
