@@ -21,6 +21,9 @@ from .hotlist import Hotlist
 
 Show = Callable[[m.Message], None]
 
+#: Copies of one rename (the server tells each room we share with them) come this close (seconds).
+SAME_RENAME = 5.0
+
 
 def room_of(typed: str) -> str:
     """The key of a room as typed (``dev`` is ``#dev``); "" for no room."""
@@ -50,6 +53,7 @@ class Windows:
         self.lock = threading.RLock()
         self._rejoining: set[str] = set()  # keys of rooms a reconnect asked back, not yet joined
         self._rejoined: set[str] = set()  # the same, joined and not yet shown
+        self._renames: dict[tuple[str | None, str | None], float] = {}  # (old, new) -> when the shown one came
 
     @property
     def users(self) -> list[str]:
@@ -134,7 +138,8 @@ class Windows:
                 and room_key(room) != room_key(self.room)
                 and room_key(room) in self.joined
             ):
-                show(msg)
+                if not self._shown_already(msg):
+                    show(msg)
                 return False, False
             mentioned = isinstance(msg, m.ChatMessage) and not msg.replay and self.mentions(msg)
             self.hotlist.add(room, msg, mentioned=mentioned)
@@ -155,8 +160,23 @@ class Windows:
             if taken.count or taken.dropped:
                 show(m.Notice(text=f"--- {name}: {taken.count} new{older} ---", ts=time.time(), event="unseen"))
             for line in taken.lines:
-                (self.show_kept or show)(line)
+                if not self._shown_already(line):
+                    (self.show_kept or show)(line)
         return name
+
+    def _shown_already(self, msg: m.Message) -> bool:
+        """A rename shown from another room: a person's news, shown once (the terminal,
+        one room at a time, would show it again on switching to each room we share with them)."""
+        if not (self.hide_unfocused and isinstance(msg, m.Notice) and msg.event == "nick"):
+            return False
+        key = (msg.previous, msg.nick)
+        shown = self._renames.get(key)
+        if shown is not None and abs(msg.ts - shown) < SAME_RENAME:
+            return True
+        if len(self._renames) > 256:  # (only the recent ones matter)
+            self._renames.clear()
+        self._renames[key] = msg.ts
+        return False
 
     def beside(self, offset: int) -> str | None:
         """The next (``offset`` 1) or previous (-1) of our rooms, in joining order."""
