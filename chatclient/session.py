@@ -135,6 +135,9 @@ class ChatSession:
         self.on_end: Callable[[], None] = lambda: None
         #: Called (any thread) when ``status`` changes.
         self.on_status: Callable[[], None] = lambda: None
+        #: Asked (receiver thread) for a password when a reconnect needs another, with why;
+        #: None (line mode without a terminal, or the user gave up) ends the session.
+        self.ask_password: Callable[[str], str | None] | None = None
         self.status = f"connected to {conn.address}"
         self.ended = threading.Event()
         #: Set when the session ended without the server's ``bye``.
@@ -359,23 +362,29 @@ class ChatSession:
 
     def _reconnect(self) -> bool:
         """Reconnect until it works (True) or the user leaves (False)."""
-        try:
-            found = reconnect(
-                self.conn,
-                self._rejoin,
-                addresses=self.addresses,
-                clock=self._clock,
-                rng=self._rng,
-                stop=self._stop,
-                status=self._set_status,
-                info=self._info,
-            )
-        except (CertificateMismatch, Banned, WrongPassword) as exc:  # never retried into
-            self.lost = str(exc)
-            return False
-        except PasswordRequired as exc:  # the server came back wanting one we do not have
-            self.lost = f"{exc}: start again with --password-file (or answer the prompt)"
-            return False
+        while True:
+            try:
+                found = reconnect(
+                    self.conn,
+                    self._rejoin,
+                    addresses=self.addresses,
+                    clock=self._clock,
+                    rng=self._rng,
+                    stop=self._stop,
+                    status=self._set_status,
+                    info=self._info,
+                )
+                break
+            except (CertificateMismatch, Banned) as exc:  # never retried into
+                self.lost = str(exc)
+                return False
+            except (PasswordRequired, WrongPassword) as exc:  # the server came back wanting another password
+                password = self.ask_password(str(exc)) if self.ask_password is not None else None
+                if password is None:  # (no terminal to ask on, or the user gave up)
+                    again = "" if isinstance(exc, WrongPassword) else ": start again with --password-file"
+                    self.lost = f"{exc}{again}"
+                    return False
+                self._password = password  # (and the same with it)
         if found is None:
             return False
         conn, welcome = found

@@ -9,8 +9,10 @@ thread is marshalled onto the application's event loop.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
+import queue
 import signal
 import sys
 import typing
@@ -43,6 +45,54 @@ if typing.TYPE_CHECKING:
 
 class _SessionEnded(Exception):
     """Raised into the prompt when the receiver thread sees the session end."""
+
+
+class _PasswordWanted(Exception):
+    """Raised into the prompt: a reconnect needs a password; ``text`` is the half-typed line, kept."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+class _PasswordDesk:
+    """Passwords a reconnect asks for (receiver thread), asked at the terminal in the prompt's
+    place (UI thread): the prompt gives way, the password prompt shows no echo, the prompt comes back."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, prompt: PromptSession[str], in_clear: bool) -> None:
+        self._loop, self._prompt, self._in_clear = loop, prompt, in_clear
+        self._asks: queue.SimpleQueue[tuple[str, concurrent.futures.Future[str | None]]] = queue.SimpleQueue()
+        self._closed = False
+
+    def ask(self, why: str) -> str | None:
+        """Receiver thread: wait for the user's answer (None: given up, or the UI is over)."""
+        answer: concurrent.futures.Future[str | None] = concurrent.futures.Future()
+        if self._closed:
+            return None
+        self._asks.put((why, answer))
+        self._loop.call_soon_threadsafe(self.give_way)
+        return answer.result()
+
+    def give_way(self) -> None:
+        """On the event loop (and as each prompt starts): a password is wanted, the prompt ends keeping its text."""
+        app = self._prompt.app
+        if not self._asks.empty() and app.is_running and app.future is not None and not app.future.done():
+            app.exit(exception=_PasswordWanted(app.current_buffer.text))
+
+    async def answer(self) -> None:
+        why, answer = self._asks.get_nowait()
+        clear = " (no --tls: it travels unencrypted)" if self._in_clear else ""
+        question = f"{why}{clear}; Ctrl-C gives up\nPassword: "
+        try:
+            typed = await PromptSession[str](input=self._prompt.input, is_password=True).prompt_async(question)
+        except (EOFError, KeyboardInterrupt):
+            typed = ""
+        answer.set_result(typed or None)
+
+    def close(self) -> None:
+        self._closed = True
+        while not self._asks.empty():
+            self._asks.get_nowait()[1].set_result(None)
 
 
 class _StayRawInput(Vt100Input):
@@ -191,10 +241,26 @@ async def _run(
             windows.show_kept = lambda msg: None if prefs.hides(msg) else say(renderer.message(msg))
         session.on_end = lambda: loop.call_soon_threadsafe(end_prompt)
         session.on_status = prompt.app.invalidate  # thread-safe: redraws the toolbar
+        desk = _PasswordDesk(loop, prompt, in_clear=getattr(getattr(session, "conn", None), "tls", True) is None)
+        if hasattr(session, "ask_password"):  # (the server's host needs none)
+            session.ask_password = desk.ask
+
+        def give_way() -> None:  # as each prompt starts: for a password, or for the end that came meanwhile
+            desk.give_way()
+            if session.ended.is_set():
+                end_prompt()
+
         session.start()
+        typed = ""  # a half-typed line the password prompt interrupted
         while not session.ended.is_set() and not status:
             try:
-                line = await prompt.prompt_async(lambda: f"{neutralise(session.nick)}> ")
+                line = await prompt.prompt_async(
+                    lambda: f"{neutralise(session.nick)}> ", default=typed, pre_run=give_way
+                )
+            except _PasswordWanted as wanted:
+                typed = wanted.text
+                await desk.answer()
+                continue
             except _SessionEnded:
                 break
             except EOFError:  # Ctrl-D
@@ -202,6 +268,7 @@ async def _run(
             except KeyboardInterrupt:  # Ctrl-C on an empty line
                 status = 130
                 break
+            typed = ""
             local = handle_local(line, prefs)
             if local is not None:
                 say(renderer.info(local))
@@ -225,6 +292,7 @@ async def _run(
             if session.leaving:
                 await loop.run_in_executor(None, session.ended.wait, 5.0)
                 break
+        desk.close()
         lost_first = session.ended.is_set() and not session.leaving and session.lost
         await loop.run_in_executor(None, session.leave)
         unsent = session.unsent()  # after leave: the server's bye confirms what arrived

@@ -18,6 +18,7 @@ from helpers import (
     NativeClient,
     PlainClient,
     ServerProcess,
+    ask_who,
     client_process,
     kill_quietly,
     program,
@@ -556,6 +557,60 @@ def test_a_password_without_tls_is_said_to_travel_in_clear(guarded_server, tmp_p
     asked.wait_text("dave>")
     asked.send("/quit\r")
     assert asked.wait_exit() == 0
+
+
+def test_a_wrong_password_on_a_terminal_is_asked_again(guarded_server):
+    """Issue 19, item 16: not "start again"; without a terminal, one clear line."""
+    env = python_env()
+    env["TERM"] = "xterm"
+    term = Terminal([*program("chatclient"), guarded_server.address, "--name", "dave"], env=env)
+    term.wait_text("Password:")
+    term.send("not it\r")
+    term.wait_text("wrong password; try again")
+    term.wait_for(lambda t: t.text.count("Password:") == 2, what="asked again")
+    term.send("open sesame\r")
+    term.wait_text("dave>")
+    assert "not it" not in term.text and "open sesame" not in term.text, "no echo"
+    term.send("/quit\r")
+    assert term.wait_exit() == 0
+    (guarded_server.files / "wrong").write_text("not it\n")
+    piped = run_client(guarded_server.address, "--password-file", str(guarded_server.files / "wrong"), input="")
+    assert piped.returncode == 1
+    assert piped.stderr.splitlines()[-1] == "chatclient: the server refused us: wrong password"
+
+
+def test_a_server_back_wanting_an_operators_password_asks_for_it_on_a_terminal(tmp_path):
+    """Issue 19, item 16: restarted with --op for our name, the reconnect asks (no echo), keeping the half line."""
+    first = ServerProcess()
+    port = first.port
+    env = python_env()
+    env["TERM"] = "xterm"
+    term = Terminal([*program("chatclient"), first.address, "--name", "alice"], env=env)
+    second = None
+    try:
+        term.wait_text("alice>")
+        term.send("half typed")
+        term.wait_for(lambda t: t.cursor_line() == "alice> half typed", what="the half line")
+        first.stop()
+        term.wait_text("reconnecting")
+        (tmp_path / "oppw").write_text("op secret\n")
+        second = ServerProcess("--port", str(port), "--op", "alice", "--op-password-file", str(tmp_path / "oppw"))
+        term.wait_text("needs an operator's password")
+        term.wait_for(lambda t: t.cursor_line().startswith("Password:"), what="the password prompt")
+        term.send("op secret\r")
+        term.wait_text("reconnected as alice")
+        term.wait_for(lambda t: t.cursor_line() == "alice> half typed", what="the half line back")
+        assert "op secret" not in term.text, "no echo"
+        watcher = NativeClient(port, "watcher")
+        term.send("\x15/who\r")
+        term.wait_text("2 in #lobby")
+        assert "alice" in ask_who(watcher)["nicks"]
+        term.send("/quit\r")
+        assert term.wait_exit() == 0
+    finally:
+        term.child.terminate(force=True)
+        if second is not None:
+            second.stop()
 
 
 def test_a_password_over_tls_brings_no_warning(tmp_path):
