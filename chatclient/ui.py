@@ -201,7 +201,10 @@ async def _run(
 
     for sig in (signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, on_signal, 128 + sig)
-    with patch_stdout(raw=True):
+    # Raw from start to end, not only while a prompt is up: between two prompts (a line
+    # just sent, /window, waiting for the server's goodbye) the terminal would echo keys
+    # typed meanwhile above what is printed next, and the prompt would then show them again.
+    with keyboard.raw_mode(), patch_stdout(raw=True):
         out = sys.stdout
 
         def say(text: str) -> None:

@@ -4,6 +4,8 @@ whole UI in a pseudo-terminal (toolbar, mentions, paste, history)."""
 from __future__ import annotations
 
 import asyncio
+import signal
+import termios
 import time
 from types import SimpleNamespace
 
@@ -306,4 +308,26 @@ def test_a_line_refused_while_muted_is_marked_not_sent(tmp_path):
         term.send("/quit\r")
         assert term.wait_exit() == 0, "its fate was told: not counted again as left unsent"
     finally:
+        srv.stop()
+
+
+def test_keys_typed_between_two_prompts_are_not_echoed_by_the_terminal(tmp_path):
+    """Issue 19, item 17: a line typed right after /window was printed raw (the terminal's own
+    echo, back in cooked mode between two prompts), then again when sent. Between prompts the
+    terminal stays raw. Made visible here with a server that does not answer /quit at once:
+    the client waits for its goodbye with no prompt up."""
+    srv = ServerProcess()
+    term = _tty(srv, tmp_path, "leaver")
+    try:
+        term.wait_for(lambda t: "connected to" in t.lines[-1], what="the toolbar")
+        srv.proc.send_signal(signal.SIGSTOP)
+        term.send("/quit\r")
+        term.wait_for(lambda t: "connected to" not in t.text, what="the prompt and toolbar gone")
+        assert not termios.tcgetattr(term.child.child_fd)[3] & termios.ECHO, "the terminal echoes keys"
+        term.send("typed while leaving")
+        srv.proc.send_signal(signal.SIGCONT)
+        assert term.wait_exit() == 0
+        assert b"typed while leaving" not in term.raw
+    finally:
+        srv.proc.send_signal(signal.SIGCONT)
         srv.stop()
