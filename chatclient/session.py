@@ -27,7 +27,7 @@ from typing import Protocol
 from common import messages as m
 from common.commands import CommandError, ShowHelp, parse_input
 from common.limits import clip
-from common.nicks import is_exit_word, nick_key
+from common.nicks import is_exit_word
 from common.ratelimit import TokenBucket
 from common.rooms import room_key
 from common.threads import stop_signals_blocked
@@ -160,8 +160,6 @@ class ChatSession:
         #: Our rooms, the focused one, who is in each (the terminal UI shows one room).
         self.windows = Windows(welcome)
         self.rooms: set[str] = {welcome.room}  # every room we heard of, for completion
-        #: Renames seen: the old name's key -> the new name (a ``/msg`` to the old one gets a hint).
-        self._renamed: dict[str, str] = {}
         #: Who we exchanged private messages with (any room), for ``/msg`` completion.
         self.correspondents: set[str] = set()
         self._outbox = Outbox(welcome.room, self._pace, self._clock, on_held=self._held)
@@ -350,8 +348,6 @@ class ChatSession:
             if msg.event == "nick" and msg.previous:
                 if msg.previous == self.nick:
                     self.nick = msg.nick
-                self._renamed[nick_key(msg.previous)] = msg.nick  # (for a /msg to the old name)
-                self._renamed.pop(nick_key(msg.nick), None)  # (that name is someone's again)
                 if msg.previous in self.correspondents:
                     self.correspondents = (self.correspondents - {msg.previous}) | {msg.nick}
             changed = self.windows.notice(msg)
@@ -384,7 +380,7 @@ class ChatSession:
                     again = "" if isinstance(exc, WrongPassword) else ": start again with --password-file"
                     self.lost = f"{exc}{again}"
                     return False
-                self._password = password  # (and the same with it)
+                self._password = password  # (for the reconnects after this one too)
         if found is None:
             return False
         conn, welcome = found
@@ -477,8 +473,8 @@ class ChatSession:
         if isinstance(parsed, m.Join) and room_of(parsed.room) in self.joined:
             self.switch_to(parsed.room)  # a room we are in: look at it (the server is told)
             return None
-        if isinstance(parsed, m.PrivateSay):
-            self._hint_renamed(parsed.to)
+        if isinstance(parsed, m.PrivateSay) and (now := self.windows.now_called(parsed.to)):
+            self._info(f"{parsed.to} is now {now}; /msg {now} ...")  # (the server's answer: nobody called that)
         if isinstance(parsed, m.Message):
             if isinstance(parsed, m.Quit) or (isinstance(parsed, m.Say) and is_exit_word(parsed.text, self.exit_words)):
                 if not self.connected:
@@ -488,15 +484,6 @@ class ChatSession:
                 self.leaving = True
             self._send_chat(parsed)
         return parsed
-
-    def _hint_renamed(self, to: str) -> None:
-        """``/msg bob`` to someone we saw become robert (and nobody in our rooms is bob now): say so."""
-        now, seen = to, {nick_key(to)}
-        while (later := self._renamed.get(nick_key(now))) is not None and nick_key(later) not in seen:
-            now = later  # (bob -> robert -> rob: the latest)
-            seen.add(nick_key(now))
-        if now != to and not self.windows.present(to):
-            self._info(f"{to} is now {now}; /msg {now} ...")
 
     def _send_chat(self, msg: m.Message) -> None:
         """Queue for the outbox (sent at once when nothing waits before it)."""

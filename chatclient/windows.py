@@ -53,17 +53,25 @@ class Windows:
         self.lock = threading.RLock()
         self._rejoining: set[str] = set()  # keys of rooms a reconnect asked back, not yet joined
         self._rejoined: set[str] = set()  # the same, joined and not yet shown
-        self._renames: dict[tuple[str | None, str | None], float] = {}  # (old, new) -> when the shown one came
+        self._renames_shown: dict[tuple[str | None, str | None], float] = {}  # (old, new) -> when the shown one came
+        self._renamed: dict[str, str] = {}  # renames seen: the old name's key -> the new name
 
     @property
     def users(self) -> list[str]:
         """Who is in the focused room."""
         return self._users.get(room_key(self.room), [])
 
-    def present(self, nick: str) -> bool:
-        """Is someone called ``nick`` in any of our rooms?"""
+    def now_called(self, nick: str) -> str | None:
+        """What someone we saw renamed from ``nick`` is called now (bob -> robert -> rob: rob),
+        unless someone in our rooms is called ``nick`` now; None if we saw no such rename."""
         key = nick_key(nick)
-        return any(key == nick_key(user) for users in list(self._users.values()) for user in users)
+        if any(key == nick_key(user) for users in list(self._users.values()) for user in users):
+            return None
+        now, seen = None, {key}
+        while (later := self._renamed.get(key)) is not None and nick_key(later) not in seen:
+            now, key = later, nick_key(later)
+            seen.add(key)
+        return now
 
     @property
     def topic(self) -> str:
@@ -115,6 +123,8 @@ class Windows:
             self._users[key] = [u for u in here if u != msg.nick]
         elif msg.event == "nick" and msg.previous and msg.nick:
             self._users[key] = [msg.nick if u == msg.previous else u for u in here]
+            self._renamed[nick_key(msg.previous)] = msg.nick
+            self._renamed.pop(nick_key(msg.nick), None)  # (that name is someone's again)
         elif msg.event == "topic" and msg.topic is not None:
             self._topics[key] = msg.topic
         else:
@@ -170,12 +180,12 @@ class Windows:
         if not (self.hide_unfocused and isinstance(msg, m.Notice) and msg.event == "nick"):
             return False
         key = (msg.previous, msg.nick)
-        shown = self._renames.get(key)
+        shown = self._renames_shown.get(key)
         if shown is not None and abs(msg.ts - shown) < SAME_RENAME:
             return True
-        if len(self._renames) > 256:  # (only the recent ones matter)
-            self._renames.clear()
-        self._renames[key] = msg.ts
+        if len(self._renames_shown) > 256:  # (only the recent ones matter)
+            self._renames_shown.clear()
+        self._renames_shown[key] = msg.ts
         return False
 
     def beside(self, offset: int) -> str | None:
