@@ -10,16 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from common.hostport import format_address
+
 DEFAULT_PORT = 5050
 #: More addresses than this in one list is a mistake, not a cluster.
 MAX_ADDRESSES = 32
 
 Address = tuple[str, int]
-
-
-def format_address(host: str, port: int) -> str:
-    """``host:port``, with an IPv6 address in brackets (as the command line takes it)."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def format_addresses(addresses: Sequence[Address]) -> str:

@@ -20,7 +20,7 @@ from common.safetext import neutralise
 from .addresses import DEFAULT_PORT, Address, format_address, format_addresses, parse_addresses
 from .config import Config, ConfigError
 from .config import load as load_config
-from .connection import ChatConnection, ClientError, NickRejected, PasswordRequired, TlsOptions
+from .connection import ChatConnection, ClientError, NickRejected, PasswordRequired, TlsOptions, WrongPassword
 from .discovery import DiscoveryError, browse, choose, format_found, servers
 from .linemode import Interrupted, LinePrinter, finish, run_line_mode, show_line
 from .local import Preferences
@@ -273,7 +273,15 @@ def _run(args: argparse.Namespace, addresses: list[Address], interactive: bool) 
     if args.fd is not None:
         conn, welcome = registered(_inherited(args.fd, *addresses[0]))
     else:  # the first of the server's addresses that answers and takes us
-        conn, welcome = first_answering(addresses, lambda host, port: registered(_connect(host, port, tls)))
+        while True:
+            try:
+                conn, welcome = first_answering(addresses, lambda host, port: registered(_connect(host, port, tls)))
+                break
+            except WrongPassword as exc:  # (the server hangs up on a wrong one: a new connection asks again)
+                if not interactive or one_shot:
+                    raise
+                print(f"{exc}; try again (Ctrl-C to give up)", file=sys.stderr)
+                password = _ask_password()
     if one_shot:
         return send_once(conn, args.send_msg, welcome.nick)
     from .session import ChatSession
@@ -298,6 +306,8 @@ def _run(args: argparse.Namespace, addresses: list[Address], interactive: bool) 
             notify = (config.notify, float(config.notify_interval))
             return run_tty(session, renderer, prefs, config.paste_confirm, notify)
         printer = LinePrinter(sys.stdout)
+        # Piped input is a script or a bot: what was said before it came is not its business.
+        session.history_on_join = sys.stdin.isatty()
         show = show_line(printer, session)
         session.show = lambda msg: None if prefs.hides(msg) else show(msg)
         if welcome.mode == "chat":

@@ -22,12 +22,14 @@ from common.errors import LocalProtocolError, RemoteProtocolError
 from common.safetext import neutralise
 from common.tls import TlsError, TlsStream, fingerprint
 
-from .addresses import format_address
+from .addresses import DEFAULT_PORT, format_address
 from .trust import CertificateChanged, KnownServers
 from .writer import Writer, WriterClosed
 
 CONNECT_TIMEOUT = 10.0
 HANDSHAKE_TIMEOUT = 15.0
+#: How long a server that closed on our hello has to answer an HTTP request.
+PROBE_TIMEOUT = 5.0
 
 
 class ClientError(Exception):
@@ -96,6 +98,20 @@ def _reason(exc: OSError) -> str:
     return names.get(exc.errno or 0) or (exc.strerror or str(exc)).lower()
 
 
+def _answers_http(host: str, port: int) -> bool:
+    """Does ``host:port`` serve a page (asked after a silent close, so as not to misname a web port)?
+    A chat port answers an HTTP request too, with a 400: only a success or a redirect counts."""
+    head = b""
+    try:
+        with socket.create_connection((host, port), timeout=PROBE_TIMEOUT) as probe:
+            probe.sendall(b"HEAD / HTTP/1.0\r\n\r\n")
+            while len(head) < 12 and (data := probe.recv(12 - len(head))):
+                head += data
+    except OSError:
+        return False
+    return head.startswith(b"HTTP/") and head[9:10] in (b"2", b"3")  # HTTP/1.1 200
+
+
 class ChatConnection:
     def __init__(self, sock: socket.socket, host: str, port: int, tls: TlsOptions | None = None) -> None:
         self.sock = sock
@@ -109,6 +125,7 @@ class ChatConnection:
         self._writer = Writer(lambda data: self._sendall(data), self._write_failed, name=f"writer {host}:{port}")
         #: Set on a first TLS connection: the fingerprint that is now remembered.
         self.new_fingerprint: str | None = None
+        self._first_bytes = b""  # the start of what the server sent (an HTTP answer: not a chat server)
 
     @classmethod
     def connect(cls, host: str, port: int, tls: TlsOptions | None = None) -> ChatConnection:
@@ -196,7 +213,10 @@ class ChatConnection:
                 )
             )
             while True:
-                msg = self.next_message(skip_garbage=True)
+                try:
+                    msg = self.next_message(skip_garbage=True)
+                except ClientError as exc:
+                    raise (self._web_port() or exc) from None
                 if isinstance(msg, m.Welcome):
                     self.sock.settimeout(None)
                     return msg
@@ -215,9 +235,22 @@ class ChatConnection:
                         raise ClientError(f"{self.address} requires TLS: connect with --tls")
                     raise ClientError(f"the server refused us: {msg.message}")
                 if isinstance(msg, m.Bye) or msg is None:
-                    raise ClientError(f"the server at {self.address} closed the connection")
+                    raise self._web_port() or ClientError(f"the server at {self.address} closed the connection")
         except OSError as exc:
             raise ClientError(f"connection to {self.address} failed: {_reason(exc)}") from None
+
+    def _web_port(self) -> ClientError | None:
+        """The address is a web server's, likely the chat page's port: it answered our
+        hello in HTTP, or closed without a word and answers an HTTP request."""
+        if not self._first_bytes.startswith(b"HTTP/") and (
+            self._first_bytes or not _answers_http(self.host, self.port)
+        ):
+            return None
+        return ClientError(
+            f"{self.address} is a web server (the chat page's port? open http://{self.address}/ in a browser), "
+            f"not the chat port: chatclient needs the port chatserver says it is listening on "
+            f"({DEFAULT_PORT} unless it was started with --port)"
+        )
 
     def send(self, msg: m.Message) -> None:
         """Queue ``msg`` for the writer thread; never waits for the socket."""
@@ -267,6 +300,8 @@ class ChatConnection:
                     if isinstance(exc, socket.timeout):
                         raise
                     raise ClientError(self._write_error or f"connection lost: {_reason(exc)}") from None
+                if len(self._first_bytes) < 8:
+                    self._first_bytes += data[: 8 - len(self._first_bytes)]
                 self.proto.receive_data(data)
                 continue
             if event is CLOSED:

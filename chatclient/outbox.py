@@ -176,6 +176,11 @@ class Outbox:
                 self._unacked.remove(item)
             self._cond.notify_all()
 
+    def oldest_unconfirmed(self) -> m.Message | None:
+        """The message the next confirmation (or refusal) answers, if any: what ``acknowledged`` takes."""
+        with self._cond:
+            return self._unacked[0].msg if self._unacked else None
+
     def unavailable(self) -> bool:
         """The server could not take the oldest unconfirmed message now (its
         cluster link is down): it waits for ``available``. False if none was unconfirmed."""

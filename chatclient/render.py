@@ -102,9 +102,11 @@ class Renderer:
             return self._sgr(_BOLD, neutralise(msg.text))
         return self._stamp(ts) + self._sgr(_DIM, render_plain(msg))
 
-    def own(self, text: str, *, action: bool = False, nick: str = "") -> str:
-        """A line we just sent, as it will read in our history too."""
-        return self._stamp(time.time()) + self._own_body(text, action, nick)
+    def own(self, text: str, *, action: bool = False, nick: str = "", room: str | None = None) -> str:
+        """A line we just sent, as it will read in our history too; ``room``: sent to
+        another room than the one on screen (``/say #dev``), named as such: ``[#dev] You: text``."""
+        where = f"[{neutralise(room)}] " if room else ""
+        return self._stamp(time.time()) + where + self._own_body(text, action, nick)
 
     def _own_body(self, text: str, action: bool, nick: str) -> str:
         """``You: text``, or for ``/me``: ``(you) NICK text``. No peer line can

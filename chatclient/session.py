@@ -26,6 +26,7 @@ from typing import Protocol
 
 from common import messages as m
 from common.commands import CommandError, ShowHelp, parse_input
+from common.limits import clip
 from common.nicks import is_exit_word
 from common.ratelimit import TokenBucket
 from common.rooms import room_key
@@ -51,6 +52,8 @@ log = logging.getLogger(__name__)
 
 #: The outbox paces itself at this share of the server's announced rate.
 PACE_MARGIN = 0.9
+#: Characters of a refused line quoted when saying it was not sent.
+NOT_SENT_CHARS = 60
 #: Line mode reads no more input while this much waits for the socket,
 UNWRITTEN_LIMIT = 256 * 1024
 #: or while this many lines wait in the outbox (a script is slowed to the
@@ -90,6 +93,16 @@ def parse_line(line: str) -> m.Message | ShowHelp | CommandError | None:
     return parse_input(line)
 
 
+def _not_sent(line: m.Say | m.Action, why: m.Error) -> m.Notice:
+    """The line a refusal answers, marked as not sent, and why: ``* not sent: "more spam" (you are muted ...)``."""
+    text = clip(" ".join(line.text.split()), NOT_SENT_CHARS)
+    return m.Notice(
+        text=f'not sent: {"/me " if isinstance(line, m.Action) else ""}"{text}" ({why.message})',
+        ts=time.time(),
+        event="unsent",
+    )
+
+
 class ChatSession:
     """A registered connection, the thread that reads from it, and its reconnects."""
 
@@ -122,6 +135,9 @@ class ChatSession:
         self.on_end: Callable[[], None] = lambda: None
         #: Called (any thread) when ``status`` changes.
         self.on_status: Callable[[], None] = lambda: None
+        #: Asked (receiver thread) for a password when a reconnect needs another, with why;
+        #: None (line mode without a terminal, or the user gave up) ends the session.
+        self.ask_password: Callable[[str], str | None] | None = None
         self.status = f"connected to {conn.address}"
         self.ended = threading.Event()
         #: Set when the session ended without the server's ``bye``.
@@ -130,12 +146,15 @@ class ChatSession:
         self._server_stopping = False  # the server said it stops: the Bye that follows is not the end
         self.leaving = False
         self.connected = True
+        self._told_offline = False  # "not connected" was said in this outage
         #: The server said it lost its cluster (Redis) link (``link_down``) and not yet that it is back.
         self.cluster_down = False
         self._token = welcome.token
         self._positions = Positions()
         #: Replayed messages still to come of the last welcome/joined (not of a /history).
         self._greeting_left = welcome.replay
+        #: Show the history a room replays on joining (a piped bot wants only what follows).
+        self.history_on_join = True
         self._positions.entered(welcome.room, welcome.epoch, welcome.seq)
         #: Where we are, for the toolbar and completion (updated by the receiver thread).
         #: Our rooms, the focused one, who is in each (the terminal UI shows one room).
@@ -226,13 +245,19 @@ class ChatSession:
             return  # (the server's own words, "try again", are not for a line that goes by itself)
         elif isinstance(msg, m.Error) and msg.code in ("not_kept", "muted"):
             # Delivered but not kept, or refused while muted: the line's fate is known, not sent again.
+            line = self._outbox.oldest_unconfirmed()
             self._outbox.acknowledged()
+            if msg.code == "muted" and isinstance(line, (m.Say, m.Action)):
+                msg = _not_sent(line, msg)  # the screen showed it as sent ("You: ..."): say it was not
         elif isinstance(msg, m.Error):
             self._outbox.refused()
         if isinstance(msg, m.ChatMessage):
             greeting = self._greeting_left > 0 and msg.replay is not None
             if greeting:
                 self._greeting_left -= 1
+            if greeting and msg.replay == "history" and not self.history_on_join:
+                self._positions.saw(msg.room, msg.seq)  # (as good as seen: not shown on coming back either)
+                return
             if greeting and msg.replay == "history" and self._positions.seen(msg.room, msg.seq):
                 return  # on the screen already (back in a room we were in); /history asked shows all
             self._positions.saw(msg.room, msg.seq)
@@ -333,23 +358,29 @@ class ChatSession:
 
     def _reconnect(self) -> bool:
         """Reconnect until it works (True) or the user leaves (False)."""
-        try:
-            found = reconnect(
-                self.conn,
-                self._rejoin,
-                addresses=self.addresses,
-                clock=self._clock,
-                rng=self._rng,
-                stop=self._stop,
-                status=self._set_status,
-                info=self._info,
-            )
-        except (CertificateMismatch, Banned, WrongPassword) as exc:  # never retried into
-            self.lost = str(exc)
-            return False
-        except PasswordRequired as exc:  # the server came back wanting one we do not have
-            self.lost = f"{exc}: start again with --password-file (or answer the prompt)"
-            return False
+        while True:
+            try:
+                found = reconnect(
+                    self.conn,
+                    self._rejoin,
+                    addresses=self.addresses,
+                    clock=self._clock,
+                    rng=self._rng,
+                    stop=self._stop,
+                    status=self._set_status,
+                    info=self._info,
+                )
+                break
+            except (CertificateMismatch, Banned) as exc:  # never retried into
+                self.lost = str(exc)
+                return False
+            except (PasswordRequired, WrongPassword) as exc:  # the server came back wanting another password
+                password = self.ask_password(str(exc)) if self.ask_password is not None else None
+                if password is None:  # (no terminal to ask on, or the user gave up)
+                    again = "" if isinstance(exc, WrongPassword) else ": start again with --password-file"
+                    self.lost = f"{exc}{again}"
+                    return False
+                self._password = password  # (for the reconnects after this one too)
         if found is None:
             return False
         conn, welcome = found
@@ -442,6 +473,8 @@ class ChatSession:
         if isinstance(parsed, m.Join) and room_of(parsed.room) in self.joined:
             self.switch_to(parsed.room)  # a room we are in: look at it (the server is told)
             return None
+        if isinstance(parsed, m.PrivateSay) and (now := self.windows.now_called(parsed.to)):
+            self._info(f"{parsed.to} is now {now}; /msg {now} ...")  # (the server's answer: nobody called that)
         if isinstance(parsed, m.Message):
             if isinstance(parsed, m.Quit) or (isinstance(parsed, m.Say) and is_exit_word(parsed.text, self.exit_words)):
                 if not self.connected:
@@ -454,8 +487,9 @@ class ChatSession:
 
     def _send_chat(self, msg: m.Message) -> None:
         """Queue for the outbox (sent at once when nothing waits before it)."""
-        if not self._outbox.put(msg):
-            self._info("not connected: the message will be sent after reconnecting")
+        if not self._outbox.put(msg) and not self._told_offline:
+            self._told_offline = True  # (once per outage, not for every line typed meanwhile)
+            self._info("not connected: your messages will be sent after reconnecting")
 
     def _send_now(self, msg: m.Message) -> None:
         try:
@@ -500,6 +534,8 @@ class ChatSession:
     # -- state ------------------------------------------------------------
     def _set_connected(self, connected: bool, status: str) -> None:
         self.connected = connected
+        if connected:
+            self._told_offline = False
         self._set_status(status)
 
     def _held(self, room: str, count: int, here: str) -> None:

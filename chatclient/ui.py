@@ -9,8 +9,10 @@ thread is marshalled onto the application's event loop.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
+import queue
 import signal
 import sys
 import typing
@@ -20,7 +22,7 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 from prompt_toolkit.input import Input, create_input
 from prompt_toolkit.input.vt100 import Vt100Input
-from prompt_toolkit.key_binding import KeyBindings
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent, merge_key_bindings
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from common import messages as m
@@ -35,6 +37,7 @@ from .local import Preferences, handle_local
 from .notify import Notifier
 from .render import Renderer
 from .session import FrontEndSession
+from .windows import room_of
 
 if typing.TYPE_CHECKING:
     from .session import ChatSession
@@ -42,6 +45,54 @@ if typing.TYPE_CHECKING:
 
 class _SessionEnded(Exception):
     """Raised into the prompt when the receiver thread sees the session end."""
+
+
+class _PasswordWanted(Exception):
+    """Raised into the prompt: a reconnect needs a password; ``text`` is the half-typed line, kept."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+class _PasswordDesk:
+    """Passwords a reconnect asks for (receiver thread), asked at the terminal in the prompt's
+    place (UI thread): the prompt gives way, the password prompt shows no echo, the prompt comes back."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, prompt: PromptSession[str], in_clear: bool) -> None:
+        self._loop, self._prompt, self._in_clear = loop, prompt, in_clear
+        self._asks: queue.SimpleQueue[tuple[str, concurrent.futures.Future[str | None]]] = queue.SimpleQueue()
+        self._closed = False
+
+    def ask(self, why: str) -> str | None:
+        """Receiver thread: wait for the user's answer (None: given up, or the UI is over)."""
+        answer: concurrent.futures.Future[str | None] = concurrent.futures.Future()
+        if self._closed:
+            return None
+        self._asks.put((why, answer))
+        self._loop.call_soon_threadsafe(self.give_way)
+        return answer.result()
+
+    def give_way(self) -> None:
+        """On the event loop (and as each prompt starts): a password is wanted, the prompt ends keeping its text."""
+        app = self._prompt.app
+        if not self._asks.empty() and app.is_running and app.future is not None and not app.future.done():
+            app.exit(exception=_PasswordWanted(app.current_buffer.text))
+
+    async def answer(self) -> None:
+        why, answer = self._asks.get_nowait()
+        clear = " (no --tls: it travels unencrypted)" if self._in_clear else ""
+        question = f"{why}{clear}; Ctrl-C gives up\nPassword: "
+        try:
+            typed = await PromptSession[str](input=self._prompt.input, is_password=True).prompt_async(question)
+        except (EOFError, KeyboardInterrupt):
+            typed = ""
+        answer.set_result(typed or None)
+
+    def close(self) -> None:
+        self._closed = True
+        while not self._asks.empty():
+            self._asks.get_nowait()[1].set_result(None)
 
 
 class _StayRawInput(Vt100Input):
@@ -127,7 +178,7 @@ async def _run(
     # erase_when_done: the sent line is shown once, as "You: ...", not also as the old prompt.
     keyboard = _terminal_input()
     prompt: PromptSession[str] = PromptSession(
-        key_bindings=_room_keys(session),
+        key_bindings=merge_key_bindings([_room_keys(session), _interrupt_keys()]),
         input=keyboard,
         history=_history(),
         erase_when_done=True,
@@ -150,7 +201,10 @@ async def _run(
 
     for sig in (signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, on_signal, 128 + sig)
-    with patch_stdout(raw=True):
+    # Raw from start to end, not only while a prompt is up: between two prompts (a line
+    # just sent, /window, waiting for the server's goodbye) the terminal would echo keys
+    # typed meanwhile above what is printed next, and the prompt would then show them again.
+    with keyboard.raw_mode(), patch_stdout(raw=True):
         out = sys.stdout
 
         def say(text: str) -> None:
@@ -190,17 +244,34 @@ async def _run(
             windows.show_kept = lambda msg: None if prefs.hides(msg) else say(renderer.message(msg))
         session.on_end = lambda: loop.call_soon_threadsafe(end_prompt)
         session.on_status = prompt.app.invalidate  # thread-safe: redraws the toolbar
+        desk = _PasswordDesk(loop, prompt, in_clear=getattr(getattr(session, "conn", None), "tls", True) is None)
+        if hasattr(session, "ask_password"):  # (the server's host needs none)
+            session.ask_password = desk.ask
+
+        def give_way() -> None:  # as each prompt starts: for a password, or for the end that came meanwhile
+            desk.give_way()
+            if session.ended.is_set():
+                end_prompt()
+
         session.start()
+        typed = ""  # a half-typed line the password prompt interrupted
         while not session.ended.is_set() and not status:
             try:
-                line = await prompt.prompt_async(lambda: f"{neutralise(session.nick)}> ")
+                line = await prompt.prompt_async(
+                    lambda: f"{neutralise(session.nick)}> ", default=typed, pre_run=give_way
+                )
+            except _PasswordWanted as wanted:
+                typed = wanted.text
+                await desk.answer()
+                continue
             except _SessionEnded:
                 break
             except EOFError:  # Ctrl-D
                 break
-            except KeyboardInterrupt:  # Ctrl-C
+            except KeyboardInterrupt:  # Ctrl-C on an empty line
                 status = 130
                 break
+            typed = ""
             local = handle_local(line, prefs)
             if local is not None:
                 say(renderer.info(local))
@@ -215,7 +286,8 @@ async def _run(
                 session.lost = str(exc)
                 break
             if isinstance(parsed, (m.Say, m.Action)):
-                say(renderer.own(parsed.text, action=isinstance(parsed, m.Action), nick=session.nick))
+                elsewhere = parsed.room if _elsewhere(parsed.room, getattr(session, "room", "")) else None
+                say(renderer.own(parsed.text, action=isinstance(parsed, m.Action), nick=session.nick, room=elsewhere))
             elif isinstance(parsed, ShowHelp):
                 say("\n".join(renderer.info(h) for h in (*HELP_LINES, "This terminal:", *LOCAL_HELP)))
             elif isinstance(parsed, CommandError):
@@ -223,12 +295,35 @@ async def _run(
             if session.leaving:
                 await loop.run_in_executor(None, session.ended.wait, 5.0)
                 break
+        desk.close()
         lost_first = session.ended.is_set() and not session.leaving and session.lost
         await loop.run_in_executor(None, session.leave)
         unsent = session.unsent()  # after leave: the server's bye confirms what arrived
     for sig in (signal.SIGTERM, signal.SIGHUP):
         loop.remove_signal_handler(sig)
     return finish(session.lost if lost_first else None, unsent, status)
+
+
+def _elsewhere(room: str | None, focused: str) -> bool:
+    """Is ``room`` (a ``/say #ROOM``'s) another than the one on screen?"""
+    return bool(room) and room_of(room) != room_of(focused)
+
+
+def _interrupt_keys() -> KeyBindings:
+    """Ctrl-C, as shells have it: a half-typed line is cleared (kept in the history:
+    Up brings it back), not lost with the program; on an empty line it quits."""
+    keys = KeyBindings()
+
+    @keys.add("c-c")
+    def _interrupt(event: KeyPressEvent) -> None:
+        buffer = event.current_buffer
+        if buffer.text:
+            buffer.append_to_history()
+            buffer.reset()
+        else:
+            event.app.exit(exception=KeyboardInterrupt)
+
+    return keys
 
 
 def _room_keys(session: FrontEndSession) -> KeyBindings:

@@ -14,11 +14,15 @@ import time
 from collections.abc import Callable
 
 from common import messages as m
+from common.nicks import nick_key
 from common.rooms import InvalidRoom, room_key, validate_room
 
 from .hotlist import Hotlist
 
 Show = Callable[[m.Message], None]
+
+#: Copies of one rename (the server tells each room we share with them) come this close (seconds).
+SAME_RENAME = 5.0
 
 
 def room_of(typed: str) -> str:
@@ -49,11 +53,25 @@ class Windows:
         self.lock = threading.RLock()
         self._rejoining: set[str] = set()  # keys of rooms a reconnect asked back, not yet joined
         self._rejoined: set[str] = set()  # the same, joined and not yet shown
+        self._renames_shown: dict[tuple[str | None, str | None], float] = {}  # (old, new) -> when the shown one came
+        self._renamed: dict[str, str] = {}  # renames seen: the old name's key -> the new name
 
     @property
     def users(self) -> list[str]:
         """Who is in the focused room."""
         return self._users.get(room_key(self.room), [])
+
+    def now_called(self, nick: str) -> str | None:
+        """What someone we saw renamed from ``nick`` is called now (bob -> robert -> rob: rob),
+        unless someone in our rooms is called ``nick`` now; None if we saw no such rename."""
+        key = nick_key(nick)
+        if any(key == nick_key(user) for users in list(self._users.values()) for user in users):
+            return None
+        now, seen = None, {key}
+        while (later := self._renamed.get(key)) is not None and nick_key(later) not in seen:
+            now, key = later, nick_key(later)
+            seen.add(key)
+        return now
 
     @property
     def topic(self) -> str:
@@ -105,6 +123,8 @@ class Windows:
             self._users[key] = [u for u in here if u != msg.nick]
         elif msg.event == "nick" and msg.previous and msg.nick:
             self._users[key] = [msg.nick if u == msg.previous else u for u in here]
+            self._renamed[nick_key(msg.previous)] = msg.nick
+            self._renamed.pop(nick_key(msg.nick), None)  # (that name is someone's again)
         elif msg.event == "topic" and msg.topic is not None:
             self._topics[key] = msg.topic
         else:
@@ -128,7 +148,8 @@ class Windows:
                 and room_key(room) != room_key(self.room)
                 and room_key(room) in self.joined
             ):
-                show(msg)
+                if not self._shown_already(msg):
+                    show(msg)
                 return False, False
             mentioned = isinstance(msg, m.ChatMessage) and not msg.replay and self.mentions(msg)
             self.hotlist.add(room, msg, mentioned=mentioned)
@@ -137,7 +158,8 @@ class Windows:
 
     def focus(self, typed: str, show: Show) -> str | None:
         """Look at ``typed`` (one of our rooms): a marker line, then what came
-        there unseen. Its name, or None if not one of ours."""
+        there unseen (nothing at all if nothing did: the toolbar names the room).
+        Its name, or None if not one of ours."""
         name = self.joined.get(room_of(typed))
         if name is None:
             return None
@@ -145,10 +167,26 @@ class Windows:
             self.room = name
             taken = self.hotlist.take(name)
             older = f" ({taken.dropped} older not kept)" if taken.dropped else ""
-            show(m.Notice(text=f"--- {name}: {taken.count} new{older} ---", ts=time.time(), event="unseen"))
+            if taken.count or taken.dropped:
+                show(m.Notice(text=f"--- {name}: {taken.count} new{older} ---", ts=time.time(), event="unseen"))
             for line in taken.lines:
-                (self.show_kept or show)(line)
+                if not self._shown_already(line):
+                    (self.show_kept or show)(line)
         return name
+
+    def _shown_already(self, msg: m.Message) -> bool:
+        """A rename shown from another room: a person's news, shown once (the terminal,
+        one room at a time, would show it again on switching to each room we share with them)."""
+        if not (self.hide_unfocused and isinstance(msg, m.Notice) and msg.event == "nick"):
+            return False
+        key = (msg.previous, msg.nick)
+        shown = self._renames_shown.get(key)
+        if shown is not None and abs(msg.ts - shown) < SAME_RENAME:
+            return True
+        if len(self._renames_shown) > 256:  # (only the recent ones matter)
+            self._renames_shown.clear()
+        self._renames_shown[key] = msg.ts
+        return False
 
     def beside(self, offset: int) -> str | None:
         """The next (``offset`` 1) or previous (-1) of our rooms, in joining order."""

@@ -22,6 +22,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
+from common.hostport import format_address
 from common.nicks import nick_key
 from common.threads import stop_signals_blocked, wait_for_stop
 
@@ -137,7 +138,7 @@ class HostSeat:
 
     def connection_from(self, addr: tuple) -> None:
         if self.session is not None:
-            self.session.notice(f"Got a connection from {addr[:2]!r}", event="connection")
+            self.session.notice(f"Got a connection from {format_address(*addr[:2])}", event="connection")
 
     def joined(self, who: Participant) -> None:
         if who.is_host:

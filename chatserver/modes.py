@@ -40,15 +40,16 @@ def _quoted(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-def ack_text(seq: int, text: str, limit: int = MAX_TEXT) -> str:
-    """``ACK 42: "hello"`` — the text quoted as JSON, so any content is unambiguous.
+def ack_text(seq: int, text: str, limit: int = MAX_TEXT, *, action: bool = False) -> str:
+    """``ACK 42: "hello"`` — the text quoted as JSON, so any content is unambiguous;
+    an action (``/me waves``) is acknowledged as one: ``ACK 42: /me "waves"``.
 
     The reply is a message like any other and has at most ``limit`` characters;
     quoting lengthens the text (``"`` becomes ``\\"``, a control character
     ``\\u001b``), so a long one is quoted only in part, cut between grapheme
     clusters, and the reply says how much of it is shown.
     """
-    head = f"ACK {seq}: "
+    head = f"ACK {seq}: " + ("/me " if action else "")
     whole = head + _quoted(text)
     if len(whole) <= limit:
         return whole

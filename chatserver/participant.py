@@ -434,7 +434,7 @@ class Participant(Membership):
             )
         elif not leaving:
             seq = self.server.next_seq()
-            reply = reverse_text(text) if self.mode is Mode.REVERSE else ack_text(seq, text)
+            reply = reverse_text(text) if self.mode is Mode.REVERSE else ack_text(seq, text, action=action)
             self.send(m.Reply(seq=seq, ts=time.time(), text=reply))
         if leaving:
             self.send(m.Bye("goodbye"))

@@ -18,6 +18,7 @@ from helpers import (
     NativeClient,
     PlainClient,
     ServerProcess,
+    ask_who,
     client_process,
     kill_quietly,
     program,
@@ -63,6 +64,51 @@ def test_line_mode_sends_everything_before_exiting_at_eof(server):
     out, err = proc.communicate("\n".join(lines), timeout=20)  # last line has no newline
     assert proc.returncode == 0, err
     assert [f["text"] for f in watcher.messages(200)] == lines
+
+
+def test_a_piped_bot_prints_only_what_happens_after_it_joined(server):
+    """Issue 19, item 18: no replay of the room's history before the bot's own lines."""
+    talker = NativeClient(server.port, "talker")
+    talker.say("said before the bot came")
+    talker.expect(lambda f: f["type"] == "accepted")
+    bot = client_process(server.address, "--name", "bot")
+    try:
+        assert bot.stdout.readline() == "Connected to the server.\n"
+        assert bot.stdout.readline() == "* 2 in #lobby: talker, bot\n"
+        talker.expect(lambda f: f.get("event") == "join")
+        talker.say("said after the bot came")
+        assert bot.stdout.readline() == "talker: said after the bot came\n", "the first line it prints"
+        bot.stdin.write("x\n/history 5\n")  # asked for, the history is shown
+        bot.stdin.flush()
+        assert talker.messages(1)[0]["text"] == "x"
+        line = bot.stdout.readline()
+        while not line.startswith("(history)"):
+            line = bot.stdout.readline()
+        assert line == "(history) talker: said before the bot came\n"
+    finally:
+        bot.stdin.close()
+        bot.wait(TIMEOUT)
+
+
+def test_msg_to_a_name_someone_left_by_renaming_hints_the_new_name(server):
+    """Issue 19, item 17."""
+    bob = NativeClient(server.port, "bob")
+    proc = client_process(server.address, "--name", "alice")
+    try:
+        assert proc.stdout.readline() == "Connected to the server.\n"
+        bob.expect(lambda f: f.get("event") == "join")
+        bob.send_json({"type": "nick", "nick": "robert"})
+        line = proc.stdout.readline()
+        while "bob is now known as robert" not in line:
+            line = proc.stdout.readline()
+        proc.stdin.write("/msg bob are you there?\n")
+        proc.stdin.flush()
+        lines = [proc.stdout.readline(), proc.stdout.readline()]
+        assert "* bob is now robert; /msg robert ...\n" in lines, lines
+        assert any(line.startswith("* error: nobody called 'bob'") for line in lines), "the server's answer too"
+    finally:
+        proc.stdin.close()
+        proc.wait(TIMEOUT)
 
 
 def test_unreachable_server_is_one_clear_line():
@@ -151,11 +197,18 @@ def test_escape_sequences_from_peers_are_shown_inert(server):
     assert term.wait_exit() == 0
 
 
-def test_ctrl_c_quits_cleanly_with_130(server):
+def test_ctrl_c_clears_a_half_typed_line_then_quits_cleanly_with_130(server):
+    """As shells do: the first Ctrl-C clears what is typed (Up brings it back), one on an empty line quits."""
     term = _tty_client(server)
     watcher = NativeClient(server.port, "watcher")
     term.send("half")
+    term.wait_for(lambda t: t.cursor_line() == "alice> half", what="the half line")
     term.send("\x03")
+    term.wait_for(lambda t: t.cursor_line() == "alice>", what="the line cleared")
+    term.send("\x1b[A")  # Up: the cleared line is in the history
+    term.wait_for(lambda t: t.cursor_line() == "alice> half", what="the cleared line recalled")
+    assert term.child.isalive(), "the first Ctrl-C does not quit"
+    term.send("\x15\x03")  # Ctrl-U empties the line; Ctrl-C on an empty line quits
     assert term.wait_exit() == 130
     assert "Traceback" not in term.raw.decode(errors="replace")
     leave = watcher.expect(lambda f: f.get("event") == "leave")
@@ -517,6 +570,60 @@ def test_a_password_without_tls_is_said_to_travel_in_clear(guarded_server, tmp_p
     assert asked.wait_exit() == 0
 
 
+def test_a_wrong_password_on_a_terminal_is_asked_again(guarded_server):
+    """Issue 19, item 16: not "start again"; without a terminal, one clear line."""
+    env = python_env()
+    env["TERM"] = "xterm"
+    term = Terminal([*program("chatclient"), guarded_server.address, "--name", "dave"], env=env)
+    term.wait_text("Password:")
+    term.send("not it\r")
+    term.wait_text("wrong password; try again")
+    term.wait_for(lambda t: t.text.count("Password:") == 2, what="asked again")
+    term.send("open sesame\r")
+    term.wait_text("dave>")
+    assert "not it" not in term.text and "open sesame" not in term.text, "no echo"
+    term.send("/quit\r")
+    assert term.wait_exit() == 0
+    (guarded_server.files / "wrong").write_text("not it\n")
+    piped = run_client(guarded_server.address, "--password-file", str(guarded_server.files / "wrong"), input="")
+    assert piped.returncode == 1
+    assert piped.stderr.splitlines()[-1] == "chatclient: the server refused us: wrong password"
+
+
+def test_a_server_back_wanting_an_operators_password_asks_for_it_on_a_terminal(tmp_path):
+    """Issue 19, item 16: restarted with --op for our name, the reconnect asks (no echo), keeping the half line."""
+    first = ServerProcess()
+    port = first.port
+    env = python_env()
+    env["TERM"] = "xterm"
+    term = Terminal([*program("chatclient"), first.address, "--name", "alice"], env=env)
+    second = None
+    try:
+        term.wait_text("alice>")
+        term.send("half typed")
+        term.wait_for(lambda t: t.cursor_line() == "alice> half typed", what="the half line")
+        first.stop()
+        term.wait_text("reconnecting")
+        (tmp_path / "oppw").write_text("op secret\n")
+        second = ServerProcess("--port", str(port), "--op", "alice", "--op-password-file", str(tmp_path / "oppw"))
+        term.wait_text("needs an operator's password")
+        term.wait_for(lambda t: t.cursor_line().startswith("Password:"), what="the password prompt")
+        term.send("op secret\r")
+        term.wait_text("reconnected as alice")
+        term.wait_for(lambda t: t.cursor_line() == "alice> half typed", what="the half line back")
+        assert "op secret" not in term.text, "no echo"
+        watcher = NativeClient(port, "watcher")
+        term.send("\x15/who\r")
+        term.wait_text("2 in #lobby")
+        assert "alice" in ask_who(watcher)["nicks"]
+        term.send("/quit\r")
+        assert term.wait_exit() == 0
+    finally:
+        term.child.terminate(force=True)
+        if second is not None:
+            second.stop()
+
+
 def test_a_password_over_tls_brings_no_warning(tmp_path):
     (tmp_path / "pw").write_text("open sesame\n")
     srv = ServerProcess("--tls", "--password-file", str(tmp_path / "pw"))
@@ -558,3 +665,14 @@ def test_topic_without_text_shows_the_topic_and_keeps_it(server):
     finally:
         proc.stdin.close()
         proc.wait(TIMEOUT)
+
+
+def test_pointed_at_the_chat_pages_port_it_says_so(server):
+    """Issue 19, item 18: the web port answers our hello in HTTP; not "closed the connection"."""
+    done = run_client(f"127.0.0.1:{server.web_port}", "--name", "lost", input="")
+    assert done.returncode == 1
+    assert done.stderr == (
+        f"chatclient: 127.0.0.1:{server.web_port} is a web server (the chat page's port? open "
+        f"http://127.0.0.1:{server.web_port}/ in a browser), not the chat port: chatclient needs the port "
+        "chatserver says it is listening on (5050 unless it was started with --port)\n"
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -127,10 +128,19 @@ def test_the_host_is_an_operator_nobody_can_kick_and_its_name_is_reserved(tmp_pa
     assert host.term.wait_exit() == 0
 
 
+def test_the_host_sees_a_connection_as_host_port_with_ipv6_in_brackets():
+    """Not a Python tuple, ``('::1', 54750, 0, 0)``: the address as people write it."""
+    host = HostServer("--host", "::1")
+    peer = NativeClient(host.port, "bob", host="::1")
+    host.term.wait_text(f"Got a connection from [::1]:{peer.sock.getsockname()[1]}")
+    host.term.send("/quit\r")
+    assert host.term.wait_exit() == 0
+
+
 def test_host_chat_both_type_while_receiving_and_client_bye_ends_both():
     host = HostServer()
     client = _tty_client(host.address, "bob")
-    host.term.wait_text("Got a connection from ('127.0.0.1', ")
+    host.term.wait_for(lambda t: re.search(r"Got a connection from 127\.0\.0\.1:\d+$", t.text, re.M), what="peer")
     host.term.wait_text("bob joined")
     # Both start typing; each receives the other's message mid-line.
     host.term.send("hello bo")

@@ -96,6 +96,15 @@ def test_ack_names_what_was_received_to_sender_only(ack_server):
     assert int(reply["text"].split()[1].rstrip(":")) > int(ack.split()[1].rstrip(":")), "server sequence grows"
 
 
+def test_ack_keeps_an_action_an_action(ack_server):
+    proc = send_once(ack_server.address, "/me waves")
+    assert proc.returncode == 0, proc.stderr
+    ack = proc.stdout.strip()
+    assert ack.startswith("ACK ") and ack.endswith(': /me "waves"'), ack
+    said = send_once(ack_server.address, "waves")
+    assert said.stdout.strip().endswith(': "waves"'), "a plain message is not an action"
+
+
 def test_send_in_chat_mode_confirms_delivery(server):
     watcher = NativeClient(server.port, "watcher")
     proc = send_once(server.address, "deploy done", "--name", "ci")

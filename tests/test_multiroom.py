@@ -243,6 +243,20 @@ def test_other_rooms_are_counted_in_the_hotlist_and_shown_once_on_switching(two_
     assert term.wait_exit() == 0
 
 
+def test_a_rename_is_shown_once_though_told_in_each_room(two_rooms):
+    """Issue 19, item 17: bob is in both our rooms; switching to the other does not say it again."""
+    term, bob = two_rooms
+    bob.send_json({"type": "nick", "nick": "robert"})
+    term.wait_text("bob is now known as robert")
+    term.send(ALT_1)  # the lobby, where the same rename was told too
+    term.wait_for(lambda t: "#lobby (2)" in toolbar(t), what="on the lobby")
+    bob.send_json({"type": "say", "room": "#lobby", "text": "marker"})
+    term.wait_text("robert: marker")  # (after whatever the switch printed)
+    assert shown(term, "bob is now known as robert") == 1, term.text
+    term.send("/quit\r")
+    assert term.wait_exit() == 0
+
+
 def test_alt_a_goes_to_the_room_with_activity_and_window_by_name(server, two_rooms):
     term, bob = two_rooms
     carol = NativeClient(server.port, "carol")
@@ -259,9 +273,10 @@ def test_alt_a_goes_to_the_room_with_activity_and_window_by_name(server, two_roo
     term.wait_text("--- #dev: 1 new ---")
     term.wait_for(lambda t: "(1" not in toolbar(t), what="no more activity")
     term.send("/window #ops\r")
-    term.wait_text("--- #ops: 0 new ---")
-    term.send("/help\r")
+    term.wait_for(lambda t: "#ops (3)" in toolbar(t), what="back on #ops")
+    term.send("/help\r")  # (once its lines are on screen, so would a header be, printed before them)
     term.wait_text("/window #ROOM|N    look at another of your rooms")
+    assert "#ops: 0 new" not in term.text, "no header for nothing new"
     term.send("/window #nowhere\r")
     term.wait_text("usage: /window #ROOM|N, one of: #lobby, #dev, #ops")
     assert shown(term, "bob: in dev") == 1 and shown(term, "bob: in lobby for viewer") == 1

@@ -468,3 +468,26 @@ def test_a_server_back_with_a_password_ends_the_reconnects_with_why(tmp_path):
             second.stop()
     finally:
         kill_quietly(client)
+
+
+def test_not_connected_is_said_once_per_outage_not_for_every_line(server):
+    """Issue 19, item 17: three lines typed while away bring one notice; the next outage, one again."""
+    proxy = Proxy(server.port)
+    watcher = NativeClient(server.port, "watcher")
+    client = client_process(f"127.0.0.1:{proxy.port}", "--name", "away")
+    try:
+        read_until(client, "Connected to the server.")
+        for outage in (1, 2):
+            proxy.cut_client_side(hold=True)
+            read_until(client, "reconnecting")
+            client.stdin.write("".join(f"typed away {outage}.{i}\n" for i in range(3)) + "/help\n")
+            client.stdin.flush()
+            lines = read_until(client, "* Commands:")  # (the help is printed after the three lines are taken)
+            assert sum("will be sent after reconnecting" in line for line in lines) == 1, lines
+            proxy.release()
+            read_until(client, reconnected_as("away"))
+            got = [watcher.expect(lambda f: f["type"] == "message" and f["nick"] == "away")["text"] for _ in range(3)]
+            assert got == [f"typed away {outage}.{i}" for i in range(3)]
+    finally:
+        kill_quietly(client)
+        proxy.close()

@@ -4,11 +4,13 @@ whole UI in a pseudo-terminal (toolbar, mentions, paste, history)."""
 from __future__ import annotations
 
 import asyncio
+import signal
+import termios
 import time
 from types import SimpleNamespace
 
 import pytest
-from helpers import NativeClient, program, python_env, wait_for
+from helpers import NativeClient, ServerProcess, program, python_env, wait_for
 from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
@@ -262,3 +264,70 @@ def test_trailing_newlines_are_not_part_of_a_message():
     assert parse_line("just one\n") == m.Say("just one")
     assert parse_line("/me waves\n") == m.Action("waves")
     assert parse_line("\n\n") is None
+
+
+# --- what the new-user trial found (issue 19, items 12-17) ------------------------------
+
+
+def _tty(server, tmp_path, name: str = "viewer", *extra: str) -> Terminal:
+    term = Terminal([*program("chatclient"), server.address, "--name", name, *extra], env=_env(tmp_path), rows=30)
+    term.wait_text(f"{name}>")
+    return term
+
+
+def test_a_line_said_to_another_room_names_that_room(server, tmp_path):
+    term = _tty(server, tmp_path)
+    bob = NativeClient(server.port, "bob")
+    term.send("/join #dev\r")
+    term.wait_for(lambda t: "#dev (1)" in t.lines[-1], what="focused on #dev")
+    term.send("/say #lobby over there\r")
+    got = bob.messages(1)[0]
+    assert (got["room"], got["text"]) == ("#lobby", "over there")
+    term.wait_text("[#lobby] You: over there")
+    term.send("/say #dev right here\r")
+    term.wait_text("You: right here")
+    assert "[#dev] You" not in term.text, "the room on screen needs no name"
+    term.send("/quit\r")
+    assert term.wait_exit() == 0
+
+
+def test_a_line_refused_while_muted_is_marked_not_sent(tmp_path):
+    (tmp_path / "oppw").write_text("op secret\n")
+    srv = ServerProcess("--op", "alice", "--op-password-file", str(tmp_path / "oppw"))
+    try:
+        alice = NativeClient(srv.port)
+        alice.send_json({"type": "hello", "version": 1, "nick": "alice", "password": "op secret"})
+        alice.expect(lambda f: f["type"] == "welcome")
+        term = _tty(srv, tmp_path, "spammer")
+        alice.send_json({"type": "mute", "nick": "spammer", "duration": 3600, "reason": "flooding"})
+        term.wait_text("you were muted by alice")
+        term.send("more spam\r")
+        term.wait_text('not sent: "more spam" (you are muted by alice (flooding)')
+        assert term.text.index("You: more spam") < term.text.index('not sent: "more spam"')
+        assert "error: you are muted" not in term.text, "one line says it all"
+        term.send("/quit\r")
+        assert term.wait_exit() == 0, "its fate was told: not counted again as left unsent"
+    finally:
+        srv.stop()
+
+
+def test_keys_typed_between_two_prompts_are_not_echoed_by_the_terminal(tmp_path):
+    """Issue 19, item 17: a line typed right after /window was printed raw (the terminal's own
+    echo, back in cooked mode between two prompts), then again when sent. Between prompts the
+    terminal stays raw. Made visible here with a server that does not answer /quit at once:
+    the client waits for its goodbye with no prompt up."""
+    srv = ServerProcess()
+    term = _tty(srv, tmp_path, "leaver")
+    try:
+        term.wait_for(lambda t: "connected to" in t.lines[-1], what="the toolbar")
+        srv.proc.send_signal(signal.SIGSTOP)
+        term.send("/quit\r")
+        term.wait_for(lambda t: "connected to" not in t.text, what="the prompt and toolbar gone")
+        assert not termios.tcgetattr(term.child.child_fd)[3] & termios.ECHO, "the terminal echoes keys"
+        term.send("typed while leaving")
+        srv.proc.send_signal(signal.SIGCONT)
+        assert term.wait_exit() == 0
+        assert b"typed while leaving" not in term.raw
+    finally:
+        srv.proc.send_signal(signal.SIGCONT)
+        srv.stop()
