@@ -21,13 +21,14 @@ from common.nicks import InvalidNick, is_exit_word, nick_key, validate_nick
 from common.ratelimit import TokenBucket
 from common.rooms import InvalidRoom, one_line, room_key, validate_room
 
-from .hub import LOBBY, Frame, Greeting, Unavailable
+from .hub import LOBBY, Frame, Greeting
 from .membership import Membership
 from .moderation import until_text
 from .modes import Mode, ack_text, reverse_text
 from .operators import COMMANDS as OPERATOR_COMMANDS
 from .operators import moderate
 from .registry import NickTaken
+from .roomlog import SearchTooLong, Unavailable
 
 if TYPE_CHECKING:
     from .server import ChatServer
@@ -473,7 +474,11 @@ class Participant(Membership):
             if not words:
                 self.send(m.Error("bad_command", "usage: /search WORDS"))
                 return
-            found = self.hub.search(self.room, words, MAX_FOUND)[::-1]  # oldest first, like a scrollback
+            try:
+                found = self.hub.search(self.room, words, MAX_FOUND)[::-1]  # oldest first, like a scrollback
+            except SearchTooLong as exc:
+                self.send(m.Error("search_too_long", str(exc)))
+                return
             kind = "search"
             more = " (the newest shown)" if len(found) == MAX_FOUND else ""
             count = f"{len(found)} message(s){more}" if found else "none found"

@@ -17,6 +17,7 @@ import secrets
 import sqlite3
 import threading
 import time
+import typing
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from common import messages as m
 from common.nicks import nick_key
 from common.threads import stop_signals_blocked
 
-from .roomlog import StoredGrant, StoredRoom, StoredSanction
+from .roomlog import SearchTooLong, StoredGrant, StoredRoom, StoredSanction, Unavailable, search_terms
 
 APPLICATION_ID = 0x6C616E63  # "lanc"
 SCHEMA_VERSION = 3
@@ -72,6 +73,14 @@ CHECKPOINT_EVERY = 1.0
 #: start over while commits never pause, so under endless load it would only grow.
 WAL_PAGES_MAX = 16384
 WAL_BYTES_KEPT = 16 * 1024 * 1024  # the WAL file is cut back to this once checkpointed
+#: A search stops after this long (seconds), and the asker is told to narrow it.
+SEARCH_SECONDS = 2.0
+#: SQLite steps between two looks at the clock while a search runs.
+PROGRESS_STEPS = 1000
+#: Read connections kept open between reads (more are opened while more threads read at once).
+READERS_KEPT = 4
+#: Terms of one search, at most.
+MAX_TERMS = 16
 
 log = logging.getLogger(__name__)
 
@@ -94,17 +103,29 @@ def _row_message(row: tuple) -> m.ChatMessage:
 
 class SqliteStore:
     """One SQLite file, a ``roomlog.RoomLog``; every method is safe to call
-    from any thread (one lock, one connection). Staged messages wait in
-    memory for the dispatcher's commit; reads include them."""
+    from any thread. Writes go through one connection under one lock (the
+    dispatcher's ``commit`` needs it); history reads and searches use read
+    connections of their own and never take that lock but to copy what is
+    staged (WAL lets them read while a commit writes). Staged messages wait
+    in memory for the dispatcher's commit; reads include them."""
 
     def __init__(
-        self, path: Path | str, *, room_key: Callable[[str], str], clock: Callable[[], float] = time.monotonic
+        self,
+        path: Path | str,
+        *,
+        room_key: Callable[[str], str],
+        clock: Callable[[], float] = time.monotonic,
+        search_seconds: float = SEARCH_SECONDS,
     ) -> None:
         self.path = Path(path)
         self._room_key = room_key
         self._clock = clock
+        self._search_seconds = search_seconds
         self._lock = threading.Lock()
         self._db = self._open()
+        self._readers: list[sqlite3.Connection] = []  # idle read connections
+        self._readers_lock = threading.Lock()
+        self._read_complained = float("-inf")
         #: Staged, not yet written: the next commit writes them in one transaction.
         self._staged: list[m.ChatMessage] = []
         self._failing_since: float | None = None
@@ -231,6 +252,10 @@ class SqliteStore:
             self._closed = True
             self._db.close()
             self._lock_file.close()
+        with self._readers_lock:
+            readers, self._readers = self._readers, []
+        for db in readers:
+            db.close()
 
     # -- what the server keeps ------------------------------------------------
     def secret(self) -> bytes:
@@ -246,7 +271,10 @@ class SqliteStore:
     def room(self, name: str) -> StoredRoom | None:
         key = self._room_key(name)
         with self._lock:
-            row = self._db.execute("SELECT name, epoch, seq, topic FROM rooms WHERE key = ?", (key,)).fetchone()
+            try:
+                row = self._db.execute("SELECT name, epoch, seq, topic FROM rooms WHERE key = ?", (key,)).fetchone()
+            except (sqlite3.Error, OSError) as exc:
+                self._unreadable(exc)
             staged = max((x.seq for x in self._staged if self._room_key(x.room) == key), default=0)
         if row is None:
             return None
@@ -328,12 +356,56 @@ class SqliteStore:
             self._complained = now
             log.error("cannot write the store %s: %s; messages are delivered but not kept", self.path, why)
 
-    def _select(self, sql: str, args: tuple) -> list[m.ChatMessage]:
-        with self._lock:
-            if self._closed:
-                return []
-            rows = self._db.execute(sql, args).fetchall()
+    def _reader(self) -> sqlite3.Connection:
+        """An idle read connection, or a new one (given back with ``_give_back``)."""
+        with self._readers_lock:
+            if self._readers:
+                return self._readers.pop()
+        db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        db.execute("PRAGMA query_only = ON")
+        return db
+
+    def _give_back(self, db: sqlite3.Connection) -> None:
+        db.set_progress_handler(None, 0)
+        with self._readers_lock:
+            if not self._closed and len(self._readers) < READERS_KEPT:
+                self._readers.append(db)
+                return
+        db.close()
+
+    def _select(self, sql: str, args: tuple, budget: float | None = None) -> list[m.ChatMessage]:
+        """Rows read on a read connection, never under the writer's lock; a read that
+        runs past ``budget`` seconds is stopped (``SearchTooLong``); one that fails
+        raises ``Unavailable`` (logged once a minute at most)."""
+        if self._closed:
+            return []
+        db = self._reader()
+        stopped = False
+        if budget is not None:
+            deadline = self._clock() + budget
+
+            def over_budget() -> int:
+                nonlocal stopped
+                stopped = self._clock() >= deadline
+                return stopped
+
+            db.set_progress_handler(over_budget, PROGRESS_STEPS)
+        try:
+            rows = db.execute(sql, args).fetchall()
+        except (sqlite3.Error, OSError) as exc:
+            if stopped:
+                raise SearchTooLong("search took too long; narrow it (more or longer words)") from None
+            self._unreadable(exc)
+        finally:
+            self._give_back(db)
         return [_row_message(row) for row in rows]
+
+    def _unreadable(self, exc: BaseException) -> typing.NoReturn:
+        now = self._clock()
+        if now - self._read_complained >= COMPLAIN_EVERY:
+            self._read_complained = now
+            log.error("cannot read the store %s: %s", self.path, exc)
+        raise Unavailable(f"the server cannot read its store ({exc})") from None
 
     def recent(self, room: str, count: int, before: int | None = None) -> list[m.ChatMessage]:
         """The last ``count`` messages of ``room`` (numbered below ``before``), oldest first,
@@ -341,6 +413,7 @@ class SqliteStore:
         if count <= 0:
             return []
         key, below = self._room_key(room), before if before is not None else 2**62
+        # What is staged first: a commit in between then moves it to the file before the read below.
         with self._lock:
             staged = [x for x in self._staged if x.seq < below and self._room_key(x.room) == key]
         rows = self._select(
@@ -352,16 +425,18 @@ class SqliteStore:
         return ([x for x in rows[::-1] if x.seq not in seen] + staged)[-count:]
 
     def search(self, room: str, words: str, limit: int) -> list[m.ChatMessage]:
-        """Messages of ``room`` holding every word of ``words``, newest first (FTS5)."""
-        terms = [w for w in words.split() if w]
+        """Messages of ``room`` holding every word of ``words``, newest first (FTS5); a word
+        with punctuation in it is several words. ``SearchTooLong`` past the time budget."""
+        terms = search_terms(words)[:MAX_TERMS]
         if not terms:
             return []
-        query = " ".join('"' + w.replace('"', '""') + '"' for w in terms[:16])  # plain words, no FTS syntax
+        query = " AND ".join(f'"{w}"' for w in terms)  # (words only: no FTS syntax, no quotes)
         return self._select(
             "SELECT r.name, m.seq, m.ts, m.nick, m.text, m.action FROM messages_fts f"
             " JOIN messages m ON m.id = f.rowid JOIN rooms r ON r.key = m.room"
             " WHERE messages_fts MATCH ? AND m.room = ? ORDER BY m.seq DESC LIMIT ?",
             (query, self._room_key(room), limit),
+            budget=self._search_seconds,
         )
 
     # -- moderation ------------------------------------------------------------
