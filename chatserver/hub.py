@@ -273,9 +273,13 @@ class LocalHub:
             stale = self._people.stale_session(nick, resume)
             self._people.claim(sub, nick, stale)
             try:
-                joined = self.join(room, sub, greet, after=after, recent=recent, epoch=epoch)
-            except TooManyRooms:
-                joined = self.join(LOBBY, sub, greet, recent=recent)
+                try:
+                    joined = self.join(room, sub, greet, after=after, recent=recent, epoch=epoch)
+                except TooManyRooms:
+                    joined = self.join(LOBBY, sub, greet, recent=recent)
+            except Unavailable:  # (the log cannot be read): not registered, so the name is free again
+                self._people.release(sub)
+                raise
         if stale is not None:
             stale.replaced = True
             stale.kick("replaced by a new connection")

@@ -529,6 +529,8 @@ SERVER_TYPES: frozenset[type[Message]] = frozenset(
 # --- validation -----------------------------------------------------------
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+#: Integers on the wire are 64-bit signed, as SQLite keeps them.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 _Check = typing.Callable[[str, Any], Any]
 
 
@@ -564,8 +566,8 @@ def _check_for(tp: Any) -> _Check:
     if tp is int:
 
         def check_int(name: str, value: Any) -> Any:
-            if isinstance(value, bool) or not isinstance(value, int) or abs(value) > 2**63:
-                raise InvalidFrame(f"field {name!r} must be an integer")
+            if isinstance(value, bool) or not isinstance(value, int) or not INT_MIN <= value <= INT_MAX:
+                raise InvalidFrame(f"field {name!r} must be an integer of 64 bits (signed)")
             return value
 
         return check_int
@@ -575,7 +577,7 @@ def _check_for(tp: Any) -> _Check:
             if (
                 isinstance(value, bool)
                 or not isinstance(value, (int, float))
-                or (isinstance(value, int) and abs(value) > 2**63)
+                or (isinstance(value, int) and not INT_MIN <= value <= INT_MAX)
                 or not math.isfinite(value)
             ):
                 raise InvalidFrame(f"field {name!r} must be a finite number")

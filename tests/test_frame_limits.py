@@ -244,14 +244,14 @@ def server_message(draw, cls):
         elif tp is bool:
             kwargs[f.name] = draw(st.booleans())
         elif tp is int:
-            kwargs[f.name] = draw(st.integers(-(2**63), 2**63))
+            kwargs[f.name] = draw(st.integers(m.INT_MIN, m.INT_MAX))
         elif tp is float:
             kwargs[f.name] = draw(st.floats(allow_nan=False, allow_infinity=False))
         elif typing.get_args(tp) == (str,):
             pool = draw(st.lists(worst_string(limits.MAX_FIELD), min_size=1, max_size=3))
             kwargs[f.name] = [pool[i % len(pool)] for i in range(count)]
         elif typing.get_args(tp) == (int,):
-            kwargs[f.name] = [draw(st.integers(-(2**63), 2**63))] * count
+            kwargs[f.name] = [draw(st.integers(m.INT_MIN, m.INT_MAX))] * count
         elif typing.get_args(tp) == (bool,):
             kwargs[f.name] = [draw(st.booleans())] * count
         else:  # pragma: no cover - a new field type: teach this test about it
