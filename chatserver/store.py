@@ -25,6 +25,7 @@ from common import messages as m
 from common.nicks import nick_key
 from common.threads import stop_signals_blocked
 
+from . import storefile
 from .roomlog import SearchTooLong, StoredGrant, StoredRoom, StoredSanction, Unavailable, search_terms
 
 APPLICATION_ID = 0x6C616E63  # "lanc"
@@ -140,17 +141,10 @@ class SqliteStore:
     # -- opening ------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
         where = str(self.path)
-        existed = self.path.exists() and self.path.stat().st_size > 0
-        if not existed:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            except OSError as exc:
-                why = exc.strerror or exc
-                raise StoreError(f"cannot create the store's folder {self.path.parent}: {why}") from None
-            try:  # chat logs are private: only this user may read them (SQLite keeps the mode)
-                os.close(os.open(where, os.O_CREAT | os.O_WRONLY, 0o600))
-            except OSError as exc:
-                raise StoreError(f"cannot create the store {where}: {exc.strerror or exc}") from None
+        try:  # chat logs are private: ours, not through a link, only this user may read them
+            existed = storefile.prepare(self.path)
+        except storefile.UnsafeStore as exc:
+            raise StoreError(str(exc)) from None
         try:
             # Read-only first: a file that is not ours must be left exactly as it was.
             if existed:
@@ -189,9 +183,9 @@ class SqliteStore:
     def _hold_lock(self, where: str) -> None:
         """One server per store: two would number the same rooms twice."""
         try:
-            self._lock_file = open(where + ".lock", "a+")  # noqa: SIM115 - held for the store's life
-        except OSError as exc:
-            raise StoreError(f"cannot open {where}.lock: {exc.strerror or exc}") from None
+            self._lock_file = os.fdopen(storefile.open_private(Path(where + ".lock")), "a+")
+        except storefile.UnsafeStore as exc:
+            raise StoreError(str(exc)) from None
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
