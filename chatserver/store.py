@@ -80,6 +80,8 @@ SEARCH_SECONDS = 2.0
 PROGRESS_STEPS = 1000
 #: Read connections kept open between reads (more are opened while more threads read at once).
 READERS_KEPT = 4
+#: What a kept message costs beside its text and name, about (bytes): see ``kept_bytes``.
+ROW_BYTES = 64
 #: Terms of one search, at most.
 MAX_TERMS = 16
 
@@ -124,6 +126,9 @@ class SqliteStore:
         self._search_seconds = search_seconds
         self._lock = threading.Lock()
         self._db = self._open()
+        #: Keys of the rooms the hub holds in memory (found or saved, not yet forgotten):
+        #: ``forget_empty_rooms`` leaves them be.
+        self._live: set[str] = set()
         self._readers: list[sqlite3.Connection] = []  # idle read connections
         self._readers_lock = threading.Lock()
         self._read_complained = float("-inf")
@@ -270,6 +275,8 @@ class SqliteStore:
             except (sqlite3.Error, OSError) as exc:
                 self._unreadable(exc)
             staged = max((x.seq for x in self._staged if self._room_key(x.room) == key), default=0)
+            if row is not None:
+                self._live.add(key)
         if row is None:
             return None
         name, epoch, seq, topic = row
@@ -278,6 +285,7 @@ class SqliteStore:
     def save_room(self, room: StoredRoom) -> None:
         """A new room, or its topic changed (its ``seq`` moves with ``stage``)."""
         with self._lock:
+            self._live.add(self._room_key(room.name))
             try:
                 self._db.execute(
                     "INSERT INTO rooms (key, name, epoch, seq, topic) VALUES (?, ?, ?, ?, ?)"
@@ -289,7 +297,11 @@ class SqliteStore:
                 self._failed(f"cannot save room {room.name}: {exc}")
 
     def forget(self, name: str) -> bool:
-        return False  # kept in the file: a room made again is the same room
+        """Kept in the file (a room made again is the same room) until ``forget_empty_rooms``
+        finds it with no messages kept."""
+        with self._lock:
+            self._live.discard(self._room_key(name))
+        return False
 
     def stage(self, msg: m.ChatMessage) -> bool:
         """Kept in memory until the next ``commit`` (reads see it meanwhile)."""
@@ -504,3 +516,68 @@ class SqliteStore:
             except (sqlite3.Error, OSError) as exc:
                 self._failed(f"pruning: {exc}")
         return deleted
+
+    def used_bytes(self) -> int:
+        """The bytes the store's pages hold (free pages, to be reused, not counted)."""
+        with self._lock:
+            if self._closed:
+                return 0
+            try:
+                pages, free, size = (
+                    self._db.execute(f"PRAGMA {name}").fetchone()[0]
+                    for name in ("page_count", "freelist_count", "page_size")
+                )
+            except (sqlite3.Error, OSError) as exc:
+                self._failed(f"measuring: {exc}")
+                return 0
+        return (pages - free) * size
+
+    def kept_bytes(self) -> int:
+        """What the kept messages take: their text and names in UTF-8, and ``ROW_BYTES`` each
+        (read on a read connection: a scan of the table, for when the file is over its budget)."""
+        db = self._reader()
+        try:
+            return int(
+                db.execute(
+                    f"SELECT total(length(CAST(text AS BLOB)) + length(CAST(nick AS BLOB)) + {ROW_BYTES}) FROM messages"
+                ).fetchone()[0]
+            )
+        except (sqlite3.Error, OSError) as exc:
+            self._unreadable(exc)
+        finally:
+            self._give_back(db)
+
+    def prune_oldest(self, batch: int = 500) -> tuple[int, int, float]:
+        """Delete the ``batch`` oldest kept messages, whatever their room; returns how many,
+        the bytes they took (as ``kept_bytes`` counts), and the time of the newest of them."""
+        with self._lock:
+            if self._closed:
+                return 0, 0, 0.0
+            try:
+                rows = self._db.execute(
+                    f"SELECT id, length(CAST(text AS BLOB)) + length(CAST(nick AS BLOB)) + {ROW_BYTES}, ts"
+                    " FROM messages ORDER BY id LIMIT ?",
+                    (batch,),
+                ).fetchall()
+                self._db.executemany("DELETE FROM messages WHERE id = ?", [(row[0],) for row in rows])
+            except (sqlite3.Error, OSError) as exc:
+                self._failed(f"pruning: {exc}")
+                return 0, 0, 0.0
+        return len(rows), sum(row[1] for row in rows), max((row[2] for row in rows), default=0.0)
+
+    def forget_empty_rooms(self, batch: int = 500) -> int:
+        """Delete up to ``batch`` rooms the hub does not hold that keep no messages (their
+        topic and numbering go with them: made again, a room is new); returns how many."""
+        with self._lock:
+            if self._closed:
+                return 0
+            try:
+                found = self._db.execute(
+                    "SELECT key FROM rooms r WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.room = r.key)"
+                ).fetchall()
+                gone = [(key,) for (key,) in found if key not in self._live][:batch]
+                self._db.executemany("DELETE FROM rooms WHERE key = ?", gone)
+            except (sqlite3.Error, OSError) as exc:
+                self._failed(f"forgetting empty rooms: {exc}")
+                return 0
+        return len(gone)
