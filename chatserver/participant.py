@@ -44,6 +44,8 @@ def _receipt(msg: m.Message) -> m.Message:
 #: ``/history N`` shows at most this many; ``/search`` this many results.
 MAX_LOOK_BACK = 1000
 MAX_FOUND = 100
+#: ``/rooms`` lists at most this many rooms at a time (and says how many more).
+ROOMS_PAGE = 50
 
 
 class SessionEnd(Exception):
@@ -355,10 +357,12 @@ class Participant(Membership):
         elif isinstance(msg, m.Part):
             self._part(msg.room)
         elif isinstance(msg, m.ListRooms):
-            rooms = self.hub.rooms()
-            mine = [room_key(r.name) in self.rooms for r in rooms]
-            names, counts, topics = [r.name for r in rooms], [r.members for r in rooms], [r.topic for r in rooms]
-            self.send(m.RoomList(names, counts, topics, mine=mine))
+            after = room_key(msg.after) if msg.after else ""
+            rooms = [r for r in self.hub.rooms() if room_key(r.name) > after]  # (in order of room_key)
+            page, more = rooms[:ROOMS_PAGE], max(0, len(rooms) - ROOMS_PAGE)
+            mine = [room_key(r.name) in self.rooms for r in page]
+            names, counts, topics = [r.name for r in page], [r.members for r in page], [r.topic for r in page]
+            self.send(m.RoomList(names, counts, topics, more=more, mine=mine))
         elif isinstance(msg, m.SetTopic):
             self._set_topic(msg.text)
         elif isinstance(msg, m.Away):

@@ -159,9 +159,11 @@ class Part(Message):
 @_register
 @dataclasses.dataclass(frozen=True)
 class ListRooms(Message):
-    """``/rooms``: answered with ``RoomList``."""
+    """``/rooms [AFTER]``: answered with ``RoomList``, a page of rooms in order of name
+    (those after the room ``after``, for the next page)."""
 
     TYPE: ClassVar[str] = "list"
+    after: str | None = None
 
 
 @_register
@@ -423,7 +425,8 @@ class RoomList(Message):
     names: list[str]
     counts: list[int]
     topics: list[str]
-    #: Rooms not listed (the lists were cut to fit one frame).
+    #: Rooms after the last listed, not listed (a page holds at most ``ROOMS_PAGE``, and
+    #: what fits one frame): ``ListRooms(after=names[-1])`` asks for them.
     more: int = 0
     #: Whether the asker is in each room.
     mine: list[bool] = dataclasses.field(default_factory=list)

@@ -193,9 +193,11 @@ def test_rooms_lists_what_fits_and_counts_the_rest(crowd_server):
         proc.stdin.write("/rooms\n")
         proc.stdin.flush()
         line = out.until(lambda line: line.startswith("* rooms: "))[-1]
-        assert re.search(r"; and (\d+) more$", line), line[-80:]
+        found = re.search(r"; and (\d+) more \(/rooms (#\S+)\)$", line)  # (and how to ask for them)
+        assert found, line[-80:]
         listed = line.count(f" {topic}")
-        more = int(re.search(r"and (\d+) more$", line).group(1))
+        more = int(found.group(1))
+        assert line.count(f"{found.group(2)} (1)") == 1, "the next page starts after the last listed"
         assert listed + more == ROOMS, "every room with a topic is listed or counted"
     finally:
         proc.stdin.close()

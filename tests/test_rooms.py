@@ -145,3 +145,38 @@ def test_reconnect_resumes_in_the_same_room(server):
     assert (welcome["type"], welcome["room"], welcome["replay"]) == ("welcome", "#dev", 1)
     replay = again.frame()
     assert (replay["text"], replay["replay"]) == ("missed", "missed")
+
+
+def test_rooms_are_listed_a_page_at_a_time(server):
+    """121 rooms with people in them: ``list`` gives 50, in order of name, and how many more;
+    ``after`` the last listed gives the next page, until none are left. Plain text says how to ask."""
+    from common.commands import parse_input
+    from common.messages import ListRooms
+
+    assert parse_input("/rooms") == ListRooms() and parse_input("/rooms #r049") == ListRooms("#r049")
+    made = [f"#r{i:03d}" for i in range(120)]
+    members = [NativeClient(server.port, f"member{first}") for first in range(0, 120, 40)]
+    for first, member in zip(range(0, 120, 40), members, strict=True):
+        for room in made[first : first + 40]:
+            member.send_json({"type": "join", "room": room})
+            assert frames_until(member, "joined")[-1]["room"] == room
+    asker = NativeClient(server.port, "asker")
+    pages, listed, after = [], [], None
+    while True:
+        asker.send_json({"type": "list", **({"after": after} if after else {})})
+        page = frames_until(asker, "rooms")[-1]
+        pages.append((len(page["names"]), page["more"]))
+        listed.extend(page["names"])
+        if not page["more"]:
+            break
+        after = page["names"][-1]
+    assert pages == [(50, 71), (50, 21), (21, 0)]
+    assert sorted(listed) == sorted(["#lobby", *made]), "every room once, none twice"
+    first, second = listed[49], listed[50]
+    nc = PlainClient(server.port, "nc")
+    nc.send(b"/rooms\r\n")
+    line = nc.expect_line(lambda line: line.startswith(b"* rooms:"))[-1].decode()
+    assert line.endswith(f"; {first} (1); and 71 more (/rooms {first})"), line[-80:]
+    nc.send(f"/rooms {first}\r\n".encode())
+    line = nc.expect_line(lambda line: line.startswith(b"* rooms:"))[-1].decode()
+    assert line.startswith(f"* rooms: {second} (1); ") and line.endswith(f"and 21 more (/rooms {listed[99]})"), line
