@@ -3,7 +3,8 @@
 By default kept messages are deleted after ``DEFAULT_DAYS`` days and the
 store keeps at most ``DEFAULT_MAX_MB`` MiB of them (the oldest go first);
 ``--retain-days``, ``--retain-messages`` and ``--store-max-mb`` change that
-(0: no such limit). Rooms nobody is in that keep no messages are forgotten.
+(0: no such limit). A room nobody is in that keeps no messages, found so at
+two rounds in a row, is forgotten.
 It deletes in small batches, each a short hold of the store's lock, so
 chat never waits on it; each round says in the log what it deleted, in one
 line. The size is looked at every ``SIZE_EVERY`` seconds, the rest every
@@ -43,7 +44,7 @@ class Prunable(Protocol):
 
     def prune_oldest(self, batch: int = BATCH) -> tuple[int, int, float]: ...
 
-    def forget_empty_rooms(self, batch: int = BATCH) -> int: ...
+    def forget_empty_rooms(self, idle: set[str]) -> tuple[set[str], int]: ...
 
 
 class Retention:
@@ -67,17 +68,19 @@ class Retention:
         self._size_every = size_every
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: Rooms found empty (nobody, no messages) at the last round: forgotten if still so at this one.
+        self._idle: set[str] = set()
 
     def prune_once(self) -> int:
         """One round: delete everything past the age and count limits now, and forget
-        the rooms left empty; returns how many messages."""
+        the rooms found empty at the last round and still so; returns how many messages."""
         older_than = self._clock() - self._days * 86400 if self._days is not None else None
         total = 0
         if older_than is not None or self._messages is not None:
             total = self._batches(lambda: self._store.prune(older_than=older_than, keep_per_room=self._messages))
         if total:
             log.info("retention: %d old message(s) deleted", total)
-        rooms = self._batches(self._store.forget_empty_rooms)
+        self._idle, rooms = self._store.forget_empty_rooms(self._idle)
         if rooms:
             log.info("retention: %d room(s) with nobody in them and no messages kept forgotten", rooms)
         return total

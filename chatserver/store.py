@@ -565,19 +565,21 @@ class SqliteStore:
                 return 0, 0, 0.0
         return len(rows), sum(row[1] for row in rows), max((row[2] for row in rows), default=0.0)
 
-    def forget_empty_rooms(self, batch: int = 500) -> int:
-        """Delete up to ``batch`` rooms the hub does not hold that keep no messages (their
-        topic and numbering go with them: made again, a room is new); returns how many."""
+    def forget_empty_rooms(self, idle: set[str]) -> tuple[set[str], int]:
+        """Rooms the hub does not hold that keep no messages: those of them in ``idle`` (found
+        so at the last look) are deleted, their topic and numbering with them (made again, a
+        room is new). Returns the others found so now, for the next look, and how many went."""
         with self._lock:
             if self._closed:
-                return 0
+                return set(), 0
             try:
                 found = self._db.execute(
                     "SELECT key FROM rooms r WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.room = r.key)"
                 ).fetchall()
-                gone = [(key,) for (key,) in found if key not in self._live][:batch]
-                self._db.executemany("DELETE FROM rooms WHERE key = ?", gone)
+                empty = {key for (key,) in found if key not in self._live}
+                gone = empty & idle
+                self._db.executemany("DELETE FROM rooms WHERE key = ?", [(key,) for key in gone])
             except (sqlite3.Error, OSError) as exc:
                 self._failed(f"forgetting empty rooms: {exc}")
-                return 0
-        return len(gone)
+                return set(), 0
+        return empty - gone, len(gone)

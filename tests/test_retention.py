@@ -56,20 +56,28 @@ def test_over_its_size_budget_the_store_deletes_its_oldest_messages_and_says_so_
     store.close()
 
 
-def test_rooms_with_nobody_and_no_messages_are_forgotten(tmp_path):
+def test_rooms_with_nobody_and_no_messages_at_two_rounds_are_forgotten(tmp_path):
     path = tmp_path / "r.sqlite3"
     before = _store(path)
     before.save_room(StoredRoom("#old-empty", "e0", 0, "a topic nobody reads"))
     before.close()
     store = _store(path)  # a restart: #old-empty is in the file, not held by the hub
-    for name in ("#talk", "#held", "#left"):
+    for name in ("#talk", "#held", "#left", "#back"):
         store.save_room(StoredRoom(name, "e", 0, ""))
     assert store.stage(m.ChatMessage(seq=1, ts=time.time(), room="#talk", nick="a", text="hi"))
     assert store.commit() == set()
     assert store.forget("#left") is False  # the hub let it go from memory: kept in the file for now
     assert store.forget("#talk") is False
-    Retention(store, days=None, messages=None).prune_once()
+    assert store.forget("#back") is False
+    retention = Retention(store, days=None, messages=None)
+    retention.prune_once()
+    assert store.room("#left") is not None and store.room("#old-empty") is not None, "found empty once: kept"
+    store.forget("#left")  # (looking at it above made it held again)
+    store.forget("#old-empty")
+    store.save_room(StoredRoom("#back", "e", 0, ""))  # taken in again since
+    retention.prune_once()
     assert store.room("#talk") is not None, "it keeps a message"
+    assert store.room("#back") is not None, "the hub holds it again"
     assert store.room("#held") is not None, "the hub holds it"
     assert store.room("#left") is None and store.room("#old-empty") is None
     store.close()
