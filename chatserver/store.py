@@ -17,7 +17,6 @@ import secrets
 import sqlite3
 import threading
 import time
-import typing
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,7 +25,8 @@ from common.nicks import nick_key
 from common.threads import stop_signals_blocked
 
 from . import storefile
-from .roomlog import SearchTooLong, StoredGrant, StoredRoom, StoredSanction, Unavailable, search_terms
+from .readers import Readers
+from .roomlog import StoredGrant, StoredRoom, StoredSanction, search_terms
 
 APPLICATION_ID = 0x6C616E63  # "lanc"
 SCHEMA_VERSION = 3
@@ -76,10 +76,6 @@ WAL_PAGES_MAX = 16384
 WAL_BYTES_KEPT = 16 * 1024 * 1024  # the WAL file is cut back to this once checkpointed
 #: A search stops after this long (seconds), and the asker is told to narrow it.
 SEARCH_SECONDS = 2.0
-#: SQLite steps between two looks at the clock while a search runs.
-PROGRESS_STEPS = 1000
-#: Read connections kept open between reads (more are opened while more threads read at once).
-READERS_KEPT = 4
 #: What a kept message costs beside its text and name, about (bytes): see ``kept_bytes``.
 ROW_BYTES = 64
 #: Terms of one search, at most.
@@ -129,9 +125,7 @@ class SqliteStore:
         #: Keys of the rooms the hub holds in memory (found or saved, not yet forgotten):
         #: ``forget_empty_rooms`` leaves them be.
         self._live: set[str] = set()
-        self._readers: list[sqlite3.Connection] = []  # idle read connections
-        self._readers_lock = threading.Lock()
-        self._read_complained = float("-inf")
+        self._readers = Readers(self.path, clock)
         #: Staged, not yet written: the next commit writes them in one transaction.
         self._staged: list[m.ChatMessage] = []
         self._failing_since: float | None = None
@@ -251,10 +245,7 @@ class SqliteStore:
             self._closed = True
             self._db.close()
             self._lock_file.close()
-        with self._readers_lock:
-            readers, self._readers = self._readers, []
-        for db in readers:
-            db.close()
+        self._readers.close()
 
     # -- what the server keeps ------------------------------------------------
     def secret(self) -> bytes:
@@ -273,7 +264,7 @@ class SqliteStore:
             try:
                 row = self._db.execute("SELECT name, epoch, seq, topic FROM rooms WHERE key = ?", (key,)).fetchone()
             except (sqlite3.Error, OSError) as exc:
-                self._unreadable(exc)
+                self._readers.unreadable(exc)
             staged = max((x.seq for x in self._staged if self._room_key(x.room) == key), default=0)
             if row is not None:
                 self._live.add(key)
@@ -362,56 +353,11 @@ class SqliteStore:
             self._complained = now
             log.error("cannot write the store %s: %s; messages are delivered but not kept", self.path, why)
 
-    def _reader(self) -> sqlite3.Connection:
-        """An idle read connection, or a new one (given back with ``_give_back``)."""
-        with self._readers_lock:
-            if self._readers:
-                return self._readers.pop()
-        db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA query_only = ON")
-        return db
-
-    def _give_back(self, db: sqlite3.Connection) -> None:
-        db.set_progress_handler(None, 0)
-        with self._readers_lock:
-            if not self._closed and len(self._readers) < READERS_KEPT:
-                self._readers.append(db)
-                return
-        db.close()
-
     def _select(self, sql: str, args: tuple, budget: float | None = None) -> list[m.ChatMessage]:
-        """Rows read on a read connection, never under the writer's lock; a read that
-        runs past ``budget`` seconds is stopped (``SearchTooLong``); one that fails
-        raises ``Unavailable`` (logged once a minute at most)."""
+        """Messages read on a read connection, never under the writer's lock (``readers.py``)."""
         if self._closed:
             return []
-        db = self._reader()
-        stopped = False
-        if budget is not None:
-            deadline = self._clock() + budget
-
-            def over_budget() -> int:
-                nonlocal stopped
-                stopped = self._clock() >= deadline
-                return stopped
-
-            db.set_progress_handler(over_budget, PROGRESS_STEPS)
-        try:
-            rows = db.execute(sql, args).fetchall()
-        except (sqlite3.Error, OSError) as exc:
-            if stopped:
-                raise SearchTooLong("search took too long; narrow it (more or longer words)") from None
-            self._unreadable(exc)
-        finally:
-            self._give_back(db)
-        return [_row_message(row) for row in rows]
-
-    def _unreadable(self, exc: BaseException) -> typing.NoReturn:
-        now = self._clock()
-        if now - self._read_complained >= COMPLAIN_EVERY:
-            self._read_complained = now
-            log.error("cannot read the store %s: %s", self.path, exc)
-        raise Unavailable(f"the server cannot read its store ({exc})") from None
+        return [_row_message(row) for row in self._readers.rows(sql, args, budget)]
 
     def recent(self, room: str, count: int, before: int | None = None) -> list[m.ChatMessage]:
         """The last ``count`` messages of ``room`` (numbered below ``before``), oldest first,
@@ -535,17 +481,8 @@ class SqliteStore:
     def kept_bytes(self) -> int:
         """What the kept messages take: their text and names in UTF-8, and ``ROW_BYTES`` each
         (read on a read connection: a scan of the table, for when the file is over its budget)."""
-        db = self._reader()
-        try:
-            return int(
-                db.execute(
-                    f"SELECT total(length(CAST(text AS BLOB)) + length(CAST(nick AS BLOB)) + {ROW_BYTES}) FROM messages"
-                ).fetchone()[0]
-            )
-        except (sqlite3.Error, OSError) as exc:
-            self._unreadable(exc)
-        finally:
-            self._give_back(db)
+        sql = f"SELECT total(length(CAST(text AS BLOB)) + length(CAST(nick AS BLOB)) + {ROW_BYTES}) FROM messages"
+        return int(self._readers.rows(sql)[0][0])
 
     def prune_oldest(self, batch: int = 500) -> tuple[int, int, float]:
         """Delete the ``batch`` oldest kept messages, whatever their room; returns how many,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 
 import pytest
 from helpers import NativeClient, ServerProcess, frames_until, wait_for
@@ -13,9 +14,11 @@ from chatserver.store import SqliteStore
 from common import messages as m
 from common.rooms import room_key
 
+NOW = time.time()  # (recent: a server's default retention keeps them)
+
 
 def _msg(room: str, seq: int, text: str) -> m.ChatMessage:
-    return m.ChatMessage(seq=seq, ts=1000.0 + seq, room=room, nick="filler", text=text)
+    return m.ChatMessage(seq=seq, ts=NOW + seq, room=room, nick="filler", text=text)
 
 
 def _fill(store: SqliteStore, room: str, texts: list[str]) -> None:

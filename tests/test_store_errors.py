@@ -4,6 +4,7 @@ and the log says it in a line (no traceback per request). A real server on a rea
 from __future__ import annotations
 
 import sqlite3
+import time
 
 import pytest
 from helpers import NativeClient, ServerProcess, ask_who, hello, wait_for
@@ -32,8 +33,9 @@ def _store_with_messages(path) -> None:
     store = SqliteStore(path, room_key=room_key)
     for name in ("#lobby", "#dev"):
         store.save_room(StoredRoom(name, "e1", 0, ""))
+    now = time.time()  # (recent: the default retention keeps them)
     for seq in range(1, 201):
-        store.stage(m.ChatMessage(seq=seq, ts=1000.0 + seq, room="#lobby", nick="old", text=f"kept line {seq} " * 20))
+        store.stage(m.ChatMessage(seq=seq, ts=now + seq, room="#lobby", nick="old", text=f"kept line {seq} " * 20))
     assert store.commit() == set()
     store.close()
 
