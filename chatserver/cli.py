@@ -26,7 +26,7 @@ from .host import HostSeat
 from .modes import Mode
 from .netinfo import lan_addresses
 from .options import build_parser
-from .retention import Retention
+from .retention import DEFAULT_DAYS, DEFAULT_MAX_MB, MB, Retention
 from .roomlog import RoomLog
 from .server import ChatServer, ServerConfig
 from .store import SqliteStore, StoreError, default_path
@@ -148,6 +148,13 @@ def open_store(args: argparse.Namespace) -> tuple[RoomLog | None, str]:
     return SqliteStore(path, room_key=room_key), f"chat is kept in {path}"
 
 
+def retention_of(args: argparse.Namespace, store: SqliteStore) -> Retention:
+    """The store's limits from the flags: a flag left out is its default, 0 is no limit."""
+    days = DEFAULT_DAYS if args.retain_days is None else args.retain_days
+    max_mb = DEFAULT_MAX_MB if args.store_max_mb is None else args.store_max_mb
+    return Retention(store, days=days or None, messages=args.retain_messages, max_bytes=max_mb * MB if max_mb else None)
+
+
 def _format_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
@@ -206,9 +213,9 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error(f"--mode {mode.value} keeps nothing and serves no page: leave out {flag}")
     if args.cluster and args.store:
         parser.error("--cluster keeps chat in Redis: leave out --store")
-    if args.cluster and (args.retain_days or args.retain_messages):
+    if args.cluster and (args.retain_days or args.retain_messages or args.store_max_mb):
         parser.error(
-            "--retain-days and --retain-messages are for the SQLite store; a cluster keeps "
+            "--retain-days, --retain-messages and --store-max-mb are for the SQLite store; a cluster keeps "
             "about the last 10000 entries of each room"
         )
     try:
@@ -296,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         print(note, flush=True)
     retention = None
     if isinstance(room_log, SqliteStore):
-        retention = Retention(room_log, days=args.retain_days, messages=args.retain_messages)
+        retention = retention_of(args, room_log)
         retention.start()
     if config.tls_context is None and (config.password is not None or config.op_password is not None):
         print(

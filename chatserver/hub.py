@@ -28,7 +28,7 @@ from common.rooms import room_key
 from .dispatcher import Dispatcher
 from .fanout import Frame, Member, Post, Subscriber, deliver_direct
 from .registry import Person, Registry, person
-from .roomlog import DEFAULT_KEEP, HISTORY_BYTES, MemoryLog, RoomLog, StoredRoom
+from .roomlog import DEFAULT_KEEP, HISTORY_BYTES, MemoryLog, RoomLog, StoredRoom, Unavailable
 from .roomquota import RoomQuota
 
 log = logging.getLogger(__name__)
@@ -43,10 +43,6 @@ NOT_KEPT = "your message was delivered but not kept: the server cannot write its
 
 class TooManyRooms(Exception):
     pass
-
-
-class Unavailable(Exception):
-    """What the hub keeps elsewhere cannot be reached now (a cluster's Redis): try again later."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -317,10 +313,14 @@ class LocalHub:
             self._people.claim(sub, nick, stale)
             arrival = arrival if stale is None else None
             try:
-                joined = self.join(room, sub, greet, after=after, recent=recent, epoch=epoch, arrival=arrival)
-            except TooManyRooms as exc:
-                why = str(exc)
-                joined = self.join(LOBBY, sub, greet, recent=recent, arrival=arrival)
+                try:
+                    joined = self.join(room, sub, greet, after=after, recent=recent, epoch=epoch, arrival=arrival)
+                except TooManyRooms as exc:
+                    why = str(exc)
+                    joined = self.join(LOBBY, sub, greet, recent=recent, arrival=arrival)
+            except Unavailable:  # (the log cannot be read): not registered, so the name is free again
+                self._people.release(sub)
+                raise
         if stale is not None:
             stale.replaced = True
             stale.kick("replaced by a new connection")
@@ -349,11 +349,15 @@ class LocalHub:
             assert r is not None
             r.members[sub] = r.posted  # what is queued now is in the history below
             if greet is not None:
-                if after is not None and epoch == r.epoch and 0 <= after <= r.seq:
-                    greet(Greeting(r.name, r.epoch, r.seq, *self._after(r, after), "missed"))
-                else:
-                    kind = "history" if after is None else "renumbered"
-                    greet(Greeting(r.name, r.epoch, r.seq, self._log.recent(r.name, recent), 0, kind))
+                try:
+                    if after is not None and epoch == r.epoch and 0 <= after <= r.seq:
+                        greeting = Greeting(r.name, r.epoch, r.seq, *self._after(r, after), "missed")
+                    else:
+                        kind = "history" if after is None else "renumbered"
+                        greeting = Greeting(r.name, r.epoch, r.seq, self._log.recent(r.name, recent), 0, kind)
+                except Unavailable:  # the log cannot be read now (it said so in the log): the room without it
+                    greeting = Greeting(r.name, r.epoch, r.seq, [], 0, "history")
+                greet(greeting)
             if arrival is not None:
                 self.announce(r.name, functools.partial(arrival, r.name), exclude=sub)
             return r.name

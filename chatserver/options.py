@@ -11,6 +11,7 @@ from common import __version__
 from common.nicks import nick_problem
 
 from .modes import Mode
+from .retention import DEFAULT_DAYS, DEFAULT_MAX_MB
 from .roomquota import ROOMS_PER_HOUR
 
 #: Longest wait a flag may set: poll() takes milliseconds in a C int.
@@ -62,8 +63,15 @@ def _heartbeat(text: str) -> float:
 
 def _days(text: str) -> float:
     value = _float(text)
-    if not 0 < value <= 1_000_000:
-        raise argparse.ArgumentTypeError(f"must be a number of days above 0, not {text}")
+    if not 0 <= value <= 1_000_000:
+        raise argparse.ArgumentTypeError(f"must be a number of days, or 0 for no limit, not {text}")
+    return value
+
+
+def _megabytes(text: str) -> int:
+    value = _nonneg_int(text)
+    if value > 1024 * 1024 * 1024:
+        raise argparse.ArgumentTypeError(f"at most {1024**3} MiB, not {text}")
     return value
 
 
@@ -245,9 +253,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="SQLite file keeping rooms, topics and messages across restarts, or 'memory' to keep nothing "
         "(default: $XDG_STATE_HOME/lanchat/NAME.sqlite3)",
     )
-    kept.add_argument("--retain-days", type=_days, metavar="DAYS", help="delete kept messages older than this")
+    kept.add_argument(
+        "--retain-days",
+        type=_days,
+        metavar="DAYS",
+        help=f"delete kept messages older than this; 0 keeps them forever (default {DEFAULT_DAYS:g})",
+    )
     kept.add_argument(
         "--retain-messages", type=_positive_int, metavar="N", help="keep at most the last N messages of each room"
+    )
+    kept.add_argument(
+        "--store-max-mb",
+        type=_megabytes,
+        metavar="MIB",
+        help=f"the store's messages take at most this much; over it the oldest go first; 0 for no limit "
+        f"(default {DEFAULT_MAX_MB})",
     )
     cluster = p.add_argument_group("several servers (see README: Several servers)")
     cluster.add_argument(

@@ -21,14 +21,14 @@ from common.nicks import InvalidNick, is_exit_word, nick_key, validate_nick
 from common.ratelimit import TokenBucket
 from common.rooms import InvalidRoom, one_line, room_key, validate_room
 
-from .hub import LOBBY, Frame, Greeting, Unavailable
+from .hub import LOBBY, Frame, Greeting
 from .membership import Membership
 from .moderation import until_text
 from .modes import Mode, ack_text, reverse_text
 from .operators import COMMANDS as OPERATOR_COMMANDS
 from .operators import moderate
 from .registry import NickTaken
-from .roomlog import StoredSanction
+from .roomlog import SearchTooLong, StoredSanction, Unavailable
 
 if TYPE_CHECKING:
     from .server import ChatServer
@@ -44,6 +44,8 @@ def _receipt(msg: m.Message) -> m.Message:
 #: ``/history N`` shows at most this many; ``/search`` this many results.
 MAX_LOOK_BACK = 1000
 MAX_FOUND = 100
+#: ``/rooms`` lists at most this many rooms at a time (and says how many more).
+ROOMS_PAGE = 50
 
 
 class SessionEnd(Exception):
@@ -367,10 +369,12 @@ class Participant(Membership):
         elif isinstance(msg, m.Part):
             self._part(msg.room)
         elif isinstance(msg, m.ListRooms):
-            rooms = self.hub.rooms()
-            mine = [room_key(r.name) in self.rooms for r in rooms]
-            names, counts, topics = [r.name for r in rooms], [r.members for r in rooms], [r.topic for r in rooms]
-            self.send(m.RoomList(names, counts, topics, mine=mine))
+            after = room_key(msg.after) if msg.after else ""
+            rooms = [r for r in self.hub.rooms() if room_key(r.name) > after]  # (in order of room_key)
+            page, more = rooms[:ROOMS_PAGE], max(0, len(rooms) - ROOMS_PAGE)
+            mine = [room_key(r.name) in self.rooms for r in page]
+            names, counts, topics = [r.name for r in page], [r.members for r in page], [r.topic for r in page]
+            self.send(m.RoomList(names, counts, topics, more=more, mine=mine))
         elif isinstance(msg, m.SetTopic):
             self._set_topic(msg.text)
         elif isinstance(msg, m.Away):
@@ -486,7 +490,11 @@ class Participant(Membership):
             if not words:
                 self.send(m.Error("bad_command", "usage: /search WORDS"))
                 return
-            found = self.hub.search(self.room, words, MAX_FOUND)[::-1]  # oldest first, like a scrollback
+            try:
+                found = self.hub.search(self.room, words, MAX_FOUND)[::-1]  # oldest first, like a scrollback
+            except SearchTooLong as exc:
+                self.send(m.Error("search_too_long", str(exc)))
+                return
             kind = "search"
             more = " (the newest shown)" if len(found) == MAX_FOUND else ""
             count = f"{len(found)} message(s){more}" if found else "none found"

@@ -63,6 +63,15 @@ class StoredGrant:
     proof: str
 
 
+class SearchTooLong(Exception):
+    """A search ran past its time budget and was stopped; the message says what to do."""
+
+
+class Unavailable(Exception):
+    """What the hub keeps elsewhere cannot be reached or read now (a cluster's Redis,
+    a damaged store file): try again later. The message says what, in one line."""
+
+
 class RoomLog(Protocol):
     def room(self, name: str) -> StoredRoom | None:
         """The room as last saved, or None if the log does not know it."""
@@ -85,7 +94,8 @@ class RoomLog(Protocol):
         """The last ``count`` messages of ``room`` (numbered below ``before``), oldest first."""
 
     def search(self, room: str, words: str, limit: int) -> list[m.ChatMessage]:
-        """Messages of ``room`` holding every one of ``words``, newest first."""
+        """Messages of ``room`` holding every one of ``search_terms(words)``, newest first
+        (``SearchTooLong`` if it took too long, ``Unavailable`` if it cannot be read)."""
 
     def secret(self) -> bytes | None:
         """The server's kept resume secret, or None if nothing outlives the process."""
@@ -112,9 +122,15 @@ class RoomLog(Protocol):
     def close(self) -> None: ...
 
 
+def search_terms(words: str) -> list[str]:
+    """The words a search looks for: letters and digits; anything else (spaces,
+    punctuation, quotes, control characters) separates them."""
+    return re.findall(r"[^\W_]+", words)
+
+
 def word_matcher(words: str) -> Callable[[str], bool] | None:
-    """A test that a text holds every one of ``words`` as a word (any case); None for no words."""
-    terms = [re.compile(rf"(?<!\w){re.escape(w)}(?!\w)", re.IGNORECASE) for w in words.split()]
+    """A test that a text holds every one of ``search_terms(words)`` as a word (any case); None for no words."""
+    terms = [re.compile(rf"(?<![^\W_]){re.escape(w)}(?![^\W_])", re.IGNORECASE) for w in search_terms(words)]
     if not terms:
         return None
     return lambda text: all(t.search(text) for t in terms)

@@ -24,7 +24,9 @@ from common import messages as m
 from common.nicks import nick_key
 from common.threads import stop_signals_blocked
 
-from .roomlog import StoredGrant, StoredRoom, StoredSanction
+from . import storefile
+from .readers import Readers
+from .roomlog import StoredGrant, StoredRoom, StoredSanction, search_terms
 
 APPLICATION_ID = 0x6C616E63  # "lanc"
 SCHEMA_VERSION = 3
@@ -72,6 +74,12 @@ CHECKPOINT_EVERY = 1.0
 #: start over while commits never pause, so under endless load it would only grow.
 WAL_PAGES_MAX = 16384
 WAL_BYTES_KEPT = 16 * 1024 * 1024  # the WAL file is cut back to this once checkpointed
+#: A search stops after this long (seconds), and the asker is told to narrow it.
+SEARCH_SECONDS = 2.0
+#: What a kept message costs beside its text and name, about (bytes): see ``kept_bytes``.
+ROW_BYTES = 64
+#: Terms of one search, at most.
+MAX_TERMS = 16
 
 log = logging.getLogger(__name__)
 
@@ -94,17 +102,30 @@ def _row_message(row: tuple) -> m.ChatMessage:
 
 class SqliteStore:
     """One SQLite file, a ``roomlog.RoomLog``; every method is safe to call
-    from any thread (one lock, one connection). Staged messages wait in
-    memory for the dispatcher's commit; reads include them."""
+    from any thread. Writes go through one connection under one lock (the
+    dispatcher's ``commit`` needs it); history reads and searches use read
+    connections of their own and never take that lock but to copy what is
+    staged (WAL lets them read while a commit writes). Staged messages wait
+    in memory for the dispatcher's commit; reads include them."""
 
     def __init__(
-        self, path: Path | str, *, room_key: Callable[[str], str], clock: Callable[[], float] = time.monotonic
+        self,
+        path: Path | str,
+        *,
+        room_key: Callable[[str], str],
+        clock: Callable[[], float] = time.monotonic,
+        search_seconds: float = SEARCH_SECONDS,
     ) -> None:
         self.path = Path(path)
         self._room_key = room_key
         self._clock = clock
+        self._search_seconds = search_seconds
         self._lock = threading.Lock()
         self._db = self._open()
+        #: Keys of the rooms the hub holds in memory (found or saved, not yet forgotten):
+        #: ``forget_empty_rooms`` leaves them be.
+        self._live: set[str] = set()
+        self._readers = Readers(self.path, clock)
         #: Staged, not yet written: the next commit writes them in one transaction.
         self._staged: list[m.ChatMessage] = []
         self._failing_since: float | None = None
@@ -119,17 +140,10 @@ class SqliteStore:
     # -- opening ------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
         where = str(self.path)
-        existed = self.path.exists() and self.path.stat().st_size > 0
-        if not existed:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            except OSError as exc:
-                why = exc.strerror or exc
-                raise StoreError(f"cannot create the store's folder {self.path.parent}: {why}") from None
-            try:  # chat logs are private: only this user may read them (SQLite keeps the mode)
-                os.close(os.open(where, os.O_CREAT | os.O_WRONLY, 0o600))
-            except OSError as exc:
-                raise StoreError(f"cannot create the store {where}: {exc.strerror or exc}") from None
+        try:  # chat logs are private: ours, not through a link, only this user may read them
+            existed = storefile.prepare(self.path)
+        except storefile.UnsafeStore as exc:
+            raise StoreError(str(exc)) from None
         try:
             # Read-only first: a file that is not ours must be left exactly as it was.
             if existed:
@@ -168,9 +182,9 @@ class SqliteStore:
     def _hold_lock(self, where: str) -> None:
         """One server per store: two would number the same rooms twice."""
         try:
-            self._lock_file = open(where + ".lock", "a+")  # noqa: SIM115 - held for the store's life
-        except OSError as exc:
-            raise StoreError(f"cannot open {where}.lock: {exc.strerror or exc}") from None
+            self._lock_file = os.fdopen(storefile.open_private(Path(where + ".lock")), "a+")
+        except storefile.UnsafeStore as exc:
+            raise StoreError(str(exc)) from None
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -231,6 +245,7 @@ class SqliteStore:
             self._closed = True
             self._db.close()
             self._lock_file.close()
+        self._readers.close()
 
     # -- what the server keeps ------------------------------------------------
     def secret(self) -> bytes:
@@ -246,8 +261,13 @@ class SqliteStore:
     def room(self, name: str) -> StoredRoom | None:
         key = self._room_key(name)
         with self._lock:
-            row = self._db.execute("SELECT name, epoch, seq, topic FROM rooms WHERE key = ?", (key,)).fetchone()
+            try:
+                row = self._db.execute("SELECT name, epoch, seq, topic FROM rooms WHERE key = ?", (key,)).fetchone()
+            except (sqlite3.Error, OSError) as exc:
+                self._readers.unreadable(exc)
             staged = max((x.seq for x in self._staged if self._room_key(x.room) == key), default=0)
+            if row is not None:
+                self._live.add(key)
         if row is None:
             return None
         name, epoch, seq, topic = row
@@ -256,6 +276,7 @@ class SqliteStore:
     def save_room(self, room: StoredRoom) -> None:
         """A new room, or its topic changed (its ``seq`` moves with ``stage``)."""
         with self._lock:
+            self._live.add(self._room_key(room.name))
             try:
                 self._db.execute(
                     "INSERT INTO rooms (key, name, epoch, seq, topic) VALUES (?, ?, ?, ?, ?)"
@@ -267,7 +288,11 @@ class SqliteStore:
                 self._failed(f"cannot save room {room.name}: {exc}")
 
     def forget(self, name: str) -> bool:
-        return False  # kept in the file: a room made again is the same room
+        """Kept in the file (a room made again is the same room) until ``forget_empty_rooms``
+        finds it with no messages kept."""
+        with self._lock:
+            self._live.discard(self._room_key(name))
+        return False
 
     def stage(self, msg: m.ChatMessage) -> bool:
         """Kept in memory until the next ``commit`` (reads see it meanwhile)."""
@@ -328,12 +353,11 @@ class SqliteStore:
             self._complained = now
             log.error("cannot write the store %s: %s; messages are delivered but not kept", self.path, why)
 
-    def _select(self, sql: str, args: tuple) -> list[m.ChatMessage]:
-        with self._lock:
-            if self._closed:
-                return []
-            rows = self._db.execute(sql, args).fetchall()
-        return [_row_message(row) for row in rows]
+    def _select(self, sql: str, args: tuple, budget: float | None = None) -> list[m.ChatMessage]:
+        """Messages read on a read connection, never under the writer's lock (``readers.py``)."""
+        if self._closed:
+            return []
+        return [_row_message(row) for row in self._readers.rows(sql, args, budget)]
 
     def recent(self, room: str, count: int, before: int | None = None) -> list[m.ChatMessage]:
         """The last ``count`` messages of ``room`` (numbered below ``before``), oldest first,
@@ -341,6 +365,7 @@ class SqliteStore:
         if count <= 0:
             return []
         key, below = self._room_key(room), before if before is not None else 2**62
+        # What is staged first: a commit in between then moves it to the file before the read below.
         with self._lock:
             staged = [x for x in self._staged if x.seq < below and self._room_key(x.room) == key]
         rows = self._select(
@@ -352,16 +377,18 @@ class SqliteStore:
         return ([x for x in rows[::-1] if x.seq not in seen] + staged)[-count:]
 
     def search(self, room: str, words: str, limit: int) -> list[m.ChatMessage]:
-        """Messages of ``room`` holding every word of ``words``, newest first (FTS5)."""
-        terms = [w for w in words.split() if w]
+        """Messages of ``room`` holding every word of ``words``, newest first (FTS5); a word
+        with punctuation in it is several words. ``SearchTooLong`` past the time budget."""
+        terms = search_terms(words)[:MAX_TERMS]
         if not terms:
             return []
-        query = " ".join('"' + w.replace('"', '""') + '"' for w in terms[:16])  # plain words, no FTS syntax
+        query = " AND ".join(f'"{w}"' for w in terms)  # (words only: no FTS syntax, no quotes)
         return self._select(
             "SELECT r.name, m.seq, m.ts, m.nick, m.text, m.action FROM messages_fts f"
             " JOIN messages m ON m.id = f.rowid JOIN rooms r ON r.key = m.room"
             " WHERE messages_fts MATCH ? AND m.room = ? ORDER BY m.seq DESC LIMIT ?",
             (query, self._room_key(room), limit),
+            budget=self._search_seconds,
         )
 
     # -- moderation ------------------------------------------------------------
@@ -435,3 +462,61 @@ class SqliteStore:
             except (sqlite3.Error, OSError) as exc:
                 self._failed(f"pruning: {exc}")
         return deleted
+
+    def used_bytes(self) -> int:
+        """The bytes the store's pages hold (free pages, to be reused, not counted)."""
+        with self._lock:
+            if self._closed:
+                return 0
+            try:
+                pages, free, size = (
+                    self._db.execute(f"PRAGMA {name}").fetchone()[0]
+                    for name in ("page_count", "freelist_count", "page_size")
+                )
+            except (sqlite3.Error, OSError) as exc:
+                self._failed(f"measuring: {exc}")
+                return 0
+        return (pages - free) * size
+
+    def kept_bytes(self) -> int:
+        """What the kept messages take: their text and names in UTF-8, and ``ROW_BYTES`` each
+        (read on a read connection: a scan of the table, for when the file is over its budget)."""
+        sql = f"SELECT total(length(CAST(text AS BLOB)) + length(CAST(nick AS BLOB)) + {ROW_BYTES}) FROM messages"
+        return int(self._readers.rows(sql)[0][0])
+
+    def prune_oldest(self, batch: int = 500) -> tuple[int, int, float]:
+        """Delete the ``batch`` oldest kept messages, whatever their room; returns how many,
+        the bytes they took (as ``kept_bytes`` counts), and the time of the newest of them."""
+        with self._lock:
+            if self._closed:
+                return 0, 0, 0.0
+            try:
+                rows = self._db.execute(
+                    f"SELECT id, length(CAST(text AS BLOB)) + length(CAST(nick AS BLOB)) + {ROW_BYTES}, ts"
+                    " FROM messages ORDER BY id LIMIT ?",
+                    (batch,),
+                ).fetchall()
+                self._db.executemany("DELETE FROM messages WHERE id = ?", [(row[0],) for row in rows])
+            except (sqlite3.Error, OSError) as exc:
+                self._failed(f"pruning: {exc}")
+                return 0, 0, 0.0
+        return len(rows), sum(row[1] for row in rows), max((row[2] for row in rows), default=0.0)
+
+    def forget_empty_rooms(self, idle: set[str]) -> tuple[set[str], int]:
+        """Rooms the hub does not hold that keep no messages: those of them in ``idle`` (found
+        so at the last look) are deleted, their topic and numbering with them (made again, a
+        room is new). Returns the others found so now, for the next look, and how many went."""
+        with self._lock:
+            if self._closed:
+                return set(), 0
+            try:
+                found = self._db.execute(
+                    "SELECT key FROM rooms r WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.room = r.key)"
+                ).fetchall()
+                empty = {key for (key,) in found if key not in self._live}
+                gone = empty & idle
+                self._db.executemany("DELETE FROM rooms WHERE key = ?", [(key,) for key in gone])
+            except (sqlite3.Error, OSError) as exc:
+                self._failed(f"forgetting empty rooms: {exc}")
+                return set(), 0
+        return empty - gone, len(gone)

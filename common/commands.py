@@ -43,7 +43,7 @@ HELP_LINES = (
     "  /join #ROOM        join a room (made if new) and talk there; your other rooms are kept",
     "  /part [#ROOM]      leave this room, or #ROOM (leaving the last one: back to #lobby)",
     "  /say #ROOM TEXT    say TEXT in #ROOM, another of your rooms",
-    "  /rooms             rooms, how many are in each, their topics, and which you are in",
+    "  /rooms [AFTER]     rooms, how many are in each, their topics, which you are in; 50 at a time, after AFTER",
     "  /topic [TEXT]      show this room's topic, or set it",
     "  /away [REASON]     mark yourself away; /away alone when back",
     "  /nick NEW          change your nickname",
@@ -143,7 +143,7 @@ def parse_input(line: str) -> Parsed:
             return CommandError("usage: /say #ROOM TEXT")
         return Say(text.strip(), room=room)
     if name in ("rooms", "list"):
-        return ListRooms()
+        return ListRooms(rest or None) if " " not in rest else CommandError("usage: /rooms [AFTER]")
     if name == "topic":
         return SetTopic(rest)  # empty: a question, answered with the current topic
     if name == "away":

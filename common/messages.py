@@ -159,9 +159,11 @@ class Part(Message):
 @_register
 @dataclasses.dataclass(frozen=True)
 class ListRooms(Message):
-    """``/rooms``: answered with ``RoomList``."""
+    """``/rooms [AFTER]``: answered with ``RoomList``, a page of rooms in order of name
+    (those after the room ``after``, for the next page)."""
 
     TYPE: ClassVar[str] = "list"
+    after: str | None = None
 
 
 @_register
@@ -423,7 +425,8 @@ class RoomList(Message):
     names: list[str]
     counts: list[int]
     topics: list[str]
-    #: Rooms not listed (the lists were cut to fit one frame).
+    #: Rooms after the last listed, not listed (a page holds at most ``ROOMS_PAGE``, and
+    #: what fits one frame): ``ListRooms(after=names[-1])`` asks for them.
     more: int = 0
     #: Whether the asker is in each room.
     mine: list[bool] = dataclasses.field(default_factory=list)
@@ -529,6 +532,8 @@ SERVER_TYPES: frozenset[type[Message]] = frozenset(
 # --- validation -----------------------------------------------------------
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+#: Integers on the wire are 64-bit signed, as SQLite keeps them.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 _Check = typing.Callable[[str, Any], Any]
 
 
@@ -564,8 +569,8 @@ def _check_for(tp: Any) -> _Check:
     if tp is int:
 
         def check_int(name: str, value: Any) -> Any:
-            if isinstance(value, bool) or not isinstance(value, int) or abs(value) > 2**63:
-                raise InvalidFrame(f"field {name!r} must be an integer")
+            if isinstance(value, bool) or not isinstance(value, int) or not INT_MIN <= value <= INT_MAX:
+                raise InvalidFrame(f"field {name!r} must be an integer of 64 bits (signed)")
             return value
 
         return check_int
@@ -575,7 +580,7 @@ def _check_for(tp: Any) -> _Check:
             if (
                 isinstance(value, bool)
                 or not isinstance(value, (int, float))
-                or (isinstance(value, int) and abs(value) > 2**63)
+                or (isinstance(value, int) and not INT_MIN <= value <= INT_MAX)
                 or not math.isfinite(value)
             ):
                 raise InvalidFrame(f"field {name!r} must be a finite number")

@@ -55,7 +55,9 @@ def _render(msg: m.Message) -> str:
             f"{neutralise(name)} ({count}{', joined' if joined else ''})" + (f" {neutralise(topic)}" if topic else "")
             for name, count, topic, joined in zip(msg.names, msg.counts, msg.topics, mine, strict=False)
         ]
-        return "* rooms: " + "; ".join(rooms + ([f"and {msg.more} more"] if msg.more else []))
+        if msg.more:  # (the next page starts after the last listed)
+            rooms.append(f"and {msg.more} more" + (f" (/rooms {neutralise(msg.names[-1])})" if msg.names else ""))
+        return "* rooms: " + "; ".join(rooms)
     if isinstance(msg, m.Parted):
         return f"* you left {neutralise(msg.room)}; your messages go to {neutralise(msg.focus)}"
     if isinstance(msg, m.Focused):

@@ -194,9 +194,11 @@ def test_rooms_lists_what_fits_and_counts_the_rest(crowd_server):
         proc.stdin.write("/rooms\n")
         proc.stdin.flush()
         line = out.until(lambda line: line.startswith("* rooms: "))[-1]
-        assert re.search(r"; and (\d+) more$", line), line[-80:]
+        found = re.search(r"; and (\d+) more \(/rooms (#\S+)\)$", line)  # (and how to ask for them)
+        assert found, line[-80:]
         listed = line.count(f" {topic}")
-        more = int(re.search(r"and (\d+) more$", line).group(1))
+        more = int(found.group(1))
+        assert line.count(f"{found.group(2)} (1)") == 1, "the next page starts after the last listed"
         assert listed + more == ROOMS, "every room with a topic is listed or counted"
     finally:
         proc.stdin.close()
@@ -245,14 +247,14 @@ def server_message(draw, cls):
         elif tp is bool:
             kwargs[f.name] = draw(st.booleans())
         elif tp is int:
-            kwargs[f.name] = draw(st.integers(-(2**63), 2**63))
+            kwargs[f.name] = draw(st.integers(m.INT_MIN, m.INT_MAX))
         elif tp is float:
             kwargs[f.name] = draw(st.floats(allow_nan=False, allow_infinity=False))
         elif typing.get_args(tp) == (str,):
             pool = draw(st.lists(worst_string(limits.MAX_FIELD), min_size=1, max_size=3))
             kwargs[f.name] = [pool[i % len(pool)] for i in range(count)]
         elif typing.get_args(tp) == (int,):
-            kwargs[f.name] = [draw(st.integers(-(2**63), 2**63))] * count
+            kwargs[f.name] = [draw(st.integers(m.INT_MIN, m.INT_MAX))] * count
         elif typing.get_args(tp) == (bool,):
             kwargs[f.name] = [draw(st.booleans())] * count
         else:  # pragma: no cover - a new field type: teach this test about it

@@ -157,6 +157,7 @@ def test_a_version_1_store_is_migrated_and_keeps_its_messages(tmp_path):
     db.execute("INSERT INTO messages (room, seq, ts, nick, text) VALUES ('#lobby', 2, 2.0, 'ann', 'second words')")
     db.commit()
     db.close()
+    path.chmod(0o600)  # (sqlite3 made it with the umask's mode; a store must be private)
 
     kept = SqliteStore(path, room_key=room_key)
     assert [x.text for x in kept.recent("#lobby", 10)] == ["first words", "second words"]

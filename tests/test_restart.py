@@ -105,6 +105,7 @@ def test_a_store_that_is_not_ours_is_refused_untouched(tmp_path, kind):
         db.execute("CREATE TABLE payroll (who TEXT, amount INTEGER)")
         db.commit()
         db.close()
+    path.chmod(0o600)  # private, as a store must be: refused for what it holds
     before = path.read_bytes()
     done = _start(["--store", str(path)])
     assert done.returncode == 2

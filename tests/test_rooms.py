@@ -280,3 +280,43 @@ def test_joining_too_fast_from_one_address_is_refused_with_why(server):
     assert got["message"].startswith("joining rooms too fast from 127.0.0.1 (at most 2 a second)")
     hopper.say("still here")  # refused, not ended
     assert hopper.expect(lambda f: f["type"] == "accepted")["room"] == "#lobby"
+
+
+def test_rooms_are_listed_a_page_at_a_time(server):
+    """121 rooms with people in them: ``list`` gives 50, in order of name, and how many more;
+    ``after`` the last listed gives the next page, until none are left. Plain text says how to ask."""
+    from common.commands import parse_input
+    from common.messages import ListRooms
+
+    assert parse_input("/rooms") == ListRooms() and parse_input("/rooms #r049") == ListRooms("#r049")
+    made = [f"#r{i:03d}" for i in range(120)]
+    members = []  # each from its own address: 40 rooms each, within what one address may make
+    for i in range(3):
+        member = connect_from(server.port, f"127.0.0.{2 + i}")
+        member.send_json({"type": "hello", "version": 1, "nick": f"member{i}"})
+        assert member.expect(lambda f: f["type"] in ("welcome", "error"))["type"] == "welcome"
+        members.append(member)
+    for first, member in zip(range(0, 120, 40), members, strict=True):
+        for room in made[first : first + 40]:
+            member.send_json({"type": "join", "room": room})
+            assert frames_until(member, "joined")[-1]["room"] == room
+    asker = NativeClient(server.port, "asker")
+    pages, listed, after = [], [], None
+    while True:
+        asker.send_json({"type": "list", **({"after": after} if after else {})})
+        page = frames_until(asker, "rooms")[-1]
+        pages.append((len(page["names"]), page["more"]))
+        listed.extend(page["names"])
+        if not page["more"]:
+            break
+        after = page["names"][-1]
+    assert pages == [(50, 71), (50, 21), (21, 0)]
+    assert sorted(listed) == sorted(["#lobby", *made]), "every room once, none twice"
+    first, second = listed[49], listed[50]
+    nc = PlainClient(server.port, "nc")
+    nc.send(b"/rooms\r\n")
+    line = nc.expect_line(lambda line: line.startswith(b"* rooms:"))[-1].decode()
+    assert line.endswith(f"; {first} (1); and 71 more (/rooms {first})"), line[-80:]
+    nc.send(f"/rooms {first}\r\n".encode())
+    line = nc.expect_line(lambda line: line.startswith(b"* rooms:"))[-1].decode()
+    assert line.startswith(f"* rooms: {second} (1); ") and line.endswith(f"and 21 more (/rooms {listed[99]})"), line

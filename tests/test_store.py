@@ -66,6 +66,7 @@ def test_search_finds_words_in_one_room_newest_first(tmp_path):
 def test_a_file_that_is_not_a_database_is_refused_untouched(tmp_path, content):
     path = tmp_path / "x.sqlite3"
     path.write_bytes(content)
+    path.chmod(0o600)  # private, as a store must be: refused for what it holds
     with pytest.raises(StoreError, match=str(path)):
         _store(path)
     assert path.read_bytes() == content
@@ -77,6 +78,7 @@ def test_another_programs_database_and_a_newer_schema_are_refused_untouched(tmp_
     db.execute("CREATE TABLE invoices (id INTEGER)")
     db.commit()
     db.close()
+    other.chmod(0o600)  # private, as a store must be: refused for what it holds
     before = other.read_bytes()
     with pytest.raises(StoreError, match="not a lanchat store"):
         _store(other)

@@ -32,6 +32,7 @@ from . import keys
 from .link import ClusterUnavailable, Link
 from .presence import Presence
 from .relay import FollowedRoom, RelayHub
+from .sweep import RoomSweeper
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class ClusterHub(RelayHub):
     def __init__(self, link: Link, *, keep: int, heartbeat: float = 5.0, max_rooms: int = 1000) -> None:
         super().__init__(link, f"{socket.gethostname()[:20]}-{secrets.token_hex(3)}", keep=keep, max_rooms=max_rooms)
         self._presence = Presence(link, self.node, lease=3 * heartbeat)
+        self._sweeper = RoomSweeper(link)
         self._heartbeat = heartbeat
         self.cluster_id = link.kept(keys.CLUSTER, secrets.token_hex(4))
         self._generation = link.kept(keys.GENERATION, secrets.token_hex(8))
@@ -314,6 +316,7 @@ class ClusterHub(RelayHub):
                 if time.monotonic() - self._up_since > 3 * self._heartbeat:  # (not right after an outage)
                     for node in self._presence.dead_nodes():
                         self._clear_away(node)
+                    self._sweeper.step(time.time())
             except ClusterUnavailable:
                 continue
             except Exception:  # noqa: BLE001

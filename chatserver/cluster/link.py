@@ -21,7 +21,7 @@ from redis.retry import Retry
 
 from common.threads import stop_signals_blocked
 
-from ..hub import Unavailable
+from ..roomlog import Unavailable
 
 log = logging.getLogger(__name__)
 

@@ -89,7 +89,9 @@ end
 return 0
 """
 
-# KEYS: room meta, room log. ARGV: name, epoch if new. Returns epoch, seq, topic, name, the log's last id.
+# KEYS: room meta, room log, room read positions. ARGV: name, epoch if new, room key, node. Returns epoch, seq,
+# topic, name, the log's last id. The node follows the room from there on: its read position says so (the sweep
+# leaves a followed room be), unless it has one already.
 _ENSURE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('HSET', KEYS[1], 'name', ARGV[1], 'epoch', ARGV[2], 'seq', 0, 'sub', 0, 'topic', '')
@@ -99,6 +101,7 @@ local meta = redis.call('HMGET', KEYS[1], 'epoch', 'seq', 'topic', 'name')
 local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
 local id = '0-0'
 if #last > 0 then id = last[1][1] end
+redis.call('HSETNX', KEYS[3], ARGV[4], id)
 return {meta[1], meta[2], meta[3], meta[4], id}
 """
 
@@ -145,10 +148,12 @@ class RedisLog:
         return StoredRoom(meta[0], meta[1], int(meta[2]), meta[3] or "")  # type: ignore[index]
 
     def ensure(self, name: str) -> tuple[StoredRoom, str]:
-        """The room (made now if Redis does not have it), and its stream's last id."""
+        """The room (made now if Redis does not have it), and its stream's last id; this node
+        follows it (see ``sweep.py``) until ``forget``."""
         key = room_key(name)
+        where = [keys.room(key), keys.log(key), keys.readpos(key)]
         epoch, seq, topic, kept_name, last = self._link.call(
-            lambda r: self._ensure(keys=[keys.room(key), keys.log(key)], args=[name, secrets.token_hex(6), key])
+            lambda r: self._ensure(keys=where, args=[name, secrets.token_hex(6), key, self._node])
         )  # type: ignore[misc]
         return StoredRoom(kept_name, epoch, int(seq), topic or ""), last
 
