@@ -1,13 +1,17 @@
-"""The listening socket, a thread per connection, and a shutdown that stops.
+"""The listening socket, a thread per admitted connection, and a shutdown that stops.
 
-Built on ``socketserver.ThreadingTCPServer``; what it adds is chat-specific:
-dual-stack IPv6, the set of live sessions, and a shutdown that tells every
-peer why before closing.
+Built on ``socketserver.TCPServer``; what it adds is chat-specific:
+dual-stack IPv6, admission in the accept thread (a connection over the
+limits is refused at once and never waits for a word from its peer, with at
+most ``MAX_REFUSING`` refusals in flight), a back-off when the process runs
+out of descriptors, the set of live sessions, and a shutdown that tells
+every peer why before closing.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hmac
 import itertools
 import logging
@@ -41,6 +45,14 @@ log = logging.getLogger(__name__)
 
 #: At most this long (or --login-timeout, if shorter) to refuse a connection, TLS handshake included.
 REFUSAL_DEADLINE = 3.0
+#: Refusals in flight at once (each a thread for up to REFUSAL_DEADLINE); past it a refused
+#: connection gets its words in one try, without waiting (none through TLS), and is closed.
+MAX_REFUSING = 32
+#: Out of descriptors, ``accept`` is tried again after this long, doubling up to ``ACCEPT_BACKOFF_MAX``.
+ACCEPT_BACKOFF_FIRST = 0.05
+ACCEPT_BACKOFF_MAX = 1.0
+#: Out of descriptors is logged at most once in this many seconds (a flood would repeat it).
+NO_FDS_LOG_EVERY = 60.0
 AUTH_DELAY_FIRST = 0.25  # seconds before answering a wrong password; doubles per failure
 AUTH_DELAY_MAX = 8.0
 
@@ -70,31 +82,33 @@ class ServerConfig:
     plain_prompt_delay: float = 0.3
 
 
-class _Handler(socketserver.BaseRequestHandler):
-    server: Listener
-
-    def handle(self) -> None:
-        self.server.serve(self.request, self.client_address)
-
-
-class Listener(socketserver.ThreadingTCPServer):
-    """One listening socket, a thread per connection running ``serve(sock, addr)``."""
+class Listener(socketserver.TCPServer):
+    """One listening socket; ``on_accept(sock, addr)`` runs in the accept thread for each connection
+    and must not block (``ChatServer.accept`` admits it into a thread of its own, or refuses it)."""
 
     allow_reuse_address = True
     request_queue_size = socket.SOMAXCONN  # not 5: a burst of connects must not be refused
-    daemon_threads = True
-    block_on_close = False
 
-    def __init__(self, serve: Callable[[socket.socket, tuple], None], family: int, address: tuple) -> None:
+    def __init__(
+        self,
+        on_accept: Callable[[socket.socket, tuple], None],
+        family: int,
+        address: tuple,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.address_family = family
-        self.serve = serve
-        super().__init__(address, _Handler)
+        self.on_accept = on_accept
+        self.clock = clock
+        self._stop = threading.Event()  # cuts a back-off short on shutdown
+        self._backoff = 0.0  # seconds: the wait before the next accept, while out of descriptors
+        self._no_fds_logged: float | None = None  # when it was last logged
+        super().__init__(address, socketserver.BaseRequestHandler)
 
     @classmethod
-    def bind(cls, host: str, port: int, serve: Callable[[socket.socket, tuple], None]) -> Listener:
+    def bind(cls, host: str, port: int, on_accept: Callable[[socket.socket, tuple], None]) -> Listener:
         infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
         family, _, _, _, sockaddr = infos[0]
-        return cls(serve, family, sockaddr[:2] if family == socket.AF_INET else sockaddr)
+        return cls(on_accept, family, sockaddr[:2] if family == socket.AF_INET else sockaddr)
 
     def start(self, name: str) -> None:
         """Accept in a background thread."""
@@ -104,6 +118,10 @@ class Listener(socketserver.ThreadingTCPServer):
         # wait they must interrupt.
         with stop_signals_blocked():
             thread.start()
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        super().shutdown()
 
     @property
     def address(self) -> tuple[str, int]:
@@ -119,8 +137,36 @@ class Listener(socketserver.ThreadingTCPServer):
                 pass
         super().server_bind()
 
+    def get_request(self) -> tuple[socket.socket, tuple]:
+        """``accept``; out of descriptors, wait a little before the next try (the listening
+        socket stays readable, so trying again at once would spin) and say so, once."""
+        try:
+            accepted = super().get_request()
+        except OSError as exc:
+            if exc.errno in (errno.EMFILE, errno.ENFILE):
+                self._out_of_descriptors(exc)
+            raise  # (socketserver skips this round)
+        self._backoff = 0.0
+        return accepted
+
+    def _out_of_descriptors(self, exc: OSError) -> None:
+        now = self.clock()
+        if self._no_fds_logged is None or now - self._no_fds_logged >= NO_FDS_LOG_EVERY:
+            self._no_fds_logged = now
+            log.error(
+                "out of file descriptors (%s): new connections to port %d wait until some close "
+                "(raise the open-file limit, ulimit -n, or lower --max-clients)",
+                exc.strerror or exc,
+                self.address[1],
+            )
+        self._backoff = min(ACCEPT_BACKOFF_MAX, max(ACCEPT_BACKOFF_FIRST, self._backoff * 2))
+        self._stop.wait(self._backoff)
+
+    def process_request(self, request: socket.socket, client_address: tuple) -> None:  # type: ignore[override]
+        self.on_accept(request, client_address)
+
     def handle_error(self, request, client_address) -> None:  # noqa: ANN001
-        log.exception("unexpected error serving %s", client_address)
+        log.exception("unexpected error accepting %s", client_address)
 
 
 class ChatServer:
@@ -140,6 +186,7 @@ class ChatServer:
         self.sanctions = Sanctions(room_log if room_log is not None else MemoryLog())
         self._per_ip: dict[str, int] = {}
         self._connections = 0  # accepted and not yet closed (sessions, and those about to be)
+        self._refusing = 0  # refusals in flight, each in a thread of its own (at most MAX_REFUSING)
         self._auth_failures: dict[str, int] = {}
         self._sessions: set[Session] = set()
         self._lock = threading.Lock()
@@ -152,7 +199,9 @@ class ChatServer:
 
     def start(self) -> tuple[str, int]:
         """Bind and start accepting in a background thread; returns the bound address."""
-        self._listener = Listener.bind(self.config.host, self.config.port, self.serve_connection)
+        self._listener = Listener.bind(
+            self.config.host, self.config.port, lambda sock, addr: self.accept(sock, addr, self._serve_chat, _words)
+        )
         self._listener.start("accept")
         flusher()  # started now, not on the first slow peer: a steady thread count
         return self.address
@@ -166,19 +215,39 @@ class ChatServer:
         """Another port into this server (``web.py``); it stops with the server."""
         self._extra_listeners.append(listener)
 
-    def serve_connection(self, sock: socket.socket, addr: tuple) -> None:
-        """Run one connection to its end (called in that connection's thread)."""
+    def accept(
+        self,
+        sock: socket.socket,
+        addr: tuple,
+        serve: Callable[[socket.socket, tuple], None],
+        words: Callable[[str, str], bytes],
+    ) -> None:
+        """A new connection, in the accept thread (so this never waits for the peer): admitted, it
+        is served in a thread of its own by ``serve``; over the limits, it is refused at once with
+        ``words(code, text)``, the port's way of saying why."""
         if self.stopping:
             sock.close()
             return
         refusal = self.admit(addr[0])
         if refusal is not None:
-            self._refuse(sock, addr, refusal)
+            self._refuse_soon(sock, addr, refusal, words(*refusal))
             return
+        if not _spawn(self._serve_admitted, serve, sock, addr):
+            self.release(addr[0])
+            _refuse_now(sock, b"")
+
+    def _serve_admitted(self, serve: Callable[[socket.socket, tuple], None], sock: socket.socket, addr: tuple) -> None:
         try:
-            self.run_session(Session(self, sock, addr))
+            serve(sock, addr)
+        except Exception:
+            log.exception("unexpected error serving %s", addr)
         finally:
             self.release(addr[0])
+            sock.close()
+
+    def _serve_chat(self, sock: socket.socket, addr: tuple) -> None:
+        """Run one admitted connection of the chat port to its end (in its own thread)."""
+        self.run_session(Session(self, sock, addr))
 
     def admit(self, ip: str) -> tuple[str, str] | None:
         """Count a new connection from ``ip``, or say why it must be refused (then
@@ -234,16 +303,37 @@ class ChatServer:
             return "too_many_connections", f"too many connections from {ip} (at most {self.config.max_per_ip})"
         return None
 
-    def _refuse(self, sock: socket.socket, addr: tuple, refusal: tuple[str, str]) -> None:
-        """Say why in both dialects (a native client skips the plain line), then close.
+    def _refuse_soon(self, sock: socket.socket, addr: tuple, refusal: tuple[str, str], words: bytes) -> None:
+        """Refuse in a thread of its own (``_refuse``), or, with ``MAX_REFUSING`` refusals in
+        flight already (a flood), at once in this thread: one try to say why, then close."""
+        with self._lock:
+            slow = self._refusing < MAX_REFUSING
+            if slow:
+                self._refusing += 1
+        if slow:
+
+            def refuse() -> None:
+                try:
+                    self._refuse(sock, addr, refusal, words)
+                finally:
+                    with self._lock:
+                        self._refusing -= 1
+
+            if _spawn(refuse):
+                return
+            with self._lock:
+                self._refusing -= 1
+        log.debug("refused %s:%s at once: %s", addr[0], addr[1], refusal[1])
+        _refuse_now(sock, words if self.config.tls_context is None else b"")
+
+    def _refuse(self, sock: socket.socket, addr: tuple, refusal: tuple[str, str], words: bytes) -> None:
+        """Say why (``words``), then close.
 
         On a TLS server a TLS client is answered inside TLS (plaintext would
         read as a broken record), after a handshake held to a short deadline,
         so a silent or slow peer cannot keep its refusal, and its thread, open.
         """
-        code, text = refusal
-        log.warning("refused %s:%s: %s", addr[0], addr[1], text)
-        words = f"* error: {text}\r\n".encode() + m.encode(m.Error(code, text)) + m.encode(m.Bye(text))
+        log.warning("refused %s:%s: %s", addr[0], addr[1], refusal[1])
         deadline = time.monotonic() + min(REFUSAL_DEADLINE, self.config.login_timeout)
 
         def recv(size: int) -> bytes:
@@ -347,6 +437,33 @@ class ChatServer:
                 pass
         self.hub.close()  # what was accepted is kept before the store closes
         log.info("stopped; %d session(s) closed", len(sessions))
+
+
+def _words(code: str, text: str) -> bytes:
+    """Why the chat port refuses, in both dialects (a native client skips the plain line)."""
+    return f"* error: {text}\r\n".encode() + m.encode(m.Error(code, text)) + m.encode(m.Bye(text))
+
+
+def _spawn(target: Callable[..., None], *args: object) -> bool:
+    """Run ``target(*args)`` in a daemon thread; False if no thread can be had (out of memory)."""
+    try:
+        threading.Thread(target=target, args=args, daemon=True).start()
+    except RuntimeError as exc:  # "can't start new thread"
+        log.error("cannot start a thread: %s", exc)
+        return False
+    return True
+
+
+def _refuse_now(sock: socket.socket, words: bytes) -> None:
+    """One try to send ``words`` without waiting, then close."""
+    try:
+        sock.setblocking(False)
+        if words:
+            sock.send(words)
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+    sock.close()
 
 
 def _first_byte(sock: socket.socket, within: float) -> int | None:

@@ -6,8 +6,8 @@ server over a WebSocket at ``/ws`` carrying the native frames (see
 ``websocket.py``): once upgraded, the connection runs the same ``Session`` as
 the chat port. Like the chat port, a thread per connection, and every
 connection counts against ``--max-clients`` and ``--max-per-ip`` for as long
-as it is open; one over the limit gets ``503`` for a file, or, on ``/ws``, the
-native ``error`` and ``bye`` a native client would get.
+as it is open; one over the limit is answered ``503`` at once, before any
+request (``ChatServer.accept``), with the reason as one line of text.
 
 HTTP is hostile input: the request head has a size limit and a deadline, only
 ``GET``/``HEAD`` of the few files named in ``FILES`` are served (anything else
@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING
 import h11
 from wsproto.utilities import generate_accept_token
 
-from common import messages as m
 from common.tls import TLS_RECORD_HANDSHAKE, TlsError, TlsStream
 
 from .server import Listener
@@ -108,7 +107,9 @@ class WebServer:
         return "https" if self.tls else "http"
 
     def start(self) -> tuple[str, int]:
-        self._listener = Listener.bind(self.host, self.port, self.serve)
+        self._listener = Listener.bind(
+            self.host, self.port, lambda sock, addr: self.chat.accept(sock, addr, self.serve, refusal_response)
+        )
         self.chat.add_listener(self._listener)
         self._listener.start("web-accept")
         return self._listener.address
@@ -119,16 +120,24 @@ class WebServer:
         return self._listener.address
 
     def serve(self, sock: socket.socket, addr: tuple) -> None:
-        """Run one connection of the page's port to its end (in its own thread)."""
-        if self.chat.stopping:
-            sock.close()
-            return
-        refusal = self.chat.admit(addr[0])
-        try:
-            _HttpConnection(self, sock, addr, refusal).run()
-        finally:
-            if refusal is None:
-                self.chat.release(addr[0])
+        """Run one admitted connection of the page's port to its end (in its own thread)."""
+        _HttpConnection(self, sock, addr).run()
+
+
+def refusal_response(code: str, text: str) -> bytes:
+    """A connection over the limits: ``503`` with the reason as one line of text, sent at once,
+    before any request (``code`` is the native one; the text says it in words)."""
+    body = f"{text}\n".encode()
+    head = [
+        "HTTP/1.1 503 Service Unavailable",
+        "content-type: text/plain; charset=utf-8",
+        f"content-length: {len(body)}",
+        "connection: close",
+        "cache-control: no-store",
+        "retry-after: 10",
+        *(f"{name.decode()}: {value.decode()}" for name, value in SECURITY_HEADERS),
+    ]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
 class _Refused(Exception):
@@ -144,11 +153,10 @@ class _Refused(Exception):
 class _HttpConnection:
     """One connection to the page's port: requests until it closes or upgrades to ``/ws``."""
 
-    def __init__(self, web: WebServer, sock: socket.socket, addr: tuple, refusal: tuple[str, str] | None) -> None:
+    def __init__(self, web: WebServer, sock: socket.socket, addr: tuple) -> None:
         self.web = web
         self.sock = sock
         self.addr = addr
-        self.refusal = refusal
         self.peer = f"{addr[0]}:{addr[1]}"
         self.deadline = 0.0
         self.io = RawIO(self._recv, self._send)
@@ -253,8 +261,6 @@ class _HttpConnection:
         file = self.web.files.get(path)
         if file is None:
             raise _Refused(404, "not found")
-        if self.refusal is not None:
-            raise _Refused(503, self.refusal[1], [(b"retry-after", b"10")])
         headers = [
             (b"content-type", file.content_type.encode()),
             (b"cache-control", b"no-cache"),  # kept, but checked each time: a new version shows at once
@@ -327,12 +333,6 @@ class _HttpConnection:
         trailing, _ = self.http.trailing_data
         max_frame = self.web.chat.config.max_frame
         transport = WebSocketTransport(self.io, tls=self.tls, max_frame=max_frame, trailing=trailing)
-        if self.refusal is not None:  # in the words a native client gets: error, bye
-            code, text = self.refusal
-            log.warning("refused %s (web): %s", self.peer, text)
-            transport.write(m.encode(m.Error(code, text)) + m.encode(m.Bye(text)))
-            transport.close()
-            return
         self.sock.settimeout(None)  # the session waits in poll and writes without blocking
         log.info("web %s: WebSocket opened", self.peer)
         self.web.chat.run_session(Session(self.web.chat, self.sock, self.addr, transport))

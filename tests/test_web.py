@@ -341,12 +341,12 @@ def test_a_websocket_peer_counts_against_max_per_ip():
         first = NativeClient(srv.port, "one")
         second = WsClient(srv)
         assert second.hello("two")["type"] == "welcome"
-        third = WsClient(srv)  # over the limit: told in the native words, inside the WebSocket
-        frames = third.wait_closed()
-        assert [f["type"] for f in frames] == ["error", "bye"]
-        assert frames[0]["code"] == "too_many_connections"
-        status, _, _ = get(srv, "/")  # a plain page request is a connection too
-        assert status == 503
+        third = WsClient(srv)  # over the limit: 503 at once, before the upgrade was read, with the reason
+        assert third.status == 503
+        assert third.body == b"too many connections from 127.0.0.1 (at most 2)\n"
+        status, fields, body = get(srv, "/")  # a plain page request is a connection too
+        assert status == 503 and fields["retry-after"] == "10"
+        assert body == b"too many connections from 127.0.0.1 (at most 2)\n"
         second.close()
         first.close()
         wait_for(lambda: get(srv, "/")[0] == 200)
