@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_WEB_PORT = 5080
-MAX_HEAD = 8 * 1024  # bytes: request line and headers together (h11's limit; 431 over it)
+MAX_HEAD = 8 * 1024  # bytes: request line and headers together, the blank line included (431 over it)
 MAX_TARGET = 2048  # bytes in the request target (414 over it)
 HEAD_DEADLINE = 10.0  # seconds to send a whole request head, the first or the next on a kept-alive connection
 SEND_TIMEOUT = 10.0  # seconds a response may take to leave (static files are small)
@@ -161,7 +161,11 @@ class _HttpConnection:
         self.deadline = 0.0
         self.io = RawIO(self._recv, self._send)
         self.tls: TlsStream | None = None
-        self.http = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+        # h11 checks its limit only while a head is unfinished: a longer head that arrives whole in
+        # one read passes. So no more than MAX_HEAD bytes of a head are ever given to it (the rest
+        # waits in ``_unfed``), and an unfinished head of MAX_HEAD bytes is one too long.
+        self.http = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD - 1)
+        self._unfed = b""  # read from the peer, not yet given to h11
 
     def run(self) -> None:
         try:
@@ -219,7 +223,11 @@ class _HttpConnection:
             event = self.http.next_event()
             if event is not h11.NEED_DATA:
                 return event
-            self.http.receive_data(self._read_plain())
+            data, self._unfed = self._unfed or self._read_plain(), b""
+            if data and self.http.their_state is h11.IDLE:  # a request head, not yet whole
+                room = max(1, MAX_HEAD - len(self.http.trailing_data[0]))
+                data, self._unfed = data[:room], data[room:]
+            self.http.receive_data(data)
 
     def _one_request(self) -> bool:
         """Serve one request; True if the connection may carry another."""
@@ -330,7 +338,7 @@ class _HttpConnection:
             ],
         )
         self._write_plain(self.http.send(response) or b"")
-        trailing, _ = self.http.trailing_data
+        trailing = self.http.trailing_data[0] + self._unfed
         max_frame = self.web.chat.config.max_frame
         transport = WebSocketTransport(self.io, tls=self.tls, max_frame=max_frame, trailing=trailing)
         self.sock.settimeout(None)  # the session waits in poll and writes without blocking
