@@ -161,7 +161,7 @@ def start_web(args: argparse.Namespace, server: ChatServer) -> WebServer | None:
     """
     if args.no_web:
         return None
-    web = WebServer(server, args.host, DEFAULT_WEB_PORT if args.web_port is None else args.web_port)
+    web = WebServer(server, args.host, DEFAULT_WEB_PORT if args.web_port is None else args.web_port, args.web_host)
     try:
         host, port = web.start()
     except OSError as exc:

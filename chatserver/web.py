@@ -11,8 +11,11 @@ request (``ChatServer.accept``), with the reason as one line of text.
 
 HTTP is hostile input: the request head has a size limit and a deadline, only
 ``GET``/``HEAD`` of the few files named in ``FILES`` are served (anything else
-is 404: there is no file system path to traverse), and ``/ws`` opens only from
-this server's own page (``Origin`` must be the page's own address; 403 else).
+is 404: there is no file system path to traverse), a request must name this
+server in its ``Host`` (one of its addresses or names, or a ``--web-host``;
+421 else: a name rebound by someone else's DNS is not ours), and ``/ws`` opens
+only from this server's own page (``Origin`` must be the page's own address,
+as the accepted ``Host`` says; 403 else).
 With ``--tls`` the whole port speaks TLS with the chat port's certificate.
 """
 
@@ -24,9 +27,11 @@ import dataclasses
 import hashlib
 import http
 import importlib.resources
+import ipaddress
 import logging
 import socket
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import h11
@@ -34,6 +39,7 @@ from wsproto.utilities import generate_accept_token
 
 from common.tls import TLS_RECORD_HANDSHAKE, TlsError, TlsStream
 
+from .netinfo import own_addresses, own_names
 from .server import Listener
 from .session import Session, close_gently
 from .websocket import RawIO, WebSocketTransport
@@ -91,12 +97,15 @@ def load_files() -> dict[str, StaticFile]:
 class WebServer:
     """The page's port for one ``ChatServer``; ``start`` binds, the chat server's shutdown closes it."""
 
-    def __init__(self, chat: ChatServer, host: str, port: int) -> None:
+    def __init__(self, chat: ChatServer, host: str, port: int, names: Iterable[str] = ()) -> None:
         self.chat = chat
         self.host = host
         self.port = port
         self.files = load_files()
         self._listener: Listener | None = None
+        #: The ``Host`` names requests may carry (besides this connection's own address: see
+        #: ``_known_host``): those given with ``--web-host``, and from ``start`` this machine's.
+        self.names = {_bare_host(name) for name in names}
 
     @property
     def tls(self) -> bool:
@@ -112,6 +121,7 @@ class WebServer:
         )
         self.chat.add_listener(self._listener)
         self._listener.start("web-accept")
+        self.names |= own_names(self.chat.address[1]) | own_addresses(self.host)
         return self._listener.address
 
     @property
@@ -249,11 +259,6 @@ class _HttpConnection:
         return self.http.our_state is h11.DONE and self.http.their_state is h11.DONE
 
     def _serve(self, request: h11.Request) -> None:
-        if self.plain_on_tls:
-            host = _header(request, b"host").decode("latin-1") or "HOST:PORT"
-            raise _Refused(
-                307, f"this page is served over https: https://{host}/", [(b"location", f"https://{host}/".encode())]
-            )
         if len(request.target) > MAX_TARGET:
             raise _Refused(414, f"request target longer than {MAX_TARGET} bytes")
         if request.method not in (b"GET", b"HEAD"):
@@ -262,6 +267,14 @@ class _HttpConnection:
             raise _Refused(400, "a GET has no body")
         if not isinstance(self._next_event(), h11.EndOfMessage):  # (no body: it is there already)
             raise _Refused(400, "a GET has no body")
+        host = _header(request, b"host").decode("latin-1")
+        if not self._known_host(host):  # a name rebound to us by someone else's DNS, say
+            log.info("web %s: 421 for Host %r", self.peer, host)
+            raise _Refused(421, "this chat server does not go by that name: open it by its address (or see --web-host)")
+        if self.plain_on_tls:
+            raise _Refused(
+                307, f"this page is served over https: https://{host}/", [(b"location", f"https://{host}/".encode())]
+            )
         path = request.target.split(b"?", 1)[0].decode("latin-1")
         if path == "/ws":
             self._upgrade(request)
@@ -310,6 +323,16 @@ class _HttpConnection:
         except (OSError, TlsError, h11.LocalProtocolError) as exc:
             log.debug("web %s: %s", self.peer, exc)
 
+    def _known_host(self, host: str) -> bool:
+        """Is ``host`` (a ``Host`` header) one of our names, or the address this connection came in on?"""
+        name = _bare_host(host)
+        if name in self.web.names:
+            return True
+        try:
+            return name == _bare_host(self.sock.getsockname()[0])
+        except OSError:
+            return False
+
     # -- WebSocket --------------------------------------------------------------
     def _upgrade(self, request: h11.Request) -> None:
         if request.method != b"GET" or b"websocket" not in _tokens(request, b"upgrade"):
@@ -344,6 +367,21 @@ class _HttpConnection:
         self.sock.settimeout(None)  # the session waits in poll and writes without blocking
         log.info("web %s: WebSocket opened", self.peer)
         self.web.chat.run_session(Session(self.web.chat, self.sock, self.addr, transport))
+
+
+def _bare_host(host: str) -> str:
+    """``host`` (a name or address, maybe with a port) as compared: lower case, no port, no
+    brackets, no final dot; an address as ``ipaddress`` writes it (an IPv4-mapped one as IPv4)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        host = host[1:].partition("]")[0]
+    elif host.count(":") == 1:
+        host = host.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host.rstrip(".")
+    return str(getattr(address, "ipv4_mapped", None) or address)
 
 
 def _header(request: h11.Request, name: bytes) -> bytes:

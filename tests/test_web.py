@@ -38,7 +38,9 @@ from wsproto.events import (
 class WsClient:
     """A WebSocket client of the chat page's ``/ws``, one JSON frame per text message."""
 
-    def __init__(self, srv: ServerProcess, *, origin: str | None = "own", tls: bool = False) -> None:
+    def __init__(
+        self, srv: ServerProcess, *, origin: str | None = "own", tls: bool = False, host: str | None = None
+    ) -> None:
         self.sock = socket.create_connection((srv.host, srv.web_port), timeout=TIMEOUT)
         if tls:
             ctx = ssl.create_default_context()
@@ -46,7 +48,7 @@ class WsClient:
             ctx.verify_mode = ssl.CERT_NONE  # the server's own self-signed certificate
             self.sock = ctx.wrap_socket(self.sock)
         self.ws = WSConnection(ConnectionType.CLIENT)
-        host = f"{srv.host}:{srv.web_port}"
+        host = host or f"{srv.host}:{srv.web_port}"  # (the Host header; the socket goes to srv.host all the same)
         headers = []
         if origin == "own":
             origin = f"{srv.web_scheme}://{host}"
@@ -309,6 +311,47 @@ def test_the_websocket_opens_only_from_the_page_itself(srv, origin):
     assert WsClient(srv).status == 101  # the page's own origin: welcome
 
 
+def test_a_name_rebound_to_the_server_gets_421_for_files_and_the_websocket(srv):
+    evil = f"evil.example:{srv.web_port}"
+    ws = WsClient(srv, host=evil, origin=f"http://{evil}")  # the page of a rebound name: same-origin to itself
+    assert ws.status == 421
+    assert ws.body == b"this chat server does not go by that name: open it by its address (or see --web-host)\n"
+    for target in ("/", "/chat.js", "/nothing"):
+        raw = http(srv, f"GET {target} HTTP/1.1\r\nHost: {evil}\r\nConnection: close\r\n\r\n".encode())
+        assert raw.startswith(b"HTTP/1.1 421 Misdirected Request\r\n"), raw[:80]
+        assert raw.partition(b"\r\n\r\n")[2].count(b"\n") == 1, raw  # a one-line text
+    # This machine's own names and addresses are served, and open the WebSocket from their own page.
+    label = socket.gethostname().split(".")[0]
+    for name in ("localhost", "LOCALHOST.", socket.gethostname(), f"{label}.local", "127.0.0.1", "[::1]"):
+        host = f"{name}:{srv.web_port}"
+        raw = http(srv, f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        assert raw.startswith(b"HTTP/1.1 200 "), (name, raw[:80])
+        assert WsClient(srv, host=host, origin=f"http://{host.lower()}").status == 101, name
+    # The Origin check now compares with a Host that is ours: another origin is still 403.
+    assert WsClient(srv, host=f"localhost:{srv.web_port}", origin=f"http://{evil}").status == 403
+
+
+def test_web_host_adds_a_name_the_page_may_be_opened_by():
+    srv = ServerProcess("--web-host", "chat.example.org", "--web-host", "Other.Example.")
+    try:
+        for name in ("chat.example.org", "other.example"):
+            host = f"{name}:{srv.web_port}"
+            raw = http(srv, f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            assert raw.startswith(b"HTTP/1.1 200 "), (name, raw[:80])
+            ws = WsClient(srv, host=host, origin=f"http://{host}")
+            assert ws.status == 101 and ws.hello(name.split(".")[0])["type"] == "welcome"
+        assert (
+            WsClient(srv, host=f"evil.example:{srv.web_port}", origin=f"http://evil.example:{srv.web_port}").status
+            == 421
+        )
+    finally:
+        srv.stop()
+    bad = subprocess.run(
+        [*program("chatserver"), "--web-host", "a.example:80"], capture_output=True, text=True, env=python_env()
+    )
+    assert bad.returncode == 2 and "not a host name or address (and no port): 'a.example:80'" in bad.stderr
+
+
 def test_a_message_over_the_frame_limit_ends_the_session_with_an_error():
     srv = ServerProcess("--max-frame", "2000")
     try:
@@ -429,8 +472,9 @@ def test_the_page_over_tls_uses_the_chat_ports_certificate():
         with socket.create_connection((srv.host, srv.web_port), timeout=TIMEOUT) as raw:
             with ctx.wrap_socket(raw) as page:
                 web_cert = page.getpeercert(binary_form=True)
-                page.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                page.sendall(f"GET / HTTP/1.1\r\nHost: {srv.host}:{srv.web_port}\r\nConnection: close\r\n\r\n".encode())
                 assert page.recv(100).startswith(b"HTTP/1.1 200")
+                # (Host must be one of ours: see test_a_name_rebound_to_the_server_gets_421...)
         with socket.create_connection((srv.host, srv.port), timeout=TIMEOUT) as raw:
             with ctx.wrap_socket(raw) as chat:
                 assert chat.getpeercert(binary_form=True) == web_cert
