@@ -174,6 +174,7 @@ class ChatServer:
 
     cluster_id: str | None = None  # with --cluster: the id its nodes share (advertised over mDNS); None alone
     cluster_node: str | None = None  # with --cluster: this node's id in the cluster
+    page_port: int | None = None  # the chat page's port, once it is served (``web.py``)
 
     def __init__(self, config: ServerConfig, hub: Hub | None = None, room_log: RoomLog | None = None) -> None:
         self.config = config

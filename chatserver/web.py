@@ -122,6 +122,7 @@ class WebServer:
         self.chat.add_listener(self._listener)
         self._listener.start("web-accept")
         self.names |= own_names(self.chat.address[1]) | own_addresses(self.host)
+        self.chat.page_port = self._listener.address[1]
         return self._listener.address
 
     @property
