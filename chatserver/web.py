@@ -39,8 +39,8 @@ from wsproto.utilities import generate_accept_token
 
 from common.tls import TLS_RECORD_HANDSHAKE, TlsError, TlsStream
 
+from .listener import Listener
 from .netinfo import own_addresses, own_names
-from .server import Listener
 from .session import Session, close_gently
 from .websocket import RawIO, WebSocketTransport
 
