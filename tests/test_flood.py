@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import resource
 import socket
+import ssl
 import time
 
 from helpers import TIMEOUT, NativeClient, ServerProcess, proc_counts, wait_for
@@ -136,3 +137,25 @@ def test_the_soft_descriptor_limit_is_raised_for_max_clients_where_the_hard_limi
     finally:
         code, err = srv.stop()
     assert code == 0
+
+
+def test_over_the_limit_the_tls_page_answers_503_inside_tls():
+    srv = ServerProcess("--tls", "--max-per-ip", "1")
+    holder = socket.create_connection((srv.host, srv.port))
+    try:
+        assert wait_for(lambda: "connection from 127.0.0.1" in "".join(srv._stderr))
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE  # the server's own self-signed certificate
+        with ctx.wrap_socket(socket.create_connection((srv.host, srv.web_port), timeout=TIMEOUT)) as page:
+            data = b""
+            try:
+                while chunk := page.recv(65536):
+                    data += chunk
+            except ssl.SSLError:  # (a close without close_notify)
+                pass
+        assert data.startswith(b"HTTP/1.1 503 Service Unavailable\r\n"), data[:80]
+        assert data.endswith(b"too many connections from 127.0.0.1 (at most 1)\n"), data[-80:]
+    finally:
+        holder.close()
+        srv.stop()
