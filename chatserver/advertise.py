@@ -23,7 +23,6 @@ import asyncio
 import concurrent.futures
 import ipaddress
 import logging
-import re
 import socket
 import threading
 from typing import TYPE_CHECKING
@@ -32,7 +31,7 @@ from common.discovery import SERVICE_TYPE
 from common.messages import PROTOCOL_VERSION
 from common.threads import stop_signals_blocked
 
-from .netinfo import lan_addresses
+from .netinfo import lan_addresses, service_host
 
 if TYPE_CHECKING:
     from .server import ChatServer
@@ -87,13 +86,6 @@ def _instance_label(text: str) -> str:
     while len(text.encode()) > _MAX_LABEL:
         text = text[:-1]
     return text
-
-
-def _host_label(port: int) -> str:
-    """A host name of our own for the SRV record: never the machine's, which avahi owns."""
-    base = re.sub(r"[^A-Za-z0-9-]+", "-", socket.gethostname().split(".")[0]).strip("-") or "host"
-    suffix = f"-chatserver-{port}"
-    return f"{base[: _MAX_LABEL - len(suffix)]}{suffix}.local."
 
 
 class Advertiser:
@@ -264,7 +256,7 @@ class Advertiser:
             f"{_instance_label(self.wanted)}.{SERVICE_TYPE}",
             port=self.port,
             properties=self.properties(),
-            server=_host_label(self.port),
+            server=service_host(self.port),
             parsed_addresses=addresses,
         )
         web = None
@@ -274,7 +266,7 @@ class Advertiser:
                 f"{_instance_label(self.wanted)}.{self.web_type}",
                 port=self.web_port,
                 properties={"path": "/"},
-                server=_host_label(self.port),
+                server=service_host(self.port),
                 parsed_addresses=addresses,
             )
         with self._lock:

@@ -22,6 +22,7 @@ from common.tls import fingerprint
 
 from .advertise import Advertiser, should_advertise
 from .certs import cert_der, ensure_self_signed, server_context
+from .descriptors import fit_max_clients
 from .host import HostSeat
 from .modes import Mode
 from .netinfo import lan_addresses
@@ -167,7 +168,7 @@ def start_web(args: argparse.Namespace, server: ChatServer) -> WebServer | None:
     """
     if args.no_web or Mode(args.mode) is not Mode.CHAT:
         return None
-    web = WebServer(server, args.host, DEFAULT_WEB_PORT if args.web_port is None else args.web_port)
+    web = WebServer(server, args.host, DEFAULT_WEB_PORT if args.web_port is None else args.web_port, args.web_host)
     try:
         host, port = web.start()
     except OSError as exc:
@@ -226,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     handler, log_note = _log_handler(args.interactive)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=args.log_level, handlers=[handler])
+    max_clients, fd_note = fit_max_clients(args.max_clients)
+    if fd_note is not None:
+        log.log(logging.INFO if max_clients == args.max_clients else logging.WARNING, fd_note)
     config = ServerConfig(
         host=args.host,
         port=args.port,
@@ -238,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
         idle_timeout=args.idle_timeout,
         rate_limit=args.rate_limit,
         rate_burst=args.rate_burst,
-        max_clients=args.max_clients,
+        max_clients=max_clients,
         max_per_ip=args.max_per_ip,
         rooms_per_hour=args.rooms_per_hour,
         keep=args.keep,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import math
 import os
+import re
 import unicodedata
 
 from common import __version__
@@ -102,6 +104,17 @@ def _port(text: str) -> int:
     return value
 
 
+def _web_host(text: str) -> str:
+    """A host name or address (no port), as a browser puts it in ``Host``."""
+    name = text.strip().strip("[]").rstrip(".")
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*", name):
+            raise argparse.ArgumentTypeError(f"not a host name or address (and no port): {text!r}") from None
+    return name
+
+
 def _server_name(text: str) -> str:
     """The name users see: one line of visible text."""
     if not text.strip():
@@ -132,6 +145,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="port of the chat page for browsers (http://HOST:PORT/); 0 picks a free one (default 5080)",
     )
     web.add_argument("--no-web", action="store_true", help="do not serve the chat page")
+    p.add_argument(
+        "--web-host",
+        type=_web_host,
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another name the chat page may be opened by (http://NAME:PORT/), besides this machine's addresses, "
+        "localhost, its host name and HOSTNAME.local (repeat)",
+    )
     p.add_argument("--name", type=_server_name, default="chatserver", help="server name shown to users")
     p.add_argument(
         "--mode",

@@ -1,8 +1,10 @@
-"""The listening socket, a thread per connection, and a shutdown that stops.
+"""The chat server: admission, a thread per admitted connection, and a shutdown that stops.
 
-Built on ``socketserver.ThreadingTCPServer``; what it adds is chat-specific:
-dual-stack IPv6, the set of live sessions, and a shutdown that tells every
-peer why before closing.
+Each port's ``Listener`` (``listener.py``) hands every new connection to
+``ChatServer.accept`` in its accept thread: admitted, it gets a thread of its
+own; over the limits it is refused at once and never waits for a word from
+its peer, with at most ``MAX_REFUSING`` refusals in flight. Then the set of
+live sessions, and a shutdown that tells every peer why before closing.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import itertools
 import logging
 import secrets
 import socket
-import socketserver
 import ssl
 import threading
 import time
@@ -23,10 +24,10 @@ from typing import TYPE_CHECKING
 from common import messages as m
 from common.framing import DEFAULT_MAX_FRAME
 from common.nicks import nick_key
-from common.threads import stop_signals_blocked
 from common.tls import TLS_RECORD_HANDSHAKE, TlsError, TlsStream
 
 from .hub import DEFAULT_KEEP, Hub, LocalHub
+from .listener import Listener, refuse_now, spawn
 from .moderation import Sanctions
 from .modes import Mode
 from .outbound import DEFAULT_MAX_BACKLOG, flusher
@@ -42,6 +43,9 @@ log = logging.getLogger(__name__)
 
 #: At most this long (or --login-timeout, if shorter) to refuse a connection, TLS handshake included.
 REFUSAL_DEADLINE = 3.0
+#: Refusals in flight at once (each a thread for up to REFUSAL_DEADLINE); past it a refused
+#: connection gets its words in one try, without waiting (none through TLS), and is closed.
+MAX_REFUSING = 32
 AUTH_DELAY_FIRST = 0.25  # seconds before answering a wrong password; doubles per failure
 AUTH_DELAY_MAX = 8.0
 
@@ -72,64 +76,12 @@ class ServerConfig:
     plain_prompt_delay: float = 0.3
 
 
-class _Handler(socketserver.BaseRequestHandler):
-    server: Listener
-
-    def handle(self) -> None:
-        self.server.serve(self.request, self.client_address)
-
-
-class Listener(socketserver.ThreadingTCPServer):
-    """One listening socket, a thread per connection running ``serve(sock, addr)``."""
-
-    allow_reuse_address = True
-    request_queue_size = socket.SOMAXCONN  # not 5: a burst of connects must not be refused
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, serve: Callable[[socket.socket, tuple], None], family: int, address: tuple) -> None:
-        self.address_family = family
-        self.serve = serve
-        super().__init__(address, _Handler)
-
-    @classmethod
-    def bind(cls, host: str, port: int, serve: Callable[[socket.socket, tuple], None]) -> Listener:
-        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-        family, _, _, _, sockaddr = infos[0]
-        return cls(serve, family, sockaddr[:2] if family == socket.AF_INET else sockaddr)
-
-    def start(self, name: str) -> None:
-        """Accept in a background thread."""
-        thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.1}, name=name, daemon=True)
-        # Every connection thread descends from this one: with SIGINT/SIGTERM
-        # blocked there, the kernel delivers them to the main thread, whose
-        # wait they must interrupt.
-        with stop_signals_blocked():
-            thread.start()
-
-    @property
-    def address(self) -> tuple[str, int]:
-        host, port = self.server_address[:2]
-        return host, port
-
-    def server_bind(self) -> None:
-        if self.address_family == socket.AF_INET6:
-            # "::" serves IPv4 too, where the OS allows dual-stack sockets.
-            try:
-                self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            except OSError:  # pragma: no cover - OS without dual-stack
-                pass
-        super().server_bind()
-
-    def handle_error(self, request, client_address) -> None:  # noqa: ANN001
-        log.exception("unexpected error serving %s", client_address)
-
-
 class ChatServer:
     """A chat server on one port. ``start`` binds; ``shutdown`` really stops."""
 
     cluster_id: str | None = None  # with --cluster: the id its nodes share (advertised over mDNS); None alone
     cluster_node: str | None = None  # with --cluster: this node's id in the cluster
+    page_port: int | None = None  # the chat page's port, once it is served (``web.py``)
 
     def __init__(self, config: ServerConfig, hub: Hub | None = None, room_log: RoomLog | None = None) -> None:
         self.config = config
@@ -143,6 +95,7 @@ class ChatServer:
         self.sanctions = Sanctions(room_log if room_log is not None else MemoryLog())
         self._per_ip: dict[str, int] = {}
         self._connections = 0  # accepted and not yet closed (sessions, and those about to be)
+        self._refusing = 0  # refusals in flight, each in a thread of its own (at most MAX_REFUSING)
         self._auth_failures: dict[str, int] = {}
         self._sessions: set[Session] = set()
         self._lock = threading.Lock()
@@ -155,7 +108,9 @@ class ChatServer:
 
     def start(self) -> tuple[str, int]:
         """Bind and start accepting in a background thread; returns the bound address."""
-        self._listener = Listener.bind(self.config.host, self.config.port, self.serve_connection)
+        self._listener = Listener.bind(
+            self.config.host, self.config.port, lambda sock, addr: self.accept(sock, addr, self._serve_chat, _words)
+        )
         self._listener.start("accept")
         flusher()  # started now, not on the first slow peer: a steady thread count
         return self.address
@@ -169,19 +124,39 @@ class ChatServer:
         """Another port into this server (``web.py``); it stops with the server."""
         self._extra_listeners.append(listener)
 
-    def serve_connection(self, sock: socket.socket, addr: tuple) -> None:
-        """Run one connection to its end (called in that connection's thread)."""
+    def accept(
+        self,
+        sock: socket.socket,
+        addr: tuple,
+        serve: Callable[[socket.socket, tuple], None],
+        words: Callable[[str, str], bytes],
+    ) -> None:
+        """A new connection, in the accept thread (so this never waits for the peer): admitted, it
+        is served in a thread of its own by ``serve``; over the limits, it is refused at once with
+        ``words(code, text)``, the port's way of saying why."""
         if self.stopping:
             sock.close()
             return
         refusal = self.admit(addr[0])
         if refusal is not None:
-            self._refuse(sock, addr, refusal)
+            self._refuse_soon(sock, addr, refusal, words(*refusal))
             return
+        if not spawn(self._serve_admitted, serve, sock, addr):
+            self.release(addr[0])
+            refuse_now(sock, b"")
+
+    def _serve_admitted(self, serve: Callable[[socket.socket, tuple], None], sock: socket.socket, addr: tuple) -> None:
         try:
-            self.run_session(Session(self, sock, addr))
+            serve(sock, addr)
+        except Exception:
+            log.exception("unexpected error serving %s", addr)
         finally:
             self.release(addr[0])
+            sock.close()
+
+    def _serve_chat(self, sock: socket.socket, addr: tuple) -> None:
+        """Run one admitted connection of the chat port to its end (in its own thread)."""
+        self.run_session(Session(self, sock, addr))
 
     def admit(self, ip: str) -> tuple[str, str] | None:
         """Count a new connection from ``ip``, or say why it must be refused (then
@@ -237,16 +212,37 @@ class ChatServer:
             return "too_many_connections", f"too many connections from {ip} (at most {self.config.max_per_ip})"
         return None
 
-    def _refuse(self, sock: socket.socket, addr: tuple, refusal: tuple[str, str]) -> None:
-        """Say why in both dialects (a native client skips the plain line), then close.
+    def _refuse_soon(self, sock: socket.socket, addr: tuple, refusal: tuple[str, str], words: bytes) -> None:
+        """Refuse in a thread of its own (``_refuse``), or, with ``MAX_REFUSING`` refusals in
+        flight already (a flood), at once in this thread: one try to say why, then close."""
+        with self._lock:
+            slow = self._refusing < MAX_REFUSING
+            if slow:
+                self._refusing += 1
+        if slow:
+
+            def refuse() -> None:
+                try:
+                    self._refuse(sock, addr, refusal, words)
+                finally:
+                    with self._lock:
+                        self._refusing -= 1
+
+            if spawn(refuse):
+                return
+            with self._lock:
+                self._refusing -= 1
+        log.debug("refused %s:%s at once: %s", addr[0], addr[1], refusal[1])
+        refuse_now(sock, words if self.config.tls_context is None else b"")
+
+    def _refuse(self, sock: socket.socket, addr: tuple, refusal: tuple[str, str], words: bytes) -> None:
+        """Say why (``words``), then close.
 
         On a TLS server a TLS client is answered inside TLS (plaintext would
         read as a broken record), after a handshake held to a short deadline,
         so a silent or slow peer cannot keep its refusal, and its thread, open.
         """
-        code, text = refusal
-        log.warning("refused %s:%s: %s", addr[0], addr[1], text)
-        words = f"* error: {text}\r\n".encode() + m.encode(m.Error(code, text)) + m.encode(m.Bye(text))
+        log.warning("refused %s:%s: %s", addr[0], addr[1], refusal[1])
         deadline = time.monotonic() + min(REFUSAL_DEADLINE, self.config.login_timeout)
 
         def recv(size: int) -> bytes:
@@ -350,6 +346,11 @@ class ChatServer:
                 pass
         self.hub.close()  # what was accepted is kept before the store closes
         log.info("stopped; %d session(s) closed", len(sessions))
+
+
+def _words(code: str, text: str) -> bytes:
+    """Why the chat port refuses, in both dialects (a native client skips the plain line)."""
+    return f"* error: {text}\r\n".encode() + m.encode(m.Error(code, text)) + m.encode(m.Bye(text))
 
 
 def _first_byte(sock: socket.socket, within: float) -> int | None:

@@ -2,13 +2,15 @@
 
 A connection is native when its first byte is ``{`` (the JSON ``hello``
 frame); anything else is a plain line client (nc, telnet) whose first line is
-its nickname. Both kinds end up in ``Participant.handle``, so they share
-every command.
+its nickname, unless it is an HTTP request (a browser sent here by a web
+page), which is answered ``400`` and closed with nothing said. Both kinds
+end up in ``Participant.handle``, so they share every command.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import select
 import socket
 import threading
@@ -38,6 +40,9 @@ log = logging.getLogger(__name__)
 
 RECV_SIZE = 65536
 SNDBUF = 256 * 1024
+#: A plain client's first line that is an HTTP request line, or a ``Host`` line before it has a name.
+_HTTP_REQUEST = re.compile(r"[A-Z]+ \S+ HTTP/\d(\.\d)?")
+_HTTP_HOST = re.compile(r"host:", re.IGNORECASE)
 
 
 class Transport(Protocol):
@@ -385,6 +390,7 @@ class Session(Participant):
         receive(first)
         if self.mode is not Mode.CHAT:  # nobody to talk to: no name needed
             self.register(f"guest{self.server.next_seq()}")
+        first_line = True
         while True:
             try:
                 raw = framer.next_line()
@@ -401,6 +407,11 @@ class Session(Participant):
             except UnicodeDecodeError:
                 self.send(m.Error("invalid_utf8", "that line was not valid UTF-8 and was not sent"))
                 continue
+            if (first_line and _HTTP_REQUEST.fullmatch(line.strip())) or (
+                not self.registered and _HTTP_HOST.match(line)
+            ):  # a browser, sent here by some web page (a cross-origin POST): it says nothing in our name
+                self._answer_http()
+            first_line = False
             if self.registered:
                 self._plain_input(line)
             elif self._pending_nick is not None:  # this line is the password
@@ -412,6 +423,22 @@ class Session(Participant):
                 self.notice("Password:")
             elif not (line.strip() and self.register(line.strip())):
                 self.notice("Choose a nickname:")
+
+    def _answer_http(self) -> None:
+        """Answer an HTTP request with a short ``400`` that points to the chat page, and end."""
+        port = self.server.page_port
+        if port is None:
+            text = "this is a chat server's port, for chatclient or nc; it serves no web page"
+        else:
+            host = self.sock.getsockname()[0].removeprefix("::ffff:")
+            host = f"[{host}]" if ":" in host else host
+            scheme = "https" if self.server.config.tls_context is not None else "http"
+            text = f"this is a chat server's port, for chatclient or nc; its chat page is at {scheme}://{host}:{port}/"
+        body = f"{text}\n".encode()
+        head = "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n"
+        head += f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+        self.deliver_bytes(head.encode() + body)
+        raise SessionEnd("an HTTP request on the chat port (answered 400)")
 
     def _needs_password(self, nick: str) -> bool:
         cfg = self.server.config

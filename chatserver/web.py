@@ -6,13 +6,16 @@ server over a WebSocket at ``/ws`` carrying the native frames (see
 ``websocket.py``): once upgraded, the connection runs the same ``Session`` as
 the chat port. Like the chat port, a thread per connection, and every
 connection counts against ``--max-clients`` and ``--max-per-ip`` for as long
-as it is open; one over the limit gets ``503`` for a file, or, on ``/ws``, the
-native ``error`` and ``bye`` a native client would get.
+as it is open; one over the limit is answered ``503`` at once, before any
+request (``ChatServer.accept``), with the reason as one line of text.
 
 HTTP is hostile input: the request head has a size limit and a deadline, only
 ``GET``/``HEAD`` of the few files named in ``FILES`` are served (anything else
-is 404: there is no file system path to traverse), and ``/ws`` opens only from
-this server's own page (``Origin`` must be the page's own address; 403 else).
+is 404: there is no file system path to traverse), a request must name this
+server in its ``Host`` (one of its addresses or names, or a ``--web-host``;
+421 else: a name rebound by someone else's DNS is not ours), and ``/ws`` opens
+only from this server's own page (``Origin`` must be the page's own address,
+as the accepted ``Host`` says; 403 else).
 With ``--tls`` the whole port speaks TLS with the chat port's certificate.
 """
 
@@ -24,18 +27,20 @@ import dataclasses
 import hashlib
 import http
 import importlib.resources
+import ipaddress
 import logging
 import socket
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import h11
 from wsproto.utilities import generate_accept_token
 
-from common import messages as m
 from common.tls import TLS_RECORD_HANDSHAKE, TlsError, TlsStream
 
-from .server import Listener
+from .listener import Listener
+from .netinfo import own_addresses, own_names
 from .session import Session, close_gently
 from .websocket import RawIO, WebSocketTransport
 
@@ -45,7 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DEFAULT_WEB_PORT = 5080
-MAX_HEAD = 8 * 1024  # bytes: request line and headers together (h11's limit; 431 over it)
+MAX_HEAD = 8 * 1024  # bytes: request line and headers together, the blank line included (431 over it)
 MAX_TARGET = 2048  # bytes in the request target (414 over it)
 HEAD_DEADLINE = 10.0  # seconds to send a whole request head, the first or the next on a kept-alive connection
 SEND_TIMEOUT = 10.0  # seconds a response may take to leave (static files are small)
@@ -92,12 +97,15 @@ def load_files() -> dict[str, StaticFile]:
 class WebServer:
     """The page's port for one ``ChatServer``; ``start`` binds, the chat server's shutdown closes it."""
 
-    def __init__(self, chat: ChatServer, host: str, port: int) -> None:
+    def __init__(self, chat: ChatServer, host: str, port: int, names: Iterable[str] = ()) -> None:
         self.chat = chat
         self.host = host
         self.port = port
         self.files = load_files()
         self._listener: Listener | None = None
+        #: The ``Host`` names requests may carry (besides this connection's own address: see
+        #: ``_known_host``): those given with ``--web-host``, and from ``start`` this machine's.
+        self.names = {_bare_host(name) for name in names}
 
     @property
     def tls(self) -> bool:
@@ -108,9 +116,13 @@ class WebServer:
         return "https" if self.tls else "http"
 
     def start(self) -> tuple[str, int]:
-        self._listener = Listener.bind(self.host, self.port, self.serve)
+        self._listener = Listener.bind(
+            self.host, self.port, lambda sock, addr: self.chat.accept(sock, addr, self.serve, refusal_response)
+        )
         self.chat.add_listener(self._listener)
         self._listener.start("web-accept")
+        self.names |= own_names(self.chat.address[1]) | own_addresses(self.host)
+        self.chat.page_port = self._listener.address[1]
         return self._listener.address
 
     @property
@@ -119,16 +131,24 @@ class WebServer:
         return self._listener.address
 
     def serve(self, sock: socket.socket, addr: tuple) -> None:
-        """Run one connection of the page's port to its end (in its own thread)."""
-        if self.chat.stopping:
-            sock.close()
-            return
-        refusal = self.chat.admit(addr[0])
-        try:
-            _HttpConnection(self, sock, addr, refusal).run()
-        finally:
-            if refusal is None:
-                self.chat.release(addr[0])
+        """Run one admitted connection of the page's port to its end (in its own thread)."""
+        _HttpConnection(self, sock, addr).run()
+
+
+def refusal_response(code: str, text: str) -> bytes:
+    """A connection over the limits: ``503`` with the reason as one line of text, sent at once,
+    before any request (``code`` is the native one; the text says it in words)."""
+    body = f"{text}\n".encode()
+    head = [
+        "HTTP/1.1 503 Service Unavailable",
+        "content-type: text/plain; charset=utf-8",
+        f"content-length: {len(body)}",
+        "connection: close",
+        "cache-control: no-store",
+        "retry-after: 10",
+        *(f"{name.decode()}: {value.decode()}" for name, value in SECURITY_HEADERS),
+    ]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
 class _Refused(Exception):
@@ -144,16 +164,19 @@ class _Refused(Exception):
 class _HttpConnection:
     """One connection to the page's port: requests until it closes or upgrades to ``/ws``."""
 
-    def __init__(self, web: WebServer, sock: socket.socket, addr: tuple, refusal: tuple[str, str] | None) -> None:
+    def __init__(self, web: WebServer, sock: socket.socket, addr: tuple) -> None:
         self.web = web
         self.sock = sock
         self.addr = addr
-        self.refusal = refusal
         self.peer = f"{addr[0]}:{addr[1]}"
         self.deadline = 0.0
         self.io = RawIO(self._recv, self._send)
         self.tls: TlsStream | None = None
-        self.http = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+        # h11 checks its limit only while a head is unfinished: a longer head that arrives whole in
+        # one read passes. So no more than MAX_HEAD bytes of a head are ever given to it (the rest
+        # waits in ``_unfed``), and an unfinished head of MAX_HEAD bytes is one too long.
+        self.http = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD - 1)
+        self._unfed = b""  # read from the peer, not yet given to h11
 
     def run(self) -> None:
         try:
@@ -211,7 +234,11 @@ class _HttpConnection:
             event = self.http.next_event()
             if event is not h11.NEED_DATA:
                 return event
-            self.http.receive_data(self._read_plain())
+            data, self._unfed = self._unfed or self._read_plain(), b""
+            if data and self.http.their_state is h11.IDLE:  # a request head, not yet whole
+                room = max(1, MAX_HEAD - len(self.http.trailing_data[0]))
+                data, self._unfed = data[:room], data[room:]
+            self.http.receive_data(data)
 
     def _one_request(self) -> bool:
         """Serve one request; True if the connection may carry another."""
@@ -233,11 +260,6 @@ class _HttpConnection:
         return self.http.our_state is h11.DONE and self.http.their_state is h11.DONE
 
     def _serve(self, request: h11.Request) -> None:
-        if self.plain_on_tls:
-            host = _header(request, b"host").decode("latin-1") or "HOST:PORT"
-            raise _Refused(
-                307, f"this page is served over https: https://{host}/", [(b"location", f"https://{host}/".encode())]
-            )
         if len(request.target) > MAX_TARGET:
             raise _Refused(414, f"request target longer than {MAX_TARGET} bytes")
         if request.method not in (b"GET", b"HEAD"):
@@ -246,6 +268,14 @@ class _HttpConnection:
             raise _Refused(400, "a GET has no body")
         if not isinstance(self._next_event(), h11.EndOfMessage):  # (no body: it is there already)
             raise _Refused(400, "a GET has no body")
+        host = _header(request, b"host").decode("latin-1")
+        if not self._known_host(host):  # a name rebound to us by someone else's DNS, say
+            log.info("web %s: 421 for Host %r", self.peer, host)
+            raise _Refused(421, "this chat server does not go by that name: open it by its address (or see --web-host)")
+        if self.plain_on_tls:
+            raise _Refused(
+                307, f"this page is served over https: https://{host}/", [(b"location", f"https://{host}/".encode())]
+            )
         path = request.target.split(b"?", 1)[0].decode("latin-1")
         if path == "/ws":
             self._upgrade(request)
@@ -253,8 +283,6 @@ class _HttpConnection:
         file = self.web.files.get(path)
         if file is None:
             raise _Refused(404, "not found")
-        if self.refusal is not None:
-            raise _Refused(503, self.refusal[1], [(b"retry-after", b"10")])
         headers = [
             (b"content-type", file.content_type.encode()),
             (b"cache-control", b"no-cache"),  # kept, but checked each time: a new version shows at once
@@ -296,6 +324,16 @@ class _HttpConnection:
         except (OSError, TlsError, h11.LocalProtocolError) as exc:
             log.debug("web %s: %s", self.peer, exc)
 
+    def _known_host(self, host: str) -> bool:
+        """Is ``host`` (a ``Host`` header) one of our names, or the address this connection came in on?"""
+        name = _bare_host(host)
+        if name in self.web.names:
+            return True
+        try:
+            return name == _bare_host(self.sock.getsockname()[0])
+        except OSError:
+            return False
+
     # -- WebSocket --------------------------------------------------------------
     def _upgrade(self, request: h11.Request) -> None:
         if request.method != b"GET" or b"websocket" not in _tokens(request, b"upgrade"):
@@ -324,18 +362,27 @@ class _HttpConnection:
             ],
         )
         self._write_plain(self.http.send(response) or b"")
-        trailing, _ = self.http.trailing_data
+        trailing = self.http.trailing_data[0] + self._unfed
         max_frame = self.web.chat.config.max_frame
         transport = WebSocketTransport(self.io, tls=self.tls, max_frame=max_frame, trailing=trailing)
-        if self.refusal is not None:  # in the words a native client gets: error, bye
-            code, text = self.refusal
-            log.warning("refused %s (web): %s", self.peer, text)
-            transport.write(m.encode(m.Error(code, text)) + m.encode(m.Bye(text)))
-            transport.close()
-            return
         self.sock.settimeout(None)  # the session waits in poll and writes without blocking
         log.info("web %s: WebSocket opened", self.peer)
         self.web.chat.run_session(Session(self.web.chat, self.sock, self.addr, transport))
+
+
+def _bare_host(host: str) -> str:
+    """``host`` (a name or address, maybe with a port) as compared: lower case, no port, no
+    brackets, no final dot; an address as ``ipaddress`` writes it (an IPv4-mapped one as IPv4)."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        host = host[1:].partition("]")[0]
+    elif host.count(":") == 1:
+        host = host.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host.rstrip(".")
+    return str(getattr(address, "ipv4_mapped", None) or address)
 
 
 def _header(request: h11.Request, name: bytes) -> bytes:

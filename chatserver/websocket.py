@@ -54,7 +54,8 @@ class WebSocketTransport:
     ``trailing`` is what the peer sent after its upgrade request (its first
     messages, maybe). ``tls`` is the TLS stream over ``raw``, if the page is
     served with TLS. A message over ``max_frame`` bytes is handed on unended,
-    so that the session's own line framer refuses it as on the chat port.
+    so that the session's own line framer refuses it as on the chat port; a
+    binary message closes the connection (1003) on its first frame.
     """
 
     def __init__(self, raw: RawIO, *, tls: TlsStream | None, max_frame: int, trailing: bytes = b"") -> None:
@@ -134,9 +135,9 @@ class WebSocketTransport:
                         errors.append(m.Error("invalid_frame", "a message holds one frame, without line breaks"))
                     elif line is not None:
                         lines.append(line)  # type: ignore[arg-type]
-                elif isinstance(event, BytesMessage):
-                    if event.message_finished:  # (refused once, when it ends)
-                        errors.append(m.Error("invalid_frame", "send each frame as a WebSocket text message"))
+                elif isinstance(event, BytesMessage):  # on its first frame, not when (if ever) it ends
+                    self._refuse_binary()
+                    break  # nothing after it is read
                 elif isinstance(event, Ping):
                     self._wire(self._ws.send(event.response()))
                 elif isinstance(event, CloseConnection):
@@ -146,6 +147,15 @@ class WebSocketTransport:
         if self._closed and self._partial:  # an unfinished message is not a frame
             self._partial.clear()
         return lines, errors
+
+    def _refuse_binary(self) -> None:
+        """A binary message ends the connection at once (1003), however long it would be (call with the lock)."""
+        if self._ws.state is ConnectionState.OPEN:
+            reason = "send each frame as a WebSocket text message"
+            self._wire(self._ws.send(CloseConnection(code=CloseReason.UNSUPPORTED_DATA, reason=reason)))
+        if self._session is not None and not self._closed:
+            self._session.end_reason = "a binary WebSocket message (closed with 1003)"
+        self._closed = True
 
     def _text(self, event: TextMessage) -> bytes | object | None:
         """A finished message as one line; an oversized one unended (the framer refuses it)."""

@@ -55,7 +55,7 @@ def program(name: str) -> list[str]:
 class ServerProcess:
     """A ``chatserver`` subprocess on an ephemeral loopback port."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, preexec_fn: Callable[[], None] | None = None) -> None:
         # Nothing kept between tests unless a test names its store (or a Redis: --cluster).
         named = any(a in ("--store", "--cluster") or a.startswith(("--store=", "--cluster=")) for a in args)
         named = named or bool(os.environ.get("CHATSERVER_CLUSTER"))
@@ -71,6 +71,7 @@ class ServerProcess:
             stderr=subprocess.PIPE,
             text=True,
             env=python_env(),
+            preexec_fn=preexec_fn,  # (in the server's process before it starts: a resource limit, say)
         )
         line = self._readline(TIMEOUT)
         match = READY.search(line)

@@ -38,7 +38,9 @@ from wsproto.events import (
 class WsClient:
     """A WebSocket client of the chat page's ``/ws``, one JSON frame per text message."""
 
-    def __init__(self, srv: ServerProcess, *, origin: str | None = "own", tls: bool = False) -> None:
+    def __init__(
+        self, srv: ServerProcess, *, origin: str | None = "own", tls: bool = False, host: str | None = None
+    ) -> None:
         self.sock = socket.create_connection((srv.host, srv.web_port), timeout=TIMEOUT)
         if tls:
             ctx = ssl.create_default_context()
@@ -46,7 +48,7 @@ class WsClient:
             ctx.verify_mode = ssl.CERT_NONE  # the server's own self-signed certificate
             self.sock = ctx.wrap_socket(self.sock)
         self.ws = WSConnection(ConnectionType.CLIENT)
-        host = f"{srv.host}:{srv.web_port}"
+        host = host or f"{srv.host}:{srv.web_port}"  # (the Host header; the socket goes to srv.host all the same)
         headers = []
         if origin == "own":
             origin = f"{srv.web_scheme}://{host}"
@@ -231,6 +233,18 @@ def test_http_limits_header_size_target_length_and_garbage(srv):
     assert get(srv, "/")[0] == 200
 
 
+def test_a_request_head_is_at_most_8_kib_however_it_arrives(srv):
+    def head(size: int) -> bytes:
+        start = f"GET / HTTP/1.1\r\nHost: {srv.host}:{srv.web_port}\r\nConnection: close\r\nX-Pad: "
+        return (start + "a" * (size - len(start) - 4) + "\r\n\r\n").encode()
+
+    assert len(head(8192)) == 8192
+    assert http(srv, head(8192)).startswith(b"HTTP/1.1 200 "), "8 KiB, blank line included: served"
+    for size in (8193, 12 * 1024, 16 * 1024 - 10):  # each sent in one write, read in one recv
+        raw = http(srv, head(size))
+        assert raw.startswith(b"HTTP/1.1 431 "), (size, raw[:80])
+
+
 def test_a_request_head_that_never_finishes_is_closed_at_the_deadline():
     srv = ServerProcess("--login-timeout", "1")
     try:
@@ -297,6 +311,47 @@ def test_the_websocket_opens_only_from_the_page_itself(srv, origin):
     assert WsClient(srv).status == 101  # the page's own origin: welcome
 
 
+def test_a_name_rebound_to_the_server_gets_421_for_files_and_the_websocket(srv):
+    evil = f"evil.example:{srv.web_port}"
+    ws = WsClient(srv, host=evil, origin=f"http://{evil}")  # the page of a rebound name: same-origin to itself
+    assert ws.status == 421
+    assert ws.body == b"this chat server does not go by that name: open it by its address (or see --web-host)\n"
+    for target in ("/", "/chat.js", "/nothing"):
+        raw = http(srv, f"GET {target} HTTP/1.1\r\nHost: {evil}\r\nConnection: close\r\n\r\n".encode())
+        assert raw.startswith(b"HTTP/1.1 421 Misdirected Request\r\n"), raw[:80]
+        assert raw.partition(b"\r\n\r\n")[2].count(b"\n") == 1, raw  # a one-line text
+    # This machine's own names and addresses are served, and open the WebSocket from their own page.
+    label = socket.gethostname().split(".")[0]
+    for name in ("localhost", "LOCALHOST.", socket.gethostname(), f"{label}.local", "127.0.0.1", "[::1]"):
+        host = f"{name}:{srv.web_port}"
+        raw = http(srv, f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        assert raw.startswith(b"HTTP/1.1 200 "), (name, raw[:80])
+        assert WsClient(srv, host=host, origin=f"http://{host.lower()}").status == 101, name
+    # The Origin check now compares with a Host that is ours: another origin is still 403.
+    assert WsClient(srv, host=f"localhost:{srv.web_port}", origin=f"http://{evil}").status == 403
+
+
+def test_web_host_adds_a_name_the_page_may_be_opened_by():
+    srv = ServerProcess("--web-host", "chat.example.org", "--web-host", "Other.Example.")
+    try:
+        for name in ("chat.example.org", "other.example"):
+            host = f"{name}:{srv.web_port}"
+            raw = http(srv, f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+            assert raw.startswith(b"HTTP/1.1 200 "), (name, raw[:80])
+            ws = WsClient(srv, host=host, origin=f"http://{host}")
+            assert ws.status == 101 and ws.hello(name.split(".")[0])["type"] == "welcome"
+        assert (
+            WsClient(srv, host=f"evil.example:{srv.web_port}", origin=f"http://evil.example:{srv.web_port}").status
+            == 421
+        )
+    finally:
+        srv.stop()
+    bad = subprocess.run(
+        [*program("chatserver"), "--web-host", "a.example:80"], capture_output=True, text=True, env=python_env()
+    )
+    assert bad.returncode == 2 and "not a host name or address (and no port): 'a.example:80'" in bad.stderr
+
+
 def test_a_message_over_the_frame_limit_ends_the_session_with_an_error():
     srv = ServerProcess("--max-frame", "2000")
     try:
@@ -322,11 +377,29 @@ def test_a_message_in_many_fragments_is_one_frame(srv):
     assert ws.expect(lambda f: f["type"] == "accepted")["seq"] >= 1
 
 
-def test_binary_messages_and_line_breaks_are_refused_and_the_session_goes_on(srv):
+def test_a_binary_message_is_closed_with_1003_on_its_first_frame(srv):
+    native = NativeClient(srv.port, "watcher")
+    ws = WsClient(srv)
+    ws.hello("binary")
+    ws.sock.sendall(ws.ws.send(BytesMessage(data=b'{"type": "say", "text": "binary"}')))
+    ws.wait_closed()
+    assert ws.closed is not None and ws.closed.code == 1003, ws.closed
+    assert "text message" in ws.closed.reason
+    # One that would go on for 100 MB is closed on its first bytes, not when it ends.
+    big = WsClient(srv)
+    big.hello("streamer")
+    mask = b"\x01\x02\x03\x04"
+    header = bytes([0x82, 0x80 | 127]) + (100_000_000).to_bytes(8, "big") + mask  # FIN, binary, masked
+    big.sock.sendall(header + bytes(b ^ mask[i % 4] for i, b in enumerate(b"x" * 4096)))
+    big.wait_closed()
+    assert big.closed is not None and big.closed.code == 1003, big.closed
+    leave = native.expect(lambda f: f["type"] == "notice" and f["event"] == "leave" and f.get("nick") == "streamer")
+    assert "binary WebSocket message" in leave["text"]
+
+
+def test_line_breaks_and_bad_json_are_refused_and_the_session_goes_on(srv):
     ws = WsClient(srv)
     ws.hello("careful")
-    ws.sock.sendall(ws.ws.send(BytesMessage(data=b'{"type": "say", "text": "binary"}')))
-    assert ws.expect(lambda f: f["type"] == "error")["code"] == "invalid_frame"
     ws.send_text('{"type": "say", "text": "one"}\n{"type": "say", "text": "two"}')
     assert ws.expect(lambda f: f["type"] == "error")["code"] == "invalid_frame"
     ws.send_text("not json")
@@ -341,12 +414,12 @@ def test_a_websocket_peer_counts_against_max_per_ip():
         first = NativeClient(srv.port, "one")
         second = WsClient(srv)
         assert second.hello("two")["type"] == "welcome"
-        third = WsClient(srv)  # over the limit: told in the native words, inside the WebSocket
-        frames = third.wait_closed()
-        assert [f["type"] for f in frames] == ["error", "bye"]
-        assert frames[0]["code"] == "too_many_connections"
-        status, _, _ = get(srv, "/")  # a plain page request is a connection too
-        assert status == 503
+        third = WsClient(srv)  # over the limit: 503 at once, before the upgrade was read, with the reason
+        assert third.status == 503
+        assert third.body == b"too many connections from 127.0.0.1 (at most 2)\n"
+        status, fields, body = get(srv, "/")  # a plain page request is a connection too
+        assert status == 503 and fields["retry-after"] == "10"
+        assert body == b"too many connections from 127.0.0.1 (at most 2)\n"
         second.close()
         first.close()
         wait_for(lambda: get(srv, "/")[0] == 200)
@@ -399,8 +472,9 @@ def test_the_page_over_tls_uses_the_chat_ports_certificate():
         with socket.create_connection((srv.host, srv.web_port), timeout=TIMEOUT) as raw:
             with ctx.wrap_socket(raw) as page:
                 web_cert = page.getpeercert(binary_form=True)
-                page.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                page.sendall(f"GET / HTTP/1.1\r\nHost: {srv.host}:{srv.web_port}\r\nConnection: close\r\n\r\n".encode())
                 assert page.recv(100).startswith(b"HTTP/1.1 200")
+                # (Host must be one of ours: see test_a_name_rebound_to_the_server_gets_421...)
         with socket.create_connection((srv.host, srv.port), timeout=TIMEOUT) as raw:
             with ctx.wrap_socket(raw) as chat:
                 assert chat.getpeercert(binary_form=True) == web_cert
