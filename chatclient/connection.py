@@ -100,16 +100,18 @@ def _reason(exc: OSError) -> str:
 
 def _answers_http(host: str, port: int) -> bool:
     """Does ``host:port`` serve a page (asked after a silent close, so as not to misname a web port)?
-    A chat port answers an HTTP request too, with a 400: only a success or a redirect counts."""
+    A chat port answers an HTTP request too, with a 400: only a success, a redirect, or a 421 (a
+    web server that goes by another name than the one we used) counts."""
     head = b""
+    request = f"HEAD / HTTP/1.1\r\nHost: {format_address(host, port)}\r\nConnection: close\r\n\r\n"
     try:
         with socket.create_connection((host, port), timeout=PROBE_TIMEOUT) as probe:
-            probe.sendall(b"HEAD / HTTP/1.0\r\n\r\n")
+            probe.sendall(request.encode("ascii", "replace"))
             while len(head) < 12 and (data := probe.recv(12 - len(head))):
                 head += data
     except OSError:
         return False
-    return head.startswith(b"HTTP/") and head[9:10] in (b"2", b"3")  # HTTP/1.1 200
+    return head.startswith(b"HTTP/") and (head[9:10] in (b"2", b"3") or head[9:12] == b"421")  # HTTP/1.1 200
 
 
 class ChatConnection:

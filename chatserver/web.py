@@ -240,9 +240,12 @@ class _HttpConnection:
                 data, self._unfed = data[:room], data[room:]
             self.http.receive_data(data)
 
+    head = False  # the request being answered is a HEAD: its answer, a refusal too, has no body
+
     def _one_request(self) -> bool:
         """Serve one request; True if the connection may carry another."""
         self.deadline = time.monotonic() + self._head_deadline()
+        self.head = False
         try:
             try:
                 event = self._next_event()
@@ -253,6 +256,7 @@ class _HttpConnection:
             if isinstance(event, h11.ConnectionClosed):
                 return False
             assert isinstance(event, h11.Request)
+            self.head = event.method == b"HEAD"
             self._serve(event)
         except _Refused as refused:
             self._refuse(refused)
@@ -319,7 +323,8 @@ class _HttpConnection:
             log.info("web %s: %d %s", self.peer, refused.status, refused.text)
         try:
             self._respond(
-                h11.Response(status_code=refused.status, headers=headers, reason=_reason(refused.status)), body
+                h11.Response(status_code=refused.status, headers=headers, reason=_reason(refused.status)),
+                b"" if self.head else body,
             )
         except (OSError, TlsError, h11.LocalProtocolError) as exc:
             log.debug("web %s: %s", self.peer, exc)

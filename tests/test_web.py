@@ -320,6 +320,11 @@ def test_a_name_rebound_to_the_server_gets_421_for_files_and_the_websocket(srv):
         raw = http(srv, f"GET {target} HTTP/1.1\r\nHost: {evil}\r\nConnection: close\r\n\r\n".encode())
         assert raw.startswith(b"HTTP/1.1 421 Misdirected Request\r\n"), raw[:80]
         assert raw.partition(b"\r\n\r\n")[2].count(b"\n") == 1, raw  # a one-line text
+    # A HEAD is refused in the same words, without a body (h11 refused to send one, so nothing went out).
+    for request in (f"HEAD / HTTP/1.1\r\nHost: {evil}\r\n\r\n", "HEAD /nothing HTTP/1.0\r\n\r\n"):
+        raw = http(srv, request.encode())
+        assert raw.startswith(b"HTTP/1.1 421 Misdirected Request\r\n"), (request, raw[:80])
+        assert raw.endswith(b"\r\n\r\n"), raw
     # This machine's own names and addresses are served, and open the WebSocket from their own page.
     label = socket.gethostname().split(".")[0]
     for name in ("localhost", "LOCALHOST.", socket.gethostname(), f"{label}.local", "127.0.0.1", "[::1]"):
