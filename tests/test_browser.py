@@ -224,6 +224,9 @@ def test_the_page_and_an_nc_user_get_the_same_help_and_the_same_errors(page, srv
     page.wait_text("rooms: #lobby (2)")
     assert page.messages_text().count("rooms: #lobby") == 1
     assert not page.driver.find_elements(By.CSS_SELECTOR, "#messages .pending")
+    page.say("/quit")  # the server's bye ends the page's session: no reconnecting
+    page.wait(lambda: page.state() == "ended")
+    assert nc.expect_line(lambda raw: b"webuser left" in raw)
 
 
 def test_html_from_the_network_is_shown_as_text(page, srv):
