@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from common import messages as m
+from common.commands import HELP_LINES, CommandError, ShowHelp, parse_input
 from common.nicks import InvalidNick, is_exit_word, nick_key, validate_nick
 from common.ratelimit import TokenBucket
 from common.rooms import InvalidRoom, one_line, room_key, validate_room
@@ -39,6 +40,12 @@ log = logging.getLogger(__name__)
 def _receipt(msg: m.Message) -> m.Message:
     assert isinstance(msg, m.ChatMessage)
     return m.Accepted(seq=msg.seq, ts=msg.ts, room=msg.room)
+
+
+def _echo(msg: m.Message) -> m.Message:
+    """The receipt of a message made by a typed command: with what it said."""
+    assert isinstance(msg, m.ChatMessage)
+    return m.Accepted(seq=msg.seq, ts=msg.ts, room=msg.room, text=msg.text, action=msg.action)
 
 
 #: ``/history N`` shows at most this many; ``/search`` this many results.
@@ -343,9 +350,38 @@ class Participant(Membership):
         return m.Users(self.room, [p.nick for p in here], away=[p.nick for p in here if p.away])
 
     def handle(self, msg: m.Message) -> None:
-        """Act on one message from this registered participant."""
+        """Act on one message from this registered participant (a typed ``Line``: what it parses to)."""
+        if isinstance(msg, m.Line):
+            self.typed(msg.text, msg.room)
+            return
+        if self._bucket is not None and not isinstance(msg, (m.Ping, m.Pong, m.Error)):
+            self._throttle(self._bucket)
+        self._act(msg)
+
+    def typed(self, line: str, room: str | None = None) -> None:
+        """A line as typed (an nc user's, or a ``line`` frame), parsed as the terminal parses
+        it and then done as the message it makes would be; a message without a room of its
+        own goes to ``room`` (the focused room if None). Help and parse errors are answered
+        here, and count against the rate limit as any line does."""
+        parsed = parse_input(line)
+        if parsed is None:
+            return  # a blank line
+        if self._bucket is not None:
+            self._throttle(self._bucket)
+        if isinstance(parsed, ShowHelp):
+            self.send(m.Notice(text="\n".join(HELP_LINES), ts=time.time(), event="help"))
+        elif isinstance(parsed, CommandError):
+            self.send(m.Error("bad_command", parsed.message))
+        elif isinstance(parsed, (m.Say, m.Action)):
+            # A command that made a message (/me, /say): its ack tells the sender what it said.
+            command = line.startswith("/") and not line.startswith("//")
+            self._act(parsed if parsed.room is not None else dataclasses.replace(parsed, room=room), echo=command)
+        else:
+            self._act(parsed)
+
+    def _act(self, msg: m.Message, *, echo: bool = False) -> None:
         try:
-            self._handle(msg)
+            self._handle(msg, echo=echo)
         except Unavailable as exc:  # ("cluster_unavailable" is a say's answer: the client pairs it with one)
             if isinstance(msg, (m.Say, m.Action)):
                 self.send(m.Error("cluster_unavailable", f"not sent: {exc}; try again when it is back"))
@@ -353,11 +389,9 @@ class Participant(Membership):
                 what = "/msg" if isinstance(msg, m.PrivateSay) else f"/{msg.TYPE}"
                 self.send(m.Error("unavailable", f"{what} not done: {exc}; try again when it is back"))
 
-    def _handle(self, msg: m.Message) -> None:
-        if self._bucket is not None and not isinstance(msg, (m.Ping, m.Pong, m.Error)):
-            self._throttle(self._bucket)
+    def _handle(self, msg: m.Message, *, echo: bool) -> None:
         if isinstance(msg, (m.Say, m.Action)):
-            self._say(msg.text, action=isinstance(msg, m.Action), to=msg.room)
+            self._say(msg.text, action=isinstance(msg, m.Action), to=msg.room, echo=echo)
         elif isinstance(msg, m.PrivateSay):
             self._private(msg)
         elif isinstance(msg, m.SetNick):
@@ -412,7 +446,7 @@ class Participant(Membership):
             self.notice(f"slow down: at most {bucket.rate:g} messages/s; your messages are being delayed")
         self.server.pause(wait)
 
-    def _say(self, text: str, *, action: bool, to: str | None = None) -> None:
+    def _say(self, text: str, *, action: bool, to: str | None = None, echo: bool = False) -> None:
         if not text.strip():
             self.send(m.Error("empty_message", "empty messages are not sent"))
             return
@@ -434,7 +468,7 @@ class Participant(Membership):
                 lambda seq, ts: m.ChatMessage(seq=seq, ts=ts, room=room, nick=nick, text=text, action=action),
                 exclude=self,
                 # the sender's ack takes the message's place in the room's order
-                receipt=_receipt if self.wire == "native" else None,
+                receipt=(_echo if echo else _receipt) if self.wire == "native" else None,
             )
         elif not leaving:
             seq = self.server.next_seq()

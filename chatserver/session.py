@@ -19,7 +19,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from common import messages as m
-from common.commands import HELP_LINES, CommandError, ShowHelp, parse_input
 from common.connection import CLOSED, NEED_DATA, Connection, Role, State
 from common.errors import FrameTooLarge, LocalProtocolError, RemoteProtocolError
 from common.framing import LineFramer
@@ -413,7 +412,7 @@ class Session(Participant):
                 self._answer_http()
             first_line = False
             if self.registered:
-                self._plain_input(line)
+                self.typed(line)  # parsed and done as a native client's ``line`` frame is
             elif self._pending_nick is not None:  # this line is the password
                 nick, self._pending_nick = self._pending_nick, None
                 if not self.register(nick, password=line.strip()):
@@ -443,15 +442,6 @@ class Session(Participant):
     def _needs_password(self, nick: str) -> bool:
         cfg = self.server.config
         return cfg.password is not None or (nick_key(nick) in cfg.ops and cfg.op_password is not None)
-
-    def _plain_input(self, line: str) -> None:
-        parsed = parse_input(line)
-        if isinstance(parsed, ShowHelp):
-            self.send(m.Notice(text="\n".join(HELP_LINES), ts=time.time(), event="help"))
-        elif isinstance(parsed, CommandError):
-            self.send(m.Error("bad_command", parsed.message))
-        elif parsed is not None:
-            self.handle(parsed)
 
 
 def _other_rooms(hello: m.Hello) -> list[tuple[str, str | None, int | None]]:

@@ -1,8 +1,9 @@
 """Slash commands typed by a user, parsed into protocol messages.
 
 The native client parses its input with ``parse_input`` and sends typed
-frames; the server uses the same function for plain-line (nc/telnet) clients,
-so both kinds of user have the very same commands.
+frames; the server uses the same function for plain-line (nc/telnet) clients
+and for the chat page's ``line`` frames (the page holds no parser and no help
+of its own), so every kind of user has the very same commands.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ HELP_LINES = (
 
 @dataclasses.dataclass(frozen=True)
 class ShowHelp:
-    """``/help``: handled where the user is (client or plain session)."""
+    """``/help``: shown by the terminal client; the server answers it for nc users and the page."""
 
 
 @dataclasses.dataclass(frozen=True)

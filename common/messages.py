@@ -103,6 +103,18 @@ class Say(Message):
 
 @_register
 @dataclasses.dataclass(frozen=True)
+class Line(Message):
+    """A line as the user typed it, parsed by the server (``common/commands.py``) as
+    an nc user's line is: a message, or a ``/command``. A message or ``/me`` without a
+    room of its own goes to ``room`` (one we are in), or to the focused room."""
+
+    TYPE: ClassVar[str] = "line"
+    text: str
+    room: str | None = None
+
+
+@_register
+@dataclasses.dataclass(frozen=True)
 class Action(Message):
     """``/me text``: an action in ``room``, or in the focused room."""
 
@@ -460,6 +472,10 @@ class Accepted(Message):
     seq: int
     ts: float
     room: str | None = None
+    #: For a ``line`` whose command made a message (``/me``, ``/say``): the message's
+    #: text and whether it is an action, which its sender cannot know without the parser.
+    text: str | None = None
+    action: bool | None = None
 
 
 @_register
@@ -520,7 +536,8 @@ class Pong(Message):
 
 
 CLIENT_TYPES: frozenset[type[Message]] = frozenset(
-    {Hello, Say, Action, PrivateSay, SetNick, Who, Join, Part, ListRooms, SetTopic, Away, Kick, History, Search, Quit}
+    {Hello, Line, Say, Action, PrivateSay, SetNick, Who, Join, Part, ListRooms, SetTopic, Away, Kick, History, Search}
+    | {Quit}
     | {Op, Deop, ListOps, Ban, Unban, ListBans, Mute, Unmute}
     | {Error, Ping, Pong}
 )

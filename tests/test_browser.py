@@ -17,7 +17,9 @@ import threading
 from pathlib import Path
 
 import pytest
-from helpers import TIMEOUT, NativeClient, ServerProcess, client_process, kill_quietly, wait_for
+from helpers import TIMEOUT, NativeClient, PlainClient, ServerProcess, client_process, kill_quietly, wait_for
+
+from common.commands import HELP_LINES
 
 INSTALL = "apt-get install chromium chromium-driver"
 CHROMIUM = next((p for name in ("chromium", "chromium-browser") if (p := shutil.which(name))), None)
@@ -186,6 +188,47 @@ def test_nickname_then_real_time_chat_with_a_terminal_client(page, srv):
         term.close()
 
 
+def test_the_page_and_an_nc_user_get_the_same_help_and_the_same_errors(page, srv):
+    """The page has no parser or help of its own: what it shows is the server's, word for word."""
+    nc = PlainClient(srv.port, "ncuser")
+    page.open(srv)
+    page.login("webuser")
+
+    def nc_answer(typed: str, last: str) -> list[str]:
+        nc.send(typed.encode() + b"\n")
+        return [raw.decode().removeprefix("* ") for raw in nc.expect_line(lambda raw: last.encode() in raw)]
+
+    page.say("/help")
+    page.wait(lambda: page.driver.find_elements(By.CSS_SELECTOR, "#messages .line.help pre"))
+    help_block = page.el("#messages .line.help pre")
+    shown = page.driver.execute_script("return arguments[0].textContent", help_block)
+    nc_help = nc_answer("/help", HELP_LINES[-1])
+    assert shown.split("\n") == nc_help[nc_help.index(HELP_LINES[0]) :] == list(HELP_LINES)
+    # Its columns are aligned with spaces: they line up only in a monospace font.
+    font = page.driver.execute_script("return getComputedStyle(arguments[0]).fontFamily", help_block)
+    assert "monospace" in font, font
+    page.shot("2b-help")
+    errors_js = """return [...document.querySelectorAll('#messages .line.error')]
+        .map(l => l.textContent.slice(l.querySelector('time').textContent.length))"""
+    for typed in ("/join", "/mute bob forever", "/mute bob 99999d", "/history many", "/nosuchthing"):
+        before = len(page.driver.execute_script(errors_js))
+        page.say(typed)
+        page.wait(lambda before=before: len(page.driver.execute_script(errors_js)) > before)
+        on_page = page.driver.execute_script(errors_js)[-1]
+        assert on_page == nc_answer(typed, "* error:")[-1], typed
+    # A command that made a message is shown as the user's own, from its acknowledgement.
+    page.say("/me waves")
+    page.wait(lambda: "webuser waves" in page.el("#messages .line.mine.action:last-child").text)
+    assert nc.expect_line(lambda raw: b"webuser waves" in raw)
+    page.say("/rooms")  # a typed /rooms is answered in the log; the page's own lists are not
+    page.wait_text("rooms: #lobby (2)")
+    assert page.messages_text().count("rooms: #lobby") == 1
+    assert not page.driver.find_elements(By.CSS_SELECTOR, "#messages .pending")
+    page.say("/quit")  # the server's bye ends the page's session: no reconnecting
+    page.wait(lambda: page.state() == "ended")
+    assert nc.expect_line(lambda raw: b"webuser left" in raw)
+
+
 def test_html_from_the_network_is_shown_as_text(page, srv):
     page.open(srv)
     page.login("viewer")
@@ -256,7 +299,7 @@ def test_rooms_topics_history_mentions_and_who_is_here(page, srv):
     page.wait_text("devlead: second in dev")
     page.say("/topic")  # alone: a question, as in the terminal
     page.wait_text("the topic of #dev: the build")
-    page.say("/say #dev named its room")  # the terminal's /say, parsed by the page too
+    page.say("/say #dev named its room")  # the terminal's /say, parsed by the server for the page
     assert dev.expect(lambda f: f["type"] == "message")["text"] == "named its room"
     replayed = page.driver.find_elements(By.CSS_SELECTOR, "#messages .line.replay")
     assert len(replayed) >= 2

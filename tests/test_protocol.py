@@ -21,6 +21,8 @@ from common.safetext import neutralise
 
 SAMPLES: list[m.Message] = [
     m.Hello(version=1, nick="alice", client="chatclient"),
+    m.Line("/join #dev", room="#lobby"),
+    m.Line("two\nlines"),
     m.Say("hello, world"),
     m.Action("waves"),
     m.PrivateSay(to="bob", text="psst"),
@@ -55,6 +57,7 @@ SAMPLES: list[m.Message] = [
     m.Notice(text="a is now known as b", ts=3.0, event="nick", seq=10, nick="b", previous="a"),
     m.Users(room="#lobby", nicks=["alice", "bob"], away=["bob"]),
     m.Accepted(seq=11, ts=4.0, room="#dev"),
+    m.Accepted(seq=12, ts=4.5, room="#dev", text="waves", action=True),
     m.Token(token="abc.def"),
     m.Reply(seq=12, ts=5.0, text='ACK 12: "hi"'),
     m.Bye("goodbye"),

@@ -4,32 +4,7 @@
 
 (() => {
   const PROTOCOL_VERSION = 1;
-  const MAX_TEXT = 8000;
-  const HELP_LINES = [
-    "Commands:",
-    "  /who               who is here",
-    "  /join #ROOM        go to a room (made if new)",
-    "  /part [#ROOM]      leave this room, or #ROOM (leaving the last one: back to #lobby)",
-    "  /say #ROOM TEXT    say TEXT in #ROOM",
-    "  /rooms             rooms, how many are in each, and their topics",
-    "  /topic [TEXT]      set this room's topic; /topic alone shows it",
-    "  /away [REASON]     mark yourself away; /away alone when back",
-    "  /nick NEW          change your nickname",
-    "  /history [N]       this room's last N messages (100), from the server",
-    "  /search WORDS      earlier messages of this room holding all the words",
-    "  /me ACTION         say what you are doing (* alice waves)",
-    "  /msg NICK TEXT     private message to NICK",
-    "  /quit [TEXT]       leave (so does a message that is just 'bye')",
-    "Operators only:",
-    "  /kick NICK [WHY]   remove someone",
-    "  /ban NICK [TIME] [WHY]   disconnect NICK and refuse the name and address (TIME like 30m, 2h, 1d; 0 = until lifted)",
-    "  /unban NICK|ADDRESS      lift a ban; /bans lists bans and mutes",
-    "  /mute NICK [TIME] [WHY]  NICK may read and /msg, not talk in rooms",
-    "  /unmute NICK             let NICK talk again",
-    "  /op NICK, /deop NICK     give or take operator rights; /ops lists operators",
-    "  /help              this list",
-    "  //TEXT             send a message that starts with '/'",
-  ];
+  const MAX_TEXT = 8000; // characters in a frame's "text" (common/limits.py)
 
   const $ = (id) => document.getElementById(id);
   const ui = {
@@ -45,88 +20,11 @@
     ws: null, nick: "", password: null, token: null, room: null, epoch: null,
     lastSeq: {}, // room -> last seq seen there (per room: an ack names its room)
     users: [], away: new Set(), registered: false, wantOnline: false, ended: false,
-    shutdownSeen: false, retry: 0, retryTimer: null, held: [], pending: [], roomList: [],
+    shutdownSeen: false, retry: 0, retryTimer: null, roomList: [],
+    held: [], // lines typed while not connected: { text, room }
+    pending: {}, // room -> the page's own message lines there, shown before their "accepted"
+    quietLists: 0, // "list" frames the page sent itself: their answers refresh the panel, unsaid
   };
-
-  // ---- the same /commands as the terminal (common/commands.py) ----
-  function parseInput(line) {
-    if (!line.trim()) return null;
-    if (line.length > MAX_TEXT) return { error: `message too long (${line.length} characters, at most ${MAX_TEXT}): not sent` };
-    if (!line.startsWith("/")) return { type: "say", text: line };
-    if (line.startsWith("//")) return { type: "say", text: line.slice(1) };
-    const space = line.indexOf(" ");
-    const name = (space < 0 ? line.slice(1) : line.slice(1, space)).toLowerCase();
-    const rest = (space < 0 ? "" : line.slice(space + 1)).trim();
-    const oneWord = rest && !/\s/.test(rest);
-    switch (name) {
-      case "me": return rest ? { type: "action", text: rest } : { error: "usage: /me ACTION" };
-      case "msg": {
-        const at = rest.search(/\s/);
-        const to = at < 0 ? rest : rest.slice(0, at);
-        const text = at < 0 ? "" : rest.slice(at + 1).trim();
-        return to && text ? { type: "privmsg", to, text } : { error: "usage: /msg NICK TEXT" };
-      }
-      case "nick": return oneWord ? { type: "nick", nick: rest } : { error: "usage: /nick NEW" };
-      case "join": case "j": return oneWord ? { type: "join", room: rest } : { error: "usage: /join #ROOM" };
-      case "part": case "leave":
-        if (rest && !oneWord) return { error: "usage: /part [#ROOM]" };
-        return rest ? { type: "part", room: rest } : { type: "part" };
-      case "say": {
-        const at = rest.search(/\s/);
-        const room = at < 0 ? rest : rest.slice(0, at);
-        const text = at < 0 ? "" : rest.slice(at + 1).trim();
-        return room.startsWith("#") && text ? { type: "say", room, text } : { error: "usage: /say #ROOM TEXT" };
-      }
-      case "rooms": case "list": return { type: "list" };
-      case "topic": return { type: "topic", text: rest }; // empty: a question, answered with the topic
-      case "away": return { type: "away", reason: rest };
-      case "kick": {
-        const at = rest.search(/\s/);
-        const who = at < 0 ? rest : rest.slice(0, at);
-        return who ? { type: "kick", nick: who, reason: at < 0 ? "" : rest.slice(at + 1).trim() } : { error: "usage: /kick NICK [REASON]" };
-      }
-      case "ban": case "mute": return sanction(name, rest);
-      case "unban": case "unmute": case "op": case "deop":
-        if (!oneWord) return { error: `usage: /${name} ${name === "unban" ? "NICK|ADDRESS" : "NICK"}` };
-        return name === "unban" ? { type: "unban", mask: rest } : { type: name, nick: rest };
-      case "bans": return { type: "bans" };
-      case "ops": return { type: "ops" };
-      case "history": {
-        if (!rest) return { type: "history" };
-        if (!/^[0-9]+$/.test(rest) || +rest <= 0 || +rest > 100000) return { error: "usage: /history [N] (a number of messages)" };
-        return { type: "history", count: +rest };
-      }
-      case "search": return rest ? { type: "search", words: rest } : { error: "usage: /search WORDS" };
-      case "who": case "names": return { type: "who" };
-      case "quit": case "exit": return { type: "quit", text: rest };
-      case "help": case "?": return { help: true };
-      default: return { error: `unknown command /${name.slice(0, 32)}; try /help` };
-    }
-  }
-
-  // /ban and /mute: NICK [DURATION] [REASON], as common/commands.py reads them.
-  const MAX_DURATION = 10 * 366 * 86400;
-  const UNITS = { s: 1, m: 60, h: 3600, d: 86400, w: 7 * 86400 };
-  function parseDuration(word) {
-    word = word.toLowerCase();
-    if (word === "0") return 0;
-    if (!/^(?:\d{1,9}[smhdw])+$/.test(word)) return null;
-    let seconds = 0;
-    for (const [, n, unit] of word.matchAll(/(\d+)([smhdw])/g)) seconds += Number(n) * UNITS[unit];
-    return seconds > 0 && seconds <= MAX_DURATION ? seconds : null;
-  }
-  function sanction(name, rest) {
-    const usage = { error: `usage: /${name} NICK [DURATION] [REASON] (DURATION like 30m, 2h, 1d; 0 = until lifted)` };
-    const [nick, ...words] = rest.split(/\s+/).filter(Boolean);
-    if (!nick) return usage;
-    const first = words[0] || "";
-    const duration = first ? parseDuration(first) : null;
-    if (duration === null && first && (/^\d+$/.test(first) || /^(?:\d{1,9}[smhdw])+$/i.test(first))) return usage;
-    const reason = (duration !== null ? words.slice(1) : words).join(" ");
-    const frame = { type: name, nick, reason };
-    if (duration !== null) frame.duration = duration;
-    return frame;
-  }
 
   // ---- output: text only ----
   // As the terminal shows them (common/safetext.py): controls, bidi embeddings, overrides and
@@ -192,6 +90,10 @@
     for (const part of parts) {
       if (typeof part === "string") {
         line.append(document.createTextNode(shown(part)));
+      } else if (part.pre !== undefined) { // columns aligned with spaces: kept in a monospace block
+        const pre = document.createElement("pre");
+        pre.textContent = shown(part.pre);
+        line.append(pre);
       } else if (part.cls === "text" && part.mention) {
         const bdi = isolated("text", "");
         bdi.append(withMentions(part.text, line));
@@ -270,6 +172,11 @@
     return true;
   }
 
+  // The rooms for the side panel: the answer is not said in the log (a typed /rooms's is).
+  function refreshRooms() {
+    if (send({ type: "list" })) s.quietLists += 1;
+  }
+
   function connect() {
     clearTimeout(s.retryTimer);
     const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
@@ -283,6 +190,7 @@
     }
     s.ws = ws;
     s.shutdownSeen = false;
+    s.quietLists = 0;
     ws.addEventListener("open", () => {
       const hello = { type: "hello", version: PROTOCOL_VERSION, nick: s.nick, client: "lanchat-web" };
       if (s.password !== null) hello.password = s.password;
@@ -351,7 +259,7 @@
     const still = [];
     for (const item of s.held) {
       if (item.room === s.room) {
-        sendFrame(item.frame, true);
+        sendLine(item, true);
       } else {
         still.push(item);
       }
@@ -384,7 +292,7 @@
         system(first ? `Welcome to ${f.server}, ${f.nick}. You are in ${f.room}. Type /help for commands.`
                      : `back in ${f.room} as ${f.nick}`);
         if (f.more) system(`and ${f.more} more here`);
-        send({ type: "list" });
+        refreshRooms();
         sendHeld();
         break;
       }
@@ -396,7 +304,11 @@
       case "accepted": {
         const room = f.room || s.room;
         s.lastSeq[room] = Math.max(s.lastSeq[room] || 0, f.seq);
-        const line = s.pending.shift();
+        if (typeof f.text === "string") { // a typed command made this message (/me, /say): shown now
+          showMessage({ nick: s.nick, text: f.text, action: f.action === true, ts: f.ts });
+          break;
+        }
+        const line = (s.pending[room] || []).shift();
         if (line) line.classList.remove("pending");
         break;
       }
@@ -426,14 +338,15 @@
         showWhere(f.topic);
         showPeople();
         system(`now in ${f.room}` + (f.topic ? ` — ${f.topic}` : ""));
-        send({ type: "list" });
+        refreshRooms();
         sendHeld();
         break;
       case "rooms":
         s.roomList = (f.names || []).map((name, i) => ({ name, count: (f.counts || [])[i] || 0, topic: (f.topics || [])[i] || "" }));
         showRooms();
-        if (s.listAsked) {
-          s.listAsked = false;
+        if (s.quietLists > 0) {
+          s.quietLists -= 1;
+        } else { // the answer to a typed /rooms
           system("rooms: " + s.roomList.map((r) => `${r.name} (${r.count})`).join(", ") + (f.more ? ` and ${f.more} more` : ""));
         }
         break;
@@ -482,6 +395,9 @@
       case "ended":
         stop("the chat has ended");
         break;
+      case "help": // the server's help (common/commands.py), its columns aligned with spaces
+        addLine(["system", "help"], [{ pre: f.text }], f.ts);
+        return;
       default: break;
     }
     const lines = String(f.text).split("\n");
@@ -512,36 +428,41 @@
   }
 
   // ---- input ----
-  function sendFrame(frame, fromHeld) {
-    if (!s.registered || !send(frame)) {
+  // A line goes to the server as typed ("line" frame), which parses it as it does an nc
+  // user's (common/commands.py) and answers /help and mistakes itself. All the page knows:
+  // a line not starting with "/" (or starting with "//") is a message, shown at once as
+  // pending until its "accepted".
+  function messageText(line) {
+    if (!line.startsWith("/")) return line;
+    return line.startsWith("//") ? line.slice(1) : null;
+  }
+
+  function sendLine(item, fromHeld) {
+    if (!s.registered || !send({ type: "line", text: item.text, room: item.room })) {
       if (!fromHeld) {
-        s.held.push({ room: s.room, frame });
-        system("not connected: this line is held and sent when you are back in " + s.room);
+        s.held.push(item);
+        system("not connected: this line is held and sent when you are back in " + item.room);
       }
       return;
     }
-    if (frame.type === "say" || frame.type === "action") {
-      const parts = frame.type === "action"
-        ? ["* ", { cls: "nick", text: s.nick }, " ", { cls: "text", text: frame.text }]
-        : [{ cls: "nick", text: s.nick }, ": ", { cls: "text", text: frame.text }];
-      s.pending.push(addLine(["mine", "pending", ...(frame.type === "action" ? ["action"] : [])], parts));
-    } else if (frame.type === "list") {
-      s.listAsked = true;
-    } else if (frame.type === "quit") {
-      s.ended = true;
-      stop("you left the chat");
+    const text = messageText(item.text);
+    if (text !== null) {
+      const line = addLine(["mine", "pending"], [{ cls: "nick", text: s.nick }, ": ", { cls: "text", text }]);
+      (s.pending[item.room] ||= []).push(line);
     }
   }
 
   function submitInput() {
     const line = ui.input.value;
-    const parsed = parseInput(line);
     ui.input.value = "";
     resizeInput();
-    if (parsed === null) return;
-    if (parsed.help) { for (const text of HELP_LINES) system(text); return; }
-    if (parsed.error) { errorLine(parsed.error); return; }
-    sendFrame(parsed, false);
+    if (!line.trim()) return;
+    const length = [...line].length; // (characters, as the server counts them)
+    if (length > MAX_TEXT) {
+      errorLine(`not sent: a line holds at most ${MAX_TEXT} characters, this one ${length}`);
+      return;
+    }
+    sendLine({ text: line, room: s.room }, false);
   }
 
   function resizeInput() {
@@ -556,7 +477,7 @@
   });
   ui.input.addEventListener("input", resizeInput);
   ui.compose.addEventListener("submit", (event) => { event.preventDefault(); submitInput(); ui.input.focus(); });
-  ui.refreshRooms.addEventListener("click", () => send({ type: "list" }));
+  ui.refreshRooms.addEventListener("click", refreshRooms);
 
   ui.login.addEventListener("submit", (event) => {
     event.preventDefault();
