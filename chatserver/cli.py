@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import redis
 
 from common.nicks import nick_key, nick_problem
+from common.paths import server_state_dir, store_file
 from common.rooms import room_key
 from common.threads import wait_for_stop
 from common.tls import fingerprint
@@ -30,7 +31,7 @@ from .options import build_parser
 from .retention import DEFAULT_DAYS, DEFAULT_MAX_MB, MB, Retention
 from .roomlog import RoomLog
 from .server import ChatServer, ServerConfig
-from .store import SqliteStore, StoreError, default_path
+from .store import SqliteStore, StoreError
 from .web import DEFAULT_WEB_PORT, WebServer
 
 if TYPE_CHECKING:
@@ -87,12 +88,6 @@ def security_notes(args: argparse.Namespace, config: ServerConfig) -> list[str]:
     return notes
 
 
-def state_dir() -> Path:
-    """``$XDG_STATE_HOME/chatserver`` (``~/.local/state/chatserver``)."""
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(base) / "chatserver"
-
-
 def _log_handler(interactive: bool) -> tuple[logging.StreamHandler, str | None]:
     """Where diagnostics go, and a line saying so when it is not stderr.
 
@@ -102,7 +97,7 @@ def _log_handler(interactive: bool) -> tuple[logging.StreamHandler, str | None]:
     """
     if not interactive:
         return logging.StreamHandler(sys.stderr), None
-    path = state_dir() / "interactive.log"
+    path = server_state_dir() / "interactive.log"
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         stream = os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "a", encoding="utf-8")
@@ -145,7 +140,7 @@ def open_store(args: argparse.Namespace) -> tuple[RoomLog | None, str]:
     """The room log the flags ask for, and the line that says where chat is kept."""
     if args.store == "memory":
         return None, "chat is kept in memory only (--store memory): a restart forgets it"
-    path = Path(args.store).expanduser() if args.store else default_path(args.name)
+    path = Path(args.store).expanduser() if args.store else store_file(args.name)
     return SqliteStore(path, room_key=room_key), f"chat is kept in {path}"
 
 
