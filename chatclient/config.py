@@ -19,12 +19,12 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from .trust import config_dir
-
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
+
+from common.paths import client_config_dir
 
 BELL_MODES = ("on", "mentions", "off")
 NOTIFY_MODES = ("mentions", "all", "off")
@@ -61,7 +61,7 @@ def _toml(value: object) -> str:
 
 
 def config_path() -> Path:
-    return config_dir() / "config.toml"
+    return client_config_dir() / "config.toml"
 
 
 def load(path: Path | None = None) -> Config:

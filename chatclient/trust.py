@@ -8,14 +8,9 @@ loudly with both fingerprints instead of connecting.
 from __future__ import annotations
 
 import ipaddress
-import os
 from pathlib import Path
 
-
-def config_dir() -> Path:
-    """``$XDG_CONFIG_HOME/chatclient`` (``~/.config/chatclient``)."""
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "chatclient"
+from common.paths import client_config_dir
 
 
 def _key(address: str) -> str:
@@ -38,7 +33,7 @@ class CertificateChanged(Exception):
 
 class KnownServers:
     def __init__(self, path: Path | None = None) -> None:
-        self.path = path or config_dir() / "known_servers"
+        self.path = path or client_config_dir() / "known_servers"
 
     def _load(self) -> dict[str, str]:
         try:

@@ -16,7 +16,6 @@ import queue
 import signal
 import sys
 import typing
-from pathlib import Path
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
@@ -27,6 +26,7 @@ from prompt_toolkit.patch_stdout import patch_stdout
 
 from common import messages as m
 from common.commands import HELP_LINES, CommandError, ShowHelp
+from common.paths import client_state_dir
 from common.safetext import neutralise
 
 from .completion import ChatCompleter
@@ -113,17 +113,11 @@ def _terminal_input() -> Input:
     return create_input() if sys.platform == "win32" else _StayRawInput(sys.stdin)
 
 
-def state_dir() -> Path:
-    """``$XDG_STATE_HOME/chatclient`` (``~/.local/state/chatclient``): input history."""
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    return Path(base) / "chatclient"
-
-
 def _history() -> History:
     """Input history kept across runs (Ctrl-R searches it); in memory if it cannot be stored."""
     try:
-        state_dir().mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = state_dir() / "history"
+        client_state_dir().mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = client_state_dir() / "history"
         os.close(os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600))  # private messages live here
         return FileHistory(str(path))
     except OSError:

@@ -8,11 +8,7 @@ import socket
 import ssl
 from pathlib import Path
 
-
-def data_dir() -> Path:
-    """``$XDG_DATA_HOME/chatserver`` (``~/.local/share/chatserver``)."""
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "chatserver"
+from common.paths import server_data_dir
 
 
 def ensure_self_signed(directory: Path | None = None) -> tuple[Path, Path, bool]:
@@ -21,7 +17,7 @@ def ensure_self_signed(directory: Path | None = None) -> tuple[Path, Path, bool]
     Returns ``(cert, key, created)``. The key is written readable by its owner
     only. The certificate names this host and the loopback addresses.
     """
-    directory = directory or data_dir()
+    directory = directory or server_data_dir()
     cert_path, key_path = directory / "tls-cert.pem", directory / "tls-key.pem"
     if cert_path.exists() and key_path.exists():
         return cert_path, key_path, False

@@ -9,31 +9,28 @@ live sessions, and a shutdown that tells every peer why before closing.
 
 from __future__ import annotations
 
-import dataclasses
 import hmac
 import itertools
 import logging
 import secrets
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from common import messages as m
-from common.framing import DEFAULT_MAX_FRAME
 from common.nicks import nick_key
 from common.tls import TLS_RECORD_HANDSHAKE, TlsError, TlsStream
 
-from .hub import DEFAULT_KEEP, Hub, LocalHub
+from .config import ServerConfig
+from .hub import Hub, LocalHub
 from .listener import Listener, refuse_now, spawn
 from .moderation import Sanctions
-from .modes import Mode
-from .outbound import DEFAULT_MAX_BACKLOG, flusher
+from .outbound import flusher
 from .participant import Participant
 from .roomlog import MemoryLog, RoomLog
-from .roomquota import ROOMS_PER_HOUR, RoomQuota
+from .roomquota import RoomQuota
 from .session import Session, close_gently
 
 if TYPE_CHECKING:
@@ -48,32 +45,6 @@ REFUSAL_DEADLINE = 3.0
 MAX_REFUSING = 32
 AUTH_DELAY_FIRST = 0.25  # seconds before answering a wrong password; doubles per failure
 AUTH_DELAY_MAX = 8.0
-
-
-@dataclasses.dataclass
-class ServerConfig:
-    host: str = "0.0.0.0"
-    port: int = 5050
-    name: str = "chatserver"
-    mode: Mode = Mode.CHAT
-    max_frame: int = DEFAULT_MAX_FRAME
-    max_backlog: int = DEFAULT_MAX_BACKLOG
-    login_timeout: float = 10.0  # seconds to finish the handshake
-    ping_interval: float = 30.0  # ping a silent native client after this long
-    idle_timeout: float = 90.0  # drop a native client silent this long
-    rate_limit: float = 5.0  # messages per second per connection; 0 = off
-    rate_burst: int = 20
-    max_clients: int = 1000
-    max_per_ip: int = 20
-    rooms_per_hour: int = ROOMS_PER_HOUR  # rooms one address may make in an hour
-    keep: int = DEFAULT_KEEP  # messages kept per room, for reconnects
-    history: int = 50  # recent messages shown on joining a room
-    tls_context: ssl.SSLContext | None = None
-    password: str | None = None  # needed by everyone, when set
-    op_password: str | None = None  # needed by operators, when set (else ``password``)
-    ops: frozenset[str] = frozenset()  # nick_key() of operator nicknames
-    #: How long a silent new connection waits before it is asked for a nickname.
-    plain_prompt_delay: float = 0.3
 
 
 class ChatServer:

@@ -88,13 +88,6 @@ class StoreError(Exception):
     """The store cannot be used (not ours, newer, unreadable): one line naming the file."""
 
 
-def default_path(server_name: str) -> Path:
-    """``$XDG_STATE_HOME/lanchat/NAME.sqlite3`` (default ``~/.local/state/lanchat/``)."""
-    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in server_name).strip(".") or "chatserver"
-    return Path(base) / "lanchat" / f"{safe}.sqlite3"
-
-
 def _row_message(row: tuple) -> m.ChatMessage:
     room, seq, ts, nick, text, action = row
     return m.ChatMessage(seq=seq, ts=ts, room=room, nick=nick, text=text, action=bool(action))

@@ -19,7 +19,7 @@ from helpers import (
     send_once,
 )
 
-from chatserver.store import default_path
+from common.paths import store_file
 
 
 @pytest.fixture
@@ -154,8 +154,8 @@ KEPT_LINE = re.compile(r"nothing is kept \((reverse|ack) mode")
 def test_reverse_and_ack_keep_nothing_and_serve_no_page_beside_a_chat_server(mode):
     """A chat server holds the default store; a reverse or ack server beside
     it starts anyway, opens no store (with its own --name neither) and serves no page."""
-    chat = ServerProcess("--store", str(default_path("chatserver")))  # the default store, in use
-    state = default_path("chatserver").parent
+    chat = ServerProcess("--store", str(store_file("chatserver")))  # the default store, in use
+    state = store_file("chatserver").parent
     kept_before = sorted(p.name for p in state.iterdir())
     try:
         for extra in ((), ("--name", "echoes")):
