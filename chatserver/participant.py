@@ -21,7 +21,7 @@ from common.nicks import InvalidNick, is_exit_word, nick_key, validate_nick
 from common.ratelimit import TokenBucket
 from common.rooms import InvalidRoom, one_line, room_key, validate_room
 
-from .hub import LOBBY, Frame, Greeting, Unavailable
+from .hub import LOBBY, Frame, Greeting, Publish, Unavailable
 from .membership import Membership
 from .moderation import until_text
 from .modes import Mode, ack_text, reverse_text
@@ -407,6 +407,46 @@ class Participant(Membership):
         if self._over_limit == 1:
             self.notice(f"slow down: at most {bucket.rate:g} messages/s; your messages are being delayed")
         self.server.pause(wait)
+
+    def say_many(self, msgs: list[m.Message]) -> None:
+        """Messages read together, taken in order as ``handle`` takes each; but the run of
+        those that only go to a room (said, not muted, no exit word: nothing to answer) is
+        published in one hub call, one turn of its lock for the lot."""
+        if len(msgs) == 1 or self._bucket is not None or self.mode is not Mode.CHAT or not self.hub.publishes_many:
+            for msg in msgs:
+                self.handle(msg)
+            return
+        items: list[Publish] = []
+        for msg in msgs:
+            item = self._room_post(msg)
+            if item is not None:
+                items.append(item)
+                continue
+            if items:
+                self.hub.publish_many(items, self)
+                items = []
+            self.handle(msg)
+        if items:
+            self.hub.publish_many(items, self)
+
+    def _room_post(self, msg: m.Message) -> Publish | None:
+        """What ``_say`` would publish for ``msg`` when it has nothing else to do (no
+        answer, no leaving): (room, build, receipt); else None."""
+        if not isinstance(msg, (m.Say, m.Action)) or not msg.text.strip():
+            return None
+        text, action, room = msg.text, isinstance(msg, m.Action), self.room
+        if msg.room is not None:
+            if msg.room not in self.rooms.values():  # (a name as the server spells it; else ``_say`` says why)
+                return None
+            room = msg.room
+        if (not action and is_exit_word(text, self.mode.exit_words)) or self._mute() is not None:
+            return None
+        nick = self.nick
+        return (
+            room,
+            lambda seq, ts: m.ChatMessage(seq=seq, ts=ts, room=room, nick=nick, text=text, action=action),
+            _receipt if self.wire == "native" else None,
+        )
 
     def _say(self, text: str, *, action: bool, to: str | None = None) -> None:
         if not text.strip():

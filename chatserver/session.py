@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from common import messages as m
-from common.commands import HELP_LINES, CommandError, ShowHelp, parse_input
+from common.commands import HELP_LINES, CommandError, Parsed, ShowHelp, parse_input
 from common.connection import CLOSED, NEED_DATA, Connection, Role, State
 from common.errors import FrameTooLarge, LocalProtocolError, RemoteProtocolError
 from common.framing import LineFramer
@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 RECV_SIZE = 65536
 SNDBUF = 256 * 1024
+#: Room messages read together and taken in one go (``Participant.say_many``), at most.
+MAX_SAY_BATCH = 256
 
 
 class Transport(Protocol):
@@ -328,21 +330,38 @@ class Session(Participant):
     # -- native ---------------------------------------------------------
     def _run_native(self, first: bytes) -> None:
         self.conn.receive_data(first)
+        batch: list[m.Message] = []  # room messages read together: taken in one go (say_many)
+
+        def flush() -> None:
+            if batch:
+                msgs = batch[:]
+                batch.clear()
+                self.say_many(msgs)
+
         while True:
             try:
                 event = self.conn.next_event()
             except RemoteProtocolError as exc:
+                flush()
                 log.debug("%s sent a bad frame: %s", self.peer, exc)
                 self.send(m.Error(exc.code, str(exc)))
                 if exc.fatal:
                     raise SessionEnd(str(exc)) from None
                 continue
             if event is NEED_DATA:
+                flush()  # (before waiting for more)
                 self.conn.receive_data(self._recv())
                 continue
             if event is CLOSED:
+                flush()
                 return
             assert isinstance(event, m.Message)
+            if isinstance(event, (m.Say, m.Action)) and self.registered:
+                if len(batch) >= MAX_SAY_BATCH:
+                    flush()
+                batch.append(event)
+                continue
+            flush()
             if isinstance(event, m.Hello):
                 self._hello(event)
             else:
@@ -385,13 +404,23 @@ class Session(Participant):
         receive(first)
         if self.mode is not Mode.CHAT:  # nobody to talk to: no name needed
             self.register(f"guest{self.server.next_seq()}")
+        batch: list[m.Message] = []  # room messages read together: taken in one go (say_many)
+
+        def flush() -> None:
+            if batch:
+                msgs = batch[:]
+                batch.clear()
+                self.say_many(msgs)
+
         while True:
             try:
                 raw = framer.next_line()
             except FrameTooLarge as exc:
+                flush()
                 self.send(m.Error(exc.code, f"line too long: {exc}"))
                 raise SessionEnd(str(exc)) from None
             if raw is None:
+                flush()  # (before waiting for more)
                 if framer.at_eof:
                     return
                 receive(self._recv())
@@ -399,10 +428,18 @@ class Session(Participant):
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError:
+                flush()
                 self.send(m.Error("invalid_utf8", "that line was not valid UTF-8 and was not sent"))
                 continue
             if self.registered:
-                self._plain_input(line)
+                parsed = parse_input(line)
+                if isinstance(parsed, (m.Say, m.Action)):
+                    if len(batch) >= MAX_SAY_BATCH:
+                        flush()
+                    batch.append(parsed)
+                    continue
+                flush()
+                self._plain_parsed(parsed)
             elif self._pending_nick is not None:  # this line is the password
                 nick, self._pending_nick = self._pending_nick, None
                 if not self.register(nick, password=line.strip()):
@@ -417,8 +454,8 @@ class Session(Participant):
         cfg = self.server.config
         return cfg.password is not None or (nick_key(nick) in cfg.ops and cfg.op_password is not None)
 
-    def _plain_input(self, line: str) -> None:
-        parsed = parse_input(line)
+    def _plain_parsed(self, parsed: Parsed) -> None:
+        """Act on one line of a registered plain-text user, parsed."""
         if isinstance(parsed, ShowHelp):
             self.send(m.Notice(text="\n".join(HELP_LINES), ts=time.time(), event="help"))
         elif isinstance(parsed, CommandError):
