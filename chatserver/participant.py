@@ -417,8 +417,9 @@ class Participant(Membership):
                 self.handle(msg)
             return
         items: list[Publish] = []
+        exit_words = self.mode.exit_words  # (an enum's property: once a batch, not once a message)
         for msg in msgs:
-            item = self._room_post(msg)
+            item = self._room_post(msg, exit_words)
             if item is not None:
                 items.append(item)
                 continue
@@ -429,7 +430,7 @@ class Participant(Membership):
         if items:
             self.hub.publish_many(items, self)
 
-    def _room_post(self, msg: m.Message) -> Publish | None:
+    def _room_post(self, msg: m.Message, exit_words: Sequence[str]) -> Publish | None:
         """What ``_say`` would publish for ``msg`` when it has nothing else to do (no
         answer, no leaving): (room, build, receipt); else None."""
         if not isinstance(msg, (m.Say, m.Action)) or not msg.text.strip():
@@ -439,7 +440,7 @@ class Participant(Membership):
             if msg.room not in self.rooms.values():  # (a name as the server spells it; else ``_say`` says why)
                 return None
             room = msg.room
-        if (not action and is_exit_word(text, self.mode.exit_words)) or self._mute() is not None:
+        if (not action and is_exit_word(text, exit_words)) or self._mute() is not None:
             return None
         nick = self.nick
         return (
