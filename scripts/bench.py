@@ -2488,9 +2488,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument(
         "--compare",
-        metavar="REV",
-        help="also run the chatserver of git revision REV (exported with git archive into a temporary directory) "
-        "beside each of ours, interleaved, and print the ratios",
+        metavar="REV[,REV...]",
+        help="also run the chatserver of each git revision REV (exported with git archive into a temporary "
+        "directory) beside each of ours, interleaved, and print the ratios",
     )
     p.add_argument("--profile", metavar="DIR", help="py-spy record chatserver during load runs into DIR (slows it)")
     p.add_argument("--no-pin", action="store_true", help="do not pin server and generator to different cores")
@@ -2527,9 +2527,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         specs = [s for s in specs if s.kind != "ngircd"]
     if args.compare:
-        tree, rev = export_rev(args.compare)
-        log(f"--compare {args.compare}: chatserver of {rev} from {tree}, beside each of ours")
-        specs = [t for s in specs for t in ([s, s.twin(tree, rev)] if s.kind == "ours" and not s.rev else [s])]
+        trees = [export_rev(r) for r in args.compare.split(",") if r]
+        for r, (tree, rev) in zip(args.compare.split(","), trees, strict=False):
+            log(f"--compare {r}: chatserver of {rev} from {tree}, beside each of ours")
+        twins = lambda s: [s.twin(*tree) for tree in trees] if s.kind == "ours" and not s.rev else []  # noqa: E731
+        specs = [t for s in specs for t in [s, *twins(s)]]
     ours = [s for s in specs if s.kind == "ours"]
     theirs_ok = [s for s in specs if s.kind != "ngircd"]  # ngircd: fan-out and latency only
     q = args.quick
