@@ -121,6 +121,11 @@ class Hub(Protocol):
         exclude: Subscriber | None = None,
         receipt: Callable[[m.Message], m.Message] | None = None,
     ) -> Frame: ...
+
+    #: ``publish_many`` takes a lot in one turn (a cluster's hub publishes them one by one).
+    publishes_many: bool
+
+    def publish_many(self, items: list[Publish], exclude: Subscriber) -> None: ...
     def announce(
         self,
         room: str,
@@ -156,9 +161,15 @@ class _Room:
         self.maker = ""
 
 
+Publish = tuple[str, Callable[[int, float], m.Message], Callable[[m.Message], m.Message] | None]
+"""One message for ``publish_many``: (room, build, receipt), as ``publish`` takes them."""
+
+
 class LocalHub:
     """The in-process hub: one lock orders every room's messages; one
     dispatcher thread delivers them."""
+
+    publishes_many = True
 
     def __init__(
         self,
@@ -430,26 +441,52 @@ class LocalHub:
         and queue to every member but ``exclude`` (who gets ``receipt(message)``
         instead, in the same place in the room's order)."""
         with self._lock:
-            r = self._room(room, create=True)
-            assert r is not None
-            r.seq += 1
-            frame = Frame(build(r.seq, time.time()))
-            staged = isinstance(frame.msg, m.ChatMessage)
-            if staged and not self._log.stage(frame.msg):
-                self._not_kept.add((room_key(r.name), r.seq))
-            self._post(r, frame, exclude, Frame(receipt(frame.msg)) if receipt is not None else None, staged)
+            frame, r = self._publish_locked(room, build, exclude, receipt)
             self._dispatcher.wait_if_behind(PUBLISH_WAIT)
-        # A member that reads but is behind holds the publisher back here,
-        # after its message is accepted and before it reads the next: TCP
-        # then slows the sender, instead of the server buffering without end.
+        self._hold_back(r.full)
+        return frame
+
+    def publish_many(self, items: list[Publish], exclude: Subscriber) -> None:
+        """``publish`` for each of ``items`` from ``exclude``, in order, in one turn of
+        the lock: a sender's lines read together cost one wait for it, not one each
+        (the fan-out's senders spent about a third of their time queuing on it)."""
+        with self._lock:
+            rooms = [self._publish_locked(room, build, exclude, receipt)[1] for room, build, receipt in items]
+            self._dispatcher.wait_if_behind(PUBLISH_WAIT)
+        full: list[Subscriber] = []
+        for r in dict.fromkeys(rooms):
+            full += r.full
+        self._hold_back(full)
+
+    def _publish_locked(
+        self,
+        room: str,
+        build: Callable[[int, float], m.Message],
+        exclude: Subscriber | None,
+        receipt: Callable[[m.Message], m.Message] | None,
+    ) -> tuple[Frame, _Room]:
+        r = self._room(room, create=True)
+        assert r is not None
+        r.seq += 1
+        frame = Frame(build(r.seq, time.time()))
+        staged = isinstance(frame.msg, m.ChatMessage)
+        if staged and not self._log.stage(frame.msg):
+            self._not_kept.add((room_key(r.name), r.seq))
+        self._post(r, frame, exclude, Frame(receipt(frame.msg)) if receipt is not None else None, staged)
+        return frame, r
+
+    @staticmethod
+    def _hold_back(full: list[Subscriber]) -> None:
+        """A member that reads but is behind holds the publisher back here,
+        after its message is accepted and before it reads the next: TCP
+        then slows the sender, instead of the server buffering without end."""
         deadline = time.monotonic() + PUBLISH_WAIT  # one deadline for all of them
-        for sub in r.full:
+        for sub in full:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
             if sub.full:
                 sub.wait_room(left)
-        return frame
 
     def announce(
         self,

@@ -21,6 +21,7 @@ or ``/nick``) gets it back.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import logging
@@ -42,9 +43,11 @@ class TooMany(Exception):
     """No room for another ban or mute."""
 
 
+@functools.lru_cache(maxsize=4096)
 def address_key(address: str) -> str:
     """One spelling per address: an IPv4 peer of a dual-stack socket
-    (``::ffff:10.0.0.5``) is the same as ``10.0.0.5``."""
+    (``::ffff:10.0.0.5``) is the same as ``10.0.0.5``. (Cached: parsing it
+    cost 14% of the fan-out's samples when asked on every message.)"""
     try:
         ip = ipaddress.ip_address(address.strip().strip("[]"))
     except ValueError:
@@ -199,7 +202,11 @@ class Sanctions:
             return lifted
 
     def muted(self, nick: str, address: str = "") -> StoredSanction | None:
-        """The mute silencing ``nick`` or ``address`` ("" for none), if one is in force."""
+        """The mute silencing ``nick`` or ``address`` ("" for none), if one is in force.
+        Asked on every room message: with nobody muted, the answer needs no lock (every
+        sender's thread took it in turn, about a quarter of the fan-out's samples)."""
+        if not self._mutes:  # (a mute imposed meanwhile is as if imposed just after this message)
+            return None
         with self._lock:
             return self._found(self._mutes, nick, address)
 

@@ -13,7 +13,7 @@ import dataclasses
 import hmac
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from common import messages as m
@@ -22,7 +22,7 @@ from common.nicks import InvalidNick, is_exit_word, nick_key, validate_nick
 from common.ratelimit import TokenBucket
 from common.rooms import InvalidRoom, one_line, room_key, validate_room
 
-from .hub import LOBBY, Frame, Greeting
+from .hub import LOBBY, Frame, Greeting, Publish
 from .membership import Membership
 from .moderation import until_text
 from .modes import Mode, ack_text, reverse_text
@@ -35,6 +35,11 @@ if TYPE_CHECKING:
     from .server import ChatServer
 
 log = logging.getLogger(__name__)
+
+
+def _chat_message(room: str, nick: str, text: str, action: bool) -> Callable[[int, float], m.Message]:
+    """How the hub builds a room message once it has its number and time."""
+    return lambda seq, ts: m.ChatMessage(seq=seq, ts=ts, room=room, nick=nick, text=text, action=action)
 
 
 def _receipt(msg: m.Message) -> m.Message:
@@ -445,6 +450,42 @@ class Participant(Membership):
         if self._over_limit == 1:
             self.notice(f"slow down: at most {bucket.rate:g} messages/s; your messages are being delayed")
         self.server.pause(wait)
+
+    def say_many(self, msgs: list[m.Message]) -> None:
+        """Messages read together, taken in order as ``handle`` takes each; but the run of
+        those that only go to a room (said, not muted, no exit word: nothing to answer) is
+        published in one hub call, one turn of its lock for the lot. What does not change
+        within the run (who, where, muted or not) is looked at once for it."""
+        if len(msgs) == 1 or self._bucket is not None or self.mode is not Mode.CHAT or not self.hub.publishes_many:
+            for msg in msgs:
+                self.handle(msg)
+            return
+        i = 0
+        while i < len(msgs):
+            if self._mute() is not None:  # (muted: each is refused, and told why, by ``handle``)
+                self.handle(msgs[i])
+                i += 1
+                continue
+            items: list[Publish] = []
+            exit_words, focused, nick = self.mode.exit_words, self.room, self.nick
+            rooms = set(self.rooms.values())
+            receipt = _receipt if self.wire == "native" else None
+            while i < len(msgs):
+                msg = msgs[i]
+                if not isinstance(msg, (m.Say, m.Action)) or not msg.text.strip():
+                    break
+                text, action = msg.text, isinstance(msg, m.Action)
+                room = focused if msg.room is None else msg.room
+                # (a room named as the server spells it; else ``_say`` says why not)
+                if (msg.room is not None and room not in rooms) or (not action and is_exit_word(text, exit_words)):
+                    break
+                items.append((room, _chat_message(room, nick, text, action), receipt))
+                i += 1
+            if items:
+                self.hub.publish_many(items, self)
+            if i < len(msgs):  # (one that is not only a room message: as ever)
+                self.handle(msgs[i])
+                i += 1
 
     def _say(self, text: str, *, action: bool, to: str | None = None, echo: bool = False) -> None:
         if not text.strip():

@@ -142,10 +142,11 @@ def _size(msg: m.ChatMessage) -> int:
 
 
 class _Kept:
-    __slots__ = ("room", "messages", "sizes", "bytes")
+    __slots__ = ("info", "seq", "messages", "sizes", "bytes")
 
     def __init__(self, room: StoredRoom) -> None:
-        self.room = room
+        self.info = room  # its name, epoch and topic (its seq is ``seq``: a message only bumps that)
+        self.seq = room.seq
         self.messages: collections.deque[m.ChatMessage] = collections.deque()
         self.sizes: collections.deque[int] = collections.deque()
         self.bytes = 0
@@ -167,14 +168,16 @@ class MemoryLog:
 
     def room(self, name: str) -> StoredRoom | None:
         kept = self._rooms.get(room_key(name))
-        return kept.room if kept else None
+        if kept is None:
+            return None
+        return kept.info if kept.info.seq == kept.seq else dataclasses.replace(kept.info, seq=kept.seq)
 
     def save_room(self, room: StoredRoom) -> None:
         kept = self._rooms.get(room_key(room.name))
         if kept is None:
             self._rooms[room_key(room.name)] = _Kept(room)
         else:
-            kept.room = dataclasses.replace(room, seq=kept.room.seq)
+            kept.info = room
 
     def forget(self, name: str) -> bool:
         kept = self._rooms.pop(room_key(name), None)
@@ -186,7 +189,7 @@ class MemoryLog:
         kept = self._rooms.get(room_key(msg.room))
         if kept is None:
             kept = self._rooms[room_key(msg.room)] = _Kept(StoredRoom(msg.room, "", 0, ""))
-        kept.room = dataclasses.replace(kept.room, seq=msg.seq)
+        kept.seq = msg.seq
         size = _size(msg)
         kept.messages.append(msg)
         kept.sizes.append(size)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from common import messages as m
+from common.commands import parse_input
 from common.connection import CLOSED, NEED_DATA, Connection, Role, State
 from common.errors import FrameTooLarge, LocalProtocolError, RemoteProtocolError
 from common.framing import LineFramer
@@ -42,6 +43,8 @@ SNDBUF = 256 * 1024
 #: A plain client's first line that is an HTTP request line, or a ``Host`` line before it has a name.
 _HTTP_REQUEST = re.compile(r"[A-Z]+ \S+ HTTP/\d(\.\d)?")
 _HTTP_HOST = re.compile(r"host:", re.IGNORECASE)
+#: Room messages read together and taken in one go (``Participant.say_many``), at most.
+MAX_SAY_BATCH = 256
 
 
 class Transport(Protocol):
@@ -332,21 +335,38 @@ class Session(Participant):
     # -- native ---------------------------------------------------------
     def _run_native(self, first: bytes) -> None:
         self.conn.receive_data(first)
+        batch: list[m.Message] = []  # room messages read together: taken in one go (say_many)
+
+        def flush() -> None:
+            if batch:
+                msgs = batch[:]
+                batch.clear()
+                self.say_many(msgs)
+
         while True:
             try:
                 event = self.conn.next_event()
             except RemoteProtocolError as exc:
+                flush()
                 log.debug("%s sent a bad frame: %s", self.peer, exc)
                 self.send(m.Error(exc.code, str(exc)))
                 if exc.fatal:
                     raise SessionEnd(str(exc)) from None
                 continue
             if event is NEED_DATA:
+                flush()  # (before waiting for more)
                 self.conn.receive_data(self._recv())
                 continue
             if event is CLOSED:
+                flush()
                 return
             assert isinstance(event, m.Message)
+            if isinstance(event, (m.Say, m.Action)) and self.registered:
+                if len(batch) >= MAX_SAY_BATCH:
+                    flush()
+                batch.append(event)
+                continue
+            flush()
             if isinstance(event, m.Hello):
                 self._hello(event)
             else:
@@ -390,13 +410,23 @@ class Session(Participant):
         if self.mode is not Mode.CHAT:  # nobody to talk to: no name needed
             self.register(f"guest{self.server.next_seq()}")
         first_line = True
+        batch: list[m.Message] = []  # room messages read together: taken in one go (say_many)
+
+        def flush() -> None:
+            if batch:
+                msgs = batch[:]
+                batch.clear()
+                self.say_many(msgs)
+
         while True:
             try:
                 raw = framer.next_line()
             except FrameTooLarge as exc:
+                flush()
                 self.send(m.Error(exc.code, f"line too long: {exc}"))
                 raise SessionEnd(str(exc)) from None
             if raw is None:
+                flush()  # (before waiting for more)
                 if framer.at_eof:
                     return
                 receive(self._recv())
@@ -404,6 +434,7 @@ class Session(Participant):
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError:
+                flush()
                 self.send(m.Error("invalid_utf8", "that line was not valid UTF-8 and was not sent"))
                 continue
             if (first_line and _HTTP_REQUEST.fullmatch(line.strip())) or (
@@ -412,6 +443,13 @@ class Session(Participant):
                 self._answer_http()
             first_line = False
             if self.registered:
+                parsed = parse_input(line)
+                if isinstance(parsed, (m.Say, m.Action)) and not line.startswith("/"):
+                    if len(batch) >= MAX_SAY_BATCH:
+                        flush()
+                    batch.append(parsed)
+                    continue
+                flush()
                 self.typed(line)  # parsed and done as a native client's ``line`` frame is
             elif self._pending_nick is not None:  # this line is the password
                 nick, self._pending_nick = self._pending_nick, None

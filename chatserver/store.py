@@ -113,7 +113,7 @@ class SqliteStore:
         self._room_key = room_key
         self._clock = clock
         self._search_seconds = search_seconds
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the connection
         self._db = self._open()
         #: Keys of the rooms the hub holds in memory (found or saved, not yet forgotten):
         #: ``forget_empty_rooms`` leaves them be.
@@ -121,6 +121,11 @@ class SqliteStore:
         self._readers = Readers(self.path, clock)
         #: Staged, not yet written: the next commit writes them in one transaction.
         self._staged: list[m.ChatMessage] = []
+        #: Taken by the commit under way, not yet committed (reads include them too).
+        self._committing: list[m.ChatMessage] = []
+        #: Guards ``_staged`` and ``_committing`` only, never held across SQLite: a publisher
+        #: stages (under the hub's lock) without waiting for a commit's disk work.
+        self._staged_lock = threading.Lock()
         self._failing_since: float | None = None
         self._complained = float("-inf")
         self._closed = False
@@ -253,14 +258,15 @@ class SqliteStore:
 
     def room(self, name: str) -> StoredRoom | None:
         key = self._room_key(name)
+        pending = self._pending()  # (before the file: what leaves it meanwhile is in the file then)
         with self._lock:
             try:
                 row = self._db.execute("SELECT name, epoch, seq, topic FROM rooms WHERE key = ?", (key,)).fetchone()
             except (sqlite3.Error, OSError) as exc:
                 self._readers.unreadable(exc)
-            staged = max((x.seq for x in self._staged if self._room_key(x.room) == key), default=0)
             if row is not None:
                 self._live.add(key)
+        staged = max((x.seq for x in pending if self._room_key(x.room) == key), default=0)
         if row is None:
             return None
         name, epoch, seq, topic = row
@@ -288,54 +294,71 @@ class SqliteStore:
         return False
 
     def stage(self, msg: m.ChatMessage) -> bool:
-        """Kept in memory until the next ``commit`` (reads see it meanwhile)."""
-        with self._lock:
+        """Kept in memory until the next ``commit`` (reads see it meanwhile); never waits
+        for a commit under way."""
+        with self._staged_lock:
             if self._closed:
                 return False
             self._staged.append(msg)
             return True
+
+    def _pending(self) -> list[m.ChatMessage]:
+        """Staged or being committed, in the order staged."""
+        with self._staged_lock:
+            return self._committing + self._staged
 
     def commit(self) -> set[tuple[str, int]]:
         """Write what was staged in one transaction: the rows with one statement,
         each room's seq, and the batch's words indexed with one statement (an
         insert trigger per row costs three times the insert)."""
         with self._lock:
-            staged, self._staged = self._staged, []
-            if not staged or self._closed:
-                return {(self._room_key(x.room), x.seq) for x in staged}
-            rows = [(self._room_key(x.room), x.seq, x.ts, x.nick, x.text, int(x.action)) for x in staged]
-            last: dict[str, int] = {}
-            for key, seq, *_ in rows:
-                last[key] = max(seq, last.get(key, 0))
+            with self._staged_lock:
+                staged, self._staged = self._staged, []
+                self._committing = staged
             try:
-                self._db.execute("BEGIN")
-                before = self._db.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO messages (room, seq, ts, nick, text, action) VALUES (?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
-                self._db.execute(
-                    "INSERT INTO messages_fts (rowid, text) SELECT id, text FROM messages WHERE id > ?", (before,)
-                )
-                self._db.executemany(
-                    "UPDATE rooms SET seq = max(seq, ?) WHERE key = ?", [(seq, key) for key, seq in last.items()]
-                )
-                self._db.execute("COMMIT")
-            except (sqlite3.Error, OSError) as exc:
-                self._failed(str(exc))
-                try:
-                    self._db.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
-                return {(key, seq) for key, seq, *_ in rows}
-            if self._failing_since is not None:
-                log.warning("the store %s is kept again", self.path)
-                self._failing_since = None
-            self._commits += 1 + len(staged) // 16
-            if self._commits >= CHECKPOINT_COMMITS:
-                self._commits = 0
-                self._checkpoint_due.set()
-            return set()
+                return self._commit_locked(staged)
+            finally:
+                with self._staged_lock:
+                    self._committing = []
+
+    def _commit_locked(self, staged: list[m.ChatMessage]) -> set[tuple[str, int]]:
+        """The commit itself (the connection's lock held)."""
+        if not staged or self._closed:
+            return {(self._room_key(x.room), x.seq) for x in staged}
+        keys = {name: self._room_key(name) for name in {x.room for x in staged}}  # (a batch is of a few rooms)
+        rows = [(keys[x.room], x.seq, x.ts, x.nick, x.text, int(x.action)) for x in staged]
+        last: dict[str, int] = {}
+        for key, seq, *_ in rows:
+            last[key] = max(seq, last.get(key, 0))
+        try:
+            self._db.execute("BEGIN")
+            before = self._db.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
+            self._db.executemany(
+                "INSERT OR REPLACE INTO messages (room, seq, ts, nick, text, action) VALUES (?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            self._db.execute(
+                "INSERT INTO messages_fts (rowid, text) SELECT id, text FROM messages WHERE id > ?", (before,)
+            )
+            self._db.executemany(
+                "UPDATE rooms SET seq = max(seq, ?) WHERE key = ?", [(seq, key) for key, seq in last.items()]
+            )
+            self._db.execute("COMMIT")
+        except (sqlite3.Error, OSError) as exc:
+            self._failed(str(exc))
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            return {(key, seq) for key, seq, *_ in rows}
+        if self._failing_since is not None:
+            log.warning("the store %s is kept again", self.path)
+            self._failing_since = None
+        self._commits += 1 + len(staged) // 16
+        if self._commits >= CHECKPOINT_COMMITS:
+            self._commits = 0
+            self._checkpoint_due.set()
+        return set()
 
     def _failed(self, why: str) -> None:
         """Log a failing store at most once per ``COMPLAIN_EVERY`` seconds (lock held)."""
@@ -358,9 +381,7 @@ class SqliteStore:
         if count <= 0:
             return []
         key, below = self._room_key(room), before if before is not None else 2**62
-        # What is staged first: a commit in between then moves it to the file before the read below.
-        with self._lock:
-            staged = [x for x in self._staged if x.seq < below and self._room_key(x.room) == key]
+        staged = [x for x in self._pending() if x.seq < below and self._room_key(x.room) == key]
         rows = self._select(
             "SELECT r.name, m.seq, m.ts, m.nick, m.text, m.action FROM messages m JOIN rooms r ON r.key = m.room"
             " WHERE m.room = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?",

@@ -82,8 +82,23 @@ class Fitter:
                 self.lists.append((f.name, field_limit(f.name) if item is str else None))
                 if f.name not in self.paged:
                     self.short.append(f.name)
+        self.within = self._within() if not self.lists and not self.paged else None
+
+    def _within(self) -> Callable[[Any], bool]:
+        """For a type of strings only (a chat message, a receipt): one expression, true when
+        every string is within its limit, so the usual message costs no loop (the fitter was
+        a tenth of the fan-out's samples)."""
+        tests = " and ".join(
+            f"((v := msg.{name}).__class__ is not str or len(v) <= {limit})" for name, limit in self.strings
+        )
+        code = f"def within(msg):\n    return {tests or 'True'}\n"
+        scope: dict[str, Any] = {}
+        exec(compile(code, f"<fitter {self.__class__.__name__}>", "exec"), scope)  # noqa: S102 - names from fields
+        return scope["within"]
 
     def __call__(self, msg: Any) -> None:
+        if self.within is not None and self.within(msg):
+            return
         for name, limit in self.strings:
             value = getattr(msg, name)
             if isinstance(value, str) and len(value) > limit:

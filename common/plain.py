@@ -13,10 +13,14 @@ start with its room: ``[#dev] NICK: text``.
 
 from __future__ import annotations
 
+import functools
 import time
 
 from . import messages as m
 from .safetext import neutralise
+
+#: A nick as shown: the same few on every line of a busy room.
+_safe_nick = functools.lru_cache(maxsize=4096)(neutralise)
 
 
 def render_plain(msg: m.Message, with_room: bool = False) -> str:
@@ -29,7 +33,7 @@ def render_plain(msg: m.Message, with_room: bool = False) -> str:
 
 def _render(msg: m.Message) -> str:
     if isinstance(msg, m.ChatMessage):
-        nick = neutralise(msg.nick)
+        nick = _safe_nick(msg.nick)
         # A multi-line message: continuation lines are indented, so none of
         # them can pass for another user's line.
         text = neutralise(msg.text, keep_newlines=True).replace("\n", "\n    ")

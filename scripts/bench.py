@@ -88,6 +88,10 @@ NS = 1_000_000_000
 PLAIN_MARK = b": m "
 NATIVE_MARK = b'"text":"m '
 PLAIN_RE = re.compile(rb"^([^\s:]+): m (\d+) (\d+)", re.M)
+# IRC (ngircd): ":nick!user@host PRIVMSG #lobby :m SEQ T".
+IRC_ROOM = b"#lobby"
+IRC_MARK = b" " + IRC_ROOM + b" :m "
+IRC_RE = re.compile(rb"^:([^!\s]+)!\S* PRIVMSG " + IRC_ROOM + rb" :m (\d+) (\d+)", re.M)
 # Either field order: groups 1-3 when "nick" comes first, 4-6 when "text" does.
 NATIVE_RE = re.compile(rb'"nick":"([^"]+)"[^\n]*?"text":"m (\d+) (\d+)|"text":"m (\d+) (\d+)[^\n]*?"nick":"([^"]+)"')
 # With the room's own number (the room-order audit): a message frame's fields in the order the server writes them.
@@ -169,12 +173,15 @@ class Worker:
         self.cfg = cfg
         self.port = cfg["port"]
         self.native = cfg["proto"] == "native"
-        self.mark = NATIVE_MARK if self.native else PLAIN_MARK
+        self.irc = cfg["proto"] == "irc"  # ngircd: NICK/USER, JOIN, PRIVMSG
+        self.mark = NATIVE_MARK if self.native else IRC_MARK if self.irc else PLAIN_MARK
         self.marklen = len(self.mark) - 1
-        self.line_re = NATIVE_RE if self.native else PLAIN_RE
+        self.line_re = NATIVE_RE if self.native else IRC_RE if self.irc else PLAIN_RE
         pad = b"x" * cfg.get("pad", 0)
         if self.native:
             self.fmt = b'{"type":"say","text":"m %d %d' + pad + b'"}\n'
+        elif self.irc:
+            self.fmt = b"PRIVMSG " + IRC_ROOM + b" :m %d %d" + pad + b"\r\n"
         else:
             self.fmt = b"m %d %d" + pad + b"\n"
         self.batch = cfg.get("batch", 16)
@@ -215,6 +222,8 @@ class Worker:
     def hello(self, p: Peer) -> bytes:
         if self.native:
             return b'{"type":"hello","version":1,"nick":"%s","client":"bench"}\n' % p.nickb
+        if self.irc:
+            return b"NICK %s\r\nUSER %s 0 * :bench\r\n" % (p.nickb, p.nickb)
         return p.nickb + b"\n"
 
     def poll(self, timeout: float) -> int:
@@ -348,6 +357,17 @@ class Worker:
                     if b'"type":"error"' in line:
                         self.lose(p, now, "refused: " + line.decode(errors="replace")[:200])
                         return
+                elif self.irc:  # registered (001): join; in the room at the end of its names (366)
+                    code = line.split(b" ", 2)[1:2]
+                    if code == [b"001"]:
+                        self.push(p, b"JOIN " + IRC_ROOM + b"\r\n")
+                    elif code == [b"366"]:
+                        break
+                    elif line.startswith(b"ERROR") or (code and code[0][:1] in b"45" and code[0].isdigit()):
+                        self.lose(p, now, "refused: " + line.decode(errors="replace")[:200])
+                        return
+                    elif line.startswith(b"PING "):
+                        self.push(p, b"PONG " + line[5:] + b"\n")
                 else:
                     if line.startswith(b"* welcome"):
                         break
@@ -364,6 +384,9 @@ class Worker:
             data = buf
         if self.native and b'"type":"ping"' in data:
             self.pong(p, data)
+        elif self.irc and (data.startswith(b"PING ") or b"\nPING " in data):
+            for token in re.findall(rb"(?:^|\n)PING ([^\r\n]*)", data):
+                self.push(p, b"PONG " + token + b"\r\n")
         if p.audit:
             self.audit(p, data, now)
             return
@@ -621,35 +644,63 @@ def worker_main(ctrl, cfg: dict) -> None:  # noqa: ANN001
 
 
 class ServerSpec:
-    def __init__(self, kind: str, proto: str, extra: tuple[str, ...] = (), key: str = "", store: str = "") -> None:
-        self.kind = kind  # ours | asyncio | naive
-        self.proto = proto  # native | plain
+    def __init__(
+        self,
+        kind: str,
+        proto: str,
+        extra: tuple[str, ...] = (),
+        key: str = "",
+        store: str = "",
+        root: Path | None = None,
+        rev: str = "",
+    ) -> None:
+        self.kind = kind  # ours | asyncio | naive | ngircd
+        self.proto = proto  # native | plain | irc
         self.extra = extra  # more command-line arguments
         # Ours only: "memory" (--store memory), "sqlite" (--store FILE, a new file per run) or
         # "cluster" (--cluster URL: a node of a cluster, its Redis the run's).
         self.store = (store or "memory") if kind == "ours" else ""
+        # Ours only: the tree chatserver runs from (None: OURS_ROOT, i.e. --ours-root or this checkout),
+        # and the revision it was exported from (--compare), shown in its label.
+        self.root = root
+        self.rev = rev
         suffix = f"-{self.store}" if self.store in ("sqlite", "cluster") else ""
-        self.key = key or (f"{kind}-{proto}{suffix}" if kind == "ours" else kind)
+        self.key = key or (f"{kind}-{proto}{suffix}" + (f"@{rev}" if rev else "") if kind == "ours" else kind)
 
     @property
     def label(self) -> str:
         if self.kind != "ours":
             return f"{self.key} ({self.proto})"
-        return f"ours ({self.proto}{', ' + self.store if self.store != 'memory' else ''})"
+        at = f" @{self.rev}" if self.rev else ""
+        store = f", {self.store}" if self.store != "memory" else ""
+        if self.rev and "--store" not in our_flags(self.tree):
+            store = ", no store"  # an older commit from before the store runs without one
+        return f"ours ({self.proto}{store}){at}"
+
+    @property
+    def tree(self) -> Path:
+        """Where this chatserver is imported from."""
+        return self.root or OURS_ROOT[0]
+
+    def twin(self, root: Path, rev: str) -> ServerSpec:
+        """The same server run from another tree (an older commit, for --compare)."""
+        return ServerSpec(self.kind, self.proto, self.extra, store=self.store, root=root, rev=rev)
 
     def command(
         self, rate_off: bool, conns: int, store_path: str | None = None, cluster: str | None = None
     ) -> list[str]:
+        if self.kind == "ngircd":
+            raise RuntimeError("ngircd's command needs its config file: ServerProc builds it")
         if self.kind == "ours":
             cmd = [sys.executable, "-m", "chatserver", "--host", HOST, "--port", "0"]
-            flags = our_flags()
+            flags = our_flags(self.tree)
             if self.store == "cluster":
                 if "--cluster" not in flags or not cluster:
                     raise RuntimeError(f"{self.label}: this chatserver has no --cluster option, or no Redis was given")
                 cmd += ["--cluster", cluster]
             elif "--store" in flags:  # never the default store (a file under XDG_STATE_HOME)
                 cmd += ["--store", store_path if self.store == "sqlite" and store_path else "memory"]
-            elif self.store == "sqlite":
+            elif self.store == "sqlite" and not self.rev:  # (an older commit may predate the store: it runs without)
                 raise RuntimeError(f"{self.label}: this chatserver has no --store option")
             if "--no-advertise" in flags:  # loopback only: no mDNS on the LAN (it skips 127.0.0.1 anyway)
                 cmd.append("--no-advertise")
@@ -671,17 +722,19 @@ class ServerSpec:
         return "off" if rate_off else "default"
 
 
-_FLAGS: list[set[str]] = []
+_FLAGS: dict[Path, set[str]] = {}
 
 
-def our_flags() -> set[str]:
-    """The options this chatserver's ``--help`` lists (``--rate-limit`` etc. are used only if present)."""
-    if not _FLAGS:
+def our_flags(root: Path | None = None) -> set[str]:
+    """The options the chatserver in ``root`` (default OURS_ROOT) lists in ``--help`` (``--rate-limit`` etc.
+    are used only if present)."""
+    root = root or OURS_ROOT[0]
+    if root not in _FLAGS:
         out = subprocess.run(
-            [sys.executable, "-m", "chatserver", "--help"], capture_output=True, text=True, cwd=OURS_ROOT[0], env=_env()
+            [sys.executable, "-m", "chatserver", "--help"], capture_output=True, text=True, cwd=root, env=_env(root)
         ).stdout
-        _FLAGS.append(set(re.findall(r"--[a-z][a-z-]+", out)))
-    return _FLAGS[0]
+        _FLAGS[root] = set(re.findall(r"--[a-z][a-z-]+", out))
+    return _FLAGS[root]
 
 
 #: Where chatserver/chatclient are imported from (``--ours-root``; default: this checkout).
@@ -701,9 +754,9 @@ def bench_home() -> Path:
     return _HOME[0]
 
 
-def _env() -> dict:
+def _env(tree: Path | None = None) -> dict:
     env = dict(os.environ)
-    root = str(OURS_ROOT[0])
+    root = str(tree or OURS_ROOT[0])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env.pop("PYTHONASYNCIODEBUG", None)
     env.setdefault("PYTHONUSERBASE", site.getuserbase())  # packages installed with --user stay importable
@@ -782,7 +835,11 @@ class ServerProc:
         )
         self.store_path = store_path or (self.store_dir / "bench.sqlite3" if self.store_dir else None)
         self.store_bytes: int | None = None  # the store's size (with its WAL) when the server stopped
-        self.cmd = spec.command(rate_off, conns, str(self.store_path) if self.store_path else None, cluster)
+        self.conf_dir: Path | None = None  # ngircd: its config file's temporary directory
+        if spec.kind == "ngircd":
+            self.conf_dir, self.cmd = ngircd_command(conns)
+        else:
+            self.cmd = spec.command(rate_off, conns, str(self.store_path) if self.store_path else None, cluster)
         self.ready_s: float | None = None  # process start to the "listening on" line
         self.proc: subprocess.Popen | None = None
         self.port = 0
@@ -802,8 +859,8 @@ class ServerProc:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self.stderr,
-            cwd=OURS_ROOT[0],  # python -m imports from the working directory first
-            env=_env(),
+            cwd=self.spec.tree,  # python -m imports from the working directory first
+            env=_env(self.spec.tree),
             preexec_fn=(lambda: _pin(cpus)) if cpus else None,
             start_new_session=True,
         )
@@ -812,7 +869,8 @@ class ServerProc:
         sel.register(self.proc.stdout, READ)
         buf = b""
         end = time.monotonic() + timeout
-        while b"\n" not in buf:
+        # ngircd logs a few lines before its "Now listening on [127.0.0.1]:PORT"; ours' first line is it.
+        while b"\n" not in buf or (self.spec.kind == "ngircd" and b"listening on" not in buf):
             if time.monotonic() > end or not sel.select(max(0.0, end - time.monotonic())):
                 raise RuntimeError(f"{self.spec.label}: no 'listening on' line within {timeout} s: {self.errors()}")
             chunk = os.read(self.proc.stdout.fileno(), 4096)
@@ -862,6 +920,8 @@ class ServerProc:
                 )
             if self.store_dir is not None and (self.proc is None or self.exit_code is not None):
                 shutil.rmtree(self.store_dir, ignore_errors=True)
+            if self.conf_dir is not None and (self.proc is None or self.exit_code is not None):
+                shutil.rmtree(self.conf_dir, ignore_errors=True)
 
     def _stop(self, timeout: float) -> None:
         if self.proc is None or self.exit_code is not None:
@@ -902,6 +962,38 @@ class ServerProc:
             "warnings": sum(1 for ln in lines if " WARNING " in ln),
             "kinds": kinds,
         }
+
+
+NGIRCD_INSTALL = "apt-get install -y ngircd (Debian/Ubuntu, as root)"
+
+
+def ngircd_binary() -> str | None:
+    return shutil.which("ngircd") or next((p for p in ("/usr/sbin/ngircd",) if os.path.exists(p)), None)
+
+
+def ngircd_command(conns: int) -> tuple[Path, list[str]]:
+    """A config of its own for ngircd (a temporary directory, a free loopback port) and the command to run it
+    in the foreground. Limits are lifted as its sample ngircd.conf documents: no cap on connections (per IP
+    too) or channels, ``MaxPenaltyTime = 0`` (no flood penalties: the load sends as fast as TCP takes it),
+    no DNS/ident/PAM lookups at connect, pings far apart."""
+    binary = ngircd_binary()
+    if not binary:
+        raise RuntimeError(f"ngircd is not installed: {NGIRCD_INSTALL}")
+    conf_dir = Path(tempfile.mkdtemp(prefix="ngircd-", dir=bench_home()))
+    conf_dir.chmod(0o777)  # ngircd started as root runs as nobody: let it write its pid file here
+    with socket.socket() as s:  # a free port (ngircd cannot be told port 0)
+        s.bind((HOST, 0))
+        port = s.getsockname()[1]
+    conf = conf_dir / "ngircd.conf"
+    conf.write_text(
+        "[Global]\n\tName = bench.irc\n\tInfo = lanchat bench\n\tAdminInfo1 = bench\n\tAdminInfo2 = bench\n"
+        f"\tAdminEMail = bench@localhost\n\tListen = {HOST}\n\tPorts = {port}\n\tMotdPhrase = bench\n"
+        f"\tPidFile = {conf_dir / 'ngircd.pid'}\n"
+        "[Limits]\n\tMaxConnections = 0\n\tMaxConnectionsIP = 0\n\tMaxJoins = 0\n\tMaxPenaltyTime = 0\n"
+        "\tPingTimeout = 600\n\tPongTimeout = 600\n"
+        "[Options]\n\tDNS = no\n\tIdent = no\n\tPAM = no\n"
+    )
+    return conf_dir, [binary, "--nodaemon", "--config", str(conf)]
 
 
 # ----------------------------------------------------------------------------
@@ -1734,6 +1826,9 @@ SERVERS = {
     "ours-plain-sqlite": ServerSpec("ours", "plain", store="sqlite"),
     # Not in the default run: the asyncio baseline writing each received chunk's lines at once.
     "asyncio-coalesce": ServerSpec("asyncio", "plain", ("--coalesce",), key="asyncio-coalesce"),
+    # Debian's ngircd (C), started on a private port with its own config (see ngircd_command); fan-out and
+    # latency only. Skipped with a message when not installed.
+    "ngircd": ServerSpec("ngircd", "irc"),
 }
 
 
@@ -1897,13 +1992,70 @@ def fanout(ctx: Ctx, specs: list[ServerSpec], sizes: list[int]) -> list[dict]:
         by_key = {r["key"]: r for r in group}
         for r in group:
             if r["key"].startswith("ours") and not r.get("failed"):
-                for base in ("asyncio", "naive"):
+                for base in ("asyncio", "naive", "ngircd"):
                     b = by_key.get(base)
                     if b and not b.get("failed") and b["deliv_s"]:
                         r[f"vs_{base}"] = r["deliv_s"] / b["deliv_s"]
         _vs_memory(group, results, _rate)
+        RATIOS.extend(ratio_lines(name, n, specs, group, results))
         rows += group
     return rows
+
+
+#: Lines printed at the end: each of ours (this tree) against ngircd and against its --compare twin.
+RATIOS: list[str] = []
+
+
+#: Issue 26's targets for fan-out, by N: (ours over ngircd, ours over an older commit of ours).
+FANOUT_TARGETS = {50: {"ngircd": 1.5, "rev": 1.0}, 200: {"ngircd": 3.0}}
+
+
+def ratio_lines(name: str, n: int, specs: list[ServerSpec], group: list[dict], results: list) -> list[str]:
+    """``ours (plain) x ngircd``, ``ours (plain) x ours (plain) @REV`` and ``ours (native) x ours (plain)``
+    for one fan-out case: the ratio of medians, and of each pair of runs made one after the other
+    (interleaved); with issue 26's target where it has one."""
+    out = []
+    rows = dict(zip([s.key for s in specs], zip(group, results, specs, strict=True), strict=True))
+    for key, (row, runs, spec) in rows.items():
+        if spec.kind != "ours" or spec.rev or row.get("failed"):
+            continue
+        others = [k for k, (_, _, s) in rows.items() if s.rev and s.twin(Path(), "").key == key] + ["ngircd"]
+        if spec.proto == "native":
+            others.append(key.replace("-native", "-plain"))
+        for other in others:
+            if other not in rows or rows[other][0].get("failed") or not rows[other][0]["deliv_s"]:
+                continue
+            orow, oruns, ospec = rows[other]
+            paired = "/".join(f"{_rate(a) / _rate(b):.2f}" for a, b in zip(runs, oruns, strict=False) if _rate(b))
+            ratio = row["deliv_s"] / orow["deliv_s"]
+            goal = (
+                1.0
+                if ospec.kind == "ours" and ospec.proto != spec.proto
+                else FANOUT_TARGETS.get(n, {}).get("rev" if ospec.rev else other)
+            )
+            verdict = f"; target >= {goal:g}x: {'met' if ratio >= goal else 'NOT met'}" if goal else ""
+            out.append(
+                f"{name}: {row['server']} x {orow['server']} = {ratio:.2f}x "
+                f"({row['deliv_s'] / 1e6:.2f}M / {orow['deliv_s'] / 1e6:.2f}M deliveries/s; run by run {paired}"
+                f"{verdict})"
+            )
+    return out
+
+
+def export_rev(rev: str) -> tuple[Path, str]:
+    """``git archive REV`` of this checkout into a temporary directory (removed at exit): the tree and the
+    short commit id."""
+    short = subprocess.run(
+        ["git", "rev-parse", "--short", f"{rev}^{{commit}}"], capture_output=True, text=True, cwd=ROOT, check=True
+    ).stdout.strip()
+    tree = Path(tempfile.mkdtemp(prefix=f"lanchat-{short}-"))
+    atexit.register(shutil.rmtree, tree, True)
+    archive = subprocess.Popen(["git", "archive", short], cwd=ROOT, stdout=subprocess.PIPE)
+    subprocess.run(["tar", "-x", "-C", str(tree)], stdin=archive.stdout, check=True)
+    archive.stdout.close()
+    if archive.wait():
+        raise RuntimeError(f"git archive {short} failed")
+    return tree, short
 
 
 def latency(ctx: Ctx, specs: list[ServerSpec], n: int, rate: float, duration: float) -> list[dict]:
@@ -2138,7 +2290,7 @@ def store(ctx: Ctx, specs: list[ServerSpec]) -> list[dict]:
     pairs: list[ServerSpec] = []
     for spec in specs:
         base = spec.key.removesuffix("-sqlite")
-        if spec.kind == "ours" and SERVERS[base] not in pairs:
+        if spec.kind == "ours" and not spec.rev and SERVERS[base] not in pairs:
             pairs += [SERVERS[base], SERVERS[base + "-sqlite"]]
     pairs = (pairs or [SERVERS["ours-native"], SERVERS["ours-native-sqlite"]])[: 2 if q else None]
     rows = fanout(ctx, pairs, [10 if q else 50])
@@ -2175,6 +2327,7 @@ COLUMNS = [
     ("deliv_s", "deliveries/s"),
     ("vs_asyncio", "x asyncio"),
     ("vs_naive", "x naive"),
+    ("vs_ngircd", "x ngircd"),
     ("vs_memory", "x memory"),
     ("vs_single", "x 1 server"),
     ("vs_node", "x 1 node"),
@@ -2201,7 +2354,7 @@ def cell(key: str, value) -> str:  # noqa: ANN001
         return f"{value:,.0f}"
     if key == "ready_s":
         return f"{value:.3f}"
-    if key in ("vs_asyncio", "vs_naive", "vs_memory", "vs_single", "vs_node"):
+    if key in ("vs_asyncio", "vs_naive", "vs_ngircd", "vs_memory", "vs_single", "vs_node"):
         return f"{value:.2f}x"
     if key in ("p50", "p99", "max"):
         return f"{value:.2f}" if value < 100 else f"{value:.0f}"
@@ -2295,7 +2448,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Benchmark chatserver against two baselines (127.0.0.1 only).")
     p.add_argument("--quick", action="store_true", help="small smoke run (about 30 s); exit 1 on any loss/dup/reorder")
     p.add_argument("--json", metavar="PATH", help="also write every number to PATH as JSON")
-    p.add_argument("--servers", default="ours-native,ours-plain,asyncio,naive", help="comma list of %(default)s")
+    p.add_argument(
+        "--servers",
+        default=None,
+        help="comma list of ours-native,ours-plain,asyncio,naive,ngircd (the default; ngircd is skipped with a "
+        "message when not installed) or ours-native-sqlite,ours-plain-sqlite,asyncio-coalesce",
+    )
     p.add_argument(
         "--workloads", default="fanout,latency,idle,slow,pty,store,cluster", help="comma list of %(default)s"
     )
@@ -2328,6 +2486,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--ours-root", type=Path, default=ROOT, help="run chatserver/chatclient from this tree (default: this checkout)"
     )
+    p.add_argument(
+        "--compare",
+        metavar="REV[,REV...]",
+        help="also run the chatserver of each git revision REV (exported with git archive into a temporary "
+        "directory) beside each of ours, interleaved, and print the ratios",
+    )
     p.add_argument("--profile", metavar="DIR", help="py-spy record chatserver during load runs into DIR (slows it)")
     p.add_argument("--no-pin", action="store_true", help="do not pin server and generator to different cores")
     p.add_argument("--server-cpus", help="comma list of CPUs for the server (default: the first)")
@@ -2340,7 +2504,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.idle_counts = [int(x) for x in (args.idle_counts or ("200" if q else "1000,5000")).split(",")]
     args.slow_duration = args.slow_duration or (1.0 if q else 10.0)
     args.store_messages = args.store_messages or (20_000 if q else 1_000_000)  # (-1: no start)
-    args.servers = [s for s in args.servers.split(",") if s]
+    args.servers_asked = args.servers is not None
+    args.servers = [s for s in (args.servers or "ours-native,ours-plain,asyncio,naive,ngircd").split(",") if s]
     args.workloads = [w for w in args.workloads.split(",") if w]
     for s in args.servers:
         if s not in SERVERS:
@@ -2356,7 +2521,19 @@ def main(argv: list[str] | None = None) -> int:
     if ctx.gen_cpus:
         _pin(ctx.gen_cpus)  # the driver is part of the generator
     specs = [SERVERS[s] for s in args.servers]
+    if "ngircd" in args.servers and not ngircd_binary():
+        log(f"ngircd is not installed, so it is not run: {NGIRCD_INSTALL}")
+        if args.servers_asked and os.environ.get("CI"):
+            return 1
+        specs = [s for s in specs if s.kind != "ngircd"]
+    if args.compare:
+        trees = [export_rev(r) for r in args.compare.split(",") if r]
+        for r, (tree, rev) in zip(args.compare.split(","), trees, strict=False):
+            log(f"--compare {r}: chatserver of {rev} from {tree}, beside each of ours")
+        twins = lambda s: [s.twin(*tree) for tree in trees] if s.kind == "ours" and not s.rev else []  # noqa: E731
+        specs = [t for s in specs for t in [s, *twins(s)]]
     ours = [s for s in specs if s.kind == "ours"]
+    theirs_ok = [s for s in specs if s.kind != "ngircd"]  # ngircd: fan-out and latency only
     q = args.quick
     started = time.monotonic()
 
@@ -2371,10 +2548,10 @@ def main(argv: list[str] | None = None) -> int:
         if "latency" in args.workloads:
             rows += latency(ctx, ours if q else specs, 20 if q else 50, 200 if q else 500, 1.0 if q else 5.0)
         if "idle" in args.workloads:
-            rows += idle(ctx, ours if q else specs, args.idle_counts)
+            rows += idle(ctx, ours if q else theirs_ok, args.idle_counts)
         if "slow" in args.workloads:
             rows += slow(
-                ctx, ours if q else specs, 10 if q else 20, 500 if q else 1000, args.slow_duration, args.slow_pad
+                ctx, ours if q else theirs_ok, 10 if q else 20, 500 if q else 1000, args.slow_duration, args.slow_pad
             )
         if "pty" in args.workloads and any(s.kind == "ours" and s.proto == "native" for s in specs):
             rows += pty(ctx, 500 if q else 2000, 1.0 if q else 5.0)
@@ -2422,6 +2599,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"profile of {r['server']} in {r['workload']} ({prof['samples']} samples, {prof['file']}):")
             print("  self:      " + "; ".join(f"{k} {v}%" for k, v in prof["self_pct"][:8]))
             print("  inclusive: " + "; ".join(f"{k} {v}%" for k, v in prof["inclusive_pct"][:10]))
+    if RATIOS:
+        print("ratios (median over median within this run; each pair of runs made one after the other):")
+        for line in RATIOS:
+            print("  " + line)
     targets = [r["target"] for r in rows if r.get("target")]
     if targets:
         print("targets (ratios between runs of this bench, interleaved):")

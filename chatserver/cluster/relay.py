@@ -30,7 +30,7 @@ from common.rooms import room_key
 from common.threads import stop_signals_blocked
 
 from ..fanout import Frame, Subscriber
-from ..hub import PUBLISH_WAIT, LocalHub, _Room
+from ..hub import PUBLISH_WAIT, LocalHub, Publish, _Room
 from . import keys
 from .link import REDIS_DOWN, ClusterUnavailable, Link
 from .redislog import Entry, RedisLog, decode, seq_of
@@ -126,6 +126,12 @@ class RelayHub(LocalHub):
         raise NotImplementedError
 
     # -- messages --
+    publishes_many = False  # (each message is its own append, answered one by one)
+
+    def publish_many(self, items: list[Publish], exclude: Subscriber) -> None:
+        for room, build, receipt in items:
+            self.publish(room, build, exclude, receipt)
+
     def publish(
         self,
         room: str,
