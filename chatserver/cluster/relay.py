@@ -9,6 +9,8 @@ same order, and a sender's own message comes back as its receipt, so nobody
 is told "accepted" for what Redis did not take. A frame for one session
 (``send_to``) waits until everything this node appended before it has been
 read back, so it cannot overtake them; a refusal takes its message's place.
+Once the link is down, the first such frame or refusal is preceded by the
+``link_down`` notice (``_down_told``): nobody is refused before being told why.
 The reader also follows this node's inbox and the events stream, and hands
 those to ``_obey`` and ``on_sanctions``.
 """
@@ -106,6 +108,7 @@ class RelayHub(LocalHub):
         self._control = frozenset((keys.inbox(node), keys.EVENTS))  # streams that are not rooms
         #: Entries sent when the link broke, by ref: (room, its stream id read then).
         self._doubtful: dict[int, tuple[str, str]] = {}
+        self._told_outage = 0  # the link's outage this node's users were last told of
         self._stopping = False
         self._threads: list[threading.Thread] = []
 
@@ -124,6 +127,20 @@ class RelayHub(LocalHub):
     def _obey(self, fields: dict[str, str]) -> None:
         """What another node asks of this one, read from its inbox (lock held)."""
         raise NotImplementedError
+
+    def _tell_down(self) -> None:
+        """Tell this node's users now that the link is down (lock held)."""
+        raise NotImplementedError
+
+    def _down_told(self) -> None:
+        """If the link has gone down since the users were last told, tell them now,
+        once an outage (lock held). The link's own thread does so as soon as it can
+        (``on_down``), but a session may find the link down first: its refusal
+        must not reach its user before the notice that says why."""
+        outage = self._link.outages
+        if outage != self._told_outage:
+            self._told_outage = outage
+            self._tell_down()
 
     # -- messages --
     def publish(
@@ -196,6 +213,7 @@ class RelayHub(LocalHub):
 
     def send_to(self, sub: Subscriber, frame: Frame) -> None:
         with self._lock:
+            self._down_told()  # (a refusal for want of Redis comes after the notice that it is gone)
             if self._pending:
                 self._held.append((self._last_ref, sub, frame))
             else:
@@ -275,6 +293,7 @@ class RelayHub(LocalHub):
 
     def _refuse(self, ref: int) -> None:
         """An entry Redis did not take: its sender is told so (lock held)."""
+        self._down_told()
         pending = self._pending.pop(ref, None)
         if pending is not None and pending.sub is not None and pending.receipt is not None:
             # In its message's place: after the answers to what was sent before it.
