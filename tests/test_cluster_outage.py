@@ -134,7 +134,7 @@ def test_redis_down_and_back_under_traffic_loses_nothing_acknowledged(make_redis
     assert history[-1] == (after_seq, "after the outage")
     kept = set(history)
     missing = [x for x in accepted if x not in kept]
-    assert not missing, f"acknowledged but not in /history: {missing[:5]}"
+    assert not missing, f"acknowledged, not in /history: {missing[:5]}; /history {history}; answers {traffic.answers}"
     extra = [(seq, text) for seq, text in history[:-1] if (seq, text) not in set(accepted)]
     # One line may have been in flight when Redis went: taken by it but not
     # acknowledged. Nothing refused later may appear.

@@ -297,8 +297,12 @@ class RelayHub(LocalHub):
         pending = self._pending.pop(ref, None)
         if pending is not None and pending.sub is not None and pending.receipt is not None:
             # In its message's place: after the answers to what was sent before it.
-            error = Frame(m.Error("cluster_unavailable", UNAVAILABLE))
-            bisect.insort(self._held, (ref, pending.sub, error), key=lambda held: held[0])
+            self._answer(ref, pending.sub, Frame(m.Error("cluster_unavailable", UNAVAILABLE)))
+
+    def _answer(self, ref: int, sub: Subscriber, frame: Frame) -> None:
+        """The answer to entry ``ref``, held in its place: after the frames held for
+        what was appended before it, before those sent after it (lock held)."""
+        bisect.insort_left(self._held, (ref, sub, frame), key=lambda held: held[0])
 
     def _read(self) -> None:
         while not self._stopping:
@@ -372,6 +376,12 @@ class RelayHub(LocalHub):
             if pending.receipt is not None:  # (from the message as published: no decoding)
                 own = pending.msg if isinstance(pending.msg, m.ChatMessage) else frame.msg
                 receipt = Frame(pending.receipt(dataclasses.replace(own, seq=seq_of(entry_id))))
+                ref = int(fields["r"])
+                if next(iter(self._pending), ref) < ref:
+                    # Something appended before it is unanswered (in doubt since Redis went,
+                    # or in a stream read later): its receipt waits its turn, as a refusal would.
+                    self._answer(ref, pending.sub, receipt)
+                    receipt = None
         elif fields.get("x"):
             exclude = self._people.holder(fields["x"])
         self._post(r, frame, exclude, receipt)
@@ -388,8 +398,9 @@ class RelayHub(LocalHub):
             if pending.room is r and pending.seq and pending.seq < seq:
                 del self._pending[ref]
                 if pending.sub is not None and pending.receipt is not None and isinstance(pending.msg, m.ChatMessage):
-                    ack = Frame(pending.receipt(dataclasses.replace(pending.msg, seq=pending.seq)))
-                    bisect.insort(self._held, (ref, pending.sub, ack), key=lambda held: held[0])
+                    self._answer(
+                        ref, pending.sub, Frame(pending.receipt(dataclasses.replace(pending.msg, seq=pending.seq)))
+                    )
 
     def flush(self, timeout: float | None = None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
