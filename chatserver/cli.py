@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import faulthandler
+import functools
 import logging
 import os
 import queue
@@ -242,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM, *((signal.SIGHUP,) if seat is not None else ())):
         signal.signal(sig, lambda signum, _frame: on_stop(signum))
     if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID`: every thread's stack to the log, to see what hangs
-        faulthandler.register(signal.SIGUSR1, file=getattr(handler, "stream", sys.stderr), all_threads=True)
+        signal.signal(signal.SIGUSR1, functools.partial(_dump_stacks, getattr(handler, "stream", sys.stderr)))
     try:
         host, port = server.start()
     except OSError as exc:
@@ -306,6 +307,16 @@ def main(argv: list[str] | None = None) -> int:
             retention.stop()
         server.shutdown(reason, final=seat is not None)
     return seat.finish() if seat is not None else 0
+
+
+def _dump_stacks(stream, _signum: int, _frame: object) -> None:  # noqa: ANN001
+    """Every thread's stack to ``stream``, from the main thread holding the GIL,
+    so that no other thread's frames change while they are read. (faulthandler's
+    own handler dumps from whichever thread the signal lands on, with the others
+    running: a frame read while it was being pushed crashed the server, the dump
+    cut off mid-line. The main thread only waits, and a signal interrupts its waits.)"""
+    stream.flush()
+    faulthandler.dump_traceback(stream, all_threads=True)
 
 
 def run() -> None:

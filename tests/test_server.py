@@ -227,7 +227,7 @@ def test_sigusr1_prints_thread_stacks_and_the_server_goes_on(server):
         text = "".join(server._stderr[start:])
         if "Current thread" in text and "dispatcher.py" in text and "in _raw_recv" in text:
             break
-    assert "Current thread" in text
+    assert "Current thread" in text, f"{text}\n(the server's exit code, if it ended: {server.proc.poll()})"
     assert "dispatcher.py" in text and "in _raw_recv" in text, "the hub and a session are named"
     alice.say("still here")
     assert bob.expect(lambda f: f["type"] == "message")["text"] == "still here"

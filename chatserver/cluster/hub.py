@@ -343,9 +343,12 @@ class ClusterHub(RelayHub):
 
     def _link_down(self) -> None:
         with self._lock:
-            for sub in self._sids:
-                # Now, not behind what is in flight (that waits for Redis): past the held frames.
-                LocalHub.send_to(self, sub, Frame(m.Notice(text=LINK_DOWN, ts=time.time(), event="link_down")))
+            self._down_told()  # (unless a session found the link down first and told them)
+
+    def _tell_down(self) -> None:
+        for sub in self._sids:
+            # Now, not behind what is in flight (that waits for Redis): past the held frames.
+            LocalHub.send_to(self, sub, Frame(m.Notice(text=LINK_DOWN, ts=time.time(), event="link_down")))
 
     def _link_up(self) -> None:
         try:

@@ -84,6 +84,8 @@ class Link:
         self.blocking = redis.Redis.from_url(url, socket_timeout=CALL_TIMEOUT + 5, **common, **extra)
         self.url = url
         self.up = True
+        #: How many times the link has gone down (counted as ``up`` turns false): tells one outage from the next.
+        self.outages = 0
         self.on_down: Callable[[], None] = lambda: None
         self.on_up: Callable[[], None] = lambda: None
         self._lock = threading.Lock()
@@ -117,6 +119,7 @@ class Link:
         with self._lock:
             if not self.up or self._stopping:
                 return
+            self.outages += 1  # (before ``up`` turns false: whoever sees it down sees this outage counted)
             self.up = False
             self._changed.notify_all()
         if self._reached:  # (never reached at all: the caller says so)

@@ -9,6 +9,8 @@ same order, and a sender's own message comes back as its receipt, so nobody
 is told "accepted" for what Redis did not take. A frame for one session
 (``send_to``) waits until everything this node appended before it has been
 read back, so it cannot overtake them; a refusal takes its message's place.
+Once the link is down, the first such frame or refusal is preceded by the
+``link_down`` notice (``_down_told``): nobody is refused before being told why.
 The reader also follows this node's inbox and the events stream, and hands
 those to ``_obey`` and ``on_sanctions``.
 """
@@ -106,6 +108,7 @@ class RelayHub(LocalHub):
         self._control = frozenset((keys.inbox(node), keys.EVENTS))  # streams that are not rooms
         #: Entries sent when the link broke, by ref: (room, its stream id read then).
         self._doubtful: dict[int, tuple[str, str]] = {}
+        self._told_outage = 0  # the link's outage this node's users were last told of
         self._stopping = False
         self._threads: list[threading.Thread] = []
 
@@ -124,6 +127,20 @@ class RelayHub(LocalHub):
     def _obey(self, fields: dict[str, str]) -> None:
         """What another node asks of this one, read from its inbox (lock held)."""
         raise NotImplementedError
+
+    def _tell_down(self) -> None:
+        """Tell this node's users now that the link is down (lock held)."""
+        raise NotImplementedError
+
+    def _down_told(self) -> None:
+        """If the link has gone down since the users were last told, tell them now,
+        once an outage (lock held). The link's own thread does so as soon as it can
+        (``on_down``), but a session may find the link down first: its refusal
+        must not reach its user before the notice that says why."""
+        outage = self._link.outages
+        if outage != self._told_outage:
+            self._told_outage = outage
+            self._tell_down()
 
     # -- messages --
     publishes_many = False  # (each message is its own append, answered one by one)
@@ -202,6 +219,7 @@ class RelayHub(LocalHub):
 
     def send_to(self, sub: Subscriber, frame: Frame) -> None:
         with self._lock:
+            self._down_told()  # (a refusal for want of Redis comes after the notice that it is gone)
             if self._pending:
                 self._held.append((self._last_ref, sub, frame))
             else:
@@ -281,11 +299,16 @@ class RelayHub(LocalHub):
 
     def _refuse(self, ref: int) -> None:
         """An entry Redis did not take: its sender is told so (lock held)."""
+        self._down_told()
         pending = self._pending.pop(ref, None)
         if pending is not None and pending.sub is not None and pending.receipt is not None:
             # In its message's place: after the answers to what was sent before it.
-            error = Frame(m.Error("cluster_unavailable", UNAVAILABLE))
-            bisect.insort(self._held, (ref, pending.sub, error), key=lambda held: held[0])
+            self._answer(ref, pending.sub, Frame(m.Error("cluster_unavailable", UNAVAILABLE)))
+
+    def _answer(self, ref: int, sub: Subscriber, frame: Frame) -> None:
+        """The answer to entry ``ref``, held in its place: after the frames held for
+        what was appended before it, before those sent after it (lock held)."""
+        bisect.insort_left(self._held, (ref, sub, frame), key=lambda held: held[0])
 
     def _read(self) -> None:
         while not self._stopping:
@@ -359,6 +382,12 @@ class RelayHub(LocalHub):
             if pending.receipt is not None:  # (from the message as published: no decoding)
                 own = pending.msg if isinstance(pending.msg, m.ChatMessage) else frame.msg
                 receipt = Frame(pending.receipt(dataclasses.replace(own, seq=seq_of(entry_id))))
+                ref = int(fields["r"])
+                if next(iter(self._pending), ref) < ref:
+                    # Something appended before it is unanswered (in doubt since Redis went,
+                    # or in a stream read later): its receipt waits its turn, as a refusal would.
+                    self._answer(ref, pending.sub, receipt)
+                    receipt = None
         elif fields.get("x"):
             exclude = self._people.holder(fields["x"])
         self._post(r, frame, exclude, receipt)
@@ -375,8 +404,9 @@ class RelayHub(LocalHub):
             if pending.room is r and pending.seq and pending.seq < seq:
                 del self._pending[ref]
                 if pending.sub is not None and pending.receipt is not None and isinstance(pending.msg, m.ChatMessage):
-                    ack = Frame(pending.receipt(dataclasses.replace(pending.msg, seq=pending.seq)))
-                    bisect.insort(self._held, (ref, pending.sub, ack), key=lambda held: held[0])
+                    self._answer(
+                        ref, pending.sub, Frame(pending.receipt(dataclasses.replace(pending.msg, seq=pending.seq)))
+                    )
 
     def flush(self, timeout: float | None = None) -> bool:
         deadline = None if timeout is None else time.monotonic() + timeout
