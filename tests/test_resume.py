@@ -68,6 +68,7 @@ def test_last_seq_out_of_range_is_no_resume():
         first = NativeClient(srv.port, "a")
         epoch = first.welcome["epoch"]
         first.say("one")
+        assert first.expect(lambda f: f["type"] == "accepted")["seq"] == 1  # (in the history from here on)
         for bad in (-1_000_000, 10**12):
             c = hello(srv.port, nick=f"n{abs(bad) % 97}", room="#lobby", epoch=epoch, last_seq=bad)
             frames = until(c, "welcome")
