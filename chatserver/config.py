@@ -14,9 +14,9 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
+import chatserver.checkers as check  # (not "from . import": that reads as importing the package, in a circle)
 from common.framing import DEFAULT_MAX_FRAME
 
-from . import checkers as check
 from .modes import Mode
 from .outbound import DEFAULT_MAX_BACKLOG
 from .retention import DEFAULT_DAYS, DEFAULT_MAX_MB
