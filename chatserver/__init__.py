@@ -1,5 +1,5 @@
 """Multi-threaded LAN chat server: a thread per connection, a hub for fan-out."""
 
-from .server import ChatServer, ServerConfig
+from chatserver.net.server import ChatServer, ServerConfig
 
 __all__ = ["ChatServer", "ServerConfig"]

@@ -14,14 +14,13 @@ import ssl
 from collections.abc import Callable
 from typing import Any
 
-import chatserver.checkers as check  # (not "from . import": that reads as importing the package, in a circle)
+import chatserver.checkers as check  # (not "from chatserver import": that reads as importing the package, in a circle)
+from chatserver.backends.retention import DEFAULT_DAYS, DEFAULT_MAX_MB
+from chatserver.backends.roomlog import DEFAULT_KEEP
+from chatserver.net.outbound import DEFAULT_MAX_BACKLOG
+from chatserver.rules.modes import Mode
+from chatserver.rules.roomquota import ROOMS_PER_HOUR
 from common.framing import DEFAULT_MAX_FRAME
-
-from .modes import Mode
-from .outbound import DEFAULT_MAX_BACKLOG
-from .retention import DEFAULT_DAYS, DEFAULT_MAX_MB
-from .roomlog import DEFAULT_KEEP
-from .roomquota import ROOMS_PER_HOUR
 
 SECURITY = "security (see README: Security)"
 LIMITS = "limits (see README: Limits and failure behaviour)"

@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from chatserver.outbound import HARD_FACTOR, HARD_MIN, STUCK_AFTER, Outbox
+from chatserver.net.outbound import HARD_FACTOR, HARD_MIN, STUCK_AFTER, Outbox
 from common.ratelimit import TokenBucket
 
 BACKLOG = 64 * 1024

@@ -8,7 +8,7 @@ import pytest
 from helpers import CLUSTER_LINE, TIMEOUT, NativeClient, ServerProcess, program, python_env
 from redis_server import free_port
 
-from chatserver.options import build_parser
+from chatserver.app.options import build_parser
 
 
 def run_server(*args: str) -> subprocess.CompletedProcess:

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from chatclient.discovery import Found, choose, format_found, servers
-from chatserver.advertise import Advertiser, advertised_addresses, should_advertise
+from chatserver.app.advertise import Advertiser, advertised_addresses, should_advertise
 from common.discovery import SERVICE_TYPE
 from common.messages import PROTOCOL_VERSION
 
@@ -447,9 +447,9 @@ def browse_from(ns: str, timeout: float = 2.0) -> dict:
 # would have read from Redis (issue 13; this test is about what is advertised).
 _CLUSTER_NODE = """
 import sys
-from chatserver.server import ChatServer
+from chatserver.net.server import ChatServer
 ChatServer.cluster_id = sys.argv[1]
-from chatserver.cli import main
+from chatserver.app.cli import main
 sys.exit(main(sys.argv[2:]))
 """
 
@@ -457,7 +457,7 @@ sys.exit(main(sys.argv[2:]))
 # LAN, as after a crash): advertised by the real Advertiser, nothing listening.
 _GHOST_NODE = """
 import sys
-from chatserver.advertise import Advertiser
+from chatserver.app.advertise import Advertiser
 adv = Advertiser("Hausnetz A", "0.0.0.0", int(sys.argv[2]), cluster=sys.argv[1])
 adv.start()
 print("advertised" if adv.wait(20) else "not advertised", adv.instance, flush=True)

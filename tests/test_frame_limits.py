@@ -17,7 +17,7 @@ from helpers import TIMEOUT, NativeClient, ServerProcess, client_process, kill_q
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chatserver.modes import ack_text
+from chatserver.rules.modes import ack_text
 from common import limits
 from common import messages as m
 from common.framing import DEFAULT_MAX_FRAME, LineFramer

@@ -15,10 +15,10 @@ import pytest
 from helpers import TIMEOUT, NativeClient, PlainClient, ServerProcess, ask_who, client_process, wait_for
 from test_host import HostServer
 
-from chatserver import store as store_module
-from chatserver.moderation import Sanctions, address_key, format_duration
-from chatserver.roomlog import MemoryLog
-from chatserver.store import SqliteStore
+from chatserver.backends import store as store_module
+from chatserver.backends.roomlog import MemoryLog
+from chatserver.backends.store import SqliteStore
+from chatserver.rules.moderation import Sanctions, address_key, format_duration
 from common import messages as m
 from common.commands import HELP_LINES, CommandError, parse_duration, parse_input
 from common.rooms import room_key

@@ -13,8 +13,8 @@ import pytest
 from fake_server import FakeServer, GateClock, session_on
 from helpers import Member, NativeClient, PlainClient, run_client, wait_for
 
-from chatserver.fanout import Frame
-from chatserver.hub import LocalHub
+from chatserver.core.fanout import Frame
+from chatserver.core.hub import LocalHub
 from common import messages as m
 
 ROOMS = ("#a", "#b")

@@ -21,7 +21,7 @@ def _old_base(var: str, *fallback: str) -> Path:
 
 
 def _old_store(server_name: str) -> Path:
-    """``chatserver.store.default_path`` as it was."""
+    """``chatserver.backends.store.default_path`` as it was."""
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in server_name).strip(".") or "chatserver"
     return _old_base("XDG_STATE_HOME", ".local", "state") / "lanchat" / f"{safe}.sqlite3"
 
@@ -29,8 +29,8 @@ def _old_store(server_name: str) -> Path:
 def _expected() -> dict[str, Path]:
     state = _old_base("XDG_STATE_HOME", ".local", "state")
     return {
-        "server state (chatserver/cli.py)": state / "chatserver",
-        "server data (chatserver/certs.py)": _old_base("XDG_DATA_HOME", ".local", "share") / "chatserver",
+        "server state (chatserver/app/cli.py)": state / "chatserver",
+        "server data (chatserver/app/certs.py)": _old_base("XDG_DATA_HOME", ".local", "share") / "chatserver",
         "client config (chatclient/trust.py)": _old_base("XDG_CONFIG_HOME", ".config") / "chatclient",
         "client state (chatclient/ui.py)": state / "chatclient",
     }
@@ -38,8 +38,8 @@ def _expected() -> dict[str, Path]:
 
 def _now() -> dict[str, Path]:
     return {
-        "server state (chatserver/cli.py)": paths.server_state_dir(),
-        "server data (chatserver/certs.py)": paths.server_data_dir(),
+        "server state (chatserver/app/cli.py)": paths.server_state_dir(),
+        "server data (chatserver/app/certs.py)": paths.server_data_dir(),
         "client config (chatclient/trust.py)": paths.client_config_dir(),
         "client state (chatclient/ui.py)": paths.client_state_dir(),
     }

@@ -322,7 +322,7 @@ def test_messages_are_immutable_dataclasses():
 
 
 def test_hub_history_is_bounded_in_messages_and_bytes():
-    from chatserver.hub import LocalHub
+    from chatserver.core.hub import LocalHub
 
     hub = LocalHub(keep=5, history_bytes=20_000)
     for i in range(10):
@@ -339,7 +339,7 @@ def test_hub_history_is_bounded_in_messages_and_bytes():
 
 def _hub_with(room: str, *members: Member):
     """A fresh hub with ``members`` registered under their nicks and in ``room``."""
-    from chatserver.hub import LocalHub
+    from chatserver.core.hub import LocalHub
 
     hub = LocalHub()
     for sub in members:
@@ -373,7 +373,7 @@ def test_hub_batch_gives_each_member_the_room_order_with_its_own_lines_as_receip
 
 
 def test_hub_member_joining_later_gets_only_what_came_after():
-    from chatserver.hub import LocalHub
+    from chatserver.core.hub import LocalHub
 
     hub = LocalHub()
     a, late = Member("a"), Member("late")
@@ -388,7 +388,7 @@ def test_hub_member_joining_later_gets_only_what_came_after():
 
 
 def test_hub_room_switch_delivers_the_old_rooms_queue_and_acks_first():
-    from chatserver.fanout import Frame
+    from chatserver.core.fanout import Frame
 
     a, b = Member("a"), Member("b")
     hub = _hub_with("#x", a, b)

@@ -85,7 +85,7 @@ def test_last_seq_out_of_range_is_no_resume():
 def test_a_room_made_anew_has_a_new_epoch():
     """An empty room forgotten to make space and made again restarts its
     numbering: a member resuming with the old numbering is told so."""
-    from chatserver.hub import LocalHub
+    from chatserver.core.hub import LocalHub
 
     greeted: list[tuple] = []
 

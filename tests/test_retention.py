@@ -9,11 +9,11 @@ import time
 
 from helpers import ServerProcess, wait_for
 
-from chatserver.cli import retention_of
-from chatserver.options import build_parser
-from chatserver.retention import DEFAULT_DAYS, DEFAULT_MAX_MB, MB, Retention
-from chatserver.roomlog import StoredRoom
-from chatserver.store import SqliteStore
+from chatserver.app.cli import retention_of
+from chatserver.app.options import build_parser
+from chatserver.backends.retention import DEFAULT_DAYS, DEFAULT_MAX_MB, MB, Retention
+from chatserver.backends.roomlog import StoredRoom
+from chatserver.backends.store import SqliteStore
 from common import messages as m
 from common.rooms import room_key
 
@@ -45,7 +45,7 @@ def test_over_its_size_budget_the_store_deletes_its_oldest_messages_and_says_so_
     _fill(store, 3000)
     budget = store.kept_bytes() // 3
     retention = Retention(store, days=None, messages=None, max_bytes=budget)
-    with caplog.at_level(logging.INFO, logger="chatserver.retention"):
+    with caplog.at_level(logging.INFO, logger="chatserver.backends.retention"):
         deleted = retention.keep_within_budget()
         assert deleted > 0
         assert store.kept_bytes() <= budget, "within the budget"

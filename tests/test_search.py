@@ -9,8 +9,8 @@ import time
 import pytest
 from helpers import NativeClient, ServerProcess, frames_until, wait_for
 
-from chatserver.roomlog import SearchTooLong, StoredRoom
-from chatserver.store import SqliteStore
+from chatserver.backends.roomlog import SearchTooLong, StoredRoom
+from chatserver.backends.store import SqliteStore
 from common import messages as m
 from common.rooms import room_key
 

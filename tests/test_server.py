@@ -286,8 +286,8 @@ def test_shutdown_between_registration_and_welcome_sends_only_bye():
     """Regression: ``end`` during the instant after a nick is registered but
     before the Welcome went out raised LocalProtocolError in the shutdown path
     (seen once in CI as a traceback)."""
-    from chatserver.server import ChatServer, ServerConfig
-    from chatserver.session import Session
+    from chatserver.net.server import ChatServer, ServerConfig
+    from chatserver.net.session import Session
 
     with socket.create_server(("127.0.0.1", 0)) as listener:
         theirs = socket.create_connection(listener.getsockname())

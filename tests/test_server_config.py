@@ -8,9 +8,9 @@ import re
 
 import pytest
 
+from chatserver.app.options import build_parser, config_from, parse
 from chatserver.config import ServerConfig, flags
-from chatserver.modes import Mode
-from chatserver.options import build_parser, config_from, parse
+from chatserver.rules.modes import Mode
 
 
 def _flag_fields(config: ServerConfig) -> dict:

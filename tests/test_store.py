@@ -6,8 +6,8 @@ import sqlite3
 
 import pytest
 
-from chatserver.roomlog import StoredRoom
-from chatserver.store import SCHEMA_VERSION, SqliteStore, StoreError
+from chatserver.backends.roomlog import StoredRoom
+from chatserver.backends.store import SCHEMA_VERSION, SqliteStore, StoreError
 from common import messages as m
 from common.rooms import room_key
 

@@ -9,8 +9,8 @@ import time
 import pytest
 from helpers import NativeClient, ServerProcess, ask_who, hello, wait_for
 
-from chatserver.roomlog import StoredRoom
-from chatserver.store import SqliteStore
+from chatserver.backends.roomlog import StoredRoom
+from chatserver.backends.store import SqliteStore
 from common import messages as m
 from common.errors import InvalidFrame
 from common.rooms import room_key

@@ -11,8 +11,8 @@ import subprocess
 import pytest
 from helpers import program, python_env
 
-from chatserver.roomlog import StoredRoom
-from chatserver.store import SqliteStore, StoreError
+from chatserver.backends.roomlog import StoredRoom
+from chatserver.backends.store import SqliteStore, StoreError
 from common import messages as m
 from common.rooms import room_key
 

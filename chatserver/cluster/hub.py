@@ -20,19 +20,18 @@ import socket
 import threading
 import time
 
+from chatserver.backends.roomlog import StoredRoom
+from chatserver.cluster import keys
+from chatserver.cluster.link import ClusterUnavailable, Link
+from chatserver.cluster.presence import Presence
+from chatserver.cluster.relay import FollowedRoom, RelayHub
+from chatserver.cluster.sweep import RoomSweeper
+from chatserver.core.fanout import Frame, Subscriber
+from chatserver.core.hub import LOBBY, Arrival, Greet, Greeting, LocalHub, RoomInfo, TooManyRooms, _Room
+from chatserver.core.registry import NickTaken, Person, person
 from common import messages as m
 from common.nicks import nick_key
 from common.rooms import room_key
-
-from ..fanout import Frame, Subscriber
-from ..hub import LOBBY, Arrival, Greet, Greeting, LocalHub, RoomInfo, TooManyRooms, _Room
-from ..registry import NickTaken, Person, person
-from ..roomlog import StoredRoom
-from . import keys
-from .link import ClusterUnavailable, Link
-from .presence import Presence
-from .relay import FollowedRoom, RelayHub
-from .sweep import RoomSweeper
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from chatserver.backends.roomlog import Unavailable
 from common.threads import stop_signals_blocked
-
-from ..roomlog import Unavailable
 
 log = logging.getLogger(__name__)
 

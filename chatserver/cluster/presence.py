@@ -15,12 +15,11 @@ from __future__ import annotations
 import dataclasses
 import json
 
+from chatserver.cluster import keys
+from chatserver.cluster.link import Link
+from chatserver.core.registry import Person
 from common.nicks import nick_key
 from common.rooms import room_key
-
-from ..registry import Person
-from . import keys
-from .link import Link
 
 # KEYS: the nick hash. ARGV: node, sid, token, replacing sid, take-over token, nick, nick key, away, op, host,
 # address, room. Returns {1, previous node, previous sid} or {0}.

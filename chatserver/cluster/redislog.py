@@ -21,13 +21,12 @@ import json
 import secrets
 from collections.abc import Iterator
 
+from chatserver.backends.roomlog import StoredGrant, StoredRoom, StoredSanction, word_matcher
+from chatserver.cluster import keys
+from chatserver.cluster.link import Link
 from common import messages as m
 from common.nicks import nick_key
 from common.rooms import room_key
-
-from ..roomlog import StoredGrant, StoredRoom, StoredSanction, word_matcher
-from . import keys
-from .link import Link
 
 KEPT = 10_000  # messages kept per room stream, at least (with the notices among them)
 #: Entries a room's stream holds at most, about, even for a live node that has

@@ -27,15 +27,14 @@ import threading
 import time
 from collections.abc import Callable
 
+from chatserver.cluster import keys
+from chatserver.cluster.link import REDIS_DOWN, ClusterUnavailable, Link
+from chatserver.cluster.redislog import Entry, RedisLog, decode, seq_of
+from chatserver.core.fanout import Frame, Subscriber
+from chatserver.core.hub import PUBLISH_WAIT, LocalHub, Publish, _Room
 from common import messages as m
 from common.rooms import room_key
 from common.threads import stop_signals_blocked
-
-from ..fanout import Frame, Subscriber
-from ..hub import PUBLISH_WAIT, LocalHub, Publish, _Room
-from . import keys
-from .link import REDIS_DOWN, ClusterUnavailable, Link
-from .redislog import Entry, RedisLog, decode, seq_of
 
 log = logging.getLogger(__name__)
 

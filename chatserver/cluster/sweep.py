@@ -15,8 +15,8 @@ is atomic, so two nodes sweeping the same room agree.
 
 from __future__ import annotations
 
-from . import keys
-from .link import Link
+from chatserver.cluster import keys
+from chatserver.cluster.link import Link
 
 EMPTY_IDLE = 600.0  # seconds: a room never spoken in, nobody in it
 KEPT_IDLE = 90 * 86400.0  # seconds: a room with messages, nobody in it (the store's default retention)

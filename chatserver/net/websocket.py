@@ -26,7 +26,7 @@ from common import messages as m
 from common.tls import TlsStream
 
 if TYPE_CHECKING:
-    from .session import Session
+    from chatserver.net.session import Session
 
 RECV_SIZE = 65536
 _TWO_LINES = object()  # what ``_text`` returns for a message with a line break in it

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from .server import MAX_REFUSING
+from chatserver.net.server import MAX_REFUSING
 
 #: Descriptors kept for the server's own use besides those open at start (listeners, store, Redis, mDNS...).
 RESERVE = 64

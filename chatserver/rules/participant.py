@@ -16,23 +16,22 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from chatserver.backends.roomlog import SearchTooLong, StoredSanction, Unavailable
+from chatserver.core.hub import LOBBY, Frame, Greeting, Publish
+from chatserver.core.registry import NickTaken
+from chatserver.rules.membership import Membership
+from chatserver.rules.moderation import until_text
+from chatserver.rules.modes import Mode, ack_text, reverse_text
+from chatserver.rules.operators import COMMANDS as OPERATOR_COMMANDS
+from chatserver.rules.operators import moderate
 from common import messages as m
 from common.commands import HELP_LINES, CommandError, ShowHelp, parse_input
 from common.nicks import InvalidNick, is_exit_word, nick_key, validate_nick
 from common.ratelimit import TokenBucket
 from common.rooms import InvalidRoom, one_line, room_key, validate_room
 
-from .hub import LOBBY, Frame, Greeting, Publish
-from .membership import Membership
-from .moderation import until_text
-from .modes import Mode, ack_text, reverse_text
-from .operators import COMMANDS as OPERATOR_COMMANDS
-from .operators import moderate
-from .registry import NickTaken
-from .roomlog import SearchTooLong, StoredSanction, Unavailable
-
 if TYPE_CHECKING:
-    from .server import ChatServer
+    from chatserver.net.server import ChatServer
 
 log = logging.getLogger(__name__)
 

@@ -18,6 +18,11 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
+from chatserver.core.hub import Frame, Greeting
+from chatserver.net.outbound import Outbox
+from chatserver.rules.membership import MAX_MEMBERSHIPS
+from chatserver.rules.modes import Mode
+from chatserver.rules.participant import Participant, SessionEnd
 from common import messages as m
 from common.commands import parse_input
 from common.connection import CLOSED, NEED_DATA, Connection, Role, State
@@ -27,14 +32,8 @@ from common.nicks import nick_key
 from common.telnet import TelnetError, TelnetScanner
 from common.tls import TLS_RECORD_HANDSHAKE, TlsError, TlsStream
 
-from .hub import Frame, Greeting
-from .membership import MAX_MEMBERSHIPS
-from .modes import Mode
-from .outbound import Outbox
-from .participant import Participant, SessionEnd
-
 if TYPE_CHECKING:
-    from .server import ChatServer
+    from chatserver.net.server import ChatServer
 
 log = logging.getLogger(__name__)
 

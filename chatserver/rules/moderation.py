@@ -29,9 +29,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from chatserver.backends.roomlog import RoomLog, StoredGrant, StoredSanction
 from common.nicks import nick_key
-
-from .roomlog import RoomLog, StoredGrant, StoredSanction
 
 log = logging.getLogger(__name__)
 

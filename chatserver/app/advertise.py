@@ -27,14 +27,13 @@ import socket
 import threading
 from typing import TYPE_CHECKING
 
+from chatserver.app.netinfo import lan_addresses, service_host
 from common.discovery import SERVICE_TYPE
 from common.messages import PROTOCOL_VERSION
 from common.threads import stop_signals_blocked
 
-from .netinfo import lan_addresses, service_host
-
 if TYPE_CHECKING:
-    from .server import ChatServer
+    from chatserver.net.server import ChatServer
 
 log = logging.getLogger(__name__)
 

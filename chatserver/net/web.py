@@ -37,15 +37,14 @@ from typing import TYPE_CHECKING
 import h11
 from wsproto.utilities import generate_accept_token
 
+from chatserver.app.netinfo import own_addresses, own_names
+from chatserver.net.listener import Listener
+from chatserver.net.session import Session, close_gently
+from chatserver.net.websocket import RawIO, WebSocketTransport
 from common.tls import TLS_RECORD_HANDSHAKE, TlsError, TlsStream
 
-from .listener import Listener
-from .netinfo import own_addresses, own_names
-from .session import Session, close_gently
-from .websocket import RawIO, WebSocketTransport
-
 if TYPE_CHECKING:
-    from .server import ChatServer
+    from chatserver.net.server import ChatServer
 
 log = logging.getLogger(__name__)
 

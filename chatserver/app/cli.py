@@ -16,28 +16,27 @@ from typing import TYPE_CHECKING
 
 import redis
 
+from chatserver.app.advertise import Advertiser, should_advertise
+from chatserver.app.certs import cert_der, ensure_self_signed, server_context
+from chatserver.app.descriptors import fit_max_clients
+from chatserver.app.host import HostSeat
+from chatserver.app.netinfo import lan_addresses
+from chatserver.app.options import parse
+from chatserver.backends.retention import DEFAULT_DAYS, DEFAULT_MAX_MB, MB, Retention
+from chatserver.backends.roomlog import RoomLog
+from chatserver.backends.store import SqliteStore, StoreError
+from chatserver.config import ServerConfig
+from chatserver.net.server import ChatServer
+from chatserver.net.web import DEFAULT_WEB_PORT, WebServer
+from chatserver.rules.modes import Mode
 from common.nicks import nick_key
 from common.paths import server_state_dir, store_file
 from common.rooms import room_key
 from common.threads import wait_for_stop
 from common.tls import fingerprint
 
-from .advertise import Advertiser, should_advertise
-from .certs import cert_der, ensure_self_signed, server_context
-from .config import ServerConfig
-from .descriptors import fit_max_clients
-from .host import HostSeat
-from .modes import Mode
-from .netinfo import lan_addresses
-from .options import parse
-from .retention import DEFAULT_DAYS, DEFAULT_MAX_MB, MB, Retention
-from .roomlog import RoomLog
-from .server import ChatServer
-from .store import SqliteStore, StoreError
-from .web import DEFAULT_WEB_PORT, WebServer
-
 if TYPE_CHECKING:
-    from .cluster.hub import ClusterHub
+    from chatserver.cluster.hub import ClusterHub
 
 log = logging.getLogger("chatserver")
 
@@ -122,8 +121,8 @@ def _log_handler(interactive: bool) -> tuple[logging.StreamHandler, str | None]:
 def open_cluster(config: ServerConfig) -> tuple[ClusterHub, str]:
     """The hub of a cluster node (``--cluster``), and the line that says where chat is kept.
     Raises ``ClusterError`` with a one-line reason."""
-    from .cluster.hub import ClusterHub
-    from .cluster.link import BadClusterURL, ClusterUnavailable, Link, check_url, shown
+    from chatserver.cluster.hub import ClusterHub
+    from chatserver.cluster.link import BadClusterURL, ClusterUnavailable, Link, check_url, shown
 
     try:
         link = Link(check_url(config.cluster))

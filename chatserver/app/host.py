@@ -22,15 +22,14 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
+from chatserver.rules.participant import SAID_EXIT_WORD
 from common.hostport import format_address
 from common.nicks import nick_key
 from common.threads import stop_signals_blocked, wait_for_stop
 
-from .participant import SAID_EXIT_WORD
-
 if TYPE_CHECKING:
-    from .participant import Participant
-    from .server import ChatServer
+    from chatserver.net.server import ChatServer
+    from chatserver.rules.participant import Participant
 
 log = logging.getLogger(__name__)
 

@@ -20,9 +20,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from chatserver.rules.moderation import format_duration
 from common.ratelimit import TokenBucket
-
-from .moderation import format_duration
 
 ROOMS_PER_HOUR = 50  # rooms one address may make in an hour (as many as one session may be in)
 WINDOW = 3600.0  # seconds: the hour of ``ROOMS_PER_HOUR``

@@ -15,9 +15,8 @@ import logging
 import threading
 from collections.abc import Callable
 
+from chatserver.core.fanout import Member, Post, deliver_direct, dispatch, runs
 from common.threads import stop_signals_blocked
-
-from .fanout import Member, Post, deliver_direct, dispatch, runs
 
 log = logging.getLogger(__name__)
 

@@ -22,14 +22,13 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
+from chatserver.backends.roomlog import DEFAULT_KEEP, HISTORY_BYTES, MemoryLog, RoomLog, StoredRoom, Unavailable
+from chatserver.core.dispatcher import Dispatcher
+from chatserver.core.fanout import Frame, Member, Post, Subscriber, deliver_direct
+from chatserver.core.registry import Person, Registry, person
+from chatserver.rules.roomquota import RoomQuota
 from common import messages as m
 from common.rooms import room_key
-
-from .dispatcher import Dispatcher
-from .fanout import Frame, Member, Post, Subscriber, deliver_direct
-from .registry import Person, Registry, person
-from .roomlog import DEFAULT_KEEP, HISTORY_BYTES, MemoryLog, RoomLog, StoredRoom, Unavailable
-from .roomquota import RoomQuota
 
 log = logging.getLogger(__name__)
 

@@ -14,18 +14,17 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from chatserver.backends.roomlog import StoredSanction
+from chatserver.core.fanout import Frame
+from chatserver.core.registry import Person
+from chatserver.rules.moderation import DEFAULT_DURATION, Sanctions, TooMany, format_duration, until_text
 from common import messages as m
 from common.commands import MAX_DURATION
 from common.nicks import InvalidNick, nick_key, validate_nick
 from common.rooms import one_line
 
-from .fanout import Frame
-from .moderation import DEFAULT_DURATION, Sanctions, TooMany, format_duration, until_text
-from .registry import Person
-from .roomlog import StoredSanction
-
 if TYPE_CHECKING:
-    from .participant import Participant
+    from chatserver.rules.participant import Participant
 
 log = logging.getLogger(__name__)
 

@@ -20,13 +20,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from chatserver.backends import storefile
+from chatserver.backends.readers import Readers
+from chatserver.backends.roomlog import StoredGrant, StoredRoom, StoredSanction, search_terms
 from common import messages as m
 from common.nicks import nick_key
 from common.threads import stop_signals_blocked
-
-from . import storefile
-from .readers import Readers
-from .roomlog import StoredGrant, StoredRoom, StoredSanction, search_terms
 
 APPLICATION_ID = 0x6C616E63  # "lanc"
 SCHEMA_VERSION = 3

@@ -11,9 +11,8 @@ from __future__ import annotations
 import dataclasses
 import hmac
 
+from chatserver.core.fanout import Subscriber
 from common.nicks import nick_key
-
-from .fanout import Subscriber
 
 
 @dataclasses.dataclass(frozen=True)

@@ -7,11 +7,10 @@ import argparse
 import dataclasses
 import os
 
+from chatserver.config import ServerConfig, flags
+from chatserver.rules.modes import Mode
 from common import __version__
 from common.nicks import nick_problem
-
-from .config import ServerConfig, flags
-from .modes import Mode
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,14 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from chatserver.core.hub import LOBBY, Greeting, Hub, TooManyRooms
+from chatserver.rules.modes import Mode
 from common import messages as m
 from common.rooms import InvalidRoom, room_key, validate_room
 
-from .hub import LOBBY, Greeting, Hub, TooManyRooms
-from .modes import Mode
-
 if TYPE_CHECKING:
-    from .server import ChatServer
+    from chatserver.net.server import ChatServer
 
 #: Rooms one session may be in at once.
 MAX_MEMBERSHIPS = 50

@@ -19,22 +19,21 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from chatserver.backends.roomlog import MemoryLog, RoomLog
+from chatserver.config import ServerConfig
+from chatserver.core.hub import Hub, LocalHub
+from chatserver.net.listener import Listener, refuse_now, spawn
+from chatserver.net.outbound import flusher
+from chatserver.net.session import Session, close_gently
+from chatserver.rules.moderation import Sanctions
+from chatserver.rules.participant import Participant
+from chatserver.rules.roomquota import RoomQuota
 from common import messages as m
 from common.nicks import nick_key
 from common.tls import TLS_RECORD_HANDSHAKE, TlsError, TlsStream
 
-from .config import ServerConfig
-from .hub import Hub, LocalHub
-from .listener import Listener, refuse_now, spawn
-from .moderation import Sanctions
-from .outbound import flusher
-from .participant import Participant
-from .roomlog import MemoryLog, RoomLog
-from .roomquota import RoomQuota
-from .session import Session, close_gently
-
 if TYPE_CHECKING:
-    from .host import HostSeat
+    from chatserver.app.host import HostSeat
 
 log = logging.getLogger(__name__)
 
