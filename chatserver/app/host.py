@@ -22,7 +22,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
-from chatserver.rules.participant import SAID_EXIT_WORD
+from chatserver.rules.effects import SAID_EXIT_WORD
 from common.hostport import format_address
 from common.nicks import nick_key
 from common.threads import stop_signals_blocked, wait_for_stop

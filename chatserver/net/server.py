@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from chatserver.backends.roomlog import MemoryLog, RoomLog
 from chatserver.config import ServerConfig
@@ -32,8 +32,15 @@ from common import messages as m
 from common.nicks import nick_key
 from common.tls import TLS_RECORD_HANDSHAKE, TlsError, TlsStream
 
-if TYPE_CHECKING:
-    from chatserver.app.host import HostSeat
+
+class HostSeat(Protocol):
+    """The interactive host's seat (``app/host.py``) as the server sees it (not imported: app is above net)."""
+
+    def reserved(self, nick: str) -> bool: ...
+    def connection_from(self, addr: tuple) -> None: ...
+    def joined(self, who: Participant) -> None: ...
+    def left(self, who: Participant, reason: str) -> None: ...
+
 
 log = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from chatserver.core.hub import Frame, Greeting
 from chatserver.net.outbound import Outbox
+from chatserver.rules import membership
 from chatserver.rules.membership import MAX_MEMBERSHIPS
 from chatserver.rules.modes import Mode
 from chatserver.rules.participant import Participant, SessionEnd
@@ -62,10 +63,14 @@ class Transport(Protocol):
 
 
 class Session(Participant):
+    """A participant behind a socket (for now a participant whose outlet is itself)."""
+
+    plain = False  # does this peer see plain-line text?
+
     def __init__(
         self, server: ChatServer, sock: socket.socket, addr: tuple, transport: Transport | None = None
     ) -> None:
-        super().__init__(server)
+        super().__init__(server, server.hub, self)
         #: Set when the native frames travel inside something else (a WebSocket).
         self.transport = transport
         self.sock = sock
@@ -146,11 +151,11 @@ class Session(Participant):
     def greet(self, g: Greeting) -> None:
         if self.plain and self.mode is not Mode.CHAT:
             return  # a plain client there sees only the answers to its lines
-        self._entered(g)
+        membership.entered(self, g)
         if self.plain:  # the welcome line, who is here, then the recent messages
             self.send(self.welcome())
             self.send(self.users_reply())
-            self._replay(g)
+            membership.replay(self, g)
         else:
             super().greet(g)
 
@@ -162,20 +167,6 @@ class Session(Participant):
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
             pass
-
-    def send(self, msg: m.Message) -> None:
-        """To this peer, after everything the hub has queued for it: one ordered channel."""
-        in_hub = self.registered and self.mode is Mode.CHAT
-        if in_hub and not isinstance(msg, m.Bye):
-            self.hub.send_to(self, Frame(msg))
-            return
-        if in_hub:
-            # What is queued for this peer (acks for its last lines, a notice
-            # saying why) goes out first: a client counts unacknowledged lines
-            # as unsent. The Bye itself goes now, or an outbox about to close
-            # would never see it.
-            self.hub.flush(timeout=1.0)
-        self.deliver(Frame(msg))
 
     # -- lifecycle ------------------------------------------------------
     def run(self) -> None:

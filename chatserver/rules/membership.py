@@ -1,176 +1,178 @@
-"""Which rooms a participant is in: joining (and focusing), leaving, and a reconnect's way back.
+"""Which rooms a person is in: ``/join`` (and focus), ``/part``, ``/rooms``, and a reconnect's way back.
 
-A participant is in a set of rooms (at most ``MAX_MEMBERSHIPS``), one of them
+A person is in a set of rooms (at most ``MAX_MEMBERSHIPS``), one of them
 focused: where ``say`` without a room goes, and what ``topic``, ``who``,
-``/history`` and ``/search`` are about. ``Membership`` is mixed into
-``Participant`` (``participant.py``), whose state and ``send`` it uses.
+``/history`` and ``/search`` are about. The handlers return effects
+(``effects.py``); the greeting callbacks (``greet_joined``) run inside the
+hub's ``join``, under its lock, and send to the person directly.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-from chatserver.core.hub import LOBBY, Greeting, Hub, TooManyRooms
-from chatserver.rules.modes import Mode
+from chatserver.core.hub import LOBBY, Greeting, TooManyRooms
+from chatserver.rules.effects import Announce, Answer, Effect, JoinRoom, LeaveRoom, error, notice
+from chatserver.rules.services import Me
 from common import messages as m
 from common.rooms import InvalidRoom, room_key, validate_room
 
-if TYPE_CHECKING:
-    from chatserver.net.server import ChatServer
-
-#: Rooms one session may be in at once.
+#: Rooms one person may be in at once.
 MAX_MEMBERSHIPS = 50
+#: ``/rooms`` lists at most this many rooms at a time (and says how many more).
+ROOMS_PAGE = 50
 
 
-class Membership:
-    server: ChatServer
-    hub: Hub
-    mode: Mode
-    nick: str
-    #: The focused room, and its numbering when we joined it.
-    room: str
-    epoch: str
-    #: Every room this participant is in (``room`` among them): key -> name, in joining order.
-    rooms: dict[str, str]
+def entered(me: Me, g: Greeting) -> None:
+    """Now in ``g.room``, and focused on it (under the hub lock, before anything of the room)."""
+    me.room, me.epoch = g.room, g.epoch
+    me.rooms[room_key(g.room)] = g.room
 
-    @property
-    def address(self) -> str:
-        raise NotImplementedError
 
-    is_host: bool
+def replay(me: Me, g: Greeting) -> None:
+    """The messages a greeting carries, after its welcome or ``joined``."""
+    kind = g.kind
+    if kind == "renumbered":  # a reconnect whose numbering this room no longer has
+        me.send(
+            notice(
+                f"{g.room} was started afresh since you were last here (the server lost what it kept?), so what you "
+                f"missed cannot be told; here are its {len(g.messages)} most recent message(s)",
+                event="renumbered",
+            ).msg
+        )
+        kind = "history"
+    for msg in g.messages:
+        me.send(dataclasses.replace(msg, replay=kind))
+    if g.lost:
+        me.send(notice(f"{g.lost} earlier message(s) were missed and are no longer available", event="missed").msg)
 
-    def send(self, msg: m.Message) -> None:
-        raise NotImplementedError
 
-    def notice(self, text: str, event: str = "info") -> None:
-        raise NotImplementedError
+def greet_joined(me: Me, g: Greeting) -> None:
+    """Joined another room: ``joined``, then its replay."""
+    entered(me, g)
+    users = [p.nick for p in me.hub.members(g.room)]
+    topic = me.hub.topic(g.room)
+    me.send(m.Joined(room=g.room, topic=topic, users=users, replay=len(g.messages), epoch=g.epoch, seq=g.seq))
+    replay(me, g)
 
-    def _replay(self, g: Greeting) -> None:
-        raise NotImplementedError
 
-    def _entered(self, g: Greeting) -> None:
-        """Now in ``g.room``, and focused on it (under the hub lock, before anything of the room)."""
-        self.room, self.epoch = g.room, g.epoch
-        self.rooms[room_key(g.room)] = g.room
+def arrival(me: Me, room: str, ts: float) -> m.Notice:
+    """What the others in ``room`` are told when this person comes in (see ``hub.Arrival``)."""
+    return m.Notice(text=f"{me.nick} joined {room}", ts=ts, event="join", nick=me.nick)
 
-    def _greet_joined(self, g: Greeting) -> None:
-        """Joined another room: ``joined``, then its replay."""
-        self._entered(g)
-        users = [p.nick for p in self.hub.members(g.room)]
-        topic = self.hub.topic(g.room)
-        self.send(m.Joined(room=g.room, topic=topic, users=users, replay=len(g.messages), epoch=g.epoch, seq=g.seq))
-        self._replay(g)
 
-    def _arrival(self, room: str, ts: float) -> m.Notice:
-        """What the others in ``room`` are told when this participant comes in (see ``hub.Arrival``)."""
-        return m.Notice(text=f"{self.nick} joined {room}", ts=ts, event="join", nick=self.nick)
+def join_room(me: Me, room: str, *, after: int | None = None, epoch: str | None = None, announced: bool = True) -> str:
+    """Join ``room`` through the hub (``TooManyRooms`` if it cannot be made), greeted as a second room is."""
+    return me.hub.join(
+        room,
+        me,  # type: ignore[arg-type]  # (a Participant is the hub's subscriber)
+        greet=functools.partial(greet_joined, me),
+        after=after,
+        epoch=epoch,
+        recent=me.server.config.history,
+        arrival=functools.partial(arrival, me) if announced else None,
+    )
 
-    def _refused_join(self) -> str:
-        """Why this participant may not join a room now ("" if it may): its address joins too fast."""
-        return "" if self.is_host else self.hub.quota.join(self.address)
 
-    def _rejoin(self, others: Sequence[tuple[str, str | None, int | None]], *, announced: bool) -> None:
-        """A reconnect back into the other rooms it was in, each with its ``joined``
-        and replay (and, if ``announced``, the others told it came in); a room that
-        cannot be had is named, with why."""
-        skipped = 0
-        for name, epoch, last_seq in others:
-            try:
-                name = validate_room(name)
-            except InvalidRoom:
-                skipped += 1
-                continue
-            if room_key(name) in self.rooms:
-                continue
-            if len(self.rooms) >= MAX_MEMBERSHIPS:
-                skipped += 1
-                continue
-            try:
-                why = self._refused_join()
-                if not why:
-                    self.hub.join(
-                        name,
-                        self,
-                        greet=self._greet_joined,
-                        after=last_seq,
-                        epoch=epoch,
-                        recent=self.server.config.history,
-                        arrival=self._arrival if announced else None,
-                    )
-            except TooManyRooms as exc:
-                why = str(exc)
-            if why:
-                self.send(m.Error("too_many_rooms", f"{name} could not be joined again: {why}"))
-        if skipped:
-            self.notice(f"{skipped} of the rooms you were in could not be joined again", event="info")
+def refused_join(me: Me) -> str:
+    """Why this person may not join a room now ("" if it may): its address joins too fast."""
+    return "" if me.is_host else me.hub.quota.join(me.address)
 
-    def _member_of(self, name: str) -> str | None:
-        """The name of ``name``, a room this participant is in; else None, and told why."""
+
+def rejoin(me: Me, others: Sequence[tuple[str, str | None, int | None]], *, announced: bool) -> None:
+    """A reconnect back into the other rooms it was in, each with its ``joined``
+    and replay (and, if ``announced``, the others told it came in); a room that
+    cannot be had is named, with why."""
+    skipped = 0
+    for name, epoch, last_seq in others:
         try:
-            key = room_key(validate_room(name))
-        except InvalidRoom as exc:
-            self.send(m.Error(exc.code, str(exc)))
-            return None
-        found = self.rooms.get(key)
-        if found is None:
-            self.send(m.Error("not_in_room", f"you are not in {name[:40]}: /join it first"))
-        return found
-
-    def _join(self, wanted: str) -> None:
-        """Join ``wanted`` and focus it; the other rooms are kept."""
-        if self.mode is not Mode.CHAT:
-            self.send(m.Error("bad_command", "this server has no rooms"))
-            return
+            name = validate_room(name)
+        except InvalidRoom:
+            skipped += 1
+            continue
+        if room_key(name) in me.rooms:
+            continue
+        if len(me.rooms) >= MAX_MEMBERSHIPS:
+            skipped += 1
+            continue
         try:
-            wanted = validate_room(wanted)
-        except InvalidRoom as exc:
-            self.send(m.Error(exc.code, str(exc)))
-            return
-        here = self.rooms.get(room_key(wanted))
-        if here is not None:  # a room we are in: focus it
-            self.room = here
-            self.send(m.Focused(room=here))
-            return
-        if len(self.rooms) >= MAX_MEMBERSHIPS:
-            self.send(
-                m.Error("too_many_rooms", f"you are in {len(self.rooms)} rooms, the most at once: /part one first")
-            )
-            return
-        why = self._refused_join()
-        if why:
-            self.send(m.Error("too_many_joins", why))
-            return
-        try:
-            self.hub.join(
-                wanted, self, greet=self._greet_joined, recent=self.server.config.history, arrival=self._arrival
-            )
+            why = refused_join(me)
+            if not why:
+                join_room(me, name, after=last_seq, epoch=epoch, announced=announced)
         except TooManyRooms as exc:
-            self.send(m.Error("too_many_rooms", f"{exc}; join one of /rooms"))
+            why = str(exc)
+        if why:
+            me.send(m.Error("too_many_rooms", f"{name} could not be joined again: {why}"))
+    if skipped:
+        me.send(notice(f"{skipped} of the rooms you were in could not be joined again").msg)
 
-    def _part(self, named: str | None) -> None:
-        """Leave ``named`` or the focused room; leaving the last one goes back to the lobby."""
-        if self.mode is not Mode.CHAT:
-            self.send(m.Error("bad_command", "this server has no rooms"))
-            return
-        room = self.room if named is None else self._member_of(named)
+
+def member_of(me: Me, name: str) -> tuple[str | None, list[Effect]]:
+    """The name of ``name``, a room this person is in; else None, and the answer saying why."""
+    try:
+        key = room_key(validate_room(name))
+    except InvalidRoom as exc:
+        return None, [error(exc.code, str(exc))]
+    found = me.rooms.get(key)
+    if found is None:
+        return None, [error("not_in_room", f"you are not in {name[:40]}: /join it first")]
+    return found, []
+
+
+def join(me: Me, msg: m.Join) -> list[Effect]:
+    """``/join``: join the room and focus it; the other rooms are kept."""
+    try:
+        wanted = validate_room(msg.room)
+    except InvalidRoom as exc:
+        return [error(exc.code, str(exc))]
+    here = me.rooms.get(room_key(wanted))
+    if here is not None:  # a room we are in: focus it
+        me.room = here
+        return [Answer(m.Focused(room=here))]
+    if len(me.rooms) >= MAX_MEMBERSHIPS:
+        return [error("too_many_rooms", f"you are in {len(me.rooms)} rooms, the most at once: /part one first")]
+    why = refused_join(me)
+    if why:
+        return [error("too_many_joins", why)]
+    try:  # (asked of the hub now: whether the room can be made is its answer)
+        join_room(me, wanted)
+    except TooManyRooms as exc:
+        return [error("too_many_rooms", f"{exc}; join one of /rooms")]
+    return []
+
+
+def part(me: Me, msg: m.Part) -> list[Effect]:
+    """``/part``: leave the named or the focused room; leaving the last one goes back to the lobby."""
+    if msg.room is None:
+        room: str | None = me.room
+    else:
+        room, refused = member_of(me, msg.room)
         if room is None:
-            return
-        nick = self.nick
-        if len(self.rooms) == 1:
-            if room_key(room) == room_key(LOBBY):
-                self.send(m.Error("bad_command", f"you are in {LOBBY} only: /join another room first"))
-                return
-            self.hub.part(room, self)
-            del self.rooms[room_key(room)]
-            self.send(m.Parted(room=room, focus=LOBBY))
-            self.hub.join(
-                LOBBY, self, greet=self._greet_joined, recent=self.server.config.history, arrival=self._arrival
-            )
-        else:
-            self.hub.part(room, self)
-            del self.rooms[room_key(room)]
-            if room_key(room) == room_key(self.room):
-                self.room = list(self.rooms.values())[-1]  # the room joined last
-            self.send(m.Parted(room=room, focus=self.room))
-        self.hub.announce(room, lambda ts: m.Notice(text=f"{nick} left {room}", ts=ts, event="leave", nick=nick))
+            return refused
+    nick = me.nick
+    effects: list[Effect] = []
+    if len(me.rooms) == 1:
+        if room_key(room) == room_key(LOBBY):
+            return [error("bad_command", f"you are in {LOBBY} only: /join another room first")]
+        del me.rooms[room_key(room)]
+        effects += [LeaveRoom(room), Answer(m.Parted(room=room, focus=LOBBY)), JoinRoom(LOBBY)]
+    else:
+        del me.rooms[room_key(room)]
+        if room_key(room) == room_key(me.room):
+            me.room = list(me.rooms.values())[-1]  # the room joined last
+        effects += [LeaveRoom(room), Answer(m.Parted(room=room, focus=me.room))]
+    left = f"{nick} left {room}"
+    effects.append(Announce(room, lambda ts: m.Notice(text=left, ts=ts, event="leave", nick=nick)))
+    return effects
+
+
+def list_rooms(me: Me, msg: m.ListRooms) -> list[Effect]:
+    """``/rooms``: a page of the rooms with people in them, which of them are ours."""
+    after = room_key(msg.after) if msg.after else ""
+    rooms = [r for r in me.hub.rooms() if room_key(r.name) > after]  # (in order of room_key)
+    page, more = rooms[:ROOMS_PAGE], max(0, len(rooms) - ROOMS_PAGE)
+    mine = [room_key(r.name) in me.rooms for r in page]
+    names, counts, topics = [r.name for r in page], [r.members for r in page], [r.topic for r in page]
+    return [Answer(m.RoomList(names, counts, topics, more=more, mine=mine))]

@@ -1,0 +1,250 @@
+"""The chat mode's command table: what each command a person sends does, in rooms shared with others.
+
+``COMMANDS`` maps each message type to its handler: the person and the
+command in, effects out (``effects.py``). The hub is asked directly only
+where its answer decides what follows (a rename's name taken, a private
+message's recipient gone). ``alone.py`` holds the reverse and ack modes'
+tables, which reuse some of these.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+
+from chatserver.backends.roomlog import SearchTooLong
+from chatserver.core.fanout import Frame
+from chatserver.core.registry import NickTaken
+from chatserver.rules import membership, operators
+from chatserver.rules.effects import (
+    QUIT,
+    SAID_EXIT_WORD,
+    Announce,
+    Answer,
+    Changed,
+    Effect,
+    End,
+    Kick,
+    Publish,
+    error,
+    notice,
+)
+from chatserver.rules.moderation import until_text
+from chatserver.rules.modes import Mode
+from chatserver.rules.services import Handler, Me
+from common import messages as m
+from common.nicks import InvalidNick, is_exit_word, nick_key, validate_nick
+from common.rooms import one_line
+
+log = logging.getLogger(__name__)
+
+#: ``/history N`` shows at most this many; ``/search`` this many results.
+MAX_LOOK_BACK = 1000
+MAX_FOUND = 100
+
+
+def chat_message(room: str, nick: str, text: str, action: bool):  # -> Callable[[int, float], m.Message]
+    """How the hub builds a room message once it has its number and time."""
+    return lambda seq, ts: m.ChatMessage(seq=seq, ts=ts, room=room, nick=nick, text=text, action=action)
+
+
+def silenced(me: Me) -> list[Effect]:
+    """A muted person may not say anything the room sees (messages, and topic,
+    away and nick changes): the refusal saying why, or nothing."""
+    mute = me.mute()
+    return [] if mute is None else [error("muted", me.muted_text(mute))]
+
+
+def say(me: Me, msg: m.Say | m.Action) -> list[Effect]:
+    """A message to the focused room, or to the room it names (one of ours)."""
+    text, action = msg.text, isinstance(msg, m.Action)
+    if not text.strip():
+        return [error("empty_message", "empty messages are not sent")]
+    room: str | None = me.room
+    if msg.room is not None:
+        room, refused = membership.member_of(me, msg.room)
+        if room is None:
+            return refused
+    leaving = not action and is_exit_word(text, Mode.CHAT.exit_words)
+    effects: list[Effect] = []
+    if not (leaving and me.mute() is not None):  # (a muted person may leave, unheard)
+        refused = silenced(me)
+        if refused:
+            return refused
+        effects.append(Publish(room, chat_message(room, me.nick, text, action)))
+    if leaving:
+        effects.append(End(SAID_EXIT_WORD, "goodbye"))
+    return effects
+
+
+def private(me: Me, msg: m.PrivateSay) -> list[Effect]:
+    """``/msg``: to one person alone, and its copy back to the sender."""
+    target = me.hub.find(msg.to)
+    frame = Frame(m.Private(ts=time.time(), nick=me.nick, to=target.nick, text=msg.text)) if target else None
+    # (asked of the hub now: the recipient may have gone since it was found)
+    if target is None or frame is None or me.hub.tell(target.nick, frame) is None:
+        return [error("no_such_nick", f"nobody called {msg.to[:40]!r} is here")]
+    effects: list[Effect] = []
+    if nick_key(target.nick) != nick_key(me.nick):
+        effects.append(Answer(frame.msg))  # the sender's copy: it arrived (the client shows it as "to NICK")
+    if target.away:
+        effects.append(notice(f"{target.nick} is away: {target.away}", event="away"))
+    return effects
+
+
+def new_name(me: Me, wanted: str) -> str | list[Effect]:
+    """``wanted`` as a nickname this person may take (the hub still says whether it is
+    free), or the refusal: an operator's, the host's or a banned name, or no name at all."""
+    if nick_key(wanted) in me.server.config.ops and not me.op and nick_key(wanted) != nick_key(me.nick):
+        return [error("nick_reserved", f"{wanted[:40]!r} is an operator's name")]
+    refused = silenced(me)
+    if refused:
+        return refused
+    try:
+        new = validate_nick(wanted)
+    except InvalidNick as exc:
+        return [error(exc.code, f"nickname {wanted[:40]!r} is not allowed: {exc}")]
+    if me.server.reserved_for_host(new, me):  # type: ignore[arg-type]
+        return [error("nick_taken", f"{new!r} is the name of this server's host")]
+    ban = None if me.is_host else me.server.sanctions.banned(new, "")
+    if ban is not None:  # (a banned name is not taken back by a rename either)
+        return [error("nick_banned", f"the nickname {new!r} is banned {until_text(ban, time.time())}")]
+    return new
+
+
+def renamed_notice(old: str, new: str):  # -> Callable[[float], m.Notice]
+    return lambda ts: m.Notice(text=f"{old} is now known as {new}", ts=ts, event="nick", nick=new, previous=old)
+
+
+def rename(me: Me, msg: m.SetNick) -> list[Effect]:
+    """``/nick``: a new name, if free; every room we are in hears of it."""
+    new = new_name(me, msg.nick)
+    if isinstance(new, list):
+        return new
+    try:
+        old = me.hub.rename(me, new)  # type: ignore[arg-type]  # (asked now: the name may be taken)
+    except NickTaken as exc:
+        return [error("nick_taken", str(exc), suggestion=exc.suggestion)]
+    # A resume token names its nick: the new name needs a new one, before the news.
+    me.token = me.server.issue_token(new)
+    if me.op:
+        me.server.sanctions.renamed(old, new, me.token)
+    effects: list[Effect] = [Changed()]  # (a cluster keeps it: a resume on another node presents it)
+    if me.wire == "native":
+        effects.append(Answer(m.Token(me.token)))
+    announce = renamed_notice(old, new)
+    return effects + [Announce(name, announce) for name in me.rooms.values()]
+
+
+def who(me: Me, msg: m.Who) -> list[Effect]:
+    return [Answer(me.users_reply())]
+
+
+def topic(me: Me, msg: m.SetTopic) -> list[Effect]:
+    """``/topic`` alone asks for the focused room's topic; with words, sets it."""
+    text = one_line(msg.text)
+    if not text:
+        now = me.hub.topic(me.room)
+        return [notice(f"the topic of {me.room}: {now}" if now else f"{me.room} has no topic", event="topic")]
+    refused = silenced(me)
+    if refused:
+        return refused
+    me.hub.set_topic(me.room, text)
+    room, nick = me.room, me.nick
+    told = f"{nick} set the topic of {room}: {text}"
+    return [Announce(room, lambda ts: m.Notice(text=told, ts=ts, event="topic", nick=nick, topic=text))]
+
+
+def away(me: Me, msg: m.Away) -> list[Effect]:
+    """``/away REASON`` (or back, without one): every room we are in hears of it."""
+    refused = silenced(me)
+    if refused:
+        return refused
+    me.away = one_line(msg.reason.strip())
+    nick = me.nick
+    text = f"{nick} is away: {me.away}" if me.away else f"{nick} is back"
+    build = lambda ts: m.Notice(text=text, ts=ts, event="away", nick=nick)  # noqa: E731
+    return [Changed(), *(Announce(name, build) for name in me.rooms.values())]
+
+
+def kick(me: Me, msg: m.Kick) -> list[Effect]:
+    if not me.op:
+        return [error("not_operator", "only operators can /kick")]
+    target = me.hub.find(msg.nick)
+    if target is None or nick_key(target.nick) == nick_key(me.nick):
+        return [error("no_such_nick", f"nobody else called {msg.nick[:40]!r} is here")]
+    if target.host:
+        return [error("not_kickable", f"{target.nick} runs this server")]
+    reason = one_line(msg.reason)
+    return [Kick(target.nick, f"kicked by {me.nick}" + (f": {reason}" if reason else ""))]
+
+
+def look_back(me: Me, msg: m.History | m.Search) -> list[Effect]:
+    """``/history`` and ``/search``: earlier messages of the focused room, to this person alone."""
+    if isinstance(msg, m.History):
+        count = max(1, min(msg.count, MAX_LOOK_BACK))
+        found = me.hub.recent(me.room, count, msg.before)
+        kind = "history"
+        if msg.before is None:
+            head = f"the last {len(found)} message(s) of {me.room}"
+        else:
+            head = f"{len(found)} earlier message(s) of {me.room}, before #{msg.before}"
+    else:
+        words = " ".join(msg.words.split())
+        if not words:
+            return [error("bad_command", "usage: /search WORDS")]
+        try:
+            found = me.hub.search(me.room, words, MAX_FOUND)[::-1]  # oldest first, like a scrollback
+        except SearchTooLong as exc:
+            return [error("search_too_long", str(exc))]
+        kind = "search"
+        more = " (the newest shown)" if len(found) == MAX_FOUND else ""
+        count = f"{len(found)} message(s){more}" if found else "none found"
+        head = f"search results for {words[:80]!r} in {me.room}: {count}"
+    effects: list[Effect] = [notice(head, event=kind)]
+    effects += [Answer(dataclasses.replace(x, replay=kind)) for x in found]
+    if found:
+        effects.append(notice(f"end of {kind} for {me.room}", event=kind))
+    return effects
+
+
+def quit_(me: Me, msg: m.Quit) -> list[Effect]:
+    return [End(QUIT, "goodbye")]
+
+
+def ping(me: Me, msg: m.Ping) -> list[Effect]:
+    return [Answer(m.Pong(msg.token))]
+
+
+def reported(me: Me, msg: m.Error) -> list[Effect]:
+    """The peer says something we sent was wrong: the log keeps it."""
+    log.info("%s reports an error: %s %s", me.nick, msg.code, msg.message)
+    return []
+
+
+#: What works the same whatever the mode.
+COMMON: dict[type[m.Message], Handler] = {
+    m.Who: who,
+    m.ListRooms: membership.list_rooms,
+    m.Quit: quit_,
+    m.Ping: ping,
+    m.Error: reported,
+}
+
+#: The chat mode's table: each command a registered person sends, to its handler.
+COMMANDS: dict[type[m.Message], Handler] = {
+    **COMMON,
+    m.Say: say,
+    m.Action: say,
+    m.PrivateSay: private,
+    m.SetNick: rename,
+    m.Join: membership.join,
+    m.Part: membership.part,
+    m.SetTopic: topic,
+    m.Away: away,
+    m.Kick: kick,
+    m.History: look_back,
+    m.Search: look_back,
+    **operators.COMMANDS,
+}
