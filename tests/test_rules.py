@@ -307,7 +307,7 @@ def test_rooms_lists_ours(room):
     room.act(bob, m.Join("#dev"))
     room.act(alice, m.ListRooms())
     [listed] = room.got("alice").of(m.RoomList)
-    assert dict(zip(listed.names, listed.mine)) == {"#dev": False, LOBBY: True}
+    assert dict(zip(listed.names, listed.mine, strict=True)) == {"#dev": False, LOBBY: True}
 
 
 # -- names -----------------------------------------------------------------------
