@@ -12,17 +12,15 @@ transport. A ``Session`` (``net/session.py``) is for now its own outlet.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import hmac
 import logging
 import time
 from collections.abc import Callable, Sequence
 
 from chatserver.backends.roomlog import StoredSanction, Unavailable
 from chatserver.core.fanout import Frame
-from chatserver.core.hub import Greeting, Hub, Publish
-from chatserver.core.registry import NickTaken
-from chatserver.rules import alone, chat, membership
+from chatserver.core.hub import Greeting, Hub
+from chatserver.core.hub import Publish as Batched  # (one message of a publish_many)
+from chatserver.rules import alone, chat, entry, membership
 from chatserver.rules.effects import (
     QUIT,
     SAID_EXIT_WORD,
@@ -35,21 +33,20 @@ from chatserver.rules.effects import (
     Kick,
     LeaveRoom,
     Pause,
+    Publish,
     SessionEnd,
     SetOp,
     Tell,
     leave,
     notice,
 )
-from chatserver.rules.effects import Publish as Say
 from chatserver.rules.moderation import until_text
 from chatserver.rules.modes import Mode
 from chatserver.rules.services import Handler, Outlet, Services
 from common import messages as m
 from common.commands import HELP_LINES, CommandError, ShowHelp, parse_input
-from common.nicks import InvalidNick, is_exit_word, nick_key, validate_nick
+from common.nicks import is_exit_word, nick_key
 from common.ratelimit import TokenBucket
-from common.rooms import InvalidRoom, validate_room
 
 __all__ = ["QUIT", "SAID_EXIT_WORD", "Participant", "SessionEnd"]
 
@@ -178,31 +175,8 @@ class Participant:
         self._bucket = None
 
     def authenticate(self, nick: str, password: str | None) -> bool | None:
-        """Check the password ``nick`` needs: True ok, None none given yet.
-
-        A wrong one is answered (after a delay that grows with each failure
-        from the same address) and ends the session.
-        """
-        if self.is_host:
-            return True
-        cfg = self.server.config
-        is_op = nick_key(nick) in cfg.ops
-        expected = (cfg.op_password or cfg.password) if is_op else cfg.password
-        if expected is None:
-            return True
-        if password is None:
-            who = "an operator's" if is_op else "a"
-            self.send(m.Error("password_required", f"{nick!r} needs {who} password on this server"))
-            return None
-        if hmac.compare_digest(password.encode(), expected.encode()):
-            self.server.auth_succeeded(self.address)
-            self.op = is_op
-            return True
-        delay = self.server.auth_failed(self.address)
-        log.warning("wrong password for %s from %s; next answer waits %g s", nick, self.address, delay)
-        refusal = leave("wrong password", "wrong password", code="bad_password", text="wrong password")
-        self.execute([Pause(delay), *refusal])
-        return False  # (not reached: the End above ends the session)
+        """Check the password ``nick`` needs: see ``entry.authenticate``."""
+        return entry.authenticate(self, nick, password)
 
     @property
     def address(self) -> str:
@@ -219,92 +193,10 @@ class Participant:
         epoch: str | None = None,
         others: Sequence[tuple[str, str | None, int | None]] = (),
     ) -> bool:
-        """Claim ``nick``, join the room and greet; on refusal tell the peer why.
-
-        A reconnecting client names its ``room``, and is put back there even
-        when the server no longer knows its token (after a restart): what it
-        typed for that room must not land anywhere else. Whether it missed
-        messages there is the room's ``epoch``'s to say, not the token's.
-        ``others`` are the other rooms it was in, (room, epoch, last seq):
-        each is joined again after the welcome, focus staying on ``room``.
-        """
-        replaced = False
-        if not self.server.token_is_ours(resume, nick):
-            resume = None  # from an earlier run of the server: no name to take over
-        if room is not None:
-            try:
-                self.room = validate_room(room)
-            except InvalidRoom:
-                last_seq = None  # not a room: start in the lobby
-        wanted, why = self.room, ""
-        try:
-            nick = validate_nick(nick)
-            if self.server.reserved_for_host(nick, self):
-                self.send(m.Error("nick_taken", f"{nick!r} is the name of this server's host"))
-                return False
-            if not self.authenticate(nick, password):
-                return False
-            self._refuse_if_banned(nick)
-            self.token = self.server.issue_token(nick)  # (the welcome carries it)
-            self.registered = True
-            if self.shared:
-                # Name and room in one step: nobody finds us before our welcome.
-                _, replaced, why = self.hub.enter(
-                    self,
-                    nick,
-                    self.room,
-                    self.greet,
-                    resume=resume,
-                    after=last_seq,
-                    epoch=epoch,
-                    recent=self.server.config.history,
-                    arrival=functools.partial(membership.arrival, self),
-                )
-            else:  # nobody else sees you: names need not be unique
-                self.nick = nick
-        except Unavailable as exc:
-            self.registered, self.token = False, ""
-            text = f"cannot join now: {exc}; try again in a moment"
-            self.execute(leave("cluster unavailable", "cluster unavailable", code="cluster_unavailable", text=text))
-        except (InvalidNick, NickTaken) as exc:
-            self.registered, self.token = False, ""
-            if isinstance(exc, NickTaken):
-                self.send(m.Error("nick_taken", str(exc), suggestion=exc.suggestion))
-            else:
-                self.send(m.Error(exc.code, f"nickname {nick[:40]!r} is not allowed: {exc}"))
-            return False
-        if resume and self.server.sanctions.reclaim(nick, resume, self.token):
-            self.op = True  # this client's session was made an operator with /op
-            self.hub.changed(self)
-        log.info("%s registered%s", nick, "" if last_seq is None else f" (resuming after #{last_seq})")
-        if why:  # (the hello's room could not be had: it is not left to look joined)
-            self.send(m.Error("too_many_rooms", f"{wanted} could not be joined: {why}; you are in {self.room}"))
-        if not self.shared:
-            self.greet(Greeting(self.room, "", 0, [], 0, "history"))
-        else:
-            focus = self.room
-            # Announced, as the first room was, unless an old session of ours is still there.
-            membership.rejoin(self, others, announced=not replaced)
-            self.room = focus  # (rejoining moved the focus)
-        self.server.participant_joined(self)
-        mute = self.mute()
-        if mute is not None:  # (back after a mute: told at once, not at the first line it types)
-            self.send(m.Notice(text=self.muted_text(mute), ts=time.time(), event="mute"))
-        return True
-
-    def _refuse_if_banned(self, nick: str) -> None:
-        """End the session of a banned name, or of anyone from a banned address
-        but an operator (a ban on a shared address must not lock them out).
-        Someone refused for the address alone is told it is the address's ban:
-        not the banned person's name, nor that they are that person."""
-        ban = None if self.is_host else self.server.sanctions.banned(nick, "" if self.op else self.address)
-        if ban is None:
-            return
-        why = f": {ban.reason}" if ban.reason else ""
-        who = "you are" if nick_key(ban.nick) == nick_key(nick) else f"your address ({self.address}) is"
-        text = f"{who} banned from {self.server.config.name} {until_text(ban, time.time())}, by {ban.by}{why}"
-        log.warning("refused %s from %s: banned (%s)", nick, self.address, ban.nick)
-        self.execute(leave("banned", "banned", code="banned", text=text))
+        """Claim ``nick``, join the room and greet; on refusal tell the peer why (``entry.register``)."""
+        return entry.register(
+            self, nick, resume=resume, last_seq=last_seq, password=password, room=room, epoch=epoch, others=others
+        )
 
     def mute(self) -> StoredSanction | None:
         """The mute on this participant's name or address (an operator's is not looked at), if any."""
@@ -397,7 +289,7 @@ class Participant:
         try:
             effects = handler(self, msg)
             if echo:
-                effects = [dataclasses.replace(e, echo=True) if type(e) is Say else e for e in effects]
+                effects = [dataclasses.replace(e, echo=True) if type(e) is Publish else e for e in effects]
             self.execute(effects)
         except Unavailable as exc:  # ("cluster_unavailable" is a say's answer: the client pairs it with one)
             if isinstance(msg, (m.Say, m.Action)):
@@ -436,7 +328,7 @@ class Participant:
                 self.handle(msgs[i])
                 i += 1
                 continue
-            items: list[Publish] = []
+            items: list[Batched] = []
             exit_words, focused, nick = self.mode.exit_words, self.room, self.nick
             rooms = set(self.rooms.values())
             receipt = _receipt if self.wire == "native" else None
@@ -458,7 +350,7 @@ class Participant:
                 i += 1
 
 
-def _publish(p: Participant, e: Say) -> None:
+def _publish(p: Participant, e: Publish) -> None:
     # the sender's ack takes the message's place in the room's order
     receipt = (_echo if e.echo else _receipt) if p.wire == "native" else None
     p.hub.publish(e.room, e.build, exclude=p, receipt=receipt)
@@ -478,7 +370,7 @@ def _end(p: Participant, e: End) -> None:
 #: How each effect is carried out.
 _EXECUTORS: dict[type, Callable[[Participant, Effect], None]] = {
     Answer: lambda p, e: p.send(e.msg),
-    Say: _publish,
+    Publish: _publish,
     Announce: lambda p, e: p.hub.announce(e.room, e.build, except_nick=e.except_nick),
     JoinRoom: lambda p, e: membership.join_room(p, e.room),
     LeaveRoom: lambda p, e: p.hub.part(e.room, p),

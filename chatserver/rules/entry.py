@@ -1,0 +1,168 @@
+"""A person's way in: the password, bans, and registration (a name, a room, the welcome).
+
+``register`` claims the name and the first room in one step of the hub,
+greets, and puts a reconnecting client back into the other rooms it was in.
+A refusal is answered; one that ends the session (a wrong password, a ban,
+the cluster away) is carried out as effects (``effects.py``).
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import logging
+import time
+from collections.abc import Sequence
+from typing import Protocol
+
+from chatserver.backends.roomlog import Unavailable
+from chatserver.core.hub import Greeting
+from chatserver.core.registry import NickTaken
+from chatserver.rules import membership
+from chatserver.rules.effects import Effect, Pause, leave
+from chatserver.rules.moderation import until_text
+from chatserver.rules.services import Me
+from common import messages as m
+from common.nicks import InvalidNick, nick_key, validate_nick
+from common.rooms import InvalidRoom, validate_room
+
+log = logging.getLogger(__name__)
+
+
+class Entrant(Me, Protocol):
+    """What registering needs of a person beyond ``Me`` (``Participant`` has it)."""
+
+    #: Do people of this mode meet in the hub's rooms (else each is alone with the server)?
+    shared: bool
+
+    def greet(self, g: Greeting) -> None: ...
+
+    def execute(self, effects: Sequence[Effect]) -> None: ...
+
+
+def authenticate(p: Entrant, nick: str, password: str | None) -> bool | None:
+    """Check the password ``nick`` needs: True ok, None none given yet.
+
+    A wrong one is answered (after a delay that grows with each failure
+    from the same address) and ends the session.
+    """
+    if p.is_host:
+        return True
+    cfg = p.server.config
+    is_op = nick_key(nick) in cfg.ops
+    expected = (cfg.op_password or cfg.password) if is_op else cfg.password
+    if expected is None:
+        return True
+    if password is None:
+        who = "an operator's" if is_op else "a"
+        p.send(m.Error("password_required", f"{nick!r} needs {who} password on this server"))
+        return None
+    if hmac.compare_digest(password.encode(), expected.encode()):
+        p.server.auth_succeeded(p.address)
+        p.op = is_op
+        return True
+    delay = p.server.auth_failed(p.address)
+    log.warning("wrong password for %s from %s; next answer waits %g s", nick, p.address, delay)
+    refusal = leave("wrong password", "wrong password", code="bad_password", text="wrong password")
+    p.execute([Pause(delay), *refusal])
+    return False  # (not reached: the End above ends the session)
+
+
+def register(
+    p: Entrant,
+    nick: str,
+    *,
+    resume: str | None = None,
+    last_seq: int | None = None,
+    password: str | None = None,
+    room: str | None = None,
+    epoch: str | None = None,
+    others: Sequence[tuple[str, str | None, int | None]] = (),
+) -> bool:
+    """Claim ``nick``, join the room and greet; on refusal tell the peer why.
+
+    A reconnecting client names its ``room``, and is put back there even
+    when the server no longer knows its token (after a restart): what it
+    typed for that room must not land anywhere else. Whether it missed
+    messages there is the room's ``epoch``'s to say, not the token's.
+    ``others`` are the other rooms it was in, (room, epoch, last seq):
+    each is joined again after the welcome, focus staying on ``room``.
+    """
+    replaced = False
+    if not p.server.token_is_ours(resume, nick):
+        resume = None  # from an earlier run of the server: no name to take over
+    if room is not None:
+        try:
+            p.room = validate_room(room)
+        except InvalidRoom:
+            last_seq = None  # not a room: start in the lobby
+    wanted, why = p.room, ""
+    try:
+        nick = validate_nick(nick)
+        if p.server.reserved_for_host(nick, p):
+            p.send(m.Error("nick_taken", f"{nick!r} is the name of this server's host"))
+            return False
+        if not authenticate(p, nick, password):
+            return False
+        refuse_if_banned(p, nick)
+        p.token = p.server.issue_token(nick)  # (the welcome carries it)
+        p.registered = True
+        if p.shared:
+            # Name and room in one step: nobody finds us before our welcome.
+            _, replaced, why = p.hub.enter(
+                p,
+                nick,
+                p.room,
+                p.greet,
+                resume=resume,
+                after=last_seq,
+                epoch=epoch,
+                recent=p.server.config.history,
+                arrival=functools.partial(membership.arrival, p),
+            )
+        else:  # nobody else sees you: names need not be unique
+            p.nick = nick
+    except Unavailable as exc:
+        p.registered, p.token = False, ""
+        text = f"cannot join now: {exc}; try again in a moment"
+        p.execute(leave("cluster unavailable", "cluster unavailable", code="cluster_unavailable", text=text))
+    except (InvalidNick, NickTaken) as exc:
+        p.registered, p.token = False, ""
+        if isinstance(exc, NickTaken):
+            p.send(m.Error("nick_taken", str(exc), suggestion=exc.suggestion))
+        else:
+            p.send(m.Error(exc.code, f"nickname {nick[:40]!r} is not allowed: {exc}"))
+        return False
+    if resume and p.server.sanctions.reclaim(nick, resume, p.token):
+        p.op = True  # this client's session was made an operator with /op
+        p.hub.changed(p)
+    log.info("%s registered%s", nick, "" if last_seq is None else f" (resuming after #{last_seq})")
+    if why:  # (the hello's room could not be had: it is not left to look joined)
+        p.send(m.Error("too_many_rooms", f"{wanted} could not be joined: {why}; you are in {p.room}"))
+    if not p.shared:
+        p.greet(Greeting(p.room, "", 0, [], 0, "history"))
+    else:
+        focus = p.room
+        # Announced, as the first room was, unless an old session of ours is still there.
+        membership.rejoin(p, others, announced=not replaced)
+        p.room = focus  # (rejoining moved the focus)
+    p.server.participant_joined(p)
+    mute = p.mute()
+    if mute is not None:  # (back after a mute: told at once, not at the first line it types)
+        p.send(m.Notice(text=p.muted_text(mute), ts=time.time(), event="mute"))
+    return True
+
+
+def refuse_if_banned(p: Entrant, nick: str) -> None:
+    """End the session of a banned name, or of anyone from a banned address
+    but an operator (a ban on a shared address must not lock them out).
+    Someone refused for the address alone is told it is the address's ban:
+    not the banned person's name, nor that they are that person."""
+    ban = None if p.is_host else p.server.sanctions.banned(nick, "" if p.op else p.address)
+    if ban is None:
+        return
+    why = f": {ban.reason}" if ban.reason else ""
+    who = "you are" if nick_key(ban.nick) == nick_key(nick) else f"your address ({p.address}) is"
+    text = f"{who} banned from {p.server.config.name} {until_text(ban, time.time())}, by {ban.by}{why}"
+    log.warning("refused %s from %s: banned (%s)", nick, p.address, ban.nick)
+    p.execute(leave("banned", "banned", code="banned", text=text))
