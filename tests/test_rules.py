@@ -15,7 +15,7 @@ import pathlib
 
 import pytest
 
-from chatserver.backends.roomlog import MemoryLog, SearchTooLong
+from chatserver.backends.roomlog import MemoryLog, SearchTooLong, Unavailable
 from chatserver.config import ServerConfig
 from chatserver.core.fanout import Frame
 from chatserver.core.hub import LOBBY, LocalHub
@@ -115,10 +115,17 @@ class Services:
 
 
 class SlowSearchLog(MemoryLog):
+    """The memory log, but a search for "slow" takes too long, and the history of #gone cannot be read."""
+
     def search(self, room: str, words: str, limit: int) -> list[m.ChatMessage]:
         if "slow" in words:
             raise SearchTooLong("that search took too long: try fewer or longer words")
         return super().search(room, words, limit)
+
+    def recent(self, room: str, count: int, before: int | None = None) -> list[m.ChatMessage]:
+        if room == "#gone" and before == 13:
+            raise Unavailable("the store is away")
+        return super().recent(room, count, before)
 
 
 class Chat:
@@ -218,6 +225,18 @@ def test_me_is_an_action_and_its_receipt_says_what_it_said(room):
     assert said.action and said.text == "waves"
     [receipt] = room.got("alice").of(m.Accepted)
     assert receipt.text == "waves" and receipt.action
+
+
+def test_lines_read_together_are_published_in_one_go_in_order(room):
+    alice, _ = room.person("alice"), room.person("bob")
+    room.act(alice, m.Join("#dev"))
+    alice.say_many([m.Say("one"), m.Action("two"), m.Say("three", room=LOBBY)])
+    room.flush()
+    assert [(c.text, c.room, c.action) for c in room.got("bob").of(m.ChatMessage)] == [("three", LOBBY, False)]
+    assert [a.room for a in room.got("alice").of(m.Accepted)] == ["#dev", "#dev", LOBBY]
+    with pytest.raises(SessionEnd):  # an exit word among them: said, then the end
+        alice.say_many([m.Say("four", room=LOBBY), m.Say("bye", room=LOBBY)])
+    assert texts(room.got("bob"))[-2:] == ["four", "bye"]
 
 
 def test_an_empty_message_is_refused(room):
@@ -492,7 +511,31 @@ def test_search_refusals(room):
     assert room.got("alice").notices("search") == [f"search results for 'nothing' in {LOBBY}: none found"]
 
 
+def test_a_store_away_is_said_not_a_crash(room):
+    alice = room.person("alice")
+    room.act(alice, m.Join("#gone"))
+    room.act(alice, m.History(count=5, before=13))
+    [error] = room.got("alice").of(m.Error)
+    assert error.code == "unavailable" and error.message.startswith("/history not done: the store is away")
+
+
 # -- registration, the rate limit ---------------------------------------------------
+
+
+def test_the_hosts_name_is_refused_to_others(room):
+    p = _At(room.services, room.hub, Outlet())
+    assert p.register("SERVER") is False and p.outlet.errors() == ["nick_taken"] and not p.registered
+
+
+def test_a_resume_takes_back_an_op_grant_and_the_name(room):
+    alice, bob = room.person("alice"), room.person("bob")
+    alice.op = True
+    room.act(alice, m.Op("bob"))
+    old = room.got("bob")
+    room.got("alice").got.clear()
+    again = room.person("bob", resume=bob.token)  # its client back on a new connection
+    assert again.op and bob.replaced and old.kicked == ["replaced by a new connection"]
+    assert room.got("alice").notices("join") == []  # nobody left, nobody joined
 
 
 def test_a_wrong_password_is_slowed_and_ends_the_session():
