@@ -643,6 +643,18 @@ def test_no_import_circle_runs_through_the_rules():
                 todo += graph[name]
 
 
+def test_importing_the_rules_loads_no_transport():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, chatserver.rules.participant; "
+        "print(sorted(n for n in sys.modules if n.startswith(('chatserver.net', 'chatserver.app'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert out.stdout.strip() == "[]"
+
+
 def test_effects_are_values():
     assert effects.Answer(m.Pong("x")) == effects.Answer(m.Pong("x"))
     assert effects.leave("r", "b", code="c", text="t") == [effects.Answer(m.Error("c", "t")), effects.End("r", "b")]
