@@ -3,23 +3,63 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from benchmark.context import Ctx
 from benchmark.ngircd import NGIRCD_INSTALL, ngircd_binary
 from benchmark.report import report
-from benchmark.servers import SERVERS, export_rev
+from benchmark.servers import SERVERS, ServerSpec, export_rev
 from benchmark.system import OURS_ROOT, ROOT, cleanup, log, pin, raise_nofile
 from benchmark.workloads.cluster import cluster
 from benchmark.workloads.fanout import fanout
 from benchmark.workloads.idle import idle
 from benchmark.workloads.latency import latency
 from benchmark.workloads.pty import pty
+from benchmark.workloads.register import register
 from benchmark.workloads.slow import slow
 from benchmark.workloads.store import store
+
+
+@dataclasses.dataclass
+class Servers:
+    """The servers chosen (``--servers``, with their ``--compare`` twins): all of them, ours alone, and all but
+    ngircd (which runs in fan-out and latency only)."""
+
+    all: list[ServerSpec]
+    ours: list[ServerSpec]
+    not_irc: list[ServerSpec]
+
+
+def _quick(ctx: Ctx, small, full):  # noqa: ANN001, ANN202
+    return small if ctx.args.quick else full
+
+
+#: Each workload by name, in the order a full run runs them: the servers it runs on and its sizes.
+WORKLOADS: dict[str, Callable[[Ctx, Servers], list[dict]]] = {
+    "fanout": lambda ctx, s: fanout(ctx, s.all, ctx.args.fanout_sizes),
+    "latency": lambda ctx, s: latency(ctx, _quick(ctx, s.ours, s.all), *_quick(ctx, (20, 200, 1.0), (50, 500, 5.0))),
+    "idle": lambda ctx, s: idle(ctx, _quick(ctx, s.ours, s.not_irc), ctx.args.idle_counts),
+    "register": lambda ctx, s: register(ctx, s.ours, ctx.args.register_count),
+    "slow": lambda ctx, s: slow(
+        ctx,
+        _quick(ctx, s.ours, s.not_irc),
+        *_quick(ctx, (10, 500), (20, 1000)),
+        ctx.args.slow_duration,
+        ctx.args.slow_pad,
+    ),
+    "pty": lambda ctx, s: (
+        pty(ctx, *_quick(ctx, (500, 1.0), (2000, 5.0)))
+        if any(x.kind == "ours" and x.proto == "native" for x in s.all)
+        else []
+    ),
+    "store": lambda ctx, s: store(ctx, s.all),
+    "cluster": lambda ctx, s: cluster(ctx),
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -32,9 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="comma list of ours-native,ours-plain,asyncio,naive,ngircd (the default; ngircd is skipped with a "
         "message when not installed) or ours-native-sqlite,ours-plain-sqlite,asyncio-coalesce",
     )
-    p.add_argument(
-        "--workloads", default="fanout,latency,idle,slow,pty,store,cluster", help="comma list of %(default)s"
-    )
+    p.add_argument("--workloads", default=",".join(WORKLOADS), help="comma list of %(default)s")
     p.add_argument(
         "--repeat",
         type=int,
@@ -51,6 +89,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--messages", type=int, default=0, help="fan-out messages per sender (overrides --deliveries)")
     p.add_argument("--fanout-sizes", default=None, help="comma list of N (default 10,50,200; quick 10)")
     p.add_argument("--idle-counts", default=None, help="comma list (default 1000,5000; quick 200)")
+    p.add_argument(
+        "--register-count",
+        type=int,
+        default=None,
+        help="clients to register (default 5000; quick 200)",
+    )
     p.add_argument("--idle-timeout", type=float, default=45.0, help="seconds allowed to register idle clients")
     p.add_argument("--slow-duration", type=float, default=None, help="slow-consumer run length (default 10 s)")
     p.add_argument("--slow-pad", type=int, default=1000, help="padding bytes per slow-consumer message (default 1000)")
@@ -84,7 +128,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.store_messages = args.store_messages or (20_000 if q else 1_000_000)  # (-1: no start)
     args.servers_asked = args.servers is not None
     args.servers = [s for s in (args.servers or "ours-native,ours-plain,asyncio,naive,ngircd").split(",") if s]
+    args.register_count = args.register_count or (200 if q else 5000)
     args.workloads = [w for w in args.workloads.split(",") if w]
+    for w in args.workloads:
+        if w not in WORKLOADS:
+            p.error(f"unknown workload {w!r}; choose from {', '.join(WORKLOADS)}")
     for s in args.servers:
         if s not in SERVERS:
             p.error(f"unknown server {s!r}; choose from {', '.join(SERVERS)}")
@@ -94,7 +142,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     OURS_ROOT[0] = args.ours_root.resolve()
-    raise_nofile(2 * max(args.idle_counts) + 1000)
+    raise_nofile(2 * max(*args.idle_counts, args.register_count) + 1000)
     ctx = Ctx(args)
     if ctx.gen_cpus:
         pin(ctx.gen_cpus)  # the driver is part of the generator
@@ -110,9 +158,6 @@ def main(argv: list[str] | None = None) -> int:
             log(f"--compare {r}: chatserver of {rev} from {tree}, beside each of ours")
         twins = lambda s: [s.twin(*tree) for tree in trees] if s.kind == "ours" and not s.rev else []  # noqa: E731
         specs = [t for s in specs for t in [s, *twins(s)]]
-    ours = [s for s in specs if s.kind == "ours"]
-    theirs_ok = [s for s in specs if s.kind != "ngircd"]  # ngircd: fan-out and latency only
-    q = args.quick
     started = time.monotonic()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -120,23 +165,10 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     rows: list[dict] = []
+    chosen = Servers(specs, [s for s in specs if s.kind == "ours"], [s for s in specs if s.kind != "ngircd"])
     try:
-        if "fanout" in args.workloads:
-            rows += fanout(ctx, specs, args.fanout_sizes)
-        if "latency" in args.workloads:
-            rows += latency(ctx, ours if q else specs, 20 if q else 50, 200 if q else 500, 1.0 if q else 5.0)
-        if "idle" in args.workloads:
-            rows += idle(ctx, ours if q else theirs_ok, args.idle_counts)
-        if "slow" in args.workloads:
-            rows += slow(
-                ctx, ours if q else theirs_ok, 10 if q else 20, 500 if q else 1000, args.slow_duration, args.slow_pad
-            )
-        if "pty" in args.workloads and any(s.kind == "ours" and s.proto == "native" for s in specs):
-            rows += pty(ctx, 500 if q else 2000, 1.0 if q else 5.0)
-        if "store" in args.workloads:
-            rows += store(ctx, specs)
-        if "cluster" in args.workloads:
-            rows += cluster(ctx)
+        for name in args.workloads:
+            rows += WORKLOADS[name](ctx, chosen)
     finally:
         cleanup()
     bad = report(args, ctx, rows, time.monotonic() - started)

@@ -134,7 +134,7 @@ def report(args: argparse.Namespace, ctx: Ctx, rows: list[dict], elapsed: float)
         print("ratios (median over median within this run; each pair of runs made one after the other):")
         for line in RATIOS:
             print("  " + line)
-    targets = [r["target"] for r in rows if r.get("target")]
+    targets = [t for r in rows for t in [r.get("target"), *r.get("targets", ())] if t]
     if targets:
         print("targets (ratios between runs of this bench, interleaved):")
         for t in targets:
