@@ -21,6 +21,7 @@ from benchmark.workloads.idle import idle
 from benchmark.workloads.latency import latency
 from benchmark.workloads.pty import pty
 from benchmark.workloads.register import register
+from benchmark.workloads.search import search
 from benchmark.workloads.slow import slow
 from benchmark.workloads.store import store
 
@@ -58,6 +59,7 @@ WORKLOADS: dict[str, Callable[[Ctx, Servers], list[dict]]] = {
         else []
     ),
     "store": lambda ctx, s: store(ctx, s.all),
+    "search": lambda ctx, s: search(ctx, ctx.args.search_messages),
     "cluster": lambda ctx, s: cluster(ctx),
 }
 
@@ -104,6 +106,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         help="messages in the store the start is timed with (default 1,000,000; quick 20,000; -1: no start)",
     )
+    p.add_argument(
+        "--search-messages",
+        type=int,
+        default=None,
+        help="messages in the searched room (default 10,000; quick 2,000)",
+    )
     p.add_argument("--run-timeout", type=float, default=50.0, help="hard limit per fan-out run, seconds")
     p.add_argument(
         "--ours-root", type=Path, default=ROOT, help="run chatserver/chatclient from this tree (default: this checkout)"
@@ -129,6 +137,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.servers_asked = args.servers is not None
     args.servers = [s for s in (args.servers or "ours-native,ours-plain,asyncio,naive,ngircd").split(",") if s]
     args.register_count = args.register_count or (200 if q else 5000)
+    args.search_messages = args.search_messages or (2_000 if q else 10_000)
     args.workloads = [w for w in args.workloads.split(",") if w]
     for w in args.workloads:
         if w not in WORKLOADS:

@@ -6,6 +6,7 @@ import array
 import contextlib
 import math
 import time
+from pathlib import Path
 
 from benchmark.context import Ctx
 from benchmark.generator import worker_main
@@ -84,6 +85,8 @@ def run_load(
     cluster: str | None = None,
     side: dict[str, int] | None = None,
     room_order: bool = False,
+    store_path: Path | None = None,
+    extra_conns: int = 0,
     before=None,  # noqa: ANN001  called (server) once it listens, before the generator connects
     during=None,  # noqa: ANN001  called (server, t_go) in the driver while the load runs
     after=None,  # noqa: ANN001  called () in the driver once the load is over, before the servers stop
@@ -92,7 +95,9 @@ def run_load(
 
     With ``nodes`` > 1, that many servers of ``spec`` (cluster nodes on the Redis at ``cluster``)
     and the clients split between them in blocks (c0.. on the first); ``side`` names other processes
-    (pid) whose CPU is reported beside the servers' (Redis). ``room_order`` (native only) audits the
+    (pid) whose CPU is reported beside the servers' (Redis). ``store_path``: the store the server runs on
+    (one made by the caller); ``extra_conns``: clients the caller connects itself (``before``), beside the N.
+    ``room_order`` (native only) audits the
     room's own numbering: rising for every auditor, one message per number for all of them."""
     nicks = [f"c{i}" for i in range(n)]
     node_of = {nick: i * nodes // n for i, nick in enumerate(nicks)}
@@ -141,7 +146,12 @@ def run_load(
     if stuck:
         cfgs[0]["peers"].append({"nick": "stuck", "reads": False})
 
-    servers = [ServerProc(spec, ctx.server_cpus, rate_off=rate_off, conns=n + 1, cluster=cluster) for _ in range(nodes)]
+    servers = [
+        ServerProc(
+            spec, ctx.server_cpus, rate_off=rate_off, conns=n + 1 + extra_conns, cluster=cluster, store_path=store_path
+        )
+        for _ in range(nodes)
+    ]
     server = servers[0]
     side = side or {}
     workers: list[tuple] = []
