@@ -24,6 +24,7 @@ from benchmark.workloads.register import register
 from benchmark.workloads.search import search
 from benchmark.workloads.slow import slow
 from benchmark.workloads.store import store
+from benchmark.workloads.web import web
 
 
 @dataclasses.dataclass
@@ -60,6 +61,7 @@ WORKLOADS: dict[str, Callable[[Ctx, Servers], list[dict]]] = {
     ),
     "store": lambda ctx, s: store(ctx, s.all),
     "search": lambda ctx, s: search(ctx, ctx.args.search_messages),
+    "web": lambda ctx, s: web(ctx, _quick(ctx, 10, 50)),
     "cluster": lambda ctx, s: cluster(ctx),
 }
 

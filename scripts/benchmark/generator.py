@@ -27,11 +27,14 @@ from benchmark.protocol import (
     READ,
     READY,
     REGISTERING,
+    SETTING_UP,
+    UPGRADING,
     WRITE,
     Peer,
 )
 from benchmark.receive import Reader
 from benchmark.system import cpu_seconds, pin
+from benchmark.wsframes import frame, upgrade_request
 
 
 class Worker(Reader):
@@ -41,13 +44,16 @@ class Worker(Reader):
         self.ctrl = ctrl
         self.cfg = cfg
         self.port = cfg["port"]
-        self.native = cfg["proto"] == "native"
+        self.ws = cfg["proto"] == "ws"  # the native protocol over a WebSocket (the chat page's port)
+        self.native = cfg["proto"] in ("native", "ws")
         self.irc = cfg["proto"] == "irc"  # ngircd: NICK/USER, JOIN, PRIVMSG
         self.mark = NATIVE_MARK if self.native else IRC_MARK if self.irc else PLAIN_MARK
         self.marklen = len(self.mark) - 1
         self.line_re = NATIVE_RE if self.native else IRC_RE if self.irc else PLAIN_RE
         pad = b"x" * cfg.get("pad", 0)
-        if self.native:
+        if self.ws:
+            self.fmt = b'{"type":"say","text":"m %d %d' + pad + b'"}'  # each one framed (``frame``)
+        elif self.native:
             self.fmt = b'{"type":"say","text":"m %d %d' + pad + b'"}\n'
         elif self.irc:
             self.fmt = b"PRIVMSG " + IRC_ROOM + b" :m %d %d" + pad + b"\r\n"
@@ -89,6 +95,8 @@ class Worker(Reader):
 
     # -- plumbing --
     def hello(self, p: Peer) -> bytes:
+        if self.ws:
+            return frame(b'{"type":"hello","version":1,"nick":"%s","client":"bench"}' % p.nickb)
         if self.native:
             return b'{"type":"hello","version":1,"nick":"%s","client":"bench"}\n' % p.nickb
         if self.irc:
@@ -136,7 +144,7 @@ class Worker(Reader):
     def lose(self, p: Peer, now: int, error: str = "") -> None:
         with contextlib.suppress(KeyError, ValueError):
             self.sel.unregister(p.sock)
-        if p.state in (CONNECTING, REGISTERING):
+        if p.state in SETTING_UP:
             p.state = FAILED
             p.error = error or "closed during registration"
         else:
@@ -172,8 +180,12 @@ class Worker(Reader):
             if err:
                 self.lose(p, time.monotonic_ns(), f"connect: {os.strerror(err)}")
                 return
-            p.state = REGISTERING
             self.sel.modify(p.sock, READ, p)
+            if self.ws:
+                p.state = UPGRADING
+                self.push(p, upgrade_request(HOST, p.port or self.port))
+                return
+            p.state = REGISTERING
             self.push(p, self.hello(p))
             return
         if p.out:
@@ -187,7 +199,10 @@ class Worker(Reader):
             k = min(self.batch, p.sends - p.sent)
             t = time.monotonic_ns()
             fmt = self.fmt
-            data = b"".join([fmt % (s, t) for s in range(p.sent, p.sent + k)])
+            if self.ws:
+                data = b"".join([frame(fmt % (s, t)) for s in range(p.sent, p.sent + k)])
+            else:
+                data = b"".join([fmt % (s, t) for s in range(p.sent, p.sent + k)])
             p.sent += k
             if p.sent >= p.sends:
                 self.senders_left -= 1
@@ -207,7 +222,7 @@ class Worker(Reader):
         concurrency = self.cfg.get("concurrency", 64)
         inflight = 0
         while time.monotonic() < deadline:
-            inflight = sum(1 for p in self.peers if p.state in (CONNECTING, REGISTERING) and p.sock is not None)
+            inflight = sum(1 for p in self.peers if p.state in SETTING_UP and p.sock is not None)
             while todo and inflight < concurrency:
                 p = todo.pop()
                 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -225,7 +240,7 @@ class Worker(Reader):
                 return
             self.poll(0.05)
         for p in self.peers:
-            if p.state in (CONNECTING, REGISTERING):
+            if p.state in SETTING_UP:
                 self.lose(p, time.monotonic_ns(), "registration timed out")
 
     def run(self, t_go: int, deadline_ns: int) -> None:
@@ -261,7 +276,8 @@ class Worker(Reader):
                 p = schedule[si][1]
                 si += 1
                 if p.state == READY:
-                    self.push(p, fmt % (p.sent, time.monotonic_ns()))
+                    line = fmt % (p.sent, time.monotonic_ns())
+                    self.push(p, frame(line) if self.ws else line)
                     p.sent += 1
             sending = self.senders_left > 0 or si < len(schedule) or any(p.out for p in self.peers if p.sends)
             if not sending:

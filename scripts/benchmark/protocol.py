@@ -24,7 +24,9 @@ NATIVE_SEQ_RE = re.compile(rb'"seq":(\d+),[^\n]*?"nick":"([^"]+)","text":"m (\d+
 READ, WRITE = selectors.EVENT_READ, selectors.EVENT_WRITE
 
 # Peer states in the generator.
-CONNECTING, REGISTERING, READY, CLOSED, FAILED = range(5)
+CONNECTING, REGISTERING, READY, CLOSED, FAILED, UPGRADING = range(6)
+#: The states before a client is in the room (UPGRADING: a WebSocket client waiting for its 101).
+SETTING_UP = (CONNECTING, UPGRADING, REGISTERING)
 
 
 # ----------------------------------------------------------------------------
@@ -61,6 +63,7 @@ class Peer:
         "port",
         "room_last",
         "ready_at",
+        "fbuf",
     )
 
     def __init__(self, spec: dict) -> None:
@@ -89,3 +92,4 @@ class Peer:
         self.port = spec.get("port", 0)  # that server's port (0: the worker's)
         self.room_last = 0  # the highest room seq this auditor has seen (room-order audit)
         self.ready_at = 0  # when its welcome arrived (monotonic ns)
+        self.fbuf = b""  # a WebSocket frame not whole yet

@@ -6,7 +6,9 @@ import contextlib
 import re
 import time
 
-from benchmark.protocol import IRC_ROOM, NATIVE_SEQ_RE, READY, REGISTERING, Peer
+from benchmark.protocol import IRC_ROOM, NATIVE_SEQ_RE, READY, REGISTERING, UPGRADING, Peer
+from benchmark.wsframes import frame as ws_frame
+from benchmark.wsframes import lines as ws_lines
 
 
 class Reader:
@@ -24,6 +26,14 @@ class Reader:
         if not data:
             self.lose(p, now)
             return
+        if self.ws and (p.state != READY or p.audit):  # frames into lines (a counter counts marks in frames)
+            if p.state == UPGRADING:
+                data = self.upgraded(p, data, now)
+                if not data:
+                    return
+            data, p.fbuf = ws_lines(p.fbuf + data)
+            if not data:
+                return
         if p.state == REGISTERING:
             buf = p.rbuf + data
             while True:
@@ -84,10 +94,26 @@ class Reader:
                 p.complete = True
                 self.incomplete -= 1
 
+    def upgraded(self, p: Peer, data: bytes, now: int) -> bytes:
+        """A WebSocket client's answer to its upgrade: on 101, send the hello; the bytes after the answer."""
+        buf = p.rbuf + data
+        end = buf.find(b"\r\n\r\n")
+        if end < 0:
+            p.rbuf = buf[-65536:]
+            return b""
+        p.rbuf = b""
+        if not buf.startswith(b"HTTP/1.1 101"):
+            self.lose(p, now, "upgrade refused: " + buf[:end].decode(errors="replace")[:200])
+            return b""
+        p.state = REGISTERING
+        self.push(p, self.hello(p))
+        return buf[end + 4 :]
+
     def pong(self, p: Peer, data: bytes) -> None:
         """Answer the server's keepalive pings, as a real client would (native protocol only)."""
         for token in re.findall(rb'"type":"ping","token":("(?:[^"\\]|\\.)*"|[^,}]*)', data):
-            self.push(p, b'{"type":"pong","token":%s}\n' % token)
+            line = b'{"type":"pong","token":%s}\n' % token
+            self.push(p, ws_frame(line) if self.ws else line)
 
     def audit(self, p: Peer, data: bytes, now: int) -> None:
         buf = p.rbuf + data if p.rbuf else data

@@ -35,7 +35,7 @@ class ServerSpec:
         rev: str = "",
     ) -> None:
         self.kind = kind  # ours | asyncio | naive | ngircd
-        self.proto = proto  # native | plain | irc
+        self.proto = proto  # native | plain | irc | ws (native frames over a WebSocket, on the page's port)
         self.extra = extra  # more command-line arguments
         # Ours only: "memory" (--store memory), "sqlite" (--store FILE, a new file per run) or
         # "cluster" (--cluster URL: a node of a cluster, its Redis the run's).
@@ -84,7 +84,9 @@ class ServerSpec:
                 raise RuntimeError(f"{self.label}: this chatserver has no --store option")
             if "--no-advertise" in flags:  # loopback only: no mDNS on the LAN (it skips 127.0.0.1 anyway)
                 cmd.append("--no-advertise")
-            if "--no-web" in flags:  # the page is not measured here, and must not hold port 5080
+            if self.proto == "ws":  # the page's port, a free one: its clients connect there
+                cmd += ["--web-port", "0"]
+            elif "--no-web" in flags:  # the page is not measured here, and must not hold port 5080
                 cmd.append("--no-web")
             if rate_off and "--rate-limit" in flags:
                 cmd += ["--rate-limit", "0"]
@@ -119,6 +121,17 @@ def our_flags(root: Path | None = None) -> set[str]:
         ).stdout
         _FLAGS[root] = set(re.findall(r"--[a-z][a-z-]+", out))
     return _FLAGS[root]
+
+
+#: The line that says a server serves, and its port, by what its clients speak: ours' first line ("NAME
+#: listening on HOST:PORT"), ngircd's "Now listening on [HOST]:PORT" after a few others, and for WebSocket
+#: clients ours' "chat page for browsers: http://HOST:PORT/" (after the first).
+READY_LINE = {
+    "native": re.compile(rb"listening on \[?([^\s\]]+)\]?:(\d+)"),
+    "plain": re.compile(rb"listening on \[?([^\s\]]+)\]?:(\d+)"),
+    "irc": re.compile(rb"listening on \[?([^\s\]]+)\]?:(\d+)"),
+    "ws": re.compile(rb"chat page for browsers: \w+://\[?([^\s\]/]+)\]?:(\d+)/"),
+}
 
 
 class ServerProc:
@@ -176,8 +189,8 @@ class ServerProc:
         sel.register(self.proc.stdout, READ)
         buf = b""
         end = time.monotonic() + timeout
-        # ngircd logs a few lines before its "Now listening on [127.0.0.1]:PORT"; ours' first line is it.
-        while b"\n" not in buf or (self.spec.kind == "ngircd" and b"listening on" not in buf):
+        pattern = READY_LINE.get(self.spec.proto, READY_LINE["native"])
+        while not (match := pattern.search(buf)):
             if time.monotonic() > end or not sel.select(max(0.0, end - time.monotonic())):
                 raise RuntimeError(f"{self.spec.label}: no 'listening on' line within {timeout} s: {self.errors()}")
             chunk = os.read(self.proc.stdout.fileno(), 4096)
@@ -186,10 +199,7 @@ class ServerProc:
             buf += chunk
         self.ready_s = time.monotonic() - t0
         sel.close()
-        match = re.search(rb"listening on \[?([^\s\]]+)\]?:(\d+)", buf)
-        if not match:
-            raise RuntimeError(f"{self.spec.label}: unexpected first line {buf!r}")
-        self.port = int(match.group(2))
+        self.port = int(match.group(2))  # the port its clients connect to (the page's, for WebSocket clients)
         threading.Thread(target=self._drain_stdout, daemon=True).start()
 
     def _drain_stdout(self) -> None:
@@ -274,6 +284,8 @@ class ServerProc:
 SERVERS = {
     "ours-native": ServerSpec("ours", "native"),
     "ours-plain": ServerSpec("ours", "plain"),
+    # The native protocol over a WebSocket (the chat page's /ws); the web workload pairs it with ours-native.
+    "ours-ws": ServerSpec("ours", "ws"),
     "asyncio": ServerSpec("asyncio", "plain"),
     "naive": ServerSpec("naive", "plain"),
     # With the SQLite store (a new file per run); the store workload pairs each with its --store memory twin.
