@@ -18,6 +18,7 @@ from benchmark.system import OURS_ROOT, ROOT, cleanup, log, pin, raise_nofile
 from benchmark.workloads.cluster import cluster
 from benchmark.workloads.fanout import fanout
 from benchmark.workloads.idle import idle
+from benchmark.workloads.joins import joins
 from benchmark.workloads.latency import latency
 from benchmark.workloads.pty import pty
 from benchmark.workloads.register import register
@@ -63,6 +64,7 @@ WORKLOADS: dict[str, Callable[[Ctx, Servers], list[dict]]] = {
     "search": lambda ctx, s: search(ctx, ctx.args.search_messages),
     "web": lambda ctx, s: web(ctx, _quick(ctx, 10, 50)),
     "cluster": lambda ctx, s: cluster(ctx),
+    "cluster-joins": lambda ctx, s: joins(ctx),
 }
 
 
