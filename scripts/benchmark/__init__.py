@@ -2,7 +2,7 @@
 
     python scripts/bench.py                 # the full run (about 15 minutes on 2 cores), prints one table
     python scripts/bench.py --json out.json # the same, plus every number as JSON
-    python scripts/bench.py --quick         # a small smoke run (about 30 s); exit 1 on any loss
+    python scripts/bench.py --quick         # a small smoke run (a few minutes); exit 1 on any loss
 
 Servers: ours (``python -m chatserver``) measured in both its native JSON
 protocol and its plain-line mode, and two baselines under scripts/baselines/
@@ -18,6 +18,8 @@ Workloads (see docs/performance.md for what the numbers mean):
              deliveries, unless ``--messages`` is given.
 * latency -- N=50, 500 messages/s in total for 5 s: p50/p99/max.
 * idle    -- 1,000 and 5,000 registered idle connections: held, RSS each, threads.
+* register -- 5,000 clients register: the last 1,000's rate over the first 1,000's,
+             the overall rate, RSS per connection (issue 20's targets).
 * slow    -- N=20 at 1,000 messages/s, without and with one client that never
              reads: the others' deliveries/s and p99, when the stuck one is dropped.
 * pty     -- a real chatclient in a pseudo-terminal receiving 2,000 messages/s
@@ -34,6 +36,12 @@ Workloads (see docs/performance.md for what the numbers mean):
              CPU beside the nodes', the commands Redis ran per message, and an
              audit of the room's numbering. Skipped (with a message) when no
              redis-server can be found, unless the environment has CI set.
+* search  -- two people talk in a room of 10,000 long messages (SQLite store)
+             while four sessions search it in a loop: their p99 (issue 20).
+* web     -- fan-out N=50 over the page's WebSocket, native and plain,
+             interleaved: WebSocket over native, native over plain (issue 20).
+* cluster-joins -- two nodes with Redis 5 ms away (a delaying proxy): do 50
+             people joining one node raise the others' p99 (issue 20)?
 
 Every chatserver the bench starts gets ``--store memory`` unless it measures the
 store, and every process it starts a temporary HOME and XDG directories.

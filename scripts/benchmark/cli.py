@@ -70,7 +70,7 @@ WORKLOADS: dict[str, Callable[[Ctx, Servers], list[dict]]] = {
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Benchmark chatserver against two baselines (127.0.0.1 only).")
-    p.add_argument("--quick", action="store_true", help="small smoke run (about 30 s); exit 1 on any loss/dup/reorder")
+    p.add_argument("--quick", action="store_true", help="small smoke run (minutes); exit 1 on any loss/dup/reorder")
     p.add_argument("--json", metavar="PATH", help="also write every number to PATH as JSON")
     p.add_argument(
         "--servers",

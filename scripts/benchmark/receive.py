@@ -1,4 +1,4 @@
-"""The receiving half of a load-generator process: registration, counting deliveries, the auditors' checks."""
+"""The receiving half of a load-generator process: registration, counting deliveries, auditing, the tally."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import contextlib
 import re
 import time
 
-from benchmark.protocol import IRC_ROOM, NATIVE_SEQ_RE, READY, REGISTERING, UPGRADING, Peer
+from benchmark.protocol import CLOSED, FAILED, IRC_ROOM, NATIVE_SEQ_RE, NS, READY, REGISTERING, UPGRADING, Peer
 from benchmark.wsframes import frame as ws_frame
 from benchmark.wsframes import lines as ws_lines
 
@@ -173,3 +173,38 @@ class Reader:
         known = self.room_seqs.setdefault(room_seq, (nick, s))
         if known != (nick, s):
             self.room_conflicts += 1
+
+    def results(self, t_go: int) -> dict:
+        """What the clients received, tallied: deliveries, loss, duplicates, order, latencies, who was closed."""
+        checked = [p for p in self.peers if p.reads and p.state != FAILED]
+        loss = dup = ooo = unknown = 0
+        for p in checked:
+            if p.audit:
+                for seen, _ in p.tracks.values():
+                    loss += seen.count(0)
+                dup += p.dup
+                ooo += p.ooo
+                unknown += p.unknown
+            else:
+                loss += max(0, p.expected - p.count)
+                dup += max(0, p.count - p.expected)  # more than expected: duplicates (or strays)
+        return {
+            "delivered": sum(p.count for p in checked),
+            "expected": sum(p.expected for p in checked),
+            "loss": loss,
+            "dup": dup,
+            "ooo": ooo,
+            "unknown": unknown,
+            "sent": sum(p.sent for p in self.peers),
+            "t_last": max((p.t_last for p in checked), default=0),
+            "closed": [(p.nick, (p.closed_at - t_go) / NS, p.error) for p in self.peers if p.state == CLOSED],
+            "watch_at": min(((p.watch_at - t_go) / NS for p in self.peers if p.watch_at), default=None),
+            "lat": self.lat.tobytes(),
+            "lat_cross": self.lat_cross.tobytes(),
+            "room_seqs": {k: (n.decode(), s) for k, (n, s) in self.room_seqs.items()} if self.room_order else None,
+            "room_conflicts": self.room_conflicts,
+            "room_ooo": self.room_ooo,
+            "auditors": sum(1 for p in checked if p.audit),
+            "cut_off": self.cut_off,
+            "receivers": len(checked),
+        }

