@@ -30,10 +30,16 @@ QUERIES = [
 MAX_SEARCHES = 100_000
 
 
+#: An answer whose closing notice has not come this long after its last frame is counted as unfinished (the
+#: notice's wording may change) and the next search is sent.
+QUIET_S = 10.0
+
+
 def search_loop(probe: Probe, stop: threading.Event, out: dict) -> None:
     """Search, wait for the whole answer (the closing notice, or an error: a refusal), again, until ``stop``."""
     times: list[float] = []
     refused = 0
+    probe.sock.settimeout(QUIET_S)
     try:
         for i in range(MAX_SEARCHES):
             if stop.is_set():
@@ -41,7 +47,12 @@ def search_loop(probe: Probe, stop: threading.Event, out: dict) -> None:
             t0 = time.monotonic()
             probe.send({"type": "search", "words": QUERIES[i % len(QUERIES)]})
             while True:
-                frame = probe.frame()
+                try:
+                    frame = probe.frame()
+                except TimeoutError:
+                    out["unfinished"] = out.get("unfinished", 0) + 1
+                    t0 = None
+                    break
                 kind = frame.get("type")
                 if kind == "error":
                     refused += 1
@@ -54,7 +65,8 @@ def search_loop(probe: Probe, stop: threading.Event, out: dict) -> None:
                     and (text.startswith("end of search") or text.endswith("none found"))
                 ):
                     break
-            times.append(time.monotonic() - t0)
+            if t0 is not None:
+                times.append(time.monotonic() - t0)
     except Exception as exc:  # noqa: BLE001  (reported with the run)
         out["error"] = f"{type(exc).__name__}: {exc}"
     out["times"] = times
@@ -89,6 +101,7 @@ def run_search(ctx: Ctx, spec: ServerSpec, *, searchers: int, store_path: Path, 
         return {
             "searches": len(times),
             "refused": sum(o.get("refused", 0) for o in outs),
+            "unfinished": sum(o.get("unfinished", 0) for o in outs),
             "mean_ms": sum(times) / len(times) * 1e3 if times else None,
             "max_ms": times[-1] * 1e3 if times else None,
             "errors": [o["error"] for o in outs if "error" in o],
@@ -144,6 +157,7 @@ def search(ctx: Ctx, count: int) -> list[dict]:
         notes = []
         if kwargs["searchers"]:
             done = sum(f["searches"] for f in found)
+            unfinished = sum(f["unfinished"] for f in found)
             mean = [f["mean_ms"] for f in found if f["mean_ms"] is not None]
             notes.append(
                 f"{done:,} searches answered ({done / (duration * len(runs)):.1f}/s), "
@@ -153,6 +167,7 @@ def search(ctx: Ctx, count: int) -> list[dict]:
                     else "none answered"
                 )
                 + f", {sum(f['refused'] for f in found)} refused"
+                + (f", {unfinished} with no closing notice within {QUIET_S:g} s" if unfinished else "")
                 + "".join(f" ({r})" for r in sorted({r for f in found for r in f["refusals"]})[:2])
             )
             errors = [e for f in found for e in f["errors"]]
