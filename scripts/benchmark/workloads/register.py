@@ -22,11 +22,13 @@ def rates(ready_at: list[int], setup_at: int, window: int) -> dict:
     overlap), and their ratio."""
     n = len(ready_at)
     if n < 2 * window or window < 2:
-        return {"window": window, "overall": None, "first": None, "last": None, "last_over_first": None}
+        return {"registered": n, "window": window} | dict.fromkeys(("overall", "first", "last", "last_over_first"))
     overall = n / ((ready_at[-1] - setup_at) / NS)
     first = window / ((ready_at[window - 1] - setup_at) / NS)
     last = window / ((ready_at[-1] - ready_at[-window - 1]) / NS)
-    return {"window": window, "overall": overall, "first": first, "last": last, "last_over_first": last / first}
+    return {"registered": n, "window": window, "overall": overall, "first": first, "last": last} | {
+        "last_over_first": last / first
+    }
 
 
 def verdicts(name: str, spec: ServerSpec, count: int, r: dict, per_conn: float | None, quick: bool) -> list[str]:
@@ -40,8 +42,8 @@ def verdicts(name: str, spec: ServerSpec, count: int, r: dict, per_conn: float |
             f"{met(r['last_over_first'] >= LAST_OVER_FIRST)}{small}"
         )
         out.append(
-            f"{name}: {spec.label} {count:,} registered at {r['overall']:,.0f}/s overall "
-            f"(target >= {PER_SECOND:g}/s): {met(r['overall'] >= PER_SECOND)}{small}"
+            f"{name}: {spec.label} {r['registered']:,} of {count:,} registered at {r['overall']:,.0f}/s overall "
+            f"(target >= {PER_SECOND:g}/s): {met(r['overall'] >= PER_SECOND and r['registered'] == count)}{small}"
         )
     else:
         out.append(f"{name}: {spec.label}: too few registered to compare windows: NOT met")
