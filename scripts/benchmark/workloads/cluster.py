@@ -55,7 +55,7 @@ class NodesSpec(ServerSpec):
 
 def run(ctx: Ctx, spec: ServerSpec, *, exe: str = "", **kwargs) -> dict:  # noqa: ANN003
     """One load (``run_load``) with the room-order audit; on a cluster, on a Redis of its own."""
-    if not isinstance(spec, NodesSpec):
+    if spec.store != "cluster":  # one server alone: no Redis
         return run_load(ctx, spec, room_order=True, **kwargs)
     redis = RedisServer(exe, ctx.server_cpus)
     counts: dict[str, dict[str, int]] = {}
