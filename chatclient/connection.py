@@ -2,9 +2,12 @@
 
 ``ChatConnection.connect`` connects (and does the TLS handshake), ``hello``
 registers; afterwards a single receiver thread calls ``next_message`` while
-any thread may ``send``, which only queues the frame for the connection's one
-writer thread (``writer.Writer``): nobody waits on the socket to send.
-Failures surface as ``ClientError`` with a one-line, user-facing message.
+one thread at a time writes with ``send``, which waits for the socket: after
+the welcome that is the session's outbox thread alone (``outbox.Outbox``), so
+the receiver and the UI never wait on a server that stops reading, and what
+the user typed waits in one queue, the outbox's, not also in a second one
+here. A failed write breaks the link, so the receiver notices. Failures
+surface as ``ClientError`` with a one-line, user-facing message.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from common.tls import TlsError, TlsStream, fingerprint
 
 from .addresses import DEFAULT_PORT, format_address
 from .trust import CertificateChanged, KnownServers
-from .writer import Writer, WriterClosed
 
 CONNECT_TIMEOUT = 10.0
 HANDSHAKE_TIMEOUT = 15.0
@@ -120,11 +122,10 @@ class ChatConnection:
         self.host, self.port = host, port
         self.tls = tls
         self.proto = Connection(Role.CLIENT)
-        self._send_lock = threading.Lock()  # frames are queued in the order the state machine saw them
+        self._send_lock = threading.Lock()  # frames are written in the order the state machine saw them
         self._recv = sock.recv
         self._sendall = sock.sendall
         self._write_error: str | None = None
-        self._writer = Writer(lambda data: self._sendall(data), self._write_failed, name=f"writer {host}:{port}")
         #: Set on a first TLS connection: the fingerprint that is now remembered.
         self.new_fingerprint: str | None = None
         self._first_bytes = b""  # the start of what the server sent (an HTTP answer: not a chat server)
@@ -255,25 +256,27 @@ class ChatConnection:
         )
 
     def send(self, msg: m.Message) -> None:
-        """Queue ``msg`` for the writer thread; never waits for the socket."""
+        """Write ``msg``, waiting until the socket took it; a failure breaks the
+        link (the receiver notices) and raises ``ClientError``."""
         with self._send_lock:
+            if self._write_error:
+                raise ClientError(self._write_error)
             try:
                 data = self.proto.send(msg)
             except LocalProtocolError:  # the server said bye (another thread saw it): the link is over
                 raise ClientError("connection closed by the server") from None
             try:
-                self._writer.put(data)
-            except WriterClosed as exc:
-                raise ClientError(self._write_error or exc.reason) from None
+                self._sendall(data)
+            except (OSError, TlsError) as exc:
+                if isinstance(exc, socket.timeout):
+                    raise  # (the handshake's deadline: hello reports it)
+                self._write_failed(exc)
+                raise ClientError(self._write_error or "connection lost") from None
 
-    def wait_unwritten_below(self, limit: int, timeout: float | None = None) -> bool:
-        """Wait until at most ``limit`` bytes wait for the socket (or the link is over)."""
-        return self._writer.wait_below(limit, timeout)
-
-    def _write_failed(self, exc: BaseException) -> None:
-        """The writer thread could not write: break the link, so the receiver
-        stops waiting for data and reports this reason."""
-        why = str(exc) if isinstance(exc, TlsError) else _reason(exc) if isinstance(exc, OSError) else repr(exc)
+    def _write_failed(self, exc: OSError | TlsError) -> None:
+        """A write failed: break the link, so the receiver stops waiting for
+        data and reports this reason."""
+        why = str(exc) if isinstance(exc, TlsError) else _reason(exc)
         self._write_error = f"connection lost: {why}"
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
@@ -314,7 +317,7 @@ class ChatConnection:
             return event
 
     def close(self) -> None:
-        self._writer.close()
+        """Break the link (a write waiting on the socket fails at once)."""
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:

@@ -54,10 +54,9 @@ log = logging.getLogger(__name__)
 PACE_MARGIN = 0.9
 #: Characters of a refused line quoted when saying it was not sent.
 NOT_SENT_CHARS = 60
-#: Line mode reads no more input while this much waits for the socket,
-UNWRITTEN_LIMIT = 256 * 1024
-#: or while this many lines wait in the outbox (a script is slowed to the
-#: server's pace with its input backing up in its pipe, not in our memory).
+#: Line mode reads no more input while this many lines wait in the outbox
+#: (paced, away, or behind a write the server does not take: a script is slowed
+#: with its input backing up in its pipe, not in our memory).
 QUEUED_LIMIT = 8
 
 
@@ -226,7 +225,7 @@ class ChatSession:
         if isinstance(msg, m.Notice) and msg.event in ("link_down", "link_up"):
             self._cluster_link(up=msg.event == "link_up")
         if isinstance(msg, m.Ping):
-            self._send_now(m.Pong(msg.token))
+            self._answer_ping(msg)
             return
         if isinstance(msg, m.Token):  # after /nick: the right to resume, under the new name
             self._token = msg.token
@@ -491,18 +490,21 @@ class ChatSession:
             self._told_offline = True  # (once per outage, not for every line typed meanwhile)
             self._info("not connected: your messages will be sent after reconnecting")
 
-    def _send_now(self, msg: m.Message) -> None:
+    def _answer_ping(self, ping: m.Ping) -> None:
+        """Pong through the outbox (never waiting on the socket here); during a
+        reconnect's replay the outbox has no link yet and this thread, the
+        receiver, is the only one writing: it answers itself."""
+        if self._outbox.urgent(m.Pong(ping.token)):
+            return
         try:
-            self.conn.send(msg)
+            self.conn.send(m.Pong(ping.token))
         except ClientError:
             pass  # the receiver will notice
 
     def wait_writable(self) -> None:
-        """Line mode: wait while lines back up in the outbox (paced, or while
-        away) or the server takes nothing of what we sent."""
-        while not self.ended.is_set() and not (
-            self._outbox.wait_queue_below(QUEUED_LIMIT, 0.5) and self.conn.wait_unwritten_below(UNWRITTEN_LIMIT, 0.5)
-        ):
+        """Line mode: wait while lines back up in the outbox (paced, away, or
+        the server takes nothing of what we sent)."""
+        while not self.ended.is_set() and not self._outbox.wait_queue_below(QUEUED_LIMIT, 0.5):
             pass
 
     def unsent(self) -> int:
@@ -514,7 +516,7 @@ class ChatSession:
         if not self.ended.is_set() and not self.leaving:
             self.leaving = True
             if self.connected:
-                self._send_now(m.Quit())  # (not queued: it goes before what still waits)
+                self._outbox.urgent(m.Quit())  # (not a typed line: it goes before what still waits)
         if self.connected and self._thread.is_alive():
             # The outbox goes on meanwhile: a "bye" the user typed is queued there.
             self.ended.wait(timeout)
