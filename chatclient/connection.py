@@ -2,8 +2,9 @@
 
 ``ChatConnection.connect`` connects (and does the TLS handshake), ``hello``
 registers; afterwards a single receiver thread calls ``next_message`` while
-one thread at a time writes with ``send``, which waits for the socket: after
-the welcome that is the session's outbox thread alone (``outbox.Outbox``), so
+one thread at a time writes with ``send``, which waits for the socket: once
+the session runs, that is its outbox thread (``outbox.Outbox``; the receiver
+writes only while registering again: the hello, a pong during the replay), so
 the receiver and the UI never wait on a server that stops reading, and what
 the user typed waits in one queue, the outbox's, not also in a second one
 here. A failed write breaks the link, so the receiver notices. Failures
@@ -12,12 +13,9 @@ surface as ``ClientError`` with a one-line, user-facing message.
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import socket
-import ssl
 import threading
-from collections.abc import Callable
 
 from common import messages as m
 from common.connection import CLOSED, NEED_DATA, Connection, Role
@@ -26,69 +24,22 @@ from common.safetext import neutralise
 from common.tls import TlsError, TlsStream, fingerprint
 
 from .addresses import DEFAULT_PORT, format_address
-from .trust import CertificateChanged, KnownServers
+from .errors import (
+    Banned,
+    CertificateMismatch,
+    ClientError,
+    NickRejected,
+    NotTrusted,
+    PasswordRequired,
+    Unavailable,
+    WrongPassword,
+)
+from .trust import CertificateChanged, TlsOptions
 
 CONNECT_TIMEOUT = 10.0
 HANDSHAKE_TIMEOUT = 15.0
 #: How long a server that closed on our hello has to answer an HTTP request.
 PROBE_TIMEOUT = 5.0
-
-
-class ClientError(Exception):
-    """A failure to report to the user in one line (exit status 1)."""
-
-
-class CertificateMismatch(ClientError):
-    """A remembered server presented a different certificate: never connect."""
-
-
-class NotTrusted(ClientError):
-    """The user did not trust the server's certificate: not connecting (nor to another node)."""
-
-
-class WrongPassword(ClientError):
-    """The password was refused (trying it again changes nothing)."""
-
-
-class Banned(ClientError):
-    """An operator banned this name or address; the message says until when (never retry)."""
-
-
-class PasswordRequired(ClientError):
-    """The server wants a password (send ``hello`` again with one)."""
-
-
-class Unavailable(ClientError):
-    """The server cannot take anyone now (its cluster link is down): another node, or later, may."""
-
-
-@dataclasses.dataclass(frozen=True)
-class TlsOptions:
-    """How to check the server: a CA file, or trust on first use."""
-
-    cafile: str | None = None
-    known_servers: KnownServers = dataclasses.field(default_factory=KnownServers)
-    #: Asked ``(address, fingerprint)`` before a new server is trusted (a
-    #: person at a terminal, as ssh asks); ``None`` trusts it (scripts).
-    confirm: Callable[[str, str], bool] | None = None
-
-    def context(self) -> ssl.SSLContext:
-        if self.cafile:
-            ctx = ssl.create_default_context(cafile=self.cafile)
-        else:  # checked by fingerprint after the handshake instead
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        return ctx
-
-
-class NickRejected(ClientError):
-    """The server refused our nickname; ``suggestion`` may name a free one."""
-
-    def __init__(self, message: str, suggestion: str | None) -> None:
-        super().__init__(message)
-        self.suggestion = suggestion
 
 
 def _reason(exc: OSError) -> str:

@@ -41,7 +41,7 @@ from common.rooms import InvalidRoom, room_key, validate_room
 from common.threads import stop_signals_blocked
 
 from .backoff import Clock
-from .connection import ClientError
+from .errors import ClientError
 
 Send = Callable[[m.Message], None]
 #: Typed lines the server confirms one by one (``accepted``, or a ``reply`` to a bot's line).

@@ -22,11 +22,9 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
 
 from common import messages as m
-from common.commands import CommandError, ShowHelp, parse_input
-from common.limits import clip
+from common.commands import CommandError, ShowHelp
 from common.nicks import is_exit_word
 from common.ratelimit import TokenBucket
 from common.rooms import room_key
@@ -34,72 +32,28 @@ from common.threads import stop_signals_blocked
 
 from .addresses import Address
 from .backoff import Clock
-from .connection import (
-    Banned,
-    CertificateMismatch,
-    ChatConnection,
-    ClientError,
-    NickRejected,
-    PasswordRequired,
-    WrongPassword,
-)
+from .connection import ChatConnection
+from .errors import Banned, CertificateMismatch, ClientError, PasswordRequired, WrongPassword
 from .outbox import Outbox
 from .positions import Positions
 from .reconnect import reconnect
+from .rejoin import hello_again, replay
+from .typed import not_sent, parse_line
 from .windows import Windows, room_of
 
 log = logging.getLogger(__name__)
 
 #: The outbox paces itself at this share of the server's announced rate.
 PACE_MARGIN = 0.9
-#: Characters of a refused line quoted when saying it was not sent.
-NOT_SENT_CHARS = 60
 #: Line mode reads no more input while this many lines wait in the outbox
 #: (paced, away, or behind a write the server does not take: a script is slowed
 #: with its input backing up in its pipe, not in our memory).
 QUEUED_LIMIT = 8
 
 
-class FrontEndSession(Protocol):
-    """What the UI and line mode need of a session (``ChatSession`` or the server's host)."""
-
-    nick: str
-    status: str
-    show: Callable[[m.Message], None]
-    on_end: Callable[[], None]
-    on_status: Callable[[], None]
-    ended: threading.Event
-    lost: str | None
-    leaving: bool
-
-    def start(self) -> None: ...
-    def submit(self, line: str) -> m.Message | ShowHelp | CommandError | None: ...
-    def leave(self, timeout: float = 5.0) -> None: ...
-    def unsent(self) -> int: ...
-
-
 def _pacer(welcome: m.Welcome) -> TokenBucket | None:
     """A bucket a little under the server's limit (clocks and the network blur it)."""
     return TokenBucket(welcome.rate * PACE_MARGIN, max(1, welcome.burst - 1)) if welcome.rate > 0 else None
-
-
-def parse_line(line: str) -> m.Message | ShowHelp | CommandError | None:
-    """What a line of user input means (the terminal, line mode and ``--send`` alike)."""
-    line = line.rstrip("\r\n")  # a paste that ends with its last line's newline: no blank line
-    # A pasted block is one message, whatever its first line looks like.
-    if "\n" in line.strip("\n") and len(line) <= m.MAX_TEXT:
-        return m.Say(line)
-    return parse_input(line)
-
-
-def _not_sent(line: m.Say | m.Action, why: m.Error) -> m.Notice:
-    """The line a refusal answers, marked as not sent, and why: ``* not sent: "more spam" (you are muted ...)``."""
-    text = clip(" ".join(line.text.split()), NOT_SENT_CHARS)
-    return m.Notice(
-        text=f'not sent: {"/me " if isinstance(line, m.Action) else ""}"{text}" ({why.message})',
-        ts=time.time(),
-        event="unsent",
-    )
 
 
 class ChatSession:
@@ -247,7 +201,7 @@ class ChatSession:
             line = self._outbox.oldest_unconfirmed()
             self._outbox.acknowledged()
             if msg.code == "muted" and isinstance(line, (m.Say, m.Action)):
-                msg = _not_sent(line, msg)  # the screen showed it as sent ("You: ..."): say it was not
+                msg = not_sent(line, msg)  # the screen showed it as sent ("You: ..."): say it was not
         elif isinstance(msg, m.Error):
             self._outbox.refused()
         if isinstance(msg, m.ChatMessage):
@@ -416,35 +370,18 @@ class ChatSession:
         # The replay comes first: it shows which unacknowledged lines
         # arrived after all, so only the others are sent again.
         self._track(welcome)
-        replayed = 0
-        while replayed < welcome.replay:
-            msg = conn.next_message()
-            if msg is None or isinstance(msg, m.Bye):
-                raise ClientError("the server closed the connection")
-            replayed += isinstance(msg, m.ChatMessage)  # (a notice may come among them)
-            self._on_message(msg)
+        replay(conn, welcome.replay, self._on_message)
         return welcome
 
     def _hello_again(self, conn: ChatConnection) -> m.Welcome:
-        nick = self.nick
-        while True:
-            try:
-                # Always our room back, and where we were in its numbering.
-                others = self.windows.asking_back()
-                welcome = conn.hello(
-                    nick,
-                    resume=self._token,
-                    room=self.room,
-                    epoch=self._positions.epoch(self.room),
-                    last_seq=self._positions.last_seq(self.room),
-                    password=self._password,
-                    others=[(r, self._positions.epoch(r), self._positions.last_seq(r)) for r in others],
-                )
-                break
-            except NickRejected as exc:
-                if not exc.suggestion:
-                    raise
-                nick = exc.suggestion
+        welcome = hello_again(
+            conn,
+            self.nick,
+            token=self._token,
+            rooms=[self.room, *self.windows.asking_back()],
+            positions=self._positions,
+            password=self._password,
+        )
         if welcome.nick != self.nick:
             self._info(f"your nickname was taken meanwhile; you are now {welcome.nick}")
             self.nick = welcome.nick

@@ -17,7 +17,8 @@ from helpers import TIMEOUT, NativeClient, Proxy, ServerProcess, client_process,
 
 import chatclient.session as session_module
 from chatclient.backoff import backoff_delays
-from chatclient.connection import ChatConnection, ClientError
+from chatclient.connection import ChatConnection
+from chatclient.errors import ClientError
 from chatclient.outbox import Outbox
 from chatclient.session import ChatSession
 from common import messages as m
