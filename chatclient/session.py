@@ -34,6 +34,7 @@ from .addresses import Address
 from .backoff import Clock
 from .connection import ChatConnection
 from .errors import Banned, CertificateMismatch, ClientError, PasswordRequired, WrongPassword
+from .focus import Focus
 from .outbox import Outbox
 from .positions import Positions
 from .reconnect import reconnect
@@ -112,6 +113,8 @@ class ChatSession:
         #: Where we are, for the toolbar and completion (updated by the receiver thread).
         #: Our rooms, the focused one, who is in each (the terminal UI shows one room).
         self.windows = Windows(welcome)
+        #: What the user does to it: /window, the room keys (the UI's thread).
+        self.focus = Focus(self.windows, self._send_chat, lambda msg: self.show(msg), lambda: self.on_status())
         self.rooms: set[str] = {welcome.room}  # every room we heard of, for completion
         #: Who we exchanged private messages with (any room), for ``/msg`` completion.
         self.correspondents: set[str] = set()
@@ -244,34 +247,6 @@ class ChatSession:
         if self.windows.route(msg, self.show)[0]:
             self.on_status()  # (the hotlist changed)
 
-    def switch_to(self, room: str, *, tell_server: bool = True) -> bool:
-        """Focus ``room`` (one we are in): a marker line, then what came there unseen. False if not ours."""
-        name = self.windows.focus(room, self.show)
-        if name is None:
-            return False
-        if tell_server:  # its focus follows ours: who, topic, /history are about this room
-            self._send_chat(m.Join(name))
-        self.on_status()
-        return True
-
-    def step(self, offset: int) -> bool:
-        """Focus the next (``offset`` 1) or previous (-1) of our rooms."""
-        room = self.windows.beside(offset)
-        return room is not None and self.switch_to(room)
-
-    def window(self, number: int) -> bool:
-        """Focus our ``number``-th room (Alt+1..9)."""
-        room = self.windows.numbered(number)
-        return room is not None and self.switch_to(room)
-
-    def next_active(self) -> bool:
-        """Focus the room with the most urgent unseen activity (Alt+A)."""
-        room = self.windows.most_active()
-        return room is not None and self.switch_to(room)
-
-    def hotlist_text(self) -> str:
-        return self.windows.hotlist_text()
-
     def _track(self, msg: m.Message) -> None:
         """Keep ``room``, ``users``, ``topic`` and ``rooms`` up to date."""
         changed = True
@@ -402,12 +377,10 @@ class ChatSession:
         """
         name, _, rest = line.strip().partition(" ")
         if name.lower() in ("/window", "/w"):  # ours alone: which of our rooms we look at
-            rest = rest.strip()
-            found = self.window(int(rest)) if rest.isdigit() else bool(rest) and self.switch_to(rest)
-            return None if found else CommandError(f"usage: /window #ROOM|N, one of: {', '.join(self.joined.values())}")
+            return self.focus.command(rest)
         parsed = parse_line(line)
         if isinstance(parsed, m.Join) and room_of(parsed.room) in self.joined:
-            self.switch_to(parsed.room)  # a room we are in: look at it (the server is told)
+            self.focus.switch_to(parsed.room)  # a room we are in: look at it (the server is told)
             return None
         if isinstance(parsed, m.PrivateSay) and (now := self.windows.now_called(parsed.to)):
             self._info(f"{parsed.to} is now {now}; /msg {now} ...")  # (the server's answer: nobody called that)

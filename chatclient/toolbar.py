@@ -45,7 +45,7 @@ class Facts:
             status=lambda: session.status,
             cluster_down=lambda: session.cluster_down,
             encrypted=lambda: session.conn.tls is not None,
-            hotlist=session.hotlist_text,
+            hotlist=session.windows.hotlist_text,
             rooms=lambda: session.rooms,
             correspondents=lambda: session.correspondents,
         )

@@ -60,7 +60,7 @@ async def _run(
     facts = Facts.of(session)
     prompt: PromptSession[str] = PromptSession(
         key_bindings=merge_key_bindings(
-            [room_keys(session.window, session.step, session.next_active), interrupt_keys()]
+            [room_keys(session.focus.window, session.focus.step, session.focus.next_active), interrupt_keys()]
         ),
         input=keyboard,
         history=history(),
