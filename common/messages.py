@@ -469,19 +469,19 @@ def decode(line: bytes) -> Message:
     """Decode one frame (without its newline). Raises only ``InvalidFrame``."""
     try:
         msg = _decode_msg(line)
-        if msg.__class__ in _NUMBERS:
-            _refuse_long_integers(msg, line)
-        return msg
     except msgspec.ValidationError as exc:
         try:
             obj = msgspec.json.decode(line)
-        except (msgspec.DecodeError, RecursionError):  # (nested past msgspec's depth)
+        except (msgspec.DecodeError, RecursionError):  # (nested past msgspec's depth: said below)
             pass
         else:
             raise _refusal(obj, exc) from None
     except msgspec.DecodeError:
-        pass
-    # Not JSON to msgspec: invalid UTF-8, NaN, a lone surrogate... the json module says what is wrong.
+        pass  # invalid UTF-8, NaN, a lone surrogate...: the json module says what is wrong, below
+    else:
+        if msg.__class__ not in _NUMBERS or _numbers_within_64_bits(msg):
+            return msg
+        # msgspec reads an integer of any length into a number field: read as written, below
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -500,9 +500,14 @@ def from_dict(obj: Any) -> Message:
             if _holds_surrogate(value):
                 raise InvalidFrame(f"field {name!r} holds an unpaired surrogate")
     try:
-        return msgspec.convert(obj, AnyMessage)
+        msg = msgspec.convert(obj, AnyMessage)
     except msgspec.ValidationError as exc:
         raise _refusal(obj, exc) from None
+    for name in _NUMBERS.get(msg.__class__, ()):  # an integer there is held to 64 bits, as any integer is
+        written = obj[name] if name in obj else None
+        if isinstance(written, int) and not INT_MIN <= written <= INT_MAX:
+            raise InvalidFrame(f"field {name!r} {_MUST[Number]}")
+    return msg
 
 
 def to_dict(msg: Message) -> dict[str, Any]:
@@ -539,15 +544,11 @@ _MUST: dict[Any, str] = {
 }
 
 
-def _refuse_long_integers(msg: Message, line: bytes) -> None:
-    """msgspec reads an integer of any length into a number field: refuse one past 64 bits,
-    as an integer field does (the rare number that large is looked at again, as written)."""
+def _numbers_within_64_bits(msg: Message) -> bool:
     for name in _NUMBERS[msg.__class__]:
-        if -(2.0**63) < getattr(msg, name) < 2.0**63:
-            continue
-        written = json.loads(line).get(name)
-        if isinstance(written, int) and not INT_MIN <= written <= INT_MAX:
-            raise InvalidFrame(f"field {name!r} {_MUST[Number]}")
+        if not -(2.0**63) < getattr(msg, name) < 2.0**63:
+            return False
+    return True
 
 
 def _holds_surrogate(value: Any) -> bool:

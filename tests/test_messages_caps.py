@@ -121,3 +121,13 @@ def test_a_message_decoded_is_checked_by_its_type():
     with pytest.raises(InvalidFrame, match="field 'mine' must be a boolean"):
         m.decode(b'{"type":"rooms","names":[],"counts":[],"topics":[],"mine":[1]}')
     assert m.decode(b'{"type":"message","seq":1,"ts":1e300,"room":"#a","nick":"b","text":"t"}').ts == 1e300
+
+
+def test_code_written_for_dataclass_messages_still_works():
+    """``dataclasses.replace``/``fields`` on a message, as the server's modules use them."""
+    import dataclasses
+
+    assert dataclasses.replace(m.Say("x"), room="#a") == m.Say("x", room="#a")
+    assert [f.name for f in dataclasses.fields(m.Users)] == ["room", "nicks", "away", "more"]
+    welcome = dataclasses.replace(m.Welcome(1, "s", "n", "#a", ["n"]), replay=3)
+    assert (welcome.replay, welcome.exit_words, welcome.mode) == (3, ["bye"], "chat")
