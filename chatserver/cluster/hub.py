@@ -20,10 +20,12 @@ import socket
 import threading
 import time
 
-from chatserver.backends.roomlog import StoredRoom
+from chatserver.backends.ports import Backends
+from chatserver.backends.records import StoredRoom
 from chatserver.cluster import keys
 from chatserver.cluster.link import ClusterUnavailable, Link
 from chatserver.cluster.presence import Presence
+from chatserver.cluster.redisstores import RedisModeration, RedisSecret
 from chatserver.cluster.relay import FollowedRoom, RelayHub
 from chatserver.cluster.sweep import RoomSweeper
 from chatserver.core.fanout import Frame, Subscriber
@@ -43,6 +45,9 @@ class ClusterHub(RelayHub):
     def __init__(self, link: Link, *, keep: int, heartbeat: float = 5.0, max_rooms: int = 1000) -> None:
         super().__init__(link, f"{socket.gethostname()[:20]}-{secrets.token_hex(3)}", keep=keep, max_rooms=max_rooms)
         self._presence = Presence(link, self.node, lease=3 * heartbeat)
+        self._secrets = RedisSecret(link)
+        #: What the server keeps through this node: all of it in Redis, shared by every node.
+        self.backends = Backends(self.broker, RedisModeration(link, self.node), self._secrets)
         self._sweeper = RoomSweeper(link)
         self._heartbeat = heartbeat
         self.cluster_id = link.kept(keys.CLUSTER, secrets.token_hex(4))
@@ -200,12 +205,12 @@ class ClusterHub(RelayHub):
         room = self._rooms.get(key)
         if room is not None:
             return room
-        known = None if create and maker is None else self.cluster_log.room(name)
+        known = None if create and maker is None else self.broker.room(name)
         if not create and known is None:
             return None
         address = self._may_make(name, maker) if maker is not None and known is None else ""
         self._make_space()
-        stored, last = self.cluster_log.ensure(name)
+        stored, last = self.broker.ensure(name)
         room = self._rooms[key] = FollowedRoom(stored, last)
         self._made(room, address)
         self._by_stream[keys.log(key)] = room
@@ -235,17 +240,17 @@ class ClusterHub(RelayHub):
             self._presence.joined(r.name, sub.nick, self._sid(sub), [*self._rooms_of(sub), r.name])
             if after is not None and epoch == r.epoch and after > r.seq and not r.members:
                 # Seen further than Redis numbers it: Redis came back from older data.
-                self.cluster_log.behind({r.name: after})
-                r.epoch = self.cluster_log.ensure(r.name)[0].epoch
+                self.broker.behind({r.name: after})
+                r.epoch = self.broker.ensure(r.name)[0].epoch
             r.members[sub] = r.posted
             if greet is not None:
                 if after is not None and epoch == r.epoch and 0 <= after <= r.seq:
-                    missed = self.cluster_log.between(r.name, after, r.read, self._keep) if after < r.seq else []
+                    missed = self.broker.between(r.name, after, r.read, self._keep) if after < r.seq else []
                     first = missed[0].seq if missed else r.seq + 1
                     greet(Greeting(r.name, r.epoch, r.seq, missed, max(0, first - after - 1), "missed"))
                 else:
                     kind = "history" if after is None else "renumbered"
-                    found = self.cluster_log.recent(r.name, recent, upto=r.read)
+                    found = self.broker.recent(r.name, recent, upto=r.read)
                     greet(Greeting(r.name, r.epoch, r.seq, found, 0, kind))
             if arrival is not None:
                 self.announce(r.name, functools.partial(arrival, r.name), exclude=sub)
@@ -263,24 +268,24 @@ class ClusterHub(RelayHub):
         with self._lock:
             r = self._room(room, create=True)
             assert r is not None
-            self.cluster_log.save_room(StoredRoom(r.name, r.epoch, r.seq, topic))
+            self.broker.save_room(StoredRoom(r.name, r.epoch, r.seq, topic))
             r.topic = topic
 
     def topic(self, room: str) -> str:
-        found = self.cluster_log.room(room)
+        found = self.broker.room(room)
         return found.topic if found else ""
 
     def rooms(self) -> list[RoomInfo]:
         names = sorted(self._link.call(lambda r: r.smembers(keys.ROOMS)))  # type: ignore[arg-type]
         counts = self._presence.counts(names)
         found = []
-        for stored, count in zip(self.cluster_log.rooms(names), counts, strict=True):
+        for stored, count in zip(self.broker.rooms(names), counts, strict=True):
             if stored is not None and (count or room_key(stored.name) == room_key(LOBBY)):
                 found.append(RoomInfo(stored.name, count, stored.topic))
         return sorted(found, key=lambda info: room_key(info.name))
 
     def recent(self, room: str, count: int, before: int | None = None) -> list[m.ChatMessage]:
-        return self.cluster_log.recent(room, count, before)
+        return self.broker.recent(room, count, before)
 
     def _obey(self, fields: dict[str, str]) -> None:
         """What another node asks of a session here (lock held)."""
@@ -357,7 +362,7 @@ class ClusterHub(RelayHub):
                 return
             with self._lock:
                 delivered = {r.name: r.seq for r in self._rooms.values()}
-            late = self.cluster_log.behind(delivered)
+            late = self.broker.behind(delivered)
             if late:  # came back from older data: numbers already given would be given again
                 log.warning("the cluster's Redis came back behind in %s", ", ".join(late[:5]))
                 self._renew_cluster()
@@ -396,7 +401,7 @@ class ClusterHub(RelayHub):
         log.warning("the cluster's Redis lost its data: every session here must reconnect")
         self._link.kept(keys.CLUSTER, self.cluster_id)  # (the same id: the cluster goes on)
         self._generation = self._link.kept(keys.GENERATION, secrets.token_hex(8))
-        self.cluster_log.restore_secret()
+        self._secrets.restore()
         self._departed.clear()  # (their names went with the data)
         self._doubtful.clear()  # (refused below, with everything unanswered)
         with self._lock:

@@ -29,7 +29,7 @@ from collections.abc import Callable
 
 from chatserver.cluster import keys
 from chatserver.cluster.link import REDIS_DOWN, ClusterUnavailable, Link
-from chatserver.cluster.redislog import Entry, RedisLog, decode, seq_of
+from chatserver.cluster.redislog import Entry, RedisBroker, decode, seq_of
 from chatserver.core.fanout import Frame, Subscriber
 from chatserver.core.hub import PUBLISH_WAIT, LocalHub, Publish, _Room
 from common import messages as m
@@ -92,8 +92,8 @@ class RelayHub(LocalHub):
     def __init__(self, link: Link, node: str, *, keep: int, max_rooms: int) -> None:
         self.node = node
         self._link = link
-        self.cluster_log = RedisLog(link, node)
-        super().__init__(keep=keep, max_rooms=max_rooms, log=self.cluster_log)
+        self.broker = RedisBroker(link, node)
+        super().__init__(keep=keep, max_rooms=max_rooms, broker=self.broker)
         self.on_sanctions: Callable[[], None] = lambda: None  # moderation changed on some node
         self._refs = itertools.count(1)
         self._last_ref = 0
@@ -243,7 +243,7 @@ class RelayHub(LocalHub):
                 batch, self._batch = self._batch, []
                 self._batch_ready.notify_all()
             try:
-                ids = self.cluster_log.append(batch)
+                ids = self.broker.append(batch)
             except ClusterUnavailable as exc:
                 if exc.__cause__ is not None:  # sent, and the link broke: Redis may have taken it
                     self._in_doubt(batch)
@@ -357,7 +357,7 @@ class RelayHub(LocalHub):
                     log.exception("reloading bans and mutes")
             if read:  # (one round trip a batch: what this node read may now be trimmed)
                 try:
-                    self.cluster_log.read_up_to(read)
+                    self.broker.read_up_to(read)
                 except ClusterUnavailable:
                     pass
 
