@@ -42,6 +42,7 @@ UNAVAILABLE = "the server has lost its cluster (Redis): your message was not sen
 READ_BLOCK_MS = 1000  # a blocking read returns at least this often (to see a stop)
 READ_COUNT = 1000  # entries per stream per read, at most
 MAX_BATCH = 5000  # entries waiting for the writer before publishers wait
+LATEST = 256  # messages a followed room remembers having delivered (for joiners)
 
 
 @dataclasses.dataclass
@@ -79,11 +80,24 @@ class StoredFrame(Frame):
 class FollowedRoom(_Room):
     """A room whose stream this node reads (for its members here)."""
 
-    __slots__ = ("read",)
+    __slots__ = ("read", "latest")
 
     def __init__(self, stored, last_id: str) -> None:  # noqa: ANN001
         super().__init__(stored)
         self.read = last_id  # the stream id read up to: later entries come live
+        #: The last messages delivered, (seq, frame): a joiner's history read from Redis
+        #: outside the lock is completed from these under it.
+        self.latest: collections.deque[tuple[int, Frame]] = collections.deque(maxlen=LATEST)
+
+    def delivered_after(self, seq: int) -> list[m.ChatMessage] | None:
+        """The messages delivered numbered above ``seq``, or None if ``latest`` does not
+        hold all of them (lock held)."""
+        if self.seq <= seq:
+            return []
+        found = [frame.msg for n, frame in self.latest if n > seq]
+        if len(found) != self.seq - seq:
+            return None
+        return found  # type: ignore[return-value]
 
 
 class RelayHub(LocalHub):
@@ -123,6 +137,10 @@ class RelayHub(LocalHub):
         last = self._link.call(lambda r: r.xrevrange(stream, "+", "-", count=1))
         return last[0][0] if last else "0-0"  # type: ignore[index]
 
+    def _follow(self, name: str, *, create: bool, maker: Subscriber | None = None) -> FollowedRoom | None:
+        """The room, followed by this node (its Redis calls outside the lock)."""
+        raise NotImplementedError
+
     def _obey(self, fields: dict[str, str]) -> None:
         """What another node asks of this one, read from its inbox (lock held)."""
         raise NotImplementedError
@@ -157,14 +175,13 @@ class RelayHub(LocalHub):
     ) -> Frame:
         """Queue for Redis, which numbers it; it reaches members (and the sender
         its receipt) when read back from the room's stream."""
+        r = self._follow(room, create=True) if self._link.up else None  # (Redis: before the lock)
         with self._lock:
             frame = Frame(build(0, time.time()))
-            if not self._link.up:
+            if not self._link.up or r is None:
                 if exclude is not None:  # (after the answers to what it sent before: the client pairs them)
                     self.send_to(exclude, Frame(m.Error("cluster_unavailable", UNAVAILABLE)))
                 return frame
-            r = self._room(room, create=True)
-            assert r is not None
             self._append(r.name, "m", frame.msg, _Pending(exclude, receipt, r, frame.msg), exclude=exclude)
             self._batch_ready.wait_for(lambda: len(self._batch) < MAX_BATCH, PUBLISH_WAIT)
         return frame
@@ -177,14 +194,16 @@ class RelayHub(LocalHub):
         *,
         except_nick: str | None = None,
     ) -> None:
+        if not self._link.up:
+            return  # (nobody elsewhere would hear it; the users here were told the link is down)
+        try:
+            r = self._follow(room, create=False)  # (Redis, unless followed already: before the lock)
+        except ClusterUnavailable:
+            return
+        if r is None:
+            return
         with self._lock:
             if not self._link.up:
-                return  # (nobody elsewhere would hear it; the users here were told the link is down)
-            try:
-                r = self._room(room)
-            except ClusterUnavailable:
-                return
-            if r is None:
                 return
             msg = build(time.time())
             if isinstance(msg, m.Notice) and msg.room is None:
@@ -328,7 +347,13 @@ class RelayHub(LocalHub):
             if not got:
                 continue
             read: dict[str, str] = {}
-            sanctions = False
+            if any(stream == keys.EVENTS for stream, _ in got):
+                # Moderation changed: in force before anything read with it is delivered (a
+                # mute's notice and the muted person's next line), read outside the lock.
+                try:
+                    self.on_sanctions()
+                except Exception:  # noqa: BLE001
+                    log.exception("reloading bans and mutes")
             with self._lock:
                 # What other nodes asked of this one first: an /op given before its
                 # notice was posted is in force before the notice is delivered.
@@ -343,18 +368,11 @@ class RelayHub(LocalHub):
                         try:
                             if room is not None:
                                 self._deliver(room, entry_id, fields)
-                            elif stream == keys.EVENTS:
-                                sanctions = True  # (reloaded below: not under the hub's lock)
-                            else:
+                            elif stream != keys.EVENTS:  # (events: reloaded above)
                                 self._obey(fields)
                         except Exception:  # noqa: BLE001
                             log.exception("handling %s %s", stream, entry_id)
                 self._release_held()
-            if sanctions:
-                try:
-                    self.on_sanctions()
-                except Exception:  # noqa: BLE001
-                    log.exception("reloading bans and mutes")
             if read:  # (one round trip a batch: what this node read may now be trimmed)
                 try:
                     self.broker.read_up_to(read)
@@ -370,6 +388,7 @@ class RelayHub(LocalHub):
             if r.seq and seq > r.seq + 1:
                 self._gap(r, seq)
             r.seq = seq
+            r.latest.append((seq, frame))
         elif '"event":"topic"' in fields["p"]:
             msg = frame.msg
             if isinstance(msg, m.Notice) and msg.event == "topic" and msg.topic is not None:
