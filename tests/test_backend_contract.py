@@ -11,6 +11,7 @@ each must pass every test here unchanged.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -85,6 +86,32 @@ def _room(broker: Broker, name: str) -> StoredRoom:
     found = broker.room(name)
     assert found is not None
     return found
+
+
+def _methods(protocol: type) -> dict[str, inspect.Signature]:
+    names = [n for n, v in vars(protocol).items() if callable(v) and not n.startswith("_")]
+    return {n: inspect.signature(getattr(protocol, n)) for n in names}
+
+
+def _fits(implementation: object, protocol: type) -> list[str]:
+    """What ``implementation`` lacks of ``protocol``: a method, or a parameter (by name, in order)."""
+    missing = []
+    for name, wanted in _methods(protocol).items():
+        method = getattr(implementation, name, None)
+        if method is None:
+            missing.append(name)
+            continue
+        have = list(inspect.signature(method).parameters)
+        need = [p for p in wanted.parameters if p != "self"]
+        if have[: len(need)] != need:
+            missing.append(f"{name}{tuple(have)}: wants {tuple(need)}")
+    return missing
+
+
+def test_each_backend_has_every_method_of_its_interfaces(kit):
+    assert _fits(kit.broker, Broker) == []
+    assert _fits(kit.moderation, ModerationStore) == []
+    assert _fits(kit.secrets, SecretStore) == []
 
 
 # -- the broker --
@@ -231,6 +258,11 @@ def nodes(request) -> Iterator[tuple[FakeClock, Callable[[str], Presence]]]:
         link = Link(request.getfixturevalue("redis_server").url)
         yield clock, lambda node: RedisPresence(link, node, LEASE, clock=clock)
         link.close()
+
+
+def test_each_presence_has_every_method_of_its_interface(nodes):
+    _, at = nodes
+    assert _fits(at("A"), Presence) == []
 
 
 def test_a_name_is_held_while_its_node_lease_lives(nodes):

@@ -20,7 +20,6 @@ from __future__ import annotations
 import bisect
 import collections
 import dataclasses
-import functools
 import itertools
 import logging
 import threading
@@ -54,27 +53,6 @@ class _Pending:
     room: _Room | None = None
     msg: m.Message | None = None  # as published (numbered by Redis)
     seq: int = 0  # its number, once Redis gave it
-
-
-class StoredFrame(Frame):
-    """A frame read from a room's stream: its native bytes are the stored JSON
-    with the number put in; the message itself is decoded only if someone needs
-    it (a plain-text peer, a receipt, a topic)."""
-
-    def __init__(self, entry_id: str, fields: dict[str, str]) -> None:
-        self._entry = (entry_id, fields)
-        payload = fields["p"]
-        if fields.get("k") == "m":  # ("type" comes first, then "seq": the first "seq":0, is it)
-            payload = payload.replace('"seq":0,', f'"seq":{seq_of(entry_id)},', 1)
-        self.__dict__["native"] = payload.encode()
-
-    @functools.cached_property
-    def msg(self) -> m.Message:  # type: ignore[override]
-        return decode(*self._entry)
-
-    @property
-    def size(self) -> int:
-        return len(self.__dict__["native"]) + 200  # (its message need not be decoded to be queued)
 
 
 class FollowedRoom(_Room):
@@ -382,24 +360,22 @@ class RelayHub(LocalHub):
     def _deliver(self, r: FollowedRoom, entry_id: str, fields: dict[str, str]) -> None:
         """A room's entry read back: to this node's members, in the room's order (lock held)."""
         r.read = entry_id
-        frame = StoredFrame(entry_id, fields)
+        msg = decode(entry_id, fields)  # (numbered by its id: the stored JSON is never edited)
+        frame = Frame(msg)
         if fields.get("k") == "m":
             seq = seq_of(entry_id)
             if r.seq and seq > r.seq + 1:
                 self._gap(r, seq)
             r.seq = seq
             r.latest.append((seq, frame))
-        elif '"event":"topic"' in fields["p"]:
-            msg = frame.msg
-            if isinstance(msg, m.Notice) and msg.event == "topic" and msg.topic is not None:
-                r.topic = msg.topic
+        elif isinstance(msg, m.Notice) and msg.event == "topic" and msg.topic is not None:
+            r.topic = msg.topic
         exclude, receipt = None, None
         pending = self._pending.pop(int(fields.get("r") or 0), None) if fields.get("n") == self.node else None
         if pending is not None and pending.sub is not None:
             exclude = pending.sub
             if pending.receipt is not None:  # (from the message as published: no decoding)
-                own = pending.msg if isinstance(pending.msg, m.ChatMessage) else frame.msg
-                receipt = Frame(pending.receipt(dataclasses.replace(own, seq=seq_of(entry_id))))
+                receipt = Frame(pending.receipt(msg))
                 ref = int(fields["r"])
                 if next(iter(self._pending), ref) < ref:
                     # Something appended before it is unanswered (in doubt since Redis went,
