@@ -309,22 +309,23 @@ class SqliteStore:
         """Number ``msg`` as its room's next and stage it (``stage``): no file I/O but
         for a room not seen before, so the hub may call it under its lock."""
         key = self._room_key(msg.room)
-        with self._staged_lock:
+        with self._staged_lock:  # (one hold: numbered and recorded together)
             at = self._positions.get(key)
-        if at is None:
+            if at is not None:
+                at = self._positions[key] = Position(at.seq + 1, at.epoch)
+        if at is None:  # a room not seen before: read (or made) once
             if self.room(msg.room) is None:
                 self.save_room(StoredRoom(msg.room, secrets.token_hex(6), 0, ""))
             with self._staged_lock:
-                at = self._positions.get(key, Position(0, ""))
-        seq = at.seq + 1
+                last = self._positions.get(key, Position(0, ""))
+                at = self._positions[key] = Position(last.seq + 1, last.epoch)
+        seq = at.seq
         if msg.seq != seq:
             msg = dataclasses.replace(msg, seq=seq)
-        with self._staged_lock:
-            self._positions[key] = Position(seq, at.epoch)
         if not self.stage(msg):
             return None
         self._followers.published()
-        return Position(seq, at.epoch)
+        return at
 
     def follow(self, rooms: dict[str, int], timeout: float) -> list[m.ChatMessage]:
         """Messages above the given seq of each room (staged ones included), waiting up to ``timeout``."""
