@@ -342,6 +342,8 @@ class ClusterHub(RelayHub):
                     continue  # the reader delivered more than the room's recent entries hold: again
                 self._enter_locked(r, sub, claim, greeting, greet, arrival)
             return r.name
+        with contextlib.suppress(ClusterUnavailable):
+            self._presence.left(room, claim.nick if claim is not None else sub.nick, sid, None)
         raise ClusterUnavailable(f"{room} moves too fast to join now: try again")
 
     def _history(
