@@ -1,5 +1,5 @@
 """The chat rules in-process, without a socket: people as ``Participant``s on the real
-``LocalHub`` (memory room log), each with an outlet that records what it is given.
+``LocalHub`` (memory broker), each with an outlet that records what it is given.
 
 What the rules need from a server is a small fake ``Services``; what reaches a
 person is decoded from the bytes the hub's dispatcher hands its outlet, after
@@ -15,7 +15,9 @@ import pathlib
 
 import pytest
 
-from chatserver.backends.roomlog import MemoryLog, SearchTooLong, Unavailable
+from chatserver.backends.memory import MemoryModeration
+from chatserver.backends.records import SearchTooLong, Unavailable
+from chatserver.backends.roomlog import MemoryBroker
 from chatserver.config import ServerConfig
 from chatserver.core.fanout import Frame
 from chatserver.core.hub import LOBBY, LocalHub
@@ -75,7 +77,7 @@ class Services:
 
     def __init__(self, config: ServerConfig, clock: Clock, host: str = "") -> None:
         self.config = config
-        self.sanctions = Sanctions(MemoryLog(), clock=clock)
+        self.sanctions = Sanctions(MemoryModeration(), clock=clock)
         self.stopping = False
         self.paused: list[float] = []
         self.failures: dict[str, int] = {}
@@ -114,18 +116,18 @@ class Services:
         self.left.append((who.nick, reason))
 
 
-class SlowSearchLog(MemoryLog):
-    """The memory log, but a search for "slow" takes too long, and the history of #gone cannot be read."""
+class SlowSearchLog(MemoryBroker):
+    """The memory broker, but a search for "slow" takes too long, and the history of #gone cannot be read."""
 
     def search(self, room: str, words: str, limit: int) -> list[m.ChatMessage]:
         if "slow" in words:
             raise SearchTooLong("that search took too long: try fewer or longer words")
         return super().search(room, words, limit)
 
-    def recent(self, room: str, count: int, before: int | None = None) -> list[m.ChatMessage]:
+    def recent(self, room: str, count: int, before: int | None = None, after: int | None = None) -> list[m.ChatMessage]:
         if room == "#gone" and before == 13:
             raise Unavailable("the store is away")
-        return super().recent(room, count, before)
+        return super().recent(room, count, before, after)
 
 
 class Chat:
@@ -134,7 +136,7 @@ class Chat:
     def __init__(self, mode: Mode = Mode.CHAT, **config) -> None:
         self.clock = Clock()
         self.services = Services(ServerConfig(mode=mode, rate_limit=0, **config), self.clock, host="Server")
-        self.hub = LocalHub(log=SlowSearchLog())
+        self.hub = LocalHub(broker=SlowSearchLog())
         self.outlets: dict[str, Outlet] = {}
 
     def person(self, nick: str, *, address: str = "10.0.0.1", host: bool = False, **kw) -> Participant:

@@ -19,7 +19,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from chatserver.backends.roomlog import MemoryLog, RoomLog
+from chatserver.backends.memory import memory_backends
+from chatserver.backends.ports import Backends
 from chatserver.config import ServerConfig
 from chatserver.core.hub import Hub, LocalHub
 from chatserver.net.listener import Listener, refuse_now, spawn
@@ -60,16 +61,17 @@ class ChatServer:
     cluster_node: str | None = None  # with --cluster: this node's id in the cluster
     page_port: int | None = None  # the chat page's port, once it is served (``web.py``)
 
-    def __init__(self, config: ServerConfig, hub: Hub | None = None, room_log: RoomLog | None = None) -> None:
+    def __init__(self, config: ServerConfig, hub: Hub | None = None, backends: Backends | None = None) -> None:
         self.config = config
-        self.hub: Hub = hub or LocalHub(keep=config.keep, log=room_log)
+        backends = backends or memory_backends()
+        self.hub: Hub = hub or LocalHub(keep=config.keep, broker=backends.broker)
         self.hub.quota = RoomQuota(config.rooms_per_hour)
         self.stopping = False
         self._stopped = threading.Event()
         # Signs resume tokens: kept in the store, so tokens outlive a restart.
-        self._secret = (room_log.secret() if room_log is not None else None) or secrets.token_bytes(32)
+        self._secret = backends.secrets.secret()
         #: Bans, mutes and /op grants, kept by the room log (``moderation.py``).
-        self.sanctions = Sanctions(room_log if room_log is not None else MemoryLog())
+        self.sanctions = Sanctions(backends.moderation)
         self._per_ip: dict[str, int] = {}
         self._connections = 0  # accepted and not yet closed (sessions, and those about to be)
         self._refusing = 0  # refusals in flight, each in a thread of its own (at most MAX_REFUSING)

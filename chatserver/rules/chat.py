@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import time
 
-from chatserver.backends.roomlog import SearchTooLong
+from chatserver.backends.records import SearchTooLong
 from chatserver.core.fanout import Frame
 from chatserver.core.registry import NickTaken
 from chatserver.rules import membership, operators

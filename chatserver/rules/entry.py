@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
-from chatserver.backends.roomlog import Unavailable
+from chatserver.backends.records import Unavailable
 from chatserver.core.hub import Greeting
 from chatserver.core.registry import NickTaken
 from chatserver.rules import membership

@@ -17,6 +17,7 @@ from chatserver.core.hub import LOBBY, Greeting, TooManyRooms
 from chatserver.rules.effects import Announce, Answer, Effect, JoinRoom, LeaveRoom, error, notice
 from chatserver.rules.services import Me
 from common import messages as m
+from common.limits import first
 from common.rooms import InvalidRoom, room_key, validate_room
 
 #: Rooms one person may be in at once.
@@ -52,9 +53,9 @@ def replay(me: Me, g: Greeting) -> None:
 def greet_joined(me: Me, g: Greeting) -> None:
     """Joined another room: ``joined``, then its replay."""
     entered(me, g)
-    users = [p.nick for p in me.hub.members(g.room)]
-    topic = me.hub.topic(g.room)
-    me.send(m.Joined(room=g.room, topic=topic, users=users, replay=len(g.messages), epoch=g.epoch, seq=g.seq))
+    shown, more = first(m.Joined, me.hub.members(g.room))  # (as the welcome: a bound, not all)
+    users, topic = [p.nick for p in shown], me.hub.topic(g.room)
+    me.send(m.Joined(g.room, topic, users, len(g.messages), g.epoch, g.seq, more))
     replay(me, g)
 
 

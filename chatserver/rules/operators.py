@@ -17,8 +17,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from chatserver.backends.roomlog import StoredSanction
-from chatserver.core.registry import Person
+from chatserver.backends.records import Person, StoredSanction
 from chatserver.rules.effects import Announce, Answer, Effect, Kick, SetOp, Tell, error, notice
 from chatserver.rules.moderation import DEFAULT_DURATION, Sanctions, TooMany, format_duration, until_text
 from chatserver.rules.services import Handler, Me

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from chatserver.backends.roomlog import StoredSanction
+from chatserver.backends.records import StoredSanction
 from chatserver.core.fanout import Frame, Subscriber
 from chatserver.core.hub import Hub
 from chatserver.rules.moderation import Sanctions
