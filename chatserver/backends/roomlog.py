@@ -73,6 +73,10 @@ class Unavailable(Exception):
 
 
 class RoomLog(Protocol):
+    #: Its ``commit`` may wait on a disk: the dispatcher runs it beside the fan-out,
+    #: holding back only the receipts (``core/dispatcher.py``).
+    commit_aside: bool
+
     def room(self, name: str) -> StoredRoom | None:
         """The room as last saved, or None if the log does not know it."""
 
@@ -157,6 +161,8 @@ class MemoryLog:
     for all rooms together (the room keeping the most gives up its oldest).
     Nothing outlives the process. Called under the hub's lock (moderation,
     under the ``Sanctions`` lock)."""
+
+    commit_aside = False  # (nothing to wait for)
 
     def __init__(self, keep: int = DEFAULT_KEEP, history_bytes: int = HISTORY_BYTES) -> None:
         self._keep = keep

@@ -131,6 +131,8 @@ def seq_of(entry_id: str) -> int:
 class RedisLog:
     """``roomlog.RoomLog`` in Redis (plus what the cluster hub needs: ``append``, ``ensure``, ``between``)."""
 
+    commit_aside = False  # (the cluster hub appends in order itself: see ``relay.py``)
+
     def __init__(self, link: Link, node: str) -> None:
         self._link = link
         self._node = node

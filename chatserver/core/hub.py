@@ -188,7 +188,7 @@ class LocalHub:
         self._not_kept: set[tuple[str, int]] = set()
         #: Who left a room while posts to it were queued, and the last of them it gets.
         self._leavers: dict[_Room, list[Member]] = {}
-        self._dispatcher = Dispatcher(self._lock, self._recipients, self._commit)
+        self._dispatcher = Dispatcher(self._lock, self._recipients, self._commit, commit_aside=self._log.commit_aside)
 
     # -- people --
     def rename(self, sub: Subscriber, new: str) -> str:
