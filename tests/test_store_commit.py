@@ -11,10 +11,10 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 from helpers import Member, python_env
 
-from chatserver.backends.roomlog import StoredRoom
 from chatserver.backends.store import SqliteStore
 from chatserver.core.fanout import Frame
 from chatserver.core.hub import LocalHub
@@ -140,54 +140,84 @@ def test_a_reply_to_a_sender_waiting_for_its_receipt_comes_after_it(tmp_path):
 
 
 _KILLED = """
-import os, sys
-from chatserver.backends.roomlog import StoredRoom
+import os, sys, threading
+sys.path.insert(0, sys.argv[3])
+from helpers import Member
 from chatserver.backends.store import SqliteStore
+from chatserver.core.hub import LocalHub
 from common import messages as m
 from common.rooms import room_key
-store = SqliteStore(sys.argv[1], room_key=room_key)
-if store.room("#dev") is None:
-    store.save_room(StoredRoom("#dev", "before", 0, "topic"))
-seq = store.room("#dev").seq + 1
-store.stage(m.ChatMessage(seq=seq, ts=0.0, room="#dev", nick="alice", text="hello"))
+
+class Stuck(SqliteStore):
+    def commit(self):
+        if self._pending() and sys.argv[2] == "delivered":
+            threading.Event().wait()  # a commit that never ends: the process is killed in it
+        return super().commit()
+
+class Bob(Member):
+    got = threading.Event()
+    def deliver_bytes(self, data):
+        super().deliver_bytes(data)
+        self.got.set()
+
+hub = LocalHub(log=Stuck(sys.argv[1], room_key=room_key))
+alice, bob = Member("alice"), Bob("bob")
+for sub in (alice, bob):
+    hub.enter(sub, sub.nick, "#dev", lambda g: None)
+hub.publish(
+    "#dev",
+    lambda seq, ts: m.ChatMessage(seq=seq, ts=ts, room="#dev", nick="alice", text="hello"),
+    exclude=alice,
+    receipt=lambda msg: m.Accepted(seq=msg.seq, ts=msg.ts, room=msg.room),
+)
+assert bob.got.wait(10), "bob got alice's message"
 if sys.argv[2] == "committed":
-    assert store.commit() == set()
-os._exit(0)  # killed: no close
+    assert hub.flush(10) and b"accepted" in alice.data
+print(hub.epoch("#dev"), flush=True)
+os._exit(0)  # killed: nothing closed
 """
 
 
-def _killed(path, state: str) -> None:  # noqa: ANN001
-    """A process that opens the store, stages a message (committed or not) and dies without closing it."""
-    subprocess.run([sys.executable, "-c", _KILLED, str(path), state], env=python_env(), check=True, timeout=60)
+def _killed(path, state: str) -> str:  # noqa: ANN001
+    """A process whose hub delivers alice's message to bob, on the store at ``path``, and dies
+    with it ``committed`` (alice acknowledged) or ``delivered`` only (mid-commit); its epoch."""
+    tests = str(Path(__file__).parent)
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLED, str(path), state, tests],
+        env=python_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return done.stdout.strip()
 
 
 def test_a_server_killed_with_everything_committed_keeps_the_numbering(tmp_path):
     path = tmp_path / "chat.sqlite3"
-    _killed(path, "committed")
-    _killed(path, "committed")
+    epoch = _killed(path, "committed")
+    assert _killed(path, "committed") == epoch
     store = SqliteStore(path, room_key=room_key)
     try:
-        assert store.room("#dev") == StoredRoom("#dev", "before", 2, "topic")
+        assert (store.room("#dev").epoch, store.room("#dev").seq) == (epoch, 2)
     finally:
         store.close()
 
 
-def test_a_server_killed_before_a_commit_leaves_every_room_a_new_epoch(tmp_path):
-    """A message staged (and so perhaps delivered) but not committed when the server died:
-    its number may be in people's hands, so the next server renumbers; the one after, started
-    on a store closed cleanly, does not."""
+def test_a_server_killed_mid_commit_after_delivering_leaves_every_room_a_new_epoch(tmp_path):
+    """Bob got message 2 and the server died before committing it: the number 2 is in his
+    hands, not in the file, so the next server renumbers; the one after that (the store
+    closed cleanly in between) does not."""
     path = tmp_path / "chat.sqlite3"
-    _killed(path, "committed")
-    _killed(path, "staged")
+    epoch = _killed(path, "committed")
+    assert _killed(path, "delivered") == epoch
     store = SqliteStore(path, room_key=room_key)
     room = store.room("#dev")
-    assert room is not None and room.epoch != "before"
-    assert (room.seq, room.topic) == (1, "topic")  # (the staged message was never kept)
-    store.save_room(StoredRoom("#ops", "ops-epoch", 0, ""))
+    assert room is not None and room.epoch != epoch
+    assert room.seq == 1  # (message 2 was never kept)
     store.close()
     store = SqliteStore(path, room_key=room_key)
     try:
         assert store.room("#dev").epoch == room.epoch
-        assert store.room("#ops").epoch == "ops-epoch"
     finally:
         store.close()

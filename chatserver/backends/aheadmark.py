@@ -5,8 +5,8 @@ senders while the batch is still being committed (``core/dispatcher.py``):
 a write to a busy disk can take tens of milliseconds. A server killed in
 that window leaves numbers in people's hands that the file never got, and
 the next server must not give them to other messages under the same epoch.
-So while anything staged is not committed (or a commit failed), one byte in
-a small file on tmpfs says so: writing it never waits on a disk, and it
+So while the dispatcher has messages out that are not committed (or after a
+commit failed), one byte in a small file on tmpfs says so: writing it never waits on a disk, and it
 outlives the process, though not a reboot (after a power cut the last
 commits may be lost anyway: ``docs/store.md``). The next server to open the
 store finds it and gives every room a new epoch.
@@ -48,7 +48,7 @@ class AheadMark:
             return None
 
     def set(self, ahead: bool) -> None:
-        """Say whether something staged is not yet committed (written only when it changes)."""
+        """Say whether messages went out that are not yet committed (written only when it changes)."""
         if ahead is not self._ahead and self._fd >= 0:
             os.pwrite(self._fd, b"1" if ahead else b"0", 0)
             self._ahead = ahead

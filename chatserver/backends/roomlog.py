@@ -73,9 +73,10 @@ class Unavailable(Exception):
 
 
 class RoomLog(Protocol):
-    #: Its ``commit`` may wait on a disk: the dispatcher runs it beside the fan-out,
-    #: holding back only the receipts (``core/dispatcher.py``).
-    commit_aside: bool
+    #: For a log whose ``commit`` may wait on a disk, which the dispatcher then runs beside
+    #: the fan-out (``core/dispatcher.py``): called with True before messages go out not yet
+    #: committed, with False once all that went out is. None: committed before delivery.
+    mark_ahead: Callable[[bool], None] | None
 
     def room(self, name: str) -> StoredRoom | None:
         """The room as last saved, or None if the log does not know it."""
@@ -162,7 +163,7 @@ class MemoryLog:
     Nothing outlives the process. Called under the hub's lock (moderation,
     under the ``Sanctions`` lock)."""
 
-    commit_aside = False  # (nothing to wait for)
+    mark_ahead = None  # (nothing to wait for)
 
     def __init__(self, keep: int = DEFAULT_KEEP, history_bytes: int = HISTORY_BYTES) -> None:
         self._keep = keep

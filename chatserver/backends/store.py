@@ -4,7 +4,7 @@ Standard library ``sqlite3`` in WAL mode with ``synchronous=NORMAL``: a
 committed message survives the server being killed; a power cut may lose the
 last commits. The server commits once per dispatcher batch (or several at
 once), never once per message, on a thread beside the fan-out
-(``commit_aside``), and acknowledges only what is committed. A server killed
+(``mark_ahead``), and acknowledges only what is committed. A server killed
 while messages it had delivered were not yet committed leaves a mark saying so
 (``aheadmark.py``): the next one to open the store gives every room a new
 epoch, so that no number is given to two messages. The file says it is ours
@@ -134,12 +134,12 @@ class SqliteStore:
         self._complained = float("-inf")
         self._closed = False
         self._unkept = False  # a commit failed: messages went out that the file does not hold
-        #: Set while something staged is not committed; None where it cannot be kept
-        #: (no tmpfs): then the dispatcher commits before it delivers.
+        #: Set while messages may have gone out that are not committed; None where it cannot
+        #: be kept (no tmpfs): then the dispatcher commits before it delivers.
         self._ahead = AheadMark.open(self.path)
         #: A commit writes to disk, which can stall for tens of milliseconds on a busy one:
         #: the dispatcher commits beside the fan-out and holds back only the receipts.
-        self.commit_aside = self._ahead is not None
+        self.mark_ahead: Callable[[bool], None] | None = self._mark_ahead if self._ahead is not None else None
         if self._ahead is not None and self._ahead.found:
             if self._existed:
                 self._renumber()
@@ -341,9 +341,14 @@ class SqliteStore:
             if self._closed:
                 return False
             self._staged.append(msg)
-            if self._ahead is not None:
-                self._ahead.set(True)
             return True
+
+    def _mark_ahead(self, ahead: bool) -> None:
+        """The dispatcher's word: messages are going out before their commit (True), or all
+        that went out is committed (False, not heard once a commit failed)."""
+        with self._staged_lock:
+            if self._ahead is not None and not (self._unkept and not ahead):
+                self._ahead.set(ahead)
 
     def _pending(self) -> list[m.ChatMessage]:
         """Staged or being committed, in the order staged."""
@@ -365,9 +370,9 @@ class SqliteStore:
             finally:
                 with self._staged_lock:
                     self._committing = []
-                    self._unkept = self._unkept or lost != set()
-                    if self._ahead is not None and not self._unkept and not self._staged:
-                        self._ahead.set(False)  # (once a commit failed, left set: those went out unkept)
+                    if lost != set() and self._ahead is not None:
+                        self._unkept = True  # (delivered, perhaps, and not kept: the mark stays set)
+                        self._ahead.set(True)
 
     def _commit_locked(self, staged: list[m.ChatMessage]) -> set[tuple[str, int]]:
         """The commit itself (the connection's lock held)."""

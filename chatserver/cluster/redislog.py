@@ -131,7 +131,7 @@ def seq_of(entry_id: str) -> int:
 class RedisLog:
     """``roomlog.RoomLog`` in Redis (plus what the cluster hub needs: ``append``, ``ensure``, ``between``)."""
 
-    commit_aside = False  # (the cluster hub appends in order itself: see ``relay.py``)
+    mark_ahead = None  # (the cluster hub appends in order itself: see ``relay.py``)
 
     def __init__(self, link: Link, node: str) -> None:
         self._link = link

@@ -6,7 +6,7 @@ Each round the thread takes the whole queue, asks the hub who gets what
 (``fanout.py``). A sender hears that its message was accepted (its receipt)
 only once the room log has committed it (``commit``).
 
-A log whose commit may wait on a disk (``commit_aside``: SQLite) commits on
+A log whose commit may wait on a disk (SQLite, with its ``mark_ahead``) commits on
 a thread of its own, the committer, beside the fan-out: a write to a busy
 disk can take tens of milliseconds, and nobody but the senders waits for
 it. Everyone else gets the batch at once; a sender whose receipt is in it
@@ -61,7 +61,7 @@ class Dispatcher:
         snapshot: Snapshot,
         commit: Callable[[list[Post]], None],
         *,
-        commit_aside: bool = False,
+        mark_ahead: Callable[[bool], None] | None = None,
     ) -> None:
         self._lock = lock
         self._snapshot = snapshot
@@ -76,14 +76,15 @@ class Dispatcher:
         #: each such subscriber has (dispatcher thread only; others ask whether it is empty).
         self._waiting: collections.deque[tuple[_Later, set[Subscriber]]] = collections.deque()
         self._held: dict[Subscriber, int] = {}
-        self._aside = commit_aside
+        self._aside = mark_ahead is not None
+        self._mark_ahead = mark_ahead or (lambda ahead: None)
         self._commits = threading.Condition(threading.Lock())  # the committer's queue
         self._to_commit: list[tuple[int, list[Post]]] = []  # (batch number, its posts)
         self._numbered = 0  # batches handed to the committer
         self._committed = 0  # the last of them committed
         self._uncommitted = 0  # posts handed over and not yet committed
         with stop_signals_blocked():
-            if commit_aside:
+            if self._aside:
                 threading.Thread(target=self._commit_forever, name="committer", daemon=True).start()
             self._thread = threading.Thread(target=self._run, name="dispatcher", daemon=True)
             self._thread.start()
@@ -220,6 +221,8 @@ class Dispatcher:
         with self._commits:
             self._commits.wait_for(lambda: self._uncommitted <= MAX_UNCOMMITTED)
             self._numbered += 1
+            if self._numbered == self._committed + 1:
+                self._mark_ahead(True)  # (what the next server needs if this one dies now)
             self._to_commit.append((self._numbered, posts))
             self._uncommitted += len(posts)
             self._commits.notify_all()
@@ -238,6 +241,8 @@ class Dispatcher:
                 log.exception("committing a batch")
             with self._commits:
                 self._committed = batches[-1][0]
+                if self._committed == self._numbered:
+                    self._mark_ahead(False)
                 self._uncommitted -= len(posts)
                 self._commits.notify_all()
             self._wake.release()  # the dispatcher hands out what waited for this
