@@ -280,9 +280,6 @@ class SqliteStore:
         with self._lock:
             self._closed = True
             self._db.close()
-            with self._staged_lock:
-                if self._ahead is not None:
-                    self._ahead.close()
             self._lock_file.close()
         self._readers.close()
 
@@ -347,7 +344,7 @@ class SqliteStore:
         """The dispatcher's word: messages are going out before their commit (True), or all
         that went out is committed (False, not heard once a commit failed)."""
         with self._staged_lock:
-            if self._ahead is not None and not (self._unkept and not ahead):
+            if self._ahead is not None and not self._closed and not (self._unkept and not ahead):
                 self._ahead.set(ahead)
 
     def _pending(self) -> list[m.ChatMessage]:

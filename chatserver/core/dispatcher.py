@@ -6,15 +6,17 @@ Each round the thread takes the whole queue, asks the hub who gets what
 (``fanout.py``). A sender hears that its message was accepted (its receipt)
 only once the room log has committed it (``commit``).
 
-A log whose commit may wait on a disk (SQLite, with its ``mark_ahead``) commits on
-a thread of its own, the committer, beside the fan-out: a write to a busy
-disk can take tens of milliseconds, and nobody but the senders waits for
-it. Everyone else gets the batch at once; a sender whose receipt is in it
-gets its share once the commit is done, and everything queued for it after
-that share waits behind it (*held*), so each session still gets everything
-in queue order. The committer commits whatever is staged when it turns,
-several batches at once when the disk was slow. A log in memory commits in
-the dispatcher's own turn, before it delivers.
+A log whose commit may wait on a disk (SQLite, with its ``mark_ahead``)
+commits on a thread of its own, the committer, beside the fan-out: a write
+to a busy disk can take tens of milliseconds, and nobody but the senders
+waits for it. Everyone else gets the batch at once; a sender of a message in
+it gets its share (its receipts) once the commit is done, and everything
+queued for it after that share waits behind it (*held*), so each session
+still gets everything in queue order, and nothing showing a sender its own
+message (a receipt, a ``/history``) goes out before the message is kept.
+The committer commits whatever is staged when it turns, several batches at
+once when the disk was slow. A log in memory commits in the dispatcher's own
+turn, before it delivers.
 
 Publishers wait while the queue is over ``MAX_QUEUED_BYTES``, and the
 dispatcher waits for the committer while more than ``MAX_UNCOMMITTED`` posts
@@ -31,6 +33,7 @@ import threading
 from collections.abc import Callable
 
 from chatserver.core.fanout import Member, Post, Subscriber, deliver_direct, dispatch, runs
+from common import messages as m
 from common.threads import stop_signals_blocked
 
 log = logging.getLogger(__name__)
@@ -52,6 +55,12 @@ class _Later:
     need: int
     posts: list[Post]
     members: dict[object, list[Member]] | None  # None: ``posts`` is one post to a subscriber alone
+
+
+def _kept(post: Post) -> bool:
+    """A sender's message the log keeps: the sender hears nothing more until it is committed
+    (its receipt, if it gets one, or a reply showing the message, if it gets none)."""
+    return post.exclude is not None and isinstance(post.frame.msg, m.ChatMessage)
 
 
 class Dispatcher:
@@ -155,7 +164,7 @@ class Dispatcher:
                 self._deliver(posts, members, 0)
 
     def _deliver(self, posts: list[Post], members: dict[object, list[Member]], batch: int) -> None:
-        """Hand out the batch; the senders owed a receipt by commit ``batch`` (0: none is
+        """Hand out the batch; the senders of messages in commit ``batch`` (0: none is
         awaited), and whoever is held already, get their shares later, in order."""
         if batch and batch <= self._committed:
             batch = 0  # (committed already: nobody waits for it)
@@ -168,7 +177,7 @@ class Dispatcher:
                     else:
                         deliver_direct(run[0])
                     continue
-                owed = {p.exclude for p in run if p.receipt is not None} if batch else set()
+                owed = {p.exclude for p in run if _kept(p)} if batch else set()
                 later = set(owed)
                 if self._held:
                     present = {mb.sub for room in {p.room for p in run} for mb in members[room]}
