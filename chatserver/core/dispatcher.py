@@ -155,7 +155,10 @@ class Dispatcher:
                     self._bytes = 0
                     members = self._snapshot(posts)
                 if self._aside:
-                    self._deliver(posts, members, self._hand_over(posts))
+                    batch = self._hand_over(posts)
+                    self._deliver(posts, members, batch)
+                    with self._commits:  # (woken only now: on one core it would run before the fan-out)
+                        self._commits.notify_all()
                     continue
                 try:
                     self._commit(posts)
@@ -226,7 +229,8 @@ class Dispatcher:
                     self._held[sub] = left
 
     def _hand_over(self, posts: list[Post]) -> int:
-        """Give the batch to the committer; returns its number (waits while too much is uncommitted)."""
+        """Give the batch to the committer (woken after the fan-out); returns its number
+        (waits while too much is uncommitted)."""
         with self._commits:
             self._commits.wait_for(lambda: self._uncommitted <= MAX_UNCOMMITTED)
             self._numbered += 1
@@ -234,7 +238,6 @@ class Dispatcher:
                 self._mark_ahead(True)  # (what the next server needs if this one dies now)
             self._to_commit.append((self._numbered, posts))
             self._uncommitted += len(posts)
-            self._commits.notify_all()
             return self._numbered
 
     # -- the committer thread --
