@@ -93,7 +93,7 @@ def test_a_receipt_waits_for_its_commit_and_nobody_else_does(tmp_path):
     each message when its receipt came."""
     path = tmp_path / "chat.sqlite3"
     store = GatedStore(path, room_key=room_key)
-    hub = LocalHub(log=store)
+    hub = LocalHub(broker=store)
     try:
         alice, carol = Recorder("alice", path, expect=2), Recorder("carol", path, expect=2)
         bob = Recorder("bob", path, expect=2)
@@ -123,7 +123,7 @@ def test_a_reply_to_a_sender_waiting_for_its_receipt_comes_after_it(tmp_path):
     at once (as it would be to someone with nothing queued): it follows the receipt."""
     path = tmp_path / "chat.sqlite3"
     store = GatedStore(path, room_key=room_key)
-    hub = LocalHub(log=store)
+    hub = LocalHub(broker=store)
     try:
         alice = Recorder("alice", path)
         hub.enter(alice, "alice", "#lobby", lambda g: None)
@@ -160,7 +160,7 @@ class Bob(Member):
         super().deliver_bytes(data)
         self.got.set()
 
-hub = LocalHub(log=Stuck(sys.argv[1], room_key=room_key))
+hub = LocalHub(broker=Stuck(sys.argv[1], room_key=room_key))
 alice, bob = Member("alice"), Bob("bob")
 for sub in (alice, bob):
     hub.enter(sub, sub.nick, "#dev", lambda g: None)
