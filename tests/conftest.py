@@ -22,20 +22,6 @@ def pytest_configure(config) -> None:
     sys.dont_write_bytecode = False
 
 
-def pytest_collection_modifyitems(items) -> None:
-    """Tests sharing a module-scoped fixture (a Chromium, a test LAN of network
-    namespaces, one server for every fuzz example) run on one pytest-xdist worker
-    (``--dist loadgroup``), so it is built once, not once on each worker.
-
-    (Tests marked ``xdist_group("busy")`` keep both cores busy for many seconds: one
-    worker runs them one after another, so two never overlap: in one run on four
-    workers, on a machine loaded by others, two of them ran out their 60 s.)"""
-    for item in items:
-        fixtures = item._fixtureinfo.name2fixturedefs.values()
-        if any(defs and defs[-1].scope == "module" for defs in fixtures):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
-
-
 @pytest.fixture(autouse=True)
 def _state_per_test(tmp_path, monkeypatch):
     """Each test's programs keep their state (a server's default store, input

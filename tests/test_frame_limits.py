@@ -146,7 +146,6 @@ class Output:
         raise AssertionError(f"no such line in {[line[:200] for line in seen]}; stderr: {err!r}")
 
 
-@pytest.mark.xdist_group("busy")  # keeps the machine busy: never beside another such test (conftest.py)
 def test_a_newcomer_joins_a_room_whose_user_list_exceeds_a_frame(crowd_server):
     crowd = [NativeClient(crowd_server.port, long_name(i)) for i in range(CROWD)]
     everyone = {"type": "users", "room": "#lobby", "nicks": [long_name(i) for i in range(CROWD)]}

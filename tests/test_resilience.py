@@ -491,7 +491,6 @@ def test_urandom_and_json_garbage_against_live_sessions(server):
 # --- leaks ------------------------------------------------------------------------
 
 
-@pytest.mark.xdist_group("busy")  # keeps the machine busy: never beside another such test (conftest.py)
 def test_ten_thousand_connect_disconnect_cycles_leak_nothing():
     srv = ServerProcess("--rate-limit", "0", "--max-per-ip", "100", "--log-level", "WARNING")
     try:

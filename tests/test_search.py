@@ -75,7 +75,6 @@ def _searching(client: NativeClient, answers: list[int], lock: threading.Lock, s
                 answers[0] += 1
 
 
-@pytest.mark.xdist_group("busy")  # keeps the machine busy: never beside another such test (conftest.py)
 def test_messages_between_others_are_delivered_while_searches_run(tmp_path):
     """Two sessions search a room of many long messages in a loop, with a search that
     matches nothing (every message is looked at). Meanwhile bob sends carol five
