@@ -16,6 +16,7 @@ import functools
 import itertools
 import logging
 import operator
+import struct
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -28,8 +29,28 @@ log = logging.getLogger(__name__)
 FOREVER = float("inf")
 
 
+#: The first byte of a whole (FIN) WebSocket text message; a server's frames carry no mask (RFC 6455, 5.1-5.2).
+_WS_TEXT = 0x81
+
+
+def websocket_text(payload: bytes) -> bytes:
+    """``payload`` (UTF-8) as one unmasked WebSocket text frame: the same bytes for every recipient."""
+    size = len(payload)
+    if size < 126:
+        head = bytes((_WS_TEXT, size))
+    elif size < 1 << 16:
+        head = struct.pack("!BBH", _WS_TEXT, 126, size)
+    else:
+        head = struct.pack("!BBQ", _WS_TEXT, 127, size)
+    return head + payload
+
+
 class Frame:
-    """A message encoded at most once per wire format, however many receive it."""
+    """A message encoded at most once per wire format, however many receive it.
+
+    The wire formats are its properties, each made on first use and kept:
+    ``native`` (a JSON line), ``websocket`` (that line as a WebSocket text
+    message), ``plain`` and ``plain_rooms`` (text lines)."""
 
     __slots__ = ("msg", "__dict__")
 
@@ -44,6 +65,11 @@ class Frame:
     @functools.cached_property
     def native(self) -> bytes:
         return m.encode(self.msg)
+
+    @functools.cached_property
+    def websocket(self) -> bytes:
+        """The native frame as a server's WebSocket message (its JSON line without the newline)."""
+        return websocket_text(self.native[:-1])
 
     @functools.cached_property
     def plain(self) -> bytes:
@@ -68,8 +94,8 @@ class Subscriber(Protocol):
     token: str
     #: Set when a reconnected session took over: it leaves silently.
     replaced: bool
-    #: ``"native"``, ``"plain"`` or ``"plain_rooms"`` (plain lines that name their
-    #: room): takes room batches as bytes in that wire format through
+    #: ``"native"``, ``"websocket"``, ``"plain"`` or ``"plain_rooms"`` (plain lines that
+    #: name their room): a ``Frame`` property; takes room batches as bytes in that wire format through
     #: ``deliver_bytes``; ``None``: takes ``Frame`` objects one by one.
     wire: str | None
 
