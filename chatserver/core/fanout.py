@@ -69,7 +69,7 @@ class Frame:
     @functools.cached_property
     def websocket(self) -> bytes:
         """The native frame as a server's WebSocket message (its JSON line without the newline)."""
-        return websocket_text(self.native[:-1])
+        return websocket_text(self.native.rstrip(b"\n"))
 
     @functools.cached_property
     def plain(self) -> bytes:

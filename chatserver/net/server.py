@@ -43,7 +43,7 @@ AUTH_DELAY_MAX = 8.0
 
 
 class ChatServer:
-    """A chat server on one port. ``start`` binds; ``shutdown`` really stops."""
+    """A chat server: ``start`` opens the chat port (``open_port`` more); ``shutdown`` really stops."""
 
     cluster_id: str | None = None  # with --cluster: the id its nodes share (advertised over mDNS); None alone
     cluster_node: str | None = None  # with --cluster: this node's id in the cluster

@@ -3,11 +3,11 @@
 A browser on the LAN opens ``http://HOST:5080/`` and gets a page (plain HTML,
 CSS and JavaScript shipped in ``chatserver/static``) that talks to this
 server over a WebSocket at ``/ws`` carrying the native frames (see
-``websocket.py``): once upgraded, the connection runs the same ``Session`` as
+``dialects/websocket.py``): once upgraded, the connection runs the same ``Session`` as
 the chat port. Like the chat port, a thread per connection, and every
 connection counts against ``--max-clients`` and ``--max-per-ip`` for as long
 as it is open; one over the limit is answered ``503`` at once, before any
-request (``ChatServer.accept``), with the reason as one line of text.
+request (``Admission.accept``), with the reason as one line of text.
 
 HTTP is hostile input (see ``dialects/http.py`` for the limits every request
 meets): only ``GET``/``HEAD`` of the few files named in ``FILES`` are served,
@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING
 import h11
 from wsproto.utilities import generate_accept_token
 
-from chatserver.app.netinfo import own_addresses, own_names
 from chatserver.net.dialects.http import (
     HEAD_DEADLINE,
     HttpConnection,
@@ -106,7 +105,7 @@ class WebServer:
         self.files = load_files()
         self._listener: Listener | None = None
         #: The ``Host`` names requests may carry (besides this connection's own address: see
-        #: ``HttpConnection._known_host``): those given with ``--web-host``, and from ``start`` this machine's.
+        #: ``HttpConnection._known_host``): this machine's and those given with ``--web-host``.
         self.names = {bare_host(name) for name in names}
         #: What is served: each of the page's files, and its WebSocket.
         self.routes = Routes()
@@ -128,7 +127,6 @@ class WebServer:
 
     def start(self) -> tuple[str, int]:
         self._listener = self.chat.open_port(self.host, self.port, self.serve, refusal_response, "web-accept")
-        self.names |= own_names(self.chat.address[1]) | own_addresses(self.host)
         self.chat.page_port = self._listener.address[1]
         return self._listener.address
 
