@@ -16,10 +16,11 @@ from wsproto.events import TextMessage
 
 from chatserver.config import ServerConfig
 from chatserver.core import fanout
-from chatserver.core.fanout import Frame, websocket_text
+from chatserver.core.fanout import Frame
 from chatserver.core.hub import LocalHub
+from chatserver.net.dialects import websocket
 from chatserver.net.dialects.http import Route, Routes
-from chatserver.net.dialects.websocket import WebSocketDialect
+from chatserver.net.dialects.websocket import WebSocketDialect, websocket_text
 from chatserver.net.server import ChatServer
 from chatserver.net.session import Session
 from chatserver.net.stream import Sniffed, Stream
@@ -68,7 +69,7 @@ def test_a_websocket_batch_to_many_is_framed_once_and_the_same_bytes_go_to_each(
         built.append(payload)
         return websocket_text(payload)
 
-    monkeypatch.setattr(fanout, "websocket_text", counted)
+    monkeypatch.setattr(websocket, "websocket_text", counted)
     hub = LocalHub()
     browsers = [_Calls(f"web{i}", "websocket") for i in range(5)]
     sender = _Calls("sender", "websocket")
@@ -98,6 +99,30 @@ def test_a_websocket_batch_to_many_is_framed_once_and_the_same_bytes_go_to_each(
     assert own[1]["seq"] == said[1]["seq"], "the sender's receipt in its message's place"
     lines = b"".join(native.calls).splitlines()
     assert [json.loads(line)["text"] for line in lines] == ["line 0", "line 1", "line 2"]
+
+
+def test_a_transport_adds_its_own_wire_format_made_once_per_frame(monkeypatch):
+    """How an IRC port would plug in: a wire format of its own, without touching the fan-out."""
+    monkeypatch.setattr(fanout, "_WIRES", dict(fanout._WIRES))
+    made: list[str] = []
+
+    def shout(frame: Frame) -> bytes:
+        made.append(frame.msg.text)
+        return frame.msg.text.upper().encode() + b"\n"
+
+    fanout.add_wire("shout", shout)
+    with pytest.raises(ValueError, match="exists already"):
+        fanout.add_wire("native", shout)
+    hub = LocalHub()
+    loud = [_Calls(f"loud{i}", "shout") for i in range(3)]
+    for sub in loud:
+        hub.enter(sub, sub.nick, "#a", lambda g: None)
+    hub.publish("#a", lambda seq, ts: m.ChatMessage(seq=seq, ts=ts, room="#a", nick="x", text="hey"))
+    assert hub.flush(timeout=TIMEOUT)
+    assert made == ["hey"]
+    assert [b"".join(sub.calls) for sub in loud] == [b"HEY\n"] * 3
+    with pytest.raises(AttributeError):
+        _ = Frame(m.Notice(text="x", ts=0)).no_such_wire
 
 
 @pytest.fixture

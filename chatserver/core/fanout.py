@@ -16,8 +16,7 @@ import functools
 import itertools
 import logging
 import operator
-import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from common import messages as m
@@ -29,28 +28,24 @@ log = logging.getLogger(__name__)
 FOREVER = float("inf")
 
 
-#: The first byte of a whole (FIN) WebSocket text message; a server's frames carry no mask (RFC 6455, 5.1-5.2).
-_WS_TEXT = 0x81
+#: Wire formats a transport adds (``add_wire``): name -> its encoding of a frame, made once per frame.
+_WIRES: dict[str, Callable[[Frame], bytes]] = {}
 
 
-def websocket_text(payload: bytes) -> bytes:
-    """``payload`` (UTF-8) as one unmasked WebSocket text frame: the same bytes for every recipient."""
-    size = len(payload)
-    if size < 126:
-        head = bytes((_WS_TEXT, size))
-    elif size < 1 << 16:
-        head = struct.pack("!BBH", _WS_TEXT, 126, size)
-    else:
-        head = struct.pack("!BBQ", _WS_TEXT, 127, size)
-    return head + payload
+def add_wire(name: str, encode: Callable[[Frame], bytes]) -> None:
+    """A transport's own wire format (the WebSocket's; an IRC port's): ``getattr(frame, name)``
+    is then ``encode(frame)``, made on first use and kept, as the built-in ones are."""
+    if name in _WIRES or hasattr(Frame, name):
+        raise ValueError(f"wire format {name!r} exists already")
+    _WIRES[name] = encode
 
 
 class Frame:
     """A message encoded at most once per wire format, however many receive it.
 
-    The wire formats are its properties, each made on first use and kept:
-    ``native`` (a JSON line), ``websocket`` (that line as a WebSocket text
-    message), ``plain`` and ``plain_rooms`` (text lines)."""
+    The wire formats are its attributes, each made on first use and kept:
+    ``native`` (a JSON line), ``plain`` and ``plain_rooms`` (text lines), and
+    those the transports add (``add_wire``: ``websocket``)."""
 
     __slots__ = ("msg", "__dict__")
 
@@ -66,10 +61,13 @@ class Frame:
     def native(self) -> bytes:
         return m.encode(self.msg)
 
-    @functools.cached_property
-    def websocket(self) -> bytes:
-        """The native frame as a server's WebSocket message (its JSON line without the newline)."""
-        return websocket_text(self.native.rstrip(b"\n"))
+    def __getattr__(self, wire: str) -> bytes:
+        """A wire format a transport added (looked up only until it is made: then it is kept)."""
+        encode = _WIRES.get(wire)
+        if encode is None:
+            raise AttributeError(wire)
+        data = self.__dict__[wire] = encode(self)
+        return data
 
     @functools.cached_property
     def plain(self) -> bytes:

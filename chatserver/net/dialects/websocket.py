@@ -15,6 +15,7 @@ that nothing follows a close frame.
 
 from __future__ import annotations
 
+import struct
 import threading
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,7 @@ from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
 from wsproto.frame_protocol import CloseReason
 
-from chatserver.core.fanout import websocket_text
+from chatserver.core.fanout import add_wire
 from common import messages as m
 
 from .native import encode_native, run_native
@@ -33,6 +34,29 @@ if TYPE_CHECKING:
 
 RECV_SIZE = 65536
 _TWO_LINES = object()  # what ``_text`` returns for a message with a line break in it
+#: The first byte of a whole (FIN) WebSocket text message; a server's frames carry no mask (RFC 6455, 5.1-5.2).
+_WS_TEXT = 0x81
+
+
+def websocket_text(payload: bytes) -> bytes:
+    """``payload`` (UTF-8) as one unmasked WebSocket text frame: the same bytes for every recipient."""
+    size = len(payload)
+    if size < 126:
+        head = bytes((_WS_TEXT, size))
+    elif size < 1 << 16:
+        head = struct.pack("!BBH", _WS_TEXT, 126, size)
+    else:
+        head = struct.pack("!BBQ", _WS_TEXT, 127, size)
+    return head + payload
+
+
+def _websocket(frame: Frame) -> bytes:
+    """The fan-out's ``websocket`` wire: the native frame (its JSON line without the newline)
+    as a WebSocket message, made once per frame, whatever the number of browsers it goes to."""
+    return websocket_text(frame.native.rstrip(b"\n"))
+
+
+add_wire("websocket", _websocket)
 
 
 class WebSocketDialect:
