@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
 import signal
 import socket
 import ssl
 import sys
-from pathlib import Path
 
 from common import __version__
 from common import messages as m
@@ -18,15 +16,17 @@ from common.plain import render_plain
 from common.safetext import neutralise
 
 from .addresses import DEFAULT_PORT, Address, format_address, format_addresses, parse_addresses
+from .asking import ask_name, ask_password, confirm_certificate, login_name, read_password, warn_in_clear
 from .config import Config, ConfigError
 from .config import load as load_config
-from .connection import ChatConnection, ClientError, NickRejected, PasswordRequired, TlsOptions, WrongPassword
+from .connection import ChatConnection
 from .discovery import DiscoveryError, browse, choose, format_found, servers
+from .errors import ClientError, NickRejected, PasswordRequired, WrongPassword
 from .linemode import Interrupted, LinePrinter, finish, run_line_mode, show_line
 from .local import Preferences
 from .oneshot import one_shot_message, send_once
 from .reconnect import first_answering
-from .trust import KnownServers
+from .trust import KnownServers, TlsOptions
 
 
 def port_number(text: str) -> int:
@@ -129,49 +129,6 @@ def discover(interactive: bool) -> tuple[list[Address], bool]:
     return [("127.0.0.1", DEFAULT_PORT)], False
 
 
-def _read_password(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8").rstrip("\r\n")
-    except OSError as exc:
-        raise ClientError(f"cannot read the password file {path}: {exc.strerror or exc}") from None
-
-
-def _warn_in_clear() -> None:
-    print(
-        "chatclient: warning: no --tls: the password goes to the server unencrypted, readable on the network",
-        file=sys.stderr,
-    )
-
-
-def _ask_password() -> str:
-    """Nothing echoed, not even its length (as ssh and sudo do)."""
-    return getpass.getpass("Password: ")
-
-
-def _confirm_certificate(address: str, fingerprint: str) -> bool:
-    """First connection to a TLS server from a terminal: ask, as ssh does."""
-    print(
-        f"First connection to {address}: its TLS certificate is SHA256 {fingerprint}\n"
-        "Check it against the fingerprint the server printed when it started.",
-        file=sys.stderr,
-    )
-    from prompt_toolkit import prompt
-
-    answer = prompt("Trust it and remember it for this address? [y/N] ")
-    return answer.strip().lower() in ("y", "yes")
-
-
-def _ask_name(default: str) -> str:
-    from prompt_toolkit import prompt
-
-    while True:
-        name = prompt("Your nickname: ", default=default).strip()
-        problem = nick_problem(name)
-        if not problem:
-            return name
-        print(f"  {problem}")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -197,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         addresses = parse_addresses(target, args.port)
     except ValueError as exc:
         parser.error(str(exc))
+    args.found_tls = False  # (a server found on the LAN that says it speaks TLS)
     if target is None and args.port is None and args.fd is None:
         try:
             addresses, args.found_tls = discover(interactive)
@@ -224,10 +182,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, addresses: list[Address], interactive: bool) -> int:
-    default_name = _login_name()
+    default_name = login_name()
     one_shot = args.send is not None
     config: Config = args.config
-    nick = args.name or config.name or (_ask_name(default_name) if interactive and not one_shot else default_name)
+    nick = args.name or config.name or (ask_name(default_name) if interactive and not one_shot else default_name)
     if interactive and not one_shot and args.fd is None:
         print(f"Connecting to {format_addresses(addresses)}...", flush=True)
     known = KnownServers()
@@ -235,14 +193,14 @@ def _run(args: argparse.Namespace, addresses: list[Address], interactive: bool) 
         args.tls
         or args.cafile
         or config.tls
-        or getattr(args, "found_tls", False)
+        or args.found_tls
         or any(known.knows(format_address(host, port)) for host, port in addresses)
     )
-    confirm = _confirm_certificate if interactive and not one_shot else None
+    confirm = confirm_certificate if interactive and not one_shot else None
     tls = TlsOptions(cafile=args.cafile, confirm=confirm) if wants_tls else None
-    password = _read_password(args.password_file) if args.password_file else None
+    password = read_password(args.password_file) if args.password_file else None
     if password is not None and tls is None:
-        _warn_in_clear()
+        warn_in_clear()
 
     def register(conn: ChatConnection) -> m.Welcome:
         """Hello until welcomed, asking for a password or another name when a person is there."""
@@ -254,14 +212,14 @@ def _run(args: argparse.Namespace, addresses: list[Address], interactive: bool) 
                 if password is not None or not interactive:
                     raise PasswordRequired(f"{exc}: give it with --password-file") from None
                 if tls is None:
-                    _warn_in_clear()
-                password = _ask_password()
+                    warn_in_clear()
+                password = ask_password()
             except NickRejected as exc:
                 hint = f" (try {exc.suggestion!r})" if exc.suggestion else ""
                 if not interactive or one_shot:  # never post under a name nobody asked for
                     raise NickRejected(f"{exc}{hint}", exc.suggestion) from None
                 print(f"{exc}{hint}")
-                nick = _ask_name(exc.suggestion or nick)
+                nick = ask_name(exc.suggestion or nick)
 
     def registered(conn: ChatConnection) -> tuple[ChatConnection, m.Welcome]:
         try:
@@ -281,7 +239,7 @@ def _run(args: argparse.Namespace, addresses: list[Address], interactive: bool) 
                 if not interactive or one_shot:
                     raise
                 print(f"{exc}; try again (Ctrl-C to give up)", file=sys.stderr)
-                password = _ask_password()
+                password = ask_password()
     if one_shot:
         return send_once(conn, args.send_msg, welcome.nick)
     from .session import ChatSession
@@ -308,7 +266,7 @@ def _run(args: argparse.Namespace, addresses: list[Address], interactive: bool) 
         printer = LinePrinter(sys.stdout)
         # Piped input is a script or a bot: what was said before it came is not its business.
         session.history_on_join = sys.stdin.isatty()
-        show = show_line(printer, session)
+        show = show_line(printer, lambda: len(session.joined))
         session.show = lambda msg: None if prefs.hides(msg) else show(msg)
         if welcome.mode == "chat":
             printer(render_plain(m.Users(welcome.room, welcome.users, more=welcome.more)))
@@ -341,14 +299,6 @@ def _inherited(fd: int, host: str, port: int) -> ChatConnection:
         return ChatConnection(socket.socket(fileno=fd), host, port)
     except OSError as exc:
         raise ClientError(f"--fd {fd}: {exc.strerror or exc}") from None
-
-
-def _login_name() -> str:
-    try:
-        name = getpass.getuser()
-    except Exception:  # no login name in this environment
-        name = "guest"
-    return name if not nick_problem(name) else "guest"
 
 
 def run() -> None:

@@ -2,19 +2,20 @@
 
 ``ChatConnection.connect`` connects (and does the TLS handshake), ``hello``
 registers; afterwards a single receiver thread calls ``next_message`` while
-any thread may ``send``, which only queues the frame for the connection's one
-writer thread (``writer.Writer``): nobody waits on the socket to send.
-Failures surface as ``ClientError`` with a one-line, user-facing message.
+one thread at a time writes with ``send``, which waits for the socket: once
+the session runs, that is its outbox thread (``outbox.Outbox``; the receiver
+writes only while registering again: the hello, a pong during the replay), so
+the receiver and the UI never wait on a server that stops reading, and what
+the user typed waits in one queue, the outbox's, not also in a second one
+here. A failed write breaks the link, so the receiver notices. Failures
+surface as ``ClientError`` with a one-line, user-facing message.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import socket
-import ssl
 import threading
-from collections.abc import Callable
 
 from common import messages as m
 from common.connection import CLOSED, NEED_DATA, Connection, Role
@@ -23,70 +24,22 @@ from common.safetext import neutralise
 from common.tls import TlsError, TlsStream, fingerprint
 
 from .addresses import DEFAULT_PORT, format_address
-from .trust import CertificateChanged, KnownServers
-from .writer import Writer, WriterClosed
+from .errors import (
+    Banned,
+    CertificateMismatch,
+    ClientError,
+    NickRejected,
+    NotTrusted,
+    PasswordRequired,
+    Unavailable,
+    WrongPassword,
+)
+from .trust import CertificateChanged, TlsOptions
 
 CONNECT_TIMEOUT = 10.0
 HANDSHAKE_TIMEOUT = 15.0
 #: How long a server that closed on our hello has to answer an HTTP request.
 PROBE_TIMEOUT = 5.0
-
-
-class ClientError(Exception):
-    """A failure to report to the user in one line (exit status 1)."""
-
-
-class CertificateMismatch(ClientError):
-    """A remembered server presented a different certificate: never connect."""
-
-
-class NotTrusted(ClientError):
-    """The user did not trust the server's certificate: not connecting (nor to another node)."""
-
-
-class WrongPassword(ClientError):
-    """The password was refused (trying it again changes nothing)."""
-
-
-class Banned(ClientError):
-    """An operator banned this name or address; the message says until when (never retry)."""
-
-
-class PasswordRequired(ClientError):
-    """The server wants a password (send ``hello`` again with one)."""
-
-
-class Unavailable(ClientError):
-    """The server cannot take anyone now (its cluster link is down): another node, or later, may."""
-
-
-@dataclasses.dataclass(frozen=True)
-class TlsOptions:
-    """How to check the server: a CA file, or trust on first use."""
-
-    cafile: str | None = None
-    known_servers: KnownServers = dataclasses.field(default_factory=KnownServers)
-    #: Asked ``(address, fingerprint)`` before a new server is trusted (a
-    #: person at a terminal, as ssh asks); ``None`` trusts it (scripts).
-    confirm: Callable[[str, str], bool] | None = None
-
-    def context(self) -> ssl.SSLContext:
-        if self.cafile:
-            ctx = ssl.create_default_context(cafile=self.cafile)
-        else:  # checked by fingerprint after the handshake instead
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        return ctx
-
-
-class NickRejected(ClientError):
-    """The server refused our nickname; ``suggestion`` may name a free one."""
-
-    def __init__(self, message: str, suggestion: str | None) -> None:
-        super().__init__(message)
-        self.suggestion = suggestion
 
 
 def _reason(exc: OSError) -> str:
@@ -120,11 +73,10 @@ class ChatConnection:
         self.host, self.port = host, port
         self.tls = tls
         self.proto = Connection(Role.CLIENT)
-        self._send_lock = threading.Lock()  # frames are queued in the order the state machine saw them
+        self._send_lock = threading.Lock()  # frames are written in the order the state machine saw them
         self._recv = sock.recv
         self._sendall = sock.sendall
         self._write_error: str | None = None
-        self._writer = Writer(lambda data: self._sendall(data), self._write_failed, name=f"writer {host}:{port}")
         #: Set on a first TLS connection: the fingerprint that is now remembered.
         self.new_fingerprint: str | None = None
         self._first_bytes = b""  # the start of what the server sent (an HTTP answer: not a chat server)
@@ -255,25 +207,27 @@ class ChatConnection:
         )
 
     def send(self, msg: m.Message) -> None:
-        """Queue ``msg`` for the writer thread; never waits for the socket."""
+        """Write ``msg``, waiting until the socket took it; a failure breaks the
+        link (the receiver notices) and raises ``ClientError``."""
         with self._send_lock:
+            if self._write_error:
+                raise ClientError(self._write_error)
             try:
                 data = self.proto.send(msg)
             except LocalProtocolError:  # the server said bye (another thread saw it): the link is over
                 raise ClientError("connection closed by the server") from None
             try:
-                self._writer.put(data)
-            except WriterClosed as exc:
-                raise ClientError(self._write_error or exc.reason) from None
+                self._sendall(data)
+            except (OSError, TlsError) as exc:
+                if isinstance(exc, socket.timeout):
+                    raise  # (the handshake's deadline: hello reports it)
+                self._write_failed(exc)
+                raise ClientError(self._write_error or "connection lost") from None
 
-    def wait_unwritten_below(self, limit: int, timeout: float | None = None) -> bool:
-        """Wait until at most ``limit`` bytes wait for the socket (or the link is over)."""
-        return self._writer.wait_below(limit, timeout)
-
-    def _write_failed(self, exc: BaseException) -> None:
-        """The writer thread could not write: break the link, so the receiver
-        stops waiting for data and reports this reason."""
-        why = str(exc) if isinstance(exc, TlsError) else _reason(exc) if isinstance(exc, OSError) else repr(exc)
+    def _write_failed(self, exc: OSError | TlsError) -> None:
+        """A write failed: break the link, so the receiver stops waiting for
+        data and reports this reason."""
+        why = str(exc) if isinstance(exc, TlsError) else _reason(exc)
         self._write_error = f"connection lost: {why}"
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
@@ -314,7 +268,7 @@ class ChatConnection:
             return event
 
     def close(self) -> None:
-        self._writer.close()
+        """Break the link (a write waiting on the socket fails at once)."""
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:

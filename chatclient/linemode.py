@@ -10,6 +10,8 @@ from __future__ import annotations
 import queue
 import sys
 import threading
+import typing
+from collections.abc import Callable
 from typing import TextIO
 
 from common import messages as m
@@ -17,8 +19,10 @@ from common.commands import HELP_LINES, CommandError, ShowHelp
 from common.plain import render_plain
 from common.threads import stop_signals_blocked, wait_for_stop
 
-from .connection import ClientError
-from .session import FrontEndSession
+from .errors import ClientError
+
+if typing.TYPE_CHECKING:
+    from .session import ChatSession
 
 
 class LinePrinter:
@@ -56,7 +60,7 @@ def _read_lines(stdin: TextIO, inbox: queue.Queue) -> None:
     inbox.put(_EOF)
 
 
-def run_line_mode(session: FrontEndSession, stdin: TextIO, printer: LinePrinter) -> int:
+def run_line_mode(session: ChatSession, stdin: TextIO, printer: LinePrinter) -> int:
     """Pump stdin into the session until EOF, bye, or a lost connection.
 
     Standard input is read in its own thread, so that a session the server
@@ -69,23 +73,19 @@ def run_line_mode(session: FrontEndSession, stdin: TextIO, printer: LinePrinter)
     with stop_signals_blocked():
         threading.Thread(target=_read_lines, args=(stdin, inbox), name="stdin", daemon=True).start()
     status = 0
-    writable = getattr(session, "wait_writable", None)  # (the server's host has no socket)
     try:
         while True:
             raw = wait_for_stop(inbox)  # (a signal's handler must not wait for the next line)
             if raw is _ENDED:
                 break
             if raw is _EOF:
-                wait_sent = getattr(session, "wait_sent", None)
-                if wait_sent is not None:  # deliver what is queued before leaving
-                    wait_sent(EOF_GRACE)
+                session.wait_sent(EOF_GRACE)  # deliver what is queued before leaving
                 break
             line = raw.rstrip("\r\n")
             # A script's lines are slowed to the server's limit, never cut off
             # (the session paces them: here, its backlog holds up our input);
             # a session that ends meanwhile ends the program at once.
-            if writable is not None:
-                writable()
+            session.wait_writable()
             if session.ended.is_set():
                 break
             parsed = session.submit(line)
@@ -106,12 +106,12 @@ def run_line_mode(session: FrontEndSession, stdin: TextIO, printer: LinePrinter)
     return finish(session.lost if lost_first else None, unsent, status)
 
 
-def show_line(printer: LinePrinter, session: object = None):
-    """Each message as its plain line; while ``session`` is in several rooms,
-    a room's line starts with its room (``[#dev] alice: hi``)."""
+def show_line(printer: LinePrinter, rooms: Callable[[], int] = lambda: 1) -> Callable[[m.Message], None]:
+    """Each message as its plain line; while in several rooms (``rooms()``, how
+    many we are in), a room's line starts with its room (``[#dev] alice: hi``)."""
 
     def show(msg: m.Message) -> None:
-        printer(render_plain(msg, with_room=len(getattr(session, "joined", ())) > 1))
+        printer(render_plain(msg, with_room=rooms() > 1))
 
     return show
 

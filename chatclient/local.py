@@ -22,11 +22,12 @@ class Preferences:
     ignored: set[str] = dataclasses.field(default_factory=set)  # nick keys
 
     def hides(self, msg: m.Message) -> bool:
-        nick = getattr(msg, "nick", None)
-        return isinstance(msg, (m.ChatMessage, m.Private)) and nick is not None and nick_key(nick) in self.ignored
+        return isinstance(msg, (m.ChatMessage, m.Private)) and nick_key(msg.nick) in self.ignored
 
     def rings_for(self, msg: m.Message, mentioned: bool, me: str = "") -> bool:
-        if self.bell == "off" or not isinstance(msg, (m.ChatMessage, m.Private)) or getattr(msg, "replay", None):
+        if self.bell == "off" or not isinstance(msg, (m.ChatMessage, m.Private)):
+            return False
+        if isinstance(msg, m.ChatMessage) and msg.replay:
             return False  # history and missed messages are not news
         if isinstance(msg, m.Private) and me and msg.nick == me:
             return False  # our own, sent back as confirmation

@@ -11,8 +11,9 @@ from common.commands import CommandError
 from common.messages import Accepted, Action, Bye, Error, Private, PrivateSay, Quit, Reply, Say
 from common.safetext import neutralise
 
-from .connection import ChatConnection, ClientError
-from .session import parse_line
+from .connection import ChatConnection
+from .errors import ClientError
+from .typed import parse_line
 
 
 def one_shot_message(text: str) -> Say | Action | PrivateSay | str:

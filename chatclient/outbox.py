@@ -1,12 +1,19 @@
 """What the user typed, from the keyboard until the server confirms it: one queue, in order.
 
 Every line goes into one queue that one thread (the outbox's) empties onto
-the connection, so nothing typed later overtakes something typed earlier:
+the socket itself, so nothing typed later overtakes something typed earlier:
 not during the paced resend after a reconnect, not in the moment a reconnect
 completes (there is no snapshot of what to resend that a line could miss).
-While disconnected the queue simply waits. Everything goes out at the
+A line leaves the queue only when its write begins; there is no second queue
+behind it (the connection writes what it is given, or fails), so a line is
+never both waiting here and waiting there, and a link that breaks drops
+nothing typed: a line whose write failed goes back to the head. While
+disconnected, or while the server reads nothing, the queue simply waits (the
+UI and the receiver never wait on the socket). Everything goes out at the
 server's pace (within its burst, a person never notices; a script or a
 backlog after a reconnect is slowed to the limit, never cut off for it).
+The session's own frames (a pong, the quit of ``leave``) are not typed
+lines: they go out on this thread too, before the next line, unpaced.
 
 Room messages sent and not yet confirmed (``accepted``/``reply``) are kept;
 after a reconnect they go back to the head of the queue, unless the replay
@@ -34,9 +41,11 @@ from common.rooms import InvalidRoom, room_key, validate_room
 from common.threads import stop_signals_blocked
 
 from .backoff import Clock
-from .connection import ClientError
+from .errors import ClientError
 
 Send = Callable[[m.Message], None]
+#: Typed lines the server confirms one by one (``accepted``, or a ``reply`` to a bot's line).
+Confirmed = m.Say | m.Action
 
 
 @dataclasses.dataclass(eq=False)
@@ -63,8 +72,9 @@ def _destination(msg: m.Message, here: str | None) -> str | None:
 
 
 def _sent_to(item: Outgoing) -> str | None:
-    """The room a message went to: the one it names (``/say #ROOM``), else the one it was typed for."""
-    return getattr(item.msg, "room", None) or item.room
+    """The room a confirmed line went to: the one it names (``/say #ROOM``), else the one it was typed for."""
+    assert isinstance(item.msg, Confirmed)  # (only those wait for a confirmation)
+    return item.msg.room or item.room
 
 
 def _same_room(a: str | None, b: str | None) -> bool:
@@ -93,7 +103,9 @@ class Outbox:
         #: Sent, and refused for now (the server's cluster link is down): sent again when it is back.
         self._waiting: list[Outgoing] = []
         self._held: dict[str, list[Outgoing]] = {}  # room key -> lines typed for a room we are not in
-        self._send: Send | None = None  # the connection's send; None while disconnected
+        #: The session's own frames for this link (pongs, a quit): before the next line, unpaced.
+        self._urgent: collections.deque[m.Message] = collections.deque()
+        self._send: Send | None = None  # the connection's send (it writes); None while disconnected
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="outbox", daemon=True)
 
@@ -114,6 +126,15 @@ class Outbox:
             self._queue.append(Outgoing(msg, self._typing_room() if bound else None))
             self._cond.notify_all()
             return self._send is not None
+
+    def urgent(self, msg: m.Message) -> bool:
+        """Send ``msg`` (not a typed line) before the next line; False (dropped) while disconnected."""
+        with self._cond:
+            if self._send is None:
+                return False
+            self._urgent.append(msg)
+            self._cond.notify_all()
+            return True
 
     def _typing_room(self) -> str | None:
         """The room a line typed now is meant for: where the ``/join`` and
@@ -160,6 +181,7 @@ class Outbox:
     def disconnected(self) -> None:
         with self._cond:
             self._send = None
+            self._urgent.clear()  # (a pong, a quit: for that link only)
 
     def acknowledged(self, room: str | None = None) -> None:
         """The server confirmed a message: the oldest unconfirmed one sent to
@@ -200,11 +222,11 @@ class Outbox:
             self._cond.notify_all()
             return len(waiting)
 
-    def arrived(self, msg: m.Message) -> None:
+    def arrived(self, msg: m.ChatMessage) -> None:
         """A replayed message of ours: it did arrive before the link broke."""
         with self._cond:
             for item in self._unacked:
-                if getattr(item.msg, "text", None) == getattr(msg, "text", None):
+                if isinstance(item.msg, Confirmed) and item.msg.text == msg.text:
                     self._unacked.remove(item)
                     self._cond.notify_all()
                     return
@@ -222,7 +244,8 @@ class Outbox:
             return len(self._queue) + len(self._unacked) + len(self._waiting) + held
 
     def wait_queue_below(self, count: int, timeout: float) -> bool:
-        """Wait until fewer than ``count`` messages wait to be sent."""
+        """Wait until fewer than ``count`` messages wait to be sent (behind the
+        one being written, while the socket takes nothing)."""
         with self._cond:
             return self._cond.wait_for(lambda: len(self._queue) < count or self._stop.is_set(), timeout)
 
@@ -244,40 +267,60 @@ class Outbox:
             held[item.room] = held.get(item.room, 0) + 1
         return held
 
+    def _has_work(self) -> bool:
+        return self._stop.is_set() or (self._send is not None and bool(self._urgent)) or self._ready()
+
     def _run(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._stop.is_set() or self._ready())
-                if self._stop.is_set():
-                    return
-                held, here = self._hold_misplaced(), self._room
-                head = self._queue[0] if self._queue else None
-            for room, count in held.items():
-                self._on_held(room, count, here)
-            if head is None:
-                continue
-            delay = self._pace()
-            if delay > 0 and self._clock.wait(self._stop, delay):
-                return
-            with self._cond:
+                self._cond.wait_for(self._has_work)
                 if self._stop.is_set():
                     return
                 send = self._send
-                if not self._ready() or self._queue[0] is not head:
-                    continue  # the link broke, or the room changed, meanwhile: look again
-                if head.room is not None and not _same_room(head.room, self._room):
-                    continue
-                self._queue.popleft()
-                try:
-                    send(head.msg)  # (only queues it for the connection's writer)
-                except ClientError:  # the link is over; the receiver reconnects
-                    self._queue.appendleft(head)
+                frame = self._urgent.popleft() if send is not None and self._urgent else None
+                if frame is None:
+                    held, here = self._hold_misplaced(), self._room
+                    head = self._queue[0] if self._queue else None
+            if send is not None and frame is not None:
+                self._write(send, frame, None)
+                continue
+            for room, count in held.items():
+                self._on_held(room, count, here)
+            if head is not None:
+                self._send_line(head)
+
+    def _send_line(self, head: Outgoing) -> None:
+        """Send the head of the queue once the server's pace allows (unless it changed meanwhile)."""
+        delay = self._pace()
+        if delay > 0 and self._clock.wait(self._stop, delay):
+            return
+        with self._cond:
+            send = self._send
+            if self._stop.is_set() or send is None or not self._ready() or self._queue[0] is not head:
+                return  # the link broke, or the room changed, meanwhile: look again
+            if head.room is not None and not _same_room(head.room, self._room):
+                return
+            self._queue.popleft()  # (out of the queue as its write begins: in no queue twice)
+            if isinstance(head.msg, Confirmed):  # confirmed one by one (accepted or reply)
+                self._unacked.append(head)  # (before the write: its confirmation may come at once)
+            if isinstance(head.msg, (m.Join, m.Part)):
+                target = _destination(head.msg, self._room)
+                if not _same_room(target, self._room):  # what follows was typed for there: wait for the answer
+                    self._answer_due, self._moving_to = True, target
+            self._cond.notify_all()
+        self._write(send, head.msg, head)
+
+    def _write(self, send: Send, msg: m.Message, item: Outgoing | None) -> None:
+        """Write one frame, waiting for the socket (no lock held: typing goes on).
+        A typed line whose write failed goes back to the head of the queue
+        (a confirmed one is in ``_unacked``, which a reconnect sends again)."""
+        try:
+            send(msg)
+        except ClientError:  # the link is over (the connection broke it: the receiver reconnects)
+            with self._cond:
+                if self._send == send:  # (not a newer link's)
                     self._send = None
-                    continue
-                if isinstance(head.msg, (m.Say, m.Action)):  # confirmed one by one (accepted or reply)
-                    self._unacked.append(head)
-                if isinstance(head.msg, (m.Join, m.Part)):
-                    target = _destination(head.msg, self._room)
-                    if not _same_room(target, self._room):  # what follows was typed for there: wait for the answer
-                        self._answer_due, self._moving_to = True, target
+                    self._urgent.clear()
+                if item is not None and item not in self._unacked:
+                    self._queue.appendleft(item)
                 self._cond.notify_all()

@@ -30,10 +30,10 @@ from common import messages as m
 
 from .addresses import Address, format_address, rotation
 from .backoff import Clock, backoff_delays
-from .connection import (
+from .connection import ChatConnection
+from .errors import (
     Banned,
     CertificateMismatch,
-    ChatConnection,
     ClientError,
     NickRejected,
     NotTrusted,

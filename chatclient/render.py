@@ -20,6 +20,8 @@ from common.safetext import neutralise
 _PALETTE = (31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96)
 _DIM = "2"
 _BOLD = "1"
+#: The messages that carry the time they were said (the others are stamped when shown).
+_STAMPED = (m.ChatMessage, m.Private, m.Notice, m.Accepted, m.Reply)
 _MENTION = "1;7"  # bold, reverse: our own name in someone's message
 
 
@@ -97,7 +99,7 @@ class Renderer:
         if isinstance(msg, m.Notice) and msg.event == "nick" and msg.nick and msg.previous and msg.nick == self.me():
             # Our own rename (the session already took the new name).
             return self._stamp(msg.ts) + self._sgr(_DIM, f"* you are now known as {neutralise(msg.nick)}")
-        ts = getattr(msg, "ts", time.time())
+        ts = msg.ts if isinstance(msg, _STAMPED) else time.time()
         if isinstance(msg, m.Notice) and msg.event == "unseen":  # our own marker: a switch of room
             return self._sgr(_BOLD, neutralise(msg.text))
         return self._stamp(ts) + self._sgr(_DIM, render_plain(msg))

@@ -22,11 +22,9 @@ import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
 
 from common import messages as m
-from common.commands import CommandError, ShowHelp, parse_input
-from common.limits import clip
+from common.commands import CommandError, ShowHelp
 from common.nicks import is_exit_word
 from common.ratelimit import TokenBucket
 from common.rooms import room_key
@@ -34,73 +32,29 @@ from common.threads import stop_signals_blocked
 
 from .addresses import Address
 from .backoff import Clock
-from .connection import (
-    Banned,
-    CertificateMismatch,
-    ChatConnection,
-    ClientError,
-    NickRejected,
-    PasswordRequired,
-    WrongPassword,
-)
+from .connection import ChatConnection
+from .errors import Banned, CertificateMismatch, ClientError, PasswordRequired, WrongPassword
+from .focus import Focus
 from .outbox import Outbox
 from .positions import Positions
 from .reconnect import reconnect
+from .rejoin import hello_again, replay
+from .typed import not_sent, parse_line
 from .windows import Windows, room_of
 
 log = logging.getLogger(__name__)
 
 #: The outbox paces itself at this share of the server's announced rate.
 PACE_MARGIN = 0.9
-#: Characters of a refused line quoted when saying it was not sent.
-NOT_SENT_CHARS = 60
-#: Line mode reads no more input while this much waits for the socket,
-UNWRITTEN_LIMIT = 256 * 1024
-#: or while this many lines wait in the outbox (a script is slowed to the
-#: server's pace with its input backing up in its pipe, not in our memory).
+#: Line mode reads no more input while this many lines wait in the outbox
+#: (paced, away, or behind a write the server does not take: a script is slowed
+#: with its input backing up in its pipe, not in our memory).
 QUEUED_LIMIT = 8
-
-
-class FrontEndSession(Protocol):
-    """What the UI and line mode need of a session (``ChatSession`` or the server's host)."""
-
-    nick: str
-    status: str
-    show: Callable[[m.Message], None]
-    on_end: Callable[[], None]
-    on_status: Callable[[], None]
-    ended: threading.Event
-    lost: str | None
-    leaving: bool
-
-    def start(self) -> None: ...
-    def submit(self, line: str) -> m.Message | ShowHelp | CommandError | None: ...
-    def leave(self, timeout: float = 5.0) -> None: ...
-    def unsent(self) -> int: ...
 
 
 def _pacer(welcome: m.Welcome) -> TokenBucket | None:
     """A bucket a little under the server's limit (clocks and the network blur it)."""
     return TokenBucket(welcome.rate * PACE_MARGIN, max(1, welcome.burst - 1)) if welcome.rate > 0 else None
-
-
-def parse_line(line: str) -> m.Message | ShowHelp | CommandError | None:
-    """What a line of user input means (the terminal, line mode and ``--send`` alike)."""
-    line = line.rstrip("\r\n")  # a paste that ends with its last line's newline: no blank line
-    # A pasted block is one message, whatever its first line looks like.
-    if "\n" in line.strip("\n") and len(line) <= m.MAX_TEXT:
-        return m.Say(line)
-    return parse_input(line)
-
-
-def _not_sent(line: m.Say | m.Action, why: m.Error) -> m.Notice:
-    """The line a refusal answers, marked as not sent, and why: ``* not sent: "more spam" (you are muted ...)``."""
-    text = clip(" ".join(line.text.split()), NOT_SENT_CHARS)
-    return m.Notice(
-        text=f'not sent: {"/me " if isinstance(line, m.Action) else ""}"{text}" ({why.message})',
-        ts=time.time(),
-        event="unsent",
-    )
 
 
 class ChatSession:
@@ -159,6 +113,8 @@ class ChatSession:
         #: Where we are, for the toolbar and completion (updated by the receiver thread).
         #: Our rooms, the focused one, who is in each (the terminal UI shows one room).
         self.windows = Windows(welcome)
+        #: What the user does to it: /window, the room keys (the UI's thread).
+        self.focus = Focus(self.windows, self._send_chat, lambda msg: self.show(msg), lambda: self.on_status())
         self.rooms: set[str] = {welcome.room}  # every room we heard of, for completion
         #: Who we exchanged private messages with (any room), for ``/msg`` completion.
         self.correspondents: set[str] = set()
@@ -226,7 +182,7 @@ class ChatSession:
         if isinstance(msg, m.Notice) and msg.event in ("link_down", "link_up"):
             self._cluster_link(up=msg.event == "link_up")
         if isinstance(msg, m.Ping):
-            self._send_now(m.Pong(msg.token))
+            self._answer_ping(msg)
             return
         if isinstance(msg, m.Token):  # after /nick: the right to resume, under the new name
             self._token = msg.token
@@ -248,7 +204,7 @@ class ChatSession:
             line = self._outbox.oldest_unconfirmed()
             self._outbox.acknowledged()
             if msg.code == "muted" and isinstance(line, (m.Say, m.Action)):
-                msg = _not_sent(line, msg)  # the screen showed it as sent ("You: ..."): say it was not
+                msg = not_sent(line, msg)  # the screen showed it as sent ("You: ..."): say it was not
         elif isinstance(msg, m.Error):
             self._outbox.refused()
         if isinstance(msg, m.ChatMessage):
@@ -290,34 +246,6 @@ class ChatSession:
     def _display(self, msg: m.Message) -> None:
         if self.windows.route(msg, self.show)[0]:
             self.on_status()  # (the hotlist changed)
-
-    def switch_to(self, room: str, *, tell_server: bool = True) -> bool:
-        """Focus ``room`` (one we are in): a marker line, then what came there unseen. False if not ours."""
-        name = self.windows.focus(room, self.show)
-        if name is None:
-            return False
-        if tell_server:  # its focus follows ours: who, topic, /history are about this room
-            self._send_chat(m.Join(name))
-        self.on_status()
-        return True
-
-    def step(self, offset: int) -> bool:
-        """Focus the next (``offset`` 1) or previous (-1) of our rooms."""
-        room = self.windows.beside(offset)
-        return room is not None and self.switch_to(room)
-
-    def window(self, number: int) -> bool:
-        """Focus our ``number``-th room (Alt+1..9)."""
-        room = self.windows.numbered(number)
-        return room is not None and self.switch_to(room)
-
-    def next_active(self) -> bool:
-        """Focus the room with the most urgent unseen activity (Alt+A)."""
-        room = self.windows.most_active()
-        return room is not None and self.switch_to(room)
-
-    def hotlist_text(self) -> str:
-        return self.windows.hotlist_text()
 
     def _track(self, msg: m.Message) -> None:
         """Keep ``room``, ``users``, ``topic`` and ``rooms`` up to date."""
@@ -417,35 +345,18 @@ class ChatSession:
         # The replay comes first: it shows which unacknowledged lines
         # arrived after all, so only the others are sent again.
         self._track(welcome)
-        replayed = 0
-        while replayed < welcome.replay:
-            msg = conn.next_message()
-            if msg is None or isinstance(msg, m.Bye):
-                raise ClientError("the server closed the connection")
-            replayed += isinstance(msg, m.ChatMessage)  # (a notice may come among them)
-            self._on_message(msg)
+        replay(conn, welcome.replay, self._on_message)
         return welcome
 
     def _hello_again(self, conn: ChatConnection) -> m.Welcome:
-        nick = self.nick
-        while True:
-            try:
-                # Always our room back, and where we were in its numbering.
-                others = self.windows.asking_back()
-                welcome = conn.hello(
-                    nick,
-                    resume=self._token,
-                    room=self.room,
-                    epoch=self._positions.epoch(self.room),
-                    last_seq=self._positions.last_seq(self.room),
-                    password=self._password,
-                    others=[(r, self._positions.epoch(r), self._positions.last_seq(r)) for r in others],
-                )
-                break
-            except NickRejected as exc:
-                if not exc.suggestion:
-                    raise
-                nick = exc.suggestion
+        welcome = hello_again(
+            conn,
+            self.nick,
+            token=self._token,
+            rooms=[self.room, *self.windows.asking_back()],
+            positions=self._positions,
+            password=self._password,
+        )
         if welcome.nick != self.nick:
             self._info(f"your nickname was taken meanwhile; you are now {welcome.nick}")
             self.nick = welcome.nick
@@ -466,12 +377,10 @@ class ChatSession:
         """
         name, _, rest = line.strip().partition(" ")
         if name.lower() in ("/window", "/w"):  # ours alone: which of our rooms we look at
-            rest = rest.strip()
-            found = self.window(int(rest)) if rest.isdigit() else bool(rest) and self.switch_to(rest)
-            return None if found else CommandError(f"usage: /window #ROOM|N, one of: {', '.join(self.joined.values())}")
+            return self.focus.command(rest)
         parsed = parse_line(line)
         if isinstance(parsed, m.Join) and room_of(parsed.room) in self.joined:
-            self.switch_to(parsed.room)  # a room we are in: look at it (the server is told)
+            self.focus.switch_to(parsed.room)  # a room we are in: look at it (the server is told)
             return None
         if isinstance(parsed, m.PrivateSay) and (now := self.windows.now_called(parsed.to)):
             self._info(f"{parsed.to} is now {now}; /msg {now} ...")  # (the server's answer: nobody called that)
@@ -491,18 +400,21 @@ class ChatSession:
             self._told_offline = True  # (once per outage, not for every line typed meanwhile)
             self._info("not connected: your messages will be sent after reconnecting")
 
-    def _send_now(self, msg: m.Message) -> None:
+    def _answer_ping(self, ping: m.Ping) -> None:
+        """Pong through the outbox (never waiting on the socket here); during a
+        reconnect's replay the outbox has no link yet and this thread, the
+        receiver, is the only one writing: it answers itself."""
+        if self._outbox.urgent(m.Pong(ping.token)):
+            return
         try:
-            self.conn.send(msg)
+            self.conn.send(m.Pong(ping.token))
         except ClientError:
             pass  # the receiver will notice
 
     def wait_writable(self) -> None:
-        """Line mode: wait while lines back up in the outbox (paced, or while
-        away) or the server takes nothing of what we sent."""
-        while not self.ended.is_set() and not (
-            self._outbox.wait_queue_below(QUEUED_LIMIT, 0.5) and self.conn.wait_unwritten_below(UNWRITTEN_LIMIT, 0.5)
-        ):
+        """Line mode: wait while lines back up in the outbox (paced, away, or
+        the server takes nothing of what we sent)."""
+        while not self.ended.is_set() and not self._outbox.wait_queue_below(QUEUED_LIMIT, 0.5):
             pass
 
     def unsent(self) -> int:
@@ -514,7 +426,7 @@ class ChatSession:
         if not self.ended.is_set() and not self.leaving:
             self.leaving = True
             if self.connected:
-                self._send_now(m.Quit())  # (not queued: it goes before what still waits)
+                self._outbox.urgent(m.Quit())  # (not a typed line: it goes before what still waits)
         if self.connected and self._thread.is_alive():
             # The outbox goes on meanwhile: a "bye" the user typed is queued there.
             self.ended.wait(timeout)

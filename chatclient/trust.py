@@ -1,4 +1,4 @@
-"""Trust on first use for TLS servers, as ssh does with known_hosts.
+"""How the client trusts a TLS server: a CA file, or trust on first use as ssh does with known_hosts.
 
 The first time we meet a server we remember its certificate's SHA-256
 fingerprint for its ``host:port``; if it ever presents another one we refuse
@@ -7,7 +7,10 @@ loudly with both fingerprints instead of connecting.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import ssl
+from collections.abc import Callable
 from pathlib import Path
 
 from common.paths import client_config_dir
@@ -73,3 +76,24 @@ class KnownServers:
                 f"If the change is expected, delete the line for {address} from {self.path}."
             )
         return False
+
+
+@dataclasses.dataclass(frozen=True)
+class TlsOptions:
+    """How to check the server: a CA file, or trust on first use."""
+
+    cafile: str | None = None
+    known_servers: KnownServers = dataclasses.field(default_factory=KnownServers)
+    #: Asked ``(address, fingerprint)`` before a new server is trusted (a
+    #: person at a terminal, as ssh asks); ``None`` trusts it (scripts).
+    confirm: Callable[[str, str], bool] | None = None
+
+    def context(self) -> ssl.SSLContext:
+        if self.cafile:
+            ctx = ssl.create_default_context(cafile=self.cafile)
+        else:  # checked by fingerprint after the handshake instead
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        return ctx

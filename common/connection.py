@@ -81,7 +81,7 @@ class Connection:
                     self.state = State.CLOSED
                     return CLOSED
                 return NEED_DATA
-            if line.strip():
+            if line and not line.isspace():  # (no copy of every line to look)
                 break
         msg = m.decode(line)
         kind = type(msg)

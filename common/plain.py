@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
+from typing import Any
 
 from . import messages as m
 from .safetext import neutralise
@@ -27,57 +29,78 @@ def render_plain(msg: m.Message, with_room: bool = False) -> str:
     """One display line (no newline) for a server-to-client message; ``with_room``
     (for someone in several rooms), a room's line starts ``[#room] ``."""
     line = _render(msg)
-    room = getattr(msg, "room", None) if with_room and isinstance(msg, (m.ChatMessage, m.Notice)) else None
+    room = msg.room if with_room and msg.__class__ in (m.ChatMessage, m.Notice) else None
     return f"[{neutralise(room)}] {line}" if room else line
 
 
 def _render(msg: m.Message) -> str:
-    if isinstance(msg, m.ChatMessage):
-        nick = _safe_nick(msg.nick)
-        # A multi-line message: continuation lines are indented, so none of
-        # them can pass for another user's line.
-        text = neutralise(msg.text, keep_newlines=True).replace("\n", "\n    ")
-        line = f"{nick} {text}" if msg.action else f"{nick}: {text}"
-        if msg.replay == "search":  # found among older messages: when matters
-            return f"(search {time.strftime('%Y-%m-%d %H:%M', time.localtime(msg.ts))}) {line}"
-        return f"({msg.replay}) {line}" if msg.replay else line
-    if isinstance(msg, m.Private):
-        return f"(private) {neutralise(msg.nick)} -> {neutralise(msg.to)}: {neutralise(msg.text)}"
-    if isinstance(msg, m.Notice):
-        return "* " + neutralise(msg.text, keep_newlines=True).replace("\n", "\n* ")
-    if isinstance(msg, m.Users):
-        away = set(msg.away)
-        names = ", ".join(neutralise(n) + (" (away)" if n in away else "") for n in msg.nicks)
-        return f"* {len(msg.nicks) + msg.more} in {neutralise(msg.room)}: {names}{_and_more(msg.more)}"
-    if isinstance(msg, m.Joined):
-        topic = f" — topic: {neutralise(msg.topic)}" if msg.topic else ""
-        names = ", ".join(neutralise(n) for n in msg.users) + _and_more(msg.more)
-        return f"* you are in {neutralise(msg.room)} ({len(msg.users) + msg.more} here: {names}){topic}"
-    if isinstance(msg, m.RoomList):
-        mine = msg.mine + [False] * (len(msg.names) - len(msg.mine))
-        rooms = [
-            f"{neutralise(name)} ({count}{', joined' if joined else ''})" + (f" {neutralise(topic)}" if topic else "")
-            for name, count, topic, joined in zip(msg.names, msg.counts, msg.topics, mine, strict=False)
-        ]
-        if msg.more:  # (the next page starts after the last listed)
-            rooms.append(f"and {msg.more} more" + (f" (/rooms {neutralise(msg.names[-1])})" if msg.names else ""))
-        return "* rooms: " + "; ".join(rooms)
-    if isinstance(msg, m.Parted):
-        return f"* you left {neutralise(msg.room)}; your messages go to {neutralise(msg.focus)}"
-    if isinstance(msg, m.Focused):
-        return f"* your messages go to {neutralise(msg.room)} (/say #ROOM TEXT for another of your rooms)"
-    if isinstance(msg, m.Welcome):
-        return f"* welcome to {neutralise(msg.server)}, {neutralise(msg.nick)}!"
-    if isinstance(msg, m.Error):
-        hint = f" (try {neutralise(msg.suggestion)!r})" if msg.suggestion else ""
-        return f"* error: {neutralise(msg.message)}{hint}"
-    if isinstance(msg, m.Bye):
-        return f"* bye: {neutralise(msg.reason)}" if msg.reason else "* bye"
-    if isinstance(msg, m.Reply):
-        return neutralise(msg.text)
-    if isinstance(msg, m.Accepted):
-        return f"* delivered as #{msg.seq}"
-    return f"* {msg.TYPE}"
+    render = _RENDERERS.get(msg.__class__)
+    return render(msg) if render is not None else f"* {msg.TYPE}"
+
+
+def _chat(msg: m.ChatMessage) -> str:
+    nick = _safe_nick(msg.nick)
+    # A multi-line message: continuation lines are indented, so none of
+    # them can pass for another user's line.
+    text = neutralise(msg.text, keep_newlines=True).replace("\n", "\n    ")
+    line = f"{nick} {text}" if msg.action else f"{nick}: {text}"
+    if msg.replay == "search":  # found among older messages: when matters
+        return f"(search {time.strftime('%Y-%m-%d %H:%M', time.localtime(msg.ts))}) {line}"
+    return f"({msg.replay}) {line}" if msg.replay else line
+
+
+def _private(msg: m.Private) -> str:
+    return f"(private) {neutralise(msg.nick)} -> {neutralise(msg.to)}: {neutralise(msg.text)}"
+
+
+def _notice(msg: m.Notice) -> str:
+    return "* " + neutralise(msg.text, keep_newlines=True).replace("\n", "\n* ")
+
+
+def _users(msg: m.Users) -> str:
+    away = set(msg.away)
+    names = ", ".join(neutralise(n) + (" (away)" if n in away else "") for n in msg.nicks)
+    return f"* {len(msg.nicks) + msg.more} in {neutralise(msg.room)}: {names}{_and_more(msg.more)}"
+
+
+def _joined(msg: m.Joined) -> str:
+    topic = f" — topic: {neutralise(msg.topic)}" if msg.topic else ""
+    names = ", ".join(neutralise(n) for n in msg.users) + _and_more(msg.more)
+    return f"* you are in {neutralise(msg.room)} ({len(msg.users) + msg.more} here: {names}){topic}"
+
+
+def _rooms(msg: m.RoomList) -> str:
+    mine = msg.mine + [False] * (len(msg.names) - len(msg.mine))
+    rooms = [
+        f"{neutralise(name)} ({count}{', joined' if joined else ''})" + (f" {neutralise(topic)}" if topic else "")
+        for name, count, topic, joined in zip(msg.names, msg.counts, msg.topics, mine, strict=False)
+    ]
+    if msg.more:  # (the next page starts after the last listed)
+        rooms.append(f"and {msg.more} more" + (f" (/rooms {neutralise(msg.names[-1])})" if msg.names else ""))
+    return "* rooms: " + "; ".join(rooms)
+
+
+def _error(msg: m.Error) -> str:
+    hint = f" (try {neutralise(msg.suggestion)!r})" if msg.suggestion else ""
+    return f"* error: {neutralise(msg.message)}{hint}"
+
+
+#: How each type of server message reads as a line (any other: ``* TYPE``).
+_RENDERERS: dict[type[m.Message], Callable[[Any], str]] = {
+    m.ChatMessage: _chat,
+    m.Private: _private,
+    m.Notice: _notice,
+    m.Users: _users,
+    m.Joined: _joined,
+    m.RoomList: _rooms,
+    m.Parted: lambda msg: f"* you left {neutralise(msg.room)}; your messages go to {neutralise(msg.focus)}",
+    m.Focused: lambda msg: f"* your messages go to {neutralise(msg.room)} (/say #ROOM TEXT for another of your rooms)",
+    m.Welcome: lambda msg: f"* welcome to {neutralise(msg.server)}, {neutralise(msg.nick)}!",
+    m.Error: _error,
+    m.Bye: lambda msg: f"* bye: {neutralise(msg.reason)}" if msg.reason else "* bye",
+    m.Reply: lambda msg: neutralise(msg.text),
+    m.Accepted: lambda msg: f"* delivered as #{msg.seq}",
+}
 
 
 def _and_more(more: int) -> str:

@@ -9,8 +9,9 @@ import threading
 
 from helpers import TIMEOUT, NativeClient
 
-from chatclient.connection import ChatConnection, TlsOptions
+from chatclient.connection import ChatConnection
 from chatclient.session import ChatSession
+from chatclient.trust import TlsOptions
 from common import messages as m
 
 

@@ -30,7 +30,7 @@ from helpers import (
 from terminal import Terminal
 from test_reconnect import read_until
 
-from chatclient.connection import TlsOptions
+from chatclient.trust import TlsOptions
 from common import messages as m
 
 

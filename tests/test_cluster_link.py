@@ -12,7 +12,7 @@ from helpers import TIMEOUT, client_process, kill_quietly, program, python_env, 
 from terminal import Terminal
 from test_reconnect import read_until
 
-from chatclient.ui import toolbar
+from chatclient.toolbar import Facts, toolbar
 from common import messages as m
 
 DOWN = "the server lost its cluster (Redis): messages are not sent until it is back"
@@ -77,12 +77,12 @@ def test_a_reconnect_forgets_the_old_nodes_link_state():
     try:
         peer.send_msg(link_down())
         assert wait_for(lambda: session.cluster_down)
-        assert DOWN_BAR in toolbar(session)
+        assert DOWN_BAR in toolbar(Facts.of(session))
         peer.close()
         again = fake.accept()
         again.greet()
         assert wait_for(lambda: session.connected and not session.cluster_down)
-        assert DOWN_BAR not in toolbar(session)
+        assert DOWN_BAR not in toolbar(Facts.of(session))
     finally:
         session.leave(timeout=0)
         fake.close()

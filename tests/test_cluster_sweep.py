@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from chatserver.cluster import keys
 from chatserver.cluster.link import Link
-from chatserver.cluster.redislog import Entry, RedisLog
+from chatserver.cluster.redislog import Entry, RedisBroker
 from chatserver.cluster.sweep import RoomSweeper
 from common import messages as m
 from common.rooms import room_key
@@ -21,7 +21,7 @@ def test_rooms_nobody_is_in_or_follows_are_forgotten_after_a_while(redis_server)
     conn = redis_server.client()
     link = Link(redis_server.url)
     try:
-        here, gone_node = RedisLog(link, "here"), RedisLog(link, "gone")
+        here, gone_node = RedisBroker(link, "here"), RedisBroker(link, "gone")
         conn.set(keys.alive("here"), "1")  # this node lives; "gone" has no lease
         for name in ("#empty", "#said", "#held", "#busy", "#followed-by-the-dead"):
             (gone_node if name == "#followed-by-the-dead" else here).ensure(name)

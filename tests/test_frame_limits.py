@@ -263,7 +263,7 @@ def server_message(draw, cls):
 
 
 def assert_fits(cls, kwargs) -> None:
-    msg = cls(**kwargs)
+    msg = limits.fit(cls(**kwargs))  # (as the server builds a frame)
     frame = m.encode(msg)
     assert len(frame) <= DEFAULT_MAX_FRAME, f"{cls.TYPE}: {len(frame)} bytes"
     framer = LineFramer()  # what every client reads with
@@ -316,13 +316,13 @@ def test_every_server_frame_fits_with_every_field_at_its_worst(cls):
 
 
 def test_a_list_that_is_not_cut_to_fit_keeps_a_few_entries():
-    welcome = m.Welcome(1, "s", "me", "#lobby", ["me"], exit_words=[f"word{i}" for i in range(100)])
+    welcome = limits.fit(m.Welcome(1, "s", "me", "#lobby", ["me"], exit_words=[f"word{i}" for i in range(100)]))
     assert welcome.exit_words == [f"word{i}" for i in range(limits.MAX_SHORT_LIST)]
 
 
 def test_who_keeps_the_away_marks_of_those_it_lists():
     nicks = [long_name(i) for i in range(CROWD)]
-    users = m.Users("#lobby", nicks, away=nicks[::3])
+    users = limits.fit(m.Users("#lobby", nicks, away=nicks[::3]))
     assert users.more and len(users.nicks) + users.more == CROWD
     assert users.away == users.nicks[::3], "the away marks of those listed"
     assert render_plain(users).startswith(f"* {CROWD} in #lobby: {neutralise(nicks[0])} (away), ")

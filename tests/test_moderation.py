@@ -16,7 +16,7 @@ from helpers import TIMEOUT, NativeClient, PlainClient, ServerProcess, ask_who, 
 from test_host import HostServer
 
 from chatserver.backends import store as store_module
-from chatserver.backends.roomlog import MemoryLog
+from chatserver.backends.memory import MemoryModeration
 from chatserver.backends.store import SqliteStore
 from chatserver.rules.moderation import Sanctions, address_key, format_duration
 from common import messages as m
@@ -39,7 +39,7 @@ class FakeClock:
 
 def test_a_ban_refuses_its_name_and_its_address_until_it_runs_out():
     clock = FakeClock()
-    rules = Sanctions(MemoryLog(), clock=clock)
+    rules = Sanctions(MemoryModeration(), clock=clock)
     rules.ban("Bob", "::ffff:10.0.0.5", by="alice", reason="spam", duration=3600)
     assert rules.banned("bob", "10.0.0.9").reason == "spam"  # the name, in any case
     assert rules.banned("mallory", "10.0.0.5").nick == "Bob"  # the address, however spelt
@@ -52,7 +52,7 @@ def test_a_ban_refuses_its_name_and_its_address_until_it_runs_out():
 
 def test_zero_is_until_lifted_and_unban_takes_a_name_or_an_address():
     clock = FakeClock()
-    rules = Sanctions(MemoryLog(), clock=clock)
+    rules = Sanctions(MemoryModeration(), clock=clock)
     rules.ban("bob", "10.0.0.5", by="alice", reason="", duration=0)
     rules.ban("carol", "10.0.0.6", by="alice", reason="", duration=60)
     clock.now += 100 * 365 * 86400
@@ -63,7 +63,7 @@ def test_zero_is_until_lifted_and_unban_takes_a_name_or_an_address():
 
 def test_a_mute_runs_out_and_is_kept_by_the_log():
     clock = FakeClock()
-    log = MemoryLog()
+    log = MemoryModeration()
     rules = Sanctions(log, clock=clock)
     rules.mute("bob", "", by="alice", reason="calm down", duration=600)
     assert Sanctions(log, clock=clock).muted("BOB").reason == "calm down"  # a new Sanctions reads it back
@@ -75,7 +75,7 @@ def test_a_mute_runs_out_and_is_kept_by_the_log():
 
 def test_a_mute_is_on_the_address_too():
     clock = FakeClock()
-    rules = Sanctions(MemoryLog(), clock=clock)
+    rules = Sanctions(MemoryModeration(), clock=clock)
     rules.mute("bob", "::ffff:10.0.0.5", by="alice", reason="calm down", duration=600)
     assert rules.muted("robert", "10.0.0.5").nick == "bob"  # another name, the same machine
     assert rules.muted("robert", "10.0.0.9") is None and rules.muted("robert") is None
@@ -88,7 +88,7 @@ def test_a_mute_is_on_the_address_too():
 def test_every_sanction_on_an_address_is_looked_at_not_the_first_found(kind):
     """One that ran out, met first, must not hide another one on the same address still in force."""
     clock = FakeClock()
-    rules = Sanctions(MemoryLog(), clock=clock)
+    rules = Sanctions(MemoryModeration(), clock=clock)
     impose = rules.ban if kind == "ban" else rules.mute
     impose("bob", "10.0.0.5", by="alice", reason="short", duration=60)
     impose("carol", "10.0.0.5", by="alice", reason="long", duration=3600)
@@ -100,7 +100,7 @@ def test_every_sanction_on_an_address_is_looked_at_not_the_first_found(kind):
 
 
 def test_an_op_grant_goes_only_to_the_token_it_was_given_to():
-    rules = Sanctions(MemoryLog(), clock=FakeClock())
+    rules = Sanctions(MemoryModeration(), clock=FakeClock())
     rules.grant("bob", by="alice", token="t1")
     assert rules.reclaim("bob", "someone-elses-token", "t9") is None
     assert rules.reclaim("bob", "t1", "t2") is not None  # a reconnect: the grant moves to the new token

@@ -18,6 +18,8 @@ from helpers import TIMEOUT, NativeClient, Proxy, ServerProcess, client_process,
 import chatclient.session as session_module
 from chatclient.backoff import backoff_delays
 from chatclient.connection import ChatConnection
+from chatclient.errors import ClientError
+from chatclient.outbox import Outbox
 from chatclient.session import ChatSession
 from common import messages as m
 from common.plain import render_plain
@@ -205,6 +207,78 @@ def test_lines_typed_during_the_paced_resend_wait_their_turn():
     finally:
         proxy.close()
         srv.stop()
+
+
+# --- a typed line waits in one queue, the outbox's (issue 20, item 11) ----------------
+
+
+def test_a_typed_line_is_queued_once_and_leaves_once_after_the_link_breaks():
+    """Behind a server that reads nothing, what is typed waits in the outbox,
+    not also in a queue of the connection that a broken link throws away: a
+    /topic typed then (the server never confirms it) and a line typed while
+    disconnected each arrive exactly once after the reconnect, in order."""
+    fake = FakeServer(rcvbuf=4096)
+    clock = GateClock(open_=False)
+    session, peer, shown = session_on(fake, "stuck", reconnect=True, clock=clock)
+    try:
+        before = [f"{i} " + "x" * 7000 for i in range(1500)]  # 10 MB: more than the socket buffers hold
+        for line in before:
+            session.submit(line)
+        session.submit("/topic typed behind a full socket")
+        assert session.unsent() == 1501, "each line counted once: waiting, or sent and not confirmed"
+        peer.close()  # the server goes away without reading
+        assert wait_for(lambda: not session.connected)
+        session.submit("typed while away")
+        assert session.unsent() == 1502
+        clock.gate.set()
+        again = fake.accept()
+        again.greet()
+        frames = [again.expect(lambda f: f["type"] in ("say", "topic")) for _ in range(1502)]
+        assert [f["text"] for f in frames] == [*before, "typed behind a full socket", "typed while away"]
+        assert [f["type"] for f in frames[-2:]] == ["topic", "say"]
+        session.submit("after")
+        assert again.expect(lambda f: f["type"] in ("say", "topic"))["text"] == "after", "nothing went out twice"
+    finally:
+        session.leave(timeout=0)
+        fake.close()
+
+
+def test_a_line_leaves_the_outbox_as_its_write_begins_and_a_failed_write_puts_it_back_once():
+    """The outbox writes itself (no second queue behind it): while a write
+    waits on the socket, typing returns at once and what is typed waits in
+    the outbox; a line whose write failed goes back to the head, and leaves
+    once on the next link, before what was typed after it."""
+    writing, release = threading.Event(), threading.Event()
+
+    def stuck(msg: m.Message) -> None:  # a socket that takes nothing, then breaks
+        writing.set()
+        release.wait(TIMEOUT)
+        raise ClientError("connection lost: connection reset")
+
+    written: list[m.Message] = []
+    outbox = Outbox("#lobby", pace=lambda: 0.0)
+    outbox.connected(stuck)
+    outbox.start()
+    try:
+        outbox.put(m.SetTopic("typed first"))
+        assert writing.wait(TIMEOUT)
+        typing = threading.Thread(target=lambda: [outbox.put(m.Say(f"line {i}")) for i in range(3)])
+        typing.start()
+        typing.join(TIMEOUT)
+        assert not typing.is_alive(), "typing waited for the socket"
+        assert outbox.unsent() == 3, "the lines wait in the outbox, each once (the topic is being written)"
+        outbox.disconnected()
+        release.set()
+        assert wait_for(lambda: outbox.unsent() == 4), "the topic whose write failed is back in the queue"
+        outbox.connected(written.append)
+        assert wait_for(lambda: len(written) == 4)
+        for _ in range(3):
+            outbox.acknowledged("#lobby")
+        assert outbox.wait_empty(TIMEOUT)
+        assert written == [m.SetTopic("typed first"), *(m.Say(f"line {i}") for i in range(3))]
+    finally:
+        release.set()
+        outbox.stop()
 
 
 # --- the old socket is closed (issue 11, item 18) ------------------------------------

@@ -23,7 +23,7 @@ from chatclient.config import ConfigError, load
 from chatclient.connection import ChatConnection
 from chatclient.local import Preferences, handle_local
 from chatclient.session import ChatSession
-from chatclient.ui import completer_for, toolbar
+from chatclient.toolbar import Facts, completer_for, toolbar
 from common import messages as m
 
 
@@ -234,11 +234,21 @@ def test_ignore_hides_a_nick_in_the_terminal(server, tmp_path):
 
 
 def test_toolbar_shows_no_stale_head_count_while_reconnecting():
-    session = SimpleNamespace(
-        users=["a", "b", "c"], room="#lobby", status="connected to h:1", connected=True, welcome=None, conn=None
+    state = SimpleNamespace(users=["a", "b", "c"], room="#lobby", status="connected to h:1", connected=True)
+    session = Facts(  # what the toolbar is given: callables, asked as it is drawn
+        server=lambda: "",
+        room=lambda: state.room,
+        users=lambda: state.users,
+        connected=lambda: state.connected,
+        status=lambda: state.status,
+        cluster_down=lambda: False,
+        encrypted=lambda: False,
+        hotlist=lambda: "",
+        rooms=set,
+        correspondents=set,
     )
     assert "#lobby (3)" in toolbar(session)
-    session.connected, session.status = False, "disconnected: connection lost"
+    state.connected, state.status = False, "disconnected: connection lost"
     bar = toolbar(session)
     assert "#lobby" in bar and "(3)" not in bar and "disconnected" in bar
 
@@ -258,7 +268,7 @@ def test_a_paste_ending_in_a_newline_is_counted_and_sent_without_a_blank_last_li
 
 
 def test_trailing_newlines_are_not_part_of_a_message():
-    from chatclient.session import parse_line
+    from chatclient.typed import parse_line
 
     assert parse_line("one\ntwo\n\n") == m.Say("one\ntwo")
     assert parse_line("just one\n") == m.Say("just one")

@@ -22,8 +22,9 @@ from chatserver.app.descriptors import fit_max_clients
 from chatserver.app.host import HostSeat
 from chatserver.app.netinfo import lan_addresses, own_addresses, own_names
 from chatserver.app.options import parse
-from chatserver.backends.retention import DEFAULT_DAYS, DEFAULT_MAX_MB, MB, Retention
-from chatserver.backends.roomlog import RoomLog
+from chatserver.backends.memory import memory_backends
+from chatserver.backends.ports import Backends
+from chatserver.backends.retention import DEFAULT_DAYS, DEFAULT_MAX_MB, MB, Prunable, Retention
 from chatserver.backends.store import SqliteStore, StoreError
 from chatserver.config import ServerConfig
 from chatserver.net.server import ChatServer
@@ -146,15 +147,16 @@ class ClusterError(Exception):
     pass
 
 
-def open_store(config: ServerConfig) -> tuple[RoomLog | None, str]:
-    """The room log the flags ask for, and the line that says where chat is kept."""
+def open_store(config: ServerConfig) -> tuple[Backends, str]:
+    """The backends the flags ask for, and the line that says where chat is kept."""
     if config.store == "memory":
-        return None, "chat is kept in memory only (--store memory): a restart forgets it"
+        return memory_backends(), "chat is kept in memory only (--store memory): a restart forgets it"
     path = Path(config.store).expanduser() if config.store else store_file(config.name)
-    return SqliteStore(path, room_key=room_key), f"chat is kept in {path}"
+    store = SqliteStore(path, room_key=room_key)  # (one file keeps all three, and is pruned)
+    return Backends(store, store, store, pruner=store), f"chat is kept in {path}"
 
 
-def retention_of(config: ServerConfig, store: SqliteStore) -> Retention:
+def retention_of(config: ServerConfig, store: Prunable) -> Retention:
     """The store's limits from the flags: a flag left out is its default, 0 is no limit."""
     days = DEFAULT_DAYS if config.retain_days is None else config.retain_days
     max_mb = DEFAULT_MAX_MB if config.store_max_mb is None else config.store_max_mb
@@ -222,16 +224,17 @@ def main(argv: list[str] | None = None) -> int:
     hub = None
     try:
         if mode is not Mode.CHAT:
-            room_log, kept_line = None, f"nothing is kept ({mode.value} mode answers each message and keeps none)"
+            backends = memory_backends()
+            kept_line = f"nothing is kept ({mode.value} mode answers each message and keeps none)"
         elif config.cluster:
             hub, kept_line = open_cluster(config)
-            room_log: RoomLog | None = hub.cluster_log
+            backends = hub.backends
         else:
-            room_log, kept_line = open_store(config)
+            backends, kept_line = open_store(config)
     except (StoreError, ClusterError) as exc:
         print(f"chatserver: {exc}", file=sys.stderr)
         return 2
-    server = ChatServer(config, hub=hub, room_log=room_log)
+    server = ChatServer(config, hub=hub, backends=backends)
     if hub is not None:
         hub.on_sanctions = server.sanctions.reload
         server.cluster_id, server.cluster_node = hub.cluster_id, hub.node
@@ -272,8 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     for note in [*security_notes(config, certificate), kept_line, *([log_note] if log_note else [])]:
         print(note, flush=True)
     retention = None
-    if isinstance(room_log, SqliteStore):
-        retention = retention_of(config, room_log)
+    if backends.pruner is not None:
+        retention = retention_of(config, backends.pruner)
         retention.start()
     if config.tls_context is None and (config.password is not None or config.op_password is not None):
         print(

@@ -18,7 +18,7 @@ import typing
 from collections.abc import Callable
 from pathlib import Path
 
-from chatserver.backends.roomlog import SearchTooLong, Unavailable
+from chatserver.backends.records import SearchTooLong, Unavailable
 
 log = logging.getLogger(__name__)
 

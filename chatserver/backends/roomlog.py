@@ -1,12 +1,12 @@
-"""The room log: what a room was told, its numbering and topic, behind one interface.
+"""The memory broker: recent room messages, their numbering and topics in this process.
 
-The hub stamps a room message with its sequence number and ``stage``s it in
-the log under the hub's lock (so a joiner's history never misses a message
-that is on its way); the dispatcher ``commit``s once per batch before it
-delivers, and a sender is acknowledged only for what was committed.
-``MemoryLog`` keeps recent messages in this process (``--store memory``);
-``store.SqliteStore`` keeps everything in a file. The hub cannot tell them
-apart, and a Redis log (the cluster issue) is a third implementation.
+The hub ``publish``es a room message to its broker under the hub's lock (so
+a joiner's history never misses a message that is on its way); the
+dispatcher ``commit``s once per batch before it delivers, and a sender is
+acknowledged only for what was committed. ``MemoryBroker`` is the ``--store
+memory`` broker (``ports.Broker``); ``store.SqliteStore`` and the cluster's
+``RedisBroker`` are the others, and the hub cannot tell them apart. The search
+helpers here are shared by the brokers that search without an index.
 """
 
 from __future__ import annotations
@@ -14,112 +14,23 @@ from __future__ import annotations
 import collections
 import dataclasses
 import re
+import secrets
 from collections.abc import Callable
-from typing import Protocol
 
+from chatserver.backends.follow import FOLLOW_PAGE, Followers
+from chatserver.backends.records import (  # noqa: F401 - (the records' old home: rules import them from here)
+    Position,
+    SearchTooLong,
+    StoredGrant,
+    StoredRoom,
+    StoredSanction,
+    Unavailable,
+)
 from common import messages as m
-from common.nicks import nick_key
 from common.rooms import room_key
 
 DEFAULT_KEEP = 1000  # messages kept per room in memory
 HISTORY_BYTES = 64 * 1024 * 1024  # all rooms' kept messages together, at most, in memory
-
-
-@dataclasses.dataclass(frozen=True)
-class StoredRoom:
-    """A room as the log knows it: ``seq`` is the last number it kept."""
-
-    name: str
-    epoch: str
-    seq: int
-    topic: str
-
-
-@dataclasses.dataclass(frozen=True)
-class StoredSanction:
-    """A ban or a mute as kept (``moderation.py`` decides what they mean).
-
-    ``kind`` is "ban" or "mute"; either is on ``nick`` and ``address`` (""
-    when the person was not connected); ``until`` is wall-clock time, 0 for
-    "until lifted"."""
-
-    kind: str
-    nick: str
-    address: str
-    by: str
-    reason: str
-    since: float
-    until: float
-
-
-@dataclasses.dataclass(frozen=True)
-class StoredGrant:
-    """Operator rights given with ``/op``: a reconnect of ``nick`` presenting
-    the resume token whose SHA-256 is ``proof`` gets them back."""
-
-    nick: str
-    by: str
-    since: float
-    proof: str
-
-
-class SearchTooLong(Exception):
-    """A search ran past its time budget and was stopped; the message says what to do."""
-
-
-class Unavailable(Exception):
-    """What the hub keeps elsewhere cannot be reached or read now (a cluster's Redis,
-    a damaged store file): try again later. The message says what, in one line."""
-
-
-class RoomLog(Protocol):
-    def room(self, name: str) -> StoredRoom | None:
-        """The room as last saved, or None if the log does not know it."""
-
-    def save_room(self, room: StoredRoom) -> None:
-        """A new room, or its topic changed."""
-
-    def forget(self, name: str) -> bool:
-        """The hub drops an empty room from memory; True if its messages and
-        numbering go with it (so a room of that name made later is new)."""
-
-    def stage(self, msg: m.ChatMessage) -> bool:
-        """Keep ``msg`` at the next ``commit``; False if it cannot be kept."""
-
-    def commit(self) -> set[tuple[str, int]]:
-        """Make what was staged durable; returns the ``(room_key, seq)`` of
-        staged messages that were *not* kept (a full disk, an I/O error)."""
-
-    def recent(self, room: str, count: int, before: int | None = None) -> list[m.ChatMessage]:
-        """The last ``count`` messages of ``room`` (numbered below ``before``), oldest first."""
-
-    def search(self, room: str, words: str, limit: int) -> list[m.ChatMessage]:
-        """Messages of ``room`` holding every one of ``search_terms(words)``, newest first
-        (``SearchTooLong`` if it took too long, ``Unavailable`` if it cannot be read)."""
-
-    def secret(self) -> bytes | None:
-        """The server's kept resume secret, or None if nothing outlives the process."""
-
-    # Moderation (``moderation.Sanctions`` holds them in memory and writes through):
-    def sanctions(self) -> list[StoredSanction]:
-        """Every kept ban and mute (expired ones included: the caller drops them)."""
-
-    def save_sanction(self, sanction: StoredSanction) -> None:
-        """Keep a ban or mute, replacing one of the same kind on the same nick."""
-
-    def drop_sanction(self, kind: str, nick: str) -> None:
-        """Forget the ``kind`` sanction on ``nick`` (lifted or expired)."""
-
-    def grants(self) -> list[StoredGrant]:
-        """Every kept ``/op`` grant."""
-
-    def save_grant(self, grant: StoredGrant) -> None:
-        """Keep a grant, replacing any on the same nick."""
-
-    def drop_grant(self, nick: str) -> None:
-        """Forget the grant on ``nick`` (``/deop``, or it moved to a new name)."""
-
-    def close(self) -> None: ...
 
 
 def search_terms(words: str) -> list[str]:
@@ -152,19 +63,17 @@ class _Kept:
         self.bytes = 0
 
 
-class MemoryLog:
+class MemoryBroker:
     """Recent messages in memory, within ``keep`` per room and ``history_bytes``
     for all rooms together (the room keeping the most gives up its oldest).
-    Nothing outlives the process. Called under the hub's lock (moderation,
-    under the ``Sanctions`` lock)."""
+    Nothing outlives the process. Written under the hub's lock; read from any thread."""
 
     def __init__(self, keep: int = DEFAULT_KEEP, history_bytes: int = HISTORY_BYTES) -> None:
         self._keep = keep
         self._history_bytes = history_bytes
         self._total = 0
         self._rooms: dict[str, _Kept] = {}
-        self._sanctions: dict[tuple[str, str], StoredSanction] = {}
-        self._grants: dict[str, StoredGrant] = {}
+        self._followers = Followers()
 
     def room(self, name: str) -> StoredRoom | None:
         kept = self._rooms.get(room_key(name))
@@ -177,7 +86,7 @@ class MemoryLog:
         if kept is None:
             self._rooms[room_key(room.name)] = _Kept(room)
         else:
-            kept.info = room
+            kept.info = dataclasses.replace(room, epoch=kept.info.epoch)  # (its numbering stays)
 
     def forget(self, name: str) -> bool:
         kept = self._rooms.pop(room_key(name), None)
@@ -185,10 +94,18 @@ class MemoryLog:
             self._total -= kept.bytes
         return True
 
-    def stage(self, msg: m.ChatMessage) -> bool:
+    def publish(self, msg: m.ChatMessage) -> Position:
         kept = self._rooms.get(room_key(msg.room))
         if kept is None:
-            kept = self._rooms[room_key(msg.room)] = _Kept(StoredRoom(msg.room, "", 0, ""))
+            kept = self._rooms[room_key(msg.room)] = _Kept(StoredRoom(msg.room, secrets.token_hex(6), 0, ""))
+        seq = kept.seq + 1
+        if msg.seq != seq:
+            msg = dataclasses.replace(msg, seq=seq)
+        self._keep_message(kept, msg)
+        self._followers.published()
+        return Position(seq, kept.info.epoch)
+
+    def _keep_message(self, kept: _Kept, msg: m.ChatMessage) -> None:
         kept.seq = msg.seq
         size = _size(msg)
         kept.messages.append(msg)
@@ -202,7 +119,6 @@ class MemoryLog:
             if victim is kept and len(kept.messages) == 1:
                 break  # never the message just sent
             self._drop_oldest(victim)
-        return True
 
     def _drop_oldest(self, kept: _Kept) -> None:
         kept.messages.popleft()
@@ -213,41 +129,28 @@ class MemoryLog:
     def commit(self) -> set[tuple[str, int]]:
         return set()
 
-    def recent(self, room: str, count: int, before: int | None = None) -> list[m.ChatMessage]:
+    def recent(self, room: str, count: int, before: int | None = None, after: int | None = None) -> list[m.ChatMessage]:
         kept = self._rooms.get(room_key(room))
         if kept is None or count <= 0:
             return []
-        found = [x for x in kept.messages if before is None or x.seq < before]
+        low, high = after if after is not None else -1, before if before is not None else 2**62
+        found = [x for x in list(kept.messages) if low < x.seq < high]  # (a copy: a publisher may append)
         return found[-count:]
+
+    def follow(self, rooms: dict[str, int], timeout: float) -> list[m.ChatMessage]:
+        def read() -> list[m.ChatMessage]:
+            page = FOLLOW_PAGE
+            return [x for room, seq in rooms.items() for x in self.recent(room, page, before=seq + page + 1, after=seq)]
+
+        return self._followers.wait(read, timeout)
 
     def search(self, room: str, words: str, limit: int) -> list[m.ChatMessage]:
         kept = self._rooms.get(room_key(room))
         match = word_matcher(words)
         if kept is None or match is None:
             return []
-        found = [x for x in reversed(kept.messages) if match(x.text)]
+        found = [x for x in reversed(list(kept.messages)) if match(x.text)]
         return found[:limit]
-
-    def secret(self) -> bytes | None:
-        return None
-
-    def sanctions(self) -> list[StoredSanction]:
-        return list(self._sanctions.values())
-
-    def save_sanction(self, sanction: StoredSanction) -> None:
-        self._sanctions[sanction.kind, nick_key(sanction.nick)] = sanction
-
-    def drop_sanction(self, kind: str, nick: str) -> None:
-        self._sanctions.pop((kind, nick_key(nick)), None)
-
-    def grants(self) -> list[StoredGrant]:
-        return list(self._grants.values())
-
-    def save_grant(self, grant: StoredGrant) -> None:
-        self._grants[nick_key(grant.nick)] = grant
-
-    def drop_grant(self, nick: str) -> None:
-        self._grants.pop(nick_key(nick), None)
 
     def close(self) -> None:
         pass

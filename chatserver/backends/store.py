@@ -10,6 +10,7 @@ that is not ours, or of a newer schema, is refused untouched.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import logging
 import os
@@ -21,8 +22,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from chatserver.backends import storefile
+from chatserver.backends.follow import FOLLOW_PAGE, Followers
 from chatserver.backends.readers import Readers
-from chatserver.backends.roomlog import StoredGrant, StoredRoom, StoredSanction, search_terms
+from chatserver.backends.records import Position, StoredGrant, StoredRoom, StoredSanction
+from chatserver.backends.roomlog import search_terms
 from common import messages as m
 from common.nicks import nick_key
 from common.threads import stop_signals_blocked
@@ -93,7 +96,8 @@ def _row_message(row: tuple) -> m.ChatMessage:
 
 
 class SqliteStore:
-    """One SQLite file, a ``roomlog.RoomLog``; every method is safe to call
+    """One SQLite file: a ``ports.Broker``, ``ModerationStore`` and ``SecretStore``
+    (and retention's ``Prunable``); every method is safe to call
     from any thread. Writes go through one connection under one lock (the
     dispatcher's ``commit`` needs it); history reads and searches use read
     connections of their own and never take that lock but to copy what is
@@ -125,6 +129,10 @@ class SqliteStore:
         #: Guards ``_staged`` and ``_committing`` only, never held across SQLite: a publisher
         #: stages (under the hub's lock) without waiting for a commit's disk work.
         self._staged_lock = threading.Lock()
+        #: Each room's last number and its epoch, as published (under ``_staged_lock``):
+        #: ``publish`` numbers from it without reading the file.
+        self._positions: dict[str, Position] = {}
+        self._followers = Followers()
         self._failing_since: float | None = None
         self._complained = float("-inf")
         self._closed = False
@@ -269,7 +277,10 @@ class SqliteStore:
         if row is None:
             return None
         name, epoch, seq, topic = row
-        return StoredRoom(name, epoch, max(seq, staged), topic)
+        with self._staged_lock:  # (what was published and is on its way to the file counts too)
+            known = self._positions.get(key)
+            at = self._positions[key] = Position(max(seq, staged, known.seq if known else 0), epoch)
+        return StoredRoom(name, epoch, at.seq, topic)
 
     def save_room(self, room: StoredRoom) -> None:
         """A new room, or its topic changed (its ``seq`` moves with ``stage``)."""
@@ -278,19 +289,52 @@ class SqliteStore:
             try:
                 self._db.execute(
                     "INSERT INTO rooms (key, name, epoch, seq, topic) VALUES (?, ?, ?, ?, ?)"
-                    " ON CONFLICT (key) DO UPDATE SET name = excluded.name, epoch = excluded.epoch,"
-                    " topic = excluded.topic",
+                    " ON CONFLICT (key) DO UPDATE SET name = excluded.name, topic = excluded.topic",
                     (self._room_key(room.name), room.name, room.epoch, room.seq, room.topic),
                 )
             except (sqlite3.Error, OSError) as exc:
                 self._failed(f"cannot save room {room.name}: {exc}")
+        self.room(room.name)  # (its position known from now on: kept if it was)
 
     def forget(self, name: str) -> bool:
         """Kept in the file (a room made again is the same room) until ``forget_empty_rooms``
         finds it with no messages kept."""
         with self._lock:
             self._live.discard(self._room_key(name))
+        with self._staged_lock:
+            self._positions.pop(self._room_key(name), None)
         return False
+
+    def publish(self, msg: m.ChatMessage) -> Position | None:
+        """Number ``msg`` as its room's next and stage it (``stage``): no file I/O but
+        for a room not seen before, so the hub may call it under its lock."""
+        key = self._room_key(msg.room)
+        with self._staged_lock:  # (one hold: numbered and recorded together)
+            at = self._positions.get(key)
+            if at is not None:
+                at = self._positions[key] = Position(at.seq + 1, at.epoch)
+        if at is None:  # a room not seen before: read (or made) once
+            if self.room(msg.room) is None:
+                self.save_room(StoredRoom(msg.room, secrets.token_hex(6), 0, ""))
+            with self._staged_lock:
+                last = self._positions.get(key, Position(0, ""))
+                at = self._positions[key] = Position(last.seq + 1, last.epoch)
+        seq = at.seq
+        if msg.seq != seq:
+            msg = dataclasses.replace(msg, seq=seq)
+        if not self.stage(msg):
+            return None
+        self._followers.published()
+        return at
+
+    def follow(self, rooms: dict[str, int], timeout: float) -> list[m.ChatMessage]:
+        """Messages above the given seq of each room (staged ones included), waiting up to ``timeout``."""
+
+        def read() -> list[m.ChatMessage]:
+            page = FOLLOW_PAGE
+            return [x for room, seq in rooms.items() for x in self.recent(room, page, before=seq + page + 1, after=seq)]
+
+        return self._followers.wait(read, timeout)
 
     def stage(self, msg: m.ChatMessage) -> bool:
         """Kept in memory until the next ``commit`` (reads see it meanwhile); never waits
@@ -374,17 +418,18 @@ class SqliteStore:
             return []
         return [_row_message(row) for row in self._readers.rows(sql, args, budget)]
 
-    def recent(self, room: str, count: int, before: int | None = None) -> list[m.ChatMessage]:
-        """The last ``count`` messages of ``room`` (numbered below ``before``), oldest first,
-        what is staged included."""
+    def recent(self, room: str, count: int, before: int | None = None, after: int | None = None) -> list[m.ChatMessage]:
+        """The last ``count`` messages of ``room`` numbered below ``before`` and above ``after``,
+        oldest first, what is staged included."""
         if count <= 0:
             return []
         key, below = self._room_key(room), before if before is not None else 2**62
-        staged = [x for x in self._pending() if x.seq < below and self._room_key(x.room) == key]
+        above = after if after is not None else -1
+        staged = [x for x in self._pending() if above < x.seq < below and self._room_key(x.room) == key]
         rows = self._select(
             "SELECT r.name, m.seq, m.ts, m.nick, m.text, m.action FROM messages m JOIN rooms r ON r.key = m.room"
-            " WHERE m.room = ? AND m.seq < ? ORDER BY m.seq DESC LIMIT ?",
-            (key, below, count),
+            " WHERE m.room = ? AND m.seq < ? AND m.seq > ? ORDER BY m.seq DESC LIMIT ?",
+            (key, below, above, count),
         )
         seen = {x.seq for x in staged}
         return ([x for x in rows[::-1] if x.seq not in seen] + staged)[-count:]
@@ -529,6 +574,9 @@ class SqliteStore:
                 empty = {key for (key,) in found if key not in self._live}
                 gone = empty & idle
                 self._db.executemany("DELETE FROM rooms WHERE key = ?", [(key,) for key in gone])
+                with self._staged_lock:
+                    for key in gone:
+                        self._positions.pop(key, None)
             except (sqlite3.Error, OSError) as exc:
                 self._failed(f"forgetting empty rooms: {exc}")
                 return set(), 0

@@ -11,6 +11,7 @@ comes back.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import itertools
@@ -20,10 +21,12 @@ import socket
 import threading
 import time
 
-from chatserver.backends.roomlog import StoredRoom
+from chatserver.backends.ports import Backends
+from chatserver.backends.records import StoredRoom
 from chatserver.cluster import keys
 from chatserver.cluster.link import ClusterUnavailable, Link
 from chatserver.cluster.presence import Presence
+from chatserver.cluster.redisstores import RedisModeration, RedisSecret
 from chatserver.cluster.relay import FollowedRoom, RelayHub
 from chatserver.cluster.sweep import RoomSweeper
 from chatserver.core.fanout import Frame, Subscriber
@@ -37,12 +40,25 @@ log = logging.getLogger(__name__)
 
 LINK_DOWN = "the server lost its cluster (Redis): messages are not sent until it is back"
 LINK_UP = "the cluster is back: chat goes on"
+JOIN_TRIES = 20  # reads of a room's history, at most, before a join gives up (a room faster than Redis)
+
+
+@dataclasses.dataclass
+class _Claim:
+    """A name ``enter`` claimed in Redis, to take here with the greeting."""
+
+    nick: str
+    taken_over: bool  # from a session of another node (nobody left)
+    stale: Subscriber | None = None  # the session here it replaced, once taken
 
 
 class ClusterHub(RelayHub):
     def __init__(self, link: Link, *, keep: int, heartbeat: float = 5.0, max_rooms: int = 1000) -> None:
         super().__init__(link, f"{socket.gethostname()[:20]}-{secrets.token_hex(3)}", keep=keep, max_rooms=max_rooms)
         self._presence = Presence(link, self.node, lease=3 * heartbeat)
+        self._secrets = RedisSecret(link)
+        #: What the server keeps through this node: all of it in Redis, shared by every node.
+        self.backends = Backends(self.broker, RedisModeration(link, self.node), self._secrets)
         self._sweeper = RoomSweeper(link)
         self._heartbeat = heartbeat
         self.cluster_id = link.kept(keys.CLUSTER, secrets.token_hex(4))
@@ -56,6 +72,7 @@ class ClusterHub(RelayHub):
         self._departed: list[tuple[str, str, list[str]]] = []
         self._up_since = time.monotonic()
         self._closing = False
+        self._unfollowed: list[str] = []  # rooms let go of, to tell Redis after the lock (``_let_go``)
         link.on_down, link.on_up = self._link_down, self._link_up
         self._start(("heartbeat", self._beat))
 
@@ -70,6 +87,8 @@ class ClusterHub(RelayHub):
         return [r.name for r in self._rooms.values() if sub in r.members]
 
     # -- people --
+    # Every Redis call here is made outside the hub's lock: the lock orders
+    # delivery on this node, and one slow Redis call must not stop it.
     def enter(
         self,
         sub: Subscriber,
@@ -83,50 +102,58 @@ class ClusterHub(RelayHub):
         recent: int = 0,
         arrival: Arrival | None = None,
     ) -> tuple[str, bool, str]:
+        """As ``LocalHub.enter``: the name is claimed in Redis first, then here in the
+        same turn of the lock as the greeting (nobody here reaches ``sub`` before it)."""
         why = ""
         with self._lock:
             sid = self._sid(sub)
-            was = self._presence.claim(nick, sid, sub.token, takeover=resume or "", p=person(sub))
-            if was is None:
-                raise NickTaken(nick, self._presence.suggest(nick))
-            stale = self._people.holder(nick)
-            stale = stale if stale is not sub else None
-            self._people.claim(sub, nick, stale)
-            arrival = arrival if stale is None and not was[0] else None  # (a session taken over: nobody left)
+        was = self._presence.claim(nick, sid, sub.token, takeover=resume or "", p=person(sub))
+        if was is None:
+            raise NickTaken(nick, self._presence.suggest(nick))
+        claim = _Claim(nick, taken_over=bool(was[0]))
+        try:
             try:
-                try:
-                    joined = self.join(room, sub, greet, after=after, recent=recent, epoch=epoch, arrival=arrival)
-                except TooManyRooms as exc:
-                    why = str(exc)
-                    joined = self.join(LOBBY, sub, greet, recent=recent, arrival=arrival)
-            except ClusterUnavailable:  # half in: undone here, and the name released when Redis is back
-                self.unregister(sub)
-                raise
+                joined = self._join(room, sub, greet, after, recent, epoch, arrival, claim)
+            except TooManyRooms as exc:
+                why = str(exc)
+                joined = self._join(LOBBY, sub, greet, None, recent, None, arrival, claim)
+        except ClusterUnavailable:  # half in: undone here, and the name released when Redis is back
+            if nick_key(sub.nick) != nick_key(nick):  # (not taken here yet: unregister cannot name it)
+                with self._lock:
+                    self._departed.append((nick, sid, []))
+            self.unregister(sub)
+            raise
         old_node, old_sid = was
-        if stale is not None:
-            stale.replaced = True
-            stale.kick("replaced by a new connection")
+        if claim.stale is not None:
+            claim.stale.replaced = True
+            claim.stale.kick("replaced by a new connection")
         elif old_node and old_node != self.node:  # its old node may not have noticed yet
             self._to_node(old_node, {"t": "replace", "sid": old_sid})
-        return joined, stale is not None or bool(old_node), why
+        return joined, claim.stale is not None or bool(old_node), why
 
     def rename(self, sub: Subscriber, new: str) -> str:
         with self._lock:
             sid = self._sid(sub)
-            if self._presence.claim(new, sid, sub.token, replacing=sid, p=person(sub)) is None:
-                raise NickTaken(new, self._presence.suggest(new))
-            old = self._people.claim(sub, new)
-            if nick_key(old) != nick_key(new):
-                self._presence.release(old, sid)
+        if self._presence.claim(new, sid, sub.token, replacing=sid, p=person(sub)) is None:
+            raise NickTaken(new, self._presence.suggest(new))
+        try:
+            with self._lock:
+                old = self._people.claim(sub, new)
                 rooms = self._rooms_of(sub)
-                for name in rooms:
-                    self._presence.left(name, old, sid, None)
-                    self._presence.joined(name, new, sid, rooms)
-            return old
+        except NickTaken:
+            self._presence.release(new, sid)
+            raise
+        if nick_key(old) != nick_key(new):
+            self._presence.release(old, sid)
+            for name in rooms:
+                self._presence.left(name, old, sid, None)
+                self._presence.joined(name, new, sid, rooms)
+        return old
 
     def changed(self, sub: Subscriber) -> None:
         with self._lock:
-            self._presence.update(sub.nick, self._sid(sub), away=sub.away, op="1" if sub.op else "0", token=sub.token)
+            sid = self._sid(sub)
+        self._presence.update(sub.nick, sid, away=sub.away, op="1" if sub.op else "0", token=sub.token)
 
     def unregister(self, sub: Subscriber) -> None:
         with self._lock:
@@ -136,9 +163,10 @@ class ClusterHub(RelayHub):
             super().unregister(sub)
             if sid is None or self._closing:  # (a stopping node's names lapse with it: see closing)
                 return
-            try:
-                self._forget(sub.nick, sid, rooms)
-            except ClusterUnavailable:
+        try:
+            self._forget(sub.nick, sid, rooms)
+        except ClusterUnavailable:
+            with self._lock:
                 self._departed.append((sub.nick, sid, rooms))  # released when Redis is back
 
     def _forget(self, nick: str, sid: str, rooms: list[str]) -> None:
@@ -196,28 +224,66 @@ class ClusterHub(RelayHub):
 
     # -- rooms --
     def _room(self, name: str, create: bool = False, maker: Subscriber | None = None) -> _Room | None:
+        """A room this node follows (lock held): never a Redis call (``_follow`` makes one followed)."""
+        return self._rooms.get(room_key(name))
+
+    def _follow(self, name: str, *, create: bool, maker: Subscriber | None = None) -> FollowedRoom | None:
+        """The room, followed by this node from now on (made in Redis if ``create``; None if
+        not and Redis does not know it), its Redis calls made outside the hub's lock.
+        ``TooManyRooms`` if ``maker``'s address may not make it, or no room here can go."""
         key = room_key(name)
-        room = self._rooms.get(key)
+        with self._lock:
+            room = self._rooms.get(key)
         if room is not None:
-            return room
-        known = None if create and maker is None else self.cluster_log.room(name)
+            return room  # type: ignore[return-value]
+        known = None if create and maker is None else self.broker.room(name)
         if not create and known is None:
             return None
-        address = self._may_make(name, maker) if maker is not None and known is None else ""
-        self._make_space()
-        stored, last = self.cluster_log.ensure(name)
-        room = self._rooms[key] = FollowedRoom(stored, last)
-        self._made(room, address)
-        self._by_stream[keys.log(key)] = room
-        self._streams[keys.log(key)] = last
-        self._to_node(self.node, {"t": "wake"})  # the reader's blocking read must take this room in
-        return room
+        address = ""
+        if maker is not None and known is None:
+            with self._lock:
+                address = self._may_make(name, maker)
+        stored, last = self.broker.ensure(name)  # (this node follows it in Redis from here)
+        made = False
+        try:
+            with self._lock:
+                room = self._rooms.get(key)
+                if room is None:
+                    self._make_space()
+                    room = self._rooms[key] = FollowedRoom(stored, last)
+                    self._made(room, address)
+                    self._by_stream[keys.log(key)] = room
+                    self._streams[keys.log(key)] = last
+                    made = True
+        except TooManyRooms:
+            self._unfollowed.append(name)  # (ensure() followed it in Redis: undone below)
+            raise
+        finally:
+            self._let_go()
+        if made:
+            self._to_node(self.node, {"t": "wake"})  # the reader's blocking read must take this room in
+        return room  # type: ignore[return-value]
 
     def _forget_room(self, room: _Room) -> None:
-        """No longer follow its stream (it lives on in Redis for the other nodes)."""
+        """No longer follow its stream (it lives on in Redis for the other nodes); Redis is
+        told by ``_let_go``, after the lock (lock held)."""
         del self._by_stream[keys.log(room_key(room.name))]
         del self._streams[keys.log(room_key(room.name))]
-        super()._forget_room(room)
+        self._unfollowed.append(room.name)
+
+    def _let_go(self) -> None:
+        """Tell Redis this node no longer follows the rooms it let go of (lock not held)."""
+        while True:
+            with self._lock:
+                if not self._unfollowed:
+                    return
+                name = self._unfollowed.pop()
+                if room_key(name) in self._rooms:
+                    continue  # followed again meanwhile
+            try:
+                self.broker.forget(name)
+            except ClusterUnavailable:
+                pass  # (the sweep drops a dead position; a live node's stays until it follows again)
 
     def join(
         self,
@@ -229,58 +295,149 @@ class ClusterHub(RelayHub):
         epoch: str | None = None,
         arrival: Arrival | None = None,
     ) -> str:
-        with self._lock:
-            r = self._room(room, create=True, maker=sub)
-            assert isinstance(r, FollowedRoom)
-            self._presence.joined(r.name, sub.nick, self._sid(sub), [*self._rooms_of(sub), r.name])
-            if after is not None and epoch == r.epoch and after > r.seq and not r.members:
+        return self._join(room, sub, greet, after, recent, epoch, arrival, None)
+
+    def _join(
+        self,
+        room: str,
+        sub: Subscriber,
+        greet: Greet | None,
+        after: int | None,
+        recent: int,
+        epoch: str | None,
+        arrival: Arrival | None,
+        claim: _Claim | None,
+    ) -> str:
+        """Join ``room`` (``claim``: and take the name here, in the same turn of the lock).
+        The history is read from Redis outside the lock, up to what this node has read of
+        the room; what the reader delivers meanwhile is taken from the room's recent
+        entries, under the lock, so the greeting still comes before anything live."""
+        for _ in range(JOIN_TRIES):
+            r = self._follow(room, create=True, maker=sub)
+            assert r is not None
+            with self._lock:
+                seen = (r.read, r.seq, r.epoch, bool(r.members))
+                sid, rooms = self._sid(sub), [*self._rooms_of(sub), r.name]
+            read, seq, numbering, busy = seen
+            if after is not None and epoch == numbering and after > seq and not busy:
                 # Seen further than Redis numbers it: Redis came back from older data.
-                self.cluster_log.behind({r.name: after})
-                r.epoch = self.cluster_log.ensure(r.name)[0].epoch
-            r.members[sub] = r.posted
-            if greet is not None:
-                if after is not None and epoch == r.epoch and 0 <= after <= r.seq:
-                    missed = self.cluster_log.between(r.name, after, r.read, self._keep) if after < r.seq else []
-                    first = missed[0].seq if missed else r.seq + 1
-                    greet(Greeting(r.name, r.epoch, r.seq, missed, max(0, first - after - 1), "missed"))
-                else:
-                    kind = "history" if after is None else "renumbered"
-                    found = self.cluster_log.recent(r.name, recent, upto=r.read)
-                    greet(Greeting(r.name, r.epoch, r.seq, found, 0, kind))
-            if arrival is not None:
-                self.announce(r.name, functools.partial(arrival, r.name), exclude=sub)
+                self.broker.behind({r.name: after})
+                renumbered = self.broker.ensure(r.name)[0].epoch
+                with self._lock:
+                    r.epoch = renumbered
+                continue
+            nick = claim.nick if claim is not None else sub.nick
+            self._presence.joined(r.name, nick, sid, list(dict.fromkeys(rooms)))  # (the greeting lists it)
+            try:
+                found = self._history(r, greet, after, recent, epoch, read, seq, numbering)  # (Redis: no lock)
+            except ClusterUnavailable:
+                with contextlib.suppress(ClusterUnavailable):
+                    self._presence.left(r.name, nick, sid, None)
+                raise
+            with self._lock:
+                if self._rooms.get(room_key(r.name)) is not r or r.epoch != numbering:
+                    continue  # let go of meanwhile, or renumbered: again
+                greeting = self._greeting(r, found, after, recent, epoch, seq) if greet is not None else None
+                if greet is not None and greeting is None:
+                    continue  # the reader delivered more than the room's recent entries hold: again
+                self._enter_locked(r, sub, claim, greeting, greet, arrival)
             return r.name
+        with contextlib.suppress(ClusterUnavailable):
+            self._presence.left(room, claim.nick if claim is not None else sub.nick, sid, None)
+        raise ClusterUnavailable(f"{room} moves too fast to join now: try again")
+
+    def _history(
+        self,
+        r: FollowedRoom,
+        greet: Greet | None,
+        after: int | None,
+        recent: int,
+        epoch: str | None,
+        read: str,
+        seq: int,
+        numbering: str,
+    ) -> list[m.ChatMessage]:
+        """What a joiner is shown from Redis, up to the stream id ``read`` (lock not held)."""
+        if greet is None:
+            return []
+        if after is not None and epoch == numbering and 0 <= after <= seq:
+            return self.broker.between(r.name, after, read, self._keep) if after < seq else []
+        return self.broker.recent(r.name, recent, upto=read)
+
+    def _greeting(
+        self,
+        r: FollowedRoom,
+        found: list[m.ChatMessage],
+        after: int | None,
+        recent: int,
+        epoch: str | None,
+        seq: int,
+    ) -> Greeting | None:
+        """The greeting: ``found`` (read up to seq ``seq``) and what came since, from the
+        room's recent entries; None if those do not reach back that far (lock held)."""
+        since = r.delivered_after(seq)
+        if since is None:
+            return None
+        if after is not None and epoch == r.epoch and 0 <= after <= r.seq:
+            missed = [x for x in found + since if x.seq > after][-self._keep :]
+            first = missed[0].seq if missed else r.seq + 1
+            return Greeting(r.name, r.epoch, r.seq, missed, max(0, first - after - 1), "missed")
+        kind = "history" if after is None else "renumbered"
+        return Greeting(r.name, r.epoch, r.seq, (found + since)[-recent:] if recent > 0 else [], 0, kind)
+
+    def _enter_locked(
+        self,
+        r: FollowedRoom,
+        sub: Subscriber,
+        claim: _Claim | None,
+        greeting: Greeting | None,
+        greet: Greet | None,
+        arrival: Arrival | None,
+    ) -> None:
+        """Take the name here (``claim``), become a member, be greeted, be announced (lock held)."""
+        if claim is not None:
+            stale = self._people.holder(claim.nick)
+            claim.stale = stale if stale is not sub else None
+            self._people.claim(sub, claim.nick, claim.stale)
+            if claim.stale is not None or claim.taken_over:
+                arrival = None  # (a session taken over: nobody left)
+        r.members[sub] = r.posted
+        if greet is not None and greeting is not None:
+            greet(greeting)
+        if arrival is not None:
+            self.announce(r.name, functools.partial(arrival, r.name), exclude=sub)
 
     def part(self, room: str, sub: Subscriber) -> None:
         with self._lock:
             super().part(room, sub)
-            self._presence.left(room, sub.nick, self._sid(sub), self._rooms_of(sub))
+            sid, rooms = self._sid(sub), self._rooms_of(sub)
+        self._presence.left(room, sub.nick, sid, rooms)
 
     def members(self, room: str) -> list[Person]:
         return self._presence.members(room)
 
     def set_topic(self, room: str, topic: str) -> None:
+        r = self._follow(room, create=True)
+        assert r is not None
+        self.broker.save_room(StoredRoom(r.name, r.epoch, r.seq, topic))
         with self._lock:
-            r = self._room(room, create=True)
-            assert r is not None
-            self.cluster_log.save_room(StoredRoom(r.name, r.epoch, r.seq, topic))
             r.topic = topic
 
     def topic(self, room: str) -> str:
-        found = self.cluster_log.room(room)
+        found = self.broker.room(room)
         return found.topic if found else ""
 
     def rooms(self) -> list[RoomInfo]:
         names = sorted(self._link.call(lambda r: r.smembers(keys.ROOMS)))  # type: ignore[arg-type]
         counts = self._presence.counts(names)
         found = []
-        for stored, count in zip(self.cluster_log.rooms(names), counts, strict=True):
+        for stored, count in zip(self.broker.rooms(names), counts, strict=True):
             if stored is not None and (count or room_key(stored.name) == room_key(LOBBY)):
                 found.append(RoomInfo(stored.name, count, stored.topic))
         return sorted(found, key=lambda info: room_key(info.name))
 
     def recent(self, room: str, count: int, before: int | None = None) -> list[m.ChatMessage]:
-        return self.cluster_log.recent(room, count, before)
+        return self.broker.recent(room, count, before)
 
     def _obey(self, fields: dict[str, str]) -> None:
         """What another node asks of a session here (lock held)."""
@@ -357,7 +514,7 @@ class ClusterHub(RelayHub):
                 return
             with self._lock:
                 delivered = {r.name: r.seq for r in self._rooms.values()}
-            late = self.cluster_log.behind(delivered)
+            late = self.broker.behind(delivered)
             if late:  # came back from older data: numbers already given would be given again
                 log.warning("the cluster's Redis came back behind in %s", ", ".join(late[:5]))
                 self._renew_cluster()
@@ -381,14 +538,15 @@ class ClusterHub(RelayHub):
         for sub in self._everyone_here():
             with self._lock:
                 sid = self._sids.get(sub)
-                if sid is None:
-                    continue
-                if self._presence.claim(sub.nick, sid, sub.token, replacing=sid, p=person(sub)) is None:
-                    why = "replaced: the name was taken while the cluster was away"
-                    threading.Thread(target=self._end, args=(sub, "kick", why), daemon=True).start()
-                    continue
-                for name in self._rooms_of(sub):
-                    self._presence.joined(name, sub.nick, sid, self._rooms_of(sub))
+                rooms = self._rooms_of(sub)
+            if sid is None:
+                continue
+            if self._presence.claim(sub.nick, sid, sub.token, replacing=sid, p=person(sub)) is None:
+                why = "replaced: the name was taken while the cluster was away"
+                threading.Thread(target=self._end, args=(sub, "kick", why), daemon=True).start()
+                continue
+            for name in rooms:
+                self._presence.joined(name, sub.nick, sid, rooms)
 
     def _renew_cluster(self) -> None:
         """Redis lost its data (flushed, or back without it): like a replaced store,
@@ -396,7 +554,7 @@ class ClusterHub(RelayHub):
         log.warning("the cluster's Redis lost its data: every session here must reconnect")
         self._link.kept(keys.CLUSTER, self.cluster_id)  # (the same id: the cluster goes on)
         self._generation = self._link.kept(keys.GENERATION, secrets.token_hex(8))
-        self.cluster_log.restore_secret()
+        self._secrets.restore()
         self._departed.clear()  # (their names went with the data)
         self._doubtful.clear()  # (refused below, with everything unanswered)
         with self._lock:

@@ -19,7 +19,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from chatserver.backends.roomlog import Unavailable
+from chatserver.backends.records import Unavailable
 from common.threads import stop_signals_blocked
 
 log = logging.getLogger(__name__)

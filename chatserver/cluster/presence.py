@@ -1,8 +1,12 @@
 """Who is where in the cluster: names held on leases, room membership, and dead nodes cleared away.
 
 A name is held by a session (``sid``) of a node. The hold is a lease: good
-while the node's own ``alive`` key lives, which its heartbeat renews (one
-key a node, not one a name). A claim of a name whose node is dead succeeds;
+while the node's own ``alive`` key says so, which its heartbeat renews (one
+key a node, not one a name). The key holds when the lease ends, in ms of
+the presence's clock (``time.time`` unless a test gives another, so nodes
+tolerate clocks a few seconds apart), and lives that long in Redis too, so
+a dead node's key goes by itself (a bare "1", as a test may set, is alive
+while the key lives). A claim of a name whose node is dead succeeds;
 a claim with the holder's resume token takes the name over from a live
 node (a client back on another node before its old one noticed). Room
 membership is a hash per room, nick key -> sid, so a session that was
@@ -12,22 +16,24 @@ pipeline: one round trip.
 
 from __future__ import annotations
 
-import dataclasses
 import json
+import time
+from collections.abc import Callable
 
+from chatserver.backends.records import Gone, Holder, Person
 from chatserver.cluster import keys
 from chatserver.cluster.link import Link
-from chatserver.core.registry import Person
 from common.nicks import nick_key
 from common.rooms import room_key
 
 # KEYS: the nick hash. ARGV: node, sid, token, replacing sid, take-over token, nick, nick key, away, op, host,
-# address, room. Returns {1, previous node, previous sid} or {0}.
+# address, room, now (ms). Returns {1, previous node, previous sid} or {0}.
 _CLAIM = """
 local cur = redis.call('HMGET', KEYS[1], 'node', 'sid', 'token', 'rooms')
 local rooms = '[]'
 if cur[1] then
-  local alive = redis.call('EXISTS', 'lanchat:alive:' .. cur[1]) == 1
+  local lease = tonumber(redis.call('GET', 'lanchat:alive:' .. cur[1]) or '0')
+  local alive = lease == 1 or lease > tonumber(ARGV[13])
   local mine = cur[2] == ARGV[4]
   local takeover = ARGV[5] ~= '' and cur[3] == ARGV[5]
   if alive and not mine and not takeover then return {0} end
@@ -67,23 +73,6 @@ return 0
 """
 
 
-@dataclasses.dataclass(frozen=True)
-class Holder:
-    """Who holds a name: the person, and the node and session holding it."""
-
-    person: Person
-    node: str
-    sid: str
-
-
-@dataclasses.dataclass(frozen=True)
-class Gone:
-    """A session of a dead node, cleared away: the rooms that must hear it left."""
-
-    nick: str
-    rooms: list[str]
-
-
 def _person(h: dict[str, str]) -> Person:
     return Person(
         h.get("nick", ""),
@@ -96,11 +85,19 @@ def _person(h: dict[str, str]) -> Person:
     )
 
 
+def _live(lease: str | None, now_ms: int) -> bool:
+    """Whether an ``alive`` key's value is a lease still running at ``now_ms``."""
+    return lease is not None and (lease == "1" or int(lease) > now_ms)
+
+
 class Presence:
-    def __init__(self, link: Link, node: str, lease: float) -> None:
+    """``ports.Presence`` in Redis: each change one script or one pipeline."""
+
+    def __init__(self, link: Link, node: str, lease: float, clock: Callable[[], float] = time.time) -> None:
         self._link = link
         self._node = node
         self._lease_ms = int(lease * 1000)
+        self._clock = clock
         r = link.redis
         self._claim, self._release = r.register_script(_CLAIM), r.register_script(_RELEASE)
         self._update, self._leave = r.register_script(_UPDATE), r.register_script(_LEAVE)
@@ -112,12 +109,15 @@ class Presence:
 
         def beat(r) -> str | None:  # noqa: ANN001
             p = r.pipeline(transaction=False)
-            p.set(keys.alive(self._node), "1", px=self._lease_ms)
+            p.set(keys.alive(self._node), str(self._now() + self._lease_ms), px=self._lease_ms)
             p.sadd(keys.NODES, self._node)
             p.get(keys.GENERATION)
             return p.execute()[-1]
 
         return self._link.call(beat)  # type: ignore[return-value]
+
+    def _now(self) -> int:
+        return int(self._clock() * 1000)
 
     def retire(self) -> None:
         """This node stops: its lease goes now, and another node clears its
@@ -133,7 +133,7 @@ class Presence:
         holder's (node, sid), ("", "") if there was none."""
         p = p or Person(nick)
         args = [self._node, sid, token, replacing, takeover or "", nick, nick_key(nick)]
-        args += [p.away, "1" if p.op else "0", "1" if p.host else "0", p.address, p.room]
+        args += [p.away, "1" if p.op else "0", "1" if p.host else "0", p.address, p.room, self._now()]
         got = self._link.call(lambda r: self._claim(keys=[keys.nick(nick_key(nick))], args=args))
         if not got[0]:  # type: ignore[index]
             return None
@@ -165,7 +165,7 @@ class Presence:
     def holder(self, nick: str) -> Holder | None:
         """Who holds ``nick`` (None if nobody, or only a dead node's session)."""
         h = self._link.call(lambda r: r.hgetall(keys.nick(nick_key(nick))))
-        if not h or not self._link.call(lambda r: r.exists(keys.alive(h["node"]))):  # type: ignore[index]
+        if not h or not _live(self._link.call(lambda r: r.get(keys.alive(h["node"]))), self._now()):  # type: ignore[index,arg-type]
             return None
         return Holder(_person(h), h["node"], h["sid"])  # type: ignore[arg-type,index]
 
@@ -189,7 +189,8 @@ class Presence:
         if not ordered:
             return set()
         flags = self._link.call(lambda r: r.mget([keys.alive(n) for n in ordered]))
-        return {n for n, f in zip(ordered, flags, strict=True) if f}  # type: ignore[arg-type]
+        now = self._now()
+        return {n for n, f in zip(ordered, flags, strict=True) if _live(f, now)}  # type: ignore[arg-type]
 
     def everyone(self) -> list[Person]:
         nodes = self._link.call(lambda r: r.smembers(keys.NODES))

@@ -10,22 +10,20 @@ data, numbering starts anew and the epoch says so). The script then trims
 each room it touched to about its last ``KEPT`` messages (history, search and
 resume reach that far back), but never past an entry some live node has not
 read yet (``read_up_to``), unless the stream is over ``HARD_CAP``.
-Sanctions and grants are hashes; a change is posted on the events stream so
-every node reloads them.
+Moderation and the resume secret are ``redisstores.py``'s.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import secrets
 from collections.abc import Iterator
 
-from chatserver.backends.roomlog import StoredGrant, StoredRoom, StoredSanction, word_matcher
+from chatserver.backends.records import Position, StoredRoom
+from chatserver.backends.roomlog import word_matcher
 from chatserver.cluster import keys
 from chatserver.cluster.link import Link
 from common import messages as m
-from common.nicks import nick_key
 from common.rooms import room_key
 
 KEPT = 10_000  # messages kept per room stream, at least (with the notices among them)
@@ -33,6 +31,8 @@ KEPT = 10_000  # messages kept per room stream, at least (with the notices among
 #: not read them (one that falls this far behind tells its users what it missed).
 HARD_CAP = 100_000
 PAGE = 500  # entries per read when walking back through a stream
+LAST_SUB = 2**64 - 1  # the highest second part of a stream id: "SEQ-LAST_SUB" is after every notice of SEQ
+FOLLOW_MAX = 5.0  # seconds a ``follow`` blocks at most (the blocking client's timeout is longer)
 
 # ARGV: kept, hard cap, node, then 7 per entry: room key, room name, epoch if new, kind ("m" or "n"), payload,
 # ref, exclude. Each room touched is then trimmed to its kept window, but never past what a live node has
@@ -128,8 +128,10 @@ def seq_of(entry_id: str) -> int:
     return int(entry_id.partition("-")[0])
 
 
-class RedisLog:
-    """``roomlog.RoomLog`` in Redis (plus what the cluster hub needs: ``append``, ``ensure``, ``between``)."""
+class RedisBroker:
+    """``ports.Broker`` in Redis (plus what the relay needs: ``append``, ``ensure``, ``between``,
+    ``read_up_to``). Every method is a Redis round trip or more: never call one under a lock
+    that delivery needs."""
 
     def __init__(self, link: Link, node: str) -> None:
         self._link = link
@@ -167,8 +169,22 @@ class RedisLog:
         self._link.call(lambda r: r.hdel(keys.readpos(room_key(name)), self._node))
         return False
 
-    def stage(self, msg: m.ChatMessage) -> bool:
-        raise NotImplementedError("the cluster hub appends through append(), numbered by Redis")
+    def publish(self, msg: m.ChatMessage) -> Position | None:
+        """Append one message and wait for Redis to number it (the relay appends whole
+        batches with ``append`` instead); None if Redis did not take it."""
+        payload = m.encode(dataclasses.replace(msg, seq=0)).decode().strip()
+        entry_id = self.append([Entry(msg.room, "m", payload)])[0]
+        if not entry_id:
+            return None
+        stored = self.room(msg.room)
+        return Position(seq_of(entry_id), stored.epoch if stored else "")
+
+    def follow(self, rooms: dict[str, int], timeout: float) -> list[m.ChatMessage]:
+        """Messages above the given seq of each room, one blocking ``XREAD`` (notices skipped)."""
+        streams = {keys.log(room_key(room)): f"{seq}-{LAST_SUB}" for room, seq in rooms.items()}
+        block = max(1, int(min(timeout, FOLLOW_MAX) * 1000))
+        got = self._link.call(lambda r: self._link.blocking.xread(streams, count=PAGE, block=block))
+        return [decode(i, f) for _, entries in got or [] for i, f in entries if f.get("k") == "m"]  # type: ignore[union-attr,misc]
 
     def commit(self) -> set[tuple[str, int]]:
         return set()  # append() is the commit: a message is kept when Redis took it
@@ -229,14 +245,18 @@ class RedisLog:
                 return
             top = "(" + page[-1][0]  # type: ignore[index]
 
-    def recent(self, room: str, count: int, before: int | None = None, upto: str = "+") -> list[m.ChatMessage]:
-        """The last ``count`` messages of ``room`` numbered below ``before``
+    def recent(
+        self, room: str, count: int, before: int | None = None, after: int | None = None, upto: str = "+"
+    ) -> list[m.ChatMessage]:
+        """The last ``count`` messages of ``room`` numbered below ``before`` and above ``after``
         (and no later than the stream id ``upto``), oldest first."""
         if count <= 0 or (before is not None and before <= 1):
             return []  # (nothing is numbered below 1)
         top = upto if before is None else min_id(upto, f"({before}-0")
         found: list[m.ChatMessage] = []
         for entry_id, fields in self._walk_back(room, top):
+            if after is not None and seq_of(entry_id) <= after:
+                break
             if fields.get("k") == "m":
                 found.append(decode(entry_id, fields))  # type: ignore[arg-type]
                 if len(found) >= count:
@@ -269,16 +289,6 @@ class RedisLog:
                         break
         return found
 
-    def secret(self) -> bytes | None:
-        """The cluster's resume-token secret: the first node makes it, every node uses it."""
-        self._secret = self._link.kept(keys.SECRET, secrets.token_hex(32))
-        return bytes.fromhex(self._secret)
-
-    def restore_secret(self) -> None:
-        """After Redis lost its data: put back the secret every node still signs with."""
-        if self._secret:
-            self._link.call(lambda r: r.set(keys.SECRET, self._secret, nx=True))
-
     def rooms(self, room_keys: list[str]) -> list[StoredRoom | None]:
         """The rooms with these keys, in one round trip."""
 
@@ -290,33 +300,6 @@ class RedisLog:
 
         found = self._link.call(read)
         return [StoredRoom(x[0], x[1], int(x[2]), x[3] or "") if x[0] else None for x in found]  # type: ignore[union-attr,arg-type]
-
-    # -- moderation --
-    def _changed(self, r) -> None:  # noqa: ANN001
-        r.xadd(keys.EVENTS, {"t": "sanctions", "n": self._node}, maxlen=1000, approximate=True)
-
-    def sanctions(self) -> list[StoredSanction]:
-        kept = self._link.call(lambda r: r.hvals(keys.SANCTIONS))
-        return [StoredSanction(**json.loads(v)) for v in kept]  # type: ignore[union-attr]
-
-    def save_sanction(self, sanction: StoredSanction) -> None:
-        field = f"{sanction.kind}:{nick_key(sanction.nick)}"
-        value = json.dumps(dataclasses.asdict(sanction))
-        self._link.call(lambda r: (r.hset(keys.SANCTIONS, field, value), self._changed(r)))
-
-    def drop_sanction(self, kind: str, nick: str) -> None:
-        self._link.call(lambda r: (r.hdel(keys.SANCTIONS, f"{kind}:{nick_key(nick)}"), self._changed(r)))
-
-    def grants(self) -> list[StoredGrant]:
-        kept = self._link.call(lambda r: r.hvals(keys.GRANTS))
-        return [StoredGrant(**json.loads(v)) for v in kept]  # type: ignore[union-attr]
-
-    def save_grant(self, grant: StoredGrant) -> None:
-        value = json.dumps(dataclasses.asdict(grant))
-        self._link.call(lambda r: (r.hset(keys.GRANTS, nick_key(grant.nick), value), self._changed(r)))
-
-    def drop_grant(self, nick: str) -> None:
-        self._link.call(lambda r: (r.hdel(keys.GRANTS, nick_key(nick)), self._changed(r)))
 
     def close(self) -> None:
         pass  # the link is the hub's to close

@@ -20,7 +20,6 @@ from __future__ import annotations
 import bisect
 import collections
 import dataclasses
-import functools
 import itertools
 import logging
 import threading
@@ -29,7 +28,7 @@ from collections.abc import Callable
 
 from chatserver.cluster import keys
 from chatserver.cluster.link import REDIS_DOWN, ClusterUnavailable, Link
-from chatserver.cluster.redislog import Entry, RedisLog, decode, seq_of
+from chatserver.cluster.redislog import Entry, RedisBroker, decode, seq_of
 from chatserver.core.fanout import Frame, Subscriber
 from chatserver.core.hub import PUBLISH_WAIT, LocalHub, Publish, _Room
 from common import messages as m
@@ -42,6 +41,7 @@ UNAVAILABLE = "the server has lost its cluster (Redis): your message was not sen
 READ_BLOCK_MS = 1000  # a blocking read returns at least this often (to see a stop)
 READ_COUNT = 1000  # entries per stream per read, at most
 MAX_BATCH = 5000  # entries waiting for the writer before publishers wait
+LATEST = 256  # messages a followed room remembers having delivered (for joiners)
 
 
 @dataclasses.dataclass
@@ -55,35 +55,27 @@ class _Pending:
     seq: int = 0  # its number, once Redis gave it
 
 
-class StoredFrame(Frame):
-    """A frame read from a room's stream: its native bytes are the stored JSON
-    with the number put in; the message itself is decoded only if someone needs
-    it (a plain-text peer, a receipt, a topic)."""
-
-    def __init__(self, entry_id: str, fields: dict[str, str]) -> None:
-        self._entry = (entry_id, fields)
-        payload = fields["p"]
-        if fields.get("k") == "m":  # ("type" comes first, then "seq": the first "seq":0, is it)
-            payload = payload.replace('"seq":0,', f'"seq":{seq_of(entry_id)},', 1)
-        self.__dict__["native"] = payload.encode()
-
-    @functools.cached_property
-    def msg(self) -> m.Message:  # type: ignore[override]
-        return decode(*self._entry)
-
-    @property
-    def size(self) -> int:
-        return len(self.__dict__["native"]) + 200  # (its message need not be decoded to be queued)
-
-
 class FollowedRoom(_Room):
     """A room whose stream this node reads (for its members here)."""
 
-    __slots__ = ("read",)
+    __slots__ = ("read", "latest")
 
     def __init__(self, stored, last_id: str) -> None:  # noqa: ANN001
         super().__init__(stored)
         self.read = last_id  # the stream id read up to: later entries come live
+        #: The last messages delivered, (seq, frame): a joiner's history read from Redis
+        #: outside the lock is completed from these under it.
+        self.latest: collections.deque[tuple[int, Frame]] = collections.deque(maxlen=LATEST)
+
+    def delivered_after(self, seq: int) -> list[m.ChatMessage] | None:
+        """The messages delivered numbered above ``seq``, or None if ``latest`` does not
+        hold all of them (lock held)."""
+        if self.seq <= seq:
+            return []
+        found = [frame.msg for n, frame in self.latest if n > seq]
+        if len(found) != self.seq - seq:
+            return None
+        return found  # type: ignore[return-value]
 
 
 class RelayHub(LocalHub):
@@ -92,8 +84,8 @@ class RelayHub(LocalHub):
     def __init__(self, link: Link, node: str, *, keep: int, max_rooms: int) -> None:
         self.node = node
         self._link = link
-        self.cluster_log = RedisLog(link, node)
-        super().__init__(keep=keep, max_rooms=max_rooms, log=self.cluster_log)
+        self.broker = RedisBroker(link, node)
+        super().__init__(keep=keep, max_rooms=max_rooms, broker=self.broker)
         self.on_sanctions: Callable[[], None] = lambda: None  # moderation changed on some node
         self._refs = itertools.count(1)
         self._last_ref = 0
@@ -122,6 +114,10 @@ class RelayHub(LocalHub):
     def _last_id(self, stream: str) -> str:
         last = self._link.call(lambda r: r.xrevrange(stream, "+", "-", count=1))
         return last[0][0] if last else "0-0"  # type: ignore[index]
+
+    def _follow(self, name: str, *, create: bool, maker: Subscriber | None = None) -> FollowedRoom | None:
+        """The room, followed by this node (its Redis calls outside the lock)."""
+        raise NotImplementedError
 
     def _obey(self, fields: dict[str, str]) -> None:
         """What another node asks of this one, read from its inbox (lock held)."""
@@ -157,14 +153,13 @@ class RelayHub(LocalHub):
     ) -> Frame:
         """Queue for Redis, which numbers it; it reaches members (and the sender
         its receipt) when read back from the room's stream."""
+        r = self._follow(room, create=True) if self._link.up else None  # (Redis: before the lock)
         with self._lock:
             frame = Frame(build(0, time.time()))
-            if not self._link.up:
+            if not self._link.up or r is None:
                 if exclude is not None:  # (after the answers to what it sent before: the client pairs them)
                     self.send_to(exclude, Frame(m.Error("cluster_unavailable", UNAVAILABLE)))
                 return frame
-            r = self._room(room, create=True)
-            assert r is not None
             self._append(r.name, "m", frame.msg, _Pending(exclude, receipt, r, frame.msg), exclude=exclude)
             self._batch_ready.wait_for(lambda: len(self._batch) < MAX_BATCH, PUBLISH_WAIT)
         return frame
@@ -177,14 +172,16 @@ class RelayHub(LocalHub):
         *,
         except_nick: str | None = None,
     ) -> None:
+        if not self._link.up:
+            return  # (nobody elsewhere would hear it; the users here were told the link is down)
+        try:
+            r = self._follow(room, create=False)  # (Redis, unless followed already: before the lock)
+        except ClusterUnavailable:
+            return
+        if r is None:
+            return
         with self._lock:
             if not self._link.up:
-                return  # (nobody elsewhere would hear it; the users here were told the link is down)
-            try:
-                r = self._room(room)
-            except ClusterUnavailable:
-                return
-            if r is None:
                 return
             msg = build(time.time())
             if isinstance(msg, m.Notice) and msg.room is None:
@@ -243,7 +240,7 @@ class RelayHub(LocalHub):
                 batch, self._batch = self._batch, []
                 self._batch_ready.notify_all()
             try:
-                ids = self.cluster_log.append(batch)
+                ids = self.broker.append(batch)
             except ClusterUnavailable as exc:
                 if exc.__cause__ is not None:  # sent, and the link broke: Redis may have taken it
                     self._in_doubt(batch)
@@ -328,7 +325,13 @@ class RelayHub(LocalHub):
             if not got:
                 continue
             read: dict[str, str] = {}
-            sanctions = False
+            if any(stream == keys.EVENTS for stream, _ in got):
+                # Moderation changed: in force before anything read with it is delivered (a
+                # mute's notice and the muted person's next line), read outside the lock.
+                try:
+                    self.on_sanctions()
+                except Exception:  # noqa: BLE001
+                    log.exception("reloading bans and mutes")
             with self._lock:
                 # What other nodes asked of this one first: an /op given before its
                 # notice was posted is in force before the notice is delivered.
@@ -343,44 +346,36 @@ class RelayHub(LocalHub):
                         try:
                             if room is not None:
                                 self._deliver(room, entry_id, fields)
-                            elif stream == keys.EVENTS:
-                                sanctions = True  # (reloaded below: not under the hub's lock)
-                            else:
+                            elif stream != keys.EVENTS:  # (events: reloaded above)
                                 self._obey(fields)
                         except Exception:  # noqa: BLE001
                             log.exception("handling %s %s", stream, entry_id)
                 self._release_held()
-            if sanctions:
-                try:
-                    self.on_sanctions()
-                except Exception:  # noqa: BLE001
-                    log.exception("reloading bans and mutes")
             if read:  # (one round trip a batch: what this node read may now be trimmed)
                 try:
-                    self.cluster_log.read_up_to(read)
+                    self.broker.read_up_to(read)
                 except ClusterUnavailable:
                     pass
 
     def _deliver(self, r: FollowedRoom, entry_id: str, fields: dict[str, str]) -> None:
         """A room's entry read back: to this node's members, in the room's order (lock held)."""
         r.read = entry_id
-        frame = StoredFrame(entry_id, fields)
+        msg = decode(entry_id, fields)  # (numbered by its id: the stored JSON is never edited)
+        frame = Frame(msg)
         if fields.get("k") == "m":
             seq = seq_of(entry_id)
             if r.seq and seq > r.seq + 1:
                 self._gap(r, seq)
             r.seq = seq
-        elif '"event":"topic"' in fields["p"]:
-            msg = frame.msg
-            if isinstance(msg, m.Notice) and msg.event == "topic" and msg.topic is not None:
-                r.topic = msg.topic
+            r.latest.append((seq, frame))
+        elif isinstance(msg, m.Notice) and msg.event == "topic" and msg.topic is not None:
+            r.topic = msg.topic
         exclude, receipt = None, None
         pending = self._pending.pop(int(fields.get("r") or 0), None) if fields.get("n") == self.node else None
         if pending is not None and pending.sub is not None:
             exclude = pending.sub
             if pending.receipt is not None:  # (from the message as published: no decoding)
-                own = pending.msg if isinstance(pending.msg, m.ChatMessage) else frame.msg
-                receipt = Frame(pending.receipt(dataclasses.replace(own, seq=seq_of(entry_id))))
+                receipt = Frame(pending.receipt(msg))
                 ref = int(fields["r"])
                 if next(iter(self._pending), ref) < ref:
                     # Something appended before it is unanswered (in doubt since Redis went,

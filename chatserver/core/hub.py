@@ -2,9 +2,10 @@
 
 Sessions never talk to each other directly: they claim a nickname
 (``registry.py``), join rooms and publish to them; the hub stamps each
-message with the room's sequence number and time, stages it in the room log
-(``roomlog.py``) and queues it. The dispatcher (``dispatcher.py``) commits a
-batch and hands each member the whole of it as one byte string
+message with the room's sequence number and time, publishes it to its
+broker (``backends/ports.py``: memory, SQLite or Redis) and queues it. The
+dispatcher (``dispatcher.py``) commits a batch and hands each member the
+whole of it as one byte string
 (``fanout.py``). Frames for one session alone (replies, private messages) go
 through the same queue (``send_to``), so each session gets everything in the
 order the server decided it. A second backend (say, rooms shared between
@@ -22,7 +23,9 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from chatserver.backends.roomlog import DEFAULT_KEEP, HISTORY_BYTES, MemoryLog, RoomLog, StoredRoom, Unavailable
+from chatserver.backends.ports import Broker
+from chatserver.backends.records import StoredRoom, Unavailable
+from chatserver.backends.roomlog import DEFAULT_KEEP, HISTORY_BYTES, MemoryBroker
 from chatserver.core.dispatcher import Dispatcher
 from chatserver.core.fanout import Frame, Member, Post, Subscriber, deliver_direct
 from chatserver.core.registry import Person, Registry, person
@@ -175,7 +178,7 @@ class LocalHub:
         keep: int = DEFAULT_KEEP,
         max_rooms: int = MAX_ROOMS,
         history_bytes: int = HISTORY_BYTES,
-        log: RoomLog | None = None,
+        broker: Broker | None = None,
     ) -> None:
         self._lock = threading.RLock()  # greet() may ask for members while joining
         self._people = Registry()
@@ -183,7 +186,7 @@ class LocalHub:
         self._keep = keep  # messages replayed to a reconnecting client, at most
         self._max_rooms = max_rooms
         self.quota = RoomQuota()
-        self._log: RoomLog = log if log is not None else MemoryLog(keep, history_bytes)
+        self._broker: Broker = broker if broker is not None else MemoryBroker(keep, history_bytes)
         #: (room key, seq) of published messages the log could not keep, not yet dispatched.
         self._not_kept: set[tuple[str, int]] = set()
         #: Who left a room while posts to it were queued, and the last of them it gets.
@@ -254,14 +257,14 @@ class LocalHub:
         room = self._rooms.get(key)
         if room is not None:
             return room
-        stored = self._log.room(name)
+        stored = self._broker.room(name)
         if stored is None and not create:
             return None
         address = self._may_make(name, maker) if stored is None else ""
         self._make_space()
         if stored is None:
             stored = StoredRoom(name, secrets.token_hex(6), 0, "")
-            self._log.save_room(stored)
+            self._broker.save_room(stored)
         room = self._rooms[key] = _Room(stored)
         self._made(room, address)
         return room
@@ -294,7 +297,7 @@ class LocalHub:
         self._forget_room(self._rooms.pop(empty))
 
     def _forget_room(self, room: _Room) -> None:
-        self._log.forget(room.name)
+        self._broker.forget(room.name)
 
     def enter(
         self,
@@ -364,7 +367,7 @@ class LocalHub:
                         greeting = Greeting(r.name, r.epoch, r.seq, *self._after(r, after), "missed")
                     else:
                         kind = "history" if after is None else "renumbered"
-                        greeting = Greeting(r.name, r.epoch, r.seq, self._log.recent(r.name, recent), 0, kind)
+                        greeting = Greeting(r.name, r.epoch, r.seq, self._broker.recent(r.name, recent), 0, kind)
                 except Unavailable:  # the log cannot be read now (it said so in the log): the room without it
                     greeting = Greeting(r.name, r.epoch, r.seq, [], 0, "history")
                 greet(greeting)
@@ -411,7 +414,7 @@ class LocalHub:
             r = self._room(room, create=True)
             assert r is not None
             r.topic = topic
-            self._log.save_room(StoredRoom(r.name, r.epoch, r.seq, topic))
+            self._broker.save_room(StoredRoom(r.name, r.epoch, r.seq, topic))
 
     def topic(self, room: str) -> str:
         with self._lock:
@@ -466,11 +469,18 @@ class LocalHub:
     ) -> tuple[Frame, _Room]:
         r = self._room(room, create=True)
         assert r is not None
-        r.seq += 1
-        frame = Frame(build(r.seq, time.time()))
-        staged = isinstance(frame.msg, m.ChatMessage)
-        if staged and not self._log.stage(frame.msg):
-            self._not_kept.add((room_key(r.name), r.seq))
+        msg = build(r.seq + 1, time.time())
+        staged = isinstance(msg, m.ChatMessage)
+        at = self._broker.publish(msg) if staged else None  # (the broker numbers it: the same number, here)
+        if at is None:
+            r.seq += 1
+            if staged:
+                self._not_kept.add((room_key(r.name), r.seq))
+        else:
+            if at.seq != r.seq + 1:
+                msg = dataclasses.replace(msg, seq=at.seq)
+            r.seq = at.seq
+        frame = Frame(msg)
         self._post(r, frame, exclude, Frame(receipt(frame.msg)) if receipt is not None else None, staged)
         return frame, r
 
@@ -530,8 +540,8 @@ class LocalHub:
         """At shutdown: deliver what is queued, keep what was staged, close the log."""
         self.flush(timeout=1.0)
         with self._lock:
-            self._log.commit()
-            self._log.close()
+            self._broker.commit()
+            self._broker.close()
 
     def _recipients(self, posts: list[Post]) -> dict[object, list[Member]]:
         """For each room in a batch taken by the dispatcher (lock held): its
@@ -560,22 +570,22 @@ class LocalHub:
         """What came after ``after`` (the last ``keep`` of it), and how many more there were."""
         if after >= r.seq:
             return [], 0
-        missed = [msg for msg in self._log.recent(r.name, self._keep) if msg.seq > after]
+        missed = self._broker.recent(r.name, self._keep, after=after)
         first = missed[0].seq if missed else r.seq + 1
         return list(missed), max(0, first - after - 1)
 
     def recent(self, room: str, count: int, before: int | None = None) -> list[m.ChatMessage]:
         """The last ``count`` messages of ``room`` (numbered below ``before``), oldest first."""
-        return self._log.recent(room, count, before)
+        return self._broker.recent(room, count, before)
 
     def search(self, room: str, words: str, limit: int) -> list[m.ChatMessage]:
         """Messages of ``room`` holding all of ``words``, newest first."""
-        return self._log.search(room, words, limit)
+        return self._broker.search(room, words, limit)
 
     def _commit(self, posts: list[Post]) -> None:
         """Make the batch's messages durable before anyone hears of them; a sender
         whose message could not be kept is told so instead of acknowledged."""
-        lost = self._log.commit()
+        lost = self._broker.commit()
         if lost or self._not_kept:
             with self._lock:
                 lost |= self._not_kept

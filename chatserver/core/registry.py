@@ -8,22 +8,11 @@ so no caller can reach into another connection.
 
 from __future__ import annotations
 
-import dataclasses
 import hmac
 
+from chatserver.backends.records import Person
 from chatserver.core.fanout import Subscriber
 from common.nicks import nick_key
-
-
-@dataclasses.dataclass(frozen=True)
-class Person:
-    nick: str
-    away: str = ""
-    op: bool = False
-    host: bool = False  # the interactive host: runs the server, cannot be kicked
-    room: str = ""
-    address: str = ""  # where the session comes from (for bans)
-    token: str = ""  # its resume token (an /op grant follows it across reconnects)
 
 
 def person(sub: Subscriber) -> Person:

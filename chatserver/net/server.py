@@ -19,7 +19,8 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-from chatserver.backends.roomlog import MemoryLog, RoomLog
+from chatserver.backends.memory import memory_backends
+from chatserver.backends.ports import Backends
 from chatserver.config import ServerConfig
 from chatserver.core.hub import Hub, LocalHub
 from chatserver.net.admission import Admission, Serve, Words
@@ -49,16 +50,17 @@ class ChatServer:
     cluster_node: str | None = None  # with --cluster: this node's id in the cluster
     page_port: int | None = None  # the chat page's port, once it is served (``web.py``)
 
-    def __init__(self, config: ServerConfig, hub: Hub | None = None, room_log: RoomLog | None = None) -> None:
+    def __init__(self, config: ServerConfig, hub: Hub | None = None, backends: Backends | None = None) -> None:
         self.config = config
-        self.hub: Hub = hub or LocalHub(keep=config.keep, log=room_log)
+        backends = backends or memory_backends()
+        self.hub: Hub = hub or LocalHub(keep=config.keep, broker=backends.broker)
         self.hub.quota = RoomQuota(config.rooms_per_hour)
         self.stopping = False
         self._stopped = threading.Event()
         # Signs resume tokens: kept in the store, so tokens outlive a restart.
-        self._secret = (room_log.secret() if room_log is not None else None) or secrets.token_bytes(32)
+        self._secret = backends.secrets.secret()
         #: Bans, mutes and /op grants, kept by the room log (``moderation.py``).
-        self.sanctions = Sanctions(room_log if room_log is not None else MemoryLog())
+        self.sanctions = Sanctions(backends.moderation)
         #: Who may connect, on every port (``admission.py``).
         self.admission = Admission(config, lambda: self.stopping)
         self._auth_failures: dict[str, int] = {}

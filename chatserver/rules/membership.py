@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from chatserver.core.hub import LOBBY, Greeting, Hub, TooManyRooms
 from chatserver.rules.modes import Mode
 from common import messages as m
+from common.limits import first
 from common.rooms import InvalidRoom, room_key, validate_room
 
 if TYPE_CHECKING:
@@ -57,9 +58,9 @@ class Membership:
     def _greet_joined(self, g: Greeting) -> None:
         """Joined another room: ``joined``, then its replay."""
         self._entered(g)
-        users = [p.nick for p in self.hub.members(g.room)]
-        topic = self.hub.topic(g.room)
-        self.send(m.Joined(room=g.room, topic=topic, users=users, replay=len(g.messages), epoch=g.epoch, seq=g.seq))
+        shown, more = first(m.Joined, self.hub.members(g.room))  # (as the welcome: a bound, not all)
+        users, topic = [p.nick for p in shown], self.hub.topic(g.room)
+        self.send(m.Joined(g.room, topic, users, len(g.messages), g.epoch, g.seq, more))
         self._replay(g)
 
     def _arrival(self, room: str, ts: float) -> m.Notice:

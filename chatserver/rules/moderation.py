@@ -29,7 +29,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from chatserver.backends.roomlog import RoomLog, StoredGrant, StoredSanction
+from chatserver.backends.ports import ModerationStore
+from chatserver.backends.records import StoredGrant, StoredSanction
 from common.nicks import nick_key
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ def until_text(sanction: StoredSanction, now: float) -> str:
 class Sanctions:
     """Bans, mutes and grants in force; safe to use from any thread."""
 
-    def __init__(self, keeper: RoomLog, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, keeper: ModerationStore, clock: Callable[[], float] = time.time) -> None:
         self._keeper = keeper
         self.clock = clock
         self._lock = threading.Lock()

@@ -26,6 +26,7 @@ from chatserver.rules.operators import COMMANDS as OPERATOR_COMMANDS
 from chatserver.rules.operators import moderate
 from common import messages as m
 from common.commands import HELP_LINES, CommandError, ShowHelp, parse_input
+from common.limits import first, fit
 from common.nicks import InvalidNick, is_exit_word, nick_key, validate_nick
 from common.ratelimit import TokenBucket
 from common.rooms import InvalidRoom, one_line, room_key, validate_room
@@ -331,27 +332,39 @@ class Participant(Membership):
         self.server.participant_left(self, reason)
 
     def welcome(self) -> m.Welcome:
-        return m.Welcome(
-            version=m.PROTOCOL_VERSION,
-            server=self.server.config.name,
-            nick=self.nick,
-            room=self.room,
-            users=self._nicks_here(),
-            mode=self.mode.value,
-            exit_words=list(self.mode.exit_words),
-            token=self.token,
-            topic=self.hub.topic(self.room) if self.mode is Mode.CHAT else "",
-            epoch=self.epoch,
-            rate=self._bucket.rate if self._bucket else 0.0,
-            burst=self._bucket.burst if self._bucket else 0,
+        """The handshake's answer: it names the first people here (``limits.first``) and counts
+        the rest, so it costs the same in a room of 5 as of 5,000 and always fits its frame."""
+        users, more = self._nicks_here()
+        return fit(
+            m.Welcome(
+                version=m.PROTOCOL_VERSION,
+                server=self.server.config.name,
+                nick=self.nick,
+                room=self.room,
+                users=users,
+                mode=self.mode.value,
+                exit_words=list(self.mode.exit_words),
+                token=self.token,
+                topic=self.hub.topic(self.room) if self.mode is Mode.CHAT else "",
+                epoch=self.epoch,
+                rate=self._bucket.rate if self._bucket else 0.0,
+                burst=self._bucket.burst if self._bucket else 0,
+                more=more,
+            )
         )
 
-    def _nicks_here(self) -> list[str]:
-        return [p.nick for p in self.hub.members(self.room)] if self.mode is Mode.CHAT else [self.nick]
+    def _nicks_here(self) -> tuple[list[str], int]:
+        """The names a welcome lists, and how many more people are here."""
+        if self.mode is not Mode.CHAT:
+            return [self.nick], 0
+        shown, more = first(m.Welcome, self.hub.members(self.room))
+        return [p.nick for p in shown], more
 
     def users_reply(self) -> m.Users:
+        """``/who``: the first people here (``limits.first``, as the welcome) and the count of the rest."""
         here = self.hub.members(self.room) if self.mode is Mode.CHAT else [self]
-        return m.Users(self.room, [p.nick for p in here], away=[p.nick for p in here if p.away])
+        shown, more = first(m.Users, here)
+        return fit(m.Users(self.room, [p.nick for p in shown], away=[p.nick for p in shown if p.away], more=more))
 
     def handle(self, msg: m.Message) -> None:
         """Act on one message from this registered participant (a typed ``Line``: what it parses to)."""

