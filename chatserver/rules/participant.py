@@ -481,7 +481,7 @@ class Participant(Membership):
             items: list[Publish] = []
             exit_words, focused, nick = self.mode.exit_words, self.room, self.nick
             rooms = set(self.rooms.values())
-            receipt = _receipt if self.wire == "native" else None
+            receipt = _receipt if not self.plain else None
             while i < len(msgs):
                 msg = msgs[i]
                 if not isinstance(msg, (m.Say, m.Action)) or not msg.text.strip():
@@ -521,7 +521,7 @@ class Participant(Membership):
                 lambda seq, ts: m.ChatMessage(seq=seq, ts=ts, room=room, nick=nick, text=text, action=action),
                 exclude=self,
                 # the sender's ack takes the message's place in the room's order
-                receipt=(_echo if echo else _receipt) if self.wire == "native" else None,
+                receipt=(_echo if echo else _receipt) if not self.plain else None,
             )
         elif not leaving:
             seq = self.server.next_seq()
@@ -657,7 +657,7 @@ class Participant(Membership):
             self.hub.changed(self)  # (a cluster keeps it: a resume on another node presents it)
             if self.op:
                 self.server.sanctions.renamed(old, new, self.token)
-            if self.wire == "native":
+            if not self.plain:
                 self.send(m.Token(self.token))
             for name in list(self.rooms.values()):
                 self.hub.announce(name, notice)
