@@ -17,6 +17,9 @@ def pytest_configure(config) -> None:
     """Never the real home: this process and every process a test starts get
     a temporary HOME and XDG directories (a test may point them elsewhere)."""
     os.environ.update(private_home())
+    # pytest keeps its rewritten test modules in __pycache__ (git ignores it) unless told not
+    # to write bytecode; rewriting them all afresh costs each xdist worker seconds of CPU.
+    sys.dont_write_bytecode = False
 
 
 @pytest.fixture(autouse=True)

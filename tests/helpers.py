@@ -43,6 +43,9 @@ def python_env() -> dict[str, str]:
         env.update(private_home())
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env["PYTHONUNBUFFERED"] = "1"
+    # Cache bytecode (in __pycache__, which git ignores) even where the shell says not to:
+    # compiling chatserver's modules afresh costs each program a test starts ~0.2 s of CPU.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.pop("NO_COLOR", None)
     return env
 

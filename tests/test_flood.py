@@ -10,7 +10,7 @@ import time
 
 from helpers import TIMEOUT, NativeClient, ServerProcess, proc_counts, wait_for
 
-from chatserver.net.server import MAX_REFUSING
+from chatserver.net.admission import MAX_REFUSING
 
 
 def _until_eof(sock: socket.socket, timeout: float = TIMEOUT) -> bytes:

@@ -1,7 +1,7 @@
 """The open-file limit: room for ``--max-clients`` connections, the soft limit raised at start where allowed.
 
 Every connection holds a descriptor for as long as it is open; so does each
-refusal in flight (``server.MAX_REFUSING``) and what the server opens itself
+refusal in flight (``admission.MAX_REFUSING``) and what the server opens itself
 (its listeners, the store and its journal, the log, Redis, mDNS). Out of
 descriptors, ``accept`` fails and nobody new gets in: so the connections the
 server admits must fit in the limit with room to spare.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from chatserver.net.server import MAX_REFUSING
+from chatserver.net.admission import MAX_REFUSING
 
 #: Descriptors kept for the server's own use besides those open at start (listeners, store, Redis, mDNS...).
 RESERVE = 64

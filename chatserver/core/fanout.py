@@ -16,7 +16,7 @@ import functools
 import itertools
 import logging
 import operator
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from common import messages as m
@@ -28,8 +28,24 @@ log = logging.getLogger(__name__)
 FOREVER = float("inf")
 
 
+#: Wire formats a transport adds (``add_wire``): name -> its encoding of a frame, made once per frame.
+_WIRES: dict[str, Callable[[Frame], bytes]] = {}
+
+
+def add_wire(name: str, encode: Callable[[Frame], bytes]) -> None:
+    """A transport's own wire format (the WebSocket's; an IRC port's): ``getattr(frame, name)``
+    is then ``encode(frame)``, made on first use and kept, as the built-in ones are."""
+    if name in _WIRES or hasattr(Frame, name):
+        raise ValueError(f"wire format {name!r} exists already")
+    _WIRES[name] = encode
+
+
 class Frame:
-    """A message encoded at most once per wire format, however many receive it."""
+    """A message encoded at most once per wire format, however many receive it.
+
+    The wire formats are its attributes, each made on first use and kept:
+    ``native`` (a JSON line), ``plain`` and ``plain_rooms`` (text lines), and
+    those the transports add (``add_wire``: ``websocket``)."""
 
     __slots__ = ("msg", "__dict__")
 
@@ -44,6 +60,14 @@ class Frame:
     @functools.cached_property
     def native(self) -> bytes:
         return m.encode(self.msg)
+
+    def __getattr__(self, wire: str) -> bytes:
+        """A wire format a transport added (looked up only until it is made: then it is kept)."""
+        encode = _WIRES.get(wire)
+        if encode is None:
+            raise AttributeError(wire)
+        data = self.__dict__[wire] = encode(self)
+        return data
 
     @functools.cached_property
     def plain(self) -> bytes:
@@ -68,8 +92,8 @@ class Subscriber(Protocol):
     token: str
     #: Set when a reconnected session took over: it leaves silently.
     replaced: bool
-    #: ``"native"``, ``"plain"`` or ``"plain_rooms"`` (plain lines that name their
-    #: room): takes room batches as bytes in that wire format through
+    #: ``"native"``, ``"websocket"``, ``"plain"`` or ``"plain_rooms"`` (plain lines that
+    #: name their room): a ``Frame`` property; takes room batches as bytes in that wire format through
     #: ``deliver_bytes``; ``None``: takes ``Frame`` objects one by one.
     wire: str | None
 

@@ -1,1 +1,2 @@
-"""The transports: listening, admission, a thread per connection, and the wire formats each speaks."""
+"""The transports, as one stack: listening (``listener.py``), admission (``admission.py``), the byte
+stream with TLS and deadlines (``stream.py``), the dialects (``dialects/``), and the ``Session`` the core sees."""

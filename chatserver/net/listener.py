@@ -3,7 +3,7 @@ rather than spins when the process is out of descriptors.
 
 Built on ``socketserver.TCPServer`` (its ``serve_forever`` loop), with
 dual-stack IPv6; what to do with a connection is the caller's
-(``ChatServer.accept``), which must not block.
+(``Admission.accept``), which must not block.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ NO_FDS_LOG_EVERY = 60.0
 
 class Listener(socketserver.TCPServer):
     """One listening socket; ``on_accept(sock, addr)`` runs in the accept thread for each connection
-    and must not block (``ChatServer.accept`` admits it into a thread of its own, or refuses it)."""
+    and must not block (``Admission.accept`` admits it into a thread of its own, or refuses it)."""
 
     allow_reuse_address = True
     request_queue_size = socket.SOMAXCONN  # not 5: a burst of connects must not be refused

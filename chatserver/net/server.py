@@ -1,10 +1,11 @@
-"""The chat server: admission, a thread per admitted connection, and a shutdown that stops.
+"""The chat server: its ports, the set of live sessions, and a shutdown that stops.
 
-Each port's ``Listener`` (``listener.py``) hands every new connection to
-``ChatServer.accept`` in its accept thread: admitted, it gets a thread of its
-own; over the limits it is refused at once and never waits for a word from
-its peer, with at most ``MAX_REFUSING`` refusals in flight. Then the set of
-live sessions, and a shutdown that tells every peer why before closing.
+Every port is the same stack, built once: a ``Listener`` (TCP) hands each
+connection to the server's one ``Admission``, which serves an admitted one
+in a thread of its own as a ``Stream`` (TLS sniffed there, once); the port's
+dialect runs on it (``dialects/``) into a ``Session`` and the core. The chat
+port is opened by ``start``; others (the page's, ``web.py``) by ``open_port``.
+Then the resume tokens, and a shutdown that tells every peer why before closing.
 """
 
 from __future__ import annotations
@@ -16,22 +17,22 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
 from typing import Protocol
 
 from chatserver.backends.memory import memory_backends
 from chatserver.backends.ports import Backends
 from chatserver.config import ServerConfig
 from chatserver.core.hub import Hub, LocalHub
-from chatserver.net.listener import Listener, refuse_now, spawn
+from chatserver.net.admission import Admission, Serve, Words
+from chatserver.net.listener import Listener
 from chatserver.net.outbound import flusher
-from chatserver.net.session import Session, close_gently
+from chatserver.net.session import Session
+from chatserver.net.stream import Stream
 from chatserver.rules.moderation import Sanctions
 from chatserver.rules.participant import Participant
 from chatserver.rules.roomquota import RoomQuota
 from common import messages as m
 from common.nicks import nick_key
-from common.tls import TLS_RECORD_HANDSHAKE, TlsError, TlsStream
 
 
 class HostSeat(Protocol):
@@ -45,17 +46,12 @@ class HostSeat(Protocol):
 
 log = logging.getLogger(__name__)
 
-#: At most this long (or --login-timeout, if shorter) to refuse a connection, TLS handshake included.
-REFUSAL_DEADLINE = 3.0
-#: Refusals in flight at once (each a thread for up to REFUSAL_DEADLINE); past it a refused
-#: connection gets its words in one try, without waiting (none through TLS), and is closed.
-MAX_REFUSING = 32
 AUTH_DELAY_FIRST = 0.25  # seconds before answering a wrong password; doubles per failure
 AUTH_DELAY_MAX = 8.0
 
 
 class ChatServer:
-    """A chat server on one port. ``start`` binds; ``shutdown`` really stops."""
+    """A chat server: ``start`` opens the chat port (``open_port`` more); ``shutdown`` really stops."""
 
     cluster_id: str | None = None  # with --cluster: the id its nodes share (advertised over mDNS); None alone
     cluster_node: str | None = None  # with --cluster: this node's id in the cluster
@@ -72,9 +68,8 @@ class ChatServer:
         self._secret = backends.secrets.secret()
         #: Bans, mutes and /op grants, kept by the room log (``moderation.py``).
         self.sanctions = Sanctions(backends.moderation)
-        self._per_ip: dict[str, int] = {}
-        self._connections = 0  # accepted and not yet closed (sessions, and those about to be)
-        self._refusing = 0  # refusals in flight, each in a thread of its own (at most MAX_REFUSING)
+        #: Who may connect, on every port (``admission.py``).
+        self.admission = Admission(config, lambda: self.stopping)
         self._auth_failures: dict[str, int] = {}
         self._sessions: set[Session] = set()
         self._lock = threading.Lock()
@@ -87,9 +82,7 @@ class ChatServer:
 
     def start(self) -> tuple[str, int]:
         """Bind and start accepting in a background thread; returns the bound address."""
-        self._listener = Listener.bind(
-            self.config.host, self.config.port, lambda sock, addr: self.accept(sock, addr, self._serve_chat, _words)
-        )
+        self._listener = self._bind(self.config.host, self.config.port, self._serve_chat, _words)
         self._listener.start("accept")
         flusher()  # started now, not on the first slow peer: a steady thread count
         return self.address
@@ -99,62 +92,21 @@ class ChatServer:
         assert self._listener is not None
         return self._listener.address
 
-    def add_listener(self, listener: Listener) -> None:
-        """Another port into this server (``web.py``); it stops with the server."""
+    def open_port(self, host: str, port: int, serve: Serve, words: Words, name: str) -> Listener:
+        """Another way in (the page's port, ``web.py``): its connections pass the same admission
+        and arrive at ``serve`` as a ``Stream`` in a thread of their own; ``words(code, text)``
+        refuses in its dialect. Accepting starts at once; the port closes with the server."""
+        listener = self._bind(host, port, serve, words)
         self._extra_listeners.append(listener)
+        listener.start(name)
+        return listener
 
-    def accept(
-        self,
-        sock: socket.socket,
-        addr: tuple,
-        serve: Callable[[socket.socket, tuple], None],
-        words: Callable[[str, str], bytes],
-    ) -> None:
-        """A new connection, in the accept thread (so this never waits for the peer): admitted, it
-        is served in a thread of its own by ``serve``; over the limits, it is refused at once with
-        ``words(code, text)``, the port's way of saying why."""
-        if self.stopping:
-            sock.close()
-            return
-        refusal = self.admit(addr[0])
-        if refusal is not None:
-            self._refuse_soon(sock, addr, refusal, words(*refusal))
-            return
-        if not spawn(self._serve_admitted, serve, sock, addr):
-            self.release(addr[0])
-            refuse_now(sock, b"")
+    def _bind(self, host: str, port: int, serve: Serve, words: Words) -> Listener:
+        return Listener.bind(host, port, lambda sock, addr: self.admission.accept(sock, addr, serve, words))
 
-    def _serve_admitted(self, serve: Callable[[socket.socket, tuple], None], sock: socket.socket, addr: tuple) -> None:
-        try:
-            serve(sock, addr)
-        except Exception:
-            log.exception("unexpected error serving %s", addr)
-        finally:
-            self.release(addr[0])
-            sock.close()
-
-    def _serve_chat(self, sock: socket.socket, addr: tuple) -> None:
+    def _serve_chat(self, stream: Stream) -> None:
         """Run one admitted connection of the chat port to its end (in its own thread)."""
-        self.run_session(Session(self, sock, addr))
-
-    def admit(self, ip: str) -> tuple[str, str] | None:
-        """Count a new connection from ``ip``, or say why it must be refused (then
-        it is not counted). Every admitted connection is ``release``d once."""
-        with self._lock:
-            refusal = self._refusal(ip)
-            if refusal is None:  # counted in the same step as checked: a burst cannot overshoot
-                self._per_ip[ip] = self._per_ip.get(ip, 0) + 1
-                self._connections += 1
-        return refusal
-
-    def release(self, ip: str) -> None:
-        with self._lock:
-            self._connections -= 1
-            left = self._per_ip[ip] - 1
-            if left:
-                self._per_ip[ip] = left
-            else:
-                del self._per_ip[ip]
+        self.run_session(Session(self, stream.sock, stream.addr, stream=stream))
 
     def run_session(self, session: Session) -> None:
         """Run an admitted peer's session to its end, in its connection's thread."""
@@ -182,70 +134,6 @@ class ChatServer:
     def reserved_for_host(self, nick: str, who: Participant) -> bool:
         """Is ``nick`` the host's name, which ``who`` may not take?"""
         return self.host_seat is not None and not who.is_host and self.host_seat.reserved(nick)
-
-    def _refusal(self, ip: str) -> tuple[str, str] | None:
-        """Why a new connection from ``ip`` must be refused (call with the lock held)."""
-        if self._connections >= self.config.max_clients:
-            return "server_full", f"the server is full ({self.config.max_clients} connections); try again later"
-        if self._per_ip.get(ip, 0) >= self.config.max_per_ip:
-            return "too_many_connections", f"too many connections from {ip} (at most {self.config.max_per_ip})"
-        return None
-
-    def _refuse_soon(self, sock: socket.socket, addr: tuple, refusal: tuple[str, str], words: bytes) -> None:
-        """Refuse in a thread of its own (``_refuse``), or, with ``MAX_REFUSING`` refusals in
-        flight already (a flood), at once in this thread: one try to say why, then close."""
-        with self._lock:
-            slow = self._refusing < MAX_REFUSING
-            if slow:
-                self._refusing += 1
-        if slow:
-
-            def refuse() -> None:
-                try:
-                    self._refuse(sock, addr, refusal, words)
-                finally:
-                    with self._lock:
-                        self._refusing -= 1
-
-            if spawn(refuse):
-                return
-            with self._lock:
-                self._refusing -= 1
-        log.debug("refused %s:%s at once: %s", addr[0], addr[1], refusal[1])
-        refuse_now(sock, words if self.config.tls_context is None else b"")
-
-    def _refuse(self, sock: socket.socket, addr: tuple, refusal: tuple[str, str], words: bytes) -> None:
-        """Say why (``words``), then close.
-
-        On a TLS server a TLS client is answered inside TLS (plaintext would
-        read as a broken record), after a handshake held to a short deadline,
-        so a silent or slow peer cannot keep its refusal, and its thread, open.
-        """
-        log.warning("refused %s:%s: %s", addr[0], addr[1], refusal[1])
-        deadline = time.monotonic() + min(REFUSAL_DEADLINE, self.config.login_timeout)
-
-        def recv(size: int) -> bytes:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("no TLS handshake in time")
-            sock.settimeout(left)
-            return sock.recv(size)
-
-        def sendall(data: bytes) -> None:
-            sock.settimeout(max(0.05, deadline - time.monotonic()))
-            sock.sendall(data)
-
-        try:
-            ctx = self.config.tls_context
-            if ctx is not None and _first_byte(sock, self.config.plain_prompt_delay) == TLS_RECORD_HANDSHAKE:
-                tls = TlsStream(ctx, recv, sendall, server_side=True)
-                tls.handshake()
-                tls.sendall(words)
-            else:
-                sendall(words)
-        except (OSError, TlsError) as exc:
-            log.debug("refusing %s:%s: %s", addr[0], addr[1], exc)
-        close_gently(sock)
 
     def auth_failed(self, ip: str) -> float:
         """Count a wrong password from ``ip``; returns how long to make it wait."""
@@ -330,13 +218,3 @@ class ChatServer:
 def _words(code: str, text: str) -> bytes:
     """Why the chat port refuses, in both dialects (a native client skips the plain line)."""
     return f"* error: {text}\r\n".encode() + m.encode(m.Error(code, text)) + m.encode(m.Bye(text))
-
-
-def _first_byte(sock: socket.socket, within: float) -> int | None:
-    """The first byte the peer sends, left unread (None if it says nothing ``within`` s)."""
-    sock.settimeout(within)
-    try:
-        data = sock.recv(1, socket.MSG_PEEK)
-    except OSError:
-        return None
-    return data[0] if data else None

@@ -131,7 +131,7 @@ def rename(me: Me, msg: m.SetNick) -> list[Effect]:
     if me.op:
         me.server.sanctions.renamed(old, new, me.token)
     effects: list[Effect] = [Changed()]  # (a cluster keeps it: a resume on another node presents it)
-    if me.wire == "native":
+    if not me.plain:
         effects.append(Answer(m.Token(me.token)))
     announce = renamed_notice(old, new)
     return effects + [Announce(name, announce) for name in me.rooms.values()]

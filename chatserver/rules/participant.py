@@ -73,6 +73,7 @@ def _echo(msg: m.Message) -> m.Message:
 
 
 class Participant:
+    plain = False  # does this participant see plain-line text (no receipts, no tokens)?
     #: The server's own terminal (``--interactive``): see ``seat_host``.
     is_host = False
     #: Set when a reconnected session took over: leave silently.
@@ -344,7 +345,7 @@ class Participant:
             items: list[Batched] = []
             exit_words, focused, nick = self.mode.exit_words, self.room, self.nick
             rooms = set(self.rooms.values())
-            receipt = _receipt if self.wire == "native" else None
+            receipt = _receipt if not self.plain else None
             while i < len(msgs):
                 msg = msgs[i]
                 if not isinstance(msg, (m.Say, m.Action)) or not msg.text.strip():
@@ -365,7 +366,7 @@ class Participant:
 
 def _publish(p: Participant, e: Publish) -> None:
     # the sender's ack takes the message's place in the room's order
-    receipt = (_echo if e.echo else _receipt) if p.wire == "native" else None
+    receipt = (_echo if e.echo else _receipt) if not p.plain else None
     p.hub.publish(e.room, e.build, exclude=p, receipt=receipt)
 
 

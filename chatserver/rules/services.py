@@ -125,8 +125,8 @@ class Me(Protocol):
     @property
     def address(self) -> str: ...
 
-    @property
-    def wire(self) -> str | None: ...
+    #: Does it see plain-line text (no receipts, no resume tokens)?
+    plain: bool
 
     def mute(self) -> StoredSanction | None:
         """The mute in force on this person's name or address, if any."""
