@@ -17,9 +17,9 @@ from typing import Any
 import chatserver.checkers as check  # (not "from chatserver import": that reads as importing the package, in a circle)
 from chatserver.backends.retention import DEFAULT_DAYS, DEFAULT_MAX_MB
 from chatserver.backends.roomlog import DEFAULT_KEEP
+from chatserver.core.roomquota import ROOMS_PER_HOUR
 from chatserver.net.outbound import DEFAULT_MAX_BACKLOG
 from chatserver.rules.modes import Mode
-from chatserver.rules.roomquota import ROOMS_PER_HOUR
 from common.framing import DEFAULT_MAX_FRAME
 
 SECURITY = "security (see README: Security)"

@@ -177,3 +177,14 @@ def parse_input(line: str) -> Parsed:
     if name in ("help", "?"):
         return ShowHelp()
     return CommandError(f"unknown command /{name[:32]}; try /help")
+
+
+def format_duration(seconds: float) -> str:
+    """``5400`` -> ``1 h 30 min``: the two largest units."""
+    left = max(0, round(seconds))
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        if left >= size or (unit == "s" and not parts):
+            parts.append(f"{left // size} {unit}")
+            left %= size
+    return " ".join(parts[:2])

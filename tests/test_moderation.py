@@ -18,9 +18,9 @@ from test_host import HostServer
 from chatserver.backends import store as store_module
 from chatserver.backends.memory import MemoryModeration
 from chatserver.backends.store import SqliteStore
-from chatserver.rules.moderation import Sanctions, address_key, format_duration
+from chatserver.rules.moderation import Sanctions, address_key
 from common import messages as m
-from common.commands import HELP_LINES, CommandError, parse_duration, parse_input
+from common.commands import HELP_LINES, CommandError, format_duration, parse_duration, parse_input
 from common.rooms import room_key
 
 OP_PASSWORD = "op secret"

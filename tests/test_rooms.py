@@ -161,7 +161,7 @@ class FakeClock:
 
 
 def test_an_address_makes_so_many_rooms_an_hour_and_the_last_tenth_is_for_those_who_made_few():
-    from chatserver.rules.roomquota import RoomQuota
+    from chatserver.core.roomquota import RoomQuota
 
     clock = FakeClock()
     quota = RoomQuota(3, clock=clock)
@@ -182,7 +182,7 @@ def test_an_address_makes_so_many_rooms_an_hour_and_the_last_tenth_is_for_those_
 
 
 def test_joins_from_an_address_are_rate_limited():
-    from chatserver.rules.roomquota import RoomQuota
+    from chatserver.core.roomquota import RoomQuota
 
     clock = FakeClock()
     quota = RoomQuota(join_rate=2, join_burst=5, clock=clock)
@@ -197,7 +197,7 @@ def test_the_hub_keeps_rooms_in_reserve_for_addresses_that_made_few():
     from helpers import Member
 
     from chatserver.core.hub import LocalHub, TooManyRooms
-    from chatserver.rules.roomquota import RoomQuota
+    from chatserver.core.roomquota import RoomQuota
 
     hub = LocalHub(max_rooms=20)  # the last 2 in reserve
     hub.quota = RoomQuota(100)

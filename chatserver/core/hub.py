@@ -29,7 +29,7 @@ from chatserver.backends.roomlog import DEFAULT_KEEP, HISTORY_BYTES, MemoryBroke
 from chatserver.core.dispatcher import Dispatcher
 from chatserver.core.fanout import Frame, Member, Post, Subscriber, deliver_direct
 from chatserver.core.registry import Person, Registry, person
-from chatserver.rules.roomquota import RoomQuota
+from chatserver.core.roomquota import RoomQuota
 from common import messages as m
 from common.rooms import room_key
 

@@ -23,6 +23,7 @@ from chatserver.backends.memory import memory_backends
 from chatserver.backends.ports import Backends
 from chatserver.config import ServerConfig
 from chatserver.core.hub import Hub, LocalHub
+from chatserver.core.roomquota import RoomQuota
 from chatserver.net.admission import Admission, Serve, Words
 from chatserver.net.listener import Listener
 from chatserver.net.outbound import flusher
@@ -30,7 +31,6 @@ from chatserver.net.session import Session
 from chatserver.net.stream import Stream
 from chatserver.rules.moderation import Sanctions
 from chatserver.rules.participant import Participant
-from chatserver.rules.roomquota import RoomQuota
 from common import messages as m
 from common.nicks import nick_key
 

@@ -31,6 +31,7 @@ from collections.abc import Callable
 
 from chatserver.backends.ports import ModerationStore
 from chatserver.backends.records import StoredGrant, StoredSanction
+from common.commands import format_duration
 from common.nicks import nick_key
 
 log = logging.getLogger(__name__)
@@ -59,17 +60,6 @@ def address_key(address: str) -> str:
 def proof_of(token: str) -> str:
     """What a grant keeps of a resume token: enough to recognise it, not to use it."""
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def format_duration(seconds: float) -> str:
-    """``5400`` -> ``1 h 30 min``: the two largest units."""
-    left = max(0, round(seconds))
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
-        if left >= size or (unit == "s" and not parts):
-            parts.append(f"{left // size} {unit}")
-            left %= size
-    return " ".join(parts[:2])
 
 
 def until_text(sanction: StoredSanction, now: float) -> str:

@@ -19,10 +19,10 @@ from typing import TypeVar
 
 from chatserver.backends.records import Person, StoredSanction
 from chatserver.rules.effects import Announce, Answer, Effect, Kick, SetOp, Tell, error, notice
-from chatserver.rules.moderation import DEFAULT_DURATION, Sanctions, TooMany, format_duration, until_text
+from chatserver.rules.moderation import DEFAULT_DURATION, Sanctions, TooMany, until_text
 from chatserver.rules.services import Handler, Me
 from common import messages as m
-from common.commands import MAX_DURATION
+from common.commands import MAX_DURATION, format_duration
 from common.nicks import InvalidNick, nick_key, validate_nick
 from common.rooms import one_line
 

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from chatserver.rules.moderation import format_duration
+from common.commands import format_duration
 from common.ratelimit import TokenBucket
 
 ROOMS_PER_HOUR = 50  # rooms one address may make in an hour (as many as one session may be in)
