@@ -57,6 +57,11 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def bound(cls: type) -> int:
+    """How many people a frame of ``cls`` names, whoever they are (see ``first``)."""
+    return _plan(cls).names_bound
+
+
 def first(cls: type, entries: Sequence[T]) -> tuple[Sequence[T], int]:
     """The entries a frame of ``cls`` lists, about people (each named in at most ``MAX_NAME``
     characters), whoever they are: the first ``bound``; and how many are left out."""

@@ -32,7 +32,8 @@ def participant_in(count: int) -> tuple[Participant, list[Member]]:
     for i, member in enumerate(crowd):
         member.away = "lunch" if i % 3 == 0 else ""
         hub.enter(member, member.nick, ROOM, lambda *greeting: None)
-    me = Participant(types.SimpleNamespace(hub=hub, config=ServerConfig(name="\x00" * limits.MAX_FIELD)))
+    server = types.SimpleNamespace(config=ServerConfig(name="\x00" * limits.MAX_FIELD))
+    me = Participant(server, hub, types.SimpleNamespace(wire="native", full=False))
     me.nick, me.room, me.token, me.epoch = crowd[0].nick, ROOM, "t" * 200, "e" * 40
     return me, crowd
 
@@ -68,8 +69,11 @@ def test_a_users_reply_fits_and_keeps_the_away_marks_of_those_it_names(count):
     before = limits.measured
     users = me.users_reply()
     frame = m.encode(users)
-    assert limits.measured == before
+    # /who is asked for, not paid on every join: it names everyone who fits, each measured once.
+    assert limits.measured - before <= 3 * (len(users.nicks) + 2), "a few measures per name named, not per name here"
     assert len(frame) <= DEFAULT_MAX_FRAME and received(frame) == users
+    if count > limits.bound(m.Users):
+        assert len(users.nicks) > limits.bound(m.Users), "as many as fit, not only the welcome's bound"
     assert len(users.nicks) + users.more == count
     assert users.away == [n for i, n in enumerate(users.nicks) if i % 3 == 0]
 
@@ -81,6 +85,21 @@ def test_joining_lists_as_many_in_a_room_of_5000_as_in_one_just_past_the_bound()
     large, _ = participant_in(5000)
     assert small.welcome().users == large.welcome().users
     assert large.welcome().more == 5000 - bound
+
+
+def test_a_welcome_builds_a_record_for_the_people_it_names_only(monkeypatch):
+    """The hub hands over the first people and the head count: a join in a room of 5,000
+    does not build 5,000 records to name 216."""
+    import chatserver.core.hub as hub_module
+
+    built = []
+    real = hub_module.person
+    monkeypatch.setattr(hub_module, "person", lambda sub: built.append(sub) or real(sub))
+    me, crowd = participant_in(5000)
+    built.clear()
+    welcome = me.welcome()
+    assert len(built) == len(welcome.users) == limits.bound(m.Welcome) < 5000
+    assert welcome.more == 5000 - len(welcome.users)
 
 
 def test_a_list_of_longer_entries_is_cut_to_what_fits_by_measuring_each_once():

@@ -416,6 +416,11 @@ class ClusterHub(RelayHub):
     def members(self, room: str) -> list[Person]:
         return self._presence.members(room)
 
+    def first_members(self, room: str, limit: int) -> tuple[list[Person], int]:
+        """As ``LocalHub.first_members``, by name: Redis hands the room's members over whole."""
+        people = self._presence.members(room)
+        return people[:limit], len(people)
+
     def set_topic(self, room: str, topic: str) -> None:
         r = self._follow(room, create=True)
         assert r is not None

@@ -17,7 +17,7 @@ from chatserver.core.hub import LOBBY, Greeting, TooManyRooms
 from chatserver.rules.effects import Announce, Answer, Effect, JoinRoom, LeaveRoom, error, notice
 from chatserver.rules.services import Me
 from common import messages as m
-from common.limits import first
+from common.limits import bound
 from common.rooms import InvalidRoom, room_key, validate_room
 
 #: Rooms one person may be in at once.
@@ -53,7 +53,8 @@ def replay(me: Me, g: Greeting) -> None:
 def greet_joined(me: Me, g: Greeting) -> None:
     """Joined another room: ``joined``, then its replay."""
     entered(me, g)
-    shown, more = first(m.Joined, me.hub.members(g.room))  # (as the welcome: a bound, not all)
+    shown, count = me.hub.first_members(g.room, bound(m.Joined))  # (as the welcome: a bound, not all)
+    more = count - len(shown)
     users, topic = [p.nick for p in shown], me.hub.topic(g.room)
     me.send(m.Joined(g.room, topic, users, len(g.messages), g.epoch, g.seq, more))
     replay(me, g)

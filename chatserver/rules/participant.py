@@ -45,7 +45,7 @@ from chatserver.rules.modes import Mode
 from chatserver.rules.services import Handler, Outlet, Services
 from common import messages as m
 from common.commands import HELP_LINES, CommandError, ShowHelp, parse_input
-from common.limits import first, fit
+from common.limits import bound, fit
 from common.nicks import is_exit_word, nick_key
 from common.ratelimit import TokenBucket
 
@@ -255,14 +255,14 @@ class Participant:
         """The names a welcome lists, and how many more people are here."""
         if self.mode is not Mode.CHAT:
             return [self.nick], 0
-        shown, more = first(m.Welcome, self.hub.members(self.room))
-        return [p.nick for p in shown], more
+        shown, count = self.hub.first_members(self.room, bound(m.Welcome))
+        return [p.nick for p in shown], count - len(shown)
 
     def users_reply(self) -> m.Users:
-        """``/who``: the first people here (``limits.first``, as the welcome) and the count of the rest."""
+        """``/who``: everyone here who fits one frame (``limits.fit`` measures each name once;
+        asked for, not paid on every join), and the count of the rest."""
         here = self.hub.members(self.room) if self.mode is Mode.CHAT else [self]
-        shown, more = first(m.Users, here)
-        return fit(m.Users(self.room, [p.nick for p in shown], away=[p.nick for p in shown if p.away], more=more))
+        return fit(m.Users(self.room, [p.nick for p in here], away=[p.nick for p in here if p.away]))
 
     # -- commands ----------------------------------------------------------
     def handle(self, msg: m.Message) -> None:
