@@ -19,7 +19,6 @@ their own beside these, not a method here.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from typing import Protocol
 
 from chatserver.backends.records import Gone, Holder, Person, Position, StoredGrant, StoredRoom, StoredSanction
@@ -33,11 +32,6 @@ class Broker(Protocol):
     ``publish`` numbers a message and keeps it at the next ``commit`` (memory
     and SQLite: at once, no I/O, so the hub may call it under its lock;
     Redis: one round trip, never under a lock that delivery needs)."""
-
-    #: For a broker whose ``commit`` may wait on a disk, which the dispatcher then runs beside
-    #: the fan-out (``core/dispatcher.py``): called with True before messages go out not yet
-    #: committed, with False once all that went out is. None: committed before delivery.
-    mark_ahead: Callable[[bool], None] | None
 
     def room(self, name: str) -> StoredRoom | None:
         """The room as last saved, or None if the broker does not know it."""

@@ -68,8 +68,6 @@ class MemoryBroker:
     for all rooms together (the room keeping the most gives up its oldest).
     Nothing outlives the process. Written under the hub's lock; read from any thread."""
 
-    mark_ahead = None  # (nothing to wait for)
-
     def __init__(self, keep: int = DEFAULT_KEEP, history_bytes: int = HISTORY_BYTES) -> None:
         self._keep = keep
         self._history_bytes = history_bytes

@@ -2,12 +2,8 @@
 
 Standard library ``sqlite3`` in WAL mode with ``synchronous=NORMAL``: a
 committed message survives the server being killed; a power cut may lose the
-last commits. The server commits once per dispatcher batch (or several at
-once), never once per message, on a thread beside the fan-out
-(``mark_ahead``), and acknowledges only what is committed. A server killed
-while messages it had delivered were not yet committed leaves a mark saying so
-(``aheadmark.py``): the next one to open the store gives every room a new
-epoch, so that no number is given to two messages. The file says it is ours
+last commits. The server commits once per dispatcher batch, never once per
+message, and acknowledges only what is committed. The file says it is ours
 (``application_id``) and which schema it holds (``user_version``); a file
 that is not ours, or of a newer schema, is refused untouched.
 """
@@ -26,7 +22,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from chatserver.backends import storefile
-from chatserver.backends.aheadmark import AheadMark
 from chatserver.backends.follow import FOLLOW_PAGE, Followers
 from chatserver.backends.readers import Readers
 from chatserver.backends.records import Position, StoredGrant, StoredRoom, StoredSanction
@@ -141,17 +136,6 @@ class SqliteStore:
         self._failing_since: float | None = None
         self._complained = float("-inf")
         self._closed = False
-        self._unkept = False  # a commit failed: messages went out that the file does not hold
-        #: Set while messages may have gone out that are not committed; None where it cannot
-        #: be kept (no tmpfs): then the dispatcher commits before it delivers.
-        self._ahead = AheadMark.open(self.path)
-        #: A commit writes to disk, which can stall for tens of milliseconds on a busy one:
-        #: the dispatcher commits beside the fan-out and holds back only the receipts.
-        self.mark_ahead: Callable[[bool], None] | None = self._mark_ahead if self._ahead is not None else None
-        if self._ahead is not None and self._ahead.found:
-            if self._existed:
-                self._renumber()
-            self._ahead.set(False)  # (on a new file, a mark left by another file of the same inode)
         self._commits = 0  # since a checkpoint was last asked for
         self._checkpoint_due = threading.Event()
         with stop_signals_blocked():
@@ -162,7 +146,7 @@ class SqliteStore:
     def _open(self) -> sqlite3.Connection:
         where = str(self.path)
         try:  # chat logs are private: ours, not through a link, only this user may read them
-            existed = self._existed = storefile.prepare(self.path)
+            existed = storefile.prepare(self.path)
         except storefile.UnsafeStore as exc:
             raise StoreError(str(exc)) from None
         try:
@@ -235,29 +219,6 @@ class SqliteStore:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-
-    def _renumber(self) -> None:
-        """The last server left messages delivered and not kept (killed mid-commit, or a commit
-        failed), under numbers the file does not have: every room gets a new epoch, so that a
-        number is never given to two messages (a client resuming is told it was renumbered)."""
-        db = self._db
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                rooms = [key for (key,) in db.execute("SELECT key FROM rooms")]
-                db.executemany("UPDATE rooms SET epoch = ? WHERE key = ?", [(secrets.token_hex(6), k) for k in rooms])
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.path} is not a usable SQLite store: {exc}") from None
-        log.warning(
-            "the last server on %s stopped with messages delivered and not kept: its %d rooms are "
-            "renumbered (a new epoch each)",
-            self.path,
-            len(rooms),
-        )
 
     def _checkpoint_forever(self) -> None:
         """Checkpoint when ``commit`` asks (or every ``CHECKPOINT_EVERY`` s), on a connection
@@ -384,13 +345,6 @@ class SqliteStore:
             self._staged.append(msg)
             return True
 
-    def _mark_ahead(self, ahead: bool) -> None:
-        """The dispatcher's word: messages are going out before their commit (True), or all
-        that went out is committed (False, not heard once a commit failed)."""
-        with self._staged_lock:
-            if self._ahead is not None and not self._closed and not (self._unkept and not ahead):
-                self._ahead.set(ahead)
-
     def _pending(self) -> list[m.ChatMessage]:
         """Staged or being committed, in the order staged."""
         with self._staged_lock:
@@ -404,16 +358,11 @@ class SqliteStore:
             with self._staged_lock:
                 staged, self._staged = self._staged, []
                 self._committing = staged
-            lost: set[tuple[str, int]] | None = None
             try:
-                lost = self._commit_locked(staged)
-                return lost
+                return self._commit_locked(staged)
             finally:
                 with self._staged_lock:
                     self._committing = []
-                    if lost != set() and self._ahead is not None:
-                        self._unkept = True  # (delivered, perhaps, and not kept: the mark stays set)
-                        self._ahead.set(True)
 
     def _commit_locked(self, staged: list[m.ChatMessage]) -> set[tuple[str, int]]:
         """The commit itself (the connection's lock held)."""

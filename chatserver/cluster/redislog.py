@@ -133,8 +133,6 @@ class RedisBroker:
     ``read_up_to``). Every method is a Redis round trip or more: never call one under a lock
     that delivery needs."""
 
-    mark_ahead = None  # (the cluster hub appends in order itself: see ``relay.py``)
-
     def __init__(self, link: Link, node: str) -> None:
         self._link = link
         self._node = node

@@ -4,9 +4,9 @@ Sessions never talk to each other directly: they claim a nickname
 (``registry.py``), join rooms and publish to them; the hub stamps each
 message with the room's sequence number and time, publishes it to its
 broker (``backends/ports.py``: memory, SQLite or Redis) and queues it. The
-dispatcher (``dispatcher.py``) has a batch committed and hands each member the
-whole of it as one byte string (``fanout.py``), each sender its receipts once
-the commit is done. Frames for one session alone (replies, private messages) go
+dispatcher (``dispatcher.py``) commits a batch and hands each member the
+whole of it as one byte string
+(``fanout.py``). Frames for one session alone (replies, private messages) go
 through the same queue (``send_to``), so each session gets everything in the
 order the server decided it. A second backend (say, rooms shared between
 servers through Redis) implements ``Hub`` and leaves session code untouched.
@@ -193,7 +193,7 @@ class LocalHub:
         self._not_kept: set[tuple[str, int]] = set()
         #: Who left a room while posts to it were queued, and the last of them it gets.
         self._leavers: dict[_Room, list[Member]] = {}
-        self._dispatcher = Dispatcher(self._lock, self._recipients, self._commit, mark_ahead=self._broker.mark_ahead)
+        self._dispatcher = Dispatcher(self._lock, self._recipients, self._commit)
 
     # -- people --
     def rename(self, sub: Subscriber, new: str) -> str:
@@ -594,7 +594,7 @@ class LocalHub:
         return self._broker.search(room, words, limit)
 
     def _commit(self, posts: list[Post]) -> None:
-        """Make the batch's messages durable before their senders hear of them; a sender
+        """Make the batch's messages durable before anyone hears of them; a sender
         whose message could not be kept is told so instead of acknowledged."""
         lost = self._broker.commit()
         if lost or self._not_kept:
