@@ -12,10 +12,11 @@ from __future__ import annotations
 import threading
 
 import pytest
-from helpers import TIMEOUT, Member
+from helpers import TIMEOUT, Member, wait_for
 
 from chatserver.cluster.hub import ClusterHub
 from chatserver.cluster.link import Link
+from chatserver.core.fanout import Frame
 from chatserver.core.hub import Greeting
 from common import messages as m
 
@@ -119,3 +120,36 @@ def test_a_slow_history_read_neither_stops_delivery_nor_loses_what_was_said_mean
     _say(hub, "#a", alice, "after")
     assert hub.flush(TIMEOUT)
     assert dave.texts() == ["after"], "what the greeting held is not sent again live"
+
+
+def test_a_private_message_from_another_node_during_a_slow_join_arrives_after_the_greeting(hub, redis_server):
+    """bob's name is claimed in Redis, his greeting waits on a slow history read, and alice on
+    another node sends him a private message meanwhile: it reaches him, after his greeting
+    (a frame before the welcome would be refused by his session, and the message lost)."""
+    other = ClusterHub(Link(redis_server.url), keep=100, heartbeat=5.0)
+    try:
+        alice = Heard("alice")
+        _in(other, "#a", alice)
+        gate = hub.broker.recent = Gate(hub.broker.recent)
+        bob, got = Heard("bob"), []
+
+        def greet(g: Greeting) -> None:
+            got.append("greeting")
+
+        bob.deliver = lambda frame: got.append(frame.msg)  # (what a session is sent, in order)
+        joining = threading.Thread(
+            target=lambda: hub.enter(bob, "bob", "#a", greet, recent=10), name="bob joins", daemon=True
+        )
+        joining.start()
+        assert gate.entered.wait(TIMEOUT)
+        note = m.Private(ts=1.0, nick="alice", to="bob", text="psst")
+        assert other.tell("bob", Frame(note)) is not None, "bob's name is claimed: alice is told it went"
+        # bob's node has read alice's request: sent to bob (as it was) or kept for him.
+        assert wait_for(lambda: got or hub._parked.get(bob))
+        gate.release.set()
+        joining.join(TIMEOUT)
+        assert not joining.is_alive()
+        assert hub.flush(TIMEOUT)
+        assert got == ["greeting", note], "the greeting, then alice's message"
+    finally:
+        other.close()

@@ -66,6 +66,9 @@ class ClusterHub(RelayHub):
         self._presence.heartbeat()
         self._sids: dict[Subscriber, str] = {}  # this node's sessions -> their session ids
         self._by_sid: dict[str, Subscriber] = {}  # and back (another node's inbox names a session by it)
+        #: What other nodes asked of a session between its name's claim in Redis and its
+        #: greeting here (a ``/msg``, a kick): done right after the greeting, never dropped.
+        self._parked: dict[Subscriber, list[dict[str, str]]] = {}
         self._sid_count = itertools.count(1)
         self._stop = threading.Event()
         #: Sessions that ended while Redis was away: (nick, sid, rooms) to release when it is back.
@@ -107,8 +110,11 @@ class ClusterHub(RelayHub):
         why = ""
         with self._lock:
             sid = self._sid(sub)
+            self._parked.setdefault(sub, [])
         was = self._presence.claim(nick, sid, sub.token, takeover=resume or "", p=person(sub))
         if was is None:
+            with self._lock:
+                self._parked.pop(sub, None)
             raise NickTaken(nick, self._presence.suggest(nick))
         claim = _Claim(nick, taken_over=bool(was[0]))
         try:
@@ -159,6 +165,7 @@ class ClusterHub(RelayHub):
         with self._lock:
             sid = self._sids.pop(sub, None)
             self._by_sid.pop(sid or "", None)
+            self._parked.pop(sub, None)
             rooms = self._rooms_of(sub)
             super().unregister(sub)
             if sid is None or self._closing:  # (a stopping node's names lapse with it: see closing)
@@ -404,6 +411,8 @@ class ClusterHub(RelayHub):
         r.members[sub] = r.posted
         if greet is not None and greeting is not None:
             greet(greeting)
+        for fields in self._parked.pop(sub, ()) if claim is not None else ():
+            self._obey(fields)  # (asked while it was being greeted: now it can take it)
         if arrival is not None:
             self.announce(r.name, functools.partial(arrival, r.name), exclude=sub)
 
@@ -448,6 +457,10 @@ class ClusterHub(RelayHub):
         """What another node asks of a session here (lock held)."""
         sub = self._local(fields.get("sid", ""))
         if sub is None:
+            return
+        parked = self._parked.get(sub)
+        if parked is not None:  # claimed, not greeted yet: a frame now would come before its welcome
+            parked.append(fields)
             return
         kind = fields.get("t")
         if kind == "tell":
