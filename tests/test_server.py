@@ -286,6 +286,7 @@ def test_shutdown_between_registration_and_welcome_sends_only_bye():
     """Regression: ``end`` during the instant after a nick is registered but
     before the Welcome went out raised LocalProtocolError in the shutdown path
     (seen once in CI as a traceback)."""
+    from chatserver.net.dialects.chatport import CHAT_PORT
     from chatserver.net.server import ChatServer, ServerConfig
     from chatserver.net.session import Session
 
@@ -294,8 +295,8 @@ def test_shutdown_between_registration_and_welcome_sends_only_bye():
         ours, _ = listener.accept()
     server = ChatServer(ServerConfig(host="127.0.0.1", port=0))
     try:
-        session = Session(server, ours, ("127.0.0.1", 1))
-        session.registered = True  # the window: registered, Welcome not yet sent
+        session = Session(server, ours, ("127.0.0.1", 1), dialect=CHAT_PORT)
+        session.participant.registered = True  # the window: registered, Welcome not yet sent
         session.end("server shutting down")
         session.outbox.close(timeout=2)
         theirs.settimeout(5)

@@ -68,7 +68,7 @@ class HostSeat:
         #: Why the chat is over (the reason to tell everyone), once it is. A
         #: SimpleQueue: its put() is safe in a signal handler.
         self.events: queue.SimpleQueue[str] = queue.SimpleQueue()
-        self.session: Participant | None = None  # once the host's client is registered
+        self.participant: Participant | None = None  # once the host's client is registered
         self.child: subprocess.Popen | None = None
 
     # -- the child --------------------------------------------------------
@@ -136,12 +136,12 @@ class HostSeat:
         return nick_key(nick) == nick_key(self.nick)
 
     def connection_from(self, addr: tuple) -> None:
-        if self.session is not None:
-            self.session.notice(f"Got a connection from {format_address(*addr[:2])}", event="connection")
+        if self.participant is not None:
+            self.participant.notice(f"Got a connection from {format_address(*addr[:2])}", event="connection")
 
     def joined(self, who: Participant) -> None:
         if who.is_host:
-            self.session = who
+            self.participant = who
             if not self._peers():
                 who.notice(WAITING, event="connection")
 
@@ -151,13 +151,13 @@ class HostSeat:
         if who.is_host:
             self.events.put(f"{self.nick} ended the chat")
             return
-        if self.session is None or self._peers():
+        if self.participant is None or self._peers():
             return
         if reason == SAID_EXIT_WORD:  # the last peer said "bye": the chat is over (not /quit)
             self.events.put(f"{who.nick} ended the chat")
         else:
             self.server.hub.flush(timeout=1.0)  # after the "left" notice, not before it
-            self.session.notice(WAITING, event="connection")
+            self.participant.notice(WAITING, event="connection")
 
     def _peers(self) -> bool:
         """Is anyone but the host here?"""

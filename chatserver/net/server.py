@@ -2,8 +2,9 @@
 
 Every port is the same stack, built once: a ``Listener`` (TCP) hands each
 connection to the server's one ``Admission``, which serves an admitted one
-in a thread of its own as a ``Stream`` (TLS sniffed there, once); the port's
-dialect runs on it (``dialects/``) into a ``Session`` and the core. The chat
+in a thread of its own as a ``Stream`` (TLS sniffed there, once); a ``Session``
+runs the port's dialect on it (``dialects/``; the chat port's is ``CHAT_PORT``)
+into its ``Participant`` and the core. The chat
 port is opened by ``start``; others (the page's, ``web.py``) by ``open_port``.
 Then the resume tokens, and a shutdown that tells every peer why before closing.
 """
@@ -25,6 +26,7 @@ from chatserver.config import ServerConfig
 from chatserver.core.hub import Hub, LocalHub
 from chatserver.core.roomquota import RoomQuota
 from chatserver.net.admission import Admission, Serve, Words
+from chatserver.net.dialects.chatport import CHAT_PORT
 from chatserver.net.listener import Listener
 from chatserver.net.outbound import flusher
 from chatserver.net.session import Session
@@ -106,7 +108,7 @@ class ChatServer:
 
     def _serve_chat(self, stream: Stream) -> None:
         """Run one admitted connection of the chat port to its end (in its own thread)."""
-        self.run_session(Session(self, stream.sock, stream.addr, stream=stream))
+        self.run_session(Session(self, stream.sock, stream.addr, stream, dialect=CHAT_PORT))
 
     def run_session(self, session: Session) -> None:
         """Run an admitted peer's session to its end, in its connection's thread."""
@@ -117,8 +119,8 @@ class ChatServer:
     def serve_host(self, sock: socket.socket) -> None:
         """Run the interactive host's connection: its private socket (see ``host.py``)
         is its credential, so it needs no TLS and counts against no limit."""
-        session = Session(self, sock, sock.getpeername())
-        session.seat_host()
+        session = Session(self, sock, sock.getpeername(), dialect=CHAT_PORT)
+        session.participant.seat_host()
         self._run_session(session)
 
     def _run_session(self, session: Session) -> None:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from chatserver.rules.participant import SessionEnd
+from chatserver.rules.effects import SessionEnd
 from common import messages as m
 
 if TYPE_CHECKING:

@@ -6,7 +6,8 @@ away) and acts on what it sends: each command goes through its mode's table
 returns effects (``effects.py``), which ``execute`` carries out. It is given
 everything else explicitly: the server-wide ``Services``, the hub, and an
 ``Outlet`` for what is sent to this person (``services.py``); it imports no
-transport. A ``Session`` (``net/session.py``) is for now its own outlet.
+transport. A connection (``net/session.py``'s ``Session``) holds its
+participant and is its outlet: the person is not the connection (issue 23).
 """
 
 from __future__ import annotations
@@ -85,11 +86,13 @@ class Participant:
         hub: Hub,
         outlet: Outlet,
         *,
+        address: str = "local",
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.server = server  # (a ``Services``: the server-wide things, not the server itself)
         self.hub = hub
         self.outlet = outlet
+        self._address = address  # where it connects from: bans, mutes and room quotas go by it
         self.mode: Mode = server.config.mode
         self.commands, self.shared = TABLES[self.mode]
         self.nick = ""
@@ -164,9 +167,16 @@ class Participant:
     # -- entering and leaving ----------------------------------------------
     def greet(self, g: Greeting) -> None:
         """Registered: send the welcome, then recent or missed messages (runs under
-        the hub lock, so no live message can come between them)."""
+        the hub lock, so no live message can come between them). A plain peer gets
+        the welcome line and who is here first, and outside chat mode nothing."""
+        if self.plain and self.mode is not Mode.CHAT:
+            return  # a plain client there sees only the answers to its lines
         membership.entered(self, g)
-        self.send(dataclasses.replace(self.welcome(), replay=len(g.messages), seq=g.seq))
+        if self.plain:
+            self.send(self.welcome())
+            self.send(self.users_reply())
+        else:
+            self.send(dataclasses.replace(self.welcome(), replay=len(g.messages), seq=g.seq))
         membership.replay(self, g)
 
     def seat_host(self) -> None:
@@ -182,7 +192,8 @@ class Participant:
 
     @property
     def address(self) -> str:
-        return "local"
+        """Where it connects from (an IP address; ``local`` when not said)."""
+        return self._address
 
     def register(
         self,

@@ -10,8 +10,8 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from chatserver.rules.effects import SessionEnd
 from chatserver.rules.membership import MAX_MEMBERSHIPS
-from chatserver.rules.participant import SessionEnd
 from common import messages as m
 from common.connection import CLOSED, NEED_DATA, State
 from common.errors import LocalProtocolError, RemoteProtocolError
@@ -74,7 +74,7 @@ def run_native(session: Session, first: bytes, read: Callable[[], bytes]) -> Non
         if batch:
             msgs = batch[:]
             batch.clear()
-            session.say_many(msgs)
+            session.participant.say_many(msgs)
 
     while True:
         try:
@@ -82,7 +82,7 @@ def run_native(session: Session, first: bytes, read: Callable[[], bytes]) -> Non
         except RemoteProtocolError as exc:
             flush()
             log.debug("%s sent a bad frame: %s", session.peer, exc)
-            session.send(m.Error(exc.code, str(exc)))
+            session.participant.send(m.Error(exc.code, str(exc)))
             if exc.fatal:
                 raise SessionEnd(str(exc)) from None
             continue
@@ -94,7 +94,7 @@ def run_native(session: Session, first: bytes, read: Callable[[], bytes]) -> Non
             flush()
             return
         assert isinstance(event, m.Message)
-        if isinstance(event, (m.Say, m.Action)) and session.registered:
+        if isinstance(event, (m.Say, m.Action)) and session.participant.registered:
             if len(batch) >= MAX_SAY_BATCH:
                 flush()
             batch.append(event)
@@ -103,20 +103,20 @@ def run_native(session: Session, first: bytes, read: Callable[[], bytes]) -> Non
         if isinstance(event, m.Hello):
             _hello(session, event)
         else:
-            session.handle(event)
+            session.participant.handle(event)
 
 
 def _hello(session: Session, hello: m.Hello) -> None:
     if hello.version != m.PROTOCOL_VERSION:
-        session.send(
+        session.participant.send(
             m.Error(
                 "unsupported_version",
                 f"this server speaks protocol version {m.PROTOCOL_VERSION}, not {hello.version}",
             )
         )
-        session.send(m.Bye("unsupported protocol version"))
+        session.participant.send(m.Bye("unsupported protocol version"))
         raise SessionEnd("unsupported protocol version")
-    session.register(
+    session.participant.register(
         hello.nick,
         resume=hello.resume,
         last_seq=hello.last_seq,

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from chatserver.rules.effects import SessionEnd
 from chatserver.rules.modes import Mode
-from chatserver.rules.participant import SessionEnd
 from common import messages as m
 from common.commands import parse_input
 from common.errors import FrameTooLarge
@@ -39,7 +39,7 @@ class PlainText:
     pings = False  # a person at nc cannot answer pings: TCP keepalive covers them
 
     def wire(self, session: Session) -> str:
-        return "plain_rooms" if len(session.rooms) > 1 else "plain"
+        return "plain_rooms" if len(session.participant.rooms) > 1 else "plain"
 
     def encode(self, session: Session, frame: Frame) -> bytes | None:
         return getattr(frame, self.wire(session))
@@ -65,14 +65,14 @@ def _run_plain(session: Session, first: bytes) -> None:
         try:
             text = telnet.feed(data)
         except TelnetError as exc:
-            session.send(m.Error(exc.code, str(exc)))
+            session.participant.send(m.Error(exc.code, str(exc)))
             raise SessionEnd(str(exc)) from None
         if text or not data:  # b"" is the end of the stream; a read of only telnet commands is not
             framer.receive_data(text)
 
     receive(first)
-    if session.mode is not Mode.CHAT:  # nobody to talk to: no name needed
-        session.register(f"guest{session.server.next_seq()}")
+    if session.participant.mode is not Mode.CHAT:  # nobody to talk to: no name needed
+        session.participant.register(f"guest{session.server.next_seq()}")
     first_line = True
     pending_nick: str | None = None  # name given, password next
     batch: list[m.Message] = []  # room messages read together: taken in one go (say_many)
@@ -81,14 +81,14 @@ def _run_plain(session: Session, first: bytes) -> None:
         if batch:
             msgs = batch[:]
             batch.clear()
-            session.say_many(msgs)
+            session.participant.say_many(msgs)
 
     while True:
         try:
             raw = framer.next_line()
         except FrameTooLarge as exc:
             flush()
-            session.send(m.Error(exc.code, f"line too long: {exc}"))
+            session.participant.send(m.Error(exc.code, f"line too long: {exc}"))
             raise SessionEnd(str(exc)) from None
         if raw is None:
             flush()  # (before waiting for more)
@@ -100,14 +100,14 @@ def _run_plain(session: Session, first: bytes) -> None:
             line = raw.decode("utf-8")
         except UnicodeDecodeError:
             flush()
-            session.send(m.Error("invalid_utf8", "that line was not valid UTF-8 and was not sent"))
+            session.participant.send(m.Error("invalid_utf8", "that line was not valid UTF-8 and was not sent"))
             continue
         if (first_line and _HTTP_REQUEST.fullmatch(line.strip())) or (
-            not session.registered and _HTTP_HOST.match(line)
+            not session.participant.registered and _HTTP_HOST.match(line)
         ):  # a browser, sent here by some web page (a cross-origin POST): it says nothing in our name
             _answer_http(session)
         first_line = False
-        if session.registered:
+        if session.participant.registered:
             parsed = parse_input(line)
             if isinstance(parsed, (m.Say, m.Action)) and not line.startswith("/"):
                 if len(batch) >= MAX_SAY_BATCH:
@@ -115,16 +115,16 @@ def _run_plain(session: Session, first: bytes) -> None:
                 batch.append(parsed)
                 continue
             flush()
-            session.typed(line)  # parsed and done as a native client's ``line`` frame is
+            session.participant.typed(line)  # parsed and done as a native client's ``line`` frame is
         elif pending_nick is not None:  # this line is the password
             nick, pending_nick = pending_nick, None
-            if not session.register(nick, password=line.strip()):
-                session.notice("Choose a nickname:")
+            if not session.participant.register(nick, password=line.strip()):
+                session.participant.notice("Choose a nickname:")
         elif line.strip() and _needs_password(session, line.strip()):
             pending_nick = line.strip()
-            session.notice("Password:")
-        elif not (line.strip() and session.register(line.strip())):
-            session.notice("Choose a nickname:")
+            session.participant.notice("Password:")
+        elif not (line.strip() and session.participant.register(line.strip())):
+            session.participant.notice("Choose a nickname:")
 
 
 def _answer_http(session: Session) -> None:

@@ -104,8 +104,8 @@ class WebSocketDialect:
         """The next JSON lines from the peer's messages; ``b""`` at the end."""
         while True:
             lines, errors = self._take_events(session)
-            for error in errors:  # outside the lock: session.send writes through us
-                session.send(error)
+            for error in errors:  # outside the lock: session.participant.send writes through us
+                session.participant.send(error)
             if lines or self._closed:
                 return b"".join(lines)
             data = session.stream.read(RECV_SIZE)
