@@ -106,12 +106,12 @@ class Session:
         self._send_lock = threading.Lock()
         self._said_bye = False
         self.conn = Connection(Role.SERVER, max_frame=cfg.max_frame)
-        person = self.participant
+        participant = self.participant
         self.timers = Timers(
             cfg,
-            person.send,
-            registered=lambda: person.registered,
-            exempt=lambda: person.is_host,
+            participant.send,
+            registered=lambda: participant.registered,
+            exempt=lambda: participant.is_host,
             pings=lambda: self.dialect.pings,
             # never plaintext before or inside a TLS handshake
             may_speak=lambda: cfg.tls_context is None or self.stream.tls is not None,
@@ -181,17 +181,17 @@ class Session:
         self.participant.plain = dialect.plain
 
     def _finish(self) -> None:
-        person = self.participant
+        participant = self.participant
         if self.stream.reset and self.end_reason == "connection closed":
             self.end_reason = "connection reset by peer"
         if self.outbox.failure:
             self.end_reason = self.outbox.failure
-        elif person.registered and person.mode is Mode.CHAT:
-            person.hub.flush(timeout=0.5)  # our last words (an error saying why) may still be queued
-        person.unregister(self.end_reason)
+        elif participant.registered and participant.mode is Mode.CHAT:
+            participant.hub.flush(timeout=0.5)  # our last words (an error saying why) may still be queued
+        participant.unregister(self.end_reason)
         # A stuck reader is worth a warning; a peer that hung up is not.
         level = logging.WARNING if self.outbox.overflowed else logging.INFO
-        log.log(level, "%s (%s) disconnected: %s", self.peer, person.nick or "-", self.end_reason)
+        log.log(level, "%s (%s) disconnected: %s", self.peer, participant.nick or "-", self.end_reason)
         with self._send_lock:
             try:
                 self.dialect.goodbye(self)
@@ -204,10 +204,10 @@ class Session:
         notice's event tells a client whether to come back: ``shutdown`` (the
         server stops, probably to restart) or ``ended`` (the chat is over)."""
         self.end_reason = reason
-        person = self.participant
+        participant = self.participant
         # A notice is not allowed before the Welcome went out. ``registered``
         # is set a moment before that, so ask the protocol state itself (it
         # only moves forward: HANDSHAKE -> OPEN -> CLOSED).
-        if person.plain or self.conn.state is State.OPEN:
-            person.notice(reason, event="ended" if final else "shutdown")
-        person.send(m.Bye(reason))
+        if participant.plain or self.conn.state is State.OPEN:
+            participant.notice(reason, event="ended" if final else "shutdown")
+        participant.send(m.Bye(reason))
