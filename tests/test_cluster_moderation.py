@@ -110,8 +110,10 @@ def test_a_ban_on_one_node_disconnects_on_another_and_refuses_everywhere(op_node
             _, refused = login(node.port, nick, source)
             assert (refused["type"], refused.get("code")) == ("error", "banned"), (node.port, nick, source)
 
+    dave = join(b.port, "dave")  # someone on node B, to see when B has heard of the unban
     alice.send_json({"type": "unban", "mask": "bob"})
     notice(carol, "unban", "bob")
+    notice(dave, "unban", "bob")  # (B reloads bans before it delivers what it read with the change)
     join(b.port, "bob", source="127.0.0.2")
 
 
