@@ -136,3 +136,40 @@ def test_a_full_store_says_what_was_not_kept_and_keeps_again_when_it_can(tmp_pat
     assert store.stage(_msg("#a", seq + 2, "kept again")) and store.commit() == set()
     assert store.recent("#a", 1)[0].text == "kept again"
     assert any("kept again" in r.message for r in caplog.records)
+
+
+def test_a_room_is_read_while_a_commit_holds_the_writer(tmp_path):
+    """The hub asks for a room it does not hold (a /join, a first message) under its own lock:
+    that read must not wait for a commit under way, or every room waits with it."""
+    import threading
+
+    from helpers import TIMEOUT
+
+    class Gated(SqliteStore):
+        def _commit_locked(self, staged):  # noqa: ANN001, ANN202 - (the writer's lock is held here)
+            self.committing.set()
+            assert self.gate.wait(TIMEOUT), "the test never opened the gate"
+            return super()._commit_locked(staged)
+
+    store = Gated(tmp_path / "chat.sqlite3", room_key=room_key)
+    store.gate, store.committing = threading.Event(), threading.Event()
+    try:
+        store.save_room(StoredRoom("#other", "e2", 0, "elsewhere"))
+        store.save_room(StoredRoom("#dev", "e1", 0, ""))
+        store.stage(m.ChatMessage(seq=1, ts=1.0, room="#dev", nick="alice", text="hello"))
+        committing = threading.Thread(target=store.commit, daemon=True)
+        committing.start()
+        assert store.committing.wait(TIMEOUT)
+        found, read = [], threading.Event()
+        reading = threading.Thread(target=lambda: (found.append(store.room("#other")), read.set()), daemon=True)
+        reading.start()
+        assert read.wait(TIMEOUT), "the room was read while the commit still held the writer"
+        assert committing.is_alive(), "(the commit was still held)"
+        assert found == [StoredRoom("#other", "e2", 0, "elsewhere")]
+        assert store.room("#dev").seq == 1, "what is being committed counts in the room's position"
+        store.gate.set()
+        committing.join(TIMEOUT)
+        assert store.room("#dev").seq == 1
+    finally:
+        store.gate.set()
+        store.close()

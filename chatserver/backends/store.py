@@ -125,6 +125,8 @@ class SqliteStore:
         #: Keys of the rooms the hub holds in memory (found or saved, not yet forgotten):
         #: ``forget_empty_rooms`` leaves them be.
         self._live: set[str] = set()
+        #: Guards ``_live``: ``room`` reads on a connection of its own, never waiting for a commit.
+        self._live_lock = threading.Lock()
         self._readers = Readers(self.path, clock)
         #: Staged, not yet written: the next commit writes them in one transaction.
         self._staged: list[m.ChatMessage] = []
@@ -270,11 +272,11 @@ class SqliteStore:
     def room(self, name: str) -> StoredRoom | None:
         key = self._room_key(name)
         pending = self._pending()  # (before the file: what leaves it meanwhile is in the file then)
-        with self._lock:
-            try:
-                row = self._db.execute("SELECT name, epoch, seq, topic FROM rooms WHERE key = ?", (key,)).fetchone()
-            except (sqlite3.Error, OSError) as exc:
-                self._readers.unreadable(exc)
+        # On a read connection (WAL): the hub asks under its lock, and the writer's lock is
+        # held for a whole commit, which would hold up every room on the server meanwhile.
+        with self._live_lock:
+            found = self._readers.rows("SELECT name, epoch, seq, topic FROM rooms WHERE key = ?", (key,))
+            row = found[0] if found else None
             if row is not None:
                 self._live.add(key)
         staged = max((x.seq for x in pending if self._room_key(x.room) == key), default=0)
@@ -288,8 +290,9 @@ class SqliteStore:
 
     def save_room(self, room: StoredRoom) -> None:
         """A new room, or its topic changed (its ``seq`` moves with ``stage``)."""
-        with self._lock:
+        with self._live_lock:
             self._live.add(self._room_key(room.name))
+        with self._lock:
             try:
                 self._db.execute(
                     "INSERT INTO rooms (key, name, epoch, seq, topic) VALUES (?, ?, ?, ?, ?)"
@@ -303,7 +306,7 @@ class SqliteStore:
     def forget(self, name: str) -> bool:
         """Kept in the file (a room made again is the same room) until ``forget_empty_rooms``
         finds it with no messages kept."""
-        with self._lock:
+        with self._live_lock:
             self._live.discard(self._room_key(name))
         with self._staged_lock:
             self._positions.pop(self._room_key(name), None)
@@ -568,7 +571,7 @@ class SqliteStore:
         """Rooms the hub does not hold that keep no messages: those of them in ``idle`` (found
         so at the last look) are deleted, their topic and numbering with them (made again, a
         room is new). Returns the others found so now, for the next look, and how many went."""
-        with self._lock:
+        with self._lock, self._live_lock:  # (a room the hub takes up meanwhile is not deleted)
             if self._closed:
                 return set(), 0
             try:
