@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from chatserver.net.dialects.together import Together
 from chatserver.rules.effects import SessionEnd
 from chatserver.rules.membership import MAX_MEMBERSHIPS
 from common import messages as m
@@ -21,9 +22,6 @@ if TYPE_CHECKING:
     from chatserver.net.session import Session
 
 log = logging.getLogger(__name__)
-
-#: Room messages read together and taken in one go (``Participant.say_many``), at most.
-MAX_SAY_BATCH = 256
 
 
 class NativeLines:
@@ -68,38 +66,30 @@ def run_native(session: Session, first: bytes, read: Callable[[], bytes]) -> Non
     """Frames from the peer until it closes; room messages read together are taken in one go."""
     conn = session.conn
     conn.receive_data(first)
-    batch: list[m.Message] = []
-
-    def flush() -> None:
-        if batch:
-            msgs = batch[:]
-            batch.clear()
-            session.participant.say_many(msgs)
+    together = Together(session.participant)  # room messages read together: taken in one go
 
     while True:
         try:
             event = conn.next_event()
         except RemoteProtocolError as exc:
-            flush()
+            together.flush()
             log.debug("%s sent a bad frame: %s", session.peer, exc)
             session.participant.send(m.Error(exc.code, str(exc)))
             if exc.fatal:
                 raise SessionEnd(str(exc)) from None
             continue
         if event is NEED_DATA:
-            flush()  # (before waiting for more)
+            together.flush()  # (before waiting for more)
             conn.receive_data(read())
             continue
         if event is CLOSED:
-            flush()
+            together.flush()
             return
         assert isinstance(event, m.Message)
         if isinstance(event, (m.Say, m.Action)) and session.participant.registered:
-            if len(batch) >= MAX_SAY_BATCH:
-                flush()
-            batch.append(event)
+            together.add(event)
             continue
-        flush()
+        together.flush()
         if isinstance(event, m.Hello):
             _hello(session, event)
         else:

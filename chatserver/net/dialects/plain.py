@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from chatserver.net.dialects.together import Together
 from chatserver.rules.effects import SessionEnd
 from chatserver.rules.modes import Mode
 from common import messages as m
@@ -20,8 +21,6 @@ from common.errors import FrameTooLarge
 from common.framing import LineFramer
 from common.nicks import nick_key
 from common.telnet import TelnetError, TelnetScanner
-
-from .native import MAX_SAY_BATCH
 
 if TYPE_CHECKING:
     from chatserver.core.fanout import Frame
@@ -75,23 +74,17 @@ def _run_plain(session: Session, first: bytes) -> None:
         session.participant.register(f"guest{session.server.next_seq()}")
     first_line = True
     pending_nick: str | None = None  # name given, password next
-    batch: list[m.Message] = []  # room messages read together: taken in one go (say_many)
-
-    def flush() -> None:
-        if batch:
-            msgs = batch[:]
-            batch.clear()
-            session.participant.say_many(msgs)
+    together = Together(session.participant)  # room messages read together: taken in one go
 
     while True:
         try:
             raw = framer.next_line()
         except FrameTooLarge as exc:
-            flush()
+            together.flush()
             session.participant.send(m.Error(exc.code, f"line too long: {exc}"))
             raise SessionEnd(str(exc)) from None
         if raw is None:
-            flush()  # (before waiting for more)
+            together.flush()  # (before waiting for more)
             if framer.at_eof:
                 return
             receive(session.stream.read())
@@ -99,7 +92,7 @@ def _run_plain(session: Session, first: bytes) -> None:
         try:
             line = raw.decode("utf-8")
         except UnicodeDecodeError:
-            flush()
+            together.flush()
             session.participant.send(m.Error("invalid_utf8", "that line was not valid UTF-8 and was not sent"))
             continue
         if (first_line and _HTTP_REQUEST.fullmatch(line.strip())) or (
@@ -110,11 +103,9 @@ def _run_plain(session: Session, first: bytes) -> None:
         if session.participant.registered:
             parsed = parse_input(line)
             if isinstance(parsed, (m.Say, m.Action)) and not line.startswith("/"):
-                if len(batch) >= MAX_SAY_BATCH:
-                    flush()
-                batch.append(parsed)
+                together.add(parsed)
                 continue
-            flush()
+            together.flush()
             session.participant.typed(line)  # parsed and done as a native client's ``line`` frame is
         elif pending_nick is not None:  # this line is the password
             nick, pending_nick = pending_nick, None
