@@ -57,6 +57,11 @@ def members(key: str) -> str:
     return f"{PREFIX}members:{key}"
 
 
+def order(key: str) -> str:
+    """Sorted set of nick keys in a room, scored by when each came in: its first few, bounded."""
+    return f"{PREFIX}order:{key}"
+
+
 def readpos(key: str) -> str:
     """Hash node -> the stream id it has read a room up to: entries after it are not trimmed."""
     return f"{PREFIX}readpos:{key}"
