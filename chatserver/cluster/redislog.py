@@ -228,17 +228,12 @@ class RedisBroker:
                 )
         return late
 
-    def read_up_to(self, positions: dict[str, str]) -> None:
+    def read_up_to(self, positions: dict[str, str], pipeline) -> None:  # noqa: ANN001
         """This node has read the rooms' streams up to these ids (by room name): nothing
-        after them is trimmed while it lives. One round trip."""
-
-        def write(r) -> None:  # noqa: ANN001
-            p = r.pipeline(transaction=False)
-            for room, entry_id in positions.items():
-                p.hset(keys.readpos(room_key(room)), self._node, entry_id)
-            p.execute()
-
-        self._link.call(write)
+        after them is trimmed while it lives. Queued on ``pipeline``, which the caller sends
+        (with its next read)."""
+        for room, entry_id in positions.items():
+            pipeline.hset(keys.readpos(room_key(room)), self._node, entry_id)
 
     # -- reading back --
     def _walk_back(self, name: str, before: str) -> Iterator[tuple[str, dict[str, str]]]:

@@ -325,15 +325,31 @@ class RelayHub(LocalHub):
         what was appended before it, before those sent after it (lock held)."""
         bisect.insort_left(self._held, (ref, sub, frame), key=lambda held: held[0])
 
+    def _next_read(self, streams: dict[str, str], read: dict[str, str]) -> list:
+        """One blocking ``XREAD`` of ``streams``, sent with the positions ``read`` since the
+        last one (the rooms' read positions, which hold trimming back): one round trip, where
+        recording them on their own cost every read batch a round trip more."""
+        if not read:
+            return self._link.blocking.xread(streams, count=READ_COUNT, block=READ_BLOCK_MS)  # type: ignore[return-value]
+        p = self._link.blocking.pipeline(transaction=False)
+        self.broker.read_up_to(read, p)
+        p.xread(streams, count=READ_COUNT, block=READ_BLOCK_MS)
+        return p.execute()[-1]
+
     def _read(self) -> None:
+        unrecorded: dict[str, str] = {}  # rooms read up to these ids, to record with the next read
         while not self._stopping:
             if not self._link.up:
                 self._link.wait_up(1.0)
                 continue
             with self._lock:
                 streams = dict(self._streams)
+                unrecorded = {
+                    name: i for name, i in unrecorded.items() if room_key(name) in self._rooms
+                }  # (let go of?)
             try:
-                got = self._link.blocking.xread(streams, count=READ_COUNT, block=READ_BLOCK_MS)
+                got = self._next_read(streams, unrecorded)
+                unrecorded = {}
             except REDIS_DOWN as exc:
                 self._link.lost(exc)
                 continue
@@ -370,11 +386,7 @@ class RelayHub(LocalHub):
                         except Exception:  # noqa: BLE001
                             log.exception("handling %s %s", stream, entry_id)
                 self._release_held()
-            if read:  # (one round trip a batch: what this node read may now be trimmed)
-                try:
-                    self.broker.read_up_to(read)
-                except ClusterUnavailable:
-                    pass
+            unrecorded.update(read)  # (recorded with the next read: what this node read may then be trimmed)
 
     def _deliver(self, r: FollowedRoom, entry_id: str, fields: dict[str, str]) -> None:
         """A room's entry read back: to this node's members, in the room's order (lock held)."""
