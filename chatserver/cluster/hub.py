@@ -443,6 +443,11 @@ class ClusterHub(RelayHub):
         self._presence.left(room, sub.nick, sid, rooms)
 
     def members(self, room: str) -> list[Person]:
+        """Everyone in ``room``, by name (a plain joiner's greeting lists them under the lock: from
+        its ``_Glance`` when that holds the whole room; a room larger than that is read from Redis)."""
+        seen = self._glanced(room)
+        if seen is not None and seen.count <= len(seen.first):
+            return sorted(seen.first, key=lambda p: nick_key(p.nick))
         return self._presence.members(room)
 
     def first_members(self, room: str, limit: int) -> tuple[list[Person], int]:
