@@ -53,7 +53,7 @@ def log(key: str) -> str:
 
 
 def members(key: str) -> str:
-    """Hash nick_key -> nick: who is in a room, on any node."""
+    """Hash nick_key -> sid: who is in a room, on any node."""
     return f"{PREFIX}members:{key}"
 
 
