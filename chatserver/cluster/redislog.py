@@ -113,7 +113,7 @@ class Entry:
 
     room: str  # the room's name
     kind: str  # "m": a message (numbered), "n": a notice
-    payload: str  # the frame as JSON (a message's seq is the stream's to give)
+    payload: bytes  # the frame as JSON (a message's seq is the stream's to give), as sent to Redis
     ref: str = ""  # the appending node's own reference (its sender's receipt waits on it)
     exclude: str = ""  # the nick key of whoever must not get it ("" for nobody)
 
@@ -174,7 +174,7 @@ class RedisBroker:
     def publish(self, msg: m.ChatMessage) -> Position | None:
         """Append one message and wait for Redis to number it (the relay appends whole
         batches with ``append`` instead); None if Redis did not take it."""
-        payload = m.encode(dataclasses.replace(msg, seq=0)).decode().strip()
+        payload = m.encode(dataclasses.replace(msg, seq=0)).strip()
         entry_id = self.append([Entry(msg.room, "m", payload)])[0]
         if not entry_id:
             return None
