@@ -342,3 +342,34 @@ def test_a_retired_node_holds_nothing(nodes):
     a.claim("erin", "A/1", "t")
     a.retire()
     assert b.holder("erin") is None and b.dead_nodes() == ["A"]
+
+
+def test_the_first_in_a_room_are_read_in_the_order_they_came_and_bounded(nodes):
+    """What a welcome names: the first few, in the order they came, and the count of all,
+    read without fetching the whole room; those who left or whose node died are not named."""
+    clock, at = nodes
+    a, b = at("A"), at("B")
+    a.heartbeat()
+    b.heartbeat()
+    for i, (node, nick) in enumerate([(a, "zoe"), (b, "yann"), (a, "xena"), (b, "walt"), (a, "vera")]):
+        clock.now += 0.01  # (each comes a moment after the one before)
+        sid = f"{'A' if node is a else 'B'}/{i}"
+        node.claim(nick, sid, f"t{i}")
+        node.joined("#big", nick, sid, ["#big"])
+    shown, count = b.first("#BIG", 3)
+    assert [p.nick for p in shown] == ["zoe", "yann", "xena"] and count == 5
+    clock.now += 0.01
+    a.joined("#big", "zoe", "A/0", ["#big"])  # (said again, as after an outage: it keeps its place)
+    b.left("#big", "yann", "B/1", [])
+    shown, count = a.first("#big", 3)
+    assert [p.nick for p in shown] == ["zoe", "xena", "walt"] and count == 4
+    assert a.first("#big", 0) == ([], 4)
+    assert a.first("#nobody", 5) == ([], 0)
+
+    clock.now += LEASE + 1  # A's lease is over; B renews its own
+    b.heartbeat()
+    shown, count = b.first("#big", 10)
+    assert [p.nick for p in shown] == ["walt"], "a dead node's people are not named"
+    assert count == 4, "(counted until reaped, as counts does)"
+    b.reap("A")
+    assert b.first("#big", 10)[1] == 1

@@ -153,3 +153,36 @@ def test_a_private_message_from_another_node_during_a_slow_join_arrives_after_th
         assert got == ["greeting", note], "the greeting, then alice's message"
     finally:
         other.close()
+
+
+def test_a_greeting_asks_redis_nothing_under_the_lock(hub):
+    """The rules build a joiner's welcome under the hub's lock (nothing live may come before
+    it), asking for the room's first members, its topic and, for a plain peer, everyone in it:
+    the node answers from what it read of the room before taking the lock."""
+    under_lock: list[str] = []
+
+    def watch(name: str, call):  # noqa: ANN001, ANN202
+        def watched(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            if hub._lock._is_owned():
+                under_lock.append(name)
+            return call(*args, **kwargs)
+
+        return watched
+
+    for name in ("first", "members", "holder", "everyone", "counts"):
+        setattr(hub._presence, name, watch(name, getattr(hub._presence, name)))
+    hub.broker.room = watch("room", hub.broker.room)
+    alice = Heard("alice")
+    _in(hub, "#a", alice)
+    hub.set_topic("#a", "plans")
+    shown = []
+
+    def greet(g: Greeting) -> None:
+        people, count = hub.first_members(g.room, 10)
+        everyone = [p.nick for p in hub.members(g.room)]
+        shown.append(([p.nick for p in people], count, hub.topic(g.room), everyone))
+
+    hub.enter(Heard("bob"), "bob", "#a", greet)
+    assert shown == [(["alice", "bob"], 2, "plans", ["alice", "bob"])]
+    assert under_lock == [], "no Redis call while the node's lock is held"
+    assert hub.first_members("#a", 1)[0][0].nick == "alice" and hub.first_members("#a", 1)[1] == 2

@@ -172,6 +172,18 @@ class MemoryPresence:
                     found.append(cur.person)
         return sorted(found, key=lambda p: nick_key(p.nick))
 
+    def first(self, room: str, limit: int) -> tuple[list[Person], int]:
+        with self._at.lock:
+            here = self._at.rooms.get(room_key(room), {})  # (in the order they came: a dict keeps it)
+            found: list[Person] = []
+            for key, sid in here.items():
+                if len(found) >= limit:
+                    break
+                cur = self._at.names.get(key)
+                if cur is not None and cur.sid == sid and self._at.alive(cur.node):
+                    found.append(cur.person)
+            return found, len(here)
+
     def counts(self, room_keys: list[str]) -> list[int]:
         with self._at.lock:
             return [len(self._at.rooms.get(k, {})) for k in room_keys]

@@ -135,6 +135,10 @@ class Presence(Protocol):
     def members(self, room: str) -> list[Person]:
         """Who is in ``room`` on live nodes, by name."""
 
+    def first(self, room: str, limit: int) -> tuple[list[Person], int]:
+        """The first ``limit`` in ``room`` in the order they came (those on live nodes), and how
+        many are in it (as ``counts``): bounded, whatever the room's size (a welcome's names)."""
+
     def counts(self, room_keys: list[str]) -> list[int]:
         """How many are in each room (a dead node's sessions count until reaped)."""
 

@@ -53,8 +53,13 @@ def log(key: str) -> str:
 
 
 def members(key: str) -> str:
-    """Hash nick_key -> nick: who is in a room, on any node."""
+    """Hash nick_key -> sid: who is in a room, on any node."""
     return f"{PREFIX}members:{key}"
+
+
+def order(key: str) -> str:
+    """Sorted set of nick keys in a room, scored by when each came in: its first few, bounded."""
+    return f"{PREFIX}order:{key}"
 
 
 def readpos(key: str) -> str:

@@ -66,10 +66,31 @@ for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return 1
 """
 
-# KEYS: a members hash. ARGV: nick key, sid. Drops the entry if it is that session's.
+# KEYS: a members hash, the room's order. ARGV: nick key, sid. Drops the entry if it is that session's.
 _LEAVE = """
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
 return 0
+"""
+
+# KEYS: the room's order. ARGV: limit, now (ms). Returns how many are in the room, then nick, away, op, host,
+# room, address, token of each of the first ``limit`` whose name is held on a live node (in the order they came).
+_FIRST = """
+local out = {redis.call('ZCARD', KEYS[1])}
+local first = {}
+if tonumber(ARGV[1]) > 0 then first = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1) end
+for _, k in ipairs(first) do
+  local h = redis.call('HMGET', 'lanchat:nick:' .. k, 'node', 'nick', 'away', 'op', 'host', 'room', 'address', 'token')
+  if h[1] then
+    local lease = redis.call('GET', 'lanchat:alive:' .. h[1])
+    if lease and (lease == '1' or tonumber(lease) > tonumber(ARGV[2])) then
+      for j = 2, 8 do out[#out + 1] = h[j] or '' end
+    end
+  end
+end
+return out
 """
 
 
@@ -83,6 +104,11 @@ def _person(h: dict[str, str]) -> Person:
         h.get("address", ""),
         h.get("token", ""),
     )
+
+
+def _room_keys(room: str) -> list[str]:
+    """A room's membership keys: who (nick key -> sid) and in which order they came."""
+    return [keys.members(room_key(room)), keys.order(room_key(room))]
 
 
 def _live(lease: str | None, now_ms: int) -> bool:
@@ -101,6 +127,7 @@ class Presence:
         r = link.redis
         self._claim, self._release = r.register_script(_CLAIM), r.register_script(_RELEASE)
         self._update, self._leave = r.register_script(_UPDATE), r.register_script(_LEAVE)
+        self._first = r.register_script(_FIRST)
 
     # -- this node's lease --
     def heartbeat(self) -> str | None:
@@ -213,6 +240,7 @@ class Presence:
         def write(r) -> None:  # noqa: ANN001
             p = r.pipeline(transaction=False)
             p.hset(keys.members(room_key(room)), key, sid)
+            p.zadd(keys.order(room_key(room)), {key: self._now()}, nx=True)  # (back after an outage: its place)
             self._update(keys=[keys.nick(key)], args=[sid, "rooms", json.dumps(rooms), "room", room], client=p)
             p.execute()
 
@@ -224,7 +252,7 @@ class Presence:
 
         def write(r) -> None:  # noqa: ANN001
             p = r.pipeline(transaction=False)
-            self._leave(keys=[keys.members(room_key(room))], args=[key, sid], client=p)
+            self._leave(keys=_room_keys(room), args=[key, sid], client=p)
             if rooms is not None:
                 self._update(keys=[keys.nick(key)], args=[sid, "rooms", json.dumps(rooms)], client=p)
             p.execute()
@@ -235,6 +263,17 @@ class Presence:
         held = self._link.call(lambda r: r.hgetall(keys.members(room_key(room))))
         people = self._people(list(held))  # type: ignore[arg-type]
         return sorted(people, key=lambda p: nick_key(p.nick))
+
+    def first(self, room: str, limit: int) -> tuple[list[Person], int]:
+        """The first ``limit`` who came into ``room`` and how many are in it: one script, one
+        round trip, its cost bounded by ``limit`` whatever the room's size."""
+        got: list[str] = self._link.call(
+            lambda r: self._first(keys=[keys.order(room_key(room))], args=[max(0, limit), self._now()])
+        )  # type: ignore[assignment]
+        count, flat = int(got[0]), got[1:]
+        fields = ("nick", "away", "op", "host", "room", "address", "token")
+        people = [_person(dict(zip(fields, flat[i : i + 7], strict=True))) for i in range(0, len(flat), 7)]
+        return people, count
 
     def counts(self, room_keys: list[str]) -> list[int]:
         """How many are in each room (live nodes' sessions and, for a few seconds, a dead one's)."""
@@ -269,7 +308,7 @@ class Presence:
             def clear(r, k: str = k, sid: str = h["sid"], rooms: list[str] = rooms) -> None:  # noqa: ANN001
                 p = r.pipeline(transaction=False)
                 for room in rooms:
-                    self._leave(keys=[keys.members(room_key(room))], args=[k, sid], client=p)
+                    self._leave(keys=_room_keys(room), args=[k, sid], client=p)
                 self._release(keys=[keys.nick(k)], args=[sid, node, k], client=p)
                 p.execute()
 

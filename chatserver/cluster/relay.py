@@ -89,7 +89,9 @@ class RelayHub(LocalHub):
         self.on_sanctions: Callable[[], None] = lambda: None  # moderation changed on some node
         self._refs = itertools.count(1)
         self._last_ref = 0
-        self._pending: dict[int, _Pending] = {}  # ref -> appended, not yet read back (oldest first)
+        #: ref -> appended, not yet read back (oldest first). An OrderedDict: its oldest is found at
+        #: once, where a dict emptied from the front walks every slot it emptied to find it.
+        self._pending: collections.OrderedDict[int, _Pending] = collections.OrderedDict()
         #: Frames for one session, each waiting until the refs up to its own are read back.
         self._held: collections.deque[tuple[int, Subscriber, Frame]] = collections.deque()
         self._batch: list[Entry] = []
@@ -138,11 +140,17 @@ class RelayHub(LocalHub):
             self._tell_down()
 
     # -- messages --
-    publishes_many = False  # (each message is its own append, answered one by one)
+    publishes_many = True
 
     def publish_many(self, items: list[Publish], exclude: Subscriber) -> None:
-        for room, build, receipt in items:
-            self.publish(room, build, exclude, receipt)
+        """``publish`` for each of ``items``, in order, in one turn of the lock (each is still
+        its own entry, numbered and answered one by one): a sender's lines read together
+        cost one wait for the lock, not one each."""
+        rooms = {room_key(room): self._follow(room, create=True) if self._link.up else None for room, _, _ in items}
+        with self._lock:
+            for room, build, receipt in items:
+                self._publish_locked(rooms[room_key(room)], build, exclude, receipt)
+            self._batch_ready.wait_for(lambda: len(self._batch) < MAX_BATCH, PUBLISH_WAIT)
 
     def publish(
         self,
@@ -155,13 +163,24 @@ class RelayHub(LocalHub):
         its receipt) when read back from the room's stream."""
         r = self._follow(room, create=True) if self._link.up else None  # (Redis: before the lock)
         with self._lock:
-            frame = Frame(build(0, time.time()))
-            if not self._link.up or r is None:
-                if exclude is not None:  # (after the answers to what it sent before: the client pairs them)
-                    self.send_to(exclude, Frame(m.Error("cluster_unavailable", UNAVAILABLE)))
-                return frame
-            self._append(r.name, "m", frame.msg, _Pending(exclude, receipt, r, frame.msg), exclude=exclude)
+            frame = self._publish_locked(r, build, exclude, receipt)
             self._batch_ready.wait_for(lambda: len(self._batch) < MAX_BATCH, PUBLISH_WAIT)
+        return frame
+
+    def _publish_locked(
+        self,
+        r: FollowedRoom | None,
+        build: Callable[[int, float], m.Message],
+        exclude: Subscriber | None,
+        receipt: Callable[[m.Message], m.Message] | None,
+    ) -> Frame:
+        """Queue one message for the writer, or refuse it if Redis is away (lock held)."""
+        frame = Frame(build(0, time.time()))
+        if not self._link.up or r is None:
+            if exclude is not None:  # (after the answers to what it sent before: the client pairs them)
+                self.send_to(exclude, Frame(m.Error("cluster_unavailable", UNAVAILABLE)))
+            return frame
+        self._append(r.name, "m", frame.msg, _Pending(exclude, receipt, r, frame.msg), exclude=exclude)
         return frame
 
     def announce(
@@ -209,7 +228,7 @@ class RelayHub(LocalHub):
             self._last_ref = ref
         if exclude is not None:
             skip = exclude.nick
-        self._batch.append(Entry(room, kind, m.encode(msg).decode(), str(ref), skip))
+        self._batch.append(Entry(room, kind, m.encode(msg), str(ref), skip))  # (bytes: redis-py sends them as they are)
         if len(self._batch) == 1:
             self._batch_ready.notify_all()
 
@@ -306,15 +325,31 @@ class RelayHub(LocalHub):
         what was appended before it, before those sent after it (lock held)."""
         bisect.insort_left(self._held, (ref, sub, frame), key=lambda held: held[0])
 
+    def _next_read(self, streams: dict[str, str], read: dict[str, str]) -> list:
+        """One blocking ``XREAD`` of ``streams``, sent with the positions ``read`` since the
+        last one (the rooms' read positions, which hold trimming back): one round trip, where
+        recording them on their own cost every read batch a round trip more."""
+        if not read:
+            return self._link.blocking.xread(streams, count=READ_COUNT, block=READ_BLOCK_MS)  # type: ignore[return-value]
+        p = self._link.blocking.pipeline(transaction=False)
+        self.broker.read_up_to(read, p)
+        p.xread(streams, count=READ_COUNT, block=READ_BLOCK_MS)
+        return p.execute()[-1]
+
     def _read(self) -> None:
+        unrecorded: dict[str, str] = {}  # rooms read up to these ids, to record with the next read
         while not self._stopping:
             if not self._link.up:
                 self._link.wait_up(1.0)
                 continue
             with self._lock:
                 streams = dict(self._streams)
+                unrecorded = {
+                    name: i for name, i in unrecorded.items() if room_key(name) in self._rooms
+                }  # (let go of?)
             try:
-                got = self._link.blocking.xread(streams, count=READ_COUNT, block=READ_BLOCK_MS)
+                got = self._next_read(streams, unrecorded)
+                unrecorded = {}
             except REDIS_DOWN as exc:
                 self._link.lost(exc)
                 continue
@@ -351,11 +386,7 @@ class RelayHub(LocalHub):
                         except Exception:  # noqa: BLE001
                             log.exception("handling %s %s", stream, entry_id)
                 self._release_held()
-            if read:  # (one round trip a batch: what this node read may now be trimmed)
-                try:
-                    self.broker.read_up_to(read)
-                except ClusterUnavailable:
-                    pass
+            unrecorded.update(read)  # (recorded with the next read: what this node read may then be trimmed)
 
     def _deliver(self, r: FollowedRoom, entry_id: str, fields: dict[str, str]) -> None:
         """A room's entry read back: to this node's members, in the room's order (lock held)."""

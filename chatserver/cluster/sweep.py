@@ -55,7 +55,8 @@ for i = 4, #ARGV do
         local wait = tonumber(ARGV[2])
         if tonumber(redis.call('HGET', meta, 'seq')) > 0 then wait = tonumber(ARGV[3]) end
         if now - since >= wait then
-          redis.call('DEL', meta, 'lanchat:log:' .. rk, 'lanchat:members:' .. rk, 'lanchat:readpos:' .. rk)
+          redis.call('DEL', meta, 'lanchat:log:' .. rk, 'lanchat:members:' .. rk, 'lanchat:order:' .. rk,
+            'lanchat:readpos:' .. rk)
           redis.call('SREM', 'lanchat:rooms', rk)
           gone = gone + 1
         end
