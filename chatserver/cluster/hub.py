@@ -430,6 +430,10 @@ class ClusterHub(RelayHub):
         people = self._presence.members(room)
         return people[:limit], len(people)
 
+    def first_names(self, room: str, limit: int) -> tuple[list[str], int]:
+        shown, count = self.first_members(room, limit)
+        return [p.nick for p in shown], count
+
     def set_topic(self, room: str, topic: str) -> None:
         r = self._follow(room, create=True)
         assert r is not None

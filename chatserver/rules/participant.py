@@ -174,7 +174,7 @@ class Participant:
         membership.entered(self, g)
         if self.plain:
             self.send(self.welcome())
-            self.send(self.users_reply())
+            self.send(self.users_on_entry())
         else:
             self.send(dataclasses.replace(self.welcome(), replay=len(g.messages), seq=g.seq))
         membership.replay(self, g)
@@ -266,8 +266,15 @@ class Participant:
         """The names a welcome lists, and how many more people are here."""
         if self.mode is not Mode.CHAT:
             return [self.nick], 0
-        shown, count = self.hub.first_members(self.room, bound(m.Welcome))
-        return [p.nick for p in shown], count - len(shown)
+        shown, count = self.hub.first_names(self.room, bound(m.Welcome))
+        return shown, count - len(shown)
+
+    def users_on_entry(self) -> m.Users:
+        """Who is here, as a plain peer is told on entering: the first ``limits.first`` of them
+        with their away marks, and the count of the rest (``/who`` names as many as fit)."""
+        shown, count = self.hub.first_members(self.room, bound(m.Users))
+        nicks = [p.nick for p in shown]
+        return fit(m.Users(self.room, nicks, away=[p.nick for p in shown if p.away], more=count - len(shown)))
 
     def users_reply(self) -> m.Users:
         """``/who``: everyone here who fits one frame (``limits.fit`` measures each name once;
