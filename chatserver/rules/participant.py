@@ -13,6 +13,7 @@ participant and is its outlet: the person is not the connection (issue 23).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -110,9 +111,16 @@ class Participant:
         self.op = False
         #: ``/away`` reason; empty when here.
         self.away = ""
-        cfg = server.config
-        self._bucket = TokenBucket(cfg.rate_limit, cfg.rate_burst, clock=clock) if cfg.rate_limit > 0 else None
+        self._clock = clock  # (the rate limit's, ``_bucket``)
         self._over_limit = 0  # consecutive messages that had to be slowed
+
+    @functools.cached_property
+    def _bucket(self) -> TokenBucket | None:
+        """The rate limit on what it sends (None: none), made when first asked (its welcome says
+        it), not with the participant: it starts full either way, and made inside a session's
+        constructor it took each connection's thread a C stack page deeper, for good."""
+        cfg = self.server.config
+        return TokenBucket(cfg.rate_limit, cfg.rate_burst, clock=self._clock) if cfg.rate_limit > 0 else None
 
     # -- the outlet: what the hub and the rules send this person through --
     @property
