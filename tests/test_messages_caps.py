@@ -87,9 +87,9 @@ def test_joining_lists_as_many_in_a_room_of_5000_as_in_one_just_past_the_bound()
     assert large.welcome().more == 5000 - bound
 
 
-def test_a_welcome_builds_a_record_for_the_people_it_names_only(monkeypatch):
-    """The hub hands over the first people and the head count: a join in a room of 5,000
-    does not build 5,000 records to name 216."""
+def test_a_welcome_builds_no_record_of_the_people_it_names(monkeypatch):
+    """The hub hands over the first names and the head count: a join in a room of 5,000
+    builds no record of anyone (it used to build one per name shown, 216 on every join)."""
     import chatserver.core.hub as hub_module
 
     built = []
@@ -98,8 +98,32 @@ def test_a_welcome_builds_a_record_for_the_people_it_names_only(monkeypatch):
     me, crowd = participant_in(5000)
     built.clear()
     welcome = me.welcome()
-    assert len(built) == len(welcome.users) == limits.bound(m.Welcome) < 5000
-    assert welcome.more == 5000 - len(welcome.users)
+    assert built == []
+    assert welcome.users == [c.nick for c in crowd[: limits.bound(m.Welcome)]]
+    assert welcome.more == 5000 - len(welcome.users) > 0
+
+
+@pytest.mark.parametrize("count", [5, 5000])
+def test_a_plain_peer_entering_is_told_the_first_people_and_the_count_of_the_rest(monkeypatch, count):
+    """What a plain peer is shown on entering costs the same in a room of 5,000 as past the
+    bound: the first ``bound(Users)`` people with their away marks, the rest counted."""
+    import chatserver.core.hub as hub_module
+
+    built = []
+    real = hub_module.person
+    monkeypatch.setattr(hub_module, "person", lambda sub: built.append(sub) or real(sub))
+    me, crowd = participant_in(count)
+    built.clear()
+    before = limits.measured
+    users = me.users_on_entry()
+    assert limits.measured == before, "no name was encoded to measure the frame"
+    shown = min(count, limits.bound(m.Users))
+    assert len(built) == shown
+    assert users.nicks == [c.nick for c in crowd[:shown]]
+    assert users.away == [n for i, n in enumerate(users.nicks) if i % 3 == 0]
+    assert users.more == count - shown
+    frame = m.encode(users)
+    assert len(frame) <= DEFAULT_MAX_FRAME and received(frame) == users
 
 
 def test_a_list_of_longer_entries_is_cut_to_what_fits_by_measuring_each_once():

@@ -469,6 +469,10 @@ class ClusterHub(RelayHub):
         seen: _Glance | None = getattr(self._joining, "glance", None)
         return seen if seen is not None and seen.room == room_key(room) else None
 
+    def first_names(self, room: str, limit: int) -> tuple[list[str], int]:
+        shown, count = self.first_members(room, limit)
+        return [p.nick for p in shown], count
+
     def set_topic(self, room: str, topic: str) -> None:
         r = self._follow(room, create=True)
         assert r is not None

@@ -62,18 +62,28 @@ class Admission:
         if refusal is not None:
             self._refuse_soon(sock, addr, refusal, words(*refusal))
             return
-        if not spawn(self._serve_admitted, serve, sock, addr):
+        # The stream is made here, not in the new thread: nesting its objects' constructors
+        # there (stream, outbox, event, condition) took the thread's C stack a page deeper,
+        # and a page once touched stays in every idle connection's memory.
+        try:
+            stream = self.stream(sock, addr)
+        except OSError as exc:  # (the peer is already gone: setting its socket's options failed)
+            log.debug("%s:%s gone before it was served: %s", addr[0], addr[1], exc)
+            self.release(addr[0])
+            sock.close()
+            return
+        if not spawn(self._serve_admitted, serve, stream):
             self.release(addr[0])
             refuse_now(sock, b"")
 
-    def _serve_admitted(self, serve: Serve, sock: socket.socket, addr: tuple) -> None:
+    def _serve_admitted(self, serve: Serve, stream: Stream) -> None:
         try:
-            serve(self.stream(sock, addr))
+            serve(stream)
         except Exception:
-            log.exception("unexpected error serving %s", addr)
+            log.exception("unexpected error serving %s", stream.addr)
         finally:
-            self.release(addr[0])
-            sock.close()
+            self.release(stream.addr[0])
+            stream.sock.close()
 
     def admit(self, ip: str) -> tuple[str, str] | None:
         """Count a new connection from ``ip``, or say why it must be refused (then

@@ -31,9 +31,11 @@ from chatserver.net.listener import Listener
 from chatserver.net.outbound import flusher
 from chatserver.net.session import Session
 from chatserver.net.stream import Stream
+from chatserver.net.threadmemory import one_malloc_arena
 from chatserver.rules.moderation import Sanctions
 from chatserver.rules.participant import Participant
 from common import messages as m
+from common.lookalike import load as load_lookalikes
 from common.nicks import nick_key
 
 
@@ -84,6 +86,8 @@ class ChatServer:
 
     def start(self) -> tuple[str, int]:
         """Bind and start accepting in a background thread; returns the bound address."""
+        one_malloc_arena()  # (before any connection's thread: see threadmemory.py)
+        load_lookalikes()  # now, not in the first registration (and not counted in its memory)
         self._listener = self._bind(self.config.host, self.config.port, self._serve_chat, _words)
         self._listener.start("accept")
         flusher()  # started now, not on the first slow peer: a steady thread count

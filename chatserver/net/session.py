@@ -106,18 +106,31 @@ class Session:
         self._send_lock = threading.Lock()
         self._said_bye = False
         self.conn = Connection(Role.SERVER, max_frame=cfg.max_frame)
-        participant = self.participant
+        # (bound methods, not a closure each: a connection idles for hours, thousands at once)
         self.timers = Timers(
             cfg,
-            participant.send,
-            registered=lambda: participant.registered,
-            exempt=lambda: participant.is_host,
-            pings=lambda: self.dialect.pings,
-            # never plaintext before or inside a TLS handshake
-            may_speak=lambda: cfg.tls_context is None or self.stream.tls is not None,
+            self.participant.send,
+            registered=self._registered,
+            exempt=self._exempt,
+            pings=self._pings,
+            may_speak=self._may_speak,
         )
         stream.timer = self.timers.due
         stream.heard = self.timers.heard
+
+    # -- what its timers ask (``Timers``) ---------------------------------------
+    def _registered(self) -> bool:
+        return self.participant.registered
+
+    def _exempt(self) -> bool:
+        return self.participant.is_host
+
+    def _pings(self) -> bool:
+        return self.dialect.pings
+
+    def _may_speak(self) -> bool:
+        """Never plaintext before or inside a TLS handshake."""
+        return self.server.config.tls_context is None or self.stream.tls is not None
 
     # -- the participant's outlet (``rules.services.Outlet``) ------------------
     @property

@@ -26,6 +26,20 @@ class Timers:
     """The login deadline, from creation; once registered, and only for a peer that answers
     pings (``pings()``), a ping after ``--ping-interval`` of silence, the end after ``--idle-timeout``."""
 
+    # (one per connection, held while it idles)
+    __slots__ = (
+        "config",
+        "_send",
+        "_registered",
+        "_exempt",
+        "_pings",
+        "_may_speak",
+        "clock",
+        "login_deadline",
+        "last_heard",
+        "pinged",
+    )
+
     def __init__(
         self,
         config: ServerConfig,

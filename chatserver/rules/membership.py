@@ -53,9 +53,9 @@ def replay(me: Me, g: Greeting) -> None:
 def greet_joined(me: Me, g: Greeting) -> None:
     """Joined another room: ``joined``, then its replay."""
     entered(me, g)
-    shown, count = me.hub.first_members(g.room, bound(m.Joined))  # (as the welcome: a bound, not all)
-    more = count - len(shown)
-    users, topic = [p.nick for p in shown], me.hub.topic(g.room)
+    users, count = me.hub.first_names(g.room, bound(m.Joined))  # (as the welcome: a bound, not all)
+    more = count - len(users)
+    topic = me.hub.topic(g.room)
     me.send(m.Joined(g.room, topic, users, len(g.messages), g.epoch, g.seq, more))
     replay(me, g)
 

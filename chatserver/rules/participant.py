@@ -13,6 +13,7 @@ participant and is its outlet: the person is not the connection (issue 23).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -110,9 +111,16 @@ class Participant:
         self.op = False
         #: ``/away`` reason; empty when here.
         self.away = ""
-        cfg = server.config
-        self._bucket = TokenBucket(cfg.rate_limit, cfg.rate_burst, clock=clock) if cfg.rate_limit > 0 else None
+        self._clock = clock  # (the rate limit's, ``_bucket``)
         self._over_limit = 0  # consecutive messages that had to be slowed
+
+    @functools.cached_property
+    def _bucket(self) -> TokenBucket | None:
+        """The rate limit on what it sends (None: none), made when first asked (its welcome says
+        it), not with the participant: it starts full either way, and made inside a session's
+        constructor it took each connection's thread a C stack page deeper, for good."""
+        cfg = self.server.config
+        return TokenBucket(cfg.rate_limit, cfg.rate_burst, clock=self._clock) if cfg.rate_limit > 0 else None
 
     # -- the outlet: what the hub and the rules send this person through --
     @property
@@ -174,7 +182,7 @@ class Participant:
         membership.entered(self, g)
         if self.plain:
             self.send(self.welcome())
-            self.send(self.users_reply())
+            self.send(self.users_on_entry())
         else:
             self.send(dataclasses.replace(self.welcome(), replay=len(g.messages), seq=g.seq))
         membership.replay(self, g)
@@ -266,8 +274,15 @@ class Participant:
         """The names a welcome lists, and how many more people are here."""
         if self.mode is not Mode.CHAT:
             return [self.nick], 0
-        shown, count = self.hub.first_members(self.room, bound(m.Welcome))
-        return [p.nick for p in shown], count - len(shown)
+        shown, count = self.hub.first_names(self.room, bound(m.Welcome))
+        return shown, count - len(shown)
+
+    def users_on_entry(self) -> m.Users:
+        """Who is here, as a plain peer is told on entering: the first ``limits.first`` of them
+        with their away marks, and the count of the rest (``/who`` names as many as fit)."""
+        shown, count = self.hub.first_members(self.room, bound(m.Users))
+        nicks = [p.nick for p in shown]
+        return fit(m.Users(self.room, nicks, away=[p.nick for p in shown if p.away], more=count - len(shown)))
 
     def users_reply(self) -> m.Users:
         """``/who``: everyone here who fits one frame (``limits.fit`` measures each name once;

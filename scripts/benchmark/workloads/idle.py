@@ -6,6 +6,7 @@ import time
 
 from benchmark.context import Ctx
 from benchmark.driver import finish_workers, recv_all, start_workers
+from benchmark.profiler import start_profiler, stop_profiler
 from benchmark.rows import error_row, stderr_note
 from benchmark.servers import ServerProc, ServerSpec
 from benchmark.system import log
@@ -34,6 +35,7 @@ def run_idle(ctx: Ctx, spec: ServerSpec, count: int, setup_timeout: float = 45.0
         cfg["setup_timeout"] = setup_timeout
     server = ServerProc(spec, ctx.server_cpus, rate_off=False, conns=count)
     workers: list[tuple] = []
+    spy = None
     result: dict = {"server": spec.label, "n": count, "mode": "idle", "rate_limit": spec.rate_limit(False)}
     try:
         server.start()
@@ -42,10 +44,12 @@ def run_idle(ctx: Ctx, spec: ServerSpec, count: int, setup_timeout: float = 45.0
         for cfg in cfgs:
             cfg["port"] = server.port
         server.start_sampling()
+        spy = start_profiler(ctx, server, f"idle-n{count}-{spec.key}")
         t0 = time.monotonic()
         workers = start_workers(ctx, cfgs)
         ready = recv_all(workers, setup_timeout + 15)
         t_reg = time.monotonic() - t0
+        result["profile"], spy = stop_profiler(spy), None
         # Let join notices drain: wait until the server's CPU goes quiet (at most 15 s).
         prev = server.sample()
         quiet_end = time.monotonic() + 15
@@ -65,6 +69,7 @@ def run_idle(ctx: Ctx, spec: ServerSpec, count: int, setup_timeout: float = 45.0
             conn.send({"cmd": "drain", "timeout": 6.0})
         server.stop()
     finally:
+        stop_profiler(spy)
         if workers:
             finish_workers(workers)
         server.stop()
