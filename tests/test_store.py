@@ -224,3 +224,31 @@ def test_a_room_is_saved_while_a_commit_holds_the_writer(tmp_path):
         assert again.room("#dev") == StoredRoom("#dev", "e1", 1, "release friday")
     finally:
         again.close()
+
+
+def test_words_not_yet_indexed_are_found_and_pruning_them_keeps_the_index_whole(tmp_path):
+    """The word index is filled a batch of commits at a time: a search finds what was just
+    committed all the same, once, and retention may delete rows the index does not hold yet."""
+    from chatserver.backends.sqlite.search import INDEX_ROWS
+
+    path = tmp_path / "words.sqlite3"
+    store = SqliteStore(path, room_key=room_key, clock=lambda: 0.0)  # (the clock stands still)
+    store.save_room(StoredRoom("#a", "e", 0, ""))
+    _keep(store, [_msg("#a", 1, "deploy the build"), _msg("#a", 2, "build again")])
+    assert [x.seq for x in store.search("#a", "build", 10)] == [2, 1], "found before the index holds them"
+    _keep(store, [_msg("#a", seq, f"filler {seq}") for seq in range(3, INDEX_ROWS + 3)])
+    assert [x.seq for x in store.search("#a", "build", 10)] == [2, 1], "and once after"
+    _keep(store, [_msg("#a", seq, f"late build {seq}") for seq in range(INDEX_ROWS + 3, INDEX_ROWS + 6)])
+    while store.prune(older_than=None, keep_per_room=2, batch=50):
+        pass
+    assert [x.seq for x in store.search("#a", "build", 10)] == [INDEX_ROWS + 5, INDEX_ROWS + 4]
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")  # (raises if not whole)
+    db.close()
+    _keep(store, [_msg("#a", INDEX_ROWS + 6, "closing build")])
+    store.close()
+    again = _store(path)
+    try:
+        assert [x.seq for x in again.search("#a", "build", 10)] == [INDEX_ROWS + 6, INDEX_ROWS + 5, INDEX_ROWS + 4]
+    finally:
+        again.close()

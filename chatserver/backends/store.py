@@ -11,6 +11,7 @@ acknowledges only what is committed.
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +24,7 @@ from chatserver.backends.sqlite.moderation import SqliteModeration
 from chatserver.backends.sqlite.pruning import Pruning
 from chatserver.backends.sqlite.readers import Readers
 from chatserver.backends.sqlite.schema import SCHEMA_VERSION, StoreError
-from chatserver.backends.sqlite.search import SEARCH_SECONDS, Search
+from chatserver.backends.sqlite.search import SEARCH_SECONDS, WordIndex
 from chatserver.backends.sqlite.secret import SqliteSecret
 from chatserver.backends.sqlite.staging import Batch, Staging
 from common import messages as m
@@ -55,10 +56,12 @@ class SqliteStore:
         self._staging = Staging(room_key)
         self._rooms = rooms.Rooms(self._database, self._readers, self._staging, room_key)
         self._messages = messages.Messages(self._readers, self._staging, room_key, self._rooms.next_position)
-        self._search = Search(self._readers, room_key, lambda: self._staging.closed, search_seconds)
+        self._index = WordIndex(self._readers, room_key, lambda: self._staging.closed, search_seconds, clock)
+        with self._database.lock:
+            self._index.open(self._database.connection)
         self._moderation = SqliteModeration(self._database)
         self._secret = SqliteSecret(self._database)
-        self._pruning = Pruning(self._database, self._readers)
+        self._pruning = Pruning(self._database, self._readers, self._index.catch_up_now)
         self._checkpoints = Checkpointer(self.path)
 
     # -- the broker --
@@ -93,14 +96,16 @@ class SqliteStore:
         if not batch.messages and not batch.rooms:
             return set()
 
-        def write(db) -> bool:  # noqa: ANN001 - (sqlite3.Connection)
+        def write(db: sqlite3.Connection) -> tuple[int | None]:
             rooms.write(db, batch.rooms)  # (first: the messages' numbers move their rooms' seq)
             messages.write(db, batch.messages, self._room_key)
-            return True
+            return (self._index.written(db, len(batch.messages)),)
 
-        if not self._database.run_held(write, "", False, atomic=True):
+        done = self._database.run_held(write, "", None, atomic=True)
+        if done is None:
             self._staging.save_again(batch.rooms)
             return {(self._room_key(x.room), x.seq) for x in batch.messages}
+        self._index.advanced(*done)
         self._checkpoints.committed(len(batch.messages))
         return set()
 
@@ -111,16 +116,22 @@ class SqliteStore:
         return self._messages.follow(rooms, timeout)
 
     def search(self, room: str, words: str, limit: int) -> list[m.ChatMessage]:
-        return self._search.search(room, words, limit)
+        return self._index.search(room, words, limit)
 
     def close(self) -> None:
-        """Close the file: rooms saved are written; messages staged and not committed are
-        dropped (commit first)."""
+        """Close the file: rooms saved are written, and the words indexed; messages staged
+        and not committed are dropped (commit first)."""
         left = self._staging.close()
         self._checkpoints.stop()
+
+        def write(db: sqlite3.Connection) -> tuple[int | None]:
+            rooms.write(db, left.rooms)
+            return (self._index.catch_up(db),)
+
         with self._database.lock:
-            if left.rooms:
-                self._database.run_held(lambda db: rooms.write(db, left.rooms), "", None, atomic=True)
+            done = self._database.run_held(write, "", None, atomic=True)
+            if done is not None:
+                self._index.advanced(*done)
         self._database.close()
         self._readers.close()
 

@@ -2,8 +2,8 @@
 
 Reads never take the writer's lock (``readers.py``), and include what is
 staged or being committed; the commit writes a batch's rows with one
-statement, each room's last number, and the batch's words indexed with one
-statement (an insert trigger per row costs three times the insert).
+statement, and each room's last number (the words are indexed a batch of
+commits at a time: ``search.py``).
 """
 
 from __future__ import annotations
@@ -36,11 +36,9 @@ def write(db: sqlite3.Connection, staged: list[m.ChatMessage], room_key: Callabl
     last: dict[str, int] = {}
     for key, seq, *_ in rows:
         last[key] = max(seq, last.get(key, 0))
-    before = db.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
     db.executemany(
         "INSERT OR REPLACE INTO messages (room, seq, ts, nick, text, action) VALUES (?, ?, ?, ?, ?, ?)", rows
     )
-    db.execute("INSERT INTO messages_fts (rowid, text) SELECT id, text FROM messages WHERE id > ?", (before,))
     db.executemany("UPDATE rooms SET seq = max(seq, ?) WHERE key = ?", [(seq, key) for key, seq in last.items()])
 
 

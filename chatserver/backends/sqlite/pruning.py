@@ -3,12 +3,13 @@
 Each call deletes one small batch on the writer connection (one short hold
 of its lock, so chat never waits long); inside an open transaction the
 deletes go with the next commit. The search index loses the rows with
-them (the delete trigger).
+them (the delete trigger), so what is not indexed yet is indexed first.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
 from chatserver.backends.sqlite.database import Database
 from chatserver.backends.sqlite.readers import Readers
@@ -19,14 +20,16 @@ _SIZE = f"length(CAST(text AS BLOB)) + length(CAST(nick AS BLOB)) + {ROW_BYTES}"
 
 
 class Pruning:
-    def __init__(self, database: Database, readers: Readers) -> None:
+    def __init__(self, database: Database, readers: Readers, index: Callable[[sqlite3.Connection], None]) -> None:
         self._database = database
         self._readers = readers
+        self._index = index  # every row not yet in the word index put there (``WordIndex.catch_up_now``)
 
     def prune(self, *, older_than: float | None, keep_per_room: int | None, batch: int = 500) -> int:
         """Delete at most ``batch`` messages past the retention limits; returns how many."""
 
         def work(db: sqlite3.Connection) -> int:
+            self._index(db)
             deleted = 0
             if older_than is not None:
                 cur = db.execute(
@@ -69,6 +72,7 @@ class Pruning:
         the bytes they took (as ``kept_bytes`` counts), and the time of the newest of them."""
 
         def work(db: sqlite3.Connection) -> tuple[int, int, float]:
+            self._index(db)
             rows = db.execute(f"SELECT id, {_SIZE}, ts FROM messages ORDER BY id LIMIT ?", (batch,)).fetchall()
             db.executemany("DELETE FROM messages WHERE id = ?", [(row[0],) for row in rows])
             return len(rows), sum(row[1] for row in rows), max((row[2] for row in rows), default=0.0)
