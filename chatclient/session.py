@@ -12,7 +12,8 @@ if the server puts it elsewhere, the user is told. What the
 user types goes through the ``Outbox`` (one queue, one sending thread): lines
 typed meanwhile wait there and go out after the reconnect, in order; lines
 that were sent but never acknowledged are sent again unless the replay shows
-they arrived. What each message from the server does is ``inbound.py``'s.
+they arrived. What each message from the server does is ``inbound.py``'s; getting the
+session back after a lost link, ``relink.py``'s.
 """
 
 from __future__ import annotations
@@ -27,18 +28,16 @@ from common import messages as m
 from common.commands import CommandError, ShowHelp
 from common.nicks import is_exit_word
 from common.ratelimit import TokenBucket
-from common.rooms import room_key
 from common.threads import stop_signals_blocked
 
 from .addresses import Address
 from .backoff import Clock
 from .connection import ChatConnection
-from .errors import Banned, CertificateMismatch, ClientError, PasswordRequired, WrongPassword
+from .errors import ClientError
 from .focus import Focus
 from .inbound import Inbound
 from .outbox import Outbox
-from .reconnect import reconnect
-from .rejoin import hello_again, replay
+from .relink import Relink
 from .typed import parse_line
 from .windows import Windows, room_of
 
@@ -73,11 +72,7 @@ class ChatSession:
         addresses: Sequence[Address] = (),
     ) -> None:
         self.conn = conn
-        #: Every address of the server (a cluster's nodes), tried in turn after a lost link.
-        self.addresses = list(addresses) or [(conn.host, conn.port)]
         self._clock = clock or Clock()
-        self._rng = rng  # the reconnect delays' jitter
-        self._password = password
         self.welcome = welcome
         self.exit_words = tuple(w.lower() for w in welcome.exit_words) or ("bye",)
         self._bucket = _pacer(welcome)
@@ -115,6 +110,19 @@ class ChatSession:
             answer_ping=self._answer_ping,
         )
         self._stop = threading.Event()
+        self._relink = Relink(
+            self._inbound,
+            self.windows,
+            addresses=list(addresses) or [(conn.host, conn.port)],  # (a cluster's nodes, tried in turn)
+            clock=self._clock,
+            rng=rng,
+            stop=self._stop,
+            password=password,
+            adopt=self._adopt,
+            status=self._set_status,
+            info=self._info,
+            ask_password=lambda: self.ask_password,
+        )
         self._thread = threading.Thread(target=self._receive, name="receiver", daemon=True)
 
     def start(self) -> None:
@@ -205,29 +213,7 @@ class ChatSession:
 
     def _reconnect(self) -> bool:
         """Reconnect until it works (True) or the user leaves (False)."""
-        while True:
-            try:
-                found = reconnect(
-                    self.conn,
-                    self._rejoin,
-                    addresses=self.addresses,
-                    clock=self._clock,
-                    rng=self._rng,
-                    stop=self._stop,
-                    status=self._set_status,
-                    info=self._info,
-                )
-                break
-            except (CertificateMismatch, Banned) as exc:  # never retried into
-                self.lost = str(exc)
-                return False
-            except (PasswordRequired, WrongPassword) as exc:  # the server came back wanting another password
-                password = self.ask_password(str(exc)) if self.ask_password is not None else None
-                if password is None:  # (no terminal to ask on, or the user gave up)
-                    again = "" if isinstance(exc, WrongPassword) else ": start again with --password-file"
-                    self.lost = f"{exc}{again}"
-                    return False
-                self._password = password  # (for the reconnects after this one too)
+        found = self._relink.run(self.conn)
         if found is None:
             return False
         conn, welcome = found
@@ -248,38 +234,10 @@ class ChatSession:
         if up and (waiting := self._outbox.available()):
             self._info(f"sending {waiting} message(s) the server could not take while its cluster was down")
 
-    def _rejoin(self, conn: ChatConnection) -> m.Welcome:
-        """Register on a new connection: our name, our room, where we were in it;
-        then the replay of what we missed (raises ``ClientError``)."""
-        self.conn = conn  # (a ping during the replay is answered on it; leave() closes it)
+    def _adopt(self, conn: ChatConnection) -> None:
+        """A new link, before its replay (a ping meanwhile is answered on it; leave() closes it)."""
+        self.conn = conn
         self.cluster_down = False  # news of the old node: one without its link refuses logins, or tells us again
-        asked = self.room
-        welcome = self._hello_again(conn)
-        missed = f"; {welcome.replay} missed message(s) follow" if welcome.replay else ""
-        self._info(f"reconnected as {self.nick}{missed}")
-        if room_key(welcome.room) != room_key(asked):
-            self._info(f"you are in {welcome.room}, not {asked}: the server did not take you back there")
-        if not welcome.epoch:  # (a server before epochs: its numbers may have restarted)
-            self._inbound.positions.forget()
-        # The replay comes first: it shows which unacknowledged lines
-        # arrived after all, so only the others are sent again.
-        self._inbound.track(welcome)
-        replay(conn, welcome.replay, self._inbound.on_message)
-        return welcome
-
-    def _hello_again(self, conn: ChatConnection) -> m.Welcome:
-        welcome = hello_again(
-            conn,
-            self.nick,
-            token=self._inbound.token,
-            rooms=[self.room, *self.windows.asking_back()],
-            positions=self._inbound.positions,
-            password=self._password,
-        )
-        if welcome.nick != self.nick:
-            self._info(f"your nickname was taken meanwhile; you are now {welcome.nick}")
-            self.nick = welcome.nick
-        return welcome
 
     # -- sending ----------------------------------------------------------
     def _pace(self) -> float:
