@@ -252,3 +252,34 @@ def test_words_not_yet_indexed_are_found_and_pruning_them_keeps_the_index_whole(
         assert [x.seq for x in again.search("#a", "build", 10)] == [INDEX_ROWS + 6, INDEX_ROWS + 5, INDEX_ROWS + 4]
     finally:
         again.close()
+
+
+def test_the_words_are_indexed_a_second_after_the_last_filling_however_few(tmp_path):
+    from chatserver.backends.sqlite.search import INDEX_SECONDS
+
+    path = tmp_path / "soon.sqlite3"
+    now = [0.0]
+    store = SqliteStore(path, room_key=room_key, clock=lambda: now[0])
+    store.save_room(StoredRoom("#a", "e", 0, ""))
+
+    def indexed() -> int:
+        db = sqlite3.connect(path)
+        row = db.execute("SELECT value FROM meta WHERE key = 'indexed'").fetchone()
+        db.close()
+        return int(row[0]) if row else 0
+
+    try:
+        _keep(store, [_msg("#a", 1, "one"), _msg("#a", 2, "two")])
+        for seq in (3, 4):  # (commits keep coming: the second runs from the last filling, not the last commit)
+            now[0] += INDEX_SECONDS * 0.4
+            _keep(store, [_msg("#a", seq, f"line {seq}")])
+        assert indexed() == 0, "a few rows, within a second: not yet"
+        now[0] += INDEX_SECONDS * 0.4
+        _keep(store, [_msg("#a", 5, "five")])
+        assert indexed() == 5, "a second since the last filling: all of them"
+        _keep(store, [_msg("#a", 6, "six")])
+        assert indexed() == 5, "and the second starts again"
+        assert [x.seq for x in store.search("#a", "six", 10)] == [6]
+    finally:
+        store.close()
+    assert indexed() == 6, "what is left is indexed at close"

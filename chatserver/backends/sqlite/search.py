@@ -67,7 +67,7 @@ class WordIndex:
     def written(self, db: sqlite3.Connection, rows: int) -> int | None:
         """In a commit's transaction, after its rows: catch up if it is time (``catch_up``)."""
         self._behind += rows
-        if self._behind < INDEX_ROWS and self._clock() - self._since < INDEX_SECONDS:
+        if not self._behind or (self._behind < INDEX_ROWS and self._clock() - self._since < INDEX_SECONDS):
             return None
         return self.catch_up(db)
 
@@ -85,9 +85,8 @@ class WordIndex:
 
     def advanced(self, top: int | None) -> None:
         """The transaction of a ``catch_up`` that returned ``top`` is committed."""
-        self._since = self._clock()
         if top is not None:
-            self._indexed, self._behind = top, 0
+            self._indexed, self._behind, self._since = top, 0, self._clock()
 
     def catch_up_now(self, db: sqlite3.Connection) -> None:
         """``catch_up`` in a transaction of its own (the writer's lock held, none open)."""
