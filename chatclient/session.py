@@ -1,4 +1,4 @@
-"""What both client front ends share: the receiver thread, reconnects, input rules.
+"""What both client front ends share: the session's life (the receiver thread, reconnects) and what the user sends.
 
 The line mode and the terminal UI differ only in how they show things; both
 hand user lines to ``ChatSession.submit`` and receive server messages through
@@ -12,7 +12,8 @@ if the server puts it elsewhere, the user is told. What the
 user types goes through the ``Outbox`` (one queue, one sending thread): lines
 typed meanwhile wait there and go out after the reconnect, in order; lines
 that were sent but never acknowledged are sent again unless the replay shows
-they arrived.
+they arrived. What each message from the server does is ``inbound.py``'s; getting the
+session back after a lost link, ``relink.py``'s.
 """
 
 from __future__ import annotations
@@ -27,19 +28,17 @@ from common import messages as m
 from common.commands import CommandError, ShowHelp
 from common.nicks import is_exit_word
 from common.ratelimit import TokenBucket
-from common.rooms import room_key
 from common.threads import stop_signals_blocked
 
 from .addresses import Address
 from .backoff import Clock
 from .connection import ChatConnection
-from .errors import Banned, CertificateMismatch, ClientError, PasswordRequired, WrongPassword
+from .errors import ClientError
 from .focus import Focus
+from .inbound import Inbound
 from .outbox import Outbox
-from .positions import Positions
-from .reconnect import reconnect
-from .rejoin import hello_again, replay
-from .typed import not_sent, parse_line
+from .relink import Relink
+from .typed import parse_line
 from .windows import Windows, room_of
 
 log = logging.getLogger(__name__)
@@ -73,13 +72,8 @@ class ChatSession:
         addresses: Sequence[Address] = (),
     ) -> None:
         self.conn = conn
-        #: Every address of the server (a cluster's nodes), tried in turn after a lost link.
-        self.addresses = list(addresses) or [(conn.host, conn.port)]
         self._clock = clock or Clock()
-        self._rng = rng  # the reconnect delays' jitter
-        self._password = password
         self.welcome = welcome
-        self.nick = welcome.nick
         self.exit_words = tuple(w.lower() for w in welcome.exit_words) or ("bye",)
         self._bucket = _pacer(welcome)
         self.reconnect = reconnect
@@ -94,32 +88,41 @@ class ChatSession:
         self.ask_password: Callable[[str], str | None] | None = None
         self.status = f"connected to {conn.address}"
         self.ended = threading.Event()
-        #: Set when the session ended without the server's ``bye``.
-        self.lost: str | None = None
-        self._kicked = False  # an operator's /kick: the Bye that follows is not a normal end
-        self._server_stopping = False  # the server said it stops: the Bye that follows is not the end
         self.leaving = False
         self.connected = True
         self._told_offline = False  # "not connected" was said in this outage
         #: The server said it lost its cluster (Redis) link (``link_down``) and not yet that it is back.
         self.cluster_down = False
-        self._token = welcome.token
-        self._positions = Positions()
-        #: Replayed messages still to come of the last welcome/joined (not of a /history).
-        self._greeting_left = welcome.replay
-        #: Show the history a room replays on joining (a piped bot wants only what follows).
-        self.history_on_join = True
-        self._positions.entered(welcome.room, welcome.epoch, welcome.seq)
         #: Where we are, for the toolbar and completion (updated by the receiver thread).
         #: Our rooms, the focused one, who is in each (the terminal UI shows one room).
         self.windows = Windows(welcome)
         #: What the user does to it: /window, the room keys (the UI's thread).
         self.focus = Focus(self.windows, self._send_chat, lambda msg: self.show(msg), lambda: self.on_status())
-        self.rooms: set[str] = {welcome.room}  # every room we heard of, for completion
-        #: Who we exchanged private messages with (any room), for ``/msg`` completion.
-        self.correspondents: set[str] = set()
         self._outbox = Outbox(welcome.room, self._pace, self._clock, on_held=self._held)
+        self._inbound = Inbound(
+            welcome,
+            self._outbox,
+            self.windows,
+            show=lambda msg: self.show(msg),
+            changed=lambda: self.on_status(),
+            info=self._info,
+            cluster_link=lambda up: self._cluster_link(up=up),
+            answer_ping=self._answer_ping,
+        )
         self._stop = threading.Event()
+        self._relink = Relink(
+            self._inbound,
+            self.windows,
+            addresses=list(addresses) or [(conn.host, conn.port)],  # (a cluster's nodes, tried in turn)
+            clock=self._clock,
+            rng=rng,
+            stop=self._stop,
+            password=password,
+            adopt=self._adopt,
+            status=self._set_status,
+            info=self._info,
+            ask_password=lambda: self.ask_password,
+        )
         self._thread = threading.Thread(target=self._receive, name="receiver", daemon=True)
 
     def start(self) -> None:
@@ -129,12 +132,50 @@ class ChatSession:
         with stop_signals_blocked():
             self._thread.start()
 
+    # -- what the receiver keeps (``inbound.py``) --
+    @property
+    def nick(self) -> str:
+        return self._inbound.nick
+
+    @nick.setter
+    def nick(self, nick: str) -> None:
+        self._inbound.nick = nick
+
+    @property
+    def lost(self) -> str | None:
+        """Set when the session ended without the server's ``bye``."""
+        return self._inbound.lost
+
+    @lost.setter
+    def lost(self, why: str | None) -> None:
+        self._inbound.lost = why
+
+    @property
+    def history_on_join(self) -> bool:
+        """Show the history a room replays on joining (a piped bot wants only what follows)."""
+        return self._inbound.history_on_join
+
+    @history_on_join.setter
+    def history_on_join(self, show: bool) -> None:
+        self._inbound.history_on_join = show
+
+    @property
+    def rooms(self) -> set[str]:
+        """Every room we heard of, for completion."""
+        return self._inbound.rooms
+
+    @property
+    def correspondents(self) -> set[str]:
+        """Who we exchanged private messages with (any room), for ``/msg`` completion."""
+        return self._inbound.correspondents
+
     # -- receiving --------------------------------------------------------
     def _receive(self) -> None:
         try:
             while True:
-                reason = self._pump(self.conn)
-                if reason is None or self.leaving or not self.reconnect or self._kicked:  # (a kick is final)
+                reason = self._inbound.pump(self.conn, lambda: self.leaving)
+                kicked = self._inbound.kicked
+                if reason is None or self.leaving or not self.reconnect or kicked:  # (a kick is final)
                     self.lost = reason or self.lost
                     break
                 self._outbox.disconnected()
@@ -150,79 +191,6 @@ class ChatSession:
             self._outbox.stop()
             self.ended.set()
             self.on_end()
-
-    def _pump(self, conn: ChatConnection) -> str | None:
-        """Handle messages until the server says bye (None) or the link fails (why)."""
-        try:
-            while True:
-                msg = conn.next_message()
-                if msg is None:
-                    return "connection lost: the server closed the connection"
-                if isinstance(msg, m.Bye):
-                    if self.leaving:  # the answer to our quit: all we sent before it arrived
-                        self._outbox.forget_unacked()
-                    elif self._server_stopping:  # it will probably be back: as if the link broke
-                        self._server_stopping = False  # (its notice said why: no separate bye line)
-                        return f"the server stopped ({msg.reason})"
-                    elif not self._kicked:  # (a kick's notice said it all: it is the reason we end with)
-                        self.show(msg)
-                    return None
-                self._on_message(msg)
-        except ClientError as exc:
-            return str(exc)
-
-    def _on_message(self, msg: m.Message) -> None:
-        if isinstance(msg, m.Notice) and msg.event == "kick":
-            # Not the end we chose: exit 1 saying why (once), and never reconnect.
-            self._kicked = True
-            self.lost = msg.text
-            return
-        if isinstance(msg, m.Notice) and msg.event == "shutdown":
-            self._server_stopping = True  # a restart, not the end of the chat
-        if isinstance(msg, m.Notice) and msg.event in ("link_down", "link_up"):
-            self._cluster_link(up=msg.event == "link_up")
-        if isinstance(msg, m.Ping):
-            self._answer_ping(msg)
-            return
-        if isinstance(msg, m.Token):  # after /nick: the right to resume, under the new name
-            self._token = msg.token
-            return
-        if isinstance(msg, (m.Accepted, m.Reply)):
-            self._outbox.acknowledged(msg.room if isinstance(msg, m.Accepted) else None)
-            if isinstance(msg, m.Accepted):
-                self._positions.saw(msg.room or self.room, msg.seq)  # (a server before rooms in acks: ours)
-                return
-        if isinstance(msg, m.Error) and msg.code == "cluster_unavailable":
-            # Not taken, not lost: it waits in the outbox until the server's cluster is back.
-            self._cluster_link(up=False)
-            self._outbox.refused()
-            if self._outbox.unavailable():
-                self._info("the server could not take your message now: it is sent when its cluster is back")
-            return  # (the server's own words, "try again", are not for a line that goes by itself)
-        elif isinstance(msg, m.Error) and msg.code in ("not_kept", "muted"):
-            # Delivered but not kept, or refused while muted: the line's fate is known, not sent again.
-            line = self._outbox.oldest_unconfirmed()
-            self._outbox.acknowledged()
-            if msg.code == "muted" and isinstance(line, (m.Say, m.Action)):
-                msg = not_sent(line, msg)  # the screen showed it as sent ("You: ..."): say it was not
-        elif isinstance(msg, m.Error):
-            self._outbox.refused()
-        if isinstance(msg, m.ChatMessage):
-            greeting = self._greeting_left > 0 and msg.replay is not None
-            if greeting:
-                self._greeting_left -= 1
-            if greeting and msg.replay == "history" and not self.history_on_join:
-                self._positions.saw(msg.room, msg.seq)  # (as good as seen: not shown on coming back either)
-                return
-            if greeting and msg.replay == "history" and self._positions.seen(msg.room, msg.seq):
-                return  # on the screen already (back in a room we were in); /history asked shows all
-            self._positions.saw(msg.room, msg.seq)
-            if msg.replay == "missed" and msg.nick == self.nick:
-                self._outbox.arrived(msg)  # it did arrive before the link broke
-                return  # our own line: a confirmation, not news
-        self._track(msg)
-        if not isinstance(msg, m.Pong):
-            self._display(msg)
 
     @property
     def room(self) -> str:
@@ -243,77 +211,14 @@ class ChatSession:
     def topic(self) -> str:
         return self.windows.topic
 
-    def _display(self, msg: m.Message) -> None:
-        if self.windows.route(msg, self.show)[0]:
-            self.on_status()  # (the hotlist changed)
-
-    def _track(self, msg: m.Message) -> None:
-        """Keep ``room``, ``users``, ``topic`` and ``rooms`` up to date."""
-        changed = True
-        if isinstance(msg, (m.Welcome, m.Joined)):
-            self._greeting_left = msg.replay  # the messages that follow at once are its replay
-            rejoined = self.windows.entered(msg)
-            self.rooms.add(msg.room)
-            self._positions.entered(msg.room, msg.epoch, msg.seq)
-            released = 0 if rejoined else self._outbox.entered(msg.room)  # (a room taken back: not focused)
-            if released:
-                self._info(f"sending {released} line(s) you typed for {msg.room} while elsewhere")
-        elif isinstance(msg, m.Parted):
-            self.windows.parted(msg, self.show)
-            self._outbox.entered(msg.focus)
-        elif isinstance(msg, m.Focused):  # the server's focus follows ours
-            self._outbox.entered(msg.room)
-        elif isinstance(msg, m.Users):
-            self.windows.who(msg)
-        elif isinstance(msg, m.RoomList):
-            self.rooms = set(msg.names)
-        elif isinstance(msg, m.Private):
-            other = msg.to if msg.nick == self.nick else msg.nick
-            if other != self.nick:
-                self.correspondents = self.correspondents | {other}  # (replaced: read by the UI thread)
-            changed = False
-        elif isinstance(msg, m.Notice) and msg.nick:
-            if msg.event == "nick" and msg.previous:
-                if msg.previous == self.nick:
-                    self.nick = msg.nick
-                if msg.previous in self.correspondents:
-                    self.correspondents = (self.correspondents - {msg.previous}) | {msg.nick}
-            changed = self.windows.notice(msg)
-        else:
-            changed = False
-        if changed:
-            self.on_status()
-
     def _reconnect(self) -> bool:
         """Reconnect until it works (True) or the user leaves (False)."""
-        while True:
-            try:
-                found = reconnect(
-                    self.conn,
-                    self._rejoin,
-                    addresses=self.addresses,
-                    clock=self._clock,
-                    rng=self._rng,
-                    stop=self._stop,
-                    status=self._set_status,
-                    info=self._info,
-                )
-                break
-            except (CertificateMismatch, Banned) as exc:  # never retried into
-                self.lost = str(exc)
-                return False
-            except (PasswordRequired, WrongPassword) as exc:  # the server came back wanting another password
-                password = self.ask_password(str(exc)) if self.ask_password is not None else None
-                if password is None:  # (no terminal to ask on, or the user gave up)
-                    again = "" if isinstance(exc, WrongPassword) else ": start again with --password-file"
-                    self.lost = f"{exc}{again}"
-                    return False
-                self._password = password  # (for the reconnects after this one too)
+        found = self._relink.run(self.conn)
         if found is None:
             return False
         conn, welcome = found
-        self._token = welcome.token
-        self._server_stopping = False  # news of the old link, not of this one
+        self._inbound.token = welcome.token
+        self._inbound.server_stopping = False  # news of the old link, not of this one
         self._bucket = _pacer(welcome)  # (only the outbox thread uses it)
         self._set_connected(True, f"connected to {conn.address}")
         # What waits goes out now, in order, at the server's pace (a backlog is not a flood).
@@ -329,38 +234,10 @@ class ChatSession:
         if up and (waiting := self._outbox.available()):
             self._info(f"sending {waiting} message(s) the server could not take while its cluster was down")
 
-    def _rejoin(self, conn: ChatConnection) -> m.Welcome:
-        """Register on a new connection: our name, our room, where we were in it;
-        then the replay of what we missed (raises ``ClientError``)."""
-        self.conn = conn  # (a ping during the replay is answered on it; leave() closes it)
+    def _adopt(self, conn: ChatConnection) -> None:
+        """A new link, before its replay (a ping meanwhile is answered on it; leave() closes it)."""
+        self.conn = conn
         self.cluster_down = False  # news of the old node: one without its link refuses logins, or tells us again
-        asked = self.room
-        welcome = self._hello_again(conn)
-        missed = f"; {welcome.replay} missed message(s) follow" if welcome.replay else ""
-        self._info(f"reconnected as {self.nick}{missed}")
-        if room_key(welcome.room) != room_key(asked):
-            self._info(f"you are in {welcome.room}, not {asked}: the server did not take you back there")
-        if not welcome.epoch:  # (a server before epochs: its numbers may have restarted)
-            self._positions.forget()
-        # The replay comes first: it shows which unacknowledged lines
-        # arrived after all, so only the others are sent again.
-        self._track(welcome)
-        replay(conn, welcome.replay, self._on_message)
-        return welcome
-
-    def _hello_again(self, conn: ChatConnection) -> m.Welcome:
-        welcome = hello_again(
-            conn,
-            self.nick,
-            token=self._token,
-            rooms=[self.room, *self.windows.asking_back()],
-            positions=self._positions,
-            password=self._password,
-        )
-        if welcome.nick != self.nick:
-            self._info(f"your nickname was taken meanwhile; you are now {welcome.nick}")
-            self.nick = welcome.nick
-        return welcome
 
     # -- sending ----------------------------------------------------------
     def _pace(self) -> float:

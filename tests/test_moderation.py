@@ -15,8 +15,8 @@ import pytest
 from helpers import TIMEOUT, NativeClient, PlainClient, ServerProcess, ask_who, client_process, wait_for
 from test_host import HostServer
 
-from chatserver.backends import store as store_module
 from chatserver.backends.memory import MemoryModeration
+from chatserver.backends.sqlite import schema as store_module
 from chatserver.backends.store import SqliteStore
 from chatserver.rules.moderation import Sanctions, address_key
 from common import messages as m
@@ -170,7 +170,8 @@ def test_a_version_1_store_is_migrated_and_keeps_its_messages(tmp_path):
 
     again = SqliteStore(path, room_key=room_key)
     try:
-        assert again._db.execute("PRAGMA user_version").fetchone()[0] == store_module.SCHEMA_VERSION == 3
+        version = again._database.connection.execute("PRAGMA user_version").fetchone()[0]
+        assert version == store_module.SCHEMA_VERSION == 3
         rules = Sanctions(again)
         assert rules.banned("someone", "10.0.0.5").reason == "spam"
         assert rules.reclaim("carol", "tok", "tok2") is not None

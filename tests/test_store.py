@@ -114,8 +114,8 @@ def test_a_full_store_says_what_was_not_kept_and_keeps_again_when_it_can(tmp_pat
     now = [0.0]
     store = SqliteStore(tmp_path / "full.sqlite3", room_key=room_key, clock=lambda: now[0])
     store.save_room(StoredRoom("#a", "e", 0, ""))
-    pages = store._db.execute("PRAGMA page_count").fetchone()[0]
-    store._db.execute(f"PRAGMA max_page_count = {pages + 2}")
+    pages = store._database.connection.execute("PRAGMA page_count").fetchone()[0]
+    store._database.connection.execute(f"PRAGMA max_page_count = {pages + 2}")
     big = "x" * 4000
     lost, seq = set(), 0
     while not lost and seq < 100:
@@ -132,7 +132,7 @@ def test_a_full_store_says_what_was_not_kept_and_keeps_again_when_it_can(tmp_pat
     store.stage(_msg("#a", seq + 1, big))
     store.commit()
     assert sum("cannot write the store" in r.message for r in caplog.records) == 2
-    store._db.execute("PRAGMA max_page_count = 1000000")  # room again
+    store._database.connection.execute("PRAGMA max_page_count = 1000000")  # room again
     assert store.stage(_msg("#a", seq + 2, "kept again")) and store.commit() == set()
     assert store.recent("#a", 1)[0].text == "kept again"
     assert any("kept again" in r.message for r in caplog.records)
@@ -173,3 +173,113 @@ def test_a_room_is_read_while_a_commit_holds_the_writer(tmp_path):
     finally:
         store.gate.set()
         store.close()
+
+
+def test_a_room_is_saved_while_a_commit_holds_the_writer(tmp_path):
+    """The hub saves a room under its own lock (a room made, a topic set): that save must not
+    wait for a commit under way (up to a whole fsync), or every room waits with it. It is
+    readable at once, and written with the next commit."""
+    import threading
+
+    from helpers import TIMEOUT
+
+    class Gated(SqliteStore):
+        def _commit_locked(self, staged):  # noqa: ANN001, ANN202 - (the writer's lock is held here)
+            self.committing.set()
+            assert self.gate.wait(TIMEOUT), "the test never opened the gate"
+            return super()._commit_locked(staged)
+
+    path = tmp_path / "chat.sqlite3"
+    store = Gated(path, room_key=room_key)
+    store.gate, store.committing = threading.Event(), threading.Event()
+    try:
+        store.save_room(StoredRoom("#dev", "e1", 0, ""))
+        store.stage(m.ChatMessage(seq=1, ts=1.0, room="#dev", nick="alice", text="hello"))
+        committing = threading.Thread(target=store.commit, daemon=True)
+        committing.start()
+        assert store.committing.wait(TIMEOUT)
+        saved = threading.Event()
+        saving = threading.Thread(
+            target=lambda: (
+                store.save_room(StoredRoom("#new", "e2", 0, "fresh")),
+                store.save_room(StoredRoom("#dev", "other", 0, "release friday")),
+                saved.set(),
+            ),
+            daemon=True,
+        )
+        saving.start()
+        assert saved.wait(TIMEOUT), "the rooms were saved while the commit still held the writer"
+        assert committing.is_alive(), "(the commit was still held)"
+        assert store.room("#new") == StoredRoom("#new", "e2", 0, "fresh"), "a staged room is read at once"
+        assert store.room("#dev") == StoredRoom("#dev", "e1", 1, "release friday"), "its epoch and number stay"
+        store.gate.set()
+        committing.join(TIMEOUT)
+        assert store.commit() == set()
+    finally:
+        store.gate.set()
+        store.close()
+    again = _store(path)
+    try:
+        assert again.room("#new") == StoredRoom("#new", "e2", 0, "fresh")
+        assert again.room("#dev") == StoredRoom("#dev", "e1", 1, "release friday")
+    finally:
+        again.close()
+
+
+def test_words_not_yet_indexed_are_found_and_pruning_them_keeps_the_index_whole(tmp_path):
+    """The word index is filled a batch of commits at a time: a search finds what was just
+    committed all the same, once, and retention may delete rows the index does not hold yet."""
+    from chatserver.backends.sqlite.search import INDEX_ROWS
+
+    path = tmp_path / "words.sqlite3"
+    store = SqliteStore(path, room_key=room_key, clock=lambda: 0.0)  # (the clock stands still)
+    store.save_room(StoredRoom("#a", "e", 0, ""))
+    _keep(store, [_msg("#a", 1, "deploy the build"), _msg("#a", 2, "build again")])
+    assert [x.seq for x in store.search("#a", "build", 10)] == [2, 1], "found before the index holds them"
+    _keep(store, [_msg("#a", seq, f"filler {seq}") for seq in range(3, INDEX_ROWS + 3)])
+    assert [x.seq for x in store.search("#a", "build", 10)] == [2, 1], "and once after"
+    _keep(store, [_msg("#a", seq, f"late build {seq}") for seq in range(INDEX_ROWS + 3, INDEX_ROWS + 6)])
+    while store.prune(older_than=None, keep_per_room=2, batch=50):
+        pass
+    assert [x.seq for x in store.search("#a", "build", 10)] == [INDEX_ROWS + 5, INDEX_ROWS + 4]
+    db = sqlite3.connect(path)
+    db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")  # (raises if not whole)
+    db.close()
+    _keep(store, [_msg("#a", INDEX_ROWS + 6, "closing build")])
+    store.close()
+    again = _store(path)
+    try:
+        assert [x.seq for x in again.search("#a", "build", 10)] == [INDEX_ROWS + 6, INDEX_ROWS + 5, INDEX_ROWS + 4]
+    finally:
+        again.close()
+
+
+def test_the_words_are_indexed_a_second_after_the_last_filling_however_few(tmp_path):
+    from chatserver.backends.sqlite.search import INDEX_SECONDS
+
+    path = tmp_path / "soon.sqlite3"
+    now = [0.0]
+    store = SqliteStore(path, room_key=room_key, clock=lambda: now[0])
+    store.save_room(StoredRoom("#a", "e", 0, ""))
+
+    def indexed() -> int:
+        db = sqlite3.connect(path)
+        row = db.execute("SELECT value FROM meta WHERE key = 'indexed'").fetchone()
+        db.close()
+        return int(row[0]) if row else 0
+
+    try:
+        _keep(store, [_msg("#a", 1, "one"), _msg("#a", 2, "two")])
+        for seq in (3, 4):  # (commits keep coming: the second runs from the last filling, not the last commit)
+            now[0] += INDEX_SECONDS * 0.4
+            _keep(store, [_msg("#a", seq, f"line {seq}")])
+        assert indexed() == 0, "a few rows, within a second: not yet"
+        now[0] += INDEX_SECONDS * 0.4
+        _keep(store, [_msg("#a", 5, "five")])
+        assert indexed() == 5, "a second since the last filling: all of them"
+        _keep(store, [_msg("#a", 6, "six")])
+        assert indexed() == 5, "and the second starts again"
+        assert [x.seq for x in store.search("#a", "six", 10)] == [6]
+    finally:
+        store.close()
+    assert indexed() == 6, "what is left is indexed at close"

@@ -1,0 +1,225 @@
+"""What each message from the server does to the client's session: a table of handlers by type, and what they keep.
+
+The receiver thread reads a connection until the server's ``bye`` or the
+link fails (``pump``); each message goes through its type's handler (a kick
+ends the session, a ping is answered, an ``accepted`` confirms a line, an
+error decides a line's fate, a replayed message may be one already on the
+screen), then through the tracker (``track``: our rooms, who is in them,
+our name, whom we exchanged private messages with), then to the screen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from common import messages as m
+
+from .connection import ChatConnection
+from .errors import ClientError
+from .outbox import Outbox
+from .positions import Positions
+from .typed import not_sent
+from .windows import Windows
+
+Handler = Callable[["Inbound", m.Message], "m.Message | None"]
+
+
+class Inbound:
+    """The receiver's side of a session: what it makes of each message, and what it keeps of them."""
+
+    def __init__(
+        self,
+        welcome: m.Welcome,
+        outbox: Outbox,
+        windows: Windows,
+        *,
+        show: Callable[[m.Message], None],
+        changed: Callable[[], None],
+        info: Callable[[str], None],
+        cluster_link: Callable[[bool], None],
+        answer_ping: Callable[[m.Ping], None],
+    ) -> None:
+        self._outbox = outbox
+        self.windows = windows
+        self._show = show  # (the session's current ``show``)
+        self._changed = changed  # the status changed (``on_status``)
+        self._info = info
+        self._cluster_link = cluster_link
+        self._answer_ping = answer_ping
+        self.nick = welcome.nick
+        #: The right to take our name back after a lost link (a new one after each /nick).
+        self.token = welcome.token
+        self.positions = Positions()
+        self.positions.entered(welcome.room, welcome.epoch, welcome.seq)
+        #: Replayed messages still to come of the last welcome/joined (not of a /history).
+        self.greeting_left = welcome.replay
+        #: Show the history a room replays on joining (a piped bot wants only what follows).
+        self.history_on_join = True
+        self.rooms: set[str] = {welcome.room}  # every room we heard of, for completion
+        #: Who we exchanged private messages with (any room), for ``/msg`` completion.
+        self.correspondents: set[str] = set()
+        self.kicked = False  # an operator's /kick: the Bye that follows is not a normal end
+        self.server_stopping = False  # the server said it stops: the Bye that follows is not the end
+        #: Why the session ended without the server's ``bye`` (a kick's words).
+        self.lost: str | None = None
+
+    def pump(self, conn: ChatConnection, leaving: Callable[[], bool]) -> str | None:
+        """Handle messages until the server says bye (None) or the link fails (why)."""
+        try:
+            while True:
+                msg = conn.next_message()
+                if msg is None:
+                    return "connection lost: the server closed the connection"
+                if isinstance(msg, m.Bye):
+                    if leaving():  # the answer to our quit: all we sent before it arrived
+                        self._outbox.forget_unacked()
+                    elif self.server_stopping:  # it will probably be back: as if the link broke
+                        self.server_stopping = False  # (its notice said why: no separate bye line)
+                        return f"the server stopped ({msg.reason})"
+                    elif not self.kicked:  # (a kick's notice said it all: it is the reason we end with)
+                        self._show(msg)
+                    return None
+                self.on_message(msg)
+        except ClientError as exc:
+            return str(exc)
+
+    def on_message(self, msg: m.Message) -> None:
+        handler = _HANDLERS.get(type(msg))
+        if handler is not None:
+            found = handler(self, msg)
+            if found is None:  # (taken care of: not for the screen)
+                return
+            msg = found
+        self.track(msg)
+        if not isinstance(msg, m.Pong) and self.windows.route(msg, self._show)[0]:
+            self._changed()  # (the hotlist changed)
+
+    # -- the handlers, by type: each returns what goes on to the tracker and the screen --
+    def _notice(self, msg: m.Notice) -> m.Message | None:
+        if msg.event == "kick":  # not the end we chose: exit 1 saying why (once), and never reconnect
+            self.kicked = True
+            self.lost = msg.text
+            return None
+        if msg.event == "shutdown":
+            self.server_stopping = True  # a restart, not the end of the chat
+        if msg.event in ("link_down", "link_up"):
+            self._cluster_link(msg.event == "link_up")
+        return msg
+
+    def _ping(self, msg: m.Ping) -> None:
+        self._answer_ping(msg)
+
+    def _token(self, msg: m.Token) -> None:
+        self.token = msg.token  # after /nick: the right to resume, under the new name
+
+    def _accepted(self, msg: m.Accepted) -> None:
+        self._outbox.acknowledged(msg.room)
+        self.positions.saw(msg.room or self.windows.room, msg.seq)  # (a server before rooms in acks: ours)
+
+    def _reply(self, msg: m.Reply) -> m.Message:
+        self._outbox.acknowledged(None)
+        return msg
+
+    def _error(self, msg: m.Error) -> m.Message | None:
+        if msg.code == "cluster_unavailable":
+            # Not taken, not lost: it waits in the outbox until the server's cluster is back.
+            self._cluster_link(False)
+            self._outbox.refused()
+            if self._outbox.unavailable():
+                self._info("the server could not take your message now: it is sent when its cluster is back")
+            return None  # (the server's own words, "try again", are not for a line that goes by itself)
+        if msg.code in ("not_kept", "muted"):
+            # Delivered but not kept, or refused while muted: the line's fate is known, not sent again.
+            line = self._outbox.oldest_unconfirmed()
+            self._outbox.acknowledged()
+            if msg.code == "muted" and isinstance(line, (m.Say, m.Action)):
+                return not_sent(line, msg)  # the screen showed it as sent ("You: ..."): say it was not
+            return msg
+        self._outbox.refused()
+        return msg
+
+    def _chat(self, msg: m.ChatMessage) -> m.Message | None:
+        greeting = self.greeting_left > 0 and msg.replay is not None
+        if greeting:
+            self.greeting_left -= 1
+        if greeting and msg.replay == "history" and not self.history_on_join:
+            self.positions.saw(msg.room, msg.seq)  # (as good as seen: not shown on coming back either)
+            return None
+        if greeting and msg.replay == "history" and self.positions.seen(msg.room, msg.seq):
+            return None  # on the screen already (back in a room we were in); /history asked shows all
+        self.positions.saw(msg.room, msg.seq)
+        if msg.replay == "missed" and msg.nick == self.nick:
+            self._outbox.arrived(msg)  # it did arrive before the link broke
+            return None  # our own line: a confirmation, not news
+        return msg
+
+    # -- the tracker, by type: each says whether the status changed --
+    def track(self, msg: m.Message) -> None:
+        """Keep our rooms, who is in them, the topic, our name and correspondents up to date."""
+        tracker = _TRACKERS.get(type(msg))
+        if tracker is not None and tracker(self, msg):
+            self._changed()
+
+    def _entered(self, msg: m.Welcome | m.Joined) -> bool:
+        self.greeting_left = msg.replay  # the messages that follow at once are its replay
+        rejoined = self.windows.entered(msg)
+        self.rooms.add(msg.room)
+        self.positions.entered(msg.room, msg.epoch, msg.seq)
+        released = 0 if rejoined else self._outbox.entered(msg.room)  # (a room taken back: not focused)
+        if released:
+            self._info(f"sending {released} line(s) you typed for {msg.room} while elsewhere")
+        return True
+
+    def _parted(self, msg: m.Parted) -> bool:
+        self.windows.parted(msg, self._show)
+        self._outbox.entered(msg.focus)
+        return True
+
+    def _focused(self, msg: m.Focused) -> bool:
+        self._outbox.entered(msg.room)  # the server's focus follows ours
+        return True
+
+    def _users(self, msg: m.Users) -> bool:
+        self.windows.who(msg)
+        return True
+
+    def _room_list(self, msg: m.RoomList) -> bool:
+        self.rooms = set(msg.names)
+        return True
+
+    def _private(self, msg: m.Private) -> bool:
+        other = msg.to if msg.nick == self.nick else msg.nick
+        if other != self.nick:
+            self.correspondents = self.correspondents | {other}  # (replaced: read by the UI thread)
+        return False
+
+    def _renamed(self, msg: m.Notice) -> bool:
+        if not msg.nick:
+            return False
+        if msg.event == "nick" and msg.previous:
+            if msg.previous == self.nick:
+                self.nick = msg.nick
+            if msg.previous in self.correspondents:
+                self.correspondents = (self.correspondents - {msg.previous}) | {msg.nick}
+        return self.windows.notice(msg)
+
+
+_HANDLERS: dict[type[m.Message], Handler] = {
+    m.Notice: Inbound._notice,  # type: ignore[dict-item]
+    m.Ping: Inbound._ping,  # type: ignore[dict-item]
+    m.Token: Inbound._token,  # type: ignore[dict-item]
+    m.Accepted: Inbound._accepted,  # type: ignore[dict-item]
+    m.Reply: Inbound._reply,  # type: ignore[dict-item]
+    m.Error: Inbound._error,  # type: ignore[dict-item]
+    m.ChatMessage: Inbound._chat,  # type: ignore[dict-item]
+}
+_TRACKERS: dict[type[m.Message], Callable[[Inbound, m.Message], bool]] = {
+    m.Welcome: Inbound._entered,  # type: ignore[dict-item]
+    m.Joined: Inbound._entered,  # type: ignore[dict-item]
+    m.Parted: Inbound._parted,  # type: ignore[dict-item]
+    m.Focused: Inbound._focused,  # type: ignore[dict-item]
+    m.Users: Inbound._users,  # type: ignore[dict-item]
+    m.RoomList: Inbound._room_list,  # type: ignore[dict-item]
+    m.Private: Inbound._private,  # type: ignore[dict-item]
+    m.Notice: Inbound._renamed,  # type: ignore[dict-item]
+}

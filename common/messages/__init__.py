@@ -1,0 +1,146 @@
+"""Message types of the native protocol: one msgspec Struct per ``type``, a tagged union.
+
+Every frame is a JSON object whose ``type`` names its Struct. ``decode`` reads a
+frame into its Struct, msgspec checking every field's type and cap (in C) as it
+reads, and raises ``InvalidFrame`` (never any other exception) for anything
+else; ``encode`` produces the frame bytes, newline included, so a broadcast is
+encoded exactly once, by one msgspec call.
+
+Whatever a receiver refuses the server keeps out of its frames where it builds
+them (``common/limits.py``: ``fit``, ``first``); a message's constructor checks
+nothing, so building and decoding one costs no Python per field.
+
+The package, one module per concern: ``base`` (the base Struct, the field types
+and their caps), ``client``, ``server`` and ``both`` (the types by direction),
+``registry`` (the tagged union, each type by its wire name), ``codec``
+(frames to and from bytes) and ``refusals`` (what a refused frame is told).
+``from common import messages as m`` gives every name of them.
+"""
+
+from __future__ import annotations
+
+from .base import (
+    INT_MAX,
+    INT_MIN,
+    MAX_FIELD,
+    MAX_TEXT,
+    PROTOCOL_VERSION,
+    Bools,
+    Int,
+    Ints,
+    Message,
+    Number,
+    Str,
+    Strs,
+    Text,
+)
+from .both import Error, Ping, Pong
+from .client import (
+    Action,
+    Away,
+    Ban,
+    Deop,
+    Hello,
+    History,
+    Join,
+    Kick,
+    Line,
+    ListBans,
+    ListOps,
+    ListRooms,
+    Mute,
+    Op,
+    Part,
+    PrivateSay,
+    Quit,
+    Say,
+    Search,
+    SetNick,
+    SetTopic,
+    Unban,
+    Unmute,
+    Who,
+)
+from .codec import decode, encode, from_dict, to_dict
+from .registry import CLIENT_TYPES, REGISTRY, SERVER_TYPES, AnyMessage
+from .server import (
+    Accepted,
+    Bye,
+    ChatMessage,
+    Focused,
+    Joined,
+    Notice,
+    Parted,
+    Private,
+    Reply,
+    RoomList,
+    Token,
+    Users,
+    Welcome,
+)
+
+_REGISTRY = REGISTRY  # (the name the tests have used)
+
+__all__ = [
+    "Accepted",
+    "Action",
+    "AnyMessage",
+    "Away",
+    "Ban",
+    "Bools",
+    "Bye",
+    "CLIENT_TYPES",
+    "ChatMessage",
+    "Deop",
+    "Error",
+    "Focused",
+    "Hello",
+    "History",
+    "INT_MAX",
+    "INT_MIN",
+    "Int",
+    "Ints",
+    "Join",
+    "Joined",
+    "Kick",
+    "Line",
+    "ListBans",
+    "ListOps",
+    "ListRooms",
+    "MAX_FIELD",
+    "MAX_TEXT",
+    "Message",
+    "Mute",
+    "Notice",
+    "Number",
+    "Op",
+    "PROTOCOL_VERSION",
+    "Part",
+    "Parted",
+    "Ping",
+    "Pong",
+    "Private",
+    "PrivateSay",
+    "Quit",
+    "Reply",
+    "RoomList",
+    "SERVER_TYPES",
+    "Say",
+    "Search",
+    "SetNick",
+    "SetTopic",
+    "Str",
+    "Strs",
+    "Text",
+    "Token",
+    "Unban",
+    "Unmute",
+    "Users",
+    "Welcome",
+    "Who",
+    "decode",
+    "encode",
+    "from_dict",
+    "to_dict",
+    "_REGISTRY",
+]

@@ -1,0 +1,21 @@
+"""The frames sent both ways: an error, and the ping and its answer."""
+
+from __future__ import annotations
+
+from .base import Message, Str, Text, sent
+
+
+class Error(Message, tag="error"):
+    """Something the receiver sent was refused; ``code`` is machine-readable."""
+
+    code: Str
+    message: Text
+    suggestion: Str | None = None
+
+
+class Ping(Message, tag="ping"):
+    token: Str = sent("")
+
+
+class Pong(Message, tag="pong"):
+    token: Str = sent("")

@@ -1,0 +1,180 @@
+"""The frames a client sends the server: one Struct per ``type``."""
+
+from __future__ import annotations
+
+from .base import Int, Ints, Message, Str, Strs, Text, sent
+
+
+class Hello(Message, tag="hello"):
+    """First frame from a native client: who it is and what it speaks."""
+
+    version: Int
+    nick: Str
+    client: Str = sent("")
+    #: Reconnecting: the ``token`` of the earlier welcome, to take the name back
+    #: from a session the server has not yet noticed is dead.
+    resume: Str | None = None
+    #: Reconnecting: the last room ``seq`` seen; missed messages are replayed.
+    last_seq: Int | None = None
+    #: For a server started with a password (or an operator's password).
+    password: Str | None = None
+    #: Reconnecting: the room we were in (``last_seq`` counts its messages).
+    #: The server puts us back there even if it no longer knows ``resume``.
+    room: Str | None = None
+    #: Reconnecting: the ``epoch`` of ``room`` that ``last_seq`` counts in.
+    #: When the room's numbering has changed since, there is no resuming:
+    #: the server says so (notice ``renumbered``) and sends recent history.
+    epoch: Str | None = None
+    #: Reconnecting: the other rooms we were in (``room`` is the focused one),
+    #: with parallel lists of each one's ``epoch`` and last ``seq`` seen (-1:
+    #: none). Each is joined again after the welcome, with its ``joined`` and replay.
+    rooms: Strs | None = None
+    epochs: Strs | None = None
+    last_seqs: Ints | None = None
+
+
+class Say(Message, tag="say"):
+    """A chat message to ``room`` (one we are in), or to the focused room."""
+
+    text: Text
+    room: Str | None = None
+
+
+class Line(Message, tag="line"):
+    """A line as the user typed it, parsed by the server (``common/commands.py``) as
+    an nc user's line is: a message, or a ``/command``. A message or ``/me`` without a
+    room of its own goes to ``room`` (one we are in), or to the focused room."""
+
+    text: Text
+    room: Str | None = None
+
+
+class Action(Message, tag="action"):
+    """``/me text``: an action in ``room``, or in the focused room."""
+
+    text: Text
+    room: Str | None = None
+
+
+class PrivateSay(Message, tag="privmsg"):
+    """``/msg NICK text``: a private message to one user."""
+
+    to: Str
+    text: Text
+
+
+class SetNick(Message, tag="nick"):
+    """``/nick NEW``."""
+
+    nick: Str
+
+
+class Who(Message, tag="who"):
+    """``/who``: ask for the users in the room."""
+
+
+class Join(Message, tag="join"):
+    """``/join #room``: join a room (made on first join) and focus it; the other rooms are kept."""
+
+    room: Str
+
+
+class Part(Message, tag="part"):
+    """``/part [#room]``: leave ``room`` or the focused room (the last one: back to the lobby)."""
+
+    room: Str | None = None
+
+
+class ListRooms(Message, tag="list"):
+    """``/rooms [AFTER]``: answered with ``RoomList``, a page of rooms in order of name
+    (those after the room ``after``, for the next page)."""
+
+    after: Str | None = None
+
+
+class SetTopic(Message, tag="topic"):
+    """``/topic text``: the current room's topic."""
+
+    text: Text
+
+
+class Away(Message, tag="away"):
+    """``/away [reason]``: away with a reason, or back without one."""
+
+    reason: Str = sent("")
+
+
+class Kick(Message, tag="kick"):
+    """``/kick NICK [reason]``: an operator removes a user."""
+
+    nick: Str
+    reason: Str = sent("")
+
+
+class History(Message, tag="history"):
+    """``/history [N]``: the room's last ``count`` messages (numbered below ``before``)."""
+
+    count: Int = sent(100)
+    before: Int | None = None
+
+
+class Search(Message, tag="search"):
+    """``/search WORDS``: earlier messages of the room holding all of ``words``."""
+
+    words: Str
+
+
+class Op(Message, tag="op"):
+    """``/op NICK``: an operator makes a connected user an operator."""
+
+    nick: Str
+
+
+class Deop(Message, tag="deop"):
+    """``/deop NICK``: an operator takes operator rights away."""
+
+    nick: Str
+
+
+class ListOps(Message, tag="ops"):
+    """``/ops``: who are operators (answered with notices, event "ops")."""
+
+
+class Ban(Message, tag="ban"):
+    """``/ban NICK [DURATION] [reason]``: disconnect, and refuse the name and its address.
+
+    ``duration`` in seconds: None for the server's default (an hour), 0 until lifted."""
+
+    nick: Str
+    duration: Int | None = None
+    reason: Str = sent("")
+
+
+class Unban(Message, tag="unban"):
+    """``/unban MASK``: lift the bans on a nickname or an address."""
+
+    mask: Str
+
+
+class ListBans(Message, tag="bans"):
+    """``/bans``: the bans and mutes in force (answered with notices, event "bans")."""
+
+
+class Mute(Message, tag="mute"):
+    """``/mute NICK [DURATION] [reason]``: refuse their room messages (``duration`` as in ``Ban``)."""
+
+    nick: Str
+    duration: Int | None = None
+    reason: Str = sent("")
+
+
+class Unmute(Message, tag="unmute"):
+    """``/unmute NICK``."""
+
+    nick: Str
+
+
+class Quit(Message, tag="quit"):
+    """The client leaves; the server answers with ``Bye`` and closes."""
+
+    text: Text = sent("")
