@@ -116,6 +116,17 @@ class Page:
     def wait_text(self, text: str, timeout: float = TIMEOUT) -> None:
         self.wait(lambda: text in self.messages_text(), timeout)
 
+    def entry(self, where: str, name: str):
+        """The button of ``name`` in the side panel's list ``where`` (``#my-rooms``, ``#privates``...)."""
+        found = [b for b in self.driver.find_elements(By.CSS_SELECTOR, f"{where} button") if b.text.startswith(name)]
+        return found[0] if found else None
+
+    def badge(self, where: str, name: str) -> str:
+        """The unread count shown beside ``name`` ("" for none)."""
+        button = self.entry(where, name)
+        badges = button.find_elements(By.CSS_SELECTOR, ".unread") if button is not None else []
+        return badges[0].text if badges else ""
+
     def csp_violations(self) -> list[str]:
         return [e["message"] for e in self.driver.get_log("browser") if "Content Security Policy" in e["message"]]
 
@@ -417,3 +428,57 @@ def test_a_phone_sized_screen_in_dark_mode(page, srv):
     background = page.driver.execute_script("return getComputedStyle(document.body).backgroundColor")
     assert background == "rgb(21, 23, 26)"  # the dark palette
     page.shot("9-phone-dark")
+
+
+def test_several_rooms_each_with_its_own_log_unread_counts_and_a_new_divider(page, srv):
+    dev = NativeClient(srv.port, "devlead")
+    dev.send_json({"type": "join", "room": "#dev"})
+    dev.expect(lambda f: f["type"] == "joined")
+    dev.say("before you came")
+    dev.expect(lambda f: f["type"] == "accepted")
+    page.open(srv)
+    page.login("reader")
+    page.say("/join #dev")
+    page.wait(lambda: page.el("#room").text == "#dev")
+    page.wait_text("devlead: before you came")
+    page.entry("#my-rooms", "#lobby").click()  # the lobby is kept: /join does not leave it
+    page.wait(lambda: page.el("#room").text == "#lobby")
+    assert "before you came" not in page.messages_text()  # each room its own log
+    dev.say("one")
+    dev.say("reader: two")
+    page.wait(lambda: page.badge("#my-rooms", "#dev") == "2")
+    assert page.entry("#my-rooms", "#dev").find_elements(By.CSS_SELECTOR, ".mentioned")
+    assert page.driver.title.startswith("(2) ")
+    assert "one" not in page.messages_text()
+    page.shot("10-unread")
+    page.entry("#my-rooms", "#dev").click()
+    page.wait(lambda: page.el("#room").text == "#dev")
+    after_divider = page.driver.execute_script(
+        "const d = document.querySelector('#messages .view:not([hidden]) .divider.new');"
+        "return d ? d.nextElementSibling.textContent : null"
+    )
+    assert after_divider is not None and after_divider.endswith("devlead: one"), after_divider
+    assert page.badge("#my-rooms", "#dev") == "" and not page.driver.title.startswith("(")
+    # Back in #dev after leaving it: its history is not shown twice.
+    page.say("/part #dev")
+    page.wait(lambda: page.el("#room").text == "#lobby" and page.entry("#my-rooms", "#dev") is None)
+    page.say("/join #dev")
+    page.wait(lambda: page.el("#room").text == "#dev")
+    page.wait_text("now in #dev")
+    dev.say("after the rejoin")
+    page.wait_text("devlead: after the rejoin")
+    shown = page.messages_text()
+    for text in ("devlead: before you came", "devlead: one", "reader: two"):
+        assert shown.count(text) == 1, (text, shown)
+    # A private conversation is listed with its own count, and answered from its own log.
+    dev.send_json({"type": "privmsg", "to": "reader", "text": "a word in private"})
+    page.wait(lambda: page.badge("#privates", "@devlead") == "1")
+    assert "a word in private" not in page.messages_text()
+    page.entry("#privates", "@devlead").click()
+    page.wait_text("[private from devlead] a word in private")
+    page.say("and back to you")
+    got = dev.expect(lambda f: f["type"] == "private" and f["nick"] == "reader")
+    assert got["text"] == "and back to you"
+    page.wait_text("[private to devlead] and back to you")
+    assert page.badge("#privates", "@devlead") == ""
+    page.shot("11-private")

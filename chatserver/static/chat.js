@@ -5,24 +5,28 @@
 (() => {
   const PROTOCOL_VERSION = 1;
   const MAX_TEXT = 8000; // characters in a frame's "text" (common/limits.py)
+  const KEPT_LINES = 2000; // lines kept per room's log
 
   const $ = (id) => document.getElementById(id);
   const ui = {
     server: $("server"), room: $("room"), topic: $("topic"), state: $("state"),
     loginView: $("login-view"), login: $("login"), nick: $("nick"), passwordRow: $("password-row"),
     password: $("password"), loginError: $("login-error"), tlsNote: $("tls-note"),
-    chatView: $("chat-view"), messages: $("messages"), side: $("side"), rooms: $("rooms"),
-    refreshRooms: $("refresh-rooms"), people: $("people"), compose: $("compose"), input: $("input"),
+    chatView: $("chat-view"), messages: $("messages"), side: $("side"), rooms: $("my-rooms"),
+    otherRooms: $("other-rooms"), privates: $("privates"), people: $("people"),
+    compose: $("compose"), input: $("input"),
   };
 
   // What this client knows; kept across reconnects.
   const s = {
-    ws: null, nick: "", password: null, token: null, room: null, epoch: null,
-    lastSeq: {}, // room -> last seq seen there (per room: an ack names its room)
-    users: [], away: new Set(), registered: false, wantOnline: false, ended: false,
-    shutdownSeen: false, retry: 0, retryTimer: null, roomList: [],
-    held: [], // lines typed while not connected: { text, room }
-    pending: {}, // room -> the page's own message lines there, shown before their "accepted"
+    ws: null, nick: "", password: null, token: null, registered: false, wantOnline: false, ended: false,
+    shutdownSeen: false, retry: 0, retryTimer: null,
+    views: new Map(), // key -> view: each room we are in and each private conversation, with its own log
+    active: null, // the view shown
+    focus: null, // the room the server takes as focused (where /topic, /who, /history go)
+    rejoining: new Set(), // keys of rooms a reconnect asked back: their "joined" does not switch the view
+    roomList: [], // the server's rooms (/rooms): name, count, topic
+    held: [], // lines typed while not connected: { text, view }
     quietLists: 0, // "list" frames the page sent itself: their answers refresh the panel, unsaid
   };
 
@@ -60,6 +64,11 @@
     return new RegExp(`(?<![\\p{L}\\p{N}_])${escaped}(?![\\p{L}\\p{N}_])`, "giu");
   }
 
+  function mentions(text) {
+    const pattern = mentionPattern();
+    return pattern !== null && pattern.test(shown(text));
+  }
+
   // Text with the own name in <mark>: a list of text nodes and marks, never parsed as HTML.
   function withMentions(raw, line) {
     const text = shown(raw);
@@ -80,8 +89,39 @@
     return frag;
   }
 
-  function addLine(classes, parts, ts) {
-    const stick = ui.messages.scrollHeight - ui.messages.scrollTop - ui.messages.clientHeight < 40;
+  // ---- views: a room's or a conversation's own log ----
+  const keyOf = (kind, name) => (kind === "private" ? "@" : "") + String(name).normalize("NFKC").toLowerCase();
+
+  function view(kind, name) {
+    const key = keyOf(kind, name);
+    let v = s.views.get(key);
+    if (!v) {
+      const log = document.createElement("div");
+      log.className = "view";
+      log.dataset.view = key;
+      log.hidden = true;
+      ui.messages.append(log);
+      v = {
+        key, kind, name, log,
+        joined: kind === "private", // (a room: while we are in it)
+        seen: new Set(), // seq of each message shown (in ``epoch``): a replay shows none twice
+        epoch: "", lastSeq: 0,
+        unread: 0, mention: false, firstUnread: null, divider: null, scrollTop: null,
+        topic: "", users: [], away: new Set(), pending: [],
+      };
+      s.views.set(key, v);
+    }
+    return v;
+  }
+
+  const roomView = (name) => s.views.get(keyOf("room", name));
+  const activeView = () => s.active || roomView(s.focus) || null;
+
+  function addLine(v, classes, parts, ts, seq) {
+    v = v || activeView();
+    if (!v) return null;
+    const showing = v === s.active && !ui.chatView.hidden;
+    const stick = showing && ui.messages.scrollHeight - ui.messages.scrollTop - ui.messages.clientHeight < 40;
     const line = document.createElement("div");
     line.className = ["line", ...classes].join(" ");
     const time = document.createElement("time");
@@ -102,26 +142,40 @@
         line.append(isolated(part.cls, part.text));
       }
     }
-    ui.messages.append(line);
-    while (ui.messages.childElementCount > 2000) ui.messages.firstElementChild.remove();
+    // In the order of the room's numbering: history asked for later goes above what is shown.
+    const older = seq !== undefined && seq < v.lastSeq;
+    const after = older ? [...v.log.querySelectorAll(".line[data-seq]")].find((l) => Number(l.dataset.seq) > seq) : null;
+    if (seq !== undefined) line.dataset.seq = String(seq);
+    if (after) v.log.insertBefore(line, after);
+    else v.log.append(line);
+    while (v.log.childElementCount > KEPT_LINES) v.log.firstElementChild.remove();
     if (stick) ui.messages.scrollTop = ui.messages.scrollHeight;
     return line;
   }
 
-  const system = (text, ts) => addLine(["system"], [text], ts);
-  const errorLine = (text) => addLine(["error"], [text]);
+  const system = (text, ts, v) => addLine(v, ["system"], [text], ts);
+  const errorLine = (text) => addLine(null, ["error"], [text]);
 
-  function showMessage(f) {
-    const classes = [];
+  // Is this view's new line unseen: another view shown, or the page not looked at?
+  const unseenIn = (v) => v !== s.active || document.hidden || ui.chatView.hidden;
+
+  function counted(v, line, mentioned) {
+    if (!unseenIn(v)) return;
+    v.unread += 1;
+    if (mentioned) v.mention = true;
+    if (!v.firstUnread) v.firstUnread = line;
+    showLists();
+  }
+
+  function showMessage(v, f, extra) {
+    const classes = [...(extra || [])];
     if (f.replay) classes.push("replay");
     if (f.nick === s.nick) classes.push("mine");
+    if (f.action) classes.push("action");
     const mention = f.nick !== s.nick;
-    if (f.action) {
-      classes.push("action");
-      addLine(classes, ["* ", { cls: "nick", text: f.nick }, " ", { cls: "text", text: f.text, mention }], f.ts);
-    } else {
-      addLine(classes, [{ cls: "nick", text: f.nick }, ": ", { cls: "text", text: f.text, mention }], f.ts);
-    }
+    const text = { cls: "text", text: f.text, mention };
+    const parts = f.action ? ["* ", { cls: "nick", text: f.nick }, " ", text] : [{ cls: "nick", text: f.nick }, ": ", text];
+    return addLine(v, classes, parts, f.ts, f.seq);
   }
 
   function setState(state, text) {
@@ -129,45 +183,117 @@
     ui.state.textContent = text;
   }
 
-  function showWhere(topic) {
-    ui.room.textContent = s.room || "";
-    if (topic !== undefined) ui.topic.replaceChildren(...(topic ? ["— ", isolated("", topic)] : []));
-    document.title = s.room ? `${s.room} · LAN chat` : "LAN chat";
-    for (const button of ui.rooms.querySelectorAll("button")) {
-      button.setAttribute("aria-current", String(button.dataset.room === s.room));
-    }
+  // ---- what is shown beside the log ----
+  function showWhere() {
+    const v = activeView();
+    ui.room.textContent = v ? (v.kind === "private" ? `@${v.name}` : v.name) : "";
+    ui.topic.replaceChildren(...(v && v.topic ? ["— ", isolated("", v.topic)] : []));
+    showTitle();
+  }
+
+  function showTitle() {
+    const v = activeView();
+    let unread = 0;
+    for (const each of s.views.values()) unread += each.unread;
+    const where = v ? (v.kind === "private" ? `@${v.name}` : v.name) : "";
+    document.title = (unread ? `(${unread}) ` : "") + (where ? `${where} · LAN chat` : "LAN chat");
   }
 
   function showPeople() {
+    const v = activeView();
     ui.people.replaceChildren();
-    for (const nick of [...s.users].sort((a, b) => a.localeCompare(b))) {
+    if (!v || v.kind !== "room") return;
+    for (const nick of [...v.users].sort((a, b) => a.localeCompare(b))) {
       const li = document.createElement("li");
-      li.append(isolated("", nick), s.away.has(nick) ? " (away)" : "");
+      li.append(isolated("", nick), v.away.has(nick) ? " (away)" : "");
       if (nick === s.nick) li.className = "me-name";
-      else if (s.away.has(nick)) li.className = "away";
+      else if (v.away.has(nick)) li.className = "away";
       ui.people.append(li);
     }
   }
 
-  function showRooms() {
-    ui.rooms.replaceChildren();
-    const names = s.roomList.length ? s.roomList : (s.room ? [{ name: s.room, count: s.users.length }] : []);
-    for (const entry of names) {
-      const li = document.createElement("li");
-      const button = document.createElement("button");
-      button.type = "button";
-      button.dataset.room = entry.name;
-      button.append(isolated("", entry.name), ` (${entry.count})`, ...(entry.topic ? [" — ", isolated("", entry.topic)] : []));
-      button.setAttribute("aria-current", String(entry.name === s.room));
-      button.addEventListener("click", () => { if (entry.name !== s.room) send({ type: "join", room: entry.name }); });
-      li.append(button);
-      ui.rooms.append(li);
+  // One entry of the side panel: the name, its unread count and a mention marker.
+  function entry(v, label, detail, onClick) {
+    const li = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.dataset.view = v ? v.key : "";
+    button.append(isolated("name", label));
+    if (detail) button.append(" ", detail);
+    if (v && v.unread) {
+      const badge = document.createElement("span");
+      badge.className = "unread";
+      badge.textContent = String(v.unread);
+      badge.setAttribute("aria-label", `${v.unread} unread`);
+      button.append(" ", badge);
     }
+    if (v && v.mention) {
+      const mark = document.createElement("span");
+      mark.className = "mentioned";
+      mark.textContent = "!";
+      mark.setAttribute("aria-label", "you were mentioned");
+      button.append(mark);
+    }
+    button.setAttribute("aria-current", String(v !== null && v === s.active));
+    button.addEventListener("click", onClick);
+    li.append(button);
+    return li;
+  }
+
+  function showLists() {
+    const ours = [...s.views.values()].filter((v) => v.kind === "room" && v.joined);
+    ui.rooms.replaceChildren(...ours.map((v) => {
+      const known = s.roomList.find((r) => keyOf("room", r.name) === v.key);
+      const detail = known ? `(${known.count})` : "";
+      return entry(v, v.name, detail, () => switchTo(v));
+    }));
+    const others = s.roomList.filter((r) => !ours.some((v) => v.key === keyOf("room", r.name)));
+    ui.otherRooms.replaceChildren(...others.map((r) => {
+      const li = entry(null, r.name, `(${r.count})`, () => send({ type: "join", room: r.name }));
+      if (r.topic) li.firstChild.append(" — ", isolated("", r.topic));
+      return li;
+    }));
+    const privates = [...s.views.values()].filter((v) => v.kind === "private");
+    ui.privates.replaceChildren(...privates.map((v) => entry(v, `@${v.name}`, "", () => switchTo(v))));
+    showTitle();
+  }
+
+  // Show ``v``'s log, at its first unread line under a "new" divider (or where it was left).
+  function switchTo(v) {
+    const was = s.active;
+    if (was && was !== v) {
+      was.scrollTop = ui.messages.scrollTop;
+      was.log.hidden = true;
+    }
+    s.active = v;
+    v.log.hidden = false;
+    if (v.divider) { v.divider.remove(); v.divider = null; }
+    const first = v.firstUnread && v.firstUnread.isConnected ? v.firstUnread : null;
+    if (first) {
+      v.divider = document.createElement("div");
+      v.divider.className = "divider new";
+      v.divider.setAttribute("role", "separator");
+      v.divider.textContent = "new";
+      v.log.insertBefore(v.divider, first);
+    }
+    v.unread = 0;
+    v.mention = false;
+    v.firstUnread = null;
+    if (v.kind === "room" && v.name !== s.focus) {
+      send({ type: "join", room: v.name }); // (focused on the server too: /topic, /who and /history are about it)
+      s.focus = v.name;
+    }
+    showWhere();
+    showPeople();
+    showLists();
+    if (first) v.divider.scrollIntoView({ block: "start" });
+    else if (v.scrollTop !== null && was !== v) ui.messages.scrollTop = v.scrollTop;
+    else ui.messages.scrollTop = ui.messages.scrollHeight;
   }
 
   // ---- the connection ----
   function send(frame) {
-    if (!s.ws || s.ws.readyState !== WebSocket.OPEN) return false;
+    if (!s.ws || s.ws.readyState !== WebSocket.OPEN || !s.registered) return false;
     s.ws.send(JSON.stringify(frame));
     return true;
   }
@@ -175,6 +301,26 @@
   // The rooms for the side panel: the answer is not said in the log (a typed /rooms's is).
   function refreshRooms() {
     if (send({ type: "list" })) s.quietLists += 1;
+  }
+
+  function hello() {
+    const frame = { type: "hello", version: PROTOCOL_VERSION, nick: s.nick, client: "lanchat-web" };
+    if (s.password !== null) frame.password = s.password;
+    if (s.token) frame.resume = s.token;
+    const focused = s.focus ? roomView(s.focus) : null;
+    if (focused) {
+      frame.room = focused.name;
+      if (focused.epoch) frame.epoch = focused.epoch;
+      if (focused.seen.size) frame.last_seq = focused.lastSeq;
+    }
+    const others = [...s.views.values()].filter((v) => v.kind === "room" && v.joined && v !== focused);
+    if (others.length) {
+      frame.rooms = others.map((v) => v.name);
+      frame.epochs = others.map((v) => v.epoch);
+      frame.last_seqs = others.map((v) => (v.seen.size ? v.lastSeq : -1));
+    }
+    s.rejoining = new Set(others.map((v) => v.key));
+    return frame;
   }
 
   function connect() {
@@ -191,17 +337,7 @@
     s.ws = ws;
     s.shutdownSeen = false;
     s.quietLists = 0;
-    ws.addEventListener("open", () => {
-      const hello = { type: "hello", version: PROTOCOL_VERSION, nick: s.nick, client: "lanchat-web" };
-      if (s.password !== null) hello.password = s.password;
-      if (s.token) hello.resume = s.token;
-      if (s.room) {
-        hello.room = s.room;
-        if (s.epoch) hello.epoch = s.epoch;
-        if (s.lastSeq[s.room] !== undefined) hello.last_seq = s.lastSeq[s.room];
-      }
-      ws.send(JSON.stringify(hello));
-    });
+    ws.addEventListener("open", () => ws.send(JSON.stringify(hello())));
     ws.addEventListener("message", (event) => {
       if (typeof event.data !== "string") return;
       let frame;
@@ -255,19 +391,31 @@
   }
 
   function sendHeld() {
-    // Lines typed while away go out only in the room they were typed in.
+    // Lines typed while away go out only where they were typed.
     const still = [];
     for (const item of s.held) {
-      if (item.room === s.room) {
-        sendLine(item, true);
-      } else {
-        still.push(item);
-      }
+      if (item.view.kind === "private" || item.view.joined) sendLine(item, true);
+      else still.push(item);
     }
     if (still.length) {
-      system(`${still.length} line(s) typed for ${still[0].room} are held: you are in ${s.room}; /join ${still[0].room} to send them`);
+      system(`${still.length} line(s) typed for ${still[0].view.name} are held: /join ${still[0].view.name} to send them`);
     }
     s.held = still;
+  }
+
+  // A room we are in now (a welcome's or a "joined"): its log kept, its numbering checked.
+  function entered(name, epoch, users, topic) {
+    const v = view("room", name);
+    if (v.epoch && epoch && v.epoch !== epoch) { // numbered afresh: old numbers mean nothing now
+      v.seen.clear();
+      v.lastSeq = 0;
+    }
+    v.epoch = epoch || v.epoch;
+    v.users = users || [];
+    v.away = new Set();
+    v.topic = topic || "";
+    v.joined = true;
+    return v;
   }
 
   function receive(f) {
@@ -278,82 +426,109 @@
         s.retry = 0;
         s.nick = f.nick;
         s.token = f.token || s.token;
-        if (s.room && f.room !== s.room) system(`you are in ${f.room}, not ${s.room}`);
-        if (f.room !== s.room || f.epoch !== s.epoch) s.lastSeq[f.room] = s.lastSeq[f.room] ?? 0;
-        s.room = f.room;
-        s.epoch = f.epoch;
-        s.users = f.users || [];
-        s.away = new Set();
+        const wanted = s.focus;
+        const v = entered(f.room, f.epoch, f.users, f.topic);
+        s.focus = f.room;
         ui.server.textContent = f.server || "LAN chat";
         setState("online", `online as ${s.nick}`);
         showChat();
-        showWhere(f.topic);
-        showPeople();
+        if (!s.active || s.active.kind === "room" && s.active !== v) switchTo(v);
+        else { showWhere(); showPeople(); showLists(); }
+        if (wanted && keyOf("room", wanted) !== v.key) system(`you are in ${f.room}, not ${wanted}`, undefined, v);
         system(first ? `Welcome to ${f.server}, ${f.nick}. You are in ${f.room}. Type /help for commands.`
-                     : `back in ${f.room} as ${f.nick}`);
-        if (f.more) system(`and ${f.more} more here`);
+                     : `back in ${f.room} as ${f.nick}`, undefined, v);
+        if (f.more) system(`and ${f.more} more here`, undefined, v);
         refreshRooms();
         sendHeld();
         break;
       }
-      case "message":
-        if (f.room !== s.room) break;  // (a room being left: the page shows one room at a time)
-        s.lastSeq[f.room] = Math.max(s.lastSeq[f.room] || 0, f.seq);
-        showMessage(f);
+      case "message": {
+        const v = roomView(f.room);
+        if (!v || v.seen.has(f.seq)) break; // (a room being left; or shown already: a replay of what we saw)
+        const line = showMessage(v, f);
+        v.seen.add(f.seq);
+        v.lastSeq = Math.max(v.lastSeq, f.seq);
+        if (f.nick !== s.nick && f.replay !== "history" && f.replay !== "search") counted(v, line, mentions(f.text));
         break;
+      }
       case "accepted": {
-        const room = f.room || s.room;
-        s.lastSeq[room] = Math.max(s.lastSeq[room] || 0, f.seq);
+        const v = roomView(f.room || s.focus);
+        if (!v) break;
+        v.seen.add(f.seq);
+        v.lastSeq = Math.max(v.lastSeq, f.seq);
         if (typeof f.text === "string") { // a typed command made this message (/me, /say): shown now
-          showMessage({ nick: s.nick, text: f.text, action: f.action === true, ts: f.ts });
+          showMessage(v, { nick: s.nick, text: f.text, action: f.action === true, ts: f.ts, seq: f.seq });
           break;
         }
-        const line = (s.pending[room] || []).shift();
-        if (line) line.classList.remove("pending");
+        const line = v.pending.shift();
+        if (line) {
+          line.classList.remove("pending");
+          line.dataset.seq = String(f.seq);
+        }
         break;
       }
       case "private": {
         const mine = f.nick === s.nick;
-        addLine(["private"], [{ cls: "tag", text: mine ? `[private to ${f.to}]` : `[private from ${f.nick}]` }, " ",
+        const v = view("private", mine ? f.to : f.nick);
+        const line = addLine(v, ["private"], [{ cls: "tag", text: mine ? `[private to ${f.to}]` : `[private from ${f.nick}]` }, " ",
           { cls: "text", text: f.text, mention: false }], f.ts);
+        if (mine) switchTo(v); // (a /msg typed here opens its conversation)
+        else counted(v, line, true);
+        showLists();
         break;
       }
       case "notice": notice(f); break;
-      case "users":
-        if (f.room === s.room) {
-          s.users = f.nicks || [];
-          s.away = new Set(f.away || []);
-          showPeople();
+      case "users": {
+        const v = roomView(f.room);
+        if (v) {
+          v.users = f.nicks || [];
+          v.away = new Set(f.away || []);
+          if (v === activeView()) showPeople();
         }
-        system(`here in ${f.room}: ${(f.nicks || []).join(", ")}` + (f.more ? ` and ${f.more} more` : ""));
+        system(`here in ${f.room}: ${(f.nicks || []).join(", ")}` + (f.more ? ` and ${f.more} more` : ""), undefined, v);
         break;
-      case "joined":
-        // The server keeps every room joined; the page shows one: it leaves the one it was in.
-        if (s.room && s.room !== f.room) send({ type: "part", room: s.room });
-        s.room = f.room;
-        s.epoch = f.epoch;
-        s.lastSeq[f.room] = 0;
-        s.users = f.users || [];
-        s.away = new Set();
-        showWhere(f.topic);
-        showPeople();
-        system(`now in ${f.room}` + (f.topic ? ` — ${f.topic}` : ""));
+      }
+      case "joined": {
+        const v = entered(f.room, f.epoch, f.users, f.topic);
+        const back = s.rejoining.delete(v.key);
+        system(`now in ${f.room}` + (f.topic ? ` — ${f.topic}` : ""), undefined, v);
+        if (!back) {
+          s.focus = f.room;
+          switchTo(v);
+        }
         refreshRooms();
         sendHeld();
         break;
+      }
       case "rooms":
         s.roomList = (f.names || []).map((name, i) => ({ name, count: (f.counts || [])[i] || 0, topic: (f.topics || [])[i] || "" }));
-        showRooms();
+        showLists();
         if (s.quietLists > 0) {
           s.quietLists -= 1;
         } else { // the answer to a typed /rooms
           system("rooms: " + s.roomList.map((r) => `${r.name} (${r.count})`).join(", ") + (f.more ? ` and ${f.more} more` : ""));
         }
         break;
-      case "parted": s.room = f.focus; break;
-      case "focused": s.room = f.room; showWhere(); break;
+      case "parted": {
+        const v = roomView(f.room);
+        if (v) {
+          v.joined = false;
+          system(`you left ${f.room}`, undefined, v);
+        }
+        s.focus = f.focus;
+        const next = roomView(f.focus);
+        if (next && next.joined && (s.active === v || !s.active)) switchTo(next);
+        showLists();
+        break;
+      }
+      case "focused": {
+        s.focus = f.room;
+        const v = roomView(f.room);
+        if (v && v !== s.active) switchTo(v);
+        break;
+      }
       case "token": s.token = f.token; break;
-      case "reply": addLine([], [{ cls: "text", text: f.text, mention: false }], f.ts); break;
+      case "reply": addLine(null, [], [{ cls: "text", text: f.text, mention: false }], f.ts); break;
       case "ping": send({ type: "pong", token: f.token || "" }); break;
       case "bye":
         if (!s.shutdownSeen) {  // (after a shutdown notice: back soon, reconnecting)
@@ -367,26 +542,26 @@
   }
 
   function notice(f) {
+    const v = f.room ? roomView(f.room) : null;
     switch (f.event) {
       case "join":
-        if (f.nick && !s.users.includes(f.nick)) s.users.push(f.nick);
-        showPeople();
+        if (v && f.nick && !v.users.includes(f.nick)) v.users.push(f.nick);
         break;
       case "leave":
-        s.users = s.users.filter((n) => n !== f.nick);
-        s.away.delete(f.nick);
-        showPeople();
+        if (v) {
+          v.users = v.users.filter((n) => n !== f.nick);
+          v.away.delete(f.nick);
+        }
         break;
       case "nick":
-        s.users = s.users.map((n) => (n === f.previous ? f.nick : n));
+        if (v) v.users = v.users.map((n) => (n === f.previous ? f.nick : n));
         if (f.previous === s.nick) {
           s.nick = f.nick;
           setState("online", `online as ${s.nick}`);
         }
-        showPeople();
         break;
       case "topic":
-        if (f.topic !== undefined && f.topic !== null) showWhere(f.topic);
+        if (v && f.topic !== undefined && f.topic !== null) v.topic = f.topic;
         break;
       case "shutdown":
         s.shutdownSeen = true;
@@ -396,12 +571,13 @@
         stop("the chat has ended");
         break;
       case "help": // the server's help (common/commands.py), its columns aligned with spaces
-        addLine(["system", "help"], [{ pre: f.text }], f.ts);
+        addLine(null, ["system", "help"], [{ pre: f.text }], f.ts);
         return;
       default: break;
     }
+    if (v === activeView()) { showWhere(); showPeople(); }
     const lines = String(f.text).split("\n");
-    for (const text of lines) system(text, f.ts);
+    for (const text of lines) system(text, f.ts, v || undefined);
   }
 
   function error(f) {
@@ -431,24 +607,28 @@
   // A line goes to the server as typed ("line" frame), which parses it as it does an nc
   // user's (common/commands.py) and answers /help and mistakes itself. All the page knows:
   // a line not starting with "/" (or starting with "//") is a message, shown at once as
-  // pending until its "accepted".
+  // pending until its "accepted"; in a private conversation, a message goes to its person.
   function messageText(line) {
     if (!line.startsWith("/")) return line;
     return line.startsWith("//") ? line.slice(1) : null;
   }
 
   function sendLine(item, fromHeld) {
-    if (!s.registered || !send({ type: "line", text: item.text, room: item.room })) {
+    const v = item.view;
+    const text = messageText(item.text);
+    const frame = v.kind === "private" && text !== null
+      ? { type: "privmsg", to: v.name, text } // (the server's copy comes back: shown then)
+      : { type: "line", text: item.text, ...(v.kind === "room" ? { room: v.name } : {}) };
+    if (!send(frame)) {
       if (!fromHeld) {
         s.held.push(item);
-        system("not connected: this line is held and sent when you are back in " + item.room);
+        system(`not connected: this line is held and sent when you are back in ${v.name}`);
       }
       return;
     }
-    const text = messageText(item.text);
-    if (text !== null) {
-      const line = addLine(["mine", "pending"], [{ cls: "nick", text: s.nick }, ": ", { cls: "text", text }]);
-      (s.pending[item.room] ||= []).push(line);
+    if (text !== null && v.kind === "room") {
+      const line = addLine(v, ["mine", "pending"], [{ cls: "nick", text: s.nick }, ": ", { cls: "text", text }]);
+      v.pending.push(line);
     }
   }
 
@@ -462,7 +642,8 @@
       errorLine(`not sent: a line holds at most ${MAX_TEXT} characters, this one ${length}`);
       return;
     }
-    sendLine({ text: line, room: s.room }, false);
+    const v = activeView();
+    if (v) sendLine({ text: line, view: v }, false);
   }
 
   function resizeInput() {
@@ -477,7 +658,6 @@
   });
   ui.input.addEventListener("input", resizeInput);
   ui.compose.addEventListener("submit", (event) => { event.preventDefault(); submitInput(); ui.input.focus(); });
-  ui.refreshRooms.addEventListener("click", refreshRooms);
 
   ui.login.addEventListener("submit", (event) => {
     event.preventDefault();
