@@ -482,3 +482,28 @@ def test_several_rooms_each_with_its_own_log_unread_counts_and_a_new_divider(pag
     page.wait_text("[private to devlead] and back to you")
     assert page.badge("#privates", "@devlead") == ""
     page.shot("11-private")
+
+
+def test_rooms_topics_people_and_away_update_live(page, srv):
+    page.open(srv)
+    page.login("watcher")
+    assert page.driver.find_elements(By.CSS_SELECTOR, "#refresh-rooms") == []  # nothing to press
+    maker = NativeClient(srv.port, "maker")
+    page.wait(lambda: "maker" in page.el("#people").text)
+    maker.send_json({"type": "join", "room": "#made"})
+    maker.expect(lambda f: f["type"] == "joined")
+    page.wait(lambda: page.entry("#other-rooms", "#made") is not None)  # a room the page is not in
+    maker.send_json({"type": "topic", "text": "fresh <b>topic</b>"})
+    page.wait(lambda: "fresh <b>topic</b>" in page.entry("#other-rooms", "#made").text)
+    maker.send_json({"type": "away", "reason": "lunch"})
+    page.wait(lambda: "maker (away)" in page.el("#people").text)
+    assert [li.text for li in page.driver.find_elements(By.CSS_SELECTOR, "#people li.away")] == ["maker (away)"]
+    maker.send_json({"type": "away", "reason": ""})
+    page.wait(lambda: "away" not in page.el("#people").text and "maker" in page.el("#people").text)
+    third = NativeClient(srv.port, "third")
+    page.wait(lambda: "third" in page.el("#people").text and page.entry("#my-rooms", "#lobby").text == "#lobby (3)")
+    third.close()
+    page.wait(lambda: "third" not in page.el("#people").text)
+    maker.send_json({"type": "part", "room": "#made"})
+    page.wait(lambda: page.entry("#other-rooms", "#made") is None)  # emptied: gone from the list
+    assert "#made" not in page.messages_text()  # none of it was said in the log

@@ -45,6 +45,7 @@ from chatserver.net.dialects.http import (
 )
 from chatserver.net.dialects.websocket import WebSocketDialect
 from chatserver.net.listener import Listener
+from chatserver.net.roomwatch import RoomWatch
 from chatserver.net.session import Session
 from chatserver.net.stream import Stream
 
@@ -112,6 +113,8 @@ class WebServer:
         for path, file in self.files.items():
             self.routes.add(path, Route(_serve_file(file)))
         self.routes.add("/ws", Route(self._upgrade))
+        #: Tells the pages when the rooms changed (their room list is live).
+        self.roomwatch = RoomWatch(lambda: self.chat.hub.rooms())
 
     @property
     def tls_context(self) -> ssl.SSLContext | None:
@@ -168,7 +171,12 @@ class WebServer:
         log.info("web %s: WebSocket opened", conn.peer)
         dialect = WebSocketDialect(max_frame=self.chat.config.max_frame, trailing=trailing)
         stream = conn.stream
-        self.chat.run_session(Session(self.chat, stream.sock, stream.addr, stream=stream, dialect=dialect))
+        session = Session(self.chat, stream.sock, stream.addr, stream=stream, dialect=dialect)
+        self.roomwatch.add(session.participant)
+        try:
+            self.chat.run_session(session)
+        finally:
+            self.roomwatch.discard(session.participant)
 
 
 def _serve_file(file: StaticFile):  # noqa: ANN202 - a route's handler

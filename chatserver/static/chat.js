@@ -28,6 +28,7 @@
     roomList: [], // the server's rooms (/rooms): name, count, topic
     held: [], // lines typed while not connected: { text, view }
     quietLists: 0, // "list" frames the page sent itself: their answers refresh the panel, unsaid
+    quietWho: 0, // "who" frames the page sent itself: their answers mark who is away, unsaid
   };
 
   // ---- output: text only ----
@@ -242,11 +243,7 @@
 
   function showLists() {
     const ours = [...s.views.values()].filter((v) => v.kind === "room" && v.joined);
-    ui.rooms.replaceChildren(...ours.map((v) => {
-      const known = s.roomList.find((r) => keyOf("room", r.name) === v.key);
-      const detail = known ? `(${known.count})` : "";
-      return entry(v, v.name, detail, () => switchTo(v));
-    }));
+    ui.rooms.replaceChildren(...ours.map((v) => entry(v, v.name, `(${v.users.length})`, () => switchTo(v))));
     const others = s.roomList.filter((r) => !ours.some((v) => v.key === keyOf("room", r.name)));
     ui.otherRooms.replaceChildren(...others.map((r) => {
       const li = entry(null, r.name, `(${r.count})`, () => send({ type: "join", room: r.name }));
@@ -303,6 +300,11 @@
     if (send({ type: "list" })) s.quietLists += 1;
   }
 
+  // Who of the focused room is away (a welcome and a "joined" do not say), unsaid.
+  function askAway() {
+    if (send({ type: "who" })) s.quietWho += 1;
+  }
+
   function hello() {
     const frame = { type: "hello", version: PROTOCOL_VERSION, nick: s.nick, client: "lanchat-web" };
     if (s.password !== null) frame.password = s.password;
@@ -337,6 +339,7 @@
     s.ws = ws;
     s.shutdownSeen = false;
     s.quietLists = 0;
+    s.quietWho = 0;
     ws.addEventListener("open", () => ws.send(JSON.stringify(hello())));
     ws.addEventListener("message", (event) => {
       if (typeof event.data !== "string") return;
@@ -439,6 +442,7 @@
                      : `back in ${f.room} as ${f.nick}`, undefined, v);
         if (f.more) system(`and ${f.more} more here`, undefined, v);
         refreshRooms();
+        askAway();
         sendHeld();
         break;
       }
@@ -484,6 +488,11 @@
           v.users = f.nicks || [];
           v.away = new Set(f.away || []);
           if (v === activeView()) showPeople();
+          showLists();
+        }
+        if (s.quietWho > 0) {
+          s.quietWho -= 1;
+          break;
         }
         system(`here in ${f.room}: ${(f.nicks || []).join(", ")}` + (f.more ? ` and ${f.more} more` : ""), undefined, v);
         break;
@@ -495,6 +504,7 @@
         if (!back) {
           s.focus = f.room;
           switchTo(v);
+          askAway();
         }
         refreshRooms();
         sendHeld();
@@ -563,6 +573,15 @@
       case "topic":
         if (v && f.topic !== undefined && f.topic !== null) v.topic = f.topic;
         break;
+      case "away": // (the notice says who, and "NICK is back" when no longer away)
+        if (v && f.nick) {
+          if (f.text === `${f.nick} is back`) v.away.delete(f.nick);
+          else v.away.add(f.nick);
+        }
+        break;
+      case "rooms": // the server's rooms changed (chatserver/net/roomwatch.py): the list, asked anew
+        refreshRooms();
+        return;
       case "shutdown":
         s.shutdownSeen = true;
         setState("reconnecting", "server restarting…");
@@ -576,6 +595,7 @@
       default: break;
     }
     if (v === activeView()) { showWhere(); showPeople(); }
+    if (v) showLists();
     const lines = String(f.text).split("\n");
     for (const text of lines) system(text, f.ts, v || undefined);
   }
