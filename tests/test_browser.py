@@ -507,3 +507,55 @@ def test_rooms_topics_people_and_away_update_live(page, srv):
     maker.send_json({"type": "part", "room": "#made"})
     page.wait(lambda: page.entry("#other-rooms", "#made") is None)  # emptied: gone from the list
     assert "#made" not in page.messages_text()  # none of it was said in the log
+
+
+#: Injected before the page loads: a ``Notification`` that records what it is asked, permission
+#: "default" until ``requestPermission`` (which grants it and notes when it was asked).
+RECORD_NOTIFICATIONS = """
+window.__notes = []; window.__asked = [];
+class RecordedNotification {
+  constructor(title, options) { window.__notes.push({ title, body: (options || {}).body }); }
+  close() {}
+  static requestPermission() {
+    window.__asked.push(document.getElementById('chat-view') ? !document.getElementById('chat-view').hidden : 'load');
+    RecordedNotification.permission = 'granted';
+    return Promise.resolve('granted');
+  }
+}
+RecordedNotification.permission = 'default';
+window.Notification = RecordedNotification;
+"""
+
+
+def test_mentions_and_private_messages_notify_and_the_title_counts(page, srv):
+    injected = page.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RECORD_NOTIFICATIONS})
+    try:
+        page.open(srv)
+        page.wait(lambda: page.el("#nick").is_displayed())
+        assert page.driver.execute_script("return window.__asked") == []  # never on load
+        page.login("reader")
+        assert page.driver.execute_script("return window.__asked") == [False]  # on the Join button
+        other = NativeClient(srv.port, "talker")
+        page.wait(lambda: "talker" in page.el("#people").text)
+        notes = lambda: page.driver.execute_script("return window.__notes")  # noqa: E731
+        other.say("reader: you are reading this room")  # the room shown, the tab visible: no notification
+        page.wait_text("you are reading this room")
+        assert page.driver.title == "#lobby · LAN chat"
+        page.say("/join #side")
+        page.wait(lambda: page.el("#room").text == "#side")
+        other.say("not about you")
+        page.wait(lambda: page.driver.title == "(1) #side · LAN chat")
+        other.say("hey reader, look")
+        page.wait(lambda: page.driver.title == "(2) #side · LAN chat")
+        other.send_json({"type": "privmsg", "to": "reader", "text": "just us"})
+        page.wait(lambda: page.driver.title == "(3) #side · LAN chat")
+        page.wait(lambda: len(notes()) == 2)
+        assert notes() == [
+            {"title": "talker in #lobby", "body": "hey reader, look"},
+            {"title": "talker (private)", "body": "just us"},
+        ]
+        page.entry("#my-rooms", "#lobby").click()
+        page.wait(lambda: page.driver.title == "(1) #lobby · LAN chat")  # the private one is left
+        page.shot("12-attention")
+    finally:
+        page.driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": injected["identifier"]})

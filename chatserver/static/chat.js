@@ -160,12 +160,37 @@
   // Is this view's new line unseen: another view shown, or the page not looked at?
   const unseenIn = (v) => v !== s.active || document.hidden || ui.chatView.hidden;
 
-  function counted(v, line, mentioned) {
+  function counted(v, line, mentioned, from, text) {
     if (!unseenIn(v)) return;
     v.unread += 1;
-    if (mentioned) v.mention = true;
+    if (mentioned) {
+      v.mention = true;
+      notify(v, from, text);
+    }
     if (!v.firstUnread) v.firstUnread = line;
     showLists();
+  }
+
+  // ---- attention: a mention or a private message not being read raises a notification ----
+  // Asked for on the user's own gesture (the "Join" button), never on load.
+  function askToNotify() {
+    if (!("Notification" in window) || Notification.permission !== "default") return;
+    try {
+      Promise.resolve(Notification.requestPermission()).catch(() => {});
+    } catch (e) { /* (an old browser's callback form: nothing to do) */ }
+  }
+
+  function notify(v, from, text) {
+    if (!("Notification" in window) || Notification.permission !== "granted") return;
+    const where = v.kind === "private" ? `${shown(from)} (private)` : `${shown(from)} in ${shown(v.name)}`;
+    try {
+      const note = new Notification(where, { body: shown(text).slice(0, 200), tag: v.key });
+      note.onclick = () => {
+        window.focus();
+        switchTo(v);
+        note.close();
+      };
+    } catch (e) { /* (a browser that wants a service worker for it: the title and the list still say it) */ }
   }
 
   function showMessage(v, f, extra) {
@@ -452,7 +477,7 @@
         const line = showMessage(v, f);
         v.seen.add(f.seq);
         v.lastSeq = Math.max(v.lastSeq, f.seq);
-        if (f.nick !== s.nick && f.replay !== "history" && f.replay !== "search") counted(v, line, mentions(f.text));
+        if (f.nick !== s.nick && f.replay !== "history" && f.replay !== "search") counted(v, line, mentions(f.text), f.nick, f.text);
         break;
       }
       case "accepted": {
@@ -477,7 +502,7 @@
         const line = addLine(v, ["private"], [{ cls: "tag", text: mine ? `[private to ${f.to}]` : `[private from ${f.nick}]` }, " ",
           { cls: "text", text: f.text, mention: false }], f.ts);
         if (mine) switchTo(v); // (a /msg typed here opens its conversation)
-        else counted(v, line, true);
+        else counted(v, line, true, f.nick, f.text);
         showLists();
         break;
       }
@@ -690,8 +715,14 @@
     s.wantOnline = true;
     s.retry = 0;
     ui.loginError.textContent = "";
+    askToNotify();
     if (s.ws) s.ws.close();
     connect();
+  });
+
+  // Back to the page: what came in the room shown while away from it is read now, under its divider.
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && s.active && s.active.unread) switchTo(s.active);
   });
 
   if (location.protocol === "https:") ui.tlsNote.hidden = false;
