@@ -79,6 +79,9 @@ class Page:
         self.shots = shots
 
     def open(self, srv: ServerProcess) -> None:
+        """The page, with nothing kept from an earlier page of the same address (its session)."""
+        origin = srv.web_url.rstrip("/")
+        self.driver.execute_cdp_cmd("Storage.clearDataForOrigin", {"origin": origin, "storageTypes": "local_storage"})
         self.driver.get(srv.web_url)
 
     def el(self, css: str):
@@ -559,3 +562,64 @@ def test_mentions_and_private_messages_notify_and_the_title_counts(page, srv):
         page.shot("12-attention")
     finally:
         page.driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": injected["identifier"]})
+
+
+def _kept(page) -> dict | None:
+    return page.driver.execute_script("return JSON.parse(localStorage.getItem('lanchat.session'))")
+
+
+def test_a_reload_keeps_the_name_rooms_and_position_and_leave_forgets_them(page, srv):
+    other = NativeClient(srv.port, "other")
+    other.send_json({"type": "join", "room": "#dev"})
+    other.expect(lambda f: f["type"] == "joined")
+    page.open(srv)
+    page.login("stayer")
+    page.say("/join #dev")
+    page.wait(lambda: page.el("#room").text == "#dev")
+    other.say("seen before the reload")
+    seen = other.expect(lambda f: f["type"] == "accepted")["seq"]
+    page.wait_text("other: seen before the reload")
+    page.entry("#my-rooms", "#lobby").click()
+    page.wait(lambda: page.el("#room").text == "#lobby")
+    other.say("unread across the reload")
+    page.wait(lambda: page.badge("#my-rooms", "#dev") == "1")
+    page.wait(lambda: (_kept(page) or {}).get("focus") == "#lobby")
+    kept = _kept(page)
+    assert kept["nick"] == "stayer" and kept["token"] and "password" not in kept
+    assert {r["name"]: r["read"] for r in kept["rooms"]}["#dev"] == seen
+    page.driver.refresh()
+    page.wait(lambda: page.state() == "online")
+    assert not page.el("#nick").is_displayed()
+    assert page.el("#state").text == "online as stayer" and page.el("#room").text == "#lobby"
+    page.wait(lambda: page.badge("#my-rooms", "#dev") == "1")  # what was not read before is still unread
+    page.entry("#my-rooms", "#dev").click()
+    page.wait(lambda: page.el("#room").text == "#dev")
+    lines = page.driver.execute_script(
+        "return [...document.querySelectorAll('#messages .view:not([hidden]) > *')]"
+        ".map(e => e.className + '|' + e.textContent)"
+    )
+    divider = next(i for i, line in enumerate(lines) if line.startswith("divider new|"))
+    assert lines[divider + 1].endswith("other: unread across the reload"), lines
+    assert any(line.endswith("other: seen before the reload") for line in lines[:divider]), lines
+    page.shot("13-after-reload")
+    page.el("#leave").click()  # leaving forgets the session: a reload asks for a name
+    page.wait(lambda: page.el("#nick").is_displayed())
+    assert other.expect(lambda f: f.get("event") == "leave" and f.get("nick") == "stayer")
+    assert _kept(page) is None
+    page.driver.refresh()
+    page.wait(lambda: page.el("#nick").is_displayed())
+    assert page.state() == "offline"
+
+
+def test_the_password_field_is_there_before_the_first_join(page, tmp_path):
+    (tmp_path / "pw").write_text("sesame\n")
+    guarded = ServerProcess("--password-file", str(tmp_path / "pw"))
+    try:
+        page.open(guarded)
+        page.wait(lambda: page.el("#password").is_displayed())  # nothing typed, nothing sent yet
+        assert page.state() == "offline"
+        page.el("#nick").send_keys("guest")
+        page.el("#password").send_keys("sesame", Keys.ENTER)
+        page.wait(lambda: page.state() == "online")
+    finally:
+        guarded.stop()

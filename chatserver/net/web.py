@@ -25,6 +25,7 @@ import binascii
 import dataclasses
 import hashlib
 import importlib.resources
+import json
 import logging
 import ssl
 from collections.abc import Iterable
@@ -113,6 +114,7 @@ class WebServer:
         for path, file in self.files.items():
             self.routes.add(path, Route(_serve_file(file)))
         self.routes.add("/ws", Route(self._upgrade))
+        self.routes.add("/info", Route(self._info))
         #: Tells the pages when the rooms changed (their room list is live).
         self.roomwatch = RoomWatch(lambda: self.chat.hub.rooms())
 
@@ -141,6 +143,22 @@ class WebServer:
     def serve(self, stream: Stream) -> None:
         """Run one admitted connection of the page's port to its end (in its own thread)."""
         HttpConnection(self, stream).run()
+
+    def info(self) -> dict[str, object]:
+        """What the page learns before its first join: the server's name, and whether a password is needed."""
+        config = self.chat.config
+        return {"name": config.name, "password": config.password is not None}
+
+    def _info(self, conn: HttpConnection, request: h11.Request) -> None:
+        """``/info``: ``info()`` as JSON, never kept (a restart may change it)."""
+        body = json.dumps(self.info()).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"cache-control", b"no-store"),
+            (b"content-length", str(len(body)).encode()),
+            *SECURITY_HEADERS,
+        ]
+        conn.respond(200, headers, body)
 
     def _upgrade(self, conn: HttpConnection, request: h11.Request) -> None:
         """``/ws``: the page's WebSocket, from the page itself; the connection becomes a session."""

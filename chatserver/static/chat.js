@@ -14,7 +14,7 @@
     password: $("password"), loginError: $("login-error"), tlsNote: $("tls-note"),
     chatView: $("chat-view"), messages: $("messages"), side: $("side"), rooms: $("my-rooms"),
     otherRooms: $("other-rooms"), privates: $("privates"), people: $("people"),
-    compose: $("compose"), input: $("input"),
+    compose: $("compose"), input: $("input"), leave: $("leave"),
   };
 
   // What this client knows; kept across reconnects.
@@ -109,6 +109,9 @@
         epoch: "", lastSeq: 0,
         unread: 0, mention: false, firstUnread: null, divider: null, scrollTop: null,
         topic: "", users: [], away: new Set(), pending: [],
+        readSeq: 0, // the last seq read here (kept in the browser's storage: a reload starts there)
+        restoredRead: null, // after a reload: what was read before it; the history after it is unread
+        replayLeft: 0, // replayed messages still to come after a welcome or "joined"
       };
       s.views.set(key, v);
     }
@@ -160,8 +163,8 @@
   // Is this view's new line unseen: another view shown, or the page not looked at?
   const unseenIn = (v) => v !== s.active || document.hidden || ui.chatView.hidden;
 
-  function counted(v, line, mentioned, from, text) {
-    if (!unseenIn(v)) return;
+  function counted(v, line, mentioned, from, text, restored) {
+    if (!restored && !unseenIn(v)) return false;
     v.unread += 1;
     if (mentioned) {
       v.mention = true;
@@ -169,6 +172,54 @@
     }
     if (!v.firstUnread) v.firstUnread = line;
     showLists();
+    return true;
+  }
+
+  // ---- a session that lasts: name, token, rooms and what was read, in the browser's storage ----
+  // (Never the password.) A reload or a phone that dropped the page comes back there; "Leave",
+  // /quit or the server's goodbye forgets it.
+  const STORE = "lanchat.session";
+  let saveTimer = null;
+
+  function save() {
+    clearTimeout(saveTimer);
+    saveTimer = null;
+    if (!s.token || !s.nick) return;
+    const rooms = [...s.views.values()].filter((v) => v.kind === "room" && v.joined)
+      .map((v) => ({ name: v.name, epoch: v.epoch, read: v.readSeq }));
+    try {
+      localStorage.setItem(STORE, JSON.stringify({ nick: s.nick, token: s.token, focus: s.focus, rooms }));
+    } catch (e) { /* (storage full or refused: the session lasts as long as the page) */ }
+  }
+
+  const saveSoon = () => { if (saveTimer === null) saveTimer = setTimeout(save, 500); };
+
+  function forget() {
+    clearTimeout(saveTimer);
+    saveTimer = null;
+    try { localStorage.removeItem(STORE); } catch (e) { /* (nothing kept) */ }
+  }
+
+  // The session kept by an earlier page, if any: its rooms, and the connection it resumes.
+  function restore() {
+    let kept = null;
+    try { kept = JSON.parse(localStorage.getItem(STORE) || "null"); } catch (e) { kept = null; }
+    if (!kept || typeof kept.nick !== "string" || typeof kept.token !== "string" || !Array.isArray(kept.rooms)) return false;
+    s.nick = kept.nick;
+    s.token = kept.token;
+    ui.nick.value = kept.nick;
+    for (const r of kept.rooms) {
+      if (!r || typeof r.name !== "string") continue;
+      const v = view("room", r.name);
+      v.joined = true;
+      v.epoch = typeof r.epoch === "string" ? r.epoch : "";
+      v.restoredRead = Number.isSafeInteger(r.read) ? r.read : null;
+      v.readSeq = v.restoredRead || 0;
+    }
+    s.focus = typeof kept.focus === "string" ? kept.focus : null;
+    s.wantOnline = true;
+    connect();
+    return true;
   }
 
   // ---- attention: a mention or a private message not being read raises a notification ----
@@ -301,6 +352,8 @@
     v.unread = 0;
     v.mention = false;
     v.firstUnread = null;
+    v.readSeq = Math.max(v.readSeq, v.lastSeq);
+    saveSoon();
     if (v.kind === "room" && v.name !== s.focus) {
       send({ type: "join", room: v.name }); // (focused on the server too: /topic, /who and /history are about it)
       s.focus = v.name;
@@ -401,6 +454,7 @@
   }
 
   function showLogin(message, needPassword) {
+    ui.leave.hidden = true;
     ui.chatView.hidden = true;
     ui.loginView.hidden = false;
     ui.loginError.textContent = message || "";
@@ -413,6 +467,7 @@
   }
 
   function showChat() {
+    ui.leave.hidden = false;
     ui.loginView.hidden = true;
     ui.chatView.hidden = false;
     ui.input.focus();
@@ -432,8 +487,10 @@
   }
 
   // A room we are in now (a welcome's or a "joined"): its log kept, its numbering checked.
-  function entered(name, epoch, users, topic) {
+  function entered(name, epoch, users, topic, replay) {
     const v = view("room", name);
+    v.replayLeft = replay || 0;
+    if (!v.replayLeft) v.restoredRead = null;
     if (v.epoch && epoch && v.epoch !== epoch) { // numbered afresh: old numbers mean nothing now
       v.seen.clear();
       v.lastSeq = 0;
@@ -446,6 +503,12 @@
     return v;
   }
 
+  // A room's replay is over: what came after the reading position is under the "new" divider.
+  function replayed(v) {
+    v.restoredRead = null;
+    if (v === s.active && v.firstUnread) switchTo(v);
+  }
+
   function receive(f) {
     switch (f.type) {
       case "welcome": {
@@ -455,7 +518,7 @@
         s.nick = f.nick;
         s.token = f.token || s.token;
         const wanted = s.focus;
-        const v = entered(f.room, f.epoch, f.users, f.topic);
+        const v = entered(f.room, f.epoch, f.users, f.topic, f.replay);
         s.focus = f.room;
         ui.server.textContent = f.server || "LAN chat";
         setState("online", `online as ${s.nick}`);
@@ -469,6 +532,7 @@
         refreshRooms();
         askAway();
         sendHeld();
+        save();
         break;
       }
       case "message": {
@@ -477,7 +541,14 @@
         const line = showMessage(v, f);
         v.seen.add(f.seq);
         v.lastSeq = Math.max(v.lastSeq, f.seq);
-        if (f.nick !== s.nick && f.replay !== "history" && f.replay !== "search") counted(v, line, mentions(f.text), f.nick, f.text);
+        // New to us: live, missed while away, or history after what was read before a reload.
+        const unread = !f.replay || f.replay === "missed";
+        const afterReload = f.replay === "history" && v.restoredRead !== null && f.seq > v.restoredRead;
+        const isCounted = f.nick !== s.nick && (unread || afterReload)
+          && counted(v, line, unread && mentions(f.text), f.nick, f.text, afterReload);
+        if (!isCounted && f.replay !== "search") v.readSeq = Math.max(v.readSeq, f.seq);
+        if (f.replay && v.replayLeft > 0 && --v.replayLeft === 0) replayed(v);
+        saveSoon();
         break;
       }
       case "accepted": {
@@ -485,6 +556,7 @@
         if (!v) break;
         v.seen.add(f.seq);
         v.lastSeq = Math.max(v.lastSeq, f.seq);
+        v.readSeq = Math.max(v.readSeq, f.seq);
         if (typeof f.text === "string") { // a typed command made this message (/me, /say): shown now
           showMessage(v, { nick: s.nick, text: f.text, action: f.action === true, ts: f.ts, seq: f.seq });
           break;
@@ -523,7 +595,7 @@
         break;
       }
       case "joined": {
-        const v = entered(f.room, f.epoch, f.users, f.topic);
+        const v = entered(f.room, f.epoch, f.users, f.topic, f.replay);
         const back = s.rejoining.delete(v.key);
         system(`now in ${f.room}` + (f.topic ? ` — ${f.topic}` : ""), undefined, v);
         if (!back) {
@@ -533,6 +605,7 @@
         }
         refreshRooms();
         sendHeld();
+        save();
         break;
       }
       case "rooms":
@@ -554,6 +627,7 @@
         const next = roomView(f.focus);
         if (next && next.joined && (s.active === v || !s.active)) switchTo(next);
         showLists();
+        save();
         break;
       }
       case "focused": {
@@ -562,12 +636,13 @@
         if (v && v !== s.active) switchTo(v);
         break;
       }
-      case "token": s.token = f.token; break;
+      case "token": s.token = f.token; save(); break;
       case "reply": addLine(null, [], [{ cls: "text", text: f.text, mention: false }], f.ts); break;
       case "ping": send({ type: "pong", token: f.token || "" }); break;
       case "bye":
         if (!s.shutdownSeen) {  // (after a shutdown notice: back soon, reconnecting)
           if (f.reason) system(`disconnected: ${f.reason}`);
+          forget(); // (the session is over: a reload asks for a name again)
           stop(f.reason ? `disconnected: ${f.reason}` : "disconnected");
         }
         break;
@@ -638,6 +713,7 @@
       if (["nick_taken", "nick_reserved", "invalid_nick", "bad_nick"].includes(f.code) || f.code.startsWith("nick")) {
         s.wantOnline = false;
         s.token = null;
+        forget();
         showLogin(f.message + (f.suggestion ? ` (try ${f.suggestion})` : ""), !ui.passwordRow.hidden);
         if (s.ws) s.ws.close();
         setState("offline", "choose another nickname");
@@ -721,13 +797,49 @@
   });
 
   // Back to the page: what came in the room shown while away from it is read now, under its divider.
+  // A phone that locked its screen may have dropped the connection: back at once, not at the next retry.
   document.addEventListener("visibilitychange", () => {
-    if (!document.hidden && s.active && s.active.unread) switchTo(s.active);
+    if (document.hidden) return;
+    if (s.active && s.active.unread) switchTo(s.active);
+    if (s.wantOnline && !s.ws) {
+      s.retry = 0;
+      connect();
+    }
   });
+
+  // "Leave": the server is told, and the browser forgets the session (a reload asks for a name).
+  ui.leave.addEventListener("click", () => {
+    send({ type: "quit" });
+    forget();
+    stop("you left");
+    s.token = null;
+    s.focus = null;
+    s.active = null;
+    for (const v of s.views.values()) v.log.remove();
+    s.views.clear();
+    s.roomList = [];
+    showLists();
+    if (s.ws) s.ws.close();
+    showLogin("", !ui.passwordRow.hidden);
+  });
+
+  // Before the first join: the server's name, and whether it wants a password (``/info``).
+  function learn() {
+    fetch("/info", { cache: "no-store" })
+      .then((answer) => (answer.ok ? answer.json() : null))
+      .then((info) => {
+        if (!info) return;
+        if (typeof info.name === "string" && !s.registered) ui.server.textContent = info.name;
+        if (info.password === true && !s.registered) ui.passwordRow.hidden = false;
+      })
+      .catch(() => { /* (an older server: the password is asked for when it says so) */ });
+  }
 
   if (location.protocol === "https:") ui.tlsNote.hidden = false;
   const wide = window.matchMedia("(min-width: 48rem)");
   ui.side.open = wide.matches;
   wide.addEventListener("change", () => { ui.side.open = wide.matches; });
   showLogin("", false);
+  learn();
+  restore();
 })();
