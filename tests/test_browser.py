@@ -9,11 +9,13 @@ test's temporary directory (``pytest --basetemp DIR`` keeps them in DIR).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import socket
 import threading
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -120,15 +122,41 @@ class Page:
         self.wait(lambda: text in self.messages_text(), timeout)
 
     def entry(self, where: str, name: str):
-        """The button of ``name`` in the side panel's list ``where`` (``#my-rooms``, ``#privates``...)."""
-        found = [b for b in self.driver.find_elements(By.CSS_SELECTOR, f"{where} button") if b.text.startswith(name)]
-        return found[0] if found else None
+        """The button of ``name`` in the side panel's list ``where`` (``#my-rooms``, ``#privates``...), or None."""
+        return self.driver.execute_script(
+            "return [...document.querySelectorAll(arguments[0] + ' button')]"
+            ".find(b => b.querySelector('.name').textContent === arguments[1]) || null",
+            where,
+            name,
+        )
+
+    def entry_text(self, where: str, name: str) -> str | None:
+        button = self.entry(where, name)
+        return None if button is None else button.text
 
     def badge(self, where: str, name: str) -> str:
-        """The unread count shown beside ``name`` ("" for none)."""
-        button = self.entry(where, name)
-        badges = button.find_elements(By.CSS_SELECTOR, ".unread") if button is not None else []
-        return badges[0].text if badges else ""
+        """The unread count shown beside ``name`` ("" for none), and "!" after it if we were mentioned there."""
+        return self.driver.execute_script(
+            "const b = [...document.querySelectorAll(arguments[0] + ' button')]"
+            ".find(b => b.querySelector('.name').textContent === arguments[1]);"
+            "if (!b) return null;"
+            "const n = b.querySelector('.unread');"
+            "return (n ? n.textContent : '') + (b.querySelector('.mentioned') ? '!' : '')",
+            where,
+            name,
+        )
+
+    def open_entry(self, where: str, name: str) -> None:
+        """Click ``name`` in the list (the list may be drawn anew meanwhile: then its new button)."""
+
+        def click() -> bool:
+            button = self.entry(where, name)
+            if button is None:
+                return False
+            button.click()
+            return True
+
+        self.wait(click)
 
     def csp_violations(self) -> list[str]:
         return [e["message"] for e in self.driver.get_log("browser") if "Content Security Policy" in e["message"]]
@@ -444,17 +472,16 @@ def test_several_rooms_each_with_its_own_log_unread_counts_and_a_new_divider(pag
     page.say("/join #dev")
     page.wait(lambda: page.el("#room").text == "#dev")
     page.wait_text("devlead: before you came")
-    page.entry("#my-rooms", "#lobby").click()  # the lobby is kept: /join does not leave it
+    page.open_entry("#my-rooms", "#lobby")  # the lobby is kept: /join does not leave it
     page.wait(lambda: page.el("#room").text == "#lobby")
     assert "before you came" not in page.messages_text()  # each room its own log
     dev.say("one")
     dev.say("reader: two")
-    page.wait(lambda: page.badge("#my-rooms", "#dev") == "2")
-    assert page.entry("#my-rooms", "#dev").find_elements(By.CSS_SELECTOR, ".mentioned")
+    page.wait(lambda: page.badge("#my-rooms", "#dev") == "2!")  # two unread, one naming us
     assert page.driver.title.startswith("(2) ")
     assert "one" not in page.messages_text()
     page.shot("10-unread")
-    page.entry("#my-rooms", "#dev").click()
+    page.open_entry("#my-rooms", "#dev")
     page.wait(lambda: page.el("#room").text == "#dev")
     after_divider = page.driver.execute_script(
         "const d = document.querySelector('#messages .view:not([hidden]) .divider.new');"
@@ -475,9 +502,9 @@ def test_several_rooms_each_with_its_own_log_unread_counts_and_a_new_divider(pag
         assert shown.count(text) == 1, (text, shown)
     # A private conversation is listed with its own count, and answered from its own log.
     dev.send_json({"type": "privmsg", "to": "reader", "text": "a word in private"})
-    page.wait(lambda: page.badge("#privates", "@devlead") == "1")
+    page.wait(lambda: page.badge("#privates", "@devlead") == "1!")  # (a private message is for us)
     assert "a word in private" not in page.messages_text()
-    page.entry("#privates", "@devlead").click()
+    page.open_entry("#privates", "@devlead")
     page.wait_text("[private from devlead] a word in private")
     page.say("and back to you")
     got = dev.expect(lambda f: f["type"] == "private" and f["nick"] == "reader")
@@ -497,14 +524,14 @@ def test_rooms_topics_people_and_away_update_live(page, srv):
     maker.expect(lambda f: f["type"] == "joined")
     page.wait(lambda: page.entry("#other-rooms", "#made") is not None)  # a room the page is not in
     maker.send_json({"type": "topic", "text": "fresh <b>topic</b>"})
-    page.wait(lambda: "fresh <b>topic</b>" in page.entry("#other-rooms", "#made").text)
+    page.wait(lambda: "fresh <b>topic</b>" in page.entry_text("#other-rooms", "#made"))
     maker.send_json({"type": "away", "reason": "lunch"})
     page.wait(lambda: "maker (away)" in page.el("#people").text)
     assert [li.text for li in page.driver.find_elements(By.CSS_SELECTOR, "#people li.away")] == ["maker (away)"]
     maker.send_json({"type": "away", "reason": ""})
     page.wait(lambda: "away" not in page.el("#people").text and "maker" in page.el("#people").text)
     third = NativeClient(srv.port, "third")
-    page.wait(lambda: "third" in page.el("#people").text and page.entry("#my-rooms", "#lobby").text == "#lobby (3)")
+    page.wait(lambda: "third" in page.el("#people").text and page.entry_text("#my-rooms", "#lobby") == "#lobby (3)")
     third.close()
     page.wait(lambda: "third" not in page.el("#people").text)
     maker.send_json({"type": "part", "room": "#made"})
@@ -557,7 +584,7 @@ def test_mentions_and_private_messages_notify_and_the_title_counts(page, srv):
             {"title": "talker in #lobby", "body": "hey reader, look"},
             {"title": "talker (private)", "body": "just us"},
         ]
-        page.entry("#my-rooms", "#lobby").click()
+        page.open_entry("#my-rooms", "#lobby")
         page.wait(lambda: page.driver.title == "(1) #lobby · LAN chat")  # the private one is left
         page.shot("12-attention")
     finally:
@@ -579,7 +606,7 @@ def test_a_reload_keeps_the_name_rooms_and_position_and_leave_forgets_them(page,
     other.say("seen before the reload")
     seen = other.expect(lambda f: f["type"] == "accepted")["seq"]
     page.wait_text("other: seen before the reload")
-    page.entry("#my-rooms", "#lobby").click()
+    page.open_entry("#my-rooms", "#lobby")
     page.wait(lambda: page.el("#room").text == "#lobby")
     other.say("unread across the reload")
     page.wait(lambda: page.badge("#my-rooms", "#dev") == "1")
@@ -592,7 +619,7 @@ def test_a_reload_keeps_the_name_rooms_and_position_and_leave_forgets_them(page,
     assert not page.el("#nick").is_displayed()
     assert page.el("#state").text == "online as stayer" and page.el("#room").text == "#lobby"
     page.wait(lambda: page.badge("#my-rooms", "#dev") == "1")  # what was not read before is still unread
-    page.entry("#my-rooms", "#dev").click()
+    page.open_entry("#my-rooms", "#dev")
     page.wait(lambda: page.el("#room").text == "#dev")
     lines = page.driver.execute_script(
         "return [...document.querySelectorAll('#messages .view:not([hidden]) > *')]"
@@ -623,3 +650,32 @@ def test_the_password_field_is_there_before_the_first_join(page, tmp_path):
         page.wait(lambda: page.state() == "online")
     finally:
         guarded.stop()
+
+
+def test_the_page_moves_to_another_cluster_node_when_its_node_dies(page, redis_server):
+    args = ("--cluster", redis_server.url, "--cluster-heartbeat", "1", "--rate-limit", "0")
+    first, second = ServerProcess(*args), ServerProcess(*args)
+    try:
+        status = urllib.request.urlopen(f"{first.web_url}info", timeout=TIMEOUT)
+        assert json.load(status)["nodes"] == [second.web_url]
+        page.open(first)
+        page.login("mover")
+        page.say("/join #ops")
+        page.wait(lambda: page.el("#room").text == "#ops")
+        infos = "return performance.getEntriesByType('resource').filter(e => e.name.endsWith('/info')).length"
+        page.wait(lambda: page.driver.execute_script(infos) >= 2)  # asked again once in: the nodes now
+        watcher = NativeClient(second.port, "watcher")
+        watcher.send_json({"type": "join", "room": "#ops"})
+        watcher.expect(lambda f: f["type"] == "joined")
+        kill_quietly(first.proc)  # no goodbye: a machine that died
+        page.wait(lambda: page.driver.current_url == second.web_url and page.state() == "online", timeout=30)
+        assert page.el("#state").text == "online as mover" and page.el("#room").text == "#ops"
+        assert page.entry("#my-rooms", "#lobby") is not None
+        page.say("said on the other node")
+        got = watcher.expect(lambda f: f["type"] == "message" and f.get("replay") is None)
+        assert (got["nick"], got["room"], got["text"]) == ("mover", "#ops", "said on the other node")
+        page.shot("14-moved-node")
+    finally:
+        second.stop()
+        if first.proc.poll() is None:
+            first.stop()

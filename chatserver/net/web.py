@@ -28,7 +28,7 @@ import importlib.resources
 import json
 import logging
 import ssl
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import h11
@@ -117,6 +117,9 @@ class WebServer:
         self.routes.add("/info", Route(self._info))
         #: Tells the pages when the rooms changed (their room list is live).
         self.roomwatch = RoomWatch(lambda: self.chat.hub.rooms())
+        #: The chat page's addresses on the cluster's other living nodes (a cluster node's program
+        #: sets it: ``cluster/pages.py``); the page moves to one when its node dies.
+        self.peers: Callable[[], list[str]] = list
 
     @property
     def tls_context(self) -> ssl.SSLContext | None:
@@ -145,9 +148,15 @@ class WebServer:
         HttpConnection(self, stream).run()
 
     def info(self) -> dict[str, object]:
-        """What the page learns before its first join: the server's name, and whether a password is needed."""
+        """What the page learns before its first join: the server's name, whether a password is
+        needed, and where the cluster's other nodes serve the page."""
         config = self.chat.config
-        return {"name": config.name, "password": config.password is not None}
+        try:
+            nodes = self.peers()
+        except Exception as exc:  # (the cluster's Redis away, say): none known now, asked again later
+            log.debug("web: the other nodes' pages: %s", exc)
+            nodes = []
+        return {"name": config.name, "password": config.password is not None, "nodes": nodes}
 
     def _info(self, conn: HttpConnection, request: h11.Request) -> None:
         """``/info``: ``info()`` as JSON, never kept (a restart may change it)."""

@@ -29,6 +29,7 @@
     held: [], // lines typed while not connected: { text, view }
     quietLists: 0, // "list" frames the page sent itself: their answers refresh the panel, unsaid
     quietWho: 0, // "who" frames the page sent itself: their answers mark who is away, unsaid
+    nodes: [], // the page's addresses on the cluster's other nodes (/info): where to go if this one dies
   };
 
   // ---- output: text only ----
@@ -200,6 +201,24 @@
     try { localStorage.removeItem(STORE); } catch (e) { /* (nothing kept) */ }
   }
 
+  // To another node of the cluster (its own page: the session goes along in the address's fragment,
+  // which never leaves the browser, and is put in that page's storage and taken out of the address).
+  function moveToNode() {
+    const same = s.nodes.find((url) => new URL(url).hostname === location.hostname);
+    const url = same || s.nodes[0];
+    save();
+    let kept = null;
+    try { kept = localStorage.getItem(STORE); } catch (e) { kept = null; }
+    setState("reconnecting", "moving to another node…");
+    location.replace(url + (kept ? "#session=" + encodeURIComponent(kept) : ""));
+  }
+
+  function adopt() {
+    if (!location.hash.startsWith("#session=")) return;
+    try { localStorage.setItem(STORE, decodeURIComponent(location.hash.slice("#session=".length))); } catch (e) { /* (restore checks it) */ }
+    history.replaceState(null, "", location.pathname + location.search);
+  }
+
   // The session kept by an earlier page, if any: its rooms, and the connection it resumes.
   function restore() {
     let kept = null;
@@ -289,45 +308,62 @@
     }
   }
 
-  // One entry of the side panel: the name, its unread count and a mention marker.
-  function entry(v, label, detail, onClick) {
-    const li = document.createElement("li");
-    const button = document.createElement("button");
-    button.type = "button";
-    button.dataset.view = v ? v.key : "";
-    button.append(isolated("name", label));
-    if (detail) button.append(" ", detail);
-    if (v && v.unread) {
-      const badge = document.createElement("span");
-      badge.className = "unread";
-      badge.textContent = String(v.unread);
-      badge.setAttribute("aria-label", `${v.unread} unread`);
-      button.append(" ", badge);
-    }
-    if (v && v.mention) {
-      const mark = document.createElement("span");
-      mark.className = "mentioned";
-      mark.textContent = "!";
-      mark.setAttribute("aria-label", "you were mentioned");
-      button.append(mark);
-    }
-    button.setAttribute("aria-current", String(v !== null && v === s.active));
-    button.addEventListener("click", onClick);
-    li.append(button);
-    return li;
+  // One entry of the side panel: the name, its unread count and a mention marker. ``sig`` says
+  // all it shows: a list is drawn anew only when one of its entries changed (a button being
+  // used keeps its focus).
+  function entry(key, label, detail, topic, v, onClick) {
+    const unread = v ? v.unread : 0;
+    const mention = v ? v.mention : false;
+    const current = v !== null && v === s.active;
+    const make = () => {
+      const li = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.key = key;
+      button.append(isolated("name", label));
+      if (detail) button.append(" ", detail);
+      if (topic) button.append(" — ", isolated("topic", topic));
+      if (unread) {
+        const badge = document.createElement("span");
+        badge.className = "unread";
+        badge.textContent = String(unread);
+        badge.setAttribute("aria-label", `${unread} unread`);
+        button.append(" ", badge);
+      }
+      if (mention) {
+        const mark = document.createElement("span");
+        mark.className = "mentioned";
+        mark.textContent = "!";
+        mark.setAttribute("aria-label", "you were mentioned");
+        button.append(mark);
+      }
+      button.setAttribute("aria-current", String(current));
+      button.addEventListener("click", onClick);
+      li.append(button);
+      return li;
+    };
+    return { sig: [key, label, detail, topic, unread, mention, current], make };
+  }
+
+  function fill(list, entries) {
+    const sig = JSON.stringify(entries.map((e) => e.sig));
+    if (list.dataset.sig === sig) return;
+    const active = document.activeElement;
+    const focused = active && list.contains(active) ? active.dataset.key : null;
+    list.replaceChildren(...entries.map((e) => e.make()));
+    list.dataset.sig = sig;
+    const again = focused && [...list.querySelectorAll("button")].find((b) => b.dataset.key === focused);
+    if (again) again.focus();
   }
 
   function showLists() {
     const ours = [...s.views.values()].filter((v) => v.kind === "room" && v.joined);
-    ui.rooms.replaceChildren(...ours.map((v) => entry(v, v.name, `(${v.users.length})`, () => switchTo(v))));
+    fill(ui.rooms, ours.map((v) => entry(v.key, v.name, `(${v.users.length})`, "", v, () => switchTo(v))));
     const others = s.roomList.filter((r) => !ours.some((v) => v.key === keyOf("room", r.name)));
-    ui.otherRooms.replaceChildren(...others.map((r) => {
-      const li = entry(null, r.name, `(${r.count})`, () => send({ type: "join", room: r.name }));
-      if (r.topic) li.firstChild.append(" — ", isolated("", r.topic));
-      return li;
-    }));
+    fill(ui.otherRooms, others.map((r) => entry(`join:${keyOf("room", r.name)}`, r.name, `(${r.count})`, r.topic, null,
+      () => send({ type: "join", room: r.name }))));
     const privates = [...s.views.values()].filter((v) => v.kind === "private");
-    ui.privates.replaceChildren(...privates.map((v) => entry(v, `@${v.name}`, "", () => switchTo(v))));
+    fill(ui.privates, privates.map((v) => entry(v.key, `@${v.name}`, "", "", v, () => switchTo(v))));
     showTitle();
   }
 
@@ -418,7 +454,11 @@
     s.shutdownSeen = false;
     s.quietLists = 0;
     s.quietWho = 0;
-    ws.addEventListener("open", () => ws.send(JSON.stringify(hello())));
+    let opened = false;
+    ws.addEventListener("open", () => {
+      opened = true;
+      ws.send(JSON.stringify(hello()));
+    });
     ws.addEventListener("message", (event) => {
       if (typeof event.data !== "string") return;
       let frame;
@@ -435,6 +475,10 @@
         return;
       }
       if (wasRegistered && !s.shutdownSeen) system("connection lost");
+      if (!opened && !wasRegistered && s.nodes.length) {
+        moveToNode(); // this node does not answer: another of the cluster's nodes does, as the terminal client goes
+        return;
+      }
       scheduleReconnect();
     });
   }
@@ -533,6 +577,7 @@
         askAway();
         sendHeld();
         save();
+        learn(); // (the cluster's nodes now)
         break;
       }
       case "message": {
@@ -831,6 +876,8 @@
         if (!info) return;
         if (typeof info.name === "string" && !s.registered) ui.server.textContent = info.name;
         if (info.password === true && !s.registered) ui.passwordRow.hidden = false;
+        const nodes = Array.isArray(info.nodes) ? info.nodes : [];
+        s.nodes = nodes.filter((url) => typeof url === "string" && /^https?:\/\/[^/]+\/$/.test(url));
       })
       .catch(() => { /* (an older server: the password is asked for when it says so) */ });
   }
@@ -841,5 +888,7 @@
   wide.addEventListener("change", () => { ui.side.open = wide.matches; });
   showLogin("", false);
   learn();
+  setInterval(() => { if (s.registered) learn(); }, 30000); // (nodes come and go)
+  adopt();
   restore();
 })();
