@@ -9,13 +9,16 @@ test's temporary directory (``pytest --basetemp DIR`` keeps them in DIR).
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
+import re
 import shutil
 import signal
 import socket
 import threading
 import urllib.request
+import zlib
 from pathlib import Path
 
 import pytest
@@ -679,3 +682,59 @@ def test_the_page_moves_to_another_cluster_node_when_its_node_dies(page, redis_s
         second.stop()
         if first.proc.poll() is None:
             first.stop()
+
+
+def test_reads_well_colours_times_dates_history_search_and_older_lines_on_scrolling_up(page, tmp_path):
+    srv = ServerProcess("--rate-limit", "0", "--history", "40", "--store", str(tmp_path / "chat.sqlite3"))
+    try:
+        talkers = {name: NativeClient(srv.port, name) for name in ("alice", "bob", "zoë")}
+        for i in range(60):
+            talkers["alice"].say(f"number {i:03d}")
+            talkers["alice"].expect(lambda f: f["type"] == "accepted")
+        page.driver.execute_cdp_cmd("Emulation.setLocaleOverride", {"locale": "de-DE"})
+        page.open(srv)
+        page.login("reader")
+        page.wait_text("number 059")
+        for name in ("bob", "zoë"):
+            talkers[name].say(f"hello from {name}")
+        page.wait_text("zoë: hello from zoë")
+        # Each name in the terminal's colour for it: the same function of the name.
+        colours = page.driver.execute_script(
+            "const c = {}; for (const n of document.querySelectorAll('#messages .line .nick'))"
+            " c[n.textContent] = [...n.classList].find(k => /^c[0-9]+$/.test(k)); return c"
+        )
+        for name in ("alice", "bob", "zoë"):
+            assert colours[name] == f"c{zlib.crc32(name.encode()) % 12}", (name, colours)
+        # Times in the locale's form: 24-hour in German.
+        times = page.driver.execute_script(
+            "return [...document.querySelectorAll('#messages .line time')].map(t => t.textContent)"
+        )
+        assert times and all(re.fullmatch(r"\d{2}:\d{2}", t) for t in times), times
+        # One date divider for today, before the first line; history marked as history.
+        dates = page.driver.find_elements(By.CSS_SELECTOR, "#messages .view:not([hidden]) .divider.date")
+        assert len(dates) == 1 and dates[0].text.endswith(str(datetime.date.today().year)), [d.text for d in dates]
+        replayed = page.driver.find_elements(By.CSS_SELECTOR, "#messages .line.replay .tag-replay")
+        assert len(replayed) == 40 and {r.text.strip() for r in replayed} == {"(history)"}
+        # Older messages, from the store by position, as the log is scrolled up: in order, each once.
+        log = "return document.getElementById('messages').textContent"
+        assert "number 020" in page.driver.execute_script(log) and "number 019" not in page.driver.execute_script(log)
+        top = "document.getElementById('messages').scrollTop = 0; " + log
+        page.wait(lambda: "number 000" in page.driver.execute_script(top))
+        numbers = re.findall(r"number (\d{3})", page.messages_text())
+        assert numbers == [f"{i:03d}" for i in range(60)], numbers
+        # Search results carry their date.
+        page.say("/search number 007")
+        page.wait(lambda: page.driver.find_elements(By.CSS_SELECTOR, "#messages .line.found"))
+        found = page.el("#messages .line.found time").text
+        assert str(datetime.date.today().year) in found and re.search(r"\d{2}:\d{2}$", found), found
+        page.shot("15-reads-well")
+        page.driver.execute_cdp_cmd("Emulation.setLocaleOverride", {"locale": "en-US"})
+        page.driver.refresh()  # (the session resumes: the same lines, the times as en-US writes them)
+        page.wait_text("zoë: hello from zoë")
+        times = page.driver.execute_script(
+            "return [...document.querySelectorAll('#messages .line time')].map(t => t.textContent)"
+        )
+        assert times and all(re.fullmatch(r"\d{1,2}:\d{2}\s[AP]M", t) for t in times), times
+    finally:
+        page.driver.execute_cdp_cmd("Emulation.setLocaleOverride", {})
+        srv.stop()

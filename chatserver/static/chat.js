@@ -29,6 +29,8 @@
     held: [], // lines typed while not connected: { text, view }
     quietLists: 0, // "list" frames the page sent itself: their answers refresh the panel, unsaid
     quietWho: 0, // "who" frames the page sent itself: their answers mark who is away, unsaid
+    quietHistory: 0, // "history" frames the page sent itself (older lines on scrolling up)
+    lookBack: null, // between a /history or /search answer's first and last notice: "typed" or "quiet"
     nodes: [], // the page's addresses on the cluster's other nodes (/info): where to go if this one dies
   };
 
@@ -55,9 +57,29 @@
     return bdi;
   }
 
-  function clock(ts) {
-    const d = ts ? new Date(ts * 1000) : new Date();
-    return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  // Times as the user's locale writes them (24-hour where it does: "14:05", else "2:05 PM"); a
+  // line found by /search or /history has its date too; a date divider starts each day of a log.
+  const TIME = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
+  const DATED = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric", hour: "numeric", minute: "2-digit" });
+  const DAY = new Intl.DateTimeFormat(undefined, { weekday: "long", year: "numeric", month: "long", day: "numeric" });
+  const when = (ts) => (ts ? new Date(ts * 1000) : new Date());
+  const dayOf = (date) => `${date.getFullYear()}-${date.getMonth() + 1}-${date.getDate()}`;
+
+  // A colour per nickname, the terminal's (chatclient/render.py): CRC-32 of its UTF-8 bytes, of 12.
+  const CRC_TABLE = (() => {
+    const table = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      table[n] = c >>> 0;
+    }
+    return table;
+  })();
+  const encoder = new TextEncoder();
+  function colourOf(nick) {
+    let c = 0xffffffff;
+    for (const byte of encoder.encode(nick)) c = CRC_TABLE[(c ^ byte) & 0xff] ^ (c >>> 8);
+    return ((c ^ 0xffffffff) >>> 0) % 12;
   }
 
   function mentionPattern() {
@@ -122,15 +144,17 @@
   const roomView = (name) => s.views.get(keyOf("room", name));
   const activeView = () => s.active || roomView(s.focus) || null;
 
-  function addLine(v, classes, parts, ts, seq) {
+  function addLine(v, classes, parts, ts, seq, dated) {
     v = v || activeView();
     if (!v) return null;
     const showing = v === s.active && !ui.chatView.hidden;
     const stick = showing && ui.messages.scrollHeight - ui.messages.scrollTop - ui.messages.clientHeight < 40;
     const line = document.createElement("div");
     line.className = ["line", ...classes].join(" ");
+    const date = when(ts);
     const time = document.createElement("time");
-    time.textContent = clock(ts);
+    time.dateTime = date.toISOString();
+    time.textContent = (dated ? DATED : TIME).format(date);
     line.append(time);
     for (const part of parts) {
       if (typeof part === "string") {
@@ -143,19 +167,57 @@
         const bdi = isolated("text", "");
         bdi.append(withMentions(part.text, line));
         line.append(bdi);
+      } else if (part.cls === "nick") {
+        const bdi = isolated("nick", part.text);
+        bdi.classList.add(`c${colourOf(part.text)}`);
+        line.append(bdi);
+      } else if (part.tag !== undefined) { // "(history)", as the terminal marks a replayed line
+        const tag = document.createElement("span");
+        tag.className = "tag-replay";
+        tag.textContent = `(${part.tag}) `;
+        line.append(tag);
       } else {
         line.append(isolated(part.cls, part.text));
       }
     }
-    // In the order of the room's numbering: history asked for later goes above what is shown.
-    const older = seq !== undefined && seq < v.lastSeq;
-    const after = older ? [...v.log.querySelectorAll(".line[data-seq]")].find((l) => Number(l.dataset.seq) > seq) : null;
+    line.dataset.day = dayOf(date);
     if (seq !== undefined) line.dataset.seq = String(seq);
-    if (after) v.log.insertBefore(line, after);
-    else v.log.append(line);
+    // In the order of the room's numbering: history asked for later goes above what is shown
+    // (the view kept where it was: what is read does not move).
+    const older = seq !== undefined && seq < v.lastSeq;
+    // (right after the line numbered just below it; older than all: at the top)
+    const numbered = older ? [...v.log.querySelectorAll(".line[data-seq]")] : [];
+    const next = numbered.findIndex((l) => Number(l.dataset.seq) > seq);
+    let after = null;
+    if (next === 0) after = v.log.querySelector(".line");
+    else if (next > 0) after = numbered[next - 1].nextElementSibling;
+    const height = ui.messages.scrollHeight;
+    place(v, line, after, date);
     while (v.log.childElementCount > KEPT_LINES) v.log.firstElementChild.remove();
     if (stick) ui.messages.scrollTop = ui.messages.scrollHeight;
+    else if (after && showing) ui.messages.scrollTop += ui.messages.scrollHeight - height;
     return line;
+  }
+
+  // ``line`` into its log, before ``after`` (or last), under a date divider if its day is not the previous line's.
+  function place(v, line, after, date) {
+    const day = line.dataset.day;
+    if (after) {
+      const above = after.previousElementSibling;
+      const at = above && above.classList.contains("date") && above.dataset.day !== day ? above : after; // (that day's divider stays with it)
+      v.log.insertBefore(line, at);
+    } else {
+      v.log.append(line);
+    }
+    let previous = line.previousElementSibling;
+    while (previous && !previous.classList.contains("line") && !previous.classList.contains("date")) previous = previous.previousElementSibling;
+    if (previous && previous.dataset.day === day) return;
+    const divider = document.createElement("div");
+    divider.className = "divider date";
+    divider.setAttribute("role", "separator");
+    divider.dataset.day = day;
+    divider.textContent = DAY.format(date);
+    v.log.insertBefore(divider, line);
   }
 
   const system = (text, ts, v) => addLine(v, ["system"], [text], ts);
@@ -263,7 +325,7 @@
     } catch (e) { /* (a browser that wants a service worker for it: the title and the list still say it) */ }
   }
 
-  function showMessage(v, f, extra) {
+  function showMessage(v, f, extra, found) {
     const classes = [...(extra || [])];
     if (f.replay) classes.push("replay");
     if (f.nick === s.nick) classes.push("mine");
@@ -271,7 +333,9 @@
     const mention = f.nick !== s.nick;
     const text = { cls: "text", text: f.text, mention };
     const parts = f.action ? ["* ", { cls: "nick", text: f.nick }, " ", text] : [{ cls: "nick", text: f.nick }, ": ", text];
-    return addLine(v, classes, parts, f.ts, f.seq);
+    if (f.replay) parts.unshift({ tag: f.replay });
+    // A line found by /search or a typed /history: shown where asked, with its date, apart from the log's order.
+    return found ? addLine(v, classes, parts, f.ts, undefined, true) : addLine(v, classes, parts, f.ts, f.seq);
   }
 
   function setState(state, text) {
@@ -454,6 +518,8 @@
     s.shutdownSeen = false;
     s.quietLists = 0;
     s.quietWho = 0;
+    s.quietHistory = 0;
+    s.lookBack = null;
     let opened = false;
     ws.addEventListener("open", () => {
       opened = true;
@@ -582,6 +648,10 @@
       }
       case "message": {
         const v = roomView(f.room);
+        if (v && (f.replay === "search" || (f.replay === "history" && s.lookBack === "typed"))) {
+          showMessage(v, f, ["found"], true);
+          break;
+        }
         if (!v || v.seen.has(f.seq)) break; // (a room being left; or shown already: a replay of what we saw)
         const line = showMessage(v, f);
         v.seen.add(f.seq);
@@ -737,6 +807,23 @@
       case "help": // the server's help (common/commands.py), its columns aligned with spaces
         addLine(null, ["system", "help"], [{ pre: f.text }], f.ts);
         return;
+      case "history":
+      case "search": { // the first and last lines of an answer to /history or /search
+        const quiet = s.lookBack === "quiet";
+        if (String(f.text).startsWith("end of ")) {
+          s.lookBack = null;
+          if (quiet) return;
+          break;
+        }
+        const none = /^(0 |the last 0 )|: none found$/.test(String(f.text));
+        if (f.event === "history" && s.quietHistory > 0) { // older lines for scrolling up: unsaid
+          s.quietHistory -= 1;
+          s.lookBack = none ? null : "quiet";
+          return;
+        }
+        s.lookBack = none ? null : "typed";
+        break;
+      }
       default: break;
     }
     if (v === activeView()) { showWhere(); showPeople(); }
@@ -823,6 +910,19 @@
     }
   });
   ui.input.addEventListener("input", resizeInput);
+
+  // Scrolled to the top of a room: its older messages, from the store, by position.
+  ui.messages.addEventListener("scroll", () => {
+    const v = s.active;
+    if (!v || v.kind !== "room" || v.name !== s.focus || ui.messages.scrollTop > 80) return;
+    const first = v.log.querySelector(".line[data-seq]");
+    const before = first ? Number(first.dataset.seq) : 0;
+    if (before <= 1 || v.olderAsked === before) return; // (asked already: nothing older came, or it is coming)
+    if (send({ type: "history", count: 50, before })) {
+      v.olderAsked = before;
+      s.quietHistory += 1;
+    }
+  });
   ui.compose.addEventListener("submit", (event) => { event.preventDefault(); submitInput(); ui.input.focus(); });
 
   ui.login.addEventListener("submit", (event) => {
