@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import threading
+import urllib.parse
 import urllib.request
 import zlib
 from pathlib import Path
@@ -738,3 +739,63 @@ def test_reads_well_colours_times_dates_history_search_and_older_lines_on_scroll
     finally:
         page.driver.execute_cdp_cmd("Emulation.setLocaleOverride", {})
         srv.stop()
+
+
+def test_help_is_a_table_of_the_servers_own_lines(page, srv):
+    page.open(srv)
+    page.login("reader")
+    page.say("/help")
+    page.wait(lambda: page.driver.find_elements(By.CSS_SELECTOR, "#messages .line.help pre[role=table]"))
+    rows = page.driver.execute_script(
+        "return [...document.querySelectorAll('#messages .line.help [role=row]')]"
+        ".map(r => [...r.querySelectorAll('[role=cell]')].map(c => c.textContent.trim()))"
+    )
+    assert len(rows) == len(HELP_LINES)
+    assert ["/who", "who is here"] in rows and ["/msg NICK TEXT", "private message to NICK"] in rows, rows
+    assert rows[0] == ["Commands:"]
+    # The cells line up: each row's second column starts at the same place.
+    lefts = page.driver.execute_script(
+        "return [...document.querySelectorAll('#messages .line.help [role=row]')].slice(1, 6)"
+        ".map(r => r.querySelectorAll('[role=cell]')[1].getBoundingClientRect().left)"
+    )
+    assert len(set(lefts)) == 1, lefts
+
+
+def test_hostile_names_topics_and_messages_are_text_in_the_panel_and_notifications(page, srv):
+    injected = page.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RECORD_NOTIFICATIONS})
+    evil = "<img src=x onerror=\"document.title='pwned'\">"
+    try:
+        page.open(srv)
+        page.login("victim")
+        mallory = NativeClient(srv.port, "mallory")
+        mallory.send_json({"type": "join", "room": "#trap"})
+        mallory.expect(lambda f: f["type"] == "joined")
+        mallory.send_json({"type": "topic", "text": evil})
+        page.wait(lambda: evil in (page.entry_text("#other-rooms", "#trap") or ""))
+        mallory.send_json({"type": "privmsg", "to": "victim", "text": evil + " victim"})
+        page.wait(lambda: page.badge("#privates", "@mallory") == "1!")
+        page.wait(lambda: page.driver.execute_script("return window.__notes.length") == 1)
+        assert page.driver.execute_script("return window.__notes[0].body") == evil + " victim"
+        page.open_entry("#privates", "@mallory")
+        page.wait_text(evil + " victim")
+        assert page.driver.find_elements(By.CSS_SELECTOR, "#side img, #messages img") == []
+        assert page.driver.title != "pwned"
+    finally:
+        page.driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": injected["identifier"]})
+
+
+def test_a_forged_session_in_the_address_is_only_text(page, srv):
+    """A link carrying a session (as a node's page hands one to another) is checked like any input:
+    what it names goes to the server as names, is shown only as text, and nothing in it runs; a room
+    the server does not give back is not listed."""
+    forged = {"nick": "<b>x</b>", "token": "forged", "focus": "<i>", "rooms": [{"name": "<script>", "read": "x"}, 5]}
+    page.driver.execute_cdp_cmd(
+        "Storage.clearDataForOrigin", {"origin": srv.web_url.rstrip("/"), "storageTypes": "local_storage"}
+    )
+    page.driver.get(srv.web_url + "#session=" + urllib.parse.quote(json.dumps(forged)))
+    page.wait(lambda: page.state() == "online")
+    assert "#session" not in page.driver.current_url
+    assert page.el("#state").text == "online as <b>x</b>"  # (a name this server allows, shown as typed)
+    page.wait(lambda: page.entry("#my-rooms", "#lobby") is not None)
+    assert page.entry("#my-rooms", "<script>") is None
+    assert page.driver.find_elements(By.CSS_SELECTOR, "b, i, #messages script, #side script") == []

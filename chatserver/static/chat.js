@@ -128,6 +128,7 @@
       v = {
         key, kind, name, log,
         joined: kind === "private", // (a room: while we are in it)
+        wanted: false, // a room to ask back on connecting (kept from before a reload)
         seen: new Set(), // seq of each message shown (in ``epoch``): a replay shows none twice
         epoch: "", lastSeq: 0,
         unread: 0, mention: false, firstUnread: null, divider: null, scrollTop: null,
@@ -160,9 +161,7 @@
       if (typeof part === "string") {
         line.append(document.createTextNode(shown(part)));
       } else if (part.pre !== undefined) { // columns aligned with spaces: kept in a monospace block
-        const pre = document.createElement("pre");
-        pre.textContent = shown(part.pre);
-        line.append(pre);
+        line.append(columns(shown(part.pre)));
       } else if (part.cls === "text" && part.mention) {
         const bdi = isolated("text", "");
         bdi.append(withMentions(part.text, line));
@@ -197,6 +196,29 @@
     if (stick) ui.messages.scrollTop = ui.messages.scrollHeight;
     else if (after && showing) ui.messages.scrollTop += ui.messages.scrollHeight - height;
     return line;
+  }
+
+  // The server's /help (or any text in columns aligned with spaces) as a table: a row per line,
+  // a cell per column (split where two spaces or more follow a word, the spaces kept in the cell),
+  // in a monospace block, so it reads as a table to a screen reader and looks as it does in a terminal.
+  // Its text is the server's, unchanged: the page knows no commands.
+  function columns(text) {
+    const pre = document.createElement("pre");
+    pre.setAttribute("role", "table");
+    pre.setAttribute("aria-label", "commands");
+    text.split("\n").forEach((row, i) => {
+      if (i) pre.append("\n");
+      const tr = document.createElement("span");
+      tr.setAttribute("role", "row");
+      for (const cell of row.match(/\s*\S+(?:\s\S+)*\s*/g) || [row]) {
+        const td = document.createElement("span");
+        td.setAttribute("role", "cell");
+        td.textContent = cell;
+        tr.append(td);
+      }
+      pre.append(tr);
+    });
+    return pre;
   }
 
   // ``line`` into its log, before ``after`` (or last), under a date divider if its day is not the previous line's.
@@ -292,7 +314,7 @@
     for (const r of kept.rooms) {
       if (!r || typeof r.name !== "string") continue;
       const v = view("room", r.name);
-      v.joined = true;
+      v.wanted = true; // (in the list once the server has us back in it)
       v.epoch = typeof r.epoch === "string" ? r.epoch : "";
       v.restoredRead = Number.isSafeInteger(r.read) ? r.read : null;
       v.readSeq = v.restoredRead || 0;
@@ -493,7 +515,7 @@
       if (focused.epoch) frame.epoch = focused.epoch;
       if (focused.seen.size) frame.last_seq = focused.lastSeq;
     }
-    const others = [...s.views.values()].filter((v) => v.kind === "room" && v.joined && v !== focused);
+    const others = [...s.views.values()].filter((v) => v.kind === "room" && (v.joined || v.wanted) && v !== focused);
     if (others.length) {
       frame.rooms = others.map((v) => v.name);
       frame.epochs = others.map((v) => v.epoch);
@@ -610,6 +632,7 @@
     v.away = new Set();
     v.topic = topic || "";
     v.joined = true;
+    v.wanted = false;
     return v;
   }
 
@@ -628,6 +651,11 @@
         s.nick = f.nick;
         s.token = f.token || s.token;
         const wanted = s.focus;
+        for (const key of s.rejoining) { // asked back: each is ours again with its "joined", if it can be had
+          const asked = s.views.get(key);
+          asked.joined = false;
+          asked.wanted = false;
+        }
         const v = entered(f.room, f.epoch, f.users, f.topic, f.replay);
         s.focus = f.room;
         ui.server.textContent = f.server || "LAN chat";
