@@ -16,6 +16,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import threading
 import urllib.parse
 import urllib.request
@@ -799,3 +800,33 @@ def test_a_forged_session_in_the_address_is_only_text(page, srv):
     page.wait(lambda: page.entry("#my-rooms", "#lobby") is not None)
     assert page.entry("#my-rooms", "<script>") is None
     assert page.driver.find_elements(By.CSS_SELECTOR, "b, i, #messages script, #side script") == []
+
+
+def test_a_date_divider_where_the_day_changes(page, tmp_path):
+    store = tmp_path / "chat.sqlite3"
+    srv = ServerProcess("--rate-limit", "0", "--store", str(store))
+    writer = NativeClient(srv.port, "writer")
+    for text in ("said two days ago", "also two days ago", "said today"):
+        writer.say(text)
+        writer.expect(lambda f: f["type"] == "accepted")
+    writer.close()
+    srv.stop()
+    with sqlite3.connect(store) as db:  # (the store's own file, as a server two days older would have left it)
+        db.execute("UPDATE messages SET ts = ts - 2 * 86400 WHERE text LIKE '%two days ago'")
+    srv = ServerProcess("--rate-limit", "0", "--store", str(store))
+    try:
+        page.open(srv)
+        page.login("reader")
+        page.wait_text("writer: said today")
+        shown = page.driver.execute_script(
+            "return [...document.querySelectorAll('#messages .view:not([hidden]) > .divider.date, "
+            "#messages .view:not([hidden]) > .line.replay')].map(e => e.className.startsWith('divider') ? "
+            "'divider ' + e.textContent : e.querySelector('.text').textContent)"
+        )
+        today, before = datetime.date.today(), datetime.date.today() - datetime.timedelta(days=2)
+        # (the first divider is the welcome line's, today: the history is shown after it, as in the terminal)
+        replay = shown[shown.index("said two days ago") - 1 :]
+        assert [line.split(" ")[0] for line in replay] == ["divider", "said", "also", "divider", "said"], shown
+        assert str(before.day) in replay[0] and str(today.day) in replay[3] and replay[0] != replay[3], shown
+    finally:
+        srv.stop()
