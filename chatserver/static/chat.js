@@ -1,8 +1,12 @@
 // The chat page: a native lanchat client over a WebSocket (one JSON frame per message).
-// Everything from the network is text: the DOM is built with textContent only.
+// Everything from the network is text: the DOM is built with textContent only (text.js).
 "use strict";
 
-(() => {
+import { carried, adoptFromAddress, forgetKept, keep, readKept } from "/kept.js";
+import { entry, fill } from "/panel.js";
+import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, when, withMentions } from "/text.js";
+
+{
   const PROTOCOL_VERSION = 1;
   const MAX_TEXT = 8000; // characters in a frame's "text" (common/limits.py)
   const KEPT_LINES = 2000; // lines kept per room's log
@@ -33,85 +37,6 @@
     lookBack: null, // between a /history or /search answer's first and last notice: "typed" or "quiet"
     nodes: [], // the page's addresses on the cluster's other nodes (/info): where to go if this one dies
   };
-
-  // ---- output: text only ----
-  // As the terminal shows them (common/safetext.py): controls, bidi embeddings, overrides and
-  // isolates, and invisible format characters become a visible <U+XXXX>, so "file \u202egnp.exe"
-  // cannot pass for "file exe.png". Line breaks stay; their later lines are indented (chat.css).
-  const UNSAFE = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
-  function shown(text) {
-    return String(text).replace(UNSAFE, (ch) => {
-      const code = ch.charCodeAt(0);
-      if (code < 0x20) return "^" + String.fromCharCode(code + 0x40);
-      if (code === 0x7f) return "^?";
-      return `<U+${code.toString(16).toUpperCase().padStart(4, "0")}>`;
-    });
-  }
-
-  // Peer text in its own bidi isolate (<bdi>, direction from its own first strong character):
-  // right-to-left text reads right, and cannot reorder the time, the name or the next part.
-  function isolated(cls, text) {
-    const bdi = document.createElement("bdi");
-    bdi.className = cls;
-    bdi.textContent = shown(text);
-    return bdi;
-  }
-
-  // Times as the user's locale writes them (24-hour where it does: "14:05", else "2:05 PM"); a
-  // line found by /search or /history has its date too; a date divider starts each day of a log.
-  const TIME = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
-  const DATED = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric", hour: "numeric", minute: "2-digit" });
-  const DAY = new Intl.DateTimeFormat(undefined, { weekday: "long", year: "numeric", month: "long", day: "numeric" });
-  const when = (ts) => (ts ? new Date(ts * 1000) : new Date());
-  const dayOf = (date) => `${date.getFullYear()}-${date.getMonth() + 1}-${date.getDate()}`;
-
-  // A colour per nickname, the terminal's (chatclient/render.py): CRC-32 of its UTF-8 bytes, of 12.
-  const CRC_TABLE = (() => {
-    const table = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      table[n] = c >>> 0;
-    }
-    return table;
-  })();
-  const encoder = new TextEncoder();
-  function colourOf(nick) {
-    let c = 0xffffffff;
-    for (const byte of encoder.encode(nick)) c = CRC_TABLE[(c ^ byte) & 0xff] ^ (c >>> 8);
-    return ((c ^ 0xffffffff) >>> 0) % 12;
-  }
-
-  function mentionPattern() {
-    if (!s.nick) return null;
-    const escaped = s.nick.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-    return new RegExp(`(?<![\\p{L}\\p{N}_])${escaped}(?![\\p{L}\\p{N}_])`, "giu");
-  }
-
-  function mentions(text) {
-    const pattern = mentionPattern();
-    return pattern !== null && pattern.test(shown(text));
-  }
-
-  // Text with the own name in <mark>: a list of text nodes and marks, never parsed as HTML.
-  function withMentions(raw, line) {
-    const text = shown(raw);
-    const frag = document.createDocumentFragment();
-    const pattern = mentionPattern();
-    let at = 0;
-    if (pattern) {
-      for (const match of text.matchAll(pattern)) {
-        frag.append(document.createTextNode(text.slice(at, match.index)));
-        const mark = document.createElement("mark");
-        mark.textContent = match[0];
-        frag.append(mark);
-        at = match.index + match[0].length;
-        line.classList.add("mention");
-      }
-    }
-    frag.append(document.createTextNode(text.slice(at)));
-    return frag;
-  }
 
   // ---- views: a room's or a conversation's own log ----
   const keyOf = (kind, name) => (kind === "private" ? "@" : "") + String(name).normalize("NFKC").toLowerCase();
@@ -164,7 +89,7 @@
         line.append(columns(shown(part.pre)));
       } else if (part.cls === "text" && part.mention) {
         const bdi = isolated("text", "");
-        bdi.append(withMentions(part.text, line));
+        bdi.append(withMentions(part.text, line, s.nick));
         line.append(bdi);
       } else if (part.cls === "nick") {
         const bdi = isolated("nick", part.text);
@@ -196,29 +121,6 @@
     if (stick) ui.messages.scrollTop = ui.messages.scrollHeight;
     else if (after && showing) ui.messages.scrollTop += ui.messages.scrollHeight - height;
     return line;
-  }
-
-  // The server's /help (or any text in columns aligned with spaces) as a table: a row per line,
-  // a cell per column (split where two spaces or more follow a word, the spaces kept in the cell),
-  // in a monospace block, so it reads as a table to a screen reader and looks as it does in a terminal.
-  // Its text is the server's, unchanged: the page knows no commands.
-  function columns(text) {
-    const pre = document.createElement("pre");
-    pre.setAttribute("role", "table");
-    pre.setAttribute("aria-label", "commands");
-    text.split("\n").forEach((row, i) => {
-      if (i) pre.append("\n");
-      const tr = document.createElement("span");
-      tr.setAttribute("role", "row");
-      for (const cell of row.match(/\s*\S+(?:\s\S+)*\s*/g) || [row]) {
-        const td = document.createElement("span");
-        td.setAttribute("role", "cell");
-        td.textContent = cell;
-        tr.append(td);
-      }
-      pre.append(tr);
-    });
-    return pre;
   }
 
   // ``line`` into its log, before ``after`` (or last), under a date divider if its day is not the previous line's.
@@ -263,7 +165,6 @@
   // ---- a session that lasts: name, token, rooms and what was read, in the browser's storage ----
   // (Never the password.) A reload or a phone that dropped the page comes back there; "Leave",
   // /quit or the server's goodbye forgets it.
-  const STORE = "lanchat.session";
   let saveTimer = null;
 
   function save() {
@@ -272,9 +173,7 @@
     if (!s.token || !s.nick) return;
     const rooms = [...s.views.values()].filter((v) => v.kind === "room" && v.joined)
       .map((v) => ({ name: v.name, epoch: v.epoch, read: v.readSeq }));
-    try {
-      localStorage.setItem(STORE, JSON.stringify({ nick: s.nick, token: s.token, focus: s.focus, rooms }));
-    } catch (e) { /* (storage full or refused: the session lasts as long as the page) */ }
+    keep({ nick: s.nick, token: s.token, focus: s.focus, rooms });
   }
 
   const saveSoon = () => { if (saveTimer === null) saveTimer = setTimeout(save, 500); };
@@ -282,7 +181,7 @@
   function forget() {
     clearTimeout(saveTimer);
     saveTimer = null;
-    try { localStorage.removeItem(STORE); } catch (e) { /* (nothing kept) */ }
+    forgetKept();
   }
 
   // To another node of the cluster (its own page: the session goes along in the address's fragment,
@@ -291,35 +190,25 @@
     const same = s.nodes.find((url) => new URL(url).hostname === location.hostname);
     const url = same || s.nodes[0];
     save();
-    let kept = null;
-    try { kept = localStorage.getItem(STORE); } catch (e) { kept = null; }
     setState("reconnecting", "moving to another node…");
-    location.replace(url + (kept ? "#session=" + encodeURIComponent(kept) : ""));
-  }
-
-  function adopt() {
-    if (!location.hash.startsWith("#session=")) return;
-    try { localStorage.setItem(STORE, decodeURIComponent(location.hash.slice("#session=".length))); } catch (e) { /* (restore checks it) */ }
-    history.replaceState(null, "", location.pathname + location.search);
+    location.replace(carried(url));
   }
 
   // The session kept by an earlier page, if any: its rooms, and the connection it resumes.
   function restore() {
-    let kept = null;
-    try { kept = JSON.parse(localStorage.getItem(STORE) || "null"); } catch (e) { kept = null; }
-    if (!kept || typeof kept.nick !== "string" || typeof kept.token !== "string" || !Array.isArray(kept.rooms)) return false;
+    const kept = readKept();
+    if (!kept) return false;
     s.nick = kept.nick;
     s.token = kept.token;
     ui.nick.value = kept.nick;
     for (const r of kept.rooms) {
-      if (!r || typeof r.name !== "string") continue;
       const v = view("room", r.name);
       v.wanted = true; // (in the list once the server has us back in it)
-      v.epoch = typeof r.epoch === "string" ? r.epoch : "";
-      v.restoredRead = Number.isSafeInteger(r.read) ? r.read : null;
-      v.readSeq = v.restoredRead || 0;
+      v.epoch = r.epoch;
+      v.restoredRead = r.read;
+      v.readSeq = r.read || 0;
     }
-    s.focus = typeof kept.focus === "string" ? kept.focus : null;
+    s.focus = kept.focus;
     s.wantOnline = true;
     connect();
     return true;
@@ -394,62 +283,17 @@
     }
   }
 
-  // One entry of the side panel: the name, its unread count and a mention marker. ``sig`` says
-  // all it shows: a list is drawn anew only when one of its entries changed (a button being
-  // used keeps its focus).
-  function entry(key, label, detail, topic, v, onClick) {
-    const unread = v ? v.unread : 0;
-    const mention = v ? v.mention : false;
-    const current = v !== null && v === s.active;
-    const make = () => {
-      const li = document.createElement("li");
-      const button = document.createElement("button");
-      button.type = "button";
-      button.dataset.key = key;
-      button.append(isolated("name", label));
-      if (detail) button.append(" ", detail);
-      if (topic) button.append(" — ", isolated("topic", topic));
-      if (unread) {
-        const badge = document.createElement("span");
-        badge.className = "unread";
-        badge.textContent = String(unread);
-        badge.setAttribute("aria-label", `${unread} unread`);
-        button.append(" ", badge);
-      }
-      if (mention) {
-        const mark = document.createElement("span");
-        mark.className = "mentioned";
-        mark.textContent = "!";
-        mark.setAttribute("aria-label", "you were mentioned");
-        button.append(mark);
-      }
-      button.setAttribute("aria-current", String(current));
-      button.addEventListener("click", onClick);
-      li.append(button);
-      return li;
-    };
-    return { sig: [key, label, detail, topic, unread, mention, current], make };
-  }
-
-  function fill(list, entries) {
-    const sig = JSON.stringify(entries.map((e) => e.sig));
-    if (list.dataset.sig === sig) return;
-    const active = document.activeElement;
-    const focused = active && list.contains(active) ? active.dataset.key : null;
-    list.replaceChildren(...entries.map((e) => e.make()));
-    list.dataset.sig = sig;
-    const again = focused && [...list.querySelectorAll("button")].find((b) => b.dataset.key === focused);
-    if (again) again.focus();
-  }
-
   function showLists() {
     const ours = [...s.views.values()].filter((v) => v.kind === "room" && v.joined);
-    fill(ui.rooms, ours.map((v) => entry(v.key, v.name, `(${v.users.length})`, "", v, () => switchTo(v))));
+    const counts = (v) => ({ unread: v.unread, mention: v.mention, current: v === s.active });
+    fill(ui.rooms, ours.map((v) => entry({ key: v.key, label: v.name, detail: `(${v.users.length})`, ...counts(v), onClick: () => switchTo(v) })));
     const others = s.roomList.filter((r) => !ours.some((v) => v.key === keyOf("room", r.name)));
-    fill(ui.otherRooms, others.map((r) => entry(`join:${keyOf("room", r.name)}`, r.name, `(${r.count})`, r.topic, null,
-      () => send({ type: "join", room: r.name }))));
+    fill(ui.otherRooms, others.map((r) => entry({
+      key: `join:${keyOf("room", r.name)}`, label: r.name, detail: `(${r.count})`, topic: r.topic,
+      onClick: () => send({ type: "join", room: r.name }),
+    })));
     const privates = [...s.views.values()].filter((v) => v.kind === "private");
-    fill(ui.privates, privates.map((v) => entry(v.key, `@${v.name}`, "", "", v, () => switchTo(v))));
+    fill(ui.privates, privates.map((v) => entry({ key: v.key, label: `@${v.name}`, ...counts(v), onClick: () => switchTo(v) })));
     showTitle();
   }
 
@@ -688,7 +532,7 @@
         const unread = !f.replay || f.replay === "missed";
         const afterReload = f.replay === "history" && v.restoredRead !== null && f.seq > v.restoredRead;
         const isCounted = f.nick !== s.nick && (unread || afterReload)
-          && counted(v, line, unread && mentions(f.text), f.nick, f.text, afterReload);
+          && counted(v, line, unread && mentions(f.text, s.nick), f.nick, f.text, afterReload);
         if (!isCounted && f.replay !== "search") v.readSeq = Math.max(v.readSeq, f.seq);
         if (f.replay && v.replayLeft > 0 && --v.replayLeft === 0) replayed(v);
         saveSoon();
@@ -1017,6 +861,6 @@
   showLogin("", false);
   learn();
   setInterval(() => { if (s.registered) learn(); }, 30000); // (nodes come and go)
-  adopt();
+  adoptFromAddress();
   restore();
-})();
+}
