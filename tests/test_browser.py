@@ -830,3 +830,18 @@ def test_a_date_divider_where_the_day_changes(page, tmp_path):
         assert str(before.day) in replay[0] and str(today.day) in replay[3] and replay[0] != replay[3], shown
     finally:
         srv.stop()
+
+
+def test_a_private_conversation_follows_a_rename(page, srv):
+    page.open(srv)
+    page.login("reader")
+    friend = NativeClient(srv.port, "friend")
+    friend.send_json({"type": "privmsg", "to": "reader", "text": "before my new name"})
+    page.wait(lambda: page.badge("#privates", "@friend") == "1!")
+    friend.send_json({"type": "nick", "nick": "renamed"})
+    page.wait(lambda: page.entry("#privates", "@renamed") is not None and page.entry("#privates", "@friend") is None)
+    page.open_entry("#privates", "@renamed")
+    page.wait_text("[private from friend] before my new name")  # (the conversation's log came along)
+    page.say("to your new name")
+    got = friend.expect(lambda f: f["type"] == "private" and f["nick"] == "reader")
+    assert (got["nick"], got["to"], got["text"]) == ("reader", "renamed", "to your new name")

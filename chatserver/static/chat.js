@@ -650,13 +650,24 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
           v.away.delete(f.nick);
         }
         break;
-      case "nick":
+      case "nick": {
         if (v) v.users = v.users.map((n) => (n === f.previous ? f.nick : n));
+        const talk = f.previous ? s.views.get(keyOf("private", f.previous)) : null;
+        if (talk && !s.views.has(keyOf("private", f.nick))) { // the conversation follows the person
+          s.views.delete(talk.key);
+          talk.key = keyOf("private", f.nick);
+          talk.name = f.nick;
+          talk.log.dataset.view = talk.key;
+          s.views.set(talk.key, talk);
+          showLists();
+          if (talk === s.active) showWhere();
+        }
         if (f.previous === s.nick) {
           s.nick = f.nick;
           setState("online", `online as ${s.nick}`);
         }
         break;
+      }
       case "topic":
         if (v && f.topic !== undefined && f.topic !== null) v.topic = f.topic;
         break;
