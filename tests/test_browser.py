@@ -483,7 +483,7 @@ def test_several_rooms_each_with_its_own_log_unread_counts_and_a_new_divider(pag
     dev.say("one")
     dev.say("reader: two")
     page.wait(lambda: page.badge("#my-rooms", "#dev") == "2!")  # two unread, one naming us
-    assert page.driver.title.startswith("(2) ")
+    assert page.driver.title.startswith("(2) ") and page.el("#side-unread").text == "(2 unread)"
     assert "one" not in page.messages_text()
     page.shot("10-unread")
     page.open_entry("#my-rooms", "#dev")

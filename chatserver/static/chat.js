@@ -18,7 +18,7 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
     password: $("password"), loginError: $("login-error"), tlsNote: $("tls-note"),
     chatView: $("chat-view"), messages: $("messages"), side: $("side"), rooms: $("my-rooms"),
     otherRooms: $("other-rooms"), privates: $("privates"), people: $("people"),
-    compose: $("compose"), input: $("input"), leave: $("leave"),
+    compose: $("compose"), input: $("input"), leave: $("leave"), sideUnread: $("side-unread"),
   };
 
   // What this client knows; kept across reconnects.
@@ -268,6 +268,7 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
     for (const each of s.views.values()) unread += each.unread;
     const where = v ? (v.kind === "private" ? `@${v.name}` : v.name) : "";
     document.title = (unread ? `(${unread}) ` : "") + (where ? `${where} · LAN chat` : "LAN chat");
+    ui.sideUnread.textContent = unread ? `(${unread} unread)` : ""; // (on a phone the panel is folded)
   }
 
   function showPeople() {
