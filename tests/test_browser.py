@@ -845,3 +845,43 @@ def test_a_private_conversation_follows_a_rename(page, srv):
     page.say("to your new name")
     got = friend.expect(lambda f: f["type"] == "private" and f["nick"] == "reader")
     assert (got["nick"], got["to"], got["text"]) == ("reader", "renamed", "to your new name")
+
+
+#: Injected before the page loads: whether the tab is hidden is the test's to say.
+HIDDEN_TAB = """
+window.__hidden = false;
+Object.defineProperty(Document.prototype, 'hidden', { get: () => window.__hidden, configurable: true });
+Object.defineProperty(Document.prototype, 'visibilityState',
+  { get: () => (window.__hidden ? 'hidden' : 'visible'), configurable: true });
+window.__show = (hidden) => { window.__hidden = hidden; document.dispatchEvent(new Event('visibilitychange')); };
+"""
+
+
+def test_the_room_being_read_counts_and_notifies_while_the_tab_is_hidden(page, srv):
+    scripts = [
+        page.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": source})["identifier"]
+        for source in (RECORD_NOTIFICATIONS, HIDDEN_TAB)
+    ]
+    try:
+        page.open(srv)
+        page.login("reader")
+        other = NativeClient(srv.port, "talker")
+        page.wait(lambda: "talker" in page.el("#people").text)
+        page.driver.execute_script("window.__show(true)")  # another tab in front
+        other.say("reader, are you there?")
+        page.wait(lambda: page.driver.title == "(1) #lobby · LAN chat")
+        page.wait(lambda: page.driver.execute_script("return window.__notes.length") == 1)
+        assert page.driver.execute_script("return window.__notes[0]") == {
+            "title": "talker in #lobby",
+            "body": "reader, are you there?",
+        }
+        page.driver.execute_script("window.__show(false)")  # back: read now, under the divider
+        page.wait(lambda: page.driver.title == "#lobby · LAN chat")
+        following = page.driver.execute_script(
+            "const d = document.querySelector('#messages .view:not([hidden]) .divider.new');"
+            "return d ? d.nextElementSibling.textContent : null"
+        )
+        assert following is not None and following.endswith("talker: reader, are you there?"), following
+    finally:
+        for identifier in scripts:
+            page.driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": identifier})
