@@ -186,6 +186,20 @@ def test_page_files_with_types_caching_and_security_headers(srv):
     assert status == 200 and body == b"" and int(fields["content-length"]) > 0
 
 
+def test_info_says_before_any_join_whether_a_password_is_needed(srv, tmp_path):
+    status, fields, body = get(srv, "/info")
+    assert status == 200 and fields["content-type"] == "application/json" and fields["cache-control"] == "no-store"
+    assert json.loads(body) == {"name": "chatserver", "password": False, "nodes": []}
+    (tmp_path / "pw").write_text("sesame\n")
+    guarded = ServerProcess("--password-file", str(tmp_path / "pw"), "--name", "Vault")
+    try:
+        status, _, body = get(guarded, "/info")
+        assert status == 200 and json.loads(body) == {"name": "Vault", "password": True, "nodes": []}
+        assert b"sesame" not in body
+    finally:
+        guarded.stop()
+
+
 def test_the_page_has_no_inline_script_or_style(srv):
     _, _, body = get(srv, "/")
     html = body.decode()

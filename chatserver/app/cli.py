@@ -36,6 +36,7 @@ from common.tls import fingerprint
 
 if TYPE_CHECKING:
     from chatserver.cluster.hub import ClusterHub
+    from chatserver.cluster.link import Link
 
 log = logging.getLogger("chatserver")
 
@@ -117,8 +118,8 @@ def _log_handler(interactive: bool) -> tuple[logging.StreamHandler, str | None]:
     return logging.StreamHandler(stream), f"Server log: {path}"
 
 
-def open_cluster(config: ServerConfig) -> tuple[ClusterHub, str]:
-    """The hub of a cluster node (``--cluster``), and the line that says where chat is kept.
+def open_cluster(config: ServerConfig) -> tuple[ClusterHub, Link, str]:
+    """The hub of a cluster node (``--cluster``), its link to Redis, and the line that says where chat is kept.
     Raises ``ClusterError`` with a one-line reason."""
     import redis  # here, not at the top: a server that is no cluster node starts ~0.2 s of CPU sooner without it
 
@@ -140,7 +141,22 @@ def open_cluster(config: ServerConfig) -> tuple[ClusterHub, str]:
     except redis.RedisError as exc:  # answers, but refuses: a password, a read-only replica...
         link.close()
         raise ClusterError(f"the cluster's Redis at {shown(config.cluster)} refused: {exc}") from None
-    return hub, f"chat is kept in Redis at {shown(config.cluster)} (cluster {hub.cluster_id}, node {hub.node})"
+    return hub, link, f"chat is kept in Redis at {shown(config.cluster)} (cluster {hub.cluster_id}, node {hub.node})"
+
+
+def share_page_addresses(link: Link, node: str, web: WebServer) -> None:
+    """This node's page addresses into the cluster's Redis, and the others' into the page's ``/info``."""
+    from chatserver.cluster.link import ClusterUnavailable
+    from chatserver.cluster.pages import PageAddresses
+
+    host, port = web.address
+    hosts = lan_addresses(ipv6=host == "::") if host in ("0.0.0.0", "::") else [host]
+    pages = PageAddresses(link, node)
+    try:
+        pages.publish([f"{web.scheme}://{_format_host(h)}:{port}/" for h in hosts])
+    except ClusterUnavailable as exc:
+        log.warning("the other nodes' pages will not know this one: %s", exc)
+    web.peers = pages.others
 
 
 class ClusterError(Exception):
@@ -221,13 +237,13 @@ def main(argv: list[str] | None = None) -> int:
     # Not an Event: a handler's set() that interrupts the main thread inside
     # wait() deadlocks on the Event's own lock. SimpleQueue.put is reentrant.
     stop: queue.SimpleQueue[int] = queue.SimpleQueue()
-    hub = None
+    hub = link = None
     try:
         if mode is not Mode.CHAT:
             backends = memory_backends()
             kept_line = f"nothing is kept ({mode.value} mode answers each message and keeps none)"
         elif config.cluster:
-            hub, kept_line = open_cluster(config)
+            hub, link, kept_line = open_cluster(config)
             backends = hub.backends
         else:
             backends, kept_line = open_store(config)
@@ -272,6 +288,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         server.shutdown()
         return 1
+    if hub is not None and link is not None and web is not None:  # a cluster node's page says where the others are
+        share_page_addresses(link, hub.node, web)
     for note in [*security_notes(config, certificate), kept_line, *([log_note] if log_note else [])]:
         print(note, flush=True)
     retention = None

@@ -25,9 +25,10 @@ import binascii
 import dataclasses
 import hashlib
 import importlib.resources
+import json
 import logging
 import ssl
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 import h11
@@ -45,6 +46,7 @@ from chatserver.net.dialects.http import (
 )
 from chatserver.net.dialects.websocket import WebSocketDialect
 from chatserver.net.listener import Listener
+from chatserver.net.roomwatch import RoomWatch
 from chatserver.net.session import Session
 from chatserver.net.stream import Stream
 
@@ -70,6 +72,9 @@ SECURITY_HEADERS = [
 FILES = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/chat.js": ("chat.js", "text/javascript; charset=utf-8"),
+    "/text.js": ("text.js", "text/javascript; charset=utf-8"),
+    "/panel.js": ("panel.js", "text/javascript; charset=utf-8"),
+    "/kept.js": ("kept.js", "text/javascript; charset=utf-8"),
     "/chat.css": ("chat.css", "text/css; charset=utf-8"),
     "/favicon.svg": ("favicon.svg", "image/svg+xml"),
 }
@@ -112,6 +117,12 @@ class WebServer:
         for path, file in self.files.items():
             self.routes.add(path, Route(_serve_file(file)))
         self.routes.add("/ws", Route(self._upgrade))
+        self.routes.add("/info", Route(self._info))
+        #: Tells the pages when the rooms changed (their room list is live).
+        self.roomwatch = RoomWatch(lambda: self.chat.hub.rooms())
+        #: The chat page's addresses on the cluster's other living nodes (a cluster node's program
+        #: sets it: ``cluster/pages.py``); the page moves to one when its node dies.
+        self.peers: Callable[[], list[str]] = list
 
     @property
     def tls_context(self) -> ssl.SSLContext | None:
@@ -138,6 +149,28 @@ class WebServer:
     def serve(self, stream: Stream) -> None:
         """Run one admitted connection of the page's port to its end (in its own thread)."""
         HttpConnection(self, stream).run()
+
+    def info(self) -> dict[str, object]:
+        """What the page learns before its first join: the server's name, whether a password is
+        needed, and where the cluster's other nodes serve the page."""
+        config = self.chat.config
+        try:
+            nodes = self.peers()
+        except Exception as exc:  # (the cluster's Redis away, say): none known now, asked again later
+            log.debug("web: the other nodes' pages: %s", exc)
+            nodes = []
+        return {"name": config.name, "password": config.password is not None, "nodes": nodes}
+
+    def _info(self, conn: HttpConnection, request: h11.Request) -> None:
+        """``/info``: ``info()`` as JSON, never kept (a restart may change it)."""
+        body = json.dumps(self.info()).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"cache-control", b"no-store"),
+            (b"content-length", str(len(body)).encode()),
+            *SECURITY_HEADERS,
+        ]
+        conn.respond(200, headers, body)
 
     def _upgrade(self, conn: HttpConnection, request: h11.Request) -> None:
         """``/ws``: the page's WebSocket, from the page itself; the connection becomes a session."""
@@ -168,7 +201,12 @@ class WebServer:
         log.info("web %s: WebSocket opened", conn.peer)
         dialect = WebSocketDialect(max_frame=self.chat.config.max_frame, trailing=trailing)
         stream = conn.stream
-        self.chat.run_session(Session(self.chat, stream.sock, stream.addr, stream=stream, dialect=dialect))
+        session = Session(self.chat, stream.sock, stream.addr, stream=stream, dialect=dialect)
+        self.roomwatch.add(session.participant)
+        try:
+            self.chat.run_session(session)
+        finally:
+            self.roomwatch.discard(session.participant)
 
 
 def _serve_file(file: StaticFile):  # noqa: ANN202 - a route's handler

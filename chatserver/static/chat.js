@@ -1,127 +1,252 @@
 // The chat page: a native lanchat client over a WebSocket (one JSON frame per message).
-// Everything from the network is text: the DOM is built with textContent only.
+// Everything from the network is text: the DOM is built with textContent only (text.js).
 "use strict";
 
-(() => {
+import { carried, adoptFromAddress, forgetKept, keep, readKept } from "/kept.js";
+import { entry, fill } from "/panel.js";
+import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, when, withMentions } from "/text.js";
+
+{
   const PROTOCOL_VERSION = 1;
   const MAX_TEXT = 8000; // characters in a frame's "text" (common/limits.py)
+  const KEPT_LINES = 2000; // lines kept per room's log
 
   const $ = (id) => document.getElementById(id);
   const ui = {
     server: $("server"), room: $("room"), topic: $("topic"), state: $("state"),
     loginView: $("login-view"), login: $("login"), nick: $("nick"), passwordRow: $("password-row"),
     password: $("password"), loginError: $("login-error"), tlsNote: $("tls-note"),
-    chatView: $("chat-view"), messages: $("messages"), side: $("side"), rooms: $("rooms"),
-    refreshRooms: $("refresh-rooms"), people: $("people"), compose: $("compose"), input: $("input"),
+    chatView: $("chat-view"), messages: $("messages"), side: $("side"), rooms: $("my-rooms"),
+    otherRooms: $("other-rooms"), privates: $("privates"), people: $("people"),
+    compose: $("compose"), input: $("input"), leave: $("leave"), sideUnread: $("side-unread"),
   };
 
   // What this client knows; kept across reconnects.
   const s = {
-    ws: null, nick: "", password: null, token: null, room: null, epoch: null,
-    lastSeq: {}, // room -> last seq seen there (per room: an ack names its room)
-    users: [], away: new Set(), registered: false, wantOnline: false, ended: false,
-    shutdownSeen: false, retry: 0, retryTimer: null, roomList: [],
-    held: [], // lines typed while not connected: { text, room }
-    pending: {}, // room -> the page's own message lines there, shown before their "accepted"
+    ws: null, nick: "", password: null, token: null, registered: false, wantOnline: false, ended: false,
+    shutdownSeen: false, retry: 0, retryTimer: null,
+    views: new Map(), // key -> view: each room we are in and each private conversation, with its own log
+    active: null, // the view shown
+    focus: null, // the room the server takes as focused (where /topic, /who, /history go)
+    rejoining: new Set(), // keys of rooms a reconnect asked back: their "joined" does not switch the view
+    roomList: [], // the server's rooms (/rooms): name, count, topic
+    held: [], // lines typed while not connected: { text, view }
     quietLists: 0, // "list" frames the page sent itself: their answers refresh the panel, unsaid
+    quietWho: 0, // "who" frames the page sent itself: their answers mark who is away, unsaid
+    quietHistory: 0, // "history" frames the page sent itself (older lines on scrolling up)
+    lookBack: null, // between a /history or /search answer's first and last notice: "typed" or "quiet"
+    nodes: [], // the page's addresses on the cluster's other nodes (/info): where to go if this one dies
   };
 
-  // ---- output: text only ----
-  // As the terminal shows them (common/safetext.py): controls, bidi embeddings, overrides and
-  // isolates, and invisible format characters become a visible <U+XXXX>, so "file \u202egnp.exe"
-  // cannot pass for "file exe.png". Line breaks stay; their later lines are indented (chat.css).
-  const UNSAFE = /[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/g;
-  function shown(text) {
-    return String(text).replace(UNSAFE, (ch) => {
-      const code = ch.charCodeAt(0);
-      if (code < 0x20) return "^" + String.fromCharCode(code + 0x40);
-      if (code === 0x7f) return "^?";
-      return `<U+${code.toString(16).toUpperCase().padStart(4, "0")}>`;
-    });
-  }
+  // ---- views: a room's or a conversation's own log ----
+  const keyOf = (kind, name) => (kind === "private" ? "@" : "") + String(name).normalize("NFKC").toLowerCase();
 
-  // Peer text in its own bidi isolate (<bdi>, direction from its own first strong character):
-  // right-to-left text reads right, and cannot reorder the time, the name or the next part.
-  function isolated(cls, text) {
-    const bdi = document.createElement("bdi");
-    bdi.className = cls;
-    bdi.textContent = shown(text);
-    return bdi;
-  }
-
-  function clock(ts) {
-    const d = ts ? new Date(ts * 1000) : new Date();
-    return d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  }
-
-  function mentionPattern() {
-    if (!s.nick) return null;
-    const escaped = s.nick.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-    return new RegExp(`(?<![\\p{L}\\p{N}_])${escaped}(?![\\p{L}\\p{N}_])`, "giu");
-  }
-
-  // Text with the own name in <mark>: a list of text nodes and marks, never parsed as HTML.
-  function withMentions(raw, line) {
-    const text = shown(raw);
-    const frag = document.createDocumentFragment();
-    const pattern = mentionPattern();
-    let at = 0;
-    if (pattern) {
-      for (const match of text.matchAll(pattern)) {
-        frag.append(document.createTextNode(text.slice(at, match.index)));
-        const mark = document.createElement("mark");
-        mark.textContent = match[0];
-        frag.append(mark);
-        at = match.index + match[0].length;
-        line.classList.add("mention");
-      }
+  function view(kind, name) {
+    const key = keyOf(kind, name);
+    let v = s.views.get(key);
+    if (!v) {
+      const log = document.createElement("div");
+      log.className = "view";
+      log.dataset.view = key;
+      log.hidden = true;
+      ui.messages.append(log);
+      v = {
+        key, kind, name, log,
+        joined: kind === "private", // (a room: while we are in it)
+        wanted: false, // a room to ask back on connecting (kept from before a reload)
+        seen: new Set(), // seq of each message shown (in ``epoch``): a replay shows none twice
+        epoch: "", lastSeq: 0,
+        unread: 0, mention: false, firstUnread: null, divider: null, scrollTop: null,
+        topic: "", users: [], away: new Set(), pending: [],
+        readSeq: 0, // the last seq read here (kept in the browser's storage: a reload starts there)
+        restoredRead: null, // after a reload: what was read before it; the history after it is unread
+        replayLeft: 0, // replayed messages still to come after a welcome or "joined"
+      };
+      s.views.set(key, v);
     }
-    frag.append(document.createTextNode(text.slice(at)));
-    return frag;
+    return v;
   }
 
-  function addLine(classes, parts, ts) {
-    const stick = ui.messages.scrollHeight - ui.messages.scrollTop - ui.messages.clientHeight < 40;
+  const roomView = (name) => s.views.get(keyOf("room", name));
+  const activeView = () => s.active || roomView(s.focus) || null;
+
+  function addLine(v, classes, parts, ts, seq, dated) {
+    v = v || activeView();
+    if (!v) return null;
+    const showing = v === s.active && !ui.chatView.hidden;
+    const stick = showing && ui.messages.scrollHeight - ui.messages.scrollTop - ui.messages.clientHeight < 40;
     const line = document.createElement("div");
     line.className = ["line", ...classes].join(" ");
+    const date = when(ts);
     const time = document.createElement("time");
-    time.textContent = clock(ts);
+    time.dateTime = date.toISOString();
+    time.textContent = (dated ? DATED : TIME).format(date);
     line.append(time);
     for (const part of parts) {
       if (typeof part === "string") {
         line.append(document.createTextNode(shown(part)));
       } else if (part.pre !== undefined) { // columns aligned with spaces: kept in a monospace block
-        const pre = document.createElement("pre");
-        pre.textContent = shown(part.pre);
-        line.append(pre);
+        line.append(columns(shown(part.pre)));
       } else if (part.cls === "text" && part.mention) {
         const bdi = isolated("text", "");
-        bdi.append(withMentions(part.text, line));
+        bdi.append(withMentions(part.text, line, s.nick));
         line.append(bdi);
+      } else if (part.cls === "nick") {
+        const bdi = isolated("nick", part.text);
+        bdi.classList.add(`c${colourOf(part.text)}`);
+        line.append(bdi);
+      } else if (part.tag !== undefined) { // "(history)", as the terminal marks a replayed line
+        const tag = document.createElement("span");
+        tag.className = "tag-replay";
+        tag.textContent = `(${part.tag}) `;
+        line.append(tag);
       } else {
         line.append(isolated(part.cls, part.text));
       }
     }
-    ui.messages.append(line);
-    while (ui.messages.childElementCount > 2000) ui.messages.firstElementChild.remove();
+    line.dataset.day = dayOf(date);
+    if (seq !== undefined) line.dataset.seq = String(seq);
+    // In the order of the room's numbering: history asked for later goes above what is shown
+    // (the view kept where it was: what is read does not move).
+    const older = seq !== undefined && seq < v.lastSeq;
+    // (right after the line numbered just below it; older than all: at the top)
+    const numbered = older ? [...v.log.querySelectorAll(".line[data-seq]")] : [];
+    const next = numbered.findIndex((l) => Number(l.dataset.seq) > seq);
+    let after = null;
+    if (next === 0) after = v.log.querySelector(".line");
+    else if (next > 0) after = numbered[next - 1].nextElementSibling;
+    const height = ui.messages.scrollHeight;
+    place(v, line, after, date);
+    while (v.log.childElementCount > KEPT_LINES) v.log.firstElementChild.remove();
     if (stick) ui.messages.scrollTop = ui.messages.scrollHeight;
+    else if (after && showing) ui.messages.scrollTop += ui.messages.scrollHeight - height;
     return line;
   }
 
-  const system = (text, ts) => addLine(["system"], [text], ts);
-  const errorLine = (text) => addLine(["error"], [text]);
+  // ``line`` into its log, before ``after`` (or last), under a date divider if its day is not the previous line's.
+  function place(v, line, after, date) {
+    const day = line.dataset.day;
+    if (after) {
+      const above = after.previousElementSibling;
+      const at = above && above.classList.contains("date") && above.dataset.day !== day ? above : after; // (that day's divider stays with it)
+      v.log.insertBefore(line, at);
+    } else {
+      v.log.append(line);
+    }
+    let previous = line.previousElementSibling;
+    while (previous && !previous.classList.contains("line") && !previous.classList.contains("date")) previous = previous.previousElementSibling;
+    if (previous && previous.dataset.day === day) return;
+    const divider = document.createElement("div");
+    divider.className = "divider date";
+    divider.setAttribute("role", "separator");
+    divider.dataset.day = day;
+    divider.textContent = DAY.format(date);
+    v.log.insertBefore(divider, line);
+  }
 
-  function showMessage(f) {
-    const classes = [];
+  const system = (text, ts, v) => addLine(v, ["system"], [text], ts);
+  const errorLine = (text) => addLine(null, ["error"], [text]);
+
+  // Is this view's new line unseen: another view shown, or the page not looked at?
+  const unseenIn = (v) => v !== s.active || document.hidden || ui.chatView.hidden;
+
+  function counted(v, line, mentioned, from, text, restored) {
+    if (!restored && !unseenIn(v)) return false;
+    v.unread += 1;
+    if (mentioned) {
+      v.mention = true;
+      notify(v, from, text);
+    }
+    if (!v.firstUnread) v.firstUnread = line;
+    showLists();
+    return true;
+  }
+
+  // ---- a session that lasts: name, token, rooms and what was read, in the browser's storage ----
+  // (Never the password.) A reload or a phone that dropped the page comes back there; "Leave",
+  // /quit or the server's goodbye forgets it.
+  let saveTimer = null;
+
+  function save() {
+    clearTimeout(saveTimer);
+    saveTimer = null;
+    if (!s.token || !s.nick) return;
+    const rooms = [...s.views.values()].filter((v) => v.kind === "room" && v.joined)
+      .map((v) => ({ name: v.name, epoch: v.epoch, read: v.readSeq }));
+    keep({ nick: s.nick, token: s.token, focus: s.focus, rooms });
+  }
+
+  const saveSoon = () => { if (saveTimer === null) saveTimer = setTimeout(save, 500); };
+
+  function forget() {
+    clearTimeout(saveTimer);
+    saveTimer = null;
+    forgetKept();
+  }
+
+  // To another node of the cluster (its own page: the session goes along in the address's fragment,
+  // which never leaves the browser, and is put in that page's storage and taken out of the address).
+  function moveToNode() {
+    const same = s.nodes.find((url) => new URL(url).hostname === location.hostname);
+    const url = same || s.nodes[0];
+    save();
+    setState("reconnecting", "moving to another node…");
+    location.replace(carried(url));
+  }
+
+  // The session kept by an earlier page, if any: its rooms, and the connection it resumes.
+  function restore() {
+    const kept = readKept();
+    if (!kept) return false;
+    s.nick = kept.nick;
+    s.token = kept.token;
+    ui.nick.value = kept.nick;
+    for (const r of kept.rooms) {
+      const v = view("room", r.name);
+      v.wanted = true; // (in the list once the server has us back in it)
+      v.epoch = r.epoch;
+      v.restoredRead = r.read;
+      v.readSeq = r.read || 0;
+    }
+    s.focus = kept.focus;
+    s.wantOnline = true;
+    connect();
+    return true;
+  }
+
+  // ---- attention: a mention or a private message not being read raises a notification ----
+  // Asked for on the user's own gesture (the "Join" button), never on load.
+  function askToNotify() {
+    if (!("Notification" in window) || Notification.permission !== "default") return;
+    try {
+      Promise.resolve(Notification.requestPermission()).catch(() => {});
+    } catch (e) { /* (an old browser's callback form: nothing to do) */ }
+  }
+
+  function notify(v, from, text) {
+    if (!("Notification" in window) || Notification.permission !== "granted") return;
+    const where = v.kind === "private" ? `${shown(from)} (private)` : `${shown(from)} in ${shown(v.name)}`;
+    try {
+      const note = new Notification(where, { body: shown(text).slice(0, 200), tag: v.key });
+      note.onclick = () => {
+        window.focus();
+        switchTo(v);
+        note.close();
+      };
+    } catch (e) { /* (a browser that wants a service worker for it: the title and the list still say it) */ }
+  }
+
+  function showMessage(v, f, extra, found) {
+    const classes = [...(extra || [])];
     if (f.replay) classes.push("replay");
     if (f.nick === s.nick) classes.push("mine");
+    if (f.action) classes.push("action");
     const mention = f.nick !== s.nick;
-    if (f.action) {
-      classes.push("action");
-      addLine(classes, ["* ", { cls: "nick", text: f.nick }, " ", { cls: "text", text: f.text, mention }], f.ts);
-    } else {
-      addLine(classes, [{ cls: "nick", text: f.nick }, ": ", { cls: "text", text: f.text, mention }], f.ts);
-    }
+    const text = { cls: "text", text: f.text, mention };
+    const parts = f.action ? ["* ", { cls: "nick", text: f.nick }, " ", text] : [{ cls: "nick", text: f.nick }, ": ", text];
+    if (f.replay) parts.unshift({ tag: f.replay });
+    // A line found by /search or a typed /history: shown where asked, with its date, apart from the log's order.
+    return found ? addLine(v, classes, parts, f.ts, undefined, true) : addLine(v, classes, parts, f.ts, f.seq);
   }
 
   function setState(state, text) {
@@ -129,45 +254,88 @@
     ui.state.textContent = text;
   }
 
-  function showWhere(topic) {
-    ui.room.textContent = s.room || "";
-    if (topic !== undefined) ui.topic.replaceChildren(...(topic ? ["— ", isolated("", topic)] : []));
-    document.title = s.room ? `${s.room} · LAN chat` : "LAN chat";
-    for (const button of ui.rooms.querySelectorAll("button")) {
-      button.setAttribute("aria-current", String(button.dataset.room === s.room));
-    }
+  // ---- what is shown beside the log ----
+  function showWhere() {
+    const v = activeView();
+    ui.room.textContent = v ? (v.kind === "private" ? `@${v.name}` : v.name) : "";
+    ui.topic.replaceChildren(...(v && v.topic ? ["— ", isolated("", v.topic)] : []));
+    showTitle();
+  }
+
+  function showTitle() {
+    const v = activeView();
+    let unread = 0;
+    for (const each of s.views.values()) unread += each.unread;
+    const where = v ? (v.kind === "private" ? `@${v.name}` : v.name) : "";
+    document.title = (unread ? `(${unread}) ` : "") + (where ? `${where} · LAN chat` : "LAN chat");
+    ui.sideUnread.textContent = unread ? `(${unread} unread)` : ""; // (on a phone the panel is folded)
   }
 
   function showPeople() {
+    const v = activeView();
     ui.people.replaceChildren();
-    for (const nick of [...s.users].sort((a, b) => a.localeCompare(b))) {
+    if (!v || v.kind !== "room") return;
+    for (const nick of [...v.users].sort((a, b) => a.localeCompare(b))) {
       const li = document.createElement("li");
-      li.append(isolated("", nick), s.away.has(nick) ? " (away)" : "");
+      li.append(isolated("", nick), v.away.has(nick) ? " (away)" : "");
       if (nick === s.nick) li.className = "me-name";
-      else if (s.away.has(nick)) li.className = "away";
+      else if (v.away.has(nick)) li.className = "away";
       ui.people.append(li);
     }
   }
 
-  function showRooms() {
-    ui.rooms.replaceChildren();
-    const names = s.roomList.length ? s.roomList : (s.room ? [{ name: s.room, count: s.users.length }] : []);
-    for (const entry of names) {
-      const li = document.createElement("li");
-      const button = document.createElement("button");
-      button.type = "button";
-      button.dataset.room = entry.name;
-      button.append(isolated("", entry.name), ` (${entry.count})`, ...(entry.topic ? [" — ", isolated("", entry.topic)] : []));
-      button.setAttribute("aria-current", String(entry.name === s.room));
-      button.addEventListener("click", () => { if (entry.name !== s.room) send({ type: "join", room: entry.name }); });
-      li.append(button);
-      ui.rooms.append(li);
+  function showLists() {
+    const ours = [...s.views.values()].filter((v) => v.kind === "room" && v.joined);
+    const counts = (v) => ({ unread: v.unread, mention: v.mention, current: v === s.active });
+    fill(ui.rooms, ours.map((v) => entry({ key: v.key, label: v.name, detail: `(${v.users.length})`, ...counts(v), onClick: () => switchTo(v) })));
+    const others = s.roomList.filter((r) => !ours.some((v) => v.key === keyOf("room", r.name)));
+    fill(ui.otherRooms, others.map((r) => entry({
+      key: `join:${keyOf("room", r.name)}`, label: r.name, detail: `(${r.count})`, topic: r.topic,
+      onClick: () => send({ type: "join", room: r.name }),
+    })));
+    const privates = [...s.views.values()].filter((v) => v.kind === "private");
+    fill(ui.privates, privates.map((v) => entry({ key: v.key, label: `@${v.name}`, ...counts(v), onClick: () => switchTo(v) })));
+    showTitle();
+  }
+
+  // Show ``v``'s log, at its first unread line under a "new" divider (or where it was left).
+  function switchTo(v) {
+    const was = s.active;
+    if (was && was !== v) {
+      was.scrollTop = ui.messages.scrollTop;
+      was.log.hidden = true;
     }
+    s.active = v;
+    v.log.hidden = false;
+    if (v.divider) { v.divider.remove(); v.divider = null; }
+    const first = v.firstUnread && v.firstUnread.isConnected ? v.firstUnread : null;
+    if (first) {
+      v.divider = document.createElement("div");
+      v.divider.className = "divider new";
+      v.divider.setAttribute("role", "separator");
+      v.divider.textContent = "new";
+      v.log.insertBefore(v.divider, first);
+    }
+    v.unread = 0;
+    v.mention = false;
+    v.firstUnread = null;
+    v.readSeq = Math.max(v.readSeq, v.lastSeq);
+    saveSoon();
+    if (v.kind === "room" && v.name !== s.focus) {
+      send({ type: "join", room: v.name }); // (focused on the server too: /topic, /who and /history are about it)
+      s.focus = v.name;
+    }
+    showWhere();
+    showPeople();
+    showLists();
+    if (first) v.divider.scrollIntoView({ block: "start" });
+    else if (v.scrollTop !== null && was !== v) ui.messages.scrollTop = v.scrollTop;
+    else ui.messages.scrollTop = ui.messages.scrollHeight;
   }
 
   // ---- the connection ----
   function send(frame) {
-    if (!s.ws || s.ws.readyState !== WebSocket.OPEN) return false;
+    if (!s.ws || s.ws.readyState !== WebSocket.OPEN || !s.registered) return false;
     s.ws.send(JSON.stringify(frame));
     return true;
   }
@@ -175,6 +343,31 @@
   // The rooms for the side panel: the answer is not said in the log (a typed /rooms's is).
   function refreshRooms() {
     if (send({ type: "list" })) s.quietLists += 1;
+  }
+
+  // Who of the focused room is away (a welcome and a "joined" do not say), unsaid.
+  function askAway() {
+    if (send({ type: "who" })) s.quietWho += 1;
+  }
+
+  function hello() {
+    const frame = { type: "hello", version: PROTOCOL_VERSION, nick: s.nick, client: "lanchat-web" };
+    if (s.password !== null) frame.password = s.password;
+    if (s.token) frame.resume = s.token;
+    const focused = s.focus ? roomView(s.focus) : null;
+    if (focused) {
+      frame.room = focused.name;
+      if (focused.epoch) frame.epoch = focused.epoch;
+      if (focused.seen.size) frame.last_seq = focused.lastSeq;
+    }
+    const others = [...s.views.values()].filter((v) => v.kind === "room" && (v.joined || v.wanted) && v !== focused);
+    if (others.length) {
+      frame.rooms = others.map((v) => v.name);
+      frame.epochs = others.map((v) => v.epoch);
+      frame.last_seqs = others.map((v) => (v.seen.size ? v.lastSeq : -1));
+    }
+    s.rejoining = new Set(others.map((v) => v.key));
+    return frame;
   }
 
   function connect() {
@@ -191,16 +384,13 @@
     s.ws = ws;
     s.shutdownSeen = false;
     s.quietLists = 0;
+    s.quietWho = 0;
+    s.quietHistory = 0;
+    s.lookBack = null;
+    let opened = false;
     ws.addEventListener("open", () => {
-      const hello = { type: "hello", version: PROTOCOL_VERSION, nick: s.nick, client: "lanchat-web" };
-      if (s.password !== null) hello.password = s.password;
-      if (s.token) hello.resume = s.token;
-      if (s.room) {
-        hello.room = s.room;
-        if (s.epoch) hello.epoch = s.epoch;
-        if (s.lastSeq[s.room] !== undefined) hello.last_seq = s.lastSeq[s.room];
-      }
-      ws.send(JSON.stringify(hello));
+      opened = true;
+      ws.send(JSON.stringify(hello()));
     });
     ws.addEventListener("message", (event) => {
       if (typeof event.data !== "string") return;
@@ -218,6 +408,10 @@
         return;
       }
       if (wasRegistered && !s.shutdownSeen) system("connection lost");
+      if (!opened && !wasRegistered && s.nodes.length) {
+        moveToNode(); // this node does not answer: another of the cluster's nodes does, as the terminal client goes
+        return;
+      }
       scheduleReconnect();
     });
   }
@@ -237,6 +431,7 @@
   }
 
   function showLogin(message, needPassword) {
+    ui.leave.hidden = true;
     ui.chatView.hidden = true;
     ui.loginView.hidden = false;
     ui.loginError.textContent = message || "";
@@ -249,25 +444,47 @@
   }
 
   function showChat() {
+    ui.leave.hidden = false;
     ui.loginView.hidden = true;
     ui.chatView.hidden = false;
     ui.input.focus();
   }
 
   function sendHeld() {
-    // Lines typed while away go out only in the room they were typed in.
+    // Lines typed while away go out only where they were typed.
     const still = [];
     for (const item of s.held) {
-      if (item.room === s.room) {
-        sendLine(item, true);
-      } else {
-        still.push(item);
-      }
+      if (item.view.kind === "private" || item.view.joined) sendLine(item, true);
+      else still.push(item);
     }
     if (still.length) {
-      system(`${still.length} line(s) typed for ${still[0].room} are held: you are in ${s.room}; /join ${still[0].room} to send them`);
+      system(`${still.length} line(s) typed for ${still[0].view.name} are held: /join ${still[0].view.name} to send them`);
     }
     s.held = still;
+  }
+
+  // A room we are in now (a welcome's or a "joined"): its log kept, its numbering checked.
+  function entered(name, epoch, users, topic, replay) {
+    const v = view("room", name);
+    v.replayLeft = replay || 0;
+    if (!v.replayLeft) v.restoredRead = null;
+    if (v.epoch && epoch && v.epoch !== epoch) { // numbered afresh: old numbers mean nothing now
+      v.seen.clear();
+      v.lastSeq = 0;
+    }
+    v.epoch = epoch || v.epoch;
+    v.users = users || [];
+    v.away = new Set();
+    v.topic = topic || "";
+    v.joined = true;
+    v.wanted = false;
+    return v;
+  }
+
+  // A room's replay is over: what came after the reading position is under the "new" divider.
+  function replayed(v) {
+    v.restoredRead = null;
+    if (v === s.active && v.firstUnread) switchTo(v);
   }
 
   function receive(f) {
@@ -278,86 +495,142 @@
         s.retry = 0;
         s.nick = f.nick;
         s.token = f.token || s.token;
-        if (s.room && f.room !== s.room) system(`you are in ${f.room}, not ${s.room}`);
-        if (f.room !== s.room || f.epoch !== s.epoch) s.lastSeq[f.room] = s.lastSeq[f.room] ?? 0;
-        s.room = f.room;
-        s.epoch = f.epoch;
-        s.users = f.users || [];
-        s.away = new Set();
+        const wanted = s.focus;
+        for (const key of s.rejoining) { // asked back: each is ours again with its "joined", if it can be had
+          const asked = s.views.get(key);
+          asked.joined = false;
+          asked.wanted = false;
+        }
+        const v = entered(f.room, f.epoch, f.users, f.topic, f.replay);
+        s.focus = f.room;
         ui.server.textContent = f.server || "LAN chat";
         setState("online", `online as ${s.nick}`);
         showChat();
-        showWhere(f.topic);
-        showPeople();
+        if (!s.active || s.active.kind === "room" && s.active !== v) switchTo(v);
+        else { showWhere(); showPeople(); showLists(); }
+        if (wanted && keyOf("room", wanted) !== v.key) system(`you are in ${f.room}, not ${wanted}`, undefined, v);
         system(first ? `Welcome to ${f.server}, ${f.nick}. You are in ${f.room}. Type /help for commands.`
-                     : `back in ${f.room} as ${f.nick}`);
-        if (f.more) system(`and ${f.more} more here`);
+                     : `back in ${f.room} as ${f.nick}`, undefined, v);
+        if (f.more) system(`and ${f.more} more here`, undefined, v);
         refreshRooms();
+        askAway();
         sendHeld();
+        save();
+        learn(); // (the cluster's nodes now)
         break;
       }
-      case "message":
-        if (f.room !== s.room) break;  // (a room being left: the page shows one room at a time)
-        s.lastSeq[f.room] = Math.max(s.lastSeq[f.room] || 0, f.seq);
-        showMessage(f);
-        break;
-      case "accepted": {
-        const room = f.room || s.room;
-        s.lastSeq[room] = Math.max(s.lastSeq[room] || 0, f.seq);
-        if (typeof f.text === "string") { // a typed command made this message (/me, /say): shown now
-          showMessage({ nick: s.nick, text: f.text, action: f.action === true, ts: f.ts });
+      case "message": {
+        const v = roomView(f.room);
+        if (v && (f.replay === "search" || (f.replay === "history" && s.lookBack === "typed"))) {
+          showMessage(v, f, ["found"], true);
           break;
         }
-        const line = (s.pending[room] || []).shift();
-        if (line) line.classList.remove("pending");
+        if (!v || v.seen.has(f.seq)) break; // (a room being left; or shown already: a replay of what we saw)
+        const line = showMessage(v, f);
+        v.seen.add(f.seq);
+        v.lastSeq = Math.max(v.lastSeq, f.seq);
+        // New to us: live, missed while away, or history after what was read before a reload.
+        const unread = !f.replay || f.replay === "missed";
+        const afterReload = f.replay === "history" && v.restoredRead !== null && f.seq > v.restoredRead;
+        const isCounted = f.nick !== s.nick && (unread || afterReload)
+          && counted(v, line, unread && mentions(f.text, s.nick), f.nick, f.text, afterReload);
+        if (!isCounted && f.replay !== "search") v.readSeq = Math.max(v.readSeq, f.seq);
+        if (f.replay && v.replayLeft > 0 && --v.replayLeft === 0) replayed(v);
+        saveSoon();
+        break;
+      }
+      case "accepted": {
+        const v = roomView(f.room || s.focus);
+        if (!v) break;
+        v.seen.add(f.seq);
+        v.lastSeq = Math.max(v.lastSeq, f.seq);
+        v.readSeq = Math.max(v.readSeq, f.seq);
+        if (typeof f.text === "string") { // a typed command made this message (/me, /say): shown now
+          showMessage(v, { nick: s.nick, text: f.text, action: f.action === true, ts: f.ts, seq: f.seq });
+          break;
+        }
+        const line = v.pending.shift();
+        if (line) {
+          line.classList.remove("pending");
+          line.dataset.seq = String(f.seq);
+        }
         break;
       }
       case "private": {
         const mine = f.nick === s.nick;
-        addLine(["private"], [{ cls: "tag", text: mine ? `[private to ${f.to}]` : `[private from ${f.nick}]` }, " ",
+        const v = view("private", mine ? f.to : f.nick);
+        const line = addLine(v, ["private"], [{ cls: "tag", text: mine ? `[private to ${f.to}]` : `[private from ${f.nick}]` }, " ",
           { cls: "text", text: f.text, mention: false }], f.ts);
+        if (mine) switchTo(v); // (a /msg typed here opens its conversation)
+        else counted(v, line, true, f.nick, f.text);
+        showLists();
         break;
       }
       case "notice": notice(f); break;
-      case "users":
-        if (f.room === s.room) {
-          s.users = f.nicks || [];
-          s.away = new Set(f.away || []);
-          showPeople();
+      case "users": {
+        const v = roomView(f.room);
+        if (v) {
+          v.users = f.nicks || [];
+          v.away = new Set(f.away || []);
+          if (v === activeView()) showPeople();
+          showLists();
         }
-        system(`here in ${f.room}: ${(f.nicks || []).join(", ")}` + (f.more ? ` and ${f.more} more` : ""));
+        if (s.quietWho > 0) {
+          s.quietWho -= 1;
+          break;
+        }
+        system(`here in ${f.room}: ${(f.nicks || []).join(", ")}` + (f.more ? ` and ${f.more} more` : ""), undefined, v);
         break;
-      case "joined":
-        // The server keeps every room joined; the page shows one: it leaves the one it was in.
-        if (s.room && s.room !== f.room) send({ type: "part", room: s.room });
-        s.room = f.room;
-        s.epoch = f.epoch;
-        s.lastSeq[f.room] = 0;
-        s.users = f.users || [];
-        s.away = new Set();
-        showWhere(f.topic);
-        showPeople();
-        system(`now in ${f.room}` + (f.topic ? ` — ${f.topic}` : ""));
+      }
+      case "joined": {
+        const v = entered(f.room, f.epoch, f.users, f.topic, f.replay);
+        const back = s.rejoining.delete(v.key);
+        system(`now in ${f.room}` + (f.topic ? ` — ${f.topic}` : ""), undefined, v);
+        if (!back) {
+          s.focus = f.room;
+          switchTo(v);
+          askAway();
+        }
         refreshRooms();
         sendHeld();
+        save();
         break;
+      }
       case "rooms":
         s.roomList = (f.names || []).map((name, i) => ({ name, count: (f.counts || [])[i] || 0, topic: (f.topics || [])[i] || "" }));
-        showRooms();
+        showLists();
         if (s.quietLists > 0) {
           s.quietLists -= 1;
         } else { // the answer to a typed /rooms
           system("rooms: " + s.roomList.map((r) => `${r.name} (${r.count})`).join(", ") + (f.more ? ` and ${f.more} more` : ""));
         }
         break;
-      case "parted": s.room = f.focus; break;
-      case "focused": s.room = f.room; showWhere(); break;
-      case "token": s.token = f.token; break;
-      case "reply": addLine([], [{ cls: "text", text: f.text, mention: false }], f.ts); break;
+      case "parted": {
+        const v = roomView(f.room);
+        if (v) {
+          v.joined = false;
+          system(`you left ${f.room}`, undefined, v);
+        }
+        s.focus = f.focus;
+        const next = roomView(f.focus);
+        if (next && next.joined && (s.active === v || !s.active)) switchTo(next);
+        showLists();
+        save();
+        break;
+      }
+      case "focused": {
+        s.focus = f.room;
+        const v = roomView(f.room);
+        if (v && v !== s.active) switchTo(v);
+        break;
+      }
+      case "token": s.token = f.token; save(); break;
+      case "reply": addLine(null, [], [{ cls: "text", text: f.text, mention: false }], f.ts); break;
       case "ping": send({ type: "pong", token: f.token || "" }); break;
       case "bye":
         if (!s.shutdownSeen) {  // (after a shutdown notice: back soon, reconnecting)
           if (f.reason) system(`disconnected: ${f.reason}`);
+          forget(); // (the session is over: a reload asks for a name again)
           stop(f.reason ? `disconnected: ${f.reason}` : "disconnected");
         }
         break;
@@ -367,27 +640,47 @@
   }
 
   function notice(f) {
+    const v = f.room ? roomView(f.room) : null;
     switch (f.event) {
       case "join":
-        if (f.nick && !s.users.includes(f.nick)) s.users.push(f.nick);
-        showPeople();
+        if (v && f.nick && !v.users.includes(f.nick)) v.users.push(f.nick);
         break;
       case "leave":
-        s.users = s.users.filter((n) => n !== f.nick);
-        s.away.delete(f.nick);
-        showPeople();
+        if (v) {
+          v.users = v.users.filter((n) => n !== f.nick);
+          v.away.delete(f.nick);
+        }
         break;
-      case "nick":
-        s.users = s.users.map((n) => (n === f.previous ? f.nick : n));
+      case "nick": {
+        if (v) v.users = v.users.map((n) => (n === f.previous ? f.nick : n));
+        const talk = f.previous ? s.views.get(keyOf("private", f.previous)) : null;
+        if (talk && !s.views.has(keyOf("private", f.nick))) { // the conversation follows the person
+          s.views.delete(talk.key);
+          talk.key = keyOf("private", f.nick);
+          talk.name = f.nick;
+          talk.log.dataset.view = talk.key;
+          s.views.set(talk.key, talk);
+          showLists();
+          if (talk === s.active) showWhere();
+        }
         if (f.previous === s.nick) {
           s.nick = f.nick;
           setState("online", `online as ${s.nick}`);
         }
-        showPeople();
         break;
+      }
       case "topic":
-        if (f.topic !== undefined && f.topic !== null) showWhere(f.topic);
+        if (v && f.topic !== undefined && f.topic !== null) v.topic = f.topic;
         break;
+      case "away": // (the notice says who, and "NICK is back" when no longer away)
+        if (v && f.nick) {
+          if (f.text === `${f.nick} is back`) v.away.delete(f.nick);
+          else v.away.add(f.nick);
+        }
+        break;
+      case "rooms": // the server's rooms changed (chatserver/net/roomwatch.py): the list, asked anew
+        refreshRooms();
+        return;
       case "shutdown":
         s.shutdownSeen = true;
         setState("reconnecting", "server restarting…");
@@ -396,12 +689,31 @@
         stop("the chat has ended");
         break;
       case "help": // the server's help (common/commands.py), its columns aligned with spaces
-        addLine(["system", "help"], [{ pre: f.text }], f.ts);
+        addLine(null, ["system", "help"], [{ pre: f.text }], f.ts);
         return;
+      case "history":
+      case "search": { // the first and last lines of an answer to /history or /search
+        const quiet = s.lookBack === "quiet";
+        if (String(f.text).startsWith("end of ")) {
+          s.lookBack = null;
+          if (quiet) return;
+          break;
+        }
+        const none = /^(0 |the last 0 )|: none found$/.test(String(f.text));
+        if (f.event === "history" && s.quietHistory > 0) { // older lines for scrolling up: unsaid
+          s.quietHistory -= 1;
+          s.lookBack = none ? null : "quiet";
+          return;
+        }
+        s.lookBack = none ? null : "typed";
+        break;
+      }
       default: break;
     }
+    if (v === activeView()) { showWhere(); showPeople(); }
+    if (v) showLists();
     const lines = String(f.text).split("\n");
-    for (const text of lines) system(text, f.ts);
+    for (const text of lines) system(text, f.ts, v || undefined);
   }
 
   function error(f) {
@@ -417,6 +729,7 @@
       if (["nick_taken", "nick_reserved", "invalid_nick", "bad_nick"].includes(f.code) || f.code.startsWith("nick")) {
         s.wantOnline = false;
         s.token = null;
+        forget();
         showLogin(f.message + (f.suggestion ? ` (try ${f.suggestion})` : ""), !ui.passwordRow.hidden);
         if (s.ws) s.ws.close();
         setState("offline", "choose another nickname");
@@ -431,24 +744,28 @@
   // A line goes to the server as typed ("line" frame), which parses it as it does an nc
   // user's (common/commands.py) and answers /help and mistakes itself. All the page knows:
   // a line not starting with "/" (or starting with "//") is a message, shown at once as
-  // pending until its "accepted".
+  // pending until its "accepted"; in a private conversation, a message goes to its person.
   function messageText(line) {
     if (!line.startsWith("/")) return line;
     return line.startsWith("//") ? line.slice(1) : null;
   }
 
   function sendLine(item, fromHeld) {
-    if (!s.registered || !send({ type: "line", text: item.text, room: item.room })) {
+    const v = item.view;
+    const text = messageText(item.text);
+    const frame = v.kind === "private" && text !== null
+      ? { type: "privmsg", to: v.name, text } // (the server's copy comes back: shown then)
+      : { type: "line", text: item.text, ...(v.kind === "room" ? { room: v.name } : {}) };
+    if (!send(frame)) {
       if (!fromHeld) {
         s.held.push(item);
-        system("not connected: this line is held and sent when you are back in " + item.room);
+        system(`not connected: this line is held and sent when you are back in ${v.name}`);
       }
       return;
     }
-    const text = messageText(item.text);
-    if (text !== null) {
-      const line = addLine(["mine", "pending"], [{ cls: "nick", text: s.nick }, ": ", { cls: "text", text }]);
-      (s.pending[item.room] ||= []).push(line);
+    if (text !== null && v.kind === "room") {
+      const line = addLine(v, ["mine", "pending"], [{ cls: "nick", text: s.nick }, ": ", { cls: "text", text }]);
+      v.pending.push(line);
     }
   }
 
@@ -462,7 +779,8 @@
       errorLine(`not sent: a line holds at most ${MAX_TEXT} characters, this one ${length}`);
       return;
     }
-    sendLine({ text: line, room: s.room }, false);
+    const v = activeView();
+    if (v) sendLine({ text: line, view: v }, false);
   }
 
   function resizeInput() {
@@ -476,8 +794,20 @@
     }
   });
   ui.input.addEventListener("input", resizeInput);
+
+  // Scrolled to the top of a room: its older messages, from the store, by position.
+  ui.messages.addEventListener("scroll", () => {
+    const v = s.active;
+    if (!v || v.kind !== "room" || v.name !== s.focus || ui.messages.scrollTop > 80) return;
+    const first = v.log.querySelector(".line[data-seq]");
+    const before = first ? Number(first.dataset.seq) : 0;
+    if (before <= 1 || v.olderAsked === before) return; // (asked already: nothing older came, or it is coming)
+    if (send({ type: "history", count: 50, before })) {
+      v.olderAsked = before;
+      s.quietHistory += 1;
+    }
+  });
   ui.compose.addEventListener("submit", (event) => { event.preventDefault(); submitInput(); ui.input.focus(); });
-  ui.refreshRooms.addEventListener("click", refreshRooms);
 
   ui.login.addEventListener("submit", (event) => {
     event.preventDefault();
@@ -490,13 +820,59 @@
     s.wantOnline = true;
     s.retry = 0;
     ui.loginError.textContent = "";
+    askToNotify();
     if (s.ws) s.ws.close();
     connect();
   });
+
+  // Back to the page: what came in the room shown while away from it is read now, under its divider.
+  // A phone that locked its screen may have dropped the connection: back at once, not at the next retry.
+  document.addEventListener("visibilitychange", () => {
+    if (document.hidden) return;
+    if (s.active && s.active.unread) switchTo(s.active);
+    if (s.wantOnline && !s.ws) {
+      s.retry = 0;
+      connect();
+    }
+  });
+
+  // "Leave": the server is told, and the browser forgets the session (a reload asks for a name).
+  ui.leave.addEventListener("click", () => {
+    send({ type: "quit" });
+    forget();
+    stop("you left");
+    s.token = null;
+    s.focus = null;
+    s.active = null;
+    for (const v of s.views.values()) v.log.remove();
+    s.views.clear();
+    s.roomList = [];
+    showLists();
+    if (s.ws) s.ws.close();
+    showLogin("", !ui.passwordRow.hidden);
+  });
+
+  // Before the first join: the server's name, and whether it wants a password (``/info``).
+  function learn() {
+    fetch("/info", { cache: "no-store" })
+      .then((answer) => (answer.ok ? answer.json() : null))
+      .then((info) => {
+        if (!info) return;
+        if (typeof info.name === "string" && !s.registered) ui.server.textContent = info.name;
+        if (info.password === true && !s.registered) ui.passwordRow.hidden = false;
+        const nodes = Array.isArray(info.nodes) ? info.nodes : [];
+        s.nodes = nodes.filter((url) => typeof url === "string" && /^https?:\/\/[^/]+\/$/.test(url));
+      })
+      .catch(() => { /* (an older server: the password is asked for when it says so) */ });
+  }
 
   if (location.protocol === "https:") ui.tlsNote.hidden = false;
   const wide = window.matchMedia("(min-width: 48rem)");
   ui.side.open = wide.matches;
   wide.addEventListener("change", () => { ui.side.open = wide.matches; });
   showLogin("", false);
-})();
+  learn();
+  setInterval(() => { if (s.registered) learn(); }, 30000); // (nodes come and go)
+  adoptFromAddress();
+  restore();
+}
