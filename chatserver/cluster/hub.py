@@ -85,7 +85,6 @@ class ClusterHub(RelayHub):
         #: Sessions that ended while Redis was away: (nick, sid, rooms) to release when it is back.
         self._departed: list[tuple[str, str, list[str]]] = []
         self._up_since = time.monotonic()
-        self._closing = False
         self._unfollowed: list[str] = []  # rooms let go of, to tell Redis after the lock (``_let_go``)
         #: The ``_Glance`` of the room this thread is joining (``glance``), while it joins.
         self._joining = threading.local()
@@ -172,13 +171,6 @@ class ClusterHub(RelayHub):
         for name in rooms:
             self._presence.left(name, nick, sid, None)
         self._presence.release(nick, sid)
-
-    def closing(self) -> None:
-        """This node stops: its sessions keep their names and rooms, so that a
-        client resuming on another node takes its name over (no "joined" there)
-        and one that does not come back is cleared away with the node, as
-        having left, by the node that notices the lease is gone."""
-        self._closing = True
 
     def _to_node(self, node: str, fields: dict[str, str]) -> None:
         self._inboxes.send(node, fields)
@@ -429,9 +421,6 @@ class ClusterHub(RelayHub):
             if stored is not None and (count or room_key(stored.name) == room_key(LOBBY)):
                 found.append(RoomInfo(stored.name, count, stored.topic))
         return sorted(found, key=lambda info: room_key(info.name))
-
-    def recent(self, room: str, count: int, before: int | None = None) -> list[m.ChatMessage]:
-        return self.broker.recent(room, count, before)
 
     def _obey(self, fields: dict[str, str]) -> None:
         """What another node asks of a session here (lock held)."""

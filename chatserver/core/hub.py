@@ -211,6 +211,7 @@ class LocalHub:
         self._sids: dict[Subscriber, str] = {}  # this node's sessions -> their session ids
         self._by_sid: dict[str, Subscriber] = {}  # and back (presence and other nodes name a session by it)
         self._sid_count = itertools.count(1)
+        self._closing = False  # (see ``closing``)
         self._rooms: dict[str, _Room] = {}  # room_key -> room
         self._keep = keep  # messages replayed to a reconnecting client, at most
         self._max_rooms = max_rooms
@@ -264,8 +265,12 @@ class LocalHub:
         return old
 
     def closing(self) -> None:
-        """The server is stopping: the sessions about to end are not leaving the chat
-        (a cluster keeps their names for a resume on another node)."""
+        """The server is stopping: the sessions about to end are not leaving the chat.
+        Their names are not released: a cluster's presence keeps them, so that a client
+        resuming on another node takes its name over (no "joined" there) and one that does
+        not come back is cleared away with the node, as having left, by the node that
+        notices the lease is gone."""
+        self._closing = True
 
     def changed(self, sub: Subscriber) -> None:
         """``sub``'s away text, operator rights or resume token changed: presence holds them."""
@@ -276,7 +281,7 @@ class LocalHub:
     def unregister(self, sub: Subscriber) -> None:
         with self._lock:
             sid = self._unregister_locked(sub)
-        if sid is not None:
+        if sid is not None and not self._closing:
             self._presence.release(sub.nick, sid)
 
     def _unregister_locked(self, sub: Subscriber) -> str | None:
