@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import itertools
 import logging
 import secrets
 import socket
@@ -68,8 +67,9 @@ class _Claim:
 
 class ClusterHub(RelayHub):
     def __init__(self, link: Link, *, keep: int, heartbeat: float = 5.0, max_rooms: int = 1000) -> None:
-        super().__init__(link, f"{socket.gethostname()[:20]}-{secrets.token_hex(3)}", keep=keep, max_rooms=max_rooms)
-        self._presence = Presence(link, self.node, lease=3 * heartbeat)
+        node = f"{socket.gethostname()[:20]}-{secrets.token_hex(3)}"
+        self._presence: Presence = Presence(link, node, lease=3 * heartbeat)
+        super().__init__(link, node, keep=keep, max_rooms=max_rooms, presence=self._presence)
         self._secrets = RedisSecret(link)
         #: What the server keeps through this node: all of it in Redis, shared by every node.
         self.backends = Backends(self.broker, RedisModeration(link, self.node), self._secrets)
@@ -78,29 +78,18 @@ class ClusterHub(RelayHub):
         self.cluster_id = link.kept(keys.CLUSTER, secrets.token_hex(4))
         self._generation = link.kept(keys.GENERATION, secrets.token_hex(8))
         self._presence.heartbeat()
-        self._sids: dict[Subscriber, str] = {}  # this node's sessions -> their session ids
-        self._by_sid: dict[str, Subscriber] = {}  # and back (another node's inbox names a session by it)
         #: What other nodes asked of a session between its name's claim in Redis and its
         #: greeting here (a ``/msg``, a kick): done right after the greeting, never dropped.
         self._parked: dict[Subscriber, list[dict[str, str]]] = {}
-        self._sid_count = itertools.count(1)
         self._stop = threading.Event()
         #: Sessions that ended while Redis was away: (nick, sid, rooms) to release when it is back.
         self._departed: list[tuple[str, str, list[str]]] = []
         self._up_since = time.monotonic()
-        self._closing = False
         self._unfollowed: list[str] = []  # rooms let go of, to tell Redis after the lock (``_let_go``)
         #: The ``_Glance`` of the room this thread is joining (``glance``), while it joins.
         self._joining = threading.local()
         link.on_down, link.on_up = self._link_down, self._link_up
         self._start(("heartbeat", self._beat))
-
-    def _sid(self, sub: Subscriber) -> str:
-        sid = self._sids.get(sub)
-        if sid is None:
-            sid = self._sids[sub] = f"{self.node}/{next(self._sid_count)}"
-            self._by_sid[sid] = sub
-        return sid
 
     def _rooms_of(self, sub: Subscriber) -> list[str]:
         return [r.name for r in self._rooms.values() if sub in r.members]
@@ -127,11 +116,12 @@ class ClusterHub(RelayHub):
         with self._lock:
             sid = self._sid(sub)
             self._parked.setdefault(sub, [])
-        was = self._presence.claim(nick, sid, sub.token, takeover=resume or "", p=person(sub))
-        if was is None:
+        try:
+            was = self._claim(sub, nick, sid, takeover=resume or "")
+        except NickTaken:
             with self._lock:
                 self._parked.pop(sub, None)
-            raise NickTaken(nick, self._presence.suggest(nick))
+            raise
         claim = _Claim(nick, taken_over=bool(was[0]))
         try:
             try:
@@ -154,36 +144,21 @@ class ClusterHub(RelayHub):
         return joined, claim.stale is not None or bool(old_node), why
 
     def rename(self, sub: Subscriber, new: str) -> str:
-        with self._lock:
-            sid = self._sid(sub)
-        if self._presence.claim(new, sid, sub.token, replacing=sid, p=person(sub)) is None:
-            raise NickTaken(new, self._presence.suggest(new))
-        try:
-            with self._lock:
-                old = self._people.claim(sub, new)
-                rooms = self._rooms_of(sub)
-        except NickTaken:
-            self._presence.release(new, sid)
-            raise
+        """As ``LocalHub.rename``; the rooms it is in then know it by its new name."""
+        old = super().rename(sub, new)
         if nick_key(old) != nick_key(new):
-            self._presence.release(old, sid)
+            with self._lock:
+                sid, rooms = self._sid(sub), self._rooms_of(sub)
             for name in rooms:
                 self._presence.left(name, old, sid, None)
                 self._presence.joined(name, new, sid, rooms)
         return old
 
-    def changed(self, sub: Subscriber) -> None:
-        with self._lock:
-            sid = self._sid(sub)
-        self._presence.update(sub.nick, sid, away=sub.away, op="1" if sub.op else "0", token=sub.token)
-
     def unregister(self, sub: Subscriber) -> None:
         with self._lock:
-            sid = self._sids.pop(sub, None)
-            self._by_sid.pop(sid or "", None)
             self._parked.pop(sub, None)
             rooms = self._rooms_of(sub)
-            super().unregister(sub)
+            sid = self._unregister_locked(sub)
             if sid is None or self._closing:  # (a stopping node's names lapse with it: see closing)
                 return
         try:
@@ -197,53 +172,8 @@ class ClusterHub(RelayHub):
             self._presence.left(name, nick, sid, None)
         self._presence.release(nick, sid)
 
-    def closing(self) -> None:
-        """This node stops: its sessions keep their names and rooms, so that a
-        client resuming on another node takes its name over (no "joined" there)
-        and one that does not come back is cleared away with the node, as
-        having left, by the node that notices the lease is gone."""
-        self._closing = True
-
-    def find(self, nick: str) -> Person | None:
-        found = self._presence.holder(nick)
-        return found.person if found else None
-
-    def sessions(self) -> list[Person]:
-        return self._presence.everyone()
-
-    def tell(self, nick: str, frame: Frame) -> Person | None:
-        found = self._presence.holder(nick)
-        if found is None:
-            return None
-        if found.node == self.node:
-            return super().tell(nick, frame)
-        self._to_node(found.node, {"t": "tell", "sid": found.sid, "f": m.encode(frame.msg).decode()})
-        return found.person
-
-    def set_op(self, nick: str, op: bool) -> Person | None:
-        found = self._presence.holder(nick)
-        if found is None:
-            return None
-        self._presence.update(nick, found.sid, op="1" if op else "0")
-        if found.node == self.node:
-            return super().set_op(nick, op)
-        self._to_node(found.node, {"t": "op", "sid": found.sid, "op": "1" if op else "0"})
-        return dataclasses.replace(found.person, op=op)
-
-    def kick(self, nick: str, why: str) -> Person | None:
-        found = self._presence.holder(nick)
-        if found is None:
-            return None
-        if found.node == self.node:
-            return super().kick(nick, why)
-        self._to_node(found.node, {"t": "kick", "sid": found.sid, "why": why})
-        return found.person
-
     def _to_node(self, node: str, fields: dict[str, str]) -> None:
-        self._link.call(lambda r: r.xadd(keys.inbox(node), fields, maxlen=10_000, approximate=True))
-
-    def _local(self, sid: str) -> Subscriber | None:
-        return self._by_sid.get(sid)
+        self._inboxes.send(node, fields)
 
     # -- rooms --
     def _room(self, name: str, create: bool = False, maker: Subscriber | None = None) -> _Room | None:
@@ -496,12 +426,9 @@ class ClusterHub(RelayHub):
                 found.append(RoomInfo(stored.name, count, stored.topic))
         return sorted(found, key=lambda info: room_key(info.name))
 
-    def recent(self, room: str, count: int, before: int | None = None) -> list[m.ChatMessage]:
-        return self.broker.recent(room, count, before)
-
     def _obey(self, fields: dict[str, str]) -> None:
         """What another node asks of a session here (lock held)."""
-        sub = self._local(fields.get("sid", ""))
+        sub = self._here(fields.get("sid", ""))
         if sub is None:
             return
         parked = self._parked.get(sub)

@@ -26,8 +26,10 @@ import threading
 import time
 from collections.abc import Callable
 
+from chatserver.backends.ports import Presence
 from chatserver.cluster import keys
 from chatserver.cluster.link import REDIS_DOWN, ClusterUnavailable, Link
+from chatserver.cluster.peers import Inboxes
 from chatserver.cluster.redislog import Entry, RedisBroker, decode, seq_of
 from chatserver.core.fanout import Frame, Subscriber
 from chatserver.core.hub import PUBLISH_WAIT, LocalHub, Publish, _Room
@@ -81,11 +83,13 @@ class FollowedRoom(_Room):
 class RelayHub(LocalHub):
     """A ``LocalHub`` whose rooms' messages go through Redis (see the module's docstring)."""
 
-    def __init__(self, link: Link, node: str, *, keep: int, max_rooms: int) -> None:
-        self.node = node
+    def __init__(self, link: Link, node: str, *, keep: int, max_rooms: int, presence: Presence) -> None:
         self._link = link
         self.broker = RedisBroker(link, node)
-        super().__init__(keep=keep, max_rooms=max_rooms, broker=self.broker)
+        self._inboxes = Inboxes(link)
+        super().__init__(
+            keep=keep, max_rooms=max_rooms, broker=self.broker, node=node, presence=presence, peers=self._inboxes
+        )
         self.on_sanctions: Callable[[], None] = lambda: None  # moderation changed on some node
         self._refs = itertools.count(1)
         self._last_ref = 0

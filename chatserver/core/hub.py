@@ -18,20 +18,23 @@ import dataclasses
 import functools
 import itertools
 import logging
+import math
 import secrets
 import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
 
-from chatserver.backends.ports import Broker
+from chatserver.backends.memory import Leases, MemoryPresence
+from chatserver.backends.ports import Broker, Presence
 from chatserver.backends.records import StoredRoom, Unavailable
 from chatserver.backends.roomlog import DEFAULT_KEEP, HISTORY_BYTES, MemoryBroker
 from chatserver.core.dispatcher import Dispatcher
 from chatserver.core.fanout import Frame, Member, Post, Subscriber, deliver_direct
-from chatserver.core.registry import Person, Registry, person
+from chatserver.core.registry import NickTaken, Person, Registry, person
 from chatserver.core.roomquota import RoomQuota
 from common import messages as m
+from common.nicks import nick_key
 from common.rooms import room_key
 
 log = logging.getLogger(__name__)
@@ -166,6 +169,15 @@ class _Room:
         self.maker = ""
 
 
+class Peers(Protocol):
+    """The other nodes of a cluster, asked to act on a session of theirs (a cluster's inboxes;
+    one server has none: every name its presence holds is its own)."""
+
+    def tell(self, node: str, sid: str, frame: Frame) -> None: ...
+    def set_op(self, node: str, sid: str, op: bool) -> None: ...
+    def kick(self, node: str, sid: str, why: str) -> None: ...
+
+
 Publish = tuple[str, Callable[[int, float], m.Message], Callable[[m.Message], m.Message] | None]
 """One message for ``publish_many``: (room, build, receipt), as ``publish`` takes them."""
 
@@ -182,9 +194,25 @@ class LocalHub:
         max_rooms: int = MAX_ROOMS,
         history_bytes: int = HISTORY_BYTES,
         broker: Broker | None = None,
+        *,
+        node: str = "local",
+        presence: Presence | None = None,
+        peers: Peers | None = None,
     ) -> None:
         self._lock = threading.RLock()  # greet() may ask for members while joining
+        #: This node's sessions by name (what delivery needs under the lock); who holds a
+        #: name is ``_presence``'s to say (the cluster's is Redis: never called under the lock).
         self._people = Registry()
+        self.node = node
+        if presence is None:  # one server: its names in memory, on a lease that never ends
+            presence = MemoryPresence(Leases(), node, math.inf)
+            presence.heartbeat()
+        self._presence: Presence = presence
+        self._peers = peers
+        self._sids: dict[Subscriber, str] = {}  # this node's sessions -> their session ids
+        self._by_sid: dict[str, Subscriber] = {}  # and back (presence and other nodes name a session by it)
+        self._sid_count = itertools.count(1)
+        self._closing = False  # (see ``closing``)
         self._rooms: dict[str, _Room] = {}  # room_key -> room
         self._keep = keep  # messages replayed to a reconnecting client, at most
         self._max_rooms = max_rooms
@@ -197,35 +225,100 @@ class LocalHub:
         self._dispatcher = Dispatcher(self._lock, self._recipients, self._commit)
 
     # -- people --
+    # Presence is asked outside the lock: a cluster's is Redis, and one slow call must not stop delivery.
+    def _sid(self, sub: Subscriber) -> str:
+        """``sub``'s session id, given on first use (lock held)."""
+        sid = self._sids.get(sub)
+        if sid is None:
+            sid = self._sids[sub] = f"{self.node}/{next(self._sid_count)}"
+            self._by_sid[sid] = sub
+        return sid
+
+    def _drop_sid(self, sub: Subscriber) -> str | None:
+        """``sub`` is gone: its session id, no longer known (lock held)."""
+        sid = self._sids.pop(sub, None)
+        self._by_sid.pop(sid or "", None)
+        return sid
+
+    def _claim(
+        self, sub: Subscriber, nick: str, sid: str, *, takeover: str = "", replacing: str = ""
+    ) -> tuple[str, str]:
+        """Hold ``nick`` for ``sub`` in presence (lock not held): the previous holder's (node, sid),
+        ("", "") if none; ``NickTaken`` if a live session holds it."""
+        was = self._presence.claim(nick, sid, sub.token, takeover=takeover, replacing=replacing, p=person(sub))
+        if was is None:
+            raise NickTaken(nick, self._presence.suggest(nick))
+        return was
+
     def rename(self, sub: Subscriber, new: str) -> str:
         """Give ``sub`` the nickname ``new`` (``NickTaken`` if not free); returns the old one."""
         with self._lock:
-            return self._people.claim(sub, new)
+            sid = self._sid(sub)
+        self._claim(sub, new, sid, replacing=sid)
+        try:
+            with self._lock:
+                old = self._people.claim(sub, new)
+        except NickTaken:
+            self._presence.release(new, sid)
+            raise
+        if nick_key(old) != nick_key(new):
+            self._presence.release(old, sid)
+        return old
 
     def closing(self) -> None:
-        """The server is stopping: the sessions about to end are not leaving the chat
-        (a cluster keeps their names for a resume on another node)."""
+        """The server is stopping: the sessions about to end are not leaving the chat.
+        Their names are not released: a cluster's presence keeps them, so that a client
+        resuming on another node takes its name over (no "joined" there) and one that does
+        not come back is cleared away with the node, as having left, by the node that
+        notices the lease is gone."""
+        self._closing = True
 
     def changed(self, sub: Subscriber) -> None:
-        """``sub``'s away text, operator rights or resume token changed (here ``find`` reads them from it)."""
+        """``sub``'s away text, operator rights or resume token changed: presence holds them."""
+        with self._lock:
+            sid = self._sid(sub)
+        self._presence.update(sub.nick, sid, away=sub.away, op="1" if sub.op else "0", token=sub.token)
 
     def unregister(self, sub: Subscriber) -> None:
         with self._lock:
-            self._people.release(sub)
-            for room in self._rooms.values():
-                room.members.pop(sub, None)  # (gone: what is queued for it no longer matters)
+            sid = self._unregister_locked(sub)
+        if sid is not None and not self._closing:
+            self._presence.release(sub.nick, sid)
+
+    def _unregister_locked(self, sub: Subscriber) -> str | None:
+        """``sub`` is gone from this node: its name and rooms here; its session id (lock held)."""
+        sid = self._drop_sid(sub)
+        self._people.release(sub)
+        for room in self._rooms.values():
+            room.members.pop(sub, None)  # (gone: what is queued for it no longer matters)
+        return sid
+
+    def _here(self, sid: str) -> Subscriber | None:
+        """This node's session ``sid`` (None if it is not, or no longer, here)."""
+        with self._lock:
+            return self._by_sid.get(sid)
 
     def find(self, nick: str) -> Person | None:
-        with self._lock:
-            sub = self._people.holder(nick)
-            return person(sub) if sub is not None else None
+        found = self._presence.holder(nick)
+        if found is None:
+            return None
+        sub = self._here(found.sid) if found.node == self.node else None
+        return person(sub) if sub is not None else found.person  # (here: as it is now)
 
     def sessions(self) -> list[Person]:
+        everyone = self._presence.everyone()
         with self._lock:
-            return [person(sub) for sub in self._people.everyone()]
+            here = {nick_key(sub.nick): person(sub) for sub in self._people.everyone()}
+        return [here.get(nick_key(p.nick), p) for p in everyone]
 
     def tell(self, nick: str, frame: Frame) -> Person | None:
         """``frame`` for ``nick`` alone, in its turn; who got it, or None if nobody has that name."""
+        found = self._presence.holder(nick)
+        if found is None:
+            return None
+        if found.node != self.node and self._peers is not None:
+            self._peers.tell(found.node, found.sid, frame)
+            return found.person
         with self._lock:
             sub = self._people.holder(nick)
             if sub is None:
@@ -235,6 +328,13 @@ class LocalHub:
 
     def set_op(self, nick: str, op: bool) -> Person | None:
         """Make ``nick`` an operator, or no longer one; who, or None if nobody has that name."""
+        found = self._presence.holder(nick)
+        if found is None:
+            return None
+        self._presence.update(nick, found.sid, op="1" if op else "0")
+        if found.node != self.node and self._peers is not None:
+            self._peers.set_op(found.node, found.sid, op)
+            return dataclasses.replace(found.person, op=op)
         with self._lock:
             sub = self._people.holder(nick)
             if sub is None:
@@ -244,6 +344,12 @@ class LocalHub:
 
     def kick(self, nick: str, why: str) -> Person | None:
         """End ``nick``'s session, telling it ``why`` first; who, or None if nobody has that name."""
+        found = self._presence.holder(nick)
+        if found is None:
+            return None
+        if found.node != self.node and self._peers is not None:
+            self._peers.kick(found.node, found.sid, why)
+            return found.person
         with self._lock:
             sub = self._people.holder(nick)
         if sub is None:
@@ -325,18 +431,26 @@ class LocalHub:
         replaced, and why ``room`` was not joined ("" if it was)."""
         why = ""
         with self._lock:
-            stale = self._people.stale_session(nick, resume)
-            self._people.claim(sub, nick, stale)
-            arrival = arrival if stale is None else None
-            try:
+            sid = self._sid(sub)
+        self._claim(sub, nick, sid, takeover=resume or "")  # (before the lock: a cluster's presence is Redis)
+        try:
+            with self._lock:
+                stale = self._people.stale_session(nick, resume)
+                self._people.claim(sub, nick, stale)
+                arrival = arrival if stale is None else None
                 try:
-                    joined = self.join(room, sub, greet, after=after, recent=recent, epoch=epoch, arrival=arrival)
-                except TooManyRooms as exc:
-                    why = str(exc)
-                    joined = self.join(LOBBY, sub, greet, recent=recent, arrival=arrival)
-            except Unavailable:  # (the log cannot be read): not registered, so the name is free again
-                self._people.release(sub)
-                raise
+                    try:
+                        joined = self.join(room, sub, greet, after=after, recent=recent, epoch=epoch, arrival=arrival)
+                    except TooManyRooms as exc:
+                        why = str(exc)
+                        joined = self.join(LOBBY, sub, greet, recent=recent, arrival=arrival)
+                except Unavailable:  # (the log cannot be read): not registered, so the name is free again
+                    self._people.release(sub)
+                    self._drop_sid(sub)
+                    raise
+        except Unavailable:
+            self._presence.release(nick, sid)
+            raise
         if stale is not None:
             stale.replaced = True
             stale.kick("replaced by a new connection")
