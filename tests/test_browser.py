@@ -786,20 +786,27 @@ def test_hostile_names_topics_and_messages_are_text_in_the_panel_and_notificatio
 
 
 def test_a_forged_session_in_the_address_is_only_text(page, srv):
-    """A link carrying a session (as a node's page hands one to another) is checked like any input:
-    what it names goes to the server as names, is shown only as text, and nothing in it runs; a room
-    the server does not give back is not listed."""
+    """A link carrying a session (as a node's page hands one to another) but sent from elsewhere
+    signs nobody in by itself: it is offered, its name shown as text, and taken only when Join is
+    pressed; then what it names goes to the server as names (its token is not the server's: a session
+    of the visitor's own), a room the server does not give back is not listed, and nothing in it runs."""
     forged = {"nick": "<b>x</b>", "token": "forged", "focus": "<i>", "rooms": [{"name": "<script>", "read": "x"}, 5]}
     page.driver.execute_cdp_cmd(
         "Storage.clearDataForOrigin", {"origin": srv.web_url.rstrip("/"), "storageTypes": "local_storage"}
     )
     page.driver.get(srv.web_url + "#session=" + urllib.parse.quote(json.dumps(forged)))
-    page.wait(lambda: page.state() == "online")
+    page.wait(lambda: "offers to go on as <b>x</b>" in page.el("#login-error").text)
     assert "#session" not in page.driver.current_url
+    assert page.state() != "online" and page.el("#nick").get_attribute("value") == "<b>x</b>"
+    page.el("#nick").send_keys(Keys.ENTER)
+    page.wait(lambda: page.state() == "online")
     assert page.el("#state").text == "online as <b>x</b>"  # (a name this server allows, shown as typed)
     page.wait(lambda: page.entry("#my-rooms", "#lobby") is not None)
     assert page.entry("#my-rooms", "<script>") is None
     assert page.driver.find_elements(By.CSS_SELECTOR, "b, i, #messages script, #side script") == []
+    stored = "return localStorage.getItem('lanchat.session')"
+    page.wait(lambda: page.driver.execute_script(stored))
+    assert json.loads(page.driver.execute_script(stored))["token"] not in ("", "forged")
 
 
 def test_a_date_divider_where_the_day_changes(page, tmp_path):

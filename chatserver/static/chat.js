@@ -2,7 +2,7 @@
 // Everything from the network is text: the DOM is built with textContent only (text.js).
 "use strict";
 
-import { carried, adoptFromAddress, forgetKept, keep, readKept } from "/kept.js";
+import { adopt, carried, forgetKept, keep, readKept, takeFromAddress } from "/kept.js";
 import { entry, fill } from "/panel.js";
 import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, when, withMentions } from "/text.js";
 
@@ -191,7 +191,13 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
     const url = same || s.nodes[0];
     save();
     setState("reconnecting", "moving to another node…");
-    location.replace(carried(url));
+    // (a link that tells its origin, which the page's own no-referrer policy would not: the node
+    // arrived at takes the session only from a page of the cluster's machines)
+    const go = document.createElement("a");
+    go.href = carried(url);
+    go.referrerPolicy = "origin";
+    document.body.append(go);
+    go.click();
   }
 
   // The session kept by an earlier page, if any: its rooms, and the connection it resumes.
@@ -814,6 +820,15 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
     const nick = ui.nick.value.trim();
     if (!nick) { ui.loginError.textContent = "Choose a nickname."; return; }
     if (!ui.passwordRow.hidden) s.password = ui.password.value;
+    const accepted = offered !== null && offered.nick === nick ? offered : null;
+    offered = null;
+    if (accepted) { // (the session a link carried, taken on the user's word)
+      ui.loginError.textContent = "";
+      askToNotify();
+      adopt(accepted);
+      restore();
+      return;
+    }
     if (nick !== s.nick) s.token = null;
     s.nick = nick;
     s.ended = false;
@@ -854,7 +869,7 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
 
   // Before the first join: the server's name, and whether it wants a password (``/info``).
   function learn() {
-    fetch("/info", { cache: "no-store" })
+    return fetch("/info", { cache: "no-store" })
       .then((answer) => (answer.ok ? answer.json() : null))
       .then((info) => {
         if (!info) return;
@@ -871,8 +886,30 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
   ui.side.open = wide.matches;
   wide.addEventListener("change", () => { ui.side.open = wide.matches; });
   showLogin("", false);
-  learn();
+  const learned = learn().catch(() => {});
   setInterval(() => { if (s.registered) learn(); }, 30000); // (nodes come and go)
-  adoptFromAddress();
-  restore();
+  // A session carried in the address goes on by itself only when a page of this cluster's machines
+  // sent the browser here (a node's page moves it when its node dies; the dead node is no longer
+  // listed, but its machine usually is). From anywhere else, a link anyone could write, it is only
+  // offered: its name is filled in, and it goes on if Join is pressed with that name.
+  let offered = null; // a session a link carried, not yet taken (see the login's submit)
+  const handed = takeFromAddress();
+  if (handed === null) {
+    restore();
+  } else {
+    learned.then(() => {
+      let from = "";
+      try { from = document.referrer ? new URL(document.referrer).origin + "/" : ""; } catch (e) { from = ""; }
+      const machines = new Set([location.hostname, ...s.nodes.map((url) => new URL(url).hostname)]);
+      if (from && (s.nodes.includes(from) || machines.has(new URL(from).hostname))) {
+        adopt(handed);
+        restore();
+      } else if (!s.registered) {
+        offered = handed;
+        ui.nick.value = handed.nick;
+        showLogin(`A link offers to go on as ${handed.nick}, in its rooms: press Join to do so, or choose another name.`,
+          !ui.passwordRow.hidden);
+      }
+    });
+  }
 }
