@@ -138,23 +138,6 @@ class Member:
     until: float = FOREVER
 
 
-def runs(posts: list[Post]) -> Iterator[list[Post]]:
-    """The batch cut where a frame for one subscriber stands: room posts go out
-    a run at a time (a run per room batched together), the others alone, so
-    every subscriber gets everything in queue order."""
-    run: list[Post] = []
-    for post in posts:
-        if post.to is None:
-            run.append(post)
-            continue
-        if run:
-            yield run
-            run = []
-        yield [post]
-    if run:
-        yield run
-
-
 class _Encoded:
     """Posts in one wire format: the whole as one byte string, and where each
     post starts in it, so a member's own copy (its messages replaced by their
@@ -192,14 +175,16 @@ def deliver_direct(post: Post) -> None:
 class _Held:
     """The subscribers in several rooms of a run, set aside to get their shares merged."""
 
-    __slots__ = ("windows", "uneven")
+    __slots__ = ("windows", "uneven", "direct")
 
-    def __init__(self) -> None:
+    def __init__(self, direct: dict[Subscriber, list[Post]]) -> None:
         #: sub -> its windows in each such room (none in a room where it is only
         #: an absent sender, owed its receipts)
         self.windows: dict[Subscriber, dict[_Share, list[Member]]] = {}
         #: those not in each of their rooms for the whole run, as one member
         self.uneven: set[Subscriber] = set()
+        #: sub -> the frames for it alone in the run (a greeting, a reply, a private message)
+        self.direct = direct
 
 
 _SUB = operator.attrgetter("sub")
@@ -318,17 +303,19 @@ def _in_several(shares: list[_Share]) -> set[Subscriber]:
 
 
 def _deliver_merged(run: list[Post], shares: list[_Share], held: _Held, full: dict[object, list[Subscriber]]) -> None:
-    """Each subscriber in several rooms of ``run`` gets its shares of them
-    merged in queue order, in one call. One here all along in each (the usual
-    case) gets the posts to its rooms encoded once for every such member of
-    the same rooms, cut around its own; others, a stretch of consecutive posts
-    to one room at a time."""
+    """Each subscriber set aside (``held``: in several rooms of ``run``, or sent a
+    frame of its own in it) gets its shares of them merged in queue order, its own
+    frames in their places. One in several rooms all along (the usual case) gets
+    the posts to its rooms encoded once for every such member of the same rooms,
+    cut around its own, in one call; others go a stretch of consecutive posts at
+    a time, a frame of its own between two."""
     merged: dict[tuple[_Share, ...], _Share] = {}
     stretches: list[list] = []  # [share, lo, hi]: posts[lo:hi] of share, consecutive in the run
+    direct = held.direct
     for sub, mine in held.windows.items():
         try:
             wire = sub.wire
-            if wire is not None and sub not in held.uneven:
+            if wire is not None and sub not in held.uneven and sub not in direct:
                 rooms = tuple(mine)  # (in the order of ``shares``)
                 share = merged.get(rooms)
                 if share is None:
@@ -337,34 +324,55 @@ def _deliver_merged(run: list[Post], shares: list[_Share], held: _Held, full: di
                 enc = share.encoded(wire)
                 own = share.own.get(sub)
                 data = enc.blob if own is None else enc.without(share.posts, own)
-            else:  # joined or left one of them while the run was queued, or gone: post by post
+                if data:
+                    sub.deliver_bytes(data)
+            else:  # joined or left one of them while the run was queued, or gone, or sent its own
                 if not stretches:
                     stretches = _stretches(run, shares)
-                if wire is None:
-                    for share, lo, hi in stretches:
-                        if share in mine:
-                            for frame in share.visible(sub, mine[share], lo, hi):
-                                sub.deliver(frame)
-                    continue
-                data = b"".join(
-                    [getattr(f, wire) for s, lo, hi in stretches if s in mine for f in s.visible(sub, mine[s], lo, hi)]
-                )
-            if data:
-                sub.deliver_bytes(data)
-                if sub.full:
-                    for share, windows in mine.items():
-                        if windows:
-                            full[share.room].append(sub)
+                _in_order(sub, wire, mine, stretches)
+            if sub.full:
+                for share, windows in mine.items():
+                    if windows:
+                        full[share.room].append(sub)
         except Exception:  # one broken member must not cost the others their messages
             log.exception("delivering to %s", getattr(sub, "nick", sub))
 
 
+def _in_order(sub: Subscriber, wire: str | None, mine: dict[_Share, list[Member]], stretches: list[list]) -> None:
+    """What ``sub`` gets of the run, stretch by stretch: room posts within its
+    windows as bytes (as few calls as its own frames allow), its own frames
+    (``share`` None: ``lo`` is the post) through ``deliver``, in queue order."""
+    chunks: list[bytes] = []
+    for share, lo, hi in stretches:
+        if share is None:
+            if lo.to is sub:
+                if chunks:
+                    sub.deliver_bytes(b"".join(chunks))
+                    chunks = []
+                sub.deliver(lo.frame)
+            continue
+        windows = mine.get(share)
+        if windows is None:
+            continue
+        if wire is None:
+            for frame in share.visible(sub, windows, lo, hi):
+                sub.deliver(frame)
+        else:
+            chunks += [getattr(frame, wire) for frame in share.visible(sub, windows, lo, hi)]
+    if chunks:
+        sub.deliver_bytes(b"".join(chunks))
+
+
 def _stretches(run: list[Post], shares: list[_Share]) -> list[list]:
-    """The run as [share, lo, hi]: ``share.posts[lo:hi]``, consecutive in the run."""
+    """The run as [share, lo, hi]: ``share.posts[lo:hi]``, consecutive in the run;
+    a frame for one subscriber as [None, post, 0]."""
     by_room = {share.room: share for share in shares}
     counts = dict.fromkeys(by_room, 0)
     stretches: list[list] = []
     for post in run:
+        if post.to is not None:
+            stretches.append([None, post, 0])
+            continue
         share = by_room[post.room]
         i = counts[post.room]
         counts[post.room] = i + 1
@@ -375,22 +383,35 @@ def _stretches(run: list[Post], shares: list[_Share]) -> list[list]:
     return stretches
 
 
-def dispatch(run: list[Post], members: dict[object, list[Member]]) -> dict[object, list[Subscriber]]:
-    """Give each member of the rooms of ``run`` (room posts, in queue order),
-    in one call, what it should see of them, in queue order; returns each
-    room's members left ``full``.
+def dispatch(batch: list[Post], members: dict[object, list[Member]]) -> dict[object, list[Subscriber]]:
+    """Give each recipient of ``batch`` (posts in queue order: to rooms, and
+    frames for one subscriber) what it should see of it, in queue order, in as
+    few calls as can be; returns each room's members left ``full``.
 
     A room's posts are encoded once per wire format; a member of one room of
-    the run (the usual case) gets that room's encoding whole, or cut around
-    its own posts. Only a subscriber in several rooms of the run has its
-    shares merged, so that it too gets everything in the order stamped."""
+    the batch that gets nothing of its own in it (the usual case: the members
+    of a room that many join at once included) gets that room's encoding whole,
+    or cut around its own posts, in one call. A frame for one subscriber that
+    gets nothing else of the batch goes to it alone; one in several rooms of
+    the batch, or sent a frame of its own in it, has its shares merged, so that
+    it too gets everything in queue order."""
     by_room: dict[object, list[Post]] = {}
-    for post in run:
-        by_room.setdefault(post.room, []).append(post)
+    direct: dict[Subscriber, list[Post]] = {}
+    for post in batch:
+        if post.to is None:
+            by_room.setdefault(post.room, []).append(post)
+        else:
+            direct.setdefault(post.to, []).append(post)
     shares = [_Share(room, posts, members[room]) for room, posts in by_room.items()]
-    several = _in_several(shares) if len(shares) > 1 else _NOBODY
-    held = _Held()
-    full = {share.room: share.deliver(several, held) for share in shares}
+    several = _in_several(shares) if len(shares) > 1 else set()
+    if direct:
+        several.update(direct)
+    held = _Held(direct)
+    full = {share.room: share.deliver(several or _NOBODY, held) for share in shares}
     if held.windows:
-        _deliver_merged(run, shares, held, full)
+        _deliver_merged(batch, shares, held, full)
+    for sub, posts in direct.items():
+        if sub not in held.windows:  # nothing else of the batch for it: its own frames alone
+            for post in posts:
+                deliver_direct(post)
     return full
