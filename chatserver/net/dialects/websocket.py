@@ -6,7 +6,8 @@ the native reader loop (``native.py``) over the messages' text.
 
 Going out, a server's WebSocket frame is unmasked, so its bytes are the same
 for every recipient: the hub's batches arrive already framed (the fan-out's
-``websocket`` wire, built once per batch) and are written as they are; only
+``websocket`` wire, built once per batch) and are written as they are, straight
+into the outbox (sealed before a close frame, so that none follows it); only
 a frame for this peer alone (a reply) is framed here. ``wsproto`` (sans-IO)
 reads the peer's messages and makes the control frames (pongs, the closing
 handshake); every use of it, and every write, holds this dialect's lock, so
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import struct
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from wsproto.connection import Connection, ConnectionState, ConnectionType
@@ -92,6 +94,9 @@ class WebSocketDialect:
             if self._ws.state is ConnectionState.OPEN:  # (closing: nothing more goes out)
                 session.stream.write(data)
 
+    def writer(self, session: Session) -> Callable[[bytes], object]:
+        return session.straight()
+
     def run(self, session: Session, first: bytes | None) -> None:
         run_native(session, self._read(session), lambda: self._read(session))
 
@@ -130,6 +135,7 @@ class WebSocketDialect:
                     session.stream.write(self._ws.send(event.response()))
                 elif isinstance(event, CloseConnection):
                     if self._ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
+                        session.outbox.seal()  # (no batch after the close frame)
                         session.stream.write(self._ws.send(event.response()))  # (a protocol error: wsproto's code)
                     self._closed = True
         if self._closed and self._partial:  # an unfinished message is not a frame
@@ -142,6 +148,7 @@ class WebSocketDialect:
 
     def _close_locked(self, session: Session, code: int, reason: str) -> None:
         if self._ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
+            session.outbox.seal()  # (no batch after the close frame)
             session.stream.write(self._ws.send(CloseConnection(code=code, reason=reason)))
 
     def _refuse_binary(self, session: Session) -> None:
