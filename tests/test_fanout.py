@@ -1,10 +1,12 @@
-"""fanout.dispatch in-process, with subscribers that record every call: order per subscriber, and calls per batch."""
+"""fanout.dispatch in-process with subscribers that record each call (order, calls per batch); the outbox's seal."""
 
 from __future__ import annotations
 
+import socket
 import time
 
 from chatserver.core.fanout import FOREVER, Frame, Member, Post, dispatch
+from chatserver.net.outbound import Outbox
 from common import messages as m
 
 
@@ -126,3 +128,22 @@ def test_a_sender_with_a_reply_gets_its_receipt_in_its_message_place() -> None:
     assert [type(msg).__name__ for msg in got] == ["Notice", "Accepted", "Notice"]
     assert [msg.text for msg in other.got()] == ["hi"]
     assert len(other.calls) == 1
+
+
+def test_a_sealed_outbox_refuses_batches_but_not_the_last_words() -> None:
+    """The hub's batches go straight to ``put_batch``; once the session sealed the
+    outbox (before its ``Bye``), a batch is refused, and the ``Bye`` still goes out last."""
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        theirs.settimeout(10)
+        box = Outbox(ours, name="peer")
+        assert box.put_batch(b"batch 1\n")
+        box.seal()
+        assert not box.put_batch(b"batch 2\n")
+        assert box.put(b"bye\n")
+        assert not box.put_batch(b"batch 3\n")
+        box.close(timeout=5)
+        got = b""
+        while not got.endswith(b"bye\n"):
+            got += theirs.recv(4096)
+        assert got == b"batch 1\nbye\n"
