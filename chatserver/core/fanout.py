@@ -12,7 +12,6 @@ that left a room still gets what the room was sent while it was there.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
 import logging
 import operator
@@ -28,7 +27,8 @@ log = logging.getLogger(__name__)
 FOREVER = float("inf")
 
 
-#: Wire formats a transport adds (``add_wire``): name -> its encoding of a frame, made once per frame.
+#: Wire formats: name -> its encoding of a frame, made once per frame: the built-in ones
+#: (below) and those a transport adds (``add_wire``).
 _WIRES: dict[str, Callable[[Frame], bytes]] = {}
 
 
@@ -43,11 +43,18 @@ def add_wire(name: str, encode: Callable[[Frame], bytes]) -> None:
 class Frame:
     """A message encoded at most once per wire format, however many receive it.
 
-    The wire formats are its attributes, each made on first use and kept:
-    ``native`` (a JSON line), ``plain`` and ``plain_rooms`` (text lines), and
-    those the transports add (``add_wire``: ``websocket``)."""
+    The wire formats are its attributes, each made on first use and kept in
+    the instance (a plain attribute from then on: no descriptor, no lock, as
+    ``functools.cached_property`` takes on Python 3.11): ``native`` (a JSON
+    line), ``plain`` and ``plain_rooms`` (text lines), and those the
+    transports add (``add_wire``: ``websocket``)."""
 
     __slots__ = ("msg", "__dict__")
+
+    native: bytes
+    plain: bytes
+    #: The plain line for a session in several rooms: a room's line names it first.
+    plain_rooms: bytes
 
     def __init__(self, msg: m.Message) -> None:
         self.msg = msg
@@ -57,26 +64,28 @@ class Frame:
         """A bound on its size in memory while queued (cheap: no encoding)."""
         return 4 * len(getattr(self.msg, "text", "")) + 200
 
-    @functools.cached_property
-    def native(self) -> bytes:
-        return m.encode(self.msg)
-
     def __getattr__(self, wire: str) -> bytes:
-        """A wire format a transport added (looked up only until it is made: then it is kept)."""
+        """A wire format not made yet (looked up only until it is made: then it is kept)."""
         encode = _WIRES.get(wire)
         if encode is None:
             raise AttributeError(wire)
         data = self.__dict__[wire] = encode(self)
         return data
 
-    @functools.cached_property
-    def plain(self) -> bytes:
-        return (render_plain(self.msg) + "\r\n").encode("utf-8")
 
-    @functools.cached_property
-    def plain_rooms(self) -> bytes:
-        """The plain line for a session in several rooms: a room's line names it first."""
-        return (render_plain(self.msg, with_room=True) + "\r\n").encode("utf-8")
+def wire_bytes(frame: Frame, wire: str) -> bytes:
+    """``getattr(frame, wire)`` for the fan-out's loops: a frame seen for the first time
+    (most are) is encoded at once, without a failed attribute lookup first."""
+    made = frame.__dict__
+    data = made.get(wire)
+    if data is None:
+        data = made[wire] = _WIRES[wire](frame)
+    return data
+
+
+_WIRES["native"] = lambda frame: m.encode(frame.msg)
+_WIRES["plain"] = lambda frame: (render_plain(frame.msg) + "\r\n").encode("utf-8")
+_WIRES["plain_rooms"] = lambda frame: (render_plain(frame.msg, with_room=True) + "\r\n").encode("utf-8")
 
 
 class Subscriber(Protocol):
@@ -144,21 +153,24 @@ class _Encoded:
     receipts) is cut out of it with a few slices."""
 
     def __init__(self, posts: list[Post], wire: str) -> None:
-        chunks = [getattr(p.frame, wire) for p in posts]
+        chunks = [wire_bytes(p.frame, wire) for p in posts]
         self.blob = b"".join(chunks)
         self.starts = [0, *itertools.accumulate(len(c) for c in chunks)]
         self.wire = wire
 
     def without(self, posts: list[Post], own: list[int]) -> bytes:
         view = memoryview(self.blob)
+        starts, wire = self.starts, self.wire
         pieces: list[bytes | memoryview] = []
         pos = 0
         for i in own:
-            pieces.append(view[pos : self.starts[i]])
+            start = starts[i]
+            if start != pos:  # (a sender's posts are mostly side by side: nothing between them)
+                pieces.append(view[pos:start])
             receipt = posts[i].receipt
             if receipt is not None:
-                pieces.append(getattr(receipt, self.wire))
-            pos = self.starts[i + 1]
+                pieces.append(wire_bytes(receipt, wire))
+            pos = starts[i + 1]
         pieces.append(view[pos:])
         return b"".join(pieces)
 
@@ -263,7 +275,7 @@ class _Share:
                     mine = own.get(sub)
                     data = enc.blob if mine is None else enc.without(posts, mine)
                 else:  # joined or left while this batch was being queued
-                    data = b"".join([getattr(frame, wire) for frame in self.visible(sub, [member])])
+                    data = b"".join([wire_bytes(frame, wire) for frame in self.visible(sub, [member])])
                 if data:
                     sub.deliver_bytes(data)
                     if sub.full:
@@ -282,7 +294,7 @@ class _Share:
                 try:
                     wire = sender.wire
                     if wire is not None:
-                        data = b"".join([getattr(frame, wire) for frame in self.visible(sender, [])])
+                        data = b"".join([wire_bytes(frame, wire) for frame in self.visible(sender, [])])
                         if data:
                             sender.deliver_bytes(data)
                 except Exception:
@@ -358,7 +370,7 @@ def _in_order(sub: Subscriber, wire: str | None, mine: dict[_Share, list[Member]
             for frame in share.visible(sub, windows, lo, hi):
                 sub.deliver(frame)
         else:
-            chunks += [getattr(frame, wire) for frame in share.visible(sub, windows, lo, hi)]
+            chunks += [wire_bytes(frame, wire) for frame in share.visible(sub, windows, lo, hi)]
     if chunks:
         sub.deliver_bytes(b"".join(chunks))
 
