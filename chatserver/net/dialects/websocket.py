@@ -25,7 +25,7 @@ from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
 from wsproto.frame_protocol import CloseReason
 
-from chatserver.core.fanout import add_wire
+from chatserver.core.fanout import add_wire, wire_bytes
 from common import messages as m
 
 from .native import encode_native, run_native
@@ -40,11 +40,15 @@ _TWO_LINES = object()  # what ``_text`` returns for a message with a line break 
 _WS_TEXT = 0x81
 
 
-def websocket_text(payload: bytes) -> bytes:
+#: The heads of the short text frames (most chat frames): made once.
+_SHORT_HEADS = [bytes((_WS_TEXT, size)) for size in range(126)]
+
+
+def websocket_text(payload: bytes | memoryview) -> bytes:
     """``payload`` (UTF-8) as one unmasked WebSocket text frame: the same bytes for every recipient."""
     size = len(payload)
     if size < 126:
-        head = bytes((_WS_TEXT, size))
+        head = _SHORT_HEADS[size]
     elif size < 1 << 16:
         head = struct.pack("!BBH", _WS_TEXT, 126, size)
     else:
@@ -55,7 +59,8 @@ def websocket_text(payload: bytes) -> bytes:
 def _websocket(frame: Frame) -> bytes:
     """The fan-out's ``websocket`` wire: the native frame (its JSON line without the newline)
     as a WebSocket message, made once per frame, whatever the number of browsers it goes to."""
-    return websocket_text(frame.native.rstrip(b"\n"))
+    line = wire_bytes(frame, "native")
+    return websocket_text(line[:-1])  # (a JSON line ends in its one newline)
 
 
 add_wire("websocket", _websocket)
