@@ -15,7 +15,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from chatserver.core.fanout import Member, Post, deliver_direct, dispatch, runs
+from chatserver.core.fanout import Member, Post, dispatch
 from common.threads import stop_signals_blocked
 
 log = logging.getLogger(__name__)
@@ -106,12 +106,8 @@ class Dispatcher:
 
     @staticmethod
     def _deliver(posts: list[Post], members: dict[object, list[Member]]) -> None:
-        for run in runs(posts):
-            if run[0].to is not None:
-                deliver_direct(run[0])
-                continue
-            try:
-                for room, full in dispatch(run, members).items():
-                    room.full = full  # type: ignore[attr-defined]
-            except Exception:  # the dispatcher must outlive any one bad batch
-                log.exception("dispatching a batch")
+        try:
+            for room, full in dispatch(posts, members).items():
+                room.full = full  # type: ignore[attr-defined]
+        except Exception:  # the dispatcher must outlive any one bad batch
+            log.exception("dispatching a batch")

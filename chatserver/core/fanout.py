@@ -12,7 +12,6 @@ that left a room still gets what the room was sent while it was there.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
 import logging
 import operator
@@ -28,7 +27,8 @@ log = logging.getLogger(__name__)
 FOREVER = float("inf")
 
 
-#: Wire formats a transport adds (``add_wire``): name -> its encoding of a frame, made once per frame.
+#: Wire formats: name -> its encoding of a frame, made once per frame: the built-in ones
+#: (below) and those a transport adds (``add_wire``).
 _WIRES: dict[str, Callable[[Frame], bytes]] = {}
 
 
@@ -43,11 +43,18 @@ def add_wire(name: str, encode: Callable[[Frame], bytes]) -> None:
 class Frame:
     """A message encoded at most once per wire format, however many receive it.
 
-    The wire formats are its attributes, each made on first use and kept:
-    ``native`` (a JSON line), ``plain`` and ``plain_rooms`` (text lines), and
-    those the transports add (``add_wire``: ``websocket``)."""
+    The wire formats are its attributes, each made on first use and kept in
+    the instance (a plain attribute from then on: no descriptor, no lock, as
+    ``functools.cached_property`` takes on Python 3.11): ``native`` (a JSON
+    line), ``plain`` and ``plain_rooms`` (text lines), and those the
+    transports add (``add_wire``: ``websocket``)."""
 
     __slots__ = ("msg", "__dict__")
+
+    native: bytes
+    plain: bytes
+    #: The plain line for a session in several rooms: a room's line names it first.
+    plain_rooms: bytes
 
     def __init__(self, msg: m.Message) -> None:
         self.msg = msg
@@ -57,26 +64,28 @@ class Frame:
         """A bound on its size in memory while queued (cheap: no encoding)."""
         return 4 * len(getattr(self.msg, "text", "")) + 200
 
-    @functools.cached_property
-    def native(self) -> bytes:
-        return m.encode(self.msg)
-
     def __getattr__(self, wire: str) -> bytes:
-        """A wire format a transport added (looked up only until it is made: then it is kept)."""
+        """A wire format not made yet (looked up only until it is made: then it is kept)."""
         encode = _WIRES.get(wire)
         if encode is None:
             raise AttributeError(wire)
         data = self.__dict__[wire] = encode(self)
         return data
 
-    @functools.cached_property
-    def plain(self) -> bytes:
-        return (render_plain(self.msg) + "\r\n").encode("utf-8")
 
-    @functools.cached_property
-    def plain_rooms(self) -> bytes:
-        """The plain line for a session in several rooms: a room's line names it first."""
-        return (render_plain(self.msg, with_room=True) + "\r\n").encode("utf-8")
+def wire_bytes(frame: Frame, wire: str) -> bytes:
+    """``getattr(frame, wire)`` for the fan-out's loops: a frame seen for the first time
+    (most are) is encoded at once, without a failed attribute lookup first."""
+    made = frame.__dict__
+    data = made.get(wire)
+    if data is None:
+        data = made[wire] = _WIRES[wire](frame)
+    return data
+
+
+_WIRES["native"] = lambda frame: m.encode(frame.msg)
+_WIRES["plain"] = lambda frame: (render_plain(frame.msg) + "\r\n").encode("utf-8")
+_WIRES["plain_rooms"] = lambda frame: (render_plain(frame.msg, with_room=True) + "\r\n").encode("utf-8")
 
 
 class Subscriber(Protocol):
@@ -138,44 +147,30 @@ class Member:
     until: float = FOREVER
 
 
-def runs(posts: list[Post]) -> Iterator[list[Post]]:
-    """The batch cut where a frame for one subscriber stands: room posts go out
-    a run at a time (a run per room batched together), the others alone, so
-    every subscriber gets everything in queue order."""
-    run: list[Post] = []
-    for post in posts:
-        if post.to is None:
-            run.append(post)
-            continue
-        if run:
-            yield run
-            run = []
-        yield [post]
-    if run:
-        yield run
-
-
 class _Encoded:
     """Posts in one wire format: the whole as one byte string, and where each
     post starts in it, so a member's own copy (its messages replaced by their
     receipts) is cut out of it with a few slices."""
 
     def __init__(self, posts: list[Post], wire: str) -> None:
-        chunks = [getattr(p.frame, wire) for p in posts]
+        chunks = [wire_bytes(p.frame, wire) for p in posts]
         self.blob = b"".join(chunks)
         self.starts = [0, *itertools.accumulate(len(c) for c in chunks)]
         self.wire = wire
 
     def without(self, posts: list[Post], own: list[int]) -> bytes:
         view = memoryview(self.blob)
+        starts, wire = self.starts, self.wire
         pieces: list[bytes | memoryview] = []
         pos = 0
         for i in own:
-            pieces.append(view[pos : self.starts[i]])
+            start = starts[i]
+            if start != pos:  # (a sender's posts are mostly side by side: nothing between them)
+                pieces.append(view[pos:start])
             receipt = posts[i].receipt
             if receipt is not None:
-                pieces.append(getattr(receipt, self.wire))
-            pos = self.starts[i + 1]
+                pieces.append(wire_bytes(receipt, wire))
+            pos = starts[i + 1]
         pieces.append(view[pos:])
         return b"".join(pieces)
 
@@ -192,14 +187,16 @@ def deliver_direct(post: Post) -> None:
 class _Held:
     """The subscribers in several rooms of a run, set aside to get their shares merged."""
 
-    __slots__ = ("windows", "uneven")
+    __slots__ = ("windows", "uneven", "direct")
 
-    def __init__(self) -> None:
+    def __init__(self, direct: dict[Subscriber, list[Post]]) -> None:
         #: sub -> its windows in each such room (none in a room where it is only
         #: an absent sender, owed its receipts)
         self.windows: dict[Subscriber, dict[_Share, list[Member]]] = {}
         #: those not in each of their rooms for the whole run, as one member
         self.uneven: set[Subscriber] = set()
+        #: sub -> the frames for it alone in the run (a greeting, a reply, a private message)
+        self.direct = direct
 
 
 _SUB = operator.attrgetter("sub")
@@ -278,7 +275,7 @@ class _Share:
                     mine = own.get(sub)
                     data = enc.blob if mine is None else enc.without(posts, mine)
                 else:  # joined or left while this batch was being queued
-                    data = b"".join([getattr(frame, wire) for frame in self.visible(sub, [member])])
+                    data = b"".join([wire_bytes(frame, wire) for frame in self.visible(sub, [member])])
                 if data:
                     sub.deliver_bytes(data)
                     if sub.full:
@@ -297,7 +294,7 @@ class _Share:
                 try:
                     wire = sender.wire
                     if wire is not None:
-                        data = b"".join([getattr(frame, wire) for frame in self.visible(sender, [])])
+                        data = b"".join([wire_bytes(frame, wire) for frame in self.visible(sender, [])])
                         if data:
                             sender.deliver_bytes(data)
                 except Exception:
@@ -318,17 +315,19 @@ def _in_several(shares: list[_Share]) -> set[Subscriber]:
 
 
 def _deliver_merged(run: list[Post], shares: list[_Share], held: _Held, full: dict[object, list[Subscriber]]) -> None:
-    """Each subscriber in several rooms of ``run`` gets its shares of them
-    merged in queue order, in one call. One here all along in each (the usual
-    case) gets the posts to its rooms encoded once for every such member of
-    the same rooms, cut around its own; others, a stretch of consecutive posts
-    to one room at a time."""
+    """Each subscriber set aside (``held``: in several rooms of ``run``, or sent a
+    frame of its own in it) gets its shares of them merged in queue order, its own
+    frames in their places. One in several rooms all along (the usual case) gets
+    the posts to its rooms encoded once for every such member of the same rooms,
+    cut around its own, in one call; others go a stretch of consecutive posts at
+    a time, a frame of its own between two."""
     merged: dict[tuple[_Share, ...], _Share] = {}
     stretches: list[list] = []  # [share, lo, hi]: posts[lo:hi] of share, consecutive in the run
+    direct = held.direct
     for sub, mine in held.windows.items():
         try:
             wire = sub.wire
-            if wire is not None and sub not in held.uneven:
+            if wire is not None and sub not in held.uneven and sub not in direct:
                 rooms = tuple(mine)  # (in the order of ``shares``)
                 share = merged.get(rooms)
                 if share is None:
@@ -337,34 +336,55 @@ def _deliver_merged(run: list[Post], shares: list[_Share], held: _Held, full: di
                 enc = share.encoded(wire)
                 own = share.own.get(sub)
                 data = enc.blob if own is None else enc.without(share.posts, own)
-            else:  # joined or left one of them while the run was queued, or gone: post by post
+                if data:
+                    sub.deliver_bytes(data)
+            else:  # joined or left one of them while the run was queued, or gone, or sent its own
                 if not stretches:
                     stretches = _stretches(run, shares)
-                if wire is None:
-                    for share, lo, hi in stretches:
-                        if share in mine:
-                            for frame in share.visible(sub, mine[share], lo, hi):
-                                sub.deliver(frame)
-                    continue
-                data = b"".join(
-                    [getattr(f, wire) for s, lo, hi in stretches if s in mine for f in s.visible(sub, mine[s], lo, hi)]
-                )
-            if data:
-                sub.deliver_bytes(data)
-                if sub.full:
-                    for share, windows in mine.items():
-                        if windows:
-                            full[share.room].append(sub)
+                _in_order(sub, wire, mine, stretches)
+            if sub.full:
+                for share, windows in mine.items():
+                    if windows:
+                        full[share.room].append(sub)
         except Exception:  # one broken member must not cost the others their messages
             log.exception("delivering to %s", getattr(sub, "nick", sub))
 
 
+def _in_order(sub: Subscriber, wire: str | None, mine: dict[_Share, list[Member]], stretches: list[list]) -> None:
+    """What ``sub`` gets of the run, stretch by stretch: room posts within its
+    windows as bytes (as few calls as its own frames allow), its own frames
+    (``share`` None: ``lo`` is the post) through ``deliver``, in queue order."""
+    chunks: list[bytes] = []
+    for share, lo, hi in stretches:
+        if share is None:
+            if lo.to is sub:
+                if chunks:
+                    sub.deliver_bytes(b"".join(chunks))
+                    chunks = []
+                sub.deliver(lo.frame)
+            continue
+        windows = mine.get(share)
+        if windows is None:
+            continue
+        if wire is None:
+            for frame in share.visible(sub, windows, lo, hi):
+                sub.deliver(frame)
+        else:
+            chunks += [wire_bytes(frame, wire) for frame in share.visible(sub, windows, lo, hi)]
+    if chunks:
+        sub.deliver_bytes(b"".join(chunks))
+
+
 def _stretches(run: list[Post], shares: list[_Share]) -> list[list]:
-    """The run as [share, lo, hi]: ``share.posts[lo:hi]``, consecutive in the run."""
+    """The run as [share, lo, hi]: ``share.posts[lo:hi]``, consecutive in the run;
+    a frame for one subscriber as [None, post, 0]."""
     by_room = {share.room: share for share in shares}
     counts = dict.fromkeys(by_room, 0)
     stretches: list[list] = []
     for post in run:
+        if post.to is not None:
+            stretches.append([None, post, 0])
+            continue
         share = by_room[post.room]
         i = counts[post.room]
         counts[post.room] = i + 1
@@ -375,22 +395,35 @@ def _stretches(run: list[Post], shares: list[_Share]) -> list[list]:
     return stretches
 
 
-def dispatch(run: list[Post], members: dict[object, list[Member]]) -> dict[object, list[Subscriber]]:
-    """Give each member of the rooms of ``run`` (room posts, in queue order),
-    in one call, what it should see of them, in queue order; returns each
-    room's members left ``full``.
+def dispatch(batch: list[Post], members: dict[object, list[Member]]) -> dict[object, list[Subscriber]]:
+    """Give each recipient of ``batch`` (posts in queue order: to rooms, and
+    frames for one subscriber) what it should see of it, in queue order, in as
+    few calls as can be; returns each room's members left ``full``.
 
     A room's posts are encoded once per wire format; a member of one room of
-    the run (the usual case) gets that room's encoding whole, or cut around
-    its own posts. Only a subscriber in several rooms of the run has its
-    shares merged, so that it too gets everything in the order stamped."""
+    the batch that gets nothing of its own in it (the usual case: the members
+    of a room that many join at once included) gets that room's encoding whole,
+    or cut around its own posts, in one call. A frame for one subscriber that
+    gets nothing else of the batch goes to it alone; one in several rooms of
+    the batch, or sent a frame of its own in it, has its shares merged, so that
+    it too gets everything in queue order."""
     by_room: dict[object, list[Post]] = {}
-    for post in run:
-        by_room.setdefault(post.room, []).append(post)
+    direct: dict[Subscriber, list[Post]] = {}
+    for post in batch:
+        if post.to is None:
+            by_room.setdefault(post.room, []).append(post)
+        else:
+            direct.setdefault(post.to, []).append(post)
     shares = [_Share(room, posts, members[room]) for room, posts in by_room.items()]
-    several = _in_several(shares) if len(shares) > 1 else _NOBODY
-    held = _Held()
-    full = {share.room: share.deliver(several, held) for share in shares}
+    several = _in_several(shares) if len(shares) > 1 else set()
+    if direct:
+        several.update(direct)
+    held = _Held(direct)
+    full = {share.room: share.deliver(several or _NOBODY, held) for share in shares}
     if held.windows:
-        _deliver_merged(run, shares, held, full)
+        _deliver_merged(batch, shares, held, full)
+    for sub, posts in direct.items():
+        if sub not in held.windows:  # nothing else of the batch for it: its own frames alone
+            for post in posts:
+                deliver_direct(post)
     return full

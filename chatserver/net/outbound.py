@@ -76,6 +76,7 @@ class Outbox:
         self._chunks: collections.deque[bytes | memoryview] = collections.deque()
         self._queued = 0
         self._closing = False
+        self._sealed = False  # ``seal``: batches (``put_batch``) are refused from now on
         self._drained = threading.Event()  # set while nothing is queued
         self._drained.set()
         self._room = threading.Event()  # set while not full
@@ -89,34 +90,50 @@ class Outbox:
     def put(self, data: bytes) -> bool:
         """Send or queue ``data``; False if the outbox is closed or has failed."""
         with self._lock:
-            if self._closing or self.failure:
+            return self._put_locked(data)
+
+    def put_batch(self, data: bytes) -> bool:
+        """``put`` for the fan-out's batches, which a session's member holds as its
+        writer (one call per recipient per batch): refused once ``seal``ed, so that
+        nothing the hub sends follows the session's last words."""
+        with self._lock:
+            return not self._sealed and self._put_locked(data)
+
+    def seal(self) -> None:
+        """From now on ``put_batch`` takes nothing (before a ``Bye`` or a closing
+        handshake is written with ``put``: it stays the last thing sent)."""
+        with self._lock:
+            self._sealed = True
+
+    def _put_locked(self, data: bytes) -> bool:
+        if self._closing or self.failure:
+            return False
+        if not self._chunks:  # the usual case: straight to the kernel
+            try:
+                sent = self._sock.send(data, _NOWAIT)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                self._fail_locked(f"send failed: {exc.strerror or exc}")
                 return False
-            if not self._chunks:  # the usual case: straight to the kernel
-                try:
-                    sent = self._sock.send(data, _NOWAIT)
-                except BlockingIOError:
-                    sent = 0
-                except OSError as exc:
-                    self._fail_locked(f"send failed: {exc.strerror or exc}")
-                    return False
-                if sent == len(data):
-                    return True
-                self._chunks.append(memoryview(data)[sent:] if sent else data)
-                self._queued = len(data) - sent
-                self._progress = self._clock()  # it took bytes until now
-                self._drained.clear()
-                if self._queued > self.max_backlog:
-                    self._room.clear()
-                flusher().watch(self)
+            if sent == len(data):
                 return True
-            # Behind a queue, append only (order), unless the limit is reached:
-            # then see first whether the kernel takes some (the flusher may
-            # simply not have run yet) before calling the outbox full.
-            self._chunks.append(data)
-            self._queued += len(data)
-            if self._queued <= self.max_backlog or not self._send_locked():
-                return True
-            return self._queued <= self.max_backlog or self._full_locked()
+            self._chunks.append(memoryview(data)[sent:] if sent else data)
+            self._queued = len(data) - sent
+            self._progress = self._clock()  # it took bytes until now
+            self._drained.clear()
+            if self._queued > self.max_backlog:
+                self._room.clear()
+            flusher().watch(self)
+            return True
+        # Behind a queue, append only (order), unless the limit is reached:
+        # then see first whether the kernel takes some (the flusher may
+        # simply not have run yet) before calling the outbox full.
+        self._chunks.append(data)
+        self._queued += len(data)
+        if self._queued <= self.max_backlog or not self._send_locked():
+            return True
+        return self._queued <= self.max_backlog or self._full_locked()
 
     @property
     def full(self) -> bool:

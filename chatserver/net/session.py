@@ -9,7 +9,9 @@ the session holds a ``Participant`` (the rules' object: name, rooms, rights),
 which every dialect's reader hands what the peer says (``handle``/``typed``),
 and is that participant's ``Outlet``: what the hub and the rules send the
 person comes out here. Outbound order: one send lock, so a ``Bye`` is always
-the last thing sent; the hub's batches arrive already in the dialect's wire format.
+the last thing sent; the hub's batches arrive already in the dialect's wire format,
+straight into the outbox where nothing is done to them (``Dialect.writer``), which
+is sealed before the ``Bye``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from chatserver.net.stream import Stream
@@ -69,6 +72,11 @@ class Dialect(Protocol):
     def write(self, session: Session, data: bytes) -> None:
         """Bytes already in ``wire`` format to the stream (called with the session's send lock)."""
 
+    def writer(self, session: Session) -> Callable[[bytes], object]:
+        """What the hub's fan-out calls with each batch for this peer (``Session.deliver_bytes``):
+        the outbox's ``put_batch`` itself where nothing more is done to the bytes (no TLS)."""
+        ...
+
     def run(self, session: Session, first: bytes | None) -> None:
         """The reader loop, from the ``first`` bytes read (None: none yet), until the peer is
         done (the chat port's, which only chooses the dialect, sets ``session.dialect`` and runs it)."""
@@ -98,6 +106,9 @@ class Session:
         self.addr = addr
         self.peer = stream.peer
         self.outbox = stream.outbox
+        #: Bytes in its ``wire`` format (a batch, encoded once for all its recipients): the hub's
+        #: member calls it, one call per batch; the dialect chooses it (``speak``).
+        self.deliver_bytes: Callable[[bytes], object] = self.send_batch
         #: What it speaks (the chat port's first chooses, then hands over: see ``Dialect.run``).
         self.dialect = dialect
         #: The person on this connection: the rules' object, with this session as its outlet.
@@ -149,6 +160,7 @@ class Session:
                 return
             if isinstance(frame.msg, m.Bye):
                 self._said_bye = True  # nothing may follow it
+                self.outbox.seal()  # (nor a batch the hub hands straight to the outbox)
             dialect.write(self, data)  # never blocks: under the lock, so Bye stays last
 
     @property
@@ -158,8 +170,13 @@ class Session:
     def wait_room(self, timeout: float) -> None:
         self.outbox.wait_room(timeout)
 
-    def deliver_bytes(self, data: bytes) -> None:
-        """Bytes in its ``wire`` format (a batch, encoded once for all its recipients)."""
+    def straight(self) -> Callable[[bytes], object]:
+        """A dialect's ``writer`` when its ``write`` adds nothing to a batch: the outbox's
+        ``put_batch`` (one call a batch) on a plaintext stream, else ``send_batch`` (TLS)."""
+        return self.outbox.put_batch if self.stream.tls is None else self.send_batch
+
+    def send_batch(self, data: bytes) -> None:
+        """``deliver_bytes`` through the dialect, under the send lock (a TLS stream's: encrypted)."""
         with self._send_lock:
             if not self._said_bye:
                 self.dialect.write(self, data)
@@ -191,7 +208,10 @@ class Session:
     def speak(self, dialect: Dialect) -> None:
         """From now on the peer is read and written in ``dialect`` (the chat port's, once it knows which)."""
         self.dialect = dialect
-        self.participant.plain = dialect.plain
+        self.deliver_bytes = dialect.writer(self)
+        participant = self.participant
+        participant.plain = dialect.plain
+        participant.rewire()
 
     def _finish(self) -> None:
         participant = self.participant

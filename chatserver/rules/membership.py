@@ -30,6 +30,7 @@ def entered(me: Me, g: Greeting) -> None:
     """Now in ``g.room``, and focused on it (under the hub lock, before anything of the room)."""
     me.room, me.epoch = g.room, g.epoch
     me.rooms[room_key(g.room)] = g.room
+    me.rewire()
 
 
 def replay(me: Me, g: Greeting) -> None:
@@ -159,9 +160,11 @@ def part(me: Me, msg: m.Part) -> list[Effect]:
         if room_key(room) == room_key(LOBBY):
             return [error("bad_command", f"you are in {LOBBY} only: /join another room first")]
         del me.rooms[room_key(room)]
+        me.rewire()
         effects += [LeaveRoom(room), Answer(m.Parted(room=room, focus=LOBBY)), JoinRoom(LOBBY)]
     else:
         del me.rooms[room_key(room)]
+        me.rewire()
         if room_key(room) == room_key(me.room):
             me.room = list(me.rooms.values())[-1]  # the room joined last
         effects += [LeaveRoom(room), Answer(m.Parted(room=room, focus=me.room))]

@@ -113,6 +113,8 @@ class Participant:
         self.away = ""
         self._clock = clock  # (the rate limit's, ``_bucket``)
         self._over_limit = 0  # consecutive messages that had to be slowed
+        #: How the hub hands it batches: see ``fanout.Subscriber.wire`` (``rewire``).
+        self.wire: str | None = outlet.wire
 
     @functools.cached_property
     def _bucket(self) -> TokenBucket | None:
@@ -123,18 +125,23 @@ class Participant:
         return TokenBucket(cfg.rate_limit, cfg.rate_burst, clock=self._clock) if cfg.rate_limit > 0 else None
 
     # -- the outlet: what the hub and the rules send this person through --
-    @property
-    def wire(self) -> str | None:
-        """How the hub hands over batches: see ``fanout.Subscriber.wire``."""
-        return self.outlet.wire
+    def rewire(self) -> None:
+        """Fetch how the hub hands this participant batches (``fanout.Subscriber.wire`` and
+        ``deliver_bytes``) from the outlet, once, rather than ask it on every batch: called
+        when the outlet's dialect changes and when its rooms do (a plain peer's lines name
+        their room while it is in several)."""
+        outlet = self.outlet
+        self.wire = outlet.wire
+        self.deliver_bytes = outlet.deliver_bytes  # type: ignore[method-assign]
+
+    def deliver_bytes(self, data: bytes) -> object:
+        """Hub entry point: encoded frames in the ``wire`` format (must not block); the
+        outlet's own callable once ``rewire`` fetched it."""
+        return self.outlet.deliver_bytes(data)
 
     def deliver(self, frame: Frame) -> None:
         """Hub entry point: a frame for this participant (must not block)."""
         self.outlet.deliver(frame)
-
-    def deliver_bytes(self, data: bytes) -> None:
-        """Hub entry point: encoded frames in the ``wire`` format (must not block)."""
-        self.outlet.deliver_bytes(data)
 
     @property
     def full(self) -> bool:

@@ -128,6 +128,9 @@ class Me(Protocol):
     #: Does it see plain-line text (no receipts, no resume tokens)?
     plain: bool
 
+    def rewire(self) -> None:
+        """Its rooms changed: the hub's batches may go to it in another wire format."""
+
     def mute(self) -> StoredSanction | None:
         """The mute in force on this person's name or address, if any."""
         ...

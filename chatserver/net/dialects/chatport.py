@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from chatserver.core.fanout import Frame
@@ -48,6 +49,9 @@ class ChatPort:
 
     def write(self, session: Session, data: bytes) -> None:
         session.stream.write(data)
+
+    def writer(self, session: Session) -> Callable[[bytes], object]:
+        return session.straight()
 
     def run(self, session: Session, first: bytes | None) -> None:
         dialect, first = _sniff(session)

@@ -39,6 +39,9 @@ class NativeLines:
     def write(self, session: Session, data: bytes) -> None:
         session.stream.write(data)
 
+    def writer(self, session: Session) -> Callable[[bytes], object]:
+        return session.straight()
+
     def run(self, session: Session, first: bytes | None) -> None:
         read = session.stream.read
         run_native(session, read() if first is None else first, read)

@@ -10,6 +10,7 @@ with nothing said in its name.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from chatserver.net.dialects.together import Together
@@ -45,6 +46,9 @@ class PlainText:
 
     def write(self, session: Session, data: bytes) -> None:
         session.stream.write(data)
+
+    def writer(self, session: Session) -> Callable[[bytes], object]:
+        return session.straight()
 
     def run(self, session: Session, first: bytes | None) -> None:
         _run_plain(session, session.stream.read() if first is None else first)

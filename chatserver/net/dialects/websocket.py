@@ -6,7 +6,8 @@ the native reader loop (``native.py``) over the messages' text.
 
 Going out, a server's WebSocket frame is unmasked, so its bytes are the same
 for every recipient: the hub's batches arrive already framed (the fan-out's
-``websocket`` wire, built once per batch) and are written as they are; only
+``websocket`` wire, built once per batch) and are written as they are, straight
+into the outbox (sealed before a close frame, so that none follows it); only
 a frame for this peer alone (a reply) is framed here. ``wsproto`` (sans-IO)
 reads the peer's messages and makes the control frames (pongs, the closing
 handshake); every use of it, and every write, holds this dialect's lock, so
@@ -17,13 +18,14 @@ from __future__ import annotations
 
 import struct
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
 from wsproto.frame_protocol import CloseReason
 
-from chatserver.core.fanout import add_wire
+from chatserver.core.fanout import add_wire, wire_bytes
 from common import messages as m
 
 from .native import encode_native, run_native
@@ -38,11 +40,15 @@ _TWO_LINES = object()  # what ``_text`` returns for a message with a line break 
 _WS_TEXT = 0x81
 
 
-def websocket_text(payload: bytes) -> bytes:
+#: The heads of the short text frames (most chat frames): made once.
+_SHORT_HEADS = [bytes((_WS_TEXT, size)) for size in range(126)]
+
+
+def websocket_text(payload: bytes | memoryview) -> bytes:
     """``payload`` (UTF-8) as one unmasked WebSocket text frame: the same bytes for every recipient."""
     size = len(payload)
     if size < 126:
-        head = bytes((_WS_TEXT, size))
+        head = _SHORT_HEADS[size]
     elif size < 1 << 16:
         head = struct.pack("!BBH", _WS_TEXT, 126, size)
     else:
@@ -53,7 +59,8 @@ def websocket_text(payload: bytes) -> bytes:
 def _websocket(frame: Frame) -> bytes:
     """The fan-out's ``websocket`` wire: the native frame (its JSON line without the newline)
     as a WebSocket message, made once per frame, whatever the number of browsers it goes to."""
-    return websocket_text(frame.native.rstrip(b"\n"))
+    line = wire_bytes(frame, "native")
+    return websocket_text(line[:-1])  # (a JSON line ends in its one newline)
 
 
 add_wire("websocket", _websocket)
@@ -91,6 +98,9 @@ class WebSocketDialect:
         with self._lock:
             if self._ws.state is ConnectionState.OPEN:  # (closing: nothing more goes out)
                 session.stream.write(data)
+
+    def writer(self, session: Session) -> Callable[[bytes], object]:
+        return session.straight()
 
     def run(self, session: Session, first: bytes | None) -> None:
         run_native(session, self._read(session), lambda: self._read(session))
@@ -130,6 +140,7 @@ class WebSocketDialect:
                     session.stream.write(self._ws.send(event.response()))
                 elif isinstance(event, CloseConnection):
                     if self._ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
+                        session.outbox.seal()  # (no batch after the close frame)
                         session.stream.write(self._ws.send(event.response()))  # (a protocol error: wsproto's code)
                     self._closed = True
         if self._closed and self._partial:  # an unfinished message is not a frame
@@ -142,6 +153,7 @@ class WebSocketDialect:
 
     def _close_locked(self, session: Session, code: int, reason: str) -> None:
         if self._ws.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
+            session.outbox.seal()  # (no batch after the close frame)
             session.stream.write(self._ws.send(CloseConnection(code=code, reason=reason)))
 
     def _refuse_binary(self, session: Session) -> None:
