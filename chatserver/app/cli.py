@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from chatserver.app import collector
 from chatserver.app.advertise import Advertiser, should_advertise
 from chatserver.app.certs import cert_der, ensure_self_signed, server_context
 from chatserver.app.descriptors import fit_max_clients
@@ -251,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"chatserver: {exc}", file=sys.stderr)
         return 2
     server = ChatServer(config, hub=hub, backends=backends)
+    collector.tune()  # (after start-up: see collector.py)
     if hub is not None:
         hub.on_sanctions = server.sanctions.reload
         server.cluster_id, server.cluster_node = hub.cluster_id, hub.node
