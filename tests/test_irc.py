@@ -145,10 +145,10 @@ def test_hostile_input_is_answered_and_the_session_goes_on(srv):
     try:
         client.send(b"PRIVMSG #lobby :" + b"x" * 600 + b"\r\n")
         assert client.numeric("417")
-        client.send(b"@" + b"a" * 9000 + b" PING x\r\n")
+        client.send(b"@" + b"a" * 4100 + b" PING x\r\n")  # (a client's tags: 4,094 bytes at most)
         assert client.numeric("417")
         client.send(b"PRIVMSG #lobby :\xff\xfe\r\n")
-        assert "UTF-8" in client.numeric("NOTICE")[-1]
+        assert client.numeric("FAIL")[2:4] == ["PRIVMSG", "INVALID_UTF8"]
         client.send(b"PRIVMSG #lobby :a\x00b\r\n")
         assert "NUL" in client.numeric("NOTICE")[-1]
         client.line("BLAH")

@@ -26,8 +26,9 @@ from chatserver.rules.effects import SessionEnd
 from common import messages as m
 from common.rooms import room_key
 
+from . import names
 from .lines import MAX_CLIENT_TAGS, MAX_LINE, Parsed, build, encode, parse
-from .names import SERVER, lanchat_nick
+from .names import lanchat_nick
 from .replies import Client, Context, Reply
 from .wire import seq_of, wire_name
 
@@ -126,7 +127,10 @@ class IrcDialect:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             together.flush()
-            self._notice(session, "that line was not valid UTF-8 and was not taken (send UTF-8)")
+            command = raw.split(b" ", 2)[1 if raw.startswith((b"@", b":")) else 0].decode("latin-1")[:32].upper()
+            self._send(
+                session, [["FAIL", command or "*", "INVALID_UTF8", "that line was not valid UTF-8 and was not taken"]]
+            )
             return
         if "\0" in text:
             together.flush()
@@ -247,6 +251,9 @@ class IrcDialect:
         if session.participant.registered or self._user is not None:
             self._send(session, [["462", "You may not reregister"]])
             return
+        if not params[0] or not params[3]:
+            self._send(session, [["461", "USER", "Not enough parameters"]])
+            return
         self._user = params[0]
         self._register(session)
 
@@ -335,7 +342,7 @@ class IrcDialect:
         if session.participant.registered:
             session.participant.handle(m.Ping(params[0]))
         else:
-            self._send(session, [["PONG", SERVER, params[0]]])
+            self._send(session, [["PONG", names.SERVER, params[0]]])
 
     def pong(self, session: Session, params: list[str]) -> None:
         pass  # (heard: the stream's reads say the peer is alive)

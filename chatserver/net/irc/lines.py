@@ -13,8 +13,9 @@ import time
 
 #: A line's longest, CRLF included, tags not counted.
 MAX_LINE = 512
-#: The tags of a client's line, at most (``@`` to the space after them).
-MAX_CLIENT_TAGS = 8191
+#: The tags of a client's line, at most, ``@`` and the space after them included (IRCv3 message-tags:
+#: a client sends at most 4,094 bytes of them; the 8,191 of the spec are the server's own and the client's).
+MAX_CLIENT_TAGS = 4094
 _TAG_ESCAPES = str.maketrans({";": "\\:", " ": "\\s", "\\": "\\\\", "\r": "\\r", "\n": "\\n"})
 _TAG_UNESCAPES = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
 #: Characters that may not stand in a parameter (they end or break the line).

@@ -16,8 +16,9 @@ import re
 _FORBIDDEN = frozenset(" !@*?,.:#&$~+%'\"=;<>()/\\")
 _HEX = "0123456789abcdefABCDEF"
 _ESCAPE = re.compile(r"`([0-9a-fA-F]{2})")
-#: The server's name in the prefix of the lines it sends itself.
-SERVER = "lanchat.irc"
+#: The server's name in the prefix of the lines it sends itself: its ``--name`` as a token
+#: (``port.IrcPort`` sets it; a process serves one chat server).
+SERVER = "lanchat"
 #: The host shown in every person's ``nick!user@host`` (an address is not told to everyone).
 HOST = "lanchat"
 

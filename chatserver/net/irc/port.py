@@ -14,6 +14,7 @@ from chatserver.net.listener import Listener
 from chatserver.net.session import Session
 from chatserver.net.stream import Stream
 
+from . import names
 from .dialect import IrcDialect
 from .lines import build, encode
 
@@ -42,6 +43,7 @@ class IrcPort:
         self.host = host
         self.port = port
         self._listener: Listener | None = None
+        names.SERVER = network_name(chat.config.name)
 
     @property
     def scheme(self) -> str:

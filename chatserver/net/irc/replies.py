@@ -19,8 +19,9 @@ from chatserver.rules import lookup
 from common import messages as m
 from common.rooms import MAX_ROOM, MAX_TOPIC
 
+from . import names
 from .lines import build, irc_time, tag_text, text_lines
-from .names import HOST, SERVER, irc_nick, prefix
+from .names import HOST, irc_nick, prefix
 from .wire import msgid, room_lines
 
 NICKLEN = 96  # a lanchat name has at most 32 characters; escaped (names.py) it may take three each
@@ -91,10 +92,10 @@ class Client:
         return "server-time" in self.caps and "batch" in self.caps
 
     def numeric(self, code: str, *params: str) -> str:
-        return build(code, self.nick, *params, source=SERVER)
+        return build(code, self.nick, *params, source=names.SERVER)
 
     def notice(self, text: str) -> list[str]:
-        return text_lines("NOTICE", SERVER, self.nick, text)
+        return text_lines("NOTICE", names.SERVER, self.nick, text)
 
     # -- rendering ----------------------------------------------------------------
     def render(self, msg: m.Message, nick: str) -> list[str]:
@@ -107,7 +108,9 @@ class Client:
             return self.notice(text) if isinstance(text, str) and text else []
         before = []
         if self._batch is not None and not (isinstance(msg, m.ChatMessage) and msg.replay):
-            before = [f":{SERVER} BATCH -{self._batch}"]  # (the replay was cut short: closed before anything else)
+            before = [
+                f":{names.SERVER} BATCH -{self._batch}"
+            ]  # (the replay was cut short: closed before anything else)
             self._batch = None
         return before + render(self, msg)
 
@@ -137,9 +140,9 @@ class Client:
         ]
         lines = [
             self.numeric("001", f"Welcome to the {self.network} IRC network, {me}"),
-            self.numeric("002", f"Your host is {SERVER}, running lanchat"),
+            self.numeric("002", f"Your host is {names.SERVER}, running lanchat"),
             self.numeric("003", f"This server was created {_STARTED}"),
-            self.numeric("004", SERVER, "lanchat", "i", "bo"),
+            self.numeric("004", names.SERVER, "lanchat", "i", "bo"),
             self.numeric("005", *isupport, "are supported by this server"),
             *self.reply(Reply(self.motd())),
         ]
@@ -153,7 +156,7 @@ class Client:
             "KICK disconnects, and bans are by name and address (see docs/irc.md).",
         ]
         return [
-            ["375", f"- {SERVER} Message of the day -"],
+            ["375", f"- {names.SERVER} Message of the day -"],
             *(["372", f"- {line}"] for line in text),
             ["376", "End of /MOTD command"],
         ]
@@ -164,7 +167,7 @@ class Client:
             lines.append(self.numeric("332", room, topic))
         if replay and self.replays:
             self._batch, self._left = f"h{next(self._batches)}", replay
-            lines.append(build("BATCH", f"+{self._batch}", "chathistory", room, source=SERVER))
+            lines.append(build("BATCH", f"+{self._batch}", "chathistory", room, source=names.SERVER))
         return lines
 
     def joined(self, msg: m.Joined) -> list[str]:
@@ -181,7 +184,7 @@ class Client:
         lines = _chat_lines(msg, self._tags(msg, self._batch))
         self._left -= 1
         if self._left <= 0:
-            lines.append(f":{SERVER} BATCH -{self._batch}")
+            lines.append(f":{names.SERVER} BATCH -{self._batch}")
             self._batch = None
         return lines
 
@@ -189,10 +192,10 @@ class Client:
         if "batch" not in self.caps:
             return [line for x in msg.messages for line in _chat_lines(x, self._tags(x))]
         batch = f"h{next(self._batches)}"
-        lines = [build("BATCH", f"+{batch}", "chathistory", msg.room, source=SERVER)]
+        lines = [build("BATCH", f"+{batch}", "chathistory", msg.room, source=names.SERVER)]
         for x in msg.messages:
             lines += _chat_lines(x, self._tags(x, batch))
-        return [*lines, f":{SERVER} BATCH -{batch}"]
+        return [*lines, f":{names.SERVER} BATCH -{batch}"]
 
     def private(self, msg: m.Private) -> list[str]:
         if irc_nick(msg.nick) == self.nick and irc_nick(msg.to) != self.nick:  # the sender's copy
@@ -204,7 +207,7 @@ class Client:
     def notice_of(self, msg: m.Notice) -> list[str]:
         if msg.room is not None:  # (a room's notice sent alone: as the room's)
             return room_lines(msg, "server-time" in self.caps, "message-tags" in self.caps, "away-notify" in self.caps)
-        return text_lines("NOTICE", SERVER, self.nick, msg.text, tags=self._tags(msg))
+        return text_lines("NOTICE", names.SERVER, self.nick, msg.text, tags=self._tags(msg))
 
     def error(self, msg: m.Error) -> list[str]:
         code = ERRORS.get(msg.code)
@@ -212,14 +215,14 @@ class Client:
             return [build("ERROR", f"Closing link: {msg.message}")]
         if code is None:
             return self.notice(msg.message)
-        numeric, names = code
+        numeric, named = code
         numeric = _BY_COMMAND.get((self.context.command, numeric), numeric)
         text = msg.message
         if msg.suggestion:
             text += f" (try {irc_nick(msg.suggestion)})"
-        if names == "wanted":
-            return [build(numeric, self.nick, self.wanted, text, source=SERVER)]
-        if names == "target":
+        if named == "wanted":
+            return [build(numeric, self.nick, self.wanted, text, source=names.SERVER)]
+        if named == "target":
             target = self.context.target
             if target == "*" and (room := _ROOM_IN.search(text)):
                 target = room.group()
@@ -234,7 +237,7 @@ class Client:
             elif command.startswith(":"):  # (a line from someone: [":source", COMMAND, params...])
                 out.append(build(params[0], *params[1:], source=command[1:]))
             else:
-                out.append(build(command, *params, source=SERVER))
+                out.append(build(command, *params, source=names.SERVER))
         return out
 
     def members(self, msg: lookup.Members) -> list[str]:
@@ -246,7 +249,7 @@ class Client:
                     room,
                     irc_nick(p.nick)[:16],
                     HOST,
-                    SERVER,
+                    names.SERVER,
                     irc_nick(p.nick),
                     ("G" if p.away else "H") + ("@" if p.op else ""),
                     f"0 {p.nick}",
@@ -276,14 +279,14 @@ class Client:
         if self.context.command == "WHO":
             flags = ("G" if msg.away else "H") + ("@" if msg.op else "")
             room = msg.rooms[0] if msg.rooms else "*"
-            found = [self.numeric("352", room, nick[:16], HOST, SERVER, nick, flags, f"0 {msg.nick}")]
+            found = [self.numeric("352", room, nick[:16], HOST, names.SERVER, nick, flags, f"0 {msg.nick}")]
             return [*(found if msg.found else []), self.numeric("315", self.context.target, "End of /WHO list")]
         if not msg.found:
             return [self.numeric("401", nick, "No such nick"), self.numeric("318", nick, "End of /WHOIS list")]
         lines = [self.numeric("311", nick, nick[:16], HOST, "*", msg.nick)]
         if msg.rooms:
             lines.append(self.numeric("319", nick, " ".join(("@" if msg.op else "") + r for r in msg.rooms)))
-        lines.append(self.numeric("312", nick, SERVER, "lanchat"))
+        lines.append(self.numeric("312", nick, names.SERVER, "lanchat"))
         if msg.op:
             lines.append(self.numeric("313", nick, "is an operator" + (" (runs this server)" if msg.host else "")))
         if msg.address:
@@ -340,8 +343,8 @@ _RENDER: dict[type, Callable[[Client, m.Message], list[str]]] = {
     m.Users: Client.users,  # type: ignore[dict-item]
     m.RoomList: Client.rooms,  # type: ignore[dict-item]
     m.Parted: lambda c, msg: [build("PART", msg.room, source=prefix_of(c.nick))],  # type: ignore[attr-defined]
-    m.Ping: lambda c, msg: [build("PING", msg.token or SERVER)],  # type: ignore[attr-defined]
-    m.Pong: lambda c, msg: [build("PONG", SERVER, msg.token or SERVER, source=SERVER)],  # type: ignore[attr-defined]
+    m.Ping: lambda c, msg: [build("PING", msg.token or names.SERVER)],  # type: ignore[attr-defined]
+    m.Pong: lambda c, msg: [build("PONG", names.SERVER, msg.token, source=names.SERVER)],  # type: ignore[attr-defined]
     m.Bye: lambda c, msg: [build("ERROR", f"Closing link: {msg.reason or 'goodbye'}")],  # type: ignore[attr-defined]
     m.Focused: _none,
     m.Token: _none,

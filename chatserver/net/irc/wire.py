@@ -20,8 +20,9 @@ from collections.abc import Callable
 from chatserver.core.fanout import Frame, add_wire
 from common import messages as m
 
+from . import names
 from .lines import build, encode, irc_time, tag_text, text_lines
-from .names import SERVER, irc_nick, prefix
+from .names import irc_nick, prefix
 
 #: The texts of the rules' leave notices (``membership.part``; ``Participant.unregister``; a kick).
 _KICKED = re.compile(r"\(kicked by (\S+?)(?:: (.*))?\)$")
@@ -85,8 +86,8 @@ def notice_lines(msg: m.Notice, tags: str, away: bool) -> list[str]:
             return [build("AWAY", source=source, tags=tags)]
         if event in ("op", "deop"):
             sign = "+" if event == "op" else "-"
-            return [build("MODE", room, f"{sign}o", irc_nick(nick), source=SERVER, tags=tags)]
-    return text_lines("NOTICE", SERVER, room, msg.text, tags=tags)
+            return [build("MODE", room, f"{sign}o", irc_nick(nick), source=names.SERVER, tags=tags)]
+    return text_lines("NOTICE", names.SERVER, room, msg.text, tags=tags)
 
 
 def _nothing(msg: m.Message, tags: str, away: bool) -> list[str]:
@@ -94,7 +95,7 @@ def _nothing(msg: m.Message, tags: str, away: bool) -> list[str]:
 
 
 def _error(msg: m.Error, tags: str, away: bool) -> list[str]:
-    return text_lines("NOTICE", SERVER, "*", msg.message, tags=tags)
+    return text_lines("NOTICE", names.SERVER, "*", msg.message, tags=tags)
 
 
 #: How each frame that goes to a room is said on IRC (anything else: a server NOTICE of its text, if any).
@@ -110,7 +111,7 @@ def room_lines(msg: m.Message, server_time: bool, with_msgid: bool, away: bool) 
     render = _ROOM_LINES.get(msg.__class__)
     if render is None:
         text = getattr(msg, "text", "")
-        return text_lines("NOTICE", SERVER, "*", text) if isinstance(text, str) and text else []
+        return text_lines("NOTICE", names.SERVER, "*", text) if isinstance(text, str) and text else []
     return render(msg, tags_of(msg, server_time, with_msgid), away)
 
 
