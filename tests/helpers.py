@@ -102,6 +102,7 @@ class ServerProcess:
         if "--no-irc" not in args and chat:
             irc_match = IRC_READY.search(self._readline(TIMEOUT))
             self.irc_port = int(irc_match.group(2)) if irc_match else None
+            self.irc_scheme = irc_match.group(1) if irc_match else None
         # Read stderr all along: a full pipe would block the server's logging.
         self._stderr: list[str] = []
         self._drain = threading.Thread(target=lambda: self._stderr.extend(self.proc.stderr), daemon=True)

@@ -3,6 +3,9 @@ clients, IRCv3, moderation, and hostile input (issue 21)."""
 
 from __future__ import annotations
 
+import socket
+import ssl
+
 import pytest
 from helpers import NativeClient, ServerProcess
 from irc_helpers import LibClient, RawIrc, words_of
@@ -279,6 +282,27 @@ def test_registration_timeout_and_flood():
         assert lines[-1].startswith(b"ERROR")
         calm.line("PING :fine")  # the others are not stalled
         assert calm.numeric("PONG")[-1] == "fine"
+    finally:
+        code, err = server.stop()
+        assert code == 0, err
+
+
+def test_tls_port_speaks_tls_and_turns_plain_clients_away():
+    server = ServerProcess("--tls", "--rate-limit", "0")
+    try:
+        assert server.irc_scheme == "ircs"
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        with context.wrap_socket(socket.create_connection(("127.0.0.1", server.irc_port))) as tls:
+            tls.sendall(b"NICK secure\r\nUSER u 0 * :x\r\n")
+            data = b""
+            while b" 001 " not in data:
+                chunk = tls.recv(4096)
+                assert chunk, data
+                data += chunk
+        plain = RawIrc(server.irc_port)
+        plain.line("NICK plain")
+        assert any(line.startswith(b"ERROR") and b"TLS" in line for line in plain.read_until_closed())
     finally:
         code, err = server.stop()
         assert code == 0, err
