@@ -263,6 +263,8 @@ def test_whois_away_topic_list_nick_and_private(srv):
         assert words_of(a.until(lambda w: w[1:2] == ["NICK"])[-1])[0].startswith(":wb!")
         b.line("PRIVMSG wa :psst")
         assert words_of(a.until(lambda w: w[1:2] == ["PRIVMSG"])[-1])[2:] == ["wa", "psst"]
+        a.line("PRIVMSG wbee :are you there")
+        assert a.numeric("301")[3:] == ["wbee", "gone fishing"]
     finally:
         a.close()
         b.close()

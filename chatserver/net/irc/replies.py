@@ -207,6 +207,9 @@ class Client:
     def notice_of(self, msg: m.Notice) -> list[str]:
         if msg.room is not None:  # (a room's notice sent alone: as the room's)
             return room_lines(msg, "server-time" in self.caps, "message-tags" in self.caps, "away-notify" in self.caps)
+        if msg.event == "away" and self.context.command in ("PRIVMSG", "NOTICE"):  # (``chat.private``'s word)
+            nick, _, reason = msg.text.partition(" is away: ")
+            return [self.numeric("301", irc_nick(nick), reason)] if reason else []
         return text_lines("NOTICE", names.SERVER, self.nick, msg.text, tags=self._tags(msg))
 
     def error(self, msg: m.Error) -> list[str]:
