@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import socket
 import ssl
+import subprocess
 
 import pytest
-from helpers import NativeClient, ServerProcess
+from helpers import NativeClient, ServerProcess, program, python_env
 from irc_helpers import LibClient, RawIrc, words_of
 
 
@@ -308,3 +309,19 @@ def test_tls_port_speaks_tls_and_turns_plain_clients_away():
     finally:
         code, err = server.stop()
         assert code == 0, err
+
+
+def test_irc_port_asked_for_and_taken_stops_the_server():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            [*program("chatserver"), "--host", "127.0.0.1", "--port", "0", "--no-web", "--irc-port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=python_env(),
+        )
+    assert proc.returncode == 1
+    assert f"cannot serve IRC clients on 127.0.0.1:{port}" in proc.stderr

@@ -50,3 +50,11 @@ def test_parse_reads_tags_source_and_trailing():
     assert p.tags == {"a": "b c", "d": ""}
     assert p.params == ["#room", "hello there"]
     assert parse("   ") is None
+
+
+def test_irc_flags():
+    from chatserver.app.options import parse
+
+    assert parse([]).irc_port is None and not parse([]).no_irc  # (the default port: 6667, 6697 with --tls)
+    assert parse(["--irc-port", "0"]).irc_port == 0
+    assert parse(["--no-irc"]).no_irc
