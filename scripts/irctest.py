@@ -2,10 +2,9 @@
 """Run the IRC conformance suite irctest against our IRC port (and, with --ngircd, against ngircd to compare).
 
 irctest (github.com/progval/irctest) is kept outside this repository, in
-``../shared/irctest`` by default. Our server is started on free loopback
-ports, named ``My.Little.Server`` (the server name irctest's cases expect),
-and the suite runs with its external-server controller; ngircd (Debian's
-package) runs under irctest's own controller. What passes and fails, and
+``../shared/irctest`` by default. As irctest runs every server, each case
+gets a fresh one: ours through ``irctest_lanchat.py`` (beside this script),
+ngircd (Debian's package) through irctest's own controller. What passes and fails, and
 why, is in docs/irc.md. The exit status says whether the suite ran, not how
 many cases passed: the comparison is read, not asserted.
 """
@@ -18,36 +17,12 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SELECTION = "not Ergo and not deprecated and not strict"
 _SUMMARY = re.compile(r"^=*\s*(.*\d+ (passed|failed).*?)\s*=*$")
 _COUNT = re.compile(r"(\d+) (passed|failed|skipped|deselected|errors?|xfailed|xpassed)")
-
-
-def start_server() -> tuple[subprocess.Popen, int]:
-    cmd = [sys.executable, "-m", "chatserver", "--host", "127.0.0.1", "--port", "0", "--no-web", "--irc-port", "0"]
-    cmd += ["--store", "memory", "--rate-limit", "0", "--max-per-ip", "10000", "--name", "My.Little.Server"]
-    cmd += ["--no-advertise", "--log-level", "WARNING"]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    port: list[int] = []
-
-    def read() -> None:
-        for line in proc.stdout:  # type: ignore[union-attr]
-            match = re.search(r"IRC clients: irc://\S+:(\d+)", line)
-            if match:
-                port.append(int(match.group(1)))
-                break
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    reader.join(30)
-    if not port:
-        proc.kill()
-        raise SystemExit("irctest: our server did not start")
-    return proc, port[0]
 
 
 def run_suite(irctest: Path, controller: str, env: dict[str, str], selection: str) -> dict[str, int]:
@@ -85,22 +60,9 @@ def main() -> int:
     if not (args.irctest / "irctest").is_dir():
         print(f"irctest: not found at {args.irctest} (a copy of github.com/progval/irctest); nothing run")
         return 0 if not os.environ.get("CI") else 1
-    proc, port = start_server()
-    try:
-        ours = run_suite(
-            args.irctest,
-            "irctest.controllers.external_server",
-            {"IRCTEST_SERVER_HOSTNAME": "127.0.0.1", "IRCTEST_SERVER_PORT": str(port)},
-            args.selection,
-        )
-        alive = proc.poll() is None
-    finally:
-        proc.terminate()
-        proc.wait(10)
-    print(said("lanchat", ours))
-    if not alive:
-        print("irctest: our server died during the run")
-        return 1
+    scripts = str(Path(__file__).resolve().parent)
+    path = os.pathsep.join(filter(None, [scripts, os.environ.get("PYTHONPATH")]))
+    print(said("lanchat", run_suite(args.irctest, "irctest_lanchat", {"PYTHONPATH": path}, args.selection)))
     if args.ngircd:
         if shutil.which("ngircd") is None:
             print("irctest: ngircd is not installed (apt-get install ngircd): no comparison")
