@@ -178,6 +178,8 @@ def test_channel_modes_that_do_not_apply_get_a_numeric(srv):
         assert client.numeric("482")
         client.line("MODE someoneelse +i")
         assert client.numeric("502")
+        client.line("TIME")
+        assert client.numeric("391")[3] == "chatserver"
     finally:
         client.close()
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -446,8 +447,9 @@ class IrcDialect:
     def motd(self, session: Session, params: list[str]) -> None:
         self._send(session, self.client.motd())
 
-    def reregister(self, session: Session, params: list[str]) -> None:
-        self._send(session, [["462", "You may not reregister"]])
+    def time(self, session: Session, params: list[str]) -> None:
+        now = time.strftime("%A %B %d %Y -- %H:%M:%S +00:00", time.gmtime())
+        self._send(session, [["391", names.SERVER, now]])
 
 
 def _too_long(raw: bytes) -> bool:
@@ -503,4 +505,5 @@ COMMANDS: dict[str, tuple[int, bool, Run]] = {
     "ISON": (1, True, IrcDialect.ison),
     "USERHOST": (1, True, IrcDialect.userhost),
     "MOTD": (0, True, IrcDialect.motd),
+    "TIME": (0, True, IrcDialect.time),
 }
