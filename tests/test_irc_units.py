@@ -58,3 +58,20 @@ def test_irc_flags():
     assert parse([]).irc_port is None and not parse([]).no_irc  # (the default port: 6667, 6697 with --tls)
     assert parse(["--irc-port", "0"]).irc_port == 0
     assert parse(["--no-irc"]).no_irc
+
+
+def test_a_room_frame_is_encoded_once_per_irc_wire_format():
+    from chatserver.core.fanout import Frame
+    from chatserver.net.irc import wire
+    from common import messages as m
+
+    frame = Frame(m.ChatMessage(seq=7, ts=1.5, room="#dev", nick="a.b", text="hi\nthere"))
+    plain, tagged = wire.wire_name(False, False, False), wire.wire_name(True, True, False)
+    assert getattr(frame, plain) is getattr(frame, plain)  # made once, then kept for every recipient
+    assert (
+        getattr(frame, plain)
+        == b":a`2Eb!a`2Eb@lanchat PRIVMSG #dev :hi\r\n:a`2Eb!a`2Eb@lanchat PRIVMSG #dev :there\r\n"
+    )
+    assert getattr(frame, tagged).startswith(b"@time=1970-01-01T00:00:01.500Z;msgid=7#dev :a`2Eb!")
+    receipt = Frame(m.Accepted(seq=7, ts=1.5, room="#dev"))
+    assert getattr(receipt, plain) == b""  # (a sender without echo-message: nothing for its own line)
