@@ -97,12 +97,7 @@ class ServerProcess:
                 self.proc.kill()
                 raise RuntimeError(f"no chat page address after the ready line: {web_line!r}")
             self.web_scheme, self.web_port = web_match.group(1), int(web_match.group(3))
-        #: The IRC port (the line after the page's), or None with --no-irc.
-        self.irc_port: int | None = None
-        if "--no-irc" not in args and chat:
-            irc_match = IRC_READY.search(self._readline(TIMEOUT))
-            self.irc_port = int(irc_match.group(2)) if irc_match else None
-            self.irc_scheme = irc_match.group(1) if irc_match else None
+        self._irc: re.Match[str] | None = None  # the IRC line, once read (``irc_port``)
         # Read stderr all along: a full pipe would block the server's logging.
         self._stderr: list[str] = []
         self._drain = threading.Thread(target=lambda: self._stderr.extend(self.proc.stderr), daemon=True)
@@ -129,6 +124,19 @@ class ServerProcess:
         reader.start()
         reader.join(timeout)
         return line[0] if line else ""
+
+    @property
+    def irc_port(self) -> int:
+        """The IRC port: its start line (after the notes) is read when first asked for."""
+        if self._irc is None:
+            self._irc = self.read_start_line(IRC_READY)
+        return int(self._irc.group(2))
+
+    @property
+    def irc_scheme(self) -> str:
+        self.irc_port  # noqa: B018 - (reads the line)
+        assert self._irc is not None
+        return self._irc.group(1)
 
     @property
     def address(self) -> str:

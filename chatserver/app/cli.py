@@ -220,7 +220,7 @@ def start_web(config: ServerConfig, server: ChatServer) -> WebServer | None:
 
 
 def start_irc(config: ServerConfig, server: ChatServer) -> IrcPort | None:
-    """The IRC port, and the line that gives its address (after the page's).
+    """The IRC port (its line, ``irc_line``, is printed after the start notes).
 
     Raises ``OSError`` if ``--irc-port`` was asked for and cannot be had; the
     default port taken (another IRC server here) is a warning only.
@@ -230,7 +230,7 @@ def start_irc(config: ServerConfig, server: ChatServer) -> IrcPort | None:
     default = DEFAULT_IRC_TLS_PORT if config.tls_context is not None else DEFAULT_IRC_PORT
     irc = IrcPort(server, config.host, default if config.irc_port is None else config.irc_port)
     try:
-        host, port = irc.start()
+        irc.start()
     except OSError as exc:
         if config.irc_port is not None:
             raise
@@ -241,13 +241,18 @@ def start_irc(config: ServerConfig, server: ChatServer) -> IrcPort | None:
             flush=True,
         )
         return None
+    return irc
+
+
+def irc_line(irc: IrcPort) -> str:
+    """``IRC clients: irc://HOST:PORT``, with the LAN's addresses when bound to all."""
+    host, port = irc.address
     line = f"IRC clients: {irc.scheme}://{_format_host(host)}:{port}"
     if host in ("0.0.0.0", "::"):
         lan = lan_addresses(ipv6=host == "::")
         if lan:
             line += " — on the LAN: " + ", ".join(f"{irc.scheme}://{a}:{port}" for a in lan)
-    print(line, flush=True)
-    return irc
+    return line
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -334,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for note in [*security_notes(config, certificate), kept_line, *([log_note] if log_note else [])]:
         print(note, flush=True)
+    if irc is not None:  # (after the notes: the lines before them are read in their order by scripts)
+        print(irc_line(irc), flush=True)
     retention = None
     if backends.pruner is not None:
         retention = retention_of(config, backends.pruner)
