@@ -66,6 +66,15 @@ class ServerConfig:
         exclusive="web",
     )
     no_web: bool = option(False, "--no-web", "do not serve the chat page", action="store_true", exclusive="web")
+    irc_port: int | None = option(
+        None,
+        "--irc-port",
+        "port for IRC clients (irc://HOST:PORT); 0 picks a free one (default 6667, 6697 with --tls)",
+        type=check.port,
+        metavar="PORT",
+        exclusive="irc",
+    )
+    no_irc: bool = option(False, "--no-irc", "do not serve IRC clients", action="store_true", exclusive="irc")
     web_host: list[str] = option(
         [],
         "--web-host",

@@ -19,6 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 READY = re.compile(r"listening on (\S+):(\d+)")
+IRC_READY = re.compile(r"IRC clients: (ircs?)://\S+:(\d+)")
 WEB_READY = re.compile(r"chat page for browsers: (https?)://(\S+):(\d+)/")
 TIMEOUT = 10.0
 
@@ -68,8 +69,11 @@ class ServerProcess:
         # The chat page on a free port too (never the default 5080 two servers would share).
         web_flag = any(a in ("--no-web", "--web-port") or a.startswith("--web-port=") for a in args)
         web = () if web_flag or not chat else ("--web-port", "0")
+        # The IRC port on a free port too (never the default 6667), unless the test names one.
+        irc_flag = any(a in ("--no-irc", "--irc-port") or a.startswith("--irc-port=") for a in args)
+        irc = () if irc_flag or not chat else ("--irc-port", "0")
         self.proc = subprocess.Popen(
-            [*program("chatserver"), "--host", "127.0.0.1", "--port", "0", *store, *web, *args],
+            [*program("chatserver"), "--host", "127.0.0.1", "--port", "0", *store, *web, *irc, *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -93,6 +97,7 @@ class ServerProcess:
                 self.proc.kill()
                 raise RuntimeError(f"no chat page address after the ready line: {web_line!r}")
             self.web_scheme, self.web_port = web_match.group(1), int(web_match.group(3))
+        self._irc: re.Match[str] | None = None  # the IRC line, once read (``irc_port``)
         # Read stderr all along: a full pipe would block the server's logging.
         self._stderr: list[str] = []
         self._drain = threading.Thread(target=lambda: self._stderr.extend(self.proc.stderr), daemon=True)
@@ -119,6 +124,19 @@ class ServerProcess:
         reader.start()
         reader.join(timeout)
         return line[0] if line else ""
+
+    @property
+    def irc_port(self) -> int:
+        """The IRC port: its start line (after the notes) is read when first asked for."""
+        if self._irc is None:
+            self._irc = self.read_start_line(IRC_READY)
+        return int(self._irc.group(2))
+
+    @property
+    def irc_scheme(self) -> str:
+        self.irc_port  # noqa: B018 - (reads the line)
+        assert self._irc is not None
+        return self._irc.group(1)
 
     @property
     def address(self) -> str:

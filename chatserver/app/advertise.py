@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 _MAX_LABEL = 63  # bytes in one DNS label (the instance name)
 WEB_SERVICE_TYPES = {False: "_http._tcp.local.", True: "_https._tcp.local."}  # by TLS
+IRC_SERVICE_TYPE = "_irc._tcp.local."  # the IRC port (issue 21), TXT tls=1 when it speaks TLS
 _REGISTER_DEADLINE = 20.0  # seconds; probing and announcing take about 1.5 s (3 s if the name is taken)
 
 
@@ -106,6 +107,7 @@ class Advertiser:
         web_port: int | None = None,
         cluster: str | None = None,
         instance: str | None = None,
+        irc_port: int | None = None,
     ) -> None:
         self.name = name
         #: The instance name to ask for: ``name``, or for a cluster's node "NAME (NODE)"
@@ -115,6 +117,8 @@ class Advertiser:
         self.cluster = cluster
         #: The chat page's port, published as a web service too (None: not served).
         self.web_port = web_port
+        #: The IRC port, published as ``_irc._tcp`` too (None: not served).
+        self.irc_port = irc_port
         self.host = host
         self.port = port
         self.tls = tls
@@ -133,7 +137,7 @@ class Advertiser:
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def for_server(cls, server: ChatServer, web_port: int | None = None) -> Advertiser:
+    def for_server(cls, server: ChatServer, web_port: int | None = None, irc_port: int | None = None) -> Advertiser:
         """An advertiser for a started ``ChatServer`` (its name, bound address, TLS, password, cluster)."""
         host, port = server.address
         config = server.config
@@ -146,6 +150,7 @@ class Advertiser:
             web_port=web_port,
             cluster=server.cluster_id,
             instance=f"{config.name} ({server.cluster_node})" if server.cluster_node else None,
+            irc_port=irc_port,
         )
 
     @property
@@ -194,7 +199,7 @@ class Advertiser:
         if closer.is_alive():
             log.warning("mDNS: goodbye not finished within %.1f s; leaving it", timeout)
 
-    async def _async_register(self, zc, info, web) -> None:  # noqa: ANN001
+    async def _async_register(self, zc, info, web, irc=None) -> None:  # noqa: ANN001
         """Probe and announce: first as "name"; if taken, "name (host)"; then zeroconf's "-2", "-3"..."""
         from zeroconf import NonUniqueNameException
 
@@ -208,6 +213,9 @@ class Advertiser:
             web.name = info.name[: -len(SERVICE_TYPE)] + self.web_type
             await (await zc.async_register_service(web, allow_name_change=True))
             self.web_instance = web.name[: -len(self.web_type) - 1]
+        if irc is not None:  # the IRC port, under the same name
+            irc.name = info.name[: -len(SERVICE_TYPE)] + IRC_SERVICE_TYPE
+            await (await zc.async_register_service(irc, allow_name_change=True))
 
     @staticmethod
     def _close_quietly(zc) -> None:  # noqa: ANN001
@@ -268,11 +276,21 @@ class Advertiser:
                 server=service_host(self.port),
                 parsed_addresses=addresses,
             )
+        irc = None
+        if self.irc_port is not None:
+            irc = ServiceInfo(
+                IRC_SERVICE_TYPE,
+                f"{_instance_label(self.wanted)}.{IRC_SERVICE_TYPE}",
+                port=self.irc_port,
+                properties={"tls": "1" if self.tls else "0"},
+                server=service_host(self.port),
+                parsed_addresses=addresses,
+            )
         with self._lock:
             if self._closed:
                 return
             # On zeroconf's event loop, so that close() can cancel it halfway.
-            self._future = asyncio.run_coroutine_threadsafe(self._async_register(zc, info, web), zc.loop)
+            self._future = asyncio.run_coroutine_threadsafe(self._async_register(zc, info, web, irc), zc.loop)
         self._future.result(_REGISTER_DEADLINE)
         self.instance = info.name[: -len(SERVICE_TYPE) - 1]
         log.info(

@@ -26,6 +26,7 @@ from chatserver.backends.ports import Backends
 from chatserver.backends.retention import DEFAULT_DAYS, DEFAULT_MAX_MB, MB, Prunable, Retention
 from chatserver.backends.store import SqliteStore, StoreError
 from chatserver.config import ServerConfig
+from chatserver.net.irc.port import DEFAULT_IRC_PORT, DEFAULT_IRC_TLS_PORT, IrcPort
 from chatserver.net.server import ChatServer
 from chatserver.net.web import DEFAULT_WEB_PORT, WebServer
 from chatserver.rules.modes import Mode
@@ -219,6 +220,42 @@ def start_web(config: ServerConfig, server: ChatServer) -> WebServer | None:
     return web
 
 
+def start_irc(config: ServerConfig, server: ChatServer) -> IrcPort | None:
+    """The IRC port (its line, ``irc_line``, is printed after the start notes).
+
+    Raises ``OSError`` if ``--irc-port`` was asked for and cannot be had; the
+    default port taken (another IRC server here) is a warning only.
+    """
+    if config.no_irc or config.mode is not Mode.CHAT:
+        return None
+    default = DEFAULT_IRC_TLS_PORT if config.tls_context is not None else DEFAULT_IRC_PORT
+    irc = IrcPort(server, config.host, default if config.irc_port is None else config.irc_port)
+    try:
+        irc.start()
+    except OSError as exc:
+        if config.irc_port is not None:
+            raise
+        print(
+            f"chatserver: warning: IRC clients are not served: port {default} is taken "
+            f"({exc.strerror or exc}); choose one with --irc-port",
+            file=sys.stderr,
+            flush=True,
+        )
+        return None
+    return irc
+
+
+def irc_line(irc: IrcPort) -> str:
+    """``IRC clients: irc://HOST:PORT``, with the LAN's addresses when bound to all."""
+    host, port = irc.address
+    line = f"IRC clients: {irc.scheme}://{_format_host(host)}:{port}"
+    if host in ("0.0.0.0", "::"):
+        lan = lan_addresses(ipv6=host == "::")
+        if lan:
+            line += " — on the LAN: " + ", ".join(f"{irc.scheme}://{a}:{port}" for a in lan)
+    return line
+
+
 def main(argv: list[str] | None = None) -> int:
     config = parse(argv)
     mode = config.mode
@@ -292,8 +329,20 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if hub is not None and link is not None and web is not None:  # a cluster node's page says where the others are
         share_page_addresses(link, hub.node, web)
+    try:
+        irc = start_irc(config, server)
+    except OSError as exc:
+        print(
+            f"chatserver: cannot serve IRC clients on {_format_host(config.host)}:{config.irc_port}: "
+            f"{exc.strerror or exc} (choose another with --irc-port, or --no-irc)",
+            file=sys.stderr,
+        )
+        server.shutdown()
+        return 1
     for note in [*security_notes(config, certificate), kept_line, *([log_note] if log_note else [])]:
         print(note, flush=True)
+    if irc is not None:  # (after the notes: the lines before them are read in their order by scripts)
+        print(irc_line(irc), flush=True)
     retention = None
     if backends.pruner is not None:
         retention = retention_of(config, backends.pruner)
@@ -307,7 +356,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     advertiser = None
     if not config.no_advertise and should_advertise(host):
-        advertiser = Advertiser.for_server(server, web_port=web.address[1] if web is not None else None)
+        advertiser = Advertiser.for_server(
+            server,
+            web_port=web.address[1] if web is not None else None,
+            irc_port=irc.address[1] if irc is not None else None,
+        )
         advertiser.start()
     # Without a host, clients will reconnect when the server is back; with one,
     # its terminal is the chat: when that is over, it is over for everyone.

@@ -69,6 +69,7 @@ def parse(argv: list[str] | None = None) -> ServerConfig:
             ("--store", config.store),
             ("--cluster", config.cluster != from_env),
             ("--web-port", config.web_port is not None),
+            ("--irc-port", config.irc_port is not None),
             ("--retain-days", config.retain_days),
             ("--retain-messages", config.retain_messages),
         ):

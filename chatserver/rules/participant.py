@@ -74,8 +74,15 @@ def _echo(msg: m.Message) -> m.Message:
     return m.Accepted(seq=msg.seq, ts=msg.ts, room=msg.room, text=msg.text, action=msg.action)
 
 
+def _itself(msg: m.Message) -> m.Message:
+    """The receipt of a peer that gets its own room messages back as everyone does (IRC's echo-message)."""
+    return msg
+
+
 class Participant:
     plain = False  # does this participant see plain-line text (no receipts, no tokens)?
+    #: Does it get its own room messages back as the room does, in their place (IRC's echo-message)?
+    echoes = False
     #: The server's own terminal (``--interactive``): see ``seat_host``.
     is_host = False
     #: Set when a reconnected session took over: leave silently.
@@ -378,7 +385,7 @@ class Participant:
             items: list[Batched] = []
             exit_words, focused, nick = self.mode.exit_words, self.room, self.nick
             rooms = set(self.rooms.values())
-            receipt = _receipt if not self.plain else None
+            receipt = _itself if self.echoes else _receipt if not self.plain else None
             while i < len(msgs):
                 msg = msgs[i]
                 if not isinstance(msg, (m.Say, m.Action)) or not msg.text.strip():
@@ -399,7 +406,7 @@ class Participant:
 
 def _publish(p: Participant, e: Publish) -> None:
     # the sender's ack takes the message's place in the room's order
-    receipt = (_echo if e.echo else _receipt) if not p.plain else None
+    receipt = _itself if p.echoes else (_echo if e.echo else _receipt) if not p.plain else None
     p.hub.publish(e.room, e.build, exclude=p, receipt=receipt)
 
 

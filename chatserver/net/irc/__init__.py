@@ -1,0 +1,8 @@
+"""The IRC port: IRC clients (irssi, weechat, bots) in the same rooms, through the same rules (issue 21).
+
+``names`` maps lanchat names to IRC nicks and back; ``lines`` builds and
+splits IRC lines; ``wire`` is the fan-out's IRC wire formats (a room's
+frames encoded once per format per batch); ``replies`` renders what is sent
+to one IRC client alone; ``dialect`` reads a client and hands its commands
+to the rules; ``port`` opens the port. See docs/irc.md.
+"""

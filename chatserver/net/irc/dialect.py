@@ -1,0 +1,299 @@
+"""The IRC dialect: an IRC client's lines read, registered, and handed to the rules as the other ways in hand theirs.
+
+Registration (``PASS``, ``NICK``, ``USER``, ``CAP``) ends in
+``Participant.register``, as a native ``hello`` does; after it, each IRC
+command becomes the rules' message for it (``PRIVMSG #room`` a ``Say``,
+``MODE +o`` an ``Op``, ``WHOIS`` a ``lookup.Whois``...) and goes through
+the same table, limits, bans and mutes. Answers come back through the
+person's ordered channel and are rendered by ``replies.Client``; room
+traffic arrives in one of the IRC wire formats (``wire.py``). Messages to
+rooms read together are handed over together (``Together``), as on the
+chat port.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import TYPE_CHECKING
+
+from chatserver.net.dialects.together import Together
+from chatserver.net.stream import Sniffed
+from chatserver.rules import lookup
+from chatserver.rules.effects import SessionEnd
+from common import messages as m
+
+from . import names
+from .commands import CHAT, Run
+from .lines import MAX_CLIENT_TAGS, MAX_LINE, Parsed, build, encode, parse
+from .names import lanchat_nick
+from .replies import Client, Context, Reply
+from .wire import wire_name
+
+if TYPE_CHECKING:
+    from chatserver.core.fanout import Frame
+    from chatserver.net.session import Session
+
+log = logging.getLogger(__name__)
+
+#: The IRCv3 capabilities offered (``cap-notify`` is implied by ``CAP LS 302``; none ever change).
+CAPS = (
+    "server-time",
+    "message-tags",
+    "echo-message",
+    "batch",
+    "draft/chathistory",
+    "away-notify",
+    "multi-prefix",
+    "userhost-in-names",
+    "cap-notify",
+)
+#: Bytes a client may leave unended before its line is refused as too long (tags, then the line).
+_MAX_PENDING = MAX_CLIENT_TAGS + MAX_LINE + 2
+_CTCP_ACTION = re.compile(r"\x01ACTION ?(.*?)\x01?$", re.DOTALL)
+
+
+class IrcDialect:
+    """One IRC connection (see the module docstring)."""
+
+    plain = False
+    pings = True
+
+    def __init__(self, network: str, history: int) -> None:
+        self.client = Client(network, history)
+        self._nick: str | None = None  # as given by NICK, before registration
+        self._user: str | None = None
+        self._password: str | None = None
+        self._negotiating = False  # CAP LS/REQ said, END not yet
+        self._said: tuple[str, str] | None = None  # the last Context sent
+
+    # -- the Dialect interface ----------------------------------------------------
+    def wire(self, session: Session) -> str:
+        caps = self.client.caps
+        return wire_name("server-time" in caps, "message-tags" in caps, "away-notify" in caps)
+
+    def encode(self, session: Session, frame: Frame) -> bytes | None:
+        participant = session.participant
+        lines = self.client.render(frame.msg, participant.nick if participant.registered else "")
+        return encode(lines) if lines else None
+
+    def write(self, session: Session, data: bytes) -> None:
+        session.stream.write(data)
+
+    def goodbye(self, session: Session) -> None:
+        pass
+
+    def run(self, session: Session, first: bytes | None) -> None:
+        cfg = session.server.config
+        stream = session.stream
+        if cfg.tls_context is not None:
+            sniffed = stream.open_tls(cfg.tls_context, cfg.login_timeout)
+            if sniffed is Sniffed.PLAIN:
+                stream.write(encode([build("ERROR", "this port speaks TLS: connect with TLS (irssi -tls, /set ssl)")]))
+                raise SessionEnd("a plain client on the TLS IRC port")
+            if sniffed is not Sniffed.TLS:
+                return
+        together = Together(session.participant)
+        pending = b"" if first is None else first
+        skipping = False  # inside a line refused as too long: dropped up to its end
+        while True:
+            *lines, pending = pending.split(b"\n")
+            for raw in lines:
+                if skipping:
+                    skipping = False
+                    continue
+                self._line(session, together, raw.rstrip(b"\r"))
+            if len(pending) > _MAX_PENDING:
+                together.flush()
+                self._too_long(session)
+                pending, skipping = b"", True
+            together.flush()  # (before waiting for more)
+            data = stream.read()
+            if not data:
+                return
+            pending += data
+
+    # -- one line ---------------------------------------------------------------
+    def _line(self, session: Session, together: Together, raw: bytes) -> None:
+        if _too_long(raw):
+            together.flush()
+            self._too_long(session)
+            return
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            together.flush()
+            command = raw.split(b" ", 2)[1 if raw.startswith((b"@", b":")) else 0].decode("latin-1")[:32].upper()
+            self.send(
+                session, [["FAIL", command or "*", "INVALID_UTF8", "that line was not valid UTF-8 and was not taken"]]
+            )
+            return
+        if "\0" in text:
+            together.flush()
+            self.notice(session, "that line held a NUL character and was not taken")
+            return
+        parsed = parse(text)
+        if parsed is None:
+            return
+        p = session.participant
+        if parsed.command in ("PRIVMSG", "NOTICE") and p.registered and len(parsed.params) >= 2:
+            self._message(session, together, parsed)
+            return
+        together.flush()
+        command = COMMANDS.get(parsed.command)
+        if command is None:
+            self.send(session, [["421", parsed.command[:32], "Unknown command"]])
+            return
+        needed, registered, run = command
+        if registered and not p.registered:
+            self.send(session, [["451", "You have not registered"]])
+            return
+        if len(parsed.params) < needed:
+            self.send(session, [["461", parsed.command, "Not enough parameters"]])
+            return
+        run(self, session, parsed.params)
+
+    def _too_long(self, session: Session) -> None:
+        self.send(session, [["417", "Input line was too long"]])
+
+    # -- sending ----------------------------------------------------------------------
+    def send(self, session: Session, lines: list[list[str]]) -> None:
+        """Lines of our own, in the person's turn (before registration: now)."""
+        session.participant.send(Reply(lines))
+
+    def notice(self, session: Session, text: str) -> None:
+        self.send(session, [["NOTICE", self.client.nick, text]])
+
+    def context(self, session: Session, command: str, target: str = "*") -> None:
+        """What the answers that follow are about (sent only when it changes)."""
+        if self._said != (command, target):
+            self._said = (command, target)
+            session.participant.send(Context(command, target))
+
+    def ask(self, session: Session, command: str, target: str, msg: m.Message) -> None:
+        self.context(session, command, target)
+        session.participant.handle(msg)
+
+    def names_of_new(self, session: Session, before: set[str]) -> None:
+        """NAMES for each room just joined (after its JOIN and replay)."""
+        p = session.participant
+        for key, room in list(p.rooms.items()):
+            if key not in before:
+                self.ask(session, "NAMES", room, lookup.Names(room))
+
+    # -- messages -------------------------------------------------------------------
+    def _message(self, session: Session, together: Together, parsed: Parsed) -> None:
+        targets, text = parsed.params[0], parsed.params[1]
+        action = _CTCP_ACTION.match(text)
+        for target in targets.split(",")[:4]:
+            if target.startswith("#"):
+                if text.startswith("\x01") and action is None:
+                    continue  # (a CTCP query to a room: nobody there answers them)
+                self.context(session, parsed.command, target)
+                if action is not None:
+                    together.add(m.Action(text=action.group(1), room=target))
+                else:
+                    together.add(m.Say(text=text, room=target))
+            elif target:
+                together.flush()
+                self.ask(session, parsed.command, target, m.PrivateSay(to=lanchat_nick(target), text=text))
+
+    # -- registration -------------------------------------------------------------
+    def cap(self, session: Session, params: list[str]) -> None:
+        sub = params[0].upper()
+        me = self.client.nick
+        if sub == "LS":
+            if not session.participant.registered:
+                self._negotiating = True
+            self.send(session, [["CAP", me, "LS", " ".join(CAPS)]])
+        elif sub == "LIST":
+            self.send(session, [["CAP", me, "LIST", " ".join(sorted(self.client.caps))]])
+        elif sub == "REQ" and len(params) > 1:
+            if not session.participant.registered:
+                self._negotiating = True
+            wanted = params[1].split()
+            if all(c.lstrip("-") in CAPS for c in wanted):
+                for c in wanted:
+                    if c.startswith("-"):
+                        self.client.caps.discard(c[1:])
+                    else:
+                        self.client.caps.add(c)
+                session.participant.echoes = "echo-message" in self.client.caps
+                self.send(session, [["CAP", me, "ACK", params[1]]])
+            else:
+                self.send(session, [["CAP", me, "NAK", params[1]]])
+        elif sub == "END":
+            self._negotiating = False
+            self._register(session)
+        else:
+            self.send(session, [["410", params[0][:16], "Invalid CAP command"]])
+
+    def pass_(self, session: Session, params: list[str]) -> None:
+        if session.participant.registered:
+            self.send(session, [["462", "You may not reregister"]])
+        else:
+            self._password = params[0]
+
+    def nick(self, session: Session, params: list[str]) -> None:
+        wanted = params[0]
+        self.client.wanted = wanted
+        if session.participant.registered:
+            self.ask(session, "NICK", wanted, m.SetNick(lanchat_nick(wanted)))
+        else:
+            self._nick = wanted
+            self._register(session)
+
+    def user(self, session: Session, params: list[str]) -> None:
+        if session.participant.registered or self._user is not None:
+            self.send(session, [["462", "You may not reregister"]])
+            return
+        if not params[0] or not params[3]:
+            self.send(session, [["461", "USER", "Not enough parameters"]])
+            return
+        self._user = params[0]
+        self._register(session)
+
+    def _register(self, session: Session) -> None:
+        p = session.participant
+        if p.registered or self._negotiating or self._nick is None or self._user is None:
+            return
+        self.client.wanted = self._nick
+        if p.register(lanchat_nick(self._nick), password=self._password):
+            self.names_of_new(session, set())
+
+    # -- chat ---------------------------------------------------------------------------
+    def quit(self, session: Session, params: list[str]) -> None:
+        session.participant.handle(m.Quit(text=params[0] if params else ""))
+
+    def ping(self, session: Session, params: list[str]) -> None:
+        if session.participant.registered:
+            session.participant.handle(m.Ping(params[0]))
+        else:
+            self.send(session, [["PONG", names.SERVER, params[0]]])
+
+    def pong(self, session: Session, params: list[str]) -> None:
+        pass  # (heard: the stream's reads say the peer is alive)
+
+
+def _too_long(raw: bytes) -> bool:
+    """Over 512 bytes with CRLF, tags apart (at most 8,191 bytes of them)."""
+    if raw.startswith(b"@"):
+        tags, _, raw = raw.partition(b" ")
+        if len(tags) > MAX_CLIENT_TAGS:
+            return True
+    return len(raw) + 2 > MAX_LINE
+
+
+#: Each command: (parameters needed, only once registered, what it does).
+COMMANDS: dict[str, tuple[int, bool, Run]] = {
+    "CAP": (1, False, IrcDialect.cap),
+    "PASS": (1, False, IrcDialect.pass_),
+    "NICK": (1, False, IrcDialect.nick),
+    "USER": (4, False, IrcDialect.user),
+    "PING": (1, False, IrcDialect.ping),
+    "PONG": (0, False, IrcDialect.pong),
+    "QUIT": (0, False, IrcDialect.quit),
+    "PRIVMSG": (2, True, lambda d, s, p: None),  # (fewer than 2 parameters: 461; else ``_message``)
+    "NOTICE": (2, True, lambda d, s, p: None),
+    **{name: (needed, True, run) for name, (needed, run) in CHAT.items()},
+}

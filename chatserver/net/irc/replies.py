@@ -1,0 +1,361 @@
+"""What one IRC client alone is sent: numerics, its JOINs, answers, history, errors, rendered from the rules' messages.
+
+A ``Client`` is one connection's state as the encoder needs it (its
+capabilities, its batches); ``render`` turns each message for this person
+alone into IRC lines. Room traffic is not rendered here (``wire.py``). The
+dialect sends its own replies through the rules' ordered channel too
+(``Reply``, ``Context``), so that every answer comes in the
+person's turn, after what was queued for it before.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import time
+from collections.abc import Callable
+
+from chatserver.rules import lookup
+from common import messages as m
+from common.rooms import MAX_ROOM, MAX_TOPIC
+
+from . import names
+from .lines import build, irc_time, tag_text, text_lines
+from .names import HOST, irc_nick, prefix
+from .wire import msgid, room_lines
+
+NICKLEN = 96  # a lanchat name has at most 32 characters; escaped (names.py) it may take three each
+_STARTED = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+_ROOM_IN = re.compile(r"#[\w.-]+")
+
+
+class Reply(m.Message, tag="irc-reply"):
+    """Lines the dialect made: each ``[command, *params]`` (a numeric gets the client's nick first)."""
+
+    lines: list[list[str]]
+
+
+class Context(m.Message, tag="irc-context"):
+    """The IRC command the next answers are for, and its target (a numeric names it)."""
+
+    command: str
+    target: str = "*"
+
+
+#: The rules' error codes as IRC numerics, and what the numeric names: the target, the nick asked for, or nothing.
+ERRORS: dict[str, tuple[str, str]] = {
+    "nick_taken": ("433", "wanted"),
+    "invalid_nick": ("432", "wanted"),
+    "nick_reserved": ("432", "wanted"),
+    "nick_banned": ("432", "wanted"),
+    "password_required": ("464", ""),
+    "bad_password": ("464", ""),
+    "banned": ("465", ""),
+    "no_such_nick": ("401", "target"),
+    "not_in_room": ("442", "target"),
+    "muted": ("404", "target"),
+    "not_operator": ("482", "target"),
+    "protected": ("482", "target"),
+    "not_kickable": ("482", "target"),
+    "too_many_rooms": ("405", "target"),
+    "too_many_joins": ("405", "target"),
+    "invalid_room": ("403", "target"),
+    "empty_message": ("412", ""),
+}
+#: Where an IRC command's refusal is said as another numeric than the rules' code says (a message
+#: to a room one is not in is 404, not 442).
+_BY_COMMAND = {("PRIVMSG", "442"): "404", ("NOTICE", "442"): "404"}
+
+
+class Client:
+    """One IRC connection's state as its encoder needs it (used under the session's send lock)."""
+
+    def __init__(self, network: str, history: int) -> None:
+        self.network = network
+        self.history = history
+        self.caps: set[str] = set()
+        self.nick = "*"  # as shown to it (its lanchat name, escaped)
+        self.wanted = "*"  # the nick it asked for last
+        self.context = Context("", "*")
+        self._batches = itertools.count(1)
+        self._batch: str | None = None  # the replay batch open, and how many are left of it
+        self._left = 0
+
+    # -- what it asked for ----------------------------------------------------
+    @property
+    def tags(self) -> bool:
+        return "server-time" in self.caps or "message-tags" in self.caps
+
+    @property
+    def replays(self) -> bool:
+        """Does it get a room's recent messages on joining (as Ergo: with server-time and batch)?"""
+        return "server-time" in self.caps and "batch" in self.caps
+
+    def numeric(self, code: str, *params: str) -> str:
+        return build(code, self.nick, *params, source=names.SERVER)
+
+    def notice(self, text: str) -> list[str]:
+        return text_lines("NOTICE", names.SERVER, self.nick, text)
+
+    # -- rendering ----------------------------------------------------------------
+    def render(self, msg: m.Message, nick: str) -> list[str]:
+        """``msg`` for this client alone, as lines; ``nick``, its lanchat name ("" before it has one)."""
+        if nick:
+            self.nick = irc_nick(nick)
+        render = _RENDER.get(msg.__class__)
+        if render is None:
+            text = getattr(msg, "text", "")
+            return self.notice(text) if isinstance(text, str) and text else []
+        before = []
+        if self._batch is not None and not (isinstance(msg, m.ChatMessage) and msg.replay):
+            before = [
+                f":{names.SERVER} BATCH -{self._batch}"
+            ]  # (the replay was cut short: closed before anything else)
+            self._batch = None
+        return before + render(self, msg)
+
+    def _tags(self, msg: m.Message, batch: str | None = None) -> str:
+        tags = {"batch": batch} if batch else {}
+        if "server-time" in self.caps and hasattr(msg, "ts"):
+            tags["time"] = irc_time(msg.ts)  # type: ignore[attr-defined]
+        if "message-tags" in self.caps and isinstance(msg, m.ChatMessage):
+            tags["msgid"] = msgid(msg.room, msg.seq)
+        return tag_text(tags)
+
+    def welcome(self, msg: m.Welcome) -> list[str]:
+        me = self.nick
+        isupport = [
+            "CHANTYPES=#",
+            f"NICKLEN={NICKLEN}",
+            f"CHANNELLEN={MAX_ROOM + 1}",
+            "CASEMAPPING=ascii",
+            "PREFIX=(o)@",
+            f"NETWORK={self.network}",
+            "CHANMODES=b,,,",
+            f"TOPICLEN={MAX_TOPIC}",
+            f"AWAYLEN={MAX_TOPIC}",
+            f"KICKLEN={MAX_TOPIC}",
+            "UTF8ONLY",
+            f"CHATHISTORY={max(self.history, 100)}",
+        ]
+        lines = [
+            self.numeric("001", f"Welcome to the {self.network} IRC network, {me}"),
+            self.numeric("002", f"Your host is {names.SERVER}, running lanchat"),
+            self.numeric("003", f"This server was created {_STARTED}"),
+            self.numeric("004", names.SERVER, "lanchat", "i", "bo"),
+            self.numeric("005", *isupport, "are supported by this server"),
+            *self.reply(Reply(self.motd())),
+        ]
+        return lines + self._joined(msg.room, msg.topic, msg.replay)
+
+    def motd(self) -> list[list[str]]:
+        """The message of the day, as ``Reply`` lines."""
+        text = [
+            f"{self.network} is a lanchat server: its rooms are these channels, shared with the",
+            "terminal client and the chat page. You start in #lobby. Operators are server-wide,",
+            "KICK disconnects, and bans are by name and address (see docs/irc.md).",
+        ]
+        return [
+            ["375", f"- {names.SERVER} Message of the day -"],
+            *(["372", f"- {line}"] for line in text),
+            ["376", "End of /MOTD command"],
+        ]
+
+    def _joined(self, room: str, topic: str, replay: int) -> list[str]:
+        lines = [build("JOIN", room, source=prefix_of(self.nick))]
+        if topic:
+            lines.append(self.numeric("332", room, topic))
+        if replay and self.replays:
+            self._batch, self._left = f"h{next(self._batches)}", replay
+            lines.append(build("BATCH", f"+{self._batch}", "chathistory", room, source=names.SERVER))
+        return lines
+
+    def joined(self, msg: m.Joined) -> list[str]:
+        return self._joined(msg.room, msg.topic, msg.replay)
+
+    def chat(self, msg: m.ChatMessage) -> list[str]:
+        """A message for this client alone: replayed on joining, or asked for."""
+        if msg.replay is None:  # (a room message sent alone: as the room's)
+            return room_lines(msg, "server-time" in self.caps, "message-tags" in self.caps, False)
+        if self._batch is None:
+            if not self.replays:
+                return []  # (a client without server-time and batch is not replayed to)
+            return _chat_lines(msg, self._tags(msg))
+        lines = _chat_lines(msg, self._tags(msg, self._batch))
+        self._left -= 1
+        if self._left <= 0:
+            lines.append(f":{names.SERVER} BATCH -{self._batch}")
+            self._batch = None
+        return lines
+
+    def history(self, msg: lookup.Found) -> list[str]:
+        if "batch" not in self.caps:
+            return [line for x in msg.messages for line in _chat_lines(x, self._tags(x))]
+        batch = f"h{next(self._batches)}"
+        lines = [build("BATCH", f"+{batch}", "chathistory", msg.room, source=names.SERVER)]
+        for x in msg.messages:
+            lines += _chat_lines(x, self._tags(x, batch))
+        return [*lines, f":{names.SERVER} BATCH -{batch}"]
+
+    def private(self, msg: m.Private) -> list[str]:
+        if irc_nick(msg.nick) == self.nick and irc_nick(msg.to) != self.nick:  # the sender's copy
+            if "echo-message" not in self.caps:
+                return []
+            return text_lines("PRIVMSG", prefix(msg.nick), irc_nick(msg.to), msg.text, tags=self._tags(msg))
+        return text_lines("PRIVMSG", prefix(msg.nick), self.nick, msg.text, tags=self._tags(msg))
+
+    def notice_of(self, msg: m.Notice) -> list[str]:
+        if msg.room is not None:  # (a room's notice sent alone: as the room's)
+            return room_lines(msg, "server-time" in self.caps, "message-tags" in self.caps, "away-notify" in self.caps)
+        if msg.event == "away" and self.context.command in ("PRIVMSG", "NOTICE"):  # (``chat.private``'s word)
+            nick, _, reason = msg.text.partition(" is away: ")
+            return [self.numeric("301", irc_nick(nick), reason)] if reason else []
+        return text_lines("NOTICE", names.SERVER, self.nick, msg.text, tags=self._tags(msg))
+
+    def error(self, msg: m.Error) -> list[str]:
+        code = ERRORS.get(msg.code)
+        if msg.code == "login_timeout":
+            return [build("ERROR", f"Closing link: {msg.message}")]
+        if code is None:
+            return self.notice(msg.message)
+        numeric, named = code
+        numeric = _BY_COMMAND.get((self.context.command, numeric), numeric)
+        text = msg.message
+        if msg.suggestion:
+            text += f" (try {irc_nick(msg.suggestion)})"
+        if named == "wanted":
+            return [build(numeric, self.nick, self.wanted, text, source=names.SERVER)]
+        if named == "target":
+            target = self.context.target
+            if target == "*" and (room := _ROOM_IN.search(text)):
+                target = room.group()
+            return [self.numeric(numeric, target, text)]
+        return [self.numeric(numeric, text)]
+
+    def reply(self, msg: Reply) -> list[str]:
+        out = []
+        for command, *params in msg.lines:
+            if command.isdigit():
+                out.append(self.numeric(command, *params))
+            elif command.startswith(":"):  # (a line from someone: [":source", COMMAND, params...])
+                out.append(build(params[0], *params[1:], source=command[1:]))
+            else:
+                out.append(build(command, *params, source=names.SERVER))
+        return out
+
+    def members(self, msg: lookup.Members) -> list[str]:
+        room = msg.room
+        if self.context.command == "WHO":
+            lines = [
+                self.numeric(
+                    "352",
+                    room,
+                    irc_nick(p.nick)[:16],
+                    HOST,
+                    names.SERVER,
+                    irc_nick(p.nick),
+                    ("G" if p.away else "H") + ("@" if p.op else ""),
+                    f"0 {p.nick}",
+                )
+                for p in msg.members
+            ]
+            return [*lines, self.numeric("315", self.context.target, "End of /WHO list")]
+        shown = [self.name_in_list(p) for p in msg.members]
+        lines, line = [], []
+        for name in shown:
+            line.append(name)
+            if sum(len(n) + 1 for n in line) > 380:
+                lines.append(self.numeric("353", "=", room, " ".join(line)))
+                line = []
+        if line:
+            lines.append(self.numeric("353", "=", room, " ".join(line)))
+        return [*lines, self.numeric("366", room, "End of /NAMES list")]
+
+    def name_in_list(self, p: lookup.Member) -> str:
+        name = irc_nick(p.nick)
+        if "userhost-in-names" in self.caps:
+            name = prefix(p.nick)
+        return ("@" if p.op else "") + name
+
+    def profile(self, msg: lookup.Profile) -> list[str]:
+        nick = irc_nick(msg.nick)
+        if self.context.command == "WHO":
+            flags = ("G" if msg.away else "H") + ("@" if msg.op else "")
+            room = msg.rooms[0] if msg.rooms else "*"
+            found = [self.numeric("352", room, nick[:16], HOST, names.SERVER, nick, flags, f"0 {msg.nick}")]
+            return [*(found if msg.found else []), self.numeric("315", self.context.target, "End of /WHO list")]
+        if not msg.found:
+            return [self.numeric("401", nick, "No such nick"), self.numeric("318", nick, "End of /WHOIS list")]
+        lines = [self.numeric("311", nick, nick[:16], HOST, "*", msg.nick)]
+        if msg.rooms:
+            lines.append(self.numeric("319", nick, " ".join(("@" if msg.op else "") + r for r in msg.rooms)))
+        lines.append(self.numeric("312", nick, names.SERVER, "lanchat"))
+        if msg.op:
+            lines.append(self.numeric("313", nick, "is an operator" + (" (runs this server)" if msg.host else "")))
+        if msg.address:
+            lines.append(self.numeric("378", nick, f"is connecting from *@{msg.address} {msg.address}"))
+        if msg.away:
+            lines.append(self.numeric("301", nick, msg.away))
+        return [*lines, self.numeric("318", nick, "End of /WHOIS list")]
+
+    def bans(self, msg: lookup.Bans) -> list[str]:
+        room = self.context.target
+        lines = [
+            self.numeric("367", room, f"{irc_nick(nick)}!*@{address or '*'}", irc_nick(by))
+            for nick, address, by in msg.bans
+        ]
+        return [*lines, self.numeric("368", room, "End of channel ban list")]
+
+    def rooms(self, msg: m.RoomList) -> list[str]:
+        lines = [self.numeric("321", "Channel", "Users  Name")]
+        for name, count, topic in zip(msg.names, msg.counts, msg.topics, strict=False):
+            lines.append(self.numeric("322", name, str(count), topic))
+        if msg.more:
+            lines += self.notice(f"{msg.more} more room(s) not listed: LIST >{msg.names[-1]} lists those after it")
+        return [*lines, self.numeric("323", "End of /LIST")]
+
+    def users(self, msg: m.Users) -> list[str]:
+        members = [lookup.Member(nick, False, "away" if nick in msg.away else "") for nick in msg.nicks]
+        return self.members(lookup.Members(msg.room, members, msg.more))
+
+    def context_of(self, msg: Context) -> list[str]:
+        self.context = msg
+        return []
+
+
+def prefix_of(shown: str) -> str:
+    return f"{shown}!{shown[:16]}@{HOST}"
+
+
+def _chat_lines(msg: m.ChatMessage, tags: str) -> list[str]:
+    return text_lines("PRIVMSG", prefix(msg.nick), msg.room, msg.text, action=msg.action, tags=tags)
+
+
+def _none(client: Client, msg: m.Message) -> list[str]:
+    return []
+
+
+#: How each message for one IRC client is rendered (anything else: its text as a NOTICE, if any).
+_RENDER: dict[type, Callable[[Client, m.Message], list[str]]] = {
+    m.Welcome: Client.welcome,  # type: ignore[dict-item]
+    m.Joined: Client.joined,  # type: ignore[dict-item]
+    m.ChatMessage: Client.chat,  # type: ignore[dict-item]
+    m.Private: Client.private,  # type: ignore[dict-item]
+    m.Notice: Client.notice_of,  # type: ignore[dict-item]
+    m.Error: Client.error,  # type: ignore[dict-item]
+    m.Users: Client.users,  # type: ignore[dict-item]
+    m.RoomList: Client.rooms,  # type: ignore[dict-item]
+    m.Parted: lambda c, msg: [build("PART", msg.room, source=prefix_of(c.nick))],  # type: ignore[attr-defined]
+    m.Ping: lambda c, msg: [build("PING", msg.token or names.SERVER)],  # type: ignore[attr-defined]
+    m.Pong: lambda c, msg: [build("PONG", names.SERVER, msg.token, source=names.SERVER)],  # type: ignore[attr-defined]
+    m.Bye: lambda c, msg: [build("ERROR", f"Closing link: {msg.reason or 'goodbye'}")],  # type: ignore[attr-defined]
+    m.Focused: _none,
+    m.Token: _none,
+    m.Accepted: _none,
+    Reply: Client.reply,  # type: ignore[dict-item]
+    Context: Client.context_of,  # type: ignore[dict-item]
+    lookup.Found: Client.history,  # type: ignore[dict-item]
+    lookup.Members: Client.members,  # type: ignore[dict-item]
+    lookup.Profile: Client.profile,  # type: ignore[dict-item]
+    lookup.Bans: Client.bans,  # type: ignore[dict-item]
+}
