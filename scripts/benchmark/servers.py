@@ -88,6 +88,8 @@ class ServerSpec:
                 cmd += ["--web-port", "0"]
             elif "--no-web" in flags:  # the page is not measured here, and must not hold port 5080
                 cmd.append("--no-web")
+            if "--no-irc" in flags:  # the IRC port is not measured here, and must not hold port 6667
+                cmd.append("--no-irc")
             if rate_off and "--rate-limit" in flags:
                 cmd += ["--rate-limit", "0"]
             # Connection caps are not what is measured: make room for the workload's clients.
