@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from chatserver.net.dialects.together import Together
@@ -79,6 +80,9 @@ class IrcDialect:
 
     def write(self, session: Session, data: bytes) -> None:
         session.stream.write(data)
+
+    def writer(self, session: Session) -> Callable[[bytes], object]:
+        return session.straight()
 
     def goodbye(self, session: Session) -> None:
         pass
@@ -219,6 +223,7 @@ class IrcDialect:
                     else:
                         self.client.caps.add(c)
                 session.participant.echoes = "echo-message" in self.client.caps
+                session.participant.rewire()  # (its wire format follows its capabilities: ``wire``)
                 self.send(session, [["CAP", me, "ACK", params[1]]])
             else:
                 self.send(session, [["CAP", me, "NAK", params[1]]])
