@@ -76,7 +76,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--servers",
         default=None,
         help="comma list of ours-native,ours-plain,asyncio,naive,ngircd (the default; ngircd is skipped with a "
-        "message when not installed) or ours-native-sqlite,ours-plain-sqlite,asyncio-coalesce",
+        "message when not installed) or ours-native-sqlite,ours-plain-sqlite,ours-irc,ours-irc-sqlite,asyncio-coalesce",
     )
     p.add_argument("--workloads", default=",".join(WORKLOADS), help="comma list of %(default)s")
     p.add_argument(

@@ -88,7 +88,9 @@ class ServerSpec:
                 cmd += ["--web-port", "0"]
             elif "--no-web" in flags:  # the page is not measured here, and must not hold port 5080
                 cmd.append("--no-web")
-            if "--no-irc" in flags:  # the IRC port is not measured here, and must not hold port 6667
+            if self.proto == "irc":  # the IRC port, a free one: its clients connect there
+                cmd += ["--irc-port", "0"]
+            elif "--no-irc" in flags:  # the IRC port is not measured here, and must not hold port 6667
                 cmd.append("--no-irc")
             if rate_off and "--rate-limit" in flags:
                 cmd += ["--rate-limit", "0"]
@@ -132,6 +134,8 @@ READY_LINE = {
     "native": re.compile(rb"listening on \[?([^\s\]]+)\]?:(\d+)"),
     "plain": re.compile(rb"listening on \[?([^\s\]]+)\]?:(\d+)"),
     "irc": re.compile(rb"listening on \[?([^\s\]]+)\]?:(\d+)"),
+    # ours' IRC port, on its own start line (after the chat port's "listening on")
+    "ours-irc": re.compile(rb"IRC clients: ircs?://\[?([^\s\]/]+)\]?:(\d+)"),
     "ws": re.compile(rb"chat page for browsers: \w+://\[?([^\s\]/]+)\]?:(\d+)/"),
 }
 
@@ -191,7 +195,8 @@ class ServerProc:
         sel.register(self.proc.stdout, READ)
         buf = b""
         end = time.monotonic() + timeout
-        pattern = READY_LINE.get(self.spec.proto, READY_LINE["native"])
+        proto = "ours-irc" if self.spec.kind == "ours" and self.spec.proto == "irc" else self.spec.proto
+        pattern = READY_LINE.get(proto, READY_LINE["native"])
         while not (match := pattern.search(buf)):
             if time.monotonic() > end or not sel.select(max(0.0, end - time.monotonic())):
                 raise RuntimeError(f"{self.spec.label}: no 'listening on' line within {timeout} s: {self.errors()}")
@@ -293,6 +298,9 @@ SERVERS = {
     # With the SQLite store (a new file per run); the store workload pairs each with its --store memory twin.
     "ours-native-sqlite": ServerSpec("ours", "native", store="sqlite"),
     "ours-plain-sqlite": ServerSpec("ours", "plain", store="sqlite"),
+    # Our IRC port (issue 21), beside ngircd under the same IRC load generator.
+    "ours-irc": ServerSpec("ours", "irc"),
+    "ours-irc-sqlite": ServerSpec("ours", "irc", store="sqlite"),
     # Not in the default run: the asyncio baseline writing each received chunk's lines at once.
     "asyncio-coalesce": ServerSpec("asyncio", "plain", ("--coalesce",), key="asyncio-coalesce"),
     # Debian's ngircd (C), started on a private port with its own config (see ngircd_command); fan-out and
