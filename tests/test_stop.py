@@ -1,0 +1,113 @@
+"""A stop that really stops: a shutdown ends in its time whatever the hub's dispatcher
+or lock is held up by (a signal the server ignores is a hang to whoever sent it)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+from helpers import TIMEOUT, Member, NativeClient
+
+from chatserver.config import ServerConfig
+from chatserver.core.hub import LocalHub
+from chatserver.net.server import ChatServer
+from common import messages as m
+from common.threads import run_within
+
+
+def test_flush_gives_up_in_its_time_while_another_thread_holds_the_hub_lock():
+    hub = LocalHub()
+    held, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with hub._lock:
+            held.set()
+            done.wait(TIMEOUT)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    result: list[bool] = []
+    flusher = threading.Thread(target=lambda: result.append(hub.flush(timeout=0.1)))
+    try:
+        assert held.wait(TIMEOUT)
+        flusher.start()
+        flusher.join(TIMEOUT)
+        assert not flusher.is_alive(), "flush waited for the lock beyond its timeout"
+        assert result == [False]
+    finally:
+        done.set()
+        holder.join()
+        flusher.join()
+    assert hub.flush(timeout=TIMEOUT)  # (and once the lock is free, it flushes)
+
+
+class _Stuck(Member):
+    """A recipient the dispatcher hands a batch to and that does not return until let go:
+    the dispatcher stays busy (a peer that holds it up, as a slow one would)."""
+
+    def __init__(self) -> None:
+        super().__init__("stuck")
+        self.entered, self.go = threading.Event(), threading.Event()
+
+    def deliver_bytes(self, data: bytes) -> None:
+        self.entered.set()
+        self.go.wait(2 * TIMEOUT)
+
+
+def test_shutdown_waits_once_for_all_its_sessions_not_once_each_behind_a_stuck_dispatcher():
+    server = ChatServer(ServerConfig(host="127.0.0.1", port=0))
+    _, port = server.start()
+    stuck = _Stuck()
+    clients: list[NativeClient] = []
+    try:
+        clients = [NativeClient(port, f"user{i}") for i in range(8)]
+        hub = server.hub
+        hub.join("#stuck", stuck)
+        hub.publish("#stuck", lambda seq, ts: m.ChatMessage(seq=seq, ts=ts, room="#stuck", nick="x", text="hi"))
+        assert stuck.entered.wait(TIMEOUT)  # the dispatcher is held up from now on
+        waits: list[float | None] = []
+        flush, me = hub.flush, threading.current_thread()
+
+        def counted(timeout: float | None = None) -> bool:
+            if threading.current_thread() is me:  # (sessions' own threads flush their last words too)
+                waits.append(timeout)
+            return flush(timeout)
+
+        hub.flush = counted  # type: ignore[method-assign]
+        start = time.monotonic()
+        server.shutdown(timeout=1.5)
+        elapsed = time.monotonic() - start
+        # Before: one wait for the queue, then one more (1 s) for each session's Bye, 8 s in all.
+        assert len(waits) <= 2, waits
+        assert elapsed < 5.0, elapsed
+        for client in clients:
+            frames = [json.loads(line) for line in client.read_until_closed()]
+            assert frames and frames[-1] == {"type": "bye", "reason": "server shutting down"}
+    finally:
+        stuck.go.set()
+        for client in clients:
+            client.close()
+
+
+def test_run_within_stops_waiting_at_its_limit_and_says_so():
+    release = threading.Event()
+    overran: list[bool] = []
+    try:
+        run_within(lambda: release.wait(TIMEOUT), 0.05, lambda: overran.append(True))
+    finally:
+        release.set()
+    assert overran == [True]
+
+
+def test_run_within_returns_when_the_work_is_done_and_raises_what_it_raised():
+    ran: list[int] = []
+    run_within(lambda: ran.append(1), TIMEOUT, lambda: pytest.fail("not an overrun"))
+    assert ran == [1]
+
+    def broken() -> None:
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        run_within(broken, TIMEOUT, lambda: pytest.fail("not an overrun"))
