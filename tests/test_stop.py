@@ -11,6 +11,7 @@ import pytest
 from helpers import TIMEOUT, Member, NativeClient
 
 from chatserver.config import ServerConfig
+from chatserver.core.fanout import Frame
 from chatserver.core.hub import LocalHub
 from chatserver.net.server import ChatServer
 from common import messages as m
@@ -111,3 +112,19 @@ def test_run_within_returns_when_the_work_is_done_and_raises_what_it_raised():
 
     with pytest.raises(ValueError, match="boom"):
         run_within(broken, TIMEOUT, lambda: pytest.fail("not an overrun"))
+
+
+def test_a_frame_for_one_queued_behind_a_busy_dispatcher_is_delivered_whatever_its_text():
+    """An ``Accepted`` (a receipt, ``text`` None) sent alone while the dispatcher is busy:
+    measuring it raised after it was queued, and the dispatcher was never woken for it."""
+    hub = LocalHub()
+    stuck, alice = _Stuck(), Member("alice")
+    hub.join("#stuck", stuck)
+    hub.publish("#stuck", lambda seq, ts: m.ChatMessage(seq=seq, ts=ts, room="#stuck", nick="x", text="hi"))
+    try:
+        assert stuck.entered.wait(TIMEOUT)  # busy: what is sent now is queued
+        hub.send_to(alice, Frame(m.Accepted(seq=1, ts=0.0, room="#stuck")))
+    finally:
+        stuck.go.set()
+    assert hub.flush(timeout=TIMEOUT)
+    assert alice.frames == [m.Accepted(seq=1, ts=0.0, room="#stuck")]

@@ -57,8 +57,9 @@ class Dispatcher:
         return not self._posts and not self._busy
 
     def queue(self, post: Post) -> None:
+        size = post.frame.size  # (before the post is in: one that raised would be queued without a wake-up)
         self._posts.append(post)
-        self._bytes += post.frame.size
+        self._bytes += size
         if len(self._posts) == 1 and not self._busy:
             self._wake.release()  # it sleeps, or is about to: this batch is its next
 
