@@ -4,11 +4,13 @@ or lock is held up by (a signal the server ignores is a hang to whoever sent it)
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
-from helpers import TIMEOUT, Member, NativeClient
+from helpers import TIMEOUT, Member, NativeClient, python_env
 
 from chatserver.config import ServerConfig
 from chatserver.core.fanout import Frame
@@ -128,3 +130,23 @@ def test_a_frame_for_one_queued_behind_a_busy_dispatcher_is_delivered_whatever_i
         stuck.go.set()
     assert hub.flush(timeout=TIMEOUT)
     assert alice.frames == [m.Accepted(seq=1, ts=0.0, room="#stuck")]
+
+
+def test_a_shutdown_that_never_ends_is_cut_short_with_every_threads_stack():
+    """What the program does when its shutdown overruns: a process whose shutdown waits
+    on a lock nobody lets go still exits, saying so, with the stacks to see why."""
+    code = (
+        "import functools, sys, threading\n"
+        "from chatserver.app import cli\n"
+        "from common.threads import run_within\n"
+        "lock = threading.Lock(); lock.acquire()\n"
+        "run_within(lock.acquire, 0.2, functools.partial(cli._stop_anyway, sys.stderr))\n"
+        "print('not reached')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT, env=python_env()
+    )
+    assert done.returncode == 1
+    assert "not reached" not in done.stdout
+    assert "shutdown did not finish within" in done.stderr
+    assert "in run" in done.stderr and "Thread" in done.stderr  # (the stuck thread's stack)

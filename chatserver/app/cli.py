@@ -339,11 +339,14 @@ SHUTDOWN_LIMIT = 4.0
 
 def _stop_anyway(stream) -> None:  # noqa: ANN001
     """The shutdown did not end in ``SHUTDOWN_LIMIT`` s (something waits that never ends):
-    say so with every thread's stack, and stop all the same."""
-    log.error("shutdown did not finish within %g s: stopping anyway; the threads were:", SHUTDOWN_LIMIT)
-    _dump_stacks(stream, 0, None)
-    logging.shutdown()
-    os._exit(1)
+    say so with every thread's stack, and stop all the same. Written straight to the
+    descriptor, not through logging: the thread that is stuck may hold logging's locks."""
+    try:
+        fd = stream.fileno()
+        os.write(fd, f"chatserver: shutdown did not finish within {SHUTDOWN_LIMIT:g} s: stopping anyway\n".encode())
+        faulthandler.dump_traceback(fd, all_threads=True)
+    finally:
+        os._exit(1)
 
 
 def _dump_stacks(stream, _signum: int, _frame: object) -> None:  # noqa: ANN001
