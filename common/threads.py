@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 import queue
 import signal
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -46,3 +47,26 @@ def wait_for_stop(q: queue.SimpleQueue[T] | queue.Queue[T]) -> T:
             return q.get(timeout=SIGNAL_POLL)
         except queue.Empty:
             continue
+
+
+def run_within(work: Callable[[], None], limit: float, overrun: Callable[[], None]) -> None:
+    """``work()`` in a helper thread, waited for ``limit`` s at most: the main thread's
+    shutdown then ends in its time whatever ``work`` waits for (a lock nobody lets go);
+    ``overrun`` is called when it did not finish (it may end the process). An exception
+    from ``work`` is raised here, as if it ran in this thread."""
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # (handed to the waiting thread)
+            failed.append(exc)
+
+    with stop_signals_blocked():
+        thread = threading.Thread(target=run, name="shutdown", daemon=True)
+        thread.start()
+    thread.join(limit)
+    if thread.is_alive():
+        overrun()
+    elif failed:
+        raise failed[0]

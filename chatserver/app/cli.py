@@ -33,7 +33,7 @@ from chatserver.rules.modes import Mode
 from common.nicks import nick_key
 from common.paths import server_state_dir, store_file
 from common.rooms import room_key
-from common.threads import wait_for_stop
+from common.threads import run_within, wait_for_stop
 from common.tls import fingerprint
 
 if TYPE_CHECKING:
@@ -380,8 +380,26 @@ def main(argv: list[str] | None = None) -> int:
             advertiser.close()
         if retention is not None:
             retention.stop()
-        server.shutdown(reason, final=seat is not None)
+        stream = getattr(handler, "stream", sys.stderr)
+        overrun = functools.partial(_stop_anyway, stream)
+        run_within(functools.partial(server.shutdown, reason, final=seat is not None), SHUTDOWN_LIMIT, overrun)
     return seat.finish() if seat is not None else 0
+
+
+#: The longest a stop may take (the shutdown's own waits are bounded well within it).
+SHUTDOWN_LIMIT = 4.0
+
+
+def _stop_anyway(stream) -> None:  # noqa: ANN001
+    """The shutdown did not end in ``SHUTDOWN_LIMIT`` s (something waits that never ends):
+    say so with every thread's stack, and stop all the same. Written straight to the
+    descriptor, not through logging: the thread that is stuck may hold logging's locks."""
+    try:
+        fd = stream.fileno()
+        os.write(fd, f"chatserver: shutdown did not finish within {SHUTDOWN_LIMIT:g} s: stopping anyway\n".encode())
+        faulthandler.dump_traceback(fd, all_threads=True)
+    finally:
+        os._exit(1)
 
 
 def _dump_stacks(stream, _signum: int, _frame: object) -> None:  # noqa: ANN001

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from chatserver.core.fanout import Member, Post, dispatch
@@ -56,8 +57,9 @@ class Dispatcher:
         return not self._posts and not self._busy
 
     def queue(self, post: Post) -> None:
+        size = post.frame.size  # (before the post is in: one that raised would be queued without a wake-up)
         self._posts.append(post)
-        self._bytes += post.frame.size
+        self._bytes += size
         if len(self._posts) == 1 and not self._busy:
             self._wake.release()  # it sleeps, or is about to: this batch is its next
 
@@ -74,13 +76,21 @@ class Dispatcher:
     # -- any thread --
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything queued so far has been handed to its recipients'
-        outboxes; False if that took longer than ``timeout``."""
-        with self._idle:
+        outboxes; False if that took longer than ``timeout``. The lock too is waited
+        for within ``timeout``: a shutdown's flush returns in its time even when the
+        lock is not let go (the stop a signal asked for must happen)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._lock.acquire(timeout=-1 if timeout is None else max(0.0, timeout)):
+            return False
+        try:
             self._waiters += 1
             try:
-                return self._idle.wait_for(lambda: self.idle, timeout)
+                left = None if deadline is None else max(0.0, deadline - time.monotonic())
+                return self._idle.wait_for(lambda: self.idle, left)
             finally:
                 self._waiters -= 1
+        finally:
+            self._lock.release()
 
     def _run(self) -> None:
         while True:

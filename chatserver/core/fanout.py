@@ -62,7 +62,7 @@ class Frame:
     @property
     def size(self) -> int:
         """A bound on its size in memory while queued (cheap: no encoding)."""
-        return 4 * len(getattr(self.msg, "text", "")) + 200
+        return 4 * len(getattr(self.msg, "text", None) or "") + 200  # (an ``Accepted``'s may be None)
 
     def __getattr__(self, wire: str) -> bytes:
         """A wire format not made yet (looked up only until it is made: then it is kept)."""

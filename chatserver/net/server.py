@@ -204,11 +204,18 @@ class ChatServer:
             self._listener.server_close()
         with self._lock:
             sessions = list(self._sessions)
-        self.hub.flush(timeout=timeout / 3)  # what was accepted goes out before the goodbyes
+        for session in sessions:  # why, after what was accepted (queued in its turn)
+            try:
+                session.tell_ending(reason, final=final)
+            except Exception:  # one broken session must not keep the others open
+                log.exception("while ending %s", getattr(session, "peer", session))
+        # One wait for all of it, not one a session: behind slow peers each would
+        # take its whole timeout, and a stop asked for by a signal must happen.
+        self.hub.flush(timeout=timeout * 2 / 3)
         for session in sessions:
             try:
-                session.end(reason, final=final)
-            except Exception:  # one broken session must not keep the others open
+                session.bye_now(reason)
+            except Exception:
                 log.exception("while ending %s", getattr(session, "peer", session))
         deadline = time.monotonic() + timeout
         for session in sessions:

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
+from chatserver.core.fanout import Frame
 from chatserver.net.stream import Stream
 from chatserver.net.timers import Timers
 from chatserver.rules.effects import SessionEnd
@@ -34,7 +35,6 @@ from common.tls import TlsError
 
 if TYPE_CHECKING:
     from chatserver.config import ServerConfig
-    from chatserver.core.fanout import Frame
     from chatserver.core.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -233,7 +233,18 @@ class Session:
         self.stream.close(timeout=0.5)
 
     def end(self, reason: str, *, final: bool = False) -> None:
-        """Called from another thread (shutdown): say why and goodbye. The
+        """Called from another thread: say why and goodbye (``tell_ending``, then the ``Bye``
+        after everything queued for this peer)."""
+        self.tell_ending(reason, final=final)
+        self.participant.send(m.Bye(reason))
+
+    def bye_now(self, reason: str) -> None:
+        """The ``Bye`` at once, without waiting for the hub's queue: the server's shutdown
+        waits for it once for all its sessions (``tell_ending`` first), not once for each."""
+        self.participant.deliver(Frame(m.Bye(reason)))
+
+    def tell_ending(self, reason: str, *, final: bool = False) -> None:
+        """Say why the session ends (queued in its turn). The
         notice's event tells a client whether to come back: ``shutdown`` (the
         server stops, probably to restart) or ``ended`` (the chat is over)."""
         self.end_reason = reason
@@ -243,4 +254,3 @@ class Session:
         # only moves forward: HANDSHAKE -> OPEN -> CLOSED).
         if participant.plain or self.conn.state is State.OPEN:
             participant.notice(reason, event="ended" if final else "shutdown")
-        participant.send(m.Bye(reason))
