@@ -892,3 +892,23 @@ def test_the_room_being_read_counts_and_notifies_while_the_tab_is_hidden(page, s
     finally:
         for identifier in scripts:
             page.driver.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", {"identifier": identifier})
+
+
+def test_the_side_panel_works_from_the_keyboard(page, srv):
+    """Rooms are switched without a mouse: Tab reaches each room's entry in the side panel, and
+    Enter on it shows that room, as a click does."""
+    page.open(srv)
+    page.login("keys")
+    page.say("/join #dev")
+    page.wait(lambda: page.el("#room").text == "#dev" and page.entry("#my-rooms", "#lobby") is not None)
+    reached = False
+    for _ in range(60):  # (bounded: the page has far fewer stops than this)
+        focused = page.driver.switch_to.active_element
+        if focused == page.entry("#my-rooms", "#lobby"):
+            reached = True
+            break
+        focused.send_keys(Keys.TAB)
+    assert reached, "Tab never reached the #lobby entry of the side panel"
+    page.driver.switch_to.active_element.send_keys(Keys.ENTER)
+    page.wait(lambda: page.el("#room").text == "#lobby")
+    assert page.entry("#my-rooms", "#dev") is not None  # (switching leaves no room)
