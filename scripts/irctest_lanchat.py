@@ -11,6 +11,8 @@ which and why.
 
 from __future__ import annotations
 
+import atexit
+import subprocess
 import sys
 from pathlib import Path
 from typing import Optional
@@ -19,6 +21,22 @@ from irctest.basecontrollers import BaseServerController, DirectoryBasedControll
 from irctest.runner import NotImplementedByController
 
 ROOT = Path(__file__).resolve().parent.parent
+
+#: Every server started, so that none outlives irctest: some cases start one and never have the
+#: controller kill it (six servers were left running after each full run in CI).
+_STARTED: list[subprocess.Popen] = []
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    for proc in _STARTED:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in _STARTED:
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 class LanchatController(BaseServerController, DirectoryBasedController):
@@ -58,6 +76,7 @@ class LanchatController(BaseServerController, DirectoryBasedController):
                 fd.write(password + "\n")
             cmd += ["--password-file", str(self.directory / "password")]
         self.proc = self.execute(cmd, cwd=ROOT)
+        _STARTED.append(self.proc)
 
 
 def get_irctest_controller_class() -> type[LanchatController]:
