@@ -8,7 +8,7 @@ import ssl
 import subprocess
 
 import pytest
-from helpers import NativeClient, ServerProcess, program, python_env
+from helpers import NativeClient, ServerProcess, program, python_env, wait_for
 from irc_helpers import LibClient, RawIrc, words_of
 
 
@@ -203,7 +203,17 @@ def test_operator_ops_bans_and_kicks_through_the_rules(srv):
         assert any(words_of(line)[1] == "367" and words_of(line)[4].startswith("victim!") for line in bans)
         root.line("MODE #lobby -b victim")
         root.numeric("NOTICE")
-        back = NativeClient(srv.port, "victim")  # the ban was lifted
+        came_back: list[NativeClient] = []
+
+        def comes_back() -> bool:  # the ban was lifted; its last session is released just after its bye
+            try:
+                came_back.append(NativeClient(srv.port, "victim"))
+            except RuntimeError:  # (nick_taken: the server has not yet let the old session go)
+                return False
+            return True
+
+        assert wait_for(comes_back)
+        back = came_back[0]
         root.line("KICK #lobby victim :enough")
         kick = words_of(other.until(lambda w: w[1:2] == ["KICK"])[-1])
         assert kick[0].startswith(":root!") and kick[2:] == ["#lobby", "victim", "enough"]
