@@ -256,6 +256,15 @@ def irc_line(irc: IrcPort) -> str:
     return line
 
 
+def _cannot_serve(what: str, host: str, port: int | None, option: str, exc: OSError) -> None:
+    """The line for a port of ours that cannot be opened (the page's, the IRC one)."""
+    print(
+        f"chatserver: cannot serve {what} on {_format_host(host)}:{port}: "
+        f"{exc.strerror or exc} (choose another with --{option}-port, or --no-{option})",
+        file=sys.stderr,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     config = parse(argv)
     mode = config.mode
@@ -320,11 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         web = start_web(config, server)
     except OSError as exc:
-        print(
-            f"chatserver: cannot serve the chat page on {_format_host(config.host)}:{config.web_port}: "
-            f"{exc.strerror or exc} (choose another with --web-port, or --no-web)",
-            file=sys.stderr,
-        )
+        _cannot_serve("the chat page", config.host, config.web_port, "web", exc)
         server.shutdown()
         return 1
     if hub is not None and link is not None and web is not None:  # a cluster node's page says where the others are
@@ -332,11 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         irc = start_irc(config, server)
     except OSError as exc:
-        print(
-            f"chatserver: cannot serve IRC clients on {_format_host(config.host)}:{config.irc_port}: "
-            f"{exc.strerror or exc} (choose another with --irc-port, or --no-irc)",
-            file=sys.stderr,
-        )
+        _cannot_serve("IRC clients", config.host, config.irc_port, "irc", exc)
         server.shutdown()
         return 1
     for note in [*security_notes(config, certificate), kept_line, *([log_note] if log_note else [])]:
