@@ -613,8 +613,17 @@ class LocalHub:
                 msg = dataclasses.replace(msg, seq=at.seq)
             r.seq = at.seq
         frame = Frame(msg)
-        self._post(r, frame, exclude, Frame(receipt(frame.msg)) if receipt is not None else None, staged)
+        self._post(r, frame, exclude, self._receipt_frame(frame, receipt), staged)
         return frame, r
+
+    @staticmethod
+    def _receipt_frame(frame: Frame, receipt: Callable[[m.Message], m.Message] | None) -> Frame | None:
+        """What the sender gets in its message's place: a receipt that is the message itself (an
+        IRC client's echo-message) shares its frame, so it is encoded once, not twice."""
+        if receipt is None:
+            return None
+        made = receipt(frame.msg)
+        return frame if made is frame.msg else Frame(made)
 
     @staticmethod
     def _hold_back(full: list[Subscriber]) -> None:
