@@ -40,7 +40,7 @@ from common.rooms import one_line
 log = logging.getLogger(__name__)
 
 #: ``/history N`` shows at most this many; ``/search`` this many results.
-MAX_LOOK_BACK = 1000
+MAX_LOOK_BACK = lookup.LOOK_BACK
 MAX_FOUND = 100
 
 

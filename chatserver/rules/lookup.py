@@ -128,7 +128,7 @@ class Found(m.Message, tag="found"):
     messages: list[m.ChatMessage]
 
 
-#: How far back ``Recent`` looks (as ``/history`` at most).
+#: How far back ``Recent`` and ``/history`` look, at most (``chat.MAX_LOOK_BACK`` is this one).
 LOOK_BACK = 1000
 
 

@@ -43,7 +43,7 @@ class IrcPort:
         self.host = host
         self.port = port
         self._listener: Listener | None = None
-        names.SERVER = network_name(chat.config.name)
+        self.network = names.SERVER = network_name(chat.config.name)
 
     @property
     def scheme(self) -> str:
@@ -61,5 +61,5 @@ class IrcPort:
     def serve(self, stream: Stream) -> None:
         """Run one admitted IRC connection to its end (in its own thread)."""
         cfg = self.chat.config
-        dialect = IrcDialect(network_name(cfg.name), cfg.history)
+        dialect = IrcDialect(self.network, cfg.history)
         self.chat.run_session(Session(self.chat, stream.sock, stream.addr, stream=stream, dialect=dialect))

@@ -20,9 +20,9 @@ from common import messages as m
 from common.rooms import MAX_ROOM, MAX_TOPIC
 
 from . import names
-from .lines import build, irc_time, tag_text, text_lines
+from .lines import build, text_lines
 from .names import HOST, irc_nick, prefix
-from .wire import msgid, room_lines
+from .wire import chat_lines, room_lines, tags_of
 
 NICKLEN = 96  # a lanchat name has at most 32 characters; escaped (names.py) it may take three each
 _STARTED = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
@@ -83,10 +83,6 @@ class Client:
 
     # -- what it asked for ----------------------------------------------------
     @property
-    def tags(self) -> bool:
-        return "server-time" in self.caps or "message-tags" in self.caps
-
-    @property
     def replays(self) -> bool:
         """Does it get a room's recent messages on joining (as Ergo: with server-time and batch)?"""
         return "server-time" in self.caps and "batch" in self.caps
@@ -115,12 +111,8 @@ class Client:
         return before + render(self, msg)
 
     def _tags(self, msg: m.Message, batch: str | None = None) -> str:
-        tags = {"batch": batch} if batch else {}
-        if "server-time" in self.caps and hasattr(msg, "ts"):
-            tags["time"] = irc_time(msg.ts)  # type: ignore[attr-defined]
-        if "message-tags" in self.caps and isinstance(msg, m.ChatMessage):
-            tags["msgid"] = msgid(msg.room, msg.seq)
-        return tag_text(tags)
+        more = {"batch": batch} if batch else {}
+        return tags_of(msg, "server-time" in self.caps, "message-tags" in self.caps, **more)
 
     def welcome(self, msg: m.Welcome) -> list[str]:
         me = self.nick
@@ -180,8 +172,8 @@ class Client:
         if self._batch is None:
             if not self.replays:
                 return []  # (a client without server-time and batch is not replayed to)
-            return _chat_lines(msg, self._tags(msg))
-        lines = _chat_lines(msg, self._tags(msg, self._batch))
+            return chat_lines(msg, self._tags(msg))
+        lines = chat_lines(msg, self._tags(msg, self._batch))
         self._left -= 1
         if self._left <= 0:
             lines.append(f":{names.SERVER} BATCH -{self._batch}")
@@ -190,11 +182,11 @@ class Client:
 
     def history(self, msg: lookup.Found) -> list[str]:
         if "batch" not in self.caps:
-            return [line for x in msg.messages for line in _chat_lines(x, self._tags(x))]
+            return [line for x in msg.messages for line in chat_lines(x, self._tags(x))]
         batch = f"h{next(self._batches)}"
         lines = [build("BATCH", f"+{batch}", "chathistory", msg.room, source=names.SERVER)]
         for x in msg.messages:
-            lines += _chat_lines(x, self._tags(x, batch))
+            lines += chat_lines(x, self._tags(x, batch))
         return [*lines, f":{names.SERVER} BATCH -{batch}"]
 
     def private(self, msg: m.Private) -> list[str]:
@@ -325,10 +317,6 @@ class Client:
 
 def prefix_of(shown: str) -> str:
     return f"{shown}!{shown[:16]}@{HOST}"
-
-
-def _chat_lines(msg: m.ChatMessage, tags: str) -> list[str]:
-    return text_lines("PRIVMSG", prefix(msg.nick), msg.room, msg.text, action=msg.action, tags=tags)
 
 
 def _none(client: Client, msg: m.Message) -> list[str]:
