@@ -138,7 +138,7 @@ def recent(me: Me, msg: Recent) -> list[Effect]:
         return refused
     found = [
         x
-        for x in me.hub.recent(room, LOOK_BACK)
+        for x in me.hub.recent(room, LOOK_BACK, msg.before_seq)  # (the store reads below it, not 1000 then filters)
         if (msg.after_seq is None or x.seq > msg.after_seq)
         and (msg.before_seq is None or x.seq < msg.before_seq)
         and (msg.after_ts is None or x.ts > msg.after_ts)
