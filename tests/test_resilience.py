@@ -507,6 +507,7 @@ def test_ten_thousand_connect_disconnect_cycles_leak_nothing():
         # answer back. Not reproduced here.
         heard: list[dict] = []
         done = threading.Event()
+        lost: list[BaseException] = []
 
         def listen() -> None:
             while not done.is_set():
@@ -514,6 +515,9 @@ def test_ten_thousand_connect_disconnect_cycles_leak_nothing():
                     heard.append(keeper.frame(0.2))
                 except TimeoutError:
                     pass
+                except EOFError as exc:  # (said in the failure below, with the server's log)
+                    lost.append(exc)
+                    return
 
         listener = threading.Thread(target=listen)
         listener.start()
@@ -547,9 +551,13 @@ def test_ten_thousand_connect_disconnect_cycles_leak_nothing():
         for w in workers:
             w.join(120)
         assert not any(w.is_alive() for w in workers)
-        assert wait_for(lambda: proc_counts(pid) <= baseline, timeout=20), (proc_counts(pid), baseline)
+        settled = wait_for(lambda: proc_counts(pid) <= baseline, timeout=20)
         done.set()
         listener.join()
+        if not settled or lost:
+            tail = "".join(srv._stderr)[-3000:]
+            counts = proc_counts(pid)
+            pytest.fail(f"(threads, fds) {counts} against {baseline}; keeper lost: {lost}\n{tail}\n{srv.stacks()}")
         assert any(f["type"] == "notice" and f.get("event") == "leave" for f in heard)
         keeper.send_json({"type": "who"})
         seen: list[dict] = []

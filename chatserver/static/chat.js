@@ -33,6 +33,7 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
     held: [], // lines typed while not connected: { text, view }
     quietLists: 0, // "list" frames the page sent itself: their answers refresh the panel, unsaid
     quietWho: 0, // "who" frames the page sent itself: their answers mark who is away, unsaid
+    placedTop: 0, // where the log was last scrolled, by the page or the reader
     quietHistory: 0, // "history" frames the page sent itself (older lines on scrolling up)
     lookBack: null, // between a /history or /search answer's first and last notice: "typed" or "quiet"
     nodes: [], // the page's addresses on the cluster's other nodes (/info): where to go if this one dies
@@ -69,6 +70,12 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
 
   const roomView = (name) => s.views.get(keyOf("room", name));
   const activeView = () => s.active || roomView(s.focus) || null;
+
+  // Put the log at ``top`` (clamped by the browser), remembered as where the page put it.
+  function scrollLog(top) {
+    ui.messages.scrollTop = top;
+    s.placedTop = ui.messages.scrollTop;
+  }
 
   function addLine(v, classes, parts, ts, seq, dated) {
     v = v || activeView();
@@ -118,8 +125,8 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
     const height = ui.messages.scrollHeight;
     place(v, line, after, date);
     while (v.log.childElementCount > KEPT_LINES) v.log.firstElementChild.remove();
-    if (stick) ui.messages.scrollTop = ui.messages.scrollHeight;
-    else if (after && showing) ui.messages.scrollTop += ui.messages.scrollHeight - height;
+    if (stick) scrollLog(ui.messages.scrollHeight);
+    else if (after && showing) scrollLog(ui.messages.scrollTop + ui.messages.scrollHeight - height);
     return line;
   }
 
@@ -334,9 +341,11 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
     showWhere();
     showPeople();
     showLists();
-    if (first) v.divider.scrollIntoView({ block: "start" });
-    else if (v.scrollTop !== null && was !== v) ui.messages.scrollTop = v.scrollTop;
-    else ui.messages.scrollTop = ui.messages.scrollHeight;
+    if (first) {
+      v.divider.scrollIntoView({ block: "start" });
+      scrollLog(ui.messages.scrollTop);
+    } else if (v.scrollTop !== null && was !== v) scrollLog(v.scrollTop);
+    else scrollLog(ui.messages.scrollHeight);
   }
 
   // ---- the connection ----
@@ -801,10 +810,15 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
   });
   ui.input.addEventListener("input", resizeInput);
 
-  // Scrolled to the top of a room: its older messages, from the store, by position.
+  // Scrolled up to the top of a room: its older messages, from the store, by position. Only a
+  // move up from where the page last put the log counts (a log that just outgrew its box is put at
+  // its bottom, a few pixels from the top: that is no reader asking for more).
   ui.messages.addEventListener("scroll", () => {
+    const top = ui.messages.scrollTop;
+    const up = top < s.placedTop;
+    s.placedTop = top;
     const v = s.active;
-    if (!v || v.kind !== "room" || v.name !== s.focus || ui.messages.scrollTop > 80) return;
+    if (!up || !v || v.kind !== "room" || v.name !== s.focus || top > 80) return;
     const first = v.log.querySelector(".line[data-seq]");
     const before = first ? Number(first.dataset.seq) : 0;
     if (before <= 1 || v.olderAsked === before) return; // (asked already: nothing older came, or it is coming)
