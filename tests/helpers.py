@@ -147,6 +147,11 @@ class ServerProcess:
         """The chat page's address, as a browser opens it."""
         return f"{self.web_scheme}://{self.host}:{self.web_port}/"
 
+    def connection_threads(self) -> int:
+        """How many of the server's threads serve an accepted connection (from its stack dump)."""
+        dump = self.stacks()
+        return sum(1 for block in dump.split("\n\n") if re.search(r'net/listener\.py", line \d+ in run$', block, re.M))
+
     def stacks(self, timeout: float = TIMEOUT) -> str:
         """Every thread's stack, as the server prints it on SIGUSR1 (for a failing test's message)."""
         seen = len(self._stderr)
@@ -468,6 +473,27 @@ class Proxy:
             for a, b in self.pairs:
                 a.close()
                 b.close()
+
+
+def tcp_sockets(pid: int) -> int:
+    """How many TCP sockets (listening or connected) a process holds open, from /proc (a socketpair
+    or other Unix socket is not one)."""
+    tcp = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/{pid}/net/{table}") as f:
+                tcp.update(line.split()[9] for line in list(f)[1:])
+        except FileNotFoundError:
+            pass
+    held = 0
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except FileNotFoundError:  # (closed meanwhile)
+            continue
+        if target.startswith("socket:[") and target[8:-1] in tcp:
+            held += 1
+    return held
 
 
 def proc_counts(pid: int) -> tuple[int, int]:
