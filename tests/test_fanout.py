@@ -130,6 +130,46 @@ def test_a_sender_with_a_reply_gets_its_receipt_in_its_message_place() -> None:
     assert len(other.calls) == 1
 
 
+def test_members_with_a_frame_of_their_own_get_the_room_cut_in_stretches_with_their_receipts() -> None:
+    """Every member of a room sends messages and is sent a frame of its own between them (an IRC
+    client's first PRIVMSG: its ``Context``): each gets the room's posts in queue order, its own
+    as their receipts (none for a plain one), its own frame in its place, in one bytes call on each
+    side of it, the bytes being the room's encoding itself (the same frames, the same bytes)."""
+    natives = [Recorder(f"n{i}") for i in range(3)]
+    plain = Recorder("p", "plain")
+    everyone = [*natives, plain]
+    batch: list[Post] = []
+    seq = 0
+    for turn in range(3):
+        for who in everyone:
+            seq += 1
+            said = Frame(m.ChatMessage(room="#a", nick=who.nick, text=f"{who.nick} {turn}", ts=1.0, seq=seq))
+            receipt = None if who is plain else Frame(m.Accepted(seq=seq, ts=1.0, room="#a"))
+            batch.append(Post(ROOM_A, seq, said, exclude=who, receipt=receipt))
+            if turn == 1:
+                batch.append(Post(None, 0, notice(f"for {who.nick}"), to=who))
+    dispatch(batch, {ROOM_A: [Member(who, 0) for who in everyone]})
+
+    for who in everyone:
+        expected: list[tuple[str, object]] = []  # what it should be given: bytes runs, its own frame between
+        for p in batch:
+            if p.to is who:
+                expected.append(("frame", p.frame.msg))
+                continue
+            if p.to is not None:
+                continue
+            frame = p.receipt if p.exclude is who else p.frame
+            if frame is None:
+                continue
+            data = getattr(frame, who.wire)
+            if expected and expected[-1][0] == "bytes":
+                expected[-1] = ("bytes", expected[-1][1] + data)
+            else:
+                expected.append(("bytes", data))
+        assert [kind for kind, _ in expected] == ["bytes", "frame", "bytes"]
+        assert who.calls == expected, who.nick
+
+
 def test_a_sealed_outbox_refuses_batches_but_not_the_last_words() -> None:
     """The hub's batches go straight to ``put_batch``; once the session sealed the
     outbox (before its ``Bye``), a batch is refused, and the ``Bye`` still goes out last."""
