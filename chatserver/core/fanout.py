@@ -177,7 +177,9 @@ class _Encoded:
                 pieces.append(view[pos:start])
             receipt = posts[i].receipt
             if receipt is not None:
-                pieces.append(wire_bytes(receipt, wire))
+                data = wire_bytes(receipt, wire)
+                if data:  # (a receipt said as nothing: an IRC client's without echo-message)
+                    pieces.append(data)
             pos = starts[i + 1]
         end = starts[hi]
         if end != pos:

@@ -13,6 +13,7 @@ nothing (``Accepted``) to one without.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from chatserver.core.fanout import Frame, add_wire
 from common import messages as m
 
 from . import names
-from .lines import build, encode, irc_time, tag_text, text_lines
+from .lines import MAX_LINE, build, encode, irc_time, tag_text, text_lines
 from .names import irc_nick, prefix
 
 #: The texts of the rules' leave notices (``membership.part``; ``Participant.unregister``; a kick).
@@ -115,9 +116,33 @@ def room_lines(msg: m.Message, server_time: bool, with_msgid: bool, away: bool) 
     return render(msg, tags_of(msg, server_time, with_msgid), away)
 
 
+#: ``prefix`` of a sender, kept: a room's traffic comes from a few senders, each line names one.
+_source = functools.lru_cache(maxsize=4096)(prefix)
+
+
+def chat_bytes(msg: m.ChatMessage, tags: str) -> bytes:
+    """``encode(chat_lines(msg, tags))``, the usual message (one line that fits, nothing to
+    cut or drop) made in one step; anything else by ``chat_lines``."""
+    text = msg.text
+    if text and not text.isspace() and "\n" not in text and "\r" not in text and "\0" not in text:
+        body = f"\x01ACTION {text}\x01" if msg.action else text
+        line = f"{tags}:{_source(msg.nick)} PRIVMSG {msg.room} :{body}\r\n".encode("utf-8", "replace")
+        if len(line) <= MAX_LINE:  # (tags and all: within what ``text_lines`` would leave whole)
+            return line
+    return encode(chat_lines(msg, tags))
+
+
 def _encoder(server_time: bool, with_msgid: bool, away: bool) -> Callable[[Frame], bytes]:
+    tagged = server_time or with_msgid
+
     def encode_frame(frame: Frame) -> bytes:
-        return encode(room_lines(frame.msg, server_time, with_msgid, away))
+        msg = frame.msg
+        cls = msg.__class__
+        if cls is m.ChatMessage:  # (most frames: the room's messages, and echoes)
+            return chat_bytes(msg, tags_of(msg, server_time, with_msgid) if tagged else "")  # type: ignore[arg-type]
+        if cls is m.Accepted:  # (a receipt for a client without echo-message: nothing)
+            return b""
+        return encode(room_lines(msg, server_time, with_msgid, away))
 
     return encode_frame
 
