@@ -131,32 +131,35 @@ def test_a_sender_with_a_reply_gets_its_receipt_in_its_message_place() -> None:
 
 
 def test_members_with_a_frame_of_their_own_get_the_room_cut_in_stretches_with_their_receipts() -> None:
-    """Every member of a room sends messages and is sent a frame of its own between them (an IRC
-    client's first PRIVMSG: its ``Context``): each gets the room's posts in queue order, its own
-    as their receipts (none for a plain one), its own frame in its place, in one bytes call on each
-    side of it, the bytes being the room's encoding itself (the same frames, the same bytes)."""
+    """Every member of two rooms sends messages and is sent frames of its own between them (an IRC
+    client's first PRIVMSG: its ``Context``), the rooms' posts interleaved: each gets its room's
+    posts in queue order, its own as their receipts (none for a plain one), its own frames in
+    their places, in one bytes call between two of them, the bytes being the room's encoding
+    itself (the same frames, the same bytes), and nothing of the other room."""
     natives = [Recorder(f"n{i}") for i in range(3)]
     plain = Recorder("p", "plain")
-    everyone = [*natives, plain]
+    in_b = [Recorder("b0"), Recorder("b1", "plain")]
+    room_of = {who: ROOM_A for who in [*natives, plain]} | {who: ROOM_B for who in in_b}
     batch: list[Post] = []
-    seq = 0
-    for turn in range(3):
-        for who in everyone:
-            seq += 1
-            said = Frame(m.ChatMessage(room="#a", nick=who.nick, text=f"{who.nick} {turn}", ts=1.0, seq=seq))
-            receipt = None if who is plain else Frame(m.Accepted(seq=seq, ts=1.0, room="#a"))
-            batch.append(Post(ROOM_A, seq, said, exclude=who, receipt=receipt))
-            if turn == 1:
-                batch.append(Post(None, 0, notice(f"for {who.nick}"), to=who))
-    dispatch(batch, {ROOM_A: [Member(who, 0) for who in everyone]})
+    seq = {ROOM_A: 0, ROOM_B: 0}
+    for turn in range(4):
+        for who, room in room_of.items():
+            seq[room] += 1
+            n, name = seq[room], "#a" if room is ROOM_A else "#b"
+            said = Frame(m.ChatMessage(room=name, nick=who.nick, text=f"{who.nick} {turn}", ts=1.0, seq=n))
+            receipt = None if who.wire == "plain" else Frame(m.Accepted(seq=n, ts=1.0, room=name))
+            batch.append(Post(room, n, said, exclude=who, receipt=receipt))
+            if turn in (1, 2):
+                batch.append(Post(None, 0, notice(f"for {who.nick} {turn}"), to=who))
+    dispatch(batch, {room: [Member(who, 0) for who in room_of if room_of[who] is room] for room in (ROOM_A, ROOM_B)})
 
-    for who in everyone:
-        expected: list[tuple[str, object]] = []  # what it should be given: bytes runs, its own frame between
+    for who, room in room_of.items():
+        expected: list[tuple[str, object]] = []  # what it should be given: bytes runs, its own frames between
         for p in batch:
             if p.to is who:
                 expected.append(("frame", p.frame.msg))
                 continue
-            if p.to is not None:
+            if p.to is not None or p.room is not room:
                 continue
             frame = p.receipt if p.exclude is who else p.frame
             if frame is None:
@@ -166,7 +169,7 @@ def test_members_with_a_frame_of_their_own_get_the_room_cut_in_stretches_with_th
                 expected[-1] = ("bytes", expected[-1][1] + data)
             else:
                 expected.append(("bytes", data))
-        assert [kind for kind, _ in expected] == ["bytes", "frame", "bytes"]
+        assert [kind for kind, _ in expected] == ["bytes", "frame", "bytes", "frame", "bytes"]
         assert who.calls == expected, who.nick
 
 

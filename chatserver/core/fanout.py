@@ -335,6 +335,7 @@ def _deliver_merged(run: list[Post], shares: list[_Share], held: _Held, full: di
     a time, a frame of its own between two."""
     merged: dict[tuple[_Share, ...], _Share] = {}
     stretches: list[list] = []  # [share, lo, hi]: posts[lo:hi] of share, consecutive in the run
+    cuts: dict[_Share, dict[int, int]] = {}  # share -> ``_cuts`` of the run for its room
     direct = held.direct
     for sub, mine in held.windows.items():
         try:
@@ -350,7 +351,15 @@ def _deliver_merged(run: list[Post], shares: list[_Share], held: _Held, full: di
                 data = enc.blob if own is None else enc.without(share.posts, own)
                 if data:
                     sub.deliver_bytes(data)
-            else:  # joined or left one of them while the run was queued, or gone, or sent its own
+            elif wire is not None and sub not in held.uneven and len(mine) == 1:
+                # in one room of the run all along, sent frames of its own (an IRC client's
+                # first line sends its ``Context``): the room's encoding cut at each of them
+                (share,) = mine
+                at = cuts.get(share)
+                if at is None:
+                    at = cuts[share] = _cuts(run, share.room)
+                _around_own(sub, wire, share, direct[sub], at)
+            else:  # joined or left one of them while the run was queued, or gone, or in several and sent its own
                 if not stretches:
                     stretches = _stretches(run, shares)
                 _in_order(sub, wire, mine, stretches)
@@ -360,6 +369,38 @@ def _deliver_merged(run: list[Post], shares: list[_Share], held: _Held, full: di
                         full[share.room].append(sub)
         except Exception:  # one broken member must not cost the others their messages
             log.exception("delivering to %s", getattr(sub, "nick", sub))
+
+
+def _cuts(run: list[Post], room: object) -> dict[int, int]:
+    """For each frame for one subscriber in ``run`` (by ``id``): how many posts to ``room`` precede it."""
+    at: dict[int, int] = {}
+    count = 0
+    for post in run:
+        if post.to is not None:
+            at[id(post)] = count
+        elif post.room is room:
+            count += 1
+    return at
+
+
+def _around_own(sub: Subscriber, wire: str, share: _Share, its: list[Post], at: dict[int, int]) -> None:
+    """A member of ``share``'s room for the whole run: the room's posts, cut out of its
+    encoding (its own as their receipts), and its own frames ``its`` each in its place."""
+    enc, posts = share.encoded(wire), share.posts
+    own = share.own.get(sub)
+    pos = 0
+    for post in its:
+        cut = at[id(post)]
+        if cut > pos:
+            data = b"".join(enc.part(posts, own, pos, cut))
+            if data:
+                sub.deliver_bytes(data)
+            pos = cut
+        sub.deliver(post.frame)
+    if pos < len(posts):
+        data = b"".join(enc.part(posts, own, pos, len(posts)))
+        if data:
+            sub.deliver_bytes(data)
 
 
 def _in_order(sub: Subscriber, wire: str | None, mine: dict[_Share, list[Member]], stretches: list[list]) -> None:

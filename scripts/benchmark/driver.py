@@ -161,11 +161,6 @@ def run_load(
             srv.start()
         if before:
             before(server)
-        spies = [
-            start_profiler(ctx, srv, f"{mode}-n{n}-{spec.key}" + (f"-node{k + 1}" if nodes > 1 else ""))
-            for k, srv in enumerate(servers)
-            if spec.kind == "ours"
-        ]
         for cfg in cfgs:
             cfg["port"] = server.port
             for peer in cfg["peers"]:
@@ -175,6 +170,12 @@ def run_load(
         nfailed = sum(r["nfailed"] for r in ready)
         if nfailed:
             raise RuntimeError(f"{nfailed} client(s) could not register: {ready[0]['failed'] or ready[-1]['failed']}")
+        # (recorded from here: the load alone, not the clients' registration and joins before it)
+        spies = [
+            start_profiler(ctx, srv, f"{mode}-n{n}-{spec.key}" + (f"-node{k + 1}" if nodes > 1 else ""))
+            for k, srv in enumerate(servers)
+            if spec.kind == "ours"
+        ]
         before = [srv.sample() for srv in servers]
         side0 = {name: proc_sample(pid)["cpu"] for name, pid in side.items()}
         cs0 = sum(context_switches(srv.proc.pid) for srv in servers)
