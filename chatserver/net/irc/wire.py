@@ -21,8 +21,8 @@ from collections.abc import Callable
 from chatserver.core.fanout import Frame, add_wire
 from common import messages as m
 
-from . import names
-from .lines import MAX_LINE, build, encode, irc_time, tag_text, text_lines
+from . import lines, names
+from .lines import build, encode, irc_time, tag_text, text_lines
 from .names import irc_nick, prefix
 
 #: The texts of the rules' leave notices (``membership.part``; ``Participant.unregister``; a kick).
@@ -127,7 +127,7 @@ def chat_bytes(msg: m.ChatMessage, tags: str) -> bytes:
     if text and not text.isspace() and "\n" not in text and "\r" not in text and "\0" not in text:
         body = f"\x01ACTION {text}\x01" if msg.action else text
         line = f"{tags}:{_source(msg.nick)} PRIVMSG {msg.room} :{body}\r\n".encode("utf-8", "replace")
-        if len(line) <= MAX_LINE:  # (tags and all: within what ``text_lines`` would leave whole)
+        if len(line) <= lines.MAX_LINE:  # (tags and all: within what ``text_lines`` would leave whole)
             return line
     return encode(chat_lines(msg, tags))
 
