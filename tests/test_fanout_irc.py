@@ -117,3 +117,45 @@ def privmsgs_left(client: RawIrc) -> list[tuple[str, str, str]]:
     client.line("PING :done")
     lines = client.until(lambda words: words[1:2] == ["PONG"])
     return [(words_of(x)[0], words_of(x)[3], "") for x in lines if words_of(x)[1:2] == ["PRIVMSG"]]
+
+
+def test_lines_to_rooms_in_every_form_reach_them_alike(srv):
+    """A message to one room (taken without the parser) and its neighbours that are not (several
+    rooms, an action, tags, a source, a CTCP query, a NOTICE) reach a member as each should."""
+    sender, reader = RawIrc(srv.irc_port, "formsay"), RawIrc(srv.irc_port, "formread")
+    try:
+        for c in (sender, reader):
+            for room in ("#forms", "#forms2"):
+                c.line(f"JOIN {room}")
+                c.numeric("366")
+        sent = [
+            "PRIVMSG #forms :plain one",
+            "PRIVMSG #forms :with :colons : inside",
+            "PRIVMSG #forms,#forms2 :two rooms",
+            "PRIVMSG #forms :\x01ACTION waves\x01",
+            "PRIVMSG #forms :\x01VERSION\x01",
+            "@label=x PRIVMSG #forms :tagged",
+            ":formsay PRIVMSG #forms :sourced",
+            "PRIVMSG  #forms :two spaces",
+            "PRIVMSG #forms2 :",
+            "PRIVMSG #forms :last",
+        ]
+        sender.send(b"".join(line.encode() + b"\r\n" for line in sent))
+        got = []
+        while not got or got[-1] != ("#forms", "last"):
+            words = reader.numeric("PRIVMSG")
+            got.append((words[2], words[3]))
+        assert got == [
+            ("#forms", "plain one"),
+            ("#forms", "with :colons : inside"),
+            ("#forms", "two rooms"),
+            ("#forms2", "two rooms"),
+            ("#forms", "\x01ACTION waves\x01"),
+            ("#forms", "tagged"),
+            ("#forms", "sourced"),
+            ("#forms", "two spaces"),
+            ("#forms", "last"),
+        ]
+    finally:
+        sender.close()
+        reader.close()

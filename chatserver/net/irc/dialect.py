@@ -136,6 +136,13 @@ class IrcDialect:
             together.flush()
             self.notice(session, "that line held a NUL character and was not taken")
             return
+        # (most lines: a message to one room, taken as ``_message`` takes it, without ``parse``)
+        if text.startswith("PRIVMSG #") and session.participant.registered:
+            room, colon, said = text[8:].partition(" :")
+            if colon and not said.startswith("\x01") and "," not in room and " " not in room and room.isprintable():
+                self.context(session, "PRIVMSG", room)
+                together.add(m.Say(text=said, room=room))
+                return
         parsed = parse(text)
         if parsed is None:
             return
