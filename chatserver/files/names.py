@@ -14,7 +14,10 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from common.sizes import human_size
+
 MAX_NAME = 120
+__all__ = ["human_size", "media_type", "safe_name"]  # (human_size: common/sizes.py)
 #: Separators and their look-alikes, Windows' reserved characters, controls, bidi and invisible format characters.
 _UNSAFE = re.compile(
     '[/\\\\:*?"<>|\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2044\u2060-\u2064\u2066-\u2069'
@@ -59,15 +62,3 @@ def media_type(name: str, head: bytes) -> str:
     if kind == "image/webp" and head[8:12] != b"WEBP":
         return BYTES
     return kind
-
-
-def human_size(size: int) -> str:
-    """``2100000`` -> ``2.1 MB`` (decimal units, as file managers show them)."""
-    if size < 1000:
-        return f"{size} B"
-    value = float(size)
-    for unit in ("kB", "MB", "GB", "TB"):
-        value /= 1000
-        if value < 999.95 or unit == "TB":
-            return f"{value:.1f} {unit}"
-    raise AssertionError("unreachable")
