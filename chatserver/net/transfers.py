@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import logging
 import urllib.parse
-from collections.abc import Iterator
 
 import h11
 
@@ -34,7 +33,7 @@ from chatserver.net.dialects.http import HttpConnection, Refused, Route, Routes,
 log = logging.getLogger(__name__)
 
 STALL = 30.0  # seconds an upload or download may make no progress
-BODY_READ = 256 * 1024
+BODY_READ = 1024 * 1024  # bytes of an upload read at once
 #: A served file may do nothing: no script, no style, no plugin, in a sandbox even if opened as a page.
 FILE_CSP = b"default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
 UNAVAILABLE = "this file is not here: deleted, expired, or kept by a server that has stopped"
@@ -67,11 +66,11 @@ def upload(sharing: Sharing, security: SecurityHeaders, conn: HttpConnection, re
         conn.stream.write(conn.http.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
     address = conn.stream.addr[0]
     try:
-        ref = sharing.receive(offer, address, _body(conn))
+        ref = sharing.receive(offer, address, conn.raw_body(offer.size, BODY_READ, STALL))
     except Refusal as exc:
         log.info("web %s: upload of %r refused: %s", conn.peer, offer.name, exc)
         raise Refused(507 if "disk" in str(exc) else 413 if "quota" in str(exc) else 400, str(exc)) from None
-    except (TimeoutError, h11.RemoteProtocolError) as exc:
+    except (TimeoutError, ConnectionError) as exc:
         raise Refused(408, f"the upload stopped: {exc}") from None
     log.info("web %s: %s shared %s (%d bytes)", conn.peer, offer.nick, ref.id, ref.size)
     body = json.dumps(
@@ -84,22 +83,8 @@ def upload(sharing: Sharing, security: SecurityHeaders, conn: HttpConnection, re
             "url": f"/f/{ref.id}/{urllib.parse.quote(ref.name)}",
         }  # fmt: skip
     ).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *security]
-    conn.respond(201, headers, body)
-
-
-def _body(conn: HttpConnection) -> Iterator[bytes]:
-    """The request's body as it arrives, each read due within ``STALL`` s."""
-    stream = conn.stream
-    while True:
-        stream.until(stream.clock() + STALL, "upload stalled")
-        event = conn.next_event(BODY_READ)
-        if isinstance(event, h11.Data):
-            yield bytes(event.data)
-        elif isinstance(event, h11.EndOfMessage):
-            return
-        else:
-            raise Refusal("the connection closed before the upload was whole")
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    conn.respond(201, [*headers, (b"connection", b"close"), *security], body)  # (the body went round h11: see raw_body)
 
 
 def download(sharing: Sharing, security: SecurityHeaders, conn: HttpConnection, request: h11.Request) -> None:
