@@ -263,3 +263,30 @@ def test_slow_uploaders_block_no_chat_and_are_limited_per_address(server):
     assert status == 400 and b"at most 3 uploads at once" in text
     for sock in stalled:
         sock.close()
+
+
+def test_a_file_shared_on_one_cluster_node_downloads_from_the_other(make_redis):
+    redis = make_redis()
+    args = ("--cluster", redis.url, "--cluster-heartbeat", "1", "--rate-limit", "0")
+    first, second = ServerProcess(*args), ServerProcess(*args)
+    try:
+        alice = NativeClient(first.port, "alice")
+        bob = NativeClient(second.port, "bob")
+        body = os.urandom(20_000)
+        shared = share(first, alice, "both.bin", body)
+        msg = bob.expect(lambda f: f["type"] == "message" and "file" in f)
+        assert f":{first.web_port}/f/{shared['id']}/" in msg["text"]  # the link names the node that keeps it
+        moved = get(second, shared["url"])  # asked of the other node: sent to the one that has it
+        assert moved.status == 307
+        location = urllib.parse.urlsplit(moved.getheader("location"))
+        assert location.port == first.web_port and location.path == shared["url"]
+        assert get(first, location.path).body == body
+        alice.close()
+        first.stop()
+        # The node that kept it is gone: the link says so, nothing passes for the file.
+        gone = get(second, shared["url"])
+        assert gone.status == 404 and b"not here" in gone.body
+    finally:
+        for node in (first, second):
+            if node.proc.poll() is None:
+                node.stop()

@@ -58,6 +58,8 @@ def start_files(config: ServerConfig, server: ChatServer, web: WebServer) -> Sha
     sharing = Sharing(
         store, server.hub, max_size=config.max_file_size * MIB, web_port=lambda: web.address[1], link_base=link_base
     )
-    add_routes(web.routes, sharing, web.security_headers)  # (before the port opens: no request finds them missing)
+    add_routes(
+        web.routes, sharing, web.security_headers, lambda: web.peers()
+    )  # (before the port opens: no request finds them missing)
     server.files = web.sharing = sharing
     return sharing

@@ -15,13 +15,20 @@ slows only itself, and is cut after ``STALL`` seconds without progress.
   image types (``names.INLINE_TYPES``, checked by content), with ``nosniff``
   and a sandboxing CSP; one byte range (``Range``, ``If-Range``) gives a
   ``206``, so an interrupted download resumes; plaintext goes by ``sendfile``.
+- **Cluster**: a file is kept by the node it was uploaded to. Another node asked
+  for it asks the others' pages (``HEAD``, marked as a probe so that it goes no
+  further) and redirects (``307``) to the one that has it; none: ``404``, "not
+  here" (its node stopped, or the file was deleted): never a wrong file.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
+import ssl
 import urllib.parse
+from collections.abc import Callable
 
 import h11
 
@@ -36,13 +43,53 @@ STALL = 30.0  # seconds an upload or download may make no progress
 BODY_READ = 1024 * 1024  # bytes of an upload read at once
 #: A served file may do nothing: no script, no style, no plugin, in a sandbox even if opened as a page.
 FILE_CSP = b"default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sandbox"
+PROBE = b"x-lanchat-probe"  # a node asking another whether it keeps a file
+PROBE_WAIT = 2.0  # seconds a node waits for another's answer
+MAX_PEERS = 16
 UNAVAILABLE = "this file is not here: deleted, expired, or kept by a server that has stopped"
 
 
-def add_routes(routes: Routes, sharing: Sharing, security: SecurityHeaders) -> None:
-    """The upload and download routes of ``sharing`` on a page's port."""
+def add_routes(
+    routes: Routes, sharing: Sharing, security: SecurityHeaders, peers: Callable[[], list[str]] = list
+) -> None:
+    """The upload and download routes of ``sharing`` on a page's port; ``peers``: the page addresses of
+    a cluster's other nodes (``http://HOST:PORT/``), asked for a file this node does not keep."""
     routes.add_prefix("/up/", Route(lambda c, r: upload(sharing, security, c, r), frozenset({b"PUT", b"POST"}), True))
-    routes.add_prefix("/f/", Route(lambda c, r: download(sharing, security, c, r)))
+    routes.add_prefix("/f/", Route(lambda c, r: download(sharing, security, c, r, peers)))
+
+
+def _on_peer(peers: Callable[[], list[str]], target: str) -> str | None:
+    """The address of ``target`` on the cluster's node that keeps it (a ``HEAD`` to each other node's
+    page, one after the other, each within ``PROBE_WAIT`` s), or None."""
+    try:
+        others = peers()
+    except Exception as exc:  # (the cluster's Redis away): nobody else known now
+        log.debug("files: the other nodes' pages: %s", exc)
+        return None
+    for page in others[:MAX_PEERS]:
+        url = urllib.parse.urlsplit(page)
+        if url.scheme not in ("http", "https") or not url.hostname or not url.port:
+            continue
+        kind = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        kwargs = {"context": _any_certificate()} if url.scheme == "https" else {}
+        try:
+            peer = kind(url.hostname, url.port, timeout=PROBE_WAIT, **kwargs)
+            peer.request("HEAD", target, headers={PROBE.decode(): "1"})
+            status = peer.getresponse().status
+            peer.close()
+        except (OSError, http.client.HTTPException):
+            continue
+        if status == 200:
+            return f"{url.scheme}://{url.netloc}{target}"
+    return None
+
+
+def _any_certificate() -> ssl.SSLContext:
+    """A node's page has its own certificate: a probe only asks, it sends nothing secret."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 def _path(request: h11.Request) -> str:
@@ -87,10 +134,22 @@ def upload(sharing: Sharing, security: SecurityHeaders, conn: HttpConnection, re
     conn.respond(201, [*headers, (b"connection", b"close"), *security], body)  # (the body went round h11: see raw_body)
 
 
-def download(sharing: Sharing, security: SecurityHeaders, conn: HttpConnection, request: h11.Request) -> None:
+def download(
+    sharing: Sharing,
+    security: SecurityHeaders,
+    conn: HttpConnection,
+    request: h11.Request,
+    peers: Callable[[], list[str]] = list,
+) -> None:
     file_id, _, _name = _path(request)[len("/f/") :].partition("/")
     record = sharing.store.get(file_id) if file_id else None
     if record is None:
+        if file_id and not header(request, PROBE):  # (a probe is answered for this node alone: no loops)
+            found = _on_peer(peers, request.target.decode("latin-1"))
+            if found is not None:
+                raise Refused(
+                    307, f"this file is kept by another server of the cluster: {found}", [(b"location", found.encode())]
+                )
         raise Refused(404, UNAVAILABLE)
     size = record.size
     etag = f'"{record.sha256[:32]}"'.encode()
