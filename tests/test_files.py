@@ -290,3 +290,61 @@ def test_a_file_shared_on_one_cluster_node_downloads_from_the_other(make_redis):
         for node in (first, second):
             if node.proc.poll() is None:
                 node.stop()
+
+
+def test_a_downloader_that_reads_nothing_blocks_no_chat(server):
+    alice, bob = NativeClient(server.port, "alice"), NativeClient(server.port, "bob")
+    shared = share(server, alice, "big.bin", os.urandom(8_000_000))
+    bob.expect(lambda f: f["type"] == "message" and "file" in f)
+    stuck = socket.socket()
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    stuck.connect(("127.0.0.1", server.web_port))
+    stuck.sendall(f"GET {shared['url']} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+    assert stuck.recv(64).startswith(b"HTTP/1.1 200")  # it started, and now reads nothing more
+    for i in range(5):
+        alice.say(f"chat goes on {i}")
+        assert bob.messages(1, timeout=5)[0]["text"] == f"chat goes on {i}"
+    assert get(server, shared["url"], {"Range": "bytes=0-9"}).status == 206  # and other downloads too
+    stuck.close()
+
+
+def test_a_full_disk_refuses_uploads_with_a_clear_line(tmp_path):
+    from chatserver.files.store import FileStore, Refusal
+
+    store = FileStore(tmp_path / "files", per_person=0, total=0, margin=2**62)  # (no disk has that much free)
+    with pytest.raises(Refusal, match="disk is full"):
+        store.check("alice", 1)
+
+
+def test_files_over_tls(tmp_path):
+    import ssl
+
+    srv = ServerProcess("--tls", "--store", str(tmp_path / "chat.sqlite3"))
+    try:
+        assert srv.web_scheme == "https"
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        raw = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        tls = ctx.wrap_socket(raw)
+        tls.sendall(b'{"type":"hello","version":1,"nick":"alice"}\n')
+        reader = tls.makefile("rb")
+        frame = {}
+        while frame.get("type") != "welcome":
+            frame = json.loads(reader.readline())
+        body = os.urandom(1_500_000)
+        tls.sendall(json.dumps({"type": "upload", "name": "s.bin", "size": len(body)}).encode() + b"\n")
+        while frame.get("type") != "upload_token":
+            frame = json.loads(reader.readline())
+        conn = http.client.HTTPSConnection("127.0.0.1", srv.web_port, timeout=10, context=ctx)
+        conn.request("PUT", frame["path"], body=body)
+        resp = conn.getresponse()
+        assert resp.status == 201
+        url = json.loads(resp.read())["url"]
+        conn = http.client.HTTPSConnection("127.0.0.1", srv.web_port, timeout=10, context=ctx)
+        conn.request("GET", url, headers={"Range": "bytes=100-"})
+        resp = conn.getresponse()
+        assert resp.status == 206 and resp.read() == body[100:]
+        tls.close()
+    finally:
+        srv.stop()
