@@ -348,3 +348,18 @@ def test_files_over_tls(tmp_path):
         tls.close()
     finally:
         srv.stop()
+
+
+def test_an_irc_user_gets_a_working_link(server):
+    from irc_helpers import RawIrc
+
+    irc = RawIrc(server.irc_port, "ircy")
+    alice = NativeClient(server.port, "alice")
+    body = os.urandom(30_000)
+    shared = share(server, alice, "for irc.bin", body)
+    line = irc.until(lambda w: w[1:2] == ["PRIVMSG"] and "shared" in w[-1])[-1]
+    assert "\x01ACTION shared for irc.bin (30.0 kB) — http://127.0.0.1:" in line
+    url = line.rstrip("\x01").rsplit(" ", 1)[-1]
+    path = urllib.parse.urlsplit(url).path
+    assert path == shared["url"]
+    assert get(server, path).body == body
