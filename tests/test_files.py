@@ -363,3 +363,18 @@ def test_an_irc_user_gets_a_working_link(server):
     path = urllib.parse.urlsplit(url).path
     assert path == shared["url"]
     assert get(server, path).body == body
+
+
+def test_files_older_than_the_retention_are_deleted(tmp_path):
+    from chatserver.files.store import FileStore, Record
+
+    root = tmp_path / "files"
+    store = FileStore(root, per_person=0, total=0, margin=0)
+    for file_id, created in (("old", 100.0), ("new", 200.0)):
+        store.part_path(file_id).write_bytes(b"x")
+        store.keep(Record(file_id, "n", 1, "s", "t", "o", "o", "#r", None, created))
+    assert store.prune(150.0) == 1
+    assert store.get("old") is None and store.get("new") is not None
+    assert sorted(p.name for p in root.iterdir()) == ["new", "new.json"]
+    again = FileStore(root, per_person=0, total=0, margin=0)  # (and a restart reads what is left)
+    assert again.get("new") is not None and again.get("old") is None

@@ -5,6 +5,7 @@ directory per store: two servers of one machine never share theirs), or in
 a temporary directory deleted at exit with ``--store memory`` (and in
 reverse and ack modes, which serve no page). A cluster node keeps the files
 shared through it in a temporary directory of its own (docs/cluster.md).
+Files are deleted after ``--retain-days``, as messages are.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from chatserver.app.netinfo import lan_addresses
+from chatserver.backends.retention import DEFAULT_DAYS
 from chatserver.config import ServerConfig
 from chatserver.files.sharing import Sharing
 from chatserver.files.store import FileStore
@@ -55,9 +57,16 @@ def start_files(config: ServerConfig, server: ChatServer, web: WebServer) -> Sha
             bases.append(f"{web.scheme}://{link_host(config, host)}:{port}")
         return bases[0]
 
+    days = DEFAULT_DAYS if config.retain_days is None else config.retain_days  # (0: forever)
     sharing = Sharing(
-        store, server.hub, max_size=config.max_file_size * MIB, web_port=lambda: web.address[1], link_base=link_base
+        store,
+        server.hub,
+        max_size=config.max_file_size * MIB,
+        web_port=lambda: web.address[1],
+        link_base=link_base,
+        retain=days * 86400 if days else None,
     )
+    sharing.prune()
     add_routes(
         web.routes, sharing, web.security_headers, lambda: web.peers()
     )  # (before the port opens: no request finds them missing)

@@ -64,6 +64,8 @@ class Sharing:
         web_port: Callable[[], int],
         link_base: Callable[[], str],
         clock: Callable[[], float] = time.monotonic,
+        retain: float | None = None,
+        wall: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.hub = hub
@@ -72,6 +74,9 @@ class Sharing:
         #: ``http://HOST:PORT`` of the page's port, as links in messages give it.
         self.link_base = link_base
         self.clock = clock
+        #: Seconds a file is kept (None: forever), as messages are (``--retain-days``); ``wall`` tells the time.
+        self.retain = retain
+        self.wall = wall
         self._lock = threading.Lock()  # the tokens and the uploads under way (never held for I/O)
         self._offers: dict[str, Offer] = {}
         self._uploading: collections.Counter[str] = collections.Counter()
@@ -128,7 +133,7 @@ class Sharing:
                 digest, head = self._write(file_id, offer.size, chunks)
                 kind = media_type(offer.name, head)
                 record = Record(
-                    file_id, offer.name, offer.size, digest, kind, owner, offer.nick, offer.room, offer.to, time.time()
+                    file_id, offer.name, offer.size, digest, kind, owner, offer.nick, offer.room, offer.to, self.wall()
                 )
                 self.store.keep(record)
             finally:
@@ -141,7 +146,12 @@ class Sharing:
                 self._uploading[address] -= 1
                 if not self._uploading[address]:
                     del self._uploading[address]
+        self.prune()  # (in the uploader's thread: the files' I/O is never chat's)
         return self._share(record)
+
+    def prune(self) -> int:
+        """Delete the files older than the retention (at start, and after each upload)."""
+        return self.store.prune(self.wall() - self.retain) if self.retain else 0
 
     def _write(self, file_id: str, size: int, chunks: Iterable[bytes]) -> tuple[str, bytes]:
         """The bytes to ``ID.part`` as they come; their SHA-256 and the first few (the type)."""

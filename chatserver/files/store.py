@@ -164,6 +164,17 @@ class FileStore:
         found.sort(key=lambda r: r.created)
         return found[-count:]
 
+    def prune(self, before: float) -> int:
+        """Delete the files shared before ``before`` (a time, as ``Record.created``): retention, as
+        for messages (``--retain-days``). How many went."""
+        with self._lock:
+            old = [r.id for r in self._records.values() if r.created < before]
+        for file_id in old:
+            self.forget(file_id)
+        if old:
+            log.info("files: %d shared file(s) older than the retention deleted", len(old))
+        return len(old)
+
     def close(self) -> None:
         """A temporary directory (``--store memory``) goes with the server."""
         if self.temporary:
