@@ -221,6 +221,9 @@ def test_a_restart_keeps_files_and_their_messages(tmp_path):
     try:
         assert get(srv, shared["url"]).body == body
         bob = NativeClient(srv.port, "bob")
+        replayed = bob.expect(lambda f: f["type"] == "message" and f.get("replay") == "history")
+        assert replayed["file"]["id"] == shared["id"]  # the room's history still knows it is a file
+        assert replayed["file"]["sha256"] == shared["sha256"] and replayed["action"] is True
         bob.send_json({"type": "files"})
         listed = bob.expect(lambda f: f.get("replay") == "files")
         assert listed["file"]["id"] == shared["id"]
