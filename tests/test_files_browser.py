@@ -62,6 +62,10 @@ def test_a_terminal_picture_shows_inline_and_a_document_as_a_link(server, page):
     assert all(href.startswith("/f/") for _, href in links)
     assert page.driver.execute_script("return document.querySelectorAll('.shared-file img').length") == 1  # no SVG
     page.shot("shared-files")
+    page.say("/files")  # the room's files again, marked as such
+    page.wait(
+        lambda: page.driver.execute_script("return document.querySelectorAll('.line.found .shared-file').length") == 2
+    )
     assert page.csp_violations() == []
 
 

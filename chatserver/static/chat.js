@@ -539,7 +539,7 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
       }
       case "message": {
         const v = roomView(f.room);
-        if (v && (f.replay === "search" || (f.replay === "history" && s.lookBack === "typed"))) {
+        if (v && (f.replay === "search" || f.replay === "files" || (f.replay === "history" && s.lookBack === "typed"))) {
           showMessage(v, f, ["found"], true);
           break;
         }
