@@ -70,8 +70,13 @@ def start_server(size_mib: int) -> tuple[subprocess.Popen, int, int]:
 def chat_phase(port: int, clients: int, rate: float, stop: threading.Event, duration: float | None) -> list[float]:
     """Latencies (ms) of every delivery of a sender's paced messages to ``clients`` readers, until ``stop``
     (or ``duration`` s)."""
-    readers = [Client(port, f"r{i}-{time.monotonic_ns() % 10**6}") for i in range(clients)]
-    sender = Client(port, f"s-{time.monotonic_ns() % 10**6}")
+    tag = time.monotonic_ns() % 10**9
+    readers = [Client(port, f"r{i}-{tag % 10**6}") for i in range(clients)]
+    sender = Client(port, f"s-{tag % 10**6}")
+    room = f"#bench{tag}"  # (a room of its own: no history of another phase replayed)
+    for c in (*readers, sender):
+        c.send({"type": "join", "room": room})
+        c.until(lambda f: f["type"] == "joined")
     found: list[float] = []
     lock = threading.Lock()
 
@@ -79,7 +84,7 @@ def chat_phase(port: int, clients: int, rate: float, stop: threading.Event, dura
         try:
             while True:
                 f = c.frame()
-                if f["type"] == "message" and f["text"].startswith("t="):
+                if f["type"] == "message" and "replay" not in f and f["text"].startswith("t="):
                     if f["text"] == "t=end":
                         return
                     ms = (time.perf_counter() - float(f["text"][2:])) * 1000
