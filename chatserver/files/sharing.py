@@ -113,7 +113,7 @@ class Sharing:
         with self._lock:
             offer = self._offers.pop(token, None)
         if offer is None or offer.expires <= self.clock():
-            raise Refusal("no such upload token (used, expired, or never given): ask again with /send")
+            raise Refusal("no such upload token (used, expired, or never given): ask again with /send", 403)
         return offer
 
     # -- the upload ---------------------------------------------------------------
@@ -123,7 +123,7 @@ class Sharing:
         Whatever fails, nothing is left on disk and the reservation is given back."""
         with self._lock:
             if self._uploading[address] >= PER_ADDRESS:
-                raise Refusal(f"at most {PER_ADDRESS} uploads at once from one address: wait for one to finish")
+                raise Refusal(f"at most {PER_ADDRESS} uploads at once from one address: wait for one to finish", 429)
             self._uploading[address] += 1
         owner = nick_key(offer.nick)
         file_id = secrets.token_urlsafe(18)  # 144 random bits
@@ -171,7 +171,7 @@ class Sharing:
                 out.flush()
                 os.fsync(out.fileno())
         except OSError as exc:
-            raise Refusal(f"the server could not keep the file ({exc.strerror or exc}): chat goes on") from exc
+            raise Refusal(f"the server could not keep the file ({exc.strerror or exc}): chat goes on", 507) from exc
         if got != size:
             raise Refusal(f"the upload ended after {got} of {size} bytes")
         return sha.hexdigest(), head
@@ -201,7 +201,7 @@ class Sharing:
             frame = Frame(message)
             if self.hub.tell(record.to, frame) is None:
                 self.store.forget(record.id)
-                raise Refusal(f"{record.to} has left: the file was not kept")
+                raise Refusal(f"{record.to} has left: the file was not kept", 410)
             if nick_key(record.to) != nick_key(record.nick):
                 self.hub.tell(record.nick, frame)  # the sharer's copy (gone already: no matter)
         if message is not None:

@@ -34,7 +34,11 @@ DISK_MARGIN = 64 * 1024 * 1024
 
 
 class Refusal(Exception):
-    """An upload refused, with the line that says why."""
+    """An upload refused, with the line that says why, and the HTTP status that answers it."""
+
+    def __init__(self, text: str, status: int = 400) -> None:
+        super().__init__(text)
+        self.status = status
 
 
 @dataclasses.dataclass
@@ -100,15 +104,15 @@ class FileStore:
     def _check_locked(self, owner: str, size: int) -> None:
         if self.per_person and self._used(owner) + size > self.per_person:
             left = max(0, self.per_person - self._used(owner))
-            raise Refusal(f"over your quota of {human_size(self.per_person)} of files ({human_size(left)} left)")
+            raise Refusal(f"over your quota of {human_size(self.per_person)} of files ({human_size(left)} left)", 413)
         if self.total and self._used() + size > self.total:
-            raise Refusal(f"the server's files are full ({human_size(self.total)}): ask an operator")
+            raise Refusal(f"the server's files are full ({human_size(self.total)}): ask an operator", 507)
         try:
             free = shutil.disk_usage(self.root).free
         except OSError:
             free = 0
         if free < size + self.margin:
-            raise Refusal("the server's disk is full: no files are taken for now (chat goes on)")
+            raise Refusal("the server's disk is full: no files are taken for now (chat goes on)", 507)
 
     def reserve(self, owner: str, size: int) -> None:
         with self._lock:

@@ -106,7 +106,7 @@ def upload(sharing: Sharing, security: SecurityHeaders, conn: HttpConnection, re
     try:
         offer = sharing.claim(token)
     except Refusal as exc:
-        raise Refused(403, str(exc)) from None
+        raise Refused(exc.status, str(exc)) from None
     if int(length) != offer.size:
         raise Refused(400, f"Content-Length {int(length)} is not the {offer.size} bytes the token was given for")
     if conn.http.they_are_waiting_for_100_continue:
@@ -116,7 +116,7 @@ def upload(sharing: Sharing, security: SecurityHeaders, conn: HttpConnection, re
         ref = sharing.receive(offer, address, conn.raw_body(offer.size, BODY_READ, STALL))
     except Refusal as exc:
         log.info("web %s: upload of %r refused: %s", conn.peer, offer.name, exc)
-        raise Refused(507 if "disk" in str(exc) else 413 if "quota" in str(exc) else 400, str(exc)) from None
+        raise Refused(exc.status, str(exc)) from None
     except (TimeoutError, ConnectionError) as exc:
         raise Refused(408, f"the upload stopped: {exc}") from None
     log.info("web %s: %s shared %s (%d bytes)", conn.peer, offer.nick, ref.id, ref.size)
