@@ -11,8 +11,8 @@ import os
 import zlib
 
 import pytest
-from helpers import NativeClient, ServerProcess
-from test_browser import browser, page  # noqa: F401 - the fixtures
+from helpers import NativeClient, ServerProcess, wait_for
+from test_browser import LineClient, browser, page  # noqa: F401 - the fixtures
 
 
 @pytest.fixture
@@ -101,3 +101,24 @@ def test_a_pasted_picture_is_shared(server, page):  # noqa: F811
     )
     msg = bob.expect(lambda f: f["type"] == "message" and "file" in f, timeout=30)
     assert msg["file"]["type"] == "image/png"
+
+
+def test_a_file_from_the_page_is_fetched_by_a_terminal_with_identical_bytes(server, page, tmp_path):  # noqa: F811
+    term = LineClient(server, "term")
+    try:
+        assert wait_for(lambda: term.saw("Connected"))
+        page.open(server)
+        page.login("pat")
+        assert wait_for(lambda: term.saw("pat joined"))
+        body = os.urandom(500_000)
+        path = tmp_path / "from page.pdf"
+        path.write_bytes(body)
+        page.driver.execute_script("document.getElementById('attach-input').hidden = false")
+        page.el("#attach-input").send_keys(str(path))
+        assert wait_for(lambda: term.saw("pat shared from page.pdf (500.0 kB) — /get 1"), 30), term.lines
+        folder = tmp_path / "got"
+        term.type(f"/get 1 {folder}")
+        assert wait_for(lambda: term.saw("saved from page.pdf"), 30), term.lines
+        assert hashlib.sha256((folder / "from page.pdf").read_bytes()).digest() == hashlib.sha256(body).digest()
+    finally:
+        term.close()
