@@ -22,6 +22,7 @@ from .config import load as load_config
 from .connection import ChatConnection
 from .discovery import DiscoveryError, browse, choose, format_found, servers
 from .errors import ClientError, NickRejected, PasswordRequired, WrongPassword
+from .files import send_file_once
 from .linemode import Interrupted, LinePrinter, finish, run_line_mode, show_line
 from .local import Preferences
 from .oneshot import one_shot_message, send_once
@@ -81,6 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TEXT",
         help="send one message, print the server's reply (or a delivery confirmation), and exit",
     )
+    p.add_argument(
+        "--send-file",
+        metavar="PATH",
+        help="share one file with the room (or --to), print where it went, and exit",
+    )
+    p.add_argument("--to", metavar="#ROOM|NICK", default="", help="with --send-file: the room or person it goes to")
     p.add_argument("--list", action="store_true", help="list the chat servers on the LAN and exit")
     # chatserver --interactive: a socket already connected to it, inherited as this descriptor.
     p.add_argument("--fd", type=int, help=argparse.SUPPRESS)
@@ -183,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, addresses: list[Address], interactive: bool) -> int:
     default_name = login_name()
-    one_shot = args.send is not None
+    one_shot = args.send is not None or args.send_file is not None
     config: Config = args.config
     nick = args.name or config.name or (ask_name(default_name) if interactive and not one_shot else default_name)
     if interactive and not one_shot and args.fd is None:
@@ -240,6 +247,8 @@ def _run(args: argparse.Namespace, addresses: list[Address], interactive: bool) 
                     raise
                 print(f"{exc}; try again (Ctrl-C to give up)", file=sys.stderr)
                 password = ask_password()
+    if args.send_file is not None:
+        return send_file_once(conn, args.send_file, args.to, conn.tls.context() if conn.tls is not None else None)
     if one_shot:
         return send_once(conn, args.send_msg, welcome.nick)
     from .session import ChatSession

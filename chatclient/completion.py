@@ -1,15 +1,15 @@
-"""Tab completion for the prompt: commands, nicknames and room names."""
+"""Tab completion for the prompt: commands, nicknames, room names, and paths after ``/send``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion, PathCompleter
 from prompt_toolkit.document import Document
 
 COMMANDS = (
     "/who", "/join", "/part", "/say", "/window", "/rooms", "/topic", "/away", "/msg", "/me", "/nick",
-    "/kick", "/ignore", "/unignore", "/bell", "/help", "/quit",
+    "/kick", "/ignore", "/unignore", "/bell", "/help", "/quit", "/send", "/get", "/files",
 )  # fmt: skip
 _TAKES_NICK = {"/msg", "/kick", "/ignore", "/unignore"}
 _TAKES_ROOM = {"/join", "/part", "/say", "/window"}
@@ -32,6 +32,7 @@ class ChatCompleter(Completer):
         self.nicks = nicks
         self.rooms = rooms
         self.correspondents = correspondents
+        self._paths = PathCompleter(expanduser=True)
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
         before = document.text_before_cursor
@@ -42,6 +43,11 @@ class ChatCompleter(Completer):
                 yield Completion(c.text + " ", c.start_position, display=c.text)
             return
         command = words[0].lower() if words and before.startswith("/") else ""
+        if command == "/send" and len(words) <= 2 and not (len(words) == 2 and before.endswith(" ")):
+            # The path: completed from the file system (``~`` too), as a shell would.
+            typed = before[len(words[0]) :].lstrip()
+            yield from self._paths.get_completions(Document(typed, len(typed)), complete_event)
+            return
         if command in _TAKES_ROOM:
             yield from self._matching(sorted(self.rooms()), word)
         elif command in _TAKES_NICK or not command:

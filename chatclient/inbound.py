@@ -21,6 +21,9 @@ from .positions import Positions
 from .typed import not_sent
 from .windows import Windows
 
+#: The messages that may share a file (their ``file``).
+_SHARING = (m.ChatMessage, m.Private)
+
 Handler = Callable[["Inbound", m.Message], "m.Message | None"]
 
 
@@ -62,6 +65,12 @@ class Inbound:
         self.server_stopping = False  # the server said it stops: the Bye that follows is not the end
         #: Why the session ended without the server's ``bye`` (a kick's words).
         self.lost: str | None = None
+        #: A message sharing a file, as shown here (``files.Transfers.shown``: numbered for /get).
+        self.file_shown: Callable[[m.ChatMessage | m.Private], m.Message] = lambda msg: msg
+        #: The server's yes to a /send: the upload starts (``files.Transfers.token``).
+        self.upload_token: Callable[[m.UploadToken], None] = lambda msg: None
+        #: An error, which may answer a /send (``files.Transfers.refused``).
+        self.upload_refused: Callable[[m.Error], None] = lambda msg: None
 
     def pump(self, conn: ChatConnection, leaving: Callable[[], bool]) -> str | None:
         """Handle messages until the server says bye (None) or the link fails (why)."""
@@ -84,6 +93,8 @@ class Inbound:
             return str(exc)
 
     def on_message(self, msg: m.Message) -> None:
+        if type(msg) in _SHARING and msg.file is not None:  # type: ignore[attr-defined]
+            msg = self.file_shown(msg)  # type: ignore[arg-type]
         handler = _HANDLERS.get(type(msg))
         if handler is not None:
             found = handler(self, msg)
@@ -109,6 +120,9 @@ class Inbound:
     def _ping(self, msg: m.Ping) -> None:
         self._answer_ping(msg)
 
+    def _upload_token(self, msg: m.UploadToken) -> None:
+        self.upload_token(msg)
+
     def _token(self, msg: m.Token) -> None:
         self.token = msg.token  # after /nick: the right to resume, under the new name
 
@@ -121,6 +135,7 @@ class Inbound:
         return msg
 
     def _error(self, msg: m.Error) -> m.Message | None:
+        self.upload_refused(msg)
         if msg.code == "cluster_unavailable":
             # Not taken, not lost: it waits in the outbox until the server's cluster is back.
             self._cluster_link(False)
@@ -221,5 +236,6 @@ _TRACKERS: dict[type[m.Message], Callable[[Inbound, m.Message], bool]] = {
     m.Users: Inbound._users,  # type: ignore[dict-item]
     m.RoomList: Inbound._room_list,  # type: ignore[dict-item]
     m.Private: Inbound._private,  # type: ignore[dict-item]
+    m.UploadToken: Inbound._upload_token,  # type: ignore[dict-item]
     m.Notice: Inbound._renamed,  # type: ignore[dict-item]
 }

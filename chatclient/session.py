@@ -34,6 +34,7 @@ from .addresses import Address
 from .backoff import Clock
 from .connection import ChatConnection
 from .errors import ClientError
+from .files import Transfers
 from .focus import Focus
 from .inbound import Inbound
 from .outbox import Outbox
@@ -42,6 +43,9 @@ from .typed import parse_line
 from .windows import Windows, room_of
 
 log = logging.getLogger(__name__)
+
+#: How long leaving waits for the file transfers under way (line mode's end, say).
+TRANSFERS_WAIT = 600.0
 
 #: The outbox paces itself at this share of the server's announced rate.
 PACE_MARGIN = 0.9
@@ -109,6 +113,13 @@ class ChatSession:
             cluster_link=lambda up: self._cluster_link(up=up),
             answer_ping=self._answer_ping,
         )
+        #: /send and /get: files over the page's port of the server we are connected to.
+        self.files = Transfers(
+            conn.host, conn.tls.context() if conn.tls is not None else None, self._send_chat, self._info
+        )
+        self._inbound.file_shown = self.files.shown
+        self._inbound.upload_token = self.files.token
+        self._inbound.upload_refused = self.files.refused
         self._stop = threading.Event()
         self._relink = Relink(
             self._inbound,
@@ -255,6 +266,9 @@ class ChatSession:
         name, _, rest = line.strip().partition(" ")
         if name.lower() in ("/window", "/w"):  # ours alone: which of our rooms we look at
             return self.focus.command(rest)
+        if name.lower() in ("/send", "/get"):  # files: over HTTP, from this client (``files.py``)
+            refused = self.files.send(rest, self.room) if name.lower() == "/send" else self.files.get(rest)
+            return CommandError(refused) if refused else None
         parsed = parse_line(line)
         if isinstance(parsed, m.Join) and room_of(parsed.room) in self.joined:
             self.focus.switch_to(parsed.room)  # a room we are in: look at it (the server is told)
@@ -299,7 +313,11 @@ class ChatSession:
         return self._outbox.unsent()
 
     def leave(self, timeout: float = 5.0) -> None:
-        """End the session politely: ``quit`` and wait for the server's ``bye``."""
+        """End the session politely: ``quit`` and wait for the server's ``bye``
+        (after the files being sent or fetched, up to ``TRANSFERS_WAIT`` s)."""
+        if self.files.busy() and not self.ended.is_set():
+            self._info("waiting for the file transfers under way...")
+            self.files.wait(TRANSFERS_WAIT)
         if not self.ended.is_set() and not self.leaving:
             self.leaving = True
             if self.connected:

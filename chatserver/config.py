@@ -214,6 +214,30 @@ class ServerConfig:
         metavar="N",
         group=LIMITS,
     )
+    max_file_size: int = option(
+        100,
+        "--max-file-size",
+        "the largest file one may share (/send, the page's attach button), in MiB (default 100)",
+        type=check.megabytes,
+        metavar="MIB",
+        group=LIMITS,
+    )
+    file_quota: int = option(
+        1024,
+        "--file-quota",
+        "shared files one person may have kept at once, in MiB; 0 for no limit (default 1024)",
+        type=check.megabytes,
+        metavar="MIB",
+        group=LIMITS,
+    )
+    files_max_mb: int = option(
+        10240,
+        "--files-max-mb",
+        "all shared files together take at most this, in MiB; 0 for no limit (default 10240)",
+        type=check.megabytes,
+        metavar="MIB",
+        group=LIMITS,
+    )
     history: int = option(
         50, "--history", "recent messages shown on joining a room (default 50)", type=check.nonneg_int, metavar="N"
     )

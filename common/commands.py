@@ -21,6 +21,7 @@ from .messages import (
     Join,
     Kick,
     ListBans,
+    ListFiles,
     ListOps,
     ListRooms,
     Message,
@@ -52,6 +53,9 @@ HELP_LINES = (
     "  /search WORDS      earlier messages of this room holding all the words",
     "  /me ACTION         say what you are doing (* alice waves)",
     "  /msg NICK TEXT     private message to NICK",
+    "  /send PATH [#ROOM|NICK]  share a file with this room, #ROOM or NICK (terminal client, page)",
+    "  /get N [DIR]       download shared file N (as numbered in its line)",
+    "  /files [#ROOM]     this room's recent shared files",
     "  /quit [TEXT]       leave (so does a message that is just 'bye')",
     "  /help              this list",
     "  //TEXT             send a message that starts with '/'",
@@ -170,6 +174,10 @@ def parse_input(line: str) -> Parsed:
         return History(count=int(rest))
     if name == "search":
         return Search(rest) if rest else CommandError("usage: /search WORDS")
+    if name == "files":
+        return ListFiles(rest or None) if " " not in rest else CommandError("usage: /files [#ROOM]")
+    if name in ("send", "get"):
+        return CommandError(f"/{name} needs the terminal client (chatclient) or the chat page: files go over HTTP")
     if name in ("who", "names"):
         return Who()
     if name in ("quit", "exit"):

@@ -23,8 +23,9 @@ MAY_IMPORT = {
     "core": {"common", "backends", "core"},
     "cluster": {"common", "backends", "core", "cluster"},
     "rules": {"common", "backends", "core", "rules"},
-    "net": {"common", "backends", "core", "rules", "net"},
-    "app": {"common", "backends", "core", "cluster", "rules", "net", "app"},
+    "files": {"common", "backends", "core", "files"},
+    "net": {"common", "backends", "core", "rules", "files", "net"},
+    "app": {"common", "backends", "core", "cluster", "rules", "files", "net", "app"},
 }
 #: The settings (what the server is told, read by the transports that build the rest) and
 #: the checkers of their values sit with the transports.

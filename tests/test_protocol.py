@@ -64,6 +64,18 @@ SAMPLES: list[m.Message] = [
     m.Error(code="nick_taken", message="taken", suggestion="alice2"),
     m.Ping("t1"),
     m.Pong("t1"),
+    m.Upload(name="report.pdf", size=2100000, room="#dev"),
+    m.UploadToken(token="tok", path="/up/tok", web_port=5080, name="report.pdf", size=2100000, expires=600, to="bob"),
+    m.ListFiles(room="#dev"),
+    m.ChatMessage(
+        seq=13,
+        ts=6.0,
+        room="#dev",
+        nick="bob",
+        text="shared a.png (1 B) — http://h:1/f/x/a.png",
+        action=True,
+        file=m.FileRef(id="x", name="a.png", size=1, sha256="00", type="image/png"),
+    ),  # fmt: skip
 ]
 
 

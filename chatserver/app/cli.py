@@ -18,6 +18,7 @@ from chatserver.app import collector
 from chatserver.app.advertise import Advertiser, should_advertise
 from chatserver.app.certs import cert_der, ensure_self_signed, server_context
 from chatserver.app.descriptors import fit_max_clients
+from chatserver.app.files import start_files
 from chatserver.app.host import HostSeat
 from chatserver.app.netinfo import lan_addresses, own_addresses, own_names
 from chatserver.app.options import parse
@@ -198,9 +199,11 @@ def start_web(config: ServerConfig, server: ChatServer) -> WebServer | None:
     port = DEFAULT_WEB_PORT if config.web_port is None else config.web_port
     names = {*config.web_host, *own_names(server.address[1]), *own_addresses(config.host)}  # (this machine's)
     web = WebServer(server, config.host, port, names)
+    sharing = start_files(config, server, web)
     try:
         host, port = web.start()
     except OSError as exc:
+        sharing.store.close()
         if config.web_port is not None:
             raise
         print(
@@ -384,6 +387,8 @@ def main(argv: list[str] | None = None) -> int:
         stream = getattr(handler, "stream", sys.stderr)
         overrun = functools.partial(_stop_anyway, stream)
         run_within(functools.partial(server.shutdown, reason, final=seat is not None), SHUTDOWN_LIMIT, overrun)
+        if web is not None and web.sharing is not None:
+            web.sharing.store.close()  # (a temporary directory, with --store memory, goes with the server)
     return seat.finish() if seat is not None else 0
 
 

@@ -72,6 +72,8 @@ class ChatServer:
         self._secret = backends.secrets.secret()
         #: Bans, mutes and /op grants, kept by the room log (``moderation.py``).
         self.sanctions = Sanctions(backends.moderation)
+        #: File sharing (``files.sharing.Sharing``), set when the page's port opens (``web.py``).
+        self.files: object | None = None
         #: Who may connect, on every port (``admission.py``).
         self.admission = Admission(config, lambda: self.stopping)
         self._auth_failures: dict[str, int] = {}

@@ -14,7 +14,7 @@ meets): only ``GET``/``HEAD`` of the few files named in ``FILES`` are served,
 a request must name this server in its ``Host`` (one of its addresses or
 names, or a ``--web-host``), and ``/ws`` opens only from this server's own
 page (``Origin`` must be the page's own address, as the accepted ``Host``
-says; 403 else). More routes (file transfers) go into ``WebServer.routes``.
+says; 403 else). File transfers (``transfers.py``) add their routes to ``WebServer.routes``.
 With ``--tls`` the whole port speaks TLS with the chat port's certificate.
 """
 
@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import h11
 from wsproto.utilities import generate_accept_token
 
+from chatserver.files.sharing import Sharing
 from chatserver.net.dialects.http import (
     HEAD_DEADLINE,
     HttpConnection,
@@ -75,6 +76,7 @@ FILES = {
     "/text.js": ("text.js", "text/javascript; charset=utf-8"),
     "/panel.js": ("panel.js", "text/javascript; charset=utf-8"),
     "/kept.js": ("kept.js", "text/javascript; charset=utf-8"),
+    "/files.js": ("files.js", "text/javascript; charset=utf-8"),
     "/chat.css": ("chat.css", "text/css; charset=utf-8"),
     "/favicon.svg": ("favicon.svg", "image/svg+xml"),
 }
@@ -102,6 +104,8 @@ class WebServer:
     """The page's port for one ``ChatServer``; ``start`` binds, the chat server's shutdown closes it."""
 
     security_headers = SECURITY_HEADERS
+    #: File sharing on this port (``net/transfers.py``'s routes), when the program set it up.
+    sharing: Sharing | None = None
 
     def __init__(self, chat: ChatServer, host: str, port: int, names: Iterable[str] = ()) -> None:
         self.chat = chat

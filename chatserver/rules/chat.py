@@ -16,7 +16,7 @@ import time
 from chatserver.backends.records import SearchTooLong
 from chatserver.core.fanout import Frame
 from chatserver.core.registry import NickTaken
-from chatserver.rules import lookup, membership, operators
+from chatserver.rules import lookup, membership, operators, sharing
 from chatserver.rules.effects import (
     QUIT,
     SAID_EXIT_WORD,
@@ -248,4 +248,5 @@ COMMANDS: dict[type[m.Message], Handler] = {
     m.Search: look_back,
     **operators.COMMANDS,
     **lookup.COMMANDS,  # (questions a dialect asks: IRC's NAMES, WHOIS, ban list)
+    **sharing.COMMANDS,  # (file sharing: an upload token, /files)
 }

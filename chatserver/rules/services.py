@@ -49,6 +49,8 @@ class Services(Protocol):
     sanctions: Sanctions
     #: The server is stopping: people leave without a goodbye to the others.
     stopping: bool
+    #: File sharing (``rules/sharing.FileShare``), None without the page's port.
+    files: object | None
 
     def pause(self, seconds: float) -> None:
         """Wait in the caller's thread (a throttled sender), cut short by shutdown."""

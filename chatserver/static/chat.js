@@ -3,6 +3,7 @@
 "use strict";
 
 import { adopt, carried, forgetKept, keep, readKept, takeFromAddress } from "/kept.js";
+import { setupFiles, showFile } from "/files.js";
 import { entry, fill } from "/panel.js";
 import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, when, withMentions } from "/text.js";
 
@@ -259,7 +260,9 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
     const parts = f.action ? ["* ", { cls: "nick", text: f.nick }, " ", text] : [{ cls: "nick", text: f.nick }, ": ", text];
     if (f.replay) parts.unshift({ tag: f.replay });
     // A line found by /search or a typed /history: shown where asked, with its date, apart from the log's order.
-    return found ? addLine(v, classes, parts, f.ts, undefined, true) : addLine(v, classes, parts, f.ts, f.seq);
+    const line = found ? addLine(v, classes, parts, f.ts, undefined, true) : addLine(v, classes, parts, f.ts, f.seq);
+    if (f.file) showFile(line, f.file); // a shared file: its link, or its picture (files.js)
+    return line;
   }
 
   function setState(state, text) {
@@ -536,7 +539,7 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
       }
       case "message": {
         const v = roomView(f.room);
-        if (v && (f.replay === "search" || (f.replay === "history" && s.lookBack === "typed"))) {
+        if (v && (f.replay === "search" || f.replay === "files" || (f.replay === "history" && s.lookBack === "typed"))) {
           showMessage(v, f, ["found"], true);
           break;
         }
@@ -576,6 +579,7 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
         const v = view("private", mine ? f.to : f.nick);
         const line = addLine(v, ["private"], [{ cls: "tag", text: mine ? `[private to ${f.to}]` : `[private from ${f.nick}]` }, " ",
           { cls: "text", text: f.text, mention: false }], f.ts);
+        if (f.file) showFile(line, f.file);
         if (mine) switchTo(v); // (a /msg typed here opens its conversation)
         else counted(v, line, true, f.nick, f.text);
         showLists();
@@ -649,7 +653,8 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
           stop(f.reason ? `disconnected: ${f.reason}` : "disconnected");
         }
         break;
-      case "error": error(f); break;
+      case "error": if (["file_refused", "no_files"].includes(f.code)) files.refused(); error(f); break;
+      case "upload_token": files.tokenArrived(f); break;
       default: break;
     }
   }
@@ -894,6 +899,16 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
       })
       .catch(() => { /* (an older server: the password is asked for when it says so) */ });
   }
+
+  // Files: the attach button, drops and pasted pictures go to the view shown (files.js).
+  const files = setupFiles({
+    send,
+    target: () => {
+      const v = activeView();
+      return !v ? null : v.kind === "private" ? { to: v.name } : { room: v.name };
+    },
+    say: (text) => errorLine(text),
+  });
 
   if (location.protocol === "https:") ui.tlsNote.hidden = false;
   const wide = window.matchMedia("(min-width: 48rem)");

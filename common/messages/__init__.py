@@ -12,7 +12,7 @@ nothing, so building and decoding one costs no Python per field.
 
 The package, one module per concern: ``base`` (the base Struct, the field types
 and their caps), ``client``, ``server`` and ``both`` (the types by direction),
-``registry`` (the tagged union, each type by its wire name), ``codec``
+``files`` (file sharing), ``registry`` (the tagged union, each type by its wire name), ``codec``
 (frames to and from bytes) and ``refusals`` (what a refused frame is told).
 ``from common import messages as m`` gives every name of them.
 """
@@ -62,6 +62,7 @@ from .client import (
     Who,
 )
 from .codec import decode, encode, from_dict, to_dict
+from .files import FileRef, ListFiles, Upload, UploadToken
 from .registry import CLIENT_TYPES, REGISTRY, SERVER_TYPES, AnyMessage
 from .server import (
     Accepted,
@@ -93,6 +94,7 @@ __all__ = [
     "ChatMessage",
     "Deop",
     "Error",
+    "FileRef",
     "Focused",
     "Hello",
     "History",
@@ -105,6 +107,7 @@ __all__ = [
     "Kick",
     "Line",
     "ListBans",
+    "ListFiles",
     "ListOps",
     "ListRooms",
     "MAX_FIELD",
@@ -135,6 +138,8 @@ __all__ = [
     "Token",
     "Unban",
     "Unmute",
+    "Upload",
+    "UploadToken",
     "Users",
     "Welcome",
     "Who",

@@ -36,6 +36,7 @@ from .client import (
     Unmute,
     Who,
 )
+from .files import ListFiles, Upload, UploadToken
 from .server import (
     Accepted,
     Bye,
@@ -55,12 +56,14 @@ from .server import (
 CLIENT_TYPES: frozenset[type[Message]] = frozenset(
     {Hello, Line, Say, Action, PrivateSay, SetNick, Who, Join, Part, ListRooms, SetTopic, Away, Kick, History, Search}
     | {Quit}
+    | {Upload, ListFiles}
     | {Op, Deop, ListOps, Ban, Unban, ListBans, Mute, Unmute}
     | {Error, Ping, Pong}
 )
 SERVER_TYPES: frozenset[type[Message]] = frozenset(
     {Welcome, ChatMessage, Private, Notice, Users, Joined, RoomList, Parted, Focused, Accepted, Token, Reply}
     | {Bye, Error, Ping, Pong}
+    | {UploadToken}
 )
 
 REGISTRY: dict[str, type[Message]] = {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from .base import Bools, Int, Ints, Message, Number, Str, Strs, Text, sent
+from .files import FileRef
 
 
 class Welcome(Message, tag="welcome"):
@@ -44,8 +45,10 @@ class ChatMessage(Message, tag="message"):
     text: Text
     action: bool = sent(False)
     #: Sent again: "history" (recent messages on joining, or asked for), "missed"
-    #: (after a reconnect), "search" (found by ``/search``).
+    #: (after a reconnect), "search" (found by ``/search``), "files" (``/files``).
     replay: Str | None = None
+    #: A shared file (an action: "shared NAME (SIZE) — LINK"): what it is and where.
+    file: FileRef | None = None
 
 
 class Private(Message, tag="private"):
@@ -55,6 +58,8 @@ class Private(Message, tag="private"):
     nick: Str
     to: Str
     text: Text
+    #: A file shared with ``to`` alone (see ``ChatMessage.file``).
+    file: FileRef | None = None
 
 
 class Notice(Message, tag="notice"):

@@ -18,7 +18,7 @@ import typing
 from collections.abc import Callable
 from pathlib import Path
 
-from chatserver.backends.sqlite import files, schema
+from chatserver.backends.sqlite import files, schema, shared
 from chatserver.backends.sqlite.checkpoints import WAL_PAGES_MAX
 from chatserver.backends.sqlite.schema import StoreError
 
@@ -68,6 +68,7 @@ class Database:
             db.execute(f"PRAGMA journal_size_limit={WAL_BYTES_KEPT}")
             db.execute("PRAGMA foreign_keys=ON")
             schema.migrate(db)
+            shared.ensure(db)  # (shared files' messages: a table beside the schema, sqlite/shared.py)
         except sqlite3.DatabaseError as exc:
             db.close()
             raise StoreError(f"{where} is not a usable SQLite store: {exc}") from None

@@ -14,17 +14,20 @@ from collections.abc import Callable
 
 from chatserver.backends.follow import FOLLOW_PAGE, Followers
 from chatserver.backends.records import Position
+from chatserver.backends.sqlite import shared
 from chatserver.backends.sqlite.readers import Readers
 from chatserver.backends.sqlite.staging import Staging
 from common import messages as m
 
 #: The columns a message is read back from (``row_message``), messages ``m`` joined to rooms ``r``.
-COLUMNS = "r.name, m.seq, m.ts, m.nick, m.text, m.action"
+COLUMNS = f"r.name, m.seq, m.ts, m.nick, m.text, m.action, {shared.FILE_COLUMN}"
 
 
 def row_message(row: tuple) -> m.ChatMessage:
-    room, seq, ts, nick, text, action = row
-    return m.ChatMessage(seq=seq, ts=ts, room=room, nick=nick, text=text, action=bool(action))
+    room, seq, ts, nick, text, action, file = row
+    return m.ChatMessage(
+        seq=seq, ts=ts, room=room, nick=nick, text=text, action=bool(action), file=shared.file_of(file)
+    )
 
 
 def write(db: sqlite3.Connection, staged: list[m.ChatMessage], room_key: Callable[[str], str]) -> None:
@@ -40,6 +43,7 @@ def write(db: sqlite3.Connection, staged: list[m.ChatMessage], room_key: Callabl
         "INSERT OR REPLACE INTO messages (room, seq, ts, nick, text, action) VALUES (?, ?, ?, ?, ?, ?)", rows
     )
     db.executemany("UPDATE rooms SET seq = max(seq, ?) WHERE key = ?", [(seq, key) for key, seq in last.items()])
+    shared.write(db, [(keys[x.room], x.seq, x.file) for x in staged if x.file is not None])  # (a shared file's)
 
 
 class Messages:

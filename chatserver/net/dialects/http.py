@@ -7,7 +7,8 @@ this server in its ``Host`` (421 else: a name rebound by someone else's DNS
 is not ours). A path that is no route is 404: there is no file system path
 to traverse. A route is a handler, called with the connection and the
 request once these checks pass: the page's files and its ``/ws`` (``web.py``)
-today, file transfers tomorrow (``Routes.add_prefix``).
+and the file transfers (``net/transfers.py``, ``Routes.add_prefix``; their bodies
+are read by the route, ``respond_file`` sends a file as the peer takes it).
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import http
 import ipaddress
 import logging
 import ssl
-from collections.abc import Callable
-from typing import Protocol
+from collections.abc import Callable, Iterator
+from typing import BinaryIO, Protocol
 
 import h11
 
@@ -32,6 +33,7 @@ MAX_TARGET = 2048  # bytes in the request target (414 over it)
 HEAD_DEADLINE = 10.0  # seconds to send a whole request head, the first or the next on a kept-alive connection
 SEND_TIMEOUT = 10.0  # seconds the last response may take to leave before the connection is cut
 RECV_SIZE = 16 * 1024
+FILE_CHUNK = 128 * 1024  # bytes of a file put in the outbox at once (over TLS)
 GET_HEAD = frozenset({b"GET", b"HEAD"})
 
 SecurityHeaders = list[tuple[bytes, bytes]]
@@ -140,17 +142,36 @@ class HttpConnection:
         self.stream.until(self.stream.clock() + self.site.head_deadline, "request not finished in time")
 
     # -- requests -------------------------------------------------------------
-    def next_event(self):  # noqa: ANN201 - an h11 event
-        """The next h11 event of the request, reading as needed (to the head's deadline)."""
+    def next_event(self, size: int = RECV_SIZE):  # noqa: ANN201 - an h11 event
+        """The next h11 event of the request, reading as needed (to the head's deadline;
+        an upload's body sets its own, and reads ``size`` bytes at a time)."""
         while True:
             event = self.http.next_event()
             if event is not h11.NEED_DATA:
                 return event
-            data, self._unfed = self._unfed or self.stream.read(RECV_SIZE), b""
+            data, self._unfed = self._unfed or self.stream.read(size), b""
             if data and self.http.their_state is h11.IDLE:  # a request head, not yet whole
                 room = max(1, MAX_HEAD - len(self.http.trailing_data[0]))
                 data, self._unfed = data[:room], data[room:]
             self.http.receive_data(data)
+
+    def raw_body(self, size: int, read_size: int, stall: float) -> Iterator[bytes]:
+        """The request's body of ``size`` bytes (its ``Content-Length``) straight off the stream, not
+        through h11 (whose parsing per chunk costs the GIL chat needs): what h11 holds already,
+        then reads of up to ``read_size``, each due within ``stall`` s. h11 still counts the body
+        as unread: the answer that follows ends the connection (``_one_request``)."""
+        buffered = bytes(self.http.trailing_data[0]) + self._unfed
+        self._unfed = b""
+        got = min(len(buffered), size)
+        if got:
+            yield buffered[:got]
+        while got < size:
+            self.stream.until(self.stream.clock() + stall, "the upload stalled")
+            data = self.stream.read(min(read_size, size - got))
+            if not data:
+                raise ConnectionError(f"the connection closed after {got} of {size} bytes")
+            got += len(data)
+            yield data
 
     def _one_request(self) -> bool:
         """Serve one request; True if the connection may carry another."""
@@ -218,6 +239,48 @@ class HttpConnection:
         out += self.http.send(h11.EndOfMessage()) or b""
         self.stream.write(out)
 
+    def respond_file(
+        self, status: int, headers: list[tuple[bytes, bytes]], file: BinaryIO, offset: int, count: int, stall: float
+    ) -> None:
+        """A response whose body is ``count`` bytes of ``file`` from ``offset``, sent as the
+        peer takes them (``sendfile`` on plaintext, when the head has gone), cut after ``stall`` s without progress."""
+        self.stream.write(
+            self.http.send(h11.Response(status_code=status, headers=headers, reason=reason(status))) or b""
+        )
+        if count and not self.head:
+            if self.stream.tls is None and not self.stream.outbox.backlog:
+                self._sendfile(file, offset, count, stall)
+            else:
+                self._send_chunks(file, offset, count, stall)
+            # h11 counts the body's bytes against Content-Length: tell it they went (not through it).
+            self.http.send_with_data_passthrough(h11.Data(data=_Sent(count)))
+        self.stream.write(self.http.send(h11.EndOfMessage()) or b"")
+
+    def _sendfile(self, file: BinaryIO, offset: int, count: int, stall: float) -> None:
+        sock = self.stream.sock  # (nothing queued in the outbox: the head went already)
+        before = sock.gettimeout()
+        sock.settimeout(stall)  # (a peer that takes nothing for ``stall`` s: TimeoutError)
+        try:
+            sent = sock.sendfile(file, offset, count)
+        finally:
+            sock.settimeout(before)
+        if sent != count:
+            raise OSError(f"sent {sent} of {count} bytes")
+
+    def _send_chunks(self, file: BinaryIO, offset: int, count: int, stall: float) -> None:
+        file.seek(offset)
+        left = count
+        while left:
+            chunk = file.read(min(left, FILE_CHUNK))
+            if not chunk:
+                raise OSError("the file ended early")
+            left -= len(chunk)
+            self.stream.write(chunk)
+            if self.stream.outbox.full:
+                self.stream.outbox.wait_room(stall)
+            if self.stream.outbox.failure:
+                raise OSError(self.stream.outbox.failure)
+
     def switch(self, headers: list[tuple[bytes, bytes]]) -> bytes:
         """Answer ``101 Switching Protocols``; returns what the peer sent after its request."""
         self.stream.write(self.http.send(h11.InformationalResponse(status_code=101, headers=headers)) or b"")
@@ -241,6 +304,16 @@ class HttpConnection:
             self.respond(refused.status, headers, body)
         except (OSError, TlsError, h11.LocalProtocolError) as exc:
             log.debug("web %s: %s", self.peer, exc)
+
+
+class _Sent:
+    """Stands for body bytes sent around h11 (``sendfile``): only its length counts."""
+
+    def __init__(self, length: int) -> None:
+        self.length = length
+
+    def __len__(self) -> int:
+        return self.length
 
 
 def bare_host(host: str) -> str:
