@@ -29,7 +29,7 @@ from chatserver.cluster.redisstores import RedisModeration, RedisSecret
 from chatserver.cluster.relay import FollowedRoom, RelayHub
 from chatserver.cluster.sweep import RoomSweeper
 from chatserver.core.fanout import Frame, Subscriber
-from chatserver.core.hub import LOBBY, Arrival, Greet, Greeting, LocalHub, RoomInfo, TooManyRooms, _Room
+from chatserver.core.hub import LOBBY, Arrival, Greet, Greeting, LocalHub, Room, RoomInfo, TooManyRooms
 from chatserver.core.registry import NickTaken, Person, person
 from common import messages as m
 from common.limits import bound
@@ -91,9 +91,6 @@ class ClusterHub(RelayHub):
         link.on_down, link.on_up = self._link_down, self._link_up
         self._start(("heartbeat", self._beat))
 
-    def _rooms_of(self, sub: Subscriber) -> list[str]:
-        return [r.name for r in self._rooms.values() if sub in r.members]
-
     # -- people --
     # Every Redis call here is made outside the hub's lock: the lock orders
     # delivery on this node, and one slow Redis call must not stop it.
@@ -114,10 +111,10 @@ class ClusterHub(RelayHub):
         same turn of the lock as the greeting (nobody here reaches ``sub`` before it)."""
         why = ""
         with self._lock:
-            sid = self._sid(sub)
+            sid = self._names.sid(sub)
             self._parked.setdefault(sub, [])
         try:
-            was = self._claim(sub, nick, sid, takeover=resume or "")
+            was = self._names.claim(sub, nick, sid, takeover=resume or "")
         except NickTaken:
             with self._lock:
                 self._parked.pop(sub, None)
@@ -148,7 +145,7 @@ class ClusterHub(RelayHub):
         old = super().rename(sub, new)
         if nick_key(old) != nick_key(new):
             with self._lock:
-                sid, rooms = self._sid(sub), self._rooms_of(sub)
+                sid, rooms = self._names.sid(sub), self._rooms.rooms_of(sub)
             for name in rooms:
                 self._presence.left(name, old, sid, None)
                 self._presence.joined(name, new, sid, rooms)
@@ -157,9 +154,9 @@ class ClusterHub(RelayHub):
     def unregister(self, sub: Subscriber) -> None:
         with self._lock:
             self._parked.pop(sub, None)
-            rooms = self._rooms_of(sub)
+            rooms = self._rooms.rooms_of(sub)
             sid = self._unregister_locked(sub)
-            if sid is None or self._closing:  # (a stopping node's names lapse with it: see closing)
+            if sid is None or self._names.closing:  # (a stopping node's names lapse with it: see closing)
                 return
         try:
             self._forget(sub.nick, sid, rooms)
@@ -176,9 +173,9 @@ class ClusterHub(RelayHub):
         self._inboxes.send(node, fields)
 
     # -- rooms --
-    def _room(self, name: str, create: bool = False, maker: Subscriber | None = None) -> _Room | None:
+    def _room(self, name: str, create: bool = False, maker: Subscriber | None = None) -> Room | None:
         """A room this node follows (lock held): never a Redis call (``_follow`` makes one followed)."""
-        return self._rooms.get(room_key(name))
+        return self._rooms.get(name)
 
     def _follow(self, name: str, *, create: bool, maker: Subscriber | None = None) -> FollowedRoom | None:
         """The room, followed by this node from now on (made in Redis if ``create``; None if
@@ -186,7 +183,7 @@ class ClusterHub(RelayHub):
         ``TooManyRooms`` if ``maker``'s address may not make it, or no room here can go."""
         key = room_key(name)
         with self._lock:
-            room = self._rooms.get(key)
+            room = self._rooms.get(name)
         if room is not None:
             return room  # type: ignore[return-value]
         known = None if create and maker is None else self.broker.room(name)
@@ -195,16 +192,17 @@ class ClusterHub(RelayHub):
         address = ""
         if maker is not None and known is None:
             with self._lock:
-                address = self._may_make(name, maker)
+                address = self._rooms.may_make(name, maker)
         stored, last = self.broker.ensure(name)  # (this node follows it in Redis from here)
         made = False
         try:
             with self._lock:
-                room = self._rooms.get(key)
+                room = self._rooms.get(name)
                 if room is None:
-                    self._make_space()
-                    room = self._rooms[key] = FollowedRoom(stored, last)
-                    self._made(room, address)
+                    dropped = self._rooms.make_space()
+                    if dropped is not None:
+                        self._forget_room(dropped)
+                    room = self._rooms.add(FollowedRoom(stored, last), address)
                     self._by_stream[keys.log(key)] = room
                     self._streams[keys.log(key)] = last
                     made = True
@@ -217,7 +215,7 @@ class ClusterHub(RelayHub):
             self._to_node(self.node, {"t": "wake"})  # the reader's blocking read must take this room in
         return room  # type: ignore[return-value]
 
-    def _forget_room(self, room: _Room) -> None:
+    def _forget_room(self, room: Room) -> None:
         """No longer follow its stream (it lives on in Redis for the other nodes); Redis is
         told by ``_let_go``, after the lock (lock held)."""
         del self._by_stream[keys.log(room_key(room.name))]
@@ -231,7 +229,7 @@ class ClusterHub(RelayHub):
                 if not self._unfollowed:
                     return
                 name = self._unfollowed.pop()
-                if room_key(name) in self._rooms:
+                if self._rooms.get(name) is not None:
                     continue  # followed again meanwhile
             try:
                 self.broker.forget(name)
@@ -270,7 +268,7 @@ class ClusterHub(RelayHub):
             assert r is not None
             with self._lock:
                 seen = (r.read, r.seq, r.epoch, bool(r.members))
-                sid, rooms = self._sid(sub), [*self._rooms_of(sub), r.name]
+                sid, rooms = self._names.sid(sub), [*self._rooms.rooms_of(sub), r.name]
             read, seq, numbering, busy = seen
             if after is not None and epoch == numbering and after > seq and not busy:
                 # Seen further than Redis numbers it: Redis came back from older data.
@@ -290,7 +288,7 @@ class ClusterHub(RelayHub):
                 raise
             try:
                 with self._lock:
-                    if self._rooms.get(room_key(r.name)) is not r or r.epoch != numbering:
+                    if self._rooms.get(r.name) is not r or r.epoch != numbering:
                         continue  # let go of meanwhile, or renumbered: again
                     greeting = self._greeting(r, found, after, recent, epoch, seq) if greet is not None else None
                     if greet is not None and greeting is None:
@@ -353,9 +351,9 @@ class ClusterHub(RelayHub):
     ) -> None:
         """Take the name here (``claim``), become a member, be greeted, be announced (lock held)."""
         if claim is not None:
-            stale = self._people.holder(claim.nick)
+            stale = self._names.registry.holder(claim.nick)
             claim.stale = stale if stale is not sub else None
-            self._people.claim(sub, claim.nick, claim.stale)
+            self._names.registry.claim(sub, claim.nick, claim.stale)
             if claim.stale is not None or claim.taken_over:
                 arrival = None  # (a session taken over: nobody left)
         r.members[sub] = r.posted
@@ -369,7 +367,7 @@ class ClusterHub(RelayHub):
     def part(self, room: str, sub: Subscriber) -> None:
         with self._lock:
             super().part(room, sub)
-            sid, rooms = self._sid(sub), self._rooms_of(sub)
+            sid, rooms = self._names.sid(sub), self._rooms.rooms_of(sub)
         self._presence.left(room, sub.nick, sid, rooms)
 
     def members(self, room: str) -> list[Person]:
@@ -428,7 +426,7 @@ class ClusterHub(RelayHub):
 
     def _obey(self, fields: dict[str, str]) -> None:
         """What another node asks of a session here (lock held)."""
-        sub = self._here(fields.get("sid", ""))
+        sub = self._names.here(fields.get("sid", ""))
         if sub is None:
             return
         parked = self._parked.get(sub)
@@ -486,14 +484,14 @@ class ClusterHub(RelayHub):
     # -- Redis lost and found --
     def _everyone_here(self) -> list[Subscriber]:
         with self._lock:
-            return list(self._sids)
+            return list(self._names.sids)
 
     def _link_down(self) -> None:
         with self._lock:
             self._down_told()  # (unless a session found the link down first and told them)
 
     def _tell_down(self) -> None:
-        for sub in self._sids:
+        for sub in self._names.sids:
             # Now, not behind what is in flight (that waits for Redis): past the held frames.
             LocalHub.send_to(self, sub, Frame(m.Notice(text=LINK_DOWN, ts=time.time(), event="link_down")))
 
@@ -504,7 +502,7 @@ class ClusterHub(RelayHub):
                 self._renew_cluster()
                 return
             with self._lock:
-                delivered = {r.name: r.seq for r in self._rooms.values()}
+                delivered = {r.name: r.seq for r in self._rooms}
             late = self.broker.behind(delivered)
             if late:  # came back from older data: numbers already given would be given again
                 log.warning("the cluster's Redis came back behind in %s", ", ".join(late[:5]))
@@ -520,7 +518,7 @@ class ClusterHub(RelayHub):
         except ClusterUnavailable:
             return  # lost again: the link tries anew
         with self._lock:  # after the answers to what was in flight: a client sends its refused lines again on it
-            for sub in self._sids:
+            for sub in self._names.sids:
                 self.send_to(sub, Frame(m.Notice(text=LINK_UP, ts=time.time(), event="link_up")))
 
     def _restore(self) -> None:
@@ -528,8 +526,8 @@ class ClusterHub(RelayHub):
         (another node may have cleared them away as dead meanwhile)."""
         for sub in self._everyone_here():
             with self._lock:
-                sid = self._sids.get(sub)
-                rooms = self._rooms_of(sub)
+                sid = self._names.sids.get(sub)
+                rooms = self._rooms.rooms_of(sub)
             if sid is None:
                 continue
             if self._presence.claim(sub.nick, sid, sub.token, replacing=sid, p=person(sub)) is None:
@@ -552,7 +550,7 @@ class ClusterHub(RelayHub):
             for ref in list(self._pending):
                 self._refuse(ref)
             self._release_held()
-            subs = list(self._sids)
+            subs = list(self._names.sids)
             self._rooms.clear()
             self._by_stream.clear()
             self._streams = {keys.inbox(self.node): "0-0", keys.EVENTS: "0-0"}

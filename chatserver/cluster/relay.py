@@ -32,7 +32,7 @@ from chatserver.cluster.link import REDIS_DOWN, ClusterUnavailable, Link
 from chatserver.cluster.peers import Inboxes
 from chatserver.cluster.redislog import Entry, RedisBroker, decode, seq_of
 from chatserver.core.fanout import Frame, Subscriber
-from chatserver.core.hub import PUBLISH_WAIT, LocalHub, Publish, _Room
+from chatserver.core.hub import PUBLISH_WAIT, LocalHub, Publish, Room
 from common import messages as m
 from common.rooms import room_key
 from common.threads import stop_signals_blocked
@@ -52,12 +52,12 @@ class _Pending:
 
     sub: Subscriber | None  # its sender, who gets ``receipt`` in its place
     receipt: Callable[[m.Message], m.Message] | None
-    room: _Room | None = None
+    room: Room | None = None
     msg: m.Message | None = None  # as published (numbered by Redis)
     seq: int = 0  # its number, once Redis gave it
 
 
-class FollowedRoom(_Room):
+class FollowedRoom(Room):
     """A room whose stream this node reads (for its members here)."""
 
     __slots__ = ("read", "latest")
@@ -286,7 +286,7 @@ class RelayHub(LocalHub):
         back and says whether it has it (``_settle``)."""
         with self._lock:
             for entry in batch:
-                r = self._rooms.get(room_key(entry.room))
+                r = self._rooms.get(entry.room)
                 if int(entry.ref) in self._pending:
                     self._doubtful[int(entry.ref)] = (entry.room, r.read if isinstance(r, FollowedRoom) else "0-0")
         if self._link.up:  # back already, its own settling done: settle these now
@@ -349,7 +349,7 @@ class RelayHub(LocalHub):
             with self._lock:
                 streams = dict(self._streams)
                 unrecorded = {
-                    name: i for name, i in unrecorded.items() if room_key(name) in self._rooms
+                    name: i for name, i in unrecorded.items() if self._rooms.get(name) is not None
                 }  # (let go of?)
             try:
                 got = self._next_read(streams, unrecorded)
@@ -418,8 +418,8 @@ class RelayHub(LocalHub):
                     self._answer(ref, pending.sub, receipt)
                     receipt = None
         elif fields.get("x"):
-            exclude = self._people.holder(fields["x"])
-        self._post(r, frame, exclude, receipt)
+            exclude = self._names.registry.holder(fields["x"])
+        self._delivery.post(r, frame, exclude, receipt)
 
     def _gap(self, r: FollowedRoom, seq: int) -> None:
         """Messages before ``seq`` were trimmed before this node read them (it fell
@@ -428,7 +428,7 @@ class RelayHub(LocalHub):
         lost = seq - r.seq - 1
         log.warning("%s: %d message(s) trimmed before this node read them", r.name, lost)
         text = f"{lost} message(s) of {r.name} were missed: this server fell behind"
-        self._post(r, Frame(m.Notice(text=text, ts=time.time(), event="missed", room=r.name)), None, None)
+        self._delivery.post(r, Frame(m.Notice(text=text, ts=time.time(), event="missed", room=r.name)), None, None)
         for ref, pending in list(self._pending.items()):
             if pending.room is r and pending.seq and pending.seq < seq:
                 del self._pending[ref]
