@@ -19,15 +19,19 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 from chatserver.backends.ports import Backends
 from chatserver.backends.records import StoredRoom
 from chatserver.cluster import keys
 from chatserver.cluster.link import ClusterUnavailable, Link
+from chatserver.cluster.peers import Inboxes
 from chatserver.cluster.presence import Presence
+from chatserver.cluster.redislog import RedisBroker
 from chatserver.cluster.redisstores import RedisModeration, RedisSecret
-from chatserver.cluster.relay import FollowedRoom, RelayHub
+from chatserver.cluster.relay import FollowedRoom, Relay
 from chatserver.cluster.sweep import RoomSweeper
+from chatserver.core.delivery import Delivery
 from chatserver.core.fanout import Frame, Subscriber
 from chatserver.core.hub import LOBBY, Arrival, Greet, Greeting, LocalHub, Room, RoomInfo, TooManyRooms
 from chatserver.core.registry import NickTaken, Person, person
@@ -65,11 +69,25 @@ class _Claim:
     stale: Subscriber | None = None  # the session here it replaced, once taken
 
 
-class ClusterHub(RelayHub):
+class ClusterHub(LocalHub):
+    """A ``LocalHub`` given Redis presence, a Redis broker and the relay as its delivery."""
+
     def __init__(self, link: Link, *, keep: int, heartbeat: float = 5.0, max_rooms: int = 1000) -> None:
         node = f"{socket.gethostname()[:20]}-{secrets.token_hex(3)}"
+        self._link = link
+        self.broker = RedisBroker(link, node)
+        self._inboxes = Inboxes(link)
         self._presence: Presence = Presence(link, node, lease=3 * heartbeat)
-        super().__init__(link, node, keep=keep, max_rooms=max_rooms, presence=self._presence)
+        self.on_sanctions: Callable[[], None] = lambda: None  # moderation changed on some node
+        super().__init__(
+            keep=keep,
+            max_rooms=max_rooms,
+            broker=self.broker,
+            node=node,
+            presence=self._presence,
+            peers=self._inboxes,
+            delivery=self._relay_for,
+        )
         self._secrets = RedisSecret(link)
         #: What the server keeps through this node: all of it in Redis, shared by every node.
         self.backends = Backends(self.broker, RedisModeration(link, self.node), self._secrets)
@@ -89,7 +107,24 @@ class ClusterHub(RelayHub):
         #: The ``_Glance`` of the room this thread is joining (``glance``), while it joins.
         self._joining = threading.local()
         link.on_down, link.on_up = self._link_down, self._link_up
-        self._start(("heartbeat", self._beat))
+        self._relay.start(("heartbeat", self._beat))
+
+    def _relay_for(self, local: Delivery) -> Relay:
+        """The node's delivery: through Redis, then to its members through ``local``."""
+        self._relay = Relay(
+            self._link,
+            self.node,
+            self.broker,
+            local,
+            self._lock,
+            self._rooms,
+            self._names.registry.holder,
+            lambda name, create: self._follow(name, create=create),
+            obey=self._obey,
+            tell_down=self._tell_down,
+            on_sanctions=lambda: self.on_sanctions(),
+        )
+        return self._relay
 
     # -- people --
     # Every Redis call here is made outside the hub's lock: the lock orders
@@ -181,7 +216,6 @@ class ClusterHub(RelayHub):
         """The room, followed by this node from now on (made in Redis if ``create``; None if
         not and Redis does not know it), its Redis calls made outside the hub's lock.
         ``TooManyRooms`` if ``maker``'s address may not make it, or no room here can go."""
-        key = room_key(name)
         with self._lock:
             room = self._rooms.get(name)
         if room is not None:
@@ -203,8 +237,7 @@ class ClusterHub(RelayHub):
                     if dropped is not None:
                         self._forget_room(dropped)
                     room = self._rooms.add(FollowedRoom(stored, last), address)
-                    self._by_stream[keys.log(key)] = room
-                    self._streams[keys.log(key)] = last
+                    self._relay.follow_stream(room, last)
                     made = True
         except TooManyRooms:
             self._unfollowed.append(name)  # (ensure() followed it in Redis: undone below)
@@ -218,8 +251,7 @@ class ClusterHub(RelayHub):
     def _forget_room(self, room: Room) -> None:
         """No longer follow its stream (it lives on in Redis for the other nodes); Redis is
         told by ``_let_go``, after the lock (lock held)."""
-        del self._by_stream[keys.log(room_key(room.name))]
-        del self._streams[keys.log(room_key(room.name))]
+        self._relay.unfollow_stream(room)
         self._unfollowed.append(room.name)
 
     def _let_go(self) -> None:
@@ -435,7 +467,7 @@ class ClusterHub(RelayHub):
             return
         kind = fields.get("t")
         if kind == "tell":
-            super().send_to(sub, Frame(m.decode(fields["f"].encode())))
+            self._relay.local.send_to(sub, Frame(m.decode(fields["f"].encode())))
         elif kind == "op":
             sub.op = fields.get("op") == "1"
         elif kind in ("kick", "replace"):
@@ -479,7 +511,7 @@ class ClusterHub(RelayHub):
         now = time.time()
         with self._lock:
             for room in rooms:
-                self._append(room, "n", m.Notice(text=text, ts=now, event="leave", nick=nick, room=room), None)
+                self._relay.append(room, "n", m.Notice(text=text, ts=now, event="leave", nick=nick, room=room), None)
 
     # -- Redis lost and found --
     def _everyone_here(self) -> list[Subscriber]:
@@ -488,12 +520,12 @@ class ClusterHub(RelayHub):
 
     def _link_down(self) -> None:
         with self._lock:
-            self._down_told()  # (unless a session found the link down first and told them)
+            self._relay.down_told()  # (unless a session found the link down first and told them)
 
     def _tell_down(self) -> None:
         for sub in self._names.sids:
             # Now, not behind what is in flight (that waits for Redis): past the held frames.
-            LocalHub.send_to(self, sub, Frame(m.Notice(text=LINK_DOWN, ts=time.time(), event="link_down")))
+            self._relay.local.send_to(sub, Frame(m.Notice(text=LINK_DOWN, ts=time.time(), event="link_down")))
 
     def _link_up(self) -> None:
         try:
@@ -509,7 +541,7 @@ class ClusterHub(RelayHub):
                 self._renew_cluster()
                 return
             self._restore()
-            self._settle()
+            self._relay.settle()
             while self._departed:  # ended while Redis was away: nobody elsewhere heard they left
                 nick, sid, rooms = self._departed[0]
                 self._forget(nick, sid, rooms)
@@ -545,31 +577,23 @@ class ClusterHub(RelayHub):
         self._generation = self._link.kept(keys.GENERATION, secrets.token_hex(8))
         self._secrets.restore()
         self._departed.clear()  # (their names went with the data)
-        self._doubtful.clear()  # (refused below, with everything unanswered)
+        self._relay.forget_all()
         with self._lock:
-            for ref in list(self._pending):
-                self._refuse(ref)
-            self._release_held()
             subs = list(self._names.sids)
             self._rooms.clear()
-            self._by_stream.clear()
-            self._streams = {keys.inbox(self.node): "0-0", keys.EVENTS: "0-0"}
         for sub in subs:  # ("shutdown": the client reconnects, as after a server's restart)
             sub.notice("the cluster lost its data: reconnecting you to the new one", event="shutdown")
             sub.kick("the cluster lost its data")
 
     def close(self) -> None:
         self.flush(timeout=1.0)
-        with self._lock:
-            self._stopping = True
-            self._stop.set()
-            self._batch_ready.notify_all()
+        self._stop.set()
+        self._relay.stop()
         try:
             self._to_node(self.node, {"t": "wake"})  # the reader's blocking read ends now, not in a second
         except ClusterUnavailable:
             pass
-        for thread in self._threads:
-            thread.join(timeout=3.0)
+        self._relay.join_threads()
         try:
             if self._link.up:
                 self._presence.retire()

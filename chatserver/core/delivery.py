@@ -16,6 +16,7 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from chatserver.backends.ports import Broker
 from chatserver.core.dispatcher import Dispatcher
@@ -32,6 +33,28 @@ Build = Callable[[int, float], m.Message]
 Receipt = Callable[[m.Message], m.Message]
 Publish = tuple[str, Build, Receipt | None]
 """One message for ``publish_many``: (room, build, receipt), as ``publish`` takes them."""
+
+
+class Publisher(Protocol):
+    """What the hub delivers through: ``Delivery`` on one server; a cluster's node hands it to
+    a relay through Redis that ends in a ``Delivery`` (``cluster/relay.py``)."""
+
+    dispatcher: Dispatcher
+
+    def publish(
+        self, room: str, build: Build, exclude: Subscriber | None = None, receipt: Receipt | None = None
+    ) -> Frame: ...
+    def publish_many(self, items: list[Publish], exclude: Subscriber) -> None: ...
+    def announce(
+        self,
+        room: str,
+        build: Callable[[float], m.Message],
+        exclude: Subscriber | None = None,
+        *,
+        except_nick: str | None = None,
+    ) -> None: ...
+    def send_to(self, sub: Subscriber, frame: Frame) -> None: ...
+    def flush(self, timeout: float | None = None) -> bool: ...
 
 
 class Delivery:

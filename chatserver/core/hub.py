@@ -28,7 +28,7 @@ from chatserver.backends.memory import Leases, MemoryPresence
 from chatserver.backends.ports import Broker, Presence
 from chatserver.backends.records import StoredRoom, Unavailable
 from chatserver.backends.roomlog import DEFAULT_KEEP, HISTORY_BYTES, MemoryBroker
-from chatserver.core.delivery import NOT_KEPT, PUBLISH_WAIT, Build, Delivery, Publish, Receipt
+from chatserver.core.delivery import NOT_KEPT, PUBLISH_WAIT, Build, Delivery, Publish, Publisher, Receipt
 from chatserver.core.fanout import Frame, Subscriber
 from chatserver.core.interface import Arrival, Greet, Greeting, Hub
 from chatserver.core.names import Names, Peers
@@ -71,6 +71,7 @@ class LocalHub:
         node: str = "local",
         presence: Presence | None = None,
         peers: Peers | None = None,
+        delivery: Callable[[Delivery], Publisher] | None = None,
     ) -> None:
         self._lock = threading.RLock()  # greet() may ask for members while joining
         self.node = node
@@ -82,7 +83,10 @@ class LocalHub:
         self._broker: Broker = broker if broker is not None else MemoryBroker(keep, history_bytes)
         self._names = Names(self._lock, node, presence, peers, lambda sub, frame: self.send_to(sub, frame))
         self._rooms = Rooms(self._broker, RoomQuota(), max_rooms)
-        self._delivery = Delivery(self._lock, self._broker, self._rooms, self._names.registry.holder)
+        local = Delivery(self._lock, self._broker, self._rooms, self._names.registry.holder)
+        #: How messages reach members: ``local`` itself (one server), or what ``delivery`` makes of it
+        #: (a cluster's node: through Redis, read back, then through ``local``); called last.
+        self._delivery: Publisher = delivery(local) if delivery is not None else local
 
     @property
     def quota(self) -> RoomQuota:
