@@ -24,6 +24,7 @@ from collections.abc import Callable
 from chatserver.backends.ports import Backends
 from chatserver.backends.records import StoredRoom
 from chatserver.cluster import keys
+from chatserver.cluster.directory import RedisDirectory
 from chatserver.cluster.link import ClusterUnavailable, Link
 from chatserver.cluster.peers import Inboxes
 from chatserver.cluster.presence import Presence
@@ -33,31 +34,16 @@ from chatserver.cluster.relay import FollowedRoom, Relay
 from chatserver.cluster.sweep import RoomSweeper
 from chatserver.core.delivery import Delivery
 from chatserver.core.fanout import Frame, Subscriber
-from chatserver.core.hub import LOBBY, Arrival, Greet, Greeting, LocalHub, Room, RoomInfo, TooManyRooms
-from chatserver.core.registry import NickTaken, Person, person
+from chatserver.core.hub import LOBBY, Arrival, Greet, Greeting, LocalHub, Room, TooManyRooms
+from chatserver.core.registry import NickTaken, person
 from common import messages as m
-from common.limits import bound
 from common.nicks import nick_key
-from common.rooms import room_key
 
 log = logging.getLogger(__name__)
 
 LINK_DOWN = "the server lost its cluster (Redis): messages are not sent until it is back"
 LINK_UP = "the cluster is back: chat goes on"
 JOIN_TRIES = 20  # reads of a room's history, at most, before a join gives up (a room faster than Redis)
-#: The first members a welcome or ``joined`` names, at most: read with the joiner's history, before the lock.
-GLANCE = max(bound(m.Welcome), bound(m.Joined))
-
-
-@dataclasses.dataclass(frozen=True)
-class _Glance:
-    """What a greeting shows of its room besides messages (its first members, their count, its
-    topic), read from Redis before the lock is taken: greet() runs under it and asks for them."""
-
-    room: str  # its key
-    first: list[Person]
-    count: int
-    topic: str
 
 
 @dataclasses.dataclass
@@ -79,6 +65,7 @@ class ClusterHub(LocalHub):
         self._inboxes = Inboxes(link)
         self._presence: Presence = Presence(link, node, lease=3 * heartbeat)
         self.on_sanctions: Callable[[], None] = lambda: None  # moderation changed on some node
+        self._redis_directory = RedisDirectory(link, self._presence, self.broker)
         super().__init__(
             keep=keep,
             max_rooms=max_rooms,
@@ -87,6 +74,7 @@ class ClusterHub(LocalHub):
             presence=self._presence,
             peers=self._inboxes,
             delivery=self._relay_for,
+            directory=self._redis_directory,
         )
         self._secrets = RedisSecret(link)
         #: What the server keeps through this node: all of it in Redis, shared by every node.
@@ -104,8 +92,6 @@ class ClusterHub(LocalHub):
         self._departed: list[tuple[str, str, list[str]]] = []
         self._up_since = time.monotonic()
         self._unfollowed: list[str] = []  # rooms let go of, to tell Redis after the lock (``_let_go``)
-        #: The ``_Glance`` of the room this thread is joining (``glance``), while it joins.
-        self._joining = threading.local()
         link.on_down, link.on_up = self._link_down, self._link_up
         self._relay.start(("heartbeat", self._beat))
 
@@ -313,21 +299,18 @@ class ClusterHub(LocalHub):
             self._presence.joined(r.name, nick, sid, list(dict.fromkeys(rooms)))  # (the greeting lists it)
             try:
                 found = self._history(r, greet, after, recent, epoch, read, seq, numbering)  # (Redis: no lock)
-                self._joining.glance = self._glance(r.name) if greet is not None else None
+                seen = self._redis_directory.look(r.name) if greet is not None else None
             except ClusterUnavailable:
                 with contextlib.suppress(ClusterUnavailable):
                     self._presence.left(r.name, nick, sid, None)
                 raise
-            try:
-                with self._lock:
-                    if self._rooms.get(r.name) is not r or r.epoch != numbering:
-                        continue  # let go of meanwhile, or renumbered: again
-                    greeting = self._greeting(r, found, after, recent, epoch, seq) if greet is not None else None
-                    if greet is not None and greeting is None:
-                        continue  # the reader delivered more than the room's recent entries hold: again
-                    self._enter_locked(r, sub, claim, greeting, greet, arrival)
-            finally:
-                self._joining.glance = None
+            with self._redis_directory.greeting(seen), self._lock:  # (greet() asks it under the lock)
+                if self._rooms.get(r.name) is not r or r.epoch != numbering:
+                    continue  # let go of meanwhile, or renumbered: again
+                greeting = self._greeting(r, found, after, recent, epoch, seq) if greet is not None else None
+                if greet is not None and greeting is None:
+                    continue  # the reader delivered more than the room's recent entries hold: again
+                self._enter_locked(r, sub, claim, greeting, greet, arrival)
             return r.name
         with contextlib.suppress(ClusterUnavailable):
             self._presence.left(room, claim.nick if claim is not None else sub.nick, sid, None)
@@ -402,59 +385,12 @@ class ClusterHub(LocalHub):
             sid, rooms = self._names.sid(sub), self._rooms.rooms_of(sub)
         self._presence.left(room, sub.nick, sid, rooms)
 
-    def members(self, room: str) -> list[Person]:
-        """Everyone in ``room``, by name (a plain joiner's greeting lists them under the lock: from
-        its ``_Glance`` when that holds the whole room; a room larger than that is read from Redis)."""
-        seen = self._glanced(room)
-        if seen is not None and seen.count <= len(seen.first):
-            return sorted(seen.first, key=lambda p: nick_key(p.nick))
-        return self._presence.members(room)
-
-    def first_members(self, room: str, limit: int) -> tuple[list[Person], int]:
-        """As ``LocalHub.first_members``: the first ``limit`` in the order they came, bounded
-        (the joiner's greeting asks under the lock, and is answered from its ``_Glance``)."""
-        seen = self._glanced(room)
-        if seen is not None and (limit <= GLANCE or seen.count <= GLANCE):
-            return seen.first[:limit], seen.count
-        return self._presence.first(room, limit)
-
-    def _glance(self, room: str) -> _Glance:
-        """The room as a greeting shows it (Redis: never under the lock)."""
-        first, count = self._presence.first(room, GLANCE)
-        found = self.broker.room(room)
-        return _Glance(room_key(room), first, count, found.topic if found else "")
-
-    def _glanced(self, room: str) -> _Glance | None:
-        """The ``_Glance`` of ``room`` if this thread is greeting a joiner of it."""
-        seen: _Glance | None = getattr(self._joining, "glance", None)
-        return seen if seen is not None and seen.room == room_key(room) else None
-
-    def first_names(self, room: str, limit: int) -> tuple[list[str], int]:
-        shown, count = self.first_members(room, limit)
-        return [p.nick for p in shown], count
-
     def set_topic(self, room: str, topic: str) -> None:
         r = self._follow(room, create=True)
         assert r is not None
         self.broker.save_room(StoredRoom(r.name, r.epoch, r.seq, topic))
         with self._lock:
             r.topic = topic
-
-    def topic(self, room: str) -> str:
-        seen = self._glanced(room)
-        if seen is not None:
-            return seen.topic
-        found = self.broker.room(room)
-        return found.topic if found else ""
-
-    def rooms(self) -> list[RoomInfo]:
-        names = sorted(self._link.call(lambda r: r.smembers(keys.ROOMS)))  # type: ignore[arg-type]
-        counts = self._presence.counts(names)
-        found = []
-        for stored, count in zip(self.broker.rooms(names), counts, strict=True):
-            if stored is not None and (count or room_key(stored.name) == room_key(LOBBY)):
-                found.append(RoomInfo(stored.name, count, stored.topic))
-        return sorted(found, key=lambda info: room_key(info.name))
 
     def _obey(self, fields: dict[str, str]) -> None:
         """What another node asks of a session here (lock held)."""

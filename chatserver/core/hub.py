@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable
 
 from chatserver.backends.memory import Leases, MemoryPresence
-from chatserver.backends.ports import Broker, Presence
+from chatserver.backends.ports import Broker, Presence, RoomDirectory
 from chatserver.backends.records import StoredRoom, Unavailable
 from chatserver.backends.roomlog import DEFAULT_KEEP, HISTORY_BYTES, MemoryBroker
 from chatserver.core.delivery import NOT_KEPT, PUBLISH_WAIT, Build, Delivery, Publish, Publisher, Receipt
@@ -34,7 +34,7 @@ from chatserver.core.interface import Arrival, Greet, Greeting, Hub
 from chatserver.core.names import Names, Peers
 from chatserver.core.registry import NickTaken, Person
 from chatserver.core.roomquota import RoomQuota
-from chatserver.core.rooms import LOBBY, MAX_ROOMS, Room, RoomInfo, Rooms, TooManyRooms
+from chatserver.core.rooms import LOBBY, MAX_ROOMS, LocalDirectory, Room, RoomInfo, Rooms, TooManyRooms
 from common import messages as m
 
 __all__ = [
@@ -72,6 +72,7 @@ class LocalHub:
         presence: Presence | None = None,
         peers: Peers | None = None,
         delivery: Callable[[Delivery], Publisher] | None = None,
+        directory: RoomDirectory | None = None,
     ) -> None:
         self._lock = threading.RLock()  # greet() may ask for members while joining
         self.node = node
@@ -83,6 +84,8 @@ class LocalHub:
         self._broker: Broker = broker if broker is not None else MemoryBroker(keep, history_bytes)
         self._names = Names(self._lock, node, presence, peers, lambda sub, frame: self.send_to(sub, frame))
         self._rooms = Rooms(self._broker, RoomQuota(), max_rooms)
+        #: Who is in a room, its topic, the rooms in use (a node's: Redis).
+        self._directory: RoomDirectory = directory if directory is not None else LocalDirectory(self._lock, self._rooms)
         local = Delivery(self._lock, self._broker, self._rooms, self._names.registry.holder)
         #: How messages reach members: ``local`` itself (one server), or what ``delivery`` makes of it
         #: (a cluster's node: through Redis, read back, then through ``local``); called last.
@@ -248,18 +251,15 @@ class LocalHub:
             return r.epoch if r else ""
 
     def members(self, room: str) -> list[Person]:
-        with self._lock:
-            return self._rooms.members(room)
+        return self._directory.members(room)
 
     def first_members(self, room: str, limit: int) -> tuple[list[Person], int]:
         """The first ``limit`` members (in the order they came) and how many there are."""
-        with self._lock:
-            return self._rooms.first_members(room, limit)
+        return self._directory.first_members(room, limit)
 
     def first_names(self, room: str, limit: int) -> tuple[list[str], int]:
         """``first_members``' names alone: what a welcome lists, on every join, without a record each."""
-        with self._lock:
-            return self._rooms.first_names(room, limit)
+        return self._directory.first_names(room, limit)
 
     def set_topic(self, room: str, topic: str) -> None:
         with self._lock:
@@ -269,14 +269,11 @@ class LocalHub:
             self._broker.save_room(StoredRoom(r.name, r.epoch, r.seq, topic))
 
     def topic(self, room: str) -> str:
-        with self._lock:
-            r = self._room(room)
-            return r.topic if r else ""
+        return self._directory.topic(room)
 
     def rooms(self) -> list[RoomInfo]:
         """Rooms with people in them (and the lobby), by name."""
-        with self._lock:
-            return self._rooms.listing()
+        return self._directory.rooms()
 
     # -- messages (``delivery.py``) --
     def publish(

@@ -12,12 +12,12 @@ are queued still gets those (``leave``, then ``recipients``).
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import secrets
+import threading
 from collections.abc import Iterator
 
-from chatserver.backends.ports import Broker
+from chatserver.backends.ports import Broker, RoomInfo
 from chatserver.backends.records import StoredRoom
 from chatserver.core.fanout import Member, Post, Subscriber
 from chatserver.core.registry import Person, person
@@ -30,13 +30,6 @@ MAX_ROOMS = 1000  # rooms in memory at once; an empty one is forgotten to make s
 
 class TooManyRooms(Exception):
     pass
-
-
-@dataclasses.dataclass
-class RoomInfo:
-    name: str
-    members: int
-    topic: str
 
 
 class Room:
@@ -182,3 +175,32 @@ class Rooms:
                 members[r] = self._leavers.get(r, []) + here  # (older first)
         self._leavers.clear()
         return members
+
+
+class LocalDirectory:
+    """``ports.RoomDirectory`` for one server: its rooms in memory, read under the hub's lock."""
+
+    def __init__(self, lock: threading.RLock, rooms: Rooms) -> None:
+        self._lock = lock
+        self._rooms = rooms
+
+    def members(self, room: str) -> list[Person]:
+        with self._lock:
+            return self._rooms.members(room)
+
+    def first_members(self, room: str, limit: int) -> tuple[list[Person], int]:
+        with self._lock:
+            return self._rooms.first_members(room, limit)
+
+    def first_names(self, room: str, limit: int) -> tuple[list[str], int]:
+        with self._lock:
+            return self._rooms.first_names(room, limit)
+
+    def topic(self, room: str) -> str:
+        with self._lock:
+            r = self._rooms.load(room)
+            return r.topic if r else ""
+
+    def rooms(self) -> list[RoomInfo]:
+        with self._lock:
+            return self._rooms.listing()
