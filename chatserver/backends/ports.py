@@ -162,6 +162,12 @@ class RoomDirectory(Protocol):
     ``cluster/directory.py``). Never a network call while the hub's lock is held: a joiner's
     greeting asks under it, and a cluster's directory answers that from what it read before."""
 
+    def joined(self, room: str, nick: str, sid: str, rooms: list[str]) -> None:
+        """``nick`` (session ``sid``) is in ``room`` now; ``rooms`` are all of its rooms."""
+
+    def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> None:
+        """``nick`` left ``room``; ``rooms`` are those it is still in (None: it is leaving altogether)."""
+
     def members(self, room: str) -> list[Person]:
         """Everyone in ``room``."""
 

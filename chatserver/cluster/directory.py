@@ -73,6 +73,12 @@ class RedisDirectory:
         seen: Glance | None = getattr(self._joining, "glance", None)
         return seen if seen is not None and seen.room == room_key(room) else None
 
+    def joined(self, room: str, nick: str, sid: str, rooms: list[str]) -> None:
+        self._presence.joined(room, nick, sid, rooms)
+
+    def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> None:
+        self._presence.left(room, nick, sid, rooms)
+
     def members(self, room: str) -> list[Person]:
         """Everyone in ``room``, by name (a plain joiner's greeting lists them under the lock: from
         its ``Glance`` when that holds the whole room; a room larger than that is read from Redis)."""

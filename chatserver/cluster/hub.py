@@ -161,17 +161,6 @@ class ClusterHub(LocalHub):
             self._to_node(old_node, {"t": "replace", "sid": old_sid})
         return joined, claim.stale is not None or bool(old_node), why
 
-    def rename(self, sub: Subscriber, new: str) -> str:
-        """As ``LocalHub.rename``; the rooms it is in then know it by its new name."""
-        old = super().rename(sub, new)
-        if nick_key(old) != nick_key(new):
-            with self._lock:
-                sid, rooms = self._names.sid(sub), self._rooms.rooms_of(sub)
-            for name in rooms:
-                self._presence.left(name, old, sid, None)
-                self._presence.joined(name, new, sid, rooms)
-        return old
-
     def unregister(self, sub: Subscriber) -> None:
         with self._lock:
             self._parked.pop(sub, None)
@@ -378,12 +367,6 @@ class ClusterHub(LocalHub):
             self._obey(fields)  # (asked while it was being greeted: now it can take it)
         if arrival is not None:
             self.announce(r.name, functools.partial(arrival, r.name), exclude=sub)
-
-    def part(self, room: str, sub: Subscriber) -> None:
-        with self._lock:
-            super().part(room, sub)
-            sid, rooms = self._names.sid(sub), self._rooms.rooms_of(sub)
-        self._presence.left(room, sub.nick, sid, rooms)
 
     def set_topic(self, room: str, topic: str) -> None:
         r = self._follow(room, create=True)

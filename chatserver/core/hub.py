@@ -36,6 +36,7 @@ from chatserver.core.registry import NickTaken, Person
 from chatserver.core.roomquota import RoomQuota
 from chatserver.core.rooms import LOBBY, MAX_ROOMS, LocalDirectory, Room, RoomInfo, Rooms, TooManyRooms
 from common import messages as m
+from common.nicks import nick_key
 
 __all__ = [
     "LOBBY",
@@ -102,8 +103,16 @@ class LocalHub:
 
     # -- names (``names.py``) --
     def rename(self, sub: Subscriber, new: str) -> str:
-        """Give ``sub`` the nickname ``new`` (``NickTaken`` if not free); returns the old one."""
-        return self._names.rename(sub, new)
+        """Give ``sub`` the nickname ``new`` (``NickTaken`` if not free); returns the old one.
+        The rooms it is in then know it by its new name (the directory: outside the lock)."""
+        old = self._names.rename(sub, new)
+        if nick_key(old) != nick_key(new):
+            with self._lock:
+                sid, rooms = self._names.sid(sub), self._rooms.rooms_of(sub)
+            for name in rooms:
+                self._directory.left(name, old, sid, None)
+                self._directory.joined(name, new, sid, rooms)
+        return old
 
     def closing(self) -> None:
         """The server is stopping: the sessions about to end are not leaving the chat.
@@ -243,6 +252,10 @@ class LocalHub:
             r = self._room(room)
             if r is not None:
                 self._rooms.leave(r, sub, self._delivery.dispatcher.pending)
+            sid = self._names.sids.get(sub)
+            rooms = self._rooms.rooms_of(sub) if sid is not None else []
+        if sid is not None:  # (one that is gone left every room with its name)
+            self._directory.left(room, sub.nick, sid, rooms)  # (outside the lock: a node's is Redis)
 
     def epoch(self, room: str) -> str:
         """The numbering of ``room`` ("" for a room that does not exist)."""

@@ -184,6 +184,12 @@ class LocalDirectory:
         self._lock = lock
         self._rooms = rooms
 
+    def joined(self, room: str, nick: str, sid: str, rooms: list[str]) -> None:
+        """(The hub's rooms are this directory: a member is in it once the hub has it.)"""
+
+    def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> None:
+        """(As ``joined``.)"""
+
     def members(self, room: str) -> list[Person]:
         with self._lock:
             return self._rooms.members(room)
