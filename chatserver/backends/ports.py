@@ -181,6 +181,9 @@ class RoomDirectory(Protocol):
     def topic(self, room: str) -> str:
         """``room``'s topic ("" if none, or no such room)."""
 
+    def set_topic(self, room: str, topic: str) -> None:
+        """``room``'s topic is now ``topic`` (the room made if it is new)."""
+
     def rooms(self) -> list[RoomInfo]:
         """Rooms with people in them (and the lobby), by name."""
 

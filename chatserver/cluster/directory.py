@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from chatserver.backends.ports import RoomInfo
+from chatserver.backends.records import StoredRoom
 from chatserver.cluster import keys
 from chatserver.cluster.link import Link
 from chatserver.cluster.presence import Presence
 from chatserver.cluster.redislog import RedisBroker
 from chatserver.core.registry import Person
-from chatserver.core.rooms import LOBBY
+from chatserver.core.rooms import LOBBY, Room
 from common import messages as m
 from common.limits import bound
 from common.nicks import nick_key
@@ -46,8 +47,11 @@ class Glance:
 class RedisDirectory:
     """``ports.RoomDirectory`` in Redis (see the module's docstring)."""
 
-    def __init__(self, link: Link, presence: Presence, broker: RedisBroker) -> None:
+    def __init__(
+        self, link: Link, presence: Presence, broker: RedisBroker, follow: Callable[[str], Room | None]
+    ) -> None:
         self._link = link
+        self._follow = follow  # the room, followed by this node from now on (made if new; lock not held)
         self._presence = presence
         self._broker = broker
         #: The ``Glance`` of the room this thread is greeting a joiner of, while it does.
@@ -98,6 +102,12 @@ class RedisDirectory:
     def first_names(self, room: str, limit: int) -> tuple[list[str], int]:
         shown, count = self.first_members(room, limit)
         return [p.nick for p in shown], count
+
+    def set_topic(self, room: str, topic: str) -> None:
+        r = self._follow(room)
+        assert r is not None
+        self._broker.save_room(StoredRoom(r.name, r.epoch, r.seq, topic))
+        r.topic = topic  # (one store; nothing on a node reads it under the lock: topics are read from Redis)
 
     def topic(self, room: str) -> str:
         seen = self._glanced(room)

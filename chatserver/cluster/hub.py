@@ -1,12 +1,15 @@
-"""The cluster hub: names, rooms and presence shared through Redis, and a node's life in the cluster.
+"""The cluster's node: a ``LocalHub`` given Redis collaborators, and a node's life in the cluster.
 
-Sessions see the same ``Hub`` as on a single server. Room messages go
-through Redis streams (``relay.py``); names, membership and presence are
-``presence.Presence``'s. Private frames, kicks and take-overs for a session
-on another node go to that node's inbox stream. A heartbeat thread renews
-the node's lease, clears away dead nodes and notices a Redis that lost its
-data; ``_link_down`` and ``_link_up`` tell the users when Redis goes and
-comes back.
+Sessions see the same ``Hub`` as on a single server: ``ClusterHub`` is the
+local hub given Redis presence (``presence.py``), the Redis broker
+(``redislog.py``), the Redis room directory (``directory.py``), the other
+nodes' inboxes (``peers.py``) and, as its delivery, the relay through Redis
+streams (``relay.py``). What it still writes itself: following a room
+outside the lock, a joiner's greeting read from Redis before it, requests of
+other nodes parked while a session is being greeted, and the node's life: a
+heartbeat thread renews the lease, clears away dead nodes and notices a
+Redis that lost its data; ``_link_down`` and ``_link_up`` tell the users
+when Redis goes and comes back.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ import time
 from collections.abc import Callable
 
 from chatserver.backends.ports import Backends
-from chatserver.backends.records import StoredRoom
 from chatserver.cluster import keys
 from chatserver.cluster.directory import RedisDirectory
 from chatserver.cluster.link import ClusterUnavailable, Link
@@ -56,7 +58,7 @@ class _Claim:
 
 
 class ClusterHub(LocalHub):
-    """A ``LocalHub`` given Redis presence, a Redis broker and the relay as its delivery."""
+    """A ``LocalHub`` given Redis presence, a Redis broker, a Redis room directory and the relay as its delivery."""
 
     def __init__(self, link: Link, *, keep: int, heartbeat: float = 5.0, max_rooms: int = 1000) -> None:
         node = f"{socket.gethostname()[:20]}-{secrets.token_hex(3)}"
@@ -65,7 +67,9 @@ class ClusterHub(LocalHub):
         self._inboxes = Inboxes(link)
         self._presence: Presence = Presence(link, node, lease=3 * heartbeat)
         self.on_sanctions: Callable[[], None] = lambda: None  # moderation changed on some node
-        self._redis_directory = RedisDirectory(link, self._presence, self.broker)
+        self._redis_directory = RedisDirectory(
+            link, self._presence, self.broker, lambda name: self._follow(name, create=True)
+        )
         super().__init__(
             keep=keep,
             max_rooms=max_rooms,
@@ -367,13 +371,6 @@ class ClusterHub(LocalHub):
             self._obey(fields)  # (asked while it was being greeted: now it can take it)
         if arrival is not None:
             self.announce(r.name, functools.partial(arrival, r.name), exclude=sub)
-
-    def set_topic(self, room: str, topic: str) -> None:
-        r = self._follow(room, create=True)
-        assert r is not None
-        self.broker.save_room(StoredRoom(r.name, r.epoch, r.seq, topic))
-        with self._lock:
-            r.topic = topic
 
     def _obey(self, fields: dict[str, str]) -> None:
         """What another node asks of a session here (lock held)."""

@@ -10,9 +10,10 @@ is told "accepted" for what Redis did not take. A frame for one session
 (``send_to``) waits until everything this node appended before it has been
 read back, so it cannot overtake them; a refusal takes its message's place.
 Once the link is down, the first such frame or refusal is preceded by the
-``link_down`` notice (``_down_told``): nobody is refused before being told why.
+``link_down`` notice (``down_told``): nobody is refused before being told why.
 The reader also follows this node's inbox and the events stream, and hands
-those to ``_obey`` and ``on_sanctions``.
+those to the node (``obey``, ``on_sanctions``). ``Relay`` has the local
+``Delivery``'s interface and is the node hub's delivery (``LocalHub(delivery=...)``).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 from chatserver.backends.memory import Leases, MemoryPresence
 from chatserver.backends.ports import Broker, Presence, RoomDirectory
-from chatserver.backends.records import StoredRoom, Unavailable
+from chatserver.backends.records import Unavailable
 from chatserver.backends.roomlog import DEFAULT_KEEP, HISTORY_BYTES, MemoryBroker
 from chatserver.core.delivery import NOT_KEPT, PUBLISH_WAIT, Build, Delivery, Publish, Publisher, Receipt
 from chatserver.core.fanout import Frame, Subscriber
@@ -275,11 +275,7 @@ class LocalHub:
         return self._directory.first_names(room, limit)
 
     def set_topic(self, room: str, topic: str) -> None:
-        with self._lock:
-            r = self._room(room, create=True)
-            assert r is not None
-            r.topic = topic
-            self._broker.save_room(StoredRoom(r.name, r.epoch, r.seq, topic))
+        self._directory.set_topic(room, topic)
 
     def topic(self, room: str) -> str:
         return self._directory.topic(room)

@@ -116,6 +116,10 @@ class Rooms:
             raise TooManyRooms(f"there are {self.max_rooms} rooms already")
         return self.by_key.pop(empty)
 
+    def saved(self, r: Room) -> None:
+        """``r``'s topic changed: the broker keeps it."""
+        self._broker.save_room(StoredRoom(r.name, r.epoch, r.seq, r.topic))
+
     def clear(self) -> None:
         self.by_key.clear()
 
@@ -201,6 +205,13 @@ class LocalDirectory:
     def first_names(self, room: str, limit: int) -> tuple[list[str], int]:
         with self._lock:
             return self._rooms.first_names(room, limit)
+
+    def set_topic(self, room: str, topic: str) -> None:
+        with self._lock:
+            r = self._rooms.load(room, create=True)
+            assert r is not None
+            r.topic = topic
+            self._rooms.saved(r)
 
     def topic(self, room: str) -> str:
         with self._lock:
