@@ -90,7 +90,7 @@ def test_joining_lists_as_many_in_a_room_of_5000_as_in_one_just_past_the_bound()
 def test_a_welcome_builds_no_record_of_the_people_it_names(monkeypatch):
     """The hub hands over the first names and the head count: a join in a room of 5,000
     builds no record of anyone (it used to build one per name shown, 216 on every join)."""
-    import chatserver.core.hub as hub_module
+    import chatserver.core.rooms as hub_module
 
     built = []
     real = hub_module.person
@@ -107,7 +107,7 @@ def test_a_welcome_builds_no_record_of_the_people_it_names(monkeypatch):
 def test_a_plain_peer_entering_is_told_the_first_people_and_the_count_of_the_rest(monkeypatch, count):
     """What a plain peer is shown on entering costs the same in a room of 5,000 as past the
     bound: the first ``bound(Users)`` people with their away marks, the rest counted."""
-    import chatserver.core.hub as hub_module
+    import chatserver.core.rooms as hub_module
 
     built = []
     real = hub_module.person

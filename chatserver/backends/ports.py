@@ -1,4 +1,4 @@
-"""The backends' narrow interfaces: a broker, presence, a moderation store and a secret store.
+"""The backends' narrow interfaces: a broker, presence, a room directory, a moderation store and a secret store.
 
 The core is written against these and nothing else, as Centrifuge's node
 is against its engine: memory (``roomlog.py``, ``memory.py``), SQLite
@@ -147,6 +147,45 @@ class Presence(Protocol):
 
     def reap(self, node: str) -> list[Gone] | None:
         """Clear a dead node's sessions away (None if another node is at it)."""
+
+
+@dataclasses.dataclass
+class RoomInfo:
+    name: str
+    members: int
+    topic: str
+
+
+class RoomDirectory(Protocol):
+    """Who is in a room, its topic, and the rooms in use, as the whole chat sees them (one
+    server: the hub's rooms in memory, ``core/rooms.py``; a cluster: Redis,
+    ``cluster/directory.py``). Never a network call while the hub's lock is held: a joiner's
+    greeting asks under it, and a cluster's directory answers that from what it read before."""
+
+    def joined(self, room: str, nick: str, sid: str, rooms: list[str]) -> None:
+        """``nick`` (session ``sid``) is in ``room`` now; ``rooms`` are all of its rooms."""
+
+    def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> None:
+        """``nick`` left ``room``; ``rooms`` are those it is still in (None: it is leaving altogether)."""
+
+    def members(self, room: str) -> list[Person]:
+        """Everyone in ``room``."""
+
+    def first_members(self, room: str, limit: int) -> tuple[list[Person], int]:
+        """The first ``limit`` in ``room`` in the order they came, and how many are in it:
+        bounded, whatever the room's size (what a welcome or ``joined`` names)."""
+
+    def first_names(self, room: str, limit: int) -> tuple[list[str], int]:
+        """``first_members``' names alone."""
+
+    def topic(self, room: str) -> str:
+        """``room``'s topic ("" if none, or no such room)."""
+
+    def set_topic(self, room: str, topic: str) -> None:
+        """``room``'s topic is now ``topic`` (the room made if it is new)."""
+
+    def rooms(self) -> list[RoomInfo]:
+        """Rooms with people in them (and the lobby), by name."""
 
 
 @dataclasses.dataclass

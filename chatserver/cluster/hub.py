@@ -1,12 +1,15 @@
-"""The cluster hub: names, rooms and presence shared through Redis, and a node's life in the cluster.
+"""The cluster's node: a ``LocalHub`` given Redis collaborators, and a node's life in the cluster.
 
-Sessions see the same ``Hub`` as on a single server. Room messages go
-through Redis streams (``relay.py``); names, membership and presence are
-``presence.Presence``'s. Private frames, kicks and take-overs for a session
-on another node go to that node's inbox stream. A heartbeat thread renews
-the node's lease, clears away dead nodes and notices a Redis that lost its
-data; ``_link_down`` and ``_link_up`` tell the users when Redis goes and
-comes back.
+Sessions see the same ``Hub`` as on a single server: ``ClusterHub`` is the
+local hub given Redis presence (``presence.py``), the Redis broker
+(``redislog.py``), the Redis room directory (``directory.py``), the other
+nodes' inboxes (``peers.py``) and, as its delivery, the relay through Redis
+streams (``relay.py``). What it still writes itself: following a room
+outside the lock, a joiner's greeting read from Redis before it, requests of
+other nodes parked while a session is being greeted, and the node's life: a
+heartbeat thread renews the lease, clears away dead nodes and notices a
+Redis that lost its data; ``_link_down`` and ``_link_up`` tell the users
+when Redis goes and comes back.
 """
 
 from __future__ import annotations
@@ -19,41 +22,30 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 from chatserver.backends.ports import Backends
-from chatserver.backends.records import StoredRoom
 from chatserver.cluster import keys
+from chatserver.cluster.directory import RedisDirectory
 from chatserver.cluster.link import ClusterUnavailable, Link
+from chatserver.cluster.peers import Inboxes
 from chatserver.cluster.presence import Presence
+from chatserver.cluster.redislog import RedisBroker
 from chatserver.cluster.redisstores import RedisModeration, RedisSecret
-from chatserver.cluster.relay import FollowedRoom, RelayHub
+from chatserver.cluster.relay import FollowedRoom, Relay
 from chatserver.cluster.sweep import RoomSweeper
+from chatserver.core.delivery import Delivery
 from chatserver.core.fanout import Frame, Subscriber
-from chatserver.core.hub import LOBBY, Arrival, Greet, Greeting, LocalHub, RoomInfo, TooManyRooms, _Room
-from chatserver.core.registry import NickTaken, Person, person
+from chatserver.core.hub import LOBBY, Arrival, Greet, Greeting, LocalHub, Room, TooManyRooms
+from chatserver.core.registry import NickTaken, person
 from common import messages as m
-from common.limits import bound
 from common.nicks import nick_key
-from common.rooms import room_key
 
 log = logging.getLogger(__name__)
 
 LINK_DOWN = "the server lost its cluster (Redis): messages are not sent until it is back"
 LINK_UP = "the cluster is back: chat goes on"
 JOIN_TRIES = 20  # reads of a room's history, at most, before a join gives up (a room faster than Redis)
-#: The first members a welcome or ``joined`` names, at most: read with the joiner's history, before the lock.
-GLANCE = max(bound(m.Welcome), bound(m.Joined))
-
-
-@dataclasses.dataclass(frozen=True)
-class _Glance:
-    """What a greeting shows of its room besides messages (its first members, their count, its
-    topic), read from Redis before the lock is taken: greet() runs under it and asks for them."""
-
-    room: str  # its key
-    first: list[Person]
-    count: int
-    topic: str
 
 
 @dataclasses.dataclass
@@ -65,11 +57,29 @@ class _Claim:
     stale: Subscriber | None = None  # the session here it replaced, once taken
 
 
-class ClusterHub(RelayHub):
+class ClusterHub(LocalHub):
+    """A ``LocalHub`` given Redis presence, a Redis broker, a Redis room directory and the relay as its delivery."""
+
     def __init__(self, link: Link, *, keep: int, heartbeat: float = 5.0, max_rooms: int = 1000) -> None:
         node = f"{socket.gethostname()[:20]}-{secrets.token_hex(3)}"
+        self._link = link
+        self.broker = RedisBroker(link, node)
+        self._inboxes = Inboxes(link)
         self._presence: Presence = Presence(link, node, lease=3 * heartbeat)
-        super().__init__(link, node, keep=keep, max_rooms=max_rooms, presence=self._presence)
+        self.on_sanctions: Callable[[], None] = lambda: None  # moderation changed on some node
+        self._redis_directory = RedisDirectory(
+            link, self._presence, self.broker, lambda name: self._follow(name, create=True)
+        )
+        super().__init__(
+            keep=keep,
+            max_rooms=max_rooms,
+            broker=self.broker,
+            node=node,
+            presence=self._presence,
+            peers=self._inboxes,
+            delivery=self._relay_for,
+            directory=self._redis_directory,
+        )
         self._secrets = RedisSecret(link)
         #: What the server keeps through this node: all of it in Redis, shared by every node.
         self.backends = Backends(self.broker, RedisModeration(link, self.node), self._secrets)
@@ -86,13 +96,25 @@ class ClusterHub(RelayHub):
         self._departed: list[tuple[str, str, list[str]]] = []
         self._up_since = time.monotonic()
         self._unfollowed: list[str] = []  # rooms let go of, to tell Redis after the lock (``_let_go``)
-        #: The ``_Glance`` of the room this thread is joining (``glance``), while it joins.
-        self._joining = threading.local()
         link.on_down, link.on_up = self._link_down, self._link_up
-        self._start(("heartbeat", self._beat))
+        self._relay.start(("heartbeat", self._beat))
 
-    def _rooms_of(self, sub: Subscriber) -> list[str]:
-        return [r.name for r in self._rooms.values() if sub in r.members]
+    def _relay_for(self, local: Delivery) -> Relay:
+        """The node's delivery: through Redis, then to its members through ``local``."""
+        self._relay = Relay(
+            self._link,
+            self.node,
+            self.broker,
+            local,
+            self._lock,
+            self._rooms,
+            self._names.registry.holder,
+            lambda name, create: self._follow(name, create=create),
+            obey=self._obey,
+            tell_down=self._tell_down,
+            on_sanctions=lambda: self.on_sanctions(),
+        )
+        return self._relay
 
     # -- people --
     # Every Redis call here is made outside the hub's lock: the lock orders
@@ -114,10 +136,10 @@ class ClusterHub(RelayHub):
         same turn of the lock as the greeting (nobody here reaches ``sub`` before it)."""
         why = ""
         with self._lock:
-            sid = self._sid(sub)
+            sid = self._names.sid(sub)
             self._parked.setdefault(sub, [])
         try:
-            was = self._claim(sub, nick, sid, takeover=resume or "")
+            was = self._names.claim(sub, nick, sid, takeover=resume or "")
         except NickTaken:
             with self._lock:
                 self._parked.pop(sub, None)
@@ -143,23 +165,12 @@ class ClusterHub(RelayHub):
             self._to_node(old_node, {"t": "replace", "sid": old_sid})
         return joined, claim.stale is not None or bool(old_node), why
 
-    def rename(self, sub: Subscriber, new: str) -> str:
-        """As ``LocalHub.rename``; the rooms it is in then know it by its new name."""
-        old = super().rename(sub, new)
-        if nick_key(old) != nick_key(new):
-            with self._lock:
-                sid, rooms = self._sid(sub), self._rooms_of(sub)
-            for name in rooms:
-                self._presence.left(name, old, sid, None)
-                self._presence.joined(name, new, sid, rooms)
-        return old
-
     def unregister(self, sub: Subscriber) -> None:
         with self._lock:
             self._parked.pop(sub, None)
-            rooms = self._rooms_of(sub)
+            rooms = self._rooms.rooms_of(sub)
             sid = self._unregister_locked(sub)
-            if sid is None or self._closing:  # (a stopping node's names lapse with it: see closing)
+            if sid is None or self._names.closing:  # (a stopping node's names lapse with it: see closing)
                 return
         try:
             self._forget(sub.nick, sid, rooms)
@@ -176,17 +187,16 @@ class ClusterHub(RelayHub):
         self._inboxes.send(node, fields)
 
     # -- rooms --
-    def _room(self, name: str, create: bool = False, maker: Subscriber | None = None) -> _Room | None:
+    def _room(self, name: str, create: bool = False, maker: Subscriber | None = None) -> Room | None:
         """A room this node follows (lock held): never a Redis call (``_follow`` makes one followed)."""
-        return self._rooms.get(room_key(name))
+        return self._rooms.get(name)
 
     def _follow(self, name: str, *, create: bool, maker: Subscriber | None = None) -> FollowedRoom | None:
         """The room, followed by this node from now on (made in Redis if ``create``; None if
         not and Redis does not know it), its Redis calls made outside the hub's lock.
         ``TooManyRooms`` if ``maker``'s address may not make it, or no room here can go."""
-        key = room_key(name)
         with self._lock:
-            room = self._rooms.get(key)
+            room = self._rooms.get(name)
         if room is not None:
             return room  # type: ignore[return-value]
         known = None if create and maker is None else self.broker.room(name)
@@ -195,18 +205,18 @@ class ClusterHub(RelayHub):
         address = ""
         if maker is not None and known is None:
             with self._lock:
-                address = self._may_make(name, maker)
+                address = self._rooms.may_make(name, maker)
         stored, last = self.broker.ensure(name)  # (this node follows it in Redis from here)
         made = False
         try:
             with self._lock:
-                room = self._rooms.get(key)
+                room = self._rooms.get(name)
                 if room is None:
-                    self._make_space()
-                    room = self._rooms[key] = FollowedRoom(stored, last)
-                    self._made(room, address)
-                    self._by_stream[keys.log(key)] = room
-                    self._streams[keys.log(key)] = last
+                    dropped = self._rooms.make_space()
+                    if dropped is not None:
+                        self._forget_room(dropped)
+                    room = self._rooms.add(FollowedRoom(stored, last), address)
+                    self._relay.follow_stream(room, last)
                     made = True
         except TooManyRooms:
             self._unfollowed.append(name)  # (ensure() followed it in Redis: undone below)
@@ -217,11 +227,10 @@ class ClusterHub(RelayHub):
             self._to_node(self.node, {"t": "wake"})  # the reader's blocking read must take this room in
         return room  # type: ignore[return-value]
 
-    def _forget_room(self, room: _Room) -> None:
+    def _forget_room(self, room: Room) -> None:
         """No longer follow its stream (it lives on in Redis for the other nodes); Redis is
         told by ``_let_go``, after the lock (lock held)."""
-        del self._by_stream[keys.log(room_key(room.name))]
-        del self._streams[keys.log(room_key(room.name))]
+        self._relay.unfollow_stream(room)
         self._unfollowed.append(room.name)
 
     def _let_go(self) -> None:
@@ -231,7 +240,7 @@ class ClusterHub(RelayHub):
                 if not self._unfollowed:
                     return
                 name = self._unfollowed.pop()
-                if room_key(name) in self._rooms:
+                if self._rooms.get(name) is not None:
                     continue  # followed again meanwhile
             try:
                 self.broker.forget(name)
@@ -270,7 +279,7 @@ class ClusterHub(RelayHub):
             assert r is not None
             with self._lock:
                 seen = (r.read, r.seq, r.epoch, bool(r.members))
-                sid, rooms = self._sid(sub), [*self._rooms_of(sub), r.name]
+                sid, rooms = self._names.sid(sub), [*self._rooms.rooms_of(sub), r.name]
             read, seq, numbering, busy = seen
             if after is not None and epoch == numbering and after > seq and not busy:
                 # Seen further than Redis numbers it: Redis came back from older data.
@@ -283,21 +292,18 @@ class ClusterHub(RelayHub):
             self._presence.joined(r.name, nick, sid, list(dict.fromkeys(rooms)))  # (the greeting lists it)
             try:
                 found = self._history(r, greet, after, recent, epoch, read, seq, numbering)  # (Redis: no lock)
-                self._joining.glance = self._glance(r.name) if greet is not None else None
+                seen = self._redis_directory.look(r.name) if greet is not None else None
             except ClusterUnavailable:
                 with contextlib.suppress(ClusterUnavailable):
                     self._presence.left(r.name, nick, sid, None)
                 raise
-            try:
-                with self._lock:
-                    if self._rooms.get(room_key(r.name)) is not r or r.epoch != numbering:
-                        continue  # let go of meanwhile, or renumbered: again
-                    greeting = self._greeting(r, found, after, recent, epoch, seq) if greet is not None else None
-                    if greet is not None and greeting is None:
-                        continue  # the reader delivered more than the room's recent entries hold: again
-                    self._enter_locked(r, sub, claim, greeting, greet, arrival)
-            finally:
-                self._joining.glance = None
+            with self._redis_directory.greeting(seen), self._lock:  # (greet() asks it under the lock)
+                if self._rooms.get(r.name) is not r or r.epoch != numbering:
+                    continue  # let go of meanwhile, or renumbered: again
+                greeting = self._greeting(r, found, after, recent, epoch, seq) if greet is not None else None
+                if greet is not None and greeting is None:
+                    continue  # the reader delivered more than the room's recent entries hold: again
+                self._enter_locked(r, sub, claim, greeting, greet, arrival)
             return r.name
         with contextlib.suppress(ClusterUnavailable):
             self._presence.left(room, claim.nick if claim is not None else sub.nick, sid, None)
@@ -353,9 +359,9 @@ class ClusterHub(RelayHub):
     ) -> None:
         """Take the name here (``claim``), become a member, be greeted, be announced (lock held)."""
         if claim is not None:
-            stale = self._people.holder(claim.nick)
+            stale = self._names.registry.holder(claim.nick)
             claim.stale = stale if stale is not sub else None
-            self._people.claim(sub, claim.nick, claim.stale)
+            self._names.registry.claim(sub, claim.nick, claim.stale)
             if claim.stale is not None or claim.taken_over:
                 arrival = None  # (a session taken over: nobody left)
         r.members[sub] = r.posted
@@ -366,69 +372,9 @@ class ClusterHub(RelayHub):
         if arrival is not None:
             self.announce(r.name, functools.partial(arrival, r.name), exclude=sub)
 
-    def part(self, room: str, sub: Subscriber) -> None:
-        with self._lock:
-            super().part(room, sub)
-            sid, rooms = self._sid(sub), self._rooms_of(sub)
-        self._presence.left(room, sub.nick, sid, rooms)
-
-    def members(self, room: str) -> list[Person]:
-        """Everyone in ``room``, by name (a plain joiner's greeting lists them under the lock: from
-        its ``_Glance`` when that holds the whole room; a room larger than that is read from Redis)."""
-        seen = self._glanced(room)
-        if seen is not None and seen.count <= len(seen.first):
-            return sorted(seen.first, key=lambda p: nick_key(p.nick))
-        return self._presence.members(room)
-
-    def first_members(self, room: str, limit: int) -> tuple[list[Person], int]:
-        """As ``LocalHub.first_members``: the first ``limit`` in the order they came, bounded
-        (the joiner's greeting asks under the lock, and is answered from its ``_Glance``)."""
-        seen = self._glanced(room)
-        if seen is not None and (limit <= GLANCE or seen.count <= GLANCE):
-            return seen.first[:limit], seen.count
-        return self._presence.first(room, limit)
-
-    def _glance(self, room: str) -> _Glance:
-        """The room as a greeting shows it (Redis: never under the lock)."""
-        first, count = self._presence.first(room, GLANCE)
-        found = self.broker.room(room)
-        return _Glance(room_key(room), first, count, found.topic if found else "")
-
-    def _glanced(self, room: str) -> _Glance | None:
-        """The ``_Glance`` of ``room`` if this thread is greeting a joiner of it."""
-        seen: _Glance | None = getattr(self._joining, "glance", None)
-        return seen if seen is not None and seen.room == room_key(room) else None
-
-    def first_names(self, room: str, limit: int) -> tuple[list[str], int]:
-        shown, count = self.first_members(room, limit)
-        return [p.nick for p in shown], count
-
-    def set_topic(self, room: str, topic: str) -> None:
-        r = self._follow(room, create=True)
-        assert r is not None
-        self.broker.save_room(StoredRoom(r.name, r.epoch, r.seq, topic))
-        with self._lock:
-            r.topic = topic
-
-    def topic(self, room: str) -> str:
-        seen = self._glanced(room)
-        if seen is not None:
-            return seen.topic
-        found = self.broker.room(room)
-        return found.topic if found else ""
-
-    def rooms(self) -> list[RoomInfo]:
-        names = sorted(self._link.call(lambda r: r.smembers(keys.ROOMS)))  # type: ignore[arg-type]
-        counts = self._presence.counts(names)
-        found = []
-        for stored, count in zip(self.broker.rooms(names), counts, strict=True):
-            if stored is not None and (count or room_key(stored.name) == room_key(LOBBY)):
-                found.append(RoomInfo(stored.name, count, stored.topic))
-        return sorted(found, key=lambda info: room_key(info.name))
-
     def _obey(self, fields: dict[str, str]) -> None:
         """What another node asks of a session here (lock held)."""
-        sub = self._here(fields.get("sid", ""))
+        sub = self._names.here(fields.get("sid", ""))
         if sub is None:
             return
         parked = self._parked.get(sub)
@@ -437,7 +383,7 @@ class ClusterHub(RelayHub):
             return
         kind = fields.get("t")
         if kind == "tell":
-            super().send_to(sub, Frame(m.decode(fields["f"].encode())))
+            self._relay.local.send_to(sub, Frame(m.decode(fields["f"].encode())))
         elif kind == "op":
             sub.op = fields.get("op") == "1"
         elif kind in ("kick", "replace"):
@@ -481,21 +427,21 @@ class ClusterHub(RelayHub):
         now = time.time()
         with self._lock:
             for room in rooms:
-                self._append(room, "n", m.Notice(text=text, ts=now, event="leave", nick=nick, room=room), None)
+                self._relay.append(room, "n", m.Notice(text=text, ts=now, event="leave", nick=nick, room=room), None)
 
     # -- Redis lost and found --
     def _everyone_here(self) -> list[Subscriber]:
         with self._lock:
-            return list(self._sids)
+            return list(self._names.sids)
 
     def _link_down(self) -> None:
         with self._lock:
-            self._down_told()  # (unless a session found the link down first and told them)
+            self._relay.down_told()  # (unless a session found the link down first and told them)
 
     def _tell_down(self) -> None:
-        for sub in self._sids:
+        for sub in self._names.sids:
             # Now, not behind what is in flight (that waits for Redis): past the held frames.
-            LocalHub.send_to(self, sub, Frame(m.Notice(text=LINK_DOWN, ts=time.time(), event="link_down")))
+            self._relay.local.send_to(sub, Frame(m.Notice(text=LINK_DOWN, ts=time.time(), event="link_down")))
 
     def _link_up(self) -> None:
         try:
@@ -504,14 +450,14 @@ class ClusterHub(RelayHub):
                 self._renew_cluster()
                 return
             with self._lock:
-                delivered = {r.name: r.seq for r in self._rooms.values()}
+                delivered = {r.name: r.seq for r in self._rooms}
             late = self.broker.behind(delivered)
             if late:  # came back from older data: numbers already given would be given again
                 log.warning("the cluster's Redis came back behind in %s", ", ".join(late[:5]))
                 self._renew_cluster()
                 return
             self._restore()
-            self._settle()
+            self._relay.settle()
             while self._departed:  # ended while Redis was away: nobody elsewhere heard they left
                 nick, sid, rooms = self._departed[0]
                 self._forget(nick, sid, rooms)
@@ -520,7 +466,7 @@ class ClusterHub(RelayHub):
         except ClusterUnavailable:
             return  # lost again: the link tries anew
         with self._lock:  # after the answers to what was in flight: a client sends its refused lines again on it
-            for sub in self._sids:
+            for sub in self._names.sids:
                 self.send_to(sub, Frame(m.Notice(text=LINK_UP, ts=time.time(), event="link_up")))
 
     def _restore(self) -> None:
@@ -528,8 +474,8 @@ class ClusterHub(RelayHub):
         (another node may have cleared them away as dead meanwhile)."""
         for sub in self._everyone_here():
             with self._lock:
-                sid = self._sids.get(sub)
-                rooms = self._rooms_of(sub)
+                sid = self._names.sids.get(sub)
+                rooms = self._rooms.rooms_of(sub)
             if sid is None:
                 continue
             if self._presence.claim(sub.nick, sid, sub.token, replacing=sid, p=person(sub)) is None:
@@ -547,31 +493,23 @@ class ClusterHub(RelayHub):
         self._generation = self._link.kept(keys.GENERATION, secrets.token_hex(8))
         self._secrets.restore()
         self._departed.clear()  # (their names went with the data)
-        self._doubtful.clear()  # (refused below, with everything unanswered)
+        self._relay.forget_all()
         with self._lock:
-            for ref in list(self._pending):
-                self._refuse(ref)
-            self._release_held()
-            subs = list(self._sids)
+            subs = list(self._names.sids)
             self._rooms.clear()
-            self._by_stream.clear()
-            self._streams = {keys.inbox(self.node): "0-0", keys.EVENTS: "0-0"}
         for sub in subs:  # ("shutdown": the client reconnects, as after a server's restart)
             sub.notice("the cluster lost its data: reconnecting you to the new one", event="shutdown")
             sub.kick("the cluster lost its data")
 
     def close(self) -> None:
         self.flush(timeout=1.0)
-        with self._lock:
-            self._stopping = True
-            self._stop.set()
-            self._batch_ready.notify_all()
+        self._stop.set()
+        self._relay.stop()
         try:
             self._to_node(self.node, {"t": "wake"})  # the reader's blocking read ends now, not in a second
         except ClusterUnavailable:
             pass
-        for thread in self._threads:
-            thread.join(timeout=3.0)
+        self._relay.join_threads()
         try:
             if self._link.up:
                 self._presence.retire()

@@ -1,6 +1,6 @@
 """The other nodes of a cluster, reached through their inbox streams: what this node asks of their sessions.
 
-``core.hub.Peers`` in Redis: a private frame, an operator grant or a kick
+``core.names.Peers`` in Redis: a private frame, an operator grant or a kick
 for a session of another node is one ``XADD`` to that node's inbox, which
 its reader hands to its ``_obey``. A node writes to its own inbox too, to
 wake its reader's blocking read.

@@ -10,9 +10,10 @@ is told "accepted" for what Redis did not take. A frame for one session
 (``send_to``) waits until everything this node appended before it has been
 read back, so it cannot overtake them; a refusal takes its message's place.
 Once the link is down, the first such frame or refusal is preceded by the
-``link_down`` notice (``_down_told``): nobody is refused before being told why.
+``link_down`` notice (``down_told``): nobody is refused before being told why.
 The reader also follows this node's inbox and the events stream, and hands
-those to ``_obey`` and ``on_sanctions``.
+those to the node (``obey``, ``on_sanctions``). ``Relay`` has the local
+``Delivery``'s interface and is the node hub's delivery (``LocalHub(delivery=...)``).
 """
 
 from __future__ import annotations
@@ -26,13 +27,12 @@ import threading
 import time
 from collections.abc import Callable
 
-from chatserver.backends.ports import Presence
 from chatserver.cluster import keys
 from chatserver.cluster.link import REDIS_DOWN, ClusterUnavailable, Link
-from chatserver.cluster.peers import Inboxes
 from chatserver.cluster.redislog import Entry, RedisBroker, decode, seq_of
+from chatserver.core.delivery import PUBLISH_WAIT, Delivery, Publish
 from chatserver.core.fanout import Frame, Subscriber
-from chatserver.core.hub import PUBLISH_WAIT, LocalHub, Publish, _Room
+from chatserver.core.rooms import Room, Rooms
 from common import messages as m
 from common.rooms import room_key
 from common.threads import stop_signals_blocked
@@ -52,12 +52,12 @@ class _Pending:
 
     sub: Subscriber | None  # its sender, who gets ``receipt`` in its place
     receipt: Callable[[m.Message], m.Message] | None
-    room: _Room | None = None
+    room: Room | None = None
     msg: m.Message | None = None  # as published (numbered by Redis)
     seq: int = 0  # its number, once Redis gave it
 
 
-class FollowedRoom(_Room):
+class FollowedRoom(Room):
     """A room whose stream this node reads (for its members here)."""
 
     __slots__ = ("read", "latest")
@@ -80,17 +80,40 @@ class FollowedRoom(_Room):
         return found  # type: ignore[return-value]
 
 
-class RelayHub(LocalHub):
-    """A ``LocalHub`` whose rooms' messages go through Redis (see the module's docstring)."""
+class Relay:
+    """A node's delivery (the hub's ``_delivery``): room messages through Redis, read back and
+    handed to the local ``Delivery`` (see the module's docstring). It has ``Delivery``'s
+    interface, so the hub cannot tell the two apart."""
 
-    def __init__(self, link: Link, node: str, *, keep: int, max_rooms: int, presence: Presence) -> None:
+    def __init__(
+        self,
+        link: Link,
+        node: str,
+        broker: RedisBroker,
+        local: Delivery,
+        lock: threading.RLock,
+        rooms: Rooms,
+        holder: Callable[[str], Subscriber | None],
+        follow: Callable[[str, bool], FollowedRoom | None],
+        *,
+        obey: Callable[[dict[str, str]], None],
+        tell_down: Callable[[], None],
+        on_sanctions: Callable[[], None],
+    ) -> None:
         self._link = link
-        self.broker = RedisBroker(link, node)
-        self._inboxes = Inboxes(link)
-        super().__init__(
-            keep=keep, max_rooms=max_rooms, broker=self.broker, node=node, presence=presence, peers=self._inboxes
-        )
-        self.on_sanctions: Callable[[], None] = lambda: None  # moderation changed on some node
+        self.node = node
+        self.broker = broker
+        #: The node's local delivery: what is read back goes to its members through it.
+        self.local = local
+        self.dispatcher = local.dispatcher
+        self._lock = lock
+        self._rooms = rooms
+        self._holder = holder  # this node's session holding a name (lock held)
+        #: The room, followed by this node (Redis calls outside the lock; ``create``: made if new).
+        self._follow = follow
+        self._obey = obey  # what another node asks of this one, read from its inbox (lock held)
+        self._tell_down = tell_down  # tell this node's users now that the link is down (lock held)
+        self._on_sanctions = on_sanctions  # moderation changed on some node
         self._refs = itertools.count(1)
         self._last_ref = 0
         #: ref -> appended, not yet read back (oldest first). An OrderedDict: its oldest is found at
@@ -109,7 +132,7 @@ class RelayHub(LocalHub):
         self._stopping = False
         self._threads: list[threading.Thread] = []
 
-    def _start(self, *more: tuple[str, Callable[[], None]]) -> None:
+    def start(self, *more: tuple[str, Callable[[], None]]) -> None:
         """Start the writer and the reader, and ``more`` threads (once the node is set up)."""
         with stop_signals_blocked():
             for name, target in (("writer", self._write), ("reader", self._read), *more):
@@ -121,19 +144,7 @@ class RelayHub(LocalHub):
         last = self._link.call(lambda r: r.xrevrange(stream, "+", "-", count=1))
         return last[0][0] if last else "0-0"  # type: ignore[index]
 
-    def _follow(self, name: str, *, create: bool, maker: Subscriber | None = None) -> FollowedRoom | None:
-        """The room, followed by this node (its Redis calls outside the lock)."""
-        raise NotImplementedError
-
-    def _obey(self, fields: dict[str, str]) -> None:
-        """What another node asks of this one, read from its inbox (lock held)."""
-        raise NotImplementedError
-
-    def _tell_down(self) -> None:
-        """Tell this node's users now that the link is down (lock held)."""
-        raise NotImplementedError
-
-    def _down_told(self) -> None:
+    def down_told(self) -> None:
         """If the link has gone down since the users were last told, tell them now,
         once an outage (lock held). The link's own thread does so as soon as it can
         (``on_down``), but a session may find the link down first: its refusal
@@ -144,16 +155,14 @@ class RelayHub(LocalHub):
             self._tell_down()
 
     # -- messages --
-    publishes_many = True
-
     def publish_many(self, items: list[Publish], exclude: Subscriber) -> None:
         """``publish`` for each of ``items``, in order, in one turn of the lock (each is still
         its own entry, numbered and answered one by one): a sender's lines read together
         cost one wait for the lock, not one each."""
-        rooms = {room_key(room): self._follow(room, create=True) if self._link.up else None for room, _, _ in items}
+        rooms = {room_key(room): self._follow(room, True) if self._link.up else None for room, _, _ in items}
         with self._lock:
             for room, build, receipt in items:
-                self._publish_locked(rooms[room_key(room)], build, exclude, receipt)
+                self._queue_locked(rooms[room_key(room)], build, exclude, receipt)
             self._batch_ready.wait_for(lambda: len(self._batch) < MAX_BATCH, PUBLISH_WAIT)
 
     def publish(
@@ -165,13 +174,13 @@ class RelayHub(LocalHub):
     ) -> Frame:
         """Queue for Redis, which numbers it; it reaches members (and the sender
         its receipt) when read back from the room's stream."""
-        r = self._follow(room, create=True) if self._link.up else None  # (Redis: before the lock)
+        r = self._follow(room, True) if self._link.up else None  # (Redis: before the lock)
         with self._lock:
-            frame = self._publish_locked(r, build, exclude, receipt)
+            frame = self._queue_locked(r, build, exclude, receipt)
             self._batch_ready.wait_for(lambda: len(self._batch) < MAX_BATCH, PUBLISH_WAIT)
         return frame
 
-    def _publish_locked(
+    def _queue_locked(
         self,
         r: FollowedRoom | None,
         build: Callable[[int, float], m.Message],
@@ -184,7 +193,7 @@ class RelayHub(LocalHub):
             if exclude is not None:  # (after the answers to what it sent before: the client pairs them)
                 self.send_to(exclude, Frame(m.Error("cluster_unavailable", UNAVAILABLE)))
             return frame
-        self._append(r.name, "m", frame.msg, _Pending(exclude, receipt, r, frame.msg), exclude=exclude)
+        self.append(r.name, "m", frame.msg, _Pending(exclude, receipt, r, frame.msg), exclude=exclude)
         return frame
 
     def announce(
@@ -198,7 +207,7 @@ class RelayHub(LocalHub):
         if not self._link.up:
             return  # (nobody elsewhere would hear it; the users here were told the link is down)
         try:
-            r = self._follow(room, create=False)  # (Redis, unless followed already: before the lock)
+            r = self._follow(room, False)  # (Redis, unless followed already: before the lock)
         except ClusterUnavailable:
             return
         if r is None:
@@ -210,9 +219,9 @@ class RelayHub(LocalHub):
             if isinstance(msg, m.Notice) and msg.room is None:
                 msg = dataclasses.replace(msg, room=r.name)
             skip = except_nick if except_nick is not None else (exclude.nick if exclude is not None else "")
-            self._append(r.name, "n", msg, None, skip=skip)
+            self.append(r.name, "n", msg, None, skip=skip)
 
-    def _append(
+    def append(
         self,
         room: str,
         kind: str,
@@ -238,18 +247,18 @@ class RelayHub(LocalHub):
 
     def send_to(self, sub: Subscriber, frame: Frame) -> None:
         with self._lock:
-            self._down_told()  # (a refusal for want of Redis comes after the notice that it is gone)
+            self.down_told()  # (a refusal for want of Redis comes after the notice that it is gone)
             if self._pending:
                 self._held.append((self._last_ref, sub, frame))
             else:
-                super().send_to(sub, frame)
+                self.local.send_to(sub, frame)
 
-    def _release_held(self) -> None:
+    def release_held(self) -> None:
         """Frames for one session whose turn has come: nothing appended before them is unread (lock held)."""
         oldest = next(iter(self._pending), None)
         while self._held and (oldest is None or self._held[0][0] < oldest):
             _, sub, frame = self._held.popleft()
-            super().send_to(sub, frame)
+            self.local.send_to(sub, frame)
         if oldest is None:
             self._batch_ready.notify_all()  # flush() waits for this
 
@@ -275,27 +284,27 @@ class RelayHub(LocalHub):
             with self._lock:
                 for entry, entry_id in zip(batch, ids, strict=True):
                     if not entry_id:
-                        self._refuse(int(entry.ref))
+                        self.refuse(int(entry.ref))
                     elif (pending := self._pending.get(int(entry.ref))) is not None:
                         pending.seq = seq_of(entry_id)  # (for _gap, should it be trimmed unread)
                 if not all(ids):
-                    self._release_held()
+                    self.release_held()
 
     def _in_doubt(self, batch: list[Entry]) -> None:
         """The link broke with ``batch`` sent: it stays unanswered until Redis is
         back and says whether it has it (``_settle``)."""
         with self._lock:
             for entry in batch:
-                r = self._rooms.get(room_key(entry.room))
+                r = self._rooms.get(entry.room)
                 if int(entry.ref) in self._pending:
                     self._doubtful[int(entry.ref)] = (entry.room, r.read if isinstance(r, FollowedRoom) else "0-0")
         if self._link.up:  # back already, its own settling done: settle these now
             try:
-                self._settle()
+                self.settle()
             except ClusterUnavailable:
                 pass  # (lost again: settled when it is back)
 
-    def _settle(self) -> None:
+    def settle(self) -> None:
         """Redis is back with its data: an entry in doubt that it has will be read
         back and answered as usual; one it has not is refused."""
         with self._lock:
@@ -313,12 +322,12 @@ class RelayHub(LocalHub):
             for ref in doubtful:
                 self._doubtful.pop(ref, None)
                 if str(ref) not in taken:
-                    self._refuse(ref)
-            self._release_held()
+                    self.refuse(ref)
+            self.release_held()
 
-    def _refuse(self, ref: int) -> None:
+    def refuse(self, ref: int) -> None:
         """An entry Redis did not take: its sender is told so (lock held)."""
-        self._down_told()
+        self.down_told()
         pending = self._pending.pop(ref, None)
         if pending is not None and pending.sub is not None and pending.receipt is not None:
             # In its message's place: after the answers to what was sent before it.
@@ -349,7 +358,7 @@ class RelayHub(LocalHub):
             with self._lock:
                 streams = dict(self._streams)
                 unrecorded = {
-                    name: i for name, i in unrecorded.items() if room_key(name) in self._rooms
+                    name: i for name, i in unrecorded.items() if self._rooms.get(name) is not None
                 }  # (let go of?)
             try:
                 got = self._next_read(streams, unrecorded)
@@ -368,7 +377,7 @@ class RelayHub(LocalHub):
                 # Moderation changed: in force before anything read with it is delivered (a
                 # mute's notice and the muted person's next line), read outside the lock.
                 try:
-                    self.on_sanctions()
+                    self._on_sanctions()
                 except Exception:  # noqa: BLE001
                     log.exception("reloading bans and mutes")
             with self._lock:
@@ -389,7 +398,7 @@ class RelayHub(LocalHub):
                                 self._obey(fields)
                         except Exception:  # noqa: BLE001
                             log.exception("handling %s %s", stream, entry_id)
-                self._release_held()
+                self.release_held()
             unrecorded.update(read)  # (recorded with the next read: what this node read may then be trimmed)
 
     def _deliver(self, r: FollowedRoom, entry_id: str, fields: dict[str, str]) -> None:
@@ -418,8 +427,8 @@ class RelayHub(LocalHub):
                     self._answer(ref, pending.sub, receipt)
                     receipt = None
         elif fields.get("x"):
-            exclude = self._people.holder(fields["x"])
-        self._post(r, frame, exclude, receipt)
+            exclude = self._holder(fields["x"])
+        self.local.post(r, frame, exclude, receipt)
 
     def _gap(self, r: FollowedRoom, seq: int) -> None:
         """Messages before ``seq`` were trimmed before this node read them (it fell
@@ -428,7 +437,7 @@ class RelayHub(LocalHub):
         lost = seq - r.seq - 1
         log.warning("%s: %d message(s) trimmed before this node read them", r.name, lost)
         text = f"{lost} message(s) of {r.name} were missed: this server fell behind"
-        self._post(r, Frame(m.Notice(text=text, ts=time.time(), event="missed", room=r.name)), None, None)
+        self.local.post(r, Frame(m.Notice(text=text, ts=time.time(), event="missed", room=r.name)), None, None)
         for ref, pending in list(self._pending.items()):
             if pending.room is r and pending.seq and pending.seq < seq:
                 del self._pending[ref]
@@ -442,4 +451,39 @@ class RelayHub(LocalHub):
         with self._lock:
             if not self._batch_ready.wait_for(lambda: not self._pending or not self._link.up, timeout):
                 return False
-        return super().flush(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        return self.local.flush(None if deadline is None else max(0.0, deadline - time.monotonic()))
+
+    # -- what the node asks of it --
+    def post(self, r: Room, frame: Frame, exclude: Subscriber | None, receipt: Frame | None) -> None:
+        """Straight to this node's members of ``r`` (lock held)."""
+        self.local.post(r, frame, exclude, receipt)
+
+    def follow_stream(self, r: FollowedRoom, last: str) -> None:
+        """Read ``r``'s stream from ``last`` on (lock held)."""
+        self._by_stream[keys.log(room_key(r.name))] = r
+        self._streams[keys.log(room_key(r.name))] = last
+
+    def unfollow_stream(self, r: Room) -> None:
+        """No longer read ``r``'s stream (lock held)."""
+        del self._by_stream[keys.log(room_key(r.name))]
+        del self._streams[keys.log(room_key(r.name))]
+
+    def forget_all(self) -> None:
+        """Redis lost its data: everything unanswered is refused, and no stream is followed any more."""
+        self._doubtful.clear()  # (refused below, with everything unanswered)
+        with self._lock:
+            for ref in list(self._pending):
+                self.refuse(ref)
+            self.release_held()
+            self._by_stream.clear()
+            self._streams = {keys.inbox(self.node): "0-0", keys.EVENTS: "0-0"}
+
+    def stop(self) -> None:
+        """The writer and the reader end (the reader's blocking read: once woken)."""
+        with self._lock:
+            self._stopping = True
+            self._batch_ready.notify_all()
+
+    def join_threads(self) -> None:
+        for thread in self._threads:
+            thread.join(timeout=3.0)

@@ -1,0 +1,126 @@
+"""The room directory in Redis: who is in a room on any node, its topic, and the rooms in use.
+
+``ports.RoomDirectory`` for a cluster's node, read from Redis presence
+(``presence.py``: ``lanchat:members:ROOM``, ``lanchat:order:ROOM``) and
+the broker (``redislog.py``: the room's hash). Never under the node's lock,
+except for what a joiner's greeting asks while the node holds it (its first
+members, their count, the topic, for a plain peer everyone): those are read
+before the lock (``look``) and answered from that ``Glance`` while this
+thread greets the joiner.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from chatserver.backends.ports import RoomInfo
+from chatserver.backends.records import StoredRoom
+from chatserver.cluster import keys
+from chatserver.cluster.link import Link
+from chatserver.cluster.presence import Presence
+from chatserver.cluster.redislog import RedisBroker
+from chatserver.core.registry import Person
+from chatserver.core.rooms import LOBBY, Room
+from common import messages as m
+from common.limits import bound
+from common.nicks import nick_key
+from common.rooms import room_key
+
+#: The first members a welcome or ``joined`` names, at most: read with the joiner's history, before the lock.
+GLANCE = max(bound(m.Welcome), bound(m.Joined))
+
+
+@dataclasses.dataclass(frozen=True)
+class Glance:
+    """What a greeting shows of its room besides messages (its first members, their count, its
+    topic), read from Redis before the lock is taken: greet() runs under it and asks for them."""
+
+    room: str  # its key
+    first: list[Person]
+    count: int
+    topic: str
+
+
+class RedisDirectory:
+    """``ports.RoomDirectory`` in Redis (see the module's docstring)."""
+
+    def __init__(
+        self, link: Link, presence: Presence, broker: RedisBroker, follow: Callable[[str], Room | None]
+    ) -> None:
+        self._link = link
+        self._follow = follow  # the room, followed by this node from now on (made if new; lock not held)
+        self._presence = presence
+        self._broker = broker
+        #: The ``Glance`` of the room this thread is greeting a joiner of, while it does.
+        self._joining = threading.local()
+
+    def look(self, room: str) -> Glance:
+        """The room as a greeting shows it (Redis: never under the lock)."""
+        first, count = self._presence.first(room, GLANCE)
+        found = self._broker.room(room)
+        return Glance(room_key(room), first, count, found.topic if found else "")
+
+    @contextmanager
+    def greeting(self, seen: Glance | None) -> Iterator[None]:
+        """While this thread greets a joiner: what its greeting asks of the room comes from ``seen``."""
+        self._joining.glance = seen
+        try:
+            yield
+        finally:
+            self._joining.glance = None
+
+    def _glanced(self, room: str) -> Glance | None:
+        """The ``Glance`` of ``room`` if this thread is greeting a joiner of it."""
+        seen: Glance | None = getattr(self._joining, "glance", None)
+        return seen if seen is not None and seen.room == room_key(room) else None
+
+    def joined(self, room: str, nick: str, sid: str, rooms: list[str]) -> None:
+        self._presence.joined(room, nick, sid, rooms)
+
+    def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> None:
+        self._presence.left(room, nick, sid, rooms)
+
+    def members(self, room: str) -> list[Person]:
+        """Everyone in ``room``, by name (a plain joiner's greeting lists them under the lock: from
+        its ``Glance`` when that holds the whole room; a room larger than that is read from Redis)."""
+        seen = self._glanced(room)
+        if seen is not None and seen.count <= len(seen.first):
+            return sorted(seen.first, key=lambda p: nick_key(p.nick))
+        return self._presence.members(room)
+
+    def first_members(self, room: str, limit: int) -> tuple[list[Person], int]:
+        """The first ``limit`` in the order they came, bounded (the joiner's greeting asks
+        under the lock, and is answered from its ``Glance``)."""
+        seen = self._glanced(room)
+        if seen is not None and (limit <= GLANCE or seen.count <= GLANCE):
+            return seen.first[:limit], seen.count
+        return self._presence.first(room, limit)
+
+    def first_names(self, room: str, limit: int) -> tuple[list[str], int]:
+        shown, count = self.first_members(room, limit)
+        return [p.nick for p in shown], count
+
+    def set_topic(self, room: str, topic: str) -> None:
+        r = self._follow(room)
+        assert r is not None
+        self._broker.save_room(StoredRoom(r.name, r.epoch, r.seq, topic))
+        r.topic = topic  # (one store; nothing on a node reads it under the lock: topics are read from Redis)
+
+    def topic(self, room: str) -> str:
+        seen = self._glanced(room)
+        if seen is not None:
+            return seen.topic
+        found = self._broker.room(room)
+        return found.topic if found else ""
+
+    def rooms(self) -> list[RoomInfo]:
+        names = sorted(self._link.call(lambda r: r.smembers(keys.ROOMS)))  # type: ignore[arg-type]
+        counts = self._presence.counts(names)
+        found = []
+        for stored, count in zip(self._broker.rooms(names), counts, strict=True):
+            if stored is not None and (count or room_key(stored.name) == room_key(LOBBY)):
+                found.append(RoomInfo(stored.name, count, stored.topic))
+        return sorted(found, key=lambda info: room_key(info.name))

@@ -1,0 +1,169 @@
+"""Names and sessions: this node's sessions, their ids, their names held in presence, and what is done to one by name.
+
+Who holds a name is presence's to say (``ports.Presence``: memory for one
+server, Redis for a cluster's node), and presence is asked outside the
+hub's lock: a cluster's is Redis, and one slow call must not stop delivery.
+What delivery needs under the lock (this node's sessions by name, and by
+session id) is kept here. A session of another node is reached through
+``Peers`` (a cluster's inboxes; one server has none).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import threading
+from collections.abc import Callable
+from typing import Protocol
+
+from chatserver.backends.ports import Presence
+from chatserver.core.fanout import Frame, Subscriber
+from chatserver.core.registry import NickTaken, Person, Registry, person
+from common.nicks import nick_key
+
+
+class Peers(Protocol):
+    """The other nodes of a cluster, asked to act on a session of theirs (a cluster's inboxes;
+    one server has none: every name its presence holds is its own)."""
+
+    def tell(self, node: str, sid: str, frame: Frame) -> None: ...
+    def set_op(self, node: str, sid: str, op: bool) -> None: ...
+    def kick(self, node: str, sid: str, why: str) -> None: ...
+
+
+class Names:
+    """This node's sessions and the names they hold through presence (see the module's docstring)."""
+
+    def __init__(
+        self,
+        lock: threading.RLock,
+        node: str,
+        presence: Presence,
+        peers: Peers | None,
+        send_to: Callable[[Subscriber, Frame], None],
+    ) -> None:
+        self._lock = lock
+        self.node = node
+        self.presence = presence
+        self._peers = peers
+        self._send_to = send_to  # a frame for one session here, in its turn
+        #: This node's sessions by name (what delivery needs under the lock).
+        self.registry = Registry()
+        self.sids: dict[Subscriber, str] = {}  # this node's sessions -> their session ids
+        self._by_sid: dict[str, Subscriber] = {}  # and back (presence and other nodes name a session by it)
+        self._sid_count = itertools.count(1)
+        self.closing = False  # the server is stopping: names are kept (see ``LocalHub.closing``)
+
+    # -- under the lock --
+    def sid(self, sub: Subscriber) -> str:
+        """``sub``'s session id, given on first use (lock held)."""
+        sid = self.sids.get(sub)
+        if sid is None:
+            sid = self.sids[sub] = f"{self.node}/{next(self._sid_count)}"
+            self._by_sid[sid] = sub
+        return sid
+
+    def drop(self, sub: Subscriber) -> str | None:
+        """``sub`` is gone: its name here released, its session id (None if it had none) no
+        longer known (lock held)."""
+        sid = self.sids.pop(sub, None)
+        self._by_sid.pop(sid or "", None)
+        self.registry.release(sub)
+        return sid
+
+    def here(self, sid: str) -> Subscriber | None:
+        """This node's session ``sid`` (None if it is not, or no longer, here)."""
+        with self._lock:
+            return self._by_sid.get(sid)
+
+    # -- presence, outside the lock --
+    def claim(
+        self, sub: Subscriber, nick: str, sid: str, *, takeover: str = "", replacing: str = ""
+    ) -> tuple[str, str]:
+        """Hold ``nick`` for ``sub`` in presence (lock not held): the previous holder's (node, sid),
+        ("", "") if none; ``NickTaken`` if a live session holds it."""
+        was = self.presence.claim(nick, sid, sub.token, takeover=takeover, replacing=replacing, p=person(sub))
+        if was is None:
+            raise NickTaken(nick, self.presence.suggest(nick))
+        return was
+
+    def rename(self, sub: Subscriber, new: str) -> str:
+        """Give ``sub`` the nickname ``new`` (``NickTaken`` if not free); returns the old one."""
+        with self._lock:
+            sid = self.sid(sub)
+        self.claim(sub, new, sid, replacing=sid)
+        try:
+            with self._lock:
+                old = self.registry.claim(sub, new)
+        except NickTaken:
+            self.presence.release(new, sid)
+            raise
+        if nick_key(old) != nick_key(new):
+            self.presence.release(old, sid)
+        return old
+
+    def changed(self, sub: Subscriber) -> None:
+        """``sub``'s away text, operator rights or resume token changed: presence holds them."""
+        with self._lock:
+            sid = self.sid(sub)
+        self.presence.update(sub.nick, sid, away=sub.away, op="1" if sub.op else "0", token=sub.token)
+
+    def find(self, nick: str) -> Person | None:
+        found = self.presence.holder(nick)
+        if found is None:
+            return None
+        sub = self.here(found.sid) if found.node == self.node else None
+        return person(sub) if sub is not None else found.person  # (here: as it is now)
+
+    def sessions(self) -> list[Person]:
+        everyone = self.presence.everyone()
+        with self._lock:
+            here = {nick_key(sub.nick): person(sub) for sub in self.registry.everyone()}
+        return [here.get(nick_key(p.nick), p) for p in everyone]
+
+    def tell(self, nick: str, frame: Frame) -> Person | None:
+        """``frame`` for ``nick`` alone, in its turn; who got it, or None if nobody has that name."""
+        found = self.presence.holder(nick)
+        if found is None:
+            return None
+        if found.node != self.node and self._peers is not None:
+            self._peers.tell(found.node, found.sid, frame)
+            return found.person
+        with self._lock:
+            sub = self.registry.holder(nick)
+            if sub is None:
+                return None
+            self._send_to(sub, frame)
+            return person(sub)
+
+    def set_op(self, nick: str, op: bool) -> Person | None:
+        """Make ``nick`` an operator, or no longer one; who, or None if nobody has that name."""
+        found = self.presence.holder(nick)
+        if found is None:
+            return None
+        self.presence.update(nick, found.sid, op="1" if op else "0")
+        if found.node != self.node and self._peers is not None:
+            self._peers.set_op(found.node, found.sid, op)
+            return dataclasses.replace(found.person, op=op)
+        with self._lock:
+            sub = self.registry.holder(nick)
+            if sub is None:
+                return None
+            sub.op = op
+            return person(sub)
+
+    def kick(self, nick: str, why: str) -> Person | None:
+        """End ``nick``'s session, telling it ``why`` first; who, or None if nobody has that name."""
+        found = self.presence.holder(nick)
+        if found is None:
+            return None
+        if found.node != self.node and self._peers is not None:
+            self._peers.kick(found.node, found.sid, why)
+            return found.person
+        with self._lock:
+            sub = self.registry.holder(nick)
+        if sub is None:
+            return None
+        sub.notice(f"you were {why}", event="kick")
+        sub.kick(why)
+        return person(sub)

@@ -1,0 +1,223 @@
+"""The rooms in memory and who is in them: each room's state, made (within quotas), brought back, forgotten.
+
+``Rooms`` is the hub's table of rooms, keyed by ``room_key``. Every method
+is called with the hub's lock held (the lock that orders delivery), so none
+makes a network call: a room the broker knows is brought back from it only
+where the broker reads without I/O worth the name (memory, SQLite); a
+cluster node takes its rooms in through ``add`` after reading Redis outside
+the lock. A member is recorded with the room's ``posted`` count when it
+came: it gets what was queued after. One who leaves while posts to the room
+are queued still gets those (``leave``, then ``recipients``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import threading
+from collections.abc import Iterator
+
+from chatserver.backends.ports import Broker, RoomInfo
+from chatserver.backends.records import StoredRoom
+from chatserver.core.fanout import Member, Post, Subscriber
+from chatserver.core.registry import Person, person
+from chatserver.core.roomquota import RoomQuota
+from common.rooms import room_key
+
+LOBBY = "#lobby"
+MAX_ROOMS = 1000  # rooms in memory at once; an empty one is forgotten to make space
+
+
+class TooManyRooms(Exception):
+    pass
+
+
+class Room:
+    __slots__ = ("name", "epoch", "members", "seq", "posted", "topic", "full", "maker")
+
+    def __init__(self, stored: StoredRoom) -> None:
+        self.name = stored.name
+        #: This room's numbering: a room made anew (its old self forgotten) counts afresh.
+        self.epoch = stored.epoch
+        #: member -> ``posted`` when it joined: it gets what was posted after.
+        self.members: dict[Subscriber, int] = {}
+        self.seq = stored.seq
+        self.posted = 0  # frames queued to the room so far (messages and notices)
+        self.topic = stored.topic
+        #: Members found ``full`` by the last dispatch (replaced, never mutated).
+        self.full: list[Subscriber] = []
+        #: The address that made it ("" for one the log knew): see ``roomquota.py``.
+        self.maker = ""
+
+
+class Rooms:
+    """The rooms in memory (every method: the hub's lock held)."""
+
+    def __init__(self, broker: Broker, quota: RoomQuota, max_rooms: int = MAX_ROOMS) -> None:
+        self._broker = broker
+        self.quota = quota
+        self.max_rooms = max_rooms
+        self.by_key: dict[str, Room] = {}  # room_key -> room
+        #: Who left a room while posts to it were queued, and the last of them it gets.
+        self._leavers: dict[Room, list[Member]] = {}
+
+    def get(self, name: str) -> Room | None:
+        """The room if it is in memory."""
+        return self.by_key.get(room_key(name))
+
+    def __iter__(self) -> Iterator[Room]:
+        return iter(self.by_key.values())
+
+    def load(self, name: str, create: bool = False, maker: Subscriber | None = None) -> Room | None:
+        """The room in memory; one the broker knows is brought back as it was kept.
+        A room made for ``maker`` is made only if its address may (``TooManyRooms`` else)."""
+        room = self.by_key.get(room_key(name))
+        if room is not None:
+            return room
+        stored = self._broker.room(name)
+        if stored is None and not create:
+            return None
+        address = self.may_make(name, maker) if stored is None else ""
+        dropped = self.make_space()
+        if dropped is not None:
+            self._broker.forget(dropped.name)
+        if stored is None:
+            stored = StoredRoom(name, secrets.token_hex(6), 0, "")
+            self._broker.save_room(stored)
+        return self.add(Room(stored), address)
+
+    def add(self, room: Room, address: str = "") -> Room:
+        """Take ``room`` in, made for ``address`` ("" for nobody's: not counted to anyone)."""
+        self.by_key[room_key(room.name)] = room
+        if address:
+            room.maker = address
+            self.quota.made(address)
+        return room
+
+    def may_make(self, name: str, maker: Subscriber | None) -> str:
+        """The address making room ``name`` ("" for none to count: the lobby, the
+        host); ``TooManyRooms`` if its budget or the reserve refuses."""
+        if maker is None or maker.is_host or room_key(name) == room_key(LOBBY):
+            return ""
+        busy = [r for r in self.by_key.values() if r.members]
+        mine = sum(1 for r in busy if r.maker == maker.address)
+        why = self.quota.refusal(maker.address, mine=mine, busy=len(busy), cap=self.max_rooms)
+        if why:
+            raise TooManyRooms(why)
+        return maker.address
+
+    def make_space(self) -> Room | None:
+        """With ``max_rooms`` in memory, drop an empty one and return it for its owner to
+        forget (``TooManyRooms`` if none is empty); None if there was space."""
+        if len(self.by_key) < self.max_rooms:
+            return None
+        empty = next((k for k, r in self.by_key.items() if not r.members and k != room_key(LOBBY)), None)
+        if empty is None:
+            raise TooManyRooms(f"there are {self.max_rooms} rooms already")
+        return self.by_key.pop(empty)
+
+    def saved(self, r: Room) -> None:
+        """``r``'s topic changed: the broker keeps it."""
+        self._broker.save_room(StoredRoom(r.name, r.epoch, r.seq, r.topic))
+
+    def clear(self) -> None:
+        self.by_key.clear()
+
+    # -- who is in them --
+    def rooms_of(self, sub: Subscriber) -> list[str]:
+        """The names of the rooms ``sub`` is in."""
+        return [r.name for r in self.by_key.values() if sub in r.members]
+
+    def drop(self, sub: Subscriber) -> None:
+        """``sub`` is gone: out of every room (what is queued for it no longer matters)."""
+        for room in self.by_key.values():
+            room.members.pop(sub, None)
+
+    def leave(self, r: Room, sub: Subscriber, queued: bool) -> None:
+        """``sub`` leaves ``r``; posts already ``queued`` to the room still reach it."""
+        since = r.members.pop(sub, None)
+        if since is not None and queued and r.posted > since:
+            self._leavers.setdefault(r, []).append(Member(sub, since, r.posted))
+
+    def members(self, name: str) -> list[Person]:
+        r = self.load(name)
+        return [person(sub) for sub in r.members] if r else []
+
+    def first_members(self, name: str, limit: int) -> tuple[list[Person], int]:
+        """The first ``limit`` members (in the order they came) and how many there are: what a
+        welcome or ``joined`` names costs the same in a room of 5 and of 5,000."""
+        r = self.load(name)
+        if r is None:
+            return [], 0
+        return [person(sub) for sub in itertools.islice(r.members, limit)], len(r.members)
+
+    def first_names(self, name: str, limit: int) -> tuple[list[str], int]:
+        """``first_members``' names alone: what a welcome lists, on every join, without a record each."""
+        r = self.load(name)
+        return ([sub.nick for sub in itertools.islice(r.members, limit)], len(r.members)) if r else ([], 0)
+
+    def listing(self) -> list[RoomInfo]:
+        """Rooms with people in them (and the lobby), by name."""
+        found = [
+            RoomInfo(r.name, len(r.members), r.topic)
+            for k, r in self.by_key.items()
+            if r.members or k == room_key(LOBBY)
+        ]
+        return sorted(found, key=lambda info: room_key(info.name))
+
+    def recipients(self, posts: list[Post]) -> dict[object, list[Member]]:
+        """For each room in a batch taken by the dispatcher: its members as of now, and
+        who left since but was there when some of these were queued; each gets what was
+        queued while it was a member. (Every post a leaver is owed is in this batch or
+        an earlier one: the record is done with.)"""
+        members: dict[object, list[Member]] = {}
+        for post in posts:
+            r = post.room
+            if r is not None and r not in members:
+                assert isinstance(r, Room)
+                here = [Member(sub, since) for sub, since in r.members.items()]
+                members[r] = self._leavers.get(r, []) + here  # (older first)
+        self._leavers.clear()
+        return members
+
+
+class LocalDirectory:
+    """``ports.RoomDirectory`` for one server: its rooms in memory, read under the hub's lock."""
+
+    def __init__(self, lock: threading.RLock, rooms: Rooms) -> None:
+        self._lock = lock
+        self._rooms = rooms
+
+    def joined(self, room: str, nick: str, sid: str, rooms: list[str]) -> None:
+        """(The hub's rooms are this directory: a member is in it once the hub has it.)"""
+
+    def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> None:
+        """(As ``joined``.)"""
+
+    def members(self, room: str) -> list[Person]:
+        with self._lock:
+            return self._rooms.members(room)
+
+    def first_members(self, room: str, limit: int) -> tuple[list[Person], int]:
+        with self._lock:
+            return self._rooms.first_members(room, limit)
+
+    def first_names(self, room: str, limit: int) -> tuple[list[str], int]:
+        with self._lock:
+            return self._rooms.first_names(room, limit)
+
+    def set_topic(self, room: str, topic: str) -> None:
+        with self._lock:
+            r = self._rooms.load(room, create=True)
+            assert r is not None
+            r.topic = topic
+            self._rooms.saved(r)
+
+    def topic(self, room: str) -> str:
+        with self._lock:
+            r = self._rooms.load(room)
+            return r.topic if r else ""
+
+    def rooms(self) -> list[RoomInfo]:
+        with self._lock:
+            return self._rooms.listing()
