@@ -19,6 +19,7 @@ from chatserver.backends.retention import DEFAULT_DAYS, DEFAULT_MAX_MB
 from chatserver.backends.roomlog import DEFAULT_KEEP
 from chatserver.core.roomquota import ROOMS_PER_HOUR
 from chatserver.net.outbound import DEFAULT_MAX_BACKLOG
+from chatserver.rules.crowd import ANNOUNCE_LIMIT
 from chatserver.rules.modes import Mode
 from common.framing import DEFAULT_MAX_FRAME
 
@@ -240,6 +241,15 @@ class ServerConfig:
     )
     history: int = option(
         50, "--history", "recent messages shown on joining a room (default 50)", type=check.nonneg_int, metavar="N"
+    )
+    announce_limit: int = option(
+        ANNOUNCE_LIMIT,
+        "--announce-limit",
+        "in a room of more than N people, joins, leaves and renames are not announced one by one "
+        f"(the room is told when it crosses N; kicks and bans still are) (default {ANNOUNCE_LIMIT})",
+        type=check.positive_int,
+        metavar="N",
+        group=LIMITS,
     )
     store: str | None = option(
         None,

@@ -178,6 +178,9 @@ class RoomDirectory(Protocol):
     def first_names(self, room: str, limit: int) -> tuple[list[str], int]:
         """``first_members``' names alone."""
 
+    def size(self, room: str) -> int:
+        """How many are in ``room`` now, in O(1) (``rules/crowd.py`` asks on every join and leave)."""
+
     def topic(self, room: str) -> str:
         """``room``'s topic ("" if none, or no such room)."""
 

@@ -103,6 +103,10 @@ class RedisDirectory:
         shown, count = self.first_members(room, limit)
         return [p.nick for p in shown], count
 
+    def size(self, room: str) -> int:
+        """Presence's count of ``room`` across the cluster: one HLEN, O(1)."""
+        return self._presence.counts([room_key(room)])[0]
+
     def set_topic(self, room: str, topic: str) -> None:
         r = self._follow(room)
         assert r is not None

@@ -274,6 +274,10 @@ class LocalHub:
         """``first_members``' names alone: what a welcome lists, on every join, without a record each."""
         return self._directory.first_names(room, limit)
 
+    def size(self, room: str) -> int:
+        """How many are in ``room`` now, in O(1) (``rules/crowd.py`` asks on every join and leave)."""
+        return self._directory.size(room)
+
     def set_topic(self, room: str, topic: str) -> None:
         self._directory.set_topic(room, topic)
 

@@ -206,6 +206,11 @@ class LocalDirectory:
         with self._lock:
             return self._rooms.first_names(room, limit)
 
+    def size(self, room: str) -> int:
+        with self._lock:
+            r = self._rooms.by_key.get(room_key(room))
+            return len(r.members) if r is not None else 0
+
     def set_topic(self, room: str, topic: str) -> None:
         with self._lock:
             r = self._rooms.load(room, create=True)

@@ -134,7 +134,16 @@ def rename(me: Me, msg: m.SetNick) -> list[Effect]:
     if not me.plain:
         effects.append(Answer(m.Token(me.token)))
     announce = renamed_notice(old, new)
-    return effects + [Announce(name, announce) for name in me.rooms.values()]
+    heard = False
+    for name in me.rooms.values():  # every room we are in hears of it, unless crowded (``crowd.py``)
+        verdict = membership.crowds(me).judge(name, me.hub.size(name))
+        if verdict.announced:
+            effects.append(Announce(name, announce))
+            heard = True
+        effects += membership.crossing(me, name, verdict)
+    if not heard:  # (no room heard it: we are told our new name alone)
+        effects.append(Answer(announce(time.time())))
+    return effects
 
 
 def who(me: Me, msg: m.Who) -> list[Effect]:

@@ -108,8 +108,11 @@ def register(
         p.token = p.server.issue_token(nick)  # (the welcome carries it)
         p.registered = True
         if p.shared:
-            # Name and room in one step: nobody finds us before our welcome.
-            _, replaced, why = p.hub.enter(
+            # Name and room in one step: nobody finds us before our welcome; the room told
+            # unless it is crowded (``crowd.py``: one O(1) count, not a notice to thousands).
+            verdict = membership.on_arrival(p, p.room)
+            arrival = functools.partial(membership.arrival, p) if verdict.announced else None
+            joined, replaced, why = p.hub.enter(
                 p,
                 nick,
                 p.room,
@@ -118,8 +121,10 @@ def register(
                 after=last_seq,
                 epoch=epoch,
                 recent=p.server.config.history,
-                arrival=functools.partial(membership.arrival, p),
+                arrival=arrival,
             )
+            if not why:  # (else it is in the lobby, which was not judged)
+                p.execute(membership.crossing(p, joined, verdict))
         else:  # nobody else sees you: names need not be unique
             p.nick = nick
     except Unavailable as exc:

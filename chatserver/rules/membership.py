@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from chatserver.core.hub import LOBBY, Greeting, TooManyRooms
+from chatserver.rules import crowd
 from chatserver.rules.effects import Announce, Answer, Effect, JoinRoom, LeaveRoom, error, notice
 from chatserver.rules.services import Me
 from common import messages as m
@@ -66,17 +67,45 @@ def arrival(me: Me, room: str, ts: float) -> m.Notice:
     return m.Notice(text=f"{me.nick} joined {room}", ts=ts, event="join", nick=me.nick)
 
 
+def crowds(me: Me) -> crowd.Crowds:
+    """The hub's crowded rooms, as ``crowd.py`` judges them with this server's limit."""
+    return crowd.of(me.hub, me.server.config.announce_limit)
+
+
+def on_arrival(me: Me, room: str) -> crowd.Verdict:
+    """Whether ``room`` is told this person is coming in (asked before the hub's join: one O(1) count)."""
+    return crowds(me).judge(room, me.hub.size(room) + 1)
+
+
+def crossing_notice(me: Me, room: str, verdict: crowd.Verdict) -> Callable[[float], m.Message] | None:
+    """The notice ``room`` gets when ``verdict`` took it across the announce limit (None if it did not)."""
+    told = crowds(me).line(room, verdict)
+    return (lambda ts: m.Notice(text=told, ts=ts, event="crowd", room=room)) if told else None
+
+
+def crossing(me: Me, room: str, verdict: crowd.Verdict) -> list[Effect]:
+    """``crossing_notice`` as the effect announcing it, if any."""
+    build = crossing_notice(me, room, verdict)
+    return [Announce(room, build)] if build is not None else []
+
+
 def join_room(me: Me, room: str, *, after: int | None = None, epoch: str | None = None, announced: bool = True) -> str:
-    """Join ``room`` through the hub (``TooManyRooms`` if it cannot be made), greeted as a second room is."""
-    return me.hub.join(
+    """Join ``room`` through the hub (``TooManyRooms`` if it cannot be made), greeted as a second room is;
+    the others are told (``announced``) unless the room is crowded (``crowd.py``)."""
+    verdict = on_arrival(me, room)
+    joined = me.hub.join(
         room,
         me,  # type: ignore[arg-type]  # (a Participant is the hub's subscriber)
         greet=functools.partial(greet_joined, me),
         after=after,
         epoch=epoch,
         recent=me.server.config.history,
-        arrival=functools.partial(arrival, me) if announced else None,
+        arrival=functools.partial(arrival, me) if announced and verdict.announced else None,
     )
+    build = crossing_notice(me, joined, verdict)
+    if build is not None:  # (after the greeting: the joiner hears it too)
+        me.hub.announce(joined, build)
+    return joined
 
 
 def refused_join(me: Me) -> str:
@@ -168,9 +197,11 @@ def part(me: Me, msg: m.Part) -> list[Effect]:
         if room_key(room) == room_key(me.room):
             me.room = list(me.rooms.values())[-1]  # the room joined last
         effects += [LeaveRoom(room), Answer(m.Parted(room=room, focus=me.room))]
-    left = f"{nick} left {room}"
-    effects.append(Announce(room, lambda ts: m.Notice(text=left, ts=ts, event="leave", nick=nick)))
-    return effects
+    verdict = crowds(me).judge(room, me.hub.size(room) - 1)  # (asked before the LeaveRoom above is done)
+    if verdict.announced:
+        left = f"{nick} left {room}"
+        effects.append(Announce(room, lambda ts: m.Notice(text=left, ts=ts, event="leave", nick=nick)))
+    return effects + crossing(me, room, verdict)
 
 
 def list_rooms(me: Me, msg: m.ListRooms) -> list[Effect]:

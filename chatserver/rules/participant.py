@@ -87,6 +87,9 @@ class Participant:
     is_host = False
     #: Set when a reconnected session took over: leave silently.
     replaced = False
+    #: Set when its session is ended from outside (a kick, a ban): its leaving is moderation,
+    #: told even to a crowded room (``crowd.py``).
+    removed = False
 
     def __init__(
         self,
@@ -161,6 +164,7 @@ class Participant:
 
     def kick(self, reason: str) -> None:
         """End this participant's session from another thread."""
+        self.removed = True
         self.outlet.kick(reason)
 
     def send(self, msg: m.Message) -> None:
@@ -259,7 +263,11 @@ class Participant:
                 nick = self.nick
                 text = f"{nick} left" + ("" if reason in (SAID_EXIT_WORD, QUIT) else f" ({reason})")
                 build = lambda ts: m.Notice(text=text, ts=ts, event="leave", nick=nick)  # noqa: E731
-                self.execute([Announce(name, build) for name in self.rooms.values()])  # every room it was in
+                crowds = membership.crowds(self)
+                for name in self.rooms.values():  # every room it was in, unless crowded (a kick still is told)
+                    verdict = crowds.judge(name, self.hub.size(name))
+                    told = [Announce(name, build)] if verdict.announced or self.removed else []
+                    self.execute(told + membership.crossing(self, name, verdict))
         self.server.participant_left(self, reason)
 
     def welcome(self) -> m.Welcome:

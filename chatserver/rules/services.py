@@ -37,6 +37,7 @@ class Settings(Protocol):
     rate_limit: float
     rate_burst: int
     history: int  # recent messages replayed to whoever joins a room
+    announce_limit: int  # people in a room above which joins and leaves are not announced (``crowd.py``)
 
 
 class Services(Protocol):
