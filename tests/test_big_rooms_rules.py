@@ -47,6 +47,13 @@ def test_the_crossing_lines_name_the_room_and_the_sizes():
     assert crowds.line("#big", Verdict(True)) == ""
 
 
+def test_a_room_that_cannot_be_counted_now_is_taken_as_it_was():
+    crowds = Crowds(limit=3)
+    assert crowds.judge("#lobby", None) == Verdict(True)
+    crowds.judge("#lobby", 4)
+    assert crowds.judge("#lobby", None) == Verdict(False) and crowds.crowded("#lobby")
+
+
 def test_a_small_limit_still_has_a_way_back_and_zero_is_refused():
     assert back_at(1) == 0 and back_at(3) == 2 and back_at(10) == 9 and back_at(1000) == 900
     with pytest.raises(ValueError):

@@ -136,7 +136,7 @@ def rename(me: Me, msg: m.SetNick) -> list[Effect]:
     announce = renamed_notice(old, new)
     heard = False
     for name in me.rooms.values():  # every room we are in hears of it, unless crowded (``crowd.py``)
-        verdict = membership.crowds(me).judge(name, me.hub.size(name))
+        verdict = membership.judged(me, name)
         if verdict.announced:
             effects.append(Announce(name, announce))
             heard = True

@@ -64,12 +64,15 @@ class Crowds:
         self._crowded: set[str] = set()
         self._lock = threading.Lock()
 
-    def judge(self, room: str, size: int) -> Verdict:
+    def judge(self, room: str, size: int | None) -> Verdict:
         """The verdict for ``room`` with ``size`` people in it once this arrival, departure or
-        rename is done (the arriving person counted, the departing one not)."""
+        rename is done (the arriving person counted, the departing one not); ``size`` None (it
+        could not be counted now: a cluster without its Redis) leaves the room as it was."""
         key = room_key(room)
         with self._lock:
             crowded = key in self._crowded
+            if size is None:
+                return Verdict(not crowded)
             if not crowded and size > self.limit:
                 self._crowded.add(key)
                 return Verdict(False, "over")

@@ -110,7 +110,7 @@ def register(
         if p.shared:
             # Name and room in one step: nobody finds us before our welcome; the room told
             # unless it is crowded (``crowd.py``: one O(1) count, not a notice to thousands).
-            verdict = membership.on_arrival(p, p.room)
+            verdict = membership.judged(p, p.room, 1)
             arrival = functools.partial(membership.arrival, p) if verdict.announced else None
             joined, replaced, why = p.hub.enter(
                 p,

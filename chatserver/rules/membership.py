@@ -13,6 +13,7 @@ import dataclasses
 import functools
 from collections.abc import Callable, Sequence
 
+from chatserver.backends.records import Unavailable
 from chatserver.core.hub import LOBBY, Greeting, TooManyRooms
 from chatserver.rules import crowd
 from chatserver.rules.effects import Announce, Answer, Effect, JoinRoom, LeaveRoom, error, notice
@@ -72,9 +73,14 @@ def crowds(me: Me) -> crowd.Crowds:
     return crowd.of(me.hub, me.server.config.announce_limit)
 
 
-def on_arrival(me: Me, room: str) -> crowd.Verdict:
-    """Whether ``room`` is told this person is coming in (asked before the hub's join: one O(1) count)."""
-    return crowds(me).judge(room, me.hub.size(room) + 1)
+def judged(me: Me, room: str, change: int = 0) -> crowd.Verdict:
+    """What ``room`` hears of this person coming in (``change`` 1: asked before the hub's join),
+    going (-1: before the hub's part; 0 after it) or being renamed (0), by one O(1) count."""
+    try:
+        size: int | None = me.hub.size(room) + change
+    except Unavailable:  # (a cluster without its Redis: the room is taken as it was)
+        size = None
+    return crowds(me).judge(room, size)
 
 
 def crossing_notice(me: Me, room: str, verdict: crowd.Verdict) -> Callable[[float], m.Message] | None:
@@ -92,7 +98,7 @@ def crossing(me: Me, room: str, verdict: crowd.Verdict) -> list[Effect]:
 def join_room(me: Me, room: str, *, after: int | None = None, epoch: str | None = None, announced: bool = True) -> str:
     """Join ``room`` through the hub (``TooManyRooms`` if it cannot be made), greeted as a second room is;
     the others are told (``announced``) unless the room is crowded (``crowd.py``)."""
-    verdict = on_arrival(me, room)
+    verdict = judged(me, room, 1)
     joined = me.hub.join(
         room,
         me,  # type: ignore[arg-type]  # (a Participant is the hub's subscriber)
@@ -197,7 +203,7 @@ def part(me: Me, msg: m.Part) -> list[Effect]:
         if room_key(room) == room_key(me.room):
             me.room = list(me.rooms.values())[-1]  # the room joined last
         effects += [LeaveRoom(room), Answer(m.Parted(room=room, focus=me.room))]
-    verdict = crowds(me).judge(room, me.hub.size(room) - 1)  # (asked before the LeaveRoom above is done)
+    verdict = judged(me, room, -1)  # (asked before the LeaveRoom above is done)
     if verdict.announced:
         left = f"{nick} left {room}"
         effects.append(Announce(room, lambda ts: m.Notice(text=left, ts=ts, event="leave", nick=nick)))

@@ -263,9 +263,8 @@ class Participant:
                 nick = self.nick
                 text = f"{nick} left" + ("" if reason in (SAID_EXIT_WORD, QUIT) else f" ({reason})")
                 build = lambda ts: m.Notice(text=text, ts=ts, event="leave", nick=nick)  # noqa: E731
-                crowds = membership.crowds(self)
                 for name in self.rooms.values():  # every room it was in, unless crowded (a kick still is told)
-                    verdict = crowds.judge(name, self.hub.size(name))
+                    verdict = membership.judged(self, name)
                     told = [Announce(name, build)] if verdict.announced or self.removed else []
                     self.execute(told + membership.crossing(self, name, verdict))
         self.server.participant_left(self, reason)
