@@ -8,7 +8,6 @@ the cluster away) is carried out as effects (``effects.py``).
 
 from __future__ import annotations
 
-import functools
 import hmac
 import logging
 import time
@@ -110,9 +109,8 @@ def register(
         if p.shared:
             # Name and room in one step: nobody finds us before our welcome; the room told
             # unless it is crowded (``crowd.py``: one O(1) count, not a notice to thousands).
-            verdict = membership.judged(p, p.room, 1)
-            arrival = functools.partial(membership.arrival, p) if verdict.announced else None
-            joined, replaced, why = p.hub.enter(
+            arrival = membership.arrival_of(p, membership.judged(p, p.room, 1))
+            _, replaced, why = p.hub.enter(
                 p,
                 nick,
                 p.room,
@@ -123,8 +121,6 @@ def register(
                 recent=p.server.config.history,
                 arrival=arrival,
             )
-            if not why:  # (else it is in the lobby, which was not judged)
-                p.execute(membership.crossing(p, joined, verdict))
         else:  # nobody else sees you: names need not be unique
             p.nick = nick
     except Unavailable as exc:

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from chatserver.backends.records import Unavailable
-from chatserver.core.hub import LOBBY, Greeting, TooManyRooms
+from chatserver.core.hub import LOBBY, Arrival, Greeting, TooManyRooms
 from chatserver.rules import crowd
 from chatserver.rules.effects import Announce, Answer, Effect, JoinRoom, LeaveRoom, error, notice
 from chatserver.rules.services import Me
@@ -83,35 +83,34 @@ def judged(me: Me, room: str, change: int = 0) -> crowd.Verdict:
     return crowds(me).judge(room, size)
 
 
-def crossing_notice(me: Me, room: str, verdict: crowd.Verdict) -> Callable[[float], m.Message] | None:
-    """The notice ``room`` gets when ``verdict`` took it across the announce limit (None if it did not)."""
-    told = crowds(me).line(room, verdict)
-    return (lambda ts: m.Notice(text=told, ts=ts, event="crowd", room=room)) if told else None
-
-
 def crossing(me: Me, room: str, verdict: crowd.Verdict) -> list[Effect]:
-    """``crossing_notice`` as the effect announcing it, if any."""
-    build = crossing_notice(me, room, verdict)
-    return [Announce(room, build)] if build is not None else []
+    """The notice ``room`` gets when ``verdict`` took it across the announce limit, if it did."""
+    told = crowds(me).line(room, verdict)
+    return [Announce(room, lambda ts: m.Notice(text=told, ts=ts, event="crowd", room=room))] if told else []
+
+
+def arrival_of(me: Me, verdict: crowd.Verdict) -> Arrival | None:
+    """What the others in the room are told in the same step as this person's join (``hub.Arrival``):
+    that it came in, in a room not crowded; that the room is crowded now, when this join took it
+    over the limit; else nothing."""
+    if verdict.crossed:
+        line = functools.partial(crowds(me).line, verdict=verdict)
+        return lambda room, ts: m.Notice(text=line(room), ts=ts, event="crowd", room=room)
+    return functools.partial(arrival, me) if verdict.announced else None
 
 
 def join_room(me: Me, room: str, *, after: int | None = None, epoch: str | None = None, announced: bool = True) -> str:
     """Join ``room`` through the hub (``TooManyRooms`` if it cannot be made), greeted as a second room is;
     the others are told (``announced``) unless the room is crowded (``crowd.py``)."""
-    verdict = judged(me, room, 1)
-    joined = me.hub.join(
+    return me.hub.join(
         room,
         me,  # type: ignore[arg-type]  # (a Participant is the hub's subscriber)
         greet=functools.partial(greet_joined, me),
         after=after,
         epoch=epoch,
         recent=me.server.config.history,
-        arrival=functools.partial(arrival, me) if announced and verdict.announced else None,
+        arrival=arrival_of(me, judged(me, room, 1)) if announced else None,
     )
-    build = crossing_notice(me, joined, verdict)
-    if build is not None:  # (after the greeting: the joiner hears it too)
-        me.hub.announce(joined, build)
-    return joined
 
 
 def refused_join(me: Me) -> str:

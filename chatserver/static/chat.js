@@ -60,6 +60,7 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
         epoch: "", lastSeq: 0,
         unread: 0, mention: false, firstUnread: null, divider: null, scrollTop: null,
         topic: "", users: [], away: new Set(), pending: [],
+        more: 0, // people here besides ``users`` (a big room's welcome, "joined" or "users" names the first)
         readSeq: 0, // the last seq read here (kept in the browser's storage: a reload starts there)
         restoredRead: null, // after a reload: what was read before it; the history after it is unread
         replayLeft: 0, // replayed messages still to come after a welcome or "joined"
@@ -298,12 +299,25 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
       else if (v.away.has(nick)) li.className = "away";
       ui.people.append(li);
     }
+    const more = headcount(v) - v.users.length;
+    if (more > 0) { // a big room: its first names, and how many more (chatserver/rules/crowd.py)
+      const li = document.createElement("li");
+      li.textContent = `and ${more} more`;
+      ui.people.append(li);
+    }
+  }
+
+  // How many are in room view ``v``: the server's room list says (kept fresh by its "rooms"
+  // notices), as a big room's joins and leaves are not announced (chatserver/rules/crowd.py).
+  function headcount(v) {
+    const listed = s.roomList.find((r) => keyOf("room", r.name) === v.key);
+    return listed ? Math.max(listed.count, v.users.length) : v.users.length + v.more;
   }
 
   function showLists() {
     const ours = [...s.views.values()].filter((v) => v.kind === "room" && v.joined);
     const counts = (v) => ({ unread: v.unread, mention: v.mention, current: v === s.active });
-    fill(ui.rooms, ours.map((v) => entry({ key: v.key, label: v.name, detail: `(${v.users.length})`, ...counts(v), onClick: () => switchTo(v) })));
+    fill(ui.rooms, ours.map((v) => entry({ key: v.key, label: v.name, detail: `(${headcount(v)})`, ...counts(v), onClick: () => switchTo(v) })));
     const others = s.roomList.filter((r) => !ours.some((v) => v.key === keyOf("room", r.name)));
     fill(ui.otherRooms, others.map((r) => entry({
       key: `join:${keyOf("room", r.name)}`, label: r.name, detail: `(${r.count})`, topic: r.topic,
@@ -482,7 +496,7 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
   }
 
   // A room we are in now (a welcome's or a "joined"): its log kept, its numbering checked.
-  function entered(name, epoch, users, topic, replay) {
+  function entered(name, epoch, users, topic, replay, more) {
     const v = view("room", name);
     v.replayLeft = replay || 0;
     if (!v.replayLeft) v.restoredRead = null;
@@ -492,6 +506,7 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
     }
     v.epoch = epoch || v.epoch;
     v.users = users || [];
+    v.more = more || 0;
     v.away = new Set();
     v.topic = topic || "";
     v.joined = true;
@@ -519,7 +534,7 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
           asked.joined = false;
           asked.wanted = false;
         }
-        const v = entered(f.room, f.epoch, f.users, f.topic, f.replay);
+        const v = entered(f.room, f.epoch, f.users, f.topic, f.replay, f.more);
         s.focus = f.room;
         ui.server.textContent = f.server || "LAN chat";
         setState("online", `online as ${s.nick}`);
@@ -590,6 +605,7 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
         const v = roomView(f.room);
         if (v) {
           v.users = f.nicks || [];
+          v.more = f.more || 0;
           v.away = new Set(f.away || []);
           if (v === activeView()) showPeople();
           showLists();
@@ -602,7 +618,7 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
         break;
       }
       case "joined": {
-        const v = entered(f.room, f.epoch, f.users, f.topic, f.replay);
+        const v = entered(f.room, f.epoch, f.users, f.topic, f.replay, f.more);
         const back = s.rejoining.delete(v.key);
         system(`now in ${f.room}` + (f.topic ? ` — ${f.topic}` : ""), undefined, v);
         if (!back) {
@@ -697,6 +713,9 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
           if (f.text === `${f.nick} is back`) v.away.delete(f.nick);
           else v.away.add(f.nick);
         }
+        break;
+      case "crowd": // a room crossed the announce limit (chatserver/rules/crowd.py): who is here, asked anew
+        askAway();
         break;
       case "rooms": // the server's rooms changed (chatserver/net/roomwatch.py): the list, asked anew
         refreshRooms();
