@@ -366,7 +366,7 @@ class ClusterHub(LocalHub):
                 arrival = None  # (a session taken over: nobody left)
         r.members[sub] = r.posted
         if greet is not None and greeting is not None:
-            greet(greeting)
+            self._greet(greet, greeting)
         for fields in self._parked.pop(sub, ()) if claim is not None else ():
             self._obey(fields)  # (asked while it was being greeted: now it can take it)
         if arrival is not None:

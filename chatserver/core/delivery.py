@@ -70,6 +70,8 @@ class Delivery:
         #: (room key, seq) of published messages the log could not keep, not yet dispatched.
         self._not_kept: set[tuple[str, int]] = set()
         self.dispatcher = Dispatcher(lock, rooms.recipients, self._commit)
+        #: A joiner is being greeted (lock held): what ``send_to`` gets is queued (``LocalHub._greet``).
+        self.greeting = False
 
     def publish(
         self, room: str, build: Build, exclude: Subscriber | None = None, receipt: Receipt | None = None
@@ -174,7 +176,7 @@ class Delivery:
     def send_to(self, sub: Subscriber, frame: Frame) -> None:
         """A frame for ``sub`` alone, after everything queued for it so far."""
         with self._lock:
-            if self.dispatcher.idle:
+            if self.dispatcher.idle and not self.greeting:
                 deliver_direct(Post(None, 0, frame, to=sub))  # nothing can be ahead of it
                 return
             self.dispatcher.queue(Post(None, 0, frame, to=sub))

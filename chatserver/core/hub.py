@@ -87,7 +87,7 @@ class LocalHub:
         self._rooms = Rooms(self._broker, RoomQuota(), max_rooms)
         #: Who is in a room, its topic, the rooms in use (a node's: Redis).
         self._directory: RoomDirectory = directory if directory is not None else LocalDirectory(self._lock, self._rooms)
-        local = Delivery(self._lock, self._broker, self._rooms, self._names.registry.holder)
+        local = self._local = Delivery(self._lock, self._broker, self._rooms, self._names.registry.holder)
         #: How messages reach members: ``local`` itself (one server), or what ``delivery`` makes of it
         #: (a cluster's node: through Redis, read back, then through ``local``); called last.
         self._delivery: Publisher = delivery(local) if delivery is not None else local
@@ -239,10 +239,21 @@ class LocalHub:
                         greeting = Greeting(r.name, r.epoch, r.seq, self._broker.recent(r.name, recent), 0, kind)
                 except Unavailable:  # the log cannot be read now (it said so in the log): the room without it
                     greeting = Greeting(r.name, r.epoch, r.seq, [], 0, "history")
-                greet(greeting)
+                self._greet(greet, greeting)
             if arrival is not None:
                 self.announce(r.name, functools.partial(arrival, r.name), exclude=sub)
             return r.name
+
+    def _greet(self, greet: Greet, greeting: Greeting) -> None:
+        """``greet(greeting)``, what it sends queued to the dispatcher even when it is idle (lock
+        held): encoded on the connection's own thread, a greeting's frames left that thread's
+        malloc cache (glibc's tcache, kept until the thread ends) holding some KiB per idle
+        connection for good, once a big room's joins were no longer announced."""
+        self._local.greeting = True
+        try:
+            greet(greeting)
+        finally:
+            self._local.greeting = False
 
     def part(self, room: str, sub: Subscriber) -> None:
         """``sub`` leaves ``room`` (its other rooms are kept); what was queued
