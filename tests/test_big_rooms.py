@@ -77,7 +77,9 @@ def test_a_small_room_beside_a_crowded_one_hears_joins_and_renames(server):
     # the rename reaches #small (small), not #lobby (crowded): one notice, #small's
     assert [(f["text"], f["room"]) for f in got if f.get("event") == "nick"] == [("b is now known as bee", "#small")]
 
-    c = people[2]  # in #lobby only: no room of its tells it a rename, so it is told alone
+    c = people[2]  # in #lobby only: no room of its hears its rename, so it alone is told
     c.send_json({"type": "nick", "nick": "sea"})
     told = c.expect(lambda f: f["type"] == "notice" and f.get("event") == "nick")
-    assert (told["nick"], told["previous"], told.get("room")) == ("sea", "c", None)
+    assert (told["nick"], told["previous"], told.get("room")) == ("sea", "c", "#lobby")
+    c.say("4")
+    assert [f for f in until_marker(people[3], "4") if f.get("event") == "nick"] == []

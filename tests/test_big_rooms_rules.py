@@ -124,7 +124,7 @@ def test_a_crowded_room_hears_no_renames_but_the_renamer_is_told(big):
     big.act(people[3], m.SetNick("dee"))
     assert big.got("a").notices("nick") == []
     told = big.got("d").of(m.Notice)  # (its outlet, under its first name)
-    assert [(n.event, n.nick, n.previous) for n in told] == [("nick", "dee", "d")]
+    assert [(n.event, n.nick, n.previous, n.room) for n in told] == [("nick", "dee", "d", LOBBY)]
     assert big.hub.find("dee") is not None
 
 

@@ -141,8 +141,8 @@ def rename(me: Me, msg: m.SetNick) -> list[Effect]:
             effects.append(Announce(name, announce))
             heard = True
         effects += membership.crossing(me, name, verdict)
-    if not heard:  # (no room heard it: we are told our new name alone)
-        effects.append(Answer(announce(time.time())))
+    if not heard:  # (no room heard it: we alone are told, as the focused room's, which an IRC client needs as NICK)
+        effects.append(Answer(dataclasses.replace(announce(time.time()), room=me.room)))
     return effects
 
 
