@@ -83,3 +83,22 @@ def test_a_small_room_beside_a_crowded_one_hears_joins_and_renames(server):
     assert (told["nick"], told["previous"], told.get("room")) == ("sea", "c", "#lobby")
     c.say("4")
     assert [f for f in until_marker(people[3], "4") if f.get("event") == "nick"] == []
+
+
+def test_an_irc_client_in_a_crowded_room_gets_no_join_part_or_nick_lines_but_its_own_nick(server):
+    from irc_helpers import RawIrc, words_of
+
+    irc = RawIrc(server.irc_port, "ircer")  # (in #lobby, as every IRC client is on registering)
+    b = NativeClient(server.port, "b")
+    c, d = NativeClient(server.port, "c"), NativeClient(server.port, "d")  # 4: crowded from d on
+    quit_(d)
+    b.say("1")
+    seen = irc.until(lambda w: w[1:2] == ["PRIVMSG"] and w[-1] == "1")
+    commands = [words_of(line)[1] for line in seen]
+    assert commands.count("JOIN") == 2  # b's and c's; d's JOIN and QUIT are not said
+    assert "QUIT" not in commands and any("has over 3 people" in line for line in seen)
+    c.send_json({"type": "nick", "nick": "sea"})
+    c.expect(lambda f: f["type"] == "token")  # (renamed: had the room heard it, the NICK line came first)
+    irc.line("NICK ircer2")  # its own rename, in a room that hears none: still its NICK line
+    first = words_of(irc.until(lambda w: w[1:2] == ["NICK"])[-1])
+    assert (first[0].split("!")[0].lstrip(":"), first[2]) == ("ircer", "ircer2")
