@@ -124,6 +124,8 @@ def _worst(info: inspect.Type, chars: int | None = None) -> Any:
         return max(values, key=lambda v: len(msgspec.json.encode(v)))
     if isinstance(info, inspect.ListType):
         return [_worst(info.item_type, chars)] * MAX_SHORT_LIST
+    if isinstance(info, inspect.StructType):  # (a nested record: a shared file's)
+        return info.cls(**{f.name: _worst(f.type, chars) for f in info.fields})
     raise TypeError(f"no worst case for {info!r}")  # pragma: no cover - a new field type: teach it here
 
 

@@ -11,6 +11,7 @@ import threading
 import time
 import typing
 
+import msgspec
 import pytest
 import regex
 from helpers import TIMEOUT, NativeClient, ServerProcess, client_process, kill_quietly, program, python_env
@@ -228,6 +229,26 @@ def worst_string(limit: int) -> st.SearchStrategy[str]:
     return st.tuples(pattern, length).map(lambda t: (t[0] * (t[1] // len(t[0]) + 1))[: t[1]])
 
 
+def worst_record(tp: type) -> object:
+    """A nested record (a shared file's ``FileRef``) with every field at its worst: each string at
+    its type's cap in the costliest character, each number at its longest."""
+    info = msgspec.inspect.type_info(tp)
+    values = {}
+    for f in info.fields:
+        kind = f.type.types[0] if isinstance(f.type, msgspec.inspect.UnionType) else f.type
+        if isinstance(kind, msgspec.inspect.StrType):
+            values[f.name] = "\x00" * (kind.max_length or limits.MAX_FIELD)
+        elif isinstance(kind, msgspec.inspect.IntType):
+            values[f.name] = -(2**63) + 1
+        else:  # pragma: no cover - a new field type: teach this test about it
+            raise AssertionError(f"{tp.__name__}.{f.name}: {kind}")
+    return tp(**values)
+
+
+def _is_record(tp: object) -> bool:
+    return isinstance(tp, type) and issubclass(tp, msgspec.Struct)
+
+
 @st.composite
 def server_message(draw, cls):
     """``cls`` built with worst-case contents: every string near its field's cap, lists of
@@ -257,6 +278,8 @@ def server_message(draw, cls):
             kwargs[f.name] = [draw(st.integers(m.INT_MIN, m.INT_MAX))] * count
         elif typing.get_args(tp) == (bool,):
             kwargs[f.name] = [draw(st.booleans())] * count
+        elif _is_record(tp):
+            kwargs[f.name] = worst_record(tp)
         else:  # pragma: no cover - a new field type: teach this test about it
             raise AssertionError(f"{cls.__name__}.{f.name}: {tp}")
     return kwargs
@@ -310,6 +333,8 @@ def test_every_server_frame_fits_with_every_field_at_its_worst(cls):
             kwargs[f.name] = ["\x00" * (limits.MAX_FIELD - 3) + str(i) for i in range(1000)]
         elif typing.get_args(tp) == (bool,):
             kwargs[f.name] = [False] * 1000
+        elif _is_record(tp):
+            kwargs[f.name] = worst_record(tp)
         else:
             kwargs[f.name] = [-(2**63) + 1] * 1000
     assert_fits(cls, kwargs)
