@@ -84,6 +84,13 @@ class ServerConfig:
         action="append",
         metavar="NAME",
     )
+    room_operators: bool = option(
+        False,
+        "--room-operators",
+        "whoever makes a room is its first operator: may set its modes and make others its operators "
+        "(without it, only server operators do)",
+        action="store_true",
+    )
     name: str = option("chatserver", "--name", "server name shown to users", type=check.server_name)
     mode: Mode = option(
         Mode.CHAT,

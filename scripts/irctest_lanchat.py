@@ -70,6 +70,7 @@ class LanchatController(BaseServerController, DirectoryBasedController):
         cmd = [sys.executable, "-m", "chatserver", "--host", hostname, "--port", str(chat_port)]
         cmd += ["--irc-port", str(port), "--no-web", "--store", "memory", "--rate-limit", "0"]
         cmd += ["--max-per-ip", "10000", "--name", "My.Little.Server", "--no-advertise", "--log-level", "WARNING"]
+        cmd += ["--room-operators"]  # (as irctest's cases expect of any server: a channel's maker is its operator)
         if password:
             assert self.directory
             with self.open_file("password") as fd:

@@ -16,7 +16,7 @@ import time
 from chatserver.backends.records import SearchTooLong
 from chatserver.core.fanout import Frame
 from chatserver.core.registry import NickTaken
-from chatserver.rules import lookup, membership, operators
+from chatserver.rules import lookup, membership, operators, rooms
 from chatserver.rules.effects import (
     QUIT,
     SAID_EXIT_WORD,
@@ -143,15 +143,20 @@ def who(me: Me, msg: m.Who) -> list[Effect]:
 
 def topic(me: Me, msg: m.SetTopic) -> list[Effect]:
     """``/topic`` alone asks for the focused room's topic; with words, sets it."""
+    room: str | None = me.room
+    if msg.room is not None:  # (a room named: one we are in)
+        room, refused = membership.member_of(me, msg.room)
+        if room is None:
+            return refused
     text = one_line(msg.text)
     if not text:
-        now = me.hub.topic(me.room)
-        return [notice(f"the topic of {me.room}: {now}" if now else f"{me.room} has no topic", event="topic")]
+        now = me.hub.topic(room)
+        return [notice(f"the topic of {room}: {now}" if now else f"{room} has no topic", event="topic")]
     refused = silenced(me)
     if refused:
         return refused
-    me.hub.set_topic(me.room, text)
-    room, nick = me.room, me.nick
+    me.hub.set_topic(room, text)
+    nick = me.nick
     told = f"{nick} set the topic of {room}: {text}"
     return [Announce(room, lambda ts: m.Notice(text=told, ts=ts, event="topic", nick=nick, topic=text))]
 
@@ -226,7 +231,7 @@ def reported(me: Me, msg: m.Error) -> list[Effect]:
 #: What works the same whatever the mode.
 COMMON: dict[type[m.Message], Handler] = {
     m.Who: who,
-    m.ListRooms: membership.list_rooms,
+    m.ListRooms: rooms.list_rooms(membership.list_rooms),
     m.Quit: quit_,
     m.Ping: ping,
     m.Error: reported,
@@ -235,17 +240,18 @@ COMMON: dict[type[m.Message], Handler] = {
 #: The chat mode's table: each command a registered person sends, to its handler.
 COMMANDS: dict[type[m.Message], Handler] = {
     **COMMON,
-    m.Say: say,
-    m.Action: say,
+    m.Say: rooms.say(say),  # (held to the room's modes: ``rooms.py``)
+    m.Action: rooms.say(say),
     m.PrivateSay: private,
-    m.SetNick: rename,
-    m.Join: membership.join,
+    m.SetNick: rooms.rename(rename),
+    m.Join: rooms.join,
     m.Part: membership.part,
-    m.SetTopic: topic,
+    m.SetTopic: rooms.topic(topic),
     m.Away: away,
     m.Kick: kick,
     m.History: look_back,
     m.Search: look_back,
     **operators.COMMANDS,
     **lookup.COMMANDS,  # (questions a dialect asks: IRC's NAMES, WHOIS, ban list)
+    **rooms.COMMANDS,  # (and IRC's MODE and INVITE)
 }

@@ -23,6 +23,7 @@ from chatserver.core.fanout import Frame
 from chatserver.core.hub import Greeting, Hub
 from chatserver.core.hub import Publish as Batched  # (one message of a publish_many)
 from chatserver.rules import alone, chat, entry, membership
+from chatserver.rules import rooms as roomrules
 from chatserver.rules.effects import (
     QUIT,
     SAID_EXIT_WORD,
@@ -394,6 +395,8 @@ class Participant:
                 room = focused if msg.room is None else msg.room
                 # (a room named as the server spells it; else ``chat.say`` says why not)
                 if (msg.room is not None and room not in rooms) or (not action and is_exit_word(text, exit_words)):
+                    break
+                if not roomrules.may_say(self, room):  # (a moderated room: ``chat.say`` says why not)
                     break
                 items.append((room, chat.chat_message(room, nick, text, action), receipt))
                 i += 1

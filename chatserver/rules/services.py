@@ -37,6 +37,7 @@ class Settings(Protocol):
     rate_limit: float
     rate_burst: int
     history: int  # recent messages replayed to whoever joins a room
+    room_operators: bool  # the maker of a room is its first operator (``roommodes.py``)
 
 
 class Services(Protocol):

@@ -11,6 +11,8 @@ class Error(Message, tag="error"):
     code: Str
     message: Text
     suggestion: Str | None = None
+    #: The room the refusal is about, when there is one.
+    room: Str | None = None
 
 
 class Ping(Message, tag="ping"):

@@ -77,12 +77,16 @@ class Join(Message, tag="join"):
     """``/join #room``: join a room (made on first join) and focus it; the other rooms are kept."""
 
     room: Str
+    #: The room's key, when it has one (``+k``: ``rules/roommodes.py``).
+    key: Str | None = None
 
 
 class Part(Message, tag="part"):
     """``/part [#room]``: leave ``room`` or the focused room (the last one: back to the lobby)."""
 
     room: Str | None = None
+    #: Why, told to the room (IRC's part message).
+    reason: Str | None = None
 
 
 class ListRooms(Message, tag="list"):
@@ -96,6 +100,8 @@ class SetTopic(Message, tag="topic"):
     """``/topic text``: the current room's topic."""
 
     text: Text
+    #: The room (one we are in) whose topic it is; absent: the focused room.
+    room: Str | None = None
 
 
 class Away(Message, tag="away"):

@@ -69,6 +69,16 @@ class Notice(Message, tag="notice"):
     topic: Str | None = None  # the new topic, for "topic"
     #: The room it was announced to (absent: a word to you alone).
     room: Str | None = None
+    #: Why (a leave's part or quit reason, a kick's), as its author said it.
+    reason: Str | None = None
+    #: Who did it, when that is not ``nick`` (a kick's operator).
+    by: Str | None = None
+    #: Whom it is about besides ``nick`` (a mode's person, an invitation's guest).
+    target: Str | None = None
+    #: A room's mode change, as IRC says it (``+l 5``, ``+o alice``), for "mode" (``nick`` set it).
+    mode: Str | None = None
+    #: The room one is invited into, for "invite" (``nick`` invites ``target``).
+    invited_to: Str | None = None
 
 
 class Users(Message, tag="users"):

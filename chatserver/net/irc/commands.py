@@ -12,7 +12,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from chatserver.rules import lookup
+from chatserver.core.hub import LOBBY
+from chatserver.rules import lookup, rooms
 from common import messages as m
 from common.rooms import room_key
 
@@ -49,17 +50,20 @@ def join(d: IrcDialect, session: Session, params: list[str]) -> None:
         for room in list(p.rooms.values()):
             part(d, session, [room])
         return
-    for room in params[0].split(",")[:10]:
+    keys = params[1].split(",") if len(params) > 1 else []
+    for i, room in enumerate(params[0].split(",")[:10]):
         before = set(p.rooms)
-        d.ask(session, "JOIN", room, m.Join(room))
+        key = keys[i] if i < len(keys) and keys[i] else None
+        d.ask(session, "JOIN", room, m.Join(room, key=key))
         d.names_of_new(session, before)
 
 
 def part(d: IrcDialect, session: Session, params: list[str]) -> None:
     p = session.participant
+    reason = params[1] if len(params) > 1 and params[1] else None
     for room in params[0].split(",")[:10]:
         before = set(p.rooms)
-        d.ask(session, "PART", room, m.Part(room))
+        d.ask(session, "PART", room, m.Part(room, reason=reason))
         d.names_of_new(session, before)  # (out of the last room: back in the lobby)
 
 
@@ -73,8 +77,7 @@ def topic(d: IrcDialect, session: Session, params: list[str]) -> None:
         topic = p.hub.topic(room)
         d.send(session, [["332", room, topic]] if topic else [["331", room, "No topic is set"]])
         return
-    d.ask(session, "TOPIC", room, m.Join(room))  # (focused: /topic is about the focused room)
-    p.handle(m.SetTopic(params[1]))
+    d.ask(session, "TOPIC", room, m.SetTopic(params[1], room=room))
 
 
 def names_(d: IrcDialect, session: Session, params: list[str]) -> None:
@@ -131,25 +134,40 @@ def mode(d: IrcDialect, session: Session, params: list[str]) -> None:
         _user_mode(d, session, params)
         return
     if len(params) == 1:
-        d.send(session, [["324", target, "+"]])
+        d.ask(session, "MODE", target, rooms.ModesOf(target))
         return
     d.context(session, "MODE", target)
     args = params[2:]
     sign = "+"
-    for ch in params[1]:
+    for ch in params[1][:20]:
         if ch in "+-":
             sign = ch
         elif ch == "b" and not args:
             d.ask(session, "MODE", target, lookup.BanList())
         elif ch == "b":
             _ban(d, session, sign, args.pop(0))
-        elif ch == "o" and args:
-            nick = lanchat_nick(args.pop(0))
-            session.participant.handle(m.Op(nick) if sign == "+" else m.Deop(nick))
-        elif ch == "o":
-            d.send(session, [["461", "MODE", "Not enough parameters"]])
+        elif ch in _TAKES_ARG and (sign == "+" or ch in "ov"):
+            if not args:
+                d.send(session, [["461", "MODE", "Not enough parameters"]])
+                continue
+            arg = args.pop(0)
+            if ch == "o" and room_key(target) == room_key(LOBBY):  # (the lobby's operators are the server's)
+                nick = lanchat_nick(arg)
+                session.participant.handle(m.Op(nick) if sign == "+" else m.Deop(nick))
+                continue
+            d.context(session, "MODE", ch)  # (a refusal names the mode, or its room)
+            session.participant.handle(rooms.ChangeMode(target, sign, ch, lanchat_nick(arg) if ch in "ov" else arg))
         else:
-            d.send(session, [["472", ch, "is unknown mode char to me (channels here have o and b)"]])
+            d.context(session, "MODE", ch)
+            session.participant.handle(rooms.ChangeMode(target, sign, ch))
+
+
+#: The room modes that take an argument (``k`` and ``l`` only when set).
+_TAKES_ARG = "ovkl"
+
+
+def invite(d: IrcDialect, session: Session, params: list[str]) -> None:
+    d.ask(session, "INVITE", params[1], rooms.Invite(lanchat_nick(params[0]), params[1]))
 
 
 def _ban(d: IrcDialect, session: Session, sign: str, mask: str) -> None:
@@ -260,6 +278,7 @@ CHAT: dict[str, tuple[int, Run]] = {
     "AWAY": (0, away),
     "KICK": (2, kick),
     "MODE": (1, mode),
+    "INVITE": (2, invite),
     "CHATHISTORY": (3, chathistory),
     "ISON": (1, ison),
     "USERHOST": (1, userhost),

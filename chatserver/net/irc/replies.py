@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Callable
 
-from chatserver.rules import lookup
+from chatserver.rules import lookup, rooms
 from common import messages as m
 from common.rooms import MAX_ROOM, MAX_TOPIC
 
@@ -61,6 +61,15 @@ ERRORS: dict[str, tuple[str, str]] = {
     "too_many_joins": ("405", "target"),
     "invalid_room": ("403", "target"),
     "empty_message": ("412", ""),
+    "no_such_room": ("403", "target"),
+    "not_in_that_room": ("441", "target"),
+    "already_in_room": ("443", "target"),
+    "room_full": ("471", "target"),
+    "unknown_mode": ("472", "target"),
+    "invite_only": ("473", "target"),
+    "bad_key": ("475", "target"),
+    "moderated": ("404", "target"),
+    "bad_mode_value": ("696", "target"),
 }
 #: Where an IRC command's refusal is said as another numeric than the rules' code says (a message
 #: to a room one is not in is 404, not 442).
@@ -123,7 +132,7 @@ class Client:
             "CASEMAPPING=ascii",
             "PREFIX=(o)@",
             f"NETWORK={self.network}",
-            "CHANMODES=b,,,",
+            "CHANMODES=b,k,l,imnst",
             f"TOPICLEN={MAX_TOPIC}",
             f"AWAYLEN={MAX_TOPIC}",
             f"KICKLEN={MAX_TOPIC}",
@@ -134,7 +143,7 @@ class Client:
             self.numeric("001", f"Welcome to the {self.network} IRC network, {me}"),
             self.numeric("002", f"Your host is {names.SERVER}, running lanchat"),
             self.numeric("003", f"This server was created {_STARTED}"),
-            self.numeric("004", names.SERVER, "lanchat", "i", "bo"),
+            self.numeric("004", names.SERVER, "lanchat", "i", "biklmnostv", "bklov"),
             self.numeric("005", *isupport, "are supported by this server"),
             *self.reply(Reply(self.motd())),
         ]
@@ -199,6 +208,8 @@ class Client:
     def notice_of(self, msg: m.Notice) -> list[str]:
         if msg.room is not None:  # (a room's notice sent alone: as the room's)
             return room_lines(msg, "server-time" in self.caps, "message-tags" in self.caps, "away-notify" in self.caps)
+        if msg.event == "invite" and msg.nick and msg.target and msg.invited_to:
+            return [build("INVITE", irc_nick(msg.target), msg.invited_to, source=prefix(msg.nick))]
         if msg.event == "away" and self.context.command in ("PRIVMSG", "NOTICE"):  # (``chat.private``'s word)
             nick, _, reason = msg.text.partition(" is away: ")
             return [self.numeric("301", irc_nick(nick), reason)] if reason else []
@@ -218,7 +229,7 @@ class Client:
         if named == "wanted":
             return [build(numeric, self.nick, self.wanted, text, source=names.SERVER)]
         if named == "target":
-            target = self.context.target
+            target = msg.room or self.context.target
             if target == "*" and (room := _ROOM_IN.search(text)):
                 target = room.group()
             return [self.numeric(numeric, target, text)]
@@ -246,7 +257,7 @@ class Client:
                     HOST,
                     names.SERVER,
                     irc_nick(p.nick),
-                    ("G" if p.away else "H") + ("@" if p.op else ""),
+                    ("G" if p.away else "H") + self.marks(p.op, p.voice),
                     f"0 {p.nick}",
                 )
                 for p in msg.members
@@ -267,20 +278,40 @@ class Client:
         name = irc_nick(p.nick)
         if "userhost-in-names" in self.caps:
             name = prefix(p.nick)
-        return ("@" if p.op else "") + name
+        return self.marks(p.op, p.voice) + name
+
+    def marks(self, op: bool, voice: bool) -> str:
+        """``@`` before an operator's name. Voice (``+v``) is kept and enforced but not shown: the
+        prefixes said (``PREFIX=(o)@``) are what clients have parsed since the port opened."""
+        return "@" if op else ""
+
+    def modes(self, msg: rooms.Modes) -> list[str]:
+        lines = [self.numeric("324", msg.room, msg.modes, *msg.args)]
+        if msg.created:
+            lines.append(self.numeric("329", msg.room, str(int(msg.created))))
+        return lines
+
+    def invited(self, msg: rooms.Invited) -> list[str]:
+        return [self.numeric("341", irc_nick(msg.nick), msg.room)]
 
     def profile(self, msg: lookup.Profile) -> list[str]:
         nick = irc_nick(msg.nick)
         if self.context.command == "WHO":
-            flags = ("G" if msg.away else "H") + ("@" if msg.op else "")
             room = msg.rooms[0] if msg.rooms else "*"
+            mark = msg.marks[0] if msg.marks else ""
+            flags = ("G" if msg.away else "H") + ("@" if msg.op else self.marks("@" in mark, "+" in mark))
             found = [self.numeric("352", room, nick[:16], HOST, names.SERVER, nick, flags, f"0 {msg.nick}")]
             return [*(found if msg.found else []), self.numeric("315", self.context.target, "End of /WHO list")]
         if not msg.found:
             return [self.numeric("401", nick, "No such nick"), self.numeric("318", nick, "End of /WHOIS list")]
         lines = [self.numeric("311", nick, nick[:16], HOST, "*", msg.nick)]
         if msg.rooms:
-            lines.append(self.numeric("319", nick, " ".join(("@" if msg.op else "") + r for r in msg.rooms)))
+            marks = msg.marks or [""] * len(msg.rooms)
+            shown = [
+                ("@" if msg.op else self.marks("@" in mark, "+" in mark)) + r
+                for r, mark in zip(msg.rooms, marks, strict=False)
+            ]
+            lines.append(self.numeric("319", nick, " ".join(shown)))
         lines.append(self.numeric("312", nick, names.SERVER, "lanchat"))
         if msg.op:
             lines.append(self.numeric("313", nick, "is an operator" + (" (runs this server)" if msg.host else "")))
@@ -346,4 +377,6 @@ _RENDER: dict[type, Callable[[Client, m.Message], list[str]]] = {
     lookup.Members: Client.members,  # type: ignore[dict-item]
     lookup.Profile: Client.profile,  # type: ignore[dict-item]
     lookup.Bans: Client.bans,  # type: ignore[dict-item]
+    rooms.Modes: Client.modes,  # type: ignore[dict-item]
+    rooms.Invited: Client.invited,  # type: ignore[dict-item]
 }

@@ -84,6 +84,10 @@ def notice_lines(msg: m.Notice, tags: str, away: bool) -> list[str]:
             if msg.text.startswith(said):
                 return [build("AWAY", msg.text[len(said) :], source=source, tags=tags)]
             return [build("AWAY", source=source, tags=tags)]
+        if event == "mode" and msg.mode:  # (a room's mode: ``rules/rooms.py``)
+            mode, _, arg = msg.mode.partition(" ")
+            shown = [irc_nick(msg.target)] if msg.target else [arg] if arg else []
+            return [build("MODE", room, mode, *shown, source=source, tags=tags)]
         if event in ("op", "deop"):
             sign = "+" if event == "op" else "-"
             return [build("MODE", room, f"{sign}o", irc_nick(nick), source=names.SERVER, tags=tags)]
