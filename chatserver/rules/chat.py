@@ -149,7 +149,7 @@ def topic(me: Me, msg: m.SetTopic) -> list[Effect]:
         if room is None:
             return refused
     text = one_line(msg.text)
-    if not text:
+    if not text and not msg.clear:
         now = me.hub.topic(room)
         return [notice(f"the topic of {room}: {now}" if now else f"{room} has no topic", event="topic")]
     refused = silenced(me)
@@ -157,7 +157,7 @@ def topic(me: Me, msg: m.SetTopic) -> list[Effect]:
         return refused
     me.hub.set_topic(room, text)
     nick = me.nick
-    told = f"{nick} set the topic of {room}: {text}"
+    told = f"{nick} set the topic of {room}: {text}" if text else f"{nick} cleared the topic of {room}"
     return [Announce(room, lambda ts: m.Notice(text=told, ts=ts, event="topic", nick=nick, topic=text))]
 
 

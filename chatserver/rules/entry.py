@@ -118,7 +118,7 @@ def register(
                 after=last_seq,
                 epoch=epoch,
                 recent=p.server.config.history,
-                arrival=functools.partial(membership.arrival, p),
+                arrival=None if p.server.config.quiet_lobby else functools.partial(membership.arrival, p),
             )
         else:  # nobody else sees you: names need not be unique
             p.nick = nick

@@ -51,6 +51,7 @@ from common.commands import HELP_LINES, CommandError, ShowHelp, parse_input
 from common.limits import bound, fit
 from common.nicks import is_exit_word, nick_key
 from common.ratelimit import TokenBucket
+from common.rooms import room_key
 
 __all__ = ["QUIT", "SAID_EXIT_WORD", "Participant", "SessionEnd"]
 
@@ -260,8 +261,13 @@ class Participant:
                 nick = self.nick
                 text = f"{nick} left" + ("" if reason in (SAID_EXIT_WORD, QUIT) else f" ({reason})")
                 build = lambda ts: m.Notice(text=text, ts=ts, event="leave", nick=nick)  # noqa: E731
-                self.execute([Announce(name, build) for name in self.rooms.values()])  # every room it was in
+                told = [name for name in self.rooms.values() if not self._quiet(name)]
+                self.execute([Announce(name, build) for name in told])  # every room it was in
         self.server.participant_left(self, reason)
+
+    def _quiet(self, room: str) -> bool:
+        """Is ``room`` the lobby, and does it hear nothing of arrivals and departures (``--quiet-lobby``)?"""
+        return self.server.config.quiet_lobby and room_key(room) == room_key(membership.LOBBY)
 
     def welcome(self) -> m.Welcome:
         """The handshake's answer: it names the first people here (``limits.first``) and counts

@@ -12,6 +12,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import msgspec
+
 from chatserver.core.hub import LOBBY
 from chatserver.rules import membership
 from chatserver.rules.effects import Announce, Answer, Effect, Tell, error
@@ -26,12 +28,14 @@ MAX_KEY = 32
 
 
 class ChangeMode(m.Message, tag="change-mode"):
-    """Set (``sign`` "+") or unset ("-") one of ``room``'s modes; ``arg``: the nick, key or limit it takes."""
+    """Set (``sign`` "+") or unset ("-") one of ``room``'s modes; ``arg``: the nick, key or limit it
+    takes; ``more``: further changes (sign, mode, arg) made with it, told as one."""
 
     room: str
     sign: str
     mode: str
     arg: str = ""
+    more: list[tuple[str, str, str]] = msgspec.field(default_factory=list)
 
 
 class ModesOf(m.Message, tag="modes-of"):
@@ -116,14 +120,14 @@ def _refused_entry(me: Me, state: RoomState, room: str, key: str, count: int) ->
 def say(chat: Handler) -> Handler:
     """``chat``'s say, but not in a moderated room by someone without voice."""
 
-    def checked(me: Me, msg: m.Message) -> list[Effect]:
-        room = getattr(msg, "room", None) or me.room
+    def checked(me: Me, msg: m.Say | m.Action) -> list[Effect]:
+        room = msg.room or me.room
         state = modes(me).get(room) if room_key(room) in me.rooms else None
         if state is not None and not me.op and not state.may_speak(me.nick):
             return [error("moderated", f"{room} is moderated: only its operators and voiced people speak", room=room)]
         return chat(me, msg)
 
-    return checked
+    return checked  # type: ignore[return-value]
 
 
 def may_say(me: Me, room: str) -> bool:
@@ -135,15 +139,15 @@ def may_say(me: Me, room: str) -> bool:
 def topic(chat: Handler) -> Handler:
     """``chat``'s topic, but set only by a room operator in a ``+t`` room."""
 
-    def checked(me: Me, msg: m.Message) -> list[Effect]:
-        room = getattr(msg, "room", None) or me.room
-        if getattr(msg, "text", "").strip() and room_key(room) in me.rooms:
+    def checked(me: Me, msg: m.SetTopic) -> list[Effect]:
+        room = msg.room or me.room
+        if (msg.text.strip() or msg.clear) and room_key(room) in me.rooms:
             state = modes(me).get(room)
             if state is not None and "t" in state.flags and not room_op(me, state):
                 return [error("not_operator", f"only the operators of {room} set its topic", room=room)]
         return chat(me, msg)
 
-    return checked
+    return checked  # type: ignore[return-value]
 
 
 def rename(chat: Handler) -> Handler:
@@ -209,89 +213,115 @@ def _in_room(me: Me, room: str, nick: str) -> bool:
 
 
 def change_mode(me: Me, msg: ChangeMode) -> list[Effect]:
+    """Changes of one room's modes: each refused says why; those made are told to the room at once."""
     state, count = _live(me, msg.room)
     if not count:
         return [error("no_such_room", f"there is no room {msg.room[:40]}", room=msg.room)]
     room, refused = membership.member_of(me, msg.room)
     if room is None:
         return refused
-    change = _CHANGES.get(msg.mode)
-    if change is None or room_key(room) == room_key(LOBBY):
-        told = f"{msg.mode[:1]!r}: rooms here have modes o v t m i k l s n b" if change is None else ""
-        return [error("unknown_mode", told or f"{LOBBY} has no modes but o and b: everyone is put there")]
-    if not room_op(me, state):
-        return [error("not_operator", f"only the operators of {room} change its modes", room=room)]
-    if state is None:  # (a server operator, in a room made before this server kept its modes)
-        state = modes(me).made(room, "")
-    return change(me, state, room, msg)
+    effects: list[Effect] = []
+    made: list[tuple[str, str, str]] = []  # (sign, mode, the argument shown)
+    about: str | None = None
+    for sign, mode, arg in [(msg.sign, msg.mode, msg.arg), *msg.more][:MAX_CHANGES]:
+        change = _CHANGES.get(mode)
+        if change is None or room_key(room) == room_key(LOBBY):
+            told = f"{mode[:1]!r}: rooms here have modes o v t m i k l s n b" if change is None else ""
+            told = told or f"{LOBBY} has no modes but o and b: everyone is put there"
+            effects.append(error("unknown_mode", told, target=mode[:1]))
+            continue
+        if not room_op(me, state):
+            return effects + [error("not_operator", f"only the operators of {room} change its modes", room=room)]
+        if state is None:  # (a server operator, in a room made before this server kept its modes)
+            state = modes(me).made(room, "")
+        done = change(me, state, room, sign, mode, arg)
+        if isinstance(done, list):
+            effects += done
+        elif done is not None:
+            made.append((sign, mode, done))
+            about = done if mode in "ov" else about
+    if made:
+        effects += _told(me, room, made, about)
+    return effects
 
 
-def _person_mode(me: Me, state: RoomState, room: str, msg: ChangeMode) -> list[Effect]:
-    target = me.hub.find(msg.arg)
+#: Changes taken from one command, at most (IRC's MODES=).
+MAX_CHANGES = 8
+#: A change's outcome: the argument to show ("" for none), None if nothing changed, or the refusal.
+Done = str | None | list[Effect]
+
+
+def _person_mode(me: Me, state: RoomState, room: str, sign: str, mode: str, arg: str) -> Done:
+    target = me.hub.find(arg)
     if target is None:
-        return [error("no_such_nick", f"nobody called {msg.arg[:40]!r} is here")]
+        return [error("no_such_nick", f"nobody called {arg[:40]!r} is here")]
     if not _in_room(me, room, target.nick):
         return [error("not_in_that_room", f"{target.nick} is not in {room}", room=room)]
-    keys = state.ops if msg.mode == "o" else state.voiced
+    keys = state.ops if mode == "o" else state.voiced
     with modes(me).lock:
         had = nick_key(target.nick) in keys
-        (keys.add if msg.sign == "+" else keys.discard)(nick_key(target.nick))
-    if had == (msg.sign == "+"):
-        return []
-    return _told(me, room, f"{msg.sign}{msg.mode} {target.nick}", target.nick)
+        (keys.add if sign == "+" else keys.discard)(nick_key(target.nick))
+    return None if had == (sign == "+") else target.nick
 
 
-def _flag_mode(me: Me, state: RoomState, room: str, msg: ChangeMode) -> list[Effect]:
+def _flag_mode(me: Me, state: RoomState, room: str, sign: str, mode: str, arg: str) -> Done:
     with modes(me).lock:
-        had = msg.mode in state.flags
-        (state.flags.add if msg.sign == "+" else state.flags.discard)(msg.mode)
-    if had == (msg.sign == "+"):
-        return []
-    return _told(me, room, f"{msg.sign}{msg.mode}")
+        had = mode in state.flags
+        (state.flags.add if sign == "+" else state.flags.discard)(mode)
+    return None if had == (sign == "+") else ""
 
 
-def _key_mode(me: Me, state: RoomState, room: str, msg: ChangeMode) -> list[Effect]:
-    if msg.sign == "-":
+def _key_mode(me: Me, state: RoomState, room: str, sign: str, mode: str, arg: str) -> Done:
+    if sign == "-":
         with modes(me).lock:
             had, state.key = state.key, ""
-        return _told(me, room, "-k *") if had else []
-    key = msg.arg.strip()
+        return "*" if had else None
+    key = arg.strip()
     if not key or len(key) > MAX_KEY or any(ch in key for ch in " ,:") or not key.isprintable():
-        return [error("bad_mode_value", f"a room key is 1 to {MAX_KEY} printable characters, no spaces", room=room)]
+        told = f"a room key is 1 to {MAX_KEY} printable characters, no spaces"
+        return [error("bad_mode_value", told, room=room, target="k")]
     with modes(me).lock:
         state.key = key
-    return _told(me, room, f"+k {key}")
+    return key
 
 
-def _limit_mode(me: Me, state: RoomState, room: str, msg: ChangeMode) -> list[Effect]:
-    if msg.sign == "-":
+def _limit_mode(me: Me, state: RoomState, room: str, sign: str, mode: str, arg: str) -> Done:
+    if sign == "-":
         with modes(me).lock:
             had, state.limit = state.limit, 0
-        return _told(me, room, "-l") if had else []
+        return "" if had else None
     try:
-        limit = int(msg.arg)
+        limit = int(arg)
     except ValueError:
         limit = 0
     if limit <= 0:
-        return [error("bad_mode_value", "a room limit is a number of people, 1 or more", room=room)]
+        return [error("bad_mode_value", "a room limit is a number of people, 1 or more", room=room, target="l")]
     with modes(me).lock:
         state.limit = limit
-    return _told(me, room, f"+l {limit}")
+    return str(limit)
 
 
-def _always(me: Me, state: RoomState, room: str, msg: ChangeMode) -> list[Effect]:
-    return []  # (+n: always on; -n is not kept)
+def _always(me: Me, state: RoomState, room: str, sign: str, mode: str, arg: str) -> Done:
+    return None  # (+n: always on; -n is not kept)
 
 
-def _told(me: Me, room: str, mode: str, about: str | None = None) -> list[Effect]:
-    """The room hears of a change of its modes."""
+def _told(me: Me, room: str, made: list[tuple[str, str, str]], about: str | None) -> list[Effect]:
+    """The room hears of changes of its modes, as one (IRC: one MODE line, ``+kl-i key 5``)."""
+    letters, sign, args, meant = "", "", [], []
+    for s, mode, arg in made:
+        letters += (s if s != sign else "") + mode
+        sign = s
+        args += [arg] if arg else []
+        meant.append(f"{s}{mode}" + (f" {arg}" if arg else "") + (f" ({MEANING[mode]})" if mode in MEANING else ""))
     nick = me.nick
-    what = MEANING.get(mode[1], "")
-    text = f"{nick} set {mode} on {room}" + (f" ({'' if mode[0] == '+' else 'no longer: '}{what})" if what else "")
-    return [Announce(room, lambda ts: m.Notice(text=text, ts=ts, event="mode", nick=nick, mode=mode, target=about))]
+    text = f"{nick} set the modes of {room}: " + ", ".join(meant)
+    build = lambda ts: m.Notice(  # noqa: E731
+        text=text, ts=ts, event="mode", nick=nick, mode=letters, mode_args=args, target=about
+    )
+    return [Announce(room, build)]
 
 
-_CHANGES: dict[str, Callable[[Me, RoomState, str, ChangeMode], list[Effect]]] = {
+_CHANGES: dict[str, Callable[[Me, RoomState, str, str, str, str], Done]] = {
     "o": _person_mode,
     "v": _person_mode,
     "k": _key_mode,

@@ -38,6 +38,7 @@ class Settings(Protocol):
     rate_burst: int
     history: int  # recent messages replayed to whoever joins a room
     room_operators: bool  # the maker of a room is its first operator (``roommodes.py``)
+    quiet_lobby: bool  # connecting and disconnecting are not announced to the lobby
 
 
 class Services(Protocol):

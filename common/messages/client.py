@@ -102,6 +102,8 @@ class SetTopic(Message, tag="topic"):
     text: Text
     #: The room (one we are in) whose topic it is; absent: the focused room.
     room: Str | None = None
+    #: With no text: clear the topic (rather than ask what it is).
+    clear: bool | None = None
 
 
 class Away(Message, tag="away"):

@@ -75,8 +75,10 @@ class Notice(Message, tag="notice"):
     by: Str | None = None
     #: Whom it is about besides ``nick`` (a mode's person, an invitation's guest).
     target: Str | None = None
-    #: A room's mode change, as IRC says it (``+l 5``, ``+o alice``), for "mode" (``nick`` set it).
+    #: A room's mode changes, as IRC says them (``+kl-o``), for "mode" (``nick`` set them) ...
     mode: Str | None = None
+    #: ... and their arguments in order (a key, a limit, a person's name for ``o`` and ``v``).
+    mode_args: Strs | None = None
     #: The room one is invited into, for "invite" (``nick`` invites ``target``).
     invited_to: Str | None = None
 

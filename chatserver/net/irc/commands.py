@@ -70,6 +70,9 @@ def part(d: IrcDialect, session: Session, params: list[str]) -> None:
 def topic(d: IrcDialect, session: Session, params: list[str]) -> None:
     p = session.participant
     room = p.rooms.get(room_key(params[0]))
+    if room is None and not p.hub.first_names(params[0], 1)[1]:
+        d.send(session, [["403", params[0], "No such channel"]])
+        return
     if room is None:
         d.send(session, [["442", params[0], "You're not on that channel"]])
         return
@@ -77,7 +80,7 @@ def topic(d: IrcDialect, session: Session, params: list[str]) -> None:
         topic = p.hub.topic(room)
         d.send(session, [["332", room, topic]] if topic else [["331", room, "No topic is set"]])
         return
-    d.ask(session, "TOPIC", room, m.SetTopic(params[1], room=room))
+    d.ask(session, "TOPIC", room, m.SetTopic(params[1], room=room, clear=not params[1].strip() or None))
 
 
 def names_(d: IrcDialect, session: Session, params: list[str]) -> None:
@@ -139,6 +142,8 @@ def mode(d: IrcDialect, session: Session, params: list[str]) -> None:
     d.context(session, "MODE", target)
     args = params[2:]
     sign = "+"
+    lobby = room_key(target) == room_key(LOBBY)
+    changes: list[tuple[str, str, str]] = []
     for ch in params[1][:20]:
         if ch in "+-":
             sign = ch
@@ -146,23 +151,28 @@ def mode(d: IrcDialect, session: Session, params: list[str]) -> None:
             d.ask(session, "MODE", target, lookup.BanList())
         elif ch == "b":
             _ban(d, session, sign, args.pop(0))
+        elif ch not in ROOM_MODES or (lobby and ch != "o"):
+            told = f"{LOBBY} has no modes but o and b: everyone is put there" if lobby else "is not a mode here"
+            d.send(session, [["472", ch, told]])
         elif ch in _TAKES_ARG and (sign == "+" or ch in "ov"):
             if not args:
                 d.send(session, [["461", "MODE", "Not enough parameters"]])
                 continue
             arg = args.pop(0)
-            if ch == "o" and room_key(target) == room_key(LOBBY):  # (the lobby's operators are the server's)
+            if lobby:  # (the lobby's operators are the server's: /op and /deop)
                 nick = lanchat_nick(arg)
                 session.participant.handle(m.Op(nick) if sign == "+" else m.Deop(nick))
                 continue
-            d.context(session, "MODE", ch)  # (a refusal names the mode, or its room)
-            session.participant.handle(rooms.ChangeMode(target, sign, ch, lanchat_nick(arg) if ch in "ov" else arg))
+            changes.append((sign, ch, lanchat_nick(arg) if ch in "ov" else arg))
         else:
-            d.context(session, "MODE", ch)
-            session.participant.handle(rooms.ChangeMode(target, sign, ch))
+            changes.append((sign, ch, ""))
+    if changes:
+        (sign, ch, arg), *more = changes
+        session.participant.handle(rooms.ChangeMode(target, sign, ch, arg, more=more))
 
 
-#: The room modes that take an argument (``k`` and ``l`` only when set).
+#: The room modes (``rules/rooms.py``) and those that take an argument (``k`` and ``l`` only when set).
+ROOM_MODES = "ovklimnst"
 _TAKES_ARG = "ovkl"
 
 

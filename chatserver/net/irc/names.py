@@ -47,3 +47,16 @@ def prefix(nick: str) -> str:
     """``nick!user@host`` for a person."""
     shown = irc_nick(nick)
     return f"{shown}!{shown[:16]}@{HOST}"
+
+
+def mode_params(mode: str, args: list[str] | None) -> list[str]:
+    """The parameters after a room's mode changes (``+ol-k``): the names of ``o`` and ``v`` as
+    nicks; ``k``'s key (``*`` when unset) and ``+l``'s limit as they are."""
+    given, shown, sign = iter(args or []), [], "+"
+    for ch in mode:
+        if ch in "+-":
+            sign = ch
+        elif ch in "ovk" or (ch == "l" and sign == "+"):
+            arg = next(given, "*")
+            shown.append(irc_nick(arg) if ch in "ov" else arg)
+    return shown

@@ -65,11 +65,11 @@ ERRORS: dict[str, tuple[str, str]] = {
     "not_in_that_room": ("441", "target"),
     "already_in_room": ("443", "target"),
     "room_full": ("471", "target"),
-    "unknown_mode": ("472", "target"),
+    "unknown_mode": ("472", "mode"),
     "invite_only": ("473", "target"),
     "bad_key": ("475", "target"),
     "moderated": ("404", "target"),
-    "bad_mode_value": ("696", "target"),
+    "bad_mode_value": ("696", "mode"),
 }
 #: Where an IRC command's refusal is said as another numeric than the rules' code says (a message
 #: to a room one is not in is 404, not 442).
@@ -228,6 +228,10 @@ class Client:
             text += f" (try {irc_nick(msg.suggestion)})"
         if named == "wanted":
             return [build(numeric, self.nick, self.wanted, text, source=names.SERVER)]
+        if named == "mode":  # (the mode refused is the error's target; 696 names the room first)
+            mode = msg.target or "*"
+            params = [msg.room or self.context.target, mode, "*"] if numeric == "696" else [mode]
+            return [self.numeric(numeric, *params, text)]
         if named == "target":
             target = msg.room or self.context.target
             if target == "*" and (room := _ROOM_IN.search(text)):

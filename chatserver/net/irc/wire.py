@@ -22,7 +22,7 @@ from common import messages as m
 
 from . import names
 from .lines import build, encode, irc_time, tag_text, text_lines
-from .names import irc_nick, prefix
+from .names import irc_nick, mode_params, prefix
 
 #: The texts of the rules' leave notices (``membership.part``; ``Participant.unregister``; a kick).
 _KICKED = re.compile(r"\(kicked by (\S+?)(?:: (.*))?\)$")
@@ -84,10 +84,8 @@ def notice_lines(msg: m.Notice, tags: str, away: bool) -> list[str]:
             if msg.text.startswith(said):
                 return [build("AWAY", msg.text[len(said) :], source=source, tags=tags)]
             return [build("AWAY", source=source, tags=tags)]
-        if event == "mode" and msg.mode:  # (a room's mode: ``rules/rooms.py``)
-            mode, _, arg = msg.mode.partition(" ")
-            shown = [irc_nick(msg.target)] if msg.target else [arg] if arg else []
-            return [build("MODE", room, mode, *shown, source=source, tags=tags)]
+        if event == "mode" and msg.mode:  # (a room's modes: ``rules/rooms.py``)
+            return [build("MODE", room, msg.mode, *mode_params(msg.mode, msg.mode_args), source=source, tags=tags)]
         if event in ("op", "deop"):
             sign = "+" if event == "op" else "-"
             return [build("MODE", room, f"{sign}o", irc_nick(nick), source=names.SERVER, tags=tags)]
