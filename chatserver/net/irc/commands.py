@@ -7,6 +7,7 @@ table ``CHAT`` names them. ``PRIVMSG`` and ``NOTICE`` are the dialect's own
 
 from __future__ import annotations
 
+import fnmatch
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -18,12 +19,13 @@ from common import messages as m
 from common.rooms import room_key
 
 from . import names
-from .names import lanchat_nick
+from .names import HOST, irc_nick, lanchat_nick
 from .wire import seq_of
 
 if TYPE_CHECKING:
     from chatserver.net.session import Session
 
+    from .people import People
     from .replies import Client
 
 
@@ -31,6 +33,7 @@ class IrcDialect(Protocol):
     """What the commands use of the dialect (``dialect.IrcDialect``)."""
 
     client: Client
+    people: People
 
     def send(self, session: Session, lines: list[list[str]]) -> None: ...
     def notice(self, session: Session, text: str) -> None: ...
@@ -101,10 +104,60 @@ def who(d: IrcDialect, session: Session, params: list[str]) -> None:
             d.ask(session, "WHO", mask, lookup.Names(mask))
         else:
             d.send(session, [["315", mask, "End of /WHO list"]])
-    elif mask in ("*", "0"):
-        d.send(session, [["315", mask, "End of /WHO list"]])
+    elif "*" in mask or "?" in mask or mask == "0":
+        _who_mask(d, session, "*" if mask == "0" else mask)
     else:
         d.ask(session, "WHO", mask, lookup.Whois(lanchat_nick(mask)))
+
+
+def _who_mask(d: IrcDialect, session: Session, mask: str) -> None:
+    """``WHO`` with a mask (``*``, ``coolni*``): everyone whose nick matches, at most ``MAX_WHO``."""
+    pattern = mask.casefold()
+    lines = []
+    for person in session.participant.hub.sessions():
+        shown = irc_nick(person.nick)
+        if fnmatch.fnmatchcase(shown.casefold(), pattern):
+            said = d.people.of(person.nick)
+            flags = ("G" if person.away else "H") + ("*" if person.op else "")
+            lines.append(["352", "*", said.user, HOST, names.SERVER, shown, flags, f"0 {said.realname}"])
+            if len(lines) >= MAX_WHO:
+                break
+    d.send(session, [*lines, ["315", mask, "End of /WHO list"]])
+
+
+#: ``WHO`` with a mask answers at most this many people.
+MAX_WHO = 200
+
+
+def whowas(d: IrcDialect, session: Session, params: list[str]) -> None:
+    nick = params[0].split(",")[0]
+    try:
+        count = int(params[1]) if len(params) > 1 else 0
+    except ValueError:
+        count = 0
+    lines: list[list[str]] = []
+    for said in d.people.was(lanchat_nick(nick), count):
+        lines += [["314", nick, said.user, HOST, "*", said.realname], ["312", nick, names.SERVER, "lanchat"]]
+    if not lines:
+        lines = [["406", nick, "There was no such nickname"]]
+    d.send(session, [*lines, ["369", nick, "End of WHOWAS"]])
+
+
+def lusers(d: IrcDialect, session: Session, params: list[str]) -> None:
+    hub = session.participant.hub
+    people = hub.sessions()
+    count, ops, rooms = len(people), sum(1 for p in people if p.op), len(hub.rooms())
+    d.send(
+        session,
+        [
+            ["251", f"There are {count} users and 0 invisible on 1 servers"],
+            ["252", str(ops), "operator(s) online"],
+            ["254", str(rooms), "channels formed"],
+            ["255", f"I have {count} clients and 0 servers"],
+            ["265", f"Current local users {count}"],
+            ["266", f"Current global users {count}"],
+        ],
+    )
 
 
 def whois(d: IrcDialect, session: Session, params: list[str]) -> None:
@@ -293,5 +346,7 @@ CHAT: dict[str, tuple[int, Run]] = {
     "ISON": (1, ison),
     "USERHOST": (1, userhost),
     "MOTD": (0, motd),
+    "WHOWAS": (1, whowas),
+    "LUSERS": (0, lusers),
     "TIME": (0, time_),
 }

@@ -22,6 +22,7 @@ from common.rooms import MAX_ROOM, MAX_TOPIC
 from . import names
 from .lines import build, text_lines
 from .names import HOST, irc_nick, prefix
+from .people import People
 from .wire import chat_lines, room_lines, tags_of
 
 NICKLEN = 96  # a lanchat name has at most 32 characters; escaped (names.py) it may take three each
@@ -79,9 +80,11 @@ _BY_COMMAND = {("PRIVMSG", "442"): "404", ("NOTICE", "442"): "404"}
 class Client:
     """One IRC connection's state as its encoder needs it (used under the session's send lock)."""
 
-    def __init__(self, network: str, history: int) -> None:
+    def __init__(self, network: str, history: int, people: People) -> None:
         self.network = network
         self.history = history
+        self.people = people
+        self.name = ""  # its lanchat name, once registered (``People`` follows its renames)
         self.caps: set[str] = set()
         self.nick = "*"  # as shown to it (its lanchat name, escaped)
         self.wanted = "*"  # the nick it asked for last
@@ -107,6 +110,9 @@ class Client:
         """``msg`` for this client alone, as lines; ``nick``, its lanchat name ("" before it has one)."""
         if nick:
             self.nick = irc_nick(nick)
+            if nick != self.name and self.name:
+                self.people.renamed(self.name, nick)
+                self.name = nick
         render = _RENDER.get(msg.__class__)
         if render is None:
             text = getattr(msg, "text", "")
@@ -257,12 +263,12 @@ class Client:
                 self.numeric(
                     "352",
                     room,
-                    irc_nick(p.nick)[:16],
+                    self.people.of(p.nick).user,
                     HOST,
                     names.SERVER,
                     irc_nick(p.nick),
                     ("G" if p.away else "H") + self.marks(p.op, p.voice),
-                    f"0 {p.nick}",
+                    f"0 {self.people.of(p.nick).realname}",
                 )
                 for p in msg.members
             ]
@@ -304,11 +310,13 @@ class Client:
             room = msg.rooms[0] if msg.rooms else "*"
             mark = msg.marks[0] if msg.marks else ""
             flags = ("G" if msg.away else "H") + ("@" if msg.op else self.marks("@" in mark, "+" in mark))
-            found = [self.numeric("352", room, nick[:16], HOST, names.SERVER, nick, flags, f"0 {msg.nick}")]
+            said = self.people.of(msg.nick)
+            found = [self.numeric("352", room, said.user, HOST, names.SERVER, nick, flags, f"0 {said.realname}")]
             return [*(found if msg.found else []), self.numeric("315", self.context.target, "End of /WHO list")]
         if not msg.found:
             return [self.numeric("401", nick, "No such nick"), self.numeric("318", nick, "End of /WHOIS list")]
-        lines = [self.numeric("311", nick, nick[:16], HOST, "*", msg.nick)]
+        said = self.people.of(msg.nick)
+        lines = [self.numeric("311", nick, said.user, HOST, "*", said.realname)]
         if msg.rooms:
             marks = msg.marks or [""] * len(msg.rooms)
             shown = [
