@@ -18,7 +18,7 @@ from chatserver.rules.effects import Announce, Answer, Effect, JoinRoom, LeaveRo
 from chatserver.rules.services import Me
 from common import messages as m
 from common.limits import bound
-from common.rooms import InvalidRoom, room_key, validate_room
+from common.rooms import InvalidRoom, one_line, room_key, validate_room
 
 #: Rooms one person may be in at once.
 MAX_MEMBERSHIPS = 50
@@ -169,7 +169,9 @@ def part(me: Me, msg: m.Part) -> list[Effect]:
             me.room = list(me.rooms.values())[-1]  # the room joined last
         effects += [LeaveRoom(room), Answer(m.Parted(room=room, focus=me.room))]
     left = f"{nick} left {room}"
-    effects.append(Announce(room, lambda ts: m.Notice(text=left, ts=ts, event="leave", nick=nick)))
+    reason = one_line(msg.reason or "") or None  # (IRC's part message)
+    told = left + (f": {reason}" if reason else "")
+    effects.append(Announce(room, lambda ts: m.Notice(text=told, ts=ts, event="leave", nick=nick, reason=reason)))
     return effects
 
 

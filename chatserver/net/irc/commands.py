@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from chatserver.core.hub import LOBBY
-from chatserver.rules import lookup, rooms
+from chatserver.rules import lookup, operators, rooms
 from common import messages as m
 from common.rooms import room_key
 
@@ -141,6 +141,10 @@ def whowas(d: IrcDialect, session: Session, params: list[str]) -> None:
     if not lines:
         lines = [["406", nick, "There was no such nickname"]]
     d.send(session, [*lines, ["369", nick, "End of WHOWAS"]])
+
+
+def oper(d: IrcDialect, session: Session, params: list[str]) -> None:
+    d.ask(session, "OPER", "*", operators.Oper(params[0], params[1]))
 
 
 def lusers(d: IrcDialect, session: Session, params: list[str]) -> None:
@@ -348,5 +352,6 @@ CHAT: dict[str, tuple[int, Run]] = {
     "MOTD": (0, motd),
     "WHOWAS": (1, whowas),
     "LUSERS": (0, lusers),
+    "OPER": (2, oper),
     "TIME": (0, time_),
 }

@@ -62,6 +62,7 @@ ERRORS: dict[str, tuple[str, str]] = {
     "too_many_joins": ("405", "target"),
     "invalid_room": ("403", "target"),
     "empty_message": ("412", ""),
+    "no_oper_host": ("491", ""),
     "no_such_room": ("403", "target"),
     "not_in_that_room": ("441", "target"),
     "already_in_room": ("443", "target"),
@@ -214,6 +215,11 @@ class Client:
     def notice_of(self, msg: m.Notice) -> list[str]:
         if msg.room is not None:  # (a room's notice sent alone: as the room's)
             return room_lines(msg, "server-time" in self.caps, "message-tags" in self.caps, "away-notify" in self.caps)
+        if msg.event == "oper":
+            return [
+                self.numeric("381", "You are now an IRC operator"),
+                build("MODE", self.nick, "+o", source=self.nick),
+            ]
         if msg.event == "invite" and msg.nick and msg.target and msg.invited_to:
             return [build("INVITE", irc_nick(msg.target), msg.invited_to, source=prefix(msg.nick))]
         if msg.event == "away" and self.context.command in ("PRIVMSG", "NOTICE"):  # (``chat.private``'s word)
@@ -309,7 +315,7 @@ class Client:
         if self.context.command == "WHO":
             room = msg.rooms[0] if msg.rooms else "*"
             mark = msg.marks[0] if msg.marks else ""
-            flags = ("G" if msg.away else "H") + ("@" if msg.op else self.marks("@" in mark, "+" in mark))
+            flags = ("G" if msg.away else "H") + ("*@" if msg.op else self.marks("@" in mark, "+" in mark))
             said = self.people.of(msg.nick)
             found = [self.numeric("352", room, said.user, HOST, names.SERVER, nick, flags, f"0 {said.realname}")]
             return [*(found if msg.found else []), self.numeric("315", self.context.target, "End of /WHO list")]

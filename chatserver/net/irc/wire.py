@@ -67,6 +67,8 @@ def notice_lines(msg: m.Notice, tags: str, away: bool) -> list[str]:
         if event == "leave":
             if msg.text == f"{nick} left {room}":
                 return [build("PART", room, source=source, tags=tags)]
+            if msg.reason is not None and msg.text.startswith(f"{nick} left {room}: "):  # (a part message)
+                return [build("PART", room, msg.reason, source=source, tags=tags)]
             kicked = _KICKED.search(msg.text)
             if kicked:
                 by = kicked.group(1)
