@@ -274,6 +274,8 @@ class IrcDialect:
 
     # -- chat ---------------------------------------------------------------------------
     def quit(self, session: Session, params: list[str]) -> None:
+        if self.client.name:
+            self.people.left(self.client.name)  # (now: WHOWAS knows it before the client reads its ERROR)
         session.participant.handle(m.Quit(text=params[0] if params else ""))
 
     def ping(self, session: Session, params: list[str]) -> None:
