@@ -228,3 +228,30 @@ def test_whowas_is_bounded_and_newest_first():
     people.renamed("nick", "newnick")
     assert people.of("newnick").user == "me" and people.was("nick", 0)[0].user == "me"
     assert people.of("stranger").user == "stranger"
+
+
+def test_a_notice_stays_a_notice_and_is_never_answered(srv):
+    sender = RawIrc(srv.irc_port, "noticer")
+    hearer = RawIrc(srv.irc_port, "hearer")
+    native = NativeClient(srv.port, "reader")
+    try:
+        joined(sender, "#notes")
+        joined(hearer, "#notes")
+        assert native_join(native, "#notes")["type"] == "joined"
+        sender.line("NOTICE #notes :hello there")
+        heard = hearer.numeric("NOTICE")
+        assert heard[0].startswith(":noticer!") and heard[2:] == ["#notes", "hello there"]
+        message = native.messages(1)[0]
+        assert message["text"] == "hello there" and message["notice"] is True
+        sender.line("NOTICE hearer :psst")
+        assert hearer.numeric("NOTICE")[2:] == ["hearer", "psst"]
+        sender.line("NOTICE #nowhere-at-all :anyone?")
+        sender.line("NOTICE nobody-at-all :anyone?")
+        sender.line("PING :done")
+        seen = sender.until(lambda w: w[1:2] == ["PONG"])
+        answers = [words_of(line)[1] for line in seen]
+        assert not [x for x in answers if x.startswith("4") or x == "NOTICE"], answers  # (no error, no notice)
+    finally:
+        sender.close()
+        hearer.close()
+        native.close()

@@ -44,9 +44,9 @@ MAX_LOOK_BACK = lookup.LOOK_BACK
 MAX_FOUND = 100
 
 
-def chat_message(room: str, nick: str, text: str, action: bool):  # -> Callable[[int, float], m.Message]
+def chat_message(room: str, nick: str, text: str, action: bool, notice: bool | None = None):  # -> Callable[...]
     """How the hub builds a room message once it has its number and time."""
-    return lambda seq, ts: m.ChatMessage(seq=seq, ts=ts, room=room, nick=nick, text=text, action=action)
+    return lambda seq, ts: m.ChatMessage(seq=seq, ts=ts, room=room, nick=nick, text=text, action=action, notice=notice)
 
 
 def silenced(me: Me) -> list[Effect]:
@@ -72,7 +72,8 @@ def say(me: Me, msg: m.Say | m.Action) -> list[Effect]:
         refused = silenced(me)
         if refused:
             return refused
-        effects.append(Publish(room, chat_message(room, me.nick, text, action)))
+        notice = None if action else msg.notice  # type: ignore[union-attr]
+        effects.append(Publish(room, chat_message(room, me.nick, text, action, notice)))
     if leaving:
         effects.append(End(SAID_EXIT_WORD, "goodbye"))
     return effects
@@ -81,14 +82,15 @@ def say(me: Me, msg: m.Say | m.Action) -> list[Effect]:
 def private(me: Me, msg: m.PrivateSay) -> list[Effect]:
     """``/msg``: to one person alone, and its copy back to the sender."""
     target = me.hub.find(msg.to)
-    frame = Frame(m.Private(ts=time.time(), nick=me.nick, to=target.nick, text=msg.text)) if target else None
+    said = m.Private(ts=time.time(), nick=me.nick, to=target.nick, text=msg.text, notice=msg.notice) if target else None
+    frame = Frame(said) if said is not None else None
     # (asked of the hub now: the recipient may have gone since it was found)
     if target is None or frame is None or me.hub.tell(target.nick, frame) is None:
         return [error("no_such_nick", f"nobody called {msg.to[:40]!r} is here")]
     effects: list[Effect] = []
     if nick_key(target.nick) != nick_key(me.nick):
         effects.append(Answer(frame.msg))  # the sender's copy: it arrived (the client shows it as "to NICK")
-    if target.away:
+    if target.away and not msg.notice:  # (nothing answers a notice)
         effects.append(notice(f"{target.nick} is away: {target.away}", event="away"))
     return effects
 

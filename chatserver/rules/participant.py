@@ -397,6 +397,8 @@ class Participant:
                 msg = msgs[i]
                 if not isinstance(msg, (m.Say, m.Action)) or not msg.text.strip():
                     break
+                if isinstance(msg, m.Say) and msg.notice:  # (a notice: as ``chat.say`` makes it)
+                    break
                 text, action = msg.text, isinstance(msg, m.Action)
                 room = focused if msg.room is None else msg.room
                 # (a room named as the server spells it; else ``chat.say`` says why not)

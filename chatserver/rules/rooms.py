@@ -256,7 +256,7 @@ def _person_mode(me: Me, state: RoomState, room: str, sign: str, mode: str, arg:
     if target is None:
         return [error("no_such_nick", f"nobody called {arg[:40]!r} is here")]
     if not _in_room(me, room, target.nick):
-        return [error("not_in_that_room", f"{target.nick} is not in {room}", room=room)]
+        return [error("not_in_that_room", f"{target.nick} is not in {room}", room=room, target=target.nick)]
     keys = state.ops if mode == "o" else state.voiced
     with modes(me).lock:
         had = nick_key(target.nick) in keys
@@ -342,7 +342,7 @@ def invite(me: Me, msg: Invite) -> list[Effect]:
     if room is None:
         return refused
     if _in_room(me, room, target.nick):
-        return [error("already_in_room", f"{target.nick} is in {room} already", room=room)]
+        return [error("already_in_room", f"{target.nick} is in {room} already", room=room, target=target.nick)]
     if state is not None and "i" in state.flags and not room_op(me, state):
         return [error("not_operator", f"only the operators of {room} invite into it", room=room)]
     if state is not None:

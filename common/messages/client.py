@@ -38,6 +38,8 @@ class Say(Message, tag="say"):
 
     text: Text
     room: Str | None = None
+    #: A notice (IRC's NOTICE): a message nobody answers automatically.
+    notice: bool | None = None
 
 
 class Line(Message, tag="line"):
@@ -61,6 +63,8 @@ class PrivateSay(Message, tag="privmsg"):
 
     to: Str
     text: Text
+    #: A notice (IRC's NOTICE): a message nobody answers automatically.
+    notice: bool | None = None
 
 
 class SetNick(Message, tag="nick"):

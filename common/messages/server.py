@@ -46,6 +46,8 @@ class ChatMessage(Message, tag="message"):
     #: Sent again: "history" (recent messages on joining, or asked for), "missed"
     #: (after a reconnect), "search" (found by ``/search``).
     replay: Str | None = None
+    #: A notice (IRC's NOTICE): a message nobody answers automatically.
+    notice: bool | None = None
 
 
 class Private(Message, tag="private"):
@@ -55,6 +57,8 @@ class Private(Message, tag="private"):
     nick: Str
     to: Str
     text: Text
+    #: A notice (IRC's NOTICE): a message nobody answers automatically.
+    notice: bool | None = None
 
 
 class Notice(Message, tag="notice"):

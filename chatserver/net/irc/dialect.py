@@ -192,6 +192,7 @@ class IrcDialect:
     # -- messages -------------------------------------------------------------------
     def _message(self, session: Session, together: Together, parsed: Parsed) -> None:
         targets, text = parsed.params[0], parsed.params[1]
+        notice = parsed.command == "NOTICE" or None
         action = _CTCP_ACTION.match(text)
         for target in targets.split(",")[:4]:
             if target.startswith("#"):
@@ -201,10 +202,12 @@ class IrcDialect:
                 if action is not None:
                     together.add(m.Action(text=action.group(1), room=target))
                 else:
-                    together.add(m.Say(text=text, room=target))
+                    together.add(m.Say(text=text, room=target, notice=notice))
             elif target:
                 together.flush()
-                self.ask(session, parsed.command, target, m.PrivateSay(to=lanchat_nick(target), text=text))
+                self.ask(
+                    session, parsed.command, target, m.PrivateSay(to=lanchat_nick(target), text=text, notice=notice)
+                )
 
     # -- registration -------------------------------------------------------------
     def cap(self, session: Session, params: list[str]) -> None:

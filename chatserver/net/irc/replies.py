@@ -64,8 +64,8 @@ ERRORS: dict[str, tuple[str, str]] = {
     "empty_message": ("412", ""),
     "no_oper_host": ("491", ""),
     "no_such_room": ("403", "target"),
-    "not_in_that_room": ("441", "target"),
-    "already_in_room": ("443", "target"),
+    "not_in_that_room": ("441", "person"),
+    "already_in_room": ("443", "person"),
     "room_full": ("471", "target"),
     "unknown_mode": ("472", "mode"),
     "invite_only": ("473", "target"),
@@ -206,11 +206,12 @@ class Client:
         return [*lines, f":{names.SERVER} BATCH -{batch}"]
 
     def private(self, msg: m.Private) -> list[str]:
+        command = "NOTICE" if msg.notice else "PRIVMSG"
         if irc_nick(msg.nick) == self.nick and irc_nick(msg.to) != self.nick:  # the sender's copy
             if "echo-message" not in self.caps:
                 return []
-            return text_lines("PRIVMSG", prefix(msg.nick), irc_nick(msg.to), msg.text, tags=self._tags(msg))
-        return text_lines("PRIVMSG", prefix(msg.nick), self.nick, msg.text, tags=self._tags(msg))
+            return text_lines(command, prefix(msg.nick), irc_nick(msg.to), msg.text, tags=self._tags(msg))
+        return text_lines(command, prefix(msg.nick), self.nick, msg.text, tags=self._tags(msg))
 
     def notice_of(self, msg: m.Notice) -> list[str]:
         if msg.room is not None:  # (a room's notice sent alone: as the room's)
@@ -229,6 +230,8 @@ class Client:
 
     def error(self, msg: m.Error) -> list[str]:
         code = ERRORS.get(msg.code)
+        if self.context.command == "NOTICE" and msg.code != "login_timeout":
+            return []  # (nothing answers a NOTICE, not even with an error: RFC 1459 4.4.2)
         if msg.code == "login_timeout":
             return [build("ERROR", f"Closing link: {msg.message}")]
         if code is None:
@@ -244,6 +247,8 @@ class Client:
             mode = msg.target or "*"
             params = [msg.room or self.context.target, mode, "*"] if numeric == "696" else [mode]
             return [self.numeric(numeric, *params, text)]
+        if named == "person":  # (a person, then the room: 441, 443)
+            return [self.numeric(numeric, irc_nick(msg.target or "*"), msg.room or self.context.target, text)]
         if named == "target":
             target = msg.room or self.context.target
             if target == "*" and (room := _ROOM_IN.search(text)):

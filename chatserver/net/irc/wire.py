@@ -54,7 +54,8 @@ def tags_of(msg: m.Message, server_time: bool, with_msgid: bool, **more: str) ->
 
 
 def chat_lines(msg: m.ChatMessage, tags: str) -> list[str]:
-    return text_lines("PRIVMSG", prefix(msg.nick), msg.room, msg.text, action=msg.action, tags=tags)
+    command = "NOTICE" if msg.notice else "PRIVMSG"
+    return text_lines(command, prefix(msg.nick), msg.room, msg.text, action=msg.action, tags=tags)
 
 
 def notice_lines(msg: m.Notice, tags: str, away: bool) -> list[str]:
