@@ -255,3 +255,30 @@ def test_a_notice_stays_a_notice_and_is_never_answered(srv):
         sender.close()
         hearer.close()
         native.close()
+
+
+def test_quit_message_reaches_the_rooms_and_kick_names_a_missing_room(srv):
+    quitter = RawIrc(srv.irc_port, "quitter")
+    stayer = RawIrc(srv.irc_port, "remainer")
+    native = NativeClient(srv.port, "lookout")
+    try:
+        joined(quitter, "#bye")
+        joined(stayer, "#bye")
+        assert native_join(native, "#bye")["type"] == "joined"
+        stayer.line("MODE #bye +s")  # (not its operator: refused)
+        assert stayer.numeric("482")[3] == "#bye"
+        quitter.line("MODE #bye +s")
+        stayer.numeric("MODE")
+        stayer.line("NAMES #bye")
+        assert stayer.numeric("353")[3] == "@"  # (a secret room's names)
+        quitter.line("QUIT :qux out")
+        quit_line = stayer.numeric("QUIT")
+        assert quit_line[0].startswith(":quitter!") and quit_line[2] == "qux out"
+        notice = native.expect(lambda f: f["type"] == "notice" and f.get("event") == "leave")
+        assert notice["reason"] == "qux out"
+        stayer.line("KICK #never-made someone")
+        assert stayer.numeric("403")[3] == "#never-made"
+    finally:
+        quitter.close()
+        stayer.close()
+        native.close()

@@ -217,6 +217,7 @@ def look_back(me: Me, msg: m.History | m.Search) -> list[Effect]:
 
 
 def quit_(me: Me, msg: m.Quit) -> list[Effect]:
+    me.quit_reason = one_line(msg.text)[:200]
     return [End(QUIT, "goodbye")]
 
 

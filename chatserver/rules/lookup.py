@@ -41,6 +41,7 @@ class Members(m.Message, tag="members"):
     room: str
     members: list[Member]
     more: int = 0
+    secret: bool = False  # a secret room (``+s``)
 
 
 class Whois(m.Message, tag="whois"):
@@ -86,7 +87,8 @@ def names(me: Me, msg: Names) -> list[Effect]:
         shown = [Member(p.nick, p.op, p.away) for p in people]
     else:
         shown = [Member(p.nick, p.op or state.is_op(p.nick), p.away, state.voice(p.nick)) for p in people]
-    return [Answer(Members(room, shown, max(0, count - len(shown))))]
+    secret = state is not None and "s" in state.flags
+    return [Answer(Members(room, shown, max(0, count - len(shown)), secret))]
 
 
 def whois(me: Me, msg: Whois) -> list[Effect]:

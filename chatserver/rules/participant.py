@@ -120,6 +120,8 @@ class Participant:
         self.op = False
         #: ``/away`` reason; empty when here.
         self.away = ""
+        #: What it said as it quit (IRC's quit message), told to its rooms with its leaving.
+        self.quit_reason = ""
         self._clock = clock  # (the rate limit's, ``_bucket``)
         self._over_limit = 0  # consecutive messages that had to be slowed
         #: How the hub hands it batches: see ``fanout.Subscriber.wire`` (``rewire``).
@@ -260,9 +262,11 @@ class Participant:
             if not self.server.stopping and not self.replaced:
                 nick = self.nick
                 text = f"{nick} left" + ("" if reason in (SAID_EXIT_WORD, QUIT) else f" ({reason})")
-                build = lambda ts: m.Notice(text=text, ts=ts, event="leave", nick=nick)  # noqa: E731
-                told = [name for name in self.rooms.values() if not self._quiet(name)]
-                self.execute([Announce(name, build) for name in told])  # every room it was in
+                said = self.quit_reason or None
+                told = text + (f": {said}" if said else "")
+                build = lambda ts: m.Notice(text=told, ts=ts, event="leave", nick=nick, reason=said)  # noqa: E731
+                rooms = [name for name in self.rooms.values() if not self._quiet(name)]
+                self.execute([Announce(name, build) for name in rooms])  # every room it was in
         self.server.participant_left(self, reason)
 
     def _quiet(self, room: str) -> bool:

@@ -118,6 +118,7 @@ class Me(Protocol):
     rooms: dict[str, str]  # every room it is in: key -> name, in joining order
     op: bool
     away: str
+    quit_reason: str  # what it said as it quit
     token: str
     is_host: bool
     registered: bool

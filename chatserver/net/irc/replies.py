@@ -289,10 +289,10 @@ class Client:
         for name in shown:
             line.append(name)
             if sum(len(n) + 1 for n in line) > 380:
-                lines.append(self.numeric("353", "=", room, " ".join(line)))
+                lines.append(self.numeric("353", "@" if msg.secret else "=", room, " ".join(line)))
                 line = []
         if line:
-            lines.append(self.numeric("353", "=", room, " ".join(line)))
+            lines.append(self.numeric("353", "@" if msg.secret else "=", room, " ".join(line)))
         return [*lines, self.numeric("366", room, "End of /NAMES list")]
 
     def name_in_list(self, p: lookup.Member) -> str:

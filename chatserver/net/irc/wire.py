@@ -74,6 +74,8 @@ def notice_lines(msg: m.Notice, tags: str, away: bool) -> list[str]:
             if kicked:
                 by = kicked.group(1)
                 return [build("KICK", room, irc_nick(nick), kicked.group(2) or by, source=prefix(by), tags=tags)]
+            if msg.reason is not None:  # (a quit message)
+                return [build("QUIT", msg.reason, source=source, tags=tags)]
             reason = _REASON.search(msg.text)
             return [build("QUIT", reason.group(1) if reason else "Quit", source=source, tags=tags)]
         if event == "nick" and msg.previous is not None:
