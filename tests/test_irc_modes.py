@@ -282,3 +282,21 @@ def test_quit_message_reaches_the_rooms_and_kick_names_a_missing_room(srv):
         quitter.close()
         stayer.close()
         native.close()
+
+
+def test_kill_is_a_kick_for_server_operators_only_and_info_answers(srv):
+    op = RawIrc(srv.irc_port, "killer")
+    victim = RawIrc(srv.irc_port, "victim2")
+    try:
+        victim.line("KILL killer :no")
+        assert victim.numeric("481")
+        op.line("INFO")
+        info = op.until(lambda w: w[1:2] == ["374"])
+        assert [words_of(line)[1] for line in info].count("371") >= 1
+        op.line("OPER operuser operpassword")
+        op.numeric("381")
+        op.line("KILL victim2 :enough")
+        assert victim.until(lambda w: w[0] == "ERROR")
+    finally:
+        op.close()
+        victim.close()

@@ -309,6 +309,19 @@ def userhost(d: IrcDialect, session: Session, params: list[str]) -> None:
     d.send(session, [["302", " ".join(found)]])
 
 
+def kill(d: IrcDialect, session: Session, params: list[str]) -> None:
+    """``KILL nick [reason]``: lanchat's kick, which disconnects (a server operator's right: else ``481``)."""
+    d.ask(session, "KILL", params[0], m.Kick(lanchat_nick(params[0]), reason=params[1] if len(params) > 1 else ""))
+
+
+def info(d: IrcDialect, session: Session, params: list[str]) -> None:
+    lines = [
+        f"{names.SERVER} is a lanchat server: a LAN chat whose rooms are these channels,",
+        "shared with its terminal client, its chat page and nc (see docs/irc.md).",
+    ]
+    d.send(session, [*(["371", line] for line in lines), ["374", "End of INFO list"]])
+
+
 def motd(d: IrcDialect, session: Session, params: list[str]) -> None:
     d.send(session, d.client.motd())
 
@@ -356,5 +369,7 @@ CHAT: dict[str, tuple[int, Run]] = {
     "WHOWAS": (1, whowas),
     "LUSERS": (0, lusers),
     "OPER": (2, oper),
+    "KILL": (1, kill),
+    "INFO": (0, info),
     "TIME": (0, time_),
 }

@@ -75,7 +75,7 @@ ERRORS: dict[str, tuple[str, str]] = {
 }
 #: Where an IRC command's refusal is said as another numeric than the rules' code says (a message
 #: to a room one is not in is 404, not 442).
-_BY_COMMAND = {("PRIVMSG", "442"): "404", ("NOTICE", "442"): "404"}
+_BY_COMMAND = {("PRIVMSG", "442"): "404", ("NOTICE", "442"): "404", ("KILL", "482"): "481"}
 
 
 class Client:
