@@ -152,6 +152,7 @@ def test_part_message_reaches_irc_and_native_members(srv):
         assert native_join(native, "#exit")["type"] == "joined"
         leaver.line("PART #exit :time for tea")
         assert stayer.numeric("PART")[2:] == ["#exit", "time for tea"]
+        assert leaver.numeric("PART")[2:] == ["#exit", "time for tea"]  # (its own, as the others see it)
         notice = native.expect(lambda f: f["type"] == "notice" and f.get("event") == "leave")
         assert notice["reason"] == "time for tea" and notice["nick"] == "leaver"
     finally:

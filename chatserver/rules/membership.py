@@ -155,21 +155,21 @@ def part(me: Me, msg: m.Part) -> list[Effect]:
         if room is None:
             return refused
     nick = me.nick
+    reason = one_line(msg.reason or "") or None  # (IRC's part message)
     effects: list[Effect] = []
     if len(me.rooms) == 1:
         if room_key(room) == room_key(LOBBY):
             return [error("bad_command", f"you are in {LOBBY} only: /join another room first")]
         del me.rooms[room_key(room)]
         me.rewire()
-        effects += [LeaveRoom(room), Answer(m.Parted(room=room, focus=LOBBY)), JoinRoom(LOBBY)]
+        effects += [LeaveRoom(room), Answer(m.Parted(room=room, focus=LOBBY, reason=reason)), JoinRoom(LOBBY)]
     else:
         del me.rooms[room_key(room)]
         me.rewire()
         if room_key(room) == room_key(me.room):
             me.room = list(me.rooms.values())[-1]  # the room joined last
-        effects += [LeaveRoom(room), Answer(m.Parted(room=room, focus=me.room))]
+        effects += [LeaveRoom(room), Answer(m.Parted(room=room, focus=me.room, reason=reason))]
     left = f"{nick} left {room}"
-    reason = one_line(msg.reason or "") or None  # (IRC's part message)
     told = left + (f": {reason}" if reason else "")
     effects.append(Announce(room, lambda ts: m.Notice(text=told, ts=ts, event="leave", nick=nick, reason=reason)))
     return effects

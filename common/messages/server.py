@@ -134,6 +134,8 @@ class Parted(Message, tag="parted"):
 
     room: Str
     focus: Str
+    #: Why, as you said it (told to the room too).
+    reason: Str | None = None
 
 
 class Focused(Message, tag="focused"):

@@ -387,7 +387,7 @@ _RENDER: dict[type, Callable[[Client, m.Message], list[str]]] = {
     m.Error: Client.error,  # type: ignore[dict-item]
     m.Users: Client.users,  # type: ignore[dict-item]
     m.RoomList: Client.rooms,  # type: ignore[dict-item]
-    m.Parted: lambda c, msg: [build("PART", msg.room, source=prefix_of(c.nick))],  # type: ignore[attr-defined]
+    m.Parted: lambda c, msg: [build("PART", msg.room, *[msg.reason] if msg.reason else [], source=prefix_of(c.nick))],  # type: ignore[attr-defined]
     m.Ping: lambda c, msg: [build("PING", msg.token or names.SERVER)],  # type: ignore[attr-defined]
     m.Pong: lambda c, msg: [build("PONG", names.SERVER, msg.token, source=names.SERVER)],  # type: ignore[attr-defined]
     m.Bye: lambda c, msg: [build("ERROR", f"Closing link: {msg.reason or 'goodbye'}")],  # type: ignore[attr-defined]
