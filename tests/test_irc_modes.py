@@ -213,8 +213,8 @@ def test_the_quiet_lobby_is_not_told_of_arrivals(srv):
 
 
 def test_mode_params_show_names_as_nicks_and_keys_as_they_are():
-    assert mode_params("+ol-k", ["a b", "5", "*"]) == ["a`20b", "5", "*"]
-    assert mode_params("-l+v", ["x"]) == ["x"]
+    assert mode_params("+o", "a b") == ["+o", "a`20b"]
+    assert mode_params("+kl-i key 5", None) == ["+kl-i", "key", "5"]
 
 
 def test_whowas_is_bounded_and_newest_first():

@@ -222,7 +222,6 @@ def change_mode(me: Me, msg: ChangeMode) -> list[Effect]:
         return refused
     effects: list[Effect] = []
     made: list[tuple[str, str, str]] = []  # (sign, mode, the argument shown)
-    about: str | None = None
     for sign, mode, arg in [(msg.sign, msg.mode, msg.arg), *msg.more][:MAX_CHANGES]:
         change = _CHANGES.get(mode)
         if change is None or room_key(room) == room_key(LOBBY):
@@ -239,9 +238,8 @@ def change_mode(me: Me, msg: ChangeMode) -> list[Effect]:
             effects += done
         elif done is not None:
             made.append((sign, mode, done))
-            about = done if mode in "ov" else about
     if made:
-        effects += _told(me, room, made, about)
+        effects += _told(me, room, made)
     return effects
 
 
@@ -305,20 +303,29 @@ def _always(me: Me, state: RoomState, room: str, sign: str, mode: str, arg: str)
     return None  # (+n: always on; -n is not kept)
 
 
-def _told(me: Me, room: str, made: list[tuple[str, str, str]], about: str | None) -> list[Effect]:
-    """The room hears of changes of its modes, as one (IRC: one MODE line, ``+kl-i key 5``)."""
+def _told(me: Me, room: str, made: list[tuple[str, str, str]]) -> list[Effect]:
+    """The room hears of changes of its modes: one notice for each person's (``+o``, ``-v``), one for the rest
+    (IRC: one MODE line, ``+kl-i key 5``)."""
+    nick = me.nick
+    effects: list[Effect] = []
     letters, sign, args, meant = "", "", [], []
     for s, mode, arg in made:
+        said = f"{s}{mode}" + (f" {arg}" if arg else "") + (f" ({MEANING[mode]})" if mode in MEANING else "")
+        if mode in "ov":  # (one person's: a notice of its own, the name apart, as names may hold spaces)
+            effects.append(_mode_notice(room, nick, f"{nick} set the modes of {room}: {said}", f"{s}{mode}", arg))
+            continue
         letters += (s if s != sign else "") + mode
         sign = s
         args += [arg] if arg else []
-        meant.append(f"{s}{mode}" + (f" {arg}" if arg else "") + (f" ({MEANING[mode]})" if mode in MEANING else ""))
-    nick = me.nick
-    text = f"{nick} set the modes of {room}: " + ", ".join(meant)
-    build = lambda ts: m.Notice(  # noqa: E731
-        text=text, ts=ts, event="mode", nick=nick, mode=letters, mode_args=args, target=about
-    )
-    return [Announce(room, build)]
+        meant.append(said)
+    if letters:
+        shown = " ".join([letters, *args])
+        effects.append(_mode_notice(room, nick, f"{nick} set the modes of {room}: " + ", ".join(meant), shown, None))
+    return effects
+
+
+def _mode_notice(room: str, nick: str, text: str, mode: str, target: str | None) -> Announce:
+    return Announce(room, lambda ts: m.Notice(text=text, ts=ts, event="mode", nick=nick, mode=mode, target=target))
 
 
 _CHANGES: dict[str, Callable[[Me, RoomState, str, str, str, str], Done]] = {

@@ -75,14 +75,11 @@ class Notice(Message, tag="notice"):
     room: Str | None = None
     #: Why (a leave's part or quit reason, a kick's), as its author said it.
     reason: Str | None = None
-    #: Who did it, when that is not ``nick`` (a kick's operator).
-    by: Str | None = None
     #: Whom it is about besides ``nick`` (a mode's person, an invitation's guest).
     target: Str | None = None
-    #: A room's mode changes, as IRC says them (``+kl-o``), for "mode" (``nick`` set them) ...
+    #: A room's mode changes, as IRC says them, for "mode" (``nick`` set them): ``+kl-i KEY 5``
+    #: (a key has no space), or ``+o``/``-v`` alone for one person's, whose name is ``target``.
     mode: Str | None = None
-    #: ... and their arguments in order (a key, a limit, a person's name for ``o`` and ``v``).
-    mode_args: Strs | None = None
     #: The room one is invited into, for "invite" (``nick`` invites ``target``).
     invited_to: Str | None = None
 

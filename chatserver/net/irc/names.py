@@ -49,14 +49,9 @@ def prefix(nick: str) -> str:
     return f"{shown}!{shown[:16]}@{HOST}"
 
 
-def mode_params(mode: str, args: list[str] | None) -> list[str]:
-    """The parameters after a room's mode changes (``+ol-k``): the names of ``o`` and ``v`` as
-    nicks; ``k``'s key (``*`` when unset) and ``+l``'s limit as they are."""
-    given, shown, sign = iter(args or []), [], "+"
-    for ch in mode:
-        if ch in "+-":
-            sign = ch
-        elif ch in "ovk" or (ch == "l" and sign == "+"):
-            arg = next(given, "*")
-            shown.append(irc_nick(arg) if ch in "ov" else arg)
-    return shown
+def mode_params(mode: str, target: str | None) -> list[str]:
+    """A room's mode change (``Notice.mode``) as a MODE line's parameters: ``+kl-i KEY 5`` as its
+    words; ``+o`` with the person's name (``target``) as a nick."""
+    if target is not None:
+        return [mode, irc_nick(target)]
+    return mode.split(" ")

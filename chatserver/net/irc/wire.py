@@ -90,7 +90,7 @@ def notice_lines(msg: m.Notice, tags: str, away: bool) -> list[str]:
                 return [build("AWAY", msg.text[len(said) :], source=source, tags=tags)]
             return [build("AWAY", source=source, tags=tags)]
         if event == "mode" and msg.mode:  # (a room's modes: ``rules/rooms.py``)
-            return [build("MODE", room, msg.mode, *mode_params(msg.mode, msg.mode_args), source=source, tags=tags)]
+            return [build("MODE", room, *mode_params(msg.mode, msg.target), source=source, tags=tags)]
         if event in ("op", "deop"):
             sign = "+" if event == "op" else "-"
             return [build("MODE", room, f"{sign}o", irc_nick(nick), source=names.SERVER, tags=tags)]
