@@ -85,6 +85,20 @@ class ServerConfig:
         action="append",
         metavar="NAME",
     )
+    room_operators: bool = option(
+        False,
+        "--room-operators",
+        "whoever makes a room is its first operator: may set its modes and make others its operators "
+        "(without it, only server operators do)",
+        action="store_true",
+    )
+    quiet_lobby: bool = option(
+        False,
+        "--quiet-lobby",
+        "do not announce people connecting to and disconnecting from the lobby, where everyone is put "
+        "(who is there is still listed; the other rooms still hear of it)",
+        action="store_true",
+    )
     name: str = option("chatserver", "--name", "server name shown to users", type=check.server_name)
     mode: Mode = option(
         Mode.CHAT,

@@ -70,6 +70,13 @@ class LanchatController(BaseServerController, DirectoryBasedController):
         cmd = [sys.executable, "-m", "chatserver", "--host", hostname, "--port", str(chat_port)]
         cmd += ["--irc-port", str(port), "--no-web", "--store", "memory", "--rate-limit", "0"]
         cmd += ["--max-per-ip", "10000", "--name", "My.Little.Server", "--no-advertise", "--log-level", "WARNING"]
+        # (as irctest's cases expect of any server: a channel's maker is its operator, and a person is in no
+        # channel until it joins one: lanchat puts everyone in #lobby, whose comings and goings are then not told)
+        cmd += ["--room-operators", "--quiet-lobby"]
+        assert self.directory
+        with self.open_file("operpassword") as fd:  # (irctest's operator: OPER operuser operpassword)
+            fd.write("operpassword\n")
+        cmd += ["--op", "operuser", "--op-password-file", str(self.directory / "operpassword")]
         if password:
             assert self.directory
             with self.open_file("password") as fd:

@@ -16,7 +16,7 @@ import time
 from chatserver.backends.records import SearchTooLong
 from chatserver.core.fanout import Frame
 from chatserver.core.registry import NickTaken
-from chatserver.rules import lookup, membership, operators, sharing
+from chatserver.rules import lookup, membership, operators, rooms, sharing
 from chatserver.rules.effects import (
     QUIT,
     SAID_EXIT_WORD,
@@ -44,9 +44,9 @@ MAX_LOOK_BACK = lookup.LOOK_BACK
 MAX_FOUND = 100
 
 
-def chat_message(room: str, nick: str, text: str, action: bool):  # -> Callable[[int, float], m.Message]
+def chat_message(room: str, nick: str, text: str, action: bool, notice: bool | None = None):  # -> Callable[...]
     """How the hub builds a room message once it has its number and time."""
-    return lambda seq, ts: m.ChatMessage(seq=seq, ts=ts, room=room, nick=nick, text=text, action=action)
+    return lambda seq, ts: m.ChatMessage(seq=seq, ts=ts, room=room, nick=nick, text=text, action=action, notice=notice)
 
 
 def silenced(me: Me) -> list[Effect]:
@@ -72,7 +72,8 @@ def say(me: Me, msg: m.Say | m.Action) -> list[Effect]:
         refused = silenced(me)
         if refused:
             return refused
-        effects.append(Publish(room, chat_message(room, me.nick, text, action)))
+        notice = None if action else msg.notice  # type: ignore[union-attr]
+        effects.append(Publish(room, chat_message(room, me.nick, text, action, notice)))
     if leaving:
         effects.append(End(SAID_EXIT_WORD, "goodbye"))
     return effects
@@ -81,14 +82,15 @@ def say(me: Me, msg: m.Say | m.Action) -> list[Effect]:
 def private(me: Me, msg: m.PrivateSay) -> list[Effect]:
     """``/msg``: to one person alone, and its copy back to the sender."""
     target = me.hub.find(msg.to)
-    frame = Frame(m.Private(ts=time.time(), nick=me.nick, to=target.nick, text=msg.text)) if target else None
+    said = m.Private(ts=time.time(), nick=me.nick, to=target.nick, text=msg.text, notice=msg.notice) if target else None
+    frame = Frame(said) if said is not None else None
     # (asked of the hub now: the recipient may have gone since it was found)
     if target is None or frame is None or me.hub.tell(target.nick, frame) is None:
         return [error("no_such_nick", f"nobody called {msg.to[:40]!r} is here")]
     effects: list[Effect] = []
     if nick_key(target.nick) != nick_key(me.nick):
         effects.append(Answer(frame.msg))  # the sender's copy: it arrived (the client shows it as "to NICK")
-    if target.away:
+    if target.away and not msg.notice:  # (nothing answers a notice)
         effects.append(notice(f"{target.nick} is away: {target.away}", event="away"))
     return effects
 
@@ -152,16 +154,21 @@ def who(me: Me, msg: m.Who) -> list[Effect]:
 
 def topic(me: Me, msg: m.SetTopic) -> list[Effect]:
     """``/topic`` alone asks for the focused room's topic; with words, sets it."""
+    room: str | None = me.room
+    if msg.room is not None:  # (a room named: one we are in)
+        room, refused = membership.member_of(me, msg.room)
+        if room is None:
+            return refused
     text = one_line(msg.text)
-    if not text:
-        now = me.hub.topic(me.room)
-        return [notice(f"the topic of {me.room}: {now}" if now else f"{me.room} has no topic", event="topic")]
+    if not text and not msg.clear:
+        now = me.hub.topic(room)
+        return [notice(f"the topic of {room}: {now}" if now else f"{room} has no topic", event="topic")]
     refused = silenced(me)
     if refused:
         return refused
-    me.hub.set_topic(me.room, text)
-    room, nick = me.room, me.nick
-    told = f"{nick} set the topic of {room}: {text}"
+    me.hub.set_topic(room, text)
+    nick = me.nick
+    told = f"{nick} set the topic of {room}: {text}" if text else f"{nick} cleared the topic of {room}"
     return [Announce(room, lambda ts: m.Notice(text=told, ts=ts, event="topic", nick=nick, topic=text))]
 
 
@@ -219,6 +226,7 @@ def look_back(me: Me, msg: m.History | m.Search) -> list[Effect]:
 
 
 def quit_(me: Me, msg: m.Quit) -> list[Effect]:
+    me.quit_reason = one_line(msg.text)[:200]
     return [End(QUIT, "goodbye")]
 
 
@@ -235,7 +243,7 @@ def reported(me: Me, msg: m.Error) -> list[Effect]:
 #: What works the same whatever the mode.
 COMMON: dict[type[m.Message], Handler] = {
     m.Who: who,
-    m.ListRooms: membership.list_rooms,
+    m.ListRooms: rooms.list_rooms(membership.list_rooms),
     m.Quit: quit_,
     m.Ping: ping,
     m.Error: reported,
@@ -244,13 +252,13 @@ COMMON: dict[type[m.Message], Handler] = {
 #: The chat mode's table: each command a registered person sends, to its handler.
 COMMANDS: dict[type[m.Message], Handler] = {
     **COMMON,
-    m.Say: say,
-    m.Action: say,
+    m.Say: rooms.say(say),  # (held to the room's modes: ``rooms.py``)
+    m.Action: rooms.say(say),
     m.PrivateSay: private,
-    m.SetNick: rename,
-    m.Join: membership.join,
+    m.SetNick: rooms.rename(rename),
+    m.Join: rooms.join,
     m.Part: membership.part,
-    m.SetTopic: topic,
+    m.SetTopic: rooms.topic(topic),
     m.Away: away,
     m.Kick: kick,
     m.History: look_back,
@@ -258,4 +266,5 @@ COMMANDS: dict[type[m.Message], Handler] = {
     **operators.COMMANDS,
     **lookup.COMMANDS,  # (questions a dialect asks: IRC's NAMES, WHOIS, ban list)
     **sharing.COMMANDS,  # (file sharing: an upload token, /files)
+    **rooms.COMMANDS,  # (and IRC's MODE and INVITE)
 }

@@ -120,9 +120,11 @@ def notice(text: str, event: str = "info") -> Answer:
     return Answer(m.Notice(text=text, ts=time.time(), event=event))
 
 
-def error(code: str, text: str, suggestion: str | None = None) -> Answer:
-    """Tell this person its command was refused, and why."""
-    return Answer(m.Error(code, text, suggestion=suggestion))
+def error(
+    code: str, text: str, suggestion: str | None = None, room: str | None = None, target: str | None = None
+) -> Answer:
+    """Tell this person its command was refused, and why (and which room, and what in it, it was about)."""
+    return Answer(m.Error(code, text, suggestion=suggestion, room=room, target=target))
 
 
 def leave(reason: str, bye: str, *, code: str = "", text: str = "") -> list[Effect]:

@@ -30,8 +30,9 @@ class Names(m.Message, tag="names"):
 
 class Member(msgspec.Struct, frozen=True, gc=False):
     nick: str
-    op: bool = False
+    op: bool = False  # a server operator, or one of the room's (``roommodes.py``)
     away: str = ""
+    voice: bool = False  # voiced in the room
 
 
 class Members(m.Message, tag="members"):
@@ -40,6 +41,7 @@ class Members(m.Message, tag="members"):
     room: str
     members: list[Member]
     more: int = 0
+    secret: bool = False  # a secret room (``+s``)
 
 
 class Whois(m.Message, tag="whois"):
@@ -60,6 +62,8 @@ class Profile(m.Message, tag="profile"):
     away: str = ""
     address: str = ""
     rooms: list[str] = msgspec.field(default_factory=list)
+    #: For each of ``rooms``: "@" (its operator), "+" (voiced), "@+" or "".
+    marks: list[str] = msgspec.field(default_factory=list)
 
 
 class BanList(m.Message, tag="banlist"):
@@ -77,9 +81,14 @@ def names(me: Me, msg: Names) -> list[Effect]:
     room, refused = member_of(me, msg.room)
     if room is None:
         return refused
-    people = me.hub.members(room)
-    shown = [Member(p.nick, p.op, p.away) for p in people[:MAX_NAMES]]
-    return [Answer(Members(room, shown, max(0, len(people) - MAX_NAMES)))]
+    people, count = me.hub.first_members(room, MAX_NAMES)  # (a bound: not the whole of a big room)
+    state = me.server.sanctions.rooms.get(room)
+    if state is None:
+        shown = [Member(p.nick, p.op, p.away) for p in people]
+    else:
+        shown = [Member(p.nick, p.op or state.is_op(p.nick), p.away, state.voice(p.nick)) for p in people]
+    secret = state is not None and "s" in state.flags
+    return [Answer(Members(room, shown, max(0, count - len(shown)), secret))]
 
 
 def whois(me: Me, msg: Whois) -> list[Effect]:
@@ -90,12 +99,17 @@ def whois(me: Me, msg: Whois) -> list[Effect]:
     for name in me.rooms.values():
         if room_key(name) != room_key(target.room) and any(p.nick == target.nick for p in me.hub.members(name)):
             rooms.append(name)
-    told = me.op or target.nick == me.nick
-    return [
-        Answer(
-            Profile(target.nick, True, target.op, target.host, target.away, target.address if told else "", rooms=rooms)
+    marks = []
+    for name in rooms:
+        state = me.server.sanctions.rooms.get(name)
+        marks.append(
+            ""
+            if state is None
+            else ("@" if state.is_op(target.nick) else "") + ("+" if state.voice(target.nick) else "")
         )
-    ]
+    told = me.op or target.nick == me.nick
+    address = target.address if told else ""
+    return [Answer(Profile(target.nick, True, target.op, target.host, target.away, address, rooms=rooms, marks=marks))]
 
 
 def ban_list(me: Me, msg: BanList) -> list[Effect]:

@@ -20,7 +20,7 @@ from chatserver.rules.effects import Announce, Answer, Effect, JoinRoom, LeaveRo
 from chatserver.rules.services import Me
 from common import messages as m
 from common.limits import bound
-from common.rooms import InvalidRoom, room_key, validate_room
+from common.rooms import InvalidRoom, one_line, room_key, validate_room
 
 #: Rooms one person may be in at once.
 MAX_MEMBERSHIPS = 50
@@ -189,23 +189,24 @@ def part(me: Me, msg: m.Part) -> list[Effect]:
         if room is None:
             return refused
     nick = me.nick
+    reason = one_line(msg.reason or "") or None  # (IRC's part message)
     effects: list[Effect] = []
     if len(me.rooms) == 1:
         if room_key(room) == room_key(LOBBY):
             return [error("bad_command", f"you are in {LOBBY} only: /join another room first")]
         del me.rooms[room_key(room)]
         me.rewire()
-        effects += [LeaveRoom(room), Answer(m.Parted(room=room, focus=LOBBY)), JoinRoom(LOBBY)]
+        effects += [LeaveRoom(room), Answer(m.Parted(room=room, focus=LOBBY, reason=reason)), JoinRoom(LOBBY)]
     else:
         del me.rooms[room_key(room)]
         me.rewire()
         if room_key(room) == room_key(me.room):
             me.room = list(me.rooms.values())[-1]  # the room joined last
-        effects += [LeaveRoom(room), Answer(m.Parted(room=room, focus=me.room))]
+        effects += [LeaveRoom(room), Answer(m.Parted(room=room, focus=me.room, reason=reason))]
     verdict = judged(me, room, -1)  # (asked before the LeaveRoom above is done)
     if verdict.announced:
-        left = f"{nick} left {room}"
-        effects.append(Announce(room, lambda ts: m.Notice(text=left, ts=ts, event="leave", nick=nick)))
+        told = f"{nick} left {room}" + (f": {reason}" if reason else "")
+        effects.append(Announce(room, lambda ts: m.Notice(text=told, ts=ts, event="leave", nick=nick, reason=reason)))
     return effects + crossing(me, room, verdict)
 
 

@@ -31,6 +31,7 @@ from collections.abc import Callable
 
 from chatserver.backends.ports import ModerationStore
 from chatserver.backends.records import StoredGrant, StoredSanction
+from chatserver.rules.roommodes import RoomModes
 from common.commands import format_duration
 from common.nicks import nick_key
 
@@ -80,6 +81,8 @@ class Sanctions:
         self._bans: dict[str, StoredSanction] = {}  # nick_key -> ban
         self._mutes: dict[str, StoredSanction] = {}  # nick_key -> mute
         self._grants: dict[str, StoredGrant] = {}  # nick_key -> grant
+        #: The rooms' own modes and operators (this server's, in memory: ``roommodes.py``).
+        self.rooms = RoomModes(clock)
         self.reload()
         if self._bans or self._mutes or self._grants:
             log.info(

@@ -12,13 +12,14 @@ the rest as effects (``effects.py``).
 from __future__ import annotations
 
 import functools
+import hmac
 import logging
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from chatserver.backends.records import Person, StoredSanction
-from chatserver.rules.effects import Announce, Answer, Effect, Kick, SetOp, Tell, error, notice
+from chatserver.rules.effects import Announce, Answer, Changed, Effect, Kick, Pause, SetOp, Tell, error, notice
 from chatserver.rules.moderation import DEFAULT_DURATION, Sanctions, TooMany, until_text
 from chatserver.rules.services import Handler, Me
 from common import messages as m
@@ -217,6 +218,30 @@ def _list(event: str, head: str, lines: list[str]) -> list[Effect]:
     return effects
 
 
+class Oper(m.Message, tag="oper"):
+    """IRC's ``OPER NAME PASSWORD``: the name of an operator (``--op``) and the operator password make
+    this session an operator, as logging in as NAME with it would. A dialect's question: not on the
+    native wire (the terminal client logs in as the operator instead)."""
+
+    name: str
+    password: str
+
+
+def oper(who: Me, msg: Oper) -> list[Effect]:
+    cfg = who.server.config
+    if nick_key(msg.name) not in cfg.ops:
+        return [error("no_oper_host", f"{msg.name[:40]!r} is not an operator's name here (--op)")]
+    expected = cfg.op_password or cfg.password
+    if expected is None or not hmac.compare_digest(msg.password.encode(), expected.encode()):
+        delay = who.server.auth_failed(who.address)
+        log.warning("wrong operator password for %s from %s", who.nick, who.address)
+        return [Pause(delay), error("bad_password", "wrong operator password")]
+    who.server.auth_succeeded(who.address)
+    log.info("%s is an operator (OPER %s)", who.nick, msg.name)
+    told = m.Notice(text=f"you are an operator now (as {msg.name})", ts=time.time(), event="oper", nick=who.nick)
+    return [SetOp(who.nick, True), Changed(), Answer(told)]
+
+
 #: Each operator command's handler (refused to anyone else).
 COMMANDS: dict[type[m.Message], Handler] = {
     m.Op: operator_only(_op),
@@ -227,4 +252,5 @@ COMMANDS: dict[type[m.Message], Handler] = {
     m.Unban: operator_only(_unban),
     m.Unmute: operator_only(_unmute),
     m.ListBans: operator_only(_list_bans),
+    Oper: oper,  # type: ignore[dict-item]
 }

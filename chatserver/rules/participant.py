@@ -23,6 +23,7 @@ from chatserver.core.fanout import Frame
 from chatserver.core.hub import Greeting, Hub
 from chatserver.core.hub import Publish as Batched  # (one message of a publish_many)
 from chatserver.rules import alone, chat, entry, membership
+from chatserver.rules import rooms as roomrules
 from chatserver.rules.effects import (
     QUIT,
     SAID_EXIT_WORD,
@@ -50,6 +51,7 @@ from common.commands import HELP_LINES, CommandError, ShowHelp, parse_input
 from common.limits import bound, fit
 from common.nicks import is_exit_word, nick_key
 from common.ratelimit import TokenBucket
+from common.rooms import room_key
 
 __all__ = ["QUIT", "SAID_EXIT_WORD", "Participant", "SessionEnd"]
 
@@ -121,6 +123,8 @@ class Participant:
         self.op = False
         #: ``/away`` reason; empty when here.
         self.away = ""
+        #: What it said as it quit (IRC's quit message), told to its rooms with its leaving.
+        self.quit_reason = ""
         self._clock = clock  # (the rate limit's, ``_bucket``)
         self._over_limit = 0  # consecutive messages that had to be slowed
         #: How the hub hands it batches: see ``fanout.Subscriber.wire`` (``rewire``).
@@ -262,12 +266,20 @@ class Participant:
             if not self.server.stopping and not self.replaced:
                 nick = self.nick
                 text = f"{nick} left" + ("" if reason in (SAID_EXIT_WORD, QUIT) else f" ({reason})")
-                build = lambda ts: m.Notice(text=text, ts=ts, event="leave", nick=nick)  # noqa: E731
+                said = self.quit_reason or None
+                said_text = text + (f": {said}" if said else "")
+                build = lambda ts: m.Notice(text=said_text, ts=ts, event="leave", nick=nick, reason=said)  # noqa: E731
                 for name in self.rooms.values():  # every room it was in, unless crowded (a kick still is told)
+                    if self._quiet(name):
+                        continue
                     verdict = membership.judged(self, name)
                     told = [Announce(name, build)] if verdict.announced or self.removed else []
                     self.execute(told + membership.crossing(self, name, verdict))
         self.server.participant_left(self, reason)
+
+    def _quiet(self, room: str) -> bool:
+        """Is ``room`` the lobby, and does it hear nothing of arrivals and departures (``--quiet-lobby``)?"""
+        return self.server.config.quiet_lobby and room_key(room) == room_key(membership.LOBBY)
 
     def welcome(self) -> m.Welcome:
         """The handshake's answer: it names the first people here (``limits.first``) and counts
@@ -397,10 +409,14 @@ class Participant:
                 msg = msgs[i]
                 if not isinstance(msg, (m.Say, m.Action)) or not msg.text.strip():
                     break
+                if isinstance(msg, m.Say) and msg.notice:  # (a notice: as ``chat.say`` makes it)
+                    break
                 text, action = msg.text, isinstance(msg, m.Action)
                 room = focused if msg.room is None else msg.room
                 # (a room named as the server spells it; else ``chat.say`` says why not)
                 if (msg.room is not None and room not in rooms) or (not action and is_exit_word(text, exit_words)):
+                    break
+                if not roomrules.may_say(self, room):  # (a moderated room: ``chat.say`` says why not)
                     break
                 items.append((room, chat.chat_message(room, nick, text, action), receipt))
                 i += 1

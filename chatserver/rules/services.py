@@ -38,6 +38,8 @@ class Settings(Protocol):
     rate_burst: int
     history: int  # recent messages replayed to whoever joins a room
     announce_limit: int  # people in a room above which joins and leaves are not announced (``crowd.py``)
+    room_operators: bool  # the maker of a room is its first operator (``roommodes.py``)
+    quiet_lobby: bool  # connecting and disconnecting are not announced to the lobby
 
 
 class Services(Protocol):
@@ -119,6 +121,7 @@ class Me(Protocol):
     rooms: dict[str, str]  # every room it is in: key -> name, in joining order
     op: bool
     away: str
+    quit_reason: str  # what it said as it quit
     token: str
     is_host: bool
     registered: bool

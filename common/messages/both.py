@@ -11,6 +11,10 @@ class Error(Message, tag="error"):
     code: Str
     message: Text
     suggestion: Str | None = None
+    #: The room the refusal is about, when there is one.
+    room: Str | None = None
+    #: What else in the command it is about (a room mode's letter, when that mode is refused).
+    target: Str | None = None
 
 
 class Ping(Message, tag="ping"):

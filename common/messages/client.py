@@ -38,6 +38,8 @@ class Say(Message, tag="say"):
 
     text: Text
     room: Str | None = None
+    #: A notice (IRC's NOTICE): a message nobody answers automatically.
+    notice: bool | None = None
 
 
 class Line(Message, tag="line"):
@@ -61,6 +63,8 @@ class PrivateSay(Message, tag="privmsg"):
 
     to: Str
     text: Text
+    #: A notice (IRC's NOTICE): a message nobody answers automatically.
+    notice: bool | None = None
 
 
 class SetNick(Message, tag="nick"):
@@ -77,12 +81,16 @@ class Join(Message, tag="join"):
     """``/join #room``: join a room (made on first join) and focus it; the other rooms are kept."""
 
     room: Str
+    #: The room's key, when it has one (``+k``: ``rules/roommodes.py``).
+    key: Str | None = None
 
 
 class Part(Message, tag="part"):
     """``/part [#room]``: leave ``room`` or the focused room (the last one: back to the lobby)."""
 
     room: Str | None = None
+    #: Why, told to the room (IRC's part message).
+    reason: Str | None = None
 
 
 class ListRooms(Message, tag="list"):
@@ -96,6 +104,10 @@ class SetTopic(Message, tag="topic"):
     """``/topic text``: the current room's topic."""
 
     text: Text
+    #: The room (one we are in) whose topic it is; absent: the focused room.
+    room: Str | None = None
+    #: With no text: clear the topic (rather than ask what it is).
+    clear: bool | None = None
 
 
 class Away(Message, tag="away"):

@@ -49,6 +49,8 @@ class ChatMessage(Message, tag="message"):
     replay: Str | None = None
     #: A shared file (an action: "shared NAME (SIZE) — LINK"): what it is and where.
     file: FileRef | None = None
+    #: A notice (IRC's NOTICE): a message nobody answers automatically.
+    notice: bool | None = None
 
 
 class Private(Message, tag="private"):
@@ -60,6 +62,8 @@ class Private(Message, tag="private"):
     text: Text
     #: A file shared with ``to`` alone (see ``ChatMessage.file``).
     file: FileRef | None = None
+    #: A notice (IRC's NOTICE): a message nobody answers automatically.
+    notice: bool | None = None
 
 
 class Notice(Message, tag="notice"):
@@ -74,6 +78,15 @@ class Notice(Message, tag="notice"):
     topic: Str | None = None  # the new topic, for "topic"
     #: The room it was announced to (absent: a word to you alone).
     room: Str | None = None
+    #: Why (a leave's part or quit reason, a kick's), as its author said it.
+    reason: Str | None = None
+    #: Whom it is about besides ``nick`` (a mode's person, an invitation's guest).
+    target: Str | None = None
+    #: A room's mode changes, as IRC says them, for "mode" (``nick`` set them): ``+kl-i KEY 5``
+    #: (a key has no space), or ``+o``/``-v`` alone for one person's, whose name is ``target``.
+    mode: Str | None = None
+    #: The room one is invited into, for "invite" (``nick`` invites ``target``).
+    invited_to: Str | None = None
 
 
 class Users(Message, tag="users"):
@@ -123,6 +136,8 @@ class Parted(Message, tag="parted"):
 
     room: Str
     focus: Str
+    #: Why, as you said it (told to the room too).
+    reason: Str | None = None
 
 
 class Focused(Message, tag="focused"):

@@ -7,22 +7,25 @@ table ``CHAT`` names them. ``PRIVMSG`` and ``NOTICE`` are the dialect's own
 
 from __future__ import annotations
 
+import fnmatch
 import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from chatserver.rules import lookup
+from chatserver.core.hub import LOBBY
+from chatserver.rules import lookup, operators, rooms
 from common import messages as m
 from common.rooms import room_key
 
 from . import names
-from .names import lanchat_nick
+from .names import HOST, irc_nick, lanchat_nick
 from .wire import seq_of
 
 if TYPE_CHECKING:
     from chatserver.net.session import Session
 
+    from .people import People
     from .replies import Client
 
 
@@ -30,6 +33,7 @@ class IrcDialect(Protocol):
     """What the commands use of the dialect (``dialect.IrcDialect``)."""
 
     client: Client
+    people: People
 
     def send(self, session: Session, lines: list[list[str]]) -> None: ...
     def notice(self, session: Session, text: str) -> None: ...
@@ -49,23 +53,29 @@ def join(d: IrcDialect, session: Session, params: list[str]) -> None:
         for room in list(p.rooms.values()):
             part(d, session, [room])
         return
-    for room in params[0].split(",")[:10]:
+    keys = params[1].split(",") if len(params) > 1 else []
+    for i, room in enumerate(params[0].split(",")[:10]):
         before = set(p.rooms)
-        d.ask(session, "JOIN", room, m.Join(room))
+        key = keys[i] if i < len(keys) and keys[i] else None
+        d.ask(session, "JOIN", room, m.Join(room, key=key))
         d.names_of_new(session, before)
 
 
 def part(d: IrcDialect, session: Session, params: list[str]) -> None:
     p = session.participant
+    reason = params[1] if len(params) > 1 and params[1] else None
     for room in params[0].split(",")[:10]:
         before = set(p.rooms)
-        d.ask(session, "PART", room, m.Part(room))
+        d.ask(session, "PART", room, m.Part(room, reason=reason))
         d.names_of_new(session, before)  # (out of the last room: back in the lobby)
 
 
 def topic(d: IrcDialect, session: Session, params: list[str]) -> None:
     p = session.participant
     room = p.rooms.get(room_key(params[0]))
+    if room is None and not p.hub.first_names(params[0], 1)[1]:
+        d.send(session, [["403", params[0], "No such channel"]])
+        return
     if room is None:
         d.send(session, [["442", params[0], "You're not on that channel"]])
         return
@@ -73,8 +83,7 @@ def topic(d: IrcDialect, session: Session, params: list[str]) -> None:
         topic = p.hub.topic(room)
         d.send(session, [["332", room, topic]] if topic else [["331", room, "No topic is set"]])
         return
-    d.ask(session, "TOPIC", room, m.Join(room))  # (focused: /topic is about the focused room)
-    p.handle(m.SetTopic(params[1]))
+    d.ask(session, "TOPIC", room, m.SetTopic(params[1], room=room, clear=not params[1].strip() or None))
 
 
 def names_(d: IrcDialect, session: Session, params: list[str]) -> None:
@@ -95,10 +104,64 @@ def who(d: IrcDialect, session: Session, params: list[str]) -> None:
             d.ask(session, "WHO", mask, lookup.Names(mask))
         else:
             d.send(session, [["315", mask, "End of /WHO list"]])
-    elif mask in ("*", "0"):
-        d.send(session, [["315", mask, "End of /WHO list"]])
+    elif "*" in mask or "?" in mask or mask == "0":
+        _who_mask(d, session, "*" if mask == "0" else mask)
     else:
         d.ask(session, "WHO", mask, lookup.Whois(lanchat_nick(mask)))
+
+
+def _who_mask(d: IrcDialect, session: Session, mask: str) -> None:
+    """``WHO`` with a mask (``*``, ``coolni*``): everyone whose nick matches, at most ``MAX_WHO``."""
+    pattern = mask.casefold()
+    lines = []
+    for person in session.participant.hub.sessions():
+        shown = irc_nick(person.nick)
+        if fnmatch.fnmatchcase(shown.casefold(), pattern):
+            said = d.people.of(person.nick)
+            flags = ("G" if person.away else "H") + ("*" if person.op else "")
+            lines.append(["352", "*", said.user, HOST, names.SERVER, shown, flags, f"0 {said.realname}"])
+            if len(lines) >= MAX_WHO:
+                break
+    d.send(session, [*lines, ["315", mask, "End of /WHO list"]])
+
+
+#: ``WHO`` with a mask answers at most this many people.
+MAX_WHO = 200
+
+
+def whowas(d: IrcDialect, session: Session, params: list[str]) -> None:
+    nick = params[0].split(",")[0]
+    try:
+        count = int(params[1]) if len(params) > 1 else 0
+    except ValueError:
+        count = 0
+    lines: list[list[str]] = []
+    for said in d.people.was(lanchat_nick(nick), count):
+        lines += [["314", nick, said.user, HOST, "*", said.realname], ["312", nick, names.SERVER, "lanchat"]]
+    if not lines:
+        lines = [["406", nick, "There was no such nickname"]]
+    d.send(session, [*lines, ["369", nick, "End of WHOWAS"]])
+
+
+def oper(d: IrcDialect, session: Session, params: list[str]) -> None:
+    d.ask(session, "OPER", "*", operators.Oper(params[0], params[1]))
+
+
+def lusers(d: IrcDialect, session: Session, params: list[str]) -> None:
+    hub = session.participant.hub
+    people = hub.sessions()
+    count, ops, rooms = len(people), sum(1 for p in people if p.op), len(hub.rooms())
+    d.send(
+        session,
+        [
+            ["251", f"There are {count} users and 0 invisible on 1 servers"],
+            ["252", str(ops), "operator(s) online"],
+            ["254", str(rooms), "channels formed"],
+            ["255", f"I have {count} clients and 0 servers"],
+            ["265", f"Current local users {count}"],
+            ["266", f"Current global users {count}"],
+        ],
+    )
 
 
 def whois(d: IrcDialect, session: Session, params: list[str]) -> None:
@@ -122,6 +185,9 @@ def away(d: IrcDialect, session: Session, params: list[str]) -> None:
 
 def kick(d: IrcDialect, session: Session, params: list[str]) -> None:
     room, nick = params[0], params[1].split(",")[0]
+    if room_key(room) not in session.participant.rooms and not session.participant.hub.first_names(room, 1)[1]:
+        d.send(session, [["403", room, "No such channel"]])
+        return
     d.ask(session, "KICK", room, m.Kick(lanchat_nick(nick), reason=params[2] if len(params) > 2 else ""))
 
 
@@ -131,25 +197,47 @@ def mode(d: IrcDialect, session: Session, params: list[str]) -> None:
         _user_mode(d, session, params)
         return
     if len(params) == 1:
-        d.send(session, [["324", target, "+"]])
+        d.ask(session, "MODE", target, rooms.ModesOf(target))
         return
     d.context(session, "MODE", target)
     args = params[2:]
     sign = "+"
-    for ch in params[1]:
+    lobby = room_key(target) == room_key(LOBBY)
+    changes: list[tuple[str, str, str]] = []
+    for ch in params[1][:20]:
         if ch in "+-":
             sign = ch
         elif ch == "b" and not args:
             d.ask(session, "MODE", target, lookup.BanList())
         elif ch == "b":
             _ban(d, session, sign, args.pop(0))
-        elif ch == "o" and args:
-            nick = lanchat_nick(args.pop(0))
-            session.participant.handle(m.Op(nick) if sign == "+" else m.Deop(nick))
-        elif ch == "o":
-            d.send(session, [["461", "MODE", "Not enough parameters"]])
+        elif ch not in ROOM_MODES or (lobby and ch != "o"):
+            told = f"{LOBBY} has no modes but o and b: everyone is put there" if lobby else "is not a mode here"
+            d.send(session, [["472", ch, told]])
+        elif ch in _TAKES_ARG and (sign == "+" or ch in "ov"):
+            if not args:
+                d.send(session, [["461", "MODE", "Not enough parameters"]])
+                continue
+            arg = args.pop(0)
+            if lobby:  # (the lobby's operators are the server's: /op and /deop)
+                nick = lanchat_nick(arg)
+                session.participant.handle(m.Op(nick) if sign == "+" else m.Deop(nick))
+                continue
+            changes.append((sign, ch, lanchat_nick(arg) if ch in "ov" else arg))
         else:
-            d.send(session, [["472", ch, "is unknown mode char to me (channels here have o and b)"]])
+            changes.append((sign, ch, ""))
+    if changes:
+        (sign, ch, arg), *more = changes
+        session.participant.handle(rooms.ChangeMode(target, sign, ch, arg, more=more))
+
+
+#: The room modes (``rules/rooms.py``) and those that take an argument (``k`` and ``l`` only when set).
+ROOM_MODES = "ovklimnst"
+_TAKES_ARG = "ovkl"
+
+
+def invite(d: IrcDialect, session: Session, params: list[str]) -> None:
+    d.ask(session, "INVITE", params[1], rooms.Invite(lanchat_nick(params[0]), params[1]))
 
 
 def _ban(d: IrcDialect, session: Session, sign: str, mask: str) -> None:
@@ -221,6 +309,19 @@ def userhost(d: IrcDialect, session: Session, params: list[str]) -> None:
     d.send(session, [["302", " ".join(found)]])
 
 
+def kill(d: IrcDialect, session: Session, params: list[str]) -> None:
+    """``KILL nick [reason]``: lanchat's kick, which disconnects (a server operator's right: else ``481``)."""
+    d.ask(session, "KILL", params[0], m.Kick(lanchat_nick(params[0]), reason=params[1] if len(params) > 1 else ""))
+
+
+def info(d: IrcDialect, session: Session, params: list[str]) -> None:
+    lines = [
+        f"{names.SERVER} is a lanchat server: a LAN chat whose rooms are these channels,",
+        "shared with its terminal client, its chat page and nc (see docs/irc.md).",
+    ]
+    d.send(session, [*(["371", line] for line in lines), ["374", "End of INFO list"]])
+
+
 def motd(d: IrcDialect, session: Session, params: list[str]) -> None:
     d.send(session, d.client.motd())
 
@@ -260,9 +361,15 @@ CHAT: dict[str, tuple[int, Run]] = {
     "AWAY": (0, away),
     "KICK": (2, kick),
     "MODE": (1, mode),
+    "INVITE": (2, invite),
     "CHATHISTORY": (3, chathistory),
     "ISON": (1, ison),
     "USERHOST": (1, userhost),
     "MOTD": (0, motd),
+    "WHOWAS": (1, whowas),
+    "LUSERS": (0, lusers),
+    "OPER": (2, oper),
+    "KILL": (1, kill),
+    "INFO": (0, info),
     "TIME": (0, time_),
 }

@@ -28,6 +28,7 @@ from . import names
 from .commands import CHAT, Run
 from .lines import MAX_CLIENT_TAGS, MAX_LINE, Parsed, build, encode, parse
 from .names import lanchat_nick
+from .people import People
 from .replies import Client, Context, Reply
 from .wire import wire_name
 
@@ -60,10 +61,12 @@ class IrcDialect:
     plain = False
     pings = True
 
-    def __init__(self, network: str, history: int) -> None:
-        self.client = Client(network, history)
+    def __init__(self, network: str, history: int, people: People | None = None) -> None:
+        self.people = People() if people is None else people
+        self.client = Client(network, history, self.people)
         self._nick: str | None = None  # as given by NICK, before registration
         self._user: str | None = None
+        self._realname = ""
         self._password: str | None = None
         self._negotiating = False  # CAP LS/REQ said, END not yet
         self._said: tuple[str, str] | None = None  # the last Context sent
@@ -85,7 +88,8 @@ class IrcDialect:
         return session.straight()
 
     def goodbye(self, session: Session) -> None:
-        pass
+        if self.client.name:
+            self.people.left(self.client.name)  # (WHOWAS remembers it)
 
     def run(self, session: Session, first: bytes | None) -> None:
         cfg = session.server.config
@@ -195,6 +199,7 @@ class IrcDialect:
     # -- messages -------------------------------------------------------------------
     def _message(self, session: Session, together: Together, parsed: Parsed) -> None:
         targets, text = parsed.params[0], parsed.params[1]
+        notice = parsed.command == "NOTICE" or None
         action = _CTCP_ACTION.match(text)
         for target in targets.split(",")[:4]:
             if target.startswith("#"):
@@ -204,10 +209,12 @@ class IrcDialect:
                 if action is not None:
                     together.add(m.Action(text=action.group(1), room=target))
                 else:
-                    together.add(m.Say(text=text, room=target))
+                    together.add(m.Say(text=text, room=target, notice=notice))
             elif target:
                 together.flush()
-                self.ask(session, parsed.command, target, m.PrivateSay(to=lanchat_nick(target), text=text))
+                self.ask(
+                    session, parsed.command, target, m.PrivateSay(to=lanchat_nick(target), text=text, notice=notice)
+                )
 
     # -- registration -------------------------------------------------------------
     def cap(self, session: Session, params: list[str]) -> None:
@@ -262,7 +269,7 @@ class IrcDialect:
         if not params[0] or not params[3]:
             self.send(session, [["461", "USER", "Not enough parameters"]])
             return
-        self._user = params[0]
+        self._user, self._realname = params[0], params[3]
         self._register(session)
 
     def _register(self, session: Session) -> None:
@@ -271,10 +278,14 @@ class IrcDialect:
             return
         self.client.wanted = self._nick
         if p.register(lanchat_nick(self._nick), password=self._password):
+            self.people.came(p.nick, self._user, self._realname)
+            self.client.name = p.nick
             self.names_of_new(session, set())
 
     # -- chat ---------------------------------------------------------------------------
     def quit(self, session: Session, params: list[str]) -> None:
+        if self.client.name:
+            self.people.left(self.client.name)  # (now: WHOWAS knows it before the client reads its ERROR)
         session.participant.handle(m.Quit(text=params[0] if params else ""))
 
     def ping(self, session: Session, params: list[str]) -> None:

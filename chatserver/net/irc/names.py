@@ -47,3 +47,11 @@ def prefix(nick: str) -> str:
     """``nick!user@host`` for a person."""
     shown = irc_nick(nick)
     return f"{shown}!{shown[:16]}@{HOST}"
+
+
+def mode_params(mode: str, target: str | None) -> list[str]:
+    """A room's mode change (``Notice.mode``) as a MODE line's parameters: ``+kl-i KEY 5`` as its
+    words; ``+o`` with the person's name (``target``) as a nick."""
+    if target is not None:
+        return [mode, irc_nick(target)]
+    return mode.split(" ")

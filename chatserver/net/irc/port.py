@@ -17,6 +17,7 @@ from chatserver.net.stream import Stream
 from . import names
 from .dialect import IrcDialect
 from .lines import build, encode
+from .people import People
 
 if TYPE_CHECKING:
     from chatserver.net.server import ChatServer
@@ -44,6 +45,8 @@ class IrcPort:
         self.port = port
         self._listener: Listener | None = None
         self.network = names.SERVER = network_name(chat.config.name)
+        #: What its users said of themselves (USER), and who was here (WHOWAS).
+        self.people = People()
 
     @property
     def scheme(self) -> str:
@@ -61,5 +64,5 @@ class IrcPort:
     def serve(self, stream: Stream) -> None:
         """Run one admitted IRC connection to its end (in its own thread)."""
         cfg = self.chat.config
-        dialect = IrcDialect(self.network, cfg.history)
+        dialect = IrcDialect(self.network, cfg.history, self.people)
         self.chat.run_session(Session(self.chat, stream.sock, stream.addr, stream=stream, dialect=dialect))

@@ -15,13 +15,14 @@ import re
 import time
 from collections.abc import Callable
 
-from chatserver.rules import lookup
+from chatserver.rules import lookup, rooms
 from common import messages as m
 from common.rooms import MAX_ROOM, MAX_TOPIC
 
 from . import names
 from .lines import build, text_lines
 from .names import HOST, irc_nick, prefix
+from .people import People
 from .wire import chat_lines, room_lines, tags_of
 
 NICKLEN = 96  # a lanchat name has at most 32 characters; escaped (names.py) it may take three each
@@ -61,18 +62,30 @@ ERRORS: dict[str, tuple[str, str]] = {
     "too_many_joins": ("405", "target"),
     "invalid_room": ("403", "target"),
     "empty_message": ("412", ""),
+    "no_oper_host": ("491", ""),
+    "no_such_room": ("403", "target"),
+    "not_in_that_room": ("441", "person"),
+    "already_in_room": ("443", "person"),
+    "room_full": ("471", "target"),
+    "unknown_mode": ("472", "mode"),
+    "invite_only": ("473", "target"),
+    "bad_key": ("475", "target"),
+    "moderated": ("404", "target"),
+    "bad_mode_value": ("696", "mode"),
 }
 #: Where an IRC command's refusal is said as another numeric than the rules' code says (a message
 #: to a room one is not in is 404, not 442).
-_BY_COMMAND = {("PRIVMSG", "442"): "404", ("NOTICE", "442"): "404"}
+_BY_COMMAND = {("PRIVMSG", "442"): "404", ("NOTICE", "442"): "404", ("KILL", "482"): "481"}
 
 
 class Client:
     """One IRC connection's state as its encoder needs it (used under the session's send lock)."""
 
-    def __init__(self, network: str, history: int) -> None:
+    def __init__(self, network: str, history: int, people: People) -> None:
         self.network = network
         self.history = history
+        self.people = people
+        self.name = ""  # its lanchat name, once registered (``People`` follows its renames)
         self.caps: set[str] = set()
         self.nick = "*"  # as shown to it (its lanchat name, escaped)
         self.wanted = "*"  # the nick it asked for last
@@ -98,6 +111,9 @@ class Client:
         """``msg`` for this client alone, as lines; ``nick``, its lanchat name ("" before it has one)."""
         if nick:
             self.nick = irc_nick(nick)
+            if nick != self.name and self.name:
+                self.people.renamed(self.name, nick)
+                self.name = nick
         render = _RENDER.get(msg.__class__)
         if render is None:
             text = getattr(msg, "text", "")
@@ -123,7 +139,7 @@ class Client:
             "CASEMAPPING=ascii",
             "PREFIX=(o)@",
             f"NETWORK={self.network}",
-            "CHANMODES=b,,,",
+            "CHANMODES=b,k,l,imnst",
             f"TOPICLEN={MAX_TOPIC}",
             f"AWAYLEN={MAX_TOPIC}",
             f"KICKLEN={MAX_TOPIC}",
@@ -134,7 +150,7 @@ class Client:
             self.numeric("001", f"Welcome to the {self.network} IRC network, {me}"),
             self.numeric("002", f"Your host is {names.SERVER}, running lanchat"),
             self.numeric("003", f"This server was created {_STARTED}"),
-            self.numeric("004", names.SERVER, "lanchat", "i", "bo"),
+            self.numeric("004", names.SERVER, "lanchat", "i", "biklmnostv", "bklov"),
             self.numeric("005", *isupport, "are supported by this server"),
             *self.reply(Reply(self.motd())),
         ]
@@ -190,15 +206,23 @@ class Client:
         return [*lines, f":{names.SERVER} BATCH -{batch}"]
 
     def private(self, msg: m.Private) -> list[str]:
+        command = "NOTICE" if msg.notice else "PRIVMSG"
         if irc_nick(msg.nick) == self.nick and irc_nick(msg.to) != self.nick:  # the sender's copy
             if "echo-message" not in self.caps:
                 return []
-            return text_lines("PRIVMSG", prefix(msg.nick), irc_nick(msg.to), msg.text, tags=self._tags(msg))
-        return text_lines("PRIVMSG", prefix(msg.nick), self.nick, msg.text, tags=self._tags(msg))
+            return text_lines(command, prefix(msg.nick), irc_nick(msg.to), msg.text, tags=self._tags(msg))
+        return text_lines(command, prefix(msg.nick), self.nick, msg.text, tags=self._tags(msg))
 
     def notice_of(self, msg: m.Notice) -> list[str]:
         if msg.room is not None:  # (a room's notice sent alone: as the room's)
             return room_lines(msg, "server-time" in self.caps, "message-tags" in self.caps, "away-notify" in self.caps)
+        if msg.event == "oper":
+            return [
+                self.numeric("381", "You are now an IRC operator"),
+                build("MODE", self.nick, "+o", source=self.nick),
+            ]
+        if msg.event == "invite" and msg.nick and msg.target and msg.invited_to:
+            return [build("INVITE", irc_nick(msg.target), msg.invited_to, source=prefix(msg.nick))]
         if msg.event == "away" and self.context.command in ("PRIVMSG", "NOTICE"):  # (``chat.private``'s word)
             nick, _, reason = msg.text.partition(" is away: ")
             return [self.numeric("301", irc_nick(nick), reason)] if reason else []
@@ -206,6 +230,8 @@ class Client:
 
     def error(self, msg: m.Error) -> list[str]:
         code = ERRORS.get(msg.code)
+        if self.context.command == "NOTICE" and msg.code != "login_timeout":
+            return []  # (nothing answers a NOTICE, not even with an error: RFC 1459 4.4.2)
         if msg.code == "login_timeout":
             return [build("ERROR", f"Closing link: {msg.message}")]
         if code is None:
@@ -217,8 +243,14 @@ class Client:
             text += f" (try {irc_nick(msg.suggestion)})"
         if named == "wanted":
             return [build(numeric, self.nick, self.wanted, text, source=names.SERVER)]
+        if named == "mode":  # (the mode refused is the error's target; 696 names the room first)
+            mode = msg.target or "*"
+            params = [msg.room or self.context.target, mode, "*"] if numeric == "696" else [mode]
+            return [self.numeric(numeric, *params, text)]
+        if named == "person":  # (a person, then the room: 441, 443)
+            return [self.numeric(numeric, irc_nick(msg.target or "*"), msg.room or self.context.target, text)]
         if named == "target":
-            target = self.context.target
+            target = msg.room or self.context.target
             if target == "*" and (room := _ROOM_IN.search(text)):
                 target = room.group()
             return [self.numeric(numeric, target, text)]
@@ -242,12 +274,12 @@ class Client:
                 self.numeric(
                     "352",
                     room,
-                    irc_nick(p.nick)[:16],
+                    self.people.of(p.nick).user,
                     HOST,
                     names.SERVER,
                     irc_nick(p.nick),
-                    ("G" if p.away else "H") + ("@" if p.op else ""),
-                    f"0 {p.nick}",
+                    ("G" if p.away else "H") + self.marks(p.op, p.voice),
+                    f"0 {self.people.of(p.nick).realname}",
                 )
                 for p in msg.members
             ]
@@ -257,30 +289,52 @@ class Client:
         for name in shown:
             line.append(name)
             if sum(len(n) + 1 for n in line) > 380:
-                lines.append(self.numeric("353", "=", room, " ".join(line)))
+                lines.append(self.numeric("353", "@" if msg.secret else "=", room, " ".join(line)))
                 line = []
         if line:
-            lines.append(self.numeric("353", "=", room, " ".join(line)))
+            lines.append(self.numeric("353", "@" if msg.secret else "=", room, " ".join(line)))
         return [*lines, self.numeric("366", room, "End of /NAMES list")]
 
     def name_in_list(self, p: lookup.Member) -> str:
         name = irc_nick(p.nick)
         if "userhost-in-names" in self.caps:
             name = prefix(p.nick)
-        return ("@" if p.op else "") + name
+        return self.marks(p.op, p.voice) + name
+
+    def marks(self, op: bool, voice: bool) -> str:
+        """``@`` before an operator's name. Voice (``+v``) is kept and enforced but not shown: the
+        prefixes said (``PREFIX=(o)@``) are what clients have parsed since the port opened."""
+        return "@" if op else ""
+
+    def modes(self, msg: rooms.Modes) -> list[str]:
+        lines = [self.numeric("324", msg.room, msg.modes, *msg.args)]
+        if msg.created:
+            lines.append(self.numeric("329", msg.room, str(int(msg.created))))
+        return lines
+
+    def invited(self, msg: rooms.Invited) -> list[str]:
+        return [self.numeric("341", irc_nick(msg.nick), msg.room)]
 
     def profile(self, msg: lookup.Profile) -> list[str]:
         nick = irc_nick(msg.nick)
         if self.context.command == "WHO":
-            flags = ("G" if msg.away else "H") + ("@" if msg.op else "")
             room = msg.rooms[0] if msg.rooms else "*"
-            found = [self.numeric("352", room, nick[:16], HOST, names.SERVER, nick, flags, f"0 {msg.nick}")]
+            mark = msg.marks[0] if msg.marks else ""
+            flags = ("G" if msg.away else "H") + ("*@" if msg.op else self.marks("@" in mark, "+" in mark))
+            said = self.people.of(msg.nick)
+            found = [self.numeric("352", room, said.user, HOST, names.SERVER, nick, flags, f"0 {said.realname}")]
             return [*(found if msg.found else []), self.numeric("315", self.context.target, "End of /WHO list")]
         if not msg.found:
             return [self.numeric("401", nick, "No such nick"), self.numeric("318", nick, "End of /WHOIS list")]
-        lines = [self.numeric("311", nick, nick[:16], HOST, "*", msg.nick)]
+        said = self.people.of(msg.nick)
+        lines = [self.numeric("311", nick, said.user, HOST, "*", said.realname)]
         if msg.rooms:
-            lines.append(self.numeric("319", nick, " ".join(("@" if msg.op else "") + r for r in msg.rooms)))
+            marks = msg.marks or [""] * len(msg.rooms)
+            shown = [
+                ("@" if msg.op else self.marks("@" in mark, "+" in mark)) + r
+                for r, mark in zip(msg.rooms, marks, strict=False)
+            ]
+            lines.append(self.numeric("319", nick, " ".join(shown)))
         lines.append(self.numeric("312", nick, names.SERVER, "lanchat"))
         if msg.op:
             lines.append(self.numeric("313", nick, "is an operator" + (" (runs this server)" if msg.host else "")))
@@ -333,7 +387,7 @@ _RENDER: dict[type, Callable[[Client, m.Message], list[str]]] = {
     m.Error: Client.error,  # type: ignore[dict-item]
     m.Users: Client.users,  # type: ignore[dict-item]
     m.RoomList: Client.rooms,  # type: ignore[dict-item]
-    m.Parted: lambda c, msg: [build("PART", msg.room, source=prefix_of(c.nick))],  # type: ignore[attr-defined]
+    m.Parted: lambda c, msg: [build("PART", msg.room, *[msg.reason] if msg.reason else [], source=prefix_of(c.nick))],  # type: ignore[attr-defined]
     m.Ping: lambda c, msg: [build("PING", msg.token or names.SERVER)],  # type: ignore[attr-defined]
     m.Pong: lambda c, msg: [build("PONG", names.SERVER, msg.token, source=names.SERVER)],  # type: ignore[attr-defined]
     m.Bye: lambda c, msg: [build("ERROR", f"Closing link: {msg.reason or 'goodbye'}")],  # type: ignore[attr-defined]
@@ -346,4 +400,6 @@ _RENDER: dict[type, Callable[[Client, m.Message], list[str]]] = {
     lookup.Members: Client.members,  # type: ignore[dict-item]
     lookup.Profile: Client.profile,  # type: ignore[dict-item]
     lookup.Bans: Client.bans,  # type: ignore[dict-item]
+    rooms.Modes: Client.modes,  # type: ignore[dict-item]
+    rooms.Invited: Client.invited,  # type: ignore[dict-item]
 }

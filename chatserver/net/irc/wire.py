@@ -23,7 +23,7 @@ from common import messages as m
 
 from . import lines, names
 from .lines import build, encode, irc_time, tag_text, text_lines
-from .names import irc_nick, prefix
+from .names import irc_nick, mode_params, prefix
 
 #: The texts of the rules' leave notices (``membership.part``; ``Participant.unregister``; a kick).
 _KICKED = re.compile(r"\(kicked by (\S+?)(?:: (.*))?\)$")
@@ -55,7 +55,8 @@ def tags_of(msg: m.Message, server_time: bool, with_msgid: bool, **more: str) ->
 
 
 def chat_lines(msg: m.ChatMessage, tags: str) -> list[str]:
-    return text_lines("PRIVMSG", prefix(msg.nick), msg.room, msg.text, action=msg.action, tags=tags)
+    command = "NOTICE" if msg.notice else "PRIVMSG"
+    return text_lines(command, prefix(msg.nick), msg.room, msg.text, action=msg.action, tags=tags)
 
 
 def notice_lines(msg: m.Notice, tags: str, away: bool) -> list[str]:
@@ -68,10 +69,14 @@ def notice_lines(msg: m.Notice, tags: str, away: bool) -> list[str]:
         if event == "leave":
             if msg.text == f"{nick} left {room}":
                 return [build("PART", room, source=source, tags=tags)]
+            if msg.reason is not None and msg.text.startswith(f"{nick} left {room}: "):  # (a part message)
+                return [build("PART", room, msg.reason, source=source, tags=tags)]
             kicked = _KICKED.search(msg.text)
             if kicked:
                 by = kicked.group(1)
                 return [build("KICK", room, irc_nick(nick), kicked.group(2) or by, source=prefix(by), tags=tags)]
+            if msg.reason is not None:  # (a quit message)
+                return [build("QUIT", msg.reason, source=source, tags=tags)]
             reason = _REASON.search(msg.text)
             return [build("QUIT", reason.group(1) if reason else "Quit", source=source, tags=tags)]
         if event == "nick" and msg.previous is not None:
@@ -85,6 +90,8 @@ def notice_lines(msg: m.Notice, tags: str, away: bool) -> list[str]:
             if msg.text.startswith(said):
                 return [build("AWAY", msg.text[len(said) :], source=source, tags=tags)]
             return [build("AWAY", source=source, tags=tags)]
+        if event == "mode" and msg.mode:  # (a room's modes: ``rules/rooms.py``)
+            return [build("MODE", room, *mode_params(msg.mode, msg.target), source=source, tags=tags)]
         if event in ("op", "deop"):
             sign = "+" if event == "op" else "-"
             return [build("MODE", room, f"{sign}o", irc_nick(nick), source=names.SERVER, tags=tags)]
