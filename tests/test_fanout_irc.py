@@ -24,9 +24,15 @@ TEXTS = st.one_of(
 )
 
 
-@given(TEXTS, st.text(min_size=1, max_size=40), st.sampled_from(["#a", "#é", "#" + "r" * 60]), st.booleans())
-def test_a_message_in_one_step_is_what_chat_lines_makes(text, nick, room, action):
-    msg = m.ChatMessage(room=room, nick=nick, text=text, ts=1765000000.5, seq=7, action=action)
+@given(
+    TEXTS,
+    st.text(min_size=1, max_size=40),
+    st.sampled_from(["#a", "#é", "#" + "r" * 60]),
+    st.booleans(),
+    st.sampled_from([None, False, True]),
+)
+def test_a_message_in_one_step_is_what_chat_lines_makes(text, nick, room, action, notice):
+    msg = m.ChatMessage(room=room, nick=nick, text=text, ts=1765000000.5, seq=7, action=action, notice=notice)
     for server_time, msgid in itertools.product((False, True), repeat=2):
         tags = wire.tags_of(msg, server_time, msgid)
         assert wire.chat_bytes(msg, tags) == encode(wire.chat_lines(msg, tags))

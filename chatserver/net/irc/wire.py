@@ -133,7 +133,8 @@ def chat_bytes(msg: m.ChatMessage, tags: str) -> bytes:
     text = msg.text
     if text and not text.isspace() and "\n" not in text and "\r" not in text and "\0" not in text:
         body = f"\x01ACTION {text}\x01" if msg.action else text
-        line = f"{tags}:{_source(msg.nick)} PRIVMSG {msg.room} :{body}\r\n".encode("utf-8", "replace")
+        command = "NOTICE" if msg.notice else "PRIVMSG"
+        line = f"{tags}:{_source(msg.nick)} {command} {msg.room} :{body}\r\n".encode("utf-8", "replace")
         if len(line) <= lines.MAX_LINE:  # (tags and all: within what ``text_lines`` would leave whole)
             return line
     return encode(chat_lines(msg, tags))
