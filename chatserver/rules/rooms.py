@@ -78,6 +78,16 @@ def _live(me: Me, room: str) -> tuple[RoomState | None, int]:
     return (modes(me).get(room) if count else None), count
 
 
+def _present(me: Me, name: str) -> tuple[str | None, RoomState | None, list[Effect]]:
+    """The room ``name`` as ``me`` is in it, and its modes; or (None, ..., the refusal saying why:
+    nobody is in such a room, or ``me`` is not)."""
+    state, count = _live(me, name)
+    if not count:
+        return None, None, [error("no_such_room", f"there is no room {name[:40]}", room=name)]
+    room, refused = membership.member_of(me, name)
+    return room, state, refused
+
+
 def room_op(me: Me, state: RoomState | None) -> bool:
     """May this person change the room's modes (a room operator, or a server operator)?"""
     return me.op or (state is not None and state.is_op(me.nick))
@@ -214,10 +224,7 @@ def _in_room(me: Me, room: str, nick: str) -> bool:
 
 def change_mode(me: Me, msg: ChangeMode) -> list[Effect]:
     """Changes of one room's modes: each refused says why; those made are told to the room at once."""
-    state, count = _live(me, msg.room)
-    if not count:
-        return [error("no_such_room", f"there is no room {msg.room[:40]}", room=msg.room)]
-    room, refused = membership.member_of(me, msg.room)
+    room, state, refused = _present(me, msg.room)
     if room is None:
         return refused
     effects: list[Effect] = []
@@ -342,10 +349,7 @@ def invite(me: Me, msg: Invite) -> list[Effect]:
     target = me.hub.find(msg.nick)
     if target is None:
         return [error("no_such_nick", f"nobody called {msg.nick[:40]!r} is here")]
-    state, count = _live(me, msg.room)
-    if not count:
-        return [error("no_such_room", f"there is no room {msg.room[:40]}", room=msg.room)]
-    room, refused = membership.member_of(me, msg.room)
+    room, state, refused = _present(me, msg.room)
     if room is None:
         return refused
     if _in_room(me, room, target.nick):
