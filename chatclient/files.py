@@ -99,9 +99,12 @@ class Progress:
         self._next = 0  # the next quarter to show
 
     def update(self, done: int) -> None:
-        while self._next <= 4 and done >= self.total * self._next / 4:
+        crossed = self._next
+        while crossed <= 4 and done >= self.total * crossed / 4:
+            crossed += 1
+        if crossed > self._next:  # (one line however many quarters this step crossed)
             self.say(progress_line(self.label, min(done, self.total), self.total))
-            self._next += 1
+            self._next = crossed
 
 
 def unique_path(folder: Path, name: str) -> Path:

@@ -223,6 +223,7 @@ _HANDLERS: dict[type[m.Message], Handler] = {
     m.Notice: Inbound._notice,  # type: ignore[dict-item]
     m.Ping: Inbound._ping,  # type: ignore[dict-item]
     m.Token: Inbound._token,  # type: ignore[dict-item]
+    m.UploadToken: Inbound._upload_token,  # type: ignore[dict-item]  (the transfer's: not for the screen)
     m.Accepted: Inbound._accepted,  # type: ignore[dict-item]
     m.Reply: Inbound._reply,  # type: ignore[dict-item]
     m.Error: Inbound._error,  # type: ignore[dict-item]
@@ -236,6 +237,5 @@ _TRACKERS: dict[type[m.Message], Callable[[Inbound, m.Message], bool]] = {
     m.Users: Inbound._users,  # type: ignore[dict-item]
     m.RoomList: Inbound._room_list,  # type: ignore[dict-item]
     m.Private: Inbound._private,  # type: ignore[dict-item]
-    m.UploadToken: Inbound._upload_token,  # type: ignore[dict-item]
     m.Notice: Inbound._renamed,  # type: ignore[dict-item]
 }

@@ -16,7 +16,7 @@ from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
 
 from chatclient.completion import ChatCompleter
-from chatclient.files import Shelf, download, progress_line, split_target, unique_path
+from chatclient.files import Progress, Shelf, download, progress_line, split_target, unique_path
 from common import messages as m
 
 
@@ -83,6 +83,7 @@ def test_send_in_line_mode_to_a_person_and_get_into_the_download_directory(serve
     sent = run_client(server.address, "--name", "dave", input=f"/send {source} carol\n")
     assert sent.returncode == 0, sent.stderr
     assert "sent notes.txt" in sent.stdout
+    assert "upload_token" not in sent.stdout + sent.stderr  # (the transfer's own frame: not a line to show)
     line = out.until("shared notes.txt")
     assert "(private)" in line or "private" in line.lower()
     carol.stdin.write("/get 1\n")
@@ -145,6 +146,14 @@ def test_helpers():
     assert shelf.add(ref, "bob", "shared n (1 B) — http://h:5080/f/a/n").number == 1
     assert shelf.add(ref, "bob", "again").number == 1
     assert shelf.get(1).port == 5080 and shelf.get(2) is None
+
+
+def test_progress_says_each_quarter_once_and_a_jump_in_one_line():
+    said: list[str] = []
+    bar = Progress("x", 100, said.append)
+    for done in (0, 10, 30, 30, 100, 100):
+        bar.update(done)
+    assert [line.split("]")[1].split()[0] for line in said] == ["0%", "30%", "100%"], said
 
 
 def test_unique_names(tmp_path):
