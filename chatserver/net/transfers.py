@@ -6,10 +6,12 @@ slows only itself, and is cut after ``STALL`` seconds without progress.
 
 - **Upload**: the token (``Upload`` frame, ``files/sharing.py``) says who
   shares what with whom and how many bytes; ``Content-Length`` must say the
-  same (no chunked bodies). Over a limit, the answer comes before the body is
-  read (a client that sent ``Expect: 100-continue`` sends nothing). The body
-  goes to disk in chunks as it arrives; the answer is ``201`` with the file's
-  id, name, size, SHA-256 and link, as JSON.
+  same (no chunked bodies); a wrong token or length is answered before the
+  body is read. The body goes to disk in chunks as it arrives; the answer is
+  ``201`` with the file's id, name, size, SHA-256 and link, as JSON. An upload
+  refused once under way (too many at once, a disk that fills) is answered
+  after the rest of its body is read and dropped (at most what its token
+  allowed): an uploader still sending would get a reset, not the line why.
 - **Download**: the id is the capability (144 random bits, given only in the
   message that shared the file). Served as ``attachment``, but for the safe
   image types (``names.INLINE_TYPES``, checked by content), with ``nosniff``
@@ -28,7 +30,7 @@ import json
 import logging
 import ssl
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import h11
 
@@ -112,10 +114,12 @@ def upload(sharing: Sharing, security: SecurityHeaders, conn: HttpConnection, re
     if conn.http.they_are_waiting_for_100_continue:
         conn.stream.write(conn.http.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
     address = conn.stream.addr[0]
+    body = conn.raw_body(offer.size, BODY_READ, STALL)
     try:
-        ref = sharing.receive(offer, address, conn.raw_body(offer.size, BODY_READ, STALL))
+        ref = sharing.receive(offer, address, body)
     except Refusal as exc:
         log.info("web %s: upload of %r refused: %s", conn.peer, offer.name, exc)
+        _drain(body)
         raise Refused(exc.status, str(exc)) from None
     except (TimeoutError, ConnectionError) as exc:
         raise Refused(408, f"the upload stopped: {exc}") from None
@@ -132,6 +136,17 @@ def upload(sharing: Sharing, security: SecurityHeaders, conn: HttpConnection, re
     ).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     conn.respond(201, [*headers, (b"connection", b"close"), *security], body)  # (the body went round h11: see raw_body)
+
+
+def _drain(body: Iterator[bytes]) -> None:
+    """Read and drop the rest of a refused upload's body (at most the size its token allowed), so
+    that the uploader, still sending, reads the answer: closing with its bytes unread would reset
+    the connection, and a reset loses the answer that says why."""
+    try:
+        for _ in body:
+            pass
+    except (OSError, TimeoutError, ConnectionError) as exc:
+        log.debug("files: the rest of a refused upload: %s", exc)
 
 
 def download(
