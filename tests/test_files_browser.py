@@ -122,3 +122,26 @@ def test_a_file_from_the_page_is_fetched_by_a_terminal_with_identical_bytes(serv
         assert hashlib.sha256((folder / "from page.pdf").read_bytes()).digest() == hashlib.sha256(body).digest()
     finally:
         term.close()
+
+
+def test_with_file_sharing_off_the_page_shows_no_attach_button(page):  # noqa: F811
+    srv = ServerProcess("--max-file-size", "0")
+    try:
+        page.open(srv)
+        page.login("pat")
+        page.wait(lambda: page.el("#attach").get_attribute("hidden") is not None)
+        page.driver.execute_script(  # a file dropped all the same: a line says why nothing is sent
+            "const data = new DataTransfer(); data.items.add(new File(['x'], 'x.txt'));"
+            "document.getElementById('chat-view').dispatchEvent(new DragEvent('drop', { dataTransfer: data }));"
+        )
+        page.wait_text("file sharing is off on this server")
+        assert page.csp_violations() == []
+    finally:
+        srv.stop()
+
+
+def test_with_file_sharing_on_the_attach_button_is_there(server, page):  # noqa: F811
+    page.open(server)
+    page.login("pat")
+    page.wait(lambda: page.driver.execute_script("return !document.getElementById('attach').hidden"))
+    assert page.el("#attach").is_displayed()

@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import resource
+import subprocess
 
-from helpers import NativeClient, ServerProcess, run_client
+from helpers import NativeClient, ServerProcess, program, python_env, run_client
 from test_files import ask_token, get, put, share
 
 LIMIT = 2 * 1024 * 1024  # bytes any one file of the server may grow to (RLIMIT_FSIZE)
@@ -44,3 +46,33 @@ def test_a_disk_that_fills_mid_upload_refuses_it_cleanly_while_chat_goes_on(tmp_
         assert srv.proc.poll() is None
     finally:
         srv.stop()
+
+
+def test_max_file_size_0_turns_file_sharing_off(tmp_path):
+    srv = ServerProcess("--max-file-size", "0", "--store", str(tmp_path / "chat.sqlite3"))
+    try:
+        alice = NativeClient(srv.port, "alice")
+        refused = ask_token(alice, "a.txt", 3)
+        assert refused["type"] == "error" and refused["code"] == "no_files"
+        assert "file sharing is off" in refused["message"]
+        assert put(srv, "/up/anything", b"abc")[0] == 405  # no upload route at all: GET and HEAD only
+        assert get(srv, "/up").status == 404  # the page hides its attach button
+        assert not (tmp_path / "files").exists()
+        source = tmp_path / "a.txt"
+        source.write_text("abc")
+        sent = run_client(srv.address, "--name", "bob", input=f"/send {source}\n")
+        assert "file sharing is off on this server" in sent.stdout, sent
+        once = run_client(srv.address, "--name", "carol", "--send-file", str(source))
+        assert once.returncode == 1 and "file sharing is off on this server" in once.stderr, once
+    finally:
+        srv.stop()
+
+
+def test_the_page_learns_the_largest_file_and_help_says_what_0_does():
+    srv = ServerProcess("--max-file-size", "3")
+    try:
+        assert json.loads(get(srv, "/up").body) == {"max_size": 3 * 1024 * 1024}
+    finally:
+        srv.stop()
+    shown = subprocess.run([*program("chatserver"), "--help"], capture_output=True, text=True, env=python_env())
+    assert "0 turns file sharing off" in " ".join(shown.stdout.split())

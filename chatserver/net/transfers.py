@@ -12,6 +12,8 @@ slows only itself, and is cut after ``STALL`` seconds without progress.
   refused once under way (too many at once, a disk that fills) is answered
   after the rest of its body is read and dropped (at most what its token
   allowed): an uploader still sending would get a reset, not the line why.
+- **Limits**: ``GET /up`` says the largest file taken (the page asks, and
+  shows no attach button where it is 404: ``--max-file-size 0``).
 - **Download**: the id is the capability (144 random bits, given only in the
   message that shared the file). Served as ``attachment``, but for the safe
   image types (``names.INLINE_TYPES``, checked by content), with ``nosniff``
@@ -57,6 +59,7 @@ def add_routes(
     """The upload and download routes of ``sharing`` on a page's port; ``peers``: the page addresses of
     a cluster's other nodes (``http://HOST:PORT/``), asked for a file this node does not keep."""
     routes.add_prefix("/up/", Route(lambda c, r: upload(sharing, security, c, r), frozenset({b"PUT", b"POST"}), True))
+    routes.add("/up", Route(lambda c, r: limits(sharing, security, c)))
     routes.add_prefix("/f/", Route(lambda c, r: download(sharing, security, c, r, peers)))
 
 
@@ -96,6 +99,14 @@ def _any_certificate() -> ssl.SSLContext:
 
 def _path(request: h11.Request) -> str:
     return urllib.parse.unquote(request.target.split(b"?", 1)[0].decode("latin-1"))
+
+
+def limits(sharing: Sharing, security: SecurityHeaders, conn: HttpConnection) -> None:
+    """``GET /up``: the largest file taken, as JSON (the page shows its attach button if this answers;
+    with file sharing off there is no such route: 404)."""
+    body = json.dumps({"max_size": sharing.max_size}).encode()
+    headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+    conn.respond(200, [*headers, (b"content-length", str(len(body)).encode()), *security], body)
 
 
 def upload(sharing: Sharing, security: SecurityHeaders, conn: HttpConnection, request: h11.Request) -> None:
