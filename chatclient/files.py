@@ -9,7 +9,10 @@ thread of its own, the file read in chunks, never whole. ``/get N [DIR]``
 downloads into DIR or the user's download directory (``platformdirs``),
 never over an existing file (``report (1).pdf``), resuming a ``.part`` left
 by an interrupted try (``Range``), and checks the SHA-256 the message gave.
-Progress shows as a bar, a line at each quarter.
+Progress shows as a bar: in the terminal UI, one line per transfer in the
+prompt's bottom toolbar, redrawn in place by prompt_toolkit as it moves
+(``Transfers.redraw``, ``bars``); without a terminal (line mode, scripts,
+``--send-file``), a line at each quarter.
 """
 
 from __future__ import annotations
@@ -92,7 +95,7 @@ def progress_line(label: str, done: int, total: int) -> str:
 
 
 class Progress:
-    """Says how far a transfer is: a bar line at 0, 25, 50, 75 and 100 %."""
+    """Says how far a transfer is in lines: a bar line at 0, 25, 50, 75 and 100 % (line mode, scripts)."""
 
     def __init__(self, label: str, total: int, say: Callable[[str], None]) -> None:
         self.label, self.total, self.say = label, total, say
@@ -105,6 +108,27 @@ class Progress:
         if crossed > self._next:  # (one line however many quarters this step crossed)
             self.say(progress_line(self.label, min(done, self.total), self.total))
             self._next = crossed
+
+    def finish(self) -> None:
+        """(The lines said stay: nothing to take back.)"""
+
+
+class LiveBar:
+    """Says how far a transfer is in one bar redrawn in place: ``show`` the bar's line each time its
+    percentage changes (at most about a hundred redraws, however many chunks), ``show(None)`` at the end."""
+
+    def __init__(self, label: str, total: int, show: Callable[[str | None], None]) -> None:
+        self.label, self.total, self.show = label, total, show
+        self._shown = -1  # the percentage shown
+
+    def update(self, done: int) -> None:
+        share = int(100 * done / self.total) if self.total else 100
+        if share != self._shown:
+            self._shown = share
+            self.show(progress_line(self.label, min(done, self.total), self.total))
+
+    def finish(self) -> None:
+        self.show(None)
 
 
 def unique_path(folder: Path, name: str) -> Path:
@@ -146,6 +170,32 @@ class Transfers:
         self._asked: dict[tuple[str, int], collections.deque[Path]] = collections.defaultdict(collections.deque)
         #: Called with each finished upload's ``FileRef`` or ``None`` if it failed (``--send-file``).
         self.on_uploaded: Callable[[m.FileRef | None], None] = lambda ref: None
+        #: The terminal UI's redraw (thread-safe): progress is then live bars (``bars``) it draws in
+        #: place, asked again at each call; None (line mode, scripts): lines at each quarter, to ``info``.
+        self.redraw: Callable[[], None] | None = None
+        self._bars: dict[object, str] = {}  # a transfer under way -> its bar's line
+
+    # -- progress ----------------------------------------------------------------
+    def _progress(self, label: str, total: int) -> Progress | LiveBar:
+        redraw = self.redraw
+        if redraw is None:
+            return Progress(label, total, self.info)
+        key = object()
+
+        def show(line: str | None) -> None:
+            with self._lock:
+                if line is None:
+                    self._bars.pop(key, None)
+                else:
+                    self._bars[key] = line
+            redraw()
+
+        return LiveBar(label, total, show)
+
+    def bars(self) -> str:
+        """The live bars of the transfers under way, a line each ("" if none)."""
+        with self._lock:
+            return "\n".join(self._bars.values())
 
     # -- /send -----------------------------------------------------------------
     def send(self, rest: str, focused: str) -> str | None:
@@ -218,7 +268,7 @@ class Transfers:
 
     def _upload(self, path: Path, token: m.UploadToken) -> None:
         where = token.room or token.to or "the room"
-        progress = Progress(f"sending {token.name}", token.size, self.info)
+        progress = self._progress(f"sending {token.name}", token.size)
         ref = None
         try:
             conn = self._connection(token.web_port)
@@ -248,6 +298,8 @@ class Transfers:
                 self.info(f"sent {token.name} ({human_size(token.size)}) to {neutralise(where)}")
         except (OSError, http.client.HTTPException, ValueError, KeyError) as exc:
             self.info(f"{token.name} was not sent: {exc}")
+        finally:
+            progress.finish()
         self.on_uploaded(ref)
 
     # -- /get ------------------------------------------------------------------
@@ -272,11 +324,14 @@ class Transfers:
         return None
 
     def _download(self, ref: m.FileRef, folder: Path, port: int) -> None:
+        progress = self._progress(f"getting {ref.name}", ref.size)
         try:
-            path = download(self._connection, port, ref, folder, self.info)
+            path = download(self._connection, port, ref, folder, self.info, progress)
         except (OSError, http.client.HTTPException, DownloadError) as exc:
             self.info(f"{ref.name} was not downloaded: {exc}")
             return
+        finally:
+            progress.finish()
         self.info(f"saved {ref.name} as {path} (SHA-256 checked)")
 
     def busy(self) -> bool:
@@ -305,9 +360,11 @@ def download(
     ref: m.FileRef,
     folder: Path,
     say: Callable[[str], None],
+    progress: Progress | LiveBar | None = None,
 ) -> Path:
     """``ref`` into ``folder`` under a name no file has, through ``NAME.part`` (resumed with a
-    ``Range`` if an earlier try left one); checked against its SHA-256, else deleted."""
+    ``Range`` if an earlier try left one); checked against its SHA-256, else deleted. How far
+    it is goes to ``progress``, or as lines to ``say``."""
     folder.mkdir(parents=True, exist_ok=True)
     safe = neutralise(ref.name).replace("/", "_").replace("\\", "_").lstrip(".") or "file"
     part = folder / f".{safe}.{ref.id[:12]}.part"  # (one per file: a later try resumes it)
@@ -326,7 +383,8 @@ def download(
         raise DownloadError(f"the server answered {resp.status}")
     if resp.status == 200:
         have = 0
-    progress = Progress(f"getting {ref.name}", ref.size, say)
+    if progress is None:
+        progress = Progress(f"getting {ref.name}", ref.size, say)
     progress.update(have)
     with open(part, "ab" if have else "wb") as out:
         while chunk := resp.read(CHUNK):
