@@ -145,3 +145,21 @@ def test_with_file_sharing_on_the_attach_button_is_there(server, page):  # noqa:
     page.login("pat")
     page.wait(lambda: page.driver.execute_script("return !document.getElementById('attach').hidden"))
     assert page.el("#attach").is_displayed()
+
+
+def test_a_picture_shared_on_another_cluster_node_shows_inline(page, redis_server):  # noqa: F811
+    args = ("--cluster", redis_server.url, "--cluster-heartbeat", "1", "--rate-limit", "0")
+    first, second = ServerProcess(*args), ServerProcess(*args)
+    try:
+        page.open(second)
+        page.login("pat")
+        bob = NativeClient(first.port, "bob")
+        share(first, bob, "far.png", png(64, 48))
+        page.wait_text("shared far.png")
+        page.wait(lambda: page.driver.execute_script(
+            "const i = document.querySelector('img.shared-image'); return i && i.complete && i.naturalWidth === 64"
+        ))  # fmt: skip
+        assert page.csp_violations() == []
+    finally:
+        for node in (first, second):
+            node.stop()

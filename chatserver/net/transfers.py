@@ -22,7 +22,11 @@ slows only itself, and is cut after ``STALL`` seconds without progress.
 - **Cluster**: a file is kept by the node it was uploaded to. Another node asked
   for it asks the others' pages (``HEAD``, marked as a probe so that it goes no
   further) and redirects (``307``) to the one that has it; none: ``404``, "not
-  here" (its node stopped, or the file was deleted): never a wrong file.
+  here" (its node stopped, or the file was deleted): never a wrong file. A
+  picture the page shows inline is relayed instead (asked by the browser as an
+  image: ``Sec-Fetch-Dest``, or ``Accept`` where that is not sent): the page's
+  CSP takes images from its own origin only, and a redirect to another node's
+  port is another origin, which the browser would block.
 """
 
 from __future__ import annotations
@@ -50,6 +54,11 @@ FILE_CSP = b"default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; sand
 PROBE = b"x-lanchat-probe"  # a node asking another whether it keeps a file
 PROBE_WAIT = 2.0  # seconds a node waits for another's answer
 MAX_PEERS = 16
+#: A file's headers a relayed answer keeps (the security headers are this node's own).
+_RELAYED = frozenset(
+    {"content-type", "content-disposition", "content-length", "content-range", "accept-ranges", "etag"}
+    | {"cache-control", "x-content-sha256"}
+)
 UNAVAILABLE = "this file is not here: deleted, expired, or kept by a server that has stopped"
 
 
@@ -61,6 +70,41 @@ def add_routes(
     routes.add_prefix("/up/", Route(lambda c, r: upload(sharing, security, c, r), frozenset({b"PUT", b"POST"}), True))
     routes.add("/up", Route(lambda c, r: limits(sharing, security, c)))
     routes.add_prefix("/f/", Route(lambda c, r: download(sharing, security, c, r, peers)))
+
+
+def _for_an_image(request: h11.Request) -> bool:
+    """Does the browser ask for this to show it in the page (an ``<img>``)?"""
+    dest = header(request, b"sec-fetch-dest")
+    return dest == b"image" if dest else header(request, b"accept").startswith(b"image/")
+
+
+def _relay(found: str, request: h11.Request, conn: HttpConnection, security: SecurityHeaders) -> None:
+    """Answer with another node's answer for ``found`` (its page's address of the file), as it comes:
+    the file's own headers, this node's security headers, one range passed on."""
+    url = urllib.parse.urlsplit(found)
+    kind = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+    kwargs = {"context": _any_certificate()} if url.scheme == "https" else {}
+    asked = {PROBE.decode(): "1"}
+    for name in (b"range", b"if-range"):
+        if value := header(request, name):
+            asked[name.decode()] = value.decode("latin-1")
+    try:
+        peer = kind(url.hostname or "", url.port, timeout=STALL, **kwargs)
+        try:
+            peer.request(request.method.decode(), url.path, headers=asked)
+            answer = peer.getresponse()
+            length = answer.getheader("content-length", "")
+            if answer.status not in (200, 206, 416) or not length.isdigit():
+                raise Refused(404, UNAVAILABLE)
+            kept = [(k.lower().encode(), v.encode("latin-1")) for k, v in answer.getheaders() if k.lower() in _RELAYED]
+            headers = [*kept, *[(k, FILE_CSP if k == b"content-security-policy" else v) for k, v in security]]
+            conn.respond_stream(answer.status, headers, answer.read, int(length), STALL)
+        finally:
+            peer.close()
+    except (OSError, http.client.HTTPException) as exc:
+        if conn.http.our_state is h11.SEND_RESPONSE:  # (nothing answered yet: say so)
+            raise Refused(502, f"the server of the cluster that keeps this file did not send it: {exc}") from None
+        raise
 
 
 def _on_peer(peers: Callable[[], list[str]], target: str) -> str | None:
@@ -172,6 +216,9 @@ def download(
     if record is None:
         if file_id and not header(request, PROBE):  # (a probe is answered for this node alone: no loops)
             found = _on_peer(peers, request.target.decode("latin-1"))
+            if found is not None and _for_an_image(request):
+                _relay(found, request, conn, security)
+                return
             if found is not None:
                 raise Refused(
                     307, f"this file is kept by another server of the cluster: {found}", [(b"location", found.encode())]
