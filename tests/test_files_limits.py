@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import resource
@@ -76,3 +77,51 @@ def test_the_page_learns_the_largest_file_and_help_says_what_0_does():
         srv.stop()
     shown = subprocess.run([*program("chatserver"), "--help"], capture_output=True, text=True, env=python_env())
     assert "0 turns file sharing off" in " ".join(shown.stdout.split())
+
+
+def test_the_total_of_all_files_is_limited_and_the_default_largest_file_is_100_mib(tmp_path):
+    srv = ServerProcess("--files-max-mb", "1", "--file-quota", "0", "--store", str(tmp_path / "chat.sqlite3"))
+    try:
+        assert json.loads(get(srv, "/up").body) == {"max_size": 100 * 1024 * 1024}  # (--max-file-size not given)
+        alice, bob = NativeClient(srv.port, "alice"), NativeClient(srv.port, "bob")
+        share(srv, alice, "first.bin", os.urandom(700_000))
+        over = ask_token(bob, "second.bin", 700_000)  # another person: the total, not a person's quota
+        assert over["type"] == "error" and over["code"] == "file_refused"
+        assert "the server's files are full" in over["message"]
+        assert len(list((tmp_path / "files" / "chat").iterdir())) == 2  # the first and its record, nothing else
+    finally:
+        srv.stop()
+
+
+def _peak_rss(pid: int) -> int:
+    """The process's peak resident memory so far, in bytes (``VmHWM``)."""
+    with open(f"/proc/{pid}/status") as status:
+        line = next(x for x in status if x.startswith("VmHWM:"))
+    return int(line.split()[1]) * 1024
+
+
+def test_an_upload_and_its_download_are_streamed_never_whole_in_memory(tmp_path):
+    srv = ServerProcess("--rate-limit", "0")
+    try:
+        alice = NativeClient(srv.port, "alice")
+        share(srv, alice, "warm.bin", b"x" * 1000)  # (the code paths loaded once before measuring)
+        before = _peak_rss(srv.proc.pid)
+        size = 96 * 1024 * 1024
+        token = ask_token(alice, "big.bin", size)
+        conn = http.client.HTTPConnection("127.0.0.1", srv.web_port, timeout=60)
+        conn.putrequest("PUT", token["path"])
+        conn.putheader("Content-Length", str(size))
+        conn.endheaders()
+        block = os.urandom(1024 * 1024)
+        for _ in range(size // len(block)):
+            conn.send(block)
+        resp = conn.getresponse()
+        assert resp.status == 201
+        url = json.loads(resp.read())["url"]
+        conn.close()
+        got = get(srv, url)
+        assert len(got.body) == size and got.body[: len(block)] == block
+        grown = _peak_rss(srv.proc.pid) - before
+        assert grown < 24 * 1024 * 1024, f"the server's peak memory grew by {grown} bytes for a {size}-byte file"
+    finally:
+        srv.stop()
