@@ -176,3 +176,27 @@ def test_tab_completes_paths_after_send(tmp_path, monkeypatch):
     text = "/se"
     assert [c.text for c in completer.get_completions(Document(text, len(text)), CompleteEvent())] == ["/send "]
     assert Path("report.pdf").exists()
+
+
+def test_send_to_a_named_room_and_files_lists_it_with_get_numbers(server, tmp_path):
+    bob = client_process(server.address, "--name", "bob")
+    out = Lines(bob)
+    out.until("bob")
+    bob.stdin.write("/join #dev\n")
+    bob.stdin.flush()
+    out.until("#dev")
+    source = tmp_path / "plan.txt"
+    source.write_bytes(b"the plan\n" * 100)
+    # From a script, to a room it names: the file goes there, not to the sender's room.
+    sent = run_client(server.address, "--name", "alice", input=f"/join #dev\n/send {source} #dev\n")
+    assert sent.returncode == 0, sent.stderr
+    assert "sent plan.txt (900 B) to #dev" in sent.stdout, sent.stdout
+    line = out.until("shared plan.txt")
+    assert "alice shared plan.txt (900 B) — /get 1" in line and "#dev" in line
+    bob.stdin.write("/files #dev\n")
+    bob.stdin.flush()
+    again = out.until("shared plan.txt")  # the room's files again, with the same number to /get
+    assert "alice shared plan.txt (900 B) — /get 1" in again
+    out.until("1 recent files of #dev")
+    bob.stdin.close()
+    assert bob.wait(20) == 0

@@ -12,7 +12,7 @@ import socket
 import time
 
 from fake_server import FakeServer
-from helpers import TIMEOUT, program
+from helpers import TIMEOUT, ServerProcess, program
 from terminal import Terminal
 from test_ui import _env
 
@@ -97,5 +97,21 @@ def test_get_and_send_show_one_bar_redrawn_in_place(tmp_path):
     finally:
         web.close()
         fake.close()
+        if term.child.isalive():
+            term.child.terminate(force=True)
+
+
+def test_tab_completes_the_path_after_send_in_a_terminal(tmp_path):
+    srv = ServerProcess()
+    (tmp_path / "report-2026.pdf").write_bytes(b"%PDF")
+    term = Terminal([*program("chatclient"), srv.address, "--name", "typist"], env=_env(tmp_path), cols=200)
+    try:
+        term.wait_text("typist>")
+        term.send(f"/send {tmp_path}/rep\t")
+        term.wait_for(lambda t: t.cursor_line().rstrip().endswith(f"/send {tmp_path}/report-2026.pdf"), what="path")
+        term.send("\x15/quit\r")
+        assert term.wait_exit() == 0
+    finally:
+        srv.stop()
         if term.child.isalive():
             term.child.terminate(force=True)
