@@ -125,3 +125,27 @@ def test_an_upload_and_its_download_are_streamed_never_whole_in_memory(tmp_path)
         assert grown < 24 * 1024 * 1024, f"the server's peak memory grew by {grown} bytes for a {size}-byte file"
     finally:
         srv.stop()
+
+
+def test_files_older_than_retain_days_are_deleted_at_start_as_messages_are(tmp_path):
+    store = str(tmp_path / "chat.sqlite3")
+    srv = ServerProcess("--store", store)
+    try:
+        alice = NativeClient(srv.port, "alice")
+        old = share(srv, alice, "old.bin", b"from long ago")
+        new = share(srv, alice, "new.bin", b"from today")
+    finally:
+        srv.stop()
+    files = tmp_path / "files" / "chat"
+    record = files / f"{old['id']}.json"
+    fields = json.loads(record.read_text())
+    fields["created"] -= 3 * 86400  # (as if shared three days ago: the record keeps when)
+    record.write_text(json.dumps(fields))
+    srv = ServerProcess("--store", store, "--retain-days", "2")
+    try:
+        gone = get(srv, old["url"])
+        assert gone.status == 404 and b"not here" in gone.body
+        assert get(srv, new["url"]).body == b"from today"
+        assert sorted(p.name for p in files.iterdir()) == sorted([new["id"], f"{new['id']}.json"])
+    finally:
+        srv.stop()
