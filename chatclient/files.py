@@ -45,7 +45,8 @@ CHUNK = 256 * 1024
 TRANSFERS_LIMIT = 3600.0  # seconds ``--send-file`` waits for its upload at most
 #: The errors that answer an ``Upload``.
 _REFUSALS = frozenset({"file_refused", "no_files", "not_in_room", "no_such_nick", "muted", "invalid_room"})
-_LINK_PORT = re.compile(r"https?://\S+?:(\d{1,5})/f/")
+#: A shared file's link: its host (an IPv6 one in brackets) and port.
+_LINK = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]]+):(\d{1,5})/f/")
 TIMEOUT = 30.0
 
 
@@ -57,6 +58,7 @@ class Seen:
     ref: m.FileRef
     nick: str
     port: int | None  # the page's port, as the message's link gives it
+    host: str | None = None  # the link's host: on a cluster, the node that keeps the file
 
 
 class Shelf:
@@ -68,11 +70,12 @@ class Shelf:
         self._numbered: list[Seen] = []
 
     def add(self, ref: m.FileRef, nick: str, text: str) -> Seen:
-        port = _LINK_PORT.search(text)
+        link = _LINK.search(text)
+        port, host = (int(link.group(2)), link.group(1).strip("[]")) if link else (None, None)
         with self._lock:
             seen = self._by_id.get(ref.id)
             if seen is None:
-                seen = Seen(len(self._numbered) + 1, ref, nick, int(port.group(1)) if port else None)
+                seen = Seen(len(self._numbered) + 1, ref, nick, port, host)
                 self._by_id[ref.id] = seen
                 self._numbered.append(seen)
             return seen
@@ -261,10 +264,11 @@ class Transfers:
                 self._running += 1
         threading.Thread(target=run, name="transfer", daemon=True).start()
 
-    def _connection(self, port: int) -> http.client.HTTPConnection:
+    def _connection(self, port: int, host: str | None = None) -> http.client.HTTPConnection:
+        """To the page's port of the chat server (or of ``host``, another node's)."""
         if self.tls is not None:
-            return http.client.HTTPSConnection(self.host, port, timeout=TIMEOUT, context=self.tls)
-        return http.client.HTTPConnection(self.host, port, timeout=TIMEOUT)
+            return http.client.HTTPSConnection(host or self.host, port, timeout=TIMEOUT, context=self.tls)
+        return http.client.HTTPConnection(host or self.host, port, timeout=TIMEOUT)
 
     def _upload(self, path: Path, token: m.UploadToken) -> None:
         where = token.room or token.to or "the room"
@@ -320,13 +324,25 @@ class Transfers:
         if seen.port is None:
             return "the server did not say where its files are (no page port)"
         folder = Path(os.path.expanduser(folder_text.strip())) if folder_text.strip() else self.folder()
-        self._start(self._download, seen.ref, folder, seen.port)
+        self._start(self._download, seen.ref, folder, seen.host, seen.port)
         return None
 
-    def _download(self, ref: m.FileRef, folder: Path, port: int) -> None:
+    def _download(self, ref: m.FileRef, folder: Path, host: str | None, port: int) -> None:
+        """From the chat server's own address first (the link's may not be reachable from here: a
+        server on every address links its first LAN one), then from the link's: on a cluster of
+        several machines, the node that keeps the file (ours has nothing there, or sends us on)."""
         progress = self._progress(f"getting {ref.name}", ref.size)
+        hosts = [self.host, *([host] if host and host != self.host else [])]
         try:
-            path = download(self._connection, port, ref, folder, self.info, progress)
+            for i, where in enumerate(hosts):
+                try:
+                    path = download(
+                        lambda p, where=where: self._connection(p, where), port, ref, folder, self.info, progress
+                    )
+                    break
+                except (ConnectionRefusedError, NotHere):
+                    if i == len(hosts) - 1:
+                        raise
         except (OSError, http.client.HTTPException, DownloadError) as exc:
             self.info(f"{ref.name} was not downloaded: {exc}")
             return
@@ -354,6 +370,10 @@ class DownloadError(Exception):
     pass
 
 
+class NotHere(DownloadError):
+    """The server asked does not keep the file (404), or sends us to another (a cluster's ``307``)."""
+
+
 def download(
     connect: Callable[[int], http.client.HTTPConnection],
     port: int,
@@ -377,9 +397,13 @@ def download(
     headers = {"Range": f"bytes={have}-", "If-Range": f'"{ref.sha256[:32]}"'} if 0 < have < ref.size else {}
     conn.request("GET", path, headers=headers)
     resp = conn.getresponse()
-    if resp.status == 404:
-        raise DownloadError(resp.read().decode("utf-8", "replace").strip())
     if resp.status not in (200, 206):
+        said = resp.read(4096).decode("utf-8", "replace").strip()
+        conn.close()
+        if resp.status == 404:
+            raise NotHere(said)
+        if resp.status in (307, 308):
+            raise NotHere(f"kept by another server: {neutralise(resp.getheader('location', ''))}")
         raise DownloadError(f"the server answered {resp.status}")
     if resp.status == 200:
         have = 0
