@@ -9,7 +9,10 @@ thread of its own, the file read in chunks, never whole. ``/get N [DIR]``
 downloads into DIR or the user's download directory (``platformdirs``),
 never over an existing file (``report (1).pdf``), resuming a ``.part`` left
 by an interrupted try (``Range``), and checks the SHA-256 the message gave.
-Progress shows as a bar, a line at each quarter.
+Progress shows as a bar: in the terminal UI, one line per transfer in the
+prompt's bottom toolbar, redrawn in place by prompt_toolkit as it moves
+(``Transfers.redraw``, ``bars``); without a terminal (line mode, scripts,
+``--send-file``), a line at each quarter.
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ CHUNK = 256 * 1024
 TRANSFERS_LIMIT = 3600.0  # seconds ``--send-file`` waits for its upload at most
 #: The errors that answer an ``Upload``.
 _REFUSALS = frozenset({"file_refused", "no_files", "not_in_room", "no_such_nick", "muted", "invalid_room"})
-_LINK_PORT = re.compile(r"https?://\S+?:(\d{1,5})/f/")
+#: A shared file's link: its host (an IPv6 one in brackets) and port.
+_LINK = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]]+):(\d{1,5})/f/")
 TIMEOUT = 30.0
 
 
@@ -54,6 +58,7 @@ class Seen:
     ref: m.FileRef
     nick: str
     port: int | None  # the page's port, as the message's link gives it
+    host: str | None = None  # the link's host: on a cluster, the node that keeps the file
 
 
 class Shelf:
@@ -65,11 +70,12 @@ class Shelf:
         self._numbered: list[Seen] = []
 
     def add(self, ref: m.FileRef, nick: str, text: str) -> Seen:
-        port = _LINK_PORT.search(text)
+        link = _LINK.search(text)
+        port, host = (int(link.group(2)), link.group(1).strip("[]")) if link else (None, None)
         with self._lock:
             seen = self._by_id.get(ref.id)
             if seen is None:
-                seen = Seen(len(self._numbered) + 1, ref, nick, int(port.group(1)) if port else None)
+                seen = Seen(len(self._numbered) + 1, ref, nick, port, host)
                 self._by_id[ref.id] = seen
                 self._numbered.append(seen)
             return seen
@@ -92,7 +98,7 @@ def progress_line(label: str, done: int, total: int) -> str:
 
 
 class Progress:
-    """Says how far a transfer is: a bar line at 0, 25, 50, 75 and 100 %."""
+    """Says how far a transfer is in lines: a bar line at 0, 25, 50, 75 and 100 % (line mode, scripts)."""
 
     def __init__(self, label: str, total: int, say: Callable[[str], None]) -> None:
         self.label, self.total, self.say = label, total, say
@@ -105,6 +111,27 @@ class Progress:
         if crossed > self._next:  # (one line however many quarters this step crossed)
             self.say(progress_line(self.label, min(done, self.total), self.total))
             self._next = crossed
+
+    def finish(self) -> None:
+        """(The lines said stay: nothing to take back.)"""
+
+
+class LiveBar:
+    """Says how far a transfer is in one bar redrawn in place: ``show`` the bar's line each time its
+    percentage changes (at most about a hundred redraws, however many chunks), ``show(None)`` at the end."""
+
+    def __init__(self, label: str, total: int, show: Callable[[str | None], None]) -> None:
+        self.label, self.total, self.show = label, total, show
+        self._shown = -1  # the percentage shown
+
+    def update(self, done: int) -> None:
+        share = int(100 * done / self.total) if self.total else 100
+        if share != self._shown:
+            self._shown = share
+            self.show(progress_line(self.label, min(done, self.total), self.total))
+
+    def finish(self) -> None:
+        self.show(None)
 
 
 def unique_path(folder: Path, name: str) -> Path:
@@ -146,6 +173,32 @@ class Transfers:
         self._asked: dict[tuple[str, int], collections.deque[Path]] = collections.defaultdict(collections.deque)
         #: Called with each finished upload's ``FileRef`` or ``None`` if it failed (``--send-file``).
         self.on_uploaded: Callable[[m.FileRef | None], None] = lambda ref: None
+        #: The terminal UI's redraw (thread-safe): progress is then live bars (``bars``) it draws in
+        #: place, asked again at each call; None (line mode, scripts): lines at each quarter, to ``info``.
+        self.redraw: Callable[[], None] | None = None
+        self._bars: dict[object, str] = {}  # a transfer under way -> its bar's line
+
+    # -- progress ----------------------------------------------------------------
+    def _progress(self, label: str, total: int) -> Progress | LiveBar:
+        redraw = self.redraw
+        if redraw is None:
+            return Progress(label, total, self.info)
+        key = object()
+
+        def show(line: str | None) -> None:
+            with self._lock:
+                if line is None:
+                    self._bars.pop(key, None)
+                else:
+                    self._bars[key] = line
+            redraw()
+
+        return LiveBar(label, total, show)
+
+    def bars(self) -> str:
+        """The live bars of the transfers under way, a line each ("" if none)."""
+        with self._lock:
+            return "\n".join(self._bars.values())
 
     # -- /send -----------------------------------------------------------------
     def send(self, rest: str, focused: str) -> str | None:
@@ -211,14 +264,15 @@ class Transfers:
                 self._running += 1
         threading.Thread(target=run, name="transfer", daemon=True).start()
 
-    def _connection(self, port: int) -> http.client.HTTPConnection:
+    def _connection(self, port: int, host: str | None = None) -> http.client.HTTPConnection:
+        """To the page's port of the chat server (or of ``host``, another node's)."""
         if self.tls is not None:
-            return http.client.HTTPSConnection(self.host, port, timeout=TIMEOUT, context=self.tls)
-        return http.client.HTTPConnection(self.host, port, timeout=TIMEOUT)
+            return http.client.HTTPSConnection(host or self.host, port, timeout=TIMEOUT, context=self.tls)
+        return http.client.HTTPConnection(host or self.host, port, timeout=TIMEOUT)
 
     def _upload(self, path: Path, token: m.UploadToken) -> None:
         where = token.room or token.to or "the room"
-        progress = Progress(f"sending {token.name}", token.size, self.info)
+        progress = self._progress(f"sending {token.name}", token.size)
         ref = None
         try:
             conn = self._connection(token.web_port)
@@ -248,6 +302,8 @@ class Transfers:
                 self.info(f"sent {token.name} ({human_size(token.size)}) to {neutralise(where)}")
         except (OSError, http.client.HTTPException, ValueError, KeyError) as exc:
             self.info(f"{token.name} was not sent: {exc}")
+        finally:
+            progress.finish()
         self.on_uploaded(ref)
 
     # -- /get ------------------------------------------------------------------
@@ -268,15 +324,30 @@ class Transfers:
         if seen.port is None:
             return "the server did not say where its files are (no page port)"
         folder = Path(os.path.expanduser(folder_text.strip())) if folder_text.strip() else self.folder()
-        self._start(self._download, seen.ref, folder, seen.port)
+        self._start(self._download, seen.ref, folder, seen.host, seen.port)
         return None
 
-    def _download(self, ref: m.FileRef, folder: Path, port: int) -> None:
+    def _download(self, ref: m.FileRef, folder: Path, host: str | None, port: int) -> None:
+        """From the chat server's own address first (the link's may not be reachable from here: a
+        server on every address links its first LAN one), then from the link's: on a cluster of
+        several machines, the node that keeps the file (ours has nothing there, or sends us on)."""
+        progress = self._progress(f"getting {ref.name}", ref.size)
+        hosts = [self.host, *([host] if host and host != self.host else [])]
         try:
-            path = download(self._connection, port, ref, folder, self.info)
+            for i, where in enumerate(hosts):
+                try:
+                    path = download(
+                        lambda p, where=where: self._connection(p, where), port, ref, folder, self.info, progress
+                    )
+                    break
+                except (ConnectionRefusedError, NotHere):
+                    if i == len(hosts) - 1:
+                        raise
         except (OSError, http.client.HTTPException, DownloadError) as exc:
             self.info(f"{ref.name} was not downloaded: {exc}")
             return
+        finally:
+            progress.finish()
         self.info(f"saved {ref.name} as {path} (SHA-256 checked)")
 
     def busy(self) -> bool:
@@ -299,15 +370,21 @@ class DownloadError(Exception):
     pass
 
 
+class NotHere(DownloadError):
+    """The server asked does not keep the file (404), or sends us to another (a cluster's ``307``)."""
+
+
 def download(
     connect: Callable[[int], http.client.HTTPConnection],
     port: int,
     ref: m.FileRef,
     folder: Path,
     say: Callable[[str], None],
+    progress: Progress | LiveBar | None = None,
 ) -> Path:
     """``ref`` into ``folder`` under a name no file has, through ``NAME.part`` (resumed with a
-    ``Range`` if an earlier try left one); checked against its SHA-256, else deleted."""
+    ``Range`` if an earlier try left one); checked against its SHA-256, else deleted. How far
+    it is goes to ``progress``, or as lines to ``say``."""
     folder.mkdir(parents=True, exist_ok=True)
     safe = neutralise(ref.name).replace("/", "_").replace("\\", "_").lstrip(".") or "file"
     part = folder / f".{safe}.{ref.id[:12]}.part"  # (one per file: a later try resumes it)
@@ -320,13 +397,18 @@ def download(
     headers = {"Range": f"bytes={have}-", "If-Range": f'"{ref.sha256[:32]}"'} if 0 < have < ref.size else {}
     conn.request("GET", path, headers=headers)
     resp = conn.getresponse()
-    if resp.status == 404:
-        raise DownloadError(resp.read().decode("utf-8", "replace").strip())
     if resp.status not in (200, 206):
+        said = resp.read(4096).decode("utf-8", "replace").strip()
+        conn.close()
+        if resp.status == 404:
+            raise NotHere(said)
+        if resp.status in (307, 308):
+            raise NotHere(f"kept by another server: {neutralise(resp.getheader('location', ''))}")
         raise DownloadError(f"the server answered {resp.status}")
     if resp.status == 200:
         have = 0
-    progress = Progress(f"getting {ref.name}", ref.size, say)
+    if progress is None:
+        progress = Progress(f"getting {ref.name}", ref.size, say)
     progress.update(have)
     with open(part, "ab" if have else "wb") as out:
         while chunk := resp.read(CHUNK):

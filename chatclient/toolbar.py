@@ -34,6 +34,7 @@ class Facts:
     hotlist: Callable[[], str]  # rooms with unseen messages: #dev(3) #ops(1!)
     rooms: Callable[[], Iterable[str]]  # every room we heard of
     correspondents: Callable[[], Iterable[str]]  # who we exchanged private messages with
+    transfers: Callable[[], str] = lambda: ""  # the files' progress bars, a line each (files.Transfers.bars)
 
     @classmethod
     def of(cls, session: ChatSession) -> Facts:
@@ -48,6 +49,7 @@ class Facts:
             hotlist=session.windows.hotlist_text,
             rooms=lambda: session.rooms,
             correspondents=lambda: session.correspondents,
+            transfers=session.files.bars,
         )
 
 
@@ -62,7 +64,9 @@ def toolbar(facts: Facts) -> str:
     if facts.encrypted():
         parts.append("🔒 TLS")
     parts.append(facts.hotlist())
-    return " " + " │ ".join(neutralise(p) for p in parts if p) + " "
+    line = " " + " │ ".join(neutralise(p) for p in parts if p) + " "
+    bars = facts.transfers()  # (above the line: a file's progress, redrawn in place as it moves)
+    return "".join(f" {neutralise(bar)}\n" for bar in bars.splitlines()) + line
 
 
 def completer(facts: Facts) -> ChatCompleter:

@@ -126,6 +126,7 @@ async def _run(
         windows.show_kept = lambda msg: None if prefs.hides(msg) else say(renderer.message(msg))
         session.on_end = lambda: loop.call_soon_threadsafe(end_prompt)
         session.on_status = prompt.app.invalidate  # thread-safe: redraws the toolbar
+        session.files.redraw = prompt.app.invalidate  # the files' progress bars, in the toolbar
         desk = PasswordDesk(loop, prompt, in_clear=not facts.encrypted())
         session.ask_password = desk.ask
 

@@ -232,7 +232,7 @@ class ServerConfig:
     max_file_size: int = option(
         100,
         "--max-file-size",
-        "the largest file one may share (/send, the page's attach button), in MiB (default 100)",
+        "the largest file one may share (/send, the page's attach), in MiB (default 100); 0 turns file sharing off",
         type=check.megabytes,
         metavar="MIB",
         group=LIMITS,

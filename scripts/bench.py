@@ -5,6 +5,7 @@
     python scripts/bench.py --json out.json # the same, plus every number as JSON
     python scripts/bench.py --quick         # a small smoke run; exit 1 on any loss
     python scripts/bench.py --help          # workloads, servers, --compare REV, --ours-root DIR
+    python scripts/bench.py --workloads files  # file transfers and the chat beside them (issue 24)
 
 What each workload measures: scripts/benchmark/__init__.py and docs/performance.md.
 """
@@ -14,7 +15,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmark package beside this file
 
-from benchmark.cli import main  # noqa: E402
+from benchmark.cli import WORKLOADS, main  # noqa: E402
+from benchmark.workloads.files import files  # noqa: E402
+
+# Files (issue 24): 1 GiB up and down beside a chat at 50 msg/s into 10, and without (64 MiB with --quick).
+WORKLOADS["files"] = lambda ctx, s: files(ctx, *((64, 10, 50.0, 5.0) if ctx.args.quick else (1024, 10, 50.0, 20.0)))
 
 if __name__ == "__main__":
     sys.exit(main())

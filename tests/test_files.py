@@ -381,3 +381,35 @@ def test_files_older_than_the_retention_are_deleted(tmp_path):
     assert sorted(p.name for p in root.iterdir()) == ["new", "new.json"]
     again = FileStore(root, per_person=0, total=0, margin=0)  # (and a restart reads what is left)
     assert again.get("new") is not None and again.get("old") is None
+
+
+def test_a_picture_kept_by_another_cluster_node_is_relayed_to_the_page(make_redis):
+    redis = make_redis()
+    args = ("--cluster", redis.url, "--cluster-heartbeat", "1", "--rate-limit", "0")
+    first, second = ServerProcess(*args), ServerProcess(*args)
+    try:
+        alice = NativeClient(first.port, "alice")
+        picture = PNG + os.urandom(50_000)
+        shared = share(first, alice, "far.png", picture)
+        # The page's <img> (its CSP takes images from its own origin only): relayed, not redirected.
+        img = get(second, shared["url"], {"Sec-Fetch-Dest": "image"})
+        assert img.status == 200 and img.body == picture
+        assert img.getheader("content-type") == "image/png"
+        assert img.getheader("x-content-sha256") == hashlib.sha256(picture).hexdigest()
+        assert img.getheader("x-content-type-options") == "nosniff"
+        assert "sandbox" in img.getheader("content-security-policy")
+        older = get(second, shared["url"], {"Accept": "image/webp,*/*"})  # (a browser without Sec-Fetch-Dest)
+        assert older.status == 200 and older.body == picture
+        part = get(second, shared["url"], {"Sec-Fetch-Dest": "image", "Range": "bytes=100-"})
+        assert part.status == 206 and part.body == picture[100:]
+        assert part.getheader("content-range") == f"bytes 100-{len(picture) - 1}/{len(picture)}"
+        assert get(second, shared["url"], {"Sec-Fetch-Dest": "document"}).status == 307  # a link: redirected
+        assert get(second, "/f/nosuchid/x.png", {"Sec-Fetch-Dest": "image"}).status == 404
+        alice.close()
+        first.stop()
+        gone = get(second, shared["url"], {"Sec-Fetch-Dest": "image"})
+        assert gone.status == 404 and b"not here" in gone.body
+    finally:
+        for node in (first, second):
+            if node.proc.poll() is None:
+                node.stop()

@@ -11,7 +11,7 @@ import os
 import zlib
 
 import pytest
-from helpers import NativeClient, ServerProcess, wait_for
+from helpers import NativeClient, ServerProcess, run_client, wait_for
 from test_browser import LineClient, browser, page  # noqa: F401 - the fixtures
 
 
@@ -122,3 +122,88 @@ def test_a_file_from_the_page_is_fetched_by_a_terminal_with_identical_bytes(serv
         assert hashlib.sha256((folder / "from page.pdf").read_bytes()).digest() == hashlib.sha256(body).digest()
     finally:
         term.close()
+
+
+def test_with_file_sharing_off_the_page_shows_no_attach_button(page):  # noqa: F811
+    srv = ServerProcess("--max-file-size", "0")
+    try:
+        page.open(srv)
+        page.login("pat")
+        page.wait(lambda: page.el("#attach").get_attribute("hidden") is not None)
+        page.driver.execute_script(  # a file dropped all the same: a line says why nothing is sent
+            "const data = new DataTransfer(); data.items.add(new File(['x'], 'x.txt'));"
+            "document.getElementById('chat-view').dispatchEvent(new DragEvent('drop', { dataTransfer: data }));"
+        )
+        page.wait_text("file sharing is off on this server")
+        assert page.csp_violations() == []
+    finally:
+        srv.stop()
+
+
+def test_with_file_sharing_on_the_attach_button_is_there(server, page):  # noqa: F811
+    page.open(server)
+    page.login("pat")
+    page.wait(lambda: page.driver.execute_script("return !document.getElementById('attach').hidden"))
+    assert page.el("#attach").is_displayed()
+
+
+def test_a_picture_shared_on_another_cluster_node_shows_inline(page, redis_server):  # noqa: F811
+    args = ("--cluster", redis_server.url, "--cluster-heartbeat", "1", "--rate-limit", "0")
+    first, second = ServerProcess(*args), ServerProcess(*args)
+    try:
+        page.open(second)
+        page.login("pat")
+        bob = NativeClient(first.port, "bob")
+        share(first, bob, "far.png", png(64, 48))
+        page.wait_text("shared far.png")
+        page.wait(lambda: page.driver.execute_script(
+            "const i = document.querySelector('img.shared-image'); return i && i.complete && i.naturalWidth === 64"
+        ))  # fmt: skip
+        assert page.csp_violations() == []
+    finally:
+        for node in (first, second):
+            node.stop()
+
+
+def test_a_file_sent_by_the_terminal_client_shows_in_the_page_with_identical_bytes(server, page, tmp_path):  # noqa: F811
+    page.open(server)
+    page.login("pat")
+    picture = png(320, 200)
+    source = tmp_path / "screenshot.png"
+    source.write_bytes(picture)
+    sent = run_client(server.address, "--name", "term", "--send-file", str(source))
+    assert sent.returncode == 0, sent.stderr
+    page.wait_text("shared screenshot.png")
+    page.wait(lambda: page.driver.execute_script(
+        "const i = document.querySelector('img.shared-image'); return i && i.complete && i.naturalWidth === 320"
+    ))  # fmt: skip
+    href = page.driver.execute_script("return document.querySelector('.shared-file a').getAttribute('href')")
+    conn = http.client.HTTPConnection("127.0.0.1", server.web_port, timeout=10)
+    conn.request("GET", href)
+    assert hashlib.sha256(conn.getresponse().read()).digest() == hashlib.sha256(picture).digest()
+    assert page.csp_violations() == []
+
+
+def test_a_dropped_file_is_shared_with_a_progress_bar(server, page):  # noqa: F811
+    page.open(server)
+    page.login("pat")
+    bob = NativeClient(server.port, "bob")
+    size = 4_000_000
+    page.driver.execute_script(  # what the bar goes through, kept as it changes
+        "window.seenBar = []; const bar = document.getElementById('upload-progress');"
+        "new MutationObserver(() => window.seenBar.push([bar.hidden, bar.max, bar.value]))"
+        ".observe(bar, { attributes: true });"
+        "const data = new DataTransfer();"
+        "data.items.add(new File([new Uint8Array(arguments[0]).fill(7)], 'dropped.bin'));"
+        "const view = document.getElementById('chat-view');"
+        "view.dispatchEvent(new DragEvent('dragover', { dataTransfer: data, cancelable: true }));"
+        "view.dispatchEvent(new DragEvent('drop', { dataTransfer: data, cancelable: true }));",
+        size,
+    )
+    msg = bob.expect(lambda f: f["type"] == "message" and "file" in f, timeout=30)
+    assert msg["nick"] == "pat" and msg["file"]["name"] == "dropped.bin" and msg["file"]["size"] == size
+    assert msg["file"]["sha256"] == hashlib.sha256(b"\x07" * size).hexdigest()
+    page.wait(lambda: page.el("#upload-progress").get_attribute("hidden") is not None)
+    seen = page.driver.execute_script("return window.seenBar")
+    assert any(not hidden and bar_max == size for hidden, bar_max, _ in seen), seen  # shown, for this file
+    assert seen[-1][0] is True  # and hidden once it went

@@ -176,3 +176,59 @@ def test_tab_completes_paths_after_send(tmp_path, monkeypatch):
     text = "/se"
     assert [c.text for c in completer.get_completions(Document(text, len(text)), CompleteEvent())] == ["/send "]
     assert Path("report.pdf").exists()
+
+
+def test_send_to_a_named_room_and_files_lists_it_with_get_numbers(server, tmp_path):
+    bob = client_process(server.address, "--name", "bob")
+    out = Lines(bob)
+    out.until("bob")
+    bob.stdin.write("/join #dev\n")
+    bob.stdin.flush()
+    out.until("#dev")
+    source = tmp_path / "plan.txt"
+    source.write_bytes(b"the plan\n" * 100)
+    # From a script, to a room it names: the file goes there, not to the sender's room.
+    sent = run_client(server.address, "--name", "alice", input=f"/join #dev\n/send {source} #dev\n")
+    assert sent.returncode == 0, sent.stderr
+    assert "sent plan.txt (900 B) to #dev" in sent.stdout, sent.stdout
+    line = out.until("shared plan.txt")
+    assert "alice shared plan.txt (900 B) — /get 1" in line and "#dev" in line
+    bob.stdin.write("/files #dev\n")
+    bob.stdin.flush()
+    again = out.until("shared plan.txt")  # the room's files again, with the same number to /get
+    assert "alice shared plan.txt (900 B) — /get 1" in again
+    out.until("1 recent files of #dev")
+    bob.stdin.close()
+    assert bob.wait(20) == 0
+
+
+def test_get_fetches_a_file_kept_by_a_cluster_node_on_another_address(make_redis, tmp_path):
+    # Two machines, as far as addresses go: the node that takes the file listens on 127.0.0.2 only, the
+    # terminal's node on 127.0.0.1. The terminal asks its own server's address first (nothing listens
+    # there on that port), then the link's: the node that keeps the file.
+    redis = make_redis()
+    args = ("--cluster", redis.url, "--cluster-heartbeat", "1", "--rate-limit", "0")
+    far, near = ServerProcess(*args, "--host", "127.0.0.2"), ServerProcess(*args)
+    viewer = client_process(near.address, "--name", "viewer")
+    try:
+        out = Lines(viewer)
+        out.until("viewer")
+        alice = NativeClient(far.port, "alice", host="127.0.0.2")
+        body = os.urandom(200_000)
+        alice.send_json({"type": "upload", "name": "far.bin", "size": len(body)})
+        token = alice.expect(lambda f: f["type"] == "upload_token")
+        conn = http.client.HTTPConnection("127.0.0.2", far.web_port, timeout=10)
+        conn.request("PUT", token["path"], body=body)
+        assert conn.getresponse().status == 201
+        out.until("alice shared far.bin (200.0 kB) — /get 1")
+        viewer.stdin.write(f"/get 1 {tmp_path}\n")
+        viewer.stdin.flush()
+        out.until("saved far.bin")
+        assert (tmp_path / "far.bin").read_bytes() == body
+        viewer.stdin.close()
+        assert viewer.wait(20) == 0
+    finally:
+        if viewer.poll() is None:
+            viewer.kill()
+        for node in (far, near):
+            node.stop()

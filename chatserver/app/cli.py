@@ -203,7 +203,8 @@ def start_web(config: ServerConfig, server: ChatServer) -> WebServer | None:
     try:
         host, port = web.start()
     except OSError as exc:
-        sharing.store.close()
+        if sharing is not None:
+            sharing.store.close()
         if config.web_port is not None:
             raise
         print(

@@ -46,8 +46,11 @@ def link_host(config: ServerConfig, bound: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
 
-def start_files(config: ServerConfig, server: ChatServer, web: WebServer) -> Sharing:
-    """File sharing on the page's port of ``web`` (not started yet): its routes, and ``server.files`` for the rules."""
+def start_files(config: ServerConfig, server: ChatServer, web: WebServer) -> Sharing | None:
+    """File sharing on the page's port of ``web`` (not started yet): its routes, and ``server.files`` for the
+    rules; None with ``--max-file-size 0`` (sharing off: no routes, no directory, ``/send`` says so)."""
+    if config.max_file_size == 0:
+        return None
     store = FileStore(files_dir(config), per_person=config.file_quota * MIB, total=config.files_max_mb * MIB)
     bases: list[str] = []
 

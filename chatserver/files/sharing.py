@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import errno
 import hashlib
 import os
 import secrets
@@ -37,6 +38,8 @@ TOKEN_TTL = 600  # seconds an upload token is good for
 PER_ADDRESS = 3  # uploads at once from one address
 DEFAULT_MAX_FILE = 100 * 1024 * 1024
 CHUNK = 256 * 1024
+#: What a write says when the disk (or the files' share of it) is full: EFBIG is a file-size limit.
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,6 +174,8 @@ class Sharing:
                 out.flush()
                 os.fsync(out.fileno())
         except OSError as exc:
+            if exc.errno in _FULL:
+                raise Refusal("the server's disk is full: the file was not kept (chat goes on)", 507) from exc
             raise Refusal(f"the server could not keep the file ({exc.strerror or exc}): chat goes on", 507) from exc
         if got != size:
             raise Refusal(f"the upload ended after {got} of {size} bytes")

@@ -17,6 +17,7 @@ from common import messages as m
 
 #: ``/files`` sends again at most this many.
 FILES_SHOWN = 20
+NO_FILES = "file sharing is off on this server (--max-file-size 0, or it serves no chat page)"
 
 
 class FileShare(Protocol):
@@ -37,7 +38,7 @@ def upload(me: Me, msg: m.Upload) -> list[Effect]:
     """May ``me`` share this file with that room or person? The token, or why not."""
     files = _files(me)
     if files is None:
-        return [error("no_files", "this server takes no files (it serves no chat page)")]
+        return [error("no_files", NO_FILES)]
     room, to = None, None
     if msg.to is not None:
         target = me.hub.find(msg.to)
@@ -64,7 +65,7 @@ def list_files(me: Me, msg: m.ListFiles) -> list[Effect]:
     """``/files``: the room's recent files, their messages sent again, and how many."""
     files = _files(me)
     if files is None:
-        return [error("no_files", "this server takes no files (it serves no chat page)")]
+        return [error("no_files", NO_FILES)]
     room = me.room
     if msg.room is not None:
         room, refused = membership.member_of(me, msg.room)

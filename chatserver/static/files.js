@@ -55,9 +55,22 @@ export function setupFiles({ send, target, say }) {
   const label = $("upload-label");
   const waiting = []; // files asked for, in order: {file}
   let busy = 0;
+  let off = false; // the server takes no files (``GET /up`` is 404 there: --max-file-size 0)
+
+  // Whether the server takes files at all: no attach button if it does not.
+  fetch("/up", { cache: "no-store" })
+    .then((answer) => {
+      off = answer.status === 404;
+      button.hidden = off;
+    })
+    .catch(() => { /* (the server says why not at the first upload) */ });
 
   function offer(file) {
     if (!file) return;
+    if (off) {
+      say("file sharing is off on this server");
+      return;
+    }
     const where = target();
     if (!where) return;
     const name = file.name || `pasted-${Date.now()}.${(file.type.split("/")[1] || "bin").replace(/[^a-z0-9]/g, "")}`;

@@ -8,7 +8,8 @@ is not ours). A path that is no route is 404: there is no file system path
 to traverse. A route is a handler, called with the connection and the
 request once these checks pass: the page's files and its ``/ws`` (``web.py``)
 and the file transfers (``net/transfers.py``, ``Routes.add_prefix``; their bodies
-are read by the route, ``respond_file`` sends a file as the peer takes it).
+are read by the route, ``respond_file`` sends a file as the peer takes it,
+``respond_stream`` another server's answer).
 """
 
 from __future__ import annotations
@@ -251,7 +252,8 @@ class HttpConnection:
             if self.stream.tls is None and not self.stream.outbox.backlog:
                 self._sendfile(file, offset, count, stall)
             else:
-                self._send_chunks(file, offset, count, stall)
+                file.seek(offset)
+                self._send_chunks(file.read, count, stall)
             # h11 counts the body's bytes against Content-Length: tell it they went (not through it).
             self.http.send_with_data_passthrough(h11.Data(data=_Sent(count)))
         self.stream.write(self.http.send(h11.EndOfMessage()) or b"")
@@ -267,11 +269,23 @@ class HttpConnection:
         if sent != count:
             raise OSError(f"sent {sent} of {count} bytes")
 
-    def _send_chunks(self, file: BinaryIO, offset: int, count: int, stall: float) -> None:
-        file.seek(offset)
+    def respond_stream(
+        self, status: int, headers: list[tuple[bytes, bytes]], read: Callable[[int], bytes], count: int, stall: float
+    ) -> None:
+        """A response whose body is ``count`` bytes got from ``read`` (another server's answer, relayed),
+        sent as the peer takes them, cut after ``stall`` s without progress."""
+        self.stream.write(
+            self.http.send(h11.Response(status_code=status, headers=headers, reason=reason(status))) or b""
+        )
+        if count and not self.head:
+            self._send_chunks(read, count, stall)
+            self.http.send_with_data_passthrough(h11.Data(data=_Sent(count)))
+        self.stream.write(self.http.send(h11.EndOfMessage()) or b"")
+
+    def _send_chunks(self, read: Callable[[int], bytes], count: int, stall: float) -> None:
         left = count
         while left:
-            chunk = file.read(min(left, FILE_CHUNK))
+            chunk = read(min(left, FILE_CHUNK))
             if not chunk:
                 raise OSError("the file ended early")
             left -= len(chunk)
