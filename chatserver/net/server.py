@@ -20,7 +20,9 @@ import threading
 import time
 from typing import Protocol
 
+from chatserver.accounts.service import Accounts
 from chatserver.accounts.throttle import Throttle
+from chatserver.backends.accounts import MemoryAccounts
 from chatserver.backends.memory import memory_backends
 from chatserver.backends.ports import Backends
 from chatserver.config import ServerConfig
@@ -62,7 +64,13 @@ class ChatServer:
     cluster_node: str | None = None  # with --cluster: this node's id in the cluster
     page_port: int | None = None  # the chat page's port, once it is served (``web.py``)
 
-    def __init__(self, config: ServerConfig, hub: Hub | None = None, backends: Backends | None = None) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        hub: Hub | None = None,
+        backends: Backends | None = None,
+        accounts: Accounts | None = None,
+    ) -> None:
         self.config = config
         backends = backends or memory_backends()
         self.hub: Hub = hub or LocalHub(keep=config.keep, broker=backends.broker)
@@ -75,6 +83,10 @@ class ChatServer:
         self.sanctions = Sanctions(backends.moderation)
         #: File sharing (``files.sharing.Sharing``), set when the page's port opens (``web.py``).
         self.files: object | None = None
+        #: Accounts (``--accounts``): the store given (the program's: SQLite, Redis), else in memory.
+        if accounts is None and config.accounts != "off":
+            accounts = Accounts(MemoryAccounts(), required=config.accounts == "required", ops=config.ops)
+        self.accounts: Accounts | None = None if config.accounts == "off" else accounts
         #: Who may connect, on every port (``admission.py``).
         self.admission = Admission(config, lambda: self.stopping)
         #: Wrong server passwords per address (the accounts' logins use the same ``Throttle``).
