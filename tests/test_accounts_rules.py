@@ -160,3 +160,46 @@ def test_drop_account_by_an_operator(chat):
     assert chat.services.accounts.registered("bob") is None
     chat.act(host, m.DropAccount("bob"))
     assert chat.got("Server").errors()[-1] == "no_such_account"
+
+
+def test_a_msg_to_an_away_account_is_kept_and_given_at_its_next_login(chat):
+    alice, _ = registered(chat, "alice")
+    bob, done = registered(chat, "bob")
+    bob.unregister("gone")
+    for text in ("one", "two", "three"):
+        chat.act(alice, m.PrivateSay(to="bob", text=text))
+    got = chat.got("alice")
+    assert got.notices("kept") and not got.errors()
+    guest = chat.person("guest1")
+    chat.act(guest, m.PrivateSay(to="bob", text="from a guest"))
+    assert chat.got("guest1").errors() == ["not_kept"]
+    from test_rules import Outlet, _At
+
+    outlet = Outlet()
+    back = _At(chat.services, chat.hub, outlet, clock=chat.clock)
+    assert back.register("bob", login_token=done.token)
+    chat.flush()
+    assert outlet.notices("away_messages") == ["3 private messages while you were away"]
+    kept = outlet.of(m.Private)
+    assert [(p.text, p.nick, p.replay) for p in kept] == [(t, "alice", "away") for t in ("one", "two", "three")]
+    assert all(p.ts > 0 for p in kept)
+    chat.act(back, m.PrivateSay(to="alice", text="back now"))
+    chat.act(back, m.History(nick="alice"))
+    history = [p for p in outlet.of(m.Private) if p.replay == "history"]
+    assert [(p.nick, p.to, p.text) for p in history] == [
+        ("alice", "bob", "one"),
+        ("alice", "bob", "two"),
+        ("alice", "bob", "three"),
+        ("bob", "alice", "back now"),
+    ]
+    chat.act(guest, m.History(nick="bob"))
+    assert chat.got("guest1").errors()[-1] == "not_logged_in"
+
+
+def test_a_guest_is_told_once_its_private_messages_are_not_kept(chat):
+    registered(chat, "alice")
+    guest = chat.person("guest1")
+    chat.act(guest, m.PrivateSay(to="alice", text="hi"))
+    chat.act(guest, m.PrivateSay(to="alice", text="again"))
+    assert len(chat.got("guest1").notices("not_kept")) == 1
+    assert [p.text for p in chat.got("alice").of(m.Private)] == ["hi", "again"]

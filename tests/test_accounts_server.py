@@ -155,3 +155,47 @@ def test_wrong_passwords_are_throttled_with_growing_delays(clocked, caplog):
     assert welcome["type"] == "welcome", "the delay over, the right password works"
     assert not any("guess 1234" in r.getMessage() or PASSWORD in r.getMessage() for r in caplog.records)
     back.close()
+
+
+def test_a_msg_to_an_away_account_outlives_a_restart_and_history_with_it(tmp_path):
+    path = tmp_path / "chat.sqlite3"
+    srv = ServerProcess("--rate-limit", "0", "--store", str(path))
+    try:
+        tokens = {}
+        for name in ("alice", "bob"):
+            client = NativeClient(srv.port, name)
+            client.send_json({"type": "register", "password": PASSWORD})
+            tokens[name] = answer(client, "loggedin")["token"]
+            if name == "bob":
+                client.send_json({"type": "quit"})
+                client.read_until_closed()
+            else:
+                alice = client
+        alice.send_json({"type": "privmsg", "to": "bob", "text": "while you were out"})
+        assert answer(alice, "private")["text"] == "while you were out"
+        alice.expect(lambda f: f["type"] == "notice" and f.get("event") == "kept")
+        alice.send_json({"type": "quit"})
+        alice.read_until_closed()
+    finally:
+        srv.stop()
+    srv = ServerProcess("--rate-limit", "0", "--store", str(path))
+    try:
+        bob, welcome = arrive(srv.port, nick="bob", login_token=tokens["bob"])
+        assert welcome["type"] == "welcome"
+        summary = bob.expect(lambda f: f["type"] == "notice" and f.get("event") == "away_messages")
+        assert summary["text"] == "1 private message while you were away"
+        kept = answer(bob, "private")
+        assert (kept["nick"], kept["text"], kept["replay"]) == ("alice", "while you were out", "away")
+        assert kept["ts"] < time.time()
+        bob.send_json({"type": "history", "nick": "alice"})
+        head = bob.expect(lambda f: f["type"] == "notice" and f.get("event") == "history")
+        assert "between you and alice" in head["text"]
+        again = answer(bob, "private")
+        assert (again["nick"], again["to"], again["text"], again["replay"]) == (
+            "alice",
+            "bob",
+            "while you were out",
+            "history",
+        )
+    finally:
+        srv.stop()

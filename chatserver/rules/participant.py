@@ -130,6 +130,7 @@ class Participant:
         self.account: str | None = None
         self.login_token = ""
         self.account_op = False
+        self.told_not_kept = False
         #: An account command typed without its password(s): the lines typed next are them.
         self.asking: AskPassword | None = None
         self._answers: list[str] = []
