@@ -203,3 +203,14 @@ def test_a_guest_is_told_once_its_private_messages_are_not_kept(chat):
     chat.act(guest, m.PrivateSay(to="alice", text="again"))
     assert len(chat.got("guest1").notices("not_kept")) == 1
     assert [p.text for p in chat.got("alice").of(m.Private)] == ["hi", "again"]
+
+
+def test_a_password_typed_in_the_clear_is_warned_of(chat):
+    carol = chat.person("carol")
+    carol.plain = True
+    carol.typed("/login someone")
+    assert "warning" not in chat.got("carol").notices("password")[-1]
+    carol.typed("")
+    carol.in_clear = lambda: True  # (what a connection without TLS from another machine says)
+    carol.typed("/login someone")
+    assert "no TLS: the password goes to the server unencrypted" in chat.got("carol").notices("password")[-1]
