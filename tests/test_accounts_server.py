@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from helpers import TIMEOUT, NativeClient, PlainClient, ServerProcess, ask_who, hello
+from helpers import TIMEOUT, LineSocket, NativeClient, PlainClient, ServerProcess, ask_who, hello
 
 from chatserver.accounts import hashing
 from chatserver.accounts.service import Accounts
@@ -199,3 +199,33 @@ def test_a_msg_to_an_away_account_outlives_a_restart_and_history_with_it(tmp_pat
         )
     finally:
         srv.stop()
+
+
+def test_accounts_required_guests_refused_newcomers_register_at_hello_nc_too():
+    srv = ServerProcess("--rate-limit", "0", "--accounts", "required")
+    try:
+        guest, refused = arrive(srv.port, nick="guest")
+        assert refused["type"] == "error" and refused["code"] == "accounts_required"
+        guest.close()
+        erin, welcome = arrive(srv.port, nick="erin", account_password=PASSWORD)
+        assert welcome["type"] == "welcome" and welcome["accounts"] == "required"
+        made = answer(erin, "loggedin")
+        assert made["account"] == "erin" and made["registered"], "accounts only: a new name's account is made"
+        nc = LineSocket(srv.port)
+        nc.send(b"dave\n")
+        nc.expect_line(lambda line: b"a password for the new account dave" in line)
+        nc.send(PASSWORD.encode() + b"\n")
+        nc.expect_line(lambda line: line.startswith(b"* welcome"))
+        nc.expect_line(lambda line: b"made and logged in to the account dave" in line)
+        nc.send(b"/quit\n")
+        nc.read_until_closed()
+        again = LineSocket(srv.port)
+        again.send(b"dave\n")  # (a registered name asks for its password, held or not)
+        asked = again.expect_line(lambda line: b"dave" in line)[-1]
+        assert b"is registered: its password" in asked
+        again.send(b"not the password\n")
+        again.expect_line(lambda line: b"wrong account name or password" in line)
+        again.close()
+    finally:
+        code, err = srv.stop()
+    assert code == 0 and PASSWORD not in err
