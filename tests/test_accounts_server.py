@@ -229,3 +229,22 @@ def test_accounts_required_guests_refused_newcomers_register_at_hello_nc_too():
     finally:
         code, err = srv.stop()
     assert code == 0 and PASSWORD not in err
+
+
+def test_an_irc_client_asking_for_a_registered_nick_is_told_it_is_in_use():
+    srv = ServerProcess("--rate-limit", "0")
+    try:
+        bob = NativeClient(srv.port, "bob")
+        bob.send_json({"type": "register", "password": PASSWORD})
+        assert answer(bob, "loggedin")["type"] == "loggedin"
+        bob.send_json({"type": "quit"})
+        bob.read_until_closed()
+        irc = LineSocket(srv.irc_port)
+        irc.send(b"NICK BOB\r\nUSER bob 0 * :Bob\r\n")
+        refused = irc.expect_line(lambda line: b" 433 " in line or b" 001 " in line)[-1]
+        assert b" 433 " in refused and b"registered" in refused, "not welcomed: another nick is needed"
+        irc.send(b"NICK bobby\r\n")
+        irc.expect_line(lambda line: b" 001 " in line)
+        irc.close()
+    finally:
+        srv.stop()
