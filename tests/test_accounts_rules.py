@@ -142,6 +142,8 @@ def test_op_by_account_lasts_across_logins(chat):
     bob.unregister("gone")
     from test_rules import Outlet, _At
 
+    chat.act(host, m.ListOps())
+    assert any("bob (an account made operator; not here" in t for t in chat.got("Server").notices("ops"))
     again = _At(chat.services, chat.hub, Outlet(), clock=chat.clock)
     assert again.register("bob", login_token=done.token)
     assert again.op, "operator again: the account is"

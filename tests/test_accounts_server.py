@@ -248,3 +248,34 @@ def test_an_irc_client_asking_for_a_registered_nick_is_told_it_is_in_use():
         irc.close()
     finally:
         srv.stop()
+
+
+def test_op_given_to_an_account_survives_a_restart(tmp_path):
+    path = tmp_path / "chat.sqlite3"
+    ops = tmp_path / "ops.txt"
+    ops.write_text("operators only\n")
+    ops.chmod(0o600)
+    srv = ServerProcess("--rate-limit", "0", "--store", str(path), "--op", "admin", "--op-password-file", str(ops))
+    try:
+        admin, welcome = arrive(srv.port, nick="admin", password="operators only")
+        assert welcome["type"] == "welcome"
+        admin.send_json({"type": "register", "password": PASSWORD})
+        assert answer(admin, "loggedin")["account"] == "admin"
+        bob = NativeClient(srv.port, "bob")
+        bob.send_json({"type": "register", "password": PASSWORD})
+        token = answer(bob, "loggedin")["token"]
+        bob.send_json({"type": "bans"})
+        assert bob.expect(lambda f: f["type"] == "error")["code"] == "not_operator", "not an operator yet"
+        admin.send_json({"type": "op", "nick": "bob"})
+        bob.expect(lambda f: f["type"] == "notice" and f.get("event") == "op")
+    finally:
+        srv.stop()
+    srv = ServerProcess("--rate-limit", "0", "--store", str(path))
+    try:
+        bob, welcome = arrive(srv.port, nick="bob", login_token=token)
+        assert welcome["type"] == "welcome"
+        bob.send_json({"type": "bans"})
+        listed = bob.expect(lambda f: f["type"] == "error" or (f["type"] == "notice" and f.get("event") == "bans"))
+        assert listed["type"] == "notice", "an operator again, after the restart, by the account"
+    finally:
+        srv.stop()
