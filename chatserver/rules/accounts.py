@@ -134,7 +134,7 @@ def login(me: Me, msg: m.Login) -> list[Effect]:
     effects: list[Effect] = []
     if identity(done.account) != identity(me.nick):  # (take the account's name first: it may be held)
         before, me.account = me.account, done.account
-        effects = chat.rename(me, m.SetNick(done.account))
+        effects = chat.COMMANDS[m.SetNick](me, m.SetNick(done.account))  # (as /nick: room rights follow)
         if identity(me.nick) != identity(done.account):
             me.account = before
             if msg.password is not None:
