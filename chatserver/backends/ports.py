@@ -181,6 +181,15 @@ class RoomDirectory(Protocol):
     def size(self, room: str) -> int:
         """How many are in ``room`` now, in O(1) (``rules/crowd.py`` asks on every join and leave)."""
 
+    def census(self, room: str) -> tuple[int, bool]:
+        """How many are in ``room`` now and whether it is marked crowded (``mark_crowded``), in
+        one O(1) read (``rules/crowd.py`` asks on every join, leave and rename)."""
+
+    def mark_crowded(self, room: str, crowded: bool) -> bool:
+        """Mark ``room`` crowded, or no longer; True if this call changed the mark. Of several
+        callers marking it the same way at once (on every node), exactly one is told True, so
+        the room hears a crossing once, not once per node."""
+
     def topic(self, room: str) -> str:
         """``room``'s topic ("" if none, or no such room)."""
 

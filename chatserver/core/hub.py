@@ -289,6 +289,14 @@ class LocalHub:
         """How many are in ``room`` now, in O(1) (``rules/crowd.py`` asks on every join and leave)."""
         return self._directory.size(room)
 
+    def census(self, room: str) -> tuple[int, bool]:
+        """How many are in ``room`` and whether it is marked crowded, in one O(1) read."""
+        return self._directory.census(room)
+
+    def mark_crowded(self, room: str, crowded: bool) -> bool:
+        """Mark ``room`` crowded or not; True if this call changed it (one caller in the whole chat)."""
+        return self._directory.mark_crowded(room, crowded)
+
     def set_topic(self, room: str, topic: str) -> None:
         self._directory.set_topic(room, topic)
 

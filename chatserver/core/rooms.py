@@ -33,7 +33,7 @@ class TooManyRooms(Exception):
 
 
 class Room:
-    __slots__ = ("name", "epoch", "members", "seq", "posted", "topic", "full", "maker")
+    __slots__ = ("name", "epoch", "members", "seq", "posted", "topic", "full", "maker", "crowded")
 
     def __init__(self, stored: StoredRoom) -> None:
         self.name = stored.name
@@ -48,6 +48,8 @@ class Room:
         self.full: list[Subscriber] = []
         #: The address that made it ("" for one the log knew): see ``roomquota.py``.
         self.maker = ""
+        #: Marked crowded (``RoomDirectory.mark_crowded``: ``rules/crowd.py`` decides).
+        self.crowded = False
 
 
 class Rooms:
@@ -210,6 +212,19 @@ class LocalDirectory:
         with self._lock:
             r = self._rooms.by_key.get(room_key(room))
             return len(r.members) if r is not None else 0
+
+    def census(self, room: str) -> tuple[int, bool]:
+        with self._lock:
+            r = self._rooms.by_key.get(room_key(room))
+            return (len(r.members), r.crowded) if r is not None else (0, False)
+
+    def mark_crowded(self, room: str, crowded: bool) -> bool:
+        with self._lock:
+            r = self._rooms.by_key.get(room_key(room))
+            if r is None or r.crowded == crowded:
+                return False
+            r.crowded = crowded
+            return True
 
     def set_topic(self, room: str, topic: str) -> None:
         with self._lock:
