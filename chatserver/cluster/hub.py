@@ -40,11 +40,13 @@ from chatserver.core.hub import LOBBY, Arrival, Greet, Greeting, LocalHub, Room,
 from chatserver.core.registry import NickTaken, person
 from common import messages as m
 from common.nicks import nick_key
+from common.rooms import room_key
 
 log = logging.getLogger(__name__)
 
 LINK_DOWN = "the server lost its cluster (Redis): messages are not sent until it is back"
 LINK_UP = "the cluster is back: chat goes on"
+GONE_NAMED = 10  # names a room is told of the people a dead node held in it, at most
 JOIN_TRIES = 20  # reads of a room's history, at most, before a join gives up (a room faster than Redis)
 
 
@@ -55,6 +57,18 @@ class _Claim:
     nick: str
     taken_over: bool  # from a session of another node (nobody left)
     stale: Subscriber | None = None  # the session here it replaced, once taken
+
+
+def gone_notice(room: str, nicks: list[str], now: float) -> m.Notice:
+    """What ``room`` hears of the people a dead node held in it: one of them by name (an IRC
+    client sees its QUIT, a terminal drops it from the room), several in one line, at most
+    ``GONE_NAMED`` of them named, and how many more."""
+    if len(nicks) == 1:
+        return m.Notice(text=f"{nicks[0]} left (their server is gone)", ts=now, event="leave", nick=nicks[0], room=room)
+    named = ", ".join(nicks[:GONE_NAMED])
+    more = f" and {len(nicks) - GONE_NAMED} more" if len(nicks) > GONE_NAMED else ""
+    text = f"{len(nicks)} people left (their server is gone): {named}{more}"
+    return m.Notice(text=text, ts=now, event="leave", room=room)
 
 
 class ClusterHub(LocalHub):
@@ -420,10 +434,16 @@ class ClusterHub(LocalHub):
         if not gone:
             return
         log.warning("node %s is gone: %d session(s) cleared away", node, len(gone))
+        by_room: dict[str, list[str]] = {}
         for g in gone:
-            self._say_left(g.nick, g.rooms, f"{g.nick} left (their server is gone)")
+            for room in g.rooms:
+                by_room.setdefault(room_key(room), [room]).append(g.nick)
+        now = time.time()
+        with self._lock:  # each room hears one line, however many of its people that node held
+            for room, *nicks in by_room.values():
+                self._relay.append(room, "n", gone_notice(room, nicks, now), None)
 
-    def _say_left(self, nick: str, rooms: list[str], text: str) -> None:
+    def _say_left(self, nick: str, rooms: list[str], text: str) -> None:  # (one session's rooms)
         now = time.time()
         with self._lock:
             for room in rooms:
