@@ -18,19 +18,20 @@ from chatserver.cluster.link import Link
 from chatserver.cluster.presence import Presence as RedisPresence
 from chatserver.cluster.redislog import RedisBroker
 from chatserver.core.roomquota import RoomQuota
-from chatserver.core.rooms import LocalDirectory, Rooms
+from chatserver.core.rooms import LocalDirectory, Room, Rooms
 
 
 @pytest.fixture(params=["memory", "redis"])
-def directory(request) -> Iterator[tuple[RoomDirectory, Callable[[str], None], Callable[[str, str], None]]]:
+def directory(request) -> Iterator[tuple[RoomDirectory, Callable[[str], object], Callable[[str, str], None]]]:
     """A directory, how to make a room in it, and how to put a person in a room."""
     if request.param == "memory":
         lock = threading.RLock()
-        rooms = Rooms(MemoryBroker(), RoomQuota())
+        broker = MemoryBroker()
+        rooms = Rooms(broker, RoomQuota())
 
-        def make(name: str) -> None:
+        def make(name: str) -> Room | None:
             with lock:
-                rooms.load(name, create=True)
+                return rooms.load(name, create=True)
 
         def join(name: str, nick: str) -> None:
             with lock:
@@ -38,7 +39,7 @@ def directory(request) -> Iterator[tuple[RoomDirectory, Callable[[str], None], C
                 assert room is not None
                 room.members[Member(nick)] = 0  # type: ignore[index]
 
-        yield LocalDirectory(lock, rooms), make, join
+        yield LocalDirectory(lock, rooms, broker, make), make, join
     else:
         link = Link(request.getfixturevalue("redis_server").url)
         presence = RedisPresence(link, "n1", 60.0)
