@@ -30,7 +30,7 @@ from chatserver.backends.memory import Leases, MemoryPresence
 from chatserver.backends.ports import Broker, Presence, RoomDirectory
 from chatserver.backends.records import Unavailable
 from chatserver.backends.roomlog import DEFAULT_KEEP, HISTORY_BYTES, MemoryBroker
-from chatserver.core.delivery import NOT_KEPT, PUBLISH_WAIT, Build, Delivery, Publish, Publisher, Receipt
+from chatserver.core.delivery import NOT_KEPT, PUBLISH_WAIT, Delivery, Publish, Publisher
 from chatserver.core.fanout import Frame, Subscriber
 from chatserver.core.following import Following
 from chatserver.core.interface import Arrival, Greet, Greeting, Hub
@@ -133,6 +133,17 @@ class LocalHub:
         #: What other nodes asked of a session being greeted; sessions whose end presence
         #: was not told yet (``Joining``'s, which ``unregister`` and a node's recovery use).
         self._parked, self._departed = self._joining.parked, self._joining.departed
+        # The ``Hub``'s ways in and its publication are its collaborators' own methods, not
+        # written again here: entering and joining (``joining.py``); publishing, announcing,
+        # a frame for one session and waiting for delivery (the delivery: ``delivery.py``, or
+        # a cluster's relay).
+        self.enter = self._joining.enter
+        self.join = self._joining.join
+        self.publish = self._delivery.publish
+        self.publish_many = self._delivery.publish_many
+        self.announce = self._delivery.announce
+        self.send_to = self._delivery.send_to
+        self.flush = self._delivery.flush
 
     @property
     def quota(self) -> RoomQuota:
@@ -211,38 +222,6 @@ class LocalHub:
         return self._names.kick(nick, why)
 
     # -- rooms (``rooms.py``), taken up in the broker outside the lock --
-    # -- entering and joining (``joining.py``) --
-    def enter(
-        self,
-        sub: Subscriber,
-        nick: str,
-        room: str,
-        greet: Greet,
-        *,
-        resume: str | None = None,
-        after: int | None = None,
-        epoch: str | None = None,
-        recent: int = 0,
-        arrival: Arrival | None = None,
-    ) -> tuple[str, bool, str]:
-        """Claim ``nick`` and join ``room`` in one step: ``Joining.enter``."""
-        return self._joining.enter(
-            sub, nick, room, greet, resume=resume, after=after, epoch=epoch, recent=recent, arrival=arrival
-        )
-
-    def join(
-        self,
-        room: str,
-        sub: Subscriber,
-        greet: Greet | None = None,
-        after: int | None = None,
-        recent: int = 0,
-        epoch: str | None = None,
-        arrival: Arrival | None = None,
-    ) -> str:
-        """Add ``sub`` to ``room`` (made on first join): ``Joining.join``."""
-        return self._joining.join(room, sub, greet, after, recent, epoch, arrival)
-
     def _greet(self, greet: Greet, greeting: Greeting) -> None:
         """``greet(greeting)``, what it sends queued to the dispatcher even when it is idle (lock
         held): encoded on the connection's own thread, a greeting's frames left that thread's
@@ -305,40 +284,6 @@ class LocalHub:
     def rooms(self) -> list[RoomInfo]:
         """Rooms with people in them (and the lobby), by name."""
         return self._directory.rooms()
-
-    # -- messages (``delivery.py``) --
-    def publish(
-        self, room: str, build: Build, exclude: Subscriber | None = None, receipt: Receipt | None = None
-    ) -> Frame:
-        """Stamp with the room's next sequence number, keep in the room's history,
-        and queue to every member but ``exclude`` (who gets ``receipt(message)``
-        instead, in the same place in the room's order)."""
-        return self._delivery.publish(room, build, exclude, receipt)
-
-    def publish_many(self, items: list[Publish], exclude: Subscriber) -> None:
-        """``publish`` for each of ``items`` from ``exclude``, in order, in one turn of the lock."""
-        self._delivery.publish_many(items, exclude)
-
-    def announce(
-        self,
-        room: str,
-        build: Callable[[float], m.Message],
-        exclude: Subscriber | None = None,
-        *,
-        except_nick: str | None = None,
-    ) -> None:
-        """A notice to the room, but not to ``exclude`` (or to whoever holds
-        ``except_nick``): in order with messages, but not sequenced or kept."""
-        self._delivery.announce(room, build, exclude, except_nick=except_nick)
-
-    def send_to(self, sub: Subscriber, frame: Frame) -> None:
-        """A frame for ``sub`` alone, after everything queued for it so far."""
-        self._delivery.send_to(sub, frame)
-
-    def flush(self, timeout: float | None = None) -> bool:
-        """Wait until everything published so far has been handed to its
-        recipients' outboxes; False if that took longer than ``timeout``."""
-        return self._delivery.flush(timeout)
 
     def close(self) -> None:
         """At shutdown: deliver what is queued, keep what was staged, close the log."""

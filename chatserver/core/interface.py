@@ -2,7 +2,10 @@
 
 ``core/hub.py``'s ``LocalHub`` implements it, for one server and for a
 cluster's node alike; the rules (``rules/services.py``) and the sessions
-are written against this and nothing else.
+are written against this and nothing else. The hub does not write
+``enter``, ``join`` or the publication methods again: they are its
+collaborators' own (``joining.py``'s ``Joining``; the delivery, ``delivery.py``'s
+``Publisher``), so each signature is written here and where it is done.
 """
 
 from __future__ import annotations
