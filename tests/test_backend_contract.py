@@ -172,6 +172,44 @@ def test_a_new_topic_keeps_the_numbering(kit):
     assert b.publish(_msg("#dev", "next")).seq == 2
 
 
+def test_a_room_is_followed_as_kept_or_made_once(kit):
+    """``ensure``: the hub takes a room up outside its lock, the broker makes it if new."""
+    b = kit.broker
+    made, _ = b.ensure("#Dev")
+    assert (made.name, made.seq, made.topic) == ("#Dev", 0, "") and made.epoch
+    again, _ = b.ensure("#DEV")
+    assert again == made, "known now: the same room, its numbering kept"
+    b.publish(_msg("#dev", "hello"))
+    b.commit()
+    b.save_room(StoredRoom("#Dev", made.epoch, 1, "release friday"))
+    kept, _ = b.ensure("#dev")
+    assert kept == StoredRoom("#Dev", made.epoch, 1, "release friday")
+    found: list[StoredRoom] = []
+    start = threading.Barrier(6)
+
+    def take_up() -> None:
+        start.wait()
+        found.append(b.ensure("#new")[0])
+
+    threads = [threading.Thread(target=take_up) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({x.epoch for x in found}) == 1, "taken up at once by several: one room"
+
+
+def test_a_room_numbered_as_far_as_seen_is_not_behind(kit):
+    b = kit.broker
+    b.ensure("#dev")
+    for i in range(3):
+        b.publish(_msg("#dev", f"line {i}"))
+    b.commit()
+    epoch = b.room("#dev").epoch  # type: ignore[union-attr]
+    assert b.behind({"#dev": 3}) == [] and b.behind({"#dev": 1}) == []
+    assert b.room("#dev").epoch == epoch, "nothing renumbered"  # type: ignore[union-attr]
+
+
 def test_search_finds_every_word_newest_first(kit):
     b = kit.broker
     for name in ("#a", "#b"):

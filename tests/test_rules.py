@@ -662,3 +662,50 @@ def test_importing_the_rules_loads_no_transport():
 def test_effects_are_values():
     assert effects.Answer(m.Pong("x")) == effects.Answer(m.Pong("x"))
     assert effects.leave("r", "b", code="c", text="t") == [effects.Answer(m.Error("c", "t")), effects.End("r", "b")]
+
+
+def test_away_changes_are_bounded_per_minute_with_a_clear_refusal(room):
+    from chatserver.rules import away
+
+    alice, bob = room.person("alice"), room.person("bob")
+    for i in range(away.CHANGES):
+        room.act(bob, m.Away(f"out {i}" if i % 2 == 0 else ""))
+    heard = len(room.got("alice").notices("away"))
+    assert heard == away.CHANGES and room.got("bob").errors() == []
+    room.clock.now += away.WINDOW - 1
+    room.act(bob, m.Away("once more"))
+    (refusal,) = room.got("bob").of(m.Error)
+    assert refusal.code == "away_refused" and "try again in 1 s" in refusal.message
+    assert len(room.got("alice").notices("away")) == heard, "a refused change is not announced"
+    assert room.hub.find("bob").away == "out 4", "nor kept"
+    room.clock.now += 1
+    room.act(bob, m.Away("once more"))
+    assert room.got("alice").notices("away")[-1] == "bob is away: once more"
+    assert len(room.got("bob").of(m.Error)) == 1
+    room.act(alice, m.Away("lunch"))  # (counted per person: alice has her own)
+    assert room.got("alice").errors() == []
+
+
+def test_an_away_reason_too_long_is_refused_not_cut(room):
+    from chatserver.rules import away
+
+    bob = room.person("bob")
+    room.act(bob, m.Away("x" * (away.REASON + 1)))
+    (refusal,) = room.got("bob").of(m.Error)
+    assert refusal.code == "away_refused" and f"at most {away.REASON} characters" in refusal.message
+    assert room.hub.find("bob").away == ""
+    room.act(bob, m.Away("  spaced   " + "y" * (away.REASON - 7)))  # (counted once on one line)
+    assert room.hub.find("bob").away == "spaced " + "y" * (away.REASON - 7)
+
+
+@pytest.mark.parametrize("mode", [Mode.REVERSE, Mode.ACK])
+def test_away_is_bounded_alone_too(mode):
+    from chatserver.rules import away
+
+    chat_ = Chat(mode)
+    try:
+        bob = chat_.person("bob")
+        chat_.act(bob, m.Away("z" * (away.REASON + 1)))
+        assert chat_.got("bob").errors() == ["away_refused"] and bob.away == ""
+    finally:
+        chat_.hub.close()

@@ -19,6 +19,7 @@ their own beside these, not a method here.
 from __future__ import annotations
 
 import dataclasses
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from chatserver.backends.records import Gone, Holder, Person, Position, StoredGrant, StoredRoom, StoredSanction
@@ -39,6 +40,13 @@ class Broker(Protocol):
     def save_room(self, room: StoredRoom) -> None:
         """A new room (its epoch the one given, unless the broker has one), or its topic changed."""
 
+    def ensure(self, name: str) -> tuple[StoredRoom, str]:
+        """Follow a room: the room as kept (made now, with a fresh epoch, if the broker does not
+        know it) and the position its log is kept up to, in the broker's own terms (Redis: the
+        stream's last id, which the node reads on from; memory and SQLite: the seq). The hub
+        calls it outside its lock, before it takes the room in, and ``forget``s it when it lets
+        the room go (a cluster's node holds trimming back for the rooms it follows)."""
+
     def forget(self, name: str) -> bool:
         """The hub drops an empty room from memory; True if its messages and
         numbering go with it (so a room of that name made later is new)."""
@@ -53,6 +61,12 @@ class Broker(Protocol):
     def recent(self, room: str, count: int, before: int | None = None, after: int | None = None) -> list[m.ChatMessage]:
         """History by position: the last ``count`` messages of ``room`` numbered below
         ``before`` and above ``after`` (either may be None), oldest first."""
+
+    def behind(self, rooms: dict[str, int]) -> list[str]:
+        """Of these rooms (name -> a seq the chat has seen), those the broker numbers below it:
+        it came back from older data (Redis from a snapshot). Each gets a new epoch, once, so
+        no number means two messages. A broker that numbers in this process is never behind
+        what it numbered: a seq beyond is a client's mistake, and nothing is renumbered for it."""
 
     def follow(self, rooms: dict[str, int], timeout: float) -> list[m.ChatMessage]:
         """Messages of these rooms numbered above the seq given for each, oldest first per
@@ -180,6 +194,24 @@ class RoomDirectory(Protocol):
 
     def size(self, room: str) -> int:
         """How many are in ``room`` now, in O(1) (``rules/crowd.py`` asks on every join and leave)."""
+
+    def look(self, room: str) -> object | None:
+        """What a joiner's greeting will ask of ``room`` under the hub's lock, read now, before
+        it (a cluster's: its first members, their count, its topic; None where those are read
+        under the lock without I/O)."""
+
+    def greeting(self, seen: object | None) -> AbstractContextManager[None]:
+        """While this thread greets a joiner under the lock: what the greeting asks of the room
+        is answered from ``seen`` (``look``'s)."""
+
+    def census(self, room: str) -> tuple[int, bool]:
+        """How many are in ``room`` now and whether it is marked crowded (``mark_crowded``), in
+        one O(1) read (``rules/crowd.py`` asks on every join, leave and rename)."""
+
+    def mark_crowded(self, room: str, crowded: bool) -> bool:
+        """Mark ``room`` crowded, or no longer; True if this call changed the mark. Of several
+        callers marking it the same way at once (on every node), exactly one is told True, so
+        the room hears a crossing once, not once per node."""
 
     def topic(self, room: str) -> str:
         """``room``'s topic ("" if none, or no such room)."""

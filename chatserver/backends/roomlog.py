@@ -15,6 +15,7 @@ import collections
 import dataclasses
 import re
 import secrets
+import threading
 from collections.abc import Callable
 
 from chatserver.backends.follow import FOLLOW_PAGE, Followers
@@ -66,7 +67,8 @@ class _Kept:
 class MemoryBroker:
     """Recent messages in memory, within ``keep`` per room and ``history_bytes``
     for all rooms together (the room keeping the most gives up its oldest).
-    Nothing outlives the process. Written under the hub's lock; read from any thread."""
+    Nothing outlives the process. Written under the hub's lock (rooms taken up and let go of
+    outside it); read from any thread."""
 
     def __init__(self, keep: int = DEFAULT_KEEP, history_bytes: int = HISTORY_BYTES) -> None:
         self._keep = keep
@@ -74,6 +76,9 @@ class MemoryBroker:
         self._total = 0
         self._rooms: dict[str, _Kept] = {}
         self._followers = Followers()
+        #: Held while the rooms change (publishing under the hub's lock, a room taken up or
+        #: let go of outside it): never across anything slow.
+        self._lock = threading.Lock()
 
     def room(self, name: str) -> StoredRoom | None:
         kept = self._rooms.get(room_key(name))
@@ -82,26 +87,40 @@ class MemoryBroker:
         return kept.info if kept.info.seq == kept.seq else dataclasses.replace(kept.info, seq=kept.seq)
 
     def save_room(self, room: StoredRoom) -> None:
-        kept = self._rooms.get(room_key(room.name))
-        if kept is None:
-            self._rooms[room_key(room.name)] = _Kept(room)
-        else:
-            kept.info = dataclasses.replace(room, epoch=kept.info.epoch)  # (its numbering stays)
+        with self._lock:
+            kept = self._rooms.get(room_key(room.name))
+            if kept is None:
+                self._rooms[room_key(room.name)] = _Kept(room)
+            else:
+                kept.info = dataclasses.replace(room, epoch=kept.info.epoch)  # (its numbering stays)
+
+    def ensure(self, name: str) -> tuple[StoredRoom, str]:
+        with self._lock:
+            kept = self._rooms.get(room_key(name))
+            if kept is None:
+                kept = self._rooms[room_key(name)] = _Kept(StoredRoom(name, secrets.token_hex(6), 0, ""))
+        stored = self.room(name) or kept.info
+        return stored, str(stored.seq)
 
     def forget(self, name: str) -> bool:
-        kept = self._rooms.pop(room_key(name), None)
-        if kept is not None:
-            self._total -= kept.bytes
+        with self._lock:
+            kept = self._rooms.pop(room_key(name), None)
+            if kept is not None:
+                self._total -= kept.bytes
         return True
 
+    def behind(self, rooms: dict[str, int]) -> list[str]:
+        return []  # (numbered here: never behind what it numbered)
+
     def publish(self, msg: m.ChatMessage) -> Position:
-        kept = self._rooms.get(room_key(msg.room))
-        if kept is None:
-            kept = self._rooms[room_key(msg.room)] = _Kept(StoredRoom(msg.room, secrets.token_hex(6), 0, ""))
-        seq = kept.seq + 1
-        if msg.seq != seq:
-            msg = dataclasses.replace(msg, seq=seq)
-        self._keep_message(kept, msg)
+        with self._lock:
+            kept = self._rooms.get(room_key(msg.room))
+            if kept is None:
+                kept = self._rooms[room_key(msg.room)] = _Kept(StoredRoom(msg.room, secrets.token_hex(6), 0, ""))
+            seq = kept.seq + 1
+            if msg.seq != seq:
+                msg = dataclasses.replace(msg, seq=seq)
+            self._keep_message(kept, msg)
         self._followers.published()
         return Position(seq, kept.info.epoch)
 

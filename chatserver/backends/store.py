@@ -11,7 +11,9 @@ acknowledges only what is committed.
 
 from __future__ import annotations
 
+import secrets
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -66,6 +68,7 @@ class SqliteStore:
         self.accounts = SqliteAccounts(self._database)
         self._pruning = Pruning(self._database, self._readers, self._index.catch_up_now)
         self._checkpoints = Checkpointer(self.path)
+        self._ensuring = threading.Lock()
 
     # -- the broker --
     def room(self, name: str) -> StoredRoom | None:
@@ -75,8 +78,21 @@ class SqliteStore:
         """A new room, or its topic changed: written with the next commit, never waiting for one."""
         self._rooms.save_room(room)
 
+    def ensure(self, name: str) -> tuple[StoredRoom, str]:
+        """The room (made, staged for the next commit, if the file does not have it) and its seq."""
+        with self._ensuring:  # (of two taking up a new room at once, one makes it)
+            found = self._rooms.room(name)
+            if found is None:
+                self._rooms.save_room(StoredRoom(name, secrets.token_hex(6), 0, ""))
+                found = self._rooms.room(name)
+        assert found is not None
+        return found, str(found.seq)
+
     def forget(self, name: str) -> bool:
         return self._rooms.forget(name)
+
+    def behind(self, rooms: dict[str, int]) -> list[str]:
+        return []  # (numbered in this process: never behind what it numbered)
 
     def publish(self, msg: m.ChatMessage) -> Position | None:
         return self._messages.publish(msg)

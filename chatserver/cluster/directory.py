@@ -33,6 +33,16 @@ from common.rooms import room_key
 GLANCE = max(bound(m.Welcome), bound(m.Joined))
 
 
+# KEYS: the room's hash. ARGV: the mark ("1" crowded, "0" not). 1 if this call changed it.
+_MARK = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local was = redis.call('HGET', KEYS[1], 'crowded') or '0'
+if was == ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'crowded', ARGV[1])
+return 1
+"""
+
+
 @dataclasses.dataclass(frozen=True)
 class Glance:
     """What a greeting shows of its room besides messages (its first members, their count, its
@@ -56,6 +66,7 @@ class RedisDirectory:
         self._broker = broker
         #: The ``Glance`` of the room this thread is greeting a joiner of, while it does.
         self._joining = threading.local()
+        self._mark = link.redis.register_script(_MARK)
 
     def look(self, room: str) -> Glance:
         """The room as a greeting shows it (Redis: never under the lock)."""
@@ -106,6 +117,25 @@ class RedisDirectory:
     def size(self, room: str) -> int:
         """Presence's count of ``room`` across the cluster: one HLEN, O(1)."""
         return self._presence.counts([room_key(room)])[0]
+
+    def census(self, room: str) -> tuple[int, bool]:
+        """The room's count (one HLEN) and its crowded mark (one HGET), in one round trip."""
+        key = room_key(room)
+
+        def read(r) -> list:  # noqa: ANN001
+            p = r.pipeline(transaction=False)
+            p.hlen(keys.members(key))
+            p.hget(keys.room(key), "crowded")
+            return p.execute()
+
+        count, mark = self._link.call(read)  # type: ignore[misc]
+        return int(count), mark == "1"
+
+    def mark_crowded(self, room: str, crowded: bool) -> bool:
+        """One script: the mark changes for one caller of the whole cluster (a room Redis does
+        not know is left alone: a hash of a mark alone would pass for a room)."""
+        key = keys.room(room_key(room))
+        return bool(self._link.call(lambda r: self._mark(keys=[key], args=["1" if crowded else "0"])))
 
     def set_topic(self, room: str, topic: str) -> None:
         r = self._follow(room)

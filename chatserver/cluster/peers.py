@@ -33,3 +33,6 @@ class Inboxes:
 
     def kick(self, node: str, sid: str, why: str) -> None:
         self.send(node, {"t": "kick", "sid": sid, "why": why})
+
+    def replace(self, node: str, sid: str) -> None:
+        self.send(node, {"t": "replace", "sid": sid})

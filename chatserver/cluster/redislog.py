@@ -131,8 +131,8 @@ def seq_of(entry_id: str) -> int:
 
 
 class RedisBroker:
-    """``ports.Broker`` in Redis (plus what the relay needs: ``append``, ``ensure``, ``between``,
-    ``read_up_to``). Every method is a Redis round trip or more: never call one under a lock
+    """``ports.Broker`` in Redis (plus what the relay needs: ``append``, ``read_up_to``).
+    Every method is a Redis round trip or more: never call one under a lock
     that delivery needs."""
 
     def __init__(self, link: Link, node: str) -> None:
@@ -247,29 +247,15 @@ class RedisBroker:
                 return
             top = "(" + page[-1][0]  # type: ignore[index]
 
-    def recent(
-        self, room: str, count: int, before: int | None = None, after: int | None = None, upto: str = "+"
-    ) -> list[m.ChatMessage]:
-        """The last ``count`` messages of ``room`` numbered below ``before`` and above ``after``
-        (and no later than the stream id ``upto``), oldest first."""
+    def recent(self, room: str, count: int, before: int | None = None, after: int | None = None) -> list[m.ChatMessage]:
+        """The last ``count`` messages of ``room`` numbered below ``before`` and above ``after``,
+        oldest first (a joiner's history: below the seq the node had delivered, plus one)."""
         if count <= 0 or (before is not None and before <= 1):
             return []  # (nothing is numbered below 1)
-        top = upto if before is None else min_id(upto, f"({before}-0")
+        top = "+" if before is None else f"({before}-0"
         found: list[m.ChatMessage] = []
         for entry_id, fields in self._walk_back(room, top):
             if after is not None and seq_of(entry_id) <= after:
-                break
-            if fields.get("k") == "m":
-                found.append(decode(entry_id, fields))  # type: ignore[arg-type]
-                if len(found) >= count:
-                    break
-        return found[::-1]
-
-    def between(self, room: str, after: int, upto: str, count: int) -> list[m.ChatMessage]:
-        """The messages numbered above ``after`` up to the stream id ``upto``, the last ``count`` of them."""
-        found: list[m.ChatMessage] = []
-        for entry_id, fields in self._walk_back(room, upto):
-            if seq_of(entry_id) <= after:
                 break
             if fields.get("k") == "m":
                 found.append(decode(entry_id, fields))  # type: ignore[arg-type]
@@ -305,17 +291,3 @@ class RedisBroker:
 
     def close(self) -> None:
         pass  # the link is the hub's to close
-
-
-def min_id(a: str, b: str) -> str:
-    """The lower of two XREVRANGE upper bounds ("+" is the top; "(" marks an exclusive one)."""
-    if a == "+":
-        return b
-    if b == "+":
-        return a
-
-    def order(x: str) -> tuple[int, int, int]:
-        ms, _, sub = x.lstrip("(").partition("-")
-        return int(ms), int(sub or 0), 0 if x.startswith("(") else 1
-
-    return a if order(a) <= order(b) else b

@@ -43,7 +43,6 @@ UNAVAILABLE = "the server has lost its cluster (Redis): your message was not sen
 READ_BLOCK_MS = 1000  # a blocking read returns at least this often (to see a stop)
 READ_COUNT = 1000  # entries per stream per read, at most
 MAX_BATCH = 5000  # entries waiting for the writer before publishers wait
-LATEST = 256  # messages a followed room remembers having delivered (for joiners)
 
 
 @dataclasses.dataclass
@@ -55,29 +54,6 @@ class _Pending:
     room: Room | None = None
     msg: m.Message | None = None  # as published (numbered by Redis)
     seq: int = 0  # its number, once Redis gave it
-
-
-class FollowedRoom(Room):
-    """A room whose stream this node reads (for its members here)."""
-
-    __slots__ = ("read", "latest")
-
-    def __init__(self, stored, last_id: str) -> None:  # noqa: ANN001
-        super().__init__(stored)
-        self.read = last_id  # the stream id read up to: later entries come live
-        #: The last messages delivered, (seq, frame): a joiner's history read from Redis
-        #: outside the lock is completed from these under it.
-        self.latest: collections.deque[tuple[int, Frame]] = collections.deque(maxlen=LATEST)
-
-    def delivered_after(self, seq: int) -> list[m.ChatMessage] | None:
-        """The messages delivered numbered above ``seq``, or None if ``latest`` does not
-        hold all of them (lock held)."""
-        if self.seq <= seq:
-            return []
-        found = [frame.msg for n, frame in self.latest if n > seq]
-        if len(found) != self.seq - seq:
-            return None
-        return found  # type: ignore[return-value]
 
 
 class Relay:
@@ -94,7 +70,7 @@ class Relay:
         lock: threading.RLock,
         rooms: Rooms,
         holder: Callable[[str], Subscriber | None],
-        follow: Callable[[str, bool], FollowedRoom | None],
+        follow: Callable[[str, bool], Room | None],
         *,
         obey: Callable[[dict[str, str]], None],
         tell_down: Callable[[], None],
@@ -124,7 +100,7 @@ class Relay:
         self._batch: list[Entry] = []
         self._batch_ready = threading.Condition(self._lock)
         self._streams = {keys.inbox(node): "0-0", keys.EVENTS: self._last_id(keys.EVENTS)}
-        self._by_stream: dict[str, FollowedRoom] = {}
+        self._by_stream: dict[str, Room] = {}
         self._control = frozenset((keys.inbox(node), keys.EVENTS))  # streams that are not rooms
         #: Entries sent when the link broke, by ref: (room, its stream id read then).
         self._doubtful: dict[int, tuple[str, str]] = {}
@@ -182,7 +158,7 @@ class Relay:
 
     def _queue_locked(
         self,
-        r: FollowedRoom | None,
+        r: Room | None,
         build: Callable[[int, float], m.Message],
         exclude: Subscriber | None,
         receipt: Callable[[m.Message], m.Message] | None,
@@ -297,7 +273,7 @@ class Relay:
             for entry in batch:
                 r = self._rooms.get(entry.room)
                 if int(entry.ref) in self._pending:
-                    self._doubtful[int(entry.ref)] = (entry.room, r.read if isinstance(r, FollowedRoom) else "0-0")
+                    self._doubtful[int(entry.ref)] = (entry.room, r.read if r is not None and r.read else "0-0")
         if self._link.up:  # back already, its own settling done: settle these now
             try:
                 self.settle()
@@ -401,7 +377,7 @@ class Relay:
                 self.release_held()
             unrecorded.update(read)  # (recorded with the next read: what this node read may then be trimmed)
 
-    def _deliver(self, r: FollowedRoom, entry_id: str, fields: dict[str, str]) -> None:
+    def _deliver(self, r: Room, entry_id: str, fields: dict[str, str]) -> None:
         """A room's entry read back: to this node's members, in the room's order (lock held)."""
         r.read = entry_id
         msg = decode(entry_id, fields)  # (numbered by its id: the stored JSON is never edited)
@@ -410,8 +386,7 @@ class Relay:
             seq = seq_of(entry_id)
             if r.seq and seq > r.seq + 1:
                 self._gap(r, seq)
-            r.seq = seq
-            r.latest.append((seq, frame))
+            r.seq = seq  # (the local delivery keeps it among the room's latest: ``post``)
         elif isinstance(msg, m.Notice) and msg.event == "topic" and msg.topic is not None:
             r.topic = msg.topic
         exclude, receipt = None, None
@@ -430,7 +405,7 @@ class Relay:
             exclude = self._holder(fields["x"])
         self.local.post(r, frame, exclude, receipt)
 
-    def _gap(self, r: FollowedRoom, seq: int) -> None:
+    def _gap(self, r: Room, seq: int) -> None:
         """Messages before ``seq`` were trimmed before this node read them (it fell
         more than the stream's hard cap behind): its members are told, and a
         sender here whose message was among them is acknowledged (lock held)."""
@@ -458,10 +433,10 @@ class Relay:
         """Straight to this node's members of ``r`` (lock held)."""
         self.local.post(r, frame, exclude, receipt)
 
-    def follow_stream(self, r: FollowedRoom, last: str) -> None:
-        """Read ``r``'s stream from ``last`` on (lock held)."""
+    def follow_stream(self, r: Room) -> None:
+        """Read ``r``'s stream from ``r.read`` on (lock held)."""
         self._by_stream[keys.log(room_key(r.name))] = r
-        self._streams[keys.log(room_key(r.name))] = last
+        self._streams[keys.log(room_key(r.name))] = r.read
 
     def unfollow_stream(self, r: Room) -> None:
         """No longer read ``r``'s stream (lock held)."""

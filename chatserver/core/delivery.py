@@ -168,6 +168,8 @@ class Delivery:
         dispatcher commits it in its turn, before anything queued after it
         (a reply showing it in /history) goes out."""
         r.posted += 1
+        if isinstance(frame.msg, m.ChatMessage):  # (a joiner greeted from a history read outside the lock)
+            r.latest.append((frame.msg.seq, frame.msg))
         alone = exclude is not None and len(r.members) == 1 and exclude in r.members and not receipt
         if not staged and (not r.members or alone):
             return  # a notice nobody hears

@@ -7,19 +7,21 @@ the lock that orders delivery, and puts together:
 - ``names.py``: this node's sessions and the names they hold in presence
   (``backends/ports.py``' ``Presence``: memory, or Redis on a cluster's node);
 - ``rooms.py``: the rooms in memory and who is in them;
+- ``following.py``: a room taken up in the broker outside the lock, and let go of;
+- ``joining.py``: entering (a name and a room in one step) and joining, the
+  history read outside the lock and the greeting completed under it;
 - ``delivery.py``: publication (stamped, kept by the broker: memory, SQLite
   or Redis; queued for the dispatcher, ``dispatcher.py`` and ``fanout.py``);
 - ``interface.py``: the ``Hub`` the rules and sessions are written against,
   and the ``Greeting`` a joiner gets.
 
-What a joiner is shown and entering (a name and a room in one step) are
-written here, as they need all three. The names other modules imported from
-here before the split are still importable from here.
+A cluster's node is this same hub given Redis ones (``cluster/hub.py``).
+The names other modules imported from here before the split are still
+importable from here.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import threading
 from collections.abc import Callable
@@ -28,13 +30,25 @@ from chatserver.backends.memory import Leases, MemoryPresence
 from chatserver.backends.ports import Broker, Presence, RoomDirectory
 from chatserver.backends.records import Unavailable
 from chatserver.backends.roomlog import DEFAULT_KEEP, HISTORY_BYTES, MemoryBroker
-from chatserver.core.delivery import NOT_KEPT, PUBLISH_WAIT, Build, Delivery, Publish, Publisher, Receipt
+from chatserver.core.delivery import NOT_KEPT, PUBLISH_WAIT, Delivery, Publish, Publisher
 from chatserver.core.fanout import Frame, Subscriber
+from chatserver.core.following import Following
 from chatserver.core.interface import Arrival, Greet, Greeting, Hub
+from chatserver.core.joining import Joining
 from chatserver.core.names import Names, Peers
 from chatserver.core.registry import NickTaken, Person
 from chatserver.core.roomquota import RoomQuota
-from chatserver.core.rooms import LOBBY, MAX_ROOMS, LocalDirectory, Room, RoomInfo, Rooms, TooManyRooms
+from chatserver.core.rooms import (
+    LOBBY,
+    MAX_ROOMS,
+    NO_READING,
+    LocalDirectory,
+    Reading,
+    Room,
+    RoomInfo,
+    Rooms,
+    TooManyRooms,
+)
 from common import messages as m
 from common.nicks import nick_key
 
@@ -74,6 +88,8 @@ class LocalHub:
         peers: Peers | None = None,
         delivery: Callable[[Delivery], Publisher] | None = None,
         directory: RoomDirectory | None = None,
+        reading: Reading = NO_READING,
+        obey: Callable[[dict[str, str]], None] | None = None,
     ) -> None:
         self._lock = threading.RLock()  # greet() may ask for members while joining
         self.node = node
@@ -85,12 +101,49 @@ class LocalHub:
         self._broker: Broker = broker if broker is not None else MemoryBroker(keep, history_bytes)
         self._names = Names(self._lock, node, presence, peers, lambda sub, frame: self.send_to(sub, frame))
         self._rooms = Rooms(self._broker, RoomQuota(), max_rooms)
+        #: The rooms taken up in the broker (outside the lock) and let go of.
+        self._following = Following(self._lock, self._rooms, self._broker, reading)
         #: Who is in a room, its topic, the rooms in use (a node's: Redis).
-        self._directory: RoomDirectory = directory if directory is not None else LocalDirectory(self._lock, self._rooms)
+        self._directory: RoomDirectory = (
+            directory
+            if directory is not None
+            else LocalDirectory(
+                self._lock, self._rooms, self._broker, lambda name: self._following.follow(name, create=True)
+            )
+        )
         local = self._local = Delivery(self._lock, self._broker, self._rooms, self._names.registry.holder)
         #: How messages reach members: ``local`` itself (one server), or what ``delivery`` makes of it
         #: (a cluster's node: through Redis, read back, then through ``local``); called last.
         self._delivery: Publisher = delivery(local) if delivery is not None else local
+        self._joining = Joining(
+            self._lock,
+            names=self._names,
+            rooms=self._rooms,
+            broker=self._broker,
+            directory=self._directory,
+            follow=self._following.follow,
+            delivery=lambda: self._delivery,
+            greet=self._greet,
+            unregister=self.unregister,
+            keep=keep,
+            node=node,
+            peers=peers,
+            obey=obey if obey is not None else (lambda fields: None),
+        )
+        #: What other nodes asked of a session being greeted; sessions whose end presence
+        #: was not told yet (``Joining``'s, which ``unregister`` and a node's recovery use).
+        self._parked, self._departed = self._joining.parked, self._joining.departed
+        # The ``Hub``'s ways in and its publication are its collaborators' own methods, not
+        # written again here: entering and joining (``joining.py``); publishing, announcing,
+        # a frame for one session and waiting for delivery (the delivery: ``delivery.py``, or
+        # a cluster's relay).
+        self.enter = self._joining.enter
+        self.join = self._joining.join
+        self.publish = self._delivery.publish
+        self.publish_many = self._delivery.publish_many
+        self.announce = self._delivery.announce
+        self.send_to = self._delivery.send_to
+        self.flush = self._delivery.flush
 
     @property
     def quota(self) -> RoomQuota:
@@ -128,9 +181,22 @@ class LocalHub:
 
     def unregister(self, sub: Subscriber) -> None:
         with self._lock:
+            self._parked.pop(sub, None)
+            rooms = self._rooms.rooms_of(sub)
             sid = self._unregister_locked(sub)
-        if sid is not None and not self._names.closing:
-            self._presence.release(sub.nick, sid)
+            if sid is None or self._names.closing:  # (a stopping node's names lapse with it: see closing)
+                return
+        try:
+            self._forget(sub.nick, sid, rooms)
+        except Unavailable:
+            with self._lock:
+                self._departed.append((sub.nick, sid, rooms))  # (told once presence is back: ``_forget``)
+
+    def _forget(self, nick: str, sid: str, rooms: list[str]) -> None:
+        """``nick`` (session ``sid``) left ``rooms`` and the chat: the directory and presence are told."""
+        for name in rooms:
+            self._directory.left(name, nick, sid, None)
+        self._presence.release(nick, sid)
 
     def _unregister_locked(self, sub: Subscriber) -> str | None:
         """``sub`` is gone from this node: its name and rooms here; its session id (lock held)."""
@@ -155,95 +221,7 @@ class LocalHub:
         """End ``nick``'s session, telling it ``why`` first; who, or None if nobody has that name."""
         return self._names.kick(nick, why)
 
-    # -- rooms (``rooms.py``) --
-    def _room(self, name: str, create: bool = False, maker: Subscriber | None = None) -> Room | None:
-        """The room in memory; one the broker knows is brought back (lock held)."""
-        return self._rooms.load(name, create, maker)
-
-    # -- entering and joining (names and rooms in one step) --
-    def enter(
-        self,
-        sub: Subscriber,
-        nick: str,
-        room: str,
-        greet: Greet,
-        *,
-        resume: str | None = None,
-        after: int | None = None,
-        epoch: str | None = None,
-        recent: int = 0,
-        arrival: Arrival | None = None,
-    ) -> tuple[str, bool, str]:
-        """Claim ``nick`` and join ``room`` in one step (``NickTaken`` if the
-        name is not free), so that nobody can find ``sub`` before it is
-        greeted; when ``room`` cannot be had (``TooManyRooms``) it joins the
-        lobby. ``resume``, the token of the session holding ``nick``, takes
-        the name over from it (a client back from a link the server has not
-        yet seen die); that session ends silently, and ``arrival`` is not
-        posted (nobody left). Returns the room, whether a session was
-        replaced, and why ``room`` was not joined ("" if it was)."""
-        why = ""
-        with self._lock:
-            sid = self._names.sid(sub)
-        self._names.claim(sub, nick, sid, takeover=resume or "")  # (before the lock: a cluster's presence is Redis)
-        try:
-            with self._lock:
-                stale = self._names.registry.stale_session(nick, resume)
-                self._names.registry.claim(sub, nick, stale)
-                arrival = arrival if stale is None else None
-                try:
-                    try:
-                        joined = self.join(room, sub, greet, after=after, recent=recent, epoch=epoch, arrival=arrival)
-                    except TooManyRooms as exc:
-                        why = str(exc)
-                        joined = self.join(LOBBY, sub, greet, recent=recent, arrival=arrival)
-                except Unavailable:  # (the log cannot be read): not registered, so the name is free again
-                    self._names.drop(sub)
-                    raise
-        except Unavailable:
-            self._presence.release(nick, sid)
-            raise
-        if stale is not None:
-            stale.replaced = True
-            stale.kick("replaced by a new connection")
-        return joined, stale is not None, why
-
-    def join(
-        self,
-        room: str,
-        sub: Subscriber,
-        greet: Greet | None = None,
-        after: int | None = None,
-        recent: int = 0,
-        epoch: str | None = None,
-        arrival: Arrival | None = None,
-    ) -> str:
-        """Add ``sub`` to ``room`` (made on first join); returns the room's name.
-
-        ``greet`` gets the messages after ``after`` (a reconnect, when
-        ``epoch`` is the room's) or the last ``recent`` ones, before any live
-        message can reach ``sub`` (it sends through ``send_to``, so after
-        anything still queued for ``sub``, a room it just left included);
-        then ``arrival`` goes to the others, in the same step.
-        """
-        with self._lock:
-            r = self._room(room, create=True, maker=sub)  # may raise TooManyRooms: nothing has changed yet
-            assert r is not None
-            r.members[sub] = r.posted  # what is queued now is in the history below
-            if greet is not None:
-                try:
-                    if after is not None and epoch == r.epoch and 0 <= after <= r.seq:
-                        greeting = Greeting(r.name, r.epoch, r.seq, *self._after(r, after), "missed")
-                    else:
-                        kind = "history" if after is None else "renumbered"
-                        greeting = Greeting(r.name, r.epoch, r.seq, self._broker.recent(r.name, recent), 0, kind)
-                except Unavailable:  # the log cannot be read now (it said so in the log): the room without it
-                    greeting = Greeting(r.name, r.epoch, r.seq, [], 0, "history")
-                self._greet(greet, greeting)
-            if arrival is not None:
-                self.announce(r.name, functools.partial(arrival, r.name), exclude=sub)
-            return r.name
-
+    # -- rooms (``rooms.py``), taken up in the broker outside the lock --
     def _greet(self, greet: Greet, greeting: Greeting) -> None:
         """``greet(greeting)``, what it sends queued to the dispatcher even when it is idle (lock
         held): encoded on the connection's own thread, a greeting's frames left that thread's
@@ -260,7 +238,7 @@ class LocalHub:
         to the room while it was there still reaches it, before anything sent
         to it alone after this."""
         with self._lock:
-            r = self._room(room)
+            r = self._rooms.get(room)
             if r is not None:
                 self._rooms.leave(r, sub, self._delivery.dispatcher.pending)
             sid = self._names.sids.get(sub)
@@ -271,7 +249,7 @@ class LocalHub:
     def epoch(self, room: str) -> str:
         """The numbering of ``room`` ("" for a room that does not exist)."""
         with self._lock:
-            r = self._room(room)
+            r = self._rooms.get(room)
             return r.epoch if r else ""
 
     def members(self, room: str) -> list[Person]:
@@ -289,6 +267,14 @@ class LocalHub:
         """How many are in ``room`` now, in O(1) (``rules/crowd.py`` asks on every join and leave)."""
         return self._directory.size(room)
 
+    def census(self, room: str) -> tuple[int, bool]:
+        """How many are in ``room`` and whether it is marked crowded, in one O(1) read."""
+        return self._directory.census(room)
+
+    def mark_crowded(self, room: str, crowded: bool) -> bool:
+        """Mark ``room`` crowded or not; True if this call changed it (one caller in the whole chat)."""
+        return self._directory.mark_crowded(room, crowded)
+
     def set_topic(self, room: str, topic: str) -> None:
         self._directory.set_topic(room, topic)
 
@@ -298,40 +284,6 @@ class LocalHub:
     def rooms(self) -> list[RoomInfo]:
         """Rooms with people in them (and the lobby), by name."""
         return self._directory.rooms()
-
-    # -- messages (``delivery.py``) --
-    def publish(
-        self, room: str, build: Build, exclude: Subscriber | None = None, receipt: Receipt | None = None
-    ) -> Frame:
-        """Stamp with the room's next sequence number, keep in the room's history,
-        and queue to every member but ``exclude`` (who gets ``receipt(message)``
-        instead, in the same place in the room's order)."""
-        return self._delivery.publish(room, build, exclude, receipt)
-
-    def publish_many(self, items: list[Publish], exclude: Subscriber) -> None:
-        """``publish`` for each of ``items`` from ``exclude``, in order, in one turn of the lock."""
-        self._delivery.publish_many(items, exclude)
-
-    def announce(
-        self,
-        room: str,
-        build: Callable[[float], m.Message],
-        exclude: Subscriber | None = None,
-        *,
-        except_nick: str | None = None,
-    ) -> None:
-        """A notice to the room, but not to ``exclude`` (or to whoever holds
-        ``except_nick``): in order with messages, but not sequenced or kept."""
-        self._delivery.announce(room, build, exclude, except_nick=except_nick)
-
-    def send_to(self, sub: Subscriber, frame: Frame) -> None:
-        """A frame for ``sub`` alone, after everything queued for it so far."""
-        self._delivery.send_to(sub, frame)
-
-    def flush(self, timeout: float | None = None) -> bool:
-        """Wait until everything published so far has been handed to its
-        recipients' outboxes; False if that took longer than ``timeout``."""
-        return self._delivery.flush(timeout)
 
     def close(self) -> None:
         """At shutdown: deliver what is queued, keep what was staged, close the log."""
@@ -345,7 +297,7 @@ class LocalHub:
         """Messages of ``room`` numbered above ``after``, and how many of those
         are no longer kept (more were missed than the history holds)."""
         with self._lock:
-            r = self._room(room)
+            r = self._rooms.get(room)
             return self._after(r, after) if r else ([], 0)
 
     def _after(self, r: Room, after: int) -> tuple[list[m.ChatMessage], int]:

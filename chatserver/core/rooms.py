@@ -2,40 +2,56 @@
 
 ``Rooms`` is the hub's table of rooms, keyed by ``room_key``. Every method
 is called with the hub's lock held (the lock that orders delivery), so none
-makes a network call: a room the broker knows is brought back from it only
-where the broker reads without I/O worth the name (memory, SQLite); a
-cluster node takes its rooms in through ``add`` after reading Redis outside
-the lock. A member is recorded with the room's ``posted`` count when it
+makes a network call: the hub takes a room up in its broker outside the lock
+(``following.py``) and in through ``add``, on one server as on a cluster's
+node. Each room remembers its last ``LATEST`` messages delivered, for a
+joiner whose history was read outside the lock. A member is recorded with the room's ``posted`` count when it
 came: it gets what was queued after. One who leaves while posts to the room
 are queued still gets those (``leave``, then ``recipients``).
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
+import dataclasses
 import itertools
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from chatserver.backends.ports import Broker, RoomInfo
 from chatserver.backends.records import StoredRoom
 from chatserver.core.fanout import Member, Post, Subscriber
 from chatserver.core.registry import Person, person
 from chatserver.core.roomquota import RoomQuota
+from common import messages as m
 from common.rooms import room_key
 
 LOBBY = "#lobby"
 MAX_ROOMS = 1000  # rooms in memory at once; an empty one is forgotten to make space
+#: Messages a room remembers having delivered (for joiners greeted from a history read outside the lock).
+LATEST = 256
 
 
 class TooManyRooms(Exception):
     pass
 
 
-class Room:
-    __slots__ = ("name", "epoch", "members", "seq", "posted", "topic", "full", "maker")
+@dataclasses.dataclass(frozen=True)
+class Reading:
+    """What reads the rooms this node follows from a broker in another process (a cluster's
+    relay, reading Redis streams); one server's broker is read where it is kept: ``NO_READING``."""
 
-    def __init__(self, stored: StoredRoom) -> None:
+    follow: Callable[[Room], None]  # read the room from ``room.read`` on (lock held)
+    unfollow: Callable[[Room], None]  # no longer read it (lock held)
+    wake: Callable[[], None]  # a room was taken up: the reader takes it in now (lock not held)
+
+
+class Room:
+    __slots__ = ("name", "epoch", "members", "seq", "posted", "topic", "full", "maker", "crowded", "read", "latest")
+
+    def __init__(self, stored: StoredRoom, read: str = "") -> None:
         self.name = stored.name
         #: This room's numbering: a room made anew (its old self forgotten) counts afresh.
         self.epoch = stored.epoch
@@ -48,6 +64,28 @@ class Room:
         self.full: list[Subscriber] = []
         #: The address that made it ("" for one the log knew): see ``roomquota.py``.
         self.maker = ""
+        #: Marked crowded (``RoomDirectory.mark_crowded``: ``rules/crowd.py`` decides).
+        self.crowded = False
+        #: The broker's position this node has read the room up to (``Broker.ensure``'s form).
+        self.read = read
+        #: The last messages delivered, (seq, message): a joiner's history read from the broker
+        #: outside the lock is completed from these under it (``delivered_after``).
+        self.latest: collections.deque[tuple[int, m.ChatMessage]] = collections.deque(maxlen=LATEST)
+
+    def delivered_after(self, seq: int) -> list[m.ChatMessage] | None:
+        """The messages delivered numbered above ``seq``, or None if ``latest`` does not
+        hold all of them (lock held)."""
+        if self.seq <= seq:
+            return []
+        found = [msg for n, msg in self.latest if n > seq]
+        return found if len(found) == self.seq - seq else None
+
+
+def _no_follow(room: Room) -> None:
+    """(One server's broker is read where it is kept: nothing to follow.)"""
+
+
+NO_READING = Reading(_no_follow, _no_follow, lambda: None)
 
 
 class Rooms:
@@ -70,7 +108,9 @@ class Rooms:
 
     def load(self, name: str, create: bool = False, maker: Subscriber | None = None) -> Room | None:
         """The room in memory; one the broker knows is brought back as it was kept.
-        A room made for ``maker`` is made only if its address may (``TooManyRooms`` else)."""
+        A room made for ``maker`` is made only if its address may (``TooManyRooms`` else).
+        (One server's ``Delivery`` publishing to a room it was not given: the hub takes its
+        rooms up outside the lock, ``LocalHub._follow``, and a cluster's relay never asks.)"""
         room = self.by_key.get(room_key(name))
         if room is not None:
             return room
@@ -140,20 +180,20 @@ class Rooms:
             self._leavers.setdefault(r, []).append(Member(sub, since, r.posted))
 
     def members(self, name: str) -> list[Person]:
-        r = self.load(name)
+        r = self.get(name)
         return [person(sub) for sub in r.members] if r else []
 
     def first_members(self, name: str, limit: int) -> tuple[list[Person], int]:
         """The first ``limit`` members (in the order they came) and how many there are: what a
         welcome or ``joined`` names costs the same in a room of 5 and of 5,000."""
-        r = self.load(name)
+        r = self.get(name)
         if r is None:
             return [], 0
         return [person(sub) for sub in itertools.islice(r.members, limit)], len(r.members)
 
     def first_names(self, name: str, limit: int) -> tuple[list[str], int]:
         """``first_members``' names alone: what a welcome lists, on every join, without a record each."""
-        r = self.load(name)
+        r = self.get(name)
         return ([sub.nick for sub in itertools.islice(r.members, limit)], len(r.members)) if r else ([], 0)
 
     def listing(self) -> list[RoomInfo]:
@@ -184,9 +224,19 @@ class Rooms:
 class LocalDirectory:
     """``ports.RoomDirectory`` for one server: its rooms in memory, read under the hub's lock."""
 
-    def __init__(self, lock: threading.RLock, rooms: Rooms) -> None:
+    def __init__(
+        self, lock: threading.RLock, rooms: Rooms, broker: Broker, follow: Callable[[str], Room | None]
+    ) -> None:
         self._lock = lock
         self._rooms = rooms
+        self._broker = broker  # (a room's topic when it is not in memory)
+        self._follow = follow  # the room, taken up (made if new; lock not held)
+
+    def look(self, room: str) -> None:
+        """(A greeting's questions are answered under the lock from memory: nothing to read before.)"""
+
+    def greeting(self, seen: object | None) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
     def joined(self, room: str, nick: str, sid: str, rooms: list[str]) -> None:
         """(The hub's rooms are this directory: a member is in it once the hub has it.)"""
@@ -211,17 +261,33 @@ class LocalDirectory:
             r = self._rooms.by_key.get(room_key(room))
             return len(r.members) if r is not None else 0
 
-    def set_topic(self, room: str, topic: str) -> None:
+    def census(self, room: str) -> tuple[int, bool]:
         with self._lock:
-            r = self._rooms.load(room, create=True)
-            assert r is not None
+            r = self._rooms.by_key.get(room_key(room))
+            return (len(r.members), r.crowded) if r is not None else (0, False)
+
+    def mark_crowded(self, room: str, crowded: bool) -> bool:
+        with self._lock:
+            r = self._rooms.by_key.get(room_key(room))
+            if r is None or r.crowded == crowded:
+                return False
+            r.crowded = crowded
+            return True
+
+    def set_topic(self, room: str, topic: str) -> None:
+        r = self._follow(room)
+        assert r is not None
+        with self._lock:
             r.topic = topic
             self._rooms.saved(r)
 
     def topic(self, room: str) -> str:
         with self._lock:
-            r = self._rooms.load(room)
-            return r.topic if r else ""
+            r = self._rooms.get(room)
+            if r is not None:
+                return r.topic
+        found = self._broker.room(room)  # (a room not in memory, as kept)
+        return found.topic if found else ""
 
     def rooms(self) -> list[RoomInfo]:
         with self._lock:

@@ -56,6 +56,9 @@ def rename(me: Me, msg: m.SetNick) -> list[Effect]:
 
 
 def away(me: Me, msg: m.Away) -> list[Effect]:
+    refused = chat.bounded_away(me, msg)
+    if refused:
+        return refused
     me.away = one_line(msg.reason.strip())
     return [notice(f"{me.nick} is away: {me.away}" if me.away else f"{me.nick} is back", event="away")]
 

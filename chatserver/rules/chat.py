@@ -16,6 +16,7 @@ import time
 from chatserver.backends.records import SearchTooLong
 from chatserver.core.fanout import Frame
 from chatserver.core.registry import NickTaken
+from chatserver.rules import away as away_changes
 from chatserver.rules import lookup, membership, operators, privates, rooms, sharing
 from chatserver.rules.effects import (
     QUIT,
@@ -191,7 +192,7 @@ def topic(me: Me, msg: m.SetTopic) -> list[Effect]:
 
 def away(me: Me, msg: m.Away) -> list[Effect]:
     """``/away REASON`` (or back, without one): every room we are in hears of it."""
-    refused = silenced(me)
+    refused = silenced(me) or bounded_away(me, msg)
     if refused:
         return refused
     me.away = one_line(msg.reason.strip())
@@ -199,6 +200,12 @@ def away(me: Me, msg: m.Away) -> list[Effect]:
     text = f"{nick} is away: {me.away}" if me.away else f"{nick} is back"
     build = lambda ts: m.Notice(text=text, ts=ts, event="away", nick=nick)  # noqa: E731
     return [Changed(), *(Announce(name, build) for name in me.rooms.values())]
+
+
+def bounded_away(me: Me, msg: m.Away) -> list[Effect]:
+    """The refusal of an away change too long or too frequent (``away.py``), or nothing."""
+    why = away_changes.CHANGED.refusal(me, " ".join(msg.reason.split()), me.server.sanctions.clock)
+    return [error("away_refused", why)] if why else []
 
 
 def kick(me: Me, msg: m.Kick) -> list[Effect]:

@@ -11,9 +11,12 @@ once when it is no longer, and the way back is lower than the way in
 (``back_at``), so a room at the edge does not flap.
 
 The decision is made here alone, from the room's size as the hub counts it
-(``Hub.size``, O(1): a cluster's is presence's count of the room); this
-module does no I/O. A ``Crowds`` remembers which rooms are crowded (the
-hysteresis needs that much memory), one per hub (``of``).
+(``Hub.census``, O(1): a cluster's is presence's count of the room) and
+whether the room is marked crowded; this module does no I/O. The mark is
+the hub's (``Hub.mark_crowded``: a cluster's is in Redis), so the crossing
+is told by whichever node changed it, once per room; a ``Crowds`` also
+remembers which rooms it saw crowded (for a room that cannot be counted
+now), one per hub (``of``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import weakref
+from collections.abc import Callable
 
 from common.rooms import room_key
 
@@ -64,22 +68,47 @@ class Crowds:
         self._crowded: set[str] = set()
         self._lock = threading.Lock()
 
-    def judge(self, room: str, size: int | None) -> Verdict:
+    def judge(
+        self,
+        room: str,
+        size: int | None,
+        *,
+        marked: bool | None = None,
+        mark: Callable[[str, bool], bool] | None = None,
+    ) -> Verdict:
         """The verdict for ``room`` with ``size`` people in it once this arrival, departure or
         rename is done (the arriving person counted, the departing one not); ``size`` None (it
-        could not be counted now: a cluster without its Redis) leaves the room as it was."""
+        could not be counted now: a cluster without its Redis) leaves the room as it was.
+
+        ``marked`` is whether the room is crowded as the whole chat holds it, and ``mark`` sets
+        that (``Hub.census``, ``Hub.mark_crowded``): the one caller whose ``mark`` changed it is
+        told it crossed, so a cluster's room hears each crossing once, not once per node. Without
+        them this ``Crowds`` remembers alone (one process)."""
         key = room_key(room)
         with self._lock:
-            crowded = key in self._crowded
+            crowded = key in self._crowded if marked is None or size is None else marked
             if size is None:
                 return Verdict(not crowded)
             if not crowded and size > self.limit:
-                self._crowded.add(key)
-                return Verdict(False, "over")
-            if crowded and size <= self._back:
-                self._crowded.discard(key)
-                return Verdict(True, "back")
-            return Verdict(not crowded)
+                wanted = True
+            elif crowded and size <= self._back:
+                wanted = False
+            else:
+                self._remember(key, crowded)
+                return Verdict(not crowded)
+            if mark is None:
+                self._remember(key, wanted)
+                return Verdict(not wanted, "over" if wanted else "back")
+        won = mark(room, wanted)  # (outside the lock: a cluster's mark is a Redis call)
+        with self._lock:
+            self._remember(key, wanted)
+        return Verdict(not wanted, ("over" if wanted else "back") if won else "")
+
+    def _remember(self, key: str, crowded: bool) -> None:
+        if crowded:
+            self._crowded.add(key)
+        else:
+            self._crowded.discard(key)
 
     def line(self, room: str, verdict: Verdict) -> str:
         """What ``room`` is told of ``verdict``'s crossing ("" if it crossed nothing)."""

@@ -14,7 +14,7 @@ import functools
 from collections.abc import Sequence
 
 from chatserver.backends.records import Unavailable
-from chatserver.core.hub import LOBBY, Arrival, Greeting, TooManyRooms
+from chatserver.core.hub import LOBBY, Arrival, Greeting, Hub, TooManyRooms
 from chatserver.rules import crowd
 from chatserver.rules.effects import Announce, Answer, Effect, JoinRoom, LeaveRoom, error, notice
 from chatserver.rules.services import Me
@@ -77,10 +77,18 @@ def judged(me: Me, room: str, change: int = 0) -> crowd.Verdict:
     """What ``room`` hears of this person coming in (``change`` 1: asked before the hub's join),
     going (-1: before the hub's part; 0 after it) or being renamed (0), by one O(1) count."""
     try:
-        size: int | None = me.hub.size(room) + change
+        size, marked = me.hub.census(room)
     except Unavailable:  # (a cluster without its Redis: the room is taken as it was)
-        size = None
-    return crowds(me).judge(room, size)
+        return crowds(me).judge(room, None)
+    return crowds(me).judge(room, size + change, marked=marked, mark=functools.partial(_mark, me.hub))
+
+
+def _mark(hub: Hub, room: str, crowded: bool) -> bool:
+    """``hub.mark_crowded``; a room whose mark cannot be set now crosses silently."""
+    try:
+        return hub.mark_crowded(room, crowded)
+    except Unavailable:
+        return False
 
 
 def crossing(me: Me, room: str, verdict: crowd.Verdict) -> list[Effect]:
