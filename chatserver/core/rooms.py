@@ -30,8 +30,11 @@ from common.rooms import room_key
 
 LOBBY = "#lobby"
 MAX_ROOMS = 1000  # rooms in memory at once; an empty one is forgotten to make space
-#: Messages a room remembers having delivered (for joiners greeted from a history read outside the lock).
+#: Messages a room remembers having delivered (for joiners greeted from a history read outside
+#: the lock), and the characters of text they may hold together: 1,000 rooms of long messages
+#: cost at most about 64 MB, not 256 messages of 8,000 characters each (2 GB).
 LATEST = 256
+LATEST_CHARS = 64_000
 
 
 class TooManyRooms(Exception):
@@ -70,7 +73,7 @@ class Room:
         self.read = read
         #: The last messages delivered, (seq, message): a joiner's history read from the broker
         #: outside the lock is completed from these under it (``delivered_after``).
-        self.latest: collections.deque[tuple[int, m.ChatMessage]] = collections.deque(maxlen=LATEST)
+        self.latest = Latest()
 
     def delivered_after(self, seq: int) -> list[m.ChatMessage] | None:
         """The messages delivered numbered above ``seq``, or None if ``latest`` does not
@@ -79,6 +82,31 @@ class Room:
             return []
         found = [msg for n, msg in self.latest if n > seq]
         return found if len(found) == self.seq - seq else None
+
+
+class Latest:
+    """A room's last delivered messages, (seq, message), oldest first: at most ``LATEST`` of them
+    and ``LATEST_CHARS`` characters of text (the newest is kept whatever its length)."""
+
+    __slots__ = ("_items", "_chars")
+
+    def __init__(self) -> None:
+        self._items: collections.deque[tuple[int, m.ChatMessage, int]] = collections.deque()
+        self._chars = 0
+
+    def append(self, item: tuple[int, m.ChatMessage]) -> None:
+        seq, msg = item
+        size = len(msg.text)
+        self._items.append((seq, msg, size))
+        self._chars += size
+        while len(self._items) > LATEST or (self._chars > LATEST_CHARS and len(self._items) > 1):
+            self._chars -= self._items.popleft()[2]
+
+    def __iter__(self) -> Iterator[tuple[int, m.ChatMessage]]:
+        return ((seq, msg) for seq, msg, _ in self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 def _no_follow(room: Room) -> None:
