@@ -1,4 +1,5 @@
-"""A password a reconnect asks for (receiver thread), asked at the terminal in the prompt's place (UI thread)."""
+"""Passwords asked at the terminal with nothing echoed, not even their length: a reconnect's (asked
+for by the receiver thread, in the prompt's place on the UI thread) and an account command's."""
 
 from __future__ import annotations
 
@@ -7,6 +8,25 @@ import concurrent.futures
 import queue
 
 from prompt_toolkit import PromptSession
+from prompt_toolkit.input import Input
+from prompt_toolkit.layout.processors import Processor, Transformation, TransformationInput
+
+
+class _Unseen(Processor):
+    """Shows nothing of what is typed (as ssh and sudo do): no characters, no asterisks."""
+
+    def apply_transformation(self, ti: TransformationInput) -> Transformation:
+        return Transformation([], source_to_display=lambda i: 0, display_to_source=lambda i: 0)
+
+
+async def ask_secret(keyboard: Input, question: str) -> str | None:
+    """A password typed at the terminal, nothing of it shown and none of it kept in any history;
+    None: given up (Ctrl-C, Ctrl-D) or nothing typed."""
+    try:
+        typed = await PromptSession[str](input=keyboard, input_processors=[_Unseen()]).prompt_async(question)
+    except (EOFError, KeyboardInterrupt):
+        return None
+    return typed or None
 
 
 class PasswordWanted(Exception):
@@ -45,11 +65,7 @@ class PasswordDesk:
         why, answer = self._asks.get_nowait()
         clear = " (no --tls: it travels unencrypted)" if self._in_clear else ""
         question = f"{why}{clear}; Ctrl-C gives up\nPassword: "
-        try:
-            typed = await PromptSession[str](input=self._prompt.input, is_password=True).prompt_async(question)
-        except (EOFError, KeyboardInterrupt):
-            typed = ""
-        answer.set_result(typed or None)
+        answer.set_result(await ask_secret(self._prompt.input, question))
 
     def close(self) -> None:
         self._closed = True
