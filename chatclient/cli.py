@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import socket
 import ssl
 import sys
+import typing
 
 from common import __version__
 from common import messages as m
@@ -28,6 +30,11 @@ from .local import Preferences
 from .oneshot import one_shot_message, send_once
 from .reconnect import first_answering
 from .trust import KnownServers, TlsOptions
+
+if typing.TYPE_CHECKING:
+    from prompt_toolkit.input import Input
+
+    from .session import ChatSession
 
 
 def port_number(text: str) -> int:
@@ -251,38 +258,55 @@ def _run(args: argparse.Namespace, addresses: list[Address], interactive: bool) 
         return send_file_once(conn, args.send_file, args.to, conn.tls.context() if conn.tls is not None else None)
     if one_shot:
         return send_once(conn, args.send_msg, welcome.nick)
-    from .session import ChatSession
+    from .session import ChatSession  # (imported here: --send and --list start faster without it)
 
     session = ChatSession(conn, welcome, reconnect=not args.no_reconnect, password=password, addresses=addresses)
     prefs = Preferences(bell=config.bell, ignored={nick_key(n) for n in config.ignore})
-    try:
-        print("Connected to the server.", flush=True)
-        if welcome.mode != "chat":
-            words = " or ".join(repr(w) for w in welcome.exit_words)
-            print(f"* This server is in {welcome.mode} mode: it answers you alone. Say {words} to finish.", flush=True)
-        if interactive:
-            from .render import Renderer
-            from .ui import run_tty
+    keyboard = None
+    if interactive:
+        from .keyboard import terminal_input
 
-            color = config.color and "NO_COLOR" not in os.environ
-            renderer = Renderer(
-                color=color,
-                timestamps=config.timestamps and not args.no_timestamps,
-                highlight=tuple(config.highlight),
-            )
-            notify = (config.notify, float(config.notify_interval))
-            return run_tty(session, renderer, prefs, config.paste_confirm, notify)
-        printer = LinePrinter(sys.stdout)
-        # Piped input is a script or a bot: what was said before it came is not its business.
-        session.history_on_join = sys.stdin.isatty()
-        show = show_line(printer, lambda: len(session.joined))
-        session.show = lambda msg: None if prefs.hides(msg) else show(msg)
-        if welcome.mode == "chat":
-            printer(render_plain(m.Users(welcome.room, welcome.users, more=welcome.more)))
-        return run_line_mode(session, sys.stdin, printer)
+        keyboard = terminal_input()
+    # The terminal raw before "Connected" is said, until the UI ends: a Ctrl-C pressed before the
+    # prompt is drawn is then a key waiting for it (which quits politely), never a signal that
+    # could come in the instant the event loop starts and be lost.
+    try:
+        with keyboard.raw_mode() if keyboard is not None else contextlib.nullcontext():
+            return _front_end(args, session, welcome, prefs, keyboard)
     except Interrupted as exc:  # a signal before the front end took over
         session.leave()
         return finish(None, session.unsent(), exc.status)
+
+
+def _front_end(
+    args: argparse.Namespace, session: ChatSession, welcome: m.Welcome, prefs: Preferences, keyboard: Input | None
+) -> int:
+    """The terminal UI (``keyboard``: the terminal, raw) or line mode, for a session just connected."""
+    config: Config = args.config
+    print("Connected to the server.", flush=True)
+    if welcome.mode != "chat":
+        words = " or ".join(repr(w) for w in welcome.exit_words)
+        print(f"* This server is in {welcome.mode} mode: it answers you alone. Say {words} to finish.", flush=True)
+    if keyboard is not None:
+        from .render import Renderer
+        from .ui import run_tty
+
+        color = config.color and "NO_COLOR" not in os.environ
+        renderer = Renderer(
+            color=color,
+            timestamps=config.timestamps and not args.no_timestamps,
+            highlight=tuple(config.highlight),
+        )
+        notify = (config.notify, float(config.notify_interval))
+        return run_tty(session, renderer, prefs, config.paste_confirm, notify, keyboard)
+    printer = LinePrinter(sys.stdout)
+    # Piped input is a script or a bot: what was said before it came is not its business.
+    session.history_on_join = sys.stdin.isatty()
+    show = show_line(printer, lambda: len(session.joined))
+    session.show = lambda msg: None if prefs.hides(msg) else show(msg)
+    if welcome.mode == "chat":
+        printer(render_plain(m.Users(welcome.room, welcome.users, more=welcome.more)))
+    return run_line_mode(session, sys.stdin, printer)
 
 
 def _connect(host: str, port: int, tls: TlsOptions | None) -> ChatConnection:
