@@ -16,7 +16,9 @@ from .messages import (
     Action,
     Away,
     Ban,
+    ChangePassword,
     Deop,
+    DropAccount,
     History,
     Join,
     Kick,
@@ -24,18 +26,22 @@ from .messages import (
     ListFiles,
     ListOps,
     ListRooms,
+    Login,
+    Logout,
     Message,
     Mute,
     Op,
     Part,
     PrivateSay,
     Quit,
+    Register,
     Say,
     Search,
     SetNick,
     SetTopic,
     Unban,
     Unmute,
+    Unregister,
     Who,
 )
 
@@ -50,6 +56,7 @@ HELP_LINES = (
     "  /away [REASON]     mark yourself away; /away alone when back",
     "  /nick NEW          change your nickname",
     "  /history [N]       this room's last N messages (100), from the server",
+    "  /history @NICK [N] your private messages with NICK (both with accounts)",
     "  /search WORDS      earlier messages of this room holding all the words",
     "  /me ACTION         say what you are doing (* alice waves)",
     "  /msg NICK TEXT     private message to NICK",
@@ -58,6 +65,12 @@ HELP_LINES = (
     "  /files [#ROOM]     this room's recent shared files",
     "  /quit [TEXT]       leave (so does a message that is just 'bye')",
     "  /help              this list",
+    "Accounts (the password is asked for; nc users: after the command, or on its line):",
+    "  /register          make your name an account with a password, and log in",
+    "  /login NAME        log in to account NAME (then type its password)",
+    "  /passwd            change your account's password",
+    "  /unregister        delete your account",
+    "  /logout [all]      forget this device's login (all: every device's)",
     "  //TEXT             send a message that starts with '/'",
     "Operators only (TIME like 30m, 2h, 1d; 0 = until lifted; default 1h):",
     "  /kick NICK [WHY]   remove someone",
@@ -66,6 +79,7 @@ HELP_LINES = (
     "  /mute NICK [TIME] [WHY]  NICK may read and /msg, not talk in rooms",
     "  /unmute NICK             let NICK talk again",
     "  /op NICK, /deop NICK     give or take operator rights; /ops lists operators",
+    "  /dropaccount NAME        delete the account NAME",
 )
 
 
@@ -81,7 +95,31 @@ class CommandError:
     message: str
 
 
-Parsed = Message | ShowHelp | CommandError | None
+@dataclasses.dataclass(frozen=True)
+class AskPassword:
+    """An account command typed without its password(s): the terminal client asks for each of
+    ``prompts`` without echo and sends ``build(*answers)``; the server asks a plain-line user
+    (or the page) to type each on the next line (``Notice`` event "password")."""
+
+    command: str  # register, login, passwd, unregister
+    prompts: tuple[str, ...]
+    name: str | None = None  # /login's account
+
+    def build(self, *passwords: str) -> Message:
+        """The command's message, given the answer to each of ``prompts`` in order."""
+        if len(passwords) != len(self.prompts):
+            raise ValueError(f"/{self.command} takes {len(self.prompts)} password(s)")
+        if self.command == "login":
+            return Login(name=self.name or "", password=passwords[0])
+        if self.command == "passwd":
+            return ChangePassword(password=passwords[0], new_password=passwords[1])
+        return {"register": Register, "unregister": Unregister}[self.command](passwords[0])
+
+    def __repr__(self) -> str:  # (nothing secret in it; said so that nobody adds one)
+        return f"AskPassword({self.command!r}, name={self.name!r})"
+
+
+Parsed = Message | ShowHelp | CommandError | AskPassword | None
 
 
 #: The longest a ban or mute may be given for (0, "until lifted", is longer).
@@ -114,6 +152,37 @@ def _sanction(name: str, rest: str) -> Message | CommandError:
     reason = after.strip() if duration is not None else more.strip()
     cls = Ban if name == "ban" else Mute
     return cls(nick=nick, duration=duration, reason=reason)
+
+
+def _account(name: str, rest: str) -> Message | AskPassword | CommandError:
+    """``/register``, ``/login``, ``/passwd``, ``/unregister``, ``/logout``, ``/dropaccount``."""
+    if name == "logout":
+        if rest not in ("", "all"):
+            return CommandError("usage: /logout [all]")
+        return Logout(all=rest == "all")
+    if name == "dropaccount":
+        return DropAccount(rest) if rest and " " not in rest else CommandError("usage: /dropaccount NAME")
+    if name == "login":
+        account, _, password = rest.partition(" ")
+        if not account:
+            return CommandError("usage: /login NAME (the password is asked for)")
+        if password:
+            return Login(name=account, password=password)
+        return AskPassword("login", (f"password for {account}",), name=account)
+    if name == "passwd":
+        old, _, new = rest.partition(" ")
+        if old and new:
+            return ChangePassword(password=old, new_password=new)
+        if old:
+            return CommandError("usage: /passwd (both passwords are asked for), or /passwd OLD NEW")
+        return AskPassword("passwd", ("current password", "new password"))
+    if rest:  # register, unregister: the rest of the line is the password
+        return {"register": Register, "unregister": Unregister}[name](rest)
+    prompt = "password for your new account" if name == "register" else "your password, to delete the account"
+    return AskPassword(name, (prompt,))
+
+
+ACCOUNT_COMMANDS = frozenset({"register", "login", "passwd", "unregister", "logout", "dropaccount"})
 
 
 def parse_input(line: str) -> Parsed:
@@ -166,6 +235,13 @@ def parse_input(line: str) -> Parsed:
         return ListBans()
     if name == "ops":
         return ListOps()
+    if name in ACCOUNT_COMMANDS:
+        return _account(name, rest)
+    if name == "history" and rest.startswith("@"):
+        peer, _, count = rest[1:].partition(" ")
+        if not peer or (count and (not count.isdigit() or not 0 < int(count) <= 100_000)):
+            return CommandError("usage: /history @NICK [N]")
+        return History(count=int(count) if count else 100, nick=peer)
     if name == "history":
         if not rest:
             return History()

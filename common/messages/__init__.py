@@ -12,13 +12,27 @@ nothing, so building and decoding one costs no Python per field.
 
 The package, one module per concern: ``base`` (the base Struct, the field types
 and their caps), ``client``, ``server`` and ``both`` (the types by direction),
-``files`` (file sharing), ``registry`` (the tagged union, each type by its wire name), ``codec``
+``files`` (file sharing), ``accounts`` (accounts and logins), ``registry`` (the tagged
+union, each type by its wire name), ``codec``
 (frames to and from bytes) and ``refusals`` (what a refused frame is told).
 ``from common import messages as m`` gives every name of them.
 """
 
 from __future__ import annotations
 
+from .accounts import (
+    ACCOUNT_CODES,
+    MAX_PASSWORD,
+    MIN_PASSWORD,
+    ChangePassword,
+    DropAccount,
+    LoggedIn,
+    LoggedOut,
+    Login,
+    Logout,
+    Register,
+    Unregister,
+)
 from .base import (
     INT_MAX,
     INT_MIN,
@@ -83,6 +97,17 @@ from .server import (
 _REGISTRY = REGISTRY  # (the name the tests have used)
 
 __all__ = [
+    "ACCOUNT_CODES",
+    "MAX_PASSWORD",
+    "MIN_PASSWORD",
+    "ChangePassword",
+    "DropAccount",
+    "LoggedIn",
+    "LoggedOut",
+    "Login",
+    "Logout",
+    "Register",
+    "Unregister",
     "Accepted",
     "Action",
     "AnyMessage",

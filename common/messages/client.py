@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from .accounts import masked
 from .base import Int, Ints, Message, Str, Strs, Text, sent
 
 
+@masked
 class Hello(Message, tag="hello"):
     """First frame from a native client: who it is and what it speaks."""
+
+    SECRETS: ClassVar[tuple[str, ...]] = ("password", "login_token", "account_password")
 
     version: Int
     nick: Str
@@ -31,6 +37,11 @@ class Hello(Message, tag="hello"):
     rooms: Strs | None = None
     epochs: Strs | None = None
     last_seqs: Ints | None = None
+    #: Log in to an account as we arrive (``accounts.py``): a login token from an earlier
+    #: ``LoggedIn`` (its account's name is the one taken), or the password of the account
+    #: named ``nick``. Answered by ``LoggedIn`` after the welcome, or refused (``bad_login``).
+    login_token: Str | None = None
+    account_password: Str | None = None
 
 
 class Say(Message, tag="say"):
@@ -128,6 +139,9 @@ class History(Message, tag="history"):
 
     count: Int = sent(100)
     before: Int | None = None
+    #: ``/history @NICK``: the private conversation with ``nick`` instead of the room's
+    #: (kept between two accounts only; the asker must be logged in).
+    nick: Str | None = None
 
 
 class Search(Message, tag="search"):

@@ -8,6 +8,7 @@ from typing import Any, Union
 
 import msgspec
 
+from .accounts import ChangePassword, DropAccount, LoggedIn, LoggedOut, Login, Logout, Register, Unregister
 from .base import Message, Number
 from .both import Error, Ping, Pong
 from .client import (
@@ -58,12 +59,14 @@ CLIENT_TYPES: frozenset[type[Message]] = frozenset(
     | {Quit}
     | {Upload, ListFiles}
     | {Op, Deop, ListOps, Ban, Unban, ListBans, Mute, Unmute}
+    | {Register, Login, ChangePassword, Unregister, Logout, DropAccount}
     | {Error, Ping, Pong}
 )
 SERVER_TYPES: frozenset[type[Message]] = frozenset(
     {Welcome, ChatMessage, Private, Notice, Users, Joined, RoomList, Parted, Focused, Accepted, Token, Reply}
     | {Bye, Error, Ping, Pong}
     | {UploadToken}
+    | {LoggedIn, LoggedOut}
 )
 
 REGISTRY: dict[str, type[Message]] = {}

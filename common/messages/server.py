@@ -33,6 +33,9 @@ class Welcome(Message, tag="welcome"):
     seq: Int = sent(0)
     #: Users in the room not in ``users`` (the list was cut to fit one frame).
     more: Int = sent(0)
+    #: Accounts on this server (``accounts.py``): "optional" (guests welcome) or
+    #: "required"; absent: the server has none.
+    accounts: Str | None = None
 
 
 class ChatMessage(Message, tag="message"):
@@ -64,6 +67,8 @@ class Private(Message, tag="private"):
     file: FileRef | None = None
     #: A notice (IRC's NOTICE): a message nobody answers automatically.
     notice: bool | None = None
+    #: Sent again: "away" (kept while you were away, ``ts`` its time), "history" (``/history @NICK``).
+    replay: Str | None = None
 
 
 class Notice(Message, tag="notice"):
