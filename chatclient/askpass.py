@@ -11,12 +11,35 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.input import Input
 from prompt_toolkit.layout.processors import Processor, Transformation, TransformationInput
 
+from common import messages as m
+from common.commands import AskPassword
+
+from .accounts import twice
+
 
 class _Unseen(Processor):
     """Shows nothing of what is typed (as ssh and sudo do): no characters, no asterisks."""
 
     def apply_transformation(self, ti: TransformationInput) -> Transformation:
         return Transformation([], source_to_display=lambda i: 0, display_to_source=lambda i: 0)
+
+
+async def ask_command(keyboard: Input, asked: AskPassword, in_clear: bool) -> m.Message | str:
+    """The passwords an account command typed without them needs, asked one by one (a new one
+    twice): the command's message, or why it is not sent."""
+    clear = " (no --tls: it travels unencrypted)" if in_clear else ""
+    answers = []
+    for number, prompt in enumerate(asked.prompts):
+        typed = await ask_secret(keyboard, f"{prompt[:1].upper()}{prompt[1:]}{clear if number == 0 else ''}: ")
+        if typed is None:
+            return f"/{asked.command} not sent: no password typed"
+        if twice(asked, number):
+            if len(typed) < m.MIN_PASSWORD:
+                return f"/{asked.command} not sent: a password has at least {m.MIN_PASSWORD} characters"
+            if await ask_secret(keyboard, "The same again, to be sure: ") != typed:
+                return f"/{asked.command} not sent: the two passwords differ"
+        answers.append(typed)
+    return asked.build(*answers)
 
 
 async def ask_secret(keyboard: Input, question: str) -> str | None:

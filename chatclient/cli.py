@@ -17,16 +17,18 @@ from common.nicks import nick_key, nick_problem
 from common.plain import render_plain
 from common.safetext import neutralise
 
+from .accounts import Account
 from .addresses import DEFAULT_PORT, Address, format_address, format_addresses, parse_addresses
 from .asking import ask_name, ask_password, confirm_certificate, login_name, read_password, warn_in_clear
 from .config import Config, ConfigError
 from .config import load as load_config
 from .connection import ChatConnection
 from .discovery import DiscoveryError, browse, choose, format_found, servers
-from .errors import ClientError, NickRejected, PasswordRequired, WrongPassword
+from .errors import ClientError, LoginRefused, NameRegistered, NickRejected, PasswordRequired, WrongPassword
 from .files import send_file_once
 from .linemode import Interrupted, LinePrinter, finish, run_line_mode, show_line
 from .local import Preferences
+from .logins import Logins
 from .oneshot import one_shot_message, send_once
 from .reconnect import first_answering
 from .trust import KnownServers, TlsOptions
@@ -199,7 +201,14 @@ def _run(args: argparse.Namespace, addresses: list[Address], interactive: bool) 
     default_name = login_name()
     one_shot = args.send is not None or args.send_file is not None
     config: Config = args.config
-    nick = args.name or config.name or (ask_name(default_name) if interactive and not one_shot else default_name)
+    logins = Logins()
+    # A login remembered for this server: its account's name, unless another name was asked for.
+    remembered = logins.get(addresses) if args.fd is None else None
+    nick = args.name or config.name or (remembered.account if remembered is not None else None)
+    nick = nick or (ask_name(default_name) if interactive and not one_shot else default_name)
+    if remembered is not None and nick_key(remembered.account) != nick_key(nick):
+        remembered = None
+    account_password: str | None = None  # the password of the account our name is, typed when asked
     if interactive and not one_shot and args.fd is None:
         print(f"Connecting to {format_addresses(addresses)}...", flush=True)
     known = KnownServers()
@@ -218,10 +227,21 @@ def _run(args: argparse.Namespace, addresses: list[Address], interactive: bool) 
 
     def register(conn: ChatConnection) -> m.Welcome:
         """Hello until welcomed, asking for a password or another name when a person is there."""
-        nonlocal nick, password
+        nonlocal nick, password, account_password
         while True:
             try:
-                return conn.hello(nick, password=password)
+                token = remembered.token if remembered is not None else None
+                return conn.hello(nick, password=password, login_token=token, account_password=account_password)
+            except NameRegistered as exc:  # an account's name: its password, or another name
+                if not interactive or one_shot:
+                    raise NameRegistered(f"{exc} (log in once on a terminal, or choose another --name)", None) from None
+                print(exc)
+                if tls is None:
+                    warn_in_clear()
+                account_password = ask_password(f"Password of the account {nick} (Enter: choose another name): ")
+                if not account_password:
+                    account_password = None
+                    nick = ask_name(exc.suggestion or nick)
             except PasswordRequired as exc:
                 if password is not None or not interactive:
                     raise PasswordRequired(f"{exc}: give it with --password-file") from None
@@ -254,13 +274,31 @@ def _run(args: argparse.Namespace, addresses: list[Address], interactive: bool) 
                     raise
                 print(f"{exc}; try again (Ctrl-C to give up)", file=sys.stderr)
                 password = ask_password()
+            except LoginRefused as exc:  # a new connection: the server may have hung up
+                if remembered is not None:  # the remembered login: forgotten, then on as a guest
+                    logins.forget(addresses)
+                    print(
+                        f"The server refused the remembered login for {neutralise(remembered.account)} ({exc}): "
+                        "forgotten; going on as a guest.",
+                        file=sys.stderr,
+                    )
+                    remembered = None
+                elif account_password is not None and interactive and not one_shot:
+                    account_password = ask_password(f"{exc}; the password of {nick} again (Enter: another name): ")
+                    if not account_password:
+                        account_password, nick = None, ask_name(nick)
+                else:
+                    raise
     if args.send_file is not None:
         return send_file_once(conn, args.send_file, args.to, conn.tls.context() if conn.tls is not None else None)
     if one_shot:
         return send_once(conn, args.send_msg, welcome.nick)
     from .session import ChatSession  # (imported here: --send and --list start faster without it)
 
-    session = ChatSession(conn, welcome, reconnect=not args.no_reconnect, password=password, addresses=addresses)
+    account = Account(addresses, logins if args.fd is None else None, sent=remembered)
+    session = ChatSession(
+        conn, welcome, reconnect=not args.no_reconnect, password=password, addresses=addresses, account=account
+    )
     prefs = Preferences(bell=config.bell, ignored={nick_key(n) for n in config.ignore})
     keyboard = None
     if interactive:

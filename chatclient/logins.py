@@ -2,8 +2,8 @@
 
 After a login the server hands out a token (never the password); the client
 keeps it for that server's address and sends it in its next hello, so the
-person is logged in by themselves next time. ``/logout`` and leaving with
-"leave" forget it, and so does a token the server refuses.
+person is logged in by themselves next time. ``/logout`` forgets it (the
+page's "Leave" forgets the page's own), and so does a token the server refuses.
 
 The file (``$XDG_STATE_HOME/chatclient/logins``, JSON ``{"HOST:PORT":
 {"account": ..., "token": ...}}``) is mode 0600 from its first byte: each

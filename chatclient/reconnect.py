@@ -32,9 +32,11 @@ from .addresses import Address, format_address, rotation
 from .backoff import Clock, backoff_delays
 from .connection import ChatConnection
 from .errors import (
+    AccountRequired,
     Banned,
     CertificateMismatch,
     ClientError,
+    LoginRefused,
     NickRejected,
     NotTrusted,
     PasswordRequired,
@@ -42,7 +44,16 @@ from .errors import (
 )
 
 #: Never retried, on another node or later.
-FINAL = (CertificateMismatch, NotTrusted, Banned, PasswordRequired, WrongPassword, NickRejected)
+FINAL = (
+    CertificateMismatch,
+    NotTrusted,
+    Banned,
+    PasswordRequired,
+    WrongPassword,
+    NickRejected,
+    LoginRefused,
+    AccountRequired,
+)
 
 T = TypeVar("T")
 

@@ -24,10 +24,11 @@ def hello_again(
     rooms: Sequence[str],
     positions: Positions,
     password: str | None,
+    login_token: str | None = None,
 ) -> m.Welcome:
     """Register as ``nick`` (or the free name the server suggests) with our
     resume ``token``, asking for ``rooms`` back (the focused one first: always
-    asked for) and where we were in each one's numbering."""
+    asked for) and where we were in each one's numbering; ``login_token``: logged in again."""
     room, *others = rooms
     while True:
         try:
@@ -39,6 +40,7 @@ def hello_again(
                 last_seq=positions.last_seq(room),
                 password=password,
                 others=[(r, positions.epoch(r), positions.last_seq(r)) for r in others],
+                login_token=login_token,
             )
         except NickRejected as exc:
             if not exc.suggestion:

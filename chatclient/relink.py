@@ -17,10 +17,11 @@ from collections.abc import Callable, Sequence
 from common import messages as m
 from common.rooms import room_key
 
+from .accounts import Account
 from .addresses import Address
 from .backoff import Clock
 from .connection import ChatConnection
-from .errors import Banned, CertificateMismatch, PasswordRequired, WrongPassword
+from .errors import Banned, CertificateMismatch, ClientError, LoginRefused, PasswordRequired, WrongPassword
 from .inbound import Inbound
 from .reconnect import reconnect
 from .rejoin import hello_again, replay
@@ -42,6 +43,7 @@ class Relink:
         status: Callable[[str], None],
         info: Callable[[str], None],
         ask_password: Callable[[], Callable[[str], str | None] | None],
+        account: Account,
     ) -> None:
         self._inbound = inbound
         self._windows = windows
@@ -54,6 +56,7 @@ class Relink:
         self._status = status
         self._info = info
         self._ask_password = ask_password  # (the session's current asker: the UI sets it after)
+        self._account = account  # its login token goes with each hello
 
     def run(self, old: ChatConnection) -> tuple[ChatConnection, m.Welcome] | None:
         """Reconnect until a server takes us back (its connection and welcome), or None:
@@ -102,14 +105,22 @@ class Relink:
 
     def _hello_again(self, conn: ChatConnection) -> m.Welcome:
         nick = self._inbound.nick
-        welcome = hello_again(
-            conn,
-            nick,
-            token=self._inbound.token,
-            rooms=[self._windows.room, *self._windows.asking_back()],
-            positions=self._inbound.positions,
-            password=self._password,
-        )
+        login_token = self._account.hello_token()
+        if login_token is not None:
+            self._account.confirmed = False  # (the new link's LoggedIn confirms it again)
+        try:
+            welcome = hello_again(
+                conn,
+                nick,
+                token=self._inbound.token,
+                rooms=[self._windows.room, *self._windows.asking_back()],
+                positions=self._inbound.positions,
+                password=self._password,
+                login_token=login_token,
+            )
+        except LoginRefused as exc:  # forgotten (and said); the next try comes as a guest
+            self._account.refused(str(exc))
+            raise ClientError(f"login refused: {exc}") from None
         if welcome.nick != nick:
             self._info(f"your nickname was taken meanwhile; you are now {welcome.nick}")
             self._inbound.nick = welcome.nick

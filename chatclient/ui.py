@@ -21,10 +21,10 @@ from prompt_toolkit.key_binding import merge_key_bindings
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from common import messages as m
-from common.commands import HELP_LINES, CommandError, ShowHelp
+from common.commands import HELP_LINES, AskPassword, CommandError, ShowHelp
 from common.safetext import neutralise
 
-from .askpass import PasswordDesk, PasswordWanted
+from .askpass import PasswordDesk, PasswordWanted, ask_command
 from .errors import ClientError
 from .keyboard import confirm, history, interrupt_keys, room_keys, terminal_input
 from .linemode import Interrupted, finish
@@ -197,6 +197,12 @@ async def _run(
                 say("\n".join(renderer.info(h) for h in (*HELP_LINES, "This terminal:", *LOCAL_HELP)))
             elif isinstance(parsed, CommandError):
                 say(renderer.info(f"error: {parsed.message}"))
+            elif isinstance(parsed, AskPassword):  # typed without its password: asked, nothing shown
+                built = await ask_command(keyboard, parsed, in_clear=not facts.encrypted())
+                if isinstance(built, str):
+                    say(renderer.info(built))
+                else:
+                    session.send(built)
             if session.leaving:
                 await loop.run_in_executor(None, session.ended.wait, 5.0)
                 break
