@@ -316,6 +316,13 @@ class ServerConfig:
         metavar="SECONDS",
         group=CLUSTER,
     )
+    accounts: str = option(
+        "optional",
+        "--accounts",
+        "registered names (/register, /login: docs/accounts.md): 'optional' (guests welcome, the default), "
+        "'required' (guests refused), 'off'",
+        choices=("optional", "required", "off"),
+    )
     no_advertise: bool = option(
         False,
         "--no-advertise",

@@ -21,11 +21,12 @@ MAY_IMPORT = {
     "common": {"common"},
     "backends": {"common", "backends"},
     "core": {"common", "backends", "core"},
+    "accounts": {"common", "backends", "accounts"},
     "cluster": {"common", "backends", "core", "cluster"},
-    "rules": {"common", "backends", "core", "rules"},
+    "rules": {"common", "backends", "core", "accounts", "rules"},
     "files": {"common", "backends", "core", "files"},
-    "net": {"common", "backends", "core", "rules", "files", "net"},
-    "app": {"common", "backends", "core", "cluster", "rules", "files", "net", "app"},
+    "net": {"common", "backends", "core", "accounts", "rules", "files", "net"},
+    "app": {"common", "backends", "core", "accounts", "cluster", "rules", "files", "net", "app"},
 }
 #: The settings (what the server is told, read by the transports that build the rest) and
 #: the checkers of their values sit with the transports.

@@ -75,6 +75,8 @@ class Outlet:
 class Services:
     """The server-wide things, as the rules see them (``rules.services.Services``)."""
 
+    accounts = None  # (no accounts: tests/test_accounts_rules.py gives some)
+
     def __init__(self, config: ServerConfig, clock: Clock, host: str = "") -> None:
         self.config = config
         self.sanctions = Sanctions(MemoryModeration(), clock=clock)

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from chatserver.accounts.service import Accounts
 from chatserver.app import collector
 from chatserver.app.advertise import Advertiser, should_advertise
 from chatserver.app.certs import cert_der, ensure_self_signed, server_context
@@ -22,6 +23,7 @@ from chatserver.app.files import start_files
 from chatserver.app.host import HostSeat
 from chatserver.app.netinfo import lan_addresses, own_addresses, own_names
 from chatserver.app.options import parse
+from chatserver.backends.accounts import AccountStore, MemoryAccounts
 from chatserver.backends.memory import memory_backends
 from chatserver.backends.ports import Backends
 from chatserver.backends.retention import DEFAULT_DAYS, DEFAULT_MAX_MB, MB, Prunable, Retention
@@ -175,6 +177,16 @@ def open_store(config: ServerConfig) -> tuple[Backends, str]:
     return Backends(store, store, store, pruner=store), f"chat is kept in {path}"
 
 
+def open_accounts(config: ServerConfig, backends: Backends) -> Accounts | None:
+    """The accounts service (``--accounts``), keeping accounts where the chat is kept: the
+    SQLite file's tables, else memory (``docs/accounts.md``)."""
+    if config.accounts == "off" or config.mode is not Mode.CHAT:
+        return None
+    broker = backends.broker
+    store: AccountStore = broker.accounts if isinstance(broker, SqliteStore) else MemoryAccounts()
+    return Accounts(store, required=config.accounts == "required", ops=config.ops)
+
+
 def retention_of(config: ServerConfig, store: Prunable) -> Retention:
     """The store's limits from the flags: a flag left out is its default, 0 is no limit."""
     days = DEFAULT_DAYS if config.retain_days is None else config.retain_days
@@ -300,7 +312,8 @@ def main(argv: list[str] | None = None) -> int:
     except (StoreError, ClusterError) as exc:
         print(f"chatserver: {exc}", file=sys.stderr)
         return 2
-    server = ChatServer(config, hub=hub, backends=backends)
+    accounts = open_accounts(config, backends)
+    server = ChatServer(config, hub=hub, backends=backends, accounts=accounts)
     collector.tune()  # (after start-up: see collector.py)
     if hub is not None:
         hub.on_sanctions = server.sanctions.reload

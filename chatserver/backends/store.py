@@ -18,6 +18,7 @@ from pathlib import Path
 
 from chatserver.backends.records import Position, StoredGrant, StoredRoom, StoredSanction
 from chatserver.backends.sqlite import messages, rooms
+from chatserver.backends.sqlite.accounts import SqliteAccounts
 from chatserver.backends.sqlite.checkpoints import Checkpointer
 from chatserver.backends.sqlite.database import Database
 from chatserver.backends.sqlite.moderation import SqliteModeration
@@ -61,6 +62,8 @@ class SqliteStore:
             self._index.open(self._database.connection)
         self._moderation = SqliteModeration(self._database)
         self._secret = SqliteSecret(self._database)
+        #: The accounts' store (``backends/accounts.py``'s ``AccountStore``), in the same file.
+        self.accounts = SqliteAccounts(self._database)
         self._pruning = Pruning(self._database, self._readers, self._index.catch_up_now)
         self._checkpoints = Checkpointer(self.path)
 

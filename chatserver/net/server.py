@@ -20,6 +20,9 @@ import threading
 import time
 from typing import Protocol
 
+from chatserver.accounts.service import Accounts
+from chatserver.accounts.throttle import Throttle
+from chatserver.backends.accounts import MemoryAccounts
 from chatserver.backends.memory import memory_backends
 from chatserver.backends.ports import Backends
 from chatserver.config import ServerConfig
@@ -61,7 +64,13 @@ class ChatServer:
     cluster_node: str | None = None  # with --cluster: this node's id in the cluster
     page_port: int | None = None  # the chat page's port, once it is served (``web.py``)
 
-    def __init__(self, config: ServerConfig, hub: Hub | None = None, backends: Backends | None = None) -> None:
+    def __init__(
+        self,
+        config: ServerConfig,
+        hub: Hub | None = None,
+        backends: Backends | None = None,
+        accounts: Accounts | None = None,
+    ) -> None:
         self.config = config
         backends = backends or memory_backends()
         self.hub: Hub = hub or LocalHub(keep=config.keep, broker=backends.broker)
@@ -74,9 +83,14 @@ class ChatServer:
         self.sanctions = Sanctions(backends.moderation)
         #: File sharing (``files.sharing.Sharing``), set when the page's port opens (``web.py``).
         self.files: object | None = None
+        #: Accounts (``--accounts``): the store given (the program's: SQLite, Redis), else in memory.
+        if accounts is None and config.accounts != "off":
+            accounts = Accounts(MemoryAccounts(), required=config.accounts == "required", ops=config.ops)
+        self.accounts: Accounts | None = None if config.accounts == "off" else accounts
         #: Who may connect, on every port (``admission.py``).
         self.admission = Admission(config, lambda: self.stopping)
-        self._auth_failures: dict[str, int] = {}
+        #: Wrong server passwords per address (the accounts' logins use the same ``Throttle``).
+        self._auth_failures = Throttle(first=AUTH_DELAY_FIRST, longest=AUTH_DELAY_MAX, forget_after=float("inf"))
         self._sessions: set[Session] = set()
         self._lock = threading.Lock()
         self._listener: Listener | None = None
@@ -145,16 +159,10 @@ class ChatServer:
 
     def auth_failed(self, ip: str) -> float:
         """Count a wrong password from ``ip``; returns how long to make it wait."""
-        with self._lock:
-            failures = self._auth_failures.get(ip, 0) + 1
-            if len(self._auth_failures) > 10_000:  # bounded: forget the oldest
-                self._auth_failures.pop(next(iter(self._auth_failures)))
-            self._auth_failures[ip] = failures
-        return min(AUTH_DELAY_MAX, AUTH_DELAY_FIRST * 2 ** (failures - 1))
+        return self._auth_failures.failed(ip)
 
     def auth_succeeded(self, ip: str) -> None:
-        with self._lock:
-            self._auth_failures.pop(ip, None)
+        self._auth_failures.succeeded(ip)
 
     def pause(self, seconds: float) -> None:
         """Sleep in a connection's thread, cut short by shutdown."""

@@ -109,10 +109,23 @@ def new_name(me: Me, wanted: str) -> str | list[Effect]:
         return [error(exc.code, f"nickname {wanted[:40]!r} is not allowed: {exc}")]
     if me.server.reserved_for_host(new, me):  # type: ignore[arg-type]
         return [error("nick_taken", f"{new!r} is the name of this server's host")]
+    refused = registered_to_another(me, new)
+    if refused:
+        return refused
     ban = None if me.is_host else me.server.sanctions.banned(new, "")
     if ban is not None:  # (a banned name is not taken back by a rename either)
         return [error("nick_banned", f"the nickname {new!r} is banned {until_text(ban, time.time())}")]
     return new
+
+
+def registered_to_another(me: Me, nick: str) -> list[Effect]:
+    """The refusal of a name that is an account's (or looks like one's) other than ours."""
+    accounts = me.server.accounts
+    account = accounts.registered(nick) if accounts is not None else None
+    if account is None or (me.account is not None and nick_key(me.account) == nick_key(account.name)):
+        return []
+    text = f"{nick[:40]!r} is registered (the account {account.name}): /login {account.name} if it is yours"
+    return [error("name_registered", text)]
 
 
 def renamed_notice(old: str, new: str):  # -> Callable[[float], m.Notice]

@@ -14,9 +14,11 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
+from chatserver.accounts.service import Login, Refused
 from chatserver.backends.records import Unavailable
 from chatserver.core.hub import Greeting
 from chatserver.core.registry import NickTaken
+from chatserver.rules import accounts as accountrules
 from chatserver.rules import membership
 from chatserver.rules.effects import Effect, Pause, leave
 from chatserver.rules.moderation import until_text
@@ -77,8 +79,15 @@ def register(
     room: str | None = None,
     epoch: str | None = None,
     others: Sequence[tuple[str, str | None, int | None]] = (),
+    login_token: str | None = None,
+    account_password: str | None = None,
 ) -> bool:
     """Claim ``nick``, join the room and greet; on refusal tell the peer why.
+
+    With ``login_token`` or ``account_password`` the person logs in to an account
+    as it arrives (``login_at_hello``: the token's account's name is the one
+    taken); without, a registered name (or a look-alike) is refused, and
+    everyone is, with ``--accounts required``.
 
     A reconnecting client names its ``room``, and is put back there even
     when the server no longer knows its token (after a restart): what it
@@ -96,6 +105,7 @@ def register(
         except InvalidRoom:
             last_seq = None  # not a room: start in the lobby
     wanted, why = p.room, ""
+    login: Login | bool | None = True
     try:
         nick = validate_nick(nick)
         if p.server.reserved_for_host(nick, p):
@@ -104,6 +114,11 @@ def register(
         if not authenticate(p, nick, password):
             return False
         refuse_if_banned(p, nick)
+        login = login_at_hello(p, nick, login_token, account_password)
+        if login is None:
+            return False
+        if login is not True:
+            nick = validate_nick(login.account)  # (a token's account names itself)
         p.token = p.server.issue_token(nick)  # (the welcome carries it)
         p.registered = True
         if p.shared:
@@ -129,6 +144,8 @@ def register(
         p.execute(leave("cluster unavailable", "cluster unavailable", code="cluster_unavailable", text=text))
     except (InvalidNick, NickTaken) as exc:
         p.registered, p.token = False, ""
+        if isinstance(login, Login) and account_password is not None and p.server.accounts is not None:
+            p.server.accounts.logout(login.token)  # (the name is held: the token made for it is not kept)
         if isinstance(exc, NickTaken):
             p.send(m.Error("nick_taken", str(exc), suggestion=exc.suggestion))
         else:
@@ -148,9 +165,37 @@ def register(
         membership.rejoin(p, others, announced=not replaced)
         p.room = focus  # (rejoining moved the focus)
     p.server.participant_joined(p)
+    if login is not True:
+        p.execute(accountrules.logged_in(p, login))
     mute = p.mute()
     if mute is not None:  # (back after a mute: told at once, not at the first line it types)
         p.send(m.Notice(text=p.muted_text(mute), ts=time.time(), event="mute"))
+    return True
+
+
+def login_at_hello(p: Entrant, nick: str, token: str | None, password: str | None) -> Login | bool | None:
+    """The hello's login: the ``Login`` done, True for a guest who may come in (the name is
+    nobody's account, and guests are welcome), or None when refused (told why)."""
+    accounts = p.server.accounts
+    if accounts is None or p.is_host:
+        return True
+    try:
+        if token is not None:
+            return accounts.login_token(token, p.address)
+        if password is not None:
+            return accounts.login_password(nick, password, p.address)
+    except Refused as refused:
+        p.send(m.Error(refused.code, refused.text))
+        return None
+    account = accounts.registered(nick)
+    if account is not None:
+        text = f"{nick!r} is registered (the account {account.name}): log in with its password, or choose another name"
+        p.send(m.Error("name_registered", text))
+        return None
+    if accounts.required:
+        text = f"{p.server.config.name} takes only people with an account: log in, or ask an operator for one"
+        p.send(m.Error("accounts_required", text))
+        return None
     return True
 
 

@@ -151,8 +151,17 @@ def _op(who: Me, msg: m.Op) -> list[Effect]:
     if target.op:
         return [notice(f"{target.nick} is an operator already")]
     sanctions(who).grant(target.nick, who.nick, target.token)
+    _account_op(who, target.nick, True)
     text = f"{target.nick} was made an operator by {who.nick}"
     return [SetOp(target.nick, True), *_announce(who, target.room, text, "op", target.nick)]
+
+
+def _account_op(who: Me, nick: str, op: bool) -> bool:
+    """``/op`` and ``/deop`` of a registered name are the account's, and last (``accounts.py``):
+    True if ``nick`` is an account's (only its logged-in people can hold such a name)."""
+    accounts = who.server.accounts
+    account = accounts.registered(nick) if accounts is not None else None
+    return account is not None and accounts is not None and accounts.set_op(account.name, op)
 
 
 def _deop(who: Me, msg: m.Deop) -> list[Effect]:
@@ -164,10 +173,11 @@ def _deop(who: Me, msg: m.Deop) -> list[Effect]:
     if refused:
         return refused
     grant = sanctions(who).revoke(nick)
+    by_account = _account_op(who, nick, False)
     effects: list[Effect] = []
     if target is not None and target.op:
         effects.append(SetOp(target.nick, False))
-    elif grant is None:
+    elif grant is None and not by_account:
         return [error("not_an_operator", f"{nick} is not an operator")]
     room = target.room if target is not None else who.room
     return effects + _announce(who, room, f"{nick} is no longer an operator (by {who.nick})", "deop", nick)

@@ -22,7 +22,7 @@ from chatserver.backends.records import StoredSanction, Unavailable
 from chatserver.core.fanout import Frame
 from chatserver.core.hub import Greeting, Hub
 from chatserver.core.hub import Publish as Batched  # (one message of a publish_many)
-from chatserver.rules import alone, chat, entry, membership
+from chatserver.rules import accounts, alone, chat, entry, membership
 from chatserver.rules import rooms as roomrules
 from chatserver.rules.effects import (
     QUIT,
@@ -47,7 +47,7 @@ from chatserver.rules.moderation import until_text
 from chatserver.rules.modes import Mode
 from chatserver.rules.services import Handler, Outlet, Services
 from common import messages as m
-from common.commands import HELP_LINES, CommandError, ShowHelp, parse_input
+from common.commands import HELP_LINES, AskPassword, CommandError, ShowHelp, parse_input
 from common.limits import bound, fit
 from common.nicks import is_exit_word, nick_key
 from common.ratelimit import TokenBucket
@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 
 #: Each mode's command table, and whether its people meet in the hub's rooms.
 TABLES: dict[Mode, tuple[dict[type[m.Message], Handler], bool]] = {
-    Mode.CHAT: (chat.COMMANDS, True),
+    Mode.CHAT: ({**chat.COMMANDS, **accounts.COMMANDS}, True),
     Mode.REVERSE: (alone.REVERSE, False),
     Mode.ACK: (alone.ACK, False),
 }
@@ -125,6 +125,14 @@ class Participant:
         self.away = ""
         #: What it said as it quit (IRC's quit message), told to its rooms with its leaving.
         self.quit_reason = ""
+        #: The account it is logged in to (None: a guest), this session's login token, and
+        #: whether its operator rights came with the account (``rules/accounts.py``).
+        self.account: str | None = None
+        self.login_token = ""
+        self.account_op = False
+        #: An account command typed without its password(s): the lines typed next are them.
+        self.asking: AskPassword | None = None
+        self._answers: list[str] = []
         self._clock = clock  # (the rate limit's, ``_bucket``)
         self._over_limit = 0  # consecutive messages that had to be slowed
         #: How the hub hands it batches: see ``fanout.Subscriber.wire`` (``rewire``).
@@ -235,10 +243,21 @@ class Participant:
         room: str | None = None,
         epoch: str | None = None,
         others: Sequence[tuple[str, str | None, int | None]] = (),
+        login_token: str | None = None,
+        account_password: str | None = None,
     ) -> bool:
         """Claim ``nick``, join the room and greet; on refusal tell the peer why (``entry.register``)."""
         return entry.register(
-            self, nick, resume=resume, last_seq=last_seq, password=password, room=room, epoch=epoch, others=others
+            self,
+            nick,
+            resume=resume,
+            last_seq=last_seq,
+            password=password,
+            room=room,
+            epoch=epoch,
+            others=others,
+            login_token=login_token,
+            account_password=account_password,
         )
 
     def mute(self) -> StoredSanction | None:
@@ -300,8 +319,16 @@ class Participant:
                 rate=self._bucket.rate if self._bucket else 0.0,
                 burst=self._bucket.burst if self._bucket else 0,
                 more=more,
+                accounts=self._accounts_mode(),
             )
         )
+
+    def _accounts_mode(self) -> str | None:
+        """What a welcome says of accounts: "required", "optional", or None (none here)."""
+        accounts = self.server.accounts
+        if accounts is None or self.mode is not Mode.CHAT:
+            return None
+        return "required" if accounts.required else "optional"
 
     def _nicks_here(self) -> tuple[list[str], int]:
         """The names a welcome lists, and how many more people are here."""
@@ -338,6 +365,9 @@ class Participant:
         it and then done as the message it makes would be; a message without a room of its
         own goes to ``room`` (the focused room if None). Help and parse errors are answered
         here, and count against the rate limit as any line does."""
+        if self.asking is not None:  # (a password: never parsed, shown or logged)
+            self._answer(line)
+            return
         parsed = parse_input(line)
         if parsed is None:
             return  # a blank line
@@ -347,12 +377,36 @@ class Participant:
             self.send(m.Notice(text="\n".join(HELP_LINES), ts=time.time(), event="help"))
         elif isinstance(parsed, CommandError):
             self.send(m.Error("bad_command", parsed.message))
+        elif isinstance(parsed, AskPassword):
+            self.asking, self._answers = parsed, []
+            self._prompt()
         elif isinstance(parsed, (m.Say, m.Action)):
             # A command that made a message (/me, /say): its ack tells the sender what it said.
             command = line.startswith("/") and not line.startswith("//")
             self._act(parsed if parsed.room is not None else dataclasses.replace(parsed, room=room), echo=command)
         else:
             self._act(parsed)
+
+    def _prompt(self) -> None:
+        """Ask for the next password of ``asking`` (a plain-line user types it on the next line)."""
+        assert self.asking is not None
+        what = self.asking.prompts[len(self._answers)]
+        text = f"type the {what} on the next line (an empty line gives up)"
+        self.send(m.Notice(text=text, ts=time.time(), event="password", target=self.asking.command))
+
+    def _answer(self, line: str) -> None:
+        """A line typed while ``asking``: the next password (an empty one gives up)."""
+        assert self.asking is not None
+        if not line.strip():
+            self.asking = None
+            self.notice("given up: nothing was sent", event="password")
+            return
+        self._answers.append(line.rstrip("\r\n"))
+        if len(self._answers) < len(self.asking.prompts):
+            self._prompt()
+            return
+        msg, self.asking, self._answers = self.asking.build(*self._answers), None, []
+        self._act(msg)
 
     def _act(self, msg: m.Message, *, echo: bool = False) -> None:
         """``msg`` through this mode's table; a message ``echo``ed has its text in its receipt."""

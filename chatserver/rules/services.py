@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
+from chatserver.accounts.service import Accounts
 from chatserver.backends.records import StoredSanction
 from chatserver.core.fanout import Frame, Subscriber
 from chatserver.core.hub import Hub
@@ -54,6 +55,8 @@ class Services(Protocol):
     stopping: bool
     #: File sharing (``rules/sharing.FileShare``), None without the page's port.
     files: object | None
+    #: Accounts (``chatserver/accounts/service.py``), None with ``--accounts off``.
+    accounts: Accounts | None
 
     def pause(self, seconds: float) -> None:
         """Wait in the caller's thread (a throttled sender), cut short by shutdown."""
@@ -127,6 +130,11 @@ class Me(Protocol):
     registered: bool
     hub: Hub
     server: Services
+    #: The account this person is logged in to (None: a guest), and this session's login token
+    #: (``/logout`` revokes it). An account is not a connection: several may share one.
+    account: str | None
+    login_token: str
+    account_op: bool
 
     @property
     def address(self) -> str: ...

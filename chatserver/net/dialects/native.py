@@ -117,6 +117,8 @@ def _hello(session: Session, hello: m.Hello) -> None:
         room=hello.room,
         epoch=hello.epoch,
         others=_other_rooms(hello),
+        login_token=hello.login_token,
+        account_password=hello.account_password,
     )
 
 

@@ -106,7 +106,8 @@ def _run_plain(session: Session, first: bytes) -> None:
         first_line = False
         if session.participant.registered:
             parsed = parse_input(line)
-            if isinstance(parsed, (m.Say, m.Action)) and not line.startswith("/"):
+            asked = session.participant.asking is not None  # (a password: not a message)
+            if isinstance(parsed, (m.Say, m.Action)) and not line.startswith("/") and not asked:
                 together.add(parsed)
                 continue
             together.flush()

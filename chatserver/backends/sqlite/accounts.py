@@ -1,0 +1,129 @@
+"""Accounts, login tokens (hashes) and private messages kept for the away, in the store (an ``AccountStore``).
+
+Its tables are made if missing when the store opens, as ``shared.py``'s are:
+the schema's version is unchanged, a store written before accounts simply has
+none, and an older server opening a newer file leaves them alone. Each write
+is made at once on the writer connection, under its lock.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import msgspec
+
+from chatserver.backends.accounts import KEPT_MAX, StoredAccount
+from chatserver.backends.sqlite.database import Database
+from common import messages as m
+from common.nicks import nick_key
+
+TABLES = (
+    "CREATE TABLE IF NOT EXISTS accounts (key TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL,"
+    " created REAL NOT NULL, op INTEGER NOT NULL DEFAULT 0)",
+    "CREATE TABLE IF NOT EXISTS account_tokens (hash TEXT PRIMARY KEY,"
+    " account TEXT NOT NULL REFERENCES accounts (key) ON DELETE CASCADE, created REAL NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS account_tokens_by_account ON account_tokens (account)",
+    "CREATE TABLE IF NOT EXISTS account_kept (id INTEGER PRIMARY KEY,"
+    " account TEXT NOT NULL REFERENCES accounts (key) ON DELETE CASCADE, message TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS account_kept_by_account ON account_kept (account, id)",
+)
+
+_decode = msgspec.json.Decoder(m.Private).decode
+_encode = msgspec.json.Encoder().encode
+
+
+class SqliteAccounts:
+    def __init__(self, database: Database) -> None:
+        self._database = database
+        with database.lock:
+            for statement in TABLES:
+                database.connection.execute(statement)
+
+    def _write(self, sql: str, args: tuple, what: str) -> int:
+        """Rows changed (-1: the write failed, logged by the database)."""
+        return self._database.run(lambda db: db.execute(sql, args).rowcount, f"{what}: ", -1)
+
+    def _rows(self, sql: str, args: tuple = ()) -> list[tuple]:
+        with self._database.lock:  # (a read that fails is not a write that failed: it raises)
+            return [] if self._database.closed else self._database.connection.execute(sql, args).fetchall()
+
+    def account(self, name: str) -> StoredAccount | None:
+        rows = self._rows("SELECT name, hash, created, op FROM accounts WHERE key = ?", (nick_key(name),))
+        return StoredAccount(rows[0][0], rows[0][1], rows[0][2], bool(rows[0][3])) if rows else None
+
+    def create(self, account: StoredAccount) -> bool:
+        a = account
+        sql = "INSERT OR IGNORE INTO accounts (key, name, hash, created, op) VALUES (?, ?, ?, ?, ?)"
+        return self._write(sql, (nick_key(a.name), a.name, a.hash, a.created, int(a.op)), "cannot keep an account") == 1
+
+    def set_hash(self, name: str, hash: str) -> bool:
+        sql = "UPDATE accounts SET hash = ? WHERE key = ?"
+        return self._write(sql, (hash, nick_key(name)), "cannot change a password") == 1
+
+    def set_op(self, name: str, op: bool) -> bool:
+        return (
+            self._write("UPDATE accounts SET op = ? WHERE key = ?", (int(op), nick_key(name)), "cannot keep /op") == 1
+        )
+
+    def delete(self, name: str) -> bool:
+        key = nick_key(name)
+
+        def work(db: sqlite3.Connection) -> bool:
+            db.execute("DELETE FROM account_tokens WHERE account = ?", (key,))
+            db.execute("DELETE FROM account_kept WHERE account = ?", (key,))
+            return db.execute("DELETE FROM accounts WHERE key = ?", (key,)).rowcount == 1
+
+        with self._database.lock:
+            return self._database.run_held(work, "cannot delete an account: ", False, atomic=True)
+
+    def operators(self) -> list[str]:
+        return [row[0] for row in self._rows("SELECT name FROM accounts WHERE op ORDER BY name")]
+
+    def add_token(self, name: str, token_hash: str, created: float) -> None:
+        sql = "INSERT OR REPLACE INTO account_tokens (hash, account, created) VALUES (?, ?, ?)"
+        self._write(sql, (token_hash, nick_key(name), created), "cannot keep a login token")
+
+    def token_account(self, token_hash: str) -> str | None:
+        rows = self._rows(
+            "SELECT a.name FROM account_tokens t JOIN accounts a ON a.key = t.account WHERE t.hash = ?", (token_hash,)
+        )
+        return rows[0][0] if rows else None
+
+    def drop_token(self, token_hash: str) -> bool:
+        return self._write("DELETE FROM account_tokens WHERE hash = ?", (token_hash,), "cannot revoke a token") == 1
+
+    def drop_tokens(self, name: str) -> int:
+        sql = "DELETE FROM account_tokens WHERE account = ?"
+        return max(0, self._write(sql, (nick_key(name),), "cannot revoke tokens"))
+
+    def keep_private(self, name: str, msg: m.Private) -> None:
+        key = nick_key(name)
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("INSERT INTO account_kept (account, message) VALUES (?, ?)", (key, _encode(msg).decode()))
+            db.execute(
+                "DELETE FROM account_kept WHERE account = ? AND id NOT IN"
+                " (SELECT id FROM account_kept WHERE account = ? ORDER BY id DESC LIMIT ?)",
+                (key, key, KEPT_MAX),
+            )
+
+        with self._database.lock:
+            self._database.run_held(work, "cannot keep a private message: ", None, atomic=True)
+
+    def take_privates(self, name: str) -> list[m.Private]:
+        key = nick_key(name)
+
+        def work(db: sqlite3.Connection) -> list[str]:
+            rows = db.execute("SELECT message FROM account_kept WHERE account = ? ORDER BY id", (key,)).fetchall()
+            db.execute("DELETE FROM account_kept WHERE account = ?", (key,))
+            return [row[0] for row in rows]
+
+        with self._database.lock:
+            texts = self._database.run_held(work, "cannot read the private messages kept: ", [], atomic=True)
+        out = []
+        for text in texts:
+            try:
+                out.append(_decode(text))
+            except msgspec.DecodeError:
+                continue  # (unreadable: skipped, the others delivered)
+        return out

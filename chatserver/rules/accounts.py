@@ -1,0 +1,185 @@
+"""The account commands (issue 23): register, log in and out, change or delete a password; operators drop accounts.
+
+Each handler asks the accounts service (``chatserver/accounts/service.py``)
+and turns its answer into effects: ``LoggedIn`` (a plain-line user, who keeps
+no token, is told in a line), the name taken, operator rights that come with
+the account, and the private messages kept while it was away. A refusal is
+the service's ``Error`` code and line. Logging in at hello is ``entry.py``'s,
+through ``login_at_hello`` here.
+
+The account is a field of the person (``Me.account``), not of the connection:
+nothing here assumes one session per account.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from chatserver.accounts.service import Accounts, Login, Refused
+from chatserver.rules import chat
+from chatserver.rules.effects import Answer, Effect, SetOp, Tell, error, notice
+from chatserver.rules.operators import operator_only
+from chatserver.rules.services import Handler, Me
+from common import messages as m
+from common.lookalike import identity
+
+
+def _service(me: Me) -> Accounts | list[Effect]:
+    accounts = me.server.accounts
+    if accounts is None:
+        return [error("accounts_off", "this server has no accounts")]
+    return accounts
+
+
+def refusal(refused: Refused) -> list[Effect]:
+    return [error(refused.code, refused.text)]
+
+
+def logged_in(me: Me, login: Login) -> list[Effect]:
+    """What logging in does to ``me`` (now ``login.account``), and what it is told: the token
+    (a line for a plain-line user, who keeps none), rights, and messages kept for it."""
+    me.account, me.login_token = login.account, login.token
+    me.account_op = login.op and not me.op  # (rights that come with the account go with it)
+    effects: list[Effect] = []
+    if me.plain:
+        what = "made and logged in to" if login.registered else "logged in to"
+        effects.append(notice(f"{what} the account {login.account}", event="account"))
+    else:
+        effects.append(Answer(login.frame()))
+    if me.account_op:
+        effects.append(SetOp(me.nick, True))
+    accounts = me.server.accounts
+    kept = accounts.store.take_privates(login.account) if accounts is not None else []
+    if kept:
+        count = f"{len(kept)} private message{'s' if len(kept) != 1 else ''}"
+        effects.append(notice(f"{count} while you were away", event="away_messages"))
+        effects += [Answer(dataclasses.replace(msg, replay="away")) for msg in kept]
+    return effects
+
+
+def register(me: Me, msg: m.Register) -> list[Effect]:
+    """``/register``: the name we have becomes an account, and we are logged in to it."""
+    accounts = _service(me)
+    if isinstance(accounts, list):
+        return accounts
+    if me.account is not None:
+        return [error("already_registered", f"you are logged in to the account {me.account} already")]
+    try:
+        return logged_in(me, accounts.register(me.nick, msg.password, me.address))
+    except Refused as refused:
+        return refusal(refused)
+
+
+def login(me: Me, msg: m.Login) -> list[Effect]:
+    """``/login NAME``: with its password or a token; the session takes the account's name."""
+    accounts = _service(me)
+    if isinstance(accounts, list):
+        return accounts
+    if me.account is not None and identity(me.account) == identity(msg.name):
+        return [notice(f"you are logged in to {me.account} already", event="account")]
+    try:
+        if msg.token is not None:
+            done = accounts.login_token(msg.token, me.address, name=msg.name)
+        elif msg.password is not None:
+            done = accounts.login_password(msg.name, msg.password, me.address)
+        else:
+            return [error("bad_login", "log in with the account's password or a login token")]
+    except Refused as refused:
+        return refusal(refused)
+    effects: list[Effect] = []
+    if identity(done.account) != identity(me.nick):  # (take the account's name first: it may be held)
+        before, me.account = me.account, done.account
+        effects = chat.rename(me, m.SetNick(done.account))
+        if identity(me.nick) != identity(done.account):
+            me.account = before
+            if msg.password is not None:
+                accounts.logout(done.token)  # (the token made for this login is not kept)
+            return effects
+    return effects + logged_in(me, done)
+
+
+def change_password(me: Me, msg: m.ChangePassword) -> list[Effect]:
+    accounts = _service(me)
+    if isinstance(accounts, list):
+        return accounts
+    if me.account is None:
+        return [error("not_logged_in", "/passwd changes your account's password: log in first")]
+    try:
+        accounts.change_password(me.account, msg.password, msg.new_password, me.address)
+    except Refused as refused:
+        return refusal(refused)
+    return [notice(f"the password of {me.account} is changed; your logins stay (/logout all ends them)", "account")]
+
+
+def _logged_out(me: Me, everywhere: bool, reason: str) -> list[Effect]:
+    account, me.account, me.login_token = me.account or "", None, ""
+    effects: list[Effect] = []
+    if me.account_op:
+        me.account_op = False
+        effects.append(SetOp(me.nick, False))
+    if me.plain:
+        return [*effects, notice(f"logged out of {account}", event="account")]
+    return [*effects, Answer(m.LoggedOut(account=account, all=everywhere, reason=reason))]
+
+
+def unregister(me: Me, msg: m.Unregister) -> list[Effect]:
+    """``/unregister``: the account goes (its password proves it), with every login and kept message."""
+    accounts = _service(me)
+    if isinstance(accounts, list):
+        return accounts
+    if me.account is None:
+        return [error("not_logged_in", "/unregister deletes your account: log in first")]
+    try:
+        accounts.unregister(me.account, msg.password, me.address)
+    except Refused as refused:
+        return refusal(refused)
+    name = me.account
+    return [*_logged_out(me, True, "unregistered"), notice(f"the account {name} is deleted", event="account")]
+
+
+def logout(me: Me, msg: m.Logout) -> list[Effect]:
+    """``/logout``: this session's token is revoked; ``/logout all``: every token of the account."""
+    accounts = _service(me)
+    if isinstance(accounts, list):
+        return accounts
+    if me.account is None:
+        return [error("not_logged_in", "you are not logged in")]
+    if msg.all:
+        count = accounts.logout_all(me.account)
+        told = notice(f"{count} login(s) of {me.account} revoked, on every device", event="account")
+    else:
+        accounts.logout(me.login_token)
+        told = notice(f"this device's login to {me.account} is revoked", event="account")
+    return [*_logged_out(me, msg.all, "logout"), told]
+
+
+@operator_only
+def drop_account(me: Me, msg: m.DropAccount) -> list[Effect]:
+    """``/dropaccount NAME``: an operator deletes an account; whoever is using it is told."""
+    accounts = _service(me)
+    if isinstance(accounts, list):
+        return accounts
+    dropped = accounts.drop(msg.name)
+    if dropped is None:
+        return [error("no_such_account", f"no account is called {msg.name[:40]!r}")]
+    effects: list[Effect] = [notice(f"the account {dropped.name} is dropped", event="account")]
+    holder = me.hub.find(dropped.name)
+    if holder is not None and identity(holder.nick) != identity(me.nick):
+        told = m.Notice(text=f"the account {dropped.name} was dropped by {me.nick}", ts=time.time(), event="account")
+        effects += [
+            Tell(holder.nick, m.LoggedOut(account=dropped.name, all=True, reason="dropped")),
+            Tell(holder.nick, told),
+        ]
+    return effects
+
+
+#: The account commands, for each mode's table that has accounts (``chat.COMMANDS``).
+COMMANDS: dict[type[m.Message], Handler] = {
+    m.Register: register,  # type: ignore[dict-item]
+    m.Login: login,  # type: ignore[dict-item]
+    m.ChangePassword: change_password,  # type: ignore[dict-item]
+    m.Unregister: unregister,  # type: ignore[dict-item]
+    m.Logout: logout,  # type: ignore[dict-item]
+    m.DropAccount: drop_account,  # type: ignore[dict-item]
+}

@@ -1,0 +1,157 @@
+"""Accounts through real sockets: a real server process on a real SQLite file, restarted; nc users;
+and the login throttle on an in-process server whose clock the test moves (real loopback sockets)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from helpers import TIMEOUT, NativeClient, PlainClient, ServerProcess, ask_who, hello
+
+from chatserver.accounts import hashing
+from chatserver.accounts.service import Accounts
+from chatserver.backends.accounts import MemoryAccounts
+from chatserver.config import ServerConfig
+from chatserver.net.server import ChatServer
+
+PASSWORD = "correct horse 1"
+
+
+def answer(client: NativeClient, *kinds: str) -> dict:
+    """The next frame of one of ``kinds`` (or an error)."""
+    return client.expect(lambda f: f["type"] in (*kinds, "error"))
+
+
+def arrive(port: int, **fields) -> tuple[NativeClient, dict]:
+    """A hello, retried while the name is still held by a session the server is closing
+    (bounded: a refusal of another kind is the answer); the client and its welcome."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        client = hello(port, version=1, **fields)
+        first = answer(client, "welcome")
+        if first["type"] == "welcome" or first["code"] != "nick_taken" or time.monotonic() > deadline:
+            return client, first
+        client.close()
+
+
+def test_register_restart_then_log_in_with_password_and_with_token(tmp_path):
+    path = tmp_path / "chat.sqlite3"
+    srv = ServerProcess("--rate-limit", "0", "--store", str(path))
+    try:
+        bob = NativeClient(srv.port, "bob")
+        assert bob.welcome["accounts"] == "optional"
+        bob.send_json({"type": "register", "password": PASSWORD})
+        made = answer(bob, "loggedin")
+        assert made["type"] == "loggedin" and made["account"] == "bob" and made["registered"]
+        token = made["token"]
+        for other in ("BOB", "ВОВ"):  # (the second in Cyrillic capitals)
+            client, refused = arrive(srv.port, nick=other)
+            assert refused["type"] == "error" and refused["code"] == "name_registered", other
+            assert "registered" in refused["message"]
+            client.close()
+        bob.send_json({"type": "quit"})
+        bob.read_until_closed()
+    finally:
+        code, err = srv.stop()
+    assert code == 0 and PASSWORD not in err and token not in err, "no password or token in the log"
+
+    srv = ServerProcess("--rate-limit", "0", "--store", str(path))
+    try:
+        stranger, refused = arrive(srv.port, nick="bob")
+        assert refused["code"] == "name_registered", "still registered after the restart"
+        stranger.close()
+        by_password, welcome = arrive(srv.port, nick="bob", account_password=PASSWORD)
+        assert welcome["type"] == "welcome" and welcome["nick"] == "bob"
+        login = answer(by_password, "loggedin")
+        assert login["account"] == "bob" and login["token"] != token
+        by_password.send_json({"type": "quit"})
+        by_password.read_until_closed()
+        by_token, welcome = arrive(srv.port, nick="whoever", login_token=token)
+        assert welcome["type"] == "welcome" and welcome["nick"] == "bob", "the token's account names the session"
+        assert answer(by_token, "loggedin")["token"] == token
+        by_token.send_json({"type": "logout"})
+        assert answer(by_token, "loggedout")["account"] == "bob"
+        by_token.send_json({"type": "quit"})
+        by_token.read_until_closed()
+        replayed, refused = arrive(srv.port, nick="bob", login_token=token)
+        assert refused["type"] == "error" and refused["code"] == "bad_login", "a revoked token fails"
+        replayed.close()
+    finally:
+        code, err = srv.stop()
+    assert PASSWORD not in err and token not in err
+
+
+def test_a_plain_user_registers_and_another_logs_in_on_the_next_line():
+    srv = ServerProcess("--rate-limit", "0")
+    try:
+        watcher = NativeClient(srv.port, "watcher")
+        carol = PlainClient(srv.port, "carol")
+        carol.send(b"/register\n")
+        asked = carol.expect_line(lambda line: b"on the next line" in line)[-1]
+        assert b"password" in asked
+        carol.send(PASSWORD.encode() + b"\n")
+        carol.expect_line(lambda line: b"logged in to the account carol" in line)
+        carol.send(b"/quit\n")
+        carol.read_until_closed()
+        deadline = time.monotonic() + TIMEOUT
+        while "carol" in ask_who(watcher)["nicks"] and time.monotonic() < deadline:
+            pass  # (each /who is a round trip: until the server let carol's session go)
+        guest = PlainClient(srv.port, "guest7")
+        guest.send(b"/login carol\n")
+        guest.expect_line(lambda line: b"on the next line" in line)
+        guest.send(PASSWORD.encode() + b"\n")
+        seen = guest.expect_line(lambda line: b"logged in to the account carol" in line)
+        assert any(b"guest7 is now known as carol" in line for line in seen)
+        guest.send(b"/nick guest8\n/msg watcher hi\n")
+        watcher.expect(lambda f: f["type"] == "private" and f["text"] == "hi")
+        watcher.send_json({"type": "who"})
+        frames = [watcher.frame()]
+        while frames[-1]["type"] != "users":
+            frames.append(watcher.frame())
+        assert all(PASSWORD not in str(f) for f in frames), "the password is no one's message"
+    finally:
+        code, err = srv.stop()
+    assert PASSWORD not in err
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clocked():
+    clock = Clock()
+    accounts = Accounts(MemoryAccounts(), params=hashing.CHEAP, clock=clock)
+    server = ChatServer(ServerConfig(host="127.0.0.1", port=0, rate_limit=0, no_web=True), accounts=accounts)
+    server.start()
+    yield server, clock
+    server.shutdown(timeout=0.5)
+
+
+def test_wrong_passwords_are_throttled_with_growing_delays(clocked, caplog):
+    server, clock = clocked
+    port = server.address[1]
+    bob = NativeClient(port, "bob")
+    bob.send_json({"type": "register", "password": PASSWORD})
+    assert answer(bob, "loggedin")["type"] == "loggedin"
+    waits = []
+    for _ in range(3):
+        wrong, refused = arrive(port, nick="bob", account_password="guess 1234")
+        assert refused["code"] == "bad_login"
+        wrong.close()
+        right, held = arrive(port, nick="bob", account_password=PASSWORD)  # (held: even the right one)
+        assert held["code"] == "throttled" and "try again in" in held["message"]
+        right.close()
+        waits.append(held["message"].rpartition("try again in ")[2])
+        clock.now += 2 ** len(waits)
+    assert waits == ["1 s", "2 s", "4 s"]
+    bob.send_json({"type": "quit"})
+    bob.read_until_closed()
+    back, welcome = arrive(port, nick="bob", account_password=PASSWORD)
+    assert welcome["type"] == "welcome", "the delay over, the right password works"
+    assert not any("guess 1234" in r.getMessage() or PASSWORD in r.getMessage() for r in caplog.records)
+    back.close()
