@@ -19,12 +19,13 @@ from common.safetext import neutralise
 
 from .accounts import Account
 from .addresses import DEFAULT_PORT, Address, format_address, format_addresses, parse_addresses
-from .asking import ask_name, ask_password, confirm_certificate, login_name, read_password, warn_in_clear
+from .arrival import Arrival
+from .asking import ask_name, confirm_certificate, login_name, read_password, warn_in_clear
 from .config import Config, ConfigError
 from .config import load as load_config
 from .connection import ChatConnection
 from .discovery import DiscoveryError, browse, choose, format_found, servers
-from .errors import ClientError, LoginRefused, NameRegistered, NickRejected, PasswordRequired, WrongPassword
+from .errors import ClientError, LoginRefused, WrongPassword
 from .files import send_file_once
 from .linemode import Interrupted, LinePrinter, finish, run_line_mode, show_line
 from .local import Preferences
@@ -208,7 +209,6 @@ def _run(args: argparse.Namespace, addresses: list[Address], interactive: bool) 
     nick = nick or (ask_name(default_name) if interactive and not one_shot else default_name)
     if remembered is not None and nick_key(remembered.account) != nick_key(nick):
         remembered = None
-    account_password: str | None = None  # the password of the account our name is, typed when asked
     if interactive and not one_shot and args.fd is None:
         print(f"Connecting to {format_addresses(addresses)}...", flush=True)
     known = KnownServers()
@@ -225,39 +225,20 @@ def _run(args: argparse.Namespace, addresses: list[Address], interactive: bool) 
     if password is not None and tls is None:
         warn_in_clear()
 
-    def register(conn: ChatConnection) -> m.Welcome:
-        """Hello until welcomed, asking for a password or another name when a person is there."""
-        nonlocal nick, password, account_password
-        while True:
-            try:
-                token = remembered.token if remembered is not None else None
-                return conn.hello(nick, password=password, login_token=token, account_password=account_password)
-            except NameRegistered as exc:  # an account's name: its password, or another name
-                if not interactive or one_shot:
-                    raise NameRegistered(f"{exc} (log in once on a terminal, or choose another --name)", None) from None
-                print(exc)
-                if tls is None:
-                    warn_in_clear()
-                account_password = ask_password(f"Password of the account {nick} (Enter: choose another name): ")
-                if not account_password:
-                    account_password = None
-                    nick = ask_name(exc.suggestion or nick)
-            except PasswordRequired as exc:
-                if password is not None or not interactive:
-                    raise PasswordRequired(f"{exc}: give it with --password-file") from None
-                if tls is None:
-                    warn_in_clear()
-                password = ask_password()
-            except NickRejected as exc:
-                hint = f" (try {exc.suggestion!r})" if exc.suggestion else ""
-                if not interactive or one_shot:  # never post under a name nobody asked for
-                    raise NickRejected(f"{exc}{hint}", exc.suggestion) from None
-                print(f"{exc}{hint}")
-                nick = ask_name(exc.suggestion or nick)
+    arrival = Arrival(
+        nick,
+        password=password,
+        remembered=remembered,
+        logins=logins,
+        addresses=addresses,
+        interactive=interactive,
+        one_shot=one_shot,
+        in_clear=tls is None,
+    )
 
     def registered(conn: ChatConnection) -> tuple[ChatConnection, m.Welcome]:
         try:
-            return conn, register(conn)
+            return conn, arrival.register(conn)
         except BaseException:
             conn.close()
             raise
@@ -269,35 +250,17 @@ def _run(args: argparse.Namespace, addresses: list[Address], interactive: bool) 
             try:
                 conn, welcome = first_answering(addresses, lambda host, port: registered(_connect(host, port, tls)))
                 break
-            except WrongPassword as exc:  # (the server hangs up on a wrong one: a new connection asks again)
-                if not interactive or one_shot:
-                    raise
-                print(f"{exc}; try again (Ctrl-C to give up)", file=sys.stderr)
-                password = ask_password()
-            except LoginRefused as exc:  # a new connection: the server may have hung up
-                if remembered is not None:  # the remembered login: forgotten, then on as a guest
-                    logins.forget(addresses)
-                    print(
-                        f"The server refused the remembered login for {neutralise(remembered.account)} ({exc}): "
-                        "forgotten; going on as a guest.",
-                        file=sys.stderr,
-                    )
-                    remembered = None
-                elif account_password is not None and interactive and not one_shot:
-                    account_password = ask_password(f"{exc}; the password of {nick} again (Enter: another name): ")
-                    if not account_password:
-                        account_password, nick = None, ask_name(nick)
-                else:
-                    raise
+            except (WrongPassword, LoginRefused) as exc:  # (the server may hang up: a new connection)
+                arrival.again(exc)
     if args.send_file is not None:
         return send_file_once(conn, args.send_file, args.to, conn.tls.context() if conn.tls is not None else None)
     if one_shot:
         return send_once(conn, args.send_msg, welcome.nick)
     from .session import ChatSession  # (imported here: --send and --list start faster without it)
 
-    account = Account(addresses, logins if args.fd is None else None, sent=remembered)
+    account = Account(addresses, logins if args.fd is None else None, sent=arrival.remembered)
     session = ChatSession(
-        conn, welcome, reconnect=not args.no_reconnect, password=password, addresses=addresses, account=account
+        conn, welcome, reconnect=not args.no_reconnect, password=arrival.password, addresses=addresses, account=account
     )
     prefs = Preferences(bell=config.bell, ignored={nick_key(n) for n in config.ignore})
     keyboard = None

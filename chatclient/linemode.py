@@ -19,6 +19,7 @@ from common.commands import HELP_LINES, AskPassword, CommandError, ShowHelp
 from common.plain import render_plain
 from common.threads import stop_signals_blocked, wait_for_stop
 
+from .asking import warn_in_clear
 from .errors import ClientError
 
 try:
@@ -95,6 +96,8 @@ def run_line_mode(session: ChatSession, stdin: TextIO, printer: LinePrinter) -> 
                 break
             parsed = session.submit(line)
             if isinstance(parsed, AskPassword):  # its password(s): the next line(s), never shown
+                if session.conn.tls is None:
+                    warn_in_clear()
                 built = _passwords(parsed, inbox, stdin)
                 if built is None:
                     break  # (the input or the session ended meanwhile)

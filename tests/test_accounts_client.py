@@ -204,6 +204,7 @@ def test_line_mode_takes_the_password_from_the_next_line_with_a_warning(fake, tm
         if proc.poll() is None:
             proc.kill()
     assert "the password is read from standard input (no terminal)" in err
+    assert "no --tls: the password goes to the server unencrypted" in err
     assert SECRET not in out and SECRET not in err
     assert "logged in as alice" in out
     assert _kept(tmp_path)[fake.address] == {"account": "alice", "token": "tok-bot"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import stat
 import subprocess
 
@@ -152,3 +153,24 @@ def test_line_mode_logs_in_with_the_next_line_and_keeps_the_token(srv, tmp_path)
     assert SECRET not in proc.stdout and SECRET not in proc.stderr
     assert "logged in as dave" in proc.stdout
     assert _kept(tmp_path)[srv.address]["account"] == "dave"
+
+
+def test_logged_in_again_after_the_server_restarts(tmp_path):
+    """The reconnect's hello carries the login token: back logged in, on a server that restarted
+    (its accounts in its SQLite file), with nothing typed."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])  # (the client reconnects to the same address)
+    args = ("--rate-limit", "0", *ACCOUNTS, "--store", str(tmp_path / "chat.sqlite3"), "--port", port)
+    srv = ServerProcess(*args)
+    try:
+        term = _register(srv, tmp_path, "erin")
+        srv.stop()
+        term.wait_text("reconnecting")
+        srv = ServerProcess(*args)
+        term.wait_text("reconnected as erin", timeout=30)
+        term.wait_text("logged in as erin (remembered for this server")
+        assert _kept(tmp_path)[srv.address]["account"] == "erin"
+        _quit(term)
+    finally:
+        srv.stop()
