@@ -13,7 +13,7 @@ from common.safetext import neutralise
 from .addresses import Address
 from .asking import ask_name, ask_password, warn_in_clear
 from .connection import ChatConnection
-from .errors import LoginRefused, NameRegistered, NickRejected, PasswordRequired, WrongPassword
+from .errors import AccountRequired, LoginRefused, NameRegistered, NickRejected, PasswordRequired, WrongPassword
 from .logins import Login, Logins
 
 
@@ -54,6 +54,14 @@ class Arrival:
                     raise NameRegistered(f"{exc} (log in once on a terminal, or choose another --name)", None) from None
                 print(exc)
                 self._ask_account_password(f"Password of the account {self.nick} (Enter: choose another name): ")
+            except AccountRequired as exc:  # (--accounts required) an account: a new one if nobody has the name
+                if not asking:
+                    raise
+                print(exc)
+                self._ask_account_password(
+                    f"Password of the account {self.nick} (a new account if the name is nobody's; "
+                    "Enter: choose another name): "
+                )
             except PasswordRequired as exc:
                 if self.password is not None or not self._interactive:
                     raise PasswordRequired(f"{exc}: give it with --password-file") from None

@@ -174,3 +174,21 @@ def test_logged_in_again_after_the_server_restarts(tmp_path):
         _quit(term)
     finally:
         srv.stop()
+
+
+def test_with_accounts_required_a_newcomer_makes_an_account_as_it_arrives(tmp_path):
+    srv = ServerProcess("--rate-limit", "0", "--accounts", "required")
+    try:
+        term = _tty(srv, tmp_path, "--name", "frank")
+        term.wait_text("Password of the account frank (a new account if the name is nobody's")
+        term.send(SECRET + "\r")
+        term.wait_text("logged in as frank")
+        term.wait_text("frank>")
+        assert _kept(tmp_path)[srv.address]["account"] == "frank"
+        _quit(term)
+        assert SECRET.encode() not in term.raw
+        again = _tty(srv, tmp_path)  # and next time, in by itself
+        again.wait_text("logged in as frank (remembered for this server")
+        _quit(again)
+    finally:
+        srv.stop()
