@@ -86,5 +86,13 @@ def test_commands_without_password_ask_for_it() -> None:
 
 def test_help_names_the_account_commands() -> None:
     text = "\n".join(HELP_LINES)
-    for command in ("/register", "/login NAME", "/passwd", "/unregister", "/logout [all]", "/dropaccount NAME"):
+    for command in (
+        "/register",
+        "/login NAME",
+        "/passwd",
+        "/unregister",
+        "/logout [all]",
+        "/dropaccount NAME",
+        "@NICK",
+    ):
         assert command in text

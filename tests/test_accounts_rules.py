@@ -142,6 +142,8 @@ def test_op_by_account_lasts_across_logins(chat):
     bob.unregister("gone")
     from test_rules import Outlet, _At
 
+    chat.act(host, m.ListOps())
+    assert any("bob (an account made operator; not here" in t for t in chat.got("Server").notices("ops"))
     again = _At(chat.services, chat.hub, Outlet(), clock=chat.clock)
     assert again.register("bob", login_token=done.token)
     assert again.op, "operator again: the account is"
@@ -160,3 +162,57 @@ def test_drop_account_by_an_operator(chat):
     assert chat.services.accounts.registered("bob") is None
     chat.act(host, m.DropAccount("bob"))
     assert chat.got("Server").errors()[-1] == "no_such_account"
+
+
+def test_a_msg_to_an_away_account_is_kept_and_given_at_its_next_login(chat):
+    alice, _ = registered(chat, "alice")
+    bob, done = registered(chat, "bob")
+    bob.unregister("gone")
+    for text in ("one", "two", "three"):
+        chat.act(alice, m.PrivateSay(to="bob", text=text))
+    got = chat.got("alice")
+    assert got.notices("kept") and not got.errors()
+    guest = chat.person("guest1")
+    chat.act(guest, m.PrivateSay(to="bob", text="from a guest"))
+    assert chat.got("guest1").errors() == ["not_kept"]
+    from test_rules import Outlet, _At
+
+    outlet = Outlet()
+    back = _At(chat.services, chat.hub, outlet, clock=chat.clock)
+    assert back.register("bob", login_token=done.token)
+    chat.flush()
+    assert outlet.notices("away_messages") == ["3 private messages while you were away"]
+    kept = outlet.of(m.Private)
+    assert [(p.text, p.nick, p.replay) for p in kept] == [(t, "alice", "away") for t in ("one", "two", "three")]
+    assert all(p.ts > 0 for p in kept)
+    chat.act(back, m.PrivateSay(to="alice", text="back now"))
+    chat.act(back, m.History(nick="alice"))
+    history = [p for p in outlet.of(m.Private) if p.replay == "history"]
+    assert [(p.nick, p.to, p.text) for p in history] == [
+        ("alice", "bob", "one"),
+        ("alice", "bob", "two"),
+        ("alice", "bob", "three"),
+        ("bob", "alice", "back now"),
+    ]
+    chat.act(guest, m.History(nick="bob"))
+    assert chat.got("guest1").errors()[-1] == "not_logged_in"
+
+
+def test_a_guest_is_told_once_its_private_messages_are_not_kept(chat):
+    registered(chat, "alice")
+    guest = chat.person("guest1")
+    chat.act(guest, m.PrivateSay(to="alice", text="hi"))
+    chat.act(guest, m.PrivateSay(to="alice", text="again"))
+    assert len(chat.got("guest1").notices("not_kept")) == 1
+    assert [p.text for p in chat.got("alice").of(m.Private)] == ["hi", "again"]
+
+
+def test_a_password_typed_in_the_clear_is_warned_of(chat):
+    carol = chat.person("carol")
+    carol.plain = True
+    carol.typed("/login someone")
+    assert "warning" not in chat.got("carol").notices("password")[-1]
+    carol.typed("")
+    carol.in_clear = lambda: True  # (what a connection without TLS from another machine says)
+    carol.typed("/login someone")
+    assert "no TLS: the password goes to the server unencrypted" in chat.got("carol").notices("password")[-1]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from helpers import TIMEOUT, NativeClient, PlainClient, ServerProcess, ask_who, hello
+from helpers import TIMEOUT, LineSocket, NativeClient, PlainClient, ServerProcess, ask_who, hello
 
 from chatserver.accounts import hashing
 from chatserver.accounts.service import Accounts
@@ -88,7 +88,7 @@ def test_a_plain_user_registers_and_another_logs_in_on_the_next_line():
         carol = PlainClient(srv.port, "carol")
         carol.send(b"/register\n")
         asked = carol.expect_line(lambda line: b"on the next line" in line)[-1]
-        assert b"password" in asked
+        assert b"password" in asked and b"no TLS" not in asked, "from this machine: nothing crosses a network"
         carol.send(PASSWORD.encode() + b"\n")
         carol.expect_line(lambda line: b"logged in to the account carol" in line)
         carol.send(b"/quit\n")
@@ -155,3 +155,127 @@ def test_wrong_passwords_are_throttled_with_growing_delays(clocked, caplog):
     assert welcome["type"] == "welcome", "the delay over, the right password works"
     assert not any("guess 1234" in r.getMessage() or PASSWORD in r.getMessage() for r in caplog.records)
     back.close()
+
+
+def test_a_msg_to_an_away_account_outlives_a_restart_and_history_with_it(tmp_path):
+    path = tmp_path / "chat.sqlite3"
+    srv = ServerProcess("--rate-limit", "0", "--store", str(path))
+    try:
+        tokens = {}
+        for name in ("alice", "bob"):
+            client = NativeClient(srv.port, name)
+            client.send_json({"type": "register", "password": PASSWORD})
+            tokens[name] = answer(client, "loggedin")["token"]
+            if name == "bob":
+                client.send_json({"type": "quit"})
+                client.read_until_closed()
+            else:
+                alice = client
+        alice.send_json({"type": "privmsg", "to": "bob", "text": "while you were out"})
+        assert answer(alice, "private")["text"] == "while you were out"
+        alice.expect(lambda f: f["type"] == "notice" and f.get("event") == "kept")
+        alice.send_json({"type": "quit"})
+        alice.read_until_closed()
+    finally:
+        srv.stop()
+    srv = ServerProcess("--rate-limit", "0", "--store", str(path))
+    try:
+        bob, welcome = arrive(srv.port, nick="bob", login_token=tokens["bob"])
+        assert welcome["type"] == "welcome"
+        summary = bob.expect(lambda f: f["type"] == "notice" and f.get("event") == "away_messages")
+        assert summary["text"] == "1 private message while you were away"
+        kept = answer(bob, "private")
+        assert (kept["nick"], kept["text"], kept["replay"]) == ("alice", "while you were out", "away")
+        assert kept["ts"] < time.time()
+        bob.send_json({"type": "history", "nick": "alice"})
+        head = bob.expect(lambda f: f["type"] == "notice" and f.get("event") == "history")
+        assert "between you and alice" in head["text"]
+        again = answer(bob, "private")
+        assert (again["nick"], again["to"], again["text"], again["replay"]) == (
+            "alice",
+            "bob",
+            "while you were out",
+            "history",
+        )
+    finally:
+        srv.stop()
+
+
+def test_accounts_required_guests_refused_newcomers_register_at_hello_nc_too():
+    srv = ServerProcess("--rate-limit", "0", "--accounts", "required")
+    try:
+        guest, refused = arrive(srv.port, nick="guest")
+        assert refused["type"] == "error" and refused["code"] == "accounts_required"
+        guest.close()
+        erin, welcome = arrive(srv.port, nick="erin", account_password=PASSWORD)
+        assert welcome["type"] == "welcome" and welcome["accounts"] == "required"
+        made = answer(erin, "loggedin")
+        assert made["account"] == "erin" and made["registered"], "accounts only: a new name's account is made"
+        nc = LineSocket(srv.port)
+        nc.send(b"dave\n")
+        nc.expect_line(lambda line: b"a password for the new account dave" in line)
+        nc.send(PASSWORD.encode() + b"\n")
+        nc.expect_line(lambda line: line.startswith(b"* welcome"))
+        nc.expect_line(lambda line: b"made and logged in to the account dave" in line)
+        nc.send(b"/quit\n")
+        nc.read_until_closed()
+        again = LineSocket(srv.port)
+        again.send(b"dave\n")  # (a registered name asks for its password, held or not)
+        asked = again.expect_line(lambda line: b"dave" in line)[-1]
+        assert b"is registered: its password" in asked
+        again.send(b"not the password\n")
+        again.expect_line(lambda line: b"wrong account name or password" in line)
+        again.close()
+    finally:
+        code, err = srv.stop()
+    assert code == 0 and PASSWORD not in err
+
+
+def test_an_irc_client_asking_for_a_registered_nick_is_told_it_is_in_use():
+    srv = ServerProcess("--rate-limit", "0")
+    try:
+        bob = NativeClient(srv.port, "bob")
+        bob.send_json({"type": "register", "password": PASSWORD})
+        assert answer(bob, "loggedin")["type"] == "loggedin"
+        bob.send_json({"type": "quit"})
+        bob.read_until_closed()
+        irc = LineSocket(srv.irc_port)
+        irc.send(b"NICK BOB\r\nUSER bob 0 * :Bob\r\n")
+        refused = irc.expect_line(lambda line: b" 433 " in line or b" 001 " in line)[-1]
+        assert b" 433 " in refused and b"registered" in refused, "not welcomed: another nick is needed"
+        irc.send(b"NICK bobby\r\n")
+        irc.expect_line(lambda line: b" 001 " in line)
+        irc.close()
+    finally:
+        srv.stop()
+
+
+def test_op_given_to_an_account_survives_a_restart(tmp_path):
+    path = tmp_path / "chat.sqlite3"
+    ops = tmp_path / "ops.txt"
+    ops.write_text("operators only\n")
+    ops.chmod(0o600)
+    srv = ServerProcess("--rate-limit", "0", "--store", str(path), "--op", "admin", "--op-password-file", str(ops))
+    try:
+        admin, welcome = arrive(srv.port, nick="admin", password="operators only")
+        assert welcome["type"] == "welcome"
+        admin.send_json({"type": "register", "password": PASSWORD})
+        assert answer(admin, "loggedin")["account"] == "admin"
+        bob = NativeClient(srv.port, "bob")
+        bob.send_json({"type": "register", "password": PASSWORD})
+        token = answer(bob, "loggedin")["token"]
+        bob.send_json({"type": "bans"})
+        assert bob.expect(lambda f: f["type"] == "error")["code"] == "not_operator", "not an operator yet"
+        admin.send_json({"type": "op", "nick": "bob"})
+        bob.expect(lambda f: f["type"] == "notice" and f.get("event") == "op")
+    finally:
+        srv.stop()
+    srv = ServerProcess("--rate-limit", "0", "--store", str(path))
+    try:
+        bob, welcome = arrive(srv.port, nick="bob", login_token=token)
+        assert welcome["type"] == "welcome"
+        bob.send_json({"type": "bans"})
+        listed = bob.expect(lambda f: f["type"] == "error" or (f["type"] == "notice" and f.get("event") == "bans"))
+        assert listed["type"] == "notice", "an operator again, after the restart, by the account"
+    finally:
+        srv.stop()

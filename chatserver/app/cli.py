@@ -177,13 +177,19 @@ def open_store(config: ServerConfig) -> tuple[Backends, str]:
     return Backends(store, store, store, pruner=store), f"chat is kept in {path}"
 
 
-def open_accounts(config: ServerConfig, backends: Backends) -> Accounts | None:
+def open_accounts(config: ServerConfig, backends: Backends, link: Link | None) -> Accounts | None:
     """The accounts service (``--accounts``), keeping accounts where the chat is kept: the
-    SQLite file's tables, else memory (``docs/accounts.md``)."""
+    cluster's Redis, the SQLite file's tables, else memory (``docs/accounts.md``)."""
     if config.accounts == "off" or config.mode is not Mode.CHAT:
         return None
     broker = backends.broker
-    store: AccountStore = broker.accounts if isinstance(broker, SqliteStore) else MemoryAccounts()
+    store: AccountStore
+    if link is not None:
+        from chatserver.cluster.redisaccounts import RedisAccounts  # (as the cluster's other modules: when asked for)
+
+        store = RedisAccounts(link)
+    else:
+        store = broker.accounts if isinstance(broker, SqliteStore) else MemoryAccounts()
     return Accounts(store, required=config.accounts == "required", ops=config.ops)
 
 
@@ -312,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     except (StoreError, ClusterError) as exc:
         print(f"chatserver: {exc}", file=sys.stderr)
         return 2
-    accounts = open_accounts(config, backends)
+    accounts = open_accounts(config, backends, link)
     server = ChatServer(config, hub=hub, backends=backends, accounts=accounts)
     collector.tune()  # (after start-up: see collector.py)
     if hub is not None:

@@ -16,6 +16,7 @@ is sealed before the ``Bye``.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import socket
 import threading
@@ -113,6 +114,7 @@ class Session:
         self.dialect = dialect
         #: The person on this connection: the rules' object, with this session as its outlet.
         self.participant = Participant(server, server.hub, self, address=addr[0])
+        self.participant.in_clear = self._in_clear  # (a password typed here: readable on the way?)
         self.end_reason = "connection closed"
         self._send_lock = threading.Lock()
         self._said_bye = False
@@ -128,6 +130,14 @@ class Session:
         )
         stream.timer = self.timers.due
         stream.heard = self.timers.heard
+
+    def _in_clear(self) -> bool:
+        """Does what this peer sends cross a network unencrypted (no TLS, from another machine)?"""
+        try:
+            loopback = ipaddress.ip_address(str(self.addr[0]).removeprefix("::ffff:")).is_loopback
+        except ValueError:
+            loopback = False
+        return self.stream.tls is None and not loopback
 
     # -- what its timers ask (``Timers``) ---------------------------------------
     def _registered(self) -> bool:

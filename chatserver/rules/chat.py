@@ -16,7 +16,7 @@ import time
 from chatserver.backends.records import SearchTooLong
 from chatserver.core.fanout import Frame
 from chatserver.core.registry import NickTaken
-from chatserver.rules import lookup, membership, operators, rooms, sharing
+from chatserver.rules import lookup, membership, operators, privates, rooms, sharing
 from chatserver.rules.effects import (
     QUIT,
     SAID_EXIT_WORD,
@@ -86,8 +86,12 @@ def private(me: Me, msg: m.PrivateSay) -> list[Effect]:
     frame = Frame(said) if said is not None else None
     # (asked of the hub now: the recipient may have gone since it was found)
     if target is None or frame is None or me.hub.tell(target.nick, frame) is None:
-        return [error("no_such_nick", f"nobody called {msg.to[:40]!r} is here")]
-    effects: list[Effect] = []
+        away = privates.to_the_away(me, msg, time.time())  # (an account's: kept for it)
+        return away if away is not None else [error("no_such_nick", f"nobody called {msg.to[:40]!r} is here")]
+    to_account = privates.account_of(me, target.nick)
+    if said is not None and not msg.notice:
+        privates.kept(me, said, to_account)
+    effects: list[Effect] = privates.not_kept_told(me, to_account)
     if nick_key(target.nick) != nick_key(me.nick):
         effects.append(Answer(frame.msg))  # the sender's copy: it arrived (the client shows it as "to NICK")
     if target.away and not msg.notice:  # (nothing answers a notice)
@@ -211,6 +215,8 @@ def kick(me: Me, msg: m.Kick) -> list[Effect]:
 
 def look_back(me: Me, msg: m.History | m.Search) -> list[Effect]:
     """``/history`` and ``/search``: earlier messages of the focused room, to this person alone."""
+    if isinstance(msg, m.History) and msg.nick is not None:  # (``/history @NICK``: a private conversation)
+        return privates.history(me, msg)
     if isinstance(msg, m.History):
         count = max(1, min(msg.count, MAX_LOOK_BACK))
         found = me.hub.recent(me.room, count, msg.before)

@@ -182,6 +182,8 @@ def login_at_hello(p: Entrant, nick: str, token: str | None, password: str | Non
     try:
         if token is not None:
             return accounts.login_token(token, p.address)
+        if password is not None and accounts.required and accounts.registered(nick) is None:
+            return accounts.register(nick, password, p.address)  # (accounts only: a new one is made here)
         if password is not None:
             return accounts.login_password(nick, password, p.address)
     except Refused as refused:

@@ -201,6 +201,11 @@ def _list_ops(who: Me, msg: m.ListOps) -> list[Effect]:
     for grant in sanctions(who).grants():
         if nick_key(grant.nick) not in online:
             lines.append(f"{grant.nick} (made operator by {grant.by}; not here: their client's reconnect gets it back)")
+    accounts = who.server.accounts
+    for name in accounts.store.operators() if accounts is not None else []:
+        if nick_key(name) not in online:
+            lines.append(f"{name} (an account made operator; not here: an operator again on logging in)")
+            online.add(nick_key(name))
     for key in sorted(set(who.server.config.ops) - online):
         lines.append(f"{key} (named by --op; not here: an operator again on logging in with the password)")
     return _list("ops", f"{len(lines)} operator(s)", lines)

@@ -87,6 +87,8 @@ class Participant:
     echoes = False
     #: The server's own terminal (``--interactive``): see ``seat_host``.
     is_host = False
+    #: Does what it types cross a network unencrypted? (Its connection says: ``net/session.py``.)
+    in_clear: Callable[[], bool] = staticmethod(lambda: False)
     #: Set when a reconnected session took over: leave silently.
     replaced = False
     #: Set when its session is ended from outside (a kick, a ban): its leaving is moderation,
@@ -130,6 +132,7 @@ class Participant:
         self.account: str | None = None
         self.login_token = ""
         self.account_op = False
+        self.told_not_kept = False
         #: An account command typed without its password(s): the lines typed next are them.
         self.asking: AskPassword | None = None
         self._answers: list[str] = []
@@ -392,6 +395,8 @@ class Participant:
         assert self.asking is not None
         what = self.asking.prompts[len(self._answers)]
         text = f"type the {what} on the next line (an empty line gives up)"
+        if self.in_clear():  # (as a server password without --tls is warned of)
+            text += "; warning: no TLS: the password goes to the server unencrypted, readable on the network"
         self.send(m.Notice(text=text, ts=time.time(), event="password", target=self.asking.command))
 
     def _answer(self, line: str) -> None:

@@ -135,6 +135,8 @@ class Me(Protocol):
     account: str | None
     login_token: str
     account_op: bool
+    #: A guest was told its private messages are not kept (``privates.py``: once).
+    told_not_kept: bool
 
     @property
     def address(self) -> str: ...

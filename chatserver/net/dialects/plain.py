@@ -78,6 +78,7 @@ def _run_plain(session: Session, first: bytes) -> None:
         session.participant.register(f"guest{session.server.next_seq()}")
     first_line = True
     pending_nick: str | None = None  # name given, password next
+    pending_account = False  # ... and the password is an account's (``rules/accounts.py``)
     together = Together(session.participant)  # room messages read together: taken in one go
 
     while True:
@@ -114,11 +115,15 @@ def _run_plain(session: Session, first: bytes) -> None:
             session.participant.typed(line)  # parsed and done as a native client's ``line`` frame is
         elif pending_nick is not None:  # this line is the password
             nick, pending_nick = pending_nick, None
-            if not session.participant.register(nick, password=line.strip()):
+            given = {"account_password" if pending_account else "password": line.strip()}
+            if not (line.strip() and session.participant.register(nick, **given)):
                 session.participant.notice("Choose a nickname:")
         elif line.strip() and _needs_password(session, line.strip()):
-            pending_nick = line.strip()
+            pending_nick, pending_account = line.strip(), False
             session.participant.notice("Password:")
+        elif line.strip() and (asked := _account_prompt(session, line.strip())):
+            pending_nick, pending_account = line.strip(), True
+            session.participant.notice(asked)
         elif not (line.strip() and session.participant.register(line.strip())):
             session.participant.notice("Choose a nickname:")
 
@@ -139,6 +144,20 @@ def _answer_http(session: Session) -> None:
     head += f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
     session.deliver_bytes(head.encode() + body)
     raise SessionEnd("an HTTP request on the chat port (answered 400)")
+
+
+def _account_prompt(session: Session, nick: str) -> str | None:
+    """What to ask for a name that is an account's (or, with ``--accounts required``, any
+    name: a new account); None: nothing, the name is a guest's to take."""
+    accounts = session.server.accounts
+    if accounts is None:
+        return None
+    clear = "; warning: no TLS, it crosses the network readable" if session.participant.in_clear() else ""
+    if accounts.registered(nick) is not None:
+        return f"{nick} is registered: its password (an empty line: another name){clear}:"
+    if accounts.required:
+        return f"accounts only here: a password for the new account {nick} (an empty line: another name){clear}:"
+    return None
 
 
 def _needs_password(session: Session, nick: str) -> bool:

@@ -46,6 +46,7 @@ class Context(m.Message, tag="irc-context"):
 #: The rules' error codes as IRC numerics, and what the numeric names: the target, the nick asked for, or nothing.
 ERRORS: dict[str, tuple[str, str]] = {
     "nick_taken": ("433", "wanted"),
+    "name_registered": ("433", "wanted"),  # (an account's name: ergo says so with 433 too)
     "invalid_nick": ("432", "wanted"),
     "nick_reserved": ("432", "wanted"),
     "nick_banned": ("432", "wanted"),
