@@ -4,10 +4,12 @@ their frame; the login token kept 0600 and sent at the next hello; a refused one
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
 import subprocess
+import termios
 
 import pytest
 from fake_server import FakeServer
@@ -208,3 +210,41 @@ def test_line_mode_takes_the_password_from_the_next_line_with_a_warning(fake, tm
     assert SECRET not in out and SECRET not in err
     assert "logged in as alice" in out
     assert _kept(tmp_path)[fake.address] == {"account": "alice", "token": "tok-bot"}
+
+
+def test_line_mode_on_a_terminal_reads_the_password_with_the_echo_off(fake, tmp_path):
+    """Input a terminal, output a pipe (``chatclient | tee log``): line mode, and the password line
+    is typed unseen, the terminal's echo off meanwhile and on again after."""
+    master, slave = os.openpty()
+    proc = subprocess.Popen(
+        [*program("chatclient"), fake.address, "--name", "teed"],
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(tmp_path),
+    )
+    os.close(slave)
+    try:
+        peer = fake.accept()
+        peer.greet()
+        os.write(master, b"/login alice\n")
+        prompt = b""
+        while b"(not shown): " not in prompt:
+            prompt += proc.stderr.read1(1024)
+        assert not termios.tcgetattr(master)[3] & termios.ECHO
+        os.write(master, SECRET.encode() + b"\n")
+        assert peer.expect(lambda f: f["type"] == "login")["password"] == SECRET
+        assert termios.tcgetattr(master)[3] & termios.ECHO  # (back as it was)
+        os.write(master, b"\x04")  # end of input
+        peer.expect(lambda f: f["type"] == "quit")
+        peer.send_msg(m.Bye(reason="quit"))
+        assert proc.wait(TIMEOUT) == 0
+        echoed = b""
+        with contextlib.suppress(OSError):  # (EIO once the client closed its end)
+            while chunk := os.read(master, 4096):
+                echoed += chunk
+        assert b"/login alice" in echoed and SECRET.encode() not in echoed
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
