@@ -53,7 +53,7 @@ def run_tty(
     keyboard: Input | None = None,
 ) -> int:
     """The terminal UI; ``notify``: the notification mode and interval (``notify.py``); ``keyboard``:
-    the terminal's input, already raw (``keyboard.held``) from before "Connected" was said."""
+    the terminal's input, already raw (``cli.py`` makes it so before "Connected" is said)."""
     # SIGINT is ours, as SIGTERM and SIGHUP are (leave as by /quit, status 130): with a handler of
     # ours set, asyncio.run installs none of its own, which cancels the UI's task at whatever
     # await it is, and the UI went on as if nothing was pressed (a Ctrl-C lost before the prompt).
