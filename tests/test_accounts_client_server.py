@@ -42,8 +42,9 @@ def _kept(tmp_path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _tty(srv: ServerProcess, tmp_path, *args: str) -> Terminal:
-    return Terminal([*program("chatclient"), srv.address, *args], env=_env(tmp_path))
+def _tty(address: str, tmp_path, *args: str) -> Terminal:
+    """The client in a pseudo-terminal, for ``address`` (a server's, or a cluster's list)."""
+    return Terminal([*program("chatclient"), address, *args], env=_env(tmp_path))
 
 
 def _quit(term: Terminal) -> None:
@@ -61,8 +62,8 @@ def _token_answer(srv: ServerProcess, token: str) -> str:
         client.close()
 
 
-def _register(srv: ServerProcess, tmp_path, nick: str) -> Terminal:
-    term = _tty(srv, tmp_path, "--name", nick)
+def _register(address: str, tmp_path, nick: str) -> Terminal:
+    term = _tty(address, tmp_path, "--name", nick)
     term.wait_text(f"{nick}>")
     term.send("/register\r")
     term.wait_text("Password for your new account")
@@ -74,7 +75,7 @@ def _register(srv: ServerProcess, tmp_path, nick: str) -> Terminal:
 
 
 def test_register_then_logged_in_by_itself_after_a_restart_then_logout_revokes(srv, tmp_path):
-    term = _register(srv, tmp_path, "alice")
+    term = _register(srv.address, tmp_path, "alice")
     assert stat.S_IMODE(os.stat(_logins(tmp_path)).st_mode) == 0o600
     token = _kept(tmp_path)[srv.address]["token"]
     assert _kept(tmp_path)[srv.address]["account"] == "alice"
@@ -83,7 +84,7 @@ def test_register_then_logged_in_by_itself_after_a_restart_then_logout_revokes(s
     assert SECRET not in (tmp_path / "state" / "chatclient" / "history").read_text()
     # The client again, no name given: the kept login's, logged in at hello.
     watcher = NativeClient(srv.port, "watcher")
-    again = _tty(srv, tmp_path)
+    again = _tty(srv.address, tmp_path)
     again.wait_text("logged in as alice (remembered for this server")
     again.wait_text("alice>")
     watcher.expect(lambda f: f.get("event") == "join" and f.get("nick") == "alice")
@@ -95,7 +96,7 @@ def test_register_then_logged_in_by_itself_after_a_restart_then_logout_revokes(s
 
 
 def test_passwd_asks_the_old_and_twice_the_new(srv, tmp_path):
-    term = _register(srv, tmp_path, "bob")
+    term = _register(srv.address, tmp_path, "bob")
     term.send("/passwd\r")
     term.wait_text("Current password")
     term.send(SECRET + "\r")
@@ -114,7 +115,7 @@ def test_a_refused_token_is_forgotten_and_the_client_goes_on_as_a_guest(srv, tmp
     path = _logins(tmp_path)
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({srv.address: {"account": "mallory", "token": "lct_forged"}}))
-    term = _tty(srv, tmp_path)
+    term = _tty(srv.address, tmp_path)
     term.wait_text("The server refused the remembered login for mallory")
     term.wait_text("going on as a guest")
     term.wait_text("mallory>")
@@ -123,9 +124,9 @@ def test_a_refused_token_is_forgotten_and_the_client_goes_on_as_a_guest(srv, tmp
 
 
 def test_a_registered_name_asks_for_its_password_at_the_start(srv, tmp_path):
-    _quit(_register(srv, tmp_path, "carol"))
+    _quit(_register(srv.address, tmp_path, "carol"))
     _logins(tmp_path).unlink()  # (another device: nothing kept)
-    term = _tty(srv, tmp_path, "--name", "carol")
+    term = _tty(srv.address, tmp_path, "--name", "carol")
     term.wait_text("Password of the account carol (Enter: choose another name):")
     term.send(SECRET + "\r")
     term.wait_text("logged in as carol: this device stays logged in")
@@ -164,7 +165,7 @@ def test_logged_in_again_after_the_server_restarts(tmp_path):
     args = ("--rate-limit", "0", *ACCOUNTS, "--store", str(tmp_path / "chat.sqlite3"), "--port", port)
     srv = ServerProcess(*args)
     try:
-        term = _register(srv, tmp_path, "erin")
+        term = _register(srv.address, tmp_path, "erin")
         srv.stop()
         term.wait_text("reconnecting")
         srv = ServerProcess(*args)
@@ -179,7 +180,7 @@ def test_logged_in_again_after_the_server_restarts(tmp_path):
 def test_with_accounts_required_a_newcomer_makes_an_account_as_it_arrives(tmp_path):
     srv = ServerProcess("--rate-limit", "0", "--accounts", "required")
     try:
-        term = _tty(srv, tmp_path, "--name", "frank")
+        term = _tty(srv.address, tmp_path, "--name", "frank")
         term.wait_text("Password of the account frank (a new account if the name is nobody's")
         term.send(SECRET + "\r")
         term.wait_text("logged in as frank")
@@ -187,7 +188,7 @@ def test_with_accounts_required_a_newcomer_makes_an_account_as_it_arrives(tmp_pa
         assert _kept(tmp_path)[srv.address]["account"] == "frank"
         _quit(term)
         assert SECRET.encode() not in term.raw
-        again = _tty(srv, tmp_path)  # and next time, in by itself
+        again = _tty(srv.address, tmp_path)  # and next time, in by itself
         again.wait_text("logged in as frank (remembered for this server")
         _quit(again)
     finally:
