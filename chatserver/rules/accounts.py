@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import Protocol
 
 from chatserver.accounts.service import Accounts, Login, Refused
 from chatserver.rules import chat
@@ -22,7 +23,50 @@ from chatserver.rules.effects import Answer, Effect, SetOp, Tell, error, notice
 from chatserver.rules.operators import operator_only
 from chatserver.rules.services import Handler, Me
 from common import messages as m
+from common.commands import AskPassword
 from common.lookalike import identity
+
+
+class Asked(Protocol):
+    """A person a password is asked of, line by line (``Participant``)."""
+
+    asking: AskPassword | None
+    password_answers: list[str]
+
+    def in_clear(self) -> bool: ...
+
+    def send(self, msg: m.Message) -> None: ...
+
+
+def ask(p: Asked, command: AskPassword) -> None:
+    """An account command typed without its password(s): ask for the first on the next line."""
+    p.asking, p.password_answers = command, []
+    _prompt(p)
+
+
+def _prompt(p: Asked) -> None:
+    assert p.asking is not None
+    what = p.asking.prompts[len(p.password_answers)]
+    text = f"type the {what} on the next line (an empty line gives up)"
+    if p.in_clear():  # (as a server password without --tls is warned of)
+        text += "; warning: no TLS: the password goes to the server unencrypted, readable on the network"
+    p.send(m.Notice(text=text, ts=time.time(), event="password", target=p.asking.command))
+
+
+def answered(p: Asked, line: str) -> m.Message | None:
+    """A line typed while asked: the next password (an empty one gives up); the command's
+    message once every password is in (None: more to ask, or given up)."""
+    assert p.asking is not None
+    if not line.strip():
+        p.asking = None
+        p.send(m.Notice(text="given up: nothing was sent", ts=time.time(), event="password"))
+        return None
+    p.password_answers.append(line.rstrip("\r\n"))
+    if len(p.password_answers) < len(p.asking.prompts):
+        _prompt(p)
+        return None
+    msg, p.asking, p.password_answers = p.asking.build(*p.password_answers), None, []
+    return msg
 
 
 def _service(me: Me) -> Accounts | list[Effect]:
@@ -90,7 +134,7 @@ def login(me: Me, msg: m.Login) -> list[Effect]:
     effects: list[Effect] = []
     if identity(done.account) != identity(me.nick):  # (take the account's name first: it may be held)
         before, me.account = me.account, done.account
-        effects = chat.rename(me, m.SetNick(done.account))
+        effects = chat.COMMANDS[m.SetNick](me, m.SetNick(done.account))  # (as /nick: room rights follow)
         if identity(me.nick) != identity(done.account):
             me.account = before
             if msg.password is not None:

@@ -135,7 +135,7 @@ class Participant:
         self.told_not_kept = False
         #: An account command typed without its password(s): the lines typed next are them.
         self.asking: AskPassword | None = None
-        self._answers: list[str] = []
+        self.password_answers: list[str] = []
         self._clock = clock  # (the rate limit's, ``_bucket``)
         self._over_limit = 0  # consecutive messages that had to be slowed
         #: How the hub hands it batches: see ``fanout.Subscriber.wire`` (``rewire``).
@@ -369,7 +369,9 @@ class Participant:
         own goes to ``room`` (the focused room if None). Help and parse errors are answered
         here, and count against the rate limit as any line does."""
         if self.asking is not None:  # (a password: never parsed, shown or logged)
-            self._answer(line)
+            asked = accounts.answered(self, line)
+            if asked is not None:
+                self._act(asked)
             return
         parsed = parse_input(line)
         if parsed is None:
@@ -381,37 +383,13 @@ class Participant:
         elif isinstance(parsed, CommandError):
             self.send(m.Error("bad_command", parsed.message))
         elif isinstance(parsed, AskPassword):
-            self.asking, self._answers = parsed, []
-            self._prompt()
+            accounts.ask(self, parsed)
         elif isinstance(parsed, (m.Say, m.Action)):
             # A command that made a message (/me, /say): its ack tells the sender what it said.
             command = line.startswith("/") and not line.startswith("//")
             self._act(parsed if parsed.room is not None else dataclasses.replace(parsed, room=room), echo=command)
         else:
             self._act(parsed)
-
-    def _prompt(self) -> None:
-        """Ask for the next password of ``asking`` (a plain-line user types it on the next line)."""
-        assert self.asking is not None
-        what = self.asking.prompts[len(self._answers)]
-        text = f"type the {what} on the next line (an empty line gives up)"
-        if self.in_clear():  # (as a server password without --tls is warned of)
-            text += "; warning: no TLS: the password goes to the server unencrypted, readable on the network"
-        self.send(m.Notice(text=text, ts=time.time(), event="password", target=self.asking.command))
-
-    def _answer(self, line: str) -> None:
-        """A line typed while ``asking``: the next password (an empty one gives up)."""
-        assert self.asking is not None
-        if not line.strip():
-            self.asking = None
-            self.notice("given up: nothing was sent", event="password")
-            return
-        self._answers.append(line.rstrip("\r\n"))
-        if len(self._answers) < len(self.asking.prompts):
-            self._prompt()
-            return
-        msg, self.asking, self._answers = self.asking.build(*self._answers), None, []
-        self._act(msg)
 
     def _act(self, msg: m.Message, *, echo: bool = False) -> None:
         """``msg`` through this mode's table; a message ``echo``ed has its text in its receipt."""
