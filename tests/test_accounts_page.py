@@ -110,6 +110,7 @@ def test_a_password_asked_on_the_next_line_is_masked_and_never_shown(page, srv):
     page.login("dave")
     page.say("/register")
     page.wait(lambda: "secret" in page.el("#input").get_attribute("class"))
+    assert page.el("#input").get_attribute("spellcheck") == "false"  # (no spelling service sees it)
     page.say(SECRET)
     page.wait_text("logged in as dave")
     assert SECRET not in page.messages_text()

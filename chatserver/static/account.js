@@ -26,7 +26,7 @@ export function forgetLogin() {
 const same = (a, b) => String(a).normalize("NFKC").toLowerCase() === String(b).normalize("NFKC").toLowerCase();
 
 // The account part of the login form and what the server's account frames do.
-// ``form``: { box (the account fields' container), password, register (a checkbox) };
+// ``form``: { password (the account password field), register (the "new account" checkbox) };
 // ``send(frame)``: to the server once welcomed; ``say(text)``: a line in the log.
 export function setupAccount({ form, send, say }) {
   let pending = null; // what the next welcome is followed by: { register: password } (a new account)
@@ -50,10 +50,6 @@ export function setupAccount({ form, send, say }) {
       form.password.value = "";
       return fields;
     },
-
-    // The name the page starts with when nothing else is kept: the kept login's account.
-    account: () => account,
-    keptName: () => (keptLogin() || {}).account || "",
 
     welcomed() {
       if (pending && pending.register) send({ type: "register", password: pending.register });

@@ -840,6 +840,7 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
   function secret(on) {
     s.secretNext = on;
     ui.input.classList.toggle("secret", on);
+    ui.input.spellcheck = !on; // (a spelling service is never handed a password)
     ui.input.placeholder = on ? "Password (not shown)" : "Message, or /help";
   }
 
