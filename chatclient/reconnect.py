@@ -37,6 +37,7 @@ from .errors import (
     CertificateMismatch,
     ClientError,
     LoginRefused,
+    NameRegistered,
     NickRejected,
     NotTrusted,
     PasswordRequired,
@@ -92,7 +93,8 @@ def reconnect(
     """A new, registered connection, or None once ``stop`` is set.
 
     ``addresses``: all of the server's (default: the old connection's alone).
-    Raises ``CertificateMismatch``, ``Banned``, ``PasswordRequired`` and ``WrongPassword``
+    Raises ``CertificateMismatch``, ``Banned``, ``PasswordRequired``, ``WrongPassword`` and
+    ``NameRegistered``
     (never retried into: trying again cannot change the answer; a taken
     nickname without a suggestion is retried, as it may be free again later).
     """
@@ -121,7 +123,7 @@ def reconnect(
                 )
             try:
                 return conn, register(conn)
-            except (Banned, PasswordRequired, WrongPassword):
+            except (Banned, PasswordRequired, WrongPassword, NameRegistered):
                 conn.close()
                 raise
             except ClientError as exc:

@@ -21,7 +21,15 @@ from .accounts import Account
 from .addresses import Address
 from .backoff import Clock
 from .connection import ChatConnection
-from .errors import Banned, CertificateMismatch, ClientError, LoginRefused, PasswordRequired, WrongPassword
+from .errors import (
+    Banned,
+    CertificateMismatch,
+    ClientError,
+    LoginRefused,
+    NameRegistered,
+    PasswordRequired,
+    WrongPassword,
+)
 from .inbound import Inbound
 from .reconnect import reconnect
 from .rejoin import hello_again, replay
@@ -57,6 +65,8 @@ class Relink:
         self._info = info
         self._ask_password = ask_password  # (the session's current asker: the UI sets it after)
         self._account = account  # its login token goes with each hello
+        #: Our name became an account's (we logged out, still called so): its password, asked once.
+        self._account_password: str | None = None
 
     def run(self, old: ChatConnection) -> tuple[ChatConnection, m.Welcome] | None:
         """Reconnect until a server takes us back (its connection and welcome), or None:
@@ -84,6 +94,13 @@ class Relink:
                     self._inbound.lost = f"{exc}{again}"
                     return None
                 self._password = password  # (for the reconnects after this one too)
+            except NameRegistered as exc:  # our name is an account's: log in to it, or the session ends
+                ask = self._ask_password()
+                typed = ask(f"{exc}; its account password") if ask is not None else None
+                if typed is None:
+                    self._inbound.lost = f"{exc}: start again with another --name, or log in to it"
+                    return None
+                self._account_password = typed  # (for the next try only: its login gives a token)
 
     def _rejoin(self, conn: ChatConnection) -> m.Welcome:
         """Register on a new connection: our name, our room, where we were in it;
@@ -117,10 +134,13 @@ class Relink:
                 positions=self._inbound.positions,
                 password=self._password,
                 login_token=login_token,
+                account_password=self._account_password,
             )
-        except LoginRefused as exc:  # forgotten (and said); the next try comes as a guest
+        except LoginRefused as exc:  # forgotten (and said); the next try comes as a guest, or asks again
             self._account.refused(str(exc))
+            self._account_password = None
             raise ClientError(f"login refused: {exc}") from None
+        self._account_password = None
         if welcome.nick != nick:
             self._info(f"your nickname was taken meanwhile; you are now {welcome.nick}")
             self._inbound.nick = welcome.nick

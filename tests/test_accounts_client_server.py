@@ -193,3 +193,31 @@ def test_with_accounts_required_a_newcomer_makes_an_account_as_it_arrives(tmp_pa
         _quit(again)
     finally:
         srv.stop()
+
+
+def test_logged_out_then_the_server_restarts_asks_for_the_accounts_password(tmp_path):
+    """After /logout the session keeps its name, an account's, as a guest; a reconnect is then
+    refused it (name_registered): the client asks for the account's password, unseen, instead of
+    trying again and again, and is logged in again with it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    args = ("--rate-limit", "0", *ACCOUNTS, "--store", str(tmp_path / "chat.sqlite3"), "--port", port)
+    srv = ServerProcess(*args)
+    try:
+        term = _register(srv.address, tmp_path, "hank")
+        term.send("/logout\r")
+        term.wait_text("logged out of hank")
+        srv.stop()
+        term.wait_text("reconnecting")
+        srv = ServerProcess(*args)
+        term.wait_text("'hank' is registered (the account hank)", timeout=30)
+        term.wait_text("Password:")
+        term.send(SECRET + "\r")
+        term.wait_text("reconnected as hank")
+        term.wait_text("logged in as hank: this device stays logged in")
+        assert _kept(tmp_path)[srv.address]["account"] == "hank"
+        _quit(term)
+        assert SECRET.encode() not in term.raw
+    finally:
+        srv.stop()
