@@ -8,6 +8,7 @@ after the node it lost (``rotation``), so a dead node is tried last.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Sequence
 
 from common.hostport import format_address
@@ -73,3 +74,17 @@ def rotation(addresses: Sequence[Address], lost: Address) -> list[Address]:
         return list(addresses)
     after = list(addresses).index(lost) + 1
     return [*addresses[after:], *addresses[:after]]
+
+
+def address_key(address: str) -> str:
+    """``HOST:PORT`` as remembered (known certificates, login tokens): one spelling per
+    server (``Chat.LAN`` and ``chat.lan``, ``::0001`` and ``::1`` are the same)."""
+    if address.startswith("["):
+        host, _, port = address[1:].partition("]:")
+    else:
+        host, _, port = address.rpartition(":")
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return f"{host.lower().rstrip('.')}:{port}"
+    return f"[{ip.compressed}]:{port}" if ip.version == 6 else f"{ip.compressed}:{port}"

@@ -25,9 +25,9 @@ def warn_in_clear() -> None:
     )
 
 
-def ask_password() -> str:
+def ask_password(question: str = "Password: ") -> str:
     """Nothing echoed, not even its length (as ssh and sudo do)."""
-    return getpass.getpass("Password: ")
+    return getpass.getpass(question)
 
 
 def confirm_certificate(address: str, fingerprint: str) -> bool:

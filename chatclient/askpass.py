@@ -1,4 +1,5 @@
-"""A password a reconnect asks for (receiver thread), asked at the terminal in the prompt's place (UI thread)."""
+"""Passwords asked at the terminal with nothing echoed, not even their length: a reconnect's (asked
+for by the receiver thread, in the prompt's place on the UI thread) and an account command's."""
 
 from __future__ import annotations
 
@@ -7,6 +8,48 @@ import concurrent.futures
 import queue
 
 from prompt_toolkit import PromptSession
+from prompt_toolkit.input import Input
+from prompt_toolkit.layout.processors import Processor, Transformation, TransformationInput
+
+from common import messages as m
+from common.commands import AskPassword
+
+from .accounts import twice
+
+
+class _Unseen(Processor):
+    """Shows nothing of what is typed (as ssh and sudo do): no characters, no asterisks."""
+
+    def apply_transformation(self, ti: TransformationInput) -> Transformation:
+        return Transformation([], source_to_display=lambda i: 0, display_to_source=lambda i: 0)
+
+
+async def ask_command(keyboard: Input, asked: AskPassword, in_clear: bool) -> m.Message | str:
+    """The passwords an account command typed without them needs, asked one by one (a new one
+    twice): the command's message, or why it is not sent."""
+    clear = " (no --tls: it travels unencrypted)" if in_clear else ""
+    answers = []
+    for number, prompt in enumerate(asked.prompts):
+        typed = await ask_secret(keyboard, f"{prompt[:1].upper()}{prompt[1:]}{clear if number == 0 else ''}: ")
+        if typed is None:
+            return f"/{asked.command} not sent: no password typed"
+        if twice(asked, number):
+            if len(typed) < m.MIN_PASSWORD:
+                return f"/{asked.command} not sent: a password has at least {m.MIN_PASSWORD} characters"
+            if await ask_secret(keyboard, "The same again, to be sure: ") != typed:
+                return f"/{asked.command} not sent: the two passwords differ"
+        answers.append(typed)
+    return asked.build(*answers)
+
+
+async def ask_secret(keyboard: Input, question: str) -> str | None:
+    """A password typed at the terminal, nothing of it shown and none of it kept in any history;
+    None: given up (Ctrl-C, Ctrl-D) or nothing typed."""
+    try:
+        typed = await PromptSession[str](input=keyboard, input_processors=[_Unseen()]).prompt_async(question)
+    except (EOFError, KeyboardInterrupt):
+        return None
+    return typed or None
 
 
 class PasswordWanted(Exception):
@@ -45,11 +88,7 @@ class PasswordDesk:
         why, answer = self._asks.get_nowait()
         clear = " (no --tls: it travels unencrypted)" if self._in_clear else ""
         question = f"{why}{clear}; Ctrl-C gives up\nPassword: "
-        try:
-            typed = await PromptSession[str](input=self._prompt.input, is_password=True).prompt_async(question)
-        except (EOFError, KeyboardInterrupt):
-            typed = ""
-        answer.set_result(typed or None)
+        answer.set_result(await ask_secret(self._prompt.input, question))
 
     def close(self) -> None:
         self._closed = True

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import socket
 import ssl
 import sys
+import typing
 
 from common import __version__
 from common import messages as m
@@ -15,19 +17,27 @@ from common.nicks import nick_key, nick_problem
 from common.plain import render_plain
 from common.safetext import neutralise
 
+from .accounts import Account
 from .addresses import DEFAULT_PORT, Address, format_address, format_addresses, parse_addresses
-from .asking import ask_name, ask_password, confirm_certificate, login_name, read_password, warn_in_clear
+from .arrival import Arrival
+from .asking import ask_name, confirm_certificate, login_name, read_password, warn_in_clear
 from .config import Config, ConfigError
 from .config import load as load_config
 from .connection import ChatConnection
 from .discovery import DiscoveryError, browse, choose, format_found, servers
-from .errors import ClientError, NickRejected, PasswordRequired, WrongPassword
+from .errors import ClientError, LoginRefused, WrongPassword
 from .files import send_file_once
 from .linemode import Interrupted, LinePrinter, finish, run_line_mode, show_line
 from .local import Preferences
+from .logins import Logins
 from .oneshot import one_shot_message, send_once
 from .reconnect import first_answering
 from .trust import KnownServers, TlsOptions
+
+if typing.TYPE_CHECKING:
+    from prompt_toolkit.input import Input
+
+    from .session import ChatSession
 
 
 def port_number(text: str) -> int:
@@ -192,7 +202,13 @@ def _run(args: argparse.Namespace, addresses: list[Address], interactive: bool) 
     default_name = login_name()
     one_shot = args.send is not None or args.send_file is not None
     config: Config = args.config
-    nick = args.name or config.name or (ask_name(default_name) if interactive and not one_shot else default_name)
+    logins = Logins()
+    # A login remembered for this server: its account's name, unless another name was asked for.
+    remembered = logins.get(addresses) if args.fd is None else None
+    nick = args.name or config.name or (remembered.account if remembered is not None else None)
+    nick = nick or (ask_name(default_name) if interactive and not one_shot else default_name)
+    if remembered is not None and nick_key(remembered.account) != nick_key(nick):
+        remembered = None
     if interactive and not one_shot and args.fd is None:
         print(f"Connecting to {format_addresses(addresses)}...", flush=True)
     known = KnownServers()
@@ -209,28 +225,20 @@ def _run(args: argparse.Namespace, addresses: list[Address], interactive: bool) 
     if password is not None and tls is None:
         warn_in_clear()
 
-    def register(conn: ChatConnection) -> m.Welcome:
-        """Hello until welcomed, asking for a password or another name when a person is there."""
-        nonlocal nick, password
-        while True:
-            try:
-                return conn.hello(nick, password=password)
-            except PasswordRequired as exc:
-                if password is not None or not interactive:
-                    raise PasswordRequired(f"{exc}: give it with --password-file") from None
-                if tls is None:
-                    warn_in_clear()
-                password = ask_password()
-            except NickRejected as exc:
-                hint = f" (try {exc.suggestion!r})" if exc.suggestion else ""
-                if not interactive or one_shot:  # never post under a name nobody asked for
-                    raise NickRejected(f"{exc}{hint}", exc.suggestion) from None
-                print(f"{exc}{hint}")
-                nick = ask_name(exc.suggestion or nick)
+    arrival = Arrival(
+        nick,
+        password=password,
+        remembered=remembered,
+        logins=logins,
+        addresses=addresses,
+        interactive=interactive,
+        one_shot=one_shot,
+        in_clear=tls is None,
+    )
 
     def registered(conn: ChatConnection) -> tuple[ChatConnection, m.Welcome]:
         try:
-            return conn, register(conn)
+            return conn, arrival.register(conn)
         except BaseException:
             conn.close()
             raise
@@ -242,47 +250,64 @@ def _run(args: argparse.Namespace, addresses: list[Address], interactive: bool) 
             try:
                 conn, welcome = first_answering(addresses, lambda host, port: registered(_connect(host, port, tls)))
                 break
-            except WrongPassword as exc:  # (the server hangs up on a wrong one: a new connection asks again)
-                if not interactive or one_shot:
-                    raise
-                print(f"{exc}; try again (Ctrl-C to give up)", file=sys.stderr)
-                password = ask_password()
+            except (WrongPassword, LoginRefused) as exc:  # (the server may hang up: a new connection)
+                arrival.again(exc)
     if args.send_file is not None:
         return send_file_once(conn, args.send_file, args.to, conn.tls.context() if conn.tls is not None else None)
     if one_shot:
         return send_once(conn, args.send_msg, welcome.nick)
-    from .session import ChatSession
+    from .session import ChatSession  # (imported here: --send and --list start faster without it)
 
-    session = ChatSession(conn, welcome, reconnect=not args.no_reconnect, password=password, addresses=addresses)
+    account = Account(addresses, logins if args.fd is None else None, sent=arrival.remembered)
+    session = ChatSession(
+        conn, welcome, reconnect=not args.no_reconnect, password=arrival.password, addresses=addresses, account=account
+    )
     prefs = Preferences(bell=config.bell, ignored={nick_key(n) for n in config.ignore})
-    try:
-        print("Connected to the server.", flush=True)
-        if welcome.mode != "chat":
-            words = " or ".join(repr(w) for w in welcome.exit_words)
-            print(f"* This server is in {welcome.mode} mode: it answers you alone. Say {words} to finish.", flush=True)
-        if interactive:
-            from .render import Renderer
-            from .ui import run_tty
+    keyboard = None
+    if interactive:
+        from .keyboard import terminal_input
 
-            color = config.color and "NO_COLOR" not in os.environ
-            renderer = Renderer(
-                color=color,
-                timestamps=config.timestamps and not args.no_timestamps,
-                highlight=tuple(config.highlight),
-            )
-            notify = (config.notify, float(config.notify_interval))
-            return run_tty(session, renderer, prefs, config.paste_confirm, notify)
-        printer = LinePrinter(sys.stdout)
-        # Piped input is a script or a bot: what was said before it came is not its business.
-        session.history_on_join = sys.stdin.isatty()
-        show = show_line(printer, lambda: len(session.joined))
-        session.show = lambda msg: None if prefs.hides(msg) else show(msg)
-        if welcome.mode == "chat":
-            printer(render_plain(m.Users(welcome.room, welcome.users, more=welcome.more)))
-        return run_line_mode(session, sys.stdin, printer)
+        keyboard = terminal_input()
+    # The terminal raw before "Connected" is said, until the UI ends: a Ctrl-C pressed before the
+    # prompt is drawn is then a key waiting for it (which quits politely), never a signal that
+    # could come in the instant the event loop starts and be lost.
+    try:
+        with keyboard.raw_mode() if keyboard is not None else contextlib.nullcontext():
+            return _front_end(args, session, welcome, prefs, keyboard)
     except Interrupted as exc:  # a signal before the front end took over
         session.leave()
         return finish(None, session.unsent(), exc.status)
+
+
+def _front_end(
+    args: argparse.Namespace, session: ChatSession, welcome: m.Welcome, prefs: Preferences, keyboard: Input | None
+) -> int:
+    """The terminal UI (``keyboard``: the terminal, raw) or line mode, for a session just connected."""
+    config: Config = args.config
+    print("Connected to the server.", flush=True)
+    if welcome.mode != "chat":
+        words = " or ".join(repr(w) for w in welcome.exit_words)
+        print(f"* This server is in {welcome.mode} mode: it answers you alone. Say {words} to finish.", flush=True)
+    if keyboard is not None:
+        from .render import Renderer
+        from .ui import run_tty
+
+        color = config.color and "NO_COLOR" not in os.environ
+        renderer = Renderer(
+            color=color,
+            timestamps=config.timestamps and not args.no_timestamps,
+            highlight=tuple(config.highlight),
+        )
+        notify = (config.notify, float(config.notify_interval))
+        return run_tty(session, renderer, prefs, config.paste_confirm, notify, keyboard)
+    printer = LinePrinter(sys.stdout)
+    # Piped input is a script or a bot: what was said before it came is not its business.
+    session.history_on_join = sys.stdin.isatty()
+    show = show_line(printer, lambda: len(session.joined))
+    session.show = lambda msg: None if prefs.hides(msg) else show(msg)
+    if welcome.mode == "chat":
+        printer(render_plain(m.Users(welcome.room, welcome.users, more=welcome.more)))
+    return run_line_mode(session, sys.stdin, printer)
 
 
 def _connect(host: str, port: int, tls: TlsOptions | None) -> ChatConnection:

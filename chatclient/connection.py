@@ -25,9 +25,12 @@ from common.tls import TlsError, TlsStream, fingerprint
 
 from .addresses import DEFAULT_PORT, format_address
 from .errors import (
+    AccountRequired,
     Banned,
     CertificateMismatch,
     ClientError,
+    LoginRefused,
+    NameRegistered,
     NickRejected,
     NotTrusted,
     PasswordRequired,
@@ -141,12 +144,16 @@ class ChatConnection:
         room: str | None = None,
         epoch: str | None = None,
         others: list[tuple[str, str | None, int | None]] | None = None,
+        login_token: str | None = None,
+        account_password: str | None = None,
     ) -> m.Welcome:
         """Send ``hello`` and wait for the verdict; raises ``NickRejected`` or ``ClientError``.
 
         When reconnecting: ``resume`` is the last token the server gave us, and
         ``room``, ``epoch``, ``last_seq`` where we were (docs/protocol.md, Reconnecting),
         and ``others`` the other rooms we were in: (room, epoch, last seq).
+        ``login_token`` (a remembered login) or ``account_password`` (the account named ``nick``)
+        log in as we arrive: ``LoggedIn`` follows the welcome, or ``LoginRefused`` is raised.
         """
         others = others or []
         self.sock.settimeout(HANDSHAKE_TIMEOUT)
@@ -164,6 +171,8 @@ class ChatConnection:
                     rooms=[r for r, _, _ in others] or None,
                     epochs=[e or "" for _, e, _ in others] or None,
                     last_seqs=[-1 if s is None else s for _, _, s in others] or None,
+                    login_token=login_token,
+                    account_password=account_password,
                 )
             )
             while True:
@@ -175,6 +184,12 @@ class ChatConnection:
                     self.sock.settimeout(None)
                     return msg
                 if isinstance(msg, m.Error):
+                    if msg.code == "name_registered":
+                        raise NameRegistered(msg.message, msg.suggestion)
+                    if msg.code == "bad_login":
+                        raise LoginRefused(msg.message)
+                    if msg.code == "accounts_required":
+                        raise AccountRequired(f"{self.address}: {msg.message}")
                     if msg.code in ("nick_taken", "invalid_nick"):
                         raise NickRejected(msg.message, msg.suggestion)
                     if msg.code == "password_required":

@@ -37,3 +37,16 @@ class NickRejected(ClientError):
     def __init__(self, message: str, suggestion: str | None) -> None:
         super().__init__(message)
         self.suggestion = suggestion
+
+
+class NameRegistered(NickRejected):
+    """Our name (or one like it) is an account's: log in to it (its password), or take another."""
+
+
+class LoginRefused(ClientError):
+    """The server refused a login at hello (a remembered token it no longer knows, a wrong
+    account password): the token is forgotten; a guest's hello may follow."""
+
+
+class AccountRequired(ClientError):
+    """The server takes only people logged in to an account."""

@@ -71,6 +71,11 @@ class Inbound:
         self.upload_token: Callable[[m.UploadToken], None] = lambda msg: None
         #: An error, which may answer a /send (``files.Transfers.refused``).
         self.upload_refused: Callable[[m.Error], None] = lambda msg: None
+        #: Logged in or out (``accounts.Account``): the notice to show.
+        self.logged_in: Callable[[m.LoggedIn], m.Message] = lambda msg: msg
+        self.logged_out: Callable[[m.LoggedOut], m.Message] = lambda msg: msg
+        #: A login refused, with why: True if it was the remembered one (the user was told).
+        self.login_refused: Callable[[str], bool] = lambda why: False
 
     def pump(self, conn: ChatConnection, leaving: Callable[[], bool]) -> str | None:
         """Handle messages until the server says bye (None) or the link fails (why)."""
@@ -136,6 +141,8 @@ class Inbound:
 
     def _error(self, msg: m.Error) -> m.Message | None:
         self.upload_refused(msg)
+        if msg.code == "bad_login" and self.login_refused(msg.message):
+            return None  # (the remembered login, forgotten: said in the client's words)
         if msg.code == "cluster_unavailable":
             # Not taken, not lost: it waits in the outbox until the server's cluster is back.
             self._cluster_link(False)
@@ -152,6 +159,12 @@ class Inbound:
             return msg
         self._outbox.refused()
         return msg
+
+    def _logged_in(self, msg: m.LoggedIn) -> m.Message:
+        return self.logged_in(msg)
+
+    def _logged_out(self, msg: m.LoggedOut) -> m.Message:
+        return self.logged_out(msg)
 
     def _chat(self, msg: m.ChatMessage) -> m.Message | None:
         greeting = self.greeting_left > 0 and msg.replay is not None
@@ -228,6 +241,8 @@ _HANDLERS: dict[type[m.Message], Handler] = {
     m.Reply: Inbound._reply,  # type: ignore[dict-item]
     m.Error: Inbound._error,  # type: ignore[dict-item]
     m.ChatMessage: Inbound._chat,  # type: ignore[dict-item]
+    m.LoggedIn: Inbound._logged_in,  # type: ignore[dict-item]  (its token: kept, never shown)
+    m.LoggedOut: Inbound._logged_out,  # type: ignore[dict-item]
 }
 _TRACKERS: dict[type[m.Message], Callable[[Inbound, m.Message], bool]] = {
     m.Welcome: Inbound._entered,  # type: ignore[dict-item]

@@ -34,15 +34,45 @@ def terminal_input() -> Input:
     return create_input() if sys.platform == "win32" else _StayRawInput(sys.stdin)
 
 
+#: Account commands: a line starting with one is never kept in the history (a password typed
+#: after one, out of habit, stays out of the file); ``/login NAME`` alone holds none and is kept.
+SECRET_COMMANDS = ("/register", "/login", "/passwd", "/unregister")
+
+
+def keeps(line: str) -> bool:
+    """May ``line`` go into the input history?"""
+    words = line.split()
+    if not words or words[0].lower() not in SECRET_COMMANDS:
+        return True
+    return words[0].lower() == "/login" and len(words) <= 2
+
+
+class _SecretsLeftOut(History):
+    """A history that keeps no line ``keeps`` refuses, neither in its file nor for Up in this run."""
+
+    def append_string(self, string: str) -> None:
+        if keeps(string):
+            super().append_string(string)
+
+
+class _FileHistory(_SecretsLeftOut, FileHistory):
+    pass
+
+
+class _MemoryHistory(_SecretsLeftOut, InMemoryHistory):
+    pass
+
+
 def history() -> History:
-    """Input history kept across runs (Ctrl-R searches it); in memory if it cannot be stored."""
+    """Input history kept across runs (Ctrl-R searches it); in memory if it cannot be stored.
+    Lines with a password in them are kept in neither (``keeps``)."""
     try:
         client_state_dir().mkdir(parents=True, exist_ok=True, mode=0o700)
         path = client_state_dir() / "history"
         os.close(os.open(path, os.O_CREAT | os.O_APPEND | os.O_WRONLY, 0o600))  # private messages live here
-        return FileHistory(str(path))
+        return _FileHistory(str(path))
     except OSError:
-        return InMemoryHistory()
+        return _MemoryHistory()
 
 
 def interrupt_keys() -> KeyBindings:

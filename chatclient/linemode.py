@@ -15,11 +15,17 @@ from collections.abc import Callable
 from typing import TextIO
 
 from common import messages as m
-from common.commands import HELP_LINES, CommandError, ShowHelp
+from common.commands import HELP_LINES, AskPassword, CommandError, ShowHelp
 from common.plain import render_plain
 from common.threads import stop_signals_blocked, wait_for_stop
 
+from .asking import warn_in_clear
 from .errors import ClientError
+
+try:
+    import termios
+except ImportError:  # (Windows: the password is read as it is typed, with the warning)
+    termios = None  # type: ignore[assignment]
 
 if typing.TYPE_CHECKING:
     from .session import ChatSession
@@ -89,7 +95,14 @@ def run_line_mode(session: ChatSession, stdin: TextIO, printer: LinePrinter) -> 
             if session.ended.is_set():
                 break
             parsed = session.submit(line)
-            if isinstance(parsed, ShowHelp):
+            if isinstance(parsed, AskPassword):  # its password(s): the next line(s), never shown
+                if session.conn.tls is None:
+                    warn_in_clear()
+                built = _passwords(parsed, inbox, stdin)
+                if built is None:
+                    break  # (the input or the session ended meanwhile)
+                session.send(built)
+            elif isinstance(parsed, ShowHelp):
                 for line in HELP_LINES:
                     printer("* " + line)
             elif isinstance(parsed, CommandError):
@@ -104,6 +117,55 @@ def run_line_mode(session: ChatSession, stdin: TextIO, printer: LinePrinter) -> 
     session.leave()
     unsent = session.unsent()  # after leave: the server's bye confirms what arrived
     return finish(session.lost if lost_first else None, unsent, status)
+
+
+def _passwords(asked: AskPassword, inbox: queue.Queue, stdin: TextIO) -> m.Message | None:
+    """An account command's passwords, each the next line of input: typed unseen on a terminal
+    (its echo off meanwhile), else read from a script's input, with a warning. None: the input
+    or the session ended first."""
+    echo = _EchoOff(stdin)
+    if not echo.terminal:
+        print(
+            f"chatclient: warning: /{asked.command}: the password is read from standard input (no terminal)",
+            file=sys.stderr,
+        )
+    answers = []
+    for prompt in asked.prompts:
+        with echo:
+            if echo.terminal:
+                print(f"{prompt[:1].upper()}{prompt[1:]} (not shown): ", end="", file=sys.stderr, flush=True)
+            raw = wait_for_stop(inbox)
+            if echo.terminal:
+                print(file=sys.stderr)
+        if raw is _ENDED or raw is _EOF:
+            inbox.put(raw)  # (seen again by the loop, which ends)
+            return None
+        answers.append(raw.rstrip("\r\n"))
+    return asked.build(*answers)
+
+
+class _EchoOff:
+    """The terminal's echo off while a password is typed (when the input is one)."""
+
+    def __init__(self, stdin: TextIO) -> None:
+        try:
+            self.terminal = stdin.isatty() and termios is not None
+        except ValueError:  # (closed)
+            self.terminal = False
+        self._fd = stdin.fileno() if self.terminal else -1
+        self._saved: list | None = None
+
+    def __enter__(self) -> None:
+        if self.terminal:
+            self._saved = termios.tcgetattr(self._fd)
+            quiet = termios.tcgetattr(self._fd)
+            quiet[3] &= ~termios.ECHO
+            termios.tcsetattr(self._fd, termios.TCSADRAIN, quiet)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._saved is not None:
+            termios.tcsetattr(self._fd, termios.TCSADRAIN, self._saved)
+            self._saved = None
 
 
 def show_line(printer: LinePrinter, rooms: Callable[[], int] = lambda: 1) -> Callable[[m.Message], None]:

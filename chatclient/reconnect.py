@@ -32,9 +32,12 @@ from .addresses import Address, format_address, rotation
 from .backoff import Clock, backoff_delays
 from .connection import ChatConnection
 from .errors import (
+    AccountRequired,
     Banned,
     CertificateMismatch,
     ClientError,
+    LoginRefused,
+    NameRegistered,
     NickRejected,
     NotTrusted,
     PasswordRequired,
@@ -42,7 +45,16 @@ from .errors import (
 )
 
 #: Never retried, on another node or later.
-FINAL = (CertificateMismatch, NotTrusted, Banned, PasswordRequired, WrongPassword, NickRejected)
+FINAL = (
+    CertificateMismatch,
+    NotTrusted,
+    Banned,
+    PasswordRequired,
+    WrongPassword,
+    NickRejected,
+    LoginRefused,
+    AccountRequired,
+)
 
 T = TypeVar("T")
 
@@ -81,7 +93,8 @@ def reconnect(
     """A new, registered connection, or None once ``stop`` is set.
 
     ``addresses``: all of the server's (default: the old connection's alone).
-    Raises ``CertificateMismatch``, ``Banned``, ``PasswordRequired`` and ``WrongPassword``
+    Raises ``CertificateMismatch``, ``Banned``, ``PasswordRequired``, ``WrongPassword`` and
+    ``NameRegistered``
     (never retried into: trying again cannot change the answer; a taken
     nickname without a suggestion is retried, as it may be free again later).
     """
@@ -110,7 +123,7 @@ def reconnect(
                 )
             try:
                 return conn, register(conn)
-            except (Banned, PasswordRequired, WrongPassword):
+            except (Banned, PasswordRequired, WrongPassword, NameRegistered):
                 conn.close()
                 raise
             except ClientError as exc:

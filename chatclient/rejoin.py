@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from common import messages as m
 
 from .connection import ChatConnection
-from .errors import ClientError, NickRejected
+from .errors import ClientError, NameRegistered, NickRejected
 from .positions import Positions
 
 
@@ -24,10 +24,13 @@ def hello_again(
     rooms: Sequence[str],
     positions: Positions,
     password: str | None,
+    login_token: str | None = None,
+    account_password: str | None = None,
 ) -> m.Welcome:
     """Register as ``nick`` (or the free name the server suggests) with our
     resume ``token``, asking for ``rooms`` back (the focused one first: always
-    asked for) and where we were in each one's numbering."""
+    asked for) and where we were in each one's numbering; ``login_token`` (or
+    ``account_password``, of the account our name is): logged in again."""
     room, *others = rooms
     while True:
         try:
@@ -39,9 +42,11 @@ def hello_again(
                 last_seq=positions.last_seq(room),
                 password=password,
                 others=[(r, positions.epoch(r), positions.last_seq(r)) for r in others],
+                login_token=login_token,
+                account_password=account_password,
             )
         except NickRejected as exc:
-            if not exc.suggestion:
+            if not exc.suggestion or isinstance(exc, NameRegistered):  # (an account's: not another name unasked)
                 raise
             nick = exc.suggestion
 

@@ -17,10 +17,19 @@ from collections.abc import Callable, Sequence
 from common import messages as m
 from common.rooms import room_key
 
+from .accounts import Account
 from .addresses import Address
 from .backoff import Clock
 from .connection import ChatConnection
-from .errors import Banned, CertificateMismatch, PasswordRequired, WrongPassword
+from .errors import (
+    Banned,
+    CertificateMismatch,
+    ClientError,
+    LoginRefused,
+    NameRegistered,
+    PasswordRequired,
+    WrongPassword,
+)
 from .inbound import Inbound
 from .reconnect import reconnect
 from .rejoin import hello_again, replay
@@ -42,6 +51,7 @@ class Relink:
         status: Callable[[str], None],
         info: Callable[[str], None],
         ask_password: Callable[[], Callable[[str], str | None] | None],
+        account: Account,
     ) -> None:
         self._inbound = inbound
         self._windows = windows
@@ -54,6 +64,9 @@ class Relink:
         self._status = status
         self._info = info
         self._ask_password = ask_password  # (the session's current asker: the UI sets it after)
+        self._account = account  # its login token goes with each hello
+        #: Our name became an account's (we logged out, still called so): its password, asked once.
+        self._account_password: str | None = None
 
     def run(self, old: ChatConnection) -> tuple[ChatConnection, m.Welcome] | None:
         """Reconnect until a server takes us back (its connection and welcome), or None:
@@ -81,6 +94,13 @@ class Relink:
                     self._inbound.lost = f"{exc}{again}"
                     return None
                 self._password = password  # (for the reconnects after this one too)
+            except NameRegistered as exc:  # our name is an account's: log in to it, or the session ends
+                ask = self._ask_password()
+                typed = ask(f"{exc}; its account password") if ask is not None else None
+                if typed is None:
+                    self._inbound.lost = f"{exc}: start again with another --name, or log in to it"
+                    return None
+                self._account_password = typed  # (for the next try only: its login gives a token)
 
     def _rejoin(self, conn: ChatConnection) -> m.Welcome:
         """Register on a new connection: our name, our room, where we were in it;
@@ -102,14 +122,25 @@ class Relink:
 
     def _hello_again(self, conn: ChatConnection) -> m.Welcome:
         nick = self._inbound.nick
-        welcome = hello_again(
-            conn,
-            nick,
-            token=self._inbound.token,
-            rooms=[self._windows.room, *self._windows.asking_back()],
-            positions=self._inbound.positions,
-            password=self._password,
-        )
+        login_token = self._account.hello_token()
+        if login_token is not None:
+            self._account.confirmed = False  # (the new link's LoggedIn confirms it again)
+        try:
+            welcome = hello_again(
+                conn,
+                nick,
+                token=self._inbound.token,
+                rooms=[self._windows.room, *self._windows.asking_back()],
+                positions=self._inbound.positions,
+                password=self._password,
+                login_token=login_token,
+                account_password=self._account_password,
+            )
+        except LoginRefused as exc:  # forgotten (and said); the next try comes as a guest, or asks again
+            self._account.refused(str(exc))
+            self._account_password = None
+            raise ClientError(f"login refused: {exc}") from None
+        self._account_password = None
         if welcome.nick != nick:
             self._info(f"your nickname was taken meanwhile; you are now {welcome.nick}")
             self._inbound.nick = welcome.nick

@@ -25,11 +25,12 @@ import time
 from collections.abc import Callable, Sequence
 
 from common import messages as m
-from common.commands import CommandError, ShowHelp
+from common.commands import AskPassword, CommandError, ShowHelp
 from common.nicks import is_exit_word
 from common.ratelimit import TokenBucket
 from common.threads import stop_signals_blocked
 
+from .accounts import Account
 from .addresses import Address
 from .backoff import Clock
 from .connection import ChatConnection
@@ -74,6 +75,7 @@ class ChatSession:
         clock: Clock | None = None,
         rng: random.Random | None = None,
         addresses: Sequence[Address] = (),
+        account: Account | None = None,
     ) -> None:
         self.conn = conn
         self._clock = clock or Clock()
@@ -120,6 +122,12 @@ class ChatSession:
         self._inbound.file_shown = self.files.shown
         self._inbound.upload_token = self.files.token
         self._inbound.upload_refused = self.files.refused
+        #: Who we are logged in as, and the login kept for this server (``accounts.py``).
+        self.account = account or Account(list(addresses) or [(conn.host, conn.port)], None)
+        self.account.info = self._info
+        self._inbound.logged_in = self.account.logged_in
+        self._inbound.logged_out = self.account.logged_out
+        self._inbound.login_refused = self.account.refused
         self._stop = threading.Event()
         self._relink = Relink(
             self._inbound,
@@ -133,6 +141,7 @@ class ChatSession:
             status=self._set_status,
             info=self._info,
             ask_password=lambda: self.ask_password,
+            account=self.account,
         )
         self._thread = threading.Thread(target=self._receive, name="receiver", daemon=True)
 
@@ -257,11 +266,13 @@ class ChatSession:
         bucket = self._bucket
         return bucket.delay() if bucket is not None else 0.0
 
-    def submit(self, line: str) -> m.Message | ShowHelp | CommandError | None:
+    def submit(self, line: str) -> m.Message | ShowHelp | CommandError | AskPassword | None:
         """Send one line of user input; returns what it was parsed as.
 
         A chat message that is an exit word ("bye") or ``/quit`` marks the
         session as leaving: wait on ``ended`` for the server's goodbye.
+        An account command without its password is not sent: the front end
+        asks for it (``AskPassword``) and sends what it builds with ``send``.
         """
         name, _, rest = line.strip().partition(" ")
         if name.lower() in ("/window", "/w"):  # ours alone: which of our rooms we look at
@@ -275,6 +286,8 @@ class ChatSession:
             return None
         if isinstance(parsed, m.PrivateSay) and (now := self.windows.now_called(parsed.to)):
             self._info(f"{parsed.to} is now {now}; /msg {now} ...")  # (the server's answer: nobody called that)
+        if isinstance(parsed, m.Logout):
+            self.account.forget()  # at once: not kept on this device even if the server never answers
         if isinstance(parsed, m.Message):
             if isinstance(parsed, m.Quit) or (isinstance(parsed, m.Say) and is_exit_word(parsed.text, self.exit_words)):
                 if not self.connected:
@@ -284,6 +297,10 @@ class ChatSession:
                 self.leaving = True
             self._send_chat(parsed)
         return parsed
+
+    def send(self, msg: m.Message) -> None:
+        """Send a message the front end built (an account command, its passwords typed)."""
+        self._send_chat(msg)
 
     def _send_chat(self, msg: m.Message) -> None:
         """Queue for the outbox (sent at once when nothing waits before it)."""

@@ -8,26 +8,13 @@ loudly with both fingerprints instead of connecting.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import ssl
 from collections.abc import Callable
 from pathlib import Path
 
 from common.paths import client_config_dir
 
-
-def _key(address: str) -> str:
-    """``HOST:PORT`` as remembered: one spelling per server (``Chat.LAN`` and
-    ``chat.lan``, ``::0001`` and ``::1`` are the same)."""
-    if address.startswith("["):
-        host, _, port = address[1:].partition("]:")
-    else:
-        host, _, port = address.rpartition(":")
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        return f"{host.lower().rstrip('.')}:{port}"
-    return f"[{ip.compressed}]:{port}" if ip.version == 6 else f"{ip.compressed}:{port}"
+from .addresses import address_key as _key
 
 
 class CertificateChanged(Exception):

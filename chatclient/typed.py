@@ -5,14 +5,14 @@ from __future__ import annotations
 import time
 
 from common import messages as m
-from common.commands import CommandError, ShowHelp, parse_input
+from common.commands import AskPassword, CommandError, ShowHelp, parse_input
 from common.limits import clip
 
 #: Characters of a refused line quoted when saying it was not sent.
 NOT_SENT_CHARS = 60
 
 
-def parse_line(line: str) -> m.Message | ShowHelp | CommandError | None:
+def parse_line(line: str) -> m.Message | ShowHelp | CommandError | AskPassword | None:
     """What a line of user input means."""
     line = line.rstrip("\r\n")  # a paste that ends with its last line's newline: no blank line
     # A pasted block is one message, whatever its first line looks like.

@@ -16,17 +16,18 @@ import signal
 import sys
 
 from prompt_toolkit import PromptSession
+from prompt_toolkit.input import Input
 from prompt_toolkit.key_binding import merge_key_bindings
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from common import messages as m
-from common.commands import HELP_LINES, CommandError, ShowHelp
+from common.commands import HELP_LINES, AskPassword, CommandError, ShowHelp
 from common.safetext import neutralise
 
-from .askpass import PasswordDesk, PasswordWanted
+from .askpass import PasswordDesk, PasswordWanted, ask_command
 from .errors import ClientError
 from .keyboard import confirm, history, interrupt_keys, room_keys, terminal_input
-from .linemode import finish
+from .linemode import Interrupted, finish
 from .local import HELP_LINES as LOCAL_HELP
 from .local import Preferences, handle_local
 from .notify import Notifier
@@ -34,6 +35,9 @@ from .render import Renderer
 from .session import ChatSession
 from .toolbar import Facts, completer, toolbar
 from .windows import room_of
+
+#: Each ends the UI as /quit does (the status: 128 + its number).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
 
 class _SessionEnded(Exception):
@@ -46,17 +50,37 @@ def run_tty(
     prefs: Preferences | None = None,
     paste_confirm: int = 5,
     notify: tuple[str, float] = ("off", 10.0),
+    keyboard: Input | None = None,
 ) -> int:
-    """The terminal UI; ``notify``: the notification mode and interval (``notify.py``)."""
-    return asyncio.run(_run(session, renderer, prefs or Preferences(), paste_confirm, notify))
+    """The terminal UI; ``notify``: the notification mode and interval (``notify.py``); ``keyboard``:
+    the terminal's input, already raw (``cli.py`` makes it so before "Connected" is said)."""
+    # SIGINT is ours, as SIGTERM and SIGHUP are (leave as by /quit, status 130): with a handler of
+    # ours set, asyncio.run installs none of its own, which cancels the UI's task at whatever
+    # await it is, and the UI went on as if nothing was pressed (a Ctrl-C lost before the prompt).
+    previous = signal.signal(signal.SIGINT, _interrupted)
+    try:
+        return asyncio.run(
+            _run(session, renderer, prefs or Preferences(), paste_confirm, notify, keyboard or terminal_input())
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _interrupted(signum: int, _frame: object) -> None:
+    """SIGINT before the event loop has its handler: leave (``cli.py`` catches it, says goodbye)."""
+    raise Interrupted(128 + signum)
 
 
 async def _run(
-    session: ChatSession, renderer: Renderer, prefs: Preferences, paste_confirm: int, notify: tuple[str, float]
+    session: ChatSession,
+    renderer: Renderer,
+    prefs: Preferences,
+    paste_confirm: int,
+    notify: tuple[str, float],
+    keyboard: Input,
 ) -> int:
     renderer.me = lambda: session.nick
     # erase_when_done: the sent line is shown once, as "You: ...", not also as the old prompt.
-    keyboard = terminal_input()
     facts = Facts.of(session)
     prompt: PromptSession[str] = PromptSession(
         key_bindings=merge_key_bindings(
@@ -77,12 +101,12 @@ async def _run(
         if app.is_running and not app.future.done():
             app.exit(exception=_SessionEnded())
 
-    def on_signal(code: int) -> None:  # SIGTERM, SIGHUP: leave as if by /quit
+    def on_signal(code: int) -> None:  # SIGTERM, SIGHUP, SIGINT (from kill: Ctrl-C is a key): leave as if by /quit
         nonlocal status
         status = code
         end_prompt()
 
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, on_signal, 128 + sig)
     # Raw from start to end, not only while a prompt is up: between two prompts (a line
     # just sent, /window, waiting for the server's goodbye) the terminal would echo keys
@@ -174,6 +198,12 @@ async def _run(
                 say("\n".join(renderer.info(h) for h in (*HELP_LINES, "This terminal:", *LOCAL_HELP)))
             elif isinstance(parsed, CommandError):
                 say(renderer.info(f"error: {parsed.message}"))
+            elif isinstance(parsed, AskPassword):  # typed without its password: asked, nothing shown
+                built = await ask_command(keyboard, parsed, in_clear=not facts.encrypted())
+                if isinstance(built, str):
+                    say(renderer.info(built))
+                else:
+                    session.send(built)
             if session.leaving:
                 await loop.run_in_executor(None, session.ended.wait, 5.0)
                 break
@@ -181,7 +211,7 @@ async def _run(
         lost_first = session.ended.is_set() and not session.leaving and session.lost
         await loop.run_in_executor(None, session.leave)
         unsent = session.unsent()  # after leave: the server's bye confirms what arrived
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    for sig in STOP_SIGNALS:
         loop.remove_signal_handler(sig)
     return finish(session.lost if lost_first else None, unsent, status)
 

@@ -77,6 +77,7 @@ FILES = {
     "/panel.js": ("panel.js", "text/javascript; charset=utf-8"),
     "/kept.js": ("kept.js", "text/javascript; charset=utf-8"),
     "/files.js": ("files.js", "text/javascript; charset=utf-8"),
+    "/account.js": ("account.js", "text/javascript; charset=utf-8"),
     "/chat.css": ("chat.css", "text/css; charset=utf-8"),
     "/favicon.svg": ("favicon.svg", "image/svg+xml"),
 }

@@ -3,6 +3,7 @@
 "use strict";
 
 import { adopt, carried, forgetKept, keep, readKept, takeFromAddress } from "/kept.js";
+import { keptLogin, setupAccount } from "/account.js";
 import { setupFiles, showFile } from "/files.js";
 import { entry, fill } from "/panel.js";
 import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, when, withMentions } from "/text.js";
@@ -20,6 +21,7 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
     chatView: $("chat-view"), messages: $("messages"), side: $("side"), rooms: $("my-rooms"),
     otherRooms: $("other-rooms"), privates: $("privates"), people: $("people"),
     compose: $("compose"), input: $("input"), leave: $("leave"), sideUnread: $("side-unread"),
+    account: $("account"), accountPassword: $("account-password"), accountRegister: $("account-register"),
   };
 
   // What this client knows; kept across reconnects.
@@ -38,6 +40,8 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
     quietHistory: 0, // "history" frames the page sent itself (older lines on scrolling up)
     lookBack: null, // between a /history or /search answer's first and last notice: "typed" or "quiet"
     nodes: [], // the page's addresses on the cluster's other nodes (/info): where to go if this one dies
+    secretNext: false, // the server asked for a password on the next line (an account command's): not shown
+    notes: [], // lines to say once welcomed (a kept login refused before the welcome)
   };
 
   // ---- views: a room's or a conversation's own log ----
@@ -386,6 +390,7 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
     const frame = { type: "hello", version: PROTOCOL_VERSION, nick: s.nick, client: "lanchat-web" };
     if (s.password !== null) frame.password = s.password;
     if (s.token) frame.resume = s.token;
+    Object.assign(frame, account.hello(s.nick)); // (a kept login's token, or an account's password)
     const focused = s.focus ? roomView(s.focus) : null;
     if (focused) {
       frame.room = focused.name;
@@ -545,13 +550,17 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
         system(first ? `Welcome to ${f.server}, ${f.nick}. You are in ${f.room}. Type /help for commands.`
                      : `back in ${f.room} as ${f.nick}`, undefined, v);
         if (f.more) system(`and ${f.more} more here`, undefined, v);
+        for (const note of s.notes.splice(0)) system(note, undefined, v);
         refreshRooms();
         askAway();
         sendHeld();
         save();
         learn(); // (the cluster's nodes now)
+        account.welcomed();
         break;
       }
+      case "loggedin": account.loggedIn(f); break;
+      case "loggedout": account.loggedOut(f); break;
       case "message": {
         const v = roomView(f.room);
         if (v && (f.replay === "search" || f.replay === "files" || (f.replay === "history" && s.lookBack === "typed"))) {
@@ -727,6 +736,9 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
       case "ended":
         stop("the chat has ended");
         break;
+      case "password": // an account command typed without its password: the next line is it, not shown
+        secret(true);
+        break;
       case "help": // the server's help (common/commands.py), its columns aligned with spaces
         addLine(null, ["system", "help"], [{ pre: f.text }], f.ts);
         return;
@@ -756,6 +768,22 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
   }
 
   function error(f) {
+    if (f.code === "bad_login" && account.refused(f)) { // the kept login: forgotten; on as a guest
+      if (!s.registered && s.wantOnline) {
+        if (s.ws) s.ws.close();
+        connect();
+      }
+      return;
+    }
+    if (!s.registered && ["name_registered", "accounts_required", "bad_login", "throttled"].includes(f.code)) {
+      s.wantOnline = false; // (the name is an account's: its password, or another name)
+      ui.account.open = true;
+      showLogin(f.message + (f.code === "name_registered" ? ": type its account password, or choose another name" : ""), false);
+      ui.accountPassword.focus();
+      if (s.ws) s.ws.close();
+      setState("offline", "log in or choose another nickname");
+      return;
+    }
     if (!s.registered) {
       if (f.code === "password_required" || f.code === "bad_password") {
         s.wantOnline = false;
@@ -808,11 +836,25 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
     }
   }
 
+  // The input masked (a password asked for on the next line) or back as it was.
+  function secret(on) {
+    s.secretNext = on;
+    ui.input.classList.toggle("secret", on);
+    ui.input.spellcheck = !on; // (a spelling service is never handed a password)
+    ui.input.placeholder = on ? "Password (not shown)" : "Message, or /help";
+  }
+
   function submitInput() {
     const line = ui.input.value;
     ui.input.value = "";
     resizeInput();
+    if (s.secretNext) { // the password the server asked for: sent as a line, shown nowhere, kept nowhere
+      secret(false);
+      if (!send({ type: "line", text: line })) errorLine("not connected: the password was not sent");
+      return;
+    }
     if (!line.trim()) return;
+    if (/^\/logout(\s|$)/i.test(line.trim())) account.forget(false); // (at once; the server is told by the line)
     const length = [...line].length; // (characters, as the server counts them)
     if (length > MAX_TEXT) {
       errorLine(`not sent: a line holds at most ${MAX_TEXT} characters, this one ${length}`);
@@ -891,6 +933,7 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
 
   // "Leave": the server is told, and the browser forgets the session (a reload asks for a name).
   ui.leave.addEventListener("click", () => {
+    account.forget(true); // (this browser's login too: the server revokes its token)
     send({ type: "quit" });
     forget();
     stop("you left");
@@ -919,6 +962,13 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
       .catch(() => { /* (an older server: the password is asked for when it says so) */ });
   }
 
+  // The account: the form's account fields, the kept login (account.js).
+  const account = setupAccount({
+    form: { password: ui.accountPassword, register: ui.accountRegister },
+    send,
+    say: (text) => (s.registered ? system(text) : s.notes.push(text)), // (before a welcome: said after it)
+  });
+
   // Files: the attach button, drops and pasted pictures go to the view shown (files.js).
   const files = setupFiles({
     send,
@@ -943,7 +993,12 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
   let offered = null; // a session a link carried, not yet taken (see the login's submit)
   const handed = takeFromAddress();
   if (handed === null) {
-    restore();
+    if (!restore() && keptLogin()) { // no session kept, a login kept: in by itself, as that account
+      s.nick = keptLogin().account;
+      ui.nick.value = s.nick;
+      s.wantOnline = true;
+      connect();
+    }
   } else {
     learned.then(() => {
       let from = "";
