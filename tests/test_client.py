@@ -251,6 +251,7 @@ def test_name_is_asked_for_on_a_terminal(server):
     assert term.wait_exit() == 0
 
 
+@pytest.mark.timeout(180)  # (a pyte replay of every redraw: beside busy workers on two cores it twice passed 60 s)
 def test_keys_typed_while_messages_stream_in_all_reach_the_line(server):
     """Keys and erases typed while the client prints a stream of messages must
     all go to the input line: none echoed into the output by the tty, no
