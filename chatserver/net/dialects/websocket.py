@@ -25,13 +25,13 @@ from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
 from wsproto.frame_protocol import CloseReason
 
-from chatserver.core.fanout import add_wire, wire_bytes
+from chatserver.core.frames import add_wire, wire_bytes
 from common import messages as m
 
 from .native import encode_native, run_native
 
 if TYPE_CHECKING:
-    from chatserver.core.fanout import Frame
+    from chatserver.core.frames import Frame
     from chatserver.net.session import Session
 
 RECV_SIZE = 65536
