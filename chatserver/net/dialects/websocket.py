@@ -154,7 +154,7 @@ class WebSocketDialect:
                     self._hand_over()
             for event in self._ws.events():
                 if isinstance(event, TextMessage):
-                    self._take_text(event.data, event.message_finished, lines, errors)
+                    self._take_text(event.data.encode("utf-8"), event.message_finished, lines, errors)
                 elif isinstance(event, BytesMessage):  # on its first frame, not when (if ever) it ends
                     self._refuse_binary(session)
                     break  # nothing after it is read
@@ -186,18 +186,20 @@ class WebSocketDialect:
             session.end_reason = "a binary WebSocket message (closed with 1003)"
         self._closed = True
 
-    def _take_text(self, data: str, finished: bool, lines: list[bytes], errors: list[m.Message]) -> None:
+    def _take_text(self, data: bytes, finished: bool, lines: list[bytes], errors: list[m.Message]) -> None:
         line = self._text(data, finished)
         if line is _TWO_LINES:
             errors.append(m.Error("invalid_frame", "a message holds one frame, without line breaks"))
         elif line is not None:
             lines.append(line)  # type: ignore[arg-type]
 
-    def _text(self, data: str, finished: bool) -> bytes | object | None:
-        """A finished message as one line; an oversized one unended (the framer refuses it)."""
+    def _text(self, data: bytes, finished: bool) -> bytes | object | None:
+        """A finished message (UTF-8) as one line; an oversized one unended (the framer refuses it)."""
+        if finished and not self._partial and len(data) <= self.max_frame:  # one whole message: the usual
+            return _TWO_LINES if b"\n" in data or b"\r" in data else data + b"\n"
         if len(self._partial) > self.max_frame:
             return None  # already handed on as too big; the session is ending
-        self._partial += data.encode("utf-8")
+        self._partial += data
         if len(self._partial) > self.max_frame:
             return bytes(self._partial)  # no newline: the framer sees a line over the limit
         if not finished:

@@ -25,11 +25,11 @@ def unmask(data: bytes | bytearray, key: bytes | bytearray) -> bytes:
     return (int.from_bytes(data, "little") ^ int.from_bytes(keys, "little")).to_bytes(n, "little")
 
 
-def simple_texts(buf: bytearray) -> tuple[list[str], int, bool]:
-    """The texts of the simple frames whole at the start of ``buf``, how many bytes they
-    took, and whether what follows is a frame of another kind (for ``wsproto``) rather
-    than the start of a simple frame not whole yet (wait for more)."""
-    texts: list[str] = []
+def simple_texts(buf: bytearray) -> tuple[list[bytes], int, bool]:
+    """The texts (UTF-8, checked) of the simple frames whole at the start of ``buf``, how
+    many bytes they took, and whether what follows is a frame of another kind (for
+    ``wsproto``) rather than the start of a simple frame not whole yet (wait for more)."""
+    texts: list[bytes] = []
     i, n = 0, len(buf)
     while i < n:
         if buf[i] != _FINAL_TEXT:
@@ -51,9 +51,11 @@ def simple_texts(buf: bytearray) -> tuple[list[str], int, bool]:
         end = head + 4 + size
         if end > n:
             break
+        text = unmask(buf[head + 4 : end], buf[head : head + 4])
         try:
-            texts.append(unmask(buf[head + 4 : end], buf[head : head + 4]).decode("utf-8"))
+            text.decode("utf-8")
         except UnicodeDecodeError:
             return texts, i, True
+        texts.append(text)
         i = end
     return texts, i, False
