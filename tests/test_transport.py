@@ -15,7 +15,7 @@ from wsproto.connection import Connection, ConnectionType
 from wsproto.events import TextMessage
 
 from chatserver.config import ServerConfig
-from chatserver.core import fanout
+from chatserver.core import frames as fanout
 from chatserver.core.fanout import Frame
 from chatserver.core.hub import LocalHub
 from chatserver.net.dialects import websocket

@@ -20,7 +20,8 @@ from typing import Protocol
 
 from chatserver.backends.ports import Broker
 from chatserver.core.dispatcher import Dispatcher
-from chatserver.core.fanout import Frame, Post, Subscriber, deliver_direct
+from chatserver.core.frames import Frame
+from chatserver.core.posts import Post, Subscriber, deliver_direct
 from chatserver.core.rooms import Room, Rooms
 from common import messages as m
 from common.rooms import room_key

@@ -43,8 +43,10 @@ CHECK_EVERY = 0.05
 #: to about 1 MiB) cannot trip it on a small ``--max-backlog``.
 HARD_FACTOR = 4
 HARD_MIN = 4 * 1024 * 1024
-#: Largest piece a send is joined into from queued chunks.
+#: Most bytes one send takes from the queued chunks, and most chunks (well under
+#: the kernel's ``IOV_MAX`` of 1024 buffers a gathering send may name).
 SEND_PIECE = 256 * 1024
+SEND_PARTS = 128
 _NOWAIT = socket.MSG_DONTWAIT  # one send that never blocks, whatever the socket's mode
 _WAKE_EVENTS = select.POLLIN
 _SEND_EVENTS = select.POLLOUT
@@ -174,21 +176,25 @@ class Outbox:
     def _send_locked(self) -> bool:
         """Send queued bytes until the kernel takes no more; True while some is left.
 
-        The head is sent in pieces of at most ``SEND_PIECE`` bytes, joined
-        from small chunks, so a long backlog is not copied again on each try.
+        Queued chunks go out in one gathering send of up to ``SEND_PIECE`` bytes
+        (``sendmsg``: the kernel reads them where they lie), so a backlog is
+        never joined into a copy of itself (a batch's chunks are often views of
+        the one encoding every member of the room got: ``core/pieces.py``).
         """
         chunks = self._chunks
         while chunks and not self.failure:
-            if len(chunks) > 1 and len(chunks[0]) < SEND_PIECE:
-                parts, size = [], 0
-                while chunks and size < SEND_PIECE:
-                    part = chunks.popleft()
-                    parts.append(part)
-                    size += len(part)
-                chunks.appendleft(b"".join(parts))
             head = chunks[0]
             try:
-                sent = self._sock.send(head, _NOWAIT)
+                if len(chunks) > 1 and len(head) < SEND_PIECE:
+                    parts, size = [], 0
+                    for part in chunks:
+                        parts.append(part)
+                        size += len(part)
+                        if size >= SEND_PIECE or len(parts) == SEND_PARTS:
+                            break
+                    sent = self._sock.sendmsg(parts, (), _NOWAIT)
+                else:
+                    sent = self._sock.send(head, _NOWAIT)
             except BlockingIOError:
                 return True
             except OSError as exc:
@@ -198,10 +204,14 @@ class Outbox:
                 return True
             self._progress = self._clock()
             self._queued -= sent
-            if sent == len(head):
-                chunks.popleft()
-            else:
-                chunks[0] = memoryview(head)[sent:]
+            while sent:  # the chunks it took, and the rest of the one it took part of
+                head = chunks[0]
+                if sent >= len(head):
+                    sent -= len(head)
+                    chunks.popleft()
+                else:
+                    chunks[0] = memoryview(head)[sent:]
+                    sent = 0
             if self._queued <= self.max_backlog and not self._room.is_set():
                 self._room.set()
         if not chunks:

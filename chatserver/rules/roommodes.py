@@ -92,8 +92,8 @@ class RoomModes:
         self._rooms: OrderedDict[str, RoomState] = OrderedDict()
 
     def get(self, room: str) -> RoomState | None:
-        with self.lock:
-            return self._rooms.get(room_key(room))
+        # No lock: every message asks, from every reader thread; one dict lookup is atomic.
+        return self._rooms.get(room_key(room))
 
     def made(self, room: str, maker: str) -> RoomState:
         """``room`` was just made by ``maker``: its modes afresh, ``maker`` its operator."""

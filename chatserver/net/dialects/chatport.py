@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from chatserver.core.fanout import Frame
+from chatserver.core.frames import Frame
 from chatserver.net.stream import Sniffed
 from chatserver.rules.effects import SessionEnd
 from chatserver.rules.modes import Mode

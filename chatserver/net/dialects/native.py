@@ -18,7 +18,7 @@ from common.connection import CLOSED, NEED_DATA, State
 from common.errors import LocalProtocolError, RemoteProtocolError
 
 if TYPE_CHECKING:
-    from chatserver.core.fanout import Frame
+    from chatserver.core.frames import Frame
     from chatserver.net.session import Session
 
 log = logging.getLogger(__name__)

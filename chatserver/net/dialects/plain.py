@@ -24,7 +24,7 @@ from common.nicks import nick_key
 from common.telnet import TelnetError, TelnetScanner
 
 if TYPE_CHECKING:
-    from chatserver.core.fanout import Frame
+    from chatserver.core.frames import Frame
     from chatserver.net.session import Session
 
 #: A plain client's first line that is an HTTP request line, or a ``Host`` line before it has a name.

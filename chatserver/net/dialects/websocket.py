@@ -8,10 +8,10 @@ Going out, a server's WebSocket frame is unmasked, so its bytes are the same
 for every recipient: the hub's batches arrive already framed (the fan-out's
 ``websocket`` wire, built once per batch) and are written as they are, straight
 into the outbox (sealed before a close frame, so that none follows it); only
-a frame for this peer alone (a reply) is framed here. ``wsproto`` (sans-IO)
-reads the peer's messages and makes the control frames (pongs, the closing
-handshake); every use of it, and every write, holds this dialect's lock, so
-that nothing follows a close frame.
+a frame for this peer alone (a reply) is framed here. The peer's usual frames (whole short text messages)
+are read by ``wsread.py``, the rest by ``wsproto`` (sans-IO), which also makes
+the control frames (pongs, the closing handshake); every use of either, and
+every write, holds this dialect's lock, so that nothing follows a close frame.
 """
 
 from __future__ import annotations
@@ -25,13 +25,14 @@ from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
 from wsproto.frame_protocol import CloseReason
 
-from chatserver.core.fanout import add_wire, wire_bytes
+from chatserver.core.frames import add_wire, wire_bytes
 from common import messages as m
 
 from .native import encode_native, run_native
+from .wsread import simple_texts
 
 if TYPE_CHECKING:
-    from chatserver.core.fanout import Frame
+    from chatserver.core.frames import Frame
     from chatserver.net.session import Session
 
 RECV_SIZE = 65536
@@ -80,8 +81,12 @@ class WebSocketDialect:
 
     def __init__(self, *, max_frame: int, trailing: bytes = b"") -> None:
         self.max_frame = max_frame
-        self._ws = Connection(ConnectionType.SERVER, trailing_data=trailing)
+        self._ws = Connection(ConnectionType.SERVER)
         self._lock = threading.Lock()  # guards _ws and orders writes: reader and writers use it
+        #: Read but not yet taken: the usual frames are read here (``wsread``), until the first
+        #: other one, from which on ``wsproto`` reads everything (``_handed_over``).
+        self._unread = bytearray(trailing)
+        self._handed_over = False
         self._partial = bytearray()  # the text message being received
         self._closed = False
 
@@ -120,19 +125,36 @@ class WebSocketDialect:
                 return b"".join(lines)
             data = session.stream.read(RECV_SIZE)
             with self._lock:
-                self._ws.receive_data(data or None)  # None: the stream ended without a close frame
+                if data and not self._handed_over:
+                    self._unread += data
+                else:
+                    self._hand_over()
+                    self._ws.receive_data(data or None)  # None: the stream ended without a close frame
+
+    def _hand_over(self) -> None:
+        """From now on ``wsproto`` reads everything, from a frame's start (call with the lock)."""
+        if not self._handed_over:
+            self._handed_over = True
+            if self._unread:
+                self._ws.receive_data(bytes(self._unread))
+                self._unread.clear()
 
     def _take_events(self, session: Session) -> tuple[list[bytes], list[m.Message]]:
         lines: list[bytes] = []
         errors: list[m.Message] = []
         with self._lock:
+            if not self._handed_over and self._ws.state is not ConnectionState.OPEN:
+                self._hand_over()  # (closing: wsproto's to say what is still taken)
+            if not self._handed_over and self._unread:
+                texts, used, other = simple_texts(self._unread)
+                del self._unread[:used]
+                for text in texts:
+                    self._take_text(text, True, lines, errors)
+                if other:
+                    self._hand_over()
             for event in self._ws.events():
                 if isinstance(event, TextMessage):
-                    line = self._text(event)
-                    if line is _TWO_LINES:
-                        errors.append(m.Error("invalid_frame", "a message holds one frame, without line breaks"))
-                    elif line is not None:
-                        lines.append(line)  # type: ignore[arg-type]
+                    self._take_text(event.data.encode("utf-8"), event.message_finished, lines, errors)
                 elif isinstance(event, BytesMessage):  # on its first frame, not when (if ever) it ends
                     self._refuse_binary(session)
                     break  # nothing after it is read
@@ -164,14 +186,23 @@ class WebSocketDialect:
             session.end_reason = "a binary WebSocket message (closed with 1003)"
         self._closed = True
 
-    def _text(self, event: TextMessage) -> bytes | object | None:
-        """A finished message as one line; an oversized one unended (the framer refuses it)."""
+    def _take_text(self, data: bytes, finished: bool, lines: list[bytes], errors: list[m.Message]) -> None:
+        line = self._text(data, finished)
+        if line is _TWO_LINES:
+            errors.append(m.Error("invalid_frame", "a message holds one frame, without line breaks"))
+        elif line is not None:
+            lines.append(line)  # type: ignore[arg-type]
+
+    def _text(self, data: bytes, finished: bool) -> bytes | object | None:
+        """A finished message (UTF-8) as one line; an oversized one unended (the framer refuses it)."""
+        if finished and not self._partial and len(data) <= self.max_frame:  # one whole message: the usual
+            return _TWO_LINES if b"\n" in data or b"\r" in data else data + b"\n"
         if len(self._partial) > self.max_frame:
             return None  # already handed on as too big; the session is ending
-        self._partial += event.data.encode("utf-8")
+        self._partial += data
         if len(self._partial) > self.max_frame:
             return bytes(self._partial)  # no newline: the framer sees a line over the limit
-        if not event.message_finished:
+        if not finished:
             return None
         line = bytes(self._partial)
         self._partial.clear()

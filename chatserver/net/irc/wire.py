@@ -18,7 +18,7 @@ import itertools
 import re
 from collections.abc import Callable
 
-from chatserver.core.fanout import Frame, add_wire
+from chatserver.core.frames import Frame, add_wire
 from common import messages as m
 
 from . import lines, names

@@ -1,0 +1,74 @@
+"""A message encoded at most once per wire format, however many receive it: ``Frame`` and the table of wires.
+
+The fan-out hands a batch to every member in its wire format (``Subscriber.wire``):
+each frame is encoded once per format, the first time a member needs it, and the
+bytes are kept in the frame. The built-in formats are the native JSON line and the
+plain text lines; a transport adds its own (``add_wire``: the WebSocket's, the IRC port's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from common import messages as m
+from common.plain import render_plain
+
+#: Wire formats: name -> its encoding of a frame, made once per frame: the built-in ones
+#: (below) and those a transport adds (``add_wire``).
+_WIRES: dict[str, Callable[[Frame], bytes]] = {}
+
+
+def add_wire(name: str, encode: Callable[[Frame], bytes]) -> None:
+    """A transport's own wire format (the WebSocket's; an IRC port's): ``getattr(frame, name)``
+    is then ``encode(frame)``, made on first use and kept, as the built-in ones are."""
+    if name in _WIRES or hasattr(Frame, name):
+        raise ValueError(f"wire format {name!r} exists already")
+    _WIRES[name] = encode
+
+
+class Frame:
+    """A message encoded at most once per wire format, however many receive it.
+
+    The wire formats are its attributes, each made on first use and kept in
+    the instance (a plain attribute from then on: no descriptor, no lock, as
+    ``functools.cached_property`` takes on Python 3.11): ``native`` (a JSON
+    line), ``plain`` and ``plain_rooms`` (text lines), and those the
+    transports add (``add_wire``: ``websocket``)."""
+
+    __slots__ = ("msg", "__dict__")
+
+    native: bytes
+    plain: bytes
+    #: The plain line for a session in several rooms: a room's line names it first.
+    plain_rooms: bytes
+
+    def __init__(self, msg: m.Message) -> None:
+        self.msg = msg
+
+    @property
+    def size(self) -> int:
+        """A bound on its size in memory while queued (cheap: no encoding)."""
+        return 4 * len(getattr(self.msg, "text", None) or "") + 200  # (an ``Accepted``'s may be None)
+
+    def __getattr__(self, wire: str) -> bytes:
+        """A wire format not made yet (looked up only until it is made: then it is kept)."""
+        encode = _WIRES.get(wire)
+        if encode is None:
+            raise AttributeError(wire)
+        data = self.__dict__[wire] = encode(self)
+        return data
+
+
+def wire_bytes(frame: Frame, wire: str) -> bytes:
+    """``getattr(frame, wire)`` for the fan-out's loops: a frame seen for the first time
+    (most are) is encoded at once, without a failed attribute lookup first."""
+    made = frame.__dict__
+    data = made.get(wire)
+    if data is None:
+        data = made[wire] = _WIRES[wire](frame)
+    return data
+
+
+_WIRES["native"] = lambda frame: m.encode(frame.msg)
+_WIRES["plain"] = lambda frame: (render_plain(frame.msg) + "\r\n").encode("utf-8")
+_WIRES["plain_rooms"] = lambda frame: (render_plain(frame.msg, with_room=True) + "\r\n").encode("utf-8")
