@@ -15,11 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the benchmark package beside this file
 
-from benchmark.cli import WORKLOADS, main  # noqa: E402
-from benchmark.workloads.files import files  # noqa: E402
-
-# Files (issue 24): 1 GiB up and down beside a chat at 50 msg/s into 10, and without (64 MiB with --quick).
-WORKLOADS["files"] = lambda ctx, s: files(ctx, *((64, 10, 50.0, 5.0) if ctx.args.quick else (1024, 10, 50.0, 20.0)))
+from benchmark.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

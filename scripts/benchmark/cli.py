@@ -17,6 +17,7 @@ from benchmark.servers import SERVERS, ServerSpec, export_rev
 from benchmark.system import OURS_ROOT, ROOT, cleanup, log, pin, raise_nofile
 from benchmark.workloads.cluster import cluster
 from benchmark.workloads.fanout import fanout
+from benchmark.workloads.files import files
 from benchmark.workloads.idle import idle
 from benchmark.workloads.joins import joins
 from benchmark.workloads.latency import latency
@@ -65,6 +66,8 @@ WORKLOADS: dict[str, Callable[[Ctx, Servers], list[dict]]] = {
     "web": lambda ctx, s: web(ctx, _quick(ctx, 10, 50)),
     "cluster": lambda ctx, s: cluster(ctx),
     "cluster-joins": lambda ctx, s: joins(ctx),
+    # Files (issue 24): 1 GiB up and down beside a chat at 50 msg/s into 10, and without it.
+    "files": lambda ctx, s: files(ctx, *_quick(ctx, (64, 10, 50.0, 5.0), (1024, 10, 50.0, 20.0))),
 }
 
 
