@@ -24,7 +24,7 @@ from chatserver.rules import lookup
 from chatserver.rules.effects import SessionEnd
 from common import messages as m
 
-from . import names
+from . import names, sasl
 from .commands import CHAT, Run
 from .lines import MAX_CLIENT_TAGS, MAX_LINE, Parsed, build, encode, parse
 from .names import lanchat_nick
@@ -49,6 +49,7 @@ CAPS = (
     "multi-prefix",
     "userhost-in-names",
     "cap-notify",
+    "sasl",
 )
 #: Bytes a client may leave unended before its line is refused as too long (tags, then the line).
 _MAX_PENDING = MAX_CLIENT_TAGS + MAX_LINE + 2
@@ -70,6 +71,7 @@ class IrcDialect:
         self._password: str | None = None
         self._negotiating = False  # CAP LS/REQ said, END not yet
         self._said: tuple[str, str] | None = None  # the last Context sent
+        self.sasl = sasl.Sasl()
 
     # -- the Dialect interface ----------------------------------------------------
     def wire(self, session: Session) -> str:
@@ -88,6 +90,7 @@ class IrcDialect:
         return session.straight()
 
     def goodbye(self, session: Session) -> None:
+        sasl.ended(self, session)
         if self.client.name:
             self.people.left(self.client.name)  # (WHOWAS remembers it)
 
@@ -223,7 +226,9 @@ class IrcDialect:
         if sub == "LS":
             if not session.participant.registered:
                 self._negotiating = True
-            self.send(session, [["CAP", me, "LS", " ".join(CAPS)]])
+            version = int(params[1]) if len(params) > 1 and params[1].isdigit() else 0
+            listed = [shown for c in CAPS if (shown := sasl.listed(session, c, version))]
+            self.send(session, [["CAP", me, "LS", " ".join(listed)]])
         elif sub == "LIST":
             self.send(session, [["CAP", me, "LIST", " ".join(sorted(self.client.caps))]])
         elif sub == "REQ" and len(params) > 1:
@@ -277,7 +282,9 @@ class IrcDialect:
         if p.registered or self._negotiating or self._nick is None or self._user is None:
             return
         self.client.wanted = self._nick
-        if p.register(lanchat_nick(self._nick), password=self._password):
+        done = p.register(lanchat_nick(self._nick), password=self._password, login_token=self.sasl.token)
+        sasl.registered(self, session, done)
+        if done:
             self.people.came(p.nick, self._user, self._realname)
             self.client.name = p.nick
             self.names_of_new(session, set())
@@ -316,6 +323,7 @@ COMMANDS: dict[str, tuple[int, bool, Run]] = {
     "PING": (1, False, IrcDialect.ping),
     "PONG": (0, False, IrcDialect.pong),
     "QUIT": (0, False, IrcDialect.quit),
+    "AUTHENTICATE": (1, False, sasl.authenticate),
     "PRIVMSG": (2, True, lambda d, s, p: None),  # (fewer than 2 parameters: 461; else ``_message``)
     "NOTICE": (2, True, lambda d, s, p: None),
     **{name: (needed, True, run) for name, (needed, run) in CHAT.items()},
