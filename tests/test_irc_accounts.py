@@ -192,6 +192,8 @@ def test_authenticate_chunks_aborts_and_refusals(srv):
     client.line("USER u 0 * :a tester")
     client.line("CAP END")
     assert client.numeric("001")[2] == "frank", "after failures, registration as a guest goes on"
+    client.line("AUTHENTICATE PLAIN")
+    assert client.numeric("462")[1] == "462", "SASL logs in before registration"
     client.close()
 
 

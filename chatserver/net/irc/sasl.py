@@ -7,7 +7,8 @@ exactly 400 means more follow; ``AUTHENTICATE +`` ends an exact multiple);
 ``AUTHENTICATE *`` gives up (906). A good password is ``900`` and ``903``; a
 wrong one, a throttled address or account, or a response that does not
 parse is ``904`` with the service's line; a chunk over 400 bytes ``905``; a
-second login ``907``; a mechanism not offered ``908`` then ``904``.
+second login ``907``; one after registration ``462`` (SASL 3.2's re-login
+is not taken yet); a mechanism not offered ``908`` then ``904``.
 
 The password is checked by the same service as the native clients'
 (``chatserver/accounts/service.py``: the same throttle, per address and per
@@ -118,11 +119,14 @@ def authenticate(d: Dialect, session: Session, params: list[str]) -> None:
         state.reset()
         d.send(session, [["907", "You have already authenticated using SASL"]])
         return
-    accounts = p.server.accounts
-    if accounts is None or p.registered:
+    if p.registered:  # (SASL 3.2's login after registration is not taken yet: docs/irc.md)
         state.reset()
-        why = "this server has no accounts" if accounts is None else "SASL logs in before registration (CAP END)"
-        d.send(session, [["904", f"SASL authentication failed: {why}"]])
+        d.send(session, [["462", "You may not reregister: SASL logs in before registration (CAP END)"]])
+        return
+    accounts = p.server.accounts
+    if accounts is None:
+        state.reset()
+        d.send(session, [["904", "SASL authentication failed: this server has no accounts"]])
         return
     if state.mechanism is None:
         if arg.upper() not in MECHANISMS:
