@@ -9,12 +9,15 @@ moves, as ``test_accounts_server.py`` does for native clients.
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
 import time
 
 import irc.client
 import pytest
-from helpers import TIMEOUT, NativeClient, ServerProcess
+from helpers import TIMEOUT, NativeClient, ServerProcess, wait_for
 from irc_helpers import RawIrc
+from test_irc_clients import _read, require
 
 from chatserver.accounts import hashing
 from chatserver.accounts.service import Accounts
@@ -115,6 +118,43 @@ def test_a_library_client_logs_in_with_sasl_and_gets_its_registered_name(srv):
     assert said["text"] == "logged in from irc"
     client.close()
     alice.close()
+
+
+def test_weechat_logs_in_with_sasl_and_joins_under_its_registered_name(srv, tmp_path):
+    weechat = require("weechat-headless", "weechat-headless")
+    register(srv.port, "weeuser")
+    native = NativeClient(srv.port, "termy")
+    native.send_json({"type": "join", "room": "#wee"})
+    native.expect(lambda f: f["type"] == "joined")
+    home = tmp_path / "weechat"
+    server = f"127.0.0.1/{srv.irc_port} -notls -nicks=weeuser"
+    sasl = "-sasl_mechanism=plain -sasl_username=weeuser"
+    commands = ";".join(
+        [
+            "/set logger.file.auto_log on",
+            "/set logger.file.flush_delay 0",
+            f"/server add lan {server} {sasl}",
+            f'/set irc.server.lan.sasl_password "{PASSWORD}"',  # (quoted: it has spaces)
+            "/set irc.server.lan.autojoin #wee",
+            "/connect lan",
+        ]
+    )
+    proc = subprocess.Popen(
+        [weechat, "--dir", str(home), "-r", commands],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
+    try:
+        joined = native.expect(lambda f: f.get("event") == "join" and f.get("room") == "#wee")
+        assert joined["nick"] == "weeuser", "logged in: the registered name is its owner's (a guest gets 433)"
+        log = home / "logs" / "irc.server.lan.weechatlog"
+        assert wait_for(lambda: "SASL authentication successful" in _read(log)), _read(log)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        native.close()
 
 
 def test_sasl_with_another_nick_takes_the_accounts_name_and_a_held_name_logs_out(srv):
