@@ -67,6 +67,8 @@ class LanchatController(BaseServerController, DirectoryBasedController):
             raise NotImplementedByController("Websocket")
         if ssl:
             raise NotImplementedByController("TLS on irctest's own certificate")
+        if self.test_config.account_registration_requires_email:
+            raise NotImplementedByController("accounts with an email (none is asked for: docs/irc.md)")
         assert self.proc is None
         self.port = port
         self.hostname = hostname

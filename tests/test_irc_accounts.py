@@ -308,3 +308,47 @@ def test_sasl_is_listed_with_its_mechanisms_only_where_there_are_accounts(clocke
         client.close()
     finally:
         server.shutdown(timeout=0.5)
+
+
+def test_register_makes_an_account_before_and_after_connecting(srv):
+    newbie = RawIrc(srv.irc_port)
+    newbie.line("CAP LS 302")
+    assert "draft/account-registration=before-connect" in newbie.numeric("CAP")[-1].split()
+    newbie.line("CAP REQ :draft/account-registration")
+    newbie.numeric("CAP")
+    newbie.line("NICK newbie")
+    newbie.line("REGISTER * * " + "abc")
+    assert newbie.numeric("FAIL")[1:5] == ["FAIL", "REGISTER", "WEAK_PASSWORD", "*"]
+    newbie.line(f"REGISTER * * :{PASSWORD}")
+    assert newbie.numeric("REGISTER")[1:4] == ["REGISTER", "SUCCESS", "newbie"]
+    newbie.line("USER u 0 * :a tester")
+    newbie.line("CAP END")
+    assert newbie.numeric("001")[2] == "newbie", "arrived logged in to the account made"
+    guest = RawIrc(srv.irc_port)
+    guest.line("NICK newbie2")
+    guest.line("USER u 0 * :a guest")
+    guest.numeric("001")
+    guest.line(f"REGISTER newbie * :{PASSWORD}")
+    assert guest.numeric("FAIL")[3] == "ACCOUNT_NAME_MUST_BE_NICK"
+    guest.line("REGISTER * * :" + PASSWORD)
+    assert guest.numeric("REGISTER")[1:4] == ["REGISTER", "SUCCESS", "newbie2"], "after connecting, as /register"
+    guest.line("REGISTER * * :" + PASSWORD)
+    assert guest.numeric("FAIL")[3] == "ALREADY_AUTHENTICATED", "the rules logged it in"
+    holder = RawIrc(srv.irc_port, "holder")  # (a guest, connected)
+    landgrab = RawIrc(srv.irc_port)
+    landgrab.line("NICK holder")
+    landgrab.line("REGISTER * * :" + PASSWORD)
+    assert landgrab.numeric("FAIL")[3] == "ACCOUNT_EXISTS", "not a name someone connected holds"
+    holder.line("REGISTER * * :" + PASSWORD)
+    assert holder.numeric("REGISTER")[2] == "SUCCESS", "the third from this address: the next waits"
+    fourth = RawIrc(srv.irc_port, "fourth")
+    fourth.line("REGISTER * * :" + PASSWORD)
+    assert fourth.numeric("FAIL")[3] == "TEMPORARILY_UNAVAILABLE", "a few accounts an hour per address"
+    for client in (newbie, guest, holder, landgrab, fourth):
+        client.close()
+    native = NativeClient(srv.port)
+    native.send_json({"type": "hello", "version": 1, "nick": "newbie2", "account_password": PASSWORD})
+    welcome = native.expect(lambda f: f["type"] in ("welcome", "error"))
+    assert welcome["type"] == "welcome", "the account made over IRC: a native login with its password"
+    assert native.expect(lambda f: f["type"] in ("loggedin", "error"))["account"] == "newbie2"
+    native.close()

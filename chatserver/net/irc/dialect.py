@@ -24,7 +24,7 @@ from chatserver.rules import lookup
 from chatserver.rules.effects import SessionEnd
 from common import messages as m
 
-from . import names, sasl
+from . import accountreg, names, sasl
 from .commands import CHAT, Run
 from .lines import MAX_CLIENT_TAGS, MAX_LINE, Parsed, build, encode, parse
 from .names import lanchat_nick
@@ -50,7 +50,10 @@ CAPS = (
     "userhost-in-names",
     "cap-notify",
     "sasl",
+    accountreg.CAP,
 )
+#: How a capability with a value (or offered only with accounts) is listed in ``CAP LS``.
+LISTED = {"sasl": sasl.listed, accountreg.CAP: accountreg.listed}
 #: Bytes a client may leave unended before its line is refused as too long (tags, then the line).
 _MAX_PENDING = MAX_CLIENT_TAGS + MAX_LINE + 2
 _CTCP_ACTION = re.compile(r"\x01ACTION ?(.*?)\x01?$", re.DOTALL)
@@ -227,7 +230,7 @@ class IrcDialect:
             if not session.participant.registered:
                 self._negotiating = True
             version = int(params[1]) if len(params) > 1 and params[1].isdigit() else 0
-            listed = [shown for c in CAPS if (shown := sasl.listed(session, c, version))]
+            listed = [shown for c in CAPS if (shown := LISTED.get(c, _as_is)(session, c, version))]
             self.send(session, [["CAP", me, "LS", " ".join(listed)]])
         elif sub == "LIST":
             self.send(session, [["CAP", me, "LIST", " ".join(sorted(self.client.caps))]])
@@ -305,6 +308,10 @@ class IrcDialect:
         pass  # (heard: the stream's reads say the peer is alive)
 
 
+def _as_is(session: Session, cap: str, version: int) -> str:
+    return cap
+
+
 def _too_long(raw: bytes) -> bool:
     """Over 512 bytes with CRLF, tags apart (at most 8,191 bytes of them)."""
     if raw.startswith(b"@"):
@@ -324,6 +331,8 @@ COMMANDS: dict[str, tuple[int, bool, Run]] = {
     "PONG": (0, False, IrcDialect.pong),
     "QUIT": (0, False, IrcDialect.quit),
     "AUTHENTICATE": (1, False, sasl.authenticate),
+    "REGISTER": (3, False, accountreg.register),
+    "VERIFY": (2, False, accountreg.verify),
     "PRIVMSG": (2, True, lambda d, s, p: None),  # (fewer than 2 parameters: 461; else ``_message``)
     "NOTICE": (2, True, lambda d, s, p: None),
     **{name: (needed, True, run) for name, (needed, run) in CHAT.items()},

@@ -84,10 +84,8 @@ class Sasl:
 
 
 def listed(session: Session, cap: str, version: int) -> str | None:
-    """How ``cap`` is listed in ``CAP LS`` (``version``: 302 or before): ``sasl=PLAIN`` with 302,
+    """How ``sasl`` is listed in ``CAP LS`` (``version``: 302 or before): ``sasl=PLAIN`` with 302,
     and not at all on a server without accounts. None: not listed."""
-    if cap != "sasl":
-        return cap
     if session.participant.server.accounts is None:
         return None
     return f"sasl={','.join(MECHANISMS)}" if version >= 302 else "sasl"
