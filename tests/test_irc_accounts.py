@@ -281,7 +281,11 @@ def test_wrong_passwords_get_904_and_are_throttled_as_native_logins(clocked, cap
     client.line("USER u 0 * :a tester")
     client.line("CAP END")
     assert client.numeric("001")[2] == "bob"
+    store = server.accounts.store
+    assert len(store._tokens) == 2, "the native client's login and this session's"
     client.close()
+    assert wait_for(lambda: len(store._tokens) == 1), "the token made for the IRC session is revoked at its end"
+    assert store.drop_tokens("bob") == 1
     logged = " ".join(r.getMessage() for r in caplog.records)
     assert "guess 1234" not in logged and PASSWORD not in logged
 

@@ -178,9 +178,11 @@ def registered(d: Dialect, session: Session, done: bool) -> None:
 
 
 def ended(d: Dialect, session: Session) -> None:
-    """The connection ended: the login token made for it is revoked (an IRC client keeps none)."""
-    state = d.sasl
-    accounts = session.participant.server.accounts
-    if state.token is not None and accounts is not None:
-        accounts.logout(state.token)
+    """The connection ended: the login tokens made for it (SASL's, or ``REGISTER``'s after
+    connecting, which the rules keep as the session's) are revoked: an IRC client keeps none."""
+    state, p = d.sasl, session.participant
+    accounts = p.server.accounts
+    if accounts is not None:
+        for token in {state.token, p.login_token} - {None, ""}:
+            accounts.logout(token)
     state.account = state.token = None
