@@ -14,6 +14,7 @@ import subprocess
 import time
 
 import irc.client
+import pexpect
 import pytest
 from helpers import TIMEOUT, NativeClient, ServerProcess, wait_for
 from irc_helpers import RawIrc
@@ -154,6 +155,35 @@ def test_weechat_logs_in_with_sasl_and_joins_under_its_registered_name(srv, tmp_
     finally:
         proc.terminate()
         proc.wait(10)
+        native.close()
+
+
+def test_irssi_logs_in_with_sasl_and_arrives_under_its_registered_name(srv, tmp_path):
+    irssi = require("irssi", "irssi")
+    register(srv.port, "irsuser")
+    native = NativeClient(srv.port, "termi")
+    home = tmp_path / "irssi"
+    home.mkdir()
+    (home / "config").write_text(
+        f'servers = ( {{ address = "127.0.0.1"; chatnet = "lan"; port = "{srv.irc_port}"; use_tls = "no"; '
+        'autoconnect = "yes"; } );\n'
+        'chatnets = { lan = { type = "IRC"; sasl_mechanism = "PLAIN"; sasl_username = "irsuser"; '
+        f'sasl_password = "{PASSWORD}"; }}; }};\n'
+        'settings = { core = { real_name = "tester"; user_name = "tester"; nick = "irsuser"; }; };\n'
+    )
+    child = pexpect.spawn(
+        irssi,
+        ["--home", str(home)],
+        env={**os.environ, "HOME": str(tmp_path), "TERM": "xterm"},
+        dimensions=(40, 120),
+        encoding="utf-8",
+    )
+    try:
+        joined = native.expect(lambda f: f.get("event") == "join" and f.get("room") == "#lobby")
+        assert joined["nick"] == "irsuser", "logged in with SASL: the registered name (a guest gets 433, then irsuser_)"
+    finally:
+        child.sendline("/quit")
+        child.close(force=True)
         native.close()
 
 
