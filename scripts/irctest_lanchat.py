@@ -3,15 +3,19 @@
 Used by ``scripts/irctest.py`` (``--controller irctest_lanchat``, with this
 folder on ``PYTHONPATH``). Like irctest's own controllers (ngircd's), it
 names the server ``My.Little.Server``, gives it the test's password, and
-keeps nothing between cases. lanchat has no IRC services (accounts), no
-``OPER`` command and no TLS-only port for irctest's STS cases: those cases
-are told so (``NotImplementedByController``) or fail, and docs/irc.md says
-which and why.
+keeps nothing between cases. Accounts are the server's own (no services
+to run): ``registerUser`` makes one as a native client does, and the IRC
+port logs in to it with SASL PLAIN. There is no TLS-only port for irctest's
+STS cases: those cases are told so (``NotImplementedByController``) or fail,
+and docs/irc.md says which and why.
 """
 
 from __future__ import annotations
 
 import atexit
+import itertools
+import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +29,9 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Every server started, so that none outlives irctest: some cases start one and never have the
 #: controller kill it (six servers were left running after each full run in CI).
 _STARTED: list[subprocess.Popen] = []
+#: A loopback source address per account made: the server allows an address a few registrations
+#: an hour (docs/accounts.md), and irctest makes up to three accounts per case.
+_SOURCES = (f"127.0.{n // 250}.{n % 250 + 2}" for n in itertools.count())
 
 
 @atexit.register
@@ -41,7 +48,7 @@ def _stop_leftovers() -> None:
 
 class LanchatController(BaseServerController, DirectoryBasedController):
     software_name = "lanchat"
-    supported_sasl_mechanisms: set[str] = set()
+    supported_sasl_mechanisms = {"PLAIN"}
     supports_sts = False
 
     def run(
@@ -60,13 +67,14 @@ class LanchatController(BaseServerController, DirectoryBasedController):
             raise NotImplementedByController("Websocket")
         if ssl:
             raise NotImplementedByController("TLS on irctest's own certificate")
-        if run_services:
-            raise NotImplementedByController("services (accounts)")
+        if self.test_config.account_registration_requires_email:
+            raise NotImplementedByController("accounts with an email (none is asked for: docs/irc.md)")
         assert self.proc is None
         self.port = port
         self.hostname = hostname
         self.create_config()
         (_, chat_port) = self.get_hostname_and_port()
+        self.chat_port = chat_port  # (for ``registerUser``: each call of the above picks a new port)
         cmd = [sys.executable, "-m", "chatserver", "--host", hostname, "--port", str(chat_port)]
         cmd += ["--irc-port", str(port), "--no-web", "--store", "memory", "--rate-limit", "0"]
         cmd += ["--max-per-ip", "10000", "--name", "My.Little.Server", "--no-advertise", "--log-level", "WARNING"]
@@ -84,6 +92,28 @@ class LanchatController(BaseServerController, DirectoryBasedController):
             cmd += ["--password-file", str(self.directory / "password")]
         self.proc = self.execute(cmd, cwd=ROOT)
         _STARTED.append(self.proc)
+
+    def wait_for_services(self) -> None:
+        self.wait_for_port()  # (the accounts are the server's own: up when it is)
+
+    def registerUser(self, case: object, username: str, password: Optional[str] = None) -> None:  # noqa: UP045
+        """Make the account ``username`` as a native client does (``register`` after its hello)."""
+        assert password
+        self.wait_for_port()  # (irctest makes accounts before its first client waits for the server)
+        address, source = ("127.0.0.1", self.chat_port), (next(_SOURCES), 0)  # (the server listens on 0.0.0.0)
+        with socket.create_connection(address, timeout=10, source_address=source) as sock:
+            reader = sock.makefile("rb")
+            hello = {"type": "hello", "version": 1, "nick": username}
+            sock.sendall(json.dumps(hello).encode() + b"\n")
+            for line in reader:
+                frame = json.loads(line)
+                if frame["type"] == "welcome":
+                    sock.sendall(json.dumps({"type": "register", "password": password}).encode() + b"\n")
+                elif frame["type"] == "loggedin":
+                    return
+                if frame["type"] == "error":
+                    raise RuntimeError(f"registering {username}: {frame.get('message')}")
+            raise RuntimeError(f"registering {username}: the server closed the connection")
 
 
 def get_irctest_controller_class() -> type[LanchatController]:

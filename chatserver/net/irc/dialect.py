@@ -24,7 +24,7 @@ from chatserver.rules import lookup
 from chatserver.rules.effects import SessionEnd
 from common import messages as m
 
-from . import names
+from . import accountreg, names, sasl
 from .commands import CHAT, Run
 from .lines import MAX_CLIENT_TAGS, MAX_LINE, Parsed, build, encode, parse
 from .names import lanchat_nick
@@ -49,7 +49,11 @@ CAPS = (
     "multi-prefix",
     "userhost-in-names",
     "cap-notify",
+    "sasl",
+    accountreg.CAP,
 )
+#: How a capability with a value (or offered only with accounts) is listed in ``CAP LS``.
+LISTED = {"sasl": sasl.listed, accountreg.CAP: accountreg.listed}
 #: Bytes a client may leave unended before its line is refused as too long (tags, then the line).
 _MAX_PENDING = MAX_CLIENT_TAGS + MAX_LINE + 2
 _CTCP_ACTION = re.compile(r"\x01ACTION ?(.*?)\x01?$", re.DOTALL)
@@ -70,6 +74,7 @@ class IrcDialect:
         self._password: str | None = None
         self._negotiating = False  # CAP LS/REQ said, END not yet
         self._said: tuple[str, str] | None = None  # the last Context sent
+        self.sasl = sasl.Sasl()
 
     # -- the Dialect interface ----------------------------------------------------
     def wire(self, session: Session) -> str:
@@ -88,6 +93,7 @@ class IrcDialect:
         return session.straight()
 
     def goodbye(self, session: Session) -> None:
+        sasl.ended(self, session)
         if self.client.name:
             self.people.left(self.client.name)  # (WHOWAS remembers it)
 
@@ -223,7 +229,9 @@ class IrcDialect:
         if sub == "LS":
             if not session.participant.registered:
                 self._negotiating = True
-            self.send(session, [["CAP", me, "LS", " ".join(CAPS)]])
+            version = int(params[1]) if len(params) > 1 and params[1].isdigit() else 0
+            listed = [shown for c in CAPS if (shown := LISTED.get(c, _as_is)(session, c, version))]
+            self.send(session, [["CAP", me, "LS", " ".join(listed)]])
         elif sub == "LIST":
             self.send(session, [["CAP", me, "LIST", " ".join(sorted(self.client.caps))]])
         elif sub == "REQ" and len(params) > 1:
@@ -277,7 +285,9 @@ class IrcDialect:
         if p.registered or self._negotiating or self._nick is None or self._user is None:
             return
         self.client.wanted = self._nick
-        if p.register(lanchat_nick(self._nick), password=self._password):
+        done = p.register(lanchat_nick(self._nick), password=self._password, login_token=self.sasl.token)
+        sasl.registered(self, session, done)
+        if done:
             self.people.came(p.nick, self._user, self._realname)
             self.client.name = p.nick
             self.names_of_new(session, set())
@@ -298,6 +308,10 @@ class IrcDialect:
         pass  # (heard: the stream's reads say the peer is alive)
 
 
+def _as_is(session: Session, cap: str, version: int) -> str:
+    return cap
+
+
 def _too_long(raw: bytes) -> bool:
     """Over 512 bytes with CRLF, tags apart (at most 8,191 bytes of them)."""
     if raw.startswith(b"@"):
@@ -316,6 +330,9 @@ COMMANDS: dict[str, tuple[int, bool, Run]] = {
     "PING": (1, False, IrcDialect.ping),
     "PONG": (0, False, IrcDialect.pong),
     "QUIT": (0, False, IrcDialect.quit),
+    "AUTHENTICATE": (1, False, sasl.authenticate),
+    "REGISTER": (3, False, accountreg.register),
+    "VERIFY": (2, False, accountreg.verify),
     "PRIVMSG": (2, True, lambda d, s, p: None),  # (fewer than 2 parameters: 461; else ``_message``)
     "NOTICE": (2, True, lambda d, s, p: None),
     **{name: (needed, True, run) for name, (needed, run) in CHAT.items()},
