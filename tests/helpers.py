@@ -529,3 +529,22 @@ class Member:
 
     def kick(self, reason: str) -> None:
         self.kicked = reason
+
+
+def client_env(tmp_path: Path) -> dict[str, str]:
+    """A client's environment whose state and config directories are ``tmp_path``'s (its
+    known servers, trusted certificates and remembered logins stay in the test)."""
+    env = python_env()
+    env.update(TERM="xterm", XDG_STATE_HOME=str(tmp_path / "state"), XDG_CONFIG_HOME=str(tmp_path / "config"))
+    return env
+
+
+def logins_file(tmp_path: Path) -> Path:
+    """Where a client run with ``client_env(tmp_path)`` keeps its login tokens."""
+    return tmp_path / "state" / "chatclient" / "logins"
+
+
+def kept_logins(tmp_path: Path) -> dict:
+    """The login tokens that client keeps, by server address ({} when none)."""
+    path = logins_file(tmp_path)
+    return json.loads(path.read_text()) if path.exists() else {}

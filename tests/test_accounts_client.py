@@ -13,7 +13,7 @@ import termios
 
 import pytest
 from fake_server import FakeServer
-from helpers import TIMEOUT, program, python_env
+from helpers import TIMEOUT, client_env, kept_logins, logins_file, program
 from terminal import Terminal
 
 from common import messages as m
@@ -28,30 +28,15 @@ def fake():
     server.close()
 
 
-def _env(tmp_path) -> dict[str, str]:
-    env = python_env()
-    env.update(TERM="xterm", XDG_STATE_HOME=str(tmp_path / "state"), XDG_CONFIG_HOME=str(tmp_path / "config"))
-    return env
-
-
-def _logins(tmp_path):
-    return tmp_path / "state" / "chatclient" / "logins"
-
-
-def _kept(tmp_path) -> dict:
-    path = _logins(tmp_path)
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
 def _keep(tmp_path, fake: FakeServer, account: str, token: str) -> None:
-    path = _logins(tmp_path)
+    path = logins_file(tmp_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({fake.address: {"account": account, "token": token}}))
     path.chmod(0o600)
 
 
 def _tty(fake: FakeServer, tmp_path, *args: str) -> Terminal:
-    return Terminal([*program("chatclient"), fake.address, *args], env=_env(tmp_path))
+    return Terminal([*program("chatclient"), fake.address, *args], env=client_env(tmp_path))
 
 
 def test_register_asks_twice_unseen_and_the_token_is_kept_private(fake, tmp_path):
@@ -69,9 +54,9 @@ def test_register_asks_twice_unseen_and_the_token_is_kept_private(fake, tmp_path
     assert frame["password"] == SECRET
     peer.send_msg(m.LoggedIn(account="alice", token="tok-alice-1", registered=True))
     term.wait_text("logged in as alice")
-    kept = _logins(tmp_path)
+    kept = logins_file(tmp_path)
     assert stat.S_IMODE(os.stat(kept).st_mode) == 0o600
-    assert _kept(tmp_path) == {fake.address: {"account": "alice", "token": "tok-alice-1"}}
+    assert kept_logins(tmp_path) == {fake.address: {"account": "alice", "token": "tok-alice-1"}}
     term.send("/quit\r")
     peer.expect(lambda f: f["type"] == "quit")
     peer.send_msg(m.Bye(reason="quit"))
@@ -118,7 +103,7 @@ def test_a_kept_login_logs_in_by_itself_and_logout_forgets_it(fake, tmp_path):
     term.wait_text("logged in as alice (remembered for this server")
     term.send("/logout\r")
     assert peer.expect(lambda f: f["type"] == "logout").get("all") in (None, False)
-    assert _kept(tmp_path) == {}  # at once, before the server answers
+    assert kept_logins(tmp_path) == {}  # at once, before the server answers
     peer.send_msg(m.LoggedOut(account="alice"))
     term.wait_text("logged out of alice")
     history = (tmp_path / "state" / "chatclient" / "history").read_text()
@@ -140,7 +125,7 @@ def test_another_name_asked_for_does_not_send_the_kept_token(fake, tmp_path):
     peer.expect(lambda f: f["type"] == "quit")
     peer.send_msg(m.Bye(reason="quit"))
     assert term.wait_exit() == 0
-    assert _kept(tmp_path)[fake.address]["token"] == "tok-alice-3"  # (still kept for alice)
+    assert kept_logins(tmp_path)[fake.address]["token"] == "tok-alice-3"  # (still kept for alice)
 
 
 def test_a_token_refused_at_hello_is_forgotten_and_the_client_goes_on_as_a_guest(fake, tmp_path):
@@ -156,7 +141,7 @@ def test_a_token_refused_at_hello_is_forgotten_and_the_client_goes_on_as_a_guest
     assert "login_token" not in hello and "account_password" not in hello
     term.wait_text("The server refused the remembered login for alice")
     term.wait_text("alice>")
-    assert _kept(tmp_path) == {}
+    assert kept_logins(tmp_path) == {}
     term.send("/quit\r")
     again.expect(lambda f: f["type"] == "quit")
     again.send_msg(m.Bye(reason="quit"))
@@ -171,7 +156,7 @@ def test_a_token_refused_after_the_welcome_is_forgotten_with_a_clear_line(fake, 
     peer.send_msg(m.Error(code="bad_login", message="wrong account name, password or login token"))
     term.wait_text("the server refused the remembered login for alice")
     term.wait_text("you are a guest (/login alice to log in again)")
-    assert _kept(tmp_path) == {}
+    assert kept_logins(tmp_path) == {}
     term.send("/quit\r")
     peer.expect(lambda f: f["type"] == "quit")
     peer.send_msg(m.Bye(reason="quit"))
@@ -185,7 +170,7 @@ def test_line_mode_takes_the_password_from_the_next_line_with_a_warning(fake, tm
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=_env(tmp_path),
+        env=client_env(tmp_path),
     )
     try:
         peer = fake.accept()
@@ -209,7 +194,7 @@ def test_line_mode_takes_the_password_from_the_next_line_with_a_warning(fake, tm
     assert "no --tls: the password goes to the server unencrypted" in err
     assert SECRET not in out and SECRET not in err
     assert "logged in as alice" in out
-    assert _kept(tmp_path)[fake.address] == {"account": "alice", "token": "tok-bot"}
+    assert kept_logins(tmp_path)[fake.address] == {"account": "alice", "token": "tok-bot"}
 
 
 def test_line_mode_on_a_terminal_reads_the_password_with_the_echo_off(fake, tmp_path):
@@ -221,7 +206,7 @@ def test_line_mode_on_a_terminal_reads_the_password_with_the_echo_off(fake, tmp_
         stdin=slave,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=_env(tmp_path),
+        env=client_env(tmp_path),
     )
     os.close(slave)
     try:

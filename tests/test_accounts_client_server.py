@@ -12,7 +12,7 @@ import stat
 import subprocess
 
 import pytest
-from helpers import TIMEOUT, NativeClient, ServerProcess, hello, program, python_env
+from helpers import TIMEOUT, NativeClient, ServerProcess, client_env, hello, kept_logins, logins_file, program
 from terminal import Terminal
 
 ACCOUNTS = ("--accounts", "optional")
@@ -27,24 +27,9 @@ def srv():
         server.stop()
 
 
-def _env(tmp_path) -> dict[str, str]:
-    env = python_env()
-    env.update(TERM="xterm", XDG_STATE_HOME=str(tmp_path / "state"), XDG_CONFIG_HOME=str(tmp_path / "config"))
-    return env
-
-
-def _logins(tmp_path):
-    return tmp_path / "state" / "chatclient" / "logins"
-
-
-def _kept(tmp_path) -> dict:
-    path = _logins(tmp_path)
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
 def _tty(address: str, tmp_path, *args: str) -> Terminal:
     """The client in a pseudo-terminal, for ``address`` (a server's, or a cluster's list)."""
-    return Terminal([*program("chatclient"), address, *args], env=_env(tmp_path))
+    return Terminal([*program("chatclient"), address, *args], env=client_env(tmp_path))
 
 
 def _quit(term: Terminal) -> None:
@@ -76,9 +61,9 @@ def _register(address: str, tmp_path, nick: str) -> Terminal:
 
 def test_register_then_logged_in_by_itself_after_a_restart_then_logout_revokes(srv, tmp_path):
     term = _register(srv.address, tmp_path, "alice")
-    assert stat.S_IMODE(os.stat(_logins(tmp_path)).st_mode) == 0o600
-    token = _kept(tmp_path)[srv.address]["token"]
-    assert _kept(tmp_path)[srv.address]["account"] == "alice"
+    assert stat.S_IMODE(os.stat(logins_file(tmp_path)).st_mode) == 0o600
+    token = kept_logins(tmp_path)[srv.address]["token"]
+    assert kept_logins(tmp_path)[srv.address]["account"] == "alice"
     _quit(term)
     assert SECRET.encode() not in term.raw
     assert SECRET not in (tmp_path / "state" / "chatclient" / "history").read_text()
@@ -90,7 +75,7 @@ def test_register_then_logged_in_by_itself_after_a_restart_then_logout_revokes(s
     watcher.expect(lambda f: f.get("event") == "join" and f.get("nick") == "alice")
     again.send("/logout\r")
     again.wait_text("logged out of alice")
-    assert _kept(tmp_path) == {}
+    assert kept_logins(tmp_path) == {}
     assert _token_answer(srv, token) == "bad_login"  # revoked on the server too
     _quit(again)
 
@@ -112,25 +97,25 @@ def test_passwd_asks_the_old_and_twice_the_new(srv, tmp_path):
 
 
 def test_a_refused_token_is_forgotten_and_the_client_goes_on_as_a_guest(srv, tmp_path):
-    path = _logins(tmp_path)
+    path = logins_file(tmp_path)
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({srv.address: {"account": "mallory", "token": "lct_forged"}}))
     term = _tty(srv.address, tmp_path)
     term.wait_text("The server refused the remembered login for mallory")
     term.wait_text("going on as a guest")
     term.wait_text("mallory>")
-    assert _kept(tmp_path) == {}
+    assert kept_logins(tmp_path) == {}
     _quit(term)
 
 
 def test_a_registered_name_asks_for_its_password_at_the_start(srv, tmp_path):
     _quit(_register(srv.address, tmp_path, "carol"))
-    _logins(tmp_path).unlink()  # (another device: nothing kept)
+    logins_file(tmp_path).unlink()  # (another device: nothing kept)
     term = _tty(srv.address, tmp_path, "--name", "carol")
     term.wait_text("Password of the account carol (Enter: choose another name):")
     term.send(SECRET + "\r")
     term.wait_text("logged in as carol: this device stays logged in")
-    assert _kept(tmp_path)[srv.address]["account"] == "carol"
+    assert kept_logins(tmp_path)[srv.address]["account"] == "carol"
     _quit(term)
     assert SECRET.encode() not in term.raw
 
@@ -146,14 +131,14 @@ def test_line_mode_logs_in_with_the_next_line_and_keeps_the_token(srv, tmp_path)
         input=f"/login dave\n{SECRET}\n",
         capture_output=True,
         text=True,
-        env=_env(tmp_path),
+        env=client_env(tmp_path),
         timeout=TIMEOUT * 2,
     )
     assert proc.returncode == 0, proc.stderr
     assert "the password is read from standard input (no terminal)" in proc.stderr
     assert SECRET not in proc.stdout and SECRET not in proc.stderr
     assert "logged in as dave" in proc.stdout
-    assert _kept(tmp_path)[srv.address]["account"] == "dave"
+    assert kept_logins(tmp_path)[srv.address]["account"] == "dave"
 
 
 def test_logged_in_again_after_the_server_restarts(tmp_path):
@@ -171,7 +156,7 @@ def test_logged_in_again_after_the_server_restarts(tmp_path):
         srv = ServerProcess(*args)
         term.wait_text("reconnected as erin", timeout=30)
         term.wait_text("logged in as erin (remembered for this server")
-        assert _kept(tmp_path)[srv.address]["account"] == "erin"
+        assert kept_logins(tmp_path)[srv.address]["account"] == "erin"
         _quit(term)
     finally:
         srv.stop()
@@ -185,7 +170,7 @@ def test_with_accounts_required_a_newcomer_makes_an_account_as_it_arrives(tmp_pa
         term.send(SECRET + "\r")
         term.wait_text("logged in as frank")
         term.wait_text("frank>")
-        assert _kept(tmp_path)[srv.address]["account"] == "frank"
+        assert kept_logins(tmp_path)[srv.address]["account"] == "frank"
         _quit(term)
         assert SECRET.encode() not in term.raw
         again = _tty(srv.address, tmp_path)  # and next time, in by itself
@@ -216,7 +201,7 @@ def test_logged_out_then_the_server_restarts_asks_for_the_accounts_password(tmp_
         term.send(SECRET + "\r")
         term.wait_text("reconnected as hank")
         term.wait_text("logged in as hank: this device stays logged in")
-        assert _kept(tmp_path)[srv.address]["account"] == "hank"
+        assert kept_logins(tmp_path)[srv.address]["account"] == "hank"
         _quit(term)
         assert SECRET.encode() not in term.raw
     finally:

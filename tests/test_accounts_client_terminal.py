@@ -8,14 +8,8 @@ import termios
 import time
 
 import pexpect
-from helpers import NativeClient, program, python_env
+from helpers import NativeClient, client_env, program
 from terminal import Terminal
-
-
-def _env(tmp_path) -> dict[str, str]:
-    env = python_env()
-    env.update(TERM="xterm", XDG_STATE_HOME=str(tmp_path / "state"), XDG_CONFIG_HOME=str(tmp_path / "config"))
-    return env
 
 
 def _stop_when_shown(term: Terminal, needle: bytes, timeout: float = 10.0) -> None:
@@ -41,7 +35,7 @@ def test_ctrl_c_pressed_before_the_prompt_is_drawn_quits_politely(server, tmp_pa
     key was lost. Now the terminal is raw before "Connected" is said: the key waits for the prompt,
     which quits as Ctrl-C on an empty line does, leaving the room politely."""
     watcher = NativeClient(server.port, "watcher")
-    term = Terminal([*program("chatclient"), server.address, "--name", "hasty"], env=_env(tmp_path))
+    term = Terminal([*program("chatclient"), server.address, "--name", "hasty"], env=client_env(tmp_path))
     try:
         _stop_when_shown(term, b"Connected to the server.")
         lflag = termios.tcgetattr(term.child.child_fd)[3]
@@ -60,7 +54,7 @@ def test_ctrl_c_pressed_before_the_prompt_is_drawn_quits_politely(server, tmp_pa
 def test_sigint_from_outside_leaves_as_quit_does(server, tmp_path):
     """SIGINT sent by another program (kill -INT) once the UI runs: left as SIGTERM leaves."""
     watcher = NativeClient(server.port, "watcher")
-    term = Terminal([*program("chatclient"), server.address, "--name", "killed"], env=_env(tmp_path))
+    term = Terminal([*program("chatclient"), server.address, "--name", "killed"], env=client_env(tmp_path))
     term.wait_text("killed>")
     watcher.expect(lambda f: f["type"] == "notice" and "killed joined" in f.get("text", ""))
     term.child.kill(signal.SIGINT)
