@@ -64,10 +64,14 @@ class Crowds:
         self._crowded: set[str] = set()
         self._lock = threading.Lock()
 
-    def judge(self, room: str, size: int | None) -> Verdict:
+    def judge(self, room: str, size: int | None, *, quiet: bool = False) -> Verdict:
         """The verdict for ``room`` with ``size`` people in it once this arrival, departure or
         rename is done (the arriving person counted, the departing one not); ``size`` None (it
-        could not be counted now: a cluster without its Redis) leaves the room as it was."""
+        could not be counted now: a cluster without its Redis) leaves the room as it was.
+        A ``quiet`` room (the lobby with ``--quiet-lobby``) is told of none, whatever its size,
+        and so of no crossing either: it is not counted."""
+        if quiet:
+            return Verdict(False)
         key = room_key(room)
         with self._lock:
             crowded = key in self._crowded

@@ -1,0 +1,74 @@
+"""What irctest found on the IRC port, each fixed as an IRC client expects, against a real server on loopback
+with real sockets and the ``irc`` library (issue 21; docs/irc.md's irctest section)."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import NativeClient, ServerProcess, hello
+from irc_helpers import RawIrc, words_of
+
+
+@pytest.fixture(scope="module")
+def srv():
+    """As irctest's controller starts it: rooms' makers are their operators, the lobby is quiet."""
+    server = ServerProcess("--rate-limit", "0", "--room-operators", "--quiet-lobby", "--max-per-ip", "200")
+    yield server
+    code, err = server.stop()
+    assert code == 0, err
+    assert "Traceback" not in err, err
+
+
+def settled(client: RawIrc, token: str) -> list[str]:
+    """Every line the server had queued for ``client`` before now (a PING answered after them)."""
+    client.line(f"PING :{token}")
+    return client.until(lambda w: w[1:2] == ["PONG"] and w[-1] == token)
+
+
+# -- --quiet-lobby is the crowd verdict's: the lobby alone is quiet, of arrivals, departures and renames --------
+
+
+def test_a_quiet_lobby_leaves_a_reconnect_into_another_room_announced(srv):
+    watcher = RawIrc(srv.irc_port, "qwatcher")
+    back = None
+    try:
+        watcher.line("JOIN #qback")
+        watcher.numeric("366")
+        back = hello(srv.port, nick="qreturner", room="#qback")  # (a reconnect names the room it was in)
+        back.expect(lambda f: f["type"] == "welcome")
+        joins = watcher.until(lambda w: w[1:2] == ["JOIN"])
+        assert words_of(joins[-1])[0].startswith(":qreturner!") and words_of(joins[-1])[2] == "#qback"
+    finally:
+        watcher.close()
+        if back is not None:
+            back.close()
+
+
+def test_a_quiet_lobby_hears_no_rename_but_the_renamer_is_told(srv):
+    watcher = RawIrc(srv.irc_port, "qlistener")
+    renamer = RawIrc(srv.irc_port, "qold")
+    try:
+        renamer.line("NICK qnew")
+        told = renamer.numeric("NICK")
+        assert told[0].startswith(":qold!") and told[2] == "qnew"
+        assert not any(w[1:2] == ["NICK"] for w in map(words_of, settled(watcher, "renamed")))
+        watcher.line("NAMES #lobby")
+        assert "qnew" in watcher.numeric("353")[-1].split()
+    finally:
+        watcher.close()
+        renamer.close()
+
+
+def test_a_quiet_lobby_does_not_hide_another_rooms_departures(srv):
+    watcher = RawIrc(srv.irc_port, "qstayer")
+    leaver = NativeClient(srv.port, "qleaver")
+    try:
+        watcher.line("JOIN #qroom")
+        watcher.numeric("366")
+        leaver.send_json({"type": "join", "room": "#qroom"})
+        leaver.expect(lambda f: f["type"] == "joined")
+        watcher.numeric("JOIN")
+        leaver.close()
+        quit_line = watcher.numeric("QUIT")
+        assert quit_line[0].startswith(":qleaver!")
+    finally:
+        watcher.close()
