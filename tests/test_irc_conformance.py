@@ -72,3 +72,34 @@ def test_a_quiet_lobby_does_not_hide_another_rooms_departures(srv):
         assert quit_line[0].startswith(":qleaver!")
     finally:
         watcher.close()
+
+
+# -- a message that fits from the client but not once relayed is refused whole (417), never cut or split ------
+
+
+@pytest.mark.parametrize("to_room", [True, False], ids=["room", "private"])
+def test_a_message_that_would_not_fit_once_relayed_is_refused_whole_with_417(srv, to_room):
+    name = "room" if to_room else "priv"
+    sender, reader = RawIrc(srv.irc_port, f"{name}sender"), RawIrc(srv.irc_port, f"{name}reader")
+    target = "#relay" if to_room else f"{name}reader"
+    try:
+        for c in (sender, reader):
+            c.line("JOIN #relay")
+            c.numeric("366")
+        source = f":{name}sender!{name}sender@lanchat "
+        head = f"PRIVMSG {target} :"
+        fits = "a" * (512 - 2 - len(source) - len(head) - 4) + "😃"  # (exactly 512 bytes once relayed)
+        sender.line(head + fits)
+        relayed = reader.until(lambda w: w[1:2] == ["PRIVMSG"])[-1]
+        assert len(relayed.encode()) + 2 == 512 and words_of(relayed)[-1] == fits
+        too_long = fits + "b"  # (one byte more: 513 relayed, though the client's own line is far under 512)
+        assert len((head + too_long).encode()) + 2 < 512
+        sender.line(head + too_long)
+        refusal = sender.numeric("417")
+        assert target in refusal[-1]
+        assert not any(w[1:2] == ["PRIVMSG"] for w in map(words_of, settled(reader, "after-refusal")))
+        sender.line(head + "after")  # (the session goes on)
+        assert words_of(reader.until(lambda w: w[1:2] == ["PRIVMSG"])[-1])[-1] == "after"
+    finally:
+        sender.close()
+        reader.close()
