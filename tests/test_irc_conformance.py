@@ -103,3 +103,22 @@ def test_a_message_that_would_not_fit_once_relayed_is_refused_whole_with_417(srv
     finally:
         sender.close()
         reader.close()
+
+
+# -- NICK to the nick one has is nothing: no NICK line to anyone -------------------------------------------
+
+
+def test_nick_to_ones_own_nick_changes_nothing_and_tells_nobody(srv):
+    me, other = RawIrc(srv.irc_port, "samecase"), RawIrc(srv.irc_port, "sameseer")
+    try:
+        for c in (me, other):
+            c.line("JOIN #same")
+            c.numeric("366")
+        me.line("NICK SameCase")  # (a change of case is a change: both are told)
+        assert me.numeric("NICK")[2] == "SameCase" and other.numeric("NICK")[2] == "SameCase"
+        me.line("NICK SameCase")
+        assert not any(words_of(line)[1] == "NICK" for line in settled(me, "same-me"))
+        assert not any(words_of(line)[1] == "NICK" for line in settled(other, "same-other"))
+    finally:
+        me.close()
+        other.close()

@@ -279,6 +279,8 @@ class IrcDialect:
         wanted = params[0]
         self.client.wanted = wanted
         if session.participant.registered:
+            if wanted == self.client.nick:
+                return  # (its own nick, as it is: nothing changes, nobody is told, as on any IRC server)
             self.ask(session, "NICK", wanted, m.SetNick(lanchat_nick(wanted)))
         else:
             self._nick = wanted
