@@ -122,3 +122,48 @@ def test_nick_to_ones_own_nick_changes_nothing_and_tells_nobody(srv):
     finally:
         me.close()
         other.close()
+
+
+# -- a room's operators ban from their room (+b with a mask), as channel operators do; the lobby's +b is /ban --
+
+
+def test_a_rooms_operator_bans_a_mask_from_the_room_for_every_way_in(srv):
+    chanop, banned, bystander = (RawIrc(srv.irc_port, n) for n in ("banop", "banme", "banby"))
+    native = NativeClient(srv.port, "BanMeToo")
+    try:
+        chanop.line("JOIN #banned")
+        chanop.numeric("366")
+        bystander.line("JOIN #banned")
+        bystander.numeric("366")
+        bystander.line("MODE #banned +b nobody!*@*")  # (not an operator of it)
+        assert bystander.numeric("482")[3] == "#banned"
+        chanop.line("MODE #banned +b banme*!*@*")
+        assert chanop.numeric("MODE")[2:] == ["#banned", "+b", "banme*!*@*"]
+        banned.line("JOIN #banned")
+        assert banned.numeric("474")[3] == "#banned"
+        native.send_json({"type": "join", "room": "#banned"})
+        refusal = native.expect(lambda f: f["type"] in ("joined", "error"))
+        assert refusal["type"] == "error" and refusal["code"] == "banned_from_room"
+        chanop.line("MODE #banned +b")
+        listed = chanop.until(lambda w: w[1:2] == ["368"])
+        assert [words_of(line)[3:5] for line in listed if words_of(line)[1] == "367"] == [["#banned", "banme*!*@*"]]
+        assert words_of(listed[-2])[5] == "banop"
+        chanop.line("MODE #banned -b banme*!*@*")
+        assert chanop.numeric("MODE")[2:] == ["#banned", "-b", "banme*!*@*"]
+        banned.line("JOIN #banned")
+        assert banned.numeric("JOIN")[2] == "#banned"
+        banned.line("JOIN #elsewhere")  # (a room's ban is of that room only)
+        assert banned.numeric("JOIN")[2] == "#elsewhere"
+    finally:
+        for c in (chanop, banned, bystander, native):
+            c.close()
+
+
+def test_ban_masks_are_whole_and_match_name_and_address():
+    from chatserver.rules.roommodes import Ban, ban_mask
+
+    assert ban_mask("bar") == "bar!*@*" and ban_mask("*!*@10.0.0.7") == "*!*@10.0.0.7"
+    assert ban_mask("has space") is None and ban_mask("") is None
+    by_name, by_address = Ban("Bar*!*@*", "op", 0.0), Ban("*!*@10.0.0.*", "op", 0.0)
+    assert by_name.matches("barbara", "127.0.0.1") and not by_name.matches("abar", "127.0.0.1")
+    assert by_address.matches("anyone", "10.0.0.7") and not by_address.matches("anyone", "10.0.1.7")
