@@ -3,10 +3,10 @@
 Used by ``scripts/irctest.py`` (``--controller irctest_lanchat``, with this
 folder on ``PYTHONPATH``). Like irctest's own controllers (ngircd's), it
 names the server ``My.Little.Server``, gives it the test's password, and
-keeps nothing between cases. lanchat has no IRC services (accounts), no
-``OPER`` command and no TLS-only port for irctest's STS cases: those cases
-are told so (``NotImplementedByController``) or fail, and docs/irc.md says
-which and why.
+keeps nothing between cases, with irctest's operator (``OPER operuser
+operpassword``). lanchat has no IRC services (accounts) and no TLS on
+irctest's certificate or WebSocket: those cases are told so
+(``NotImplementedByController``); docs/irc.md says what fails and why.
 """
 
 from __future__ import annotations
