@@ -167,3 +167,39 @@ def test_ban_masks_are_whole_and_match_name_and_address():
     by_name, by_address = Ban("Bar*!*@*", "op", 0.0), Ban("*!*@10.0.0.*", "op", 0.0)
     assert by_name.matches("barbara", "127.0.0.1") and not by_name.matches("abar", "127.0.0.1")
     assert by_address.matches("anyone", "10.0.0.7") and not by_address.matches("anyone", "10.0.1.7")
+
+
+# -- who set a topic and when (333), after 332 on joining and on TOPIC #room ---------------------------------
+
+
+def test_a_topic_says_who_set_it_and_when_to_irc_clients(srv):
+    import time
+
+    setter, native = RawIrc(srv.irc_port, "topicsetter"), NativeClient(srv.port, "topic.native")
+    newcomer = None
+    try:
+        setter.line("JOIN #topical")
+        setter.numeric("366")
+        before = int(time.time())
+        setter.line("TOPIC #topical :set from IRC")
+        setter.numeric("TOPIC")
+        after = int(time.time()) + 1
+        newcomer = RawIrc(srv.irc_port, "topicreader")
+        newcomer.line("JOIN #topical")
+        seen = [words_of(line) for line in newcomer.until(lambda w: w[1:2] == ["366"])]
+        codes = [w[1] for w in seen]
+        assert codes.index("332") < codes.index("333") < codes.index("366")
+        who = seen[codes.index("333")]
+        assert who[2:5] == ["topicreader", "#topical", "topicsetter"] and before <= int(who[5]) <= after
+        native.send_json({"type": "join", "room": "#topical"})
+        native.expect(lambda f: f["type"] == "joined")
+        native.send_json({"type": "topic", "text": "set from the terminal", "room": "#topical"})
+        newcomer.numeric("TOPIC")
+        newcomer.line("TOPIC #topical")
+        assert newcomer.numeric("332")[-1] == "set from the terminal"
+        assert newcomer.numeric("333")[4] == "topic`2Enative"  # (the name as IRC shows it)
+    finally:
+        setter.close()
+        native.close()
+        if newcomer is not None:
+            newcomer.close()

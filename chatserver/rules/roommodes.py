@@ -98,6 +98,9 @@ class RoomState:
     limit: int = 0
     invited: set[str] = dataclasses.field(default_factory=set)
     bans: list[Ban] = dataclasses.field(default_factory=list)  # (at most ``MAX_BANS``)
+    #: Who set the room's topic and when (IRC's ``333``), if it was set on this server since the room was made.
+    topic_by: str = ""
+    topic_at: float = 0.0
 
     def banned(self, nick: str, address: str) -> bool:
         """Does someone of this name, from this address, match one of the room's bans?"""

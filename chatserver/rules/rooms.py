@@ -73,6 +73,21 @@ class RoomBans(m.Message, tag="room-bans"):
     bans: list[tuple[str, str, float]]
 
 
+class TopicOf(m.Message, tag="topic-of"):
+    """Who set ``room``'s topic, and when."""
+
+    room: str
+
+
+class TopicSet(m.Message, tag="topic-set"):
+    """The answer to ``TopicOf``: the topic, who set it and when (``by`` "" if this server does not know)."""
+
+    room: str
+    topic: str
+    by: str = ""
+    at: float = 0.0
+
+
 class Invited(m.Message, tag="invited"):
     """The answer to ``Invite``: ``nick`` was invited to ``room`` (who is told by a notice, ``invited_to``)."""
 
@@ -162,17 +177,32 @@ def may_say(me: Me, room: str) -> bool:
 
 
 def topic(chat: Handler) -> Handler:
-    """``chat``'s topic, but set only by a room operator in a ``+t`` room."""
+    """``chat``'s topic, but set only by a room operator in a ``+t`` room; who set it, and when, is kept."""
 
     def checked(me: Me, msg: m.SetTopic) -> list[Effect]:
         room = msg.room or me.room
+        state = None
         if (msg.text.strip() or msg.clear) and room_key(room) in me.rooms:
             state = modes(me).get(room)
             if state is not None and "t" in state.flags and not room_op(me, state):
                 return [error("not_operator", f"only the operators of {room} set its topic", room=room)]
-        return chat(me, msg)
+        effects = chat(me, msg)
+        if state is not None and any(isinstance(e, Announce) for e in effects):  # (it was set)
+            with modes(me).lock:
+                state.topic_by, state.topic_at = me.nick, time.time()
+        return effects
 
     return checked  # type: ignore[return-value]
+
+
+def topic_of(me: Me, msg: TopicOf) -> list[Effect]:
+    state, count = _live(me, msg.room)
+    if not count:
+        return [error("no_such_room", f"there is no room {msg.room[:40]}", room=msg.room)]
+    now = me.hub.topic(msg.room)
+    with modes(me).lock:
+        by, at = (state.topic_by, state.topic_at) if state is not None and now else ("", 0.0)
+    return [Answer(TopicSet(msg.room, now, by, at))]
 
 
 def rename(chat: Handler) -> Handler:
@@ -413,4 +443,10 @@ def invite(me: Me, msg: Invite) -> list[Effect]:
 
 
 #: The questions' handlers, for the chat table.
-COMMANDS: dict[type[m.Message], Handler] = {ChangeMode: change_mode, ModesOf: modes_of, Invite: invite, BansOf: bans_of}  # type: ignore[dict-item]
+COMMANDS: dict[type[m.Message], Handler] = {
+    ChangeMode: change_mode,
+    ModesOf: modes_of,
+    Invite: invite,
+    BansOf: bans_of,
+    TopicOf: topic_of,
+}  # type: ignore[dict-item]

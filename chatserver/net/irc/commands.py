@@ -82,6 +82,8 @@ def topic(d: IrcDialect, session: Session, params: list[str]) -> None:
     if len(params) == 1:
         topic = p.hub.topic(room)
         d.send(session, [["332", room, topic]] if topic else [["331", room, "No topic is set"]])
+        if topic:
+            d.ask(session, "TOPIC", room, rooms.TopicOf(room))  # (``333``: who set it and when, if known)
         return
     d.ask(session, "TOPIC", room, m.SetTopic(params[1], room=room, clear=not params[1].strip() or None))
 

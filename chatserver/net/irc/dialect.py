@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from chatserver.net.dialects.together import Together
 from chatserver.net.stream import Sniffed
-from chatserver.rules import lookup
+from chatserver.rules import lookup, rooms
 from chatserver.rules.effects import SessionEnd
 from common import messages as m
 
@@ -211,6 +211,8 @@ class IrcDialect:
         p = session.participant
         for key, room in list(p.rooms.items()):
             if key not in before:
+                if p.hub.topic(room):
+                    self.ask(session, "TOPIC", room, rooms.TopicOf(room))  # (``333`` after its ``332``)
                 self.ask(session, "NAMES", room, lookup.Names(room))
 
     # -- messages -------------------------------------------------------------------

@@ -353,6 +353,12 @@ class Client:
         ]
         return [*lines, self.numeric("368", room, "End of channel ban list")]
 
+    def topic_set(self, msg: rooms.TopicSet) -> list[str]:
+        """``333``: who set the topic and when, if known (``TOPIC #room``, and after joining a room with one)."""
+        if not msg.topic or not msg.by:
+            return []
+        return [self.numeric("333", msg.room, irc_nick(msg.by), str(int(msg.at)))]
+
     def room_bans(self, msg: rooms.RoomBans) -> list[str]:
         lines = [self.numeric("367", msg.room, mask, irc_nick(by), str(int(at))) for mask, by, at in msg.bans]
         return [*lines, self.numeric("368", msg.room, "End of channel ban list")]
@@ -408,4 +414,5 @@ _RENDER: dict[type, Callable[[Client, m.Message], list[str]]] = {
     rooms.Modes: Client.modes,  # type: ignore[dict-item]
     rooms.Invited: Client.invited,  # type: ignore[dict-item]
     rooms.RoomBans: Client.room_bans,  # type: ignore[dict-item]
+    rooms.TopicSet: Client.topic_set,  # type: ignore[dict-item]
 }
