@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,9 +30,17 @@ def run_suite(irctest: Path, controller: str, env: dict[str, str], selection: st
     """Run irctest with ``controller``; the counts of its summary line."""
     cmd = [sys.executable, "-m", "pytest", "--controller", controller, "-k", selection]
     cmd += ["-p", "no:cacheprovider", "-p", "no:xdist", "-q", "-rfE", "--tb=no", "--timeout", "30"]
-    result = subprocess.run(
-        cmd, cwd=irctest, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", **env}, capture_output=True, text=True
-    )
+    # irctest keeps the ports it hands out in $TMPDIR/irctest_ports.json, locked only under xdist: two runs
+    # at once (ngircd's beside ours, or another checkout's) overwrite it and fail with JSONDecodeError. Each
+    # run gets a temporary folder of its own.
+    with tempfile.TemporaryDirectory(prefix="irctest-") as tmp:
+        result = subprocess.run(
+            cmd,
+            cwd=irctest,
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": tmp, **env},
+            capture_output=True,
+            text=True,
+        )
     lines = result.stdout.splitlines()
     for line in lines:
         if line.startswith(("FAILED ", "ERROR ")):

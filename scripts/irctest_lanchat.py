@@ -3,11 +3,12 @@
 Used by ``scripts/irctest.py`` (``--controller irctest_lanchat``, with this
 folder on ``PYTHONPATH``). Like irctest's own controllers (ngircd's), it
 names the server ``My.Little.Server``, gives it the test's password, and
-keeps nothing between cases. Accounts are the server's own (no services
-to run): ``registerUser`` makes one as a native client does, and the IRC
-port logs in to it with SASL PLAIN. There is no TLS-only port for irctest's
-STS cases: those cases are told so (``NotImplementedByController``) or fail,
-and docs/irc.md says which and why.
+keeps nothing between cases, with irctest's operator (``OPER operuser
+operpassword``). Accounts are the server's own (no services to run):
+``registerUser`` makes one as a native client does, and the IRC port logs
+in to it with SASL PLAIN. There is no TLS on irctest's certificate or
+WebSocket, and no TLS-only port for its STS cases: those cases are told so
+(``NotImplementedByController``) or fail; docs/irc.md says which and why.
 """
 
 from __future__ import annotations

@@ -75,6 +75,7 @@ class Crowds:
         *,
         marked: bool | None = None,
         mark: Callable[[str, bool], bool] | None = None,
+        quiet: bool = False,
     ) -> Verdict:
         """The verdict for ``room`` with ``size`` people in it once this arrival, departure or
         rename is done (the arriving person counted, the departing one not); ``size`` None (it
@@ -83,7 +84,11 @@ class Crowds:
         ``marked`` is whether the room is crowded as the whole chat holds it, and ``mark`` sets
         that (``Hub.census``, ``Hub.mark_crowded``): the one caller whose ``mark`` changed it is
         told it crossed, so a cluster's room hears each crossing once, not once per node. Without
-        them this ``Crowds`` remembers alone (one process)."""
+        them this ``Crowds`` remembers alone (one process). A ``quiet`` room (the lobby with
+        ``--quiet-lobby``) is told of none, whatever its size, and so of no crossing either: it
+        is not counted."""
+        if quiet:
+            return Verdict(False)
         key = room_key(room)
         with self._lock:
             crowded = key in self._crowded if marked is None or size is None else marked

@@ -134,7 +134,7 @@ def register(
                 after=last_seq,
                 epoch=epoch,
                 recent=p.server.config.history,
-                arrival=None if p.server.config.quiet_lobby else arrival,
+                arrival=arrival,
             )
         else:  # nobody else sees you: names need not be unique
             p.nick = nick

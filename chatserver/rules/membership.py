@@ -75,7 +75,11 @@ def crowds(me: Me) -> crowd.Crowds:
 
 def judged(me: Me, room: str, change: int = 0) -> crowd.Verdict:
     """What ``room`` hears of this person coming in (``change`` 1: asked before the hub's join),
-    going (-1: before the hub's part; 0 after it) or being renamed (0), by one O(1) count."""
+    going (-1: before the hub's part; 0 after it) or being renamed (0), by one O(1) count; the
+    lobby with ``--quiet-lobby`` hears none of them (a kick is still told: ``Participant.unregister``)."""
+    quiet = me.server.config.quiet_lobby and room_key(room) == room_key(LOBBY)
+    if quiet:
+        return crowds(me).judge(room, None, quiet=True)
     try:
         size, marked = me.hub.census(room)
     except Unavailable:  # (a cluster without its Redis: the room is taken as it was)

@@ -51,7 +51,6 @@ from common.commands import HELP_LINES, AskPassword, CommandError, ShowHelp, par
 from common.limits import bound, fit
 from common.nicks import is_exit_word, nick_key
 from common.ratelimit import TokenBucket
-from common.rooms import room_key
 
 __all__ = ["QUIT", "SAID_EXIT_WORD", "Participant", "SessionEnd"]
 
@@ -292,16 +291,10 @@ class Participant:
                 said_text = text + (f": {said}" if said else "")
                 build = lambda ts: m.Notice(text=said_text, ts=ts, event="leave", nick=nick, reason=said)  # noqa: E731
                 for name in self.rooms.values():  # every room it was in, unless crowded (a kick still is told)
-                    if self._quiet(name):
-                        continue
                     verdict = membership.judged(self, name)
                     told = [Announce(name, build)] if verdict.announced or self.removed else []
                     self.execute(told + membership.crossing(self, name, verdict))
         self.server.participant_left(self, reason)
-
-    def _quiet(self, room: str) -> bool:
-        """Is ``room`` the lobby, and does it hear nothing of arrivals and departures (``--quiet-lobby``)?"""
-        return self.server.config.quiet_lobby and room_key(room) == room_key(membership.LOBBY)
 
     def welcome(self) -> m.Welcome:
         """The handshake's answer: it names the first people here (``limits.first``) and counts

@@ -12,6 +12,8 @@ way in, terminal, page, nc and IRC alike:
 - ``k KEY``: only those who give the key join it;
 - ``l N``: at most N people join it;
 - ``s``: it is not listed to those outside it;
+- ``b MASK``: whoever matches ``NICK!USER@HOST`` does not join it (the name and the address are
+  matched, ``*`` and ``?`` as wildcards; the user part is not: lanchat has none);
 - ``n`` is always on: only members speak in a room.
 
 The state is kept in memory, by this server (``RoomModes``, one per
@@ -23,6 +25,7 @@ nodes (docs/irc.md says so): on another node the room has no modes.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import threading
 import time
 from collections import OrderedDict
@@ -35,6 +38,8 @@ from common.rooms import room_key
 MAX_ROOMS = 10_000
 #: Invitations kept for one room, at most.
 MAX_INVITES = 100
+#: Bans kept for one room, at most.
+MAX_BANS = 100
 #: The flags a room may have (``n`` is always on and not kept).
 FLAGS = "imst"
 #: What each flag means, for the notices terminal users read.
@@ -47,7 +52,38 @@ MEANING = {
     "l": "the number of people is limited",
     "o": "a room operator",
     "v": "may speak when the room is moderated",
+    "b": "those who match do not join",
 }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Ban:
+    """One of a room's bans: ``NICK!USER@HOST`` (``ban_mask``), who set it and when."""
+
+    mask: str
+    by: str
+    at: float
+
+    def matches(self, nick: str, address: str) -> bool:
+        name, _, rest = self.mask.partition("!")
+        host = rest.partition("@")[2]
+        if not fnmatch.fnmatchcase(nick.casefold(), name.casefold()):
+            return False
+        return host == "*" or fnmatch.fnmatchcase(address.casefold(), host.casefold())
+
+
+def ban_mask(text: str) -> str | None:
+    """``text`` as a whole mask (``bar`` is ``bar!*@*``, ``*!*@10.0.0.7`` stays), or None if it is not one."""
+    text = text.strip()
+    if not text or len(text) > 200 or not text.isprintable() or any(ch in text for ch in " ,"):
+        return None
+    name, bang, rest = text.partition("!")
+    user, at, host = rest.partition("@") if bang else ("*", "@", "*")
+    if not bang and "@" in name:
+        name, _, host = name.partition("@")
+    if not at:
+        user, host = rest or "*", "*"
+    return f"{name or '*'}!{user or '*'}@{host or '*'}"
 
 
 @dataclasses.dataclass
@@ -61,6 +97,14 @@ class RoomState:
     key: str = ""
     limit: int = 0
     invited: set[str] = dataclasses.field(default_factory=set)
+    bans: list[Ban] = dataclasses.field(default_factory=list)  # (at most ``MAX_BANS``)
+    #: Who set the room's topic and when (IRC's ``333``), if it was set on this server since the room was made.
+    topic_by: str = ""
+    topic_at: float = 0.0
+
+    def banned(self, nick: str, address: str) -> bool:
+        """Does someone of this name, from this address, match one of the room's bans?"""
+        return any(ban.matches(nick, address) for ban in self.bans)
 
     def is_op(self, nick: str) -> bool:
         return nick_key(nick) in self.ops

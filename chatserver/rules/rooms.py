@@ -17,7 +17,7 @@ import msgspec
 from chatserver.core.hub import LOBBY
 from chatserver.rules import membership
 from chatserver.rules.effects import Announce, Answer, Effect, Tell, error
-from chatserver.rules.roommodes import FLAGS, MAX_INVITES, MEANING, RoomModes, RoomState
+from chatserver.rules.roommodes import FLAGS, MAX_BANS, MAX_INVITES, MEANING, Ban, RoomModes, RoomState, ban_mask
 from chatserver.rules.services import Handler, Me
 from common import messages as m
 from common.nicks import nick_key
@@ -58,6 +58,34 @@ class Invite(m.Message, tag="invite"):
 
     nick: str
     room: str
+
+
+class BansOf(m.Message, tag="bans-of"):
+    """Which masks are banned from ``room`` (its ``+b``)."""
+
+    room: str
+
+
+class RoomBans(m.Message, tag="room-bans"):
+    """The answer to ``BansOf``: each ban's mask, who set it, and when."""
+
+    room: str
+    bans: list[tuple[str, str, float]]
+
+
+class TopicOf(m.Message, tag="topic-of"):
+    """Who set ``room``'s topic, and when."""
+
+    room: str
+
+
+class TopicSet(m.Message, tag="topic-set"):
+    """The answer to ``TopicOf``: the topic, who set it and when (``by`` "" if this server does not know)."""
+
+    room: str
+    topic: str
+    by: str = ""
+    at: float = 0.0
 
 
 class Invited(m.Message, tag="invited"):
@@ -118,6 +146,8 @@ def join(me: Me, msg: m.Join) -> list[Effect]:
 
 
 def _refused_entry(me: Me, state: RoomState, room: str, key: str, count: int) -> list[Effect]:
+    if state.bans and state.banned(me.nick, me.address):
+        return [error("banned_from_room", f"you are banned from {room}", room=room)]
     if "i" in state.flags and nick_key(me.nick) not in state.invited:
         return [error("invite_only", f"{room} is invite-only: ask one of its operators to invite you", room=room)]
     if state.key and key != state.key:
@@ -147,17 +177,32 @@ def may_say(me: Me, room: str) -> bool:
 
 
 def topic(chat: Handler) -> Handler:
-    """``chat``'s topic, but set only by a room operator in a ``+t`` room."""
+    """``chat``'s topic, but set only by a room operator in a ``+t`` room; who set it, and when, is kept."""
 
     def checked(me: Me, msg: m.SetTopic) -> list[Effect]:
         room = msg.room or me.room
+        state = None
         if (msg.text.strip() or msg.clear) and room_key(room) in me.rooms:
             state = modes(me).get(room)
             if state is not None and "t" in state.flags and not room_op(me, state):
                 return [error("not_operator", f"only the operators of {room} set its topic", room=room)]
-        return chat(me, msg)
+        effects = chat(me, msg)
+        if state is not None and any(isinstance(e, Announce) for e in effects):  # (it was set)
+            with modes(me).lock:
+                state.topic_by, state.topic_at = me.nick, time.time()
+        return effects
 
     return checked  # type: ignore[return-value]
+
+
+def topic_of(me: Me, msg: TopicOf) -> list[Effect]:
+    state, count = _live(me, msg.room)
+    if not count:
+        return [error("no_such_room", f"there is no room {msg.room[:40]}", room=msg.room)]
+    now = me.hub.topic(msg.room)
+    with modes(me).lock:
+        by, at = (state.topic_by, state.topic_at) if state is not None and now else ("", 0.0)
+    return [Answer(TopicSet(msg.room, now, by, at))]
 
 
 def rename(chat: Handler) -> Handler:
@@ -306,6 +351,37 @@ def _limit_mode(me: Me, state: RoomState, room: str, sign: str, mode: str, arg: 
     return str(limit)
 
 
+def _ban_mode(me: Me, state: RoomState, room: str, sign: str, mode: str, arg: str) -> Done:
+    mask = ban_mask(arg)
+    if mask is None:
+        return [
+            error("bad_mode_value", "a ban is a mask, NICK!USER@HOST (* and ? as wildcards)", room=room, target="b")
+        ]
+    with modes(me).lock:
+        had = [ban for ban in state.bans if ban.mask.casefold() == mask.casefold()]
+        if sign == "-":
+            for ban in had:
+                state.bans.remove(ban)
+            return mask if had else None
+        if had:
+            return None
+        if len(state.bans) >= MAX_BANS:
+            return [
+                error("bad_mode_value", f"{room} has {MAX_BANS} bans, the most: -b one first", room=room, target="b")
+            ]
+        state.bans.append(Ban(mask, me.nick, time.time()))
+    return mask
+
+
+def bans_of(me: Me, msg: BansOf) -> list[Effect]:
+    state, count = _live(me, msg.room)
+    if not count:
+        return [error("no_such_room", f"there is no room {msg.room[:40]}", room=msg.room)]
+    with modes(me).lock:
+        bans = [(ban.mask, ban.by, ban.at) for ban in (state.bans if state is not None else [])]
+    return [Answer(RoomBans(msg.room, bans))]
+
+
 def _always(me: Me, state: RoomState, room: str, sign: str, mode: str, arg: str) -> Done:
     return None  # (+n: always on; -n is not kept)
 
@@ -341,6 +417,7 @@ _CHANGES: dict[str, Callable[[Me, RoomState, str, str, str, str], Done]] = {
     "k": _key_mode,
     "l": _limit_mode,
     "n": _always,
+    "b": _ban_mode,
     **{flag: _flag_mode for flag in FLAGS},
 }
 
@@ -366,4 +443,10 @@ def invite(me: Me, msg: Invite) -> list[Effect]:
 
 
 #: The questions' handlers, for the chat table.
-COMMANDS: dict[type[m.Message], Handler] = {ChangeMode: change_mode, ModesOf: modes_of, Invite: invite}  # type: ignore[dict-item]
+COMMANDS: dict[type[m.Message], Handler] = {
+    ChangeMode: change_mode,
+    ModesOf: modes_of,
+    Invite: invite,
+    BansOf: bans_of,
+    TopicOf: topic_of,
+}  # type: ignore[dict-item]

@@ -82,6 +82,8 @@ def topic(d: IrcDialect, session: Session, params: list[str]) -> None:
     if len(params) == 1:
         topic = p.hub.topic(room)
         d.send(session, [["332", room, topic]] if topic else [["331", room, "No topic is set"]])
+        if topic:
+            d.ask(session, "TOPIC", room, rooms.TopicOf(room))  # (``333``: who set it and when, if known)
         return
     d.ask(session, "TOPIC", room, m.SetTopic(params[1], room=room, clear=not params[1].strip() or None))
 
@@ -207,10 +209,12 @@ def mode(d: IrcDialect, session: Session, params: list[str]) -> None:
     for ch in params[1][:20]:
         if ch in "+-":
             sign = ch
-        elif ch == "b" and not args:
-            d.ask(session, "MODE", target, lookup.BanList())
-        elif ch == "b":
+        elif ch == "b" and not args:  # (the lobby's bans are the server's: /ban; a room's are its own)
+            d.ask(session, "MODE", target, lookup.BanList() if lobby else rooms.BansOf(target))
+        elif ch == "b" and lobby:
             _ban(d, session, sign, args.pop(0))
+        elif ch == "b":
+            changes.append((sign, ch, _room_mask(args.pop(0))))
         elif ch not in ROOM_MODES or (lobby and ch != "o"):
             told = f"{LOBBY} has no modes but o and b: everyone is put there" if lobby else "is not a mode here"
             d.send(session, [["472", ch, told]])
@@ -238,6 +242,12 @@ _TAKES_ARG = "ovkl"
 
 def invite(d: IrcDialect, session: Session, params: list[str]) -> None:
     d.ask(session, "INVITE", params[1], rooms.Invite(lanchat_nick(params[0]), params[1]))
+
+
+def _room_mask(mask: str) -> str:
+    """A ban mask as the rules match it: its nick part as a lanchat name (escapes decoded, wildcards kept)."""
+    nick, bang, rest = mask.partition("!")
+    return lanchat_nick(nick) + bang + rest
 
 
 def _ban(d: IrcDialect, session: Session, sign: str, mask: str) -> None:

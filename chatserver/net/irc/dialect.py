@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING
 
 from chatserver.net.dialects.together import Together
 from chatserver.net.stream import Sniffed
-from chatserver.rules import lookup
+from chatserver.rules import lookup, rooms
 from chatserver.rules.effects import SessionEnd
 from common import messages as m
 
 from . import accountreg, names, sasl
 from .commands import CHAT, Run
 from .lines import MAX_CLIENT_TAGS, MAX_LINE, Parsed, build, encode, parse
-from .names import lanchat_nick
+from .names import lanchat_nick, prefix
 from .people import People
 from .replies import Client, Context, Reply
 from .wire import wire_name
@@ -75,6 +75,7 @@ class IrcDialect:
         self._negotiating = False  # CAP LS/REQ said, END not yet
         self._said: tuple[str, str] | None = None  # the last Context sent
         self.sasl = sasl.Sasl()
+        self._source: tuple[str, int] = ("", 0)  # a name, and what its prefix adds to a relayed line
 
     # -- the Dialect interface ----------------------------------------------------
     def wire(self, session: Session) -> str:
@@ -150,6 +151,10 @@ class IrcDialect:
         if text.startswith("PRIVMSG #") and session.participant.registered:
             room, colon, said = text[8:].partition(" :")
             if colon and not said.startswith("\x01") and "," not in room and " " not in room and room.isprintable():
+                if len(raw) + self._source_cost(session) > MAX_LINE:
+                    together.flush()
+                    self._too_long_to_relay(session, room)
+                    return
                 self.context(session, "PRIVMSG", room)
                 together.add(m.Say(text=said, room=room))
                 return
@@ -177,6 +182,18 @@ class IrcDialect:
     def _too_long(self, session: Session) -> None:
         self.send(session, [["417", "Input line was too long"]])
 
+    def _source_cost(self, session: Session) -> int:
+        """The bytes a line of this person's gains when relayed: ``:nick!user@host `` before it, CRLF after."""
+        nick = session.participant.nick
+        if self._source[0] != nick:
+            self._source = (nick, len(prefix(nick).encode()) + 4)
+        return self._source[1]
+
+    def _too_long_to_relay(self, session: Session, target: str) -> None:
+        """A message that fits from the client but not once relayed with its sender's prefix: refused
+        whole (as Ergo does, 417), neither cut nor split, and the client told how much is too much."""
+        self.send(session, [["417", f"Input line was too long to relay to {target[:64]}: send it in shorter pieces"]])
+
     # -- sending ----------------------------------------------------------------------
     def send(self, session: Session, lines: list[list[str]]) -> None:
         """Lines of our own, in the person's turn (before registration: now)."""
@@ -200,6 +217,8 @@ class IrcDialect:
         p = session.participant
         for key, room in list(p.rooms.items()):
             if key not in before:
+                if p.hub.topic(room):
+                    self.ask(session, "TOPIC", room, rooms.TopicOf(room))  # (``333`` after its ``332``)
                 self.ask(session, "NAMES", room, lookup.Names(room))
 
     # -- messages -------------------------------------------------------------------
@@ -208,6 +227,11 @@ class IrcDialect:
         notice = parsed.command == "NOTICE" or None
         action = _CTCP_ACTION.match(text)
         for target in targets.split(",")[:4]:
+            relayed = len(f"{parsed.command} {target} :{text}".encode()) + self._source_cost(session)
+            if relayed > MAX_LINE and not notice:  # (a NOTICE is never answered: it is split as before)
+                together.flush()
+                self._too_long_to_relay(session, target)
+                continue
             if target.startswith("#"):
                 if text.startswith("\x01") and action is None:
                     continue  # (a CTCP query to a room: nobody there answers them)
@@ -265,6 +289,8 @@ class IrcDialect:
         wanted = params[0]
         self.client.wanted = wanted
         if session.participant.registered:
+            if wanted == self.client.nick:
+                return  # (its own nick, as it is: nothing changes, nobody is told, as on any IRC server)
             self.ask(session, "NICK", wanted, m.SetNick(lanchat_nick(wanted)))
         else:
             self._nick = wanted

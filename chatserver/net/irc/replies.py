@@ -73,6 +73,7 @@ ERRORS: dict[str, tuple[str, str]] = {
     "bad_key": ("475", "target"),
     "moderated": ("404", "target"),
     "bad_mode_value": ("696", "mode"),
+    "banned_from_room": ("474", "target"),
 }
 #: Where an IRC command's refusal is said as another numeric than the rules' code says (a message
 #: to a room one is not in is 404, not 442).
@@ -353,6 +354,16 @@ class Client:
         ]
         return [*lines, self.numeric("368", room, "End of channel ban list")]
 
+    def topic_set(self, msg: rooms.TopicSet) -> list[str]:
+        """``333``: who set the topic and when, if known (``TOPIC #room``, and after joining a room with one)."""
+        if not msg.topic or not msg.by:
+            return []
+        return [self.numeric("333", msg.room, irc_nick(msg.by), str(int(msg.at)))]
+
+    def room_bans(self, msg: rooms.RoomBans) -> list[str]:
+        lines = [self.numeric("367", msg.room, mask, irc_nick(by), str(int(at))) for mask, by, at in msg.bans]
+        return [*lines, self.numeric("368", msg.room, "End of channel ban list")]
+
     def rooms(self, msg: m.RoomList) -> list[str]:
         lines = [self.numeric("321", "Channel", "Users  Name")]
         for name, count, topic in zip(msg.names, msg.counts, msg.topics, strict=False):
@@ -403,4 +414,6 @@ _RENDER: dict[type, Callable[[Client, m.Message], list[str]]] = {
     lookup.Bans: Client.bans,  # type: ignore[dict-item]
     rooms.Modes: Client.modes,  # type: ignore[dict-item]
     rooms.Invited: Client.invited,  # type: ignore[dict-item]
+    rooms.RoomBans: Client.room_bans,  # type: ignore[dict-item]
+    rooms.TopicSet: Client.topic_set,  # type: ignore[dict-item]
 }
