@@ -32,7 +32,9 @@ def participant_in(count: int) -> tuple[Participant, list[Member]]:
     for i, member in enumerate(crowd):
         member.away = "lunch" if i % 3 == 0 else ""
         hub.enter(member, member.nick, ROOM, lambda *greeting: None)
-    server = types.SimpleNamespace(config=ServerConfig(name="\x00" * limits.MAX_FIELD))
+    # (with accounts, so the welcome carries its "accounts": "optional", the longer of its two values)
+    accounts = types.SimpleNamespace(required=False)
+    server = types.SimpleNamespace(config=ServerConfig(name="\x00" * limits.MAX_FIELD), accounts=accounts)
     me = Participant(server, hub, types.SimpleNamespace(wire="native", full=False))
     me.nick, me.room, me.token, me.epoch = crowd[0].nick, ROOM, "t" * 200, "e" * 40
     return me, crowd
