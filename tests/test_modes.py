@@ -132,10 +132,17 @@ def test_connection_reset_is_one_clear_line():
     port = listener.getsockname()[1]
 
     def reset_after_hello() -> None:
-        conn, _ = listener.accept()
-        conn.recv(1024)
-        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        conn.close()
+        # Every connection: the hello's, then the client's HTTP probe of a server that
+        # dropped it (left unanswered, the probe would wait out its 5 s timeout).
+        for probe in (False, True):
+            listener.settimeout(10 if probe else None)  # (a client that probes no more: no wait for ever)
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                return
+            conn.recv(1024)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()
 
     t = threading.Thread(target=reset_after_hello)
     t.start()

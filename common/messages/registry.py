@@ -69,24 +69,40 @@ SERVER_TYPES: frozenset[type[Message]] = frozenset(
     | {LoggedIn, LoggedOut}
 )
 
+
+class _DataclassFields:
+    """``cls.__dataclass_fields__``, built on first use (by ``dataclasses.replace``, say):
+    building them for all fifty types was a large share of every program's start-up, and
+    the test suite starts a program for most tests. (Two threads at once both build it:
+    equal fields, harmless.)"""
+
+    def __init__(self, cls: type[Message]) -> None:
+        self.cls = cls
+
+    def __get__(self, obj: object, owner: type | None = None) -> dict[str, dataclasses.Field]:
+        # The fields of a dataclass of the same fields and defaults.
+        fields = dataclasses.make_dataclass(
+            self.cls.__name__,
+            [
+                (f.name, f.type, dataclasses.field(default=f.default))
+                if f.default is not msgspec.NODEFAULT
+                else (f.name, f.type, dataclasses.field(default_factory=f.default_factory))
+                if f.default_factory is not msgspec.NODEFAULT
+                else (f.name, f.type)
+                for f in msgspec.structs.fields(self.cls)
+            ],
+        ).__dataclass_fields__
+        self.cls.__dataclass_fields__ = fields  # type: ignore[attr-defined]  # (in place of this)
+        return fields
+
+
 REGISTRY: dict[str, type[Message]] = {}
 for _cls in sorted(CLIENT_TYPES | SERVER_TYPES, key=lambda cls: cls.__name__):
     _cls.TYPE = _cls.__struct_config__.tag  # type: ignore[assignment,misc]
     REGISTRY[_cls.TYPE] = _cls
     # ``dataclasses.fields`` and ``dataclasses.replace`` take a message as they did when
-    # messages were dataclasses (prefer ``msgspec.structs``): the fields of a dataclass
-    # of the same fields and defaults.
-    _cls.__dataclass_fields__ = dataclasses.make_dataclass(  # type: ignore[attr-defined]
-        _cls.__name__,
-        [
-            (f.name, f.type, dataclasses.field(default=f.default))
-            if f.default is not msgspec.NODEFAULT
-            else (f.name, f.type, dataclasses.field(default_factory=f.default_factory))
-            if f.default_factory is not msgspec.NODEFAULT
-            else (f.name, f.type)
-            for f in msgspec.structs.fields(_cls)
-        ],
-    ).__dataclass_fields__
+    # messages were dataclasses (prefer ``msgspec.structs``).
+    _cls.__dataclass_fields__ = _DataclassFields(_cls)  # type: ignore[attr-defined]
 
 AnyMessage = Union[tuple(REGISTRY.values())]  # type: ignore[valid-type]  # noqa: UP007 - of a tuple
 
