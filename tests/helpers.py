@@ -548,3 +548,13 @@ def kept_logins(tmp_path: Path) -> dict:
     """The login tokens that client keeps, by server address ({} when none)."""
     path = logins_file(tmp_path)
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+class ManualClock:
+    """A clock a test moves by hand (``clock.now += 60``), for logic that takes one."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from helpers import TIMEOUT, LineSocket, NativeClient, PlainClient, ServerProcess, ask_who, hello
+from helpers import TIMEOUT, LineSocket, ManualClock, NativeClient, PlainClient, ServerProcess, ask_who, hello
 
 from chatserver.accounts import hashing
 from chatserver.accounts.service import Accounts
@@ -114,17 +114,9 @@ def test_a_plain_user_registers_and_another_logs_in_on_the_next_line():
     assert PASSWORD not in err
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clocked():
-    clock = Clock()
+    clock = ManualClock()
     accounts = Accounts(MemoryAccounts(), params=hashing.CHEAP, clock=clock)
     server = ChatServer(ServerConfig(host="127.0.0.1", port=0, rate_limit=0, no_web=True), accounts=accounts)
     server.start()

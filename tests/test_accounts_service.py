@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from helpers import ManualClock
 
 from chatserver.accounts import hashing, tokens
 from chatserver.accounts.service import Accounts, Refused
@@ -12,21 +13,13 @@ from chatserver.accounts.throttle import Throttle
 from chatserver.backends.accounts import MemoryAccounts
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 5000.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(5000.0)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def accounts(clock: Clock) -> Accounts:
+def accounts(clock: ManualClock) -> Accounts:
     return Accounts(MemoryAccounts(), params=hashing.CHEAP, clock=clock, ops=frozenset({"root"}))
 
 
@@ -50,7 +43,7 @@ def test_tokens_are_long_random_and_kept_as_hashes() -> None:
     assert tokens.token_hash(one) != one and len(tokens.token_hash(one)) == 64
 
 
-def test_throttle_grows_and_clears(clock: Clock) -> None:
+def test_throttle_grows_and_clears(clock: ManualClock) -> None:
     t = Throttle(first=1.0, longest=5.0, forget_after=100.0, clock=clock)
     assert t.wait("a") == 0
     assert [t.failed("a") for _ in range(5)] == [1.0, 2.0, 4.0, 5.0, 5.0]
@@ -93,7 +86,7 @@ def test_weak_passwords_refused(accounts: Accounts) -> None:
         assert refused.value.code == "weak_password"
 
 
-def test_wrong_passwords_wait_longer_each_time(accounts: Accounts, clock: Clock, caplog) -> None:
+def test_wrong_passwords_wait_longer_each_time(accounts: Accounts, clock: ManualClock, caplog) -> None:
     accounts.register("bob", "hunter22", "10.0.0.1")
     waits = []
     with caplog.at_level(logging.INFO, logger="chatserver.accounts.service"):
@@ -121,7 +114,7 @@ def test_wrong_passwords_wait_longer_each_time(accounts: Accounts, clock: Clock,
     assert accounts.login_token(token, "10.2.2.2").account == "carol"
 
 
-def test_registrations_per_address_are_throttled(accounts: Accounts, clock: Clock) -> None:
+def test_registrations_per_address_are_throttled(accounts: Accounts, clock: ManualClock) -> None:
     for i in range(3):
         accounts.register(f"user{i}", "hunter22", "10.0.0.7")
     with pytest.raises(Refused) as held:
@@ -132,7 +125,7 @@ def test_registrations_per_address_are_throttled(accounts: Accounts, clock: Cloc
     assert accounts.register("user4", "hunter22", "10.0.0.7").registered
 
 
-def test_passwd_unregister_logout(accounts: Accounts, clock: Clock) -> None:
+def test_passwd_unregister_logout(accounts: Accounts, clock: ManualClock) -> None:
     first = accounts.register("bob", "hunter22", "10.0.0.1")
     second = accounts.login_password("bob", "hunter22", "10.0.0.1")
     with pytest.raises(Refused):
@@ -160,7 +153,7 @@ def test_op_by_flag_or_by_name(accounts: Accounts) -> None:
     assert dropped is not None and dropped.name == "bob" and accounts.drop("bob") is None
 
 
-def test_outdated_hash_made_again_at_login(clock: Clock) -> None:
+def test_outdated_hash_made_again_at_login(clock: ManualClock) -> None:
     store = MemoryAccounts()
     Accounts(store, params=hashing.CHEAP, clock=clock).register("bob", "hunter22", "10.0.0.1")
     stronger = hashing.Scrypt(n=2**5, r=1, p=1)

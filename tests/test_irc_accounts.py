@@ -16,7 +16,7 @@ import time
 import irc.client
 import pexpect
 import pytest
-from helpers import TIMEOUT, NativeClient, ServerProcess, wait_for
+from helpers import TIMEOUT, ManualClock, NativeClient, ServerProcess, wait_for
 from irc_helpers import RawIrc
 from test_irc_clients import _read, require
 
@@ -267,17 +267,9 @@ def test_authenticate_chunks_aborts_and_refusals(srv):
     client.close()
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clocked():
-    clock = Clock()
+    clock = ManualClock()
     accounts = Accounts(MemoryAccounts(), params=hashing.CHEAP, clock=clock)
     server = ChatServer(ServerConfig(host="127.0.0.1", port=0, rate_limit=0, no_web=True), accounts=accounts)
     server.start()
