@@ -18,6 +18,8 @@ import secrets
 import threading
 from collections.abc import Callable
 
+import msgspec
+
 from chatserver.backends.follow import FOLLOW_PAGE, Followers
 from chatserver.backends.records import (  # noqa: F401 - (the records' old home: rules import them from here)
     Position,
@@ -119,7 +121,7 @@ class MemoryBroker:
                 kept = self._rooms[room_key(msg.room)] = _Kept(StoredRoom(msg.room, secrets.token_hex(6), 0, ""))
             seq = kept.seq + 1
             if msg.seq != seq:
-                msg = dataclasses.replace(msg, seq=seq)
+                msg = msgspec.structs.replace(msg, seq=seq)
             self._keep_message(kept, msg)
         self._followers.published()
         return Position(seq, kept.info.epoch)

@@ -174,7 +174,7 @@ class RedisBroker:
     def publish(self, msg: m.ChatMessage) -> Position | None:
         """Append one message and wait for Redis to number it (the relay appends whole
         batches with ``append`` instead); None if Redis did not take it."""
-        payload = m.encode(dataclasses.replace(msg, seq=0)).strip()
+        payload = m.encode(msgspec.structs.replace(msg, seq=0)).strip()
         entry_id = self.append([Entry(msg.room, "m", payload)])[0]
         if not entry_id:
             return None

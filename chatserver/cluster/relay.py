@@ -27,6 +27,8 @@ import threading
 import time
 from collections.abc import Callable
 
+import msgspec
+
 from chatserver.cluster import keys
 from chatserver.cluster.link import REDIS_DOWN, ClusterUnavailable, Link
 from chatserver.cluster.redislog import Entry, RedisBroker, decode, seq_of
@@ -193,7 +195,7 @@ class Relay:
                 return
             msg = build(time.time())
             if isinstance(msg, m.Notice) and msg.room is None:
-                msg = dataclasses.replace(msg, room=r.name)
+                msg = msgspec.structs.replace(msg, room=r.name)
             skip = except_nick if except_nick is not None else (exclude.nick if exclude is not None else "")
             self.append(r.name, "n", msg, None, skip=skip)
 
@@ -418,7 +420,7 @@ class Relay:
                 del self._pending[ref]
                 if pending.sub is not None and pending.receipt is not None and isinstance(pending.msg, m.ChatMessage):
                     self._answer(
-                        ref, pending.sub, Frame(pending.receipt(dataclasses.replace(pending.msg, seq=pending.seq)))
+                        ref, pending.sub, Frame(pending.receipt(msgspec.structs.replace(pending.msg, seq=pending.seq)))
                     )
 
     def flush(self, timeout: float | None = None) -> bool:

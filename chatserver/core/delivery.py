@@ -12,11 +12,12 @@ the broker could not keep is told so in its receipt's place (``commit``).
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Callable
 from typing import Protocol
+
+import msgspec
 
 from chatserver.backends.ports import Broker
 from chatserver.core.dispatcher import Dispatcher
@@ -112,7 +113,7 @@ class Delivery:
                 self._not_kept.add((room_key(r.name), r.seq))
         else:
             if at.seq != r.seq + 1:
-                msg = dataclasses.replace(msg, seq=at.seq)
+                msg = msgspec.structs.replace(msg, seq=at.seq)
             r.seq = at.seq
         frame = Frame(msg)
         self.post(r, frame, exclude, self._receipt_frame(frame, receipt), staged)
@@ -158,7 +159,7 @@ class Delivery:
                 exclude = self._holder(except_nick)
             msg = build(time.time())
             if isinstance(msg, m.Notice) and msg.room is None:  # (a member of several rooms: which one)
-                msg = dataclasses.replace(msg, room=r.name)
+                msg = msgspec.structs.replace(msg, room=r.name)
             self.post(r, Frame(msg), exclude, None)
 
     def post(

@@ -13,9 +13,10 @@ nothing here assumes one session per account.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Protocol
+
+import msgspec
 
 from chatserver.accounts.service import Accounts, Login, Refused
 from chatserver.rules import chat
@@ -98,7 +99,7 @@ def logged_in(me: Me, login: Login) -> list[Effect]:
     if kept:
         count = f"{len(kept)} private message{'s' if len(kept) != 1 else ''}"
         effects.append(notice(f"{count} while you were away", event="away_messages"))
-        effects += [Answer(dataclasses.replace(msg, replay="away")) for msg in kept]
+        effects += [Answer(msgspec.structs.replace(msg, replay="away")) for msg in kept]
     return effects
 
 

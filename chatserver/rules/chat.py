@@ -13,6 +13,8 @@ import dataclasses
 import logging
 import time
 
+import msgspec
+
 from chatserver.backends.records import SearchTooLong
 from chatserver.core.fanout import Frame
 from chatserver.core.registry import NickTaken
@@ -245,7 +247,7 @@ def look_back(me: Me, msg: m.History | m.Search) -> list[Effect]:
         count = f"{len(found)} message(s){more}" if found else "none found"
         head = f"search results for {words[:80]!r} in {me.room}: {count}"
     effects: list[Effect] = [notice(head, event=kind)]
-    effects += [Answer(dataclasses.replace(x, replay=kind)) for x in found]
+    effects += [Answer(msgspec.structs.replace(x, replay=kind)) for x in found]
     if found:
         effects.append(notice(f"end of {kind} for {me.room}", event=kind))
     return effects

@@ -9,9 +9,10 @@ hub's ``join``, under its lock, and send to the person directly.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Sequence
+
+import msgspec
 
 from chatserver.backends.records import Unavailable
 from chatserver.core.hub import LOBBY, Arrival, Greeting, Hub, TooManyRooms
@@ -48,7 +49,7 @@ def replay(me: Me, g: Greeting) -> None:
         )
         kind = "history"
     for msg in g.messages:
-        me.send(dataclasses.replace(msg, replay=kind))
+        me.send(msgspec.structs.replace(msg, replay=kind))
     if g.lost:
         me.send(notice(f"{g.lost} earlier message(s) were missed and are no longer available", event="missed").msg)
 

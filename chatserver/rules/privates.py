@@ -11,7 +11,7 @@ Guests' private messages are not kept; a guest is told so once.
 
 from __future__ import annotations
 
-import dataclasses
+import msgspec
 
 from chatserver.rules.effects import Answer, Effect, error, notice
 from chatserver.rules.services import Me
@@ -84,7 +84,7 @@ def history(me: Me, msg: m.History) -> list[Effect]:
     for x in found:
         to = other if nick_key(x.nick) == nick_key(me.account) else me.account
         effects.append(
-            Answer(dataclasses.replace(m.Private(ts=x.ts, nick=x.nick, to=to, text=x.text), replay="history"))
+            Answer(msgspec.structs.replace(m.Private(ts=x.ts, nick=x.nick, to=to, text=x.text), replay="history"))
         )
     if found:
         effects.append(notice(f"end of history with {other}", event="history"))

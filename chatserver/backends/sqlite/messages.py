@@ -8,9 +8,10 @@ commits at a time: ``search.py``).
 
 from __future__ import annotations
 
-import dataclasses
 import sqlite3
 from collections.abc import Callable
+
+import msgspec
 
 from chatserver.backends.follow import FOLLOW_PAGE, Followers
 from chatserver.backends.records import Position
@@ -65,7 +66,7 @@ class Messages:
         seen before, so the hub may call it under its lock."""
         at = self._number(msg.room)
         if msg.seq != at.seq:
-            msg = dataclasses.replace(msg, seq=at.seq)
+            msg = msgspec.structs.replace(msg, seq=at.seq)
         if not self._staging.stage(msg):
             return None
         self._followers.published()
