@@ -48,7 +48,7 @@ def test_library_client_registers_and_reads_isupport(srv):
         features = client.conn.features
         assert list(features.chantypes) == ["#"]
         assert features.nicklen >= 32
-        assert dict(features.prefix) == {"@": "o"}
+        assert dict(features.prefix) == {"@": "o", "+": "v"}
         assert features.network == "chatserver"
         assert features.casemapping == "ascii"
         client.conn.join("#libroom")

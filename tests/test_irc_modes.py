@@ -72,6 +72,8 @@ def test_a_moderated_room_hears_only_its_operators_and_the_voiced(srv):
         native.send_json({"type": "say", "text": "thank you", "room": "#hushed"})
         heard = maker.numeric("PRIVMSG")
         assert heard[0].startswith(":speaker!") and heard[2:] == ["#hushed", "thank you"]
+        maker.line("NAMES #hushed")  # voice is shown as PREFIX=(ov)@+ says
+        assert sorted(maker.numeric("353")[-1].split()) == ["+speaker", "@moderator"]
     finally:
         maker.close()
         native.close()

@@ -139,7 +139,7 @@ class Client:
             f"NICKLEN={NICKLEN}",
             f"CHANNELLEN={MAX_ROOM + 1}",
             "CASEMAPPING=ascii",
-            "PREFIX=(o)@",
+            "PREFIX=(ov)@+",
             f"NETWORK={self.network}",
             "CHANMODES=b,k,l,imnst",
             f"TOPICLEN={MAX_TOPIC}",
@@ -304,9 +304,11 @@ class Client:
         return self.marks(p.op, p.voice) + name
 
     def marks(self, op: bool, voice: bool) -> str:
-        """``@`` before an operator's name. Voice (``+v``) is kept and enforced but not shown: the
-        prefixes said (``PREFIX=(o)@``) are what clients have parsed since the port opened."""
-        return "@" if op else ""
+        """``@`` before an operator's name, ``+`` before a voiced one's (``PREFIX=(ov)@+``); both
+        for a voiced operator when the client asked for ``multi-prefix``, else the highest."""
+        if "multi-prefix" in self.caps:
+            return ("@" if op else "") + ("+" if voice else "")
+        return "@" if op else "+" if voice else ""
 
     def modes(self, msg: rooms.Modes) -> list[str]:
         lines = [self.numeric("324", msg.room, msg.modes, *msg.args)]
