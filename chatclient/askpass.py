@@ -33,11 +33,12 @@ async def ask_command(keyboard: Input, asked: AskPassword, in_clear: bool) -> m.
         typed = await ask_secret(keyboard, f"{prompt[:1].upper()}{prompt[1:]}{clear if number == 0 else ''}: ")
         if typed is None:
             return f"/{asked.command} not sent: no password typed"
-        if twice(asked, number):
-            if len(typed) < m.MIN_PASSWORD:
-                return f"/{asked.command} not sent: a password has at least {m.MIN_PASSWORD} characters"
+        if twice(asked, number):  # (both asked before either refusal: the second entry would
+            # otherwise land on the chat line, typed by a person expecting the second prompt)
             if await ask_secret(keyboard, "The same again, to be sure: ") != typed:
                 return f"/{asked.command} not sent: the two passwords differ"
+            if len(typed) < m.MIN_PASSWORD:
+                return f"/{asked.command} not sent: a password has at least {m.MIN_PASSWORD} characters"
         answers.append(typed)
     return asked.build(*answers)
 
