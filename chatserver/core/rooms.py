@@ -286,17 +286,17 @@ class LocalDirectory:
 
     def size(self, room: str) -> int:
         with self._lock:
-            r = self._rooms.by_key.get(room_key(room))
+            r = self._rooms.get(room)
             return len(r.members) if r is not None else 0
 
     def census(self, room: str) -> tuple[int, bool]:
         with self._lock:
-            r = self._rooms.by_key.get(room_key(room))
+            r = self._rooms.get(room)
             return (len(r.members), r.crowded) if r is not None else (0, False)
 
     def mark_crowded(self, room: str, crowded: bool) -> bool:
         with self._lock:
-            r = self._rooms.by_key.get(room_key(room))
+            r = self._rooms.get(room)
             if r is None or r.crowded == crowded:
                 return False
             r.crowded = crowded

@@ -121,10 +121,6 @@ class Crowds:
             return ""
         return CROSSINGS[verdict.crossed].format(room=room, limit=self.limit, back=self._back)
 
-    def crowded(self, room: str) -> bool:
-        with self._lock:
-            return room_key(room) in self._crowded
-
 
 #: Each hub's ``Crowds`` (weak: a hub that is gone takes its memory with it).
 _OF_HUB: weakref.WeakKeyDictionary[object, Crowds] = weakref.WeakKeyDictionary()
