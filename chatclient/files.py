@@ -212,9 +212,12 @@ class Transfers:
         """Ask the server for a token to send ``path_text`` to ``target`` (a room, a nick, or
         "": the focused room); an error, or None."""
         path = Path(os.path.expanduser(path_text))
-        if not path.is_file():
-            return f"no such file: {path_text}"
-        size = path.stat().st_size
+        try:
+            if not path.is_file():
+                return f"no such file: {path_text}"
+            size = path.stat().st_size
+        except OSError as exc:  # (unreadable folder, a name too long: is_file lets these through)
+            return f"cannot read {path_text}: {exc.strerror or exc}"
         name = path.name
         with self._lock:
             self._asked[(name, size)].append(path)
@@ -440,9 +443,17 @@ def split_target(rest: str) -> tuple[str, str]:
     and the whole is not an existing file (a path with spaces needs no quotes)."""
     rest = rest.strip()
     head, _, last = rest.rpartition(" ")
-    if head and (last.startswith("#") or not Path(os.path.expanduser(rest)).exists()):
+    if head and (last.startswith("#") or not _exists(rest)):
         return head.strip(), last
     return rest, ""
+
+
+def _exists(path_text: str) -> bool:
+    """Is there a file by this name (False also when it cannot be looked at)?"""
+    try:
+        return Path(os.path.expanduser(path_text)).exists()
+    except OSError:
+        return False
 
 
 def send_file_once(conn: ChatConnection, path_text: str, target: str, tls: ssl.SSLContext | None) -> int:

@@ -104,6 +104,9 @@ def test_send_file_refusals_are_clear(tmp_path):
         assert "files here take at most" in refused.stderr
         missing = run_client(srv.address, "--name", "alice", "--send-file", str(tmp_path / "nope"))
         assert missing.returncode == 2 and "no such file" in missing.stderr
+        too_long = run_client(srv.address, "--name", "alice", "--send-file", str(tmp_path / ("a" * 300)))
+        assert too_long.returncode == 2 and "cannot read" in too_long.stderr, too_long.stderr
+        assert "Traceback" not in too_long.stderr
     finally:
         srv.stop()
 
