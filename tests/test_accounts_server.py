@@ -271,3 +271,24 @@ def test_op_given_to_an_account_survives_a_restart(tmp_path):
         assert listed["type"] == "notice", "an operator again, after the restart, by the account"
     finally:
         srv.stop()
+
+
+def test_a_banned_account_is_refused_when_its_token_comes_under_another_name(tmp_path):
+    ops = tmp_path / "ops.txt"
+    ops.write_text("operators only\n")
+    ops.chmod(0o600)
+    srv = ServerProcess("--rate-limit", "0", "--op", "admin", "--op-password-file", str(ops))
+    try:
+        bob = NativeClient(srv.port, "bob")
+        bob.send_json({"type": "register", "password": PASSWORD})
+        token = answer(bob, "loggedin")["token"]
+        bob.send_json({"type": "quit"})
+        bob.expect(lambda f: f["type"] == "bye")
+        admin, welcome = arrive(srv.port, nick="admin", password="operators only")
+        assert welcome["type"] == "welcome"
+        admin.send_json({"type": "ban", "nick": "bob", "duration": 0})
+        admin.expect(lambda f: f["type"] == "notice" and "bob" in f.get("text", ""))
+        back, refused = arrive(srv.port, nick="someone-else", login_token=token)
+        assert refused["type"] == "error" and refused["code"] == "banned", refused
+    finally:
+        srv.stop()

@@ -117,8 +117,14 @@ def register(
         login = login_at_hello(p, nick, login_token, account_password)
         if login is None:
             return False
-        if login is not True:
-            nick = validate_nick(login.account)  # (a token's account names itself)
+        if login is not True and nick_key(login.account) != nick_key(nick):
+            nick = validate_nick(login.account)  # (a token's account names itself: checked as that name)
+            if p.server.reserved_for_host(nick, p):
+                p.send(m.Error("nick_taken", f"{nick!r} is the name of this server's host"))
+                return False
+            refuse_if_banned(p, nick)
+        elif login is not True:
+            nick = validate_nick(login.account)
         p.token = p.server.issue_token(nick)  # (the welcome carries it)
         p.registered = True
         if p.shared:
