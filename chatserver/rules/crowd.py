@@ -121,6 +121,11 @@ class Crowds:
             return ""
         return CROSSINGS[verdict.crossed].format(room=room, limit=self.limit, back=self._back)
 
+    def crowded(self, room: str) -> bool:
+        """Is ``room`` crowded as this ``Crowds`` remembers it (the tests ask)?"""
+        with self._lock:
+            return room_key(room) in self._crowded
+
 
 #: Each hub's ``Crowds`` (weak: a hub that is gone takes its memory with it).
 _OF_HUB: weakref.WeakKeyDictionary[object, Crowds] = weakref.WeakKeyDictionary()
