@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable
 
@@ -26,7 +25,7 @@ from chatserver.accounts.throttle import Throttle
 from chatserver.backends.accounts import AccountStore, StoredAccount
 from common import messages as m
 from common.commands import format_duration
-from common.lookalike import identity, skeleton
+from common.lookalike import identity, lookalike_keys
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +58,6 @@ class Login:
 
     def frame(self) -> m.LoggedIn:
         return m.LoggedIn(account=self.account, token=self.token, registered=self.registered)
-
-
-def lookalike_keys(name: str) -> list[str]:
-    """The keys ``name`` is compared by: its own (``nick_key``), and that of how it draws as
-    written (``lookalike.looks_like``: an all-capitals look-alike)."""
-    own = identity(name)
-    drawn = identity(skeleton(unicodedata.normalize("NFKC", name)))
-    return [own] if drawn == own else [own, drawn]
 
 
 class Accounts:
