@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 
 from chatserver.accounts import hashing, tokens
@@ -83,7 +82,6 @@ class Accounts:
         self.registrations = Throttle(
             first=REGISTER_FIRST, longest=REGISTER_LONGEST, free=REGISTER_FREE, forget_after=3600.0, clock=clock
         )
-        self._told: OrderedDict[str, None] = OrderedDict()  # addresses the log has named as throttled
 
     # -- names --
     def registered(self, nick: str) -> StoredAccount | None:
@@ -107,17 +105,13 @@ class Accounts:
         delay = self.logins.failed("ip " + address)
         if account_key is not None:
             delay = max(delay, self.logins.failed("account " + account_key))
-        if address not in self._told:
-            self._told[address] = None
-            while len(self._told) > 10_000:
-                self._told.popitem(last=False)
+        if self.logins.failures("ip " + address) == 1:  # (the first in a row: said once, until a success)
             log.warning("wrong login from %s: its logins are throttled (growing delays)", address)
         log.info("wrong login from %s; the next waits %g s", address, delay)
 
     def _succeeded(self, address: str, account: StoredAccount) -> None:
         self.logins.succeeded("ip " + address)
         self.logins.succeeded("account " + identity(account.name))
-        self._told.pop(address, None)
 
     def _issue(self, account: StoredAccount, *, registered: bool = False) -> Login:
         token = tokens.new_token()
