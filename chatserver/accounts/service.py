@@ -137,8 +137,7 @@ class Accounts:
         one, or not ``name``'s. Only the address is throttled: the owner's own devices still log
         in while someone guesses the account's password."""
         self._check_throttle("ip " + address)
-        found = self.store.token_account(tokens.token_hash(token)) if tokens.looks_like_token(token) else None
-        account = None if found is None else self.store.account(found)
+        account = self.store.account_by_token(tokens.token_hash(token)) if tokens.looks_like_token(token) else None
         if account is None or (name is not None and identity(name) != identity(account.name)):
             self._failed(address, None)
             raise Refused("bad_login", "that login token is not valid (revoked, or not this account's)")
