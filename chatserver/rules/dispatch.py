@@ -11,44 +11,20 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
-from typing import Protocol
 
 from chatserver.backends.records import Unavailable
 from chatserver.core.hub import Publish as Batched  # (one message of a publish_many)
 from chatserver.rules import accounts, chat
 from chatserver.rules import rooms as roomrules
 from chatserver.rules.effects import Effect, Pause, Publish, leave, notice
-from chatserver.rules.executor import itself, receipt
-from chatserver.rules.modes import Mode
-from chatserver.rules.services import Handler, Me
+from chatserver.rules.executor import Actor, itself, receipt
 from common import messages as m
 from common.commands import HELP_LINES, AskPassword, CommandError, ShowHelp, parse_input
 from common.nicks import is_exit_word
 from common.ratelimit import TokenBucket
 
 
-class Sender(Me, Protocol):
-    """The person whose messages are handled (``Participant`` is one)."""
-
-    mode: Mode
-    commands: dict[type[m.Message], Handler]  # its mode's table
-    shared: bool  # do its mode's people meet in the hub's rooms?
-    echoes: bool
-    asking: AskPassword | None
-    password_answers: list[str]
-    #: Messages in a row that had to be slowed.
-    over_limit: int
-
-    @property
-    def bucket(self) -> TokenBucket | None: ...
-
-    def in_clear(self) -> bool: ...
-
-    def execute(self, effects: Sequence[Effect]) -> None: ...
-
-
-def handle(p: Sender, msg: m.Message) -> None:
+def handle(p: Actor, msg: m.Message) -> None:
     """Act on one message from this registered person (a typed ``Line``: what it parses to)."""
     if isinstance(msg, m.Line):
         typed(p, msg.text, msg.room)
@@ -58,7 +34,7 @@ def handle(p: Sender, msg: m.Message) -> None:
     act(p, msg)
 
 
-def typed(p: Sender, line: str, room: str | None = None) -> None:
+def typed(p: Actor, line: str, room: str | None = None) -> None:
     """A line as typed (an nc user's, or a ``line`` frame), parsed as the terminal parses
     it and then done as the message it makes would be; a message without a room of its
     own goes to ``room`` (the focused room if None). Help and parse errors are answered
@@ -87,7 +63,7 @@ def typed(p: Sender, line: str, room: str | None = None) -> None:
         act(p, parsed)
 
 
-def act(p: Sender, msg: m.Message, *, echo: bool = False) -> None:
+def act(p: Actor, msg: m.Message, *, echo: bool = False) -> None:
     """``msg`` through its mode's table; a message ``echo``ed has its text in its receipt."""
     handler = p.commands.get(type(msg))
     if handler is None:
@@ -105,7 +81,7 @@ def act(p: Sender, msg: m.Message, *, echo: bool = False) -> None:
             p.send(m.Error("unavailable", f"{what} not done: {exc}; try again when it is back"))
 
 
-def throttle(p: Sender, bucket: TokenBucket) -> list[Effect]:
+def throttle(p: Actor, bucket: TokenBucket) -> list[Effect]:
     """Slow a sender over the rate limit; disconnect one that keeps flooding."""
     wait = bucket.delay()
     if wait <= 0:
@@ -121,7 +97,7 @@ def throttle(p: Sender, bucket: TokenBucket) -> list[Effect]:
     return [Pause(wait)]
 
 
-def say_many(p: Sender, msgs: list[m.Message]) -> None:
+def say_many(p: Actor, msgs: list[m.Message]) -> None:
     """Messages read together, taken in order as ``handle`` takes each; but the run of
     those that only go to a room (said, not muted, no exit word: nothing to answer) is
     published in one hub call, one turn of its lock for the lot. What does not change

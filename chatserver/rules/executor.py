@@ -31,17 +31,35 @@ from chatserver.rules.effects import (
     SetOp,
     Tell,
 )
-from chatserver.rules.services import Me
+from chatserver.rules.modes import Mode
+from chatserver.rules.services import Handler, Me
 from common import messages as m
+from common.commands import AskPassword
+from common.ratelimit import TokenBucket
 
 log = logging.getLogger(__name__)
 
 
 class Actor(Me, Protocol):
-    """The person effects are carried out for (``Participant`` is one)."""
+    """The person as the rules' own machinery sees it (this executor, ``dispatch.py`` and
+    ``greeting.py``): ``Me``, and what they read beyond it (``Participant`` is one)."""
 
+    mode: Mode
+    commands: dict[type[m.Message], Handler]  # its mode's table
+    shared: bool  # do its mode's people meet in the hub's rooms?
     #: Does it get its own room messages back as the room does (IRC's echo-message)?
     echoes: bool
+    asking: AskPassword | None
+    password_answers: list[str]
+    #: Messages in a row that had to be slowed.
+    over_limit: int
+
+    @property
+    def bucket(self) -> TokenBucket | None: ...
+
+    def in_clear(self) -> bool: ...
+
+    def execute(self, effects: Sequence[Effect]) -> None: ...
 
 
 def receipt(msg: m.Message) -> m.Message:

@@ -8,27 +8,16 @@ its frame once. ``/who`` (``users_reply``) names everyone who fits one frame.
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol
 
 from chatserver.core.hub import Greeting
 from chatserver.rules import membership
+from chatserver.rules.executor import Actor
 from chatserver.rules.modes import Mode
-from chatserver.rules.services import Me
 from common import messages as m
 from common.limits import bound, fit
-from common.ratelimit import TokenBucket
 
 
-class Entering(Me, Protocol):
-    """The person greeted (``Participant`` is one)."""
-
-    mode: Mode
-
-    @property
-    def bucket(self) -> TokenBucket | None: ...
-
-
-def greet(p: Entering, g: Greeting) -> None:
+def greet(p: Actor, g: Greeting) -> None:
     """Registered: send the welcome, then recent or missed messages (runs under
     the hub lock, so no live message can come between them). A plain peer gets
     the welcome line and who is here first, and outside chat mode nothing."""
@@ -43,7 +32,7 @@ def greet(p: Entering, g: Greeting) -> None:
     membership.replay(p, g)
 
 
-def welcome(p: Entering) -> m.Welcome:
+def welcome(p: Actor) -> m.Welcome:
     """The handshake's answer: it names the first people here (``limits.first``) and counts
     the rest, so it costs the same in a room of 5 as of 5,000 and always fits its frame."""
     users, more = _nicks_here(p)
@@ -68,7 +57,7 @@ def welcome(p: Entering) -> m.Welcome:
     )
 
 
-def _accounts_mode(p: Entering) -> str | None:
+def _accounts_mode(p: Actor) -> str | None:
     """What a welcome says of accounts: "required", "optional", or None (none here)."""
     accounts = p.server.accounts
     if accounts is None or p.mode is not Mode.CHAT:
@@ -76,7 +65,7 @@ def _accounts_mode(p: Entering) -> str | None:
     return "required" if accounts.required else "optional"
 
 
-def _nicks_here(p: Entering) -> tuple[list[str], int]:
+def _nicks_here(p: Actor) -> tuple[list[str], int]:
     """The names a welcome lists, and how many more people are here."""
     if p.mode is not Mode.CHAT:
         return [p.nick], 0
@@ -84,7 +73,7 @@ def _nicks_here(p: Entering) -> tuple[list[str], int]:
     return shown, count - len(shown)
 
 
-def users_on_entry(p: Entering) -> m.Users:
+def users_on_entry(p: Actor) -> m.Users:
     """Who is here, as a plain peer is told on entering: the first ``limits.first`` of them
     with their away marks, and the count of the rest (``/who`` names as many as fit)."""
     shown, count = p.hub.first_members(p.room, bound(m.Users))
@@ -92,7 +81,7 @@ def users_on_entry(p: Entering) -> m.Users:
     return fit(m.Users(p.room, nicks, away=[q.nick for q in shown if q.away], more=count - len(shown)))
 
 
-def users_reply(p: Entering) -> m.Users:
+def users_reply(p: Actor) -> m.Users:
     """``/who``: everyone here who fits one frame (``limits.fit`` measures each name once;
     asked for, not paid on every join), and the count of the rest."""
     here = p.hub.members(p.room) if p.mode is Mode.CHAT else [p]
