@@ -15,13 +15,12 @@ from pathlib import Path
 from chatserver.app.netinfo import lan_addresses
 from chatserver.app.options import days_kept, format_host, store_path
 from chatserver.config import ServerConfig
+from chatserver.files.names import MIB
 from chatserver.files.sharing import Sharing
 from chatserver.files.store import FileStore
 from chatserver.net.server import ChatServer
 from chatserver.net.transfers import add_routes
 from chatserver.net.web import WebServer
-
-MIB = 1024 * 1024
 
 
 def files_dir(config: ServerConfig) -> Path | None:
