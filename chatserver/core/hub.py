@@ -138,6 +138,11 @@ class LocalHub:
         # a frame for one session and waiting for delivery (the delivery: ``delivery.py``, or
         # a cluster's relay).
         self.enter = self._joining.enter
+        # Who is in a room, as a greeting asks it under ``enter``: the directory's own, with no
+        # frame here to delegate (the deepest a connection's thread goes is kept by every idle
+        # connection: ``net/threadmemory.py``).
+        self.first_members = self._directory.first_members
+        self.first_names = self._directory.first_names
         self.join = self._joining.join
         self.publish = self._delivery.publish
         self.publish_many = self._delivery.publish_many
@@ -254,14 +259,6 @@ class LocalHub:
 
     def members(self, room: str) -> list[Person]:
         return self._directory.members(room)
-
-    def first_members(self, room: str, limit: int) -> tuple[list[Person], int]:
-        """The first ``limit`` members (in the order they came) and how many there are."""
-        return self._directory.first_members(room, limit)
-
-    def first_names(self, room: str, limit: int) -> tuple[list[str], int]:
-        """``first_members``' names alone: what a welcome lists, on every join, without a record each."""
-        return self._directory.first_names(room, limit)
 
     def size(self, room: str) -> int:
         """How many are in ``room`` now, in O(1) (``rules/crowd.py`` asks on every join and leave)."""

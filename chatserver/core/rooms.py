@@ -220,8 +220,10 @@ class Rooms:
         return [person(sub) for sub in itertools.islice(r.members, limit)], len(r.members)
 
     def first_names(self, name: str, limit: int) -> tuple[list[str], int]:
-        """``first_members``' names alone: what a welcome lists, on every join, without a record each."""
-        r = self.get(name)
+        """``first_members``' names alone: what a welcome lists, on every join, without a record each.
+        (``get`` written out: a welcome asks this at the deepest a connection's thread goes, and
+        each frame there is kept by every idle connection: ``net/threadmemory.py``.)"""
+        r = self.by_key.get(room_key(name))
         return ([sub.nick for sub in itertools.islice(r.members, limit)], len(r.members)) if r else ([], 0)
 
     def listing(self) -> list[RoomInfo]:
