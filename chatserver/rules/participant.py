@@ -185,32 +185,9 @@ class Participant:
         """Where it connects from (an IP address; ``local`` when not said)."""
         return self._address
 
-    def register(
-        self,
-        nick: str,
-        *,
-        resume: str | None = None,
-        last_seq: int | None = None,
-        password: str | None = None,
-        room: str | None = None,
-        epoch: str | None = None,
-        others: Sequence[tuple[str, str | None, int | None]] = (),
-        login_token: str | None = None,
-        account_password: str | None = None,
-    ) -> bool:
-        """Claim ``nick``, join the room and greet; on refusal tell the peer why (``entry.register``)."""
-        return entry.register(
-            self,
-            nick,
-            resume=resume,
-            last_seq=last_seq,
-            password=password,
-            room=room,
-            epoch=epoch,
-            others=others,
-            login_token=login_token,
-            account_password=account_password,
-        )
+    #: Claim a name, join the room and greet; on refusal tell the peer why: ``entry.register``
+    #: itself, not a method calling it (a frame less under every connection's registration).
+    register = entry.register
 
     def mute(self) -> StoredSanction | None:
         """The mute on this participant's name or address (an operator's is not looked at), if any."""
