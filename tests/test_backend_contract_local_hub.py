@@ -158,3 +158,25 @@ def test_a_history_read_does_not_stop_delivery(gated):
     assert [x.text for x in messages] == ["two"], "what came after seq 1, up to the room's seq when asked"
     assert lost == 0
     assert alice.texts() == ["three"]
+
+
+def test_lines_read_together_for_rooms_not_taken_up_are_each_published_once_in_order(gated):
+    """A sender's lines read together (``publish_many``) for a room in memory and one that is not yet:
+    the second is taken up outside the lock, and no line is published twice or out of order."""
+    hub, _ = gated
+    alice, bob = _talking(hub)
+
+    def line(room: str, text: str):  # noqa: ANN202
+        build = lambda seq, ts: m.ChatMessage(seq=seq, ts=ts, room=room, nick="alice", text=text)  # noqa: E731
+        return room, build, lambda msg: m.Accepted(seq=msg.seq, ts=msg.ts, room=msg.room)
+
+    hub.publish_many([line("#a", "one"), line("#new", "two"), line("#a", "three"), line("#new", "four")], alice)
+    assert hub.flush(TIMEOUT)
+    assert [(x.seq, x.text) for x in hub.recent("#a", 10)] == [(1, "one"), (2, "three")]
+    assert [(x.seq, x.text) for x in hub.recent("#new", 10)] == [(1, "two"), (2, "four")]
+    receipts = [m.decode(line) for line in alice.data.splitlines()]
+    assert [(x.room, x.seq) for x in receipts] == [("#a", 1), ("#new", 1), ("#a", 2), ("#new", 2)], "in order"
+    hub.publish_many([line("#new", "five"), line("#new", "six")], alice)  # (one room, taken up: one turn)
+    assert hub.flush(TIMEOUT)
+    assert [x.text for x in hub.recent("#new", 10)] == ["two", "four", "five", "six"]
+    assert bob.texts() == ["one", "three"]
