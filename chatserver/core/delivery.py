@@ -102,8 +102,7 @@ class Delivery:
     def publish_locked(
         self, room: str, build: Build, exclude: Subscriber | None, receipt: Receipt | None
     ) -> tuple[Frame, Room]:
-        r = self._rooms.load(room, create=True)
-        assert r is not None
+        r = self._rooms.taken(room)  # (taken up outside the lock: ``following.py``'s ``TakingUp``)
         msg = build(r.seq + 1, time.time())
         staged = isinstance(msg, m.ChatMessage)
         at = self._broker.publish(msg) if staged else None  # (the broker numbers it: the same number, here)
@@ -152,7 +151,7 @@ class Delivery:
         """A notice to the room, but not to ``exclude`` (or to whoever holds
         ``except_nick``): in order with messages, but not sequenced or kept."""
         with self._lock:
-            r = self._rooms.load(room)
+            r = self._rooms.get(room)  # (one not in memory has nobody to tell)
             if r is None:
                 return
             if except_nick is not None:

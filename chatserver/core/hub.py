@@ -32,7 +32,7 @@ from chatserver.backends.records import Unavailable
 from chatserver.backends.roomlog import DEFAULT_KEEP, HISTORY_BYTES, MemoryBroker
 from chatserver.core.delivery import NOT_KEPT, PUBLISH_WAIT, Delivery, Publish, Publisher
 from chatserver.core.fanout import Frame, Subscriber
-from chatserver.core.following import Following
+from chatserver.core.following import Following, TakingUp
 from chatserver.core.interface import Arrival, Greet, Greeting, Hub
 from chatserver.core.joining import Joining
 from chatserver.core.names import Names, Peers
@@ -100,7 +100,7 @@ class LocalHub:
         self._keep = keep  # messages replayed to a reconnecting client, at most
         self._broker: Broker = broker if broker is not None else MemoryBroker(keep, history_bytes)
         self._names = Names(self._lock, node, presence, peers, lambda sub, frame: self.send_to(sub, frame))
-        self._rooms = Rooms(self._broker, RoomQuota(), max_rooms)
+        self._rooms = Rooms(RoomQuota(), max_rooms)
         #: The rooms taken up in the broker (outside the lock) and let go of.
         self._following = Following(self._lock, self._rooms, self._broker, reading)
         #: Who is in a room, its topic, the rooms in use (a node's: Redis).
@@ -112,9 +112,10 @@ class LocalHub:
             )
         )
         local = self._local = Delivery(self._lock, self._broker, self._rooms, self._names.registry.holder)
-        #: How messages reach members: ``local`` itself (one server), or what ``delivery`` makes of it
-        #: (a cluster's node: through Redis, read back, then through ``local``); called last.
-        self._delivery: Publisher = delivery(local) if delivery is not None else local
+        #: How messages reach members: ``local`` (one server: its rooms taken up outside the lock
+        #: first), or what ``delivery`` makes of it (a cluster's node: through Redis, read back, then
+        #: through ``local``); called last.
+        self._delivery: Publisher = delivery(local) if delivery is not None else TakingUp(local, self._following)
         self._joining = Joining(
             self._lock,
             names=self._names,
@@ -295,14 +296,11 @@ class LocalHub:
         are no longer kept (more were missed than the history holds)."""
         with self._lock:
             r = self._rooms.get(room)
-            return self._after(r, after) if r else ([], 0)
-
-    def _after(self, r: Room, after: int) -> tuple[list[m.ChatMessage], int]:
-        """What came after ``after`` (the last ``keep`` of it), and how many more there were."""
-        if after >= r.seq:
+            seq = r.seq if r is not None else 0
+        if after >= seq:
             return [], 0
-        missed = self._broker.recent(r.name, self._keep, after=after)
-        first = missed[0].seq if missed else r.seq + 1
+        missed = self._broker.recent(room, self._keep, before=seq + 1, after=after)  # (outside the lock)
+        first = missed[0].seq if missed else seq + 1
         return list(missed), max(0, first - after - 1)
 
     def recent(self, room: str, count: int, before: int | None = None) -> list[m.ChatMessage]:
