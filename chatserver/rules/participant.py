@@ -22,7 +22,7 @@ from chatserver.backends.records import StoredSanction, Unavailable
 from chatserver.core.fanout import Frame
 from chatserver.core.hub import Greeting, Hub
 from chatserver.core.hub import Publish as Batched  # (one message of a publish_many)
-from chatserver.rules import accounts, alone, chat, entry, membership, roomcommands
+from chatserver.rules import accounts, alone, chat, entry, membership, privates, roomcommands
 from chatserver.rules import rooms as roomrules
 from chatserver.rules.effects import (
     QUIT,
@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 
 #: Each mode's command table, and whether its people meet in the hub's rooms.
 TABLES: dict[Mode, tuple[dict[type[m.Message], Handler], bool]] = {
-    Mode.CHAT: ({**chat.COMMANDS, **accounts.COMMANDS, **roomcommands.COMMANDS}, True),
+    Mode.CHAT: ({**chat.COMMANDS, **accounts.COMMANDS, **roomcommands.COMMANDS, **privates.COMMANDS}, True),
     Mode.REVERSE: (alone.REVERSE, False),
     Mode.ACK: (alone.ACK, False),
 }
