@@ -7,7 +7,8 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from helpers import ManualClock, NativeClient, client_env, logins_file, program
+from helpers import ManualClock, NativeClient, ServerProcess, client_env, logins_file, program
+from terminal import Terminal
 from test_accounts_server import answer, arrive
 from test_reconnect import read_until
 
@@ -74,3 +75,19 @@ def test_a_login_held_at_start_is_waited_for_and_tried_again(clocked, tmp_path):
     err = proc.stderr.read()
     assert proc.returncode == 0, err
     assert "refused us" not in err
+
+
+def test_the_toolbar_names_the_account_logged_in(tmp_path):
+    srv = ServerProcess("--rate-limit", "0", "--accounts", "optional")
+    try:
+        remember(tmp_path, srv.port, "carol", registered(srv.port, "carol"))
+        term = Terminal([*program("chatclient"), srv.address], env=client_env(tmp_path))
+        term.wait_text("carol>")
+        term.wait_for(lambda t: "logged in as carol" in t.lines[-1], what="the account in the toolbar")
+        term.send("/logout\r")
+        term.wait_for(lambda t: "logged in as" not in t.lines[-1], what="a guest's toolbar")
+        term.send("/quit\r")
+        assert term.wait_exit() == 0
+    finally:
+        code, err = srv.stop()
+    assert code == 0, err
