@@ -136,3 +136,18 @@ def test_page_and_nc_lines_reach_the_same_commands(srv):
     finally:
         page.close()
         nc.close()
+
+
+def test_tab_completes_the_new_commands_and_invite_takes_a_name():
+    from prompt_toolkit.completion import CompleteEvent
+    from prompt_toolkit.document import Document
+
+    from chatclient.completion import ChatCompleter
+
+    completer = ChatCompleter(nicks=lambda: ["bob"], rooms=lambda: ["#den"], correspondents=lambda: [])
+
+    def tab(text: str) -> list[str]:
+        return [c.text for c in completer.get_completions(Document(text), CompleteEvent(completion_requested=True))]
+
+    assert tab("/mo") == ["/mode "] and tab("/inv") == ["/invite "] and tab("/pri") == ["/privates "]
+    assert tab("/invite b") == ["bob"]
