@@ -6,7 +6,11 @@ from __future__ import annotations
 import pytest
 from helpers import NativeClient, PlainClient, ServerProcess, client_process
 from irc_helpers import RawIrc, words_of
+from prompt_toolkit.completion import CompleteEvent
+from prompt_toolkit.document import Document
 from test_reconnect import read_until
+
+from chatclient.completion import ChatCompleter
 
 
 @pytest.fixture(scope="module")
@@ -139,11 +143,6 @@ def test_page_and_nc_lines_reach_the_same_commands(srv):
 
 
 def test_tab_completes_the_new_commands_and_invite_takes_a_name():
-    from prompt_toolkit.completion import CompleteEvent
-    from prompt_toolkit.document import Document
-
-    from chatclient.completion import ChatCompleter
-
     completer = ChatCompleter(nicks=lambda: ["bob"], rooms=lambda: ["#den"], correspondents=lambda: [])
 
     def tab(text: str) -> list[str]:
