@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import subprocess
 
-from helpers import NativeClient, PlainClient, ServerProcess, client_env, program
+from helpers import NativeClient, PlainClient, ServerProcess, client_env, program, wait_for
 from test_accounts_client_throttle import PASSWORD, registered, remember
 from test_accounts_server import answer
 from test_reconnect import read_until
@@ -45,3 +45,27 @@ def test_privates_lists_the_kept_conversations_for_the_terminal_and_nc(tmp_path)
     finally:
         code, err = srv.stop()
     assert code == 0, err
+
+
+def test_privates_on_a_cluster_lists_what_was_said_through_another_node(make_nodes):
+    """The index is kept as conversations are, in the cluster's Redis: written on one node, listed on another."""
+    one, two = make_nodes(2, "--rate-limit", "0")
+    hal = NativeClient(one.port, "hal")
+    hal.send_json({"type": "register", "password": PASSWORD})
+    assert answer(hal, "loggedin")["type"] == "loggedin"
+    ivy = NativeClient(two.port, "ivy")
+    ivy.send_json({"type": "register", "password": PASSWORD})
+    assert answer(ivy, "loggedin")["type"] == "loggedin"
+    hal.send_json({"type": "privmsg", "to": "ivy", "text": "across nodes"})
+    assert ivy.expect(lambda f: f["type"] == "private")["text"] == "across nodes"
+    seen: list[dict] = []
+
+    def listed(client: NativeClient, name: str) -> bool:
+        client.send_json({"type": "conversations"})
+        seen.append(answer(client, "conversation-list"))
+        return seen[-1].get("names") == [name]
+
+    assert wait_for(lambda: listed(ivy, "hal")), seen[-1]  # (the cluster's store commits in batches)
+    assert wait_for(lambda: listed(hal, "ivy")), seen[-1]
+    hal.close()
+    ivy.close()
