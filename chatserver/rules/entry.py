@@ -193,7 +193,7 @@ def login_at_hello(p: Entrant, nick: str, token: str | None, password: str | Non
         if password is not None:
             return accounts.login_password(nick, password, p.address)
     except Refused as refused:
-        p.send(m.Error(refused.code, refused.text))
+        p.send(m.Error(refused.code, refused.text, wait=refused.wait or None))
         return None
     account = accounts.registered(nick)
     if account is not None:

@@ -21,7 +21,18 @@ from collections.abc import Callable, Sequence
 from chatserver.backends.records import StoredSanction
 from chatserver.core.fanout import Frame
 from chatserver.core.hub import Greeting, Hub
-from chatserver.rules import accounts, alone, chat, dispatch, entry, executor, greeting, membership
+from chatserver.rules import (
+    accounts,
+    alone,
+    chat,
+    dispatch,
+    entry,
+    executor,
+    greeting,
+    membership,
+    privates,
+    roomcommands,
+)
 from chatserver.rules.effects import QUIT, SAID_EXIT_WORD, Announce, Effect, SessionEnd
 from chatserver.rules.moderation import until_text
 from chatserver.rules.modes import Mode
@@ -35,7 +46,7 @@ __all__ = ["QUIT", "SAID_EXIT_WORD", "Participant", "SessionEnd"]
 
 #: Each mode's command table, and whether its people meet in the hub's rooms.
 TABLES: dict[Mode, tuple[dict[type[m.Message], Handler], bool]] = {
-    Mode.CHAT: ({**chat.COMMANDS, **accounts.COMMANDS}, True),
+    Mode.CHAT: ({**chat.COMMANDS, **accounts.COMMANDS, **roomcommands.COMMANDS, **privates.COMMANDS}, True),
     Mode.REVERSE: (alone.REVERSE, False),
     Mode.ACK: (alone.ACK, False),
 }

@@ -38,6 +38,8 @@ from .client import (
     Who,
 )
 from .files import ListFiles, Upload, UploadToken
+from .modes import Invite, RoomMode
+from .privates import Conversations, ListConversations
 from .server import (
     Accepted,
     Bye,
@@ -60,6 +62,7 @@ CLIENT_TYPES: frozenset[type[Message]] = frozenset(
     | {Upload, ListFiles}
     | {Op, Deop, ListOps, Ban, Unban, ListBans, Mute, Unmute}
     | {Register, Login, ChangePassword, Unregister, Logout, DropAccount}
+    | {RoomMode, Invite, ListConversations}
     | {Error, Ping, Pong}
 )
 SERVER_TYPES: frozenset[type[Message]] = frozenset(
@@ -67,6 +70,7 @@ SERVER_TYPES: frozenset[type[Message]] = frozenset(
     | {Bye, Error, Ping, Pong}
     | {UploadToken}
     | {LoggedIn, LoggedOut}
+    | {Conversations}
 )
 
 
