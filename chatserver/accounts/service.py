@@ -102,10 +102,10 @@ class Accounts:
             raise Refused("throttled", f"too many wrong logins: try again in {format_duration(max(1.0, wait))}", wait)
 
     def _failed(self, address: str, account_key: str | None) -> None:
-        delay = self.logins.failed("ip " + address)
+        delay, in_a_row = self.logins.fail("ip " + address)
         if account_key is not None:
             delay = max(delay, self.logins.failed("account " + account_key))
-        if self.logins.failures("ip " + address) == 1:  # (the first in a row: said once, until a success)
+        if in_a_row == 1:  # (the first in a row: said once, until a success or an hour's quiet)
             log.warning("wrong login from %s: its logins are throttled (growing delays)", address)
         log.info("wrong login from %s; the next waits %g s", address, delay)
 
