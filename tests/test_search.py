@@ -10,6 +10,7 @@ import pytest
 from helpers import NativeClient, ServerProcess, frames_until, wait_for
 
 from chatserver.backends.roomlog import SearchTooLong, StoredRoom
+from chatserver.backends.sqlite.search import SMALL_ROOM
 from chatserver.backends.store import SqliteStore
 from common import messages as m
 from common.rooms import room_key
@@ -53,7 +54,8 @@ def test_a_search_past_its_time_budget_is_stopped(tmp_path):
     path = tmp_path / "b.sqlite3"
     store = SqliteStore(path, room_key=room_key, clock=clock, search_seconds=5.0)
     _fill(store, "#a", texts)
-    _fill(store, "#b", ["nothing alike"])  # (searched: every match of the index, all in #a, is looked at)
+    # #b is searched through the index (past SMALL_ROOM messages): every match of the index, all in #a, is looked at
+    _fill(store, "#b", ["nothing alike"] * (SMALL_ROOM + 1))
     with pytest.raises(SearchTooLong, match="took too long; narrow it"):
         store.search("#b", "common filler", 10)
     store.close()
@@ -88,6 +90,7 @@ def test_messages_between_others_are_delivered_while_searches_run(tmp_path):
     path = tmp_path / "big.sqlite3"
     store = SqliteStore(path, room_key=room_key)
     _fill(store, "#big", [" ".join(rng.choice(words) for _ in range(1200)) for _ in range(4000)])
+    _fill(store, "#quiet", ["nothing alike"] * (SMALL_ROOM + 1))  # (searched through the index: see SMALL_ROOM)
     store.close()
     srv = ServerProcess("--store", str(path), "--rate-limit", "0", "--history", "0")
     stop = threading.Event()

@@ -98,3 +98,23 @@ def test_a_search_walks_the_word_index_newest_first_and_finds_the_rest_by_id(tmp
     plan = [row[3] for row in db.execute("EXPLAIN QUERY PLAN " + NOT_INDEXED, (room_key("#a"), 290))]
     assert plan[0] == "SEARCH m USING INTEGER PRIMARY KEY (rowid>?)"
     db.close()
+
+
+def test_a_small_room_beside_a_busy_one_is_searched_through_its_own_messages(tmp_path):
+    """A private conversation or a quiet room beside a room of many matches: the index's walk would look
+    at every one of the busy room's matches (newer than the small room's); the small room's own walk
+    looks at its few messages (review of the index walk: 100 thousand steps at 20,000 matches)."""
+    path = tmp_path / "beside.sqlite3"
+    _add(path, "#busy", 1, 5000)
+    store = SqliteStore(path, room_key=room_key)
+    store.save_room(StoredRoom("@ann @bob", "e2", 0, ""))
+    for seq in range(1, 6):
+        assert store.stage(
+            m.ChatMessage(seq=seq, ts=NOW - 10 + seq, room="@ann @bob", nick="ann", text="common ground")
+        )
+    assert store.commit() == set()
+    store.close()
+    found, looks = _search(path, "@ann @bob", "common")
+    busy, busy_looks = _search(path, "#busy", "common")
+    assert found == [5, 4, 3, 2, 1] and busy == list(range(5000, 4990, -1))
+    assert looks <= 2, f"SQLite's steps (thousands) for 5 messages beside 5,000 matches: {looks}"
