@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 
 from chatserver.backends.records import StoredSanction
 from chatserver.core.fanout import Frame
-from chatserver.core.hub import Greeting, Hub
+from chatserver.core.hub import Hub
 from chatserver.rules import (
     accounts,
     alone,
@@ -176,9 +176,9 @@ class Participant:
         executor.execute(self, effects)
 
     # -- entering and leaving ----------------------------------------------
-    def greet(self, g: Greeting) -> None:
-        """Registered: the welcome, then recent or missed messages (``greeting.greet``)."""
-        greeting.greet(self, g)
+    #: Registered: the welcome, then recent or missed messages: ``greeting.greet`` itself, not a method
+    #: calling it (a frame less under every connection's registration: ``scripts/framedepth.py``).
+    greet = greeting.greet
 
     def seat_host(self) -> None:
         """This participant is the interactive host: an operator by right (no
