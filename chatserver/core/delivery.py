@@ -83,7 +83,7 @@ class Delivery:
         instead, in the same place in the room's order)."""
         with self._lock:
             frame, r = self.publish_locked(room, build, exclude, receipt)
-            self.dispatcher.wait_if_behind(PUBLISH_WAIT)
+        self.dispatcher.wait_if_behind(PUBLISH_WAIT)  # (without the lock: see there)
         self._hold_back(r.full)
         return frame
 
@@ -93,7 +93,7 @@ class Delivery:
         (the fan-out's senders spent about a third of their time queuing on it)."""
         with self._lock:
             rooms = [self.publish_locked(room, build, exclude, receipt)[1] for room, build, receipt in items]
-            self.dispatcher.wait_if_behind(PUBLISH_WAIT)
+        self.dispatcher.wait_if_behind(PUBLISH_WAIT)
         full: list[Subscriber] = []
         for r in dict.fromkeys(rooms):
             full += r.full
