@@ -83,7 +83,7 @@ class Delivery:
         instead, in the same place in the room's order)."""
         with self._lock:
             frame, r = self.publish_locked(room, build, exclude, receipt)
-        self.dispatcher.wait_if_behind(PUBLISH_WAIT)  # (without the lock: see there)
+            self.dispatcher.wait_if_behind(PUBLISH_WAIT)
         self._hold_back(r.full)
         return frame
 
@@ -100,7 +100,7 @@ class Delivery:
                     r, last = None, room
                 r = self._publish_in(r, room, build, exclude, receipt)[1]
                 rooms[room] = r
-        self.dispatcher.wait_if_behind(PUBLISH_WAIT)
+            self.dispatcher.wait_if_behind(PUBLISH_WAIT)
         full: list[Subscriber] = []
         for r in dict.fromkeys(rooms.values()):
             full += r.full

@@ -41,10 +41,6 @@ class Dispatcher:
         self._wake.acquire()
         self._idle = threading.Condition(lock)  # for flush(): nothing queued or in hand
         self._waiters = 0  # threads waiting on _idle
-        #: Set while the queue is within ``MAX_QUEUED_BYTES`` (cleared and set with the lock held):
-        #: publishers that are over wait on it without the lock (``wait_if_behind``).
-        self._roomy = threading.Event()
-        self._roomy.set()
         with stop_signals_blocked():
             self._thread = threading.Thread(target=self._run, name="dispatcher", daemon=True)
             self._thread.start()
@@ -64,23 +60,12 @@ class Dispatcher:
         size = post.frame.size  # (before the post is in: one that raised would be queued without a wake-up)
         self._posts.append(post)
         self._bytes += size
-        if self._bytes > MAX_QUEUED_BYTES and self._roomy.is_set():
-            self._roomy.clear()
         if len(self._posts) == 1 and not self._busy:
             self._wake.release()  # it sleeps, or is about to: this batch is its next
 
     def wait_if_behind(self, timeout: float) -> None:
-        """A publisher waits (at most ``timeout`` s) while the queue is over its bound.
-
-        Called without the lock, it waits on an event the thread sets as it takes the
-        queue: the waiters wake without taking the lock, where a condition of the lock
-        had every one of them take it in turn on each batch (a convoy of publishers on
-        the lock the dispatcher needs). With the lock held (a caller inside the hub), on
-        the condition, which lets go of it meanwhile."""
+        """A publisher waits (at most ``timeout`` s) while the queue is over its bound."""
         if self._bytes <= MAX_QUEUED_BYTES:
-            return
-        if not self._lock._is_owned():  # type: ignore[attr-defined]
-            self._roomy.wait(timeout)
             return
         self._waiters += 1
         try:
@@ -121,8 +106,6 @@ class Dispatcher:
                     if self._waiters:
                         self._idle.notify_all()  # publishers waiting for this, or flush()
                     self._bytes = 0
-                    if not self._roomy.is_set():
-                        self._roomy.set()  # (publishers waiting without the lock)
                     self._busy = True
                     members = self._snapshot(posts)
                 try:
