@@ -213,7 +213,7 @@ _ZYGOTES_LOCK = threading.Lock()
 
 def _zygote(module: str, env: dict[str, str], stdin: int | None) -> Zygote | None:
     """The zygote for ``module``'s processes with ``env`` and ``stdin``, or None: start them with Popen."""
-    if not enabled() or module not in PRELOAD:
+    if not enabled() or module not in PRELOAD or not hasattr(os, "pidfd_open"):  # (Linux 5.3 and later)
         return None
     if stdin is None and os.isatty(0):  # (a fresh process would be given a terminal, unlike the zygote)
         return None
