@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from chatserver.backends.ports import Backends
-from chatserver.backends.records import Gone, Holder, Person, StoredGrant, StoredSanction
+from chatserver.backends.records import MAX_DEVICES, Gone, Holder, Person, StoredGrant, StoredSanction, TooManyDevices
 from common.nicks import nick_key
 from common.rooms import room_key
 
@@ -62,6 +62,13 @@ class _Held:
     node: str
     sid: str
     rooms: list[str] = dataclasses.field(default_factory=list)
+    #: The account's other sessions holding the name: sid -> (node, resume token).
+    devices: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
+
+
+def same_account(one: str, other: str) -> bool:
+    """Whether two sessions' accounts ("" for a guest) are one: a guest is nobody's device."""
+    return bool(one) and nick_key(one) == nick_key(other)
 
 
 class Leases:
@@ -108,19 +115,43 @@ class MemoryPresence:
                 mine = cur.sid == replacing and bool(replacing)
                 taken_over = bool(takeover) and cur.person.token == takeover
                 if self._at.alive(cur.node) and not mine and not taken_over:
-                    return None
+                    return self._device(cur, p, sid, takeover)
                 rooms = cur.rooms if mine else []
-            self._at.names[nick_key(nick)] = _Held(p, self._node, sid, rooms)
+            kept = cur.devices if cur is not None and self._at.alive(cur.node) else {}  # (mine or taken over)
+            self._at.names[nick_key(nick)] = _Held(p, self._node, sid, rooms, dict(kept))
             return (cur.node, cur.sid) if cur is not None else ("", "")
+
+    def _device(self, cur: _Held, p: Person, sid: str, takeover: str) -> tuple[str, str] | None:
+        """A claim of a name a live session holds: one more device of its account (the one
+        whose token is ``takeover`` replaced), None if not its account (lock held)."""
+        if not same_account(p.account, cur.person.account):
+            return None
+        cur.devices = {s: d for s, d in cur.devices.items() if self._at.alive(d[0])}
+        old = next((s for s, d in cur.devices.items() if takeover and d[1] == takeover), "")
+        if old:
+            node = cur.devices.pop(old)[0]
+        elif 1 + len(cur.devices) >= MAX_DEVICES:
+            raise TooManyDevices(p.nick)
+        cur.devices[sid] = (self._node, p.token)
+        return (node, old) if old else ("", "")
 
     def release(self, nick: str, sid: str) -> None:
         with self._at.lock:
             cur = self._at.names.get(nick_key(nick))
-            if cur is not None and cur.sid == sid:
+            if cur is None:
+                return
+            if cur.sid != sid:
+                cur.devices.pop(sid, None)
+                return
+            live = [(s, d) for s, d in cur.devices.items() if self._at.alive(d[0])]
+            if not live:
                 del self._at.names[nick_key(nick)]
+                return
+            (heir, (node, token)), cur.devices = live[0], dict(live[1:])  # (another device holds it now)
+            cur.sid, cur.node, cur.person = heir, node, dataclasses.replace(cur.person, token=token)
 
     def update(self, nick: str, sid: str, **fields: str) -> None:
-        changes: dict[str, object] = {k: v for k, v in fields.items() if k in ("away", "token", "room")}
+        changes: dict[str, object] = {k: v for k, v in fields.items() if k in ("away", "token", "room", "account")}
         if "op" in fields:
             changes["op"] = fields["op"] == "1"
         with self._at.lock:
@@ -140,7 +171,8 @@ class MemoryPresence:
             cur = self._at.names.get(nick_key(nick))
             if cur is None or not self._at.alive(cur.node):
                 return None
-            return Holder(cur.person, cur.node, cur.sid)
+            devices = tuple((d[0], s) for s, d in cur.devices.items() if self._at.alive(d[0]))
+            return Holder(cur.person, cur.node, cur.sid, devices)
 
     def everyone(self) -> list[Person]:
         with self._at.lock:
@@ -199,7 +231,12 @@ class MemoryPresence:
             self._at.reaping.add(node)
             gone = []
             for key, cur in sorted(self._at.names.items()):
+                cur.devices = {s: d for s, d in cur.devices.items() if d[0] != node}
                 if cur.node != node:
+                    continue
+                if cur.devices:  # (another node's device holds it now: the person is still here)
+                    (cur.sid, (cur.node, token)), *rest = cur.devices.items()
+                    cur.devices, cur.person = dict(rest), dataclasses.replace(cur.person, token=token)
                     continue
                 for room in cur.rooms:
                     here = self._at.rooms.get(room_key(room), {})

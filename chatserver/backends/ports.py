@@ -129,7 +129,7 @@ class Presence(Protocol):
         """Free ``nick`` if session ``sid`` still holds it."""
 
     def update(self, nick: str, sid: str, **fields: str) -> None:
-        """Set the holder's ``away``, ``op`` ("1"/"0") or ``token``, if ``sid`` still holds ``nick``."""
+        """Set the holder's ``away``, ``op`` ("1"/"0"), ``token`` or ``account``, if ``sid`` still holds ``nick``."""
 
     def suggest(self, nick: str) -> str:
         """A free name like ``nick``."""

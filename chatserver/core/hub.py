@@ -51,6 +51,7 @@ from chatserver.core.rooms import (
 )
 from common import messages as m
 from common.nicks import nick_key
+from common.rooms import room_key
 
 __all__ = [
     "LOBBY",
@@ -205,6 +206,16 @@ class LocalHub:
 
     def find(self, nick: str) -> Person | None:
         return self._names.find(nick)
+
+    def echo(self, sub: Subscriber, frame: Frame) -> None:
+        """``frame``, which ``sub`` sent, for its person's other devices (``names.py``)."""
+        self._names.echo(sub, frame)
+
+    def staying(self, sub: Subscriber) -> set[str]:
+        """The rooms (their keys) ``sub``'s person is still in through its other devices here:
+        ``sub`` leaving one of them is not the person leaving it."""
+        with self._lock:
+            return {room_key(n) for other in self._names.others(sub) for n in self._rooms.rooms_of(other)}
 
     def sessions(self) -> list[Person]:
         return self._names.sessions()

@@ -26,6 +26,7 @@ from chatserver.core.fanout import Member, Post, Subscriber
 from chatserver.core.registry import Person, person
 from chatserver.core.roomquota import RoomQuota
 from common import messages as m
+from common.nicks import nick_key
 from common.rooms import room_key
 
 LOBBY = "#lobby"
@@ -209,7 +210,7 @@ class Rooms:
 
     def members(self, name: str) -> list[Person]:
         r = self.get(name)
-        return [person(sub) for sub in r.members] if r else []
+        return [person(sub) for sub in _people(r.members)] if r else []
 
     def first_members(self, name: str, limit: int) -> tuple[list[Person], int]:
         """The first ``limit`` members (in the order they came) and how many there are: what a
@@ -217,12 +218,12 @@ class Rooms:
         r = self.get(name)
         if r is None:
             return [], 0
-        return [person(sub) for sub in itertools.islice(r.members, limit)], len(r.members)
+        return [person(sub) for sub in itertools.islice(_people(r.members), limit)], len(r.members)
 
     def first_names(self, name: str, limit: int) -> tuple[list[str], int]:
         """``first_members``' names alone: what a welcome lists, on every join, without a record each."""
         r = self.get(name)
-        return ([sub.nick for sub in itertools.islice(r.members, limit)], len(r.members)) if r else ([], 0)
+        return ([sub.nick for sub in itertools.islice(_people(r.members), limit)], len(r.members)) if r else ([], 0)
 
     def listing(self) -> list[RoomInfo]:
         """Rooms with people in them (and the lobby), by name."""
@@ -247,6 +248,15 @@ class Rooms:
                 members[r] = self._leavers.get(r, []) + here  # (older first)
         self._leavers.clear()
         return members
+
+
+def _people(members: dict[Subscriber, int]) -> Iterator[Subscriber]:
+    """One session per person: an account's other devices in the room are not listed again."""
+    seen: set[str] = set()
+    for sub in members:
+        if sub.account is None or nick_key(sub.nick) not in seen:
+            seen.add(nick_key(sub.nick))
+            yield sub
 
 
 class LocalDirectory:

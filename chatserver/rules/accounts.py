@@ -20,7 +20,7 @@ import msgspec
 
 from chatserver.accounts.service import Accounts, Login, Refused
 from chatserver.rules import chat
-from chatserver.rules.effects import Answer, Effect, SetOp, Tell, error, notice
+from chatserver.rules.effects import Answer, Changed, Effect, SetOp, Tell, error, notice
 from chatserver.rules.operators import operator_only
 from chatserver.rules.services import Handler, Me
 from common import messages as m
@@ -86,7 +86,7 @@ def logged_in(me: Me, login: Login) -> list[Effect]:
     (a line for a plain-line user, who keeps none), rights, and messages kept for it."""
     me.account, me.login_token = login.account, login.token
     me.account_op = login.op and not me.op  # (rights that come with the account go with it)
-    effects: list[Effect] = []
+    effects: list[Effect] = [Changed()]  # (presence holds the account: its other devices may share the name)
     if me.plain:
         what = "made and logged in to" if login.registered else "logged in to"
         effects.append(notice(f"{what} the account {login.account}", event="account"))
@@ -159,7 +159,7 @@ def change_password(me: Me, msg: m.ChangePassword) -> list[Effect]:
 
 def _logged_out(me: Me, everywhere: bool, reason: str) -> list[Effect]:
     account, me.account, me.login_token = me.account or "", None, ""
-    effects: list[Effect] = []
+    effects: list[Effect] = [Changed()]
     if me.account_op:
         me.account_op = False
         effects.append(SetOp(me.nick, False))

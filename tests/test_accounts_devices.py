@@ -1,0 +1,138 @@
+"""Several devices of one account at once (issue 23), through real sockets on a real server process.
+
+A native client and an IRC client logged in with SASL (the ``irc`` library's)
+are one person: both get the room's messages and the private ones, what one
+sends is echoed to the other, others see the person once, and the person
+leaves when the last device does. Guests keep one session per name; an
+account has ``MAX_DEVICES`` at most.
+"""
+
+from __future__ import annotations
+
+import pytest
+from helpers import NativeClient, ServerProcess, ask_who, frames_until, hello
+from test_irc_accounts import PASSWORD, SaslClient
+
+from chatserver.backends.records import MAX_DEVICES
+
+
+def login(port: int, token: str) -> NativeClient:
+    """A native device logged in with the account's token (its welcome read)."""
+    client = hello(port, nick="whoever", login_token=token)
+    welcome = client.expect(lambda f: f["type"] in ("welcome", "error"))
+    assert welcome["type"] == "welcome", welcome
+    client.welcome = welcome
+    return client
+
+
+def token_of(port: int, nick: str) -> tuple[NativeClient, str]:
+    """``nick`` registered from a native client that stays: the client and its login token."""
+    client = NativeClient(port, nick)
+    client.send_json({"type": "register", "password": PASSWORD})
+    made = client.expect(lambda f: f["type"] in ("loggedin", "error"))
+    assert made["type"] == "loggedin", made
+    return client, made["token"]
+
+
+@pytest.fixture
+def srv():
+    server = ServerProcess("--rate-limit", "0")
+    yield server
+    code, err = server.stop()
+    assert code == 0, err
+    assert "Traceback" not in err, err
+
+
+def test_a_terminal_and_an_irc_client_of_one_account_are_one_person(srv):
+    phone, _ = token_of(srv.port, "bob")
+    carol = NativeClient(srv.port, "carol")
+    laptop = SaslClient(srv.irc_port, "bob", "bob", PASSWORD)
+    assert laptop.wait("saslsuccess", "saslfail").type == "saslsuccess"
+    welcome = laptop.wait("welcome", "nicknameinuse")
+    assert welcome.type == "welcome" and welcome.target == "bob", "the second device takes the same name"
+    laptop.wait("endofnames")
+
+    carol.say("for the room")
+    assert phone.messages(1)[0]["text"] == "for the room"
+    said = laptop.wait("pubmsg")
+    assert said.source.nick == "carol" and said.arguments == ["for the room"]
+
+    carol.send_json({"type": "privmsg", "to": "bob", "text": "for bob alone"})
+    got = phone.expect(lambda f: f["type"] == "private")
+    assert got["nick"] == "carol" and got["text"] == "for bob alone"
+    said = laptop.wait("privmsg")
+    assert said.source.nick == "carol" and said.arguments == ["for bob alone"]
+
+    laptop.conn.privmsg("carol", "sent from the laptop")
+    assert carol.expect(lambda f: f["type"] == "private" and f["nick"] == "bob")["text"] == "sent from the laptop"
+    echoed = phone.expect(lambda f: f["type"] == "private")
+    assert echoed["nick"] == "bob" and echoed["to"] == "carol", "the phone sees what the laptop sent"
+    assert echoed["text"] == "sent from the laptop"
+    laptop.conn.privmsg("#lobby", "said on the laptop")
+    seen = phone.messages(1)[0]
+    assert seen["nick"] == "bob" and seen["text"] == "said on the laptop", "the phone sees what the laptop said"
+
+    who = ask_who(carol)
+    assert who["nicks"].count("bob") == 1, who
+
+    phone.send_json({"type": "quit"})
+    phone.read_until_closed()  # (the server let it go before it closed: a leave notice is queued by now)
+    carol.send_json({"type": "who"})
+    between = frames_until(carol, lambda f: f["type"] == "users")
+    assert not [f for f in between if f.get("event") == "leave"], "bob is still here on the laptop"
+    assert between[-1]["nicks"].count("bob") == 1
+    laptop.close()
+    left = carol.expect(lambda f: f["type"] == "notice" and f.get("event") == "leave")
+    assert left["nick"] == "bob", "the last device gone: bob left"
+    carol.close()
+
+
+def test_two_native_devices_hear_the_room_and_part_without_telling_it(srv):
+    phone, token = token_of(srv.port, "dana")
+    laptop = login(srv.port, token)
+    assert laptop.welcome["nick"] == "dana"
+    erin = NativeClient(srv.port, "erin")
+    assert ask_who(erin)["nicks"].count("dana") == 1
+    assert laptop.welcome["users"].count("dana") == 1, "the room's list names the person once"
+    phone.say("from the phone")
+    assert laptop.messages(1)[0]["text"] == "from the phone", "the other device sees it as the room does"
+    assert erin.messages(1)[0]["text"] == "from the phone"
+    laptop.send_json({"type": "join", "room": "#side"})
+    laptop.expect(lambda f: f["type"] == "joined" and f["room"] == "#side")
+    phone.send_json({"type": "join", "room": "#side"})
+    phone.expect(lambda f: f["type"] == "joined" and f["room"] == "#side")
+    erin.send_json({"type": "join", "room": "#side"})
+    erin.expect(lambda f: f["type"] == "joined" and f["room"] == "#side")
+    laptop.send_json({"type": "part", "room": "#side"})
+    laptop.expect(lambda f: f["type"] == "parted")
+    erin.send_json({"type": "who"})  # (of its focused room: #side)
+    between = frames_until(erin, lambda f: f["type"] == "users")
+    assert not [f for f in between if f.get("event") == "leave"], "dana is still in #side on the phone"
+    assert between[-1]["nicks"] == ["dana", "erin"]
+    phone.send_json({"type": "part", "room": "#side"})
+    left = erin.expect(lambda f: f["type"] == "notice" and f.get("event") == "leave")
+    assert left["nick"] == "dana" and left["room"] == "#side"
+    for client in (phone, laptop, erin):
+        client.close()
+
+
+def test_an_account_has_a_bounded_number_of_devices_and_a_guest_one(srv):
+    first, token = token_of(srv.port, "fred")
+    devices = [first] + [login(srv.port, token) for _ in range(MAX_DEVICES - 1)]
+    one_more = hello(srv.port, nick="fred", login_token=token)
+    refused = one_more.expect(lambda f: f["type"] in ("welcome", "error"))
+    assert refused["type"] == "error" and refused["code"] == "too_many_devices", refused
+    assert str(MAX_DEVICES) in refused["message"]
+    one_more.close()
+    devices.pop().send_json({"type": "quit"})
+    again = login(srv.port, token)  # (one gone: room for another)
+    assert again.welcome["nick"] == "fred"
+    gina = NativeClient(srv.port, "gina")
+    twin = hello(srv.port, nick="gina")
+    refused = twin.expect(lambda f: f["type"] in ("welcome", "error"))
+    assert refused["type"] == "error" and refused["code"] == "nick_taken", "a guest has one session"
+    guest = hello(srv.port, nick="fred")
+    refused = guest.expect(lambda f: f["type"] in ("welcome", "error"))
+    assert refused["type"] == "error" and refused["code"] == "name_registered", "a guest is no account's device"
+    for client in [*devices, again, gina, twin, guest]:
+        client.close()
