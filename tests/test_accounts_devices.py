@@ -136,3 +136,43 @@ def test_an_account_has_a_bounded_number_of_devices_and_a_guest_one(srv):
     assert refused["type"] == "error" and refused["code"] == "name_registered", "a guest is no account's device"
     for client in [*devices, again, gina, twin, guest]:
         client.close()
+
+
+def marker(client: NativeClient) -> dict:
+    return client.expect(lambda f: f["type"] in ("markread", "error"))
+
+
+def test_a_read_marker_reaches_the_other_device_and_outlives_a_restart(tmp_path):
+    path = tmp_path / "chat.sqlite3"
+    srv = ServerProcess("--rate-limit", "0", "--store", str(path))
+    try:
+        phone, token = token_of(srv.port, "ivy")
+        laptop = login(srv.port, token)
+        jack = NativeClient(srv.port, "jack")
+        jack.say("read me")
+        seen = phone.messages(1)[0]
+        phone.send_json({"type": "markread", "target": "#LOBBY", "ts": seen["ts"]})
+        told = marker(laptop)
+        assert told == {"type": "markread", "target": "#lobby", "ts": seen["ts"]}, "as the server spells the room"
+        phone.send_json({"type": "markread", "target": "#lobby", "ts": seen["ts"] - 60})
+        assert marker(laptop)["ts"] == seen["ts"], "a marker does not move back"
+        phone.send_json({"type": "markread", "target": "#elsewhere", "ts": 1.0})
+        assert marker(phone)["code"] == "not_in_room"
+        jack.send_json({"type": "markread", "target": "#lobby", "ts": 1.0})
+        assert marker(jack)["code"] == "not_logged_in", "a guest has no devices to share it with"
+        for client in (phone, laptop, jack):
+            client.close()
+    finally:
+        code, err = srv.stop()
+    assert code == 0, err
+
+    srv = ServerProcess("--rate-limit", "0", "--store", str(path))
+    try:
+        again = login(srv.port, token)
+        after = frames_until(again, lambda f: f["type"] == "markread")
+        assert after[-1] == {"type": "markread", "target": "#lobby", "ts": seen["ts"]}, "kept in the store"
+        assert [f["type"] for f in after][-2:] == ["loggedin", "markread"], "told with the login"
+        again.close()
+    finally:
+        code, err = srv.stop()
+    assert code == 0, err

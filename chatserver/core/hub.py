@@ -207,9 +207,9 @@ class LocalHub:
     def find(self, nick: str) -> Person | None:
         return self._names.find(nick)
 
-    def echo(self, sub: Subscriber, frame: Frame) -> None:
+    def echo(self, sub: Subscriber, frame: Frame, *, plain: bool = True) -> None:
         """``frame``, which ``sub`` sent, for its person's other devices (``names.py``)."""
-        self._names.echo(sub, frame)
+        self._names.echo(sub, frame, plain=plain)
 
     def staying(self, sub: Subscriber) -> set[str]:
         """The rooms (their keys) ``sub``'s person is still in through its other devices here:

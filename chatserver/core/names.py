@@ -27,6 +27,9 @@ from chatserver.core.fanout import Frame, Subscriber
 from chatserver.core.registry import DevicesFull, NickTaken, Person, Registry, account_of, person
 from common.nicks import nick_key
 
+#: The wires of sessions that read plain lines (an nc user's): what is for clients alone skips them.
+PLAIN_WIRES = frozenset({"plain", "plain_rooms"})
+
 
 class Peers(Protocol):
     """The other nodes of a cluster, asked to act on a session of theirs (a cluster's inboxes;
@@ -181,15 +184,17 @@ class Names:
             return person(here[0])
         return found.person if elsewhere else None
 
-    def echo(self, sub: Subscriber, frame: Frame) -> None:
+    def echo(self, sub: Subscriber, frame: Frame, *, plain: bool = True) -> None:
         """``frame``, which ``sub`` sent, for its person's other devices (so that the conversation
-        is whole on each); nothing for a guest, who has none."""
+        is whole on each; not those reading plain lines unless ``plain``); nothing for a guest,
+        who has none."""
         if sub.account is None:
             return
         with self._lock:
             sid = self.sid(sub)
             for other in self.registry.others(sub):
-                self._send_to(other, frame)
+                if plain or other.wire not in PLAIN_WIRES:
+                    self._send_to(other, frame)
         found = self.presence.holder(sub.nick) if self._peers is not None else None
         for node, other_sid in self._elsewhere(found) if found is not None else ():
             if other_sid != sid:

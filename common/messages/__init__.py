@@ -30,6 +30,7 @@ from .accounts import (
     LoggedOut,
     Login,
     Logout,
+    ReadMarker,
     Register,
     Unregister,
 )
@@ -150,6 +151,7 @@ __all__ = [
     "Private",
     "PrivateSay",
     "Quit",
+    "ReadMarker",
     "Reply",
     "RoomList",
     "SERVER_TYPES",
