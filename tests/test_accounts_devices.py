@@ -176,3 +176,21 @@ def test_a_read_marker_reaches_the_other_device_and_outlives_a_restart(tmp_path)
     finally:
         code, err = srv.stop()
     assert code == 0, err
+
+
+def test_a_rename_renames_the_person_on_every_device(srv):
+    phone, token = token_of(srv.port, "lena")
+    laptop = login(srv.port, token)
+    mo = NativeClient(srv.port, "mo")
+    phone.send_json({"type": "nick", "nick": "lenka"})
+    renamed = laptop.expect(lambda f: f["type"] == "notice" and f.get("event") == "nick")
+    assert (renamed["previous"], renamed["nick"]) == ("lena", "lenka")
+    laptop.say("said after the rename")
+    got = mo.messages(1)[0]
+    assert got["nick"] == "lenka", "the other device goes by the new name too"
+    assert ask_who(mo)["nicks"].count("lenka") == 1 and "lena" not in ask_who(mo)["nicks"]
+    mo.send_json({"type": "privmsg", "to": "lenka", "text": "to the new name"})
+    for device in (phone, laptop):
+        assert device.expect(lambda f: f["type"] == "private")["text"] == "to the new name"
+    for client in (phone, laptop, mo):
+        client.close()
