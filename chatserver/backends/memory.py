@@ -79,7 +79,7 @@ class Leases:
         self.lock = threading.Lock()
         self.until: dict[str, float] = {}  # node -> when its lease ends
         self.names: dict[str, _Held] = {}  # nick key -> holder
-        self.rooms: dict[str, dict[str, str]] = {}  # room key -> nick key -> sid
+        self.rooms: dict[str, dict[str, list[str]]] = {}  # room key -> nick key -> its sessions' sids there
         self.reaping: set[str] = set()
         self.generation = secrets.token_hex(8)
 
@@ -180,7 +180,9 @@ class MemoryPresence:
 
     def joined(self, room: str, nick: str, sid: str, rooms: list[str]) -> None:
         with self._at.lock:
-            self._at.rooms.setdefault(room_key(room), {})[nick_key(nick)] = sid
+            sids = self._at.rooms.setdefault(room_key(room), {}).setdefault(nick_key(nick), [])
+            if sid not in sids:
+                sids.append(sid)
             cur = self._at.names.get(nick_key(nick))
             if cur is not None and cur.sid == sid:
                 cur.rooms = list(rooms)
@@ -188,9 +190,7 @@ class MemoryPresence:
 
     def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> None:
         with self._at.lock:
-            here = self._at.rooms.get(room_key(room), {})
-            if here.get(nick_key(nick)) == sid:
-                del here[nick_key(nick)]
+            self._leave(room_key(room), nick_key(nick), sid)
             cur = self._at.names.get(nick_key(nick))
             if rooms is not None and cur is not None and cur.sid == sid:
                 cur.rooms = list(rooms)
@@ -198,9 +198,9 @@ class MemoryPresence:
     def members(self, room: str) -> list[Person]:
         with self._at.lock:
             found = []
-            for key, sid in self._at.rooms.get(room_key(room), {}).items():
+            for key, sids in self._at.rooms.get(room_key(room), {}).items():
                 cur = self._at.names.get(key)
-                if cur is not None and cur.sid == sid and self._at.alive(cur.node):
+                if cur is not None and self._held(cur, sids):
                     found.append(cur.person)
         return sorted(found, key=lambda p: nick_key(p.nick))
 
@@ -208,13 +208,30 @@ class MemoryPresence:
         with self._at.lock:
             here = self._at.rooms.get(room_key(room), {})  # (in the order they came: a dict keeps it)
             found: list[Person] = []
-            for key, sid in here.items():
+            for key, sids in here.items():
                 if len(found) >= limit:
                     break
                 cur = self._at.names.get(key)
-                if cur is not None and cur.sid == sid and self._at.alive(cur.node):
+                if cur is not None and self._held(cur, sids):
                     found.append(cur.person)
             return found, len(here)
+
+    def _held(self, cur: _Held, sids: list[str]) -> bool:
+        """Whether one of ``sids`` is a live session holding ``cur``'s name (lock held)."""
+        return self._at.alive(cur.node) and any(s == cur.sid or s in cur.devices for s in sids)
+
+    def _leave(self, room: str, key: str, sid: str) -> None:
+        """Session ``sid`` of the name ``key`` is out of room ``room`` (keys; lock held)."""
+        here = self._at.rooms.get(room, {})
+        sids = here.get(key, [])
+        if sid in sids:
+            sids.remove(sid)
+            if not sids:
+                del here[key]
+
+    def others_in(self, room: str, nick: str, sid: str) -> bool:
+        with self._at.lock:
+            return any(s != sid for s in self._at.rooms.get(room_key(room), {}).get(nick_key(nick), ()))
 
     def counts(self, room_keys: list[str]) -> list[int]:
         with self._at.lock:
@@ -231,17 +248,18 @@ class MemoryPresence:
             self._at.reaping.add(node)
             gone = []
             for key, cur in sorted(self._at.names.items()):
-                cur.devices = {s: d for s, d in cur.devices.items() if d[0] != node}
+                for s in [s for s, d in cur.devices.items() if d[0] == node]:
+                    del cur.devices[s]
+                    for room in cur.rooms:
+                        self._leave(room_key(room), key, s)
                 if cur.node != node:
                     continue
+                for room in cur.rooms:
+                    self._leave(room_key(room), key, cur.sid)
                 if cur.devices:  # (another node's device holds it now: the person is still here)
                     (cur.sid, (cur.node, token)), *rest = cur.devices.items()
                     cur.devices, cur.person = dict(rest), dataclasses.replace(cur.person, token=token)
                     continue
-                for room in cur.rooms:
-                    here = self._at.rooms.get(room_key(room), {})
-                    if here.get(key) == cur.sid:
-                        del here[key]
                 del self._at.names[key]
                 gone.append(Gone(cur.person.nick, list(cur.rooms)))
             self._at.until.pop(node, None)

@@ -20,44 +20,106 @@ import json
 import time
 from collections.abc import Callable
 
-from chatserver.backends.records import Gone, Holder, Person
+from chatserver.backends.records import MAX_DEVICES, Gone, Holder, Person, TooManyDevices
 from chatserver.cluster import keys
 from chatserver.cluster.link import Link
 from common.nicks import nick_key
 from common.rooms import room_key
 
+#: Lua: whether node ARGV's lease runs at ``now`` (ms); and whether ``node`` still holds the nick ``h``
+#: (its primary or one of its devices), so that its ``people`` set keeps the nick.
+_LIVE = """
+local function live(node, now)
+  local lease = redis.call('GET', 'lanchat:alive:' .. node)
+  return lease and (lease == '1' or tonumber(lease) > now)
+end
+local function holds(node, primary, devices)
+  if primary == node then return true end
+  for _, d in pairs(devices) do if d[1] == node then return true end end
+  return false
+end
+"""
+
 # KEYS: the nick hash. ARGV: node, sid, token, replacing sid, take-over token, nick, nick key, away, op, host,
-# address, room, now (ms). Returns {1, previous node, previous sid} or {0}.
-_CLAIM = """
-local cur = redis.call('HMGET', KEYS[1], 'node', 'sid', 'token', 'rooms')
+# address, room, now (ms), account, account key, the most devices. Returns {1, previous node, previous sid},
+# {0} (held by another), or {2} (its account's devices are at their cap). A name a live session of the
+# same account holds is held by this session too, as one of its ``devices`` (JSON: sid -> [node, token]).
+_CLAIM = (
+    _LIVE
+    + """
+local now = tonumber(ARGV[13])
+local cur = redis.call('HMGET', KEYS[1], 'node', 'sid', 'token', 'rooms', 'akey', 'devices')
 local rooms = '[]'
+local devices = '{}'
 if cur[1] then
-  local lease = tonumber(redis.call('GET', 'lanchat:alive:' .. cur[1]) or '0')
-  local alive = lease == 1 or lease > tonumber(ARGV[13])
+  local alive = live(cur[1], now)
   local mine = cur[2] == ARGV[4]
   local takeover = ARGV[5] ~= '' and cur[3] == ARGV[5]
-  if alive and not mine and not takeover then return {0} end
+  if alive and not mine and not takeover then
+    if ARGV[15] == '' or cur[5] ~= ARGV[15] then return {0} end
+    local held = cjson.decode(cur[6] or '{}')
+    local n, old, oldnode = 0, nil, ''
+    for s, d in pairs(held) do
+      if not live(d[1], now) then held[s] = nil
+      elseif ARGV[5] ~= '' and d[2] == ARGV[5] then old = s
+      else n = n + 1 end
+    end
+    if old then oldnode = held[old][1]; held[old] = nil
+    elseif n + 1 >= tonumber(ARGV[16]) then return {2} end
+    held[ARGV[2]] = {ARGV[1], ARGV[3]}
+    redis.call('HSET', KEYS[1], 'devices', cjson.encode(held))
+    redis.call('SADD', 'lanchat:people:' .. ARGV[1], ARGV[7])
+    if old then return {1, oldnode, old} end
+    return {1, '', ''}
+  end
   if mine and cur[4] then rooms = cur[4] end  -- (the same session, its name in another case: same rooms)
-  redis.call('SREM', 'lanchat:people:' .. cur[1], ARGV[7])
+  if alive and cur[6] then devices = cur[6] end  -- (its own, or taken over: the other devices stay)
+  if not holds(cur[1], '', cjson.decode(devices)) then redis.call('SREM', 'lanchat:people:' .. cur[1], ARGV[7]) end
 else
   cur = {'', '', ''}
 end
 redis.call('DEL', KEYS[1])
 redis.call('HSET', KEYS[1], 'nick', ARGV[6], 'node', ARGV[1], 'sid', ARGV[2], 'token', ARGV[3],
-  'away', ARGV[8], 'op', ARGV[9], 'host', ARGV[10], 'address', ARGV[11], 'room', ARGV[12], 'rooms', rooms)
+  'away', ARGV[8], 'op', ARGV[9], 'host', ARGV[10], 'address', ARGV[11], 'room', ARGV[12], 'rooms', rooms,
+  'account', ARGV[14], 'akey', ARGV[15], 'devices', devices)
 redis.call('SADD', 'lanchat:people:' .. ARGV[1], ARGV[7])
 return {1, cur[1], cur[2]}
 """
+)
 
-# KEYS: the nick hash. ARGV: sid, node, nick key. Drops the name if that session still holds it.
-_RELEASE = """
-if redis.call('HGET', KEYS[1], 'sid') == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  redis.call('SREM', 'lanchat:people:' .. ARGV[2], ARGV[3])
-  return 1
+# KEYS: the nick hash. ARGV: sid, node, nick key, now (ms). Drops that session's hold on the name: a device
+# of it goes; the one named for it is followed by a live device, if any, else the name is free.
+_RELEASE = (
+    _LIVE
+    + """
+local h = redis.call('HMGET', KEYS[1], 'sid', 'devices', 'node')
+if not h[1] then return 0 end
+local devices = cjson.decode(h[2] or '{}')
+local primary = h[3]
+if h[1] ~= ARGV[1] then
+  if not devices[ARGV[1]] then return 0 end
+  devices[ARGV[1]] = nil
+  redis.call('HSET', KEYS[1], 'devices', cjson.encode(devices))
+else
+  local heir = nil
+  for s, d in pairs(devices) do
+    if heir == nil and live(d[1], tonumber(ARGV[4])) then heir = s end
+  end
+  if heir == nil then
+    redis.call('DEL', KEYS[1])
+    for _, d in pairs(devices) do redis.call('SREM', 'lanchat:people:' .. d[1], ARGV[3]) end
+    redis.call('SREM', 'lanchat:people:' .. ARGV[2], ARGV[3])
+    return 1
+  end
+  local d = devices[heir]
+  devices[heir] = nil
+  primary = d[1]
+  redis.call('HSET', KEYS[1], 'sid', heir, 'node', d[1], 'token', d[2], 'devices', cjson.encode(devices))
 end
-return 0
+if not holds(ARGV[2], primary, devices) then redis.call('SREM', 'lanchat:people:' .. ARGV[2], ARGV[3]) end
+return 1
 """
+)
 
 # KEYS: the nick hash. ARGV: sid, then field, value pairs. Sets them if that session still holds the name.
 _UPDATE = """
@@ -66,13 +128,33 @@ for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return 1
 """
 
-# KEYS: a members hash, the room's order. ARGV: nick key, sid. Drops the entry if it is that session's.
-_LEAVE = """
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  return redis.call('HDEL', KEYS[1], ARGV[1])
+# KEYS: a members hash, the room's order. ARGV: nick key, sid, now (ms). The session is in the room: its sid
+# among the name's (an account's devices: several, space-separated; the name listed once).
+_JOIN = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+elseif not string.find(' ' .. cur .. ' ', ' ' .. ARGV[2] .. ' ', 1, true) then
+  redis.call('HSET', KEYS[1], ARGV[1], cur .. ' ' .. ARGV[2])
 end
-return 0
+redis.call('ZADD', KEYS[2], 'NX', ARGV[3], ARGV[1])  -- (back after an outage: its place)
+return 1
+"""
+
+# KEYS: a members hash, the room's order. ARGV: nick key, sid. Drops that session's entry; the name leaves
+# the room with its last session. Returns how many of its sessions are still in it.
+_LEAVE = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if not cur then return 0 end
+local left = {}
+for s in string.gmatch(cur, '%S+') do if s ~= ARGV[2] then left[#left + 1] = s end end
+if #left == 0 then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('HDEL', KEYS[1], ARGV[1])
+else
+  redis.call('HSET', KEYS[1], ARGV[1], table.concat(left, ' '))
+end
+return #left
 """
 
 # KEYS: the room's order. ARGV: limit, now (ms). Returns how many are in the room, then nick, away, op, host,
@@ -103,6 +185,7 @@ def _person(h: dict[str, str]) -> Person:
         h.get("room", ""),
         h.get("address", ""),
         h.get("token", ""),
+        h.get("account", ""),
     )
 
 
@@ -127,7 +210,7 @@ class Presence:
         r = link.redis
         self._claim, self._release = r.register_script(_CLAIM), r.register_script(_RELEASE)
         self._update, self._leave = r.register_script(_UPDATE), r.register_script(_LEAVE)
-        self._first = r.register_script(_FIRST)
+        self._first, self._join = r.register_script(_FIRST), r.register_script(_JOIN)
 
     # -- this node's lease --
     def heartbeat(self) -> str | None:
@@ -161,17 +244,22 @@ class Presence:
         p = p or Person(nick)
         args = [self._node, sid, token, replacing, takeover or "", nick, nick_key(nick)]
         args += [p.away, "1" if p.op else "0", "1" if p.host else "0", p.address, p.room, self._now()]
+        args += [p.account, nick_key(p.account) if p.account else "", MAX_DEVICES]
         got = self._link.call(lambda r: self._claim(keys=[keys.nick(nick_key(nick))], args=args))
+        if got[0] == 2:  # type: ignore[index]
+            raise TooManyDevices(nick)
         if not got[0]:  # type: ignore[index]
             return None
         return got[1], got[2]  # type: ignore[index]
 
     def release(self, nick: str, sid: str) -> None:
         key = nick_key(nick)
-        self._link.call(lambda r: self._release(keys=[keys.nick(key)], args=[sid, self._node, key]))
+        self._link.call(lambda r: self._release(keys=[keys.nick(key)], args=[sid, self._node, key, self._now()]))
 
     def update(self, nick: str, sid: str, **fields: str) -> None:
         args: list[str] = [sid]
+        if "account" in fields:  # (compared by its key: an account's devices share the name)
+            fields = {**fields, "akey": nick_key(fields["account"]) if fields["account"] else ""}
         for name, value in fields.items():
             args += [name, value]
         self._link.call(lambda r: self._update(keys=[keys.nick(nick_key(nick))], args=args))
@@ -194,7 +282,10 @@ class Presence:
         h = self._link.call(lambda r: r.hgetall(keys.nick(nick_key(nick))))
         if not h or not _live(self._link.call(lambda r: r.get(keys.alive(h["node"]))), self._now()):  # type: ignore[index,arg-type]
             return None
-        return Holder(_person(h), h["node"], h["sid"])  # type: ignore[arg-type,index]
+        held = json.loads(h.get("devices") or "{}")  # type: ignore[union-attr]
+        alive = self._alive({d[0] for d in held.values()})
+        devices = tuple((d[0], sid) for sid, d in held.items() if d[0] in alive)
+        return Holder(_person(h), h["node"], h["sid"], devices)  # type: ignore[arg-type,index]
 
     def _people(self, nick_keys: list[str]) -> list[Person]:
         """The persons holding these nick keys on live nodes."""
@@ -230,7 +321,7 @@ class Presence:
             return p.execute()
 
         held = [k for found in self._link.call(read) for k in found]  # type: ignore[union-attr]
-        return self._people(held)
+        return self._people(list(dict.fromkeys(held)))  # (a name held on several nodes: once)
 
     # -- rooms --
     def joined(self, room: str, nick: str, sid: str, rooms: list[str]) -> None:
@@ -239,8 +330,7 @@ class Presence:
 
         def write(r) -> None:  # noqa: ANN001
             p = r.pipeline(transaction=False)
-            p.hset(keys.members(room_key(room)), key, sid)
-            p.zadd(keys.order(room_key(room)), {key: self._now()}, nx=True)  # (back after an outage: its place)
+            self._join(keys=_room_keys(room), args=[key, sid, self._now()], client=p)
             self._update(keys=[keys.nick(key)], args=[sid, "rooms", json.dumps(rooms), "room", room], client=p)
             p.execute()
 
@@ -258,6 +348,11 @@ class Presence:
             p.execute()
 
         self._link.call(write)
+
+    def others_in(self, room: str, nick: str, sid: str) -> bool:
+        """Whether a session of ``nick``'s other than ``sid`` is in ``room`` (an account's other device)."""
+        held = self._link.call(lambda r: r.hget(keys.members(room_key(room)), nick_key(nick)))
+        return any(s != sid for s in (held or "").split())  # type: ignore[union-attr]
 
     def members(self, room: str) -> list[Person]:
         held = self._link.call(lambda r: r.hgetall(keys.members(room_key(room))))
@@ -301,19 +396,26 @@ class Presence:
         gone = []
         for k in held:
             h: dict[str, str] = self._link.call(lambda r, k=k: r.hgetall(keys.nick(k)))  # type: ignore[assignment]
-            if not h or h.get("node") != node:
+            if not h:
+                continue
+            devices = json.loads(h.get("devices") or "{}")
+            sids = [h["sid"]] if h.get("node") == node else []
+            sids += [sid for sid, d in devices.items() if d[0] == node]  # (its devices on the dead node)
+            if not sids:
                 continue  # taken over by a live node meanwhile
             rooms = json.loads(h.get("rooms") or "[]")
 
-            def clear(r, k: str = k, sid: str = h["sid"], rooms: list[str] = rooms) -> None:  # noqa: ANN001
+            def clear(r, k: str = k, sids: list[str] = sids, rooms: list[str] = rooms) -> int:  # noqa: ANN001
                 p = r.pipeline(transaction=False)
-                for room in rooms:
-                    self._leave(keys=_room_keys(room), args=[k, sid], client=p)
-                self._release(keys=[keys.nick(k)], args=[sid, node, k], client=p)
-                p.execute()
+                for sid in sids:
+                    for room in rooms:
+                        self._leave(keys=_room_keys(room), args=[k, sid], client=p)
+                    self._release(keys=[keys.nick(k)], args=[sid, node, k, self._now()], client=p)
+                p.exists(keys.nick(k))
+                return p.execute()[-1]
 
-            self._link.call(clear)
-            gone.append(Gone(h["nick"], rooms))
+            if not self._link.call(clear):  # (a live device of the person still holds it: nobody left)
+                gone.append(Gone(h["nick"], rooms))
         self._link.call(
             lambda r: (
                 r.pipeline(transaction=False)

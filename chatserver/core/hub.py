@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from chatserver.backends.memory import Leases, MemoryPresence
 from chatserver.backends.ports import Broker, Presence, RoomDirectory
@@ -211,11 +211,16 @@ class LocalHub:
         """``frame``, which ``sub`` sent, for its person's other devices (``names.py``)."""
         self._names.echo(sub, frame, plain=plain)
 
-    def staying(self, sub: Subscriber) -> set[str]:
-        """The rooms (their keys) ``sub``'s person is still in through its other devices here:
-        ``sub`` leaving one of them is not the person leaving it."""
+    def staying(self, sub: Subscriber, rooms: Iterable[str]) -> set[str]:
+        """Of ``rooms``, the keys of those ``sub``'s person is still in through another of its devices
+        (here, or on another node): ``sub`` leaving one of them is not the person leaving it."""
+        wanted = {room_key(name): name for name in rooms}
+        if sub.account is None or not wanted:  # (a guest has one session)
+            return set()
         with self._lock:
-            return {room_key(n) for other in self._names.others(sub) for n in self._rooms.rooms_of(other)}
+            here = {room_key(n) for other in self._names.others(sub) for n in self._rooms.rooms_of(other)}
+            sid = self._names.sids.get(sub, "")  # ("" once it is gone: every session left there is another)
+        return {k for k, name in wanted.items() if k in here or self._directory.others_in(name, sub.nick, sid)}
 
     def sessions(self) -> list[Person]:
         return self._names.sessions()

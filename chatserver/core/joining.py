@@ -191,6 +191,8 @@ class Joining:
                     with self._lock:
                         r.epoch = renumbered
                     continue
+            # (an account's device joining a room another of its devices is in: the person was there)
+            there = sub.account is not None and self._directory.others_in(r.name, nick, sid)
             self._directory.joined(r.name, nick, sid, list(dict.fromkeys(rooms)))  # (the greeting lists it)
             try:
                 found = self._history(r.name, greet, after, recent, epoch, seq, numbering)
@@ -205,7 +207,7 @@ class Joining:
                 greeting = self._greeting(r, found, after, recent, epoch, seq) if greet is not None else None
                 if greet is not None and greeting is None:
                     continue  # more was delivered than the room's recent messages hold: again
-                self._enter_locked(r, sub, claim, greeting, greet, arrival)
+                self._enter_locked(r, sub, claim, greeting, greet, None if there else arrival)
             return r.name
         with contextlib.suppress(Unavailable):
             self._directory.left(room, nick, sid, None)

@@ -282,6 +282,10 @@ class LocalDirectory:
     def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> None:
         """(As ``joined``.)"""
 
+    def others_in(self, room: str, nick: str, sid: str) -> bool:
+        """(The hub asks its own rooms: ``Names.others``.)"""
+        return False
+
     def members(self, room: str) -> list[Person]:
         with self._lock:
             return self._rooms.members(room)

@@ -284,7 +284,7 @@ class Participant:
         self.registered = False
         if self.shared:
             self.hub.unregister(self)
-            staying = self.hub.staying(self)  # (rooms its other devices are in: the person did not leave them)
+            staying = self.hub.staying(self, self.rooms.values())  # (its other devices': the person is there)
             if not self.server.stopping and not self.replaced:
                 nick = self.nick
                 text = f"{nick} left" + ("" if reason in (SAID_EXIT_WORD, QUIT) else f" ({reason})")
