@@ -194,3 +194,25 @@ def test_a_rename_renames_the_person_on_every_device(srv):
         assert device.expect(lambda f: f["type"] == "private")["text"] == "to the new name"
     for client in (phone, laptop, mo):
         client.close()
+
+
+@pytest.mark.parametrize("which", ["first", "second"])
+def test_a_device_back_on_a_new_connection_takes_its_own_session_over(srv, which):
+    first, token = token_of(srv.port, "pia")
+    second = login(srv.port, token)
+    gone, phone = (first, second) if which == "first" else (second, first)
+    resume = gone.welcome["token"]  # (its session's resume token)
+    quinn = NativeClient(srv.port, "quinn")
+    back = hello(srv.port, nick="pia", login_token=token, resume=resume, room="#lobby")
+    welcome = back.expect(lambda f: f["type"] in ("welcome", "error"))
+    assert welcome["type"] == "welcome" and welcome["nick"] == "pia", welcome
+    gone.read_until_closed()  # (the server ended the session it replaced, and not the other device's)
+    quinn.send_json({"type": "who"})
+    between = frames_until(quinn, lambda f: f["type"] == "users")
+    assert not [f for f in between if f.get("event") in ("join", "leave")], "nobody came or went"
+    assert between[-1]["nicks"].count("pia") == 1
+    quinn.send_json({"type": "privmsg", "to": "pia", "text": "both of you"})
+    for device in (phone, back):
+        assert device.expect(lambda f: f["type"] == "private")["text"] == "both of you"
+    for client in (phone, back, quinn):
+        client.close()
