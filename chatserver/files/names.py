@@ -1,5 +1,9 @@
 """What a shared file is called: a name safe to show and link, never a path; its size in words; its type.
 
+Sizes are said as file managers say them (``human_size``: decimal, ``2.1 MB``);
+a limit set in MiB (``--max-file-size``, ``--file-quota``, ``--files-max-mb``)
+is said in MiB, as it was set (``in_mib``).
+
 A name from the network may hold path separators (``../../etc/passwd``,
 ``C:\\x``), look-alikes of them (``∕``, ``⁄``, fullwidth ``／``), control,
 bidi and invisible characters: ``safe_name`` keeps only the last part,
@@ -17,7 +21,9 @@ import unicodedata
 from common.sizes import human_size
 
 MAX_NAME = 120
-__all__ = ["human_size", "media_type", "safe_name"]  # (human_size: common/sizes.py)
+__all__ = ["MIB", "human_size", "in_mib", "media_type", "safe_name"]  # (human_size: common/sizes.py)
+#: The unit the file limits are set in.
+MIB = 1024 * 1024
 #: Separators and their look-alikes, Windows' reserved characters, controls, bidi and invisible format characters.
 _UNSAFE = re.compile(
     '[/\\\\:*?"<>|\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2044\u2060-\u2064\u2066-\u2069'
@@ -62,3 +68,11 @@ def media_type(name: str, head: bytes) -> str:
     if kind == "image/webp" and head[8:12] != b"WEBP":
         return BYTES
     return kind
+
+
+def in_mib(size: int) -> str:
+    """A size in the unit the limits are set in: ``1073741824`` -> ``1024 MiB``, ``1572864`` -> ``1.5 MiB``."""
+    value = size / MIB
+    if value == int(value):
+        return f"{int(value)} MiB"
+    return f"{value:.1f} MiB" if value >= 0.05 else "less than 0.1 MiB"
