@@ -53,6 +53,7 @@ class Registry:
 
     def __init__(self) -> None:
         self._nicks: dict[str, list[Subscriber]] = {}
+        self._several: set[str] = set()  # the nick keys held by more than one session (devices)
 
     def claim(self, sub: Subscriber, new: str, replacing: Subscriber | None = None) -> str:
         """Give ``sub`` the nickname ``new`` (``replacing`` may hold it; a session of ``sub``'s
@@ -64,6 +65,10 @@ class Registry:
             raise DevicesFull(new)
         self.release(sub)
         self._nicks[nick_key(new)] = [*held, sub]
+        if held:
+            self._several.add(nick_key(new))
+        else:
+            self._several.discard(nick_key(new))
         old, sub.nick = sub.nick, new
         return old
 
@@ -95,8 +100,15 @@ class Registry:
         held = self._nicks.get(key)
         if held is not None and sub in held:
             held.remove(sub)
+            if len(held) < 2:
+                self._several.discard(key)
             if not held:
                 del self._nicks[key]
+
+    def extra_in(self, members: dict[Subscriber, int]) -> int:
+        """How many of ``members`` are a person's second (third...) session: its count, in
+        the few names several sessions hold, not in the members."""
+        return sum(max(0, sum(s in members for s in self._nicks[key]) - 1) for key in self._several)
 
     def holder(self, nick: str) -> Subscriber | None:
         """The session named for ``nick``'s person (its first device)."""

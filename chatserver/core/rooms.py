@@ -127,6 +127,13 @@ class Rooms:
         self.by_key: dict[str, Room] = {}  # room_key -> room
         #: Who left a room while posts to it were queued, and the last of them it gets.
         self._leavers: dict[Room, list[Member]] = {}
+        #: How many of a room's members are a person's second (third...) session: an account's
+        #: other devices (the hub's registry counts them; none by default).
+        self.extra: Callable[[dict[Subscriber, int]], int] = lambda members: 0
+
+    def count(self, r: Room) -> int:
+        """How many people are in ``r`` (an account's devices count once)."""
+        return len(r.members) - self.extra(r.members)
 
     def get(self, name: str) -> Room | None:
         """The room if it is in memory."""
@@ -218,17 +225,17 @@ class Rooms:
         r = self.get(name)
         if r is None:
             return [], 0
-        return [person(sub) for sub in itertools.islice(_people(r.members), limit)], len(r.members)
+        return [person(sub) for sub in itertools.islice(_people(r.members), limit)], self.count(r)
 
     def first_names(self, name: str, limit: int) -> tuple[list[str], int]:
         """``first_members``' names alone: what a welcome lists, on every join, without a record each."""
         r = self.get(name)
-        return ([sub.nick for sub in itertools.islice(_people(r.members), limit)], len(r.members)) if r else ([], 0)
+        return ([sub.nick for sub in itertools.islice(_people(r.members), limit)], self.count(r)) if r else ([], 0)
 
     def listing(self) -> list[RoomInfo]:
         """Rooms with people in them (and the lobby), by name."""
         found = [
-            RoomInfo(r.name, len(r.members), r.topic)
+            RoomInfo(r.name, self.count(r), r.topic)
             for k, r in self.by_key.items()
             if r.members or k == room_key(LOBBY)
         ]
@@ -301,12 +308,12 @@ class LocalDirectory:
     def size(self, room: str) -> int:
         with self._lock:
             r = self._rooms.get(room)
-            return len(r.members) if r is not None else 0
+            return self._rooms.count(r) if r is not None else 0
 
     def census(self, room: str) -> tuple[int, bool]:
         with self._lock:
             r = self._rooms.get(room)
-            return (len(r.members), r.crowded) if r is not None else (0, False)
+            return (self._rooms.count(r), r.crowded) if r is not None else (0, False)
 
     def mark_crowded(self, room: str, crowded: bool) -> bool:
         with self._lock:
