@@ -192,7 +192,10 @@ def test_a_rename_renames_the_person_on_every_device(srv):
     mo.send_json({"type": "privmsg", "to": "lenka", "text": "to the new name"})
     for device in (phone, laptop):
         assert device.expect(lambda f: f["type"] == "private")["text"] == "to the new name"
-    for client in (phone, laptop, mo):
+    tablet = login(srv.port, token)
+    assert tablet.welcome["nick"] == "lenka", "a device logging in later joins the person by its new name"
+    assert ask_who(mo)["nicks"].count("lenka") == 1 and "lena" not in ask_who(mo)["nicks"]
+    for client in (phone, laptop, mo, tablet):
         client.close()
 
 

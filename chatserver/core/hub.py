@@ -208,6 +208,10 @@ class LocalHub:
     def find(self, nick: str) -> Person | None:
         return self._names.find(nick)
 
+    def named(self, account: str) -> str | None:
+        """The name ``account``'s person goes by here (a ``/nick`` may have renamed it), or None."""
+        return self._names.named(account)
+
     def echo(self, sub: Subscriber, frame: Frame, *, plain: bool = True) -> None:
         """``frame``, which ``sub`` sent, for its person's other devices (``names.py``)."""
         self._names.echo(sub, frame, plain=plain)

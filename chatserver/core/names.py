@@ -137,6 +137,12 @@ class Names:
             return None
         return held
 
+    def named(self, account: str) -> str | None:
+        """The name ``account``'s person goes by on this node (None: not here; a cluster's other
+        nodes are not asked)."""
+        with self._lock:
+            return self.registry.named(account)
+
     def others(self, sub: Subscriber) -> list[Subscriber]:
         """``sub``'s person's other sessions on this node (lock held)."""
         return self.registry.others(sub)

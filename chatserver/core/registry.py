@@ -54,6 +54,7 @@ class Registry:
     def __init__(self) -> None:
         self._nicks: dict[str, list[Subscriber]] = {}
         self._several: set[str] = set()  # the nick keys held by more than one session (devices)
+        self._accounts: dict[str, str] = {}  # an account's key -> the nick key its sessions here hold
 
     def claim(self, sub: Subscriber, new: str, replacing: Subscriber | None = None) -> str:
         """Give ``sub`` the nickname ``new`` (``replacing`` may hold it; a session of ``sub``'s
@@ -65,6 +66,8 @@ class Registry:
             raise DevicesFull(new)
         self.release(sub)
         self._nicks[nick_key(new)] = [*held, sub]
+        if account_of(sub):
+            self._accounts[nick_key(account_of(sub))] = nick_key(new)
         if held:
             self._several.add(nick_key(new))
         else:
@@ -104,6 +107,13 @@ class Registry:
                 self._several.discard(key)
             if not held:
                 del self._nicks[key]
+                if account_of(sub) and self._accounts.get(nick_key(account_of(sub))) == key:
+                    del self._accounts[nick_key(account_of(sub))]
+
+    def named(self, account: str) -> str | None:
+        """The name ``account``'s sessions here hold (None: none is here)."""
+        held = self._nicks.get(self._accounts.get(nick_key(account), ""))
+        return held[0].nick if held else None
 
     def extra_in(self, members: dict[Subscriber, int]) -> int:
         """How many of ``members`` are a person's second (third...) session: its count, in

@@ -138,10 +138,11 @@ def login(me: Me, msg: m.Login) -> list[Effect]:
     except Refused as refused:
         return refusal(refused)
     effects: list[Effect] = []
-    if identity(done.account) != identity(me.nick):  # (take the account's name first: it may be held)
+    name = me.hub.named(done.account) or done.account  # (its devices' name, if they renamed the person)
+    if identity(name) != identity(me.nick):  # (take the account's name first: it may be held)
         before, me.account = me.account, done.account
-        effects = chat.COMMANDS[m.SetNick](me, m.SetNick(done.account))  # (as /nick: room rights follow)
-        if identity(me.nick) != identity(done.account):
+        effects = chat.COMMANDS[m.SetNick](me, m.SetNick(name))  # (as /nick: room rights follow)
+        if identity(me.nick) != identity(name):
             me.account = before
             if msg.password is not None:
                 accounts.logout(done.token)  # (the token made for this login is not kept)

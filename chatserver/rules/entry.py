@@ -125,6 +125,8 @@ def register(
             refuse_if_banned(p, nick)
         elif login is not True:
             nick = validate_nick(login.account)
+        if login is not True:  # (its other devices renamed the person: this one takes that name)
+            nick = p.hub.named(login.account) or nick
         p.token = p.server.issue_token(nick)  # (the welcome carries it)
         p.registered = True
         if login is not True:  # (before the name is claimed: the account's other devices hold it too)
