@@ -500,6 +500,8 @@ def proc_counts(pid: int) -> tuple[int, int]:
 class Member:
     """A hub subscriber in the test's own process that records what it is given."""
 
+    account: str | None = None  # (a guest)
+
     def __init__(self, nick: str, wire: str | None = "native") -> None:
         self.nick, self.wire = nick, wire
         self.away, self.op, self.is_host, self.token, self.replaced = "", False, False, "", False

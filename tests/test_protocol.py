@@ -79,6 +79,7 @@ SAMPLES: list[m.Message] = [
     m.DropAccount("bob"),
     m.LoggedIn(account="bob", token="t0k3n"),
     m.LoggedOut(account="bob"),
+    m.ReadMarker(target="#dev", ts=1.5),
     m.ChatMessage(
         seq=13,
         ts=6.0,

@@ -24,6 +24,7 @@ from chatserver.app.host import HostSeat
 from chatserver.app.netinfo import lan_addresses, own_addresses, own_names
 from chatserver.app.options import days_kept, format_host, parse, store_path
 from chatserver.backends.accounts import AccountStore, MemoryAccounts
+from chatserver.backends.markers import MarkerStore, MemoryMarkers
 from chatserver.backends.memory import memory_backends
 from chatserver.backends.ports import Backends
 from chatserver.backends.retention import DEFAULT_MAX_MB, MB, Prunable, Retention
@@ -193,6 +194,15 @@ def open_accounts(config: ServerConfig, backends: Backends, link: Link | None) -
     return Accounts(store, required=config.accounts == "required", ops=config.ops)
 
 
+def open_markers(backends: Backends, link: Link | None) -> MarkerStore:
+    """The accounts' read markers, kept where the accounts are: Redis, the SQLite file, else memory."""
+    if link is not None:
+        from chatserver.cluster.redismarkers import RedisMarkers  # (as redisaccounts: when asked for)
+
+        return RedisMarkers(link)
+    return backends.broker.markers if isinstance(backends.broker, SqliteStore) else MemoryMarkers()
+
+
 def retention_of(config: ServerConfig, store: Prunable) -> Retention:
     """The store's limits from the flags: a flag left out is its default, 0 is no limit."""
     days = days_kept(config)
@@ -316,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"chatserver: {exc}", file=sys.stderr)
         return 2
     accounts = open_accounts(config, backends, link)
-    server = ChatServer(config, hub=hub, backends=backends, accounts=accounts)
+    server = ChatServer(config, hub=hub, backends=backends, accounts=accounts, markers=open_markers(backends, link))
     collector.tune()  # (after start-up: see collector.py)
     if hub is not None:
         hub.on_sanctions = server.sanctions.reload

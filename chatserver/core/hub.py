@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from chatserver.backends.memory import Leases, MemoryPresence
 from chatserver.backends.ports import Broker, Presence, RoomDirectory
@@ -51,6 +51,7 @@ from chatserver.core.rooms import (
 )
 from common import messages as m
 from common.nicks import nick_key
+from common.rooms import room_key
 
 __all__ = [
     "LOBBY",
@@ -101,6 +102,7 @@ class LocalHub:
         self._broker: Broker = broker if broker is not None else MemoryBroker(keep, history_bytes)
         self._names = Names(self._lock, node, presence, peers, lambda sub, frame: self.send_to(sub, frame))
         self._rooms = Rooms(RoomQuota(), max_rooms)
+        self._rooms.extra = self._names.registry.extra_in  # (an account's devices: one person)
         #: The rooms taken up in the broker (outside the lock) and let go of.
         self._following = Following(self._lock, self._rooms, self._broker, reading)
         #: Who is in a room, its topic, the rooms in use (a node's: Redis).
@@ -211,6 +213,25 @@ class LocalHub:
 
     def find(self, nick: str) -> Person | None:
         return self._names.find(nick)
+
+    def named(self, account: str) -> str | None:
+        """The name ``account``'s person goes by here (a ``/nick`` may have renamed it), or None."""
+        return self._names.named(account)
+
+    def echo(self, sub: Subscriber, frame: Frame, *, plain: bool = True) -> None:
+        """``frame``, which ``sub`` sent, for its person's other devices (``names.py``)."""
+        self._names.echo(sub, frame, plain=plain)
+
+    def staying(self, sub: Subscriber, rooms: Iterable[str]) -> set[str]:
+        """Of ``rooms``, the keys of those ``sub``'s person is still in through another of its devices
+        (here, or on another node): ``sub`` leaving one of them is not the person leaving it."""
+        wanted = {room_key(name): name for name in rooms}
+        if sub.account is None or not wanted:  # (a guest has one session)
+            return set()
+        with self._lock:
+            here = {room_key(n) for other in self._names.others(sub) for n in self._rooms.rooms_of(other)}
+            sid = self._names.sids.get(sub, "")  # ("" once it is gone: every session left there is another)
+        return {k for k, name in wanted.items() if k in here or self._directory.others_in(name, sub.nick, sid)}
 
     def sessions(self) -> list[Person]:
         return self._names.sessions()

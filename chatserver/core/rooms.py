@@ -27,6 +27,7 @@ from chatserver.core.fanout import Member, Post, Subscriber
 from chatserver.core.registry import Person, person
 from chatserver.core.roomquota import RoomQuota
 from common import messages as m
+from common.nicks import nick_key
 from common.rooms import room_key
 
 LOBBY = "#lobby"
@@ -131,6 +132,13 @@ class Rooms:
         self.by_key: dict[str, Room] = {}  # room_key -> room
         #: Who left a room while posts to it were queued, and the last of them it gets.
         self._leavers: dict[Room, list[Member]] = {}
+        #: How many of a room's members are a person's second (third...) session: an account's
+        #: other devices (the hub's registry counts them; none by default).
+        self.extra: Callable[[dict[Subscriber, int]], int] = lambda members: 0
+
+    def count(self, r: Room) -> int:
+        """How many people are in ``r`` (an account's devices count once)."""
+        return len(r.members) - self.extra(r.members)
 
     def get(self, name: str) -> Room | None:
         """The room if it is in memory."""
@@ -197,7 +205,7 @@ class Rooms:
 
     def members(self, name: str) -> list[Person]:
         r = self.get(name)
-        return [person(sub) for sub in r.members] if r else []
+        return [person(sub) for sub in _people(r.members)] if r else []
 
     def first_members(self, name: str, limit: int) -> tuple[list[Person], int]:
         """The first ``limit`` members (in the order they came) and how many there are: what a
@@ -205,19 +213,19 @@ class Rooms:
         r = self.get(name)
         if r is None:
             return [], 0
-        return [person(sub) for sub in itertools.islice(r.members, limit)], len(r.members)
+        return [person(sub) for sub in itertools.islice(_people(r.members), limit)], self.count(r)
 
     def first_names(self, name: str, limit: int) -> tuple[list[str], int]:
         """``first_members``' names alone: what a welcome lists, on every join, without a record each.
         (``get`` written out: a welcome asks this at the deepest a connection's thread goes, and
         each frame there is kept by every idle connection: ``net/threadmemory.py``.)"""
         r = self.by_key.get(room_key(name))
-        return ([sub.nick for sub in itertools.islice(r.members, limit)], len(r.members)) if r else ([], 0)
+        return ([sub.nick for sub in itertools.islice(_people(r.members), limit)], self.count(r)) if r else ([], 0)
 
     def listing(self) -> list[RoomInfo]:
         """Rooms with people in them (and the lobby), by name."""
         found = [
-            RoomInfo(r.name, len(r.members), r.topic)
+            RoomInfo(r.name, self.count(r), r.topic)
             for k, r in self.by_key.items()
             if r.members or k == room_key(LOBBY)
         ]
@@ -237,6 +245,15 @@ class Rooms:
                 members[r] = self._leavers.get(r, []) + here  # (older first)
         self._leavers.clear()
         return members
+
+
+def _people(members: dict[Subscriber, int]) -> Iterator[Subscriber]:
+    """One session per person: an account's other devices in the room are not listed again."""
+    seen: set[str] = set()
+    for sub in members:
+        if sub.account is None or nick_key(sub.nick) not in seen:
+            seen.add(nick_key(sub.nick))
+            yield sub
 
 
 class LocalDirectory:
@@ -263,6 +280,10 @@ class LocalDirectory:
     def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> None:
         """(As ``joined``.)"""
 
+    def others_in(self, room: str, nick: str, sid: str) -> bool:
+        """(The hub asks its own rooms: ``Names.others``.)"""
+        return False
+
     def members(self, room: str) -> list[Person]:
         with self._lock:
             return self._rooms.members(room)
@@ -278,12 +299,12 @@ class LocalDirectory:
     def size(self, room: str) -> int:
         with self._lock:
             r = self._rooms.get(room)
-            return len(r.members) if r is not None else 0
+            return self._rooms.count(r) if r is not None else 0
 
     def census(self, room: str) -> tuple[int, bool]:
         with self._lock:
             r = self._rooms.get(room)
-            return (len(r.members), r.crowded) if r is not None else (0, False)
+            return (self._rooms.count(r), r.crowded) if r is not None else (0, False)
 
     def mark_crowded(self, room: str, crowded: bool) -> bool:
         with self._lock:

@@ -25,6 +25,7 @@ from typing import Protocol
 from chatserver.accounts.service import Accounts
 from chatserver.accounts.throttle import Throttle
 from chatserver.backends.accounts import MemoryAccounts
+from chatserver.backends.markers import MarkerStore, MemoryMarkers
 from chatserver.backends.memory import memory_backends
 from chatserver.backends.ports import Backends
 from chatserver.config import ServerConfig
@@ -72,6 +73,7 @@ class ChatServer:
         hub: Hub | None = None,
         backends: Backends | None = None,
         accounts: Accounts | None = None,
+        markers: MarkerStore | None = None,
     ) -> None:
         self.config = config
         backends = backends or memory_backends()
@@ -89,6 +91,8 @@ class ChatServer:
         if accounts is None and config.accounts != "off":
             accounts = Accounts(MemoryAccounts(), required=config.accounts == "required", ops=config.ops)
         self.accounts: Accounts | None = None if config.accounts == "off" else accounts
+        #: The accounts' read markers, shared by their devices: the store given (SQLite, Redis), else in memory.
+        self.markers: MarkerStore | None = None if self.accounts is None else markers or MemoryMarkers()
         #: Who may connect, on every port (``admission.py``).
         self.admission = Admission(config, lambda: self.stopping)
         #: Wrong server passwords per address (the accounts' logins use the same ``Throttle``).

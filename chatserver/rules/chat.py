@@ -100,6 +100,7 @@ def private(me: Me, msg: m.PrivateSay) -> list[Effect]:
     effects: list[Effect] = privates.not_kept_told(me, to_account)
     if nick_key(target.nick) != nick_key(me.nick):
         effects.append(Answer(frame.msg))  # the sender's copy: it arrived (the client shows it as "to NICK")
+        me.hub.echo(me, frame)  # (and its other devices': the conversation is whole on each)
     if target.away and not msg.notice:  # (nothing answers a notice)
         effects.append(notice(f"{target.nick} is away: {target.away}", event="away"))
     return effects

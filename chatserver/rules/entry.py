@@ -125,8 +125,12 @@ def register(
             refuse_if_banned(p, nick)
         elif login is not True:
             nick = validate_nick(login.account)
+        if login is not True:  # (its other devices renamed the person: this one takes that name)
+            nick = p.hub.named(login.account) or nick
         p.token = p.server.issue_token(nick)  # (the welcome carries it)
         p.registered = True
+        if login is not True:  # (before the name is claimed: the account's other devices hold it too)
+            p.account = login.account
         if p.shared:
             # Name and room in one step: nobody finds us before our welcome; the room told
             # unless it is crowded (``crowd.py``: one O(1) count, not a notice to thousands).
@@ -149,11 +153,11 @@ def register(
         text = f"cannot join now: {exc}; try again in a moment"
         p.execute(leave("cluster unavailable", "cluster unavailable", code="cluster_unavailable", text=text))
     except (InvalidNick, NickTaken) as exc:
-        p.registered, p.token = False, ""
+        p.registered, p.token, p.account = False, "", None
         if isinstance(login, Login) and account_password is not None and p.server.accounts is not None:
             p.server.accounts.logout(login.token)  # (the name is held: the token made for it is not kept)
-        if isinstance(exc, NickTaken):
-            p.send(m.Error("nick_taken", str(exc), suggestion=exc.suggestion))
+        if isinstance(exc, NickTaken):  # (``nick_taken``, or ``too_many_devices`` for an account's)
+            p.send(m.Error(exc.code, str(exc), suggestion=exc.suggestion or None))
         else:
             p.send(m.Error(exc.code, f"nickname {nick[:40]!r} is not allowed: {exc}"))
         return False

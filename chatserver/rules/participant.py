@@ -222,13 +222,14 @@ class Participant:
         self.registered = False
         if self.shared:
             self.hub.unregister(self)
+            staying = self.hub.staying(self, self.rooms.values())  # (its other devices': the person is there)
             if not self.server.stopping and not self.replaced:
                 nick = self.nick
                 text = f"{nick} left" + ("" if reason in (SAID_EXIT_WORD, QUIT) else f" ({reason})")
                 said = self.quit_reason or None
                 said_text = text + (f": {said}" if said else "")
                 build = lambda ts: m.Notice(text=said_text, ts=ts, event="leave", nick=nick, reason=said)  # noqa: E731
-                for name in self.rooms.values():  # every room it was in, unless crowded (a kick still is told)
+                for name in (n for k, n in self.rooms.items() if k not in staying):  # (unless crowded; a kick is told)
                     verdict = membership.judged(self, name)
                     told = [Announce(name, build)] if verdict.announced or self.removed else []
                     self.execute(told + membership.crossing(self, name, verdict))

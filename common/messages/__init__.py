@@ -31,6 +31,7 @@ from .accounts import (
     LoggedOut,
     Login,
     Logout,
+    ReadMarker,
     Register,
     Unregister,
 )
@@ -157,6 +158,7 @@ __all__ = [
     "Private",
     "PrivateSay",
     "Quit",
+    "ReadMarker",
     "Reply",
     "RoomList",
     "SERVER_TYPES",
