@@ -85,18 +85,21 @@ def say(me: Me, msg: m.Say | m.Action) -> list[Effect]:
 def private(me: Me, msg: m.PrivateSay) -> list[Effect]:
     """``/msg``: to one person alone, and its copy back to the sender."""
     target = me.hub.find(msg.to)
-    said = m.Private(ts=time.time(), nick=me.nick, to=target.nick, text=msg.text, notice=msg.notice) if target else None
-    frame = Frame(said) if said is not None else None
-    # (asked of the hub now: the recipient may have gone since it was found)
-    if target is None or frame is None or me.hub.tell(target.nick, frame) is None:
+    if target is None:
         away = privates.to_the_away(me, msg, time.time())  # (an account's: kept for it)
         return away if away is not None else [error("no_such_nick", f"nobody called {msg.to[:40]!r} is here")]
+    said = m.Private(ts=time.time(), nick=me.nick, to=target.nick, text=msg.text, notice=msg.notice)
+    frame = Frame(said)
     # The recipient's account (a read of the accounts store) matters only to keep an account's
     # conversation, or to tell a guest, once, that its private messages are not kept.
     needed = (me.account is not None and not msg.notice) or (me.account is None and not me.told_not_kept)
     to_account = privates.account_of(me, target.nick) if needed else None
-    if said is not None and not msg.notice:
-        privates.kept(me, said, to_account)
+    # Kept before it is told: a /privates or /history @NICK the recipient types on seeing it shows it.
+    in_conversation = not msg.notice and privates.kept(me, said, to_account)
+    # (asked of the hub now: the recipient may have gone since it was found)
+    if me.hub.tell(target.nick, frame) is None:
+        away = privates.to_the_away(me, msg, time.time(), in_conversation=in_conversation)
+        return away if away is not None else [error("no_such_nick", f"nobody called {msg.to[:40]!r} is here")]
     effects: list[Effect] = privates.not_kept_told(me, to_account)
     if nick_key(target.nick) != nick_key(me.nick):
         effects.append(Answer(frame.msg))  # the sender's copy: it arrived (the client shows it as "to NICK")

@@ -40,11 +40,11 @@ def index(account: str) -> str:
     return f"@{nick_key(account)}"
 
 
-def kept(me: Me, said: m.Private, to_account: str | None) -> None:
+def kept(me: Me, said: m.Private, to_account: str | None) -> bool:
     """Keep ``said`` in the conversation of ``me`` and ``to_account`` when both are accounts, and
-    note it in each one's index."""
+    note it in each one's index; whether it was kept."""
     if me.account is None or to_account is None:
-        return
+        return False
     room = conversation(me.account, to_account)
     me.hub.publish(room, lambda seq, ts: m.ChatMessage(seq=seq, ts=said.ts, room=room, nick=said.nick, text=said.text))
     for owner, other in ((me.account, to_account), (to_account, me.account)):
@@ -52,6 +52,7 @@ def kept(me: Me, said: m.Private, to_account: str | None) -> None:
         me.hub.publish(
             where, lambda seq, ts, r=where, o=other: m.ChatMessage(seq=seq, ts=said.ts, room=r, nick=o, text="")
         )
+    return True
 
 
 def account_of(me: Me, nick: str) -> str | None:
@@ -61,9 +62,10 @@ def account_of(me: Me, nick: str) -> str | None:
     return None if found is None else found.name
 
 
-def to_the_away(me: Me, msg: m.PrivateSay, ts: float) -> list[Effect] | None:
+def to_the_away(me: Me, msg: m.PrivateSay, ts: float, *, in_conversation: bool = False) -> list[Effect] | None:
     """``/msg`` to nobody here: kept for the account of that name, if there is one (None: there is
-    not, and the usual refusal stands)."""
+    not, and the usual refusal stands); ``in_conversation``: already kept in the conversation (its
+    recipient went between being found and being told)."""
     account = account_of(me, msg.to)
     if account is None or msg.notice:  # (nothing answers, or is kept for, a notice)
         return None
@@ -74,7 +76,8 @@ def to_the_away(me: Me, msg: m.PrivateSay, ts: float) -> list[Effect] | None:
     accounts = me.server.accounts
     assert accounts is not None
     accounts.store.keep_private(account, said)
-    kept(me, said, account)
+    if not in_conversation:
+        kept(me, said, account)
     return [Answer(said), notice(f"{account} is away: kept, and given to them when they next log in", event="kept")]
 
 
