@@ -187,12 +187,11 @@ class Delivery:
 
     def send_many_to(self, sub: Subscriber, frames: list[Frame]) -> None:
         """``send_to`` for each of ``frames``, in order, in one turn of the lock: the frames
-        answering one command (a /search's hundred results) cost one wait for it, not one each."""
+        answering one command (a /search's hundred results) cost one wait for it, not one each.
+        They are always queued, never handed over here even when the dispatcher is idle: the
+        dispatcher encodes and hands them out after letting go of the lock, so a publisher
+        does not wait on the lock while a hundred frames are encoded for someone else."""
         with self._lock:
-            if self.dispatcher.idle and not self.greeting:
-                for frame in frames:  # (nothing can be ahead of them, nor come between them: the lock is held)
-                    deliver_direct(Post(None, 0, frame, to=sub))
-                return
             for frame in frames:
                 self.dispatcher.queue(Post(None, 0, frame, to=sub))
 
