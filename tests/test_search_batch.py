@@ -91,3 +91,13 @@ def test_frames_sent_together_wait_behind_what_is_queued_for_the_session(room):
         delivery.greeting = False
         assert room.outlets["alice"].got == [], "nothing overtook the queue"
     assert room.got("alice").notices() == ["first", "n0", "n1", "n2", "n3", "n4"]
+
+
+def test_frames_sent_together_are_not_handed_over_under_the_hub_lock(room):
+    """Even with the dispatcher idle, they are queued: encoded and handed out after the lock is let go."""
+    alice = _said(room, 1)
+    room.flush()
+    with room.hub._lock:
+        room.hub.send_many_to(alice, [Frame(m.Notice(text=f"n{i}", ts=1.0)) for i in range(5)])
+        assert room.outlets["alice"].got == [], "nothing handed over while the lock is held"
+    assert room.got("alice").notices() == ["n0", "n1", "n2", "n3", "n4"]
