@@ -231,6 +231,15 @@ class Relay:
             else:
                 self.local.send_to(sub, frame)
 
+    def send_many_to(self, sub: Subscriber, frames: list[Frame]) -> None:
+        """``send_to`` for each of ``frames``, in order, in one turn of the lock."""
+        with self._lock:
+            self.down_told()
+            if self._pending:
+                self._held.extend((self._last_ref, sub, frame) for frame in frames)
+            else:
+                self.local.send_many_to(sub, frames)
+
     def release_held(self) -> None:
         """Frames for one session whose turn has come: nothing appended before them is unread (lock held)."""
         oldest = next(iter(self._pending), None)

@@ -56,6 +56,7 @@ class Publisher(Protocol):
         except_nick: str | None = None,
     ) -> None: ...
     def send_to(self, sub: Subscriber, frame: Frame) -> None: ...
+    def send_many_to(self, sub: Subscriber, frames: list[Frame]) -> None: ...
     def flush(self, timeout: float | None = None) -> bool: ...
 
 
@@ -204,6 +205,16 @@ class Delivery:
                 deliver_direct(Post(None, 0, frame, to=sub))  # nothing can be ahead of it
                 return
             self.dispatcher.queue(Post(None, 0, frame, to=sub))
+
+    def send_many_to(self, sub: Subscriber, frames: list[Frame]) -> None:
+        """``send_to`` for each of ``frames``, in order, in one turn of the lock: the frames
+        answering one command (a /search's hundred results) cost one wait for it, not one each.
+        They are always queued, never handed over here even when the dispatcher is idle: the
+        dispatcher encodes and hands them out after letting go of the lock, so a publisher
+        does not wait on the lock while a hundred frames are encoded for someone else."""
+        with self._lock:
+            for frame in frames:
+                self.dispatcher.queue(Post(None, 0, frame, to=sub))
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything published so far has been handed to its

@@ -116,6 +116,7 @@ class TakingUp:
         self.dispatcher = local.dispatcher
         self.announce = local.announce  # (a notice to a room not in memory reaches nobody: nothing to take up)
         self.send_to = local.send_to
+        self.send_many_to = local.send_many_to
         self.flush = local.flush
 
     def publish(

@@ -151,6 +151,7 @@ class LocalHub:
         self.publish_many = self._delivery.publish_many
         self.announce = self._delivery.announce
         self.send_to = self._delivery.send_to
+        self.send_many_to = self._delivery.send_many_to
         self.flush = self._delivery.flush
 
     @property

@@ -2,7 +2,8 @@
 
 A handler returns effects (``effects.py``); ``execute`` does them in order,
 each through ``_EXECUTORS``, the table keyed by the effect's type: the hub
-publishes, announces, tells and kicks, the person's outlet answers, and an
+publishes, announces, tells and kicks, the person gets each run of answers
+in one call (``send_many``: one turn of the hub's lock for them), and an
 ``End`` raises ``SessionEnd`` for its session. The receipts a sender gets in
 its message's place are made here too (``say_many`` in ``dispatch.py``
 makes them the same way).
@@ -59,6 +60,8 @@ class Actor(Me, Protocol):
 
     def in_clear(self) -> bool: ...
 
+    def send_many(self, msgs: list[m.Message]) -> None: ...
+
     def execute(self, effects: Sequence[Effect]) -> None: ...
 
 
@@ -80,9 +83,27 @@ def itself(msg: m.Message) -> m.Message:
 
 
 def execute(p: Actor, effects: Sequence[Effect]) -> None:
-    """Carry out what a handler returned, in order (``SessionEnd`` at an ``End``)."""
+    """Carry out what a handler returned, in order (``SessionEnd`` at an ``End``). A run of
+    answers goes to the person in one call (``send_many``): a /search's hundred results,
+    a /history's lines, take one turn of the hub's lock, not one each."""
+    answers: list[m.Message] = []
     for effect in effects:
+        if type(effect) is Answer:
+            answers.append(effect.msg)
+            continue
+        if answers:
+            _answer(p, answers)
+            answers = []
         _EXECUTORS[type(effect)](p, effect)
+    if answers:
+        _answer(p, answers)
+
+
+def _answer(p: Actor, msgs: list[m.Message]) -> None:
+    if len(msgs) == 1:
+        p.send(msgs[0])
+    else:
+        p.send_many(msgs)
 
 
 def _publish(p: Actor, e: Publish) -> None:
@@ -102,9 +123,8 @@ def _end(p: Actor, e: End) -> None:
     raise SessionEnd(e.reason)
 
 
-#: How each effect is carried out.
+#: How each effect but an ``Answer`` is carried out (answers: ``execute`` sends each run of them in one call).
 _EXECUTORS: dict[type, Callable[[Actor, Effect], None]] = {
-    Answer: lambda p, e: p.send(e.msg),
     Publish: _publish,
     Announce: lambda p, e: p.hub.announce(e.room, e.build, except_nick=e.except_nick),
     JoinRoom: lambda p, e: membership.join_room(p, e.room),

@@ -167,6 +167,14 @@ class Participant:
             self.hub.flush(timeout=1.0)
         self.deliver(Frame(msg))
 
+    def send_many(self, msgs: list[m.Message]) -> None:
+        """``send`` for each of ``msgs``, in order; through the hub in one call (one turn of its lock)."""
+        if self.registered and self.shared and not any(isinstance(msg, m.Bye) for msg in msgs):
+            self.hub.send_many_to(self, [Frame(msg) for msg in msgs])
+            return
+        for msg in msgs:
+            self.send(msg)
+
     def notice(self, text: str, event: str = "info") -> None:
         self.send(m.Notice(text=text, ts=time.time(), event=event))
 
