@@ -47,9 +47,13 @@ MAX_LOOK_BACK = lookup.LOOK_BACK
 MAX_FOUND = 100
 
 
-def chat_message(room: str, nick: str, text: str, action: bool, notice: bool | None = None):  # -> Callable[...]
-    """How the hub builds a room message once it has its number and time."""
-    return lambda seq, ts: m.ChatMessage(seq=seq, ts=ts, room=room, nick=nick, text=text, action=action, notice=notice)
+def chat_message(
+    room: str, nick: str, text: str, action: bool, notice: bool | None = None, account: str | None = None
+):  # -> Callable[...]
+    """How the hub builds a room message once it has its number and time (``account``: the sender's)."""
+    return lambda seq, ts: m.ChatMessage(
+        seq=seq, ts=ts, room=room, nick=nick, text=text, action=action, notice=notice, account=account
+    )
 
 
 def silenced(me: Me) -> list[Effect]:
@@ -76,7 +80,7 @@ def say(me: Me, msg: m.Say | m.Action) -> list[Effect]:
         if refused:
             return refused
         notice = None if action else msg.notice  # type: ignore[union-attr]
-        effects.append(Publish(room, chat_message(room, me.nick, text, action, notice)))
+        effects.append(Publish(room, chat_message(room, me.nick, text, action, notice, me.account)))
     if leaving:
         effects.append(End(SAID_EXIT_WORD, "goodbye"))
     return effects
@@ -85,7 +89,11 @@ def say(me: Me, msg: m.Say | m.Action) -> list[Effect]:
 def private(me: Me, msg: m.PrivateSay) -> list[Effect]:
     """``/msg``: to one person alone, and its copy back to the sender."""
     target = me.hub.find(msg.to)
-    said = m.Private(ts=time.time(), nick=me.nick, to=target.nick, text=msg.text, notice=msg.notice) if target else None
+    said = (
+        m.Private(ts=time.time(), nick=me.nick, to=target.nick, text=msg.text, notice=msg.notice, account=me.account)
+        if target
+        else None
+    )
     frame = Frame(said) if said is not None else None
     # (asked of the hub now: the recipient may have gone since it was found)
     if target is None or frame is None or me.hub.tell(target.nick, frame) is None:

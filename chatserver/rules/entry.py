@@ -127,6 +127,7 @@ def register(
             nick = validate_nick(login.account)
         p.token = p.server.issue_token(nick)  # (the welcome carries it)
         p.registered = True
+        p.account = login.account if isinstance(login, Login) else None  # (its rooms' join notices say it)
         if p.shared:
             # Name and room in one step: nobody finds us before our welcome; the room told
             # unless it is crowded (``crowd.py``: one O(1) count, not a notice to thousands).
@@ -145,11 +146,11 @@ def register(
         else:  # nobody else sees you: names need not be unique
             p.nick = nick
     except Unavailable as exc:
-        p.registered, p.token = False, ""
+        p.registered, p.token, p.account = False, "", None
         text = f"cannot join now: {exc}; try again in a moment"
         p.execute(leave("cluster unavailable", "cluster unavailable", code="cluster_unavailable", text=text))
     except (InvalidNick, NickTaken) as exc:
-        p.registered, p.token = False, ""
+        p.registered, p.token, p.account = False, "", None
         if isinstance(login, Login) and account_password is not None and p.server.accounts is not None:
             p.server.accounts.logout(login.token)  # (the name is held: the token made for it is not kept)
         if isinstance(exc, NickTaken):

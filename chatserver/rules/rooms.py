@@ -438,7 +438,9 @@ def invite(me: Me, msg: Invite) -> list[Effect]:
             if len(state.invited) < MAX_INVITES:
                 state.invited.add(nick_key(target.nick))
     text = f"{me.nick} invites you to {room} (/join {room})"
-    told = m.Notice(text=text, ts=time.time(), event="invite", nick=me.nick, target=target.nick, invited_to=room)
+    told = m.Notice(
+        text=text, ts=time.time(), event="invite", nick=me.nick, target=target.nick, invited_to=room, account=me.account
+    )
     return [Answer(Invited(target.nick, room, me.nick)), Tell(target.nick, told)]
 
 

@@ -54,6 +54,8 @@ class ChatMessage(Message, tag="message"):
     file: FileRef | None = None
     #: A notice (IRC's NOTICE): a message nobody answers automatically.
     notice: bool | None = None
+    #: The account the sender was logged in to (absent: a guest), stamped by the server.
+    account: Str | None = None
 
 
 class Private(Message, tag="private"):
@@ -69,6 +71,8 @@ class Private(Message, tag="private"):
     notice: bool | None = None
     #: Sent again: "away" (kept while you were away, ``ts`` its time), "history" (``/history @NICK``).
     replay: Str | None = None
+    #: The account the sender was logged in to (absent: a guest), stamped by the server.
+    account: Str | None = None
 
 
 class Notice(Message, tag="notice"):
@@ -92,6 +96,11 @@ class Notice(Message, tag="notice"):
     mode: Str | None = None
     #: The room one is invited into, for "invite" (``nick`` invites ``target``).
     invited_to: Str | None = None
+    #: ``nick``'s account: for "join" and "invite" the one it is logged in to (absent: a guest);
+    #: for "account" (told to its rooms) the one it logged in to now (absent: it logged out).
+    account: Str | None = None
+    #: For "join": what ``nick`` calls itself besides its name (an IRC client's real name).
+    realname: Str | None = None
 
 
 class Users(Message, tag="users"):
