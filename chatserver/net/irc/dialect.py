@@ -30,7 +30,7 @@ from .lines import MAX_CLIENT_TAGS, MAX_LINE, Parsed, build, encode, parse
 from .names import lanchat_nick, prefix
 from .people import People
 from .replies import Client, Context, Reply
-from .wire import wire_name
+from .wire import flags_of, wire_name
 
 if TYPE_CHECKING:
     from chatserver.core.fanout import Frame
@@ -49,6 +49,9 @@ CAPS = (
     "multi-prefix",
     "userhost-in-names",
     "cap-notify",
+    "account-notify",
+    "extended-join",
+    "account-tag",
     "sasl",
     accountreg.CAP,
 )
@@ -79,12 +82,12 @@ class IrcDialect:
 
     # -- the Dialect interface ----------------------------------------------------
     def wire(self, session: Session) -> str:
-        caps = self.client.caps
-        return wire_name("server-time" in caps, "message-tags" in caps, "away-notify" in caps)
+        return wire_name(*flags_of(self.client.caps))
 
     def encode(self, session: Session, frame: Frame) -> bytes | None:
         participant = session.participant
-        lines = self.client.render(frame.msg, participant.nick if participant.registered else "")
+        registered = participant.registered
+        lines = self.client.render(frame.msg, participant.nick if registered else "", participant.account)
         return encode(lines) if lines else None
 
     def write(self, session: Session, data: bytes) -> None:
@@ -311,6 +314,7 @@ class IrcDialect:
         if p.registered or self._negotiating or self._nick is None or self._user is None:
             return
         self.client.wanted = self._nick
+        p.realname = self.client.realname = self._realname  # (told with its joins: extended-join)
         done = p.register(lanchat_nick(self._nick), password=self._password, login_token=self.sasl.token)
         sasl.registered(self, session, done)
         if done:
