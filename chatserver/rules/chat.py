@@ -201,7 +201,9 @@ def topic(me: Me, msg: m.SetTopic) -> list[Effect]:
 
 
 def away(me: Me, msg: m.Away) -> list[Effect]:
-    """``/away REASON`` (or back, without one): every room we are in hears of it."""
+    """``/away REASON`` (or back, without one): every room we are in hears of it, unless crowded or
+    the quiet lobby (``crowd.py``), as for a rename: else, as everyone shares the lobby, an IRC
+    client with away-notify had each change twice (the lobby's, and the room's they share)."""
     refused = silenced(me) or bounded_away(me, msg)
     if refused:
         return refused
@@ -209,7 +211,13 @@ def away(me: Me, msg: m.Away) -> list[Effect]:
     nick = me.nick
     text = f"{nick} is away: {me.away}" if me.away else f"{nick} is back"
     build = lambda ts: m.Notice(text=text, ts=ts, event="away", nick=nick)  # noqa: E731
-    return [Changed(), *(Announce(name, build) for name in me.rooms.values())]
+    effects: list[Effect] = [Changed()]
+    for name in me.rooms.values():
+        verdict = membership.judged(me, name)
+        if verdict.announced:
+            effects.append(Announce(name, build))
+        effects += membership.crossing(me, name, verdict)
+    return effects
 
 
 def bounded_away(me: Me, msg: m.Away) -> list[Effect]:
