@@ -48,11 +48,18 @@ MAX_FOUND = 100
 
 
 def chat_message(
-    room: str, nick: str, text: str, action: bool, notice: bool | None = None, account: str | None = None
+    room: str,
+    nick: str,
+    text: str,
+    action: bool,
+    notice: bool | None = None,
+    account: str | None = None,
+    tags: str | None = None,
 ):  # -> Callable[...]
-    """How the hub builds a room message once it has its number and time (``account``: the sender's)."""
+    """How the hub builds a room message once it has its number and time (``account``: the sender's,
+    ``tags`` its client-only tags)."""
     return lambda seq, ts: m.ChatMessage(
-        seq=seq, ts=ts, room=room, nick=nick, text=text, action=action, notice=notice, account=account
+        seq=seq, ts=ts, room=room, nick=nick, text=text, action=action, notice=notice, account=account, tags=tags
     )
 
 
@@ -79,8 +86,8 @@ def say(me: Me, msg: m.Say | m.Action) -> list[Effect]:
         refused = silenced(me)
         if refused:
             return refused
-        notice = None if action else msg.notice  # type: ignore[union-attr]
-        effects.append(Publish(room, chat_message(room, me.nick, text, action, notice, me.account)))
+        notice, tags = (None, None) if action else (msg.notice, msg.tags)  # type: ignore[union-attr]
+        effects.append(Publish(room, chat_message(room, me.nick, text, action, notice, me.account, tags)))
     if leaving:
         effects.append(End(SAID_EXIT_WORD, "goodbye"))
     return effects
@@ -90,7 +97,15 @@ def private(me: Me, msg: m.PrivateSay) -> list[Effect]:
     """``/msg``: to one person alone, and its copy back to the sender."""
     target = me.hub.find(msg.to)
     said = (
-        m.Private(ts=time.time(), nick=me.nick, to=target.nick, text=msg.text, notice=msg.notice, account=me.account)
+        m.Private(
+            ts=time.time(),
+            nick=me.nick,
+            to=target.nick,
+            text=msg.text,
+            notice=msg.notice,
+            account=me.account,
+            tags=msg.tags,
+        )
         if target
         else None
     )

@@ -36,11 +36,11 @@ def say_from_outside(me: Me, msg: m.Say | m.Action, room: str, state: RoomState)
     if mute is not None:
         return [error("muted", me.muted_text(mute))]
     nick, account = me.nick, me.account
-    notice = None if action else msg.notice  # type: ignore[union-attr]
+    notice, tags = (None, None) if action else (msg.notice, msg.tags)  # type: ignore[union-attr]
 
     def build(seq: int, ts: float) -> m.ChatMessage:
         return m.ChatMessage(
-            seq=seq, ts=ts, room=room, nick=nick, text=text, action=action, notice=notice, account=account
+            seq=seq, ts=ts, room=room, nick=nick, text=text, action=action, notice=notice, account=account, tags=tags
         )
 
     return [Publish(room, build)]

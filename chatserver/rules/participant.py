@@ -441,7 +441,7 @@ class Participant:
                 msg = msgs[i]
                 if not isinstance(msg, (m.Say, m.Action)) or not msg.text.strip():
                     break
-                if isinstance(msg, m.Say) and msg.notice:  # (a notice: as ``chat.say`` makes it)
+                if isinstance(msg, m.Say) and (msg.notice or msg.tags):  # (as ``chat.say`` makes it)
                     break
                 text, action = msg.text, isinstance(msg, m.Action)
                 room = focused if msg.room is None else msg.room

@@ -56,6 +56,9 @@ class ChatMessage(Message, tag="message"):
     notice: bool | None = None
     #: The account the sender was logged in to (absent: a guest), stamped by the server.
     account: Str | None = None
+    #: The sender's client-only tags (IRCv3 ``+name=value;...``, as IRC escapes them): for IRC
+    #: clients with ``message-tags`` (``+typing``, ``+draft/reply``); not kept in the store.
+    tags: Str | None = None
 
 
 class Private(Message, tag="private"):
@@ -73,6 +76,8 @@ class Private(Message, tag="private"):
     replay: Str | None = None
     #: The account the sender was logged in to (absent: a guest), stamped by the server.
     account: Str | None = None
+    #: The sender's client-only tags, as ``ChatMessage.tags``.
+    tags: Str | None = None
 
 
 class Notice(Message, tag="notice"):

@@ -36,6 +36,12 @@ class Reply(m.Message, tag="irc-reply"):
     lines: list[list[str]]
 
 
+class Raw(m.Message, tag="irc-raw"):
+    """Whole lines made for this client alone, sent as they are (a relayed ``TAGMSG``: ``tagmsg.py``)."""
+
+    lines: list[str]
+
+
 class Context(m.Message, tag="irc-context"):
     """The IRC command the next answers are for, and its target (a numeric names it)."""
 
@@ -421,6 +427,7 @@ _RENDER: dict[type, Callable[[Client, m.Message], list[str]]] = {
     m.Token: _none,
     m.Accepted: _none,
     Reply: Client.reply,  # type: ignore[dict-item]
+    Raw: lambda c, msg: list(msg.lines),  # type: ignore[attr-defined]
     Context: Client.context_of,  # type: ignore[dict-item]
     lookup.Found: Client.history,  # type: ignore[dict-item]
     lookup.Members: Client.members,  # type: ignore[dict-item]

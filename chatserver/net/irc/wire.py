@@ -25,7 +25,7 @@ from chatserver.core.frames import Frame, add_wire
 from common import messages as m
 
 from . import lines, names
-from .lines import build, encode, irc_time, tag_text, text_lines
+from .lines import build, encode, irc_time, tag_text, text_lines, with_client_tags
 from .names import irc_nick, mode_params, prefix
 
 #: The texts of the rules' leave notices (``membership.part``; ``Participant.unregister``; a kick).
@@ -76,11 +76,21 @@ def tags_of(msg: m.Message, server_time: bool, with_msgid: bool, account_tag: bo
     tags = dict(more)
     if server_time and isinstance(getattr(msg, "ts", None), float | int):
         tags["time"] = irc_time(msg.ts)  # type: ignore[attr-defined]
-    if with_msgid and isinstance(msg, m.ChatMessage):
-        tags["msgid"] = msgid(msg.room, msg.seq)
+    cls = msg.__class__
+    if with_msgid and cls is m.ChatMessage:
+        tags["msgid"] = msgid(msg.room, msg.seq)  # type: ignore[attr-defined]
+    elif with_msgid and cls is m.Private:  # (not kept in a room's numbering: its time names it)
+        tags["msgid"] = f"p{int(msg.ts * 1_000_000)}"  # type: ignore[attr-defined]
     if account_tag and (account := getattr(msg, "account", None)):  # (ChatMessage, Private, Notice: the sender's)
         tags["account"] = irc_nick(account)
-    return tag_text(tags)
+    text = tag_text(tags)
+    if with_msgid and cls in _TAGGED:  # (the sender's client-only tags, to a client with message-tags)
+        return with_client_tags(text, msg.tags)  # type: ignore[attr-defined]
+    return text
+
+
+#: The messages that carry a sender's client-only tags (``tags``).
+_TAGGED = (m.ChatMessage, m.Private)
 
 
 def chat_lines(msg: m.ChatMessage, tags: str) -> list[str]:
