@@ -37,3 +37,24 @@ def test_an_away_change_reaches_a_client_in_two_shared_rooms_once(srv):
         assert told["room"] == "#chan", "the room they share hears of it; the quiet lobby does not"
     for client in (foo, bar, native):
         client.close()
+
+
+def test_someone_away_who_joins_is_said_to_be_away(srv):
+    foo = RawIrc(srv.irc_port, "foo2", caps="away-notify")
+    plain = RawIrc(srv.irc_port, "plain2")
+    for client in (foo, plain):
+        client.line("JOIN #later")
+        client.numeric("366")
+    bar = RawIrc(srv.irc_port, "bar2", caps="away-notify")
+    bar.line("AWAY :already away")
+    bar.numeric("306")
+    bar.line("JOIN #later")
+    own = bar.until(lambda w: w[1:2] == ["366"])
+    assert not [x for x in own if words_of(x)[1] == "AWAY"], "not its own away status"
+    before = foo.until(lambda w: w[1:2] == ["JOIN"] and w[0].startswith(":bar2!"))
+    assert not [x for x in before if words_of(x)[1] == "AWAY"], "going away in the quiet lobby: not told then"
+    assert words_of(foo.text())[1:] == ["AWAY", "already away"], "told with the join"
+    bar.line("PRIVMSG #later :marker")
+    assert not [x for x in plain.until(lambda w: w[-1] == "marker") if words_of(x)[1] == "AWAY"], "no away-notify"
+    for client in (foo, plain, bar):
+        client.close()

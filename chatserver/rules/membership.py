@@ -67,7 +67,8 @@ def greet_joined(me: Me, g: Greeting) -> None:
 def arrival(me: Me, room: str, ts: float) -> m.Notice:
     """What the others in ``room`` are told when this person comes in (see ``hub.Arrival``)."""
     told = f"{me.nick} joined {room}"
-    return m.Notice(text=told, ts=ts, event="join", nick=me.nick, account=me.account, realname=me.realname or None)
+    account, realname, away = me.account, me.realname or None, me.away or None
+    return m.Notice(text=told, ts=ts, event="join", nick=me.nick, account=account, realname=realname, away=away)
 
 
 def crowds(me: Me) -> crowd.Crowds:

@@ -106,6 +106,8 @@ class Notice(Message, tag="notice"):
     account: Str | None = None
     #: For "join": what ``nick`` calls itself besides its name (an IRC client's real name).
     realname: Str | None = None
+    #: For "join": ``nick``'s away text, if it is away (IRC's away-notify tells it with the join).
+    away: Str | None = None
 
 
 class Users(Message, tag="users"):

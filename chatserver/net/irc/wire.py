@@ -105,11 +105,13 @@ def notice_lines(
     room, nick, event = msg.room or "*", msg.nick, msg.event
     if nick is not None:
         source = prefix(nick)
-        if event == "join" and extended_join:  # (``JOIN #room ACCOUNT :realname``; ``*``: a guest)
+        if event == "join":  # (``JOIN #room ACCOUNT :realname`` with extended-join; ``*``: a guest)
             account = irc_nick(msg.account) if msg.account else "*"
-            return [build("JOIN", room, account, msg.realname or nick, source=source, tags=tags)]
-        if event == "join":
-            return [build("JOIN", room, source=source, tags=tags)]
+            extended = (account, msg.realname or nick) if extended_join else ()
+            joined = [build("JOIN", room, *extended, source=source, tags=tags)]
+            if away and msg.away:  # (away-notify: someone away who joins is said to be)
+                joined.append(build("AWAY", msg.away, source=source, tags=tags))
+            return joined
         if event == "account":  # (logged in or out: ``ACCOUNT NAME``, ``ACCOUNT *``)
             told = irc_nick(msg.account) if msg.account else "*"
             return [build("ACCOUNT", told, source=source, tags=tags)] if account_notify else []
