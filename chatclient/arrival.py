@@ -5,15 +5,25 @@ the server sent along, and forgotten when the server refuses it."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from common import messages as m
+from common.commands import format_duration
 from common.safetext import neutralise
 
 from .addresses import Address
 from .asking import ask_name, ask_password, warn_in_clear
 from .connection import ChatConnection
-from .errors import AccountRequired, LoginRefused, NameRegistered, NickRejected, PasswordRequired, WrongPassword
+from .errors import (
+    AccountRequired,
+    LoginRefused,
+    NameRegistered,
+    NickRejected,
+    PasswordRequired,
+    Throttled,
+    WrongPassword,
+)
 from .logins import Login, Logins
 
 
@@ -31,6 +41,7 @@ class Arrival:
         interactive: bool,
         one_shot: bool,
         in_clear: bool,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.nick = nick
         self.password = password  # the server's
@@ -39,6 +50,7 @@ class Arrival:
         self.account_password: str | None = None  # the password of the account our name is, when asked
         self._logins, self._addresses = logins, list(addresses)
         self._interactive, self._one_shot, self._in_clear = interactive, one_shot, in_clear
+        self._sleep = sleep  # (how a login held by the server's throttle is waited for)
 
     def register(self, conn: ChatConnection) -> m.Welcome:
         """Hello until welcomed, asking for a password or another name when a person is there."""
@@ -96,6 +108,12 @@ class Arrival:
             self._ask_account_password(f"{exc}; the password of {self.nick} again (Enter: choose another name): ")
         else:
             raise exc
+
+    def held(self, exc: Throttled) -> None:
+        """A login held by the server's throttle (the server hangs up): said, and waited for as long
+        as the server says; the next connection's hello tries again."""
+        print(f"{exc}; waiting {format_duration(exc.wait)}, then trying again (Ctrl-C to give up)", flush=True)
+        self._sleep(exc.wait)
 
     def _ask_account_password(self, question: str) -> None:
         if self._in_clear:

@@ -25,7 +25,7 @@ from .config import Config, ConfigError
 from .config import load as load_config
 from .connection import ChatConnection
 from .discovery import DiscoveryError, browse, choose, format_found, servers
-from .errors import ClientError, LoginRefused, WrongPassword
+from .errors import ClientError, LoginRefused, Throttled, WrongPassword
 from .files import send_file_once
 from .linemode import Interrupted, LinePrinter, finish, run_line_mode, show_line
 from .local import Preferences
@@ -252,6 +252,8 @@ def _run(args: argparse.Namespace, addresses: list[Address], interactive: bool) 
                 break
             except (WrongPassword, LoginRefused) as exc:  # (the server may hang up: a new connection)
                 arrival.again(exc)
+            except Throttled as exc:  # (a login held for a while: waited for, then a new connection)
+                arrival.held(exc)
     if args.send_file is not None:
         return send_file_once(conn, args.send_file, args.to, conn.tls.context() if conn.tls is not None else None)
     if one_shot:

@@ -10,8 +10,9 @@ from prompt_toolkit.document import Document
 COMMANDS = (
     "/who", "/join", "/part", "/say", "/window", "/rooms", "/topic", "/away", "/msg", "/me", "/nick",
     "/kick", "/ignore", "/unignore", "/bell", "/help", "/quit", "/send", "/get", "/files",
+    "/mode", "/invite", "/privates",
 )  # fmt: skip
-_TAKES_NICK = {"/msg", "/kick", "/ignore", "/unignore"}
+_TAKES_NICK = {"/msg", "/kick", "/ignore", "/unignore", "/invite"}
 _TAKES_ROOM = {"/join", "/part", "/say", "/window"}
 
 

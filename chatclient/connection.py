@@ -34,6 +34,7 @@ from .errors import (
     NickRejected,
     NotTrusted,
     PasswordRequired,
+    Throttled,
     Unavailable,
     WrongPassword,
 )
@@ -41,6 +42,8 @@ from .trust import CertificateChanged, TlsOptions
 
 CONNECT_TIMEOUT = 10.0
 HANDSHAKE_TIMEOUT = 15.0
+#: The longest a login held by the server's throttle is waited for before trying again (its own cap is 5 min).
+MAX_THROTTLE = 300.0
 #: How long a server that closed on our hello has to answer an HTTP request.
 PROBE_TIMEOUT = 5.0
 
@@ -188,6 +191,8 @@ class ChatConnection:
                         raise NameRegistered(msg.message, msg.suggestion)
                     if msg.code == "bad_login":
                         raise LoginRefused(msg.message)
+                    if msg.code == "throttled":
+                        raise Throttled(neutralise(msg.message), min(max(msg.wait or 1.0, 0.5), MAX_THROTTLE))
                     if msg.code == "accounts_required":
                         raise AccountRequired(f"{self.address}: {msg.message}")
                     if msg.code in ("nick_taken", "invalid_nick"):

@@ -48,5 +48,13 @@ class LoginRefused(ClientError):
     account password): the token is forgotten; a guest's hello may follow."""
 
 
+class Throttled(ClientError):
+    """A login held by the server's throttle (too many wrong ones from here): try again in ``wait`` seconds."""
+
+    def __init__(self, message: str, wait: float) -> None:
+        super().__init__(message)
+        self.wait = wait
+
+
 class AccountRequired(ClientError):
     """The server takes only people logged in to an account."""

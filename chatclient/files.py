@@ -35,6 +35,7 @@ from pathlib import Path
 import platformdirs
 
 from common import messages as m
+from common.filenames import safe_name
 from common.safetext import neutralise
 from common.sizes import human_size
 
@@ -48,6 +49,15 @@ _REFUSALS = frozenset({"file_refused", "no_files", "not_in_room", "no_such_nick"
 #: A shared file's link: its host (an IPv6 one in brackets) and port.
 _LINK = re.compile(r"https?://(\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]]+):(\d{1,5})/f/")
 TIMEOUT = 30.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Asked:
+    """An upload asked for: the file, the name the server will give it (``safe_name``), its size."""
+
+    path: Path
+    name: str
+    size: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,7 +180,8 @@ class Transfers:
         self.shelf = Shelf()
         self._lock = threading.Condition()  # (notified when a transfer ends, or an ask is answered)
         self._running = 0
-        self._asked: dict[tuple[str, int], collections.deque[Path]] = collections.defaultdict(collections.deque)
+        #: The uploads asked for and not yet answered, oldest first: the server answers them in order.
+        self._asked: collections.deque[Asked] = collections.deque()
         #: Called with each finished upload's ``FileRef`` or ``None`` if it failed (``--send-file``).
         self.on_uploaded: Callable[[m.FileRef | None], None] = lambda ref: None
         #: The terminal UI's redraw (thread-safe): progress is then live bars (``bars``) it draws in
@@ -220,7 +231,7 @@ class Transfers:
             return f"cannot read {path_text}: {exc.strerror or exc}"
         name = path.name
         with self._lock:
-            self._asked[(name, size)].append(path)
+            self._asked.append(Asked(path, safe_name(name), size))
         room = target if target.startswith("#") else None
         to = target if target and not room else None
         self._send(m.Upload(name=name, size=size, room=room, to=to))
@@ -230,14 +241,12 @@ class Transfers:
     def token(self, msg: m.UploadToken) -> None:
         """The server's yes: upload the file it is for (receiver thread: the upload runs in its own)."""
         with self._lock:
-            paths = self._asked.get((msg.name, msg.size))
-            if not paths:
-                # The server's name is the safe form of ours: match on size alone then.
-                key = next((k for k, v in self._asked.items() if k[1] == msg.size and v), None)
-                paths = self._asked.get(key) if key else None
-            if not paths:
+            # The oldest ask it answers (the server names a file by ``safe_name``, as the ask was kept).
+            asked = next((a for a in self._asked if (a.name, a.size) == (msg.name, msg.size)), None)
+            if asked is None:
                 return
-            path = paths.popleft()
+            self._asked.remove(asked)
+            path = asked.path
             self._running += 1  # (before the ask is seen answered: ``wait`` never sees neither)
             self._lock.notify_all()
         self._start(self._upload, path, msg, counted=True)
@@ -247,11 +256,9 @@ class Transfers:
         if msg.code not in _REFUSALS:
             return
         with self._lock:
-            for paths in self._asked.values():
-                if paths:
-                    paths.popleft()
-                    self._lock.notify_all()
-                    return
+            if self._asked:
+                self._asked.popleft()
+                self._lock.notify_all()
 
     def _start(self, target: Callable, *args: object, counted: bool = False) -> None:
         def run() -> None:
@@ -358,7 +365,7 @@ class Transfers:
             return self._busy_locked()
 
     def _busy_locked(self) -> bool:
-        return self._running > 0 or any(self._asked.values())
+        return self._running > 0 or bool(self._asked)
 
     def wait(self, timeout: float) -> bool:
         """Until the transfers asked for or under way end (line mode at its end, ``--send-file``); True if they did."""
@@ -389,7 +396,7 @@ def download(
     ``Range`` if an earlier try left one); checked against its SHA-256, else deleted. How far
     it is goes to ``progress``, or as lines to ``say``."""
     folder.mkdir(parents=True, exist_ok=True)
-    safe = neutralise(ref.name).replace("/", "_").replace("\\", "_").lstrip(".") or "file"
+    safe = safe_name(ref.name)  # (as the server names it: one harmless component, never a path)
     part = folder / f".{safe}.{ref.id[:12]}.part"  # (one per file: a later try resumes it)
     have = part.stat().st_size if part.exists() else 0
     if have > ref.size:

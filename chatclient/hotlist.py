@@ -26,6 +26,7 @@ class _Unseen:
     count: int = 0  # messages (not notices) not seen
     mentioned: bool = False
     since: int = 0  # when activity began here (for Alt+A: the oldest first)
+    read_to: float = 0.0  # the account's read marker here (another device read up to it)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +68,18 @@ class Hotlist:
         lines = list(unseen.lines)
         kept = sum(isinstance(x, m.ChatMessage) for x in lines)
         return Taken(room, unseen.count, lines, unseen.count - kept)
+
+    def read(self, room: str, ts: float) -> bool:
+        """Another device of our account read ``room`` up to time ``ts`` (its read marker): what
+        came before no longer counts as new (it is still shown on switching). True if a count fell."""
+        unseen = self._rooms.get(room_key(room))
+        if unseen is None or ts <= unseen.read_to:
+            return False
+        newly = sum(isinstance(x, m.ChatMessage) and unseen.read_to < x.ts <= ts for x in unseen.lines)
+        unseen.read_to = ts
+        unseen.count = max(0, unseen.count - newly)
+        unseen.mentioned = unseen.mentioned and unseen.count > 0
+        return newly > 0
 
     def drop(self, room: str) -> None:
         """We left ``room``: its unseen lines no longer matter."""

@@ -10,9 +10,11 @@ our name, whom we exchanged private messages with), then to the screen.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from common import messages as m
+from common.rooms import room_key
 
 from .connection import ChatConnection
 from .errors import ClientError
@@ -20,6 +22,9 @@ from .outbox import Outbox
 from .positions import Positions
 from .typed import not_sent
 from .windows import Windows
+
+#: A room's live messages shown are marked read (for our account's other devices) once a second at most.
+MARK_EVERY = 1.0
 
 #: The messages that may share a file (their ``file``).
 _SHARING = (m.ChatMessage, m.Private)
@@ -76,6 +81,11 @@ class Inbound:
         self.logged_out: Callable[[m.LoggedOut], m.Message] = lambda msg: msg
         #: A login refused, with why: True if it was the remembered one (the user was told).
         self.login_refused: Callable[[str], bool] = lambda why: False
+        #: Logged in to an account: what is shown is marked read for its other devices.
+        self.marking = False
+        self._marked: dict[str, tuple[float, float]] = {}  # room key -> (ts marked, when: our clock)
+        self._clock = time.monotonic
+        windows.on_read = self.mark
 
     def pump(self, conn: ChatConnection, leaving: Callable[[], bool]) -> str | None:
         """Handle messages until the server says bye (None) or the link fails (why)."""
@@ -108,6 +118,24 @@ class Inbound:
             msg = found
         self.track(msg)
         if not isinstance(msg, m.Pong) and self.windows.route(msg, self._show)[0]:
+            self._changed()  # (the hotlist changed)
+        elif isinstance(msg, m.ChatMessage) and not msg.replay:
+            self.mark(msg.room, msg.ts, every=MARK_EVERY)  # (shown: read, as far as our account goes)
+
+    def mark(self, room: str, ts: float, every: float = 0.0) -> None:
+        """Tell the server ``room`` is read up to ``ts`` (logged in only; a live message at most
+        once per ``every`` seconds a room: a busy room costs a frame a second, not one a message)."""
+        key = room_key(room)
+        last, when = self._marked.get(key, (0.0, -every))
+        now = self._clock()
+        if not self.marking or ts <= last or now - when < every:
+            return
+        self._marked[key] = (ts, now)
+        self._outbox.urgent(m.ReadMarker(target=room, ts=ts))
+
+    def _read_marker(self, msg: m.ReadMarker) -> None:
+        """Another device of our account read up to ``msg.ts``: it no longer counts as new here."""
+        if self.windows.read_elsewhere(msg.target, msg.ts):
             self._changed()  # (the hotlist changed)
 
     # -- the handlers, by type: each returns what goes on to the tracker and the screen --
@@ -161,9 +189,11 @@ class Inbound:
         return msg
 
     def _logged_in(self, msg: m.LoggedIn) -> m.Message:
+        self.marking = True
         return self.logged_in(msg)
 
     def _logged_out(self, msg: m.LoggedOut) -> m.Message:
+        self.marking = False
         return self.logged_out(msg)
 
     def _chat(self, msg: m.ChatMessage) -> m.Message | None:
@@ -243,6 +273,7 @@ _HANDLERS: dict[type[m.Message], Handler] = {
     m.ChatMessage: Inbound._chat,  # type: ignore[dict-item]
     m.LoggedIn: Inbound._logged_in,  # type: ignore[dict-item]  (its token: kept, never shown)
     m.LoggedOut: Inbound._logged_out,  # type: ignore[dict-item]
+    m.ReadMarker: Inbound._read_marker,  # type: ignore[dict-item]  (another device's: not for the screen)
 }
 _TRACKERS: dict[type[m.Message], Callable[[Inbound, m.Message], bool]] = {
     m.Welcome: Inbound._entered,  # type: ignore[dict-item]

@@ -41,6 +41,7 @@ from .errors import (
     NickRejected,
     NotTrusted,
     PasswordRequired,
+    Throttled,
     WrongPassword,
 )
 
@@ -70,7 +71,7 @@ def first_answering(addresses: Sequence[Address], attempt: Callable[[str, int], 
     for host, port in addresses:
         try:
             return attempt(host, port)
-        except FINAL:
+        except (*FINAL, Throttled):  # (a held login is the server's, on every node: the caller waits for it)
             raise
         except ClientError as exc:
             if len(addresses) == 1:

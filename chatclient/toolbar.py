@@ -35,6 +35,7 @@ class Facts:
     rooms: Callable[[], Iterable[str]]  # every room we heard of
     correspondents: Callable[[], Iterable[str]]  # who we exchanged private messages with
     transfers: Callable[[], str] = lambda: ""  # the files' progress bars, a line each (files.Transfers.bars)
+    account: Callable[[], str | None] = lambda: None  # the account we are logged in to (None: a guest)
 
     @classmethod
     def of(cls, session: ChatSession) -> Facts:
@@ -50,15 +51,20 @@ class Facts:
             rooms=lambda: session.rooms,
             correspondents=lambda: session.correspondents,
             transfers=session.files.bars,
+            account=lambda: session.account.account,
         )
 
 
 def toolbar(facts: Facts) -> str:
-    """Server, room and head count, connection state (and the server's cluster link's), a lock when encrypted."""
+    """Server, room and head count, connection state (and the server's cluster link's), the account we are
+    logged in as, a lock when encrypted."""
     # Who is here is known only while connected: no stale head count while reconnecting.
     users = facts.users() if facts.connected() else None
     room = facts.room()
     parts = [facts.server(), f"{room} ({len(users)})" if users else room, facts.status()]
+    account = facts.account()
+    if account:
+        parts.append(f"logged in as {account}")
     if facts.cluster_down():
         parts.append("⚠ cluster link down: your lines wait, commands fail")
     if facts.encrypted():

@@ -50,6 +50,9 @@ class Windows:
         #: Shows a kept line when its room is looked at (set by the front end): its bell
         #: and notification were given when it came, through ``on_hidden``.
         self.show_kept: Show | None = None
+        #: Told the room and time of the last message a switch to the room showed (the account's
+        #: read marker: set by the receiver, ``inbound.py``).
+        self.on_read: Callable[[str, float], None] = lambda room, ts: None
         self.lock = threading.RLock()
         self._rejoining: set[str] = set()  # keys of rooms a reconnect asked back, not yet joined
         self._rejoined: set[str] = set()  # the same, joined and not yet shown
@@ -172,7 +175,15 @@ class Windows:
             for line in taken.lines:
                 if not self._shown_already(line):
                     (self.show_kept or show)(line)
+        last = [x.ts for x in taken.lines if isinstance(x, m.ChatMessage)]
+        if last:
+            self.on_read(name, last[-1])
         return name
+
+    def read_elsewhere(self, room: str, ts: float) -> bool:
+        """Another device of our account read ``room`` up to ``ts``: True if the hotlist changed."""
+        with self.lock:
+            return self.hotlist.read(room, ts)
 
     def _shown_already(self, msg: m.Message) -> bool:
         """A rename shown from another room: a person's news, shown once (the terminal,

@@ -20,9 +20,11 @@ from .messages import (
     Deop,
     DropAccount,
     History,
+    Invite,
     Join,
     Kick,
     ListBans,
+    ListConversations,
     ListFiles,
     ListOps,
     ListRooms,
@@ -35,6 +37,7 @@ from .messages import (
     PrivateSay,
     Quit,
     Register,
+    RoomMode,
     Say,
     Search,
     SetNick,
@@ -55,7 +58,7 @@ HELP_LINES = (
     "  /topic [TEXT]      show this room's topic, or set it",
     "  /away [REASON]     mark yourself away; /away alone when back",
     "  /nick NEW          change your nickname",
-    "  /history [N|@NICK] this room's last N messages (100), or your private ones with NICK",
+    "  /history [N|@NICK] this room's last N messages (100), or your private ones with NICK (/privates)",
     "  /search WORDS      earlier messages of this room holding all the words",
     "  /me ACTION         say what you are doing (* alice waves)",
     "  /msg NICK TEXT     private message to NICK",
@@ -63,6 +66,7 @@ HELP_LINES = (
     "  /get N [DIR]       download shared file N (as numbered in its line)",
     "  /files [#ROOM]     this room's recent shared files",
     "  /quit [TEXT]       leave (so does a message that is just 'bye')",
+    "  /mode [#ROOM] [+-MODES [ARGS]], /invite NICK   room modes, as IRC's (+t m i k l s o v b)",
     "  /help              this list",
     "  /register, /login NAME, /passwd, /unregister, /logout [all]   your account (the password is asked)",
     "Operators only (TIME like 30m, 2h, 1d; 0 = until lifted; default 1h):",
@@ -174,6 +178,16 @@ def _account(name: str, rest: str) -> Message | AskPassword | CommandError:
     return AskPassword(name, (prompt,))
 
 
+def _mode(rest: str) -> RoomMode | CommandError:
+    """``/mode [#ROOM] [CHANGES [ARGS...]]``: the changes are checked by the server, as IRC's are."""
+    words = rest.split()
+    room = words.pop(0) if words and words[0].startswith("#") else None
+    if words and words[0][0] not in "+-":
+        return CommandError("usage: /mode [#ROOM] [+|-MODES [ARGS]] (like /mode +t, /mode #dev +k KEY, /mode +o bob)")
+    changes = words.pop(0) if words else ""
+    return RoomMode(room=room, changes=changes, args=words)
+
+
 ACCOUNT_COMMANDS = frozenset({"register", "login", "passwd", "unregister", "logout", "dropaccount"})
 
 
@@ -240,6 +254,16 @@ def parse_input(line: str) -> Parsed:
         if not rest.isdigit() or not 0 < int(rest) <= 100_000:
             return CommandError("usage: /history [N] (a number of messages)")
         return History(count=int(rest))
+    if name == "mode":
+        return _mode(rest)
+    if name == "invite":
+        who, _, room = rest.partition(" ")
+        room = room.strip()
+        if not who or (room and (not room.startswith("#") or " " in room)):
+            return CommandError("usage: /invite NICK [#ROOM]")
+        return Invite(nick=who, room=room or None)
+    if name in ("privates", "conversations"):
+        return ListConversations() if not rest else CommandError("usage: /privates")
     if name == "search":
         return Search(rest) if rest else CommandError("usage: /search WORDS")
     if name == "files":

@@ -53,6 +53,10 @@ _HANDSHAKE_OK = {
 }
 
 
+#: The frames that move the state (``_advance``): no other frame needs a look.
+_ADVANCING = frozenset({m.Welcome, m.Bye})
+
+
 class Connection:
     """Protocol state for one side of one connection."""
 
@@ -61,6 +65,9 @@ class Connection:
         self.their_role = Role.SERVER if our_role is Role.CLIENT else Role.CLIENT
         self.state = State.HANDSHAKE
         self._framer = LineFramer(max_frame)
+        #: This side's tables, looked up once (an enum's hash is a Python call: per frame it showed).
+        self._incoming = _INCOMING[our_role]
+        self._handshake_in = _HANDSHAKE_OK[self.their_role]
 
     def receive_data(self, data: bytes) -> None:
         """Feed bytes read from the socket; ``b""`` for end of stream."""
@@ -85,16 +92,18 @@ class Connection:
                 break
         msg = m.decode(line)
         kind = type(msg)
-        if kind not in _INCOMING[self.our_role]:
+        if kind not in self._incoming:
             raise InvalidFrame(
                 f"a {self.their_role.value} may not send {msg.TYPE!r} frames",
                 code="unexpected_type",
             )
-        if self.state is State.OPEN and kind is m.Hello:
-            raise RemoteProtocolError("already registered: 'hello' is sent once", code="already_registered")
-        if self.state is State.HANDSHAKE and kind not in _HANDSHAKE_OK[self.their_role]:
+        if self.state is State.OPEN:
+            if kind is m.Hello:
+                raise RemoteProtocolError("already registered: 'hello' is sent once", code="already_registered")
+        elif self.state is State.HANDSHAKE and kind not in self._handshake_in:
             raise RemoteProtocolError(f"{msg.TYPE!r} before the handshake finished", code="not_registered")
-        self._advance(msg)
+        if kind in _ADVANCING:
+            self._advance(msg)
         return msg
 
     def send(self, msg: m.Message) -> bytes:

@@ -99,12 +99,18 @@ def skeleton(text: str) -> str:
     return unicodedata.normalize("NFD", "".join(table.get(ch, ch) for ch in decomposed))
 
 
+def lookalike_keys(name: str) -> list[str]:
+    """The keys ``name`` is compared by: its own (``identity``), and that of how it draws as
+    written (an all-capitals look-alike, ``Υου`` for ``You``, which case folding first would
+    miss); one key when both are the same."""
+    own = identity(name)
+    drawn = identity(skeleton(unicodedata.normalize("NFKC", name)))
+    return [own] if drawn == own else [own, drawn]
+
+
 def looks_like(name: str, other: str) -> bool:
-    """True when ``name`` is ``other`` by ``identity``, or draws like it as
-    written (an all-capitals look-alike, ``Υου`` for ``You``, which case
-    folding first would miss)."""
-    key = identity(other)
-    return identity(name) == key or identity(skeleton(unicodedata.normalize("NFKC", name))) == key
+    """True when ``name`` is ``other`` by one of its ``lookalike_keys``."""
+    return identity(other) in lookalike_keys(name)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -80,6 +80,13 @@ def _rooms(msg: m.RoomList) -> str:
     return "* rooms: " + "; ".join(rooms)
 
 
+def _conversations(msg: m.Conversations) -> str:
+    if not msg.names:
+        return "* no private conversation kept yet (/msg NICK TEXT to an account starts one)"
+    names = ", ".join(f"@{neutralise(n)}" for n in msg.names) + _and_more(msg.more)
+    return f"* private conversations, the most recent first: {names} (/history @NICK reads one)"
+
+
 def _error(msg: m.Error) -> str:
     hint = f" (try {neutralise(msg.suggestion)!r})" if msg.suggestion else ""
     return f"* error: {neutralise(msg.message)}{hint}"
@@ -93,6 +100,7 @@ _RENDERERS: dict[type[m.Message], Callable[[Any], str]] = {
     m.Users: _users,
     m.Joined: _joined,
     m.RoomList: _rooms,
+    m.Conversations: _conversations,
     m.Parted: lambda msg: f"* you left {neutralise(msg.room)}; your messages go to {neutralise(msg.focus)}",
     m.Focused: lambda msg: f"* your messages go to {neutralise(msg.room)} (/say #ROOM TEXT for another of your rooms)",
     m.Welcome: lambda msg: f"* welcome to {neutralise(msg.server)}, {neutralise(msg.nick)}!",

@@ -32,6 +32,8 @@ def neutralise(text: str, *, keep_newlines: bool = False) -> str:
     With ``keep_newlines`` a ``\\n`` stays (for multi-line display); otherwise
     it becomes ``^J`` so one message is always one line.
     """
+    if text.isprintable():  # (the usual text, found by one scan in C: every unsafe character is unprintable)
+        return text
     if keep_newlines and "\n" in text:
         return "\n".join(_UNSAFE.sub(_visible, part) for part in text.split("\n"))
     return _UNSAFE.sub(_visible, text)

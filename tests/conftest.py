@@ -6,11 +6,17 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from helpers import ClusterNode, ServerProcess, private_home, start_cluster  # noqa: E402
 from redis_server import RedisServer, require_binary  # noqa: E402
+
+# Property tests check what is built, never how fast: Hypothesis's default 200 ms deadline per example is a
+# timed assertion, and it failed under load on a 2-core machine running four workers (test_frame_limits).
+settings.register_profile("lanchat", deadline=None)
+settings.load_profile("lanchat")
 
 
 def pytest_configure(config) -> None:

@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import forkserver
+
 ROOT = Path(__file__).resolve().parent.parent
 READY = re.compile(r"listening on (\S+):(\d+)")
 IRC_READY = re.compile(r"IRC clients: (ircs?)://\S+:(\d+)")
@@ -72,14 +74,19 @@ class ServerProcess:
         # The IRC port on a free port too (never the default 6667), unless the test names one.
         irc_flag = any(a in ("--no-irc", "--irc-port") or a.startswith("--irc-port=") for a in args)
         irc = () if irc_flag or not chat else ("--irc-port", "0")
-        self.proc = subprocess.Popen(
-            [*program("chatserver"), "--host", "127.0.0.1", "--port", "0", *store, *web, *irc, *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=python_env(),
-            preexec_fn=preexec_fn,  # (in the server's process before it starts: a resource limit, say)
-        )
+        argv = ["--host", "127.0.0.1", "--port", "0", *store, *web, *irc, *args]
+        self.proc: subprocess.Popen | forkserver.Forked
+        if preexec_fn is None:  # forked from a process that imported chatserver already: forkserver.py
+            self.proc = forkserver.popen("chatserver", argv, python_env())
+        else:
+            self.proc = subprocess.Popen(
+                [*program("chatserver"), *argv],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=python_env(),
+                preexec_fn=preexec_fn,  # (in the server's process before it starts: a resource limit, say)
+            )
         line = self._readline(TIMEOUT)
         match = READY.search(line)
         if not match:
@@ -156,7 +163,7 @@ class ServerProcess:
         """Every thread's stack, as the server prints it on SIGUSR1 (for a failing test's message)."""
         seen = len(self._stderr)
         self.proc.send_signal(signal.SIGUSR1)
-        # The main thread ("Current thread") comes last, and its outermost frame is runpy's.
+        # The main thread ("Current thread") comes last, and runpy's run_module is among its outermost frames.
         wait_for(lambda: "Current thread" in (dump := "".join(self._stderr[seen:])) and "run_module" in dump, timeout)
         return "".join(self._stderr[seen:])
 
@@ -376,27 +383,14 @@ def wait_for(pred: Callable[[], bool], timeout: float = TIMEOUT, interval: float
     return pred()
 
 
-def client_process(address: str, *args: str, stdin=subprocess.PIPE) -> subprocess.Popen:
-    return subprocess.Popen(
-        [*program("chatclient"), address, *args],
-        stdin=stdin,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=python_env(),
-    )
+def client_process(address: str, *args: str, stdin=subprocess.PIPE) -> subprocess.Popen | forkserver.Forked:
+    """``chatclient ADDRESS ARGS`` running, stdout and stderr piped (forked as ``forkserver.py`` says)."""
+    return forkserver.popen("chatclient", [address, *args], python_env(), stdin=stdin)
 
 
 def run_client(address: str, *args: str, input: str | None = None, timeout: float = 20) -> subprocess.CompletedProcess:
     """``chatclient ADDRESS ARGS`` to its end (line mode: no terminal), output captured."""
-    return subprocess.run(
-        [*program("chatclient"), address, *args],
-        input=input,
-        capture_output=True,
-        text=True,
-        env=python_env(),
-        timeout=timeout,
-    )
+    return forkserver.run("chatclient", [address, *args], python_env(), input=input, timeout=timeout)
 
 
 def send_once(address: str, text: str, *extra: str) -> subprocess.CompletedProcess:
@@ -505,6 +499,8 @@ def proc_counts(pid: int) -> tuple[int, int]:
 
 class Member:
     """A hub subscriber in the test's own process that records what it is given."""
+
+    account: str | None = None  # (a guest)
 
     def __init__(self, nick: str, wire: str | None = "native") -> None:
         self.nick, self.wire = nick, wire

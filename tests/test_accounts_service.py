@@ -56,6 +56,17 @@ def test_throttle_grows_and_clears(clock: ManualClock) -> None:
     assert t.failures("a") == 0, "quiet long enough: starts over"
 
 
+def test_a_failure_and_its_count_in_a_row_are_read_together(clock: ManualClock) -> None:
+    """The login warning is logged at the first failure in a row: the count comes with the failure, under one
+    lock, so two failures at once cannot both read 2 (and the warning never be said)."""
+    t = Throttle(first=1.0, longest=5.0, forget_after=100.0, clock=clock)
+    assert t.fail("ip a") == (1.0, 1)
+    assert t.fail("ip a") == (2.0, 2)
+    assert t.fail("ip b") == (1.0, 1)
+    clock.now += 100
+    assert t.fail("ip a") == (1.0, 1)  # an hour's quiet (here 100 s) starts it over
+
+
 def test_register_then_login_with_password_and_token(accounts: Accounts) -> None:
     made = accounts.register("Bob", "hunter22", "10.0.0.1")
     assert made.account == "Bob" and made.registered and made.token.startswith(tokens.PREFIX)

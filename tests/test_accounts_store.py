@@ -139,3 +139,17 @@ def test_kept_messages_are_bounded_oldest_first_out(kit: Kit) -> None:
 
 def test_the_hash_is_not_in_an_accounts_repr() -> None:
     assert "scrypt" not in repr(_account()) and "Bob" in repr(_account())
+
+
+def test_a_token_gives_its_account_in_one_read(kit: Kit) -> None:
+    kit.store.create(_account(op=True))
+    kit.store.add_token("bob", "h1", 1.0)
+    assert kit.store.account_by_token("h1") == _account(op=True)
+    assert kit.store.account_by_token("h2") is None
+    store = kit.reopen()
+    assert store.account_by_token("h1") == _account(op=True)
+    store.drop_token("h1")
+    assert store.account_by_token("h1") is None
+    store.add_token("bob", "h3", 2.0)
+    store.delete("bob")
+    assert store.account_by_token("h3") is None, "a deleted account's token finds nothing"

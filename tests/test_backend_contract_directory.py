@@ -17,8 +17,9 @@ from chatserver.cluster.directory import RedisDirectory
 from chatserver.cluster.link import Link
 from chatserver.cluster.presence import Presence as RedisPresence
 from chatserver.cluster.redislog import RedisBroker
+from chatserver.core.following import Following
 from chatserver.core.roomquota import RoomQuota
-from chatserver.core.rooms import LocalDirectory, Room, Rooms
+from chatserver.core.rooms import NO_READING, LocalDirectory, Room, Rooms
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -27,16 +28,16 @@ def directory(request) -> Iterator[tuple[RoomDirectory, Callable[[str], object],
     if request.param == "memory":
         lock = threading.RLock()
         broker = MemoryBroker()
-        rooms = Rooms(broker, RoomQuota())
+        rooms = Rooms(RoomQuota())
+        following = Following(lock, rooms, broker, NO_READING)  # (as the hub takes a room up: outside the lock)
 
         def make(name: str) -> Room | None:
-            with lock:
-                return rooms.load(name, create=True)
+            return following.follow(name, create=True)
 
         def join(name: str, nick: str) -> None:
+            room = following.follow(name, create=True)
+            assert room is not None
             with lock:
-                room = rooms.load(name, create=True)
-                assert room is not None
                 room.members[Member(nick)] = 0  # type: ignore[index]
 
         yield LocalDirectory(lock, rooms, broker, make), make, join

@@ -186,3 +186,31 @@ def test_a_greeting_asks_redis_nothing_under_the_lock(hub):
     assert shown == [(["alice", "bob"], 2, "plans", ["alice", "bob"])]
     assert under_lock == [], "no Redis call while the node's lock is held"
     assert hub.first_members("#a", 1)[0][0].nick == "alice" and hub.first_members("#a", 1)[1] == 2
+
+
+@pytest.mark.parametrize(
+    "holder, call",
+    [("_presence", "joined"), ("_presence", "first"), ("broker", "room"), ("broker", "ensure")],
+)
+def test_each_redis_call_of_a_join_held_open_stops_no_delivery_elsewhere(hub, holder, call):
+    """The rest of a joiner's Redis calls, each held open in turn (the name's claim and the history
+    read: above): the room looked up and taken up, the joiner put in Redis's directory, the room's
+    first members read for the welcome. A guard: each was already made outside the lock."""
+    alice, bob = Heard("alice"), Heard("bob")
+    _in(hub, "#a", alice, bob)
+    owner = getattr(hub, holder)
+    gate = Gate(getattr(owner, call))
+    setattr(owner, call, gate)
+    carol = Heard("carol")
+    entering = threading.Thread(target=hub.enter, args=(carol, "carol", "#b", lambda g: None), daemon=True)
+    entering.start()
+    assert gate.entered.wait(TIMEOUT), f"a join calls {call}"
+
+    _say(hub, "#a", alice, f"said while carol's {call} is under way")
+    assert bob.heard.wait(TIMEOUT), "delivered while another session's Redis call is under way"
+    assert entering.is_alive(), "(the call was still held)"
+
+    gate.release.set()
+    entering.join(TIMEOUT)
+    assert not entering.is_alive()
+    assert [p.nick for p in hub.members("#b")] == ["carol"]

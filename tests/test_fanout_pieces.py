@@ -88,6 +88,21 @@ def test_a_small_batch_still_goes_to_a_sender_as_one_byte_string() -> None:
     assert sender.calls[0] == per_recipient(batch, sender)
 
 
+@pytest.mark.parametrize("odd", [None, m.Error("not_kept", "your message was delivered but not kept")])
+def test_a_senders_receipts_encoded_together_are_the_bytes_each_makes_alone(odd: m.Message | None) -> None:
+    """A sender's receipts side by side are encoded in one call (``frames.run_bytes``); with one
+    among them that is fitted to the caps as it is encoded (a message not kept), each on its own:
+    the same bytes either way, in the same places."""
+    sender, other = Recorder("sender", "native"), Recorder("other", "native")
+    batch = big_batch(sender, receipts=True, count=40)
+    if odd is not None:
+        batch[12].receipt = Frame(odd)
+    dispatch(batch, {ROOM: [Member(sender, 0), Member(other, 0)]})
+    assert b"".join(sender.calls) == per_recipient(batch, sender)
+    got = [m.decode(line) for line in b"".join(sender.calls).splitlines()]
+    assert [type(x) for x in got[10:26]] == [m.Accepted] * 2 + [type(odd or got[10])] + [m.Accepted] * 13
+
+
 def test_the_views_go_through_a_real_outbox_whole_and_in_order_when_the_kernel_takes_only_part() -> None:
     """The outbox queues what the kernel does not take (a view kept as it is): the peer reads
     the very bytes encoded for it alone, in order, though the batch went in pieces."""

@@ -44,6 +44,10 @@ SAMPLES: list[m.Message] = [
     m.ListBans(),
     m.Mute(nick="mallory", duration=0),
     m.Unmute("mallory"),
+    m.RoomMode(room="#dev", changes="+kl", args=["beer", "5"]),
+    m.Invite(nick="bob", room="#dev"),
+    m.ListConversations(),
+    m.Conversations(names=["bob", "carol"], times=[1700000000, 1600000000]),
     m.Joined(room="#dev", topic="builds", users=["a", "b"], replay=2),
     m.RoomList(names=["#dev", "#lobby"], counts=[2, 5], topics=["builds", ""], mine=[False, True]),
     m.Parted(room="#dev", focus="#lobby"),
@@ -75,6 +79,7 @@ SAMPLES: list[m.Message] = [
     m.DropAccount("bob"),
     m.LoggedIn(account="bob", token="t0k3n"),
     m.LoggedOut(account="bob"),
+    m.ReadMarker(target="#dev", ts=1.5),
     m.ChatMessage(
         seq=13,
         ts=6.0,

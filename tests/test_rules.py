@@ -76,6 +76,7 @@ class Services:
     """The server-wide things, as the rules see them (``rules.services.Services``)."""
 
     accounts = None  # (no accounts: tests/test_accounts_rules.py gives some)
+    markers = None  # (no read markers: the accounts' are tested in tests/test_accounts_devices*.py)
 
     def __init__(self, config: ServerConfig, clock: Clock, host: str = "") -> None:
         self.config = config

@@ -10,6 +10,7 @@ import pytest
 from helpers import NativeClient, ServerProcess, frames_until, wait_for
 
 from chatserver.backends.roomlog import SearchTooLong, StoredRoom
+from chatserver.backends.sqlite.search import SMALL_ROOM
 from chatserver.backends.store import SqliteStore
 from common import messages as m
 from common.rooms import room_key
@@ -53,8 +54,10 @@ def test_a_search_past_its_time_budget_is_stopped(tmp_path):
     path = tmp_path / "b.sqlite3"
     store = SqliteStore(path, room_key=room_key, clock=clock, search_seconds=5.0)
     _fill(store, "#a", texts)
+    # #b is searched through the index (past SMALL_ROOM messages): every match of the index, all in #a, is looked at
+    _fill(store, "#b", ["nothing alike"] * (SMALL_ROOM + 1))
     with pytest.raises(SearchTooLong, match="took too long; narrow it"):
-        store.search("#a", "common filler nothing", 10)
+        store.search("#b", "common filler", 10)
     store.close()
     roomy = SqliteStore(path, room_key=room_key, clock=clock, search_seconds=1e12)
     assert len(roomy.search("#a", "common filler", 10)) == 10, "the same clock with room to spare: found"
@@ -76,8 +79,9 @@ def _searching(client: NativeClient, answers: list[int], lock: threading.Lock, s
 
 
 def test_messages_between_others_are_delivered_while_searches_run(tmp_path):
-    """Two sessions search a room of many long messages in a loop, with a search that
-    matches nothing (every message is looked at). Meanwhile bob sends carol five
+    """Two sessions search in a loop, with a search that matches nothing in their room and
+    every one of the store's many long messages elsewhere (each is looked at: the index
+    walks its matches newest first, and none is in the room). Meanwhile bob sends carol five
     messages one after another, each after the last arrived. Delivery must not wait
     for a search: while those five arrive, each searcher finishes at most the search
     it was running (before, every delivery waited for a search to end)."""
@@ -86,17 +90,18 @@ def test_messages_between_others_are_delivered_while_searches_run(tmp_path):
     path = tmp_path / "big.sqlite3"
     store = SqliteStore(path, room_key=room_key)
     _fill(store, "#big", [" ".join(rng.choice(words) for _ in range(1200)) for _ in range(4000)])
+    _fill(store, "#quiet", ["nothing alike"] * (SMALL_ROOM + 1))  # (searched through the index: see SMALL_ROOM)
     store.close()
     srv = ServerProcess("--store", str(path), "--rate-limit", "0", "--history", "0")
     stop = threading.Event()
     lock = threading.Lock()
     searchers, readers = [], []
     try:
-        query = " ".join(words[:15]) + " nowhere"
+        query = " ".join(words[:15])
         answers = [0]
         for nick in ("finder1", "finder2"):
             finder = NativeClient(srv.port, nick)
-            finder.send_json({"type": "join", "room": "#big"})
+            finder.send_json({"type": "join", "room": "#quiet"})
             frames_until(finder, lambda f: f["type"] == "joined")
             for _ in range(30):  # pipelined: the next is waiting while one runs
                 finder.send_json({"type": "search", "words": query})

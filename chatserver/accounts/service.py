@@ -17,8 +17,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-import unicodedata
-from collections import OrderedDict
 from collections.abc import Callable
 
 from chatserver.accounts import hashing, tokens
@@ -26,7 +24,7 @@ from chatserver.accounts.throttle import Throttle
 from chatserver.backends.accounts import AccountStore, StoredAccount
 from common import messages as m
 from common.commands import format_duration
-from common.lookalike import identity, skeleton
+from common.lookalike import identity, lookalike_keys
 
 log = logging.getLogger(__name__)
 
@@ -61,14 +59,6 @@ class Login:
         return m.LoggedIn(account=self.account, token=self.token, registered=self.registered)
 
 
-def lookalike_keys(name: str) -> list[str]:
-    """The keys ``name`` is compared by: its own (``nick_key``), and that of how it draws as
-    written (``lookalike.looks_like``: an all-capitals look-alike)."""
-    own = identity(name)
-    drawn = identity(skeleton(unicodedata.normalize("NFKC", name)))
-    return [own] if drawn == own else [own, drawn]
-
-
 class Accounts:
     """The service: one per server, safe to use from any thread (the store and throttles are)."""
 
@@ -92,7 +82,6 @@ class Accounts:
         self.registrations = Throttle(
             first=REGISTER_FIRST, longest=REGISTER_LONGEST, free=REGISTER_FREE, forget_after=3600.0, clock=clock
         )
-        self._told: OrderedDict[str, None] = OrderedDict()  # addresses the log has named as throttled
 
     # -- names --
     def registered(self, nick: str) -> StoredAccount | None:
@@ -113,20 +102,16 @@ class Accounts:
             raise Refused("throttled", f"too many wrong logins: try again in {format_duration(max(1.0, wait))}", wait)
 
     def _failed(self, address: str, account_key: str | None) -> None:
-        delay = self.logins.failed("ip " + address)
+        delay, in_a_row = self.logins.fail("ip " + address)
         if account_key is not None:
             delay = max(delay, self.logins.failed("account " + account_key))
-        if address not in self._told:
-            self._told[address] = None
-            while len(self._told) > 10_000:
-                self._told.popitem(last=False)
+        if in_a_row == 1:  # (the first in a row: said once, until a success or an hour's quiet)
             log.warning("wrong login from %s: its logins are throttled (growing delays)", address)
         log.info("wrong login from %s; the next waits %g s", address, delay)
 
     def _succeeded(self, address: str, account: StoredAccount) -> None:
         self.logins.succeeded("ip " + address)
         self.logins.succeeded("account " + identity(account.name))
-        self._told.pop(address, None)
 
     def _issue(self, account: StoredAccount, *, registered: bool = False) -> Login:
         token = tokens.new_token()
@@ -177,8 +162,7 @@ class Accounts:
         one, or not ``name``'s. Only the address is throttled: the owner's own devices still log
         in while someone guesses the account's password."""
         self._check_throttle("ip " + address)
-        found = self.store.token_account(tokens.token_hash(token)) if tokens.looks_like_token(token) else None
-        account = None if found is None else self.store.account(found)
+        account = self.store.account_by_token(tokens.token_hash(token)) if tokens.looks_like_token(token) else None
         if account is None or (name is not None and identity(name) != identity(account.name)):
             self._failed(address, None)
             raise Refused("bad_login", "that login token is not valid (revoked, or not this account's)")

@@ -53,6 +53,11 @@ class Throttle:
 
     def failed(self, key: str) -> float:
         """Count a failure of ``key``; how long it is held now (0 while failures are free)."""
+        return self.fail(key)[0]
+
+    def fail(self, key: str) -> tuple[float, int]:
+        """Count a failure of ``key``: how long it is held now, and its failures in a row with this one,
+        read together (two failures at once must not both see the second)."""
         with self._lock:
             now = self._clock()
             failures = self._entry(key, now)[0] + 1
@@ -62,7 +67,7 @@ class Throttle:
             self._keys.move_to_end(key)
             while len(self._keys) > self._size:  # bounded: forget the oldest
                 self._keys.popitem(last=False)
-            return delay
+            return delay, failures
 
     def failures(self, key: str) -> int:
         with self._lock:

@@ -19,7 +19,6 @@ server keeps serving, just unadvertised.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import ipaddress
 import logging
@@ -234,6 +233,8 @@ class Advertiser:
             self.done.set()
 
     def _register(self) -> None:
+        import asyncio  # (here: a server that advertises nothing, on loopback say, starts without it)
+
         try:
             from zeroconf import IPVersion, ServiceInfo, Zeroconf
         except ImportError:

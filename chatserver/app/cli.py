@@ -22,11 +22,12 @@ from chatserver.app.descriptors import fit_max_clients
 from chatserver.app.files import start_files
 from chatserver.app.host import HostSeat
 from chatserver.app.netinfo import lan_addresses, own_addresses, own_names
-from chatserver.app.options import parse
+from chatserver.app.options import days_kept, format_host, parse, store_path
 from chatserver.backends.accounts import AccountStore, MemoryAccounts
+from chatserver.backends.markers import MarkerStore, MemoryMarkers
 from chatserver.backends.memory import memory_backends
 from chatserver.backends.ports import Backends
-from chatserver.backends.retention import DEFAULT_DAYS, DEFAULT_MAX_MB, MB, Prunable, Retention
+from chatserver.backends.retention import DEFAULT_MAX_MB, MB, Prunable, Retention
 from chatserver.backends.store import SqliteStore, StoreError
 from chatserver.config import ServerConfig
 from chatserver.net.irc.port import DEFAULT_IRC_PORT, DEFAULT_IRC_TLS_PORT, IrcPort
@@ -34,7 +35,7 @@ from chatserver.net.server import ChatServer
 from chatserver.net.web import DEFAULT_WEB_PORT, WebServer
 from chatserver.rules.modes import Mode
 from common.nicks import nick_key
-from common.paths import server_state_dir, store_file
+from common.paths import server_state_dir
 from common.rooms import room_key
 from common.threads import run_within, wait_for_stop
 from common.tls import fingerprint
@@ -158,7 +159,7 @@ def share_page_addresses(link: Link, node: str, web: WebServer) -> None:
     hosts = lan_addresses(ipv6=host == "::") if host in ("0.0.0.0", "::") else [host]
     pages = PageAddresses(link, node)
     try:
-        pages.publish([f"{web.scheme}://{_format_host(h)}:{port}/" for h in hosts])
+        pages.publish([f"{web.scheme}://{format_host(h)}:{port}/" for h in hosts])
     except ClusterUnavailable as exc:
         log.warning("the other nodes' pages will not know this one: %s", exc)
     web.peers = pages.others
@@ -172,7 +173,7 @@ def open_store(config: ServerConfig) -> tuple[Backends, str]:
     """The backends the flags ask for, and the line that says where chat is kept."""
     if config.store == "memory":
         return memory_backends(), "chat is kept in memory only (--store memory): a restart forgets it"
-    path = Path(config.store).expanduser() if config.store else store_file(config.name)
+    path = store_path(config)
     store = SqliteStore(path, room_key=room_key)  # (one file keeps all three, and is pruned)
     return Backends(store, store, store, pruner=store), f"chat is kept in {path}"
 
@@ -193,17 +194,22 @@ def open_accounts(config: ServerConfig, backends: Backends, link: Link | None) -
     return Accounts(store, required=config.accounts == "required", ops=config.ops)
 
 
+def open_markers(backends: Backends, link: Link | None) -> MarkerStore:
+    """The accounts' read markers, kept where the accounts are: Redis, the SQLite file, else memory."""
+    if link is not None:
+        from chatserver.cluster.redismarkers import RedisMarkers  # (as redisaccounts: when asked for)
+
+        return RedisMarkers(link)
+    return backends.broker.markers if isinstance(backends.broker, SqliteStore) else MemoryMarkers()
+
+
 def retention_of(config: ServerConfig, store: Prunable) -> Retention:
     """The store's limits from the flags: a flag left out is its default, 0 is no limit."""
-    days = DEFAULT_DAYS if config.retain_days is None else config.retain_days
+    days = days_kept(config)
     max_mb = DEFAULT_MAX_MB if config.store_max_mb is None else config.store_max_mb
     return Retention(
         store, days=days or None, messages=config.retain_messages, max_bytes=max_mb * MB if max_mb else None
     )
-
-
-def _format_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
 
 
 def start_web(config: ServerConfig, server: ChatServer) -> WebServer | None:
@@ -233,7 +239,7 @@ def start_web(config: ServerConfig, server: ChatServer) -> WebServer | None:
         )
         return None
     scheme = web.scheme
-    line = f"chat page for browsers: {scheme}://{_format_host(host)}:{port}/"
+    line = f"chat page for browsers: {scheme}://{format_host(host)}:{port}/"
     if host in ("0.0.0.0", "::"):
         lan = lan_addresses(ipv6=host == "::")
         if lan:
@@ -270,7 +276,7 @@ def start_irc(config: ServerConfig, server: ChatServer) -> IrcPort | None:
 def irc_line(irc: IrcPort) -> str:
     """``IRC clients: irc://HOST:PORT``, with the LAN's addresses when bound to all."""
     host, port = irc.address
-    line = f"IRC clients: {irc.scheme}://{_format_host(host)}:{port}"
+    line = f"IRC clients: {irc.scheme}://{format_host(host)}:{port}"
     if host in ("0.0.0.0", "::"):
         lan = lan_addresses(ipv6=host == "::")
         if lan:
@@ -281,7 +287,7 @@ def irc_line(irc: IrcPort) -> str:
 def _cannot_serve(what: str, host: str, port: int | None, option: str, exc: OSError) -> None:
     """The line for a port of ours that cannot be opened (the page's, the IRC one)."""
     print(
-        f"chatserver: cannot serve {what} on {_format_host(host)}:{port}: "
+        f"chatserver: cannot serve {what} on {format_host(host)}:{port}: "
         f"{exc.strerror or exc} (choose another with --{option}-port, or --no-{option})",
         file=sys.stderr,
     )
@@ -320,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"chatserver: {exc}", file=sys.stderr)
         return 2
     accounts = open_accounts(config, backends, link)
-    server = ChatServer(config, hub=hub, backends=backends, accounts=accounts)
+    server = ChatServer(config, hub=hub, backends=backends, accounts=accounts, markers=open_markers(backends, link))
     collector.tune()  # (after start-up: see collector.py)
     if hub is not None:
         hub.on_sanctions = server.sanctions.reload
@@ -337,11 +343,11 @@ def main(argv: list[str] | None = None) -> int:
         host, port = server.start()
     except OSError as exc:
         print(
-            f"chatserver: cannot listen on {_format_host(config.host)}:{config.port}: {exc.strerror or exc}",
+            f"chatserver: cannot listen on {format_host(config.host)}:{config.port}: {exc.strerror or exc}",
             file=sys.stderr,
         )
         return 1
-    line = f"{config.name} listening on {_format_host(host)}:{port}"
+    line = f"{config.name} listening on {format_host(host)}:{port}"
     if host in ("0.0.0.0", "::"):
         lan = lan_addresses(ipv6=host == "::")
         if lan:

@@ -13,23 +13,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from chatserver.app.netinfo import lan_addresses
-from chatserver.backends.retention import DEFAULT_DAYS
+from chatserver.app.options import days_kept, format_host, store_path
 from chatserver.config import ServerConfig
+from chatserver.files.names import MIB
 from chatserver.files.sharing import Sharing
 from chatserver.files.store import FileStore
 from chatserver.net.server import ChatServer
 from chatserver.net.transfers import add_routes
 from chatserver.net.web import WebServer
-from common.paths import store_file
-
-MIB = 1024 * 1024
 
 
 def files_dir(config: ServerConfig) -> Path | None:
     """Where shared files are kept; None: a temporary directory."""
     if config.store == "memory" or config.cluster:  # (a cluster node: its files go with it, docs/cluster.md)
         return None
-    path = Path(config.store).expanduser() if config.store else store_file(config.name)
+    path = store_path(config)
     return path.parent / "files" / path.stem
 
 
@@ -43,7 +41,7 @@ def link_host(config: ServerConfig, bound: str) -> str:
     else:
         lan = lan_addresses(ipv6=bound == "::")
         host = lan[0] if lan else "localhost"
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+    return format_host(host)
 
 
 def start_files(config: ServerConfig, server: ChatServer, web: WebServer) -> Sharing | None:
@@ -60,7 +58,7 @@ def start_files(config: ServerConfig, server: ChatServer, web: WebServer) -> Sha
             bases.append(f"{web.scheme}://{link_host(config, host)}:{port}")
         return bases[0]
 
-    days = DEFAULT_DAYS if config.retain_days is None else config.retain_days  # (0: forever)
+    days = days_kept(config)  # (0: forever)
     sharing = Sharing(
         store,
         server.hub,

@@ -1,16 +1,20 @@
 """``chatserver``'s command line: the parser, built from ``ServerConfig``'s fields,
-and the config from what it parsed, with the checks that span several flags."""
+and the config from what it parsed, with the checks that span several flags and
+what flags left out mean (``store_path``, ``days_kept``)."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import os
+from pathlib import Path
 
+from chatserver.backends.retention import DEFAULT_DAYS
 from chatserver.config import ServerConfig, flags
 from chatserver.rules.modes import Mode
 from common import __version__
 from common.nicks import nick_problem
+from common.paths import store_file
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -83,3 +87,18 @@ def parse(argv: list[str] | None = None) -> ServerConfig:
             "about the last 10000 entries of each room"
         )
     return config
+
+
+def store_path(config: ServerConfig) -> Path:
+    """The SQLite file chat is kept in: ``--store``, or the default one of the server's name."""
+    return Path(config.store).expanduser() if config.store else store_file(config.name)
+
+
+def days_kept(config: ServerConfig) -> float:
+    """How long messages and shared files are kept, in days (``--retain-days``; 0: forever)."""
+    return DEFAULT_DAYS if config.retain_days is None else config.retain_days
+
+
+def format_host(host: str) -> str:
+    """``host`` as it is written before ``:PORT`` (an IPv6 address in brackets)."""
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host

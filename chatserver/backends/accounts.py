@@ -68,6 +68,9 @@ class AccountStore(Protocol):
     def token_account(self, token_hash: str) -> str | None:
         """The name of the account the token was made for (None: none, or revoked)."""
 
+    def account_by_token(self, token_hash: str) -> StoredAccount | None:
+        """The account the token was made for, in one read (None: none, or revoked)."""
+
     def drop_token(self, token_hash: str) -> bool:
         """Revoke one token; False if it was not there."""
 
@@ -136,6 +139,11 @@ class MemoryAccounts:
             key = self._tokens.get(token_hash)
             account = None if key is None else self._accounts.get(key)
             return None if account is None else account.name
+
+    def account_by_token(self, token_hash: str) -> StoredAccount | None:
+        with self._lock:
+            key = self._tokens.get(token_hash)
+            return None if key is None else self._accounts.get(key)
 
     def drop_token(self, token_hash: str) -> bool:
         with self._lock:

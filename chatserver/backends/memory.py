@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from chatserver.backends.ports import Backends
-from chatserver.backends.records import Gone, Holder, Person, StoredGrant, StoredSanction
+from chatserver.backends.records import MAX_DEVICES, Gone, Holder, Person, StoredGrant, StoredSanction, TooManyDevices
 from common.nicks import nick_key
 from common.rooms import room_key
 
@@ -62,6 +62,13 @@ class _Held:
     node: str
     sid: str
     rooms: list[str] = dataclasses.field(default_factory=list)
+    #: The account's other sessions holding the name: sid -> (node, resume token).
+    devices: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
+
+
+def same_account(one: str, other: str) -> bool:
+    """Whether two sessions' accounts ("" for a guest) are one: a guest is nobody's device."""
+    return bool(one) and nick_key(one) == nick_key(other)
 
 
 class Leases:
@@ -72,7 +79,7 @@ class Leases:
         self.lock = threading.Lock()
         self.until: dict[str, float] = {}  # node -> when its lease ends
         self.names: dict[str, _Held] = {}  # nick key -> holder
-        self.rooms: dict[str, dict[str, str]] = {}  # room key -> nick key -> sid
+        self.rooms: dict[str, dict[str, list[str]]] = {}  # room key -> nick key -> its sessions' sids there
         self.reaping: set[str] = set()
         self.generation = secrets.token_hex(8)
 
@@ -108,19 +115,43 @@ class MemoryPresence:
                 mine = cur.sid == replacing and bool(replacing)
                 taken_over = bool(takeover) and cur.person.token == takeover
                 if self._at.alive(cur.node) and not mine and not taken_over:
-                    return None
+                    return self._device(cur, p, sid, takeover)
                 rooms = cur.rooms if mine else []
-            self._at.names[nick_key(nick)] = _Held(p, self._node, sid, rooms)
+            kept = cur.devices if cur is not None and self._at.alive(cur.node) else {}  # (mine or taken over)
+            self._at.names[nick_key(nick)] = _Held(p, self._node, sid, rooms, dict(kept))
             return (cur.node, cur.sid) if cur is not None else ("", "")
+
+    def _device(self, cur: _Held, p: Person, sid: str, takeover: str) -> tuple[str, str] | None:
+        """A claim of a name a live session holds: one more device of its account (the one
+        whose token is ``takeover`` replaced), None if not its account (lock held)."""
+        if not same_account(p.account, cur.person.account):
+            return None
+        cur.devices = {s: d for s, d in cur.devices.items() if self._at.alive(d[0])}
+        old = next((s for s, d in cur.devices.items() if takeover and d[1] == takeover), "")
+        if old:
+            node = cur.devices.pop(old)[0]
+        elif 1 + len(cur.devices) >= MAX_DEVICES:
+            raise TooManyDevices(p.nick)
+        cur.devices[sid] = (self._node, p.token)
+        return (node, old) if old else ("", "")
 
     def release(self, nick: str, sid: str) -> None:
         with self._at.lock:
             cur = self._at.names.get(nick_key(nick))
-            if cur is not None and cur.sid == sid:
+            if cur is None:
+                return
+            if cur.sid != sid:
+                cur.devices.pop(sid, None)
+                return
+            live = [(s, d) for s, d in cur.devices.items() if self._at.alive(d[0])]
+            if not live:
                 del self._at.names[nick_key(nick)]
+                return
+            (heir, (node, token)), cur.devices = live[0], dict(live[1:])  # (another device holds it now)
+            cur.sid, cur.node, cur.person = heir, node, dataclasses.replace(cur.person, token=token)
 
     def update(self, nick: str, sid: str, **fields: str) -> None:
-        changes: dict[str, object] = {k: v for k, v in fields.items() if k in ("away", "token", "room")}
+        changes: dict[str, object] = {k: v for k, v in fields.items() if k in ("away", "token", "room", "account")}
         if "op" in fields:
             changes["op"] = fields["op"] == "1"
         with self._at.lock:
@@ -140,7 +171,8 @@ class MemoryPresence:
             cur = self._at.names.get(nick_key(nick))
             if cur is None or not self._at.alive(cur.node):
                 return None
-            return Holder(cur.person, cur.node, cur.sid)
+            devices = tuple((d[0], s) for s, d in cur.devices.items() if self._at.alive(d[0]))
+            return Holder(cur.person, cur.node, cur.sid, devices)
 
     def everyone(self) -> list[Person]:
         with self._at.lock:
@@ -148,7 +180,9 @@ class MemoryPresence:
 
     def joined(self, room: str, nick: str, sid: str, rooms: list[str]) -> None:
         with self._at.lock:
-            self._at.rooms.setdefault(room_key(room), {})[nick_key(nick)] = sid
+            sids = self._at.rooms.setdefault(room_key(room), {}).setdefault(nick_key(nick), [])
+            if sid not in sids:
+                sids.append(sid)
             cur = self._at.names.get(nick_key(nick))
             if cur is not None and cur.sid == sid:
                 cur.rooms = list(rooms)
@@ -156,9 +190,7 @@ class MemoryPresence:
 
     def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> None:
         with self._at.lock:
-            here = self._at.rooms.get(room_key(room), {})
-            if here.get(nick_key(nick)) == sid:
-                del here[nick_key(nick)]
+            self._leave(room_key(room), nick_key(nick), sid)
             cur = self._at.names.get(nick_key(nick))
             if rooms is not None and cur is not None and cur.sid == sid:
                 cur.rooms = list(rooms)
@@ -166,9 +198,9 @@ class MemoryPresence:
     def members(self, room: str) -> list[Person]:
         with self._at.lock:
             found = []
-            for key, sid in self._at.rooms.get(room_key(room), {}).items():
+            for key, sids in self._at.rooms.get(room_key(room), {}).items():
                 cur = self._at.names.get(key)
-                if cur is not None and cur.sid == sid and self._at.alive(cur.node):
+                if cur is not None and self._held(cur, sids):
                     found.append(cur.person)
         return sorted(found, key=lambda p: nick_key(p.nick))
 
@@ -176,13 +208,30 @@ class MemoryPresence:
         with self._at.lock:
             here = self._at.rooms.get(room_key(room), {})  # (in the order they came: a dict keeps it)
             found: list[Person] = []
-            for key, sid in here.items():
+            for key, sids in here.items():
                 if len(found) >= limit:
                     break
                 cur = self._at.names.get(key)
-                if cur is not None and cur.sid == sid and self._at.alive(cur.node):
+                if cur is not None and self._held(cur, sids):
                     found.append(cur.person)
             return found, len(here)
+
+    def _held(self, cur: _Held, sids: list[str]) -> bool:
+        """Whether one of ``sids`` is a live session holding ``cur``'s name (lock held)."""
+        return self._at.alive(cur.node) and any(s == cur.sid or s in cur.devices for s in sids)
+
+    def _leave(self, room: str, key: str, sid: str) -> None:
+        """Session ``sid`` of the name ``key`` is out of room ``room`` (keys; lock held)."""
+        here = self._at.rooms.get(room, {})
+        sids = here.get(key, [])
+        if sid in sids:
+            sids.remove(sid)
+            if not sids:
+                del here[key]
+
+    def others_in(self, room: str, nick: str, sid: str) -> bool:
+        with self._at.lock:
+            return any(s != sid for s in self._at.rooms.get(room_key(room), {}).get(nick_key(nick), ()))
 
     def counts(self, room_keys: list[str]) -> list[int]:
         with self._at.lock:
@@ -199,12 +248,18 @@ class MemoryPresence:
             self._at.reaping.add(node)
             gone = []
             for key, cur in sorted(self._at.names.items()):
+                for s in [s for s, d in cur.devices.items() if d[0] == node]:
+                    del cur.devices[s]
+                    for room in cur.rooms:
+                        self._leave(room_key(room), key, s)
                 if cur.node != node:
                     continue
                 for room in cur.rooms:
-                    here = self._at.rooms.get(room_key(room), {})
-                    if here.get(key) == cur.sid:
-                        del here[key]
+                    self._leave(room_key(room), key, cur.sid)
+                if cur.devices:  # (another node's device holds it now: the person is still here)
+                    (cur.sid, (cur.node, token)), *rest = cur.devices.items()
+                    cur.devices, cur.person = dict(rest), dataclasses.replace(cur.person, token=token)
+                    continue
                 del self._at.names[key]
                 gone.append(Gone(cur.person.nick, list(cur.rooms)))
             self._at.until.pop(node, None)

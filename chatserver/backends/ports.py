@@ -123,19 +123,22 @@ class Presence(Protocol):
         self, nick: str, sid: str, token: str, *, replacing: str = "", takeover: str = "", p: Person | None = None
     ) -> tuple[str, str] | None:
         """Hold ``nick`` for session ``sid``; None if a live session holds it (not ``replacing``,
-        and ``takeover`` is not its token); else the previous holder's (node, sid), ("", "") if none."""
+        and ``takeover`` is not its token) and is not of ``p``'s account; else the previous
+        holder's (node, sid), ("", "") if none. A live session of ``p.account`` holding it: ``sid``
+        holds it too, as one of its devices (the device whose token is ``takeover`` replaced, and
+        named); ``TooManyDevices`` past ``MAX_DEVICES``. Released, the name stays with a device."""
 
     def release(self, nick: str, sid: str) -> None:
         """Free ``nick`` if session ``sid`` still holds it."""
 
     def update(self, nick: str, sid: str, **fields: str) -> None:
-        """Set the holder's ``away``, ``op`` ("1"/"0") or ``token``, if ``sid`` still holds ``nick``."""
+        """Set the holder's ``away``, ``op`` ("1"/"0"), ``token`` or ``account``, if ``sid`` still holds ``nick``."""
 
     def suggest(self, nick: str) -> str:
         """A free name like ``nick``."""
 
     def holder(self, nick: str) -> Holder | None:
-        """Who holds ``nick`` (None if nobody, or only a dead node's session)."""
+        """Who holds ``nick`` (None if nobody, or only a dead node's session), with its live devices."""
 
     def everyone(self) -> list[Person]:
         """Everyone held by a live node."""
@@ -145,6 +148,10 @@ class Presence(Protocol):
 
     def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> None:
         """``nick`` left ``room``; ``rooms`` are those it is still in (None: it is leaving altogether)."""
+
+    def others_in(self, room: str, nick: str, sid: str) -> bool:
+        """Whether a session holding ``nick`` other than ``sid`` is in ``room`` (an account's other
+        device: the person is there whatever ``sid`` does)."""
 
     def members(self, room: str) -> list[Person]:
         """Who is in ``room`` on live nodes, by name."""
@@ -181,6 +188,10 @@ class RoomDirectory(Protocol):
 
     def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> None:
         """``nick`` left ``room``; ``rooms`` are those it is still in (None: it is leaving altogether)."""
+
+    def others_in(self, room: str, nick: str, sid: str) -> bool:
+        """Whether a session holding ``nick`` other than ``sid`` is in ``room`` on another node (an
+        account's other device; one server's hub knows its own sessions: False)."""
 
     def members(self, room: str) -> list[Person]:
         """Everyone in ``room``."""

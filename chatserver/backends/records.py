@@ -69,15 +69,27 @@ class Person:
     room: str = ""
     address: str = ""  # where the session comes from (for bans)
     token: str = ""  # its resume token (an /op grant follows it across reconnects)
+    #: The account it is logged in to ("" for a guest): its other devices may hold the name too.
+    account: str = ""
+
+
+#: Sessions one account may have at once (its devices: a terminal, a page, an IRC client...).
+MAX_DEVICES = 8
 
 
 @dataclasses.dataclass(frozen=True)
 class Holder:
-    """Who holds a name: the person, and the node and session holding it."""
+    """Who holds a name: the person, and the node and session holding it; an account's
+    other devices (``devices``: their (node, sid)) hold it with it."""
 
     person: Person
     node: str
     sid: str
+    devices: tuple[tuple[str, str], ...] = ()
+
+
+class TooManyDevices(Exception):
+    """An account has ``MAX_DEVICES`` sessions already: one more is refused."""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,6 +23,7 @@ from chatserver.backends.sqlite import messages, rooms
 from chatserver.backends.sqlite.accounts import SqliteAccounts
 from chatserver.backends.sqlite.checkpoints import Checkpointer
 from chatserver.backends.sqlite.database import Database
+from chatserver.backends.sqlite.markers import SqliteMarkers
 from chatserver.backends.sqlite.moderation import SqliteModeration
 from chatserver.backends.sqlite.pruning import Pruning
 from chatserver.backends.sqlite.readers import Readers
@@ -66,6 +67,8 @@ class SqliteStore:
         self._secret = SqliteSecret(self._database)
         #: The accounts' store (``backends/accounts.py``'s ``AccountStore``), in the same file.
         self.accounts = SqliteAccounts(self._database)
+        #: The accounts' read markers (``backends/markers.py``), in the same file.
+        self.markers = SqliteMarkers(self._database)
         self._pruning = Pruning(self._database, self._readers, self._index.catch_up_now)
         self._checkpoints = Checkpointer(self.path)
         self._ensuring = threading.Lock()

@@ -94,6 +94,9 @@ class RedisDirectory:
     def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> None:
         self._presence.left(room, nick, sid, rooms)
 
+    def others_in(self, room: str, nick: str, sid: str) -> bool:
+        return self._presence.others_in(room, nick, sid)
+
     def members(self, room: str) -> list[Person]:
         """Everyone in ``room``, by name (a plain joiner's greeting lists them under the lock: from
         its ``Glance`` when that holds the whole room; a room larger than that is read from Redis)."""

@@ -10,8 +10,10 @@ while the key lives). A claim of a name whose node is dead succeeds;
 a claim with the holder's resume token takes the name over from a live
 node (a client back on another node before its old one noticed). Room
 membership is a hash per room, nick key -> sid, so a session that was
-replaced never removes its successor. Every change is one Lua script or one
-pipeline: one round trip.
+replaced never removes its successor. An account's devices hold its name
+together (the hash's ``devices``), and a room lists each of their sessions
+under the one name. Every change is one Lua script (``presencescripts.py``)
+or one pipeline: one round trip.
 """
 
 from __future__ import annotations
@@ -20,78 +22,12 @@ import json
 import time
 from collections.abc import Callable
 
-from chatserver.backends.records import Gone, Holder, Person
+from chatserver.backends.records import MAX_DEVICES, Gone, Holder, Person, TooManyDevices
 from chatserver.cluster import keys
+from chatserver.cluster import presencescripts as lua
 from chatserver.cluster.link import Link
 from common.nicks import nick_key
 from common.rooms import room_key
-
-# KEYS: the nick hash. ARGV: node, sid, token, replacing sid, take-over token, nick, nick key, away, op, host,
-# address, room, now (ms). Returns {1, previous node, previous sid} or {0}.
-_CLAIM = """
-local cur = redis.call('HMGET', KEYS[1], 'node', 'sid', 'token', 'rooms')
-local rooms = '[]'
-if cur[1] then
-  local lease = tonumber(redis.call('GET', 'lanchat:alive:' .. cur[1]) or '0')
-  local alive = lease == 1 or lease > tonumber(ARGV[13])
-  local mine = cur[2] == ARGV[4]
-  local takeover = ARGV[5] ~= '' and cur[3] == ARGV[5]
-  if alive and not mine and not takeover then return {0} end
-  if mine and cur[4] then rooms = cur[4] end  -- (the same session, its name in another case: same rooms)
-  redis.call('SREM', 'lanchat:people:' .. cur[1], ARGV[7])
-else
-  cur = {'', '', ''}
-end
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'nick', ARGV[6], 'node', ARGV[1], 'sid', ARGV[2], 'token', ARGV[3],
-  'away', ARGV[8], 'op', ARGV[9], 'host', ARGV[10], 'address', ARGV[11], 'room', ARGV[12], 'rooms', rooms)
-redis.call('SADD', 'lanchat:people:' .. ARGV[1], ARGV[7])
-return {1, cur[1], cur[2]}
-"""
-
-# KEYS: the nick hash. ARGV: sid, node, nick key. Drops the name if that session still holds it.
-_RELEASE = """
-if redis.call('HGET', KEYS[1], 'sid') == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  redis.call('SREM', 'lanchat:people:' .. ARGV[2], ARGV[3])
-  return 1
-end
-return 0
-"""
-
-# KEYS: the nick hash. ARGV: sid, then field, value pairs. Sets them if that session still holds the name.
-_UPDATE = """
-if redis.call('HGET', KEYS[1], 'sid') ~= ARGV[1] then return 0 end
-for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-return 1
-"""
-
-# KEYS: a members hash, the room's order. ARGV: nick key, sid. Drops the entry if it is that session's.
-_LEAVE = """
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  return redis.call('HDEL', KEYS[1], ARGV[1])
-end
-return 0
-"""
-
-# KEYS: the room's order. ARGV: limit, now (ms). Returns how many are in the room, then nick, away, op, host,
-# room, address, token of each of the first ``limit`` whose name is held on a live node (in the order they came).
-_FIRST = """
-local out = {redis.call('ZCARD', KEYS[1])}
-local first = {}
-if tonumber(ARGV[1]) > 0 then first = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1) end
-for _, k in ipairs(first) do
-  local h = redis.call('HMGET', 'lanchat:nick:' .. k, 'node', 'nick', 'away', 'op', 'host', 'room', 'address', 'token')
-  if h[1] then
-    local lease = redis.call('GET', 'lanchat:alive:' .. h[1])
-    if lease and (lease == '1' or tonumber(lease) > tonumber(ARGV[2])) then
-      for j = 2, 8 do out[#out + 1] = h[j] or '' end
-    end
-  end
-end
-return out
-"""
 
 
 def _person(h: dict[str, str]) -> Person:
@@ -103,6 +39,7 @@ def _person(h: dict[str, str]) -> Person:
         h.get("room", ""),
         h.get("address", ""),
         h.get("token", ""),
+        h.get("account", ""),
     )
 
 
@@ -125,9 +62,9 @@ class Presence:
         self._lease_ms = int(lease * 1000)
         self._clock = clock
         r = link.redis
-        self._claim, self._release = r.register_script(_CLAIM), r.register_script(_RELEASE)
-        self._update, self._leave = r.register_script(_UPDATE), r.register_script(_LEAVE)
-        self._first = r.register_script(_FIRST)
+        self._claim, self._release = r.register_script(lua.CLAIM), r.register_script(lua.RELEASE)
+        self._update, self._leave = r.register_script(lua.UPDATE), r.register_script(lua.LEAVE)
+        self._first, self._join = r.register_script(lua.FIRST), r.register_script(lua.JOIN)
 
     # -- this node's lease --
     def heartbeat(self) -> str | None:
@@ -161,17 +98,22 @@ class Presence:
         p = p or Person(nick)
         args = [self._node, sid, token, replacing, takeover or "", nick, nick_key(nick)]
         args += [p.away, "1" if p.op else "0", "1" if p.host else "0", p.address, p.room, self._now()]
+        args += [p.account, nick_key(p.account) if p.account else "", MAX_DEVICES]
         got = self._link.call(lambda r: self._claim(keys=[keys.nick(nick_key(nick))], args=args))
+        if got[0] == 2:  # type: ignore[index]
+            raise TooManyDevices(nick)
         if not got[0]:  # type: ignore[index]
             return None
         return got[1], got[2]  # type: ignore[index]
 
     def release(self, nick: str, sid: str) -> None:
         key = nick_key(nick)
-        self._link.call(lambda r: self._release(keys=[keys.nick(key)], args=[sid, self._node, key]))
+        self._link.call(lambda r: self._release(keys=[keys.nick(key)], args=[sid, self._node, key, self._now()]))
 
     def update(self, nick: str, sid: str, **fields: str) -> None:
         args: list[str] = [sid]
+        if "account" in fields:  # (compared by its key: an account's devices share the name)
+            fields = {**fields, "akey": nick_key(fields["account"]) if fields["account"] else ""}
         for name, value in fields.items():
             args += [name, value]
         self._link.call(lambda r: self._update(keys=[keys.nick(nick_key(nick))], args=args))
@@ -194,7 +136,10 @@ class Presence:
         h = self._link.call(lambda r: r.hgetall(keys.nick(nick_key(nick))))
         if not h or not _live(self._link.call(lambda r: r.get(keys.alive(h["node"]))), self._now()):  # type: ignore[index,arg-type]
             return None
-        return Holder(_person(h), h["node"], h["sid"])  # type: ignore[arg-type,index]
+        held = json.loads(h.get("devices") or "{}")  # type: ignore[union-attr]
+        alive = self._alive({d[0] for d in held.values()})
+        devices = tuple((d[0], sid) for sid, d in held.items() if d[0] in alive)
+        return Holder(_person(h), h["node"], h["sid"], devices)  # type: ignore[arg-type,index]
 
     def _people(self, nick_keys: list[str]) -> list[Person]:
         """The persons holding these nick keys on live nodes."""
@@ -230,7 +175,7 @@ class Presence:
             return p.execute()
 
         held = [k for found in self._link.call(read) for k in found]  # type: ignore[union-attr]
-        return self._people(held)
+        return self._people(list(dict.fromkeys(held)))  # (a name held on several nodes: once)
 
     # -- rooms --
     def joined(self, room: str, nick: str, sid: str, rooms: list[str]) -> None:
@@ -239,8 +184,7 @@ class Presence:
 
         def write(r) -> None:  # noqa: ANN001
             p = r.pipeline(transaction=False)
-            p.hset(keys.members(room_key(room)), key, sid)
-            p.zadd(keys.order(room_key(room)), {key: self._now()}, nx=True)  # (back after an outage: its place)
+            self._join(keys=_room_keys(room), args=[key, sid, self._now()], client=p)
             self._update(keys=[keys.nick(key)], args=[sid, "rooms", json.dumps(rooms), "room", room], client=p)
             p.execute()
 
@@ -258,6 +202,11 @@ class Presence:
             p.execute()
 
         self._link.call(write)
+
+    def others_in(self, room: str, nick: str, sid: str) -> bool:
+        """Whether a session of ``nick``'s other than ``sid`` is in ``room`` (an account's other device)."""
+        held = self._link.call(lambda r: r.hget(keys.members(room_key(room)), nick_key(nick)))
+        return any(s != sid for s in (held or "").split())  # type: ignore[union-attr]
 
     def members(self, room: str) -> list[Person]:
         held = self._link.call(lambda r: r.hgetall(keys.members(room_key(room))))
@@ -301,19 +250,26 @@ class Presence:
         gone = []
         for k in held:
             h: dict[str, str] = self._link.call(lambda r, k=k: r.hgetall(keys.nick(k)))  # type: ignore[assignment]
-            if not h or h.get("node") != node:
+            if not h:
+                continue
+            devices = json.loads(h.get("devices") or "{}")
+            sids = [h["sid"]] if h.get("node") == node else []
+            sids += [sid for sid, d in devices.items() if d[0] == node]  # (its devices on the dead node)
+            if not sids:
                 continue  # taken over by a live node meanwhile
             rooms = json.loads(h.get("rooms") or "[]")
 
-            def clear(r, k: str = k, sid: str = h["sid"], rooms: list[str] = rooms) -> None:  # noqa: ANN001
+            def clear(r, k: str = k, sids: list[str] = sids, rooms: list[str] = rooms) -> int:  # noqa: ANN001
                 p = r.pipeline(transaction=False)
-                for room in rooms:
-                    self._leave(keys=_room_keys(room), args=[k, sid], client=p)
-                self._release(keys=[keys.nick(k)], args=[sid, node, k], client=p)
-                p.execute()
+                for sid in sids:
+                    for room in rooms:
+                        self._leave(keys=_room_keys(room), args=[k, sid], client=p)
+                    self._release(keys=[keys.nick(k)], args=[sid, node, k, self._now()], client=p)
+                p.exists(keys.nick(k))
+                return p.execute()[-1]
 
-            self._link.call(clear)
-            gone.append(Gone(h["nick"], rooms))
+            if not self._link.call(clear):  # (a live device of the person still holds it: nobody left)
+                gone.append(Gone(h["nick"], rooms))
         self._link.call(
             lambda r: (
                 r.pipeline(transaction=False)

@@ -141,6 +141,16 @@ class RedisAccounts:
 
         return self._link.call(read)  # type: ignore[return-value]
 
+    def account_by_token(self, token_hash: str) -> StoredAccount | None:
+        def read(r) -> dict | None:  # noqa: ANN001
+            key = r.hget(TOKENS, token_hash)
+            return None if key is None else r.hgetall(ACCOUNT + key)
+
+        f = self._link.call(read)
+        if not f or "hash" not in f:  # type: ignore[operator]
+            return None
+        return StoredAccount(f["name"], f["hash"], float(f["created"]), f.get("op") == "1")  # type: ignore[index,union-attr]
+
     def drop_token(self, token_hash: str) -> bool:
         return bool(self._link.call(lambda r: self._drop_token(keys=[TOKENS], args=[token_hash, TOKENS_OF], client=r)))
 

@@ -32,7 +32,8 @@ KEPT = 10_000  # messages kept per room stream, at least (with the notices among
 #: Entries a room's stream holds at most, about, even for a live node that has
 #: not read them (one that falls this far behind tells its users what it missed).
 HARD_CAP = 100_000
-PAGE = 500  # entries per read when walking back through a stream
+PAGE = 500  # entries per read when walking back through a stream, at most
+NOTICES_AMONG = 16  # notices a history read expects among the messages it asks for (its first page's margin)
 LAST_SUB = 2**64 - 1  # the highest second part of a stream id: "SEQ-LAST_SUB" is after every notice of SEQ
 FOLLOW_MAX = 5.0  # seconds a ``follow`` blocks at most (the blocking client's timeout is longer)
 
@@ -236,16 +237,21 @@ class RedisBroker:
             pipeline.hset(keys.readpos(room_key(room)), self._node, entry_id)
 
     # -- reading back --
-    def _walk_back(self, name: str, before: str) -> Iterator[tuple[str, dict[str, str]]]:
-        """The stream's entries from just below ``before`` down to the oldest kept, newest first."""
+    def _walk_back(
+        self, name: str, before: str, low: str = "-", first: int = PAGE
+    ) -> Iterator[tuple[str, dict[str, str]]]:
+        """The stream's entries from just below ``before`` down to ``low`` (the oldest kept), newest
+        first, in pages of ``first`` entries growing to ``PAGE``: a joiner's last 50 messages are read
+        as about that many entries, not 500 (each parsed on the node, by a thread that shares its CPU
+        with delivery)."""
         key = keys.log(room_key(name))
-        top = before
+        top, size = before, first
         while True:
-            page = self._link.call(lambda r, top=top: r.xrevrange(key, top, "-", count=PAGE))
+            page = self._link.call(lambda r, top=top, size=size: r.xrevrange(key, top, low, count=size))
             yield from page  # type: ignore[misc]
-            if len(page) < PAGE:  # type: ignore[arg-type]
+            if len(page) < size:  # type: ignore[arg-type]
                 return
-            top = "(" + page[-1][0]  # type: ignore[index]
+            top, size = "(" + page[-1][0], min(PAGE, 2 * size)  # type: ignore[index]
 
     def recent(self, room: str, count: int, before: int | None = None, after: int | None = None) -> list[m.ChatMessage]:
         """The last ``count`` messages of ``room`` numbered below ``before`` and above ``after``,
@@ -253,8 +259,9 @@ class RedisBroker:
         if count <= 0 or (before is not None and before <= 1):
             return []  # (nothing is numbered below 1)
         top = "+" if before is None else f"({before}-0"
+        low = "-" if after is None else f"{after + 1}-0"  # (what a resume missed: no further back)
         found: list[m.ChatMessage] = []
-        for entry_id, fields in self._walk_back(room, top):
+        for entry_id, fields in self._walk_back(room, top, low, min(PAGE, count + NOTICES_AMONG)):
             if after is not None and seq_of(entry_id) <= after:
                 break
             if fields.get("k") == "m":

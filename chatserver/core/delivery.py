@@ -91,32 +91,52 @@ class Delivery:
         """``publish`` for each of ``items`` from ``exclude``, in order, in one turn of
         the lock: a sender's lines read together cost one wait for it, not one each
         (the fan-out's senders spent about a third of their time queuing on it)."""
+        rooms: dict[str, Room] = {}
         with self._lock:
-            rooms = [self.publish_locked(room, build, exclude, receipt)[1] for room, build, receipt in items]
+            r: Room | None = None
+            last = None
+            for room, build, receipt in items:
+                if room != last:  # (a run is mostly to one room: looked up once, not per message)
+                    r, last = None, room
+                r = self._publish_in(r, room, build, exclude, receipt)[1]
+                rooms[room] = r
             self.dispatcher.wait_if_behind(PUBLISH_WAIT)
         full: list[Subscriber] = []
-        for r in dict.fromkeys(rooms):
+        for r in dict.fromkeys(rooms.values()):
             full += r.full
         self._hold_back(full)
 
     def publish_locked(
         self, room: str, build: Build, exclude: Subscriber | None, receipt: Receipt | None
     ) -> tuple[Frame, Room]:
-        r = self._rooms.load(room, create=True)
-        assert r is not None
+        return self._publish_in(None, room, build, exclude, receipt)
+
+    def _publish_in(
+        self, r: Room | None, room: str, build: Build, exclude: Subscriber | None, receipt: Receipt | None
+    ) -> tuple[Frame, Room]:
+        """``publish_locked`` into ``r``, the room named ``room`` if already looked up under this
+        turn of the lock (else None)."""
+        if r is None:
+            r = self._rooms.taken(room)  # (taken up outside the lock: ``following.py``'s ``TakingUp``)
         msg = build(r.seq + 1, time.time())
-        staged = isinstance(msg, m.ChatMessage)
-        at = self._broker.publish(msg) if staged else None  # (the broker numbers it: the same number, here)
+        if msg.__class__ is not m.ChatMessage and not isinstance(msg, m.ChatMessage):
+            r.seq += 1
+            frame = Frame(msg)
+            self.post(r, frame, exclude, self._receipt_frame(frame, receipt))
+            return frame, r
+        at = self._broker.publish(msg)  # (the broker numbers it: the same number, here)
         if at is None:
             r.seq += 1
-            if staged:
-                self._not_kept.add((room_key(r.name), r.seq))
+            self._not_kept.add((room_key(r.name), r.seq))
         else:
             if at.seq != r.seq + 1:
                 msg = msgspec.structs.replace(msg, seq=at.seq)
             r.seq = at.seq
         frame = Frame(msg)
-        self.post(r, frame, exclude, self._receipt_frame(frame, receipt), staged)
+        # ``post`` for a kept message (queued whoever hears it), without its questions
+        r.posted += 1
+        r.latest.append((msg.seq, msg))
+        self.dispatcher.queue(Post(r, r.posted, frame, exclude, self._receipt_frame(frame, receipt)))
         return frame, r
 
     @staticmethod
@@ -152,7 +172,7 @@ class Delivery:
         """A notice to the room, but not to ``exclude`` (or to whoever holds
         ``except_nick``): in order with messages, but not sequenced or kept."""
         with self._lock:
-            r = self._rooms.load(room)
+            r = self._rooms.get(room)  # (one not in memory has nobody to tell)
             if r is None:
                 return
             if except_nick is not None:

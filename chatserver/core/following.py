@@ -15,11 +15,21 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
+from typing import TypeVar
 
 from chatserver.backends.ports import Broker
 from chatserver.backends.records import Unavailable
-from chatserver.core.fanout import Subscriber
-from chatserver.core.rooms import Reading, Room, Rooms, TooManyRooms
+from chatserver.core.delivery import Build, Delivery, Publish, Receipt
+from chatserver.core.fanout import Frame, Subscriber
+from chatserver.core.rooms import NotTakenUp, Reading, Room, Rooms, TooManyRooms
+from common.rooms import room_key
+
+#: Times a publication takes its room up, at most, before it gives up (each time the room, empty,
+#: was let go of to make space for another between being taken up and being published to).
+PUBLISH_TRIES = 20
+
+T = TypeVar("T")
 
 
 class Following:
@@ -93,3 +103,43 @@ class Following:
                     continue  # followed again meanwhile
             with contextlib.suppress(Unavailable):  # (a cluster's: the sweep drops a dead position)
                 self._broker.forget(name)
+
+
+class TakingUp:
+    """One server's delivery (``delivery.py``'s ``Delivery``), its rooms taken up outside the hub's lock
+    first: a room published to that is not in memory (a private conversation kept between two accounts,
+    a file shared to a room its sharer left) is read from the broker before the lock, never under it."""
+
+    def __init__(self, local: Delivery, following: Following) -> None:
+        self._local = local
+        self._following = following
+        self.dispatcher = local.dispatcher
+        self.announce = local.announce  # (a notice to a room not in memory reaches nobody: nothing to take up)
+        self.send_to = local.send_to
+        self.flush = local.flush
+
+    def publish(
+        self, room: str, build: Build, exclude: Subscriber | None = None, receipt: Receipt | None = None
+    ) -> Frame:
+        return self._taken_up(room, lambda: self._local.publish(room, build, exclude, receipt))
+
+    def publish_many(self, items: list[Publish], exclude: Subscriber) -> None:
+        """In one turn of the lock when they are all for one room (``NotTakenUp`` comes before the
+        first is published, so none is published twice); one by one otherwise."""
+        rooms = {room_key(room) for room, _, _ in items}
+        if len(rooms) > 1:
+            for room, build, receipt in items:
+                self.publish(room, build, exclude, receipt)
+            return
+        self._taken_up(items[0][0], lambda: self._local.publish_many(items, exclude))
+
+    def _taken_up(self, room: str, publish: Callable[[], T]) -> T:
+        """``publish()``, ``room`` taken up first if it is not in memory (``NotTakenUp``: raised
+        before anything is published). A room in memory costs no more than before: one turn of
+        the lock, the publication's own."""
+        for _ in range(PUBLISH_TRIES):
+            try:
+                return publish()
+            except NotTakenUp:
+                self._following.follow(room, create=True)
+        raise TooManyRooms("rooms are being made too fast to publish now: try again")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from common import messages as m
+from common.messages.codec import encode_run
 from common.plain import render_plain
 
 #: Wire formats: name -> its encoding of a frame, made once per frame: the built-in ones
@@ -69,6 +70,17 @@ def wire_bytes(frame: Frame, wire: str) -> bytes:
     return data
 
 
+def run_bytes(frames: list[Frame], wire: str) -> bytes:
+    """``b"".join(wire_bytes(f, wire) for f in frames)``, made in one call for a wire that can
+    (``_RUNS``: the native one) when these frames are not encoded yet (a sender's receipts)."""
+    many = _RUNS.get(wire)
+    if many is None or len(frames) == 1 or any(wire in f.__dict__ for f in frames):
+        return b"".join([wire_bytes(f, wire) for f in frames])
+    return many(frames)
+
+
 _WIRES["native"] = lambda frame: m.encode(frame.msg)
+#: Wires that encode several frames in one call (the bytes ``wire_bytes`` gives each, one after another).
+_RUNS: dict[str, Callable[[list[Frame]], bytes]] = {"native": lambda frames: encode_run([f.msg for f in frames])}
 _WIRES["plain"] = lambda frame: (render_plain(frame.msg) + "\r\n").encode("utf-8")
 _WIRES["plain_rooms"] = lambda frame: (render_plain(frame.msg, with_room=True) + "\r\n").encode("utf-8")

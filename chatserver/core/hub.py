@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from chatserver.backends.memory import Leases, MemoryPresence
 from chatserver.backends.ports import Broker, Presence, RoomDirectory
@@ -32,7 +32,7 @@ from chatserver.backends.records import Unavailable
 from chatserver.backends.roomlog import DEFAULT_KEEP, HISTORY_BYTES, MemoryBroker
 from chatserver.core.delivery import NOT_KEPT, PUBLISH_WAIT, Delivery, Publish, Publisher
 from chatserver.core.fanout import Frame, Subscriber
-from chatserver.core.following import Following
+from chatserver.core.following import Following, TakingUp
 from chatserver.core.interface import Arrival, Greet, Greeting, Hub
 from chatserver.core.joining import Joining
 from chatserver.core.names import Names, Peers
@@ -51,6 +51,7 @@ from chatserver.core.rooms import (
 )
 from common import messages as m
 from common.nicks import nick_key
+from common.rooms import room_key
 
 __all__ = [
     "LOBBY",
@@ -100,7 +101,8 @@ class LocalHub:
         self._keep = keep  # messages replayed to a reconnecting client, at most
         self._broker: Broker = broker if broker is not None else MemoryBroker(keep, history_bytes)
         self._names = Names(self._lock, node, presence, peers, lambda sub, frame: self.send_to(sub, frame))
-        self._rooms = Rooms(self._broker, RoomQuota(), max_rooms)
+        self._rooms = Rooms(RoomQuota(), max_rooms)
+        self._rooms.extra = self._names.registry.extra_in  # (an account's devices: one person)
         #: The rooms taken up in the broker (outside the lock) and let go of.
         self._following = Following(self._lock, self._rooms, self._broker, reading)
         #: Who is in a room, its topic, the rooms in use (a node's: Redis).
@@ -112,9 +114,10 @@ class LocalHub:
             )
         )
         local = self._local = Delivery(self._lock, self._broker, self._rooms, self._names.registry.holder)
-        #: How messages reach members: ``local`` itself (one server), or what ``delivery`` makes of it
-        #: (a cluster's node: through Redis, read back, then through ``local``); called last.
-        self._delivery: Publisher = delivery(local) if delivery is not None else local
+        #: How messages reach members: ``local`` (one server: its rooms taken up outside the lock
+        #: first), or what ``delivery`` makes of it (a cluster's node: through Redis, read back, then
+        #: through ``local``); called last.
+        self._delivery: Publisher = delivery(local) if delivery is not None else TakingUp(local, self._following)
         self._joining = Joining(
             self._lock,
             names=self._names,
@@ -138,6 +141,11 @@ class LocalHub:
         # a frame for one session and waiting for delivery (the delivery: ``delivery.py``, or
         # a cluster's relay).
         self.enter = self._joining.enter
+        # Who is in a room, as a greeting asks it under ``enter``: the directory's own, with no
+        # frame here to delegate (the deepest a connection's thread goes is kept by every idle
+        # connection: ``net/threadmemory.py``).
+        self.first_members = self._directory.first_members
+        self.first_names = self._directory.first_names
         self.join = self._joining.join
         self.publish = self._delivery.publish
         self.publish_many = self._delivery.publish_many
@@ -206,6 +214,25 @@ class LocalHub:
     def find(self, nick: str) -> Person | None:
         return self._names.find(nick)
 
+    def named(self, account: str) -> str | None:
+        """The name ``account``'s person goes by here (a ``/nick`` may have renamed it), or None."""
+        return self._names.named(account)
+
+    def echo(self, sub: Subscriber, frame: Frame, *, plain: bool = True) -> None:
+        """``frame``, which ``sub`` sent, for its person's other devices (``names.py``)."""
+        self._names.echo(sub, frame, plain=plain)
+
+    def staying(self, sub: Subscriber, rooms: Iterable[str]) -> set[str]:
+        """Of ``rooms``, the keys of those ``sub``'s person is still in through another of its devices
+        (here, or on another node): ``sub`` leaving one of them is not the person leaving it."""
+        wanted = {room_key(name): name for name in rooms}
+        if sub.account is None or not wanted:  # (a guest has one session)
+            return set()
+        with self._lock:
+            here = {room_key(n) for other in self._names.others(sub) for n in self._rooms.rooms_of(other)}
+            sid = self._names.sids.get(sub, "")  # ("" once it is gone: every session left there is another)
+        return {k for k, name in wanted.items() if k in here or self._directory.others_in(name, sub.nick, sid)}
+
     def sessions(self) -> list[Person]:
         return self._names.sessions()
 
@@ -255,14 +282,6 @@ class LocalHub:
     def members(self, room: str) -> list[Person]:
         return self._directory.members(room)
 
-    def first_members(self, room: str, limit: int) -> tuple[list[Person], int]:
-        """The first ``limit`` members (in the order they came) and how many there are."""
-        return self._directory.first_members(room, limit)
-
-    def first_names(self, room: str, limit: int) -> tuple[list[str], int]:
-        """``first_members``' names alone: what a welcome lists, on every join, without a record each."""
-        return self._directory.first_names(room, limit)
-
     def size(self, room: str) -> int:
         """How many are in ``room`` now, in O(1) (``rules/crowd.py`` asks on every join and leave)."""
         return self._directory.size(room)
@@ -298,14 +317,11 @@ class LocalHub:
         are no longer kept (more were missed than the history holds)."""
         with self._lock:
             r = self._rooms.get(room)
-            return self._after(r, after) if r else ([], 0)
-
-    def _after(self, r: Room, after: int) -> tuple[list[m.ChatMessage], int]:
-        """What came after ``after`` (the last ``keep`` of it), and how many more there were."""
-        if after >= r.seq:
+            seq = r.seq if r is not None else 0
+        if after >= seq:
             return [], 0
-        missed = self._broker.recent(r.name, self._keep, after=after)
-        first = missed[0].seq if missed else r.seq + 1
+        missed = self._broker.recent(room, self._keep, before=seq + 1, after=after)  # (outside the lock)
+        first = missed[0].seq if missed else seq + 1
         return list(missed), max(0, first - after - 1)
 
     def recent(self, room: str, count: int, before: int | None = None) -> list[m.ChatMessage]:

@@ -39,6 +39,7 @@ class _Claim:
 
     nick: str
     taken_over: bool  # from another session (nobody left)
+    old_sid: str = ""  # the session taken over, if presence named one
     stale: Subscriber | None = None  # the session here it replaced, once taken
 
 
@@ -117,7 +118,7 @@ class Joining:
             with self._lock:
                 self.parked.pop(sub, None)
             raise
-        claim = _Claim(nick, taken_over=bool(was[0]))
+        claim = _Claim(nick, taken_over=bool(was[0]), old_sid=was[1])
         try:
             try:
                 joined = self._join(room, sub, greet, after, recent, epoch, arrival, claim)
@@ -190,6 +191,8 @@ class Joining:
                     with self._lock:
                         r.epoch = renumbered
                     continue
+            # (an account's device joining a room another of its devices is in: the person was there)
+            there = sub.account is not None and self._directory.others_in(r.name, nick, sid)
             self._directory.joined(r.name, nick, sid, list(dict.fromkeys(rooms)))  # (the greeting lists it)
             try:
                 found = self._history(r.name, greet, after, recent, epoch, seq, numbering)
@@ -204,7 +207,7 @@ class Joining:
                 greeting = self._greeting(r, found, after, recent, epoch, seq) if greet is not None else None
                 if greet is not None and greeting is None:
                     continue  # more was delivered than the room's recent messages hold: again
-                self._enter_locked(r, sub, claim, greeting, greet, arrival)
+                self._enter_locked(r, sub, claim, greeting, greet, None if there else arrival)
             return r.name
         with contextlib.suppress(Unavailable):
             self._directory.left(room, nick, sid, None)
@@ -265,11 +268,12 @@ class Joining:
     ) -> None:
         """Take the name here (``claim``), become a member, be greeted, be announced (lock held)."""
         if claim is not None:
-            stale = self._names.registry.holder(claim.nick)
-            claim.stale = stale if stale is not sub else None
+            claim.stale = self._names.stale(claim.nick, sub, claim.old_sid)
             self._names.registry.claim(sub, claim.nick, claim.stale)
             if claim.stale is not None or claim.taken_over:
                 arrival = None  # (a session taken over: nobody left)
+        if any(other in r.members for other in self._names.others(sub)):
+            arrival = None  # (another device of this person is here: the person did not arrive)
         r.members[sub] = r.posted  # what is queued now is in the history above
         if greet is not None and greeting is not None:
             self._greet(greet, greeting)

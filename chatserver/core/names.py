@@ -1,5 +1,9 @@
 """Names and sessions: this node's sessions, their ids, their names held in presence, and what is done to one by name.
 
+A name is a person's: a guest's one session, or an account's devices (each
+its own session, all holding the name). What is done to a name (told,
+kicked, made an operator, renamed) is done to every session holding it.
+
 Who holds a name is presence's to say (``ports.Presence``: memory for one
 server, Redis for a cluster's node), and presence is asked outside the
 hub's lock: a cluster's is Redis, and one slow call must not stop delivery.
@@ -16,10 +20,15 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
+from chatserver.backends.memory import same_account
 from chatserver.backends.ports import Presence
+from chatserver.backends.records import Holder, TooManyDevices
 from chatserver.core.fanout import Frame, Subscriber
-from chatserver.core.registry import NickTaken, Person, Registry, person
+from chatserver.core.registry import DevicesFull, NickTaken, Person, Registry, account_of, person
 from common.nicks import nick_key
+
+#: The wires of sessions that read plain lines (an nc user's): what is for clients alone skips them.
+PLAIN_WIRES = frozenset({"plain", "plain_rooms"})
 
 
 class Peers(Protocol):
@@ -84,15 +93,20 @@ class Names:
     ) -> tuple[str, str]:
         """Hold ``nick`` for ``sub`` in presence (lock not held): the previous holder's (node, sid),
         ("", "") if none; ``NickTaken`` if a live session holds it."""
-        was = self.presence.claim(nick, sid, sub.token, takeover=takeover, replacing=replacing, p=person(sub))
+        try:
+            was = self.presence.claim(nick, sid, sub.token, takeover=takeover, replacing=replacing, p=person(sub))
+        except TooManyDevices:
+            raise DevicesFull(nick) from None
         if was is None:
             raise NickTaken(nick, self.presence.suggest(nick))
         return was
 
     def rename(self, sub: Subscriber, new: str) -> str:
-        """Give ``sub`` the nickname ``new`` (``NickTaken`` if not free); returns the old one."""
+        """Give ``sub`` the nickname ``new`` (``NickTaken`` if not free); returns the old one.
+        The person's other devices here take it too (one person, one name)."""
         with self._lock:
             sid = self.sid(sub)
+            devices = [(d, self.sid(d)) for d in self.registry.others(sub)]
         self.claim(sub, new, sid, replacing=sid)
         try:
             with self._lock:
@@ -100,15 +114,45 @@ class Names:
         except NickTaken:
             self.presence.release(new, sid)
             raise
-        if nick_key(old) != nick_key(new):
+        moved = nick_key(old) != nick_key(new)
+        for device, dsid in devices:  # (after the first: they join its name as its devices)
+            self.claim(device, new, dsid, replacing=dsid)
+            with self._lock:
+                self.registry.claim(device, new)
+            if moved:
+                self.presence.release(old, dsid)
+        if moved:
             self.presence.release(old, sid)
         return old
 
+    def stale(self, nick: str, sub: Subscriber, old_sid: str) -> Subscriber | None:
+        """The session here that ``sub``, entering as ``nick``, replaces (lock held): the one
+        presence said it took over (``old_sid``), or one holding the name presence did not
+        know of; never another device of its account."""
+        if old_sid:
+            found = self._by_sid.get(old_sid)
+            return found if found is not sub else None
+        held = self.registry.holder(nick)
+        if held is None or held is sub or same_account(account_of(sub), account_of(held)):
+            return None
+        return held
+
+    def named(self, account: str) -> str | None:
+        """The name ``account``'s person goes by on this node (None: not here; a cluster's other
+        nodes are not asked)."""
+        with self._lock:
+            return self.registry.named(account)
+
+    def others(self, sub: Subscriber) -> list[Subscriber]:
+        """``sub``'s person's other sessions on this node (lock held)."""
+        return self.registry.others(sub)
+
     def changed(self, sub: Subscriber) -> None:
-        """``sub``'s away text, operator rights or resume token changed: presence holds them."""
+        """``sub``'s away text, operator rights, resume token or account changed: presence holds them."""
         with self._lock:
             sid = self.sid(sub)
-        self.presence.update(sub.nick, sid, away=sub.away, op="1" if sub.op else "0", token=sub.token)
+        fields = {"away": sub.away, "op": "1" if sub.op else "0", "token": sub.token, "account": account_of(sub)}
+        self.presence.update(sub.nick, sid, **fields)
 
     def find(self, nick: str) -> Person | None:
         found = self.presence.holder(nick)
@@ -123,49 +167,75 @@ class Names:
             here = {nick_key(sub.nick): person(sub) for sub in self.registry.everyone()}
         return [here.get(nick_key(p.nick), p) for p in everyone]
 
+    def _elsewhere(self, found: Holder) -> list[tuple[str, str]]:
+        """The (node, sid) of the sessions holding ``found``'s name on other nodes."""
+        if self._peers is None:
+            return []
+        return [(node, sid) for node, sid in ((found.node, found.sid), *found.devices) if node != self.node]
+
     def tell(self, nick: str, frame: Frame) -> Person | None:
-        """``frame`` for ``nick`` alone, in its turn; who got it, or None if nobody has that name."""
+        """``frame`` for ``nick`` alone (every device of its person), in its turn; who got it,
+        or None if nobody has that name."""
         found = self.presence.holder(nick)
         if found is None:
             return None
-        if found.node != self.node and self._peers is not None:
-            self._peers.tell(found.node, found.sid, frame)
-            return found.person
+        elsewhere = self._elsewhere(found)
+        for node, sid in elsewhere:
+            self._peers.tell(node, sid, frame)  # type: ignore[union-attr]
         with self._lock:
-            sub = self.registry.holder(nick)
-            if sub is None:
-                return None
-            self._send_to(sub, frame)
-            return person(sub)
+            here = self.registry.sessions(nick)
+            for sub in here:
+                self._send_to(sub, frame)
+        if here:
+            return person(here[0])
+        return found.person if elsewhere else None
+
+    def echo(self, sub: Subscriber, frame: Frame, *, plain: bool = True) -> None:
+        """``frame``, which ``sub`` sent, for its person's other devices (so that the conversation
+        is whole on each; not those reading plain lines unless ``plain``); nothing for a guest,
+        who has none."""
+        if sub.account is None:
+            return
+        with self._lock:
+            sid = self.sid(sub)
+            for other in self.registry.others(sub):
+                if plain or other.wire not in PLAIN_WIRES:
+                    self._send_to(other, frame)
+        found = self.presence.holder(sub.nick) if self._peers is not None else None
+        for node, other_sid in self._elsewhere(found) if found is not None else ():
+            if other_sid != sid:
+                self._peers.tell(node, other_sid, frame)  # type: ignore[union-attr]
 
     def set_op(self, nick: str, op: bool) -> Person | None:
-        """Make ``nick`` an operator, or no longer one; who, or None if nobody has that name."""
+        """Make ``nick`` an operator, or no longer one (every device); who, or None if nobody has that name."""
         found = self.presence.holder(nick)
         if found is None:
             return None
         self.presence.update(nick, found.sid, op="1" if op else "0")
-        if found.node != self.node and self._peers is not None:
-            self._peers.set_op(found.node, found.sid, op)
-            return dataclasses.replace(found.person, op=op)
+        elsewhere = self._elsewhere(found)
+        for node, sid in elsewhere:
+            self._peers.set_op(node, sid, op)  # type: ignore[union-attr]
         with self._lock:
-            sub = self.registry.holder(nick)
-            if sub is None:
-                return None
-            sub.op = op
-            return person(sub)
+            here = self.registry.sessions(nick)
+            for sub in here:
+                sub.op = op
+        if here:
+            return person(here[0])
+        return dataclasses.replace(found.person, op=op) if elsewhere else None
 
     def kick(self, nick: str, why: str) -> Person | None:
-        """End ``nick``'s session, telling it ``why`` first; who, or None if nobody has that name."""
+        """End ``nick``'s sessions (every device), telling each ``why`` first; who, or None if nobody has that name."""
         found = self.presence.holder(nick)
         if found is None:
             return None
-        if found.node != self.node and self._peers is not None:
-            self._peers.kick(found.node, found.sid, why)
-            return found.person
+        elsewhere = self._elsewhere(found)
+        for node, sid in elsewhere:
+            self._peers.kick(node, sid, why)  # type: ignore[union-attr]
         with self._lock:
-            sub = self.registry.holder(nick)
-        if sub is None:
-            return None
-        sub.notice(f"you were {why}", event="kick")
-        sub.kick(why)
-        return person(sub)
+            here = self.registry.sessions(nick)
+        for sub in here:
+            sub.notice(f"you were {why}", event="kick")
+            sub.kick(why)
+        if here:
+            return person(here[0])
+        return found.person if elsewhere else None

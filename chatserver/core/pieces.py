@@ -15,7 +15,7 @@ import bisect
 import itertools
 from collections.abc import Callable
 
-from chatserver.core.frames import wire_bytes
+from chatserver.core.frames import Frame, run_bytes, wire_bytes
 from chatserver.core.posts import Post
 
 #: A stretch of a batch's encoding at least this long goes to a member as a view of the
@@ -47,22 +47,32 @@ class Encoded:
         starts, wire = self.starts, self.wire
         pieces: list[Piece] = []
         pos = starts[lo]
+        receipts: list[Frame] = []  # those of posts side by side, not yet added: encoded together
         for i in own[bisect.bisect_left(own, lo) :] if own else ():
             if i >= hi:
                 break
             start = starts[i]
             if start != pos:  # (a sender's posts are mostly side by side: nothing between them)
+                if receipts:
+                    _add_receipts(pieces, receipts, wire)
+                    receipts = []
                 pieces.append(view[pos:start])
             receipt = posts[i].receipt
             if receipt is not None:
-                data = wire_bytes(receipt, wire)
-                if data:  # (a receipt said as nothing: an IRC client's without echo-message)
-                    pieces.append(data)
+                receipts.append(receipt)
             pos = starts[i + 1]
+        if receipts:
+            _add_receipts(pieces, receipts, wire)
         end = starts[hi]
         if end != pos:
             pieces.append(view[pos:end])
         return pieces
+
+
+def _add_receipts(pieces: list[Piece], receipts: list[Frame], wire: str) -> None:
+    data = run_bytes(receipts, wire)
+    if data:  # (receipts said as nothing: an IRC client's without echo-message)
+        pieces.append(data)
 
 
 def give(deliver: Callable[[bytes], object], pieces: list[Piece]) -> None:

@@ -34,6 +34,8 @@ class Subscriber(Protocol):
     token: str
     #: Set when a reconnected session took over: it leaves silently.
     replaced: bool
+    #: The account it is logged in to (None: a guest); an account's devices share its name.
+    account: str | None
     #: ``"native"``, ``"websocket"``, ``"plain"`` or ``"plain_rooms"`` (plain lines that
     #: name their room): a ``Frame`` property; takes room batches as bytes in that wire format through
     #: ``deliver_bytes``; ``None``: takes ``Frame`` objects one by one.

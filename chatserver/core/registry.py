@@ -1,55 +1,94 @@
 """Who is on the server: nicknames and the sessions holding them, and the view others get of them.
 
-A ``Registry`` is a plain structure the hub uses under its own lock. What
-the hub hands out about a person is a ``Person``: a value (name, away,
-operator, host) that any backend can produce, never the session itself,
-so no caller can reach into another connection.
+A ``Registry`` is a plain structure the hub uses under its own lock: name ->
+person -> sessions. A guest's name is held by one session; an account's by
+each of its devices (a terminal, a page, an IRC client: ``MAX_DEVICES`` at
+most), the first of them named for the person. What the hub hands out
+about a person is a ``Person``: a value (name, away, operator, host) that
+any backend can produce, never the session itself, so no caller can reach
+into another connection.
 """
 
 from __future__ import annotations
 
 import hmac
 
-from chatserver.backends.records import Person
+from chatserver.backends.memory import same_account
+from chatserver.backends.records import MAX_DEVICES, Person
 from chatserver.core.fanout import Subscriber
 from common.nicks import nick_key
 
 
 def person(sub: Subscriber) -> Person:
-    return Person(sub.nick, sub.away, sub.op, sub.is_host, sub.room, sub.address, sub.token)
+    return Person(sub.nick, sub.away, sub.op, sub.is_host, sub.room, sub.address, sub.token, account_of(sub))
+
+
+def account_of(sub: Subscriber) -> str:
+    """The account ``sub`` is logged in to ("" for a guest)."""
+    return sub.account or ""
 
 
 class NickTaken(Exception):
+    code = "nick_taken"
+
     def __init__(self, nick: str, suggestion: str) -> None:
         super().__init__(f"the nickname {nick!r} is taken")
         self.suggestion = suggestion
 
 
+class DevicesFull(NickTaken):
+    """The account holding the name has ``MAX_DEVICES`` sessions already."""
+
+    code = "too_many_devices"
+
+    def __init__(self, nick: str) -> None:
+        Exception.__init__(
+            self, f"the account {nick!r} is connected from {MAX_DEVICES} devices already: close one first"
+        )
+        self.suggestion = ""
+
+
 class Registry:
-    """nick_key -> the session holding that name."""
+    """nick_key -> the sessions holding that name (one, or an account's devices)."""
 
     def __init__(self) -> None:
-        self._nicks: dict[str, Subscriber] = {}
+        self._nicks: dict[str, list[Subscriber]] = {}
+        self._several: set[str] = set()  # the nick keys held by more than one session (devices)
+        self._accounts: dict[str, str] = {}  # an account's key -> the nick key its sessions here hold
 
     def claim(self, sub: Subscriber, new: str, replacing: Subscriber | None = None) -> str:
-        """Give ``sub`` the nickname ``new`` (``replacing`` may hold it); returns the old one."""
-        holder = self._nicks.get(nick_key(new))
-        if holder is not None and holder is not sub and holder is not replacing:
+        """Give ``sub`` the nickname ``new`` (``replacing`` may hold it; a session of ``sub``'s
+        account holds it with it); returns the old one."""
+        held = [s for s in self._nicks.get(nick_key(new), ()) if s is not sub and s is not replacing]
+        if held and not same_account(account_of(sub), account_of(held[0])):
             raise NickTaken(new, self._suggest(new))
-        old = sub.nick
-        if old and self._nicks.get(nick_key(old)) is sub:
-            del self._nicks[nick_key(old)]
-        self._nicks[nick_key(new)] = sub
-        sub.nick = new
+        if len(held) >= MAX_DEVICES:
+            raise DevicesFull(new)
+        self.release(sub)
+        self._nicks[nick_key(new)] = [*held, sub]
+        if account_of(sub):
+            self._accounts[nick_key(account_of(sub))] = nick_key(new)
+        if held:
+            self._several.add(nick_key(new))
+        else:
+            self._several.discard(nick_key(new))
+        old, sub.nick = sub.nick, new
         return old
 
     def stale_session(self, nick: str, token: str | None) -> Subscriber | None:
-        """The session holding ``nick`` if ``token`` is its resume token (the
-        client's own connection, which the server has not yet seen die)."""
-        holder = self._nicks.get(nick_key(nick))
-        if holder is None or not token or not hmac.compare_digest(holder.token, token):
+        """The session holding ``nick`` whose resume token is ``token`` (the client's own
+        connection, which the server has not yet seen die)."""
+        if not token:
             return None
-        return holder
+        return next((s for s in self.sessions(nick) if hmac.compare_digest(s.token, token)), None)
+
+    def sessions(self, nick: str) -> list[Subscriber]:
+        """The sessions here holding ``nick``: one, or its account's devices."""
+        return list(self._nicks.get(nick_key(nick), ()))
+
+    def others(self, sub: Subscriber) -> list[Subscriber]:
+        """``sub``'s person's other sessions here (its account's other devices)."""
+        return [s for s in self._nicks.get(nick_key(sub.nick), ()) if s is not sub]
 
     def _suggest(self, nick: str) -> str:
         base = nick[:29]
@@ -61,11 +100,31 @@ class Registry:
 
     def release(self, sub: Subscriber) -> None:
         key = nick_key(sub.nick)
-        if self._nicks.get(key) is sub:
-            del self._nicks[key]
+        held = self._nicks.get(key)
+        if held is not None and sub in held:
+            held.remove(sub)
+            if len(held) < 2:
+                self._several.discard(key)
+            if not held:
+                del self._nicks[key]
+                if account_of(sub) and self._accounts.get(nick_key(account_of(sub))) == key:
+                    del self._accounts[nick_key(account_of(sub))]
+
+    def named(self, account: str) -> str | None:
+        """The name ``account``'s sessions here hold (None: none is here)."""
+        held = self._nicks.get(self._accounts.get(nick_key(account), ""))
+        return held[0].nick if held else None
+
+    def extra_in(self, members: dict[Subscriber, int]) -> int:
+        """How many of ``members`` are a person's second (third...) session: its count, in
+        the few names several sessions hold, not in the members."""
+        return sum(max(0, sum(s in members for s in self._nicks[key]) - 1) for key in self._several)
 
     def holder(self, nick: str) -> Subscriber | None:
-        return self._nicks.get(nick_key(nick))
+        """The session named for ``nick``'s person (its first device)."""
+        held = self._nicks.get(nick_key(nick))
+        return held[0] if held else None
 
     def everyone(self) -> list[Subscriber]:
-        return list(self._nicks.values())
+        """One session per person."""
+        return [held[0] for held in self._nicks.values()]

@@ -1,13 +1,15 @@
 """The rooms in memory and who is in them: each room's state, made (within quotas), brought back, forgotten.
 
 ``Rooms`` is the hub's table of rooms, keyed by ``room_key``. Every method
-is called with the hub's lock held (the lock that orders delivery), so none
-makes a network call: the hub takes a room up in its broker outside the lock
-(``following.py``) and in through ``add``, on one server as on a cluster's
-node. Each room remembers its last ``LATEST`` messages delivered, for a
-joiner whose history was read outside the lock. A member is recorded with the room's ``posted`` count when it
-came: it gets what was queued after. One who leaves while posts to the room
-are queued still gets those (``leave``, then ``recipients``).
+is called with the hub's lock held (the lock that orders delivery), so it
+has no broker to call: the hub takes a room up in its broker outside the
+lock (``following.py``) and in through ``add``, on one server as on a
+cluster's node, and a room not taken up is ``NotTakenUp`` (``taken``).
+Each room remembers its last ``LATEST`` messages delivered, for a joiner
+whose history was read outside the lock. A member is recorded with the
+room's ``posted`` count when it came: it gets what was queued after. One
+who leaves while posts to the room are queued still gets those (``leave``,
+then ``recipients``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import collections
 import contextlib
 import dataclasses
 import itertools
-import secrets
 import threading
 from collections.abc import Callable, Iterator
 
@@ -26,6 +27,7 @@ from chatserver.core.fanout import Member, Post, Subscriber
 from chatserver.core.registry import Person, person
 from chatserver.core.roomquota import RoomQuota
 from common import messages as m
+from common.nicks import nick_key
 from common.rooms import room_key
 
 LOBBY = "#lobby"
@@ -39,6 +41,11 @@ LATEST_CHARS = 64_000
 
 class TooManyRooms(Exception):
     pass
+
+
+class NotTakenUp(LookupError):
+    """A room published to is not in memory: it is taken up outside the lock (``following.py``), then
+    published to again (it was never taken up, or, empty, was let go of in between to make space)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,13 +126,19 @@ NO_READING = Reading(_no_follow, _no_follow, lambda: None)
 class Rooms:
     """The rooms in memory (every method: the hub's lock held)."""
 
-    def __init__(self, broker: Broker, quota: RoomQuota, max_rooms: int = MAX_ROOMS) -> None:
-        self._broker = broker
+    def __init__(self, quota: RoomQuota, max_rooms: int = MAX_ROOMS) -> None:
         self.quota = quota
         self.max_rooms = max_rooms
         self.by_key: dict[str, Room] = {}  # room_key -> room
         #: Who left a room while posts to it were queued, and the last of them it gets.
         self._leavers: dict[Room, list[Member]] = {}
+        #: How many of a room's members are a person's second (third...) session: an account's
+        #: other devices (the hub's registry counts them; none by default).
+        self.extra: Callable[[dict[Subscriber, int]], int] = lambda members: 0
+
+    def count(self, r: Room) -> int:
+        """How many people are in ``r`` (an account's devices count once)."""
+        return len(r.members) - self.extra(r.members)
 
     def get(self, name: str) -> Room | None:
         """The room if it is in memory."""
@@ -134,25 +147,12 @@ class Rooms:
     def __iter__(self) -> Iterator[Room]:
         return iter(self.by_key.values())
 
-    def load(self, name: str, create: bool = False, maker: Subscriber | None = None) -> Room | None:
-        """The room in memory; one the broker knows is brought back as it was kept.
-        A room made for ``maker`` is made only if its address may (``TooManyRooms`` else).
-        (One server's ``Delivery`` publishing to a room it was not given: the hub takes its
-        rooms up outside the lock, ``LocalHub._follow``, and a cluster's relay never asks.)"""
+    def taken(self, name: str) -> Room:
+        """The room, taken up (``following.py``, outside the lock); ``NotTakenUp`` if it is not in memory."""
         room = self.by_key.get(room_key(name))
-        if room is not None:
-            return room
-        stored = self._broker.room(name)
-        if stored is None and not create:
-            return None
-        address = self.may_make(name, maker) if stored is None else ""
-        dropped = self.make_space()
-        if dropped is not None:
-            self._broker.forget(dropped.name)
-        if stored is None:
-            stored = StoredRoom(name, secrets.token_hex(6), 0, "")
-            self._broker.save_room(stored)
-        return self.add(Room(stored), address)
+        if room is None:
+            raise NotTakenUp(name)
+        return room
 
     def add(self, room: Room, address: str = "") -> Room:
         """Take ``room`` in, made for ``address`` ("" for nobody's: not counted to anyone)."""
@@ -184,10 +184,6 @@ class Rooms:
             raise TooManyRooms(f"there are {self.max_rooms} rooms already")
         return self.by_key.pop(empty)
 
-    def saved(self, r: Room) -> None:
-        """``r``'s topic changed: the broker keeps it."""
-        self._broker.save_room(StoredRoom(r.name, r.epoch, r.seq, r.topic))
-
     def clear(self) -> None:
         self.by_key.clear()
 
@@ -209,7 +205,7 @@ class Rooms:
 
     def members(self, name: str) -> list[Person]:
         r = self.get(name)
-        return [person(sub) for sub in r.members] if r else []
+        return [person(sub) for sub in _people(r.members)] if r else []
 
     def first_members(self, name: str, limit: int) -> tuple[list[Person], int]:
         """The first ``limit`` members (in the order they came) and how many there are: what a
@@ -217,17 +213,19 @@ class Rooms:
         r = self.get(name)
         if r is None:
             return [], 0
-        return [person(sub) for sub in itertools.islice(r.members, limit)], len(r.members)
+        return [person(sub) for sub in itertools.islice(_people(r.members), limit)], self.count(r)
 
     def first_names(self, name: str, limit: int) -> tuple[list[str], int]:
-        """``first_members``' names alone: what a welcome lists, on every join, without a record each."""
-        r = self.get(name)
-        return ([sub.nick for sub in itertools.islice(r.members, limit)], len(r.members)) if r else ([], 0)
+        """``first_members``' names alone: what a welcome lists, on every join, without a record each.
+        (``get`` written out: a welcome asks this at the deepest a connection's thread goes, and
+        each frame there is kept by every idle connection: ``net/threadmemory.py``.)"""
+        r = self.by_key.get(room_key(name))
+        return ([sub.nick for sub in itertools.islice(_people(r.members), limit)], self.count(r)) if r else ([], 0)
 
     def listing(self) -> list[RoomInfo]:
         """Rooms with people in them (and the lobby), by name."""
         found = [
-            RoomInfo(r.name, len(r.members), r.topic)
+            RoomInfo(r.name, self.count(r), r.topic)
             for k, r in self.by_key.items()
             if r.members or k == room_key(LOBBY)
         ]
@@ -249,6 +247,15 @@ class Rooms:
         return members
 
 
+def _people(members: dict[Subscriber, int]) -> Iterator[Subscriber]:
+    """One session per person: an account's other devices in the room are not listed again."""
+    seen: set[str] = set()
+    for sub in members:
+        if sub.account is None or nick_key(sub.nick) not in seen:
+            seen.add(nick_key(sub.nick))
+            yield sub
+
+
 class LocalDirectory:
     """``ports.RoomDirectory`` for one server: its rooms in memory, read under the hub's lock."""
 
@@ -259,6 +266,7 @@ class LocalDirectory:
         self._rooms = rooms
         self._broker = broker  # (a room's topic when it is not in memory)
         self._follow = follow  # the room, taken up (made if new; lock not held)
+        self._saving = threading.Lock()  # topics kept one at a time (never taken under the hub's lock)
 
     def look(self, room: str) -> None:
         """(A greeting's questions are answered under the lock from memory: nothing to read before.)"""
@@ -271,6 +279,10 @@ class LocalDirectory:
 
     def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> None:
         """(As ``joined``.)"""
+
+    def others_in(self, room: str, nick: str, sid: str) -> bool:
+        """(The hub asks its own rooms: ``Names.others``.)"""
+        return False
 
     def members(self, room: str) -> list[Person]:
         with self._lock:
@@ -287,12 +299,12 @@ class LocalDirectory:
     def size(self, room: str) -> int:
         with self._lock:
             r = self._rooms.get(room)
-            return len(r.members) if r is not None else 0
+            return self._rooms.count(r) if r is not None else 0
 
     def census(self, room: str) -> tuple[int, bool]:
         with self._lock:
             r = self._rooms.get(room)
-            return (len(r.members), r.crowded) if r is not None else (0, False)
+            return (self._rooms.count(r), r.crowded) if r is not None else (0, False)
 
     def mark_crowded(self, room: str, crowded: bool) -> bool:
         with self._lock:
@@ -303,11 +315,15 @@ class LocalDirectory:
             return True
 
     def set_topic(self, room: str, topic: str) -> None:
+        """The room's topic, kept by the broker outside the hub's lock (topics set at once are
+        kept in the order they were set: ``_saving``)."""
         r = self._follow(room)
         assert r is not None
-        with self._lock:
-            r.topic = topic
-            self._rooms.saved(r)
+        with self._saving:
+            with self._lock:
+                r.topic = topic
+                stored = StoredRoom(r.name, r.epoch, r.seq, r.topic)
+            self._broker.save_room(stored)
 
     def topic(self, room: str) -> str:
         with self._lock:

@@ -1,28 +1,30 @@
 """What a shared file is called: a name safe to show and link, never a path; its size in words; its type.
 
-A name from the network may hold path separators (``../../etc/passwd``,
-``C:\\x``), look-alikes of them (``∕``, ``⁄``, fullwidth ``／``), control,
-bidi and invisible characters: ``safe_name`` keeps only the last part,
-folds compatibility forms (NFKC), turns every such character into ``_``,
-drops leading dots and cuts it to ``MAX_NAME`` characters, keeping the
-extension. The name is only ever shown and put in a URL: files are kept on
-disk under their random id.
+Sizes are said as file managers say them (``human_size``: decimal, ``2.1 MB``);
+a limit set in MiB (``--max-file-size``, ``--file-quota``, ``--files-max-mb``)
+is said in MiB, as it was set (``in_mib``).
+
+``safe_name`` is ``common/filenames.py``'s (the terminal client saves a
+download under it too): only the last part of a name from the network, no
+separator or look-alike of one, no control, bidi or invisible character.
+The name is only ever shown and put in a URL: files are kept on disk under
+their random id.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
-
+from common.filenames import safe_name
 from common.sizes import human_size
 
-MAX_NAME = 120
-__all__ = ["human_size", "media_type", "safe_name"]  # (human_size: common/sizes.py)
-#: Separators and their look-alikes, Windows' reserved characters, controls, bidi and invisible format characters.
-_UNSAFE = re.compile(
-    '[/\\\\:*?"<>|\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u202a-\u202e\u2044\u2060-\u2064\u2066-\u2069'
-    "\u2215\u2216\u29f5\u29f8\u29f9\ufe68\uff0f\uff3c\ufeff]"
-)
+__all__ = [
+    "MIB",
+    "human_size",
+    "in_mib",
+    "media_type",
+    "safe_name",
+]  # (human_size: common/sizes.py; safe_name: common/filenames.py)
+#: The unit the file limits are set in.
+MIB = 1024 * 1024
 #: The image types shown in the page (never SVG: it is a document that may hold script).
 INLINE_TYPES = {
     ".png": "image/png",
@@ -41,18 +43,6 @@ _MAGIC = {
 BYTES = "application/octet-stream"
 
 
-def safe_name(name: str) -> str:
-    """``name`` as it is shown and linked: one harmless component (see the module docstring)."""
-    name = unicodedata.normalize("NFKC", name)
-    name = re.split(r"[/\\]", name)[-1]  # (after NFKC: fullwidth slashes are slashes now)
-    name = _UNSAFE.sub("_", name).strip().lstrip(".").strip()
-    if len(name) > MAX_NAME:
-        stem, dot, ext = name.rpartition(".")
-        ext = ext[:16] if dot and stem else ""
-        name = name[: MAX_NAME - len(ext) - 1].rstrip() + ("." + ext if ext else "")
-    return name or "file"
-
-
 def media_type(name: str, head: bytes) -> str:
     """An inline image type if the name says one and the first bytes agree; else plain bytes."""
     dot = name.rfind(".")
@@ -62,3 +52,11 @@ def media_type(name: str, head: bytes) -> str:
     if kind == "image/webp" and head[8:12] != b"WEBP":
         return BYTES
     return kind
+
+
+def in_mib(size: int) -> str:
+    """A size in the unit the limits are set in: ``1073741824`` -> ``1024 MiB``, ``1572864`` -> ``1.5 MiB``."""
+    value = size / MIB
+    if value == int(value):
+        return f"{int(value)} MiB"
+    return f"{value:.1f} MiB" if value >= 0.05 else "less than 0.1 MiB"

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import msgspec
 
-from chatserver.files.names import human_size
+from chatserver.files.names import in_mib
 
 log = logging.getLogger(__name__)
 
@@ -104,9 +104,9 @@ class FileStore:
     def _check_locked(self, owner: str, size: int) -> None:
         if self.per_person and self._used(owner) + size > self.per_person:
             left = max(0, self.per_person - self._used(owner))
-            raise Refusal(f"over your quota of {human_size(self.per_person)} of files ({human_size(left)} left)", 413)
+            raise Refusal(f"over your quota of {in_mib(self.per_person)} of files ({in_mib(left)} left)", 413)
         if self.total and self._used() + size > self.total:
-            raise Refusal(f"the server's files are full ({human_size(self.total)}): ask an operator", 507)
+            raise Refusal(f"the server's files are full ({in_mib(self.total)}): ask an operator", 507)
         try:
             free = shutil.disk_usage(self.root).free
         except OSError:

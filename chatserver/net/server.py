@@ -11,6 +11,7 @@ Then the resume tokens, and a shutdown that tells every peer why before closing.
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import itertools
 import logging
@@ -18,11 +19,13 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from typing import Protocol
 
 from chatserver.accounts.service import Accounts
 from chatserver.accounts.throttle import Throttle
 from chatserver.backends.accounts import MemoryAccounts
+from chatserver.backends.markers import MarkerStore, MemoryMarkers
 from chatserver.backends.memory import memory_backends
 from chatserver.backends.ports import Backends
 from chatserver.config import ServerConfig
@@ -70,6 +73,7 @@ class ChatServer:
         hub: Hub | None = None,
         backends: Backends | None = None,
         accounts: Accounts | None = None,
+        markers: MarkerStore | None = None,
     ) -> None:
         self.config = config
         backends = backends or memory_backends()
@@ -87,6 +91,8 @@ class ChatServer:
         if accounts is None and config.accounts != "off":
             accounts = Accounts(MemoryAccounts(), required=config.accounts == "required", ops=config.ops)
         self.accounts: Accounts | None = None if config.accounts == "off" else accounts
+        #: The accounts' read markers, shared by their devices: the store given (SQLite, Redis), else in memory.
+        self.markers: MarkerStore | None = None if self.accounts is None else markers or MemoryMarkers()
         #: Who may connect, on every port (``admission.py``).
         self.admission = Admission(config, lambda: self.stopping)
         #: Wrong server passwords per address (the accounts' logins use the same ``Throttle``).
@@ -128,27 +134,37 @@ class ChatServer:
 
     def _serve_chat(self, stream: Stream) -> None:
         """Run one admitted connection of the chat port to its end (in its own thread)."""
-        self.run_session(Session(self, stream.sock, stream.addr, stream, dialect=CHAT_PORT))
+        session = Session(self, stream.sock, stream.addr, stream, dialect=CHAT_PORT)
+        with self._running(session):
+            session.run()
 
     def run_session(self, session: Session) -> None:
-        """Run an admitted peer's session to its end, in its connection's thread."""
-        if self.host_seat is not None:
-            self.host_seat.connection_from(session.addr)
-        self._run_session(session)
+        """Run an admitted peer's session to its end, in its connection's thread (the page's
+        and the IRC port's; the chat port's is ``_serve_chat``)."""
+        with self._running(session):
+            session.run()
 
     def serve_host(self, sock: socket.socket) -> None:
         """Run the interactive host's connection: its private socket (see ``host.py``)
         is its credential, so it needs no TLS and counts against no limit."""
         session = Session(self, sock, sock.getpeername(), dialect=CHAT_PORT)
         session.participant.seat_host()
-        self._run_session(session)
+        with self._running(session):
+            session.run()
 
-    def _run_session(self, session: Session) -> None:
-        """Run ``session`` to its end, known to ``shutdown`` meanwhile."""
+    @contextlib.contextmanager
+    def _running(self, session: Session) -> Iterator[None]:
+        """While ``session`` runs: known to ``shutdown``, and the host told of it (not of its own).
+
+        A context around ``session.run()``, not a function calling it: every connection
+        registers from under that call, and each frame between its thread's start and its
+        greeting is paid by every idle connection (``threadmemory.py``)."""
+        if self.host_seat is not None and not session.participant.is_host:
+            self.host_seat.connection_from(session.addr)
         with self._lock:
             self._sessions.add(session)
         try:
-            session.run()
+            yield
         finally:
             with self._lock:
                 self._sessions.discard(session)

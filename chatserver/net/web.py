@@ -78,6 +78,7 @@ FILES = {
     "/kept.js": ("kept.js", "text/javascript; charset=utf-8"),
     "/files.js": ("files.js", "text/javascript; charset=utf-8"),
     "/account.js": ("account.js", "text/javascript; charset=utf-8"),
+    "/conversations.js": ("conversations.js", "text/javascript; charset=utf-8"),
     "/chat.css": ("chat.css", "text/css; charset=utf-8"),
     "/favicon.svg": ("favicon.svg", "image/svg+xml"),
 }

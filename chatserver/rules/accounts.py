@@ -19,13 +19,15 @@ from typing import Protocol
 import msgspec
 
 from chatserver.accounts.service import Accounts, Login, Refused
-from chatserver.rules import chat, membership
-from chatserver.rules.effects import Announce, Answer, Effect, SetOp, Tell, error, notice
+from chatserver.core.fanout import Frame
+from chatserver.rules import chat, membership, privates
+from chatserver.rules.effects import Announce, Answer, Changed, Effect, SetOp, Tell, error, notice
 from chatserver.rules.operators import operator_only
 from chatserver.rules.services import Handler, Me
 from common import messages as m
 from common.commands import AskPassword
 from common.lookalike import identity
+from common.rooms import room_key
 
 
 class Asked(Protocol):
@@ -86,7 +88,7 @@ def logged_in(me: Me, login: Login) -> list[Effect]:
     (a line for a plain-line user, who keeps none), rights, and messages kept for it."""
     me.account, me.login_token = login.account, login.token
     me.account_op = login.op and not me.op  # (rights that come with the account go with it)
-    effects: list[Effect] = []
+    effects: list[Effect] = [Changed()]  # (presence holds the account: its other devices may share the name)
     if me.plain:
         what = "made and logged in to" if login.registered else "logged in to"
         effects.append(notice(f"{what} the account {login.account}", event="account"))
@@ -95,6 +97,9 @@ def logged_in(me: Me, login: Login) -> list[Effect]:
     if me.account_op:
         effects.append(SetOp(me.nick, True))
     accounts = me.server.accounts
+    markers = me.server.markers
+    if markers is not None and not me.plain:  # (how far each room and conversation is read, on any device)
+        effects += [Answer(m.ReadMarker(target=t, ts=ts)) for t, ts in sorted(markers.markers(login.account).items())]
     kept = accounts.store.take_privates(login.account) if accounts is not None else []
     if kept:
         count = f"{len(kept)} private message{'s' if len(kept) != 1 else ''}"
@@ -142,10 +147,11 @@ def login(me: Me, msg: m.Login) -> list[Effect]:
     except Refused as refused:
         return refusal(refused)
     effects: list[Effect] = []
-    if identity(done.account) != identity(me.nick):  # (take the account's name first: it may be held)
+    name = me.hub.named(done.account) or done.account  # (its devices' name, if they renamed the person)
+    if identity(name) != identity(me.nick):  # (take the account's name first: it may be held)
         before, me.account = me.account, done.account
-        effects = chat.COMMANDS[m.SetNick](me, m.SetNick(done.account))  # (as /nick: room rights follow)
-        if identity(me.nick) != identity(done.account):
+        effects = chat.COMMANDS[m.SetNick](me, m.SetNick(name))  # (as /nick: room rights follow)
+        if identity(me.nick) != identity(name):
             me.account = before
             if msg.password is not None:
                 accounts.logout(done.token)  # (the token made for this login is not kept)
@@ -168,7 +174,7 @@ def change_password(me: Me, msg: m.ChangePassword) -> list[Effect]:
 
 def _logged_out(me: Me, everywhere: bool, reason: str) -> list[Effect]:
     account, me.account, me.login_token = me.account or "", None, ""
-    effects: list[Effect] = []
+    effects: list[Effect] = [Changed()]
     if me.account_op:
         me.account_op = False
         effects.append(SetOp(me.nick, False))
@@ -190,6 +196,8 @@ def unregister(me: Me, msg: m.Unregister) -> list[Effect]:
     except Refused as refused:
         return refusal(refused)
     name = me.account
+    if me.server.markers is not None:
+        me.server.markers.forget(name)
     return [*_logged_out(me, True, "unregistered"), notice(f"the account {name} is deleted", event="account")]
 
 
@@ -218,6 +226,8 @@ def drop_account(me: Me, msg: m.DropAccount) -> list[Effect]:
     dropped = accounts.drop(msg.name)
     if dropped is None:
         return [error("no_such_account", f"no account is called {msg.name[:40]!r}")]
+    if me.server.markers is not None:
+        me.server.markers.forget(dropped.name)
     effects: list[Effect] = [notice(f"the account {dropped.name} is dropped", event="account")]
     holder = me.hub.find(dropped.name)
     if holder is not None and identity(holder.nick) != identity(me.nick):
@@ -229,6 +239,32 @@ def drop_account(me: Me, msg: m.DropAccount) -> list[Effect]:
     return effects
 
 
+def read_marker(me: Me, msg: m.ReadMarker) -> list[Effect]:
+    """A device read ``msg.target`` up to ``msg.ts``: kept for the account (only ever forward,
+    never past now), and the account's other devices told, so they stop counting it unread."""
+    markers = me.server.markers
+    if me.account is None or markers is None:
+        return [error("not_logged_in", "read markers are kept for accounts, shared by their devices: log in first")]
+    target = _marked(me, msg.target)
+    if isinstance(target, list):
+        return target
+    now = markers.mark(me.account, target, min(msg.ts, time.time()))
+    me.hub.echo(me, Frame(m.ReadMarker(target=target, ts=now)), plain=False)
+    return []
+
+
+def _marked(me: Me, target: str) -> str | list[Effect]:
+    """The target as kept: a room we are in, as the server spells it; ``@ACCOUNT`` of a
+    private conversation, as the account is registered (the refusal, if neither)."""
+    if target.startswith("@"):
+        other = privates.account_of(me, target[1:])
+        if other is None:
+            return [error("no_such_account", f"{target[1:41]!r} is not an account: no conversation is kept")]
+        return "@" + other
+    room = me.rooms.get(room_key(target))
+    return room if room is not None else [error("not_in_room", f"you are not in {target[:40]!r}")]
+
+
 #: The account commands, for each mode's table that has accounts (``chat.COMMANDS``).
 COMMANDS: dict[type[m.Message], Handler] = {
     m.Register: register,  # type: ignore[dict-item]
@@ -237,4 +273,5 @@ COMMANDS: dict[type[m.Message], Handler] = {
     m.Unregister: unregister,  # type: ignore[dict-item]
     m.Logout: logout,  # type: ignore[dict-item]
     m.DropAccount: drop_account,  # type: ignore[dict-item]
+    m.ReadMarker: read_marker,  # type: ignore[dict-item]
 }

@@ -114,12 +114,16 @@ def private(me: Me, msg: m.PrivateSay) -> list[Effect]:
     if target is None or frame is None or me.hub.tell(target.nick, frame) is None:
         away = privates.to_the_away(me, msg, time.time())  # (an account's: kept for it)
         return away if away is not None else [error("no_such_nick", f"nobody called {msg.to[:40]!r} is here")]
-    to_account = privates.account_of(me, target.nick)
+    # The recipient's account (a read of the accounts store) matters only to keep an account's
+    # conversation, or to tell a guest, once, that its private messages are not kept.
+    needed = (me.account is not None and not msg.notice) or (me.account is None and not me.told_not_kept)
+    to_account = privates.account_of(me, target.nick) if needed else None
     if said is not None and not msg.notice:
         privates.kept(me, said, to_account)
     effects: list[Effect] = privates.not_kept_told(me, to_account)
     if nick_key(target.nick) != nick_key(me.nick):
         effects.append(Answer(frame.msg))  # the sender's copy: it arrived (the client shows it as "to NICK")
+        me.hub.echo(me, frame)  # (and its other devices': the conversation is whole on each)
     if target.away and not msg.notice:  # (nothing answers a notice)
         effects.append(notice(f"{target.nick} is away: {target.away}", event="away"))
     return effects

@@ -125,9 +125,12 @@ def register(
             refuse_if_banned(p, nick)
         elif login is not True:
             nick = validate_nick(login.account)
+        if login is not True:  # (its other devices renamed the person: this one takes that name)
+            nick = p.hub.named(login.account) or nick
         p.token = p.server.issue_token(nick)  # (the welcome carries it)
         p.registered = True
-        p.account = login.account if isinstance(login, Login) else None  # (its rooms' join notices say it)
+        if login is not True:  # (before the name is claimed: the account's other devices hold it too)
+            p.account = login.account
         if p.shared:
             # Name and room in one step: nobody finds us before our welcome; the room told
             # unless it is crowded (``crowd.py``: one O(1) count, not a notice to thousands).
@@ -153,8 +156,8 @@ def register(
         p.registered, p.token, p.account = False, "", None
         if isinstance(login, Login) and account_password is not None and p.server.accounts is not None:
             p.server.accounts.logout(login.token)  # (the name is held: the token made for it is not kept)
-        if isinstance(exc, NickTaken):
-            p.send(m.Error("nick_taken", str(exc), suggestion=exc.suggestion))
+        if isinstance(exc, NickTaken):  # (``nick_taken``, or ``too_many_devices`` for an account's)
+            p.send(m.Error(exc.code, str(exc), suggestion=exc.suggestion or None))
         else:
             p.send(m.Error(exc.code, f"nickname {nick[:40]!r} is not allowed: {exc}"))
         return False
@@ -194,7 +197,7 @@ def login_at_hello(p: Entrant, nick: str, token: str | None, password: str | Non
         if password is not None:
             return accounts.login_password(nick, password, p.address)
     except Refused as refused:
-        p.send(m.Error(refused.code, refused.text))
+        p.send(m.Error(refused.code, refused.text, wait=refused.wait or None))
         return None
     account = accounts.registered(nick)
     if account is not None:

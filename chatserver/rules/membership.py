@@ -68,7 +68,7 @@ def arrival(me: Me, room: str, ts: float) -> m.Notice:
     """What the others in ``room`` are told when this person comes in (see ``hub.Arrival``)."""
     told = f"{me.nick} joined {room}"
     account, realname, away = me.account, me.realname or None, me.away or None
-    return m.Notice(text=told, ts=ts, event="join", nick=me.nick, account=account, realname=realname, away=away)
+    return m.Notice(text=told, ts=ts, event="join", nick=me.nick, account=account, realname=realname, reason=away)
 
 
 def crowds(me: Me) -> crowd.Crowds:
@@ -219,7 +219,7 @@ def part(me: Me, msg: m.Part) -> list[Effect]:
             me.room = list(me.rooms.values())[-1]  # the room joined last
         effects += [LeaveRoom(room), Answer(m.Parted(room=room, focus=me.room, reason=reason))]
     verdict = judged(me, room, -1)  # (asked before the LeaveRoom above is done)
-    if verdict.announced:
+    if verdict.announced and not me.hub.staying(me, [room]):  # (not while another device is there)
         told = f"{nick} left {room}" + (f": {reason}" if reason else "")
         effects.append(Announce(room, lambda ts: m.Notice(text=told, ts=ts, event="leave", nick=nick, reason=reason)))
     return effects + crossing(me, room, verdict)

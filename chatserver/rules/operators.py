@@ -11,15 +11,13 @@ the rest as effects (``effects.py``).
 
 from __future__ import annotations
 
-import functools
 import hmac
 import logging
 import time
-from collections.abc import Callable
-from typing import TypeVar
 
 from chatserver.backends.records import Person, StoredSanction
 from chatserver.rules.effects import Announce, Answer, Changed, Effect, Kick, Pause, SetOp, Tell, error, notice
+from chatserver.rules.guards import operator_only  # (accounts.py takes it from here too)
 from chatserver.rules.moderation import DEFAULT_DURATION, Sanctions, TooMany, until_text
 from chatserver.rules.services import Handler, Me
 from common import messages as m
@@ -31,20 +29,6 @@ log = logging.getLogger(__name__)
 
 MAX_LISTED = 100  # entries of /bans or /ops shown, at most (one notice each)
 BY_OP_FLAG = "one whenever they log in with the operator password (restart without --op to change that)"
-
-M = TypeVar("M", bound=m.Message)
-
-
-def operator_only(handler: Callable[[Me, M], list[Effect]]) -> Callable[[Me, M], list[Effect]]:
-    """Refuse the command to anyone who is not an operator."""
-
-    @functools.wraps(handler)
-    def checked(who: Me, msg: M) -> list[Effect]:
-        if not who.op:
-            return [error("not_operator", f"only operators can /{msg.TYPE}")]
-        return handler(who, msg)
-
-    return checked
 
 
 def sanctions(who: Me) -> Sanctions:

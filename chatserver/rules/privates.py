@@ -6,7 +6,10 @@ when the account next logs in (``accounts.logged_in``). A private message
 between two accounts is also kept as a room of its own in the broker (the
 ``conversation`` key, which no room name can be: ``ports.py`` anticipates
 it), so ``/history @NICK`` reads it back, on every backend the broker has.
-Guests' private messages are not kept; a guest is told so once.
+Each account has an index kept the same way (``index``: one line per private
+message it sends or receives, naming the other account), so ``/privates`` and
+the page list its conversations, the most recent first, with no method of
+the broker's own. Guests' private messages are not kept; a guest is told so once.
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ from __future__ import annotations
 import msgspec
 
 from chatserver.rules.effects import Answer, Effect, error, notice
-from chatserver.rules.services import Me
+from chatserver.rules.services import Handler, Me
 from common import messages as m
+from common.limits import fit
 from common.nicks import nick_key
 
 #: Messages of a conversation read by ``/history @NICK``, at most.
 MAX_HISTORY = 1000
+#: Lines of an account's index read to list its conversations (those further back are not listed).
+INDEX_READ = 2000
 
 
 def conversation(one: str, other: str) -> str:
@@ -28,12 +34,24 @@ def conversation(one: str, other: str) -> str:
     return f"@{a} @{b}"
 
 
+def index(account: str) -> str:
+    """The broker's room listing ``account``'s conversations (one word starting with ``@``: neither a
+    room, which starts with ``#``, nor a conversation, which has a space)."""
+    return f"@{nick_key(account)}"
+
+
 def kept(me: Me, said: m.Private, to_account: str | None) -> None:
-    """Keep ``said`` in the conversation of ``me`` and ``to_account`` when both are accounts."""
+    """Keep ``said`` in the conversation of ``me`` and ``to_account`` when both are accounts, and
+    note it in each one's index."""
     if me.account is None or to_account is None:
         return
     room = conversation(me.account, to_account)
     me.hub.publish(room, lambda seq, ts: m.ChatMessage(seq=seq, ts=said.ts, room=room, nick=said.nick, text=said.text))
+    for owner, other in ((me.account, to_account), (to_account, me.account)):
+        where = index(owner)
+        me.hub.publish(
+            where, lambda seq, ts, r=where, o=other: m.ChatMessage(seq=seq, ts=said.ts, room=r, nick=o, text="")
+        )
 
 
 def account_of(me: Me, nick: str) -> str | None:
@@ -89,3 +107,18 @@ def history(me: Me, msg: m.History) -> list[Effect]:
     if found:
         effects.append(notice(f"end of history with {other}", event="history"))
     return effects
+
+
+def conversations(me: Me, msg: m.ListConversations) -> list[Effect]:
+    """``/privates``: the accounts ours has conversations with, the most recent first."""
+    if me.account is None:
+        return [error("not_logged_in", "private conversations are kept between accounts: log in first")]
+    latest: dict[str, tuple[str, float]] = {}
+    for x in reversed(me.hub.recent(index(me.account), INDEX_READ)):
+        latest.setdefault(nick_key(x.nick), (x.nick, x.ts))
+    found = list(latest.values())
+    return [Answer(fit(m.Conversations([name for name, _ in found], [int(ts) for _, ts in found])))]
+
+
+#: The native commands' handlers, for the chat table.
+COMMANDS: dict[type[m.Message], Handler] = {m.ListConversations: conversations}  # type: ignore[dict-item]

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from chatserver.accounts.service import Accounts
+from chatserver.backends.markers import MarkerStore
 from chatserver.backends.records import StoredSanction
 from chatserver.core.fanout import Frame, Subscriber
 from chatserver.core.hub import Hub
@@ -57,6 +58,8 @@ class Services(Protocol):
     files: object | None
     #: Accounts (``chatserver/accounts/service.py``), None with ``--accounts off``.
     accounts: Accounts | None
+    #: The accounts' read markers (``backends/markers.py``), None with ``--accounts off``.
+    markers: MarkerStore | None
 
     def pause(self, seconds: float) -> None:
         """Wait in the caller's thread (a throttled sender), cut short by shutdown."""

@@ -4,6 +4,7 @@
 
 import { adopt, carried, forgetKept, keep, readKept, takeFromAddress } from "/kept.js";
 import { keptLogin, setupAccount } from "/account.js";
+import { setupConversations } from "/conversations.js";
 import { setupFiles, showFile } from "/files.js";
 import { entry, fill } from "/panel.js";
 import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, when, withMentions } from "/text.js";
@@ -359,6 +360,7 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
       send({ type: "join", room: v.name }); // (focused on the server too: /topic, /who and /history are about it)
       s.focus = v.name;
     }
+    if (conversations.opened(v)) s.quietHistory += 1; // (a kept conversation's history, the first time)
     showWhere();
     showPeople();
     showLists();
@@ -559,8 +561,9 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
         account.welcomed();
         break;
       }
-      case "loggedin": account.loggedIn(f); break;
-      case "loggedout": account.loggedOut(f); break;
+      case "loggedin": account.loggedIn(f); conversations.ask(); break;
+      case "loggedout": account.loggedOut(f); conversations.forget(); break;
+      case "conversation-list": conversations.listed(f); break;
       case "message": {
         const v = roomView(f.room);
         if (v && (f.replay === "search" || f.replay === "files" || (f.replay === "history" && s.lookBack === "typed"))) {
@@ -600,12 +603,13 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
       }
       case "private": {
         const mine = f.nick === s.nick;
+        const old = f.replay === "history"; // (a kept conversation's, read as it is opened)
         const v = view("private", mine ? f.to : f.nick);
         const line = addLine(v, ["private"], [{ cls: "tag", text: mine ? `[private to ${f.to}]` : `[private from ${f.nick}]` }, " ",
           { cls: "text", text: f.text, mention: false }], f.ts);
         if (f.file) showFile(line, f.file);
-        if (mine) switchTo(v); // (a /msg typed here opens its conversation)
-        else counted(v, line, true, f.nick, f.text);
+        if (mine && !old) switchTo(v); // (a /msg typed here opens its conversation)
+        else if (!old) counted(v, line, true, f.nick, f.text);
         showLists();
         break;
       }
@@ -968,6 +972,7 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
     send,
     say: (text) => (s.registered ? system(text) : s.notes.push(text)), // (before a welcome: said after it)
   });
+  const conversations = setupConversations({ send, view, showLists });
 
   // Files: the attach button, drops and pasted pictures go to the view shown (files.js).
   const files = setupFiles({

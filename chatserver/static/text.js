@@ -23,10 +23,11 @@ export function isolated(cls, text) {
   return bdi;
 }
 
-// Times as the user's locale writes them (24-hour where it does: "14:05", else "2:05 PM"); a
-// line found by /search or /history has its date too; a date divider starts each day of a log.
-export const TIME = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
-export const DATED = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric", hour: "numeric", minute: "2-digit" });
+// Times as the user's locale writes them (24-hour where it does: "14:05", else "02:05 PM"), the hour in
+// two digits (German Chrome wrote "0:35" with "numeric" after midnight); a line found by /search or
+// /history has its date too; a date divider starts each day of a log.
+export const TIME = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+export const DATED = new Intl.DateTimeFormat(undefined, { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 export const DAY = new Intl.DateTimeFormat(undefined, { weekday: "long", year: "numeric", month: "long", day: "numeric" });
 export const when = (ts) => (ts ? new Date(ts * 1000) : new Date());
 export const dayOf = (date) => `${date.getFullYear()}-${date.getMonth() + 1}-${date.getDate()}`;

@@ -12,7 +12,8 @@ nothing, so building and decoding one costs no Python per field.
 
 The package, one module per concern: ``base`` (the base Struct, the field types
 and their caps), ``client``, ``server`` and ``both`` (the types by direction),
-``files`` (file sharing), ``accounts`` (accounts and logins), ``registry`` (the tagged
+``files`` (file sharing), ``accounts`` (accounts and logins), ``modes`` (``/mode``,
+``/invite``), ``privates`` (the list of private conversations), ``registry`` (the tagged
 union, each type by its wire name), ``codec``
 (frames to and from bytes) and ``refusals`` (what a refused frame is told).
 ``from common import messages as m`` gives every name of them.
@@ -30,6 +31,7 @@ from .accounts import (
     LoggedOut,
     Login,
     Logout,
+    ReadMarker,
     Register,
     Unregister,
 )
@@ -77,6 +79,8 @@ from .client import (
 )
 from .codec import decode, encode, from_dict, to_dict
 from .files import FileRef, ListFiles, Upload, UploadToken
+from .modes import Invite, RoomMode
+from .privates import Conversations, ListConversations
 from .registry import CLIENT_TYPES, REGISTRY, SERVER_TYPES, AnyMessage
 from .server import (
     Accepted,
@@ -115,6 +119,10 @@ __all__ = [
     "Ban",
     "Bools",
     "Bye",
+    "Conversations",
+    "Invite",
+    "ListConversations",
+    "RoomMode",
     "CLIENT_TYPES",
     "ChatMessage",
     "Deop",
@@ -150,6 +158,7 @@ __all__ = [
     "Private",
     "PrivateSay",
     "Quit",
+    "ReadMarker",
     "Reply",
     "RoomList",
     "SERVER_TYPES",

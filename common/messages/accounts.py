@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from .base import Message, Str, sent
+from .base import Message, Number, Str, sent
 
 #: The ``Error.code`` of each account refusal, and what it means.
 ACCOUNT_CODES = {
@@ -35,6 +35,7 @@ ACCOUNT_CODES = {
     "already_registered": "you are logged in to an account already",
     "weak_password": "the password is too short or too long",
     "no_such_account": "no account has that name",
+    "too_many_devices": "the account is connected from as many devices as it may be: close one first",
 }
 
 #: The shortest and longest password taken (the longest: scrypt reads all of it).
@@ -138,3 +139,16 @@ class LoggedOut(Message, tag="loggedout"):
     account: Str
     all: bool = sent(False)
     reason: Str = sent("logout")
+
+
+# -- both ways ---------------------------------------------------------------------------------
+
+
+class ReadMarker(Message, tag="markread"):
+    """Read up to here (IRCv3 ``draft/read-marker``'s idea), shared by an account's devices:
+    ``target`` (a room, or ``@ACCOUNT`` for a private conversation) is read up to the message
+    of time ``ts``. From a client: it showed that far. From the server: one of the account's
+    other devices did, or, after a login, how far each is read (a marker only moves forward)."""
+
+    target: Str
+    ts: Number

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import Message, Str, Text, sent
+from .base import Message, Number, Str, Text, sent
 
 
 class Error(Message, tag="error"):
@@ -15,6 +15,8 @@ class Error(Message, tag="error"):
     room: Str | None = None
     #: What else in the command it is about (a room mode's letter, when that mode is refused).
     target: Str | None = None
+    #: Seconds to wait before trying again (``throttled``: a login held by the server's throttle).
+    wait: Number | None = None
 
 
 class Ping(Message, tag="ping"):

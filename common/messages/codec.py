@@ -76,6 +76,23 @@ def to_dict(msg: Message) -> dict[str, Any]:
     return msgspec.to_builtins(msg)  # type: ignore[no-any-return]
 
 
+_encode_lines: Callable[[Any], bytes] = msgspec.json.Encoder().encode_lines
+
+
+def encode_run(msgs: list[Message]) -> bytes:
+    """``b"".join(map(encode, msgs))``: the same bytes, in one C call when none of them needs
+    fitting (a sender's run of receipts in a batch: one encoding each was a Python call chain)."""
+    for msg in msgs:
+        if msg.__class__ in _FITTED:
+            break
+    else:
+        try:
+            return _encode_lines(msgs)
+        except (msgspec.EncodeError, UnicodeEncodeError, OverflowError, TypeError):
+            pass  # (each through ``encode``'s fallback, below)
+    return b"".join([encode(msg) for msg in msgs])
+
+
 #: The json module's, for what msgspec will not encode (a lone surrogate: it raises as before).
 _encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 

@@ -26,7 +26,8 @@ MUST: dict[Any, str] = {
 
 def numbers_within_64_bits(msg: Message) -> bool:
     for name in NUMBERS[msg.__class__]:
-        if not -(2.0**63) < getattr(msg, name) < 2.0**63:
+        value = getattr(msg, name)  # (None: an optional number left out)
+        if value is not None and not -(2.0**63) < value < 2.0**63:
             return False
     return True
 

@@ -8,7 +8,17 @@ from typing import Any, Union
 
 import msgspec
 
-from .accounts import ChangePassword, DropAccount, LoggedIn, LoggedOut, Login, Logout, Register, Unregister
+from .accounts import (
+    ChangePassword,
+    DropAccount,
+    LoggedIn,
+    LoggedOut,
+    Login,
+    Logout,
+    ReadMarker,
+    Register,
+    Unregister,
+)
 from .base import Message, Number
 from .both import Error, Ping, Pong
 from .client import (
@@ -38,6 +48,8 @@ from .client import (
     Who,
 )
 from .files import ListFiles, Upload, UploadToken
+from .modes import Invite, RoomMode
+from .privates import Conversations, ListConversations
 from .server import (
     Accepted,
     Bye,
@@ -59,14 +71,16 @@ CLIENT_TYPES: frozenset[type[Message]] = frozenset(
     | {Quit}
     | {Upload, ListFiles}
     | {Op, Deop, ListOps, Ban, Unban, ListBans, Mute, Unmute}
-    | {Register, Login, ChangePassword, Unregister, Logout, DropAccount}
+    | {Register, Login, ChangePassword, Unregister, Logout, DropAccount, ReadMarker}
+    | {RoomMode, Invite, ListConversations}
     | {Error, Ping, Pong}
 )
 SERVER_TYPES: frozenset[type[Message]] = frozenset(
     {Welcome, ChatMessage, Private, Notice, Users, Joined, RoomList, Parted, Focused, Accepted, Token, Reply}
     | {Bye, Error, Ping, Pong}
     | {UploadToken}
-    | {LoggedIn, LoggedOut}
+    | {LoggedIn, LoggedOut, ReadMarker}
+    | {Conversations}
 )
 
 

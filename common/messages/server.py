@@ -92,7 +92,8 @@ class Notice(Message, tag="notice"):
     topic: Str | None = None  # the new topic, for "topic"
     #: The room it was announced to (absent: a word to you alone).
     room: Str | None = None
-    #: Why (a leave's part or quit reason, a kick's), as its author said it.
+    #: Why (a leave's part or quit reason, a kick's), as its author said it; for "join", the joiner's
+    #: away reason if it is away (IRC's away-notify tells it with the join).
     reason: Str | None = None
     #: Whom it is about besides ``nick`` (a mode's person, an invitation's guest).
     target: Str | None = None
@@ -106,8 +107,6 @@ class Notice(Message, tag="notice"):
     account: Str | None = None
     #: For "join": what ``nick`` calls itself besides its name (an IRC client's real name).
     realname: Str | None = None
-    #: For "join": ``nick``'s away text, if it is away (IRC's away-notify tells it with the join).
-    away: Str | None = None
 
 
 class Users(Message, tag="users"):

@@ -130,6 +130,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "directory) beside each of ours, interleaved, and print the ratios",
     )
     p.add_argument("--profile", metavar="DIR", help="py-spy record chatserver during load runs into DIR (slows it)")
+    p.add_argument(
+        "--profile-mode",
+        choices=("gil", "cpu"),
+        default="gil",
+        help="with --profile: 'gil' samples the thread holding the GIL (the Python work; the default), "
+        "'cpu' every thread that is running, in Python or in C with the GIL let go (sends, SQLite)",
+    )
     p.add_argument("--no-pin", action="store_true", help="do not pin server and generator to different cores")
     p.add_argument("--server-cpus", help="comma list of CPUs for the server (default: the first)")
     p.add_argument("--gen-cpus", help="comma list of CPUs for the load generator (default: the rest)")

@@ -24,8 +24,11 @@ def start_profiler(ctx: Ctx, server: ServerProc, name: str) -> tuple | None:
     path = out / f"{name}-{time.strftime('%H%M%S')}.txt"
     spy = Path(sys.executable).with_name("py-spy")
     cmd = [str(spy) if spy.exists() else "py-spy", "record", "-p", str(server.proc.pid), "-o", str(path)]
-    # --gil: sample only the thread holding the GIL, i.e. where the Python work goes.
-    cmd += ["-f", "raw", "-r", "100", "--nonblocking", "--threads", "--gil"]
+    # --gil: sample only the thread holding the GIL, i.e. where the Python work goes; without it
+    # (--profile-mode cpu), every thread that is not idle: C work with the GIL let go counts too.
+    cmd += ["-f", "raw", "-r", "100", "--nonblocking", "--threads"]
+    if getattr(ctx.args, "profile_mode", "gil") == "gil":
+        cmd.append("--gil")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     LIVE.add(proc)
     time.sleep(0.5)  # let it attach

@@ -104,6 +104,11 @@ class SqliteAccounts:
         )
         return rows[0][0] if rows else None
 
+    def account_by_token(self, token_hash: str) -> StoredAccount | None:
+        sql = "SELECT a.name, a.hash, a.created, a.op FROM account_tokens t JOIN accounts a ON a.key = t.account"
+        rows = self._rows(sql + " WHERE t.hash = ?", (token_hash,))
+        return StoredAccount(rows[0][0], rows[0][1], rows[0][2], bool(rows[0][3])) if rows else None
+
     def drop_token(self, token_hash: str) -> bool:
         return self._write("DELETE FROM account_tokens WHERE hash = ?", (token_hash,), "cannot revoke a token") == 1
 

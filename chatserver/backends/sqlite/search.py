@@ -34,6 +34,33 @@ INDEX_ROWS = 256
 #: Seconds after which a commit indexes what is not yet, however few.
 INDEX_SECONDS = 1.0
 
+#: A room's messages matching an FTS query, newest first, at most so many. In the index's own order
+#: (a room's messages are written, so numbered, in the order of their ids): FTS5 walks its matches
+#: from the newest and LIMIT stops it. Ordered by seq, SQLite walked the room's messages instead and
+#: ran the match for each: a search's cost grew with the room (10,000 long messages: seconds of a core).
+#: Used for rooms of more than ``SMALL_ROOM`` messages.
+MATCHES = (
+    f"SELECT {COLUMNS} FROM messages_fts f"
+    " JOIN messages m ON m.id = f.rowid JOIN rooms r ON r.key = m.room"
+    " WHERE messages_fts MATCH ? AND m.room = ? ORDER BY f.rowid DESC LIMIT ?"
+)
+#: The same, walking the room's own messages newest first and matching each: for a room of at most
+#: ``SMALL_ROOM`` messages. The index's walk above looks at every match of the whole store newer than
+#: what it finds, so a quiet room or a private conversation beside a busy room paid for all the busy
+#: room's matches (100,000 of them: 500,000 steps where this walk takes 1,000).
+ROOM_MATCHES = (
+    f"SELECT {COLUMNS} FROM messages_fts f"
+    " JOIN messages m ON m.id = f.rowid JOIN rooms r ON r.key = m.room"
+    " WHERE messages_fts MATCH ? AND m.room = ? ORDER BY m.seq DESC LIMIT ?"
+)
+#: Rooms numbered up to this many messages are searched through their own messages (``ROOM_MATCHES``).
+SMALL_ROOM = 1000
+#: How many a room has numbered (its messages, at most: retention takes the oldest).
+NUMBERED = "SELECT seq FROM rooms WHERE key = ?"
+#: A room's messages written after the index's last filling (a few hundred at most), found by their ids
+#: (``+m.room``: not through the room's index, which walked every message of the room to find them).
+NOT_INDEXED = f"SELECT {COLUMNS} FROM messages m JOIN rooms r ON r.key = m.room WHERE +m.room = ? AND m.id > ?"
+
 
 class WordIndex:
     def __init__(
@@ -107,18 +134,10 @@ class WordIndex:
         indexed = self._indexed  # (first: what is indexed meanwhile is in the index when it is read)
         query = " AND ".join(f'"{w}"' for w in terms)  # (words only: no FTS syntax, no quotes)
         key = self._room_key(room)
-        rows = self._readers.rows(
-            f"SELECT {COLUMNS} FROM messages_fts f"
-            " JOIN messages m ON m.id = f.rowid JOIN rooms r ON r.key = m.room"
-            " WHERE messages_fts MATCH ? AND m.room = ? ORDER BY m.seq DESC LIMIT ?",
-            (query, key, limit),
-            self._seconds,
-        )
-        recent = self._readers.rows(
-            f"SELECT {COLUMNS} FROM messages m JOIN rooms r ON r.key = m.room WHERE m.room = ? AND m.id > ?",
-            (key, indexed),
-            self._seconds,
-        )
+        numbered = self._readers.rows(NUMBERED, (key,))
+        small = not numbered or numbered[0][0] <= SMALL_ROOM
+        rows = self._readers.rows(ROOM_MATCHES if small else MATCHES, (query, key, limit), self._seconds)
+        recent = self._readers.rows(NOT_INDEXED, (key, indexed), self._seconds)
         holds = word_matcher(" ".join(terms))
         assert holds is not None
         found = {row[1]: row for row in rows} | {row[1]: row for row in recent if holds(row[4])}

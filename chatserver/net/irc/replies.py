@@ -53,6 +53,7 @@ class Context(m.Message, tag="irc-context"):
 ERRORS: dict[str, tuple[str, str]] = {
     "nick_taken": ("433", "wanted"),
     "name_registered": ("433", "wanted"),  # (an account's name: ergo says so with 433 too)
+    "too_many_devices": ("433", "wanted"),  # (an account's devices at their cap: another name, or later)
     "invalid_nick": ("432", "wanted"),
     "nick_reserved": ("432", "wanted"),
     "nick_banned": ("432", "wanted"),

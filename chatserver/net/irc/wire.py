@@ -109,8 +109,8 @@ def notice_lines(
             account = irc_nick(msg.account) if msg.account else "*"
             extended = (account, msg.realname or nick) if extended_join else ()
             joined = [build("JOIN", room, *extended, source=source, tags=tags)]
-            if away and msg.away:  # (away-notify: someone away who joins is said to be)
-                joined.append(build("AWAY", msg.away, source=source, tags=tags))
+            if away and msg.reason:  # (away-notify: someone away who joins is said to be; ``reason``: why away)
+                joined.append(build("AWAY", msg.reason, source=source, tags=tags))
             return joined
         if event == "account":  # (logged in or out: ``ACCOUNT NAME``, ``ACCOUNT *``)
             told = irc_nick(msg.account) if msg.account else "*"

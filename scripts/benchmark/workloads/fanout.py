@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmark.context import Ctx
-from benchmark.rows import RATIOS, by_rate, error_row, median_row, run_interleaved, vs_memory
+from benchmark.rows import RATIOS, by_rate, cpu_per_million, error_row, median_row, run_interleaved, vs_memory
 from benchmark.servers import ServerSpec
 
 
@@ -67,6 +67,17 @@ def ratio_lines(name: str, n: int, specs: list[ServerSpec], group: list[dict], r
             out.append(
                 f"{name}: {row['server']} x {orow['server']} = {ratio:.2f}x "
                 f"({row['deliv_s'] / 1e6:.2f}M / {orow['deliv_s'] / 1e6:.2f}M deliveries/s; run by run {paired}"
-                f"{verdict})"
+                f"{verdict}){cpu_ratio(runs, oruns)}"
             )
     return out
+
+
+def cpu_ratio(runs: list[dict], oruns: list[dict]) -> str:
+    """The other server's CPU per delivery over this one's (above 1x: this one spends less per delivery), the
+    median of each server's runs: on a loaded machine, a steadier comparison than deliveries/s."""
+    mine = sorted(x for x in map(cpu_per_million, runs) if x)
+    theirs = sorted(x for x in map(cpu_per_million, oruns) if x)
+    if not mine or not theirs:
+        return ""
+    a, b = mine[len(mine) // 2], theirs[len(theirs) // 2]
+    return f"; server CPU per million deliveries {a:.3f} / {b:.3f} s: {b / a:.2f}x as cheap"
