@@ -49,7 +49,7 @@ def _stop_leftovers() -> None:
 
 class LanchatController(BaseServerController, DirectoryBasedController):
     software_name = "lanchat"
-    supported_sasl_mechanisms = {"PLAIN"}
+    supported_sasl_mechanisms = {"PLAIN", "SCRAM-SHA-256"}
     supports_sts = False
 
     def run(

@@ -78,6 +78,22 @@ def test_hash_and_op_change_and_last(kit: Kit) -> None:
     assert store.operators() == []
 
 
+def test_a_scram_credential_is_kept_beside_the_hash_and_goes_with_the_account(kit: Kit) -> None:
+    assert not kit.store.set_scram("nobody", "scram-sha-256$4096$a$b$c")
+    kit.store.create(dataclasses.replace(_account(), scram="scram-sha-256$4096$s$k$v"))
+    found = kit.store.account("bob")
+    assert found is not None and found.scram == "scram-sha-256$4096$s$k$v", "made with the account"
+    assert kit.store.set_scram("BOB", "scram-sha-256$4096$s2$k2$v2")
+    store = kit.reopen()
+    found = store.account("bob")
+    assert found is not None and found.scram == "scram-sha-256$4096$s2$k2$v2" and found.hash.startswith("scrypt$")
+    assert "scram" not in repr(found)
+    assert store.delete("bob") and store.account("bob") is None
+    store.create(_account())
+    found = store.account("bob")
+    assert found is not None and found.scram == "", "a new account of that name has none of the old one's"
+
+
 def test_tokens_name_their_account_and_are_revoked(kit: Kit) -> None:
     kit.store.create(_account())
     kit.store.create(_account("carol"))

@@ -236,7 +236,7 @@ def test_authenticate_chunks_aborts_and_refusals(srv):
     client.line("AUTHENTICATE *")
     assert client.numeric("906")[1] == "906"
     client.line("AUTHENTICATE SCRAM-SHA-1")
-    assert client.numeric("908")[3] == "PLAIN"
+    assert client.numeric("908")[3] == "PLAIN,SCRAM-SHA-256"
     assert client.numeric("904")[1] == "904"
     client.line("AUTHENTICATE PLAIN")
     client.numeric("AUTHENTICATE")
@@ -313,7 +313,7 @@ def test_sasl_is_listed_with_its_mechanisms_only_where_there_are_accounts(clocke
     _, port, _ = clocked
     client = RawIrc(port)
     client.line("CAP LS 302")
-    assert "sasl=PLAIN" in client.numeric("CAP")[-1].split()
+    assert "sasl=PLAIN,SCRAM-SHA-256" in client.numeric("CAP")[-1].split()
     client.line("CAP LS")
     assert "sasl" in client.numeric("CAP")[-1].split()
     client.close()

@@ -83,3 +83,37 @@ def outdated(stored: str, params: Scrypt) -> bool:
     """Was ``stored`` made with other parameters than ``params`` (to be made again at the next login)?"""
     parsed = _parse(stored)
     return parsed is None or parsed[:3] != (params.n, params.r, params.p)
+
+
+#: SCRAM-SHA-256 (RFC 5802, RFC 7677): the credential kept beside the scrypt hash, from which the server checks
+#: a client's proof (IRC's SASL SCRAM-SHA-256) without the password: PBKDF2-SHA-256's salt and iteration count,
+#: StoredKey and ServerKey, as ``scram-sha-256$ITERATIONS$SALT$STOREDKEY$SERVERKEY`` (base64). The iterations are
+#: RFC 7677's 4,096: a SCRAM credential is weaker than the scrypt hash, which is why it is a second credential,
+#: not the only one.
+SCRAM_ITERATIONS = 4096
+SCRAM_PREFIX = "scram-sha-256"
+
+
+def scram_credential(password: str, iterations: int = SCRAM_ITERATIONS) -> str:
+    """The SCRAM-SHA-256 credential of ``password`` ("" when SASLprep refuses the password: no SCRAM for it)."""
+    from scramp import ScramException, ScramMechanism  # (only when a password is set: the server starts without it)
+
+    try:
+        salt, stored, server, count = ScramMechanism("SCRAM-SHA-256").make_auth_info(
+            password, iteration_count=iterations
+        )
+    except (ScramException, ValueError):
+        return ""
+    return "$".join([SCRAM_PREFIX, str(count), *(base64.b64encode(x).decode() for x in (salt, stored, server))])
+
+
+def scram_parts(credential: str) -> tuple[bytes, bytes, bytes, int] | None:
+    """``scram_credential``'s parts as ``scramp`` takes them (salt, StoredKey, ServerKey, iterations); None if none."""
+    parts = credential.split("$")
+    if len(parts) != 5 or parts[0] != SCRAM_PREFIX or not parts[1].isdigit():
+        return None
+    try:
+        salt, stored, server = (base64.b64decode(x, validate=True) for x in parts[2:])
+    except ValueError:
+        return None
+    return salt, stored, server, int(parts[1])

@@ -129,7 +129,32 @@ class Accounts:
         self._succeeded(address, account)
         if hashing.outdated(account.hash, self._params):  # (made with other parameters: made again now)
             self.store.set_hash(account.name, hashing.hash_password(password, self._params))
+        if not account.scram:  # (an account made before SCRAM credentials were kept gets one now)
+            self.store.set_scram(account.name, hashing.scram_credential(password))
         log.info("%s logged in from %s", account.name, address)
+        return self._issue(account)
+
+    # -- SCRAM (IRC's SASL SCRAM-SHA-256: the proof is checked by the port, ``net/irc/scram.py``) --
+    def scram_credential(self, name: str, address: str) -> str:
+        """The SCRAM credential of ``name``'s account ("": no account, or none yet), once the throttle lets
+        this address and account try (``Refused`` throttled, as a password login)."""
+        key = identity(name)
+        self._check_throttle("ip " + address, "account " + key)
+        account = self.store.account(key)
+        return account.scram if account is not None else ""
+
+    def scram_failed(self, name: str, address: str) -> None:
+        """A SCRAM proof that did not match: counted as a wrong password."""
+        key = identity(name)
+        self._failed(address, key if self.store.account(key) is not None else None)
+
+    def login_proven(self, name: str, address: str) -> Login:
+        """Log in to ``name``'s account, its SCRAM proof checked: a new token (``Refused`` bad_login if it went)."""
+        account = self.store.account(identity(name))
+        if account is None:
+            raise Refused("bad_login", "wrong account name or password")
+        self._succeeded(address, account)
+        log.info("%s logged in from %s (SCRAM)", account.name, address)
         return self._issue(account)
 
     def login_token(self, token: str, address: str, name: str | None = None) -> Login:
@@ -159,7 +184,8 @@ class Accounts:
             raise Refused("throttled", text, wait)
         if self.registered(name) is not None:
             raise Refused("name_registered", f"{name!r} (or a name that looks like it) is registered already")
-        account = StoredAccount(name, hashing.hash_password(password, self._params), self._wall())
+        hashed, scram = hashing.hash_password(password, self._params), hashing.scram_credential(password)
+        account = StoredAccount(name, hashed, self._wall(), scram=scram)
         if not self.store.create(account):
             raise Refused("name_registered", f"{name!r} is registered already")
         self.registrations.failed("ip " + address)  # (counted: a few an hour, then slower)
@@ -171,6 +197,7 @@ class Accounts:
         self._check_password(new)
         account = self._proven(name, old, address)
         self.store.set_hash(account.name, hashing.hash_password(new, self._params))
+        self.store.set_scram(account.name, hashing.scram_credential(new))
         log.info("%s changed its password", account.name)
 
     def unregister(self, name: str, password: str, address: str) -> None:

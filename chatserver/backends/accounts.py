@@ -2,7 +2,8 @@
 
 An ``AccountStore`` keeps each account by its name's key (``nick_key``: a name
 and its look-alikes are one account), with the password's hash (scrypt, its
-parameters inside: ``chatserver/accounts/hashing.py``), whether it is an
+parameters inside: ``chatserver/accounts/hashing.py``) and its SCRAM
+credential (IRC's SASL SCRAM-SHA-256), whether it is an
 operator, its login tokens as hashes only, and the private messages kept
 while it was away. It checks nothing: the rules are the service's
 (``chatserver/accounts/service.py``). Memory (``MemoryAccounts``, here),
@@ -32,6 +33,8 @@ class StoredAccount:
     hash: str  # ``hashing.hash_password``'s
     created: float
     op: bool = False  # an operator, whatever session it logs in from (``--op``, ``/op``)
+    #: The SCRAM-SHA-256 credential (``hashing.scram_credential``), "" until a password made one.
+    scram: str = ""
 
     def __repr__(self) -> str:  # (the hash is not a password, but it has no business in a log)
         return f"StoredAccount(name={self.name!r}, created={self.created!r}, op={self.op!r})"
@@ -49,6 +52,9 @@ class AccountStore(Protocol):
 
     def set_op(self, name: str, op: bool) -> bool:
         """Operator or not; False if there is no such account."""
+
+    def set_scram(self, name: str, credential: str) -> bool:
+        """A new SCRAM credential, beside the hash; False if there is no such account."""
 
     def delete(self, name: str) -> bool:
         """Forget the account, its tokens and what was kept for it; False if there was none."""
@@ -109,6 +115,9 @@ class MemoryAccounts:
 
     def set_op(self, name: str, op: bool) -> bool:
         return self._change(name, op=op)
+
+    def set_scram(self, name: str, credential: str) -> bool:
+        return self._change(name, scram=credential)
 
     def delete(self, name: str) -> bool:
         key = nick_key(name)

@@ -1,6 +1,6 @@
 """Accounts in the cluster's Redis (an ``AccountStore``): every node sees the same accounts, tokens and kept messages.
 
-Each account is a hash ``lanchat:account:KEY`` (name, hash, created, op;
+Each account is a hash ``lanchat:account:KEY`` (name, hash, created, op, scram;
 ``KEY`` its name's ``nick_key``), listed in the set ``lanchat:accounts``;
 login token hashes map to their account's key in ``lanchat:account-tokens``,
 and each account's are listed in ``lanchat:account-tokens:KEY`` (for
@@ -91,12 +91,15 @@ class RedisAccounts:
         if not found or "hash" not in found:  # type: ignore[operator]
             return None
         f: dict[str, str] = found  # type: ignore[assignment]
-        return StoredAccount(f["name"], f["hash"], float(f["created"]), f.get("op") == "1")
+        return StoredAccount(f["name"], f["hash"], float(f["created"]), f.get("op") == "1", f.get("scram", ""))
 
     def create(self, account: StoredAccount) -> bool:
         key = nick_key(account.name)
         args = [account.name, account.hash, repr(account.created), "1" if account.op else "0", key]
-        return bool(self._link.call(lambda r: self._create(keys=[ACCOUNT + key, ACCOUNTS], args=args, client=r)))
+        made = bool(self._link.call(lambda r: self._create(keys=[ACCOUNT + key, ACCOUNTS], args=args, client=r)))
+        if made and account.scram:
+            self.set_scram(account.name, account.scram)
+        return made
 
     def _field(self, name: str, field: str, value: str) -> bool:
         keys = [ACCOUNT + nick_key(name)]
@@ -107,6 +110,9 @@ class RedisAccounts:
 
     def set_op(self, name: str, op: bool) -> bool:
         return self._field(name, "op", "1" if op else "0")
+
+    def set_scram(self, name: str, credential: str) -> bool:
+        return self._field(name, "scram", credential)
 
     def delete(self, name: str) -> bool:
         key = nick_key(name)

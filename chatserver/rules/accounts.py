@@ -20,8 +20,8 @@ import msgspec
 
 from chatserver.accounts.service import Accounts, Login, Refused
 from chatserver.core.fanout import Frame
-from chatserver.rules import chat, privates
-from chatserver.rules.effects import Answer, Changed, Effect, SetOp, Tell, error, notice
+from chatserver.rules import chat, membership, privates
+from chatserver.rules.effects import Announce, Answer, Changed, Effect, SetOp, Tell, error, notice
 from chatserver.rules.operators import operator_only
 from chatserver.rules.services import Handler, Me
 from common import messages as m
@@ -108,6 +108,15 @@ def logged_in(me: Me, login: Login) -> list[Effect]:
     return effects
 
 
+def told_to_rooms(me: Me) -> list[Effect]:
+    """Its rooms hear that its account changed (IRC's ``account-notify``): ``me.account`` now, None
+    when it logged out; not in a crowded or quiet room (``crowd.py``), as a rename is not."""
+    nick, account = me.nick, me.account
+    text = f"{nick} logged in to the account {account}" if account else f"{nick} logged out"
+    build = lambda ts: m.Notice(text=text, ts=ts, event="account", nick=nick, account=account)  # noqa: E731
+    return [Announce(name, build) for name in me.rooms.values() if membership.judged(me, name).announced]
+
+
 def register(me: Me, msg: m.Register) -> list[Effect]:
     """``/register``: the name we have becomes an account, and we are logged in to it."""
     accounts = _service(me)
@@ -116,7 +125,7 @@ def register(me: Me, msg: m.Register) -> list[Effect]:
     if me.account is not None:
         return [error("already_registered", f"you are logged in to the account {me.account} already")]
     try:
-        return logged_in(me, accounts.register(me.nick, msg.password, me.address))
+        return logged_in(me, accounts.register(me.nick, msg.password, me.address)) + told_to_rooms(me)
     except Refused as refused:
         return refusal(refused)
 
@@ -147,7 +156,7 @@ def login(me: Me, msg: m.Login) -> list[Effect]:
             if msg.password is not None:
                 accounts.logout(done.token)  # (the token made for this login is not kept)
             return effects
-    return effects + logged_in(me, done)
+    return effects + logged_in(me, done) + told_to_rooms(me)
 
 
 def change_password(me: Me, msg: m.ChangePassword) -> list[Effect]:
@@ -169,6 +178,7 @@ def _logged_out(me: Me, everywhere: bool, reason: str) -> list[Effect]:
     if me.account_op:
         me.account_op = False
         effects.append(SetOp(me.nick, False))
+    effects += told_to_rooms(me)
     if me.plain:
         return [*effects, notice(f"logged out of {account}", event="account")]
     return [*effects, Answer(m.LoggedOut(account=account, all=everywhere, reason=reason))]

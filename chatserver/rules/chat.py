@@ -47,9 +47,20 @@ MAX_LOOK_BACK = lookup.LOOK_BACK
 MAX_FOUND = 100
 
 
-def chat_message(room: str, nick: str, text: str, action: bool, notice: bool | None = None):  # -> Callable[...]
-    """How the hub builds a room message once it has its number and time."""
-    return lambda seq, ts: m.ChatMessage(seq=seq, ts=ts, room=room, nick=nick, text=text, action=action, notice=notice)
+def chat_message(
+    room: str,
+    nick: str,
+    text: str,
+    action: bool,
+    notice: bool | None = None,
+    account: str | None = None,
+    tags: str | None = None,
+):  # -> Callable[...]
+    """How the hub builds a room message once it has its number and time (``account``: the sender's,
+    ``tags`` its client-only tags)."""
+    return lambda seq, ts: m.ChatMessage(
+        seq=seq, ts=ts, room=room, nick=nick, text=text, action=action, notice=notice, account=account, tags=tags
+    )
 
 
 def silenced(me: Me) -> list[Effect]:
@@ -75,8 +86,8 @@ def say(me: Me, msg: m.Say | m.Action) -> list[Effect]:
         refused = silenced(me)
         if refused:
             return refused
-        notice = None if action else msg.notice  # type: ignore[union-attr]
-        effects.append(Publish(room, chat_message(room, me.nick, text, action, notice)))
+        notice, tags = (None, None) if action else (msg.notice, msg.tags)  # type: ignore[union-attr]
+        effects.append(Publish(room, chat_message(room, me.nick, text, action, notice, me.account, tags)))
     if leaving:
         effects.append(End(SAID_EXIT_WORD, "goodbye"))
     return effects
@@ -88,7 +99,15 @@ def private(me: Me, msg: m.PrivateSay) -> list[Effect]:
     if target is None:
         away = privates.to_the_away(me, msg, time.time())  # (an account's: kept for it)
         return away if away is not None else [error("no_such_nick", f"nobody called {msg.to[:40]!r} is here")]
-    said = m.Private(ts=time.time(), nick=me.nick, to=target.nick, text=msg.text, notice=msg.notice)
+    said = m.Private(
+        ts=time.time(),
+        nick=me.nick,
+        to=target.nick,
+        text=msg.text,
+        notice=msg.notice,
+        account=me.account,
+        tags=msg.tags,
+    )
     frame = Frame(said)
     # The recipient's account (a read of the accounts store) matters only to keep an account's
     # conversation, or to tell a guest, once, that its private messages are not kept.
@@ -200,7 +219,9 @@ def topic(me: Me, msg: m.SetTopic) -> list[Effect]:
 
 
 def away(me: Me, msg: m.Away) -> list[Effect]:
-    """``/away REASON`` (or back, without one): every room we are in hears of it."""
+    """``/away REASON`` (or back, without one): every room we are in hears of it, unless crowded or
+    the quiet lobby (``crowd.py``), as for a rename: else, as everyone shares the lobby, an IRC
+    client with away-notify had each change twice (the lobby's, and the room's they share)."""
     refused = silenced(me) or bounded_away(me, msg)
     if refused:
         return refused
@@ -208,7 +229,13 @@ def away(me: Me, msg: m.Away) -> list[Effect]:
     nick = me.nick
     text = f"{nick} is away: {me.away}" if me.away else f"{nick} is back"
     build = lambda ts: m.Notice(text=text, ts=ts, event="away", nick=nick)  # noqa: E731
-    return [Changed(), *(Announce(name, build) for name in me.rooms.values())]
+    effects: list[Effect] = [Changed()]
+    for name in me.rooms.values():
+        verdict = membership.judged(me, name)
+        if verdict.announced:
+            effects.append(Announce(name, build))
+        effects += membership.crossing(me, name, verdict)
+    return effects
 
 
 def bounded_away(me: Me, msg: m.Away) -> list[Effect]:

@@ -120,7 +120,7 @@ def say_many(p: Actor, msgs: list[m.Message]) -> None:
             msg = msgs[i]
             if not isinstance(msg, (m.Say, m.Action)) or not msg.text.strip():
                 break
-            if isinstance(msg, m.Say) and msg.notice:  # (a notice: as ``chat.say`` makes it)
+            if isinstance(msg, m.Say) and (msg.notice or msg.tags):  # (as ``chat.say`` makes it)
                 break
             text, action = msg.text, isinstance(msg, m.Action)
             room = focused if msg.room is None else msg.room
@@ -129,7 +129,7 @@ def say_many(p: Actor, msgs: list[m.Message]) -> None:
                 break
             if not roomrules.may_say(p, room):  # (a moderated room: ``chat.say`` says why not)
                 break
-            items.append((room, chat.chat_message(room, nick, text, action), made))
+            items.append((room, chat.chat_message(room, nick, text, action, account=p.account), made))
             i += 1
         if items:
             p.hub.publish_many(items, p)  # type: ignore[arg-type]  # (a Participant is the hub's subscriber)

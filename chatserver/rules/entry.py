@@ -149,7 +149,7 @@ def register(
         else:  # nobody else sees you: names need not be unique
             p.nick = nick
     except Unavailable as exc:
-        p.registered, p.token = False, ""
+        p.registered, p.token, p.account = False, "", None
         text = f"cannot join now: {exc}; try again in a moment"
         p.execute(leave("cluster unavailable", "cluster unavailable", code="cluster_unavailable", text=text))
     except (InvalidNick, NickTaken) as exc:

@@ -66,7 +66,9 @@ def greet_joined(me: Me, g: Greeting) -> None:
 
 def arrival(me: Me, room: str, ts: float) -> m.Notice:
     """What the others in ``room`` are told when this person comes in (see ``hub.Arrival``)."""
-    return m.Notice(text=f"{me.nick} joined {room}", ts=ts, event="join", nick=me.nick)
+    told = f"{me.nick} joined {room}"
+    account, realname, away = me.account, me.realname or None, me.away or None
+    return m.Notice(text=told, ts=ts, event="join", nick=me.nick, account=account, realname=realname, reason=away)
 
 
 def crowds(me: Me) -> crowd.Crowds:

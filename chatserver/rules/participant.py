@@ -98,6 +98,8 @@ class Participant:
         self.away = ""
         #: What it said as it quit (IRC's quit message), told to its rooms with its leaving.
         self.quit_reason = ""
+        #: What it calls itself besides its name (an IRC client's real name; "": its name), told with its joins.
+        self.realname = ""
         #: The account it is logged in to (None: a guest), this session's login token, and
         #: whether its operator rights came with the account (``rules/accounts.py``).
         self.account: str | None = None

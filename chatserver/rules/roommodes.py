@@ -40,14 +40,15 @@ MAX_ROOMS = 10_000
 MAX_INVITES = 100
 #: Bans kept for one room, at most.
 MAX_BANS = 100
-#: The flags a room may have (``n`` is always on and not kept).
-FLAGS = "imst"
+#: The flags a room may have (``n``, on when a room is made: only its members speak in it; ``outsiders.py``).
+FLAGS = "imnst"
 #: What each flag means, for the notices terminal users read.
 MEANING = {
     "t": "only its operators set the topic",
     "m": "only its operators and voiced people speak",
     "i": "only those invited join",
     "s": "not listed to those outside it",
+    "n": "only those in it speak in it",
     "k": "a key is needed to join",
     "l": "the number of people is limited",
     "o": "a room operator",
@@ -93,7 +94,7 @@ class RoomState:
     created: float
     ops: set[str] = dataclasses.field(default_factory=set)  # nick_keys
     voiced: set[str] = dataclasses.field(default_factory=set)
-    flags: set[str] = dataclasses.field(default_factory=set)
+    flags: set[str] = dataclasses.field(default_factory=lambda: {"n"})
     key: str = ""
     limit: int = 0
     invited: set[str] = dataclasses.field(default_factory=set)
@@ -117,7 +118,7 @@ class RoomState:
 
     def shown(self) -> tuple[str, list[str]]:
         """The modes as IRC says them: ``+ntk``, and the key and limit."""
-        modes, args = "+n" + "".join(sorted(self.flags)), []
+        modes, args = "+" + "".join(sorted(self.flags)), []
         if self.key:
             modes += "k"
             args.append(self.key)

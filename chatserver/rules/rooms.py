@@ -17,6 +17,7 @@ import msgspec
 from chatserver.core.hub import LOBBY
 from chatserver.rules import membership
 from chatserver.rules.effects import Announce, Answer, Effect, Tell, error
+from chatserver.rules.outsiders import say_from_outside, takes_outsiders
 from chatserver.rules.roommodes import FLAGS, MAX_BANS, MAX_INVITES, MEANING, Ban, RoomModes, RoomState, ban_mask
 from chatserver.rules.services import Handler, Me
 from common import messages as m
@@ -158,11 +159,13 @@ def _refused_entry(me: Me, state: RoomState, room: str, key: str, count: int) ->
 
 
 def say(chat: Handler) -> Handler:
-    """``chat``'s say, but not in a moderated room by someone without voice."""
+    """``chat``'s say, but not in a moderated room by someone without voice; to a ``-n`` room from outside it."""
 
     def checked(me: Me, msg: m.Say | m.Action) -> list[Effect]:
         room = msg.room or me.room
-        state = modes(me).get(room) if room_key(room) in me.rooms else None
+        state = modes(me).get(room)
+        if room_key(room) not in me.rooms:  # (refused by ``chat``, unless the room takes outsiders: ``-n``)
+            return say_from_outside(me, msg, room, state) if takes_outsiders(state) else chat(me, msg)  # type: ignore[arg-type]
         if state is not None and not me.op and not state.may_speak(me.nick):
             return [error("moderated", f"{room} is moderated: only its operators and voiced people speak", room=room)]
         return chat(me, msg)
@@ -382,10 +385,6 @@ def bans_of(me: Me, msg: BansOf) -> list[Effect]:
     return [Answer(RoomBans(msg.room, bans))]
 
 
-def _always(me: Me, state: RoomState, room: str, sign: str, mode: str, arg: str) -> Done:
-    return None  # (+n: always on; -n is not kept)
-
-
 def _told(me: Me, room: str, made: list[tuple[str, str, str]]) -> list[Effect]:
     """The room hears of changes of its modes: one notice for each person's (``+o``, ``-v``), one for the rest
     (IRC: one MODE line, ``+kl-i key 5``)."""
@@ -416,7 +415,6 @@ _CHANGES: dict[str, Callable[[Me, RoomState, str, str, str, str], Done]] = {
     "v": _person_mode,
     "k": _key_mode,
     "l": _limit_mode,
-    "n": _always,
     "b": _ban_mode,
     **{flag: _flag_mode for flag in FLAGS},
 }
@@ -438,7 +436,9 @@ def invite(me: Me, msg: Invite) -> list[Effect]:
             if len(state.invited) < MAX_INVITES:
                 state.invited.add(nick_key(target.nick))
     text = f"{me.nick} invites you to {room} (/join {room})"
-    told = m.Notice(text=text, ts=time.time(), event="invite", nick=me.nick, target=target.nick, invited_to=room)
+    told = m.Notice(
+        text=text, ts=time.time(), event="invite", nick=me.nick, target=target.nick, invited_to=room, account=me.account
+    )
     return [Answer(Invited(target.nick, room, me.nick)), Tell(target.nick, told)]
 
 

@@ -128,6 +128,7 @@ class Me(Protocol):
     op: bool
     away: str
     quit_reason: str  # what it said as it quit
+    realname: str  # what it calls itself besides its name (an IRC client's real name; "": its name)
     token: str
     is_host: bool
     registered: bool

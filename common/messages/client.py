@@ -51,6 +51,8 @@ class Say(Message, tag="say"):
     room: Str | None = None
     #: A notice (IRC's NOTICE): a message nobody answers automatically.
     notice: bool | None = None
+    #: Client-only tags (IRCv3 ``+name=value;...``, escaped as IRC sends them), relayed as they are.
+    tags: Str | None = None
 
 
 class Line(Message, tag="line"):
@@ -76,6 +78,8 @@ class PrivateSay(Message, tag="privmsg"):
     text: Text
     #: A notice (IRC's NOTICE): a message nobody answers automatically.
     notice: bool | None = None
+    #: Client-only tags, as ``Say.tags``.
+    tags: Str | None = None
 
 
 class SetNick(Message, tag="nick"):

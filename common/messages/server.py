@@ -54,6 +54,11 @@ class ChatMessage(Message, tag="message"):
     file: FileRef | None = None
     #: A notice (IRC's NOTICE): a message nobody answers automatically.
     notice: bool | None = None
+    #: The account the sender was logged in to (absent: a guest), stamped by the server.
+    account: Str | None = None
+    #: The sender's client-only tags (IRCv3 ``+name=value;...``, as IRC escapes them): for IRC
+    #: clients with ``message-tags`` (``+typing``, ``+draft/reply``); not kept in the store.
+    tags: Str | None = None
 
 
 class Private(Message, tag="private"):
@@ -69,6 +74,10 @@ class Private(Message, tag="private"):
     notice: bool | None = None
     #: Sent again: "away" (kept while you were away, ``ts`` its time), "history" (``/history @NICK``).
     replay: Str | None = None
+    #: The account the sender was logged in to (absent: a guest), stamped by the server.
+    account: Str | None = None
+    #: The sender's client-only tags, as ``ChatMessage.tags``.
+    tags: Str | None = None
 
 
 class Notice(Message, tag="notice"):
@@ -83,7 +92,8 @@ class Notice(Message, tag="notice"):
     topic: Str | None = None  # the new topic, for "topic"
     #: The room it was announced to (absent: a word to you alone).
     room: Str | None = None
-    #: Why (a leave's part or quit reason, a kick's), as its author said it.
+    #: Why (a leave's part or quit reason, a kick's), as its author said it; for "join", the joiner's
+    #: away reason if it is away (IRC's away-notify tells it with the join).
     reason: Str | None = None
     #: Whom it is about besides ``nick`` (a mode's person, an invitation's guest).
     target: Str | None = None
@@ -92,6 +102,11 @@ class Notice(Message, tag="notice"):
     mode: Str | None = None
     #: The room one is invited into, for "invite" (``nick`` invites ``target``).
     invited_to: Str | None = None
+    #: ``nick``'s account: for "join" and "invite" the one it is logged in to (absent: a guest);
+    #: for "account" (told to its rooms) the one it logged in to now (absent: it logged out).
+    account: Str | None = None
+    #: For "join": what ``nick`` calls itself besides its name (an IRC client's real name).
+    realname: Str | None = None
 
 
 class Users(Message, tag="users"):

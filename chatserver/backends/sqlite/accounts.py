@@ -26,6 +26,9 @@ TABLES = (
     "CREATE TABLE IF NOT EXISTS account_kept (id INTEGER PRIMARY KEY,"
     " account TEXT NOT NULL REFERENCES accounts (key) ON DELETE CASCADE, message TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS account_kept_by_account ON account_kept (account, id)",
+    # (a table of its own, not a column: made if missing as the others are, with no migration)
+    "CREATE TABLE IF NOT EXISTS account_scram (account TEXT PRIMARY KEY"
+    " REFERENCES accounts (key) ON DELETE CASCADE, credential TEXT NOT NULL)",
 )
 
 _decode = msgspec.json.Decoder(m.Private).decode
@@ -48,13 +51,24 @@ class SqliteAccounts:
             return [] if self._database.closed else self._database.connection.execute(sql, args).fetchall()
 
     def account(self, name: str) -> StoredAccount | None:
-        rows = self._rows("SELECT name, hash, created, op FROM accounts WHERE key = ?", (nick_key(name),))
-        return StoredAccount(rows[0][0], rows[0][1], rows[0][2], bool(rows[0][3])) if rows else None
+        rows = self._rows(
+            "SELECT a.name, a.hash, a.created, a.op, s.credential FROM accounts a"
+            " LEFT JOIN account_scram s ON s.account = a.key WHERE a.key = ?",
+            (nick_key(name),),
+        )
+        return StoredAccount(rows[0][0], rows[0][1], rows[0][2], bool(rows[0][3]), rows[0][4] or "") if rows else None
 
     def create(self, account: StoredAccount) -> bool:
         a = account
         sql = "INSERT OR IGNORE INTO accounts (key, name, hash, created, op) VALUES (?, ?, ?, ?, ?)"
-        return self._write(sql, (nick_key(a.name), a.name, a.hash, a.created, int(a.op)), "cannot keep an account") == 1
+        made = self._write(sql, (nick_key(a.name), a.name, a.hash, a.created, int(a.op)), "cannot keep an account") == 1
+        if made and a.scram:
+            self.set_scram(a.name, a.scram)
+        return made
+
+    def set_scram(self, name: str, credential: str) -> bool:
+        sql = "INSERT OR REPLACE INTO account_scram (account, credential) SELECT key, ? FROM accounts WHERE key = ?"
+        return self._write(sql, (credential, nick_key(name)), "cannot keep a SCRAM credential") == 1
 
     def set_hash(self, name: str, hash: str) -> bool:
         sql = "UPDATE accounts SET hash = ? WHERE key = ?"
@@ -71,6 +85,7 @@ class SqliteAccounts:
         def work(db: sqlite3.Connection) -> bool:
             db.execute("DELETE FROM account_tokens WHERE account = ?", (key,))
             db.execute("DELETE FROM account_kept WHERE account = ?", (key,))
+            db.execute("DELETE FROM account_scram WHERE account = ?", (key,))
             return db.execute("DELETE FROM accounts WHERE key = ?", (key,)).rowcount == 1
 
         with self._database.lock:

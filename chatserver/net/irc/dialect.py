@@ -13,6 +13,7 @@ chat port.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable
@@ -23,14 +24,15 @@ from chatserver.net.stream import Sniffed
 from chatserver.rules import lookup, rooms
 from chatserver.rules.effects import SessionEnd
 from common import messages as m
+from common.limits import MAX_FIELD
 
-from . import accountreg, names, sasl
+from . import accountreg, names, sasl, tagmsg
 from .commands import CHAT, Run
-from .lines import MAX_CLIENT_TAGS, MAX_LINE, Parsed, build, encode, parse
+from .lines import MAX_CLIENT_TAGS, MAX_LINE, Parsed, build, client_tags, encode, parse
 from .names import lanchat_nick, prefix
 from .people import People
-from .replies import Client, Context, Reply
-from .wire import wire_name
+from .replies import Client, Context, Raw, Reply
+from .wire import flags_of, wire_name
 
 if TYPE_CHECKING:
     from chatserver.core.fanout import Frame
@@ -49,13 +51,16 @@ CAPS = (
     "multi-prefix",
     "userhost-in-names",
     "cap-notify",
+    "account-notify",
+    "extended-join",
+    "account-tag",
     "sasl",
     accountreg.CAP,
 )
 #: How a capability with a value (or offered only with accounts) is listed in ``CAP LS``.
 LISTED = {"sasl": sasl.listed, accountreg.CAP: accountreg.listed}
 #: Bytes a client may leave unended before its line is refused as too long (tags, then the line).
-_MAX_PENDING = MAX_CLIENT_TAGS + MAX_LINE + 2
+_MAX_PENDING = 1 + MAX_CLIENT_TAGS + 1 + MAX_LINE + 2
 _CTCP_ACTION = re.compile(r"\x01ACTION ?(.*?)\x01?$", re.DOTALL)
 
 
@@ -79,12 +84,12 @@ class IrcDialect:
 
     # -- the Dialect interface ----------------------------------------------------
     def wire(self, session: Session) -> str:
-        caps = self.client.caps
-        return wire_name("server-time" in caps, "message-tags" in caps, "away-notify" in caps)
+        return wire_name(*flags_of(self.client.caps))
 
     def encode(self, session: Session, frame: Frame) -> bytes | None:
         participant = session.participant
-        lines = self.client.render(frame.msg, participant.nick if participant.registered else "")
+        registered = participant.registered
+        lines = self.client.render(frame.msg, participant.nick if registered else "", participant.account)
         return encode(lines) if lines else None
 
     def write(self, session: Session, data: bytes) -> None:
@@ -165,6 +170,10 @@ class IrcDialect:
         if parsed.command in ("PRIVMSG", "NOTICE") and p.registered and len(parsed.params) >= 2:
             self._message(session, together, parsed)
             return
+        if parsed.command == "TAGMSG" and p.registered and parsed.params:
+            together.flush()
+            tagmsg.relay(self, session, parsed)
+            return
         together.flush()
         command = COMMANDS.get(parsed.command)
         if command is None:
@@ -225,6 +234,11 @@ class IrcDialect:
     def _message(self, session: Session, together: Together, parsed: Parsed) -> None:
         targets, text = parsed.params[0], parsed.params[1]
         notice = parsed.command == "NOTICE" or None
+        tags = client_tags(parsed.tags)
+        if tags is not None and len(tags) > MAX_FIELD:  # (what a message carries of them: ``ChatMessage.tags``)
+            told = f"Input line was too long: client-only tags on a message are relayed up to {MAX_FIELD} characters"
+            self.send(session, [["417", told]])
+            return
         action = _CTCP_ACTION.match(text)
         for target in targets.split(",")[:4]:
             relayed = len(f"{parsed.command} {target} :{text}".encode()) + self._source_cost(session)
@@ -239,11 +253,14 @@ class IrcDialect:
                 if action is not None:
                     together.add(m.Action(text=action.group(1), room=target))
                 else:
-                    together.add(m.Say(text=text, room=target, notice=notice))
+                    together.add(m.Say(text=text, room=target, notice=notice, tags=tags))
             elif target:
                 together.flush()
                 self.ask(
-                    session, parsed.command, target, m.PrivateSay(to=lanchat_nick(target), text=text, notice=notice)
+                    session,
+                    parsed.command,
+                    target,
+                    m.PrivateSay(to=lanchat_nick(target), text=text, notice=notice, tags=tags),
                 )
 
     # -- registration -------------------------------------------------------------
@@ -311,12 +328,19 @@ class IrcDialect:
         if p.registered or self._negotiating or self._nick is None or self._user is None:
             return
         self.client.wanted = self._nick
+        p.realname = self.client.realname = self._realname  # (told with its joins: extended-join)
         done = p.register(lanchat_nick(self._nick), password=self._password, login_token=self.sasl.token)
         sasl.registered(self, session, done)
         if done:
-            self.people.came(p.nick, self._user, self._realname)
+            self.people.came(p.nick, self._user, self._realname, functools.partial(self._tagged, session))
             self.client.name = p.nick
             self.names_of_new(session, set())
+
+    def _tagged(self, session: Session, t: tagmsg.Tagged) -> None:
+        """A ``TAGMSG`` relayed to this client (from another's thread): in its turn, as its caps say."""
+        line = tagmsg.line_for(t, self.client.caps)
+        if line is not None:
+            session.participant.send(Raw([line]))
 
     # -- chat ---------------------------------------------------------------------------
     def quit(self, session: Session, params: list[str]) -> None:
@@ -342,7 +366,7 @@ def _too_long(raw: bytes) -> bool:
     """Over 512 bytes with CRLF, tags apart (at most 8,191 bytes of them)."""
     if raw.startswith(b"@"):
         tags, _, raw = raw.partition(b" ")
-        if len(tags) > MAX_CLIENT_TAGS:
+        if len(tags) - 1 > MAX_CLIENT_TAGS:  # (the "@" apart)
             return True
     return len(raw) + 2 > MAX_LINE
 
@@ -361,5 +385,6 @@ COMMANDS: dict[str, tuple[int, bool, Run]] = {
     "VERIFY": (2, False, accountreg.verify),
     "PRIVMSG": (2, True, lambda d, s, p: None),  # (fewer than 2 parameters: 461; else ``_message``)
     "NOTICE": (2, True, lambda d, s, p: None),
+    "TAGMSG": (1, True, lambda d, s, p: None),  # (with a target: ``tagmsg.relay``)
     **{name: (needed, True, run) for name, (needed, run) in CHAT.items()},
 }

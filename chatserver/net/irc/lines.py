@@ -13,7 +13,7 @@ import time
 
 #: A line's longest, CRLF included, tags not counted.
 MAX_LINE = 512
-#: The tags of a client's line, at most, ``@`` and the space after them included (IRCv3 message-tags:
+#: The tags of a client's line, at most, without the ``@`` and the space after them (IRCv3 message-tags:
 #: a client sends at most 4,094 bytes of them; the 8,191 of the spec are the server's own and the client's).
 MAX_CLIENT_TAGS = 4094
 _TAG_ESCAPES = str.maketrans({";": "\\:", " ": "\\s", "\\": "\\\\", "\r": "\\r", "\n": "\\n"})
@@ -33,6 +33,20 @@ def tag_text(tags: dict[str, str]) -> str:
     if not tags:
         return ""
     return "@" + ";".join(f"{k}={v.translate(_TAG_ESCAPES)}" if v else k for k, v in tags.items()) + " "
+
+
+def client_tags(tags: dict[str, str]) -> str | None:
+    """A client's client-only tags (``+name``; the others are the server's to give, and dropped), as
+    IRC escapes them: ``+a=b;+c`` (None: none)."""
+    kept = [f"{k}={v.translate(_TAG_ESCAPES)}" if v else k for k, v in tags.items() if k.startswith("+") and len(k) > 1]
+    return ";".join(kept) or None
+
+
+def with_client_tags(tags: str, more: str | None) -> str:
+    """``tags`` (as ``tag_text`` made them) with a message's client-only tags after them."""
+    if not more:
+        return tags
+    return f"{tags[:-1]};{more} " if tags else f"@{more} "
 
 
 def build(command: str, *params: str, source: str | None = None, tags: str = "") -> str:

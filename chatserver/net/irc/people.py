@@ -15,6 +15,7 @@ import dataclasses
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from common.nicks import nick_key
 
@@ -42,20 +43,33 @@ class People:
         self._lock = threading.Lock()
         self._here: dict[str, Said] = {}
         self._was: collections.deque[Said] = collections.deque(maxlen=keep)
+        #: How each connected IRC user is reached directly (``tagmsg.py``'s ``Deliver``).
+        self._reach: dict[str, Callable[[Any], None]] = {}
 
-    def came(self, nick: str, user: str, realname: str) -> None:
+    def came(self, nick: str, user: str, realname: str, reach: Callable[[Any], None] | None = None) -> None:
         with self._lock:
             self._here[nick_key(nick)] = Said(nick, user[:USERLEN], realname)
+            if reach is not None:
+                self._reach[nick_key(nick)] = reach
+
+    def reached(self, nick: str) -> Callable[[Any], None] | None:
+        """How the IRC user of this port called ``nick`` is reached directly (None: it is not one)."""
+        with self._lock:
+            return self._reach.get(nick_key(nick))
 
     def renamed(self, old: str, new: str) -> None:
         with self._lock:
             said = self._here.pop(nick_key(old), None)
+            reach = self._reach.pop(nick_key(old), None)
+            if reach is not None:
+                self._reach[nick_key(new)] = reach
             if said is not None:
                 self._here[nick_key(new)] = dataclasses.replace(said, nick=new)
                 self._was.append(dataclasses.replace(said, when=self.clock()))
 
     def left(self, nick: str) -> None:
         with self._lock:
+            self._reach.pop(nick_key(nick), None)
             said = self._here.pop(nick_key(nick), None)
             if said is not None:
                 self._was.append(dataclasses.replace(said, when=self.clock()))

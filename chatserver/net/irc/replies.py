@@ -23,7 +23,7 @@ from . import names
 from .lines import build, text_lines
 from .names import HOST, irc_nick, prefix
 from .people import People
-from .wire import chat_lines, room_lines, tags_of
+from .wire import chat_lines, flags_of, room_lines, tags_of
 
 NICKLEN = 96  # a lanchat name has at most 32 characters; escaped (names.py) it may take three each
 _STARTED = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
@@ -34,6 +34,12 @@ class Reply(m.Message, tag="irc-reply"):
     """Lines the dialect made: each ``[command, *params]`` (a numeric gets the client's nick first)."""
 
     lines: list[list[str]]
+
+
+class Raw(m.Message, tag="irc-raw"):
+    """Whole lines made for this client alone, sent as they are (a relayed ``TAGMSG``: ``tagmsg.py``)."""
+
+    lines: list[str]
 
 
 class Context(m.Message, tag="irc-context"):
@@ -91,6 +97,8 @@ class Client:
         self.name = ""  # its lanchat name, once registered (``People`` follows its renames)
         self.caps: set[str] = set()
         self.nick = "*"  # as shown to it (its lanchat name, escaped)
+        self.account: str | None = None  # the account it is logged in to (its own JOIN says it: extended-join)
+        self.realname = ""  # what it said with USER
         self.wanted = "*"  # the nick it asked for last
         self.context = Context("", "*")
         self._batches = itertools.count(1)
@@ -110,8 +118,10 @@ class Client:
         return text_lines("NOTICE", names.SERVER, self.nick, text)
 
     # -- rendering ----------------------------------------------------------------
-    def render(self, msg: m.Message, nick: str) -> list[str]:
-        """``msg`` for this client alone, as lines; ``nick``, its lanchat name ("" before it has one)."""
+    def render(self, msg: m.Message, nick: str, account: str | None = None) -> list[str]:
+        """``msg`` for this client alone, as lines; ``nick``, its lanchat name ("" before it has one),
+        ``account`` the one it is logged in to."""
+        self.account = account
         if nick:
             self.nick = irc_nick(nick)
             if nick != self.name and self.name:
@@ -131,7 +141,8 @@ class Client:
 
     def _tags(self, msg: m.Message, batch: str | None = None) -> str:
         more = {"batch": batch} if batch else {}
-        return tags_of(msg, "server-time" in self.caps, "message-tags" in self.caps, **more)
+        caps = self.caps
+        return tags_of(msg, "server-time" in caps, "message-tags" in caps, "account-tag" in caps, **more)
 
     def welcome(self, msg: m.Welcome) -> list[str]:
         me = self.nick
@@ -173,7 +184,11 @@ class Client:
         ]
 
     def _joined(self, room: str, topic: str, replay: int) -> list[str]:
-        lines = [build("JOIN", room, source=prefix_of(self.nick))]
+        if "extended-join" in self.caps:  # (its own JOIN too: ``JOIN #room ACCOUNT :realname``)
+            account = irc_nick(self.account) if self.account else "*"
+            lines = [build("JOIN", room, account, self.realname or self.nick, source=prefix_of(self.nick))]
+        else:
+            lines = [build("JOIN", room, source=prefix_of(self.nick))]
         if topic:
             lines.append(self.numeric("332", room, topic))
         if replay and self.replays:
@@ -187,7 +202,7 @@ class Client:
     def chat(self, msg: m.ChatMessage) -> list[str]:
         """A message for this client alone: replayed on joining, or asked for."""
         if msg.replay is None:  # (a room message sent alone: as the room's)
-            return room_lines(msg, "server-time" in self.caps, "message-tags" in self.caps, False)
+            return room_lines(msg, *flags_of(self.caps))
         if self._batch is None:
             if not self.replays:
                 return []  # (a client without server-time and batch is not replayed to)
@@ -218,14 +233,15 @@ class Client:
 
     def notice_of(self, msg: m.Notice) -> list[str]:
         if msg.room is not None:  # (a room's notice sent alone: as the room's)
-            return room_lines(msg, "server-time" in self.caps, "message-tags" in self.caps, "away-notify" in self.caps)
+            return room_lines(msg, *flags_of(self.caps))
         if msg.event == "oper":
             return [
                 self.numeric("381", "You are now an IRC operator"),
                 build("MODE", self.nick, "+o", source=self.nick),
             ]
         if msg.event == "invite" and msg.nick and msg.target and msg.invited_to:
-            return [build("INVITE", irc_nick(msg.target), msg.invited_to, source=prefix(msg.nick))]
+            source = prefix(msg.nick)
+            return [build("INVITE", irc_nick(msg.target), msg.invited_to, source=source, tags=self._tags(msg))]
         if msg.event == "away" and self.context.command in ("PRIVMSG", "NOTICE"):  # (``chat.private``'s word)
             nick, _, reason = msg.text.partition(" is away: ")
             return [self.numeric("301", irc_nick(nick), reason)] if reason else []
@@ -341,6 +357,8 @@ class Client:
             ]
             lines.append(self.numeric("319", nick, " ".join(shown)))
         lines.append(self.numeric("312", nick, names.SERVER, "lanchat"))
+        if msg.account:
+            lines.append(self.numeric("330", nick, irc_nick(msg.account), "is logged in as"))
         if msg.op:
             lines.append(self.numeric("313", nick, "is an operator" + (" (runs this server)" if msg.host else "")))
         if msg.address:
@@ -410,6 +428,7 @@ _RENDER: dict[type, Callable[[Client, m.Message], list[str]]] = {
     m.Token: _none,
     m.Accepted: _none,
     Reply: Client.reply,  # type: ignore[dict-item]
+    Raw: lambda c, msg: list(msg.lines),  # type: ignore[attr-defined]
     Context: Client.context_of,  # type: ignore[dict-item]
     lookup.Found: Client.history,  # type: ignore[dict-item]
     lookup.Members: Client.members,  # type: ignore[dict-item]

@@ -1,4 +1,4 @@
-"""SASL on the IRC port: the ``sasl`` cap's ``AUTHENTICATE`` exchange (PLAIN), logging in through the accounts service.
+"""SASL on the IRC port: the ``sasl`` cap's ``AUTHENTICATE`` exchange (PLAIN, SCRAM-SHA-256), logging in to accounts.
 
 IRCv3 SASL 3.1/3.2 (https://ircv3.net/specs/extensions/sasl-3.1), as Ergo
 answers it: ``AUTHENTICATE PLAIN`` is answered ``AUTHENTICATE +``; the
@@ -18,6 +18,12 @@ person arrives logged in and takes the account's name (a registered name is
 given to its owner, not refused). The token, which an IRC client never keeps,
 is revoked when the connection ends. The password is never logged nor kept
 past the check.
+
+SCRAM-SHA-256 takes two round trips (``scram.py`` checks them): the client's
+first message is answered with the server's (``AUTHENTICATE`` and its
+base64), its final message (the proof) with the server's final one, and its
+``AUTHENTICATE +`` then logs it in (``900``, ``903``); a proof that does not
+match is ``904``, throttled as a wrong password.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from typing import TYPE_CHECKING, Protocol
 from chatserver.accounts.service import Refused
 from common.lookalike import identity
 
+from . import scram
 from .names import prefix
 
 if TYPE_CHECKING:
@@ -36,8 +43,8 @@ if TYPE_CHECKING:
 
     from .replies import Client
 
-#: The mechanisms offered (``sasl=PLAIN`` in ``CAP LS 302``). SCRAM-SHA-256: see docs/irc.md.
-MECHANISMS = ("PLAIN",)
+#: The mechanisms offered (``sasl=PLAIN,SCRAM-SHA-256`` in ``CAP LS 302``).
+MECHANISMS = ("PLAIN", scram.MECHANISM)
 CHUNK = 400
 #: Base64 characters a response may take in all (a 256-character password of 4-byte characters,
 #: two 32-character names, with room to spare); more is refused (904) rather than kept growing.
@@ -59,6 +66,7 @@ class Sasl:
 
     def __init__(self) -> None:
         self.mechanism: str | None = None
+        self.scram: scram.Exchange | None = None  # (a SCRAM-SHA-256 exchange under way)
         self._chunks: list[str] = []
         self._size = 0
         #: The account logged in to, and its login token (for ``register``; revoked at the end).
@@ -66,7 +74,7 @@ class Sasl:
         self.token: str | None = None
 
     def reset(self) -> None:
-        self.mechanism, self._chunks, self._size = None, [], 0
+        self.mechanism, self.scram, self._chunks, self._size = None, None, [], 0
 
     def add(self, chunk: str) -> str | None:
         """A chunk of the response: the whole response once it is complete (None: more to come).
@@ -132,7 +140,7 @@ def authenticate(d: Dialect, session: Session, params: list[str]) -> None:
             d.send(session, [["904", "SASL authentication failed"]])
             return
         state.mechanism = arg.upper()
-        if p.in_clear():  # (as a server password or a typed account password without TLS is warned of)
+        if p.in_clear() and state.mechanism == "PLAIN":  # (as a server password without TLS is warned of)
             d.send(session, [["NOTICE", d.client.nick, CLEAR_WARNING]])
         d.send(session, [["AUTHENTICATE", "+"]])
         return
@@ -148,6 +156,9 @@ def authenticate(d: Dialect, session: Session, params: list[str]) -> None:
         return
     if whole is None:
         return
+    if state.mechanism == scram.MECHANISM:
+        _scram(d, session, whole)
+        return
     state.reset()
     try:
         name, password = plain(base64.b64decode(whole, validate=True))
@@ -162,6 +173,49 @@ def authenticate(d: Dialect, session: Session, params: list[str]) -> None:
     state.account, state.token = login.account, login.token
     d.send(session, [["900", prefix(login.account), login.account, f"You are now logged in as {login.account}"]])
     d.send(session, [["903", "SASL authentication successful"]])
+
+
+def _scram(d: Dialect, session: Session, whole: str) -> None:
+    """One SCRAM-SHA-256 response: the first message, the final one (the proof), or the last ``+``."""
+    state, p = d.sasl, session.participant
+    accounts = p.server.accounts
+    assert accounts is not None
+    exchange = state.scram
+    try:
+        message = base64.b64decode(whole, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):
+        state.reset()
+        d.send(session, [["904", "SASL authentication failed: not a SCRAM-SHA-256 response"]])
+        return
+    if exchange is None:
+        made = scram.first(accounts, p.address, message)
+        if isinstance(made, str):
+            state.reset()
+            d.send(session, [["904", f"SASL authentication failed: {made}"]])
+            return
+        state.scram, answer = made
+    elif not exchange.proven:
+        answer = scram.final(accounts, p.address, exchange, message)  # type: ignore[assignment]
+        if answer is None:
+            state.reset()
+            d.send(session, [["904", "SASL authentication failed: wrong account name or password"]])
+            return
+    else:  # (the client's ``+`` after the server's final message: logged in)
+        state.reset()
+        try:
+            login = accounts.login_proven(exchange.name, p.address)
+        except Refused as refused:
+            d.send(session, [["904", f"SASL authentication failed: {refused.text}"]])
+            return
+        state.account, state.token = login.account, login.token
+        d.send(session, [["900", prefix(login.account), login.account, f"You are now logged in as {login.account}"]])
+        d.send(session, [["903", "SASL authentication successful"]])
+        return
+    encoded = base64.b64encode(answer.encode()).decode()
+    chunks = [encoded[i : i + CHUNK] for i in range(0, len(encoded), CHUNK)]
+    if len(chunks[-1]) == CHUNK:
+        chunks.append("+")
+    d.send(session, [["AUTHENTICATE", chunk] for chunk in chunks])
 
 
 def registered(d: Dialect, session: Session, done: bool) -> None:

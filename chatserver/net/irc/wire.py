@@ -1,12 +1,15 @@
 """The fan-out's IRC wire formats: a room's frames as IRC lines, encoded once per format per batch, never per recipient.
 
 An IRC client's room lines depend only on what it asked for with ``CAP``:
-``server-time`` (a ``time`` tag), ``message-tags`` (a ``msgid``) and
-``away-notify`` (``AWAY`` lines). Each combination is one wire format
-(``wire_name``), added to the fan-out (``add_wire``), so a batch is encoded
-at most once for each combination in use, whatever the number of IRC
-clients. A room frame names its sender and room, so its lines are the same
-for every recipient; a sender's own message comes back as itself (its
+``server-time`` (a ``time`` tag), ``message-tags`` (a ``msgid``),
+``away-notify`` (``AWAY`` lines), ``account-tag`` (an ``account`` tag on what
+a logged-in person says), ``extended-join`` (``JOIN #room ACCOUNT :realname``)
+and ``account-notify`` (``ACCOUNT`` lines). Each combination is one wire
+format (``wire_name``), added to the fan-out (``add_wire``), so a batch is
+encoded at most once for each combination in use, whatever the number of IRC
+clients: the account and real name travel on the message (``ChatMessage``'s
+and ``Notice``'s ``account``), never looked up per recipient. A room frame names its sender and room, so
+its lines are the same for every recipient; a sender's own message comes back as itself (its
 receipt, ``Participant.echoes``) to one with ``echo-message``, and as
 nothing (``Accepted``) to one without.
 """
@@ -22,7 +25,7 @@ from chatserver.core.frames import Frame, add_wire
 from common import messages as m
 
 from . import lines, names
-from .lines import build, encode, irc_time, tag_text, text_lines
+from .lines import build, encode, irc_time, tag_text, text_lines, with_client_tags
 from .names import irc_nick, mode_params, prefix
 
 #: The texts of the rules' leave notices (``membership.part``; ``Participant.unregister``; a kick).
@@ -30,9 +33,33 @@ _KICKED = re.compile(r"\(kicked by (\S+?)(?:: (.*))?\)$")
 _REASON = re.compile(r"\((.*)\)$")
 
 
-def wire_name(server_time: bool, msgid: bool, away: bool) -> str:
-    """The fan-out wire format of an IRC client with these capabilities."""
-    return "irc" + ("t" if server_time else "") + ("m" if msgid else "") + ("a" if away else "")
+#: The capabilities a client's room lines depend on, in ``wire_name``'s order, each with its letter there.
+WIRE_CAPS = {
+    "server-time": "t",
+    "message-tags": "m",
+    "away-notify": "a",
+    "account-tag": "c",
+    "extended-join": "j",
+    "account-notify": "n",
+}
+
+
+def wire_name(
+    server_time: bool,
+    msgid: bool,
+    away: bool,
+    account_tag: bool = False,
+    extended_join: bool = False,
+    account_notify: bool = False,
+) -> str:
+    """The fan-out wire format of an IRC client with these capabilities (``WIRE_CAPS``'s order)."""
+    flags = (server_time, msgid, away, account_tag, extended_join, account_notify)
+    return "irc" + "".join(letter for letter, on in zip(WIRE_CAPS.values(), flags, strict=True) if on)
+
+
+def flags_of(caps: set[str]) -> tuple[bool, ...]:
+    """A client's capabilities as ``wire_name``'s and ``room_lines``'s flags."""
+    return tuple(cap in caps for cap in WIRE_CAPS)
 
 
 def msgid(room: str, seq: int) -> str:
@@ -45,13 +72,25 @@ def seq_of(msgid: str) -> int | None:
     return int(digits.group()) if digits else None
 
 
-def tags_of(msg: m.Message, server_time: bool, with_msgid: bool, **more: str) -> str:
+def tags_of(msg: m.Message, server_time: bool, with_msgid: bool, account_tag: bool = False, **more: str) -> str:
     tags = dict(more)
     if server_time and isinstance(getattr(msg, "ts", None), float | int):
         tags["time"] = irc_time(msg.ts)  # type: ignore[attr-defined]
-    if with_msgid and isinstance(msg, m.ChatMessage):
-        tags["msgid"] = msgid(msg.room, msg.seq)
-    return tag_text(tags)
+    cls = msg.__class__
+    if with_msgid and cls is m.ChatMessage:
+        tags["msgid"] = msgid(msg.room, msg.seq)  # type: ignore[attr-defined]
+    elif with_msgid and cls is m.Private:  # (not kept in a room's numbering: its time names it)
+        tags["msgid"] = f"p{int(msg.ts * 1_000_000)}"  # type: ignore[attr-defined]
+    if account_tag and (account := getattr(msg, "account", None)):  # (ChatMessage, Private, Notice: the sender's)
+        tags["account"] = irc_nick(account)
+    text = tag_text(tags)
+    if with_msgid and cls in _TAGGED:  # (the sender's client-only tags, to a client with message-tags)
+        return with_client_tags(text, msg.tags)  # type: ignore[attr-defined]
+    return text
+
+
+#: The messages that carry a sender's client-only tags (``tags``).
+_TAGGED = (m.ChatMessage, m.Private)
 
 
 def chat_lines(msg: m.ChatMessage, tags: str) -> list[str]:
@@ -59,13 +98,23 @@ def chat_lines(msg: m.ChatMessage, tags: str) -> list[str]:
     return text_lines(command, prefix(msg.nick), msg.room, msg.text, action=msg.action, tags=tags)
 
 
-def notice_lines(msg: m.Notice, tags: str, away: bool) -> list[str]:
+def notice_lines(
+    msg: m.Notice, tags: str, away: bool, extended_join: bool = False, account_notify: bool = False
+) -> list[str]:
     """A room's notice as what an IRC client expects of it (a JOIN, a NICK, ...), else a server NOTICE."""
     room, nick, event = msg.room or "*", msg.nick, msg.event
     if nick is not None:
         source = prefix(nick)
-        if event == "join":
-            return [build("JOIN", room, source=source, tags=tags)]
+        if event == "join":  # (``JOIN #room ACCOUNT :realname`` with extended-join; ``*``: a guest)
+            account = irc_nick(msg.account) if msg.account else "*"
+            extended = (account, msg.realname or nick) if extended_join else ()
+            joined = [build("JOIN", room, *extended, source=source, tags=tags)]
+            if away and msg.reason:  # (away-notify: someone away who joins is said to be; ``reason``: why away)
+                joined.append(build("AWAY", msg.reason, source=source, tags=tags))
+            return joined
+        if event == "account":  # (logged in or out: ``ACCOUNT NAME``, ``ACCOUNT *``)
+            told = irc_nick(msg.account) if msg.account else "*"
+            return [build("ACCOUNT", told, source=source, tags=tags)] if account_notify else []
         if event == "leave":
             if msg.text == f"{nick} left {room}":
                 return [build("PART", room, source=source, tags=tags)]
@@ -98,29 +147,37 @@ def notice_lines(msg: m.Notice, tags: str, away: bool) -> list[str]:
     return text_lines("NOTICE", names.SERVER, room, msg.text, tags=tags)
 
 
-def _nothing(msg: m.Message, tags: str, away: bool) -> list[str]:
+def _nothing(msg: m.Message, tags: str, *flags: bool) -> list[str]:
     return []
 
 
-def _error(msg: m.Error, tags: str, away: bool) -> list[str]:
+def _error(msg: m.Error, tags: str, *flags: bool) -> list[str]:
     return text_lines("NOTICE", names.SERVER, "*", msg.message, tags=tags)
 
 
 #: How each frame that goes to a room is said on IRC (anything else: a server NOTICE of its text, if any).
 _ROOM_LINES: dict[type, Callable[..., list[str]]] = {
-    m.ChatMessage: lambda msg, tags, away: chat_lines(msg, tags),
+    m.ChatMessage: lambda msg, tags, *flags: chat_lines(msg, tags),
     m.Notice: notice_lines,
     m.Accepted: _nothing,  # (a receipt: an IRC client without echo-message gets nothing for its own line)
     m.Error: _error,
 }
 
 
-def room_lines(msg: m.Message, server_time: bool, with_msgid: bool, away: bool) -> list[str]:
+def room_lines(
+    msg: m.Message,
+    server_time: bool,
+    with_msgid: bool,
+    away: bool,
+    account_tag: bool = False,
+    extended_join: bool = False,
+    account_notify: bool = False,
+) -> list[str]:
     render = _ROOM_LINES.get(msg.__class__)
     if render is None:
         text = getattr(msg, "text", "")
         return text_lines("NOTICE", names.SERVER, "*", text) if isinstance(text, str) and text else []
-    return render(msg, tags_of(msg, server_time, with_msgid), away)
+    return render(msg, tags_of(msg, server_time, with_msgid, account_tag), away, extended_join, account_notify)
 
 
 #: ``prefix`` of a sender, kept: a room's traffic comes from a few senders, each line names one.
@@ -140,20 +197,22 @@ def chat_bytes(msg: m.ChatMessage, tags: str) -> bytes:
     return encode(chat_lines(msg, tags))
 
 
-def _encoder(server_time: bool, with_msgid: bool, away: bool) -> Callable[[Frame], bytes]:
-    tagged = server_time or with_msgid
+def _encoder(*flags: bool) -> Callable[[Frame], bytes]:
+    server_time, with_msgid, _, account_tag = flags[:4]
+    tagged = server_time or with_msgid or account_tag
 
     def encode_frame(frame: Frame) -> bytes:
         msg = frame.msg
         cls = msg.__class__
         if cls is m.ChatMessage:  # (most frames: the room's messages, and echoes)
-            return chat_bytes(msg, tags_of(msg, server_time, with_msgid) if tagged else "")  # type: ignore[arg-type]
+            tags = tags_of(msg, server_time, with_msgid, account_tag) if tagged else ""
+            return chat_bytes(msg, tags)  # type: ignore[arg-type]
         if cls is m.Accepted:  # (a receipt for a client without echo-message: nothing)
             return b""
-        return encode(room_lines(msg, server_time, with_msgid, away))
+        return encode(room_lines(msg, *flags))
 
     return encode_frame
 
 
-for _flags in itertools.product((False, True), repeat=3):
+for _flags in itertools.product((False, True), repeat=len(WIRE_CAPS)):
     add_wire(wire_name(*_flags), _encoder(*_flags))

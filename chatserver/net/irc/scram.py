@@ -1,0 +1,88 @@
+"""SASL SCRAM-SHA-256's two checks on the IRC port: the client's first message answered, its proof checked (``scramp``).
+
+RFC 5802 and 7677 through IRCv3 SASL (``sasl.py`` carries the messages):
+the client's first message names the account; the server answers with the
+salt and iterations of the account's SCRAM credential (kept beside its scrypt
+hash: ``accounts/hashing.py``) and a nonce; the client's final message
+carries its proof, checked against StoredKey; the server's final message
+proves it holds ServerKey. The password never reaches the server.
+
+``scramp`` (pg8000's SCRAM, kept up to date, pure Python) rather than a SCRAM
+of our own: its messages, SASLprep and the proofs are easy to get subtly
+wrong, and it is the server side irctest's own cases and clients expect.
+
+The throttle is the password login's (``Accounts.scram_credential``): an
+address or account held is refused at the first message, a proof that does
+not match counts as a wrong password. An account that does not exist, or has
+no SCRAM credential yet (made before they were kept and not logged in to
+with its password since), gets a made-up credential and fails at the proof
+as a wrong password does, so the exchange does not tell which accounts exist.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import TYPE_CHECKING
+
+from scramp import ScramException, ScramMechanism
+
+from chatserver.accounts import hashing
+from chatserver.accounts.service import Refused
+
+if TYPE_CHECKING:
+    from scramp.core import ScramServer
+
+    from chatserver.accounts.service import Accounts
+
+MECHANISM = "SCRAM-SHA-256"
+_MECHANISM = ScramMechanism(MECHANISM)
+
+
+@dataclasses.dataclass
+class Exchange:
+    """One exchange under way: scramp's server side, the account asked for, and whether its proof was checked."""
+
+    server: ScramServer
+    name: str
+    proven: bool = False
+
+
+def _made_up(name: str) -> tuple[bytes, bytes, bytes, int]:
+    """A credential for a name with none: the same salt each time (nothing changes between tries), no key that
+    any proof matches."""
+    seed = hashlib.sha256(b"lanchat scram " + name.encode()).digest()
+    return seed, hashlib.sha256(seed + b"stored").digest(), hashlib.sha256(seed + b"server").digest(), 4096
+
+
+def first(accounts: Accounts, address: str, message: str) -> tuple[Exchange, str] | str:
+    """The client's first message: the exchange and the server's first message, or why not (a refusal's text)."""
+    asked: list[str] = []
+    refused: list[Refused] = []
+
+    def credential(name: str) -> tuple[bytes, bytes, bytes, int]:
+        asked.append(name)
+        try:
+            parts = hashing.scram_parts(accounts.scram_credential(name, address))
+        except Refused as exc:
+            refused.append(exc)
+            raise
+        return parts if parts is not None else _made_up(name)
+
+    server = _MECHANISM.make_server(credential)
+    try:
+        server.set_client_first(message)
+    except ScramException:
+        return refused[0].text if refused else "not a SCRAM-SHA-256 first message"
+    return Exchange(server, asked[0]), server.get_server_first()
+
+
+def final(accounts: Accounts, address: str, exchange: Exchange, message: str) -> str | None:
+    """The client's final message: the server's final message, or None if the proof does not match (counted)."""
+    try:
+        exchange.server.set_client_final(message)
+    except ScramException:
+        accounts.scram_failed(exchange.name, address)
+        return None
+    exchange.proven = True
+    return exchange.server.get_server_final()
