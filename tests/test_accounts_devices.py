@@ -124,7 +124,9 @@ def test_an_account_has_a_bounded_number_of_devices_and_a_guest_one(srv):
     assert refused["type"] == "error" and refused["code"] == "too_many_devices", refused
     assert str(MAX_DEVICES) in refused["message"]
     one_more.close()
-    devices.pop().send_json({"type": "quit"})
+    gone = devices.pop()
+    gone.send_json({"type": "quit"})
+    gone.read_until_closed()  # (the server lets the session go before it closes the connection)
     again = login(srv.port, token)  # (one gone: room for another)
     assert again.welcome["nick"] == "fred"
     gina = NativeClient(srv.port, "gina")
