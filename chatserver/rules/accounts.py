@@ -18,11 +18,11 @@ from typing import Protocol
 
 import msgspec
 
-from chatserver.accounts.service import Accounts, Login, Refused
+from chatserver.accounts.service import Accounts, Login
 from chatserver.core.fanout import Frame
 from chatserver.rules import chat, membership, privates
 from chatserver.rules.effects import Announce, Answer, Changed, Effect, SetOp, Tell, error, notice
-from chatserver.rules.operators import operator_only
+from chatserver.rules.guards import logged_in_only, operator_only, with_accounts
 from chatserver.rules.services import Handler, Me
 from common import messages as m
 from common.commands import AskPassword
@@ -72,17 +72,6 @@ def answered(p: Asked, line: str) -> m.Message | None:
     return msg
 
 
-def _service(me: Me) -> Accounts | list[Effect]:
-    accounts = me.server.accounts
-    if accounts is None:
-        return [error("accounts_off", "this server has no accounts")]
-    return accounts
-
-
-def refusal(refused: Refused) -> list[Effect]:
-    return [error(refused.code, refused.text)]
-
-
 def logged_in(me: Me, login: Login) -> list[Effect]:
     """What logging in does to ``me`` (now ``login.account``), and what it is told: the token
     (a line for a plain-line user, who keeps none), rights, and messages kept for it."""
@@ -117,35 +106,25 @@ def told_to_rooms(me: Me) -> list[Effect]:
     return [Announce(name, build) for name in me.rooms.values() if membership.judged(me, name).announced]
 
 
-def register(me: Me, msg: m.Register) -> list[Effect]:
+@with_accounts
+def register(me: Me, msg: m.Register, accounts: Accounts) -> list[Effect]:
     """``/register``: the name we have becomes an account, and we are logged in to it."""
-    accounts = _service(me)
-    if isinstance(accounts, list):
-        return accounts
     if me.account is not None:
         return [error("already_registered", f"you are logged in to the account {me.account} already")]
-    try:
-        return logged_in(me, accounts.register(me.nick, msg.password, me.address)) + told_to_rooms(me)
-    except Refused as refused:
-        return refusal(refused)
+    return logged_in(me, accounts.register(me.nick, msg.password, me.address)) + told_to_rooms(me)
 
 
-def login(me: Me, msg: m.Login) -> list[Effect]:
+@with_accounts
+def login(me: Me, msg: m.Login, accounts: Accounts) -> list[Effect]:
     """``/login NAME``: with its password or a token; the session takes the account's name."""
-    accounts = _service(me)
-    if isinstance(accounts, list):
-        return accounts
     if me.account is not None and identity(me.account) == identity(msg.name):
         return [notice(f"you are logged in to {me.account} already", event="account")]
-    try:
-        if msg.token is not None:
-            done = accounts.login_token(msg.token, me.address, name=msg.name)
-        elif msg.password is not None:
-            done = accounts.login_password(msg.name, msg.password, me.address)
-        else:
-            return [error("bad_login", "log in with the account's password or a login token")]
-    except Refused as refused:
-        return refusal(refused)
+    if msg.token is not None:
+        done = accounts.login_token(msg.token, me.address, name=msg.name)
+    elif msg.password is not None:
+        done = accounts.login_password(msg.name, msg.password, me.address)
+    else:
+        return [error("bad_login", "log in with the account's password or a login token")]
     effects: list[Effect] = []
     name = me.hub.named(done.account) or done.account  # (its devices' name, if they renamed the person)
     if identity(name) != identity(me.nick):  # (take the account's name first: it may be held)
@@ -159,16 +138,11 @@ def login(me: Me, msg: m.Login) -> list[Effect]:
     return effects + logged_in(me, done) + told_to_rooms(me)
 
 
-def change_password(me: Me, msg: m.ChangePassword) -> list[Effect]:
-    accounts = _service(me)
-    if isinstance(accounts, list):
-        return accounts
-    if me.account is None:
-        return [error("not_logged_in", "/passwd changes your account's password: log in first")]
-    try:
-        accounts.change_password(me.account, msg.password, msg.new_password, me.address)
-    except Refused as refused:
-        return refusal(refused)
+@with_accounts
+@logged_in_only("/passwd changes your account's password: log in first")
+def change_password(me: Me, msg: m.ChangePassword, accounts: Accounts) -> list[Effect]:
+    assert me.account is not None
+    accounts.change_password(me.account, msg.password, msg.new_password, me.address)
     return [notice(f"the password of {me.account} is changed; your logins stay (/logout all ends them)", "account")]
 
 
@@ -184,30 +158,23 @@ def _logged_out(me: Me, everywhere: bool, reason: str) -> list[Effect]:
     return [*effects, Answer(m.LoggedOut(account=account, all=everywhere, reason=reason))]
 
 
-def unregister(me: Me, msg: m.Unregister) -> list[Effect]:
+@with_accounts
+@logged_in_only("/unregister deletes your account: log in first")
+def unregister(me: Me, msg: m.Unregister, accounts: Accounts) -> list[Effect]:
     """``/unregister``: the account goes (its password proves it), with every login and kept message."""
-    accounts = _service(me)
-    if isinstance(accounts, list):
-        return accounts
-    if me.account is None:
-        return [error("not_logged_in", "/unregister deletes your account: log in first")]
-    try:
-        accounts.unregister(me.account, msg.password, me.address)
-    except Refused as refused:
-        return refusal(refused)
+    assert me.account is not None
+    accounts.unregister(me.account, msg.password, me.address)
     name = me.account
     if me.server.markers is not None:
         me.server.markers.forget(name)
     return [*_logged_out(me, True, "unregistered"), notice(f"the account {name} is deleted", event="account")]
 
 
-def logout(me: Me, msg: m.Logout) -> list[Effect]:
+@with_accounts
+@logged_in_only("you are not logged in")
+def logout(me: Me, msg: m.Logout, accounts: Accounts) -> list[Effect]:
     """``/logout``: this session's token is revoked; ``/logout all``: every token of the account."""
-    accounts = _service(me)
-    if isinstance(accounts, list):
-        return accounts
-    if me.account is None:
-        return [error("not_logged_in", "you are not logged in")]
+    assert me.account is not None
     if msg.all:
         count = accounts.logout_all(me.account)
         told = notice(f"{count} login(s) of {me.account} revoked, on every device", event="account")
@@ -218,11 +185,9 @@ def logout(me: Me, msg: m.Logout) -> list[Effect]:
 
 
 @operator_only
-def drop_account(me: Me, msg: m.DropAccount) -> list[Effect]:
+@with_accounts
+def drop_account(me: Me, msg: m.DropAccount, accounts: Accounts) -> list[Effect]:
     """``/dropaccount NAME``: an operator deletes an account; whoever is using it is told."""
-    accounts = _service(me)
-    if isinstance(accounts, list):
-        return accounts
     dropped = accounts.drop(msg.name)
     if dropped is None:
         return [error("no_such_account", f"no account is called {msg.name[:40]!r}")]
