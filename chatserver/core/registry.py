@@ -59,19 +59,20 @@ class Registry:
     def claim(self, sub: Subscriber, new: str, replacing: Subscriber | None = None) -> str:
         """Give ``sub`` the nickname ``new`` (``replacing`` may hold it; a session of ``sub``'s
         account holds it with it); returns the old one."""
-        held = [s for s in self._nicks.get(nick_key(new), ()) if s is not sub and s is not replacing]
+        key = nick_key(new)
+        held = [s for s in self._nicks.get(key, ()) if s is not sub and s is not replacing]
         if held and not same_account(account_of(sub), account_of(held[0])):
             raise NickTaken(new, self._suggest(new))
         if len(held) >= MAX_DEVICES:
             raise DevicesFull(new)
         self.release(sub)
-        self._nicks[nick_key(new)] = [*held, sub]
+        self._nicks[key] = [*held, sub]
         if account_of(sub):
-            self._accounts[nick_key(account_of(sub))] = nick_key(new)
+            self._accounts[nick_key(account_of(sub))] = key
         if held:
-            self._several.add(nick_key(new))
+            self._several.add(key)
         else:
-            self._several.discard(nick_key(new))
+            self._several.discard(key)
         old, sub.nick = sub.nick, new
         return old
 
@@ -99,6 +100,8 @@ class Registry:
         return base + "_"  # pragma: no cover
 
     def release(self, sub: Subscriber) -> None:
+        if not sub.nick:
+            return  # (holds no name yet: nothing to look up)
         key = nick_key(sub.nick)
         held = self._nicks.get(key)
         if held is not None and sub in held:
