@@ -328,4 +328,4 @@ def test_the_server_log_never_writes_into_the_hosts_chat_screen(tmp_path):
     assert "WARNING" not in screen and "kicked by Server: spamming\r" not in screen, screen
     log = tmp_path / "chatserver" / "interactive.log"
     assert f"Server log: {log}" in screen, "the host is told where the log goes"
-    assert "WARNING chatserver.rules.participant: bob kicked by Server: spamming" in log.read_text()
+    assert "WARNING chatserver.rules.executor: bob kicked by Server: spamming" in log.read_text()
