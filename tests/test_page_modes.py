@@ -42,7 +42,10 @@ def test_modes_and_invitations_typed_on_the_page(page, srv):  # noqa: F811
         irc.line("MODE #studio +t")
         page.wait_text("ircer set the modes of #studio: +t")
         page.say("/mode")
-        page.wait_text("modes of #studio: +nit: i (only those invited join), t (only its operators set the topic)")
+        page.wait_text(
+            "modes of #studio: +int: i (only those invited join), n (only those in it speak in it),"
+            " t (only its operators set the topic)"
+        )
     finally:
         irc.close()
         guest.close()
