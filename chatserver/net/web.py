@@ -79,6 +79,7 @@ FILES = {
     "/files.js": ("files.js", "text/javascript; charset=utf-8"),
     "/account.js": ("account.js", "text/javascript; charset=utf-8"),
     "/conversations.js": ("conversations.js", "text/javascript; charset=utf-8"),
+    "/markers.js": ("markers.js", "text/javascript; charset=utf-8"),
     "/chat.css": ("chat.css", "text/css; charset=utf-8"),
     "/favicon.svg": ("favicon.svg", "image/svg+xml"),
 }

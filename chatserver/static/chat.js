@@ -6,6 +6,7 @@ import { adopt, carried, forgetKept, keep, readKept, takeFromAddress } from "/ke
 import { keptLogin, setupAccount } from "/account.js";
 import { setupConversations } from "/conversations.js";
 import { setupFiles, showFile } from "/files.js";
+import { setupMarkers } from "/markers.js";
 import { entry, fill } from "/panel.js";
 import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, when, withMentions } from "/text.js";
 
@@ -355,6 +356,7 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
     v.mention = false;
     v.firstUnread = null;
     v.readSeq = Math.max(v.readSeq, v.lastSeq);
+    markers.read(v);
     saveSoon();
     if (v.kind === "room" && v.name !== s.focus) {
       send({ type: "join", room: v.name }); // (focused on the server too: /topic, /who and /history are about it)
@@ -561,8 +563,9 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
         account.welcomed();
         break;
       }
-      case "loggedin": account.loggedIn(f); conversations.ask(); break;
-      case "loggedout": account.loggedOut(f); conversations.forget(); break;
+      case "loggedin": account.loggedIn(f); markers.loggedIn(f); conversations.ask(); break;
+      case "loggedout": account.loggedOut(f); markers.loggedOut(); conversations.forget(); break;
+      case "markread": markers.received(f); break; // (another device of the account read that far)
       case "conversation-list": conversations.listed(f); break;
       case "message": {
         const v = roomView(f.room);
@@ -580,6 +583,8 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
         const isCounted = f.nick !== s.nick && (unread || afterReload)
           && counted(v, line, unread && mentions(f.text, s.nick), f.nick, f.text, afterReload);
         if (!isCounted && f.replay !== "search") v.readSeq = Math.max(v.readSeq, f.seq);
+        markers.arrived(v, f);
+        if (!isCounted) markers.read(v);
         if (f.replay && v.replayLeft > 0 && --v.replayLeft === 0) replayed(v);
         saveSoon();
         break;
@@ -608,8 +613,9 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
         const line = addLine(v, ["private"], [{ cls: "tag", text: mine ? `[private to ${f.to}]` : `[private from ${f.nick}]` }, " ",
           { cls: "text", text: f.text, mention: false }], f.ts);
         if (f.file) showFile(line, f.file);
+        markers.arrived(v, f);
         if (mine && !old) switchTo(v); // (a /msg typed here opens its conversation)
-        else if (!old) counted(v, line, true, f.nick, f.text);
+        else if (!old && !counted(v, line, true, f.nick, f.text)) markers.read(v);
         showLists();
         break;
       }
@@ -973,6 +979,17 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
     say: (text) => (s.registered ? system(text) : s.notes.push(text)), // (before a welcome: said after it)
   });
   const conversations = setupConversations({ send, view, showLists });
+  // Read markers shared with the account's other devices (markers.js).
+  const markers = setupMarkers({
+    send,
+    shown: (v) => !unseenIn(v),
+    find: (target) => (target.startsWith("@") ? s.views.get(keyOf("private", target.slice(1))) : roomView(target)) || null,
+    cleared: (v) => {
+      Object.assign(v, { unread: 0, mention: false, firstUnread: null, readSeq: Math.max(v.readSeq, v.lastSeq) });
+      saveSoon();
+      showLists();
+    },
+  });
 
   // Files: the attach button, drops and pasted pictures go to the view shown (files.js).
   const files = setupFiles({
