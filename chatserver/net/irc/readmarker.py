@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from chatserver.rules import privates
 from common import messages as m
@@ -35,10 +35,24 @@ from .names import irc_nick, lanchat_nick
 if TYPE_CHECKING:
     from chatserver.net.session import Session
 
-    from .commands import IrcDialect
-    from .replies import Client
-
 CAP = "draft/read-marker"
+
+
+class Client(Protocol):
+    """What is read of the connection's state (``replies.Client``): the capabilities it asked for."""
+
+    caps: set[str]
+
+
+class IrcDialect(Protocol):
+    """What ``MARKREAD`` uses of the dialect (``dialect.IrcDialect``; not imported: it renders these)."""
+
+    @property
+    def client(self) -> Client: ...
+    def send(self, session: Session, lines: list[list[str]]) -> None: ...
+    def ask(self, session: Session, command: str, target: str, msg: m.Message) -> None: ...
+
+
 _TIMESTAMP = re.compile(r"timestamp=(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)")
 
 
