@@ -26,7 +26,7 @@ from chatserver.rules.effects import SessionEnd
 from common import messages as m
 from common.limits import MAX_FIELD
 
-from . import accountreg, names, sasl, tagmsg
+from . import accountreg, names, readmarker, sasl, tagmsg
 from .commands import CHAT, Run
 from .lines import MAX_CLIENT_TAGS, MAX_LINE, Parsed, build, client_tags, encode, parse
 from .names import lanchat_nick, prefix
@@ -56,6 +56,7 @@ CAPS = (
     "account-tag",
     "sasl",
     accountreg.CAP,
+    readmarker.CAP,
 )
 #: How a capability with a value (or offered only with accounts) is listed in ``CAP LS``.
 LISTED = {"sasl": sasl.listed, accountreg.CAP: accountreg.listed}
@@ -226,6 +227,7 @@ class IrcDialect:
         p = session.participant
         for key, room in list(p.rooms.items()):
             if key not in before:
+                readmarker.joined(self, session, room)  # (before NAMES, as draft/read-marker says)
                 if p.hub.topic(room):
                     self.ask(session, "TOPIC", room, rooms.TopicOf(room))  # (``333`` after its ``332``)
                 self.ask(session, "NAMES", room, lookup.Names(room))
@@ -383,6 +385,7 @@ COMMANDS: dict[str, tuple[int, bool, Run]] = {
     "AUTHENTICATE": (1, False, sasl.authenticate),
     "REGISTER": (3, False, accountreg.register),
     "VERIFY": (2, False, accountreg.verify),
+    "MARKREAD": (0, True, readmarker.markread),  # (no target: its own FAIL, as the spec says)
     "PRIVMSG": (2, True, lambda d, s, p: None),  # (fewer than 2 parameters: 461; else ``_message``)
     "NOTICE": (2, True, lambda d, s, p: None),
     "TAGMSG": (1, True, lambda d, s, p: None),  # (with a target: ``tagmsg.relay``)

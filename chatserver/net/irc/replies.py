@@ -19,7 +19,7 @@ from chatserver.rules import lookup, rooms
 from common import messages as m
 from common.rooms import MAX_ROOM, MAX_TOPIC
 
-from . import names
+from . import names, readmarker
 from .lines import build, text_lines
 from .names import HOST, irc_nick, prefix
 from .people import People
@@ -424,6 +424,7 @@ _RENDER: dict[type, Callable[[Client, m.Message], list[str]]] = {
     m.Ping: lambda c, msg: [build("PING", msg.token or names.SERVER)],  # type: ignore[attr-defined]
     m.Pong: lambda c, msg: [build("PONG", names.SERVER, msg.token, source=names.SERVER)],  # type: ignore[attr-defined]
     m.Bye: lambda c, msg: [build("ERROR", f"Closing link: {msg.reason or 'goodbye'}")],  # type: ignore[attr-defined]
+    m.ReadMarker: readmarker.rendered,  # type: ignore[dict-item]
     m.Focused: _none,
     m.Token: _none,
     m.Accepted: _none,
