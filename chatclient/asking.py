@@ -44,10 +44,15 @@ def confirm_certificate(address: str, fingerprint: str) -> bool:
 
 
 def ask_name(default: str) -> str:
+    """The nickname, asked on the terminal: ``default`` is shown greyed in the empty line and taken
+    by Enter alone; what is typed replaces it (as text already in the line, typing added to it:
+    "root" and "frank" made "rootfrank")."""
     from prompt_toolkit import prompt
+    from prompt_toolkit.formatted_text import FormattedText
 
+    hint = FormattedText([("fg:ansibrightblack", f"{default} (Enter keeps it)")]) if default else None
     while True:
-        name = prompt("Your nickname: ", default=default).strip()
+        name = prompt("Your nickname: ", placeholder=hint).strip() or default
         problem = nick_problem(name)
         if not problem:
             return name

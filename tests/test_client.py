@@ -249,6 +249,29 @@ def test_name_is_asked_for_on_a_terminal(server):
     assert term.wait_exit() == 0
 
 
+def test_a_typed_name_replaces_the_suggested_one_and_enter_alone_keeps_it(server):
+    """The suggestion (the login name) is a hint in the empty line, not text in it: typing a name
+    gives that name (it was added to the suggestion: "root" + "frank" = "rootfrank")."""
+    env = python_env()
+    env["TERM"] = "xterm"
+    env["USER"] = env["LOGNAME"] = "suggested"
+    typed = Terminal([*program("chatclient"), server.address], env=env)
+    typed.wait_text("Your nickname:")
+    typed.send("frank\r")
+    typed.wait_text("frank>")
+    kept = Terminal([*program("chatclient"), server.address], env=env)
+    kept.wait_text("Your nickname:")
+    kept.send("\r")
+    kept.wait_text("suggested>")
+    watcher = NativeClient(server.port, "watcher2")
+    watcher.send_json({"type": "who"})
+    nicks = watcher.expect(lambda f: f["type"] == "users")["nicks"]
+    assert "frank" in nicks and "suggested" in nicks, nicks
+    for term in (typed, kept):
+        term.send("/quit\r")
+        assert term.wait_exit() == 0
+
+
 @pytest.mark.timeout(180)  # (a pyte replay of every redraw: beside busy workers on two cores it twice passed 60 s)
 def test_keys_typed_while_messages_stream_in_all_reach_the_line(server):
     """Keys and erases typed while the client prints a stream of messages must
