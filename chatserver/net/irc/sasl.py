@@ -32,7 +32,7 @@ import base64
 import binascii
 from typing import TYPE_CHECKING, Protocol
 
-from chatserver.accounts.service import Refused
+from chatserver.accounts.service import Login, Refused
 from common.lookalike import identity
 
 from . import scram
@@ -170,7 +170,12 @@ def authenticate(d: Dialect, session: Session, params: list[str]) -> None:
     except Refused as refused:
         d.send(session, [["904", f"SASL authentication failed: {refused.text}"]])
         return
-    state.account, state.token = login.account, login.token
+    _logged_in(d, session, login)
+
+
+def _logged_in(d: Dialect, session: Session, login: Login) -> None:
+    """A SASL exchange that ended well: the session is the account's, and the client is told (900, 903)."""
+    d.sasl.account, d.sasl.token = login.account, login.token
     d.send(session, [["900", prefix(login.account), login.account, f"You are now logged in as {login.account}"]])
     d.send(session, [["903", "SASL authentication successful"]])
 
@@ -207,9 +212,7 @@ def _scram(d: Dialect, session: Session, whole: str) -> None:
         except Refused as refused:
             d.send(session, [["904", f"SASL authentication failed: {refused.text}"]])
             return
-        state.account, state.token = login.account, login.token
-        d.send(session, [["900", prefix(login.account), login.account, f"You are now logged in as {login.account}"]])
-        d.send(session, [["903", "SASL authentication successful"]])
+        _logged_in(d, session, login)
         return
     encoded = base64.b64encode(answer.encode()).decode()
     chunks = [encoded[i : i + CHUNK] for i in range(0, len(encoded), CHUNK)]
