@@ -292,3 +292,37 @@ def test_a_banned_account_is_refused_when_its_token_comes_under_another_name(tmp
         assert refused["type"] == "error" and refused["code"] == "banned", refused
     finally:
         srv.stop()
+
+
+def test_an_op_name_s_account_logs_in_without_the_operators_password(tmp_path):
+    """``--op admin``: once admin is an account, its login (a token, or its password) proves the name as the
+    operators' password does, and the rights come with it; without a login the password is still asked, and
+    another account's token under the name gets that account, not the rights (a new user's irssi with SASL
+    and terminal with a kept token were stopped at 'needs an operator's password')."""
+    ops = tmp_path / "ops.txt"
+    ops.write_text("operators only\n")
+    ops.chmod(0o600)
+    srv = ServerProcess("--rate-limit", "0", "--op", "admin", "--op-password-file", str(ops))
+    try:
+        admin, welcome = arrive(srv.port, nick="admin", password="operators only")
+        assert welcome["type"] == "welcome"
+        admin.send_json({"type": "register", "password": PASSWORD})
+        token = answer(admin, "loggedin")["token"]
+        bob = NativeClient(srv.port, "bob")
+        bob.send_json({"type": "register", "password": PASSWORD})
+        bobs = answer(bob, "loggedin")["token"]
+        again, welcome = arrive(srv.port, nick="admin", login_token=token)
+        assert welcome["type"] == "welcome" and welcome["nick"] == "admin", welcome
+        again.send_json({"type": "bans"})
+        listed = again.expect(lambda f: f["type"] == "error" or (f["type"] == "notice" and f.get("event") == "bans"))
+        assert listed["type"] == "notice", "an operator by the account's login"
+        by_password, welcome = arrive(srv.port, nick="admin", account_password=PASSWORD)
+        assert welcome["type"] == "welcome", welcome
+        bare, asked = arrive(srv.port, nick="admin")
+        assert asked["type"] == "error" and asked["code"] == "password_required", asked
+        other, welcome = arrive(srv.port, nick="admin", login_token=bobs)
+        assert welcome["type"] == "welcome" and welcome["nick"] == "bob", welcome
+        other.send_json({"type": "bans"})
+        assert other.expect(lambda f: f["type"] == "error")["code"] == "not_operator"
+    finally:
+        srv.stop()

@@ -41,8 +41,12 @@ class Entrant(Me, Protocol):
     def execute(self, effects: Sequence[Effect]) -> None: ...
 
 
-def authenticate(p: Entrant, nick: str, password: str | None) -> bool | None:
+def authenticate(p: Entrant, nick: str, password: str | None, *, by_account: bool = False) -> bool | None:
     """Check the password ``nick`` needs: True ok, None none given yet.
+
+    ``by_account``: the hello logs in to an account (a token or its password), which proves an
+    ``--op`` name as the operators' password would: the account's rights come with the login
+    (``Accounts.is_op``), and only the server's own password, if any, is asked here.
 
     A wrong one is answered (after a delay that grows with each failure
     from the same address) and ends the session.
@@ -50,7 +54,7 @@ def authenticate(p: Entrant, nick: str, password: str | None) -> bool | None:
     if p.is_host:
         return True
     cfg = p.server.config
-    is_op = nick_key(nick) in cfg.ops
+    is_op = nick_key(nick) in cfg.ops and not by_account
     expected = (cfg.op_password or cfg.password) if is_op else cfg.password
     if expected is None:
         return True
@@ -111,7 +115,8 @@ def register(
         if p.server.reserved_for_host(nick, p):
             p.send(m.Error("nick_taken", f"{nick!r} is the name of this server's host"))
             return False
-        if not authenticate(p, nick, password):
+        by_account = p.server.accounts is not None and (login_token or account_password) is not None
+        if not authenticate(p, nick, password, by_account=by_account):
             return False
         refuse_if_banned(p, nick)
         login = login_at_hello(p, nick, login_token, account_password)
