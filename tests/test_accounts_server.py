@@ -326,3 +326,17 @@ def test_an_op_name_s_account_logs_in_without_the_operators_password(tmp_path):
         assert other.expect(lambda f: f["type"] == "error")["code"] == "not_operator"
     finally:
         srv.stop()
+
+
+def test_an_op_name_nobody_registered_is_not_made_an_account_without_the_operators_password(tmp_path):
+    """With ``--accounts required`` a hello with a password makes the account; for an ``--op`` name that would
+    be an operator made by whoever typed the name first: the operators' password is asked first."""
+    ops = tmp_path / "ops.txt"
+    ops.write_text("operators only\n")
+    ops.chmod(0o600)
+    srv = ServerProcess("--rate-limit", "0", "--accounts", "required", "--op", "admin", "--op-password-file", str(ops))
+    try:
+        grab, asked = arrive(srv.port, nick="admin", account_password=PASSWORD)
+        assert asked["type"] == "error" and asked["code"] == "password_required", asked
+    finally:
+        srv.stop()

@@ -115,7 +115,12 @@ def register(
         if p.server.reserved_for_host(nick, p):
             p.send(m.Error("nick_taken", f"{nick!r} is the name of this server's host"))
             return False
-        by_account = p.server.accounts is not None and (login_token or account_password) is not None
+        # (a password proves only an account that exists: one made at this hello, ``--accounts required``,
+        # would make anyone who types the name an operator)
+        accounts = p.server.accounts
+        by_account = accounts is not None and (
+            login_token is not None or (account_password is not None and accounts.registered(nick) is not None)
+        )
         if not authenticate(p, nick, password, by_account=by_account):
             return False
         refuse_if_banned(p, nick)
