@@ -8,8 +8,6 @@ without bound.
 
 from __future__ import annotations
 
-import collections
-
 from .errors import FrameTooLarge
 
 DEFAULT_MAX_FRAME = 64 * 1024
@@ -29,7 +27,9 @@ class LineFramer:
             raise ValueError("max_frame must be positive")
         self.max_frame = max_frame
         self._buf = bytearray()  # the unfinished line
-        self._lines: collections.deque[bytes] = collections.deque()  # complete, not yet taken
+        #: Complete lines not yet taken, the next last (a list: an idle connection keeps one, and an
+        #: empty deque costs 600 bytes against a list's 56; the lines usually all go before the next read).
+        self._lines: list[bytes] = []
         self._eof = False
         self._failed = False
 
@@ -43,7 +43,8 @@ class LineFramer:
             return
         lines = (bytes(self._buf) + data if self._buf else bytes(data)).split(b"\n")
         self._buf = bytearray(lines.pop())
-        self._lines.extend(lines)
+        lines.reverse()
+        self._lines = lines + self._lines if self._lines else lines
 
     @property
     def buffered(self) -> int:
@@ -59,7 +60,7 @@ class LineFramer:
         if self._failed:
             raise FrameTooLarge(self.max_frame)
         if self._lines:
-            line = self._lines.popleft()
+            line = self._lines.pop()
             if len(line) > self.max_frame:
                 self._fail()
             return line[:-1] if line.endswith(b"\r") else line
