@@ -66,7 +66,7 @@ HELP_LINES = (
     "  /get N [DIR]       download shared file N (as numbered in its line)",
     "  /files [#ROOM]     this room's recent shared files",
     "  /quit [TEXT]       leave (so does a message that is just 'bye')",
-    "  /mode [#ROOM] [+-MODES [ARGS]], /invite NICK   room modes, as IRC's (+t m i k l s o v b)",
+    "  /mode [#ROOM] [+-MODES [ARGS]], /invite NICK   room modes, as IRC's (+t m i k l s n o v b)",
     "  /help              this list",
     "  /register, /login NAME, /passwd, /unregister, /logout [all]   your account (the password is asked)",
     "Operators only (TIME like 30m, 2h, 1d; 0 = until lifted; default 1h):",

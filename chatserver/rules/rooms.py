@@ -280,7 +280,7 @@ def change_mode(me: Me, msg: ChangeMode) -> list[Effect]:
     for sign, mode, arg in [(msg.sign, msg.mode, msg.arg), *msg.more][:MAX_CHANGES]:
         change = _CHANGES.get(mode)
         if change is None or room_key(room) == room_key(LOBBY):
-            told = f"{mode[:1]!r}: rooms here have modes o v t m i k l s n b" if change is None else ""
+            told = f"{mode[:1]!r}: rooms here have modes {' '.join(_CHANGES)}" if change is None else ""
             told = told or f"{LOBBY} has no modes but o and b: everyone is put there"
             effects.append(error("unknown_mode", told, target=mode[:1]))
             continue
