@@ -153,3 +153,12 @@ def test_a_token_gives_its_account_in_one_read(kit: Kit) -> None:
     store.add_token("bob", "h3", 2.0)
     store.delete("bob")
     assert store.account_by_token("h3") is None, "a deleted account's token finds nothing"
+
+
+def test_a_token_gives_the_same_account_as_its_name_scram_credential_and_all(kit: Kit) -> None:
+    """``account_by_token`` is ``account`` reached by a token: SQLite's and Redis's left the SCRAM credential out."""
+    kit.store.create(_account())
+    assert kit.store.set_scram("bob", "scram-credential")
+    kit.store.add_token("bob", "h1", 1.0)
+    assert kit.store.account_by_token("h1") == kit.store.account("bob")
+    assert kit.store.account_by_token("h1").scram == "scram-credential"

@@ -87,11 +87,7 @@ class RedisAccounts:
         self._drop_tokens, self._take = r.register_script(_DROP_TOKENS), r.register_script(_TAKE)
 
     def account(self, name: str) -> StoredAccount | None:
-        found = self._link.call(lambda r: r.hgetall(ACCOUNT + nick_key(name)))
-        if not found or "hash" not in found:  # type: ignore[operator]
-            return None
-        f: dict[str, str] = found  # type: ignore[assignment]
-        return StoredAccount(f["name"], f["hash"], float(f["created"]), f.get("op") == "1", f.get("scram", ""))
+        return _stored(self._link.call(lambda r: r.hgetall(ACCOUNT + nick_key(name))))  # type: ignore[arg-type]
 
     def create(self, account: StoredAccount) -> bool:
         key = nick_key(account.name)
@@ -146,10 +142,7 @@ class RedisAccounts:
             key = r.hget(TOKENS, token_hash)
             return None if key is None else r.hgetall(ACCOUNT + key)
 
-        f = self._link.call(read)
-        if not f or "hash" not in f:  # type: ignore[operator]
-            return None
-        return StoredAccount(f["name"], f["hash"], float(f["created"]), f.get("op") == "1")  # type: ignore[index,union-attr]
+        return _stored(self._link.call(read))  # type: ignore[arg-type]
 
     def drop_token(self, token_hash: str) -> bool:
         return bool(self._link.call(lambda r: self._drop_token(keys=[TOKENS], args=[token_hash, TOKENS_OF], client=r)))
@@ -178,3 +171,11 @@ class RedisAccounts:
             except msgspec.DecodeError:
                 continue  # (unreadable: skipped, the others delivered)
         return out
+
+
+def _stored(fields: dict[str, str] | None) -> StoredAccount | None:
+    """An account's hash as Redis gives it back (None: there is none), its SCRAM credential with it."""
+    if not fields or "hash" not in fields:
+        return None
+    f = fields
+    return StoredAccount(f["name"], f["hash"], float(f["created"]), f.get("op") == "1", f.get("scram", ""))

@@ -50,13 +50,17 @@ class SqliteAccounts:
         with self._database.lock:  # (a read that fails is not a write that failed: it raises)
             return [] if self._database.closed else self._database.connection.execute(sql, args).fetchall()
 
-    def account(self, name: str) -> StoredAccount | None:
+    def _stored(self, joined: str, where: str, args: tuple) -> StoredAccount | None:
+        """The account the one row ``where`` names, its SCRAM credential with it (``joined``: more tables)."""
         rows = self._rows(
-            "SELECT a.name, a.hash, a.created, a.op, s.credential FROM accounts a"
-            " LEFT JOIN account_scram s ON s.account = a.key WHERE a.key = ?",
-            (nick_key(name),),
-        )
+            "SELECT a.name, a.hash, a.created, a.op, s.credential FROM " + joined
+            + " LEFT JOIN account_scram s ON s.account = a.key WHERE " + where,
+            args,
+        )  # fmt: skip
         return StoredAccount(rows[0][0], rows[0][1], rows[0][2], bool(rows[0][3]), rows[0][4] or "") if rows else None
+
+    def account(self, name: str) -> StoredAccount | None:
+        return self._stored("accounts a", "a.key = ?", (nick_key(name),))
 
     def create(self, account: StoredAccount) -> bool:
         a = account
@@ -105,9 +109,7 @@ class SqliteAccounts:
         return rows[0][0] if rows else None
 
     def account_by_token(self, token_hash: str) -> StoredAccount | None:
-        sql = "SELECT a.name, a.hash, a.created, a.op FROM account_tokens t JOIN accounts a ON a.key = t.account"
-        rows = self._rows(sql + " WHERE t.hash = ?", (token_hash,))
-        return StoredAccount(rows[0][0], rows[0][1], rows[0][2], bool(rows[0][3])) if rows else None
+        return self._stored("account_tokens t JOIN accounts a ON a.key = t.account", "t.hash = ?", (token_hash,))
 
     def drop_token(self, token_hash: str) -> bool:
         return self._write("DELETE FROM account_tokens WHERE hash = ?", (token_hash,), "cannot revoke a token") == 1
