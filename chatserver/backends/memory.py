@@ -15,7 +15,16 @@ import time
 from collections.abc import Callable
 
 from chatserver.backends.ports import Backends
-from chatserver.backends.records import MAX_DEVICES, Gone, Holder, Person, StoredGrant, StoredSanction, TooManyDevices
+from chatserver.backends.records import (
+    MAX_DEVICES,
+    Gone,
+    Holder,
+    Person,
+    StoredGrant,
+    StoredSanction,
+    TooManyDevices,
+    same_account,
+)
 from common.nicks import nick_key
 from common.rooms import room_key
 
@@ -64,11 +73,6 @@ class _Held:
     rooms: list[str] = dataclasses.field(default_factory=list)
     #: The account's other sessions holding the name: sid -> (node, resume token).
     devices: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
-
-
-def same_account(one: str, other: str) -> bool:
-    """Whether two sessions' accounts ("" for a guest) are one: a guest is nobody's device."""
-    return bool(one) and nick_key(one) == nick_key(other)
 
 
 class Leases:

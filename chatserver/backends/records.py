@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from common.nicks import nick_key
+
 
 @dataclasses.dataclass(frozen=True)
 class StoredRoom:
@@ -86,6 +88,11 @@ class Holder:
     node: str
     sid: str
     devices: tuple[tuple[str, str], ...] = ()
+
+
+def same_account(one: str, other: str) -> bool:
+    """Whether two sessions' accounts ("" for a guest) are one: a guest is nobody's device."""
+    return bool(one) and nick_key(one) == nick_key(other)
 
 
 class TooManyDevices(Exception):

@@ -20,9 +20,8 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from chatserver.backends.memory import same_account
 from chatserver.backends.ports import Presence
-from chatserver.backends.records import Holder, TooManyDevices
+from chatserver.backends.records import Holder, TooManyDevices, same_account
 from chatserver.core.fanout import Frame, Subscriber
 from chatserver.core.registry import DevicesFull, NickTaken, Person, Registry, account_of, person
 from common.nicks import nick_key

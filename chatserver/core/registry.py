@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import hmac
 
-from chatserver.backends.memory import same_account
-from chatserver.backends.records import MAX_DEVICES, Person
+from chatserver.backends.records import MAX_DEVICES, Person, same_account
 from chatserver.core.fanout import Subscriber
 from common.nicks import nick_key
 
