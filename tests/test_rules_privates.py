@@ -53,3 +53,24 @@ def test_an_accounts_message_to_a_connected_account_is_still_kept_as_their_conve
         assert said == ["kept"]
     finally:
         chat.hub.close()
+
+
+def test_a_message_to_an_account_that_renamed_itself_is_kept_and_costs_no_store_read():
+    """The recipient's account is what the hub says of the person, not what its current name is registered
+    as: an account that took another free name with /nick is still an account (the store's answer by name
+    was 'nobody', and the conversation was not kept)."""
+    chat = Chat()
+    store = CountingAccounts()
+    chat.services.accounts = Accounts(store, params=hashing.CHEAP, clock=chat.clock)
+    try:
+        alice, _ = registered(chat, "alice")
+        bob, _ = registered(chat, "bob")
+        chat.act(bob, m.SetNick("bobby"))
+        before = store.reads
+        chat.act(alice, m.PrivateSay(to="bobby", text="kept for bob"))
+        assert store.reads == before, "the hub knows bobby is bob's"
+        chat.act(alice, m.History(nick="bob"))
+        said = [p.text for p in chat.got("alice").of(m.Private) if p.replay == "history"]
+        assert said == ["kept for bob"]
+    finally:
+        chat.hub.close()

@@ -109,10 +109,7 @@ def private(me: Me, msg: m.PrivateSay) -> list[Effect]:
         tags=msg.tags,
     )
     frame = Frame(said)
-    # The recipient's account (a read of the accounts store) matters only to keep an account's
-    # conversation, or to tell a guest, once, that its private messages are not kept.
-    needed = (me.account is not None and not msg.notice) or (me.account is None and not me.told_not_kept)
-    to_account = privates.account_of(me, target.nick) if needed else None
+    to_account = target.account or None  # (the hub says it: no read of the accounts store)
     # Kept before it is told: a /privates or /history @NICK the recipient types on seeing it shows it.
     in_conversation = not msg.notice and privates.kept(me, said, to_account)
     # (asked of the hub now: the recipient may have gone since it was found)

@@ -16,7 +16,6 @@ from chatserver.rules.effects import Answer, Effect
 from chatserver.rules.membership import member_of
 from chatserver.rules.services import Handler, Me
 from common import messages as m
-from common.nicks import nick_key
 from common.rooms import room_key
 
 #: At most this many names in one answer (a room of 5,000 is asked for in full only this far).
@@ -112,19 +111,9 @@ def whois(me: Me, msg: Whois) -> list[Effect]:
         )
     told = me.op or target.nick == me.nick
     address = target.address if told else ""
-    account = account_of(me, target.nick)
+    account = target.account  # (the hub says it: no read of the accounts store, right for a renamed account)
     profile = Profile(target.nick, True, target.op, target.host, target.away, address, rooms, marks, account)
     return [Answer(profile)]
-
-
-def account_of(me: Me, nick: str) -> str:
-    """The account of the person called ``nick``: ours, or the one that name is (a registered name is
-    held only by someone logged in to it: ``chat.new_name``, ``entry.py``), else ""."""
-    if nick_key(nick) == nick_key(me.nick):
-        return me.account or ""
-    accounts = me.server.accounts
-    held = accounts.registered(nick) if accounts is not None else None
-    return held.name if held is not None else ""
 
 
 def ban_list(me: Me, msg: BanList) -> list[Effect]:
