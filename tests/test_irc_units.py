@@ -75,3 +75,13 @@ def test_a_room_frame_is_encoded_once_per_irc_wire_format():
     assert getattr(frame, tagged).startswith(b"@time=1970-01-01T00:00:01.500Z;msgid=7#dev :a`2Eb!")
     receipt = Frame(m.Accepted(seq=7, ts=1.5, room="#dev"))
     assert getattr(receipt, plain) == b""  # (a sender without echo-message: nothing for its own line)
+
+
+def test_a_time_in_whole_milliseconds_is_written_as_given():
+    """``irc_time`` cut a float's 0.12299999 to .122: a read marker set at .123 came back a millisecond early
+    (readmarker.py had its own rounding copy because of it)."""
+    from chatserver.net.irc.lines import irc_time
+
+    assert [irc_time(1700000000 + n / 1000)[-5:] for n in (0, 1, 123, 500, 999)] == [
+        ".000Z", ".001Z", ".123Z", ".500Z", ".999Z",
+    ]  # fmt: skip

@@ -23,9 +23,11 @@ _BREAKS = str.maketrans({"\r": None, "\n": " ", "\0": None})
 
 
 def irc_time(ts: float) -> str:
-    """``server-time``'s form: ``2026-12-07T14:43:59.123Z``."""
-    whole = int(ts)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{int((ts - whole) * 1000):03d}Z"
+    """``server-time``'s form: ``2026-12-07T14:43:59.123Z``, cut to the millisecond once rounded to the
+    microsecond, so a time given in whole milliseconds comes back as given (``.123``, not the ``.122``
+    a float's ``0.12299999`` made: a read marker was echoed a millisecond early)."""
+    whole, micros = divmod(round(ts * 1_000_000), 1_000_000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole)) + f".{micros // 1000:03d}Z"
 
 
 def tag_text(tags: dict[str, str]) -> str:

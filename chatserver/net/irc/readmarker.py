@@ -29,7 +29,7 @@ from common import messages as m
 from common.rooms import room_key
 
 from . import names
-from .lines import build
+from .lines import build, irc_time
 from .names import irc_nick, lanchat_nick
 
 if TYPE_CHECKING:
@@ -56,10 +56,9 @@ class IrcDialect(Protocol):
 _TIMESTAMP = re.compile(r"timestamp=(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)")
 
 
-def wire_time(ts: float) -> str:
-    """``ts`` as the spec writes it (``2019-01-04T14:33:26.123Z``), to the nearest millisecond."""
-    seconds, millis = divmod(round(ts * 1000), 1000)
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + f".{millis:03d}Z"
+def _stamp(ts: float | None) -> str:
+    """A MARKREAD's last parameter: ``timestamp=...``, or ``*`` when nothing is kept."""
+    return "*" if ts is None else "timestamp=" + irc_time(ts)
 
 
 def parse_time(param: str) -> float | None:
@@ -96,7 +95,7 @@ def markread(d: IrcDialect, session: Session, params: list[str]) -> None:
     if ts is not None:
         d.ask(session, "MARKREAD", target, m.ReadMarker(target=_native(target), ts=ts))
     now = markers.markers(p.account).get(kept)
-    d.send(session, [["MARKREAD", target, "*" if now is None else "timestamp=" + wire_time(now)]])
+    d.send(session, [["MARKREAD", target, _stamp(now)]])
 
 
 def joined(d: IrcDialect, session: Session, room: str) -> None:
@@ -106,7 +105,7 @@ def joined(d: IrcDialect, session: Session, room: str) -> None:
     p = session.participant
     markers = p.server.markers
     now = None if p.account is None or markers is None else markers.markers(p.account).get(room)
-    d.send(session, [["MARKREAD", room, "*" if now is None else "timestamp=" + wire_time(now)]])
+    d.send(session, [["MARKREAD", room, _stamp(now)]])
 
 
 def rendered(client: Client, msg: m.ReadMarker) -> list[str]:
@@ -114,7 +113,7 @@ def rendered(client: Client, msg: m.ReadMarker) -> list[str]:
     if CAP not in client.caps:
         return []
     target = irc_nick(msg.target[1:]) if msg.target.startswith("@") else msg.target
-    return [build("MARKREAD", target, "timestamp=" + wire_time(msg.ts), source=names.SERVER)]
+    return [build("MARKREAD", target, "timestamp=" + irc_time(msg.ts), source=names.SERVER)]
 
 
 def _native(target: str) -> str:
