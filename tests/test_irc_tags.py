@@ -83,3 +83,33 @@ def test_client_only_tags_reach_clients_with_message_tags_and_tagmsg_no_one_else
     assert "256" in alice.numeric("417")[-1], "a message carries 256 characters of them, at most"
     for client in (alice, bob, carol, native):
         client.close()
+
+
+def test_a_tagmsg_reaches_every_irc_device_of_an_account_and_the_senders_other_ones(srv):
+    """TAGMSGs were relayed by name, one client a name: with two IRC devices of one account the second
+    took the first's place, the sender's other device got nothing, and one device quitting left the
+    other unreachable."""
+    from test_irc_accounts import register
+    from test_irc_readmarker import irc_device
+
+    def typing_before(client: RawIrc, marker: str) -> int:
+        lines = client.until(lambda w: w[1:2] == ["PRIVMSG"] and w[-1] == marker)
+        return sum(" TAGMSG " in line for line in lines)
+
+    register(srv.port, "kim")
+    one, _ = irc_device(srv.irc_port, "kim", caps="sasl message-tags echo-message")
+    two, _ = irc_device(srv.irc_port, "kim", caps="sasl message-tags echo-message")
+    bob = RawIrc(srv.irc_port, "bob", caps="message-tags")
+    bob.line("@+typing=active TAGMSG #lobby")
+    bob.line("PRIVMSG #lobby :m1")
+    assert (typing_before(one, "m1"), typing_before(two, "m1")) == (1, 1), "both devices"
+    one.line("@+typing=active TAGMSG #lobby")
+    one.line("PRIVMSG #lobby :m2")
+    assert (typing_before(one, "m2"), typing_before(two, "m2"), typing_before(bob, "m2")) == (1, 1, 1)
+    two.line("QUIT :bye")
+    two.until(lambda w: w[:1] == ["ERROR"])  # (its leaving is done before its ERROR is written)
+    bob.line("@+typing=paused TAGMSG #lobby")
+    bob.line("PRIVMSG #lobby :m3")
+    assert typing_before(one, "m3") == 1, "the device left is still reached"
+    for client in (one, two, bob):
+        client.close()

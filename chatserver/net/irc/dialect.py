@@ -73,6 +73,8 @@ class IrcDialect:
 
     def __init__(self, network: str, history: int, people: People | None = None) -> None:
         self.people = People() if people is None else people
+        #: How a TAGMSG reaches this client (``tagmsg.Deliver``), once it is registered.
+        self.reach: tagmsg.Deliver | None = None
         self.client = Client(network, history, self.people)
         self._nick: str | None = None  # as given by NICK, before registration
         self._user: str | None = None
@@ -102,7 +104,7 @@ class IrcDialect:
     def goodbye(self, session: Session) -> None:
         sasl.ended(self, session)
         if self.client.name:
-            self.people.left(self.client.name)  # (WHOWAS remembers it)
+            self.people.left(self.client.name, self.reach)  # (WHOWAS remembers it)
 
     def run(self, session: Session, first: bytes | None) -> None:
         cfg = session.server.config
@@ -334,7 +336,8 @@ class IrcDialect:
         done = p.register(lanchat_nick(self._nick), password=self._password, login_token=self.sasl.token)
         sasl.registered(self, session, done)
         if done:
-            self.people.came(p.nick, self._user, self._realname, functools.partial(self._tagged, session))
+            self.reach = functools.partial(self._tagged, session)  # (this client, among its name's devices)
+            self.people.came(p.nick, self._user, self._realname, self.reach)
             self.client.name = p.nick
             self.names_of_new(session, set())
 
@@ -347,7 +350,7 @@ class IrcDialect:
     # -- chat ---------------------------------------------------------------------------
     def quit(self, session: Session, params: list[str]) -> None:
         if self.client.name:
-            self.people.left(self.client.name)  # (now: WHOWAS knows it before the client reads its ERROR)
+            self.people.left(self.client.name, self.reach)  # (now: WHOWAS knows it before the client reads its ERROR)
         session.participant.handle(m.Quit(text=params[0] if params else ""))
 
     def ping(self, session: Session, params: list[str]) -> None:

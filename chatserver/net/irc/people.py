@@ -43,33 +43,39 @@ class People:
         self._lock = threading.Lock()
         self._here: dict[str, Said] = {}
         self._was: collections.deque[Said] = collections.deque(maxlen=keep)
-        #: How each connected IRC user is reached directly (``tagmsg.py``'s ``Deliver``).
-        self._reach: dict[str, Callable[[Any], None]] = {}
+        #: How each connected IRC client is reached directly (``tagmsg.py``'s ``Deliver``), by name: an
+        #: account's devices share one name, so a name has one for each of its IRC clients here.
+        self._reach: dict[str, list[Callable[[Any], None]]] = {}
 
     def came(self, nick: str, user: str, realname: str, reach: Callable[[Any], None] | None = None) -> None:
         with self._lock:
             self._here[nick_key(nick)] = Said(nick, user[:USERLEN], realname)
             if reach is not None:
-                self._reach[nick_key(nick)] = reach
+                self._reach.setdefault(nick_key(nick), []).append(reach)
 
-    def reached(self, nick: str) -> Callable[[Any], None] | None:
-        """How the IRC user of this port called ``nick`` is reached directly (None: it is not one)."""
+    def reached(self, nick: str) -> list[Callable[[Any], None]]:
+        """How the IRC clients of this port called ``nick`` are reached directly (none: it is not one)."""
         with self._lock:
-            return self._reach.get(nick_key(nick))
+            return list(self._reach.get(nick_key(nick), ()))
 
     def renamed(self, old: str, new: str) -> None:
         with self._lock:
             said = self._here.pop(nick_key(old), None)
-            reach = self._reach.pop(nick_key(old), None)
+            reach = self._reach.pop(nick_key(old), None)  # (its devices are renamed with it: the first moves all)
             if reach is not None:
-                self._reach[nick_key(new)] = reach
+                self._reach.setdefault(nick_key(new), []).extend(reach)
             if said is not None:
                 self._here[nick_key(new)] = dataclasses.replace(said, nick=new)
                 self._was.append(dataclasses.replace(said, when=self.clock()))
 
-    def left(self, nick: str) -> None:
+    def left(self, nick: str, reach: Callable[[Any], None] | None = None) -> None:
+        """``nick``'s IRC client ``reach`` went (its other devices stay reachable)."""
         with self._lock:
-            self._reach.pop(nick_key(nick), None)
+            mine = self._reach.get(nick_key(nick), [])
+            if reach in mine:
+                mine.remove(reach)
+            if not mine:
+                self._reach.pop(nick_key(nick), None)
             said = self._here.pop(nick_key(nick), None)
             if said is not None:
                 self._was.append(dataclasses.replace(said, when=self.clock()))

@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Protocol
 
 from chatserver.rules.lookup import MAX_NAMES
 from common import messages as m
-from common.nicks import nick_key
 from common.rooms import room_key
 
 from .lines import client_tags, irc_time, tag_text, with_client_tags
@@ -60,6 +59,7 @@ Deliver = Callable[[Tagged], None]
 class Dialect(Protocol):
     client: Client
     people: People
+    reach: Deliver | None
 
     def send(self, session: Session, lines: list[list[str]]) -> None: ...
 
@@ -96,12 +96,9 @@ def relay(d: Dialect, session: Session, parsed: Parsed) -> None:
         return  # (nothing to relay; a muted person's are dropped, unheard)
     now = time.time()
     t = Tagged(p.nick, p.account, shown, tags, now, f"t{int(now * 1_000_000)}")
-    me = nick_key(p.nick)
     for nick in recipients:
-        deliver = d.people.reached(nick) if nick_key(nick) != me else None
-        if deliver is not None:
-            deliver(t)
-    if "echo-message" in d.client.caps:
-        own = d.people.reached(p.nick)
-        if own is not None:
-            own(t)
+        for deliver in d.people.reached(nick):
+            if deliver is not d.reach:  # (the sender's other devices have it too)
+                deliver(t)
+    if "echo-message" in d.client.caps and d.reach is not None:
+        d.reach(t)
