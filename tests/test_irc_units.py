@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from chatserver.net.irc.lines import MAX_LINE, cut, parse, text_lines
 from chatserver.net.irc.names import irc_nick, lanchat_nick
+from common import messages as m
 from common.nicks import nick_problem
 
 
@@ -85,3 +86,16 @@ def test_a_time_in_whole_milliseconds_is_written_as_given():
     assert [irc_time(1700000000 + n / 1000)[-5:] for n in (0, 1, 123, 500, 999)] == [
         ".000Z", ".001Z", ".123Z", ".500Z", ".999Z",
     ]  # fmt: skip
+
+
+def test_a_room_message_is_encoded_once_for_the_wires_that_write_it_alike():
+    """Six capabilities make 64 IRC wires; a room's message reads the same whatever away-notify,
+    extended-join and account-notify say, so the 64 share 8 encodings (each was made on its own)."""
+    import itertools
+
+    from chatserver.core.frames import Frame, wire_bytes
+    from chatserver.net.irc.wire import wire_name
+
+    frame = Frame(m.ChatMessage(seq=1, ts=1700000000.5, room="#a", nick="bob", text="hi", account="bob"))
+    made = [wire_bytes(frame, wire_name(*flags)) for flags in itertools.product((False, True), repeat=6)]
+    assert len({id(data) for data in made}) == len(set(made)) == 8
