@@ -10,6 +10,7 @@ our name, whom we exchanged private messages with), then to the screen.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -18,6 +19,7 @@ from common.rooms import room_key
 
 from .connection import ChatConnection
 from .errors import ClientError
+from .notify import Schedule, timer
 from .outbox import Outbox
 from .positions import Positions
 from .typed import not_sent
@@ -46,6 +48,8 @@ class Inbound:
         info: Callable[[str], None],
         cluster_link: Callable[[bool], None],
         answer_ping: Callable[[m.Ping], None],
+        clock: Callable[[], float] = time.monotonic,
+        schedule: Schedule = timer,
     ) -> None:
         self._outbox = outbox
         self.windows = windows
@@ -84,7 +88,11 @@ class Inbound:
         #: Logged in to an account: what is shown is marked read for its other devices.
         self.marking = False
         self._marked: dict[str, tuple[float, float]] = {}  # room key -> (ts marked, when: our clock)
-        self._clock = time.monotonic
+        #: A room's last message shown within its second, sent when the second is over (room, ts).
+        self._pending: dict[str, tuple[str, float]] = {}
+        self._marks_lock = threading.Lock()  # (the receiver thread marks; a timer sends what waited)
+        self._clock = clock
+        self._schedule = schedule
         windows.on_read = self.mark
 
     def pump(self, conn: ChatConnection, leaving: Callable[[], bool]) -> str | None:
@@ -123,15 +131,31 @@ class Inbound:
             self.mark(msg.room, msg.ts, every=MARK_EVERY)  # (shown: read, as far as our account goes)
 
     def mark(self, room: str, ts: float, every: float = 0.0) -> None:
-        """Tell the server ``room`` is read up to ``ts`` (logged in only; a live message at most
-        once per ``every`` seconds a room: a busy room costs a frame a second, not one a message)."""
-        key = room_key(room)
-        last, when = self._marked.get(key, (0.0, -every))
-        now = self._clock()
-        if not self.marking or ts <= last or now - when < every:
+        """Tell the server ``room`` is read up to ``ts`` (logged in only). Live messages: at most once
+        per ``every`` seconds a room (a busy room costs a frame a second, not one a message), the
+        first at once and the last of the second when it is over, as ``notify.Notifier`` does."""
+        if not self.marking:
             return
-        self._marked[key] = (ts, now)
+        key = room_key(room)
+        with self._marks_lock:
+            last, when = self._marked.get(key, (0.0, -every))
+            if ts <= last:
+                return
+            now = self._clock()
+            if now - when < every:
+                waiting = self._pending.get(key)
+                self._pending[key] = (room, max(ts, waiting[1] if waiting else ts))
+                if waiting is None:
+                    self._schedule(when + every - now, lambda: self._mark_waiting(key))
+                return
+            self._marked[key] = (ts, now)
         self._outbox.urgent(m.ReadMarker(target=room, ts=ts))
+
+    def _mark_waiting(self, key: str) -> None:
+        with self._marks_lock:
+            waiting = self._pending.pop(key, None)
+        if waiting is not None:
+            self.mark(*waiting)
 
     def _read_marker(self, msg: m.ReadMarker) -> None:
         """Another device of our account read up to ``msg.ts``: it no longer counts as new here."""

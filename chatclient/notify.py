@@ -28,7 +28,8 @@ BODY_CHARS = 200
 Schedule = Callable[[float, Callable[[], None]], None]
 
 
-def _timer(delay: float, action: Callable[[], None]) -> None:
+def timer(delay: float, action: Callable[[], None]) -> None:
+    """``action`` in ``delay`` seconds, on a daemon thread (a ``Schedule``)."""
     timer = threading.Timer(delay, action)
     timer.daemon = True
     timer.start()
@@ -58,7 +59,7 @@ class Notifier:
         program: str | None = None,
         osc: str = "777",
         clock: Callable[[], float] = time.monotonic,
-        schedule: Schedule = _timer,
+        schedule: Schedule = timer,
     ) -> None:
         self.mode = mode  # "mentions", "all" or "off"
         self._write = write  # to the terminal, for the escape
