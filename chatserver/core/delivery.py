@@ -183,18 +183,15 @@ class Delivery:
                 msg = msgspec.structs.replace(msg, room=r.name)
             self.post(r, Frame(msg), exclude, None)
 
-    def post(
-        self, r: Room, frame: Frame, exclude: Subscriber | None, receipt: Frame | None, staged: bool = False
-    ) -> None:
-        """Queue for the dispatcher (called with the lock held). A message
-        ``staged`` in the log is queued even when nobody is to hear of it: the
-        dispatcher commits it in its turn, before anything queued after it
-        (a reply showing it in /history) goes out."""
+    def post(self, r: Room, frame: Frame, exclude: Subscriber | None, receipt: Frame | None) -> None:
+        """Queue for the dispatcher (called with the lock held); a notice nobody is to hear is not.
+        (A message staged in the log here is queued by ``_publish_in`` whoever hears it: the dispatcher
+        commits it in its turn, before anything queued after it, a reply showing it in /history.)"""
         r.posted += 1
         if isinstance(frame.msg, m.ChatMessage):  # (a joiner greeted from a history read outside the lock)
             r.latest.append((frame.msg.seq, frame.msg))
         alone = exclude is not None and len(r.members) == 1 and exclude in r.members and not receipt
-        if not staged and (not r.members or alone):
+        if not r.members or alone:
             return  # a notice nobody hears
         self.dispatcher.queue(Post(r, r.posted, frame, exclude, receipt))
 
