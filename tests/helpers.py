@@ -498,7 +498,7 @@ def proc_counts(pid: int) -> tuple[int, int]:
 
 
 class Member:
-    """A hub subscriber in the test's own process that records what it is given."""
+    """A hub participant in the test's own process that records what it is given."""
 
     account: str | None = None  # (a guest)
 

@@ -1,4 +1,4 @@
-"""fanout.dispatch in-process with subscribers that record each call (order, calls per batch); the outbox's seal."""
+"""fanout.dispatch in-process with participants that record each call (order, calls per batch); the outbox's seal."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from common import messages as m
 
 
 class Recorder:
-    """A subscriber that records each call the fan-out makes, in order."""
+    """A participant that records each call the fan-out makes, in order."""
 
     full = False
 
@@ -69,7 +69,7 @@ def test_a_run_of_joins_reaches_a_member_there_all_along_in_one_call() -> None:
 
 
 def test_order_per_subscriber_is_queue_order_with_frames_of_its_own_between_room_posts() -> None:
-    """A subscriber sent replies between room posts, in two rooms, gets each in its place;
+    """A participant sent replies between room posts, in two rooms, gets each in its place;
     one that gets only its own frames gets just those; the others are not held up."""
     both = Recorder("both")
     only_a = Recorder("only_a", "plain")

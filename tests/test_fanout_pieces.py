@@ -22,7 +22,7 @@ TIMEOUT = 10
 
 
 class Recorder:
-    """A subscriber that keeps each ``deliver_bytes`` call as it was given."""
+    """A participant that keeps each ``deliver_bytes`` call as it was given."""
 
     full = False
 

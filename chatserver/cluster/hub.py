@@ -34,7 +34,7 @@ from chatserver.cluster.redisstores import RedisModeration, RedisSecret
 from chatserver.cluster.relay import Relay
 from chatserver.cluster.sweep import RoomSweeper
 from chatserver.core.delivery import Delivery
-from chatserver.core.fanout import Frame, Subscriber
+from chatserver.core.fanout import Frame, Participant
 from chatserver.core.hub import LocalHub
 from chatserver.core.registry import person
 from chatserver.core.rooms import Reading
@@ -141,7 +141,7 @@ class ClusterHub(LocalHub):
             threading.Thread(target=self._end, args=(sub, kind, fields.get("why", "")), daemon=True).start()
 
     @staticmethod
-    def _end(sub: Subscriber, kind: str, why: str) -> None:
+    def _end(sub: Participant, kind: str, why: str) -> None:
         if kind == "replace":
             sub.replaced = True
             sub.kick("replaced by a new connection")
@@ -190,7 +190,7 @@ class ClusterHub(LocalHub):
                 self._relay.append(room, "n", m.Notice(text=text, ts=now, event="leave", nick=nick, room=room), None)
 
     # -- Redis lost and found --
-    def _everyone_here(self) -> list[Subscriber]:
+    def _everyone_here(self) -> list[Participant]:
         with self._lock:
             return list(self._names.sids)
 

@@ -33,7 +33,7 @@ from chatserver.cluster import keys
 from chatserver.cluster.link import REDIS_DOWN, ClusterUnavailable, Link
 from chatserver.cluster.redislog import Entry, RedisBroker, decode, seq_of
 from chatserver.core.delivery import PUBLISH_WAIT, Delivery, Publish
-from chatserver.core.fanout import Frame, Subscriber
+from chatserver.core.fanout import Frame, Participant
 from chatserver.core.rooms import Room, Rooms
 from common import messages as m
 from common.rooms import room_key
@@ -51,7 +51,7 @@ MAX_BATCH = 5000  # entries waiting for the writer before publishers wait
 class _Pending:
     """An entry this node appended and has not yet read back."""
 
-    sub: Subscriber | None  # its sender, who gets ``receipt`` in its place
+    sub: Participant | None  # its sender, who gets ``receipt`` in its place
     receipt: Callable[[m.Message], m.Message] | None
     room: Room | None = None
     msg: m.Message | None = None  # as published (numbered by Redis)
@@ -71,7 +71,7 @@ class Relay:
         local: Delivery,
         lock: threading.RLock,
         rooms: Rooms,
-        holder: Callable[[str], Subscriber | None],
+        holder: Callable[[str], Participant | None],
         follow: Callable[[str, bool], Room | None],
         *,
         obey: Callable[[dict[str, str]], None],
@@ -98,7 +98,7 @@ class Relay:
         #: once, where a dict emptied from the front walks every slot it emptied to find it.
         self._pending: collections.OrderedDict[int, _Pending] = collections.OrderedDict()
         #: Frames for one session, each waiting until the refs up to its own are read back.
-        self._held: collections.deque[tuple[int, Subscriber, Frame]] = collections.deque()
+        self._held: collections.deque[tuple[int, Participant, Frame]] = collections.deque()
         self._batch: list[Entry] = []
         self._batch_ready = threading.Condition(self._lock)
         self._streams = {keys.inbox(node): "0-0", keys.EVENTS: self._last_id(keys.EVENTS)}
@@ -133,7 +133,7 @@ class Relay:
             self._tell_down()
 
     # -- messages --
-    def publish_many(self, items: list[Publish], exclude: Subscriber) -> None:
+    def publish_many(self, items: list[Publish], exclude: Participant) -> None:
         """``publish`` for each of ``items``, in order, in one turn of the lock (each is still
         its own entry, numbered and answered one by one): a sender's lines read together
         cost one wait for the lock, not one each."""
@@ -147,7 +147,7 @@ class Relay:
         self,
         room: str,
         build: Callable[[int, float], m.Message],
-        exclude: Subscriber | None = None,
+        exclude: Participant | None = None,
         receipt: Callable[[m.Message], m.Message] | None = None,
     ) -> Frame:
         """Queue for Redis, which numbers it; it reaches members (and the sender
@@ -162,7 +162,7 @@ class Relay:
         self,
         r: Room | None,
         build: Callable[[int, float], m.Message],
-        exclude: Subscriber | None,
+        exclude: Participant | None,
         receipt: Callable[[m.Message], m.Message] | None,
     ) -> Frame:
         """Queue one message for the writer, or refuse it if Redis is away (lock held)."""
@@ -178,7 +178,7 @@ class Relay:
         self,
         room: str,
         build: Callable[[float], m.Message],
-        exclude: Subscriber | None = None,
+        exclude: Participant | None = None,
         *,
         except_nick: str | None = None,
     ) -> None:
@@ -206,7 +206,7 @@ class Relay:
         msg: m.Message,
         pending: _Pending | None,
         *,
-        exclude: Subscriber | None = None,
+        exclude: Participant | None = None,
         skip: str = "",
     ) -> None:
         """Queue an entry for the writer (lock held). Only an entry with a receipt
@@ -223,7 +223,7 @@ class Relay:
         if len(self._batch) == 1:
             self._batch_ready.notify_all()
 
-    def send_to(self, sub: Subscriber, frame: Frame) -> None:
+    def send_to(self, sub: Participant, frame: Frame) -> None:
         with self._lock:
             self.down_told()  # (a refusal for want of Redis comes after the notice that it is gone)
             if self._pending:
@@ -231,7 +231,7 @@ class Relay:
             else:
                 self.local.send_to(sub, frame)
 
-    def send_many_to(self, sub: Subscriber, frames: list[Frame]) -> None:
+    def send_many_to(self, sub: Participant, frames: list[Frame]) -> None:
         """``send_to`` for each of ``frames``, in order, in one turn of the lock."""
         with self._lock:
             self.down_told()
@@ -320,7 +320,7 @@ class Relay:
             # In its message's place: after the answers to what was sent before it.
             self._answer(ref, pending.sub, Frame(m.Error("cluster_unavailable", UNAVAILABLE)))
 
-    def _answer(self, ref: int, sub: Subscriber, frame: Frame) -> None:
+    def _answer(self, ref: int, sub: Participant, frame: Frame) -> None:
         """The answer to entry ``ref``, held in its place: after the frames held for
         what was appended before it, before those sent after it (lock held)."""
         bisect.insort_left(self._held, (ref, sub, frame), key=lambda held: held[0])
@@ -440,7 +440,7 @@ class Relay:
         return self.local.flush(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
     # -- what the node asks of it --
-    def post(self, r: Room, frame: Frame, exclude: Subscriber | None, receipt: Frame | None) -> None:
+    def post(self, r: Room, frame: Frame, exclude: Participant | None, receipt: Frame | None) -> None:
         """Straight to this node's members of ``r`` (lock held)."""
         self.local.post(r, frame, exclude, receipt)
 

@@ -22,7 +22,7 @@ import msgspec
 from chatserver.backends.ports import Broker
 from chatserver.core.dispatcher import Dispatcher
 from chatserver.core.frames import Frame
-from chatserver.core.posts import Post, Subscriber, deliver_direct
+from chatserver.core.posts import Participant, Post, deliver_direct
 from chatserver.core.rooms import Room, Rooms
 from common import messages as m
 from common.rooms import room_key
@@ -44,19 +44,19 @@ class Publisher(Protocol):
     dispatcher: Dispatcher
 
     def publish(
-        self, room: str, build: Build, exclude: Subscriber | None = None, receipt: Receipt | None = None
+        self, room: str, build: Build, exclude: Participant | None = None, receipt: Receipt | None = None
     ) -> Frame: ...
-    def publish_many(self, items: list[Publish], exclude: Subscriber) -> None: ...
+    def publish_many(self, items: list[Publish], exclude: Participant) -> None: ...
     def announce(
         self,
         room: str,
         build: Callable[[float], m.Message],
-        exclude: Subscriber | None = None,
+        exclude: Participant | None = None,
         *,
         except_nick: str | None = None,
     ) -> None: ...
-    def send_to(self, sub: Subscriber, frame: Frame) -> None: ...
-    def send_many_to(self, sub: Subscriber, frames: list[Frame]) -> None: ...
+    def send_to(self, sub: Participant, frame: Frame) -> None: ...
+    def send_many_to(self, sub: Participant, frames: list[Frame]) -> None: ...
     def flush(self, timeout: float | None = None) -> bool: ...
 
 
@@ -64,7 +64,7 @@ class Delivery:
     """Stamps, keeps and queues what is published; owns the dispatcher."""
 
     def __init__(
-        self, lock: threading.RLock, broker: Broker, rooms: Rooms, holder: Callable[[str], Subscriber | None]
+        self, lock: threading.RLock, broker: Broker, rooms: Rooms, holder: Callable[[str], Participant | None]
     ) -> None:
         self._lock = lock
         self._broker = broker
@@ -77,7 +77,7 @@ class Delivery:
         self.greeting = False
 
     def publish(
-        self, room: str, build: Build, exclude: Subscriber | None = None, receipt: Receipt | None = None
+        self, room: str, build: Build, exclude: Participant | None = None, receipt: Receipt | None = None
     ) -> Frame:
         """Stamp with the room's next sequence number, keep in the room's history,
         and queue to every member but ``exclude`` (who gets ``receipt(message)``
@@ -88,7 +88,7 @@ class Delivery:
         self._hold_back(r.full)
         return frame
 
-    def publish_many(self, items: list[Publish], exclude: Subscriber) -> None:
+    def publish_many(self, items: list[Publish], exclude: Participant) -> None:
         """``publish`` for each of ``items`` from ``exclude``, in order, in one turn of
         the lock: a sender's lines read together cost one wait for it, not one each
         (the fan-out's senders spent about a third of their time queuing on it)."""
@@ -102,18 +102,18 @@ class Delivery:
                 r = self._publish_in(r, room, build, exclude, receipt)[1]
                 rooms[room] = r
             self.dispatcher.wait_if_behind(PUBLISH_WAIT)
-        full: list[Subscriber] = []
+        full: list[Participant] = []
         for r in dict.fromkeys(rooms.values()):
             full += r.full
         self._hold_back(full)
 
     def publish_locked(
-        self, room: str, build: Build, exclude: Subscriber | None, receipt: Receipt | None
+        self, room: str, build: Build, exclude: Participant | None, receipt: Receipt | None
     ) -> tuple[Frame, Room]:
         return self._publish_in(None, room, build, exclude, receipt)
 
     def _publish_in(
-        self, r: Room | None, room: str, build: Build, exclude: Subscriber | None, receipt: Receipt | None
+        self, r: Room | None, room: str, build: Build, exclude: Participant | None, receipt: Receipt | None
     ) -> tuple[Frame, Room]:
         """``publish_locked`` into ``r``, the room named ``room`` if already looked up under this
         turn of the lock (else None)."""
@@ -150,7 +150,7 @@ class Delivery:
         return frame if made is frame.msg else Frame(made)
 
     @staticmethod
-    def _hold_back(full: list[Subscriber]) -> None:
+    def _hold_back(full: list[Participant]) -> None:
         """A member that reads but is behind holds the publisher back here,
         after its message is accepted and before it reads the next: TCP
         then slows the sender, instead of the server buffering without end."""
@@ -166,7 +166,7 @@ class Delivery:
         self,
         room: str,
         build: Callable[[float], m.Message],
-        exclude: Subscriber | None = None,
+        exclude: Participant | None = None,
         *,
         except_nick: str | None = None,
     ) -> None:
@@ -183,7 +183,7 @@ class Delivery:
                 msg = msgspec.structs.replace(msg, room=r.name)
             self.post(r, Frame(msg), exclude, None)
 
-    def post(self, r: Room, frame: Frame, exclude: Subscriber | None, receipt: Frame | None) -> None:
+    def post(self, r: Room, frame: Frame, exclude: Participant | None, receipt: Frame | None) -> None:
         """Queue for the dispatcher (called with the lock held); a notice nobody is to hear is not.
         (A message staged in the log here is queued by ``_publish_in`` whoever hears it: the dispatcher
         commits it in its turn, before anything queued after it, a reply showing it in /history.)"""
@@ -195,7 +195,7 @@ class Delivery:
             return  # a notice nobody hears
         self.dispatcher.queue(Post(r, r.posted, frame, exclude, receipt))
 
-    def send_to(self, sub: Subscriber, frame: Frame) -> None:
+    def send_to(self, sub: Participant, frame: Frame) -> None:
         """A frame for ``sub`` alone, after everything queued for it so far."""
         with self._lock:
             if self.dispatcher.idle and not self.greeting:
@@ -203,7 +203,7 @@ class Delivery:
                 return
             self.dispatcher.queue(Post(None, 0, frame, to=sub))
 
-    def send_many_to(self, sub: Subscriber, frames: list[Frame]) -> None:
+    def send_many_to(self, sub: Participant, frames: list[Frame]) -> None:
         """``send_to`` for each of ``frames``, in order, in one turn of the lock: the frames
         answering one command (a /search's hundred results) cost one wait for it, not one each.
         They are always queued, never handed over here even when the dispatcher is idle: the

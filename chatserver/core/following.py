@@ -21,7 +21,7 @@ from typing import TypeVar
 from chatserver.backends.ports import Broker
 from chatserver.backends.records import Unavailable
 from chatserver.core.delivery import Build, Delivery, Publish, Receipt
-from chatserver.core.fanout import Frame, Subscriber
+from chatserver.core.fanout import Frame, Participant
 from chatserver.core.rooms import NotTakenUp, Reading, Room, Rooms, TooManyRooms
 from common.rooms import room_key
 
@@ -43,7 +43,7 @@ class Following:
         self._turn = threading.Lock()  # one room taken up or let go of at a time (never under ``_lock``)
         self._unfollowed: list[str] = []  # rooms let go of, to tell the broker after the lock
 
-    def follow(self, name: str, *, create: bool, maker: Subscriber | None = None) -> Room | None:
+    def follow(self, name: str, *, create: bool, maker: Participant | None = None) -> Room | None:
         """The room, followed by this node from now on (made in the broker if ``create``; None
         if not and the broker does not know it), its broker calls made outside the hub's lock.
         ``TooManyRooms`` if ``maker``'s address may not make it, or no room here can go."""
@@ -120,11 +120,11 @@ class TakingUp:
         self.flush = local.flush
 
     def publish(
-        self, room: str, build: Build, exclude: Subscriber | None = None, receipt: Receipt | None = None
+        self, room: str, build: Build, exclude: Participant | None = None, receipt: Receipt | None = None
     ) -> Frame:
         return self._taken_up(room, lambda: self._local.publish(room, build, exclude, receipt))
 
-    def publish_many(self, items: list[Publish], exclude: Subscriber) -> None:
+    def publish_many(self, items: list[Publish], exclude: Participant) -> None:
         """In one turn of the lock when they are all for one room (``NotTakenUp`` comes before the
         first is published, so none is published twice); one by one otherwise."""
         rooms = {room_key(room) for room, _, _ in items}

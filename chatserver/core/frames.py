@@ -1,6 +1,6 @@
 """A message encoded at most once per wire format, however many receive it: ``Frame`` and the table of wires.
 
-The fan-out hands a batch to every member in its wire format (``Subscriber.wire``):
+The fan-out hands a batch to every member in its wire format (``Participant.wire``):
 each frame is encoded once per format, the first time a member needs it, and the
 bytes are kept in the frame. The built-in formats are the native JSON line and the
 plain text lines; a transport adds its own (``add_wire``: the WebSocket's, the IRC port's).

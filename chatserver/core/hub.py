@@ -31,7 +31,7 @@ from chatserver.backends.ports import Broker, Presence, RoomDirectory
 from chatserver.backends.records import Unavailable
 from chatserver.backends.roomlog import DEFAULT_KEEP, HISTORY_BYTES, MemoryBroker
 from chatserver.core.delivery import NOT_KEPT, PUBLISH_WAIT, Delivery, Publish, Publisher
-from chatserver.core.fanout import Frame, Subscriber
+from chatserver.core.fanout import Frame, Participant
 from chatserver.core.following import Following, TakingUp
 from chatserver.core.interface import Arrival, Greet, Greeting, Hub
 from chatserver.core.joining import Joining
@@ -164,7 +164,7 @@ class LocalHub:
         self._rooms.quota = quota
 
     # -- names (``names.py``) --
-    def rename(self, sub: Subscriber, new: str) -> str:
+    def rename(self, sub: Participant, new: str) -> str:
         """Give ``sub`` the nickname ``new`` (``NickTaken`` if not free); returns the old one.
         The rooms it is in then know it by its new name (the directory: outside the lock)."""
         old = self._names.rename(sub, new)
@@ -184,11 +184,11 @@ class LocalHub:
         notices the lease is gone."""
         self._names.closing = True
 
-    def changed(self, sub: Subscriber) -> None:
+    def changed(self, sub: Participant) -> None:
         """``sub``'s away text, operator rights or resume token changed: presence holds them."""
         self._names.changed(sub)
 
-    def unregister(self, sub: Subscriber) -> None:
+    def unregister(self, sub: Participant) -> None:
         with self._lock:
             self._parked.pop(sub, None)
             rooms = self._rooms.rooms_of(sub)
@@ -207,7 +207,7 @@ class LocalHub:
             self._directory.left(name, nick, sid, None)
         self._presence.release(nick, sid)
 
-    def _unregister_locked(self, sub: Subscriber) -> str | None:
+    def _unregister_locked(self, sub: Participant) -> str | None:
         """``sub`` is gone from this node: its name and rooms here; its session id (lock held)."""
         self._rooms.drop(sub)
         return self._names.drop(sub)
@@ -219,11 +219,11 @@ class LocalHub:
         """The name ``account``'s person goes by here (a ``/nick`` may have renamed it), or None."""
         return self._names.named(account)
 
-    def echo(self, sub: Subscriber, frame: Frame, *, plain: bool = True) -> None:
+    def echo(self, sub: Participant, frame: Frame, *, plain: bool = True) -> None:
         """``frame``, which ``sub`` sent, for its person's other devices (``names.py``)."""
         self._names.echo(sub, frame, plain=plain)
 
-    def staying(self, sub: Subscriber, rooms: Iterable[str]) -> set[str]:
+    def staying(self, sub: Participant, rooms: Iterable[str]) -> set[str]:
         """Of ``rooms``, the keys of those ``sub``'s person is still in through another of its devices
         (here, or on another node): ``sub`` leaving one of them is not the person leaving it."""
         wanted = {room_key(name): name for name in rooms}
@@ -261,7 +261,7 @@ class LocalHub:
         finally:
             self._local.greeting = False
 
-    def part(self, room: str, sub: Subscriber) -> None:
+    def part(self, room: str, sub: Participant) -> None:
         """``sub`` leaves ``room`` (its other rooms are kept); what was queued
         to the room while it was there still reaches it, before anything sent
         to it alone after this."""

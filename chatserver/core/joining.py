@@ -22,7 +22,7 @@ from collections.abc import Callable
 from chatserver.backends.ports import Broker, RoomDirectory
 from chatserver.backends.records import Unavailable
 from chatserver.core.delivery import Publisher
-from chatserver.core.fanout import Subscriber
+from chatserver.core.fanout import Participant
 from chatserver.core.interface import Arrival, Greet, Greeting
 from chatserver.core.names import Names, Peers
 from chatserver.core.registry import NickTaken
@@ -40,7 +40,7 @@ class _Claim:
     nick: str
     taken_over: bool  # from another session (nobody left)
     old_sid: str = ""  # the session taken over, if presence named one
-    stale: Subscriber | None = None  # the session here it replaced, once taken
+    stale: Participant | None = None  # the session here it replaced, once taken
 
 
 class Joining:
@@ -57,7 +57,7 @@ class Joining:
         follow: Callable[..., Room | None],
         delivery: Callable[[], Publisher],
         greet: Callable[[Greet, Greeting], None],
-        unregister: Callable[[Subscriber], None],
+        unregister: Callable[[Participant], None],
         keep: int,
         node: str,
         peers: Peers | None,
@@ -78,7 +78,7 @@ class Joining:
         self._obey = obey  # what another node asks of a session here (a cluster's; lock held)
         #: What other nodes asked of a session between its name's claim and its greeting here
         #: (a ``/msg``, a kick): done right after the greeting, never dropped (lock held).
-        self.parked: dict[Subscriber, list[dict[str, str]]] = {}
+        self.parked: dict[Participant, list[dict[str, str]]] = {}
         #: Sessions that ended while presence could not be told: (nick, sid, rooms), told later.
         self.departed: list[tuple[str, str, list[str]]] = []
 
@@ -86,7 +86,7 @@ class Joining:
     # orders delivery on this node, and one slow call (a cluster's Redis) must not stop it.
     def enter(
         self,
-        sub: Subscriber,
+        sub: Participant,
         nick: str,
         room: str,
         greet: Greet,
@@ -145,7 +145,7 @@ class Joining:
     def join(
         self,
         room: str,
-        sub: Subscriber,
+        sub: Participant,
         greet: Greet | None = None,
         after: int | None = None,
         recent: int = 0,
@@ -165,7 +165,7 @@ class Joining:
     def _join(
         self,
         room: str,
-        sub: Subscriber,
+        sub: Participant,
         greet: Greet | None,
         after: int | None,
         recent: int,
@@ -260,7 +260,7 @@ class Joining:
     def _enter_locked(
         self,
         r: Room,
-        sub: Subscriber,
+        sub: Participant,
         claim: _Claim | None,
         greeting: Greeting | None,
         greet: Greet | None,

@@ -16,18 +16,18 @@ import logging
 
 from chatserver.core.frames import wire_bytes
 from chatserver.core.pieces import Piece, give
-from chatserver.core.posts import Member, Post, Subscriber
+from chatserver.core.posts import Member, Participant, Post
 from chatserver.core.shares import Held, Share
 
 log = logging.getLogger(__name__)
 
 #: The run as consecutive stretches: [share, lo, hi] is ``share.posts[lo:hi]``; a frame
-#: for one subscriber is [None, post, 0].
+#: for one participant is [None, post, 0].
 Stretches = list[list]
 
 
-def deliver_merged(run: list[Post], shares: list[Share], held: Held, full: dict[object, list[Subscriber]]) -> None:
-    """Each subscriber ``held`` gets its shares of ``run`` merged in queue order, its own
+def deliver_merged(run: list[Post], shares: list[Share], held: Held, full: dict[object, list[Participant]]) -> None:
+    """Each participant ``held`` gets its shares of ``run`` merged in queue order, its own
     frames in their places; who is left ``full`` is added to each of its rooms' lists."""
     merged: dict[tuple[Share, ...], Share] = {}
     stretches: Stretches = []
@@ -58,7 +58,7 @@ def deliver_merged(run: list[Post], shares: list[Share], held: Held, full: dict[
             log.exception("delivering to %s", getattr(sub, "nick", sub))
 
 
-def in_order(sub: Subscriber, wire: str | None, mine: dict[Share, list[Member]], stretches: Stretches) -> None:
+def in_order(sub: Participant, wire: str | None, mine: dict[Share, list[Member]], stretches: Stretches) -> None:
     """What ``sub`` gets of the run, stretch by stretch: room posts within its
     windows as bytes (as few calls as its own frames allow), its own frames
     (``share`` None: ``lo`` is the post) through ``deliver``, in queue order."""
@@ -89,7 +89,7 @@ def in_order(sub: Subscriber, wire: str | None, mine: dict[Share, list[Member]],
 
 def _stretches(run: list[Post], shares: list[Share]) -> Stretches:
     """The run as [share, lo, hi]: ``share.posts[lo:hi]``, consecutive in the run;
-    a frame for one subscriber as [None, post, 0]."""
+    a frame for one participant as [None, post, 0]."""
     by_room = {share.room: share for share in shares}
     counts = dict.fromkeys(by_room, 0)
     stretches: Stretches = []

@@ -22,7 +22,7 @@ from typing import Protocol
 
 from chatserver.backends.ports import Presence
 from chatserver.backends.records import Holder, TooManyDevices, same_account
-from chatserver.core.fanout import Frame, Subscriber
+from chatserver.core.fanout import Frame, Participant
 from chatserver.core.registry import DevicesFull, NickTaken, Person, Registry, account_of, person
 from common.nicks import nick_key
 
@@ -50,7 +50,7 @@ class Names:
         node: str,
         presence: Presence,
         peers: Peers | None,
-        send_to: Callable[[Subscriber, Frame], None],
+        send_to: Callable[[Participant, Frame], None],
     ) -> None:
         self._lock = lock
         self.node = node
@@ -59,13 +59,13 @@ class Names:
         self._send_to = send_to  # a frame for one session here, in its turn
         #: This node's sessions by name (what delivery needs under the lock).
         self.registry = Registry()
-        self.sids: dict[Subscriber, str] = {}  # this node's sessions -> their session ids
-        self._by_sid: dict[str, Subscriber] = {}  # and back (presence and other nodes name a session by it)
+        self.sids: dict[Participant, str] = {}  # this node's sessions -> their session ids
+        self._by_sid: dict[str, Participant] = {}  # and back (presence and other nodes name a session by it)
         self._sid_count = itertools.count(1)
         self.closing = False  # the server is stopping: names are kept (see ``LocalHub.closing``)
 
     # -- under the lock --
-    def sid(self, sub: Subscriber) -> str:
+    def sid(self, sub: Participant) -> str:
         """``sub``'s session id, given on first use (lock held)."""
         sid = self.sids.get(sub)
         if sid is None:
@@ -73,7 +73,7 @@ class Names:
             self._by_sid[sid] = sub
         return sid
 
-    def drop(self, sub: Subscriber) -> str | None:
+    def drop(self, sub: Participant) -> str | None:
         """``sub`` is gone: its name here released, its session id (None if it had none) no
         longer known (lock held)."""
         sid = self.sids.pop(sub, None)
@@ -81,14 +81,14 @@ class Names:
         self.registry.release(sub)
         return sid
 
-    def here(self, sid: str) -> Subscriber | None:
+    def here(self, sid: str) -> Participant | None:
         """This node's session ``sid`` (None if it is not, or no longer, here)."""
         with self._lock:
             return self._by_sid.get(sid)
 
     # -- presence, outside the lock --
     def claim(
-        self, sub: Subscriber, nick: str, sid: str, *, takeover: str = "", replacing: str = ""
+        self, sub: Participant, nick: str, sid: str, *, takeover: str = "", replacing: str = ""
     ) -> tuple[str, str]:
         """Hold ``nick`` for ``sub`` in presence (lock not held): the previous holder's (node, sid),
         ("", "") if none; ``NickTaken`` if a live session holds it."""
@@ -100,7 +100,7 @@ class Names:
             raise NickTaken(nick, self.presence.suggest(nick))
         return was
 
-    def rename(self, sub: Subscriber, new: str) -> str:
+    def rename(self, sub: Participant, new: str) -> str:
         """Give ``sub`` the nickname ``new`` (``NickTaken`` if not free); returns the old one.
         The person's other devices here take it too (one person, one name)."""
         with self._lock:
@@ -124,7 +124,7 @@ class Names:
             self.presence.release(old, sid)
         return old
 
-    def stale(self, nick: str, sub: Subscriber, old_sid: str) -> Subscriber | None:
+    def stale(self, nick: str, sub: Participant, old_sid: str) -> Participant | None:
         """The session here that ``sub``, entering as ``nick``, replaces (lock held): the one
         presence said it took over (``old_sid``), or one holding the name presence did not
         know of; never another device of its account."""
@@ -142,11 +142,11 @@ class Names:
         with self._lock:
             return self.registry.named(account)
 
-    def others(self, sub: Subscriber) -> list[Subscriber]:
+    def others(self, sub: Participant) -> list[Participant]:
         """``sub``'s person's other sessions on this node (lock held)."""
         return self.registry.others(sub)
 
-    def changed(self, sub: Subscriber) -> None:
+    def changed(self, sub: Participant) -> None:
         """``sub``'s away text, operator rights, resume token or account changed: presence holds them."""
         with self._lock:
             sid = self.sid(sub)
@@ -189,7 +189,7 @@ class Names:
             return person(here[0])
         return found.person if elsewhere else None
 
-    def echo(self, sub: Subscriber, frame: Frame, *, plain: bool = True) -> None:
+    def echo(self, sub: Participant, frame: Frame, *, plain: bool = True) -> None:
         """``frame``, which ``sub`` sent, for its person's other devices (so that the conversation
         is whole on each; not those reading plain lines unless ``plain``); nothing for a guest,
         who has none."""

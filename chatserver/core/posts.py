@@ -1,7 +1,7 @@
-"""What the hub queues for the dispatcher and who gets it: ``Post``, ``Member`` and the ``Subscriber`` it is handed to.
+"""What the hub queues for the dispatcher and who gets it: ``Post``, ``Member`` and the ``Participant`` it is handed to.
 
 The hub queues *posts*: a frame for a room (every member gets it, its sender
-its receipt instead) or a frame for one subscriber (a reply, a private
+its receipt instead) or a frame for one participant (a reply, a private
 message). A room's recipients for one batch are its ``Member``s: each gets the
 posts numbered within its window (who joined later does not get what was
 posted before; who left still gets what was posted while it was there).
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 FOREVER = float("inf")
 
 
-class Subscriber(Protocol):
+class Participant(Protocol):
     """What the hub needs of a session (it hands out ``registry.Person`` views, never this)."""
 
     nick: str
@@ -66,25 +66,25 @@ class Subscriber(Protocol):
 class Post:
     """A frame queued for the dispatcher: to a room (``room`` is set) or to ``to`` alone."""
 
-    room: object | None  # the hub's room; None for a frame to one subscriber
+    room: object | None  # the hub's room; None for a frame to one participant
     index: int  # the room's ``posted`` count for it: who joined later does not get it
     frame: Frame
-    exclude: Subscriber | None = None
+    exclude: Participant | None = None
     receipt: Frame | None = None  # what ``exclude`` gets in its place (its own message's ack)
-    to: Subscriber | None = None
+    to: Participant | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Member:
     """A room's recipient for one batch: gets posts numbered in (``since``, ``until``]."""
 
-    sub: Subscriber
+    sub: Participant
     since: int
     until: float = FOREVER
 
 
 def deliver_direct(post: Post) -> None:
-    """A frame for one subscriber."""
+    """A frame for one participant."""
     assert post.to is not None
     try:
         post.to.deliver(post.frame)

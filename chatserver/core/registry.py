@@ -14,15 +14,15 @@ from __future__ import annotations
 import hmac
 
 from chatserver.backends.records import MAX_DEVICES, Person, same_account
-from chatserver.core.fanout import Subscriber
+from chatserver.core.fanout import Participant
 from common.nicks import nick_key
 
 
-def person(sub: Subscriber) -> Person:
+def person(sub: Participant) -> Person:
     return Person(sub.nick, sub.away, sub.op, sub.is_host, sub.room, sub.address, sub.token, account_of(sub))
 
 
-def account_of(sub: Subscriber) -> str:
+def account_of(sub: Participant) -> str:
     """The account ``sub`` is logged in to ("" for a guest)."""
     return sub.account or ""
 
@@ -51,11 +51,11 @@ class Registry:
     """nick_key -> the sessions holding that name (one, or an account's devices)."""
 
     def __init__(self) -> None:
-        self._nicks: dict[str, list[Subscriber]] = {}
+        self._nicks: dict[str, list[Participant]] = {}
         self._several: set[str] = set()  # the nick keys held by more than one session (devices)
         self._accounts: dict[str, str] = {}  # an account's key -> the nick key its sessions here hold
 
-    def claim(self, sub: Subscriber, new: str, replacing: Subscriber | None = None) -> str:
+    def claim(self, sub: Participant, new: str, replacing: Participant | None = None) -> str:
         """Give ``sub`` the nickname ``new`` (``replacing`` may hold it; a session of ``sub``'s
         account holds it with it); returns the old one."""
         key = nick_key(new)
@@ -75,18 +75,18 @@ class Registry:
         old, sub.nick = sub.nick, new
         return old
 
-    def stale_session(self, nick: str, token: str | None) -> Subscriber | None:
+    def stale_session(self, nick: str, token: str | None) -> Participant | None:
         """The session holding ``nick`` whose resume token is ``token`` (the client's own
         connection, which the server has not yet seen die)."""
         if not token:
             return None
         return next((s for s in self.sessions(nick) if hmac.compare_digest(s.token, token)), None)
 
-    def sessions(self, nick: str) -> list[Subscriber]:
+    def sessions(self, nick: str) -> list[Participant]:
         """The sessions here holding ``nick``: one, or its account's devices."""
         return list(self._nicks.get(nick_key(nick), ()))
 
-    def others(self, sub: Subscriber) -> list[Subscriber]:
+    def others(self, sub: Participant) -> list[Participant]:
         """``sub``'s person's other sessions here (its account's other devices)."""
         return [s for s in self._nicks.get(nick_key(sub.nick), ()) if s is not sub]
 
@@ -98,7 +98,7 @@ class Registry:
                 return candidate
         return base + "_"  # pragma: no cover
 
-    def release(self, sub: Subscriber) -> None:
+    def release(self, sub: Participant) -> None:
         if not sub.nick:
             return  # (holds no name yet: nothing to look up)
         key = nick_key(sub.nick)
@@ -117,16 +117,16 @@ class Registry:
         held = self._nicks.get(self._accounts.get(nick_key(account), ""))
         return held[0].nick if held else None
 
-    def extra_in(self, members: dict[Subscriber, int]) -> int:
+    def extra_in(self, members: dict[Participant, int]) -> int:
         """How many of ``members`` are a person's second (third...) session: its count, in
         the few names several sessions hold, not in the members."""
         return sum(max(0, sum(s in members for s in self._nicks[key]) - 1) for key in self._several)
 
-    def holder(self, nick: str) -> Subscriber | None:
+    def holder(self, nick: str) -> Participant | None:
         """The session named for ``nick``'s person (its first device)."""
         held = self._nicks.get(nick_key(nick))
         return held[0] if held else None
 
-    def everyone(self) -> list[Subscriber]:
+    def everyone(self) -> list[Participant]:
         """One session per person."""
         return [held[0] for held in self._nicks.values()]

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator
 
 from chatserver.backends.ports import Broker, RoomInfo
 from chatserver.backends.records import StoredRoom
-from chatserver.core.fanout import Member, Post, Subscriber
+from chatserver.core.fanout import Member, Participant, Post
 from chatserver.core.registry import Person, person
 from chatserver.core.roomquota import RoomQuota
 from common import messages as m
@@ -66,12 +66,12 @@ class Room:
         #: This room's numbering: a room made anew (its old self forgotten) counts afresh.
         self.epoch = stored.epoch
         #: member -> ``posted`` when it joined: it gets what was posted after.
-        self.members: dict[Subscriber, int] = {}
+        self.members: dict[Participant, int] = {}
         self.seq = stored.seq
         self.posted = 0  # frames queued to the room so far (messages and notices)
         self.topic = stored.topic
         #: Members found ``full`` by the last dispatch (replaced, never mutated).
-        self.full: list[Subscriber] = []
+        self.full: list[Participant] = []
         #: The address that made it ("" for one the log knew): see ``roomquota.py``.
         self.maker = ""
         #: Marked crowded (``RoomDirectory.mark_crowded``: ``rules/crowd.py`` decides).
@@ -134,7 +134,7 @@ class Rooms:
         self._leavers: dict[Room, list[Member]] = {}
         #: How many of a room's members are a person's second (third...) session: an account's
         #: other devices (the hub's registry counts them; none by default).
-        self.extra: Callable[[dict[Subscriber, int]], int] = lambda members: 0
+        self.extra: Callable[[dict[Participant, int]], int] = lambda members: 0
 
     def count(self, r: Room) -> int:
         """How many people are in ``r`` (an account's devices count once)."""
@@ -162,7 +162,7 @@ class Rooms:
             self.quota.made(address)
         return room
 
-    def may_make(self, name: str, maker: Subscriber | None) -> str:
+    def may_make(self, name: str, maker: Participant | None) -> str:
         """The address making room ``name`` ("" for none to count: the lobby, the
         host); ``TooManyRooms`` if its budget or the reserve refuses."""
         if maker is None or maker.is_host or room_key(name) == room_key(LOBBY):
@@ -188,16 +188,16 @@ class Rooms:
         self.by_key.clear()
 
     # -- who is in them --
-    def rooms_of(self, sub: Subscriber) -> list[str]:
+    def rooms_of(self, sub: Participant) -> list[str]:
         """The names of the rooms ``sub`` is in."""
         return [r.name for r in self.by_key.values() if sub in r.members]
 
-    def drop(self, sub: Subscriber) -> None:
+    def drop(self, sub: Participant) -> None:
         """``sub`` is gone: out of every room (what is queued for it no longer matters)."""
         for room in self.by_key.values():
             room.members.pop(sub, None)
 
-    def leave(self, r: Room, sub: Subscriber, queued: bool) -> None:
+    def leave(self, r: Room, sub: Participant, queued: bool) -> None:
         """``sub`` leaves ``r``; posts already ``queued`` to the room still reach it."""
         since = r.members.pop(sub, None)
         if since is not None and queued and r.posted > since:
@@ -247,7 +247,7 @@ class Rooms:
         return members
 
 
-def _people(members: dict[Subscriber, int]) -> Iterator[Subscriber]:
+def _people(members: dict[Participant, int]) -> Iterator[Participant]:
     """One session per person: an account's other devices in the room are not listed again."""
     seen: set[str] = set()
     for sub in members:

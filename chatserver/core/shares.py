@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 from chatserver.core.frames import Frame, wire_bytes
 from chatserver.core.pieces import Encoded, give
-from chatserver.core.posts import Member, Post, Subscriber
+from chatserver.core.posts import Member, Participant, Post
 
 log = logging.getLogger(__name__)
 
@@ -25,17 +25,17 @@ SUB = operator.attrgetter("sub")
 
 
 class Held:
-    """The subscribers in several rooms of a run, or sent a frame of their own in it,
+    """The participants in several rooms of a run, or sent a frame of their own in it,
     set aside to get their shares merged."""
 
     __slots__ = ("windows", "uneven", "direct")
 
-    def __init__(self, direct: dict[Subscriber, list[Post]]) -> None:
+    def __init__(self, direct: dict[Participant, list[Post]]) -> None:
         #: sub -> its windows in each such room (none in a room where it is only
         #: an absent sender, owed its receipts)
-        self.windows: dict[Subscriber, dict[Share, list[Member]]] = {}
+        self.windows: dict[Participant, dict[Share, list[Member]]] = {}
         #: those not in each of their rooms for the whole run, as one member
-        self.uneven: set[Subscriber] = set()
+        self.uneven: set[Participant] = set()
         #: sub -> the frames for it alone in the run (a greeting, a reply, a private message)
         self.direct = direct
 
@@ -50,7 +50,7 @@ class Share:
         self.room, self.posts, self.members = room, posts, members
         self.first, self.last = posts[0].index, posts[-1].index
         #: sender -> where its posts are among ``posts``
-        self.own: dict[Subscriber, list[int]] = {}
+        self.own: dict[Participant, list[int]] = {}
         for i, p in enumerate(posts):
             if p.exclude is not None:
                 self.own.setdefault(p.exclude, []).append(i)
@@ -66,7 +66,7 @@ class Share:
         """One window covering every post of the run: it gets the room's encoding (cut around its own)."""
         return len(windows) == 1 and windows[0].since < self.first and windows[0].until >= self.last
 
-    def visible(self, sub: Subscriber, windows: list[Member], lo: int = 0, hi: int | None = None) -> Iterator[Frame]:
+    def visible(self, sub: Participant, windows: list[Member], lo: int = 0, hi: int | None = None) -> Iterator[Frame]:
         """What ``sub`` gets of ``posts[lo:hi]``, in order: the posts within its
         ``windows``, its own as their receipts (all of them if it has no window:
         a sender that is gone since still gets its acks)."""
@@ -79,7 +79,7 @@ class Share:
             if frame is not None:
                 yield frame
 
-    def deliver(self, skip: frozenset[Subscriber] | set[Subscriber], held: Held) -> list[Subscriber]:
+    def deliver(self, skip: frozenset[Participant] | set[Participant], held: Held) -> list[Participant]:
         """Give each member, in one call, the room's posts it should see, but
         those in ``skip`` (in other rooms of the run too), whose windows go to
         ``held``; returns the members left ``full``."""

@@ -132,7 +132,7 @@ def say_many(p: Actor, msgs: list[m.Message]) -> None:
             items.append((room, chat.chat_message(room, nick, text, action, account=p.account), made))
             i += 1
         if items:
-            p.hub.publish_many(items, p)  # type: ignore[arg-type]  # (a Participant is the hub's subscriber)
+            p.hub.publish_many(items, p)  # type: ignore[arg-type]  # (the rules' Participant is the hub's)
         if i < len(msgs):  # (one that is not only a room message: as ever)
             handle(p, msgs[i])
             i += 1

@@ -119,7 +119,7 @@ def join_room(me: Me, room: str, *, after: int | None = None, epoch: str | None 
     the others are told (``announced``) unless the room is crowded (``crowd.py``)."""
     return me.hub.join(
         room,
-        me,  # type: ignore[arg-type]  # (a Participant is the hub's subscriber)
+        me,  # type: ignore[arg-type]  # (the rules' Participant is the hub's)
         greet=functools.partial(greet_joined, me),
         after=after,
         epoch=epoch,

@@ -116,7 +116,7 @@ class Participant:
         self.password_answers: list[str] = []
         self._clock = clock  # (the rate limit's, ``bucket``)
         self.over_limit = 0  # messages in a row that had to be slowed (``dispatch.throttle``)
-        #: How the hub hands it batches: see ``fanout.Subscriber.wire`` (``rewire``).
+        #: How the hub hands it batches: see ``fanout.Participant.wire`` (``rewire``).
         self.wire: str | None = outlet.wire
 
     @functools.cached_property
@@ -129,7 +129,7 @@ class Participant:
 
     # -- the outlet: what the hub and the rules send this person through --
     def rewire(self) -> None:
-        """Fetch how the hub hands this participant batches (``fanout.Subscriber.wire`` and
+        """Fetch how the hub hands this participant batches (``fanout.Participant.wire`` and
         ``deliver_bytes``) from the outlet, once, rather than ask it on every batch: called
         when the outlet's dialect changes and when its rooms do (a plain peer's lines name
         their room while it is in several)."""

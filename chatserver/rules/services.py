@@ -21,7 +21,7 @@ from typing import Protocol
 from chatserver.accounts.service import Accounts
 from chatserver.backends.markers import MarkerStore
 from chatserver.backends.records import StoredSanction
-from chatserver.core.fanout import Frame, Subscriber
+from chatserver.core.fanout import Frame, Participant
 from chatserver.core.hub import Hub
 from chatserver.rules.moderation import Sanctions
 from chatserver.rules.modes import Mode
@@ -80,19 +80,19 @@ class Services(Protocol):
         """The server-wide numbering of reverse and ack replies (and guest names)."""
         ...
 
-    def reserved_for_host(self, nick: str, who: Subscriber) -> bool:
+    def reserved_for_host(self, nick: str, who: Participant) -> bool:
         """Is ``nick`` the interactive host's name, which ``who`` may not take?"""
         ...
 
-    def participant_joined(self, who: Subscriber) -> None: ...
+    def participant_joined(self, who: Participant) -> None: ...
 
-    def participant_left(self, who: Subscriber, reason: str) -> None: ...
+    def participant_left(self, who: Participant, reason: str) -> None: ...
 
 
 class Outlet(Protocol):
     """Where frames for one person go: a connection, or a test's recorder."""
 
-    #: How it takes room batches: see ``core.fanout.Subscriber.wire``.
+    #: How it takes room batches: see ``core.fanout.Participant.wire``.
     @property
     def wire(self) -> str | None: ...
 
