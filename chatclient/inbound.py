@@ -85,8 +85,9 @@ class Inbound:
         self.logged_out: Callable[[m.LoggedOut], m.Message] = lambda msg: msg
         #: A login refused, with why: True if it was the remembered one (the user was told).
         self.login_refused: Callable[[str], bool] = lambda why: False
-        #: Logged in to an account: what is shown is marked read for its other devices.
-        self.marking = False
+        #: The account we are logged in to, asked of ``accounts.Account`` (None: a guest): while
+        #: there is one, what is shown is marked read for its other devices.
+        self.account: Callable[[], str | None] = lambda: None
         self._marked: dict[str, tuple[float, float]] = {}  # room key -> (ts marked, when: our clock)
         #: A room's last message shown within its second, sent when the second is over (room, ts).
         self._pending: dict[str, tuple[str, float]] = {}
@@ -134,7 +135,7 @@ class Inbound:
         """Tell the server ``room`` is read up to ``ts`` (logged in only). Live messages: at most once
         per ``every`` seconds a room (a busy room costs a frame a second, not one a message), the
         first at once and the last of the second when it is over, as ``notify.Notifier`` does."""
-        if not self.marking:
+        if self.account() is None:
             return
         key = room_key(room)
         with self._marks_lock:
@@ -213,11 +214,9 @@ class Inbound:
         return msg
 
     def _logged_in(self, msg: m.LoggedIn) -> m.Message:
-        self.marking = True
         return self.logged_in(msg)
 
     def _logged_out(self, msg: m.LoggedOut) -> m.Message:
-        self.marking = False
         return self.logged_out(msg)
 
     def _chat(self, msg: m.ChatMessage) -> m.Message | None:
