@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 from common import messages as m
+from common.nicks import nick_key
 from common.rooms import room_key
 
 from .connection import ChatConnection
@@ -173,6 +174,8 @@ class Inbound:
             self.server_stopping = True  # a restart, not the end of the chat
         if msg.event in ("link_down", "link_up"):
             self._cluster_link(msg.event == "link_up")
+        if msg.event == "account" and msg.nick and nick_key(msg.nick) == nick_key(self.nick):
+            return None  # (ours, told to our rooms for the others: ``loggedin``/``loggedout`` said it to us)
         return msg
 
     def _ping(self, msg: m.Ping) -> None:

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from helpers import NativeClient, ServerProcess
+from test_accounts_client_server import _quit, _register
+from test_accounts_page import _register as register_on_page
+from test_browser import browser, page  # noqa: F401 - (the browser and its page: fixtures)
 from test_rules import Chat
 
 from common import messages as m
@@ -50,3 +54,41 @@ def test_with_room_operators_the_refusal_does_not_blame_the_server_setting(maker
     refused = _refusal(makers_rule, "bob")
     assert "only the operators of #den" in refused.message and "server operator" in refused.message, refused.message
     assert "--room-operators" not in refused.message, refused.message
+
+
+@pytest.fixture
+def accounts_srv():
+    server = ServerProcess("--rate-limit", "0", "--accounts", "optional")
+    yield server
+    code, err = server.stop()
+    assert code == 0, err
+    assert "Traceback" not in err, err
+
+
+def test_after_register_the_terminal_says_it_once_in_its_own_words(accounts_srv, tmp_path):
+    """Not also "ann logged in to the account ann": the notice telling ann's rooms, meant for the others."""
+    watcher = NativeClient(accounts_srv.port, "watcher")
+    term = _register(accounts_srv.address, tmp_path, "ann")  # ("account registered; logged in as ann")
+    try:
+        told = watcher.expect(lambda f: f.get("event") == "account")
+        assert told["text"] == "ann logged in to the account ann", "the others are told"
+        watcher.say("after the account notice")  # (in the room's order: after the notice ann's client got)
+        term.wait_text("after the account notice")
+        assert "logged in to the account" not in term.text, term.text
+        assert term.text.count("logged in as ann") == 1, term.text
+    finally:
+        watcher.close()
+        _quit(term)
+
+
+def test_after_register_the_page_says_it_once_in_its_own_words(page, accounts_srv):  # noqa: F811
+    watcher = NativeClient(accounts_srv.port, "watcher")
+    try:
+        register_on_page(page, accounts_srv, "ann")  # ("account registered; logged in as ann")
+        assert watcher.expect(lambda f: f.get("event") == "account")["text"] == "ann logged in to the account ann"
+        watcher.say("after the account notice")  # (in the room's order: after the notice the page got)
+        page.wait_text("after the account notice")
+        assert "logged in to the account" not in page.messages_text(), page.messages_text()
+        assert page.messages_text().count("logged in as ann") == 1, page.messages_text()
+    finally:
+        watcher.close()

@@ -746,6 +746,9 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
       case "ended":
         stop("the chat has ended");
         break;
+      case "account": // ours, told to our rooms for the others: "loggedin"/"loggedout" said it to us
+        if (f.nick === s.nick) return;
+        break;
       case "password": // an account command typed without its password: the next line is it, not shown
         secret(true);
         break;
