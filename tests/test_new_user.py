@@ -92,3 +92,23 @@ def test_after_register_the_page_says_it_once_in_its_own_words(page, accounts_sr
         assert page.messages_text().count("logged in as ann") == 1, page.messages_text()
     finally:
         watcher.close()
+
+
+def test_after_leave_the_same_page_comes_back_as_a_guest_who_marks_nothing(page, accounts_srv):  # noqa: F811
+    """The page's "logged in" is account.js's alone: markers.js kept a copy, which "Leave" did not clear
+    (the server's "loggedout" comes after the page has left), so the guest that came next sent read
+    markers, and the server's refusal ("log in first") was the first thing it saw."""
+    register_on_page(page, accounts_srv, "ann")
+    page.el("#leave").click()
+    page.wait(lambda: page.el("#nick").is_displayed())
+    page.el("#nick").clear()
+    page.login("guest")
+    other = NativeClient(accounts_srv.port, "other")
+    try:
+        other.say("seen by a guest")
+        page.wait_text("other: seen by a guest")
+        page.say("/away back soon")  # (answered after anything the line above made the page send)
+        page.wait_text("away")
+        assert "log in first" not in page.messages_text(), page.messages_text()
+    finally:
+        other.close()
