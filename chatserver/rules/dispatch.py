@@ -14,10 +14,11 @@ import time
 
 from chatserver.backends.records import Unavailable
 from chatserver.core.hub import Publish as Batched  # (one message of a publish_many)
-from chatserver.rules import accounts, chat
+from chatserver.rules import accounts
 from chatserver.rules import rooms as roomrules
 from chatserver.rules.effects import Effect, Pause, Publish, leave, notice
 from chatserver.rules.executor import Actor, itself, receipt
+from chatserver.rules.said import chat_message
 from common import messages as m
 from common.commands import HELP_LINES, AskPassword, CommandError, ShowHelp, parse_input
 from common.nicks import is_exit_word
@@ -129,7 +130,7 @@ def say_many(p: Actor, msgs: list[m.Message]) -> None:
                 break
             if not roomrules.may_say(p, room):  # (a moderated room: ``chat.say`` says why not)
                 break
-            items.append((room, chat.chat_message(room, nick, text, action, account=p.account), made))
+            items.append((room, chat_message(room, nick, text, action, account=p.account), made))
             i += 1
         if items:
             p.hub.publish_many(items, p)  # type: ignore[arg-type]  # (the rules' Participant is the hub's)
