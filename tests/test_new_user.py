@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import NativeClient, ServerProcess
+from helpers import NativeClient
 from test_accounts_client_server import _quit, _register
 from test_accounts_page import _register as register_on_page
 from test_browser import browser, page  # noqa: F401 - (the browser and its page: fixtures)
@@ -57,12 +57,8 @@ def test_with_room_operators_the_refusal_does_not_blame_the_server_setting(maker
 
 
 @pytest.fixture
-def accounts_srv():
-    server = ServerProcess("--rate-limit", "0", "--accounts", "optional")
-    yield server
-    code, err = server.stop()
-    assert code == 0, err
-    assert "Traceback" not in err, err
+def accounts_srv(make_server):
+    return make_server("--rate-limit", "0", "--accounts", "optional")
 
 
 def test_after_register_the_terminal_says_it_once_in_its_own_words(accounts_srv, tmp_path):
