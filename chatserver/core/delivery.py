@@ -91,16 +91,26 @@ class Delivery:
     def publish_many(self, items: list[Publish], exclude: Participant) -> None:
         """``publish`` for each of ``items`` from ``exclude``, in order, in one turn of
         the lock: a sender's lines read together cost one wait for it, not one each
-        (the fan-out's senders spent about a third of their time queuing on it)."""
+        (the fan-out's senders spent about a third of their time queuing on it). The
+        run's kept messages are queued together, in one call (``_queue_kept``)."""
         rooms: dict[str, Room] = {}
         with self._lock:
             r: Room | None = None
             last = None
-            for room, build, receipt in items:
-                if room != last:  # (a run is mostly to one room: looked up once, not per message)
-                    r, last = None, room
-                r = self._publish_in(r, room, build, exclude, receipt)[1]
-                rooms[room] = r
+            posts: list[Post] = []  # kept, not yet queued: nothing else is queued before they are
+            try:
+                for room, build, receipt in items:
+                    if room != last:  # (a run is mostly to one room: looked up once, not per message)
+                        r = rooms[room] = self._rooms.taken(room)
+                        last = room
+                    msg = build(r.seq + 1, time.time())  # type: ignore[union-attr]
+                    if msg.__class__ is m.ChatMessage or isinstance(msg, m.ChatMessage):
+                        self._keep(r, msg, exclude, receipt, posts)  # type: ignore[arg-type]
+                    else:
+                        self._queue_kept(posts)
+                        self._post_built(r, msg, exclude, receipt)  # type: ignore[arg-type]
+            finally:
+                self._queue_kept(posts)
             self.dispatcher.wait_if_behind(PUBLISH_WAIT)
         full: list[Participant] = []
         for r in dict.fromkeys(rooms.values()):
@@ -121,10 +131,24 @@ class Delivery:
             r = self._rooms.taken(room)  # (taken up outside the lock: ``following.py``'s ``TakingUp``)
         msg = build(r.seq + 1, time.time())
         if msg.__class__ is not m.ChatMessage and not isinstance(msg, m.ChatMessage):
-            r.seq += 1
-            frame = Frame(msg)
-            self.post(r, frame, exclude, self._receipt_frame(frame, receipt))
-            return frame, r
+            return self._post_built(r, msg, exclude, receipt), r
+        posts: list[Post] = []
+        frame = self._keep(r, msg, exclude, receipt, posts)
+        self._queue_kept(posts)
+        return frame, r
+
+    def _post_built(self, r: Room, msg: m.Message, exclude: Participant | None, receipt: Receipt | None) -> Frame:
+        """A message that is not a room's chat message (not kept, numbered all the same): ``post``ed."""
+        r.seq += 1
+        frame = Frame(msg)
+        self.post(r, frame, exclude, self._receipt_frame(frame, receipt))
+        return frame
+
+    def _keep(
+        self, r: Room, msg: m.ChatMessage, exclude: Participant | None, receipt: Receipt | None, posts: list[Post]
+    ) -> Frame:
+        """Have the broker keep ``msg`` (staged for the dispatcher's next commit) and add its post to
+        ``posts``, which the caller queues (``_queue_kept``) before anything else is queued."""
         at = self._broker.publish(msg)  # (the broker numbers it: the same number, here)
         if at is None:
             r.seq += 1
@@ -137,8 +161,19 @@ class Delivery:
         # ``post`` for a kept message (queued whoever hears it), without its questions
         r.posted += 1
         r.latest.append((msg.seq, msg))
-        self.dispatcher.queue(Post(r, r.posted, frame, exclude, self._receipt_frame(frame, receipt)))
-        return frame, r
+        if receipt is None:
+            ack = None
+        else:  # (``_receipt_frame`` without its call: a receipt that is the message itself shares its frame)
+            made = receipt(msg)
+            ack = frame if made is msg else Frame(made)
+        posts.append(Post(r, r.posted, frame, exclude, ack))
+        return frame
+
+    def _queue_kept(self, posts: list[Post]) -> None:
+        """Queue what ``_keep`` gathered (the lock held), in order, in one call; ``posts`` is emptied."""
+        if posts:
+            self.dispatcher.queue_many(posts)
+            posts.clear()
 
     @staticmethod
     def _receipt_frame(frame: Frame, receipt: Receipt | None) -> Frame | None:

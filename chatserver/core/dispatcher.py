@@ -63,6 +63,15 @@ class Dispatcher:
         if len(self._posts) == 1 and not self._busy:
             self._wake.release()  # it sleeps, or is about to: this batch is its next
 
+    def queue_many(self, posts: list[Post]) -> None:
+        """``queue`` for each of ``posts``, in order, in one call (a sender's run of messages)."""
+        size = sum([post.frame.size for post in posts])  # (before they are in, as ``queue``)
+        empty = not self._posts
+        self._posts += posts
+        self._bytes += size
+        if empty and posts and not self._busy:
+            self._wake.release()
+
     def wait_if_behind(self, timeout: float) -> None:
         """A publisher waits (at most ``timeout`` s) while the queue is over its bound."""
         if self._bytes <= MAX_QUEUED_BYTES:

@@ -18,13 +18,24 @@ from common.plain import render_plain
 #: (below) and those a transport adds (``add_wire``).
 _WIRES: dict[str, Callable[[Frame], bytes]] = {}
 
+Run = Callable[[list["Frame"]], list[bytes]]
+"""A wire's encoding of several frames in one call: the bytes ``wire_bytes`` gives each, in order."""
 
-def add_wire(name: str, encode: Callable[[Frame], bytes]) -> None:
+#: Wires that encode a run of frames in one call (``run_chunks``): a batch's hundreds of
+#: messages cost one call chain, not one each (the fan-out's largest cost per message after
+#: the store's, at 50 recipients a message).
+_RUNS: dict[str, Run] = {}
+
+
+def add_wire(name: str, encode: Callable[[Frame], bytes], run: Run | None = None) -> None:
     """A transport's own wire format (the WebSocket's; an IRC port's): ``getattr(frame, name)``
-    is then ``encode(frame)``, made on first use and kept, as the built-in ones are."""
+    is then ``encode(frame)``, made on first use and kept, as the built-in ones are; ``run``, if
+    given, encodes a batch's frames in one call (``run_chunks``), each as ``encode`` would."""
     if name in _WIRES or hasattr(Frame, name):
         raise ValueError(f"wire format {name!r} exists already")
     _WIRES[name] = encode
+    if run is not None:
+        _RUNS[name] = run
 
 
 class Frame:
@@ -70,17 +81,58 @@ def wire_bytes(frame: Frame, wire: str) -> bytes:
     return data
 
 
-def run_bytes(frames: list[Frame], wire: str) -> bytes:
-    """``b"".join(wire_bytes(f, wire) for f in frames)``, made in one call for a wire that can
-    (``_RUNS``: the native one) when these frames are not encoded yet (a sender's receipts)."""
+def run_chunks(frames: list[Frame], wire: str) -> list[bytes]:
+    """``[wire_bytes(f, wire) for f in frames]``, made in one call for a wire that can (``_RUNS``),
+    each frame keeping its bytes as ``wire_bytes`` keeps them (the WebSocket's wire reads the
+    native one). A frame encoded already is encoded again: the same bytes."""
     many = _RUNS.get(wire)
-    if many is None or len(frames) == 1 or any(wire in f.__dict__ for f in frames):
-        return b"".join([wire_bytes(f, wire) for f in frames])
-    return many(frames)
+    if many is None or len(frames) == 1:
+        return [wire_bytes(f, wire) for f in frames]
+    chunks = many(frames)
+    for frame, data in zip(frames, chunks, strict=True):
+        frame.__dict__[wire] = data
+    return chunks
+
+
+def run_bytes(frames: list[Frame], wire: str) -> bytes:
+    """``b"".join(wire_bytes(f, wire) for f in frames)`` (a sender's receipts side by side), in one
+    call for a wire that can (``run_chunks``)."""
+    return b"".join(run_chunks(frames, wire))
+
+
+def _native_run(frames: list[Frame]) -> list[bytes]:
+    """The native lines of ``frames`` from one msgspec call (``encode_run``), cut at their
+    newlines: a JSON line holds none but its last (JSON escapes both CR and LF)."""
+    chunks = encode_run([f.msg for f in frames]).splitlines(keepends=True)
+    if len(chunks) != len(frames):  # pragma: no cover - (every frame is one line: never)
+        return [m.encode(f.msg) for f in frames]
+    return chunks
+
+
+def _plain_run(frames: list[Frame], with_room: bool = False) -> list[bytes]:
+    """The plain lines of ``frames``: the usual room message (said, not replayed, its name, text
+    and room printable, so ``neutralise`` leaves them as they are) written in place, anything
+    else by ``render_plain``: the same bytes either way (``tests/test_fanout_pieces.py``)."""
+    out = []
+    chat = m.ChatMessage
+    for frame in frames:
+        msg = frame.msg
+        if msg.__class__ is chat and not msg.action and not msg.replay:
+            nick, text, room = msg.nick, msg.text, msg.room
+            if text.isprintable() and nick.isprintable():
+                if not with_room:
+                    out.append(f"{nick}: {text}\r\n".encode())
+                    continue
+                if room and room.isprintable():
+                    out.append(f"[{room}] {nick}: {text}\r\n".encode())
+                    continue
+        out.append((render_plain(msg, with_room) + "\r\n").encode("utf-8"))
+    return out
 
 
 _WIRES["native"] = lambda frame: m.encode(frame.msg)
-#: Wires that encode several frames in one call (the bytes ``wire_bytes`` gives each, one after another).
-_RUNS: dict[str, Callable[[list[Frame]], bytes]] = {"native": lambda frames: encode_run([f.msg for f in frames])}
+_RUNS["native"] = _native_run
 _WIRES["plain"] = lambda frame: (render_plain(frame.msg) + "\r\n").encode("utf-8")
+_RUNS["plain"] = _plain_run
 _WIRES["plain_rooms"] = lambda frame: (render_plain(frame.msg, with_room=True) + "\r\n").encode("utf-8")
+_RUNS["plain_rooms"] = lambda frames: _plain_run(frames, with_room=True)

@@ -15,7 +15,7 @@ import bisect
 import itertools
 from collections.abc import Callable
 
-from chatserver.core.frames import Frame, run_bytes, wire_bytes
+from chatserver.core.frames import Frame, run_bytes, run_chunks
 from chatserver.core.posts import Post
 
 #: A stretch of a batch's encoding at least this long goes to a member as a view of the
@@ -35,9 +35,9 @@ class Encoded:
     __slots__ = ("blob", "starts", "wire")
 
     def __init__(self, posts: list[Post], wire: str) -> None:
-        chunks = [wire_bytes(p.frame, wire) for p in posts]
+        chunks = run_chunks([p.frame for p in posts], wire)
         self.blob = b"".join(chunks)
-        self.starts = [0, *itertools.accumulate(len(c) for c in chunks)]
+        self.starts = [0, *itertools.accumulate(map(len, chunks))]
         self.wire = wire
 
     def part(self, posts: list[Post], own: list[int] | None, lo: int, hi: int) -> list[Piece]:

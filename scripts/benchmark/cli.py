@@ -137,6 +137,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="with --profile: 'gil' samples the thread holding the GIL (the Python work; the default), "
         "'cpu' every thread that is running, in Python or in C with the GIL let go (sends, SQLite)",
     )
+    p.add_argument(
+        "--profile-rate",
+        type=int,
+        default=100,
+        help="with --profile: samples per second (default 100; more gives firmer shares from a short run, "
+        "and slows the server more)",
+    )
     p.add_argument("--no-pin", action="store_true", help="do not pin server and generator to different cores")
     p.add_argument("--server-cpus", help="comma list of CPUs for the server (default: the first)")
     p.add_argument("--gen-cpus", help="comma list of CPUs for the load generator (default: the rest)")

@@ -26,7 +26,8 @@ def start_profiler(ctx: Ctx, server: ServerProc, name: str) -> tuple | None:
     cmd = [str(spy) if spy.exists() else "py-spy", "record", "-p", str(server.proc.pid), "-o", str(path)]
     # --gil: sample only the thread holding the GIL, i.e. where the Python work goes; without it
     # (--profile-mode cpu), every thread that is not idle: C work with the GIL let go counts too.
-    cmd += ["-f", "raw", "-r", "100", "--nonblocking", "--threads"]
+    rate = str(getattr(ctx.args, "profile_rate", 100))
+    cmd += ["-f", "raw", "-r", rate, "--nonblocking", "--threads"]
     if getattr(ctx.args, "profile_mode", "gil") == "gil":
         cmd.append("--gil")
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
