@@ -188,18 +188,30 @@ class LocalHub:
         """``sub``'s away text, operator rights or resume token changed: presence holds them."""
         self._names.changed(sub)
 
-    def unregister(self, sub: Participant) -> None:
+    def unregister(self, sub: Participant) -> set[str]:
+        """``sub`` is gone: its name and rooms let go of. Returns the keys of the rooms its person
+        is still in through another of its devices (so ``sub`` leaving them is not the person
+        leaving them), decided here in the same turn of the lock as ``sub``'s going: of two
+        devices ending at once, one is told the other stays, never both that none does. (A
+        device on another node is asked of the directory after, as ``staying`` does.)"""
         with self._lock:
             self._parked.pop(sub, None)
             rooms = self._rooms.rooms_of(sub)
+            keys = {room_key(name): name for name in rooms}
+            here = {room_key(n) for other in self._names.others(sub) for n in self._rooms.rooms_of(other)}
+            staying = {k for k in keys if k in here}
             sid = self._unregister_locked(sub)
             if sid is None or self._names.closing:  # (a stopping node's names lapse with it: see closing)
-                return
+                return staying
         try:
             self._forget(sub.nick, sid, rooms)
         except Unavailable:
             with self._lock:
                 self._departed.append((sub.nick, sid, rooms))  # (told once presence is back: ``_forget``)
+            return staying
+        if sub.account is not None:  # (its devices on other nodes: the directory's; one server's says none)
+            staying |= {k for k, n in keys.items() if k not in staying and self._directory.others_in(n, sub.nick, sid)}
+        return staying
 
     def _forget(self, nick: str, sid: str, rooms: list[str]) -> None:
         """``nick`` (session ``sid``) left ``rooms`` and the chat: the directory and presence are told."""

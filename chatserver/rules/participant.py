@@ -236,8 +236,7 @@ class Participant:
             return
         self.registered = False
         if self.shared:
-            self.hub.unregister(self)
-            staying = self.hub.staying(self, self.rooms.values())  # (its other devices': the person is there)
+            staying = self.hub.unregister(self)  # (its other devices' rooms, decided as it goes: the person is there)
             if not self.server.stopping and not self.replaced:
                 nick = self.nick
                 text = f"{nick} left" + ("" if reason in (SAID_EXIT_WORD, QUIT) else f" ({reason})")
