@@ -62,3 +62,65 @@ def test_two_devices_ended_at_once_tell_the_room_once(chat):
     told = leaves(chat.got("carol"), "bob")
     assert len(told) == 1, f"the last one out tells the room, once: {told}"
     assert carol.registered
+
+
+def test_a_room_joined_on_one_device_is_joined_on_the_other_and_parted_likewise(chat):
+    phone, done = registered(chat, "dana")
+    laptop, on_laptop = device(chat, done.token)
+    erin = chat.person("erin")
+    chat.act(erin, m.Join("#side"))
+    chat.got("erin").got.clear()
+    chat.act(phone, m.Join("#side"))
+    chat.flush()
+    assert "#side" in laptop.rooms.values(), "the laptop is in the room the phone joined"
+    (joined,) = on_laptop.of(m.Joined)
+    assert joined.room == "#side"
+    arrivals = [n for n in chat.got("erin").of(m.Notice) if n.event == "join"]
+    assert [n.nick for n in arrivals] == ["dana"], "the room hears of the person once"
+    on_laptop.got.clear()
+    chat.act(laptop, m.Part("#side"))
+    chat.flush()
+    assert "#side" not in phone.rooms.values(), "the phone left it with the laptop"
+    (parted,) = on_laptop.of(m.Parted)
+    assert parted.room == "#side" and parted.by is None
+    assert [n.room for n in leaves(chat.got("erin"), "dana")] == ["#side"], "and the room is told once"
+
+
+def test_a_device_arriving_later_is_put_in_the_persons_rooms(chat):
+    phone, done = registered(chat, "fay")
+    chat.act(phone, m.Join("#one"))
+    chat.act(phone, m.Join("#two"))
+    tablet, on_tablet = device(chat, done.token)
+    assert set(tablet.rooms.values()) == {"#lobby", "#one", "#two"}
+    assert tablet.room == "#lobby", "its focus is the room it asked for"
+
+
+def test_a_room_operator_kicks_a_person_out_of_that_room_only(chat):
+    owner = chat.person("owner")
+    chat.act(owner, m.Join("#chan"))  # (made by owner: without --room-operators, server operators only)
+    phone, done = registered(chat, "gus")
+    laptop, on_laptop = device(chat, done.token)
+    chat.act(phone, m.Join("#chan"))
+    member = chat.person("member")
+    chat.act(member, m.Join("#chan"))
+    chat.act(member, m.Kick("gus", "go", room="#chan"))
+    assert chat.got("member").errors() == ["not_operator"], "a member without rights may not"
+    assert "#chan" in laptop.rooms.values()
+    owner.op = True  # (a server operator)
+    chat.got("member").got.clear()
+    on_laptop.got.clear()
+    chat.act(owner, m.Kick("gus", "go", room="#chan"))
+    chat.flush()
+    for d in (phone, laptop):
+        assert "#chan" not in d.rooms.values() and "#lobby" in d.rooms.values(), "out of that room only"
+        assert d.registered
+    (parted,) = on_laptop.of(m.Parted)
+    assert parted.room == "#chan" and parted.by == "owner" and parted.reason == "go"
+    assert [n.event for n in on_laptop.of(m.Notice)] == ["kicked"]
+    told = leaves(chat.got("member"), "gus")
+    assert len(told) == 1 and told[0].room == "#chan" and "kicked by owner: go" in told[0].text
+    chat.act(member, m.Kick("nobody", room="#chan"))
+    chat.act(member, m.Kick("gus", room="#chan"))
+    assert chat.got("member").errors() == ["not_operator", "not_operator"]
+    chat.act(owner, m.Kick("gus", room="#chan"))
+    assert chat.got("owner").errors() == ["not_in_that_room"]

@@ -139,6 +139,9 @@ class ClusterHub(LocalHub):
             sub.op = fields.get("op") == "1"
         elif kind in ("kick", "replace"):
             threading.Thread(target=self._end, args=(sub, kind, fields.get("why", "")), daemon=True).start()
+        elif kind == "move":  # (a room joined or left by another device of its person: in its turn, not here)
+            asked = (fields.get("room", ""), fields.get("join") == "1", fields.get("by", ""), fields.get("why", ""))
+            threading.Thread(target=sub.asked, args=asked, daemon=True).start()
 
     @staticmethod
     def _end(sub: Participant, kind: str, why: str) -> None:

@@ -34,5 +34,8 @@ class Inboxes:
     def kick(self, node: str, sid: str, why: str) -> None:
         self.send(node, {"t": "kick", "sid": sid, "why": why})
 
+    def move(self, node: str, sid: str, room: str, join: bool, by: str, reason: str) -> None:
+        self.send(node, {"t": "move", "sid": sid, "room": room, "join": "1" if join else "0", "by": by, "why": reason})
+
     def replace(self, node: str, sid: str) -> None:
         self.send(node, {"t": "replace", "sid": sid})

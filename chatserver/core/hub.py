@@ -261,6 +261,21 @@ class LocalHub:
         """End ``nick``'s session, telling it ``why`` first; who, or None if nobody has that name."""
         return self._names.kick(nick, why)
 
+    def move(
+        self, nick: str, room: str, join: bool, *, by: str = "", reason: str = "", skip: Participant | None = None
+    ) -> Person | None:
+        """Ask every device of ``nick``'s person but ``skip`` to join ``room``, or to leave it (``by``:
+        kicked out of it by ``by``), each in its own turn; who, or None if nobody has that name."""
+        return self._names.move(nick, room, join, by=by, reason=reason, skip=skip)
+
+    def person_rooms(self, sub: Participant) -> list[str]:
+        """The rooms ``sub``'s person is in through its other devices on this node (a device
+        arriving joins them too), in the order the first of them joined them."""
+        if sub.account is None:
+            return []
+        with self._lock:
+            return list(dict.fromkeys(n for other in self._names.others(sub) for n in self._rooms.rooms_of(other)))
+
     # -- rooms (``rooms.py``), taken up in the broker outside the lock --
     def _greet(self, greet: Greet, greeting: Greeting) -> None:
         """``greet(greeting)``, what it sends queued to the dispatcher even when it is idle (lock
@@ -273,18 +288,24 @@ class LocalHub:
         finally:
             self._local.greeting = False
 
-    def part(self, room: str, sub: Participant) -> None:
+    def part(self, room: str, sub: Participant) -> bool:
         """``sub`` leaves ``room`` (its other rooms are kept); what was queued
         to the room while it was there still reaches it, before anything sent
-        to it alone after this."""
+        to it alone after this. Returns whether its person is still in ``room``
+        through another of its devices, decided in the same turn of the lock
+        as its leaving here (of two devices leaving at once, one is the last)."""
         with self._lock:
             r = self._rooms.get(room)
             if r is not None:
                 self._rooms.leave(r, sub, self._delivery.dispatcher.pending)
+            staying = r is not None and any(other in r.members for other in self._names.others(sub))
             sid = self._names.sids.get(sub)
             rooms = self._rooms.rooms_of(sub) if sid is not None else []
         if sid is not None:  # (one that is gone left every room with its name)
             self._directory.left(room, sub.nick, sid, rooms)  # (outside the lock: a node's is Redis)
+            if not staying and sub.account is not None:  # (a device on another node: the directory's)
+                staying = self._directory.others_in(room, sub.nick, sid)
+        return staying
 
     def epoch(self, room: str) -> str:
         """The numbering of ``room`` ("" for a room that does not exist)."""

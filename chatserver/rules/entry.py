@@ -19,7 +19,7 @@ from chatserver.backends.records import Unavailable
 from chatserver.core.hub import Greeting
 from chatserver.core.registry import NickTaken
 from chatserver.rules import accounts as accountrules
-from chatserver.rules import membership
+from chatserver.rules import devices, membership
 from chatserver.rules.effects import Effect, Pause, leave
 from chatserver.rules.moderation import until_text
 from chatserver.rules.services import Me
@@ -35,6 +35,7 @@ class Entrant(Me, Protocol):
 
     #: Do people of this mode meet in the hub's rooms (else each is alone with the server)?
     shared: bool
+    turn: devices.Turn
 
     def greet(self, g: Greeting) -> None: ...
 
@@ -73,7 +74,18 @@ def authenticate(p: Entrant, nick: str, password: str | None, *, by_account: boo
     return False  # (not reached: the End above ends the session)
 
 
-def register(
+def register(p: Entrant, nick: str, **hello: object) -> bool:
+    """``_register`` in the person's turn (``devices.py``): a room another device of its person
+    joins meanwhile is joined here once it is in."""
+    turn = p.turn
+    with turn.lock:
+        done = _register(p, nick, **hello)  # type: ignore[arg-type]
+    if turn.pending:
+        devices.drain(p)
+    return done
+
+
+def _register(
     p: Entrant,
     nick: str,
     *,
@@ -183,6 +195,7 @@ def register(
         focus = p.room
         # Announced, as the first room was, unless an old session of ours is still there.
         membership.rejoin(p, others, announced=not replaced)
+        devices.join_person_rooms(p)  # (another device's rooms: its person is in them)
         p.room = focus  # (rejoining moved the focus)
     p.server.participant_joined(p)
     if login is not True:
