@@ -124,3 +124,21 @@ def test_a_room_operator_kicks_a_person_out_of_that_room_only(chat):
     assert chat.got("member").errors() == ["not_operator", "not_operator"]
     chat.act(owner, m.Kick("gus", room="#chan"))
     assert chat.got("owner").errors() == ["not_in_that_room"]
+
+
+def test_kick_naming_a_room_parses_to_a_kick_out_of_it():
+    from common.commands import CommandError, parse_input
+
+    assert parse_input("/kick #dev bob too loud") == m.Kick(nick="bob", reason="too loud", room="#dev")
+    assert parse_input("/kick #dev bob") == m.Kick(nick="bob", reason="", room="#dev")
+    assert parse_input("/kick bob too loud") == m.Kick(nick="bob", reason="too loud")
+    assert isinstance(parse_input("/kick #dev"), CommandError)
+
+
+def test_a_kick_naming_the_lobby_is_the_kick_out_of_the_chat(chat):
+    root = chat.person("root")
+    root.op = True
+    victim = chat.person("victim")
+    chat.act(root, m.Kick("victim", "enough", room="#lobby"))
+    assert chat.got("victim").kicked == ["kicked by root: enough"], "the lobby is everyone's: out of the chat"
+    assert victim.removed

@@ -175,7 +175,7 @@ class Client:
         text = [
             f"{self.network} is a lanchat server: its rooms are these channels, shared with the",
             "terminal client and the chat page. You start in #lobby. Operators are server-wide,",
-            "KICK disconnects, and bans are by name and address (see docs/irc.md).",
+            "KILL disconnects, and bans are by name and address (see docs/irc.md).",
         ]
         return [
             ["375", f"- {names.SERVER} Message of the day -"],
@@ -234,6 +234,8 @@ class Client:
     def notice_of(self, msg: m.Notice) -> list[str]:
         if msg.room is not None:  # (a room's notice sent alone: as the room's)
             return room_lines(msg, *flags_of(self.caps))
+        if msg.event == "kicked":  # (out of one room: the KICK that ``parted`` makes says it; roomsfollow)
+            return []
         if msg.event == "oper":
             return [
                 self.numeric("381", "You are now an IRC operator"),
