@@ -162,3 +162,24 @@ def test_a_room_operator_kicks_every_device_out_of_that_room_only(srv):
     assert member.until(lambda w: w[1:2] == ["KICK"])[-1].split()[2:4] == ["#chan", "member"]
     for client in (owner, member, laptop, phone):
         client.close()
+
+
+def test_a_device_logging_out_becomes_a_guest_while_the_other_keeps_the_name(srv):
+    phone, token = token_of(srv.port, "ivy")
+    laptop = login(srv.port, token)
+    jo = NativeClient(srv.port, "jo")
+    phone.send_json({"type": "logout"})
+    got = frames_until(phone, lambda f: f["type"] == "notice" and "guest now" in f["text"])
+    renamed = [f for f in got if f.get("event") == "nick"]
+    assert [(f["previous"], f["nick"]) for f in renamed] == [("ivy", "ivy2")], "told its new name"
+    came = jo.expect(lambda f: f["type"] == "notice" and f.get("event") == "join")
+    assert came["nick"] == "ivy2", "the room sees a guest come in"
+    nicks = ask_who(jo)["nicks"]
+    assert nicks.count("ivy") == 1 and "ivy2" in nicks, "ivy is still here, on the laptop"
+    jo.send_json({"type": "privmsg", "to": "ivy", "text": "for the account"})
+    assert laptop.expect(lambda f: f["type"] == "private")["text"] == "for the account"
+    phone.send_json({"type": "say", "text": "as a guest"})
+    said = jo.messages(1)[0]
+    assert (said["nick"], said["text"]) == ("ivy2", "as a guest")
+    for client in (phone, laptop, jo):
+        client.close()

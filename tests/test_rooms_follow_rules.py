@@ -142,3 +142,32 @@ def test_a_kick_naming_the_lobby_is_the_kick_out_of_the_chat(chat):
     chat.act(root, m.Kick("victim", "enough", room="#lobby"))
     assert chat.got("victim").kicked == ["kicked by root: enough"], "the lobby is everyone's: out of the chat"
     assert victim.removed
+
+
+def test_a_device_logging_out_goes_on_as_a_guest_under_a_name_of_its_own(chat):
+    phone, done = registered(chat, "ivy")
+    laptop, on_laptop = device(chat, done.token)
+    jo = chat.person("jo")
+    chat.act(phone, m.Logout())
+    on_phone = chat.got("ivy")
+    assert phone.account is None and phone.nick == "ivy2", "a guest, under a free name derived from the account's"
+    assert laptop.nick == "ivy" and laptop.account == "ivy", "the other device keeps the account's name"
+    (renamed,) = [n for n in on_phone.of(m.Notice) if n.event == "nick"]
+    assert (renamed.previous, renamed.nick) == ("ivy", "ivy2"), "the device is told its new name"
+    assert any("guest" in n.text for n in on_phone.of(m.Notice) if n.event == "account")
+    came = [n.nick for n in chat.got("jo").of(m.Notice) if n.event == "join"]
+    assert came == ["ivy2"], "the room sees a guest come in; ivy is still there on the laptop"
+    assert not leaves(chat.got("jo"), "ivy")
+    assert [p.nick for p in chat.hub.members("#lobby")].count("ivy") == 1
+    tablet = _At(chat.services, chat.hub, Outlet(), clock=chat.clock)
+    assert tablet.register("ivy", account_password="hunter22"), tablet.outlet.got
+    assert tablet.nick == "ivy", "the account's next device joins it under its name (no guest holds it)"
+    laptop.unregister("gone")
+    chat.act(tablet, m.Logout())
+    assert tablet.nick == "ivy" and tablet.account is None, "the only device keeps the name as a guest, as before"
+    tablet.unregister("gone")
+    outlet = Outlet()
+    again = _At(chat.services, chat.hub, outlet, clock=chat.clock)
+    assert again.register("ivy", account_password="hunter22"), outlet.got
+    assert again.nick == "ivy" and again.account == "ivy", "the account logs in again under its name"
+    assert jo.registered

@@ -164,10 +164,11 @@ class LocalHub:
         self._rooms.quota = quota
 
     # -- names (``names.py``) --
-    def rename(self, sub: Participant, new: str) -> str:
+    def rename(self, sub: Participant, new: str, *, alone: bool = False) -> str:
         """Give ``sub`` the nickname ``new`` (``NickTaken`` if not free); returns the old one.
-        The rooms it is in then know it by its new name (the directory: outside the lock)."""
-        old = self._names.rename(sub, new)
+        The rooms it is in then know it by its new name (the directory: outside the lock).
+        ``alone``: its person's other devices keep the old name (``Names.rename``)."""
+        old = self._names.rename(sub, new, alone=alone)
         if nick_key(old) != nick_key(new):
             with self._lock:
                 sid, rooms = self._names.sid(sub), self._rooms.rooms_of(sub)

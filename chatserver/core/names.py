@@ -103,12 +103,13 @@ class Names:
             raise NickTaken(nick, self.presence.suggest(nick))
         return was
 
-    def rename(self, sub: Participant, new: str) -> str:
+    def rename(self, sub: Participant, new: str, *, alone: bool = False) -> str:
         """Give ``sub`` the nickname ``new`` (``NickTaken`` if not free); returns the old one.
-        The person's other devices here take it too (one person, one name)."""
+        The person's other devices here take it too (one person, one name), unless ``alone``:
+        ``sub`` is no longer the person's (a device logged out of its account), the others keep it."""
         with self._lock:
             sid = self.sid(sub)
-            devices = [(d, self.sid(d)) for d in self.registry.others(sub)]
+            devices = [] if alone else [(d, self.sid(d)) for d in self.registry.others(sub)]
         self.claim(sub, new, sid, replacing=sid)
         try:
             with self._lock:
