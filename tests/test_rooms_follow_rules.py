@@ -171,3 +171,50 @@ def test_a_device_logging_out_goes_on_as_a_guest_under_a_name_of_its_own(chat):
     assert again.register("ivy", account_password="hunter22"), outlet.got
     assert again.nick == "ivy" and again.account == "ivy", "the account logs in again under its name"
     assert jo.registered
+
+
+class _Counted(dict):
+    """A room's members that count how often they are asked whether a session is one of them."""
+
+    asked = 0
+
+    def __contains__(self, key: object) -> bool:
+        type(self).asked += 1
+        return super().__contains__(key)
+
+
+def test_a_room_s_count_does_not_walk_every_person_with_several_devices():
+    from chatserver.core.registry import Registry
+
+    class Device:
+        def __init__(self, nick: str) -> None:
+            self.nick, self.account = "", nick
+
+    registry = Registry()
+    for i in range(500):  # (500 people with two devices each, on the server)
+        for _ in range(2):
+            registry.claim(Device(f"p{i}"), f"p{i}")
+    a, b = Device("p1"), Device("p1")
+    members = _Counted({a: 0, b: 0, Device("x"): 0})
+    registry.claim(a, "p1")
+    registry.claim(b, "p1")  # (p1's devices: 4 now, two of them in the room)
+    _Counted.asked = 0
+    assert registry.extra_in(members) == 1, "a person with two devices in the room counts once"
+    assert _Counted.asked <= 2 * len(members), f"asked {_Counted.asked} times for a room of 3"
+
+
+def test_a_hello_with_an_account_password_reads_the_account_once_before_logging_in():
+    chat = chat_with_accounts(accounts="required")
+    try:
+        accounts = chat.services.accounts
+        made = _At(chat.services, chat.hub, Outlet(), clock=chat.clock)
+        assert made.register("kai", account_password="hunter22")
+        made.unregister("gone")
+        reads = []
+        real = accounts.registered
+        accounts.registered = lambda nick: reads.append(nick) or real(nick)  # type: ignore[method-assign]
+        again = _At(chat.services, chat.hub, Outlet(), clock=chat.clock)
+        assert again.register("kai", account_password="hunter22") and again.account == "kai"
+        assert len(reads) == 1, f"the account was looked up {len(reads)} times"
+    finally:
+        chat.hub.close()

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from chatserver.accounts.service import Login, Refused
+from chatserver.backends.accounts import StoredAccount
 from chatserver.backends.records import Unavailable
 from chatserver.core.hub import Greeting
 from chatserver.core.registry import NickTaken
@@ -130,13 +131,15 @@ def _register(
         # (a password proves only an account that exists: one made at this hello, ``--accounts required``,
         # would make anyone who types the name an operator)
         accounts = p.server.accounts
+        # (the account the name is, read once: asked again below, it was up to three reads a hello)
+        known = accounts.registered(nick) if accounts is not None and login_token is None else None
         by_account = accounts is not None and (
-            login_token is not None or (account_password is not None and accounts.registered(nick) is not None)
+            login_token is not None or (account_password is not None and known is not None)
         )
         if not authenticate(p, nick, password, by_account=by_account):
             return False
         refuse_if_banned(p, nick)
-        login = login_at_hello(p, nick, login_token, account_password)
+        login = login_at_hello(p, nick, login_token, account_password, known)
         if login is None:
             return False
         if login is not True and nick_key(login.account) != nick_key(nick):
@@ -206,23 +209,26 @@ def _register(
     return True
 
 
-def login_at_hello(p: Entrant, nick: str, token: str | None, password: str | None) -> Login | bool | None:
+def login_at_hello(
+    p: Entrant, nick: str, token: str | None, password: str | None, known: StoredAccount | None = None
+) -> Login | bool | None:
     """The hello's login: the ``Login`` done, True for a guest who may come in (the name is
-    nobody's account, and guests are welcome), or None when refused (told why)."""
+    nobody's account, and guests are welcome), or None when refused (told why). ``known``: the
+    account ``nick`` is, as the caller read it (None: none)."""
     accounts = p.server.accounts
     if accounts is None or p.is_host:
         return True
     try:
         if token is not None:
             return accounts.login_token(token, p.address)
-        if password is not None and accounts.required and accounts.registered(nick) is None:
+        if password is not None and accounts.required and known is None:
             return accounts.register(nick, password, p.address)  # (accounts only: a new one is made here)
         if password is not None:
             return accounts.login_password(nick, password, p.address)
     except Refused as refused:
         p.send(m.Error(refused.code, refused.text, wait=refused.wait or None))
         return None
-    account = accounts.registered(nick)
+    account = known
     if account is not None:
         text = f"{nick!r} is registered (the account {account.name}): log in with its password, or choose another name"
         p.send(m.Error("name_registered", text))
