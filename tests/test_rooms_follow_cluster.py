@@ -59,3 +59,22 @@ def test_a_room_joined_parted_and_kicked_out_of_on_one_node_follows_the_person_o
     assert not [f for f in between if f.get("event") == "leave"], "the room was told once"
     for client in (phone, laptop, omar):
         client.close()
+
+
+def test_a_device_logging_in_on_another_node_is_put_in_the_person_s_rooms(make_nodes):
+    one, two = make_nodes(2)
+    phone, token = token_of(one.port, "pam")
+    for room in ("#one", "#two"):
+        phone.send_json({"type": "join", "room": room})
+        joined(phone, room)
+    laptop = login(two.port, token)
+    rooms = set()
+    while rooms != {"#one", "#two"}:  # (asked of the phone's node: they come after the welcome)
+        rooms.add(laptop.expect(lambda f: f["type"] == "joined")["room"])
+    rex = NativeClient(two.port, "rex")
+    rex.send_json({"type": "join", "room": "#two"})
+    assert joined(rex, "#two")["users"].count("pam") == 1, "in it once, as one person"
+    laptop.send_json({"type": "say", "room": "#two", "text": "from the laptop"})
+    assert rex.messages(1)[0]["text"] == "from the laptop"
+    for client in (phone, laptop, rex):
+        client.close()

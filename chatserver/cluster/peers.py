@@ -37,5 +37,8 @@ class Inboxes:
     def move(self, node: str, sid: str, room: str, join: bool, by: str, reason: str) -> None:
         self.send(node, {"t": "move", "sid": sid, "room": room, "join": "1" if join else "0", "by": by, "why": reason})
 
+    def rooms_to(self, node: str, sid: str, to_node: str, to_sid: str) -> None:
+        self.send(node, {"t": "rooms", "sid": sid, "node": to_node, "to": to_sid})
+
     def replace(self, node: str, sid: str) -> None:
         self.send(node, {"t": "replace", "sid": sid})

@@ -271,11 +271,15 @@ class LocalHub:
 
     def person_rooms(self, sub: Participant) -> list[str]:
         """The rooms ``sub``'s person is in through its other devices on this node (a device
-        arriving joins them too), in the order the first of them joined them."""
+        arriving joins them too), in the order the first of them joined them. With none here, a
+        device on another node is asked for its rooms: they are asked of ``sub`` after (``move``)."""
         if sub.account is None:
             return []
         with self._lock:
-            return list(dict.fromkeys(n for other in self._names.others(sub) for n in self._rooms.rooms_of(other)))
+            here = list(dict.fromkeys(n for other in self._names.others(sub) for n in self._rooms.rooms_of(other)))
+        if not here:
+            self._names.rooms_elsewhere(sub)
+        return here
 
     # -- rooms (``rooms.py``), taken up in the broker outside the lock --
     def _greet(self, greet: Greet, greeting: Greeting) -> None:

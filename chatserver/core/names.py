@@ -40,6 +40,10 @@ class Peers(Protocol):
     def move(self, node: str, sid: str, room: str, join: bool, by: str, reason: str) -> None:
         """Its session ``sid`` joins or leaves ``room`` (``Names.move``)."""
 
+    def rooms_to(self, node: str, sid: str, to_node: str, to_sid: str) -> None:
+        """Its session ``sid`` asks ``to_sid`` (of ``to_node``), a device of its person that just
+        arrived, to join each of its rooms (as ``move``s)."""
+
     def replace(self, node: str, sid: str) -> None:
         """Its session ``sid`` was taken over by a client back on another node: it ends silently."""
 
@@ -274,6 +278,20 @@ class Names:
         there = (lambda node, sid: peers.move(node, sid, room, join, by, reason)) if peers is not None else _nobody
         ask = lambda sub: sub.asked(room, join, by, reason)  # noqa: E731
         return self._who(self._walk(nick, there, ask, locked=False, skip=skip))
+
+    def rooms_elsewhere(self, sub: Participant) -> None:
+        """``sub`` arrived, and no other device of its person is on this node: one on another node,
+        if any, is asked to have it join the person's rooms (they come as ``move``s, after)."""
+        if self._peers is None or sub.account is None:
+            return
+        with self._lock:
+            sid = self.sids.get(sub, "")
+            if not sid or self.registry.others(sub):
+                return  # (gone, or the person's rooms are here: ``LocalHub.person_rooms``)
+        found = self.presence.holder(sub.nick)
+        for node, other in self._elsewhere(found) if found is not None else ():
+            self._peers.rooms_to(node, other, self.node, sid)
+            return
 
 
 def _nobody(node: str, sid: str) -> None:
