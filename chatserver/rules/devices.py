@@ -23,7 +23,6 @@ its last out (``membership.py``).
 
 from __future__ import annotations
 
-import collections
 import logging
 import threading
 import time
@@ -40,14 +39,23 @@ from common.rooms import room_key
 log = logging.getLogger(__name__)
 
 
-class Turn:
-    """Who may change a participant's rooms now (``lock``), and what was asked of it meanwhile."""
+class Turn(list):
+    """Who may change a participant's rooms now (``lock``), and, the list itself, what was asked
+    of it meanwhile: (room, join, by, reason), oldest first.
 
-    __slots__ = ("lock", "pending")
+    Made in every participant's constructor with no ``__init__`` of its own (a Python one would
+    enter the interpreter again in C, one level deeper under every connection's thread, a C
+    stack page that every idle connection then kept: ``tests/test_connection_memory.py``)."""
 
-    def __init__(self) -> None:
-        self.lock = threading.RLock()  # (its own commands nest: an IRC JOIN asks NAMES in the same turn)
-        self.pending: collections.deque[tuple[str, bool, str, str]] = collections.deque()
+    __slots__ = ("lock",)
+    lock: threading.RLock
+
+
+def turn() -> Turn:
+    """A participant's turn: free, nothing asked."""
+    made = Turn()
+    made.lock = threading.RLock()  # (its own commands nest: an IRC JOIN asks NAMES in the same turn)
+    return made
 
 
 class Device(Me, Protocol):
@@ -63,7 +71,7 @@ class Device(Me, Protocol):
 
 def asked(p: Device, room: str, join: bool, by: str, reason: str) -> None:
     """From any thread: ``p`` joins ``room`` or leaves it (``by``: kicked out by ``by``), in its turn."""
-    p.turn.pending.append((room, join, by, reason))
+    p.turn.append((room, join, by, reason))
     drain(p)
 
 
@@ -71,12 +79,12 @@ def drain(p: Device) -> None:
     """Do what was asked of ``p``, if its turn is free; else its holder does it when done (it
     looks again after letting go: nothing asked is left waiting for the next command)."""
     turn = p.turn
-    while turn.pending:
+    while turn:
         if not turn.lock.acquire(blocking=False):
             return
         try:
-            while turn.pending:
-                room, join, by, reason = turn.pending.popleft()
+            while turn:
+                room, join, by, reason = turn.pop(0)
                 try:
                     (follow_join if join else follow_part)(p, room, by, reason)
                 except Exception:  # one failed request must not keep the others from being done

@@ -75,13 +75,37 @@ def authenticate(p: Entrant, nick: str, password: str | None, *, by_account: boo
     return False  # (not reached: the End above ends the session)
 
 
-def register(p: Entrant, nick: str, **hello: object) -> bool:
+def register(
+    p: Entrant,
+    nick: str,
+    *,
+    resume: str | None = None,
+    last_seq: int | None = None,
+    password: str | None = None,
+    room: str | None = None,
+    epoch: str | None = None,
+    others: Sequence[tuple[str, str | None, int | None]] = (),
+    login_token: str | None = None,
+    account_password: str | None = None,
+) -> bool:
     """``_register`` in the person's turn (``devices.py``): a room another device of its person
-    joins meanwhile is joined here once it is in."""
+    joins meanwhile is joined here once it is in. (Its arguments spelled out: a call with
+    ``**`` enters the interpreter again in C, a stack page deeper under every connection.)"""
     turn = p.turn
     with turn.lock:
-        done = _register(p, nick, **hello)  # type: ignore[arg-type]
-    if turn.pending:
+        done = _register(
+            p,
+            nick,
+            resume=resume,
+            last_seq=last_seq,
+            password=password,
+            room=room,
+            epoch=epoch,
+            others=others,
+            login_token=login_token,
+            account_password=account_password,
+        )
+    if turn:
         devices.drain(p)
     return done
 

@@ -123,7 +123,7 @@ class Participant:
         #: How the hub hands it batches: see ``fanout.Participant.wire`` (``rewire``).
         self.wire: str | None = outlet.wire
         #: Who changes its rooms now: its own commands, or what another thread asked (``devices.py``).
-        self.turn = devices.Turn()
+        self.turn = devices.turn()
 
     @functools.cached_property
     def bucket(self) -> TokenBucket | None:
@@ -282,7 +282,7 @@ class Participant:
         turn = self.turn
         with turn.lock:
             dispatch.handle(self, msg)
-        if turn.pending:
+        if turn:
             devices.drain(self)
 
     def typed(self, line: str, room: str | None = None) -> None:
@@ -290,7 +290,7 @@ class Participant:
         turn = self.turn
         with turn.lock:
             dispatch.typed(self, line, room)
-        if turn.pending:
+        if turn:
             devices.drain(self)
 
     def say_many(self, msgs: list[m.Message]) -> None:
@@ -298,5 +298,5 @@ class Participant:
         turn = self.turn
         with turn.lock:
             dispatch.say_many(self, msgs)
-        if turn.pending:
+        if turn:
             devices.drain(self)
