@@ -41,11 +41,8 @@ log = logging.getLogger(__name__)
 
 class Turn(list):
     """Who may change a participant's rooms now (``lock``), and, the list itself, what was asked
-    of it meanwhile: (room, join, by, reason), oldest first.
-
-    Made in every participant's constructor with no ``__init__`` of its own (a Python one would
-    enter the interpreter again in C, one level deeper under every connection's thread, a C
-    stack page that every idle connection then kept: ``tests/test_connection_memory.py``)."""
+    of it meanwhile: (room, join, by, reason), oldest first. Every connection has one, nearly
+    always empty: a list (56 bytes) with a slot, not an object holding a deque (760)."""
 
     __slots__ = ("lock",)
     lock: threading.RLock
