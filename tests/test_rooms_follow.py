@@ -183,3 +183,30 @@ def test_a_device_logging_out_becomes_a_guest_while_the_other_keeps_the_name(srv
     assert (said["nick"], said["text"]) == ("ivy2", "as a guest")
     for client in (phone, laptop, jo):
         client.close()
+
+
+def test_a_server_wide_kick_of_a_person_on_two_devices_tells_the_room_once(tmp_path):
+    from test_accounts_server import arrive
+
+    ops = tmp_path / "ops.txt"
+    ops.write_text("operators only\n")
+    ops.chmod(0o600)
+    server = ServerProcess("--rate-limit", "0", "--op", "admin", "--op-password-file", str(ops))
+    try:
+        phone, token = token_of(server.port, "kim")
+        laptop = login(server.port, token)
+        admin, welcome = arrive(server.port, nick="admin", password="operators only")
+        assert welcome["type"] == "welcome"
+        admin.send_json({"type": "kick", "nick": "kim", "reason": "enough"})
+        for device in (phone, laptop):
+            device.read_until_closed()  # (both sessions ended: each went on its own thread)
+        left = admin.expect(lambda f: f["type"] == "notice" and f.get("event") == "leave")
+        assert left["nick"] == "kim" and "kicked by admin" in left["text"]
+        admin.send_json({"type": "who"})
+        between = frames_until(admin, lambda f: f["type"] == "users")
+        assert not [f for f in between if f.get("event") == "leave"], "the room was told once"
+        assert "kim" not in between[-1]["nicks"]
+        admin.close()
+    finally:
+        code, err = server.stop()
+    assert code == 0 and "Traceback" not in err, err
