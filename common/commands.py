@@ -71,6 +71,7 @@ HELP_LINES = (
     "  /register, /login NAME, /passwd, /unregister, /logout [all]   your account (the password is asked)",
     "Operators only (TIME like 30m, 2h, 1d; 0 = until lifted; default 1h):",
     "  /kick NICK [WHY]   remove someone",
+    "  /kick #ROOM NICK [WHY]   out of that room only (its operators too: +o)",
     "  /ban NICK [TIME] [WHY]   disconnect NICK, refuse the name and its address",
     "  /unban NICK|ADDRESS      lift a ban; /bans lists bans and mutes",
     "  /mute NICK [TIME] [WHY]  NICK may read and /msg, not talk in rooms",
@@ -230,7 +231,11 @@ def parse_input(line: str) -> Parsed:
         return Away(rest)
     if name == "kick":
         who, _, why = rest.partition(" ")
-        return Kick(nick=who, reason=why.strip()) if who else CommandError("usage: /kick NICK [REASON]")
+        room = None
+        if who.startswith("#"):  # (``/kick #ROOM NICK [REASON]``: out of that room only)
+            room, (who, _, why) = who, why.strip().partition(" ")
+        usage = "usage: /kick [#ROOM] NICK [REASON]"
+        return Kick(nick=who, reason=why.strip(), room=room) if who else CommandError(usage)
     if name in ("ban", "mute"):
         return _sanction(name, rest)
     if name in ("unban", "unmute", "op", "deop"):

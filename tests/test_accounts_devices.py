@@ -87,7 +87,10 @@ def test_a_terminal_and_an_irc_client_of_one_account_are_one_person(srv):
     carol.close()
 
 
-def test_two_native_devices_hear_the_room_and_part_without_telling_it(srv):
+def test_two_native_devices_hear_the_room_and_join_and_part_it_together(srv):
+    # (Before rooms followed the person, the phone stayed in #side when the laptop parted it and
+    # the room was not told; now every device of the person joins and parts together, and the
+    # room hears of the person once: tests/test_rooms_follow.py has the rest.)
     phone, token = token_of(srv.port, "dana")
     laptop = login(srv.port, token)
     assert laptop.welcome["nick"] == "dana"
@@ -99,19 +102,18 @@ def test_two_native_devices_hear_the_room_and_part_without_telling_it(srv):
     assert erin.messages(1)[0]["text"] == "from the phone"
     laptop.send_json({"type": "join", "room": "#side"})
     laptop.expect(lambda f: f["type"] == "joined" and f["room"] == "#side")
-    phone.send_json({"type": "join", "room": "#side"})
-    phone.expect(lambda f: f["type"] == "joined" and f["room"] == "#side")
+    phone.expect(lambda f: f["type"] == "joined" and f["room"] == "#side")  # (the laptop's join: the person's)
     erin.send_json({"type": "join", "room": "#side"})
     erin.expect(lambda f: f["type"] == "joined" and f["room"] == "#side")
     laptop.send_json({"type": "part", "room": "#side"})
     laptop.expect(lambda f: f["type"] == "parted")
-    erin.send_json({"type": "who"})  # (of its focused room: #side)
-    between = frames_until(erin, lambda f: f["type"] == "users")
-    assert not [f for f in between if f.get("event") == "leave"], "dana is still in #side on the phone"
-    assert between[-1]["nicks"] == ["dana", "erin"]
-    phone.send_json({"type": "part", "room": "#side"})
+    assert phone.expect(lambda f: f["type"] == "parted")["room"] == "#side", "the phone left it too"
     left = erin.expect(lambda f: f["type"] == "notice" and f.get("event") == "leave")
     assert left["nick"] == "dana" and left["room"] == "#side"
+    erin.send_json({"type": "who"})  # (of its focused room: #side)
+    between = frames_until(erin, lambda f: f["type"] == "users")
+    assert not [f for f in between if f.get("event") == "leave"], "the room was told once"
+    assert between[-1]["nicks"] == ["erin"]
     for client in (phone, laptop, erin):
         client.close()
 

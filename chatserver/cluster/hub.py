@@ -139,6 +139,20 @@ class ClusterHub(LocalHub):
             sub.op = fields.get("op") == "1"
         elif kind in ("kick", "replace"):
             threading.Thread(target=self._end, args=(sub, kind, fields.get("why", "")), daemon=True).start()
+        elif kind == "move":  # (a room joined or left by another device of its person: in its turn, not here)
+            asked = (fields.get("room", ""), fields.get("join") == "1", fields.get("by", ""), fields.get("why", ""))
+            threading.Thread(target=sub.asked, args=asked, daemon=True).start()
+        elif kind == "rooms":  # (a device of its person arrived on another node: into these rooms too)
+            rooms, node, to = self._rooms.rooms_of(sub), fields.get("node", ""), fields.get("to", "")
+            threading.Thread(target=self._rooms_to, args=(node, to, rooms), daemon=True).start()
+
+    def _rooms_to(self, node: str, sid: str, rooms: list[str]) -> None:
+        """Session ``sid`` of ``node`` joins each of ``rooms`` (outside the lock: one inbox entry each)."""
+        try:
+            for room in rooms:
+                self._inboxes.move(node, sid, room, True, "", "")
+        except ClusterUnavailable:  # (Redis lost meanwhile: the device is in the rooms it was told of)
+            log.warning("could not tell %s the rooms of its person: Redis is unavailable", sid)
 
     @staticmethod
     def _end(sub: Participant, kind: str, why: str) -> None:

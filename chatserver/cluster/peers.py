@@ -34,5 +34,11 @@ class Inboxes:
     def kick(self, node: str, sid: str, why: str) -> None:
         self.send(node, {"t": "kick", "sid": sid, "why": why})
 
+    def move(self, node: str, sid: str, room: str, join: bool, by: str, reason: str) -> None:
+        self.send(node, {"t": "move", "sid": sid, "room": room, "join": "1" if join else "0", "by": by, "why": reason})
+
+    def rooms_to(self, node: str, sid: str, to_node: str, to_sid: str) -> None:
+        self.send(node, {"t": "rooms", "sid": sid, "node": to_node, "to": to_sid})
+
     def replace(self, node: str, sid: str) -> None:
         self.send(node, {"t": "replace", "sid": sid})

@@ -164,10 +164,11 @@ class LocalHub:
         self._rooms.quota = quota
 
     # -- names (``names.py``) --
-    def rename(self, sub: Participant, new: str) -> str:
+    def rename(self, sub: Participant, new: str, *, alone: bool = False) -> str:
         """Give ``sub`` the nickname ``new`` (``NickTaken`` if not free); returns the old one.
-        The rooms it is in then know it by its new name (the directory: outside the lock)."""
-        old = self._names.rename(sub, new)
+        The rooms it is in then know it by its new name (the directory: outside the lock).
+        ``alone``: its person's other devices keep the old name (``Names.rename``)."""
+        old = self._names.rename(sub, new, alone=alone)
         if nick_key(old) != nick_key(new):
             with self._lock:
                 sid, rooms = self._names.sid(sub), self._rooms.rooms_of(sub)
@@ -188,18 +189,30 @@ class LocalHub:
         """``sub``'s away text, operator rights or resume token changed: presence holds them."""
         self._names.changed(sub)
 
-    def unregister(self, sub: Participant) -> None:
+    def unregister(self, sub: Participant) -> set[str]:
+        """``sub`` is gone: its name and rooms let go of. Returns the keys of the rooms its person
+        is still in through another of its devices (so ``sub`` leaving them is not the person
+        leaving them), decided here in the same turn of the lock as ``sub``'s going: of two
+        devices ending at once, one is told the other stays, never both that none does. (A
+        device on another node is asked of the directory after, as ``staying`` does.)"""
         with self._lock:
             self._parked.pop(sub, None)
             rooms = self._rooms.rooms_of(sub)
+            keys = {room_key(name): name for name in rooms}
+            here = {room_key(n) for other in self._names.others(sub) for n in self._rooms.rooms_of(other)}
+            staying = {k for k in keys if k in here}
             sid = self._unregister_locked(sub)
             if sid is None or self._names.closing:  # (a stopping node's names lapse with it: see closing)
-                return
+                return staying
         try:
             self._forget(sub.nick, sid, rooms)
         except Unavailable:
             with self._lock:
                 self._departed.append((sub.nick, sid, rooms))  # (told once presence is back: ``_forget``)
+            return staying
+        if sub.account is not None:  # (its devices on other nodes: the directory's; one server's says none)
+            staying |= {k for k, n in keys.items() if k not in staying and self._directory.others_in(n, sub.nick, sid)}
+        return staying
 
     def _forget(self, nick: str, sid: str, rooms: list[str]) -> None:
         """``nick`` (session ``sid``) left ``rooms`` and the chat: the directory and presence are told."""
@@ -249,6 +262,25 @@ class LocalHub:
         """End ``nick``'s session, telling it ``why`` first; who, or None if nobody has that name."""
         return self._names.kick(nick, why)
 
+    def move(
+        self, nick: str, room: str, join: bool, *, by: str = "", reason: str = "", skip: Participant | None = None
+    ) -> Person | None:
+        """Ask every device of ``nick``'s person but ``skip`` to join ``room``, or to leave it (``by``:
+        kicked out of it by ``by``), each in its own turn; who, or None if nobody has that name."""
+        return self._names.move(nick, room, join, by=by, reason=reason, skip=skip)
+
+    def person_rooms(self, sub: Participant) -> list[str]:
+        """The rooms ``sub``'s person is in through its other devices on this node (a device
+        arriving joins them too), in the order the first of them joined them. With none here, a
+        device on another node is asked for its rooms: they are asked of ``sub`` after (``move``)."""
+        if sub.account is None:
+            return []
+        with self._lock:
+            here = list(dict.fromkeys(n for other in self._names.others(sub) for n in self._rooms.rooms_of(other)))
+        if not here:
+            self._names.rooms_elsewhere(sub)
+        return here
+
     # -- rooms (``rooms.py``), taken up in the broker outside the lock --
     def _greet(self, greet: Greet, greeting: Greeting) -> None:
         """``greet(greeting)``, what it sends queued to the dispatcher even when it is idle (lock
@@ -261,18 +293,24 @@ class LocalHub:
         finally:
             self._local.greeting = False
 
-    def part(self, room: str, sub: Participant) -> None:
+    def part(self, room: str, sub: Participant) -> bool:
         """``sub`` leaves ``room`` (its other rooms are kept); what was queued
         to the room while it was there still reaches it, before anything sent
-        to it alone after this."""
+        to it alone after this. Returns whether its person is still in ``room``
+        through another of its devices, decided in the same turn of the lock
+        as its leaving here (of two devices leaving at once, one is the last)."""
         with self._lock:
             r = self._rooms.get(room)
             if r is not None:
                 self._rooms.leave(r, sub, self._delivery.dispatcher.pending)
+            staying = r is not None and any(other in r.members for other in self._names.others(sub))
             sid = self._names.sids.get(sub)
             rooms = self._rooms.rooms_of(sub) if sid is not None else []
         if sid is not None:  # (one that is gone left every room with its name)
             self._directory.left(room, sub.nick, sid, rooms)  # (outside the lock: a node's is Redis)
+            if not staying and sub.account is not None:  # (a device on another node: the directory's)
+                staying = self._directory.others_in(room, sub.nick, sid)
+        return staying
 
     def epoch(self, room: str) -> str:
         """The numbering of ``room`` ("" for a room that does not exist)."""

@@ -37,6 +37,13 @@ class Peers(Protocol):
     def tell(self, node: str, sid: str, frame: Frame) -> None: ...
     def set_op(self, node: str, sid: str, op: bool) -> None: ...
     def kick(self, node: str, sid: str, why: str) -> None: ...
+    def move(self, node: str, sid: str, room: str, join: bool, by: str, reason: str) -> None:
+        """Its session ``sid`` joins or leaves ``room`` (``Names.move``)."""
+
+    def rooms_to(self, node: str, sid: str, to_node: str, to_sid: str) -> None:
+        """Its session ``sid`` asks ``to_sid`` (of ``to_node``), a device of its person that just
+        arrived, to join each of its rooms (as ``move``s)."""
+
     def replace(self, node: str, sid: str) -> None:
         """Its session ``sid`` was taken over by a client back on another node: it ends silently."""
 
@@ -100,12 +107,13 @@ class Names:
             raise NickTaken(nick, self.presence.suggest(nick))
         return was
 
-    def rename(self, sub: Participant, new: str) -> str:
+    def rename(self, sub: Participant, new: str, *, alone: bool = False) -> str:
         """Give ``sub`` the nickname ``new`` (``NickTaken`` if not free); returns the old one.
-        The person's other devices here take it too (one person, one name)."""
+        The person's other devices here take it too (one person, one name), unless ``alone``:
+        ``sub`` is no longer the person's (a device logged out of its account), the others keep it."""
         with self._lock:
             sid = self.sid(sub)
-            devices = [(d, self.sid(d)) for d in self.registry.others(sub)]
+            devices = [] if alone else [(d, self.sid(d)) for d in self.registry.others(sub)]
         self.claim(sub, new, sid, replacing=sid)
         try:
             with self._lock:
@@ -172,22 +180,54 @@ class Names:
             return []
         return [(node, sid) for node, sid in ((found.node, found.sid), *found.devices) if node != self.node]
 
+    def _walk(
+        self,
+        nick: str,
+        there: Callable[[str, str], None],
+        here: Callable[[Participant], None],
+        *,
+        locked: bool = True,
+        skip: Participant | None = None,
+        found: Holder | None = None,
+    ) -> tuple[Holder, list[Participant]] | None:
+        """Do something to every device of ``nick``'s person: ``there(node, sid)`` for each on
+        another node, ``here(sub)`` for each on this one (under the lock if ``locked``: a frame
+        for it then goes in its turn), never to ``skip``; the holder and this node's devices,
+        or None if nobody has that name (``found``: presence's answer, when the caller has it)."""
+        found = found if found is not None else self.presence.holder(nick)
+        if found is None:
+            return None
+        skipped = self.sids.get(skip, "") if skip is not None else ""
+        for node, sid in self._elsewhere(found):
+            if sid != skipped:
+                there(node, sid)
+        with self._lock:
+            subs = self.registry.sessions(nick)
+            if locked:
+                for sub in subs:
+                    if sub is not skip:
+                        here(sub)
+        if not locked:
+            for sub in subs:
+                if sub is not skip:
+                    here(sub)
+        return found, subs
+
+    def _who(self, walked: tuple[Holder, list[Participant]] | None) -> Person | None:
+        """Who ``_walk`` reached: this node's first device as it is now, else presence's record."""
+        if walked is None:
+            return None
+        found, subs = walked
+        if subs:
+            return person(subs[0])
+        return found.person if self._elsewhere(found) else None
+
     def tell(self, nick: str, frame: Frame) -> Person | None:
         """``frame`` for ``nick`` alone (every device of its person), in its turn; who got it,
         or None if nobody has that name."""
-        found = self.presence.holder(nick)
-        if found is None:
-            return None
-        elsewhere = self._elsewhere(found)
-        for node, sid in elsewhere:
-            self._peers.tell(node, sid, frame)  # type: ignore[union-attr]
-        with self._lock:
-            here = self.registry.sessions(nick)
-            for sub in here:
-                self._send_to(sub, frame)
-        if here:
-            return person(here[0])
-        return found.person if elsewhere else None
+        peers = self._peers
+        there = (lambda node, sid: peers.tell(node, sid, frame)) if peers is not None else _nobody
+        return self._who(self._walk(nick, there, lambda sub: self._send_to(sub, frame)))
 
     def echo(self, sub: Participant, frame: Frame, *, plain: bool = True) -> None:
         """``frame``, which ``sub`` sent, for its person's other devices (so that the conversation
@@ -211,30 +251,48 @@ class Names:
         if found is None:
             return None
         self.presence.update(nick, found.sid, op="1" if op else "0")
-        elsewhere = self._elsewhere(found)
-        for node, sid in elsewhere:
-            self._peers.set_op(node, sid, op)  # type: ignore[union-attr]
-        with self._lock:
-            here = self.registry.sessions(nick)
-            for sub in here:
-                sub.op = op
-        if here:
-            return person(here[0])
-        return dataclasses.replace(found.person, op=op) if elsewhere else None
+        peers = self._peers
+        there = (lambda node, sid: peers.set_op(node, sid, op)) if peers is not None else _nobody
+        walked = self._walk(nick, there, lambda sub: setattr(sub, "op", op), found=found)
+        who = self._who(walked)
+        return dataclasses.replace(who, op=op) if who is not None else None
 
     def kick(self, nick: str, why: str) -> Person | None:
         """End ``nick``'s sessions (every device), telling each ``why`` first; who, or None if nobody has that name."""
-        found = self.presence.holder(nick)
-        if found is None:
-            return None
-        elsewhere = self._elsewhere(found)
-        for node, sid in elsewhere:
-            self._peers.kick(node, sid, why)  # type: ignore[union-attr]
-        with self._lock:
-            here = self.registry.sessions(nick)
-        for sub in here:
+
+        def here(sub: Participant) -> None:
             sub.notice(f"you were {why}", event="kick")
             sub.kick(why)
-        if here:
-            return person(here[0])
-        return found.person if elsewhere else None
+
+        peers = self._peers
+        there = (lambda node, sid: peers.kick(node, sid, why)) if peers is not None else _nobody
+        return self._who(self._walk(nick, there, here, locked=False))
+
+    def move(
+        self, nick: str, room: str, join: bool, *, by: str = "", reason: str = "", skip: Participant | None = None
+    ) -> Person | None:
+        """Every device of ``nick``'s person but ``skip`` is asked to join ``room`` or to leave it
+        (``by``: kicked out of it): each does it in its own turn (``Participant.asked``; on
+        another node, through its inbox). Who, or None if nobody has that name."""
+        peers = self._peers
+        there = (lambda node, sid: peers.move(node, sid, room, join, by, reason)) if peers is not None else _nobody
+        ask = lambda sub: sub.asked(room, join, by, reason)  # noqa: E731
+        return self._who(self._walk(nick, there, ask, locked=False, skip=skip))
+
+    def rooms_elsewhere(self, sub: Participant) -> None:
+        """``sub`` arrived, and no other device of its person is on this node: one on another node,
+        if any, is asked to have it join the person's rooms (they come as ``move``s, after)."""
+        if self._peers is None or sub.account is None:
+            return
+        with self._lock:
+            sid = self.sids.get(sub, "")
+            if not sid or self.registry.others(sub):
+                return  # (gone, or the person's rooms are here: ``LocalHub.person_rooms``)
+        found = self.presence.holder(sub.nick)
+        for node, other in self._elsewhere(found) if found is not None else ():
+            self._peers.rooms_to(node, other, self.node, sid)
+            return
+
+
+def _nobody(node: str, sid: str) -> None:
+    """(One server: no other node to ask.)"""

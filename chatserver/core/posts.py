@@ -61,6 +61,10 @@ class Participant(Protocol):
     def kick(self, reason: str) -> None:
         """End the session from another thread."""
 
+    def asked(self, room: str, join: bool, by: str, reason: str) -> None:
+        """From another thread: join ``room`` (a device of its person did), or leave it (a device
+        did, or ``by`` kicked the person out of it); done in the participant's own turn."""
+
 
 @dataclasses.dataclass(slots=True)
 class Post:

@@ -118,9 +118,25 @@ class Registry:
         return held[0].nick if held else None
 
     def extra_in(self, members: dict[Participant, int]) -> int:
-        """How many of ``members`` are a person's second (third...) session: its count, in
-        the few names several sessions hold, not in the members."""
-        return sum(max(0, sum(s in members for s in self._nicks[key]) - 1) for key in self._several)
+        """How many of ``members`` are a person's second (third...) session, in O(min(D, M)): the
+        sessions of the names several sessions hold (D: at most ``MAX_DEVICES`` each), or the
+        room's M members, whichever is fewer (a small room's count on a server of many people
+        with several devices does not walk all of them)."""
+        several = self._several
+        if not several:
+            return 0
+        if len(several) * 2 <= len(members):  # (each of those names has two sessions at least)
+            return sum(max(0, sum(s in members for s in self._nicks[key]) - 1) for key in several)
+        seen: set[str] = set()
+        extra = 0
+        for sub in members:
+            key = nick_key(sub.nick)
+            if key in several:
+                if key in seen:
+                    extra += 1
+                else:
+                    seen.add(key)
+        return extra
 
     def holder(self, nick: str) -> Participant | None:
         """The session named for ``nick``'s person (its first device)."""

@@ -13,6 +13,7 @@ nothing here assumes one session per account.
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Protocol
 
@@ -20,6 +21,7 @@ import msgspec
 
 from chatserver.accounts.service import Accounts, Login
 from chatserver.core.fanout import Frame
+from chatserver.core.registry import NickTaken
 from chatserver.rules import chat, membership, privates
 from chatserver.rules.effects import Announce, Answer, Changed, Effect, SetOp, Tell, error, notice
 from chatserver.rules.guards import logged_in_only, operator_only, with_accounts
@@ -175,13 +177,58 @@ def unregister(me: Me, msg: m.Unregister, accounts: Accounts) -> list[Effect]:
 def logout(me: Me, msg: m.Logout, accounts: Accounts) -> list[Effect]:
     """``/logout``: this session's token is revoked; ``/logout all``: every token of the account."""
     assert me.account is not None
+    staying = me.hub.staying(me, me.rooms.values())  # type: ignore[arg-type]  # (its other devices' rooms: asked as one of them)
     if msg.all:
         count = accounts.logout_all(me.account)
         told = notice(f"{count} login(s) of {me.account} revoked, on every device", event="account")
     else:
         accounts.logout(me.login_token)
         told = notice(f"this device's login to {me.account} is revoked", event="account")
-    return [*_logged_out(me, msg.all, "logout"), told]
+    return [*_logged_out(me, msg.all, "logout"), told, *as_guest(me, staying)]
+
+
+#: Names a device logged out of an account tries, at most, before it keeps the account's.
+GUEST_TRIES = 20
+
+
+def as_guest(me: Me, staying: set[str]) -> list[Effect]:
+    """A device just logged out while other devices of its person stay (``staying``: the keys of
+    its rooms they are in) goes on as a guest under a free name of its own, derived from the
+    account's (``bob`` -> ``bob2``): the account's name stays the account's, held by the other
+    devices, and a guest beside them never holds it (nor refuses the account's next device). Its
+    rooms hear a guest come in (a rename where no other device is); it is told its new name.
+    The only device of a person keeps the name as a guest, as before (docs/accounts.md)."""
+    if not me.registered or not staying:  # (its only device: it keeps the name as a guest, as before)
+        return []
+    old = me.nick
+    new = ""
+    for n in range(2, 2 + GUEST_TRIES):
+        candidate = f"{old[:29]}{n}"
+        if isinstance(chat.new_name(me, candidate), str):
+            try:
+                me.hub.rename(me, candidate, alone=True)  # type: ignore[arg-type]
+            except NickTaken:
+                continue
+            new = candidate
+            break
+    if not new:
+        return [notice(f"no free guest name was found: this device goes on as {old} until it changes it")]
+    me.token = me.server.issue_token(new)
+    effects: list[Effect] = [Changed()]
+    if not me.plain:
+        effects.append(Answer(m.Token(me.token)))
+    renamed = chat.renamed_notice(old, new)
+    effects.append(Answer(msgspec.structs.replace(renamed(time.time()), room=me.room)))
+    for name in me.rooms.values():
+        verdict = membership.judged(me, name)
+        if not verdict.announced:
+            continue
+        if room_key(name) in staying:  # (the person is still there: a guest came in)
+            effects.append(Announce(name, functools.partial(membership.arrival, me, name), except_nick=new))
+        else:
+            effects.append(Announce(name, renamed, except_nick=new))
+    text = f"you are a guest now, as {new}: {old} stays the account's (/login {old} to be it again)"
+    return [*effects, notice(text, event="account")]
 
 
 @operator_only

@@ -297,7 +297,7 @@ COMMANDS: dict[type[m.Message], Handler] = {
     m.Part: membership.part,
     m.SetTopic: rooms.topic(topic),
     m.Away: away,
-    m.Kick: kick,
+    m.Kick: rooms.kick(kick),  # (naming a room: out of that room only, ``rooms.py``)
     m.History: look_back,
     m.Search: look_back,
     **operators.COMMANDS,

@@ -62,9 +62,11 @@ class JoinRoom:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class LeaveRoom:
-    """Leave ``room`` (what was queued to it while we were there still comes)."""
+    """Leave ``room`` (what was queued to it while we were there still comes); ``told``, if any,
+    to the room when no other device of the person is left in it (the person left it)."""
 
     room: str
+    told: Callable[[float], m.Message] | None = None
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -82,6 +84,25 @@ class Kick:
     nick: str
     why: str
     logged: bool = True
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Follow:
+    """This person's other devices join ``room`` (``join``) or leave it, as this one just did."""
+
+    room: str
+    join: bool
+    reason: str = ""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Remove:
+    """Every device of ``nick``'s person leaves ``room``, kicked out of it by ``by`` (``why``: what it is told)."""
+
+    nick: str
+    room: str
+    by: str
+    why: str = ""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -112,7 +133,9 @@ class End:
     bye: str
 
 
-Effect = Answer | Publish | Announce | JoinRoom | LeaveRoom | Tell | Kick | SetOp | Changed | Pause | End
+Effect = (
+    Answer | Publish | Announce | JoinRoom | LeaveRoom | Tell | Kick | Follow | Remove | SetOp | Changed | Pause | End
+)
 
 
 def notice(text: str, event: str = "info") -> Answer:

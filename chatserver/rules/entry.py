@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from chatserver.accounts.service import Login, Refused
+from chatserver.backends.accounts import StoredAccount
 from chatserver.backends.records import Unavailable
 from chatserver.core.hub import Greeting
 from chatserver.core.registry import NickTaken
 from chatserver.rules import accounts as accountrules
-from chatserver.rules import membership
+from chatserver.rules import devices, membership
 from chatserver.rules.effects import Effect, Pause, leave
 from chatserver.rules.moderation import until_text
 from chatserver.rules.services import Me
@@ -35,6 +36,7 @@ class Entrant(Me, Protocol):
 
     #: Do people of this mode meet in the hub's rooms (else each is alone with the server)?
     shared: bool
+    turn: devices.Turn
 
     def greet(self, g: Greeting) -> None: ...
 
@@ -86,6 +88,41 @@ def register(
     login_token: str | None = None,
     account_password: str | None = None,
 ) -> bool:
+    """``_register`` in the person's turn (``devices.py``): a room another device of its person
+    joins meanwhile is joined here once it is in. (Its arguments spelled out: a call with
+    ``**`` enters the interpreter again in C, a stack page deeper under every connection.)"""
+    turn = p.turn
+    with turn.lock:
+        done = _register(
+            p,
+            nick,
+            resume=resume,
+            last_seq=last_seq,
+            password=password,
+            room=room,
+            epoch=epoch,
+            others=others,
+            login_token=login_token,
+            account_password=account_password,
+        )
+    if turn:
+        devices.drain(p)
+    return done
+
+
+def _register(
+    p: Entrant,
+    nick: str,
+    *,
+    resume: str | None = None,
+    last_seq: int | None = None,
+    password: str | None = None,
+    room: str | None = None,
+    epoch: str | None = None,
+    others: Sequence[tuple[str, str | None, int | None]] = (),
+    login_token: str | None = None,
+    account_password: str | None = None,
+) -> bool:
     """Claim ``nick``, join the room and greet; on refusal tell the peer why.
 
     With ``login_token`` or ``account_password`` the person logs in to an account
@@ -118,13 +155,15 @@ def register(
         # (a password proves only an account that exists: one made at this hello, ``--accounts required``,
         # would make anyone who types the name an operator)
         accounts = p.server.accounts
+        # (the account the name is, read once: asked again below, it was up to three reads a hello)
+        known = accounts.registered(nick) if accounts is not None and login_token is None else None
         by_account = accounts is not None and (
-            login_token is not None or (account_password is not None and accounts.registered(nick) is not None)
+            login_token is not None or (account_password is not None and known is not None)
         )
         if not authenticate(p, nick, password, by_account=by_account):
             return False
         refuse_if_banned(p, nick)
-        login = login_at_hello(p, nick, login_token, account_password)
+        login = login_at_hello(p, nick, login_token, account_password, known)
         if login is None:
             return False
         if login is not True and nick_key(login.account) != nick_key(nick):
@@ -183,6 +222,7 @@ def register(
         focus = p.room
         # Announced, as the first room was, unless an old session of ours is still there.
         membership.rejoin(p, others, announced=not replaced)
+        devices.join_person_rooms(p)  # (another device's rooms: its person is in them)
         p.room = focus  # (rejoining moved the focus)
     p.server.participant_joined(p)
     if login is not True:
@@ -193,23 +233,26 @@ def register(
     return True
 
 
-def login_at_hello(p: Entrant, nick: str, token: str | None, password: str | None) -> Login | bool | None:
+def login_at_hello(
+    p: Entrant, nick: str, token: str | None, password: str | None, known: StoredAccount | None = None
+) -> Login | bool | None:
     """The hello's login: the ``Login`` done, True for a guest who may come in (the name is
-    nobody's account, and guests are welcome), or None when refused (told why)."""
+    nobody's account, and guests are welcome), or None when refused (told why). ``known``: the
+    account ``nick`` is, as the caller read it (None: none)."""
     accounts = p.server.accounts
     if accounts is None or p.is_host:
         return True
     try:
         if token is not None:
             return accounts.login_token(token, p.address)
-        if password is not None and accounts.required and accounts.registered(nick) is None:
+        if password is not None and accounts.required and known is None:
             return accounts.register(nick, password, p.address)  # (accounts only: a new one is made here)
         if password is not None:
             return accounts.login_password(nick, password, p.address)
     except Refused as refused:
         p.send(m.Error(refused.code, refused.text, wait=refused.wait or None))
         return None
-    account = accounts.registered(nick)
+    account = known
     if account is not None:
         text = f"{nick!r} is registered (the account {account.name}): log in with its password, or choose another name"
         p.send(m.Error("name_registered", text))

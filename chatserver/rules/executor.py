@@ -23,11 +23,13 @@ from chatserver.rules.effects import (
     Changed,
     Effect,
     End,
+    Follow,
     JoinRoom,
     Kick,
     LeaveRoom,
     Pause,
     Publish,
+    Remove,
     SessionEnd,
     SetOp,
     Tell,
@@ -118,6 +120,17 @@ def _kick(p: Actor, e: Kick) -> None:
     p.hub.kick(e.nick, e.why)
 
 
+def _leave(p: Actor, e: LeaveRoom) -> None:
+    staying = p.hub.part(e.room, p)  # type: ignore[arg-type]
+    if e.told is not None and not staying:  # (the person's last device out of it: the person left)
+        p.hub.announce(e.room, e.told)
+
+
+def _follow(p: Actor, e: Follow) -> None:
+    if p.account is not None:  # (a guest has one device)
+        p.hub.move(p.nick, e.room, e.join, reason=e.reason, skip=p)  # type: ignore[arg-type]
+
+
 def _end(p: Actor, e: End) -> None:
     p.send(m.Bye(e.bye))
     raise SessionEnd(e.reason)
@@ -128,9 +141,11 @@ _EXECUTORS: dict[type, Callable[[Actor, Effect], None]] = {
     Publish: _publish,
     Announce: lambda p, e: p.hub.announce(e.room, e.build, except_nick=e.except_nick),
     JoinRoom: lambda p, e: membership.join_room(p, e.room),
-    LeaveRoom: lambda p, e: p.hub.part(e.room, p),
+    LeaveRoom: _leave,
     Tell: lambda p, e: p.hub.tell(e.nick, Frame(e.msg)),
     Kick: _kick,
+    Follow: _follow,
+    Remove: lambda p, e: p.hub.move(e.nick, e.room, False, by=e.by, reason=e.why),
     SetOp: lambda p, e: p.hub.set_op(e.nick, e.op),
     Changed: lambda p, e: p.hub.changed(p),
     Pause: lambda p, e: p.server.pause(e.seconds),

@@ -17,7 +17,7 @@ import msgspec
 from chatserver.backends.records import Unavailable
 from chatserver.core.hub import LOBBY, Arrival, Greeting, Hub, TooManyRooms
 from chatserver.rules import crowd
-from chatserver.rules.effects import Announce, Answer, Effect, JoinRoom, LeaveRoom, error, notice
+from chatserver.rules.effects import Announce, Answer, Effect, Follow, JoinRoom, LeaveRoom, error, notice
 from chatserver.rules.services import Me
 from common import messages as m
 from common.limits import bound
@@ -189,40 +189,49 @@ def join(me: Me, msg: m.Join) -> list[Effect]:
     if why:
         return [error("too_many_joins", why)]
     try:  # (asked of the hub now: whether the room can be made is its answer)
-        join_room(me, wanted)
+        joined = join_room(me, wanted)
     except TooManyRooms as exc:
         return [error("too_many_rooms", f"{exc}; join one of /rooms")]
-    return []
+    return [Follow(joined, True)]  # (the person's other devices join it too: ``devices.py``)
+
+
+def leaving(me: Me, room: str, reason: str | None, *, by: str | None = None) -> list[Effect]:
+    """Out of ``room``, one this person is in (told ``parted``; ``by``: kicked out of it by ``by``);
+    out of its last room, back in the lobby. The room is told once the person's last device is
+    out (``LeaveRoom.told``): unless it is crowded, and always of a kick."""
+    nick = me.nick
+    verdict = judged(me, room, -1)  # (asked before the LeaveRoom below is done)
+    if by is not None:
+        told = f"{nick} left {room} (kicked by {by}" + (f": {reason})" if reason else ")")
+    else:
+        told = f"{nick} left {room}" + (f": {reason}" if reason else "")
+    said = None if by is not None else reason
+    build = lambda ts: m.Notice(text=told, ts=ts, event="leave", nick=nick, reason=said)  # noqa: E731
+    out = LeaveRoom(room, build if verdict.announced or by is not None else None)
+    del me.rooms[room_key(room)]
+    me.rewire()
+    if not me.rooms:
+        back: list[Effect] = [Answer(m.Parted(room=room, focus=LOBBY, reason=reason, by=by)), JoinRoom(LOBBY)]
+    else:
+        if room_key(room) == room_key(me.room):
+            me.room = list(me.rooms.values())[-1]  # the room joined last
+        back = [Answer(m.Parted(room=room, focus=me.room, reason=reason, by=by))]
+    return [out, *back, *crossing(me, room, verdict)]
 
 
 def part(me: Me, msg: m.Part) -> list[Effect]:
-    """``/part``: leave the named or the focused room; leaving the last one goes back to the lobby."""
+    """``/part``: leave the named or the focused room; leaving the last one goes back to the lobby.
+    Every device of the person leaves it (``Follow``); the room is told when the last one is out."""
     if msg.room is None:
         room: str | None = me.room
     else:
         room, refused = member_of(me, msg.room)
         if room is None:
             return refused
-    nick = me.nick
+    if len(me.rooms) == 1 and room_key(room) == room_key(LOBBY):
+        return [error("bad_command", f"you are in {LOBBY} only: /join another room first")]
     reason = one_line(msg.reason or "") or None  # (IRC's part message)
-    effects: list[Effect] = []
-    if len(me.rooms) == 1:
-        if room_key(room) == room_key(LOBBY):
-            return [error("bad_command", f"you are in {LOBBY} only: /join another room first")]
-        del me.rooms[room_key(room)]
-        me.rewire()
-        effects += [LeaveRoom(room), Answer(m.Parted(room=room, focus=LOBBY, reason=reason)), JoinRoom(LOBBY)]
-    else:
-        del me.rooms[room_key(room)]
-        me.rewire()
-        if room_key(room) == room_key(me.room):
-            me.room = list(me.rooms.values())[-1]  # the room joined last
-        effects += [LeaveRoom(room), Answer(m.Parted(room=room, focus=me.room, reason=reason))]
-    verdict = judged(me, room, -1)  # (asked before the LeaveRoom above is done)
-    if verdict.announced and not me.hub.staying(me, [room]):  # (not while another device is there)
-        told = f"{nick} left {room}" + (f": {reason}" if reason else "")
-        effects.append(Announce(room, lambda ts: m.Notice(text=told, ts=ts, event="leave", nick=nick, reason=reason)))
-    return effects + crossing(me, room, verdict)
+    return [*leaving(me, room, reason), Follow(room, False, reason or "")]
 
 
 def list_rooms(me: Me, msg: m.ListRooms) -> list[Effect]:

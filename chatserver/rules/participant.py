@@ -25,6 +25,7 @@ from chatserver.rules import (
     accounts,
     alone,
     chat,
+    devices,
     dispatch,
     entry,
     executor,
@@ -79,6 +80,9 @@ class Participant:
     #: Set when its session is ended from outside (a kick, a ban): its leaving is moderation,
     #: told even to a crowded room (``crowd.py``).
     removed = False
+    #: What its dialect adds to ``joined`` for a room another device of the person put it in
+    #: (``devices.py``; an IRC client's: the topic's setter and ``NAMES``).
+    followed: Callable[[str], None] = staticmethod(lambda room: None)
 
     def __init__(
         self,
@@ -118,6 +122,8 @@ class Participant:
         self.over_limit = 0  # messages in a row that had to be slowed (``dispatch.throttle``)
         #: How the hub hands it batches: see ``fanout.Participant.wire`` (``rewire``).
         self.wire: str | None = outlet.wire
+        #: Who changes its rooms now: its own commands, or what another thread asked (``devices.py``).
+        self.turn = devices.turn()
 
     @functools.cached_property
     def bucket(self) -> TokenBucket | None:
@@ -159,6 +165,10 @@ class Participant:
         """End this participant's session from another thread."""
         self.removed = True
         self.outlet.kick(reason)
+
+    def asked(self, room: str, join: bool, by: str, reason: str) -> None:
+        """Hub entry point, from any thread: join or leave ``room`` in this participant's turn (``devices.py``)."""
+        devices.asked(self, room, join, by, reason)
 
     def send(self, msg: m.Message) -> None:
         """To this participant only, after everything the hub has queued for it: one ordered channel."""
@@ -232,12 +242,15 @@ class Participant:
 
     def unregister(self, reason: str) -> None:
         """Leave the room, telling the others why (unless the server is stopping)."""
+        with self.turn.lock:  # (nothing asked of it meanwhile is done once it is gone: ``devices.py``)
+            self._unregister(reason)
+
+    def _unregister(self, reason: str) -> None:
         if not self.registered:
             return
         self.registered = False
         if self.shared:
-            self.hub.unregister(self)
-            staying = self.hub.staying(self, self.rooms.values())  # (its other devices': the person is there)
+            staying = self.hub.unregister(self)  # (its other devices' rooms, decided as it goes: the person is there)
             if not self.server.stopping and not self.replaced:
                 nick = self.nick
                 text = f"{nick} left" + ("" if reason in (SAID_EXIT_WORD, QUIT) else f" ({reason})")
@@ -263,14 +276,27 @@ class Participant:
         return greeting.users_reply(self)
 
     # -- commands: through this mode's table (``dispatch.py``) --------------
+    # (each in this participant's turn: what another thread asked of it meanwhile is done right after)
     def handle(self, msg: m.Message) -> None:
         """Act on one message from this registered participant (``dispatch.handle``)."""
-        dispatch.handle(self, msg)
+        turn = self.turn
+        with turn.lock:
+            dispatch.handle(self, msg)
+        if turn:
+            devices.drain(self)
 
     def typed(self, line: str, room: str | None = None) -> None:
         """A line as typed, parsed as the terminal parses it (``dispatch.typed``)."""
-        dispatch.typed(self, line, room)
+        turn = self.turn
+        with turn.lock:
+            dispatch.typed(self, line, room)
+        if turn:
+            devices.drain(self)
 
     def say_many(self, msgs: list[m.Message]) -> None:
         """Messages read together; a run of room messages published at once (``dispatch.say_many``)."""
-        dispatch.say_many(self, msgs)
+        turn = self.turn
+        with turn.lock:
+            dispatch.say_many(self, msgs)
+        if turn:
+            devices.drain(self)

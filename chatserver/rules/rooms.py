@@ -16,13 +16,13 @@ import msgspec
 
 from chatserver.core.hub import LOBBY
 from chatserver.rules import membership
-from chatserver.rules.effects import Announce, Answer, Effect, Tell, error
+from chatserver.rules.effects import Announce, Answer, Effect, Remove, Tell, error
 from chatserver.rules.outsiders import say_from_outside, takes_outsiders
 from chatserver.rules.roommodes import FLAGS, MAX_BANS, MAX_INVITES, MEANING, Ban, RoomModes, RoomState, ban_mask
 from chatserver.rules.services import Handler, Me
 from common import messages as m
 from common.nicks import nick_key
-from common.rooms import InvalidRoom, room_key, validate_room
+from common.rooms import InvalidRoom, one_line, room_key, validate_room
 
 #: The longest key a room may have.
 MAX_KEY = 32
@@ -443,6 +443,38 @@ def invite(me: Me, msg: Invite) -> list[Effect]:
         text=text, ts=time.time(), event="invite", nick=me.nick, target=target.nick, invited_to=room, account=me.account
     )
     return [Answer(Invited(target.nick, room, me.nick)), Tell(target.nick, told)]
+
+
+def kick(chat: Handler) -> Handler:
+    """The chat's ``/kick`` (out of the chat: a server operator's), and, for a kick naming a room
+    other than the lobby, ``kick_out``: out of that room only. The lobby is everyone's (a person
+    out of every other room is put back in it): a kick out of it is the chat's."""
+
+    def held(me: Me, msg: m.Kick) -> list[Effect]:
+        if msg.room is None or room_key(msg.room) == room_key(LOBBY):
+            return chat(me, msg)
+        return kick_out(me, msg)
+
+    return held
+
+
+def kick_out(me: Me, msg: m.Kick) -> list[Effect]:
+    """``KICK #room nick``, ``/kick #ROOM NICK``: the room's operator (``+o``) or a server operator
+    puts every device of the person out of that room (each told who did it and why; the room once)."""
+    assert msg.room is not None
+    room, state, refused = _present(me, msg.room)
+    if room is None:
+        return refused
+    if not room_op(me, state):
+        return [error("not_operator", f"only {room}'s operators (+o) and server operators can kick out of it")]
+    target = me.hub.find(msg.nick)
+    if target is None:
+        return [error("no_such_nick", f"nobody called {msg.nick[:40]!r} is here", target=msg.nick[:40])]
+    if not _in_room(me, room, target.nick):
+        return [error("not_in_that_room", f"{target.nick} is not in {room}", room=room, target=target.nick)]
+    if target.host:
+        return [error("not_kickable", f"{target.nick} runs this server")]
+    return [Remove(target.nick, room, me.nick, one_line(msg.reason))]
 
 
 #: The questions' handlers, for the chat table.

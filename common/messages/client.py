@@ -132,10 +132,12 @@ class Away(Message, tag="away"):
 
 
 class Kick(Message, tag="kick"):
-    """``/kick NICK [reason]``: an operator removes a user."""
+    """``/kick NICK [reason]``: an operator removes a user; ``/kick #ROOM NICK [reason]``: out of that room only."""
 
     nick: Str
     reason: Str = sent("")
+    #: The room kicked out of (its operator's or a server operator's right); absent: out of the chat.
+    room: Str | None = None
 
 
 class History(Message, tag="history"):

@@ -158,6 +158,8 @@ class Parted(Message, tag="parted"):
     focus: Str
     #: Why, as you said it (told to the room too).
     reason: Str | None = None
+    #: Who kicked you out of it (a room operator's kick; absent: you left it, here or on another device).
+    by: Str | None = None
 
 
 class Focused(Message, tag="focused"):

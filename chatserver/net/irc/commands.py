@@ -190,7 +190,7 @@ def kick(d: IrcDialect, session: Session, params: list[str]) -> None:
     if room_key(room) not in session.participant.rooms and not session.participant.hub.first_names(room, 1)[1]:
         d.send(session, [["403", room, "No such channel"]])
         return
-    d.ask(session, "KICK", room, m.Kick(lanchat_nick(nick), reason=params[2] if len(params) > 2 else ""))
+    d.ask(session, "KICK", room, m.Kick(lanchat_nick(nick), reason=params[2] if len(params) > 2 else "", room=room))
 
 
 def mode(d: IrcDialect, session: Session, params: list[str]) -> None:

@@ -25,6 +25,7 @@ from chatserver.rules import lookup, rooms
 from chatserver.rules.effects import SessionEnd
 from common import messages as m
 from common.limits import MAX_FIELD
+from common.rooms import room_key
 
 from . import accountreg, names, readmarker, sasl, tagmsg
 from .commands import CHAT, Run
@@ -340,6 +341,15 @@ class IrcDialect:
             self.people.came(p.nick, self._user, self._realname, self.reach)
             self.client.name = p.nick
             self.names_of_new(session, set())
+            p.followed = functools.partial(self._followed, session)  # (roomsfollow: rules/devices.py)
+
+    def _followed(self, session: Session, room: str) -> None:
+        """A room another device of the person joined (in this participant's turn, maybe on that
+        device's thread): its topic's setter and NAMES after the JOIN, the answers' context as it was."""
+        said = self._said
+        self.names_of_new(session, {key for key in session.participant.rooms if key != room_key(room)})
+        if said is not None:
+            self.context(session, *said)
 
     def _tagged(self, session: Session, t: tagmsg.Tagged) -> None:
         """A ``TAGMSG`` relayed to this client (from another's thread): in its turn, as its caps say."""

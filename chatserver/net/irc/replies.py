@@ -175,7 +175,7 @@ class Client:
         text = [
             f"{self.network} is a lanchat server: its rooms are these channels, shared with the",
             "terminal client and the chat page. You start in #lobby. Operators are server-wide,",
-            "KICK disconnects, and bans are by name and address (see docs/irc.md).",
+            "KILL disconnects, and bans are by name and address (see docs/irc.md).",
         ]
         return [
             ["375", f"- {names.SERVER} Message of the day -"],
@@ -234,6 +234,8 @@ class Client:
     def notice_of(self, msg: m.Notice) -> list[str]:
         if msg.room is not None:  # (a room's notice sent alone: as the room's)
             return room_lines(msg, *flags_of(self.caps))
+        if msg.event == "kicked":  # (out of one room: the KICK that ``parted`` makes says it; roomsfollow)
+            return []
         if msg.event == "oper":
             return [
                 self.numeric("381", "You are now an IRC operator"),
@@ -411,6 +413,13 @@ def _none(client: Client, msg: m.Message) -> list[str]:
 
 
 #: How each message for one IRC client is rendered (anything else: its text as a NOTICE, if any).
+def _parted(nick: str, msg: m.Parted) -> list[str]:
+    """Out of a room: ``PART``, or, kicked out of it by ``msg.by``, ``KICK`` (roomsfollow: rules/devices.py)."""
+    if msg.by:
+        return [build("KICK", msg.room, nick, msg.reason or irc_nick(msg.by), source=prefix(msg.by))]
+    return [build("PART", msg.room, *[msg.reason] if msg.reason else [], source=prefix_of(nick))]
+
+
 _RENDER: dict[type, Callable[[Client, m.Message], list[str]]] = {
     m.Welcome: Client.welcome,  # type: ignore[dict-item]
     m.Joined: Client.joined,  # type: ignore[dict-item]
@@ -420,7 +429,7 @@ _RENDER: dict[type, Callable[[Client, m.Message], list[str]]] = {
     m.Error: Client.error,  # type: ignore[dict-item]
     m.Users: Client.users,  # type: ignore[dict-item]
     m.RoomList: Client.rooms,  # type: ignore[dict-item]
-    m.Parted: lambda c, msg: [build("PART", msg.room, *[msg.reason] if msg.reason else [], source=prefix_of(c.nick))],  # type: ignore[attr-defined]
+    m.Parted: lambda c, msg: _parted(c.nick, msg),  # type: ignore[attr-defined]
     m.Ping: lambda c, msg: [build("PING", msg.token or names.SERVER)],  # type: ignore[attr-defined]
     m.Pong: lambda c, msg: [build("PONG", names.SERVER, msg.token, source=names.SERVER)],  # type: ignore[attr-defined]
     m.Bye: lambda c, msg: [build("ERROR", f"Closing link: {msg.reason or 'goodbye'}")],  # type: ignore[attr-defined]
