@@ -254,6 +254,39 @@ def test_words_not_yet_indexed_are_found_and_pruning_them_keeps_the_index_whole(
         again.close()
 
 
+def test_the_words_are_indexed_behind_the_commits_not_in_them(tmp_path):
+    """A commit that leaves EARLY_ROWS rows unindexed wakes the indexer's thread instead of
+    indexing them before its batch is delivered: the clock stands still and the rows are fewer
+    than INDEX_ROWS, so no commit indexes, and yet the index holds them, each found once."""
+    from helpers import TIMEOUT
+
+    from chatserver.backends.sqlite.indexing import EARLY_ROWS
+    from chatserver.backends.sqlite.search import INDEX_ROWS
+
+    assert EARLY_ROWS < INDEX_ROWS
+    path = tmp_path / "behind.sqlite3"
+    store = SqliteStore(path, room_key=room_key, clock=lambda: 0.0)
+    store.save_room(StoredRoom("#a", "e", 0, ""))
+    db = sqlite3.connect(path)
+    try:
+        _keep(store, [_msg("#a", seq, f"early word{seq}") for seq in range(1, EARLY_ROWS)])
+        assert store.wait_indexed(TIMEOUT)
+        assert db.execute("SELECT value FROM meta WHERE key = 'indexed'").fetchone() is None, "not yet woken"
+        _keep(store, [_msg("#a", EARLY_ROWS, "the last early word")])
+        assert store.wait_indexed(TIMEOUT), "the indexer answered"
+        assert db.execute("SELECT value FROM meta WHERE key = 'indexed'").fetchone() == (str(EARLY_ROWS),)
+        assert db.execute("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'early'").fetchone() == (
+            EARLY_ROWS,
+        )
+        assert [x.seq for x in store.search("#a", "early", 1000)] == list(range(EARLY_ROWS, 0, -1))
+        _keep(store, [_msg("#a", EARLY_ROWS + 1, "one more early word")])
+        assert [x.seq for x in store.search("#a", "early", 2)] == [EARLY_ROWS + 1, EARLY_ROWS], "and past it"
+        db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")  # (raises if not whole)
+    finally:
+        db.close()
+        store.close()
+
+
 def test_the_words_are_indexed_a_second_after_the_last_filling_however_few(tmp_path):
     from chatserver.backends.sqlite.search import INDEX_SECONDS
 

@@ -23,6 +23,7 @@ from chatserver.backends.sqlite import messages, rooms
 from chatserver.backends.sqlite.accounts import SqliteAccounts
 from chatserver.backends.sqlite.checkpoints import Checkpointer
 from chatserver.backends.sqlite.database import Database
+from chatserver.backends.sqlite.indexing import EARLY_ROWS, Indexer
 from chatserver.backends.sqlite.markers import SqliteMarkers
 from chatserver.backends.sqlite.moderation import SqliteModeration
 from chatserver.backends.sqlite.pruning import Pruning
@@ -71,6 +72,7 @@ class SqliteStore:
         self.markers = SqliteMarkers(self._database)
         self._pruning = Pruning(self._database, self._readers, self._index.catch_up_now)
         self._checkpoints = Checkpointer(self.path)
+        self._indexer = Indexer(self._index_behind)
         self._ensuring = threading.Lock()
 
     # -- the broker --
@@ -129,7 +131,19 @@ class SqliteStore:
             return {(self._room_key(x.room), x.seq) for x in batch.messages}
         self._index.advanced(*done)
         self._checkpoints.committed(len(batch.messages))
+        if self._index.behind >= EARLY_ROWS:
+            self._indexer.wake()
         return set()
+
+    def _index_behind(self) -> None:
+        """The rows not indexed yet put in the index, in a transaction of their own (the indexer's thread)."""
+        with self._database.lock:
+            done = self._database.run_held(self._index.catch_up, "indexing the words: ", None, atomic=True)
+            self._index.advanced(done)
+
+    def wait_indexed(self, timeout: float) -> bool:
+        """Until the indexer has indexed what the commits so far woke it for; False past ``timeout``."""
+        return self._indexer.wait(timeout)
 
     def recent(self, room: str, count: int, before: int | None = None, after: int | None = None) -> list[m.ChatMessage]:
         return self._messages.recent(room, count, before, after)
@@ -144,6 +158,7 @@ class SqliteStore:
         """Close the file: rooms saved are written, and the words indexed; messages staged
         and not committed are dropped (commit first)."""
         left = self._staging.close()
+        self._indexer.stop()
         self._checkpoints.stop()
 
         def write(db: sqlite3.Connection) -> tuple[int | None]:
