@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 
 import pytest
@@ -284,6 +285,33 @@ def test_the_words_are_indexed_behind_the_commits_not_in_them(tmp_path):
         db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")  # (raises if not whole)
     finally:
         db.close()
+        store.close()
+
+
+def test_a_slow_commit_is_said_at_debug_with_what_it_held_up(tmp_path, caplog):
+    """Where a latency tail comes from, on a real machine (``--log-level DEBUG``): a commit that took
+    longer than SLOW_COMMIT by the store's clock is logged with its messages; a quick one is not."""
+    from chatserver.backends.store import SLOW_COMMIT
+
+    now, step = [0.0], [0.0]
+
+    def clock() -> float:  # (each reading moves it on by ``step``)
+        now[0] += step[0]
+        return now[0]
+
+    store = SqliteStore(tmp_path / "slow.sqlite3", room_key=room_key, clock=clock)
+    store.save_room(StoredRoom("#a", "e", 0, ""))
+    caplog.set_level(logging.DEBUG, logger="chatserver.backends.store")
+    try:
+        _keep(store, [_msg("#a", 1, "quick")])
+        assert not [r for r in caplog.records if "slow commit" in r.getMessage()]
+        store.stage(_msg("#a", 2, "slow"))
+        store.stage(_msg("#a", 3, "slow too"))
+        step[0] = SLOW_COMMIT
+        assert store.commit() == set()
+        said = [r.getMessage() for r in caplog.records if "slow commit" in r.getMessage()]
+        assert len(said) == 1 and "2 messages" in said[0], said
+    finally:
         store.close()
 
 

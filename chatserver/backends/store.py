@@ -11,6 +11,7 @@ acknowledges only what is committed.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import sqlite3
 import threading
@@ -36,6 +37,12 @@ from common import messages as m
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore", "StoreError"]
 
+log = logging.getLogger(__name__)
+
+#: A commit that took longer than this (seconds, the store's clock) is said at DEBUG, with what it
+#: held up and why (``--log-level DEBUG``): the dispatcher delivers nothing meanwhile.
+SLOW_COMMIT = 0.005
+
 
 class SqliteStore:
     """One SQLite file: a ``ports.Broker``, ``ModerationStore`` and ``SecretStore``
@@ -56,6 +63,7 @@ class SqliteStore:
     ) -> None:
         self.path = Path(path)
         self._room_key = room_key
+        self._clock = clock
         self._database = Database(self.path, clock)
         self._readers = Readers(self.path, clock)
         self._staging = Staging(room_key)
@@ -108,12 +116,30 @@ class SqliteStore:
 
     def commit(self) -> set[tuple[str, int]]:
         """Write what was staged in one transaction; the ``(room_key, seq)`` of messages not kept."""
+        began = self._clock()
         with self._database.lock:
+            locked = self._clock()
+            behind = self._index.behind
             batch = self._staging.take()
             try:
                 return self._commit_locked(batch)
             finally:
                 self._staging.done()
+                self._say_if_slow(began, locked, batch, behind)
+
+    def _say_if_slow(self, began: float, locked: float, batch: Batch, behind: int) -> None:
+        """Log a commit over ``SLOW_COMMIT`` at DEBUG (the writer's lock held)."""
+        took = self._clock() - began
+        if took > SLOW_COMMIT and log.isEnabledFor(logging.DEBUG):
+            indexed = behind + len(batch.messages) > 0 and self._index.behind == 0
+            log.debug(
+                "slow commit: %.1f ms (%.1f waiting for the writer's lock), %d messages, %d rooms%s",
+                took * 1000,
+                (locked - began) * 1000,
+                len(batch.messages),
+                len(batch.rooms),
+                ", the words indexed" if indexed else "",
+            )
 
     def _commit_locked(self, batch: Batch) -> set[tuple[str, int]]:
         """The commit itself (the writer's lock held); rooms it could not write are staged again."""
