@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 
 import pytest
@@ -252,6 +253,66 @@ def test_words_not_yet_indexed_are_found_and_pruning_them_keeps_the_index_whole(
         assert [x.seq for x in again.search("#a", "build", 10)] == [INDEX_ROWS + 6, INDEX_ROWS + 5, INDEX_ROWS + 4]
     finally:
         again.close()
+
+
+def test_the_words_are_indexed_behind_the_commits_not_in_them(tmp_path):
+    """A commit that leaves EARLY_ROWS rows unindexed wakes the indexer's thread instead of
+    indexing them before its batch is delivered: the clock stands still and the rows are fewer
+    than INDEX_ROWS, so no commit indexes, and yet the index holds them, each found once."""
+    from helpers import TIMEOUT
+
+    from chatserver.backends.sqlite.indexing import EARLY_ROWS
+    from chatserver.backends.sqlite.search import INDEX_ROWS
+
+    assert EARLY_ROWS < INDEX_ROWS
+    path = tmp_path / "behind.sqlite3"
+    store = SqliteStore(path, room_key=room_key, clock=lambda: 0.0)
+    store.save_room(StoredRoom("#a", "e", 0, ""))
+    db = sqlite3.connect(path)
+    try:
+        _keep(store, [_msg("#a", seq, f"early word{seq}") for seq in range(1, EARLY_ROWS)])
+        assert store.wait_indexed(TIMEOUT)
+        assert db.execute("SELECT value FROM meta WHERE key = 'indexed'").fetchone() is None, "not yet woken"
+        _keep(store, [_msg("#a", EARLY_ROWS, "the last early word")])
+        assert store.wait_indexed(TIMEOUT), "the indexer answered"
+        assert db.execute("SELECT value FROM meta WHERE key = 'indexed'").fetchone() == (str(EARLY_ROWS),)
+        assert db.execute("SELECT count(*) FROM messages_fts WHERE messages_fts MATCH 'early'").fetchone() == (
+            EARLY_ROWS,
+        )
+        assert [x.seq for x in store.search("#a", "early", 1000)] == list(range(EARLY_ROWS, 0, -1))
+        _keep(store, [_msg("#a", EARLY_ROWS + 1, "one more early word")])
+        assert [x.seq for x in store.search("#a", "early", 2)] == [EARLY_ROWS + 1, EARLY_ROWS], "and past it"
+        db.execute("INSERT INTO messages_fts (messages_fts) VALUES ('integrity-check')")  # (raises if not whole)
+    finally:
+        db.close()
+        store.close()
+
+
+def test_a_slow_commit_is_said_at_debug_with_what_it_held_up(tmp_path, caplog):
+    """Where a latency tail comes from, on a real machine (``--log-level DEBUG``): a commit that took
+    longer than SLOW_COMMIT by the store's clock is logged with its messages; a quick one is not."""
+    from chatserver.backends.store import SLOW_COMMIT
+
+    now, step = [0.0], [0.0]
+
+    def clock() -> float:  # (each reading moves it on by ``step``)
+        now[0] += step[0]
+        return now[0]
+
+    store = SqliteStore(tmp_path / "slow.sqlite3", room_key=room_key, clock=clock)
+    store.save_room(StoredRoom("#a", "e", 0, ""))
+    caplog.set_level(logging.DEBUG, logger="chatserver.backends.store")
+    try:
+        _keep(store, [_msg("#a", 1, "quick")])
+        assert not [r for r in caplog.records if "slow commit" in r.getMessage()]
+        store.stage(_msg("#a", 2, "slow"))
+        store.stage(_msg("#a", 3, "slow too"))
+        step[0] = SLOW_COMMIT
+        assert store.commit() == set()
+        said = [r.getMessage() for r in caplog.records if "slow commit" in r.getMessage()]
+        assert len(said) == 1 and "2 messages" in said[0], said
+    finally:
+        store.close()
 
 
 def test_the_words_are_indexed_a_second_after_the_last_filling_however_few(tmp_path):

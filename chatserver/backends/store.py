@@ -11,6 +11,7 @@ acknowledges only what is committed.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import sqlite3
 import threading
@@ -23,6 +24,7 @@ from chatserver.backends.sqlite import messages, rooms
 from chatserver.backends.sqlite.accounts import SqliteAccounts
 from chatserver.backends.sqlite.checkpoints import Checkpointer
 from chatserver.backends.sqlite.database import Database
+from chatserver.backends.sqlite.indexing import EARLY_ROWS, Indexer
 from chatserver.backends.sqlite.markers import SqliteMarkers
 from chatserver.backends.sqlite.moderation import SqliteModeration
 from chatserver.backends.sqlite.pruning import Pruning
@@ -34,6 +36,12 @@ from chatserver.backends.sqlite.staging import Batch, Staging
 from common import messages as m
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore", "StoreError"]
+
+log = logging.getLogger(__name__)
+
+#: A commit that took longer than this (seconds, the store's clock) is said at DEBUG, with what it
+#: held up and why (``--log-level DEBUG``): the dispatcher delivers nothing meanwhile.
+SLOW_COMMIT = 0.005
 
 
 class SqliteStore:
@@ -55,6 +63,7 @@ class SqliteStore:
     ) -> None:
         self.path = Path(path)
         self._room_key = room_key
+        self._clock = clock
         self._database = Database(self.path, clock)
         self._readers = Readers(self.path, clock)
         self._staging = Staging(room_key)
@@ -71,6 +80,7 @@ class SqliteStore:
         self.markers = SqliteMarkers(self._database)
         self._pruning = Pruning(self._database, self._readers, self._index.catch_up_now)
         self._checkpoints = Checkpointer(self.path)
+        self._indexer = Indexer(self._index_behind)
         self._ensuring = threading.Lock()
 
     # -- the broker --
@@ -106,12 +116,30 @@ class SqliteStore:
 
     def commit(self) -> set[tuple[str, int]]:
         """Write what was staged in one transaction; the ``(room_key, seq)`` of messages not kept."""
+        began = self._clock()
         with self._database.lock:
+            locked = self._clock()
+            behind = self._index.behind
             batch = self._staging.take()
             try:
                 return self._commit_locked(batch)
             finally:
                 self._staging.done()
+                self._say_if_slow(began, locked, batch, behind)
+
+    def _say_if_slow(self, began: float, locked: float, batch: Batch, behind: int) -> None:
+        """Log a commit over ``SLOW_COMMIT`` at DEBUG (the writer's lock held)."""
+        took = self._clock() - began
+        if took > SLOW_COMMIT and log.isEnabledFor(logging.DEBUG):
+            indexed = behind + len(batch.messages) > 0 and self._index.behind == 0
+            log.debug(
+                "slow commit: %.1f ms (%.1f waiting for the writer's lock), %d messages, %d rooms%s",
+                took * 1000,
+                (locked - began) * 1000,
+                len(batch.messages),
+                len(batch.rooms),
+                ", the words indexed" if indexed else "",
+            )
 
     def _commit_locked(self, batch: Batch) -> set[tuple[str, int]]:
         """The commit itself (the writer's lock held); rooms it could not write are staged again."""
@@ -129,7 +157,19 @@ class SqliteStore:
             return {(self._room_key(x.room), x.seq) for x in batch.messages}
         self._index.advanced(*done)
         self._checkpoints.committed(len(batch.messages))
+        if self._index.behind >= EARLY_ROWS:
+            self._indexer.wake()
         return set()
+
+    def _index_behind(self) -> None:
+        """The rows not indexed yet put in the index, in a transaction of their own (the indexer's thread)."""
+        with self._database.lock:
+            done = self._database.run_held(self._index.catch_up, "indexing the words: ", None, atomic=True)
+            self._index.advanced(done)
+
+    def wait_indexed(self, timeout: float) -> bool:
+        """Until the indexer has indexed what the commits so far woke it for; False past ``timeout``."""
+        return self._indexer.wait(timeout)
 
     def recent(self, room: str, count: int, before: int | None = None, after: int | None = None) -> list[m.ChatMessage]:
         return self._messages.recent(room, count, before, after)
@@ -144,6 +184,7 @@ class SqliteStore:
         """Close the file: rooms saved are written, and the words indexed; messages staged
         and not committed are dropped (commit first)."""
         left = self._staging.close()
+        self._indexer.stop()
         self._checkpoints.stop()
 
         def write(db: sqlite3.Connection) -> tuple[int | None]:

@@ -3,9 +3,10 @@
 Indexing a commit's few rows on their own cost as much again as writing
 them, and made the WAL several times larger (a segment and its merges per
 commit), so checkpoints fell behind and the WAL never started over. So the
-index is filled in the commit that brings the rows not yet indexed to
-``INDEX_ROWS``, or that comes ``INDEX_SECONDS`` after the last filling (and
-at close, and before retention deletes rows: the delete trigger takes rows
+index is filled a batch of rows at a time: by the indexer's thread
+(``indexing.py``) once a commit leaves ``indexing.EARLY_ROWS`` unindexed,
+else in the commit that brings them to ``INDEX_ROWS``, or that comes
+``INDEX_SECONDS`` after the last filling (and at close, and before retention deletes rows: the delete trigger takes rows
 out of the index, which must hold them). How far it goes is kept in the
 same transaction (``meta`` row ``indexed``: the last message id indexed; a
 file without one was indexed at every commit). A search reads the index,
@@ -90,6 +91,11 @@ class WordIndex:
             return
         self._indexed = int(row[0]) if row is not None else top  # (no row: indexed at every commit)
         self._behind = top - self._indexed
+
+    @property
+    def behind(self) -> int:
+        """Rows written and not indexed yet, about."""
+        return self._behind
 
     def written(self, db: sqlite3.Connection, rows: int) -> int | None:
         """In a commit's transaction, after its rows: catch up if it is time (``catch_up``)."""
