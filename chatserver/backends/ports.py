@@ -203,6 +203,10 @@ class RoomDirectory(Protocol):
     def first_names(self, room: str, limit: int) -> tuple[list[str], int]:
         """``first_members``' names alone."""
 
+    def first_present(self, room: str, limit: int) -> tuple[list[str], list[str], int]:
+        """``first_members``' names, those of them away, and the count: what a plain peer's
+        entry lists, without a ``Person`` record each."""
+
     def size(self, room: str) -> int:
         """How many are in ``room`` now, in O(1) (``rules/crowd.py`` asks on every join and leave)."""
 

@@ -117,6 +117,10 @@ class RedisDirectory:
         shown, count = self.first_members(room, limit)
         return [p.nick for p in shown], count
 
+    def first_present(self, room: str, limit: int) -> tuple[list[str], list[str], int]:
+        shown, count = self.first_members(room, limit)
+        return [p.nick for p in shown], [p.nick for p in shown if p.away], count
+
     def size(self, room: str) -> int:
         """Presence's count of ``room`` across the cluster: one HLEN, O(1)."""
         return self._presence.counts([room_key(room)])[0]

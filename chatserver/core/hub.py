@@ -146,6 +146,7 @@ class LocalHub:
         # connection: ``net/threadmemory.py``).
         self.first_members = self._directory.first_members
         self.first_names = self._directory.first_names
+        self.first_present = self._directory.first_present
         self.join = self._joining.join
         self.publish = self._delivery.publish
         self.publish_many = self._delivery.publish_many

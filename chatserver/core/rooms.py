@@ -222,6 +222,14 @@ class Rooms:
         r = self.by_key.get(room_key(name))
         return ([sub.nick for sub in itertools.islice(_people(r.members), limit)], self.count(r)) if r else ([], 0)
 
+    def first_present(self, name: str, limit: int) -> tuple[list[str], list[str], int]:
+        """``first_names`` with the away among them: a plain peer's entry, with no record each."""
+        r = self.by_key.get(room_key(name))
+        if r is None:
+            return [], [], 0
+        shown = list(itertools.islice(_people(r.members), limit))
+        return [sub.nick for sub in shown], [sub.nick for sub in shown if sub.away], self.count(r)
+
     def listing(self) -> list[RoomInfo]:
         """Rooms with people in them (and the lobby), by name."""
         found = [
@@ -295,6 +303,10 @@ class LocalDirectory:
     def first_names(self, room: str, limit: int) -> tuple[list[str], int]:
         with self._lock:
             return self._rooms.first_names(room, limit)
+
+    def first_present(self, room: str, limit: int) -> tuple[list[str], list[str], int]:
+        with self._lock:
+            return self._rooms.first_present(room, limit)
 
     def size(self, room: str) -> int:
         with self._lock:

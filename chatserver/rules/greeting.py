@@ -76,9 +76,8 @@ def _nicks_here(p: Actor) -> tuple[list[str], int]:
 def users_on_entry(p: Actor) -> m.Users:
     """Who is here, as a plain peer is told on entering: the first ``limits.first`` of them
     with their away marks, and the count of the rest (``/who`` names as many as fit)."""
-    shown, count = p.hub.first_members(p.room, bound(m.Users))
-    nicks = [q.nick for q in shown]
-    return fit(m.Users(p.room, nicks, away=[q.nick for q in shown if q.away], more=count - len(shown)))
+    nicks, away, count = p.hub.first_present(p.room, bound(m.Users))  # (names: no record each)
+    return fit(m.Users(p.room, nicks, away=away, more=count - len(nicks)))
 
 
 def users_reply(p: Actor) -> m.Users:
