@@ -224,12 +224,12 @@ class IrcDialect:
         self.context(session, command, target)
         session.participant.handle(msg)
 
-    def names_of_new(self, session: Session, before: set[str]) -> None:
-        """NAMES for each room just joined (after its JOIN and replay)."""
+    def names_of_new(self, session: Session, before: set[str], *, registering: bool = False) -> None:
+        """NAMES for each room just joined (after its JOIN and replay); ``registering``: the rooms it arrives in."""
         p = session.participant
         for key, room in list(p.rooms.items()):
             if key not in before:
-                readmarker.joined(self, session, room)  # (before NAMES, as draft/read-marker says)
+                readmarker.joined(self, session, room, registering=registering)  # (before NAMES, as the spec says)
                 if p.hub.topic(room):
                     self.ask(session, "TOPIC", room, rooms.TopicOf(room))  # (``333`` after its ``332``)
                 self.ask(session, "NAMES", room, lookup.Names(room))
@@ -339,7 +339,7 @@ class IrcDialect:
             self.reach = functools.partial(self._tagged, session)  # (this client, among its name's devices)
             self.people.came(p.nick, self._user, self._realname, self.reach)
             self.client.name = p.nick
-            self.names_of_new(session, set())
+            self.names_of_new(session, set(), registering=True)
 
     def _tagged(self, session: Session, t: tagmsg.Tagged) -> None:
         """A ``TAGMSG`` relayed to this client (from another's thread): in its turn, as its caps say."""
