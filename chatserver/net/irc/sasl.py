@@ -221,12 +221,10 @@ def _scram(d: Dialect, session: Session, whole: str) -> None:
             return
     else:  # (the client's ``+`` after the server's final message: logged in)
         state.reset()
-        try:
-            login = accounts.login_proven(exchange.name, p.address)
-        except Refused as refused:
-            d.send(session, [["904", f"SASL authentication failed: {refused.text}"]])
+        if exchange.account is None:  # (a made-up credential's proof never matches: not reached)
+            d.send(session, [["904", "SASL authentication failed: wrong account name or password"]])
             return
-        _logged_in(d, session, login)
+        _logged_in(d, session, accounts.login_proven(exchange.account, p.address))
         return
     encoded = base64.b64encode(answer.encode()).decode()
     chunks = [encoded[i : i + CHUNK] for i in range(0, len(encoded), CHUNK)]
