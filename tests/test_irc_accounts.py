@@ -393,3 +393,27 @@ def test_register_makes_an_account_before_and_after_connecting(srv):
     assert welcome["type"] == "welcome", "the account made over IRC: a native login with its password"
     assert native.expect(lambda f: f["type"] in ("loggedin", "error"))["account"] == "newbie2"
     native.close()
+
+
+def test_register_before_connecting_needs_the_servers_password_first(tmp_path):
+    secret = tmp_path / "password"
+    secret.write_text("server secret\n")
+    server = ServerProcess("--rate-limit", "0", "--password-file", str(secret))
+    try:
+        early = RawIrc(server.irc_port)
+        early.line("CAP LS 302")
+        listed = early.numeric("CAP")[-1].split()
+        assert "draft/account-registration" in listed, "offered, but not before connecting"
+        early.line("NICK early")
+        early.line(f"REGISTER * * :{PASSWORD}")
+        assert early.numeric("FAIL")[1:4] == ["FAIL", "REGISTER", "COMPLETE_CONNECTION_REQUIRED"]
+        early.line("PASS :server secret")
+        early.line("USER u 0 * :a tester")
+        early.line("CAP END")
+        assert early.numeric("001")[2] == "early", "the server's password checked as it registers"
+        early.line(f"REGISTER * * :{PASSWORD}")
+        assert early.numeric("REGISTER")[1:4] == ["REGISTER", "SUCCESS", "early"], "once connected: made"
+        early.close()
+    finally:
+        code, err = server.stop()
+    assert code == 0, err
