@@ -1,8 +1,9 @@
 """What a registered IRC client's commands do: each one the rules' message for it, or an answer of IRC's own.
 
 Functions of the dialect (``dialect.IrcDialect``) and the session; the
-table ``CHAT`` names them. ``PRIVMSG`` and ``NOTICE`` are the dialect's own
-(they take the together-read path).
+table ``CHAT`` names them. ``PRIVMSG`` and ``NOTICE`` are ``messages.py``'s
+(they take the together-read path); ``MODE #room`` is read by the rules'
+one parser (``rules/modeline.py``), as the native ``/mode`` is.
 """
 
 from __future__ import annotations
