@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 
 from common import messages as m
+from common.nicks import nick_key
 from common.rooms import room_key
 
 from .connection import ChatConnection
@@ -85,8 +86,9 @@ class Inbound:
         self.logged_out: Callable[[m.LoggedOut], m.Message] = lambda msg: msg
         #: A login refused, with why: True if it was the remembered one (the user was told).
         self.login_refused: Callable[[str], bool] = lambda why: False
-        #: Logged in to an account: what is shown is marked read for its other devices.
-        self.marking = False
+        #: The account we are logged in to, asked of ``accounts.Account`` (None: a guest): while
+        #: there is one, what is shown is marked read for its other devices.
+        self.account: Callable[[], str | None] = lambda: None
         self._marked: dict[str, tuple[float, float]] = {}  # room key -> (ts marked, when: our clock)
         #: A room's last message shown within its second, sent when the second is over (room, ts).
         self._pending: dict[str, tuple[str, float]] = {}
@@ -134,7 +136,7 @@ class Inbound:
         """Tell the server ``room`` is read up to ``ts`` (logged in only). Live messages: at most once
         per ``every`` seconds a room (a busy room costs a frame a second, not one a message), the
         first at once and the last of the second when it is over, as ``notify.Notifier`` does."""
-        if not self.marking:
+        if self.account() is None:
             return
         key = room_key(room)
         with self._marks_lock:
@@ -172,6 +174,8 @@ class Inbound:
             self.server_stopping = True  # a restart, not the end of the chat
         if msg.event in ("link_down", "link_up"):
             self._cluster_link(msg.event == "link_up")
+        if msg.event == "account" and msg.nick and nick_key(msg.nick) == nick_key(self.nick):
+            return None  # (ours, told to our rooms for the others: ``loggedin``/``loggedout`` said it to us)
         return msg
 
     def _ping(self, msg: m.Ping) -> None:
@@ -213,11 +217,9 @@ class Inbound:
         return msg
 
     def _logged_in(self, msg: m.LoggedIn) -> m.Message:
-        self.marking = True
         return self.logged_in(msg)
 
     def _logged_out(self, msg: m.LoggedOut) -> m.Message:
-        self.marking = False
         return self.logged_out(msg)
 
     def _chat(self, msg: m.ChatMessage) -> m.Message | None:

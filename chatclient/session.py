@@ -128,6 +128,7 @@ class ChatSession:
         self._inbound.logged_in = self.account.logged_in
         self._inbound.logged_out = self.account.logged_out
         self._inbound.login_refused = self.account.refused
+        self._inbound.account = lambda: self.account.account  # (held there only: asked, never copied)
         self._stop = threading.Event()
         self._relink = Relink(
             self._inbound,

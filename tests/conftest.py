@@ -10,8 +10,14 @@ from hypothesis import settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from helpers import ClusterNode, ServerProcess, private_home, start_cluster  # noqa: E402
+from helpers import ClusterNode, ManualClock, ServerProcess, private_home, start_cluster, stop_cleanly  # noqa: E402
 from redis_server import RedisServer, require_binary  # noqa: E402
+
+from chatserver.accounts import hashing  # noqa: E402
+from chatserver.accounts.service import Accounts  # noqa: E402
+from chatserver.backends.accounts import MemoryAccounts  # noqa: E402
+from chatserver.config import ServerConfig  # noqa: E402
+from chatserver.net.server import ChatServer  # noqa: E402
 
 # Property tests check what is built, never how fast: Hypothesis's default 200 ms deadline per example is a
 # timed assertion, and it failed under load on a 2-core machine running four workers (test_frame_limits).
@@ -35,23 +41,69 @@ def _state_per_test(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
 
 
+def _servers():
+    """Start chat servers: ``make_server("--accounts", "optional")`` is a ``ServerProcess`` (forked
+    from the fork server, ``forkserver.py``, as ever), ``forbidden=`` the words its log must not
+    have ("Traceback"). At the end each still running is stopped, and each must have stopped
+    cleanly: exit code 0, none of those words in its log (one the test stopped or killed
+    itself is the test's to check)."""
+    started: list[tuple[ServerProcess, tuple[str, ...]]] = []
+
+    def make(*args: str, forbidden: tuple[str, ...] = ("Traceback",), **kw) -> ServerProcess:
+        server = ServerProcess(*args, **kw)
+        started.append((server, forbidden))
+        return server
+
+    yield make
+    problems = [problem for server, words in started for problem in stop_cleanly(server, words)]
+    assert not problems, "\n".join(problems)
+
+
+#: Servers for one test, and for every test of a module (a module-scoped fixture's).
+make_server = pytest.fixture(_servers, name="make_server")
+make_module_server = pytest.fixture(_servers, scope="module", name="make_module_server")
+
+
 @pytest.fixture
-def server():
+def make_chat_server():
+    """In-process chat servers: ``make_chat_server(config, accounts=...)`` is a ``ChatServer``, started
+    unless ``start=False``; each is shut down at the test's end."""
+    made: list[ChatServer] = []
+
+    def make(config: ServerConfig, *, start: bool = True, **kw) -> ChatServer:
+        server = ChatServer(config, **kw)
+        made.append(server)
+        if start:
+            server.start()
+        return server
+
+    yield make
+    for server in made:
+        server.shutdown(timeout=0.5)
+
+
+@pytest.fixture
+def server(make_server):
     """A chat server with rate limiting off, so tests can send quickly."""
-    srv = ServerProcess("--rate-limit", "0")
-    yield srv
-    if srv.proc.poll() is None:
-        srv.stop()
+    return make_server("--rate-limit", "0")
+
+
+@pytest.fixture
+def clocked(make_chat_server):
+    """An in-process server whose accounts' clock (their throttle's) the test moves: (server, clock)."""
+    clock = ManualClock()
+    accounts = Accounts(MemoryAccounts(), params=hashing.CHEAP, clock=clock)
+    config = ServerConfig(host="127.0.0.1", port=0, rate_limit=0, no_web=True)
+    return make_chat_server(config, accounts=accounts), clock
 
 
 @pytest.fixture(scope="module")
-def server_for_fuzz():
+def server_for_fuzz(make_module_server):
     """One server for every fuzz example (each example checks it still serves);
     afterwards it must stop cleanly."""
-    srv = ServerProcess("--rate-limit", "0", "--max-per-ip", "1000", "--login-timeout", "2")
-    yield srv
-    code, err = srv.stop()
-    assert code == 0 and "Traceback" not in err and "unexpected error" not in err
+    return make_module_server(
+        "--rate-limit", "0", "--max-per-ip", "1000", "--login-timeout", "2", forbidden=("Traceback", "unexpected error")
+    )
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import forkserver
 
@@ -105,6 +106,8 @@ class ServerProcess:
                 raise RuntimeError(f"no chat page address after the ready line: {web_line!r}")
             self.web_scheme, self.web_port = web_match.group(1), int(web_match.group(3))
         self._irc: re.Match[str] | None = None  # the IRC line, once read (``irc_port``)
+        #: The test stopped it (``stop``): how it stopped is the test's to check.
+        self.stopped = False
         # Read stderr all along: a full pipe would block the server's logging.
         self._stderr: list[str] = []
         self._drain = threading.Thread(target=lambda: self._stderr.extend(self.proc.stderr), daemon=True)
@@ -169,6 +172,7 @@ class ServerProcess:
 
     def stop(self, sig: int | None = signal.SIGTERM, timeout: float = TIMEOUT) -> tuple[int, str]:
         """Signal the server (``sig`` None: it was signalled already) and return (exit code, stderr)."""
+        self.stopped = True
         if sig is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
@@ -330,6 +334,42 @@ def hello(port: int, **fields) -> NativeClient:
     client = NativeClient(port)
     client.send_json({"type": "hello", "version": 1, **fields})
     return client
+
+
+#: The password of the accounts the tests make (``register``).
+PASSWORD = "correct horse 1"
+
+
+class Registered(NamedTuple):
+    """An account ``register`` made: its login token, and the client that made it (None: it left)."""
+
+    token: str
+    client: NativeClient | None
+
+
+def register(port: int, nick: str, password: str = PASSWORD, *, stay: bool = False) -> Registered:
+    """``nick`` made an account from a native client, which then leaves unless it ``stay``s."""
+    client = NativeClient(port, nick)
+    client.send_json({"type": "register", "password": password})
+    made = client.expect(lambda f: f["type"] in ("loggedin", "error"))
+    assert made["type"] == "loggedin", made
+    if stay:
+        return Registered(made["token"], client)
+    client.send_json({"type": "quit"})
+    client.read_until_closed()
+    return Registered(made["token"], None)
+
+
+def stop_cleanly(server: ServerProcess, forbidden: tuple[str, ...] = ("Traceback",)) -> list[str]:
+    """Stop ``server`` if it still runs, and what was wrong with how it stopped (or ended by itself):
+    an exit code but 0, one of the ``forbidden`` words in its log. A server the test stopped
+    (``stop``) or killed itself is the test's business: nothing is said of it."""
+    if server.stopped or (server.proc.poll() or 0) < 0:
+        return []
+    code, err = server.stop()  # (one that ended by itself: its exit code and log)
+    problems = [f"server {server.address} exited {code}"] if code != 0 else []
+    problems += [f"{word!r} in the log of server {server.address}" for word in forbidden if word in err]
+    return [f"{problem}:\n{err[-3000:]}" for problem in problems]
 
 
 def frames_until(client: NativeClient, pred: Callable[[dict], bool], timeout: float = TIMEOUT) -> list[dict]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import subprocess
 
-from helpers import NativeClient, PlainClient, ServerProcess, client_env, program, wait_for
-from test_accounts_client_throttle import PASSWORD, registered, remember
+from helpers import PASSWORD, NativeClient, PlainClient, ServerProcess, client_env, program, register, wait_for
+from test_accounts_client_throttle import remember
 from test_accounts_server import answer
 from test_reconnect import read_until
 
@@ -15,7 +15,7 @@ from test_reconnect import read_until
 def test_privates_lists_the_kept_conversations_for_the_terminal_and_nc(tmp_path):
     srv = ServerProcess("--rate-limit", "0", "--accounts", "optional")
     try:
-        remember(tmp_path, srv.port, "dora", registered(srv.port, "dora"))
+        remember(tmp_path, srv.port, "dora", register(srv.port, "dora").token)
         ed = NativeClient(srv.port, "ed")
         ed.send_json({"type": "register", "password": PASSWORD})
         assert answer(ed, "loggedin")["type"] == "loggedin"

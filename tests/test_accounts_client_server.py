@@ -20,11 +20,8 @@ SECRET = "terminal secret 9"
 
 
 @pytest.fixture
-def srv():
-    server = ServerProcess("--rate-limit", "0", *ACCOUNTS)
-    yield server
-    if server.proc.poll() is None:
-        server.stop()
+def srv(make_server):
+    return make_server("--rate-limit", "0", *ACCOUNTS)
 
 
 def _tty(address: str, tmp_path, *args: str) -> Terminal:

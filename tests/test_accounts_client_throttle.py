@@ -6,41 +6,12 @@ from __future__ import annotations
 
 import subprocess
 
-import pytest
-from helpers import ManualClock, NativeClient, ServerProcess, client_env, logins_file, program
+from helpers import ServerProcess, client_env, logins_file, program, register
 from terminal import Terminal
-from test_accounts_server import answer, arrive
+from test_accounts_server import arrive
 from test_reconnect import read_until
 
 from chatclient.logins import Login, Logins
-from chatserver.accounts import hashing
-from chatserver.accounts.service import Accounts
-from chatserver.backends.accounts import MemoryAccounts
-from chatserver.config import ServerConfig
-from chatserver.net.server import ChatServer
-
-PASSWORD = "correct horse 1"
-
-
-@pytest.fixture
-def clocked():
-    clock = ManualClock()
-    accounts = Accounts(MemoryAccounts(), params=hashing.CHEAP, clock=clock)
-    server = ChatServer(ServerConfig(host="127.0.0.1", port=0, rate_limit=0, no_web=True), accounts=accounts)
-    server.start()
-    yield server, clock
-    server.shutdown(timeout=0.5)
-
-
-def registered(port: int, nick: str) -> str:
-    """``nick`` made an account (and left): its login token."""
-    client = NativeClient(port, nick)
-    client.send_json({"type": "register", "password": PASSWORD})
-    made = answer(client, "loggedin")
-    assert made["type"] == "loggedin", made
-    client.send_json({"type": "quit"})
-    client.read_until_closed()
-    return made["token"]
 
 
 def remember(tmp_path, port: int, nick: str, token: str) -> None:
@@ -51,7 +22,7 @@ def remember(tmp_path, port: int, nick: str, token: str) -> None:
 def test_a_login_held_at_start_is_waited_for_and_tried_again(clocked, tmp_path):
     server, clock = clocked
     port = server.address[1]
-    remember(tmp_path, port, "bob", registered(port, "bob"))
+    remember(tmp_path, port, "bob", register(port, "bob").token)
     wrong, refused = arrive(port, nick="bob", account_password="guess 1234")  # from this address: held 1 s
     assert refused["code"] == "bad_login"
     wrong.close()
@@ -80,7 +51,7 @@ def test_a_login_held_at_start_is_waited_for_and_tried_again(clocked, tmp_path):
 def test_the_toolbar_names_the_account_logged_in(tmp_path):
     srv = ServerProcess("--rate-limit", "0", "--accounts", "optional")
     try:
-        remember(tmp_path, srv.port, "carol", registered(srv.port, "carol"))
+        remember(tmp_path, srv.port, "carol", register(srv.port, "carol").token)
         term = Terminal([*program("chatclient"), srv.address], env=client_env(tmp_path))
         term.wait_text("carol>")
         term.wait_for(lambda t: "logged in as carol" in t.lines[-1], what="the account in the toolbar")

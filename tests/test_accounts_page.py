@@ -6,7 +6,7 @@ token forgotten, and a password the server asks for on the next line never shown
 from __future__ import annotations
 
 import pytest
-from helpers import NativeClient, ServerProcess, hello
+from helpers import NativeClient, hello
 from selenium.webdriver.common.keys import Keys
 from test_browser import browser, page  # noqa: F401 - (the browser and its page: fixtures)
 
@@ -16,11 +16,8 @@ SECRET = "page secret 42"
 
 
 @pytest.fixture
-def srv():
-    server = ServerProcess("--rate-limit", "0", *ACCOUNTS)
-    yield server
-    if server.proc.poll() is None:
-        server.stop()
+def srv(make_server):
+    return make_server("--rate-limit", "0", *ACCOUNTS)
 
 
 def _login(page) -> dict | None:  # noqa: F811

@@ -5,7 +5,7 @@ them in the side panel, the most recent first, and opening one shows its history
 from __future__ import annotations
 
 import pytest
-from helpers import NativeClient, ServerProcess
+from helpers import NativeClient, register
 from test_accounts_page import _register
 from test_browser import browser, page  # noqa: F401 - (the browser and its page: fixtures)
 
@@ -13,19 +13,8 @@ PASSWORD = "other secret 7"
 
 
 @pytest.fixture
-def srv():
-    server = ServerProcess("--rate-limit", "0", "--accounts", "optional")
-    yield server
-    code, err = server.stop()
-    assert code == 0, err
-    assert "Traceback" not in err, err
-
-
-def account(srv, nick: str) -> NativeClient:
-    client = NativeClient(srv.port, nick)
-    client.send_json({"type": "register", "password": PASSWORD})
-    assert client.expect(lambda f: f["type"] in ("loggedin", "error"))["type"] == "loggedin"
-    return client
+def srv(make_server):
+    return make_server("--rate-limit", "0", "--accounts", "optional")
 
 
 def private(client: NativeClient, to: str, text: str) -> None:
@@ -41,7 +30,7 @@ def privates_listed(page) -> list[str]:  # noqa: F811
 
 def test_a_fresh_visit_lists_the_kept_conversations_and_opens_one_with_its_history(page, srv):  # noqa: F811
     _register(page, srv, "alice")
-    bob, carol = account(srv, "bob"), account(srv, "carol")
+    bob, carol = (register(srv.port, nick, PASSWORD, stay=True).client for nick in ("bob", "carol"))
     try:
         private(bob, "alice", "hello from bob")
         page.wait(lambda: page.badge("#privates", "@bob") == "1!")

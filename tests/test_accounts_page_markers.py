@@ -5,18 +5,14 @@ the page's unread count, and the page reading a room tells the other device so."
 from __future__ import annotations
 
 import pytest
-from helpers import NativeClient, ServerProcess, hello
+from helpers import NativeClient, hello
 from test_accounts_page import _register
 from test_browser import browser, page  # noqa: F401 - (the browser and its page: fixtures)
 
 
 @pytest.fixture
-def srv():
-    server = ServerProcess("--rate-limit", "0", "--accounts", "optional")
-    yield server
-    code, err = server.stop()
-    assert code == 0, err
-    assert "Traceback" not in err, err
+def srv(make_server):
+    return make_server("--rate-limit", "0", "--accounts", "optional")
 
 
 def device(srv, token: str) -> NativeClient:

@@ -5,14 +5,7 @@ from __future__ import annotations
 
 import time
 
-import pytest
-from helpers import TIMEOUT, LineSocket, ManualClock, NativeClient, PlainClient, ServerProcess, ask_who, hello
-
-from chatserver.accounts import hashing
-from chatserver.accounts.service import Accounts
-from chatserver.backends.accounts import MemoryAccounts
-from chatserver.config import ServerConfig
-from chatserver.net.server import ChatServer
+from helpers import TIMEOUT, LineSocket, NativeClient, PlainClient, ServerProcess, ask_who, hello
 
 PASSWORD = "correct horse 1"
 
@@ -112,16 +105,6 @@ def test_a_plain_user_registers_and_another_logs_in_on_the_next_line():
     finally:
         code, err = srv.stop()
     assert PASSWORD not in err
-
-
-@pytest.fixture
-def clocked():
-    clock = ManualClock()
-    accounts = Accounts(MemoryAccounts(), params=hashing.CHEAP, clock=clock)
-    server = ChatServer(ServerConfig(host="127.0.0.1", port=0, rate_limit=0, no_web=True), accounts=accounts)
-    server.start()
-    yield server, clock
-    server.shutdown(timeout=0.5)
 
 
 def test_wrong_passwords_are_throttled_with_growing_delays(clocked, caplog):

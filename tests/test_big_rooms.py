@@ -5,16 +5,13 @@ room on the same server hears them as ever; the joiner is still greeted with the
 from __future__ import annotations
 
 import pytest
-from helpers import NativeClient, ServerProcess
+from helpers import NativeClient
 
 
 @pytest.fixture
-def server():
+def server(make_server):
     """A server whose rooms are crowded above 3 people (announced again at 2 or fewer)."""
-    srv = ServerProcess("--rate-limit", "0", "--announce-limit", "3")
-    yield srv
-    if srv.proc.poll() is None:
-        srv.stop()
+    return make_server("--rate-limit", "0", "--announce-limit", "3")
 
 
 def until_marker(client: NativeClient, marker: str) -> list[dict]:

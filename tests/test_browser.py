@@ -188,11 +188,8 @@ class LineClient:
 
 
 @pytest.fixture
-def srv():
-    server = ServerProcess("--rate-limit", "0", "--name", "Office")
-    yield server
-    if server.proc.poll() is None:
-        server.stop()
+def srv(make_server):
+    return make_server("--rate-limit", "0", "--name", "Office")
 
 
 def test_nickname_then_real_time_chat_with_a_terminal_client(page, srv):

@@ -542,17 +542,15 @@ def test_coming_back_to_a_room_shows_only_the_history_not_yet_seen(server):
 
 
 @pytest.fixture
-def guarded_server(tmp_path):
+def guarded_server(tmp_path, make_server):
     """A server with a password (no TLS) and an operator, alice."""
     (tmp_path / "pw").write_text("open sesame\n")
     (tmp_path / "oppw").write_text("op secret\n")
-    srv = ServerProcess(
+    srv = make_server(
         "--password-file", str(tmp_path / "pw"), "--op", "alice", "--op-password-file", str(tmp_path / "oppw")
     )
     srv.files = tmp_path
-    yield srv
-    if srv.proc.poll() is None:
-        srv.stop()
+    return srv
 
 
 def _operator(srv: ServerProcess) -> NativeClient:

@@ -4,7 +4,7 @@ client processes, a raw IRC client in the same rooms; the permissions and effect
 from __future__ import annotations
 
 import pytest
-from helpers import NativeClient, PlainClient, ServerProcess, client_process
+from helpers import NativeClient, PlainClient, client_process
 from irc_helpers import RawIrc, words_of
 from prompt_toolkit.completion import CompleteEvent
 from prompt_toolkit.document import Document
@@ -14,13 +14,9 @@ from chatclient.completion import ChatCompleter
 
 
 @pytest.fixture(scope="module")
-def srv():
+def srv(make_module_server):
     """Rooms' makers are their operators, as IRC users expect."""
-    server = ServerProcess("--rate-limit", "0", "--room-operators", "--quiet-lobby", "--max-per-ip", "200")
-    yield server
-    code, err = server.stop()
-    assert code == 0, err
-    assert "Traceback" not in err, err
+    return make_module_server("--rate-limit", "0", "--room-operators", "--quiet-lobby", "--max-per-ip", "200")
 
 
 def typed(proc, *lines: str) -> None:

@@ -18,10 +18,8 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 100
 
 
 @pytest.fixture
-def server():
-    srv = ServerProcess()
-    yield srv
-    srv.stop()
+def server(make_server):
+    return make_server()  # (rate limited, as a server is by default)
 
 
 def ask_token(client: NativeClient, name: str, size: int, **target) -> dict:

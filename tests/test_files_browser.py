@@ -10,16 +10,8 @@ import http.client
 import os
 import zlib
 
-import pytest
 from helpers import NativeClient, ServerProcess, run_client, wait_for
 from test_browser import LineClient, browser, page  # noqa: F401 - the fixtures
-
-
-@pytest.fixture
-def server():
-    srv = ServerProcess("--rate-limit", "0")
-    yield srv
-    srv.stop()
 
 
 def png(width: int, height: int) -> bytes:

@@ -20,13 +20,6 @@ from chatclient.files import Progress, Shelf, download, progress_line, split_tar
 from common import messages as m
 
 
-@pytest.fixture
-def server():
-    srv = ServerProcess("--rate-limit", "0")
-    yield srv
-    srv.stop()
-
-
 class Lines:
     """A line-mode client's stdout, read by a thread, waited on line by line."""
 

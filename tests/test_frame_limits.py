@@ -14,7 +14,7 @@ import typing
 import msgspec
 import pytest
 import regex
-from helpers import TIMEOUT, NativeClient, ServerProcess, client_process, kill_quietly, program, python_env
+from helpers import TIMEOUT, NativeClient, client_process, kill_quietly, program, python_env
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -31,10 +31,8 @@ WORST = '"\\\x00\x1b\n\U0001f600\U00020000e\u0301'
 
 
 @pytest.fixture
-def ack_server():
-    srv = ServerProcess("--mode", "ack")
-    yield srv
-    srv.stop()
+def ack_server(make_server):
+    return make_server("--mode", "ack")
 
 
 def send_once(address: str, text: str) -> subprocess.CompletedProcess:
@@ -106,11 +104,9 @@ def long_name(i: int, length: int = 32) -> str:
 
 
 @pytest.fixture
-def crowd_server():
+def crowd_server(make_server):
     # (75 rooms made from one address: more than an address may make in an hour by default)
-    srv = ServerProcess("--rate-limit", "0", "--max-clients", "700", "--max-per-ip", "700", "--rooms-per-hour", "100")
-    yield srv
-    srv.stop()
+    return make_server("--rate-limit", "0", "--max-clients", "700", "--max-per-ip", "700", "--rooms-per-hour", "100")
 
 
 def json_size(obj: dict) -> int:

@@ -34,10 +34,8 @@ def typist(request):
 
 
 @pytest.fixture
-def srv():
-    server = ServerProcess("--rate-limit", "0")
-    yield server
-    server.stop()
+def srv(make_server):
+    return make_server("--rate-limit", "0")
 
 
 def line(client, text: str, **extra) -> None:

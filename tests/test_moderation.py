@@ -183,15 +183,13 @@ def test_a_version_1_store_is_migrated_and_keeps_its_messages(tmp_path):
 
 
 @pytest.fixture
-def op_server(tmp_path):
+def op_server(tmp_path, make_server):
     (tmp_path / "oppw").write_text(OP_PASSWORD + "\n")
-    srv = ServerProcess(
+    srv = make_server(
         "--rate-limit", "0", "--op", "alice", "--op", "root", "--op-password-file", str(tmp_path / "oppw")
     )
     srv.oppw = tmp_path / "oppw"
-    yield srv
-    if srv.proc.poll() is None:
-        srv.stop()
+    return srv
 
 
 def connect(port: int, source: str = "127.0.0.1") -> NativeClient:

@@ -23,17 +23,13 @@ from common.paths import store_file
 
 
 @pytest.fixture
-def reverse_server():
-    srv = ServerProcess("--mode", "reverse")
-    yield srv
-    srv.stop()
+def reverse_server(make_server):
+    return make_server("--mode", "reverse")
 
 
 @pytest.fixture
-def ack_server():
-    srv = ServerProcess("--mode", "ack")
-    yield srv
-    srv.stop()
+def ack_server(make_server):
+    return make_server("--mode", "ack")
 
 
 @pytest.mark.parametrize(

@@ -5,18 +5,14 @@ sees the change as a MODE line, and the page sees an IRC operator's."""
 from __future__ import annotations
 
 import pytest
-from helpers import NativeClient, ServerProcess
+from helpers import NativeClient
 from irc_helpers import RawIrc, words_of
 from test_browser import browser, page  # noqa: F401 - (the browser and its page: fixtures)
 
 
 @pytest.fixture
-def srv():
-    server = ServerProcess("--rate-limit", "0", "--room-operators", "--quiet-lobby")
-    yield server
-    code, err = server.stop()
-    assert code == 0, err
-    assert "Traceback" not in err, err
+def srv(make_server):
+    return make_server("--rate-limit", "0", "--room-operators", "--quiet-lobby")
 
 
 def test_modes_and_invitations_typed_on_the_page(page, srv):  # noqa: F811

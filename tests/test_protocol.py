@@ -15,6 +15,7 @@ from common.commands import CommandError, ShowHelp, parse_input
 from common.connection import CLOSED, NEED_DATA, Connection, Role, State
 from common.errors import FrameTooLarge, InvalidFrame, LocalProtocolError, RemoteProtocolError
 from common.framing import LineFramer
+from common.hostport import format_address, format_host
 from common.nicks import InvalidNick, is_exit_word, nick_key, nick_problem, validate_nick
 from common.plain import render_plain
 from common.safetext import neutralise
@@ -454,3 +455,14 @@ def test_hub_sender_that_leaves_before_dispatch_still_gets_its_acks():
     assert hub.flush(timeout=5)
     assert [type(m.decode(line)) for line in a.data.splitlines()] == [m.Accepted]
     assert m.decode(b.data.splitlines()[0]).text == "last words"
+
+
+@pytest.mark.parametrize(
+    "host, port, written",
+    [("127.0.0.1", 5000, "127.0.0.1:5000"), ("::1", 5000, "[::1]:5000"), ("[fe80::1]", 80, "[fe80::1]:80")],
+)
+def test_an_address_is_written_one_way_by_the_server_and_the_client(host, port, written):
+    """One function (``common/hostport.py``) for the server's lines and the client's: an IPv6 host in
+    brackets, once (the server's copy checked for brackets already there, the client's did not)."""
+    assert format_address(host, port) == written
+    assert f"{format_host(host)}:{port}" == written

@@ -19,6 +19,7 @@ from chatserver.backends.memory import MemoryModeration
 from chatserver.backends.records import SearchTooLong, Unavailable
 from chatserver.backends.roomlog import MemoryBroker
 from chatserver.config import ServerConfig
+from chatserver.core import following
 from chatserver.core.fanout import Frame
 from chatserver.core.hub import LOBBY, LocalHub
 from chatserver.rules import chat, effects, membership
@@ -710,3 +711,21 @@ def test_away_is_bounded_alone_too(mode):
         assert chat_.got("bob").errors() == ["away_refused"] and bob.away == ""
     finally:
         chat_.hub.close()
+
+
+def test_a_publish_with_no_room_to_be_had_is_answered_as_a_join_is(room, monkeypatch):
+    """``TooManyRooms`` from a publication (its room could not be taken up: here every try lost it)
+    reached nobody: the person got no answer, and lines read together were lost without a word."""
+    alice = room.person("alice")
+    room.person("bob")
+    room.act(alice, m.Join("#a"))
+    room.act(alice, m.Join(LOBBY))  # (focused again; in #a too)
+    room.got("alice").got.clear()
+    monkeypatch.setattr(following, "PUBLISH_TRIES", 0)
+    room.act(alice, m.Say("hello"))
+    alice.say_many([m.Say("one"), m.Action("two"), m.Say("three", room="#a")])  # (two runs: one a room)
+    refused = room.got("alice").of(m.Error)
+    assert [e.code for e in refused] == ["too_many_rooms"] * 4, refused
+    assert [e.message.partition(":")[0] for e in refused] == ["not sent"] * 4, refused
+    assert all("rooms are being made too fast" in e.message for e in refused), refused
+    assert texts(room.got("bob")) == []

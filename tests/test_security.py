@@ -358,19 +358,17 @@ def test_bad_command_line_values_are_human_usage_errors(args, expected):
 
 
 @pytest.fixture
-def secret_server(tmp_path):
+def secret_server(tmp_path, make_server):
     (tmp_path / "pw").write_text("open sesame\n")
     (tmp_path / "wrong").write_text("open sesam\n")
     (tmp_path / "oppw").write_text("op secret\n")
-    srv = ServerProcess(
+    srv = make_server(
         "--password-file", str(tmp_path / "pw"), "--op", "alice", "--op-password-file", str(tmp_path / "oppw")
     )
     srv.files = tmp_path
     fingerprint_line = srv.proc.stdout.readline()
     assert "password is required" in fingerprint_line
-    yield srv
-    if srv.proc.poll() is None:
-        srv.stop()
+    return srv
 
 
 def test_right_and_wrong_password(secret_server):

@@ -21,7 +21,6 @@ from chatserver.core.hub import LocalHub
 from chatserver.net.dialects import websocket
 from chatserver.net.dialects.http import Route, Routes
 from chatserver.net.dialects.websocket import WebSocketDialect, websocket_text
-from chatserver.net.server import ChatServer
 from chatserver.net.session import Session
 from chatserver.net.stream import Sniffed, Stream
 from chatserver.net.timers import Timers
@@ -126,10 +125,8 @@ def test_a_transport_adds_its_own_wire_format_made_once_per_frame(monkeypatch):
 
 
 @pytest.fixture
-def chat():
-    server = ChatServer(ServerConfig(host="127.0.0.1", port=0))
-    yield server
-    server.shutdown(timeout=0.5)
+def chat(make_chat_server):
+    return make_chat_server(ServerConfig(host="127.0.0.1", port=0), start=False)
 
 
 def _pair() -> tuple[socket.socket, socket.socket]:

@@ -148,10 +148,8 @@ def get(srv: ServerProcess, target: str, *headers: str, method: str = "GET") -> 
 
 
 @pytest.fixture
-def srv():
-    server = ServerProcess("--rate-limit", "0")
-    yield server
-    server.stop()
+def srv(make_server):
+    return make_server("--rate-limit", "0")
 
 
 # -- HTTP ----------------------------------------------------------------------

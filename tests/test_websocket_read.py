@@ -7,7 +7,7 @@ import json
 import os
 
 import pytest
-from helpers import NativeClient, ServerProcess
+from helpers import NativeClient
 from test_web import WsClient
 from wsproto.connection import Connection, ConnectionType
 from wsproto.events import Ping, Pong, TextMessage
@@ -68,10 +68,8 @@ def test_a_frame_not_whole_yet_waits_and_another_kind_is_left_to_wsproto() -> No
 
 
 @pytest.fixture
-def srv():
-    server = ServerProcess("--rate-limit", "0")
-    yield server
-    server.stop()
+def srv(make_server):
+    return make_server("--rate-limit", "0")
 
 
 def test_a_ping_between_messages_is_answered_and_the_messages_after_it_still_arrive(srv):

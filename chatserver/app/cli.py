@@ -22,7 +22,7 @@ from chatserver.app.descriptors import fit_max_clients
 from chatserver.app.files import start_files
 from chatserver.app.host import HostSeat
 from chatserver.app.netinfo import lan_addresses, own_addresses, own_names
-from chatserver.app.options import days_kept, format_host, parse, store_path
+from chatserver.app.options import days_kept, parse, store_path
 from chatserver.backends.accounts import AccountStore, MemoryAccounts
 from chatserver.backends.markers import MarkerStore, MemoryMarkers
 from chatserver.backends.memory import memory_backends
@@ -34,6 +34,7 @@ from chatserver.net.irc.port import DEFAULT_IRC_PORT, DEFAULT_IRC_TLS_PORT, IrcP
 from chatserver.net.server import ChatServer
 from chatserver.net.web import DEFAULT_WEB_PORT, WebServer
 from chatserver.rules.modes import Mode
+from common.hostport import format_host
 from common.nicks import nick_key
 from common.paths import server_state_dir
 from common.rooms import room_key

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from chatserver.app.netinfo import lan_addresses
-from chatserver.app.options import days_kept, format_host, store_path
+from chatserver.app.options import days_kept, store_path
 from chatserver.config import ServerConfig
 from chatserver.files.names import MIB
 from chatserver.files.sharing import Sharing
@@ -21,6 +21,7 @@ from chatserver.files.store import FileStore
 from chatserver.net.server import ChatServer
 from chatserver.net.transfers import add_routes
 from chatserver.net.web import WebServer
+from common.hostport import format_host
 
 
 def files_dir(config: ServerConfig) -> Path | None:

@@ -97,8 +97,3 @@ def store_path(config: ServerConfig) -> Path:
 def days_kept(config: ServerConfig) -> float:
     """How long messages and shared files are kept, in days (``--retain-days``; 0: forever)."""
     return DEFAULT_DAYS if config.retain_days is None else config.retain_days
-
-
-def format_host(host: str) -> str:
-    """``host`` as it is written before ``:PORT`` (an IPv6 address in brackets)."""
-    return f"[{host}]" if ":" in host and not host.startswith("[") else host

@@ -35,6 +35,7 @@ from chatserver.rules.effects import (
 )
 from chatserver.rules.moderation import until_text
 from chatserver.rules.modes import Mode
+from chatserver.rules.said import chat_message, silenced
 from chatserver.rules.services import Handler, Me
 from common import messages as m
 from common.nicks import InvalidNick, is_exit_word, nick_key, validate_nick
@@ -45,29 +46,6 @@ log = logging.getLogger(__name__)
 #: ``/history N`` shows at most this many; ``/search`` this many results.
 MAX_LOOK_BACK = lookup.LOOK_BACK
 MAX_FOUND = 100
-
-
-def chat_message(
-    room: str,
-    nick: str,
-    text: str,
-    action: bool,
-    notice: bool | None = None,
-    account: str | None = None,
-    tags: str | None = None,
-):  # -> Callable[...]
-    """How the hub builds a room message once it has its number and time (``account``: the sender's,
-    ``tags`` its client-only tags)."""
-    return lambda seq, ts: m.ChatMessage(
-        seq=seq, ts=ts, room=room, nick=nick, text=text, action=action, notice=notice, account=account, tags=tags
-    )
-
-
-def silenced(me: Me) -> list[Effect]:
-    """A muted person may not say anything the room sees (messages, and topic,
-    away and nick changes): the refusal saying why, or nothing."""
-    mute = me.mute()
-    return [] if mute is None else [error("muted", me.muted_text(mute))]
 
 
 def say(me: Me, msg: m.Say | m.Action) -> list[Effect]:

@@ -14,10 +14,12 @@ import time
 
 from chatserver.backends.records import Unavailable
 from chatserver.core.hub import Publish as Batched  # (one message of a publish_many)
-from chatserver.rules import accounts, chat
+from chatserver.core.hub import TooManyRooms
+from chatserver.rules import accounts
 from chatserver.rules import rooms as roomrules
 from chatserver.rules.effects import Effect, Pause, Publish, leave, notice
 from chatserver.rules.executor import Actor, itself, receipt
+from chatserver.rules.said import chat_message
 from common import messages as m
 from common.commands import HELP_LINES, AskPassword, CommandError, ShowHelp, parse_input
 from common.nicks import is_exit_word
@@ -73,12 +75,26 @@ def act(p: Actor, msg: m.Message, *, echo: bool = False) -> None:
         if echo:
             effects = [dataclasses.replace(e, echo=True) if type(e) is Publish else e for e in effects]
         p.execute(effects)
-    except Unavailable as exc:  # ("cluster_unavailable" is a say's answer: the client pairs it with one)
-        if isinstance(msg, (m.Say, m.Action)):
-            p.send(m.Error("cluster_unavailable", f"not sent: {exc}; try again when it is back"))
-        else:
-            what = "/msg" if isinstance(msg, m.PrivateSay) else f"/{msg.TYPE}"
-            p.send(m.Error("unavailable", f"{what} not done: {exc}; try again when it is back"))
+    except (Unavailable, TooManyRooms) as exc:
+        p.send(not_done(msg, exc))
+
+
+#: Why the hub did not do a command, by what it raised: the error's code for a said line (the
+#: client pairs it with that line) and for any other command, and what the person may do.
+_NOT_DONE: dict[type[Exception], tuple[str, str, str]] = {
+    Unavailable: ("cluster_unavailable", "unavailable", "; try again when it is back"),
+    TooManyRooms: ("too_many_rooms", "too_many_rooms", ""),  # (as a /join its room could not be had)
+}
+
+
+def not_done(msg: m.Message, exc: Unavailable | TooManyRooms) -> m.Error:
+    """The answer to ``msg``, which the hub did not do for ``exc``."""
+    kind = next(k for k in type(exc).__mro__ if k in _NOT_DONE)  # (a cluster's Unavailable is one)
+    said_code, code, then = _NOT_DONE[kind]
+    if isinstance(msg, (m.Say, m.Action)):
+        return m.Error(said_code, f"not sent: {exc}{then}")
+    what = "/msg" if isinstance(msg, m.PrivateSay) else f"/{msg.TYPE}"
+    return m.Error(code, f"{what} not done: {exc}{then}")
 
 
 def throttle(p: Actor, bucket: TokenBucket) -> list[Effect]:
@@ -101,7 +117,8 @@ def say_many(p: Actor, msgs: list[m.Message]) -> None:
     """Messages read together, taken in order as ``handle`` takes each; but the run of
     those that only go to a room (said, not muted, no exit word: nothing to answer) is
     published in one hub call, one turn of its lock for the lot. What does not change
-    within the run (who, where, muted or not) is looked at once for it."""
+    within the run (who, where, muted or not) is looked at once for it. A run is to one room, so
+    the hub publishes all of it or, raising, none (each line is then told why)."""
     if len(msgs) == 1 or p.bucket is not None or not p.shared or not p.hub.publishes_many:
         for msg in msgs:
             handle(p, msg)
@@ -113,6 +130,7 @@ def say_many(p: Actor, msgs: list[m.Message]) -> None:
             i += 1
             continue
         items: list[Batched] = []
+        run: list[m.Message] = []  # (the messages of ``items``)
         exit_words, focused, nick = p.mode.exit_words, p.room, p.nick
         rooms = set(p.rooms.values())
         made = itself if p.echoes else receipt if not p.plain else None
@@ -129,10 +147,17 @@ def say_many(p: Actor, msgs: list[m.Message]) -> None:
                 break
             if not roomrules.may_say(p, room):  # (a moderated room: ``chat.say`` says why not)
                 break
-            items.append((room, chat.chat_message(room, nick, text, action, account=p.account), made))
+            if items and room != items[0][0]:  # (another room: the next run's)
+                break
+            items.append((room, chat_message(room, nick, text, action, account=p.account), made))
+            run.append(msg)
             i += 1
         if items:
-            p.hub.publish_many(items, p)  # type: ignore[arg-type]  # (the rules' Participant is the hub's)
+            try:
+                p.hub.publish_many(items, p)  # type: ignore[arg-type]  # (the rules' Participant is the hub's)
+            except (Unavailable, TooManyRooms) as exc:
+                for msg in run:
+                    p.send(not_done(msg, exc))
         if i < len(msgs):  # (one that is not only a room message: as ever)
             handle(p, msgs[i])
             i += 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from chatserver.rules.effects import Effect, Publish, error
 from chatserver.rules.roommodes import RoomState
+from chatserver.rules.said import chat_message, silenced
 from chatserver.rules.services import Me
 from common import messages as m
 
@@ -32,15 +33,8 @@ def say_from_outside(me: Me, msg: m.Say | m.Action, room: str, state: RoomState)
         return [error("banned_from_room", f"you are banned from {room}", room=room)]
     if not me.op and not state.may_speak(me.nick):
         return [error("moderated", f"{room} is moderated: only its operators and voiced people speak", room=room)]
-    mute = me.mute()
-    if mute is not None:
-        return [error("muted", me.muted_text(mute))]
-    nick, account = me.nick, me.account
+    refused = silenced(me)
+    if refused:
+        return refused
     notice, tags = (None, None) if action else (msg.notice, msg.tags)  # type: ignore[union-attr]
-
-    def build(seq: int, ts: float) -> m.ChatMessage:
-        return m.ChatMessage(
-            seq=seq, ts=ts, room=room, nick=nick, text=text, action=action, notice=notice, account=account, tags=tags
-        )
-
-    return [Publish(room, build)]
+    return [Publish(room, chat_message(room, me.nick, text, action, notice, me.account, tags))]

@@ -285,7 +285,10 @@ def change_mode(me: Me, msg: ChangeMode) -> list[Effect]:
             effects.append(error("unknown_mode", told, target=mode[:1]))
             continue
         if not room_op(me, state):
-            return effects + [error("not_operator", f"only the operators of {room} change its modes", room=room)]
+            who = f"only the operators of {room} change its modes: its room operators (+o) and server operators"
+            makers = me.server.config.room_operators
+            why = "" if makers else "; this server gives a room's maker no rights (it runs without --room-operators)"
+            return effects + [error("not_operator", who + why, room=room)]
         if state is None:  # (a server operator, in a room made before this server kept its modes)
             state = modes(me).made(room, "")
         done = change(me, state, room, sign, mode, arg)

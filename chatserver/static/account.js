@@ -31,9 +31,12 @@ const same = (a, b) => String(a).normalize("NFKC").toLowerCase() === String(b).n
 export function setupAccount({ form, send, say }) {
   let pending = null; // what the next welcome is followed by: { register: password } (a new account)
   let sentToken = null; // the kept token a hello carried, until the server takes it or refuses it
-  let account = null; // the account we are logged in to
+  let account = null; // the account we are logged in to: held here only (markers.js asks)
 
   return {
+    // The account we are logged in to, or null (a guest).
+    account() { return account; },
+
     // The hello's account fields for ``nick``: the kept token (its account's name asked for), or
     // the account's password typed in the form (not kept: sent once, then the field is emptied).
     hello(nick) {
@@ -80,6 +83,7 @@ export function setupAccount({ form, send, say }) {
       if (sentToken === null) return false;
       const kept = keptLogin();
       sentToken = null;
+      account = null; // (a reconnect's hello carried it: the server took us back as a guest)
       forgetLogin();
       say(`the remembered login${kept ? ` for ${kept.account}` : ""} was refused (${f.message}): forgotten; you are a guest`);
       return true;

@@ -563,8 +563,8 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
         account.welcomed();
         break;
       }
-      case "loggedin": account.loggedIn(f); markers.loggedIn(f); conversations.ask(); break;
-      case "loggedout": account.loggedOut(f); markers.loggedOut(); conversations.forget(); break;
+      case "loggedin": account.loggedIn(f); conversations.ask(); break;
+      case "loggedout": account.loggedOut(f); conversations.forget(); break;
       case "markread": markers.received(f); break; // (another device of the account read that far)
       case "conversation-list": conversations.listed(f); break;
       case "message": {
@@ -745,6 +745,9 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
         break;
       case "ended":
         stop("the chat has ended");
+        break;
+      case "account": // ours, told to our rooms for the others: "loggedin"/"loggedout" said it to us
+        if (f.nick === s.nick) return;
         break;
       case "password": // an account command typed without its password: the next line is it, not shown
         secret(true);
@@ -981,6 +984,7 @@ import { DATED, DAY, TIME, columns, colourOf, dayOf, isolated, mentions, shown, 
   const conversations = setupConversations({ send, view, showLists });
   // Read markers shared with the account's other devices (markers.js).
   const markers = setupMarkers({
+    account: () => account.account(),
     send,
     shown: (v) => !unseenIn(v),
     find: (target) => (target.startsWith("@") ? s.views.get(keyOf("private", target.slice(1))) : roomView(target)) || null,

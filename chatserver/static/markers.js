@@ -5,10 +5,10 @@
 
 const EVERY = 1000; // ms: one marker a second at most a target (a busy room costs a frame a second)
 
-// ``send(frame)``: true if sent; ``shown(v)``: is ``v`` on screen, the page looked at; ``find(target)``:
-// the view a marker's target names (a room, or "@ACCOUNT"), or null; ``cleared(v)``: its count went.
-export function setupMarkers({ send, shown, find, cleared, now = () => Date.now() }) {
-  let account = null; // the account we are logged in to: markers are kept for accounts only
+// ``account()``: the account we are logged in to, or null (account.js holds it: markers are kept for
+// accounts only); ``send(frame)``: true if sent; ``shown(v)``: is ``v`` on screen, the page looked at;
+// ``find(target)``: the view a marker's target names (a room, or "@ACCOUNT"), or null; ``cleared(v)``: its count went.
+export function setupMarkers({ account, send, shown, find, cleared, now = () => Date.now() }) {
   const newest = new Map(); // view key -> time of its newest message (the server's, in seconds)
   const accounts = new Map(); // a private view's key -> the account of whom we talk with there
   const sent = new Map(); // view key -> { target, ts: how far it is marked, at: when last sent, timer, v }
@@ -19,7 +19,7 @@ export function setupMarkers({ send, shown, find, cleared, now = () => Date.now(
   function mark(m) {
     m.timer = null;
     const ts = newest.get(m.v.key);
-    if (!account || ts === undefined || ts <= m.ts) return;
+    if (!account() || ts === undefined || ts <= m.ts) return;
     const wait = m.at + EVERY - now();
     if (wait > 0) {
       m.timer = setTimeout(() => mark(m), wait); // (the last one of a busy second, a little later)
@@ -32,13 +32,10 @@ export function setupMarkers({ send, shown, find, cleared, now = () => Date.now(
   }
 
   return {
-    loggedIn(f) { account = f.account; },
-    loggedOut() { account = null; },
-
     // A message of ``f`` (a "message" or "private" frame) is in ``v``.
     arrived(v, f) {
       if (typeof f.ts === "number") newest.set(v.key, Math.max(newest.get(v.key) || 0, f.ts));
-      if (v.kind === "private" && typeof f.account === "string" && f.account && f.account !== account) {
+      if (v.kind === "private" && typeof f.account === "string" && f.account && f.account !== account()) {
         accounts.set(v.key, f.account);
       }
     },
@@ -46,7 +43,7 @@ export function setupMarkers({ send, shown, find, cleared, now = () => Date.now(
     // ``v``'s newest message may have been seen: if it is shown and the page looked at, marked read.
     read(v) {
       const target = targetOf(v);
-      if (!account || !target || !shown(v)) return;
+      if (!account() || !target || !shown(v)) return;
       const m = sent.get(v.key) || { ts: 0, at: -Infinity, timer: null };
       sent.set(v.key, Object.assign(m, { target, v }));
       if (!m.timer) mark(m);
