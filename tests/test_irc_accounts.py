@@ -17,7 +17,7 @@ import irc.client
 import pexpect
 import pytest
 from helpers import TIMEOUT, ManualClock, NativeClient, ServerProcess, wait_for
-from irc_helpers import RawIrc
+from irc_helpers import RawIrc, words_of
 from test_irc_clients import _read, require
 
 from chatserver.accounts import hashing
@@ -259,9 +259,27 @@ def test_authenticate_chunks_aborts_and_refusals(srv):
     client.line("USER u 0 * :a tester")
     client.line("CAP END")
     assert client.numeric("001")[2] == "frank", "after failures, registration as a guest goes on"
-    client.line("AUTHENTICATE PLAIN")
-    assert client.numeric("462")[1] == "462", "SASL logs in before registration"
     client.close()
+
+
+def test_sasl_after_registration_logs_a_guest_in_and_a_second_login_is_907(srv):
+    register(srv.port, "gail")
+    watcher = RawIrc(srv.irc_port, "watcher")
+    client = RawIrc(srv.irc_port, "guesty", caps="sasl")
+    client.line("AUTHENTICATE PLAIN")  # (SASL 3.2: at any time, here as a guest)
+    assert client.numeric("AUTHENTICATE")[1:] == ["AUTHENTICATE", "+"]
+    client.line("AUTHENTICATE " + plain("gail", PASSWORD))
+    lines = [words_of(line) for line in client.until(lambda w: w[1:2] == ["NICK"], timeout=10)]
+    numerics = [w[1] for w in lines if w[1].isdigit()]
+    assert numerics[:2] == ["900", "903"], "logged in (then what the login does)"
+    assert lines[-1][0].startswith(":guesty!") and lines[-1][2] == "gail", "the session takes the account's name"
+    assert words_of(watcher.until(lambda w: w[1:2] == ["NICK"])[-1])[2] == "gail", "others see the rename"
+    client.line("WHOIS gail")
+    assert client.numeric("330")[4] == "gail", "logged in to it"
+    client.line("AUTHENTICATE PLAIN")
+    assert client.numeric("907")[1] == "907", "logged in already: no switch on the same connection"
+    client.close()
+    watcher.close()
 
 
 @pytest.fixture
@@ -375,3 +393,27 @@ def test_register_makes_an_account_before_and_after_connecting(srv):
     assert welcome["type"] == "welcome", "the account made over IRC: a native login with its password"
     assert native.expect(lambda f: f["type"] in ("loggedin", "error"))["account"] == "newbie2"
     native.close()
+
+
+def test_register_before_connecting_needs_the_servers_password_first(tmp_path):
+    secret = tmp_path / "password"
+    secret.write_text("server secret\n")
+    server = ServerProcess("--rate-limit", "0", "--password-file", str(secret))
+    try:
+        early = RawIrc(server.irc_port)
+        early.line("CAP LS 302")
+        listed = early.numeric("CAP")[-1].split()
+        assert "draft/account-registration" in listed, "offered, but not before connecting"
+        early.line("NICK early")
+        early.line(f"REGISTER * * :{PASSWORD}")
+        assert early.numeric("FAIL")[1:4] == ["FAIL", "REGISTER", "COMPLETE_CONNECTION_REQUIRED"]
+        early.line("PASS :server secret")
+        early.line("USER u 0 * :a tester")
+        early.line("CAP END")
+        assert early.numeric("001")[2] == "early", "the server's password checked as it registers"
+        early.line(f"REGISTER * * :{PASSWORD}")
+        assert early.numeric("REGISTER")[1:4] == ["REGISTER", "SUCCESS", "early"], "once connected: made"
+        early.close()
+    finally:
+        code, err = server.stop()
+    assert code == 0, err

@@ -303,3 +303,34 @@ def test_kill_is_a_kick_for_server_operators_only_and_info_answers(srv):
     finally:
         op.close()
         victim.close()
+
+
+def test_native_mode_in_the_lobby_is_irc_mode_there_and_says_why_its_modes_do_not_change(srv):
+    """``/mode`` is read by the same parser as IRC's ``MODE``: the lobby's o and b are /op and /ban."""
+    op = NativeClient(srv.port)
+    op.send_json({"type": "hello", "version": 1, "nick": "operuser", "password": "operpassword"})
+    assert op.expect(lambda f: f["type"] in ("welcome", "error"))["type"] == "welcome"
+    deputy = NativeClient(srv.port, "deputy")
+    watcher = RawIrc(srv.irc_port, "lobbywatch")
+    try:
+        op.send_json({"type": "line", "text": "/mode"})
+        shown = op.expect(lambda f: f.get("event") == "modes")["text"]
+        assert shown.startswith("modes of #lobby: +n") and "do not change" in shown and "/op" in shown, shown
+        op.send_json({"type": "line", "text": "/mode +t"})
+        refused = op.expect(lambda f: f["type"] == "error")
+        assert refused["code"] == "unknown_mode" and "no modes but o and b" in refused["message"]
+        op.send_json({"type": "line", "text": "/mode +o deputy"})
+        assert op.expect(lambda f: f.get("event") == "op")["nick"] == "deputy"
+        watcher.line("WHOIS deputy")
+        assert "operator" in watcher.numeric("313")[-1], "a server operator now, as MODE #lobby +o makes one"
+        op.send_json({"type": "line", "text": "/mode #lobby +b nobodyatall"})
+        op.send_json({"type": "line", "text": "/mode #lobby +b"})
+        listed = op.expect(lambda f: f.get("event") == "bans" and "server" in f["text"])["text"]
+        assert "nobodyatall" in listed, listed
+        watcher.line("MODE #lobby +x")
+        assert watcher.numeric("472")[3] == "x", "IRC's MODE: the same refusal, as a numeric"
+    finally:
+        op.send_json({"type": "line", "text": "/unban nobodyatall"})
+        op.close()
+        deputy.close()
+        watcher.close()

@@ -2,7 +2,8 @@
 
 A real server process; the IRC device logs in with SASL PLAIN on raw lines,
 the native device is the client that registered the account. What one marks
-read reaches the other, as ``MARKREAD`` or as ``markread``.
+read reaches the other, as ``MARKREAD`` or as ``markread``. A guest's are its
+own, for its connection's life.
 """
 
 from __future__ import annotations
@@ -116,14 +117,16 @@ def test_markread_after_join_and_only_for_clients_that_asked(srv):
     native.close()
 
 
-def test_a_guest_is_refused_and_bad_markread_lines_get_fail(srv):
+def test_a_guest_keeps_its_own_markers_and_bad_markread_lines_get_fail(srv):
     guest = RawIrc(srv.irc_port, "guest", caps=CAP)
     guest.line("CAP LS 302")
     assert CAP in guest.numeric("CAP")[-1].split()
     guest.line("MARKREAD #lobby")
-    assert markread(guest)[1:4] == ["FAIL", "MARKREAD", "ACCOUNT_REQUIRED"], "markers are kept for accounts"
+    assert markread(guest)[1:] == ["MARKREAD", "#lobby", "*"], "a guest's own markers: none yet"
     guest.line("MARKREAD #lobby timestamp=2026-01-02T03:04:05.678Z")
-    assert markread(guest)[1:4] == ["FAIL", "MARKREAD", "ACCOUNT_REQUIRED"]
+    assert markread(guest)[1:] == ["MARKREAD", "#lobby", "timestamp=2026-01-02T03:04:05.678Z"], "kept for it"
+    guest.line("MARKREAD #lobby timestamp=2025-01-01T00:00:00.000Z")
+    assert markread(guest)[3] == "timestamp=2026-01-02T03:04:05.678Z", "a guest's marker does not move back either"
     guest.line("MARKREAD")
     assert markread(guest)[1:4] == ["FAIL", "MARKREAD", "NEED_MORE_PARAMS"]
     for bad in ("*", "timestamp=not-a-time", "timestamp=2026-13-40T03:04:05.678Z", "2026-01-02T03:04:05.678Z"):
@@ -131,7 +134,26 @@ def test_a_guest_is_refused_and_bad_markread_lines_get_fail(srv):
         assert markread(guest)[1:4] == ["FAIL", "MARKREAD", "INVALID_PARAMS"], bad
     guest.line("JOIN #open")
     words = [words_of(line)[1:] for line in guest.until(lambda w: w[1:2] == ["366"])]
-    assert ["MARKREAD", "#open", "*"] in words, "after a JOIN, as the spec says: nothing kept for a guest"
+    assert ["MARKREAD", "#open", "*"] in words, "after a JOIN, as the spec says: none kept yet"
+    guest.line("MARKREAD #open timestamp=2026-02-03T04:05:06.789Z")
+    markread(guest)
+    guest.line("PART #open")
+    guest.line("JOIN #open")
+    words = [words_of(line)[1:] for line in guest.until(lambda w: w[1:2] == ["366"])]
+    assert ["MARKREAD", "#open", "timestamp=2026-02-03T04:05:06.789Z"] in words, "kept while it is connected"
+    other = RawIrc(srv.irc_port, "other", caps=CAP)
+    guest.line("MARKREAD other timestamp=2026-03-04T05:06:07.890Z")  # (a guest's conversation with a guest)
+    assert markread(guest)[2:] == ["other", "timestamp=2026-03-04T05:06:07.890Z"]
+    guest.line("MARKREAD nobody timestamp=2026-01-02T03:04:05.678Z")
+    assert markread(guest)[1:5] == ["FAIL", "MARKREAD", "INVALID_TARGET", "nobody"], "nobody of that name here"
+    other.line("MARKREAD #lobby")
+    assert markread(other)[2:] == ["#lobby", "*"], "a guest's markers are its own, not another guest's"
+    guest.close()
+    again = RawIrc(srv.irc_port, "guest", caps=CAP)
+    again.line("MARKREAD #lobby")
+    assert markread(again)[2:] == ["#lobby", "*"], "not kept past its connection"
+    again.close()
+    other.close()
 
     register(srv.port, "lee")
     lee, _ = irc_device(srv.irc_port, "lee")
@@ -139,5 +161,31 @@ def test_a_guest_is_refused_and_bad_markread_lines_get_fail(srv):
     assert markread(lee)[1:5] == ["FAIL", "MARKREAD", "INVALID_TARGET", "#elsewhere"], "not in that channel"
     lee.line("MARKREAD nobody timestamp=2026-01-02T03:04:05.678Z")
     assert markread(lee)[1:5] == ["FAIL", "MARKREAD", "INVALID_TARGET", "nobody"], "no such account"
-    guest.close()
     lee.close()
+
+
+def test_a_login_tells_each_kept_marker_once(srv):
+    native, _ = token_of(srv.port, "ivy")
+    native.send_json({"type": "join", "room": "#dev"})
+    native.expect(lambda f: f["type"] == "joined")
+    for room in ("#dev", "#lobby"):
+        native.send_json({"type": "markread", "target": room, "ts": epoch("2026-05-06T07:08:09.012Z")})
+    native.send_json({"type": "markread", "target": "#nowhere", "ts": 1.0})  # (not in it: refused, and in order)
+    assert marker(native)["type"] == "error"
+    irc, burst = irc_device(srv.irc_port, "ivy")
+    told = [words_of(line)[2:] for line in burst if words_of(line)[1:2] == ["MARKREAD"]]
+    stamp = "timestamp=2026-05-06T07:08:09.012Z"
+    assert sorted(told) == [["#dev", stamp], ["#lobby", stamp]], "each kept marker once, the lobby's not again"
+    irc.close()
+    native.close()
+
+
+def test_a_native_guest_keeps_its_own_markers(srv):
+    guest = NativeClient(srv.port, "nat")
+    guest.send_json({"type": "markread", "target": "#lobby", "ts": 5.0})
+    guest.send_json({"type": "markread", "target": "#elsewhere", "ts": 5.0})
+    refused = marker(guest)
+    assert refused["type"] == "error" and refused["code"] == "not_in_room", "the first taken: only the second refused"
+    guest.send_json({"type": "markread", "target": "@nobody", "ts": 5.0})
+    assert marker(guest)["code"] == "no_such_account"
+    guest.close()

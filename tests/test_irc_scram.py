@@ -129,3 +129,39 @@ def test_an_account_made_before_gets_its_scram_credential_at_its_next_password_l
     client.set_server_first(server.get_server_first())
     server.set_client_final(client.get_client_final())  # (raises if the proof does not match the credential)
     client.set_server_final(server.get_server_final())
+
+
+def test_a_scram_login_reads_the_account_once():
+    from chatserver.accounts import hashing
+    from chatserver.accounts.service import Accounts
+    from chatserver.backends.accounts import MemoryAccounts
+    from chatserver.config import ServerConfig
+    from chatserver.net.irc.port import IrcPort
+    from chatserver.net.server import ChatServer
+
+    class Counted(MemoryAccounts):
+        """The memory store, counting the reads of an account by its name."""
+
+        reads = 0
+
+        def account(self, key: str):  # noqa: ANN201
+            Counted.reads += 1
+            return super().account(key)
+
+    accounts = Accounts(Counted(), params=hashing.CHEAP)
+    accounts.register("rae", PASSWORD, "10.0.0.9")
+    server = ChatServer(ServerConfig(host="127.0.0.1", port=0, rate_limit=0, no_web=True), accounts=accounts)
+    server.start()
+    port = IrcPort(server, "127.0.0.1", 0)
+    port.start()
+    try:
+        client = scram_start(port.address[1])
+        before = Counted.reads
+        scram, answer = exchange(client, "rae", PASSWORD)
+        scram.set_server_final(base64.b64decode(answer[2]).decode())
+        client.line("AUTHENTICATE +")
+        assert client.numeric("903")[1] == "903"
+        assert Counted.reads - before == 1, "the credential, the proof's count and the login from one read"
+        client.close()
+    finally:
+        server.shutdown(timeout=0.5)

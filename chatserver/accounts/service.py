@@ -135,24 +135,27 @@ class Accounts:
         return self._issue(account)
 
     # -- SCRAM (IRC's SASL SCRAM-SHA-256: the proof is checked by the port, ``net/irc/scram.py``) --
-    def scram_credential(self, name: str, address: str) -> str:
-        """The SCRAM credential of ``name``'s account ("": no account, or none yet), once the throttle lets
-        this address and account try (``Refused`` throttled, as a password login)."""
+    def scram_account(self, name: str, address: str) -> StoredAccount | None:
+        """``name``'s account for a SCRAM exchange (None: no such account), once the throttle lets this
+        address and account try (``Refused`` throttled, as a password login). Read once: the exchange
+        keeps it for the proof and the login (``scram_failed``, ``login_proven``)."""
         key = identity(name)
         self._check_throttle("ip " + address, "account " + key)
-        account = self.store.account(key)
+        return self.store.account(key)
+
+    def scram_credential(self, name: str, address: str) -> str:
+        """The SCRAM credential of ``name``'s account ("": no account, or none yet), as ``scram_account``."""
+        account = self.scram_account(name, address)
         return account.scram if account is not None else ""
 
-    def scram_failed(self, name: str, address: str) -> None:
-        """A SCRAM proof that did not match: counted as a wrong password."""
-        key = identity(name)
-        self._failed(address, key if self.store.account(key) is not None else None)
+    def scram_failed(self, account: StoredAccount | None, address: str) -> None:
+        """A SCRAM proof that did not match (``account``: the one asked for, if it exists): counted as a
+        wrong password."""
+        self._failed(address, identity(account.name) if account is not None else None)
 
-    def login_proven(self, name: str, address: str) -> Login:
-        """Log in to ``name``'s account, its SCRAM proof checked: a new token (``Refused`` bad_login if it went)."""
-        account = self.store.account(identity(name))
-        if account is None:
-            raise Refused("bad_login", "wrong account name or password")
+    def login_proven(self, account: StoredAccount, address: str) -> Login:
+        """Log in to ``account``, its SCRAM proof checked: a new token (one made for an account dropped
+        meanwhile logs nobody in: a token's account is read with it)."""
         self._succeeded(address, account)
         log.info("%s logged in from %s (SCRAM)", account.name, address)
         return self._issue(account)

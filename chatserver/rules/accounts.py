@@ -20,9 +20,8 @@ from typing import Protocol
 import msgspec
 
 from chatserver.accounts.service import Accounts, Login
-from chatserver.core.fanout import Frame
 from chatserver.core.registry import NickTaken
-from chatserver.rules import chat, membership, privates
+from chatserver.rules import chat, membership, readmarkers
 from chatserver.rules.effects import Announce, Answer, Changed, Effect, SetOp, Tell, error, notice
 from chatserver.rules.guards import logged_in_only, operator_only, with_accounts
 from chatserver.rules.services import Handler, Me
@@ -251,32 +250,6 @@ def drop_account(me: Me, msg: m.DropAccount, accounts: Accounts) -> list[Effect]
     return effects
 
 
-def read_marker(me: Me, msg: m.ReadMarker) -> list[Effect]:
-    """A device read ``msg.target`` up to ``msg.ts``: kept for the account (only ever forward,
-    never past now), and the account's other devices told, so they stop counting it unread."""
-    markers = me.server.markers
-    if me.account is None or markers is None:
-        return [error("not_logged_in", "read markers are kept for accounts, shared by their devices: log in first")]
-    target = _marked(me, msg.target)
-    if isinstance(target, list):
-        return target
-    now = markers.mark(me.account, target, min(msg.ts, time.time()))
-    me.hub.echo(me, Frame(m.ReadMarker(target=target, ts=now)), plain=False)
-    return []
-
-
-def _marked(me: Me, target: str) -> str | list[Effect]:
-    """The target as kept: a room we are in, as the server spells it; ``@ACCOUNT`` of a
-    private conversation, as the account is registered (the refusal, if neither)."""
-    if target.startswith("@"):
-        other = privates.account_of(me, target[1:])
-        if other is None:
-            return [error("no_such_account", f"{target[1:41]!r} is not an account: no conversation is kept")]
-        return "@" + other
-    room = me.rooms.get(room_key(target))
-    return room if room is not None else [error("not_in_room", f"you are not in {target[:40]!r}")]
-
-
 #: The account commands, for each mode's table that has accounts (``chat.COMMANDS``).
 COMMANDS: dict[type[m.Message], Handler] = {
     m.Register: register,  # type: ignore[dict-item]
@@ -285,5 +258,5 @@ COMMANDS: dict[type[m.Message], Handler] = {
     m.Unregister: unregister,  # type: ignore[dict-item]
     m.Logout: logout,  # type: ignore[dict-item]
     m.DropAccount: drop_account,  # type: ignore[dict-item]
-    m.ReadMarker: read_marker,  # type: ignore[dict-item]
+    m.ReadMarker: readmarkers.read_marker,  # type: ignore[dict-item]  (an account's, or a guest's own)
 }

@@ -18,6 +18,7 @@ import functools
 import time
 from collections.abc import Callable, Sequence
 
+from chatserver.backends.markers import MarkerStore
 from chatserver.backends.records import StoredSanction
 from chatserver.core.fanout import Frame
 from chatserver.core.hub import Hub
@@ -73,6 +74,8 @@ class Participant:
     account_op = False
     #: A guest told once that its private messages are not kept (``privates.not_kept_told``).
     told_not_kept = False
+    #: A guest's own read markers, for the session's life (``readmarkers.py``).
+    guest_markers: MarkerStore | None = None
     #: An account command typed without its password(s): the lines typed next are them.
     asking: AskPassword | None = None
     #: Set when a reconnected session took over: leave silently.

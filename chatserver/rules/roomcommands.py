@@ -1,11 +1,15 @@
 """The native ``/mode`` and ``/invite``: terminal, page and nc users read and change room modes, and invite, as on IRC.
 
-Both go through ``rooms.py``'s own handlers (``change_mode``, ``modes_of``,
-``bans_of``, ``invite``), so the permissions and effects are the same for
-every way in: a change is told to the room as the notice an IRC client sees
-as a ``MODE`` line, and an IRC operator's ``MODE`` reaches a terminal user
-as that notice. What those handlers answer in IRC's terms (``Modes``,
-``RoomBans``, ``Invited``: not on the native wire) becomes a notice here.
+``/mode`` is read as IRC's ``MODE`` is, by the one parser (``modeline.py``:
+the lobby's ``o`` and ``b`` are ``/op`` and ``/ban`` there too), and both
+go through the rules' own handlers (``rooms.py``'s ``change_mode``,
+``modes_of``, ``bans_of``, ``invite``; ``operators.py``'s), so the
+permissions and effects are the same for every way in: a change is told to
+the room as the notice an IRC client sees as a ``MODE`` line, and an IRC
+operator's ``MODE`` reaches a terminal user as that notice. The lobby's
+listing says its modes do not change, and why. What those handlers answer in IRC's terms (``Modes``,
+``RoomBans``, ``Invited``, the server's ``Bans``: not on the native wire)
+becomes a notice here.
 """
 
 from __future__ import annotations
@@ -13,41 +17,24 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from chatserver.rules import rooms
+from chatserver.rules import lookup, modeline, operators, rooms
 from chatserver.rules.effects import Answer, Effect, error, notice
 from chatserver.rules.roommodes import MEANING
 from chatserver.rules.services import Handler, Me
 from common import messages as m
 
-#: Mode letters that take an argument: always, and only when set.
-ALWAYS_ARG, SET_ARG = "ovb", "kl"
-#: Mode letters read from one ``/mode``, at most (the rules take ``rooms.MAX_CHANGES`` changes).
-MAX_LETTERS = 20
-
 
 def mode(me: Me, msg: m.RoomMode) -> list[Effect]:
-    """``/mode``: the room's modes (no changes), its bans (``+b`` alone), or changes of them."""
+    """``/mode``: the room's modes (no changes), its bans (``+b`` alone), or changes of them, read as
+    IRC's ``MODE`` is (``modeline.read``: the lobby's ``o`` and ``b`` are ``/op`` and ``/ban``)."""
     room = msg.room or me.room
-    if not msg.changes:
-        return _native(rooms.modes_of(me, rooms.ModesOf(room)))
-    args, sign = list(msg.args), "+"
     effects: list[Effect] = []
-    changes: list[tuple[str, str, str]] = []
-    for ch in msg.changes[:MAX_LETTERS]:
-        if ch in "+-":
-            sign = ch
-        elif ch == "b" and not args:
-            effects += _native(rooms.bans_of(me, rooms.BansOf(room)))
-        elif ch in ALWAYS_ARG or (ch in SET_ARG and sign == "+"):
-            if not args:
-                effects.append(error("bad_command", f"{sign}{ch} needs a value: /mode {sign}{ch} VALUE", target=ch))
-                continue
-            changes.append((sign, ch, args.pop(0)))
+    for asked in modeline.read(room, msg.changes, msg.args):
+        if isinstance(asked, modeline.Refused):
+            code = "bad_command" if asked.why == "value" else "unknown_mode"
+            effects.append(error(code, asked.text, target=asked.letter))
         else:
-            changes.append((sign, ch, ""))
-    if changes:
-        (sign, ch, arg), *more = changes
-        effects += rooms.change_mode(me, rooms.ChangeMode(room, sign, ch, arg, more=more))
+            effects += _native(_HANDLERS[type(asked)](me, asked))
     return effects
 
 
@@ -60,7 +47,8 @@ def _modes_text(found: rooms.Modes) -> str:
     letters = found.modes.lstrip("+")
     meant = [f"{ch} ({MEANING[ch]})" for ch in letters if ch in MEANING]
     shown = " ".join([found.modes, *found.args])
-    return f"modes of {found.room}: {shown}" + (": " + ", ".join(meant) if meant else "")
+    fixed = f"; {modeline.LOBBY_MODES}" if modeline.is_lobby(found.room) else ""  # (not changed, but said why)
+    return f"modes of {found.room}: {shown}" + (": " + ", ".join(meant) if meant else "") + fixed
 
 
 def _bans_text(found: rooms.RoomBans) -> str:
@@ -74,12 +62,30 @@ def _invited_text(found: rooms.Invited) -> str:
     return f"{found.nick} is invited to {found.room}"
 
 
+def _server_bans_text(found: lookup.Bans) -> str:
+    if not found.bans:
+        return "nobody is banned from this server"
+    said = [f"{nick}" + (f" ({address})" if address else "") + f" by {by}" for nick, address, by in found.bans]
+    return "banned from this server: " + "; ".join(said)
+
+
 #: The rules' answers in IRC's terms, each as a notice's text and event.
 _TOLD: dict[type, tuple[Callable[..., str], str]] = {
     rooms.Modes: (_modes_text, "modes"),
     rooms.RoomBans: (_bans_text, "bans"),
     rooms.Invited: (_invited_text, "invited"),
+    lookup.Bans: (_server_bans_text, "bans"),
 }
+
+
+#: What a ``/mode`` may ask (``modeline.read``), each to the rules' own handler.
+_HANDLERS: dict[type[m.Message], Handler] = {
+    rooms.ModesOf: rooms.modes_of,
+    rooms.BansOf: rooms.bans_of,
+    rooms.ChangeMode: rooms.change_mode,
+    lookup.BanList: lookup.ban_list,
+    **{kind: operators.COMMANDS[kind] for kind in (m.Op, m.Deop, m.Ban, m.Unban)},
+}  # type: ignore[dict-item]
 
 
 def _native(effects: list[Effect]) -> list[Effect]:

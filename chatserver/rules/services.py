@@ -141,6 +141,8 @@ class Me(Protocol):
     account_op: bool
     #: A guest was told its private messages are not kept (``privates.py``: once).
     told_not_kept: bool
+    #: A guest's own read markers, for its session's life (``readmarkers.py``; None until one is set).
+    guest_markers: MarkerStore | None
 
     @property
     def address(self) -> str: ...

@@ -10,6 +10,11 @@ in (``sasl.py``: its token handed to ``Participant.register``), so the
 person arrives logged in; after it, the new account's token goes to the
 rules as a ``Login``, as ``/register`` does for the other clients.
 
+On a server with a password (``--password-file``) the cap has no
+``before-connect``: ``REGISTER`` before registration is ``FAIL REGISTER
+COMPLETE_CONNECTION_REQUIRED``, so that nobody makes accounts without the
+server's password (as the spec asks of early registration).
+
 The service's throttles hold (a few accounts an hour per address) and its
 refusals are the spec's ``FAIL REGISTER`` codes: ``ACCOUNT_EXISTS`` (the
 name or a look-alike is registered, or someone connected holds it),
@@ -43,11 +48,16 @@ _CODES = {
 }
 
 
+def _before_connect(session: Session) -> bool:
+    """May an account be made before registration? Not on a server with a password: registration checks it."""
+    return session.participant.server.config.password is None
+
+
 def listed(session: Session, cap: str, version: int) -> str | None:
     """How the cap is listed in ``CAP LS`` (None: not, on a server without accounts)."""
     if session.participant.server.accounts is None:
         return None
-    return f"{cap}={CAP_VALUE}" if version >= 302 else cap
+    return f"{cap}={CAP_VALUE}" if version >= 302 and _before_connect(session) else cap
 
 
 def _fail(d: Dialect, session: Session, code: str, account: str, text: str) -> None:
@@ -65,6 +75,10 @@ def register(d: Dialect, session: Session, params: list[str]) -> None:
         return
     if d.sasl.account is not None or p.account is not None:
         _fail(d, session, "ALREADY_AUTHENTICATED", wanted, "you are logged in to an account already")
+        return
+    if not p.registered and not _before_connect(session):
+        told = "this server has a password: REGISTER once connected"
+        d.send(session, [["FAIL", "REGISTER", "COMPLETE_CONNECTION_REQUIRED", told]])
         return
     if not current:
         _fail(d, session, "NEED_NICK", wanted, "give a NICK first: the account is your nick")

@@ -1,8 +1,9 @@
 """What a registered IRC client's commands do: each one the rules' message for it, or an answer of IRC's own.
 
 Functions of the dialect (``dialect.IrcDialect``) and the session; the
-table ``CHAT`` names them. ``PRIVMSG`` and ``NOTICE`` are the dialect's own
-(they take the together-read path).
+table ``CHAT`` names them. ``PRIVMSG`` and ``NOTICE`` are ``messages.py``'s
+(they take the together-read path); ``MODE #room`` is read by the rules'
+one parser (``rules/modeline.py``), as the native ``/mode`` is.
 """
 
 from __future__ import annotations
@@ -13,8 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from chatserver.core.hub import LOBBY
-from chatserver.rules import lookup, operators, rooms
+from chatserver.rules import lookup, modeline, operators, rooms
 from common import messages as m
 from common.rooms import room_key
 
@@ -194,73 +194,27 @@ def kick(d: IrcDialect, session: Session, params: list[str]) -> None:
 
 
 def mode(d: IrcDialect, session: Session, params: list[str]) -> None:
+    """``MODE #room [letters [args]]``, read by the rules' one parser (``modeline.read``, as the native
+    ``/mode``); ``MODE nick``: its own user modes."""
     target = params[0]
     if not target.startswith("#"):
         _user_mode(d, session, params)
         return
-    if len(params) == 1:
-        d.ask(session, "MODE", target, rooms.ModesOf(target))
-        return
+    letters = params[1] if len(params) > 1 else ""
     d.context(session, "MODE", target)
-    args = params[2:]
-    sign = "+"
-    lobby = room_key(target) == room_key(LOBBY)
-    changes: list[tuple[str, str, str]] = []
-    for ch in params[1][:20]:
-        if ch in "+-":
-            sign = ch
-        elif ch == "b" and not args:  # (the lobby's bans are the server's: /ban; a room's are its own)
-            d.ask(session, "MODE", target, lookup.BanList() if lobby else rooms.BansOf(target))
-        elif ch == "b" and lobby:
-            _ban(d, session, sign, args.pop(0))
-        elif ch == "b":
-            changes.append((sign, ch, _room_mask(args.pop(0))))
-        elif ch not in ROOM_MODES or (lobby and ch != "o"):
-            told = f"{LOBBY} has no modes but o and b: everyone is put there" if lobby else "is not a mode here"
-            d.send(session, [["472", ch, told]])
-        elif ch in _TAKES_ARG and (sign == "+" or ch in "ov"):
-            if not args:
-                d.send(session, [["461", "MODE", "Not enough parameters"]])
-                continue
-            arg = args.pop(0)
-            if lobby:  # (the lobby's operators are the server's: /op and /deop)
-                nick = lanchat_nick(arg)
-                session.participant.handle(m.Op(nick) if sign == "+" else m.Deop(nick))
-                continue
-            changes.append((sign, ch, lanchat_nick(arg) if ch in "ov" else arg))
+    for asked in modeline.read(target, letters, params[2:], lanchat_nick):
+        if not isinstance(asked, modeline.Refused):
+            d.ask(session, "MODE", target, asked)
+        elif asked.why == "value":
+            d.send(session, [["461", "MODE", "Not enough parameters"]])
+        elif asked.why == "mask":
+            d.notice(session, asked.text)
         else:
-            changes.append((sign, ch, ""))
-    if changes:
-        (sign, ch, arg), *more = changes
-        session.participant.handle(rooms.ChangeMode(target, sign, ch, arg, more=more))
-
-
-#: The room modes (``rules/rooms.py``) and those that take an argument (``k`` and ``l`` only when set).
-ROOM_MODES = "ovklimnst"
-_TAKES_ARG = "ovkl"
+            d.send(session, [["472", asked.letter, asked.text]])
 
 
 def invite(d: IrcDialect, session: Session, params: list[str]) -> None:
     d.ask(session, "INVITE", params[1], rooms.Invite(lanchat_nick(params[0]), params[1]))
-
-
-def _room_mask(mask: str) -> str:
-    """A ban mask as the rules match it: its nick part as a lanchat name (escapes decoded, wildcards kept)."""
-    nick, bang, rest = mask.partition("!")
-    return lanchat_nick(nick) + bang + rest
-
-
-def _ban(d: IrcDialect, session: Session, sign: str, mask: str) -> None:
-    nick, _, userhost = mask.partition("!")
-    host = userhost.partition("@")[2]
-    if nick not in ("", "*"):
-        msg: m.Message = m.Ban(lanchat_nick(nick)) if sign == "+" else m.Unban(lanchat_nick(nick))
-    elif sign == "-" and host not in ("", "*"):
-        msg = m.Unban(host)
-    else:
-        d.notice(session, "a ban here names a nick (MODE #room +b nick, or nick!*@*), and bans their address too")
-        return
-    session.participant.handle(msg)
 
 
 def _user_mode(d: IrcDialect, session: Session, params: list[str]) -> None:

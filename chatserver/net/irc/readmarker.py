@@ -1,21 +1,21 @@
-"""``MARKREAD``: IRCv3 ``draft/read-marker`` on the IRC port, mapped to the accounts' shared read markers.
+"""``MARKREAD``: IRCv3 ``draft/read-marker`` on the IRC port, mapped to the rules' read markers.
 
-An IRC client is one of an account's devices (issue 23): how far it has
-read a channel or a private conversation is the account's marker
+An IRC client logged in is one of an account's devices (issue 23): how far
+it has read a channel or a private conversation is the account's marker
 (``backends/markers.py``), kept and told to the other devices by the rules
-(``rules/accounts.read_marker``, the native ``markread``). Here only the
-mapping: a channel target is the room, a nick target the private
-conversation with that account (``@ACCOUNT`` in the native marker).
+(``rules/readmarkers.py``, the native ``markread``); a guest's are its own,
+for the connection's life. Here only the mapping: a channel target is the
+room, a nick target the private conversation with that person
+(``@NAME`` in the native marker).
 
 - ``MARKREAD <target> timestamp=YYYY-MM-DDThh:mm:ss.sssZ`` sets: handed to the
   rules as a ``ReadMarker``, then the marker kept is sent back (a marker only
   moves forward: an older timestamp gets the newer one).
 - ``MARKREAD <target>`` asks: the marker kept, or ``timestamp=*``.
-- After a ``JOIN`` the channel's marker is sent, before ``NAMES`` (``joined``).
+- After a ``JOIN`` the channel's marker is sent, before ``NAMES`` (``joined``);
+  after a login, each kept marker (``rules/accounts.logged_in``), so the first
+  room's ``JOIN`` at registration does not tell it again.
 - Another device's marker reaches the client as ``MARKREAD`` (``rendered``).
-
-Markers are kept for accounts: a guest (not logged in) gets ``FAIL MARKREAD
-ACCOUNT_REQUIRED`` for a get or set, and ``timestamp=*`` after a ``JOIN``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import re
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Protocol
 
-from chatserver.rules import privates
+from chatserver.rules import readmarkers
 from common import messages as m
 from common.rooms import room_key
 
@@ -83,28 +83,25 @@ def markread(d: IrcDialect, session: Session, params: list[str]) -> None:
     if setting and ts is None:
         _fail(d, session, "INVALID_PARAMS", target, "the timestamp is not timestamp=YYYY-MM-DDThh:mm:ss.sssZ")
         return
-    p = session.participant
-    markers = p.server.markers
-    if p.account is None or markers is None:
-        _fail(d, session, "ACCOUNT_REQUIRED", target, "read markers are kept for accounts: log in first (SASL)")
-        return
-    kept = _kept(session, p.account, target, setting)
+    kept = _kept(session, target, setting)
     if kept is None:
-        _fail(d, session, "INVALID_TARGET", target, "neither a channel you are in nor an account")
+        _fail(d, session, "INVALID_TARGET", target, "neither a channel you are in nor a person's conversation")
         return
     if ts is not None:
         d.ask(session, "MARKREAD", target, m.ReadMarker(target=_native(target), ts=ts))
-    now = markers.markers(p.account).get(kept)
+    now = readmarkers.markers(session.participant).get(kept)
     d.send(session, [["MARKREAD", target, _stamp(now)]])
 
 
-def joined(d: IrcDialect, session: Session, room: str) -> None:
-    """The channel's marker, told after its ``JOIN`` (before ``NAMES``), to a client that asked for it."""
+def joined(d: IrcDialect, session: Session, room: str, *, registering: bool = False) -> None:
+    """The channel's marker, told after its ``JOIN`` (before ``NAMES``), to a client that asked for
+    it; ``registering``: the rooms it arrives in, whose kept markers its login told already."""
     if CAP not in d.client.caps:
         return
     p = session.participant
-    markers = p.server.markers
-    now = None if p.account is None or markers is None else markers.markers(p.account).get(room)
+    now = readmarkers.markers(p).get(room)
+    if registering and now is not None and p.account is not None:
+        return  # (told with every other kept marker as it logged in)
     d.send(session, [["MARKREAD", room, _stamp(now)]])
 
 
@@ -120,22 +117,21 @@ def _native(target: str) -> str:
     return target if target.startswith("#") else "@" + lanchat_nick(target)
 
 
-def _kept(session: Session, account: str, target: str, setting: bool) -> str | None:
-    """The target as its marker is kept: a room's name as the server spells it, ``@ACCOUNT``. To set
-    one, the client must be in the channel, the nick an account's (None: not so); asking is free
-    (a channel it is not in: the marker kept under that name, in any case, if any)."""
+def _kept(session: Session, target: str, setting: bool) -> str | None:
+    """The target as its marker is kept: a room's name as the server spells it, ``@NAME``. To set
+    one, the client must be in the channel, the nick an account's (a guest's: anyone's here) (None:
+    not so); asking is free (a channel it is not in: the marker kept under that name, if any)."""
     p = session.participant
     if target.startswith("#"):
         room = p.rooms.get(room_key(target))
         if room is not None or setting:
             return room
-        markers = p.server.markers
-        kept = markers.markers(account) if markers is not None else {}
+        kept = readmarkers.markers(p)
         return next((name for name in kept if room_key(name) == room_key(target)), target)
-    other = privates.account_of(p, lanchat_nick(target))
-    if other is None:
+    found = readmarkers.marked(p, "@" + lanchat_nick(target))
+    if isinstance(found, list):
         return None if setting else "@" + lanchat_nick(target)
-    return "@" + other
+    return found
 
 
 def _fail(d: IrcDialect, session: Session, code: str, target: str, text: str) -> None:

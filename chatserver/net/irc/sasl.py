@@ -7,8 +7,12 @@ exactly 400 means more follow; ``AUTHENTICATE +`` ends an exact multiple);
 ``AUTHENTICATE *`` gives up (906). A good password is ``900`` and ``903``; a
 wrong one, a throttled address or account, or a response that does not
 parse is ``904`` with the service's line; a chunk over 400 bytes ``905``; a
-second login ``907``; one after registration ``462`` (SASL 3.2's re-login
-is not taken yet); a mechanism not offered ``908`` then ``904``.
+mechanism not offered ``908`` then ``904``. A guest may log in after
+registration too (SASL 3.2): ``900`` and ``903``, then the rules' ``Login``
+with the token, as ``/login`` (the session takes the account's name). One
+logged in already gets ``907`` (``ERR_SASLALREADY``): SASL 3.2's switch to
+another account on the same connection is not taken (the person's name and
+devices go with its account; ``/logout`` first, then log in).
 
 The password is checked by the same service as the native clients'
 (``chatserver/accounts/service.py``: the same throttle, per address and per
@@ -33,6 +37,7 @@ import binascii
 from typing import TYPE_CHECKING, Protocol
 
 from chatserver.accounts.service import Login, Refused
+from common import messages as m
 from common.lookalike import identity
 
 from . import scram
@@ -125,10 +130,6 @@ def authenticate(d: Dialect, session: Session, params: list[str]) -> None:
         state.reset()
         d.send(session, [["907", "You have already authenticated using SASL"]])
         return
-    if p.registered:  # (SASL 3.2's login after registration is not taken yet: docs/irc.md)
-        state.reset()
-        d.send(session, [["462", "You may not reregister: SASL logs in before registration (CAP END)"]])
-        return
     accounts = p.server.accounts
     if accounts is None:
         state.reset()
@@ -174,10 +175,23 @@ def authenticate(d: Dialect, session: Session, params: list[str]) -> None:
 
 
 def _logged_in(d: Dialect, session: Session, login: Login) -> None:
-    """A SASL exchange that ended well: the session is the account's, and the client is told (900, 903)."""
-    d.sasl.account, d.sasl.token = login.account, login.token
+    """A SASL exchange that ended well: the session is the account's, and the client is told (900, 903).
+    Before registration, ``register`` takes the token; after it, the rules' ``Login`` (as ``/login``
+    with a token): the name and rights follow, and a login they refuse (the account's devices at
+    their cap) is undone (``901``)."""
+    p = session.participant
+    if not p.registered:
+        d.sasl.account, d.sasl.token = login.account, login.token
     d.send(session, [["900", prefix(login.account), login.account, f"You are now logged in as {login.account}"]])
     d.send(session, [["903", "SASL authentication successful"]])
+    if not p.registered:
+        return
+    p.handle(m.Login(name=login.account, token=login.token))
+    if p.account is None or identity(p.account) != identity(login.account):
+        accounts = p.server.accounts
+        if accounts is not None:
+            accounts.logout(login.token)
+        d.send(session, [["901", prefix(p.nick), "You are now logged out (the login was refused: see above)"]])
 
 
 def _scram(d: Dialect, session: Session, whole: str) -> None:
@@ -207,12 +221,10 @@ def _scram(d: Dialect, session: Session, whole: str) -> None:
             return
     else:  # (the client's ``+`` after the server's final message: logged in)
         state.reset()
-        try:
-            login = accounts.login_proven(exchange.name, p.address)
-        except Refused as refused:
-            d.send(session, [["904", f"SASL authentication failed: {refused.text}"]])
+        if exchange.account is None:  # (a made-up credential's proof never matches: not reached)
+            d.send(session, [["904", "SASL authentication failed: wrong account name or password"]])
             return
-        _logged_in(d, session, login)
+        _logged_in(d, session, accounts.login_proven(exchange.account, p.address))
         return
     encoded = base64.b64encode(answer.encode()).decode()
     chunks = [encoded[i : i + CHUNK] for i in range(0, len(encoded), CHUNK)]

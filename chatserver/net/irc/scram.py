@@ -11,7 +11,9 @@ proves it holds ServerKey. The password never reaches the server.
 of our own: its messages, SASLprep and the proofs are easy to get subtly
 wrong, and it is the server side irctest's own cases and clients expect.
 
-The throttle is the password login's (``Accounts.scram_credential``): an
+The account is read once, at the first message (``Accounts.scram_account``),
+and kept with the exchange for the proof and the login. The throttle is the
+password login's: an
 address or account held is refused at the first message, a proof that does
 not match counts as a wrong password. An account that does not exist, or has
 no SCRAM credential yet (made before they were kept and not logged in to
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
     from scramp.core import ScramServer
 
     from chatserver.accounts.service import Accounts
+    from chatserver.backends.accounts import StoredAccount
 
 MECHANISM = "SCRAM-SHA-256"
 _MECHANISM = ScramMechanism(MECHANISM)
@@ -45,6 +48,7 @@ class Exchange:
 
     server: ScramServer
     name: str
+    account: StoredAccount | None  # (None: no such account; its proof fails as a wrong password's)
     proven: bool = False
 
 
@@ -57,16 +61,17 @@ def _made_up(name: str) -> tuple[bytes, bytes, bytes, int]:
 
 def first(accounts: Accounts, address: str, message: str) -> tuple[Exchange, str] | str:
     """The client's first message: the exchange and the server's first message, or why not (a refusal's text)."""
-    asked: list[str] = []
+    asked: list[tuple[str, StoredAccount | None]] = []
     refused: list[Refused] = []
 
     def credential(name: str) -> tuple[bytes, bytes, bytes, int]:
-        asked.append(name)
         try:
-            parts = hashing.scram_parts(accounts.scram_credential(name, address))
+            account = accounts.scram_account(name, address)
         except Refused as exc:
             refused.append(exc)
             raise
+        asked.append((name, account))
+        parts = hashing.scram_parts(account.scram) if account is not None else None
         return parts if parts is not None else _made_up(name)
 
     server = _MECHANISM.make_server(credential)
@@ -74,7 +79,8 @@ def first(accounts: Accounts, address: str, message: str) -> tuple[Exchange, str
         server.set_client_first(message)
     except ScramException:
         return refused[0].text if refused else "not a SCRAM-SHA-256 first message"
-    return Exchange(server, asked[0]), server.get_server_first()
+    name, account = asked[0]
+    return Exchange(server, name, account), server.get_server_first()
 
 
 def final(accounts: Accounts, address: str, exchange: Exchange, message: str) -> str | None:
@@ -82,7 +88,7 @@ def final(accounts: Accounts, address: str, exchange: Exchange, message: str) ->
     try:
         exchange.server.set_client_final(message)
     except ScramException:
-        accounts.scram_failed(exchange.name, address)
+        accounts.scram_failed(exchange.account, address)
         return None
     exchange.proven = True
     return exchange.server.get_server_final()
