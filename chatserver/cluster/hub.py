@@ -176,11 +176,17 @@ class ClusterHub(LocalHub):
             for room in g.rooms:
                 by_room.setdefault(room_key(room), [room]).append(g.nick)
         crowded = {key: self._redis_directory.census(names[0])[1] for key, names in by_room.items()}  # (no lock)
+        stays = {g.nick for g in gone if g.stays}  # (a device on a live node: they left these rooms, not the chat)
         now = time.time()
         with self._lock:
             for key, (room, *nicks) in by_room.items():
                 # A crowded room hears no leaves one by one (``rules/crowd.py``): one line for them all.
-                for notice in gone_notices(room, nicks, now, crowded[key]):
+                left = [n for n in nicks if n not in stays]
+                for notice in gone_notices(room, left, now, crowded[key]) if left else []:
+                    self._relay.append(room, "n", notice, None)
+                for nick in [] if crowded[key] else [n for n in nicks if n in stays]:
+                    text, why = f"{nick} left {room}: their server is gone", "their server is gone"
+                    notice = m.Notice(text=text, ts=now, event="leave", nick=nick, room=room, reason=why)
                     self._relay.append(room, "n", notice, None)
 
     def _say_left(self, nick: str, rooms: list[str], text: str) -> None:  # (one session's rooms)

@@ -1,11 +1,12 @@
 """The Lua scripts of Redis presence (``presence.py``): each change to a name or a room's membership in one round trip.
 
 A name is the hash ``lanchat:nick:KEY``: the person, the node and session
-named for it, and its ``devices`` (an account's other sessions holding it,
-JSON: sid -> [node, resume token]); each node's names are the set
-``lanchat:people:NODE``. A room's membership is a hash, nick key -> its
-sessions' sids there (space-separated), and a sorted set of the order the
-names came in.
+named for it with its ``rooms``, and its ``devices`` (an account's other
+sessions holding it, JSON: sid -> [node, resume token, its rooms as a JSON
+text]); each node's names are the set ``lanchat:people:NODE``. A room's
+membership is a hash, nick key -> its sessions' sids there (space-separated),
+and a sorted set of the order the names came in. Each session's rooms are
+kept with it, so that a dead node's devices are taken out of their own rooms.
 """
 
 from __future__ import annotations
@@ -98,7 +99,8 @@ else
   local d = devices[heir]
   devices[heir] = nil
   primary = d[1]
-  redis.call('HSET', KEYS[1], 'sid', heir, 'node', d[1], 'token', d[2], 'devices', cjson.encode(devices))
+  redis.call('HSET', KEYS[1], 'sid', heir, 'node', d[1], 'token', d[2], 'rooms', d[3] or '[]',
+    'devices', cjson.encode(devices))
 end
 if not holds(ARGV[2], primary, devices) then redis.call('SREM', 'lanchat:people:' .. ARGV[2], ARGV[3]) end
 return 1
@@ -112,9 +114,32 @@ for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 return 1
 """
 
-# KEYS: a members hash, the room's order. ARGV: nick key, sid, now (ms). The session is in the room: its sid
-# among the name's (an account's devices: several, space-separated; the name listed once).
-JOIN = """
+#: Lua function: session ``sid`` of the name hash ``key`` is in ``rooms`` (JSON text) now, ``room`` its focus
+#: ("": unchanged): kept in the hash, the named session's in ``rooms``, a device's with it in ``devices``.
+ROOMS_OF = """
+local function rooms_of(key, sid, rooms, room)
+  local h = redis.call('HMGET', key, 'sid', 'devices')
+  if h[1] == sid then
+    redis.call('HSET', key, 'rooms', rooms)
+    if room ~= '' then redis.call('HSET', key, 'room', room) end
+    return
+  end
+  local devices = cjson.decode(h[2] or '{}')
+  local d = devices[sid]
+  if d then
+    d[3] = rooms
+    redis.call('HSET', key, 'devices', cjson.encode(devices))
+  end
+end
+"""
+
+# KEYS: a members hash, the room's order, the nick hash. ARGV: nick key, sid, now (ms), the session's rooms
+# (JSON), the room's name. The session is in the room: its sid among the name's (an account's devices:
+# several, space-separated; the name listed once), and its rooms kept with it.
+JOIN = (
+    ROOMS_OF
+    + """
+rooms_of(KEYS[3], ARGV[2], ARGV[4], ARGV[5])
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if not cur then
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
@@ -124,14 +149,29 @@ end
 redis.call('ZADD', KEYS[2], 'NX', ARGV[3], ARGV[1])  -- (back after an outage: its place)
 return 1
 """
+)
+
+# KEYS: the nick hash. ARGV: sid, its rooms (JSON). Keeps the session's rooms (a leave: no new focus).
+ROOMS = (
+    ROOMS_OF
+    + """
+rooms_of(KEYS[1], ARGV[1], ARGV[2], '')
+return 1
+"""
+)
 
 # KEYS: a members hash, the room's order. ARGV: nick key, sid. Drops that session's entry; the name leaves
-# the room with its last session. Returns how many of its sessions are still in it.
+# the room with its last session. Returns how many of its sessions are still in it, -1 if that session was
+# not (so of several sessions leaving at once, on any nodes, exactly one sees 0: the last out).
 LEAVE = """
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if not cur then return 0 end
+if not cur then return -1 end
 local left = {}
-for s in string.gmatch(cur, '%S+') do if s ~= ARGV[2] then left[#left + 1] = s end end
+local was = false
+for s in string.gmatch(cur, '%S+') do
+  if s ~= ARGV[2] then left[#left + 1] = s else was = true end
+end
+if not was then return -1 end
 if #left == 0 then
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('HDEL', KEYS[1], ARGV[1])

@@ -1,0 +1,40 @@
+"""Several devices of one account on several nodes of a cluster (real nodes, a real Redis): a node
+that dies takes only its own devices away, and a person renamed on one node is renamed on all."""
+
+from __future__ import annotations
+
+from helpers import NativeClient, frames_until
+from test_accounts_devices import login, token_of
+from test_big_rooms_cluster import events, until_marker
+from test_cluster_outage import RECOVERY
+
+
+def _join(client: NativeClient, room: str) -> dict:
+    client.send_json({"type": "join", "room": room})
+    return client.expect(lambda f: f["type"] == "joined" and f["room"] == room)
+
+
+def test_a_dead_nodes_device_leaves_only_the_rooms_no_live_device_is_in(make_nodes):
+    one, two = make_nodes(2)
+    phone, token = token_of(two.port, "nora")  # (the session named for nora lives)
+    laptop = login(one.port, token)  # (a device on the node that dies)
+    omar = NativeClient(two.port, "omar")
+    _join(omar, "#side")
+    _join(laptop, "#side")
+    pia = NativeClient(two.port, "pia")
+    assert "nora" in _join(pia, "#side")["users"]
+
+    one.kill()
+    laptop.read_until_closed()
+    heard = frames_until(omar, lambda f: f.get("event") == "leave", RECOVERY)
+    left = heard[-1]
+    assert (left["nick"], left["room"]) == ("nora", "#side"), "nora's only device in #side went with its node"
+    assert "server is gone" in left["text"]
+    phone.say("still here")
+    seen = until_marker(omar, "still here")
+    assert events(seen, "leave") == [], "nora is still in #lobby, through the phone: told nothing there"
+    quinn = NativeClient(two.port, "quinn")
+    assert "nora" in quinn.welcome["users"], "in #lobby still"
+    assert "nora" not in _join(quinn, "#side")["users"], "no longer in #side"
+    for client in (phone, omar, pia, quinn):
+        client.close()
