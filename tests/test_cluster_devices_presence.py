@@ -4,6 +4,8 @@ presence and Redis presence (a real redis-server), on the test's clock (``test_b
 
 from __future__ import annotations
 
+import threading
+
 from test_backend_contract import LEASE, nodes  # noqa: F401  (the fixture)
 
 from chatserver.backends.records import Gone, Person
@@ -79,3 +81,45 @@ def test_every_device_on_the_dead_node_the_person_leaves_each_room_once(nodes): 
     assert c.reap("A") == [Gone("nora", ["#one", "#two"])], "the person left: each room told once"
     assert c.holder("nora") is None
     assert c.counts([room_key("#one"), room_key("#two")]) == [0, 0]
+
+
+def test_of_two_devices_leaving_a_room_at_once_exactly_one_is_the_last_out(nodes):  # noqa: F811
+    """The name leaves the room with its last session there: whichever of several, on any nodes,
+    leaves last is told so by the leave itself (one step), so the room hears it once."""
+    _, a, b, _ = _three_nodes(nodes)
+    a.claim("nora", "A/1", "ta", p=NORA)
+    b.claim("nora", "B/1", "tb", p=NORA)
+    for node, sid in ((a, "A/1"), (b, "B/1")):
+        node.joined("#dev", "nora", sid, ["#dev"])
+    assert a.left("#dev", "nora", "A/1", None) is False, "the laptop is still in #dev"
+    assert b.left("#dev", "nora", "B/1", None) is True, "the last out"
+    assert b.left("#dev", "nora", "B/1", None) is False, "said twice: out already, not the last out again"
+
+    for _ in range(20):  # at once, on two threads (two nodes)
+        for node, sid in ((a, "A/1"), (b, "B/1")):
+            node.joined("#race", "nora", sid, ["#race"])
+        outs: list[bool] = []
+        start = threading.Barrier(2)
+        pairs = ((a, "A/1"), (b, "B/1"))
+        threads = [threading.Thread(target=_leave, args=(start, outs, *pair)) for pair in pairs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outs) == [False, True]
+
+
+def _leave(start: threading.Barrier, outs: list[bool], node, sid: str) -> None:  # noqa: ANN001
+    start.wait()
+    outs.append(node.left("#race", "nora", sid, None))
+
+
+def test_a_join_says_whether_another_device_of_the_person_was_in_the_room(nodes):  # noqa: F811
+    _, a, b, _ = _three_nodes(nodes)
+    a.claim("nora", "A/1", "ta", p=NORA)
+    b.claim("nora", "B/1", "tb", p=NORA)
+    assert a.joined("#dev", "nora", "A/1", ["#dev"]) is False, "the person comes into #dev"
+    assert b.joined("#dev", "nora", "B/1", ["#dev"]) is True, "the person was there already"
+    assert b.joined("#dev", "nora", "B/1", ["#dev"]) is True, "said again (after an outage)"
+    a.left("#dev", "nora", "A/1", None)
+    assert a.joined("#dev", "nora", "A/1", ["#dev"]) is True

@@ -200,15 +200,17 @@ class MemoryPresence:
         with self._at.lock:
             return [h.person for h in self._at.names.values() if self._at.alive(h.node)]
 
-    def joined(self, room: str, nick: str, sid: str, rooms: list[str]) -> None:
+    def joined(self, room: str, nick: str, sid: str, rooms: list[str]) -> bool:
         with self._at.lock:
             sids = self._at.rooms.setdefault(room_key(room), {}).setdefault(nick_key(nick), [])
+            others = any(s != sid for s in sids)
             if sid not in sids:
                 sids.append(sid)
             self._rooms_of(nick, sid, rooms)
             cur = self._at.names.get(nick_key(nick))
             if cur is not None and cur.sid == sid:
                 cur.person = dataclasses.replace(cur.person, room=room)
+            return others
 
     def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> bool:
         with self._at.lock:

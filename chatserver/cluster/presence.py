@@ -179,12 +179,13 @@ class Presence:
         return self._people(list(dict.fromkeys(held)))  # (a name held on several nodes: once)
 
     # -- rooms --
-    def joined(self, room: str, nick: str, sid: str, rooms: list[str]) -> None:
+    def joined(self, room: str, nick: str, sid: str, rooms: list[str]) -> bool:
         """``nick`` (session ``sid``) is in ``room`` now; ``rooms`` are all of its rooms (kept with
-        the session: the named one's, or a device's)."""
+        the session: the named one's, or a device's). Whether another of its sessions was in the
+        room already (read in the same script: no ``others_in`` before it)."""
         key = nick_key(nick)
         args = [key, sid, self._now(), json.dumps(rooms), room]
-        self._link.call(lambda r: self._join(keys=[*_room_keys(room), keys.nick(key)], args=args))
+        return self._link.call(lambda r: self._join(keys=[*_room_keys(room), keys.nick(key)], args=args)) == 1
 
     def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> bool:
         """``nick`` left ``room``; ``rooms`` are those it is still in (None: it is leaving altogether).

@@ -135,19 +135,24 @@ end
 
 # KEYS: a members hash, the room's order, the nick hash. ARGV: nick key, sid, now (ms), the session's rooms
 # (JSON), the room's name. The session is in the room: its sid among the name's (an account's devices:
-# several, space-separated; the name listed once), and its rooms kept with it.
+# several, space-separated; the name listed once), and its rooms kept with it. Returns 1 if another session
+# of the name was in it already (the person was there: nobody is told it came), else 0.
 JOIN = (
     ROOMS_OF
     + """
 rooms_of(KEYS[3], ARGV[2], ARGV[4], ARGV[5])
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
+local others = 0
 if not cur then
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-elseif not string.find(' ' .. cur .. ' ', ' ' .. ARGV[2] .. ' ', 1, true) then
-  redis.call('HSET', KEYS[1], ARGV[1], cur .. ' ' .. ARGV[2])
+else
+  for s in string.gmatch(cur, '%S+') do if s ~= ARGV[2] then others = 1 end end
+  if not string.find(' ' .. cur .. ' ', ' ' .. ARGV[2] .. ' ', 1, true) then
+    redis.call('HSET', KEYS[1], ARGV[1], cur .. ' ' .. ARGV[2])
+  end
 end
 redis.call('ZADD', KEYS[2], 'NX', ARGV[3], ARGV[1])  -- (back after an outage: its place)
-return 1
+return others
 """
 )
 

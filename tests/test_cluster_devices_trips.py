@@ -1,0 +1,71 @@
+"""Redis round trips of a node's operations on an account's devices, counted (not timed): every
+packet of commands this thread sends to a real redis-server is one round trip (a pipeline or a
+script is one)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from helpers import Member
+from redis.connection import AbstractConnection
+
+from chatserver.cluster.hub import ClusterHub
+from chatserver.cluster.link import Link
+
+
+class Trips:
+    """How many round trips this thread made to Redis, and what each began with (for a failure's message)."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.sent)
+
+
+@contextmanager
+def counted() -> Iterator[Trips]:
+    """Round trips this thread makes meanwhile (the node's own threads are not counted)."""
+    trips = Trips()
+    me = threading.current_thread()
+    send = AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):  # noqa: ANN001, ANN202
+        if threading.current_thread() is me:
+            packed = b"".join(command) if isinstance(command, list) else command
+            trips.sent.append(bytes(packed[:60]))
+        return send(self, command, check_health)
+
+    AbstractConnection.send_packed_command = counting  # type: ignore[method-assign]
+    try:
+        yield trips
+    finally:
+        AbstractConnection.send_packed_command = send  # type: ignore[method-assign]
+
+
+class Device(Member):
+    account = "nora"
+
+
+@pytest.fixture
+def hub(redis_server):
+    node = ClusterHub(Link(redis_server.url), keep=100, heartbeat=5.0)
+    yield node
+    node.close()
+
+
+def test_a_device_joining_a_room_asks_redis_once_whether_the_person_is_there(hub):
+    phone, laptop = Device("nora"), Device("nora")
+    hub.enter(phone, "nora", "#lobby", lambda g: None)
+    hub.enter(laptop, "nora", "#lobby", lambda g: None)
+    hub.join("#warm", phone, lambda g: None)  # (scripts loaded, connections made: not counted)
+    hub.join("#dev", phone, lambda g: None)
+    with counted() as trips:
+        hub.join("#dev", laptop, lambda g: None)
+    # the room followed already; the join (which says whether the phone was there); the history; the glance
+    # (first members, the room's hash)
+    assert trips.count == 3, trips.sent
