@@ -38,3 +38,28 @@ def test_a_dead_nodes_device_leaves_only_the_rooms_no_live_device_is_in(make_nod
     assert "nora" not in _join(quinn, "#side")["users"], "no longer in #side"
     for client in (phone, omar, pia, quinn):
         client.close()
+
+
+def test_a_person_renamed_on_one_node_is_renamed_on_the_others(make_nodes):
+    """The device renamed on node one has no other device there: the person's devices on node two
+    take the new name too (one person, one name), as on one server."""
+    one, two = make_nodes(2)
+    phone, token = token_of(one.port, "lena")
+    laptop = login(two.port, token)
+    omar = NativeClient(two.port, "omar")
+    phone.send_json({"type": "nick", "nick": "lenka"})
+    renamed = laptop.expect(lambda f: f["type"] == "notice" and f.get("event") == "nick")
+    assert (renamed["previous"], renamed["nick"]) == ("lena", "lenka")
+    laptop.say("said after the rename")
+    got = omar.expect(lambda f: f["type"] == "message" and f["text"] == "said after the rename")
+    assert got["nick"] == "lenka", "the device on the other node goes by the new name too"
+    omar.send_json({"type": "who"})
+    who = omar.expect(lambda f: f["type"] == "users")["nicks"]
+    assert who.count("lenka") == 1 and "lena" not in who, who
+    omar.send_json({"type": "privmsg", "to": "lenka", "text": "to both"})
+    for device in (phone, laptop):
+        assert device.expect(lambda f: f["type"] == "private")["text"] == "to both"
+    tablet = login(two.port, token)
+    assert tablet.welcome["nick"] == "lenka", "a device logging in later joins the person by its new name"
+    for client in (phone, laptop, omar, tablet):
+        client.close()

@@ -16,6 +16,7 @@ back.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import socket
@@ -36,7 +37,7 @@ from chatserver.cluster.sweep import RoomSweeper
 from chatserver.core.delivery import Delivery
 from chatserver.core.fanout import Frame, Participant
 from chatserver.core.hub import LocalHub
-from chatserver.core.registry import person
+from chatserver.core.registry import NickTaken, person
 from chatserver.core.rooms import Reading
 from common import messages as m
 from common.rooms import room_key
@@ -139,6 +140,24 @@ class ClusterHub(LocalHub):
             sub.op = fields.get("op") == "1"
         elif kind in ("kick", "replace"):
             threading.Thread(target=self._end, args=(sub, kind, fields.get("why", "")), daemon=True).start()
+        elif kind == "rename":  # (its name here now, before the room's notice of it is delivered)
+            with contextlib.suppress(NickTaken):
+                old = self._names.registry.claim(sub, fields["nick"])
+                threading.Thread(target=self._renamed, args=(sub, old, sub.nick), daemon=True).start()
+
+    def _renamed(self, sub: Participant, old: str, new: str) -> None:
+        """Another node renamed ``sub``'s person ``new``: presence and its rooms' lists follow (lock not held)."""
+        with self._lock:
+            sid, rooms = self._names.sids.get(sub), self._rooms.rooms_of(sub)
+        try:
+            if sid is not None:
+                self._names.claim(sub, new, sid, replacing=sid)  # (a device of the person under its new name)
+                self._presence.release(old, sid)
+                for name in rooms:
+                    self._directory.left(name, old, sid, None)
+                    self._directory.joined(name, new, sid, rooms)
+        except (NickTaken, ClusterUnavailable):
+            log.warning("a device of %s could not follow its rename to %s", old, new)
 
     @staticmethod
     def _end(sub: Participant, kind: str, why: str) -> None:

@@ -40,6 +40,9 @@ class Peers(Protocol):
     def replace(self, node: str, sid: str) -> None:
         """Its session ``sid`` was taken over by a client back on another node: it ends silently."""
 
+    def rename(self, node: str, sid: str, new: str) -> None:
+        """Its session ``sid``'s person was renamed ``new`` here: that device takes the name too."""
+
 
 class Names:
     """This node's sessions and the names they hold through presence (see the module's docstring)."""
@@ -106,6 +109,7 @@ class Names:
         with self._lock:
             sid = self.sid(sub)
             devices = [(d, self.sid(d)) for d in self.registry.others(sub)]
+        found = self.presence.holder(sub.nick) if self._peers is not None and sub.account is not None else None
         self.claim(sub, new, sid, replacing=sid)
         try:
             with self._lock:
@@ -122,6 +126,8 @@ class Names:
                 self.presence.release(old, dsid)
         if moved:
             self.presence.release(old, sid)
+        for node, dsid in self._elsewhere(found) if found is not None and moved else ():  # (devices elsewhere)
+            self._peers.rename(node, dsid, new)  # type: ignore[union-attr]
         return old
 
     def stale(self, nick: str, sub: Participant, old_sid: str) -> Participant | None:
