@@ -12,8 +12,11 @@ import pytest
 from helpers import Member
 from redis.connection import AbstractConnection
 
+from chatserver.backends.records import Person
+from chatserver.cluster import keys
 from chatserver.cluster.hub import ClusterHub
 from chatserver.cluster.link import Link
+from chatserver.cluster.presence import Presence
 
 
 class Trips:
@@ -69,3 +72,25 @@ def test_a_device_joining_a_room_asks_redis_once_whether_the_person_is_there(hub
     # the room followed already; the join (which says whether the phone was there); the history; the glance
     # (first members, the room's hash)
     assert trips.count == 3, trips.sent
+
+
+def test_who_holds_a_name_with_devices_on_two_nodes_is_one_round_trip(redis_server):
+    link = Link(redis_server.url)
+    try:
+        a, b = Presence(link, "A", 60.0), Presence(link, "B", 60.0)
+        a.heartbeat()
+        b.heartbeat()
+        nora = Person("nora", account="nora")
+        a.claim("nora", "A/1", "ta", p=nora)
+        b.claim("nora", "B/1", "tb", p=nora)
+        b.holder("nora")  # (the script loaded: not counted)
+        with counted() as trips:
+            held = b.holder("NORA")
+        assert (held.node, held.sid, held.devices, held.person.account) == ("A", "A/1", (("B", "B/1"),), "nora")
+        assert trips.count == 1, trips.sent  # (the name, its node's lease, its devices' leases: one script)
+        link.redis.delete(keys.alive("B"))
+        assert b.holder("nora").devices == (), "a device on a dead node is not one"
+        link.redis.delete(keys.alive("A"))
+        assert b.holder("nora") is None, "the node holding it is dead"
+    finally:
+        link.close()

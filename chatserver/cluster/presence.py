@@ -65,7 +65,7 @@ class Presence:
         self._claim, self._release = r.register_script(lua.CLAIM), r.register_script(lua.RELEASE)
         self._update, self._leave = r.register_script(lua.UPDATE), r.register_script(lua.LEAVE)
         self._first, self._join = r.register_script(lua.FIRST), r.register_script(lua.JOIN)
-        self._rooms = r.register_script(lua.ROOMS)
+        self._rooms, self._holder = r.register_script(lua.ROOMS), r.register_script(lua.HOLDER)
 
     # -- this node's lease --
     def heartbeat(self) -> str | None:
@@ -133,14 +133,15 @@ class Presence:
         return next((c for c, t in zip(candidates, found, strict=True) if not t), base + "_")  # type: ignore[arg-type]
 
     def holder(self, nick: str) -> Holder | None:
-        """Who holds ``nick`` (None if nobody, or only a dead node's session)."""
-        h = self._link.call(lambda r: r.hgetall(keys.nick(nick_key(nick))))
-        if not h or not _live(self._link.call(lambda r: r.get(keys.alive(h["node"]))), self._now()):  # type: ignore[index,arg-type]
+        """Who holds ``nick`` (None if nobody, or only a dead node's session): one script."""
+        got = self._link.call(lambda r: self._holder(keys=[keys.nick(nick_key(nick))], args=[self._now()]))
+        if not got:
             return None
-        held = json.loads(h.get("devices") or "{}")  # type: ignore[union-attr]
-        alive = self._alive({d[0] for d in held.values()})
-        devices = tuple((d[0], sid) for sid, d in held.items() if d[0] in alive)
-        return Holder(_person(h), h["node"], h["sid"], devices)  # type: ignore[arg-type,index]
+        flat, live = got  # type: ignore[misc]
+        h = dict(zip(flat[::2], flat[1::2], strict=True))
+        held = json.loads(h.get("devices") or "{}")
+        devices = tuple((held[sid][0], sid) for sid in held if sid in set(live))
+        return Holder(_person(h), h["node"], h["sid"], devices)
 
     def _people(self, nick_keys: list[str]) -> list[Person]:
         """The persons holding these nick keys on live nodes."""

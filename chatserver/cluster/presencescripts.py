@@ -203,3 +203,22 @@ for _, k in ipairs(first) do
 end
 return out
 """
+
+# KEYS: the nick hash. ARGV: now (ms). Who holds the name, in one round trip: {its hash (field, value, ...),
+# the sids of its devices on live nodes}, or {} if nobody does or its node is dead.
+HOLDER = (
+    LIVE
+    + """
+local h = redis.call('HGETALL', KEYS[1])
+if #h == 0 then return {} end
+local f = {}
+for i = 1, #h, 2 do f[h[i]] = h[i + 1] end
+local now = tonumber(ARGV[1])
+if not f['node'] or not live(f['node'], now) then return {} end
+local devices = {}
+for s, d in pairs(cjson.decode(f['devices'] or '{}')) do
+  if live(d[1], now) then devices[#devices + 1] = s end
+end
+return {h, devices}
+"""
+)
