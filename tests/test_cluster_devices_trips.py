@@ -94,3 +94,21 @@ def test_who_holds_a_name_with_devices_on_two_nodes_is_one_round_trip(redis_serv
         assert b.holder("nora") is None, "the node holding it is dead"
     finally:
         link.close()
+
+
+def test_two_devices_ending_at_once_on_two_nodes_leave_the_room_once(redis_server):
+    """Each node takes its device out of the room, and only then asks whether the person is still
+    there: the one whose leave was the last out says the person left, the other does not."""
+    one = ClusterHub(Link(redis_server.url), keep=100, heartbeat=5.0)
+    two = ClusterHub(Link(redis_server.url), keep=100, heartbeat=5.0)
+    try:
+        phone, laptop = Device("nora"), Device("nora")
+        one.enter(phone, "nora", "#lobby", lambda g: None)
+        two.enter(laptop, "nora", "#lobby", lambda g: None)
+        one.unregister(phone)  # (both gone before either asks: as when both end at once)
+        two.unregister(laptop)
+        stayed = [one.staying(phone, ["#lobby"]), two.staying(laptop, ["#lobby"])]
+        assert sorted(map(len, stayed)) == [0, 1], f"exactly one is the last out: {stayed}"
+    finally:
+        one.close()
+        two.close()

@@ -191,8 +191,10 @@ class RoomDirectory(Protocol):
         another session of ``nick`` was in it already on another node (as ``others_in`` before it
         would say, in the same step; one server's hub knows its own sessions: False)."""
 
-    def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> None:
-        """``nick`` left ``room``; ``rooms`` are those it is still in (None: it is leaving altogether)."""
+    def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> bool:
+        """``nick`` left ``room``; ``rooms`` are those it is still in (None: it is leaving altogether).
+        Whether no other session of ``nick`` is left in it on another node (``Presence.left``: of two
+        leaving at once exactly one is told so; one server's hub knows its own sessions: True)."""
 
     def others_in(self, room: str, nick: str, sid: str) -> bool:
         """Whether a session holding ``nick`` other than ``sid`` is in ``room`` on another node (an

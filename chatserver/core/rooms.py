@@ -279,8 +279,9 @@ class LocalDirectory:
         asks its own rooms whether another device was there: ``Names.others``.)"""
         return False
 
-    def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> None:
-        """(As ``joined``.)"""
+    def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> bool:
+        """(As ``joined``: the hub asks its own rooms whether another device is still there.)"""
+        return True
 
     def others_in(self, room: str, nick: str, sid: str) -> bool:
         """(The hub asks its own rooms: ``Names.others``.)"""
