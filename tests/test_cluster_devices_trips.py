@@ -105,9 +105,19 @@ def test_two_devices_ending_at_once_on_two_nodes_leave_the_room_once(redis_serve
         phone, laptop = Device("nora"), Device("nora")
         one.enter(phone, "nora", "#lobby", lambda g: None)
         two.enter(laptop, "nora", "#lobby", lambda g: None)
-        one.unregister(phone)  # (both gone before either asks: as when both end at once)
+        warm = Device("warm")
+        one.enter(warm, "warm", "#lobby", lambda g: None)
+        one.unregister(warm)  # (its scripts loaded: not counted)
+        one.staying(warm, ["#lobby"])
+        with counted() as trips:
+            one.unregister(phone)  # (both gone before either asks: as when both end at once)
         two.unregister(laptop)
-        stayed = [one.staying(phone, ["#lobby"]), two.staying(laptop, ["#lobby"])]
+        with counted() as asked:
+            stayed = [one.staying(phone, ["#lobby"]), two.staying(laptop, ["#lobby"])]
+        assert (trips.count, asked.count) == (2, 0), (
+            trips.sent,
+            asked.sent,
+        )  # (leave the room, the name: not asked again)
         assert sorted(map(len, stayed)) == [0, 1], f"exactly one is the last out: {stayed}"
     finally:
         one.close()

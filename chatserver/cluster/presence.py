@@ -65,7 +65,7 @@ class Presence:
         self._claim, self._release = r.register_script(lua.CLAIM), r.register_script(lua.RELEASE)
         self._update, self._leave = r.register_script(lua.UPDATE), r.register_script(lua.LEAVE)
         self._first, self._join = r.register_script(lua.FIRST), r.register_script(lua.JOIN)
-        self._rooms, self._holder = r.register_script(lua.ROOMS), r.register_script(lua.HOLDER)
+        self._holder = r.register_script(lua.HOLDER)
 
     # -- this node's lease --
     def heartbeat(self) -> str | None:
@@ -193,15 +193,10 @@ class Presence:
         Whether the name left the room with it (the last of its sessions there: of several leaving
         at once, on any nodes, exactly one is)."""
         key = nick_key(nick)
-
-        def write(r) -> int:  # noqa: ANN001
-            p = r.pipeline(transaction=False)
-            self._leave(keys=_room_keys(room), args=[key, sid], client=p)
-            if rooms is not None:
-                self._rooms(keys=[keys.nick(key)], args=[sid, json.dumps(rooms)], client=p)
-            return p.execute()[0]
-
-        return self._link.call(write) == 0
+        where, args = _room_keys(room), [key, sid]
+        if rooms is not None:  # (and its rooms kept, in the same script)
+            where, args = [*where, keys.nick(key)], [*args, json.dumps(rooms)]
+        return self._link.call(lambda r: self._leave(keys=where, args=args)) == 0
 
     def others_in(self, room: str, nick: str, sid: str) -> bool:
         """Whether a session of ``nick``'s other than ``sid`` is in ``room`` (an account's other device)."""

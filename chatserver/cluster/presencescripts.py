@@ -156,19 +156,15 @@ return others
 """
 )
 
-# KEYS: the nick hash. ARGV: sid, its rooms (JSON). Keeps the session's rooms (a leave: no new focus).
-ROOMS = (
+# KEYS: a members hash, the room's order (and the nick hash). ARGV: nick key, sid (and the rooms the session
+# is still in, JSON: kept with it). Drops that session's entry; the name leaves the room with its last
+# session. Returns how many of its sessions are still in it, -1 if that session was not (so of several
+# sessions leaving at once, on any nodes, exactly one sees 0: the last out). One script, not a pipeline:
+# redis-py sends SCRIPT EXISTS before every pipeline holding a script, a round trip more.
+LEAVE = (
     ROOMS_OF
     + """
-rooms_of(KEYS[1], ARGV[1], ARGV[2], '')
-return 1
-"""
-)
-
-# KEYS: a members hash, the room's order. ARGV: nick key, sid. Drops that session's entry; the name leaves
-# the room with its last session. Returns how many of its sessions are still in it, -1 if that session was
-# not (so of several sessions leaving at once, on any nodes, exactly one sees 0: the last out).
-LEAVE = """
+if KEYS[3] then rooms_of(KEYS[3], ARGV[2], ARGV[3], '') end
 local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if not cur then return -1 end
 local left = {}
@@ -185,6 +181,7 @@ else
 end
 return #left
 """
+)
 
 # KEYS: the room's order. ARGV: limit, now (ms). Returns how many are in the room, then nick, away, op, host,
 # room, address, token of each of the first ``limit`` whose name is held on a live node (in the order they came).
