@@ -63,3 +63,20 @@ def test_a_person_renamed_on_one_node_is_renamed_on_the_others(make_nodes):
     assert tablet.welcome["nick"] == "lenka", "a device logging in later joins the person by its new name"
     for client in (phone, laptop, omar, tablet):
         client.close()
+
+
+def test_a_device_logging_in_on_a_node_with_none_of_the_persons_devices_takes_its_new_name(make_nodes):
+    """After a /nick, a device logging in joins the person under its new name, on any node (the node
+    it logs in on asks presence, not only its own sessions)."""
+    one, two = make_nodes(2)
+    phone, token = token_of(one.port, "lena")
+    phone.send_json({"type": "nick", "nick": "lenka"})
+    phone.expect(lambda f: f["type"] == "notice" and f.get("event") == "nick")
+    laptop = login(two.port, token)
+    assert laptop.welcome["nick"] == "lenka", "one person: not a second one under the account's name"
+    omar = NativeClient(two.port, "omar")
+    omar.send_json({"type": "who"})
+    who = omar.expect(lambda f: f["type"] == "users")["nicks"]
+    assert who.count("lenka") == 1 and "lena" not in who, who
+    for client in (phone, laptop, omar):
+        client.close()

@@ -123,3 +123,23 @@ def test_a_join_says_whether_another_device_of_the_person_was_in_the_room(nodes)
     assert b.joined("#dev", "nora", "B/1", ["#dev"]) is True, "said again (after an outage)"
     a.left("#dev", "nora", "A/1", None)
     assert a.joined("#dev", "nora", "A/1", ["#dev"]) is True
+
+
+def test_the_name_an_accounts_person_goes_by_is_known_on_every_node(nodes):  # noqa: F811
+    clock, a, b, c = _three_nodes(nodes)
+    assert c.named("nora") is None
+    a.claim("lena", "A/1", "ta", p=Person("lena", account="lena"))
+    assert c.named("LENA") == "lena"
+    a.claim("lenka", "A/1", "ta", replacing="A/1", p=Person("lenka", account="lena"))  # (a /nick)
+    a.release("lena", "A/1")
+    assert c.named("lena") == "lenka", "renamed: the new name, asked on any node"
+    b.claim("lenka", "B/1", "tb", p=Person("lenka", account="lena"))  # (a device)
+    a.release("lenka", "A/1")
+    assert c.named("lena") == "lenka", "held by its device now"
+    b.claim("guest", "B/2", "tg")
+    b.update("guest", "B/2", account="nora")  # (logged in after its hello)
+    assert c.named("nora") == "guest"
+    _a_dies(clock, b, c)
+    clock.now += LEASE + 1
+    c.heartbeat()
+    assert c.named("lena") is None, "its node is dead"

@@ -196,6 +196,11 @@ class MemoryPresence:
             devices = tuple((d[0], s) for s, d in cur.devices.items() if self._at.alive(d[0]))
             return Holder(cur.person, cur.node, cur.sid, devices)
 
+    def named(self, account: str) -> str | None:
+        with self._at.lock:  # (one process's nodes: a look through its names)
+            found = (h for h in self._at.names.values() if same_account(account, h.person.account))
+            return next((h.person.nick for h in found if self._at.alive(h.node)), None)
+
     def everyone(self) -> list[Person]:
         with self._at.lock:
             return [h.person for h in self._at.names.values() if self._at.alive(h.node)]

@@ -140,6 +140,10 @@ class Presence(Protocol):
     def holder(self, nick: str) -> Holder | None:
         """Who holds ``nick`` (None if nobody, or only a dead node's session), with its live devices."""
 
+    def named(self, account: str) -> str | None:
+        """The name ``account``'s person goes by on a live node (a ``/nick`` may have renamed it;
+        None: it is not connected)."""
+
     def everyone(self) -> list[Person]:
         """Everyone held by a live node."""
 

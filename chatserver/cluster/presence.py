@@ -65,7 +65,7 @@ class Presence:
         self._claim, self._release = r.register_script(lua.CLAIM), r.register_script(lua.RELEASE)
         self._update, self._leave = r.register_script(lua.UPDATE), r.register_script(lua.LEAVE)
         self._first, self._join = r.register_script(lua.FIRST), r.register_script(lua.JOIN)
-        self._holder = r.register_script(lua.HOLDER)
+        self._holder, self._named = r.register_script(lua.HOLDER), r.register_script(lua.NAMED)
 
     # -- this node's lease --
     def heartbeat(self) -> str | None:
@@ -142,6 +142,11 @@ class Presence:
         held = json.loads(h.get("devices") or "{}")
         devices = tuple((held[sid][0], sid) for sid in held if sid in set(live))
         return Holder(_person(h), h["node"], h["sid"], devices)
+
+    def named(self, account: str) -> str | None:
+        """The name ``account``'s person goes by on a live node (None: not connected): one script."""
+        args = [nick_key(account), self._now()]
+        return self._link.call(lambda r: self._named(keys=[keys.NAMED], args=args))  # type: ignore[return-value]
 
     def _people(self, nick_keys: list[str]) -> list[Person]:
         """The persons holding these nick keys on live nodes."""

@@ -53,6 +53,7 @@ if cur[1] then
     elseif n + 1 >= tonumber(ARGV[16]) then return {2} end
     held[ARGV[2]] = {ARGV[1], ARGV[3]}
     redis.call('HSET', KEYS[1], 'devices', cjson.encode(held))
+    redis.call('HSET', 'lanchat:named', ARGV[15], ARGV[7])
     redis.call('SADD', 'lanchat:people:' .. ARGV[1], ARGV[7])
     if old then return {1, oldnode, old} end
     return {1, '', ''}
@@ -68,6 +69,7 @@ redis.call('HSET', KEYS[1], 'nick', ARGV[6], 'node', ARGV[1], 'sid', ARGV[2], 't
   'away', ARGV[8], 'op', ARGV[9], 'host', ARGV[10], 'address', ARGV[11], 'room', ARGV[12], 'rooms', rooms,
   'account', ARGV[14], 'akey', ARGV[15], 'devices', devices)
 redis.call('SADD', 'lanchat:people:' .. ARGV[1], ARGV[7])
+if ARGV[15] ~= '' then redis.call('HSET', 'lanchat:named', ARGV[15], ARGV[7]) end
 return {1, cur[1], cur[2]}
 """
 )
@@ -91,6 +93,10 @@ else
     if heir == nil and live(d[1], tonumber(ARGV[4])) then heir = s end
   end
   if heir == nil then
+    local akey = redis.call('HGET', KEYS[1], 'akey')
+    if akey and akey ~= '' and redis.call('HGET', 'lanchat:named', akey) == ARGV[3] then
+      redis.call('HDEL', 'lanchat:named', akey)
+    end
     redis.call('DEL', KEYS[1])
     for _, d in pairs(devices) do redis.call('SREM', 'lanchat:people:' .. d[1], ARGV[3]) end
     redis.call('SREM', 'lanchat:people:' .. ARGV[2], ARGV[3])
@@ -107,10 +113,16 @@ return 1
 """
 )
 
-# KEYS: the nick hash. ARGV: sid, then field, value pairs. Sets them if that session still holds the name.
+# KEYS: the nick hash. ARGV: sid, then field, value pairs. Sets them if that session still holds the name (an
+# account: ``lanchat:named`` says its person goes by it).
 UPDATE = """
 if redis.call('HGET', KEYS[1], 'sid') ~= ARGV[1] then return 0 end
-for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 2, #ARGV, 2 do
+  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  if ARGV[i] == 'akey' and ARGV[i + 1] ~= '' then  -- (logged in: its account's person goes by this name)
+    redis.call('HSET', 'lanchat:named', ARGV[i + 1], string.sub(KEYS[1], string.len('lanchat:nick:') + 1))
+  end
+end
 return 1
 """
 
@@ -217,5 +229,18 @@ for s, d in pairs(cjson.decode(f['devices'] or '{}')) do
   if live(d[1], now) then devices[#devices + 1] = s end
 end
 return {h, devices}
+"""
+)
+
+# KEYS: ``lanchat:named``. ARGV: account key, now (ms). The name the account's person goes by on a live node
+# (a /nick may have renamed it), or nil.
+NAMED = (
+    LIVE
+    + """
+local k = redis.call('HGET', KEYS[1], ARGV[1])
+if not k then return nil end
+local h = redis.call('HMGET', 'lanchat:nick:' .. k, 'node', 'nick', 'akey')
+if not h[1] or h[3] ~= ARGV[1] or not live(h[1], tonumber(ARGV[2])) then return nil end
+return h[2]
 """
 )

@@ -143,10 +143,11 @@ class Names:
         return held
 
     def named(self, account: str) -> str | None:
-        """The name ``account``'s person goes by on this node (None: not here; a cluster's other
-        nodes are not asked)."""
+        """The name ``account``'s person goes by (None: not connected); a cluster's presence is
+        asked when none of its devices is on this node."""
         with self._lock:
-            return self.registry.named(account)
+            here = self.registry.named(account)
+        return here if here is not None or self._peers is None else self.presence.named(account)
 
     def others(self, sub: Participant) -> list[Participant]:
         """``sub``'s person's other sessions on this node (lock held)."""
