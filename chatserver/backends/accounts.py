@@ -25,6 +25,8 @@ from common.nicks import nick_key
 
 #: Private messages kept for one account while it is away, at most (the oldest go first).
 KEPT_MAX = 200
+#: Conversations listed for one account (``/privates``), at most: those whose last message is oldest go.
+TALKS_MAX = 500
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +86,15 @@ class AccountStore(Protocol):
     def take_privates(self, name: str) -> list[m.Private]:
         """The messages kept for ``name``, oldest first, and forget them."""
 
+    def talked(self, one: str, other: str, ts: float) -> None:
+        """A private message between the accounts ``one`` and ``other`` at ``ts``: each lists the
+        other's conversation with that time (the later of it and the one listed), in one step;
+        at most ``TALKS_MAX`` each (the oldest go)."""
+
+    def talks(self, name: str) -> list[tuple[str, float]]:
+        """The accounts ``name`` has conversations with and the time of each one's last message,
+        the most recent first."""
+
 
 class MemoryAccounts:
     """An ``AccountStore`` in memory: for ``--store memory`` and tests (a restart forgets it)."""
@@ -93,6 +104,7 @@ class MemoryAccounts:
         self._accounts: dict[str, StoredAccount] = {}
         self._tokens: dict[str, str] = {}  # token hash -> account key
         self._kept: dict[str, list[m.Private]] = {}
+        self._talks: dict[str, dict[str, tuple[str, float]]] = {}  # account key -> other's key -> (name, ts)
 
     def account(self, name: str) -> StoredAccount | None:
         with self._lock:
@@ -123,6 +135,7 @@ class MemoryAccounts:
         key = nick_key(name)
         with self._lock:
             self._kept.pop(key, None)
+            self._talks.pop(key, None)
             self._tokens = {h: k for h, k in self._tokens.items() if k != key}
             return self._accounts.pop(key, None) is not None
 
@@ -166,3 +179,16 @@ class MemoryAccounts:
     def take_privates(self, name: str) -> list[m.Private]:
         with self._lock:
             return self._kept.pop(nick_key(name), [])
+
+    def talked(self, one: str, other: str, ts: float) -> None:
+        with self._lock:
+            for owner, with_ in ((one, other), (other, one)):
+                talks = self._talks.setdefault(nick_key(owner), {})
+                was = talks.get(nick_key(with_), ("", ts))[1]
+                talks[nick_key(with_)] = (with_, max(was, ts))
+                if len(talks) > TALKS_MAX:
+                    del talks[min(talks, key=lambda k: talks[k][1])]
+
+    def talks(self, name: str) -> list[tuple[str, float]]:
+        with self._lock:
+            return sorted(self._talks.get(nick_key(name), {}).values(), key=lambda t: -t[1])

@@ -73,6 +73,29 @@ class _Held:
     rooms: list[str] = dataclasses.field(default_factory=list)
     #: The account's other sessions holding the name: sid -> (node, resume token).
     devices: dict[str, tuple[str, str]] = dataclasses.field(default_factory=dict)
+    #: Those devices' rooms (``rooms`` is the named session's): a dead node's are left.
+    rooms_of: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+
+    def sessions_on(self, node: str) -> dict[str, list[str]]:
+        """The sessions holding the name on ``node``, each with its rooms."""
+        found = {self.sid: self.rooms} if self.node == node else {}
+        return found | {s: self.rooms_of.get(s, []) for s, d in self.devices.items() if d[0] == node}
+
+    def drop_device(self, sid: str) -> None:
+        self.devices.pop(sid, None)
+        self.rooms_of.pop(sid, None)
+
+    def promote(self, alive: Callable[[str], bool]) -> bool:
+        """The session named for the name is gone: a live device is named for it now (False:
+        none is; the name is free)."""
+        live = [(s, d) for s, d in self.devices.items() if alive(d[0])]
+        if not live:
+            return False
+        (heir, (node, token)), self.devices = live[0], dict(live[1:])  # (another device holds it now)
+        self.sid, self.node, self.rooms = heir, node, self.rooms_of.pop(heir, [])
+        self.rooms_of = {s: r for s, r in self.rooms_of.items() if s in self.devices}
+        self.person = dataclasses.replace(self.person, token=token)
+        return True
 
 
 class Leases:
@@ -145,14 +168,9 @@ class MemoryPresence:
             if cur is None:
                 return
             if cur.sid != sid:
-                cur.devices.pop(sid, None)
-                return
-            live = [(s, d) for s, d in cur.devices.items() if self._at.alive(d[0])]
-            if not live:
+                cur.drop_device(sid)
+            elif not cur.promote(self._at.alive):
                 del self._at.names[nick_key(nick)]
-                return
-            (heir, (node, token)), cur.devices = live[0], dict(live[1:])  # (another device holds it now)
-            cur.sid, cur.node, cur.person = heir, node, dataclasses.replace(cur.person, token=token)
 
     def update(self, nick: str, sid: str, **fields: str) -> None:
         changes: dict[str, object] = {k: v for k, v in fields.items() if k in ("away", "token", "room", "account")}
@@ -178,26 +196,41 @@ class MemoryPresence:
             devices = tuple((d[0], s) for s, d in cur.devices.items() if self._at.alive(d[0]))
             return Holder(cur.person, cur.node, cur.sid, devices)
 
+    def named(self, account: str) -> str | None:
+        with self._at.lock:  # (one process's nodes: a look through its names)
+            found = (h for h in self._at.names.values() if same_account(account, h.person.account))
+            return next((h.person.nick for h in found if self._at.alive(h.node)), None)
+
     def everyone(self) -> list[Person]:
         with self._at.lock:
             return [h.person for h in self._at.names.values() if self._at.alive(h.node)]
 
-    def joined(self, room: str, nick: str, sid: str, rooms: list[str]) -> None:
+    def joined(self, room: str, nick: str, sid: str, rooms: list[str]) -> bool:
         with self._at.lock:
             sids = self._at.rooms.setdefault(room_key(room), {}).setdefault(nick_key(nick), [])
+            others = any(s != sid for s in sids)
             if sid not in sids:
                 sids.append(sid)
+            self._rooms_of(nick, sid, rooms)
             cur = self._at.names.get(nick_key(nick))
             if cur is not None and cur.sid == sid:
-                cur.rooms = list(rooms)
                 cur.person = dataclasses.replace(cur.person, room=room)
+            return others
 
-    def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> None:
+    def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> bool:
         with self._at.lock:
-            self._leave(room_key(room), nick_key(nick), sid)
-            cur = self._at.names.get(nick_key(nick))
-            if rooms is not None and cur is not None and cur.sid == sid:
-                cur.rooms = list(rooms)
+            last = self._leave(room_key(room), nick_key(nick), sid) == 0
+            if rooms is not None:
+                self._rooms_of(nick, sid, rooms)
+            return last
+
+    def _rooms_of(self, nick: str, sid: str, rooms: list[str]) -> None:
+        """Session ``sid`` of ``nick`` is in ``rooms`` now (lock held)."""
+        cur = self._at.names.get(nick_key(nick))
+        if cur is not None and cur.sid == sid:
+            cur.rooms = list(rooms)
+        elif cur is not None and sid in cur.devices:
+            cur.rooms_of[sid] = list(rooms)
 
     def members(self, room: str) -> list[Person]:
         with self._at.lock:
@@ -224,14 +257,17 @@ class MemoryPresence:
         """Whether one of ``sids`` is a live session holding ``cur``'s name (lock held)."""
         return self._at.alive(cur.node) and any(s == cur.sid or s in cur.devices for s in sids)
 
-    def _leave(self, room: str, key: str, sid: str) -> None:
-        """Session ``sid`` of the name ``key`` is out of room ``room`` (keys; lock held)."""
+    def _leave(self, room: str, key: str, sid: str) -> int:
+        """Session ``sid`` of the name ``key`` is out of room ``room`` (keys; lock held): how many
+        of the name's sessions are still in it, -1 if that one was not."""
         here = self._at.rooms.get(room, {})
         sids = here.get(key, [])
-        if sid in sids:
-            sids.remove(sid)
-            if not sids:
-                del here[key]
+        if sid not in sids:
+            return -1
+        sids.remove(sid)
+        if not sids:
+            del here[key]
+        return len(sids)
 
     def others_in(self, room: str, nick: str, sid: str) -> bool:
         with self._at.lock:
@@ -252,20 +288,17 @@ class MemoryPresence:
             self._at.reaping.add(node)
             gone = []
             for key, cur in sorted(self._at.names.items()):
-                for s in [s for s, d in cur.devices.items() if d[0] == node]:
-                    del cur.devices[s]
-                    for room in cur.rooms:
-                        self._leave(room_key(room), key, s)
-                if cur.node != node:
-                    continue
-                for room in cur.rooms:
-                    self._leave(room_key(room), key, cur.sid)
-                if cur.devices:  # (another node's device holds it now: the person is still here)
-                    (cur.sid, (cur.node, token)), *rest = cur.devices.items()
-                    cur.devices, cur.person = dict(rest), dataclasses.replace(cur.person, token=token)
-                    continue
-                del self._at.names[key]
-                gone.append(Gone(cur.person.nick, list(cur.rooms)))
+                dead = cur.sessions_on(node)
+                emptied: dict[str, str] = {}
+                for s, rooms in dead.items():
+                    emptied |= {room_key(r): r for r in rooms if self._leave(room_key(r), key, s) == 0}
+                    if s != cur.sid:
+                        cur.drop_device(s)
+                stays = cur.node != node or cur.promote(self._at.alive)
+                if not stays:
+                    del self._at.names[key]
+                if dead and (emptied or not stays):
+                    gone.append(Gone(cur.person.nick, list(emptied.values()), stays=stays))
             self._at.until.pop(node, None)
             self._at.reaping.discard(node)
             return gone

@@ -140,14 +140,21 @@ class Presence(Protocol):
     def holder(self, nick: str) -> Holder | None:
         """Who holds ``nick`` (None if nobody, or only a dead node's session), with its live devices."""
 
+    def named(self, account: str) -> str | None:
+        """The name ``account``'s person goes by on a live node (a ``/nick`` may have renamed it;
+        None: it is not connected)."""
+
     def everyone(self) -> list[Person]:
         """Everyone held by a live node."""
 
-    def joined(self, room: str, nick: str, sid: str, rooms: list[str]) -> None:
-        """``nick`` (session ``sid``) is in ``room`` now; ``rooms`` are all of its rooms."""
+    def joined(self, room: str, nick: str, sid: str, rooms: list[str]) -> bool:
+        """``nick`` (session ``sid``) is in ``room`` now; ``rooms`` are all of its rooms. Whether
+        another session of ``nick`` was in it already (an account's device: the person was there)."""
 
-    def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> None:
-        """``nick`` left ``room``; ``rooms`` are those it is still in (None: it is leaving altogether)."""
+    def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> bool:
+        """``nick`` left ``room``; ``rooms`` are those it is still in (None: it is leaving altogether).
+        Whether the name left the room with it: its last session there, in one atomic step, so of
+        several leaving at once (on any nodes) exactly one is told so."""
 
     def others_in(self, room: str, nick: str, sid: str) -> bool:
         """Whether a session holding ``nick`` other than ``sid`` is in ``room`` (an account's other
@@ -183,11 +190,15 @@ class RoomDirectory(Protocol):
     ``cluster/directory.py``). Never a network call while the hub's lock is held: a joiner's
     greeting asks under it, and a cluster's directory answers that from what it read before."""
 
-    def joined(self, room: str, nick: str, sid: str, rooms: list[str]) -> None:
-        """``nick`` (session ``sid``) is in ``room`` now; ``rooms`` are all of its rooms."""
+    def joined(self, room: str, nick: str, sid: str, rooms: list[str]) -> bool:
+        """``nick`` (session ``sid``) is in ``room`` now; ``rooms`` are all of its rooms. Whether
+        another session of ``nick`` was in it already on another node (as ``others_in`` before it
+        would say, in the same step; one server's hub knows its own sessions: False)."""
 
-    def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> None:
-        """``nick`` left ``room``; ``rooms`` are those it is still in (None: it is leaving altogether)."""
+    def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> bool:
+        """``nick`` left ``room``; ``rooms`` are those it is still in (None: it is leaving altogether).
+        Whether no other session of ``nick`` is left in it on another node (``Presence.left``: of two
+        leaving at once exactly one is told so; one server's hub knows its own sessions: True)."""
 
     def others_in(self, room: str, nick: str, sid: str) -> bool:
         """Whether a session holding ``nick`` other than ``sid`` is in ``room`` on another node (an

@@ -101,10 +101,13 @@ class TooManyDevices(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class Gone:
-    """A session of a dead node, cleared away: the rooms that must hear it left."""
+    """A person's sessions on a dead node, cleared away: the rooms that must hear it left (those
+    none of its sessions is in any more, each once); ``stays``: a device on a live node still
+    holds the name, so the person left those rooms, not the chat."""
 
     nick: str
     rooms: list[str]
+    stays: bool = False
 
 
 class SearchTooLong(Exception):

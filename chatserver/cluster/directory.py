@@ -88,11 +88,11 @@ class RedisDirectory:
         seen: Glance | None = getattr(self._joining, "glance", None)
         return seen if seen is not None and seen.room == room_key(room) else None
 
-    def joined(self, room: str, nick: str, sid: str, rooms: list[str]) -> None:
-        self._presence.joined(room, nick, sid, rooms)
+    def joined(self, room: str, nick: str, sid: str, rooms: list[str]) -> bool:
+        return self._presence.joined(room, nick, sid, rooms)
 
-    def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> None:
-        self._presence.left(room, nick, sid, rooms)
+    def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> bool:
+        return self._presence.left(room, nick, sid, rooms)
 
     def others_in(self, room: str, nick: str, sid: str) -> bool:
         return self._presence.others_in(room, nick, sid)

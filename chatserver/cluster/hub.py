@@ -16,6 +16,7 @@ back.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import socket
@@ -36,7 +37,7 @@ from chatserver.cluster.sweep import RoomSweeper
 from chatserver.core.delivery import Delivery
 from chatserver.core.fanout import Frame, Participant
 from chatserver.core.hub import LocalHub
-from chatserver.core.registry import person
+from chatserver.core.registry import NickTaken, person
 from chatserver.core.rooms import Reading
 from common import messages as m
 from common.rooms import room_key
@@ -145,6 +146,10 @@ class ClusterHub(LocalHub):
         elif kind == "rooms":  # (a device of its person arrived on another node: into these rooms too)
             rooms, node, to = self._rooms.rooms_of(sub), fields.get("node", ""), fields.get("to", "")
             threading.Thread(target=self._rooms_to, args=(node, to, rooms), daemon=True).start()
+        elif kind == "rename":  # (its name here now, before the room's notice of it is delivered)
+            with contextlib.suppress(NickTaken):
+                old = self._names.registry.claim(sub, fields["nick"])
+                threading.Thread(target=self._renamed, args=(sub, old, sub.nick), daemon=True).start()
 
     def _rooms_to(self, node: str, sid: str, rooms: list[str]) -> None:
         """Session ``sid`` of ``node`` joins each of ``rooms`` (outside the lock: one inbox entry each)."""
@@ -153,6 +158,20 @@ class ClusterHub(LocalHub):
                 self._inboxes.move(node, sid, room, True, "", "")
         except ClusterUnavailable:  # (Redis lost meanwhile: the device is in the rooms it was told of)
             log.warning("could not tell %s the rooms of its person: Redis is unavailable", sid)
+
+    def _renamed(self, sub: Participant, old: str, new: str) -> None:
+        """Another node renamed ``sub``'s person ``new``: presence and its rooms' lists follow (lock not held)."""
+        with self._lock:
+            sid, rooms = self._names.sids.get(sub), self._rooms.rooms_of(sub)
+        try:
+            if sid is not None:
+                self._names.claim(sub, new, sid, replacing=sid)  # (a device of the person under its new name)
+                self._presence.release(old, sid)
+                for name in rooms:
+                    self._directory.left(name, old, sid, None)
+                    self._directory.joined(name, new, sid, rooms)
+        except (NickTaken, ClusterUnavailable):
+            log.warning("a device of %s could not follow its rename to %s", old, new)
 
     @staticmethod
     def _end(sub: Participant, kind: str, why: str) -> None:
@@ -190,11 +209,17 @@ class ClusterHub(LocalHub):
             for room in g.rooms:
                 by_room.setdefault(room_key(room), [room]).append(g.nick)
         crowded = {key: self._redis_directory.census(names[0])[1] for key, names in by_room.items()}  # (no lock)
+        stays = {g.nick for g in gone if g.stays}  # (a device on a live node: they left these rooms, not the chat)
         now = time.time()
         with self._lock:
             for key, (room, *nicks) in by_room.items():
                 # A crowded room hears no leaves one by one (``rules/crowd.py``): one line for them all.
-                for notice in gone_notices(room, nicks, now, crowded[key]):
+                left = [n for n in nicks if n not in stays]
+                for notice in gone_notices(room, left, now, crowded[key]) if left else []:
+                    self._relay.append(room, "n", notice, None)
+                for nick in [] if crowded[key] else [n for n in nicks if n in stays]:
+                    text, why = f"{nick} left {room}: their server is gone", "their server is gone"
+                    notice = m.Notice(text=text, ts=now, event="leave", nick=nick, room=room, reason=why)
                     self._relay.append(room, "n", notice, None)
 
     def _say_left(self, nick: str, rooms: list[str], text: str) -> None:  # (one session's rooms)

@@ -15,6 +15,7 @@ ROOMS = PREFIX + "rooms"  # set of room keys
 SANCTIONS = PREFIX + "sanctions"  # hash "kind:nick_key" -> JSON of a StoredSanction
 GRANTS = PREFIX + "grants"  # hash nick_key -> JSON of a StoredGrant
 EVENTS = PREFIX + "events"  # stream every node reads: "sanctions changed"
+NAMED = PREFIX + "named"  # hash account key -> the nick key its person holds (a /nick may have renamed it)
 
 
 def alive(node: str) -> str:

@@ -1,8 +1,9 @@
 """The other nodes of a cluster, reached through their inbox streams: what this node asks of their sessions.
 
-``core.names.Peers`` in Redis: a private frame, an operator grant or a kick
-for a session of another node is one ``XADD`` to that node's inbox, which
-its reader hands to its ``_obey``. A node writes to its own inbox too, to
+``core.names.Peers`` in Redis: a private frame, an operator grant, a kick or
+a rename (its person was renamed on another node) for a session of another
+node is one ``XADD`` to that node's inbox, which its reader hands to its
+``_obey``. A node writes to its own inbox too, to
 wake its reader's blocking read.
 """
 
@@ -42,3 +43,6 @@ class Inboxes:
 
     def replace(self, node: str, sid: str) -> None:
         self.send(node, {"t": "replace", "sid": sid})
+
+    def rename(self, node: str, sid: str, new: str) -> None:
+        self.send(node, {"t": "rename", "sid": sid, "nick": new})

@@ -65,6 +65,7 @@ class Presence:
         self._claim, self._release = r.register_script(lua.CLAIM), r.register_script(lua.RELEASE)
         self._update, self._leave = r.register_script(lua.UPDATE), r.register_script(lua.LEAVE)
         self._first, self._join = r.register_script(lua.FIRST), r.register_script(lua.JOIN)
+        self._holder, self._named = r.register_script(lua.HOLDER), r.register_script(lua.NAMED)
 
     # -- this node's lease --
     def heartbeat(self) -> str | None:
@@ -132,14 +133,20 @@ class Presence:
         return next((c for c, t in zip(candidates, found, strict=True) if not t), base + "_")  # type: ignore[arg-type]
 
     def holder(self, nick: str) -> Holder | None:
-        """Who holds ``nick`` (None if nobody, or only a dead node's session)."""
-        h = self._link.call(lambda r: r.hgetall(keys.nick(nick_key(nick))))
-        if not h or not _live(self._link.call(lambda r: r.get(keys.alive(h["node"]))), self._now()):  # type: ignore[index,arg-type]
+        """Who holds ``nick`` (None if nobody, or only a dead node's session): one script."""
+        got = self._link.call(lambda r: self._holder(keys=[keys.nick(nick_key(nick))], args=[self._now()]))
+        if not got:
             return None
-        held = json.loads(h.get("devices") or "{}")  # type: ignore[union-attr]
-        alive = self._alive({d[0] for d in held.values()})
-        devices = tuple((d[0], sid) for sid, d in held.items() if d[0] in alive)
-        return Holder(_person(h), h["node"], h["sid"], devices)  # type: ignore[arg-type,index]
+        flat, live = got  # type: ignore[misc]
+        h = dict(zip(flat[::2], flat[1::2], strict=True))
+        held = json.loads(h.get("devices") or "{}")
+        devices = tuple((held[sid][0], sid) for sid in held if sid in set(live))
+        return Holder(_person(h), h["node"], h["sid"], devices)
+
+    def named(self, account: str) -> str | None:
+        """The name ``account``'s person goes by on a live node (None: not connected): one script."""
+        args = [nick_key(account), self._now()]
+        return self._link.call(lambda r: self._named(keys=[keys.NAMED], args=args))  # type: ignore[return-value]
 
     def _people(self, nick_keys: list[str]) -> list[Person]:
         """The persons holding these nick keys on live nodes."""
@@ -178,30 +185,23 @@ class Presence:
         return self._people(list(dict.fromkeys(held)))  # (a name held on several nodes: once)
 
     # -- rooms --
-    def joined(self, room: str, nick: str, sid: str, rooms: list[str]) -> None:
-        """``nick`` (session ``sid``) is in ``room`` now; ``rooms`` are all of its rooms."""
+    def joined(self, room: str, nick: str, sid: str, rooms: list[str]) -> bool:
+        """``nick`` (session ``sid``) is in ``room`` now; ``rooms`` are all of its rooms (kept with
+        the session: the named one's, or a device's). Whether another of its sessions was in the
+        room already (read in the same script: no ``others_in`` before it)."""
         key = nick_key(nick)
+        args = [key, sid, self._now(), json.dumps(rooms), room]
+        return self._link.call(lambda r: self._join(keys=[*_room_keys(room), keys.nick(key)], args=args)) == 1
 
-        def write(r) -> None:  # noqa: ANN001
-            p = r.pipeline(transaction=False)
-            self._join(keys=_room_keys(room), args=[key, sid, self._now()], client=p)
-            self._update(keys=[keys.nick(key)], args=[sid, "rooms", json.dumps(rooms), "room", room], client=p)
-            p.execute()
-
-        self._link.call(write)
-
-    def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> None:
-        """``nick`` left ``room``; ``rooms`` are those it is still in (None: it is leaving altogether)."""
+    def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> bool:
+        """``nick`` left ``room``; ``rooms`` are those it is still in (None: it is leaving altogether).
+        Whether the name left the room with it (the last of its sessions there: of several leaving
+        at once, on any nodes, exactly one is)."""
         key = nick_key(nick)
-
-        def write(r) -> None:  # noqa: ANN001
-            p = r.pipeline(transaction=False)
-            self._leave(keys=_room_keys(room), args=[key, sid], client=p)
-            if rooms is not None:
-                self._update(keys=[keys.nick(key)], args=[sid, "rooms", json.dumps(rooms)], client=p)
-            p.execute()
-
-        self._link.call(write)
+        where, args = _room_keys(room), [key, sid]
+        if rooms is not None:  # (and its rooms kept, in the same script)
+            where, args = [*where, keys.nick(key)], [*args, json.dumps(rooms)]
+        return self._link.call(lambda r: self._leave(keys=where, args=args)) == 0
 
     def others_in(self, room: str, nick: str, sid: str) -> bool:
         """Whether a session of ``nick``'s other than ``sid`` is in ``room`` (an account's other device)."""
@@ -250,26 +250,11 @@ class Presence:
         gone = []
         for k in held:
             h: dict[str, str] = self._link.call(lambda r, k=k: r.hgetall(keys.nick(k)))  # type: ignore[assignment]
-            if not h:
-                continue
-            devices = json.loads(h.get("devices") or "{}")
-            sids = [h["sid"]] if h.get("node") == node else []
-            sids += [sid for sid, d in devices.items() if d[0] == node]  # (its devices on the dead node)
-            if not sids:
-                continue  # taken over by a live node meanwhile
-            rooms = json.loads(h.get("rooms") or "[]")
-
-            def clear(r, k: str = k, sids: list[str] = sids, rooms: list[str] = rooms) -> int:  # noqa: ANN001
-                p = r.pipeline(transaction=False)
-                for sid in sids:
-                    for room in rooms:
-                        self._leave(keys=_room_keys(room), args=[k, sid], client=p)
-                    self._release(keys=[keys.nick(k)], args=[sid, node, k, self._now()], client=p)
-                p.exists(keys.nick(k))
-                return p.execute()[-1]
-
-            if not self._link.call(clear):  # (a live device of the person still holds it: nobody left)
-                gone.append(Gone(h["nick"], rooms))
+            dead = _sessions_on(node, h)
+            if dead:  # (else taken over by a live node meanwhile)
+                left = self._clear(node, k, dead)
+                if left[0] or not left[1]:  # (a room left, or the person gone)
+                    gone.append(Gone(h["nick"], left[0], stays=left[1]))
         self._link.call(
             lambda r: (
                 r.pipeline(transaction=False)
@@ -279,3 +264,34 @@ class Presence:
             )
         )
         return gone
+
+    def _clear(self, node: str, k: str, dead: dict[str, list[str]]) -> tuple[list[str], bool]:
+        """Dead node ``node``'s sessions ``dead`` (sid -> its rooms) of the name ``k`` out of their
+        rooms and the name, in one round trip: the rooms none of the name's sessions is in any
+        more (each once), and whether a live device still holds the name."""
+        order = [(sid, room) for sid, rooms in dead.items() for room in rooms]
+
+        def clear(r) -> list:  # noqa: ANN001
+            p = r.pipeline(transaction=False)
+            for sid, room in order:
+                self._leave(keys=_room_keys(room), args=[k, sid], client=p)
+            for sid in dead:
+                self._release(keys=[keys.nick(k)], args=[sid, node, k, self._now()], client=p)
+            p.exists(keys.nick(k))
+            return p.execute()
+
+        got = self._link.call(clear)
+        emptied = {room_key(room): room for (_, room), n in zip(order, got, strict=False) if n == 0}  # type: ignore[arg-type]
+        return list(emptied.values()), bool(got[-1])  # type: ignore[index]
+
+
+def _sessions_on(node: str, h: dict[str, str]) -> dict[str, list[str]]:
+    """The sessions of the name hash ``h`` on ``node`` (the one named for it, its devices), each
+    with its rooms."""
+    found = {}
+    if h.get("node") == node:
+        found[h["sid"]] = json.loads(h.get("rooms") or "[]")
+    for sid, d in json.loads(h.get("devices") or "{}").items():
+        if d[0] == node:
+            found[sid] = json.loads(d[2]) if len(d) > 2 else []
+    return found

@@ -5,7 +5,9 @@ Each account is a hash ``lanchat:account:KEY`` (name, hash, created, op, scram;
 login token hashes map to their account's key in ``lanchat:account-tokens``,
 and each account's are listed in ``lanchat:account-tokens:KEY`` (for
 ``drop_tokens``); the private messages kept for it are the list
-``lanchat:account-kept:KEY`` (JSON). Every change that touches more than one
+``lanchat:account-kept:KEY`` (JSON), and the accounts it has private
+conversations with the sorted set ``lanchat:account-talks:KEY`` (by the
+time of each one's last message, bounded). Every change that touches more than one
 key is one Lua script, so no node sees half of it. Each call is one round
 trip, never made under the hub's lock.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import msgspec
 
-from chatserver.backends.accounts import KEPT_MAX, StoredAccount
+from chatserver.backends.accounts import KEPT_MAX, TALKS_MAX, StoredAccount
 from chatserver.cluster.keys import PREFIX
 from chatserver.cluster.link import Link
 from common import messages as m
@@ -25,6 +27,7 @@ ACCOUNTS = PREFIX + "accounts"  # set of account keys
 TOKENS = PREFIX + "account-tokens"  # hash token hash -> account key
 TOKENS_OF = PREFIX + "account-tokens:"  # + key: set of that account's token hashes
 KEPT = PREFIX + "account-kept:"  # + key: list of JSON Private
+TALKS = PREFIX + "account-talks:"  # + key: sorted set of the accounts it talked with, by the last message's time
 
 _CREATE = """
 if redis.call('exists', KEYS[1]) == 1 then return 0 end
@@ -113,7 +116,12 @@ class RedisAccounts:
     def delete(self, name: str) -> bool:
         key = nick_key(name)
         keys = [TOKENS, TOKENS_OF + key, ACCOUNT + key, KEPT + key, ACCOUNTS]
-        return bool(self._link.call(lambda r: self._delete(keys=keys, args=[key], client=r)))
+
+        def delete(r) -> bool:  # noqa: ANN001
+            r.delete(TALKS + key)  # (its list first: an account half deleted lists nothing)
+            return bool(self._delete(keys=keys, args=[key], client=r))
+
+        return self._link.call(delete)  # type: ignore[return-value]
 
     def operators(self) -> list[str]:
         def read(r) -> list[str]:  # noqa: ANN001
@@ -171,6 +179,20 @@ class RedisAccounts:
             except msgspec.DecodeError:
                 continue  # (unreadable: skipped, the others delivered)
         return out
+
+    def talked(self, one: str, other: str, ts: float) -> None:
+        def note(r) -> None:  # noqa: ANN001
+            pipe = r.pipeline(transaction=True)
+            for owner, with_ in ((one, other), (other, one)):
+                pipe.zadd(TALKS + nick_key(owner), {with_: ts}, gt=True)
+                pipe.zremrangebyrank(TALKS + nick_key(owner), 0, -TALKS_MAX - 1)
+            pipe.execute()
+
+        self._link.call(note)
+
+    def talks(self, name: str) -> list[tuple[str, float]]:
+        found = self._link.call(lambda r: r.zrevrange(TALKS + nick_key(name), 0, -1, withscores=True))
+        return [(other, float(ts)) for other, ts in found]  # type: ignore[union-attr]
 
 
 def _stored(fields: dict[str, str] | None) -> StoredAccount | None:

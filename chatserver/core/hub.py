@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import threading
+import weakref
 from collections.abc import Callable, Iterable
 
 from chatserver.backends.memory import Leases, MemoryPresence
@@ -136,6 +137,9 @@ class LocalHub:
         #: What other nodes asked of a session being greeted; sessions whose end presence
         #: was not told yet (``Joining``'s, which ``unregister`` and a node's recovery use).
         self._parked, self._departed = self._joining.parked, self._joining.departed
+        #: A session gone from here -> the rooms (keys) its person is still in through another device, as
+        #: the directory's leave said in the same step (``staying`` reads it once: never asked again after).
+        self._stayed: weakref.WeakKeyDictionary[Participant, set[str]] = weakref.WeakKeyDictionary()
         # The ``Hub``'s ways in and its publication are its collaborators' own methods, not
         # written again here: entering and joining (``joining.py``); publishing, announcing,
         # a frame for one session and waiting for delivery (the delivery: ``delivery.py``, or
@@ -206,7 +210,7 @@ class LocalHub:
             if sid is None or self._names.closing:  # (a stopping node's names lapse with it: see closing)
                 return staying
         try:
-            self._forget(sub.nick, sid, rooms)
+            self._stayed[sub] = self._forget(sub.nick, sid, rooms)
         except Unavailable:
             with self._lock:
                 self._departed.append((sub.nick, sid, rooms))  # (told once presence is back: ``_forget``)
@@ -215,11 +219,12 @@ class LocalHub:
             staying |= {k for k, n in keys.items() if k not in staying and self._directory.others_in(n, sub.nick, sid)}
         return staying
 
-    def _forget(self, nick: str, sid: str, rooms: list[str]) -> None:
-        """``nick`` (session ``sid``) left ``rooms`` and the chat: the directory and presence are told."""
-        for name in rooms:
-            self._directory.left(name, nick, sid, None)
+    def _forget(self, nick: str, sid: str, rooms: list[str]) -> set[str]:
+        """``nick`` (session ``sid``) left ``rooms`` and the chat: the directory and presence are told.
+        The keys of those another session of ``nick`` is still in (each leave says it, atomically)."""
+        stayed = {room_key(name) for name in rooms if not self._directory.left(name, nick, sid, None)}
         self._presence.release(nick, sid)
+        return stayed
 
     def _unregister_locked(self, sub: Participant) -> str | None:
         """``sub`` is gone from this node: its name and rooms here; its session id (lock held)."""
@@ -246,6 +251,9 @@ class LocalHub:
         with self._lock:
             here = {room_key(n) for other in self._names.others(sub) for n in self._rooms.rooms_of(other)}
             sid = self._names.sids.get(sub, "")  # ("" once it is gone: every session left there is another)
+        stayed = self._stayed.pop(sub, None)  # (gone: its own leave said it; two ending at once, one is last)
+        if stayed is not None:
+            return {k for k in wanted if k in here or k in stayed}
         return {k for k, name in wanted.items() if k in here or self._directory.others_in(name, sub.nick, sid)}
 
     def sessions(self) -> list[Person]:

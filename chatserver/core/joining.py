@@ -191,9 +191,9 @@ class Joining:
                     with self._lock:
                         r.epoch = renumbered
                     continue
-            # (an account's device joining a room another of its devices is in: the person was there)
-            there = sub.account is not None and self._directory.others_in(r.name, nick, sid)
-            self._directory.joined(r.name, nick, sid, list(dict.fromkeys(rooms)))  # (the greeting lists it)
+            # (the greeting lists it; an account's device joining a room another of its devices is in:
+            # the person was there, which the directory's join says in the same step)
+            there = self._directory.joined(r.name, nick, sid, list(dict.fromkeys(rooms))) and sub.account is not None
             try:
                 found = self._history(r.name, greet, after, recent, epoch, seq, numbering)
                 seen = self._directory.look(r.name) if greet is not None else None

@@ -47,6 +47,9 @@ class Peers(Protocol):
     def replace(self, node: str, sid: str) -> None:
         """Its session ``sid`` was taken over by a client back on another node: it ends silently."""
 
+    def rename(self, node: str, sid: str, new: str) -> None:
+        """Its session ``sid``'s person was renamed ``new`` here: that device takes the name too."""
+
 
 class Names:
     """This node's sessions and the names they hold through presence (see the module's docstring)."""
@@ -114,6 +117,11 @@ class Names:
         with self._lock:
             sid = self.sid(sub)
             devices = [] if alone else [(d, self.sid(d)) for d in self.registry.others(sub)]
+        found = (
+            self.presence.holder(sub.nick)
+            if self._peers is not None and sub.account is not None and not alone
+            else None
+        )
         self.claim(sub, new, sid, replacing=sid)
         try:
             with self._lock:
@@ -130,6 +138,8 @@ class Names:
                 self.presence.release(old, dsid)
         if moved:
             self.presence.release(old, sid)
+        for node, dsid in self._elsewhere(found) if found is not None and moved else ():  # (devices elsewhere)
+            self._peers.rename(node, dsid, new)  # type: ignore[union-attr]
         return old
 
     def stale(self, nick: str, sub: Participant, old_sid: str) -> Participant | None:
@@ -145,10 +155,11 @@ class Names:
         return held
 
     def named(self, account: str) -> str | None:
-        """The name ``account``'s person goes by on this node (None: not here; a cluster's other
-        nodes are not asked)."""
+        """The name ``account``'s person goes by (None: not connected); a cluster's presence is
+        asked when none of its devices is on this node."""
         with self._lock:
-            return self.registry.named(account)
+            here = self.registry.named(account)
+        return here if here is not None or self._peers is None else self.presence.named(account)
 
     def others(self, sub: Participant) -> list[Participant]:
         """``sub``'s person's other sessions on this node (lock held)."""

@@ -282,11 +282,14 @@ class LocalDirectory:
     def greeting(self, seen: object | None) -> contextlib.AbstractContextManager[None]:
         return contextlib.nullcontext()
 
-    def joined(self, room: str, nick: str, sid: str, rooms: list[str]) -> None:
-        """(The hub's rooms are this directory: a member is in it once the hub has it.)"""
+    def joined(self, room: str, nick: str, sid: str, rooms: list[str]) -> bool:
+        """(The hub's rooms are this directory: a member is in it once the hub has it; the hub
+        asks its own rooms whether another device was there: ``Names.others``.)"""
+        return False
 
-    def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> None:
-        """(As ``joined``.)"""
+    def left(self, room: str, nick: str, sid: str, rooms: list[str] | None) -> bool:
+        """(As ``joined``: the hub asks its own rooms whether another device is still there.)"""
+        return True
 
     def others_in(self, room: str, nick: str, sid: str) -> bool:
         """(The hub asks its own rooms: ``Names.others``.)"""

@@ -5,11 +5,12 @@ A ``/msg`` to a registered name nobody holds is kept for its account (the
 when the account next logs in (``accounts.logged_in``). A private message
 between two accounts is also kept as a room of its own in the broker (the
 ``conversation`` key, which no room name can be: ``ports.py`` anticipates
-it), so ``/history @NICK`` reads it back, on every backend the broker has.
-Each account has an index kept the same way (``index``: one line per private
-message it sends or receives, naming the other account), so ``/privates`` and
-the page list its conversations, the most recent first, with no method of
-the broker's own. Guests' private messages are not kept; a guest is told so once.
+it), so ``/history @NICK`` reads it back, on every backend the broker has:
+one publication per message. The accounts store lists each account's
+conversations by the time of their last message (``AccountStore.talked``,
+bounded), so ``/privates`` and the page list them, the most recent first,
+however many messages another conversation had since. Guests' private
+messages are not kept; a guest is told so once.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ from common.nicks import nick_key
 
 #: Messages of a conversation read by ``/history @NICK``, at most.
 MAX_HISTORY = 1000
-#: Lines of an account's index read to list its conversations (those further back are not listed).
-INDEX_READ = 2000
 
 
 def conversation(one: str, other: str) -> str:
@@ -34,24 +33,16 @@ def conversation(one: str, other: str) -> str:
     return f"@{a} @{b}"
 
 
-def index(account: str) -> str:
-    """The broker's room listing ``account``'s conversations (one word starting with ``@``: neither a
-    room, which starts with ``#``, nor a conversation, which has a space)."""
-    return f"@{nick_key(account)}"
-
-
 def kept(me: Me, said: m.Private, to_account: str | None) -> bool:
     """Keep ``said`` in the conversation of ``me`` and ``to_account`` when both are accounts, and
-    note it in each one's index; whether it was kept."""
+    list the conversation for each by it; whether it was kept."""
     if me.account is None or to_account is None:
         return False
     room = conversation(me.account, to_account)
     me.hub.publish(room, lambda seq, ts: m.ChatMessage(seq=seq, ts=said.ts, room=room, nick=said.nick, text=said.text))
-    for owner, other in ((me.account, to_account), (to_account, me.account)):
-        where = index(owner)
-        me.hub.publish(
-            where, lambda seq, ts, r=where, o=other: m.ChatMessage(seq=seq, ts=said.ts, room=r, nick=o, text="")
-        )
+    accounts = me.server.accounts
+    assert accounts is not None  # (two accounts: there are accounts)
+    accounts.store.talked(me.account, to_account, said.ts)
     return True
 
 
@@ -114,12 +105,10 @@ def history(me: Me, msg: m.History) -> list[Effect]:
 
 def conversations(me: Me, msg: m.ListConversations) -> list[Effect]:
     """``/privates``: the accounts ours has conversations with, the most recent first."""
-    if me.account is None:
+    accounts = me.server.accounts
+    if me.account is None or accounts is None:
         return [error("not_logged_in", "private conversations are kept between accounts: log in first")]
-    latest: dict[str, tuple[str, float]] = {}
-    for x in reversed(me.hub.recent(index(me.account), INDEX_READ)):
-        latest.setdefault(nick_key(x.nick), (x.nick, x.ts))
-    found = list(latest.values())
+    found = accounts.store.talks(me.account)
     return [Answer(fit(m.Conversations([name for name, _ in found], [int(ts) for _, ts in found])))]
 
 

@@ -12,7 +12,7 @@ import sqlite3
 
 import msgspec
 
-from chatserver.backends.accounts import KEPT_MAX, StoredAccount
+from chatserver.backends.accounts import KEPT_MAX, TALKS_MAX, StoredAccount
 from chatserver.backends.sqlite.database import Database
 from common import messages as m
 from common.nicks import nick_key
@@ -29,6 +29,10 @@ TABLES = (
     # (a table of its own, not a column: made if missing as the others are, with no migration)
     "CREATE TABLE IF NOT EXISTS account_scram (account TEXT PRIMARY KEY"
     " REFERENCES accounts (key) ON DELETE CASCADE, credential TEXT NOT NULL)",
+    # (an account's conversations, by the time of their last message: ``/privates``, bounded)
+    "CREATE TABLE IF NOT EXISTS account_talks (account TEXT NOT NULL, other TEXT NOT NULL, name TEXT NOT NULL,"
+    " ts REAL NOT NULL, PRIMARY KEY (account, other))",
+    "CREATE INDEX IF NOT EXISTS account_talks_by_time ON account_talks (account, ts)",
 )
 
 _decode = msgspec.json.Decoder(m.Private).decode
@@ -90,6 +94,7 @@ class SqliteAccounts:
             db.execute("DELETE FROM account_tokens WHERE account = ?", (key,))
             db.execute("DELETE FROM account_kept WHERE account = ?", (key,))
             db.execute("DELETE FROM account_scram WHERE account = ?", (key,))
+            db.execute("DELETE FROM account_talks WHERE account = ?", (key,))
             return db.execute("DELETE FROM accounts WHERE key = ?", (key,)).rowcount == 1
 
         with self._database.lock:
@@ -149,3 +154,25 @@ class SqliteAccounts:
             except msgspec.DecodeError:
                 continue  # (unreadable: skipped, the others delivered)
         return out
+
+    def talked(self, one: str, other: str, ts: float) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            for owner, with_ in ((one, other), (other, one)):
+                key = nick_key(owner)
+                db.execute(
+                    "INSERT INTO account_talks (account, other, name, ts) VALUES (?, ?, ?, ?) ON CONFLICT"
+                    " (account, other) DO UPDATE SET name = excluded.name, ts = max(ts, excluded.ts)",
+                    (key, nick_key(with_), with_, ts),
+                )
+                db.execute(
+                    "DELETE FROM account_talks WHERE account = ? AND ts < (SELECT ts FROM account_talks"
+                    " WHERE account = ? ORDER BY ts DESC LIMIT 1 OFFSET ?)",
+                    (key, key, TALKS_MAX - 1),
+                )
+
+        with self._database.lock:
+            self._database.run_held(work, "cannot list a private conversation: ", None, atomic=True)
+
+    def talks(self, name: str) -> list[tuple[str, float]]:
+        sql = "SELECT name, ts FROM account_talks WHERE account = ? ORDER BY ts DESC"
+        return [(row[0], row[1]) for row in self._rows(sql, (nick_key(name),))]
