@@ -14,29 +14,35 @@ def _join(client: NativeClient, room: str) -> dict:
     return client.expect(lambda f: f["type"] == "joined" and f["room"] == room)
 
 
-def test_a_dead_nodes_device_leaves_only_the_rooms_no_live_device_is_in(make_nodes):
+def test_a_dead_nodes_device_leaves_no_trace_in_the_persons_rooms(make_nodes):
+    """A person's rooms follow the person (every device is in them), so a dead node's device leaves
+    no room while a live device stays: nobody is told anything. And it lingers nowhere: once the
+    live device quits too, the person leaves the room, once (before, the dead device's session
+    stayed in the room's presence and the person never left it)."""
     one, two = make_nodes(2)
     phone, token = token_of(two.port, "nora")  # (the session named for nora lives)
     laptop = login(one.port, token)  # (a device on the node that dies)
     omar = NativeClient(two.port, "omar")
     _join(omar, "#side")
-    _join(laptop, "#side")
+    _join(laptop, "#side")  # (the phone follows it in)
     pia = NativeClient(two.port, "pia")
     assert "nora" in _join(pia, "#side")["users"]
 
     one.kill()
     laptop.read_until_closed()
-    heard = frames_until(omar, lambda f: f.get("event") == "leave", RECOVERY)
-    left = heard[-1]
-    assert (left["nick"], left["room"]) == ("nora", "#side"), "nora's only device in #side went with its node"
-    assert "server is gone" in left["text"]
     phone.say("still here")
     seen = until_marker(omar, "still here")
-    assert events(seen, "leave") == [], "nora is still in #lobby, through the phone: told nothing there"
+    assert events(seen, "leave") == [], "nora is still in #side, through the phone: told nothing"
+    phone.close()
+    heard = frames_until(omar, lambda f: f.get("event") == "leave" and f.get("room") == "#side", RECOVERY)
+    pia.say("after")
+    heard += until_marker(omar, "after")
+    left = [(f["nick"], f["room"]) for f in heard if f["type"] == "notice" and f.get("event") == "leave"]
+    assert sorted(left) == [("nora", "#lobby"), ("nora", "#side")], "each of its rooms told once"
     quinn = NativeClient(two.port, "quinn")
-    assert "nora" in quinn.welcome["users"], "in #lobby still"
-    assert "nora" not in _join(quinn, "#side")["users"], "no longer in #side"
-    for client in (phone, omar, pia, quinn):
+    assert "nora" not in quinn.welcome["users"], "gone from #lobby"
+    assert "nora" not in _join(quinn, "#side")["users"], "and from #side: the dead device lingers nowhere"
+    for client in (omar, pia, quinn):
         client.close()
 
 
