@@ -199,7 +199,8 @@ class LocalHub:
         is still in through another of its devices (so ``sub`` leaving them is not the person
         leaving them), decided here in the same turn of the lock as ``sub``'s going: of two
         devices ending at once, one is told the other stays, never both that none does. (A
-        device on another node is asked of the directory after, as ``staying`` does.)"""
+        device on another node: the directory's leave says, atomically, whether the name
+        is still in each room.)"""
         with self._lock:
             self._parked.pop(sub, None)
             rooms = self._rooms.rooms_of(sub)
@@ -210,14 +211,13 @@ class LocalHub:
             if sid is None or self._names.closing:  # (a stopping node's names lapse with it: see closing)
                 return staying
         try:
-            self._stayed[sub] = self._forget(sub.nick, sid, rooms)
+            stayed = self._forget(sub.nick, sid, rooms)  # (its devices on other nodes: each leave says it)
         except Unavailable:
             with self._lock:
                 self._departed.append((sub.nick, sid, rooms))  # (told once presence is back: ``_forget``)
             return staying
-        if sub.account is not None:  # (its devices on other nodes: the directory's; one server's says none)
-            staying |= {k for k, n in keys.items() if k not in staying and self._directory.others_in(n, sub.nick, sid)}
-        return staying
+        self._stayed[sub] = stayed
+        return staying | stayed
 
     def _forget(self, nick: str, sid: str, rooms: list[str]) -> set[str]:
         """``nick`` (session ``sid``) left ``rooms`` and the chat: the directory and presence are told.
