@@ -122,3 +122,29 @@ def test_two_devices_ending_at_once_on_two_nodes_leave_the_room_once(redis_serve
     finally:
         one.close()
         two.close()
+
+
+def test_two_devices_parting_a_room_at_once_on_two_nodes_leave_it_once(redis_server):
+    """Two devices of a person part one room at the same moment, one on each node (each the
+    other's follower, as ``/part`` on both at once makes them): exactly one is the last out, and
+    each knows it from its own leave, in one round trip (no ``others_in`` asked after it)."""
+    one = ClusterHub(Link(redis_server.url), keep=100, heartbeat=5.0)
+    two = ClusterHub(Link(redis_server.url), keep=100, heartbeat=5.0)
+    try:
+        phone, laptop = Device("nora"), Device("nora")
+        one.enter(phone, "nora", "#lobby", lambda g: None)
+        two.enter(laptop, "nora", "#lobby", lambda g: None)
+        one.join("#side", phone)
+        two.join("#side", laptop)
+        warm = Device("warm")
+        one.enter(warm, "warm", "#lobby", lambda g: None)
+        one.join("#side", warm)
+        one.part("#side", warm)  # (its scripts loaded: not counted)
+        with counted() as trips:
+            first = one.part("#side", phone)
+        second = two.part("#side", laptop)
+        assert sorted([first, second]) == [False, True], "exactly one is the last out"
+        assert trips.count == 1, trips.sent
+    finally:
+        one.close()
+        two.close()

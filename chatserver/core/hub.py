@@ -316,9 +316,8 @@ class LocalHub:
             sid = self._names.sids.get(sub)
             rooms = self._rooms.rooms_of(sub) if sid is not None else []
         if sid is not None:  # (one that is gone left every room with its name)
-            self._directory.left(room, sub.nick, sid, rooms)  # (outside the lock: a node's is Redis)
-            if not staying and sub.account is not None:  # (a device on another node: the directory's)
-                staying = self._directory.others_in(room, sub.nick, sid)
+            last = self._directory.left(room, sub.nick, sid, rooms)  # (outside the lock: a node's is Redis)
+            staying = staying or not last  # (a device on another node: the leave says it, atomically)
         return staying
 
     def epoch(self, room: str) -> str:
