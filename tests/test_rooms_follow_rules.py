@@ -218,3 +218,30 @@ def test_a_hello_with_an_account_password_reads_the_account_once_before_logging_
         assert len(reads) == 1, f"the account was looked up {len(reads)} times"
     finally:
         chat.hub.close()
+
+
+def test_a_guest_logging_in_mid_session_joins_the_persons_rooms_and_brings_its_own(chat):
+    """``/login`` makes a guest one of the person's devices: it joins the person's rooms, and the
+    person joins the room it was in as a guest (every device of a person in the same rooms)."""
+    phone, _ = registered(chat, "dana")
+    chat.act(phone, m.Join("#side"))
+    guest = chat.person("zed")
+    chat.act(guest, m.Join("#other"))
+    chat.act(guest, m.Login(name="dana", password="hunter22"))
+    chat.flush()
+    assert guest.nick == "dana" and guest.account == "dana"
+    assert set(guest.rooms.values()) == set(phone.rooms.values()) == {"#lobby", "#side", "#other"}
+
+
+def test_a_device_arriving_with_rooms_of_its_own_shares_them(chat):
+    """A device whose hello names rooms (a reconnecting client's) brings the person into them, and
+    is put in the person's: the lobby it is put in by default is not pressed on the others."""
+    phone, done = registered(chat, "dana")
+    chat.act(phone, m.Join("#side"))
+    chat.act(phone, m.Part("#lobby"))
+    outlet = Outlet()
+    laptop = _At(chat.services, chat.hub, outlet, clock=chat.clock)
+    assert laptop.register("whoever", login_token=done.token, room="#mine", others=[("#also", None, None)])
+    chat.flush()
+    assert {"#mine", "#also", "#side"} <= set(laptop.rooms.values())
+    assert set(phone.rooms.values()) == {"#side", "#mine", "#also"}

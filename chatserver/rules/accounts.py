@@ -22,7 +22,7 @@ import msgspec
 from chatserver.accounts.service import Accounts, Login
 from chatserver.core.registry import NickTaken
 from chatserver.rules import chat, membership, readmarkers
-from chatserver.rules.effects import Announce, Answer, Changed, Effect, SetOp, Tell, error, notice
+from chatserver.rules.effects import Announce, Answer, Arrive, Changed, Effect, SetOp, Tell, error, notice
 from chatserver.rules.guards import logged_in_only, operator_only, with_accounts
 from chatserver.rules.services import Handler, Me
 from common import messages as m
@@ -136,7 +136,7 @@ def login(me: Me, msg: m.Login, accounts: Accounts) -> list[Effect]:
             if msg.password is not None:
                 accounts.logout(done.token)  # (the token made for this login is not kept)
             return effects
-    return effects + logged_in(me, done) + told_to_rooms(me)
+    return [*effects, *logged_in(me, done), *told_to_rooms(me), Arrive()]  # (then into the person's rooms)
 
 
 @with_accounts

@@ -30,13 +30,15 @@ from collections.abc import Callable
 from typing import Protocol
 
 from chatserver.backends.records import Unavailable
-from chatserver.core.hub import TooManyRooms
+from chatserver.core.hub import LOBBY, TooManyRooms
 from chatserver.rules import membership
 from chatserver.rules.services import Me
 from common import messages as m
 from common.rooms import room_key
 
 log = logging.getLogger(__name__)
+
+LOBBY_KEY = room_key(LOBBY)
 
 
 class Turn(list):
@@ -117,14 +119,28 @@ def follow_part(p: Device, room: str, by: str, reason: str) -> None:
     p.execute(membership.leaving(p, name, reason or None, by=by or None))
 
 
-def join_person_rooms(p: Device) -> None:
+def arrive(p: Device) -> None:
+    """A device becoming one of its person's (at its hello, or by ``/login``): it joins the
+    person's rooms, and the person joins the rooms it came with (a reconnecting client's, a
+    guest's before it logged in): every device of a person is in the same rooms. The lobby
+    it is put in by default is not pressed on the others."""
+    mine = [name for key, name in p.rooms.items() if key != LOBBY_KEY]
+    theirs = join_person_rooms(p)
+    for name in mine:
+        if room_key(name) not in theirs:
+            p.hub.move(p.nick, name, True, skip=p)  # type: ignore[arg-type]
+
+
+def join_person_rooms(p: Device) -> set[str]:
     """A device arriving: into the rooms its person is in through its other devices on this node
     (each greeted as a join is; unannounced: the person is there). Its dialect tells it of every
-    room it is in after its welcome, as of the first."""
-    for name in p.hub.person_rooms(p):  # type: ignore[arg-type]
+    room it is in after its welcome, as of the first. The keys of those rooms."""
+    rooms = p.hub.person_rooms(p) if p.account is not None else []  # type: ignore[arg-type]
+    for name in rooms:
         if room_key(name) in p.rooms or len(p.rooms) >= membership.MAX_MEMBERSHIPS:
             continue
         try:
             membership.join_room(p, name, announced=False)
         except (TooManyRooms, Unavailable) as exc:
             p.send(m.Error("too_many_rooms", f"{name}, where your other devices are, could not be joined: {exc}"))
+    return {room_key(name) for name in rooms}

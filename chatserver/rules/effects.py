@@ -96,6 +96,12 @@ class Follow:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Arrive:
+    """This session just became one of its person's devices (``/login``): into the person's
+    rooms, and the person into its own (``devices.arrive``)."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class Remove:
     """Every device of ``nick``'s person leaves ``room``, kicked out of it by ``by`` (``why``: what it is told)."""
 

@@ -222,7 +222,7 @@ def _register(
         focus = p.room
         # Announced, as the first room was, unless an old session of ours is still there.
         membership.rejoin(p, others, announced=not replaced)
-        devices.join_person_rooms(p)  # (another device's rooms: its person is in them)
+        devices.arrive(p)  # (another device's rooms: its person is in them; and its own, the person's)
         p.room = focus  # (rejoining moved the focus)
     p.server.participant_joined(p)
     if login is not True:

@@ -16,10 +16,11 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from chatserver.core.fanout import Frame
-from chatserver.rules import membership
+from chatserver.rules import devices, membership
 from chatserver.rules.effects import (
     Announce,
     Answer,
+    Arrive,
     Changed,
     Effect,
     End,
@@ -131,6 +132,10 @@ def _follow(p: Actor, e: Follow) -> None:
         p.hub.move(p.nick, e.room, e.join, reason=e.reason, skip=p)  # type: ignore[arg-type]
 
 
+def _arrive(p: Actor, e: Arrive) -> None:
+    devices.arrive(p)  # type: ignore[arg-type]  # (a Participant is a Device)
+
+
 def _end(p: Actor, e: End) -> None:
     p.send(m.Bye(e.bye))
     raise SessionEnd(e.reason)
@@ -145,6 +150,7 @@ _EXECUTORS: dict[type, Callable[[Actor, Effect], None]] = {
     Tell: lambda p, e: p.hub.tell(e.nick, Frame(e.msg)),
     Kick: _kick,
     Follow: _follow,
+    Arrive: _arrive,
     Remove: lambda p, e: p.hub.move(e.nick, e.room, False, by=e.by, reason=e.why),
     SetOp: lambda p, e: p.hub.set_op(e.nick, e.op),
     Changed: lambda p, e: p.hub.changed(p),
