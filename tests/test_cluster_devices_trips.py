@@ -148,3 +148,31 @@ def test_two_devices_parting_a_room_at_once_on_two_nodes_leave_it_once(redis_ser
     finally:
         one.close()
         two.close()
+
+
+class Asked(Device):
+    """A device that records what other nodes ask of it, and on which thread."""
+
+    def __init__(self, nick: str) -> None:
+        super().__init__(nick)
+        self.asks: list[tuple[str, bool, str]] = []
+
+    def asked(self, room: str, join: bool, by: str, reason: str) -> None:
+        self.asks.append((room, join, threading.current_thread().name))
+
+
+def test_what_another_node_asks_of_a_device_is_done_in_the_order_asked(hub):
+    """A join then a part of one room, asked by another node back to back: done in that order,
+    one after the other on the node's one errand thread (a thread each could do the part first,
+    and leave the device in a room its person left)."""
+    laptop = Asked("nora")
+    hub.enter(laptop, "nora", "#lobby", lambda g: None)
+    sid = hub._names.sids[laptop]
+    with hub._lock:  # (as the relay's reader calls it)
+        for join in ("1", "0", "1", "0"):
+            hub._obey({"t": "move", "sid": sid, "room": "#side", "join": join})
+    done = threading.Event()
+    hub._errands.put((done.set, ()))
+    assert done.wait(10)
+    assert [(room, join) for room, join, _ in laptop.asks] == [("#side", j) for j in (True, False, True, False)]
+    assert len({thread for _, _, thread in laptop.asks}) == 1

@@ -16,8 +16,8 @@ back.
 
 from __future__ import annotations
 
-import contextlib
 import logging
+import queue
 import secrets
 import socket
 import threading
@@ -100,6 +100,12 @@ class ClusterHub(LocalHub):
         self._generation = link.kept(keys.GENERATION, secrets.token_hex(8))
         self._presence.heartbeat()
         self._stop = threading.Event()
+        #: What other nodes asked of sessions here (a room to join or leave, a person's rooms, a
+        #: rename), done one after another in the order asked, on a thread of its own: off the
+        #: reader's thread, which holds the lock, and never reordered.
+        self._errands: queue.SimpleQueue[tuple[Callable[..., None], tuple] | None] = queue.SimpleQueue()
+        self._errand_thread = threading.Thread(target=self._run_errands, daemon=True, name=f"errands-{node}")
+        self._errand_thread.start()
         self._up_since = time.monotonic()
         link.on_down, link.on_up = self._link_down, self._link_up
         self._relay.start(("heartbeat", self._beat))
@@ -142,17 +148,33 @@ class ClusterHub(LocalHub):
             threading.Thread(target=self._end, args=(sub, kind, fields.get("why", "")), daemon=True).start()
         elif kind == "move":  # (a room joined or left by another device of its person: in its turn, not here)
             asked = (fields.get("room", ""), fields.get("join") == "1", fields.get("by", ""), fields.get("why", ""))
-            threading.Thread(target=sub.asked, args=asked, daemon=True).start()
+            self._errands.put((sub.asked, asked))
         elif kind == "rooms":  # (a device of its person arrived on another node: into these rooms too)
-            rooms, node, to = self._rooms.rooms_of(sub), fields.get("node", ""), fields.get("to", "")
-            threading.Thread(target=self._rooms_to, args=(node, to, rooms), daemon=True).start()
+            self._errands.put((self._rooms_to, (sub, fields.get("node", ""), fields.get("to", ""))))
         elif kind == "rename":  # (its name here now, before the room's notice of it is delivered)
-            with contextlib.suppress(NickTaken):
+            try:
                 old = self._names.registry.claim(sub, fields["nick"])
-                threading.Thread(target=self._renamed, args=(sub, old, sub.nick), daemon=True).start()
+            except NickTaken:
+                log.warning(
+                    "%s could not follow its person's rename to %s: the name is taken here", sub.nick, fields["nick"]
+                )
+            else:
+                self._errands.put((self._renamed, (sub, old, sub.nick)))
 
-    def _rooms_to(self, node: str, sid: str, rooms: list[str]) -> None:
-        """Session ``sid`` of ``node`` joins each of ``rooms`` (outside the lock: one inbox entry each)."""
+    def _run_errands(self) -> None:
+        """Do what other nodes asked, in the order asked (``_errands``), until ``close``."""
+        while (errand := self._errands.get()) is not None:
+            do, args = errand
+            try:
+                do(*args)
+            except Exception:  # one failed errand must not stop the others
+                log.exception("doing what another node asked")
+
+    def _rooms_to(self, sub: Participant, node: str, sid: str) -> None:
+        """Session ``sid`` of ``node`` joins each room ``sub`` is in now (read in the order of the
+        errands: after every move asked before it), one inbox entry each, outside the lock."""
+        with self._lock:
+            rooms = self._rooms.rooms_of(sub)
         try:
             for room in rooms:
                 self._inboxes.move(node, sid, room, True, "", "")
@@ -166,6 +188,11 @@ class ClusterHub(LocalHub):
         try:
             if sid is not None:
                 self._names.claim(sub, new, sid, replacing=sid)  # (a device of the person under its new name)
+                with self._lock:
+                    gone = self._names.sids.get(sub) != sid
+                if gone:  # (it ended meanwhile: its going released the old name, not this claim)
+                    self._presence.release(new, sid)
+                    return
                 self._presence.release(old, sid)
                 for name in rooms:
                     self._directory.left(name, old, sid, None)
@@ -309,6 +336,8 @@ class ClusterHub(LocalHub):
         except ClusterUnavailable:
             pass
         self._relay.join_threads()
+        self._errands.put(None)
+        self._errand_thread.join(timeout=5.0)
         try:
             if self._link.up:
                 self._presence.retire()
