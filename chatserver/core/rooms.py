@@ -113,10 +113,9 @@ class Latest:
         """``append`` for each of a run of messages (by their own seq), in one call; what is kept
         is the same (the oldest go first, as many as one by one would drop)."""
         items = self._items
-        for msg in msgs:
-            size = len(msg.text)
-            items.append((msg.seq, msg, size))
-            self._chars += size
+        sizes = [len(msg.text) for msg in msgs]
+        items.extend(zip([msg.seq for msg in msgs], msgs, sizes, strict=True))
+        self._chars += sum(sizes)
         while len(items) > LATEST or (self._chars > LATEST_CHARS and len(items) > 1):
             self._chars -= items.popleft()[2]
 

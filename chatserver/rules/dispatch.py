@@ -133,7 +133,7 @@ def say_many(p: Actor, msgs: list[m.Message]) -> None:
             i += 1
             continue
         items: list[Batched] = []
-        run: list[m.Message] = []  # (the messages of ``items``)
+        start = i  # (the messages of ``items``: ``msgs[start:i]``)
         exit_words, focused, nick = p.mode.exit_words, p.room, p.nick
         rooms = set(p.rooms.values())
         made = itself if p.echoes else receipt if not p.plain else None
@@ -164,13 +164,12 @@ def say_many(p: Actor, msgs: list[m.Message]) -> None:
             if not action and word.lower().startswith(exit_words) and is_exit_word(text, exit_words):
                 break
             items.append((room, said(text=text, action=action), made))
-            run.append(msg)
             i += 1
         if items:
             try:
                 p.hub.publish_many(items, p)  # type: ignore[arg-type]  # (the rules' Participant is the hub's)
             except (Unavailable, TooManyRooms) as exc:
-                for msg in run:
+                for msg in msgs[start:i]:
                     p.send(not_done(msg, exc))
         if i < len(msgs):  # (one that is not only a room message: as ever)
             handle(p, msgs[i])
