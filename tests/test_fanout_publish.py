@@ -17,6 +17,7 @@ from chatserver.backends.roomlog import MemoryBroker
 from chatserver.backends.store import SqliteStore
 from chatserver.cluster.link import Link
 from chatserver.cluster.redislog import RedisBroker
+from chatserver.core.frames import Frame, receipt_frames
 from chatserver.core.hub import LocalHub
 from chatserver.core.rooms import LATEST, Latest
 from chatserver.rules.executor import itself, receipt
@@ -143,3 +144,21 @@ def test_a_run_the_store_could_not_keep_is_told_line_by_line():
         assert [x.text for x in bob.got() if isinstance(x, m.ChatMessage)][-2:] == ["one", "two"]
     finally:
         hub.close()
+
+
+def test_receipt_frames_as_each_message_would_have_them():
+    msgs = [_msg("#a", t, seq=i) for i, t in enumerate(["a", "b", "c"], 1)]
+    frames = [Frame(x) for x in msgs]
+    mixed = receipt_frames(frames, msgs, [None, itself, receipt])
+    assert mixed[0] is None and mixed[1] is frames[1]
+    assert isinstance(mixed[2].msg, m.Accepted) and mixed[2].msg.seq == 3
+    assert receipt_frames(frames, msgs, [itself] * 3) == frames
+    assert receipt_frames(frames, msgs, [None] * 3) == [None] * 3
+    accepted = receipt_frames(frames, msgs, [receipt] * 3)
+    assert [(f.msg.seq, type(f.msg)) for f in accepted] == [(1, m.Accepted), (2, m.Accepted), (3, m.Accepted)]
+
+    def odd(x: m.Message) -> m.Message:  # (itself for some, a receipt for others)
+        return x if x.seq % 2 else receipt(x)
+
+    some = receipt_frames(frames, msgs, [odd] * 3)
+    assert some[0] is frames[0] and some[2] is frames[2] and isinstance(some[1].msg, m.Accepted)

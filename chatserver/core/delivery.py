@@ -23,7 +23,7 @@ import msgspec
 
 from chatserver.backends.ports import Broker
 from chatserver.core.dispatcher import Dispatcher
-from chatserver.core.frames import Frame
+from chatserver.core.frames import Frame, receipt_frames
 from chatserver.core.posts import Participant, Post, deliver_direct
 from chatserver.core.rooms import Room, Rooms
 from common import messages as m
@@ -99,6 +99,8 @@ class Delivery:
         of chat messages to one room (a sender's lines, as ``say_many`` makes them) is
         kept in one broker call (``_keep_run``); the run's posts are queued together,
         in one call (``_queue_kept``)."""
+        if not items:
+            return
         rooms: dict[str, Room] = {}
         named = list(map(_ROOM, items))
         with self._lock:
@@ -224,22 +226,7 @@ class Delivery:
         r.latest.extend(msgs)
         since = r.posted
         r.posted += n
-        receipt = receipts[0]
-        acks: list[Frame | None]
-        if receipts.count(receipt) != n:  # (each its own: as ``_keep`` makes them)
-            acks = list(map(self._receipt_frame, frames, receipts))
-        elif receipt is None:
-            acks = [None] * n
-        else:
-            made = list(map(receipt, msgs))
-            # (a receipt that is the message itself shares its frame: an IRC client's echo-message)
-            same = list(map(operator.is_, made, msgs))
-            if all(same):
-                acks = frames  # type: ignore[assignment]
-            elif not any(same):
-                acks = list(map(Frame, made))
-            else:
-                acks = [f if s else Frame(x) for f, s, x in zip(frames, same, made, strict=True)]
+        acks = receipt_frames(frames, msgs, receipts)  # type: ignore[arg-type]
         posts += map(Post, repeat(r), range(since + 1, since + n + 1), frames, repeat(exclude), acks)
 
     def _queue_kept(self, posts: list[Post]) -> None:
