@@ -729,3 +729,32 @@ def test_a_publish_with_no_room_to_be_had_is_answered_as_a_join_is(room, monkeyp
     assert [e.message.partition(":")[0] for e in refused] == ["not sent"] * 4, refused
     assert all("rooms are being made too fast" in e.message for e in refused), refused
     assert texts(room.got("bob")) == []
+
+
+def test_a_run_looks_at_its_room_once_and_at_each_line_for_an_exit_word():
+    """A run's room (member of it, its modes) is looked at for its first line, each line's text
+    for an exit word: one that only starts like one is said as any line; a moderated room's
+    run is refused line by line, each told why."""
+    room = Chat(room_operators=True)
+    try:
+        _run_looked_at(room)
+    finally:
+        room.hub.close()
+
+
+def _run_looked_at(room: Chat) -> None:
+    alice, _ = room.person("alice"), room.person("bob")
+    room.act(alice, m.Join("#hushed"))  # (made by alice: its operator)
+    room.act(alice, m.RoomMode("#hushed", "+m"))
+    carol = room.person("carol")
+    room.act(carol, m.Join("#hushed"))
+    room.got("carol").got.clear()
+    carol.say_many([m.Say("may I?", room="#hushed"), m.Say("please", room="#hushed")])
+    assert room.got("carol").errors() == ["moderated", "moderated"]
+    assert [c.text for c in room.got("alice").of(m.ChatMessage) if c.room == "#hushed"] == []
+    alice.say_many([m.Say("byebye", room=LOBBY), m.Say("Bye-bye now", room=LOBBY), m.Say("one", room=LOBBY)])
+    room.flush()
+    assert texts(room.got("bob"))[-3:] == ["byebye", "Bye-bye now", "one"]
+    with pytest.raises(SessionEnd, match=SAID_EXIT_WORD):  # (trimmed, any case, trailing punctuation off)
+        alice.say_many([m.Say("two", room=LOBBY), m.Say("  BYE!? ", room=LOBBY), m.Say("unsaid", room=LOBBY)])
+    assert texts(room.got("bob"))[-2:] == ["two", "  BYE!? "]

@@ -55,6 +55,11 @@ class Broker(Protocol):
         """Number ``msg`` as its room's next and keep it; its position (the kept message
         carries that number, whatever ``msg.seq`` said), or None if it cannot be kept."""
 
+    def publish_many(self, msgs: list[m.ChatMessage]) -> Position | None:
+        """``publish`` for a run of messages to one room, in order, in one call: numbered as its
+        next ``len(msgs)``, one after the other; the first's position (each next one's is one
+        more, in the same epoch), or None if none of them can be kept (all or none)."""
+
     def commit(self) -> set[tuple[str, int]]:
         """Make what was published durable; the ``(room_key, seq)`` of those *not* kept."""
 

@@ -126,6 +126,18 @@ class MemoryBroker:
         self._followers.published()
         return Position(seq, kept.info.epoch)
 
+    def publish_many(self, msgs: list[m.ChatMessage]) -> Position:
+        with self._lock:
+            name = msgs[0].room
+            kept = self._rooms.get(room_key(name))
+            if kept is None:
+                kept = self._rooms[room_key(name)] = _Kept(StoredRoom(name, secrets.token_hex(6), 0, ""))
+            first = kept.seq + 1
+            for seq, msg in enumerate(msgs, first):
+                self._keep_message(kept, msg if msg.seq == seq else msgspec.structs.replace(msg, seq=seq))
+        self._followers.published()
+        return Position(first, kept.info.epoch)
+
     def _keep_message(self, kept: _Kept, msg: m.ChatMessage) -> None:
         kept.seq = msg.seq
         size = _size(msg)

@@ -110,6 +110,9 @@ class SqliteStore:
     def publish(self, msg: m.ChatMessage) -> Position | None:
         return self._messages.publish(msg)
 
+    def publish_many(self, msgs: list[m.ChatMessage]) -> Position | None:
+        return self._messages.publish_many(msgs)
+
     def stage(self, msg: m.ChatMessage) -> bool:
         """Keep ``msg`` (numbered already) for the next commit; reads see it meanwhile."""
         return self._staging.stage(msg)

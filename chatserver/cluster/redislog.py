@@ -182,6 +182,14 @@ class RedisBroker:
         stored = self.room(msg.room)
         return Position(seq_of(entry_id), stored.epoch if stored else "")
 
+    def publish_many(self, msgs: list[m.ChatMessage]) -> Position | None:
+        """The run appended in one round trip (one script: numbered one after the other)."""
+        ids = self.append([Entry(x.room, "m", m.encode(msgspec.structs.replace(x, seq=0)).strip()) for x in msgs])
+        if not all(ids):
+            return None
+        stored = self.room(msgs[0].room)
+        return Position(seq_of(ids[0]), stored.epoch if stored else "")
+
     def follow(self, rooms: dict[str, int], timeout: float) -> list[m.ChatMessage]:
         """Messages above the given seq of each room, one blocking ``XREAD`` (notices skipped)."""
         streams = {keys.log(room_key(room)): f"{seq}-{LAST_SUB}" for room, seq in rooms.items()}

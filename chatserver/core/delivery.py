@@ -12,16 +12,18 @@ the broker could not keep is told so in its receipt's place (``commit``).
 
 from __future__ import annotations
 
+import operator
 import threading
 import time
 from collections.abc import Callable
+from itertools import repeat
 from typing import Protocol
 
 import msgspec
 
 from chatserver.backends.ports import Broker
 from chatserver.core.dispatcher import Dispatcher
-from chatserver.core.frames import Frame
+from chatserver.core.frames import Frame, receipt_frames
 from chatserver.core.posts import Participant, Post, deliver_direct
 from chatserver.core.rooms import Room, Rooms
 from common import messages as m
@@ -35,6 +37,8 @@ Build = Callable[[int, float], m.Message]
 Receipt = Callable[[m.Message], m.Message]
 Publish = tuple[str, Build, Receipt | None]
 """One message for ``publish_many``: (room, build, receipt), as ``publish`` takes them."""
+
+_ROOM, _RECEIPT = operator.itemgetter(0), operator.itemgetter(2)
 
 
 class Publisher(Protocol):
@@ -91,31 +95,59 @@ class Delivery:
     def publish_many(self, items: list[Publish], exclude: Participant) -> None:
         """``publish`` for each of ``items`` from ``exclude``, in order, in one turn of
         the lock: a sender's lines read together cost one wait for it, not one each
-        (the fan-out's senders spent about a third of their time queuing on it). The
-        run's kept messages are queued together, in one call (``_queue_kept``)."""
+        (the fan-out's senders spent about a third of their time queuing on it). A run
+        of chat messages to one room (a sender's lines, as ``say_many`` makes them) is
+        kept in one broker call (``_keep_run``); the run's posts are queued together,
+        in one call (``_queue_kept``)."""
+        if not items:
+            return
         rooms: dict[str, Room] = {}
+        named = list(map(_ROOM, items))
         with self._lock:
-            r: Room | None = None
-            last = None
-            posts: list[Post] = []  # kept, not yet queued: nothing else is queued before they are
-            try:
-                for room, build, receipt in items:
-                    if room != last:  # (a run is mostly to one room: looked up once, not per message)
-                        r = rooms[room] = self._rooms.taken(room)
-                        last = room
-                    msg = build(r.seq + 1, time.time())  # type: ignore[union-attr]
-                    if msg.__class__ is m.ChatMessage or isinstance(msg, m.ChatMessage):
-                        self._keep(r, msg, exclude, receipt, posts)  # type: ignore[arg-type]
-                    else:
-                        self._queue_kept(posts)
-                        self._post_built(r, msg, exclude, receipt)  # type: ignore[arg-type]
-            finally:
-                self._queue_kept(posts)
+            if named.count(named[0]) == len(named):
+                r = rooms[named[0]] = self._rooms.taken(named[0])
+                self._publish_run(r, items, exclude, rooms)
+            else:
+                self._publish_each(items, exclude, rooms)
             self.dispatcher.wait_if_behind(PUBLISH_WAIT)
         full: list[Participant] = []
         for r in dict.fromkeys(rooms.values()):
             full += r.full
         self._hold_back(full)
+
+    def _publish_run(self, r: Room, items: list[Publish], exclude: Participant, rooms: dict[str, Room]) -> None:
+        """``items``, all to ``r`` (lock held): built with the numbers they are to have and one time,
+        and, all chat messages (a sender's lines), kept in one broker call. Otherwise (not made by
+        the rules today) built again, one by one, as ``_publish_each`` does: a build only makes
+        a message."""
+        now, first = time.time(), r.seq + 1
+        msgs = [build(seq, now) for seq, (_, build, _) in enumerate(items, first)]
+        if not all(map(isinstance, msgs, repeat(m.ChatMessage))):
+            self._publish_each(items, exclude, rooms)
+            return
+        posts: list[Post] = []
+        self._keep_run(r, msgs, exclude, list(map(_RECEIPT, items)), posts)  # type: ignore[arg-type]
+        # (their frames' ``size``, from the texts at once)
+        self.dispatcher.queue_many(posts, 4 * sum([len(x.text) for x in msgs]) + 200 * len(msgs))
+
+    def _publish_each(self, items: list[Publish], exclude: Participant, rooms: dict[str, Room]) -> None:
+        """``items`` to several rooms (lock held), one by one, each room looked up once per stretch."""
+        r: Room | None = None
+        last = None
+        posts: list[Post] = []  # kept, not yet queued: nothing else is queued before they are
+        try:
+            for room, build, receipt in items:
+                if room != last:  # (a run is mostly to one room: looked up once, not per message)
+                    r = rooms[room] = self._rooms.taken(room)
+                    last = room
+                msg = build(r.seq + 1, time.time())  # type: ignore[union-attr]
+                if msg.__class__ is m.ChatMessage or isinstance(msg, m.ChatMessage):
+                    self._keep(r, msg, exclude, receipt, posts)  # type: ignore[arg-type]
+                else:
+                    self._queue_kept(posts)
+                    self._post_built(r, msg, exclude, receipt)  # type: ignore[arg-type]
+        finally:
+            self._queue_kept(posts)
 
     def publish_locked(
         self, room: str, build: Build, exclude: Participant | None, receipt: Receipt | None
@@ -168,6 +200,34 @@ class Delivery:
             ack = frame if made is msg else Frame(made)
         posts.append(Post(r, r.posted, frame, exclude, ack))
         return frame
+
+    def _keep_run(
+        self,
+        r: Room,
+        msgs: list[m.ChatMessage],
+        exclude: Participant,
+        receipts: list[Receipt | None],
+        posts: list[Post],
+    ) -> None:
+        """``_keep`` for each of ``msgs`` (numbered from ``r.seq + 1`` on, one after the other), with one
+        broker call for them all (``Broker.publish_many``) and no Python call of ours per message
+        but the receipt's; their posts are added to ``posts``."""
+        n = len(msgs)
+        at = self._broker.publish_many(msgs)
+        first = r.seq + 1
+        if at is None:
+            key = room_key(r.name)
+            self._not_kept.update(zip(repeat(key), range(first, first + n)))
+        elif at.seq != first:  # (the broker numbers them: the same numbers, here)
+            first = at.seq
+            msgs = [msgspec.structs.replace(x, seq=seq) for seq, x in enumerate(msgs, first)]
+        r.seq = first + n - 1
+        frames = list(map(Frame, msgs))
+        r.latest.extend(msgs)
+        since = r.posted
+        r.posted += n
+        acks = receipt_frames(frames, msgs, receipts)  # type: ignore[arg-type]
+        posts += map(Post, repeat(r), range(since + 1, since + n + 1), frames, repeat(exclude), acks)
 
     def _queue_kept(self, posts: list[Post]) -> None:
         """Queue what ``_keep`` gathered (the lock held), in order, in one call; ``posts`` is emptied."""

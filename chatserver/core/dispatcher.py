@@ -63,9 +63,11 @@ class Dispatcher:
         if len(self._posts) == 1 and not self._busy:
             self._wake.release()  # it sleeps, or is about to: this batch is its next
 
-    def queue_many(self, posts: list[Post]) -> None:
-        """``queue`` for each of ``posts``, in order, in one call (a sender's run of messages)."""
-        size = sum([post.frame.size for post in posts])  # (before they are in, as ``queue``)
+    def queue_many(self, posts: list[Post], size: int | None = None) -> None:
+        """``queue`` for each of ``posts``, in order, in one call (a sender's run of messages);
+        ``size``: their frames' ``size`` summed, if the caller has it already."""
+        if size is None:
+            size = sum([post.frame.size for post in posts])  # (before they are in, as ``queue``)
         empty = not self._posts
         self._posts += posts
         self._bytes += size

@@ -109,6 +109,16 @@ class Latest:
         while len(self._items) > LATEST or (self._chars > LATEST_CHARS and len(self._items) > 1):
             self._chars -= self._items.popleft()[2]
 
+    def extend(self, msgs: list[m.ChatMessage]) -> None:
+        """``append`` for each of a run of messages (by their own seq), in one call; what is kept
+        is the same (the oldest go first, as many as one by one would drop)."""
+        items = self._items
+        sizes = [len(msg.text) for msg in msgs]
+        items.extend(zip([msg.seq for msg in msgs], msgs, sizes, strict=True))
+        self._chars += sum(sizes)
+        while len(items) > LATEST or (self._chars > LATEST_CHARS and len(items) > 1):
+            self._chars -= items.popleft()[2]
+
     def __iter__(self) -> Iterator[tuple[int, m.ChatMessage]]:
         return ((seq, msg) for seq, msg, _ in self._items)
 

@@ -19,7 +19,7 @@ from chatserver.rules import accounts
 from chatserver.rules import rooms as roomrules
 from chatserver.rules.effects import Effect, Pause, Publish, leave, notice
 from chatserver.rules.executor import Actor, itself, receipt
-from chatserver.rules.said import chat_message
+from chatserver.rules.said import chat_messages
 from common import messages as m
 from common.commands import HELP_LINES, AskPassword, CommandError, ShowHelp, parse_input
 from common.nicks import is_exit_word
@@ -117,8 +117,11 @@ def say_many(p: Actor, msgs: list[m.Message]) -> None:
     """Messages read together, taken in order as ``handle`` takes each; but the run of
     those that only go to a room (said, not muted, no exit word: nothing to answer) is
     published in one hub call, one turn of its lock for the lot. What does not change
-    within the run (who, where, muted or not) is looked at once for it. A run is to one room, so
-    the hub publishes all of it or, raising, none (each line is then told why)."""
+    within the run (who, where, muted or not, whether the room's modes let it speak) is
+    looked at once for it, as for one line: a mute or a mode another thread sets while
+    the run is read counts from the next run, as it would from the next line. A run is
+    to one room, so the hub publishes all of it or, raising, none (each line is then told
+    why)."""
     if len(msgs) == 1 or p.bucket is not None or not p.shared or not p.hub.publishes_many:
         for msg in msgs:
             handle(p, msg)
@@ -130,33 +133,43 @@ def say_many(p: Actor, msgs: list[m.Message]) -> None:
             i += 1
             continue
         items: list[Batched] = []
-        run: list[m.Message] = []  # (the messages of ``items``)
+        start = i  # (the messages of ``items``: ``msgs[start:i]``)
         exit_words, focused, nick = p.mode.exit_words, p.room, p.nick
         rooms = set(p.rooms.values())
         made = itself if p.echoes else receipt if not p.plain else None
+        said = chat_messages  # (the run's builder, made once its room is known)
+        to = None  # the run's room, once its first line is taken
         while i < len(msgs):
             msg = msgs[i]
-            if not isinstance(msg, (m.Say, m.Action)) or not msg.text.strip():
+            if not isinstance(msg, (m.Say, m.Action)):
                 break
-            if isinstance(msg, m.Say) and (msg.notice or msg.tags):  # (as ``chat.say`` makes it)
+            text = msg.text
+            word = text.strip()
+            if not word:
                 break
-            text, action = msg.text, isinstance(msg, m.Action)
+            action = isinstance(msg, m.Action)
+            if not action and (msg.notice or msg.tags):  # (as ``chat.say`` makes it)
+                break
             room = focused if msg.room is None else msg.room
-            # (a room named as the server spells it; else ``chat.say`` says why not)
-            if (msg.room is not None and room not in rooms) or (not action and is_exit_word(text, exit_words)):
+            if room != to:  # (the run's room is looked at once, for its first line)
+                if to is not None:  # (another room: the next run's)
+                    break
+                # (a room named as the server spells it; else ``chat.say`` says why not)
+                if msg.room is not None and room not in rooms:
+                    break
+                if not roomrules.may_say(p, room):  # (a moderated room: ``chat.say`` says why not)
+                    break
+                to, said = room, chat_messages(room, nick, p.account)
+            # (an exit word starts with one of them, once trimmed and lower-cased: most lines are not looked at further)
+            if not action and word.lower().startswith(exit_words) and is_exit_word(text, exit_words):
                 break
-            if not roomrules.may_say(p, room):  # (a moderated room: ``chat.say`` says why not)
-                break
-            if items and room != items[0][0]:  # (another room: the next run's)
-                break
-            items.append((room, chat_message(room, nick, text, action, account=p.account), made))
-            run.append(msg)
+            items.append((room, said(text=text, action=action), made))
             i += 1
         if items:
             try:
                 p.hub.publish_many(items, p)  # type: ignore[arg-type]  # (the rules' Participant is the hub's)
             except (Unavailable, TooManyRooms) as exc:
-                for msg in run:
+                for msg in msgs[start:i]:
                     p.send(not_done(msg, exc))
         if i < len(msgs):  # (one that is not only a room message: as ever)
             handle(p, msgs[i])

@@ -7,6 +7,7 @@ go) share them.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from chatserver.rules.effects import Effect, error
@@ -24,10 +25,18 @@ def chat_message(
     tags: str | None = None,
 ) -> Callable[[int, float], m.ChatMessage]:
     """How the hub builds a room message once it has its number and time (``account``: the sender's,
-    ``tags`` its client-only tags)."""
-    return lambda seq, ts: m.ChatMessage(
-        seq=seq, ts=ts, room=room, nick=nick, text=text, action=action, notice=notice, account=account, tags=tags
+    ``tags`` its client-only tags): the message's own constructor, its number and time left to
+    give (the first two fields), so building it runs no Python of ours."""
+    return functools.partial(
+        m.ChatMessage, room=room, nick=nick, text=text, action=action, notice=notice, account=account, tags=tags
     )
+
+
+def chat_messages(room: str, nick: str, account: str | None = None) -> Callable[..., Callable[[int, float], m.Message]]:
+    """``chat_message`` for one sender's run of lines to one room, without a Python call per
+    line: ``chat_messages(room, nick, account)(text=..., action=...)`` is ``chat_message(room,
+    nick, text, action, account=account)`` (a plain line: no notice, no tags)."""
+    return functools.partial(functools.partial, m.ChatMessage, room=room, nick=nick, account=account)
 
 
 def silenced(me: Me) -> list[Effect]:

@@ -8,6 +8,7 @@ commits at a time: ``search.py``).
 
 from __future__ import annotations
 
+import operator
 import sqlite3
 from collections.abc import Callable
 
@@ -21,6 +22,8 @@ from chatserver.backends.sqlite.staging import Staging
 from common import messages as m
 
 #: The columns a message is read back from (``row_message``), messages ``m`` joined to rooms ``r``.
+_SEQ = operator.attrgetter("seq")
+
 COLUMNS = f"r.name, m.seq, m.ts, m.nick, m.text, m.action, {shared.FILE_COLUMN}"
 
 
@@ -53,7 +56,7 @@ class Messages:
         readers: Readers,
         staging: Staging,
         room_key: Callable[[str], str],
-        number: Callable[[str], Position],
+        number: Callable[[str, int], Position],
     ) -> None:
         self._readers = readers
         self._staging = staging
@@ -64,10 +67,20 @@ class Messages:
     def publish(self, msg: m.ChatMessage) -> Position | None:
         """Number ``msg`` as its room's next and stage it: no file I/O but for a room not
         seen before, so the hub may call it under its lock."""
-        at = self._number(msg.room)
+        at = self._number(msg.room, 1)
         if msg.seq != at.seq:
             msg = msgspec.structs.replace(msg, seq=at.seq)
         if not self._staging.stage(msg):
+            return None
+        self._followers.published()
+        return at
+
+    def publish_many(self, msgs: list[m.ChatMessage]) -> Position | None:
+        """``publish`` for a run to one room: numbered and staged in one call each."""
+        at = self._number(msgs[0].room, len(msgs))
+        if list(map(_SEQ, msgs)) != list(range(at.seq, at.seq + len(msgs))):
+            msgs = [msgspec.structs.replace(x, seq=seq) for seq, x in enumerate(msgs, at.seq)]
+        if not self._staging.stage_many(msgs):
             return None
         self._followers.published()
         return at

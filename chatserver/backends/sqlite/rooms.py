@@ -78,21 +78,21 @@ class Rooms:
             self._positions.pop(self._room_key(name), None)
         return False
 
-    def next_position(self, name: str) -> Position:
-        """The room's next number, recorded as published: no file I/O but for a room not
-        held (read, or made, once)."""
+    def next_position(self, name: str, count: int = 1) -> Position:
+        """The room's next number (the first of its next ``count``), recorded as published: no
+        file I/O but for a room not held (read, or made, once)."""
         key = self._room_key(name)
         with self._positions_lock:  # (one hold: numbered and recorded together)
             at = self._positions.get(key)
             if at is not None:
-                at = self._positions[key] = Position(at.seq + 1, at.epoch)
-                return at
+                last = self._positions[key] = Position(at.seq + count, at.epoch)
+                return last if count == 1 else Position(at.seq + 1, at.epoch)
         if self.room(name) is None:
             self.save_room(StoredRoom(name, secrets.token_hex(6), 0, ""))
         with self._positions_lock:
             last = self._positions.get(key, Position(0, ""))
-            at = self._positions[key] = Position(last.seq + 1, last.epoch)
-        return at
+            self._positions[key] = Position(last.seq + count, last.epoch)
+        return Position(last.seq + 1, last.epoch)
 
     def _held(self) -> set[str]:
         with self._positions_lock:

@@ -49,6 +49,14 @@ class Staging:
             self._next.messages.append(msg)
             return True
 
+    def stage_many(self, msgs: list[m.ChatMessage]) -> bool:
+        """``stage`` for each of ``msgs``, in order, under one hold of the lock (all or none)."""
+        with self._lock:
+            if self.closed:
+                return False
+            self._next.messages += msgs
+            return True
+
     def save(self, room: StoredRoom) -> None:
         """Keep a room's save for the next commit (over any save of it still waiting)."""
         key = self._room_key(room.name)

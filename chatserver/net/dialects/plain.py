@@ -17,7 +17,6 @@ from chatserver.net.dialects.together import Together
 from chatserver.rules.effects import SessionEnd
 from chatserver.rules.modes import Mode
 from common import messages as m
-from common.commands import parse_input
 from common.errors import FrameTooLarge
 from common.framing import LineFramer
 from common.nicks import nick_key
@@ -106,10 +105,10 @@ def _run_plain(session: Session, first: bytes) -> None:
             _answer_http(session)
         first_line = False
         if session.participant.registered:
-            parsed = parse_input(line)
             asked = session.participant.asking is not None  # (a password: not a message)
-            if isinstance(parsed, (m.Say, m.Action)) and not line.startswith("/") and not asked:
-                together.add(parsed)
+            # (a line said, not a command: ``parse_input``'s ``Say(line)``, without its call)
+            if not asked and line[:1] != "/" and len(line) <= m.MAX_TEXT and line.strip():
+                together.add(m.Say(line))
                 continue
             together.flush()
             session.participant.typed(line)  # parsed and done as a native client's ``line`` frame is
