@@ -15,9 +15,10 @@ Moderation and the resume secret are ``redisstores.py``'s.
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import secrets
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import msgspec
 
@@ -37,40 +38,62 @@ NOTICES_AMONG = 16  # notices a history read expects among the messages it asks 
 LAST_SUB = 2**64 - 1  # the highest second part of a stream id: "SEQ-LAST_SUB" is after every notice of SEQ
 FOLLOW_MAX = 5.0  # seconds a ``follow`` blocks at most (the blocking client's timeout is longer)
 
-# ARGV: kept, hard cap, node, the epoch of a room made now, then 6 per entry: room key, room name, kind ("m" or
-# "n"), payload, ref, exclude. Each room touched is then trimmed to its kept window, but never past what a live node has
-# not read yet (its position in lanchat:readpos:ROOM), unless the stream is over the hard cap.
+#: ``room_key`` of a room name, remembered for the rooms in use: the relay asks it per message.
+key_of = functools.lru_cache(maxsize=4096)(room_key)
+_pack = msgspec.msgpack.Encoder().encode  # a batch of entries, for the append script (cmsgpack reads it)
+
+# ARGV: kept, hard cap, node, the epoch of a room made now, then the batch: one msgpack array of entries, each
+# {room key, room name, kind ("m" or "n"), payload, ref, exclude} (one argument, not six per entry: redis-py packs
+# each argument in Python, and cmsgpack unpacks the whole batch in C). A room's numbers (its hash's seq and sub) are
+# read once per batch, carried through its entries here and written back once: an entry costs its XADD alone. A
+# number is used up even when its XADD is refused, as it was when it was taken from the hash entry by entry; the
+# script is atomic, so nobody sees the hash between. Each room touched is then trimmed to its kept window, but never
+# past what a live node has not read yet (its position in lanchat:readpos:ROOM), unless the stream is over the hard
+# cap.
 _APPEND = """
+local batch = cmsgpack.unpack(ARGV[5])
 local out = {}
+local numbers = {}
 local touched = {}
-local i = 5
-while i <= #ARGV do
-  local rk = ARGV[i]
-  local meta = 'lanchat:room:' .. rk
-  if redis.call('EXISTS', meta) == 0 then
-    redis.call('HSET', meta, 'name', ARGV[i + 1], 'epoch', ARGV[4], 'seq', 0, 'sub', 0, 'topic', '')
-    redis.call('SADD', 'lanchat:rooms', rk)
+for n = 1, #batch do
+  local e = batch[n]
+  local rk = e[1]
+  local at = numbers[rk]
+  if at == nil then
+    local meta = 'lanchat:room:' .. rk
+    if redis.call('EXISTS', meta) == 0 then
+      redis.call('HSET', meta, 'name', e[2], 'epoch', ARGV[4], 'seq', 0, 'sub', 0, 'topic', '')
+      redis.call('SADD', 'lanchat:rooms', rk)
+      at = {0, 0}
+    else
+      local kept = redis.call('HMGET', meta, 'seq', 'sub')
+      at = {tonumber(kept[1]) or 0, tonumber(kept[2]) or 0}
+    end
+    numbers[rk] = at
+    touched[#touched + 1] = rk
   end
   local id
-  if ARGV[i + 2] == 'm' then
-    id = redis.call('HINCRBY', meta, 'seq', 1) .. '-0'
-    redis.call('HSET', meta, 'sub', 0)
+  if e[3] == 'm' then
+    at[1] = at[1] + 1
+    at[2] = 0
+    id = at[1] .. '-0'
   else
-    id = redis.call('HGET', meta, 'seq') .. '-' .. redis.call('HINCRBY', meta, 'sub', 1)
+    at[2] = at[2] + 1
+    id = at[1] .. '-' .. at[2]
   end
   local added = redis.pcall('XADD', 'lanchat:log:' .. rk, id,
-    'k', ARGV[i + 2], 'p', ARGV[i + 3], 'n', ARGV[3], 'r', ARGV[i + 4], 'x', ARGV[i + 5])
+    'k', e[3], 'p', e[4], 'n', ARGV[3], 'r', e[5], 'x', e[6])
   if type(added) == 'table' and added.err then out[#out + 1] = '' else out[#out + 1] = added end
-  touched[rk] = true
-  i = i + 6
 end
-for rk in pairs(touched) do
-  local floor = tonumber(redis.call('HGET', 'lanchat:room:' .. rk, 'seq')) - tonumber(ARGV[1])
+for _, rk in ipairs(touched) do
+  local at = numbers[rk]
+  redis.call('HSET', 'lanchat:room:' .. rk, 'seq', at[1], 'sub', at[2])
+  local floor = at[1] - tonumber(ARGV[1])
   local readers = redis.call('HGETALL', 'lanchat:readpos:' .. rk)
   for j = 1, #readers, 2 do
     if redis.call('EXISTS', 'lanchat:alive:' .. readers[j]) == 1 then
-      local at = tonumber(string.match(readers[j + 1], '^(%d+)'))
-      if at < floor then floor = at end
+      local pos = tonumber(string.match(readers[j + 1], '^(%d+)'))
+      if pos < floor then floor = pos end
     else
       redis.call('HDEL', 'lanchat:readpos:' .. rk, readers[j])
     end
@@ -108,15 +131,19 @@ return {meta[1], meta[2], meta[3], meta[4], id}
 """
 
 
-@dataclasses.dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
     """One thing to append to a room's stream."""
 
     room: str  # the room's name
     kind: str  # "m": a message (numbered), "n": a notice
-    payload: bytes  # the frame as JSON (a message's seq is the stream's to give), as sent to Redis
-    ref: str = ""  # the appending node's own reference (its sender's receipt waits on it)
+    payload: str | bytes  # the frame as JSON (a message's seq is the stream's to give)
+    ref: int | str = 0  # the appending node's own reference (its sender's receipt waits on it)
     exclude: str = ""  # the nick key of whoever must not get it ("" for nobody)
+
+
+def _text(payload: str | bytes) -> str:
+    """A payload as the append script takes it: a str (cmsgpack reads no msgpack bin)."""
+    return payload if isinstance(payload, str) else payload.decode()
 
 
 def decode(entry_id: str, fields: dict[str, str]) -> m.Message:
@@ -175,7 +202,7 @@ class RedisBroker:
     def publish(self, msg: m.ChatMessage) -> Position | None:
         """Append one message and wait for Redis to number it (the relay appends whole
         batches with ``append`` instead); None if Redis did not take it."""
-        payload = m.encode(msgspec.structs.replace(msg, seq=0)).strip()
+        payload = m.encode(msgspec.structs.replace(msg, seq=0)).strip().decode()
         entry_id = self.append([Entry(msg.room, "m", payload)])[0]
         if not entry_id:
             return None
@@ -194,14 +221,9 @@ class RedisBroker:
 
     def append(self, entries: list[Entry]) -> list[str]:
         """Append ``entries`` in one round trip; returns each one's id ("" if not taken)."""
-        args: list[object] = [
-            KEPT,
-            HARD_CAP,
-            self._node,
-            secrets.token_hex(6),
-        ]  # (the epoch of any room this batch makes)
-        for e in entries:
-            args += [room_key(e.room), e.room, e.kind, e.payload, e.ref, e.exclude]
+        # (the epoch of any room this batch makes; the batch as one argument, encoded in one C call)
+        batch = [(key_of(e.room), e.room, e.kind, _text(e.payload), e.ref, e.exclude) for e in entries]
+        args = [KEPT, HARD_CAP, self._node, secrets.token_hex(6), _pack(batch)]
         return self._link.call(lambda r: self._append(keys=[], args=args))  # type: ignore[return-value]
 
     def behind(self, rooms: dict[str, int]) -> list[str]:

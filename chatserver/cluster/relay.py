@@ -219,7 +219,7 @@ class Relay:
             self._last_ref = ref
         if exclude is not None:
             skip = exclude.nick
-        self._batch.append(Entry(room, kind, m.encode(msg), str(ref), skip))  # (bytes: redis-py sends them as they are)
+        self._batch.append(Entry(room, kind, m.encode(msg).decode(), ref, skip))
         if len(self._batch) == 1:
             self._batch_ready.notify_all()
 

@@ -1,0 +1,77 @@
+"""The room log's append script on a real redis-server: numbering, notices, refusals and trimming, batch by batch."""
+
+from __future__ import annotations
+
+import pytest
+
+from chatserver.cluster import keys, redislog
+from chatserver.cluster.link import Link
+from chatserver.cluster.redislog import Entry, RedisBroker
+from common import messages as m
+from common.rooms import room_key
+
+
+@pytest.fixture
+def broker(redis_server):
+    link = Link(redis_server.url)
+    yield RedisBroker(link, "n1")
+    link.close()
+
+
+def entry(room: str, kind: str, text: str, ref: int = 0, exclude: str = "") -> Entry:
+    msg = m.ChatMessage(seq=0, ts=1.5, room=room, nick="ann", text=text) if kind == "m" else m.Notice(text=text, ts=1.5)
+    return Entry(room, kind, m.encode(msg).decode(), ref, exclude)
+
+
+def test_a_batch_is_numbered_per_room_and_notices_take_their_place_between(broker, redis_server):
+    ids = broker.append(
+        [entry("#a", "m", "one"), entry("#b", "m", "uno"), entry("#a", "n", "x joined"), entry("#a", "n", "y joined")]
+        + [entry("#a", "m", "two"), entry("#b", "n", "z left")]
+    )
+    assert ids == ["1-0", "1-0", "1-1", "1-2", "2-0", "1-1"]
+    ids = broker.append([entry("#a", "n", "w joined"), entry("#a", "m", "three"), entry("#b", "m", "dos")])
+    assert ids == ["2-1", "3-0", "2-0"]  # the numbering goes on from the batch before, notices after their message
+    conn = redis_server.client()
+    a = conn.hgetall(keys.room(room_key("#a")))
+    assert (a["name"], a["seq"], a["sub"]) == ("#a", "3", "0")
+    assert conn.hget(keys.room(room_key("#b")), "seq") == "2"
+    assert a["epoch"] and a["epoch"] == conn.hget(keys.room(room_key("#b")), "epoch")  # both made by the first batch
+    assert conn.smembers(keys.ROOMS) == {room_key("#a"), room_key("#b")}
+    assert [i for i, _ in conn.xrange(keys.log(room_key("#a")))] == ["1-0", "1-1", "1-2", "2-0", "2-1", "3-0"]
+
+
+def test_an_entry_keeps_its_fields_and_its_payload_as_given(broker, redis_server):
+    payload = entry("#a", "m", "héllo\nthere ✓", ref=12345678901, exclude="bob").payload
+    assert broker.append([Entry("#a", "m", payload, 12345678901, "bob")]) == ["1-0"]
+    [(entry_id, fields)] = redis_server.client().xrange(keys.log(room_key("#a")))
+    assert fields == {"k": "m", "p": payload, "n": "n1", "r": "12345678901", "x": "bob"}
+    got = redislog.decode(entry_id, fields)
+    assert isinstance(got, m.ChatMessage) and (got.seq, got.text) == (1, "héllo\nthere ✓")
+
+
+def test_an_entry_redis_refuses_is_not_taken_and_the_others_are(broker, redis_server):
+    conn = redis_server.client()
+    broker.append([entry("#a", "m", "one"), entry("#b", "m", "uno")])
+    conn.xadd(keys.log(room_key("#b")), {"k": "m"}, id="9-0")  # the stream is ahead of its room's number: XADD fails
+    ids = broker.append([entry("#a", "m", "two"), entry("#b", "m", "lost"), entry("#a", "m", "three")])
+    assert ids == ["2-0", "", "3-0"]
+    assert conn.hget(keys.room(room_key("#b")), "seq") == "2"  # its number is used up, as before
+    assert broker.append([entry("#a", "n", "after")]) == ["3-1"]
+
+
+def test_a_room_is_trimmed_but_never_past_what_a_live_node_has_not_read(broker, redis_server, monkeypatch):
+    monkeypatch.setattr(redislog, "KEPT", 5)
+    conn = redis_server.client()
+    log = keys.log(room_key("#a"))
+    for _ in range(6):
+        broker.append([entry("#a", "m", "x")] * 50)
+    assert conn.xlen(log) < 300  # trimmed (to whole nodes of the stream: "~")
+    first = int(conn.xrange(log, count=1)[0][0].partition("-")[0])
+    assert first > 6
+    conn.set(keys.alive("n2"), "1")
+    conn.hset(keys.readpos(room_key("#a")), "n2", "301-0")  # n2 has read up to 301
+    conn.hset(keys.readpos(room_key("#a")), "gone", "1-0")  # a node without a lease holds nothing back
+    for _ in range(6):
+        broker.append([entry("#a", "m", "y")] * 50)
+    assert int(conn.xrange(log, count=1)[0][0].partition("-")[0]) <= 301  # what n2 has not read is all there
+    assert conn.hkeys(keys.readpos(room_key("#a"))) == ["n2"]
