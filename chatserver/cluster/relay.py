@@ -31,7 +31,7 @@ import msgspec
 
 from chatserver.cluster import keys
 from chatserver.cluster.link import REDIS_DOWN, ClusterUnavailable, Link
-from chatserver.cluster.redislog import Entry, RedisBroker, decode, seq_of
+from chatserver.cluster.redislog import Entry, RedisBroker, decode, key_of, seq_of
 from chatserver.core.delivery import PUBLISH_WAIT, Delivery, Publish
 from chatserver.core.fanout import Frame, Participant
 from chatserver.core.rooms import Room, Rooms
@@ -137,10 +137,13 @@ class Relay:
         """``publish`` for each of ``items``, in order, in one turn of the lock (each is still
         its own entry, numbered and answered one by one): a sender's lines read together
         cost one wait for the lock, not one each."""
-        rooms = {room_key(room): self._follow(room, True) if self._link.up else None for room, _, _ in items}
+        rooms: dict[str, Room | None] = {}  # (each room followed once: a sender's lines are mostly to one)
+        for room, _, _ in items:
+            if (key := key_of(room)) not in rooms:
+                rooms[key] = self._follow(room, True) if self._link.up else None
         with self._lock:
             for room, build, receipt in items:
-                self._queue_locked(rooms[room_key(room)], build, exclude, receipt)
+                self._queue_locked(rooms[key_of(room)], build, exclude, receipt)
             self._batch_ready.wait_for(lambda: len(self._batch) < MAX_BATCH, PUBLISH_WAIT)
 
     def publish(
