@@ -75,3 +75,42 @@ def test_a_room_is_trimmed_but_never_past_what_a_live_node_has_not_read(broker, 
         broker.append([entry("#a", "m", "y")] * 50)
     assert int(conn.xrange(log, count=1)[0][0].partition("-")[0]) <= 301  # what n2 has not read is all there
     assert conn.hkeys(keys.readpos(room_key("#a"))) == ["n2"]
+
+
+def test_the_reader_gets_a_batch_decoded_and_numbered_and_records_its_position(broker, redis_server):
+    broker.append(
+        [entry("#a", "m", "one", ref=7, exclude="bob"), entry("#a", "n", "x joined"), entry("#a", "m", "two")]
+    )
+    log = keys.log(room_key("#a"))
+    [(stream, entries)] = broker.read({log: "0-0"}, {"#a": "1-1"}, 100, 1)
+    assert stream == log
+    read = redislog.decode_entries(entries)
+    assert [(e.id, e.kind, e.seq, e.node, e.ref, e.exclude) for e in read] == [
+        ("1-0", "m", 1, "n1", "7", "bob"),
+        ("1-1", "n", 0, "n1", "0", ""),
+        ("2-0", "m", 2, "n1", "0", ""),
+    ]
+    assert [(type(e.msg), e.msg.text) for e in read] == [
+        (m.ChatMessage, "one"),
+        (m.Notice, "x joined"),
+        (m.ChatMessage, "two"),
+    ]
+    assert (read[0].msg.seq, read[2].msg.seq) == (1, 2)  # numbered by their ids, not by the payload's 0
+    assert redis_server.client().hget(keys.readpos(room_key("#a")), "n1") == "1-1"  # sent with the read
+    assert broker.read({log: "2-0"}, {}, 100, 1) in ([], None)  # nothing after it: the block ends empty
+
+
+def test_an_entry_that_will_not_decode_is_skipped_alone_and_fields_are_read_by_name(broker, redis_server):
+    log = keys.log(room_key("#a"))
+    conn = redis_server.client()
+    good = entry("#a", "m", "fine").payload
+    conn.xadd(log, {"k": "m", "p": good, "n": "n2", "r": "3", "x": ""}, id="1-0")
+    conn.xadd(log, {"k": "m", "p": '{"type":"message","seq":"nope"}', "n": "n2", "r": "4", "x": ""}, id="2-0")
+    conn.xadd(log, {"x": "ann", "r": "5", "n": "n2", "p": good, "k": "m"}, id="3-0")  # another order
+    [(_, entries)] = broker.read({log: "0-0"}, {}, 100, 1)
+    read = redislog.decode_entries(entries)
+    assert [(e.seq, e.ref, e.exclude, e.msg.text if e.msg else None) for e in read] == [
+        (1, "3", "", "fine"),
+        (2, "4", "", None),
+        (3, "5", "ann", "fine"),
+    ]

@@ -16,11 +16,14 @@ Moderation and the resume secret are ``redisstores.py``'s.
 from __future__ import annotations
 
 import functools
+import logging
 import secrets
 from collections.abc import Iterator
 from typing import NamedTuple
 
 import msgspec
+import redis
+from msgspec.structs import force_setattr
 
 from chatserver.backends.records import Position, StoredRoom
 from chatserver.backends.roomlog import word_matcher
@@ -28,6 +31,8 @@ from chatserver.cluster import keys
 from chatserver.cluster.link import Link
 from common import messages as m
 from common.rooms import room_key
+
+log = logging.getLogger(__name__)
 
 KEPT = 10_000  # messages kept per room stream, at least (with the notices among them)
 #: Entries a room's stream holds at most, about, even for a live node that has
@@ -150,8 +155,76 @@ def decode(entry_id: str, fields: dict[str, str]) -> m.Message:
     """A stream entry back as the frame it carries, numbered by its id."""
     msg = m.decode(fields["p"].encode())
     if fields.get("k") == "m" and isinstance(msg, m.ChatMessage):
-        msg = msgspec.structs.replace(msg, seq=int(entry_id.partition("-")[0]))  # (a fifth of dataclasses')
+        force_setattr(msg, "seq", seq_of(entry_id))  # (a value, but decoded here: nobody else holds it yet)
     return msg
+
+
+class Read(NamedTuple):
+    """A room's entry as the reader hands it on: its message decoded and numbered, or None if it could not be."""
+
+    id: str
+    kind: str  # "m" or "n"
+    msg: m.Message | None
+    seq: int  # a message's number (its id's first part); 0 for a notice
+    node: str  # the node that appended it
+    ref: str  # that node's reference
+    exclude: str  # the nick key of whoever must not get it ("" for nobody)
+
+
+#: The fields of an entry in the order the append script writes them: the reader takes them by position.
+FIELDS = ["k", "p", "n", "r", "x"]
+_decode_run = msgspec.json.Decoder(list[m.AnyMessage]).decode
+
+
+def _streams(response: dict | list | None, **_: object) -> list:
+    """An XREAD reply as ``[[stream, entries], ...]``, however the protocol gave it (RESP3: a map)."""
+    if isinstance(response, dict):
+        return list(response.items())
+    return response or []
+
+
+def fields_of(flat: list[str]) -> dict[str, str]:
+    """An entry's fields as XREAD gives them raw (field, value, field, value...) as a dict."""
+    return dict(zip(flat[::2], flat[1::2], strict=False))
+
+
+def decode_entries(entries: list[list]) -> list[Read]:
+    """A room stream's entries as a raw XREAD gives them (``[id, [field, value, ...]]``), each with its
+    message decoded and numbered by its id. The payloads were validated by the node that appended them
+    (as they came from its user), encoded by it, and are decoded here in one msgspec call for the
+    batch (types still checked); an entry that will not decode is decoded alone, and logged if it
+    still will not (its ``msg`` None)."""
+    rows = [flat if flat[0::2] == FIELDS else _in_order(flat) for _, flat in entries]  # (field, value, ...)
+    try:
+        msgs: list[m.Message | None] = _decode_run("[" + ",".join([row[3] for row in rows]) + "]")
+        if len(msgs) != len(rows):
+            raise ValueError("payloads are not one value each")
+    except (msgspec.DecodeError, ValueError):
+        msgs = [_decode_alone(entry[0], row[3]) for entry, row in zip(entries, rows, strict=True)]
+    read = []
+    for (entry_id, _), row, msg in zip(entries, rows, msgs, strict=True):
+        kind = row[1]
+        seq = 0
+        if kind == "m":
+            seq = int(entry_id.partition("-")[0])
+            if msg.__class__ is m.ChatMessage:
+                force_setattr(msg, "seq", seq)  # (a value, but decoded here: nobody else holds it yet)
+        read.append(Read(entry_id, kind, msg, seq, row[5], row[7], row[9]))
+    return read
+
+
+def _in_order(flat: list[str]) -> list[str]:
+    """An entry's fields (field, value, ...) in the order the append script writes them ("" for one missing)."""
+    got = fields_of(flat)
+    return [x for f in FIELDS for x in (f, got.get(f, ""))]
+
+
+def _decode_alone(entry_id: str, payload: str) -> m.Message | None:
+    try:
+        return m.decode(payload.encode())
+    except Exception:  # noqa: BLE001 - one bad entry must not stop its room
+        log.exception("decoding entry %s", entry_id)
+        return None
 
 
 def seq_of(entry_id: str) -> int:
@@ -170,6 +243,10 @@ class RedisBroker:
         self._append = link.redis.register_script(_APPEND)
         self._ensure = link.redis.register_script(_ENSURE)
         self._renumber = link.redis.register_script(_RENUMBER)
+        #: The blocking client's connections, with XREAD's reply left as Redis gave it (lists, parsed in C
+        #: by hiredis): redis-py's own parsing made a dict of every entry's fields in Python.
+        self._raw = redis.Redis(connection_pool=link.blocking.connection_pool)
+        self._raw.set_response_callback("XREAD", _streams)
 
     # -- rooms --
     def room(self, name: str) -> StoredRoom | None:
@@ -250,6 +327,18 @@ class RedisBroker:
                     )
                 )
         return late
+
+    def read(self, streams: dict[str, str], positions: dict[str, str], count: int, block_ms: int) -> list:
+        """One blocking ``XREAD`` of ``streams`` (stream -> the id read up to), its reply raw:
+        ``[[stream, [[id, [field, value, ...]], ...]], ...]`` (``decode_entries`` reads a room's).
+        Sent with the positions read since the last one (``read_up_to``): one round trip. Not
+        through the link: the caller tells it of a lost Redis (``REDIS_DOWN``)."""
+        if not positions:
+            return self._raw.xread(streams, count=count, block=block_ms)  # type: ignore[return-value]
+        p = self._raw.pipeline(transaction=False)
+        self.read_up_to(positions, p)
+        p.xread(streams, count=count, block=block_ms)
+        return p.execute()[-1]
 
     def read_up_to(self, positions: dict[str, str], pipeline) -> None:  # noqa: ANN001
         """This node has read the rooms' streams up to these ids (by room name): nothing
