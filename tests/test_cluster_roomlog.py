@@ -114,3 +114,20 @@ def test_an_entry_that_will_not_decode_is_skipped_alone_and_fields_are_read_by_n
         (2, "4", "", None),
         (3, "5", "ann", "fine"),
     ]
+
+
+def test_messages_are_encoded_with_their_batch_and_one_that_will_not_encode_is_refused_alone(broker, redis_server):
+    said = [m.ChatMessage(seq=0, ts=2.5, room="#a", nick="ann", text=text) for text in ("one", "lone \ud800", "two")]
+    ids = broker.append(
+        [Entry("#a", "m", said[0], 1), Entry("#a", "m", said[1], 2), Entry("#a", "n", m.Notice(text="hi", ts=3.0))]
+    )
+    assert ids == ["1-0", "", "1-1"]
+    assert broker.append([Entry("#a", "m", msg) for msg in (said[0], said[2])]) == ["2-0", "3-0"]
+    log = keys.log(room_key("#a"))
+    [(_, entries)] = broker.read({log: "0-0"}, {}, 100, 1)
+    assert [(e.seq, e.msg) for e in redislog.decode_entries(entries)] == [
+        (1, m.ChatMessage(seq=1, ts=2.5, room="#a", nick="ann", text="one")),
+        (0, m.Notice(text="hi", ts=3.0)),
+        (2, m.ChatMessage(seq=2, ts=2.5, room="#a", nick="ann", text="one")),
+        (3, m.ChatMessage(seq=3, ts=2.5, room="#a", nick="ann", text="two")),
+    ]

@@ -30,6 +30,7 @@ from chatserver.backends.roomlog import word_matcher
 from chatserver.cluster import keys
 from chatserver.cluster.link import Link
 from common import messages as m
+from common.messages.codec import encode_run
 from common.rooms import room_key
 
 log = logging.getLogger(__name__)
@@ -141,14 +142,39 @@ class Entry(NamedTuple):
 
     room: str  # the room's name
     kind: str  # "m": a message (numbered), "n": a notice
-    payload: str | bytes  # the frame as JSON (a message's seq is the stream's to give)
+    #: The frame (a message's seq is the stream's to give): as JSON, or the message, which ``append``
+    #: encodes with the rest of its batch (in the writer's thread, in one call).
+    payload: str | bytes | m.Message
     ref: int | str = 0  # the appending node's own reference (its sender's receipt waits on it)
     exclude: str = ""  # the nick key of whoever must not get it ("" for nobody)
 
 
-def _text(payload: str | bytes) -> str:
-    """A payload as the append script takes it: a str (cmsgpack reads no msgpack bin)."""
-    return payload if isinstance(payload, str) else payload.decode()
+def _payloads(entries: list[Entry]) -> list[str | None]:
+    """Each entry's payload as the append script takes it: JSON as a str (cmsgpack reads no msgpack
+    bin). The messages of a batch of them (the relay's) are encoded in one call (each line's JSON
+    escapes any newline, so the run splits back into one per message); None for one that will
+    not encode."""
+    msgs = [e.payload for e in entries]
+    if all(isinstance(msg, m.Message) for msg in msgs):
+        try:
+            texts = encode_run(msgs).decode().split("\n")  # type: ignore[arg-type]
+            if len(texts) == len(msgs) + 1:
+                return texts[:-1]  # type: ignore[return-value]
+        except Exception:  # noqa: BLE001 - one by one below: only the one that will not encode is refused
+            pass
+    return [_text(msg) for msg in msgs]
+
+
+def _text(payload: str | bytes | m.Message) -> str | None:
+    if isinstance(payload, str):
+        return payload
+    if isinstance(payload, bytes):
+        return payload.decode()
+    try:
+        return m.encode(payload).decode()
+    except Exception:  # noqa: BLE001
+        log.exception("encoding %s for the room log", type(payload).__name__)
+        return None
 
 
 def decode(entry_id: str, fields: dict[str, str]) -> m.Message:
@@ -298,10 +324,19 @@ class RedisBroker:
 
     def append(self, entries: list[Entry]) -> list[str]:
         """Append ``entries`` in one round trip; returns each one's id ("" if not taken)."""
+        payloads = _payloads(entries)
         # (the epoch of any room this batch makes; the batch as one argument, encoded in one C call)
-        batch = [(key_of(e.room), e.room, e.kind, _text(e.payload), e.ref, e.exclude) for e in entries]
+        batch = [
+            (key_of(e.room), e.room, e.kind, payload, e.ref, e.exclude)
+            for e, payload in zip(entries, payloads, strict=True)
+            if payload is not None
+        ]
         args = [KEPT, HARD_CAP, self._node, secrets.token_hex(6), _pack(batch)]
-        return self._link.call(lambda r: self._append(keys=[], args=args))  # type: ignore[return-value]
+        ids: list[str] = self._link.call(lambda r: self._append(keys=[], args=args)) if batch else []  # type: ignore[assignment]
+        if len(batch) == len(entries):
+            return ids
+        taken = iter(ids)
+        return [next(taken) if payload is not None else "" for payload in payloads]
 
     def behind(self, rooms: dict[str, int]) -> list[str]:
         """Of these rooms (name -> the last seq this node delivered), those whose

@@ -222,7 +222,7 @@ class Relay:
             self._last_ref = ref
         if exclude is not None:
             skip = exclude.nick
-        self._batch.append(Entry(room, kind, m.encode(msg).decode(), ref, skip))
+        self._batch.append(Entry(room, kind, msg, ref, skip))  # (encoded by the writer, with its batch)
         if len(self._batch) == 1:
             self._batch_ready.notify_all()
 
