@@ -141,10 +141,18 @@ class Relay:
         for room, _, _ in items:
             if (key := key_of(room)) not in rooms:
                 rooms[key] = self._follow(room, True) if self._link.up else None
+        full: list[Participant] = []
         with self._lock:
             for room, build, receipt in items:
                 self._queue_locked(rooms[key_of(room)], build, exclude, receipt)
             self._batch_ready.wait_for(lambda: len(self._batch) < MAX_BATCH, PUBLISH_WAIT)
+            for r in rooms.values():
+                if r is not None:
+                    full += r.full
+        # Members here that are behind hold the sender back, as on one server (``Delivery``): else,
+        # with Redis and the reader as fast as they are, a flood fills their outboxes until they
+        # are cut off as peers that do not read.
+        Delivery._hold_back(full)
 
     def publish(
         self,
@@ -159,6 +167,8 @@ class Relay:
         with self._lock:
             frame = self._queue_locked(r, build, exclude, receipt)
             self._batch_ready.wait_for(lambda: len(self._batch) < MAX_BATCH, PUBLISH_WAIT)
+            full = list(r.full) if r is not None else []
+        Delivery._hold_back(full)  # (as ``publish_many``)
         return frame
 
     def _queue_locked(
