@@ -53,9 +53,11 @@ _pack = msgspec.msgpack.Encoder().encode  # a batch of entries, for the append s
 # each argument in Python, and cmsgpack unpacks the whole batch in C). A room's numbers (its hash's seq and sub) are
 # read once per batch, carried through its entries here and written back once: an entry costs its XADD alone. A
 # number is used up even when its XADD is refused, as it was when it was taken from the hash entry by entry; the
-# script is atomic, so nobody sees the hash between. Each room touched is then trimmed to its kept window, but never
-# past what a live node has not read yet (its position in lanchat:readpos:ROOM), unless the stream is over the hard
-# cap.
+# script is atomic, so nobody sees the hash between. Each room touched whose stream holds more than the kept window
+# is then trimmed to it, but never past what a live node has not read yet (its position in lanchat:readpos:ROOM),
+# unless the stream is over the hard cap. (A stream within its window has nothing to trim: XLEN is O(1), where the
+# trimming's HGETALL, EXISTS per reader and two XTRIMs cost each batch, and a batch is one message when the
+# writer keeps up.)
 _APPEND = """
 local batch = cmsgpack.unpack(ARGV[5])
 local out = {}
@@ -94,18 +96,20 @@ end
 for _, rk in ipairs(touched) do
   local at = numbers[rk]
   redis.call('HSET', 'lanchat:room:' .. rk, 'seq', at[1], 'sub', at[2])
-  local floor = at[1] - tonumber(ARGV[1])
-  local readers = redis.call('HGETALL', 'lanchat:readpos:' .. rk)
-  for j = 1, #readers, 2 do
-    if redis.call('EXISTS', 'lanchat:alive:' .. readers[j]) == 1 then
-      local pos = tonumber(string.match(readers[j + 1], '^(%d+)'))
-      if pos < floor then floor = pos end
-    else
-      redis.call('HDEL', 'lanchat:readpos:' .. rk, readers[j])
+  if redis.call('XLEN', 'lanchat:log:' .. rk) > tonumber(ARGV[1]) then
+    local floor = at[1] - tonumber(ARGV[1])
+    local readers = redis.call('HGETALL', 'lanchat:readpos:' .. rk)
+    for j = 1, #readers, 2 do
+      if redis.call('EXISTS', 'lanchat:alive:' .. readers[j]) == 1 then
+        local pos = tonumber(string.match(readers[j + 1], '^(%d+)'))
+        if pos < floor then floor = pos end
+      else
+        redis.call('HDEL', 'lanchat:readpos:' .. rk, readers[j])
+      end
     end
+    if floor > 0 then redis.call('XTRIM', 'lanchat:log:' .. rk, 'MINID', '~', floor .. '-0') end
+    redis.call('XTRIM', 'lanchat:log:' .. rk, 'MAXLEN', '~', ARGV[2])
   end
-  if floor > 0 then redis.call('XTRIM', 'lanchat:log:' .. rk, 'MINID', '~', floor .. '-0') end
-  redis.call('XTRIM', 'lanchat:log:' .. rk, 'MAXLEN', '~', ARGV[2])
 end
 return out
 """
