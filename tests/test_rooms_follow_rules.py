@@ -245,3 +245,27 @@ def test_a_device_arriving_with_rooms_of_its_own_shares_them(chat):
     chat.flush()
     assert {"#mine", "#also", "#side"} <= set(laptop.rooms.values())
     assert set(phone.rooms.values()) == {"#side", "#mine", "#also"}
+
+
+def account_notices(outlet: Outlet) -> list[str]:
+    return [n.text for n in outlet.of(m.Notice) if n.event == "account"]
+
+
+def test_a_second_device_logging_in_or_one_logging_out_tells_the_others_nothing(chat):
+    """The person's account does not change when a second device logs in to it, nor when one of
+    two logs out (that one goes on as a guest under a name of its own): the room is told no
+    "dana logged in" or "dana logged out", which would be false."""
+    phone, _ = registered(chat, "dana")
+    carol = chat.person("carol")
+    carol.outlet.got.clear()
+    guest = chat.person("zed")
+    chat.act(guest, m.Login(name="dana", password="hunter22"))
+    chat.flush()
+    assert guest.account == "dana"
+    chat.act(guest, m.Logout())
+    chat.flush()
+    assert guest.account is None and guest.nick != "dana" and phone.account == "dana"
+    assert not [t for t in account_notices(carol.outlet) if t.startswith("dana ")], account_notices(carol.outlet)
+    chat.act(phone, m.Logout())
+    chat.flush()
+    assert account_notices(carol.outlet)[-1] == "dana logged out", "its last device: the person logged out"

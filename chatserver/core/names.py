@@ -168,6 +168,7 @@ class Names:
     def changed(self, sub: Participant) -> None:
         """``sub``'s away text, operator rights, resume token or account changed: presence holds them."""
         with self._lock:
+            self.registry.account_changed(sub)
             sid = self.sid(sub)
         fields = {"away": sub.away, "op": "1" if sub.op else "0", "token": sub.token, "account": account_of(sub)}
         self.presence.update(sub.nick, sid, **fields)

@@ -112,10 +112,16 @@ class Registry:
                 if account_of(sub) and self._accounts.get(nick_key(account_of(sub))) == key:
                     del self._accounts[nick_key(account_of(sub))]
 
+    def account_changed(self, sub: Participant) -> None:
+        """``sub`` logged in to an account (``/login``, ``/register``) without taking a name: the
+        account's index follows (one that logged out is left to ``named``, which checks it)."""
+        if account_of(sub) and sub in self._nicks.get(nick_key(sub.nick), ()):
+            self._accounts[nick_key(account_of(sub))] = nick_key(sub.nick)
+
     def named(self, account: str) -> str | None:
-        """The name ``account``'s sessions here hold (None: none is here)."""
+        """The name ``account``'s sessions here hold (None: none is here), in O(devices)."""
         held = self._nicks.get(self._accounts.get(nick_key(account), ""))
-        return held[0].nick if held else None
+        return next((s.nick for s in held or () if same_account(account_of(s), account)), None)
 
     def extra_in(self, members: dict[Participant, int]) -> int:
         """How many of ``members`` are a person's second (third...) session, in O(min(D, M)): the

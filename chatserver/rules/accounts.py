@@ -127,7 +127,8 @@ def login(me: Me, msg: m.Login, accounts: Accounts) -> list[Effect]:
     else:
         return [error("bad_login", "log in with the account's password or a login token")]
     effects: list[Effect] = []
-    name = me.hub.named(done.account) or done.account  # (its devices' name, if they renamed the person)
+    present = me.hub.named(done.account)  # (its person is here already, through another device)
+    name = present or done.account  # (its devices' name, if they renamed the person)
     if identity(name) != identity(me.nick):  # (take the account's name first: it may be held)
         before, me.account = me.account, done.account
         effects = chat.COMMANDS[m.SetNick](me, m.SetNick(name))  # (as /nick: room rights follow)
@@ -136,7 +137,9 @@ def login(me: Me, msg: m.Login, accounts: Accounts) -> list[Effect]:
             if msg.password is not None:
                 accounts.logout(done.token)  # (the token made for this login is not kept)
             return effects
-    return [*effects, *logged_in(me, done), *told_to_rooms(me), Arrive()]  # (then into the person's rooms)
+    effects += logged_in(me, done)  # (sets ``me.account``: what the rooms are told below)
+    told = [] if present else told_to_rooms(me)  # (a person already logged in: nothing changed for the others)
+    return [*effects, *told, Arrive()]  # (then into the person's rooms)
 
 
 @with_accounts
@@ -147,13 +150,16 @@ def change_password(me: Me, msg: m.ChangePassword, accounts: Accounts) -> list[E
     return [notice(f"the password of {me.account} is changed; your logins stay (/logout all ends them)", "account")]
 
 
-def _logged_out(me: Me, everywhere: bool, reason: str) -> list[Effect]:
+def _logged_out(me: Me, everywhere: bool, reason: str, *, told: bool = True) -> list[Effect]:
+    """This session is no longer logged in; its rooms are ``told``, unless its person stays
+    logged in through another device (only this device became a guest, under a name of its own)."""
     account, me.account, me.login_token = me.account or "", None, ""
     effects: list[Effect] = [Changed()]
     if me.account_op:
         me.account_op = False
         effects.append(SetOp(me.nick, False))
-    effects += told_to_rooms(me)
+    if told:
+        effects += told_to_rooms(me)
     if me.plain:
         return [*effects, notice(f"logged out of {account}", event="account")]
     return [*effects, Answer(m.LoggedOut(account=account, all=everywhere, reason=reason))]
@@ -183,7 +189,8 @@ def logout(me: Me, msg: m.Logout, accounts: Accounts) -> list[Effect]:
     else:
         accounts.logout(me.login_token)
         told = notice(f"this device's login to {me.account} is revoked", event="account")
-    return [*_logged_out(me, msg.all, "logout"), told, *as_guest(me, staying)]
+    alone = bool(staying) and not msg.all and me.registered  # (its person stays logged in elsewhere: ``as_guest``)
+    return [*_logged_out(me, msg.all, "logout", told=not alone), told, *as_guest(me, staying)]
 
 
 #: Names a device logged out of an account tries, at most, before it keeps the account's.
