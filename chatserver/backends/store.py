@@ -24,7 +24,7 @@ from chatserver.backends.sqlite import messages, rooms
 from chatserver.backends.sqlite.accounts import SqliteAccounts
 from chatserver.backends.sqlite.checkpoints import Checkpointer
 from chatserver.backends.sqlite.database import Database
-from chatserver.backends.sqlite.indexing import EARLY_ROWS, Indexer
+from chatserver.backends.sqlite.indexing import EARLY_ROWS, INDEX_CHUNK, Indexer
 from chatserver.backends.sqlite.markers import SqliteMarkers
 from chatserver.backends.sqlite.moderation import SqliteModeration
 from chatserver.backends.sqlite.pruning import Pruning
@@ -162,10 +162,20 @@ class SqliteStore:
         return set()
 
     def _index_behind(self) -> None:
-        """The rows not indexed yet put in the index, in a transaction of their own (the indexer's thread)."""
-        with self._database.lock:
-            done = self._database.run_held(self._index.catch_up, "indexing the words: ", None, atomic=True)
-            self._index.advanced(done)
+        """The rows not indexed yet put in the index, ``INDEX_CHUNK`` at most per transaction of
+        their own (the indexer's thread): the writer's lock is let go between two, so a commit
+        (which delivery waits for) waits for one chunk at most, not a whole filling. Stops once
+        the store is closing (``close`` indexes what is left)."""
+        while True:
+            with self._database.lock:
+                if self._staging.closed or self._database.closed:
+                    return
+                done = self._database.run_held(
+                    lambda db: self._index.catch_up(db, INDEX_CHUNK), "indexing the words: ", None, atomic=True
+                )
+                self._index.advanced(done)
+            if done is None:  # (nothing left, or the write failed: the commits index, then)
+                return
 
     def wait_indexed(self, timeout: float) -> bool:
         """Until the indexer has indexed what the commits so far woke it for; False past ``timeout``."""
