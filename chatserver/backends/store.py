@@ -75,7 +75,7 @@ class SqliteStore:
         self._moderation = SqliteModeration(self._database)
         self._secret = SqliteSecret(self._database)
         #: The accounts' store (``backends/accounts.py``'s ``AccountStore``), in the same file.
-        self.accounts = SqliteAccounts(self._database)
+        self.accounts = SqliteAccounts(self._database, self._readers)
         #: The accounts' read markers (``backends/markers.py``), in the same file.
         self.markers = SqliteMarkers(self._database)
         self._pruning = Pruning(self._database, self._readers, self._index.catch_up_now)
@@ -143,15 +143,17 @@ class SqliteStore:
 
     def _commit_locked(self, batch: Batch) -> set[tuple[str, int]]:
         """The commit itself (the writer's lock held); rooms it could not write are staged again."""
-        if not batch.messages and not batch.rooms:
+        if not batch.messages and not batch.rooms and not self.accounts.talks_waiting():
             return set()
 
         def write(db: sqlite3.Connection) -> tuple[int | None]:
             rooms.write(db, batch.rooms)  # (first: the messages' numbers move their rooms' seq)
             messages.write(db, batch.messages, self._room_key)
+            self.accounts.write_talks(db)  # (the accounts' conversations noted since: ``SqliteAccounts.talked``)
             return (self._index.written(db, len(batch.messages)),)
 
         done = self._database.run_held(write, "", None, atomic=True)
+        self.accounts.talks_written(done is not None)
         if done is None:
             self._staging.save_again(batch.rooms)
             return {(self._room_key(x.room), x.seq) for x in batch.messages}
@@ -199,10 +201,12 @@ class SqliteStore:
 
         def write(db: sqlite3.Connection) -> tuple[int | None]:
             rooms.write(db, left.rooms)
+            self.accounts.write_talks(db)
             return (self._index.catch_up(db),)
 
         with self._database.lock:
             done = self._database.run_held(write, "", None, atomic=True)
+            self.accounts.talks_written(done is not None)
             if done is not None:
                 self._index.advanced(*done)
         self._database.close()
