@@ -165,3 +165,85 @@ def test_a_scram_login_reads_the_account_once():
         client.close()
     finally:
         server.shutdown(timeout=0.5)
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _sasl_connection(accounts, clock):
+    """One connection's SASL driven line by line (``sasl.authenticate``), its replies recorded."""
+    from types import SimpleNamespace
+
+    from chatserver.net.irc import sasl
+
+    sent: list[list[str]] = []
+    participant = SimpleNamespace(
+        server=SimpleNamespace(accounts=accounts),
+        address="10.0.0.7",
+        account=None,
+        registered=False,
+        nick="*",
+        in_clear=lambda: False,
+    )
+    d = SimpleNamespace(
+        client=SimpleNamespace(nick="*"), sasl=sasl.Sasl(clock=clock), send=lambda s, lines: sent.extend(lines)
+    )
+    session = SimpleNamespace(participant=participant)
+    return (lambda arg: sasl.authenticate(d, session, [arg])), sent, d
+
+
+@pytest.mark.parametrize("late_at", ["proof", "plus"])
+def test_a_scram_exchange_left_waiting_past_its_deadline_logs_nobody_in(late_at):
+    """SASL is taken after registration, where no timeout bounds an exchange: one holding the old
+    password could start SCRAM, wait for the owner's /passwd or /logout all, and finish with the
+    account read at the start. Past the deadline, the exchange is refused."""
+    from chatserver.accounts import hashing
+    from chatserver.accounts.service import Accounts
+    from chatserver.backends.accounts import MemoryAccounts
+    from chatserver.net.irc import scram as server_scram
+
+    accounts = Accounts(MemoryAccounts(), params=hashing.CHEAP)
+    accounts.register("ivy", PASSWORD, "10.0.0.9")
+    clock = _Clock()
+    say, sent, d = _sasl_connection(accounts, clock)
+    client = ScramClient(["SCRAM-SHA-256"], "ivy", PASSWORD)
+    say("SCRAM-SHA-256")
+    say(b64(client.get_client_first()))
+    client.set_server_first(base64.b64decode(sent[-1][1]).decode())
+    if late_at == "proof":
+        clock.now += server_scram.DEADLINE + 1
+    say(b64(client.get_client_final()))
+    if late_at == "plus":
+        assert sent[-1][0] == "AUTHENTICATE", "in time: the server's final message"
+        clock.now += server_scram.DEADLINE + 1
+        say("+")
+    assert sent[-1][0] == "904" and "too slow" in sent[-1][-1], sent[-1]
+    assert not any(line[0] in ("900", "903") for line in sent), "nobody logged in"
+    assert d.sasl.account is None and d.sasl.token is None
+
+
+def test_a_scram_exchange_in_time_still_logs_in():
+    from chatserver.accounts import hashing
+    from chatserver.accounts.service import Accounts
+    from chatserver.backends.accounts import MemoryAccounts
+    from chatserver.net.irc import scram as server_scram
+
+    accounts = Accounts(MemoryAccounts(), params=hashing.CHEAP)
+    accounts.register("ivy", PASSWORD, "10.0.0.9")
+    clock = _Clock()
+    say, sent, d = _sasl_connection(accounts, clock)
+    client = ScramClient(["SCRAM-SHA-256"], "ivy", PASSWORD)
+    say("SCRAM-SHA-256")
+    say(b64(client.get_client_first()))
+    client.set_server_first(base64.b64decode(sent[-1][1]).decode())
+    clock.now += server_scram.DEADLINE - 1
+    say(b64(client.get_client_final()))
+    client.set_server_final(base64.b64decode(sent[-1][1]).decode())
+    say("+")
+    assert [line[0] for line in sent[-2:]] == ["900", "903"]
+    assert d.sasl.account == "ivy"

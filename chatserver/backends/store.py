@@ -24,7 +24,7 @@ from chatserver.backends.sqlite import messages, rooms
 from chatserver.backends.sqlite.accounts import SqliteAccounts
 from chatserver.backends.sqlite.checkpoints import Checkpointer
 from chatserver.backends.sqlite.database import Database
-from chatserver.backends.sqlite.indexing import EARLY_ROWS, Indexer
+from chatserver.backends.sqlite.indexing import EARLY_ROWS, INDEX_CHUNK, Indexer
 from chatserver.backends.sqlite.markers import SqliteMarkers
 from chatserver.backends.sqlite.moderation import SqliteModeration
 from chatserver.backends.sqlite.pruning import Pruning
@@ -75,7 +75,7 @@ class SqliteStore:
         self._moderation = SqliteModeration(self._database)
         self._secret = SqliteSecret(self._database)
         #: The accounts' store (``backends/accounts.py``'s ``AccountStore``), in the same file.
-        self.accounts = SqliteAccounts(self._database)
+        self.accounts = SqliteAccounts(self._database, self._readers)
         #: The accounts' read markers (``backends/markers.py``), in the same file.
         self.markers = SqliteMarkers(self._database)
         self._pruning = Pruning(self._database, self._readers, self._index.catch_up_now)
@@ -146,15 +146,17 @@ class SqliteStore:
 
     def _commit_locked(self, batch: Batch) -> set[tuple[str, int]]:
         """The commit itself (the writer's lock held); rooms it could not write are staged again."""
-        if not batch.messages and not batch.rooms:
+        if not batch.messages and not batch.rooms and not self.accounts.talks_waiting():
             return set()
 
         def write(db: sqlite3.Connection) -> tuple[int | None]:
             rooms.write(db, batch.rooms)  # (first: the messages' numbers move their rooms' seq)
             messages.write(db, batch.messages, self._room_key)
+            self.accounts.write_talks(db)  # (the accounts' conversations noted since: ``SqliteAccounts.talked``)
             return (self._index.written(db, len(batch.messages)),)
 
         done = self._database.run_held(write, "", None, atomic=True)
+        self.accounts.talks_written(done is not None)
         if done is None:
             self._staging.save_again(batch.rooms)
             return {(self._room_key(x.room), x.seq) for x in batch.messages}
@@ -165,10 +167,20 @@ class SqliteStore:
         return set()
 
     def _index_behind(self) -> None:
-        """The rows not indexed yet put in the index, in a transaction of their own (the indexer's thread)."""
-        with self._database.lock:
-            done = self._database.run_held(self._index.catch_up, "indexing the words: ", None, atomic=True)
-            self._index.advanced(done)
+        """The rows not indexed yet put in the index, ``INDEX_CHUNK`` at most per transaction of
+        their own (the indexer's thread): the writer's lock is let go between two, so a commit
+        (which delivery waits for) waits for one chunk at most, not a whole filling. Stops once
+        the store is closing (``close`` indexes what is left)."""
+        while True:
+            with self._database.lock:
+                if self._staging.closed or self._database.closed:
+                    return
+                done = self._database.run_held(
+                    lambda db: self._index.catch_up(db, INDEX_CHUNK), "indexing the words: ", None, atomic=True
+                )
+                self._index.advanced(done)
+            if done is None:  # (nothing left, or the write failed: the commits index, then)
+                return
 
     def wait_indexed(self, timeout: float) -> bool:
         """Until the indexer has indexed what the commits so far woke it for; False past ``timeout``."""
@@ -192,10 +204,12 @@ class SqliteStore:
 
         def write(db: sqlite3.Connection) -> tuple[int | None]:
             rooms.write(db, left.rooms)
+            self.accounts.write_talks(db)
             return (self._index.catch_up(db),)
 
         with self._database.lock:
             done = self._database.run_held(write, "", None, atomic=True)
+            self.accounts.talks_written(done is not None)
             if done is not None:
                 self._index.advanced(*done)
         self._database.close()

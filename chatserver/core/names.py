@@ -201,20 +201,17 @@ class Names:
         locked: bool = True,
         skip: Participant | None = None,
         found: Holder | None = None,
-    ) -> tuple[Holder, list[Participant]] | None:
-        """Do something to every device of ``nick``'s person: ``there(node, sid)`` for each on
-        another node, ``here(sub)`` for each on this one (under the lock if ``locked``: a frame
-        for it then goes in its turn), never to ``skip``; the holder and this node's devices,
-        or None if nobody has that name (``found``: presence's answer, when the caller has it)."""
-        found = found if found is not None else self.presence.holder(nick)
-        if found is None:
-            return None
-        skipped = self.sids.get(skip, "") if skip is not None else ""
-        for node, sid in self._elsewhere(found):
-            if sid != skipped:
-                there(node, sid)
+    ) -> tuple[Holder | None, list[Participant]] | None:
+        """Do something to every device of ``nick``'s person: ``here(sub)`` for each on this node
+        first (under the lock if ``locked``: a frame for it then goes in its turn), then
+        ``there(node, sid)`` for each on another node, never to ``skip``; the holder (None when
+        only this node's devices were asked) and this node's devices, or None if nobody has that
+        name (``found``: presence's answer, when the caller has it). This node's devices come
+        first: presence (a cluster's Redis) failing then leaves them done, and only the other
+        nodes' not."""
         with self._lock:
             subs = self.registry.sessions(nick)
+            skipped = self.sids.get(skip, "") if skip is not None else ""
             if locked:
                 for sub in subs:
                     if sub is not skip:
@@ -223,16 +220,23 @@ class Names:
             for sub in subs:
                 if sub is not skip:
                     here(sub)
+        if found is None and (self._peers is not None or not subs):
+            found = self.presence.holder(nick)
+        if found is None:
+            return (None, subs) if subs else None
+        for node, sid in self._elsewhere(found):
+            if sid != skipped:
+                there(node, sid)
         return found, subs
 
-    def _who(self, walked: tuple[Holder, list[Participant]] | None) -> Person | None:
+    def _who(self, walked: tuple[Holder | None, list[Participant]] | None) -> Person | None:
         """Who ``_walk`` reached: this node's first device as it is now, else presence's record."""
         if walked is None:
             return None
         found, subs = walked
         if subs:
             return person(subs[0])
-        return found.person if self._elsewhere(found) else None
+        return found.person if found is not None and self._elsewhere(found) else None
 
     def tell(self, nick: str, frame: Frame) -> Person | None:
         """``frame`` for ``nick`` alone (every device of its person), in its turn; who got it,

@@ -15,13 +15,18 @@ messages are not kept; a guest is told so once.
 
 from __future__ import annotations
 
+import logging
+
 import msgspec
 
+from chatserver.backends.records import Unavailable
 from chatserver.rules.effects import Answer, Effect, error, notice
 from chatserver.rules.services import Handler, Me
 from common import messages as m
 from common.limits import fit
 from common.nicks import nick_key
+
+log = logging.getLogger(__name__)
 
 #: Messages of a conversation read by ``/history @NICK``, at most.
 MAX_HISTORY = 1000
@@ -39,10 +44,13 @@ def kept(me: Me, said: m.Private, to_account: str | None) -> bool:
     if me.account is None or to_account is None:
         return False
     room = conversation(me.account, to_account)
-    me.hub.publish(room, lambda seq, ts: m.ChatMessage(seq=seq, ts=said.ts, room=room, nick=said.nick, text=said.text))
     accounts = me.server.accounts
     assert accounts is not None  # (two accounts: there are accounts)
-    accounts.store.talked(me.account, to_account, said.ts)
+    try:  # (first: a store that notes it for its next commit has it written with this message)
+        accounts.store.talked(me.account, to_account, said.ts)
+    except Unavailable as exc:  # (the list is best-effort: the message itself is kept and told all the same)
+        log.warning("cannot list the conversation of %s and %s: %s", me.account, to_account, exc)
+    me.hub.publish(room, lambda seq, ts: m.ChatMessage(seq=seq, ts=said.ts, room=room, nick=said.nick, text=said.text))
     return True
 
 

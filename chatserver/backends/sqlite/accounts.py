@@ -3,17 +3,25 @@
 Its tables are made if missing when the store opens, as ``shared.py``'s are:
 the schema's version is unchanged, a store written before accounts simply has
 none, and an older server opening a newer file leaves them alone. Each write
-is made at once on the writer connection, under its lock.
+is made at once on the writer connection, under its lock, but one: a
+conversation's last message (``talked``, one per private message between
+accounts) waits, in memory, for the store's next commit, which writes it in
+its own transaction (``write_talks``), so a private message costs no
+transaction of its own under the lock the commit needs; ``talks`` reads the
+file and what waits. Reads go through the store's read connections
+(``readers.py``), never taking the writer's lock.
 """
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 
 import msgspec
 
 from chatserver.backends.accounts import KEPT_MAX, TALKS_MAX, StoredAccount
 from chatserver.backends.sqlite.database import Database
+from chatserver.backends.sqlite.readers import Readers
 from common import messages as m
 from common.nicks import nick_key
 
@@ -39,9 +47,23 @@ _decode = msgspec.json.Decoder(m.Private).decode
 _encode = msgspec.json.Encoder().encode
 
 
+#: (account key, other's key) -> (the other's name, the time of their last message)
+Talks = dict[tuple[str, str], tuple[str, float]]
+
+
+def _noted(talks: Talks, key: tuple[str, str], name: str, ts: float) -> None:
+    """A conversation's last message noted in ``talks``: the name given last, the latest time."""
+    was = talks.get(key)
+    talks[key] = (name, ts if was is None else max(ts, was[1]))
+
+
 class SqliteAccounts:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, readers: Readers) -> None:
         self._database = database
+        self._readers = readers
+        self._talks_lock = threading.Lock()  # (never held across SQLite)
+        self._talks_next: Talks = {}  # noted, for the next commit
+        self._talks_writing: Talks = {}  # taken by the commit under way, still read here until it is over
         with database.lock:
             for statement in TABLES:
                 database.connection.execute(statement)
@@ -51,8 +73,9 @@ class SqliteAccounts:
         return self._database.run(lambda db: db.execute(sql, args).rowcount, f"{what}: ", -1)
 
     def _rows(self, sql: str, args: tuple = ()) -> list[tuple]:
-        with self._database.lock:  # (a read that fails is not a write that failed: it raises)
-            return [] if self._database.closed else self._database.connection.execute(sql, args).fetchall()
+        """A read on a read connection (a read that fails is not a write that failed: it raises
+        ``Unavailable``); every write is committed before the writer's lock is let go, so it sees them."""
+        return [] if self._database.closed else self._readers.rows(sql, args)
 
     def _stored(self, joined: str, where: str, args: tuple) -> StoredAccount | None:
         """The account the one row ``where`` names, its SCRAM credential with it (``joined``: more tables)."""
@@ -97,6 +120,8 @@ class SqliteAccounts:
             db.execute("DELETE FROM account_talks WHERE account = ?", (key,))
             return db.execute("DELETE FROM accounts WHERE key = ?", (key,)).rowcount == 1
 
+        with self._talks_lock:  # (what waits to be written goes with it)
+            self._talks_next = {k: v for k, v in self._talks_next.items() if k[0] != key}
         with self._database.lock:
             return self._database.run_held(work, "cannot delete an account: ", False, atomic=True)
 
@@ -156,23 +181,59 @@ class SqliteAccounts:
         return out
 
     def talked(self, one: str, other: str, ts: float) -> None:
-        def work(db: sqlite3.Connection) -> None:
+        """Noted for the next commit (``write_talks``), in memory: no transaction of its own."""
+        with self._talks_lock:
             for owner, with_ in ((one, other), (other, one)):
-                key = nick_key(owner)
-                db.execute(
-                    "INSERT INTO account_talks (account, other, name, ts) VALUES (?, ?, ?, ?) ON CONFLICT"
-                    " (account, other) DO UPDATE SET name = excluded.name, ts = max(ts, excluded.ts)",
-                    (key, nick_key(with_), with_, ts),
-                )
-                db.execute(
-                    "DELETE FROM account_talks WHERE account = ? AND ts < (SELECT ts FROM account_talks"
-                    " WHERE account = ? ORDER BY ts DESC LIMIT 1 OFFSET ?)",
-                    (key, key, TALKS_MAX - 1),
-                )
+                _noted(self._talks_next, (nick_key(owner), nick_key(with_)), with_, ts)
 
-        with self._database.lock:
-            self._database.run_held(work, "cannot list a private conversation: ", None, atomic=True)
+    def talks_waiting(self) -> bool:
+        """Conversations noted and not yet written (a commit with nothing else still writes them)."""
+        with self._talks_lock:
+            return bool(self._talks_next)
+
+    def write_talks(self, db: sqlite3.Connection) -> None:
+        """The conversations noted since the last commit, written in the commit's open transaction
+        (the writer's lock held); ``talks_written`` once it is over."""
+        with self._talks_lock:
+            for key, (name, ts) in self._talks_next.items():
+                _noted(self._talks_writing, key, name, ts)
+            self._talks_next = {}
+            taken = dict(self._talks_writing)
+        for (key, other), (name, ts) in taken.items():
+            db.execute(
+                "INSERT INTO account_talks (account, other, name, ts) VALUES (?, ?, ?, ?) ON CONFLICT"
+                " (account, other) DO UPDATE SET name = excluded.name, ts = max(ts, excluded.ts)",
+                (key, other, name, ts),
+            )
+        for key in {key for key, _ in taken}:
+            db.execute(
+                "DELETE FROM account_talks WHERE account = ? AND ts < (SELECT ts FROM account_talks"
+                " WHERE account = ? ORDER BY ts DESC LIMIT 1 OFFSET ?)",
+                (key, key, TALKS_MAX - 1),
+            )
+
+    def talks_written(self, kept: bool) -> None:
+        """The commit's transaction is over: what it took is in the file (``kept``), or waits for the next."""
+        with self._talks_lock:
+            if not kept:
+                for key, (name, ts) in self._talks_writing.items():
+                    _noted(self._talks_next, key, name, ts)
+            self._talks_writing = {}
+
+    def _talks_noted(self, key: str) -> Talks:
+        with self._talks_lock:
+            noted: Talks = {}
+            for talks in (self._talks_writing, self._talks_next):
+                for k, (name, ts) in talks.items():
+                    if k[0] == key:
+                        _noted(noted, k, name, ts)
+            return noted
 
     def talks(self, name: str) -> list[tuple[str, float]]:
-        sql = "SELECT name, ts FROM account_talks WHERE account = ? ORDER BY ts DESC"
-        return [(row[0], row[1]) for row in self._rows(sql, (nick_key(name),))]
+        key = nick_key(name)
+        noted = self._talks_noted(key)  # (first: what is written meanwhile is in the file when it is read)
+        sql = "SELECT other, name, ts FROM account_talks WHERE account = ? ORDER BY ts DESC"
+        found: Talks = {(key, row[0]): (row[1], row[2]) for row in self._rows(sql, (key,))}
+        for k, (other, ts) in noted.items():
+            _noted(found, k, other, ts)
+        return sorted(((n, ts) for n, ts in found.values()), key=lambda t: -t[1])[:TALKS_MAX]

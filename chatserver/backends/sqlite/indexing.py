@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 #: Rows written and not indexed after which a commit wakes the indexer (``search.INDEX_ROWS``, twice
 #: as many, is where the commit indexes them itself).
 EARLY_ROWS = 128
+#: Rows indexed in one transaction of this thread, at most: the writer's lock is let go between two,
+#: so a commit waits for one such chunk at most (its FTS5 insert and merges), not a whole filling.
+INDEX_CHUNK = 128
 
 
 class Indexer:
@@ -66,7 +69,10 @@ class Indexer:
                 self._changed.notify_all()
 
     def stop(self) -> None:
+        """No more fillings; returns once the one under way (if any) is over. Without giving up:
+        the store closes its file after this, and a filling goes at most one chunk past a close
+        begun (``SqliteStore._index_behind`` stops once the store is closing)."""
         with self._changed:
             self._stopped = True
             self._changed.notify_all()
-        self._thread.join(timeout=5)
+        self._thread.join()

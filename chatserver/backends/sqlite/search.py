@@ -104,14 +104,18 @@ class WordIndex:
             return None
         return self.catch_up(db)
 
-    def catch_up(self, db: sqlite3.Connection) -> int | None:
-        """Index every row not indexed yet, in the open transaction; the id indexed up to, for
-        ``advanced`` once that transaction is committed (None: there was nothing)."""
+    def catch_up(self, db: sqlite3.Connection, most: int | None = None) -> int | None:
+        """Index every row not indexed yet (``most``: the next ``most`` ids at most), in the open
+        transaction; the id indexed up to, for ``advanced`` once that transaction is committed
+        (None: there was nothing)."""
         top = db.execute("SELECT coalesce(max(id), 0) FROM messages").fetchone()[0]
+        if most is not None:
+            top = min(top, self._indexed + most)
         if top <= self._indexed:
             return None
         db.execute(
-            "INSERT INTO messages_fts (rowid, text) SELECT id, text FROM messages WHERE id > ?", (self._indexed,)
+            "INSERT INTO messages_fts (rowid, text) SELECT id, text FROM messages WHERE id > ? AND id <= ?",
+            (self._indexed, top),
         )
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('indexed', ?)", (str(top),))
         return top

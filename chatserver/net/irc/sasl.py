@@ -27,13 +27,18 @@ SCRAM-SHA-256 takes two round trips (``scram.py`` checks them): the client's
 first message is answered with the server's (``AUTHENTICATE`` and its
 base64), its final message (the proof) with the server's final one, and its
 ``AUTHENTICATE +`` then logs it in (``900``, ``903``); a proof that does not
-match is ``904``, throttled as a wrong password.
+match is ``904``, throttled as a wrong password. The proof and the ``+`` must
+come within ``scram.DEADLINE`` seconds of the first message (``Sasl``'s
+clock), else ``904``: the account read at the start is not trusted for
+longer (a ``/passwd`` or ``/logout all`` meanwhile).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from chatserver.accounts.service import Login, Refused
@@ -69,7 +74,8 @@ class Dialect(Protocol):
 class Sasl:
     """One connection's SASL state: the exchange under way, and the login it ended in."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock  # (a SCRAM exchange's deadline)
         self.mechanism: str | None = None
         self.scram: scram.Exchange | None = None  # (a SCRAM-SHA-256 exchange under way)
         self._chunks: list[str] = []
@@ -206,8 +212,12 @@ def _scram(d: Dialect, session: Session, whole: str) -> None:
         state.reset()
         d.send(session, [["904", "SASL authentication failed: not a SCRAM-SHA-256 response"]])
         return
+    if exchange is not None and exchange.late(state.clock()):
+        state.reset()
+        d.send(session, [["904", "SASL authentication failed: too slow (start again)"]])
+        return
     if exchange is None:
-        made = scram.first(accounts, p.address, message)
+        made = scram.first(accounts, p.address, message, state.clock())
         if isinstance(made, str):
             state.reset()
             d.send(session, [["904", f"SASL authentication failed: {made}"]])

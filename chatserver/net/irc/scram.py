@@ -12,7 +12,11 @@ of our own: its messages, SASLprep and the proofs are easy to get subtly
 wrong, and it is the server side irctest's own cases and clients expect.
 
 The account is read once, at the first message (``Accounts.scram_account``),
-and kept with the exchange for the proof and the login. The throttle is the
+and kept with the exchange for the proof and the login; so an exchange has a
+deadline (``DEADLINE`` seconds from its first message, on the caller's
+clock): SASL is taken after registration too, where no registration timeout
+bounds it, and one holding the old password must not start an exchange, wait
+for the owner's ``/passwd`` or ``/logout all``, then finish it. The throttle is the
 password login's: an
 address or account held is refused at the first message, a proof that does
 not match counts as a wrong password. An account that does not exist, or has
@@ -39,6 +43,9 @@ if TYPE_CHECKING:
     from chatserver.backends.accounts import StoredAccount
 
 MECHANISM = "SCRAM-SHA-256"
+#: Seconds from an exchange's first message within which its proof and its last ``+`` must come
+#: (a client answers at once: its work is a few milliseconds of hashing).
+DEADLINE = 10.0
 _MECHANISM = ScramMechanism(MECHANISM)
 
 
@@ -49,7 +56,12 @@ class Exchange:
     server: ScramServer
     name: str
     account: StoredAccount | None  # (None: no such account; its proof fails as a wrong password's)
+    began: float  # (the caller's clock at the first message)
     proven: bool = False
+
+    def late(self, now: float) -> bool:
+        """Past its deadline at ``now`` (the caller's clock): the account read at the start is not used."""
+        return now - self.began > DEADLINE
 
 
 def _made_up(name: str) -> tuple[bytes, bytes, bytes, int]:
@@ -59,8 +71,9 @@ def _made_up(name: str) -> tuple[bytes, bytes, bytes, int]:
     return seed, hashlib.sha256(seed + b"stored").digest(), hashlib.sha256(seed + b"server").digest(), 4096
 
 
-def first(accounts: Accounts, address: str, message: str) -> tuple[Exchange, str] | str:
-    """The client's first message: the exchange and the server's first message, or why not (a refusal's text)."""
+def first(accounts: Accounts, address: str, message: str, now: float) -> tuple[Exchange, str] | str:
+    """The client's first message, at ``now`` (the caller's clock): the exchange and the server's first
+    message, or why not (a refusal's text)."""
     asked: list[tuple[str, StoredAccount | None]] = []
     refused: list[Refused] = []
 
@@ -80,7 +93,7 @@ def first(accounts: Accounts, address: str, message: str) -> tuple[Exchange, str
     except ScramException:
         return refused[0].text if refused else "not a SCRAM-SHA-256 first message"
     name, account = asked[0]
-    return Exchange(server, name, account), server.get_server_first()
+    return Exchange(server, name, account, now), server.get_server_first()
 
 
 def final(accounts: Accounts, address: str, exchange: Exchange, message: str) -> str | None:
