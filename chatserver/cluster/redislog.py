@@ -15,25 +15,18 @@ Moderation and the resume secret are ``redisstores.py``'s.
 
 from __future__ import annotations
 
-import functools
-import logging
+import dataclasses
 import secrets
 from collections.abc import Iterator
-from typing import NamedTuple
 
 import msgspec
-import redis
-from msgspec.structs import force_setattr
 
 from chatserver.backends.records import Position, StoredRoom
 from chatserver.backends.roomlog import word_matcher
 from chatserver.cluster import keys
 from chatserver.cluster.link import Link
 from common import messages as m
-from common.messages.codec import encode_run
 from common.rooms import room_key
-
-log = logging.getLogger(__name__)
 
 KEPT = 10_000  # messages kept per room stream, at least (with the notices among them)
 #: Entries a room's stream holds at most, about, even for a live node that has
@@ -44,72 +37,46 @@ NOTICES_AMONG = 16  # notices a history read expects among the messages it asks 
 LAST_SUB = 2**64 - 1  # the highest second part of a stream id: "SEQ-LAST_SUB" is after every notice of SEQ
 FOLLOW_MAX = 5.0  # seconds a ``follow`` blocks at most (the blocking client's timeout is longer)
 
-#: ``room_key`` of a room name, remembered for the rooms in use: the relay asks it per message.
-key_of = functools.lru_cache(maxsize=4096)(room_key)
-_pack = msgspec.msgpack.Encoder().encode  # a batch of entries, for the append script (cmsgpack reads it)
-
-# ARGV: kept, hard cap, node, the epoch of a room made now, then the batch: one msgpack array of entries, each
-# {room key, room name, kind ("m" or "n"), payload, ref, exclude} (one argument, not six per entry: redis-py packs
-# each argument in Python, and cmsgpack unpacks the whole batch in C). A room's numbers (its hash's seq and sub) are
-# read once per batch, carried through its entries here and written back once: an entry costs its XADD alone. A
-# number is used up even when its XADD is refused, as it was when it was taken from the hash entry by entry; the
-# script is atomic, so nobody sees the hash between. Each room touched whose stream holds more than the kept window
-# is then trimmed to it, but never past what a live node has not read yet (its position in lanchat:readpos:ROOM),
-# unless the stream is over the hard cap. (A stream within its window has nothing to trim: XLEN is O(1), where the
-# trimming's HGETALL, EXISTS per reader and two XTRIMs cost each batch, and a batch is one message when the
-# writer keeps up.)
+# ARGV: kept, hard cap, node, the epoch of a room made now, then 6 per entry: room key, room name, kind ("m" or
+# "n"), payload, ref, exclude. Each room touched is then trimmed to its kept window, but never past what a live node has
+# not read yet (its position in lanchat:readpos:ROOM), unless the stream is over the hard cap.
 _APPEND = """
-local batch = cmsgpack.unpack(ARGV[5])
 local out = {}
-local numbers = {}
 local touched = {}
-for n = 1, #batch do
-  local e = batch[n]
-  local rk = e[1]
-  local at = numbers[rk]
-  if at == nil then
-    local meta = 'lanchat:room:' .. rk
-    if redis.call('EXISTS', meta) == 0 then
-      redis.call('HSET', meta, 'name', e[2], 'epoch', ARGV[4], 'seq', 0, 'sub', 0, 'topic', '')
-      redis.call('SADD', 'lanchat:rooms', rk)
-      at = {0, 0}
-    else
-      local kept = redis.call('HMGET', meta, 'seq', 'sub')
-      at = {tonumber(kept[1]) or 0, tonumber(kept[2]) or 0}
-    end
-    numbers[rk] = at
-    touched[#touched + 1] = rk
+local i = 5
+while i <= #ARGV do
+  local rk = ARGV[i]
+  local meta = 'lanchat:room:' .. rk
+  if redis.call('EXISTS', meta) == 0 then
+    redis.call('HSET', meta, 'name', ARGV[i + 1], 'epoch', ARGV[4], 'seq', 0, 'sub', 0, 'topic', '')
+    redis.call('SADD', 'lanchat:rooms', rk)
   end
   local id
-  if e[3] == 'm' then
-    at[1] = at[1] + 1
-    at[2] = 0
-    id = at[1] .. '-0'
+  if ARGV[i + 2] == 'm' then
+    id = redis.call('HINCRBY', meta, 'seq', 1) .. '-0'
+    redis.call('HSET', meta, 'sub', 0)
   else
-    at[2] = at[2] + 1
-    id = at[1] .. '-' .. at[2]
+    id = redis.call('HGET', meta, 'seq') .. '-' .. redis.call('HINCRBY', meta, 'sub', 1)
   end
   local added = redis.pcall('XADD', 'lanchat:log:' .. rk, id,
-    'k', e[3], 'p', e[4], 'n', ARGV[3], 'r', e[5], 'x', e[6])
+    'k', ARGV[i + 2], 'p', ARGV[i + 3], 'n', ARGV[3], 'r', ARGV[i + 4], 'x', ARGV[i + 5])
   if type(added) == 'table' and added.err then out[#out + 1] = '' else out[#out + 1] = added end
+  touched[rk] = true
+  i = i + 6
 end
-for _, rk in ipairs(touched) do
-  local at = numbers[rk]
-  redis.call('HSET', 'lanchat:room:' .. rk, 'seq', at[1], 'sub', at[2])
-  if redis.call('XLEN', 'lanchat:log:' .. rk) > tonumber(ARGV[1]) then
-    local floor = at[1] - tonumber(ARGV[1])
-    local readers = redis.call('HGETALL', 'lanchat:readpos:' .. rk)
-    for j = 1, #readers, 2 do
-      if redis.call('EXISTS', 'lanchat:alive:' .. readers[j]) == 1 then
-        local pos = tonumber(string.match(readers[j + 1], '^(%d+)'))
-        if pos < floor then floor = pos end
-      else
-        redis.call('HDEL', 'lanchat:readpos:' .. rk, readers[j])
-      end
+for rk in pairs(touched) do
+  local floor = tonumber(redis.call('HGET', 'lanchat:room:' .. rk, 'seq')) - tonumber(ARGV[1])
+  local readers = redis.call('HGETALL', 'lanchat:readpos:' .. rk)
+  for j = 1, #readers, 2 do
+    if redis.call('EXISTS', 'lanchat:alive:' .. readers[j]) == 1 then
+      local at = tonumber(string.match(readers[j + 1], '^(%d+)'))
+      if at < floor then floor = at end
+    else
+      redis.call('HDEL', 'lanchat:readpos:' .. rk, readers[j])
     end
-    if floor > 0 then redis.call('XTRIM', 'lanchat:log:' .. rk, 'MINID', '~', floor .. '-0') end
-    redis.call('XTRIM', 'lanchat:log:' .. rk, 'MAXLEN', '~', ARGV[2])
   end
+  if floor > 0 then redis.call('XTRIM', 'lanchat:log:' .. rk, 'MINID', '~', floor .. '-0') end
+  redis.call('XTRIM', 'lanchat:log:' .. rk, 'MAXLEN', '~', ARGV[2])
 end
 return out
 """
@@ -141,120 +108,23 @@ return {meta[1], meta[2], meta[3], meta[4], id}
 """
 
 
-class Entry(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class Entry:
     """One thing to append to a room's stream."""
 
     room: str  # the room's name
     kind: str  # "m": a message (numbered), "n": a notice
-    #: The frame (a message's seq is the stream's to give): as JSON, or the message, which ``append``
-    #: encodes with the rest of its batch (in the writer's thread, in one call).
-    payload: str | bytes | m.Message
-    ref: int | str = 0  # the appending node's own reference (its sender's receipt waits on it)
+    payload: bytes  # the frame as JSON (a message's seq is the stream's to give), as sent to Redis
+    ref: str = ""  # the appending node's own reference (its sender's receipt waits on it)
     exclude: str = ""  # the nick key of whoever must not get it ("" for nobody)
-
-
-def _payloads(entries: list[Entry]) -> list[str | None]:
-    """Each entry's payload as the append script takes it: JSON as a str (cmsgpack reads no msgpack
-    bin). The messages of a batch of them (the relay's) are encoded in one call (each line's JSON
-    escapes any newline, so the run splits back into one per message); None for one that will
-    not encode."""
-    msgs = [e.payload for e in entries]
-    if all(isinstance(msg, m.Message) for msg in msgs):
-        try:
-            texts = encode_run(msgs).decode().split("\n")  # type: ignore[arg-type]
-            if len(texts) == len(msgs) + 1:
-                return texts[:-1]  # type: ignore[return-value]
-        except Exception:  # noqa: BLE001 - one by one below: only the one that will not encode is refused
-            pass
-    return [_text(msg) for msg in msgs]
-
-
-def _text(payload: str | bytes | m.Message) -> str | None:
-    if isinstance(payload, str):
-        return payload
-    if isinstance(payload, bytes):
-        return payload.decode()
-    try:
-        return m.encode(payload).decode()
-    except Exception:  # noqa: BLE001
-        log.exception("encoding %s for the room log", type(payload).__name__)
-        return None
 
 
 def decode(entry_id: str, fields: dict[str, str]) -> m.Message:
     """A stream entry back as the frame it carries, numbered by its id."""
     msg = m.decode(fields["p"].encode())
     if fields.get("k") == "m" and isinstance(msg, m.ChatMessage):
-        force_setattr(msg, "seq", seq_of(entry_id))  # (a value, but decoded here: nobody else holds it yet)
+        msg = msgspec.structs.replace(msg, seq=int(entry_id.partition("-")[0]))  # (a fifth of dataclasses')
     return msg
-
-
-class Read(NamedTuple):
-    """A room's entry as the reader hands it on: its message decoded and numbered, or None if it could not be."""
-
-    id: str
-    kind: str  # "m" or "n"
-    msg: m.Message | None
-    seq: int  # a message's number (its id's first part); 0 for a notice
-    node: str  # the node that appended it
-    ref: str  # that node's reference
-    exclude: str  # the nick key of whoever must not get it ("" for nobody)
-
-
-#: The fields of an entry in the order the append script writes them: the reader takes them by position.
-FIELDS = ["k", "p", "n", "r", "x"]
-_decode_run = msgspec.json.Decoder(list[m.AnyMessage]).decode
-
-
-def _streams(response: dict | list | None, **_: object) -> list:
-    """An XREAD reply as ``[[stream, entries], ...]``, however the protocol gave it (RESP3: a map)."""
-    if isinstance(response, dict):
-        return list(response.items())
-    return response or []
-
-
-def fields_of(flat: list[str]) -> dict[str, str]:
-    """An entry's fields as XREAD gives them raw (field, value, field, value...) as a dict."""
-    return dict(zip(flat[::2], flat[1::2], strict=False))
-
-
-def decode_entries(entries: list[list]) -> list[Read]:
-    """A room stream's entries as a raw XREAD gives them (``[id, [field, value, ...]]``), each with its
-    message decoded and numbered by its id. The payloads were validated by the node that appended them
-    (as they came from its user), encoded by it, and are decoded here in one msgspec call for the
-    batch (types still checked); an entry that will not decode is decoded alone, and logged if it
-    still will not (its ``msg`` None)."""
-    rows = [flat if flat[0::2] == FIELDS else _in_order(flat) for _, flat in entries]  # (field, value, ...)
-    try:
-        msgs: list[m.Message | None] = _decode_run("[" + ",".join([row[3] for row in rows]) + "]")
-        if len(msgs) != len(rows):
-            raise ValueError("payloads are not one value each")
-    except (msgspec.DecodeError, ValueError):
-        msgs = [_decode_alone(entry[0], row[3]) for entry, row in zip(entries, rows, strict=True)]
-    read = []
-    for (entry_id, _), row, msg in zip(entries, rows, msgs, strict=True):
-        kind = row[1]
-        seq = 0
-        if kind == "m":
-            seq = int(entry_id.partition("-")[0])
-            if msg.__class__ is m.ChatMessage:
-                force_setattr(msg, "seq", seq)  # (a value, but decoded here: nobody else holds it yet)
-        read.append(Read(entry_id, kind, msg, seq, row[5], row[7], row[9]))
-    return read
-
-
-def _in_order(flat: list[str]) -> list[str]:
-    """An entry's fields (field, value, ...) in the order the append script writes them ("" for one missing)."""
-    got = fields_of(flat)
-    return [x for f in FIELDS for x in (f, got.get(f, ""))]
-
-
-def _decode_alone(entry_id: str, payload: str) -> m.Message | None:
-    try:
-        return m.decode(payload.encode())
-    except Exception:  # noqa: BLE001 - one bad entry must not stop its room
-        log.exception("decoding entry %s", entry_id)
-        return None
 
 
 def seq_of(entry_id: str) -> int:
@@ -273,10 +143,6 @@ class RedisBroker:
         self._append = link.redis.register_script(_APPEND)
         self._ensure = link.redis.register_script(_ENSURE)
         self._renumber = link.redis.register_script(_RENUMBER)
-        #: The blocking client's connections, with XREAD's reply left as Redis gave it (lists, parsed in C
-        #: by hiredis): redis-py's own parsing made a dict of every entry's fields in Python.
-        self._raw = redis.Redis(connection_pool=link.blocking.connection_pool)
-        self._raw.set_response_callback("XREAD", _streams)
 
     # -- rooms --
     def room(self, name: str) -> StoredRoom | None:
@@ -309,7 +175,7 @@ class RedisBroker:
     def publish(self, msg: m.ChatMessage) -> Position | None:
         """Append one message and wait for Redis to number it (the relay appends whole
         batches with ``append`` instead); None if Redis did not take it."""
-        payload = m.encode(msgspec.structs.replace(msg, seq=0)).strip().decode()
+        payload = m.encode(msgspec.structs.replace(msg, seq=0)).strip()
         entry_id = self.append([Entry(msg.room, "m", payload)])[0]
         if not entry_id:
             return None
@@ -336,19 +202,15 @@ class RedisBroker:
 
     def append(self, entries: list[Entry]) -> list[str]:
         """Append ``entries`` in one round trip; returns each one's id ("" if not taken)."""
-        payloads = _payloads(entries)
-        # (the epoch of any room this batch makes; the batch as one argument, encoded in one C call)
-        batch = [
-            (key_of(e.room), e.room, e.kind, payload, e.ref, e.exclude)
-            for e, payload in zip(entries, payloads, strict=True)
-            if payload is not None
-        ]
-        args = [KEPT, HARD_CAP, self._node, secrets.token_hex(6), _pack(batch)]
-        ids: list[str] = self._link.call(lambda r: self._append(keys=[], args=args)) if batch else []  # type: ignore[assignment]
-        if len(batch) == len(entries):
-            return ids
-        taken = iter(ids)
-        return [next(taken) if payload is not None else "" for payload in payloads]
+        args: list[object] = [
+            KEPT,
+            HARD_CAP,
+            self._node,
+            secrets.token_hex(6),
+        ]  # (the epoch of any room this batch makes)
+        for e in entries:
+            args += [room_key(e.room), e.room, e.kind, e.payload, e.ref, e.exclude]
+        return self._link.call(lambda r: self._append(keys=[], args=args))  # type: ignore[return-value]
 
     def behind(self, rooms: dict[str, int]) -> list[str]:
         """Of these rooms (name -> the last seq this node delivered), those whose
@@ -374,18 +236,6 @@ class RedisBroker:
                     )
                 )
         return late
-
-    def read(self, streams: dict[str, str], positions: dict[str, str], count: int, block_ms: int) -> list:
-        """One blocking ``XREAD`` of ``streams`` (stream -> the id read up to), its reply raw:
-        ``[[stream, [[id, [field, value, ...]], ...]], ...]`` (``decode_entries`` reads a room's).
-        Sent with the positions read since the last one (``read_up_to``): one round trip. Not
-        through the link: the caller tells it of a lost Redis (``REDIS_DOWN``)."""
-        if not positions:
-            return self._raw.xread(streams, count=count, block=block_ms)  # type: ignore[return-value]
-        p = self._raw.pipeline(transaction=False)
-        self.read_up_to(positions, p)
-        p.xread(streams, count=count, block=block_ms)
-        return p.execute()[-1]
 
     def read_up_to(self, positions: dict[str, str], pipeline) -> None:  # noqa: ANN001
         """This node has read the rooms' streams up to these ids (by room name): nothing

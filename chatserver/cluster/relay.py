@@ -31,7 +31,7 @@ import msgspec
 
 from chatserver.cluster import keys
 from chatserver.cluster.link import REDIS_DOWN, ClusterUnavailable, Link
-from chatserver.cluster.redislog import Entry, Read, RedisBroker, decode_entries, fields_of, key_of, seq_of
+from chatserver.cluster.redislog import Entry, RedisBroker, decode, seq_of
 from chatserver.core.delivery import PUBLISH_WAIT, Delivery, Publish
 from chatserver.core.fanout import Frame, Participant
 from chatserver.core.rooms import Room, Rooms
@@ -137,22 +137,11 @@ class Relay:
         """``publish`` for each of ``items``, in order, in one turn of the lock (each is still
         its own entry, numbered and answered one by one): a sender's lines read together
         cost one wait for the lock, not one each."""
-        rooms: dict[str, Room | None] = {}  # (each room followed once: a sender's lines are mostly to one)
-        for room, _, _ in items:
-            if (key := key_of(room)) not in rooms:
-                rooms[key] = self._follow(room, True) if self._link.up else None
-        full: list[Participant] = []
+        rooms = {room_key(room): self._follow(room, True) if self._link.up else None for room, _, _ in items}
         with self._lock:
             for room, build, receipt in items:
-                self._queue_locked(rooms[key_of(room)], build, exclude, receipt)
+                self._queue_locked(rooms[room_key(room)], build, exclude, receipt)
             self._batch_ready.wait_for(lambda: len(self._batch) < MAX_BATCH, PUBLISH_WAIT)
-            for r in rooms.values():
-                if r is not None:
-                    full += r.full
-        # Members here that are behind hold the sender back, as on one server (``Delivery``): else,
-        # with Redis and the reader as fast as they are, a flood fills their outboxes until they
-        # are cut off as peers that do not read.
-        Delivery._hold_back(full)
 
     def publish(
         self,
@@ -167,8 +156,6 @@ class Relay:
         with self._lock:
             frame = self._queue_locked(r, build, exclude, receipt)
             self._batch_ready.wait_for(lambda: len(self._batch) < MAX_BATCH, PUBLISH_WAIT)
-            full = list(r.full) if r is not None else []
-        Delivery._hold_back(full)  # (as ``publish_many``)
         return frame
 
     def _queue_locked(
@@ -232,7 +219,7 @@ class Relay:
             self._last_ref = ref
         if exclude is not None:
             skip = exclude.nick
-        self._batch.append(Entry(room, kind, msg, ref, skip))  # (encoded by the writer, with its batch)
+        self._batch.append(Entry(room, kind, m.encode(msg), str(ref), skip))  # (bytes: redis-py sends them as they are)
         if len(self._batch) == 1:
             self._batch_ready.notify_all()
 
@@ -341,9 +328,13 @@ class Relay:
     def _next_read(self, streams: dict[str, str], read: dict[str, str]) -> list:
         """One blocking ``XREAD`` of ``streams``, sent with the positions ``read`` since the
         last one (the rooms' read positions, which hold trimming back): one round trip, where
-        recording them on their own cost every read batch a round trip more. Its reply raw
-        (``RedisBroker.read``)."""
-        return self.broker.read(streams, read, READ_COUNT, READ_BLOCK_MS)
+        recording them on their own cost every read batch a round trip more."""
+        if not read:
+            return self._link.blocking.xread(streams, count=READ_COUNT, block=READ_BLOCK_MS)  # type: ignore[return-value]
+        p = self._link.blocking.pipeline(transaction=False)
+        self.broker.read_up_to(read, p)
+        p.xread(streams, count=READ_COUNT, block=READ_BLOCK_MS)
+        return p.execute()[-1]
 
     def _read(self) -> None:
         unrecorded: dict[str, str] = {}  # rooms read up to these ids, to record with the next read
@@ -376,9 +367,6 @@ class Relay:
                     self._on_sanctions()
                 except Exception:  # noqa: BLE001
                     log.exception("reloading bans and mutes")
-            # The rooms' entries decoded before the lock, a batch in one call (the lock orders
-            # delivery: publishers wait for it meanwhile).
-            rooms = {stream: decode_entries(entries) for stream, entries in got if stream not in self._control}
             with self._lock:
                 # What other nodes asked of this one first: an /op given before its
                 # notice was posted is in force before the notice is delivered.
@@ -389,48 +377,43 @@ class Relay:
                     room = self._by_stream.get(stream)
                     if room is not None:
                         read[room.name] = entries[-1][0]
-                        for entry in rooms[stream]:
-                            try:
-                                self._deliver(room, entry)
-                            except Exception:  # noqa: BLE001
-                                log.exception("handling %s %s", stream, entry.id)
-                    elif stream != keys.EVENTS:  # (events: reloaded above)
-                        for entry_id, fields in entries:
-                            try:
-                                self._obey(fields_of(fields))
-                            except Exception:  # noqa: BLE001
-                                log.exception("handling %s %s", stream, entry_id)
+                    for entry_id, fields in entries:
+                        try:
+                            if room is not None:
+                                self._deliver(room, entry_id, fields)
+                            elif stream != keys.EVENTS:  # (events: reloaded above)
+                                self._obey(fields)
+                        except Exception:  # noqa: BLE001
+                            log.exception("handling %s %s", stream, entry_id)
                 self.release_held()
             unrecorded.update(read)  # (recorded with the next read: what this node read may then be trimmed)
 
-    def _deliver(self, r: Room, entry: Read) -> None:
+    def _deliver(self, r: Room, entry_id: str, fields: dict[str, str]) -> None:
         """A room's entry read back: to this node's members, in the room's order (lock held)."""
-        r.read = entry.id
-        msg = entry.msg  # (numbered by its id: the stored JSON is never edited)
-        if msg is None:
-            return  # (it would not decode: logged)
+        r.read = entry_id
+        msg = decode(entry_id, fields)  # (numbered by its id: the stored JSON is never edited)
         frame = Frame(msg)
-        if entry.kind == "m":
-            seq = entry.seq
+        if fields.get("k") == "m":
+            seq = seq_of(entry_id)
             if r.seq and seq > r.seq + 1:
                 self._gap(r, seq)
             r.seq = seq  # (the local delivery keeps it among the room's latest: ``post``)
         elif isinstance(msg, m.Notice) and msg.event == "topic" and msg.topic is not None:
             r.topic = msg.topic
         exclude, receipt = None, None
-        pending = self._pending.pop(int(entry.ref or 0), None) if entry.node == self.node else None
+        pending = self._pending.pop(int(fields.get("r") or 0), None) if fields.get("n") == self.node else None
         if pending is not None and pending.sub is not None:
             exclude = pending.sub
             if pending.receipt is not None:  # (from the message as published: no decoding)
                 receipt = Frame(pending.receipt(msg))
-                ref = int(entry.ref)
+                ref = int(fields["r"])
                 if next(iter(self._pending), ref) < ref:
                     # Something appended before it is unanswered (in doubt since Redis went,
                     # or in a stream read later): its receipt waits its turn, as a refusal would.
                     self._answer(ref, pending.sub, receipt)
                     receipt = None
-        elif entry.exclude:
-            exclude = self._holder(entry.exclude)
+        elif fields.get("x"):
+            exclude = self._holder(fields["x"])
         self.local.post(r, frame, exclude, receipt)
 
     def _gap(self, r: Room, seq: int) -> None:
