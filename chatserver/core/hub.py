@@ -104,6 +104,7 @@ class LocalHub:
         self._names = Names(self._lock, node, presence, peers, lambda sub, frame: self.send_to(sub, frame))
         self._rooms = Rooms(RoomQuota(), max_rooms)
         self._rooms.extra = self._names.registry.extra_in  # (an account's devices: one person)
+        self._rooms.several = self._names.registry.several
         #: The rooms taken up in the broker (outside the lock) and let go of.
         self._following = Following(self._lock, self._rooms, self._broker, reading)
         #: Who is in a room, its topic, the rooms in use (a node's: Redis).

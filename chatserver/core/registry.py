@@ -52,7 +52,9 @@ class Registry:
 
     def __init__(self) -> None:
         self._nicks: dict[str, list[Participant]] = {}
-        self._several: set[str] = set()  # the nick keys held by more than one session (devices)
+        #: The nick keys held by more than one session (an account's devices); never rebound, so
+        #: ``Rooms`` holds it too and asks ``extra_in`` only when it is not empty.
+        self.several: set[str] = set()
         self._accounts: dict[str, str] = {}  # an account's key -> the nick key its sessions here hold
 
     def claim(self, sub: Participant, new: str, replacing: Participant | None = None) -> str:
@@ -69,9 +71,9 @@ class Registry:
         if account_of(sub):
             self._accounts[nick_key(account_of(sub))] = key
         if held:
-            self._several.add(key)
+            self.several.add(key)
         else:
-            self._several.discard(key)
+            self.several.discard(key)
         old, sub.nick = sub.nick, new
         return old
 
@@ -106,7 +108,7 @@ class Registry:
         if held is not None and sub in held:
             held.remove(sub)
             if len(held) < 2:
-                self._several.discard(key)
+                self.several.discard(key)
             if not held:
                 del self._nicks[key]
                 if account_of(sub) and self._accounts.get(nick_key(account_of(sub))) == key:
@@ -128,7 +130,7 @@ class Registry:
         sessions of the names several sessions hold (D: at most ``MAX_DEVICES`` each), or the
         room's M members, whichever is fewer (a small room's count on a server of many people
         with several devices does not walk all of them)."""
-        several = self._several
+        several = self.several
         if not several:
             return 0
         if len(several) * 2 <= len(members):  # (each of those names has two sessions at least)

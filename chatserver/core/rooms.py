@@ -145,10 +145,13 @@ class Rooms:
         #: How many of a room's members are a person's second (third...) session: an account's
         #: other devices (the hub's registry counts them; none by default).
         self.extra: Callable[[dict[Participant, int]], int] = lambda members: 0
+        #: Whether anyone has several devices now (the registry's set, shared): ``extra`` is
+        #: asked only then, one frame less on a welcome's way (``net/threadmemory.py``).
+        self.several: set[str] = set()
 
     def count(self, r: Room) -> int:
         """How many people are in ``r`` (an account's devices count once)."""
-        return len(r.members) - self.extra(r.members)
+        return len(r.members) - self.extra(r.members) if self.several else len(r.members)
 
     def get(self, name: str) -> Room | None:
         """The room if it is in memory."""
@@ -269,8 +272,10 @@ def _people(members: dict[Participant, int]) -> Iterator[Participant]:
     """One session per person: an account's other devices in the room are not listed again."""
     seen: set[str] = set()
     for sub in members:
-        if sub.account is None or nick_key(sub.nick) not in seen:
-            seen.add(nick_key(sub.nick))
+        if sub.account is None:  # (a guest has one session: no key to make, a frame less deep)
+            yield sub
+        elif (key := nick_key(sub.nick)) not in seen:
+            seen.add(key)
             yield sub
 
 
